@@ -1,0 +1,99 @@
+// The Datapath contract: what the reconciler asks of a host's forwarding plane.
+// Two implementations: `bpf` (TC eBPF, src/datapath/bpf/) and `kernel` (Docker's
+// layout: bridge + vxlan device + static FDB/neighbours, src/datapath/kernel/).
+// Every method is idempotent: calling it again with the same input changes nothing,
+// so the reconciler can re-run after a crash, a restart or a store outage.
+
+/** A network as the datapath needs it. */
+export interface NetworkSpec {
+  /** 64 hex chars; names host objects (bridges, pins) via its first 12. */
+  id: string
+  vni: number
+  /** IPv4 CIDR, e.g. "10.0.1.0/24". */
+  subnet: string
+  /** Gateway address inside the subnet (not assigned to any endpoint). */
+  gateway: string
+  /** Overlay MTU (underlay MTU - 50 unless the user asked for less). */
+  mtu: number
+}
+
+/** A container's endpoint on this host. */
+export interface LocalEndpointSpec {
+  /** Endpoint id (64 hex). */
+  id: string
+  vni: number
+  ip: string
+  /** "02:42:" + the 4 IP bytes, lower-case hex with colons. */
+  mac: string
+  /** ip-netns name, /proc/PID/ns/net, or a path to a netns file. */
+  sandbox: string
+  /** Interface name inside the sandbox, e.g. "eth0". */
+  ifname: string
+  /** Host-side veth name (<= 15 chars), chosen by the caller, e.g. "wf" + 10 hex of the id. */
+  hostIfname: string
+}
+
+/** An endpoint behind another VTEP (another weft host, or an external VTEP). */
+export interface RemoteEndpointSpec {
+  vni: number
+  ip: string
+  mac: string
+  /** Underlay IPv4 address of the VTEP that owns it. */
+  vtep: string
+}
+
+/** What the datapath holds right now, read back from the kernel (maps, links). */
+export interface ActualState {
+  networks: { vni: number }[]
+  localEndpoints: { vni: number; ip: string; hostIfname: string; ifindex: number }[]
+  remoteEndpoints: RemoteEndpointSpec[]
+  members: { vni: number; vteps: string[] }[]
+}
+
+/** Per-VNI counters, summed over CPUs. */
+export interface VniStats {
+  vni: number
+  txPackets: bigint
+  txBytes: bigint
+  rxPackets: bigint
+  rxBytes: bigint
+  /** Drops by reason name (see DROP_REASONS in the bpf implementation). */
+  drops: Record<string, bigint>
+}
+
+export interface DatapathOptions {
+  /** Node name: pins live under /sys/fs/bpf/weft/<node>/, host objects carry it. */
+  node: string
+  /** Underlay IPv4 address of this host (its VTEP). The NIC carrying it is the underlay NIC. */
+  advertise: string
+}
+
+export interface Datapath {
+  readonly kind: 'bpf' | 'kernel'
+  /** Attach to the underlay NIC or adopt what a previous process pinned. Idempotent. */
+  start(): Promise<void>
+  upsertNetwork(net: NetworkSpec): Promise<void>
+  /** Removes the network and everything programmed for it. */
+  removeNetwork(vni: number): Promise<void>
+  /**
+   * Create the veth pair, move one end into the sandbox as `ifname`, set MAC, address,
+   * MTU and default route via the gateway, and program forwarding for it.
+   * An existing endpoint with the same hostIfname is adopted.
+   */
+  attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }>
+  /** Delete the veth pair (both ends) and the forwarding state. Missing is fine. */
+  detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void>
+  upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void>
+  removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void>
+  /**
+   * The VTEPs admitted for a VNI: outer sources allowed to send it to us, and the
+   * head-end replication list for broadcast. Replaces the previous set.
+   */
+  setMembers(vni: number, vteps: string[]): Promise<void>
+  actual(): Promise<ActualState>
+  stats(): Promise<VniStats[]>
+  /** Release fds and handles; leave the kernel state in place (live restore). */
+  close(): Promise<void>
+  /** Remove everything this node's datapath created: links, pins, devices. */
+  teardown(): Promise<void>
+}

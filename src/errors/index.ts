@@ -1,0 +1,54 @@
+// Error classes shared by every module: each has a stable `code`, a message that
+// says what failed and what to do, and an optional `cause`. The admin API maps
+// them to HTTP statuses in one place (api/errors.ts).
+
+export class WeftError extends Error {
+  override name = 'WeftError'
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+/** Bad input from a user or a peer: nothing was changed. HTTP 400. */
+export class ValidationError extends WeftError {
+  override name = 'ValidationError'
+  constructor(message: string, code = 'invalid_input') {
+    super(code, message)
+  }
+}
+
+/** A named thing does not exist. HTTP 404. */
+export class NotFoundError extends WeftError {
+  override name = 'NotFoundError'
+  constructor(message: string, code = 'not_found') {
+    super(code, message)
+  }
+}
+
+/** A unique name/VNI/address/subnet is taken, or a CAS lost. HTTP 409. */
+export class ConflictError extends WeftError {
+  override name = 'ConflictError'
+  constructor(message: string, code = 'conflict') {
+    super(code, message)
+  }
+}
+
+/** The cluster store (Consul API) cannot be reached. HTTP 503. */
+export class StoreUnreachableError extends WeftError {
+  override name = 'StoreUnreachableError'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('store_unreachable', message, options)
+  }
+}
+
+/** The kernel lacks a feature; says which version brings it. */
+export class NotSupportedError extends WeftError {
+  override name = 'NotSupportedError'
+  constructor(feature: string, minimumKernel: string) {
+    super('not_supported', `${feature} not supported (requires Linux >= ${minimumKernel})`)
+  }
+}
