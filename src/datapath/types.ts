@@ -76,8 +76,9 @@ export interface Datapath {
   /** Removes the network and everything programmed for it. */
   removeNetwork(vni: number): Promise<void>
   /**
-   * Create the veth pair, move one end into the sandbox as `ifname`, set MAC, address,
-   * MTU and default route via the gateway, and program forwarding for it.
+   * Create the veth pair, move one end into the sandbox as `ifname`, set MAC, address/prefix
+   * (the connected subnet route is the only route: the overlay has no exit), MTU, and
+   * program forwarding for it. The network (by vni) must have been upserted first.
    * An existing endpoint with the same hostIfname is adopted.
    */
   attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }>
