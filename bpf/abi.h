@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* The kernel <-> user-space contract of the weft datapath: map keys and values, counter ids and
+ * drop reasons. Every struct has explicit padding and no implicit holes; network-order fields are
+ * __be16/__be32. Mirrored by src/datapath/bpf/abi.ts (test/datapath/bpf-abi.test.ts checks both
+ * agree, against this file and the compiled object's map sizes). Change both or neither.
+ */
+#pragma once
+
+#include <linux/types.h>
+
+/* ---- config: vx_cfg[0], written by the loader, read per packet ---- */
+
+struct vx_config {
+	__be32 vtep_ip;		/* local VTEP (advertise address), outer source / accepted dest */
+	__u32 ul_ifindex;	/* underlay NIC: encapsulated packets are redirected here */
+	__be16 udp_port;	/* VXLAN UDP destination port, 4789 */
+	__u16 pad0;
+	__u32 flags;		/* VX_CFG_F_*; bit 0 = config valid */
+};				/* 16 bytes */
+
+#define VX_CFG_F_VALID 1
+
+/* ---- networks: vx_nets[vni] ---- */
+
+struct vx_net {
+	__u32 mtu;		/* overlay MTU: larger DF packets get ICMP frag-needed */
+	__u32 flags;		/* reserved, 0 */
+};				/* 8 bytes; key: __u32 vni (host order) */
+
+/* ---- endpoints: vx_eps[{vni, ip}] (local and remote), vx_ifs[ifindex] (local only) ---- */
+
+struct vx_ep_key {
+	__u32 vni;		/* host order */
+	__be32 ip;		/* endpoint IPv4 address */
+};				/* 8 bytes */
+
+struct vx_ep {
+	__u32 ifindex;		/* local: host-side veth ifindex; remote: 0 */
+	__be32 vtep;		/* remote: owning VTEP; local: 0 */
+	__u8 mac[6];		/* endpoint MAC (ARP answers, inner dst MAC) */
+	__u16 pad0;
+};				/* 16 bytes */
+
+struct vx_if {
+	__u32 vni;		/* network of the endpoint behind this host veth */
+	__be32 ip;		/* its address: the only source address accepted from it */
+	__u8 mac[6];		/* its MAC */
+	__u16 pad0;
+};				/* 16 bytes; key: __u32 ifindex (host veth, this netns) */
+
+/* ---- members: vx_members[{vni, vtep}] = 1: VTEPs allowed to send this VNI to us ---- */
+
+struct vx_member_key {
+	__u32 vni;
+	__be32 vtep;
+};				/* 8 bytes; value: __u32, 1 */
+
+/* ---- counters: vx_stats[{vni, counter}] per CPU ---- */
+
+struct vx_stat_key {
+	__u32 vni;		/* 0 when the packet's VNI is not one of ours (e.g. unknown_vni) */
+	__u32 counter;		/* enum vx_counter, or -reason for drops (130..) */
+};				/* 8 bytes */
+
+struct vx_stat {
+	__u64 packets;
+	__u64 bytes;
+};				/* 16 bytes, one per CPU */
+
+enum vx_counter {
+	VX_CTR_TX = 1,		/* encapsulated towards a remote VTEP (bytes: inner frame) */
+	VX_CTR_RX = 2,		/* decapsulated and delivered to a local endpoint (bytes: inner frame) */
+	VX_CTR_LOCAL = 3,	/* switched between two endpoints of this host, never left it */
+	VX_CTR_ARP_REPLY = 4,	/* ARP requests answered in BPF */
+	VX_CTR_FRAG_NEEDED = 5,	/* ICMP fragmentation-needed built and sent back */
+};
+
+/* ---- drop reasons ----
+ * Helpers return these (negative, below every TC_ACT_* value) or VX_CONTINUE/a TC verdict; only
+ * the entry points turn them into TC_ACT_SHOT and count them under counter = -reason.
+ * Keep in sync with DROP_REASONS in src/datapath/bpf/abi.ts (a test checks). Never renumber.
+ */
+#define VX_DROP_TRUNCATED	-130	/* truncated: headers shorter than they claim */
+#define VX_DROP_NOT_VXLAN_FLAG	-131	/* not_vxlan_flag: VXLAN I flag clear */
+#define VX_DROP_UNKNOWN_VNI	-132	/* unknown_vni: no such network on this host */
+#define VX_DROP_VTEP_NOT_MEMBER	-133	/* vtep_not_member: outer source not a member VTEP of the VNI */
+#define VX_DROP_UNKNOWN_DST	-134	/* unknown_dst: no endpoint with that address in the VNI */
+#define VX_DROP_UNKNOWN_SRC_IF	-135	/* unknown_src_if: ingress veth is not a known endpoint */
+#define VX_DROP_SRC_SPOOF	-136	/* src_spoof: source IPv4 is not the endpoint's own */
+#define VX_DROP_BUM		-137	/* bum: broadcast/multicast other than ARP (not replicated) */
+#define VX_DROP_NOT_IPV4	-138	/* not_ipv4: endpoint sent neither IPv4 nor ARP */
+#define VX_DROP_INNER_NOT_IPV4	-139	/* inner_not_ipv4: decapsulated frame is not IPv4 (incl. ARP) */
+#define VX_DROP_ARP_UNANSWERED	-140	/* arp_unanswered: ARP not a request for an address of the VNI */
+#define VX_DROP_TOO_BIG		-141	/* too_big: over the overlay MTU without DF */
+#define VX_DROP_OUTER_FRAG	-142	/* outer_frag: fragmented VXLAN packet */
+#define VX_DROP_NO_CONFIG	-143	/* no_config: vx_cfg not written yet */
+#define VX_DROP_ENCAP_FAILED	-144	/* encap_failed: bpf_skb_adjust_room refused to grow */
+#define VX_DROP_DECAP_FAILED	-145	/* decap_failed: bpf_skb_adjust_room refused to shrink */
+#define VX_DROP_ICMP_FAILED	-146	/* icmp_failed: could not build the frag-needed reply */
+#define VX_DROP_BAD_IP		-147	/* bad_ip: malformed IPv4 header (ihl < 5, tot_len short) */
+#define VX_DROP_LOOP		-148	/* loop: destination is the sender itself */
+
+#define VX_DROP_MIN		-148	/* lowest code in use */
+#define VX_DROP_MAX		-130	/* highest code in use */
+
+/* ---- wire constants ---- */
+
+#define VX_VXLAN_PORT		4789
+#define VX_VXLAN_FLAG_I		0x08	/* first byte of the VXLAN header: VNI valid */
+#define VX_ENCAP_LEN		50	/* outer eth 14 + ipv4 20 + udp 8 + vxlan 8 */

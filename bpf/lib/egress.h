@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* Endpoint egress: what a container sends, seen at TC ingress of its host-side veth.
+ *
+ * Design notes (2025, datapath owner):
+ * - Broadcast/multicast other than ARP is dropped and counted (bum), not replicated. ARP is
+ *   answered here, so IPv4 unicast never needs a flood; what is left is subnet broadcast,
+ *   multicast and IPv6 ND/MLD, which the overlay (IPv4 unicast, like Docker's overlay with
+ *   static FDB and no flood entry) does not carry. Head-end replication would need a
+ *   neighbour map for outer MACs (bpf_clone_redirect cannot resolve them) and a clone loop per
+ *   local endpoint on both sides; rejected until a use case asks for it.
+ * - Oversize with DF (or a GSO packet whose segments would be oversize): ICMP frag-needed from
+ *   BPF. Oversize without DF: dropped and counted (too_big). Fragmenting would need the IP
+ *   output path, which a TC redirect does not take; the container's own MTU (= overlay MTU)
+ *   already fragments everything it sends unless the user raised it and cleared DF.
+ * - Source check: an endpoint may only send from its own IPv4 address (src_spoof).
+ * - Same-host traffic: destination MAC rewritten, bpf_redirect_peer into the other container;
+ *   it never reaches the underlay.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "abi.h"
+#include "maps.h"
+#include "lib/parse.h"
+#include "lib/stats.h"
+#include "lib/arp.h"
+#include "lib/icmp.h"
+#include "lib/vxlan.h"
+
+/* Length of the IPv4 + L4 headers each GSO segment repeats. */
+static __always_inline __u32 gso_hdr_len(struct __sk_buff *skb, const struct iphdr *ip,
+					 __u32 ihl_bytes)
+{
+	__u8 doff = 5;
+
+	if (ip->protocol == IPPROTO_TCP) {
+		/* byte 12 of the TCP header: data offset << 4 */
+		if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + ihl_bytes + 12, &doff, 1))
+			return ihl_bytes + sizeof(struct tcphdr);
+		return ihl_bytes + (doff >> 4) * 4;
+	}
+	return ihl_bytes + 8;	/* UDP GSO */
+}
+
+static __always_inline int vx_endpoint_egress(struct __sk_buff *skb, struct vx_verdict *v)
+{
+	__u32 ifindex = skb->ifindex;
+	struct vx_ep_key key = {};
+	const struct vx_config *cfg;
+	const struct vx_net *net;
+	const struct vx_ep *dst;
+	const struct vx_if *src;
+	struct cursor c;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__u32 zero = 0, ihl_bytes, l3_len;
+	int bad;
+
+	src = bpf_map_lookup_elem(&vx_ifs, &ifindex);
+	if (!src)
+		return VX_DROP_UNKNOWN_SRC_IF;
+	v->vni = src->vni;
+
+	cursor_init(&c, skb);
+	eth = parse_eth(&c);
+	if (!eth)
+		return VX_DROP_TRUNCATED;
+	if (eth->h_proto == bpf_htons(ETH_P_ARP))
+		return vx_arp_answer(skb, &c, eth, src, v);
+	if (mac_is_multicast(eth->h_dest))
+		return VX_DROP_BUM;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return VX_DROP_NOT_IPV4;
+
+	ip = parse_ipv4(&c, &bad);
+	if (!ip)
+		return bad ? VX_DROP_BAD_IP : VX_DROP_TRUNCATED;
+	if (ip->saddr != src->ip)
+		return VX_DROP_SRC_SPOOF;
+
+	key.vni = src->vni;
+	key.ip = ip->daddr;
+	dst = bpf_map_lookup_elem(&vx_eps, &key);
+	if (!dst)
+		return VX_DROP_UNKNOWN_DST;
+
+	if (dst->ifindex) {
+		if (dst->ifindex == ifindex)
+			return VX_DROP_LOOP;
+		__builtin_memcpy(eth->h_dest, dst->mac, ETH_ALEN);
+		v->counter = VX_CTR_LOCAL;
+		return bpf_redirect_peer(dst->ifindex, 0);
+	}
+
+	net = bpf_map_lookup_elem(&vx_nets, &key.vni);
+	if (!net)
+		return VX_DROP_UNKNOWN_VNI;
+	ihl_bytes = ip->ihl * 4;
+	l3_len = skb->len - sizeof(struct ethhdr);
+	if (skb->gso_size) {
+		if (skb->gso_size + gso_hdr_len(skb, ip, ihl_bytes) > net->mtu)
+			return vx_frag_needed(skb, eth, ip, ihl_bytes, net->mtu, v);
+	} else if (l3_len > net->mtu) {
+		if (ip->frag_off & bpf_htons(IP_DF))
+			return vx_frag_needed(skb, eth, ip, ihl_bytes, net->mtu, v);
+		return VX_DROP_TOO_BIG;
+	}
+
+	cfg = bpf_map_lookup_elem(&vx_cfg, &zero);
+	if (!cfg || !(cfg->flags & VX_CFG_F_VALID))
+		return VX_DROP_NO_CONFIG;
+	v->counter = VX_CTR_TX;
+	return vx_encap_redirect(skb, cfg, key.vni, dst->vtep, dst->mac);
+}

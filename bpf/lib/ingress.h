@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* Underlay ingress: VXLAN for the local VTEP, seen at TC ingress of the underlay NIC.
+ * UDP to the VXLAN port addressed to our VTEP is ours: it is delivered only if the I flag is
+ * set, the VNI is a network of this host, the outer source is a member VTEP of that VNI and
+ * the inner destination is a local endpoint of that VNI; every other such packet is dropped
+ * and counted by reason. Everything else passes untouched (TC_ACT_OK).
+ * Inner ARP is dropped (inner_not_ipv4): weft hosts answer ARP locally, and external VTEPs are
+ * expected to have static neighbours for weft endpoints (as Docker's overlay has).
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "abi.h"
+#include "maps.h"
+#include "lib/parse.h"
+#include "lib/stats.h"
+#include "lib/vxlan.h"
+
+/* Outer headers (max IPv4 options) + VXLAN + inner Ethernet + inner IPv4. */
+#define VX_PULL_LEN (14 + 60 + 8 + 8 + 14 + 20)
+
+static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_verdict *v)
+{
+	struct vx_member_key mkey = {};
+	struct vx_ep_key ekey = {};
+	const struct vx_config *cfg;
+	const struct vx_ep *ep;
+	struct ethhdr *eth, *ieth, inner;
+	struct iphdr *ip, *iip;
+	struct vxlanhdr *vx;
+	struct udphdr *udp;
+	struct cursor c;
+	__u32 zero = 0, vni, outer_l3_len, lin;
+	int bad;
+
+	cfg = bpf_map_lookup_elem(&vx_cfg, &zero);
+	if (!cfg || !(cfg->flags & VX_CFG_F_VALID))
+		return TC_ACT_OK;
+
+	/* Deep parsing needs the headers in the linear area; most drivers put them there. */
+	lin = skb->data_end - skb->data;
+	if (lin < VX_PULL_LEN && skb->len > lin)
+		bpf_skb_pull_data(skb, skb->len < VX_PULL_LEN ? skb->len : VX_PULL_LEN);
+
+	cursor_init(&c, skb);
+	eth = parse_eth(&c);
+	if (!eth || eth->h_proto != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	ip = parse_ipv4(&c, &bad);
+	if (!ip || ip->daddr != cfg->vtep_ip || ip->protocol != IPPROTO_UDP)
+		return TC_ACT_OK;
+	if (!ipv4_is_first_fragment_or_whole(ip))
+		return TC_ACT_OK;	/* no UDP header to tell; the GRO device's socket gets it */
+	udp = parse_udp(&c);
+	if (!udp || udp->dest != cfg->udp_port)
+		return TC_ACT_OK;
+
+	/* From here on the packet is VXLAN for us: deliver it or count why not. */
+	v->bytes = skb->len;
+	if (ipv4_is_fragment(ip))
+		return VX_DROP_OUTER_FRAG;
+	vx = parse_vxlan(&c);
+	if (!vx)
+		return VX_DROP_TRUNCATED;
+	if (!(vx->flags & VX_VXLAN_FLAG_I))
+		return VX_DROP_NOT_VXLAN_FLAG;
+	vni = bpf_ntohl(vx->vni_rsvd) >> 8;
+	if (!bpf_map_lookup_elem(&vx_nets, &vni))
+		return VX_DROP_UNKNOWN_VNI;	/* counted under vni 0: not one of ours */
+	v->vni = vni;
+	mkey.vni = vni;
+	mkey.vtep = ip->saddr;
+	if (!bpf_map_lookup_elem(&vx_members, &mkey))
+		return VX_DROP_VTEP_NOT_MEMBER;
+
+	ieth = parse_eth(&c);
+	if (!ieth)
+		return VX_DROP_TRUNCATED;
+	if (ieth->h_proto != bpf_htons(ETH_P_IP))
+		return VX_DROP_INNER_NOT_IPV4;
+	iip = parse_ipv4(&c, &bad);
+	if (!iip)
+		return bad ? VX_DROP_BAD_IP : VX_DROP_TRUNCATED;
+	ekey.vni = vni;
+	ekey.ip = iip->daddr;
+	ep = bpf_map_lookup_elem(&vx_eps, &ekey);
+	if (!ep || !ep->ifindex)
+		return VX_DROP_UNKNOWN_DST;
+
+	outer_l3_len = (void *)ieth - (void *)ip;
+	__builtin_memcpy(&inner, ieth, sizeof(inner));
+	__builtin_memcpy(inner.h_dest, ep->mac, ETH_ALEN);
+	v->bytes = skb->len - sizeof(struct ethhdr) - outer_l3_len;
+	v->counter = VX_CTR_RX;
+	return vx_decap_redirect(skb, outer_l3_len, &inner, ep->ifindex);
+}

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/* weft's TC datapath: entry points only, logic in lib/. Both programs are attached as tcx
+ * ingress links by src/datapath/bpf/ and share the maps in maps.h (pinned per node).
+ *   vx_from_ep  TC ingress of each endpoint's host veth: ARP answers, local switching, encap.
+ *   vx_from_ul  TC ingress of the underlay NIC: VXLAN checks, decap, delivery.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "abi.h"
+#include "maps.h"
+#include "lib/stats.h"
+#include "lib/egress.h"
+#include "lib/ingress.h"
+
+SEC("tc")
+int vx_from_ep(struct __sk_buff *skb)
+{
+	struct vx_verdict v = { .bytes = skb->len };
+	int ret = vx_endpoint_egress(skb, &v);
+
+	return vx_finish(ret, &v);
+}
+
+SEC("tc")
+int vx_from_ul(struct __sk_buff *skb)
+{
+	struct vx_verdict v = { .bytes = skb->len };
+	int ret = vx_underlay_ingress(skb, &v);
+
+	return vx_finish(ret, &v);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
