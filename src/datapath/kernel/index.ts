@@ -1,0 +1,273 @@
+// The kernel datapath: what Docker's overlay driver builds, in the host's netns.
+// Per network: a bridge wfbr<vni> and a vxlan device wfvx<vni> (id <vni>, local <advertise>,
+// dstport 4789, nolearning, proxy) enslaved to it; endpoint host veths enslaved to the bridge;
+// remote endpoints as static FDB entries (MAC -> VTEP) plus permanent neighbours so the
+// vxlan proxy answers ARP; member VTEPs as all-zero FDB entries (BUM head-end replication).
+//
+// Design notes (2026-11):
+// - MTU: the container end gets the overlay MTU; the host veth, bridge and vxlan device get
+//   the underlay MTU, and the vxlan device is not bound to the NIC (`dev` would clamp its MTU
+//   to underlay - 50). So a container that raises its MTU gets ICMP "fragmentation needed"
+//   (mtu = underlay - 50) from the vxlan's bridged-PMTU code (Linux >= 5.9) instead of a
+//   silent drop at the veth or the bridge, and TCP recovers via PMTU discovery.
+// - No address on the bridge: the overlay has no exit, and an address here would route
+//   between networks through the host.
+// - Metadata the kernel has no field for lives in ifalias (see names.ts); `actual()` and a
+//   restarted process read everything back from the kernel.
+// - Kernel vxlan accepts VXLAN from any source for a known VNI: `setMembers` only sets the
+//   flood list; source filtering is the bpf datapath's job (as with Docker).
+import { NotFoundError, ValidationError } from '../../errors/index.ts'
+import {
+  assertHostAddress, assertIfname, assertVni, batch, exec, findUnderlay, IprouteError, parseCidr, parseIPv4, parseMac,
+  plumbEndpoint, unplumbEndpoint, type UnderlayNic,
+} from '../../net/index.ts'
+import type { ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../types.ts'
+import { KeyedSerializer } from './lock.ts'
+import {
+  bridgeName, endpointAlias, networkAlias, parseNetworkAlias, VXLAN_OVERHEAD, VXLAN_PORT, vxlanName, ZERO_MAC,
+  type NetworkMeta,
+} from './names.ts'
+import { actualFrom, networksOf, readKernel, statsFrom, type FdbJson, type LinkJson, type NeighJson } from './read.ts'
+import { iprouteJson } from '../../net/index.ts'
+
+export { VXLAN_OVERHEAD, VXLAN_PORT } from './names.ts'
+
+/**
+ * Create the kernel (bridge + vxlan) datapath for this host. Must run inside the host's
+ * netns. Nothing is touched until `start()`.
+ */
+export function createKernelDatapath(opts: DatapathOptions): Datapath {
+  return new KernelDatapath(opts)
+}
+
+class KernelDatapath implements Datapath {
+  readonly kind = 'kernel' as const
+  private readonly advertise: string
+  private underlay?: UnderlayNic
+  /** Networks known to this process (filled from the kernel on start). */
+  private nets = new Map<number, NetworkMeta>()
+  private serial = new KeyedSerializer<number>()
+
+  constructor(private readonly opts: DatapathOptions) {
+    this.advertise = parseIPv4(opts.advertise, 'advertise address')
+  }
+
+  async start(): Promise<void> {
+    this.underlay = await findUnderlay(this.advertise)
+    const view = await readKernel()
+    this.nets.clear()
+    for (const [vni, n] of networksOf(view)) if (n.meta) this.nets.set(vni, n.meta)
+  }
+
+  private async ul(): Promise<UnderlayNic> {
+    if (!this.underlay) await this.start()
+    return this.underlay!
+  }
+
+  upsertNetwork(net: NetworkSpec): Promise<void> {
+    const vni = assertVni(net.vni)
+    const subnet = parseCidr(net.subnet, `subnet of network ${vni}`)
+    assertHostAddress(net.gateway, subnet, `gateway of network ${vni}`)
+    return this.serial.run(vni, async () => {
+      const ul = await this.ul()
+      const maxMtu = ul.mtu - VXLAN_OVERHEAD
+      if (!Number.isInteger(net.mtu) || net.mtu < 576 || net.mtu > maxMtu) {
+        throw new ValidationError(
+          `MTU ${net.mtu} of network ${vni} is out of range: 576..${maxMtu} (underlay ${ul.ifname} MTU ${ul.mtu} - ${VXLAN_OVERHEAD} VXLAN overhead)`,
+        )
+      }
+      const meta: NetworkMeta = { vni, subnet: subnet.cidr, mtu: net.mtu, id12: (net.id ?? '').slice(0, 12).toLowerCase() }
+      const br = bridgeName(vni)
+      const vx = vxlanName(vni)
+      const [brLink] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', br], { missingOk: true })
+      const [vxLink] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', vx], { missingOk: true })
+      const lines: string[] = []
+      if (brLink && brLink.linkinfo?.info_kind !== 'bridge') lines.push(`link del dev ${br}`)
+      if (!brLink || brLink.linkinfo?.info_kind !== 'bridge') {
+        lines.push(`link add ${br} mtu ${ul.mtu} type bridge`, `link set dev ${br} addrgenmode none`)
+      }
+      const d = vxLink?.linkinfo?.info_data
+      const vxOk =
+        vxLink?.linkinfo?.info_kind === 'vxlan' && d?.id === vni && d.local === this.advertise &&
+        d.port === VXLAN_PORT && d.learning === false && d.proxy === true
+      if (vxLink && !vxOk) lines.push(`link del dev ${vx}`)
+      if (!vxOk) {
+        lines.push(
+          `link add ${vx} mtu ${ul.mtu} type vxlan id ${vni} local ${this.advertise} dstport ${VXLAN_PORT} nolearning proxy`,
+          `link set dev ${vx} addrgenmode none`,
+        )
+      }
+      lines.push(
+        `link set dev ${vx} mtu ${ul.mtu} master ${br} up`,
+        `link set dev ${br} mtu ${ul.mtu} alias "${networkAlias(meta)}" up`,
+      )
+      const created = !brLink || !vxOk
+      try {
+        await batch(lines, { context: `network ${vni}` })
+      } catch (err) {
+        // Undo only what this call made: a fresh network is removed whole.
+        if (!brLink) await exec(['ip', 'link', 'del', 'dev', br])
+        if (!vxOk) await exec(['ip', 'link', 'del', 'dev', vx])
+        throw err
+      }
+      void created
+      this.nets.set(vni, meta)
+    })
+  }
+
+  removeNetwork(vni: number): Promise<void> {
+    assertVni(vni)
+    return this.serial.run(vni, async () => {
+      const br = bridgeName(vni)
+      const ports = await iprouteJson<LinkJson>(['ip', 'link', 'show', 'master', br], { missingOk: true })
+      const lines = [
+        ...ports.filter((p) => p.ifname.startsWith('wf') && p.ifname !== vxlanName(vni)).map((p) => `link del dev ${p.ifname}`),
+        `link del dev ${vxlanName(vni)}`,
+        `link del dev ${br}`,
+      ]
+      await batch(lines, { force: true, context: `remove network ${vni}` }).catch(ignoreMissing)
+      this.nets.delete(vni)
+    })
+  }
+
+  private async network(vni: number): Promise<NetworkMeta> {
+    assertVni(vni)
+    const known = this.nets.get(vni)
+    if (known) return known
+    const [br] = await iprouteJson<LinkJson>(['ip', 'link', 'show', 'dev', bridgeName(vni)], { missingOk: true })
+    const meta = parseNetworkAlias(br?.ifalias)
+    if (!meta) {
+      throw new NotFoundError(`network with VNI ${vni} is not set up on this host: upsert the network first`, 'network_not_found')
+    }
+    this.nets.set(vni, meta)
+    return meta
+  }
+
+  async attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
+    const net = await this.network(ep.vni)
+    const subnet = parseCidr(net.subnet)
+    const ip = parseIPv4(ep.ip, 'endpoint address')
+    assertHostAddress(ip, subnet, `endpoint address of network ${ep.vni}`)
+    const ul = await this.ul()
+    const done = await plumbEndpoint({
+      sandbox: ep.sandbox,
+      ifname: ep.ifname,
+      hostIfname: ep.hostIfname,
+      mac: ep.mac,
+      ip,
+      prefixLen: subnet.prefixLen,
+      mtu: net.mtu,
+      hostMtu: ul.mtu,
+      master: bridgeName(ep.vni),
+      alias: endpointAlias(ep.vni, ip),
+    })
+    return { ifindex: done.hostIfindex }
+  }
+
+  async detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
+    assertIfname(ep.hostIfname, 'host interface name')
+    await unplumbEndpoint(ep.hostIfname)
+  }
+
+  upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
+    const vni = assertVni(ep.vni)
+    const ip = parseIPv4(ep.ip, 'remote endpoint address')
+    const mac = parseMac(ep.mac, 'remote endpoint MAC')
+    const vtep = parseIPv4(ep.vtep, 'remote VTEP address')
+    return this.serial.run(vni, async () => {
+      await this.network(vni)
+      const vx = vxlanName(vni)
+      const [neighs, fdb] = await Promise.all([this.neighs(vx), this.fdb(vx)])
+      const old = neighs.find((n) => n.dst === ip)?.lladdr
+      const fdbLines: string[] = []
+      // A changed MAC leaves its old FDB entry behind unless no other address still uses it.
+      if (old && old !== mac && !neighs.some((n) => n.dst !== ip && n.lladdr === old)) {
+        fdbLines.push(`fdb del ${old} dev ${vx} self`)
+      }
+      const cur = fdb.filter((f) => f.mac === mac)
+      if (cur.length !== 1 || cur[0]!.dst !== vtep) {
+        for (const f of cur) fdbLines.push(`fdb del ${mac} dev ${vx} dst ${f.dst} self`)
+        fdbLines.push(`fdb append ${mac} dev ${vx} dst ${vtep} self permanent`)
+      }
+      await batch(fdbLines, { tool: 'bridge', context: `remote endpoint ${ip} in network ${vni}` })
+      await batch([`neigh replace ${ip} lladdr ${mac} dev ${vx} nud permanent`], {
+        context: `remote endpoint ${ip} in network ${vni}`,
+      })
+    })
+  }
+
+  removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void> {
+    const vni = assertVni(ep.vni)
+    const ip = parseIPv4(ep.ip, 'remote endpoint address')
+    return this.serial.run(vni, async () => {
+      const vx = vxlanName(vni)
+      const neighs = await this.neighs(vx)
+      const mac = neighs.find((n) => n.dst === ip)?.lladdr
+      if (!mac) return
+      await batch([`neigh del ${ip} dev ${vx}`], { context: `remove remote endpoint ${ip}` }).catch(ignoreMissing)
+      if (!neighs.some((n) => n.dst !== ip && n.lladdr === mac)) {
+        await batch([`fdb del ${mac} dev ${vx} self`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
+          ignoreMissing,
+        )
+      }
+    })
+  }
+
+  setMembers(vni: number, vteps: string[]): Promise<void> {
+    assertVni(vni)
+    if (!Array.isArray(vteps)) throw new ValidationError('vteps must be a list of IPv4 addresses')
+    const want = new Set(vteps.map((v) => parseIPv4(v, 'member VTEP')).filter((v) => v !== this.advertise))
+    return this.serial.run(vni, async () => {
+      await this.network(vni)
+      const vx = vxlanName(vni)
+      const have = new Set((await this.fdb(vx)).filter((f) => f.mac === ZERO_MAC && f.dst).map((f) => f.dst!))
+      const lines = [
+        ...[...want].filter((v) => !have.has(v)).map((v) => `fdb append ${ZERO_MAC} dev ${vx} dst ${v} self permanent`),
+        ...[...have].filter((v) => !want.has(v)).map((v) => `fdb del ${ZERO_MAC} dev ${vx} dst ${v} self`),
+      ]
+      await batch(lines, { tool: 'bridge', context: `members of network ${vni}` })
+    })
+  }
+
+  async actual(): Promise<ActualState> {
+    return actualFrom(await readKernel())
+  }
+
+  async stats(): Promise<VniStats[]> {
+    const links = await iprouteJson<LinkJson>(['ip', '-s', 'link', 'show', 'type', 'vxlan'], { context: 'read vxlan stats' })
+    return statsFrom(links)
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release: no fds are held, and kernel state stays for the next process.
+  }
+
+  async teardown(): Promise<void> {
+    const view = await readKernel()
+    const isOurs = (l: LinkJson) =>
+      /^wf(br|vx)\d+$/.test(l.ifname) || (l.ifname.startsWith('wf') && !!l.master && /^wfbr\d+$/.test(l.master))
+    const doomed = view.links.filter(isOurs)
+    // Endpoints first, then vxlan devices, then bridges.
+    const rank = (l: LinkJson) => (/^wfbr\d+$/.test(l.ifname) ? 2 : /^wfvx\d+$/.test(l.ifname) ? 1 : 0)
+    doomed.sort((a, b) => rank(a) - rank(b))
+    await batch(doomed.map((l) => `link del dev ${l.ifname}`), { force: true, context: 'teardown' }).catch(ignoreMissing)
+    this.nets.clear()
+  }
+
+  private neighs(dev: string): Promise<NeighJson[]> {
+    return iprouteJson<NeighJson>(['ip', '-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], { missingOk: true }).then(
+      (ns) => ns.map((n) => ({ ...n, dev })),
+    )
+  }
+
+  private fdb(dev: string): Promise<FdbJson[]> {
+    return iprouteJson<FdbJson>(['bridge', 'fdb', 'show', 'dev', dev], { missingOk: true }).then((fs) =>
+      fs.filter((f) => f.flags?.includes('self') && f.dst),
+    )
+  }
+}
+
+function ignoreMissing(err: unknown): void {
+  if (err instanceof IprouteError && /Cannot find device|does not exist|No such file|Object not found/.test(err.stderr)) return
+  throw err
+}
