@@ -1,0 +1,139 @@
+// HTTP transport for the Consul API: base URL, ACL token, per-request timeouts, error
+// mapping (endpoint + status), and retries with capped exponential backoff + jitter for
+// idempotent requests only. Connection failures become StoreUnreachableError.
+import { StoreUnreachableError } from '../../errors/index.ts'
+import { Backoff, sleep, type BackoffOptions } from './backoff.ts'
+import { KvHttpError } from './errors.ts'
+import { parseU64 } from '../u64.ts'
+
+export interface TransportOptions {
+  /** `http://host:port`, `https://…`, `consul://host:port` or `host:port`. */
+  address: string
+  /** ACL token sent as X-Consul-Token. */
+  token?: string
+  /** Timeout of non-blocking requests in ms (default 10 s). */
+  timeoutMs?: number
+  /** Retries of idempotent requests after the first try (default 3). */
+  retries?: number
+  /** Backoff between those retries (default base 100 ms, cap 2 s). */
+  retryBackoff?: BackoffOptions
+  /** Replaceable fetch (tests). */
+  fetch?: typeof fetch
+}
+
+export interface RequestSpec {
+  method: 'GET' | 'PUT' | 'DELETE'
+  /** Path below /v1, already encoded, e.g. `kv/a/b`. */
+  path: string
+  query?: Record<string, string | bigint | number | boolean | undefined>
+  body?: Uint8Array | string
+  /** Safe to repeat: reads, session renew/destroy, read-only txn. */
+  idempotent: boolean
+  /** Statuses that are answers, not errors (e.g. 404 for a KV read, 409 for txn). */
+  accept?: number[]
+  timeoutMs?: number
+  signal?: AbortSignal
+  /** Retries override (the watch loop does its own backoff: 0). */
+  retries?: number
+}
+
+export interface RawResponse {
+  status: number
+  headers: Headers
+  body: Uint8Array
+  endpoint: string
+}
+
+/** Query metadata of a blocking-capable read. */
+export interface QueryMeta {
+  /** X-Consul-Index (0n when absent). */
+  index: bigint
+  knownLeader: boolean
+  lastContactMs: number
+}
+
+export function queryMeta(h: Headers): QueryMeta {
+  return {
+    index: parseU64(h.get('x-consul-index')) ?? 0n,
+    knownLeader: h.get('x-consul-knownleader') === 'true',
+    lastContactMs: Number(h.get('x-consul-lastcontact') ?? '0') || 0,
+  }
+}
+
+export function normalizeAddress(address: string): string {
+  let a = address.trim().replace(/\/+$/, '')
+  if (a.startsWith('consul://')) a = `http://${a.slice('consul://'.length)}`
+  if (!/^https?:\/\//.test(a)) a = `http://${a}`
+  return a
+}
+
+/** Encode a key for a URL path: each segment percent-encoded, '/' kept. */
+export const encodeKey = (key: string): string => key.split('/').map(encodeURIComponent).join('/')
+
+export class Transport {
+  readonly baseUrl: string
+  private readonly fetchFn: typeof fetch
+
+  constructor(readonly opts: TransportOptions) {
+    this.baseUrl = normalizeAddress(opts.address)
+    this.fetchFn = opts.fetch ?? fetch
+  }
+
+  async request(spec: RequestSpec): Promise<RawResponse> {
+    const retries = spec.idempotent ? (spec.retries ?? this.opts.retries ?? 3) : 0
+    const backoff = new Backoff({ baseMs: 100, maxMs: 2_000, ...this.opts.retryBackoff })
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.once(spec)
+        if (r.status === 429 || r.status >= 500) {
+          if (attempt < retries && !(spec.accept ?? []).includes(r.status)) {
+            await sleep(backoff.next(), spec.signal)
+            continue
+          }
+        }
+        if ((r.status >= 200 && r.status < 300) || (spec.accept ?? []).includes(r.status)) return r
+        throw new KvHttpError(r.endpoint, r.status, new TextDecoder().decode(r.body), hintFor(r.status))
+      } catch (e) {
+        if (spec.signal?.aborted) throw spec.signal.reason ?? e
+        if (e instanceof StoreUnreachableError && attempt < retries) {
+          await sleep(backoff.next(), spec.signal)
+          continue
+        }
+        throw e
+      }
+    }
+  }
+
+  private async once(spec: RequestSpec): Promise<RawResponse> {
+    const url = new URL(`${this.baseUrl}/v1/${spec.path}`)
+    for (const [k, v] of Object.entries(spec.query ?? {})) {
+      if (v === undefined || v === false) continue
+      url.searchParams.set(k, v === true ? '' : String(v))
+    }
+    const endpoint = `${spec.method} /v1/${spec.path}`
+    const headers: Record<string, string> = {}
+    if (this.opts.token) headers['X-Consul-Token'] = this.opts.token
+    const timeoutMs = spec.timeoutMs ?? this.opts.timeoutMs ?? 10_000
+    const timeout = AbortSignal.timeout(timeoutMs)
+    const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout
+    let res: Response
+    try {
+      res = await this.fetchFn(url, { method: spec.method, headers, body: spec.body, signal })
+      const body = new Uint8Array(await res.arrayBuffer())
+      return { status: res.status, headers: res.headers, body, endpoint }
+    } catch (e) {
+      if (spec.signal?.aborted) throw spec.signal.reason ?? e
+      const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : e instanceof Error ? e.message : String(e)
+      throw new StoreUnreachableError(
+        `cannot reach the cluster store at ${this.baseUrl} (${endpoint}): ${why}; is the store's agent running? check --store`,
+        { cause: e },
+      )
+    }
+  }
+}
+
+function hintFor(status: number): string {
+  if (status === 403) return 'check the store token (WEFT store token / X-Consul-Token) and its ACL policy'
+  if (status === 429) return 'the store is rate limiting; retry later'
+  return ''
+}

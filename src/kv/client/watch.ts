@@ -1,0 +1,105 @@
+// Blocking-query loop (consul-api.md §2): index as u64 bigint, reset when it goes
+// backwards, 0 treated as an error, capped exponential backoff with jitter on errors,
+// a token bucket so a flapping key cannot spin, stop via AbortSignal or stop().
+import type { KvEntry } from '../types.ts'
+import { Backoff, TokenBucket, sleep, type BackoffOptions, type RateLimit } from './backoff.ts'
+import { KvHttpError } from './errors.ts'
+import type { QueryOptions, QueryResult } from './kv.ts'
+
+export interface WatchOptions {
+  /** Blocking wait per request in ms (default 60 s, server caps at 10 min). */
+  waitMs?: number
+  backoff?: BackoffOptions
+  rateLimit?: RateLimit
+  signal?: AbortSignal
+  /** Called for every failed round (the loop keeps going). */
+  onError?: (err: unknown, attempt: number) => void
+  consistency?: QueryOptions['consistency']
+}
+
+export interface Watch {
+  stop(): void
+  /** Resolves when the loop has ended (after stop/abort). */
+  done: Promise<void>
+}
+
+/**
+ * Run `query` as a blocking-query loop and call `onResult` whenever the index moved (and
+ * on the first answer). `same(a, b)` lets callers skip deliveries whose data is unchanged.
+ */
+export function watchQuery<T>(
+  query: (o: QueryOptions) => Promise<QueryResult<T>>,
+  onResult: (r: QueryResult<T>) => void | Promise<void>,
+  o: WatchOptions = {},
+  same?: (a: T, b: T) => boolean,
+): Watch {
+  const ac = new AbortController()
+  const signal = o.signal ? AbortSignal.any([o.signal, ac.signal]) : ac.signal
+  const backoff = new Backoff(o.backoff)
+  const bucket = new TokenBucket(o.rateLimit)
+  const waitMs = o.waitMs ?? 60_000
+  const done = (async () => {
+    let index = 0n
+    let last: { value: T } | undefined
+    while (!signal.aborted) {
+      try {
+        await bucket.take(signal)
+        const r = await query({ index, waitMs, signal, retries: 0, consistency: o.consistency })
+        if (r.index === 0n) throw new KvHttpError('blocking query', 200, 'X-Consul-Index is missing or 0 (busy-loop guard)')
+        backoff.reset()
+        if (r.index < index) {
+          // Restore, tombstone reap or another cluster: start over with a non-blocking read.
+          index = 0n
+          continue
+        }
+        const moved = r.index > index
+        index = r.index > 1n ? r.index : 1n
+        if (moved && (!last || !same?.(last.value, r.value))) {
+          last = { value: r.value }
+          await onResult(r)
+        }
+      } catch (e) {
+        if (signal.aborted) break
+        o.onError?.(e, backoff.attempts + 1)
+        try {
+          await sleep(backoff.next(), signal)
+        } catch {
+          break
+        }
+      }
+    }
+  })()
+  return { stop: () => ac.abort(), done }
+}
+
+export interface PrefixSnapshot {
+  /** Every entry under the prefix, sorted by key. */
+  entries: KvEntry[]
+  /** X-Consul-Index of this snapshot. */
+  index: bigint
+}
+
+function sameEntries(a: KvEntry[], b: KvEntry[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i]!
+    if (x.key !== y.key || x.modifyIndex !== y.modifyIndex || x.session !== y.session || x.lockIndex !== y.lockIndex) return false
+  }
+  return true
+}
+
+/** Watch a prefix (recurse): `onChange` gets the full snapshot on start and after every change. */
+export function watchPrefix(
+  list: (prefix: string, o: QueryOptions) => Promise<QueryResult<KvEntry[]>>,
+  prefix: string,
+  onChange: (s: PrefixSnapshot) => void | Promise<void>,
+  o: WatchOptions = {},
+): Watch {
+  return watchQuery(
+    (q) => list(prefix, q),
+    (r) => onChange({ entries: r.value, index: r.index }),
+    o,
+    sameEntries,
+  )
+}

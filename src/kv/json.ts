@@ -1,0 +1,24 @@
+// u64-safe JSON for the Consul API: indexes and Flags are unsigned 64-bit and may
+// exceed 2^53. Parsing turns every integer outside the safe range into a bigint;
+// stringifying writes bigints as bare JSON numbers (JSON.rawJSON).
+
+const INTEGER = /^-?\d+$/
+
+/** JSON.parse that keeps large integers exact (as bigint); small ones stay numbers. */
+export function parseJson(text: string): unknown {
+  return JSON.parse(text, (_key, value, ctx?: { source?: string }) => {
+    if (typeof value === 'number' && !Number.isSafeInteger(value) && ctx?.source && INTEGER.test(ctx.source)) {
+      return BigInt(ctx.source)
+    }
+    return value
+  })
+}
+
+/** JSON.stringify that writes bigint values as JSON numbers. */
+export function stringifyJson(value: unknown, pretty = false): string {
+  return JSON.stringify(
+    value,
+    (_key, v) => (typeof v === 'bigint' ? (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(v.toString()) : v),
+    pretty ? 4 : undefined,
+  )
+}

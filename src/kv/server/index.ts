@@ -1,0 +1,180 @@
+// Consul-compatible KV/session/txn HTTP server backed by libSQL (shared/consul-api.md).
+//
+// Design notes (2026-11, decisions for consul-api.md §11):
+//  1. Index: one global u64 in libSQL (meta 'index'), assigned inside the single serialized
+//     write path; all changes of one write (txn, session invalidation) share it. It is
+//     persisted in the same SQL transaction as the data, so it survives restarts and never
+//     goes backwards. Memory mirrors the tables; reads never touch SQL.
+//  2. No-op writes (identical Value/Flags/Session/LockIndex) change nothing: no index is
+//     consumed, ModifyIndex stays, nobody wakes (Consul >= 1.6).
+//  3/4/5. Kept as Consul: plain PUT resets Flags to 0; release writes the body as the new
+//     value; DELETE ?cas on a missing key returns true.
+//  6. Status codes: unparsable numbers (flags, cas, index) and bad wait -> 400; RPC-level
+//     validation (invalid session on acquire, bad TTL/Behavior/LockDelay, malformed session
+//     ID on destroy) -> 500 like Consul.
+//  7. Sessions: any Node name is accepted (default: our node); checks are stored and echoed
+//     but never evaluated: liveness is TTL-only. Clients should send Checks: [].
+//  8. TTL: invalidated exactly 2 x TTL after create/last renew; on server start every
+//     persisted session gets a full 2 x TTL (Consul's leader-change behaviour). Minimum TTL
+//     is configurable (sessionTtlMinMs, default 10 s); renew returns the TTL as stored.
+//  9. Lock-delay lives in memory only (lost on restart, like a Consul leader change).
+// 10. Tombstones are reaped 15 min after the delete (> max wait 10 min + jitter). Reaping
+//     raises a persisted "reap floor"; list/keys indexes are max(entries, tombstones, floor),
+//     so a prefix index never goes backwards (a reap may cause one early wake, never a drop).
+// 11. Consistency: one server, reads from the committed in-memory state. ?stale and
+//     ?consistent are accepted (together -> 400) and reported in X-Consul-Effective-
+//     Consistency; KnownLeader is always true, LastContact 0.
+// 12. /v1/status/leader = the `advertise` host:port given at start; peers = [advertise].
+// 13. Txn cap 128 ops (413 above); body and any value capped at 512 KiB (413).
+// 14. Unknown JSON fields in session/txn bodies are ignored (lenient for old clients);
+//     field names match case-insensitively. Non-KV txn ops (Node/Service/Check) -> 400.
+// 15. Keys: any non-empty UTF-8 key; leading '/' stripped (Consul's router cleans paths);
+//     a '..' segment -> 400; keys over 8 KiB -> 400. Values over 512 KiB -> 413.
+// 16. Blocking on a missing single key uses a per-key index (its tombstone, else the reap
+//     floor, min 1): it wakes only when that key changes, not on unrelated writes.
+// 17. LockIndex is preserved by plain/cas writes on a locked key (Consul resets it to 0).
+// ACL: with `token` set, the token must match (else 403 "ACL not found"); no token is the
+// anonymous identity: single reads/writes 403 "Permission denied", lists are filtered to
+// empty (X-Consul-Results-Filtered-By-ACLs), txn ops fail per op (409). Status endpoints
+// need no token. ?ns/?partition other than "default" -> 400; ?dc other than ours -> 500.
+// Durability: WAL with synchronous=NORMAL (a process crash loses nothing; a power loss may
+// lose the last commits — clients then see the index drop and reset, as after a restore).
+import { createHash } from 'node:crypto'
+import { Hono } from 'hono'
+import { Notifier } from './notifier.ts'
+import { SessionManager } from './sessions.ts'
+import { KvStore } from './store.ts'
+import { HttpError, textResponse, type BunEnv, type ServerCtx, type ServerOptions } from './http.ts'
+import { registerKvRoutes } from './kv-routes.ts'
+import { registerSessionRoutes } from './session-routes.ts'
+import { registerTxnRoutes } from './txn-routes.ts'
+import { registerStatusRoutes } from './status-routes.ts'
+
+export interface KvServerOptions {
+  /** libSQL database file (created if missing). */
+  dbPath: string
+  /** When set, every request except /v1/status/* must carry this token. */
+  token?: string
+  nodeName: string
+  /** host:port reported by /v1/status/leader and /v1/status/peers. */
+  advertise: string
+  datacenter?: string
+  /** Minimum session TTL in ms (Consul: 10 s). Tests lower it. */
+  sessionTtlMinMs?: number
+  /** Tombstone lifetime in ms (default 15 min). */
+  tombstoneTtlMs?: number
+  /** Blocking-query wait default / cap in ms (default 5 min / 10 min). */
+  defaultWaitMs?: number
+  maxWaitMs?: number
+}
+
+export interface KvServer {
+  app: Hono<{ Bindings: BunEnv }>
+  fetch: (req: Request, env?: BunEnv) => Response | Promise<Response>
+  /** Parked blocking queries right now. */
+  stats(): { waiters: number; index: bigint; keys: number; sessions: number }
+  close(): Promise<void>
+}
+
+export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
+  const store = await KvStore.open(o.dbPath)
+  const notifier = new Notifier()
+  store.onCommit((e) => notifier.notify(e))
+  const opts: ServerOptions = {
+    datacenter: o.datacenter ?? 'dc1',
+    nodeName: o.nodeName,
+    nodeId: stableUuid(o.nodeName),
+    advertise: o.advertise,
+    token: o.token || undefined,
+    defaultWaitMs: o.defaultWaitMs ?? 5 * 60_000,
+    maxWaitMs: o.maxWaitMs ?? 10 * 60_000,
+    maxValueBytes: 512 * 1024,
+    maxTxnOps: 128,
+    maxTxnBytes: 512 * 1024,
+  }
+  const sessions = new SessionManager(store, { nodeName: o.nodeName, ttlMinMs: o.sessionTtlMinMs ?? 10_000 })
+  const ctx: ServerCtx = { store, notifier, sessions, opts, closing: false }
+
+  const app = new Hono<{ Bindings: BunEnv }>()
+  app.use('*', async (c, next) => {
+    await next()
+    c.res.headers.set('X-Consul-Default-ACL-Policy', opts.token ? 'deny' : 'allow')
+  })
+  registerKvRoutes(app, ctx)
+  registerSessionRoutes(app, ctx)
+  registerTxnRoutes(app, ctx)
+  registerStatusRoutes(app, ctx)
+  app.notFound(() => textResponse(404, 'Invalid URL path: not a recognized HTTP API endpoint'))
+  app.onError((err) => {
+    if (err instanceof HttpError) return textResponse(err.status, err.message, err.headers)
+    return textResponse(500, `internal error: ${err instanceof Error ? err.message : String(err)}`)
+  })
+
+  const tombstoneTtl = o.tombstoneTtlMs ?? 15 * 60_000
+  const gc = setInterval(() => store.reapTombstones(tombstoneTtl).catch(() => undefined), Math.min(60_000, tombstoneTtl))
+  gc.unref?.()
+
+  return {
+    app,
+    fetch: (req, env) => app.fetch(req, env ?? {}),
+    stats: () => ({ waiters: notifier.size, index: store.index, keys: store.entries.size, sessions: store.sessions.size }),
+    async close() {
+      if (ctx.closing) return
+      ctx.closing = true
+      clearInterval(gc)
+      sessions.close()
+      notifier.wakeAll()
+      await store.close()
+    },
+  }
+}
+
+export interface ServeKvOptions extends KvServerOptions {
+  hostname: string
+  /** 0 = ephemeral port. */
+  port: number
+  /** Bun idle timeout in seconds for ordinary requests (blocking ones lift it). Default 30. */
+  idleTimeout?: number
+}
+
+export interface ServedKv {
+  url: string
+  port: number
+  server: KvServer
+  stats: KvServer['stats']
+  stop(): Promise<void>
+}
+
+/** Create the server and listen with Bun.serve. Blocking queries lift Bun's idle timeout per request. */
+export async function serveKv(o: ServeKvOptions): Promise<ServedKv> {
+  const kv = await createKvServer(o)
+  let bun: ReturnType<typeof Bun.serve>
+  try {
+    bun = Bun.serve({
+      hostname: o.hostname,
+      port: o.port,
+      idleTimeout: o.idleTimeout ?? 30,
+      fetch: (req, server) => kv.fetch(req, { server }),
+    })
+  } catch (e) {
+    await kv.close()
+    throw e
+  }
+  const port = bun.port ?? o.port
+  const host = o.hostname.includes(':') ? `[${o.hostname}]` : o.hostname
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    server: kv,
+    stats: kv.stats,
+    async stop() {
+      await kv.close()
+      await bun.stop(true)
+    },
+  }
+}
+
+function stableUuid(seed: string): string {
+  const h = createHash('sha256').update(`weft-node:${seed}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`
+}

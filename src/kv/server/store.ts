@@ -1,0 +1,253 @@
+// libSQL persistence + the in-memory mirror the server reads from. Invariants:
+// - one global u64 index (meta 'index') that only rises, survives restarts, and is
+//   assigned inside the single serialized write path; all changes of one write share it;
+// - every write is one SQL transaction (client.batch 'write'); memory is updated only
+//   after the commit succeeded, so readers never see uncommitted state;
+// - a write that changes nothing consumes no index and wakes nobody.
+import { createClient, type Client, type InStatement } from '@libsql/client'
+import type { KvEntry, SessionInfo } from '../types.ts'
+import { fromI64, toI64 } from '../u64.ts'
+
+export interface Tombstone {
+  index: bigint
+  atMs: number
+}
+
+/** What one write wants to change; built by a mutator against the current state. */
+export interface Change {
+  /** key -> new entry, or null to delete (leaves a tombstone). */
+  kv: Map<string, KvEntry | null>
+  sessionsPut: SessionInfo[]
+  sessionsDelete: string[]
+}
+
+export interface CommitEvent {
+  index: bigint
+  kvKeys: string[]
+  sessions: boolean
+}
+
+export const emptyChange = (): Change => ({ kv: new Map(), sessionsPut: [], sessionsDelete: [] })
+const isEmpty = (c: Change) => c.kv.size === 0 && c.sessionsPut.length === 0 && c.sessionsDelete.length === 0
+
+const SCHEMA = [
+  'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)',
+  `CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, flags INTEGER NOT NULL,
+     session TEXT, lock_index INTEGER NOT NULL, create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL)`,
+  'CREATE TABLE IF NOT EXISTS tombstones (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, at_ms INTEGER NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, body TEXT NOT NULL, create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL)',
+]
+
+export class KvStore {
+  /** Highest index ever assigned. */
+  index = 0n
+  /** Highest index of any KV change (live entries and tombstones, also reaped ones). */
+  kvIndex = 0n
+  /** Highest index of any session change. */
+  sessionsIndex = 0n
+  /** Highest index of a reaped tombstone: prefix indexes never drop below it, so they never go backwards. */
+  reapFloor = 0n
+  readonly entries = new Map<string, KvEntry>()
+  readonly tombstones = new Map<string, Tombstone>()
+  readonly sessions = new Map<string, SessionInfo>()
+  private queue: Promise<unknown> = Promise.resolve()
+  private listeners: ((e: CommitEvent) => void)[] = []
+  private closed = false
+
+  private constructor(private readonly db: Client) {}
+
+  static async open(dbPath: string): Promise<KvStore> {
+    const db = createClient({ url: `file:${dbPath}`, intMode: 'bigint' })
+    // WAL: one fsync per commit, readers never block the writer.
+    await db.execute('PRAGMA journal_mode=WAL')
+    await db.execute('PRAGMA synchronous=NORMAL')
+    await db.batch(SCHEMA, 'write')
+    const s = new KvStore(db)
+    await s.load()
+    return s
+  }
+
+  private async load(): Promise<void> {
+    const meta = await this.db.execute('SELECT k, v FROM meta')
+    for (const r of meta.rows) {
+      const v = fromI64(r.v)
+      if (r.k === 'index') this.index = v
+      else if (r.k === 'kv_index') this.kvIndex = v
+      else if (r.k === 'sessions_index') this.sessionsIndex = v
+      else if (r.k === 'reap_floor') this.reapFloor = v
+    }
+    const kv = await this.db.execute('SELECT * FROM kv')
+    for (const r of kv.rows) {
+      const e: KvEntry = {
+        key: String(r.key),
+        value: new Uint8Array(r.value as ArrayBuffer),
+        flags: fromI64(r.flags),
+        lockIndex: fromI64(r.lock_index),
+        createIndex: fromI64(r.create_index),
+        modifyIndex: fromI64(r.modify_index),
+      }
+      if (r.session) e.session = String(r.session)
+      this.entries.set(e.key, e)
+    }
+    const ts = await this.db.execute('SELECT key, idx, at_ms FROM tombstones')
+    for (const r of ts.rows) this.tombstones.set(String(r.key), { index: fromI64(r.idx), atMs: Number(r.at_ms) })
+    const ss = await this.db.execute('SELECT body FROM sessions')
+    for (const r of ss.rows) {
+      const b = JSON.parse(String(r.body))
+      this.sessions.set(b.id, {
+        ...b,
+        lockDelayNs: BigInt(b.lockDelayNs),
+        createIndex: BigInt(b.createIndex),
+        modifyIndex: BigInt(b.modifyIndex),
+      })
+    }
+  }
+
+  onCommit(fn: (e: CommitEvent) => void): void {
+    this.listeners.push(fn)
+  }
+
+  /**
+   * The single write path. `mutate(next)` runs with exclusive access to the current
+   * state and returns the change (entries carrying index `next`) plus a result. An
+   * empty change commits nothing and consumes no index.
+   */
+  write<R>(mutate: (next: bigint) => { change: Change; result: R }): Promise<R> {
+    const run = async (): Promise<R> => {
+      if (this.closed) throw new Error('kv store is closed')
+      const next = this.index + 1n
+      const { change, result } = mutate(next)
+      if (isEmpty(change)) return result
+      await this.persist(next, change)
+      this.apply(next, change)
+      return result
+    }
+    const p = this.queue.then(run, run)
+    this.queue = p.catch(() => undefined)
+    return p
+  }
+
+  private async persist(next: bigint, c: Change): Promise<void> {
+    const now = Date.now()
+    const stmts: InStatement[] = []
+    for (const [key, e] of c.kv) {
+      if (e) {
+        stmts.push({
+          sql: 'INSERT OR REPLACE INTO kv (key, value, flags, session, lock_index, create_index, modify_index) VALUES (?,?,?,?,?,?,?)',
+          args: [key, e.value, toI64(e.flags), e.session ?? null, toI64(e.lockIndex), toI64(e.createIndex), toI64(e.modifyIndex)],
+        })
+        stmts.push({ sql: 'DELETE FROM tombstones WHERE key = ?', args: [key] })
+      } else {
+        stmts.push({ sql: 'DELETE FROM kv WHERE key = ?', args: [key] })
+        stmts.push({ sql: 'INSERT OR REPLACE INTO tombstones (key, idx, at_ms) VALUES (?,?,?)', args: [key, toI64(next), now] })
+      }
+    }
+    for (const s of c.sessionsPut) {
+      const body = JSON.stringify({ ...s, lockDelayNs: String(s.lockDelayNs), createIndex: String(s.createIndex), modifyIndex: String(s.modifyIndex) })
+      stmts.push({
+        sql: 'INSERT OR REPLACE INTO sessions (id, body, create_index, modify_index) VALUES (?,?,?,?)',
+        args: [s.id, body, toI64(s.createIndex), toI64(s.modifyIndex)],
+      })
+    }
+    for (const id of c.sessionsDelete) stmts.push({ sql: 'DELETE FROM sessions WHERE id = ?', args: [id] })
+    const setMeta = (k: string, v: bigint) => stmts.push({ sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', args: [k, toI64(v)] })
+    setMeta('index', next)
+    if (c.kv.size > 0) setMeta('kv_index', next)
+    if (c.sessionsPut.length > 0 || c.sessionsDelete.length > 0) setMeta('sessions_index', next)
+    await this.db.batch(stmts, 'write')
+  }
+
+  private apply(next: bigint, c: Change): void {
+    const now = Date.now()
+    this.index = next
+    for (const [key, e] of c.kv) {
+      if (e) {
+        this.entries.set(key, e)
+        this.tombstones.delete(key)
+      } else {
+        this.entries.delete(key)
+        this.tombstones.set(key, { index: next, atMs: now })
+      }
+    }
+    if (c.kv.size > 0) this.kvIndex = next
+    for (const s of c.sessionsPut) this.sessions.set(s.id, s)
+    for (const id of c.sessionsDelete) this.sessions.delete(id)
+    const sessions = c.sessionsPut.length > 0 || c.sessionsDelete.length > 0
+    if (sessions) this.sessionsIndex = next
+    const ev: CommitEvent = { index: next, kvKeys: [...c.kv.keys()], sessions }
+    for (const l of this.listeners) l(ev)
+  }
+
+  /** Drop tombstones older than `maxAgeMs`; raises reapFloor so no prefix index goes backwards. */
+  reapTombstones(maxAgeMs: number): Promise<number> {
+    const run = async () => {
+      if (this.closed) return 0
+      const cutoff = Date.now() - maxAgeMs
+      const reaped: string[] = []
+      let floor = this.reapFloor
+      for (const [k, t] of this.tombstones) {
+        if (t.atMs < cutoff) {
+          reaped.push(k)
+          if (t.index > floor) floor = t.index
+        }
+      }
+      if (reaped.length === 0) return 0
+      await this.db.batch(
+        [
+          { sql: 'DELETE FROM tombstones WHERE at_ms < ?', args: [cutoff] },
+          { sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', args: ['reap_floor', toI64(floor)] },
+        ],
+        'write',
+      )
+      for (const k of reaped) this.tombstones.delete(k)
+      this.reapFloor = floor
+      return reaped.length
+    }
+    const p = this.queue.then(run, run)
+    this.queue = p.catch(() => undefined)
+    return p
+  }
+
+  // --- read helpers (memory only, always committed state) ---
+
+  /** Entries whose key starts with `prefix`, sorted by key bytes. */
+  list(prefix: string): KvEntry[] {
+    const out: KvEntry[] = []
+    for (const e of this.entries.values()) if (e.key.startsWith(prefix)) out.push(e)
+    return out.sort((a, b) => compareBytes(a.key, b.key))
+  }
+
+  /** Index of a single-key read: its ModifyIndex, or (absent) its tombstone / the reap floor; min 1. */
+  keyIndex(key: string): bigint {
+    const e = this.entries.get(key)
+    if (e) return e.modifyIndex
+    return max1(this.tombstones.get(key)?.index ?? 0n, this.reapFloor)
+  }
+
+  /** Index of a list/keys read: max over live entries and tombstones under the prefix, and the reap floor; min 1. */
+  prefixIndex(prefix: string): bigint {
+    if (prefix === '') return max1(this.kvIndex)
+    let m = this.reapFloor
+    for (const e of this.entries.values()) if (e.modifyIndex > m && e.key.startsWith(prefix)) m = e.modifyIndex
+    for (const [k, t] of this.tombstones) if (t.index > m && k.startsWith(prefix)) m = t.index
+    return max1(m)
+  }
+
+  async close(): Promise<void> {
+    await this.queue
+    this.closed = true
+    this.db.close()
+  }
+}
+
+const max1 = (...v: bigint[]) => v.reduce((a, b) => (b > a ? b : a), 1n)
+const enc = new TextEncoder()
+
+/** Byte-wise (UTF-8) key order, as Consul's radix tree sorts. */
+export function compareBytes(a: string, b: string): number {
+  if (a === b) return 0
+  // UTF-16 order equals UTF-8 byte order except around surrogates; compare bytes only when needed.
+  const ascii = /^[\x00-\x7f]*$/
+  if (ascii.test(a) && ascii.test(b)) return a < b ? -1 : 1
+  return Buffer.compare(enc.encode(a), enc.encode(b))
+}
