@@ -2,8 +2,8 @@
 // other inside the sandbox as `ethN`, addressed, sized and up. Two execs per endpoint:
 //
 //   host:    ip -j -batch -                       (create pair, peer directly in the sandbox)
-//            link add <host> mtu H type veth peer name <ethN> netns <sandbox path> address <mac> mtu M
-//            link set <host> [master <br>] [alias <a>] up
+//            link add <host> mtu H [master <br>] up type veth peer name <ethN> netns <sandbox path> address <mac> mtu M
+//            [link set dev <host> alias <a>]
 //            link show dev <host>                 (read back ifindex/MAC in the same exec)
 //   sandbox: nsenter --net=<path> ip -j -batch -
 //            link set dev <ethN> addrgenmode none (no IPv6 link-local chatter on the overlay)
@@ -117,11 +117,17 @@ function checkMtu(mtu: number, what: string): number {
   return mtu
 }
 
-/** iproute2 batch lines for the host side (pure, exported for tests). */
+/**
+ * iproute2 batch lines for the host side (pure, exported for tests). Everything that can
+ * fail while iproute2 parses (the master bridge is looked up then) is on the first line, so
+ * a failure there has made nothing and a failure on a later line means the pair exists.
+ * ifalias is ignored by the kernel at creation, hence its own line.
+ */
 export function hostCreateLines(s: ReturnType<typeof validatePlumbSpec>, sandboxPath: string): string[] {
   return [
-    `link add ${s.hostIfname} mtu ${s.hostMtu} type veth peer name ${s.ifname} netns ${sandboxPath} address ${s.mac} mtu ${s.mtu}`,
-    hostSetLine(s),
+    `link add ${s.hostIfname} mtu ${s.hostMtu}${s.master ? ` master ${s.master}` : ''} up type veth` +
+      ` peer name ${s.ifname} netns ${sandboxPath} address ${s.mac} mtu ${s.mtu}`,
+    ...(s.alias !== undefined ? [`link set dev ${s.hostIfname} alias "${s.alias}"`] : []),
     `link show dev ${s.hostIfname}`,
   ]
 }

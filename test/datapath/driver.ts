@@ -5,13 +5,13 @@
 // stdin:  {"id":1,"method":"upsertNetwork","params":[{...}]}      params = positional arguments
 // stdout: {"id":1,"result":...} | {"id":1,"error":{"code","name","message"}}   (bigints as strings)
 // Methods: every Datapath method, plus "net.plumbEndpoint", "net.unplumbEndpoint" and
-// "net.findUnderlay" (src/net, for the plumbing tests; available with --kind none).
+// "net.findUnderlay", "net.unplumbEndpoints" (src/net, for the plumbing tests; available with --kind none).
 // On stdin EOF the datapath is closed (not torn down) and the process exits 0.
 // The client lives in ./driver-client.ts.
 import { parseArgs } from 'node:util'
 import { createDatapath } from '../../src/datapath/index.ts'
 import type { Datapath } from '../../src/datapath/types.ts'
-import { findUnderlay, plumbEndpoint, unplumbEndpoint } from '../../src/net/index.ts'
+import { findUnderlay, plumbEndpoint, unplumbEndpoint, unplumbEndpoints } from '../../src/net/index.ts'
 
 /** One request line. */
 export interface DriverRequest {
@@ -34,6 +34,7 @@ const NET_METHODS: Record<string, (...args: never[]) => Promise<unknown>> = {
   'net.plumbEndpoint': plumbEndpoint,
   'net.unplumbEndpoint': unplumbEndpoint,
   'net.findUnderlay': findUnderlay,
+  'net.unplumbEndpoints': unplumbEndpoints,
 }
 
 /** JSON with bigints as decimal strings. */
