@@ -1,6 +1,7 @@
 // The weft command tree. Each subcommand lives in its own file; only src/main.ts exits.
 import { defineCommand } from 'citty'
 import { VERSION } from '../embedded/index.ts'
+import { agentCommand } from './agent.ts'
 import { versionCommand } from './version.ts'
 
 export const rootCommand = defineCommand({
@@ -10,6 +11,7 @@ export const rootCommand = defineCommand({
     description: 'Docker-style multi-host overlay networks: eBPF VXLAN datapath, Consul-compatible control plane',
   },
   subCommands: {
+    agent: agentCommand,
     version: versionCommand,
   },
 })

@@ -1,0 +1,83 @@
+// Prometheus metrics of one agent, computed at scrape time from the datapath counters and
+// the agent's own state (prom-client registry, text exposition format).
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { VniStats } from '../datapath/types.ts'
+
+export interface MetricsSources {
+  stats(): Promise<VniStats[]>
+  networkName(vni: number): string | undefined
+  reconcile(): { passes: number; lastDurationMs: number; totalDurationMs: number }
+  watchLagSeconds(): number
+  storeReachable(): boolean
+  endpointCounts(): { local: number; remote: number }
+}
+
+export function createMetrics(src: MetricsSources) {
+  const registry = new Registry()
+  const labels = ['vni', 'network'] as const
+  const vniLabels = (v: VniStats) => ({ vni: String(v.vni), network: src.networkName(v.vni) ?? '' })
+  // Counters are read from the kernel at scrape time: reset + inc(total) keeps them monotonic.
+  const fromKernel = (name: string, help: string, pick: (v: VniStats) => bigint) =>
+    new Counter({
+      name, help, labelNames: labels, registers: [registry],
+      async collect() {
+        this.reset()
+        for (const v of await src.stats()) this.inc(vniLabels(v), Number(pick(v)))
+      },
+    })
+  fromKernel('weft_vni_tx_packets_total', 'Packets sent into the overlay per VNI (encapsulated or switched locally)', (v) => v.txPackets)
+  fromKernel('weft_vni_tx_bytes_total', 'Bytes sent into the overlay per VNI', (v) => v.txBytes)
+  fromKernel('weft_vni_rx_packets_total', 'Packets received from the overlay per VNI', (v) => v.rxPackets)
+  fromKernel('weft_vni_rx_bytes_total', 'Bytes received from the overlay per VNI', (v) => v.rxBytes)
+  new Counter({
+    name: 'weft_drops_total', help: 'Packets dropped by the datapath, by VNI and reason',
+    labelNames: ['vni', 'network', 'reason'], registers: [registry],
+    async collect() {
+      this.reset()
+      for (const v of await src.stats()) {
+        for (const [reason, n] of Object.entries(v.drops)) this.inc({ ...vniLabels(v), reason }, Number(n))
+      }
+    },
+  })
+  new Counter({
+    name: 'weft_reconcile_passes_total', help: 'Reconciler passes', registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(src.reconcile().passes)
+    },
+  })
+  new Counter({
+    name: 'weft_reconcile_duration_seconds_total', help: 'Time spent in reconciler passes', registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(src.reconcile().totalDurationMs / 1000)
+    },
+  })
+  new Gauge({
+    name: 'weft_reconcile_last_duration_seconds', help: 'Duration of the last reconciler pass', registers: [registry],
+    collect() {
+      this.set(src.reconcile().lastDurationMs / 1000)
+    },
+  })
+  new Gauge({
+    name: 'weft_watch_lag_seconds', help: 'Seconds since the cluster-store watch last answered', registers: [registry],
+    collect() {
+      this.set(src.watchLagSeconds())
+    },
+  })
+  new Gauge({
+    name: 'weft_store_reachable', help: '1 when the cluster store answers, else 0', registers: [registry],
+    collect() {
+      this.set(src.storeReachable() ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'weft_endpoints', help: 'Endpoints programmed on this node', labelNames: ['kind'], registers: [registry],
+    collect() {
+      const c = src.endpointCounts()
+      this.set({ kind: 'local' }, c.local)
+      this.set({ kind: 'remote' }, c.remote)
+    },
+  })
+  return { text: () => registry.metrics(), registry }
+}

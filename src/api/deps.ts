@@ -1,0 +1,43 @@
+// What the admin API needs from the agent. The API validates and shapes; the agent does.
+import type { CreateNetworkInput, ConnectInput } from '../cluster/operations.ts'
+import type { EndpointRecord, NetworkRecord, NodeRecord } from '../cluster/index.ts'
+import type { VniStats } from '../datapath/types.ts'
+
+export interface EndpointStatus {
+  record: EndpointRecord
+  /** Only for this node's endpoints: attached, failed (with error) or pending. */
+  status?: 'attached' | 'failed' | 'pending'
+  error?: string
+}
+
+export interface NodeStatus {
+  name: string
+  record?: NodeRecord
+  alive: boolean
+  endpoints: number
+}
+
+export interface HealthReport {
+  ok: boolean
+  node: string
+  store: { reachable: boolean; lastError?: string }
+  datapath: string
+  reconcile: { passes: number; lastDurationMs: number; lastError: string | null }
+}
+
+export interface AgentApi {
+  node: string
+  listNetworks(): Promise<NetworkRecord[]>
+  createNetwork(input: CreateNetworkInput): Promise<NetworkRecord>
+  getNetwork(ref: string): Promise<NetworkRecord>
+  removeNetwork(ref: string): Promise<NetworkRecord>
+  /** Endpoints of one network (all nodes), or of every network. */
+  endpoints(networkId?: string): Promise<EndpointStatus[]>
+  connect(input: ConnectInput): Promise<EndpointStatus>
+  disconnect(network: string, endpoint: string): Promise<EndpointRecord>
+  nodes(): Promise<NodeStatus[]>
+  stats(): Promise<VniStats[]>
+  health(): Promise<HealthReport>
+  /** Prometheus text exposition. */
+  metrics(): Promise<string>
+}

@@ -1,0 +1,111 @@
+// /v1/networks: create, list, inspect, remove, connect, disconnect.
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
+import type { AgentApi, EndpointStatus } from '../deps.ts'
+import { dockerNetwork } from '../docker-shape.ts'
+import {
+  ConnectSchema, CreateNetworkSchema, DisconnectSchema, DockerNetworkSchema, EndpointSchema, ErrorSchema, NetworkRefParam,
+} from '../schemas.ts'
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})
+const errors = {
+  400: json(ErrorSchema, 'Bad input; nothing was changed'),
+  404: json(ErrorSchema, 'No such network or endpoint'),
+  409: json(ErrorSchema, 'Name, VNI, subnet or address taken, or network in use'),
+  503: json(ErrorSchema, 'The cluster store is unreachable'),
+}
+
+export const endpointJson = (e: EndpointStatus) => ({
+  ...e.record,
+  ...(e.status ? { status: e.status } : {}),
+  ...(e.error ? { error: e.error } : {}),
+})
+
+export function networkRoutes(app: OpenAPIHono, api: AgentApi) {
+  const withEndpoints = async (n: Awaited<ReturnType<AgentApi['getNetwork']>>) =>
+    dockerNetwork(n, await api.endpoints(n.id))
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/networks', tags: ['networks'], summary: 'List networks (Docker shape)',
+      responses: { 200: json(z.array(DockerNetworkSchema), 'Networks'), 503: errors[503] },
+    }),
+    async (c) => {
+      const [nets, eps] = await Promise.all([api.listNetworks(), api.endpoints()])
+      return c.json(nets.map((n) => dockerNetwork(n, eps.filter((e) => e.record.networkId === n.id))), 200)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/networks', tags: ['networks'], summary: 'Create an overlay network',
+      request: { body: { content: { 'application/json': { schema: CreateNetworkSchema } }, required: true } },
+      responses: { 201: json(DockerNetworkSchema, 'Created'), 400: errors[400], 409: errors[409], 503: errors[503] },
+    }),
+    async (c) => {
+      const net = await api.createNetwork(c.req.valid('json'))
+      return c.json(dockerNetwork(net, []), 201)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/networks/{ref}', tags: ['networks'], summary: 'Inspect a network (Docker shape)',
+      request: { params: NetworkRefParam },
+      responses: { 200: json(DockerNetworkSchema, 'The network'), 404: errors[404], 503: errors[503] },
+    }),
+    async (c) => c.json(await withEndpoints(await api.getNetwork(c.req.valid('param').ref)), 200),
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'delete', path: '/v1/networks/{ref}', tags: ['networks'], summary: 'Remove a network without endpoints',
+      request: { params: NetworkRefParam },
+      responses: {
+        200: json(z.object({ Id: z.string(), Name: z.string() }), 'Removed'),
+        404: errors[404], 409: errors[409], 503: errors[503],
+      },
+    }),
+    async (c) => {
+      const n = await api.removeNetwork(c.req.valid('param').ref)
+      return c.json({ Id: n.id, Name: n.name }, 200)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/networks/{ref}/connect', tags: ['endpoints'],
+      summary: 'Connect a sandbox on this node, or declare an external endpoint',
+      request: {
+        params: NetworkRefParam,
+        body: { content: { 'application/json': { schema: ConnectSchema } }, required: true },
+      },
+      responses: {
+        201: json(EndpointSchema, 'Connected and programmed'),
+        400: errors[400], 404: errors[404], 409: errors[409], 503: errors[503],
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json')
+      const ep = await api.connect({ network: c.req.valid('param').ref, ...body })
+      return c.json(endpointJson(ep), 201)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/networks/{ref}/disconnect', tags: ['endpoints'], summary: 'Disconnect an endpoint',
+      request: {
+        params: NetworkRefParam,
+        body: { content: { 'application/json': { schema: DisconnectSchema } }, required: true },
+      },
+      responses: { 200: json(EndpointSchema, 'Disconnected'), 400: errors[400], 404: errors[404], 503: errors[503] },
+    }),
+    async (c) => {
+      const ep = await api.disconnect(c.req.valid('param').ref, c.req.valid('json').endpoint)
+      return c.json(endpointJson({ record: ep }), 200)
+    },
+  )
+}

@@ -1,0 +1,76 @@
+// Endpoints, nodes, stats, health and metrics.
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
+import type { AgentApi } from '../deps.ts'
+import { EndpointSchema, ErrorSchema, HealthSchema, NodeSchema, VniStatsSchema } from '../schemas.ts'
+import { endpointJson } from './networks.ts'
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})
+
+export function systemRoutes(app: OpenAPIHono, api: AgentApi) {
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/endpoints', tags: ['endpoints'], summary: 'List endpoints of every network',
+      responses: { 200: json(z.array(EndpointSchema), 'Endpoints'), 503: json(ErrorSchema, 'Store unreachable') },
+    }),
+    async (c) => c.json((await api.endpoints()).map(endpointJson), 200),
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/nodes', tags: ['nodes'], summary: 'List nodes and whether they are alive',
+      responses: { 200: json(z.array(NodeSchema), 'Nodes') },
+    }),
+    async (c) =>
+      c.json(
+        (await api.nodes()).map((n) => ({
+          name: n.name,
+          alive: n.alive,
+          endpoints: n.endpoints,
+          ...(n.record ? { advertise: n.record.advertise, datapath: n.record.datapath, version: n.record.version, started: n.record.started } : {}),
+        })),
+        200,
+      ),
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/stats', tags: ['stats'], summary: 'Per-VNI counters of this node (packets, bytes, drops by reason)',
+      responses: { 200: json(z.array(VniStatsSchema), 'Counters') },
+    }),
+    async (c) => {
+      const nets = new Map((await api.listNetworks().catch(() => [])).map((n) => [n.vni, n.name]))
+      const s = await api.stats()
+      return c.json(
+        s.map((v) => ({
+          vni: v.vni,
+          ...(nets.has(v.vni) ? { network: nets.get(v.vni)! } : {}),
+          txPackets: String(v.txPackets),
+          txBytes: String(v.txBytes),
+          rxPackets: String(v.rxPackets),
+          rxBytes: String(v.rxBytes),
+          drops: Object.fromEntries(Object.entries(v.drops).map(([k, n]) => [k, String(n)])),
+        })),
+        200,
+      )
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/healthz', tags: ['system'], summary: 'Agent health',
+      responses: { 200: json(HealthSchema, 'Healthy'), 503: json(HealthSchema, 'Unhealthy') },
+    }),
+    async (c) => {
+      const h = await api.health()
+      return c.json(h, h.ok ? 200 : 503)
+    },
+  )
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+    return c.body(await api.metrics())
+  })
+}

@@ -1,0 +1,136 @@
+// Request and response schemas: the same zod objects validate requests and generate
+// /openapi.json.
+import { z } from '@hono/zod-openapi'
+
+const stringMap = z.record(z.string(), z.string())
+
+export const ErrorSchema = z
+  .object({ error: z.string().openapi({ example: 'network_not_found' }), message: z.string() })
+  .openapi('Error')
+
+export const CreateNetworkSchema = z
+  .object({
+    name: z.string().min(1).openapi({ example: 'backend' }),
+    driver: z.literal('overlay').optional().openapi({ description: 'Only "overlay" (the default)' }),
+    subnet: z.string().optional().openapi({ example: '10.0.1.0/24' }),
+    gateway: z.string().optional().openapi({ example: '10.0.1.1' }),
+    ipRange: z.string().optional().openapi({ example: '10.0.1.128/25' }),
+    vni: z.number().int().optional().openapi({ example: 256 }),
+    mtu: z.number().int().optional().openapi({ example: 1450 }),
+    labels: stringMap.optional(),
+    options: stringMap.optional(),
+  })
+  .strict()
+  .openapi('CreateNetwork')
+
+export const ConnectSchema = z
+  .object({
+    sandbox: z.string().min(1).optional().openapi({
+      description: 'Network namespace on this node: ip-netns name, /proc/PID/ns/net, or a path',
+      example: 'web1',
+    }),
+    ip: z.string().optional().openapi({ example: '10.0.1.10' }),
+    external: z
+      .object({ name: z.string().min(1), mac: z.string(), vtep: z.string() })
+      .strict()
+      .optional()
+      .openapi({ description: 'An endpoint behind a VTEP that does not run weft' }),
+  })
+  .strict()
+  .openapi('Connect')
+
+export const DisconnectSchema = z
+  .object({ endpoint: z.string().min(1).openapi({ description: 'Sandbox or external endpoint name', example: 'web1' }) })
+  .strict()
+  .openapi('Disconnect')
+
+export const NetworkRefParam = z.object({
+  ref: z.string().min(1).openapi({ param: { name: 'ref', in: 'path' }, description: 'Network name, id or id prefix' }),
+})
+
+export const DockerNetworkSchema = z
+  .object({
+    Name: z.string(),
+    Id: z.string(),
+    Created: z.string(),
+    Scope: z.string(),
+    Driver: z.string(),
+    EnableIPv6: z.boolean(),
+    IPAM: z.object({
+      Driver: z.string(),
+      Options: z.null(),
+      Config: z.array(z.object({ Subnet: z.string(), Gateway: z.string(), IPRange: z.string().optional() })),
+    }),
+    Internal: z.boolean(),
+    Attachable: z.boolean(),
+    Containers: z.record(
+      z.string(),
+      z.object({
+        Name: z.string(),
+        EndpointID: z.string(),
+        MacAddress: z.string(),
+        IPv4Address: z.string(),
+        IPv6Address: z.string(),
+        Node: z.string().nullable(),
+        External: z.boolean(),
+        VTEP: z.string().optional(),
+        Status: z.string().optional(),
+        Error: z.string().optional(),
+      }),
+    ),
+    Options: stringMap,
+    Labels: stringMap,
+  })
+  .openapi('Network')
+
+export const EndpointSchema = z
+  .object({
+    id: z.string(),
+    networkId: z.string(),
+    name: z.string(),
+    ip: z.string(),
+    mac: z.string(),
+    node: z.string().optional(),
+    sandbox: z.string().optional(),
+    ifname: z.string().optional(),
+    vtep: z.string().optional(),
+    external: z.boolean(),
+    created: z.string(),
+    status: z.enum(['attached', 'failed', 'pending']).optional(),
+    error: z.string().optional(),
+  })
+  .openapi('Endpoint')
+
+export const NodeSchema = z
+  .object({
+    name: z.string(),
+    alive: z.boolean(),
+    endpoints: z.number().int(),
+    advertise: z.string().optional(),
+    datapath: z.string().optional(),
+    version: z.string().optional(),
+    started: z.string().optional(),
+  })
+  .openapi('Node')
+
+export const VniStatsSchema = z
+  .object({
+    vni: z.number().int(),
+    network: z.string().optional(),
+    txPackets: z.string(),
+    txBytes: z.string(),
+    rxPackets: z.string(),
+    rxBytes: z.string(),
+    drops: z.record(z.string(), z.string()),
+  })
+  .openapi('VniStats')
+
+export const HealthSchema = z
+  .object({
+    ok: z.boolean(),
+    node: z.string(),
+    store: z.object({ reachable: z.boolean(), lastError: z.string().optional() }),
+    datapath: z.string(),
+    reconcile: z.object({ passes: z.number(), lastDurationMs: z.number(), lastError: z.string().nullable() }),
+  })
+  .openapi('Health')

@@ -1,0 +1,52 @@
+// Records stored as JSON values in the cluster tree, with the zod schemas that check
+// them on the way in (API input) and on the way back (values written by other agents).
+import { z } from 'zod'
+
+export const NetworkRecord = z.object({
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  name: z.string(),
+  driver: z.literal('overlay'),
+  scope: z.literal('global'),
+  vni: z.number().int(),
+  subnet: z.string(),
+  gateway: z.string(),
+  /** Optional narrower range addresses are handed out from (Docker's --ip-range). */
+  ipRange: z.string().optional(),
+  mtu: z.number().int(),
+  labels: z.record(z.string(), z.string()),
+  options: z.record(z.string(), z.string()),
+  created: z.string(),
+  /** Set while `network rm` checks for endpoints; connects refuse a network being removed. */
+  removing: z.boolean().optional(),
+})
+export type NetworkRecord = z.infer<typeof NetworkRecord>
+
+export const EndpointRecord = z.object({
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  networkId: z.string(),
+  /** Sandbox name for containers, the user's name for external endpoints. */
+  name: z.string(),
+  ip: z.string(),
+  mac: z.string(),
+  /** Node that owns it; absent for an external endpoint. */
+  node: z.string().optional(),
+  /** Sandbox reference on the owning node (netns name, /proc/PID/ns/net, or path). */
+  sandbox: z.string().optional(),
+  /** Interface name inside the sandbox (eth0, eth1, …). */
+  ifname: z.string().optional(),
+  /** VTEP of an external endpoint (weft endpoints use their node's advertise address). */
+  vtep: z.string().optional(),
+  external: z.boolean(),
+  created: z.string(),
+})
+export type EndpointRecord = z.infer<typeof EndpointRecord>
+
+export const NodeRecord = z.object({
+  name: z.string(),
+  advertise: z.string(),
+  datapath: z.enum(['bpf', 'kernel']),
+  version: z.string(),
+  started: z.string(),
+  api: z.string().optional(),
+})
+export type NodeRecord = z.infer<typeof NodeRecord>

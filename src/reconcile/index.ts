@@ -1,0 +1,208 @@
+// Level-triggered reconciler: any wakeup (watch return, API write, timer) runs the same
+// diff of desired state (local mirror of the cluster tree) against what the datapath
+// holds, and applies the minimal set of idempotent operations. A wakeup is never trusted
+// to mean "something changed"; a periodic resync re-reads the kernel's actual state, so
+// the loop converges after a crash, a restart or a store outage.
+import type { Datapath, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
+import { desiredState, remoteKey, type DesiredState } from './desired.ts'
+import type { ClusterView } from '../cluster/index.ts'
+
+export { desiredState, remoteKey } from './desired.ts'
+export type { DesiredState } from './desired.ts'
+
+export interface ReconcilerDeps {
+  datapath: Datapath
+  node: string
+  /** Current cluster view (from the local mirror). */
+  view: () => ClusterView
+  /** Host-local facts sink: endpoint attached (ifindex) or failed (error), or gone (null). */
+  onEndpoint?: (spec: LocalEndpointSpec, result: { ifindex: number } | { error: string } | null) => Promise<void> | void
+  log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
+  /** Full resync period (re-read actual state from the kernel). */
+  resyncMs?: number
+  /** Endpoint attaches run this many at a time (each is a few `ip` calls). */
+  attachConcurrency?: number
+}
+
+/** What we believe the datapath holds: seeded from datapath.actual(), then kept in step. */
+interface Programmed {
+  networks: Map<number, string>
+  /** host ifname -> fingerprint ('' when adopted from the kernel) + what detach needs */
+  local: Map<string, { fp: string; vni: number; ip: string }>
+  remote: Map<string, string>
+  members: Map<number, string>
+}
+
+export interface ReconcileStats {
+  passes: number
+  lastDurationMs: number
+  lastError: string | null
+  /** Total ms of all passes (for the Prometheus summary). */
+  totalDurationMs: number
+}
+
+export class Reconciler {
+  private programmed: Programmed | null = null
+  private running: Promise<void> | null = null
+  private again = false
+  private timer: ReturnType<typeof setInterval> | null = null
+  private waiters: (() => void)[] = []
+  readonly stats: ReconcileStats = { passes: 0, lastDurationMs: 0, lastError: null, totalDurationMs: 0 }
+  private failedLocal = new Map<string, string>()
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.resync(), this.deps.resyncMs ?? 30_000)
+    this.trigger()
+  }
+
+  stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    return this.running ?? Promise.resolve()
+  }
+
+  /** Forget what we believe and re-read the kernel on the next pass. */
+  resync(): void {
+    this.programmed = null
+    this.trigger()
+  }
+
+  /** Schedule a pass; passes never overlap, and triggers during a pass coalesce into one more. */
+  trigger(): void {
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null
+    })
+  }
+
+  /** Resolves after a pass that started after this call has finished. */
+  settled(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve)
+      this.trigger()
+      if (this.running) this.again = true
+    })
+  }
+
+  /** The error of the last attach of a local endpoint (by host ifname), if it failed. */
+  localError(hostIfname: string): string | undefined {
+    return this.failedLocal.get(hostIfname)
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false
+      const waiters = this.waiters.splice(0)
+      const t0 = performance.now()
+      try {
+        await this.pass()
+        this.stats.lastError = null
+      } catch (e) {
+        this.stats.lastError = (e as Error).message
+        this.deps.log?.warn({ err: (e as Error).message }, 'reconcile pass failed; will retry on the next wakeup')
+        this.programmed = null
+      }
+      const ms = performance.now() - t0
+      this.stats.passes++
+      this.stats.lastDurationMs = ms
+      this.stats.totalDurationMs += ms
+      for (const w of waiters) w()
+    } while (this.again)
+  }
+
+  private async readActual(): Promise<Programmed> {
+    const a = await this.deps.datapath.actual()
+    return {
+      networks: new Map(a.networks.map((n) => [n.vni, ''])),
+      local: new Map(a.localEndpoints.map((e) => [e.hostIfname, { fp: '', vni: e.vni, ip: e.ip }])),
+      remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), fingerprint(r)])),
+      members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
+    }
+  }
+
+  private async pass(): Promise<void> {
+    const dp = this.deps.datapath
+    const p = (this.programmed ??= await this.readActual())
+    const d: DesiredState = desiredState(this.deps.view(), this.deps.node)
+
+    // 1. networks first: endpoints need them
+    for (const [vni, spec] of d.networks) {
+      const fp = fingerprint(spec)
+      if (p.networks.get(vni) === fp) continue
+      await dp.upsertNetwork(spec)
+      p.networks.set(vni, fp)
+    }
+    // 2. local endpoints
+    for (const [ifname, had] of p.local) {
+      const want = d.local.get(ifname)
+      // a changed endpoint (same veth, other address) is detached and attached anew
+      if (want && (had.fp === fingerprint(want) || had.fp === '')) continue
+      await dp.detachEndpoint({ vni: had.vni, ip: had.ip, hostIfname: ifname })
+      p.local.delete(ifname)
+      this.failedLocal.delete(ifname)
+      await this.deps.onEndpoint?.({ hostIfname: ifname, vni: had.vni, ip: had.ip } as LocalEndpointSpec, null)
+    }
+    // adopted endpoints ('' fingerprint) get the idempotent attach once, to verify them
+    const toAttach = [...d.local.values()].filter((s) => p.local.get(s.hostIfname)?.fp !== fingerprint(s))
+    await runLimited(toAttach, this.deps.attachConcurrency ?? 4, async (spec) => {
+      try {
+        const r = await dp.attachEndpoint(spec)
+        p.local.set(spec.hostIfname, { fp: fingerprint(spec), vni: spec.vni, ip: spec.ip })
+        this.failedLocal.delete(spec.hostIfname)
+        await this.deps.onEndpoint?.(spec, r)
+      } catch (e) {
+        const msg = (e as Error).message
+        this.failedLocal.set(spec.hostIfname, msg)
+        this.deps.log?.warn({ endpoint: spec.id, err: msg }, 'attach endpoint failed')
+        await this.deps.onEndpoint?.(spec, { error: msg })
+      }
+    })
+    // 3. remote endpoints
+    for (const [key, fp] of p.remote) {
+      if (d.remote.has(key) && fingerprint(d.remote.get(key)!) === fp) continue
+      if (!d.remote.has(key)) {
+        const [vni, ip] = key.split('/')
+        await dp.removeRemoteEndpoint({ vni: Number(vni), ip: ip! })
+        p.remote.delete(key)
+      }
+    }
+    for (const [key, spec] of d.remote) {
+      const fp = fingerprint(spec)
+      if (p.remote.get(key) === fp) continue
+      await dp.upsertRemoteEndpoint(spec)
+      p.remote.set(key, fp)
+    }
+    // 4. VTEP membership per VNI
+    for (const [vni, vteps] of d.members) {
+      const fp = vteps.join(',')
+      if (p.members.get(vni) === fp) continue
+      await dp.setMembers(vni, vteps)
+      p.members.set(vni, fp)
+    }
+    // 5. networks no longer wanted, after their endpoints are gone
+    for (const vni of [...p.networks.keys()]) {
+      if (d.networks.has(vni)) continue
+      await dp.removeNetwork(vni)
+      p.networks.delete(vni)
+      p.members.delete(vni)
+      for (const key of [...p.remote.keys()]) if (key.startsWith(`${vni}/`)) p.remote.delete(key)
+    }
+  }
+}
+
+function fingerprint(o: NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec): string {
+  return JSON.stringify(o)
+}
+
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!)
+  })
+  await Promise.all(workers)
+}

@@ -1,0 +1,131 @@
+// The agent's local libSQL database: a mirror of the cluster tree (so the agent can
+// program the datapath before the store answers) and host-local facts (which veth and
+// ifindex belong to which endpoint, and the last error attaching it).
+// One writer: the agent process.
+import { createClient, type Client } from '@libsql/client'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+
+/** Ordered schema migrations; the index + 1 is the schema version. Never edit a shipped one. */
+const MIGRATIONS: string[][] = [
+  [
+    `CREATE TABLE mirror (key TEXT PRIMARY KEY, value TEXT NOT NULL, modify_index TEXT NOT NULL)`,
+    `CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`,
+    `CREATE TABLE local_endpoints (
+       endpoint_id TEXT PRIMARY KEY,
+       host_ifname TEXT NOT NULL,
+       ifindex INTEGER,
+       status TEXT NOT NULL,
+       error TEXT,
+       updated TEXT NOT NULL)`,
+  ],
+]
+
+export interface MirrorEntry {
+  key: string
+  value: string
+  modifyIndex: bigint
+}
+
+export type LocalEndpointStatus = 'attached' | 'failed'
+
+export interface LocalEndpointFact {
+  endpointId: string
+  hostIfname: string
+  ifindex: number | null
+  status: LocalEndpointStatus
+  error: string | null
+}
+
+export class LocalStore {
+  private constructor(
+    private readonly db: Client,
+    /** In-memory copy of the mirror table: the watch diffs snapshots against it. */
+    private readonly mirror: Map<string, MirrorEntry>,
+  ) {}
+
+  static async open(path: string): Promise<LocalStore> {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    const db = createClient({ url: path === ':memory:' ? ':memory:' : `file:${path}` })
+    await db.execute('PRAGMA journal_mode=WAL')
+    await migrate(db)
+    const rows = await db.execute('SELECT key, value, modify_index FROM mirror')
+    const mirror = new Map<string, MirrorEntry>()
+    for (const r of rows.rows) {
+      const key = String(r.key)
+      mirror.set(key, { key, value: String(r.value), modifyIndex: BigInt(String(r.modify_index)) })
+    }
+    return new LocalStore(db, mirror)
+  }
+
+  /** The mirrored cluster tree (key -> entry), as last seen from the store. */
+  entries(): ReadonlyMap<string, MirrorEntry> {
+    return this.mirror
+  }
+
+  /**
+   * Replace the mirror with a full snapshot of the cluster tree, writing only the rows
+   * that changed. Returns whether anything changed.
+   */
+  async applySnapshot(snapshot: MirrorEntry[], index: bigint): Promise<boolean> {
+    const seen = new Set<string>()
+    const stmts: { sql: string; args: (string | number)[] }[] = []
+    for (const e of snapshot) {
+      seen.add(e.key)
+      const cur = this.mirror.get(e.key)
+      if (cur && cur.modifyIndex === e.modifyIndex && cur.value === e.value) continue
+      stmts.push({
+        sql: 'INSERT INTO mirror (key, value, modify_index) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, modify_index = excluded.modify_index',
+        args: [e.key, e.value, e.modifyIndex.toString()],
+      })
+    }
+    const gone = [...this.mirror.keys()].filter((k) => !seen.has(k))
+    for (const k of gone) stmts.push({ sql: 'DELETE FROM mirror WHERE key = ?', args: [k] })
+    if (stmts.length === 0) return false
+    stmts.push({
+      sql: `INSERT INTO meta (k, v) VALUES ('index', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`,
+      args: [index.toString()],
+    })
+    await this.db.batch(stmts, 'write')
+    for (const e of snapshot) this.mirror.set(e.key, e)
+    for (const k of gone) this.mirror.delete(k)
+    return true
+  }
+
+  async localEndpoints(): Promise<LocalEndpointFact[]> {
+    const rs = await this.db.execute('SELECT * FROM local_endpoints ORDER BY endpoint_id')
+    return rs.rows.map((r) => ({
+      endpointId: String(r.endpoint_id),
+      hostIfname: String(r.host_ifname),
+      ifindex: r.ifindex === null ? null : Number(r.ifindex),
+      status: String(r.status) as LocalEndpointStatus,
+      error: r.error === null ? null : String(r.error),
+    }))
+  }
+
+  async setLocalEndpoint(f: LocalEndpointFact): Promise<void> {
+    await this.db.execute({
+      sql: `INSERT INTO local_endpoints (endpoint_id, host_ifname, ifindex, status, error, updated)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(endpoint_id) DO UPDATE SET host_ifname = excluded.host_ifname,
+              ifindex = excluded.ifindex, status = excluded.status, error = excluded.error, updated = excluded.updated`,
+      args: [f.endpointId, f.hostIfname, f.ifindex, f.status, f.error, new Date().toISOString()],
+    })
+  }
+
+  async deleteLocalEndpoint(hostIfname: string): Promise<void> {
+    await this.db.execute({ sql: 'DELETE FROM local_endpoints WHERE host_ifname = ?', args: [hostIfname] })
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}
+
+async function migrate(db: Client): Promise<void> {
+  const rs = await db.execute('PRAGMA user_version')
+  const current = Number(rs.rows[0]?.user_version ?? 0)
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    await db.batch([...MIGRATIONS[v]!, `PRAGMA user_version = ${v + 1}`], 'write')
+  }
+}
