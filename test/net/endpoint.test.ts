@@ -2,7 +2,7 @@
 // namespace calls plumbEndpoint/unplumbEndpoint; the test only reads state via nsenter.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createTopology, mustRunIn, runIn, spawnIn, type Topology } from '../harness/index.ts'
-import { startDriver, type DriverHandle } from '../datapath/driver-client.ts'
+import { startDriver, type DriverCallError, type DriverHandle } from '../datapath/driver-client.ts'
 import type { PlumbedEndpoint, PlumbSpec } from '../../src/net/index.ts'
 
 interface Link {
@@ -17,6 +17,15 @@ interface Link {
 
 async function links(ns: string): Promise<Link[]> {
   return JSON.parse((await mustRunIn(ns, ['ip', '-j', 'addr', 'show'])).stdout) as Link[]
+}
+/** The error a call rejects with (fails the test if it resolves). */
+async function fails(p: Promise<unknown>): Promise<DriverCallError> {
+  return p.then(
+    (v) => {
+      throw new Error(`expected a failure, got ${JSON.stringify(v)}`)
+    },
+    (e: DriverCallError) => e,
+  )
 }
 const wfLinks = async (ns: string) => (await links(ns)).map((l) => l.ifname).filter((n) => n.startsWith('wf'))
 
@@ -90,7 +99,7 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
 
   test('a missing sandbox fails with a hint and changes nothing', async () => {
     const before = await wfLinks(host)
-    const err = await drv.call('net.plumbEndpoint', [spec({ sandbox: '/proc/999999999/ns/net', hostIfname: 'wfa000000009' })]).catch((e) => e)
+    const err = await fails(drv.call('net.plumbEndpoint', [spec({ sandbox: '/proc/999999999/ns/net', hostIfname: 'wfa000000009' })]))
     expect(err).toMatchObject({ code: 'sandbox_not_found', name: 'NotFoundError' })
     expect(err.message).toContain('sandbox /proc/999999999/ns/net not found: is the container running?')
     expect(await wfLinks(host)).toEqual(before)
@@ -100,7 +109,7 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     const c3 = topo.hosts[0]!.containers[2]!.ns
     await mustRunIn(c3, ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'x0'])
     const before = await wfLinks(host)
-    const err = await drv.call('net.plumbEndpoint', [spec({ sandbox: c3, hostIfname: 'wfa000000003' })]).catch((e) => e)
+    const err = await fails(drv.call('net.plumbEndpoint', [spec({ sandbox: c3, hostIfname: 'wfa000000003' })]))
     expect(err).toMatchObject({ code: 'ifname_taken', name: 'ConflictError' })
     expect(err.message).toContain('eth0 already exists in sandbox')
     expect(await wfLinks(host)).toEqual(before)
@@ -110,14 +119,14 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
   test('a failure half-way (bridge to enslave to does not exist) is undone on both sides', async () => {
     const c3 = topo.hosts[0]!.containers[2]!.ns
     const before = await wfLinks(host)
-    const err = await drv.call('net.plumbEndpoint', [spec({ sandbox: c3, hostIfname: 'wfa000000004', master: 'wfbr999' })]).catch((e) => e)
+    const err = await fails(drv.call('net.plumbEndpoint', [spec({ sandbox: c3, hostIfname: 'wfa000000004', master: 'wfbr999' })]))
     expect(err.message).toContain('wfbr999')
     expect(await wfLinks(host)).toEqual(before)
     expect((await links(c3)).map((l) => l.ifname)).toEqual(['lo'])
   })
 
   test('bad input is rejected before anything runs', async () => {
-    const err = await drv.call('net.plumbEndpoint', [spec({ hostIfname: 'eth7' })]).catch((e) => e)
+    const err = await fails(drv.call('net.plumbEndpoint', [spec({ hostIfname: 'eth7' })]))
     expect(err).toMatchObject({ name: 'ValidationError' })
   })
 
@@ -133,7 +142,7 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     expect(await drv.call('net.findUnderlay', [h.underlay.ip])).toMatchObject({
       ifname: 'ul0', ifindex: h.underlay.ifindex, mtu: h.underlay.mtu, ip: h.underlay.ip, prefixLen: 24,
     })
-    const err = await drv.call('net.findUnderlay', ['198.18.0.200']).catch((e) => e)
+    const err = await fails(drv.call('net.findUnderlay', ['198.18.0.200']))
     expect(err).toMatchObject({ code: 'underlay_not_found' })
   })
 
