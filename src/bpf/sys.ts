@@ -4,13 +4,12 @@
 // Struct encoding and pointer conversion happen only here.
 
 import { CString, JSCallback, dlopen, ptr, read, type Pointer } from 'bun:ffi'
+import { libbpfPath } from '../embedded/index.ts'
 import {
   LINK_CREATE_OPTS, LINK_INFO, MAP_BATCH_OPTS, MAP_INFO, OBJECT_OPEN_OPTS, TC_HOOK, TC_OPTS, TEST_RUN_OPTS,
   encodeStruct, readU32,
 } from './structs.ts'
 
-// TODO(lead): switch to `libbpfPath()` from src/embedded/index.ts once it is committed.
-const LIBBPF_PATH = 'libbpf.so.1'
 const LIBC_PATH = 'libc.so.6'
 
 /** Opaque libbpf pointers (struct bpf_object *, struct bpf_map *, struct bpf_program *). */
@@ -372,8 +371,11 @@ function createRealSys(libbpfPath: string): Sys {
 
 let shared: Sys | undefined
 
-/** The process-wide real `Sys` (dlopens libbpf and libc on first use). */
+/**
+ * The process-wide real `Sys`. dlopens libbpf (the system's, else the copy embedded in the
+ * binary: see libbpfPath) and libc on first use, never at import time.
+ */
 export function getSys(): Sys {
-  shared ??= createRealSys(LIBBPF_PATH)
+  shared ??= createRealSys(libbpfPath())
   return shared
 }

@@ -57,15 +57,10 @@ export interface TcAttachment {
   detach(): void
 }
 
-/** Parse "6.18.44-…" into [6, 18]. */
-function kernelVersion(): [number, number] {
-  const m = /^(\d+)\.(\d+)/.exec(release())
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0]
-}
-
-/** True when the running kernel has tcx links (Linux >= 6.6). */
-export function tcxSupported(): boolean {
-  const [major, minor] = kernelVersion()
+/** True when the kernel (default: the running one, as `uname -r` prints it) has tcx links (Linux >= 6.6). */
+export function tcxSupported(kernelRelease: string = release()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease)
+  const [major, minor] = m ? [Number(m[1]), Number(m[2])] : [0, 0]
   return major > 6 || (major === 6 && minor >= 6)
 }
 
