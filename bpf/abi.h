@@ -24,8 +24,11 @@ struct vx_config {
 
 struct vx_net {
 	__u32 mtu;		/* overlay MTU: larger DF packets get ICMP frag-needed */
-	__u32 flags;		/* reserved, 0 */
-};				/* 8 bytes; key: __u32 vni (host order) */
+	__be32 subnet;		/* network address of the IPv4 subnet (user space only: plumbing) */
+	__be32 gateway;		/* gateway address (user space only) */
+	__u8 prefix_len;	/* subnet prefix length (user space only) */
+	__u8 pad0[3];
+};				/* 16 bytes; key: __u32 vni (host order) */
 
 /* ---- endpoints: vx_eps[{vni, ip}] (local and remote), vx_ifs[ifindex] (local only) ---- */
 

@@ -1,0 +1,486 @@
+// The bpf datapath: bpf/vxlan.bpf.c loaded through src/bpf, its maps pinned and shared under
+// /sys/fs/bpf/weft/<node>/, its programs attached as pinned tcx ingress links on the underlay
+// NIC and on every endpoint's host veth. The maps are the only state: a restarted process
+// reads everything back from them (actual(), stats()), and so does the kernel per packet.
+//
+// Design notes (2025, datapath owner):
+// - Live restore without a gap: start() loads the object with pinMaps(), so libbpf adopts the
+//   pinned maps (same kernel maps the running programs use), then swaps the program of every
+//   pinned link with bpf_link_update. The old program runs until the atomic swap; both read
+//   the same maps, so no packet sees an empty table. Links whose interface vanished (ifindex 0
+//   in link info, or not an endpoint any more) are detached and unpinned.
+// - Pin layout: <dir>/vx_* (maps), <dir>/links/underlay, <dir>/links/ep_<hostIfname>.
+// - Host veth MTU = underlay MTU (the container end gets the overlay MTU), so a container that
+//   raises its MTU reaches vx_from_ep with oversize frames and gets ICMP frag-needed back,
+//   instead of a silent drop at the veth (pitfall 2).
+// - Every mutating call runs through one queue: calls interleave only at await points, and
+//   the plumbing awaits, so two calls on one endpoint must not overlap.
+// - The config (VTEP address, underlay ifindex, UDP port) is a one-slot array map, not
+//   `const volatile`: a restarted agent whose underlay ifindex changed rewrites it in place.
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  adoptPinnedLink, attach, ensurePinDir, linkInfo, openObject, openPinnedMap, PerCpuMap, pinExists, removePinDir,
+  sumCounters, TypedMap, u32, unpin, type LoadedObject, type ProgramRef, type TcAttachment,
+} from '../../bpf/index.ts'
+import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
+import {
+  assertHostAddress, assertIfname, assertVni, findUnderlay, intToIPv4, ipv4ToInt, iprouteJson, parseCidr, parseIPv4,
+  parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, type UnderlayNic,
+} from '../../net/index.ts'
+import type {
+  ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
+} from '../types.ts'
+import {
+  CFG_F_VALID, configCodec, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
+  PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, VX_ENCAP_LEN, VXLAN_PORT, type Config, type Ep,
+  type EpKey, type If, type MemberKey, type Net, type Stat, type StatKey,
+} from './abi.ts'
+import { ensureGroDevice, removeGroDevice } from './gro.ts'
+
+export const PIN_ROOT = '/sys/fs/bpf/weft'
+
+/** VniStats plus the counters only this datapath has. */
+export interface BpfVniStats extends VniStats {
+  /** Packets switched between two endpoints of this host (never on the underlay). */
+  localPackets: bigint
+  localBytes: bigint
+  /** ARP requests answered in BPF. */
+  arpReplies: bigint
+  /** ICMP fragmentation-needed replies sent back into containers. */
+  fragNeeded: bigint
+}
+
+export interface BpfDatapathInternals {
+  /** The BPF object to load (default: the embedded `vxlan` object). */
+  objectBytes?: () => Uint8Array
+}
+
+interface Maps {
+  cfg: TypedMap<number, Config>
+  nets: TypedMap<number, Net>
+  eps: TypedMap<EpKey, Ep>
+  ifs: TypedMap<number, If>
+  members: TypedMap<MemberKey, number>
+  stats: PerCpuMap<StatKey, Stat>
+}
+
+interface Loaded {
+  obj: LoadedObject
+  maps: Maps
+  ul: UnderlayNic
+  fromEp: ProgramRef
+  ulLink: TcAttachment
+}
+
+const macBytes = (mac: string) => Uint8Array.from(mac.split(':').map((h) => parseInt(h, 16)))
+const macString = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
+const EP_LINK_PREFIX = 'ep_'
+
+export class BpfDatapath implements Datapath {
+  readonly kind = 'bpf' as const
+  readonly pinDir: string
+  private readonly linksDir: string
+  private readonly advertise: string
+  private loaded: Loaded | undefined
+  /** Endpoint links this process holds, by host ifname. */
+  private readonly epLinks = new Map<string, TcAttachment>()
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    private readonly opts: DatapathOptions,
+    private readonly internals: BpfDatapathInternals = {},
+  ) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(opts.node ?? '')) {
+      throw new ValidationError(`node name "${opts.node}" must be 1-64 characters of [A-Za-z0-9._-] (it names the pin directory)`)
+    }
+    this.advertise = parseIPv4(opts.advertise, 'advertise address')
+    this.pinDir = join(PIN_ROOT, opts.node)
+    this.linksDir = join(this.pinDir, 'links')
+  }
+
+  /** Run `fn` after every earlier mutating call has finished. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn)
+    this.queue = next.catch(() => {})
+    return next
+  }
+
+  start(): Promise<void> {
+    return this.serial(async () => {
+      await this.ensure()
+    })
+  }
+
+  private async ensure(): Promise<Loaded> {
+    if (this.loaded) return this.loaded
+    const ul = await findUnderlay(this.advertise)
+    const bytes = this.internals.objectBytes
+      ? this.internals.objectBytes()
+      : (await import('../../embedded/index.ts')).bpfObjectBytes('vxlan')
+    // Adopts every map already pinned in pinDir: the running programs keep using the same maps.
+    const obj = openObject(bytes, { name: 'vxlan' }).pinMaps(this.pinDir).load()
+    try {
+      const maps: Maps = {
+        cfg: new TypedMap(obj.map('vx_cfg'), u32, configCodec),
+        nets: new TypedMap(obj.map('vx_nets'), u32, netCodec),
+        eps: new TypedMap(obj.map('vx_eps'), epKeyCodec, epCodec),
+        ifs: new TypedMap(obj.map('vx_ifs'), u32, ifCodec),
+        members: new TypedMap(obj.map('vx_members'), memberKeyCodec, u32),
+        stats: new PerCpuMap(obj.map('vx_stats'), statKeyCodec, statCodec),
+      }
+      maps.cfg.update(0, { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags: CFG_F_VALID })
+      await ensureGroDevice(VXLAN_PORT)
+      ensurePinDir(this.linksDir)
+      const fromEp = obj.program(PROG_FROM_ENDPOINT)
+      const ulLink = this.attachOrAdopt(join(this.linksDir, 'underlay'), ul.ifindex, obj.program(PROG_FROM_UNDERLAY))
+      this.loaded = { obj, maps, ul, fromEp, ulLink }
+      this.adoptEndpointLinks(this.loaded)
+      return this.loaded
+    } catch (err) {
+      obj.close()
+      throw err
+    }
+  }
+
+  /**
+   * Keep a pinned link on `ifindex` (swapping in `prog` atomically), or attach and pin a new one.
+   * A pinned link for another ifindex (its interface was re-created) is replaced.
+   */
+  private attachOrAdopt(path: string, ifindex: number, prog: ProgramRef): TcAttachment {
+    if (pinExists(path)) {
+      let link: TcAttachment | undefined
+      try {
+        link = adoptPinnedLink(path)
+        if (linkInfo(link).ifindex === ifindex) {
+          link.replaceProgram(prog)
+          return link
+        }
+        link.detach()
+      } catch {
+        link?.close()
+      }
+      unpin(path)
+    }
+    const link = attach({ program: prog, iface: ifindex, direction: 'ingress', mode: 'tcx' })
+    try {
+      link.pin(path)
+    } catch (err) {
+      link.detach()
+      throw err
+    }
+    return link
+  }
+
+  /** Take over the endpoint links a previous process pinned; drop the ones whose veth is gone. */
+  private adoptEndpointLinks(l: Loaded): void {
+    const endpointIfindexes = new Set(l.maps.ifs.keys())
+    for (const file of readdirSync(this.linksDir)) {
+      if (!file.startsWith(EP_LINK_PREFIX)) continue
+      const ifname = file.slice(EP_LINK_PREFIX.length)
+      const path = join(this.linksDir, file)
+      let link: TcAttachment | undefined
+      try {
+        link = adoptPinnedLink(path)
+        const { ifindex } = linkInfo(link)
+        if (ifindex !== 0 && endpointIfindexes.has(ifindex)) {
+          link.replaceProgram(l.fromEp)
+          this.epLinks.set(ifname, link)
+          continue
+        }
+        link.detach()
+      } catch {
+        link?.close()
+      }
+      unpin(path)
+    }
+  }
+
+  private epLinkPath(hostIfname: string): string {
+    return join(this.linksDir, EP_LINK_PREFIX + hostIfname)
+  }
+
+  upsertNetwork(net: NetworkSpec): Promise<void> {
+    const vni = assertVni(net.vni)
+    const subnet = parseCidr(net.subnet, `subnet of network ${vni}`)
+    assertHostAddress(net.gateway, subnet, `gateway of network ${vni}`)
+    return this.serial(async () => {
+      const { maps, ul } = await this.ensure()
+      const maxMtu = ul.mtu - VX_ENCAP_LEN
+      if (!Number.isInteger(net.mtu) || net.mtu < 576 || net.mtu > maxMtu) {
+        throw new ValidationError(
+          `MTU ${net.mtu} of network ${vni} is out of range: 576..${maxMtu} (underlay ${ul.ifname} MTU ${ul.mtu} - ${VX_ENCAP_LEN} VXLAN overhead)`,
+        )
+      }
+      maps.nets.update(vni, {
+        mtu: net.mtu,
+        subnet: ipv4ToInt(subnet.network),
+        gateway: ipv4ToInt(parseIPv4(net.gateway)),
+        prefixLen: subnet.prefixLen,
+      })
+    })
+  }
+
+  removeNetwork(vni: number): Promise<void> {
+    assertVni(vni)
+    return this.serial(async () => {
+      const { maps } = await this.ensure()
+      const names = await linkNames()
+      const doomed: string[] = []
+      for (const [ifindex, e] of maps.ifs.entries()) {
+        if (e.vni !== vni) continue
+        const name = names.get(ifindex)
+        maps.ifs.delete(ifindex)
+        if (name) {
+          this.dropEpLink(name)
+          doomed.push(name)
+        }
+      }
+      for (const k of maps.eps.keys()) if (k.vni === vni) maps.eps.delete(k)
+      for (const k of maps.members.keys()) if (k.vni === vni) maps.members.delete(k)
+      for (const k of maps.stats.entries().map(([k]) => k)) if (k.vni === vni) maps.stats.delete(k)
+      maps.nets.delete(vni)
+      await unplumbEndpoints(doomed)
+    })
+  }
+
+  attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
+    const vni = assertVni(ep.vni)
+    const ip = parseIPv4(ep.ip, 'endpoint address')
+    const mac = parseMac(ep.mac, 'endpoint MAC')
+    assertIfname(ep.hostIfname, 'host interface name')
+    return this.serial(async () => {
+      const l = await this.ensure()
+      const { maps } = l
+      const net = maps.nets.lookup(vni)
+      if (!net) {
+        throw new NotFoundError(`network with VNI ${vni} is not set up on this host: upsert the network first`, 'network_not_found')
+      }
+      assertHostAddress(ip, `${intToIPv4(net.subnet)}/${net.prefixLen}`, `endpoint address of network ${vni}`)
+      const key = { vni, ip: ipv4ToInt(ip) }
+      const existing = maps.eps.lookup(key)
+      if (existing?.ifindex) {
+        const names = await linkNames()
+        const owner = names.get(existing.ifindex)
+        if (owner && owner !== ep.hostIfname) {
+          throw new ConflictError(`address ${ip} in network ${vni} is already used by local endpoint ${owner}`, 'address_taken')
+        }
+      }
+      const p = await plumbEndpoint({
+        sandbox: ep.sandbox,
+        ifname: ep.ifname,
+        hostIfname: ep.hostIfname,
+        mac,
+        ip,
+        prefixLen: net.prefixLen,
+        mtu: net.mtu,
+        hostMtu: l.ul.mtu,
+      })
+      // Maps first, then the link: the program must find the endpoint from its first packet.
+      for (const [ifindex, e] of maps.ifs.entries()) {
+        if (ifindex !== p.hostIfindex && e.vni === vni && e.ip === key.ip) maps.ifs.delete(ifindex)
+      }
+      maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macBytes(mac) })
+      maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macBytes(mac) })
+      const held = this.epLinks.get(ep.hostIfname)
+      if (!held || held.ifindex !== p.hostIfindex) {
+        held?.close()
+        this.epLinks.set(ep.hostIfname, this.attachOrAdopt(this.epLinkPath(ep.hostIfname), p.hostIfindex, l.fromEp))
+      }
+      return { ifindex: p.hostIfindex }
+    })
+  }
+
+  /** Detach and unpin the endpoint link of `hostIfname` (held or only pinned). */
+  private dropEpLink(hostIfname: string): void {
+    const path = this.epLinkPath(hostIfname)
+    let link = this.epLinks.get(hostIfname)
+    this.epLinks.delete(hostIfname)
+    try {
+      if (!link && pinExists(path)) link = adoptPinnedLink(path)
+      link?.detach()
+    } catch {
+      link?.close()
+    }
+    unpin(path)
+  }
+
+  detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
+    const vni = assertVni(ep.vni)
+    const ip = parseIPv4(ep.ip, 'endpoint address')
+    assertIfname(ep.hostIfname, 'host interface name')
+    return this.serial(async () => {
+      const { maps } = await this.ensure()
+      const ipInt = ipv4ToInt(ip)
+      const ifindexes = new Set<number>()
+      for (const [ifindex, e] of maps.ifs.entries()) if (e.vni === vni && e.ip === ipInt) ifindexes.add(ifindex)
+      const held = this.epLinks.get(ep.hostIfname)
+      if (held) ifindexes.add(held.ifindex)
+      for (const ifindex of ifindexes) maps.ifs.delete(ifindex)
+      const key = { vni, ip: ipInt }
+      const cur = maps.eps.lookup(key)
+      if (cur && cur.ifindex !== 0) maps.eps.delete(key)
+      this.dropEpLink(ep.hostIfname)
+      await unplumbEndpoint(ep.hostIfname)
+    })
+  }
+
+  upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
+    const vni = assertVni(ep.vni)
+    const ip = parseIPv4(ep.ip, 'remote endpoint address')
+    const mac = parseMac(ep.mac, 'remote endpoint MAC')
+    const vtep = parseIPv4(ep.vtep, 'remote VTEP address')
+    return this.serial(async () => {
+      const { maps } = await this.ensure()
+      if (!maps.nets.lookup(vni)) {
+        throw new NotFoundError(`network with VNI ${vni} is not set up on this host: upsert the network first`, 'network_not_found')
+      }
+      const key = { vni, ip: ipv4ToInt(ip) }
+      const cur = maps.eps.lookup(key)
+      if (cur && cur.ifindex !== 0) {
+        throw new ConflictError(
+          `address ${ip} in network ${vni} is a local endpoint of this host: detach it before declaring it remote`,
+          'address_taken',
+        )
+      }
+      maps.eps.update(key, { ifindex: 0, vtep: ipv4ToInt(vtep), mac: macBytes(mac) })
+    })
+  }
+
+  removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void> {
+    const vni = assertVni(ep.vni)
+    const ip = parseIPv4(ep.ip, 'remote endpoint address')
+    return this.serial(async () => {
+      const { maps } = await this.ensure()
+      const key = { vni, ip: ipv4ToInt(ip) }
+      const cur = maps.eps.lookup(key)
+      if (cur && cur.ifindex === 0) maps.eps.delete(key)
+    })
+  }
+
+  setMembers(vni: number, vteps: string[]): Promise<void> {
+    assertVni(vni)
+    if (!Array.isArray(vteps)) throw new ValidationError('vteps must be a list of IPv4 addresses')
+    // Our own VTEP never sends us VXLAN (same-host traffic is switched locally), as in kernel mode.
+    const want = new Set(vteps.map((v) => ipv4ToInt(parseIPv4(v, 'member VTEP'))))
+    want.delete(ipv4ToInt(this.advertise))
+    return this.serial(async () => {
+      const { maps } = await this.ensure()
+      const have = new Set(maps.members.keys().filter((k) => k.vni === vni).map((k) => k.vtep))
+      for (const v of want) if (!have.has(v)) maps.members.update({ vni, vtep: v }, 1)
+      for (const v of have) if (!want.has(v)) maps.members.delete({ vni, vtep: v })
+    })
+  }
+
+  async actual(): Promise<ActualState> {
+    const { maps } = await this.ensure()
+    const names = await linkNames()
+    const vnis = maps.nets.keys().sort((a, b) => a - b)
+    const localEndpoints = maps.ifs
+      .entries()
+      .map(([ifindex, e]) => ({ vni: e.vni, ip: intToIPv4(e.ip), hostIfname: names.get(ifindex) ?? '', ifindex }))
+      .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
+    const remoteEndpoints = maps.eps
+      .entries()
+      .filter(([, e]) => e.ifindex === 0)
+      .map(([k, e]) => ({ vni: k.vni, ip: intToIPv4(k.ip), mac: macString(e.mac), vtep: intToIPv4(e.vtep) }))
+      .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
+    const byVni = new Map<number, number[]>(vnis.map((v) => [v, []]))
+    for (const k of maps.members.keys()) byVni.get(k.vni)?.push(k.vtep)
+    const members = vnis.map((vni) => ({
+      vni,
+      vteps: (byVni.get(vni) ?? []).sort((a, b) => a - b).map(intToIPv4),
+    }))
+    return { networks: vnis.map((vni) => ({ vni })), localEndpoints, remoteEndpoints, members }
+  }
+
+  async stats(): Promise<BpfVniStats[]> {
+    const { maps } = await this.ensure()
+    const out = new Map<number, BpfVniStats>()
+    const get = (vni: number) => {
+      let s = out.get(vni)
+      if (!s) {
+        s = {
+          vni, txPackets: 0n, txBytes: 0n, rxPackets: 0n, rxBytes: 0n, drops: {},
+          localPackets: 0n, localBytes: 0n, arpReplies: 0n, fragNeeded: 0n,
+        }
+        out.set(vni, s)
+      }
+      return s
+    }
+    for (const vni of maps.nets.keys()) get(vni)
+    for (const [k, perCpu] of maps.stats.entries()) {
+      const { packets, bytes } = sumCounters(perCpu)
+      const s = get(k.vni)
+      switch (k.counter) {
+        case Counter.TX: s.txPackets += packets; s.txBytes += bytes; break
+        case Counter.RX: s.rxPackets += packets; s.rxBytes += bytes; break
+        case Counter.LOCAL: s.localPackets += packets; s.localBytes += bytes; break
+        case Counter.ARP_REPLY: s.arpReplies += packets; break
+        case Counter.FRAG_NEEDED: s.fragNeeded += packets; break
+        default: {
+          const reason = DROP_REASONS[k.counter] ?? `reason_${k.counter}`
+          s.drops[reason] = (s.drops[reason] ?? 0n) + packets
+        }
+      }
+    }
+    return [...out.values()].sort((a, b) => a.vni - b.vni)
+  }
+
+  async close(): Promise<void> {
+    await this.serial(async () => {
+      for (const link of this.epLinks.values()) link.close()
+      this.epLinks.clear()
+      if (this.loaded) {
+        this.loaded.ulLink.close()
+        this.loaded.obj.close()
+      }
+      this.loaded = undefined
+    })
+  }
+
+  async teardown(): Promise<void> {
+    await this.serial(async () => {
+      const names = await linkNames()
+      // Endpoints: from the live maps, or from the pinned map when this process never started.
+      const ifindexes: number[] = []
+      if (this.loaded) {
+        ifindexes.push(...this.loaded.maps.ifs.keys())
+      } else if (pinExists(join(this.pinDir, 'vx_ifs'))) {
+        const pinned = openPinnedMap(join(this.pinDir, 'vx_ifs'))
+        try {
+          ifindexes.push(...new TypedMap(pinned, u32, ifCodec).keys())
+        } finally {
+          pinned.close()
+        }
+      }
+      for (const link of this.epLinks.values()) link.detach()
+      this.epLinks.clear()
+      if (this.loaded) {
+        this.loaded.ulLink.detach()
+        this.loaded.obj.close()
+        this.loaded = undefined
+      }
+      if (pinExists(this.linksDir)) {
+        for (const file of readdirSync(this.linksDir)) {
+          let link: TcAttachment | undefined
+          try {
+            link = adoptPinnedLink(join(this.linksDir, file))
+            link.detach()
+          } catch {
+            link?.close()
+          }
+        }
+      }
+      await unplumbEndpoints(ifindexes.map((i) => names.get(i)).filter((n): n is string => !!n))
+      await removeGroDevice()
+      removePinDir(this.pinDir)
+    })
+  }
+}
+
+/** ifindex -> ifname of every link in this netns. */
+async function linkNames(): Promise<Map<number, string>> {
+  const links = await iprouteJson<{ ifindex: number; ifname: string }>(['ip', 'link', 'show'], { context: 'list links' })
+  return new Map(links.map((l) => [l.ifindex, l.ifname]))
+}
