@@ -1,4 +1,5 @@
-// Test program for src/bpf: counts packets and bytes per CPU and passes every packet.
+// Test program for src/bpf: counts packets and bytes per CPU and returns wt_verdict
+// (TC_ACT_OK unless user space sets .rodata before load).
 // wt_counts is read by test/bpf/libbpf.test.ts; wt_scratch is a plain hash map the program
 // never touches, used to exercise typed-map operations from user space.
 #include <linux/bpf.h>
@@ -26,6 +27,9 @@ struct {
 	__type(value, __u64);
 } wt_scratch SEC(".maps");
 
+/* Load-time configuration in .rodata: the verdict for every packet. */
+const volatile __u32 wt_verdict = TC_ACT_OK;
+
 SEC("tc")
 int count_pkts(struct __sk_buff *skb)
 {
@@ -36,7 +40,7 @@ int count_pkts(struct __sk_buff *skb)
 		c->packets++;
 		c->bytes += skb->len;
 	}
-	return TC_ACT_OK;
+	return wt_verdict;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -105,6 +105,33 @@ export class ObjectSpec {
   }
 
   /**
+   * The initial bytes of a global-data section: `.rodata` (const volatile globals: load-time
+   * configuration the verifier can fold into the code), `.data` or `.bss`.
+   */
+  initialValue(section: string): Uint8Array {
+    const m = this.findMap(section, 'read initial value of')
+    const v = this.sys.mapInitialValue(m)
+    if (!v) throw new BpfError({ op: 'read initial value of map', subject: `${section} in ${this.name}`, hint: 'not a global-data section' })
+    return v
+  }
+
+  /**
+   * Replace the initial bytes of `.rodata`/`.data`/`.bss` before load, e.g. to set
+   * `const volatile` configuration. `bytes` must be exactly the section's size (patch a copy
+   * of `initialValue()`; field offsets come from the C struct layout).
+   */
+  setInitialValue(section: string, bytes: Uint8Array): this {
+    const m = this.findMap(section, 'set initial value of')
+    const size = this.sys.describeMap(m).valueSize
+    if (bytes.byteLength !== size) {
+      throw new BpfError({ op: 'set initial value of map', subject: `${section} in ${this.name}`, hint: `got ${bytes.byteLength} bytes, the section has ${size}` })
+    }
+    const rc = this.sys.mapSetInitialValue(m, bytes)
+    if (rc < 0) throw this.errno(rc, `set initial value of map ${section}`)
+    return this
+  }
+
+  /**
    * Share maps through pins in `dir` (created on bpffs if missing): at load, a map whose pin
    * exists is adopted (same kernel map as the process that pinned it — the basis of live
    * restore); the others are created and pinned. Shapes must match, or load fails.

@@ -3,7 +3,7 @@
 // everything above can take a `Sys` parameter and a fake can stand in for it.
 // Struct encoding and pointer conversion happen only here.
 
-import { CString, JSCallback, dlopen, ptr, read, type Pointer } from 'bun:ffi'
+import { CString, JSCallback, dlopen, ptr, read, toArrayBuffer, type Pointer } from 'bun:ffi'
 import { libbpfPath } from '../embedded/index.ts'
 import {
   LINK_CREATE_OPTS, LINK_INFO, MAP_BATCH_OPTS, MAP_INFO, OBJECT_OPEN_OPTS, TC_HOOK, TC_OPTS, TEST_RUN_OPTS,
@@ -83,6 +83,10 @@ export interface Sys {
   mapSetMaxEntries(m: MapPtr, n: number): number
   mapSetPinPath(m: MapPtr, path: string): number
   mapReuseFd(m: MapPtr, fd: number): number
+  /** Copy of the initial contents of a data map (.rodata/.data), or null when it has none. */
+  mapInitialValue(m: MapPtr): Uint8Array | null
+  /** Replace the initial contents (size must equal the value size); before load only. */
+  mapSetInitialValue(m: MapPtr, data: Uint8Array): number
   numPossibleCpus(): number
 
   mapLookup(fd: number, key: Uint8Array, value: Uint8Array): number
@@ -128,6 +132,14 @@ export interface Sys {
 
 const cstr = (s: string): Buffer => Buffer.from(s + '\0')
 
+// Buffers referenced only by a pointer inside an encoded struct must outlive the call: the
+// print callback can run JS (and so GC) in the middle of a libbpf call.
+let keptAlive: unknown
+function keepAlive(x: unknown): void {
+  keptAlive = x
+  keptAlive = undefined
+}
+
 function openLibbpf(path: string) {
   return dlopen(path, {
     bpf_object__open_mem: { args: ['ptr', 'usize', 'ptr'], returns: 'ptr' },
@@ -149,6 +161,8 @@ function openLibbpf(path: string) {
     bpf_map__set_max_entries: { args: ['ptr', 'u32'], returns: 'i32' },
     bpf_map__set_pin_path: { args: ['ptr', 'ptr'], returns: 'i32' },
     bpf_map__reuse_fd: { args: ['ptr', 'i32'], returns: 'i32' },
+    bpf_map__initial_value: { args: ['ptr', 'ptr'], returns: 'ptr' },
+    bpf_map__set_initial_value: { args: ['ptr', 'ptr', 'usize'], returns: 'i32' },
     libbpf_num_possible_cpus: { args: [], returns: 'i32' },
     bpf_map_lookup_elem: { args: ['i32', 'ptr', 'ptr'], returns: 'i32' },
     bpf_map_update_elem: { args: ['i32', 'ptr', 'ptr', 'u64'], returns: 'i32' },
@@ -223,7 +237,9 @@ function createRealSys(libbpfPath: string): Sys {
       const nameBuf = cstr(name)
       const opts = encodeStruct(OBJECT_OPEN_OPTS, { object_name: ptr(nameBuf) })
       const obj = bpf.bpf_object__open_mem(ptr(bytes), bytes.byteLength, opts)
-      if (obj === null) return { errno: errno() }
+      const err = obj === null ? errno() : 0
+      keepAlive(nameBuf)
+      if (obj === null) return { errno: err }
       return { obj: obj as ObjPtr }
     },
     objectLoad: (obj) => bpf.bpf_object__load(obj),
@@ -259,6 +275,13 @@ function createRealSys(libbpfPath: string): Sys {
     mapSetMaxEntries: (m, n) => bpf.bpf_map__set_max_entries(m, n),
     mapSetPinPath: (m, path) => bpf.bpf_map__set_pin_path(m, cstr(path)),
     mapReuseFd: (m, fd) => bpf.bpf_map__reuse_fd(m, fd),
+    mapInitialValue(m) {
+      const size = new BigUint64Array(1)
+      const p = bpf.bpf_map__initial_value(m, ptr(size))
+      if (p === null) return null
+      return new Uint8Array(toArrayBuffer(p, 0, Number(size[0]))).slice()
+    },
+    mapSetInitialValue: (m, data) => bpf.bpf_map__set_initial_value(m, data, data.byteLength),
     numPossibleCpus: () => bpf.libbpf_num_possible_cpus(),
 
     mapLookup: (fd, key, value) => bpf.bpf_map_lookup_elem(fd, key, value),
@@ -340,6 +363,7 @@ function createRealSys(libbpfPath: string): Sys {
         repeat: input.repeat,
       })
       const rc = bpf.bpf_prog_test_run_opts(progFd, opts)
+      keepAlive(input.data)
       const outLen = readU32(TEST_RUN_OPTS, opts, 'data_size_out')
       return {
         rc,

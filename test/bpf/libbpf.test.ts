@@ -64,11 +64,11 @@ describe('tcx attach inside a namespace', () => {
   test('loads the counting program from bytes and pins its maps', () => {
     const spec = openObject(testObjectBytes('count'), { name: 'count' })
     expect(spec.programs).toEqual(['count_pkts'])
-    expect(spec.maps.map((m) => m.name)).toEqual(['wt_counts', 'wt_scratch'])
+    expect(spec.maps.map((m) => m.name)).toEqual(['wt_counts', 'wt_scratch', 'count.rodata'])
     spec.pinMaps(pinDir)
     obj = spec.load()
     cleanups.push(() => obj.close())
-    expect(obj.pinnedMaps).toEqual(['wt_counts', 'wt_scratch'])
+    expect(obj.pinnedMaps).toEqual(['wt_counts', 'wt_scratch']) // not .rodata: per-object data
     expect(obj.adoptedMaps).toEqual([])
     expect(existsSync(join(pinDir, 'wt_counts'))).toBe(true)
   })
@@ -202,7 +202,7 @@ describe('errors name what failed', () => {
   test('a missing map or program lists the ones that exist', () => {
     const obj = openObject(testObjectBytes('count'), { name: 'count' }).load()
     try {
-      expect(catchError(() => obj.map('vx_peers')).message).toContain('the object has: wt_counts, wt_scratch')
+      expect(catchError(() => obj.map('vx_peers')).message).toContain('the object has: wt_counts, wt_scratch, count.rodata')
       expect(catchError(() => obj.program('nope')).message).toContain('the object has: count_pkts')
     } finally {
       obj.close()

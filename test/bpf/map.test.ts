@@ -136,4 +136,23 @@ describe('testRun', () => {
     expect(r.durationNs).toBeGreaterThan(0)
     expect(sumCounters(m.lookup(0) ?? [])).toEqual({ packets: 100n, bytes: 6400n })
   })
+
+  test('.rodata configuration set before load changes what the program does', () => {
+    const spec = openObject(testObjectBytes('count'), { name: 'count' })
+    const rodata = spec.initialValue('.rodata')
+    expect(rodata).toEqual(new Uint8Array([0, 0, 0, 0])) // wt_verdict = TC_ACT_OK
+    new DataView(rodata.buffer).setUint32(0, 2, true) // TC_ACT_SHOT
+    const o = spec.setInitialValue('.rodata', rodata).load()
+    try {
+      expect(testRun(o.program('count_pkts'), new Uint8Array(64)).retval).toBe(2)
+    } finally {
+      o.close()
+    }
+    const unloaded = openObject(testObjectBytes('count'))
+    try {
+      expect(() => unloaded.setInitialValue('.rodata', new Uint8Array(8))).toThrow(/got 8 bytes, the section has 4/)
+    } finally {
+      unloaded.close()
+    }
+  })
 })
