@@ -21,7 +21,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   adoptPinnedLink, attach, ensurePinDir, linkInfo, openObject, openPinnedMap, PerCpuMap, pinExists, removePinDir,
-  sumCounters, TypedMap, u32, unpin, type LoadedObject, type ProgramRef, type TcAttachment,
+  sumCounters, TypedMap, u32, unpin, type LoadedObject, type PinnedMap, type ProgramRef, type TcAttachment,
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
@@ -372,30 +372,60 @@ export class BpfDatapath implements Datapath {
     })
   }
 
+  /** Reads the maps back: the live ones, or the pinned ones without starting (nothing is created). */
   async actual(): Promise<ActualState> {
-    const { maps } = await this.ensure()
     const names = await linkNames()
-    const vnis = maps.nets.keys().sort((a, b) => a - b)
-    const localEndpoints = maps.ifs
-      .entries()
-      .map(([ifindex, e]) => ({ vni: e.vni, ip: intToIPv4(e.ip), hostIfname: names.get(ifindex) ?? '', ifindex }))
-      .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
-    const remoteEndpoints = maps.eps
-      .entries()
-      .filter(([, e]) => e.ifindex === 0)
-      .map(([k, e]) => ({ vni: k.vni, ip: intToIPv4(k.ip), mac: macString(e.mac), vtep: intToIPv4(e.vtep) }))
-      .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
-    const byVni = new Map<number, number[]>(vnis.map((v) => [v, []]))
-    for (const k of maps.members.keys()) byVni.get(k.vni)?.push(k.vtep)
-    const members = vnis.map((vni) => ({
-      vni,
-      vteps: (byVni.get(vni) ?? []).sort((a, b) => a - b).map(intToIPv4),
-    }))
-    return { networks: vnis.map((vni) => ({ vni })), localEndpoints, remoteEndpoints, members }
+    const empty: ActualState = { networks: [], localEndpoints: [], remoteEndpoints: [], members: [] }
+    return this.readMaps(empty, (maps) => {
+      const vnis = maps.nets.keys().sort((a, b) => a - b)
+      const localEndpoints = maps.ifs
+        .entries()
+        .map(([ifindex, e]) => ({ vni: e.vni, ip: intToIPv4(e.ip), hostIfname: names.get(ifindex) ?? '', ifindex }))
+        .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
+      const remoteEndpoints = maps.eps
+        .entries()
+        .filter(([, e]) => e.ifindex === 0)
+        .map(([k, e]) => ({ vni: k.vni, ip: intToIPv4(k.ip), mac: macString(e.mac), vtep: intToIPv4(e.vtep) }))
+        .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
+      const byVni = new Map<number, number[]>(vnis.map((v) => [v, []]))
+      for (const k of maps.members.keys()) byVni.get(k.vni)?.push(k.vtep)
+      const members = vnis.map((vni) => ({
+        vni,
+        vteps: (byVni.get(vni) ?? []).sort((a, b) => a - b).map(intToIPv4),
+      }))
+      return { networks: vnis.map((vni) => ({ vni })), localEndpoints, remoteEndpoints, members }
+    })
   }
 
+  /** Run `fn` on the live maps, or on the pinned maps opened for the call; `empty` if none exist. */
+  private readMaps<T>(empty: T, fn: (maps: Omit<Maps, 'cfg'>) => T): T {
+    if (this.loaded) return fn(this.loaded.maps)
+    if (!pinExists(join(this.pinDir, 'vx_nets'))) return empty
+    const opened: PinnedMap[] = []
+    const open = (name: string) => {
+      const m = openPinnedMap(join(this.pinDir, name))
+      opened.push(m)
+      return m
+    }
+    try {
+      return fn({
+        nets: new TypedMap(open('vx_nets'), u32, netCodec),
+        eps: new TypedMap(open('vx_eps'), epKeyCodec, epCodec),
+        ifs: new TypedMap(open('vx_ifs'), u32, ifCodec),
+        members: new TypedMap(open('vx_members'), memberKeyCodec, u32),
+        stats: new PerCpuMap(open('vx_stats'), statKeyCodec, statCodec),
+      })
+    } finally {
+      for (const m of opened) m.close()
+    }
+  }
+
+  /** Per-VNI counters summed over CPUs (live or pinned maps; nothing is created). */
   async stats(): Promise<BpfVniStats[]> {
-    const { maps } = await this.ensure()
+    return this.readMaps([], (maps) => this.sumStats(maps))
+  }
+
+  private sumStats(maps: Omit<Maps, 'cfg'>): BpfVniStats[] {
     const out = new Map<number, BpfVniStats>()
     const get = (vni: number) => {
       let s = out.get(vni)
