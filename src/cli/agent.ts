@@ -1,6 +1,7 @@
 // `weft agent`: run the host agent until SIGINT/SIGTERM. Flags echo Docker's daemon.
 import { defineCommand } from 'citty'
 import { parseAgentConfig, startAgent } from '../agent/index.ts'
+import { createDatapath } from '../datapath/index.ts'
 
 export const agentCommand = defineCommand({
   meta: { name: 'agent', description: 'Run the weft agent on this host (datapath, store sync, admin API)' },
@@ -17,9 +18,21 @@ export const agentCommand = defineCommand({
     datapath: { type: 'string', description: 'bpf (eBPF, default) or kernel (bridge + vxlan device)', default: 'bpf' },
     ttl: { type: 'string', description: 'Node session TTL: peers drop a dead node within ~2x this', default: '10s' },
     'log-level': { type: 'string', description: 'debug, info, warn, error', default: 'info' },
+    teardown: {
+      type: 'boolean',
+      description: "Remove everything this node's datapath made (links, pins, devices, endpoint veths) and exit",
+      default: false,
+    },
   },
   async run({ args }) {
     const config = await parseAgentConfig(args)
+    if (args.teardown) {
+      // the agent normally leaves the datapath programmed when it stops (live restore)
+      const dp = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
+      await dp.teardown()
+      console.log(`removed the ${config.datapath} datapath of node ${config.name}`)
+      return
+    }
     const agent = await startAgent(config)
     await new Promise<void>((resolve) => {
       const onSignal = () => resolve()
