@@ -4,7 +4,7 @@
 // everything. Startup programs the datapath from the local mirror before the store answers.
 import { StoreUnreachableError, ValidationError } from '../errors/index.ts'
 import { ConsulClient, serveKv, type ServedKv } from '../kv/index.ts'
-import { clusterView, ROOT, type ClusterView, type EndpointRecord, type NetworkRecord } from '../cluster/index.ts'
+import { clusterView, ROOT, type ClusterView, type EndpointRecord } from '../cluster/index.ts'
 import { ClusterOps, type ClusterKv, type ConnectInput, type CreateNetworkInput } from '../cluster/operations.ts'
 import { createDatapath, type Datapath } from '../datapath/index.ts'
 import { findUnderlay, hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
@@ -199,13 +199,15 @@ async function build(
     }
   }
 
-  const statusOf = async (e: EndpointRecord): Promise<EndpointStatus> => {
-    if (e.external || e.node !== config.name) return { record: e }
-    const err = reconciler.localError(hostIfnameFor(e.id))
-    if (err) return { record: e, status: 'failed', error: err }
-    const facts = await store.localEndpoints()
-    const f = facts.find((x) => x.endpointId === e.id)
-    return { record: e, status: f?.status === 'attached' ? 'attached' : 'pending' }
+  /** Attach status of this node's endpoints (others' endpoints carry none). */
+  const withStatus = async (records: EndpointRecord[]): Promise<EndpointStatus[]> => {
+    const facts = new Map((await store.localEndpoints()).map((f) => [f.endpointId, f]))
+    return records.map((e): EndpointStatus => {
+      if (e.external || e.node !== config.name) return { record: e }
+      const err = reconciler.localError(hostIfnameFor(e.id))
+      if (err) return { record: e, status: 'failed', error: err }
+      return { record: e, status: facts.get(e.id)?.status === 'attached' ? 'attached' : 'pending' }
+    })
   }
 
   const guardStore = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -250,9 +252,8 @@ async function build(
       }),
     endpoints: (networkId) =>
       guardStore(async () => {
-        const nets: NetworkRecord[] = networkId ? [(await ops.resolveNetwork(networkId)).record] : (await ops.networks()).map((n) => n.record)
-        const all = (await Promise.all(nets.map((n) => ops.endpoints(n.id)))).flat()
-        return Promise.all(all.map(statusOf))
+        const id = networkId ? (await ops.resolveNetwork(networkId)).record.id : undefined
+        return withStatus(await ops.endpoints(id))
       }),
     connect: (input: ConnectInput) =>
       guardStore(async () => {

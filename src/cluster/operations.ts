@@ -75,8 +75,9 @@ export class ClusterOps {
     throw new NotFoundError(`network ${ref} not found: see \`weft network ls\``, 'network_not_found')
   }
 
-  async endpoints(networkId: string): Promise<EndpointRecord[]> {
-    const rows = await this.kv.list(keys.endpointsOf(networkId))
+  /** Endpoints of one network, or of every network. */
+  async endpoints(networkId?: string): Promise<EndpointRecord[]> {
+    const rows = await this.kv.list(networkId ? keys.endpointsOf(networkId) : keys.endpoints())
     return rows.map((r) => EndpointRecord.parse(JSON.parse(r.value)))
   }
 
