@@ -71,8 +71,8 @@ export interface KvServerOptions {
 export interface KvServer {
   app: Hono<{ Bindings: BunEnv }>
   fetch: (req: Request, env?: BunEnv) => Response | Promise<Response>
-  /** Parked blocking queries right now. */
-  stats(): { waiters: number; index: bigint; keys: number; sessions: number }
+  /** Parked blocking queries, current index, and table sizes (tests, metrics). */
+  stats(): { waiters: number; index: bigint; keys: number; tombstones: number; sessions: number }
   close(): Promise<void>
 }
 
@@ -117,7 +117,7 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   return {
     app,
     fetch: (req, env) => app.fetch(req, env ?? {}),
-    stats: () => ({ waiters: notifier.size, index: store.index, keys: store.entries.size, sessions: store.sessions.size }),
+    stats: () => ({ waiters: notifier.size, index: store.index, keys: store.entries.size, tombstones: store.tombstones.size, sessions: store.sessions.size }),
     async close() {
       if (ctx.closing) return
       ctx.closing = true
