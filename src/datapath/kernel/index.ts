@@ -18,7 +18,8 @@
 //   flood list; source filtering is the bpf datapath's job (as with Docker).
 import { NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, batch, exec, findUnderlay, IprouteError, parseCidr, parseIPv4, parseMac,
+  assertHostAddress, assertIfname, assertVni, batch, exec, findUnderlay, IprouteError, iprouteJson, parseCidr, parseIPv4,
+  parseMac,
   plumbEndpoint, unplumbEndpoint, type UnderlayNic,
 } from '../../net/index.ts'
 import type { ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../types.ts'
@@ -28,7 +29,6 @@ import {
   type NetworkMeta,
 } from './names.ts'
 import { actualFrom, networksOf, readKernel, statsFrom, type FdbJson, type LinkJson, type NeighJson } from './read.ts'
-import { iprouteJson } from '../../net/index.ts'
 
 export { VXLAN_OVERHEAD, VXLAN_PORT } from './names.ts'
 
@@ -101,7 +101,6 @@ class KernelDatapath implements Datapath {
         `link set dev ${vx} mtu ${ul.mtu} master ${br} up`,
         `link set dev ${br} mtu ${ul.mtu} alias "${networkAlias(meta)}" up`,
       )
-      const created = !brLink || !vxOk
       try {
         await batch(lines, { context: `network ${vni}` })
       } catch (err) {
@@ -110,7 +109,6 @@ class KernelDatapath implements Datapath {
         if (!vxOk) await exec(['ip', 'link', 'del', 'dev', vx])
         throw err
       }
-      void created
       this.nets.set(vni, meta)
     })
   }

@@ -70,7 +70,8 @@ export function actualFrom(view: KernelView): ActualState {
   const localEndpoints: ActualState['localEndpoints'] = []
   for (const l of view.links) {
     const vni = l.master ? vniFromName(l.master, 'br') : undefined
-    if (vni === undefined || l.linkinfo?.info_kind !== 'veth') continue
+    // Only weft's own veths (wf*) count: anything else enslaved by hand is not ours to report.
+    if (vni === undefined || l.linkinfo?.info_kind !== 'veth' || !l.ifname.startsWith('wf')) continue
     const meta = parseEndpointAlias(l.ifalias)
     localEndpoints.push({ vni, ip: meta?.ip ?? '', hostIfname: l.ifname, ifindex: l.ifindex })
   }
