@@ -7,27 +7,24 @@ import type { Datapath, DatapathOptions } from './types.ts'
 export type * from './types.ts'
 export { createKernelDatapath } from './kernel/index.ts'
 
-const BPF_MODULE = './bpf/index.ts' as string
-
 /** Datapath implementations by name. */
 export type DatapathKind = 'bpf' | 'kernel'
 
 /**
  * Build a datapath of the given kind. Nothing touches the kernel until `start()`.
- * The bpf datapath is loaded lazily, so hosts using `kernel` never load BPF code.
+ * The bpf datapath is imported lazily (a literal specifier, so `bun build --compile` still
+ * bundles it), so hosts running `kernel` never load the BPF/FFI code.
  */
 export async function createDatapath(kind: DatapathKind, opts: DatapathOptions): Promise<Datapath> {
   if (kind === 'kernel') return createKernelDatapath(opts)
   if (kind === 'bpf') {
     let mod: { createBpfDatapath?: (o: DatapathOptions) => Datapath | Promise<Datapath> }
     try {
-      // Not a literal until src/datapath/bpf/index.ts exists (typecheck would fail on it);
-      // switch to `import('./bpf/index.ts')` then, so `bun build --compile` bundles it.
-      mod = await import(BPF_MODULE)
+      mod = await import('./bpf/index.ts')
     } catch (err) {
-      const e = new NotSupportedError('the bpf datapath (src/datapath/bpf/index.ts could not be loaded)', '5.10')
+      const e = new NotSupportedError('the bpf datapath', '5.10')
+      e.message = `bpf datapath unavailable (${(err as Error).message}): use --datapath kernel`
       ;(e as { cause?: unknown }).cause = err
-      e.message = `bpf datapath unavailable: ${(err as Error).message}; use --datapath kernel`
       throw e
     }
     if (typeof mod.createBpfDatapath !== 'function') {
