@@ -8,6 +8,7 @@ export {
   sessionTtlMs,
   watchQuery,
   CLIENT_MAX_TXN_OPS,
+  assertPortableKey,
 } from './client/index.ts'
 export type {
   AgentSelf,

@@ -342,3 +342,11 @@ describe('client failures', () => {
     expect(String(errs[0])).toContain('X-Consul-Index is missing or 0')
   })
 })
+
+describe('portable keys', () => {
+  test('assertPortableKey accepts our layout and rejects what some Consul versions refuse', async () => {
+    const { assertPortableKey } = await import('../../src/kv/index.ts')
+    for (const ok of ['weft/v1/networks/abc', 'weft/v1/ipam/n1/10.0.0.2', 'weft/v1/subnets/10.0.0.0_24']) expect(() => assertPortableKey(ok)).not.toThrow()
+    for (const bad of ['', '/lead', 'a//b', 'a/../b', 'a b', 'ü', 'x/config.json', 'fd00::1']) expect(() => assertPortableKey(bad)).toThrow(ValidationError)
+  })
+})

@@ -27,7 +27,7 @@ export class TxnConflictError extends ConflictError {
     readonly errors: (TxnOpError & { op?: TxnOp })[],
   ) {
     super(
-      `transaction rolled back: ${errors.map((e) => `op ${e.opIndex}${e.op ? ` (${e.op.verb} ${e.op.key})` : ''}: ${e.what}`).join('; ')}`,
+      `PUT /v1/txn rolled back (HTTP 409): ${errors.map((e) => `op ${e.opIndex}${e.op ? ` (${e.op.verb} ${e.op.key})` : ''}: ${e.what}`).join('; ')}`,
       'txn_conflict',
     )
   }

@@ -37,8 +37,8 @@
 // anonymous identity: single reads/writes 403 "Permission denied", lists are filtered to
 // empty (X-Consul-Results-Filtered-By-ACLs), txn ops fail per op (409). Status endpoints
 // need no token. ?ns/?partition other than "default" -> 400; ?dc other than ours -> 500.
-// Durability: WAL with synchronous=NORMAL (a process crash loses nothing; a power loss may
-// lose the last commits — clients then see the index drop and reset, as after a restore).
+// Durability: WAL with synchronous=FULL (one fsync per write, ~0.3 ms measured); an answered
+// write survives a crash or power loss, so the index never goes backwards across restarts.
 import { createHash } from 'node:crypto'
 import { Hono } from 'hono'
 import { Notifier } from './notifier.ts'
