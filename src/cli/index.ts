@@ -1,17 +1,10 @@
-// The weft command tree. Each subcommand lives in its own file; only src/main.ts exits.
-import { defineCommand } from 'citty'
-import { VERSION } from '../embedded/index.ts'
-import { agentCommand } from './agent.ts'
-import { versionCommand } from './version.ts'
-
-export const rootCommand = defineCommand({
-  meta: {
-    name: 'weft',
-    version: VERSION,
-    description: 'Docker-style multi-host overlay networks: eBPF VXLAN datapath, Consul-compatible control plane',
-  },
-  subCommands: {
-    agent: agentCommand,
-    version: versionCommand,
-  },
-})
+// The CLI's public surface: runCli for src/main.ts, the client and the table formatters
+// for `weft demo`.
+export { createRootCommand } from './root.ts'
+export { runCli } from './run.ts'
+export { UsageError, CliError } from './_errors.ts'
+export { apiTarget, createClient, DEFAULT_HOST, type ApiClient, type ApiTarget } from './client.ts'
+export { networkTable } from './network-ls.ts'
+export { statsTable } from './stats.ts'
+export { nodeTable } from './node-ls.ts'
+export { sparkline, table, shortId } from './_format.ts'

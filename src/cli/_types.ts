@@ -1,0 +1,55 @@
+// Shapes the admin API answers with, as the CLI reads them (see src/api/schemas.ts).
+
+export interface DockerNetwork {
+  Name: string
+  Id: string
+  Created: string
+  Scope: string
+  Driver: string
+  EnableIPv6: boolean
+  IPAM: { Driver: string; Options: null; Config: { Subnet: string; Gateway: string; IPRange?: string }[] }
+  Internal: boolean
+  Attachable: boolean
+  Containers: Record<
+    string,
+    { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string; Node: string | null; External: boolean; VTEP?: string; Status?: string; Error?: string }
+  >
+  Options: Record<string, string>
+  Labels: Record<string, string>
+}
+
+export interface Endpoint {
+  id: string
+  networkId: string
+  name: string
+  ip: string
+  mac: string
+  node?: string
+  sandbox?: string
+  ifname?: string
+  vtep?: string
+  external: boolean
+  created: string
+  status?: 'attached' | 'failed' | 'pending'
+  error?: string
+}
+
+export interface Node {
+  name: string
+  alive: boolean
+  endpoints: number
+  advertise?: string
+  datapath?: string
+  version?: string
+  started?: string
+}
+
+export interface VniStats {
+  vni: number
+  network?: string
+  txPackets: string
+  txBytes: string
+  rxPackets: string
+  rxBytes: string
+  drops: Record<string, string>
+}
