@@ -52,7 +52,13 @@ export function parseCidr(input: string, what = 'subnet'): Cidr {
   const s = typeof input === 'string' ? input.trim() : ''
   const slash = s.indexOf('/')
   if (slash < 0) throw new ValidationError(`${what} "${input}" is not a CIDR (expected e.g. 10.0.1.0/24)`)
-  const addr = parseIPv4(s.slice(0, slash), what)
+  const addrPart = s.slice(0, slash)
+  let addr: string
+  try {
+    addr = parseIPv4(addrPart, what)
+  } catch {
+    throw new ValidationError(`${what} "${input}" is not a valid CIDR: "${addrPart}" is not an IPv4 address (expected e.g. 10.0.1.0/24)`)
+  }
   const lenStr = s.slice(slash + 1)
   if (!/^\d{1,2}$/.test(lenStr) || Number(lenStr) > 32) {
     throw new ValidationError(`${what} "${input}" has an invalid prefix length (expected 0..32)`)
