@@ -26,7 +26,14 @@ export function serveApi(api: AgentApi, opts: { socket: string; tcp?: string; to
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 })
   if (existsSync(socketPath)) rmSync(socketPath) // a stale socket from a killed agent
   const local = createApp(api)
-  const unixServer = Bun.serve({ unix: socketPath, fetch: local.fetch })
+  // created 0600 from the start (umask), not chmod-ed after a window where others could connect
+  const umask = process.umask(0o177)
+  let unixServer: ReturnType<typeof Bun.serve>
+  try {
+    unixServer = Bun.serve({ unix: socketPath, fetch: local.fetch })
+  } finally {
+    process.umask(umask)
+  }
   chmodSync(socketPath, 0o600)
   let tcpServer: ReturnType<typeof Bun.serve> | undefined
   let tcp: { hostname: string; port: number } | undefined

@@ -69,8 +69,21 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi) {
     },
   )
 
-  app.get('/metrics', async (c) => {
-    c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-    return c.body(await api.metrics())
-  })
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/metrics', tags: ['system'],
+      summary: 'Prometheus text: per-VNI packets/bytes, drops by reason, reconcile duration, watch lag, store reachability',
+      responses: {
+        200: {
+          description: 'Prometheus text exposition format 0.0.4',
+          content: { 'text/plain': { schema: z.string().openapi({ example: 'weft_vni_tx_packets_total{vni="256",network="blue"} 42' }) } },
+        },
+      },
+    }),
+    async (c) => {
+      const res = c.text(await api.metrics(), 200)
+      res.headers.set('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+      return res
+    },
+  )
 }
