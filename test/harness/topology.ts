@@ -127,7 +127,12 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       await mustRunIn(topo.underlayNs, ['ip', 'link', 'set', port, 'master', 'br0', 'up'])
       await mustRunIn(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', 'ul0'])
       await mustRunIn(ns, ['ip', 'link', 'set', 'ul0', 'up'])
-      if (opts.wire) await setWireMode(ns, 'ul0')
+      if (opts.wire) {
+        // both ends of each underlay veth: a veth receiver aggregates (GRO) only what its
+        // peer sent unsegmented-off, so TSO/GSO must be off on the bridge ports too
+        await setWireMode(ns, 'ul0')
+        await setWireMode(topo.underlayNs, port, false)
+      }
       const link = JSON.parse((await mustRunIn(ns, ['ip', '-j', 'link', 'show', 'ul0'])).stdout)[0]
       topo.hosts.push({
         ns,
@@ -145,12 +150,15 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
   return topo
 }
 
-/** Make a veth behave like a NIC on a wire: segment before the "wire", aggregate after. */
-async function setWireMode(ns: string, ifname: string): Promise<void> {
+/**
+ * Make a veth behave like a NIC on a wire: segment before the "wire" (no TSO/GSO), and
+ * aggregate after it (GRO) on the host ends only; the bridge in between forwards frames.
+ */
+async function setWireMode(ns: string, ifname: string, gro = true): Promise<void> {
   await mustRunIn(ns, [
     'ethtool', '-K', ifname,
     'tso', 'off', 'gso', 'off', 'tx-udp_tnl-segmentation', 'off',
-    'tx-udp_tnl-csum-segmentation', 'off', 'gro', 'on',
+    'tx-udp_tnl-csum-segmentation', 'off', 'gro', gro ? 'on' : 'off',
   ])
 }
 
