@@ -1,6 +1,7 @@
 // Request and response schemas: the same zod objects validate requests and generate
 // /openapi.json.
 import { z } from '@hono/zod-openapi'
+import { EndpointRecord } from '../cluster/index.ts'
 
 const stringMap = z.record(z.string(), z.string())
 
@@ -83,23 +84,11 @@ export const DockerNetworkSchema = z
   })
   .openapi('Network')
 
-export const EndpointSchema = z
-  .object({
-    id: z.string(),
-    networkId: z.string(),
-    name: z.string(),
-    ip: z.string(),
-    mac: z.string(),
-    node: z.string().optional(),
-    sandbox: z.string().optional(),
-    ifname: z.string().optional(),
-    vtep: z.string().optional(),
-    external: z.boolean(),
-    created: z.string(),
-    status: z.enum(['attached', 'failed', 'pending']).optional(),
-    error: z.string().optional(),
-  })
-  .openapi('Endpoint')
+/** The stored endpoint record plus this node's attach status. */
+export const EndpointSchema = EndpointRecord.extend({
+  status: z.enum(['attached', 'failed', 'pending']).optional(),
+  error: z.string().optional(),
+}).openapi('Endpoint')
 
 export const NodeSchema = z
   .object({
