@@ -85,7 +85,6 @@ export class Reconciler {
     return new Promise((resolve) => {
       this.waiters.push(resolve)
       this.trigger()
-      if (this.running) this.again = true
     })
   }
 
