@@ -1,0 +1,88 @@
+// KV load generator, run inside a host namespace (nsenter) against the embedded
+// Consul-compatible store: `writer` PUTs values carrying their send time to a fixed ring
+// of keys; `watcher` follows the prefix with blocking GETs (?recurse&index=N) and records
+// the write→watch delivery latency of every new ModifyIndex it sees. Prints one JSON line.
+//
+//   bun run bench/kv-load.ts writer  --store http://198.18.0.1:8500 --prefix bench/kv --seconds 5 --concurrency 8
+//   bun run bench/kv-load.ts watcher --store http://198.18.0.1:8500 --prefix bench/kv --seconds 7
+import { parseArgs } from 'node:util'
+
+const { positionals, values } = parseArgs({
+  args: Bun.argv.slice(2),
+  allowPositionals: true,
+  options: {
+    store: { type: 'string' },
+    prefix: { type: 'string', default: 'bench/kv' },
+    seconds: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '8' },
+    keys: { type: 'string', default: '64' },
+  },
+})
+const role = positionals[0]
+const store = values.store
+if (!store || (role !== 'writer' && role !== 'watcher')) {
+  throw new Error('usage: kv-load.ts writer|watcher --store URL [--prefix P] [--seconds S]')
+}
+const prefix = values.prefix!
+const endAt = Date.now() + Number(values.seconds) * 1000
+/** Wall-clock ms with sub-ms precision, comparable between processes on one machine. */
+const now = () => performance.timeOrigin + performance.now()
+
+if (role === 'writer') {
+  const keys = Number(values.keys)
+  const latencies: number[] = []
+  let errors = 0
+  let seq = 0
+  const t0 = now()
+  await Promise.all(
+    Array.from({ length: Number(values.concurrency) }, async () => {
+      while (Date.now() < endAt) {
+        const n = seq++
+        const start = now()
+        const res = await fetch(`${store}/v1/kv/${prefix}/k${n % keys}`, {
+          method: 'PUT',
+          body: JSON.stringify({ seq: n, t: start }),
+        }).catch(() => null)
+        if (res?.ok) {
+          await res.arrayBuffer()
+          latencies.push(now() - start)
+        } else errors++
+      }
+    }),
+  )
+  const seconds = (now() - t0) / 1000
+  console.log(JSON.stringify({ role, writes: latencies.length, errors, seconds, latenciesMs: latencies }))
+} else {
+  const delivery: number[] = []
+  const seen = new Map<string, number>()
+  let index = '0'
+  let polls = 0
+  let errors = 0
+  console.log(JSON.stringify({ role: 'ready' }))
+  while (Date.now() < endAt) {
+    const wait = Math.max(1, Math.min(5000, endAt - Date.now()))
+    const ctrl = new AbortController()
+    const timer = setTimeout(() => ctrl.abort(), wait + 2000)
+    const res = await fetch(`${store}/v1/kv/${prefix}?recurse&index=${index}&wait=${wait}ms`, { signal: ctrl.signal }).catch(() => null)
+    clearTimeout(timer)
+    const at = now()
+    if (!res || (res.status !== 200 && res.status !== 404)) {
+      errors++
+      await Bun.sleep(50)
+      continue
+    }
+    polls++
+    index = res.headers.get('X-Consul-Index') ?? index
+    if (res.status === 404) continue
+    const entries = (await res.json()) as { Key: string; ModifyIndex: number; Value: string | null }[]
+    const initial = polls === 1 // what existed before we watched is not a delivery
+    for (const e of entries) {
+      if (seen.get(e.Key) === e.ModifyIndex) continue
+      seen.set(e.Key, e.ModifyIndex)
+      if (initial || !e.Value) continue
+      const v = JSON.parse(Buffer.from(e.Value, 'base64').toString()) as { t: number }
+      delivery.push(at - v.t)
+    }
+  }
+  console.log(JSON.stringify({ role, deliveries: delivery.length, polls, errors, deliveryMs: delivery }))
+}

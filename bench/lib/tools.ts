@@ -1,0 +1,230 @@
+// Load generators and meters: iperf3 (TCP streams, UDP 64-byte packets), sockperf
+// (UDP ping-pong round trips) and /proc/stat CPU accounting. Client and server are pinned
+// with taskset to CPU_CLIENT and CPU_SERVER, the same in every mode. Parsers are exported
+// pure functions so they are unit-tested without a network.
+import { readFileSync } from 'node:fs'
+import { runInNs, startIn, type Started } from './procs.ts'
+
+export const CPU_CLIENT = 0
+export const CPU_SERVER = 1
+export const IPERF_PORT = 5201
+export const SOCKPERF_PORT = 11111
+
+// --- parsers -------------------------------------------------------------------------
+
+export interface TcpResult {
+  gbps: number
+  bytes: number
+  retransmits: number
+  seconds: number
+}
+
+/** iperf3 -J output of a TCP test: receiver throughput, sender retransmits. */
+export function parseIperfTcp(json: string): TcpResult {
+  const j = JSON.parse(json)
+  if (j.error) throw new Error(`iperf3: ${j.error}`)
+  const rx = j.end?.sum_received
+  const tx = j.end?.sum_sent
+  if (!rx || !tx) throw new Error('iperf3 -J output has no end.sum_received/sum_sent')
+  return { gbps: rx.bits_per_second / 1e9, bytes: rx.bytes, retransmits: tx.retransmits ?? 0, seconds: rx.seconds }
+}
+
+export interface UdpResult {
+  /** Datagrams the server received per second. */
+  rxPps: number
+  txPps: number
+  lostPercent: number
+  rxPackets: number
+}
+
+/** iperf3 -J output of a UDP test: packets the receiver got (sent minus lost) per second. */
+export function parseIperfUdp(json: string): UdpResult {
+  const j = JSON.parse(json)
+  if (j.error) throw new Error(`iperf3: ${j.error}`)
+  const s = j.end?.sum
+  if (!s || typeof s.packets !== 'number') throw new Error('iperf3 -J output has no end.sum.packets')
+  const rxPackets = s.packets - (s.lost_packets ?? 0)
+  return { rxPps: rxPackets / s.seconds, txPps: s.packets / s.seconds, lostPercent: s.lost_percent ?? 0, rxPackets }
+}
+
+export interface LatencyResult {
+  p50us: number
+  p99us: number
+  avgUs: number
+  observations: number
+}
+
+/** sockperf ping-pong summary (run with --full-rtt: values are round trips in µs). */
+export function parseSockperf(out: string): LatencyResult {
+  const num = (re: RegExp) => {
+    const m = out.match(re)
+    if (!m) throw new Error(`sockperf output lacks ${re}: ${out.slice(-400)}`)
+    return Number(m[1])
+  }
+  return {
+    p50us: num(/percentile 50\.000 =\s*([\d.]+)/),
+    p99us: num(/percentile 99\.000 =\s*([\d.]+)/),
+    avgUs: num(/avg-(?:rtt|latency)\s*=\s*([\d.]+)/),
+    observations: num(/(\d+) observations/),
+  }
+}
+
+export interface CpuSample {
+  busy: number
+  total: number
+  user: number
+  system: number
+  softirq: number
+}
+
+/** Aggregate "cpu" line of /proc/stat: busy = everything but idle and iowait (jiffies). */
+export function parseProcStat(text: string): CpuSample {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '))
+  if (!line) throw new Error('/proc/stat has no aggregate cpu line')
+  // user nice system idle iowait irq softirq steal guest guest_nice (guest is inside user)
+  const f = line.trim().split(/\s+/).slice(1).map(Number)
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
+  const idle = f[3]! + f[4]!
+  return { busy: total - idle, total, user: f[0]! + f[1]!, system: f[2]!, softirq: f[5]! + f[6]! }
+}
+
+/** CPU seconds spent (all CPUs) between two samples; /proc/stat counts in USER_HZ = 100. */
+export const cpuSeconds = (a: CpuSample, b: CpuSample) => (b.busy - a.busy) / 100
+
+export const readCpu = (): CpuSample => parseProcStat(readFileSync('/proc/stat', 'utf8'))
+
+// --- runners -------------------------------------------------------------------------
+
+const pin = (cpu: number, cmd: string[]) => ['taskset', '-c', String(cpu), ...cmd]
+
+/** Long-running servers in one namespace: iperf3 -s and sockperf sr, pinned to CPU_SERVER. */
+export async function startServers(ns: string, ip: string): Promise<Started[]> {
+  const iperf = startIn(ns, pin(CPU_SERVER, ['iperf3', '-s', '-B', ip, '-p', String(IPERF_PORT)]))
+  const sock = startIn(ns, pin(CPU_SERVER, ['sockperf', 'sr', '-i', ip, '-p', String(SOCKPERF_PORT)]))
+  // both block-buffer their stdout when it is a pipe: ask ss whether the sockets are bound
+  const deadline = Date.now() + 5000
+  const ready = async () => {
+    const r = await runInNs(ns, ['ss', '-Hln', `( sport = :${IPERF_PORT} or sport = :${SOCKPERF_PORT} )`, '-tu'])
+    return r.stdout.includes(`:${IPERF_PORT}`) && r.stdout.includes(`:${SOCKPERF_PORT}`)
+  }
+  while (!(await ready())) {
+    if (Date.now() > deadline) {
+      await Promise.all([iperf.stop(), sock.stop()])
+      throw new Error(`servers in ${ns} did not start: iperf3: ${iperf.stderr()} sockperf: ${sock.stderr()}`)
+    }
+    await Bun.sleep(20)
+  }
+  return [iperf, sock]
+}
+
+export interface TcpOptions {
+  seconds: number
+  streams?: number
+  /** Rate limit per stream, e.g. "2G" (iperf3 -b). */
+  rate?: string
+}
+
+/** Common iperf3 flags, identical for every mode: 1 s omitted as warm-up, JSON output. */
+const iperfBase = (ip: string, seconds: number) => [
+  'iperf3', '-c', ip, '-p', String(IPERF_PORT), '-t', String(seconds), '-O', '1', '-J', '--connect-timeout', '3000',
+]
+
+export interface CpuSplit {
+  /** CPU seconds (all CPUs) in the measured window */
+  cpuSeconds: number
+  /** shares of the busy time */
+  userShare: number
+  systemShare: number
+  softirqShare: number
+}
+
+/**
+ * iperf3 serves one test at a time and refuses the next ("server is busy") while it still
+ * tears the last one down: wait until its port has no connection left (poll, 5 s at most).
+ */
+export async function waitIperfIdle(serverNs: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (Date.now() < deadline) {
+    const r = await runInNs(serverNs, ['ss', '-Htn', 'state', 'connected', `( sport = :${IPERF_PORT} )`])
+    if (r.stdout.trim() === '') return
+    await Bun.sleep(20)
+  }
+}
+
+/** Run an iperf3 client; a "server is busy" refusal (a harness matter, not the datapath) is retried. */
+async function iperfClient(ns: string, serverNs: string, cmd: string[], seconds: number) {
+  for (let attempt = 0; ; attempt++) {
+    await waitIperfIdle(serverNs)
+    const r = await runInNs(ns, pin(CPU_CLIENT, cmd), { timeoutMs: (seconds + 20) * 1000 })
+    if (r.code !== 0 && attempt < 3 && /server is busy/.test(r.stdout + r.stderr)) {
+      await Bun.sleep(200)
+      continue
+    }
+    return r
+  }
+}
+
+export async function tcpRun(ns: string, serverNs: string, ip: string, o: TcpOptions): Promise<TcpResult & CpuSplit> {
+  const cmd = [...iperfBase(ip, o.seconds), '-P', String(o.streams ?? 1)]
+  if (o.rate) cmd.push('-b', o.rate)
+  await waitIperfIdle(serverNs)
+  const before = readCpu()
+  const r = await iperfClient(ns, serverNs, cmd, o.seconds)
+  const after = readCpu()
+  if (r.code !== 0) throw new Error(`iperf3 TCP to ${ip} exited ${r.code}${r.timedOut ? ' (timed out)' : ''}: ${errorOf(r.stdout, r.stderr)}`)
+  // the CPU window includes the 1 s warm-up; scale to the measured seconds
+  const res = parseIperfTcp(r.stdout)
+  const window = cpuSeconds(before, after) * (res.seconds / (res.seconds + 1))
+  const busy = Math.max(1, after.busy - before.busy)
+  return {
+    ...res,
+    cpuSeconds: window,
+    userShare: (after.user - before.user) / busy,
+    systemShare: (after.system - before.system) / busy,
+    softirqShare: (after.softirq - before.softirq) / busy,
+  }
+}
+
+export async function udpRun(ns: string, serverNs: string, ip: string, seconds: number): Promise<UdpResult> {
+  const cmd = [...iperfBase(ip, seconds), '-u', '-l', '64', '-b', '0']
+  const r = await iperfClient(ns, serverNs, cmd, seconds)
+  if (r.code !== 0) throw new Error(`iperf3 UDP to ${ip} exited ${r.code}: ${errorOf(r.stdout, r.stderr)}`)
+  return parseIperfUdp(r.stdout)
+}
+
+export async function latencyRun(ns: string, ip: string, seconds: number): Promise<LatencyResult> {
+  const cmd = ['sockperf', 'pp', '-i', ip, '-p', String(SOCKPERF_PORT), '-t', String(seconds), '--full-rtt']
+  const r = await runInNs(ns, pin(CPU_CLIENT, cmd), { timeoutMs: (seconds + 20) * 1000 })
+  if (r.code !== 0) throw new Error(`sockperf to ${ip} exited ${r.code}: ${(r.stdout + r.stderr).slice(-400)}`)
+  return parseSockperf(r.stdout + r.stderr)
+}
+
+function errorOf(stdout: string, stderr: string): string {
+  try {
+    return JSON.parse(stdout).error ?? stderr.trim()
+  } catch {
+    return (stderr || stdout).trim().slice(-400)
+  }
+}
+
+// --- kernel counters that explain a figure ---------------------------------------------
+
+/** Counters (nstat names) worth reading next to throughput, loss and latency figures. */
+export const COUNTERS = [
+  'TcpRetransSegs', 'TcpExtTCPSACKReorder', 'TcpExtTCPOFOQueue', 'TcpExtTCPOFODrop', 'TcpExtTCPRcvQDrop',
+  'TcpExtTCPDSACKRecv', 'TcpExtTCPLossProbes', 'UdpInDatagrams', 'UdpRcvbufErrors', 'UdpInErrors', 'IpInDiscards',
+] as const
+
+export type Counters = Record<string, number>
+
+/** Absolute SNMP/netstat counters of a namespace (nstat -a: history ignored and not updated). */
+export async function readCounters(ns: string): Promise<Counters> {
+  const r = await runInNs(ns, ['nstat', '-a', '-s', '-z', '-j'], { timeoutMs: 10_000 })
+  if (r.code !== 0) return {}
+  const all = (JSON.parse(r.stdout).kernel ?? {}) as Counters
+  return Object.fromEntries(COUNTERS.map((k) => [k, all[k] ?? 0]))
+}
+
+export function counterDelta(a: Counters, b: Counters): Counters {
+  return Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, v]) => v !== 0))
+}

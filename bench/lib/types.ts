@@ -1,0 +1,72 @@
+// Shape of bench/results/<date>-<commit>.json (also read by the report and the smoke test).
+import type { ControlPlaneResult } from './control-plane.ts'
+import type { Counters } from './tools.ts'
+import type { Mode, Underlay } from './setups.ts'
+
+/** One figure of one mode: every round's sample and their median. */
+export interface Figure {
+  samples: number[]
+  median: number
+}
+
+export const FIGURE_KEYS = [
+  'tcp1Gbps', 'tcp4Gbps', 'tcp1Retransmits', 'tcp4Retransmits', 'udp64Kpps', 'udp64LossPercent',
+  'latP50us', 'latP99us', 'cpuSecPerGB', 'cpuSecPerGBAtRate', 'softirqShare',
+] as const
+export type FigureKey = (typeof FIGURE_KEYS)[number]
+export type FigureSet = Partial<Record<FigureKey, Figure>>
+
+/** Figures the smoke test requires for every mode that works. */
+export const REMOTE_FIGURES: FigureKey[] = [
+  'tcp1Gbps', 'tcp4Gbps', 'udp64Kpps', 'latP50us', 'latP99us', 'cpuSecPerGB', 'cpuSecPerGBAtRate',
+]
+export const SAME_HOST_FIGURES: FigureKey[] = ['tcp1Gbps', 'udp64Kpps', 'latP50us', 'latP99us', 'cpuSecPerGB']
+
+export interface Phase {
+  underlay: Underlay
+  remote: Partial<Record<Mode, FigureSet>>
+  /** Present in the first underlay phase only: same-host traffic never crosses the underlay. */
+  sameHost?: Partial<Record<Mode, FigureSet>>
+  /** Per mode, per test (tcp1, udp64): kernel counter deltas per namespace, one entry per round. */
+  counters: Partial<Record<Mode, Record<string, Record<string, Counters>[]>>>
+  errors: Partial<Record<Mode, string[]>>
+}
+
+export interface Target {
+  id: string
+  description: string
+  value: number | null
+  target: string
+  /** null: could not be evaluated (a mode did not run) */
+  met: boolean | null
+  note?: string
+}
+
+export interface BenchResult {
+  meta: {
+    date: string
+    commit: string
+    dirty: boolean
+    command: string
+    quick: boolean
+    kernel: string
+    cpu: string
+    cpus: number
+    weftVersion: string
+    loadBefore: string
+    loadAfter: string
+    seconds: number
+    config: Record<string, unknown>
+    iperfFlags: string
+    sockperfFlags: string
+    /** Prefixes of every topology this run made (the smoke test checks none is left). */
+    prefixes: string[]
+    /** Every process this run started, by PID (the smoke test checks none is left). */
+    pids: { pid: number; cmd: string }[]
+    leaks: string[]
+  }
+  modes: Partial<Record<Mode, { available: boolean; error?: string }>>
+  phases: Phase[]
+  controlPlane: Partial<Record<'kernel' | 'bpf', ControlPlaneResult | { error: string }>>
+  targets: Target[]
+}

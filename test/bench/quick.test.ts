@@ -1,0 +1,126 @@
+// Smoke run of the benchmark suite (bench/run.ts --quick): every figure of every mode that
+// works is there and positive, and the run left nothing behind (namespaces, pins, processes).
+// Needs root (namespaces, BPF) and dist/weft; fails loudly without them.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { requireRoot, run } from '../harness/index.ts'
+import { REMOTE_FIGURES, SAME_HOST_FIGURES, type BenchResult } from '../../bench/lib/types.ts'
+
+const ROOT = join(import.meta.dir, '..', '..')
+
+describe('bench/run.ts --quick', () => {
+  let out: string
+  let result: BenchResult
+  let exitCode: number
+  let log = ''
+
+  beforeAll(async () => {
+    requireRoot()
+    out = mkdtempSync(join(tmpdir(), 'weft-bench-'))
+    const proc = Bun.spawn([process.execPath, 'run', join(ROOT, 'bench', 'run.ts'), '--quick', '--out', out], {
+      cwd: ROOT,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()])
+    exitCode = await proc.exited
+    log = stdout + stderr
+    const json = readdirSync(out).find((f) => f.endsWith('.json'))
+    if (!json) throw new Error(`no results JSON in ${out}; exit ${exitCode}; log tail:\n${log.slice(-3000)}`)
+    result = JSON.parse(readFileSync(join(out, json), 'utf8'))
+  }, 280_000)
+
+  afterAll(() => {
+    if (out) rmSync(out, { recursive: true, force: true })
+  })
+
+  test('exits 0 and writes JSON, SVG and REPORT.md', () => {
+    expect({ exitCode, tail: exitCode === 0 ? '' : log.slice(-2000) }).toEqual({ exitCode: 0, tail: '' })
+    const files = readdirSync(out)
+    expect(files.some((f) => f.endsWith('.svg'))).toBe(true)
+    expect(files).toContain('REPORT.md')
+    const svg = readFileSync(join(out, files.find((f) => f.endsWith('.svg'))!), 'utf8')
+    expect(svg.startsWith('<svg')).toBe(true)
+    const report = readFileSync(join(out, 'REPORT.md'), 'utf8')
+    expect(report).toContain('## Targets')
+    expect(report).toContain('bench/run.ts --quick')
+  })
+
+  test('routed and kernel modes ran (bpf is reported either way)', () => {
+    expect(result.modes.routed?.available).toBe(true)
+    expect(result.modes.kernel?.available).toBe(true)
+    expect(result.modes.bpf).toBeDefined()
+  })
+
+  test('every data-plane figure of every mode that works is a positive number, in both underlays', () => {
+    const missing: string[] = []
+    const working = Object.entries(result.modes).filter(([, s]) => s?.available).map(([m]) => m as 'routed' | 'kernel' | 'bpf')
+    expect(result.phases.map((p) => p.underlay)).toEqual(['wire', 'veth'])
+    for (const p of result.phases) {
+      for (const mode of working) {
+        for (const k of REMOTE_FIGURES) {
+          const v = p.remote[mode]?.[k]?.median
+          if (!(typeof v === 'number' && v > 0)) missing.push(`${p.underlay} ${mode} ${k} = ${v}`)
+        }
+        if (p.underlay === 'wire') {
+          for (const k of SAME_HOST_FIGURES) {
+            const v = p.sameHost?.[mode]?.[k]?.median
+            if (!(typeof v === 'number' && v > 0)) missing.push(`same-host ${mode} ${k} = ${v}`)
+          }
+        }
+      }
+      // retransmits may legitimately be 0, but must be measured
+      for (const mode of working) if (typeof p.remote[mode]?.tcp1Retransmits?.median !== 'number') missing.push(`${p.underlay} ${mode} retransmits`)
+    }
+    expect({ missing, errors: result.phases.map((p) => p.errors) }).toEqual({ missing: [], errors: result.phases.map(() => ({})) })
+  })
+
+  test('control-plane figures for every weft datapath that works', () => {
+    for (const dp of ['kernel', 'bpf'] as const) {
+      if (!result.modes[dp]?.available) continue
+      const cp = result.controlPlane[dp]
+      if (!cp || 'error' in cp) throw new Error(`control plane ${dp}: ${cp ? cp.error : 'missing'}`)
+      expect(cp.attach.samples).toBeGreaterThan(0)
+      expect(cp.attach.failures).toBe(0)
+      expect(cp.attach.p99ms).toBeGreaterThanOrEqual(0)
+      expect(cp.converge.seconds).toBeGreaterThan(0)
+      expect(cp.converge.failures).toBe(0)
+      expect(cp.maxRssMb).toBeGreaterThan(0)
+    }
+    const kv = Object.values(result.controlPlane).find((c) => c && !('error' in c) && c.kv)
+    expect(kv && !('error' in kv) ? kv.kv!.writesPerSec : 0).toBeGreaterThan(0)
+    expect(kv && !('error' in kv) ? kv.kv!.deliveryP99ms : 0).toBeGreaterThan(0)
+  })
+
+  test('targets are all listed, evaluated or explained', () => {
+    const ids = result.targets.map((t) => t.id)
+    for (const id of ['wire.tcp1.bpf/kernel', 'wire.tcp1.bpf/routed', 'wire.udp64.bpf/kernel', 'wire.retrans.bpf/kernel', 'wire.p99.bpf-kernel', 'veth.tcp1.bpf/routed', 'cp.attach.p50', 'cp.attach.p99', 'cp.converge', 'cp.rss']) {
+      expect(ids).toContain(id)
+    }
+    for (const t of result.targets) if (t.met !== true) expect(t.note ?? '').not.toBe('')
+  })
+
+  test('nothing leaked: namespaces, pins, processes', async () => {
+    expect(result.meta.leaks).toEqual([])
+    expect(result.meta.prefixes.length).toBeGreaterThan(0)
+    const ns = await run(['ip', '-j', 'netns', 'list'])
+    const names: string[] = ns.stdout.trim() ? JSON.parse(ns.stdout).map((n: { name: string }) => n.name) : []
+    const pins = existsSync('/sys/fs/bpf/weft') ? readdirSync('/sys/fs/bpf/weft') : []
+    for (const p of result.meta.prefixes) {
+      expect(names.filter((n) => n.startsWith(p))).toEqual([])
+      expect(pins.filter((n) => n.startsWith(p))).toEqual([])
+    }
+    const alive = result.meta.pids.filter(({ pid, cmd }) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        const prog = cmd.split(' ').find((w) => w !== 'nsenter' && w !== 'taskset' && !/^-|^\d+$/.test(w)) ?? '\0'
+        return cmdline.includes(prog)
+      } catch {
+        return false
+      }
+    })
+    expect(alive).toEqual([])
+  })
+})
