@@ -116,6 +116,12 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
     await addNs(topo.underlayNs)
     await mustRunIn(topo.underlayNs, ['ip', 'link', 'add', 'br0', 'type', 'bridge'])
     await mustRunIn(topo.underlayNs, ['ip', 'link', 'set', 'br0', 'up'])
+    // The underlay bridge stands for a switch: no netfilter on it (br_netfilter's per-netns
+    // default is 1 here; it would tax every frame of every mode alike, see docs/PERF-NOTES.md).
+    await mustRunIn(topo.underlayNs, [
+      'sysctl', '-qew', 'net.bridge.bridge-nf-call-iptables=0',
+      'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0',
+    ])
     for (let i = 0; i < opts.hosts; i++) {
       const ns = `${prefix}-h${i + 1}`
       await addNs(ns)
