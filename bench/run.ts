@@ -76,12 +76,22 @@ const teardown = async (signal: string) => {
   if (interrupted) return
   interrupted = true
   process.stderr.write(`\n${signal}: stopping load generators and tearing down ${liveTopologies.size} topologies…\n`)
-  await stopAll()
-  for (const t of [...liveTopologies]) {
-    liveTopologies.delete(t)
-    await t.destroy().catch((e: Error) => process.stderr.write(`${e.message}\n`))
+  // The main flow parks at its next step (see halted()); a topology being built right now
+  // registers itself when done, so sweep until none is left.
+  for (let sweep = 0; sweep < 5; sweep++) {
+    await stopAll()
+    for (const t of [...liveTopologies]) {
+      liveTopologies.delete(t)
+      await t.destroy().catch((e: Error) => process.stderr.write(`${e.message}\n`))
+    }
+    await Bun.sleep(300)
+    if (!liveTopologies.size) break
   }
   process.exit(130)
+}
+/** After an interrupt, the main flow stops here instead of starting anything new. */
+const halted = async () => {
+  if (interrupted) await new Promise(() => {})
 }
 process.on('SIGINT', () => void teardown('SIGINT'))
 process.on('SIGTERM', () => void teardown('SIGTERM'))
@@ -223,6 +233,7 @@ for (const underlay of underlays) {
   result.phases.push(phase)
   const setups = new Map<Mode, Setup>()
   for (const mode of modes) {
+    await halted()
     progress.step(`${underlay} · ${mode} · setup`)
     try {
       const s = await createSetup(mode, underlay)
@@ -244,6 +255,7 @@ for (const underlay of underlays) {
       if (phase.sameHost) groups.push([phase.sameHost, localTests])
       for (const [into, tests] of groups) {
         for (const t of tests) {
+          await halted()
           const where = into === phase.remote ? 'remote' : 'same-host'
           progress.step(`${underlay} · ${mode} · round ${round}/${cfg.rounds} · ${where} ${t.id}`)
           if (!s) {
@@ -278,6 +290,7 @@ for (const underlay of underlays) {
 if (!args['no-control-plane']) {
   let kvDone = false
   for (const datapath of cpModes) {
+    await halted()
     progress.step(`control plane · ${datapath}`)
     if (result.modes[datapath]?.available === false) {
       progress.done('skipped (mode unavailable)')

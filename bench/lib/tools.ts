@@ -145,7 +145,8 @@ export interface CpuSplit {
 export async function waitIperfIdle(serverNs: string): Promise<void> {
   const deadline = Date.now() + 5000
   while (Date.now() < deadline) {
-    const r = await runInNs(serverNs, ['ss', '-Htn', 'state', 'connected', `( sport = :${IPERF_PORT} )`])
+    // established/close-wait only: TIME_WAIT remnants of the last test do not keep iperf3 busy
+    const r = await runInNs(serverNs, ['ss', '-Htn', 'state', 'established', 'state', 'close-wait', `( sport = :${IPERF_PORT} )`])
     if (r.stdout.trim() === '') return
     await Bun.sleep(20)
   }
