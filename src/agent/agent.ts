@@ -222,9 +222,39 @@ async function build(
     }
   }
 
+  // Connects of one sandbox run one at a time: each picks the lowest free ethN from the
+  // view, which must already hold the previous connect's endpoint.
+  const sandboxQueues = new Map<string, Promise<unknown>>()
+  const oneAtATime = <T>(sandbox: string, fn: () => Promise<T>): Promise<T> => {
+    const key = sandboxPath(sandbox)
+    const run = (sandboxQueues.get(key) ?? Promise.resolve()).catch(() => {}).then(fn)
+    sandboxQueues.set(key, run)
+    void run.finally(() => sandboxQueues.get(key) === run && sandboxQueues.delete(key)).catch(() => {})
+    return run
+  }
+
   const sandboxIfnames = (sandbox: string) => {
     const path = sandboxPath(sandbox)
     return new Set(me().filter((e) => e.sandbox && sandboxPath(e.sandbox) === path).map((e) => e.ifname ?? ''))
+  }
+
+  /** Connect a sandbox on this node: write, then wait until the reconciler attached it. */
+  const connectLocal = async (input: ConnectInput): Promise<EndpointStatus> => {
+    const rec = await ops.connect(input, config.name, sandboxIfnames)
+    // wait until the watch brought it here and the reconciler programmed it
+    const ifname = hostIfnameFor(rec.id)
+    try {
+      await waitForView(() => view.endpoints.has(rec.id), ATTACH_TIMEOUT_MS, `endpoint ${rec.id.slice(0, 12)} to arrive from the store`)
+      await reconciler.settled()
+      const err = reconciler.localError(ifname)
+      if (err) throw new ValidationError(`attach ${rec.name} to ${input.network} failed: ${err}`)
+      return { record: rec, status: 'attached' }
+    } catch (e) {
+      // undo: nothing half-made stays behind
+      await ops.disconnect(rec.networkId, rec.name, config.name).catch(() => {})
+      reconciler.trigger()
+      throw e
+    }
   }
 
   const metrics = createMetrics({
@@ -260,23 +290,9 @@ async function build(
         if (!input.external) {
           if (!input.sandbox) throw new ValidationError('sandbox is required (or external: {name, mac, vtep})')
           resolveSandbox(input.sandbox) // a missing sandbox fails here, before anything is written
+          return oneAtATime(input.sandbox, () => connectLocal(input))
         }
-        const rec = await ops.connect(input, config.name, sandboxIfnames)
-        if (rec.external) return { record: rec }
-        // wait until the watch brought it here and the reconciler programmed it
-        const ifname = hostIfnameFor(rec.id)
-        try {
-          await waitForView(() => view.endpoints.has(rec.id), ATTACH_TIMEOUT_MS, `endpoint ${rec.id.slice(0, 12)} to arrive from the store`)
-          await reconciler.settled()
-          const err = reconciler.localError(ifname)
-          if (err) throw new ValidationError(`attach ${rec.name} to ${input.network} failed: ${err}`)
-          return { record: rec, status: 'attached' }
-        } catch (e) {
-          // undo: nothing half-made stays behind
-          await ops.disconnect(rec.networkId, rec.name, config.name).catch(() => {})
-          reconciler.trigger()
-          throw e
-        }
+        return { record: await ops.connect(input, config.name, sandboxIfnames) }
       }),
     disconnect: (network, endpoint) =>
       guardStore(async () => {

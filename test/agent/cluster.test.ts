@@ -89,6 +89,18 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
     expect(Object.keys(inspect.body.Containers).length).toBe(30)
   }, 60_000)
 
+  test('one sandbox connected to 4 networks at once gets eth0..eth3, each programmed', async () => {
+    const sb = (await topo.addContainer(1)).ns
+    const nets = ['m0', 'm1', 'm2', 'm3']
+    for (const [i, n] of nets.entries()) {
+      expect((await agents[0]!.api('POST', '/v1/networks', { name: n, subnet: `10.4${i}.0.0/24` })).status).toBe(201)
+    }
+    const rs = await Promise.all(nets.map((n) => agents[1]!.api('POST', `/v1/networks/${n}/connect`, { sandbox: sb })))
+    for (const r of rs) expect(r.status).toBe(201)
+    expect(rs.map((r) => r.body.ifname).sort()).toEqual(['eth0', 'eth1', 'eth2', 'eth3'])
+    expect(rs.every((r) => r.body.status === 'attached')).toBe(true)
+  }, 30_000)
+
   test('two networks created concurrently with the same name: exactly one wins', async () => {
     const [a, b] = await Promise.all([
       agents[0]!.api('POST', '/v1/networks', { name: 'twin' }),
