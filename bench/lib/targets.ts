@@ -85,6 +85,11 @@ export function evaluateTargets(r: BenchResult): Target[] {
   cpAdd('cp.converge', `${cp?.converge.endpoints ?? 1000} endpoints over 3 hosts converge (s, bpf datapath)`, cp?.converge.seconds, '< 10 s', (v) => v < 10,
     `connect calls alone took ${fmtN(cp?.converge.apiSeconds, 1)} s${cp?.converge.note ? `; ${cp.converge.note}` : ''}`)
   cpAdd('cp.rss', `agent RSS at ${cp?.converge.endpoints ?? 1000} endpoints / ${cp?.converge.networks ?? 100} networks (MB, max of 3)`, cp?.maxRssMb, '< 150 MB', (v) => v < 150, 'the store host also serves the embedded KV')
+  const conv = out.find((t) => t.id === 'cp.converge')
+  if (conv && cp && cp.converge.seconds === null) {
+    conv.met = false
+    conv.note = `did not converge within the ${Number(r.meta.config.convergeTimeoutMs) / 1000} s timeout (${cp.converge.note ?? ''}); the connect calls alone took ${fmtN(cp.converge.apiSeconds, 0)} s — each connect waits for a full reconciler pass on its host (attach concurrency 4), so 333 attaches per host queue behind each other`
+  }
   return out
 }
 
