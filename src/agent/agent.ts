@@ -4,7 +4,7 @@
 // everything. Startup programs the datapath from the local mirror before the store answers.
 import { StoreUnreachableError, ValidationError } from '../errors/index.ts'
 import { ConsulClient, serveKv, type ServedKv } from '../kv/index.ts'
-import { clusterView, ROOT, type ClusterView, type EndpointRecord } from '../cluster/index.ts'
+import { clusterView, ROOT, type ClusterView, type EndpointRecord, type ParseCache } from '../cluster/index.ts'
 import { ClusterOps, type ClusterKv, type ConnectInput, type CreateNetworkInput } from '../cluster/operations.ts'
 import { createDatapath, type Datapath } from '../datapath/index.ts'
 import { findUnderlay, hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
@@ -68,7 +68,8 @@ async function build(
   // 1. local state: the mirror lets us program the datapath before the store answers
   const store = await LocalStore.open(statePath(config))
   stops.push(() => store.close())
-  let view: ClusterView = clusterView(store.entries().values())
+  const parseCache: ParseCache = new Map()
+  let view: ClusterView = clusterView(store.entries().values(), parseCache)
 
   // 2. the cluster store
   let kvServer: ServedKv | undefined
@@ -132,7 +133,7 @@ async function build(
           snap.index,
         )
         if (changed) {
-          view = clusterView(store.entries().values())
+          view = clusterView(store.entries().values(), parseCache)
           if (view.invalid.length) log.warn({ invalid: view.invalid.slice(0, 3) }, 'skipped invalid records in the cluster tree')
         }
         reconciler.trigger()
@@ -140,7 +141,8 @@ async function build(
       },
       {
         waitMs: 60_000,
-        rateLimit: { burst: 1000, perSecond: 1000 },
+        // an idle cluster answers at once; under a burst of writes, snapshots coalesce
+        rateLimit: { burst: 5, perSecond: 20 },
         onError: (e) => {
           storeReachable = false
           storeError = (e as Error).message

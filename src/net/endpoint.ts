@@ -125,8 +125,10 @@ function checkMtu(mtu: number, what: string): number {
  */
 export function hostCreateLines(s: ReturnType<typeof validatePlumbSpec>, sandboxPath: string): string[] {
   return [
-    `link add ${s.hostIfname} mtu ${s.hostMtu}${s.master ? ` master ${s.master}` : ''} up type veth` +
+    `link add ${s.hostIfname} mtu ${s.hostMtu}${s.master ? ` master ${s.master}` : ''} type veth` +
       ` peer name ${s.ifname} netns ${sandboxPath} address ${s.mac} mtu ${s.mtu}`,
+    // no IPv6 link-local on the host end: addrconf (DAD, MLD) costs ~10 ms per link under RTNL
+    `link set dev ${s.hostIfname} addrgenmode none up`,
     ...(s.alias !== undefined ? [`link set dev ${s.hostIfname} alias "${s.alias}"`] : []),
     `link show dev ${s.hostIfname}`,
   ]

@@ -20,7 +20,7 @@ export interface ReconcilerDeps {
   log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
   /** Full resync period (re-read actual state from the kernel). */
   resyncMs?: number
-  /** Endpoint attaches run this many at a time (each is a few `ip` calls). */
+  /** Endpoint attaches run this many at a time (each is a few `ip` calls; the kernel serialises much of it). */
   attachConcurrency?: number
 }
 
@@ -148,7 +148,7 @@ export class Reconciler {
     }
     // adopted endpoints ('' fingerprint) get the idempotent attach once, to verify them
     const toAttach = [...d.local.values()].filter((s) => p.local.get(s.hostIfname)?.fp !== fingerprint(s))
-    await runLimited(toAttach, this.deps.attachConcurrency ?? 4, async (spec) => {
+    await runLimited(toAttach, this.deps.attachConcurrency ?? 8, async (spec) => {
       try {
         const r = await dp.attachEndpoint(spec)
         p.local.set(spec.hostIfname, { fp: fingerprint(spec), vni: spec.vni, ip: spec.ip })

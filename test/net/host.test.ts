@@ -80,10 +80,11 @@ describe('validatePlumbSpec and its batch lines', () => {
   ])('rejects %p', (patch, msg) => {
     expect(() => validatePlumbSpec({ ...spec, ...patch })).toThrow(msg)
   })
-  test('host side: one line creates the pair with the peer already in the sandbox', () => {
+  test('host side: one line creates the pair with the peer already in the sandbox; no IPv6 on the host end', () => {
     const lines = hostCreateLines(validatePlumbSpec({ ...spec, hostMtu: 1500, master: 'wfbr256', alias: 'weft:ep:256:10.0.1.2' }), '/run/netns/c1')
     expect(lines).toEqual([
-      'link add wf0123456789 mtu 1500 master wfbr256 up type veth peer name eth0 netns /run/netns/c1 address 02:42:0a:00:01:02 mtu 1450',
+      'link add wf0123456789 mtu 1500 master wfbr256 type veth peer name eth0 netns /run/netns/c1 address 02:42:0a:00:01:02 mtu 1450',
+      'link set dev wf0123456789 addrgenmode none up',
       'link set dev wf0123456789 alias "weft:ep:256:10.0.1.2"',
       'link show dev wf0123456789',
     ])

@@ -244,42 +244,45 @@ export class BpfDatapath implements Datapath {
     })
   }
 
-  attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
+  async attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
     const vni = assertVni(ep.vni)
     const ip = parseIPv4(ep.ip, 'endpoint address')
     const mac = parseMac(ep.mac, 'endpoint MAC')
     assertIfname(ep.hostIfname, 'host interface name')
-    return this.serial(async () => {
+    const key = { vni, ip: ipv4ToInt(ip) }
+    // 1. check against the maps (serialised with every other map change)
+    const { l, net } = await this.serial(async () => {
       const l = await this.ensure()
-      const { maps } = l
-      const net = maps.nets.lookup(vni)
+      const net = l.maps.nets.lookup(vni)
       if (!net) {
         throw new NotFoundError(`network with VNI ${vni} is not set up on this host: upsert the network first`, 'network_not_found')
       }
       assertHostAddress(ip, `${intToIPv4(net.subnet)}/${net.prefixLen}`, `endpoint address of network ${vni}`)
-      const key = { vni, ip: ipv4ToInt(ip) }
-      const existing = maps.eps.lookup(key)
+      const existing = l.maps.eps.lookup(key)
       if (existing?.ifindex) {
-        const names = await linkNames()
-        const owner = names.get(existing.ifindex)
+        const owner = (await linkNames()).get(existing.ifindex)
         if (owner && owner !== ep.hostIfname) {
           throw new ConflictError(`address ${ip} in network ${vni} is already used by local endpoint ${owner}`, 'address_taken')
         }
       }
-      const p = await plumbEndpoint({
-        sandbox: ep.sandbox,
-        ifname: ep.ifname,
-        hostIfname: ep.hostIfname,
-        mac,
-        ip,
-        prefixLen: net.prefixLen,
-        mtu: net.mtu,
-        hostMtu: l.ul.mtu,
-      })
-      // Maps first, then the link: the program must find the endpoint from its first packet.
-      for (const [ifindex, e] of maps.ifs.entries()) {
-        if (ifindex !== p.hostIfindex && e.vni === vni && e.ip === key.ip) maps.ifs.delete(ifindex)
-      }
+      return { l, net }
+    })
+    // 2. the veth pair: a few `ip` runs, so several endpoints' plumbing may overlap
+    const p = await plumbEndpoint({
+      sandbox: ep.sandbox,
+      ifname: ep.ifname,
+      hostIfname: ep.hostIfname,
+      mac,
+      ip,
+      prefixLen: net.prefixLen,
+      mtu: net.mtu,
+      hostMtu: l.ul.mtu,
+    })
+    // 3. maps first, then the link: the program must find the endpoint from its first packet
+    return this.serial(async () => {
+      const { maps } = l
+      const previous = maps.eps.lookup(key)
+      if (previous?.ifindex && previous.ifindex !== p.hostIfindex) maps.ifs.delete(previous.ifindex)
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macBytes(mac) })
       maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macBytes(mac) })
       const held = this.epLinks.get(ep.hostIfname)
