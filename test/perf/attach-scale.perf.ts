@@ -14,7 +14,7 @@ try {
     const r = await agents[0]!.api('POST', '/v1/networks', { name: `s${i}`, subnet: `10.${100 + Math.floor(i / 200)}.${i % 200}.0/24` })
     if (r.status !== 201) throw new Error(JSON.stringify(r.body))
   }
-  const sandboxes = []
+  const sandboxes: { host: number; ns: string; net: string }[] = []
   for (let i = 0; i < N; i++) sandboxes.push({ host: i % 3, ns: (await topo.addContainer(i % 3)).ns, net: `s${i % M}` })
   const t0 = performance.now()
   let done = 0
