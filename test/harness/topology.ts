@@ -3,7 +3,7 @@
 // Nothing is ever created in the root network namespace. Every name carries a per-run
 // prefix; destroy() removes everything and fails if anything of this prefix leaked.
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs'
 import { liveProcesses, mustRunIn, run, runIn, nsPath } from './exec.ts'
 
 export interface UnderlayPort {
@@ -173,6 +173,10 @@ function removePins(prefix: string): void {
   for (const name of readdirSync(BPF_PIN_ROOT)) {
     if (name.startsWith(prefix)) rmSync(`${BPF_PIN_ROOT}/${name}`, { recursive: true, force: true })
   }
+  // the shared parent goes too once the last topology is gone (a datapath re-creates it)
+  try {
+    rmdirSync(BPF_PIN_ROOT) // fails, harmlessly, while another run still has pins there
+  } catch {}
 }
 
 /** Everything of this prefix that still exists: namespaces, pins, processes. */
