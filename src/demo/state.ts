@@ -1,7 +1,7 @@
 // What a demo run made, written down before each thing is made (so a crash or Ctrl-C at
 // any point can be undone), under /run/weft-demo/<prefix>/state.json; and the teardown
 // that removes exactly that: agent processes by PID, namespaces, pins, state files.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { alive, run } from './_exec.ts'
 
@@ -91,6 +91,9 @@ export async function teardown(s: DemoState, log: (line: string) => void = () =>
       rmSync(dir, { recursive: true, force: true })
     }
   }
+  try {
+    rmdirSync(PIN_ROOT) // only when empty: other nodes' pins on this host stay
+  } catch {}
   const present = await existingNamespaces()
   for (const ns of [...s.namespaces].reverse()) {
     if (!present.has(ns)) continue
