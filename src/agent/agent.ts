@@ -247,8 +247,8 @@ async function build(
     const ifname = hostIfnameFor(rec.id)
     try {
       await waitForView(() => view.endpoints.has(rec.id), ATTACH_TIMEOUT_MS, `endpoint ${rec.id.slice(0, 12)} to arrive from the store`)
-      await reconciler.settled()
-      const err = reconciler.localError(ifname)
+      await reconciler.attachDone(ifname)
+      const err = reconciler.localError(ifname) ?? (reconciler.isAttached(ifname) ? undefined : reconciler.stats.lastError ?? 'not programmed')
       if (err) throw new ValidationError(`attach ${rec.name} to ${input.network} failed: ${err}`)
       return { record: rec, status: 'attached' }
     } catch (e) {

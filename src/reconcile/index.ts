@@ -49,6 +49,8 @@ export class Reconciler {
   private waiters: (() => void)[] = []
   readonly stats: ReconcileStats = { passes: 0, lastDurationMs: 0, lastError: null, totalDurationMs: 0 }
   private failedLocal = new Map<string, string>()
+  /** Callers waiting for one endpoint's attach to finish (by host ifname). */
+  private attachWaiters = new Map<string, (() => void)[]>()
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -89,6 +91,30 @@ export class Reconciler {
   }
 
   /** The error of the last attach of a local endpoint (by host ifname), if it failed. */
+  /**
+   * Resolves once the endpoint with this host ifname has been attached or has failed, so a
+   * caller does not wait for the rest of the pass (other endpoints' attaches).
+   */
+  attachDone(hostIfname: string): Promise<void> {
+    if (this.failedLocal.has(hostIfname) || this.programmed?.local.get(hostIfname)?.fp) return Promise.resolve()
+    return new Promise((resolve) => {
+      const list = this.attachWaiters.get(hostIfname) ?? []
+      list.push(resolve)
+      this.attachWaiters.set(hostIfname, list)
+      this.trigger()
+    })
+  }
+
+  /** Whether the endpoint with this host ifname is programmed (as far as this process knows). */
+  isAttached(hostIfname: string): boolean {
+    return !!this.programmed?.local.get(hostIfname)?.fp
+  }
+
+  private attachFinished(hostIfname: string): void {
+    for (const w of this.attachWaiters.get(hostIfname) ?? []) w()
+    this.attachWaiters.delete(hostIfname)
+  }
+
   localError(hostIfname: string): string | undefined {
     return this.failedLocal.get(hostIfname)
   }
@@ -105,6 +131,8 @@ export class Reconciler {
         this.stats.lastError = (e as Error).message
         this.deps.log?.warn({ err: (e as Error).message }, 'reconcile pass failed; will retry on the next wakeup')
         this.programmed = null
+        // waiters learn about it through lastError instead of hanging until the next pass
+        for (const h of [...this.attachWaiters.keys()]) this.attachFinished(h)
       }
       const ms = performance.now() - t0
       this.stats.passes++
@@ -160,6 +188,7 @@ export class Reconciler {
         this.deps.log?.warn({ endpoint: spec.id, err: msg }, 'attach endpoint failed')
         await this.deps.onEndpoint?.(spec, { error: msg })
       }
+      this.attachFinished(spec.hostIfname)
     })
     // 3. remote endpoints
     for (const [key, fp] of p.remote) {
