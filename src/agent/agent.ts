@@ -102,8 +102,8 @@ async function build(
     node: config.name,
     view: () => view,
     log,
-    onEndpoint: async (spec, result) => {
-      if (result === null) return store.deleteLocalEndpoint(spec.hostIfname)
+    onDetached: (hostIfname) => store.deleteLocalEndpoint(hostIfname),
+    onAttached: async (spec, result) => {
       await store.setLocalEndpoint({
         endpointId: spec.id,
         hostIfname: spec.hostIfname,

@@ -19,6 +19,7 @@ import type { DockerNetwork, Endpoint, Node, VniStats } from '../cli/_types.ts'
 import { alive, mustRunIn, nsPath, run, runIn, selfCommand, waitFor } from './_exec.ts'
 import { createProgress, type Progress } from './progress.ts'
 import { leftovers, PIN_ROOT, saveState, stateDir, teardown, type DemoState } from './state.ts'
+import { lines } from '../util/lines.ts'
 
 export interface DemoOptions {
   datapath: 'bpf' | 'kernel'
@@ -339,23 +340,15 @@ async function pingChart(p: Progress, client: ApiClient, vni: number, fromNs: st
   })()
   const rtts: number[] = []
   let summary = ''
-  let buf = ''
-  const decoder = new TextDecoder()
-  for await (const chunk of proc.stdout) {
-    buf += decoder.decode(chunk, { stream: true })
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      const m = /icmp_seq=(\d+) .*time=([\d.]+) ms/.exec(line)
-      if (m) {
-        const rtt = Number(m[2])
-        rtts.push(rtt)
-        const bar = '█'.repeat(Math.max(1, Math.min(40, Math.round(rtt * 40))))
-        p.info(`reply ${m[1]!.padStart(2)} from ${to}  ${rtt.toFixed(3).padStart(7)} ms  ${bar}`)
-      } else if (/packets transmitted/.test(line) || /^rtt /.test(line)) {
-        summary += `${line}\n`
-      }
+  for await (const line of lines(proc.stdout)) {
+    const m = /icmp_seq=(\d+) .*time=([\d.]+) ms/.exec(line)
+    if (m) {
+      const rtt = Number(m[2])
+      rtts.push(rtt)
+      const bar = '█'.repeat(Math.max(1, Math.min(40, Math.round(rtt * 40))))
+      p.info(`reply ${m[1]!.padStart(2)} from ${to}  ${rtt.toFixed(3).padStart(7)} ms  ${bar}`)
+    } else if (/packets transmitted/.test(line) || /^rtt /.test(line)) {
+      summary += `${line}\n`
     }
   }
   await proc.exited

@@ -15,8 +15,10 @@ export interface ReconcilerDeps {
   node: string
   /** Current cluster view (from the local mirror). */
   view: () => ClusterView
-  /** Host-local facts sink: endpoint attached (ifindex) or failed (error), or gone (null). */
-  onEndpoint?: (spec: LocalEndpointSpec, result: { ifindex: number } | { error: string } | null) => Promise<void> | void
+  /** Host-local facts sink: an attach finished, with its ifindex or its error. */
+  onAttached?: (spec: LocalEndpointSpec, result: { ifindex: number } | { error: string }) => Promise<void> | void
+  /** Host-local facts sink: the endpoint on this host veth was detached. */
+  onDetached?: (hostIfname: string) => Promise<void> | void
   log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
   /** Full resync period (re-read actual state from the kernel). */
   resyncMs?: number
@@ -164,40 +166,39 @@ export class Reconciler {
       await dp.upsertNetwork(spec)
       p.networks.set(vni, fp)
     }
-    // 2. local endpoints
+    // 2. local endpoints (each desired fingerprint computed once per pass)
+    const wantLocal = new Map([...d.local].map(([ifname, spec]) => [ifname, { spec, fp: fingerprint(spec) }]))
     for (const [ifname, had] of p.local) {
-      const want = d.local.get(ifname)
-      // a changed endpoint (same veth, other address) is detached and attached anew
-      if (want && (had.fp === fingerprint(want) || had.fp === '')) continue
+      const want = wantLocal.get(ifname)
+      // a changed endpoint (same veth, other address) is detached and attached anew;
+      // one adopted from the kernel ('' fingerprint) gets the idempotent attach below instead
+      if (want && (had.fp === want.fp || had.fp === '')) continue
       await dp.detachEndpoint({ vni: had.vni, ip: had.ip, hostIfname: ifname })
       p.local.delete(ifname)
       this.failedLocal.delete(ifname)
-      await this.deps.onEndpoint?.({ hostIfname: ifname, vni: had.vni, ip: had.ip } as LocalEndpointSpec, null)
+      await this.deps.onDetached?.(ifname)
     }
-    // adopted endpoints ('' fingerprint) get the idempotent attach once, to verify them
-    const toAttach = [...d.local.values()].filter((s) => p.local.get(s.hostIfname)?.fp !== fingerprint(s))
-    await runLimited(toAttach, this.deps.attachConcurrency ?? 8, async (spec) => {
+    const toAttach = [...wantLocal.values()].filter((w) => p.local.get(w.spec.hostIfname)?.fp !== w.fp)
+    await runLimited(toAttach, this.deps.attachConcurrency ?? 8, async ({ spec, fp }) => {
       try {
         const r = await dp.attachEndpoint(spec)
-        p.local.set(spec.hostIfname, { fp: fingerprint(spec), vni: spec.vni, ip: spec.ip })
+        p.local.set(spec.hostIfname, { fp, vni: spec.vni, ip: spec.ip })
         this.failedLocal.delete(spec.hostIfname)
-        await this.deps.onEndpoint?.(spec, r)
+        await this.deps.onAttached?.(spec, r)
       } catch (e) {
         const msg = (e as Error).message
         this.failedLocal.set(spec.hostIfname, msg)
         this.deps.log?.warn({ endpoint: spec.id, err: msg }, 'attach endpoint failed')
-        await this.deps.onEndpoint?.(spec, { error: msg })
+        await this.deps.onAttached?.(spec, { error: msg })
       }
       this.attachFinished(spec.hostIfname)
     })
     // 3. remote endpoints
-    for (const [key, fp] of p.remote) {
-      if (d.remote.has(key) && fingerprint(d.remote.get(key)!) === fp) continue
-      if (!d.remote.has(key)) {
-        const [vni, ip] = key.split('/')
-        await dp.removeRemoteEndpoint({ vni: Number(vni), ip: ip! })
-        p.remote.delete(key)
-      }
+    for (const key of [...p.remote.keys()]) {
+      if (d.remote.has(key)) continue
+      const [vni, ip] = key.split('/')
+      await dp.removeRemoteEndpoint({ vni: Number(vni), ip: ip! })
+      p.remote.delete(key)
     }
     for (const [key, spec] of d.remote) {
       const fp = fingerprint(spec)

@@ -1,6 +1,7 @@
 // Client for ./driver.ts: starts a datapath process inside a host namespace and calls
 // its methods over JSON lines. The test process itself stays in the root namespace.
 import { join } from 'node:path'
+import { lines } from '../../src/util/lines.ts'
 
 /** A running driver. */
 export interface DriverHandle {
@@ -63,22 +64,14 @@ export function startDriver(
     for await (const chunk of proc.stderr) err += decoder.decode(chunk, { stream: true })
   })()
   void (async () => {
-    const decoder = new TextDecoder()
-    let buf = ''
-    for await (const chunk of proc.stdout) {
-      buf += decoder.decode(chunk, { stream: true })
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        if (!line.trim()) continue
-        const msg = JSON.parse(line) as { id: number; result?: unknown; error?: { code: string; name: string; message: string } }
-        const w = waiting.get(msg.id)
-        if (!w) continue
-        waiting.delete(msg.id)
-        if (msg.error) w.reject(new DriverCallError(w.method, msg.error.code, msg.error.name, msg.error.message))
-        else w.resolve(msg.result)
-      }
+    for await (const line of lines(proc.stdout)) {
+      if (!line.trim()) continue
+      const msg = JSON.parse(line) as { id: number; result?: unknown; error?: { code: string; name: string; message: string } }
+      const w = waiting.get(msg.id)
+      if (!w) continue
+      waiting.delete(msg.id)
+      if (msg.error) w.reject(new DriverCallError(w.method, msg.error.code, msg.error.name, msg.error.message))
+      else w.resolve(msg.result)
     }
     await proc.exited
     failAll(`driver in ${hostNs} exited with ${proc.exitCode}`)

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { createDatapath } from '../../src/datapath/index.ts'
 import type { Datapath } from '../../src/datapath/types.ts'
 import { findUnderlay, plumbEndpoint, unplumbEndpoint, unplumbEndpoints } from '../../src/net/index.ts'
+import { lines } from '../../src/util/lines.ts'
 
 /** One request line. */
 export interface DriverRequest {
@@ -81,24 +82,17 @@ async function main(): Promise<void> {
 
   // Requests run concurrently (as the reconciler may call them); each answers with its id.
   const pending: Promise<void>[] = []
-  let buf = ''
-  const decoder = new TextDecoder()
-  for await (const chunk of Bun.stdin.stream()) {
-    buf += decoder.decode(chunk, { stream: true })
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim()
-      buf = buf.slice(nl + 1)
-      if (!line) continue
-      let req: DriverRequest
-      try {
-        req = JSON.parse(line) as DriverRequest
-      } catch {
-        out({ id: -1, error: { code: 'bad_request', name: 'SyntaxError', message: `not JSON: ${line.slice(0, 80)}` } })
-        continue
-      }
-      pending.push(handle(req))
+  for await (const raw of lines(Bun.stdin.stream())) {
+    const line = raw.trim()
+    if (!line) continue
+    let req: DriverRequest
+    try {
+      req = JSON.parse(line) as DriverRequest
+    } catch {
+      out({ id: -1, error: { code: 'bad_request', name: 'SyntaxError', message: `not JSON: ${line.slice(0, 80)}` } })
+      continue
     }
+    pending.push(handle(req))
   }
   await Promise.all(pending)
   await dp?.close()

@@ -31,6 +31,7 @@ import {
 import type {
   ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
 } from '../types.ts'
+import { checkRemote, checkRemoteKey } from '../validate.ts'
 import {
   CFG_F_VALID, configCodec, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
   PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, VX_ENCAP_LEN, VXLAN_PORT, type Config, type Ep,
@@ -329,10 +330,7 @@ export class BpfDatapath implements Datapath {
   }
 
   upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
-    const vni = assertVni(ep.vni)
-    const ip = parseIPv4(ep.ip, 'remote endpoint address')
-    const mac = parseMac(ep.mac, 'remote endpoint MAC')
-    const vtep = parseIPv4(ep.vtep, 'remote VTEP address')
+    const { vni, ip, mac, vtep } = checkRemote(ep)
     return this.serial(async () => {
       const { maps } = await this.ensure()
       if (!maps.nets.lookup(vni)) {
@@ -351,8 +349,7 @@ export class BpfDatapath implements Datapath {
   }
 
   removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void> {
-    const vni = assertVni(ep.vni)
-    const ip = parseIPv4(ep.ip, 'remote endpoint address')
+    const { vni, ip } = checkRemoteKey(ep)
     return this.serial(async () => {
       const { maps } = await this.ensure()
       const key = { vni, ip: ipv4ToInt(ip) }

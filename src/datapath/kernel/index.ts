@@ -23,6 +23,7 @@ import {
   plumbEndpoint, unplumbEndpoint, type UnderlayNic,
 } from '../../net/index.ts'
 import type { ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../types.ts'
+import { checkRemote, checkRemoteKey } from '../validate.ts'
 import { KeyedSerializer } from './lock.ts'
 import {
   bridgeName, endpointAlias, networkAlias, parseNetworkAlias, VXLAN_OVERHEAD, VXLAN_PORT, vxlanName, ZERO_MAC,
@@ -168,10 +169,7 @@ class KernelDatapath implements Datapath {
   }
 
   upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
-    const vni = assertVni(ep.vni)
-    const ip = parseIPv4(ep.ip, 'remote endpoint address')
-    const mac = parseMac(ep.mac, 'remote endpoint MAC')
-    const vtep = parseIPv4(ep.vtep, 'remote VTEP address')
+    const { vni, ip, mac, vtep } = checkRemote(ep)
     return this.serial.run(vni, async () => {
       await this.network(vni)
       const vx = vxlanName(vni)
@@ -195,8 +193,7 @@ class KernelDatapath implements Datapath {
   }
 
   removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void> {
-    const vni = assertVni(ep.vni)
-    const ip = parseIPv4(ep.ip, 'remote endpoint address')
+    const { vni, ip } = checkRemoteKey(ep)
     return this.serial.run(vni, async () => {
       const vx = vxlanName(vni)
       const neighs = await this.neighs(vx)
