@@ -11,6 +11,7 @@ import {
 } from './structs.ts'
 
 const LIBC_PATH = 'libc.so.6'
+const IF_NAMESIZE = 16
 
 /** Opaque libbpf pointers (struct bpf_object *, struct bpf_map *, struct bpf_program *). */
 export type ObjPtr = Pointer & { readonly __brand?: 'bpf_object' }
@@ -126,8 +127,16 @@ export interface Sys {
   setns(fd: number, nstype: number): number
   /** 0 when the interface does not exist in the calling thread's netns. */
   ifNameToIndex(name: string): number
+  /** Name of the interface with this index in the calling thread's netns; undefined if none. */
+  ifIndexToName(ifindex: number): string | undefined
   /** errno of the last failed libc call on this thread. */
   errno(): number
+
+  // sockets, for rtnetlink (src/net/netlink.ts): -1 and errno() on failure
+  socket(domain: number, type: number, protocol: number): number
+  setsockoptInt(fd: number, level: number, name: number, value: number): number
+  send(fd: number, data: Uint8Array): number
+  recv(fd: number, buf: Uint8Array): number
 }
 
 const cstr = (s: string): Buffer => Buffer.from(s + '\0')
@@ -190,7 +199,12 @@ function openLibc() {
     close: { args: ['i32'], returns: 'i32' },
     setns: { args: ['i32', 'i32'], returns: 'i32' },
     if_nametoindex: { args: ['ptr'], returns: 'u32' },
+    if_indextoname: { args: ['u32', 'ptr'], returns: 'ptr' },
     vasprintf: { args: ['ptr', 'ptr', 'ptr'], returns: 'i32' },
+    socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
+    setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
+    send: { args: ['i32', 'ptr', 'usize', 'i32'], returns: 'i64' },
+    recv: { args: ['i32', 'ptr', 'usize', 'i32'], returns: 'i64' },
     free: { args: ['ptr'], returns: 'void' },
     __errno_location: { args: [], returns: 'ptr' },
   })
@@ -388,7 +402,20 @@ function createRealSys(libbpfPath: string): Sys {
     close: (fd) => libc.close(fd),
     setns: (fd, nstype) => libc.setns(fd, nstype),
     ifNameToIndex: (name) => libc.if_nametoindex(cstr(name)),
+    ifIndexToName(ifindex) {
+      const buf = Buffer.alloc(IF_NAMESIZE)
+      if (!libc.if_indextoname(ifindex, buf)) return undefined
+      const nul = buf.indexOf(0)
+      return buf.toString('latin1', 0, nul < 0 ? buf.length : nul)
+    },
     errno,
+    socket: (domain, type, protocol) => libc.socket(domain, type, protocol),
+    setsockoptInt(fd, level, name, value) {
+      const v = new Int32Array([value])
+      return libc.setsockopt(fd, level, name, ptr(v), 4)
+    },
+    send: (fd, data) => Number(libc.send(fd, ptr(data), data.byteLength, 0)),
+    recv: (fd, buf) => Number(libc.recv(fd, ptr(buf), buf.byteLength, 0)),
   }
   return sys
 }

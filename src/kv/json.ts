@@ -3,9 +3,12 @@
 // stringifying writes bigints as bare JSON numbers (JSON.rawJSON).
 
 const INTEGER = /^-?\d+$/
+const LONG_DIGITS = /\d{16}/
 
 /** JSON.parse that keeps large integers exact (as bigint); small ones stay numbers. */
 export function parseJson(text: string): unknown {
+  // the reviver costs several times a plain parse: only pay it when a 16+ digit number is present
+  if (!LONG_DIGITS.test(text)) return JSON.parse(text)
   return JSON.parse(text, (_key, value, ctx?: { source?: string }) => {
     if (typeof value === 'number' && !Number.isSafeInteger(value) && ctx?.source && INTEGER.test(ctx.source)) {
       return BigInt(ctx.source)

@@ -1,34 +1,34 @@
 // Endpoint plumbing: a veth pair with one end on the host (in the current netns) and the
-// other inside the sandbox as `ethN`, addressed, sized and up. Two execs per endpoint:
+// other inside the sandbox as `ethN`, addressed, sized and up.
 //
-//   host:    ip -j -batch -                       (create pair, peer directly in the sandbox)
-//            link add <host> mtu H [master <br>] up type veth peer name <ethN> netns <sandbox path> address <mac> mtu M
-//            [link set dev <host> alias <a>]
-//            link show dev <host>                 (read back ifindex/MAC in the same exec)
-//   sandbox: nsenter --net=<path> ip -j -batch -
-//            link set dev <ethN> addrgenmode none (no IPv6 link-local chatter on the overlay)
-//            addr replace <ip>/<len> dev <ethN>   (the connected route is the only route)
-//            link set dev <ethN> up
-//            link show dev <ethN>
+// A new endpoint is made over rtnetlink (./netlink.ts), no process started:
+//   host socket:     create veth <host> (mtu H, master) with peer <ethN> made directly in the
+//                    sandbox (IFLA_NET_NS_FD) with its MAC and MTU; set <host> addrgenmode
+//                    none, alias; then up; read back ifindex/MAC
+//   sandbox socket:  set <ethN> addrgenmode none (no IPv6 link-local chatter on the overlay);
+//                    addr replace <ip>/<len> (the connected route is the only route); up
 //
-// Why this shape (2026-11, design note): iproute2 opens any `netns` argument that contains
-// a '/' as a file, so the peer is created straight inside a sandbox given as a name, as
-// /proc/PID/ns/net or as any netns path: no rename, no move, no temporary name in the host
-// netns. The npm `netlink` package was considered and rejected: a native node-gyp addon
-// (awkward inside one `bun build --compile` binary), last released 2021, and a netlink
-// socket is bound to the netns of the thread that opened it, so the sandbox side would
-// still need nsenter. Measured: ~10 ms per endpoint (see test/net/endpoint.test.ts).
+// The rare paths keep iproute2 (`ip -batch`, `nsenter --net=`): adopting an existing pair
+// (agent restart, drifted settings), replacing a stale one, telling a name conflict apart.
+//
+// Why this shape (2026-11, measured): the first version ran two `ip` processes per endpoint;
+// at 1,000 endpoints over 3 agents the agents spent most of their time blocked in spawn.
+// The npm `netlink` package was considered and rejected: a native node-gyp addon (awkward
+// inside one `bun build --compile` binary), last released 2021.
 //
 // Failure handling: inputs are validated and the sandbox is checked before anything is
 // made; if a later step fails the host veth is deleted (which removes both ends), so a
 // failed call leaves what was there before. An existing pair whose peer is `ethN` in the
 // same sandbox is adopted and its settings re-applied (idempotent).
-import { ConflictError, ValidationError } from '../errors/index.ts'
+import { ConflictError, NotFoundError, ValidationError } from '../errors/index.ts'
 import { batch, exec, inNetns, IprouteError, iprouteJson, iprouteMessage, failedBatchLine } from './exec.ts'
 import { parseIPv4 } from './ip.ts'
 import { parseMac } from './mac.ts'
 import { assertIfname } from './names.ts'
 import { resolveSandbox } from './sandbox.ts'
+import { EEXIST, NetlinkError, openNetns, RtnlSocket } from './netlink.ts'
+import { closeSync } from 'node:fs'
+import { getSys } from '../bpf/index.ts'
 
 /** What to build for one endpoint. */
 export interface PlumbSpec {
@@ -184,6 +184,8 @@ export async function plumbEndpoint(input: PlumbSpec): Promise<PlumbedEndpoint> 
   const s = validatePlumbSpec(input)
   const sb = resolveSandbox(s.sandbox)
   const where = `endpoint ${s.hostIfname} (${s.ifname} in sandbox ${sb.path})`
+  const made = await plumbNew(s, sb.path, where)
+  if (made) return made
 
   let host: LinkJson
   let adopted = false
@@ -222,6 +224,58 @@ export async function plumbEndpoint(input: PlumbSpec): Promise<PlumbedEndpoint> 
   } catch (err) {
     if (!adopted) await deleteLink(s.hostIfname)
     throw err
+  }
+}
+
+/** This thread's rtnetlink socket in the host netns (the agent never leaves it for long). */
+let hostSocket: RtnlSocket | undefined
+
+/**
+ * Make a new pair over rtnetlink. Returns undefined when a link of either name already
+ * exists (the caller adopts or reports the conflict); undoes itself on any other failure.
+ */
+async function plumbNew(s: ReturnType<typeof validatePlumbSpec>, sandboxPath: string, where: string): Promise<PlumbedEndpoint | undefined> {
+  let master: number | undefined
+  if (s.master !== undefined) {
+    master = getSys().ifNameToIndex(s.master)
+    if (!master) throw new NotFoundError(`create ${where}: bridge ${s.master} does not exist`, 'bridge_not_found')
+  }
+  const host = (hostSocket ??= RtnlSocket.open())
+  const nsFd = openNetns(sandboxPath)
+  try {
+    host.createVeth({ name: s.hostIfname, mtu: s.hostMtu, master, peer: { name: s.ifname, netnsFd: nsFd, mac: s.mac, mtu: s.mtu } })
+  } catch (e) {
+    if (e instanceof NetlinkError && e.errno === EEXIST) return undefined
+    throw new IprouteError(`create ${where}: ${(e as Error).message}`, '', 1)
+  } finally {
+    closeSync(nsFd)
+  }
+  let inSandbox: RtnlSocket | undefined
+  try {
+    // addrgenmode before up: the kernel applies IFF_UP before IFLA_AF_SPEC within one request
+    host.setLink(s.hostIfname, { alias: s.alias })
+    host.setLink(s.hostIfname, { up: true })
+    const hostLink = host.getLink(s.hostIfname)
+    if (!hostLink) throw new Error(`${s.hostIfname} vanished right after it was created`)
+    inSandbox = RtnlSocket.open(sandboxPath)
+    inSandbox.setLink(s.ifname, {})
+    const peer = inSandbox.getLink(s.ifname)
+    if (!peer) throw new Error(`${s.ifname} is not in the sandbox right after it was created`)
+    inSandbox.replaceAddress(peer.ifindex, s.ip, s.prefixLen)
+    inSandbox.setLink(s.ifname, { up: true })
+    return {
+      hostIfname: s.hostIfname,
+      hostIfindex: hostLink.ifindex,
+      hostMac: hostLink.mac,
+      peerIfindex: peer.ifindex,
+      sandboxPath,
+      adopted: false,
+    }
+  } catch (e) {
+    await deleteLink(s.hostIfname) // removes both ends
+    throw new IprouteError(`configure ${where}: ${(e as Error).message}`, '')
+  } finally {
+    inSandbox?.close()
   }
 }
 

@@ -45,6 +45,8 @@ export interface ReconcileStats {
 
 export class Reconciler {
   private programmed: Programmed | null = null
+  /** Re-read the kernel at the start of the next pass (never mid-pass: attach waiters read `programmed`). */
+  private resyncWanted = false
   private running: Promise<void> | null = null
   private again = false
   private timer: ReturnType<typeof setInterval> | null = null
@@ -67,9 +69,9 @@ export class Reconciler {
     return this.running ?? Promise.resolve()
   }
 
-  /** Forget what we believe and re-read the kernel on the next pass. */
+  /** Re-read the kernel's actual state at the start of the next pass. */
   resync(): void {
-    this.programmed = null
+    this.resyncWanted = true
     this.trigger()
   }
 
@@ -132,7 +134,7 @@ export class Reconciler {
       } catch (e) {
         this.stats.lastError = (e as Error).message
         this.deps.log?.warn({ err: (e as Error).message }, 'reconcile pass failed; will retry on the next wakeup')
-        this.programmed = null
+        this.resyncWanted = true
         // waiters learn about it through lastError instead of hanging until the next pass
         for (const h of [...this.attachWaiters.keys()]) this.attachFinished(h)
       }
@@ -144,11 +146,20 @@ export class Reconciler {
     } while (this.again)
   }
 
-  private async readActual(): Promise<Programmed> {
+  /**
+   * What the kernel holds. A local endpoint we programmed earlier in this process and the kernel
+   * still holds as we left it keeps its fingerprint; any other (first pass after a start, or
+   * changed behind our back) gets '' and so one idempotent attach, which re-adopts it.
+   */
+  private async readActual(prev: Programmed | null): Promise<Programmed> {
     const a = await this.deps.datapath.actual()
+    const localFp = (e: { hostIfname: string; vni: number; ip: string }) => {
+      const had = prev?.local.get(e.hostIfname)
+      return had && e.hostIfname && had.vni === e.vni && had.ip === e.ip ? had.fp : ''
+    }
     return {
       networks: new Map(a.networks.map((n) => [n.vni, ''])),
-      local: new Map(a.localEndpoints.map((e) => [e.hostIfname, { fp: '', vni: e.vni, ip: e.ip }])),
+      local: new Map(a.localEndpoints.map((e) => [e.hostIfname, { fp: localFp(e), vni: e.vni, ip: e.ip }])),
       remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), fingerprint(r)])),
       members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
     }
@@ -156,7 +167,11 @@ export class Reconciler {
 
   private async pass(): Promise<void> {
     const dp = this.deps.datapath
-    const p = (this.programmed ??= await this.readActual())
+    if (this.resyncWanted || !this.programmed) {
+      this.resyncWanted = false
+      this.programmed = await this.readActual(this.programmed)
+    }
+    const p = this.programmed
     const d: DesiredState = desiredState(this.deps.view(), this.deps.node)
 
     // 1. networks first: endpoints need them

@@ -28,6 +28,15 @@ export interface RunningAgent {
   kill(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>
 }
 
+/**
+ * The agent command: dist/weft, or WEFT_AGENT_CMD (space-separated, e.g.
+ * "bun --cpu-prof-md --cpu-prof-dir=/tmp/prof src/main.ts" to profile agents from source).
+ */
+function agentCommand(): string[] {
+  const custom = process.env.WEFT_AGENT_CMD?.trim()
+  return custom ? custom.split(/\s+/) : [WEFT]
+}
+
 export async function startAgents(topo: Topology, opts: AgentOptions = {}): Promise<RunningAgent[]> {
   if (!existsSync(WEFT)) throw new Error('dist/weft is missing: run `npm run build` first')
   const root = mkdtempSync(join(tmpdir(), `weft-${topo.prefix}-`))
@@ -39,7 +48,7 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
     const dataDir = join(root, host.node)
     const socket = join(root, `${host.node}.sock`)
     const args = [
-      WEFT, 'agent', '--name', host.node, '--advertise', host.underlay.ip,
+      ...agentCommand(), 'agent', '--name', host.node, '--advertise', host.underlay.ip,
       '--data', dataDir, '--api', `unix://${socket}`,
       '--datapath', opts.datapath ?? 'bpf', '--ttl', opts.ttl ?? '2s', '--log-level', 'warn',
       ...(host === storeHost ? ['--store', 'embedded', '--kv-listen', storeAddr] : ['--store', `consul://${storeAddr}`]),

@@ -67,6 +67,7 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     expect(hostEnd.ifindex).toBe(r.hostIfindex)
     expect(hostEnd.mtu).toBe(1500)
     expect(hostEnd.flags).toContain('UP')
+    expect(hostEnd.addr_info ?? []).toEqual([]) // no IPv6 link-local on the host end either
   })
 
   test('calling again adopts the existing pair (same ifindex) and re-applies drifted settings', async () => {

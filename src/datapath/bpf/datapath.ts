@@ -20,12 +20,12 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  adoptPinnedLink, attach, ensurePinDir, linkInfo, openObject, openPinnedMap, PerCpuMap, pinExists, removePinDir,
+  adoptPinnedLink, attach, ensurePinDir, getSys, linkInfo, openObject, openPinnedMap, PerCpuMap, pinExists, removePinDir,
   sumCounters, TypedMap, u32, unpin, type LoadedObject, type PinnedMap, type ProgramRef, type TcAttachment,
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, findUnderlay, intToIPv4, ipv4ToInt, iprouteJson, parseCidr, parseIPv4,
+  assertHostAddress, assertIfname, assertVni, findUnderlay, intToIPv4, ipv4ToInt, parseCidr, parseIPv4,
   parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
@@ -226,9 +226,10 @@ export class BpfDatapath implements Datapath {
     assertVni(vni)
     return this.serial(async () => {
       const { maps } = await this.ensure()
-      const names = await linkNames()
+      const entries = maps.ifs.entries()
+      const names = linkNames(entries.map(([ifindex]) => ifindex))
       const doomed: string[] = []
-      for (const [ifindex, e] of maps.ifs.entries()) {
+      for (const [ifindex, e] of entries) {
         if (e.vni !== vni) continue
         const name = names.get(ifindex)
         maps.ifs.delete(ifindex)
@@ -261,7 +262,7 @@ export class BpfDatapath implements Datapath {
       assertHostAddress(ip, `${intToIPv4(net.subnet)}/${net.prefixLen}`, `endpoint address of network ${vni}`)
       const existing = l.maps.eps.lookup(key)
       if (existing?.ifindex) {
-        const owner = (await linkNames()).get(existing.ifindex)
+        const owner = linkNames([existing.ifindex]).get(existing.ifindex)
         if (owner && owner !== ep.hostIfname) {
           throw new ConflictError(`address ${ip} in network ${vni} is already used by local endpoint ${owner}`, 'address_taken')
         }
@@ -374,12 +375,12 @@ export class BpfDatapath implements Datapath {
 
   /** Reads the maps back: the live ones, or the pinned ones without starting (nothing is created). */
   async actual(): Promise<ActualState> {
-    const names = await linkNames()
     const empty: ActualState = { networks: [], localEndpoints: [], remoteEndpoints: [], members: [] }
     return this.readMaps(empty, (maps) => {
       const vnis = maps.nets.keys().sort((a, b) => a - b)
-      const localEndpoints = maps.ifs
-        .entries()
+      const ifs = maps.ifs.entries()
+      const names = linkNames(ifs.map(([ifindex]) => ifindex))
+      const localEndpoints = ifs
         .map(([ifindex, e]) => ({ vni: e.vni, ip: intToIPv4(e.ip), hostIfname: names.get(ifindex) ?? '', ifindex }))
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const remoteEndpoints = maps.eps
@@ -471,7 +472,6 @@ export class BpfDatapath implements Datapath {
 
   async teardown(): Promise<void> {
     await this.serial(async () => {
-      const names = await linkNames()
       // Endpoints: from the live maps, or from the pinned map when this process never started.
       const ifindexes: number[] = []
       if (this.loaded) {
@@ -502,6 +502,7 @@ export class BpfDatapath implements Datapath {
           }
         }
       }
+      const names = linkNames(ifindexes)
       await unplumbEndpoints(ifindexes.map((i) => names.get(i)).filter((n): n is string => !!n))
       await removeGroDevice()
       removePinDir(this.pinDir)
@@ -509,8 +510,16 @@ export class BpfDatapath implements Datapath {
   }
 }
 
-/** ifindex -> ifname of every link in this netns. */
-async function linkNames(): Promise<Map<number, string>> {
-  const links = await iprouteJson<{ ifindex: number; ifname: string }>(['ip', 'link', 'show'], { context: 'list links' })
-  return new Map(links.map((l) => [l.ifindex, l.ifname]))
+/**
+ * ifindex -> ifname for the given links in this netns (if_indextoname: one ioctl each, no
+ * `ip` process, so reading actual state stays cheap at thousands of endpoints).
+ */
+function linkNames(ifindexes: Iterable<number>): Map<number, string> {
+  const sys = getSys()
+  const names = new Map<number, string>()
+  for (const i of ifindexes) {
+    const name = sys.ifIndexToName(i)
+    if (name !== undefined) names.set(i, name)
+  }
+  return names
 }

@@ -48,6 +48,8 @@ export class KvStore {
   /** Highest index of a reaped tombstone: prefix indexes never drop below it, so they never go backwards. */
   reapFloor = 0n
   readonly entries = new Map<string, KvEntry>()
+  /** Every live key in byte order: a prefix is one contiguous run found by binary search. */
+  private readonly sorted = new SortedKeys()
   readonly tombstones = new Map<string, Tombstone>()
   readonly sessions = new Map<string, SessionInfo>()
   private queue: Promise<unknown> = Promise.resolve()
@@ -90,6 +92,7 @@ export class KvStore {
       if (r.session) e.session = String(r.session)
       this.entries.set(e.key, e)
     }
+    this.sorted.reset([...this.entries.keys()])
     const ts = await this.db.execute('SELECT key, idx, at_ms FROM tombstones')
     for (const r of ts.rows) this.tombstones.set(String(r.key), { index: fromI64(r.idx), atMs: Number(r.at_ms) })
     const ss = await this.db.execute('SELECT body FROM sessions')
@@ -163,10 +166,11 @@ export class KvStore {
     this.index = next
     for (const [key, e] of c.kv) {
       if (e) {
+        if (!this.entries.has(key)) this.sorted.add(key)
         this.entries.set(key, e)
         this.tombstones.delete(key)
       } else {
-        this.entries.delete(key)
+        if (this.entries.delete(key)) this.sorted.remove(key)
         this.tombstones.set(key, { index: next, atMs: now })
       }
     }
@@ -213,9 +217,7 @@ export class KvStore {
 
   /** Entries whose key starts with `prefix`, sorted by key bytes. */
   list(prefix: string): KvEntry[] {
-    const out: KvEntry[] = []
-    for (const e of this.entries.values()) if (e.key.startsWith(prefix)) out.push(e)
-    return out.sort((a, b) => compareBytes(a.key, b.key))
+    return this.sorted.withPrefix(prefix).map((k) => this.entries.get(k)!)
   }
 
   /** Index of a single-key read: its ModifyIndex, or (absent) its tombstone / the reap floor; min 1. */
@@ -229,7 +231,10 @@ export class KvStore {
   prefixIndex(prefix: string): bigint {
     if (prefix === '') return max1(this.kvIndex)
     let m = this.reapFloor
-    for (const e of this.entries.values()) if (e.modifyIndex > m && e.key.startsWith(prefix)) m = e.modifyIndex
+    for (const k of this.sorted.withPrefix(prefix)) {
+      const e = this.entries.get(k)!
+      if (e.modifyIndex > m) m = e.modifyIndex
+    }
     for (const [k, t] of this.tombstones) if (t.index > m && k.startsWith(prefix)) m = t.index
     return max1(m)
   }
@@ -241,14 +246,51 @@ export class KvStore {
   }
 }
 
+/** Keys kept in byte order (compareBytes), updated one insert/remove at a time. */
+class SortedKeys {
+  private keys: string[] = []
+
+  reset(keys: string[]): void {
+    this.keys = keys.sort(compareBytes)
+  }
+
+  /** First position whose key is >= k. */
+  private lowerBound(k: string): number {
+    let lo = 0
+    let hi = this.keys.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (compareBytes(this.keys[mid]!, k) < 0) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  add(k: string): void {
+    this.keys.splice(this.lowerBound(k), 0, k)
+  }
+
+  remove(k: string): void {
+    const at = this.lowerBound(k)
+    if (this.keys[at] === k) this.keys.splice(at, 1)
+  }
+
+  /** Keys starting with `prefix`, in order (every key for ''). */
+  withPrefix(prefix: string): string[] {
+    const out: string[] = []
+    for (let i = this.lowerBound(prefix); i < this.keys.length && this.keys[i]!.startsWith(prefix); i++) out.push(this.keys[i]!)
+    return out
+  }
+}
+
 const max1 = (...v: bigint[]) => v.reduce((a, b) => (b > a ? b : a), 1n)
 const enc = new TextEncoder()
+const NON_ASCII = /[^\x00-\x7f]/
 
 /** Byte-wise (UTF-8) key order, as Consul's radix tree sorts. */
 export function compareBytes(a: string, b: string): number {
   if (a === b) return 0
   // UTF-16 order equals UTF-8 byte order except around surrogates; compare bytes only when needed.
-  const ascii = /^[\x00-\x7f]*$/
-  if (ascii.test(a) && ascii.test(b)) return a < b ? -1 : 1
+  if (!NON_ASCII.test(a) && !NON_ASCII.test(b)) return a < b ? -1 : 1
   return Buffer.compare(enc.encode(a), enc.encode(b))
 }

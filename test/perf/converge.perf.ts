@@ -1,0 +1,45 @@
+// Scratch probe (not part of `bun test`): the bench's convergence workload alone, with the
+// CPU each kind of process used while it converged (own + reaped children).
+// Usage: bun run test/perf/converge.perf.ts [endpoints] [networks] [bpf|kernel]
+import { readdirSync, readFileSync } from 'node:fs'
+import { runControlPlane } from '../../bench/lib/control-plane.ts'
+
+function cpuByKind(): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const kind = / agent /.test(cmd) ? 'agents' : /driver\.ts/.test(cmd) ? 'drivers' : Number(pid) === process.pid ? 'probe' : ''
+      if (!kind) continue
+      const own = (Number(f[11]) + Number(f[12])) / 100
+      const kids = (Number(f[13]) + Number(f[14])) / 100
+      out.set(kind, (out.get(kind) ?? 0) + own)
+      out.set(kind + ' children', (out.get(kind + ' children') ?? 0) + kids)
+    } catch {}
+  }
+  return out
+}
+
+const t0 = performance.now()
+let before = new Map<string, number>()
+const r = await runControlPlane({
+  datapath: (process.argv[4] ?? 'bpf') as 'bpf' | 'kernel',
+  attaches: 3,
+  endpoints: Number(process.argv[2] ?? 1000),
+  networks: Number(process.argv[3] ?? 100),
+  kvSeconds: 1,
+  kv: false,
+  idleSeconds: 3,
+  convergeTimeoutMs: 180_000,
+  progress: (what, fig) => {
+    if (what.startsWith('attach ') && what.includes('concurrently')) before = cpuByKind()
+    if (what === 'converged') {
+      const after = cpuByKind()
+      console.log('CPU s while converging: ' + [...after].map(([k, v]) => `${k} ${(v - (before.get(k) ?? 0)).toFixed(1)}`).join(', '))
+    }
+    console.log(`${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${what}${fig ? `  ${fig}` : ''}`)
+  },
+})
+console.log(JSON.stringify({ converge: r.converge, agents: r.agents }))
