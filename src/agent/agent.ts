@@ -9,7 +9,7 @@ import { ClusterOps, type ClusterKv, type ConnectInput, type CreateNetworkInput 
 import { createDatapath, type Datapath } from '../datapath/index.ts'
 import { findUnderlay, hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
-import { LocalStore } from '../store/index.ts'
+import { LocalStore, type MirrorEntry } from '../store/index.ts'
 import { serveApi, type AgentApi, type ApiListeners, type EndpointStatus, type HealthReport, type NodeStatus } from '../api/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
@@ -30,15 +30,23 @@ export interface Agent extends AgentApi {
 
 const text = new TextDecoder()
 
-/** Adapter: the slice of the Consul client that cluster operations use. */
-function clusterKv(kv: ConsulClient): ClusterKv {
+/** The slice of the Consul client that cluster operations use; `committed` hears every entry a transaction wrote. */
+function clusterKv(kv: ConsulClient, committed: (entries: MirrorEntry[]) => void): ClusterKv {
   return {
     async list(prefix) {
       const r = await kv.kv.list(prefix, { consistency: 'consistent' })
       return r.value.map((e) => ({ key: e.key, value: text.decode(e.value), modifyIndex: e.modifyIndex }))
     },
     async txn(ops) {
-      await kv.txn(ops)
+      const results = await kv.txn(ops)
+      // results of writes carry the new ModifyIndex but no Value (Consul's shape): take it from the op
+      const values = new Map<string, string>()
+      for (const op of ops) {
+        if ((op.verb === 'set' || op.verb === 'cas') && op.value !== undefined) {
+          values.set(op.key, typeof op.value === 'string' ? op.value : text.decode(op.value))
+        }
+      }
+      committed(results.filter((e) => values.has(e.key)).map((e) => ({ key: e.key, value: values.get(e.key)!, modifyIndex: e.modifyIndex })))
     },
   }
 }
@@ -70,6 +78,7 @@ async function build(
   stops.push(() => store.close())
   const parseCache: ParseCache = new Map()
   let view: ClusterView = clusterView(store.entries().values(), parseCache)
+  const viewWaiters = new Set<() => void>()
 
   // 2. the cluster store
   let kvServer: ServedKv | undefined
@@ -91,7 +100,18 @@ async function build(
     storeAddress = config.store.address
   }
   const kv = new ConsulClient({ address: storeAddress, token: config.storeToken, retries: 1, timeoutMs: 5000 })
-  const ops = new ClusterOps(clusterKv(kv), defaultMtu)
+  // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
+  const ops = new ClusterOps(
+    clusterKv(kv, (written) => {
+      if (!store.applyOwnWrite(written)) return
+      view = clusterView(store.entries().values(), parseCache)
+      reconcilerRef?.trigger()
+      for (const w of viewWaiters) w()
+    }),
+    defaultMtu,
+    { list: async (prefix) => store.list(prefix) },
+  )
+  let reconcilerRef: Reconciler | undefined
 
   // 3. datapath + reconciler
   const datapath: Datapath = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
@@ -113,6 +133,7 @@ async function build(
       })
     },
   })
+  reconcilerRef = reconciler
   reconciler.start()
   stops.push(() => reconciler.stop())
 
@@ -120,7 +141,6 @@ async function build(
   let storeReachable = false
   let storeError: string | undefined
   let lastWatchAt = 0
-  const viewWaiters = new Set<() => void>()
   const startWatch = () => {
     const w = kv.watch(
       ROOT,

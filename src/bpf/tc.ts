@@ -35,6 +35,8 @@ export interface AttachOptions {
   /** tc mode only: filter priority and handle (default 1 and 1). */
   priority?: number
   handle?: number
+  /** tc mode only: replace the program of a filter already at that handle/priority instead of failing. */
+  replace?: boolean
   sys?: Sys
 }
 
@@ -216,7 +218,7 @@ function attachTc(
   }
   const handle = opts.handle ?? 1
   const priority = opts.priority ?? 1
-  const r = sys.tcAttach(ifindex, point, prog, handle, priority, 0)
+  const r = sys.tcAttach(ifindex, point, prog, handle, priority, opts.replace ? BPF_TC_F_REPLACE : 0)
   if (r.rc < 0) {
     const hint = -r.rc === Errno.EEXIST ? `a filter already exists at handle ${handle} priority ${priority}` : undefined
     throw errnoError(sys, r.rc, { op, subject, hint })

@@ -12,8 +12,13 @@ import { nextDefaultSubnet, nextFreeAddress, nextFreeVni, defaultGateway, subnet
 import { keys, ROOT } from './keys.ts'
 import { EndpointRecord, NetworkRecord } from './records.ts'
 
+/** Reads by prefix: from the store (consistent) or from an agent's local mirror. */
+export interface KvReader {
+  list(prefix: string): Promise<{ key: string; value: string; modifyIndex: bigint }[]>
+}
+
 /** The slice of a Consul client the operations need. */
-export interface ClusterKv {
+export interface ClusterKv extends KvReader {
   /** Every entry under a prefix (a consistent read). */
   list(prefix: string): Promise<{ key: string; value: string; modifyIndex: bigint }[]>
   /** Atomic; throws an error with `errors: { opIndex, what }[]` when rolled back. */
@@ -56,17 +61,23 @@ export class ClusterOps {
     private readonly kv: ClusterKv,
     /** MTU for networks created without --mtu (underlay MTU - 50). */
     private readonly defaultMtu: number,
+    /**
+     * The agent's mirror of the tree, possibly a little behind the store. A connect tries it
+     * first (no read round trips); the transaction's CAS checks catch a stale guess, and the
+     * retry reads the store. Nothing is refused on the mirror's word alone.
+     */
+    private readonly local?: KvReader,
   ) {}
 
-  async networks(): Promise<{ record: NetworkRecord; modifyIndex: bigint }[]> {
-    const rows = await this.kv.list(keys.networks())
+  async networks(from: KvReader = this.kv): Promise<{ record: NetworkRecord; modifyIndex: bigint }[]> {
+    const rows = await from.list(keys.networks())
     return rows.map((r) => ({ record: NetworkRecord.parse(JSON.parse(r.value)), modifyIndex: r.modifyIndex }))
   }
 
   /** Find a network by exact name, full id, or unique id prefix (as Docker does). */
-  async resolveNetwork(ref: string): Promise<{ record: NetworkRecord; modifyIndex: bigint }> {
+  async resolveNetwork(ref: string, from: KvReader = this.kv): Promise<{ record: NetworkRecord; modifyIndex: bigint }> {
     if (typeof ref !== 'string' || ref.length === 0) throw new ValidationError('network name or id is required')
-    const all = await this.networks()
+    const all = await this.networks(from)
     const byName = all.find((n) => n.record.name === ref)
     if (byName) return byName
     const byId = all.filter((n) => n.record.id.startsWith(ref.toLowerCase()))
@@ -76,8 +87,8 @@ export class ClusterOps {
   }
 
   /** Endpoints of one network, or of every network. */
-  async endpoints(networkId?: string): Promise<EndpointRecord[]> {
-    const rows = await this.kv.list(networkId ? keys.endpointsOf(networkId) : keys.endpoints())
+  async endpoints(networkId?: string, from: KvReader = this.kv): Promise<EndpointRecord[]> {
+    const rows = await from.list(networkId ? keys.endpointsOf(networkId) : keys.endpoints())
     return rows.map((r) => EndpointRecord.parse(JSON.parse(r.value)))
   }
 
@@ -217,62 +228,83 @@ export class ClusterOps {
       throw new ValidationError('sandbox is required (netns name, /proc/PID/ns/net, or a netns path)')
     }
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-      const { record: net, modifyIndex } = await this.resolveNetwork(input.network)
-      if (net.removing) throw new NotFoundError(`network ${net.name} is being removed`, 'network_not_found')
-      const subnet = parseCidr(net.subnet)
-      const [eps, ipam] = await Promise.all([this.endpoints(net.id), this.kv.list(keys.ipamOf(net.id))])
-      const name = ext ? ext.name : input.sandbox!
-      if (eps.some((e) => e.name === name && (ext ? e.external : e.node === node))) {
-        throw new ConflictError(`endpoint ${name} is already connected to network ${net.name}`, 'endpoint_exists')
-      }
-      const taken = new Set(ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)))
-      let ip: string
-      if (requested) {
-        assertHostAddress(requested, subnet, 'ip')
-        if (requested === net.gateway) throw new ConflictError(`address ${requested} is the gateway of ${net.name}`, 'ip_taken')
-        if (taken.has(requested)) throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
-        ip = requested
-      } else {
-        const range = net.ipRange ? parseCidr(net.ipRange) : undefined
-        const free = nextFreeAddress(subnet, net.gateway, taken, range)
-        if (!free) throw new ConflictError(`network ${net.name} has no free address left in ${net.ipRange ?? net.subnet}`, 'pool_exhausted')
-        ip = free
-      }
-      const id = newId()
-      let ifname: string | undefined
-      if (!ext) {
-        const used = sandboxIfnames(input.sandbox!)
-        let n = 0
-        while (used.has(`eth${n}`)) n++
-        ifname = `eth${n}`
-      }
-      const record: EndpointRecord = {
-        id,
-        networkId: net.id,
-        name,
-        ip,
-        mac: ext ? parseMac(ext.mac) : macFromIp(ip),
-        ...(ext ? { vtep: parseIPv4(ext.vtep, 'vtep') } : { node, sandbox: input.sandbox!, ifname }),
-        external: !!ext,
-        created: new Date().toISOString(),
-      }
+      // external endpoints are named cluster-wide: their duplicate check needs the store's answer
+      const guess = attempt === 0 && this.local !== undefined && !ext
       try {
-        await this.kv.txn([
-          { verb: 'check-index', key: keys.network(net.id), index: modifyIndex },
-          { verb: 'cas', key: keys.ipam(net.id, ip), value: id, index: 0n },
-          { verb: 'cas', key: keys.endpoint(net.id, id), value: json(record), index: 0n },
-        ])
-        return record
+        const record = await this.tryConnect(input, node, sandboxIfnames, requested, guess ? this.local! : this.kv)
+        if (record) return record
       } catch (e) {
-        if (!isTxnError(e)) throw e
-        if (failedOps(e).has(1) && requested) {
-          throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
-        }
-        // the address went to someone else, or the network changed: re-read and retry
-        await Bun.sleep(Math.random() * 5 * (attempt + 1))
+        if (!guess) throw e // the mirror may be behind: only the store's answer refuses a connect
+        continue
       }
+      // the address went to someone else, or the network changed: re-read and retry
+      if (!guess) await Bun.sleep(Math.random() * 5 * (attempt + 1))
     }
     throw new ConflictError(`could not allocate an address in ${input.network}: too much concurrent change, try again`)
+  }
+
+  /** One allocation attempt from the given reads; undefined when the transaction lost a race. */
+  private async tryConnect(
+    input: ConnectInput,
+    node: string,
+    sandboxIfnames: (sandbox: string) => Set<string>,
+    requested: string | undefined,
+    from: KvReader,
+  ): Promise<EndpointRecord | undefined> {
+    const ext = input.external
+    const { record: net, modifyIndex } = await this.resolveNetwork(input.network, from)
+    if (net.removing) throw new NotFoundError(`network ${net.name} is being removed`, 'network_not_found')
+    const subnet = parseCidr(net.subnet)
+    const [eps, ipam] = await Promise.all([this.endpoints(net.id, from), from.list(keys.ipamOf(net.id))])
+    const name = ext ? ext.name : input.sandbox!
+    if (eps.some((e) => e.name === name && (ext ? e.external : e.node === node))) {
+      throw new ConflictError(`endpoint ${name} is already connected to network ${net.name}`, 'endpoint_exists')
+    }
+    const taken = new Set(ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)))
+    let ip: string
+    if (requested) {
+      assertHostAddress(requested, subnet, 'ip')
+      if (requested === net.gateway) throw new ConflictError(`address ${requested} is the gateway of ${net.name}`, 'ip_taken')
+      if (taken.has(requested)) throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
+      ip = requested
+    } else {
+      const range = net.ipRange ? parseCidr(net.ipRange) : undefined
+      const free = nextFreeAddress(subnet, net.gateway, taken, range)
+      if (!free) throw new ConflictError(`network ${net.name} has no free address left in ${net.ipRange ?? net.subnet}`, 'pool_exhausted')
+      ip = free
+    }
+    const id = newId()
+    let ifname: string | undefined
+    if (!ext) {
+      const used = sandboxIfnames(input.sandbox!)
+      let n = 0
+      while (used.has(`eth${n}`)) n++
+      ifname = `eth${n}`
+    }
+    const record: EndpointRecord = {
+      id,
+      networkId: net.id,
+      name,
+      ip,
+      mac: ext ? parseMac(ext.mac) : macFromIp(ip),
+      ...(ext ? { vtep: parseIPv4(ext.vtep, 'vtep') } : { node, sandbox: input.sandbox!, ifname }),
+      external: !!ext,
+      created: new Date().toISOString(),
+    }
+    try {
+      await this.kv.txn([
+        { verb: 'check-index', key: keys.network(net.id), index: modifyIndex },
+        { verb: 'cas', key: keys.ipam(net.id, ip), value: id, index: 0n },
+        { verb: 'cas', key: keys.endpoint(net.id, id), value: json(record), index: 0n },
+      ])
+      return record
+    } catch (e) {
+      if (!isTxnError(e)) throw e
+      if (failedOps(e).has(1) && requested) {
+        throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
+      }
+      return undefined
+    }
   }
 
   /** Disconnect by sandbox (on `node`) or by external endpoint name. */

@@ -37,6 +37,9 @@ export interface LocalEndpointFact {
   error: string | null
 }
 
+/** How long an own write may wait for a snapshot that shows it before the snapshots win. */
+const OWN_WRITE_TTL_MS = 30_000
+
 export class LocalStore {
   private constructor(
     private readonly db: Client,
@@ -58,9 +61,58 @@ export class LocalStore {
     return new LocalStore(db, mirror)
   }
 
-  /** The mirrored cluster tree (key -> entry), as last seen from the store. */
+  /**
+   * Writes this agent made that no snapshot has shown yet (read-your-own-writes): a connect
+   * programs its endpoint as soon as the store accepted it, not after the watch brings it back.
+   * Memory only; a snapshot at or past a write's index supersedes it (present or deleted).
+   */
+  private readonly own = new Map<string, { entry: MirrorEntry; atMs: number }>()
+  /** Index of the last snapshot applied in this process. */
+  private snapshotIndex = 0n
+
+  /** The mirrored cluster tree (key -> entry): last snapshot plus own writes not yet in one. */
   entries(): ReadonlyMap<string, MirrorEntry> {
-    return this.mirror
+    if (this.own.size === 0) return this.mirror
+    const merged = new Map(this.mirror)
+    for (const [k, o] of this.own) merged.set(k, o.entry)
+    return merged
+  }
+
+  /** Entries under a prefix (mirror plus own writes), without copying the tree. */
+  list(prefix: string): MirrorEntry[] {
+    const out: MirrorEntry[] = []
+    for (const [k, e] of this.mirror) if (k.startsWith(prefix) && !this.own.has(k)) out.push(e)
+    for (const [k, o] of this.own) if (k.startsWith(prefix)) out.push(o.entry)
+    return out
+  }
+
+  /** Record entries this agent just wrote (with the store's ModifyIndex). Returns whether any was new. */
+  applyOwnWrite(entries: MirrorEntry[]): boolean {
+    let changed = false
+    for (const e of entries) {
+      if (e.modifyIndex <= this.snapshotIndex) continue // a snapshot already showed this write (or its undoing)
+      const cur = this.own.get(e.key)?.entry ?? this.mirror.get(e.key)
+      if (cur && cur.modifyIndex >= e.modifyIndex) continue
+      this.own.set(e.key, { entry: e, atMs: Date.now() })
+      changed = true
+    }
+    return changed
+  }
+
+  /** Drop own writes a snapshot at `index` covers, and any a snapshot never confirmed in time. */
+  private settleOwnWrites(index: bigint): boolean {
+    this.snapshotIndex = index
+    let dropped = false
+    const expired = Date.now() - OWN_WRITE_TTL_MS
+    for (const [k, o] of this.own) {
+      // an index below the write's means the snapshot predates it, unless the store's
+      // indexes went backwards (a new store): the TTL bounds that case
+      if (o.entry.modifyIndex <= index || o.atMs < expired) {
+        this.own.delete(k)
+        dropped = true
+      }
+    }
+    return dropped
   }
 
   /**
@@ -81,7 +133,7 @@ export class LocalStore {
     }
     const gone = [...this.mirror.keys()].filter((k) => !seen.has(k))
     for (const k of gone) stmts.push({ sql: 'DELETE FROM mirror WHERE key = ?', args: [k] })
-    if (stmts.length === 0) return false
+    if (stmts.length === 0) return this.settleOwnWrites(index)
     stmts.push({
       sql: `INSERT INTO meta (k, v) VALUES ('index', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`,
       args: [index.toString()],
@@ -89,6 +141,7 @@ export class LocalStore {
     await this.db.batch(stmts, 'write')
     for (const e of snapshot) this.mirror.set(e.key, e)
     for (const k of gone) this.mirror.delete(k)
+    this.settleOwnWrites(index)
     return true
   }
 

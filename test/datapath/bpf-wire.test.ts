@@ -353,6 +353,14 @@ describe('bpf datapath on the wire', () => {
 
   test('live restore: SIGKILL the datapath process under a ping flood and a TCP stream; traffic goes on', async () => {
     const snapshot = await drivers[0]!.call<ActualState>('actual')
+    // the endpoint's filter program, by id: the restarted process must swap in its own
+    const filterProg = async () => {
+      const out = await mustRunIn(topo.hosts[0]!.ns, ['tc', '-j', 'filter', 'show', 'dev', eps.c1!.spec!.hostIfname, 'ingress'])
+      const f = (JSON.parse(out.stdout) as { kind?: string; options?: { bpf_name?: string; prog?: { id: number } } }[]).find((x) => x.kind === 'bpf' && x.options)
+      return { name: f?.options?.bpf_name, id: f?.options?.prog?.id }
+    }
+    const before = await filterProg()
+    expect(before.name).toContain('vx_from_ep')
     const flood = spawnIn(ns('c1'), ['ping', '-n', '-q', '-i', '0.002', '-c', '1500', '-W', '1', eps.d1!.ip])
     const rx0 = big((await stats(1, N.vni)).rxBytes)
     const transfer = tcpTransfer(ns('c1'), ns('d1'), eps.d1!.ip, { bytes: 400_000_000, timeoutMs: 90_000 })
@@ -364,6 +372,9 @@ describe('bpf datapath on the wire', () => {
     const d = await startHost(0) // adopts the pinned maps, swaps programs on pinned links
     const restartMs = performance.now() - t0
     expect(await d.call<ActualState>('actual')).toEqual(snapshot)
+    const after = await filterProg()
+    expect(after.name).toContain('vx_from_ep')
+    expect(after.id).not.toBe(before.id)
     const [code, tr] = await Promise.all([flood.exited, transfer])
     const out = flood.stdout()
     const m = out.match(/(\d+) packets transmitted, (\d+) received/)

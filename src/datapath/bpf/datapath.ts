@@ -1,15 +1,17 @@
 // The bpf datapath: bpf/vxlan.bpf.c loaded through src/bpf, its maps pinned and shared under
-// /sys/fs/bpf/weft/<node>/, its programs attached as pinned tcx ingress links on the underlay
-// NIC and on every endpoint's host veth. The maps are the only state: a restarted process
+// /sys/fs/bpf/weft/<node>/, its programs attached on ingress of the underlay NIC (a pinned tcx
+// link) and of every endpoint's host veth (a clsact direct-action filter: see
+// attachEndpointFilter for why not tcx). The maps are the only state: a restarted process
 // reads everything back from them (actual(), stats()), and so does the kernel per packet.
 //
-// Design notes (2025, datapath owner):
+// Design notes (2025, datapath owner; endpoint filters 2026-11):
 // - Live restore without a gap: start() loads the object with pinMaps(), so libbpf adopts the
-//   pinned maps (same kernel maps the running programs use), then swaps the program of every
-//   pinned link with bpf_link_update. The old program runs until the atomic swap; both read
-//   the same maps, so no packet sees an empty table. Links whose interface vanished (ifindex 0
-//   in link info, or not an endpoint any more) are detached and unpinned.
-// - Pin layout: <dir>/vx_* (maps), <dir>/links/underlay, <dir>/links/ep_<hostIfname>.
+//   pinned maps (same kernel maps the running programs use), then swaps the program of the
+//   pinned underlay link with bpf_link_update and of every endpoint filter with an in-place
+//   replace. The old program runs until the atomic swap; both read the same maps, so no
+//   packet sees an empty table.
+// - Pin layout: <dir>/vx_* (maps), <dir>/links/underlay (<dir>/links/ep_<hostIfname>: endpoint
+//   tcx links of older versions, replaced by filters and removed on start).
 // - Host veth MTU = underlay MTU (the container end gets the overlay MTU), so a container that
 //   raises its MTU reaches vx_from_ep with oversize frames and gets ICMP frag-needed back,
 //   instead of a silent drop at the veth (pitfall 2).
@@ -85,7 +87,6 @@ export class BpfDatapath implements Datapath {
   private readonly advertise: string
   private loaded: Loaded | undefined
   /** Endpoint links this process holds, by host ifname. */
-  private readonly epLinks = new Map<string, TcAttachment>()
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor(
@@ -136,7 +137,7 @@ export class BpfDatapath implements Datapath {
       const fromEp = obj.program(PROG_FROM_ENDPOINT)
       const ulLink = this.attachOrAdopt(join(this.linksDir, 'underlay'), ul.ifindex, obj.program(PROG_FROM_UNDERLAY))
       this.loaded = { obj, maps, ul, fromEp, ulLink }
-      this.adoptEndpointLinks(this.loaded)
+      this.reattachEndpoints(this.loaded)
       return this.loaded
     } catch (err) {
       obj.close()
@@ -173,28 +174,32 @@ export class BpfDatapath implements Datapath {
     return link
   }
 
-  /** Take over the endpoint links a previous process pinned; drop the ones whose veth is gone. */
-  private adoptEndpointLinks(l: Loaded): void {
-    const endpointIfindexes = new Set(l.maps.ifs.keys())
-    for (const file of readdirSync(this.linksDir)) {
-      if (!file.startsWith(EP_LINK_PREFIX)) continue
-      const ifname = file.slice(EP_LINK_PREFIX.length)
-      const path = join(this.linksDir, file)
-      let link: TcAttachment | undefined
+  /**
+   * Point every endpoint veth's filter at this process's program (an atomic replace: traffic
+   * keeps flowing while a new agent takes over), then drop endpoint tcx links an older weft
+   * pinned, now that the filter is in place.
+   */
+  private reattachEndpoints(l: Loaded): void {
+    for (const ifindex of l.maps.ifs.keys()) {
       try {
-        link = adoptPinnedLink(path)
-        const { ifindex } = linkInfo(link)
-        if (ifindex !== 0 && endpointIfindexes.has(ifindex)) {
-          link.replaceProgram(l.fromEp)
-          this.epLinks.set(ifname, link)
-          continue
-        }
-        link.detach()
+        this.attachEndpointFilter(ifindex, l.fromEp)
       } catch {
-        link?.close()
+        // the veth is gone: the reconciler's next pass detaches the endpoint
       }
-      unpin(path)
     }
+    for (const file of readdirSync(this.linksDir)) {
+      if (file.startsWith(EP_LINK_PREFIX)) this.dropEpLink(file.slice(EP_LINK_PREFIX.length))
+    }
+  }
+
+  /**
+   * The endpoint program on a host veth's ingress, as a clsact direct-action filter: created,
+   * or its program replaced in place. Not a tcx link (2026-11, measured on 6.18): a tcx attach
+   * holds RTNL across an RCU grace period, ~14 ms per veth, which serialised endpoint creation
+   * host-wide; the filter takes ~0.2 ms. The filter lives with the veth, not with a process.
+   */
+  private attachEndpointFilter(ifindex: number, prog: ProgramRef): void {
+    attach({ program: prog, iface: ifindex, direction: 'ingress', mode: 'tc', replace: true })
   }
 
   private epLinkPath(hostIfname: string): string {
@@ -287,28 +292,26 @@ export class BpfDatapath implements Datapath {
       if (previous?.ifindex && previous.ifindex !== p.hostIfindex) maps.ifs.delete(previous.ifindex)
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macBytes(mac) })
       maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macBytes(mac) })
-      const held = this.epLinks.get(ep.hostIfname)
-      if (!held || held.ifindex !== p.hostIfindex) {
-        held?.close()
-        this.epLinks.set(ep.hostIfname, this.attachOrAdopt(this.epLinkPath(ep.hostIfname), p.hostIfindex, l.fromEp))
-      }
+      this.attachEndpointFilter(p.hostIfindex, l.fromEp)
+      this.dropEpLink(ep.hostIfname)
       return { ifindex: p.hostIfindex }
     })
   }
 
-  /** Detach and unpin the endpoint link of `hostIfname` (held or only pinned). */
+  /** Detach and unpin the tcx link an older weft pinned for `hostIfname`, if there is one. */
   private dropEpLink(hostIfname: string): void {
     const path = this.epLinkPath(hostIfname)
-    let link = this.epLinks.get(hostIfname)
-    this.epLinks.delete(hostIfname)
+    if (!pinExists(path)) return
+    let link: TcAttachment | undefined
     try {
-      if (!link && pinExists(path)) link = adoptPinnedLink(path)
-      link?.detach()
+      link = adoptPinnedLink(path)
+      link.detach()
     } catch {
       link?.close()
     }
     unpin(path)
   }
+
 
   detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
     const vni = assertVni(ep.vni)
@@ -319,8 +322,6 @@ export class BpfDatapath implements Datapath {
       const ipInt = ipv4ToInt(ip)
       const ifindexes = new Set<number>()
       for (const [ifindex, e] of maps.ifs.entries()) if (e.vni === vni && e.ip === ipInt) ifindexes.add(ifindex)
-      const held = this.epLinks.get(ep.hostIfname)
-      if (held) ifindexes.add(held.ifindex)
       for (const ifindex of ifindexes) maps.ifs.delete(ifindex)
       const key = { vni, ip: ipInt }
       const cur = maps.eps.lookup(key)
@@ -460,8 +461,6 @@ export class BpfDatapath implements Datapath {
 
   async close(): Promise<void> {
     await this.serial(async () => {
-      for (const link of this.epLinks.values()) link.close()
-      this.epLinks.clear()
       if (this.loaded) {
         this.loaded.ulLink.close()
         this.loaded.obj.close()
@@ -484,8 +483,6 @@ export class BpfDatapath implements Datapath {
           pinned.close()
         }
       }
-      for (const link of this.epLinks.values()) link.detach()
-      this.epLinks.clear()
       if (this.loaded) {
         this.loaded.ulLink.detach()
         this.loaded.obj.close()
