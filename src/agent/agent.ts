@@ -161,7 +161,8 @@ async function build(
       },
       {
         waitMs: 60_000,
-        // an idle cluster answers at once; under a burst of writes, snapshots coalesce
+        // an idle cluster answers at once; under a burst of writes, snapshots coalesce (this
+        // agent's own writes reach its view without the watch: see clusterKv)
         rateLimit: { burst: 5, perSecond: 20 },
         onError: (e) => {
           storeReachable = false

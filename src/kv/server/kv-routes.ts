@@ -23,7 +23,7 @@ import {
   type Ctx,
   type ServerCtx,
 } from './http.ts'
-import { emptyChange, type KvStore } from './store.ts'
+import { emptyChange } from './store.ts'
 import { stringifyJson } from '../json.ts'
 import { evaluate, type EngineOp } from './txn.ts'
 
@@ -93,8 +93,7 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     ctx,
     b,
     (e) => e.kvKeys.some((k) => k.startsWith(key)),
-    // kvIndex is read together with the entries: it names exactly this state (listBody's cache key)
-    () => ({ index: store.prefixIndex(key), entries: filtered ? ([] as KvEntry[]) : store.list(key), kvIndex: store.kvIndex }),
+    () => ({ index: store.prefixIndex(key), entries: filtered ? ([] as KvEntry[]) : store.list(key) }),
   )
   const meta = queryMeta(r.index, mode)
   if (filtered) meta['X-Consul-Results-Filtered-By-ACLs'] = 'true'
@@ -117,27 +116,24 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
   }
   if (r.entries.length === 0) return new Response(null, { status: 404, headers: meta })
   if (filtered || query(c).has('pretty')) return jsonResponse(c, 200, r.entries.map((e) => entryToWire(e)), meta)
-  return new Response(listBody(store, key, r.kvIndex, r.entries), { status: 200, headers: { 'Content-Type': 'application/json', ...meta } })
+  return new Response(listBody(r.entries), { status: 200, headers: { 'Content-Type': 'application/json', ...meta } })
 }
 
 /**
- * The JSON of a recurse read, built once per prefix and KV index: every watcher of a prefix
- * wakes on the same commit and asks for the same answer (3 agents watching the cluster tree
- * at 1,000 endpoints: serialising it per watcher was the store's largest cost).
+ * The JSON of a recurse read, joined from each entry's JSON, which is built once per entry
+ * (entries are immutable: a write makes a new one). Watchers of a big prefix re-read it after
+ * every commit; serialising the whole tree for each was the store's largest cost at 1,000
+ * endpoints.
  */
-const listBodies = new WeakMap<KvStore, Map<string, { kvIndex: bigint; body: string }>>()
-const LIST_CACHE_PREFIXES = 64
+const entryJson = new WeakMap<KvEntry, string>()
 
-function listBody(store: KvStore, prefix: string, kvIndex: bigint, entries: KvEntry[]): string {
-  let cache = listBodies.get(store)
-  if (!cache) listBodies.set(store, (cache = new Map()))
-  const hit = cache.get(prefix)
-  if (hit && hit.kvIndex === kvIndex) return hit.body
-  const body = stringifyJson(entries.map((e) => entryToWire(e)))
-  cache.delete(prefix)
-  cache.set(prefix, { kvIndex, body })
-  if (cache.size > LIST_CACHE_PREFIXES) cache.delete(cache.keys().next().value!)
-  return body
+function listBody(entries: KvEntry[]): string {
+  const parts = entries.map((e) => {
+    let j = entryJson.get(e)
+    if (j === undefined) entryJson.set(e, (j = stringifyJson(entryToWire(e))))
+    return j
+  })
+  return `[${parts.join(',')}]`
 }
 
 /** Run one engine op as a write; returns whether it succeeded and the first error text. */
