@@ -4,7 +4,7 @@
 // to mean "something changed"; a periodic resync re-reads the kernel's actual state, so
 // the loop converges after a crash, a restart or a store outage.
 import type { Datapath, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
-import { desiredState, remoteKey, type DesiredState } from './desired.ts'
+import { desiredState, remoteKey } from './desired.ts'
 import type { ClusterView } from '../cluster/index.ts'
 
 export { desiredState, remoteKey } from './desired.ts'
@@ -35,6 +35,17 @@ interface Programmed {
   members: Map<number, string>
 }
 
+type WithFp<K, S> = Map<K, { spec: S; fp: string }>
+
+/** The desired state (see desired.ts) with fingerprints, for one view. */
+interface Desired {
+  view: ClusterView
+  networks: WithFp<number, NetworkSpec>
+  local: WithFp<string, LocalEndpointSpec>
+  remote: WithFp<string, RemoteEndpointSpec>
+  members: Map<number, string[]>
+}
+
 export interface ReconcileStats {
   passes: number
   lastDurationMs: number
@@ -45,6 +56,7 @@ export interface ReconcileStats {
 
 export class Reconciler {
   private programmed: Programmed | null = null
+  private lastDesired: Desired | undefined
   /** Re-read the kernel at the start of the next pass (never mid-pass: attach waiters read `programmed`). */
   private resyncWanted = false
   private running: Promise<void> | null = null
@@ -165,6 +177,20 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Desired state with every fingerprint, derived once per view: a burst of wakeups with the
+   * same view (watch returns, attach waiters) costs one derivation, not one per pass.
+   */
+  private desired(): Desired {
+    const view = this.deps.view()
+    if (this.lastDesired?.view === view) return this.lastDesired
+    const d = desiredState(view, this.deps.node)
+    const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(m: Map<K, S>) =>
+      new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
+    this.lastDesired = { view, networks: withFp(d.networks), local: withFp(d.local), remote: withFp(d.remote), members: d.members }
+    return this.lastDesired
+  }
+
   private async pass(): Promise<void> {
     const dp = this.deps.datapath
     if (this.resyncWanted || !this.programmed) {
@@ -172,17 +198,16 @@ export class Reconciler {
       this.programmed = await this.readActual(this.programmed)
     }
     const p = this.programmed
-    const d: DesiredState = desiredState(this.deps.view(), this.deps.node)
+    const d = this.desired()
 
     // 1. networks first: endpoints need them
-    for (const [vni, spec] of d.networks) {
-      const fp = fingerprint(spec)
+    for (const [vni, { spec, fp }] of d.networks) {
       if (p.networks.get(vni) === fp) continue
       await dp.upsertNetwork(spec)
       p.networks.set(vni, fp)
     }
-    // 2. local endpoints (each desired fingerprint computed once per pass)
-    const wantLocal = new Map([...d.local].map(([ifname, spec]) => [ifname, { spec, fp: fingerprint(spec) }]))
+    // 2. local endpoints
+    const wantLocal = d.local
     for (const [ifname, had] of p.local) {
       const want = wantLocal.get(ifname)
       // a changed endpoint (same veth, other address) is detached and attached anew;
@@ -195,6 +220,9 @@ export class Reconciler {
     }
     const toAttach = [...wantLocal.values()].filter((w) => p.local.get(w.spec.hostIfname)?.fp !== w.fp)
     await runLimited(toAttach, this.deps.attachConcurrency ?? 8, async ({ spec, fp }) => {
+      // Plumbing makes synchronous kernel calls that may wait on RTNL: let the event loop
+      // (API requests, the store's answers) run between two endpoints, not only after the pass.
+      await yieldToEventLoop()
       try {
         const r = await dp.attachEndpoint(spec)
         p.local.set(spec.hostIfname, { fp, vni: spec.vni, ip: spec.ip })
@@ -215,8 +243,7 @@ export class Reconciler {
       await dp.removeRemoteEndpoint({ vni: Number(vni), ip: ip! })
       p.remote.delete(key)
     }
-    for (const [key, spec] of d.remote) {
-      const fp = fingerprint(spec)
+    for (const [key, { spec, fp }] of d.remote) {
       if (p.remote.get(key) === fp) continue
       await dp.upsertRemoteEndpoint(spec)
       p.remote.set(key, fp)
@@ -242,6 +269,8 @@ export class Reconciler {
 function fingerprint(o: NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec): string {
   return JSON.stringify(o)
 }
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0

@@ -51,6 +51,9 @@ export class LocalStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     const db = createClient({ url: path === ':memory:' ? ':memory:' : `file:${path}` })
     await db.execute('PRAGMA journal_mode=WAL')
+    // No fsync per commit: everything here is a cache of the store and of the kernel, rebuilt
+    // by the next watch and resync; WAL keeps it consistent through a crash either way.
+    await db.execute('PRAGMA synchronous=NORMAL')
     await migrate(db)
     const rows = await db.execute('SELECT key, value, modify_index FROM mirror')
     const mirror = new Map<string, MirrorEntry>()
