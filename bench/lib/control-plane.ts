@@ -264,13 +264,15 @@ async function convergence(topo: Topology, agents: RunningAgent[], drivers: Driv
       seconds = (now() - t0) / 1000
       break
     }
+    const got = counts.reduce((a, c, h) => a + c - baseline[h]!, 0)
+    const want = expected.reduce((a, c, h) => a + c - baseline[h]!, 0)
     if (Date.now() - lastReport > 1000) {
       lastReport = Date.now()
-      const got = counts.reduce((a, c, h) => a + c - baseline[h]!, 0)
-      const want = expected.reduce((a, c, h) => a + c - baseline[h]!, 0)
       o.progress('converging', `${got}/${want} programmed, ${((now() - t0) / 1000).toFixed(1)} s`)
     }
-    await Bun.sleep(50)
+    // Reading every host's maps costs CPU the agents are measured for: poll coarsely while far
+    // from done, finely near the end (the figure's resolution is the fine interval).
+    await Bun.sleep(got >= want * 0.97 ? 20 : 250)
   }
   await calls
   const apiSeconds = (apiDone - t0) / 1000

@@ -4,7 +4,7 @@
 // everything. Startup programs the datapath from the local mirror before the store answers.
 import { StoreUnreachableError, ValidationError } from '../errors/index.ts'
 import { ConsulClient, serveKv, type ServedKv } from '../kv/index.ts'
-import { clusterView, ROOT, type ClusterView, type EndpointRecord, type ParseCache } from '../cluster/index.ts'
+import { clusterView, viewWith, ROOT, type ClusterView, type EndpointRecord, type ParseCache } from '../cluster/index.ts'
 import { ClusterOps, type ClusterKv, type ConnectInput, type CreateNetworkInput } from '../cluster/operations.ts'
 import { createDatapath, type Datapath } from '../datapath/index.ts'
 import { findUnderlay, hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
@@ -104,7 +104,7 @@ async function build(
   const ops = new ClusterOps(
     clusterKv(kv, (written) => {
       if (!store.applyOwnWrite(written)) return
-      view = clusterView(store.entries().values(), parseCache)
+      view = viewWith(view, written, parseCache)
       reconcilerRef?.trigger()
       for (const w of viewWaiters) w()
     }),
@@ -163,7 +163,7 @@ async function build(
         waitMs: 60_000,
         // an idle cluster answers at once; under a burst of writes, snapshots coalesce (this
         // agent's own writes reach its view without the watch: see clusterKv)
-        rateLimit: { burst: 5, perSecond: 20 },
+        rateLimit: { burst: 5, perSecond: 10 },
         onError: (e) => {
           storeReachable = false
           storeError = (e as Error).message

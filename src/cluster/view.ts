@@ -24,6 +24,27 @@ const SCHEMAS = { network: NetworkRecord, endpoint: EndpointRecord, node: NodeRe
 export function clusterView(entries: Iterable<{ key: string; value: string }>, cache?: ParseCache): ClusterView {
   const view: ClusterView = { networks: new Map(), endpoints: new Map(), nodes: new Map(), ipam: new Map(), invalid: [] }
   const seen = cache ? new Set<string>() : undefined
+  addEntries(view, entries, cache, seen)
+  if (cache && seen) for (const key of cache.keys()) if (!seen.has(key)) cache.delete(key)
+  return view
+}
+
+/**
+ * The view with some entries added or replaced (this agent's own writes), without re-reading
+ * the tree. The maps are updated in place and shared; the returned object is new, so whoever
+ * compares views by identity sees a change.
+ */
+export function viewWith(view: ClusterView, entries: Iterable<{ key: string; value: string }>, cache?: ParseCache): ClusterView {
+  addEntries(view, entries, cache)
+  return { ...view }
+}
+
+function addEntries(
+  view: ClusterView,
+  entries: Iterable<{ key: string; value: string }>,
+  cache: ParseCache | undefined,
+  seen?: Set<string>,
+): void {
   for (const { key, value } of entries) {
     seen?.add(key)
     let hit = cache?.get(key)
@@ -61,6 +82,4 @@ export function clusterView(entries: Iterable<{ key: string; value: string }>, c
       }
     }
   }
-  if (cache && seen) for (const key of cache.keys()) if (!seen.has(key)) cache.delete(key)
-  return view
 }

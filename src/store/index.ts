@@ -41,11 +41,30 @@ export interface LocalEndpointFact {
 const OWN_WRITE_TTL_MS = 30_000
 
 export class LocalStore {
+  /** Every directory ("a/", "a/b/") -> the mirror keys below it, so a prefix read is a lookup. */
+  private readonly dirs = new Map<string, Set<string>>()
+
   private constructor(
     private readonly db: Client,
     /** In-memory copy of the mirror table: the watch diffs snapshots against it. */
     private readonly mirror: Map<string, MirrorEntry>,
-  ) {}
+  ) {
+    for (const k of mirror.keys()) this.indexKey(k, true)
+  }
+
+  private indexKey(key: string, add: boolean): void {
+    for (let at = key.indexOf('/'); at >= 0; at = key.indexOf('/', at + 1)) {
+      const dir = key.slice(0, at + 1)
+      let set = this.dirs.get(dir)
+      if (add) {
+        if (!set) this.dirs.set(dir, (set = new Set()))
+        set.add(key)
+      } else if (set) {
+        set.delete(key)
+        if (set.size === 0) this.dirs.delete(dir)
+      }
+    }
+  }
 
   static async open(path: string): Promise<LocalStore> {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -84,7 +103,8 @@ export class LocalStore {
   /** Entries under a prefix (mirror plus own writes), without copying the tree. */
   list(prefix: string): MirrorEntry[] {
     const out: MirrorEntry[] = []
-    for (const [k, e] of this.mirror) if (k.startsWith(prefix) && !this.own.has(k)) out.push(e)
+    const keys = prefix.endsWith('/') ? (this.dirs.get(prefix) ?? []) : [...this.mirror.keys()].filter((k) => k.startsWith(prefix))
+    for (const k of keys) if (!this.own.has(k)) out.push(this.mirror.get(k)!)
     for (const [k, o] of this.own) if (k.startsWith(prefix)) out.push(o.entry)
     return out
   }
@@ -142,8 +162,14 @@ export class LocalStore {
       args: [index.toString()],
     })
     await this.db.batch(stmts, 'write')
-    for (const e of snapshot) this.mirror.set(e.key, e)
-    for (const k of gone) this.mirror.delete(k)
+    for (const e of snapshot) {
+      if (!this.mirror.has(e.key)) this.indexKey(e.key, true)
+      this.mirror.set(e.key, e)
+    }
+    for (const k of gone) {
+      this.mirror.delete(k)
+      this.indexKey(k, false)
+    }
     this.settleOwnWrites(index)
     return true
   }

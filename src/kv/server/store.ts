@@ -1,8 +1,9 @@
 // libSQL persistence + the in-memory mirror the server reads from. Invariants:
 // - one global u64 index (meta 'index') that only rises, survives restarts, and is
 //   assigned inside the single serialized write path; all changes of one write share it;
-// - every write is one SQL transaction (client.batch 'write'); memory is updated only
-//   after the commit succeeded, so readers never see uncommitted state;
+// - every write is durable in one SQL transaction (client.batch 'write'), shared by the
+//   writes of one event-loop turn (group commit); nobody sees a write before its commit
+//   (it is applied to memory inside the commit's turn and rolled back if the commit fails);
 // - a write that changes nothing consumes no index and wakes nobody.
 import { createClient, type Client, type InStatement } from '@libsql/client'
 import type { KvEntry, SessionInfo } from '../types.ts'
@@ -25,6 +26,12 @@ export interface CommitEvent {
   index: bigint
   kvKeys: string[]
   sessions: boolean
+}
+
+interface PendingWrite {
+  mutate: (next: bigint) => { change: Change; result: unknown }
+  resolve: (result: unknown) => void
+  reject: (e: unknown) => void
 }
 
 export const emptyChange = (): Change => ({ kv: new Map(), sessionsPut: [], sessionsDelete: [] })
@@ -53,6 +60,7 @@ export class KvStore {
   readonly tombstones = new Map<string, Tombstone>()
   readonly sessions = new Map<string, SessionInfo>()
   private queue: Promise<unknown> = Promise.resolve()
+  private readonly pending: PendingWrite[] = []
   private listeners: ((e: CommitEvent) => void)[] = []
   private closed = false
 
@@ -115,53 +123,99 @@ export class KvStore {
    * The single write path. `mutate(next)` runs with exclusive access to the current
    * state and returns the change (entries carrying index `next`) plus a result. An
    * empty change commits nothing and consumes no index.
+   *
+   * Group commit: writes that arrive in the same event-loop turn run one after another
+   * (each sees the ones before it and gets its own index) and are made durable by one SQL
+   * transaction, so a burst costs one fsync instead of one each. Readers and watchers see a
+   * write only after that commit; if it fails, memory is rolled back and every write of the
+   * group fails.
    */
   write<R>(mutate: (next: bigint) => { change: Change; result: R }): Promise<R> {
-    const run = async (): Promise<R> => {
-      if (this.closed) throw new Error('kv store is closed')
-      const next = this.index + 1n
-      const { change, result } = mutate(next)
-      if (isEmpty(change)) return result
-      await this.persist(next, change)
-      this.apply(next, change)
-      return result
-    }
-    const p = this.queue.then(run, run)
-    this.queue = p.catch(() => undefined)
-    return p
+    return new Promise<R>((resolve, reject) => {
+      this.pending.push({ mutate, resolve: resolve as (r: unknown) => void, reject })
+      if (this.pending.length === 1) setImmediate(() => this.scheduleFlush())
+    })
   }
 
-  private async persist(next: bigint, c: Change): Promise<void> {
+  private scheduleFlush(): void {
+    const p = this.queue.then(() => this.flush())
+    this.queue = p.catch(() => undefined)
+  }
+
+  private async flush(): Promise<void> {
+    const group = this.pending.splice(0)
+    if (group.length === 0) return
+    if (this.closed) {
+      for (const w of group) w.reject(new Error('kv store is closed'))
+      return
+    }
+    const settled: { w: PendingWrite; result: unknown; commit?: { next: bigint; change: Change } }[] = []
+    const undo: (() => void)[] = []
+    for (const w of group) {
+      const next = this.index + 1n
+      let out: { change: Change; result: unknown }
+      try {
+        out = w.mutate(next)
+      } catch (e) {
+        w.reject(e)
+        continue
+      }
+      if (isEmpty(out.change)) {
+        settled.push({ w, result: out.result })
+        continue
+      }
+      undo.push(this.apply(next, out.change))
+      settled.push({ w, result: out.result, commit: { next, change: out.change } })
+    }
+    const commits = settled.flatMap((x) => (x.commit ? [x.commit] : []))
+    try {
+      if (commits.length) await this.persist(commits)
+    } catch (e) {
+      for (const u of undo.reverse()) u()
+      for (const x of settled) x.w.reject(e)
+      return
+    }
+    for (const c of commits) this.notify(c.next, c.change)
+    for (const x of settled) x.w.resolve(x.result)
+  }
+
+  private async persist(commits: { next: bigint; change: Change }[]): Promise<void> {
     const now = Date.now()
     const stmts: InStatement[] = []
-    for (const [key, e] of c.kv) {
-      if (e) {
-        stmts.push({
-          sql: 'INSERT OR REPLACE INTO kv (key, value, flags, session, lock_index, create_index, modify_index) VALUES (?,?,?,?,?,?,?)',
-          args: [key, e.value, toI64(e.flags), e.session ?? null, toI64(e.lockIndex), toI64(e.createIndex), toI64(e.modifyIndex)],
-        })
-        stmts.push({ sql: 'DELETE FROM tombstones WHERE key = ?', args: [key] })
-      } else {
-        stmts.push({ sql: 'DELETE FROM kv WHERE key = ?', args: [key] })
-        stmts.push({ sql: 'INSERT OR REPLACE INTO tombstones (key, idx, at_ms) VALUES (?,?,?)', args: [key, toI64(next), now] })
-      }
-    }
-    for (const s of c.sessionsPut) {
-      const body = JSON.stringify({ ...s, lockDelayNs: String(s.lockDelayNs), createIndex: String(s.createIndex), modifyIndex: String(s.modifyIndex) })
-      stmts.push({
-        sql: 'INSERT OR REPLACE INTO sessions (id, body, create_index, modify_index) VALUES (?,?,?,?)',
-        args: [s.id, body, toI64(s.createIndex), toI64(s.modifyIndex)],
-      })
-    }
-    for (const id of c.sessionsDelete) stmts.push({ sql: 'DELETE FROM sessions WHERE id = ?', args: [id] })
     const setMeta = (k: string, v: bigint) => stmts.push({ sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', args: [k, toI64(v)] })
-    setMeta('index', next)
-    if (c.kv.size > 0) setMeta('kv_index', next)
-    if (c.sessionsPut.length > 0 || c.sessionsDelete.length > 0) setMeta('sessions_index', next)
+    for (const { next, change: c } of commits) {
+      for (const [key, e] of c.kv) {
+        if (e) {
+          stmts.push({
+            sql: 'INSERT OR REPLACE INTO kv (key, value, flags, session, lock_index, create_index, modify_index) VALUES (?,?,?,?,?,?,?)',
+            args: [key, e.value, toI64(e.flags), e.session ?? null, toI64(e.lockIndex), toI64(e.createIndex), toI64(e.modifyIndex)],
+          })
+          stmts.push({ sql: 'DELETE FROM tombstones WHERE key = ?', args: [key] })
+        } else {
+          stmts.push({ sql: 'DELETE FROM kv WHERE key = ?', args: [key] })
+          stmts.push({ sql: 'INSERT OR REPLACE INTO tombstones (key, idx, at_ms) VALUES (?,?,?)', args: [key, toI64(next), now] })
+        }
+      }
+      for (const s of c.sessionsPut) {
+        const body = JSON.stringify({ ...s, lockDelayNs: String(s.lockDelayNs), createIndex: String(s.createIndex), modifyIndex: String(s.modifyIndex) })
+        stmts.push({
+          sql: 'INSERT OR REPLACE INTO sessions (id, body, create_index, modify_index) VALUES (?,?,?,?)',
+          args: [s.id, body, toI64(s.createIndex), toI64(s.modifyIndex)],
+        })
+      }
+      for (const id of c.sessionsDelete) stmts.push({ sql: 'DELETE FROM sessions WHERE id = ?', args: [id] })
+      if (c.kv.size > 0) setMeta('kv_index', next)
+      if (c.sessionsPut.length > 0 || c.sessionsDelete.length > 0) setMeta('sessions_index', next)
+    }
+    setMeta('index', commits[commits.length - 1]!.next)
     await this.db.batch(stmts, 'write')
   }
 
-  private apply(next: bigint, c: Change): void {
+  /** Apply a change to memory (not yet visible to watchers: see notify); returns its undo. */
+  private apply(next: bigint, c: Change): () => void {
+    const before = { index: this.index, kvIndex: this.kvIndex, sessionsIndex: this.sessionsIndex }
+    const kvBefore = [...c.kv.keys()].map((k) => ({ k, e: this.entries.get(k), t: this.tombstones.get(k) }))
+    const sessionsBefore = [...c.sessionsPut.map((x) => x.id), ...c.sessionsDelete].map((id) => ({ id, s: this.sessions.get(id) }))
     const now = Date.now()
     this.index = next
     for (const [key, e] of c.kv) {
@@ -177,9 +231,26 @@ export class KvStore {
     if (c.kv.size > 0) this.kvIndex = next
     for (const s of c.sessionsPut) this.sessions.set(s.id, s)
     for (const id of c.sessionsDelete) this.sessions.delete(id)
-    const sessions = c.sessionsPut.length > 0 || c.sessionsDelete.length > 0
-    if (sessions) this.sessionsIndex = next
-    const ev: CommitEvent = { index: next, kvKeys: [...c.kv.keys()], sessions }
+    if (c.sessionsPut.length > 0 || c.sessionsDelete.length > 0) this.sessionsIndex = next
+    return () => {
+      Object.assign(this, before)
+      for (const { k, e, t } of kvBefore) {
+        if (e) {
+          if (!this.entries.has(k)) this.sorted.add(k)
+          this.entries.set(k, e)
+        } else if (this.entries.delete(k)) this.sorted.remove(k)
+        if (t) this.tombstones.set(k, t)
+        else this.tombstones.delete(k)
+      }
+      for (const { id, s: prev } of sessionsBefore) {
+        if (prev) this.sessions.set(id, prev)
+        else this.sessions.delete(id)
+      }
+    }
+  }
+
+  private notify(next: bigint, c: Change): void {
+    const ev: CommitEvent = { index: next, kvKeys: [...c.kv.keys()], sessions: c.sessionsPut.length > 0 || c.sessionsDelete.length > 0 }
     for (const l of this.listeners) l(ev)
   }
 
