@@ -61,6 +61,8 @@ export class KvStore {
   readonly sessions = new Map<string, SessionInfo>()
   private queue: Promise<unknown> = Promise.resolve()
   private readonly pending: PendingWrite[] = []
+  /** SQL transactions that made writes durable (several writes may share one). */
+  commits = 0
   private listeners: ((e: CommitEvent) => void)[] = []
   private closed = false
 
@@ -209,6 +211,7 @@ export class KvStore {
     }
     setMeta('index', commits[commits.length - 1]!.next)
     await this.db.batch(stmts, 'write')
+    this.commits++
   }
 
   /** Apply a change to memory (not yet visible to watchers: see notify); returns its undo. */
