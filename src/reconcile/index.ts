@@ -206,7 +206,7 @@ export class Reconciler {
       await dp.upsertNetwork(spec)
       p.networks.set(vni, fp)
     }
-    // 2. local endpoints
+    // 2. local endpoints no longer wanted, or changed (detached before anything reuses their address)
     const wantLocal = d.local
     for (const [ifname, had] of p.local) {
       const want = wantLocal.get(ifname)
@@ -218,24 +218,6 @@ export class Reconciler {
       this.failedLocal.delete(ifname)
       await this.deps.onDetached?.(ifname)
     }
-    const toAttach = [...wantLocal.values()].filter((w) => p.local.get(w.spec.hostIfname)?.fp !== w.fp)
-    await runLimited(toAttach, this.deps.attachConcurrency ?? 8, async ({ spec, fp }) => {
-      // Plumbing makes synchronous kernel calls that may wait on RTNL: let the event loop
-      // (API requests, the store's answers) run between two endpoints, not only after the pass.
-      await yieldToEventLoop()
-      try {
-        const r = await dp.attachEndpoint(spec)
-        p.local.set(spec.hostIfname, { fp, vni: spec.vni, ip: spec.ip })
-        this.failedLocal.delete(spec.hostIfname)
-        await this.deps.onAttached?.(spec, r)
-      } catch (e) {
-        const msg = (e as Error).message
-        this.failedLocal.set(spec.hostIfname, msg)
-        this.deps.log?.warn({ endpoint: spec.id, err: msg }, 'attach endpoint failed')
-        await this.deps.onAttached?.(spec, { error: msg })
-      }
-      this.attachFinished(spec.hostIfname)
-    })
     // 3. remote endpoints
     for (const key of [...p.remote.keys()]) {
       if (d.remote.has(key)) continue
@@ -255,7 +237,28 @@ export class Reconciler {
       await dp.setMembers(vni, vteps)
       p.members.set(vni, fp)
     }
-    // 5. networks no longer wanted, after their endpoints are gone
+    // 5. new and changed local endpoints, last: when a connect returns, its container can
+    // already reach the network's other endpoints (the kernel datapath would otherwise leave
+    // the container's first ARP unanswered and wait out a 1 s retransmit)
+    const toAttach = [...wantLocal.values()].filter((w) => p.local.get(w.spec.hostIfname)?.fp !== w.fp)
+    await runLimited(toAttach, this.deps.attachConcurrency ?? 8, async ({ spec, fp }) => {
+      // Plumbing makes synchronous kernel calls that may wait on RTNL: let the event loop
+      // (API requests, the store's answers) run between two endpoints, not only after the pass.
+      await yieldToEventLoop()
+      try {
+        const r = await dp.attachEndpoint(spec)
+        p.local.set(spec.hostIfname, { fp, vni: spec.vni, ip: spec.ip })
+        this.failedLocal.delete(spec.hostIfname)
+        await this.deps.onAttached?.(spec, r)
+      } catch (e) {
+        const msg = (e as Error).message
+        this.failedLocal.set(spec.hostIfname, msg)
+        this.deps.log?.warn({ endpoint: spec.id, err: msg }, 'attach endpoint failed')
+        await this.deps.onAttached?.(spec, { error: msg })
+      }
+      this.attachFinished(spec.hostIfname)
+    })
+    // 6. networks no longer wanted, after their endpoints are gone
     for (const vni of [...p.networks.keys()]) {
       if (d.networks.has(vni)) continue
       await dp.removeNetwork(vni)
