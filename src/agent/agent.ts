@@ -161,9 +161,12 @@ async function build(
       },
       {
         waitMs: 60_000,
-        // an idle cluster answers at once; under a burst of writes, snapshots coalesce (this
-        // agent's own writes reach its view without the watch: see clusterKv)
-        rateLimit: { burst: 5, perSecond: 10 },
+        // A snapshot is the whole tree: handling one (mirror diff, view) may take at most ~1/10
+        // of the time, so a small cluster sees every change at once and a burst of writes to a
+        // big tree is coalesced. The bucket only stops a flapping key from spinning. (This
+        // agent's own writes reach its view without the watch: see clusterKv.)
+        paceFactor: 10,
+        rateLimit: { burst: 10, perSecond: 50 },
         onError: (e) => {
           storeReachable = false
           storeError = (e as Error).message

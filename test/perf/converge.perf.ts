@@ -1,6 +1,6 @@
 // Scratch probe (not part of `bun test`): the bench's convergence workload alone, with the
 // CPU each kind of process used while it converged (own + reaped children).
-// Usage: bun run test/perf/converge.perf.ts [endpoints] [networks] [bpf|kernel]
+// Usage: bun run test/perf/converge.perf.ts [endpoints] [networks] [bpf|kernel] [attaches]
 import { readdirSync, readFileSync } from 'node:fs'
 import { runControlPlane } from '../../bench/lib/control-plane.ts'
 
@@ -26,7 +26,7 @@ const t0 = performance.now()
 let before = new Map<string, number>()
 const r = await runControlPlane({
   datapath: (process.argv[4] ?? 'bpf') as 'bpf' | 'kernel',
-  attaches: 3,
+  attaches: Number(process.argv[5] ?? 3),
   endpoints: Number(process.argv[2] ?? 1000),
   networks: Number(process.argv[3] ?? 100),
   kvSeconds: 1,
@@ -42,4 +42,4 @@ const r = await runControlPlane({
     console.log(`${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${what}${fig ? `  ${fig}` : ''}`)
   },
 })
-console.log(JSON.stringify({ converge: r.converge, agents: r.agents }))
+console.log(JSON.stringify({ attach: { ...r.attach, samplesMs: undefined, slow: r.attach.samplesMs.map((x, i) => [i, x]).filter(([, x]) => x! > 200) }, converge: r.converge, agents: r.agents }))

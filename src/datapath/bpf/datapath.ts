@@ -285,14 +285,16 @@ export class BpfDatapath implements Datapath {
       mtu: net.mtu,
       hostMtu: l.ul.mtu,
     })
-    // 3. maps first, then the link: the program must find the endpoint from its first packet
+    // 3. the veth's identity (vx_ifs), its program, and only then the address (vx_eps): once
+    // others can reach the container, its answers (and its first ARP) already meet the program,
+    // which already knows the veth
     return this.serial(async () => {
       const { maps } = l
       const previous = maps.eps.lookup(key)
       if (previous?.ifindex && previous.ifindex !== p.hostIfindex) maps.ifs.delete(previous.ifindex)
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macBytes(mac) })
-      maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macBytes(mac) })
       this.attachEndpointFilter(p.hostIfindex, l.fromEp)
+      maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macBytes(mac) })
       this.dropEpLink(ep.hostIfname)
       return { ifindex: p.hostIfindex }
     })

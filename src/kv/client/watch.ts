@@ -11,6 +11,14 @@ export interface WatchOptions {
   waitMs?: number
   backoff?: BackoffOptions
   rateLimit?: RateLimit
+  /**
+   * Pace by the handler's cost: after an `onResult` that took t ms, the next request waits
+   * until `paceFactor` × t ms have passed since it began. A cheap snapshot comes back at once;
+   * an expensive one (a big tree) is coalesced, so handling it stays near 1/paceFactor of the time.
+   */
+  paceFactor?: number
+  /** Upper bound of that wait, ms (default 200): one slow handler must not hold back the next change. */
+  maxPaceMs?: number
   signal?: AbortSignal
   /** Called for every failed round (the loop keeps going). */
   onError?: (err: unknown, attempt: number) => void
@@ -41,8 +49,11 @@ export function watchQuery<T>(
   const done = (async () => {
     let index = 0n
     let last: { value: T } | undefined
+    let paceUntil = 0
     while (!signal.aborted) {
       try {
+        const pace = paceUntil - performance.now()
+        if (pace > 0) await sleep(pace, signal)
         await bucket.take(signal)
         const r = await query({ index, waitMs, signal, retries: 0, consistency: o.consistency })
         if (r.index === 0n) throw new KvHttpError('blocking query', 200, 'X-Consul-Index is missing or 0 (busy-loop guard)')
@@ -56,7 +67,9 @@ export function watchQuery<T>(
         index = r.index > 1n ? r.index : 1n
         if (moved && (!last || !same?.(last.value, r.value))) {
           last = { value: r.value }
+          const began = performance.now()
           await onResult(r)
+          if (o.paceFactor) paceUntil = began + Math.min((performance.now() - began) * o.paceFactor, o.maxPaceMs ?? 200)
         }
       } catch (e) {
         if (signal.aborted) break
