@@ -100,18 +100,6 @@ async function build(
     storeAddress = config.store.address
   }
   const kv = new ConsulClient({ address: storeAddress, token: config.storeToken, retries: 1, timeoutMs: 5000 })
-  // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
-  const ops = new ClusterOps(
-    clusterKv(kv, (written) => {
-      if (!store.applyOwnWrite(written)) return
-      view = viewWith(view, written, parseCache)
-      reconcilerRef?.trigger()
-      for (const w of viewWaiters) w()
-    }),
-    defaultMtu,
-    { list: async (prefix) => store.list(prefix) },
-  )
-  let reconcilerRef: Reconciler | undefined
 
   // 3. datapath + reconciler
   const datapath: Datapath = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
@@ -133,9 +121,20 @@ async function build(
       })
     },
   })
-  reconcilerRef = reconciler
   reconciler.start()
   stops.push(() => reconciler.stop())
+
+  // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
+  const ops = new ClusterOps(
+    clusterKv(kv, (written) => {
+      if (!store.applyOwnWrite(written)) return
+      view = viewWith(view, written, parseCache)
+      reconciler.trigger()
+      for (const w of viewWaiters) w()
+    }),
+    defaultMtu,
+    { list: async (prefix) => store.list(prefix) },
+  )
 
   // 4. watch the cluster tree into the local mirror
   let storeReachable = false

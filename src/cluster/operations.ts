@@ -17,10 +17,8 @@ export interface KvReader {
   list(prefix: string): Promise<{ key: string; value: string; modifyIndex: bigint }[]>
 }
 
-/** The slice of a Consul client the operations need. */
+/** The slice of a Consul client the operations need: `list` is a consistent read. */
 export interface ClusterKv extends KvReader {
-  /** Every entry under a prefix (a consistent read). */
-  list(prefix: string): Promise<{ key: string; value: string; modifyIndex: bigint }[]>
   /** Atomic; throws an error with `errors: { opIndex, what }[]` when rolled back. */
   txn(ops: TxnOp[]): Promise<void>
 }

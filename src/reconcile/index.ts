@@ -159,9 +159,9 @@ export class Reconciler {
   }
 
   /**
-   * What the kernel holds. A local endpoint we programmed earlier in this process and the kernel
-   * still holds as we left it keeps its fingerprint; any other (first pass after a start, or
-   * changed behind our back) gets '' and so one idempotent attach, which re-adopts it.
+   * What the kernel holds. A network or local endpoint we programmed earlier in this process and
+   * the kernel still holds as we left it keeps its fingerprint; any other (first pass after a
+   * start, or changed behind our back) gets '' and so one idempotent upsert/attach.
    */
   private async readActual(prev: Programmed | null): Promise<Programmed> {
     const a = await this.deps.datapath.actual()
@@ -170,7 +170,7 @@ export class Reconciler {
       return had && e.hostIfname && had.vni === e.vni && had.ip === e.ip ? had.fp : ''
     }
     return {
-      networks: new Map(a.networks.map((n) => [n.vni, ''])),
+      networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
       local: new Map(a.localEndpoints.map((e) => [e.hostIfname, { fp: localFp(e), vni: e.vni, ip: e.ip }])),
       remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), fingerprint(r)])),
       members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
