@@ -1,7 +1,8 @@
 // Endpoint plumbing against the real kernel: a driver process (kind "none") inside a host
 // namespace calls plumbEndpoint/unplumbEndpoint; the test only reads state via nsenter.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createTopology, mustRunIn, runIn, spawnIn, type Topology } from '../harness/index.ts'
+import { statSync } from 'node:fs'
+import { createTopology, mustRunIn, nsPath, runIn, spawnIn, waitFor, type Topology } from '../harness/index.ts'
 import { startDriver, type DriverCallError, type DriverHandle } from '../datapath/driver-client.ts'
 import type { PlumbedEndpoint, PlumbSpec } from '../../src/net/index.ts'
 
@@ -87,6 +88,8 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     const holder = spawnIn(c2, ['sleep', '300'])
     try {
       const path = `/proc/${holder.pid}/ns/net`
+      // nsenter enters c2 just after it starts: until then the PID's netns is the test's own
+      await waitFor(() => statSync(path).ino === statSync(nsPath(c2)).ino, { what: 'holder inside the sandbox' })
       const r = await drv.call<PlumbedEndpoint>('net.plumbEndpoint', [spec({ sandbox: path, hostIfname: 'wfa000000002', ip: '10.0.1.3', mac: '02:42:0a:00:01:03' })])
       expect(r.sandboxPath).toBe(path)
       expect((await links(c2)).find((l) => l.ifname === 'eth0')?.addr_info?.[0]?.local).toBe('10.0.1.3')
