@@ -26,9 +26,9 @@ import { parseIPv4 } from './ip.ts'
 import { parseMac } from './mac.ts'
 import { assertIfname } from './names.ts'
 import { resolveSandbox } from './sandbox.ts'
-import { EEXIST, NetlinkError, openNetns, RtnlSocket } from './netlink.ts'
-import { closeSync } from 'node:fs'
-import { getSys } from '../bpf/index.ts'
+import { NetlinkError, RtnlSocket } from './netlink.ts'
+import { closeSync, openSync } from 'node:fs'
+import { Errno, getSys } from '../bpf/index.ts'
 
 /** What to build for one endpoint. */
 export interface PlumbSpec {
@@ -241,11 +241,11 @@ async function plumbNew(s: ReturnType<typeof validatePlumbSpec>, sandboxPath: st
     if (!master) throw new NotFoundError(`create ${where}: bridge ${s.master} does not exist`, 'bridge_not_found')
   }
   const host = (hostSocket ??= RtnlSocket.open())
-  const nsFd = openNetns(sandboxPath)
+  const nsFd = openSync(sandboxPath, 'r') // IFLA_NET_NS_FD
   try {
     host.createVeth({ name: s.hostIfname, mtu: s.hostMtu, master, peer: { name: s.ifname, netnsFd: nsFd, mac: s.mac, mtu: s.mtu } })
   } catch (e) {
-    if (e instanceof NetlinkError && e.errno === EEXIST) return undefined
+    if (e instanceof NetlinkError && e.errno === Errno.EEXIST) return undefined
     throw new IprouteError(`create ${where}: ${(e as Error).message}`, '', 1)
   } finally {
     closeSync(nsFd)

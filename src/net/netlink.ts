@@ -10,8 +10,8 @@
 // with the calling thread switched into the sandbox for the socket() call only (withNetns).
 // Requests are synchronous: rtnetlink handles a request inside send() and queues the answer
 // before send() returns, so recv() never waits.
-import { closeSync, openSync } from 'node:fs'
-import { getSys, withNetns, type Sys } from '../bpf/index.ts'
+import { closeSync } from 'node:fs'
+import { Errno, errnoName, getSys, withNetns, type Sys } from '../bpf/index.ts'
 import { WeftError } from '../errors/index.ts'
 
 const AF_NETLINK = 16
@@ -59,33 +59,17 @@ const IFA_ADDRESS = 1
 const IFA_LOCAL = 2
 const IFF_UP = 0x1
 
-/** A failed rtnetlink request: the kernel's errno and its extended-ack message, if any. */
+/** A failed rtnetlink request: the kernel's errno, and its extended-ack message or the errno's text. */
 export class NetlinkError extends WeftError {
   override name = 'NetlinkError'
   constructor(
     readonly op: string,
     readonly errno: number,
-    readonly kernelMessage: string | undefined,
+    reason: string,
   ) {
-    super('netlink_failed', `${op}: ${kernelMessage ?? errnoText(errno)} (errno ${errno})`)
+    super('netlink_failed', `${op}: ${reason} (${errnoName(errno)})`)
   }
 }
-
-const ERRNO_TEXT: Record<number, string> = {
-  1: 'operation not permitted (run as root)',
-  2: 'no such file or directory',
-  16: 'device or resource busy',
-  17: 'file exists',
-  19: 'no such device',
-  22: 'invalid argument',
-  34: 'numerical result out of range',
-  95: 'operation not supported',
-}
-const errnoText = (e: number) => ERRNO_TEXT[e] ?? 'netlink request failed'
-
-export const ENOENT = 2
-export const EEXIST = 17
-export const ENODEV = 19
 
 // --- message encoding ------------------------------------------------------------------
 
@@ -250,7 +234,7 @@ export class RtnlSocket {
   static open(nsPath?: string, sys: Sys = getSys()): RtnlSocket {
     const make = () => sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
     const fd = nsPath === undefined ? make() : withNetns(nsPath, make, sys)
-    if (fd < 0) throw new NetlinkError('open rtnetlink socket', sys.errno(), undefined)
+    if (fd < 0) throw new NetlinkError('open rtnetlink socket', sys.errno(), sys.strerror(sys.errno()))
     // answers without the echoed request, with the kernel's error message when there is one
     sys.setsockoptInt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1)
     sys.setsockoptInt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1)
@@ -283,7 +267,7 @@ export class RtnlSocket {
             if (err === 0) return answer
             // with CAP_ACK the echoed request is just its 16-byte header; TLVs follow
             const tlv = flags & NLM_F_ACK_TLVS ? attrs(this.rx, at + 16 + 4 + 16, at + len) : undefined
-            throw new NetlinkError(op, err, cString(tlv?.get(NLMSGERR_ATTR_MSG)))
+            throw new NetlinkError(op, err, cString(tlv?.get(NLMSGERR_ATTR_MSG)) ?? this.sys.strerror(err))
           }
           answer = this.rx.slice(at, at + len)
         }
@@ -335,7 +319,7 @@ export class RtnlSocket {
       const answer = this.request(`read link ${name}`, m)
       return answer ? parseLink(answer) : undefined
     } catch (e) {
-      if (e instanceof NetlinkError && e.errno === ENODEV) return undefined
+      if (e instanceof NetlinkError && e.errno === Errno.ENODEV) return undefined
       throw e
     }
   }
@@ -347,9 +331,4 @@ export class RtnlSocket {
       .attr(IFA_ADDRESS, ipv4Bytes(ip))
     this.request(`add address ${ip}/${prefixLen}`, m)
   }
-}
-
-/** Open a netns file for IFLA_NET_NS_FD; close it with closeSync. */
-export function openNetns(path: string): number {
-  return openSync(path, 'r')
 }

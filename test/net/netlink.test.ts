@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { closeSync, openSync } from 'node:fs'
 import { createTopology, mustRunIn, nsPath, type Topology } from '../harness/index.ts'
-import { EEXIST, ENODEV, NetlinkError, RtnlSocket } from '../../src/net/netlink.ts'
+import { NetlinkError, RtnlSocket } from '../../src/net/netlink.ts'
+import { Errno } from '../../src/bpf/index.ts'
 
 describe('RtnlSocket (real namespaces)', () => {
   let topo: Topology
@@ -61,7 +62,7 @@ describe('RtnlSocket (real namespaces)', () => {
       closeSync(fd)
     }
     expect(exists).toBeInstanceOf(NetlinkError)
-    expect((exists as NetlinkError).errno).toBe(EEXIST)
+    expect((exists as NetlinkError).errno).toBe(Errno.EEXIST)
     expect((exists as NetlinkError).message).toContain('create veth wfnl0')
     let missing: unknown
     try {
@@ -69,7 +70,7 @@ describe('RtnlSocket (real namespaces)', () => {
     } catch (e) {
       missing = e
     }
-    expect((missing as NetlinkError).errno).toBe(ENODEV)
+    expect((missing as NetlinkError).errno).toBe(Errno.ENODEV)
     expect((missing as NetlinkError).message).toContain('configure eth9')
   })
 })

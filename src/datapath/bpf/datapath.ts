@@ -86,7 +86,6 @@ export class BpfDatapath implements Datapath {
   private readonly linksDir: string
   private readonly advertise: string
   private loaded: Loaded | undefined
-  /** Endpoint links this process holds, by host ifname. */
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor(
@@ -238,10 +237,7 @@ export class BpfDatapath implements Datapath {
         if (e.vni !== vni) continue
         const name = names.get(ifindex)
         maps.ifs.delete(ifindex)
-        if (name) {
-          this.dropEpLink(name)
-          doomed.push(name)
-        }
+        if (name) doomed.push(name)
       }
       for (const k of maps.eps.keys()) if (k.vni === vni) maps.eps.delete(k)
       for (const k of maps.members.keys()) if (k.vni === vni) maps.members.delete(k)
@@ -295,12 +291,11 @@ export class BpfDatapath implements Datapath {
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macBytes(mac) })
       this.attachEndpointFilter(p.hostIfindex, l.fromEp)
       maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macBytes(mac) })
-      this.dropEpLink(ep.hostIfname)
       return { ifindex: p.hostIfindex }
     })
   }
 
-  /** Detach and unpin the tcx link an older weft pinned for `hostIfname`, if there is one. */
+  /** Detach and unpin the tcx link an older weft pinned for `hostIfname` (start-up migration only). */
   private dropEpLink(hostIfname: string): void {
     const path = this.epLinkPath(hostIfname)
     if (!pinExists(path)) return
@@ -313,7 +308,6 @@ export class BpfDatapath implements Datapath {
     }
     unpin(path)
   }
-
 
   detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
     const vni = assertVni(ep.vni)
@@ -328,7 +322,6 @@ export class BpfDatapath implements Datapath {
       const key = { vni, ip: ipInt }
       const cur = maps.eps.lookup(key)
       if (cur && cur.ifindex !== 0) maps.eps.delete(key)
-      this.dropEpLink(ep.hostIfname)
       await unplumbEndpoint(ep.hostIfname)
     })
   }
