@@ -100,6 +100,7 @@ async function answer(fetch: FetchHandler, req: http.IncomingMessage, res: http.
   const headers: Record<string, string> = {}
   response.headers.forEach((v, k) => (headers[k] = v))
   const buf = req.method === 'HEAD' ? undefined : Buffer.from(await response.arrayBuffer())
+  if (buf) headers['content-length'] = String(buf.length) // answers are whole, never chunked
   res.writeHead(response.status, headers)
   res.end(buf)
 }
