@@ -5,6 +5,7 @@ import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { bearerAuth } from './auth.ts'
 import type { AgentApi } from './deps.ts'
+import { DiskFullWatch } from './disk-watch.ts'
 import { apiError, createOnError } from './errors.ts'
 import { notFoundHandler } from './not-found.ts'
 import { networkRoutes } from './routes/networks.ts'
@@ -18,6 +19,8 @@ export interface AppOptions {
   token?: string
   /** Where 5xx answers are logged with their cause (default: a logger on stderr). */
   log?: Logger
+  /** Shared by every listener of one agent: a disk_full answer shows in /healthz until a write succeeds. */
+  disk?: DiskFullWatch
 }
 
 export function createApp(api: AgentApi, opts: AppOptions = {}) {
@@ -31,10 +34,15 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
       return apiError(c, 400, 'invalid_input', `invalid request: ${issues}`)
     },
   })
-  app.onError(createOnError(opts.log ?? createLogger({ name: api.node })))
+  const disk = opts.disk ?? new DiskFullWatch()
+  app.onError(createOnError(opts.log ?? createLogger({ name: api.node }), disk))
   app.notFound(notFoundHandler(app))
 
   if (opts.token !== undefined) app.use('*', bearerAuth(opts.token))
+  app.use('/v1/*', async (c, next) => {
+    await next()
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 300) disk.cleared()
+  })
   app.use(
     '/v1/*',
     bodyLimit({
@@ -57,7 +65,7 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
   })
 
   networkRoutes(app, api)
-  systemRoutes(app, api)
+  systemRoutes(app, api, disk)
 
   app.doc('/openapi.json', {
     openapi: '3.0.3',

@@ -12,6 +12,7 @@ import { KvHttpError } from '../kv/index.ts'
 import type { Logger } from '../log.ts'
 import { ownWords } from './client-wording.ts'
 import { diskFull } from './disk-full.ts'
+import type { DiskFullWatch } from './disk-watch.ts'
 import { MAX_RECORD_BYTES, TooLargeForStoreError } from './store-limits.ts'
 
 export interface ErrorBody {
@@ -82,10 +83,14 @@ export function errorBody(e: unknown): ErrorBody {
   return errorAnswer(e).body
 }
 
-/** Hono onError: answers with errorAnswer, logs every 5xx with the error and the request. */
-export function createOnError(log: Logger) {
+/**
+ * Hono onError: answers with errorAnswer, logs every 5xx with the error and the request, and
+ * tells `disk` about a disk_full so /healthz reports it.
+ */
+export function createOnError(log: Logger, disk?: DiskFullWatch) {
   return (e: Error, c: Context) => {
     const { status, body } = errorAnswer(e)
+    if (status === DISK_FULL) disk?.saw(body.message)
     if (status >= 500) log.error({ err: e, status, code: body.error, method: c.req.method, path: c.req.path }, `admin API ${status}: ${body.message}`)
     return c.json(body, status)
   }

@@ -132,5 +132,9 @@ export const HealthSchema = z
     store: z.object({ reachable: z.boolean(), lastError: z.string().optional() }),
     datapath: z.string(),
     reconcile: z.object({ passes: z.number(), lastDurationMs: z.number(), lastError: z.string().nullable() }),
+    disk: z
+      .object({ full: z.literal(true), since: z.string(), lastError: z.string() })
+      .optional()
+      .openapi({ description: 'Present while writes fail for a full disk (since the first, until one succeeds)' }),
   })
   .openapi('Health')

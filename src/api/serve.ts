@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../log.ts'
 import { assertApiToken } from './auth.ts'
 import type { AgentApi } from './deps.ts'
 import { createApp, MAX_BODY_BYTES } from './app.ts'
+import { DiskFullWatch } from './disk-watch.ts'
 import { listenHttp, type HttpListener } from './http-server.ts'
 
 export interface ApiListeners {
@@ -40,7 +41,8 @@ export async function serveApi(api: AgentApi, opts: ServeApiOptions): Promise<Ap
   const socketPath = opts.socket.replace(/^unix:\/\//, '')
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 })
   if (existsSync(socketPath)) rmSync(socketPath) // a stale socket from a killed agent
-  const local = createApp(api, { log })
+  const disk = new DiskFullWatch()
+  const local = createApp(api, { log, disk })
   // created 0600 from the start (umask), not chmod-ed after a window where others could connect
   const umask = process.umask(0o177)
   let restored = false
@@ -58,7 +60,7 @@ export async function serveApi(api: AgentApi, opts: ServeApiOptions): Promise<Ap
   let tcpServer: HttpListener | undefined
   let tcp: { hostname: string; port: number } | undefined
   if (t) {
-    const remote = createApp(api, { token: opts.token, log })
+    const remote = createApp(api, { token: opts.token, log, disk })
     try {
       tcpServer = await listenHttp(remote.fetch, t, { maxBodyBytes: MAX_BODY_BYTES, log })
     } catch (e) {

@@ -1,8 +1,8 @@
 // Disk full, for real: the agent (which also serves the embedded store) runs with its --data
 // directory on a 1 MiB tmpfs, mounted in a mount namespace of its own (so nothing shows on
 // the host and it goes when the agent does). Creating networks fills it; the answer is a
-// clear 5xx (507 disk_full, saying where to free space), the agent logs it, and the network
-// that did not fit does not exist.
+// clear 5xx (507 disk_full, saying where to free space), the agent logs it, /healthz says
+// so, and the network that did not fit does not exist.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -66,5 +66,8 @@ describe(`disk full (${DATAPATH} datapath)`, () => {
     const names = (await agent.api('GET', '/v1/networks')).body.map((n: any) => n.Name)
     expect(names).toEqual(created)
     expect(names).not.toContain(name)
+    const health = await agent.api('GET', '/healthz')
+    expect(health.status).toBe(503)
+    expect(health.body.disk).toEqual({ full: true, since: expect.any(String), lastError: body.message })
   }, 60_000)
 })

@@ -145,6 +145,22 @@ describe('disk full is a clear 507, logged', () => {
     expectError(r, 507, 'disk_full', /the cluster store's disk is full: free space in the data directory of the agent that serves the store/)
   })
 
+  test('/healthz reports the full disk until a write succeeds', async () => {
+    const { req, agent } = setup()
+    expect((await req('GET', '/healthz')).status).toBe(200)
+    agent.failWith('createNetwork', new KvHttpError('PUT /v1/txn', 500, 'internal error: SQLITE_FULL: database or disk is full'))
+    await req('POST', '/v1/networks', { name: 'x' })
+    const h = await req('GET', '/healthz')
+    expect(h.status).toBe(503)
+    expect(h.body.ok).toBe(false)
+    expect(h.body.disk).toEqual({ full: true, since: expect.any(String), lastError: expect.stringMatching(/^the cluster store's disk is full/) })
+    agent.failWith('createNetwork', undefined)
+    expect((await req('POST', '/v1/networks', { name: 'y' })).status).toBe(201)
+    const after = await req('GET', '/healthz')
+    expect(after.status).toBe(200)
+    expect(after.body.disk).toBeUndefined()
+  })
+
   test('ENOSPC from the file system: 507', async () => {
     const { req, agent } = setup()
     const e = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })

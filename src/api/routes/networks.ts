@@ -20,6 +20,7 @@ const errors = {
   409: json(ErrorSchema, 'Name, VNI, subnet or address taken, or network in use'),
   413: json(ErrorSchema, 'The body, or the record it makes, is larger than the API or the cluster store takes; nothing was changed'),
   503: json(ErrorSchema, 'The cluster store is unreachable'),
+  507: json(ErrorSchema, "A disk is full (the cluster store's or this agent's): free space, then retry"),
 }
 
 export const endpointJson = (e: EndpointStatus) => ({
@@ -55,7 +56,7 @@ export function networkRoutes(app: OpenAPIHono, api: AgentApi) {
     createRoute({
       method: 'post', path: '/v1/networks', tags: ['networks'], summary: 'Create an overlay network',
       request: { body: { content: { 'application/json': { schema: CreateNetworkSchema } }, required: true } },
-      responses: { 201: json(DockerNetworkSchema, 'Created'), 400: errors[400], 409: errors[409], 413: errors[413], 503: errors[503] },
+      responses: { 201: json(DockerNetworkSchema, 'Created'), 400: errors[400], 409: errors[409], 413: errors[413], 503: errors[503], 507: errors[507] },
     }),
     async (c) => {
       const input = c.req.valid('json')
@@ -80,7 +81,7 @@ export function networkRoutes(app: OpenAPIHono, api: AgentApi) {
       request: { params: NetworkRefParam },
       responses: {
         200: json(z.object({ Id: z.string(), Name: z.string() }), 'Removed'),
-        404: errors[404], 409: errors[409], 503: errors[503],
+        404: errors[404], 409: errors[409], 503: errors[503], 507: errors[507],
       },
     }),
     async (c) => {
@@ -99,7 +100,7 @@ export function networkRoutes(app: OpenAPIHono, api: AgentApi) {
       },
       responses: {
         201: json(EndpointSchema, 'Connected and programmed'),
-        400: errors[400], 404: errors[404], 409: errors[409], 413: errors[413], 503: errors[503],
+        400: errors[400], 404: errors[404], 409: errors[409], 413: errors[413], 503: errors[503], 507: errors[507],
       },
     }),
     async (c) => {
@@ -118,7 +119,7 @@ export function networkRoutes(app: OpenAPIHono, api: AgentApi) {
         params: NetworkRefParam,
         body: { content: { 'application/json': { schema: DisconnectSchema } }, required: true },
       },
-      responses: { 200: json(EndpointSchema, 'Disconnected'), 400: errors[400], 404: errors[404], 503: errors[503] },
+      responses: { 200: json(EndpointSchema, 'Disconnected'), 400: errors[400], 404: errors[404], 503: errors[503], 507: errors[507] },
     }),
     async (c) => {
       const ep = await api.disconnect(c.req.valid('param').ref, c.req.valid('json').endpoint)

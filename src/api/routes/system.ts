@@ -2,6 +2,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { ownWords } from '../client-wording.ts'
 import type { AgentApi, HealthReport } from '../deps.ts'
+import type { DiskFullWatch } from '../disk-watch.ts'
 import { EndpointSchema, ErrorSchema, HealthSchema, NodeSchema, VniStatsSchema } from '../schemas.ts'
 import { endpointJson } from './networks.ts'
 
@@ -10,7 +11,7 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { 'application/json': { schema } },
 })
 
-export function systemRoutes(app: OpenAPIHono, api: AgentApi) {
+export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatch) {
   app.openapi(
     createRoute({
       method: 'get', path: '/v1/endpoints', tags: ['endpoints'], summary: 'List endpoints of every network',
@@ -68,7 +69,9 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi) {
     }),
     async (c) => {
       const h = inOwnWords(await api.health())
-      return c.json(h, h.ok ? 200 : 503)
+      const full = disk.state
+      const report = full ? { ...h, ok: false, disk: full } : h
+      return c.json(report, report.ok ? 200 : 503)
     },
   )
 
