@@ -73,18 +73,20 @@ function toRequest(req: http.IncomingMessage, body: Buffer | undefined): Request
   const headers = new Headers()
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
   const target = req.url ?? '/'
-  // origin-form only ("/path?query"); anything else is refused by the URL check below
+  // origin-form ("/path?query") or absolute-form ("http://host/path"); "*" and the like throw
   const url = new URL(target.startsWith('/') ? `http://weft${target}` : target)
   return new Request(url.href, { method: req.method, headers, body: body === undefined ? undefined : new Uint8Array(body) })
 }
 
 async function answer(fetch: FetchHandler, req: http.IncomingMessage, res: http.ServerResponse, o: ListenOptions) {
+  // a client that goes away mid-body rejects here: the caller's catch drops the connection
+  const body = await readBody(req, o.maxBodyBytes)
   let request: Request
   try {
-    request = toRequest(req, await readBody(req, o.maxBodyBytes))
+    request = toRequest(req, body)
   } catch {
-    const body: ErrorBody = { error: 'bad_request', message: `request target "${req.url}" is not a path: send e.g. GET /v1/networks` }
-    res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify(body))
+    const refusal: ErrorBody = { error: 'bad_request', message: `request target "${req.url}" is not a path: send e.g. GET /v1/networks` }
+    res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify(refusal))
     return
   }
   let response: Response
@@ -93,8 +95,8 @@ async function answer(fetch: FetchHandler, req: http.IncomingMessage, res: http.
   } catch (e) {
     // Hono's onError answers everything a route throws; reaching here is a bug of ours
     o.log.error({ err: e, method: req.method, path: req.url }, 'admin API handler threw')
-    const body: ErrorBody = { error: 'internal', message: `admin API fault: ${e instanceof Error ? e.message : String(e)}` }
-    res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify(body))
+    const fault: ErrorBody = { error: 'internal', message: `admin API fault: ${e instanceof Error ? e.message : String(e)}` }
+    res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify(fault))
     return
   }
   const headers: Record<string, string> = {}
@@ -109,7 +111,8 @@ async function answer(fetch: FetchHandler, req: http.IncomingMessage, res: http.
 export function listenHttp(fetch: FetchHandler, target: ListenTarget, o: ListenOptions): Promise<HttpListener> {
   const server = http.createServer((req, res) => {
     answer(fetch, req, res, o).catch((e) => {
-      o.log.error({ err: e, method: req.method, path: req.url }, 'admin API could not answer')
+      // the client went away (or the socket broke) before the answer: nobody left to tell
+      o.log.warn({ err: e, method: req.method, path: req.url }, 'admin API could not answer: connection lost')
       res.destroy()
     })
   })

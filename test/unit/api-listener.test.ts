@@ -85,6 +85,12 @@ describe('admin API listener', () => {
     expectJsonError(r, 413, 'body_too_large', /request body over 1048576 bytes/)
   })
 
+  test('a request target that is no path (OPTIONS *): 400 JSON; absolute-form is served', async () => {
+    expectJsonError(await raw('OPTIONS * HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n\r\n'), 400, 'bad_request', /not valid HTTP\/1\.1|is not a path/)
+    const abs = await raw('GET http://weft/v1/networks HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n\r\n')
+    expect(abs.status).toBe(200)
+  })
+
   test('HEAD answers the GET status with no body', async () => {
     const r = await raw('HEAD /v1/networks HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n\r\n')
     expect(r.status).toBe(200)
