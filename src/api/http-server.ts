@@ -45,7 +45,7 @@ export function parseErrorAnswer(code: string | undefined): string {
   if (code === 'HPE_HEADER_OVERFLOW') {
     return json(431, 'Request Header Fields Too Large', {
       error: 'headers_too_large',
-      message: `request headers are too large: at most ${http.maxHeaderSize} bytes and 190 fields; send fewer or shorter headers`,
+      message: `request headers are too large: at most ${http.maxHeaderSize} bytes and about 190 fields; send fewer or shorter headers`,
     })
   }
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
