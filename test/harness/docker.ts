@@ -259,7 +259,11 @@ export async function startDockerHost(topo: Topology, hostIndex: number, opts: D
   return dh
 }
 
-/** Everything of this docker host that still exists: processes, mounts, files, cgroups. */
+/**
+ * Everything of this docker host that still exists: its processes (by directory, cgroup, and any
+ * process at all still in the host's netns, so stop whatever else you started there first),
+ * mounts, files, cgroups.
+ */
 export function dockerLeaks(dh: DockerHost): string[] {
   const found: string[] = []
   for (const p of findProcesses({ cmdlineHas: dh.dir, cgroup: dh.cgroupParent })) {
