@@ -163,7 +163,9 @@ class KernelDatapath implements Datapath {
     return { ifindex: done.hostIfindex }
   }
 
-  async detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
+  async detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
+    // without a name the veth is gone, and with it its bridge port: nothing else holds it here
+    if (ep.hostIfname === undefined) return
     assertIfname(ep.hostIfname, 'host interface name')
     await unplumbEndpoint(ep.hostIfname)
   }
