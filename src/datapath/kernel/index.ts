@@ -206,6 +206,11 @@ class KernelDatapath implements Datapath {
         await batch([`fdb del ${mac} dev ${vx} self`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
           ignoreMissing,
         )
+        // and what the bridge learned of that MAC on the vxlan port: should the address come
+        // back as a local endpoint of this host, the stale entry would drop frames for it
+        await batch([`fdb del ${mac} dev ${vx} master`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
+          ignoreMissing,
+        )
       }
     })
   }
