@@ -149,7 +149,10 @@ export class SandboxWatcher {
 
   private report(gone: SandboxGone): void {
     const failed = (e: unknown) => {
-      this.opts.log?.warn({ sandbox: gone.sandbox, endpoints: gone.endpointIds, err: (e as Error)?.message ?? String(e) }, 'releasing the endpoints of a gone sandbox failed; reported again later')
+      this.opts.log?.warn(
+        { sandbox: gone.sandbox, endpoints: gone.endpointIds, err: e instanceof Error ? e.message : String(e) },
+        'releasing the endpoints of a gone sandbox failed; reported again later',
+      )
     }
     try {
       const r = this.opts.onGone(gone)
