@@ -1,11 +1,14 @@
 // Builds everything: 1) clang compiles each bpf/**/*.bpf.c into build/bpf/<name>.o,
 // 2) writes build/embedded.gen.ts (asset imports + version facts), 3) Bun.build --compile
 // produces dist/weft with the BPF objects, libbpf and libSQL's native addon inside.
+// Refuses to run on a Bun other than the one package.json pins (it is embedded in dist/weft).
 // Usage: bun run compile.ts [--bpf-only]
 import { $, Glob, type BunPlugin } from 'bun'
 import { mkdirSync, realpathSync, existsSync, copyFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import pkg from './package.json'
+import { BPF_ROOT, compileBpfObject } from './scripts/bpf-cc.ts'
+import { assertPinnedBun } from './scripts/bun-pin.ts'
 
 const root = import.meta.dir
 const buildDir = join(root, 'build')
@@ -14,24 +17,14 @@ const libOut = join(buildDir, 'lib')
 mkdirSync(bpfOut, { recursive: true })
 mkdirSync(libOut, { recursive: true })
 
-const CLANG_FLAGS = [
-  '-target', 'bpf', '-O2', '-g', '-Wall', '-Wextra', '-Wno-unused-parameter',
-  '-I', join(root, 'bpf', 'include'), '-I', join(root, 'bpf'),
-  // Debian keeps asm/types.h under the multiarch dir (DATAPATH-NOTES 13)
-  '-I', '/usr/include/x86_64-linux-gnu',
-]
-
 async function compileBpf(): Promise<{ name: string; path: string; test: boolean }[]> {
   const objects = []
   for await (const rel of new Glob('bpf/**/*.bpf.c').scan(root)) {
     const name = basename(rel, '.bpf.c')
     const out = join(bpfOut, `${name}.o`)
     const t0 = performance.now()
-    const r = await $`clang ${CLANG_FLAGS} -c ${join(root, rel)} -o ${out}`.nothrow().quiet()
-    if (r.exitCode !== 0) {
-      console.error(r.stderr.toString())
-      throw new Error(`clang failed on ${rel} (is clang installed? apt-get install clang llvm libbpf-dev)`)
-    }
+    const { diagnostics } = await compileBpfObject(join(root, rel), out, { bpfRoot: BPF_ROOT })
+    if (diagnostics) console.error(diagnostics)
     console.log(`  bpf   ${rel} -> build/bpf/${name}.o (${Math.round(performance.now() - t0)} ms)`)
     objects.push({ name, path: out, test: rel.startsWith('bpf/test/') })
   }
@@ -93,7 +86,8 @@ const libsqlNativePlugin: BunPlugin = {
 async function main() {
   const bpfOnly = process.argv.includes('--bpf-only')
   const t0 = performance.now()
-  console.log('weft build')
+  assertPinnedBun(pkg, Bun.version)
+  console.log(`weft build (Bun ${Bun.version})`)
   const objects = await compileBpf()
   const libbpf = stageLibbpf()
   const commit = await gitCommit()

@@ -31,16 +31,22 @@
 #define VX_SPORT_MIN 49152
 #define VX_SPORT_MAX 65536	/* exclusive */
 
-/* The 64 bytes written at the head of an encapsulated frame: outer headers + inner Ethernet. */
+/* The 64 bytes written at the head of an encapsulated frame (outer headers + inner Ethernet),
+ * built on the stack. `align` shifts the 14-byte Ethernet header so that every header after it
+ * sits at its natural alignment (as NET_IP_ALIGN does for receive buffers): no packed struct,
+ * no unaligned pointers. Only the bytes from `eth` on are written to the packet. */
 struct vx_outer {
+	__u8 align[2];
 	struct ethhdr eth;
 	struct iphdr ip;
 	struct udphdr udp;
 	struct vxlanhdr vx;
 	struct ethhdr inner;
-} __attribute__((packed));
+};
 
-_Static_assert(sizeof(struct vx_outer) == VX_ENCAP_LEN + sizeof(struct ethhdr), "vx_outer size");
+#define VX_OUTER_LEN (VX_ENCAP_LEN + sizeof(struct ethhdr))
+_Static_assert(__builtin_offsetof(struct vx_outer, inner) + sizeof(struct ethhdr) -
+	       __builtin_offsetof(struct vx_outer, eth) == VX_OUTER_LEN, "vx_outer has no holes");
 
 static __always_inline __be16 vx_src_port(struct __sk_buff *skb)
 {
@@ -85,7 +91,7 @@ static __always_inline int vx_encap_redirect(struct __sk_buff *skb, const struct
 
 	if (bpf_skb_adjust_room(skb, VX_ENCAP_LEN, BPF_ADJ_ROOM_MAC, flags))
 		return VX_DROP_ENCAP_FAILED;
-	if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0))
+	if (bpf_skb_store_bytes(skb, 0, &h.eth, VX_OUTER_LEN, 0))
 		return VX_DROP_ENCAP_FAILED;
 	return bpf_redirect_neigh(cfg->ul_ifindex, NULL, 0, 0);
 }
