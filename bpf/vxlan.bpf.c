@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
-/* weft's TC datapath: entry points only, logic in lib/. Both programs are attached as tcx
- * ingress links by src/datapath/bpf/ and share the maps in maps.h (pinned per node).
- *   vx_from_ep  TC ingress of each endpoint's host veth: ARP answers, local switching, encap.
- *   vx_from_ul  TC ingress of the underlay NIC: VXLAN checks, decap, delivery.
+/* weft's TC datapath: entry points only, logic in lib/. Both programs run at TC ingress,
+ * attached by src/datapath/bpf/datapath.ts, and share the maps in maps.h (pinned per node).
+ *   vx_from_ep  each endpoint's host veth (a clsact direct-action filter): ARP answers, local
+ *               switching, encap.
+ *   vx_from_ul  the underlay NIC (a pinned tcx link): VXLAN checks, decap, delivery.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

@@ -3,7 +3,9 @@
  * packet is trimmed to the reply's length and overwritten with Ethernet (addresses swapped) +
  * IPv4 (from the original destination to the sender) + ICMP (next-hop MTU = overlay MTU) + the
  * original IPv4 header and 8 payload bytes, then sent back into the sender's container.
- * Without it, a container whose MTU exceeds the overlay's stalls in a black hole (pitfall 2).
+ * Without it, a container whose MTU exceeds the overlay's stalls in a black hole: its large
+ * packets vanish without any error reaching it, so path MTU discovery never shrinks them (the
+ * loader gives the host veth the underlay MTU, so such frames do reach this program).
  */
 #pragma once
 
