@@ -32,3 +32,11 @@ export class TxnConflictError extends ConflictError {
     )
   }
 }
+
+/** The store's TLS identity is not the one we were told to trust (wrong CA digest, or a MITM). */
+export class StoreIdentityError extends WeftError {
+  override name = 'StoreIdentityError'
+  constructor(message: string) {
+    super('store_identity', message)
+  }
+}

@@ -3,14 +3,20 @@
 // idempotent requests only. Connection failures become StoreUnreachableError.
 import { StoreUnreachableError } from '../../errors/index.ts'
 import { Backoff, sleep, type BackoffOptions } from './backoff.ts'
-import { KvHttpError } from './errors.ts'
+import { KvHttpError, StoreIdentityError } from './errors.ts'
 import { parseU64 } from '../u64.ts'
+import { TlsPolicy, type StoreTlsOptions } from './tls.ts'
 
 export interface TransportOptions {
-  /** `http://host:port`, `https://…`, `consul://host:port` or `host:port`. */
+  /**
+   * `http://host:port`, `https://…`, `consul://host:port` or `host:port`. `consul://` and a bare
+   * `host:port` mean https when `tls` gives a CA or pins one, http otherwise.
+   */
   address: string
   /** ACL token sent as X-Consul-Token. */
   token?: string
+  /** How to verify an https store (default: the system's CAs). */
+  tls?: StoreTlsOptions
   /** Timeout of non-blocking requests in ms (default 10 s). */
   timeoutMs?: number
   /** Retries of idempotent requests after the first try (default 3). */
@@ -60,10 +66,14 @@ export function queryMeta(h: Headers): QueryMeta {
   }
 }
 
-export function normalizeAddress(address: string): string {
+export function normalizeAddress(address: string, secure = false): string {
   let a = address.trim().replace(/\/+$/, '')
-  if (a.startsWith('consul://')) a = `http://${a.slice('consul://'.length)}`
-  if (!/^https?:\/\//.test(a)) a = `http://${a}`
+  const scheme = secure ? 'https' : 'http'
+  if (a.startsWith('consul://')) a = `${scheme}://${a.slice('consul://'.length)}`
+  if (!/^https?:\/\//.test(a)) a = `${scheme}://${a}`
+  if (secure && a.startsWith('http://')) {
+    throw new Error(`store ${address}: a CA was given for it, so it must be reached over TLS; use https:// or consul://`)
+  }
   return a
 }
 
@@ -73,9 +83,11 @@ export const encodeKey = (key: string): string => key.split('/').map(encodeURICo
 export class Transport {
   readonly baseUrl: string
   private readonly fetchFn: typeof fetch
+  private readonly tls: TlsPolicy
 
   constructor(readonly opts: TransportOptions) {
-    this.baseUrl = normalizeAddress(opts.address)
+    this.tls = new TlsPolicy(opts.tls)
+    this.baseUrl = normalizeAddress(opts.address, this.tls.required)
     this.fetchFn = opts.fetch ?? fetch
   }
 
@@ -118,11 +130,20 @@ export class Transport {
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout
     let res: Response
     try {
-      res = await this.fetchFn(url, { method: spec.method, headers, body: spec.body, signal })
+      const tls = await this.tls.forFetch(url, { timeoutMs, signal })
+      res = await this.fetchFn(url, { method: spec.method, headers, body: spec.body, signal, tls } as RequestInit)
       const body = new Uint8Array(await res.arrayBuffer())
       return { status: res.status, headers: res.headers, body, endpoint }
     } catch (e) {
       if (spec.signal?.aborted) throw spec.signal.reason ?? e
+      if (e instanceof StoreIdentityError || e instanceof StoreUnreachableError) throw e
+      const code = (e as { code?: unknown }).code
+      if (typeof code === 'string' && CERT_ERROR.test(code)) {
+        throw new StoreIdentityError(
+          `the store at ${this.baseUrl} presented a certificate that does not verify against ${this.tls.trustedWhat} (${code}); ` +
+            'refusing to send it the token. Check --store and the CA (join token or --store-ca)',
+        )
+      }
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : e instanceof Error ? e.message : String(e)
       throw new StoreUnreachableError(
         `cannot reach the cluster store at ${this.baseUrl} (${endpoint}): ${why}; is the store's agent running? check --store`,
@@ -131,6 +152,9 @@ export class Transport {
     }
   }
 }
+
+// Bun's fetch reports TLS verification failures by OpenSSL-style codes.
+const CERT_ERROR = /CERT|SIGNATURE|SELF_SIGNED|ISSUER|ALTNAME/
 
 function hintFor(status: number): string {
   if (status === 403) return 'check the store token (WEFT store token / X-Consul-Token) and its ACL policy'

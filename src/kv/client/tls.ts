@@ -1,0 +1,66 @@
+// How the client verifies an https:// store: the system's CAs (a real Consul with a public
+// certificate), a CA file (--store-ca), or the CA a join token pins (the embedded store).
+import { learnPinnedCa } from '../secure/ca-pin.ts'
+
+export interface StoreTlsOptions {
+  /** PEM CA certificate(s) to trust instead of the system's, e.g. the contents of --store-ca. */
+  ca?: string | string[]
+  /**
+   * SHA-256 (hex) of the store CA's DER, from a join token: the CA is learnt from the store's
+   * handshake, accepted only if it has this digest, and then every request verifies against it.
+   */
+  pinnedCaDigest?: string
+}
+
+/** Bun's fetch `tls` option (the subset we use). */
+export interface FetchTls {
+  ca?: string | string[]
+  checkServerIdentity?: (host: string, cert: unknown) => Error | undefined
+}
+
+export class TlsPolicy {
+  private pinnedCa: Promise<string> | undefined
+
+  constructor(private readonly o: StoreTlsOptions = {}) {
+    if (o.ca && o.pinnedCaDigest) throw new Error('give the store a CA file or a join token, not both')
+  }
+
+  /** The store must be spoken to over TLS (a CA was given or pinned). */
+  get required(): boolean {
+    return !!(this.o.ca || this.o.pinnedCaDigest)
+  }
+
+  /** What the store's certificate is checked against, for error messages. */
+  get trustedWhat(): string {
+    if (this.o.ca) return 'the given CA (--store-ca)'
+    if (this.o.pinnedCaDigest) return `the cluster CA the join token pins (${this.o.pinnedCaDigest.slice(0, 12)}…)`
+    return "the system's CAs"
+  }
+
+  /** The fetch `tls` option for a request to `url` (undefined: Bun's defaults, system CAs). */
+  async forFetch(url: URL, o: { timeoutMs: number; signal?: AbortSignal }): Promise<FetchTls | undefined> {
+    if (url.protocol !== 'https:') return undefined
+    if (this.o.ca) return { ca: this.o.ca }
+    const digest = this.o.pinnedCaDigest
+    if (!digest) return undefined
+    // One handshake serves concurrent first requests; a failed one is forgotten and retried.
+    this.pinnedCa ??= learnPinnedCa({
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || 443),
+      caDigest: digest,
+      timeoutMs: o.timeoutMs,
+      signal: o.signal,
+    })
+    let ca: string
+    try {
+      ca = await this.pinnedCa
+    } catch (e) {
+      this.pinnedCa = undefined
+      throw e
+    }
+    // The chain is still verified against the pinned CA; the host name is not compared: the CA
+    // is the cluster's own and signs nothing but its store, which joiners may reach by any
+    // address or name (NAT, DNS) that the certificate could not list.
+    return { ca, checkServerIdentity: () => undefined }
+  }
+}
