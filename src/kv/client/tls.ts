@@ -1,13 +1,15 @@
 // How the client verifies an https:// store: the system's CAs (a real Consul with a public
 // certificate), a CA file (--store-ca), or the CA a join token pins (the embedded store).
 import { learnPinnedCa } from '../secure/ca-pin.ts'
+import { certDigest } from '../secure/x509.ts'
 
 export interface StoreTlsOptions {
   /** PEM CA certificate(s) to trust instead of the system's, e.g. the contents of --store-ca. */
   ca?: string | string[]
   /**
    * SHA-256 (hex) of the store CA's DER, from a join token: the CA is learnt from the store's
-   * handshake, accepted only if it has this digest, and then every request verifies against it.
+   * handshake, accepted only if it has this digest, and then every request verifies against it
+   * (with `ca` too: that CA, which must have this digest).
    */
   pinnedCaDigest?: string
 }
@@ -22,7 +24,12 @@ export class TlsPolicy {
   private pinnedCa: Promise<string> | undefined
 
   constructor(private readonly o: StoreTlsOptions = {}) {
-    if (o.ca && o.pinnedCaDigest) throw new Error('give the store a CA file or a join token, not both')
+    if (o.ca !== undefined && o.pinnedCaDigest !== undefined) {
+      // Both: the caller holds the CA itself (the host serving the store); it must be the pinned one.
+      const cas = Array.isArray(o.ca) ? o.ca : [o.ca]
+      if (cas.length !== 1 || certDigest(cas[0]!) !== o.pinnedCaDigest) throw new Error('the given store CA is not the one the digest pins')
+      this.pinnedCa = Promise.resolve(cas[0]!)
+    }
   }
 
   /** The store must be spoken to over TLS (a CA was given or pinned). */
@@ -32,17 +39,16 @@ export class TlsPolicy {
 
   /** What the store's certificate is checked against, for error messages. */
   get trustedWhat(): string {
-    if (this.o.ca) return 'the given CA (--store-ca)'
     if (this.o.pinnedCaDigest) return `the cluster CA the join token pins (${this.o.pinnedCaDigest.slice(0, 12)}…)`
+    if (this.o.ca) return 'the given CA (--store-ca)'
     return "the system's CAs"
   }
 
   /** The fetch `tls` option for a request to `url` (undefined: Bun's defaults, system CAs). */
   async forFetch(url: URL, o: { timeoutMs: number; signal?: AbortSignal }): Promise<FetchTls | undefined> {
     if (url.protocol !== 'https:') return undefined
-    if (this.o.ca) return { ca: this.o.ca }
     const digest = this.o.pinnedCaDigest
-    if (!digest) return undefined
+    if (!digest) return this.o.ca ? { ca: this.o.ca } : undefined
     // One handshake serves concurrent first requests; a failed one is forgotten and retried.
     this.pinnedCa ??= learnPinnedCa({
       host: url.hostname.replace(/^\[|\]$/g, ''),
