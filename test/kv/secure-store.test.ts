@@ -84,7 +84,8 @@ describe('embedded store with the cluster secret', () => {
     await owner.kv.put('weft/v1/endpoints/n1/ep1', '{"vtep":"198.18.0.1"}')
     const before = kv.stats()
     for (const [method, path, body] of ATTEMPTS) {
-      for (const headers of [{}, { 'X-Consul-Token': 'f'.repeat(64) }, { Authorization: 'Bearer guess' }]) {
+      const guesses: Record<string, string>[] = [{}, { 'X-Consul-Token': 'f'.repeat(64) }, { Authorization: 'Bearer guess' }]
+      for (const headers of guesses) {
         const r = await stranger(method, path, { body, headers })
         expect({ method, path, headers, status: r.status }).toEqual({ method, path, headers, status: 403 })
         expect(r.text).toMatch(/^(Permission denied|ACL not found)/)
