@@ -68,6 +68,8 @@ export interface KvServerOptions {
   /** Blocking-query wait default / cap in ms (default 5 min / 10 min). */
   defaultWaitMs?: number
   maxWaitMs?: number
+  /** Where a failed background task (tombstone reaping) is reported; default stderr. */
+  onBackgroundError?: (what: string, err: unknown) => void
 }
 
 export interface KvServer {
@@ -114,7 +116,12 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   })
 
   const tombstoneTtl = o.tombstoneTtlMs ?? 15 * 60_000
-  const gc = setInterval(() => engine.reapTombstones(tombstoneTtl).catch(() => undefined), Math.min(60_000, tombstoneTtl))
+  const reportBackground = o.onBackgroundError ?? ((what, err) => console.error(`kv server: ${what}: ${err instanceof Error ? err.message : String(err)}`))
+  // A failed reap is retried at the next tick (tombstones only grow meanwhile); it is reported, not fatal.
+  const gc = setInterval(
+    () => engine.reapTombstones(tombstoneTtl).catch((e) => reportBackground('reaping tombstones failed (retried next interval)', e)),
+    Math.min(60_000, tombstoneTtl),
+  )
   gc.unref?.()
 
   return {
