@@ -69,6 +69,7 @@ describe('ensureClusterSecret', () => {
     const leaf = new X509Certificate(b.tls.cert)
     expect(leaf.checkIP('198.18.0.1')).toBe('198.18.0.1')
     expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1')
+    expect(leaf.checkHost('weft-store')).toBe('weft-store') // the name joiners verify it by
     expect(leaf.verify(new X509Certificate(a.tls.ca).publicKey)).toBe(true)
   })
 

@@ -123,6 +123,23 @@ describe('embedded store with the cluster secret', () => {
     expect(await c.leader()).toBe('127.0.0.1:8500')
   })
 
+  test('the joined client keeps one TLS connection for many requests (no handshake per request)', async () => {
+    const clientPorts = new Set<number>()
+    const counting = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      tls: { cert: secret.tls.cert, key: secret.tls.key },
+      fetch: (req, srv) => {
+        clientPorts.add(srv.requestIP(req)!.port)
+        return kv.server.fetch(req)
+      },
+    })
+    stops.push(() => counting.stop(true))
+    const c = new ConsulClient(clientOptionsFromJoinToken(secret.joinToken, `consul://127.0.0.1:${counting.port}`))
+    for (let i = 0; i < 20; i++) await c.kv.get('joined/a')
+    expect(clientPorts.size).toBe(1)
+  })
+
   test('the joining client refuses http:// and a malformed token', () => {
     expect(() => clientOptionsFromJoinToken(secret.joinToken, `http://${hostPort}`)).toThrow(/TLS only/)
     expect(() => clientOptionsFromJoinToken(secret.joinToken.slice(0, -1), `consul://${hostPort}`)).toThrow(/not a weft join token/)

@@ -2,6 +2,7 @@
 // certificate), a CA file (--store-ca), or the CA a join token pins (the embedded store).
 import { learnPinnedCa } from '../secure/ca-pin.ts'
 import { certDigest } from '../secure/x509.ts'
+import { STORE_SERVER_NAME } from '../secure/join-token.ts'
 
 export interface StoreTlsOptions {
   /** PEM CA certificate(s) to trust instead of the system's, e.g. the contents of --store-ca. */
@@ -17,7 +18,8 @@ export interface StoreTlsOptions {
 /** Bun's fetch `tls` option (the subset we use). */
 export interface FetchTls {
   ca?: string | string[]
-  checkServerIdentity?: (host: string, cert: unknown) => Error | undefined
+  /** The name the certificate is verified against instead of the URL's host. */
+  serverName?: string
 }
 
 export class TlsPolicy {
@@ -64,9 +66,9 @@ export class TlsPolicy {
       this.pinnedCa = undefined
       throw e
     }
-    // The chain is still verified against the pinned CA; the host name is not compared: the CA
-    // is the cluster's own and signs nothing but its store, which joiners may reach by any
-    // address or name (NAT, DNS) that the certificate could not list.
-    return { ca, checkServerIdentity: () => undefined }
+    // Verified against the pinned CA and by the name only that CA issues, not by the URL's host:
+    // joiners may reach the store at addresses (NAT, DNS) its certificate could not list.
+    // (Not a checkServerIdentity callback: with one, Bun opens a new connection per request.)
+    return { ca, serverName: STORE_SERVER_NAME }
   }
 }

@@ -2,10 +2,10 @@
 // pins (by SHA-256 of its DER). Nothing is sent but the handshake: no token, no request. The
 // requests that follow verify the store's chain against this CA (see client/tls.ts).
 import { connect, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls'
-import { isIP } from 'node:net'
 import { StoreUnreachableError } from '../../errors/index.ts'
 import { StoreIdentityError } from '../client/errors.ts'
 import { certDigest, derToPem } from './x509.ts'
+import { STORE_SERVER_NAME } from './join-token.ts'
 
 export async function learnPinnedCa(o: { host: string; port: number; caDigest: string; timeoutMs: number; signal?: AbortSignal }): Promise<string> {
   const chain = await peerChain(o)
@@ -27,7 +27,7 @@ function peerChain(o: { host: string; port: number; timeoutMs: number; signal?: 
     const socket = connect({
       host: o.host,
       port: o.port,
-      servername: isIP(o.host) ? undefined : o.host,
+      servername: STORE_SERVER_NAME,
       // Verification happens by digest below, then by the chain check of every request.
       rejectUnauthorized: false,
     })

@@ -14,7 +14,7 @@ import { createPublicKey, X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
 import { ValidationError } from '../../errors/index.ts'
 import type { TransportOptions } from '../client/http.ts'
-import { formatJoinToken, newSecret, parseJoinToken } from './join-token.ts'
+import { STORE_SERVER_NAME, formatJoinToken, newSecret, parseJoinToken } from './join-token.ts'
 import { createSecretFile, readSecretFile } from './secret-files.ts'
 import { certDigest, createCa, issueServerCert, type CaMaterial } from './x509.ts'
 
@@ -45,14 +45,14 @@ export interface ClusterSecret {
 /**
  * Load the cluster's CA and join token from `dataDir`, creating them on first start, and issue
  * the store's server certificate for `hosts` (the addresses and names it is reached at;
- * 127.0.0.1 and localhost are added).
+ * STORE_SERVER_NAME, 127.0.0.1 and localhost are added).
  */
 export function ensureClusterSecret(dataDir: string, o: { hosts: string[] }): ClusterSecret {
   const ca = ensureCa(dataDir)
   const caDigest = certDigest(ca.cert)
   const joinToken = ensureJoinToken(dataDir, caDigest)
   const { secret } = parseJoinToken(joinToken, joinTokenPath(dataDir))
-  const hosts = [...new Set([...o.hosts.filter((h) => h && h !== '0.0.0.0' && h !== '::'), '127.0.0.1', 'localhost'])]
+  const hosts = [...new Set([STORE_SERVER_NAME, ...o.hosts.filter((h) => h && h !== '0.0.0.0' && h !== '::'), '127.0.0.1', 'localhost'])]
   const server = issueServerCert(ca, { commonName: 'weft store', hosts, days: SERVER_CERT_DAYS })
   return {
     token: secret,

@@ -30,5 +30,11 @@ export function parseJoinToken(s: string, what = '--join-token'): JoinToken {
   return { caDigest: m[1]!, secret: m[2]! }
 }
 
+/**
+ * The name every embedded-store certificate carries and joiners verify it by, whatever
+ * address they reach it at (NAT, DNS): only the cluster's CA can issue a certificate for it.
+ */
+export const STORE_SERVER_NAME = 'weft-store'
+
 /** 256 random bits for a new cluster. */
 export const newSecret = (): string => randomBytes(32).toString('hex')
