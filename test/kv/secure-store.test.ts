@@ -19,7 +19,7 @@ import {
   type ServedKv,
 } from '../../src/kv/index.ts'
 import { createCa, issueServerCert } from '../../src/kv/secure/x509.ts'
-import { http } from './helpers.ts'
+import { waitFor } from './helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-kv-secure-'))
 let secret: ClusterSecret
@@ -121,6 +121,18 @@ describe('embedded store with the cluster secret', () => {
     await c.session.destroy(s)
     expect((await c.session.info(s)).value).toBeUndefined()
     expect(await c.leader()).toBe('127.0.0.1:8500')
+  })
+
+  test('a joined client watches over TLS: blocking queries park and wake on a write', async () => {
+    const c = new ConsulClient(clientOptionsFromJoinToken(secret.joinToken, `consul://${hostPort}`))
+    const seen: string[][] = []
+    const w = c.watch('watched/', (snap) => void seen.push(snap.entries.map((e) => entryText(e))))
+    await waitFor(() => seen.length === 1 && kv.stats().waiters === 1, { what: 'the initial snapshot and a parked blocking query' })
+    await c.kv.put('watched/a', 'A')
+    await waitFor(() => seen.at(-1)?.join() === 'A', { what: 'the watch to deliver the write' })
+    w.stop()
+    await w.done
+    await waitFor(() => kv.stats().waiters === 0, { what: 'the server to release the parked query' })
   })
 
   test('the joined client keeps one TLS connection for many requests (no handshake per request)', async () => {
