@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { caPath, ensureClusterSecret, joinTokenPath, parseJoinToken, resolveJoinToken, saveJoinToken } from '../../src/kv/index.ts'
 import * as der from '../../src/kv/secure/der.ts'
+import { createSecretFile } from '../../src/kv/secure/secret-files.ts'
 import { certDigest, createCa, issueServerCert } from '../../src/kv/secure/x509.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'weft-kv-secret-'))
@@ -71,6 +72,13 @@ describe('ensureClusterSecret', () => {
     expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1')
     expect(leaf.checkHost('weft-store')).toBe('weft-store') // the name joiners verify it by
     expect(leaf.verify(new X509Certificate(a.tls.ca).publicKey)).toBe(true)
+  })
+
+  test('a secret file is never replaced: a second creator gets the first one', () => {
+    const path = join(freshDir(), 'secret')
+    expect(createSecretFile(path, 'first')).toBe('first')
+    expect(createSecretFile(path, 'second')).toBe('first')
+    expect(statSync(path).mode & 0o777).toBe(0o600)
   })
 
   test('refuses secret files another user could read or plant', () => {

@@ -4,9 +4,10 @@
 // StoreUnreachableError.
 import { StoreUnreachableError } from '../../errors/index.ts'
 import { Backoff, sleep, type BackoffOptions } from './backoff.ts'
-import { KvHttpError, StoreIdentityError } from './errors.ts'
+import { KvHttpError, ServerUnreachableError, StoreIdentityError } from './errors.ts'
 import { parseU64 } from '../u64.ts'
 import { TlsPolicy, type StoreTlsOptions } from './tls.ts'
+import { PIN_HANDSHAKE } from '../secure/ca-pin.ts'
 import { ServerList } from './servers.ts'
 
 export interface TransportOptions {
@@ -120,20 +121,20 @@ export class Transport {
    */
   private async anyServer(spec: RequestSpec): Promise<RawResponse> {
     const servers = this.servers.inTurn()
-    const failures: StoreUnreachableError[] = []
+    const failures: ServerUnreachableError[] = []
     for (const base of servers) {
       try {
         const r = await this.once(spec, base)
         this.servers.answered(base)
         return r
       } catch (e) {
-        if (!(e instanceof StoreUnreachableError) || servers.length === 1) throw e
+        if (!(e instanceof ServerUnreachableError) || servers.length === 1) throw e
         failures.push(e)
         if (!spec.idempotent && !notSent(e)) throw e
       }
     }
     throw new StoreUnreachableError(
-      `cannot reach any server of the cluster store (${failures.map((f) => f.message.replace(/^cannot reach the cluster store at /, '').replace(/; is the store's agent running\? check --store$/, '')).join('; ')}); is a store server running? check --store`,
+      `cannot reach any server of the cluster store (${failures.map((f) => `${f.server}: ${f.why}`).join('; ')}) for ${failures[0]!.what}; is a store server running? check --store`,
       { cause: failures.at(-1) },
     )
   }
@@ -158,7 +159,7 @@ export class Transport {
       return { status: res.status, headers: res.headers, body, endpoint }
     } catch (e) {
       if (spec.signal?.aborted) throw spec.signal.reason ?? e
-      if (e instanceof StoreIdentityError || e instanceof StoreUnreachableError) throw e
+      if (e instanceof StoreIdentityError || e instanceof ServerUnreachableError) throw e
       const code = (e as { code?: unknown }).code
       if (typeof code === 'string' && CERT_ERROR.test(code)) {
         throw new StoreIdentityError(
@@ -167,10 +168,7 @@ export class Transport {
         )
       }
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : e instanceof Error ? e.message : String(e)
-      throw new StoreUnreachableError(
-        `cannot reach the cluster store at ${base} (${endpoint}): ${why}; is the store's agent running? check --store`,
-        { cause: e },
-      )
+      throw new ServerUnreachableError(base, endpoint, why, { cause: e })
     }
   }
 }
@@ -178,10 +176,10 @@ export class Transport {
 // Connection failures that prove the request never left: safe to send a write elsewhere.
 const NOT_SENT = new Set(['ECONNREFUSED', 'ConnectionRefused', 'EHOSTUNREACH', 'ENETUNREACH', 'FailedToOpenSocket'])
 
-function notSent(e: StoreUnreachableError): boolean {
+function notSent(e: ServerUnreachableError): boolean {
   const code = (e.cause as { code?: unknown } | undefined)?.code
   // the TLS pin handshake fails before anything is sent, whatever its cause
-  return (typeof code === 'string' && NOT_SENT.has(code)) || /\(TLS handshake\)/.test(e.message)
+  return (typeof code === 'string' && NOT_SENT.has(code)) || e.what === PIN_HANDSHAKE
 }
 
 // Bun's fetch reports TLS verification failures by OpenSSL-style codes.

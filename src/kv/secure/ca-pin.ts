@@ -2,10 +2,12 @@
 // pins (by SHA-256 of its DER). Nothing is sent but the handshake: no token, no request. The
 // requests that follow verify the store's chain against this CA (see client/tls.ts).
 import { connect, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls'
-import { StoreUnreachableError } from '../../errors/index.ts'
-import { StoreIdentityError } from '../client/errors.ts'
+import { ServerUnreachableError, StoreIdentityError } from '../client/errors.ts'
 import { certDigest, derToPem } from './x509.ts'
 import { STORE_SERVER_NAME } from './join-token.ts'
+
+/** What a failed handshake of learnPinnedCa was doing (it sends nothing, so any request may go elsewhere). */
+export const PIN_HANDSHAKE = 'TLS handshake to learn the pinned CA'
 
 export async function learnPinnedCa(o: { host: string; port: number; caDigest: string; timeoutMs: number; signal?: AbortSignal }): Promise<string> {
   const chain = await peerChain(o)
@@ -33,7 +35,7 @@ function peerChain(o: { host: string; port: number; timeoutMs: number; signal?: 
     })
     const fail = (e: Error) => {
       cleanup()
-      reject(new StoreUnreachableError(`cannot reach the cluster store at ${where} (TLS handshake): ${e.message}; is the store's agent running? check --store`, { cause: e }))
+      reject(new ServerUnreachableError(`https://${where}`, PIN_HANDSHAKE, e.message, { cause: e }))
     }
     const onAbort = () => fail(new Error('aborted'))
     const timer = setTimeout(() => fail(new Error(`no handshake within ${o.timeoutMs} ms`)), o.timeoutMs)
