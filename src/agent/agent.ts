@@ -9,6 +9,7 @@ import { ClusterOps, type ClusterKv, type ConnectInput, type CreateNetworkInput 
 import { createDatapath, type Datapath } from '../datapath/index.ts'
 import { findUnderlay, hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
+import { createDrift } from '../drift/index.ts'
 import { LocalStore, type MirrorEntry } from '../store/index.ts'
 import { serveApi, type AgentApi, type ApiListeners, type EndpointStatus, type HealthReport, type NodeStatus } from '../api/index.ts'
 import { VERSION } from '../embedded/index.ts'
@@ -102,7 +103,9 @@ async function build(
   const kv = new ConsulClient({ address: storeAddress, token: config.storeToken, retries: 1, timeoutMs: 5000 })
 
   // 3. datapath + reconciler
-  const datapath: Datapath = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
+  // the drift guard remembers what was programmed and puts back what changes behind our back
+  const drift = createDrift(await createDatapath(config.datapath, { node: config.name, advertise: config.advertise }), { advertise: config.advertise, log })
+  const datapath: Datapath = drift.datapath
   await datapath.start()
   stops.push(() => datapath.close())
   const reconciler = new Reconciler({
@@ -123,6 +126,8 @@ async function build(
   })
   reconciler.start()
   stops.push(() => reconciler.stop())
+  drift.listen(() => reconciler.resync(), { underlayIfindex: underlay.ifindex })
+  stops.push(() => drift.stop())
 
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
   const ops = new ClusterOps(
@@ -288,6 +293,7 @@ async function build(
     reconcile: () => reconciler.stats,
     watchLagSeconds: () => (lastWatchAt ? (Date.now() - lastWatchAt) / 1000 : -1),
     storeReachable: () => storeReachable,
+    repairs: () => drift.repairs.totalsByKind(),
     endpointCounts: () => {
       const all = [...view.endpoints.values()]
       return { local: all.filter((e) => e.node === config.name).length, remote: all.filter((e) => e.node !== config.name).length }

@@ -10,6 +10,8 @@ export interface MetricsSources {
   watchLagSeconds(): number
   storeReachable(): boolean
   endpointCounts(): { local: number; remote: number }
+  /** Drift put back since start, by kind. */
+  repairs?(): Record<string, number>
 }
 
 export function createMetrics(src: MetricsSources) {
@@ -77,6 +79,14 @@ export function createMetrics(src: MetricsSources) {
       const c = src.endpointCounts()
       this.set({ kind: 'local' }, c.local)
       this.set({ kind: 'remote' }, c.remote)
+    },
+  })
+  new Counter({
+    name: 'weft_repairs_total', help: 'Drift put back: things weft made that were changed behind its back, by kind',
+    labelNames: ['kind'], registers: [registry],
+    collect() {
+      this.reset()
+      for (const [kind, n] of Object.entries(src.repairs?.() ?? {})) this.inc({ kind }, n)
     },
   })
   return { text: () => registry.metrics(), registry }

@@ -23,7 +23,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   adoptPinnedLink, attach, ensurePinDir, getSys, linkInfo, openObject, openPinnedMap, PerCpuMap, pinExists, removePinDir,
-  sumCounters, TypedMap, u32, unpin, type LoadedObject, type PinnedMap, type ProgramRef, type TcAttachment,
+  pinFd, sumCounters, TypedMap, u32, unpin, type LoadedObject, type PinnedMap, type ProgramRef, type TcAttachment,
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
@@ -31,15 +31,15 @@ import {
   parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
-  ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
+  ActualState, Datapath, DatapathFault, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
 } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import {
-  CFG_F_VALID, configCodec, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
+  CFG_F_VALID, configCodec, Counter, DROP_REASONS, MAP_NAMES, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
   PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, VX_ENCAP_LEN, VXLAN_PORT, type Config, type Ep,
   type EpKey, type If, type MemberKey, type Net, type Stat, type StatKey,
 } from './abi.ts'
-import { ensureGroDevice, removeGroDevice } from './gro.ts'
+import { ensureGroDevice, GRO_IFNAME, removeGroDevice } from './gro.ts'
 
 export const PIN_ROOT = '/sys/fs/bpf/weft'
 
@@ -73,6 +73,7 @@ interface Loaded {
   maps: Maps
   ul: UnderlayNic
   fromEp: ProgramRef
+  /** Replaced when drift repair re-attaches a detached link. */
   ulLink: TcAttachment
 }
 
@@ -109,8 +110,65 @@ export class BpfDatapath implements Datapath {
 
   start(): Promise<void> {
     return this.serial(async () => {
-      await this.ensure()
+      if (this.loaded) await this.repairBase(this.loaded)
+      else await this.ensure()
     })
+  }
+
+  /** The config this host's programs must read (vx_cfg slot 0). */
+  private config(ul: UnderlayNic): Config {
+    return { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags: CFG_F_VALID }
+  }
+
+  /** What of the base (pins, underlay link, config, wfgro) is not as ensure() made it (live maps only). */
+  private baseFaults(l: Loaded): DatapathFault[] {
+    const faults: DatapathFault[] = []
+    for (const name of MAP_NAMES) {
+      const path = join(this.pinDir, name)
+      if (!pinExists(path)) faults.push({ part: 'pin', detail: `map pin ${path} is missing` })
+    }
+    const linkPath = join(this.linksDir, 'underlay')
+    if (!pinExists(linkPath)) faults.push({ part: 'pin', detail: `link pin ${linkPath} is missing` })
+    let ifindex = 0
+    try {
+      ifindex = linkInfo(l.ulLink).ifindex
+    } catch {
+      // unreadable counts as detached
+    }
+    if (ifindex !== l.ul.ifindex) {
+      faults.push({ part: 'underlay-link', detail: `the underlay program is not attached to ${l.ul.ifname} (its tcx link was detached)` })
+    }
+    const cfg = l.maps.cfg.lookup(0)
+    const want = this.config(l.ul)
+    if (!cfg || cfg.vtepIp !== want.vtepIp || cfg.ulIfindex !== want.ulIfindex || cfg.udpPort !== want.udpPort || cfg.flags !== want.flags) {
+      faults.push({ part: 'config', detail: `the config entry (vx_cfg) is ${cfg ? 'altered' : 'missing'}` })
+    }
+    if (!getSys().ifNameToIndex(GRO_IFNAME)) faults.push({ part: 'gro', detail: `the GRO device ${GRO_IFNAME} is missing` })
+    return faults
+  }
+
+  /** Put back what baseFaults reports: re-pin maps and the link, re-attach, rewrite the config, re-create wfgro. */
+  private async repairBase(l: Loaded): Promise<void> {
+    for (const name of MAP_NAMES) {
+      const path = join(this.pinDir, name)
+      if (!pinExists(path)) pinFd(l.obj.map(name).fd, path, `map ${name}`)
+    }
+    const linkPath = join(this.linksDir, 'underlay')
+    let ifindex = 0
+    try {
+      ifindex = linkInfo(l.ulLink).ifindex
+    } catch {
+      // re-attached below
+    }
+    if (ifindex !== l.ul.ifindex) {
+      l.ulLink.close()
+      if (pinExists(linkPath)) unpin(linkPath)
+      l.ulLink = this.attachOrAdopt(linkPath, l.ul.ifindex, l.obj.program(PROG_FROM_UNDERLAY))
+    } else if (!pinExists(linkPath)) {
+      l.ulLink.pin(linkPath)
+    }
+    l.maps.cfg.update(0, this.config(l.ul))
+    if (!getSys().ifNameToIndex(GRO_IFNAME)) await ensureGroDevice(VXLAN_PORT)
   }
 
   private async ensure(): Promise<Loaded> {
@@ -130,7 +188,7 @@ export class BpfDatapath implements Datapath {
         members: new TypedMap(obj.map('vx_members'), memberKeyCodec, u32),
         stats: new PerCpuMap(obj.map('vx_stats'), statKeyCodec, statCodec),
       }
-      maps.cfg.update(0, { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags: CFG_F_VALID })
+      maps.cfg.update(0, this.config(ul))
       await ensureGroDevice(VXLAN_PORT)
       ensurePinDir(this.linksDir)
       const fromEp = obj.program(PROG_FROM_ENDPOINT)
@@ -382,7 +440,10 @@ export class BpfDatapath implements Datapath {
       const localEndpoints = ifs
         .map(([ifindex, e]) => {
           const hostIfname = names.get(ifindex)
-          return { vni: e.vni, ip: intToIPv4(e.ip), ...(hostIfname !== undefined && { hostIfname }), ifindex }
+          const mac = macString(e.mac)
+          const fwd = maps.eps.lookup({ vni: e.vni, ip: e.ip })
+          const forwarding = !!fwd && fwd.ifindex === ifindex && macString(fwd.mac) === mac
+          return { vni: e.vni, ip: intToIPv4(e.ip), ...(hostIfname !== undefined && { hostIfname }), ifindex, mac, forwarding }
         })
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const remoteEndpoints = maps.eps
@@ -396,7 +457,12 @@ export class BpfDatapath implements Datapath {
         vni,
         vteps: (byVni.get(vni) ?? []).sort((a, b) => a - b).map(intToIPv4),
       }))
-      return { networks: vnis.map((vni) => ({ vni })), localEndpoints, remoteEndpoints, members }
+      const networks = vnis.map((vni) => {
+        const n = maps.nets.lookup(vni)
+        return n ? { vni, subnet: `${intToIPv4(n.subnet)}/${n.prefixLen}`, gateway: intToIPv4(n.gateway), mtu: n.mtu } : { vni }
+      })
+      const faults = this.loaded ? this.baseFaults(this.loaded) : []
+      return { networks, localEndpoints, remoteEndpoints, members, faults }
     })
   }
 
