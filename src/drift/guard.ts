@@ -40,6 +40,10 @@ interface Found {
 
 const remoteKey = (vni: number, ip: string) => `${vni}/${ip}`
 
+/** Kernel reads are synchronous: let API requests in between every so many endpoints. */
+const YIELD_EVERY = 32
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 const FAULT_KIND: Record<DatapathFault['part'], RepairKind> = {
   pin: 'pin',
   'underlay-link': 'underlay-link',
@@ -202,7 +206,9 @@ export class DriftGuard implements Datapath {
 
     const byName = new Map(a.localEndpoints.filter((e) => e.hostIfname !== undefined).map((e) => [e.hostIfname!, e]))
     const dropped = new Set<string>()
+    let n = 0
     for (const [name, want] of this.local) {
+      if (++n % YIELD_EVERY === 0) await yieldToEventLoop()
       if (!existsSync(sandboxPath(want.sandbox))) continue // the sandbox is gone: released, not repaired
       const e = byName.get(name)
       const what = `endpoint ${want.id.slice(0, 12)} (${name}, ${want.ip} in VNI ${want.vni})`
@@ -223,7 +229,7 @@ export class DriftGuard implements Datapath {
         dropped.add(name)
       }
     }
-    this.checkSandboxes(dropped)
+    await this.checkSandboxes(dropped)
     const localEndpoints = a.localEndpoints.filter((e) => e.hostIfname === undefined || !dropped.has(e.hostIfname))
 
     const remoteHeld = new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), r]))
@@ -237,7 +243,7 @@ export class DriftGuard implements Datapath {
         this.see(`remote ${key}`, hint, `the ${hint === 'fdb' ? 'FDB entry' : 'neighbour entry'} of ${what} was ${r ? 'altered' : 'deleted'}`)
       }
     }
-    const membersHeld = new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')]))
+    const membersHeld = new Map(a.members.map((m) => [m.vni, m.vteps.filter((v) => v !== this.opts.advertise).sort().join(',')]))
     for (const [vni, want] of this.members) {
       if (!held.has(vni) || membersHeld.get(vni) === want) continue
       this.see(`members ${vni}`, bpf ? 'map-entry' : 'fdb', bpf
@@ -264,14 +270,16 @@ export class DriftGuard implements Datapath {
   }
 
   /** Read the sandbox end of endpoints whose sandbox an event named (all of them when due). */
-  private checkSandboxes(dropped: Set<string>): void {
+  private async checkSandboxes(dropped: Set<string>): Promise<void> {
     const now = this.now()
     const all = this.sandboxHints.has('*') || now - this.lastFullSandboxCheck >= (this.opts.sandboxCheckMs ?? 5000)
     if (all) this.lastFullSandboxCheck = now
     const hinted = new Set(this.sandboxHints)
     this.sandboxHints.clear()
+    let n = 0
     for (const [name, want] of this.local) {
       const path = sandboxPath(want.sandbox)
+      if (++n % YIELD_EVERY === 0) await yieldToEventLoop()
       if (dropped.has(name) || this.found.has(`local ${name}`) || (!all && !hinted.has(path)) || !existsSync(path)) continue
       const net = this.networks.get(want.vni)
       if (!net) continue

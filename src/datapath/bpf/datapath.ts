@@ -461,8 +461,8 @@ export class BpfDatapath implements Datapath {
         const n = maps.nets.lookup(vni)
         return n ? { vni, subnet: `${intToIPv4(n.subnet)}/${n.prefixLen}`, gateway: intToIPv4(n.gateway), mtu: n.mtu } : { vni }
       })
-      const faults = this.loaded ? this.baseFaults(this.loaded) : []
-      return { networks, localEndpoints, remoteEndpoints, members, faults }
+      // the base is checked only where this process holds it (a reader of pins owns nothing)
+      return { networks, localEndpoints, remoteEndpoints, members, ...(this.loaded && { faults: this.baseFaults(this.loaded) }) }
     })
   }
 
