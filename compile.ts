@@ -104,6 +104,9 @@ async function main() {
     entrypoints: [join(root, 'src', 'main.ts')],
     compile: { outfile: join(root, 'dist', 'weft') },
     plugins: [libsqlNativePlugin],
+    // one chunk per lazily imported command: `weft --help` and the API commands evaluate
+    // only the CLI's own code, not the agent, libSQL or libbpf (bench/cli-startup.ts)
+    splitting: true,
     minify: false,
     sourcemap: 'linked',
   })

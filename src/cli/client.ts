@@ -1,8 +1,21 @@
 // The CLI's HTTP client for the admin API: unix:///PATH or tcp://HOST:PORT (as docker -H),
-// bearer token from WEFT_TOKEN. Failures become one-line CliErrors that say what to do.
+// bearer token from WEFT_TOKEN (or the file WEFT_TOKEN_FILE names). Failures become one-line
+// CliErrors that say what to do.
+import { AGENT_DEFAULTS } from '../agent/config.ts'
+import { readSecret, SecretError } from '../util/secret.ts'
 import { CliError, UsageError } from './_errors.ts'
 
-export const DEFAULT_HOST = 'unix:///run/weft/weft.sock'
+/** The agent's default admin socket (written once, in the agent's config). */
+export const DEFAULT_HOST = AGENT_DEFAULTS.api
+
+function apiToken(env: Record<string, string | undefined>): string | undefined {
+  try {
+    return readSecret({ flag: 'token', envName: 'WEFT_TOKEN', env })
+  } catch (e) {
+    if (e instanceof SecretError) throw new UsageError(e.message)
+    throw e
+  }
+}
 
 export interface ApiTarget {
   /** As given: unix:///run/weft/weft.sock or tcp://10.0.0.1:7946 */
@@ -15,7 +28,7 @@ export interface ApiTarget {
 /** Resolve -H / WEFT_HOST / the default into where requests go. */
 export function apiTarget(host: string | undefined, env: Record<string, string | undefined> = process.env): ApiTarget {
   const h = host || env.WEFT_HOST || DEFAULT_HOST
-  const token = env.WEFT_TOKEN || undefined
+  const token = apiToken(env)
   if (h.startsWith('unix://')) {
     const socket = h.slice('unix://'.length)
     if (!socket.startsWith('/')) throw new UsageError(`-H ${h}: a unix socket needs an absolute path, e.g. unix:///run/weft/weft.sock`)
