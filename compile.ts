@@ -3,7 +3,7 @@
 // produces dist/weft with the BPF objects, libbpf and libSQL's native addon inside.
 // Usage: bun run compile.ts [--bpf-only]
 import { $, Glob, type BunPlugin } from 'bun'
-import { mkdirSync, realpathSync, existsSync, copyFileSync } from 'node:fs'
+import { mkdirSync, realpathSync, existsSync, copyFileSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import pkg from './package.json'
 
@@ -100,6 +100,8 @@ async function main() {
   await writeEmbedded(objects, libbpf, commit)
   if (bpfOnly) return
   mkdirSync(join(root, 'dist'), { recursive: true })
+  // chunk names carry a content hash: drop the previous build's source maps
+  for (const f of new Glob('chunk-*.js.map').scanSync(join(root, 'dist'))) rmSync(join(root, 'dist', f))
   const result = await Bun.build({
     entrypoints: [join(root, 'src', 'main.ts')],
     compile: { outfile: join(root, 'dist', 'weft') },
