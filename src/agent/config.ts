@@ -1,8 +1,7 @@
 // Agent configuration: flags and environment parsed and validated into one frozen object.
 // Defaults echo Docker's daemon flags (see README "Agent flags") and are written only here:
-// `weft agent --help` prints these. This module stays light (no net/, no libraries) because
-// the CLI reads AGENT_DEFAULTS at start.
-import { hostname, networkInterfaces } from 'node:os'
+// `weft agent --help` prints these. This module stays light (no net/, no libraries, node:os
+// only when parsing) because every CLI start reads AGENT_DEFAULTS.
 import { join } from 'node:path'
 import { ValidationError } from '../errors/index.ts'
 import { parseDurationMs } from '../util/duration.ts'
@@ -88,6 +87,7 @@ async function resolveAdvertise(flag: string, v: string, warnings: string[]): Pr
     const { parseIPv4 } = await import('../net/ip.ts')
     return parseIPv4(target, flag)
   }
+  const { networkInterfaces } = await import('node:os')
   const ip = networkInterfaces()[target]?.find((a) => a.family === 'IPv4')?.address
   if (!ip) throw new ValidationError(`${flag} ${v}: no such interface with an IPv4 address (see \`ip -4 addr\`)`)
   return ip
@@ -128,7 +128,7 @@ export async function parseAgentConfig(f: AgentFlags, env: Record<string, string
   const advertiseText = either(f, 'advertise', 'cluster-advertise')
   if (!advertiseText) throw new ValidationError('--advertise ADDR|IFACE is required: the underlay address other hosts reach this one at')
   const advertise = await resolveAdvertise(advertiseFlag, advertiseText, warnings)
-  const name = f.name ?? hostname()
+  const name = f.name ?? (await import('node:os')).hostname()
   if (!isNodeName(name)) throw new ValidationError(`--name "${name}" must be ${NODE_NAME_RULE}`)
   const storeFlag = either(f, 'store', 'cluster-store') ?? AGENT_DEFAULTS.store
   let store: AgentConfig['store']
