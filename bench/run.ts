@@ -14,6 +14,7 @@
 //   --rounds N --seconds S  rounds per mode, seconds per throughput/latency figure
 //   --attaches N --endpoints N --networks N     control-plane scale
 //   --no-control-plane      data plane only
+//   --no-cli-startup        skip the CLI start-up figures (bench/cli-startup.ts)
 //   --wait-quiet            poll /proc/loadavg (1-min < 0.7) for up to 10 min before starting
 import { execSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -21,6 +22,7 @@ import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { leaks } from '../test/harness/index.ts'
 import { WEFT } from '../test/agent/agents.ts'
+import { CLI_RSS_TARGET_MB, CLI_WALL_TARGET_MS, measureCliStartup, worstOf } from './cli-startup.ts'
 import { runControlPlane, type ControlPlaneResult } from './lib/control-plane.ts'
 import { leakedPids, startedPids, stopAll } from './lib/procs.ts'
 import { createProgress } from './lib/progress.ts'
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     endpoints: { type: 'string' },
     networks: { type: 'string' },
     'no-control-plane': { type: 'boolean', default: false },
+    'no-cli-startup': { type: 'boolean', default: false },
     'wait-quiet': { type: 'boolean', default: false },
   },
 })
@@ -56,6 +59,7 @@ const cfg = {
   rounds: Number(args.rounds ?? (quick ? 1 : 3)),
   seconds: Number(args.seconds ?? (quick ? 1 : 10)),
   attaches: Number(args.attaches ?? (quick ? 10 : 200)),
+  cliRuns: quick ? 5 : 20,
   endpoints: Number(args.endpoints ?? (quick ? 60 : 1000)),
   networks: Number(args.networks ?? (quick ? 10 : 100)),
   kvSeconds: quick ? 2 : 10,
@@ -194,7 +198,8 @@ const cpModes = modes.filter((m): m is 'kernel' | 'bpf' => m !== 'routed')
 const progress = createProgress(
   underlays.reduce((n, u) => n + cfg.rounds * modes.length * (remoteTests.length + (u === sameHostIn ? localTests.length : 0)), 0) +
     underlays.length * modes.length +
-    (args['no-control-plane'] ? 0 : cpModes.length),
+    (args['no-control-plane'] ? 0 : cpModes.length) +
+    (args['no-cli-startup'] ? 0 : 1),
 )
 
 // --- run ------------------------------------------------------------------------------------
@@ -319,6 +324,21 @@ if (!args['no-control-plane']) {
   }
 }
 
+if (!args['no-cli-startup']) {
+  await halted()
+  progress.step('CLI start-up')
+  try {
+    const cli = await measureCliStartup({ weft: WEFT, runs: cfg.cliRuns })
+    result.cliStartup = cli
+    const w = worstOf(cli)
+    progress.done(`slowest ${w.wallCommand} ${w.wallMs.toFixed(1)} ms (< ${CLI_WALL_TARGET_MS}), largest ${w.peakCommand} ${w.peakMb.toFixed(1)} MB (< ${CLI_RSS_TARGET_MB})`)
+  } catch (e) {
+    const msg = (e as Error).message.split('\n').slice(0, 3).join(' ')
+    result.cliStartup = { error: msg }
+    progress.done(`FAILED: ${msg.slice(0, 300)}`)
+  }
+}
+
 // --- leak check, results ---------------------------------------------------------------------
 await stopAll()
 for (const p of result.meta.prefixes) result.meta.leaks.push(...(await leaks(p)))
@@ -335,7 +355,7 @@ const jsonPath = join(outDir, `${base}.json`)
 const svgPath = join(outDir, `${base}.svg`)
 const reportPath = args.out ? join(outDir, 'REPORT.md') : join(ROOT, 'bench', 'REPORT.md')
 writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n')
-writeFileSync(svgPath, await renderChart(result))
+writeFileSync(svgPath, renderChart(result))
 const rel = (p: string) => relative(join(reportPath, '..'), p)
 writeFileSync(reportPath, renderReport(result, { json: rel(jsonPath), svg: rel(svgPath) }))
 progress.finish(`wrote ${jsonPath}\n      ${svgPath}\n      ${reportPath}`)

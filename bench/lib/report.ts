@@ -1,8 +1,7 @@
-// Turns a BenchResult into REPORT.md (tables, targets, evidence) and an SVG chart drawn
-// by Vega-Lite (compiled to Vega, rendered headlessly with renderer "none" + toSVG()).
-import * as vega from 'vega'
-import * as vl from 'vega-lite'
-import type { TopLevelSpec } from 'vega-lite'
+// Turns a BenchResult into REPORT.md (tables, targets, evidence) and an SVG chart (our own
+// bar-chart renderer, bench/chart.ts).
+import { barChartSvg, type BarPanel } from '../chart.ts'
+import type { CliStartupFigure } from '../cli-startup.ts'
 import type { ControlPlaneResult } from './control-plane.ts'
 import type { Mode } from './setups.ts'
 import { fmt, ratio } from './stats.ts'
@@ -31,44 +30,30 @@ const CHART_FIGURES: { key: FigureKey; title: string }[] = [
   { key: 'latP99us', title: 'RTT p99, µs (lower is better)' },
 ]
 
+const MODE_COLORS: Record<Mode, string> = { routed: '#9e9e9e', kernel: '#4e79a7', bpf: '#f28e2b' }
+
 /** Grouped bars: one panel per figure, x = where (wire, veth, same host), one bar per mode. */
-export async function renderChart(r: BenchResult): Promise<string> {
-  const values: { figure: string; where: string; mode: string; value: number }[] = []
+export function renderChart(r: BenchResult): string {
+  const panels: BarPanel[] = CHART_FIGURES.map((f) => ({ title: f.title, values: [] }))
   for (const p of r.phases) {
     const groups: [string, Phase['remote'] | undefined][] = [[p.underlay, p.remote], ['same host', p.sameHost]]
     for (const [where, sets] of groups) {
       if (!sets) continue
       for (const mode of MODE_ORDER) {
-        for (const f of CHART_FIGURES) {
+        CHART_FIGURES.forEach((f, i) => {
           const v = sets[mode]?.[f.key]?.median
-          if (v !== undefined && Number.isFinite(v)) values.push({ figure: f.title, where, mode, value: v })
-        }
+          if (v !== undefined && Number.isFinite(v)) panels[i]!.values.push({ group: where, series: mode, value: v })
+        })
       }
     }
   }
-  const spec: TopLevelSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: `weft benchmarks — ${r.meta.date.slice(0, 10)} @ ${r.meta.commit}${r.meta.quick ? ' (quick)' : ''}`, subtitle: `medians of ${r.meta.config.rounds} alternating round(s); kernel ${r.meta.kernel}` },
-    data: { values },
-    facet: { column: { field: 'figure', type: 'nominal', sort: CHART_FIGURES.map((f) => f.title), title: null } },
-    spec: {
-      width: 200,
-      height: 220,
-      mark: { type: 'bar', tooltip: true },
-      encoding: {
-        x: { field: 'where', type: 'nominal', title: null, sort: ['wire', 'veth', 'same host'], axis: { labelAngle: 0 } },
-        xOffset: { field: 'mode', type: 'nominal', sort: MODE_ORDER },
-        y: { field: 'value', type: 'quantitative', title: null },
-        color: { field: 'mode', type: 'nominal', sort: MODE_ORDER, scale: { domain: MODE_ORDER, range: ['#9e9e9e', '#4e79a7', '#f28e2b'] } },
-      },
-    },
-    resolve: { scale: { y: 'independent' } },
-    config: { font: 'sans-serif' },
-  }
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' })
-  const svg = await view.toSVG()
-  view.finalize()
-  return svg
+  return barChartSvg({
+    title: `weft benchmarks — ${r.meta.date.slice(0, 10)} @ ${r.meta.commit}${r.meta.quick ? ' (quick)' : ''}`,
+    subtitle: `medians of ${r.meta.config.rounds} alternating round(s); kernel ${r.meta.kernel}`,
+    groups: ['wire', 'veth', 'same host'],
+    series: MODE_ORDER.map((m) => ({ name: m, color: MODE_COLORS[m] })),
+    panels,
+  })
 }
 
 export function renderReport(r: BenchResult, paths: { json: string; svg: string; rendered?: string }): string {
@@ -157,6 +142,8 @@ export function renderReport(r: BenchResult, paths: { json: string; svg: string;
     L.push('')
   }
 
+  L.push(...cliStartupSection(r))
+
   L.push('## How it is measured', '')
   L.push(
     '- Topology: namespaces only (underlay bridge in its own namespace, 198.18.0.0/24; containers 10.x). Nothing is configured in the root namespace.',
@@ -168,10 +155,27 @@ export function renderReport(r: BenchResult, paths: { json: string; svg: string;
     '- Evidence counters: nstat deltas (TcpExtTCPOFOQueue, TcpExtTCPSACKReorder, UdpRcvbufErrors, IpInDiscards …) in the client, server and host namespaces around the TCP and UDP runs; in the JSON under `phases[].counters`.',
     '- Attach-to-reachable: a container on host 2 pings the address the new endpoint will get, every 1 ms, with a permanent neighbour entry (so no ARP timer is involved), started before the connect call; the figure is the first reply\'s timestamp minus the moment the connect call on host 1 returned.',
     '- Convergence: endpoints attached through all 3 agents at once; "converged" when `Datapath.actual()` (read back from the kernel: BPF maps, or links/FDB/neighbours) on every host holds every endpoint it should.',
+    '- CLI start-up: `bench/cli-startup.ts` spawns `dist/weft` N times per command; wall is spawn to exit as the bench sees it, peak RSS is the `%M` of a second run under GNU time (`/usr/bin/time`): a child\'s own rusage would count pages it shared with the (larger) bench process before exec.',
     '- KV: `bench/kv-load.ts` writers PUT to /v1/kv on the store host over the underlay; 3 watchers follow the prefix with blocking GETs (`?recurse&index=`), delivery = arrival − send time in the value.',
   )
   L.push('')
   return L.join('\n') + '\n'
+}
+
+function cliStartupSection(r: BenchResult): string[] {
+  const c = r.cliStartup
+  if (!c) return []
+  const L = ['## CLI start-up (`dist/weft`, commands that print help or call the admin API)', '']
+  if ('error' in c) return [...L, `Failed: ${esc(c.error)}`, '']
+  L.push(`Median of ${c.runs} runs per command after one warm-up (min–max in brackets); the API commands talk to a stand-in admin API on a unix socket (\`bench/cli-startup.ts\`).`, '')
+  L.push('| command | wall (ms) | peak RSS (MB) | exit |', '| --- | ---: | ---: | --- |')
+  const row = (f: CliStartupFigure) =>
+    `| \`${f.command}\` | ${fmt(f.wallMs.median, 1)} <sub>(${fmt(f.wallMs.min, 1)}–${fmt(f.wallMs.max, 1)})</sub> | ${fmt(f.peakMb.median, 1)} <sub>(${fmt(f.peakMb.min, 1)}–${fmt(f.peakMb.max, 1)})</sub> | ${f.exitCodes.join(', ')} |`
+  for (const f of c.commands) L.push(row(f))
+  if (c.floor) L.push(row(c.floor), '', `${c.floor.command}: the floor, a compiled Bun program that prints one line.`)
+  if (c.floorError) L.push('', `Floor not measured: ${esc(c.floorError)}`)
+  L.push('')
+  return L
 }
 
 function figureTable(sets: Partial<Record<Mode, FigureSet>>): string[] {

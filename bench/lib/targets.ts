@@ -1,6 +1,7 @@
 // The issue's targets, evaluated against a run's medians. Nothing here is asserted: a missed
 // target is reported with the counters that bear on it, and a target whose mode did not run
 // is reported as not evaluated.
+import { CLI_RSS_TARGET_MB, CLI_WALL_TARGET_MS, worstOf } from '../cli-startup.ts'
 import type { Mode, Underlay } from './setups.ts'
 import { median, ratio } from './stats.ts'
 import type { BenchResult, FigureKey, Phase, Target } from './types.ts'
@@ -85,6 +86,17 @@ export function evaluateTargets(r: BenchResult): Target[] {
   cpAdd('cp.converge', `${cp?.converge.endpoints ?? 1000} endpoints over 3 hosts converge (s, bpf datapath)`, cp?.converge.seconds, '< 10 s', (v) => v < 10,
     `connect calls alone took ${fmtN(cp?.converge.apiSeconds, 1)} s${cp?.converge.note ? `; ${cp.converge.note}` : ''}`)
   cpAdd('cp.rss', `agent RSS at ${cp?.converge.endpoints ?? 1000} endpoints / ${cp?.converge.networks ?? 100} networks (MB, max of 3)`, cp?.maxRssMb, '< 150 MB', (v) => v < 150, 'the store host also serves the embedded KV')
+  if (r.cliStartup) {
+    const cli = 'error' in r.cliStartup ? undefined : r.cliStartup
+    const w = cli ? worstOf(cli) : undefined
+    const why = r.cliStartup && 'error' in r.cliStartup ? `CLI start-up run failed: ${r.cliStartup.error}` : ''
+    const cliAdd = (id: string, d: string, v: number | undefined, t: string, ok: (v: number) => boolean, note: string) => {
+      add(id, d, v, t, ok, [], note)
+      if (v === undefined && why) out[out.length - 1]!.note = why
+    }
+    cliAdd('cli.wall', `CLI start-up, slowest median wall of help and admin-API commands (ms, ${cli?.runs ?? '?'} runs each)`, w?.wallMs, `< ${CLI_WALL_TARGET_MS} ms`, (v) => v < CLI_WALL_TARGET_MS, `slowest: ${w?.wallCommand}`)
+    cliAdd('cli.rss', 'CLI start-up, largest median peak RSS of those commands (MB)', w?.peakMb, `< ${CLI_RSS_TARGET_MB} MB`, (v) => v < CLI_RSS_TARGET_MB, `largest: ${w?.peakCommand}`)
+  }
   const conv = out.find((t) => t.id === 'cp.converge')
   if (conv && cp && cp.converge.seconds === null) {
     conv.met = false

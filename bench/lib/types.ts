@@ -1,4 +1,5 @@
 // Shape of bench/results/<date>-<commit>.json (also read by the report and the smoke test).
+import type { CliStartupResult } from '../cli-startup.ts'
 import type { ControlPlaneResult } from './control-plane.ts'
 import type { Counters } from './tools.ts'
 import type { Mode, Underlay } from './setups.ts'
@@ -68,5 +69,7 @@ export interface BenchResult {
   modes: Partial<Record<Mode, { available: boolean; error?: string }>>
   phases: Phase[]
   controlPlane: Partial<Record<'kernel' | 'bpf', ControlPlaneResult | { error: string }>>
+  /** `dist/weft` start-up per command (absent in results from before it was measured). */
+  cliStartup?: CliStartupResult | { error: string }
   targets: Target[]
 }

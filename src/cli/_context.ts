@@ -19,7 +19,12 @@ export interface CliContext extends CliIo {
 export function createContext(host: string | undefined, io: CliIo, env: Record<string, string | undefined> = process.env): CliContext {
   let c: ApiClient | undefined
   return {
-    ...io,
+    out: io.out,
+    err: io.err,
+    // a getter, not a copy: reading it builds process.stdout (see stdio.ts)
+    get isTty() {
+      return io.isTty
+    },
     host,
     env,
     client: () => (c ??= createClient(apiTarget(host, env))),

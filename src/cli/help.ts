@@ -17,7 +17,8 @@ function flagDefault(f: FlagSpec): string {
 /** Option rows: "  -q, --quiet           Only display network IDs". */
 export function optionRows(flags: Record<string, FlagSpec>): string[] {
   const rows = Object.entries({ ...flags, help: HELP_FLAG })
-    .sort(([a], [b]) => a.localeCompare(b))
+    // plain code-unit order: localeCompare would start ICU's collator (~5 ms at every start)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, f]) => {
       const left = `${f.short ? `-${f.short}, ` : '    '}--${name}${f.type === 'string' ? ` ${f.valueName ?? (f.multiple ? 'list' : 'string')}` : ''}`
       const right = `${f.description}${f.required ? ' (required)' : ''}${flagDefault(f)}`

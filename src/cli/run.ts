@@ -7,7 +7,6 @@ import { createContext, type CliIo } from './_context.ts'
 import { CliError, UsageError } from './_errors.ts'
 import { GLOBAL_FLAGS, ROOT, ROOT_SUMMARY } from './commands.ts'
 import { commandHelp, groupHelp } from './help.ts'
-import { parseCommandLine } from './parse.ts'
 import type { CommandGroup, CommandNode, LeafCommand } from './spec.ts'
 import { processIo, OutputClosedError } from './stdio.ts'
 import { closest } from './suggest.ts'
@@ -80,6 +79,8 @@ export async function runCli(argv: string[], io: CliIo = processIo, env: Record<
       io.out(commandHelp(path, leaf))
       return 0
     }
+    // node:util costs ~3 ms to load: only commands that parse flags pay it, help does not
+    const { parseCommandLine } = await import('./parse.ts')
     const input = parseCommandLine(leaf, path, args)
     const ctx = createContext(globals.host, io, env)
     const mod = await leaf.load()
