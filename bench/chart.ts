@@ -38,18 +38,32 @@ export function niceStep(max: number, count = 5): number {
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag
 }
 
-const tickLabel = (v: number) => (Math.abs(v) >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(+v.toFixed(3)))
+const tickLabel = (v: number) =>
+  Math.abs(v) >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(+v.toFixed(3))
 
-function panelSvg(p: BarPanel, spec: BarChartSpec, x0: number, y0: number, w: number, h: number): string[] {
+function panelSvg(
+  p: BarPanel,
+  spec: BarChartSpec,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+): string[] {
   const out: string[] = []
   const max = Math.max(0, ...p.values.map((v) => v.value))
   const step = niceStep(max)
   const top = Math.max(step, Math.ceil(max / step) * step)
   const y = (v: number) => y0 + h - (v / top) * h
-  out.push(`<text x="${x0 + w / 2}" y="${y0 - 10}" text-anchor="middle" font-size="12" font-weight="bold" ${FONT}>${escapeXml(p.title)}</text>`)
+  out.push(
+    `<text x="${x0 + w / 2}" y="${y0 - 10}" text-anchor="middle" font-size="12" font-weight="bold" ${FONT}>${escapeXml(p.title)}</text>`,
+  )
   for (let t = 0; t <= top + step / 1e6; t += step) {
-    out.push(`<line x1="${x0}" x2="${x0 + w}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#e0e0e0"/>`)
-    out.push(`<text x="${x0 - 4}" y="${(y(t) + 3).toFixed(1)}" text-anchor="end" font-size="10" fill="#555" ${FONT}>${tickLabel(t)}</text>`)
+    out.push(
+      `<line x1="${x0}" x2="${x0 + w}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#e0e0e0"/>`,
+    )
+    out.push(
+      `<text x="${x0 - 4}" y="${(y(t) + 3).toFixed(1)}" text-anchor="end" font-size="10" fill="#555" ${FONT}>${tickLabel(t)}</text>`,
+    )
   }
   out.push(`<line x1="${x0}" x2="${x0}" y1="${y0}" y2="${y0 + h}" stroke="#888"/>`)
   out.push(`<line x1="${x0}" x2="${x0 + w}" y1="${y0 + h}" y2="${y0 + h}" stroke="#888"/>`)
@@ -57,7 +71,9 @@ function panelSvg(p: BarPanel, spec: BarChartSpec, x0: number, y0: number, w: nu
   const bw = (gw * 0.8) / spec.series.length
   spec.groups.forEach((g, gi) => {
     const gx = x0 + gi * gw
-    out.push(`<text x="${(gx + gw / 2).toFixed(1)}" y="${y0 + h + 14}" text-anchor="middle" font-size="10" ${FONT}>${escapeXml(g)}</text>`)
+    out.push(
+      `<text x="${(gx + gw / 2).toFixed(1)}" y="${y0 + h + 14}" text-anchor="middle" font-size="10" ${FONT}>${escapeXml(g)}</text>`,
+    )
     spec.series.forEach((s, si) => {
       const v = p.values.find((d) => d.group === g && d.series === s.name)?.value
       if (v === undefined || !Number.isFinite(v)) return
@@ -83,14 +99,21 @@ export function barChartSvg(spec: BarChartSpec): string {
   const height = top + ph + 50
   const body: string[] = []
   body.push(`<rect width="${width}" height="${height}" fill="white"/>`)
-  body.push(`<text x="${left}" y="20" font-size="14" font-weight="bold" ${FONT}>${escapeXml(spec.title)}</text>`)
-  if (spec.subtitle) body.push(`<text x="${left}" y="36" font-size="11" fill="#555" ${FONT}>${escapeXml(spec.subtitle)}</text>`)
+  body.push(
+    `<text x="${left}" y="20" font-size="14" font-weight="bold" ${FONT}>${escapeXml(spec.title)}</text>`,
+  )
+  if (spec.subtitle)
+    body.push(
+      `<text x="${left}" y="36" font-size="11" fill="#555" ${FONT}>${escapeXml(spec.subtitle)}</text>`,
+    )
   spec.panels.forEach((p, i) => body.push(...panelSvg(p, spec, left + i * (pw + gap), top, pw, ph)))
   // legend, right of the last panel
   const lx = left + spec.panels.length * (pw + gap) - gap + 12
   spec.series.forEach((s, i) => {
     body.push(`<rect x="${lx}" y="${top + i * 16}" width="10" height="10" fill="${s.color}"/>`)
-    body.push(`<text x="${lx + 14}" y="${top + i * 16 + 9}" font-size="10" ${FONT}>${escapeXml(s.name)}</text>`)
+    body.push(
+      `<text x="${lx + 14}" y="${top + i * 16 + 9}" font-size="10" ${FONT}>${escapeXml(s.name)}</text>`,
+    )
   })
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n${body.join('\n')}\n</svg>\n`
 }

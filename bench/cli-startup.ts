@@ -43,14 +43,25 @@ const NETWORK = {
   Scope: 'global',
   Driver: 'overlay',
   EnableIPv6: false,
-  IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.254' }] },
+  IPAM: {
+    Driver: 'default',
+    Options: null,
+    Config: [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.254' }],
+  },
   Internal: false,
   Attachable: true,
   Containers: {},
   Options: { 'com.docker.network.driver.overlay.vxlanid_list': '256' },
   Labels: {},
 }
-const NODE = { name: 'h1', alive: true, endpoints: 0, advertise: '198.18.0.1', datapath: 'bpf', version: '0.1.0' }
+const NODE = {
+  name: 'h1',
+  alive: true,
+  endpoints: 0,
+  advertise: '198.18.0.1',
+  datapath: 'bpf',
+  version: '0.1.0',
+}
 
 /** The admin API routes the measured commands call, with the agent's answer shapes. */
 function standInApi(socket: string) {
@@ -66,13 +77,21 @@ function standInApi(socket: string) {
   })
 }
 
-const spread = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) })
+const spread = (xs: number[]) => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+})
 
 const TIME = '/usr/bin/time'
 
 /** Peak RSS (MB) of one run of argv, as GNU time reports it (%M, from its own wait4). */
 async function peakMb(argv: string[]): Promise<number> {
-  const p = Bun.spawn([TIME, '-f', 'weft-peak-kb %M', ...argv], { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' })
+  const p = Bun.spawn([TIME, '-f', 'weft-peak-kb %M', ...argv], {
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'pipe',
+  })
   const [err] = await Promise.all([new Response(p.stderr).text(), p.exited])
   const kb = /weft-peak-kb (\d+)\s*$/.exec(err)?.[1]
   if (!kb) throw new Error(`${TIME} printed no peak RSS for ${argv.join(' ')}: ${err.slice(-200)}`)
@@ -90,7 +109,12 @@ async function measure(label: string, argv: string[], runs: number): Promise<Cli
   const codes: number[] = []
   for (let i = 0; i <= runs; i++) {
     const t0 = performance.now()
-    const p = Bun.spawn(argv, { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', env: { ...process.env, NO_COLOR: '1' } })
+    const p = Bun.spawn(argv, {
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'ignore',
+      env: { ...process.env, NO_COLOR: '1' },
+    })
     const code = await p.exited
     const wall = performance.now() - t0
     if (i === 0) continue // warm-up: page cache, first-run costs
@@ -98,7 +122,13 @@ async function measure(label: string, argv: string[], runs: number): Promise<Cli
     codes.push(code)
     peaks.push(await peakMb(argv))
   }
-  return { command: label, runs, wallMs: spread(walls), peakMb: spread(peaks), exitCodes: [...new Set(codes)] }
+  return {
+    command: label,
+    runs,
+    wallMs: spread(walls),
+    peakMb: spread(peaks),
+    exitCodes: [...new Set(codes)],
+  }
 }
 
 /** A compiled one-line Bun program, built into `dir`: the start-up floor. */
@@ -106,14 +136,21 @@ async function buildFloor(dir: string): Promise<string> {
   const src = join(dir, 'hello.ts')
   await Bun.write(src, "console.log('hello')\n")
   const out = join(dir, 'hello')
-  const r = await Bun.build({ entrypoints: [src], compile: { outfile: out } } as Parameters<typeof Bun.build>[0])
-  if (!r.success) throw new Error(`building the floor program failed: ${r.logs.map(String).join('; ')}`)
+  const r = await Bun.build({ entrypoints: [src], compile: { outfile: out } } as Parameters<
+    typeof Bun.build
+  >[0])
+  if (!r.success)
+    throw new Error(`building the floor program failed: ${r.logs.map(String).join('; ')}`)
   return out
 }
 
-export async function measureCliStartup(opts: { weft: string; runs?: number }): Promise<CliStartupResult> {
+export async function measureCliStartup(opts: {
+  weft: string
+  runs?: number
+}): Promise<CliStartupResult> {
   const runs = opts.runs ?? 20
-  if (!existsSync(TIME)) throw new Error(`${TIME} is missing: apt-get install time (it reports each run's peak memory)`)
+  if (!existsSync(TIME))
+    throw new Error(`${TIME} is missing: apt-get install time (it reports each run's peak memory)`)
   const dir = mkdtempSync(join(tmpdir(), 'weft-cli-startup-'))
   const socket = join(dir, 'api.sock')
   const server = standInApi(socket)
@@ -128,7 +165,8 @@ export async function measureCliStartup(opts: { weft: string; runs?: number }): 
       ['weft node ls', [...host, 'node', 'ls']],
     ]
     const commands: CliStartupFigure[] = []
-    for (const [label, args] of cases) commands.push(await measure(label, [opts.weft, ...args], runs))
+    for (const [label, args] of cases)
+      commands.push(await measure(label, [opts.weft, ...args], runs))
     const result: CliStartupResult = { weft: opts.weft, runs, commands }
     try {
       result.floor = await measure('compiled Bun "hello"', [await buildFloor(dir)], runs)
@@ -143,17 +181,32 @@ export async function measureCliStartup(opts: { weft: string; runs?: number }): 
 }
 
 /** The slowest median wall and the largest median peak over the measured commands. */
-export function worstOf(r: CliStartupResult): { wallMs: number; peakMb: number; wallCommand: string; peakCommand: string } {
+export function worstOf(r: CliStartupResult): {
+  wallMs: number
+  peakMb: number
+  wallCommand: string
+  peakCommand: string
+} {
   const byWall = [...r.commands].sort((a, b) => b.wallMs.median - a.wallMs.median)[0]!
   const byPeak = [...r.commands].sort((a, b) => b.peakMb.median - a.peakMb.median)[0]!
-  return { wallMs: byWall.wallMs.median, peakMb: byPeak.peakMb.median, wallCommand: byWall.command, peakCommand: byPeak.command }
+  return {
+    wallMs: byWall.wallMs.median,
+    peakMb: byPeak.peakMb.median,
+    wallCommand: byWall.command,
+    peakCommand: byPeak.command,
+  }
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Bun.argv.slice(2), options: { runs: { type: 'string' }, weft: { type: 'string' } }, strict: true })
+  const { values } = parseArgs({
+    args: Bun.argv.slice(2),
+    options: { runs: { type: 'string' }, weft: { type: 'string' } },
+    strict: true,
+  })
   const weft = values.weft ?? join(import.meta.dir, '..', 'dist', 'weft')
   const runs = values.runs === undefined ? 20 : Number(values.runs)
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs ${values.runs}: give a whole number of runs, at least 1`)
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error(`--runs ${values.runs}: give a whole number of runs, at least 1`)
   const r = await measureCliStartup({ weft, runs })
   const row = (f: CliStartupFigure) =>
     `${f.command.padEnd(28)} ${f.wallMs.median.toFixed(1).padStart(6)} ms (${f.wallMs.min.toFixed(1)}-${f.wallMs.max.toFixed(1)})  ${f.peakMb.median.toFixed(1).padStart(5)} MB  exit ${f.exitCodes.join(',')}`

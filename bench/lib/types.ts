@@ -11,17 +11,38 @@ export interface Figure {
 }
 
 export const FIGURE_KEYS = [
-  'tcp1Gbps', 'tcp4Gbps', 'tcp1Retransmits', 'tcp4Retransmits', 'udp64Kpps', 'udp64LossPercent',
-  'latP50us', 'latP99us', 'cpuSecPerGB', 'cpuSecPerGBAtRate', 'softirqShare',
+  'tcp1Gbps',
+  'tcp4Gbps',
+  'tcp1Retransmits',
+  'tcp4Retransmits',
+  'udp64Kpps',
+  'udp64LossPercent',
+  'latP50us',
+  'latP99us',
+  'cpuSecPerGB',
+  'cpuSecPerGBAtRate',
+  'softirqShare',
 ] as const
 export type FigureKey = (typeof FIGURE_KEYS)[number]
 export type FigureSet = Partial<Record<FigureKey, Figure>>
 
 /** Figures the smoke test requires for every mode that works. */
 export const REMOTE_FIGURES: FigureKey[] = [
-  'tcp1Gbps', 'tcp4Gbps', 'udp64Kpps', 'latP50us', 'latP99us', 'cpuSecPerGB', 'cpuSecPerGBAtRate',
+  'tcp1Gbps',
+  'tcp4Gbps',
+  'udp64Kpps',
+  'latP50us',
+  'latP99us',
+  'cpuSecPerGB',
+  'cpuSecPerGBAtRate',
 ]
-export const SAME_HOST_FIGURES: FigureKey[] = ['tcp1Gbps', 'udp64Kpps', 'latP50us', 'latP99us', 'cpuSecPerGB']
+export const SAME_HOST_FIGURES: FigureKey[] = [
+  'tcp1Gbps',
+  'udp64Kpps',
+  'latP50us',
+  'latP99us',
+  'cpuSecPerGB',
+]
 
 export interface Phase {
   underlay: Underlay

@@ -27,7 +27,9 @@ export interface AgentConfig {
   name: string
   /** Underlay IPv4 address (the VTEP). */
   advertise: string
-  store: { kind: 'embedded'; listen: { hostname: string; port: number } } | { kind: 'consul'; address: string }
+  store:
+    | { kind: 'embedded'; listen: { hostname: string; port: number } }
+    | { kind: 'consul'; address: string }
   /** Consul ACL token for the store (and the embedded server's required token). */
   storeToken?: string
   dataDir: string
@@ -81,7 +83,9 @@ async function resolveAdvertise(flag: string, v: string, warnings: string[]): Pr
   const withPort = /^(.+):(\d{1,5})$/.exec(target)
   if (withPort) {
     target = withPort[1]!
-    warnings.push(`${flag} ${v}: using the address part "${target}"; the port ${withPort[2]} is not used (VXLAN is UDP 4789, the embedded store listens on --kv-listen)`)
+    warnings.push(
+      `${flag} ${v}: using the address part "${target}"; the port ${withPort[2]} is not used (VXLAN is UDP 4789, the embedded store listens on --kv-listen)`,
+    )
   }
   if (/^\d+\.\d+\.\d+\.\d+$/.test(target)) {
     const { parseIPv4 } = await import('../net/ip.ts')
@@ -89,31 +93,49 @@ async function resolveAdvertise(flag: string, v: string, warnings: string[]): Pr
   }
   const { networkInterfaces } = await import('node:os')
   const ip = networkInterfaces()[target]?.find((a) => a.family === 'IPv4')?.address
-  if (!ip) throw new ValidationError(`${flag} ${v}: no such interface with an IPv4 address (see \`ip -4 addr\`)`)
+  if (!ip)
+    throw new ValidationError(
+      `${flag} ${v}: no such interface with an IPv4 address (see \`ip -4 addr\`)`,
+    )
   return ip
 }
 
 /** --api is the unix socket; TCP has its own flag (it needs a token). */
 function parseApiSocket(v: string): string {
   if (/^tcp:\/\//.test(v)) {
-    throw new ValidationError(`--api ${v}: --api is the admin API's unix socket; to serve it on TCP use --api-tcp HOST:PORT (with --token-file)`)
+    throw new ValidationError(
+      `--api ${v}: --api is the admin API's unix socket; to serve it on TCP use --api-tcp HOST:PORT (with --token-file)`,
+    )
   }
   const path = v.startsWith('unix://') ? v.slice('unix://'.length) : v
   if (/^[a-z][a-z0-9+.-]*:/i.test(path) || !path.startsWith('/')) {
-    throw new ValidationError(`--api "${v}" must be unix:///ABSOLUTE/PATH (e.g. ${AGENT_DEFAULTS.api})`)
+    throw new ValidationError(
+      `--api "${v}" must be unix:///ABSOLUTE/PATH (e.g. ${AGENT_DEFAULTS.api})`,
+    )
   }
   return path
 }
 
 /** One of two spellings of the same flag (ours and Docker's daemon's), never both. */
-function either(f: AgentFlags, ours: keyof AgentFlags, docker: keyof AgentFlags): string | undefined {
+function either(
+  f: AgentFlags,
+  ours: keyof AgentFlags,
+  docker: keyof AgentFlags,
+): string | undefined {
   if (f[ours] !== undefined && f[docker] !== undefined) {
-    throw new ValidationError(`--${ours} and --${docker} are the same flag (--${docker} is Docker's name): give one`)
+    throw new ValidationError(
+      `--${ours} and --${docker} are the same flag (--${docker} is Docker's name): give one`,
+    )
   }
   return f[ours] ?? f[docker]
 }
 
-function secret(f: AgentFlags, flag: 'token' | 'store-token', envName: string, env: Record<string, string | undefined>) {
+function secret(
+  f: AgentFlags,
+  flag: 'token' | 'store-token',
+  envName: string,
+  env: Record<string, string | undefined>,
+) {
   try {
     return readSecret({ flag, value: f[flag], file: f[`${flag}-file`], envName, env })
   } catch (e) {
@@ -122,18 +144,30 @@ function secret(f: AgentFlags, flag: 'token' | 'store-token', envName: string, e
   }
 }
 
-export async function parseAgentConfig(f: AgentFlags, env: Record<string, string | undefined> = process.env): Promise<Readonly<AgentConfig>> {
+export async function parseAgentConfig(
+  f: AgentFlags,
+  env: Record<string, string | undefined> = process.env,
+): Promise<Readonly<AgentConfig>> {
   const warnings: string[] = []
   const advertiseFlag = f.advertise !== undefined ? '--advertise' : '--cluster-advertise'
   const advertiseText = either(f, 'advertise', 'cluster-advertise')
-  if (!advertiseText) throw new ValidationError('--advertise ADDR|IFACE is required: the underlay address other hosts reach this one at')
+  if (!advertiseText)
+    throw new ValidationError(
+      '--advertise ADDR|IFACE is required: the underlay address other hosts reach this one at',
+    )
   const advertise = await resolveAdvertise(advertiseFlag, advertiseText, warnings)
   const name = f.name ?? (await import('node:os')).hostname()
   if (!isNodeName(name)) throw new ValidationError(`--name "${name}" must be ${NODE_NAME_RULE}`)
   const storeFlag = either(f, 'store', 'cluster-store') ?? AGENT_DEFAULTS.store
   let store: AgentConfig['store']
   if (storeFlag === 'embedded') {
-    store = { kind: 'embedded', listen: parseHostPort(f['kv-listen'] ?? `${advertise}:${AGENT_DEFAULTS.kvPort}`, '--kv-listen') }
+    store = {
+      kind: 'embedded',
+      listen: parseHostPort(
+        f['kv-listen'] ?? `${advertise}:${AGENT_DEFAULTS.kvPort}`,
+        '--kv-listen',
+      ),
+    }
   } else if (/^(consul|http|https):\/\//.test(storeFlag)) {
     parseHostPort(storeFlag.replace(/^https?:\/\//, 'x://'), '--store')
     store = { kind: 'consul', address: storeFlag }
@@ -141,21 +175,29 @@ export async function parseAgentConfig(f: AgentFlags, env: Record<string, string
     throw new ValidationError(`--store "${storeFlag}" must be "embedded" or consul://HOST:PORT`)
   }
   if (f['kv-listen'] !== undefined && store.kind !== 'embedded') {
-    throw new ValidationError('--kv-listen is for the embedded store only (this agent uses --store ' + storeFlag + ')')
+    throw new ValidationError(
+      '--kv-listen is for the embedded store only (this agent uses --store ' + storeFlag + ')',
+    )
   }
   const datapath = f.datapath ?? AGENT_DEFAULTS.datapath
-  if (datapath !== 'bpf' && datapath !== 'kernel') throw new ValidationError(`--datapath must be bpf or kernel, not "${datapath}"`)
+  if (datapath !== 'bpf' && datapath !== 'kernel')
+    throw new ValidationError(`--datapath must be bpf or kernel, not "${datapath}"`)
   const ttlText = f.ttl ?? AGENT_DEFAULTS.ttl
   const ttlMs = parseDurationMs(ttlText)
-  if (ttlMs === undefined) throw new ValidationError(`--ttl "${ttlText}" must be a duration like 10s, 500ms, 1m30s or 24h`)
-  if (ttlMs < TTL_MIN_MS || ttlMs > TTL_MAX_MS) throw new ValidationError(`--ttl ${ttlText}: must be between 1s and 24h`)
+  if (ttlMs === undefined)
+    throw new ValidationError(`--ttl "${ttlText}" must be a duration like 10s, 500ms, 1m30s or 24h`)
+  if (ttlMs < TTL_MIN_MS || ttlMs > TTL_MAX_MS)
+    throw new ValidationError(`--ttl ${ttlText}: must be between 1s and 24h`)
   const apiToken = secret(f, 'token', 'WEFT_TOKEN', env)
   if (f['api-tcp'] && !apiToken) {
-    throw new ValidationError('--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN (or --token-file PATH: a --token value shows in ps); refusing to serve TCP without one')
+    throw new ValidationError(
+      '--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN (or --token-file PATH: a --token value shows in ps); refusing to serve TCP without one',
+    )
   }
   if (f['api-tcp']) parseHostPort(f['api-tcp'], '--api-tcp')
   const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
-  if (!LOG_LEVELS.includes(logLevel)) throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
   return Object.freeze({
     name,
     advertise,

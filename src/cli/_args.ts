@@ -34,7 +34,8 @@ export function takeGlobalFlags(argv: string[]): GlobalFlags {
     }
     if (a === '-H' || a === '--host') {
       const v = argv[i + 1]
-      if (v === undefined || v.startsWith('-')) throw new UsageError(`flag needs an argument: ${a} (unix:///PATH or tcp://HOST:PORT)`)
+      if (v === undefined || v.startsWith('-'))
+        throw new UsageError(`flag needs an argument: ${a} (unix:///PATH or tcp://HOST:PORT)`)
       host = v
       i++
     } else if (a.startsWith('--host=') || a.startsWith('-H=')) {

@@ -16,7 +16,11 @@ export interface CliContext extends CliIo {
   client(): ApiClient
 }
 
-export function createContext(host: string | undefined, io: CliIo, env: Record<string, string | undefined> = process.env): CliContext {
+export function createContext(
+  host: string | undefined,
+  io: CliIo,
+  env: Record<string, string | undefined> = process.env,
+): CliContext {
   let c: ApiClient | undefined
   return {
     out: io.out,

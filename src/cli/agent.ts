@@ -16,7 +16,10 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   }
   if (teardown === true) {
     // the agent normally leaves the datapath programmed when it stops (live restore)
-    const dp = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
+    const dp = await createDatapath(config.datapath, {
+      node: config.name,
+      advertise: config.advertise,
+    })
     await dp.teardown()
     ctx.out(`removed the ${config.datapath} datapath of node ${config.name}`)
     return

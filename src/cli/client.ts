@@ -26,12 +26,18 @@ export interface ApiTarget {
 }
 
 /** Resolve -H / WEFT_HOST / the default into where requests go. */
-export function apiTarget(host: string | undefined, env: Record<string, string | undefined> = process.env): ApiTarget {
+export function apiTarget(
+  host: string | undefined,
+  env: Record<string, string | undefined> = process.env,
+): ApiTarget {
   const h = host || env.WEFT_HOST || DEFAULT_HOST
   const token = apiToken(env)
   if (h.startsWith('unix://')) {
     const socket = h.slice('unix://'.length)
-    if (!socket.startsWith('/')) throw new UsageError(`-H ${h}: a unix socket needs an absolute path, e.g. unix:///run/weft/weft.sock`)
+    if (!socket.startsWith('/'))
+      throw new UsageError(
+        `-H ${h}: a unix socket needs an absolute path, e.g. unix:///run/weft/weft.sock`,
+      )
     return { host: h, socket, baseUrl: 'http://weft', token }
   }
   if (h.startsWith('/')) return { host: `unix://${h}`, socket: h, baseUrl: 'http://weft', token }
@@ -83,7 +89,9 @@ export function createClient(target: ApiTarget): ApiClient {
     try {
       return JSON.parse(text) as T
     } catch {
-      throw new CliError(`the agent at ${target.host} answered with something that is not JSON: ${text.slice(0, 80)}`)
+      throw new CliError(
+        `the agent at ${target.host} answered with something that is not JSON: ${text.slice(0, 80)}`,
+      )
     }
   }
   return {
@@ -98,7 +106,11 @@ export function createClient(target: ApiTarget): ApiClient {
 function unreachable(target: ApiTarget, e: unknown): CliError {
   const code = (e as { code?: string }).code
   if (code === 'EACCES' || code === 'EPERM') {
-    return new CliError(`permission denied on ${target.host}: the socket is only for root (mode 0600); run as root`)
+    return new CliError(
+      `permission denied on ${target.host}: the socket is only for root (mode 0600); run as root`,
+    )
   }
-  return new CliError(`cannot reach the weft agent at ${target.host}: is \`weft agent\` running? (set -H or WEFT_HOST)`)
+  return new CliError(
+    `cannot reach the weft agent at ${target.host}: is \`weft agent\` running? (set -H or WEFT_HOST)`,
+  )
 }

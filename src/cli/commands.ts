@@ -5,7 +5,11 @@ import { AGENT_DEFAULTS } from '../agent/config.ts'
 import { DEFAULT_HOST } from './client.ts'
 import type { CommandGroup, FlagSpec, LeafCommand } from './spec.ts'
 
-const FORMAT_LIST: FlagSpec = { type: 'string', description: 'Output format: table or json (one object per line)', default: 'table' }
+const FORMAT_LIST: FlagSpec = {
+  type: 'string',
+  description: 'Output format: table or json (one object per line)',
+  default: 'table',
+}
 
 const networkCreate: LeafCommand = {
   kind: 'command',
@@ -14,14 +18,37 @@ const networkCreate: LeafCommand = {
   args: 'NETWORK',
   positionals: { min: 1, max: 1 },
   flags: {
-    driver: { type: 'string', short: 'd', description: 'Driver to manage the network (only "overlay")', default: 'overlay' },
-    subnet: { type: 'string', description: 'Subnet in CIDR format', defaultNote: 'next free 10.0.N.0/24' },
-    gateway: { type: 'string', description: 'IPv4 gateway of the subnet', defaultNote: 'its first address' },
+    driver: {
+      type: 'string',
+      short: 'd',
+      description: 'Driver to manage the network (only "overlay")',
+      default: 'overlay',
+    },
+    subnet: {
+      type: 'string',
+      description: 'Subnet in CIDR format',
+      defaultNote: 'next free 10.0.N.0/24',
+    },
+    gateway: {
+      type: 'string',
+      description: 'IPv4 gateway of the subnet',
+      defaultNote: 'its first address',
+    },
     'ip-range': { type: 'string', description: 'Allocate container addresses from this sub-range' },
-    vni: { type: 'string', description: 'VXLAN network identifier, 1..16777215', defaultNote: 'next free from 256' },
+    vni: {
+      type: 'string',
+      description: 'VXLAN network identifier, 1..16777215',
+      defaultNote: 'next free from 256',
+    },
     mtu: { type: 'string', description: 'Overlay MTU', defaultNote: 'underlay MTU - 50' },
     label: { type: 'string', multiple: true, description: 'Set metadata KEY=VALUE (repeatable)' },
-    opt: { type: 'string', short: 'o', multiple: true, valueName: 'map', description: 'Set driver option KEY=VALUE (repeatable)' },
+    opt: {
+      type: 'string',
+      short: 'o',
+      multiple: true,
+      valueName: 'map',
+      description: 'Set driver option KEY=VALUE (repeatable)',
+    },
   },
   load: () => import('./network-create.ts'),
 }
@@ -64,14 +91,21 @@ const networkRm: LeafCommand = {
 const networkConnect: LeafCommand = {
   kind: 'command',
   name: 'connect',
-  summary: 'Connect a sandbox (netns name, /proc/PID/ns/net or path) on this host, or declare an external endpoint',
+  summary:
+    'Connect a sandbox (netns name, /proc/PID/ns/net or path) on this host, or declare an external endpoint',
   args: 'NETWORK SANDBOX',
   positionals: { min: 2, max: 2 },
   flags: {
     ip: { type: 'string', description: 'IPv4 address', defaultNote: 'next free one' },
-    external: { type: 'boolean', description: 'Declare an endpoint behind a non-weft VTEP (needs --ip, --mac, --vtep)' },
+    external: {
+      type: 'boolean',
+      description: 'Declare an endpoint behind a non-weft VTEP (needs --ip, --mac, --vtep)',
+    },
     mac: { type: 'string', description: 'MAC address of the external endpoint' },
-    vtep: { type: 'string', description: 'Underlay address of the VTEP the external endpoint sits behind' },
+    vtep: {
+      type: 'string',
+      description: 'Underlay address of the VTEP the external endpoint sits behind',
+    },
   },
   load: () => import('./network-connect.ts'),
 }
@@ -105,9 +139,22 @@ const stats: LeafCommand = {
   summary: "Per-VNI traffic counters and drops of the agent's host",
   positionals: { min: 0, max: 0 },
   flags: {
-    watch: { type: 'boolean', short: 'w', description: 'Refresh until Ctrl-C, with per-second rates' },
-    interval: { type: 'string', valueName: 'duration', description: 'Refresh interval for --watch (at least 100ms)', default: '1s' },
-    count: { type: 'string', valueName: 'int', description: 'With --watch: stop after this many refreshes' },
+    watch: {
+      type: 'boolean',
+      short: 'w',
+      description: 'Refresh until Ctrl-C, with per-second rates',
+    },
+    interval: {
+      type: 'string',
+      valueName: 'duration',
+      description: 'Refresh interval for --watch (at least 100ms)',
+      default: '1s',
+    },
+    count: {
+      type: 'string',
+      valueName: 'int',
+      description: 'With --watch: stop after this many refreshes',
+    },
     format: { type: 'string', description: 'Output format: table or json', default: 'table' },
   },
   load: () => import('./stats.ts'),
@@ -116,17 +163,25 @@ const stats: LeafCommand = {
 const demo: LeafCommand = {
   kind: 'command',
   name: 'demo',
-  summary: 'Build two hosts and two containers in namespaces, connect them over an overlay network, ping across',
+  summary:
+    'Build two hosts and two containers in namespaces, connect them over an overlay network, ping across',
   positionals: { min: 0, max: 0 },
   flags: {
     datapath: { type: 'string', description: 'bpf or kernel', default: AGENT_DEFAULTS.datapath },
-    keep: { type: 'boolean', description: 'Leave it running and print commands to try (remove with --down)' },
-    down: { type: 'boolean', description: 'Remove every demo left running (namespaces, agents, pins, state)' },
+    keep: {
+      type: 'boolean',
+      description: 'Leave it running and print commands to try (remove with --down)',
+    },
+    down: {
+      type: 'boolean',
+      description: 'Remove every demo left running (namespaces, agents, pins, state)',
+    },
   },
   load: () => import('./demo.ts'),
 }
 
-const SECRET_NOTE = 'a value given on the command line shows in `ps`: prefer the -file form or the environment'
+const SECRET_NOTE =
+  'a value given on the command line shows in `ps`: prefer the -file form or the environment'
 
 const agent: LeafCommand = {
   kind: 'command',
@@ -135,22 +190,85 @@ const agent: LeafCommand = {
   positionals: { min: 0, max: 0 },
   flags: {
     name: { type: 'string', description: 'Node name', defaultNote: 'hostname' },
-    advertise: { type: 'string', valueName: 'addr', required: true, description: 'Underlay address or interface of this host (its VTEP)' },
-    store: { type: 'string', valueName: 'url', description: '"embedded" (serve the Consul API here) or consul://HOST:PORT', defaultNote: `"${AGENT_DEFAULTS.store}"` },
-    'kv-listen': { type: 'string', valueName: 'host:port', description: 'Embedded store listen address', defaultNote: `ADVERTISE:${AGENT_DEFAULTS.kvPort}` },
+    advertise: {
+      type: 'string',
+      valueName: 'addr',
+      required: true,
+      description: 'Underlay address or interface of this host (its VTEP)',
+    },
+    store: {
+      type: 'string',
+      valueName: 'url',
+      description: '"embedded" (serve the Consul API here) or consul://HOST:PORT',
+      defaultNote: `"${AGENT_DEFAULTS.store}"`,
+    },
+    'kv-listen': {
+      type: 'string',
+      valueName: 'host:port',
+      description: 'Embedded store listen address',
+      defaultNote: `ADVERTISE:${AGENT_DEFAULTS.kvPort}`,
+    },
     'store-token': { type: 'string', description: 'Consul ACL token (or WEFT_STORE_TOKEN)' },
-    'store-token-file': { type: 'string', valueName: 'path', description: 'Read the Consul ACL token from this file (or WEFT_STORE_TOKEN_FILE)' },
-    data: { type: 'string', valueName: 'dir', description: 'State directory', defaultNote: `"${AGENT_DEFAULTS.data}"` },
-    api: { type: 'string', valueName: 'unix://path', description: 'Admin API unix socket', defaultNote: `"${AGENT_DEFAULTS.api}"` },
-    'api-tcp': { type: 'string', valueName: 'host:port', description: 'Also serve the admin API on TCP (needs a token)' },
+    'store-token-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Read the Consul ACL token from this file (or WEFT_STORE_TOKEN_FILE)',
+    },
+    data: {
+      type: 'string',
+      valueName: 'dir',
+      description: 'State directory',
+      defaultNote: `"${AGENT_DEFAULTS.data}"`,
+    },
+    api: {
+      type: 'string',
+      valueName: 'unix://path',
+      description: 'Admin API unix socket',
+      defaultNote: `"${AGENT_DEFAULTS.api}"`,
+    },
+    'api-tcp': {
+      type: 'string',
+      valueName: 'host:port',
+      description: 'Also serve the admin API on TCP (needs a token)',
+    },
     token: { type: 'string', description: 'Bearer token for the TCP admin API (or WEFT_TOKEN)' },
-    'token-file': { type: 'string', valueName: 'path', description: 'Read the TCP admin API token from this file (or WEFT_TOKEN_FILE)' },
-    datapath: { type: 'string', description: 'bpf (eBPF) or kernel (bridge + vxlan device)', defaultNote: `"${AGENT_DEFAULTS.datapath}"` },
-    ttl: { type: 'string', valueName: 'duration', description: 'Node session TTL, 1s..24h: peers drop a dead node within ~2x this', defaultNote: `"${AGENT_DEFAULTS.ttl}"` },
-    'log-level': { type: 'string', valueName: 'level', description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)', defaultNote: `"${AGENT_DEFAULTS.logLevel}"` },
-    'cluster-store': { type: 'string', valueName: 'url', description: "Docker daemon's name for --store" },
-    'cluster-advertise': { type: 'string', valueName: 'addr:port', description: "Docker daemon's name for --advertise (the port is not used)" },
-    teardown: { type: 'boolean', description: "Remove everything this node's datapath made (links, pins, devices, endpoint veths) and exit" },
+    'token-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Read the TCP admin API token from this file (or WEFT_TOKEN_FILE)',
+    },
+    datapath: {
+      type: 'string',
+      description: 'bpf (eBPF) or kernel (bridge + vxlan device)',
+      defaultNote: `"${AGENT_DEFAULTS.datapath}"`,
+    },
+    ttl: {
+      type: 'string',
+      valueName: 'duration',
+      description: 'Node session TTL, 1s..24h: peers drop a dead node within ~2x this',
+      defaultNote: `"${AGENT_DEFAULTS.ttl}"`,
+    },
+    'log-level': {
+      type: 'string',
+      valueName: 'level',
+      description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
+      defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
+    },
+    'cluster-store': {
+      type: 'string',
+      valueName: 'url',
+      description: "Docker daemon's name for --store",
+    },
+    'cluster-advertise': {
+      type: 'string',
+      valueName: 'addr:port',
+      description: "Docker daemon's name for --advertise (the port is not used)",
+    },
+    teardown: {
+      type: 'boolean',
+      description:
+        "Remove everything this node's datapath made (links, pins, devices, endpoint veths) and exit",
+    },
   },
   notes: `Tokens: ${SECRET_NOTE}.`,
   load: () => import('./agent.ts'),
@@ -161,7 +279,9 @@ const version: LeafCommand = {
   name: 'version',
   summary: 'Show the version, git commit and embedded BPF object hashes',
   positionals: { min: 0, max: 0 },
-  flags: { format: { type: 'string', description: 'Output format: text or json', default: 'text' } },
+  flags: {
+    format: { type: 'string', description: 'Output format: text or json', default: 'text' },
+  },
   load: () => import('./version.ts'),
 }
 
@@ -172,7 +292,8 @@ const completion: LeafCommand = {
   args: 'SHELL',
   positionals: { min: 1, max: 1 },
   flags: {},
-  notes: 'Load it with:\n  source <(weft completion bash)     # bash\n  source <(weft completion zsh)      # zsh',
+  notes:
+    'Load it with:\n  source <(weft completion bash)     # bash\n  source <(weft completion zsh)      # zsh',
   load: () => import('./completion.ts'),
 }
 
@@ -181,13 +302,15 @@ export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     short: 'H',
     valueName: 'url',
-    description: 'Agent to talk to: unix:///PATH or tcp://HOST:PORT (or WEFT_HOST; token from WEFT_TOKEN or WEFT_TOKEN_FILE)',
+    description:
+      'Agent to talk to: unix:///PATH or tcp://HOST:PORT (or WEFT_HOST; token from WEFT_TOKEN or WEFT_TOKEN_FILE)',
     defaultNote: `"${DEFAULT_HOST}"`,
   },
   version: { type: 'boolean', short: 'v', description: 'Print version information and quit' },
 }
 
-export const ROOT_SUMMARY = 'Docker-style multi-host overlay networks: eBPF VXLAN datapath, Consul-compatible control plane'
+export const ROOT_SUMMARY =
+  'Docker-style multi-host overlay networks: eBPF VXLAN datapath, Consul-compatible control plane'
 
 export const ROOT: CommandGroup = {
   kind: 'group',
@@ -198,7 +321,14 @@ export const ROOT: CommandGroup = {
       kind: 'group',
       name: 'network',
       summary: 'Manage overlay networks',
-      commands: [networkConnect, networkCreate, networkDisconnect, networkInspect, networkLs, networkRm],
+      commands: [
+        networkConnect,
+        networkCreate,
+        networkDisconnect,
+        networkInspect,
+        networkLs,
+        networkRm,
+      ],
     },
     { kind: 'group', name: 'node', summary: 'List the hosts of the cluster', commands: [nodeLs] },
     agent,

@@ -28,7 +28,9 @@ function completions(): Map<string, string[]> {
 
 /** One `case` arm per command path; `assign` writes the words into the shell's variable. */
 function caseArms(assign: (words: string[]) => string): string {
-  return [...completions()].map(([path, words]) => `    ${JSON.stringify(path)}) ${assign(words)} ;;`).join('\n')
+  return [...completions()]
+    .map(([path, words]) => `    ${JSON.stringify(path)}) ${assign(words)} ;;`)
+    .join('\n')
 }
 
 // Both scripts: find the command path typed so far (words not starting with "-", and not

@@ -37,7 +37,11 @@ export function commandHelp(path: string, cmd: LeafCommand): string {
   const L = [`Usage:  ${usageLine(path, cmd)}`, '', cmd.summary, '']
   if (cmd.aliases?.length) {
     const parent = path.split(' ').slice(0, -1).join(' ')
-    L.push('Aliases:', `  ${[cmd.name, ...cmd.aliases].map((a) => `weft ${parent ? `${parent} ` : ''}${a}`).join(', ')}`, '')
+    L.push(
+      'Aliases:',
+      `  ${[cmd.name, ...cmd.aliases].map((a) => `weft ${parent ? `${parent} ` : ''}${a}`).join(', ')}`,
+      '',
+    )
   }
   L.push('Options:', ...optionRows(cmd.flags))
   if (cmd.notes) L.push('', cmd.notes)
@@ -51,7 +55,12 @@ export interface RootHelpExtras {
 
 export function groupHelp(path: string, group: CommandGroup, root?: RootHelpExtras): string {
   const prefix = path ? `weft ${path}` : 'weft'
-  const L = [`Usage:  ${prefix}${root ? ' [OPTIONS]' : ''} COMMAND`, '', root?.summary ?? group.summary, '']
+  const L = [
+    `Usage:  ${prefix}${root ? ' [OPTIONS]' : ''} COMMAND`,
+    '',
+    root?.summary ?? group.summary,
+    '',
+  ]
   if (root) L.push('Options:', ...optionRows(root.globalFlags), '')
   const groups = group.commands.filter((c) => c.kind === 'group')
   const leaves = group.commands.filter((c) => c.kind === 'command')

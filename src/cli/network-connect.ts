@@ -15,14 +15,20 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
   const vtep = flagString(flags, 'vtep')
   let body: Record<string, unknown>
   if (flagBool(flags, 'external')) {
-    const missing = Object.entries({ ip, mac, vtep }).filter(([, v]) => !v).map(([f]) => `--${f}`)
-    if (missing.length) throw new UsageError(`--external needs ${missing.join(', ')}`, 'network connect')
+    const missing = Object.entries({ ip, mac, vtep })
+      .filter(([, v]) => !v)
+      .map(([f]) => `--${f}`)
+    if (missing.length)
+      throw new UsageError(`--external needs ${missing.join(', ')}`, 'network connect')
     body = { ip, external: { name, mac, vtep } }
   } else {
-    if (mac || vtep) throw new UsageError('--mac and --vtep are only for --external endpoints', 'network connect')
+    if (mac || vtep)
+      throw new UsageError('--mac and --vtep are only for --external endpoints', 'network connect')
     body = { sandbox: name, ...(ip !== undefined ? { ip } : {}) }
   }
-  const ep = await ctx.client().post<Endpoint>(`/v1/networks/${encodeURIComponent(network)}/connect`, body)
+  const ep = await ctx
+    .client()
+    .post<Endpoint>(`/v1/networks/${encodeURIComponent(network)}/connect`, body)
   const where = ep.external ? `behind VTEP ${ep.vtep}` : `${ep.ifname ?? ''} on ${ep.node}`
   ctx.out(`${ep.name} ${ep.ip} ${ep.mac} ${where} (endpoint ${shortId(ep.id)})`)
 }

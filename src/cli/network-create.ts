@@ -9,14 +9,18 @@ const MTU_OPTION = 'com.docker.network.driver.mtu'
 
 function integer(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined
-  if (!/^\d+$/.test(v.trim())) throw new UsageError(`--${flag} "${v}" must be a whole number`, 'network create')
+  if (!/^\d+$/.test(v.trim()))
+    throw new UsageError(`--${flag} "${v}" must be a whole number`, 'network create')
   return Number(v)
 }
 
 export async function run(ctx: CliContext, { flags, positionals }: RunInput): Promise<void> {
   const driver = flagString(flags, 'driver')
   if (driver !== 'overlay') {
-    throw new UsageError(`driver "${driver}" is not supported: weft only makes overlay networks (-d overlay)`, 'network create')
+    throw new UsageError(
+      `driver "${driver}" is not supported: weft only makes overlay networks (-d overlay)`,
+      'network create',
+    )
   }
   const labels = keyValues(flagList(flags, 'label'), 'label')
   const options = keyValues(flagList(flags, 'opt'), 'opt')
@@ -24,12 +28,17 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
   let vni = integer(flagString(flags, 'vni'), 'vni')
   let mtu = integer(flagString(flags, 'mtu'), 'mtu')
   if (options[VXLAN_ID_OPTION] !== undefined) {
-    if (vni !== undefined) throw new UsageError(`use either --vni or --opt ${VXLAN_ID_OPTION}, not both`, 'network create')
+    if (vni !== undefined)
+      throw new UsageError(
+        `use either --vni or --opt ${VXLAN_ID_OPTION}, not both`,
+        'network create',
+      )
     vni = integer(options[VXLAN_ID_OPTION], `opt ${VXLAN_ID_OPTION}`)
     delete options[VXLAN_ID_OPTION]
   }
   if (options[MTU_OPTION] !== undefined) {
-    if (mtu !== undefined) throw new UsageError(`use either --mtu or --opt ${MTU_OPTION}, not both`, 'network create')
+    if (mtu !== undefined)
+      throw new UsageError(`use either --mtu or --opt ${MTU_OPTION}, not both`, 'network create')
     mtu = integer(options[MTU_OPTION], `opt ${MTU_OPTION}`)
     delete options[MTU_OPTION]
   }

@@ -21,7 +21,9 @@ export function networkJsonLine(n: DockerNetwork, noTrunc = false): string {
     ID: noTrunc ? n.Id : shortId(n.Id),
     IPv6: String(n.EnableIPv6),
     Internal: String(n.Internal),
-    Labels: Object.entries(n.Labels).map(([k, v]) => `${k}=${v}`).join(','),
+    Labels: Object.entries(n.Labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
     Name: n.Name,
     Scope: n.Scope,
     // weft extras

@@ -9,7 +9,14 @@ import type { RunInput } from './spec.ts'
 export function nodeTable(nodes: Node[]): string {
   return table(
     ['NAME', 'ADVERTISE', 'STATUS', 'DATAPATH', 'ENDPOINTS', 'VERSION'],
-    nodes.map((n) => [n.name, n.advertise ?? '-', n.alive ? 'Ready' : 'Down', n.datapath ?? '-', String(n.endpoints), n.version ?? '-']),
+    nodes.map((n) => [
+      n.name,
+      n.advertise ?? '-',
+      n.alive ? 'Ready' : 'Down',
+      n.datapath ?? '-',
+      String(n.endpoints),
+      n.version ?? '-',
+    ]),
   )
 }
 

@@ -9,25 +9,39 @@ import { closest } from './suggest.ts'
 /** Every spelling of the command's flags, as typed: --name and -n. */
 export function flagSpellings(cmd: LeafCommand): string[] {
   const out = ['--help', '-h']
-  for (const [name, f] of Object.entries(cmd.flags)) out.push(`--${name}`, ...(f.short ? [`-${f.short}`] : []))
+  for (const [name, f] of Object.entries(cmd.flags))
+    out.push(`--${name}`, ...(f.short ? [`-${f.short}`] : []))
   return out
 }
 
 function unknownFlag(raw: string, cmd: LeafCommand, path: string): UsageError {
   const flag = raw.startsWith('-') ? raw : `-${raw}`
-  const guess = closest(flag, flagSpellings(cmd).filter((s) => s.startsWith('--')))
+  const guess = closest(
+    flag,
+    flagSpellings(cmd).filter((s) => s.startsWith('--')),
+  )
   return new UsageError(`unknown flag: ${flag}${guess ? ` (did you mean ${guess}?)` : ''}`, path)
 }
 
 function translate(e: unknown, cmd: LeafCommand, path: string): unknown {
   const err = e as { code?: string; message?: string }
   const quoted = /'([^']+)'/.exec(err.message ?? '')?.[1] ?? ''
-  const flag = quoted.split(/[ ,]/).filter((w) => w.startsWith('--')).pop() ?? quoted.split(' ')[0] ?? quoted
+  const flag =
+    quoted
+      .split(/[ ,]/)
+      .filter((w) => w.startsWith('--'))
+      .pop() ??
+    quoted.split(' ')[0] ??
+    quoted
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return unknownFlag(quoted, cmd, path)
   if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    if (/does not take an argument/.test(err.message ?? '')) return new UsageError(`flag ${flag} is a switch and takes no value`, path)
+    if (/does not take an argument/.test(err.message ?? ''))
+      return new UsageError(`flag ${flag} is a switch and takes no value`, path)
     if (/ambiguous/.test(err.message ?? '')) {
-      return new UsageError(`flag needs an argument: ${flag} (to give a value starting with "-", write ${flag}=-VALUE)`, path)
+      return new UsageError(
+        `flag needs an argument: ${flag} (to give a value starting with "-", write ${flag}=-VALUE)`,
+        path,
+      )
     }
     return new UsageError(`flag needs an argument: ${flag}`, path)
   }
@@ -41,7 +55,11 @@ function count(n: number): string {
 export function parseCommandLine(cmd: LeafCommand, path: string, args: string[]): RunInput {
   const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } }
   for (const [name, f] of Object.entries(cmd.flags)) {
-    options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) }
+    options[name] = {
+      type: f.type,
+      ...(f.short ? { short: f.short } : {}),
+      ...(f.multiple ? { multiple: true } : {}),
+    }
   }
   let parsed: { values: FlagValues; positionals: string[] }
   try {
@@ -51,12 +69,16 @@ export function parseCommandLine(cmd: LeafCommand, path: string, args: string[])
   }
   const flags: FlagValues = { ...parsed.values }
   delete flags.help
-  for (const [name, f] of Object.entries(cmd.flags)) if (flags[name] === undefined && f.default !== undefined) flags[name] = f.default
+  for (const [name, f] of Object.entries(cmd.flags))
+    if (flags[name] === undefined && f.default !== undefined) flags[name] = f.default
   const pos = parsed.positionals
   const usage = `weft ${path}${Object.keys(cmd.flags).length ? ' [OPTIONS]' : ''}${cmd.args ? ` ${cmd.args}` : ''}`
   const { min, max } = cmd.positionals
   if (pos.length < min) {
-    throw new UsageError(`"weft ${path}" requires ${min === max ? 'exactly' : 'at least'} ${count(min)}: ${usage}`, path)
+    throw new UsageError(
+      `"weft ${path}" requires ${min === max ? 'exactly' : 'at least'} ${count(min)}: ${usage}`,
+      path,
+    )
   }
   if (pos.length > max) {
     const extra = pos.slice(max).join(' ')

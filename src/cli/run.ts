@@ -11,7 +11,6 @@ import type { CommandGroup, CommandNode, LeafCommand } from './spec.ts'
 import { processIo, OutputClosedError } from './stdio.ts'
 import { closest } from './suggest.ts'
 
-
 const findChild = (g: CommandGroup, word: string): CommandNode | undefined =>
   g.commands.find((c) => c.name === word || c.aliases?.includes(word))
 
@@ -34,8 +33,14 @@ export function resolveCommand(argv: string[]): Resolved {
     const next = findChild(node, word)
     if (!next) {
       const where = path.length ? `weft ${path.join(' ')}` : 'weft'
-      const guess = closest(word, node.commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]))
-      throw new UsageError(`unknown command "${word}" for "${where}"${guess ? ` (did you mean "${guess}"?)` : ''}`, path.join(' ') || undefined)
+      const guess = closest(
+        word,
+        node.commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]),
+      )
+      throw new UsageError(
+        `unknown command "${word}" for "${where}"${guess ? ` (did you mean "${guess}"?)` : ''}`,
+        path.join(' ') || undefined,
+      )
     }
     node = next
     path.push(next.name)
@@ -54,7 +59,11 @@ async function printVersion(io: CliIo) {
   io.out(`weft ${VERSION}`)
 }
 
-export async function runCli(argv: string[], io: CliIo = processIo, env: Record<string, string | undefined> = process.env): Promise<number> {
+export async function runCli(
+  argv: string[],
+  io: CliIo = processIo,
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
   try {
     const globals = takeGlobalFlags(argv)
     const rest = globals.rest
@@ -67,11 +76,21 @@ export async function runCli(argv: string[], io: CliIo = processIo, env: Record<
       // `weft network` alone lists its commands, as `docker network` does
       const stray = args.find((a) => a !== '--help' && a !== '-h')
       if (stray !== undefined) {
-        const known = node === ROOT ? ['--host', '-H', '--version', '-v', '--help', '-h'] : ['--help', '-h']
+        const known =
+          node === ROOT ? ['--host', '-H', '--version', '-v', '--help', '-h'] : ['--help', '-h']
         const guess = closest(stray, known)
-        throw new UsageError(`unknown flag: ${stray}${guess ? ` (did you mean ${guess}?)` : ''}`, path || undefined)
+        throw new UsageError(
+          `unknown flag: ${stray}${guess ? ` (did you mean ${guess}?)` : ''}`,
+          path || undefined,
+        )
       }
-      io.out(groupHelp(path, node, node === ROOT ? { summary: ROOT_SUMMARY, globalFlags: GLOBAL_FLAGS } : undefined))
+      io.out(
+        groupHelp(
+          path,
+          node,
+          node === ROOT ? { summary: ROOT_SUMMARY, globalFlags: GLOBAL_FLAGS } : undefined,
+        ),
+      )
       return 0
     }
     const leaf: LeafCommand = node

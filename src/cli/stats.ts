@@ -11,7 +11,9 @@ import type { RunInput } from './spec.ts'
 const drops = (s: VniStats) => Object.values(s.drops).reduce((a, b) => a + Number(b), 0)
 
 function dropText(s: VniStats): string {
-  const parts = Object.entries(s.drops).filter(([, n]) => Number(n) > 0).map(([r, n]) => `${r}=${n}`)
+  const parts = Object.entries(s.drops)
+    .filter(([, n]) => Number(n) > 0)
+    .map(([r, n]) => `${r}=${n}`)
   return parts.length ? parts.join(' ') : '0'
 }
 
@@ -32,11 +34,26 @@ export function statsTable(stats: VniStats[]): string {
 }
 
 /** Counters with rates since the previous sample and a trend of packets/s. */
-export function statsWatchTable(stats: VniStats[], prev: Map<number, VniStats>, dtS: number, trend: Map<number, number[]>): string {
+export function statsWatchTable(
+  stats: VniStats[],
+  prev: Map<number, VniStats>,
+  dtS: number,
+  trend: Map<number, number[]>,
+): string {
   const rate = (now: string, before: string | undefined) =>
     before === undefined || dtS <= 0 ? 0 : Math.max(0, (Number(now) - Number(before)) / dtS)
   return table(
-    ['VNI', 'NETWORK', 'RX PKT/S', 'RX B/S', 'TX PKT/S', 'TX B/S', 'DROP/S', 'PKT/S TREND', 'DROPS'],
+    [
+      'VNI',
+      'NETWORK',
+      'RX PKT/S',
+      'RX B/S',
+      'TX PKT/S',
+      'TX B/S',
+      'DROP/S',
+      'PKT/S TREND',
+      'DROPS',
+    ],
     stats.map((s) => {
       const p = prev.get(s.vni)
       const rxp = rate(s.rxPackets, p?.rxPackets)
@@ -59,7 +76,8 @@ export function statsWatchTable(stats: VniStats[], prev: Map<number, VniStats>, 
 
 function parseInterval(v: string): number {
   const ms = parseDurationMs(v)
-  if (ms === undefined) throw new UsageError(`--interval "${v}" must be a duration like 1s or 500ms`, 'stats')
+  if (ms === undefined)
+    throw new UsageError(`--interval "${v}" must be a duration like 1s or 500ms`, 'stats')
   if (ms < 100) throw new UsageError('--interval must be at least 100ms', 'stats')
   return ms
 }
@@ -72,7 +90,8 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   const intervalMs = parseInterval(flagString(flags, 'interval')!)
   const countText = flagString(flags, 'count')
   const count = countText === undefined ? Infinity : Number(countText)
-  if (!(count >= 1) || !Number.isInteger(count === Infinity ? 1 : count)) throw new UsageError('--count must be a positive whole number', 'stats')
+  if (!(count >= 1) || !Number.isInteger(count === Infinity ? 1 : count))
+    throw new UsageError('--count must be a positive whole number', 'stats')
   const client = ctx.client()
   if (!flagBool(flags, 'watch')) {
     const s = await client.get<VniStats[]>('/v1/stats')
@@ -97,7 +116,14 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
       const dt = prevAt ? (now - prevAt) / 1000 : 0
       for (const v of s) {
         const p = prev.get(v.vni)
-        const pps = p && dt > 0 ? (Number(v.rxPackets) + Number(v.txPackets) - Number(p.rxPackets) - Number(p.txPackets)) / dt : 0
+        const pps =
+          p && dt > 0
+            ? (Number(v.rxPackets) +
+                Number(v.txPackets) -
+                Number(p.rxPackets) -
+                Number(p.txPackets)) /
+              dt
+            : 0
         trend.set(v.vni, [...(trend.get(v.vni) ?? []), pps].slice(-20))
       }
       if (format === 'json') {

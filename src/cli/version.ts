@@ -7,7 +7,14 @@ import { flagString } from './_args.ts'
 import type { CliContext } from './_context.ts'
 import { UsageError } from './_errors.ts'
 import type { RunInput } from './spec.ts'
-import { bpfObjectBytes, bpfObjectNames, COMMIT, libbpfPath, sha256, VERSION } from '../embedded/index.ts'
+import {
+  bpfObjectBytes,
+  bpfObjectNames,
+  COMMIT,
+  libbpfPath,
+  sha256,
+  VERSION,
+} from '../embedded/index.ts'
 
 export interface VersionReport {
   version: string
@@ -55,7 +62,8 @@ export async function versionReport(): Promise<VersionReport> {
 
 export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   const format = flagString(flags, 'format')
-  if (format !== 'text' && format !== 'json') throw new UsageError(`--format "${format}" is not supported: use text or json`, 'version')
+  if (format !== 'text' && format !== 'json')
+    throw new UsageError(`--format "${format}" is not supported: use text or json`, 'version')
   const report = await versionReport()
   if (format === 'json') {
     ctx.out(JSON.stringify(report, null, 2))

@@ -25,7 +25,9 @@ function fromFile(path: string, what: string): string {
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
-    throw new SecretError(`${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+    throw new SecretError(
+      `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    )
   }
   // one line; editors and `echo` add a trailing newline
   const value = text.replace(/\r?\n$/, '')

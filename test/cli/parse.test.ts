@@ -30,7 +30,11 @@ const usageError = (fn: () => unknown): UsageError => {
 async function cli(args: string[], env: Record<string, string | undefined> = {}) {
   const out: string[] = []
   const err: string[] = []
-  const code = await runCli(args, { out: (t) => void out.push(t), err: (t) => void err.push(t), isTty: false }, env)
+  const code = await runCli(
+    args,
+    { out: (t) => void out.push(t), err: (t) => void err.push(t), isTty: false },
+    env,
+  )
   return { code, stdout: out.join('\n'), stderr: err.join('\n') }
 }
 
@@ -41,11 +45,16 @@ function* leaves(node: CommandNode, path: string[] = []): Generator<[string, Lea
 
 describe('strict flags and arguments', () => {
   test('an unknown flag is refused with the flag that was meant', () => {
-    expect(usageError(() => parseCommandLine(leaf('agent'), 'agent', ['--node', 'x'])).message).toBe('unknown flag: --node (did you mean --name?)')
-    expect(usageError(() => parseCommandLine(leaf('agent'), 'agent', ['--store-tokn', 's3cret'])).message).toBe(
-      'unknown flag: --store-tokn (did you mean --store-token?)',
-    )
-    expect(usageError(() => parseCommandLine(leaf('network ls'), 'network ls', ['--bogus'])).message).toBe('unknown flag: --bogus')
+    expect(
+      usageError(() => parseCommandLine(leaf('agent'), 'agent', ['--node', 'x'])).message,
+    ).toBe('unknown flag: --node (did you mean --name?)')
+    expect(
+      usageError(() => parseCommandLine(leaf('agent'), 'agent', ['--store-tokn', 's3cret']))
+        .message,
+    ).toBe('unknown flag: --store-tokn (did you mean --store-token?)')
+    expect(
+      usageError(() => parseCommandLine(leaf('network ls'), 'network ls', ['--bogus'])).message,
+    ).toBe('unknown flag: --bogus')
   })
 
   test('every command refuses unknown flags and stray arguments', () => {
@@ -55,27 +64,47 @@ describe('strict flags and arguments', () => {
       expect(flag.command).toBe(path)
       if (cmd.positionals.max !== Infinity) {
         const args = Array.from({ length: cmd.positionals.max + 1 }, (_, i) => `a${i}`)
-        expect(usageError(() => parseCommandLine(cmd, path, args)).message).toContain(`"weft ${path}" ${cmd.positionals.max === 0 ? 'takes no arguments' : 'takes at most'}`)
+        expect(usageError(() => parseCommandLine(cmd, path, args)).message).toContain(
+          `"weft ${path}" ${cmd.positionals.max === 0 ? 'takes no arguments' : 'takes at most'}`,
+        )
       }
     }
   })
 
   test('missing arguments name the usage line', () => {
-    expect(usageError(() => parseCommandLine(leaf('network connect'), 'network connect', ['blue'])).message).toBe(
+    expect(
+      usageError(() => parseCommandLine(leaf('network connect'), 'network connect', ['blue']))
+        .message,
+    ).toBe(
       '"weft network connect" requires exactly 2 arguments: weft network connect [OPTIONS] NETWORK SANDBOX',
     )
   })
 
   test('a string flag needs its value, a switch takes none', () => {
-    expect(usageError(() => parseCommandLine(leaf('network create'), 'network create', ['--label'])).message).toBe('flag needs an argument: --label')
-    expect(usageError(() => parseCommandLine(leaf('network create'), 'network create', ['--subnet', '--vni', '7', 'x'])).message).toStartWith(
-      'flag needs an argument: --subnet',
-    )
-    expect(usageError(() => parseCommandLine(leaf('network ls'), 'network ls', ['--quiet=yes'])).message).toBe('flag --quiet is a switch and takes no value')
+    expect(
+      usageError(() => parseCommandLine(leaf('network create'), 'network create', ['--label']))
+        .message,
+    ).toBe('flag needs an argument: --label')
+    expect(
+      usageError(() =>
+        parseCommandLine(leaf('network create'), 'network create', ['--subnet', '--vni', '7', 'x']),
+      ).message,
+    ).toStartWith('flag needs an argument: --subnet')
+    expect(
+      usageError(() => parseCommandLine(leaf('network ls'), 'network ls', ['--quiet=yes'])).message,
+    ).toBe('flag --quiet is a switch and takes no value')
   })
 
   test('repeatable flags keep every value in order; defaults are applied; -- ends the flags', () => {
-    const r = parseCommandLine(leaf('network create'), 'network create', ['--label', 'a=1', '--label=b=2', '-o', 'x=1', '--', '-blue'])
+    const r = parseCommandLine(leaf('network create'), 'network create', [
+      '--label',
+      'a=1',
+      '--label=b=2',
+      '-o',
+      'x=1',
+      '--',
+      '-blue',
+    ])
     expect(r.flags.label).toEqual(['a=1', 'b=2'])
     expect(r.flags.opt).toEqual(['x=1'])
     expect(r.flags.driver).toBe('overlay')
@@ -83,18 +112,27 @@ describe('strict flags and arguments', () => {
   })
 
   test('unknown commands suggest the nearest one', () => {
-    expect(usageError(() => resolveCommand(['netwrk', 'ls'])).message).toBe('unknown command "netwrk" for "weft" (did you mean "network"?)')
-    expect(usageError(() => resolveCommand(['network', 'lss'])).message).toBe('unknown command "lss" for "weft network" (did you mean "ls"?)')
+    expect(usageError(() => resolveCommand(['netwrk', 'ls'])).message).toBe(
+      'unknown command "netwrk" for "weft" (did you mean "network"?)',
+    )
+    expect(usageError(() => resolveCommand(['network', 'lss'])).message).toBe(
+      'unknown command "lss" for "weft network" (did you mean "ls"?)',
+    )
     expect(closest('zzzzzz', ['network', 'node'])).toBeUndefined()
   })
 
   test('runCli: usage errors exit 2 with the hint; groups alone print their commands and exit 0', async () => {
     const bad = await cli(['agent', '--node', 'x'])
-    expect(bad).toEqual({ code: 2, stdout: '', stderr: "Error: unknown flag: --node (did you mean --name?)\nSee 'weft agent --help'." })
+    expect(bad).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "Error: unknown flag: --node (did you mean --name?)\nSee 'weft agent --help'.",
+    })
     const net = await cli(['network'])
     expect(net.code).toBe(0)
     expect(net.stdout).toStartWith('Usage:  weft network COMMAND\n')
-    for (const c of ['connect', 'create', 'disconnect', 'inspect', 'ls', 'rm']) expect(net.stdout).toMatch(new RegExp(`^  ${c} +\\S`, 'm'))
+    for (const c of ['connect', 'create', 'disconnect', 'inspect', 'ls', 'rm'])
+      expect(net.stdout).toMatch(new RegExp(`^  ${c} +\\S`, 'm'))
     expect((await cli([])).stdout).toStartWith('Usage:  weft [OPTIONS] COMMAND\n')
     expect((await cli(['network', '--bogus'])).code).toBe(2)
   })
@@ -102,8 +140,12 @@ describe('strict flags and arguments', () => {
 
 describe('help reads like Docker', () => {
   test('usage lines start with weft and show the required arguments', () => {
-    expect(commandHelp('network connect', leaf('network connect'))).toStartWith('Usage:  weft network connect [OPTIONS] NETWORK SANDBOX\n')
-    expect(commandHelp('network rm', leaf('network rm'))).toStartWith('Usage:  weft network rm NETWORK [NETWORK...]\n')
+    expect(commandHelp('network connect', leaf('network connect'))).toStartWith(
+      'Usage:  weft network connect [OPTIONS] NETWORK SANDBOX\n',
+    )
+    expect(commandHelp('network rm', leaf('network rm'))).toStartWith(
+      'Usage:  weft network rm NETWORK [NETWORK...]\n',
+    )
     expect(commandHelp('network ls', leaf('network ls'))).toContain('  -q, --quiet ')
   })
 
