@@ -117,6 +117,26 @@ describe('bench/run.ts --quick', () => {
     expect(kv && !('error' in kv) ? kv.kv!.deliveryP99ms : 0).toBeGreaterThan(0)
   })
 
+  test('CLI start-up figures for help and admin-API commands, with the floor beside them', () => {
+    const cli = result.cliStartup
+    if (!cli || 'error' in cli) throw new Error(`CLI start-up: ${cli ? cli.error : 'missing'}`)
+    expect(cli.commands.map((c) => c.command)).toEqual([
+      'weft --help',
+      'weft network',
+      'weft network ls --help',
+      'weft network ls',
+      'weft network inspect blue',
+      'weft node ls',
+    ])
+    for (const c of cli.commands) {
+      expect({ command: c.command, exits: c.exitCodes }).toEqual({ command: c.command, exits: [0] })
+      expect(c.wallMs.median).toBeGreaterThan(0)
+      expect(c.peakMb.median).toBeGreaterThan(1)
+    }
+    expect(cli.floor?.peakMb.median).toBeGreaterThan(1)
+    expect(readFileSync(join(out, 'REPORT.md'), 'utf8')).toContain('## CLI start-up')
+  })
+
   test('targets are all listed, evaluated or explained', () => {
     const ids = result.targets.map((t) => t.id)
     for (const id of [
@@ -130,6 +150,8 @@ describe('bench/run.ts --quick', () => {
       'cp.attach.p99',
       'cp.converge',
       'cp.rss',
+      'cli.wall',
+      'cli.rss',
     ]) {
       expect(ids).toContain(id)
     }
