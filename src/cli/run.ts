@@ -67,7 +67,8 @@ export async function runCli(
   try {
     const globals = takeGlobalFlags(argv)
     const rest = globals.rest
-    if (rest.length === 1 && (rest[0] === '--version' || rest[0] === '-v')) {
+    // as docker: `weft --version` prints the version, whatever follows
+    if (rest[0] === '--version' || rest[0] === '-v') {
       await printVersion(io)
       return 0
     }
