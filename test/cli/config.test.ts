@@ -147,3 +147,19 @@ describe('tokens: flag, file or environment', () => {
     )
   })
 })
+
+describe('the CLI client: token from WEFT_TOKEN or WEFT_TOKEN_FILE', () => {
+  test('tcp targets carry the token from either', async () => {
+    const { apiTarget } = await import('../../src/cli/client.ts')
+    const file = join(dir, 'cli-token')
+    writeFileSync(file, 'cli-token-0123456789\n', { mode: 0o600 })
+    expect(apiTarget('tcp://192.0.2.1:7777', { WEFT_TOKEN: 'env' }).token).toBe('env')
+    expect(apiTarget('tcp://192.0.2.1:7777', { WEFT_TOKEN_FILE: file }).token).toBe(
+      'cli-token-0123456789',
+    )
+    expect(apiTarget('tcp://192.0.2.1:7777', {}).token).toBeUndefined()
+    expect(() => apiTarget('tcp://192.0.2.1:7777', { WEFT_TOKEN_FILE: join(dir, 'nope') })).toThrow(
+      /^WEFT_TOKEN_FILE .*nope: cannot read it \(ENOENT\)$/,
+    )
+  })
+})
