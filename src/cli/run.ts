@@ -55,8 +55,9 @@ const wantsHelp = (args: string[]) => {
 }
 
 async function printVersion(io: CliIo) {
-  const { VERSION } = await import('../../build/embedded.gen.ts')
-  io.out(`weft ${VERSION}`)
+  // package.json is the version's source (compile.ts embeds the same); nothing else loads
+  const { version } = (await import('../../package.json')).default
+  io.out(`weft ${version}`)
 }
 
 export async function runCli(
