@@ -2,9 +2,9 @@
 // client), the datapath, the reconciler, the cluster mirror, node registration, the agent
 // service and the admin API, and stops them in reverse order. Wiring only: behaviour lives in
 // the units it builds. Startup programs the datapath from the mirror before the store answers.
-import { serveKv, type ServedKv } from '../kv/index.ts'
+import type { ServedKv } from '../kv/index.ts'
 import { ClusterOps, ROOT } from '../cluster/index.ts'
-import { ConsulStore, StoreStatus, observeWrites, type StoreWatch } from '../store/index.ts'
+import { StoreStatus, observeWrites, type StoreWatch } from '../store/index.ts'
 import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
 import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay } from '../net/index.ts'
@@ -12,9 +12,10 @@ import { Reconciler } from '../reconcile/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
-import { kvPath, statePath, type AgentConfig } from './config.ts'
+import { statePath, type AgentConfig } from './config.ts'
+import { openClusterStore } from './cluster-store.ts'
 import { DisposerStack } from './disposers.ts'
-import { createMetrics } from './metrics.ts'
+import { agentMetrics } from './metrics.ts'
 import { registerNode } from './registration.ts'
 import { AgentService } from './service.ts'
 
@@ -49,22 +50,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   })
 
   // 2. the cluster store
-  let kvServer: ServedKv | undefined
-  if (config.store.kind === 'embedded') {
-    const served = (kvServer = await serveKv({
-      dbPath: kvPath(config),
-      hostname: config.store.listen.hostname,
-      port: config.store.listen.port,
-      nodeName: config.name,
-      advertise: `${config.advertise}:${config.store.listen.port}`,
-      token: config.storeToken,
-      sessionTtlMinMs: Math.min(10_000, config.ttlMs),
-    }))
-    stack.push('embedded store', () => served.stop())
-    log.info({ url: served.url }, 'embedded Consul-compatible store listening')
-  }
-  const storeAddress = kvServer?.url ?? (config.store.kind === 'consul' ? config.store.address : '')
-  const store = ConsulStore.connect({ address: storeAddress, token: config.storeToken, retries: 1, timeoutMs: 5000 })
+  const { store, kvServer } = await openClusterStore(config, stack, log)
   const storeStatus = new StoreStatus()
 
   // 3. datapath + reconciler, woken by every change of the mirror
@@ -93,45 +79,9 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
   const ops = new ClusterOps(observeWrites(store, (written) => mirror.ownWrites(written)), underlay.mtu - 50, mirror)
 
-  // 4. register the node; re-announce what we still have; then follow the store
-  let watch: StoreWatch | undefined
-  stack.push('watch', () => watch && (watch.stop(), watch.done))
-  const registration = registerNode(
-    store,
-    {
-      name: config.name,
-      advertise: config.advertise,
-      datapath: config.datapath,
-      version: VERSION,
-      started: new Date().toISOString(),
-      ...(config.apiTcp ? { api: config.apiTcp } : {}),
-    },
-    config.ttlMs,
-    log,
-    async () => {
-      storeStatus.answered()
-      const view = mirror.view()
-      const mine = [...view.endpoints.values()].filter((e) => e.node === config.name && view.networks.has(e.networkId))
-      const n = await ops.reannounce(mine)
-      if (n) log.info({ endpoints: n }, 're-announced endpoints the store had lost')
-      watch ??= followStore(store, ROOT, mirror, storeStatus, log)
-    },
-  )
-  stack.push('registration', () => registration.stop())
-
-  // 5. the agent service behind the admin API
-  const metrics = createMetrics({
-    stats: () => datapath.stats(),
-    networkName: (vni) => [...mirror.view().networks.values()].find((n) => n.vni === vni)?.name,
-    reconcile: () => reconciler.stats,
-    watchLagSeconds: () => storeStatus.secondsSinceAnswer(),
-    storeReachable: () => storeStatus.reachable,
-    endpointCounts: () => {
-      const all = [...mirror.view().endpoints.values()]
-      const local = all.filter((e) => e.node === config.name).length
-      return { local, remote: all.length - local }
-    },
-  })
+  // 4. the agent service behind the admin API
+  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus })
+  let registered = () => false
   const service = new AgentService({
     node: config.name,
     datapathKind: config.datapath,
@@ -142,10 +92,22 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     stats: () => datapath.stats(),
     metrics: () => metrics.text(),
     storeStatus,
-    registered: () => registration.registered(),
+    registered: () => registered(),
     log,
   })
   stack.push('agent service', () => service.close())
+
+  // 5. register the node; re-announce what we still have; then follow the store
+  let watch: StoreWatch | undefined
+  stack.push('watch', () => watch && (watch.stop(), watch.done))
+  const node = { name: config.name, advertise: config.advertise, datapath: config.datapath, version: VERSION, started: new Date().toISOString() }
+  const registration = registerNode(store, { ...node, ...(config.apiTcp ? { api: config.apiTcp } : {}) }, config.ttlMs, log, async () => {
+    storeStatus.answered()
+    await service.reannounce()
+    watch ??= followStore(store, ROOT, mirror, storeStatus, log)
+  })
+  registered = () => registration.registered()
+  stack.push('registration', () => registration.stop())
 
   const api = serveApi(service, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken })
   stack.push('admin API', () => api.stop())

@@ -154,6 +154,15 @@ export class AgentService implements AgentApi {
     return this.d.metrics()
   }
 
+  /** Write back this node's endpoints the store lost (after a store restart without state). */
+  async reannounce(): Promise<number> {
+    const view = this.d.mirror.view()
+    const mine = [...view.endpoints.values()].filter((e) => e.node === this.node && view.networks.has(e.networkId))
+    const n = await this.d.ops.reannounce(mine)
+    if (n) this.d.log.info({ endpoints: n }, 're-announced endpoints the store had lost')
+    return n
+  }
+
   /** Stop retrying undos in the background (agent stop); resolves when they have ended. */
   async close(): Promise<void> {
     this.closed.abort()

@@ -2,7 +2,7 @@
 // are consistent, transactions go to /v1/txn, leases are TTL sessions with behaviour
 // "delete", and the watch is a blocking query that delivers full snapshots.
 import { OutcomeUnknownError, StoreUnreachableError } from '../../errors/index.ts'
-import { ConsulClient, TxnConflictError, type TransportOptions, type TxnOp } from '../../kv/index.ts'
+import { ConsulClient, TxnConflictError, watchQuery, type TransportOptions, type TxnOp } from '../../kv/index.ts'
 import type { ClusterStore, StoreEntry, StoreLeases, StoreOp, StoreWatch, TxnOutcome, WatchEvent, WatchHandlers } from '../types.ts'
 
 const text = new TextDecoder()
@@ -88,13 +88,16 @@ export class ConsulStore implements ClusterStore {
   }
 
   watch(prefix: string, onEvent: (e: WatchEvent) => void | Promise<void>, h: WatchHandlers = {}): StoreWatch {
-    return this.client.watch(
-      prefix,
-      (snap) =>
+    // Every move of the index is delivered, also one whose tree looks like the last snapshot:
+    // a write and its undoing between two rounds leave the tree as it was, but the index tells
+    // the mirror that its own write is superseded (read-your-own-writes needs that).
+    return watchQuery(
+      (q) => this.client.kv.list(prefix, q),
+      (r) =>
         onEvent({
           kind: 'snapshot',
-          entries: snap.entries.map((e) => ({ key: e.key, value: text.decode(e.value), modifyIndex: e.modifyIndex })),
-          revision: snap.index,
+          entries: r.value.map((e) => ({ key: e.key, value: text.decode(e.value), modifyIndex: e.modifyIndex })),
+          revision: r.index,
         }),
       {
         waitMs: this.opts.watchWaitMs ?? 60_000,
