@@ -10,13 +10,12 @@
 // background, and the answer says so.
 import { AttachFailedError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
 import { EndpointRecord, type ClusterOps, type ConnectInput, type CreateNetworkInput, type NetworkRecord } from '../cluster/index.ts'
-import type { ClusterMirror } from '../mirror/index.ts'
-import type { LocalEndpointFact } from '../mirror/index.ts'
+import type { ClusterMirror, LocalEndpointFact } from '../mirror/index.ts'
 import type { StoreEntry, StoreStatus } from '../store/index.ts'
 import type { Reconciler } from '../reconcile/index.ts'
 import type { VniStats } from '../datapath/types.ts'
 import { hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
-import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/deps.ts'
+import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 
 /** The reconciler as the service uses it. */

@@ -210,3 +210,15 @@ describe('AgentService: the rest', () => {
     expect(down.store.lastError).toContain('injected fault')
   })
 })
+
+describe('AgentService: errors as the admin API answers them', () => {
+  test('a failed attach is a 500 with its code; an unknown outcome is a 503 that says so', async () => {
+    const { statusOf, errorBody } = await import('../../src/api/errors.ts')
+    const attach = new AttachFailedError('attach sb to blue failed: veth create: EEXIST')
+    expect(statusOf(attach)).toBe(500)
+    expect(errorBody(attach)).toEqual({ error: 'attach_failed', message: attach.message })
+    const unknown = new OutcomeUnknownError('the write may or may not have been applied')
+    expect(statusOf(unknown)).toBe(503)
+    expect(errorBody(unknown).error).toBe('outcome_unknown')
+  })
+})
