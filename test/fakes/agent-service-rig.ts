@@ -6,9 +6,10 @@ import { ClusterOps, ROOT } from '../../src/cluster/index.ts'
 import { NotFoundError } from '../../src/errors/index.ts'
 import { ClusterMirror, MirrorDb, followStore } from '../../src/mirror/index.ts'
 import { Reconciler } from '../../src/reconcile/index.ts'
-import { StoreStatus, observeWrites, type StoreOp, type StoreWatch } from '../../src/store/index.ts'
+import { StoreStatus, observeWrites, type ClusterStore, type StoreOp, type StoreWatch } from '../../src/store/index.ts'
 import { AgentFakeDatapath } from './agent-datapath.ts'
-import { faultyStore, startKvRig, type KvRig, type TxnFault } from './agent-store.ts'
+import { faultyStore, startKvRig, type TxnFault } from './agent-store.ts'
+import { MemoryDeltaStore } from './agent-memory-store.ts'
 
 export const quietLog = { info() {}, warn() {}, debug() {} }
 
@@ -21,7 +22,8 @@ export const fakeSandboxes: Sandboxes = {
 }
 
 export interface ServiceRig {
-  kv: KvRig
+  /** The real store behind the faults: what the cluster holds. */
+  store: ClusterStore
   service: AgentService
   datapath: AgentFakeDatapath
   mirror: ClusterMirror
@@ -38,10 +40,12 @@ export async function startServiceRig(o: {
   before?: (ops: StoreOp[], n: number) => Promise<void>
   attachTimeoutMs?: number
   undoBudgetMs?: number
+  /** consul: the embedded KV server (snapshots); memory: an etcd-shaped store (deltas). */
+  backing?: 'consul' | 'memory'
 } = {}): Promise<ServiceRig> {
   const node = o.node ?? 'n1'
-  const kv = await startKvRig()
-  const faults = faultyStore(kv.store, (ops, n) => o.plan?.(ops, n) ?? 'pass', o.before)
+  const backing = o.backing === 'memory' ? memoryBacking() : await startKvRig()
+  const faults = faultyStore(backing.store, (ops, n) => o.plan?.(ops, n) ?? 'pass', o.before)
   const db = await MirrorDb.open(':memory:')
   const mirror = new ClusterMirror(db)
   const datapath = new AgentFakeDatapath()
@@ -64,7 +68,7 @@ export async function startServiceRig(o: {
   const off = mirror.onChange(() => reconciler.trigger())
   const status = new StoreStatus()
   const ops = new ClusterOps(observeWrites(faults.store, (w) => mirror.ownWrites(w)), 1450, mirror)
-  const watch: StoreWatch = followStore(kv.store, ROOT, mirror, status)
+  const watch: StoreWatch = followStore(backing.store, ROOT, mirror, status)
   const service = new AgentService({
     node,
     datapathKind: 'bpf',
@@ -82,7 +86,7 @@ export async function startServiceRig(o: {
     undoBudgetMs: o.undoBudgetMs ?? 1000,
   })
   return {
-    kv, service, datapath, mirror, reconciler, status, faults, ops,
+    store: backing.store, service, datapath, mirror, reconciler, status, faults, ops,
     async close() {
       await service.close()
       watch.stop()
@@ -90,7 +94,12 @@ export async function startServiceRig(o: {
       off()
       await reconciler.stop()
       db.close()
-      await kv.cleanup()
+      await backing.cleanup()
     },
   }
+}
+
+function memoryBacking() {
+  const store = new MemoryDeltaStore()
+  return { store, cleanup: async () => store.close() }
 }

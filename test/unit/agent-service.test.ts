@@ -28,8 +28,8 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, timeo
   }
 }
 
-const endpointKeys = async (r: ServiceRig) => (await r.kv.store.list(`${ROOT}endpoints/`)).map((e) => e.key)
-const ipamKeys = async (r: ServiceRig) => (await r.kv.store.list(`${ROOT}ipam/`)).map((e) => e.key)
+const endpointKeys = async (r: ServiceRig) => (await r.store.list(`${ROOT}endpoints/`)).map((e) => e.key)
+const ipamKeys = async (r: ServiceRig) => (await r.store.list(`${ROOT}ipam/`)).map((e) => e.key)
 /** The undo of a connect: the conditional delete of an endpoint record. */
 const isUndo = (ops: StoreOp[]) => ops[0]?.op === 'delete' && ops[0].ifRevision !== undefined && ops[0].key.includes('/endpoints/')
 const isConnect = (ops: StoreOp[]) => ops.some((o) => o.op === 'put' && o.key.includes('/endpoints/'))
@@ -220,5 +220,23 @@ describe('AgentService: errors as the admin API answers them', () => {
     const unknown = new OutcomeUnknownError('the write may or may not have been applied')
     expect(statusOf(unknown)).toBe(503)
     expect(errorBody(unknown).error).toBe('outcome_unknown')
+  })
+})
+
+describe('AgentService on an etcd-shaped delta store', () => {
+  test('connect, a failed attach, disconnect and network removal work unchanged', async () => {
+    const r = await rig({ backing: 'memory' })
+    const net = await r.service.createNetwork({ name: 'blue' })
+    const c = await r.service.connect({ network: 'blue', sandbox: 'sb' })
+    expect(c.status).toBe('attached')
+    r.datapath.failAttach.set('sb2', 'no such netns')
+    const err = await r.service.connect({ network: 'blue', sandbox: 'sb2' }).catch((e) => e)
+    expect(err).toBeInstanceOf(AttachFailedError)
+    expect(await endpointKeys(r)).toEqual([keys.endpoint(net.id, c.record.id)])
+    await r.service.disconnect('blue', 'sb')
+    expect(r.datapath.local.size).toBe(0)
+    await r.service.removeNetwork('blue')
+    await until(() => !r.datapath.networks.has(net.vni), 'the network to leave the datapath')
+    expect(await r.store.list(`${ROOT}networks/`)).toEqual([])
   })
 })
