@@ -182,10 +182,8 @@ export class ClusterOps {
       const { record, modifyIndex } = await this.resolveNetwork(ref)
       const key = keys.network(record.id)
       // 1. mark it: from now on connects fail their check on the network key
-      const mark = await this.kv.txn([{ op: 'put', key, value: json({ ...record, removing: true }), ifRevision: modifyIndex }])
-      if (!mark.ok) continue
-      const markedIndex = mark.written.find((w) => w.key === key)?.modifyIndex
-      if (markedIndex === undefined) throw new Error(`store answered the mark of ${key} without its new revision`)
+      const markedIndex = await this.markForRemoval(record, modifyIndex)
+      if (markedIndex === undefined) continue
       // 2. refuse while endpoints are attached (and unmark)
       const eps = await this.endpoints(record.id).catch(async (e: unknown) => {
         await this.unmark(record, markedIndex, e)
@@ -223,6 +221,32 @@ export class ClusterOps {
       await this.unmark(record, markedIndex)
     }
     throw new ConflictError(`could not remove network ${ref}: too much concurrent change, try again`)
+  }
+
+  /** The revision of the marked record; undefined when the CAS lost (re-read and retry). */
+  private async markForRemoval(record: NetworkRecord, modifyIndex: bigint): Promise<bigint | undefined> {
+    const key = keys.network(record.id)
+    try {
+      const mark = await this.kv.txn([{ op: 'put', key, value: json({ ...record, removing: true }), ifRevision: modifyIndex }])
+      if (!mark.ok) return undefined
+      const rev = mark.written.find((w) => w.key === key)?.modifyIndex
+      if (rev === undefined) throw new Error(`the store answered the mark of ${key} without its new revision`)
+      return rev
+    } catch (e) {
+      if (!(e instanceof OutcomeUnknownError)) throw e
+      // the answer was lost: the record read back says whether the mark landed
+      const back = await this.kv.get(key).catch(() => 'unknown' as const)
+      if (back === 'unknown') {
+        throw new OutcomeUnknownError(
+          `remove network ${record.name}: the store did not answer (${e.message}); the network may be left marked "being removed": ` +
+            `run \`weft network rm ${record.name}\` again once the store is back`,
+          { cause: e },
+        )
+      }
+      if (back && back.modifyIndex !== modifyIndex && NetworkRecord.safeParse(JSON.parse(back.value)).data?.removing) return back.modifyIndex
+      if (back?.modifyIndex === modifyIndex) throw new StoreUnreachableError(`network ${record.name} was not removed (nothing changed): ${e.message}`, { cause: e })
+      return undefined // changed by someone else meanwhile: re-read
+    }
   }
 
   /**

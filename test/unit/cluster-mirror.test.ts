@@ -95,17 +95,12 @@ describe('ClusterMirror', () => {
 
   test('waitFor fails at its deadline naming what it waited for, and stops listening', async () => {
     const m = await mirror()
-    let listeners = 0
-    const count = m.onChange(() => listeners++)
     const t0 = Date.now()
     const err = await m.waitFor(() => false, 100, 'endpoint 5 to arrive').catch((e) => e)
     expect(err).toBeInstanceOf(StoreUnreachableError)
     expect(err.message).toContain('endpoint 5 to arrive')
     expect(Date.now() - t0).toBeGreaterThanOrEqual(95)
-    count()
-    // no leftover waiter: an event now reaches no one
-    await m.apply({ kind: 'snapshot', entries: [], revision: 1n })
-    expect(listeners).toBe(0)
+    // no leftover waiter: the mirror has no listener left
     expect((m as unknown as { listeners: Set<unknown> }).listeners.size).toBe(0)
   })
 })

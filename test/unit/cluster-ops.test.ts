@@ -120,6 +120,22 @@ describe('ClusterOps: networks', () => {
     expect(back.removing).toBeUndefined()
   })
 
+  test('a removal mark whose answer was lost is read back: marked means go on, unmarked means nothing changed', async () => {
+    const isMark = (o: { op: string; value?: string }[]) => o.length === 1 && o[0]!.op === 'put' && (o[0]!.value ?? '').includes('"removing":true')
+    const a = await ops.createNetwork({ name: uniq('lost-mark') })
+    const lost = faultyStore(rig.store, (o) => (isMark(o) ? 'lost-answer' : 'pass'))
+    expect((await new ClusterOps(lost.store, 1450).removeNetwork(a.name)).id).toBe(a.id)
+    expect(await rig.store.get(keys.network(a.id))).toBeUndefined()
+
+    const b = await ops.createNetwork({ name: uniq('unreached-mark') })
+    const never = faultyStore(rig.store, (o) => (isMark(o) ? 'unreachable' : 'pass'))
+    const before = await tree()
+    const err = await new ClusterOps(never.store, 1450).removeNetwork(b.name).catch((e) => e)
+    expect(err).toBeInstanceOf(StoreUnreachableError)
+    expect(err.message).toContain('was not removed (nothing changed)')
+    expect(await tree()).toEqual(before)
+  })
+
   test('a create whose answer was lost succeeds once the record is read back; one never applied says nothing changed', async () => {
     const lost = faultyStore(rig.store, () => 'lost-answer')
     const name = uniq('lost-create')
