@@ -65,7 +65,7 @@ export function registerNode(
         isRegistered = false
         if (ac.signal.aborted) break
         log.warn({ err: (e as Error).message }, `node registration failed; retrying in ${delay} ms`)
-        await Bun.sleep(delay)
+        await abortableSleep(delay, ac.signal) // stop() must not wait out the backoff
         delay = Math.min(delay * 2, 5000)
       }
     }
@@ -83,4 +83,11 @@ export function registerNode(
       }
     },
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+  })
 }
