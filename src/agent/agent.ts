@@ -109,7 +109,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   registered = () => registration.registered()
   stack.push('registration', () => registration.stop())
 
-  const api = serveApi(service, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken })
+  const api = await serveApi(service, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken, log })
   stack.push('admin API', () => api.stop())
   log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
 

@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dlopen } from 'bun:ffi'
-import { BPF_OBJECT_PATHS, COMMIT, LIBBPF_PATH, VERSION } from '../../build/embedded.gen.ts'
+import { BPF_OBJECT_PATHS, COMMIT, LIBBPF_PATH, VERSION } from '@build/embedded.gen'
 
 export { VERSION, COMMIT }
 

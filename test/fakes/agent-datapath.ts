@@ -20,6 +20,8 @@ export class AgentFakeDatapath implements Datapath {
   readonly failNetwork = new Map<number, string>()
   /** upsertRemoteEndpoint in these VNIs fails with the given message (a pass-wide failure). */
   readonly failRemote = new Map<number, string>()
+  /** actual() fails with this message (a whole pass fails: no item is to blame). */
+  failActual: string | undefined
   /** Resolves the next attach only when released (to hold an attach in flight). */
   attachGate: Promise<void> | undefined
   private nextIfindex = 100
@@ -82,6 +84,7 @@ export class AgentFakeDatapath implements Datapath {
   }
 
   async actual(): Promise<ActualState> {
+    if (this.failActual) throw new Error(this.failActual)
     return {
       networks: [...this.networks.keys()].map((vni) => ({ vni })),
       localEndpoints: [...this.local.values()].map((e, i) => ({ vni: e.vni, ip: e.ip, hostIfname: e.hostIfname, ifindex: 100 + i })),

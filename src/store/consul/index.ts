@@ -12,6 +12,12 @@ export interface ConsulStoreOptions {
   watchWaitMs?: number
 }
 
+/** Why the client could not reach the store: its `why` (one server), else its whole account (several). */
+function reason(e: StoreUnreachableError): string {
+  const why = (e as { why?: unknown }).why
+  return typeof why === 'string' ? why : e.message
+}
+
 /** Consul's verbs for one store op. */
 export function toConsulOp(op: StoreOp): TxnOp {
   switch (op.op) {
@@ -59,10 +65,9 @@ export class ConsulStore implements ClusterStore {
   /** The client's "cannot reach" in our words: where the store is, why, and what still works. */
   private unreachable(e: unknown): never {
     if (!(e instanceof StoreUnreachableError)) throw e
-    throw new StoreUnreachableError(
-      `store unreachable at ${this.address}: ${e.message.split(': ').slice(-1)[0]}; writes fail until it is back (existing traffic keeps flowing)`,
-      { cause: e },
-    )
+    throw new StoreUnreachableError(`store unreachable at ${this.address}: ${reason(e)}; writes fail until it is back (existing traffic keeps flowing)`, {
+      cause: e,
+    })
   }
 
   async txn(ops: StoreOp[]): Promise<TxnOutcome> {
@@ -73,8 +78,7 @@ export class ConsulStore implements ClusterStore {
     } catch (e) {
       if (e instanceof TxnConflictError) return { ok: false, failed: e.errors.map((x) => x.opIndex) }
       if (writes && e instanceof StoreUnreachableError) {
-        const why = e.message.split(': ').slice(-1)[0]
-        throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${why}; the write may or may not have been applied`, { cause: e })
+        throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${reason(e)}; the write may or may not have been applied`, { cause: e })
       }
       this.unreachable(e)
     }
