@@ -3,10 +3,10 @@
 // ingress on the underlay sees every 1.5 KB segment alone and TCP falls to 0.66x kernel vxlan
 // on a real wire (DATAPATH-NOTES pitfall 1). The device forwards nothing itself: every VXLAN
 // packet for our VTEP is decapsulated (or dropped) by vx_from_ul before the stack sees it.
-import { batch, exec, iprouteJson } from '../../net/index.ts'
+import { batch, exec, IFNAME_PREFIX, iprouteJson } from '../../net/index.ts'
 
 /** Name of the GRO device (one per host netns). */
-export const GRO_IFNAME = 'wfgro'
+export const GRO_IFNAME = `${IFNAME_PREFIX}gro`
 
 interface LinkJson {
   ifname: string
