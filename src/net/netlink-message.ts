@@ -303,7 +303,7 @@ const u32Of = (b: Uint8Array | undefined): number | undefined =>
  */
 export function parseError(msg: Uint8Array, flags: number): { errno: number; message?: string } {
   const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength)
-  const errno = msg.byteLength >= NLMSG_HDRLEN + 4 ? -v.getInt32(NLMSG_HDRLEN, true) : 0
+  const errno = msg.byteLength >= NLMSG_HDRLEN + 4 ? negated(v.getInt32(NLMSG_HDRLEN, true)) : 0
   const tlvAt = NLMSG_HDRLEN + 4 + NLMSG_HDRLEN
   const message = flags & NLM_F_ACK_TLVS && msg.byteLength > tlvAt ? cString(attrs(msg, tlvAt).get(NLMSGERR_ATTR_MSG)) : undefined
   return message ? { errno, message } : { errno }
@@ -311,8 +311,11 @@ export function parseError(msg: Uint8Array, flags: number): { errno: number; mes
 
 /** The error code an NLMSG_DONE carries (0 = the dump finished). */
 export function parseDone(msg: Uint8Array): number {
-  return msg.byteLength >= NLMSG_HDRLEN + 4 ? -new DataView(msg.buffer, msg.byteOffset).getInt32(NLMSG_HDRLEN, true) : 0
+  return msg.byteLength >= NLMSG_HDRLEN + 4 ? negated(new DataView(msg.buffer, msg.byteOffset).getInt32(NLMSG_HDRLEN, true)) : 0
 }
+
+/** The kernel sends -errno; 0 stays 0 (not -0). */
+const negated = (rc: number): number => (rc === 0 ? 0 : -rc)
 
 /** A link as rtnetlink describes it (the fields plumbing needs). */
 export interface NlLink {
