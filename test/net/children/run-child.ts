@@ -22,5 +22,6 @@ export async function runChild(script: string, args: string[], deadlineMs: numbe
   }, deadlineMs)
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
   clearTimeout(timer)
-  return { exitCode: proc.exitCode, signalCode: proc.signalCode, stdout, stderr, ms: performance.now() - t0, timedOut }
+  const signalCode = proc.signalCode === null ? null : String(proc.signalCode)
+  return { exitCode: proc.exitCode, signalCode, stdout, stderr, ms: performance.now() - t0, timedOut }
 }
