@@ -7,7 +7,7 @@ import { ConsulClient, serveKv, type ServedKv } from '../kv/index.ts'
 import { clusterView, viewWith, ROOT, type ClusterView, type EndpointRecord, type ParseCache } from '../cluster/index.ts'
 import { ClusterOps, type ClusterKv, type ConnectInput, type CreateNetworkInput } from '../cluster/operations.ts'
 import { createDatapath, type Datapath } from '../datapath/index.ts'
-import { findUnderlay, hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
+import { findUnderlay, hostIfnameFor, resolveSandbox, sandboxPath, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { LocalStore, type MirrorEntry } from '../store/index.ts'
 import { serveApi, type AgentApi, type ApiListeners, type EndpointStatus, type HealthReport, type NodeStatus } from '../api/index.ts'
@@ -71,7 +71,7 @@ async function build(
   stopAll: () => Promise<void>,
 ): Promise<Agent> {
   const underlay = await findUnderlay(config.advertise)
-  const defaultMtu = underlay.mtu - 50
+  const defaultMtu = underlay.mtu - VXLAN_OVERHEAD
 
   // 1. local state: the mirror lets us program the datapath before the store answers
   const store = await LocalStore.open(statePath(config))
