@@ -19,7 +19,7 @@
 // anything is made; if a later step fails the new host veth is deleted (which removes both
 // ends), so a failed call leaves what was there before.
 import { closeSync, openSync } from 'node:fs'
-import { ConflictError, NotFoundError, ValidationError } from '../errors/index.ts'
+import { ConflictError, NotFoundError, ValidationError, WeftError } from '../errors/index.ts'
 import { Errno, getLibc } from '../sys/index.ts'
 import { IFNAME_PREFIX } from './constants.ts'
 import { parseIPv4 } from './ip.ts'
@@ -137,7 +137,11 @@ export async function plumbEndpoint(input: PlumbSpec): Promise<PlumbedEndpoint> 
       if (createPair(s, sb.path, master, where)) return configureNew(s, sandbox, sb.path, where)
       const verdict = existingPair(s, sandbox, sb.path)
       if (verdict === 'adopt') return adopt(s, sandbox, master, sb.path, where)
-      host().deleteLink(s.hostIfname)
+      try {
+        host().deleteLink(s.hostIfname)
+      } catch (e) {
+        throw inContext(`replace stale ${where}`, e)
+      }
     }
     throw new ConflictError(`cannot create ${s.hostIfname}: a link of that name keeps reappearing, retry`, 'ifname_race')
   } finally {
@@ -172,7 +176,7 @@ function configureNew(s: Spec, sandbox: RtnlSocket, sandboxPath: string, where: 
     host().setLink(s.hostIfname, { alias: s.alias })
     host().setLink(s.hostIfname, { up: true })
     const hostLink = host().getLink(s.hostIfname)
-    if (!hostLink) throw new Error(`${s.hostIfname} vanished right after it was created`)
+    if (!hostLink) throw new WeftError('link_vanished', `configure ${where}: ${s.hostIfname} vanished right after it was created`)
     const peer = configureSandboxEnd(s, sandbox, false)
     return result(s, hostLink, peer, sandboxPath, false)
   } catch (e) {
@@ -185,7 +189,7 @@ function adopt(s: Spec, sandbox: RtnlSocket, master: number | undefined, sandbox
   try {
     host().setLink(s.hostIfname, { mtu: s.hostMtu, master, alias: s.alias, up: true })
     const hostLink = host().getLink(s.hostIfname)
-    if (!hostLink) throw new Error(`${s.hostIfname} vanished while it was adopted`)
+    if (!hostLink) throw new WeftError('link_vanished', `adopt ${where}: ${s.hostIfname} vanished while it was adopted`)
     const peer = configureSandboxEnd(s, sandbox, true)
     return result(s, hostLink, peer, sandboxPath, true)
   } catch (e) {
@@ -197,7 +201,7 @@ function adopt(s: Spec, sandbox: RtnlSocket, master: number | undefined, sandbox
 function configureSandboxEnd(s: Spec, sandbox: RtnlSocket, adopted: boolean): NlLink {
   sandbox.setLink(s.ifname, adopted ? { mac: s.mac, mtu: s.mtu } : {})
   const peer = sandbox.getLink(s.ifname)
-  if (!peer) throw new Error(`${s.ifname} is not in the sandbox`)
+  if (!peer) throw new WeftError('link_vanished', `${s.ifname} (the peer of ${s.hostIfname}) is not in the sandbox`)
   if (adopted) {
     for (const a of sandbox.addresses(peer.ifindex)) {
       if (a.ip !== s.ip || a.prefixLen !== s.prefixLen) sandbox.deleteAddress(peer.ifindex, a.ip, a.prefixLen)
