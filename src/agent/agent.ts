@@ -347,7 +347,7 @@ async function build(
     metrics: () => metrics.text(),
   }
 
-  const api = serveApi(agentApi, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken })
+  const api = await serveApi(agentApi, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken, log })
   stops.push(() => api.stop())
   log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
 

@@ -2,16 +2,25 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { VERSION } from '../embedded/index.ts'
+import { createLogger, type Logger } from '../log.ts'
+import { bearerAuth } from './auth.ts'
 import type { AgentApi } from './deps.ts'
-import { apiError, onError } from './errors.ts'
+import { DiskFullWatch } from './disk-watch.ts'
+import { apiError, createOnError } from './errors.ts'
+import { notFoundHandler } from './not-found.ts'
 import { networkRoutes } from './routes/networks.ts'
 import { systemRoutes } from './routes/system.ts'
 
 export const MAX_BODY_BYTES = 1024 * 1024
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
 export interface AppOptions {
   /** When set, every request must carry `Authorization: Bearer <token>` (TCP listener). */
   token?: string
+  /** Where 5xx answers are logged with their cause (default: a logger on stderr). */
+  log?: Logger
+  /** Shared by every listener of one agent: a disk_full answer shows in /healthz until a write succeeds. */
+  disk?: DiskFullWatch
 }
 
 export function createApp(api: AgentApi, opts: AppOptions = {}) {
@@ -25,18 +34,15 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
       return apiError(c, 400, 'invalid_input', `invalid request: ${issues}`)
     },
   })
-  app.onError(onError)
-  app.notFound((c) => apiError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}: see /openapi.json`))
+  const disk = opts.disk ?? new DiskFullWatch()
+  app.onError(createOnError(opts.log ?? createLogger({ name: api.node }), disk))
+  app.notFound(notFoundHandler(app))
 
-  if (opts.token) {
-    const expected = `Bearer ${opts.token}`
-    app.use('*', async (c, next) => {
-      const got = c.req.header('authorization')
-      if (!got) return apiError(c, 401, 'unauthorized', 'missing bearer token: set WEFT_TOKEN')
-      if (!timingSafeEqual(got, expected)) return apiError(c, 403, 'forbidden', 'wrong bearer token: check WEFT_TOKEN')
-      await next()
-    })
-  }
+  if (opts.token !== undefined) app.use('*', bearerAuth(opts.token))
+  app.use('/v1/*', async (c, next) => {
+    await next()
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 300) disk.cleared()
+  })
   app.use(
     '/v1/*',
     bodyLimit({
@@ -44,9 +50,10 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
       onError: (c) => apiError(c, 413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`),
     }),
   )
-  // malformed JSON must say so (zod's hook would only see "expected object")
+  // malformed JSON must say so (zod's hook would only see "expected object"); a body that
+  // does not claim to be JSON is the validator's 415
   app.use('/v1/*', async (c, next) => {
-    if (c.req.method === 'POST' || c.req.method === 'PUT') {
+    if ((c.req.method === 'POST' || c.req.method === 'PUT') && JSON_TYPE.test(c.req.header('content-type') ?? '')) {
       const text = await c.req.raw.clone().text()
       try {
         JSON.parse(text)
@@ -58,18 +65,11 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
   })
 
   networkRoutes(app, api)
-  systemRoutes(app, api)
+  systemRoutes(app, api, disk)
 
   app.doc('/openapi.json', {
     openapi: '3.0.3',
     info: { title: 'weft admin API', version: VERSION, description: 'Overlay networks, endpoints, nodes, stats' },
   })
   return app
-}
-
-function timingSafeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
-  return diff === 0
 }

@@ -1,7 +1,14 @@
 // Request and response schemas: the same zod objects validate requests and generate
 // /openapi.json.
 import { z } from '@hono/zod-openapi'
-import { EndpointRecord } from '../cluster/index.ts'
+import { EndpointRecord, unusableSubnetReason, unusableVtepReason } from '../cluster/index.ts'
+
+/** A string field refused with `reason(value)` when that says why it cannot work. */
+const usable = (reason: (v: string) => string | undefined) =>
+  z.string().superRefine((v, ctx) => {
+    const why = reason(v)
+    if (why) ctx.addIssue({ code: 'custom', message: why })
+  })
 
 const stringMap = z.record(z.string(), z.string())
 
@@ -13,7 +20,10 @@ export const CreateNetworkSchema = z
   .object({
     name: z.string().min(1).openapi({ example: 'backend' }),
     driver: z.literal('overlay').optional().openapi({ description: 'Only "overlay" (the default)' }),
-    subnet: z.string().optional().openapi({ example: '10.0.1.0/24' }),
+    subnet: usable(unusableSubnetReason).optional().openapi({
+      example: '10.0.1.0/24',
+      description: 'IPv4 CIDR outside reserved, loopback, link-local, multicast and "this network" space',
+    }),
     gateway: z.string().optional().openapi({ example: '10.0.1.1' }),
     ipRange: z.string().optional().openapi({ example: '10.0.1.128/25' }),
     vni: z.number().int().optional().openapi({ example: 256 }),
@@ -26,13 +36,14 @@ export const CreateNetworkSchema = z
 
 export const ConnectSchema = z
   .object({
-    sandbox: z.string().min(1).optional().openapi({
+    sandbox: z.string().min(1).max(4096, 'sandbox is longer than a path can be (4096 bytes)').optional().openapi({
       description: 'Network namespace on this node: ip-netns name, /proc/PID/ns/net, or a path',
       example: 'web1',
     }),
     ip: z.string().optional().openapi({ example: '10.0.1.10' }),
     external: z
-      .object({ name: z.string().min(1), mac: z.string(), vtep: z.string() })
+      // a weft node's own address is refused by the route, which knows the nodes
+      .object({ name: z.string().min(1), mac: z.string(), vtep: usable((v) => unusableVtepReason(v, [])) })
       .strict()
       .optional()
       .openapi({ description: 'An endpoint behind a VTEP that does not run weft' }),
@@ -121,5 +132,9 @@ export const HealthSchema = z
     store: z.object({ reachable: z.boolean(), lastError: z.string().optional() }),
     datapath: z.string(),
     reconcile: z.object({ passes: z.number(), lastDurationMs: z.number(), lastError: z.string().nullable() }),
+    disk: z
+      .object({ full: z.literal(true), since: z.string(), lastError: z.string() })
+      .optional()
+      .openapi({ description: 'Present while writes fail for a full disk (since the first, until one succeeds)' }),
   })
   .openapi('Health')

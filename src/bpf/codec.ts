@@ -25,6 +25,7 @@ export function decode<T>(codec: Codec<T>, bytes: Uint8Array, offset = 0): T {
 const int = <T>(size: number, write: Codec<T>['write'], read: Codec<T>['read']): Codec<T> => ({ size, write, read })
 
 export const u8 = int<number>(1, (v, o, x) => v.setUint8(o, x), (v, o) => v.getUint8(o))
+export const u16 = int<number>(2, (v, o, x) => v.setUint16(o, x, true), (v, o) => v.getUint16(o, true))
 export const u32 = int<number>(4, (v, o, x) => v.setUint32(o, x, true), (v, o) => v.getUint32(o, true))
 export const u64 = int<bigint>(8, (v, o, x) => v.setBigUint64(o, x, true), (v, o) => v.getBigUint64(o, true))
 /** Network byte order (`__be16`). */

@@ -13,7 +13,7 @@ export {
   TypedMap, PerCpuMap, MapType, UpdateFlag, openPinnedMap, isPerCpuType, sumU64, sumCounters,
 } from './map.ts'
 export type { MapRef, PinnedMap, CodecOrSize } from './map.ts'
-export { u8, u32, u64, be16, be32, bytes, struct, encode, decode } from './codec.ts'
+export { u8, u16, u32, u64, be16, be32, bytes, struct, encode, decode } from './codec.ts'
 export type { Codec } from './codec.ts'
 export { attach, adoptPinnedLink, linkInfo, tcxSupported, BPF_TCX_INGRESS, BPF_TCX_EGRESS } from './tc.ts'
 export type { AttachOptions, AttachMode, Direction, TcAttachment } from './tc.ts'

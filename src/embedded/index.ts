@@ -3,7 +3,7 @@
 // src/sys loads libbpf from those bytes (dlopen cannot read $bunfs).
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { BPF_OBJECT_PATHS, COMMIT, LIBBPF_PATH, VERSION } from '../../build/embedded.gen.ts'
+import { BPF_OBJECT_PATHS, COMMIT, LIBBPF_PATH, VERSION } from '@build/embedded.gen'
 
 export { VERSION, COMMIT }
 

@@ -1,6 +1,8 @@
 // Endpoints, nodes, stats, health and metrics.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
-import type { AgentApi } from '../deps.ts'
+import { ownWords } from '../client-wording.ts'
+import type { AgentApi, HealthReport } from '../deps.ts'
+import type { DiskFullWatch } from '../disk-watch.ts'
 import { EndpointSchema, ErrorSchema, HealthSchema, NodeSchema, VniStatsSchema } from '../schemas.ts'
 import { endpointJson } from './networks.ts'
 
@@ -9,7 +11,7 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { 'application/json': { schema } },
 })
 
-export function systemRoutes(app: OpenAPIHono, api: AgentApi) {
+export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatch) {
   app.openapi(
     createRoute({
       method: 'get', path: '/v1/endpoints', tags: ['endpoints'], summary: 'List endpoints of every network',
@@ -41,7 +43,9 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi) {
       responses: { 200: json(z.array(VniStatsSchema), 'Counters') },
     }),
     async (c) => {
-      const nets = new Map((await api.listNetworks().catch(() => [])).map((n) => [n.vni, n.name]))
+      // counters are this node's and stay readable while the store is down: names are a label
+      const listed = await Promise.allSettled([api.listNetworks()])
+      const nets = new Map((listed[0].status === 'fulfilled' ? listed[0].value : []).map((n) => [n.vni, n.name]))
       const s = await api.stats()
       return c.json(
         s.map((v) => ({
@@ -64,8 +68,10 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi) {
       responses: { 200: json(HealthSchema, 'Healthy'), 503: json(HealthSchema, 'Unhealthy') },
     }),
     async (c) => {
-      const h = await api.health()
-      return c.json(h, h.ok ? 200 : 503)
+      const h = inOwnWords(await api.health())
+      const full = disk.state
+      const report = full ? { ...h, ok: false, disk: full } : h
+      return c.json(report, report.ok ? 200 : 503)
     },
   )
 
@@ -86,4 +92,13 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi) {
       return res
     },
   )
+}
+
+/** The health report with the HTTP client's wording of its last errors put in ours. */
+function inOwnWords(h: HealthReport): HealthReport {
+  return {
+    ...h,
+    store: { ...h.store, ...(h.store.lastError ? { lastError: ownWords(h.store.lastError) } : {}) },
+    reconcile: { ...h.reconcile, lastError: h.reconcile.lastError === null ? null : ownWords(h.reconcile.lastError) },
+  }
 }

@@ -27,7 +27,7 @@ import {
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, findUnderlay, intToIPv4, ipv4ToInt, macFromBytes, macToBytes, parseCidr,
+  assertHostAddress, assertIfname, assertVni, findUnderlay, IFNAME_PREFIX, intToIPv4, ipv4ToInt, macFromBytes, macToBytes, parseCidr,
   parseIPv4, parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, VXLAN_OVERHEAD, VXLAN_PORT, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
@@ -253,7 +253,7 @@ export class BpfDatapath implements Datapath {
       assertHostAddress(ip, `${intToIPv4(net.subnet)}/${net.prefixLen}`, `endpoint address of network ${vni}`)
       const existing = l.maps.eps.lookup(key)
       if (existing?.ifindex) {
-        const owner = linkNames([existing.ifindex]).get(existing.ifindex)
+        const owner = ownLinkNames([existing.ifindex]).get(existing.ifindex)
         if (owner && owner !== ep.hostIfname) {
           throw new ConflictError(`address ${ip} in network ${vni} is already used by local endpoint ${owner}`, 'address_taken')
         }
@@ -285,20 +285,22 @@ export class BpfDatapath implements Datapath {
     })
   }
 
-  detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
+  detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
     const vni = assertVni(ep.vni)
     const ip = parseIPv4(ep.ip, 'endpoint address')
-    assertIfname(ep.hostIfname, 'host interface name')
+    const hostIfname = ep.hostIfname === undefined ? undefined : assertIfname(ep.hostIfname, 'host interface name')
     return this.serial(async () => {
       const { maps } = await this.ensure()
       const ipInt = ipv4ToInt(ip)
-      const ifindexes = new Set<number>()
-      for (const [ifindex, e] of maps.ifs.entries()) if (e.vni === vni && e.ip === ipInt) ifindexes.add(ifindex)
-      for (const ifindex of ifindexes) maps.ifs.delete(ifindex)
+      const ifs = maps.ifs.entries().filter(([, e]) => e.vni === vni && e.ip === ipInt).map(([ifindex]) => ifindex)
       const key = { vni, ip: ipInt }
       const cur = maps.eps.lookup(key)
-      if (cur && cur.ifindex !== 0) maps.eps.delete(key)
-      await unplumbEndpoint(ep.hostIfname)
+      // Without a name the veth is gone: clear only state whose ifindex no live veth of ours holds.
+      const live = hostIfname === undefined ? ownLinkNames(cur?.ifindex ? [...ifs, cur.ifindex] : ifs) : undefined
+      const doomed = (ifindex: number) => !live?.has(ifindex)
+      for (const ifindex of ifs) if (doomed(ifindex)) maps.ifs.delete(ifindex)
+      if (cur && cur.ifindex !== 0 && doomed(cur.ifindex)) maps.eps.delete(key)
+      if (hostIfname !== undefined) await unplumbEndpoint(hostIfname)
     })
   }
 
@@ -351,9 +353,13 @@ export class BpfDatapath implements Datapath {
     return this.readMaps(empty, (maps) => {
       const vnis = maps.nets.keys().sort((a, b) => a - b)
       const ifs = maps.ifs.entries()
-      const names = linkNames(ifs.map(([ifindex]) => ifindex))
+      // an ifindex whose veth is gone (or now names another link) has no host ifname
+      const names = ownLinkNames(ifs.map(([ifindex]) => ifindex))
       const localEndpoints = ifs
-        .map(([ifindex, e]) => ({ vni: e.vni, ip: intToIPv4(e.ip), hostIfname: names.get(ifindex) ?? '', ifindex }))
+        .map(([ifindex, e]) => {
+          const hostIfname = names.get(ifindex)
+          return { vni: e.vni, ip: intToIPv4(e.ip), ...(hostIfname !== undefined && { hostIfname }), ifindex }
+        })
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const remoteEndpoints = maps.eps
         .entries()
@@ -489,5 +495,12 @@ function linkNames(ifindexes: Iterable<number>): Map<number, string> {
     const name = sys.ifIndexToName(i)
     if (name !== undefined) names.set(i, name)
   }
+  return names
+}
+
+/** linkNames, keeping only weft's own links (IFNAME_PREFIX "wf…"): an ifindex freed by a deleted veth may name another link now. */
+function ownLinkNames(ifindexes: Iterable<number>): Map<number, string> {
+  const names = linkNames(ifindexes)
+  for (const [i, name] of names) if (!name.startsWith(IFNAME_PREFIX)) names.delete(i)
   return names
 }

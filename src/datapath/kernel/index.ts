@@ -162,7 +162,9 @@ class KernelDatapath implements Datapath {
     return { ifindex: done.hostIfindex }
   }
 
-  async detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
+  async detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
+    // without a name the veth is gone, and with it its bridge port: nothing else holds it here
+    if (ep.hostIfname === undefined) return
     assertIfname(ep.hostIfname, 'host interface name')
     await unplumbEndpoint(ep.hostIfname)
   }
@@ -201,6 +203,11 @@ class KernelDatapath implements Datapath {
       await batch([`neigh del ${ip} dev ${vx}`], { context: `remove remote endpoint ${ip}` }).catch(ignoreMissing)
       if (!neighs.some((n) => n.dst !== ip && n.lladdr === mac)) {
         await batch([`fdb del ${mac} dev ${vx} self`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
+          ignoreMissing,
+        )
+        // and what the bridge learned of that MAC on the vxlan port: should the address come
+        // back as a local endpoint of this host, the stale entry would drop frames for it
+        await batch([`fdb del ${mac} dev ${vx} master`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
           ignoreMissing,
         )
       }

@@ -1,4 +1,4 @@
-// libSQL persistence + the in-memory mirror the server reads from. Invariants:
+// The embedded KV engine: libSQL persistence + the in-memory mirror the server reads from. Invariants:
 // - one global u64 index (meta 'index') that only rises, survives restarts, and is
 //   assigned inside the single serialized write path; all changes of one write share it;
 // - every write is durable in one SQL transaction (client.batch 'write'), shared by the
@@ -45,7 +45,7 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, body TEXT NOT NULL, create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL)',
 ]
 
-export class KvStore {
+export class KvEngine {
   /** Highest index ever assigned. */
   index = 0n
   /** Highest index of any KV change (live entries and tombstones, also reaped ones). */
@@ -68,14 +68,14 @@ export class KvStore {
 
   private constructor(private readonly db: Client) {}
 
-  static async open(dbPath: string): Promise<KvStore> {
+  static async open(dbPath: string): Promise<KvEngine> {
     const db = createClient({ url: `file:${dbPath}`, intMode: 'bigint' })
     // WAL + synchronous=FULL: one fsync per commit (~0.3 ms measured), so a committed index
     // survives even a power loss and never goes backwards.
     await db.execute('PRAGMA journal_mode=WAL')
     await db.execute('PRAGMA synchronous=FULL')
     await db.batch(SCHEMA, 'write')
-    const s = new KvStore(db)
+    const s = new KvEngine(db)
     await s.load()
     return s
   }
@@ -148,7 +148,7 @@ export class KvStore {
     const group = this.pending.splice(0)
     if (group.length === 0) return
     if (this.closed) {
-      for (const w of group) w.reject(new Error('kv store is closed'))
+      for (const w of group) w.reject(new Error('kv engine is closed'))
       return
     }
     const settled: { w: PendingWrite; result: unknown; commit?: { next: bigint; change: Change } }[] = []
