@@ -3,7 +3,7 @@
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { ValidationError } from '../errors/index.ts'
-import { iprouteJson, parseIPv4 } from '../net/index.ts'
+import { interfaceAddress, parseIPv4 } from '../net/index.ts'
 
 export interface AgentConfig {
   name: string
@@ -52,11 +52,7 @@ function parseHostPort(s: string, what: string): { hostname: string; port: numbe
 /** The advertise flag is an IPv4 address or an interface name (its first IPv4 address). */
 async function resolveAdvertise(v: string): Promise<string> {
   if (/^\d+\.\d+\.\d+\.\d+$/.test(v)) return parseIPv4(v, '--advertise')
-  const links = await iprouteJson<{ ifname: string; addr_info?: { family: string; local: string }[] }>(
-    ['ip', '-4', 'addr', 'show'],
-    { context: 'resolve --advertise' },
-  )
-  const ip = links.find((l) => l.ifname === v)?.addr_info?.find((a) => a.family === 'inet')?.local
+  const ip = /^[A-Za-z0-9_.@+-]{1,15}$/.test(v) ? interfaceAddress(v) : undefined
   if (!ip) throw new ValidationError(`--advertise ${v}: no such interface with an IPv4 address (see \`ip -4 addr\`)`)
   return ip
 }

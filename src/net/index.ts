@@ -13,7 +13,7 @@ export {
 } from './names.ts'
 export { sandboxPath, resolveSandbox, NETNS_RUN_DIR } from './sandbox.ts'
 export type { Sandbox } from './sandbox.ts'
-export { findUnderlay, pickUnderlay } from './underlay.ts'
+export { findUnderlay, interfaceAddress, pickUnderlay } from './underlay.ts'
 export type { UnderlayNic } from './underlay.ts'
 export { plumbEndpoint, unplumbEndpoint, unplumbEndpoints, validatePlumbSpec } from './endpoint.ts'
 export type { PlumbSpec, PlumbedEndpoint } from './endpoint.ts'

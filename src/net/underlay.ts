@@ -23,6 +23,17 @@ export function pickUnderlay(addrs: NlAddress[], links: (ifindex: number) => NlL
   return { ifname: link.ifname, ifindex: link.ifindex, mtu: link.mtu, mac: link.mac, ip: advertise, prefixLen: a.prefixLen }
 }
 
+/** The first IPv4 address of the interface called `ifname` in the current netns, or undefined. */
+export function interfaceAddress(ifname: string): string | undefined {
+  const sock = RtnlSocket.open()
+  try {
+    const link = sock.getLink(ifname)
+    return link && sock.addresses(link.ifindex)[0]?.ip
+  } finally {
+    sock.close()
+  }
+}
+
 /** Find the underlay NIC in the current netns; throws NotFoundError when no NIC has the address. */
 export async function findUnderlay(advertise: string): Promise<UnderlayNic> {
   const ip = parseIPv4(advertise, 'advertise address')

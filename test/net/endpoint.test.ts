@@ -161,12 +161,13 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     expect(err).toMatchObject({ code: 'underlay_not_found' })
   })
 
-  test('the whole endpoint path starts no process (create, adopt, replace, underlay, delete)', async () => {
+  test('the whole endpoint path starts no process (create, adopt, replace, underlay, address by name, delete)', async () => {
     const [, c2, c3] = topo.hosts[0]!.containers.map((c) => c.ns)
     const r = await runIn(host, [process.execPath, join(import.meta.dir, 'children', 'plumb-without-processes.ts'), nsPath(c2!), nsPath(c3!), topo.hosts[0]!.underlay.ip])
     expect(r.stderr).toBe('')
     expect(JSON.parse(r.stdout)).toEqual({
-      created: false, adopted: true, sameIfindex: true, moved: false, underlay: 'ul0', deleted: true, again: false,
+      created: false, adopted: true, sameIfindex: true, moved: false, underlay: 'ul0', byName: [topo.hosts[0]!.underlay.ip, null],
+      deleted: true, again: false,
     })
     expect(await wfLinks(host)).toEqual([])
     expect((await links(c2!)).map((l) => l.ifname)).toEqual(['lo'])

@@ -1,8 +1,8 @@
 // Child of test/net/endpoint.test.ts, started inside a host namespace: the whole endpoint path
-// (create, adopt, replace a stale pair, find the underlay, delete) with process spawning
+// (create, adopt, replace a stale pair, find the underlay and an interface's address, delete) with process spawning
 // disabled, so any `ip`/`nsenter` run would fail the step. argv: <sandbox1> <sandbox2> <underlay ip>.
 // Prints one JSON line.
-import { findUnderlay, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, type PlumbSpec } from '../../../src/net/index.ts'
+import { findUnderlay, interfaceAddress, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, type PlumbSpec } from '../../../src/net/index.ts'
 
 const refuse = () => {
   throw new Error('the endpoint path started a process')
@@ -17,10 +17,11 @@ const created = await plumbEndpoint(spec(c1!))
 const adopted = await plumbEndpoint(spec(c1!))
 const moved = await plumbEndpoint(spec(c2!)) // the "container restarted" case: the old pair is replaced
 const underlay = await findUnderlay(underlayIp!)
+const byName = [interfaceAddress(underlay.ifname), interfaceAddress('wfnone0')]
 const deleted = await unplumbEndpoint('wfc000000001')
 const again = await unplumbEndpoint('wfc000000001')
 await unplumbEndpoints(['wfc000000001', 'wfc000000002'])
 console.log(JSON.stringify({
   created: created.adopted, adopted: adopted.adopted, sameIfindex: adopted.hostIfindex === created.hostIfindex,
-  moved: moved.adopted, underlay: underlay.ifname, deleted, again,
+  moved: moved.adopted, underlay: underlay.ifname, byName, deleted, again,
 }))
