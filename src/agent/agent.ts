@@ -7,7 +7,7 @@ import { ClusterOps, ROOT } from '../cluster/index.ts'
 import { StoreStatus, observeWrites, type StoreWatch } from '../store/index.ts'
 import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
 import { createDatapath } from '../datapath/index.ts'
-import { findUnderlay } from '../net/index.ts'
+import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { VERSION } from '../embedded/index.ts'
@@ -77,7 +77,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
-  const ops = new ClusterOps(observeWrites(store, (written) => mirror.ownWrites(written)), underlay.mtu - 50, mirror)
+  const ops = new ClusterOps(observeWrites(store, (written) => mirror.ownWrites(written)), underlay.mtu - VXLAN_OVERHEAD, mirror)
 
   // 4. the agent service behind the admin API
   const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus })

@@ -1,20 +1,13 @@
 // `weft version`: the version, the git commit, the sha256 of each embedded BPF object, and
 // the native libraries actually loaded (libbpf, libSQL), so an operator can tell exactly
 // which datapath code a host runs and that the binary is self-contained.
-import { dlopen } from 'bun:ffi'
 import { createClient } from '@libsql/client'
 import { flagString } from './_args.ts'
 import type { CliContext } from './_context.ts'
 import { UsageError } from './_errors.ts'
 import type { RunInput } from './spec.ts'
-import {
-  bpfObjectBytes,
-  bpfObjectNames,
-  COMMIT,
-  libbpfPath,
-  sha256,
-  VERSION,
-} from '../embedded/index.ts'
+import { bpfObjectBytes, bpfObjectNames, COMMIT, sha256, VERSION } from '../embedded/index.ts'
+import { libbpfInfo } from '../sys/index.ts'
 
 export interface VersionReport {
   version: string
@@ -22,22 +15,6 @@ export interface VersionReport {
   bpfObjects: { name: string; sha256: string }[]
   libbpf: { version: string; source: 'system' | 'embedded' }
   libsql: { sqlite: string }
-}
-
-function libbpfVersion() {
-  const path = libbpfPath()
-  const lib = dlopen(path, {
-    libbpf_major_version: { args: [], returns: 'u32' },
-    libbpf_minor_version: { args: [], returns: 'u32' },
-  })
-  try {
-    return {
-      version: `${lib.symbols.libbpf_major_version()}.${lib.symbols.libbpf_minor_version()}`,
-      source: path === 'libbpf.so.1' ? ('system' as const) : ('embedded' as const),
-    }
-  } finally {
-    lib.close()
-  }
 }
 
 async function libsqlVersion() {
@@ -55,7 +32,7 @@ export async function versionReport(): Promise<VersionReport> {
     version: VERSION,
     commit: COMMIT,
     bpfObjects: bpfObjectNames().map((name) => ({ name, sha256: sha256(bpfObjectBytes(name)) })),
-    libbpf: libbpfVersion(),
+    libbpf: libbpfInfo(),
     libsql: await libsqlVersion(),
   }
 }
