@@ -11,7 +11,7 @@
 // endpoint program's filter on a veth, the sandbox end's link/address/route) is read here over
 // rtnetlink. A deleted sandbox is not drift (its endpoints are released, issue 12 item 2).
 import { existsSync } from 'node:fs'
-import { getSys } from '../bpf/index.ts'
+import { getLibc } from '../sys/index.ts'
 import type {
   ActualState, Datapath, DatapathFault, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
 } from '../datapath/types.ts'
@@ -25,7 +25,10 @@ export interface DriftGuardOptions {
   /** This host's VTEP: never a member of its own VNIs (both datapaths leave it out). */
   advertise: string
   log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
-  /** Every sandbox end is read at most this often; events ask for single sandboxes in between. */
+  /**
+   * Without a listener asking (hintSandbox), every sandbox end is read when the last full read
+   * is this old (default 5 s).
+   */
   sandboxCheckMs?: number
   now?: () => number
 }
@@ -213,7 +216,7 @@ export class DriftGuard implements Datapath {
       const e = byName.get(name)
       const what = `endpoint ${want.id.slice(0, 12)} (${name}, ${want.ip} in VNI ${want.vni})`
       if (!e) {
-        const vethGone = getSys().ifNameToIndex(name) === 0
+        const vethGone = getLibc().ifNameToIndex(name) === 0
         if (vethGone) this.see(`local ${name}`, 'veth', `the host veth of ${what} was deleted`)
         else this.see(`local ${name}`, bpf ? 'map-entry' : 'veth', bpf ? `the veth entry (vx_ifs) of ${what} was deleted` : `${what} left its bridge`)
         continue

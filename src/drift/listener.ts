@@ -8,7 +8,7 @@
 // `ip netns del` (and its veth with it), defeating the release of gone sandboxes. Sandbox ends
 // are read by the periodic comparison instead (open, dump, close). The socket is non-blocking
 // and read on a short timer: bun:ffi has no readiness callback for a raw fd.
-import { getSys } from '../bpf/index.ts'
+import { getLibc } from '../sys/index.ts'
 import { decodeEvent, type RtnlEvent } from './rtnl-decode.ts'
 import { Group, RtnlChannel } from './rtnl.ts'
 import type { DriftGuard } from './guard.ts'
@@ -55,7 +55,10 @@ export class DriftListener {
   start(): void {
     this.channel = RtnlChannel.open({ groups: [Group.LINK, Group.NEIGH, Group.TC, Group.IPV4_IFADDR] })
     this.poll = setInterval(() => this.drain(), this.opts.pollMs ?? 100)
-    this.period = setInterval(() => this.opts.compare(), this.opts.periodMs ?? 5000)
+    this.period = setInterval(() => {
+      this.opts.guard.hintSandbox() // the full comparison reads every sandbox end too
+      this.opts.compare()
+    }, this.opts.periodMs ?? 5000)
   }
 
   stop(): void {
@@ -75,7 +78,7 @@ export class DriftListener {
       this.opts.log?.warn({ err: (e as Error).message }, 'reading rtnetlink notifications failed; the periodic comparison goes on')
       return
     }
-    const sys = getSys()
+    const sys = getLibc()
     const names = new Map<number, string | undefined>()
     const nameOf = (i: number) => (names.has(i) ? names.get(i) : (names.set(i, sys.ifIndexToName(i)), names.get(i)))
     let drift = got.overflowed

@@ -2,13 +2,13 @@
 // notification sockets (multicast groups), both non-blocking so a lost answer can never stall
 // the agent's event loop. Messages are decoded into plain objects by ./rtnl-decode.ts.
 //
-// Why its own socket code (2026-12): src/net/netlink.ts speaks request/ACK only (no dumps, no
-// groups); this file adds the two things drift needs without touching the plumbing's socket.
-import { getSys, withNetns, type Sys } from '../bpf/index.ts'
+// Why its own socket (2026-12): src/net/netlink.ts is the plumbing's blocking request socket;
+// this one never blocks (a notification socket is read on a timer) and joins multicast groups.
+import { getLibc, withNetns, type Libc } from '../sys/index.ts'
 import { WeftError } from '../errors/index.ts'
 
 /** The libc calls this file makes (a subset of the syscall seam, so a fake can stand in). */
-export type NlSys = Pick<Sys, 'socket' | 'setsockoptInt' | 'send' | 'recv' | 'errno' | 'close' | 'strerror'>
+export type NlSys = Pick<Libc, 'socket' | 'setsockoptInt' | 'send' | 'recv' | 'errno' | 'close' | 'strerror'>
 
 const AF_NETLINK = 16
 const SOCK_RAW = 3
@@ -110,9 +110,9 @@ export class RtnlChannel {
   ) {}
 
   static open(opts: { nsPath?: string; groups?: number[]; sys?: NlSys } = {}): RtnlChannel {
-    const sys = opts.sys ?? getSys()
+    const sys = opts.sys ?? getLibc()
     const make = () => sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE)
-    const fd = opts.nsPath === undefined ? make() : withNetns(opts.nsPath, make, getSys())
+    const fd = opts.nsPath === undefined ? make() : withNetns(opts.nsPath, make)
     const where = opts.nsPath ?? 'the host namespace'
     if (fd < 0) throw new RtnlError(`open rtnetlink socket in ${where}`, sys.errno(), sys.strerror(sys.errno()))
     const ch = new RtnlChannel(fd, sys, where)

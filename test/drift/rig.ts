@@ -53,10 +53,15 @@ export async function createDriftRig(datapath: 'bpf' | 'kernel', subnet: string)
         const before = await repairs(kind)
         const t0 = Date.now()
         await breakIt()
-        await waitFor(async () => (await repairs(kind)) > before, { what: `weft_repairs_total{kind="${kind}"} to move`, timeoutMs: REPAIR_DEADLINE_MS })
-        if (restored) await waitFor(restored, { what: `the ${kind} to be back`, timeoutMs: REPAIR_DEADLINE_MS })
-        await reaches()
-        expect(Date.now() - t0).toBeLessThan(REPAIR_DEADLINE_MS)
+        try {
+          await waitFor(async () => (await repairs(kind)) > before, { what: `weft_repairs_total{kind="${kind}"} to move`, timeoutMs: REPAIR_DEADLINE_MS })
+          if (restored) await waitFor(restored, { what: `the ${kind} to be back`, timeoutMs: REPAIR_DEADLINE_MS })
+          await reaches()
+          expect(Date.now() - t0).toBeLessThan(REPAIR_DEADLINE_MS)
+        } catch (e) {
+          const log = agents[0]!.proc.stderr().split('\n').slice(-15).join('\n')
+          throw new Error(`${(e as Error).message}\nafter ${Date.now() - t0} ms; agent log:\n${log}`)
+        }
       },
     }
   } catch (e) {
