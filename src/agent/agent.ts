@@ -30,7 +30,7 @@ export interface Agent {
   stop(opts?: { deregister?: boolean }): Promise<void>
 }
 
-export async function startAgent(config: Readonly<AgentConfig>, log: Logger = createLogger({ level: config.logLevel, name: config.name })): Promise<Agent> {
+export async function startAgent(config: Readonly<AgentConfig>, log: Logger = createLogger({ level: config.logLevel, name: config.name, format: config.logFormat })): Promise<Agent> {
   const stack = new DisposerStack(log)
   try {
     return await build(config, log, stack)
@@ -116,7 +116,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
 
   const api = await serveApi(service, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken, log })
   stack.push('admin API', () => api.stop())
-  log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
+  // "ready" only once the node is registered: before that, peers do not program this host
+  const where = { socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }
+  log.info(where, 'admin API listening; registering with the store (the datapath runs from the local mirror meanwhile)')
+  void registration.ready.then(() => log.info(where, 'weft agent ready'))
 
   let stopping: Promise<void> | undefined
   return {

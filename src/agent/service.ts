@@ -19,7 +19,7 @@ import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/
 import { KeyedQueue } from './keyed-queue.ts'
 
 /** The reconciler as the service uses it. */
-export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats'>
+export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats' | 'failures'>
 
 /** How sandbox references are checked and compared (the host's netns files, or a fake in tests). */
 export interface Sandboxes {
@@ -143,9 +143,21 @@ export class AgentService implements AgentApi {
     return {
       ok: store.reachable && this.d.registered() && reconciler.stats.lastError === null,
       node: this.node,
-      store: { reachable: store.reachable, ...(store.lastError ? { lastError: store.lastError } : {}) },
+      store: {
+        reachable: store.reachable,
+        ...(store.lastError ? { lastError: store.lastError } : {}),
+        ...(store.unreachableSince ? { unreachableSince: new Date(store.unreachableSince).toISOString() } : {}),
+        ...(store.lastAnswerAt ? { lastContact: new Date(store.lastAnswerAt).toISOString() } : {}),
+      },
       datapath: this.d.datapathKind,
-      reconcile: { passes: reconciler.stats.passes, lastDurationMs: reconciler.stats.lastDurationMs, lastError: reconciler.stats.lastError },
+      reconcile: {
+        passes: reconciler.stats.passes,
+        lastDurationMs: reconciler.stats.lastDurationMs,
+        lastError: reconciler.stats.lastError,
+        failures: reconciler.failures().map((f) => ({
+          kind: f.kind, key: f.key, subject: f.subject, op: f.op, error: f.error, since: new Date(f.since).toISOString(), attempts: f.attempts,
+        })),
+      },
     }
   }
 

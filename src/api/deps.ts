@@ -17,12 +17,24 @@ export interface NodeStatus {
   endpoints: number
 }
 
+/** One item the reconciler cannot program, as /healthz reports it. */
+export interface HealthFailure {
+  kind: string
+  key: string
+  subject: string
+  op: string
+  error: string
+  /** ISO time of the first failure of this run. */
+  since: string
+  attempts: number
+}
+
 export interface HealthReport {
   ok: boolean
   node: string
-  store: { reachable: boolean; lastError?: string }
+  store: { reachable: boolean; lastError?: string; unreachableSince?: string; lastContact?: string }
   datapath: string
-  reconcile: { passes: number; lastDurationMs: number; lastError: string | null }
+  reconcile: { passes: number; lastDurationMs: number; lastError: string | null; failures?: HealthFailure[] }
 }
 
 export interface AgentApi {

@@ -254,6 +254,12 @@ const agent: LeafCommand = {
       description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
       defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
     },
+    'log-format': {
+      type: 'string',
+      valueName: 'format',
+      description: 'json (for machines) or text (one readable line per entry; or WEFT_LOG_FORMAT)',
+      defaultNote: 'text when stderr is a terminal, else json',
+    },
     'cluster-store': {
       type: 'string',
       valueName: 'url',
