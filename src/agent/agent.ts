@@ -10,6 +10,7 @@ import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { createDrift } from '../drift/index.ts'
+import { agentDoctor } from '../doctor/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
@@ -87,6 +88,11 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   // 4. the agent service behind the admin API
   const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus, repairs: drift.repairs })
   let registered = () => false
+  const doctor = agentDoctor({
+    node: config.name, mirror, storeStatus, registered: () => registered(), reconciler, datapath, localFacts: () => db.localEndpoints(),
+    storeAddress: config.store.kind === 'consul' ? config.store.address : `embedded on this host (port ${config.store.listen.port})`,
+  })
+  stack.push('doctor samples', doctor.sampleEvery(20_000, log))
   const service = new AgentService({
     node: config.name,
     datapathKind: config.datapath,
@@ -98,6 +104,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     metrics: () => metrics.text(),
     storeStatus,
     registered: () => registered(),
+    doctor: (q) => doctor.run(q),
     log,
   })
   stack.push('agent service', () => service.close())

@@ -16,6 +16,7 @@ import type { Reconciler } from '../reconcile/index.ts'
 import type { VniStats } from '../datapath/types.ts'
 import { hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
 import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/index.ts'
+import type { DoctorQuery, DoctorReport } from '../doctor/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 
 /** The reconciler as the service uses it. */
@@ -43,6 +44,8 @@ export interface AgentServiceDeps {
   metrics(): Promise<string>
   storeStatus: StoreStatus
   registered(): boolean
+  /** weft doctor (absent: the API answers 501). */
+  doctor?(q: DoctorQuery): Promise<DoctorReport>
   sandboxes?: Sandboxes
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
   /** How long a connect waits for the local attach (default 15 s). */
@@ -63,8 +66,11 @@ export class AgentService implements AgentApi {
   private readonly attachTimeoutMs: number
   private readonly undoBudgetMs: number
 
+  readonly doctor?: (q: DoctorQuery) => Promise<DoctorReport>
+
   constructor(private readonly d: AgentServiceDeps) {
     this.node = d.node
+    if (d.doctor) this.doctor = (q) => d.doctor!(q)
     this.sandboxes = d.sandboxes ?? hostSandboxes
     this.attachTimeoutMs = d.attachTimeoutMs ?? 15_000
     this.undoBudgetMs = d.undoBudgetMs ?? 5_000

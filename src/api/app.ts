@@ -8,6 +8,7 @@ import type { AgentApi } from './deps.ts'
 import { DiskFullWatch } from './disk-watch.ts'
 import { apiError, createOnError } from './errors.ts'
 import { notFoundHandler } from './not-found.ts'
+import { doctorRoutes } from './routes/doctor.ts'
 import { networkRoutes } from './routes/networks.ts'
 import { systemRoutes } from './routes/system.ts'
 
@@ -66,6 +67,7 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
 
   networkRoutes(app, api)
   systemRoutes(app, api, disk)
+  doctorRoutes(app, api)
 
   app.doc('/openapi.json', {
     openapi: '3.0.3',

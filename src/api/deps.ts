@@ -2,6 +2,7 @@
 import type { CreateNetworkInput, ConnectInput } from '../cluster/operations.ts'
 import type { EndpointRecord, NetworkRecord, NodeRecord } from '../cluster/index.ts'
 import type { VniStats } from '../datapath/types.ts'
+import type { DoctorQuery, DoctorReport } from '../doctor/types.ts'
 
 export interface EndpointStatus {
   record: EndpointRecord
@@ -50,6 +51,8 @@ export interface AgentApi {
   nodes(): Promise<NodeStatus[]>
   stats(): Promise<VniStats[]>
   health(): Promise<HealthReport>
+  /** weft doctor: what is wrong on a path (absent: the route answers 501). */
+  doctor?(q: DoctorQuery): Promise<DoctorReport>
   /** Prometheus text exposition. */
   metrics(): Promise<string>
 }

@@ -133,6 +133,23 @@ const nodeLs: LeafCommand = {
   load: () => import('./node-ls.ts'),
 }
 
+const doctor: LeafCommand = {
+  kind: 'command',
+  name: 'doctor',
+  summary: 'Say what is wrong on the path from a sandbox (or this host) to another endpoint; exit 1 if anything is',
+  args: '[SANDBOX|ENDPOINT]',
+  positionals: { min: 0, max: 1 },
+  flags: {
+    network: { type: 'string', valueName: 'network', description: 'Only this network (name or id)' },
+    to: { type: 'string', valueName: 'ip|name', description: 'The far end: an address or endpoint name in the same network' },
+    format: { type: 'string', description: 'Output format: text (one line per problem: HOP: CAUSE) or json', default: 'text' },
+  },
+  notes:
+    'Reads what the agent holds: the store contact, its registration, reconcile failures, drift not yet put back, ' +
+    'endpoint facts, the kernel against the desired state, peers in the store, and recent drops by reason.',
+  load: () => import('./doctor.ts'),
+}
+
 const stats: LeafCommand = {
   kind: 'command',
   name: 'stats',
@@ -340,6 +357,7 @@ export const ROOT: CommandGroup = {
     agent,
     completion,
     demo,
+    doctor,
     stats,
     version,
   ],
