@@ -60,7 +60,6 @@ function lexAction(src: string, i: number, out: Token[]): { end: number; trimAft
     if (end < 0) throw new TemplateError(`unclosed comment ${at()}`)
     const close = /^(\s+-)?}}/.exec(src.slice(end + 2))
     if (!close) throw new TemplateError(`a comment must end right before "}}" ${at()}`)
-    out.push({ kind: 'open' }, { kind: 'close' })
     return { end: end + 2 + close[0].length, trimAfter: close[1] !== undefined }
   }
   out.push({ kind: 'open' })

@@ -57,10 +57,7 @@ class Parser {
       }
       if (t.kind !== 'open') throw new TemplateError(`unexpected ${describe(t)}`)
       const first = this.peek()
-      if (first?.kind === 'close') {
-        this.next() // a comment
-        continue
-      }
+      if (first?.kind === 'close') throw new TemplateError('missing value for command')
       if (first?.kind === 'word' && (first.value === 'end' || first.value === 'else')) {
         if (!inBlock) throw new TemplateError(`unexpected {{${first.value}}}`)
         this.next()
