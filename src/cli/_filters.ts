@@ -14,7 +14,11 @@ export interface FilterKey<R> {
   check?(value: string): void
 }
 
-export function parseFilters<R>(values: string[], keys: Record<string, FilterKey<R>>, command: string): Filters {
+export function parseFilters<R>(
+  values: string[],
+  keys: Record<string, FilterKey<R>>,
+  command: string,
+): Filters {
   const out: Filters = new Map()
   for (const v of values) {
     const eq = v.indexOf('=')
@@ -22,14 +26,19 @@ export function parseFilters<R>(values: string[], keys: Record<string, FilterKey
     const key = v.slice(0, eq).trim().toLowerCase()
     const value = v.slice(eq + 1)
     const spec = keys[key]
-    if (!spec) throw new UsageError(`invalid filter '${key}': use ${Object.keys(keys).join(', ')}`, command)
+    if (!spec)
+      throw new UsageError(`invalid filter '${key}': use ${Object.keys(keys).join(', ')}`, command)
     spec.check?.(value)
     out.set(key, [...(out.get(key) ?? []), value])
   }
   return out
 }
 
-export function applyFilters<R>(rows: R[], filters: Filters, keys: Record<string, FilterKey<R>>): R[] {
+export function applyFilters<R>(
+  rows: R[],
+  filters: Filters,
+  keys: Record<string, FilterKey<R>>,
+): R[] {
   return rows.filter((r) =>
     [...filters].every(([key, values]) => {
       const spec = keys[key]!

@@ -7,9 +7,7 @@ import { UsageError } from './_errors.ts'
 import { compileTemplate, goStruct, TemplateError, type Template } from './template/index.ts'
 
 export type ListFormat =
-  | { kind: 'table' }
-  | { kind: 'json' }
-  | { kind: 'template'; template: Template; table: boolean }
+  { kind: 'table' } | { kind: 'json' } | { kind: 'template'; template: Template; table: boolean }
 
 /** Read --format; a bad template is a usage error before anything is fetched. */
 export function parseListFormat(format: string | undefined, command: string): ListFormat {
@@ -17,7 +15,9 @@ export function parseListFormat(format: string | undefined, command: string): Li
   if (f === '' || f === 'table') return { kind: 'table' }
   if (f === 'json') return { kind: 'json' }
   const table = f.startsWith('table ') || f.startsWith('table\\t')
-  const body = (table ? f.slice('table'.length).trim() : f).replaceAll('\\t', '\t').replaceAll('\\n', '\n')
+  const body = (table ? f.slice('table'.length).trim() : f)
+    .replaceAll('\\t', '\t')
+    .replaceAll('\\n', '\n')
   if (!body.includes('{{')) {
     throw new UsageError(
       `--format "${format}" is neither table, json nor a Go template: try --format '{{.Name}}' or --format 'table {{.ID}}\\t{{.Name}}'`,
@@ -44,7 +44,12 @@ export interface Listing<R extends object> {
 }
 
 /** Print `rows` as --format asks. Rows are Go-struct-like objects (see template/values.ts). */
-export function printListing<R extends object>(ctx: CliContext, fmt: ListFormat, listing: Listing<R>, command: string): void {
+export function printListing<R extends object>(
+  ctx: CliContext,
+  fmt: ListFormat,
+  listing: Listing<R>,
+  command: string,
+): void {
   if (fmt.kind === 'table') {
     ctx.out(listing.table())
     return
@@ -69,7 +74,8 @@ export function printListing<R extends object>(ctx: CliContext, fmt: ListFormat,
 /** An object with the rows' fields whose values are the column titles. */
 function headerRow(sample: object | undefined, headers: Record<string, string>): object {
   const row: Record<string, unknown> = {}
-  for (const k of [...Object.keys(headers), ...Object.keys(sample ?? {})]) row[k] = headers[k] ?? k.toUpperCase()
+  for (const k of [...Object.keys(headers), ...Object.keys(sample ?? {})])
+    row[k] = headers[k] ?? k.toUpperCase()
   // methods (e.g. .Label "k") answer with their own title
   for (const k of Object.getOwnPropertyNames(sample ?? {})) {
     const v = (sample as Record<string, unknown>)[k]
@@ -87,11 +93,22 @@ export function tabwrite(lines: string[]): string {
       if (i < row.length - 1) widths[i] = Math.max(widths[i] ?? 0, 10, c.length + 3)
     })
   }
-  return cells.map((row) => row.map((c, i) => (i < row.length - 1 ? c.padEnd(widths[i]!) : c)).join('').trimEnd()).join('\n')
+  return cells
+    .map((row) =>
+      row
+        .map((c, i) => (i < row.length - 1 ? c.padEnd(widths[i]!) : c))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 /** A method for template rows: defined, but not part of {{json .}} or printing. */
-export function withMethod<R extends object>(row: R, name: string, fn: (...args: unknown[]) => unknown): R {
+export function withMethod<R extends object>(
+  row: R,
+  name: string,
+  fn: (...args: unknown[]) => unknown,
+): R {
   Object.defineProperty(row, name, { value: fn, enumerable: false })
   return row
 }

@@ -46,7 +46,8 @@ const networkCreate: LeafCommand = {
     'ip-range': { type: 'string', description: 'Allocate container addresses from this sub-range' },
     attachable: {
       type: 'boolean',
-      description: "Enable manual endpoint attachment (accepted for Docker's sake: weft networks always are)",
+      description:
+        "Enable manual endpoint attachment (accepted for Docker's sake: weft networks always are)",
     },
     vni: {
       type: 'string',
@@ -79,7 +80,7 @@ const networkLs: LeafCommand = {
     'no-trunc': { type: 'boolean', description: 'Do not truncate the output' },
   },
   notes:
-    "Filters: the same key given twice matches either value, different keys must all match (labels: all).\nname= is a regular expression found in the name, id= a prefix of the id.\nTemplate fields: .ID .Name .Driver .Scope .IPv6 .Internal .Labels (.Label \"KEY\") .CreatedAt .Subnet .VNI",
+    'Filters: the same key given twice matches either value, different keys must all match (labels: all).\nname= is a regular expression found in the name, id= a prefix of the id.\nTemplate fields: .ID .Name .Driver .Scope .IPv6 .Internal .Labels (.Label "KEY") .CreatedAt .Subnet .VNI',
   load: () => import('./network-ls.ts'),
 }
 
@@ -177,7 +178,9 @@ const endpointLs: LeafCommand = {
   positionals: { min: 0, max: 0 },
   flags: {
     quiet: { type: 'boolean', short: 'q', description: 'Only display endpoint IDs' },
-    filter: filterFlag('network=NAME|ID, node=, name=, id=, status=attached|failed|pending|remote|external'),
+    filter: filterFlag(
+      'network=NAME|ID, node=, name=, id=, status=attached|failed|pending|remote|external',
+    ),
     format: FORMAT_LIST,
     'no-trunc': { type: 'boolean', description: 'Do not truncate the output' },
   },

@@ -11,7 +11,8 @@ import { goStruct } from './template/index.ts'
 import type { RunInput } from './spec.ts'
 
 /** "0.0.0.0:8080->80/tcp", as `docker ps` shows a published port. */
-export const publishedText = (p: PublishedPort) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.proto}`
+export const publishedText = (p: PublishedPort) =>
+  `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.proto}`
 
 /** Attach status on its own node; endpoints elsewhere are "remote", external ones "external". */
 export const endpointStatus = (e: Endpoint) => e.status ?? (e.external ? 'external' : 'remote')
@@ -76,17 +77,33 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   const fmt = parseListFormat(flagString(flags, 'format'), 'endpoint ls')
   const filters = parseFilters(flagList(flags, 'filter'), FILTERS, 'endpoint ls')
   const client = ctx.client()
-  const [eps, nets] = await Promise.all([client.get<Endpoint[]>('/v1/endpoints'), client.get<DockerNetwork[]>('/v1/networks')])
+  const [eps, nets] = await Promise.all([
+    client.get<Endpoint[]>('/v1/endpoints'),
+    client.get<DockerNetwork[]>('/v1/networks'),
+  ])
   const names = new Map(nets.map((n) => [n.Id, n.Name]))
   const listed = applyFilters(
     eps.map((ep) => ({ ep, network: names.get(ep.networkId) ?? shortId(ep.networkId) })),
     filters,
     FILTERS,
-  ).sort((a, b) => a.network.localeCompare(b.network) || a.ep.ip.localeCompare(b.ep.ip, undefined, { numeric: true }))
+  ).sort(
+    (a, b) =>
+      a.network.localeCompare(b.network) ||
+      a.ep.ip.localeCompare(b.ep.ip, undefined, { numeric: true }),
+  )
   const noTrunc = flagBool(flags, 'no-trunc')
   if (flagBool(flags, 'quiet')) {
     for (const { ep } of listed) ctx.out(noTrunc ? ep.id : shortId(ep.id))
     return
   }
-  printListing(ctx, fmt, { rows: listed.map((l) => endpointRow(l, noTrunc)), table: () => endpointTable(listed, noTrunc), headers: HEADERS }, 'endpoint ls')
+  printListing(
+    ctx,
+    fmt,
+    {
+      rows: listed.map((l) => endpointRow(l, noTrunc)),
+      table: () => endpointTable(listed, noTrunc),
+      headers: HEADERS,
+    },
+    'endpoint ls',
+  )
 }

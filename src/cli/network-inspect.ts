@@ -23,7 +23,11 @@ export function inspectValue(n: DockerNetwork): DockerNetwork {
 
 export async function run(ctx: CliContext, { flags, positionals }: RunInput): Promise<void> {
   const fmt = parseListFormat(flagString(flags, 'format'), 'network inspect')
-  if (fmt.kind === 'template' && fmt.table) throw new UsageError('--format "table …" is for listings: inspect prints one template per network', 'network inspect')
+  if (fmt.kind === 'template' && fmt.table)
+    throw new UsageError(
+      '--format "table …" is for listings: inspect prints one template per network',
+      'network inspect',
+    )
   const found: DockerNetwork[] = []
   const failed: string[] = []
   for (const ref of positionals) {
@@ -38,7 +42,9 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
     try {
       for (const n of found) ctx.out(fmt.template.render(inspectValue(n)))
     } catch (e) {
-      throw e instanceof TemplateError ? new UsageError(`--format: ${e.message}`, 'network inspect') : e
+      throw e instanceof TemplateError
+        ? new UsageError(`--format: ${e.message}`, 'network inspect')
+        : e
     }
   } else {
     ctx.out(JSON.stringify(found, null, 4))

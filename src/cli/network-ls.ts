@@ -4,7 +4,13 @@
 import { flagBool, flagList, flagString } from './_args.ts'
 import type { CliContext } from './_context.ts'
 import { UsageError } from './_errors.ts'
-import { applyFilters, labelMatches, nameMatches, parseFilters, type FilterKey } from './_filters.ts'
+import {
+  applyFilters,
+  labelMatches,
+  nameMatches,
+  parseFilters,
+  type FilterKey,
+} from './_filters.ts'
 import { shortId, table } from './_format.ts'
 import { parseListFormat, printListing, withMethod } from './_listing.ts'
 import type { DockerNetwork } from './_types.ts'
@@ -38,7 +44,8 @@ export function networkRow(n: DockerNetwork, noTrunc = false) {
   return withMethod(row, 'Label', (key) => n.Labels[String(key)] ?? '')
 }
 
-export const networkJsonLine = (n: DockerNetwork, noTrunc = false): string => JSON.stringify(networkRow(n, noTrunc))
+export const networkJsonLine = (n: DockerNetwork, noTrunc = false): string =>
+  JSON.stringify(networkRow(n, noTrunc))
 
 export const NETWORK_HEADERS: Record<string, string> = {
   ID: 'NETWORK ID',
@@ -59,7 +66,11 @@ export const NETWORK_FILTERS: Record<string, FilterKey<DockerNetwork>> = {
   type: {
     match: (_n, v) => v === 'custom',
     check: (v) => {
-      if (!TYPES.includes(v)) throw new UsageError(`invalid filter 'type=${v}': use type=custom or type=builtin`, 'network ls')
+      if (!TYPES.includes(v))
+        throw new UsageError(
+          `invalid filter 'type=${v}': use type=custom or type=builtin`,
+          'network ls',
+        )
     },
   },
 }
@@ -67,7 +78,11 @@ export const NETWORK_FILTERS: Record<string, FilterKey<DockerNetwork>> = {
 export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   const fmt = parseListFormat(flagString(flags, 'format'), 'network ls')
   const filters = parseFilters(flagList(flags, 'filter'), NETWORK_FILTERS, 'network ls')
-  const nets = applyFilters(await ctx.client().get<DockerNetwork[]>('/v1/networks'), filters, NETWORK_FILTERS)
+  const nets = applyFilters(
+    await ctx.client().get<DockerNetwork[]>('/v1/networks'),
+    filters,
+    NETWORK_FILTERS,
+  )
   const noTrunc = flagBool(flags, 'no-trunc')
   if (flagBool(flags, 'quiet')) {
     for (const n of nets) ctx.out(noTrunc ? n.Id : shortId(n.Id))
@@ -76,7 +91,11 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   printListing(
     ctx,
     fmt,
-    { rows: nets.map((n) => networkRow(n, noTrunc)), table: () => networkTable(nets, noTrunc), headers: NETWORK_HEADERS },
+    {
+      rows: nets.map((n) => networkRow(n, noTrunc)),
+      table: () => networkTable(nets, noTrunc),
+      headers: NETWORK_HEADERS,
+    },
     'network ls',
   )
 }

@@ -24,9 +24,11 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
     if (answer !== 'y' && answer !== 'yes') return
   }
   const client = ctx.client()
-  const unused = applyFilters(await client.get<DockerNetwork[]>('/v1/networks'), filters, FILTERS).filter(
-    (n) => Object.keys(n.Containers).length === 0,
-  )
+  const unused = applyFilters(
+    await client.get<DockerNetwork[]>('/v1/networks'),
+    filters,
+    FILTERS,
+  ).filter((n) => Object.keys(n.Containers).length === 0)
   const deleted: string[] = []
   const failed: string[] = []
   for (const n of unused) {

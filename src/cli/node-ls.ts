@@ -42,5 +42,10 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
     for (const n of nodes) ctx.out(n.name)
     return
   }
-  printListing(ctx, fmt, { rows: nodes.map(nodeRow), table: () => nodeTable(nodes), headers: {} }, 'node ls')
+  printListing(
+    ctx,
+    fmt,
+    { rows: nodes.map(nodeRow), table: () => nodeTable(nodes), headers: {} },
+    'node ls',
+  )
 }

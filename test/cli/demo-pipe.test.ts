@@ -16,12 +16,14 @@ async function leftovers(prefix: string): Promise<string[]> {
     if (name.startsWith(`${prefix}-`)) found.push(`namespace ${name}`)
   }
   if (existsSync('/sys/fs/bpf/weft')) {
-    for (const d of readdirSync('/sys/fs/bpf/weft')) if (d.startsWith(`${prefix}-`)) found.push(`pins ${d}`)
+    for (const d of readdirSync('/sys/fs/bpf/weft'))
+      if (d.startsWith(`${prefix}-`)) found.push(`pins ${d}`)
   }
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = (await Bun.file(`/proc/${pid}/cmdline`).text()).split('\0')
-      if (cmd.includes('agent') && cmd.some((a) => a.startsWith(`${prefix}-`))) found.push(`process ${pid} ${cmd.join(' ')}`)
+      if (cmd.includes('agent') && cmd.some((a) => a.startsWith(`${prefix}-`)))
+        found.push(`process ${pid} ${cmd.join(' ')}`)
     } catch {}
   }
   if (existsSync(`/run/weft-demo/${prefix}`)) found.push(`state /run/weft-demo/${prefix}`)
@@ -45,22 +47,26 @@ describe(`weft demo | head (${DATAPATH} datapath)`, () => {
     }
   }, 60_000)
 
-  test.each([5, 30])('cut after %i lines: quiet exit 1, nothing left behind', async (n) => {
-    requireRoot()
-    const r = await run([
-      'bash',
-      '-c',
-      `NO_COLOR=1 "$0" demo --datapath ${DATAPATH} 2>"$1" | head -n ${n}; echo "exit=\${PIPESTATUS[0]}"; cat "$1" >&2; rm -f "$1"`,
-      WEFT,
-      `/tmp/weft-demo-pipe-${process.pid}-${n}.err`,
-    ])
-    const out = r.stdout.split('\n')
-    const prefix = /\(datapath \w+, run (wd[0-9a-f]{4})\)/.exec(r.stdout)?.[1] ?? ''
-    prefixes.push(prefix)
-    expect(prefix).toMatch(/^wd[0-9a-f]{4}$/)
-    expect(out.slice(0, n).join('\n')).not.toContain('Done in')
-    expect(out[n]).toBe('exit=1')
-    expect(r.stderr).toBe('') // nothing to say, and nobody to say it to
-    expect(await leftovers(prefix)).toEqual([])
-  }, 90_000)
+  test.each([5, 30])(
+    'cut after %i lines: quiet exit 1, nothing left behind',
+    async (n) => {
+      requireRoot()
+      const r = await run([
+        'bash',
+        '-c',
+        `NO_COLOR=1 "$0" demo --datapath ${DATAPATH} 2>"$1" | head -n ${n}; echo "exit=\${PIPESTATUS[0]}"; cat "$1" >&2; rm -f "$1"`,
+        WEFT,
+        `/tmp/weft-demo-pipe-${process.pid}-${n}.err`,
+      ])
+      const out = r.stdout.split('\n')
+      const prefix = /\(datapath \w+, run (wd[0-9a-f]{4})\)/.exec(r.stdout)?.[1] ?? ''
+      prefixes.push(prefix)
+      expect(prefix).toMatch(/^wd[0-9a-f]{4}$/)
+      expect(out.slice(0, n).join('\n')).not.toContain('Done in')
+      expect(out[n]).toBe('exit=1')
+      expect(r.stderr).toBe('') // nothing to say, and nobody to say it to
+      expect(await leftovers(prefix)).toEqual([])
+    },
+    90_000,
+  )
 })

@@ -53,7 +53,10 @@ describe('fields, printing, json', () => {
     ['{{json .Name}}', '"blue"'],
     ['[{{println .Name}}]', '[blue\n]'],
     ['{{print "a" 1 2 "b"}}', 'a1 2b'],
-    ['{{printf "%s has %d" .Name .Count}}|{{printf "%-6s|" .Name}}|{{printf "%q" .Name}}', 'blue has 3|blue  ||"blue"'],
+    [
+      '{{printf "%s has %d" .Name .Count}}|{{printf "%-6s|" .Name}}|{{printf "%q" .Name}}',
+      'blue has 3|blue  ||"blue"',
+    ],
     ['{{/* a comment */}}x', 'x'],
     // "{{- " and " -}}" trim the whitespace beside them
     ['a  {{- .Name -}}  b', 'ablueb'],
@@ -86,7 +89,10 @@ describe('index, range, if, with, variables, pipelines', () => {
     ['{{$n := .Name}}{{range .Containers}}{{$n}}/{{.Name}} {{end}}', 'blue/c1 blue/c2 '],
     ['{{.Name | printf "<%s>"}}', '<blue>'],
     ['{{len .Containers}} {{len .Name}}', '2 4'],
-    ['{{join (split "a,b,c" ",") "+"}} {{upper .Name}} {{title "hi there"}}', 'a+b+c BLUE Hi There'],
+    [
+      '{{join (split "a,b,c" ",") "+"}} {{upper .Name}} {{title "hi there"}}',
+      'a+b+c BLUE Hi There',
+    ],
     ['{{truncate .Id 4}}', 'f00d'],
   ])('%p', (src, want) => {
     expect(render(src)).toBe(want)
@@ -94,7 +100,10 @@ describe('index, range, if, with, variables, pipelines', () => {
 
   test('a method (a function-valued field) is called with the arguments after it', () => {
     const row = goStruct({ Name: 'x' })
-    Object.defineProperty(row, 'Label', { value: (k: unknown) => `L(${String(k)})`, enumerable: false })
+    Object.defineProperty(row, 'Label', {
+      value: (k: unknown) => `L(${String(k)})`,
+      enumerable: false,
+    })
     expect(render('{{.Label "team"}}|{{json .}}', row)).toBe('L(team)|{"Name":"x"}')
   })
 })

@@ -33,7 +33,11 @@ export function checkFunctions(nodes: Node[], funcs: Record<string, TemplateFunc
   }
 }
 
-export function execute(nodes: Node[], data: unknown, funcs: Record<string, TemplateFunc> = FUNCS): string {
+export function execute(
+  nodes: Node[],
+  data: unknown,
+  funcs: Record<string, TemplateFunc> = FUNCS,
+): string {
   const scope: Scope = { vars: [{ name: '', value: data }], funcs }
   let out = ''
   const emit = (s: string) => {
@@ -71,9 +75,16 @@ function runRange(n: BlockNode, dot: unknown, scope: Scope, emit: (s: string) =>
   let items: [unknown, unknown][]
   if (v === undefined || v === null) items = []
   else if (Array.isArray(v)) items = v.map((x, i) => [i, x])
-  else if (isMap(v)) items = Object.keys(v).sort().map((k) => [k, v[k]])
-  else if (typeof v === 'number' && Number.isInteger(v)) items = Array.from({ length: Math.max(0, v) }, (_, i) => [i, i])
-  else throw new TemplateError(`range can't iterate over ${isStruct(v) ? 'a struct' : typeName(v)} ${show(v)}`)
+  else if (isMap(v))
+    items = Object.keys(v)
+      .sort()
+      .map((k) => [k, v[k]])
+  else if (typeof v === 'number' && Number.isInteger(v))
+    items = Array.from({ length: Math.max(0, v) }, (_, i) => [i, i])
+  else
+    throw new TemplateError(
+      `range can't iterate over ${isStruct(v) ? 'a struct' : typeName(v)} ${show(v)}`,
+    )
   if (!items.length) {
     if (n.otherwise) runList(n.otherwise, dot, scope, emit)
     return
@@ -89,7 +100,8 @@ function runRange(n: BlockNode, dot: unknown, scope: Scope, emit: (s: string) =>
 }
 
 function lookupVar(name: string, scope: Scope): { name: string; value: unknown } {
-  for (let i = scope.vars.length - 1; i >= 0; i--) if (scope.vars[i]!.name === name) return scope.vars[i]!
+  for (let i = scope.vars.length - 1; i >= 0; i--)
+    if (scope.vars[i]!.name === name) return scope.vars[i]!
   throw new TemplateError(`undefined variable "$${name}"`)
 }
 
@@ -106,25 +118,32 @@ function evalPipe(pipe: Pipe, dot: unknown, scope: Scope): unknown {
 
 function evalCommand(args: Arg[], dot: unknown, scope: Scope, piped: unknown): unknown {
   const first = args[0]!
-  const extra = () => [...args.slice(1).map((a) => evalArg(a, dot, scope)), ...(piped === NONE ? [] : [piped])]
+  const extra = () => [
+    ...args.slice(1).map((a) => evalArg(a, dot, scope)),
+    ...(piped === NONE ? [] : [piped]),
+  ]
   if (first.t === 'func') {
     const f = scope.funcs[first.name]
     if (!f) throw new TemplateError(`function "${first.name}" not defined`)
     return f(...extra())
   }
   // a method call: the last field of the chain is a function, given the rest as arguments
-  const hasChain = (first.t === 'field' || first.t === 'var' || first.t === 'pipe') && first.chain.length > 0
+  const hasChain =
+    (first.t === 'field' || first.t === 'var' || first.t === 'pipe') && first.chain.length > 0
   if (hasChain) {
     const chain = first.chain
     const receiver = walk(root(first, dot, scope), chain.slice(0, -1), first)
     const last = chain[chain.length - 1]!
     const m = field(receiver, last, where(first))
     if (typeof m === 'function') return (m as TemplateFunc).call(receiver, ...extra())
-    if (args.length > 1 || piped !== NONE) throw new TemplateError(`${where(first)}: can't give argument to non-function .${last}`)
+    if (args.length > 1 || piped !== NONE)
+      throw new TemplateError(`${where(first)}: can't give argument to non-function .${last}`)
     return m
   }
   if (args.length > 1 || piped !== NONE) {
-    throw new TemplateError(`${where(first)}: can't give argument to non-function ${describeArg(first)}`)
+    throw new TemplateError(
+      `${where(first)}: can't give argument to non-function ${describeArg(first)}`,
+    )
   }
   return evalArg(first, dot, scope)
 }
@@ -166,6 +185,10 @@ const describeArg = (a: Arg): string =>
       : '.'
     : a.t === 'var'
       ? `$${a.name}${a.chain.map((c) => `.${c}`).join('')}`
-      : a.t === 'lit' ? show(a.value) : a.t === 'func' ? a.name : '(…)'
+      : a.t === 'lit'
+        ? show(a.value)
+        : a.t === 'func'
+          ? a.name
+          : '(…)'
 
 const where = (a: Arg) => `executing at <${describeArg(a)}>`

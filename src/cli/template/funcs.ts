@@ -14,12 +14,14 @@ function arity(name: string, args: unknown[], min: number, max = min): void {
 }
 
 const str = (name: string, v: unknown): string => {
-  if (typeof v !== 'string') throw new TemplateError(`${name}: expected a string, got ${typeName(v)} ${show(v)}`)
+  if (typeof v !== 'string')
+    throw new TemplateError(`${name}: expected a string, got ${typeName(v)} ${show(v)}`)
   return v
 }
 
 const int = (name: string, v: unknown): number => {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TemplateError(`${name}: expected an integer, got ${typeName(v)} ${show(v)}`)
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new TemplateError(`${name}: expected an integer, got ${typeName(v)} ${show(v)}`)
   return v
 }
 
@@ -28,7 +30,8 @@ function index(item: unknown, ...keys: unknown[]): unknown {
   for (const k of keys) {
     if (Array.isArray(v) || typeof v === 'string') {
       const n = int('index', k)
-      if (n < 0 || n >= v.length) throw new TemplateError(`error calling index: index out of range: ${n}`)
+      if (n < 0 || n >= v.length)
+        throw new TemplateError(`error calling index: index out of range: ${n}`)
       v = typeof v === 'string' ? v.charCodeAt(n) : v[n]
     } else if (isMap(v)) {
       v = Object.prototype.hasOwnProperty.call(v, String(k)) ? v[String(k)] : undefined
@@ -44,15 +47,23 @@ function index(item: unknown, ...keys: unknown[]): unknown {
 function compare(name: string, a: unknown, b: unknown): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0
-  throw new TemplateError(`error calling ${name}: incompatible types for comparison (${typeName(a)} and ${typeName(b)})`)
+  throw new TemplateError(
+    `error calling ${name}: incompatible types for comparison (${typeName(a)} and ${typeName(b)})`,
+  )
 }
 
-const basic = (v: unknown) => v === undefined || v === null || ['string', 'number', 'boolean'].includes(typeof v)
+const basic = (v: unknown) =>
+  v === undefined || v === null || ['string', 'number', 'boolean'].includes(typeof v)
 
 function equal(a: unknown, b: unknown): boolean {
-  if (!basic(a) || !basic(b)) throw new TemplateError(`error calling eq: can only compare basic types (${typeName(a)}, ${typeName(b)})`)
+  if (!basic(a) || !basic(b))
+    throw new TemplateError(
+      `error calling eq: can only compare basic types (${typeName(a)}, ${typeName(b)})`,
+    )
   if (typeof a !== typeof b && a != null && b != null) {
-    throw new TemplateError(`error calling eq: incompatible types for comparison (${typeName(a)} and ${typeName(b)})`)
+    throw new TemplateError(
+      `error calling eq: incompatible types for comparison (${typeName(a)} and ${typeName(b)})`,
+    )
   }
   return a === b || (a == null && b == null)
 }
@@ -70,34 +81,47 @@ function sprint(args: unknown[]): string {
 /** Go's Sprintf for the verbs people use: %s %v %d %q %t %f (with width/flags) and %%. */
 function sprintf(format: string, args: unknown[]): string {
   let n = 0
-  const out = format.replace(/%([-+ 0#]*)(\d+)?(?:\.(\d+))?([svdqtfxX%])/g, (_, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
-    if (verb === '%') return '%'
-    if (n >= args.length) return `%!${verb}(MISSING)`
-    const a = args[n++]
-    let s: string
-    switch (verb) {
-      case 'd':
-        s = typeof a === 'number' ? String(Math.trunc(a)) : `%!d(${typeName(a)}=${show(a)})`
-        break
-      case 'f':
-        s = typeof a === 'number' ? a.toFixed(prec === undefined ? 6 : Number(prec)) : `%!f(${typeName(a)}=${show(a)})`
-        break
-      case 'x':
-      case 'X':
-        s = typeof a === 'number' ? a.toString(16) : Buffer.from(show(a)).toString('hex')
-        if (verb === 'X') s = s.toUpperCase()
-        break
-      case 'q':
-        s = JSON.stringify(show(a))
-        break
-      default:
-        s = show(a)
-        if (prec !== undefined && verb === 's') s = s.slice(0, Number(prec))
-    }
-    const w = width === undefined ? 0 : Number(width)
-    return flags.includes('-') ? s.padEnd(w) : s.padStart(w, flags.includes('0') && verb !== 's' ? '0' : ' ')
-  })
-  return n < args.length ? `${out}%!(EXTRA ${args.slice(n).map((a) => `${typeName(a)}=${show(a)}`).join(', ')})` : out
+  const out = format.replace(
+    /%([-+ 0#]*)(\d+)?(?:\.(\d+))?([svdqtfxX%])/g,
+    (_, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
+      if (verb === '%') return '%'
+      if (n >= args.length) return `%!${verb}(MISSING)`
+      const a = args[n++]
+      let s: string
+      switch (verb) {
+        case 'd':
+          s = typeof a === 'number' ? String(Math.trunc(a)) : `%!d(${typeName(a)}=${show(a)})`
+          break
+        case 'f':
+          s =
+            typeof a === 'number'
+              ? a.toFixed(prec === undefined ? 6 : Number(prec))
+              : `%!f(${typeName(a)}=${show(a)})`
+          break
+        case 'x':
+        case 'X':
+          s = typeof a === 'number' ? a.toString(16) : Buffer.from(show(a)).toString('hex')
+          if (verb === 'X') s = s.toUpperCase()
+          break
+        case 'q':
+          s = JSON.stringify(show(a))
+          break
+        default:
+          s = show(a)
+          if (prec !== undefined && verb === 's') s = s.slice(0, Number(prec))
+      }
+      const w = width === undefined ? 0 : Number(width)
+      return flags.includes('-')
+        ? s.padEnd(w)
+        : s.padStart(w, flags.includes('0') && verb !== 's' ? '0' : ' ')
+    },
+  )
+  return n < args.length
+    ? `${out}%!(EXTRA ${args
+        .slice(n)
+        .map((a) => `${typeName(a)}=${show(a)}`)
+        .join(', ')})`
+    : out
 }
 
 export const FUNCS: Record<string, TemplateFunc> = {
@@ -115,10 +139,12 @@ export const FUNCS: Record<string, TemplateFunc> = {
   slice: (...a) => {
     arity('slice', a, 1, 3)
     const v = a[0]
-    if (typeof v !== 'string' && !Array.isArray(v)) throw new TemplateError(`error calling slice: can't slice item of type ${typeName(v)}`)
+    if (typeof v !== 'string' && !Array.isArray(v))
+      throw new TemplateError(`error calling slice: can't slice item of type ${typeName(v)}`)
     const from = a[1] === undefined ? 0 : int('slice', a[1])
     const to = a[2] === undefined ? v.length : int('slice', a[2])
-    if (from < 0 || to > v.length || from > to) throw new TemplateError(`error calling slice: index out of range: ${from}:${to}`)
+    if (from < 0 || to > v.length || from > to)
+      throw new TemplateError(`error calling slice: index out of range: ${from}:${to}`)
     return v.slice(from, to)
   },
   eq: (...a) => (arity('eq', a, 2, Infinity), a.slice(1).some((b) => equal(a[0], b))),
@@ -134,14 +160,21 @@ export const FUNCS: Record<string, TemplateFunc> = {
   json: (...a) => (arity('json', a, 1), goJson(a[0])),
   join: (...a) => {
     arity('join', a, 2)
-    if (!Array.isArray(a[0])) throw new TemplateError(`error calling join: expected a list, got ${typeName(a[0])}`)
+    if (!Array.isArray(a[0]))
+      throw new TemplateError(`error calling join: expected a list, got ${typeName(a[0])}`)
     return a[0].map((x) => show(x)).join(str('join', a[1]))
   },
   split: (...a) => (arity('split', a, 2), str('split', a[0]).split(str('split', a[1]))),
   lower: (...a) => (arity('lower', a, 1), str('lower', a[0]).toLowerCase()),
   upper: (...a) => (arity('upper', a, 1), str('upper', a[0]).toUpperCase()),
-  title: (...a) => (arity('title', a, 1), str('title', a[0]).replace(/\b\w/g, (c) => c.toUpperCase())),
-  pad: (...a) => (arity('pad', a, 3), `${' '.repeat(int('pad', a[1]))}${show(a[0])}${' '.repeat(int('pad', a[2]))}`),
+  title: (...a) => (
+    arity('title', a, 1),
+    str('title', a[0]).replace(/\b\w/g, (c) => c.toUpperCase())
+  ),
+  pad: (...a) => (
+    arity('pad', a, 3),
+    `${' '.repeat(int('pad', a[1]))}${show(a[0])}${' '.repeat(int('pad', a[2]))}`
+  ),
   truncate: (...a) => {
     arity('truncate', a, 2)
     const s = show(a[0])

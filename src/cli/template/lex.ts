@@ -122,9 +122,18 @@ function lexAction(src: string, i: number, out: Token[]): { end: number; trimAft
 function unquote(s: string): string {
   return s.replace(/\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)/g, (_, e: string) => {
     if (e[0] === 'u' || e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16))
-    const map: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'", '0': '\0' }
+    const map: Record<string, string> = {
+      n: '\n',
+      t: '\t',
+      r: '\r',
+      '\\': '\\',
+      '"': '"',
+      "'": "'",
+      '0': '\0',
+    }
     const v = map[e]
-    if (v === undefined) throw new TemplateError(`unknown escape sequence \\${e} in a quoted string`)
+    if (v === undefined)
+      throw new TemplateError(`unknown escape sequence \\${e} in a quoted string`)
     return v
   })
 }

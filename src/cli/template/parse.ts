@@ -73,7 +73,8 @@ class Parser {
       this.close('command')
       nodes.push({ t: 'action', pipe })
     }
-    if (inBlock) throw new TemplateError(`unexpected end of template: {{${inBlock}}} has no {{end}}`)
+    if (inBlock)
+      throw new TemplateError(`unexpected end of template: {{${inBlock}}} has no {{end}}`)
     return { nodes }
   }
 
@@ -85,7 +86,11 @@ class Parser {
     const node: Node = { t: kind, pipe, list: body.nodes }
     if (body.stop === 'else') {
       const chained = this.peek()
-      if (chained?.kind === 'word' && (chained.value === 'if' || chained.value === 'with') && kind !== 'range') {
+      if (
+        chained?.kind === 'word' &&
+        (chained.value === 'if' || chained.value === 'with') &&
+        kind !== 'range'
+      ) {
         // {{else if …}} is an if inside the else, sharing the one {{end}}
         this.next()
         node.otherwise = [this.block(chained.value)]
@@ -118,7 +123,8 @@ class Parser {
       } else if (inRange && this.isPunct(',')) {
         this.next()
         const w = this.next()
-        if (w.kind !== 'variable' || w.chain.length) throw new TemplateError('range can only declare variables: {{range $i, $v := …}}')
+        if (w.kind !== 'variable' || w.chain.length)
+          throw new TemplateError('range can only declare variables: {{range $i, $v := …}}')
         if (!this.isPunct(':=')) throw new TemplateError('expected := after {{range $i, $v')
         this.next()
         decl.push(v.name, w.name)
@@ -138,7 +144,8 @@ class Parser {
     const args: Arg[] = []
     for (;;) {
       const t = this.peek()
-      if (!t || t.kind === 'close' || (t.kind === 'punct' && (t.value === '|' || t.value === ')'))) break
+      if (!t || t.kind === 'close' || (t.kind === 'punct' && (t.value === '|' || t.value === ')')))
+        break
       args.push(this.operand())
     }
     if (!args.length) throw new TemplateError('missing value for command')
@@ -156,15 +163,18 @@ class Parser {
       case 'number':
         return { t: 'lit', value: t.value }
       case 'word':
-        if (t.value === 'true' || t.value === 'false') return { t: 'lit', value: t.value === 'true' }
+        if (t.value === 'true' || t.value === 'false')
+          return { t: 'lit', value: t.value === 'true' }
         if (t.value === 'nil') return { t: 'lit', value: null }
-        if (BLOCKS.has(t.value) || t.value === 'end' || t.value === 'else') throw new TemplateError(`unexpected <${t.value}> in operand`)
+        if (BLOCKS.has(t.value) || t.value === 'end' || t.value === 'else')
+          throw new TemplateError(`unexpected <${t.value}> in operand`)
         return { t: 'func', name: t.value }
       case 'punct':
         if (t.value === '(') {
           const pipe = this.pipeline(false)
           const c = this.next()
-          if (c.kind !== 'punct' || c.value !== ')') throw new TemplateError(`unclosed left paren: found ${describe(c)}`)
+          if (c.kind !== 'punct' || c.value !== ')')
+            throw new TemplateError(`unclosed left paren: found ${describe(c)}`)
           const f = this.peek()
           const chain = f?.kind === 'field' && f.glued ? (this.next(), f.chain) : []
           return { t: 'pipe', pipe, chain }

@@ -11,7 +11,8 @@ export function goStruct<T extends object>(obj: T): T {
   return obj
 }
 
-export const isStruct = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && structs.has(v)
+export const isStruct = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && structs.has(v)
 
 export const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !structs.has(v)
@@ -60,7 +61,10 @@ export function show(v: unknown, top = true): string {
   if (typeof v === 'function') throw new TemplateError('a method needs to be called, not printed')
   if (Array.isArray(v)) return `[${v.map((x) => show(x, false)).join(' ')}]`
   const rec = v as Record<string, unknown>
-  if (isStruct(v)) return `{${Object.values(rec).map((x) => show(x, false)).join(' ')}}`
+  if (isStruct(v))
+    return `{${Object.values(rec)
+      .map((x) => show(x, false))
+      .join(' ')}}`
   const keys = Object.keys(rec).sort()
   return `map[${keys.map((k) => `${k}:${show(rec[k], false)}`).join(' ')}]`
 }
