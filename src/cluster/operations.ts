@@ -10,6 +10,7 @@ import {
 } from '../net/index.ts'
 import { nextDefaultSubnet, nextFreeAddress, nextFreeVni, defaultGateway, subnetsOverlap } from './ipam.ts'
 import { keys, ROOT } from './keys.ts'
+import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
 import { EndpointRecord, NetworkRecord } from './records.ts'
 
 /** Reads by prefix: from the cluster store (consistent) or from an agent's local mirror. */
@@ -38,7 +39,6 @@ export interface ConnectInput {
   external?: { name: string; mac: string; vtep: string }
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
 const MAX_TRIES = 64
 
 export const newId = () => randomBytes(32).toString('hex')
@@ -91,8 +91,9 @@ export class ClusterOps {
 
   async createNetwork(input: CreateNetworkInput): Promise<NetworkRecord> {
     const name = input.name
-    if (typeof name !== 'string' || !NAME.test(name)) {
-      throw new ValidationError(`invalid network name "${name}": use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`)
+    if (typeof name !== 'string' || !isNodeName(name)) {
+      // network and external endpoint names follow the node-name rule (they name store keys too)
+      throw new ValidationError(`invalid network name "${name}": use ${NODE_NAME_RULE}`)
     }
     const subnetIn = input.subnet === undefined ? undefined : parseCidr(input.subnet, 'subnet')
     if (subnetIn && subnetIn.prefixLen > 30) throw new ValidationError(`subnet ${subnetIn.cidr} is too small: use /30 or larger`)
@@ -286,7 +287,7 @@ export class ClusterOps {
     const requested = input.ip === undefined ? undefined : parseIPv4(input.ip, 'ip')
     const ext = input.external
     if (ext) {
-      if (!NAME.test(ext.name)) throw new ValidationError(`invalid endpoint name "${ext.name}"`)
+      if (typeof ext.name !== 'string' || !isNodeName(ext.name)) throw new ValidationError(`invalid endpoint name "${ext.name}": use ${NODE_NAME_RULE}`)
       parseMac(ext.mac)
       parseIPv4(ext.vtep, 'vtep')
       if (!requested) throw new ValidationError('an external endpoint needs --ip')
