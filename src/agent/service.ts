@@ -154,7 +154,9 @@ export class AgentService implements AgentApi {
   /** Write back this node's endpoints the store lost (after a store restart without state). */
   async reannounce(): Promise<number> {
     const view = this.d.mirror.view()
-    const mine = [...view.endpoints.values()].filter((e) => e.node === this.node && view.networks.has(e.networkId))
+    // an endpoint whose sandbox is gone is being released: writing it back would resurrect it
+    const gone = (e: EndpointRecord) => !e.external && !!e.sandbox && (this.d.followed?.isGone(e.id) || this.presentKey(e.sandbox) === undefined)
+    const mine = [...view.endpoints.values()].filter((e) => e.node === this.node && view.networks.has(e.networkId) && !gone(e))
     const n = await this.d.ops.reannounce(mine)
     if (n) this.d.log.info({ endpoints: n }, 're-announced endpoints the store had lost')
     return n

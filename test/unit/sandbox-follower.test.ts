@@ -31,7 +31,7 @@ const fileSandboxes = (foreign: string[] = []): Sandboxes => ({
   hasInterface: (_ref, ifname) => foreign.includes(ifname),
 })
 
-async function rig(o: { foreign?: string[]; follow?: boolean } = {}) {
+async function rig(o: { foreign?: string[]; follow?: boolean; watch?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-sbfollow-'))
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   const kv = await startKvRig()
@@ -54,7 +54,7 @@ async function rig(o: { foreign?: string[]; follow?: boolean } = {}) {
   const off = mirror.onChange(() => reconciler.trigger())
   const status = new StoreStatus()
   const ops = new ClusterOps(observeWrites(faults.store, (w) => mirror.ownWrites(w)), 1450, mirror)
-  const watch: StoreWatch = followStore(kv.store, ROOT, mirror, status)
+  const watch: StoreWatch | undefined = o.watch === false ? undefined : followStore(kv.store, ROOT, mirror, status)
   const follower = new SandboxFollower({ node: 'n1', mirror, ops, reconciler, log: quietLog, pollMs: 50, retryMs: 100 })
   if (o.follow !== false) follower.start()
   const service = new AgentService({
@@ -65,8 +65,8 @@ async function rig(o: { foreign?: string[]; follow?: boolean } = {}) {
   cleanups.push(async () => {
     follower.stop()
     await service.close()
-    watch.stop()
-    await watch.done
+    watch?.stop()
+    await watch?.done
     off()
     await reconciler.stop()
     db.close()
@@ -146,6 +146,20 @@ describe('endpoints follow their sandbox', () => {
     renameSync(r.sandbox('a.new'), a)
     await waitFor(async () => !(await r.stored()).some((e) => e.id === ep.record.id), { what: 'the old endpoint to go', timeoutMs: 3000 })
   })
+})
+
+test('a re-announce (the store lost its state) does not write back an endpoint whose sandbox is gone', async () => {
+  const r = await rig({ follow: false, watch: false })
+  await r.service.createNetwork({ name: 'blue', subnet: '10.80.0.0/24' })
+  const a = r.sandbox('a')
+  const b = r.sandbox('b')
+  await r.service.connect({ network: 'blue', sandbox: a })
+  const kept = await r.service.connect({ network: 'blue', sandbox: b })
+  rmSync(a)
+  // the store restarted without state (the mirror, not following it here, keeps its copy)
+  await r.kv.store.txn([{ op: 'delete-prefix', prefix: `${ROOT}endpoints/` }, { op: 'delete-prefix', prefix: `${ROOT}ipam/` }])
+  expect(await r.service.reannounce()).toBe(1)
+  expect((await r.stored()).map((e) => e.id)).toEqual([kept.record.id])
 })
 
 describe('one sandbox, one identity', () => {
