@@ -12,6 +12,7 @@ import { statSync } from 'node:fs'
 import { createTopology, mustRunIn, ping, run, runIn, waitFor, type Topology } from '../harness/index.ts'
 import { createDatapath } from '../../src/datapath/index.ts'
 import { startAgents, type RunningAgent } from './agents.ts'
+import { weftAt } from '../cli/weft.ts'
 
 const DATAPATH = (process.env.WEFT_TEST_DATAPATH ?? 'bpf') as 'bpf' | 'kernel'
 const RELEASE_WITHIN_MS = 5000
@@ -167,9 +168,14 @@ describe(`endpoints follow their sandbox (${DATAPATH} datapath)`, () => {
     expect(ep.ifname).toBe('eth1')
     await reaches(b.ns, far.ip)
 
-    const named = await connect(0, 'second', b.ns, { ifname: 'data0' })
-    expect(named.ifname).toBe('data0')
+    // through the CLI: `weft network connect --ifname data0 second SANDBOX`
+    const cli = weftAt(agents[0]!.socket)
+    const named = await cli(['network', 'connect', '--ifname', 'data0', 'second', b.ns])
+    expect(named).toMatchObject({ code: 0, stdout: expect.stringContaining(' data0 on ') })
     expect((await runIn(b.ns, ['ip', 'link', 'show', 'dev', 'data0'])).code).toBe(0)
+    const wrong = await cli(['network', 'connect', '--external', '--ip', '10.90.0.50', '--mac', '02:00:00:00:00:50', '--vtep', '192.0.2.50', '--ifname', 'eth9', 'second', 'ext'])
+    expect(wrong.code).toBe(2)
+    expect(wrong.stderr).toContain('--ifname is only for sandboxes')
 
     expect((await agents[0]!.api('POST', '/v1/networks', { name: 'third', subnet: '10.91.0.0/24' })).status).toBe(201)
     const r = await agents[0]!.api('POST', '/v1/networks/third/connect', { sandbox: b.ns, ifname: 'eth0' })
