@@ -184,7 +184,7 @@ const endpointLs: LeafCommand = {
   flags: {
     quiet: { type: 'boolean', short: 'q', description: 'Only display endpoint IDs' },
     filter: filterFlag(
-      'network=NAME|ID, node=, name=, id=, status=attached|failed|pending|remote|external',
+      'network=NAME|ID, node=, name=, id=, status=attached|failed|pending|gone|remote|external',
     ),
     format: FORMAT_LIST,
     'no-trunc': { type: 'boolean', description: 'Do not truncate the output' },
