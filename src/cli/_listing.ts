@@ -41,6 +41,8 @@ export interface Listing<R extends object> {
   table: () => string
   /** Column titles by field name ("ID" -> "NETWORK ID"); others are the name in capitals. */
   headers: Record<string, string>
+  /** A row of empty values: its fields title the header when there are no rows. */
+  blank: R
 }
 
 /** Print `rows` as --format asks. Rows are Go-struct-like objects (see template/values.ts). */
@@ -64,7 +66,7 @@ export function printListing<R extends object>(
       for (const line of rendered) ctx.out(line)
       return
     }
-    const header = fmt.template.render(headerRow(listing.rows[0], listing.headers))
+    const header = fmt.template.render(headerRow(listing.rows[0] ?? listing.blank, listing.headers))
     ctx.out(tabwrite([header, ...rendered].join('\n').split('\n')))
   } catch (e) {
     throw templateUsage(e, command)
@@ -72,12 +74,12 @@ export function printListing<R extends object>(
 }
 
 /** An object with the rows' fields whose values are the column titles. */
-function headerRow(sample: object | undefined, headers: Record<string, string>): object {
+function headerRow(sample: object, headers: Record<string, string>): object {
   const row: Record<string, unknown> = {}
-  for (const k of [...Object.keys(headers), ...Object.keys(sample ?? {})])
+  for (const k of [...Object.keys(headers), ...Object.keys(sample)])
     row[k] = headers[k] ?? k.toUpperCase()
   // methods (e.g. .Label "k") answer with their own title
-  for (const k of Object.getOwnPropertyNames(sample ?? {})) {
+  for (const k of Object.getOwnPropertyNames(sample)) {
     const v = (sample as Record<string, unknown>)[k]
     if (typeof v === 'function') row[k] = () => headers[k] ?? k.toUpperCase()
   }

@@ -41,6 +41,16 @@ export const endpointRow = ({ ep, network }: Listed, noTrunc = false) =>
     CreatedAt: ep.created,
   })
 
+const BLANK_ENDPOINT: Endpoint = {
+  id: '',
+  networkId: '',
+  name: '',
+  ip: '',
+  mac: '',
+  external: false,
+  created: '',
+}
+
 const HEADERS: Record<string, string> = {
   ID: 'ENDPOINT ID',
   NetworkID: 'NETWORK ID',
@@ -103,6 +113,7 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
       rows: listed.map((l) => endpointRow(l, noTrunc)),
       table: () => endpointTable(listed, noTrunc),
       headers: HEADERS,
+      blank: endpointRow({ ep: BLANK_ENDPOINT, network: '' }),
     },
     'endpoint ls',
   )

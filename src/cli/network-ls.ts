@@ -54,6 +54,19 @@ export const NETWORK_HEADERS: Record<string, string> = {
   Label: 'LABEL',
 }
 
+const BLANK_NETWORK = {
+  Id: '',
+  Name: '',
+  Created: '',
+  Scope: '',
+  Driver: '',
+  EnableIPv6: false,
+  Internal: false,
+  IPAM: { Config: [] },
+  Options: {},
+  Labels: {},
+} as unknown as DockerNetwork
+
 const TYPES = ['custom', 'builtin']
 
 /** Docker's network ls filters; weft networks are all custom ("type=custom"). */
@@ -95,6 +108,7 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
       rows: nets.map((n) => networkRow(n, noTrunc)),
       table: () => networkTable(nets, noTrunc),
       headers: NETWORK_HEADERS,
+      blank: networkRow(BLANK_NETWORK),
     },
     'network ls',
   )

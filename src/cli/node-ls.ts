@@ -45,7 +45,12 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   printListing(
     ctx,
     fmt,
-    { rows: nodes.map(nodeRow), table: () => nodeTable(nodes), headers: {} },
+    {
+      rows: nodes.map(nodeRow),
+      table: () => nodeTable(nodes),
+      headers: {},
+      blank: nodeRow({ name: '', alive: false, endpoints: 0 }),
+    },
     'node ls',
   )
 }

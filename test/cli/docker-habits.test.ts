@@ -134,6 +134,16 @@ describe(`weft CLI, the Docker habits (${DATAPATH} datapath)`, () => {
       'NAME      NETWORK ID     LABEL     SUBNET',
       `blue      ${ids.blue!.slice(0, 12)}   red       10.0.7.0/24`,
     ])
+    // no rows: the header still names the columns
+    const none = [
+      'network',
+      'ls',
+      '-f',
+      'name=nothing',
+      '--format',
+      'table {{.Name}}\\t{{.Label "x"}}',
+    ]
+    expect(ok(await h1(none))).toBe('NAME      LABEL\n')
     const json = ok(await h1(['network', 'ls', '-f', 'name=blue', '--format', 'json'])).trim()
     expect(
       ok(await h1(['network', 'ls', '-f', 'name=blue', '--format', '{{json .}}'])).trim(),
@@ -242,6 +252,15 @@ describe(`weft CLI, the Docker habits (${DATAPATH} datapath)`, () => {
     )
     expect(byNode).toEqual([c(1)])
     expect(lines(ok(await h1(['endpoint', 'ls', '-f', 'network=green', '-q'])))).toEqual([])
+    const empty = [
+      'endpoint',
+      'ls',
+      '-f',
+      'network=green',
+      '--format',
+      'table {{.Name}}\\t{{.IPAddress}}',
+    ]
+    expect(ok(await h1(empty))).toBe('NAME      ADDRESS\n')
     expect(
       lines(
         ok(
