@@ -91,7 +91,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const sandboxes = new SandboxFollower({ node: config.name, mirror, ops, reconciler, log })
   sandboxes.start()
   stack.push('sandbox follower', () => sandboxes.stop())
-  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus, repairs: drift.repairs })
+  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus, repairs: drift.repairs, drift: drift.datapath })
   let registered = () => false
   const doctor = agentDoctor({
     node: config.name, mirror, storeStatus, registered: () => registered(), reconciler, datapath, localFacts: () => db.localEndpoints(),

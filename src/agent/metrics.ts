@@ -14,6 +14,8 @@ export interface MetricsSources {
   endpointCounts(): { local: number; remote: number }
   /** Drift put back since start, by kind. */
   repairs?(): Record<string, number>
+  /** Seconds the last full drift comparison took. */
+  driftCompareSeconds?(): number
 }
 
 export function createMetrics(src: MetricsSources) {
@@ -91,6 +93,13 @@ export function createMetrics(src: MetricsSources) {
       for (const [kind, n] of Object.entries(src.repairs?.() ?? {})) this.inc({ kind }, n)
     },
   })
+  new Gauge({
+    name: 'weft_drift_compare_seconds', help: 'Duration of the last full drift comparison (kernel against what was programmed, every sandbox end)',
+    registers: [registry],
+    collect() {
+      this.set(src.driftCompareSeconds?.() ?? 0)
+    },
+  })
   return { text: () => registry.metrics(), registry }
 }
 
@@ -103,6 +112,7 @@ export function agentMetrics(
     reconciler: { stats: ReturnType<MetricsSources['reconcile']> }
     storeStatus: StoreStatus
     repairs?: { totalsByKind(): Record<string, number> }
+    drift?: { lastFullCompare: { ms: number } }
   },
 ) {
   return createMetrics({
@@ -112,6 +122,7 @@ export function agentMetrics(
     watchLagSeconds: () => u.storeStatus.secondsSinceAnswer(),
     storeReachable: () => u.storeStatus.reachable,
     repairs: () => u.repairs?.totalsByKind() ?? {},
+    driftCompareSeconds: () => (u.drift?.lastFullCompare.ms ?? 0) / 1000,
     endpointCounts: () => {
       const all = [...u.mirror.view().endpoints.values()]
       const local = all.filter((e) => e.node === node).length

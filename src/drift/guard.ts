@@ -67,6 +67,8 @@ export class DriftGuard implements Datapath {
   /** Deleted kernel-datapath entries the rtnetlink listener heard of, to name the kind of a missing remote. */
   private readonly neighHints = new Map<string, 'fdb' | 'neighbour'>()
   private lastFullSandboxCheck = 0
+  /** How long the last comparison that read every sandbox end took (ms), and over how many endpoints. */
+  lastFullCompare = { ms: 0, endpoints: 0 }
   private host: RtnlChannel | undefined
   private readonly now: () => number
 
@@ -184,6 +186,18 @@ export class DriftGuard implements Datapath {
    * Base faults are repaired before it returns.
    */
   async actual(): Promise<ActualState> {
+    const t0 = performance.now()
+    const full = this.fullSandboxCheckDue()
+    const a = await this.compare(full)
+    if (full) this.lastFullCompare = { ms: performance.now() - t0, endpoints: this.local.size }
+    return a
+  }
+
+  private fullSandboxCheckDue(): boolean {
+    return this.sandboxHints.has('*') || this.now() - this.lastFullSandboxCheck >= (this.opts.sandboxCheckMs ?? 5000)
+  }
+
+  private async compare(full: boolean): Promise<ActualState> {
     let a = await this.inner.actual()
     if (a.faults?.length) a = await this.repairBase(a)
     const bpf = this.kind === 'bpf'
@@ -232,7 +246,7 @@ export class DriftGuard implements Datapath {
         dropped.add(name)
       }
     }
-    await this.checkSandboxes(dropped)
+    await this.checkSandboxes(dropped, full)
     const localEndpoints = a.localEndpoints.filter((e) => e.hostIfname === undefined || !dropped.has(e.hostIfname))
 
     const remoteHeld = new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), r]))
@@ -273,10 +287,8 @@ export class DriftGuard implements Datapath {
   }
 
   /** Read the sandbox end of endpoints whose sandbox an event named (all of them when due). */
-  private async checkSandboxes(dropped: Set<string>): Promise<void> {
-    const now = this.now()
-    const all = this.sandboxHints.has('*') || now - this.lastFullSandboxCheck >= (this.opts.sandboxCheckMs ?? 5000)
-    if (all) this.lastFullSandboxCheck = now
+  private async checkSandboxes(dropped: Set<string>, all: boolean): Promise<void> {
+    if (all) this.lastFullSandboxCheck = this.now()
     const hinted = new Set(this.sandboxHints)
     this.sandboxHints.clear()
     let n = 0

@@ -8,6 +8,13 @@ import { RTM, RtnlChannel } from './rtnl.ts'
 export const ENDPOINT_PROGRAM = 'vx_from_ep'
 
 const RT_TABLE_MAIN = 254
+const IFLA_EXT_MASK = 29
+const RTEXT_FILTER_SKIP_STATS = 1 << 3
+const u32le = (n: number) => {
+  const b = new Uint8Array(4)
+  new DataView(b.buffer).setUint32(0, n, true)
+  return b
+}
 
 /**
  * Whether the host veth with this ifindex has the endpoint program on its ingress hook.
@@ -40,7 +47,7 @@ export function readSandboxEnd(nsPath: string, ifname: string, ip: string, subne
   const ch = RtnlChannel.open({ nsPath })
   try {
     const link = ch
-      .dump(`read links of sandbox ${nsPath}`, RTM.GETLINK, ifinfomsg())
+      .dump(`read links of sandbox ${nsPath}`, RTM.GETLINK, ifinfomsg(), [[IFLA_EXT_MASK, u32le(RTEXT_FILTER_SKIP_STATS)]])
       .map(decodeEvent)
       .find((e) => e?.what === 'link' && e.ifname === ifname)
     if (!link || link.what !== 'link') return { up: false, address: false, route: false }

@@ -97,10 +97,17 @@ export function encodeRequest(type: number, flags: number, seq: number, fixed: U
   return buf
 }
 
+/**
+ * One receive buffer for every channel: reads are synchronous and copy out what they keep
+ * (splitMessages slices), and allocating 256 KiB per short-lived sandbox socket cost more than
+ * the dumps themselves.
+ */
+const SHARED_RX = new Uint8Array(256 * 1024)
+
 /** A non-blocking NETLINK_ROUTE socket in this thread's netns or in the netns at `nsPath`. */
 export class RtnlChannel {
   private seq = 1
-  private readonly rx = new Uint8Array(256 * 1024)
+  private readonly rx = SHARED_RX
   private closed = false
 
   private constructor(
