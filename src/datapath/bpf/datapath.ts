@@ -19,6 +19,8 @@
 //   the plumbing awaits, so two calls on one endpoint must not overlap.
 // - The config (VTEP address, underlay ifindex, UDP port) is a one-slot array map, not
 //   `const volatile`: a restarted agent whose underlay ifindex changed rewrites it in place.
+// - The way out (issue 15): BPF passes what leaves every weft network up to the host stack;
+//   the host side (NAT, forwarding, routes, published ports) is src/egress/, driven from here.
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -35,11 +37,13 @@ import type {
 } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import {
-  CFG_F_VALID, configCodec, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
+  CFG_F_EGRESS, CFG_F_VALID, configCodec, NET_F_INTERNAL, subnetCodec, subnetKeyCodec, type Subnet, type SubnetKey, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
   PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, VX_ENCAP_LEN, VXLAN_PORT, type Config, type Ep,
   type EpKey, type If, type MemberKey, type Net, type Stat, type StatKey,
 } from './abi.ts'
+import type { ClusterSubnetSpec } from '../types.ts'
 import { ensureGroDevice, removeGroDevice } from './gro.ts'
+import { HostEgress } from '../../egress/index.ts'
 
 export const PIN_ROOT = '/sys/fs/bpf/weft'
 
@@ -52,11 +56,18 @@ export interface BpfVniStats extends VniStats {
   arpReplies: bigint
   /** ICMP fragmentation-needed replies sent back into containers. */
   fragNeeded: bigint
+  /** Way out: packets passed up to the host stack for outside every weft network. */
+  outPackets: bigint
+  outBytes: bigint
+  /** Pings to the gateway answered in BPF. */
+  gatewayEchoes: bigint
 }
 
 export interface BpfDatapathInternals {
   /** The BPF object to load (default: the embedded `vxlan` object). */
   objectBytes?: () => Uint8Array
+  /** Set up the way out (nftables, forwarding; default true). Off: what leaves the overlay is dropped (no_way_out). */
+  egress?: boolean
 }
 
 interface Maps {
@@ -65,6 +76,7 @@ interface Maps {
   eps: TypedMap<EpKey, Ep>
   ifs: TypedMap<number, If>
   members: TypedMap<MemberKey, number>
+  subnets: TypedMap<SubnetKey, Subnet>
   stats: PerCpuMap<StatKey, Stat>
 }
 
@@ -87,6 +99,8 @@ export class BpfDatapath implements Datapath {
   private readonly advertise: string
   private loaded: Loaded | undefined
   private queue: Promise<unknown> = Promise.resolve()
+  /** Host side of the way out; undefined when turned off. */
+  private readonly egress: HostEgress | undefined
 
   constructor(
     private readonly opts: DatapathOptions,
@@ -98,6 +112,7 @@ export class BpfDatapath implements Datapath {
     this.advertise = parseIPv4(opts.advertise, 'advertise address')
     this.pinDir = join(PIN_ROOT, opts.node)
     this.linksDir = join(this.pinDir, 'links')
+    this.egress = internals.egress === false ? undefined : new HostEgress()
   }
 
   /** Run `fn` after every earlier mutating call has finished. */
@@ -128,9 +143,12 @@ export class BpfDatapath implements Datapath {
         eps: new TypedMap(obj.map('vx_eps'), epKeyCodec, epCodec),
         ifs: new TypedMap(obj.map('vx_ifs'), u32, ifCodec),
         members: new TypedMap(obj.map('vx_members'), memberKeyCodec, u32),
+        subnets: new TypedMap(obj.map('vx_subnets'), subnetKeyCodec, subnetCodec),
         stats: new PerCpuMap(obj.map('vx_stats'), statKeyCodec, statCodec),
       }
-      maps.cfg.update(0, { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags: CFG_F_VALID })
+      await this.egress?.start()
+      const flags = CFG_F_VALID | (this.egress ? CFG_F_EGRESS : 0)
+      maps.cfg.update(0, { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags })
       await ensureGroDevice(VXLAN_PORT)
       ensurePinDir(this.linksDir)
       const fromEp = obj.program(PROG_FROM_ENDPOINT)
@@ -222,6 +240,7 @@ export class BpfDatapath implements Datapath {
         subnet: ipv4ToInt(subnet.network),
         gateway: ipv4ToInt(parseIPv4(net.gateway)),
         prefixLen: subnet.prefixLen,
+        flags: net.internal ? NET_F_INTERNAL : 0,
       })
     })
   }
@@ -244,6 +263,7 @@ export class BpfDatapath implements Datapath {
       for (const k of maps.stats.entries().map(([k]) => k)) if (k.vni === vni) maps.stats.delete(k)
       maps.nets.delete(vni)
       await unplumbEndpoints(doomed)
+      await this.egress?.detachNetwork(vni)
     })
   }
 
@@ -268,6 +288,11 @@ export class BpfDatapath implements Datapath {
           throw new ConflictError(`address ${ip} in network ${vni} is already used by local endpoint ${owner}`, 'address_taken')
         }
       }
+      if (ep.publish?.length) {
+        if (net.flags & NET_F_INTERNAL) throw new ValidationError(`network ${vni} is internal: nothing can be published from it`)
+        if (!this.egress) throw new ValidationError('this datapath runs without the way out: ports cannot be published')
+        this.egress.checkPorts(vni, ip, ep.publish)
+      }
       return { l, net }
     })
     // 2. the veth pair: a few `ip` runs, so several endpoints' plumbing may overlap
@@ -288,6 +313,12 @@ export class BpfDatapath implements Datapath {
       const { maps } = l
       const previous = maps.eps.lookup(key)
       if (previous?.ifindex && previous.ifindex !== p.hostIfindex) maps.ifs.delete(previous.ifindex)
+      if (this.egress && !(net.flags & NET_F_INTERNAL)) {
+        await this.egress.attach({
+          vni, ip, mac, hostIfname: ep.hostIfname, sandboxPath: p.sandboxPath, ifname: ep.ifname,
+          gateway: intToIPv4(net.gateway), publish: ep.publish ?? [],
+        })
+      }
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macBytes(mac) })
       this.attachEndpointFilter(p.hostIfindex, l.fromEp)
       maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macBytes(mac) })
@@ -325,6 +356,7 @@ export class BpfDatapath implements Datapath {
       for (const ifindex of ifs) if (doomed(ifindex)) maps.ifs.delete(ifindex)
       if (cur && cur.ifindex !== 0 && doomed(cur.ifindex)) maps.eps.delete(key)
       if (hostIfname !== undefined) await unplumbEndpoint(hostIfname)
+      if (hostIfname !== undefined || !cur || cur.ifindex === 0 || doomed(cur.ifindex)) await this.egress?.detach(vni, ip)
     })
   }
 
@@ -371,6 +403,32 @@ export class BpfDatapath implements Datapath {
     })
   }
 
+  /** Every weft subnet of the cluster into vx_subnets (isolation on the way out) and the NAT table. */
+  setClusterSubnets(subnets: ClusterSubnetSpec[]): Promise<void> {
+    if (!Array.isArray(subnets)) throw new ValidationError('subnets must be a list of {vni, subnet, internal}')
+    const want = new Map<string, { key: SubnetKey; vni: number }>()
+    for (const s of subnets) {
+      const vni = assertVni(s.vni)
+      const c = parseCidr(s.subnet, `subnet of network ${vni}`)
+      want.set(`${c.network}/${c.prefixLen}`, { key: { prefixlen: c.prefixLen, addr: ipv4ToInt(c.network) }, vni })
+    }
+    return this.serial(async () => {
+      const { maps } = await this.ensure()
+      for (const k of maps.subnets.keys()) {
+        if (!want.has(`${intToIPv4(k.addr)}/${k.prefixlen}`)) maps.subnets.delete(k)
+      }
+      for (const { key, vni } of want.values()) {
+        if (maps.subnets.lookup(key)?.vni !== vni) maps.subnets.update(key, { vni })
+      }
+      await this.egress?.setSubnets(subnets)
+    })
+  }
+
+  /** Published ports of this host's endpoints with their counters (new connections), from the kernel. */
+  async published(): Promise<import('../../egress/index.ts').PublishedCounters[]> {
+    return this.egress ? this.egress.published() : []
+  }
+
   /** Reads the maps back: the live ones, or the pinned ones without starting (nothing is created). */
   async actual(): Promise<ActualState> {
     const empty: ActualState = { networks: [], localEndpoints: [], remoteEndpoints: [], members: [] }
@@ -401,7 +459,7 @@ export class BpfDatapath implements Datapath {
   }
 
   /** Run `fn` on the live maps, or on the pinned maps opened for the call; `empty` if none exist. */
-  private readMaps<T>(empty: T, fn: (maps: Omit<Maps, 'cfg'>) => T): T {
+  private readMaps<T>(empty: T, fn: (maps: Omit<Maps, 'cfg' | 'subnets'>) => T): T {
     if (this.loaded) return fn(this.loaded.maps)
     if (!pinExists(join(this.pinDir, 'vx_nets'))) return empty
     const opened: PinnedMap[] = []
@@ -428,14 +486,14 @@ export class BpfDatapath implements Datapath {
     return this.readMaps([], (maps) => this.sumStats(maps))
   }
 
-  private sumStats(maps: Omit<Maps, 'cfg'>): BpfVniStats[] {
+  private sumStats(maps: Omit<Maps, 'cfg' | 'subnets'>): BpfVniStats[] {
     const out = new Map<number, BpfVniStats>()
     const get = (vni: number) => {
       let s = out.get(vni)
       if (!s) {
         s = {
           vni, txPackets: 0n, txBytes: 0n, rxPackets: 0n, rxBytes: 0n, drops: {},
-          localPackets: 0n, localBytes: 0n, arpReplies: 0n, fragNeeded: 0n,
+          localPackets: 0n, localBytes: 0n, arpReplies: 0n, fragNeeded: 0n, outPackets: 0n, outBytes: 0n, gatewayEchoes: 0n,
         }
         out.set(vni, s)
       }
@@ -451,6 +509,8 @@ export class BpfDatapath implements Datapath {
         case Counter.LOCAL: s.localPackets += packets; s.localBytes += bytes; break
         case Counter.ARP_REPLY: s.arpReplies += packets; break
         case Counter.FRAG_NEEDED: s.fragNeeded += packets; break
+        case Counter.OUT: s.outPackets += packets; s.outBytes += bytes; break
+        case Counter.GW_ECHO: s.gatewayEchoes += packets; break
         default: {
           const reason = DROP_REASONS[k.counter] ?? `reason_${k.counter}`
           s.drops[reason] = (s.drops[reason] ?? 0n) + packets
@@ -503,6 +563,7 @@ export class BpfDatapath implements Datapath {
       const names = linkNames(ifindexes)
       await unplumbEndpoints(ifindexes.map((i) => names.get(i)).filter((n): n is string => !!n))
       await removeGroDevice()
+      await this.egress?.teardown()
       removePinDir(this.pinDir)
     })
   }

@@ -1,0 +1,117 @@
+// The host side of the way out and the way in, for the bpf datapath (which calls it): the
+// nftables table (./nft.ts) kept in step with the cluster's subnets and this host's published
+// ports, IPv4 forwarding, and each endpoint's routes (./routes.ts). BPF decides what goes up to
+// the host stack (bpf/lib/way_out.h); this makes the host stack do the right thing with it.
+//
+// Live restore: a new process adopts the table as it finds it (its published ports are read
+// back from the rules) and replaces it only once it knows the cluster's subnets, so a restart
+// never opens a window without NAT or without published ports.
+import { ConflictError, ValidationError } from '../errors/index.ts'
+import { parseCidr, parseIPv4 } from '../net/index.ts'
+import { enableForwarding } from './forwarding.ts'
+import { applyTable, assertNft, readPublished, removeTable, renderTable, type Publication, type PublishedCounters, type TableState } from './nft.ts'
+import { checkPublished, duplicatePort, formatPublished, portKey } from './ports.ts'
+import { plumbWayOut, type WayOutPlumbing } from './routes.ts'
+
+/** A weft network as the way out sees it (every network of the cluster, not only this host's). */
+export interface ClusterSubnet {
+  vni: number
+  subnet: string
+  internal: boolean
+}
+
+const pubKey = (vni: number, ip: string) => `${vni}/${ip}`
+
+export class HostEgress {
+  private subnets: ClusterSubnet[] | undefined
+  private readonly pubs = new Map<string, Publication>()
+  private applied: string | undefined
+
+  /** Checks `nft`, turns on forwarding, adopts the published ports the kernel holds. */
+  async start(): Promise<void> {
+    await assertNft()
+    enableForwarding()
+    for (const p of await readPublished()) {
+      const k = pubKey(p.vni, p.ip)
+      const had = this.pubs.get(k)
+      if (had) had.ports.push(p.port)
+      else this.pubs.set(k, { vni: p.vni, ip: p.ip, ports: [p.port] })
+    }
+  }
+
+  /** Every weft subnet of the cluster; the table is (re)written from the first call on. */
+  async setSubnets(subnets: ClusterSubnet[]): Promise<void> {
+    this.subnets = subnets.map((s) => ({ vni: s.vni, subnet: parseCidr(s.subnet, `subnet of network ${s.vni}`).cidr, internal: !!s.internal }))
+    await this.sync()
+  }
+
+  /**
+   * Throws unless the endpoint (vni, ip) may publish `ports` on this host: valid, none twice, and
+   * none published by another endpoint (409). Returns them normalised.
+   */
+  checkPorts(vni: number, ip: string, publish: Publication['ports']): Publication['ports'] {
+    const ports = publish.map(checkPublished)
+    const dup = duplicatePort(ports)
+    if (dup) throw new ValidationError(`port ${portKey(dup)} is published twice by endpoint ${ip}`)
+    const k = pubKey(vni, parseIPv4(ip))
+    for (const [other, pub] of this.pubs) {
+      if (other === k) continue
+      const clash = pub.ports.find((q) => ports.some((x) => portKey(x) === portKey(q)))
+      if (clash) {
+        throw new ConflictError(`host port ${portKey(clash)} is already published on this host (${formatPublished(clash)} to ${pub.ip})`, 'port_taken')
+      }
+    }
+    return ports
+  }
+
+  /** Route the endpoint's way out and publish its ports (replacing what it published before). */
+  async attach(p: WayOutPlumbing & { vni: number; publish: Publication['ports'] }): Promise<void> {
+    const ports = this.checkPorts(p.vni, p.ip, p.publish)
+    const k = pubKey(p.vni, parseIPv4(p.ip))
+    await plumbWayOut(p)
+    if (ports.length) this.pubs.set(k, { vni: p.vni, ip: p.ip, ports })
+    else this.pubs.delete(k)
+    await this.sync()
+  }
+
+  /** The endpoint is gone: its ports are unpublished (its routes went with its veth). */
+  async detach(vni: number, ip: string): Promise<void> {
+    if (this.pubs.delete(pubKey(vni, ip))) await this.sync()
+  }
+
+  /** Forget every endpoint of a network (removed from this host). */
+  async detachNetwork(vni: number): Promise<void> {
+    let changed = false
+    for (const [k, p] of this.pubs) if (p.vni === vni) changed = this.pubs.delete(k) || changed
+    if (changed) await this.sync()
+  }
+
+  /** Published ports with their DNAT rules' counters (new connections), as the kernel holds them. */
+  published(): Promise<PublishedCounters[]> {
+    return readPublished()
+  }
+
+  async teardown(): Promise<void> {
+    await removeTable()
+    this.applied = undefined
+  }
+
+  /** The table this process would write now (for tests and diagnostics). */
+  state(): TableState | undefined {
+    if (!this.subnets) return undefined
+    return {
+      natSources: this.subnets.filter((s) => !s.internal).map((s) => s.subnet),
+      weftSubnets: this.subnets.map((s) => s.subnet),
+      publications: [...this.pubs.values()],
+    }
+  }
+
+  private async sync(): Promise<void> {
+    const s = this.state()
+    if (!s) return // not yet told the cluster's subnets: keep the table a previous process left
+    const text = renderTable(s)
+    if (text === this.applied) return
+    await applyTable(s)
+    this.applied = text
+  }
+}
