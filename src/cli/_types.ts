@@ -32,6 +32,7 @@ export interface Endpoint {
   created: string
   status?: 'attached' | 'failed' | 'pending'
   error?: string
+  ports?: { proto: 'tcp' | 'udp'; hostIp?: string; hostPort: number; containerPort: number }[]
 }
 
 export interface Node {

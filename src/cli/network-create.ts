@@ -24,6 +24,7 @@ export const networkCreateCommand = (ctx: CliContext) =>
       'ip-range': { type: 'string', description: 'Allocate container addresses from this sub-range' },
       vni: { type: 'string', description: 'VXLAN network identifier, 1..16777215 (default: next free from 256)' },
       mtu: { type: 'string', description: 'Overlay MTU (default: underlay MTU - 50)' },
+      internal: { type: 'boolean', description: 'Restrict external access to the network (no default route, no NAT)' },
       label: { type: 'string', description: 'Set metadata KEY=VALUE (repeatable)' },
       opt: { type: 'string', alias: 'o', description: 'Set driver option KEY=VALUE (repeatable)' },
     },
@@ -55,6 +56,7 @@ export const networkCreateCommand = (ctx: CliContext) =>
         ...(args['ip-range'] !== undefined ? { ipRange: args['ip-range'] } : {}),
         ...(vni !== undefined ? { vni } : {}),
         ...(mtu !== undefined ? { mtu } : {}),
+        ...(args.internal ? { internal: true } : {}),
         labels,
         options,
       }

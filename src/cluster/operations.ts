@@ -10,7 +10,8 @@ import {
 } from '../net/index.ts'
 import { nextDefaultSubnet, nextFreeAddress, nextFreeVni, defaultGateway, subnetsOverlap } from './ipam.ts'
 import { keys, ROOT } from './keys.ts'
-import { EndpointRecord, NetworkRecord } from './records.ts'
+import { EndpointRecord, NetworkRecord, type PublishedPortRecord } from './records.ts'
+import { checkPublished, duplicatePort, formatPublished, portKey } from '../egress/index.ts'
 
 /** Reads by prefix: from the store (consistent) or from an agent's local mirror. */
 export interface KvReader {
@@ -30,6 +31,8 @@ export interface CreateNetworkInput {
   ipRange?: string
   vni?: number
   mtu?: number
+  /** --internal: no way out. */
+  internal?: boolean
   labels?: Record<string, string>
   options?: Record<string, string>
 }
@@ -40,6 +43,8 @@ export interface ConnectInput {
   sandbox?: string
   /** Requested address (Docker's --ip). */
   ip?: string
+  /** Ports to publish on this node (Docker's -p). */
+  publish?: PublishedPortRecord[]
   /** External endpoint: name, MAC and VTEP of an address behind a non-weft VTEP. */
   external?: { name: string; mac: string; vtep: string }
 }
@@ -109,6 +114,7 @@ export class ClusterOps {
     }
     const gateway = input.gateway === undefined ? undefined : parseIPv4(input.gateway, 'gateway')
     if (gateway && subnetIn) assertHostAddress(gateway, subnetIn, 'gateway')
+    if (input.internal !== undefined && typeof input.internal !== 'boolean') throw new ValidationError('internal must be true or false')
     for (const [k, v] of Object.entries({ ...input.labels, ...input.options })) {
       if (typeof v !== 'string' || k.length === 0) throw new ValidationError(`label/option "${k}" needs a string value`)
     }
@@ -140,6 +146,7 @@ export class ClusterOps {
         gateway: gateway ?? defaultGateway(subnet),
         ...(range ? { ipRange: range.cidr } : {}),
         mtu: input.mtu ?? this.defaultMtu,
+        ...(input.internal ? { internal: true } : {}),
         labels: { ...input.labels },
         options: { ...input.options },
         created: new Date().toISOString(),
@@ -225,6 +232,12 @@ export class ClusterOps {
     } else if (!input.sandbox) {
       throw new ValidationError('sandbox is required (netns name, /proc/PID/ns/net, or a netns path)')
     }
+    if (input.publish !== undefined) {
+      if (ext) throw new ValidationError('an external endpoint cannot publish ports: its host is not a weft node')
+      input = { ...input, publish: input.publish.map(checkPublished) }
+      const dup = duplicatePort(input.publish!)
+      if (dup) throw new ValidationError(`host port ${portKey(dup)} is published twice`)
+    }
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       // external endpoints are named cluster-wide: their duplicate check needs the store's answer
       const guess = attempt === 0 && this.local !== undefined && !ext
@@ -258,6 +271,7 @@ export class ClusterOps {
     if (eps.some((e) => e.name === name && (ext ? e.external : e.node === node))) {
       throw new ConflictError(`endpoint ${name} is already connected to network ${net.name}`, 'endpoint_exists')
     }
+    const portOps = input.publish?.length ? await this.portOps(net, input.publish, node, from) : []
     const taken = new Set(ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)))
     let ip: string
     if (requested) {
@@ -288,12 +302,14 @@ export class ClusterOps {
       ...(ext ? { vtep: parseIPv4(ext.vtep, 'vtep') } : { node, sandbox: input.sandbox!, ifname }),
       external: !!ext,
       created: new Date().toISOString(),
+      ...(input.publish?.length ? { ports: input.publish } : {}),
     }
     try {
       await this.kv.txn([
         { verb: 'check-index', key: keys.network(net.id), index: modifyIndex },
         { verb: 'cas', key: keys.ipam(net.id, ip), value: id, index: 0n },
         { verb: 'cas', key: keys.endpoint(net.id, id), value: json(record), index: 0n },
+        ...portOps.map((o) => ({ ...o, value: `${net.id}/${id}` })),
       ])
       return record
     } catch (e) {
@@ -303,6 +319,32 @@ export class ClusterOps {
       }
       return undefined
     }
+  }
+
+  /**
+   * CAS ops claiming each published port on `node` (value filled in by the caller). A port held
+   * by an endpoint that still exists is refused with 409; one left by an endpoint that is gone
+   * (removed by another path than disconnect) is taken over at its index.
+   */
+  private async portOps(net: NetworkRecord, ports: PublishedPortRecord[], node: string, from: KvReader): Promise<TxnOp[]> {
+    if (net.internal) throw new ValidationError(`network ${net.name} is internal: nothing can be published from it`)
+    const held = new Map((await from.list(keys.portsOf(node))).map((r) => [r.key, r]))
+    const ops: TxnOp[] = []
+    for (const p of ports) {
+      const key = keys.port(node, p.proto, p.hostPort)
+      const cur = held.get(key)
+      if (cur) {
+        const [networkId, endpointId] = cur.value.split('/')
+        const owner = networkId && endpointId ? await from.list(keys.endpoint(networkId, endpointId)) : []
+        if (owner.length) {
+          const rec = EndpointRecord.safeParse(JSON.parse(owner[0]!.value))
+          const who = rec.success ? `${rec.data.name} (${rec.data.ip})` : endpointId
+          throw new ConflictError(`host port ${portKey(p)} is already published on node ${node} (by ${who}): ${formatPublished(p)} cannot be`, 'port_taken')
+        }
+      }
+      ops.push({ verb: 'cas', key, index: cur?.modifyIndex ?? 0n })
+    }
+    return ops
   }
 
   /** Disconnect by sandbox (on `node`) or by external endpoint name. */
@@ -319,6 +361,7 @@ export class ClusterOps {
     await this.kv.txn([
       { verb: 'delete', key: keys.endpoint(net.id, ep.id) },
       { verb: 'delete', key: keys.ipam(net.id, ep.ip) },
+      ...(ep.node ? (ep.ports ?? []).map((p) => ({ verb: 'delete' as const, key: keys.port(ep.node!, p.proto, p.hostPort) })) : []),
     ])
     return ep
   }

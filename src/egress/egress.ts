@@ -39,10 +39,13 @@ export class HostEgress {
     }
   }
 
-  /** Every weft subnet of the cluster; the table is (re)written from the first call on. */
+  /**
+   * Every weft subnet of the cluster; the table is (re)written from the first call on, and on
+   * every call (the reconciler's resync), so a table changed behind weft's back is put back.
+   */
   async setSubnets(subnets: ClusterSubnet[]): Promise<void> {
     this.subnets = subnets.map((s) => ({ vni: s.vni, subnet: parseCidr(s.subnet, `subnet of network ${s.vni}`).cidr, internal: !!s.internal }))
-    await this.sync()
+    await this.sync(true)
   }
 
   /**
@@ -106,11 +109,11 @@ export class HostEgress {
     }
   }
 
-  private async sync(): Promise<void> {
+  private async sync(force = false): Promise<void> {
     const s = this.state()
     if (!s) return // not yet told the cluster's subnets: keep the table a previous process left
     const text = renderTable(s)
-    if (text === this.applied) return
+    if (text === this.applied && !force) return
     await applyTable(s)
     this.applied = text
   }

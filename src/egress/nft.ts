@@ -82,7 +82,7 @@ export function renderTable(s: TableState): string {
     '\t\tfib daddr type local jump published',
     '\t}',
     '\tchain output {',
-    '\t\ttype nat hook output priority dstnat; policy accept;',
+    '\t\ttype nat hook output priority -100; policy accept;',
     '\t\tip daddr != 127.0.0.0/8 fib daddr type local jump published',
     '\t}',
     '\tchain published {',
