@@ -5,7 +5,7 @@
 // Refuses to run on a Bun other than the one package.json pins (it is embedded in dist/weft).
 // Usage: bun run compile.ts [--bpf-only]
 import { $, Glob, type BunPlugin } from 'bun'
-import { mkdirSync, realpathSync, existsSync, copyFileSync } from 'node:fs'
+import { mkdirSync, realpathSync, existsSync, copyFileSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import pkg from './package.json'
 import { BPF_ROOT, compileBpfObject } from './scripts/bpf-cc.ts'
@@ -97,10 +97,18 @@ async function main() {
   await writeEmbedded(objects, libbpf, commit)
   if (bpfOnly) return
   mkdirSync(join(root, 'dist'), { recursive: true })
+  // chunk names carry a content hash: drop the previous build's source maps
+  for (const f of new Glob('chunk-*.js.map').scanSync(join(root, 'dist'))) rmSync(join(root, 'dist', f))
   const result = await Bun.build({
     entrypoints: [join(root, 'src', 'main.ts')],
     compile: { outfile: join(root, 'dist', 'weft') },
     plugins: [libsqlNativePlugin],
+    // one chunk per lazily imported command: `weft --help` and the API commands evaluate
+    // only the CLI's own code, not the agent, libSQL or libbpf; bytecode spares parsing it
+    // at every start (about half of a `weft network ls`; bench/cli-startup.ts)
+    splitting: true,
+    bytecode: true,
+    format: 'esm',
     minify: false,
     sourcemap: 'linked',
   })

@@ -24,9 +24,7 @@ export const MAP_NAMES = ['vx_cfg', 'vx_nets', 'vx_eps', 'vx_ifs', 'vx_members',
 export const PROG_FROM_ENDPOINT = 'vx_from_ep'
 export const PROG_FROM_UNDERLAY = 'vx_from_ul'
 
-export const VXLAN_PORT = 4789
-/** Outer Ethernet + IPv4 + UDP + VXLAN. */
-export const VX_ENCAP_LEN = 50
+export { VXLAN_PORT, VXLAN_OVERHEAD as VX_ENCAP_LEN } from '../../net/index.ts'
 export const CFG_F_VALID = 1
 /** The host side of the way out (forwarding, NAT) is set up. */
 export const CFG_F_EGRESS = 2

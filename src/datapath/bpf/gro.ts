@@ -10,10 +10,10 @@
 // the VTEP through another NIC, reaches it past every BPF check. `vnifilter` with an empty VNI
 // list closes that: the driver drops every frame whose VNI is not in the list (none is) before
 // decapsulating, while its GRO handler, which does not look at the VNI, keeps merging.
-import { batch, exec, iprouteJson } from '../../net/index.ts'
+import { batch, exec, IFNAME_PREFIX, iprouteJson } from '../../net/index.ts'
 
 /** Name of the GRO device (one per host netns). */
-export const GRO_IFNAME = 'wfgro'
+export const GRO_IFNAME = `${IFNAME_PREFIX}gro`
 
 interface LinkJson {
   ifname: string

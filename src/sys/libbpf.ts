@@ -1,17 +1,15 @@
-// The one FFI seam: the only file that calls dlopen (libbpf and libc). Exposes `Sys`, a plain
-// object of typed functions in libbpf's own conventions (ints: >= 0 ok, < 0 = -errno), so
-// everything above can take a `Sys` parameter and a fake can stand in for it.
-// Struct encoding and pointer conversion happen only here.
+// libbpf through bun:ffi: the only dlopen of libbpf. Exposes `Libbpf`, a plain object of typed
+// functions in libbpf's own conventions (ints: >= 0 ok, < 0 = -errno), so everything above can
+// take it as a parameter and a fake can stand in for it. Struct encoding and pointer
+// conversion for libbpf happen only here (layouts in ./structs.ts).
 
-import { CString, JSCallback, dlopen, ptr, read, toArrayBuffer, type Pointer } from 'bun:ffi'
-import { libbpfPath } from '../embedded/index.ts'
+import { JSCallback, dlopen, ptr, toArrayBuffer, type Pointer } from 'bun:ffi'
+import { getLibc, type Libc } from './libc.ts'
+import { libbpfFile, type LibbpfSource } from './libbpf-file.ts'
 import {
   LINK_CREATE_OPTS, LINK_INFO, MAP_BATCH_OPTS, MAP_INFO, OBJECT_OPEN_OPTS, TC_HOOK, TC_OPTS, TEST_RUN_OPTS,
   encodeStruct, readU32,
 } from './structs.ts'
-
-const LIBC_PATH = 'libc.so.6'
-const IF_NAMESIZE = 16
 
 /** Opaque libbpf pointers (struct bpf_object *, struct bpf_map *, struct bpf_program *). */
 export type ObjPtr = Pointer & { readonly __brand?: 'bpf_object' }
@@ -66,10 +64,10 @@ export interface LinkFdInfo {
 export type TcAttachPoint = 1 | 2
 
 /**
- * Typed libbpf/libc calls. Int results follow libbpf 1.x: >= 0 success, < 0 is -errno.
+ * Typed libbpf calls. Int results follow libbpf 1.x: >= 0 success, < 0 is -errno.
  * Functions returning a pointer return `{ errno }` instead of NULL.
  */
-export interface Sys {
+export interface Libbpf {
   objectOpenMem(bytes: Uint8Array, name: string): { obj: ObjPtr } | { errno: number }
   objectLoad(obj: ObjPtr): number
   objectClose(obj: ObjPtr): void
@@ -123,20 +121,8 @@ export interface Sys {
   /** libbpf's warnings/info printed since the last call (e.g. the verifier log), then cleared. */
   drainLog(): string
 
-  close(fd: number): number
-  setns(fd: number, nstype: number): number
-  /** 0 when the interface does not exist in the calling thread's netns. */
-  ifNameToIndex(name: string): number
-  /** Name of the interface with this index in the calling thread's netns; undefined if none. */
-  ifIndexToName(ifindex: number): string | undefined
-  /** errno of the last failed libc call on this thread. */
-  errno(): number
-
-  // sockets, for rtnetlink (src/net/netlink.ts): -1 and errno() on failure
-  socket(domain: number, type: number, protocol: number): number
-  setsockoptInt(fd: number, level: number, name: number, value: number): number
-  send(fd: number, data: Uint8Array): number
-  recv(fd: number, buf: Uint8Array): number
+  /** libbpf_major_version / libbpf_minor_version of the loaded library. */
+  version(): { major: number; minor: number }
 }
 
 const cstr = (s: string): Buffer => Buffer.from(s + '\0')
@@ -191,22 +177,8 @@ function openLibbpf(path: string) {
     bpf_prog_test_run_opts: { args: ['i32', 'ptr'], returns: 'i32' },
     libbpf_set_print: { args: ['ptr'], returns: 'ptr' },
     libbpf_strerror: { args: ['i32', 'ptr', 'usize'], returns: 'i32' },
-  })
-}
-
-function openLibc() {
-  return dlopen(LIBC_PATH, {
-    close: { args: ['i32'], returns: 'i32' },
-    setns: { args: ['i32', 'i32'], returns: 'i32' },
-    if_nametoindex: { args: ['ptr'], returns: 'u32' },
-    if_indextoname: { args: ['u32', 'ptr'], returns: 'ptr' },
-    vasprintf: { args: ['ptr', 'ptr', 'ptr'], returns: 'i32' },
-    socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
-    setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
-    send: { args: ['i32', 'ptr', 'usize', 'i32'], returns: 'i64' },
-    recv: { args: ['i32', 'ptr', 'usize', 'i32'], returns: 'i64' },
-    free: { args: ['ptr'], returns: 'void' },
-    __errno_location: { args: [], returns: 'ptr' },
+    libbpf_major_version: { args: [], returns: 'u32' },
+    libbpf_minor_version: { args: [], returns: 'u32' },
   })
 }
 
@@ -215,29 +187,21 @@ const LIBBPF_INFO = 1
 // Keep at most this much captured libbpf output between drains (a verifier log can be MBs).
 const LOG_CAP_CHARS = 1 << 20
 
-function createRealSys(libbpfPath: string): Sys {
-  const bpf = openLibbpf(libbpfPath).symbols
-  const libc = openLibc().symbols
-
-  const errno = (): number => {
-    const loc = libc.__errno_location()
-    return loc === null ? 0 : read.i32(loc)
-  }
+function createLibbpf(path: string, libc: Libc): Libbpf {
+  const bpf = openLibbpf(path).symbols
+  const errno = () => libc.errno()
 
   // libbpf prints through a printf-style callback taking a va_list. On x86_64 a va_list
   // argument is a pointer, so we hand it to vasprintf to format it.
   let captured = ''
-  const strPtrOut = new BigUint64Array(1)
   const printer = new JSCallback(
     (level: number, fmt: Pointer | null, args: Pointer | null): number => {
       if (level > LIBBPF_INFO || fmt === null || args === null) return 0
-      const n = libc.vasprintf(ptr(strPtrOut), fmt, args)
-      if (n < 0) return 0
-      const p = Number(strPtrOut[0]) as Pointer
-      captured += new CString(p).toString()
-      libc.free(p)
+      const s = libc.formatVaList(fmt, args)
+      if (s === undefined) return 0
+      captured += s
       if (captured.length > LOG_CAP_CHARS) captured = captured.slice(-LOG_CAP_CHARS)
-      return n
+      return s.length
     },
     { args: ['i32', 'ptr', 'ptr'], returns: 'i32' },
   )
@@ -246,7 +210,7 @@ function createRealSys(libbpfPath: string): Sys {
   const tcHook = (ifindex: number, point: number) =>
     encodeStruct(TC_HOOK, { ifindex, attach_point: point })
 
-  const sys: Sys = {
+  const sys: Libbpf = {
     objectOpenMem(bytes, name) {
       const nameBuf = cstr(name)
       const opts = encodeStruct(OBJECT_OPEN_OPTS, { object_name: ptr(nameBuf) })
@@ -399,34 +363,36 @@ function createRealSys(libbpfPath: string): Sys {
       return s
     },
 
-    close: (fd) => libc.close(fd),
-    setns: (fd, nstype) => libc.setns(fd, nstype),
-    ifNameToIndex: (name) => libc.if_nametoindex(cstr(name)),
-    ifIndexToName(ifindex) {
-      const buf = Buffer.alloc(IF_NAMESIZE)
-      if (!libc.if_indextoname(ifindex, buf)) return undefined
-      const nul = buf.indexOf(0)
-      return buf.toString('latin1', 0, nul < 0 ? buf.length : nul)
-    },
-    errno,
-    socket: (domain, type, protocol) => libc.socket(domain, type, protocol),
-    setsockoptInt(fd, level, name, value) {
-      const v = new Int32Array([value])
-      return libc.setsockopt(fd, level, name, ptr(v), 4)
-    },
-    send: (fd, data) => Number(libc.send(fd, ptr(data), data.byteLength, 0)),
-    recv: (fd, buf) => Number(libc.recv(fd, ptr(buf), buf.byteLength, 0)),
+    version: () => ({ major: bpf.libbpf_major_version(), minor: bpf.libbpf_minor_version() }),
   }
   return sys
 }
 
-let shared: Sys | undefined
+let shared: { libbpf: Libbpf; source: LibbpfSource } | undefined
+
+function load(): { libbpf: Libbpf; source: LibbpfSource } {
+  if (shared) return shared
+  const libc = getLibc()
+  const file = libbpfFile(libc)
+  try {
+    shared = { libbpf: createLibbpf(file.path, libc), source: file.source }
+  } finally {
+    file.release() // dlopen has mapped it; the fd is no longer needed
+  }
+  return shared
+}
 
 /**
- * The process-wide real `Sys`. dlopens libbpf (the system's, else the copy embedded in the
- * binary: see libbpfPath) and libc on first use, never at import time.
+ * The process-wide libbpf: the embedded copy unless WEFT_LIBBPF=system (see ./libbpf-file.ts),
+ * dlopened on first use, never at import time.
  */
-export function getSys(): Sys {
-  shared ??= createRealSys(libbpfPath())
-  return shared
+export function getLibbpf(): Libbpf {
+  return load().libbpf
+}
+
+/** Version and origin of the libbpf this process runs (for `weft version`). */
+export function libbpfInfo(): { version: string; source: LibbpfSource } {
+  const { libbpf, source } = load()
+  const v = libbpf.version()
+  return { version: `${v.major}.${v.minor}`, source }
 }

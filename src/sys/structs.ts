@@ -1,4 +1,4 @@
-// Byte layouts of the libbpf/kernel structs we pass through FFI (x86_64, libbpf 1.1 headers).
+// Byte layouts of the libbpf/kernel structs passed through FFI (x86_64, libbpf 1.1 headers).
 // Written once here; test/bpf/structs.test.ts compiles a C program against the real headers
 // and checks every size and offset. Only fields we use are listed; the rest stay zero.
 
