@@ -1,0 +1,57 @@
+// The nftables table weft writes (pure rendering) and the comments published ports are read
+// back from. Root-free; the table's effect is shown by test/egress/way-out.test.ts.
+import { describe, expect, test } from 'bun:test'
+import { parsePubComment, renderTable } from '../../src/egress/index.ts'
+
+const state = {
+  natSources: ['10.0.2.0/24', '10.0.1.0/24'],
+  weftSubnets: ['10.0.1.0/24', '10.0.2.0/24', '10.0.3.0/24'],
+  publications: [
+    { vni: 257, ip: '10.0.2.7', ports: [{ proto: 'udp' as const, hostIp: '198.18.0.1', hostPort: 53, containerPort: 5353 }] },
+    { vni: 256, ip: '10.0.1.5', ports: [{ proto: 'tcp' as const, hostPort: 8080, containerPort: 80 }] },
+  ],
+}
+
+describe('renderTable', () => {
+  const text = renderTable(state)
+  const lines = text.split('\n').map((l) => l.trim())
+
+  test('replaces table inet weft whole, in one transaction, and touches nothing else', () => {
+    expect(lines.slice(0, 3)).toEqual(['table inet weft', 'delete table inet weft', 'table inet weft {'])
+    expect(lines.filter((l) => /^(table|delete|flush|add)\b/.test(l)).every((l) => l.includes('inet weft'))).toBe(true)
+  })
+
+  test('ONE masquerade rule, for non-internal weft sources towards no weft subnet', () => {
+    expect(lines.filter((l) => l.includes('masquerade'))).toEqual([
+      'ip saddr @nat_sources ip daddr != @weft_subnets oifname != "wf*" counter masquerade comment "weft way out"',
+    ])
+    expect(text).toContain('elements = { 10.0.1.0/24, 10.0.2.0/24 }')
+    expect(text).toContain('elements = { 10.0.1.0/24, 10.0.2.0/24, 10.0.3.0/24 }')
+  })
+
+  test('one DNAT rule per published port, with the facts to read it back', () => {
+    const dnat = lines.filter((l) => l.includes('dnat ip to'))
+    expect(dnat).toEqual([
+      'tcp dport 8080 counter dnat ip to 10.0.1.5:80 comment "weft-pub 256 10.0.1.5 tcp * 8080 80"',
+      'ip daddr 198.18.0.1 udp dport 53 counter dnat ip to 10.0.2.7:5353 comment "weft-pub 257 10.0.2.7 udp 198.18.0.1 53 5353"',
+    ])
+    expect(parsePubComment('weft-pub 257 10.0.2.7 udp 198.18.0.1 53 5353')).toMatchObject({
+      vni: 257, ip: '10.0.2.7', port: { proto: 'udp', hostIp: '198.18.0.1', hostPort: 53, containerPort: 5353 },
+    })
+    expect(parsePubComment('weft-pub 256 10.0.1.5 tcp * 8080 80')?.port).toEqual({ proto: 'tcp', hostPort: 8080, containerPort: 80 })
+    expect(parsePubComment('weft way out')).toBeUndefined()
+  })
+
+  test('the way in to containers: only replies and published ports', () => {
+    const guard = lines.filter((l) => l.startsWith('oifname "wf*"'))
+    expect(guard).toEqual([
+      'oifname "wf*" ct state established,related accept',
+      'oifname "wf*" ct status dnat accept',
+      'oifname "wf*" counter drop comment "weft: no way in but replies and published ports"',
+    ])
+  })
+
+  test('empty sets have no elements line (nft refuses an empty one)', () => {
+    expect(renderTable({ natSources: [], weftSubnets: [], publications: [] })).not.toContain('elements')
+  })
+})
