@@ -122,7 +122,13 @@ export async function applyTable(s: TableState): Promise<void> {
 }
 
 export async function removeTable(): Promise<void> {
-  const r = await exec(['nft', 'delete', 'table', 'inet', TABLE])
+  let r
+  try {
+    r = await exec(['nft', 'delete', 'table', 'inet', TABLE])
+  } catch (e) {
+    if (e instanceof WeftError && e.code === 'exec_failed') return // no nft: weft never made a table here
+    throw e
+  }
   if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) {
     throw new NftError(`\`nft delete table inet ${TABLE}\` failed: ${r.stderr.trim()}`, r.stderr)
   }

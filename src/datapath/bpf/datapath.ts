@@ -99,6 +99,8 @@ export class BpfDatapath implements Datapath {
   private queue: Promise<unknown> = Promise.resolve()
   /** Host side of the way out; undefined when turned off. */
   private readonly egress: HostEgress | undefined
+  /** The cluster's subnets as last set (setClusterSubnets); vx_subnets holds these and every local network's. */
+  private clusterSubnets: ClusterSubnetSpec[] = []
 
   constructor(
     private readonly opts: DatapathOptions,
@@ -232,6 +234,7 @@ export class BpfDatapath implements Datapath {
         prefixLen: subnet.prefixLen,
         flags: net.internal ? NET_F_INTERNAL : 0,
       })
+      this.syncSubnets(maps)
     })
   }
 
@@ -252,6 +255,7 @@ export class BpfDatapath implements Datapath {
       for (const k of maps.members.keys()) if (k.vni === vni) maps.members.delete(k)
       for (const k of maps.stats.entries().map(([k]) => k)) if (k.vni === vni) maps.stats.delete(k)
       maps.nets.delete(vni)
+      this.syncSubnets(maps)
       await unplumbEndpoints(doomed)
       await this.egress?.detachNetwork(vni)
     })
@@ -382,22 +386,33 @@ export class BpfDatapath implements Datapath {
   /** Every weft subnet of the cluster into vx_subnets (isolation on the way out) and the NAT table. */
   setClusterSubnets(subnets: ClusterSubnetSpec[]): Promise<void> {
     if (!Array.isArray(subnets)) throw new ValidationError('subnets must be a list of {vni, subnet, internal}')
-    const want = new Map<string, { key: SubnetKey; vni: number }>()
-    for (const s of subnets) {
+    const checked = subnets.map((s) => {
       const vni = assertVni(s.vni)
-      const c = parseCidr(s.subnet, `subnet of network ${vni}`)
-      want.set(`${c.network}/${c.prefixLen}`, { key: { prefixlen: c.prefixLen, addr: ipv4ToInt(c.network) }, vni })
-    }
+      return { vni, subnet: parseCidr(s.subnet, `subnet of network ${vni}`).cidr, internal: !!s.internal }
+    })
     return this.serial(async () => {
       const { maps } = await this.ensure()
-      for (const k of maps.subnets.keys()) {
-        if (!want.has(`${intToIPv4(k.addr)}/${k.prefixlen}`)) maps.subnets.delete(k)
-      }
-      for (const { key, vni } of want.values()) {
-        if (maps.subnets.lookup(key)?.vni !== vni) maps.subnets.update(key, { vni })
-      }
-      await this.egress?.setSubnets(subnets)
+      this.clusterSubnets = checked
+      this.syncSubnets(maps)
+      await this.egress?.setSubnets(checked)
     })
+  }
+
+  /**
+   * vx_subnets = the cluster's subnets plus every network of this host, so another local
+   * network is never reachable through the host stack, even before the first setClusterSubnets.
+   */
+  private syncSubnets(maps: Maps): void {
+    const want = new Map<string, { key: SubnetKey; vni: number }>()
+    const add = (vni: number, network: number, prefixlen: number) =>
+      want.set(`${network}/${prefixlen}`, { key: { prefixlen, addr: network }, vni })
+    for (const s of this.clusterSubnets) {
+      const c = parseCidr(s.subnet)
+      add(s.vni, ipv4ToInt(c.network), c.prefixLen)
+    }
+    for (const [vni, n] of maps.nets.entries()) add(vni, n.subnet, n.prefixLen)
+    for (const k of maps.subnets.keys()) if (!want.has(`${k.addr}/${k.prefixlen}`)) maps.subnets.delete(k)
+    for (const { key, vni } of want.values()) if (maps.subnets.lookup(key)?.vni !== vni) maps.subnets.update(key, { vni })
   }
 
   /** Published ports of this host's endpoints with their counters (new connections), from the kernel. */
