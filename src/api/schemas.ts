@@ -129,6 +129,12 @@ export const VniStatsSchema = z
     rxPackets: z.string(),
     rxBytes: z.string(),
     drops: z.record(z.string(), z.string()),
+    outPackets: z.string().optional().openapi({ description: 'Way out: packets that left every weft network through this host' }),
+    outBytes: z.string().optional(),
+    published: z
+      .array(z.object({ port: z.string(), ip: z.string(), connections: z.string(), packets: z.string(), bytes: z.string() }))
+      .optional()
+      .openapi({ description: "Ports published on this host to the network's endpoints, with their traffic towards them" }),
   })
   .openapi('VniStats')
 

@@ -68,4 +68,7 @@ export interface VniStats {
   rxPackets: string
   rxBytes: string
   drops: Record<string, string>
+  outPackets?: string
+  outBytes?: string
+  published?: { port: string; ip: string; connections: string; packets: string; bytes: string }[]
 }

@@ -83,6 +83,23 @@ export interface VniStats {
   rxBytes: bigint
   /** Drops by reason name (see DROP_REASONS in the bpf implementation). */
   drops: Record<string, bigint>
+  /** Way out (datapaths that have one): packets that left every weft network through this host. */
+  outPackets?: bigint
+  outBytes?: bigint
+  /** Ports published on this host to endpoints of this network. */
+  published?: PublishedPortStats[]
+}
+
+/** One published port's traffic. */
+export interface PublishedPortStats {
+  /** HOST_IP:HOST_PORT->CONTAINER_PORT/proto */
+  port: string
+  /** The endpoint it leads to. */
+  ip: string
+  connections: bigint
+  /** Towards the container. */
+  packets: bigint
+  bytes: bigint
 }
 
 export interface DatapathOptions {

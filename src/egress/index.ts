@@ -2,7 +2,7 @@
 // published ports. The BPF half is bpf/lib/way_out.h and bpf/lib/gateway.h.
 export { HostEgress } from './egress.ts'
 export type { ClusterSubnet } from './egress.ts'
-export { renderTable, parsePubComment, TABLE, NftError } from './nft.ts'
+export { renderTable, parsePubComment, publishedFromJson, TABLE, NftError } from './nft.ts'
 export type { Publication, PublishedCounters, TableState } from './nft.ts'
 export { parsePublish, checkPublished, duplicatePort, formatPublished, portKey } from './ports.ts'
 export type { PublishedPort, PortProto } from './ports.ts'

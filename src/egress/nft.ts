@@ -6,8 +6,9 @@
 //                subnet, leaving by a non-weft interface, get the host's address (the way out)
 //   prerouting   to a local address: published ports, one DNAT rule each (the way in)
 //   output       the same for connections the host itself opens to its own addresses
-//   forward      towards a container (oifname wf*) only replies and published ports pass:
-//                nobody outside (or in another network) reaches a container by routing to it
+//   forward      towards a container (oifname wf*) only replies and published ports pass
+//                (one counting rule each): nobody outside, or in another network, reaches a
+//                container by routing to it
 //
 // Why one table replaced whole: the state is small (subnets + published ports), replacing it
 // in one transaction is atomic (no packet sees half a table) and level-triggered (whatever
@@ -36,9 +37,12 @@ export interface TableState {
   publications: Publication[]
 }
 
-/** Counters of one published port's DNAT rule (connections' first packets only: NAT rules see no others). */
+/** Counters of one published port, as the kernel holds them. */
 export interface PublishedCounters extends Publication {
   port: PublishedPort
+  /** Connections DNATed (a NAT rule sees only each connection's first packet). */
+  connections: bigint
+  /** Packets and bytes forwarded to the container through the publication. */
   packets: bigint
   bytes: bigint
 }
@@ -58,9 +62,16 @@ const set = (name: string, cidrs: string[]) => [
   '\t}',
 ]
 
+const pubComment = (pub: Publication, p: PublishedPort) =>
+  [PUB_TAG, pub.vni, pub.ip, p.proto, p.hostIp ?? '*', p.hostPort, p.containerPort].join(' ')
+
 function dnatRule(pub: Publication, p: PublishedPort): string {
-  const comment = [PUB_TAG, pub.vni, pub.ip, p.proto, p.hostIp ?? '*', p.hostPort, p.containerPort].join(' ')
-  return `\t\t${p.hostIp ? `ip daddr ${p.hostIp} ` : ''}${p.proto} dport ${p.hostPort} counter dnat ip to ${pub.ip}:${p.containerPort} comment "${comment}"`
+  return `\t\t${p.hostIp ? `ip daddr ${p.hostIp} ` : ''}${p.proto} dport ${p.hostPort} counter dnat ip to ${pub.ip}:${p.containerPort} comment "${pubComment(pub, p)}"`
+}
+
+/** The forward rule that lets a publication's connections in, and counts their packets. */
+function inboundRule(pub: Publication, p: PublishedPort): string {
+  return `\t\toifname "${HOST_VETHS}" ip daddr ${pub.ip} ${p.proto} dport ${p.containerPort} ct status dnat counter accept comment "${pubComment(pub, p)}"`
 }
 
 /** The `nft -f` script that replaces table inet weft with `s` (pure). */
@@ -90,6 +101,8 @@ export function renderTable(s: TableState): string {
     '\t}',
     '\tchain forward {',
     '\t\ttype filter hook forward priority filter; policy accept;',
+    // first, so they count every packet of a publication's connections, not only the first
+    ...pubs.flatMap((pub) => pub.ports.map((p) => inboundRule(pub, p))),
     `\t\toifname "${HOST_VETHS}" ct state established,related accept`,
     `\t\toifname "${HOST_VETHS}" ct status dnat accept`,
     `\t\toifname "${HOST_VETHS}" counter drop comment "weft: no way in but replies and published ports"`,
@@ -140,23 +153,37 @@ interface NftRule {
 
 /** Published ports and their counters as the kernel holds them; [] when the table is absent. */
 export async function readPublished(): Promise<PublishedCounters[]> {
-  const r = await exec(['nft', '-j', 'list', 'chain', 'inet', TABLE, 'published'])
+  const r = await exec(['nft', '-j', 'list', 'table', 'inet', TABLE])
   if (r.code !== 0) {
     if (/No such file or directory/.test(r.stderr)) return []
-    throw new NftError(`\`nft -j list chain inet ${TABLE} published\` failed: ${r.stderr.trim()}`, r.stderr)
+    throw new NftError(`\`nft -j list table inet ${TABLE}\` failed: ${r.stderr.trim()}`, r.stderr)
   }
-  const out: PublishedCounters[] = []
-  for (const item of (JSON.parse(r.stdout) as { nftables: NftRule[] }).nftables) {
-    const parsed = item.rule?.comment ? parsePubComment(item.rule.comment) : undefined
-    if (!parsed) continue
-    const counter = item.rule?.expr?.find((e) => e.counter)?.counter
-    out.push({ ...parsed, packets: BigInt(counter?.packets ?? 0), bytes: BigInt(counter?.bytes ?? 0) })
+  return publishedFromJson(r.stdout)
+}
+
+/** readPublished's parse of `nft -j list table inet weft` (pure). */
+export function publishedFromJson(text: string): PublishedCounters[] {
+  const out = new Map<string, PublishedCounters>()
+  const inbound = new Map<string, { packets: number; bytes: number }>()
+  for (const item of (JSON.parse(text) as { nftables: NftRule[] }).nftables) {
+    const rule = item.rule
+    if (!rule?.comment || !parsePubComment(rule.comment)) continue
+    const counter = rule.expr?.find((e) => e.counter)?.counter ?? { packets: 0, bytes: 0 }
+    if (rule.chain === 'published') {
+      out.set(rule.comment, { ...parsePubComment(rule.comment)!, connections: BigInt(counter.packets), packets: 0n, bytes: 0n })
+    } else if (rule.chain === 'forward') {
+      inbound.set(rule.comment, counter)
+    }
   }
-  return out
+  for (const [comment, c] of inbound) {
+    const p = out.get(comment)
+    if (p) Object.assign(p, { packets: BigInt(c.packets), bytes: BigInt(c.bytes) })
+  }
+  return [...out.values()]
 }
 
 /** Inverse of dnatRule's comment; undefined for anything else. */
-export function parsePubComment(comment: string): Omit<PublishedCounters, 'packets' | 'bytes'> | undefined {
+export function parsePubComment(comment: string): Omit<PublishedCounters, 'connections' | 'packets' | 'bytes'> | undefined {
   const f = comment.split(' ')
   if (f.length !== 7 || f[0] !== PUB_TAG) return undefined
   const [, vni, ip, proto, hostIp, hostPort, containerPort] = f as [string, string, string, PortProto, string, string, string]

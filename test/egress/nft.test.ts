@@ -1,7 +1,7 @@
 // The nftables table weft writes (pure rendering) and the comments published ports are read
 // back from. Root-free; the table's effect is shown by test/egress/way-out.test.ts.
 import { describe, expect, test } from 'bun:test'
-import { parsePubComment, renderTable } from '../../src/egress/index.ts'
+import { parsePubComment, publishedFromJson, renderTable } from '../../src/egress/index.ts'
 
 const state = {
   natSources: ['10.0.2.0/24', '10.0.1.0/24'],
@@ -45,6 +45,9 @@ describe('renderTable', () => {
   test('the way in to containers: only replies and published ports', () => {
     const guard = lines.filter((l) => l.startsWith('oifname "wf*"'))
     expect(guard).toEqual([
+      // one counting rule per publication, first: it sees every packet of its connections
+      'oifname "wf*" ip daddr 10.0.1.5 tcp dport 80 ct status dnat counter accept comment "weft-pub 256 10.0.1.5 tcp * 8080 80"',
+      'oifname "wf*" ip daddr 10.0.2.7 udp dport 5353 ct status dnat counter accept comment "weft-pub 257 10.0.2.7 udp 198.18.0.1 53 5353"',
       'oifname "wf*" ct state established,related accept',
       'oifname "wf*" ct status dnat accept',
       'oifname "wf*" counter drop comment "weft: no way in but replies and published ports"',
@@ -53,5 +56,29 @@ describe('renderTable', () => {
 
   test('empty sets have no elements line (nft refuses an empty one)', () => {
     expect(renderTable({ natSources: [], weftSubnets: [], publications: [] })).not.toContain('elements')
+  })
+})
+
+describe('publishedFromJson (nft -j list table inet weft)', () => {
+  test('connections from the DNAT rule, packets and bytes from the forward rule, matched by comment', () => {
+    const c = 'weft-pub 256 10.0.1.5 tcp * 8080 80'
+    const rule = (chain: string, comment: string, packets: number, bytes: number) => ({
+      rule: { family: 'inet', table: 'weft', chain, handle: 1, comment, expr: [{ match: {} }, { counter: { packets, bytes } }, { accept: null }] },
+    })
+    const json = JSON.stringify({
+      nftables: [
+        { metainfo: { version: '1.0.6' } },
+        rule('postrouting', 'weft way out', 9, 900),
+        rule('published', c, 3, 180),
+        rule('forward', c, 40, 4000),
+        rule('forward', 'weft: no way in but replies and published ports', 5, 300),
+      ],
+    })
+    expect(publishedFromJson(json)).toEqual([
+      {
+        vni: 256, ip: '10.0.1.5', port: { proto: 'tcp', hostPort: 8080, containerPort: 80 },
+        ports: [{ proto: 'tcp', hostPort: 8080, containerPort: 80 }], connections: 3n, packets: 40n, bytes: 4000n,
+      },
+    ])
   })
 })

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTopology, mustRunIn, ping, run, runIn, spawnIn, waitFor, type NsProcess, type Topology } from '../harness/index.ts'
-import { startAgents, type RunningAgent } from '../agent/agents.ts'
+import { startAgents, WEFT, type RunningAgent } from '../agent/agents.ts'
 
 const OUTSIDE_IP = '198.18.0.100'
 const BLUE = '10.77.0.0/24'
@@ -118,6 +118,14 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     const mine = Object.values(inspect.body.Containers as Record<string, { IPv4Address: string; Ports?: string[] }>).find((x) =>
       x.IPv4Address.startsWith(`${ep.ip}/`))
     expect(mine?.Ports).toEqual(['0.0.0.0:8080->80/tcp'])
+    // its traffic, in the API and in `weft stats`
+    const pub = (await stats(agents[1]!, 'blue')).published?.find((p: { port: string }) => p.port === '0.0.0.0:8080->80/tcp')
+    expect(pub).toMatchObject({ ip: ep.ip })
+    expect(Number(pub.connections)).toBeGreaterThanOrEqual(2)
+    expect(Number(pub.packets)).toBeGreaterThan(Number(pub.connections))
+    const cli = Bun.spawnSync([WEFT, '-H', `unix://${agents[1]!.socket}`, 'stats'], { stdout: 'pipe', stderr: 'pipe' })
+    expect(cli.exitCode).toBe(0)
+    expect(cli.stdout.toString()).toMatch(new RegExp(`0\\.0\\.0\\.0:8080->80/tcp +blue ${ep.ip.replace(/\./g, '\\.')} `))
     const again = await agents[1]!.api('POST', '/v1/networks/red/connect', {
       sandbox: c(1, 2), publish: [{ proto: 'tcp', hostPort: 8080, containerPort: 81 }],
     })
@@ -153,8 +161,10 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     // forward guard lets only replies and published ports through
     const guardDrops = async () => {
       const r = await mustRunIn(topo.hosts[1]!.ns, ['nft', '-j', 'list', 'chain', 'inet', 'weft', 'forward'])
-      const rules = (JSON.parse(r.stdout).nftables as { rule?: { expr: { counter?: { packets: number } }[] } }[]).filter((x) => x.rule)
-      return rules.flatMap((x) => x.rule!.expr).find((e) => e.counter)?.counter?.packets ?? 0
+      const rules = (JSON.parse(r.stdout).nftables as { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[])
+      const guard = rules.find((x) => x.rule?.comment?.startsWith('weft: no way in'))
+      if (!guard) throw new Error(`no forward guard in inet weft: ${r.stdout}`)
+      return guard.rule!.expr.find((e) => e.counter)?.counter?.packets ?? 0
     }
     const dropped = await guardDrops()
     await mustRunIn(outside(), ['ip', 'route', 'replace', BLUE, 'via', topo.hosts[1]!.underlay.ip])

@@ -33,7 +33,7 @@ import {
   parseIPv4, parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, VXLAN_OVERHEAD, VXLAN_PORT, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
-  ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
+  ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, PublishedPortStats, RemoteEndpointSpec, VniStats,
 } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import {
@@ -44,7 +44,7 @@ import {
 import type { ClusterSubnetSpec } from '../types.ts'
 import { PIN_ROOT } from '../constants.ts'
 import { ensureGroDevice, removeGroDevice } from './gro.ts'
-import { HostEgress } from '../../egress/index.ts'
+import { formatPublished, HostEgress } from '../../egress/index.ts'
 
 export { PIN_ROOT }
 
@@ -62,6 +62,7 @@ export interface BpfVniStats extends VniStats {
   outBytes: bigint
   /** Pings to the gateway answered in BPF. */
   gatewayEchoes: bigint
+  published?: PublishedPortStats[]
 }
 
 export interface BpfDatapathInternals {
@@ -415,11 +416,6 @@ export class BpfDatapath implements Datapath {
     for (const { key, vni } of want.values()) if (maps.subnets.lookup(key)?.vni !== vni) maps.subnets.update(key, { vni })
   }
 
-  /** Published ports of this host's endpoints with their counters (new connections), from the kernel. */
-  async published(): Promise<import('../../egress/index.ts').PublishedCounters[]> {
-    return this.egress ? this.egress.published() : []
-  }
-
   /** Reads the maps back: the live ones, or the pinned ones without starting (nothing is created). */
   async actual(): Promise<ActualState> {
     const empty: ActualState = { networks: [], localEndpoints: [], remoteEndpoints: [], members: [] }
@@ -472,9 +468,17 @@ export class BpfDatapath implements Datapath {
     }
   }
 
-  /** Per-VNI counters summed over CPUs (live or pinned maps; nothing is created). */
+  /** Per-VNI counters summed over CPUs (live or pinned maps; nothing is created), with published ports' traffic. */
   async stats(): Promise<BpfVniStats[]> {
-    return this.readMaps([], (maps) => this.sumStats(maps))
+    const stats = this.readMaps([], (maps) => this.sumStats(maps))
+    if (!this.egress) return stats
+    const byVni = new Map(stats.map((s) => [s.vni, s]))
+    for (const p of await this.egress.published()) {
+      const s = byVni.get(p.vni)
+      if (!s) continue
+      ;(s.published ??= []).push({ port: formatPublished(p.port), ip: p.ip, connections: p.connections, packets: p.packets, bytes: p.bytes })
+    }
+    return stats
   }
 
   private sumStats(maps: Omit<Maps, 'cfg' | 'subnets'>): BpfVniStats[] {
