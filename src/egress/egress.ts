@@ -71,7 +71,7 @@ export class HostEgress {
   async attach(p: WayOutPlumbing & { vni: number; publish: Publication['ports'] }): Promise<void> {
     const ports = this.checkPorts(p.vni, p.ip, p.publish)
     const k = pubKey(p.vni, parseIPv4(p.ip))
-    await plumbWayOut(p)
+    plumbWayOut(p)
     if (ports.length) this.pubs.set(k, { vni: p.vni, ip: p.ip, ports })
     else this.pubs.delete(k)
     await this.sync()

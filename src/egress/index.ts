@@ -6,5 +6,6 @@ export { renderTable, parsePubComment, publishedFromJson, TABLE, NftError } from
 export type { Publication, PublishedCounters, TableState } from './nft.ts'
 export { parsePublish, checkPublished, duplicatePort, formatPublished, portKey } from './ports.ts'
 export type { PublishedPort, PortProto } from './ports.ts'
-export { wayOutLines, defaultRouteMetric } from './routes.ts'
+export { defaultRouteMetric } from './routes.ts'
+export { defaultRouteMessage, hostRouteMessage, permanentNeighbourMessage } from './route-messages.ts'
 export type { WayOutPlumbing } from './routes.ts'

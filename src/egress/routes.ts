@@ -4,19 +4,21 @@
 // conntrack) and published-port connections (DNATed) reach the container. Permanent, because
 // the endpoint program answers ARP itself and never passes a container's ARP reply up.
 // Both go away with the veth (the kernel drops a link's routes and neighbours with it).
-//
-// Two `ip` runs per endpoint (host, sandbox) on networks that are not internal. A follow-up
-// can send the same three requests over the rtnetlink socket the endpoint plumbing opens.
-import { batch } from '../net/index.ts'
+// Three rtnetlink requests (./route-messages.ts), no process: the endpoint plumbing moved off
+// `ip` for its cost at scale (see src/net/netlink.ts).
+import { RtnlSocket } from '../net/index.ts'
+import { defaultRouteMessage, hostRouteMessage, permanentNeighbourMessage } from './route-messages.ts'
 
 export interface WayOutPlumbing {
   hostIfname: string
+  hostIfindex: number
   ip: string
   mac: string
   /** Resolved sandbox netns path. */
   sandboxPath: string
-  /** Interface inside the sandbox ("ethN"). */
+  /** Interface inside the sandbox ("ethN") and its ifindex there. */
   ifname: string
+  peerIfindex: number
   gateway: string
 }
 
@@ -29,20 +31,22 @@ export function defaultRouteMetric(ifname: string): number {
   return 100 + (n ? Math.min(Number(n[1]), 10_000) : 0)
 }
 
-/** iproute2 batch lines (pure, exported for tests). */
-export function wayOutLines(p: WayOutPlumbing): { host: string[]; sandbox: string[] } {
-  return {
-    host: [
-      `route replace ${p.ip}/32 dev ${p.hostIfname} scope link`,
-      `neigh replace ${p.ip} lladdr ${p.mac} dev ${p.hostIfname} nud permanent`,
-    ],
-    sandbox: [`route replace default via ${p.gateway} dev ${p.ifname} metric ${defaultRouteMetric(p.ifname)}`],
-  }
-}
+/** This thread's rtnetlink socket in the host netns. */
+let hostSocket: RtnlSocket | undefined
 
 /** Idempotent: replaces what is there. */
-export async function plumbWayOut(p: WayOutPlumbing): Promise<void> {
-  const lines = wayOutLines(p)
-  await batch(lines.host, { context: `way out of endpoint ${p.hostIfname} (host route to ${p.ip})` })
-  await batch(lines.sandbox, { netns: p.sandboxPath, context: `way out of endpoint ${p.hostIfname} (default route in ${p.sandboxPath})` })
+export function plumbWayOut(p: WayOutPlumbing): void {
+  const where = `way out of endpoint ${p.hostIfname}`
+  const host = (hostSocket ??= RtnlSocket.open())
+  host.request(`${where}: route ${p.ip}/32 dev ${p.hostIfname}`, hostRouteMessage(p.hostIfindex, p.ip))
+  host.request(`${where}: neighbour ${p.ip} lladdr ${p.mac}`, permanentNeighbourMessage(p.hostIfindex, p.ip, p.mac))
+  const sandbox = RtnlSocket.open(p.sandboxPath)
+  try {
+    sandbox.request(
+      `${where}: default route via ${p.gateway} dev ${p.ifname} in ${p.sandboxPath}`,
+      defaultRouteMessage(p.peerIfindex, p.gateway, defaultRouteMetric(p.ifname)),
+    )
+  } finally {
+    sandbox.close()
+  }
 }

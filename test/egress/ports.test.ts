@@ -1,6 +1,8 @@
-// --publish parsing and the per-endpoint plumbing lines (pure: no root, no kernel).
+// --publish parsing and the per-endpoint rtnetlink requests (pure: no root, no kernel).
 import { describe, expect, test } from 'bun:test'
-import { defaultRouteMetric, duplicatePort, formatPublished, parsePublish, wayOutLines } from '../../src/egress/index.ts'
+import {
+  defaultRouteMessage, defaultRouteMetric, duplicatePort, formatPublished, hostRouteMessage, parsePublish, permanentNeighbourMessage,
+} from '../../src/egress/index.ts'
 
 describe('parsePublish ([HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp])', () => {
   test('the three spellings Docker accepts, tcp by default', () => {
@@ -33,16 +35,48 @@ describe('parsePublish ([HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp])', () => {
   })
 })
 
-describe('way-out plumbing of one endpoint', () => {
-  test('host: a /32 route and a permanent neighbour on its veth; sandbox: a default route via the gateway', () => {
-    const lines = wayOutLines({
-      hostIfname: 'wf0123456789', ip: '10.0.1.5', mac: '02:42:0a:00:01:05', sandboxPath: '/run/netns/c1', ifname: 'eth1', gateway: '10.0.1.1',
-    })
-    expect(lines.host).toEqual([
-      'route replace 10.0.1.5/32 dev wf0123456789 scope link',
-      'neigh replace 10.0.1.5 lladdr 02:42:0a:00:01:05 dev wf0123456789 nud permanent',
-    ])
-    expect(lines.sandbox).toEqual(['route replace default via 10.0.1.1 dev eth1 metric 101'])
+/** type, flags, the fixed header and the attributes (type -> payload) of one netlink request. */
+function decode(m: { bytes(seq: number): Uint8Array }, fixedLen: number) {
+  const b = m.bytes(1)
+  const v = new DataView(b.buffer)
+  const out = { type: v.getUint16(4, true), flags: v.getUint16(6, true), fixed: [...b.subarray(16, 16 + fixedLen)], attrs: new Map<number, number[]>() }
+  for (let off = 16 + fixedLen; off < b.length; ) {
+    const len = v.getUint16(off, true)
+    out.attrs.set(v.getUint16(off + 2, true), [...b.subarray(off + 4, off + len)])
+    off += (len + 3) & ~3
+  }
+  return out
+}
+const u32le = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24]
+const REQUEST_CREATE_REPLACE_ACK = 0x1 | 0x400 | 0x100 | 0x4
+
+describe('way-out plumbing of one endpoint (rtnetlink requests)', () => {
+  test('host: ip route replace IP/32 dev VETH scope link', () => {
+    const m = decode(hostRouteMessage(7, '10.0.1.5'), 12)
+    expect(m.type).toBe(24) // RTM_NEWROUTE
+    expect(m.flags).toBe(REQUEST_CREATE_REPLACE_ACK)
+    // AF_INET, /32, main table, proto boot, scope link, unicast
+    expect(m.fixed).toEqual([2, 32, 0, 0, 254, 3, 253, 1, 0, 0, 0, 0])
+    expect(m.attrs.get(1)).toEqual([10, 0, 1, 5]) // RTA_DST
+    expect(m.attrs.get(4)).toEqual(u32le(7)) // RTA_OIF
+  })
+
+  test('host: ip neigh replace IP lladdr MAC dev VETH nud permanent', () => {
+    const m = decode(permanentNeighbourMessage(7, '10.0.1.5', '02:42:0a:00:01:05'), 12)
+    expect(m.type).toBe(28) // RTM_NEWNEIGH
+    expect(m.flags).toBe(REQUEST_CREATE_REPLACE_ACK)
+    expect(m.fixed).toEqual([2, 0, 0, 0, ...u32le(7), 0x80, 0, 0, 0]) // AF_INET, ifindex, NUD_PERMANENT
+    expect(m.attrs.get(1)).toEqual([10, 0, 1, 5]) // NDA_DST
+    expect(m.attrs.get(2)).toEqual([0x02, 0x42, 0x0a, 0x00, 0x01, 0x05]) // NDA_LLADDR
+  })
+
+  test('sandbox: ip route replace default via GW dev ethN metric 100+N', () => {
+    const m = decode(defaultRouteMessage(2, '10.0.1.1', defaultRouteMetric('eth1')), 12)
+    expect(m.type).toBe(24)
+    expect(m.fixed).toEqual([2, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0]) // default, scope universe
+    expect(m.attrs.get(5)).toEqual([10, 0, 1, 1]) // RTA_GATEWAY
+    expect(m.attrs.get(4)).toEqual(u32le(2))
+    expect(m.attrs.get(6)).toEqual(u32le(101)) // RTA_PRIORITY
   })
 
   test('each sandbox interface gets its own default-route metric, eth0 preferred', () => {

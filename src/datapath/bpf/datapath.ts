@@ -310,8 +310,8 @@ export class BpfDatapath implements Datapath {
       if (previous?.ifindex && previous.ifindex !== p.hostIfindex) maps.ifs.delete(previous.ifindex)
       if (this.egress && !(net.flags & NET_F_INTERNAL)) {
         await this.egress.attach({
-          vni, ip, mac, hostIfname: ep.hostIfname, sandboxPath: p.sandboxPath, ifname: ep.ifname,
-          gateway: intToIPv4(net.gateway), publish: ep.publish ?? [],
+          vni, ip, mac, hostIfname: ep.hostIfname, hostIfindex: p.hostIfindex, sandboxPath: p.sandboxPath, ifname: ep.ifname,
+          peerIfindex: p.peerIfindex, gateway: intToIPv4(net.gateway), publish: ep.publish ?? [],
         })
       }
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macToBytes(mac) })
