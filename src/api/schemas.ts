@@ -42,6 +42,10 @@ export const ConnectSchema = z
       example: 'web1',
     }),
     ip: z.string().optional().openapi({ example: '10.0.1.10' }),
+    ifname: z.string().min(1).max(15, 'ifname is at most 15 characters (the kernel limit)').optional().openapi({
+      description: 'Interface name inside the sandbox (default: the lowest ethN free there)',
+      example: 'eth1',
+    }),
     publish: z
       .array(PublishedPortRecord.strict())
       .max(64)
@@ -104,7 +108,7 @@ export const DockerNetworkSchema = z
 
 /** The stored endpoint record plus this node's attach status. */
 export const EndpointSchema = EndpointRecord.extend({
-  status: z.enum(['attached', 'failed', 'pending']).optional(),
+  status: z.enum(['attached', 'failed', 'pending', 'gone']).optional(),
   error: z.string().optional(),
 }).openapi('Endpoint')
 

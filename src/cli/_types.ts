@@ -45,9 +45,17 @@ export interface Endpoint {
   vtep?: string
   external: boolean
   created: string
-  status?: 'attached' | 'failed' | 'pending'
+  status?: 'attached' | 'failed' | 'pending' | 'gone'
   error?: string
-  ports?: { proto: 'tcp' | 'udp'; hostIp?: string; hostPort: number; containerPort: number }[]
+  /** Published ports, when the record has them (Docker's -p). */
+  ports?: PublishedPort[]
+}
+
+export interface PublishedPort {
+  proto: 'tcp' | 'udp'
+  hostIp?: string
+  hostPort: number
+  containerPort: number
 }
 
 export interface Node {
@@ -71,4 +79,15 @@ export interface VniStats {
   outPackets?: string
   outBytes?: string
   published?: { port: string; ip: string; connections: string; packets: string; bytes: string }[]
+}
+
+/** The counters as numbers (the API sends u64 counters as decimal strings). */
+export interface VniCounts {
+  vni: number
+  network?: string
+  txPackets: number
+  txBytes: number
+  rxPackets: number
+  rxBytes: number
+  drops: Record<string, number>
 }
