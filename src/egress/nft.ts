@@ -3,7 +3,8 @@
 // (published ports and their counters) from the rules' comments.
 //
 //   postrouting  ONE masquerade rule: sources in a non-internal weft subnet, going to no weft
-//                subnet, leaving by a non-weft interface, get the host's address (the way out)
+//                subnet, leaving by a non-weft interface, get the host's address (the way out);
+//                and one for hairpin: a container reaching a port published on its own host
 //   prerouting   to a local address: published ports, one DNAT rule each (the way in)
 //   output       the same for connections the host itself opens to its own addresses
 //   forward      towards a container (oifname wf*) only replies and published ports pass
@@ -87,6 +88,9 @@ export function renderTable(s: TableState): string {
     '\tchain postrouting {',
     '\t\ttype nat hook postrouting priority srcnat; policy accept;',
     `\t\tip saddr @nat_sources ip daddr != @weft_subnets oifname != "${HOST_VETHS}" counter masquerade comment "weft way out"`,
+    // a container reaching a port published on its own host: the answer must come back
+    // through conntrack, not straight over the overlay (or be dropped as another network's)
+    `\t\tip saddr @weft_subnets oifname "${HOST_VETHS}" ct status dnat counter masquerade comment "weft hairpin"`,
     '\t}',
     '\tchain prerouting {',
     '\t\ttype nat hook prerouting priority dstnat; policy accept;',

@@ -21,9 +21,11 @@ describe('renderTable', () => {
     expect(lines.filter((l) => /^(table|delete|flush|add)\b/.test(l)).every((l) => l.includes('inet weft'))).toBe(true)
   })
 
-  test('ONE masquerade rule, for non-internal weft sources towards no weft subnet', () => {
+  test('ONE masquerade rule for the way out, for non-internal weft sources towards no weft subnet', () => {
     expect(lines.filter((l) => l.includes('masquerade'))).toEqual([
       'ip saddr @nat_sources ip daddr != @weft_subnets oifname != "wf*" counter masquerade comment "weft way out"',
+      // and hairpin: a published port reached from a container of the same host
+      'ip saddr @weft_subnets oifname "wf*" ct status dnat counter masquerade comment "weft hairpin"',
     ])
     expect(text).toContain('elements = { 10.0.1.0/24, 10.0.2.0/24 }')
     expect(text).toContain('elements = { 10.0.1.0/24, 10.0.2.0/24, 10.0.3.0/24 }')

@@ -114,6 +114,8 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     expect(got).toBe(OUTSIDE_IP)
     // from a container on the other host too (it leaves through its own host's NAT)
     expect(await fetchFrom(c(0, 0), url)).toBe(topo.hosts[0]!.underlay.ip)
+    // and from one on the same host (hairpin: masqueraded, so the answer goes back through conntrack)
+    expect(await fetchFrom(c(1, 0), url)).toBe(topo.hosts[1]!.underlay.ip)
     const inspect = await agents[1]!.api('GET', '/v1/networks/blue')
     const mine = Object.values(inspect.body.Containers as Record<string, { IPv4Address: string; Ports?: string[] }>).find((x) =>
       x.IPv4Address.startsWith(`${ep.ip}/`))
