@@ -7,7 +7,7 @@
 // back from the rules) and replaces it only once it knows the cluster's subnets, so a restart
 // never opens a window without NAT or without published ports.
 import { ConflictError, ValidationError } from '../errors/index.ts'
-import { parseCidr, parseIPv4 } from '../net/index.ts'
+import { parseCidr, parseIPv4, RtnlSocket } from '../net/index.ts'
 import { enableForwarding } from './forwarding.ts'
 import { applyTable, assertNft, readPublished, removeTable, renderTable, type Publication, type PublishedCounters, type TableState } from './nft.ts'
 import { checkPublished, duplicatePort, formatPublished, portKey } from './ports.ts'
@@ -22,7 +22,30 @@ export interface ClusterSubnet {
 
 const pubKey = (vni: number, ip: string) => `${vni}/${ip}`
 
+/** Throws (400) unless every HOST_IP of `ports` is an address of this host. */
+export function assertHostAddresses(ports: Publication['ports'], addresses: () => string[] = hostAddresses): void {
+  const wanted = ports.map(checkPublished).filter((p) => p.hostIp !== undefined)
+  if (!wanted.length) return
+  const mine = new Set(addresses())
+  const foreign = wanted.find((p) => !mine.has(p.hostIp!))
+  if (foreign) {
+    throw new ValidationError(`cannot publish ${formatPublished(foreign)}: ${foreign.hostIp} is not an address of this host (${[...mine].join(', ')})`)
+  }
+}
+
+function hostAddresses(): string[] {
+  const s = RtnlSocket.open()
+  try {
+    return s.addresses().map((a) => a.ip)
+  } finally {
+    s.close()
+  }
+}
+
 export class HostEgress {
+  /** `localAddresses`: this host's IPv4 addresses (default: read over rtnetlink). */
+  constructor(private readonly localAddresses: () => string[] = hostAddresses) {}
+
   private subnets: ClusterSubnet[] | undefined
   private readonly pubs = new Map<string, Publication>()
   private applied: string | undefined
@@ -56,6 +79,7 @@ export class HostEgress {
     const ports = publish.map(checkPublished)
     const dup = duplicatePort(ports)
     if (dup) throw new ValidationError(`port ${portKey(dup)} is published twice by endpoint ${ip}`)
+    assertHostAddresses(ports, this.localAddresses)
     const k = pubKey(vni, parseIPv4(ip))
     for (const [other, pub] of this.pubs) {
       if (other === k) continue

@@ -133,6 +133,12 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     })
     expect(again.status).toBe(409)
     expect(again.body.error).toBe('port_taken')
+    // a HOST_IP that is not the host's is refused (400) before anything is written
+    const elsewhere = await agents[1]!.api('POST', '/v1/networks/red/connect', {
+      sandbox: c(1, 2), publish: [{ proto: 'tcp', hostIp: OUTSIDE_IP, hostPort: 9090, containerPort: 80 }],
+    })
+    expect(elsewhere.status).toBe(400)
+    expect(elsewhere.body.message).toContain(`${OUTSIDE_IP} is not an address of this host`)
     // nothing was made for the refused connect
     expect((await runIn(c(1, 2), ['ip', 'link', 'show', 'eth0'])).code).not.toBe(0)
   }, 30_000)
