@@ -1,5 +1,5 @@
 // The three rtnetlink requests of an endpoint's way out (pure): `ip route replace IP/32 dev
-// VETH scope link`, `ip neigh replace IP lladdr MAC dev VETH nud permanent` on the host, and
+// VETH scope link mtu MTU`, `ip neigh replace IP lladdr MAC dev VETH nud permanent` on the host, and
 // `ip route replace default via GW dev ethN metric M` in the sandbox. Sent by ./routes.ts.
 import { AF_INET, ipv4Bytes, macToBytes, NetlinkMessage, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE } from '../net/index.ts'
 
@@ -9,6 +9,8 @@ const RTA_DST = 1
 const RTA_OIF = 4
 const RTA_GATEWAY = 5
 const RTA_PRIORITY = 6
+const RTA_METRICS = 8
+const RTAX_MTU = 2
 const NDA_DST = 1
 const NDA_LLADDR = 2
 const RT_TABLE_MAIN = 254
@@ -36,8 +38,18 @@ function ndmsg(ifindex: number, state: number): Uint8Array {
 
 const addr = (ip: string) => Uint8Array.from(ipv4Bytes(ip))
 
-export function hostRouteMessage(ifindex: number, ip: string): NetlinkMessage {
-  return new NetlinkMessage(RTM_NEWROUTE, REPLACE, rtmsg(32, RT_SCOPE_LINK)).attr(RTA_DST, addr(ip)).u32(RTA_OIF, ifindex)
+/**
+ * `mtu`: the overlay MTU, as the container's end has it. The host end of the veth has the
+ * underlay's (see src/datapath/bpf/datapath.ts), so without it a forwarded packet larger than
+ * the container's MTU would be dropped by the veth instead of answered with frag-needed.
+ */
+export function hostRouteMessage(ifindex: number, ip: string, mtu: number): NetlinkMessage {
+  return new NetlinkMessage(RTM_NEWROUTE, REPLACE, rtmsg(32, RT_SCOPE_LINK))
+    .attr(RTA_DST, addr(ip))
+    .u32(RTA_OIF, ifindex)
+    .begin(RTA_METRICS)
+    .u32(RTAX_MTU, mtu)
+    .end()
 }
 
 export function permanentNeighbourMessage(ifindex: number, ip: string, mac: string): NetlinkMessage {

@@ -20,6 +20,8 @@ export interface WayOutPlumbing {
   ifname: string
   peerIfindex: number
   gateway: string
+  /** The overlay MTU (the container end's). */
+  mtu: number
 }
 
 /**
@@ -38,7 +40,7 @@ let hostSocket: RtnlSocket | undefined
 export function plumbWayOut(p: WayOutPlumbing): void {
   const where = `way out of endpoint ${p.hostIfname}`
   const host = (hostSocket ??= RtnlSocket.open())
-  host.request(`${where}: route ${p.ip}/32 dev ${p.hostIfname}`, hostRouteMessage(p.hostIfindex, p.ip))
+  host.request(`${where}: route ${p.ip}/32 dev ${p.hostIfname}`, hostRouteMessage(p.hostIfindex, p.ip, p.mtu))
   host.request(`${where}: neighbour ${p.ip} lladdr ${p.mac}`, permanentNeighbourMessage(p.hostIfindex, p.ip, p.mac))
   const sandbox = RtnlSocket.open(p.sandboxPath)
   try {

@@ -51,14 +51,15 @@ const u32le = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>>
 const REQUEST_CREATE_REPLACE_ACK = 0x1 | 0x400 | 0x100 | 0x4
 
 describe('way-out plumbing of one endpoint (rtnetlink requests)', () => {
-  test('host: ip route replace IP/32 dev VETH scope link', () => {
-    const m = decode(hostRouteMessage(7, '10.0.1.5'), 12)
+  test('host: ip route replace IP/32 dev VETH scope link mtu OVERLAY_MTU', () => {
+    const m = decode(hostRouteMessage(7, '10.0.1.5', 1450), 12)
     expect(m.type).toBe(24) // RTM_NEWROUTE
     expect(m.flags).toBe(REQUEST_CREATE_REPLACE_ACK)
     // AF_INET, /32, main table, proto boot, scope link, unicast
     expect(m.fixed).toEqual([2, 32, 0, 0, 254, 3, 253, 1, 0, 0, 0, 0])
     expect(m.attrs.get(1)).toEqual([10, 0, 1, 5]) // RTA_DST
     expect(m.attrs.get(4)).toEqual(u32le(7)) // RTA_OIF
+    expect(m.attrs.get(8)).toEqual([8, 0, 2, 0, ...u32le(1450)]) // RTA_METRICS { RTAX_MTU }
   })
 
   test('host: ip neigh replace IP lladdr MAC dev VETH nud permanent', () => {

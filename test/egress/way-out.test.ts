@@ -93,6 +93,9 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     await connect(0, 0, 'blue')
     const routes = (await mustRunIn(c(0, 0), ['ip', 'route', 'show', 'default'])).stdout
     expect(routes).toContain('default via 10.77.0.1 dev eth0')
+    // and the host's way back to it, at the container's MTU
+    const ip = eps.get(`blue@${c(0, 0)}`)!.ip
+    expect((await mustRunIn(topo.hosts[0]!.ns, ['ip', 'route', 'show', `${ip}/32`])).stdout).toMatch(/ dev wf\w+ .*mtu 1450/)
     // nothing but the endpoint program answers the gateway address: no host owns it
     expect((await ping(c(0, 0), '10.77.0.1', { count: 2 })).received).toBe(2)
   }, 30_000)

@@ -312,7 +312,7 @@ export class BpfDatapath implements Datapath {
       if (this.egress && !(net.flags & NET_F_INTERNAL)) {
         await this.egress.attach({
           vni, ip, mac, hostIfname: ep.hostIfname, hostIfindex: p.hostIfindex, sandboxPath: p.sandboxPath, ifname: ep.ifname,
-          peerIfindex: p.peerIfindex, gateway: intToIPv4(net.gateway), publish: ep.publish ?? [],
+          peerIfindex: p.peerIfindex, gateway: intToIPv4(net.gateway), mtu: net.mtu, publish: ep.publish ?? [],
         })
       }
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macToBytes(mac) })
