@@ -32,6 +32,12 @@ async function fetchFrom(ns: string, url: string, timeoutS = 2): Promise<string 
   return r.code === 0 ? r.stdout.trim() : undefined
 }
 
+/** dist/weft against an agent's admin socket. */
+function weftCli(a: RunningAgent, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = Bun.spawnSync([WEFT, '-H', `unix://${a.socket}`, ...args], { stdout: 'pipe', stderr: 'pipe' })
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() }
+}
+
 describe('way out (NAT), way in (published ports), --internal and isolation (bpf datapath)', () => {
   let topo: Topology
   let agents: RunningAgent[]
@@ -71,11 +77,15 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     await mustRunIn(ns, ['ip', 'link', 'set', 'eth0', 'up'])
     httpd(ns, `${OUTSIDE_IP}:8000`)
     agents = await startAgents(topo, { datapath: 'bpf' })
-    for (const [name, subnet, internal] of [['blue', BLUE, false], ['red', RED, false], ['sealed', SEALED, true]] as const) {
-      const r = await agents[0]!.api('POST', '/v1/networks', { name, subnet, ...(internal && { internal: true }) })
+    for (const [name, subnet] of [['blue', BLUE], ['red', RED]] as const) {
+      const r = await agents[0]!.api('POST', '/v1/networks', { name, subnet })
       expect(r.status).toBe(201)
-      expect(r.body.Internal).toBe(internal)
+      expect(r.body.Internal).toBe(false)
     }
+    // the internal one through the CLI, as a user makes it
+    const made = weftCli(agents[0]!, ['network', 'create', '--internal', '--subnet', SEALED, 'sealed'])
+    expect(made.code).toBe(0)
+    expect((await agents[0]!.api('GET', '/v1/networks/sealed')).body.Internal).toBe(true)
   }, 90_000)
 
   afterAll(async () => {
@@ -128,9 +138,9 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     expect(pub).toMatchObject({ ip: ep.ip })
     expect(Number(pub.connections)).toBeGreaterThanOrEqual(2)
     expect(Number(pub.packets)).toBeGreaterThan(Number(pub.connections))
-    const cli = Bun.spawnSync([WEFT, '-H', `unix://${agents[1]!.socket}`, 'stats'], { stdout: 'pipe', stderr: 'pipe' })
-    expect(cli.exitCode).toBe(0)
-    expect(cli.stdout.toString()).toMatch(new RegExp(`0\\.0\\.0\\.0:8080->80/tcp +blue ${ep.ip.replace(/\./g, '\\.')} `))
+    const cli = weftCli(agents[1]!, ['stats'])
+    expect(cli.code).toBe(0)
+    expect(cli.stdout).toMatch(new RegExp(`0\\.0\\.0\\.0:8080->80/tcp +blue ${ep.ip.replace(/\./g, '\\.')} `))
     const again = await agents[1]!.api('POST', '/v1/networks/red/connect', {
       sandbox: c(1, 2), publish: [{ proto: 'tcp', hostPort: 8080, containerPort: 81 }],
     })
@@ -190,8 +200,13 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     expect(r.status).toBe(200)
     const url = `http://${topo.hosts[1]!.underlay.ip}:8080/cgi-bin/ip`
     expect(await fetchFrom(outside(), url, 1)).toBeUndefined()
-    // and the port is free again on that host
-    await connect(1, 2, 'blue', { publish: [{ proto: 'tcp', hostPort: 8080, containerPort: 80 }] })
+    // and the port is free again on that host (published through the CLI this time)
+    const bad = weftCli(agents[1]!, ['network', 'connect', '-p', '8080', 'blue', c(1, 2)])
+    expect(bad.code).not.toBe(0)
+    expect(bad.stderr).toContain('must be [HOST_IP:]HOST_PORT:CONTAINER_PORT')
+    const cli = weftCli(agents[1]!, ['network', 'connect', '-p', '8080:80/tcp', 'blue', c(1, 2)])
+    expect(cli.code).toBe(0)
+    expect(cli.stdout).toContain('publishing 0.0.0.0:8080->80/tcp')
     httpd(c(1, 2), '0.0.0.0:80')
     expect(await waitFor(async () => await fetchFrom(outside(), url), { what: `outside -> ${url} (again)`, timeoutMs: 10_000 })).toBe(OUTSIDE_IP)
   }, 30_000)
