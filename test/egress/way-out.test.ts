@@ -129,6 +129,8 @@ describe('way out (NAT), way in (published ports), --internal and isolation (bpf
     expect(await fetchFrom(c(0, 0), url)).toBe(topo.hosts[0]!.underlay.ip)
     // and from one on the same host (hairpin: masqueraded, so the answer goes back through conntrack)
     expect(await fetchFrom(c(1, 0), url)).toBe(topo.hosts[1]!.underlay.ip)
+    // and from the host itself, to its own address
+    expect(await fetchFrom(topo.hosts[1]!.ns, url)).toBe(topo.hosts[1]!.underlay.ip)
     const inspect = await agents[1]!.api('GET', '/v1/networks/blue')
     const mine = Object.values(inspect.body.Containers as Record<string, { IPv4Address: string; Ports?: string[] }>).find((x) =>
       x.IPv4Address.startsWith(`${ep.ip}/`))
