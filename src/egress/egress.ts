@@ -113,7 +113,7 @@ export class HostEgress {
     if (changed) await this.sync()
   }
 
-  /** Published ports with their DNAT rules' counters (new connections), as the kernel holds them. */
+  /** Published ports with their counters (connections, packets towards the container), as the kernel holds them. */
   published(): Promise<PublishedCounters[]> {
     return readPublished()
   }

@@ -310,10 +310,16 @@ export class BpfDatapath implements Datapath {
       const previous = maps.eps.lookup(key)
       if (previous?.ifindex && previous.ifindex !== p.hostIfindex) maps.ifs.delete(previous.ifindex)
       if (this.egress && !(net.flags & NET_F_INTERNAL)) {
-        await this.egress.attach({
-          vni, ip, mac, hostIfname: ep.hostIfname, hostIfindex: p.hostIfindex, sandboxPath: p.sandboxPath, ifname: ep.ifname,
-          peerIfindex: p.peerIfindex, gateway: intToIPv4(net.gateway), mtu: net.mtu, publish: ep.publish ?? [],
-        })
+        try {
+          await this.egress.attach({
+            vni, ip, mac, hostIfname: ep.hostIfname, hostIfindex: p.hostIfindex, sandboxPath: p.sandboxPath, ifname: ep.ifname,
+            peerIfindex: p.peerIfindex, gateway: intToIPv4(net.gateway), mtu: net.mtu, publish: ep.publish ?? [],
+          })
+        } catch (err) {
+          // a pair made for this call goes again (an adopted one keeps working as it was)
+          if (!p.adopted) await unplumbEndpoint(ep.hostIfname)
+          throw err
+        }
       }
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macToBytes(mac) })
       this.attachEndpointFilter(p.hostIfindex, l.fromEp)
