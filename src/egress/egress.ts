@@ -22,6 +22,9 @@ export interface ClusterSubnet {
 
 const pubKey = (vni: number, ip: string) => `${vni}/${ip}`
 
+/** How long one read of the published ports' counters answers further reads. */
+const PUBLISHED_READ_REUSE_MS = 250
+
 /** Throws (400) unless every HOST_IP of `ports` is an address of this host. */
 export function assertHostAddresses(ports: Publication['ports'], addresses: () => string[] = hostAddresses): void {
   const wanted = ports.map(checkPublished).filter((p) => p.hostIp !== undefined)
@@ -49,6 +52,7 @@ export class HostEgress {
   private subnets: ClusterSubnet[] | undefined
   private readonly pubs = new Map<string, Publication>()
   private applied: string | undefined
+  private lastRead: { at: number; read: Promise<PublishedCounters[]> } | undefined
 
   /** Checks `nft`, turns on forwarding, adopts the published ports the kernel holds. */
   async start(): Promise<void> {
@@ -115,7 +119,16 @@ export class HostEgress {
 
   /** Published ports with their counters (connections, packets towards the container), as the kernel holds them. */
   published(): Promise<PublishedCounters[]> {
-    return readPublished()
+    // one `nft` run serves the reads of one moment (a /metrics scrape asks once per family)
+    const now = Date.now()
+    if (!this.lastRead || now - this.lastRead.at > PUBLISHED_READ_REUSE_MS) {
+      const read = readPublished()
+      this.lastRead = { at: now, read }
+      read.catch(() => {
+        if (this.lastRead?.read === read) this.lastRead = undefined // the caller gets the error; the next read retries
+      })
+    }
+    return this.lastRead.read
   }
 
   async teardown(): Promise<void> {
