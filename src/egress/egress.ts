@@ -45,9 +45,26 @@ function hostAddresses(): string[] {
   }
 }
 
+/** What HostEgress does to the kernel (the real calls by default; fakes in root-free tests). */
+export interface EgressKernel {
+  assertNft(): Promise<void>
+  enableForwarding(): void
+  readPublished(): Promise<PublishedCounters[]>
+  applyTable(s: TableState): Promise<void>
+  removeTable(): Promise<void>
+  plumbWayOut(p: WayOutPlumbing): void
+  /** This host's IPv4 addresses. */
+  localAddresses(): string[]
+}
+
+const KERNEL: EgressKernel = { assertNft, enableForwarding, readPublished, applyTable, removeTable, plumbWayOut, localAddresses: hostAddresses }
+
 export class HostEgress {
-  /** `localAddresses`: this host's IPv4 addresses (default: read over rtnetlink). */
-  constructor(private readonly localAddresses: () => string[] = hostAddresses) {}
+  private readonly k: EgressKernel
+
+  constructor(kernel: Partial<EgressKernel> = {}) {
+    this.k = { ...KERNEL, ...kernel }
+  }
 
   private subnets: ClusterSubnet[] | undefined
   private readonly pubs = new Map<string, Publication>()
@@ -56,9 +73,9 @@ export class HostEgress {
 
   /** Checks `nft`, turns on forwarding, adopts the published ports the kernel holds. */
   async start(): Promise<void> {
-    await assertNft()
-    enableForwarding()
-    for (const p of await readPublished()) {
+    await this.k.assertNft()
+    this.k.enableForwarding()
+    for (const p of await this.k.readPublished()) {
       const k = pubKey(p.vni, p.ip)
       const had = this.pubs.get(k)
       if (had) had.ports.push(p.port)
@@ -83,7 +100,7 @@ export class HostEgress {
     const ports = publish.map(checkPublished)
     const dup = duplicatePort(ports)
     if (dup) throw new ValidationError(`port ${portKey(dup)} is published twice by endpoint ${ip}`)
-    assertHostAddresses(ports, this.localAddresses)
+    assertHostAddresses(ports, () => this.k.localAddresses())
     const k = pubKey(vni, parseIPv4(ip))
     for (const [other, pub] of this.pubs) {
       if (other === k) continue
@@ -99,7 +116,7 @@ export class HostEgress {
   async attach(p: WayOutPlumbing & { vni: number; publish: Publication['ports'] }): Promise<void> {
     const ports = this.checkPorts(p.vni, p.ip, p.publish)
     const k = pubKey(p.vni, parseIPv4(p.ip))
-    plumbWayOut(p)
+    this.k.plumbWayOut(p)
     if (ports.length) this.pubs.set(k, { vni: p.vni, ip: p.ip, ports })
     else this.pubs.delete(k)
     await this.sync()
@@ -122,7 +139,7 @@ export class HostEgress {
     // one `nft` run serves the reads of one moment (a /metrics scrape asks once per family)
     const now = Date.now()
     if (!this.lastRead || now - this.lastRead.at > PUBLISHED_READ_REUSE_MS) {
-      const read = readPublished()
+      const read = this.k.readPublished()
       this.lastRead = { at: now, read }
       read.catch(() => {
         if (this.lastRead?.read === read) this.lastRead = undefined // the caller gets the error; the next read retries
@@ -132,7 +149,7 @@ export class HostEgress {
   }
 
   async teardown(): Promise<void> {
-    await removeTable()
+    await this.k.removeTable()
     this.applied = undefined
   }
 
@@ -151,7 +168,7 @@ export class HostEgress {
     if (!s) return // not yet told the cluster's subnets: keep the table a previous process left
     const text = renderTable(s)
     if (text === this.applied && !force) return
-    await applyTable(s)
+    await this.k.applyTable(s)
     this.applied = text
   }
 }
