@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { openPinnedMap, TypedMap } from '../../src/bpf/index.ts'
 import { epCodec, epKeyCodec } from '../../src/datapath/bpf/abi.ts'
 import { ipv4ToInt } from '../../src/net/index.ts'
-import { createTopology, ping, requireRoot, runIn, waitFor, type Topology } from '../harness/index.ts'
+import { createTopology, mustRunIn, ping, requireRoot, runIn, waitFor, type Topology } from '../harness/index.ts'
 import { startAgents, type RunningAgent } from '../agent/agents.ts'
 import { weftAt } from '../cli/weft.ts'
 
@@ -18,7 +18,12 @@ describe('weft doctor says what is wrong on the path', () => {
   let a: { ns: string; ip: string; name: string; id: string }
   let b: { ns: string; ip: string; name: string; id: string }
   let vni: number
-  const doctor = (host: number, args: string[]) => weftAt(agents[host]!.socket)(['doctor', ...args])
+  /** `weft doctor ARGS` on a host's agent; what it printed is logged (the README quotes it). */
+  const doctor = async (host: number, args: string[]) => {
+    const r = await weftAt(agents[host]!.socket)(['doctor', ...args])
+    console.log(`[doctor] $ weft doctor ${args.join(' ')}   (exit ${r.code})\n${r.stdout}${r.stderr}`)
+    return r
+  }
 
   beforeAll(async () => {
     requireRoot()
@@ -42,7 +47,8 @@ describe('weft doctor says what is wrong on the path', () => {
   }, 60_000)
 
   test('a healthy path: exit 0 and one line saying nothing is wrong', async () => {
-    const r = await doctor(0, [a.ns, '--to', b.ip])
+    // right after the set-up a pass may still be programming; the steady state is what counts
+    const r = await waitFor(async () => { const x = await doctor(0, [a.ns, '--to', b.ip]); return x.code === 0 ? x : undefined }, { what: 'a healthy path', timeoutMs: 10_000 })
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     expect(r.stdout).toContain(`ok: nothing wrong on ${a.ns} in network doc to ${b.ip} (${b.name} on ${topo.hosts[1]!.node})`)
@@ -88,8 +94,10 @@ describe('weft doctor says what is wrong on the path', () => {
 
   test('a failing endpoint: the endpoint hop, the operation, how often, since when and why', async () => {
     const veth = `wf${a.id.slice(0, 10)}`
-    const swap = await runIn(topo.hosts[0]!.ns, ['ip', '-batch', '-'], { stdin: `link del dev ${veth}\nlink add ${veth} type bridge\n` })
-    expect(swap.code).toBe(0)
+    // the sandbox gets an eth0 of another kind (its own is renamed first: no host event yet),
+    // then the host veth goes: re-attaching must fail, and say why (no race with the repair)
+    await mustRunIn(a.ns, ['ip', '-batch', '-'], { stdin: 'link set dev eth0 name eth9\nlink add eth0 type bridge\n' })
+    await mustRunIn(topo.hosts[0]!.ns, ['ip', 'link', 'del', 'dev', veth])
     try {
       const r = await waitFor(
         async () => {
@@ -99,11 +107,14 @@ describe('weft doctor says what is wrong on the path', () => {
         { what: 'doctor to report the failing attach', timeoutMs: 15_000 },
       )
       expect(r.code).toBe(1)
-      expect(r.stdout).toMatch(new RegExp(`^endpoint ${a.name} \\(${a.ip.replace(/\./g, '\\.')}\\): attach of endpoint ${a.id.slice(0, 12)} .* has failed \\d+ times? since \\d\\d:\\d\\d:\\d\\d: .*not a veth`, 'm'))
+      expect(r.stdout).toMatch(new RegExp(`^endpoint ${a.name} \\(${a.ip.replace(/\./g, '\\.')}\\): attach of endpoint ${a.id.slice(0, 12)} .* has failed \\d+ times? since \\d\\d:\\d\\d:\\d\\d: interface eth0 already exists in sandbox /run/netns/${a.ns}: choose another interface name or remove it`, 'm'))
     } finally {
-      await runIn(topo.hosts[0]!.ns, ['ip', 'link', 'del', 'dev', veth])
+      await runIn(a.ns, ['ip', 'link', 'del', 'dev', 'eth0'])
+      await runIn(a.ns, ['ip', 'link', 'del', 'dev', 'eth9'])
+      await waitFor(async () => (await doctor(0, [a.ns, '--to', b.ip])).code === 0, { what: 'the path to be healthy again', timeoutMs: 40_000 }).catch((e) => {
+        throw new Error(`${(e as Error).message}\nagent log:\n${agents[0]!.proc.stderr().split('\n').slice(-30).join('\n')}`)
+      })
     }
-    await waitFor(async () => (await doctor(0, [a.ns, '--to', b.ip])).code === 0, { what: 'the path to be healthy again', timeoutMs: 40_000 })
   }, 90_000)
 
   test('drops by reason since when: ARP for an address nobody has', async () => {

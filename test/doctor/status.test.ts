@@ -2,7 +2,7 @@
 // that fail and why; `node ls` never shows a node Ready while the store is unreachable (it
 // says Unknown, with the mirror's last word); `weft agent` logs "ready" only once registered.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createTopology, requireRoot, runIn, waitFor, type Topology } from '../harness/index.ts'
+import { createTopology, mustRunIn, requireRoot, runIn, waitFor, type Topology } from '../harness/index.ts'
 import { startAgents, type RunningAgent } from '../agent/agents.ts'
 import { weftAt } from '../cli/weft.ts'
 
@@ -24,9 +24,10 @@ describe('status tells the truth', () => {
     const r = await agents[0]!.api('POST', '/v1/networks/truth/connect', { sandbox: topo.hosts[0]!.containers[0]!.ns })
     expect(r.status).toBe(201)
     const veth = `wf${(r.body.id as string).slice(0, 10)}`
-    // the veth is replaced by a link of another kind: re-attaching it must fail, and say why
-    const swap = await runIn(topo.hosts[0]!.ns, ['ip', '-batch', '-'], { stdin: `link del dev ${veth}\nlink add ${veth} type bridge\n` })
-    expect(swap.code).toBe(0)
+    // the sandbox gets an eth0 of another kind (its own is renamed first: no host event yet),
+    // then the host veth goes: re-attaching must fail, and say why (no race with the repair)
+    await mustRunIn(topo.hosts[0]!.containers[0]!.ns, ['ip', '-batch', '-'], { stdin: 'link set dev eth0 name eth9\nlink add eth0 type bridge\n' })
+    await mustRunIn(topo.hosts[0]!.ns, ['ip', 'link', 'del', 'dev', veth])
     const sick = await waitFor(
       async () => {
         const h = await agents[0]!.api('GET', '/healthz')
@@ -36,12 +37,14 @@ describe('status tells the truth', () => {
     )
     expect(sick.ok).toBe(false)
     expect(sick.reconcile.failures).toEqual([
-      expect.objectContaining({ kind: 'local-endpoint', key: veth, op: 'attach', error: expect.stringContaining('not a veth'), attempts: expect.any(Number) }),
+      expect.objectContaining({ kind: 'local-endpoint', key: veth, op: 'attach', error: expect.stringContaining(`eth0 already exists in sandbox`), attempts: expect.any(Number) }),
     ])
     expect(sick.reconcile.failures[0].subject).toContain(r.body.id.slice(0, 12))
     expect(Date.parse(sick.reconcile.failures[0].since)).toBeGreaterThan(Date.now() - 60_000)
 
-    expect((await runIn(topo.hosts[0]!.ns, ['ip', 'link', 'del', 'dev', veth])).code).toBe(0)
+    const sandbox = topo.hosts[0]!.containers[0]!.ns
+    await mustRunIn(sandbox, ['ip', 'link', 'del', 'dev', 'eth0'])
+    await runIn(sandbox, ['ip', 'link', 'del', 'dev', 'eth9']) // gone already with its host end
     const well = await waitFor(
       async () => {
         const h = await agents[0]!.api('GET', '/healthz')
