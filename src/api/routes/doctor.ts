@@ -2,6 +2,7 @@
 // endpoint, one problem per hop and cause. 200 whatever it finds (`ok` says); 404 when the
 // network, sandbox or far end named does not exist; 501 when this agent has no doctor.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
+import { ownWords } from '../client-wording.ts'
 import type { AgentApi } from '../deps.ts'
 import { ErrorSchema } from '../schemas.ts'
 
@@ -51,7 +52,9 @@ export function doctorRoutes(app: OpenAPIHono, api: AgentApi) {
     }),
     async (c) => {
       if (!api.doctor) return c.json({ error: 'not_implemented', message: 'this agent has no doctor' }, 501)
-      return c.json(await api.doctor(c.req.valid('query')), 200)
+      const report = await api.doctor(c.req.valid('query'))
+      // causes quote errors of the store's HTTP client: said in our words, as everywhere in the API
+      return c.json({ ...report, problems: report.problems.map((p) => ({ ...p, cause: ownWords(p.cause) })) }, 200)
     },
   )
 }
