@@ -28,7 +28,7 @@ describe('GET /v1/doctor', () => {
     const r = await app.request('/v1/doctor?network=blue&target=sb1&to=10.0.0.3')
     expect(r.status).toBe(200)
     expect(asked).toEqual({ network: 'blue', target: 'sb1', to: '10.0.0.3' })
-    const body = await r.json()
+    const body = (await r.json()) as DoctorReport
     expect(body.ok).toBe(false)
     expect(body.problems[0].cause).not.toContain('computer')
   })
@@ -53,6 +53,6 @@ describe('GET /v1/doctor', () => {
   test('an agent without a doctor answers 501', async () => {
     const r = await createApp(fakeAgent(), { log }).request('/v1/doctor')
     expect(r.status).toBe(501)
-    expect((await r.json()).error).toBe('not_implemented')
+    expect(((await r.json()) as { error: string }).error).toBe('not_implemented')
   })
 })
