@@ -30,7 +30,7 @@ describe('GET /v1/doctor', () => {
     expect(asked).toEqual({ network: 'blue', target: 'sb1', to: '10.0.0.3' })
     const body = (await r.json()) as DoctorReport
     expect(body.ok).toBe(false)
-    expect(body.problems[0].cause).not.toContain('computer')
+    expect(body.problems[0]!.cause).not.toContain('computer')
   })
 
   test('an unknown or empty query parameter is 400 and the doctor is not asked', async () => {
