@@ -34,10 +34,12 @@ export function isDriftEvent(e: RtnlEvent, nameOf: (ifindex: number) => string |
       return !!e.ifname?.startsWith('wf') || e.ifindex === underlayIfindex
     case 'address':
       return e.ifindex === underlayIfindex
+    // weft's own devices only: the underlay's ARP entries come and go by themselves, and its
+    // program hangs off a tcx link, not a filter (a detached link is found by the comparison)
     case 'neighbour':
     case 'qdisc':
     case 'filter':
-      return e.ifindex === underlayIfindex || !!nameOf(e.ifindex)?.startsWith('wf')
+      return !!nameOf(e.ifindex)?.startsWith('wf')
     default:
       return false
   }

@@ -132,5 +132,6 @@ describe('rtnetlink pieces (pure)', () => {
     expect(isDriftEvent({ what: 'filter', deleted: true, ifindex: 8, parent: 0 }, nameOf)).toBe(false)
     expect(isDriftEvent({ what: 'filter', deleted: false, ifindex: 9, parent: 0 }, nameOf)).toBe(false)
     expect(isDriftEvent({ what: 'neighbour', deleted: true, ifindex: 9, fdb: true }, nameOf)).toBe(true)
+    expect(isDriftEvent({ what: 'neighbour', deleted: true, ifindex: 3, fdb: false, ip: '198.18.0.2' }, nameOf, 3)).toBe(false)
   })
 })
