@@ -37,6 +37,7 @@ describe('the full drift comparison is cheap', () => {
     }
     const ms = Math.max(...samples.slice(-2)) * 1000
     console.log(`[drift] full comparison with ${ENDPOINTS} endpoints: ${samples.map((s) => (s * 1000).toFixed(1)).join(', ')} ms`)
-    expect(ms).toBeLessThan(500)
+    // ~30 ms on an idle 2-core machine; the bound leaves room for a loaded one
+    expect(ms).toBeLessThan(1000)
   }, 240_000)
 })
