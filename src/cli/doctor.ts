@@ -8,7 +8,8 @@ import type { RunInput } from './spec.ts'
 
 export async function run(ctx: CliContext, { flags, positionals }: RunInput): Promise<void> {
   const format = flagString(flags, 'format')
-  if (format !== 'text' && format !== 'json') throw new UsageError(`--format "${format}" is not supported: use text or json`, 'doctor')
+  if (format !== 'text' && format !== 'json')
+    throw new UsageError(`--format "${format}" is not supported: use text or json`, 'doctor')
   const q = new URLSearchParams()
   const network = flagString(flags, 'network')
   const to = flagString(flags, 'to')
@@ -18,9 +19,12 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
   const query = q.toString()
   const report = await ctx.client().get<DoctorReport>(`/v1/doctor${query ? `?${query}` : ''}`)
   if (format === 'json') ctx.out(JSON.stringify(report, null, 2))
-  else if (report.ok) ctx.out(`ok: nothing wrong on ${report.path} (checked ${report.checked.join(', ')})`)
+  else if (report.ok)
+    ctx.out(`ok: nothing wrong on ${report.path} (checked ${report.checked.join(', ')})`)
   else for (const p of report.problems) ctx.out(`${p.hop}: ${p.cause}`)
   if (!report.ok) {
-    throw new CliError(`${report.problems.length} problem${report.problems.length > 1 ? 's' : ''} on ${report.path} (node ${report.node})`)
+    throw new CliError(
+      `${report.problems.length} problem${report.problems.length > 1 ? 's' : ''} on ${report.path} (node ${report.node})`,
+    )
   }
 }

@@ -11,7 +11,7 @@ export const DROP_WORDS: Readonly<Record<string, string>> = {
   vtep_not_member: 'VXLAN from a VTEP that is not a member of the VNI',
   unknown_dst: 'packets to an overlay address no endpoint has',
   unknown_src_if: 'packets from a veth the datapath does not know',
-  src_spoof: 'packets whose source is not the endpoint\'s own address or MAC',
+  src_spoof: "packets whose source is not the endpoint's own address or MAC",
   bum: 'broadcast or multicast with no member VTEP to replicate to',
   not_ipv4: 'non-IPv4 frames on the overlay',
   inner_not_ipv4: 'decapsulated frames that are not IPv4',
@@ -24,7 +24,7 @@ export const DROP_WORDS: Readonly<Record<string, string>> = {
   icmp_failed: 'ICMP replies that could not be built',
   bad_ip: 'malformed IPv4 headers',
   loop: 'packets that would loop back to their sender',
-  inner_src_spoof: 'decapsulated packets whose source is not the remote endpoint\'s',
+  inner_src_spoof: "decapsulated packets whose source is not the remote endpoint's",
   rx_dropped: 'packets the vxlan device dropped on receive',
   rx_errors: 'receive errors of the vxlan device (bad VNI or header)',
   tx_dropped: 'packets the vxlan device dropped on send (no FDB entry or route to the VTEP)',
@@ -56,10 +56,12 @@ export class DropHistory {
   /** Record the counters as they are now. */
   add(stats: VniStats[]): void {
     const drops = new Map<string, bigint>()
-    for (const s of stats) for (const [reason, n] of Object.entries(s.drops)) drops.set(`${s.vni} ${reason}`, n)
+    for (const s of stats)
+      for (const [reason, n] of Object.entries(s.drops)) drops.set(`${s.vni} ${reason}`, n)
     const at = this.now()
     this.samples.push({ at, drops })
-    while (this.samples.length > 2 && this.samples[1]!.at <= at - this.windowMs) this.samples.shift()
+    while (this.samples.length > 2 && this.samples[1]!.at <= at - this.windowMs)
+      this.samples.shift()
   }
 
   /** Drops since the oldest sample in the window, up to the newest (add() first). */

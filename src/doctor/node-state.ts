@@ -20,12 +20,21 @@ export interface NodeJudgement {
   reason?: string
 }
 
-const ago = (ms: number) => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`)
+const ago = (ms: number) =>
+  ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`
 
 /** The state of a node whose record the mirror holds (`alive`) or not, given the store's contact. */
 export function judgeNode(alive: boolean, store: StoreContact, now = Date.now()): NodeJudgement {
-  if (store.reachable) return alive ? { state: 'Ready' } : { state: 'Down', reason: 'no live record in the store (its session expired or it deregistered)' }
-  const down = store.unreachableSince ? `the store has not answered for ${ago(now - store.unreachableSince)}` : 'the store has not answered since this agent started'
+  if (store.reachable)
+    return alive
+      ? { state: 'Ready' }
+      : {
+          state: 'Down',
+          reason: 'no live record in the store (its session expired or it deregistered)',
+        }
+  const down = store.unreachableSince
+    ? `the store has not answered for ${ago(now - store.unreachableSince)}`
+    : 'the store has not answered since this agent started'
   const last = store.lastAnswerAt
     ? `; it was ${alive ? 'alive' : 'down'} at the last contact, ${ago(now - store.lastAnswerAt)} ago`
     : ''

@@ -8,13 +8,22 @@ import { Doctor, type DoctorSources } from './doctor.ts'
 export interface AgentUnits {
   node: string
   mirror: { view(): ClusterView }
-  storeStatus: { reachable: boolean; lastError?: string; lastAnswerAt: number; unreachableSince: number }
+  storeStatus: {
+    reachable: boolean
+    lastError?: string
+    lastAnswerAt: number
+    unreachableSince: number
+  }
   /** Where the store is, in words ("consul://10.0.0.1:8500", "embedded on this host"). */
   storeAddress: string
   registered(): boolean
   reconciler: { failures(): ItemFailure[]; settled(): Promise<void> }
   /** The drift guard in front of the datapath. */
-  datapath: { inner: { actual(): Promise<ActualState> }; stats(): Promise<VniStats[]>; unrepaired(): { kind: string; detail: string; since: number }[] }
+  datapath: {
+    inner: { actual(): Promise<ActualState> }
+    stats(): Promise<VniStats[]>
+    unrepaired(): { kind: string; detail: string; since: number }[]
+  }
   localFacts(): Promise<{ endpointId: string; status: string; error: string | null }[]>
 }
 

@@ -13,7 +13,13 @@
 import { existsSync } from 'node:fs'
 import { getLibc } from '../sys/index.ts'
 import type {
-  ActualState, Datapath, DatapathFault, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
+  ActualState,
+  Datapath,
+  DatapathFault,
+  LocalEndpointSpec,
+  NetworkSpec,
+  RemoteEndpointSpec,
+  VniStats,
 } from '../datapath/types.ts'
 import { parseCidr, sandboxPath } from '../net/index.ts'
 import { dropSandboxAddress, hasEndpointFilter, readSandboxEnd } from './kernel-reads.ts'
@@ -101,7 +107,11 @@ export class DriftGuard implements Datapath {
 
   /** Drift seen and not yet repaired (for `weft doctor`). */
   unrepaired(): { kind: RepairKind; detail: string; since: number }[] {
-    return [...this.found.values()].map((f) => ({ kind: f.kind, detail: f.detail, since: f.foundAt }))
+    return [...this.found.values()].map((f) => ({
+      kind: f.kind,
+      detail: f.detail,
+      since: f.foundAt,
+    }))
   }
 
   // --- Datapath: mutations remember what was programmed --------------------------------
@@ -122,15 +132,23 @@ export class DriftGuard implements Datapath {
     this.members.delete(vni)
     this.forget(`network ${vni}`)
     this.forget(`members ${vni}`)
-    for (const [k, r] of this.remote) if (r.vni === vni) (this.remote.delete(k), this.forget(`remote ${k}`))
-    for (const [k, e] of this.local) if (e.vni === vni) (this.local.delete(k), this.forget(`local ${k}`))
+    for (const [k, r] of this.remote)
+      if (r.vni === vni) (this.remote.delete(k), this.forget(`remote ${k}`))
+    for (const [k, e] of this.local)
+      if (e.vni === vni) (this.local.delete(k), this.forget(`local ${k}`))
   }
 
   async attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
     const f = this.found.get(`local ${ep.hostIfname}`)
     if (f?.kind === 'sandbox-route' && f.sandboxIfindex !== undefined) {
       const net = this.networks.get(ep.vni)
-      if (net) dropSandboxAddress(sandboxPath(ep.sandbox), f.sandboxIfindex, ep.ip, parseCidr(net.subnet).prefixLen)
+      if (net)
+        dropSandboxAddress(
+          sandboxPath(ep.sandbox),
+          f.sandboxIfindex,
+          ep.ip,
+          parseCidr(net.subnet).prefixLen,
+        )
     }
     const r = await this.inner.attachEndpoint(ep)
     this.local.set(ep.hostIfname, { ...ep })
@@ -162,7 +180,13 @@ export class DriftGuard implements Datapath {
 
   async setMembers(vni: number, vteps: string[]): Promise<void> {
     await this.inner.setMembers(vni, vteps)
-    this.members.set(vni, vteps.filter((v) => v !== this.opts.advertise).sort().join(','))
+    this.members.set(
+      vni,
+      vteps
+        .filter((v) => v !== this.opts.advertise)
+        .sort()
+        .join(','),
+    )
     this.repaired(`members ${vni}`)
   }
 
@@ -192,12 +216,19 @@ export class DriftGuard implements Datapath {
     const full = this.fullSandboxCheckDue()
     const a = await this.compare(full)
     // the comparison's own cost: the time other work ran in its yields is not its
-    if (full) this.lastFullCompare = { ms: performance.now() - t0 - this.yieldedMs, endpoints: this.local.size }
+    if (full)
+      this.lastFullCompare = {
+        ms: performance.now() - t0 - this.yieldedMs,
+        endpoints: this.local.size,
+      }
     return a
   }
 
   private fullSandboxCheckDue(): boolean {
-    return this.sandboxHints.has('*') || this.now() - this.lastFullSandboxCheck >= (this.opts.sandboxCheckMs ?? 5000)
+    return (
+      this.sandboxHints.has('*') ||
+      this.now() - this.lastFullSandboxCheck >= (this.opts.sandboxCheckMs ?? 5000)
+    )
   }
 
   private async compare(full: boolean): Promise<ActualState> {
@@ -212,19 +243,30 @@ export class DriftGuard implements Datapath {
         (n.subnet !== undefined && n.subnet !== parseCidr(want.subnet).cidr) ||
         (n.gateway !== undefined && n.gateway !== want.gateway) ||
         (n.mtu !== undefined && n.mtu !== want.mtu)
-      if (altered) this.see(`network ${n.vni}`, 'map-entry', `the entry of network VNI ${n.vni} (vx_nets) was altered`)
+      if (altered)
+        this.see(
+          `network ${n.vni}`,
+          'map-entry',
+          `the entry of network VNI ${n.vni} (vx_nets) was altered`,
+        )
       return !altered
     })
     const held = new Set(a.networks.map((n) => n.vni))
     for (const vni of this.networks.keys()) {
       if (!held.has(vni)) {
-        this.see(`network ${vni}`, bpf ? 'map-entry' : 'network-device', bpf
-          ? `the entry of network VNI ${vni} (vx_nets) was deleted`
-          : `the bridge or vxlan device of network VNI ${vni} was deleted`)
+        this.see(
+          `network ${vni}`,
+          bpf ? 'map-entry' : 'network-device',
+          bpf
+            ? `the entry of network VNI ${vni} (vx_nets) was deleted`
+            : `the bridge or vxlan device of network VNI ${vni} was deleted`,
+        )
       }
     }
 
-    const byName = new Map(a.localEndpoints.filter((e) => e.hostIfname !== undefined).map((e) => [e.hostIfname!, e]))
+    const byName = new Map(
+      a.localEndpoints.filter((e) => e.hostIfname !== undefined).map((e) => [e.hostIfname!, e]),
+    )
     const dropped = new Set<string>()
     let n = 0
     for (const [name, want] of this.local) {
@@ -235,40 +277,76 @@ export class DriftGuard implements Datapath {
       if (!e) {
         const vethGone = getLibc().ifNameToIndex(name) === 0
         if (vethGone) this.see(`local ${name}`, 'veth', `the host veth of ${what} was deleted`)
-        else this.see(`local ${name}`, bpf ? 'map-entry' : 'veth', bpf ? `the veth entry (vx_ifs) of ${what} was deleted` : `${what} left its bridge`)
+        else
+          this.see(
+            `local ${name}`,
+            bpf ? 'map-entry' : 'veth',
+            bpf ? `the veth entry (vx_ifs) of ${what} was deleted` : `${what} left its bridge`,
+          )
         continue
       }
       if (e.vni !== want.vni || e.ip !== want.ip || (e.mac !== undefined && e.mac !== want.mac)) {
         this.see(`local ${name}`, 'map-entry', `the veth entry (vx_ifs) of ${what} was altered`)
         dropped.add(name)
       } else if (e.forwarding === false) {
-        this.see(`local ${name}`, 'map-entry', `the address entry (vx_eps) of ${what} was deleted or altered`)
+        this.see(
+          `local ${name}`,
+          'map-entry',
+          `the address entry (vx_eps) of ${what} was deleted or altered`,
+        )
         dropped.add(name)
       } else if (bpf && !hasEndpointFilter(this.hostChannel(), e.ifindex)) {
-        this.see(`local ${name}`, 'tc-filter', `the endpoint program's filter on ${name} was removed (${what})`)
+        this.see(
+          `local ${name}`,
+          'tc-filter',
+          `the endpoint program's filter on ${name} was removed (${what})`,
+        )
         dropped.add(name)
       }
     }
     await this.checkSandboxes(dropped, full)
-    const localEndpoints = a.localEndpoints.filter((e) => e.hostIfname === undefined || !dropped.has(e.hostIfname))
+    const localEndpoints = a.localEndpoints.filter(
+      (e) => e.hostIfname === undefined || !dropped.has(e.hostIfname),
+    )
 
     const remoteHeld = new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), r]))
     for (const [key, want] of this.remote) {
       const r = remoteHeld.get(key)
       if (r && r.mac === want.mac && r.vtep === want.vtep) continue
       const what = `remote endpoint ${want.ip} in VNI ${want.vni} (via ${want.vtep})`
-      if (bpf) this.see(`remote ${key}`, 'map-entry', `the entry (vx_eps) of ${what} was ${r ? 'altered' : 'deleted'}`)
+      if (bpf)
+        this.see(
+          `remote ${key}`,
+          'map-entry',
+          `the entry (vx_eps) of ${what} was ${r ? 'altered' : 'deleted'}`,
+        )
       else {
         const hint = this.neighHints.get(key) ?? this.neighHints.get(want.mac) ?? 'fdb'
-        this.see(`remote ${key}`, hint, `the ${hint === 'fdb' ? 'FDB entry' : 'neighbour entry'} of ${what} was ${r ? 'altered' : 'deleted'}`)
+        this.see(
+          `remote ${key}`,
+          hint,
+          `the ${hint === 'fdb' ? 'FDB entry' : 'neighbour entry'} of ${what} was ${r ? 'altered' : 'deleted'}`,
+        )
       }
     }
-    const membersHeld = new Map(a.members.map((m) => [m.vni, m.vteps.filter((v) => v !== this.opts.advertise).sort().join(',')]))
+    const membersHeld = new Map(
+      a.members.map((m) => [
+        m.vni,
+        m.vteps
+          .filter((v) => v !== this.opts.advertise)
+          .sort()
+          .join(','),
+      ]),
+    )
     for (const [vni, want] of this.members) {
       if (!held.has(vni) || membersHeld.get(vni) === want) continue
-      this.see(`members ${vni}`, bpf ? 'map-entry' : 'fdb', bpf
-        ? `the member VTEPs of VNI ${vni} (vx_members) were changed`
-        : `the flood entries (FDB) of VNI ${vni} were changed`)
+      this.see(
+        `members ${vni}`,
+        bpf ? 'map-entry' : 'fdb',
+        bpf
+          ? `the member VTEPs of VNI ${vni} (vx_members) were changed`
+          : `the flood entries (FDB) of VNI ${vni} were changed`,
+      )
     }
     this.neighHints.clear()
     return { ...a, networks, localEndpoints }
@@ -281,7 +359,10 @@ export class DriftGuard implements Datapath {
     try {
       await this.inner.start()
     } catch (e) {
-      this.opts.log?.warn({ err: (e as Error).message }, 'putting back the datapath base failed; retried at the next comparison')
+      this.opts.log?.warn(
+        { err: (e as Error).message },
+        'putting back the datapath base failed; retried at the next comparison',
+      )
     }
     const after = await this.inner.actual()
     const still = new Set((after.faults ?? []).map((f) => f.detail))
@@ -298,15 +379,27 @@ export class DriftGuard implements Datapath {
     for (const [name, want] of this.local) {
       const path = sandboxPath(want.sandbox)
       if (++n % YIELD_EVERY === 0) await this.yieldNow()
-      if (dropped.has(name) || this.found.has(`local ${name}`) || (!all && !hinted.has(path)) || !existsSync(path)) continue
+      if (
+        dropped.has(name) ||
+        this.found.has(`local ${name}`) ||
+        (!all && !hinted.has(path)) ||
+        !existsSync(path)
+      )
+        continue
       const net = this.networks.get(want.vni)
       if (!net) continue
       const subnet = parseCidr(net.subnet)
       let end
       try {
-        end = readSandboxEnd(path, want.ifname, want.ip, { network: subnet.network, prefixLen: subnet.prefixLen })
+        end = readSandboxEnd(path, want.ifname, want.ip, {
+          network: subnet.network,
+          prefixLen: subnet.prefixLen,
+        })
       } catch (e) {
-        this.opts.log?.warn({ sandbox: path, err: (e as Error).message }, 'reading a sandbox end failed; it is read again at the next comparison')
+        this.opts.log?.warn(
+          { sandbox: path, err: (e as Error).message },
+          'reading a sandbox end failed; it is read again at the next comparison',
+        )
         continue
       }
       const what = `${want.ifname} of endpoint ${want.id.slice(0, 12)} in sandbox ${want.sandbox}`
@@ -315,9 +408,18 @@ export class DriftGuard implements Datapath {
       } else if (!end.up) {
         this.see(`local ${name}`, 'sandbox-link', `${what} was set down`)
       } else if (!end.address) {
-        this.see(`local ${name}`, 'sandbox-address', `the address ${want.ip}/${subnet.prefixLen} of ${what} was removed`)
+        this.see(
+          `local ${name}`,
+          'sandbox-address',
+          `the address ${want.ip}/${subnet.prefixLen} of ${what} was removed`,
+        )
       } else if (!end.route) {
-        this.see(`local ${name}`, 'sandbox-route', `the route to ${subnet.cidr} via ${what} was removed`, end.ifindex)
+        this.see(
+          `local ${name}`,
+          'sandbox-route',
+          `the route to ${subnet.cidr} via ${what} was removed`,
+          end.ifindex,
+        )
       } else continue
       dropped.add(name)
     }
@@ -349,7 +451,10 @@ export class DriftGuard implements Datapath {
     this.found.delete(item)
     const r: Repair = { kind: f.kind, detail: f.detail, foundAt: f.foundAt, repairedAt: this.now() }
     this.opts.repairs.record(r)
-    this.opts.log?.info({ kind: f.kind, item, ms: r.repairedAt - r.foundAt }, `drift repaired: ${f.detail}`)
+    this.opts.log?.info(
+      { kind: f.kind, item, ms: r.repairedAt - r.foundAt },
+      `drift repaired: ${f.detail}`,
+    )
   }
 
   private forget(item: string): void {

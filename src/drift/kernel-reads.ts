@@ -20,7 +20,11 @@ const u32le = (n: number) => {
  * Whether the host veth with this ifindex has the endpoint program on its ingress hook.
  * libbpf names a tc bpf filter "<program>:[<id>]". A device without a clsact hook has none.
  */
-export function hasEndpointFilter(host: RtnlChannel, ifindex: number, program = ENDPOINT_PROGRAM): boolean {
+export function hasEndpointFilter(
+  host: RtnlChannel,
+  ifindex: number,
+  program = ENDPOINT_PROGRAM,
+): boolean {
   let messages
   try {
     messages = host.dump(`read tc filters of ifindex ${ifindex}`, RTM.GETTFILTER, tcmsg(ifindex))
@@ -29,7 +33,11 @@ export function hasEndpointFilter(host: RtnlChannel, ifindex: number, program = 
   }
   return messages.some((m) => {
     const e = decodeEvent(m)
-    return e?.what === 'filter' && e.kind === 'bpf' && (e.bpfName === program || !!e.bpfName?.startsWith(`${program}:`))
+    return (
+      e?.what === 'filter' &&
+      e.kind === 'bpf' &&
+      (e.bpfName === program || !!e.bpfName?.startsWith(`${program}:`))
+    )
   })
 }
 
@@ -43,24 +51,41 @@ export interface SandboxEnd {
 }
 
 /** Read `ifname` in the sandbox at `nsPath`: up, has `ip/prefixLen`, has the connected route to `subnet`. */
-export function readSandboxEnd(nsPath: string, ifname: string, ip: string, subnet: { network: string; prefixLen: number }): SandboxEnd {
+export function readSandboxEnd(
+  nsPath: string,
+  ifname: string,
+  ip: string,
+  subnet: { network: string; prefixLen: number },
+): SandboxEnd {
   const ch = RtnlChannel.open({ nsPath })
   try {
     const link = ch
-      .dump(`read links of sandbox ${nsPath}`, RTM.GETLINK, ifinfomsg(), [[IFLA_EXT_MASK, u32le(RTEXT_FILTER_SKIP_STATS)]])
+      .dump(`read links of sandbox ${nsPath}`, RTM.GETLINK, ifinfomsg(), [
+        [IFLA_EXT_MASK, u32le(RTEXT_FILTER_SKIP_STATS)],
+      ])
       .map(decodeEvent)
       .find((e) => e?.what === 'link' && e.ifname === ifname)
     if (!link || link.what !== 'link') return { up: false, address: false, route: false }
     const address = ch
       .dump(`read addresses of sandbox ${nsPath}`, RTM.GETADDR, ifaddrmsg())
       .map(decodeEvent)
-      .some((e) => e?.what === 'address' && e.ifindex === link.ifindex && e.ip === ip && e.prefixLen === subnet.prefixLen)
+      .some(
+        (e) =>
+          e?.what === 'address' &&
+          e.ifindex === link.ifindex &&
+          e.ip === ip &&
+          e.prefixLen === subnet.prefixLen,
+      )
     const route = ch
       .dump(`read routes of sandbox ${nsPath}`, RTM.GETROUTE, rtmsg())
       .map(decodeEvent)
       .some(
         (e) =>
-          e?.what === 'route' && e.table === RT_TABLE_MAIN && e.oif === link.ifindex && e.dst === subnet.network && e.dstLen === subnet.prefixLen,
+          e?.what === 'route' &&
+          e.table === RT_TABLE_MAIN &&
+          e.oif === link.ifindex &&
+          e.dst === subnet.network &&
+          e.dstLen === subnet.prefixLen,
       )
     return { ifindex: link.ifindex, up: link.up, address, route }
   } finally {
@@ -73,13 +98,24 @@ export function readSandboxEnd(nsPath: string, ifname: string, ip: string, subne
  * follows) also brings back its connected route: re-adding an address that is still there
  * changes nothing, and the kernel makes the prefix route only when the address is added.
  */
-export function dropSandboxAddress(nsPath: string, ifindex: number, ip: string, prefixLen: number): void {
+export function dropSandboxAddress(
+  nsPath: string,
+  ifindex: number,
+  ip: string,
+  prefixLen: number,
+): void {
   const ch = RtnlChannel.open({ nsPath })
   try {
-    ch.request(`remove ${ip}/${prefixLen} in sandbox ${nsPath}`, RTM.DELADDR, 0, ifaddrmsg(ifindex, prefixLen), [
-      [2, ipv4Attr(ip)],
-      [1, ipv4Attr(ip)],
-    ])
+    ch.request(
+      `remove ${ip}/${prefixLen} in sandbox ${nsPath}`,
+      RTM.DELADDR,
+      0,
+      ifaddrmsg(ifindex, prefixLen),
+      [
+        [2, ipv4Attr(ip)],
+        [1, ipv4Attr(ip)],
+      ],
+    )
   } finally {
     ch.close()
   }

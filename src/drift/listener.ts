@@ -27,7 +27,11 @@ export interface DriftListenerOptions {
 }
 
 /** Whether a host notification may mean drift (pure): deletions of weft's objects. */
-export function isDriftEvent(e: RtnlEvent, nameOf: (ifindex: number) => string | undefined, underlayIfindex?: number): boolean {
+export function isDriftEvent(
+  e: RtnlEvent,
+  nameOf: (ifindex: number) => string | undefined,
+  underlayIfindex?: number,
+): boolean {
   if (!e.deleted) return false
   switch (e.what) {
     case 'link':
@@ -55,7 +59,9 @@ export class DriftListener {
   constructor(private readonly opts: DriftListenerOptions) {}
 
   start(): void {
-    this.channel = RtnlChannel.open({ groups: [Group.LINK, Group.NEIGH, Group.TC, Group.IPV4_IFADDR] })
+    this.channel = RtnlChannel.open({
+      groups: [Group.LINK, Group.NEIGH, Group.TC, Group.IPV4_IFADDR],
+    })
     this.poll = setInterval(() => this.drain(), this.opts.pollMs ?? 100)
     this.period = setInterval(() => {
       this.opts.guard.hintSandbox() // the full comparison reads every sandbox end too
@@ -77,12 +83,16 @@ export class DriftListener {
     try {
       got = this.channel.drain()
     } catch (e) {
-      this.opts.log?.warn({ err: (e as Error).message }, 'reading rtnetlink notifications failed; the periodic comparison goes on')
+      this.opts.log?.warn(
+        { err: (e as Error).message },
+        'reading rtnetlink notifications failed; the periodic comparison goes on',
+      )
       return
     }
     const sys = getLibc()
     const names = new Map<number, string | undefined>()
-    const nameOf = (i: number) => (names.has(i) ? names.get(i) : (names.set(i, sys.ifIndexToName(i)), names.get(i)))
+    const nameOf = (i: number) =>
+      names.has(i) ? names.get(i) : (names.set(i, sys.ifIndexToName(i)), names.get(i))
     let drift = got.overflowed
     for (const m of got.messages) {
       const e = decodeEvent(m)

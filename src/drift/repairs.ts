@@ -19,8 +19,18 @@ export type RepairKind =
   | 'gro' // the wfgro device removed
 
 export const REPAIR_KINDS: readonly RepairKind[] = [
-  'veth', 'tc-filter', 'underlay-link', 'pin', 'map-entry', 'sandbox-address', 'sandbox-route', 'sandbox-link', 'fdb',
-  'neighbour', 'network-device', 'gro',
+  'veth',
+  'tc-filter',
+  'underlay-link',
+  'pin',
+  'map-entry',
+  'sandbox-address',
+  'sandbox-route',
+  'sandbox-link',
+  'fdb',
+  'neighbour',
+  'network-device',
+  'gro',
 ]
 
 /** One repair, as the log and `weft doctor` tell it. */
@@ -34,7 +44,10 @@ export interface Repair {
 }
 
 export class RepairBook {
-  private readonly totals = Object.fromEntries(REPAIR_KINDS.map((k) => [k, 0])) as Record<RepairKind, number>
+  private readonly totals = Object.fromEntries(REPAIR_KINDS.map((k) => [k, 0])) as Record<
+    RepairKind,
+    number
+  >
   private readonly recent: Repair[] = []
 
   constructor(private readonly keep = 50) {}

@@ -18,19 +18,45 @@ function attrs(b: Uint8Array, from: number): Map<number, Uint8Array> {
   return out
 }
 
-const str = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0))) : undefined)
+const str = (b: Uint8Array | undefined) =>
+  b
+    ? new TextDecoder().decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)))
+    : undefined
 const ip4 = (b: Uint8Array | undefined) => (b && b.length === 4 ? [...b].join('.') : undefined)
-const mac = (b: Uint8Array | undefined) => (b && b.length === 6 ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined)
-const u32 = (b: Uint8Array | undefined) => (b && b.length >= 4 ? new DataView(b.buffer, b.byteOffset).getUint32(0, true) : undefined)
+const mac = (b: Uint8Array | undefined) =>
+  b && b.length === 6 ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined
+const u32 = (b: Uint8Array | undefined) =>
+  b && b.length >= 4 ? new DataView(b.buffer, b.byteOffset).getUint32(0, true) : undefined
 
 /** What one notification or dump answer says, as far as drift cares. */
 export type RtnlEvent =
   | { what: 'link'; deleted: boolean; ifindex: number; ifname?: string; up: boolean }
-  | { what: 'address'; deleted: boolean; ifindex: number; ip?: string; prefixLen: number; label?: string }
+  | {
+      what: 'address'
+      deleted: boolean
+      ifindex: number
+      ip?: string
+      prefixLen: number
+      label?: string
+    }
   | { what: 'route'; deleted: boolean; dst?: string; dstLen: number; oif?: number; table: number }
-  | { what: 'neighbour'; deleted: boolean; ifindex: number; fdb: boolean; ip?: string; mac?: string }
+  | {
+      what: 'neighbour'
+      deleted: boolean
+      ifindex: number
+      fdb: boolean
+      ip?: string
+      mac?: string
+    }
   | { what: 'qdisc'; deleted: boolean; ifindex: number }
-  | { what: 'filter'; deleted: boolean; ifindex: number; parent: number; kind?: string; bpfName?: string }
+  | {
+      what: 'filter'
+      deleted: boolean
+      ifindex: number
+      parent: number
+      kind?: string
+      bpfName?: string
+    }
 
 /** Decode a message; undefined for types drift does not read. */
 export function decodeEvent(m: NlMessage): RtnlEvent | undefined {
@@ -41,40 +67,70 @@ export function decodeEvent(m: NlMessage): RtnlEvent | undefined {
     case RTM.DELLINK: {
       if (b.length < 16) return undefined
       const a = attrs(b, 16)
-      return { what: 'link', deleted: m.type === RTM.DELLINK, ifindex: v.getInt32(4, true), ifname: str(a.get(3)), up: (v.getUint32(8, true) & 1) !== 0 }
+      return {
+        what: 'link',
+        deleted: m.type === RTM.DELLINK,
+        ifindex: v.getInt32(4, true),
+        ifname: str(a.get(3)),
+        up: (v.getUint32(8, true) & 1) !== 0,
+      }
     }
     case RTM.NEWADDR:
     case RTM.DELADDR: {
       if (b.length < 8 || b[0] !== AF_INET) return undefined
       const a = attrs(b, 8)
       return {
-        what: 'address', deleted: m.type === RTM.DELADDR, ifindex: v.getUint32(4, true), prefixLen: b[1]!,
-        ip: ip4(a.get(2) ?? a.get(1)), label: str(a.get(3)),
+        what: 'address',
+        deleted: m.type === RTM.DELADDR,
+        ifindex: v.getUint32(4, true),
+        prefixLen: b[1]!,
+        ip: ip4(a.get(2) ?? a.get(1)),
+        label: str(a.get(3)),
       }
     }
     case RTM.NEWROUTE:
     case RTM.DELROUTE: {
       if (b.length < 12 || b[0] !== AF_INET) return undefined
       const a = attrs(b, 12)
-      return { what: 'route', deleted: m.type === RTM.DELROUTE, dstLen: b[1]!, dst: ip4(a.get(1)), oif: u32(a.get(4)), table: u32(a.get(15)) ?? b[4]! }
+      return {
+        what: 'route',
+        deleted: m.type === RTM.DELROUTE,
+        dstLen: b[1]!,
+        dst: ip4(a.get(1)),
+        oif: u32(a.get(4)),
+        table: u32(a.get(15)) ?? b[4]!,
+      }
     }
     case RTM.NEWNEIGH:
     case RTM.DELNEIGH: {
       if (b.length < 12) return undefined
       const a = attrs(b, 12)
-      return { what: 'neighbour', deleted: m.type === RTM.DELNEIGH, ifindex: v.getInt32(4, true), fdb: b[0] === AF_BRIDGE, ip: ip4(a.get(1)), mac: mac(a.get(2)) }
+      return {
+        what: 'neighbour',
+        deleted: m.type === RTM.DELNEIGH,
+        ifindex: v.getInt32(4, true),
+        fdb: b[0] === AF_BRIDGE,
+        ip: ip4(a.get(1)),
+        mac: mac(a.get(2)),
+      }
     }
     case RTM.NEWQDISC:
     case RTM.DELQDISC:
-      return b.length < 20 ? undefined : { what: 'qdisc', deleted: m.type === RTM.DELQDISC, ifindex: v.getInt32(4, true) }
+      return b.length < 20
+        ? undefined
+        : { what: 'qdisc', deleted: m.type === RTM.DELQDISC, ifindex: v.getInt32(4, true) }
     case RTM.NEWTFILTER:
     case RTM.DELTFILTER: {
       if (b.length < 20) return undefined
       const a = attrs(b, 20)
       const opts = a.get(2)
       return {
-        what: 'filter', deleted: m.type === RTM.DELTFILTER, ifindex: v.getInt32(4, true), parent: v.getUint32(12, true),
-        kind: str(a.get(1)), bpfName: opts ? str(attrs(opts, 0).get(7)) : undefined,
+        what: 'filter',
+        deleted: m.type === RTM.DELTFILTER,
+        ifindex: v.getInt32(4, true),
+        parent: v.getUint32(12, true),
+        kind: str(a.get(1)),
+        bpfName: opts ? str(attrs(opts, 0).get(7)) : undefined,
       }
     }
   }

@@ -8,7 +8,10 @@ import { getLibc, withNetns, type Libc } from '../sys/index.ts'
 import { WeftError } from '../errors/index.ts'
 
 /** The libc calls this file makes (a subset of the syscall seam, so a fake can stand in). */
-export type NlSys = Pick<Libc, 'socket' | 'setsockoptInt' | 'send' | 'recv' | 'errno' | 'close' | 'strerror'>
+export type NlSys = Pick<
+  Libc,
+  'socket' | 'setsockoptInt' | 'send' | 'recv' | 'errno' | 'close' | 'strerror'
+>
 
 const AF_NETLINK = 16
 const SOCK_RAW = 3
@@ -33,12 +36,22 @@ export const ENOBUFS = 105
 export const Group = { LINK: 1, NEIGH: 3, TC: 4, IPV4_IFADDR: 5, IPV4_ROUTE: 7 } as const
 
 export const RTM = {
-  NEWLINK: 16, DELLINK: 17, GETLINK: 18,
-  NEWADDR: 20, DELADDR: 21, GETADDR: 22,
-  NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26,
-  NEWNEIGH: 28, DELNEIGH: 29,
-  NEWQDISC: 36, DELQDISC: 37,
-  NEWTFILTER: 44, DELTFILTER: 45, GETTFILTER: 46,
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  NEWADDR: 20,
+  DELADDR: 21,
+  GETADDR: 22,
+  NEWROUTE: 24,
+  DELROUTE: 25,
+  GETROUTE: 26,
+  NEWNEIGH: 28,
+  DELNEIGH: 29,
+  NEWQDISC: 36,
+  DELQDISC: 37,
+  NEWTFILTER: 44,
+  DELTFILTER: 45,
+  GETTFILTER: 46,
 } as const
 
 /** A failed rtnetlink exchange. */
@@ -69,14 +82,25 @@ export function splitMessages(buf: Uint8Array, n = buf.length): NlMessage[] {
   while (at + 16 <= n) {
     const len = v.getUint32(at, true)
     if (len < 16 || at + len > n) break
-    out.push({ type: v.getUint16(at + 4, true), flags: v.getUint16(at + 6, true), seq: v.getUint32(at + 8, true), body: buf.slice(at + 16, at + len) })
+    out.push({
+      type: v.getUint16(at + 4, true),
+      flags: v.getUint16(at + 6, true),
+      seq: v.getUint32(at + 8, true),
+      body: buf.slice(at + 16, at + len),
+    })
     at += (len + 3) & ~3
   }
   return out
 }
 
 /** Encode one request: header, fixed family header, then attributes (type, payload). */
-export function encodeRequest(type: number, flags: number, seq: number, fixed: Uint8Array, attrs: [number, Uint8Array][] = []): Uint8Array {
+export function encodeRequest(
+  type: number,
+  flags: number,
+  seq: number,
+  fixed: Uint8Array,
+  attrs: [number, Uint8Array][] = [],
+): Uint8Array {
   const pad = (n: number) => (n + 3) & ~3
   let size = 16 + pad(fixed.length)
   for (const [, p] of attrs) size += 4 + pad(p.length)
@@ -118,10 +142,16 @@ export class RtnlChannel {
 
   static open(opts: { nsPath?: string; groups?: number[]; sys?: NlSys } = {}): RtnlChannel {
     const sys = opts.sys ?? getLibc()
-    const make = () => sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE)
+    const make = () =>
+      sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE)
     const fd = opts.nsPath === undefined ? make() : withNetns(opts.nsPath, make)
     const where = opts.nsPath ?? 'the host namespace'
-    if (fd < 0) throw new RtnlError(`open rtnetlink socket in ${where}`, sys.errno(), sys.strerror(sys.errno()))
+    if (fd < 0)
+      throw new RtnlError(
+        `open rtnetlink socket in ${where}`,
+        sys.errno(),
+        sys.strerror(sys.errno()),
+      )
     const ch = new RtnlChannel(fd, sys, where)
     if (opts.groups?.length) {
       // a bigger queue: a burst of endpoint changes must not overflow it (ENOBUFS means a full check)
@@ -178,7 +208,12 @@ export class RtnlChannel {
   }
 
   /** A dump request: every answer message up to NLMSG_DONE. Throws on an error answer. */
-  dump(op: string, type: number, fixed: Uint8Array, attrs: [number, Uint8Array][] = []): NlMessage[] {
+  dump(
+    op: string,
+    type: number,
+    fixed: Uint8Array,
+    attrs: [number, Uint8Array][] = [],
+  ): NlMessage[] {
     const seq = this.seq++
     this.sendRaw(encodeRequest(type, NLM_F_DUMP, seq, fixed, attrs), op)
     const out: NlMessage[] = []
@@ -188,7 +223,11 @@ export class RtnlChannel {
       const n = this.sys.recv(this.fd, this.rx)
       if (n < 0) {
         const e = this.sys.errno()
-        throw new RtnlError(`${op} in ${this.where}`, e, e === EAGAIN ? 'no answer from the kernel' : this.sys.strerror(e))
+        throw new RtnlError(
+          `${op} in ${this.where}`,
+          e,
+          e === EAGAIN ? 'no answer from the kernel' : this.sys.strerror(e),
+        )
       }
       for (const m of splitMessages(this.rx, n)) {
         if (m.seq !== seq) continue
@@ -205,17 +244,28 @@ export class RtnlChannel {
   }
 
   /** A request answered by an ACK; returns the kernel's errno (0 on success). */
-  request(op: string, type: number, flags: number, fixed: Uint8Array, attrs: [number, Uint8Array][] = []): number {
+  request(
+    op: string,
+    type: number,
+    flags: number,
+    fixed: Uint8Array,
+    attrs: [number, Uint8Array][] = [],
+  ): number {
     const seq = this.seq++
     this.sendRaw(encodeRequest(type, flags | NLM_F_ACK, seq, fixed, attrs), op)
     for (let guard = 0; guard < 1000; guard++) {
       const n = this.sys.recv(this.fd, this.rx)
       if (n < 0) {
         const e = this.sys.errno()
-        throw new RtnlError(`${op} in ${this.where}`, e, e === EAGAIN ? 'no answer from the kernel' : this.sys.strerror(e))
+        throw new RtnlError(
+          `${op} in ${this.where}`,
+          e,
+          e === EAGAIN ? 'no answer from the kernel' : this.sys.strerror(e),
+        )
       }
       for (const m of splitMessages(this.rx, n)) {
-        if (m.seq === seq && m.type === NLMSG_ERROR) return -new DataView(m.body.buffer, m.body.byteOffset).getInt32(0, true)
+        if (m.seq === seq && m.type === NLMSG_ERROR)
+          return -new DataView(m.body.buffer, m.body.byteOffset).getInt32(0, true)
       }
     }
     throw new RtnlError(`${op} in ${this.where}`, 0, 'no ACK')

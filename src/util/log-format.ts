@@ -4,7 +4,10 @@
 export type LogFormat = 'json' | 'text'
 
 /** text when stderr is a terminal (or WEFT_LOG_FORMAT=text), else json. */
-export function defaultLogFormat(env: Record<string, string | undefined> = process.env, stderrIsTty = !!process.stderr.isTTY): LogFormat {
+export function defaultLogFormat(
+  env: Record<string, string | undefined> = process.env,
+  stderrIsTty = !!process.stderr.isTTY,
+): LogFormat {
   if (env.WEFT_LOG_FORMAT === 'text' || env.WEFT_LOG_FORMAT === 'json') return env.WEFT_LOG_FORMAT
   return stderrIsTty ? 'text' : 'json'
 }

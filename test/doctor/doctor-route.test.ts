@@ -17,8 +17,18 @@ function withDoctor(run: (q: DoctorQuery) => Promise<DoctorReport>) {
 }
 
 const report: DoctorReport = {
-  ok: false, node: 'h1', path: 'every network on this host', checked: ['store'],
-  problems: [{ hop: 'this host (h1)', check: 'store', cause: 'the store has not answered: Unable to connect. Is the computer able to access the url?' }],
+  ok: false,
+  node: 'h1',
+  path: 'every network on this host',
+  checked: ['store'],
+  problems: [
+    {
+      hop: 'this host (h1)',
+      check: 'store',
+      cause:
+        'the store has not answered: Unable to connect. Is the computer able to access the url?',
+    },
+  ],
 }
 
 describe('GET /v1/doctor', () => {
@@ -47,7 +57,10 @@ describe('GET /v1/doctor', () => {
     })
     const r = await app.request('/v1/doctor?network=nope')
     expect(r.status).toBe(404)
-    expect(await r.json()).toEqual({ error: 'network_not_found', message: 'network "nope" not found: see weft network ls' })
+    expect(await r.json()).toEqual({
+      error: 'network_not_found',
+      message: 'network "nope" not found: see weft network ls',
+    })
   })
 
   test('an agent without a doctor answers 501', async () => {

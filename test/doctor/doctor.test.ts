@@ -6,7 +6,15 @@ import { join } from 'node:path'
 import { openPinnedMap, TypedMap } from '../../src/bpf/index.ts'
 import { epCodec, epKeyCodec } from '../../src/datapath/bpf/abi.ts'
 import { ipv4ToInt } from '../../src/net/index.ts'
-import { createTopology, mustRunIn, ping, requireRoot, runIn, waitFor, type Topology } from '../harness/index.ts'
+import {
+  createTopology,
+  mustRunIn,
+  ping,
+  requireRoot,
+  runIn,
+  waitFor,
+  type Topology,
+} from '../harness/index.ts'
 import { startAgents, type RunningAgent } from '../agent/agents.ts'
 import { weftAt } from '../cli/weft.ts'
 
@@ -21,7 +29,9 @@ describe('weft doctor says what is wrong on the path', () => {
   /** `weft doctor ARGS` on a host's agent; what it printed is logged (the README quotes it). */
   const doctor = async (host: number, args: string[]) => {
     const r = await weftAt(agents[host]!.socket)(['doctor', ...args])
-    console.log(`[doctor] $ weft doctor ${args.join(' ')}   (exit ${r.code})\n${r.stdout}${r.stderr}`)
+    console.log(
+      `[doctor] $ weft doctor ${args.join(' ')}   (exit ${r.code})\n${r.stdout}${r.stderr}`,
+    )
     return r
   }
 
@@ -40,7 +50,10 @@ describe('weft doctor says what is wrong on the path', () => {
     }
     a = await connect(0)
     b = await connect(1)
-    await waitFor(async () => (await ping(a.ns, b.ip, { count: 1, timeoutMs: 500 })).received === 1, { what: 'a -> b', timeoutMs: 10_000 })
+    await waitFor(
+      async () => (await ping(a.ns, b.ip, { count: 1, timeoutMs: 500 })).received === 1,
+      { what: 'a -> b', timeoutMs: 10_000 },
+    )
   }, 60_000)
   afterAll(async () => {
     await topo?.destroy()
@@ -48,10 +61,18 @@ describe('weft doctor says what is wrong on the path', () => {
 
   test('a healthy path: exit 0 and one line saying nothing is wrong', async () => {
     // right after the set-up a pass may still be programming; the steady state is what counts
-    const r = await waitFor(async () => { const x = await doctor(0, [a.ns, '--to', b.ip]); return x.code === 0 ? x : undefined }, { what: 'a healthy path', timeoutMs: 10_000 })
+    const r = await waitFor(
+      async () => {
+        const x = await doctor(0, [a.ns, '--to', b.ip])
+        return x.code === 0 ? x : undefined
+      },
+      { what: 'a healthy path', timeoutMs: 10_000 },
+    )
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
-    expect(r.stdout).toContain(`ok: nothing wrong on ${a.ns} in network doc to ${b.ip} (${b.name} on ${topo.hosts[1]!.node})`)
+    expect(r.stdout).toContain(
+      `ok: nothing wrong on ${a.ns} in network doc to ${b.ip} (${b.name} on ${topo.hosts[1]!.node})`,
+    )
   })
 
   test('names that do not exist are refused (exit 1), unknown flags are usage errors (exit 2)', async () => {
@@ -72,7 +93,10 @@ describe('weft doctor says what is wrong on the path', () => {
       const pinned = openPinnedMap(join('/sys/fs/bpf/weft', topo.hosts[0]!.node, 'vx_eps'))
       try {
         const m = new TypedMap(pinned, epKeyCodec, epCodec)
-        await waitFor(() => m.lookup(key), { what: 'the entry to be programmed', timeoutMs: 10_000 })
+        await waitFor(() => m.lookup(key), {
+          what: 'the entry to be programmed',
+          timeoutMs: 10_000,
+        })
         m.delete(key)
       } finally {
         pinned.close()
@@ -96,7 +120,9 @@ describe('weft doctor says what is wrong on the path', () => {
     const veth = `wf${a.id.slice(0, 10)}`
     // the sandbox gets an eth0 of another kind (its own is renamed first: no host event yet),
     // then the host veth goes: re-attaching must fail, and say why (no race with the repair)
-    await mustRunIn(a.ns, ['ip', '-batch', '-'], { stdin: 'link set dev eth0 name eth9\nlink add eth0 type bridge\n' })
+    await mustRunIn(a.ns, ['ip', '-batch', '-'], {
+      stdin: 'link set dev eth0 name eth9\nlink add eth0 type bridge\n',
+    })
     await mustRunIn(topo.hosts[0]!.ns, ['ip', 'link', 'del', 'dev', veth])
     try {
       const r = await waitFor(
@@ -107,12 +133,22 @@ describe('weft doctor says what is wrong on the path', () => {
         { what: 'doctor to report the failing attach', timeoutMs: 15_000 },
       )
       expect(r.code).toBe(1)
-      expect(r.stdout).toMatch(new RegExp(`^endpoint ${a.name} \\(${a.ip.replace(/\./g, '\\.')}\\): attach of endpoint ${a.id.slice(0, 12)} .* has failed \\d+ times? since \\d\\d:\\d\\d:\\d\\d: interface eth0 already exists in sandbox /run/netns/${a.ns}: choose another interface name or remove it`, 'm'))
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^endpoint ${a.name} \\(${a.ip.replace(/\./g, '\\.')}\\): attach of endpoint ${a.id.slice(0, 12)} .* has failed \\d+ times? since \\d\\d:\\d\\d:\\d\\d: interface eth0 already exists in sandbox /run/netns/${a.ns}: choose another interface name or remove it`,
+          'm',
+        ),
+      )
     } finally {
       await runIn(a.ns, ['ip', 'link', 'del', 'dev', 'eth0'])
       await runIn(a.ns, ['ip', 'link', 'del', 'dev', 'eth9'])
-      await waitFor(async () => (await doctor(0, [a.ns, '--to', b.ip])).code === 0, { what: 'the path to be healthy again', timeoutMs: 40_000 }).catch((e) => {
-        throw new Error(`${(e as Error).message}\nagent log:\n${agents[0]!.proc.stderr().split('\n').slice(-30).join('\n')}`)
+      await waitFor(async () => (await doctor(0, [a.ns, '--to', b.ip])).code === 0, {
+        what: 'the path to be healthy again',
+        timeoutMs: 40_000,
+      }).catch((e) => {
+        throw new Error(
+          `${(e as Error).message}\nagent log:\n${agents[0]!.proc.stderr().split('\n').slice(-30).join('\n')}`,
+        )
       })
     }
   }, 90_000)
@@ -121,7 +157,9 @@ describe('weft doctor says what is wrong on the path', () => {
     await ping(a.ns, '10.94.0.222', { count: 2, timeoutMs: 1000 })
     const r = await doctor(0, ['--network', 'doc'])
     expect(r.code).toBe(1)
-    expect(r.stdout).toMatch(/^network doc: \d+ packets dropped since \d\d:\d\d:\d\d: arp_unanswered \(ARP requests for addresses no endpoint has\)$/m)
+    expect(r.stdout).toMatch(
+      /^network doc: \d+ packets dropped since \d\d:\d\d:\d\d: arp_unanswered \(ARP requests for addresses no endpoint has\)$/m,
+    )
   }, 30_000)
 
   test('--format json: the same report for scripts', async () => {
@@ -129,9 +167,28 @@ describe('weft doctor says what is wrong on the path', () => {
     const r = await doctor(0, ['--network', 'doc', '--format', 'json'])
     expect(r.code).toBe(1)
     const report = JSON.parse(r.stdout)
-    expect(report).toMatchObject({ ok: false, node: topo.hosts[0]!.node, path: 'network doc on this host' })
-    expect(report.checked).toEqual(['store', 'registration', 'reconcile', 'drift', 'endpoint', 'kernel', 'peer', 'drops'])
-    expect(report.problems).toContainEqual(expect.objectContaining({ hop: 'network doc', check: 'drops', cause: expect.stringContaining('arp_unanswered') }))
+    expect(report).toMatchObject({
+      ok: false,
+      node: topo.hosts[0]!.node,
+      path: 'network doc on this host',
+    })
+    expect(report.checked).toEqual([
+      'store',
+      'registration',
+      'reconcile',
+      'drift',
+      'endpoint',
+      'kernel',
+      'peer',
+      'drops',
+    ])
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({
+        hop: 'network doc',
+        check: 'drops',
+        cause: expect.stringContaining('arp_unanswered'),
+      }),
+    )
   }, 30_000)
 
   test('a peer node dead in the store', async () => {
@@ -144,12 +201,17 @@ describe('weft doctor says what is wrong on the path', () => {
       { what: 'doctor to call the peer dead', timeoutMs: 15_000 },
     )
     expect(r.code).toBe(1)
-    expect(r.stdout).toContain(`peer node ${topo.hosts[1]!.node}: dead in the store (no live record): its 1 endpoint on the path is not programmed here`)
+    expect(r.stdout).toContain(
+      `peer node ${topo.hosts[1]!.node}: dead in the store (no live record): its 1 endpoint on the path is not programmed here`,
+    )
   }, 30_000)
 
   test('the store unreachable, and for how long; peers then are unknown, not dead', async () => {
     await agents[1]!.restart()
-    await waitFor(async () => (await doctor(1, [b.ns])).code === 0, { what: 'host 1 healthy again', timeoutMs: 20_000 })
+    await waitFor(async () => (await doctor(1, [b.ns])).code === 0, {
+      what: 'host 1 healthy again',
+      timeoutMs: 20_000,
+    })
     await agents[0]!.kill('SIGKILL') // the store's host
     const r = await waitFor(
       async () => {
@@ -160,8 +222,18 @@ describe('weft doctor says what is wrong on the path', () => {
     )
     expect(r.code).toBe(1)
     const storeAt = `consul://${topo.hosts[0]!.underlay.ip}:8500`
-    expect(r.stdout).toMatch(new RegExp(`^this host \\(${topo.hosts[1]!.node}\\): the store at ${storeAt.replace(/\./g, '\\.')} has not answered for \\d+ s \\(since \\d\\d:\\d\\d:\\d\\d\\)`, 'm'))
-    expect(r.stdout).toMatch(new RegExp(`^peer node ${topo.hosts[0]!.node}: unknown: the store has not answered for \\d+ s; it was alive at the last contact`, 'm'))
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^this host \\(${topo.hosts[1]!.node}\\): the store at ${storeAt.replace(/\./g, '\\.')} has not answered for \\d+ s \\(since \\d\\d:\\d\\d:\\d\\d\\)`,
+        'm',
+      ),
+    )
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^peer node ${topo.hosts[0]!.node}: unknown: the store has not answered for \\d+ s; it was alive at the last contact`,
+        'm',
+      ),
+    )
     await agents[0]!.restart()
   }, 60_000)
 })

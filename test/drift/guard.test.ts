@@ -34,7 +34,9 @@ describe('drift guard', () => {
     const { fake, guard, repairs } = await programmed()
     fake.remote.set('300/10.0.1.9', { ...REMOTE, vtep: '198.18.0.99' })
     await guard.actual()
-    expect(guard.unrepaired()).toMatchObject([{ kind: 'map-entry', detail: expect.stringContaining('was altered') }])
+    expect(guard.unrepaired()).toMatchObject([
+      { kind: 'map-entry', detail: expect.stringContaining('was altered') },
+    ])
     expect(repairs.totalsByKind()['map-entry']).toBe(0)
     await guard.actual() // seen again: still one drift, not two
     expect(guard.unrepaired()).toHaveLength(1)
@@ -43,7 +45,10 @@ describe('drift guard', () => {
     expect(repairs.totalsByKind()['map-entry']).toBe(0)
     await guard.upsertRemoteEndpoint(REMOTE)
     expect(repairs.totalsByKind()['map-entry']).toBe(1)
-    expect(repairs.last()[0]).toMatchObject({ kind: 'map-entry', detail: expect.stringContaining('10.0.1.9') })
+    expect(repairs.last()[0]).toMatchObject({
+      kind: 'map-entry',
+      detail: expect.stringContaining('10.0.1.9'),
+    })
     expect(guard.unrepaired()).toEqual([])
   })
 
@@ -51,7 +56,9 @@ describe('drift guard', () => {
     const { fake, guard, repairs } = await programmed()
     fake.members.set(300, [])
     await guard.actual()
-    expect(guard.unrepaired()).toMatchObject([{ kind: 'map-entry', detail: expect.stringContaining('member VTEPs of VNI 300') }])
+    expect(guard.unrepaired()).toMatchObject([
+      { kind: 'map-entry', detail: expect.stringContaining('member VTEPs of VNI 300') },
+    ])
     await guard.setMembers(300, ['198.18.0.1', '198.18.0.2'])
     expect(repairs.totalsByKind()['map-entry']).toBe(1)
   })
@@ -61,14 +68,24 @@ describe('drift guard', () => {
     const altered = new (class extends FakeDatapath {
       override async actual(): Promise<ActualState> {
         const a = await super.actual()
-        return { ...a, networks: a.networks.map((n) => ({ ...n, subnet: '10.0.1.0/24', gateway: '10.0.1.1', mtu: 600 })) }
+        return {
+          ...a,
+          networks: a.networks.map((n) => ({
+            ...n,
+            subnet: '10.0.1.0/24',
+            gateway: '10.0.1.1',
+            mtu: 600,
+          })),
+        }
       }
     })()
     const guard = new DriftGuard(altered, { repairs, advertise: '198.18.0.1' })
     await guard.upsertNetwork(NET)
     const a = await guard.actual()
     expect(a.networks).toEqual([])
-    expect(guard.unrepaired()).toMatchObject([{ kind: 'map-entry', detail: expect.stringContaining('network VNI 300') }])
+    expect(guard.unrepaired()).toMatchObject([
+      { kind: 'map-entry', detail: expect.stringContaining('network VNI 300') },
+    ])
     await guard.upsertNetwork(NET)
     expect(repairs.totalsByKind()['map-entry']).toBe(1)
   })
@@ -93,7 +110,10 @@ describe('drift guard', () => {
   test('a fault start() cannot fix stays unrepaired and uncounted', async () => {
     const fake = new (class extends FakeDatapath {
       override async actual(): Promise<ActualState> {
-        return { ...(await super.actual()), faults: [{ part: 'pin', detail: 'map pin /x is missing' }] }
+        return {
+          ...(await super.actual()),
+          faults: [{ part: 'pin', detail: 'map pin /x is missing' }],
+        }
       }
       override async start(): Promise<void> {
         throw new Error('bpffs is read-only')
@@ -101,7 +121,11 @@ describe('drift guard', () => {
     })()
     const repairs = new RepairBook()
     const warnings: string[] = []
-    const guard = new DriftGuard(fake, { repairs, advertise: '198.18.0.1', log: { info: () => {}, warn: (_o, m) => warnings.push(m ?? '') } })
+    const guard = new DriftGuard(fake, {
+      repairs,
+      advertise: '198.18.0.1',
+      log: { info: () => {}, warn: (_o, m) => warnings.push(m ?? '') },
+    })
     await guard.actual()
     expect(repairs.totalsByKind().pin).toBe(0)
     expect(guard.unrepaired()).toMatchObject([{ kind: 'pin' }])
@@ -119,19 +143,40 @@ describe('rtnetlink pieces (pure)', () => {
   test('a message encoded is split and decoded back', () => {
     const [m] = splitMessages(delLink(42, 'wf0123456789'))
     expect(m).toMatchObject({ type: RTM.DELLINK, seq: 7 })
-    expect(decodeEvent(m!)).toEqual({ what: 'link', deleted: true, ifindex: 42, ifname: 'wf0123456789', up: false })
+    expect(decodeEvent(m!)).toEqual({
+      what: 'link',
+      deleted: true,
+      ifindex: 42,
+      ifname: 'wf0123456789',
+      up: false,
+    })
   })
 
   test("deletions of weft's links, the underlay's and tc objects on weft's veths mean drift; others do not", () => {
-    const ev = (name: string, ifindex = 5) => decodeEvent(splitMessages(delLink(ifindex, name))[0]!)!
+    const ev = (name: string, ifindex = 5) =>
+      decodeEvent(splitMessages(delLink(ifindex, name))[0]!)!
     const nameOf = (i: number) => (i === 9 ? 'wfabc' : 'eth7')
     expect(isDriftEvent(ev('wf0123456789'), nameOf)).toBe(true)
     expect(isDriftEvent(ev('eth0', 3), nameOf, 3)).toBe(true)
     expect(isDriftEvent(ev('eth7'), nameOf, 3)).toBe(false)
-    expect(isDriftEvent({ what: 'filter', deleted: true, ifindex: 9, parent: 0 }, nameOf)).toBe(true)
-    expect(isDriftEvent({ what: 'filter', deleted: true, ifindex: 8, parent: 0 }, nameOf)).toBe(false)
-    expect(isDriftEvent({ what: 'filter', deleted: false, ifindex: 9, parent: 0 }, nameOf)).toBe(false)
-    expect(isDriftEvent({ what: 'neighbour', deleted: true, ifindex: 9, fdb: true }, nameOf)).toBe(true)
-    expect(isDriftEvent({ what: 'neighbour', deleted: true, ifindex: 3, fdb: false, ip: '198.18.0.2' }, nameOf, 3)).toBe(false)
+    expect(isDriftEvent({ what: 'filter', deleted: true, ifindex: 9, parent: 0 }, nameOf)).toBe(
+      true,
+    )
+    expect(isDriftEvent({ what: 'filter', deleted: true, ifindex: 8, parent: 0 }, nameOf)).toBe(
+      false,
+    )
+    expect(isDriftEvent({ what: 'filter', deleted: false, ifindex: 9, parent: 0 }, nameOf)).toBe(
+      false,
+    )
+    expect(isDriftEvent({ what: 'neighbour', deleted: true, ifindex: 9, fdb: true }, nameOf)).toBe(
+      true,
+    )
+    expect(
+      isDriftEvent(
+        { what: 'neighbour', deleted: true, ifindex: 3, fdb: false, ip: '198.18.0.2' },
+        nameOf,
+        3,
+      ),
+    ).toBe(false)
   })
 })

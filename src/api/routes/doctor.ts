@@ -13,13 +13,34 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 
 export const DoctorQuerySchema = z
   .object({
-    network: z.string().min(1).optional().openapi({ description: 'Limit to one network (name or id)' }),
-    target: z.string().min(1).optional().openapi({ description: 'A local sandbox or endpoint (name or id)', example: 'sb1' }),
-    to: z.string().min(1).optional().openapi({ description: 'The far end: an address or endpoint name', example: '10.0.1.3' }),
+    network: z
+      .string()
+      .min(1)
+      .optional()
+      .openapi({ description: 'Limit to one network (name or id)' }),
+    target: z
+      .string()
+      .min(1)
+      .optional()
+      .openapi({ description: 'A local sandbox or endpoint (name or id)', example: 'sb1' }),
+    to: z
+      .string()
+      .min(1)
+      .optional()
+      .openapi({ description: 'The far end: an address or endpoint name', example: '10.0.1.3' }),
   })
   .strict()
 
-const CHECKS = ['store', 'registration', 'reconcile', 'drift', 'endpoint', 'kernel', 'peer', 'drops'] as const
+const CHECKS = [
+  'store',
+  'registration',
+  'reconcile',
+  'drift',
+  'endpoint',
+  'kernel',
+  'peer',
+  'drops',
+] as const
 
 export const DoctorReportSchema = z
   .object({
@@ -40,8 +61,11 @@ export const DoctorReportSchema = z
 export function doctorRoutes(app: OpenAPIHono, api: AgentApi) {
   app.openapi(
     createRoute({
-      method: 'get', path: '/v1/doctor', tags: ['system'],
-      summary: 'Diagnose the path from a local sandbox (or this host) to a far endpoint: one problem per hop and cause',
+      method: 'get',
+      path: '/v1/doctor',
+      tags: ['system'],
+      summary:
+        'Diagnose the path from a local sandbox (or this host) to a far endpoint: one problem per hop and cause',
       request: { query: DoctorQuerySchema },
       responses: {
         200: json(DoctorReportSchema, 'What was checked and what is wrong (ok: nothing)'),
@@ -51,10 +75,14 @@ export function doctorRoutes(app: OpenAPIHono, api: AgentApi) {
       },
     }),
     async (c) => {
-      if (!api.doctor) return c.json({ error: 'not_implemented', message: 'this agent has no doctor' }, 501)
+      if (!api.doctor)
+        return c.json({ error: 'not_implemented', message: 'this agent has no doctor' }, 501)
       const report = await api.doctor(c.req.valid('query'))
       // causes quote errors of the store's HTTP client: said in our words, as everywhere in the API
-      return c.json({ ...report, problems: report.problems.map((p) => ({ ...p, cause: ownWords(p.cause) })) }, 200)
+      return c.json(
+        { ...report, problems: report.problems.map((p) => ({ ...p, cause: ownWords(p.cause) })) },
+        200,
+      )
     },
   )
 }
