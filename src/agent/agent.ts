@@ -11,6 +11,7 @@ import { findUnderlay, hostIfnameFor, resolveSandbox, sandboxPath } from '../net
 import { Reconciler } from '../reconcile/index.ts'
 import { LocalStore, type MirrorEntry } from '../store/index.ts'
 import { serveApi, type AgentApi, type ApiListeners, type EndpointStatus, type HealthReport, type NodeStatus } from '../api/index.ts'
+import { startNames } from '../dns/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { kvPath, statePath, type AgentConfig } from './config.ts'
@@ -135,6 +136,11 @@ async function build(
     defaultMtu,
     { list: async (prefix) => store.list(prefix) },
   )
+
+  // names: answered in each local sandbox from this view (src/dns); follows every view change
+  const names = startNames({ node: config.name, view: () => view, resolvConf: config.resolvConf, log })
+  stops.push(() => names.stop())
+  viewWaiters.add(names.sync)
 
   // 4. watch the cluster tree into the local mirror
   let storeReachable = false

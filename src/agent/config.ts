@@ -20,6 +20,8 @@ export interface AgentConfig {
   /** Session TTL in ms: a dead node's endpoints are dropped 1-2 TTLs after it stops renewing. */
   ttlMs: number
   logLevel: string
+  /** The resolv.conf listing the resolvers names outside the overlay are forwarded to. */
+  resolvConf: string
 }
 
 export interface AgentFlags {
@@ -35,6 +37,7 @@ export interface AgentFlags {
   datapath?: string
   ttl?: string
   'log-level'?: string
+  'resolv-conf'?: string
 }
 
 function parseDurationMs(s: string, what: string): number {
@@ -96,6 +99,7 @@ export async function parseAgentConfig(f: AgentFlags, env = process.env): Promis
     datapath,
     ttlMs,
     logLevel: f['log-level'] ?? env.WEFT_LOG_LEVEL ?? 'info',
+    resolvConf: f['resolv-conf'] ?? '/etc/resolv.conf',
   })
 }
 

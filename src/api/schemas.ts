@@ -41,6 +41,14 @@ export const ConnectSchema = z
       example: 'web1',
     }),
     ip: z.string().optional().openapi({ example: '10.0.1.10' }),
+    name: z.string().min(1).optional().openapi({
+      description: 'The name the endpoint resolves by inside the network (default: the ip-netns name)',
+      example: 'web1',
+    }),
+    aliases: z.array(z.string().min(1)).max(32).optional().openapi({
+      description: 'More names it resolves by inside the network (as Docker\'s --network-alias)',
+      example: ['web'],
+    }),
     external: z
       // a weft node's own address is refused by the route, which knows the nodes
       .object({ name: z.string().min(1), mac: z.string(), vtep: usable((v) => unusableVtepReason(v, [])) })

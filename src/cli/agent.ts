@@ -18,6 +18,7 @@ export const agentCommand = defineCommand({
     datapath: { type: 'string', description: 'bpf (eBPF, default) or kernel (bridge + vxlan device)', default: 'bpf' },
     ttl: { type: 'string', description: 'Node session TTL: peers drop a dead node within ~2x this', default: '10s' },
     'log-level': { type: 'string', description: 'debug, info, warn, error', default: 'info' },
+    'resolv-conf': { type: 'string', description: 'Where the host\'s resolvers are listed: names outside the overlay are forwarded to them', default: '/etc/resolv.conf' },
     teardown: {
       type: 'boolean',
       description: "Remove everything this node's datapath made (links, pins, devices, endpoint veths) and exit",

@@ -42,9 +42,32 @@ export interface ConnectInput {
   ip?: string
   /** External endpoint: name, MAC and VTEP of an address behind a non-weft VTEP. */
   external?: { name: string; mac: string; vtep: string }
+  /** The name it resolves by in the network (default: the sandbox's ip-netns name). */
+  name?: string
+  /** More names it resolves by in the network (Docker's --network-alias). */
+  aliases?: string[]
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
+/** A DNS name: dot-separated labels of letters, digits, "_" and inner "-" (names resolve in the network). */
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/
+const MAX_ALIASES = 32
+
+/** The aliases of a connect, checked and without repeats (DNS names compare without case). */
+function checkedAliases(aliases: unknown): string[] | undefined {
+  if (aliases === undefined) return undefined
+  if (!Array.isArray(aliases) || aliases.length > MAX_ALIASES) throw new ValidationError(`aliases must be a list of at most ${MAX_ALIASES} names`)
+  const seen = new Set<string>()
+  const out: string[] = []
+  for (const a of aliases) {
+    if (typeof a !== 'string' || !DNS_NAME.test(a) || /^\d+$/.test(a)) {
+      throw new ValidationError(`invalid alias "${a}": use DNS labels (letters, digits, "_", "-"; dots between labels), not only digits`)
+    }
+    if (!seen.has(a.toLowerCase())) out.push(a)
+    seen.add(a.toLowerCase())
+  }
+  return out
+}
 const MAX_TRIES = 64
 
 export const newId = () => randomBytes(32).toString('hex')
@@ -225,6 +248,13 @@ export class ClusterOps {
     } else if (!input.sandbox) {
       throw new ValidationError('sandbox is required (netns name, /proc/PID/ns/net, or a netns path)')
     }
+    if (input.name !== undefined) {
+      if (ext) throw new ValidationError('an external endpoint is named by external.name, not name')
+      if (typeof input.name !== 'string' || !NAME.test(input.name) || !DNS_NAME.test(input.name) || /^\d+$/.test(input.name)) {
+        throw new ValidationError(`invalid endpoint name "${input.name}": use DNS labels (letters, digits, "_", "-"; dots between labels), not only digits`)
+      }
+    }
+    checkedAliases(input.aliases)
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       // external endpoints are named cluster-wide: their duplicate check needs the store's answer
       const guess = attempt === 0 && this.local !== undefined && !ext
@@ -254,8 +284,9 @@ export class ClusterOps {
     if (net.removing) throw new NotFoundError(`network ${net.name} is being removed`, 'network_not_found')
     const subnet = parseCidr(net.subnet)
     const [eps, ipam] = await Promise.all([this.endpoints(net.id, from), from.list(keys.ipamOf(net.id))])
-    const name = ext ? ext.name : input.sandbox!
-    if (eps.some((e) => e.name === name && (ext ? e.external : e.node === node))) {
+    const name = ext ? ext.name : (input.name ?? input.sandbox!)
+    const aliases = checkedAliases(input.aliases)
+    if (eps.some((e) => (ext ? e.external && e.name === name : e.node === node && (e.name === name || e.sandbox === input.sandbox)))) {
       throw new ConflictError(`endpoint ${name} is already connected to network ${net.name}`, 'endpoint_exists')
     }
     const taken = new Set(ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)))
@@ -283,6 +314,7 @@ export class ClusterOps {
       id,
       networkId: net.id,
       name,
+      ...(aliases?.length ? { aliases } : {}),
       ip,
       mac: ext ? parseMac(ext.mac) : macFromIp(ip),
       ...(ext ? { vtep: parseIPv4(ext.vtep, 'vtep') } : { node, sandbox: input.sandbox!, ifname }),
@@ -311,6 +343,7 @@ export class ClusterOps {
     const eps = await this.endpoints(net.id)
     const ep =
       eps.find((e) => e.name === nameOrSandbox && (e.external || e.node === node)) ??
+      eps.find((e) => !e.external && e.node === node && e.sandbox === nameOrSandbox) ??
       eps.find((e) => e.id.startsWith(nameOrSandbox) && nameOrSandbox.length >= 6)
     if (!ep) throw new NotFoundError(`no endpoint ${nameOrSandbox} in network ${net.name}`, 'endpoint_not_found')
     if (!ep.external && ep.node !== node) {
