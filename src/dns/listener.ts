@@ -44,8 +44,14 @@ export async function listenInSandbox(path: string, handlers: QueryHandlers, por
         port,
         socket: {
           data(s, data, clientPort, clientAddress) {
-            handlers.udp(new Uint8Array(data), (answer) => void s.send(answer, clientPort, clientAddress))
+            handlers.udp(new Uint8Array(data), (answer) => {
+              // a forwarded answer may come back after the listener closed (last disconnect)
+              if (!s.closed) s.send(answer, clientPort, clientAddress)
+            })
           },
+          // an ICMP error for an answer whose client left (port unreachable): nothing to do,
+          // but unhandled it would be thrown from the event loop
+          error() {},
         },
       })
       tcp = Bun.listen<{ buf: Uint8Array }>({
@@ -67,6 +73,7 @@ export async function listenInSandbox(path: string, handlers: QueryHandlers, por
               const msg = buf.slice(2, 2 + len)
               buf = buf.subarray(2 + len)
               void handlers.tcp(msg).then((answer) => {
+                if (s.readyState <= 0) return // the client or the listener went meanwhile
                 const framed = new Uint8Array(2 + answer.length)
                 framed[0] = answer.length >> 8
                 framed[1] = answer.length & 0xff

@@ -166,6 +166,8 @@ export class Forwarder {
     this.socket ??= Bun.udpSocket<'buffer'>({
       socket: {
         data: (_s, data, _port, address) => this.onAnswer(new Uint8Array(data), address),
+        // ICMP errors (an upstream's port unreachable): the query's timer moves on to the next server
+        error: (_s, e) => this.log.debug({ err: e.message }, 'dns: upstream socket error'),
       },
     })
     return this.socket
