@@ -172,6 +172,9 @@ async function build(
         // agent's own writes reach its view without the watch: see clusterKv.)
         paceFactor: 10,
         rateLimit: { burst: 10, perSecond: 50 },
+        // a connect and its disconnect inside one round leave the tree as it was, but this
+        // agent's view holds the connect (own write) until a snapshot settles it
+        everyIndex: true,
         onError: (e) => {
           storeReachable = false
           storeError = (e as Error).message

@@ -23,6 +23,12 @@ export interface WatchOptions {
   /** Called for every failed round (the loop keeps going). */
   onError?: (err: unknown, attempt: number) => void
   consistency?: QueryOptions['consistency']
+  /**
+   * Deliver every index move, also when the data equals the last delivery. A caller that
+   * changes its own copy between deliveries (read-your-own-writes) needs the store's answer
+   * to settle them: a write and its undoing coalesced into one round look like no change.
+   */
+  everyIndex?: boolean
 }
 
 export interface Watch {
@@ -65,7 +71,7 @@ export function watchQuery<T>(
         }
         const moved = r.index > index
         index = r.index > 1n ? r.index : 1n
-        if (moved && (!last || !same?.(last.value, r.value))) {
+        if (moved && (o.everyIndex || !last || !same?.(last.value, r.value))) {
           last = { value: r.value }
           const began = performance.now()
           await onResult(r)
