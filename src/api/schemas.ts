@@ -41,6 +41,10 @@ export const ConnectSchema = z
       example: 'web1',
     }),
     ip: z.string().optional().openapi({ example: '10.0.1.10' }),
+    ifname: z.string().min(1).max(15, 'ifname is at most 15 characters (the kernel limit)').optional().openapi({
+      description: 'Interface name inside the sandbox (default: the lowest ethN free there)',
+      example: 'eth1',
+    }),
     name: z.string().min(1).optional().openapi({
       description: 'The name the endpoint resolves by inside the network (default: the ip-netns name)',
       example: 'web1',
@@ -105,7 +109,7 @@ export const DockerNetworkSchema = z
 
 /** The stored endpoint record plus this node's attach status. */
 export const EndpointSchema = EndpointRecord.extend({
-  status: z.enum(['attached', 'failed', 'pending']).optional(),
+  status: z.enum(['attached', 'failed', 'pending', 'gone']).optional(),
   error: z.string().optional(),
 }).openapi('Endpoint')
 

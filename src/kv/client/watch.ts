@@ -1,4 +1,4 @@
-// Blocking-query loop (consul-api.md §2): index as u64 bigint, reset when it goes
+// Blocking-query loop (docs/CONSUL-API.md §2): index as u64 bigint, reset when it goes
 // backwards, 0 treated as an error, capped exponential backoff with jitter on errors,
 // a token bucket so a flapping key cannot spin, stop via AbortSignal or stop().
 import type { KvEntry } from '../types.ts'
@@ -23,12 +23,6 @@ export interface WatchOptions {
   /** Called for every failed round (the loop keeps going). */
   onError?: (err: unknown, attempt: number) => void
   consistency?: QueryOptions['consistency']
-  /**
-   * Deliver every index move, also when the data equals the last delivery. A caller that
-   * changes its own copy between deliveries (read-your-own-writes) needs the store's answer
-   * to settle them: a write and its undoing coalesced into one round look like no change.
-   */
-  everyIndex?: boolean
 }
 
 export interface Watch {
@@ -71,7 +65,7 @@ export function watchQuery<T>(
         }
         const moved = r.index > index
         index = r.index > 1n ? r.index : 1n
-        if (moved && (o.everyIndex || !last || !same?.(last.value, r.value))) {
+        if (moved && (!last || !same?.(last.value, r.value))) {
           last = { value: r.value }
           const began = performance.now()
           await onResult(r)
