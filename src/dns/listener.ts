@@ -6,8 +6,8 @@
 //
 // A socket holds its netns alive: the listener must be closed when the sandbox's last
 // endpoint goes, or when the sandbox's netns file disappears (the service watches for that).
-import { withNetns } from '../bpf/index.ts'
-import { RtnlSocket } from '../net/netlink.ts'
+import { withNetns } from '../sys/index.ts'
+import { RtnlSocket } from '../net/index.ts'
 import { ListenError } from './errors.ts'
 
 export const LISTEN_ADDRESS = '127.0.0.11'

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createTopology, waitFor, type Topology } from '../harness/index.ts'
 import { startAgents, type RunningAgent } from '../agent/agents.ts'
+import { disconnectAll, etcNetnsLeftovers } from './cleanup.ts'
 import { dnsClientIn } from './client.ts'
 import { startUpstream } from './upstream.ts'
 
@@ -31,7 +32,10 @@ describe('names under churn', () => {
   }, 60_000)
 
   afterAll(async () => {
+    await disconnectAll(agents)
+    const left = etcNetnsLeftovers(topo.prefix)
     await topo.destroy()
+    expect(left).toEqual([])
   }, 60_000)
 
   test(`${CYCLES} connect/disconnect cycles: a querier on another host never gets a released address`, async () => {

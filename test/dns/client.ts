@@ -1,7 +1,7 @@
 // A stub resolver for tests and benches: a UDP socket created inside a sandbox's netns (by
 // this process: Bun.udpSocket binds synchronously, so entering the netns for that one call is
 // enough), asking the sandbox's resolver address what a program in the sandbox would ask.
-import { withNetns } from '../../src/bpf/index.ts'
+import { withNetns } from '../../src/sys/index.ts'
 import { encodeQuery, parseAnswer, RCODE_NAME, TYPE, type ParsedAnswer } from '../../src/dns/index.ts'
 
 export interface Reply {
