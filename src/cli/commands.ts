@@ -111,6 +111,16 @@ const networkConnect: LeafCommand = {
       type: 'string',
       description: 'Underlay address of the VTEP the external endpoint sits behind',
     },
+    name: {
+      type: 'string',
+      description: 'Name the endpoint resolves by inside the network',
+      defaultNote: 'the ip-netns name',
+    },
+    alias: {
+      type: 'string',
+      multiple: true,
+      description: 'Add a name it resolves by inside the network (repeatable)',
+    },
   },
   load: () => import('./network-connect.ts'),
 }
@@ -258,6 +268,12 @@ const agent: LeafCommand = {
       valueName: 'level',
       description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
       defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
+    },
+    'resolv-conf': {
+      type: 'string',
+      valueName: 'file',
+      description: "The host's resolvers: names outside the overlay are forwarded to them",
+      defaultNote: `"${AGENT_DEFAULTS.resolvConf}"`,
     },
     'cluster-store': {
       type: 'string',

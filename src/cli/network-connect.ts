@@ -1,7 +1,8 @@
 // `weft network connect [--ip A] [--ifname I] NET SANDBOX` attaches a network namespace on the agent's
 // host; `--external --ip A --mac M --vtep V NET NAME` declares an endpoint behind a VTEP
-// that does not run weft. Prints the address it got.
-import { flagBool, flagString } from './_args.ts'
+// that does not run weft. `--name N` and `--alias A` (repeatable) are the names it resolves
+// by inside the network. Prints the address it got.
+import { flagBool, flagList, flagString } from './_args.ts'
 import type { CliContext } from './_context.ts'
 import { UsageError } from './_errors.ts'
 import { shortId } from './_format.ts'
@@ -14,6 +15,9 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
   const mac = flagString(flags, 'mac')
   const vtep = flagString(flags, 'vtep')
   const ifname = flagString(flags, 'ifname')
+  const dnsName = flagString(flags, 'name')
+  const aliases = flagList(flags, 'alias')
+  const names = { ...(dnsName !== undefined ? { name: dnsName } : {}), ...(aliases.length ? { aliases } : {}) }
   let body: Record<string, unknown>
   if (flagBool(flags, 'external')) {
     const missing = Object.entries({ ip, mac, vtep })
@@ -23,11 +27,13 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
       throw new UsageError(`--external needs ${missing.join(', ')}`, 'network connect')
     if (ifname !== undefined)
       throw new UsageError('--ifname is only for sandboxes, not --external endpoints', 'network connect')
-    body = { ip, external: { name, mac, vtep } }
+    if (dnsName !== undefined)
+      throw new UsageError('an external endpoint is named by its NAME argument, not --name', 'network connect')
+    body = { ip, external: { name, mac, vtep }, ...names }
   } else {
     if (mac || vtep)
       throw new UsageError('--mac and --vtep are only for --external endpoints', 'network connect')
-    body = { sandbox: name, ...(ip !== undefined ? { ip } : {}), ...(ifname !== undefined ? { ifname } : {}) }
+    body = { sandbox: name, ...(ip !== undefined ? { ip } : {}), ...(ifname !== undefined ? { ifname } : {}), ...names }
   }
   const ep = await ctx
     .client()
