@@ -17,7 +17,10 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
   const ifname = flagString(flags, 'ifname')
   const dnsName = flagString(flags, 'name')
   const aliases = flagList(flags, 'alias')
-  const names = { ...(dnsName !== undefined ? { name: dnsName } : {}), ...(aliases.length ? { aliases } : {}) }
+  const names = {
+    ...(dnsName !== undefined ? { name: dnsName } : {}),
+    ...(aliases.length ? { aliases } : {}),
+  }
   let body: Record<string, unknown>
   if (flagBool(flags, 'external')) {
     const missing = Object.entries({ ip, mac, vtep })
@@ -26,14 +29,25 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
     if (missing.length)
       throw new UsageError(`--external needs ${missing.join(', ')}`, 'network connect')
     if (ifname !== undefined)
-      throw new UsageError('--ifname is only for sandboxes, not --external endpoints', 'network connect')
+      throw new UsageError(
+        '--ifname is only for sandboxes, not --external endpoints',
+        'network connect',
+      )
     if (dnsName !== undefined)
-      throw new UsageError('an external endpoint is named by its NAME argument, not --name', 'network connect')
+      throw new UsageError(
+        'an external endpoint is named by its NAME argument, not --name',
+        'network connect',
+      )
     body = { ip, external: { name, mac, vtep }, ...names }
   } else {
     if (mac || vtep)
       throw new UsageError('--mac and --vtep are only for --external endpoints', 'network connect')
-    body = { sandbox: name, ...(ip !== undefined ? { ip } : {}), ...(ifname !== undefined ? { ifname } : {}), ...names }
+    body = {
+      sandbox: name,
+      ...(ip !== undefined ? { ip } : {}),
+      ...(ifname !== undefined ? { ifname } : {}),
+      ...names,
+    }
   }
   const ep = await ctx
     .client()
