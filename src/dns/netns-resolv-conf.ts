@@ -2,8 +2,9 @@
 // bind-mounts it over /etc/resolv.conf, so a plain `ip netns add` sandbox resolves overlay
 // names with no setup. weft writes it only when the user has none, marks it as its own, and
 // removes only a file that still carries its mark.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { NETNS_RUN_DIR } from '../net/index.ts'
 
 export const ETC_NETNS = '/etc/netns'
 const MARK = '# written by weft'
@@ -40,6 +41,27 @@ export function removeNetnsResolvConf(name: string, etcDir = ETC_NETNS): void {
   try {
     rmdirSync(dir) // fails, harmlessly, when the user keeps other files there
   } catch {}
+}
+
+/**
+ * Remove weft's resolv.conf of every ip-netns name whose namespace is gone (deleted while no
+ * agent served it, or before its agent released it): a namespace made again under that name
+ * must not inherit a resolver nobody answers at. Returns the names cleaned.
+ */
+export function removeOrphanedResolvConfs(etcDir = ETC_NETNS, runDir = NETNS_RUN_DIR): string[] {
+  let names: string[]
+  try {
+    names = readdirSync(etcDir)
+  } catch {
+    return []
+  }
+  const cleaned: string[] = []
+  for (const name of names) {
+    if (existsSync(join(runDir, name)) || !isOurs(join(etcDir, name, 'resolv.conf'))) continue
+    removeNetnsResolvConf(name, etcDir)
+    cleaned.push(name)
+  }
+  return cleaned
 }
 
 function isOurs(file: string): boolean {

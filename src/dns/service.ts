@@ -21,13 +21,13 @@ import type { Logger } from '../log.ts'
 import { resolve } from './answer.ts'
 import { encodeAnswer, encodeError, parseQuery, RCODE, type Query } from './codec.ts'
 import { DNS_PORT, LISTEN_ADDRESS, listenInSandbox, type SandboxListener } from './listener.ts'
-import { ensureNetnsResolvConf, ETC_NETNS, netnsName, removeNetnsResolvConf } from './netns-resolv-conf.ts'
+import { ensureNetnsResolvConf, ETC_NETNS, netnsName, removeNetnsResolvConf, removeOrphanedResolvConfs } from './netns-resolv-conf.ts'
 import { buildTable, type NameTable } from './table.ts'
 import { Forwarder, resolvConfReader } from './upstream.ts'
 
 /** Answers carry this TTL (seconds): resolvers in sandboxes must not keep old addresses long. */
 export const ANSWER_TTL_S = 1
-/** How often sandboxes are checked for a vanished or replaced netns file. */
+/** How often sandboxes are checked for a vanished or replaced netns file (and /etc/netns for orphans). */
 const CHECK_EVERY_MS = 1000
 
 export interface NamesOptions {
@@ -176,8 +176,13 @@ export function startNames(o: NamesOptions): Names {
     }
   }
 
-  const timer = setInterval(sync, CHECK_EVERY_MS)
-  sync()
+  const check = () => {
+    sync()
+    const cleaned = removeOrphanedResolvConfs(etc)
+    if (cleaned.length) o.log.info({ netns: cleaned }, `dns: removed weft's ${etc}/NAME/resolv.conf of namespaces that are gone`)
+  }
+  const timer = setInterval(check, CHECK_EVERY_MS)
+  check()
 
   return {
     sync,
