@@ -22,7 +22,7 @@ import { resolve } from './answer.ts'
 import { encodeAnswer, encodeError, parseQuery, RCODE, type Query } from './codec.ts'
 import { DNS_PORT, LISTEN_ADDRESS, listenInSandbox, type SandboxListener } from './listener.ts'
 import { ensureNetnsResolvConf, ETC_NETNS, netnsName, removeNetnsResolvConf, removeOrphanedResolvConfs } from './netns-resolv-conf.ts'
-import { buildTable, type NameTable } from './table.ts'
+import { buildTable, localSandboxes, type NameTable } from './table.ts'
 import { Forwarder, resolvConfReader } from './upstream.ts'
 
 /** Answers carry this TTL (seconds): resolvers in sandboxes must not keep old addresses long. */
@@ -155,9 +155,16 @@ export function startNames(o: NamesOptions): Names {
     s.netns = undefined
   }
 
+  // the sandboxes of the view sync() last followed (the table itself is built lazily, on a query)
+  let syncedFrom: ClusterView | undefined
+  let local = new Map<string, string[]>()
   const sync = () => {
-    const t = current()
-    for (const path of t.sandboxes.keys()) {
+    const view = o.view()
+    if (view !== syncedFrom) {
+      local = localSandboxes(view, o.node)
+      syncedFrom = view
+    }
+    for (const path of local.keys()) {
       let s = sandboxes.get(path)
       if (!s) sandboxes.set(path, (s = {}))
       const identity = netnsIdentity(path)
@@ -167,7 +174,7 @@ export function startNames(o: NamesOptions): Names {
       if (identity) open(path, s, identity)
     }
     for (const [path, s] of sandboxes) {
-      if (t.sandboxes.has(path)) continue
+      if (local.has(path)) continue
       closeListener(s)
       // also a file an earlier agent wrote (only a file with weft's mark is removed)
       const name = s.resolvConfOf ?? netnsName(path)

@@ -36,13 +36,26 @@ export function endpointNames(e: EndpointRecord): string[] {
   return out
 }
 
+/** The netns path of each sandbox on this node -> ids of its networks (cheap: no table). */
+export function localSandboxes(view: ClusterView, node: string): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const e of view.endpoints.values()) {
+    if (e.node !== node || !e.sandbox || e.external || !view.networks.has(e.networkId)) continue
+    if (view.ipam.get(e.networkId)?.get(e.ip) !== e.id) continue
+    const path = sandboxPath(e.sandbox)
+    const nets = out.get(path)
+    if (!nets) out.set(path, [e.networkId])
+    else if (!nets.includes(e.networkId)) nets.push(e.networkId)
+  }
+  return out
+}
+
 export function buildTable(view: ClusterView, node: string): NameTable {
   const networks = new Map<string, NetworkNames>()
   for (const net of view.networks.values()) {
     const c = parseCidr(net.subnet)
     networks.set(net.id, { network: net, byName: new Map(), byIp: new Map(), range: [ipv4ToInt(c.network), ipv4ToInt(c.broadcast)] })
   }
-  const sandboxes = new Map<string, string[]>()
   const endpoints = [...view.endpoints.values()].sort((a, b) => a.created.localeCompare(b.created))
   for (const e of endpoints) {
     const names = networks.get(e.networkId)
@@ -56,12 +69,6 @@ export function buildTable(view: ClusterView, node: string): NameTable {
       else names.byName.set(n, [e.ip])
     }
     if (all[0]) names.byIp.set(e.ip, all[0])
-    if (e.node === node && e.sandbox && !e.external) {
-      const path = sandboxPath(e.sandbox)
-      const nets = sandboxes.get(path)
-      if (!nets) sandboxes.set(path, [e.networkId])
-      else if (!nets.includes(e.networkId)) nets.push(e.networkId)
-    }
   }
-  return { networks, sandboxes }
+  return { networks, sandboxes: localSandboxes(view, node) }
 }

@@ -5,7 +5,7 @@ import { withNetns } from '../../src/sys/index.ts'
 import { encodeQuery, parseAnswer, RCODE_NAME, TYPE, type ParsedAnswer } from '../../src/dns/index.ts'
 
 export interface Reply {
-  /** NOERROR, NXDOMAIN, SERVFAIL…, or "timeout" when nothing came back. */
+  /** NOERROR, NXDOMAIN, SERVFAIL…, "timeout" when nothing came back, "unsent (CODE)" when it could not be sent. */
   rcode: string
   /** A records' addresses (or PTR names), in answer order. */
   data: string[]
@@ -61,7 +61,14 @@ export async function dnsClientIn(nsPath: string, server = '127.0.0.11', port = 
           resolve({ rcode: 'timeout', data: [], ttls: [], ms: performance.now() - sent })
         }, timeoutMs)
         waiting.set(id, { resolve, timer, sent })
-        s.send(encodeQuery(id, name, type), port, server)
+        try {
+          s.send(encodeQuery(id, name, type), port, server)
+        } catch (e) {
+          // e.g. ENETUNREACH while the sandbox's lo is down
+          clearTimeout(timer)
+          waiting.delete(id)
+          resolve({ rcode: `unsent (${(e as { code?: string }).code ?? (e as Error).message})`, data: [], ttls: [], ms: performance.now() - sent })
+        }
       })
     },
     close() {
