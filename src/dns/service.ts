@@ -132,21 +132,32 @@ export function startNames(o: NamesOptions): Names {
     }
   }
 
+  /** Point `ip netns exec` at the resolver, unless the user has a resolv.conf there. */
+  const pointResolvConf = (path: string, s: SandboxState) => {
+    const name = netnsName(path)
+    if (!name || s.resolvConfOf) return
+    try {
+      if (ensureNetnsResolvConf(name, address, etc)) s.resolvConfOf = name
+    } catch (e) {
+      o.log.warn({ sandbox: path, err: (e as Error).message }, `dns: could not write ${etc}/${name}/resolv.conf`)
+    }
+  }
+
   const open = (path: string, s: SandboxState, identity: string) => {
     s.netns = identity
-    s.listener = listenInSandbox(path, handlersFor(path), port, address).catch((e) => {
-      counts.listenErrors++
-      o.log.warn({ sandbox: path, err: (e as Error).message }, 'dns: names will not resolve in this sandbox')
-      return undefined
-    })
-    const name = netnsName(path)
-    if (name && !s.resolvConfOf) {
-      try {
-        if (ensureNetnsResolvConf(name, address, etc)) s.resolvConfOf = name
-      } catch (e) {
-        o.log.warn({ sandbox: path, err: (e as Error).message }, `dns: could not write ${etc}/${name}/resolv.conf`)
-      }
-    }
+    const listening: Promise<SandboxListener | undefined> = listenInSandbox(path, handlersFor(path), port, address).then(
+      (l) => {
+        // only a resolver that listens is written into resolv.conf (and only while still wanted)
+        if (s.listener === listening && sandboxes.get(path) === s) pointResolvConf(path, s)
+        return l
+      },
+      (e) => {
+        counts.listenErrors++
+        o.log.warn({ sandbox: path, err: (e as Error).message }, 'dns: names will not resolve in this sandbox')
+        return undefined
+      },
+    )
+    s.listener = listening
   }
 
   const closeListener = (s: SandboxState) => {
