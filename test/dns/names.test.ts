@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { TYPE } from '../../src/dns/index.ts'
 import { hostIfnameFor } from '../../src/net/index.ts'
-import { createTopology, run, runIn, waitFor, type Topology } from '../harness/index.ts'
+import { createTopology, nsId, run, runIn, waitFor, type Topology } from '../harness/index.ts'
+import { weft } from '../cli/weft.ts'
 import { startAgents, type RunningAgent } from '../agent/agents.ts'
 import { dnsClientIn, tcpQueryIn, type DnsClient } from './client.ts'
 import { disconnectAll, ETC_NETNS, etcNetnsLeftovers } from './cleanup.ts'
@@ -179,6 +180,31 @@ describe('names on 3 hosts', () => {
     expect(existsSync(`${ETC_NETNS}/${mine}`)).toBe(false)
     // and its resolver address is gone with it: nothing answers there any more
     expect((await ask(mine, sb(2))).rcode).toBe('timeout')
+  }, 30_000)
+
+  test('a PID sandbox connected with `weft network connect --name N --alias A --alias B` resolves by those', async () => {
+    const proc = Bun.spawn(['unshare', '--net', 'sleep', '120'], { stdout: 'ignore', stderr: 'pipe' })
+    try {
+      const sandbox = `/proc/${proc.pid}/ns/net`
+      await waitFor(() => nsId(proc.pid, 'net') !== nsId('self', 'net'), { what: 'the unshared netns', timeoutMs: 3000 })
+      const r = await weft(['--host', `unix://${agents[2]!.socket}`, 'network', 'connect', '--name', 'pidbox', '--alias', 'pa', '--alias', 'pb', 'front', sandbox])
+      expect({ code: r.code, err: r.stderr }).toEqual({ code: 0, err: '' })
+      const addr = r.stdout.split(' ')[1]!
+      for (const name of ['pidbox', 'pa', 'pb']) expect((await askSoon(sb(1), name, [addr])).data).toEqual([addr])
+      // it asks from its own namespace too (no /etc/netns for a PID sandbox: a program there points at 127.0.0.11 itself)
+      const own = await dnsClientIn(sandbox)
+      try {
+        expect((await own.query('web')).data).toEqual([ip(sb(0), 'front')])
+      } finally {
+        own.close()
+      }
+      const d = await weft(['--host', `unix://${agents[2]!.socket}`, 'network', 'disconnect', 'front', sandbox])
+      expect(d.code).toBe(0)
+      expect((await ask(sb(2), 'pidbox')).rcode).toBe('NXDOMAIN')
+    } finally {
+      proc.kill('SIGKILL')
+      await proc.exited
+    }
   }, 30_000)
 
   test('bad names and aliases are refused with 400 and change nothing', async () => {
