@@ -90,7 +90,14 @@ export function startNames(o: NamesOptions): Names {
 
   /** The answer to one query from `sandbox`, or undefined to forward it. */
   const answerLocally = (sandbox: string, msg: Uint8Array, q: Query): Uint8Array | undefined => {
-    const r = resolve(current(), sandbox, q.question)
+    let r: ReturnType<typeof resolve>
+    try {
+      r = resolve(current(), sandbox, q.question)
+    } catch (e) {
+      // a fault here must not take the agent down from a socket callback: say it, answer SERVFAIL
+      o.log.warn({ name: q.question.name, err: (e as Error).message }, 'dns: answering failed')
+      return encodeAnswer(msg, q, RCODE.SERVFAIL, [], 0)
+    }
     if ('forward' in r) return undefined
     if (r.rcode === RCODE.NXDOMAIN) counts.nxdomain++
     else counts.answered++

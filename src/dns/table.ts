@@ -42,7 +42,12 @@ export function localSandboxes(view: ClusterView, node: string): Map<string, str
   for (const e of view.endpoints.values()) {
     if (e.node !== node || !e.sandbox || e.external || !view.networks.has(e.networkId)) continue
     if (view.ipam.get(e.networkId)?.get(e.ip) !== e.id) continue
-    const path = sandboxPath(e.sandbox)
+    let path: string
+    try {
+      path = sandboxPath(e.sandbox)
+    } catch {
+      continue // a record another agent wrote badly: not a sandbox of ours to serve
+    }
     const nets = out.get(path)
     if (!nets) out.set(path, [e.networkId])
     else if (!nets.includes(e.networkId)) nets.push(e.networkId)
@@ -53,8 +58,14 @@ export function localSandboxes(view: ClusterView, node: string): Map<string, str
 export function buildTable(view: ClusterView, node: string): NameTable {
   const networks = new Map<string, NetworkNames>()
   for (const net of view.networks.values()) {
-    const c = parseCidr(net.subnet)
-    networks.set(net.id, { network: net, byName: new Map(), byIp: new Map(), range: [ipv4ToInt(c.network), ipv4ToInt(c.broadcast)] })
+    let range: [number, number]
+    try {
+      const c = parseCidr(net.subnet)
+      range = [ipv4ToInt(c.network), ipv4ToInt(c.broadcast)]
+    } catch {
+      continue // an unreadable subnet (a broken or newer writer): its names are not answered
+    }
+    networks.set(net.id, { network: net, byName: new Map(), byIp: new Map(), range })
   }
   const endpoints = [...view.endpoints.values()].sort((a, b) => a.created.localeCompare(b.created))
   for (const e of endpoints) {

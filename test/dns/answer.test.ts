@@ -98,6 +98,19 @@ describe('name table', () => {
     expect(ips(resolve(st, c2, q('c1')))).toEqual({ rcode: RCODE.NXDOMAIN, data: [] })
   })
 
+  test('a network record with an unreadable subnet is skipped, the others still answer', () => {
+    const broken = clusterView([
+      { key: keys.network(NET_A), value: JSON.stringify(network(NET_A, 'front', '10.0.1.0/24')) },
+      { key: keys.network(NET_B), value: JSON.stringify({ ...network(NET_B, 'back', '10.0.2.0/24'), subnet: 'not-a-cidr' }) },
+      ...[endpoint(1, NET_A, 'c1', '10.0.1.2', 'h1'), endpoint(2, NET_A, 'c2', '10.0.1.3', 'h2'), endpoint(3, NET_B, 'c2', '10.0.2.3', 'h2')].flatMap((e) => [
+        { key: keys.endpoint(e.networkId, e.id), value: JSON.stringify(e) },
+        { key: keys.ipam(e.networkId, e.ip), value: e.id },
+      ]),
+    ])
+    const bt = buildTable(broken, 'h2')
+    expect(ips(resolve(bt, c2, q('c1')))).toEqual({ rcode: 0, data: ['10.0.1.2'] })
+  })
+
   test('path and PID sandboxes without --name have no name; digits-only names are not names', () => {
     const e = endpoint(7, NET_A, '/proc/123/ns/net', '10.0.1.9', 'h1')
     expect(endpointNames(e)).toEqual([])
