@@ -134,7 +134,7 @@ async function main() {
       let probing = true
       const probe = (async () => {
         while (probing) {
-          const r = await remoteClient.query('svc', undefined, 50)
+          const r = await remoteClient.query('svc', undefined, 10)
           const now = performance.now()
           if (r.rcode === 'NOERROR') {
             gap = Math.max(gap, now - r.ms - lastOk)
@@ -143,8 +143,10 @@ async function main() {
         }
       })()
       await waitFor(() => performance.now() - lastOk < 20, { what: 'probe answering', timeoutMs: 2000 })
+      const killedAt = performance.now()
       await agents[1]!.kill(signal)
       await agents[1]!.restart()
+      log(`  (${signal}: agent down and back with its API in ${ms(performance.now() - killedAt)} ms)`)
       await waitFor(async () => performance.now() - lastOk < 20, { what: 'names back after restart', timeoutMs: 20_000 })
       probing = false
       await probe
