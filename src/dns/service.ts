@@ -176,14 +176,17 @@ export function startNames(o: NamesOptions): Names {
   // the sandboxes of the view sync() last followed (the table itself is built lazily, on a query)
   let syncedFrom: ClusterView | undefined
   let local = new Map<string, string[]>()
-  const sync = () => {
+  /** `recheck`: also look at the netns files of sandboxes already followed (the 1 s tick does). */
+  const sync = (recheck = false) => {
     const view = o.view()
+    if (view === syncedFrom && !recheck) return
     if (view !== syncedFrom) {
       local = localSandboxes(view, o.node)
       syncedFrom = view
     }
     for (const path of local.keys()) {
       let s = sandboxes.get(path)
+      if (s && !recheck) continue
       if (!s) sandboxes.set(path, (s = {}))
       const identity = netnsIdentity(path)
       if (identity === s.netns) continue
@@ -202,7 +205,7 @@ export function startNames(o: NamesOptions): Names {
   }
 
   const check = () => {
-    sync()
+    sync(true)
     const cleaned = removeOrphanedResolvConfs(etc)
     if (cleaned.length) o.log.info({ netns: cleaned }, `dns: removed weft's ${etc}/NAME/resolv.conf of namespaces that are gone`)
   }
@@ -210,7 +213,7 @@ export function startNames(o: NamesOptions): Names {
   check()
 
   return {
-    sync,
+    sync: () => sync(),
     stats: () => ({
       sandboxes: [...sandboxes.values()].filter((s) => s.listener).length,
       ...counts,
