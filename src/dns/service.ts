@@ -73,7 +73,8 @@ export function startNames(o: NamesOptions): Names {
   const address = o.address ?? LISTEN_ADDRESS
   const etc = o.etcNetns ?? ETC_NETNS
   const upstream = resolvConfReader(o.resolvConf)
-  const forwarder = new Forwarder(() => upstream().nameservers, o.log)
+  // the forwarding socket is IPv4 (as the overlay): IPv6 nameservers are skipped
+  const forwarder = new Forwarder(() => upstream().nameservers.filter((ns) => /^\d+\.\d+\.\d+\.\d+$/.test(ns)), o.log)
   const sandboxes = new Map<string, SandboxState>()
   const counts = { answered: 0, nxdomain: 0, listenErrors: 0 }
   let builtFrom: ClusterView | undefined

@@ -82,7 +82,7 @@ export class Forwarder {
   /** Forward a UDP query; the answer carries the client's ID. Rejects when every server failed. */
   async udp(query: Uint8Array): Promise<Uint8Array> {
     const servers = this.servers()
-    if (servers.length === 0) throw new UpstreamError('no upstream resolver: the agent\'s resolv.conf lists no nameserver')
+    if (servers.length === 0) throw new UpstreamError('no upstream resolver: the agent\'s resolv.conf lists no IPv4 nameserver')
     const sock = await this.open()
     let id: number
     do id = (Math.random() * 0x10000) | 0
@@ -98,7 +98,7 @@ export class Forwarder {
   /** Forward a TCP query (two-byte length prefix on the wire, not in `query`). */
   tcp(query: Uint8Array): Promise<Uint8Array> {
     const server = this.servers()[0]
-    if (!server) return Promise.reject(new UpstreamError('no upstream resolver: the agent\'s resolv.conf lists no nameserver'))
+    if (!server) return Promise.reject(new UpstreamError('no upstream resolver: the agent\'s resolv.conf lists no IPv4 nameserver'))
     this.forwarded++
     return new Promise<Uint8Array>((resolve, reject) => {
       let buf = new Uint8Array(0)
