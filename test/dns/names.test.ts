@@ -36,7 +36,7 @@ describe('names on 3 hosts', () => {
     const left = etcNetnsLeftovers(topo.prefix)
     await topo.destroy()
     expect(left).toEqual([]) // every resolv.conf weft wrote went with its sandbox's last disconnect
-  }, 60_000)
+  }, 120_000) // disconnects and teardown of a whole topology: slow on a loaded machine
 
   const sb = (host: number, n = 0) => topo.hosts[host]!.containers[n]!.ns
   const client = async (ns: string) => {
