@@ -63,6 +63,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     datapath,
     node: config.name,
     view: () => mirror.view(),
+    mayDetachUnknown: () => mirror.synced,
     log,
     onDetached: (hostIfname) => db.deleteLocalEndpoint(hostIfname),
     onAttached: (spec, result) =>
