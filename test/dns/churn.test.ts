@@ -77,7 +77,7 @@ describe('names under churn', () => {
         const connected = performance.now()
         await waitFor(() => answers.slice(seenAfter).some((x) => x.name === name && x.ip === lease.ip && x.where === 'remote'), {
           what: `cycle ${i}: ${name} resolvable on the other host`,
-          timeoutMs: GRACE_MS,
+          timeoutMs: 5 * GRACE_MS, // the contract is p99 ≤ 1 s, checked below
           intervalMs: 1,
         })
         connectToSeen.push(performance.now() - connected)
@@ -103,6 +103,7 @@ describe('names under churn', () => {
         `answers after a disconnect returned but within ${GRACE_MS} ms: ${inGrace.length} (latest ${lag.toFixed(1)} ms after); stale: ${stale.length}`,
     )
     expect(stale.slice(0, 5)).toEqual([])
+    expect(sorted[Math.floor(sorted.length * 0.99)]!).toBeLessThanOrEqual(GRACE_MS)
     expect(new Set(answers.map((x) => x.where))).toEqual(new Set(['remote', 'local']))
     // the address is free in the store from the disconnect's commit on; the call returns once
     // this host's view (and so its answers) dropped it: that must not lag (it once took 15 s
