@@ -31,7 +31,12 @@ const SECONDS = Number(flags.seconds)
 const CYCLES = Number(flags.cycles)
 const CLIENTS = Number(flags.clients)
 const WINDOW = Number(flags.window)
-for (const [k, v] of Object.entries({ seconds: SECONDS, cycles: CYCLES, clients: CLIENTS, window: WINDOW })) {
+for (const [k, v] of Object.entries({
+  seconds: SECONDS,
+  cycles: CYCLES,
+  clients: CLIENTS,
+  window: WINDOW,
+})) {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`--${k} must be a positive number`)
 }
 
@@ -62,14 +67,20 @@ async function main() {
     // host 1: the target (with an alias) and the load clients; host 2: the freshness querier
     const h1 = topo.hosts[0]!.containers.map((c) => c.ns)
     const target = h1[0]!
-    expect201(await a1.api('POST', '/v1/networks/bench/connect', { sandbox: target, aliases: ['svc'] }))
-    for (const ns of h1.slice(1)) expect201(await a1.api('POST', '/v1/networks/bench/connect', { sandbox: ns }))
+    expect201(
+      await a1.api('POST', '/v1/networks/bench/connect', { sandbox: target, aliases: ['svc'] }),
+    )
+    for (const ns of h1.slice(1))
+      expect201(await a1.api('POST', '/v1/networks/bench/connect', { sandbox: ns }))
     const remote = topo.hosts[1]!.containers[0]!.ns
     expect201(await a2.api('POST', '/v1/networks/bench/connect', { sandbox: remote }))
     const clients: DnsClient[] = []
     for (const ns of h1.slice(1)) clients.push(await dnsClientIn(`/run/netns/${ns}`))
     const remoteClient = await dnsClientIn(`/run/netns/${remote}`)
-    await waitFor(async () => (await remoteClient.query('svc')).rcode === 'NOERROR', { what: 'svc resolvable on host 2', timeoutMs: 2000 })
+    await waitFor(async () => (await remoteClient.query('svc')).rcode === 'NOERROR', {
+      what: 'svc resolvable on host 2',
+      timeoutMs: 2000,
+    })
 
     // 1. latency, one query in flight (idle)
     const idle: number[] = []
@@ -96,7 +107,9 @@ async function main() {
       ),
     )
     const qps = answered / ((performance.now() - began) / 1000)
-    log(`throughput: ${Math.round(qps)} answers/s (${CLIENTS}×${WINDOW} in flight, ${failed} failed); under load p50 ${ms(pct(loaded, 50))} ms, p99 ${ms(pct(loaded, 99))} ms`)
+    log(
+      `throughput: ${Math.round(qps)} answers/s (${CLIENTS}×${WINDOW} in flight, ${failed} failed); under load p50 ${ms(pct(loaded, 50))} ms, p99 ${ms(pct(loaded, 99))} ms`,
+    )
 
     // 3. forwarded (through dnsmasq on the underlay)
     const fwd: number[] = []
@@ -112,19 +125,34 @@ async function main() {
     const up: number[] = []
     const down: number[] = []
     for (let i = 0; i < CYCLES; i++) {
-      const c = await a1.api('POST', '/v1/networks/bench/connect', { sandbox: cycler, name: 'blink' })
+      const c = await a1.api('POST', '/v1/networks/bench/connect', {
+        sandbox: cycler,
+        name: 'blink',
+      })
       if (c.status !== 201) throw new Error(`connect blink: ${c.status} ${JSON.stringify(c.body)}`)
       let t0 = performance.now()
-      await waitFor(async () => (await remoteClient.query('blink')).data[0] === c.body.ip, { what: 'blink up', timeoutMs: 5000, intervalMs: 1 })
+      await waitFor(async () => (await remoteClient.query('blink')).data[0] === c.body.ip, {
+        what: 'blink up',
+        timeoutMs: 5000,
+        intervalMs: 1,
+      })
       up.push(performance.now() - t0)
       const d = await a1.api('POST', '/v1/networks/bench/disconnect', { endpoint: 'blink' })
       if (d.status !== 200) throw new Error(`disconnect blink: ${d.status}`)
       t0 = performance.now()
-      await waitFor(async () => (await remoteClient.query('blink')).rcode === 'NXDOMAIN', { what: 'blink gone', timeoutMs: 5000, intervalMs: 1 })
+      await waitFor(async () => (await remoteClient.query('blink')).rcode === 'NXDOMAIN', {
+        what: 'blink gone',
+        timeoutMs: 5000,
+        intervalMs: 1,
+      })
       down.push(performance.now() - t0)
     }
-    log(`connect→resolvable on another host: p50 ${ms(pct(up, 50))} ms, p99 ${ms(pct(up, 99))} ms, max ${ms(Math.max(...up))} ms (${CYCLES} cycles)`)
-    log(`disconnect→NXDOMAIN on another host: p50 ${ms(pct(down, 50))} ms, p99 ${ms(pct(down, 99))} ms, max ${ms(Math.max(...down))} ms`)
+    log(
+      `connect→resolvable on another host: p50 ${ms(pct(up, 50))} ms, p99 ${ms(pct(up, 99))} ms, max ${ms(Math.max(...up))} ms (${CYCLES} cycles)`,
+    )
+    log(
+      `disconnect→NXDOMAIN on another host: p50 ${ms(pct(down, 50))} ms, p99 ${ms(pct(down, 99))} ms, max ${ms(Math.max(...down))} ms`,
+    )
 
     // 5. the restart gap: how long names do not answer in a sandbox while its agent restarts
     const gaps: Record<string, number> = {}
@@ -142,12 +170,20 @@ async function main() {
           }
         }
       })()
-      await waitFor(() => performance.now() - lastOk < 20, { what: 'probe answering', timeoutMs: 2000 })
+      await waitFor(() => performance.now() - lastOk < 20, {
+        what: 'probe answering',
+        timeoutMs: 2000,
+      })
       const killedAt = performance.now()
       await agents[1]!.kill(signal)
       await agents[1]!.restart()
-      log(`  (${signal}: agent down and back with its API in ${ms(performance.now() - killedAt)} ms)`)
-      await waitFor(async () => performance.now() - lastOk < 20, { what: 'names back after restart', timeoutMs: 20_000 })
+      log(
+        `  (${signal}: agent down and back with its API in ${ms(performance.now() - killedAt)} ms)`,
+      )
+      await waitFor(async () => performance.now() - lastOk < 20, {
+        what: 'names back after restart',
+        timeoutMs: 20_000,
+      })
       probing = false
       await probe
       gaps[signal] = ms(gap)
@@ -158,11 +194,26 @@ async function main() {
     const result = {
       when: new Date().toISOString(),
       idleLatencyMs: { p50: ms(pct(idle, 50)), p99: ms(pct(idle, 99)) },
-      throughput: { answersPerSecond: Math.round(qps), clients: CLIENTS, window: WINDOW, seconds: SECONDS, failed },
+      throughput: {
+        answersPerSecond: Math.round(qps),
+        clients: CLIENTS,
+        window: WINDOW,
+        seconds: SECONDS,
+        failed,
+      },
       loadedLatencyMs: { p50: ms(pct(loaded, 50)), p99: ms(pct(loaded, 99)) },
       forwardedLatencyMs: { p50: ms(pct(fwd, 50)), p99: ms(pct(fwd, 99)) },
-      connectToResolvableMs: { p50: ms(pct(up, 50)), p99: ms(pct(up, 99)), max: ms(Math.max(...up)), cycles: CYCLES },
-      disconnectToNxdomainMs: { p50: ms(pct(down, 50)), p99: ms(pct(down, 99)), max: ms(Math.max(...down)) },
+      connectToResolvableMs: {
+        p50: ms(pct(up, 50)),
+        p99: ms(pct(up, 99)),
+        max: ms(Math.max(...up)),
+        cycles: CYCLES,
+      },
+      disconnectToNxdomainMs: {
+        p50: ms(pct(down, 50)),
+        p99: ms(pct(down, 99)),
+        max: ms(Math.max(...down)),
+      },
       restartGapMs: gaps,
     }
     console.log(JSON.stringify(result, null, 2))

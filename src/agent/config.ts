@@ -201,7 +201,10 @@ export async function parseAgentConfig(
   }
   if (f['api-tcp']) parseHostPort(f['api-tcp'], '--api-tcp')
   const resolvConf = f['resolv-conf'] ?? AGENT_DEFAULTS.resolvConf
-  if (!resolvConf.startsWith('/')) throw new ValidationError(`--resolv-conf "${resolvConf}" must be an absolute path (e.g. ${AGENT_DEFAULTS.resolvConf})`)
+  if (!resolvConf.startsWith('/'))
+    throw new ValidationError(
+      `--resolv-conf "${resolvConf}" must be an absolute path (e.g. ${AGENT_DEFAULTS.resolvConf})`,
+    )
   const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
   if (!LOG_LEVELS.includes(logLevel))
     throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)

@@ -13,7 +13,9 @@ export type Resolution = { rcode: number; answers: Answer[] } | { forward: true 
 const REVERSE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa$/
 
 export function resolve(table: NameTable, sandbox: string, q: Question): Resolution {
-  const nets = (table.sandboxes.get(sandbox) ?? []).map((id) => table.networks.get(id)).filter((n): n is NetworkNames => !!n)
+  const nets = (table.sandboxes.get(sandbox) ?? [])
+    .map((id) => table.networks.get(id))
+    .filter((n): n is NetworkNames => !!n)
   if (q.class !== CLASS_IN || nets.length === 0) return { forward: true }
   const reverse = REVERSE.exec(q.name)
   if (reverse) return resolvePtr(nets, reverse, q.type)
@@ -40,7 +42,10 @@ function resolvePtr(nets: NetworkNames[], m: RegExpExecArray, type: number): Res
     const name = net.byIp.get(ip)
     if (!name) continue
     if (type !== TYPE.PTR && type !== TYPE.ANY) return { rcode: RCODE.NOERROR, answers: [] }
-    return { rcode: RCODE.NOERROR, answers: [{ type: TYPE.PTR, name: `${name}.${net.network.name}` }] }
+    return {
+      rcode: RCODE.NOERROR,
+      answers: [{ type: TYPE.PTR, name: `${name}.${net.network.name}` }],
+    }
   }
   return { rcode: RCODE.NXDOMAIN, answers: [] }
 }

@@ -7,10 +7,29 @@
 // so a general codec would be a dependency for ~200 lines; this one allocates one buffer
 // per answer and never parses what it forwards.
 
-export const TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, TXT: 16, AAAA: 28, OPT: 41, ANY: 255 } as const
+export const TYPE = {
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  PTR: 12,
+  TXT: 16,
+  AAAA: 28,
+  OPT: 41,
+  ANY: 255,
+} as const
 export const CLASS_IN = 1
-export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const
-export const RCODE_NAME: Record<number, string> = Object.fromEntries(Object.entries(RCODE).map(([k, v]) => [v, k]))
+export const RCODE = {
+  NOERROR: 0,
+  FORMERR: 1,
+  SERVFAIL: 2,
+  NXDOMAIN: 3,
+  NOTIMP: 4,
+  REFUSED: 5,
+} as const
+export const RCODE_NAME: Record<number, string> = Object.fromEntries(
+  Object.entries(RCODE).map(([k, v]) => [v, k]),
+)
 
 const HEADER = 12
 const QR = 0x8000
@@ -61,7 +80,11 @@ export function parseQuery(msg: Uint8Array): Query | Unreadable {
     id,
     opcode,
     recursionDesired: (flags & RD) !== 0,
-    question: { name: name.name.toLowerCase(), type: v.getUint16(name.end), class: v.getUint16(name.end + 2) },
+    question: {
+      name: name.name.toLowerCase(),
+      type: v.getUint16(name.end),
+      class: v.getUint16(name.end + 2),
+    },
     questionEnd: name.end + 4,
   }
 }
@@ -70,7 +93,13 @@ export function parseQuery(msg: Uint8Array): Query | Unreadable {
  * The answer to `query` (whose bytes are `msg`): the header and the question echoed, then
  * `answers` (their owner is the question's name). Authoritative: weft owns overlay names.
  */
-export function encodeAnswer(msg: Uint8Array, query: Query, rcode: number, answers: Answer[], ttl: number): Uint8Array {
+export function encodeAnswer(
+  msg: Uint8Array,
+  query: Query,
+  rcode: number,
+  answers: Answer[],
+  ttl: number,
+): Uint8Array {
   const rdata = answers.map((a) => (a.type === TYPE.A ? ipv4Rdata(a.ip) : encodeName(a.name)))
   const size = query.questionEnd + rdata.reduce((n, r) => n + 12 + r.length, 0)
   const out = new Uint8Array(size)
@@ -139,7 +168,8 @@ export interface ParsedAnswer {
 
 /** Read an answer (from weft or from any server: names may be compressed). */
 export function parseAnswer(msg: Uint8Array): ParsedAnswer {
-  if (msg.length < HEADER) throw new Error(`DNS answer of ${msg.length} bytes is shorter than a header`)
+  if (msg.length < HEADER)
+    throw new Error(`DNS answer of ${msg.length} bytes is shorter than a header`)
   const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength)
   const flags = v.getUint16(2)
   const out: ParsedAnswer = {
@@ -154,7 +184,11 @@ export function parseAnswer(msg: Uint8Array): ParsedAnswer {
   for (let i = 0; i < qd; i++) {
     const n = readName(msg, at, true)
     if (!n || n.end + 4 > msg.length) throw new Error('DNS answer: unreadable question')
-    out.question = { name: n.name.toLowerCase(), type: v.getUint16(n.end), class: v.getUint16(n.end + 2) }
+    out.question = {
+      name: n.name.toLowerCase(),
+      type: v.getUint16(n.end),
+      class: v.getUint16(n.end + 2),
+    }
     at = n.end + 4
   }
   const an = v.getUint16(6)
@@ -168,7 +202,8 @@ export function parseAnswer(msg: Uint8Array): ParsedAnswer {
     if (start + len > msg.length) throw new Error('DNS answer: record data past the end')
     let data: string
     if (type === TYPE.A && len === 4) data = [...msg.subarray(start, start + 4)].join('.')
-    else if (type === TYPE.PTR || type === TYPE.CNAME) data = readName(msg, start, true)?.name ?? '?'
+    else if (type === TYPE.PTR || type === TYPE.CNAME)
+      data = readName(msg, start, true)?.name ?? '?'
     else data = Buffer.from(msg.subarray(start, start + len)).toString('hex')
     out.answers.push({ name: n.name.toLowerCase(), type, ttl, data })
     at = start + len
@@ -202,7 +237,11 @@ function ipv4Rdata(ip: string): Uint8Array {
  * Read a name at `at`. Queries carry their question uncompressed (`pointers` false refuses
  * a pointer there); answers may point back. Returns where the name ends in the message.
  */
-function readName(msg: Uint8Array, at: number, pointers: boolean): { name: string; end: number } | undefined {
+function readName(
+  msg: Uint8Array,
+  at: number,
+  pointers: boolean,
+): { name: string; end: number } | undefined {
   const labels: string[] = []
   let end = -1
   let jumps = 0

@@ -9,5 +9,13 @@ export { endpointNames } from './table.ts'
 export { parseResolvConf } from './upstream.ts'
 export { ListenError, UpstreamError } from './errors.ts'
 // the codec is public for tests, benches and a future `weft doctor --to NAME`
-export { TYPE, RCODE, RCODE_NAME, encodeQuery, parseAnswer, parseQuery, encodeAnswer } from './codec.ts'
+export {
+  TYPE,
+  RCODE,
+  RCODE_NAME,
+  encodeQuery,
+  parseAnswer,
+  parseQuery,
+  encodeAnswer,
+} from './codec.ts'
 export type { ParsedAnswer, Question, Query, Answer } from './codec.ts'

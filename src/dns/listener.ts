@@ -27,7 +27,12 @@ export interface SandboxListener {
 }
 
 /** Bring `lo` up in the sandbox (127.0.0.0/8 is local only then) and listen there. */
-export async function listenInSandbox(path: string, handlers: QueryHandlers, port = DNS_PORT, address = LISTEN_ADDRESS): Promise<SandboxListener> {
+export async function listenInSandbox(
+  path: string,
+  handlers: QueryHandlers,
+  port = DNS_PORT,
+  address = LISTEN_ADDRESS,
+): Promise<SandboxListener> {
   let udp: Promise<import('bun').udp.Socket<'buffer'>> | undefined
   let tcp: import('bun').TCPSocketListener<{ buf: Uint8Array }> | undefined
   try {
@@ -72,14 +77,17 @@ export async function listenInSandbox(path: string, handlers: QueryHandlers, por
               const len = (buf[0]! << 8) | buf[1]!
               const msg = buf.slice(2, 2 + len)
               buf = buf.subarray(2 + len)
-              void handlers.tcp(msg).then((answer) => {
-                if (s.readyState <= 0) return // the client or the listener went meanwhile
-                const framed = new Uint8Array(2 + answer.length)
-                framed[0] = answer.length >> 8
-                framed[1] = answer.length & 0xff
-                framed.set(answer, 2)
-                s.write(framed)
-              }, () => s.end())
+              void handlers.tcp(msg).then(
+                (answer) => {
+                  if (s.readyState <= 0) return // the client or the listener went meanwhile
+                  const framed = new Uint8Array(2 + answer.length)
+                  framed[0] = answer.length >> 8
+                  framed[1] = answer.length & 0xff
+                  framed.set(answer, 2)
+                  s.write(framed)
+                },
+                () => s.end(),
+              )
             }
             s.data.buf = buf
           },
@@ -98,10 +106,15 @@ export async function listenInSandbox(path: string, handlers: QueryHandlers, por
       },
     }
   } catch (e) {
-    void udp?.then((s) => s.close(), () => {})
+    void udp?.then(
+      (s) => s.close(),
+      () => {},
+    )
     tcp?.stop(true)
     const why = (e as Error).message
-    const hint = /in use|EADDRINUSE/i.test(why) ? ` (another resolver listens there already: Docker's, or a second weft agent?)` : ''
+    const hint = /in use|EADDRINUSE/i.test(why)
+      ? ` (another resolver listens there already: Docker's, or a second weft agent?)`
+      : ''
     throw new ListenError(`listen on ${address}:${port} in sandbox ${path}: ${why}${hint}`, e)
   }
 }

@@ -2,7 +2,16 @@
 // bind-mounts it over /etc/resolv.conf, so a plain `ip netns add` sandbox resolves overlay
 // names with no setup. weft writes it only when the user has none, marks it as its own, and
 // removes only a file that still carries its mark.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { NETNS_RUN_DIR } from '../net/index.ts'
 
@@ -16,7 +25,11 @@ export function netnsName(path: string): string | undefined {
 }
 
 /** Write ours unless a resolv.conf is there already; true when the file there is ours. */
-export function ensureNetnsResolvConf(name: string, nameserver: string, etcDir = ETC_NETNS): boolean {
+export function ensureNetnsResolvConf(
+  name: string,
+  nameserver: string,
+  etcDir = ETC_NETNS,
+): boolean {
   const dir = join(etcDir, name)
   const file = join(dir, 'resolv.conf')
   if (existsSync(file)) return isOurs(file)

@@ -21,7 +21,13 @@ import type { Logger } from '../log.ts'
 import { resolve } from './answer.ts'
 import { encodeAnswer, encodeError, parseQuery, RCODE, type Query } from './codec.ts'
 import { DNS_PORT, LISTEN_ADDRESS, listenInSandbox, type SandboxListener } from './listener.ts'
-import { ensureNetnsResolvConf, ETC_NETNS, netnsName, removeNetnsResolvConf, removeOrphanedResolvConfs } from './netns-resolv-conf.ts'
+import {
+  ensureNetnsResolvConf,
+  ETC_NETNS,
+  netnsName,
+  removeNetnsResolvConf,
+  removeOrphanedResolvConfs,
+} from './netns-resolv-conf.ts'
 import { buildTable, localSandboxes, type NameTable } from './table.ts'
 import { Forwarder, resolvConfReader } from './upstream.ts'
 
@@ -74,7 +80,10 @@ export function startNames(o: NamesOptions): Names {
   const etc = o.etcNetns ?? ETC_NETNS
   const upstream = resolvConfReader(o.resolvConf)
   // the forwarding socket is IPv4 (as the overlay): IPv6 nameservers are skipped
-  const forwarder = new Forwarder(() => upstream().nameservers.filter((ns) => /^\d+\.\d+\.\d+\.\d+$/.test(ns)), o.log)
+  const forwarder = new Forwarder(
+    () => upstream().nameservers.filter((ns) => /^\d+\.\d+\.\d+\.\d+$/.test(ns)),
+    o.log,
+  )
   const sandboxes = new Map<string, SandboxState>()
   const counts = { answered: 0, nxdomain: 0, listenErrors: 0 }
   let builtFrom: ClusterView | undefined
@@ -147,13 +156,21 @@ export function startNames(o: NamesOptions): Names {
     try {
       if (ensureNetnsResolvConf(name, address, etc)) s.resolvConfOf = name
     } catch (e) {
-      o.log.warn({ sandbox: path, err: (e as Error).message }, `dns: could not write ${etc}/${name}/resolv.conf`)
+      o.log.warn(
+        { sandbox: path, err: (e as Error).message },
+        `dns: could not write ${etc}/${name}/resolv.conf`,
+      )
     }
   }
 
   const open = (path: string, s: SandboxState, identity: string) => {
     s.netns = identity
-    const listening: Promise<SandboxListener | undefined> = listenInSandbox(path, handlersFor(path), port, address).then(
+    const listening: Promise<SandboxListener | undefined> = listenInSandbox(
+      path,
+      handlersFor(path),
+      port,
+      address,
+    ).then(
       (l) => {
         // only a resolver that listens is written into resolv.conf (and only while still wanted)
         if (s.listener === listening && sandboxes.get(path) === s) pointResolvConf(path, s)
@@ -161,7 +178,10 @@ export function startNames(o: NamesOptions): Names {
       },
       (e) => {
         counts.listenErrors++
-        o.log.warn({ sandbox: path, err: (e as Error).message }, 'dns: names will not resolve in this sandbox')
+        o.log.warn(
+          { sandbox: path, err: (e as Error).message },
+          'dns: names will not resolve in this sandbox',
+        )
         return undefined
       },
     )
@@ -208,7 +228,11 @@ export function startNames(o: NamesOptions): Names {
   const check = () => {
     sync(true)
     const cleaned = removeOrphanedResolvConfs(etc)
-    if (cleaned.length) o.log.info({ netns: cleaned }, `dns: removed weft's ${etc}/NAME/resolv.conf of namespaces that are gone`)
+    if (cleaned.length)
+      o.log.info(
+        { netns: cleaned },
+        `dns: removed weft's ${etc}/NAME/resolv.conf of namespaces that are gone`,
+      )
   }
   const timer = setInterval(check, CHECK_EVERY_MS)
   check()

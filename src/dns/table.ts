@@ -21,7 +21,8 @@ export interface NameTable {
   sandboxes: Map<string, string[]>
 }
 
-const DNS_LABELS = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/
+const DNS_LABELS =
+  /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/
 
 /**
  * The names an endpoint resolves by: its name (when it is a DNS name: a path or PID

@@ -25,7 +25,8 @@ export function parseResolvConf(text: string): ResolvConf {
   for (const raw of text.split('\n')) {
     const line = raw.replace(/[#;].*$/, '').trim()
     const [key, ...rest] = line.split(/\s+/)
-    if (key === 'nameserver' && rest[0] && out.nameservers.length < MAX_SERVERS) out.nameservers.push(rest[0].replace(/%.*$/, ''))
+    if (key === 'nameserver' && rest[0] && out.nameservers.length < MAX_SERVERS)
+      out.nameservers.push(rest[0].replace(/%.*$/, ''))
     else if (key === 'search' || key === 'domain') out.search = rest
     else if (key === 'options') out.options.push(...rest)
   }
@@ -82,14 +83,25 @@ export class Forwarder {
   /** Forward a UDP query; the answer carries the client's ID. Rejects when every server failed. */
   async udp(query: Uint8Array): Promise<Uint8Array> {
     const servers = this.servers()
-    if (servers.length === 0) throw new UpstreamError('no upstream resolver: the agent\'s resolv.conf lists no IPv4 nameserver')
+    if (servers.length === 0)
+      throw new UpstreamError(
+        "no upstream resolver: the agent's resolv.conf lists no IPv4 nameserver",
+      )
     const sock = await this.open()
     let id: number
     do id = (Math.random() * 0x10000) | 0
     while (this.pending.has(id))
     this.forwarded++
     return new Promise<Uint8Array>((resolve, reject) => {
-      const p: Pending = { clientId: messageId(query), servers, next: 0, query: withId(query, id), timer: undefined as never, resolve, reject }
+      const p: Pending = {
+        clientId: messageId(query),
+        servers,
+        next: 0,
+        query: withId(query, id),
+        timer: undefined as never,
+        resolve,
+        reject,
+      }
       this.pending.set(id, p)
       this.sendNext(sock, id, p)
     })
@@ -98,14 +110,20 @@ export class Forwarder {
   /** Forward a TCP query (two-byte length prefix on the wire, not in `query`). */
   tcp(query: Uint8Array): Promise<Uint8Array> {
     const server = this.servers()[0]
-    if (!server) return Promise.reject(new UpstreamError('no upstream resolver: the agent\'s resolv.conf lists no IPv4 nameserver'))
+    if (!server)
+      return Promise.reject(
+        new UpstreamError("no upstream resolver: the agent's resolv.conf lists no IPv4 nameserver"),
+      )
     this.forwarded++
     return new Promise<Uint8Array>((resolve, reject) => {
       let buf = new Uint8Array(0)
       const fail = (why: string) => reject(new UpstreamError(`TCP forward to ${server}: ${why}`))
       const timer = setTimeout(() => {
         fail('timed out')
-        conn.then((s) => s.end(), () => {})
+        conn.then(
+          (s) => s.end(),
+          () => {},
+        )
       }, TCP_TIMEOUT_MS)
       const conn = Bun.connect({
         hostname: server,
@@ -178,11 +196,16 @@ export class Forwarder {
     if (server === undefined) {
       this.pending.delete(id)
       this.failed++
-      p.reject(new UpstreamError(`no answer from ${p.servers.join(', ')} within ${SERVER_TIMEOUT_MS} ms each`))
+      p.reject(
+        new UpstreamError(
+          `no answer from ${p.servers.join(', ')} within ${SERVER_TIMEOUT_MS} ms each`,
+        ),
+      )
       return
     }
     p.timer = setTimeout(() => this.sendNext(sock, id, p), SERVER_TIMEOUT_MS)
-    if (!sock.send(p.query, 53, server)) this.log.debug({ server }, 'dns: forward send was not queued')
+    if (!sock.send(p.query, 53, server))
+      this.log.debug({ server }, 'dns: forward send was not queued')
   }
 
   private onAnswer(msg: Uint8Array, from: string): void {

@@ -11,13 +11,38 @@ const id = (n: number) => n.toString(16).padStart(64, '0')
 const NET_A = id(0xa)
 const NET_B = id(0xb)
 const network = (nid: string, name: string, subnet: string) => ({
-  id: nid, name, driver: 'overlay', scope: 'global', vni: 256, subnet, gateway: subnet.replace(/0\/24$/, '1'),
-  mtu: 1450, labels: {}, options: {}, created: '2026-12-01T00:00:00Z',
+  id: nid,
+  name,
+  driver: 'overlay',
+  scope: 'global',
+  vni: 256,
+  subnet,
+  gateway: subnet.replace(/0\/24$/, '1'),
+  mtu: 1450,
+  labels: {},
+  options: {},
+  created: '2026-12-01T00:00:00Z',
 })
 let seq = 0
-const endpoint = (n: number, networkId: string, name: string, ip: string, node: string, more: Record<string, unknown> = {}) => ({
-  id: id(n), networkId, name, ip, mac: '02:42:00:00:00:00', node, sandbox: name, ifname: 'eth0', external: false,
-  created: `2026-12-01T00:00:${String(seq++).padStart(2, '0')}Z`, ...more,
+const endpoint = (
+  n: number,
+  networkId: string,
+  name: string,
+  ip: string,
+  node: string,
+  more: Record<string, unknown> = {},
+) => ({
+  id: id(n),
+  networkId,
+  name,
+  ip,
+  mac: '02:42:00:00:00:00',
+  node,
+  sandbox: name,
+  ifname: 'eth0',
+  external: false,
+  created: `2026-12-01T00:00:${String(seq++).padStart(2, '0')}Z`,
+  ...more,
 })
 
 function view(eps: ReturnType<typeof endpoint>[], ipamOverride: Record<string, string> = {}) {
@@ -33,7 +58,10 @@ function view(eps: ReturnType<typeof endpoint>[], ipamOverride: Record<string, s
 }
 
 const q = (name: string, type: number = TYPE.A) => ({ name, type, class: 1 })
-const ips = (r: ReturnType<typeof resolve>) => ('forward' in r ? 'forward' : { rcode: r.rcode, data: r.answers.map((a) => ('ip' in a ? a.ip : a.name)) })
+const ips = (r: ReturnType<typeof resolve>) =>
+  'forward' in r
+    ? 'forward'
+    : { rcode: r.rcode, data: r.answers.map((a) => ('ip' in a ? a.ip : a.name)) }
 
 describe('name table', () => {
   const v = view([
@@ -82,8 +110,14 @@ describe('name table', () => {
   })
 
   test('PTR inside a subnet of the sandbox answers NAME.NET, or NXDOMAIN; outside it is forwarded', () => {
-    expect(ips(resolve(t, c2, q('2.1.0.10.in-addr.arpa', TYPE.PTR)))).toEqual({ rcode: 0, data: ['c1.front'] })
-    expect(ips(resolve(t, c2, q('99.1.0.10.in-addr.arpa', TYPE.PTR)))).toEqual({ rcode: RCODE.NXDOMAIN, data: [] })
+    expect(ips(resolve(t, c2, q('2.1.0.10.in-addr.arpa', TYPE.PTR)))).toEqual({
+      rcode: 0,
+      data: ['c1.front'],
+    })
+    expect(ips(resolve(t, c2, q('99.1.0.10.in-addr.arpa', TYPE.PTR)))).toEqual({
+      rcode: RCODE.NXDOMAIN,
+      data: [],
+    })
     expect(ips(resolve(t, c3, q('2.1.0.10.in-addr.arpa', TYPE.PTR)))).toBe('forward')
     expect(ips(resolve(t, c2, q('1.1.168.192.in-addr.arpa', TYPE.PTR)))).toBe('forward')
   })
@@ -93,7 +127,10 @@ describe('name table', () => {
   })
 
   test('an endpoint whose address the IPAM gave to another endpoint is not answered', () => {
-    const stale = view([endpoint(1, NET_A, 'c1', '10.0.1.2', 'h1'), endpoint(2, NET_A, 'c2', '10.0.1.3', 'h2')], { '10.0.1.2': id(99) })
+    const stale = view(
+      [endpoint(1, NET_A, 'c1', '10.0.1.2', 'h1'), endpoint(2, NET_A, 'c2', '10.0.1.3', 'h2')],
+      { '10.0.1.2': id(99) },
+    )
     const st = buildTable(stale, 'h2')
     expect(ips(resolve(st, c2, q('c1')))).toEqual({ rcode: RCODE.NXDOMAIN, data: [] })
   })
@@ -101,8 +138,15 @@ describe('name table', () => {
   test('a network record with an unreadable subnet is skipped, the others still answer', () => {
     const broken = clusterView([
       { key: keys.network(NET_A), value: JSON.stringify(network(NET_A, 'front', '10.0.1.0/24')) },
-      { key: keys.network(NET_B), value: JSON.stringify({ ...network(NET_B, 'back', '10.0.2.0/24'), subnet: 'not-a-cidr' }) },
-      ...[endpoint(1, NET_A, 'c1', '10.0.1.2', 'h1'), endpoint(2, NET_A, 'c2', '10.0.1.3', 'h2'), endpoint(3, NET_B, 'c2', '10.0.2.3', 'h2')].flatMap((e) => [
+      {
+        key: keys.network(NET_B),
+        value: JSON.stringify({ ...network(NET_B, 'back', '10.0.2.0/24'), subnet: 'not-a-cidr' }),
+      },
+      ...[
+        endpoint(1, NET_A, 'c1', '10.0.1.2', 'h1'),
+        endpoint(2, NET_A, 'c2', '10.0.1.3', 'h2'),
+        endpoint(3, NET_B, 'c2', '10.0.2.3', 'h2'),
+      ].flatMap((e) => [
         { key: keys.endpoint(e.networkId, e.id), value: JSON.stringify(e) },
         { key: keys.ipam(e.networkId, e.ip), value: e.id },
       ]),

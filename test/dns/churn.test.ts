@@ -28,7 +28,10 @@ describe('names under churn', () => {
     topo = await createTopology({ hosts: 2, containersPerHost: 2 })
     const upstream = await startUpstream(topo, {})
     agents = await startAgents(topo, { extraArgs: ['--resolv-conf', upstream.resolvConf] })
-    expect((await agents[0]!.api('POST', '/v1/networks', { name: 'churn', subnet: '10.41.0.0/24' })).status).toBe(201)
+    expect(
+      (await agents[0]!.api('POST', '/v1/networks', { name: 'churn', subnet: '10.41.0.0/24' }))
+        .status,
+    ).toBe(201)
   }, 60_000)
 
   afterAll(async () => {
@@ -43,9 +46,16 @@ describe('names under churn', () => {
     // one querier on another host, one beside the cycling sandboxes (its agent made the writes)
     const remote = topo.hosts[1]!.containers[0]!.ns
     const local = (await topo.addContainer(0)).ns
-    expect((await agents[1]!.api('POST', '/v1/networks/churn/connect', { sandbox: remote })).status).toBe(201)
-    expect((await agents[0]!.api('POST', '/v1/networks/churn/connect', { sandbox: local })).status).toBe(201)
-    const clients = [await dnsClientIn(`/run/netns/${remote}`), await dnsClientIn(`/run/netns/${local}`)]
+    expect(
+      (await agents[1]!.api('POST', '/v1/networks/churn/connect', { sandbox: remote })).status,
+    ).toBe(201)
+    expect(
+      (await agents[0]!.api('POST', '/v1/networks/churn/connect', { sandbox: local })).status,
+    ).toBe(201)
+    const clients = [
+      await dnsClientIn(`/run/netns/${remote}`),
+      await dnsClientIn(`/run/netns/${local}`),
+    ]
     const leases: Lease[] = []
     const answers: { name: string; ip: string; at: number; where: 'remote' | 'local' }[] = []
     let queries = 0
@@ -56,7 +66,8 @@ describe('names under churn', () => {
           for (const name of [a, b]) {
             const r = await client.query(name)
             queries++
-            for (const ip of r.data) answers.push({ name, ip, at: performance.now(), where: i ? 'local' : 'remote' })
+            for (const ip of r.data)
+              answers.push({ name, ip, at: performance.now(), where: i ? 'local' : 'remote' })
           }
           await Bun.sleep(2) // pacing (~500 pairs/s each), so the queriers do not starve the agents of CPU
         }
@@ -75,14 +86,23 @@ describe('names under churn', () => {
         // hold it until the querier saw it once (connect→resolvable on the other host)
         const seenAfter = answers.length
         const connected = performance.now()
-        await waitFor(() => answers.slice(seenAfter).some((x) => x.name === name && x.ip === lease.ip && x.where === 'remote'), {
-          what: `cycle ${i}: ${name} resolvable on the other host`,
-          timeoutMs: 5 * GRACE_MS, // the contract is p99 ≤ 1 s, checked below
-          intervalMs: 1,
-        })
+        await waitFor(
+          () =>
+            answers
+              .slice(seenAfter)
+              .some((x) => x.name === name && x.ip === lease.ip && x.where === 'remote'),
+          {
+            what: `cycle ${i}: ${name} resolvable on the other host`,
+            timeoutMs: 5 * GRACE_MS, // the contract is p99 ≤ 1 s, checked below
+            intervalMs: 1,
+          },
+        )
         connectToSeen.push(performance.now() - connected)
         const t0 = performance.now()
-        expect((await agents[0]!.api('POST', '/v1/networks/churn/disconnect', { endpoint: name })).status).toBe(200)
+        expect(
+          (await agents[0]!.api('POST', '/v1/networks/churn/disconnect', { endpoint: name }))
+            .status,
+        ).toBe(200)
         lease.until = performance.now()
         disconnectMs.push(lease.until - t0)
       }
@@ -91,10 +111,31 @@ describe('names under churn', () => {
       await ask
       for (const c of clients) c.close()
     }
-    const stale = answers.filter((x) => !leases.some((l) => l.name === x.name && l.ip === x.ip && x.at >= l.from && x.at <= l.until + GRACE_MS))
-    const inGrace = answers.filter((x) => !leases.some((l) => l.name === x.name && l.ip === x.ip && x.at >= l.from && x.at <= l.until))
+    const stale = answers.filter(
+      (x) =>
+        !leases.some(
+          (l) => l.name === x.name && l.ip === x.ip && x.at >= l.from && x.at <= l.until + GRACE_MS,
+        ),
+    )
+    const inGrace = answers.filter(
+      (x) =>
+        !leases.some(
+          (l) => l.name === x.name && l.ip === x.ip && x.at >= l.from && x.at <= l.until,
+        ),
+    )
     // how long after its disconnect returned the other host still gave the address out
-    const lag = Math.max(0, ...inGrace.map((x) => x.at - Math.max(...leases.filter((l) => l.name === x.name && l.ip === x.ip && x.at > l.until).map((l) => l.until))))
+    const lag = Math.max(
+      0,
+      ...inGrace.map(
+        (x) =>
+          x.at -
+          Math.max(
+            ...leases
+              .filter((l) => l.name === x.name && l.ip === x.ip && x.at > l.until)
+              .map((l) => l.until),
+          ),
+      ),
+    )
     const sorted = [...connectToSeen].sort((x, y) => x - y)
     console.log(
       `${CYCLES} cycles, ${queries} queries, ${answers.length} addresses answered; ` +

@@ -10,7 +10,12 @@ export async function disconnectAll(agents: RunningAgent[] | undefined): Promise
   for (const a of agents ?? []) {
     const eps = await a.api('GET', '/v1/endpoints').catch(() => ({ status: 0, body: [] }))
     if (eps.status !== 200) continue
-    for (const e of eps.body as { networkId: string; id: string; node?: string; external: boolean }[]) {
+    for (const e of eps.body as {
+      networkId: string
+      id: string
+      node?: string
+      external: boolean
+    }[]) {
       if (e.external || e.node !== a.node) continue
       await a.api('POST', `/v1/networks/${e.networkId}/disconnect`, { endpoint: e.id })
     }
@@ -19,7 +24,9 @@ export async function disconnectAll(agents: RunningAgent[] | undefined): Promise
 
 /** /etc/netns entries of this run still present (removed here, so a failure leaves nothing). */
 export function etcNetnsLeftovers(prefix: string): string[] {
-  const left = existsSync(ETC_NETNS) ? readdirSync(ETC_NETNS).filter((n) => n.startsWith(prefix)) : []
+  const left = existsSync(ETC_NETNS)
+    ? readdirSync(ETC_NETNS).filter((n) => n.startsWith(prefix))
+    : []
   for (const n of left) rmSync(`${ETC_NETNS}/${n}`, { recursive: true, force: true })
   return left
 }

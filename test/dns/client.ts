@@ -2,7 +2,13 @@
 // this process: Bun.udpSocket binds synchronously, so entering the netns for that one call is
 // enough), asking the sandbox's resolver address what a program in the sandbox would ask.
 import { withNetns } from '../../src/sys/index.ts'
-import { encodeQuery, parseAnswer, RCODE_NAME, TYPE, type ParsedAnswer } from '../../src/dns/index.ts'
+import {
+  encodeQuery,
+  parseAnswer,
+  RCODE_NAME,
+  TYPE,
+  type ParsedAnswer,
+} from '../../src/dns/index.ts'
 
 export interface Reply {
   /** NOERROR, NXDOMAIN, SERVFAIL…, "timeout" when nothing came back, "unsent (CODE)" when it could not be sent. */
@@ -22,7 +28,11 @@ export interface DnsClient {
 
 type Waiter = { resolve: (r: Reply) => void; timer: ReturnType<typeof setTimeout>; sent: number }
 
-export async function dnsClientIn(nsPath: string, server = '127.0.0.11', port = 53): Promise<DnsClient> {
+export async function dnsClientIn(
+  nsPath: string,
+  server = '127.0.0.11',
+  port = 53,
+): Promise<DnsClient> {
   const waiting = new Map<number, Waiter>()
   let sock!: Promise<import('bun').udp.Socket<'buffer'>>
   withNetns(nsPath, () => {
@@ -37,7 +47,9 @@ export async function dnsClientIn(nsPath: string, server = '127.0.0.11', port = 
           clearTimeout(w.timer)
           w.resolve({
             rcode: RCODE_NAME[a.rcode] ?? String(a.rcode),
-            data: a.answers.filter((r) => r.type === TYPE.A || r.type === TYPE.PTR).map((r) => r.data),
+            data: a.answers
+              .filter((r) => r.type === TYPE.A || r.type === TYPE.PTR)
+              .map((r) => r.data),
             ttls: a.answers.map((r) => r.ttl),
             ms: performance.now() - w.sent,
             raw: a,
@@ -67,7 +79,12 @@ export async function dnsClientIn(nsPath: string, server = '127.0.0.11', port = 
           // e.g. ENETUNREACH while the sandbox's lo is down
           clearTimeout(timer)
           waiting.delete(id)
-          resolve({ rcode: `unsent (${(e as { code?: string }).code ?? (e as Error).message})`, data: [], ttls: [], ms: performance.now() - sent })
+          resolve({
+            rcode: `unsent (${(e as { code?: string }).code ?? (e as Error).message})`,
+            data: [],
+            ttls: [],
+            ms: performance.now() - sent,
+          })
         }
       })
     },
@@ -80,7 +97,13 @@ export async function dnsClientIn(nsPath: string, server = '127.0.0.11', port = 
 }
 
 /** One query over TCP from inside the sandbox (Bun.connect creates its socket synchronously). */
-export async function tcpQueryIn(nsPath: string, name: string, type: number = TYPE.A, server = '127.0.0.11', port = 53): Promise<ParsedAnswer> {
+export async function tcpQueryIn(
+  nsPath: string,
+  name: string,
+  type: number = TYPE.A,
+  server = '127.0.0.11',
+  port = 53,
+): Promise<ParsedAnswer> {
   const q = encodeQuery(0x4242, name, type)
   const framed = new Uint8Array(2 + q.length)
   framed[0] = q.length >> 8
@@ -88,7 +111,10 @@ export async function tcpQueryIn(nsPath: string, name: string, type: number = TY
   framed.set(q, 2)
   return new Promise<ParsedAnswer>((resolve, reject) => {
     let buf = new Uint8Array(0)
-    const timer = setTimeout(() => reject(new Error(`TCP query for ${name}: no answer in 3 s`)), 3000)
+    const timer = setTimeout(
+      () => reject(new Error(`TCP query for ${name}: no answer in 3 s`)),
+      3000,
+    )
     withNetns(nsPath, () => {
       Bun.connect({
         hostname: server,

@@ -12,7 +12,6 @@ import { dnsClientIn, tcpQueryIn, type DnsClient } from './client.ts'
 import { disconnectAll, ETC_NETNS, etcNetnsLeftovers } from './cleanup.ts'
 import { startUpstream, type Upstream } from './upstream.ts'
 
-
 describe('names on 3 hosts', () => {
   let topo: Topology
   let agents: RunningAgent[]
@@ -24,7 +23,10 @@ describe('names on 3 hosts', () => {
     topo = await createTopology({ hosts: 3, containersPerHost: 2 })
     upstream = await startUpstream(topo, { 'ext.example.test': '192.0.2.7' })
     agents = await startAgents(topo, { extraArgs: ['--resolv-conf', upstream.resolvConf] })
-    for (const [name, subnet] of [['front', '10.40.1.0/24'], ['back', '10.40.2.0/24']]) {
+    for (const [name, subnet] of [
+      ['front', '10.40.1.0/24'],
+      ['back', '10.40.2.0/24'],
+    ]) {
       const r = await agents[0]!.api('POST', '/v1/networks', { name, subnet })
       expect(r.status).toBe(201)
     }
@@ -44,25 +46,40 @@ describe('names on 3 hosts', () => {
     if (!c) clients.set(ns, (c = await dnsClientIn(`/run/netns/${ns}`)))
     return c
   }
-  const connect = async (host: number, ns: string, network: string, more: Record<string, unknown> = {}) => {
-    const r = await agents[host]!.api('POST', `/v1/networks/${network}/connect`, { sandbox: ns, ...more })
+  const connect = async (
+    host: number,
+    ns: string,
+    network: string,
+    more: Record<string, unknown> = {},
+  ) => {
+    const r = await agents[host]!.api('POST', `/v1/networks/${network}/connect`, {
+      sandbox: ns,
+      ...more,
+    })
     expect(r.status).toBe(201)
     ips.set(`${ns}/${network}`, r.body.ip)
     return r.body as { id: string; ip: string }
   }
   const disconnect = async (host: number, ns: string, network: string) => {
-    const r = await agents[host]!.api('POST', `/v1/networks/${network}/disconnect`, { endpoint: ns })
+    const r = await agents[host]!.api('POST', `/v1/networks/${network}/disconnect`, {
+      endpoint: ns,
+    })
     expect(r.status).toBe(200)
   }
   const ip = (ns: string, network: string) => ips.get(`${ns}/${network}`)!
-  const ask = async (from: string, name: string, type: number = TYPE.A) => (await client(from)).query(name, type)
+  const ask = async (from: string, name: string, type: number = TYPE.A) =>
+    (await client(from)).query(name, type)
   /** Another host's answer, which may take up to a second (the contract) to follow a change. */
   const askSoon = async (from: string, name: string, want: string[]) => {
-    await waitFor(async () => JSON.stringify((await ask(from, name)).data.sort()) === JSON.stringify([...want].sort()), {
-      what: `${name} -> ${want.join(',')} from ${from}`,
-      timeoutMs: 1000,
-      intervalMs: 5,
-    })
+    await waitFor(
+      async () =>
+        JSON.stringify((await ask(from, name)).data.sort()) === JSON.stringify([...want].sort()),
+      {
+        what: `${name} -> ${want.join(',')} from ${from}`,
+        timeoutMs: 1000,
+        intervalMs: 5,
+      },
+    )
     return ask(from, name)
   }
 
@@ -80,21 +97,32 @@ describe('names on 3 hosts', () => {
       [sb(1), sb(1), front(sb(1))],
     ] as const) {
       const r = await askSoon(from, name, [want])
-      expect({ from, name, rcode: r.rcode, data: r.data }).toEqual({ from, name, rcode: 'NOERROR', data: [want] })
+      expect({ from, name, rcode: r.rcode, data: r.data }).toEqual({
+        from,
+        name,
+        rcode: 'NOERROR',
+        data: [want],
+      })
       expect(Math.max(...r.ttls)).toBeLessThanOrEqual(2)
     }
     // the reverse: PTR of an overlay address is NAME.NETWORK
     const [a, b, c, d] = front(sb(0)).split('.')
-    expect((await ask(sb(1), `${d}.${c}.${b}.${a}.in-addr.arpa`, TYPE.PTR)).data).toEqual([`${sb(0)}.front`])
+    expect((await ask(sb(1), `${d}.${c}.${b}.${a}.in-addr.arpa`, TYPE.PTR)).data).toEqual([
+      `${sb(0)}.front`,
+    ])
     // a known name has no AAAA: NODATA, so resolvers do not give up on its A record
     expect(await ask(sb(1), sb(0), TYPE.AAAA)).toMatchObject({ rcode: 'NOERROR', data: [] })
     // and over TCP
-    expect((await tcpQueryIn(`/run/netns/${sb(1)}`, 'web')).answers.map((x) => x.data)).toEqual([front(sb(0))])
+    expect((await tcpQueryIn(`/run/netns/${sb(1)}`, 'web')).answers.map((x) => x.data)).toEqual([
+      front(sb(0)),
+    ])
   }, 30_000)
 
   test('`ip netns exec SANDBOX ping NAME` works with no setup in the sandbox', async () => {
     const file = `${ETC_NETNS}/${sb(1)}/resolv.conf`
-    expect(readFileSync(file, 'utf8')).toMatch(/^# written by weft[\s\S]*\nnameserver 127\.0\.0\.11\n/)
+    expect(readFileSync(file, 'utf8')).toMatch(
+      /^# written by weft[\s\S]*\nnameserver 127\.0\.0\.11\n/,
+    )
     const getent = await run(['ip', 'netns', 'exec', sb(1), 'getent', 'hosts', 'web'])
     expect(getent.stdout.trim().split(/\s+/)[0]).toBe(ip(sb(0), 'front'))
     await askSoon(sb(1), sb(2), [ip(sb(2), 'front')]) // its connect returned on another host just now
@@ -108,7 +136,8 @@ describe('names on 3 hosts', () => {
 
   test('names of another network never resolve (isolation); unknown overlay names are NXDOMAIN', async () => {
     await connect(1, sb(1, 1), 'back')
-    for (const name of [sb(0), 'web', sb(2)]) expect(await ask(sb(1, 1), name)).toMatchObject({ rcode: 'NXDOMAIN', data: [] })
+    for (const name of [sb(0), 'web', sb(2)])
+      expect(await ask(sb(1, 1), name)).toMatchObject({ rcode: 'NXDOMAIN', data: [] })
     expect(await ask(sb(1), sb(1, 1))).toMatchObject({ rcode: 'NXDOMAIN', data: [] })
     expect(await ask(sb(1), 'nosuchname')).toMatchObject({ rcode: 'NXDOMAIN' })
     expect(await ask(sb(1), 'nosuchname.front')).toMatchObject({ rcode: 'NXDOMAIN' })
@@ -120,12 +149,17 @@ describe('names on 3 hosts', () => {
   test('a sandbox in two networks resolves the names of both, each network its own address', async () => {
     await connect(2, sb(2), 'back')
     // sb(1,1) joined back on another host just before: its record may be a watch round away (≤ 1 s)
-    expect(await askSoon(sb(2), sb(1, 1), [ip(sb(1, 1), 'back')])).toMatchObject({ rcode: 'NOERROR', data: [ip(sb(1, 1), 'back')] })
+    expect(await askSoon(sb(2), sb(1, 1), [ip(sb(1, 1), 'back')])).toMatchObject({
+      rcode: 'NOERROR',
+      data: [ip(sb(1, 1), 'back')],
+    })
     expect((await ask(sb(2), 'web')).data).toEqual([ip(sb(0), 'front')])
     expect((await ask(sb(2), `${sb(2)}.back`)).data).toEqual([ip(sb(2), 'back')])
     // its name answers with both addresses to a sandbox in both, and the back one only to back
     expect((await askSoon(sb(1, 1), sb(2), [ip(sb(2), 'back')])).data).toEqual([ip(sb(2), 'back')])
-    expect((await ask(sb(2), sb(2))).data.sort()).toEqual([ip(sb(2), 'front'), ip(sb(2), 'back')].sort())
+    expect((await ask(sb(2), sb(2))).data.sort()).toEqual(
+      [ip(sb(2), 'front'), ip(sb(2), 'back')].sort(),
+    )
   }, 30_000)
 
   test('connect → resolvable and disconnect → NXDOMAIN within 1 s on the other hosts', async () => {
@@ -136,43 +170,68 @@ describe('names on 3 hosts', () => {
       const { ip } = await connect(0, c2, 'front', { aliases: ['blink'] })
       let t0 = performance.now()
       for (const from of [sb(1), sb(2)]) {
-        await waitFor(async () => (await ask(from, 'blink')).data[0] === ip, { what: `blink on ${from}`, timeoutMs: 1000, intervalMs: 5 })
+        await waitFor(async () => (await ask(from, 'blink')).data[0] === ip, {
+          what: `blink on ${from}`,
+          timeoutMs: 1000,
+          intervalMs: 5,
+        })
         connectMs.push(performance.now() - t0)
       }
       await disconnect(0, c2, 'front')
       t0 = performance.now()
       for (const from of [sb(1), sb(2)]) {
-        await waitFor(async () => (await ask(from, 'blink')).rcode === 'NXDOMAIN', { what: `blink gone on ${from}`, timeoutMs: 1000, intervalMs: 5 })
+        await waitFor(async () => (await ask(from, 'blink')).rcode === 'NXDOMAIN', {
+          what: `blink gone on ${from}`,
+          timeoutMs: 1000,
+          intervalMs: 5,
+        })
         goneMs.push(performance.now() - t0)
       }
       // on its own host the disconnect returned after the view dropped it: gone at once
       expect((await ask(sb(0), 'blink')).rcode).toBe('NXDOMAIN')
     }
-    console.log(`connect→resolvable max ${Math.max(...connectMs).toFixed(0)} ms, disconnect→NXDOMAIN max ${Math.max(...goneMs).toFixed(0)} ms`)
+    console.log(
+      `connect→resolvable max ${Math.max(...connectMs).toFixed(0)} ms, disconnect→NXDOMAIN max ${Math.max(...goneMs).toFixed(0)} ms`,
+    )
   }, 60_000)
 
-  test('other names are forwarded to the host\'s resolver (UDP and TCP); overlay names never reach it', async () => {
-    expect(await ask(sb(1), 'ext.example.test')).toMatchObject({ rcode: 'NOERROR', data: ['192.0.2.7'] })
-    expect((await tcpQueryIn(`/run/netns/${sb(2)}`, 'ext.example.test')).answers.map((a) => a.data)).toEqual(['192.0.2.7'])
+  test("other names are forwarded to the host's resolver (UDP and TCP); overlay names never reach it", async () => {
+    expect(await ask(sb(1), 'ext.example.test')).toMatchObject({
+      rcode: 'NOERROR',
+      data: ['192.0.2.7'],
+    })
+    expect(
+      (await tcpQueryIn(`/run/netns/${sb(2)}`, 'ext.example.test')).answers.map((a) => a.data),
+    ).toEqual(['192.0.2.7'])
     expect((await ask(sb(1), 'other.example.test')).rcode).toBe('REFUSED') // dnsmasq's own answer, passed through
     const getent = await run(['ip', 'netns', 'exec', sb(1), 'getent', 'hosts', 'ext.example.test'])
     expect(getent.stdout.trim().split(/\s+/)[0]).toBe('192.0.2.7')
     const asked = new Set(upstream.asked())
     expect(asked.has('ext.example.test')).toBe(true)
-    const overlay = [sb(0), sb(1), sb(2), 'web', 'www', 'blink', 'nosuchname', 'nosuchname.front', `${sb(1)}.front`]
+    const overlay = [
+      sb(0),
+      sb(1),
+      sb(2),
+      'web',
+      'www',
+      'blink',
+      'nosuchname',
+      'nosuchname.front',
+      `${sb(1)}.front`,
+    ]
     expect(overlay.filter((n) => asked.has(n))).toEqual([])
   }, 30_000)
 
-  test('a user\'s own /etc/netns resolv.conf is left alone; ours goes with the last disconnect', async () => {
+  test("a user's own /etc/netns resolv.conf is left alone; ours goes with the last disconnect", async () => {
     const mine = sb(1, 1)
     const theirs = `${ETC_NETNS}/${sb(0, 1)}/resolv.conf`
     mkdirSync(`${ETC_NETNS}/${sb(0, 1)}`, { recursive: true })
-    writeFileSync(theirs, 'nameserver 127.0.0.11\n# the user\'s\n')
+    writeFileSync(theirs, "nameserver 127.0.0.11\n# the user's\n")
     try {
       await connect(0, sb(0, 1), 'back')
       expect((await ask(sb(0, 1), sb(2))).data).toEqual([ip(sb(2), 'back')])
       await disconnect(0, sb(0, 1), 'back')
-      expect(readFileSync(theirs, 'utf8')).toBe('nameserver 127.0.0.11\n# the user\'s\n')
+      expect(readFileSync(theirs, 'utf8')).toBe("nameserver 127.0.0.11\n# the user's\n")
     } finally {
       rmSync(`${ETC_NETNS}/${sb(0, 1)}`, { recursive: true, force: true })
     }
@@ -184,14 +243,34 @@ describe('names on 3 hosts', () => {
   }, 30_000)
 
   test('a PID sandbox connected with `weft network connect --name N --alias A --alias B` resolves by those', async () => {
-    const proc = Bun.spawn(['unshare', '--net', 'sleep', '120'], { stdout: 'ignore', stderr: 'pipe' })
+    const proc = Bun.spawn(['unshare', '--net', 'sleep', '120'], {
+      stdout: 'ignore',
+      stderr: 'pipe',
+    })
     try {
       const sandbox = `/proc/${proc.pid}/ns/net`
-      await waitFor(() => nsId(proc.pid, 'net') !== nsId('self', 'net'), { what: 'the unshared netns', timeoutMs: 3000 })
-      const r = await weft(['--host', `unix://${agents[2]!.socket}`, 'network', 'connect', '--name', 'pidbox', '--alias', 'pa', '--alias', 'pb', 'front', sandbox])
+      await waitFor(() => nsId(proc.pid, 'net') !== nsId('self', 'net'), {
+        what: 'the unshared netns',
+        timeoutMs: 3000,
+      })
+      const r = await weft([
+        '--host',
+        `unix://${agents[2]!.socket}`,
+        'network',
+        'connect',
+        '--name',
+        'pidbox',
+        '--alias',
+        'pa',
+        '--alias',
+        'pb',
+        'front',
+        sandbox,
+      ])
       expect({ code: r.code, err: r.stderr }).toEqual({ code: 0, err: '' })
       const addr = r.stdout.split(' ')[1]!
-      for (const name of ['pidbox', 'pa', 'pb']) expect((await askSoon(sb(1), name, [addr])).data).toEqual([addr])
+      for (const name of ['pidbox', 'pa', 'pb'])
+        expect((await askSoon(sb(1), name, [addr])).data).toEqual([addr])
       // it asks from its own namespace too (no /etc/netns for a PID sandbox: a program there points at 127.0.0.11 itself)
       const own = await dnsClientIn(sandbox)
       try {
@@ -199,7 +278,14 @@ describe('names on 3 hosts', () => {
       } finally {
         own.close()
       }
-      const d = await weft(['--host', `unix://${agents[2]!.socket}`, 'network', 'disconnect', 'front', sandbox])
+      const d = await weft([
+        '--host',
+        `unix://${agents[2]!.socket}`,
+        'network',
+        'disconnect',
+        'front',
+        sandbox,
+      ])
       expect(d.code).toBe(0)
       expect((await ask(sb(2), 'pidbox')).rcode).toBe('NXDOMAIN')
     } finally {
@@ -209,8 +295,17 @@ describe('names on 3 hosts', () => {
   }, 30_000)
 
   test('bad names and aliases are refused with 400 and change nothing', async () => {
-    for (const body of [{ aliases: ['bad name'] }, { aliases: ['123'] }, { name: 'a/b' }, { aliases: 'web' }, { aliases: Array(33).fill('x') }]) {
-      const r = await agents[1]!.api('POST', '/v1/networks/front/connect', { sandbox: sb(1, 1), ...body })
+    for (const body of [
+      { aliases: ['bad name'] },
+      { aliases: ['123'] },
+      { name: 'a/b' },
+      { aliases: 'web' },
+      { aliases: Array(33).fill('x') },
+    ]) {
+      const r = await agents[1]!.api('POST', '/v1/networks/front/connect', {
+        sandbox: sb(1, 1),
+        ...body,
+      })
       expect({ body, status: r.status }).toEqual({ body, status: 400 })
     }
     const eps = await agents[1]!.api('GET', '/v1/endpoints')
@@ -229,10 +324,13 @@ describe('names on 3 hosts', () => {
       expect((await run(['ip', 'netns', 'del', ns])).code).toBe(0)
       deleted = true
       // the veth dies with the netns, which dies only when nothing holds it (our sockets did)
-      await waitFor(async () => (await runIn(topo.hosts[0]!.ns, ['ip', 'link', 'show', veth])).code !== 0, {
-        what: `host veth ${veth} to go with the deleted netns`,
-        timeoutMs: 5000,
-      })
+      await waitFor(
+        async () => (await runIn(topo.hosts[0]!.ns, ['ip', 'link', 'show', veth])).code !== 0,
+        {
+          what: `host veth ${veth} to go with the deleted netns`,
+          timeoutMs: 5000,
+        },
+      )
     } finally {
       if (!deleted) await run(['ip', 'netns', 'del', ns])
       // release the record (the agent does not yet release endpoints of vanished sandboxes itself)

@@ -4,7 +4,12 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ensureNetnsResolvConf, netnsName, removeNetnsResolvConf, removeOrphanedResolvConfs } from '../../src/dns/netns-resolv-conf.ts'
+import {
+  ensureNetnsResolvConf,
+  netnsName,
+  removeNetnsResolvConf,
+  removeOrphanedResolvConfs,
+} from '../../src/dns/netns-resolv-conf.ts'
 import { parseResolvConf } from '../../src/dns/upstream.ts'
 
 const dirs: string[] = []
@@ -21,7 +26,9 @@ describe('netns resolv.conf', () => {
   test('written when there is none, naming the resolver address; removed with its directory', () => {
     const etc = tmp()
     expect(ensureNetnsResolvConf('c1', '127.0.0.11', etc)).toBe(true)
-    expect(parseResolvConf(readFileSync(join(etc, 'c1', 'resolv.conf'), 'utf8')).nameservers).toEqual(['127.0.0.11'])
+    expect(
+      parseResolvConf(readFileSync(join(etc, 'c1', 'resolv.conf'), 'utf8')).nameservers,
+    ).toEqual(['127.0.0.11'])
     expect(ensureNetnsResolvConf('c1', '127.0.0.11', etc)).toBe(true) // ours already: adopted (agent restart)
     removeNetnsResolvConf('c1', etc)
     expect(existsSync(join(etc, 'c1'))).toBe(false)
@@ -49,8 +56,18 @@ describe('netns resolv.conf', () => {
   })
 
   test('only ip-netns paths have a name; resolv.conf parsing keeps at most three servers', () => {
-    expect([netnsName('/run/netns/a'), netnsName('/var/run/netns/b'), netnsName('/proc/1/ns/net')]).toEqual(['a', 'b', undefined])
-    const rc = parseResolvConf('# c\nnameserver 10.0.0.1\nnameserver fe80::1%eth0\nsearch a.example b.example\nnameserver 10.0.0.3 ; x\nnameserver 10.0.0.4\noptions ndots:2\n')
-    expect(rc).toEqual({ nameservers: ['10.0.0.1', 'fe80::1', '10.0.0.3'], search: ['a.example', 'b.example'], options: ['ndots:2'] })
+    expect([
+      netnsName('/run/netns/a'),
+      netnsName('/var/run/netns/b'),
+      netnsName('/proc/1/ns/net'),
+    ]).toEqual(['a', 'b', undefined])
+    const rc = parseResolvConf(
+      '# c\nnameserver 10.0.0.1\nnameserver fe80::1%eth0\nsearch a.example b.example\nnameserver 10.0.0.3 ; x\nnameserver 10.0.0.4\noptions ndots:2\n',
+    )
+    expect(rc).toEqual({
+      nameservers: ['10.0.0.1', 'fe80::1', '10.0.0.3'],
+      search: ['a.example', 'b.example'],
+      options: ['ndots:2'],
+    })
   })
 })

@@ -13,14 +13,38 @@ import { dnsClientIn } from './client.ts'
 
 const id = (n: number) => n.toString(16).padStart(64, '0')
 const NET = id(1)
-const network = { id: NET, name: 'svc', driver: 'overlay', scope: 'global', vni: 300, subnet: '10.43.0.0/24', gateway: '10.43.0.1', mtu: 1450, labels: {}, options: {}, created: 'x' }
+const network = {
+  id: NET,
+  name: 'svc',
+  driver: 'overlay',
+  scope: 'global',
+  vni: 300,
+  subnet: '10.43.0.0/24',
+  gateway: '10.43.0.1',
+  mtu: 1450,
+  labels: {},
+  options: {},
+  created: 'x',
+}
 const endpoint = (n: number, name: string, ip: string, node: string) => ({
-  id: id(n), networkId: NET, name, ip, mac: '02:42:00:00:00:00', node, sandbox: name, ifname: 'eth0', external: false, created: `t${n}`,
+  id: id(n),
+  networkId: NET,
+  name,
+  ip,
+  mac: '02:42:00:00:00:00',
+  node,
+  sandbox: name,
+  ifname: 'eth0',
+  external: false,
+  created: `t${n}`,
 })
 const viewOf = (eps: ReturnType<typeof endpoint>[]) =>
   clusterView([
     { key: keys.network(NET), value: JSON.stringify(network) },
-    ...eps.flatMap((e) => [{ key: keys.endpoint(NET, e.id), value: JSON.stringify(e) }, { key: keys.ipam(NET, e.ip), value: e.id }]),
+    ...eps.flatMap((e) => [
+      { key: keys.endpoint(NET, e.id), value: JSON.stringify(e) },
+      { key: keys.ipam(NET, e.ip), value: e.id },
+    ]),
   ])
 
 describe('names service (in process, real namespaces)', () => {
@@ -34,7 +58,13 @@ describe('names service (in process, real namespaces)', () => {
   beforeAll(async () => {
     requireRoot()
     expect((await run(['ip', 'netns', 'add', ns])).code).toBe(0)
-    names = startNames({ node: 'me', view: () => view, resolvConf, log: createLogger({ level: 'silent', name: 't' }), etcNetns: etc })
+    names = startNames({
+      node: 'me',
+      view: () => view,
+      resolvConf,
+      log: createLogger({ level: 'silent', name: 't' }),
+      etcNetns: etc,
+    })
   })
 
   afterAll(async () => {
@@ -70,7 +100,10 @@ describe('names service (in process, real namespaces)', () => {
   test('a namespace replaced under the same name gets a new resolver', async () => {
     expect((await run(['ip', 'netns', 'del', ns])).code).toBe(0)
     expect((await run(['ip', 'netns', 'add', ns])).code).toBe(0)
-    await waitFor(async () => (await ask(ns)).rcode === 'NOERROR', { what: 'the resolver in the new namespace', timeoutMs: 3000 })
+    await waitFor(async () => (await ask(ns)).rcode === 'NOERROR', {
+      what: 'the resolver in the new namespace',
+      timeoutMs: 3000,
+    })
   })
 
   test('its last endpoint leaving the view closes the resolver', async () => {
