@@ -19,6 +19,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   datapath: 'bpf',
   ttl: '10s',
   logLevel: 'info',
+  /** The host's resolvers: names outside the overlay are forwarded to them. */
+  resolvConf: '/etc/resolv.conf',
 })
 
 export const TTL_MIN_MS = 1000
@@ -43,6 +45,8 @@ export interface AgentConfig {
   logLevel: string
   /** Log lines as pino JSON (machines) or readable text (a terminal). */
   logFormat: LogFormat
+  /** The resolv.conf listing the resolvers names outside the overlay are forwarded to. */
+  resolvConf: string
   /** Things the operator should know that did not stop the start (log them as warnings). */
   warnings: string[]
 }
@@ -63,6 +67,7 @@ export interface AgentFlags {
   ttl?: string
   'log-level'?: string
   'log-format'?: string
+  'resolv-conf'?: string
   /** Docker daemon spelling of --store. */
   'cluster-store'?: string
   /** Docker daemon spelling of --advertise (IP:PORT or IFACE:PORT; the port is not used). */
@@ -199,6 +204,11 @@ export async function parseAgentConfig(
     )
   }
   if (f['api-tcp']) parseHostPort(f['api-tcp'], '--api-tcp')
+  const resolvConf = f['resolv-conf'] ?? AGENT_DEFAULTS.resolvConf
+  if (!resolvConf.startsWith('/'))
+    throw new ValidationError(
+      `--resolv-conf "${resolvConf}" must be an absolute path (e.g. ${AGENT_DEFAULTS.resolvConf})`,
+    )
   const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
   if (!LOG_LEVELS.includes(logLevel))
     throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
@@ -220,6 +230,7 @@ export async function parseAgentConfig(
     logLevel,
     logFormat,
     warnings,
+    resolvConf,
   })
 }
 
