@@ -10,7 +10,7 @@ import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { createDrift } from '../drift/index.ts'
-import { agentDoctor } from '../doctor/index.ts'
+import { agentDoctor, DROP_SAMPLE_MS } from '../doctor/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { startNames } from '../dns/index.ts'
 import { VERSION } from '../embedded/index.ts'
@@ -99,7 +99,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     node: config.name, mirror, storeStatus, registered: () => registered(), reconciler, datapath, localFacts: () => db.localEndpoints(),
     storeAddress: config.store.kind === 'consul' ? config.store.address : `embedded on this host (port ${config.store.listen.port})`,
   })
-  stack.push('doctor samples', doctor.sampleEvery(20_000, log))
+  stack.push('doctor samples', doctor.sampleEvery(DROP_SAMPLE_MS, log))
   const service = new AgentService({
     node: config.name,
     datapathKind: config.datapath,

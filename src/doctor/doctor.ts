@@ -32,8 +32,12 @@ export interface DoctorSources {
   now?(): number
 }
 
-/** Drops older than this are history, not a problem on the path now. */
-const DROP_WINDOW_MS = 60_000
+/**
+ * Drops are a problem on the path while they happen: those counted in the last 15 s (one ARP
+ * left unanswered a minute ago is history). Samples are taken every 5 s (DROP_SAMPLE_MS).
+ */
+const DROP_WINDOW_MS = 15_000
+export const DROP_SAMPLE_MS = 5_000
 
 const hhmmss = (ms: number) => new Date(ms).toISOString().slice(11, 19)
 const ago = (ms: number) =>

@@ -49,7 +49,7 @@ export class DropHistory {
   private readonly samples: Sample[] = []
 
   constructor(
-    private readonly windowMs = 60_000,
+    private readonly windowMs = 15_000,
     private readonly now: () => number = Date.now,
   ) {}
 

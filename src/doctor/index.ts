@@ -1,6 +1,6 @@
 // weft doctor (issue 12 item 5) and the truthful status it shares with `node ls`: what this
 // agent can say from its counters, the reconciler, the mirror and the kernel, never a guess.
-export { Doctor } from './doctor.ts'
+export { Doctor, DROP_SAMPLE_MS } from './doctor.ts'
 export type { DoctorSources } from './doctor.ts'
 export { agentDoctor } from './sources.ts'
 export type { AgentUnits } from './sources.ts'

@@ -60,20 +60,21 @@ describe('weft doctor says what is wrong on the path', () => {
   }, 60_000)
 
   test('a healthy path: exit 0 and one line saying nothing is wrong', async () => {
-    // right after the set-up a pass may still be programming; the steady state is what counts
+    // right after the set-up a pass may still be programming, and an ARP sent before the peer was
+    // programmed counts as a drop for 15 s: the steady state is what counts
     const r = await waitFor(
       async () => {
         const x = await doctor(0, [a.ns, '--to', b.ip])
         return x.code === 0 ? x : undefined
       },
-      { what: 'a healthy path', timeoutMs: 10_000 },
+      { what: 'a healthy path', timeoutMs: 30_000, intervalMs: 500 },
     )
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     expect(r.stdout).toContain(
       `ok: nothing wrong on ${a.ns} in network doc to ${b.ip} (${b.name} on ${topo.hosts[1]!.node})`,
     )
-  })
+  }, 60_000)
 
   test('names that do not exist are refused (exit 1), unknown flags are usage errors (exit 2)', async () => {
     const r = await doctor(0, ['--network', 'nope'])
@@ -130,7 +131,7 @@ describe('weft doctor says what is wrong on the path', () => {
           const x = await doctor(0, [a.ns])
           return x.stdout.includes('has failed') ? x : undefined
         },
-        { what: 'doctor to report the failing attach', timeoutMs: 15_000 },
+        { what: 'doctor to report the failing attach', timeoutMs: 15_000, intervalMs: 300 },
       )
       expect(r.code).toBe(1)
       expect(r.stdout).toMatch(
@@ -145,6 +146,7 @@ describe('weft doctor says what is wrong on the path', () => {
       await waitFor(async () => (await doctor(0, [a.ns, '--to', b.ip])).code === 0, {
         what: 'the path to be healthy again',
         timeoutMs: 40_000,
+        intervalMs: 300,
       }).catch((e) => {
         throw new Error(
           `${(e as Error).message}\nagent log:\n${agents[0]!.proc.stderr().split('\n').slice(-30).join('\n')}`,
@@ -198,7 +200,7 @@ describe('weft doctor says what is wrong on the path', () => {
         const x = await doctor(0, [a.ns, '--to', b.ip])
         return x.stdout.includes('dead in the store') ? x : undefined
       },
-      { what: 'doctor to call the peer dead', timeoutMs: 15_000 },
+      { what: 'doctor to call the peer dead', timeoutMs: 15_000, intervalMs: 300 },
     )
     expect(r.code).toBe(1)
     expect(r.stdout).toContain(
@@ -211,6 +213,7 @@ describe('weft doctor says what is wrong on the path', () => {
     await waitFor(async () => (await doctor(1, [b.ns])).code === 0, {
       what: 'host 1 healthy again',
       timeoutMs: 20_000,
+      intervalMs: 300,
     })
     await agents[0]!.kill('SIGKILL') // the store's host
     const r = await waitFor(
@@ -218,7 +221,7 @@ describe('weft doctor says what is wrong on the path', () => {
         const x = await doctor(1, [b.ns, '--to', a.ip])
         return x.stdout.includes('has not answered') ? x : undefined
       },
-      { what: 'doctor on host 1 to see the store gone', timeoutMs: 15_000 },
+      { what: 'doctor on host 1 to see the store gone', timeoutMs: 15_000, intervalMs: 300 },
     )
     expect(r.code).toBe(1)
     const storeAt = `consul://${topo.hosts[0]!.underlay.ip}:8500`
