@@ -15,6 +15,7 @@ import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { kvPath, statePath, type AgentConfig } from './config.ts'
 import { createMetrics } from './metrics.ts'
+import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
 import { registerNode, type Registration } from './registration.ts'
 
 /** How long an API connect waits for the local datapath to program the endpoint. */
@@ -125,13 +126,14 @@ async function build(
   stops.push(() => reconciler.stop())
 
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
+  const writes = clusterKv(kv, (written) => {
+    if (!store.applyOwnWrite(written)) return
+    view = viewWith(view, written, parseCache)
+    reconciler.trigger()
+    for (const w of viewWaiters) w()
+  })
   const ops = new ClusterOps(
-    clusterKv(kv, (written) => {
-      if (!store.applyOwnWrite(written)) return
-      view = viewWith(view, written, parseCache)
-      reconciler.trigger()
-      for (const w of viewWaiters) w()
-    }),
+    writes,
     defaultMtu,
     { list: async (prefix) => store.list(prefix) },
   )
@@ -349,6 +351,22 @@ async function build(
 
   const api = await serveApi(agentApi, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken, log })
   stops.push(() => api.stop())
+  if (config.docker) {
+    const plugin = startDockerPlugin({
+      docker: config.docker,
+      socket: config.dockerPluginSocket,
+      log,
+      backend: clusterBackend({
+        node: config.name, ops, kv: writes, view: () => view, waitForView,
+        onViewChange: (fn) => (viewWaiters.add(fn), () => viewWaiters.delete(fn)),
+        attach: {
+          done: (h) => reconciler.attachDone(h), error: (h) => reconciler.localError(h), attached: (h) => reconciler.isAttached(h),
+          settled: () => reconciler.settled(), trigger: () => reconciler.trigger(),
+        },
+      }),
+    })
+    stops.push(() => plugin.stop())
+  }
   log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
 
   return {

@@ -20,6 +20,10 @@ export interface AgentConfig {
   /** Session TTL in ms: a dead node's endpoints are dropped 1-2 TTLs after it stops renewing. */
   ttlMs: number
   logLevel: string
+  /** Docker's API socket (unix:///PATH) when serving the Docker plugin (--docker). */
+  docker?: string
+  /** Where the Docker plugin listens (default /run/docker/plugins/weft.sock). */
+  dockerPluginSocket?: string
 }
 
 export interface AgentFlags {
@@ -35,6 +39,9 @@ export interface AgentFlags {
   datapath?: string
   ttl?: string
   'log-level'?: string
+  /** --docker [unix:///var/run/docker.sock]: a bare flag (true or '') means the default socket. */
+  docker?: string | boolean
+  'docker-plugin-socket'?: string
 }
 
 function parseDurationMs(s: string, what: string): number {
@@ -96,7 +103,20 @@ export async function parseAgentConfig(f: AgentFlags, env = process.env): Promis
     datapath,
     ttlMs,
     logLevel: f['log-level'] ?? env.WEFT_LOG_LEVEL ?? 'info',
+    ...dockerConfig(f),
   })
+}
+
+function dockerConfig(f: AgentFlags): Pick<AgentConfig, 'docker' | 'dockerPluginSocket'> {
+  if (f.docker === undefined || f.docker === false) {
+    if (f['docker-plugin-socket']) throw new ValidationError('--docker-plugin-socket needs --docker')
+    return {}
+  }
+  const docker = f.docker === true || f.docker === '' ? 'unix:///var/run/docker.sock' : f.docker
+  if (!/^unix:\/\/\/./.test(docker)) throw new ValidationError(`--docker "${docker}" must be unix:///PATH (Docker's API socket)`)
+  const socket = f['docker-plugin-socket']
+  if (socket !== undefined && !socket.startsWith('/')) throw new ValidationError(`--docker-plugin-socket "${socket}" must be an absolute path`)
+  return { docker, ...(socket ? { dockerPluginSocket: socket } : {}) }
 }
 
 export const statePath = (c: AgentConfig) => join(c.dataDir, c.name, 'state.db')

@@ -18,6 +18,8 @@ export const agentCommand = defineCommand({
     datapath: { type: 'string', description: 'bpf (eBPF, default) or kernel (bridge + vxlan device)', default: 'bpf' },
     ttl: { type: 'string', description: 'Node session TTL: peers drop a dead node within ~2x this', default: '10s' },
     'log-level': { type: 'string', description: 'debug, info, warn, error', default: 'info' },
+    docker: { type: 'string', description: "Serve the Docker network + IPAM plugin 'weft'; Docker's API socket unix:///PATH (e.g. unix:///var/run/docker.sock)" },
+    'docker-plugin-socket': { type: 'string', description: 'Plugin socket (default /run/docker/plugins/weft.sock)' },
     teardown: {
       type: 'boolean',
       description: "Remove everything this node's datapath made (links, pins, devices, endpoint veths) and exit",

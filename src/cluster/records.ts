@@ -38,6 +38,10 @@ export const EndpointRecord = z.object({
   vtep: z.string().optional(),
   external: z.boolean(),
   created: z.string(),
+  /** "docker": Docker owns the sandbox side (remote driver Join); weft plumbs only the host end. */
+  plumbing: z.literal('docker').optional(),
+  /** Docker's EndpointID on the owning node, for plumbing "docker". */
+  dockerEndpoint: z.string().optional(),
 })
 export type EndpointRecord = z.infer<typeof EndpointRecord>
 

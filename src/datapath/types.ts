@@ -31,6 +31,11 @@ export interface LocalEndpointSpec {
   ifname: string
   /** Host-side veth name (<= 15 chars), chosen by the caller, e.g. "wf" + 10 hex of the id. */
   hostIfname: string
+  /**
+   * "docker": make the pair in the host netns and leave the other end (handOverIfnameFor(id))
+   * for Docker to move, address and route; `sandbox` and `ifname` are then not used.
+   */
+  plumbing?: 'docker'
 }
 
 /** An endpoint behind another VTEP (another weft host, or an external VTEP). */

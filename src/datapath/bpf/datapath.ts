@@ -27,7 +27,7 @@ import {
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, findUnderlay, intToIPv4, ipv4ToInt, parseCidr, parseIPv4,
+  assertHostAddress, assertIfname, assertVni, ensureHostPair, findUnderlay, handOverIfnameFor, intToIPv4, ipv4ToInt, parseCidr, parseIPv4,
   parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
@@ -271,7 +271,9 @@ export class BpfDatapath implements Datapath {
       return { l, net }
     })
     // 2. the veth pair: a few `ip` runs, so several endpoints' plumbing may overlap
-    const p = await plumbEndpoint({
+    const p = ep.plumbing === 'docker'
+      ? await ensureHostPair({ hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac, mtu: net.mtu, hostMtu: l.ul.mtu })
+      : await plumbEndpoint({
       sandbox: ep.sandbox,
       ifname: ep.ifname,
       hostIfname: ep.hostIfname,

@@ -19,7 +19,7 @@
 import { NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
   assertHostAddress, assertIfname, assertVni, batch, exec, findUnderlay, IprouteError, iprouteJson, parseCidr, parseIPv4,
-  parseMac,
+  parseMac, ensureHostPair, handOverIfnameFor,
   plumbEndpoint, unplumbEndpoint, type UnderlayNic,
 } from '../../net/index.ts'
 import type { ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../types.ts'
@@ -148,7 +148,12 @@ class KernelDatapath implements Datapath {
     const ip = parseIPv4(ep.ip, 'endpoint address')
     assertHostAddress(ip, subnet, `endpoint address of network ${ep.vni}`)
     const ul = await this.ul()
-    const done = await plumbEndpoint({
+    const done = ep.plumbing === 'docker'
+      ? await ensureHostPair({
+        hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac: ep.mac, mtu: net.mtu, hostMtu: ul.mtu,
+        master: bridgeName(ep.vni), alias: endpointAlias(ep.vni, ip),
+      })
+      : await plumbEndpoint({
       sandbox: ep.sandbox,
       ifname: ep.ifname,
       hostIfname: ep.hostIfname,

@@ -1,0 +1,68 @@
+// The plugin's HTTP server on a unix socket (default /run/docker/plugins/weft.sock, where
+// dockerd discovers plugins). Docker POSTs JSON to /<Interface>.<Method>; user errors are
+// answered {"Err": "…"} (Docker shows them as "remote: …"), faults with a 500 and the cause,
+// unknown methods with Docker's own 404 text (for optional methods that means "not supported").
+import { existsSync, mkdirSync, rmSync, chmodSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { WeftError } from '../errors/index.ts'
+import type { Logger } from '../log.ts'
+import { PLUGIN_CONTENT_TYPE } from './protocol.ts'
+
+export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/weft.sock'
+
+export interface PluginServer {
+  socketPath: string
+  stop(): Promise<void>
+}
+
+type Handler = (body: unknown) => Promise<Record<string, unknown>>
+
+/** Errors that are the caller's (bad input, unknown or taken things): answered 200 {"Err"}. */
+const isUserError = (e: unknown) =>
+  e instanceof WeftError && ['ValidationError', 'NotFoundError', 'ConflictError'].includes(e.name)
+
+export function servePlugin(socketPath: string, lookup: (method: string) => Handler | undefined, log: Logger): PluginServer {
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 })
+  if (existsSync(socketPath)) rmSync(socketPath) // a stale socket of a killed agent
+  const reply = (body: unknown, status = 200) =>
+    new Response(JSON.stringify(body), { status, headers: { 'content-type': PLUGIN_CONTENT_TYPE } })
+  const server = Bun.serve({
+    unix: socketPath,
+    async fetch(req) {
+      const method = new URL(req.url).pathname.replace(/^\//, '')
+      const handler = req.method === 'POST' ? lookup(method) : undefined
+      if (!handler) return new Response('404 page not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
+      let body: unknown = {}
+      const text = await req.text()
+      if (text.trim()) {
+        try {
+          body = JSON.parse(text)
+        } catch (e) {
+          return reply({ Err: `${method}: request body is not JSON: ${(e as Error).message}` })
+        }
+      }
+      const t0 = performance.now()
+      try {
+        const out = await handler(body)
+        log.debug({ method, ms: Math.round(performance.now() - t0) }, 'docker plugin call')
+        return reply(out)
+      } catch (e) {
+        const msg = (e as Error).message
+        if (isUserError(e)) {
+          log.info({ method, err: msg }, 'docker plugin call refused')
+          return reply({ Err: msg })
+        }
+        log.error({ method, err: msg }, 'docker plugin call failed')
+        return reply({ Err: `weft: ${method} failed: ${msg}` }, 500)
+      }
+    },
+  })
+  chmodSync(socketPath, 0o600)
+  return {
+    socketPath,
+    async stop() {
+      await server.stop(true)
+      if (existsSync(socketPath)) rmSync(socketPath)
+    },
+  }
+}
