@@ -28,8 +28,11 @@ export function servePlugin(socketPath: string, lookup: (method: string) => Hand
     new Response(JSON.stringify(body), { status, headers: { 'content-type': PLUGIN_CONTENT_TYPE } })
   const server = Bun.serve({
     unix: socketPath,
+    development: false,
+    error: (e) => reply({ Err: `weft: plugin request failed: ${e.message}` }, 500),
     async fetch(req) {
-      const method = new URL(req.url).pathname.replace(/^\//, '')
+      // Docker's Host header is not a host name (the socket path): read the path by hand
+      const method = /^(?:[a-z+]+:\/\/[^/]*)?\/([^?#]*)/i.exec(req.url)?.[1] ?? ''
       const handler = req.method === 'POST' ? lookup(method) : undefined
       if (!handler) return new Response('404 page not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
       let body: unknown = {}
