@@ -83,4 +83,103 @@ describe('docker network create -d weft on two dockerd hosts', () => {
     const mac = await dh[0]!.mustDocker(['exec', 'bbox1', 'cat', '/sys/class/net/eth0/address'])
     expect(mac).toBe(`02:42:${ip1.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`)
   }, 60_000)
+
+  test('a second network stays isolated; `docker network connect` adds eth1, `disconnect` removes it', async () => {
+    await dh[1]!.mustDocker(['network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--subnet', '10.51.0.0/24', 'ov_net2'])
+    await waitFor(async () => (await names(dh[0]!)).includes('ov_net2 weft local'), { what: 'ov_net2 on host 1', timeoutMs: 10_000 })
+    await run(dh[0]!, 'bbox3', 'ov_net2')
+    const ip3 = await ipOf(dh[0]!, 'bbox3', 'ov_net2')
+    const ip2 = await ipOf(dh[1]!, 'bbox2', 'ov_net1')
+    // nothing of ov_net1 is reachable from ov_net2
+    expect(await dockerPing(dh[0]!, 'bbox3', ip2)).toBe(false)
+    await dh[1]!.mustDocker(['network', 'connect', 'ov_net2', 'bbox2'])
+    const links = async () => (await dh[1]!.mustDocker(['exec', 'bbox2', 'ls', '/sys/class/net'])).split(/\s+/).sort()
+    expect(await links()).toEqual(['eth0', 'eth1', 'lo'])
+    await waitFor(() => dockerPing(dh[1]!, 'bbox2', ip3), { what: `bbox2 (eth1) -> bbox3 (${ip3})`, timeoutMs: 10_000 })
+    await dh[1]!.mustDocker(['network', 'disconnect', 'ov_net2', 'bbox2'])
+    expect(await links()).toEqual(['eth0', 'lo'])
+    expect(await dockerPing(dh[1]!, 'bbox2', ip3)).toBe(false)
+    expect((await weftEndpoints(agents[1]!, 'ov_net2')).map((e) => e.name)).toEqual(['bbox3'])
+  }, 60_000)
+
+  test('`docker rm -f` releases the endpoint and its address on every host; the next container may get it', async () => {
+    const ip1 = await ipOf(dh[0]!, 'bbox1', 'ov_net1')
+    await dh[0]!.mustDocker(['rm', '-f', 'bbox1'])
+    for (const a of agents) {
+      await waitFor(async () => !(await weftEndpoints(a, 'ov_net1')).some((e) => e.ip === ip1), { what: `${ip1} released on ${a.node}` })
+    }
+    await run(dh[1]!, 'bbox4', 'ov_net1')
+    expect(await ipOf(dh[1]!, 'bbox4', 'ov_net1')).toBe(ip1)
+    const ip2 = await ipOf(dh[1]!, 'bbox2', 'ov_net1')
+    await waitFor(() => dockerPing(dh[1]!, 'bbox4', ip2), { what: 'bbox4 -> bbox2 (same host)' })
+    // no veth of bbox1 is left on host 1
+    const hostLinks = (await dh[0]!.runInMountNs(['ip', '-o', 'link'])).stdout
+    expect(hostLinks.split('\n').filter((l) => / wf[0-9a-f]/.test(l)).length).toBe(1) // bbox3's
+  }, 60_000)
+
+  test('`docker network rm` while a container of another host is attached is put back on that host', async () => {
+    // bbox3 on host 1 uses ov_net2; host 2 has nothing attached, so its Docker removes it anyway
+    const r = await dh[1]!.docker(['network', 'rm', 'ov_net2'])
+    expect(r.code).toBe(0) // Docker ignores a driver's refusal of DeleteNetwork
+    const w = await agents[0]!.api('GET', '/v1/networks/ov_net2')
+    expect(w.status).toBe(200)
+    await waitFor(async () => (await names(dh[1]!)).includes('ov_net2 weft local'), { what: 'ov_net2 back on host 2', timeoutMs: 10_000 })
+  }, 30_000)
+
+  test('`docker network rm` on host 2 removes it from weft and from host 1', async () => {
+    await dh[0]!.mustDocker(['rm', '-f', 'bbox3'])
+    await waitFor(async () => (await weftEndpoints(agents[1]!, 'ov_net2')).length === 0, { what: 'bbox3 released' })
+    await dh[1]!.mustDocker(['network', 'rm', 'ov_net2'])
+    expect((await agents[0]!.api('GET', '/v1/networks/ov_net2')).status).toBe(404)
+    await waitFor(async () => !(await names(dh[0]!)).includes('ov_net2 weft local'), { what: 'ov_net2 gone from host 1', timeoutMs: 10_000 })
+  }, 30_000)
+
+  test('without --ipam-driver weft the create is refused with a message that says to add it', async () => {
+    const r = await dh[0]!.docker(['network', 'create', '-d', 'weft', '--subnet', '10.52.0.0/24', 'no_ipam'])
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toContain('--ipam-driver weft')
+    expect(await names(dh[0]!)).not.toContain('no_ipam weft local')
+    expect((await agents[0]!.api('GET', '/v1/networks/no_ipam')).status).toBe(404)
+  }, 30_000)
+
+  test('options map onto weft: --gateway, --ip-range, mtu, vxlanid_list, --label, --internal', async () => {
+    await dh[0]!.mustDocker([
+      'network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--subnet', '10.53.0.0/24', '--gateway', '10.53.0.254',
+      '--ip-range', '10.53.0.128/25', '--opt', 'com.docker.network.driver.mtu=1400',
+      '--opt', 'com.docker.network.driver.overlay.vxlanid_list=4242', '--label', 'team=blue', '--internal', 'ov_opts',
+    ])
+    const w = await waitFor(async () => {
+      const r = await agents[1]!.api('GET', '/v1/networks/ov_opts')
+      return r.status === 200 ? r.body : undefined
+    }, { what: 'ov_opts in weft' })
+    expect(w.IPAM.Config[0]).toEqual({ Subnet: '10.53.0.0/24', Gateway: '10.53.0.254', IPRange: '10.53.0.128/25' })
+    expect(w.Options['com.docker.network.driver.mtu']).toBe('1400')
+    expect(w.Options['com.docker.network.driver.overlay.vxlanid_list']).toBe('4242')
+    expect(w.Options['com.docker.network.internal']).toBe('true')
+    expect(w.Labels).toEqual({ team: 'blue' })
+    await waitFor(async () => (await names(dh[1]!)).includes('ov_opts weft local'), { what: 'ov_opts on host 2', timeoutMs: 10_000 })
+    expect(await dh[1]!.mustDocker(['network', 'inspect', '-f', '{{.Internal}} {{(index .IPAM.Config 0).Gateway}}', 'ov_opts'])).toBe('true 10.53.0.254')
+    await run(dh[1]!, 'bbox5', 'ov_opts')
+    expect(await ipOf(dh[1]!, 'bbox5', 'ov_opts')).toBe('10.53.0.128')
+    expect(await dh[1]!.mustDocker(['exec', 'bbox5', 'cat', '/sys/class/net/eth0/mtu'])).toBe('1400')
+    // internal: no default route
+    expect(await dh[1]!.mustDocker(['exec', 'bbox5', 'ip', 'route'])).not.toContain('default')
+    await dh[1]!.mustDocker(['rm', '-f', 'bbox5'])
+    await dh[1]!.mustDocker(['network', 'rm', 'ov_opts'])
+  }, 60_000)
+
+  test('`weft network create` appears in Docker; a container and an ip-netns sandbox on other hosts ping each other', async () => {
+    const created = await agents[0]!.api('POST', '/v1/networks', { name: 'mixed', subnet: '10.54.0.0/24' })
+    expect(created.status).toBe(201)
+    for (const d of dh) await waitFor(async () => (await names(d)).includes('mixed weft local'), { what: `mixed on ${d.host.ns}`, timeoutMs: 10_000 })
+    await run(dh[0]!, 'bbox6', 'mixed')
+    const ipC = await ipOf(dh[0]!, 'bbox6', 'mixed')
+    const sandbox = topo.hosts[1]!.containers[0]!.ns
+    const c = await agents[1]!.api('POST', '/v1/networks/mixed/connect', { sandbox })
+    expect(c.status).toBe(201)
+    const ipS = c.body.ip as string
+    expect(ipS).not.toBe(ipC)
+    await waitFor(async () => (await ping(sandbox, ipC, { count: 1 })).received === 1, { what: `sandbox -> container ${ipC}`, timeoutMs: 10_000 })
+    await waitFor(() => dockerPing(dh[0]!, 'bbox6', ipS), { what: `container -> sandbox ${ipS}`, timeoutMs: 10_000 })
+  }, 60_000)
 })
