@@ -51,7 +51,9 @@ if (role === 'writer') {
     }),
   )
   const seconds = (now() - t0) / 1000
-  console.log(JSON.stringify({ role, writes: latencies.length, errors, seconds, latenciesMs: latencies }))
+  console.log(
+    JSON.stringify({ role, writes: latencies.length, errors, seconds, latenciesMs: latencies }),
+  )
 } else {
   const delivery: number[] = []
   const seen = new Map<string, number>()
@@ -63,7 +65,9 @@ if (role === 'writer') {
     const wait = Math.max(1, Math.min(5000, endAt - Date.now()))
     const ctrl = new AbortController()
     const timer = setTimeout(() => ctrl.abort(), wait + 2000)
-    const res = await fetch(`${store}/v1/kv/${prefix}?recurse&index=${index}&wait=${wait}ms`, { signal: ctrl.signal }).catch(() => null)
+    const res = await fetch(`${store}/v1/kv/${prefix}?recurse&index=${index}&wait=${wait}ms`, {
+      signal: ctrl.signal,
+    }).catch(() => null)
     clearTimeout(timer)
     const at = now()
     if (!res || (res.status !== 200 && res.status !== 404)) {
@@ -74,7 +78,11 @@ if (role === 'writer') {
     polls++
     index = res.headers.get('X-Consul-Index') ?? index
     if (res.status === 404) continue
-    const entries = (await res.json()) as { Key: string; ModifyIndex: number; Value: string | null }[]
+    const entries = (await res.json()) as {
+      Key: string
+      ModifyIndex: number
+      Value: string | null
+    }[]
     const initial = polls === 1 // what existed before we watched is not a delivery
     for (const e of entries) {
       if (seen.get(e.Key) === e.ModifyIndex) continue
@@ -84,5 +92,7 @@ if (role === 'writer') {
       delivery.push(at - v.t)
     }
   }
-  console.log(JSON.stringify({ role, deliveries: delivery.length, polls, errors, deliveryMs: delivery }))
+  console.log(
+    JSON.stringify({ role, deliveries: delivery.length, polls, errors, deliveryMs: delivery }),
+  )
 }

@@ -8,7 +8,11 @@ import { renderChart, renderReport } from './lib/report.ts'
 import { evaluateTargets } from './lib/targets.ts'
 import type { BenchResult } from './lib/types.ts'
 
-const { values, positionals } = parseArgs({ args: Bun.argv.slice(2), allowPositionals: true, options: { report: { type: 'string' } } })
+const { values, positionals } = parseArgs({
+  args: Bun.argv.slice(2),
+  allowPositionals: true,
+  options: { report: { type: 'string' } },
+})
 const jsonPath = positionals[0]
 if (!jsonPath) throw new Error('usage: bun run bench/report.ts <results.json> [--report PATH]')
 const result = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchResult
@@ -16,7 +20,14 @@ result.targets = evaluateTargets(result)
 writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n')
 const svgPath = jsonPath.replace(/\.json$/, '.svg')
 const reportPath = values.report ?? join(import.meta.dir, 'REPORT.md')
-writeFileSync(svgPath, await renderChart(result))
+writeFileSync(svgPath, renderChart(result))
 const rel = (p: string) => relative(join(reportPath, '..'), p)
-writeFileSync(reportPath, renderReport(result, { json: rel(jsonPath), svg: rel(svgPath), rendered: `bun run bench/report.ts ${jsonPath}` }))
+writeFileSync(
+  reportPath,
+  renderReport(result, {
+    json: rel(jsonPath),
+    svg: rel(svgPath),
+    rendered: `bun run bench/report.ts ${jsonPath}`,
+  }),
+)
 process.stderr.write(`wrote ${svgPath} and ${reportPath}\n`)

@@ -14,6 +14,7 @@
 //   --rounds N --seconds S  rounds per mode, seconds per throughput/latency figure
 //   --attaches N --endpoints N --networks N     control-plane scale
 //   --no-control-plane      data plane only
+//   --no-cli-startup        skip the CLI start-up figures (bench/cli-startup.ts)
 //   --wait-quiet            poll /proc/loadavg (1-min < 0.7) for up to 10 min before starting
 import { execSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -21,14 +22,30 @@ import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { leaks } from '../test/harness/index.ts'
 import { WEFT } from '../test/agent/agents.ts'
+import { CLI_RSS_TARGET_MB, CLI_WALL_TARGET_MS, measureCliStartup, worstOf } from './cli-startup.ts'
 import { runControlPlane, type ControlPlaneResult } from './lib/control-plane.ts'
 import { leakedPids, startedPids, stopAll } from './lib/procs.ts'
 import { createProgress } from './lib/progress.ts'
 import { renderChart, renderReport } from './lib/report.ts'
-import { createSetup, liveTopologies, MODES, UNDERLAYS, type Mode, type Setup, type Underlay } from './lib/setups.ts'
+import {
+  createSetup,
+  liveTopologies,
+  MODES,
+  UNDERLAYS,
+  type Mode,
+  type Setup,
+  type Underlay,
+} from './lib/setups.ts'
 import { median } from './lib/stats.ts'
 import {
-  counterDelta, CPU_CLIENT, CPU_SERVER, latencyRun, readCounters, tcpRun, udpRun, type Counters,
+  counterDelta,
+  CPU_CLIENT,
+  CPU_SERVER,
+  latencyRun,
+  readCounters,
+  tcpRun,
+  udpRun,
+  type Counters,
 } from './lib/tools.ts'
 import type { BenchResult, Figure, FigureKey, FigureSet, Phase } from './lib/types.ts'
 import { evaluateTargets } from './lib/targets.ts'
@@ -47,6 +64,7 @@ const { values: args } = parseArgs({
     endpoints: { type: 'string' },
     networks: { type: 'string' },
     'no-control-plane': { type: 'boolean', default: false },
+    'no-cli-startup': { type: 'boolean', default: false },
     'wait-quiet': { type: 'boolean', default: false },
   },
 })
@@ -56,6 +74,7 @@ const cfg = {
   rounds: Number(args.rounds ?? (quick ? 1 : 3)),
   seconds: Number(args.seconds ?? (quick ? 1 : 10)),
   attaches: Number(args.attaches ?? (quick ? 10 : 200)),
+  cliRuns: quick ? 5 : 20,
   endpoints: Number(args.endpoints ?? (quick ? 60 : 1000)),
   networks: Number(args.networks ?? (quick ? 10 : 100)),
   kvSeconds: quick ? 2 : 10,
@@ -65,17 +84,23 @@ const cfg = {
 }
 const modes = (args.modes?.split(',') ?? MODES) as Mode[]
 const underlays = (args.underlays?.split(',') ?? UNDERLAYS) as Underlay[]
-for (const m of modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m}: use ${MODES.join(',')}`)
-for (const u of underlays) if (!UNDERLAYS.includes(u)) throw new Error(`unknown underlay ${u}: use ${UNDERLAYS.join(',')}`)
-if (process.getuid?.() !== 0) throw new Error('the benchmark builds network namespaces: run it as root')
-if (!existsSync(WEFT)) throw new Error('dist/weft is missing: build it first (./node_modules/.bin/bun run compile.ts)')
+for (const m of modes)
+  if (!MODES.includes(m)) throw new Error(`unknown mode ${m}: use ${MODES.join(',')}`)
+for (const u of underlays)
+  if (!UNDERLAYS.includes(u)) throw new Error(`unknown underlay ${u}: use ${UNDERLAYS.join(',')}`)
+if (process.getuid?.() !== 0)
+  throw new Error('the benchmark builds network namespaces: run it as root')
+if (!existsSync(WEFT))
+  throw new Error('dist/weft is missing: build it first (./node_modules/.bin/bun run compile.ts)')
 
 // --- interruption: tear everything down, by PID and by topology ------------------------
 let interrupted = false
 const teardown = async (signal: string) => {
   if (interrupted) return
   interrupted = true
-  process.stderr.write(`\n${signal}: stopping load generators and tearing down ${liveTopologies.size} topologies…\n`)
+  process.stderr.write(
+    `\n${signal}: stopping load generators and tearing down ${liveTopologies.size} topologies…\n`,
+  )
   // The main flow parks at its next step (see halted()); a topology being built right now
   // registers itself when done, so sweep until none is left.
   for (let sweep = 0; sweep < 5; sweep++) {
@@ -100,16 +125,33 @@ process.on('SIGTERM', () => void teardown('SIGTERM'))
 interface Test {
   id: string
   /** figures: one sample each; counters: per test name, per namespace */
-  run(s: Setup): Promise<{ figures: Partial<Record<FigureKey, number>>; counters?: Record<string, Record<string, Counters>>; label: string }>
+  run(s: Setup): Promise<{
+    figures: Partial<Record<FigureKey, number>>
+    counters?: Record<string, Record<string, Counters>>
+    label: string
+  }>
 }
 
 /** Counters of the namespaces a test crosses, around the test. */
-async function withCounters<T>(s: Setup, fn: () => Promise<T>): Promise<{ value: T; counters: Record<string, Counters> }> {
-  const nss = { client: s.client, server: s.remote.ns, host1: s.topo.hosts[0]!.ns, host2: s.topo.hosts[1]!.ns }
+async function withCounters<T>(
+  s: Setup,
+  fn: () => Promise<T>,
+): Promise<{ value: T; counters: Record<string, Counters> }> {
+  const nss = {
+    client: s.client,
+    server: s.remote.ns,
+    host1: s.topo.hosts[0]!.ns,
+    host2: s.topo.hosts[1]!.ns,
+  }
   const before = await Promise.all(Object.values(nss).map(readCounters))
   const value = await fn()
   const after = await Promise.all(Object.values(nss).map(readCounters))
-  return { value, counters: Object.fromEntries(Object.keys(nss).map((k, i) => [k, counterDelta(before[i]!, after[i]!)])) }
+  return {
+    value,
+    counters: Object.fromEntries(
+      Object.keys(nss).map((k, i) => [k, counterDelta(before[i]!, after[i]!)]),
+    ),
+  }
 }
 
 const gb = (bytes: number) => bytes / 1e9
@@ -118,9 +160,16 @@ const remoteTests: Test[] = [
   {
     id: 'tcp1Gbps',
     async run(s) {
-      const { value: r, counters } = await withCounters(s, () => tcpRun(s.client, s.remote.ns, s.remote.ip, { seconds: T }))
+      const { value: r, counters } = await withCounters(s, () =>
+        tcpRun(s.client, s.remote.ns, s.remote.ip, { seconds: T }),
+      )
       return {
-        figures: { tcp1Gbps: r.gbps, tcp1Retransmits: r.retransmits, cpuSecPerGB: r.cpuSeconds / gb(r.bytes), softirqShare: r.softirqShare },
+        figures: {
+          tcp1Gbps: r.gbps,
+          tcp1Retransmits: r.retransmits,
+          cpuSecPerGB: r.cpuSeconds / gb(r.bytes),
+          softirqShare: r.softirqShare,
+        },
         counters: { tcp1: counters },
         label: `TCP 1 stream ${r.gbps.toFixed(2)} Gbit/s, ${r.retransmits} retr, ${(r.cpuSeconds / gb(r.bytes)).toFixed(2)} CPU-s/GB`,
       }
@@ -130,13 +179,18 @@ const remoteTests: Test[] = [
     id: 'tcp4Gbps',
     async run(s) {
       const r = await tcpRun(s.client, s.remote.ns, s.remote.ip, { seconds: T, streams: 4 })
-      return { figures: { tcp4Gbps: r.gbps, tcp4Retransmits: r.retransmits }, label: `TCP 4 streams ${r.gbps.toFixed(2)} Gbit/s` }
+      return {
+        figures: { tcp4Gbps: r.gbps, tcp4Retransmits: r.retransmits },
+        label: `TCP 4 streams ${r.gbps.toFixed(2)} Gbit/s`,
+      }
     },
   },
   {
     id: 'udp64Kpps',
     async run(s) {
-      const { value: r, counters } = await withCounters(s, () => udpRun(s.client, s.remote.ns, s.remote.ip, T))
+      const { value: r, counters } = await withCounters(s, () =>
+        udpRun(s.client, s.remote.ns, s.remote.ip, T),
+      )
       return {
         figures: { udp64Kpps: r.rxPps / 1000, udp64LossPercent: r.lostPercent },
         counters: { udp64: counters },
@@ -148,7 +202,10 @@ const remoteTests: Test[] = [
     id: 'latP99us',
     async run(s) {
       const r = await latencyRun(s.client, s.remote.ip, T)
-      return { figures: { latP50us: r.p50us, latP99us: r.p99us }, label: `RTT p50 ${r.p50us.toFixed(1)} µs p99 ${r.p99us.toFixed(1)} µs` }
+      return {
+        figures: { latP50us: r.p50us, latP99us: r.p99us },
+        label: `RTT p50 ${r.p50us.toFixed(1)} µs p99 ${r.p99us.toFixed(1)} µs`,
+      }
     },
   },
   {
@@ -156,7 +213,10 @@ const remoteTests: Test[] = [
     async run(s) {
       const r = await tcpRun(s.client, s.remote.ns, s.remote.ip, { seconds: T, rate: cfg.cpuRate })
       const v = r.cpuSeconds / gb(r.bytes)
-      return { figures: { cpuSecPerGBAtRate: v }, label: `TCP at ${cfg.cpuRate}bit/s: ${v.toFixed(2)} CPU-s/GB` }
+      return {
+        figures: { cpuSecPerGBAtRate: v },
+        label: `TCP at ${cfg.cpuRate}bit/s: ${v.toFixed(2)} CPU-s/GB`,
+      }
     },
   },
 ]
@@ -166,7 +226,11 @@ const localTests: Test[] = [
     async run(s) {
       const r = await tcpRun(s.client, s.local.ns, s.local.ip, { seconds: T })
       return {
-        figures: { tcp1Gbps: r.gbps, tcp1Retransmits: r.retransmits, cpuSecPerGB: r.cpuSeconds / gb(r.bytes) },
+        figures: {
+          tcp1Gbps: r.gbps,
+          tcp1Retransmits: r.retransmits,
+          cpuSecPerGB: r.cpuSeconds / gb(r.bytes),
+        },
         label: `same host TCP 1 stream ${r.gbps.toFixed(2)} Gbit/s`,
       }
     },
@@ -175,14 +239,20 @@ const localTests: Test[] = [
     id: 'udp64Kpps',
     async run(s) {
       const r = await udpRun(s.client, s.local.ns, s.local.ip, T)
-      return { figures: { udp64Kpps: r.rxPps / 1000, udp64LossPercent: r.lostPercent }, label: `same host UDP 64 B ${(r.rxPps / 1000).toFixed(0)} kpps` }
+      return {
+        figures: { udp64Kpps: r.rxPps / 1000, udp64LossPercent: r.lostPercent },
+        label: `same host UDP 64 B ${(r.rxPps / 1000).toFixed(0)} kpps`,
+      }
     },
   },
   {
     id: 'latP99us',
     async run(s) {
       const r = await latencyRun(s.client, s.local.ip, T)
-      return { figures: { latP50us: r.p50us, latP99us: r.p99us }, label: `same host RTT p50 ${r.p50us.toFixed(1)} µs p99 ${r.p99us.toFixed(1)} µs` }
+      return {
+        figures: { latP50us: r.p50us, latP99us: r.p99us },
+        label: `same host RTT p50 ${r.p50us.toFixed(1)} µs p99 ${r.p99us.toFixed(1)} µs`,
+      }
     },
   },
 ]
@@ -192,9 +262,15 @@ const sameHostIn: Underlay = underlays[0]!
 const cpModes = modes.filter((m): m is 'kernel' | 'bpf' => m !== 'routed')
 
 const progress = createProgress(
-  underlays.reduce((n, u) => n + cfg.rounds * modes.length * (remoteTests.length + (u === sameHostIn ? localTests.length : 0)), 0) +
+  underlays.reduce(
+    (n, u) =>
+      n +
+      cfg.rounds * modes.length * (remoteTests.length + (u === sameHostIn ? localTests.length : 0)),
+    0,
+  ) +
     underlays.length * modes.length +
-    (args['no-control-plane'] ? 0 : cpModes.length),
+    (args['no-control-plane'] ? 0 : cpModes.length) +
+    (args['no-cli-startup'] ? 0 : 1),
 )
 
 // --- run ------------------------------------------------------------------------------------
@@ -209,7 +285,8 @@ const result: BenchResult = {
     command: `bun run bench/run.ts ${Bun.argv.slice(2).join(' ')}`.trim(),
     quick,
     kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
-    cpu: (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown',
+    cpu:
+      (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown',
     cpus: navigator.hardwareConcurrency,
     weftVersion: tryRun(`${WEFT} version`),
     loadBefore,
@@ -229,7 +306,13 @@ const result: BenchResult = {
 }
 
 for (const underlay of underlays) {
-  const phase: Phase = { underlay, remote: {}, sameHost: underlay === sameHostIn ? {} : undefined, counters: {}, errors: {} }
+  const phase: Phase = {
+    underlay,
+    remote: {},
+    sameHost: underlay === sameHostIn ? {} : undefined,
+    counters: {},
+    errors: {},
+  }
   result.phases.push(phase)
   const setups = new Map<Mode, Setup>()
   for (const mode of modes) {
@@ -306,16 +389,36 @@ if (!args['no-control-plane']) {
         kv: !kvDone,
         idleSeconds: cfg.idleSeconds,
         convergeTimeoutMs: cfg.convergeTimeoutMs,
-        progress: (what, figure) => progress.note(`control plane · ${datapath} · ${what}${figure ? ` → ${figure}` : ''}`),
+        progress: (what, figure) =>
+          progress.note(`control plane · ${datapath} · ${what}${figure ? ` → ${figure}` : ''}`),
       })
       kvDone ||= cp.kv !== undefined
       result.controlPlane[datapath] = cp
-      progress.done(`attach p50 ${cp.attach.p50ms.toFixed(1)} ms p99 ${cp.attach.p99ms.toFixed(1)} ms; ${cp.converge.endpoints} endpoints in ${cp.converge.seconds?.toFixed(2) ?? '—'} s; RSS ${cp.maxRssMb.toFixed(0)} MB`)
+      progress.done(
+        `attach p50 ${cp.attach.p50ms.toFixed(1)} ms p99 ${cp.attach.p99ms.toFixed(1)} ms; ${cp.converge.endpoints} endpoints in ${cp.converge.seconds?.toFixed(2) ?? '—'} s; RSS ${cp.maxRssMb.toFixed(0)} MB`,
+      )
     } catch (e) {
       const msg = (e as Error).message.split('\n').slice(0, 3).join(' ')
       result.controlPlane[datapath] = { error: msg }
       progress.done(`FAILED: ${msg.slice(0, 300)}`)
     }
+  }
+}
+
+if (!args['no-cli-startup']) {
+  await halted()
+  progress.step('CLI start-up')
+  try {
+    const cli = await measureCliStartup({ weft: WEFT, runs: cfg.cliRuns })
+    result.cliStartup = cli
+    const w = worstOf(cli)
+    progress.done(
+      `slowest ${w.wallCommand} ${w.wallMs.toFixed(1)} ms (< ${CLI_WALL_TARGET_MS}), largest ${w.peakCommand} ${w.peakMb.toFixed(1)} MB (< ${CLI_RSS_TARGET_MB})`,
+    )
+  } catch (e) {
+    const msg = (e as Error).message.split('\n').slice(0, 3).join(' ')
+    result.cliStartup = { error: msg }
+    progress.done(`FAILED: ${msg.slice(0, 300)}`)
   }
 }
 
@@ -335,7 +438,7 @@ const jsonPath = join(outDir, `${base}.json`)
 const svgPath = join(outDir, `${base}.svg`)
 const reportPath = args.out ? join(outDir, 'REPORT.md') : join(ROOT, 'bench', 'REPORT.md')
 writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n')
-writeFileSync(svgPath, await renderChart(result))
+writeFileSync(svgPath, renderChart(result))
 const rel = (p: string) => relative(join(reportPath, '..'), p)
 writeFileSync(reportPath, renderReport(result, { json: rel(jsonPath), svg: rel(svgPath) }))
 progress.finish(`wrote ${jsonPath}\n      ${svgPath}\n      ${reportPath}`)

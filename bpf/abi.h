@@ -79,32 +79,39 @@ enum vx_counter {
 };
 
 /* ---- drop reasons ----
- * Helpers return these (negative, below every TC_ACT_* value) or VX_CONTINUE/a TC verdict; only
- * the entry points turn them into TC_ACT_SHOT and count them under counter = -reason.
- * Keep in sync with DROP_REASONS in src/datapath/bpf/abi.ts (a test checks). Never renumber.
+ * Helpers return these (negative, below every TC_ACT_* value) or a TC verdict; only the entry
+ * points turn them into TC_ACT_SHOT and count them under counter = -reason. The name after
+ * VX_DROP_, lower-cased, is the reason's name in `weft stats` and /metrics. The enum is in the
+ * object's BTF: DROP_REASONS in src/datapath/bpf/abi.ts is checked against it
+ * (test/datapath/bpf-abi.test.ts). Never renumber; a new reason takes the next lower code and
+ * moves VX_DROP_RANGE_LO.
  */
-#define VX_DROP_TRUNCATED	-130	/* truncated: headers shorter than they claim */
-#define VX_DROP_NOT_VXLAN_FLAG	-131	/* not_vxlan_flag: VXLAN I flag clear */
-#define VX_DROP_UNKNOWN_VNI	-132	/* unknown_vni: no such network on this host */
-#define VX_DROP_VTEP_NOT_MEMBER	-133	/* vtep_not_member: outer source not a member VTEP of the VNI */
-#define VX_DROP_UNKNOWN_DST	-134	/* unknown_dst: no endpoint with that address in the VNI */
-#define VX_DROP_UNKNOWN_SRC_IF	-135	/* unknown_src_if: ingress veth is not a known endpoint */
-#define VX_DROP_SRC_SPOOF	-136	/* src_spoof: source IPv4 is not the endpoint's own */
-#define VX_DROP_BUM		-137	/* bum: broadcast/multicast other than ARP (not replicated) */
-#define VX_DROP_NOT_IPV4	-138	/* not_ipv4: endpoint sent neither IPv4 nor ARP */
-#define VX_DROP_INNER_NOT_IPV4	-139	/* inner_not_ipv4: decapsulated frame is not IPv4 (incl. ARP) */
-#define VX_DROP_ARP_UNANSWERED	-140	/* arp_unanswered: ARP not a request for an address of the VNI */
-#define VX_DROP_TOO_BIG		-141	/* too_big: over the overlay MTU without DF */
-#define VX_DROP_OUTER_FRAG	-142	/* outer_frag: fragmented VXLAN packet */
-#define VX_DROP_NO_CONFIG	-143	/* no_config: vx_cfg not written yet */
-#define VX_DROP_ENCAP_FAILED	-144	/* encap_failed: bpf_skb_adjust_room refused to grow */
-#define VX_DROP_DECAP_FAILED	-145	/* decap_failed: bpf_skb_adjust_room refused to shrink */
-#define VX_DROP_ICMP_FAILED	-146	/* icmp_failed: could not build the frag-needed reply */
-#define VX_DROP_BAD_IP		-147	/* bad_ip: malformed IPv4 header (ihl < 5, tot_len short) */
-#define VX_DROP_LOOP		-148	/* loop: destination is the sender itself */
+enum vx_drop_reason {
+	VX_DROP_TRUNCATED = -130,	/* headers shorter than they claim */
+	VX_DROP_NOT_VXLAN_FLAG = -131,	/* VXLAN I flag clear */
+	VX_DROP_UNKNOWN_VNI = -132,	/* no such network on this host */
+	VX_DROP_VTEP_NOT_MEMBER = -133,	/* outer source not a member VTEP of the VNI */
+	VX_DROP_UNKNOWN_DST = -134,	/* no endpoint with that address in the VNI */
+	VX_DROP_UNKNOWN_SRC_IF = -135,	/* ingress veth is not a known endpoint */
+	VX_DROP_SRC_SPOOF = -136,	/* source IPv4 is not the sending endpoint's own */
+	VX_DROP_BUM = -137,		/* broadcast/multicast other than ARP (not replicated) */
+	VX_DROP_NOT_IPV4 = -138,	/* endpoint sent neither IPv4 nor ARP */
+	VX_DROP_INNER_NOT_IPV4 = -139,	/* decapsulated frame is not IPv4 (incl. ARP) */
+	VX_DROP_ARP_UNANSWERED = -140,	/* ARP not a request for an address of the VNI */
+	VX_DROP_TOO_BIG = -141,		/* over the overlay MTU without DF */
+	VX_DROP_OUTER_FRAG = -142,	/* fragmented VXLAN packet */
+	VX_DROP_NO_CONFIG = -143,	/* vx_cfg not written yet */
+	VX_DROP_ENCAP_FAILED = -144,	/* bpf_skb_adjust_room refused to grow */
+	VX_DROP_DECAP_FAILED = -145,	/* bpf_skb_adjust_room refused to shrink */
+	VX_DROP_ICMP_FAILED = -146,	/* could not build the frag-needed reply */
+	VX_DROP_BAD_IP = -147,		/* malformed IPv4 header (ihl < 5, version != 4) */
+	VX_DROP_LOOP = -148,		/* destination is the sender itself */
+	VX_DROP_INNER_SRC_SPOOF = -149,	/* decap: inner source is not an endpoint of the VNI
+					 * behind the outer source VTEP */
 
-#define VX_DROP_MIN		-148	/* lowest code in use */
-#define VX_DROP_MAX		-130	/* highest code in use */
+	VX_DROP_RANGE_LO = VX_DROP_INNER_SRC_SPOOF,	/* lowest code in use */
+	VX_DROP_RANGE_HI = VX_DROP_TRUNCATED,		/* highest code in use */
+};
 
 /* ---- wire constants ---- */
 

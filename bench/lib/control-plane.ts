@@ -92,7 +92,12 @@ export interface ControlPlaneResult {
 }
 
 const now = () => performance.timeOrigin + performance.now()
-const macOf = (ip: string) => '02:42:' + ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')
+const macOf = (ip: string) =>
+  '02:42:' +
+  ip
+    .split('.')
+    .map((b) => Number(b).toString(16).padStart(2, '0'))
+    .join(':')
 
 export async function runControlPlane(o: ControlPlaneOptions): Promise<ControlPlaneResult> {
   const topo = await createTopology({ hosts: 3 })
@@ -128,15 +133,30 @@ export async function runControlPlane(o: ControlPlaneOptions): Promise<ControlPl
     const maxRssMb = Math.max(...footprint.map((f) => f.rssMb))
     o.progress('agent footprint', `max RSS ${maxRssMb.toFixed(0)} MB`)
     const kv = o.kv ? await kvBench(topo, o) : undefined
-    return { datapath: o.datapath, attach, converge, agents: footprint, maxRssMb, ...(kv ? { kv } : {}) }
+    return {
+      datapath: o.datapath,
+      attach,
+      converge,
+      agents: footprint,
+      maxRssMb,
+      ...(kv ? { kv } : {}),
+    }
   } finally {
     await destroyTopology(topo)
   }
 }
 
-async function attachToReachable(topo: Topology, agents: RunningAgent[], o: ControlPlaneOptions): Promise<AttachResult> {
-  const net = await agents[0]!.api('POST', '/v1/networks', { name: 'attach', subnet: '10.0.0.0/16' })
-  if (net.status !== 201) throw new Error(`create network attach: ${net.status} ${JSON.stringify(net.body)}`)
+async function attachToReachable(
+  topo: Topology,
+  agents: RunningAgent[],
+  o: ControlPlaneOptions,
+): Promise<AttachResult> {
+  const net = await agents[0]!.api('POST', '/v1/networks', {
+    name: 'attach',
+    subnet: '10.0.0.0/16',
+  })
+  if (net.status !== 201)
+    throw new Error(`create network attach: ${net.status} ${JSON.stringify(net.body)}`)
   const probe = await topo.addContainer(1)
   const p = await agents[1]!.api('POST', '/v1/networks/attach/connect', { sandbox: probe.ns })
   if (p.status !== 201) throw new Error(`connect probe: ${p.status} ${JSON.stringify(p.body)}`)
@@ -150,8 +170,32 @@ async function attachToReachable(topo: Topology, agents: RunningAgent[], o: Cont
     const sandbox = (await topo.addContainer(0)).ns
     const ip = `10.0.${1 + Math.floor(i / 250)}.${2 + (i % 250)}`
     // a permanent neighbour entry: the probe never waits on ARP timers, only on the datapath
-    await mustRunIn(probe.ns, ['ip', 'neigh', 'replace', ip, 'lladdr', macOf(ip), 'dev', probeIf, 'nud', 'permanent'])
-    const ping = startIn(probe.ns, ['stdbuf', '-oL', 'ping', '-D', '-n', '-i', '0.001', '-c', '1', '-w', '5', ip])
+    await mustRunIn(probe.ns, [
+      'ip',
+      'neigh',
+      'replace',
+      ip,
+      'lladdr',
+      macOf(ip),
+      'dev',
+      probeIf,
+      'nud',
+      'permanent',
+    ])
+    const ping = startIn(probe.ns, [
+      'stdbuf',
+      '-oL',
+      'ping',
+      '-D',
+      '-n',
+      '-i',
+      '0.001',
+      '-c',
+      '1',
+      '-w',
+      '5',
+      ip,
+    ])
     const deadline = Date.now() + 5000
     while (!ping.stdout().includes('PING') && Date.now() < deadline) await Bun.sleep(1)
     const t0 = now()
@@ -169,7 +213,10 @@ async function attachToReachable(topo: Topology, agents: RunningAgent[], o: Cont
       api.push(t1 - t0)
     }
     if ((i + 1) % Math.max(1, Math.floor(o.attaches / 10)) === 0 || i + 1 === o.attaches) {
-      o.progress(`attach-to-reachable ${i + 1}/${o.attaches}`, `p50 ${percentile(samples, 50).toFixed(1)} ms`)
+      o.progress(
+        `attach-to-reachable ${i + 1}/${o.attaches}`,
+        `p50 ${percentile(samples, 50).toFixed(1)} ms`,
+      )
     }
   }
   return {
@@ -198,12 +245,21 @@ export function assignment(endpoints: number, networks: number, hosts: number) {
   return { sandboxes, pairs }
 }
 
-async function convergence(topo: Topology, agents: RunningAgent[], drivers: DriverHandle[], o: ControlPlaneOptions): Promise<ConvergeResult> {
+async function convergence(
+  topo: Topology,
+  agents: RunningAgent[],
+  drivers: DriverHandle[],
+  o: ControlPlaneOptions,
+): Promise<ConvergeResult> {
   const { sandboxes, pairs } = assignment(o.endpoints, o.networks, agents.length)
   o.progress(`create ${o.networks} networks, ${sandboxes} sandboxes`)
   for (let n = 0; n < o.networks; n++) {
-    const r = await agents[0]!.api('POST', '/v1/networks', { name: `conv${n}`, subnet: `10.1.${n}.0/24` })
-    if (r.status !== 201) throw new Error(`create network conv${n}: ${r.status} ${JSON.stringify(r.body)}`)
+    const r = await agents[0]!.api('POST', '/v1/networks', {
+      name: `conv${n}`,
+      subnet: `10.1.${n}.0/24`,
+    })
+    if (r.status !== 201)
+      throw new Error(`create network conv${n}: ${r.status} ${JSON.stringify(r.body)}`)
   }
   const sbx: string[] = []
   for (let s = 0; s < sandboxes; s++) sbx.push((await topo.addContainer(s % agents.length)).ns)
@@ -229,7 +285,8 @@ async function convergence(topo: Topology, agents: RunningAgent[], drivers: Driv
   // for the next free ethN name in the agent (reported, not benchmarked).
   const perAgent = agents.map((_, h) => {
     const bySandbox = new Map<number, number[]>()
-    for (const q of pairs) if (q.host === h) bySandbox.set(q.sandbox, [...(bySandbox.get(q.sandbox) ?? []), q.network])
+    for (const q of pairs)
+      if (q.host === h) bySandbox.set(q.sandbox, [...(bySandbox.get(q.sandbox) ?? []), q.network])
     return [...bySandbox.entries()]
   })
   const calls = Promise.all(
@@ -240,9 +297,9 @@ async function convergence(topo: Topology, agents: RunningAgent[], drivers: Driv
           while (next < list.length) {
             const [sandbox, nets] = list[next++]!
             for (const n of nets) {
-              const r = await agents[h]!.api('POST', `/v1/networks/conv${n}/connect`, { sandbox: sbx[sandbox] }).catch(
-                (e: Error) => ({ status: 0, body: e.message }),
-              )
+              const r = await agents[h]!.api('POST', `/v1/networks/conv${n}/connect`, {
+                sandbox: sbx[sandbox],
+              }).catch((e: Error) => ({ status: 0, body: e.message }))
               if (r.status !== 201) {
                 failures++
                 lastFailure = `${r.status} ${JSON.stringify(r.body).slice(0, 200)}`
@@ -285,7 +342,9 @@ async function convergence(topo: Topology, agents: RunningAgent[], drivers: Driv
     apiSeconds,
     failures,
     ...(seconds === null || failures
-      ? { note: `counts ${counts.join('/')} of ${expected.join('/')}${failures ? `; ${failures} connect calls failed, last: ${lastFailure}` : ''}` }
+      ? {
+          note: `counts ${counts.join('/')} of ${expected.join('/')}${failures ? `; ${failures} connect calls failed, last: ${lastFailure}` : ''}`,
+        }
       : {}),
   }
 }
@@ -297,22 +356,58 @@ async function kvBench(topo: Topology, o: ControlPlaneOptions): Promise<KvResult
   const bun = process.execPath
   o.progress('kv: 3 watchers + writer', `${o.kvSeconds} s`)
   const watchers = topo.hosts.map((h) =>
-    startIn(h.ns, [bun, 'run', script, 'watcher', '--store', store, '--prefix', prefix, '--seconds', String(o.kvSeconds + 3)]),
+    startIn(h.ns, [
+      bun,
+      'run',
+      script,
+      'watcher',
+      '--store',
+      store,
+      '--prefix',
+      prefix,
+      '--seconds',
+      String(o.kvSeconds + 3),
+    ]),
   )
   const deadline = Date.now() + 15_000
   while (!watchers.every((w) => w.stdout().includes('"ready"'))) {
-    if (Date.now() > deadline) throw new Error(`kv watchers did not start: ${watchers.map((w) => w.stderr()).join(' | ')}`)
+    if (Date.now() > deadline)
+      throw new Error(`kv watchers did not start: ${watchers.map((w) => w.stderr()).join(' | ')}`)
     await Bun.sleep(20)
   }
   const concurrency = 8
-  const w = await runInNs(topo.hosts[1]!.ns, [bun, 'run', script, 'writer', '--store', store, '--prefix', prefix, '--seconds', String(o.kvSeconds), '--concurrency', String(concurrency)], {
-    timeoutMs: (o.kvSeconds + 30) * 1000,
-  })
+  const w = await runInNs(
+    topo.hosts[1]!.ns,
+    [
+      bun,
+      'run',
+      script,
+      'writer',
+      '--store',
+      store,
+      '--prefix',
+      prefix,
+      '--seconds',
+      String(o.kvSeconds),
+      '--concurrency',
+      String(concurrency),
+    ],
+    {
+      timeoutMs: (o.kvSeconds + 30) * 1000,
+    },
+  )
   const lastJson = (s: string) => JSON.parse(s.trim().split('\n').pop()!)
   if (w.code !== 0) throw new Error(`kv writer exited ${w.code}: ${w.stderr.slice(-500)}`)
-  const wr = lastJson(w.stdout) as { writes: number; errors: number; seconds: number; latenciesMs: number[] }
+  const wr = lastJson(w.stdout) as {
+    writes: number
+    errors: number
+    seconds: number
+    latenciesMs: number[]
+  }
   await Promise.all(watchers.map((x) => x.exited))
-  const ws = watchers.map((x) => lastJson(x.stdout()) as { deliveries: number; errors: number; deliveryMs: number[] })
+  const ws = watchers.map(
+    (x) => lastJson(x.stdout()) as { deliveries: number; errors: number; deliveryMs: number[] },
+  )
   const delivery = ws.flatMap((x) => x.deliveryMs)
   const r: KvResult = {
     writers: concurrency,
@@ -325,7 +420,10 @@ async function kvBench(topo: Topology, o: ControlPlaneOptions): Promise<KvResult
     deliveryP99ms: percentile(delivery, 99),
     errors: wr.errors + ws.reduce((a, x) => a + x.errors, 0),
   }
-  o.progress('kv', `${r.writesPerSec.toFixed(0)} writes/s, delivery p99 ${r.deliveryP99ms.toFixed(1)} ms`)
+  o.progress(
+    'kv',
+    `${r.writesPerSec.toFixed(0)} writes/s, delivery p99 ${r.deliveryP99ms.toFixed(1)} ms`,
+  )
   return r
 }
 

@@ -24,10 +24,24 @@ const alive = new Map<number, Bun.Subprocess>()
 /** Every PID ever started by this run, with its command (for the leak report). */
 export const startedPids: { pid: number; cmd: string }[] = []
 
-function spawnTracked(argv: string[], env?: Record<string, string>): Bun.Subprocess<'ignore', 'pipe', 'pipe'> {
-  const p = Bun.spawn(argv, { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', env: { ...process.env, ...env } })
+function spawnTracked(
+  argv: string[],
+  env?: Record<string, string>,
+): Bun.Subprocess<'ignore', 'pipe', 'pipe'> {
+  const p = Bun.spawn(argv, {
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: { ...process.env, ...env },
+  })
   alive.set(p.pid, p)
-  startedPids.push({ pid: p.pid, cmd: argv.filter((a) => !a.startsWith('--net=')).slice(0, 4).join(' ') })
+  startedPids.push({
+    pid: p.pid,
+    cmd: argv
+      .filter((a) => !a.startsWith('--net='))
+      .slice(0, 4)
+      .join(' '),
+  })
   void p.exited.then(() => alive.delete(p.pid))
   return p
 }
@@ -62,11 +76,21 @@ export function startIn(ns: string, cmd: string[], env?: Record<string, string>)
 }
 
 /** Run a command inside `ns` to completion; SIGKILL at the deadline. */
-export async function runInNs(ns: string, cmd: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Done> {
-  return finish(spawnTracked(['nsenter', `--net=${nsPath(ns)}`, ...cmd], opts.env), opts.timeoutMs ?? 60_000)
+export async function runInNs(
+  ns: string,
+  cmd: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<Done> {
+  return finish(
+    spawnTracked(['nsenter', `--net=${nsPath(ns)}`, ...cmd], opts.env),
+    opts.timeoutMs ?? 60_000,
+  )
 }
 
-async function finish(p: Bun.Subprocess<'ignore', 'pipe', 'pipe'>, timeoutMs: number): Promise<Done> {
+async function finish(
+  p: Bun.Subprocess<'ignore', 'pipe', 'pipe'>,
+  timeoutMs: number,
+): Promise<Done> {
   const out = collect(p.stdout)
   const err = collect(p.stderr)
   let timedOut = false
@@ -90,7 +114,9 @@ export async function stopAll(graceMs = 1000): Promise<void> {
 }
 
 /** PIDs of this run that are still running the command we started (a PID reused by another program is not ours). */
-export function leakedPids(pids: { pid: number; cmd: string }[] = startedPids): { pid: number; cmd: string }[] {
+export function leakedPids(
+  pids: { pid: number; cmd: string }[] = startedPids,
+): { pid: number; cmd: string }[] {
   return pids.filter(({ pid, cmd }) => {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')

@@ -4,7 +4,13 @@
 //   routed  plain routing through the hosts, no encapsulation (the physical limit here)
 //   kernel  weft agents with --datapath kernel (bridge + vxlan device, Docker's layout)
 //   bpf     weft agents with --datapath bpf (TC eBPF encap/decap)
-import { createTopology, mustRunIn, ping, waitFor, type Topology } from '../../test/harness/index.ts'
+import {
+  createTopology,
+  mustRunIn,
+  ping,
+  waitFor,
+  type Topology,
+} from '../../test/harness/index.ts'
 import { startAgents, type RunningAgent } from '../../test/agent/agents.ts'
 import { startServers } from './tools.ts'
 import type { Started } from './procs.ts'
@@ -55,11 +61,16 @@ export async function createSetup(mode: Mode, underlay: Underlay): Promise<Setup
       ips = await plumbRouted(topo, client, localNs, remoteNs)
     } else {
       agents = await startAgents(topo, { datapath: mode, ttl: '10s' })
-      const net = await agents[0]!.api('POST', '/v1/networks', { name: 'bench', subnet: '10.0.1.0/24' })
-      if (net.status !== 201) throw new Error(`create network: ${net.status} ${JSON.stringify(net.body)}`)
+      const net = await agents[0]!.api('POST', '/v1/networks', {
+        name: 'bench',
+        subnet: '10.0.1.0/24',
+      })
+      if (net.status !== 201)
+        throw new Error(`create network: ${net.status} ${JSON.stringify(net.body)}`)
       const connect = async (agent: RunningAgent, sandbox: string) => {
         const r = await agent.api('POST', '/v1/networks/bench/connect', { sandbox })
-        if (r.status !== 201) throw new Error(`connect ${sandbox}: ${r.status} ${JSON.stringify(r.body)}`)
+        if (r.status !== 201)
+          throw new Error(`connect ${sandbox}: ${r.status} ${JSON.stringify(r.body)}`)
         return r.body.ip as string
       }
       ips = {
@@ -68,14 +79,23 @@ export async function createSetup(mode: Mode, underlay: Underlay): Promise<Setup
         remote: await connect(agents[1]!, remoteNs),
       }
     }
-    for (const [what, ip] of [['remote', ips.remote], ['same-host', ips.local]] as const) {
-      await waitFor(async () => (await ping(client, ip, { count: 1, timeoutMs: 1000 })).received === 1, {
-        what: `${mode}: ping ${what} peer ${ip} from the client`,
-        timeoutMs: 10_000,
-        intervalMs: 100,
-      })
+    for (const [what, ip] of [
+      ['remote', ips.remote],
+      ['same-host', ips.local],
+    ] as const) {
+      await waitFor(
+        async () => (await ping(client, ip, { count: 1, timeoutMs: 1000 })).received === 1,
+        {
+          what: `${mode}: ping ${what} peer ${ip} from the client`,
+          timeoutMs: 10_000,
+          intervalMs: 100,
+        },
+      )
     }
-    const servers = [...(await startServers(remoteNs, ips.remote)), ...(await startServers(localNs, ips.local))]
+    const servers = [
+      ...(await startServers(remoteNs, ips.remote)),
+      ...(await startServers(localNs, ips.local)),
+    ]
     return {
       mode,
       underlay,
@@ -104,7 +124,19 @@ async function plumbRouted(topo: Topology, client: string, local: string, remote
   const h1 = topo.hosts[0]!
   const h2 = topo.hosts[1]!
   const attach = async (hostNs: string, ns: string, dev: string, n: number) => {
-    await mustRunIn(hostNs, ['ip', 'link', 'add', dev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
+    await mustRunIn(hostNs, [
+      'ip',
+      'link',
+      'add',
+      dev,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      ns,
+    ])
     await mustRunIn(hostNs, ['ip', 'addr', 'add', `10.0.${n}.1/24`, 'dev', dev])
     await mustRunIn(hostNs, ['ip', 'link', 'set', dev, 'up'])
     await mustRunIn(ns, ['ip', 'addr', 'add', `10.0.${n}.2/24`, 'dev', 'eth0'])
@@ -118,7 +150,17 @@ async function plumbRouted(topo: Topology, client: string, local: string, remote
     remote: await attach(h2.ns, remote, 'rt2', 2),
   }
   for (const h of [h1, h2]) await mustRunIn(h.ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1'])
-  for (const n of [1, 3]) await mustRunIn(h2.ns, ['ip', 'route', 'add', `10.0.${n}.0/24`, 'via', h1.underlay.ip, 'dev', 'ul0'])
+  for (const n of [1, 3])
+    await mustRunIn(h2.ns, [
+      'ip',
+      'route',
+      'add',
+      `10.0.${n}.0/24`,
+      'via',
+      h1.underlay.ip,
+      'dev',
+      'ul0',
+    ])
   await mustRunIn(h1.ns, ['ip', 'route', 'add', '10.0.2.0/24', 'via', h2.underlay.ip, 'dev', 'ul0'])
   return ips
 }

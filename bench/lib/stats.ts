@@ -20,7 +20,8 @@ export function median(xs: readonly number[]): number {
 
 /** a / b, or NaN when either is missing or b is 0. */
 export function ratio(a: number | undefined, b: number | undefined): number {
-  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return NaN
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)
+    return NaN
   return a / b
 }
 

@@ -1,6 +1,7 @@
 // The issue's targets, evaluated against a run's medians. Nothing here is asserted: a missed
 // target is reported with the counters that bear on it, and a target whose mode did not run
 // is reported as not evaluated.
+import { CLI_RSS_TARGET_MB, CLI_WALL_TARGET_MS, worstOf } from '../cli-startup.ts'
 import type { Mode, Underlay } from './setups.ts'
 import { median, ratio } from './stats.ts'
 import type { BenchResult, FigureKey, Phase, Target } from './types.ts'
@@ -8,10 +9,20 @@ import type { BenchResult, FigureKey, Phase, Target } from './types.ts'
 const med = (p: Phase | undefined, mode: Mode, key: FigureKey) => p?.remote[mode]?.[key]?.median
 
 /** Median over rounds of one counter, summed over namespaces (or one namespace). */
-export function counter(p: Phase | undefined, mode: Mode, test: string, name: string, ns?: string): number | undefined {
+export function counter(
+  p: Phase | undefined,
+  mode: Mode,
+  test: string,
+  name: string,
+  ns?: string,
+): number | undefined {
   const rounds = p?.counters[mode]?.[test]
   if (!rounds?.length) return undefined
-  return median(rounds.map((r) => Object.entries(r).reduce((a, [n, c]) => (ns && n !== ns ? a : a + (c[name] ?? 0)), 0)))
+  return median(
+    rounds.map((r) =>
+      Object.entries(r).reduce((a, [n, c]) => (ns && n !== ns ? a : a + (c[name] ?? 0)), 0),
+    ),
+  )
 }
 
 function evidence(p: Phase | undefined, test: 'tcp1' | 'udp64'): string {
@@ -35,16 +46,24 @@ function evidence(p: Phase | undefined, test: 'tcp1' | 'udp64'): string {
   return parts.join('; ')
 }
 
-function sumOf(p: Phase, mode: Mode, test: string, names: string[], nss: string[]): number | undefined {
+function sumOf(
+  p: Phase,
+  mode: Mode,
+  test: string,
+  names: string[],
+  nss: string[],
+): number | undefined {
   let total: number | undefined
-  for (const n of names) for (const ns of nss) {
-    const v = counter(p, mode, test, n, ns)
-    if (v !== undefined) total = (total ?? 0) + v
-  }
+  for (const n of names)
+    for (const ns of nss) {
+      const v = counter(p, mode, test, n, ns)
+      if (v !== undefined) total = (total ?? 0) + v
+    }
   return total
 }
 
-const fmtN = (x: number | undefined, d = 0) => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d))
+const fmtN = (x: number | undefined, d = 0) =>
+  x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d)
 
 export function evaluateTargets(r: BenchResult): Target[] {
   const phase = (u: Underlay) => r.phases.find((p) => p.underlay === u)
@@ -54,37 +73,167 @@ export function evaluateTargets(r: BenchResult): Target[] {
   const unavailable = (modes: Mode[]) =>
     modes
       .filter((m) => r.modes[m]?.available !== true)
-      .map((m) => `${m} did not run${r.modes[m]?.error ? `: ${r.modes[m]!.error!.slice(0, 200)}` : ''}`)
+      .map(
+        (m) =>
+          `${m} did not run${r.modes[m]?.error ? `: ${r.modes[m]!.error!.slice(0, 200)}` : ''}`,
+      )
       .join('; ')
-  const add = (id: string, description: string, value: number | undefined, target: string, ok: (v: number) => boolean, modes: Mode[], why = '') => {
+  const add = (
+    id: string,
+    description: string,
+    value: number | undefined,
+    target: string,
+    ok: (v: number) => boolean,
+    modes: Mode[],
+    why = '',
+  ) => {
     const v = value !== undefined && Number.isFinite(value) ? value : null
     const met = v === null ? null : ok(v)
     const note = v === null ? unavailable(modes) || 'no samples' : met ? undefined : why
     out.push({ id, description, value: v, target, met, ...(note ? { note } : {}) })
   }
   if (wire) {
-    add('wire.tcp1.bpf/kernel', 'wire: bpf TCP single stream vs kernel', ratio(med(wire, 'bpf', 'tcp1Gbps'), med(wire, 'kernel', 'tcp1Gbps')), '>= 1.3x', (v) => v >= 1.3, ['bpf', 'kernel'], evidence(wire, 'tcp1'))
-    add('wire.tcp1.bpf/routed', 'wire: bpf TCP single stream vs routed', ratio(med(wire, 'bpf', 'tcp1Gbps'), med(wire, 'routed', 'tcp1Gbps')), '>= 0.9x', (v) => v >= 0.9, ['bpf', 'routed'], evidence(wire, 'tcp1'))
-    add('wire.udp64.bpf/kernel', 'wire: bpf UDP 64 B received pps vs kernel', ratio(med(wire, 'bpf', 'udp64Kpps'), med(wire, 'kernel', 'udp64Kpps')), '>= 1.6x', (v) => v >= 1.6, ['bpf', 'kernel'], evidence(wire, 'udp64'))
-    add('wire.retrans.bpf/kernel', 'wire: bpf TCP retransmits vs kernel (single stream)', ratio(med(wire, 'bpf', 'tcp1Retransmits'), med(wire, 'kernel', 'tcp1Retransmits')), '<= 1.5x', (v) => v <= 1.5, ['bpf', 'kernel'], evidence(wire, 'tcp1'))
-    add('wire.p99.bpf-kernel', 'wire: bpf RTT p99 minus kernel RTT p99 (µs)', diff(med(wire, 'bpf', 'latP99us'), med(wire, 'kernel', 'latP99us')), '<= 0', (v) => v <= 0, ['bpf', 'kernel'],
-      `p99 is the tail of ${r.meta.config.seconds} s of ping-pong on 2 shared vCPUs; p50 bpf ${fmtN(med(wire, 'bpf', 'latP50us'), 1)} µs vs kernel ${fmtN(med(wire, 'kernel', 'latP50us'), 1)} µs`)
+    add(
+      'wire.tcp1.bpf/kernel',
+      'wire: bpf TCP single stream vs kernel',
+      ratio(med(wire, 'bpf', 'tcp1Gbps'), med(wire, 'kernel', 'tcp1Gbps')),
+      '>= 1.3x',
+      (v) => v >= 1.3,
+      ['bpf', 'kernel'],
+      evidence(wire, 'tcp1'),
+    )
+    add(
+      'wire.tcp1.bpf/routed',
+      'wire: bpf TCP single stream vs routed',
+      ratio(med(wire, 'bpf', 'tcp1Gbps'), med(wire, 'routed', 'tcp1Gbps')),
+      '>= 0.9x',
+      (v) => v >= 0.9,
+      ['bpf', 'routed'],
+      evidence(wire, 'tcp1'),
+    )
+    add(
+      'wire.udp64.bpf/kernel',
+      'wire: bpf UDP 64 B received pps vs kernel',
+      ratio(med(wire, 'bpf', 'udp64Kpps'), med(wire, 'kernel', 'udp64Kpps')),
+      '>= 1.6x',
+      (v) => v >= 1.6,
+      ['bpf', 'kernel'],
+      evidence(wire, 'udp64'),
+    )
+    add(
+      'wire.retrans.bpf/kernel',
+      'wire: bpf TCP retransmits vs kernel (single stream)',
+      ratio(med(wire, 'bpf', 'tcp1Retransmits'), med(wire, 'kernel', 'tcp1Retransmits')),
+      '<= 1.5x',
+      (v) => v <= 1.5,
+      ['bpf', 'kernel'],
+      evidence(wire, 'tcp1'),
+    )
+    add(
+      'wire.p99.bpf-kernel',
+      'wire: bpf RTT p99 minus kernel RTT p99 (µs)',
+      diff(med(wire, 'bpf', 'latP99us'), med(wire, 'kernel', 'latP99us')),
+      '<= 0',
+      (v) => v <= 0,
+      ['bpf', 'kernel'],
+      `p99 is the tail of ${r.meta.config.seconds} s of ping-pong on 2 shared vCPUs; p50 bpf ${fmtN(med(wire, 'bpf', 'latP50us'), 1)} µs vs kernel ${fmtN(med(wire, 'kernel', 'latP50us'), 1)} µs`,
+    )
   }
   if (veth) {
-    add('veth.tcp1.bpf/routed', 'veth: bpf TCP single stream vs routed', ratio(med(veth, 'bpf', 'tcp1Gbps'), med(veth, 'routed', 'tcp1Gbps')), '>= 0.97x', (v) => v >= 0.97, ['bpf', 'routed'], evidence(veth, 'tcp1'))
+    add(
+      'veth.tcp1.bpf/routed',
+      'veth: bpf TCP single stream vs routed',
+      ratio(med(veth, 'bpf', 'tcp1Gbps'), med(veth, 'routed', 'tcp1Gbps')),
+      '>= 0.97x',
+      (v) => v >= 0.97,
+      ['bpf', 'routed'],
+      evidence(veth, 'tcp1'),
+    )
   }
   const cp = r.controlPlane.bpf && !('error' in r.controlPlane.bpf) ? r.controlPlane.bpf : undefined
-  const cpWhy = r.controlPlane.bpf && 'error' in r.controlPlane.bpf ? `control plane run failed: ${r.controlPlane.bpf.error}` : ''
-  const cpAdd = (id: string, d: string, v: number | undefined | null, t: string, ok: (v: number) => boolean, why: string) => {
+  const cpWhy =
+    r.controlPlane.bpf && 'error' in r.controlPlane.bpf
+      ? `control plane run failed: ${r.controlPlane.bpf.error}`
+      : ''
+  const cpAdd = (
+    id: string,
+    d: string,
+    v: number | undefined | null,
+    t: string,
+    ok: (v: number) => boolean,
+    why: string,
+  ) => {
     const val = v === null || v === undefined || !Number.isFinite(v) ? undefined : v
     add(id, d, val, t, ok, ['bpf'], why)
     if (val === undefined && cpWhy) out[out.length - 1]!.note = cpWhy
   }
-  cpAdd('cp.attach.p50', 'attach-to-reachable p50 (ms, bpf datapath)', cp?.attach.p50ms, '< 50 ms', (v) => v < 50, `connect call itself p50 ${fmtN(cp?.attach.apiP50ms, 1)} ms`)
-  cpAdd('cp.attach.p99', 'attach-to-reachable p99 (ms, bpf datapath)', cp?.attach.p99ms, '< 100 ms', (v) => v < 100, `max ${fmtN(cp?.attach.maxMs, 0)} ms; connect call p99 ${fmtN(cp?.attach.apiP99ms, 1)} ms`)
-  cpAdd('cp.converge', `${cp?.converge.endpoints ?? 1000} endpoints over 3 hosts converge (s, bpf datapath)`, cp?.converge.seconds, '< 10 s', (v) => v < 10,
-    `connect calls alone took ${fmtN(cp?.converge.apiSeconds, 1)} s${cp?.converge.note ? `; ${cp.converge.note}` : ''}`)
-  cpAdd('cp.rss', `agent RSS at ${cp?.converge.endpoints ?? 1000} endpoints / ${cp?.converge.networks ?? 100} networks (MB, max of 3)`, cp?.maxRssMb, '< 150 MB', (v) => v < 150, 'the store host also serves the embedded KV')
+  cpAdd(
+    'cp.attach.p50',
+    'attach-to-reachable p50 (ms, bpf datapath)',
+    cp?.attach.p50ms,
+    '< 50 ms',
+    (v) => v < 50,
+    `connect call itself p50 ${fmtN(cp?.attach.apiP50ms, 1)} ms`,
+  )
+  cpAdd(
+    'cp.attach.p99',
+    'attach-to-reachable p99 (ms, bpf datapath)',
+    cp?.attach.p99ms,
+    '< 100 ms',
+    (v) => v < 100,
+    `max ${fmtN(cp?.attach.maxMs, 0)} ms; connect call p99 ${fmtN(cp?.attach.apiP99ms, 1)} ms`,
+  )
+  cpAdd(
+    'cp.converge',
+    `${cp?.converge.endpoints ?? 1000} endpoints over 3 hosts converge (s, bpf datapath)`,
+    cp?.converge.seconds,
+    '< 10 s',
+    (v) => v < 10,
+    `connect calls alone took ${fmtN(cp?.converge.apiSeconds, 1)} s${cp?.converge.note ? `; ${cp.converge.note}` : ''}`,
+  )
+  cpAdd(
+    'cp.rss',
+    `agent RSS at ${cp?.converge.endpoints ?? 1000} endpoints / ${cp?.converge.networks ?? 100} networks (MB, max of 3)`,
+    cp?.maxRssMb,
+    '< 150 MB',
+    (v) => v < 150,
+    'the store host also serves the embedded KV',
+  )
+  if (r.cliStartup) {
+    const cli = 'error' in r.cliStartup ? undefined : r.cliStartup
+    const w = cli ? worstOf(cli) : undefined
+    const why =
+      r.cliStartup && 'error' in r.cliStartup
+        ? `CLI start-up run failed: ${r.cliStartup.error}`
+        : ''
+    const cliAdd = (
+      id: string,
+      d: string,
+      v: number | undefined,
+      t: string,
+      ok: (v: number) => boolean,
+      note: string,
+    ) => {
+      add(id, d, v, t, ok, [], note)
+      if (v === undefined && why) out[out.length - 1]!.note = why
+    }
+    cliAdd(
+      'cli.wall',
+      `CLI start-up, slowest median wall of help and admin-API commands (ms, ${cli?.runs ?? '?'} runs each)`,
+      w?.wallMs,
+      `< ${CLI_WALL_TARGET_MS} ms`,
+      (v) => v < CLI_WALL_TARGET_MS,
+      `slowest: ${w?.wallCommand}`,
+    )
+    cliAdd(
+      'cli.rss',
+      'CLI start-up, largest median peak RSS of those commands (MB)',
+      w?.peakMb,
+      `< ${CLI_RSS_TARGET_MB} MB`,
+      (v) => v < CLI_RSS_TARGET_MB,
+      `largest: ${w?.peakCommand}`,
+    )
+  }
   const conv = out.find((t) => t.id === 'cp.converge')
   if (conv && cp && cp.converge.seconds === null) {
     conv.met = false

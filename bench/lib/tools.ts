@@ -26,7 +26,12 @@ export function parseIperfTcp(json: string): TcpResult {
   const rx = j.end?.sum_received
   const tx = j.end?.sum_sent
   if (!rx || !tx) throw new Error('iperf3 -J output has no end.sum_received/sum_sent')
-  return { gbps: rx.bits_per_second / 1e9, bytes: rx.bytes, retransmits: tx.retransmits ?? 0, seconds: rx.seconds }
+  return {
+    gbps: rx.bits_per_second / 1e9,
+    bytes: rx.bytes,
+    retransmits: tx.retransmits ?? 0,
+    seconds: rx.seconds,
+  }
 }
 
 export interface UdpResult {
@@ -42,9 +47,15 @@ export function parseIperfUdp(json: string): UdpResult {
   const j = JSON.parse(json)
   if (j.error) throw new Error(`iperf3: ${j.error}`)
   const s = j.end?.sum
-  if (!s || typeof s.packets !== 'number') throw new Error('iperf3 -J output has no end.sum.packets')
+  if (!s || typeof s.packets !== 'number')
+    throw new Error('iperf3 -J output has no end.sum.packets')
   const rxPackets = s.packets - (s.lost_packets ?? 0)
-  return { rxPps: rxPackets / s.seconds, txPps: s.packets / s.seconds, lostPercent: s.lost_percent ?? 0, rxPackets }
+  return {
+    rxPps: rxPackets / s.seconds,
+    txPps: s.packets / s.seconds,
+    lostPercent: s.lost_percent ?? 0,
+    rxPackets,
+  }
 }
 
 export interface LatencyResult {
@@ -100,17 +111,27 @@ const pin = (cpu: number, cmd: string[]) => ['taskset', '-c', String(cpu), ...cm
 /** Long-running servers in one namespace: iperf3 -s and sockperf sr, pinned to CPU_SERVER. */
 export async function startServers(ns: string, ip: string): Promise<Started[]> {
   const iperf = startIn(ns, pin(CPU_SERVER, ['iperf3', '-s', '-B', ip, '-p', String(IPERF_PORT)]))
-  const sock = startIn(ns, pin(CPU_SERVER, ['sockperf', 'sr', '-i', ip, '-p', String(SOCKPERF_PORT)]))
+  const sock = startIn(
+    ns,
+    pin(CPU_SERVER, ['sockperf', 'sr', '-i', ip, '-p', String(SOCKPERF_PORT)]),
+  )
   // both block-buffer their stdout when it is a pipe: ask ss whether the sockets are bound
   const deadline = Date.now() + 5000
   const ready = async () => {
-    const r = await runInNs(ns, ['ss', '-Hln', `( sport = :${IPERF_PORT} or sport = :${SOCKPERF_PORT} )`, '-tu'])
+    const r = await runInNs(ns, [
+      'ss',
+      '-Hln',
+      `( sport = :${IPERF_PORT} or sport = :${SOCKPERF_PORT} )`,
+      '-tu',
+    ])
     return r.stdout.includes(`:${IPERF_PORT}`) && r.stdout.includes(`:${SOCKPERF_PORT}`)
   }
   while (!(await ready())) {
     if (Date.now() > deadline) {
       await Promise.all([iperf.stop(), sock.stop()])
-      throw new Error(`servers in ${ns} did not start: iperf3: ${iperf.stderr()} sockperf: ${sock.stderr()}`)
+      throw new Error(
+        `servers in ${ns} did not start: iperf3: ${iperf.stderr()} sockperf: ${sock.stderr()}`,
+      )
     }
     await Bun.sleep(20)
   }
@@ -126,7 +147,18 @@ export interface TcpOptions {
 
 /** Common iperf3 flags, identical for every mode: 1 s omitted as warm-up, JSON output. */
 const iperfBase = (ip: string, seconds: number) => [
-  'iperf3', '-c', ip, '-p', String(IPERF_PORT), '-t', String(seconds), '-O', '1', '-J', '--connect-timeout', '3000',
+  'iperf3',
+  '-c',
+  ip,
+  '-p',
+  String(IPERF_PORT),
+  '-t',
+  String(seconds),
+  '-O',
+  '1',
+  '-J',
+  '--connect-timeout',
+  '3000',
 ]
 
 export interface CpuSplit {
@@ -146,7 +178,15 @@ export async function waitIperfIdle(serverNs: string): Promise<void> {
   const deadline = Date.now() + 5000
   while (Date.now() < deadline) {
     // established/close-wait only: TIME_WAIT remnants of the last test do not keep iperf3 busy
-    const r = await runInNs(serverNs, ['ss', '-Htn', 'state', 'established', 'state', 'close-wait', `( sport = :${IPERF_PORT} )`])
+    const r = await runInNs(serverNs, [
+      'ss',
+      '-Htn',
+      'state',
+      'established',
+      'state',
+      'close-wait',
+      `( sport = :${IPERF_PORT} )`,
+    ])
     if (r.stdout.trim() === '') return
     await Bun.sleep(20)
   }
@@ -165,14 +205,22 @@ async function iperfClient(ns: string, serverNs: string, cmd: string[], seconds:
   }
 }
 
-export async function tcpRun(ns: string, serverNs: string, ip: string, o: TcpOptions): Promise<TcpResult & CpuSplit> {
+export async function tcpRun(
+  ns: string,
+  serverNs: string,
+  ip: string,
+  o: TcpOptions,
+): Promise<TcpResult & CpuSplit> {
   const cmd = [...iperfBase(ip, o.seconds), '-P', String(o.streams ?? 1)]
   if (o.rate) cmd.push('-b', o.rate)
   await waitIperfIdle(serverNs)
   const before = readCpu()
   const r = await iperfClient(ns, serverNs, cmd, o.seconds)
   const after = readCpu()
-  if (r.code !== 0) throw new Error(`iperf3 TCP to ${ip} exited ${r.code}${r.timedOut ? ' (timed out)' : ''}: ${errorOf(r.stdout, r.stderr)}`)
+  if (r.code !== 0)
+    throw new Error(
+      `iperf3 TCP to ${ip} exited ${r.code}${r.timedOut ? ' (timed out)' : ''}: ${errorOf(r.stdout, r.stderr)}`,
+    )
   // the CPU window includes the 1 s warm-up; scale to the measured seconds
   const res = parseIperfTcp(r.stdout)
   const window = cpuSeconds(before, after) * (res.seconds / (res.seconds + 1))
@@ -186,17 +234,34 @@ export async function tcpRun(ns: string, serverNs: string, ip: string, o: TcpOpt
   }
 }
 
-export async function udpRun(ns: string, serverNs: string, ip: string, seconds: number): Promise<UdpResult> {
+export async function udpRun(
+  ns: string,
+  serverNs: string,
+  ip: string,
+  seconds: number,
+): Promise<UdpResult> {
   const cmd = [...iperfBase(ip, seconds), '-u', '-l', '64', '-b', '0']
   const r = await iperfClient(ns, serverNs, cmd, seconds)
-  if (r.code !== 0) throw new Error(`iperf3 UDP to ${ip} exited ${r.code}: ${errorOf(r.stdout, r.stderr)}`)
+  if (r.code !== 0)
+    throw new Error(`iperf3 UDP to ${ip} exited ${r.code}: ${errorOf(r.stdout, r.stderr)}`)
   return parseIperfUdp(r.stdout)
 }
 
 export async function latencyRun(ns: string, ip: string, seconds: number): Promise<LatencyResult> {
-  const cmd = ['sockperf', 'pp', '-i', ip, '-p', String(SOCKPERF_PORT), '-t', String(seconds), '--full-rtt']
+  const cmd = [
+    'sockperf',
+    'pp',
+    '-i',
+    ip,
+    '-p',
+    String(SOCKPERF_PORT),
+    '-t',
+    String(seconds),
+    '--full-rtt',
+  ]
   const r = await runInNs(ns, pin(CPU_CLIENT, cmd), { timeoutMs: (seconds + 20) * 1000 })
-  if (r.code !== 0) throw new Error(`sockperf to ${ip} exited ${r.code}: ${(r.stdout + r.stderr).slice(-400)}`)
+  if (r.code !== 0)
+    throw new Error(`sockperf to ${ip} exited ${r.code}: ${(r.stdout + r.stderr).slice(-400)}`)
   return parseSockperf(r.stdout + r.stderr)
 }
 
@@ -212,8 +277,17 @@ function errorOf(stdout: string, stderr: string): string {
 
 /** Counters (nstat names) worth reading next to throughput, loss and latency figures. */
 export const COUNTERS = [
-  'TcpRetransSegs', 'TcpExtTCPSACKReorder', 'TcpExtTCPOFOQueue', 'TcpExtTCPOFODrop', 'TcpExtTCPRcvQDrop',
-  'TcpExtTCPDSACKRecv', 'TcpExtTCPLossProbes', 'UdpInDatagrams', 'UdpRcvbufErrors', 'UdpInErrors', 'IpInDiscards',
+  'TcpRetransSegs',
+  'TcpExtTCPSACKReorder',
+  'TcpExtTCPOFOQueue',
+  'TcpExtTCPOFODrop',
+  'TcpExtTCPRcvQDrop',
+  'TcpExtTCPDSACKRecv',
+  'TcpExtTCPLossProbes',
+  'UdpInDatagrams',
+  'UdpRcvbufErrors',
+  'UdpInErrors',
+  'IpInDiscards',
 ] as const
 
 export type Counters = Record<string, number>
@@ -227,5 +301,9 @@ export async function readCounters(ns: string): Promise<Counters> {
 }
 
 export function counterDelta(a: Counters, b: Counters): Counters {
-  return Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, v]) => v !== 0))
+  return Object.fromEntries(
+    Object.keys(b)
+      .map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)])
+      .filter(([, v]) => v !== 0),
+  )
 }

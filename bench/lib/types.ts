@@ -1,4 +1,5 @@
 // Shape of bench/results/<date>-<commit>.json (also read by the report and the smoke test).
+import type { CliStartupResult } from '../cli-startup.ts'
 import type { ControlPlaneResult } from './control-plane.ts'
 import type { Counters } from './tools.ts'
 import type { Mode, Underlay } from './setups.ts'
@@ -10,17 +11,38 @@ export interface Figure {
 }
 
 export const FIGURE_KEYS = [
-  'tcp1Gbps', 'tcp4Gbps', 'tcp1Retransmits', 'tcp4Retransmits', 'udp64Kpps', 'udp64LossPercent',
-  'latP50us', 'latP99us', 'cpuSecPerGB', 'cpuSecPerGBAtRate', 'softirqShare',
+  'tcp1Gbps',
+  'tcp4Gbps',
+  'tcp1Retransmits',
+  'tcp4Retransmits',
+  'udp64Kpps',
+  'udp64LossPercent',
+  'latP50us',
+  'latP99us',
+  'cpuSecPerGB',
+  'cpuSecPerGBAtRate',
+  'softirqShare',
 ] as const
 export type FigureKey = (typeof FIGURE_KEYS)[number]
 export type FigureSet = Partial<Record<FigureKey, Figure>>
 
 /** Figures the smoke test requires for every mode that works. */
 export const REMOTE_FIGURES: FigureKey[] = [
-  'tcp1Gbps', 'tcp4Gbps', 'udp64Kpps', 'latP50us', 'latP99us', 'cpuSecPerGB', 'cpuSecPerGBAtRate',
+  'tcp1Gbps',
+  'tcp4Gbps',
+  'udp64Kpps',
+  'latP50us',
+  'latP99us',
+  'cpuSecPerGB',
+  'cpuSecPerGBAtRate',
 ]
-export const SAME_HOST_FIGURES: FigureKey[] = ['tcp1Gbps', 'udp64Kpps', 'latP50us', 'latP99us', 'cpuSecPerGB']
+export const SAME_HOST_FIGURES: FigureKey[] = [
+  'tcp1Gbps',
+  'udp64Kpps',
+  'latP50us',
+  'latP99us',
+  'cpuSecPerGB',
+]
 
 export interface Phase {
   underlay: Underlay
@@ -68,5 +90,7 @@ export interface BenchResult {
   modes: Partial<Record<Mode, { available: boolean; error?: string }>>
   phases: Phase[]
   controlPlane: Partial<Record<'kernel' | 'bpf', ControlPlaneResult | { error: string }>>
+  /** `dist/weft` start-up per command (absent in results from before it was measured). */
+  cliStartup?: CliStartupResult | { error: string }
   targets: Target[]
 }

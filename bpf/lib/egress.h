@@ -97,6 +97,15 @@ static __always_inline int vx_endpoint_egress(struct __sk_buff *skb, struct vx_v
 	key.vni = src->vni;
 	key.ip = ip->daddr;
 	dst = bpf_map_lookup_elem(&vx_eps, &key);
+#ifdef WEFT_TEST_IGNORE_VNI
+	/* A deliberately broken build, made only by test/agent/isolation-bug.test.ts to show that
+	 * the isolation check catches it: the destination is looked up in the first VNIs too, as a
+	 * datapath keyed by address alone would, and sent on in the VNI where it was found. */
+	for (__u32 i = 0; i < 8 && !dst; i++) {
+		key.vni = 256 + i;
+		dst = bpf_map_lookup_elem(&vx_eps, &key);
+	}
+#endif
 	if (!dst)
 		return VX_DROP_UNKNOWN_DST;
 

@@ -3,7 +3,9 @@
  * packet is trimmed to the reply's length and overwritten with Ethernet (addresses swapped) +
  * IPv4 (from the original destination to the sender) + ICMP (next-hop MTU = overlay MTU) + the
  * original IPv4 header and 8 payload bytes, then sent back into the sender's container.
- * Without it, a container whose MTU exceeds the overlay's stalls in a black hole (pitfall 2).
+ * Without it, a container whose MTU exceeds the overlay's stalls in a black hole: its large
+ * packets vanish without any error reaching it, so path MTU discovery never shrinks them (the
+ * loader gives the host veth the underlay MTU, so such frames do reach this program).
  */
 #pragma once
 
@@ -20,12 +22,17 @@
 
 #define VX_ICMP_QUOTE_MAX (60 + 8)	/* largest IPv4 header + 64 bits of payload */
 
+/* Built on the stack; `align` puts the headers after the 14-byte Ethernet header at their
+ * natural alignment (no packed struct, no unaligned pointers). The reply starts at `eth`. */
 struct vx_icmp_reply {
+	__u8 align[2];
 	struct ethhdr eth;
 	struct iphdr ip;
 	struct icmp_unreach_hdr icmp;
 	__u8 quote[VX_ICMP_QUOTE_MAX];
-} __attribute__((packed));
+};
+
+#define VX_ICMP_REPLY_MAX (sizeof(struct vx_icmp_reply) - __builtin_offsetof(struct vx_icmp_reply, eth))
 
 /* `ihl_bytes` is the original IPv4 header length (20..60). Returns TC_ACT_REDIRECT or a
  * VX_DROP_* reason; packet pointers are invalid afterwards. */
@@ -40,7 +47,7 @@ static __always_inline int vx_frag_needed(struct __sk_buff *skb, const struct et
 
 	if (qlen > VX_ICMP_QUOTE_MAX || qlen < 28)	/* verifier: bound the variable length */
 		return VX_DROP_ICMP_FAILED;
-	total = sizeof(r) - VX_ICMP_QUOTE_MAX + qlen;
+	total = VX_ICMP_REPLY_MAX - VX_ICMP_QUOTE_MAX + qlen;
 
 	__builtin_memcpy(r.eth.h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(r.eth.h_source, eth->h_dest, ETH_ALEN);
@@ -68,7 +75,7 @@ static __always_inline int vx_frag_needed(struct __sk_buff *skb, const struct et
 	/* Trimming also drops GSO state: the reply is one small packet. */
 	if (bpf_skb_change_tail(skb, total, 0))
 		return VX_DROP_ICMP_FAILED;
-	if (bpf_skb_store_bytes(skb, 0, &r, total, 0))
+	if (bpf_skb_store_bytes(skb, 0, &r.eth, total, 0))
 		return VX_DROP_ICMP_FAILED;
 
 	v->counter = VX_CTR_FRAG_NEEDED;

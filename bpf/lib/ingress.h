@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /* Underlay ingress: VXLAN for the local VTEP, seen at TC ingress of the underlay NIC.
  * UDP to the VXLAN port addressed to our VTEP is ours: it is delivered only if the I flag is
- * set, the VNI is a network of this host, the outer source is a member VTEP of that VNI and
- * the inner destination is a local endpoint of that VNI; every other such packet is dropped
- * and counted by reason. Everything else passes untouched (TC_ACT_OK).
+ * set, the VNI is a network of this host, the outer source is a member VTEP of that VNI, the
+ * inner destination is a local endpoint of that VNI and the inner source is an endpoint of that
+ * VNI behind the outer source; every other such packet is dropped and counted by reason.
+ * Everything else passes untouched (TC_ACT_OK): the GRO device (src/datapath/bpf/gro.ts) is
+ * bound to the VTEP address and decapsulates nothing, so VXLAN to another address of this
+ * host, or to the VTEP through another NIC, is never delivered either.
  * Inner ARP is dropped (inner_not_ipv4): weft hosts answer ARP locally, and external VTEPs are
  * expected to have static neighbours for weft endpoints (as Docker's overlay has).
  */
@@ -31,7 +34,7 @@ static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_
 	struct vx_member_key mkey = {};
 	struct vx_ep_key ekey = {};
 	const struct vx_config *cfg;
-	const struct vx_ep *ep;
+	const struct vx_ep *ep, *src;
 	struct ethhdr *eth, *ieth, inner;
 	struct iphdr *ip, *iip;
 	struct vxlanhdr *vx;
@@ -93,6 +96,14 @@ static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_
 	ep = bpf_map_lookup_elem(&vx_eps, &ekey);
 	if (!ep || !ep->ifindex)
 		return VX_DROP_UNKNOWN_DST;
+	/* A member VTEP speaks only for its own endpoints: the inner source must be a remote
+	 * endpoint of this VNI behind the outer source (external VTEPs' endpoints are remote
+	 * endpoints too). Else any member, or anyone spoofing a member's outer address, could
+	 * impersonate every endpoint of the VNI. */
+	ekey.ip = iip->saddr;
+	src = bpf_map_lookup_elem(&vx_eps, &ekey);
+	if (!src || src->ifindex || src->vtep != ip->saddr)
+		return VX_DROP_INNER_SRC_SPOOF;
 
 	outer_l3_len = (void *)ieth - (void *)ip;
 	__builtin_memcpy(&inner, ieth, sizeof(inner));

@@ -37,11 +37,11 @@ static __always_inline void vx_count(__u32 vni, __u32 counter, __u32 bytes)
 	st->bytes += bytes;
 }
 
-/* The single place a helper's result becomes a TC verdict: drops (VX_DROP_*) are counted under
+/* The single place a helper's result becomes a TC verdict: drops (enum vx_drop_reason) are counted under
  * their reason and shot; anything else is a TC_ACT_* value returned as is. */
 static __always_inline int vx_finish(int ret, const struct vx_verdict *v)
 {
-	if (ret >= VX_DROP_MIN && ret <= VX_DROP_MAX) {
+	if (ret >= VX_DROP_RANGE_LO && ret <= VX_DROP_RANGE_HI) {
 		vx_count(v->vni, (__u32)(-ret), v->bytes);
 		return TC_ACT_SHOT;
 	}

@@ -1,15 +1,35 @@
 // Agent configuration: flags and environment parsed and validated into one frozen object.
-// Defaults echo Docker's daemon flags (see README "Agent flags").
-import { hostname } from 'node:os'
+// Defaults echo Docker's daemon flags (see README "Agent flags") and are written only here:
+// `weft agent --help` prints these. This module stays light (no net/, no libraries, node:os
+// only when parsing) because every CLI start reads AGENT_DEFAULTS.
 import { join } from 'node:path'
 import { ValidationError } from '../errors/index.ts'
-import { iprouteJson, parseIPv4 } from '../net/index.ts'
+import { parseDurationMs } from '../util/duration.ts'
+import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
+import { readSecret, SecretError } from '../util/secret.ts'
+
+/** The agent's defaults, as they are typed on the command line. */
+export const AGENT_DEFAULTS = Object.freeze({
+  store: 'embedded',
+  /** Port of the embedded store (Consul's). */
+  kvPort: 8500,
+  data: '/var/lib/weft',
+  api: 'unix:///run/weft/weft.sock',
+  datapath: 'bpf',
+  ttl: '10s',
+  logLevel: 'info',
+})
+
+export const TTL_MIN_MS = 1000
+export const TTL_MAX_MS = 86_400_000
 
 export interface AgentConfig {
   name: string
   /** Underlay IPv4 address (the VTEP). */
   advertise: string
-  store: { kind: 'embedded'; listen: { hostname: string; port: number } } | { kind: 'consul'; address: string }
+  store:
+    | { kind: 'embedded'; listen: { hostname: string; port: number } }
+    | { kind: 'consul'; address: string }
   /** Consul ACL token for the store (and the embedded server's required token). */
   storeToken?: string
   dataDir: string
@@ -20,6 +40,8 @@ export interface AgentConfig {
   /** Session TTL in ms: a dead node's endpoints are dropped 1-2 TTLs after it stops renewing. */
   ttlMs: number
   logLevel: string
+  /** Things the operator should know that did not stop the start (log them as warnings). */
+  warnings: string[]
   /** Docker's API socket (unix:///PATH) when serving the Docker plugin (--docker). */
   docker?: string
   /** Where the Docker plugin listens (default /run/docker/plugins/weft.sock). */
@@ -32,23 +54,25 @@ export interface AgentFlags {
   store?: string
   'kv-listen'?: string
   'store-token'?: string
+  'store-token-file'?: string
   data?: string
   api?: string
   'api-tcp'?: string
   token?: string
+  'token-file'?: string
   datapath?: string
   ttl?: string
   'log-level'?: string
-  /** --docker [unix:///var/run/docker.sock]: a bare flag (true or '') means the default socket. */
-  docker?: string | boolean
+  /** Docker daemon spelling of --store. */
+  'cluster-store'?: string
+  /** Docker daemon spelling of --advertise (IP:PORT or IFACE:PORT; the port is not used). */
+  'cluster-advertise'?: string
+  /** Docker's API socket: serve the Docker plugin. */
+  docker?: string
   'docker-plugin-socket'?: string
 }
 
-function parseDurationMs(s: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(s.trim())
-  if (!m) throw new ValidationError(`${what} "${s}" must be a duration like 10s, 500ms or 1m`)
-  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000)
-}
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
 
 function parseHostPort(s: string, what: string): { hostname: string; port: number } {
   const m = /^(?:[a-z]+:\/\/)?([^:/]+):(\d{1,5})$/.exec(s.trim())
@@ -56,67 +80,159 @@ function parseHostPort(s: string, what: string): { hostname: string; port: numbe
   return { hostname: m[1]!, port: Number(m[2]) }
 }
 
-/** The advertise flag is an IPv4 address or an interface name (its first IPv4 address). */
-async function resolveAdvertise(v: string): Promise<string> {
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(v)) return parseIPv4(v, '--advertise')
-  const links = await iprouteJson<{ ifname: string; addr_info?: { family: string; local: string }[] }>(
-    ['ip', '-4', 'addr', 'show'],
-    { context: 'resolve --advertise' },
-  )
-  const ip = links.find((l) => l.ifname === v)?.addr_info?.find((a) => a.family === 'inet')?.local
-  if (!ip) throw new ValidationError(`--advertise ${v}: no such interface with an IPv4 address (see \`ip -4 addr\`)`)
+/**
+ * The advertise flag is an IPv4 address or an interface name (its first IPv4 address).
+ * Docker's `--cluster-advertise` adds a port (`eth0:2376`, `10.0.0.5:2376`): the address part
+ * is taken and a warning says the port is not used (weft's ports are fixed: 4789, 8500).
+ */
+async function resolveAdvertise(flag: string, v: string, warnings: string[]): Promise<string> {
+  let target = v.trim()
+  const withPort = /^(.+):(\d{1,5})$/.exec(target)
+  if (withPort) {
+    target = withPort[1]!
+    warnings.push(
+      `${flag} ${v}: using the address part "${target}"; the port ${withPort[2]} is not used (VXLAN is UDP 4789, the embedded store listens on --kv-listen)`,
+    )
+  }
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(target)) {
+    const { parseIPv4 } = await import('../net/ip.ts')
+    return parseIPv4(target, flag)
+  }
+  const { networkInterfaces } = await import('node:os')
+  const ip = networkInterfaces()[target]?.find((a) => a.family === 'IPv4')?.address
+  if (!ip)
+    throw new ValidationError(
+      `${flag} ${v}: no such interface with an IPv4 address (see \`ip -4 addr\`)`,
+    )
   return ip
 }
 
-export async function parseAgentConfig(f: AgentFlags, env = process.env): Promise<Readonly<AgentConfig>> {
-  if (!f.advertise) throw new ValidationError('--advertise ADDR|IFACE is required: the underlay address other hosts reach this one at')
-  const advertise = await resolveAdvertise(f.advertise)
-  const name = f.name ?? hostname()
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name)) throw new ValidationError(`--name "${name}" may use letters, digits, _ . -`)
-  const storeFlag = f.store ?? 'embedded'
+/** --api is the unix socket; TCP has its own flag (it needs a token). */
+function parseApiSocket(v: string): string {
+  if (/^tcp:\/\//.test(v)) {
+    throw new ValidationError(
+      `--api ${v}: --api is the admin API's unix socket; to serve it on TCP use --api-tcp HOST:PORT (with --token-file)`,
+    )
+  }
+  const path = v.startsWith('unix://') ? v.slice('unix://'.length) : v
+  if (/^[a-z][a-z0-9+.-]*:/i.test(path) || !path.startsWith('/')) {
+    throw new ValidationError(
+      `--api "${v}" must be unix:///ABSOLUTE/PATH (e.g. ${AGENT_DEFAULTS.api})`,
+    )
+  }
+  return path
+}
+
+/** One of two spellings of the same flag (ours and Docker's daemon's), never both. */
+function either(
+  f: AgentFlags,
+  ours: keyof AgentFlags,
+  docker: keyof AgentFlags,
+): string | undefined {
+  if (f[ours] !== undefined && f[docker] !== undefined) {
+    throw new ValidationError(
+      `--${ours} and --${docker} are the same flag (--${docker} is Docker's name): give one`,
+    )
+  }
+  return f[ours] ?? f[docker]
+}
+
+function secret(
+  f: AgentFlags,
+  flag: 'token' | 'store-token',
+  envName: string,
+  env: Record<string, string | undefined>,
+) {
+  try {
+    return readSecret({ flag, value: f[flag], file: f[`${flag}-file`], envName, env })
+  } catch (e) {
+    if (e instanceof SecretError) throw new ValidationError(e.message)
+    throw e
+  }
+}
+
+export async function parseAgentConfig(
+  f: AgentFlags,
+  env: Record<string, string | undefined> = process.env,
+): Promise<Readonly<AgentConfig>> {
+  const warnings: string[] = []
+  const advertiseFlag = f.advertise !== undefined ? '--advertise' : '--cluster-advertise'
+  const advertiseText = either(f, 'advertise', 'cluster-advertise')
+  if (!advertiseText)
+    throw new ValidationError(
+      '--advertise ADDR|IFACE is required: the underlay address other hosts reach this one at',
+    )
+  const advertise = await resolveAdvertise(advertiseFlag, advertiseText, warnings)
+  const name = f.name ?? (await import('node:os')).hostname()
+  if (!isNodeName(name)) throw new ValidationError(`--name "${name}" must be ${NODE_NAME_RULE}`)
+  const storeFlag = either(f, 'store', 'cluster-store') ?? AGENT_DEFAULTS.store
   let store: AgentConfig['store']
   if (storeFlag === 'embedded') {
-    store = { kind: 'embedded', listen: parseHostPort(f['kv-listen'] ?? `${advertise}:8500`, '--kv-listen') }
+    store = {
+      kind: 'embedded',
+      listen: parseHostPort(
+        f['kv-listen'] ?? `${advertise}:${AGENT_DEFAULTS.kvPort}`,
+        '--kv-listen',
+      ),
+    }
   } else if (/^(consul|http|https):\/\//.test(storeFlag)) {
     parseHostPort(storeFlag.replace(/^https?:\/\//, 'x://'), '--store')
     store = { kind: 'consul', address: storeFlag }
   } else {
     throw new ValidationError(`--store "${storeFlag}" must be "embedded" or consul://HOST:PORT`)
   }
-  const datapath = f.datapath ?? 'bpf'
-  if (datapath !== 'bpf' && datapath !== 'kernel') throw new ValidationError(`--datapath must be bpf or kernel, not "${datapath}"`)
-  const ttlMs = parseDurationMs(f.ttl ?? '10s', '--ttl')
-  if (ttlMs < 1000 || ttlMs > 86_400_000) throw new ValidationError('--ttl must be between 1s and 24h')
-  const apiToken = f.token ?? env.WEFT_TOKEN
-  if (f['api-tcp'] && !apiToken) {
-    throw new ValidationError('--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN (refusing to serve TCP without one)')
+  if (f['kv-listen'] !== undefined && store.kind !== 'embedded') {
+    throw new ValidationError(
+      '--kv-listen is for the embedded store only (this agent uses --store ' + storeFlag + ')',
+    )
   }
+  const datapath = f.datapath ?? AGENT_DEFAULTS.datapath
+  if (datapath !== 'bpf' && datapath !== 'kernel')
+    throw new ValidationError(`--datapath must be bpf or kernel, not "${datapath}"`)
+  const ttlText = f.ttl ?? AGENT_DEFAULTS.ttl
+  const ttlMs = parseDurationMs(ttlText)
+  if (ttlMs === undefined)
+    throw new ValidationError(`--ttl "${ttlText}" must be a duration like 10s, 500ms, 1m30s or 24h`)
+  if (ttlMs < TTL_MIN_MS || ttlMs > TTL_MAX_MS)
+    throw new ValidationError(`--ttl ${ttlText}: must be between 1s and 24h`)
+  const apiToken = secret(f, 'token', 'WEFT_TOKEN', env)
+  if (f['api-tcp'] && !apiToken) {
+    throw new ValidationError(
+      '--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN (or --token-file PATH: a --token value shows in ps); refusing to serve TCP without one',
+    )
+  }
+  if (f['api-tcp']) parseHostPort(f['api-tcp'], '--api-tcp')
+  const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
   return Object.freeze({
     name,
     advertise,
     store,
-    storeToken: f['store-token'] ?? env.WEFT_STORE_TOKEN,
-    dataDir: f.data ?? '/var/lib/weft',
-    apiSocket: (f.api ?? 'unix:///run/weft/weft.sock').replace(/^unix:\/\//, ''),
+    storeToken: secret(f, 'store-token', 'WEFT_STORE_TOKEN', env),
+    dataDir: f.data ?? AGENT_DEFAULTS.data,
+    apiSocket: parseApiSocket(f.api ?? AGENT_DEFAULTS.api),
     apiTcp: f['api-tcp'],
     apiToken,
     datapath,
     ttlMs,
-    logLevel: f['log-level'] ?? env.WEFT_LOG_LEVEL ?? 'info',
+    logLevel,
+    warnings,
     ...dockerConfig(f),
   })
 }
 
 function dockerConfig(f: AgentFlags): Pick<AgentConfig, 'docker' | 'dockerPluginSocket'> {
-  if (f.docker === undefined || f.docker === false) {
-    if (f['docker-plugin-socket']) throw new ValidationError('--docker-plugin-socket needs --docker')
+  const socket = f['docker-plugin-socket']
+  if (f.docker === undefined) {
+    if (socket !== undefined) throw new ValidationError('--docker-plugin-socket needs --docker unix:///PATH')
     return {}
   }
-  const docker = f.docker === true || f.docker === '' ? 'unix:///var/run/docker.sock' : f.docker
-  if (!/^unix:\/\/\/./.test(docker)) throw new ValidationError(`--docker "${docker}" must be unix:///PATH (Docker's API socket)`)
-  const socket = f['docker-plugin-socket']
+  if (!/^unix:\/\/\/./.test(f.docker)) {
+    throw new ValidationError(`--docker "${f.docker}" must be unix:///PATH, Docker's API socket (e.g. unix:///var/run/docker.sock)`)
+  }
   if (socket !== undefined && !socket.startsWith('/')) throw new ValidationError(`--docker-plugin-socket "${socket}" must be an absolute path`)
-  return { docker, ...(socket ? { dockerPluginSocket: socket } : {}) }
+  return { docker: f.docker, ...(socket !== undefined ? { dockerPluginSocket: socket } : {}) }
 }
 
 export const statePath = (c: AgentConfig) => join(c.dataDir, c.name, 'state.db')

@@ -2,6 +2,8 @@
 // the agent's own state (prom-client registry, text exposition format).
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { VniStats } from '../datapath/types.ts'
+import type { ClusterView } from '../cluster/index.ts'
+import type { StoreStatus } from '../store/index.ts'
 
 export interface MetricsSources {
   stats(): Promise<VniStats[]>
@@ -80,4 +82,28 @@ export function createMetrics(src: MetricsSources) {
     },
   })
   return { text: () => registry.metrics(), registry }
+}
+
+/** The metrics of one agent, from its units. */
+export function agentMetrics(
+  node: string,
+  u: {
+    datapath: { stats(): Promise<VniStats[]> }
+    mirror: { view(): ClusterView }
+    reconciler: { stats: ReturnType<MetricsSources['reconcile']> }
+    storeStatus: StoreStatus
+  },
+) {
+  return createMetrics({
+    stats: () => u.datapath.stats(),
+    networkName: (vni) => [...u.mirror.view().networks.values()].find((n) => n.vni === vni)?.name,
+    reconcile: () => u.reconciler.stats,
+    watchLagSeconds: () => u.storeStatus.secondsSinceAnswer(),
+    storeReachable: () => u.storeStatus.reachable,
+    endpointCounts: () => {
+      const all = [...u.mirror.view().endpoints.values()]
+      const local = all.filter((e) => e.node === node).length
+      return { local, remote: all.length - local }
+    },
+  })
 }

@@ -1,8 +1,8 @@
-// Node liveness: the node record lives at weft/v1/nodes/<name>, acquired by a TTL session
-// with behaviour "delete". When the agent stops renewing, the store deletes the key and
-// every other agent drops this node's endpoints. On (re)start we destroy our stale
-// session first, so the new one can take the key at once.
-import type { ConsulClient } from '../kv/index.ts'
+// Node liveness: the node record lives at weft/v1/nodes/<name>, claimed with a lease of the
+// cluster store (a Consul TTL session with behaviour "delete"). When the agent stops renewing,
+// the store deletes the key and every other agent drops this node's endpoints. On (re)start
+// we revoke our stale lease first, so the new one can take the key at once.
+import type { ClusterStore } from '../store/index.ts'
 import { keys, type NodeRecord } from '../cluster/index.ts'
 import type { Logger } from '../log.ts'
 
@@ -14,7 +14,7 @@ export interface Registration {
 }
 
 export function registerNode(
-  kv: ConsulClient,
+  store: ClusterStore,
   record: NodeRecord,
   ttlMs: number,
   log: Logger,
@@ -28,12 +28,11 @@ export function registerNode(
   const ready = new Promise<void>((r) => (resolveReady = r))
 
   const once = async (): Promise<string> => {
-    const stale = (await kv.session.all()).value.filter((s) => s.name === sessionName)
-    for (const s of stale) await kv.session.destroy(s.id)
-    const id = await kv.session.create({ name: sessionName, ttlMs, behavior: 'delete', lockDelayMs: 0, checks: [] })
-    const ok = await kv.kv.put(keys.node(record.name), JSON.stringify(record), { acquire: id })
+    await store.leases.revokeNamed(sessionName)
+    const id = await store.leases.grant({ name: sessionName, ttlMs })
+    const ok = await store.leases.claim(keys.node(record.name), JSON.stringify(record), id)
     if (!ok) {
-      await kv.session.destroy(id)
+      await store.leases.revoke(id)
       throw new Error(`node name ${record.name} is held by another live agent: pick another --name`)
     }
     return id
@@ -51,7 +50,7 @@ export function registerNode(
         resolveReady()
         // renew until the session is lost (store restarted without state, expired while partitioned)
         await new Promise<void>((resolve) => {
-          const ka = kv.session.keepAlive(sessionId!, ttlMs, {
+          const ka = store.leases.keepAlive(sessionId!, ttlMs, {
             signal: ac.signal,
             onLost: () => {
               log.warn('node session lost; registering again')
@@ -66,7 +65,7 @@ export function registerNode(
         isRegistered = false
         if (ac.signal.aborted) break
         log.warn({ err: (e as Error).message }, `node registration failed; retrying in ${delay} ms`)
-        await Bun.sleep(delay)
+        await abortableSleep(delay, ac.signal) // stop() must not wait out the backoff
         delay = Math.min(delay * 2, 5000)
       }
     }
@@ -78,7 +77,17 @@ export function registerNode(
     async stop(opts = {}) {
       ac.abort()
       await loop
-      if (opts.deregister && sessionId) await kv.session.destroy(sessionId).catch(() => {})
+      // a failed deregistration is only logged: the lease ends by itself within its TTL
+      if (opts.deregister && sessionId) {
+        await store.leases.revoke(sessionId).catch((e) => log.warn({ err: (e as Error).message }, 'deregister failed; the node record expires with its lease'))
+      }
     },
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+  })
 }

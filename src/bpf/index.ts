@@ -1,12 +1,12 @@
-// Public surface of src/bpf: libbpf through bun:ffi. Load objects from bytes, share maps
-// through pins, typed map access, TC attach (tcx or clsact), test runs, netns switching.
-// Kept private on purpose: structs.ts (FFI struct layouts) and the raw libbpf calls in sys.ts
-// (only the Sys type and getSys are exported, as the seam a fake can replace).
+// Public surface of src/bpf: BPF objects, maps and TC attachments on top of libbpf. Load
+// objects from bytes, share maps through pins, typed map access, TC attach (tcx or clsact),
+// test runs. The FFI itself (libbpf, libc, netns switching) is src/sys; `Sys` and `getSys`
+// are re-exported as the seam a fake can replace.
 
 export { BpfError, Errno, errnoName } from './errors.ts'
 export type { BpfErrorDetails } from './errors.ts'
-export { getSys } from './sys.ts'
-export type { Sys, MapDescription, MapFdInfo, LinkFdInfo } from './sys.ts'
+export { getSys, withNetns } from '../sys/index.ts'
+export type { Sys, MapDescription, MapFdInfo, LinkFdInfo } from '../sys/index.ts'
 export { openObject, ObjectSpec, LoadedObject } from './object.ts'
 export type { OpenObjectOptions, PinMapsOptions, ProgramRef, ObjectMapRef } from './object.ts'
 export {
@@ -20,4 +20,3 @@ export type { AttachOptions, AttachMode, Direction, TcAttachment } from './tc.ts
 export { BPFFS_ROOT, ensureBpffs, ensurePinDir, isOnBpffs, pinFd, unpin, pinExists, removePinDir } from './pin.ts'
 export { testRun } from './prog.ts'
 export type { TestRunOptions, TestRunResult } from './prog.ts'
-export { withNetns } from './netns.ts'

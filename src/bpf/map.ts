@@ -4,7 +4,7 @@
 
 import { decode, encode, type Codec, bytes as rawBytes } from './codec.ts'
 import { BpfError, Errno, errnoError } from './errors.ts'
-import { getSys, type Sys } from './sys.ts'
+import { getSys, type Sys } from '../sys/index.ts'
 
 /** enum bpf_map_type values we name (linux/bpf.h). */
 export const MapType = {
@@ -214,7 +214,7 @@ class RawMap {
 
 /**
  * A map with typed keys and values.
- * @example const peers = new TypedMap(obj.map('vx_peers'), peerKey, peerValue)
+ * @example const nets = new TypedMap(obj.map('vx_nets'), u32, netCodec) // bpf/maps.h, src/datapath/bpf/abi.ts
  */
 export class TypedMap<K, V> {
   readonly key: Codec<K>

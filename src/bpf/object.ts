@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { BpfError, Errno } from './errors.ts'
 import type { MapRef } from './map.ts'
 import { ensurePinDir } from './pin.ts'
-import { getSys, type MapDescription, type MapPtr, type ObjPtr, type Sys } from './sys.ts'
+import { getSys, type MapDescription, type MapPtr, type ObjPtr, type Sys } from '../sys/index.ts'
 
 /** A loaded program: its name and fd (owned by the LoadedObject). */
 export interface ProgramRef {

@@ -5,7 +5,7 @@ import { spawnSync } from 'bun'
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { BpfError, Errno, errnoError } from './errors.ts'
-import { getSys, type Sys } from './sys.ts'
+import { getSys, type Sys } from '../sys/index.ts'
 
 /** Where bpffs lives by convention. */
 export const BPFFS_ROOT = '/sys/fs/bpf'

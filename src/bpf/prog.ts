@@ -3,7 +3,7 @@
 
 import { Errno, errnoError } from './errors.ts'
 import type { ProgramRef } from './object.ts'
-import { getSys, type Sys } from './sys.ts'
+import { getSys, type Sys } from '../sys/index.ts'
 
 export interface TestRunOptions {
   /** Run the program this many times (duration is the average). Default 1. */

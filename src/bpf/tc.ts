@@ -9,7 +9,7 @@ import { NotSupportedError } from '../errors/index.ts'
 import { BpfError, Errno, errnoError } from './errors.ts'
 import type { ProgramRef } from './object.ts'
 import { pinFd, unpin as unpinPath } from './pin.ts'
-import { getSys, type Sys, type TcAttachPoint } from './sys.ts'
+import { getSys, type Sys, type TcAttachPoint } from '../sys/index.ts'
 
 export type Direction = 'ingress' | 'egress'
 

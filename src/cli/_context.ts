@@ -1,8 +1,5 @@
 // What every command receives: where the agent is, and where output goes. Built once by
-// runCli (run.ts) and closed over by the command factories, so nothing is global.
-import type { ArgsDef, CommandDef, ParsedArgs } from 'citty'
-import { defineCommand } from 'citty'
-import { checkArgs } from './_args.ts'
+// runCli (run.ts) and passed to the command's run(), so nothing is global.
 import { apiTarget, createClient, type ApiClient } from './client.ts'
 
 export interface CliIo {
@@ -19,35 +16,21 @@ export interface CliContext extends CliIo {
   client(): ApiClient
 }
 
-export function createContext(host: string | undefined, io: CliIo, env = process.env): CliContext {
+export function createContext(
+  host: string | undefined,
+  io: CliIo,
+  env: Record<string, string | undefined> = process.env,
+): CliContext {
   let c: ApiClient | undefined
   return {
-    ...io,
+    out: io.out,
+    err: io.err,
+    // a getter, not a copy: reading it builds process.stdout (see stdio.ts)
+    get isTty() {
+      return io.isTty
+    },
     host,
     env,
     client: () => (c ??= createClient(apiTarget(host, env))),
   }
-}
-
-export interface LeafSpec<A extends ArgsDef> {
-  /** Command path after "weft", e.g. "network create". */
-  path: string
-  description: string
-  /** Other names, e.g. ["list"] for "ls". */
-  alias?: string[]
-  args: A
-  positionals: { min: number; max: number; usage: string }
-  run(input: { args: ParsedArgs<A>; rawArgs: string[]; positionals: string[] }): Promise<void> | void
-}
-
-/** A leaf command: checks flags and positional count strictly before running. */
-export function leaf<A extends ArgsDef>(spec: LeafSpec<A>): CommandDef<A> {
-  return defineCommand({
-    meta: { name: spec.path.split(' ').pop(), description: spec.description, ...(spec.alias ? { alias: spec.alias } : {}) },
-    args: spec.args,
-    async run({ args, rawArgs }) {
-      const positionals = checkArgs(rawArgs, spec.args, spec.positionals, spec.path)
-      await spec.run({ args, rawArgs, positionals })
-    },
-  })
 }

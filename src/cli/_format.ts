@@ -3,9 +3,14 @@
 
 /** Docker's table layout: every column but the last is padded to max(10, width + 3). */
 export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(10, ...[h, ...rows.map((r) => r[i] ?? '')].map((c) => c.length + 3)))
+  const widths = header.map((h, i) =>
+    Math.max(10, ...[h, ...rows.map((r) => r[i] ?? '')].map((c) => c.length + 3)),
+  )
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd()
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('')
+      .trimEnd()
   return [line(header), ...rows.map(line)].join('\n')
 }
 
@@ -48,6 +53,10 @@ const BARS = '▁▂▃▄▅▆▇█'
 export function sparkline(values: number[]): string {
   const max = Math.max(0, ...values)
   return values
-    .map((v) => (max <= 0 || v <= 0 ? ' ' : BARS[Math.min(BARS.length - 1, Math.floor((v / max) * (BARS.length - 1) + 0.5))]!))
+    .map((v) =>
+      max <= 0 || v <= 0
+        ? ' '
+        : BARS[Math.min(BARS.length - 1, Math.floor((v / max) * (BARS.length - 1) + 0.5))]!,
+    )
     .join('')
 }

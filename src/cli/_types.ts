@@ -7,12 +7,27 @@ export interface DockerNetwork {
   Scope: string
   Driver: string
   EnableIPv6: boolean
-  IPAM: { Driver: string; Options: null; Config: { Subnet: string; Gateway: string; IPRange?: string }[] }
+  IPAM: {
+    Driver: string
+    Options: null
+    Config: { Subnet: string; Gateway: string; IPRange?: string }[]
+  }
   Internal: boolean
   Attachable: boolean
   Containers: Record<
     string,
-    { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string; Node: string | null; External: boolean; VTEP?: string; Status?: string; Error?: string }
+    {
+      Name: string
+      EndpointID: string
+      MacAddress: string
+      IPv4Address: string
+      IPv6Address: string
+      Node: string | null
+      External: boolean
+      VTEP?: string
+      Status?: string
+      Error?: string
+    }
   >
   Options: Record<string, string>
   Labels: Record<string, string>

@@ -1,8 +1,21 @@
 // The CLI's HTTP client for the admin API: unix:///PATH or tcp://HOST:PORT (as docker -H),
-// bearer token from WEFT_TOKEN. Failures become one-line CliErrors that say what to do.
+// bearer token from WEFT_TOKEN (or the file WEFT_TOKEN_FILE names). Failures become one-line
+// CliErrors that say what to do.
+import { AGENT_DEFAULTS } from '../agent/config.ts'
+import { readSecret, SecretError } from '../util/secret.ts'
 import { CliError, UsageError } from './_errors.ts'
 
-export const DEFAULT_HOST = 'unix:///run/weft/weft.sock'
+/** The agent's default admin socket (written once, in the agent's config). */
+export const DEFAULT_HOST = AGENT_DEFAULTS.api
+
+function apiToken(env: Record<string, string | undefined>): string | undefined {
+  try {
+    return readSecret({ flag: 'token', envName: 'WEFT_TOKEN', env })
+  } catch (e) {
+    if (e instanceof SecretError) throw new UsageError(e.message)
+    throw e
+  }
+}
 
 export interface ApiTarget {
   /** As given: unix:///run/weft/weft.sock or tcp://10.0.0.1:7946 */
@@ -13,12 +26,18 @@ export interface ApiTarget {
 }
 
 /** Resolve -H / WEFT_HOST / the default into where requests go. */
-export function apiTarget(host: string | undefined, env: Record<string, string | undefined> = process.env): ApiTarget {
+export function apiTarget(
+  host: string | undefined,
+  env: Record<string, string | undefined> = process.env,
+): ApiTarget {
   const h = host || env.WEFT_HOST || DEFAULT_HOST
-  const token = env.WEFT_TOKEN || undefined
+  const token = apiToken(env)
   if (h.startsWith('unix://')) {
     const socket = h.slice('unix://'.length)
-    if (!socket.startsWith('/')) throw new UsageError(`-H ${h}: a unix socket needs an absolute path, e.g. unix:///run/weft/weft.sock`)
+    if (!socket.startsWith('/'))
+      throw new UsageError(
+        `-H ${h}: a unix socket needs an absolute path, e.g. unix:///run/weft/weft.sock`,
+      )
     return { host: h, socket, baseUrl: 'http://weft', token }
   }
   if (h.startsWith('/')) return { host: `unix://${h}`, socket: h, baseUrl: 'http://weft', token }
@@ -70,7 +89,9 @@ export function createClient(target: ApiTarget): ApiClient {
     try {
       return JSON.parse(text) as T
     } catch {
-      throw new CliError(`the agent at ${target.host} answered with something that is not JSON: ${text.slice(0, 80)}`)
+      throw new CliError(
+        `the agent at ${target.host} answered with something that is not JSON: ${text.slice(0, 80)}`,
+      )
     }
   }
   return {
@@ -85,7 +106,11 @@ export function createClient(target: ApiTarget): ApiClient {
 function unreachable(target: ApiTarget, e: unknown): CliError {
   const code = (e as { code?: string }).code
   if (code === 'EACCES' || code === 'EPERM') {
-    return new CliError(`permission denied on ${target.host}: the socket is only for root (mode 0600); run as root`)
+    return new CliError(
+      `permission denied on ${target.host}: the socket is only for root (mode 0600); run as root`,
+    )
   }
-  return new CliError(`cannot reach the weft agent at ${target.host}: is \`weft agent\` running? (set -H or WEFT_HOST)`)
+  return new CliError(
+    `cannot reach the weft agent at ${target.host}: is \`weft agent\` running? (set -H or WEFT_HOST)`,
+  )
 }

@@ -1,6 +1,5 @@
 // The CLI's public surface: runCli for src/main.ts, the client and the table formatters
 // for `weft demo`.
-export { createRootCommand } from './root.ts'
 export { runCli } from './run.ts'
 export { UsageError, CliError } from './_errors.ts'
 export { apiTarget, createClient, DEFAULT_HOST, type ApiClient, type ApiTarget } from './client.ts'

@@ -1,14 +1,19 @@
 // `weft stats`: per-VNI counters of the agent's host (packets/bytes in and out, drops by
 // reason). `--watch` redraws every interval with per-second rates and a short trend line.
-import { leaf, type CliContext } from './_context.ts'
+import { parseDurationMs } from '../util/duration.ts'
+import { flagBool, flagString } from './_args.ts'
+import type { CliContext } from './_context.ts'
 import { UsageError } from './_errors.ts'
 import { humanBytes, humanCount, sparkline, table } from './_format.ts'
 import type { VniStats } from './_types.ts'
+import type { RunInput } from './spec.ts'
 
 const drops = (s: VniStats) => Object.values(s.drops).reduce((a, b) => a + Number(b), 0)
 
 function dropText(s: VniStats): string {
-  const parts = Object.entries(s.drops).filter(([, n]) => Number(n) > 0).map(([r, n]) => `${r}=${n}`)
+  const parts = Object.entries(s.drops)
+    .filter(([, n]) => Number(n) > 0)
+    .map(([r, n]) => `${r}=${n}`)
   return parts.length ? parts.join(' ') : '0'
 }
 
@@ -29,11 +34,26 @@ export function statsTable(stats: VniStats[]): string {
 }
 
 /** Counters with rates since the previous sample and a trend of packets/s. */
-export function statsWatchTable(stats: VniStats[], prev: Map<number, VniStats>, dtS: number, trend: Map<number, number[]>): string {
+export function statsWatchTable(
+  stats: VniStats[],
+  prev: Map<number, VniStats>,
+  dtS: number,
+  trend: Map<number, number[]>,
+): string {
   const rate = (now: string, before: string | undefined) =>
     before === undefined || dtS <= 0 ? 0 : Math.max(0, (Number(now) - Number(before)) / dtS)
   return table(
-    ['VNI', 'NETWORK', 'RX PKT/S', 'RX B/S', 'TX PKT/S', 'TX B/S', 'DROP/S', 'PKT/S TREND', 'DROPS'],
+    [
+      'VNI',
+      'NETWORK',
+      'RX PKT/S',
+      'RX B/S',
+      'TX PKT/S',
+      'TX B/S',
+      'DROP/S',
+      'PKT/S TREND',
+      'DROPS',
+    ],
     stats.map((s) => {
       const p = prev.get(s.vni)
       const rxp = rate(s.rxPackets, p?.rxPackets)
@@ -55,79 +75,77 @@ export function statsWatchTable(stats: VniStats[], prev: Map<number, VniStats>, 
 }
 
 function parseInterval(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(v.trim())
-  if (!m) throw new UsageError(`--interval "${v}" must be a duration like 1s or 500ms`, 'stats')
-  const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : 1000)
+  const ms = parseDurationMs(v)
+  if (ms === undefined)
+    throw new UsageError(`--interval "${v}" must be a duration like 1s or 500ms`, 'stats')
   if (ms < 100) throw new UsageError('--interval must be at least 100ms', 'stats')
   return ms
 }
 
-export const statsCommand = (ctx: CliContext) =>
-  leaf({
-    path: 'stats',
-    description: "Per-VNI traffic counters and drops of the agent's host",
-    args: {
-      watch: { type: 'boolean', alias: 'w', description: 'Refresh until Ctrl-C, with per-second rates' },
-      interval: { type: 'string', description: 'Refresh interval for --watch', default: '1s' },
-      count: { type: 'string', description: 'With --watch: stop after this many refreshes' },
-      format: { type: 'string', description: 'table (default) or json', default: 'table' },
-    },
-    positionals: { min: 0, max: 0, usage: 'weft stats [--watch]' },
-    async run({ args }) {
-      if (args.format !== 'table' && args.format !== 'json') {
-        throw new UsageError(`--format "${args.format}" is not supported: use table or json`, 'stats')
+export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
+  const format = flagString(flags, 'format')
+  if (format !== 'table' && format !== 'json') {
+    throw new UsageError(`--format "${format}" is not supported: use table or json`, 'stats')
+  }
+  const intervalMs = parseInterval(flagString(flags, 'interval')!)
+  const countText = flagString(flags, 'count')
+  const count = countText === undefined ? Infinity : Number(countText)
+  if (!(count >= 1) || !Number.isInteger(count === Infinity ? 1 : count))
+    throw new UsageError('--count must be a positive whole number', 'stats')
+  const client = ctx.client()
+  if (!flagBool(flags, 'watch')) {
+    const s = await client.get<VniStats[]>('/v1/stats')
+    ctx.out(format === 'json' ? JSON.stringify(s, null, 2) : statsTable(s))
+    return
+  }
+  let stopped = false
+  let wake: () => void = () => {}
+  const stop = () => {
+    stopped = true
+    wake()
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  try {
+    let prev = new Map<number, VniStats>()
+    let prevAt = 0
+    const trend = new Map<number, number[]>()
+    for (let i = 0; i < count && !stopped; i++) {
+      const s = await client.get<VniStats[]>('/v1/stats')
+      const now = Date.now()
+      const dt = prevAt ? (now - prevAt) / 1000 : 0
+      for (const v of s) {
+        const p = prev.get(v.vni)
+        const pps =
+          p && dt > 0
+            ? (Number(v.rxPackets) +
+                Number(v.txPackets) -
+                Number(p.rxPackets) -
+                Number(p.txPackets)) /
+              dt
+            : 0
+        trend.set(v.vni, [...(trend.get(v.vni) ?? []), pps].slice(-20))
       }
-      const intervalMs = parseInterval(args.interval)
-      const count = args.count === undefined ? Infinity : Number(args.count)
-      if (!(count >= 1) || !Number.isInteger(count === Infinity ? 1 : count)) throw new UsageError('--count must be a positive whole number', 'stats')
-      const client = ctx.client()
-      if (!args.watch) {
-        const s = await client.get<VniStats[]>('/v1/stats')
-        ctx.out(args.format === 'json' ? JSON.stringify(s, null, 2) : statsTable(s))
-        return
+      if (format === 'json') {
+        ctx.out(JSON.stringify({ time: new Date(now).toISOString(), stats: s }))
+      } else {
+        const body = `${statsWatchTable(s, prev, dt, trend)}\n\nevery ${intervalMs / 1000}s, ${new Date(now).toLocaleTimeString()} (Ctrl-C to stop)`
+        ctx.out(ctx.isTty ? `\x1b[H\x1b[2J${body}` : `${body}\n`)
       }
-      let stopped = false
-      let wake: () => void = () => {}
-      const stop = () => {
-        stopped = true
-        wake()
-      }
-      process.once('SIGINT', stop)
-      process.once('SIGTERM', stop)
-      try {
-        let prev = new Map<number, VniStats>()
-        let prevAt = 0
-        const trend = new Map<number, number[]>()
-        for (let i = 0; i < count && !stopped; i++) {
-          const s = await client.get<VniStats[]>('/v1/stats')
-          const now = Date.now()
-          const dt = prevAt ? (now - prevAt) / 1000 : 0
-          for (const v of s) {
-            const p = prev.get(v.vni)
-            const pps = p && dt > 0 ? (Number(v.rxPackets) + Number(v.txPackets) - Number(p.rxPackets) - Number(p.txPackets)) / dt : 0
-            trend.set(v.vni, [...(trend.get(v.vni) ?? []), pps].slice(-20))
+      prev = new Map(s.map((v) => [v.vni, v]))
+      prevAt = now
+      if (i + 1 < count && !stopped) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, intervalMs)
+          wake = () => {
+            clearTimeout(t)
+            resolve()
           }
-          if (args.format === 'json') {
-            ctx.out(JSON.stringify({ time: new Date(now).toISOString(), stats: s }))
-          } else {
-            const body = `${statsWatchTable(s, prev, dt, trend)}\n\nevery ${intervalMs / 1000}s, ${new Date(now).toLocaleTimeString()} (Ctrl-C to stop)`
-            ctx.out(ctx.isTty ? `\x1b[H\x1b[2J${body}` : `${body}\n`)
-          }
-          prev = new Map(s.map((v) => [v.vni, v]))
-          prevAt = now
-          if (i + 1 < count && !stopped) {
-            await new Promise<void>((resolve) => {
-              const t = setTimeout(resolve, intervalMs)
-              wake = () => {
-                clearTimeout(t)
-                resolve()
-              }
-            })
-          }
-        }
-      } finally {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
+        })
       }
-    },
-  })
+    }
+  } finally {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+  }
+}

@@ -1,10 +1,13 @@
 // `weft version`: the version, the git commit, the sha256 of each embedded BPF object, and
 // the native libraries actually loaded (libbpf, libSQL), so an operator can tell exactly
 // which datapath code a host runs and that the binary is self-contained.
-import { defineCommand } from 'citty'
-import { dlopen } from 'bun:ffi'
 import { createClient } from '@libsql/client'
-import { bpfObjectBytes, bpfObjectNames, COMMIT, libbpfPath, sha256, VERSION } from '../embedded/index.ts'
+import { flagString } from './_args.ts'
+import type { CliContext } from './_context.ts'
+import { UsageError } from './_errors.ts'
+import type { RunInput } from './spec.ts'
+import { bpfObjectBytes, bpfObjectNames, COMMIT, sha256, VERSION } from '../embedded/index.ts'
+import { libbpfInfo } from '../sys/index.ts'
 
 export interface VersionReport {
   version: string
@@ -12,22 +15,6 @@ export interface VersionReport {
   bpfObjects: { name: string; sha256: string }[]
   libbpf: { version: string; source: 'system' | 'embedded' }
   libsql: { sqlite: string }
-}
-
-function libbpfVersion() {
-  const path = libbpfPath()
-  const lib = dlopen(path, {
-    libbpf_major_version: { args: [], returns: 'u32' },
-    libbpf_minor_version: { args: [], returns: 'u32' },
-  })
-  try {
-    return {
-      version: `${lib.symbols.libbpf_major_version()}.${lib.symbols.libbpf_minor_version()}`,
-      source: path === 'libbpf.so.1' ? ('system' as const) : ('embedded' as const),
-    }
-  } finally {
-    lib.close()
-  }
 }
 
 async function libsqlVersion() {
@@ -45,25 +32,22 @@ export async function versionReport(): Promise<VersionReport> {
     version: VERSION,
     commit: COMMIT,
     bpfObjects: bpfObjectNames().map((name) => ({ name, sha256: sha256(bpfObjectBytes(name)) })),
-    libbpf: libbpfVersion(),
+    libbpf: libbpfInfo(),
     libsql: await libsqlVersion(),
   }
 }
 
-export const versionCommand = defineCommand({
-  meta: { name: 'version', description: 'Show the version, git commit and embedded BPF object hashes' },
-  args: {
-    format: { type: 'string', description: 'Output format: text or json', default: 'text' },
-  },
-  async run({ args }) {
-    const report = await versionReport()
-    if (args.format === 'json') {
-      console.log(JSON.stringify(report, null, 2))
-      return
-    }
-    console.log(`weft ${report.version} (commit ${report.commit})`)
-    for (const o of report.bpfObjects) console.log(`  bpf     ${o.name}.o sha256:${o.sha256}`)
-    console.log(`  libbpf  ${report.libbpf.version} (${report.libbpf.source})`)
-    console.log(`  libsql  sqlite ${report.libsql.sqlite}`)
-  },
-})
+export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
+  const format = flagString(flags, 'format')
+  if (format !== 'text' && format !== 'json')
+    throw new UsageError(`--format "${format}" is not supported: use text or json`, 'version')
+  const report = await versionReport()
+  if (format === 'json') {
+    ctx.out(JSON.stringify(report, null, 2))
+    return
+  }
+  ctx.out(`weft ${report.version} (commit ${report.commit})`)
+  for (const o of report.bpfObjects) ctx.out(`  bpf     ${o.name}.o sha256:${o.sha256}`)
+  ctx.out(`  libbpf  ${report.libbpf.version} (${report.libbpf.source})`)
+  ctx.out(`  libsql  sqlite ${report.libsql.sqlite}`)
+}

@@ -1,10 +1,10 @@
 // Cluster writes: create/remove networks, connect/disconnect endpoints. Every change is one
-// Consul transaction guarded by CAS, so a half-made network never exists and two hosts
-// never hand out the same name, VNI or address. Validation happens before any write:
-// bad input changes nothing.
+// cluster-store transaction guarded by compare-and-set, so a half-made network never exists
+// and two hosts never hand out the same name, VNI or address. Validation happens before any
+// write: bad input changes nothing. Only the ClusterStore interface is used (no Consul here).
 import { randomBytes } from 'node:crypto'
-import { ConflictError, NotFoundError, ValidationError } from '../errors/index.ts'
-import type { TxnOp } from '../kv/types.ts'
+import { ConflictError, NotFoundError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
+import type { ClusterStore, StoreEntry, StoreOp, TxnOutcome } from '../store/index.ts'
 import {
   assertHostAddress, assertVni, ipInSubnet, macFromIp, parseCidr, parseIPv4, parseMac, type Cidr,
 } from '../net/index.ts'
@@ -12,15 +12,9 @@ import { nextDefaultSubnet, nextFreeAddress, nextFreeVni, defaultGateway, subnet
 import { keys, ROOT } from './keys.ts'
 import { EndpointRecord, NetworkRecord } from './records.ts'
 
-/** Reads by prefix: from the store (consistent) or from an agent's local mirror. */
-export interface KvReader {
-  list(prefix: string): Promise<{ key: string; value: string; modifyIndex: bigint }[]>
-}
-
-/** The slice of a Consul client the operations need: `list` is a consistent read. */
-export interface ClusterKv extends KvReader {
-  /** Atomic; throws an error with `errors: { opIndex, what }[]` when rolled back. */
-  txn(ops: TxnOp[]): Promise<void>
+/** Reads by prefix: from the cluster store (consistent) or from an agent's local mirror. */
+export interface StoreReader {
+  list(prefix: string): Promise<StoreEntry[]>
 }
 
 export interface CreateNetworkInput {
@@ -50,13 +44,16 @@ const MAX_TRIES = 64
 export const newId = () => randomBytes(32).toString('hex')
 
 const json = (o: unknown) => JSON.stringify(o)
-const isTxnError = (e: unknown): e is { errors: { opIndex: number; what: string }[] } =>
-  typeof e === 'object' && e !== null && Array.isArray((e as { errors?: unknown }).errors)
-const failedOps = (e: unknown) => new Set(isTxnError(e) ? e.errors.map((x) => x.opIndex) : [])
+const failedOps = (o: TxnOutcome) => new Set(o.ok ? [] : o.failed)
+/** A network record as written back when a removal is called off. */
+const unmarked = (r: NetworkRecord): NetworkRecord => {
+  const { removing: _, ...rest } = r
+  return rest
+}
 
 export class ClusterOps {
   constructor(
-    private readonly kv: ClusterKv,
+    private readonly kv: ClusterStore,
     /** MTU for networks created without --mtu (underlay MTU - 50). */
     private readonly defaultMtu: number,
     /**
@@ -64,16 +61,18 @@ export class ClusterOps {
      * first (no read round trips); the transaction's CAS checks catch a stale guess, and the
      * retry reads the store. Nothing is refused on the mirror's word alone.
      */
-    private readonly local?: KvReader,
+    private readonly local?: StoreReader,
+    /** Attempts of an unmark (a removal called off) before giving up; each waits a little longer. */
+    private readonly unmarkTries = 5,
   ) {}
 
-  async networks(from: KvReader = this.kv): Promise<{ record: NetworkRecord; modifyIndex: bigint }[]> {
+  async networks(from: StoreReader = this.kv): Promise<{ record: NetworkRecord; modifyIndex: bigint }[]> {
     const rows = await from.list(keys.networks())
     return rows.map((r) => ({ record: NetworkRecord.parse(JSON.parse(r.value)), modifyIndex: r.modifyIndex }))
   }
 
   /** Find a network by exact name, full id, or unique id prefix (as Docker does). */
-  async resolveNetwork(ref: string, from: KvReader = this.kv): Promise<{ record: NetworkRecord; modifyIndex: bigint }> {
+  async resolveNetwork(ref: string, from: StoreReader = this.kv): Promise<{ record: NetworkRecord; modifyIndex: bigint }> {
     if (typeof ref !== 'string' || ref.length === 0) throw new ValidationError('network name or id is required')
     const all = await this.networks(from)
     const byName = all.find((n) => n.record.name === ref)
@@ -85,7 +84,7 @@ export class ClusterOps {
   }
 
   /** Endpoints of one network, or of every network. */
-  async endpoints(networkId?: string, from: KvReader = this.kv): Promise<EndpointRecord[]> {
+  async endpoints(networkId?: string, from: StoreReader = this.kv): Promise<EndpointRecord[]> {
     const rows = await from.list(networkId ? keys.endpointsOf(networkId) : keys.endpoints())
     return rows.map((r) => EndpointRecord.parse(JSON.parse(r.value)))
   }
@@ -114,7 +113,7 @@ export class ClusterOps {
     }
 
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-      const [all, seq] = await Promise.all([this.networks(), this.kv.list(keys.networkSeq())])
+      const [all, seq] = await Promise.all([this.networks(), this.kv.get(keys.networkSeq())])
       if (all.some((n) => n.record.name === name)) {
         throw new ConflictError(`network with name ${name} already exists`, 'name_taken')
       }
@@ -144,47 +143,54 @@ export class ClusterOps {
         options: { ...input.options },
         created: new Date().toISOString(),
       }
-      const seqIndex = seq[0]?.modifyIndex ?? 0n
-      const ops: TxnOp[] = [
-        { verb: 'cas', key: keys.networkSeq(), value: String(Date.now()), index: seqIndex },
-        { verb: 'cas', key: keys.name(name), value: record.id, index: 0n },
-        { verb: 'cas', key: keys.vni(record.vni), value: record.id, index: 0n },
-        { verb: 'cas', key: keys.network(record.id), value: json(record), index: 0n },
-      ]
-      try {
-        await this.kv.txn(ops)
-        return record
-      } catch (e) {
-        if (!isTxnError(e)) throw e
-        const failed = failedOps(e)
-        if (failed.has(1)) throw new ConflictError(`network with name ${name} already exists`, 'name_taken')
-        if (failed.has(2) && input.vni !== undefined) throw new ConflictError(`VNI ${input.vni} is taken`, 'vni_taken')
-        // lost the race on netseq (another network was created/removed): re-read and retry
-      }
+      const outcome = await this.writeNetwork(record, [
+        { op: 'put', key: keys.networkSeq(), value: String(Date.now()), ifRevision: seq?.modifyIndex ?? 0n },
+        { op: 'put', key: keys.name(name), value: record.id, ifRevision: 0n },
+        { op: 'put', key: keys.vni(record.vni), value: record.id, ifRevision: 0n },
+        { op: 'put', key: keys.network(record.id), value: json(record), ifRevision: 0n },
+      ])
+      if (outcome.ok) return record
+      const failed = failedOps(outcome)
+      if (failed.has(1)) throw new ConflictError(`network with name ${name} already exists`, 'name_taken')
+      if (failed.has(2) && input.vni !== undefined) throw new ConflictError(`VNI ${input.vni} is taken`, 'vni_taken')
+      // lost the race on netseq (another network was created/removed): re-read and retry
     }
     throw new ConflictError(`could not create network ${name}: too much concurrent change, try again`)
+  }
+
+  /** The create transaction; when its answer is lost, the record read back decides. */
+  private async writeNetwork(record: NetworkRecord, ops: StoreOp[]): Promise<TxnOutcome> {
+    try {
+      return await this.kv.txn(ops)
+    } catch (e) {
+      if (!(e instanceof OutcomeUnknownError)) throw e
+      const back = await this.kv.get(keys.network(record.id)).catch(() => 'unknown' as const)
+      if (back === 'unknown') {
+        throw new OutcomeUnknownError(
+          `create network ${record.name}: the store did not answer, the network may or may not exist: check \`weft network ls\` once the store is back (${e.message})`,
+          { cause: e },
+          record,
+        )
+      }
+      if (back) return { ok: true, written: [back] }
+      throw new StoreUnreachableError(`create network ${record.name} failed (nothing changed): ${e.message}`, { cause: e })
+    }
   }
 
   async removeNetwork(ref: string): Promise<NetworkRecord> {
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       const { record, modifyIndex } = await this.resolveNetwork(ref)
+      const key = keys.network(record.id)
       // 1. mark it: from now on connects fail their check on the network key
-      const marked = { ...record, removing: true }
-      try {
-        await this.kv.txn([{ verb: 'cas', key: keys.network(record.id), value: json(marked), index: modifyIndex }])
-      } catch (e) {
-        if (isTxnError(e)) continue
-        throw e
-      }
-      const markedIndex = (await this.kv.list(keys.network(record.id))).find((r) => r.key === keys.network(record.id))?.modifyIndex
+      const markedIndex = await this.markForRemoval(record, modifyIndex)
+      if (markedIndex === undefined) continue
       // 2. refuse while endpoints are attached (and unmark)
-      const eps = await this.endpoints(record.id)
-      if (eps.length > 0 || markedIndex === undefined) {
-        if (markedIndex !== undefined) {
-          await this.kv
-            .txn([{ verb: 'cas', key: keys.network(record.id), value: json(record), index: markedIndex }])
-            .catch(() => {})
-        }
+      const eps = await this.endpoints(record.id).catch(async (e: unknown) => {
+        await this.unmark(record, markedIndex, e)
+        throw e
+      })
+      if (eps.length > 0) {
+        await this.unmark(record, markedIndex)
         const names = eps.slice(0, 5).map((e) => e.name).join(', ')
         throw new ConflictError(
           `network ${record.name} has active endpoints (${names}${eps.length > 5 ? ', …' : ''}): disconnect them first`,
@@ -192,22 +198,84 @@ export class ClusterOps {
         )
       }
       // 3. delete it and everything keyed by it, in one transaction
-      const seq = await this.kv.list(keys.networkSeq())
+      let done: TxnOutcome
       try {
-        await this.kv.txn([
-          { verb: 'cas', key: keys.networkSeq(), value: String(Date.now()), index: seq[0]?.modifyIndex ?? 0n },
-          { verb: 'delete-cas', key: keys.network(record.id), index: markedIndex },
-          { verb: 'delete', key: keys.name(record.name) },
-          { verb: 'delete', key: keys.vni(record.vni) },
-          { verb: 'delete-tree', key: keys.ipamOf(record.id) },
-          { verb: 'delete-tree', key: keys.endpointsOf(record.id) },
+        const seq = await this.kv.get(keys.networkSeq())
+        done = await this.kv.txn([
+          { op: 'put', key: keys.networkSeq(), value: String(Date.now()), ifRevision: seq?.modifyIndex ?? 0n },
+          { op: 'delete', key, ifRevision: markedIndex },
+          { op: 'delete', key: keys.name(record.name) },
+          { op: 'delete', key: keys.vni(record.vni) },
+          { op: 'delete-prefix', prefix: keys.ipamOf(record.id) },
+          { op: 'delete-prefix', prefix: keys.endpointsOf(record.id) },
         ])
-        return record
       } catch (e) {
-        if (!isTxnError(e)) throw e
+        if (!(e instanceof StoreUnreachableError)) throw e
+        // the delete may have landed: if the record is gone, the removal happened
+        if (e instanceof OutcomeUnknownError && (await this.kv.get(key).catch(() => 'unknown')) === undefined) return record
+        await this.unmark(record, markedIndex, e)
+        throw new StoreUnreachableError(`network ${record.name} was not removed (nothing changed): ${e.message}`, { cause: e })
       }
+      if (done.ok) return record
+      // lost the race on netseq: lift our mark before trying again, so a new mark's CAS holds
+      await this.unmark(record, markedIndex)
     }
     throw new ConflictError(`could not remove network ${ref}: too much concurrent change, try again`)
+  }
+
+  /** The revision of the marked record; undefined when the CAS lost (re-read and retry). */
+  private async markForRemoval(record: NetworkRecord, modifyIndex: bigint): Promise<bigint | undefined> {
+    const key = keys.network(record.id)
+    try {
+      const mark = await this.kv.txn([{ op: 'put', key, value: json({ ...record, removing: true }), ifRevision: modifyIndex }])
+      if (!mark.ok) return undefined
+      const rev = mark.written.find((w) => w.key === key)?.modifyIndex
+      if (rev === undefined) throw new Error(`the store answered the mark of ${key} without its new revision`)
+      return rev
+    } catch (e) {
+      if (!(e instanceof OutcomeUnknownError)) throw e
+      // the answer was lost: the record read back says whether the mark landed
+      const back = await this.kv.get(key).catch(() => 'unknown' as const)
+      if (back === 'unknown') {
+        throw new OutcomeUnknownError(
+          `remove network ${record.name}: the store did not answer (${e.message}); the network may be left marked "being removed": ` +
+            `run \`weft network rm ${record.name}\` again once the store is back`,
+          { cause: e },
+        )
+      }
+      if (back && back.modifyIndex !== modifyIndex && NetworkRecord.safeParse(JSON.parse(back.value)).data?.removing) return back.modifyIndex
+      if (back?.modifyIndex === modifyIndex) throw new StoreUnreachableError(`network ${record.name} was not removed (nothing changed): ${e.message}`, { cause: e })
+      return undefined // changed by someone else meanwhile: re-read
+    }
+  }
+
+  /**
+   * Call a removal off: write the record back without its mark, retrying while the store does
+   * not answer. A mark that cannot be lifted is reported, never swallowed: connects to the
+   * network fail until a later `network rm` finishes or lifts it.
+   */
+  private async unmark(record: NetworkRecord, markedIndex: bigint, why?: unknown): Promise<void> {
+    const key = keys.network(record.id)
+    let last: unknown
+    for (let attempt = 0; attempt < this.unmarkTries; attempt++) {
+      try {
+        // a lost CAS means someone else changed the record since our mark (another rm removed
+        // or re-marked it): theirs stands
+        await this.kv.txn([{ op: 'put', key, value: json(unmarked(record)), ifRevision: markedIndex }])
+        return
+      } catch (e) {
+        if (!(e instanceof StoreUnreachableError)) throw e
+        last = e
+        // an unmark whose answer was lost may have landed: the CAS tells on the next try
+        await Bun.sleep(50 * 2 ** attempt)
+      }
+    }
+    const because = why instanceof Error ? ` (after: ${why.message})` : ''
+    throw new StoreUnreachableError(
+      `network ${record.name} stays marked "being removed"${because}: lifting the mark failed: ${(last as Error).message}; ` +
+        `connects to it fail until \`weft network rm ${record.name}\` is run again (it removes the network or lifts the mark)`,
+      { cause: last },
+    )
   }
 
   /**
@@ -232,7 +300,9 @@ export class ClusterOps {
         const record = await this.tryConnect(input, node, sandboxIfnames, requested, guess ? this.local! : this.kv)
         if (record) return record
       } catch (e) {
-        if (!guess) throw e // the mirror may be behind: only the store's answer refuses a connect
+        // the mirror may be behind: only the store's answer refuses a connect; a store that
+        // does not answer (or a write whose outcome is unknown) is never retried blindly
+        if (!guess || e instanceof StoreUnreachableError) throw e
         continue
       }
       // the address went to someone else, or the network changed: re-read and retry
@@ -247,11 +317,16 @@ export class ClusterOps {
     node: string,
     sandboxIfnames: (sandbox: string) => Set<string>,
     requested: string | undefined,
-    from: KvReader,
+    from: StoreReader,
   ): Promise<EndpointRecord | undefined> {
     const ext = input.external
     const { record: net, modifyIndex } = await this.resolveNetwork(input.network, from)
-    if (net.removing) throw new NotFoundError(`network ${net.name} is being removed`, 'network_not_found')
+    if (net.removing) {
+      throw new NotFoundError(
+        `network ${net.name} is being removed (if no \`weft network rm\` is running, run it again: it removes the network or lifts the mark)`,
+        'network_not_found',
+      )
+    }
     const subnet = parseCidr(net.subnet)
     const [eps, ipam] = await Promise.all([this.endpoints(net.id, from), from.list(keys.ipamOf(net.id))])
     const name = ext ? ext.name : input.sandbox!
@@ -289,20 +364,23 @@ export class ClusterOps {
       external: !!ext,
       created: new Date().toISOString(),
     }
+    let outcome: TxnOutcome
     try {
-      await this.kv.txn([
-        { verb: 'check-index', key: keys.network(net.id), index: modifyIndex },
-        { verb: 'cas', key: keys.ipam(net.id, ip), value: id, index: 0n },
-        { verb: 'cas', key: keys.endpoint(net.id, id), value: json(record), index: 0n },
+      outcome = await this.kv.txn([
+        { op: 'check', key: keys.network(net.id), revision: modifyIndex },
+        { op: 'put', key: keys.ipam(net.id, ip), value: id, ifRevision: 0n },
+        { op: 'put', key: keys.endpoint(net.id, id), value: json(record), ifRevision: 0n },
       ])
-      return record
     } catch (e) {
-      if (!isTxnError(e)) throw e
-      if (failedOps(e).has(1) && requested) {
-        throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
-      }
-      return undefined
+      // the caller must find out whether this record exists (and undo or keep it)
+      if (e instanceof OutcomeUnknownError) throw new OutcomeUnknownError(e.message, { cause: e }, record)
+      throw e
     }
+    if (outcome.ok) return record
+    if (failedOps(outcome).has(1) && requested) {
+      throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
+    }
+    return undefined
   }
 
   /** Disconnect by sandbox (on `node`) or by external endpoint name. */
@@ -317,25 +395,45 @@ export class ClusterOps {
       throw new ValidationError(`endpoint ${nameOrSandbox} belongs to node ${ep.node}: disconnect it there`)
     }
     await this.kv.txn([
-      { verb: 'delete', key: keys.endpoint(net.id, ep.id) },
-      { verb: 'delete', key: keys.ipam(net.id, ep.ip) },
+      { op: 'delete', key: keys.endpoint(net.id, ep.id) },
+      { op: 'delete', key: keys.ipam(net.id, ep.ip) },
     ])
     return ep
+  }
+
+  /** The stored entry of an endpoint record; undefined when it does not exist. */
+  findEndpoint(rec: Pick<EndpointRecord, 'id' | 'networkId'>): Promise<StoreEntry | undefined> {
+    return this.kv.get(keys.endpoint(rec.networkId, rec.id))
+  }
+
+  /**
+   * Remove one endpoint record by id (the undo of a connect). Safe to repeat: the address is
+   * released only together with the record it belongs to. 'absent' when there is none (any more).
+   */
+  async removeEndpoint(rec: Pick<EndpointRecord, 'id' | 'networkId' | 'ip'>): Promise<'removed' | 'absent'> {
+    const key = keys.endpoint(rec.networkId, rec.id)
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      const cur = await this.kv.get(key)
+      if (!cur) return 'absent'
+      const out = await this.kv.txn([
+        { op: 'delete', key, ifRevision: cur.modifyIndex },
+        { op: 'delete', key: keys.ipam(rec.networkId, rec.ip) },
+      ])
+      if (out.ok) return 'removed'
+    }
+    throw new ConflictError(`could not remove endpoint ${rec.id.slice(0, 12)}: too much concurrent change, try again`)
   }
 
   /** Write back endpoint records this node still has but the store lost (re-announce). */
   async reannounce(records: EndpointRecord[]): Promise<number> {
     let written = 0
     for (const r of records) {
-      try {
-        await this.kv.txn([
-          { verb: 'cas', key: keys.ipam(r.networkId, r.ip), value: r.id, index: 0n },
-          { verb: 'cas', key: keys.endpoint(r.networkId, r.id), value: json(r), index: 0n },
-        ])
-        written++
-      } catch (e) {
-        if (!isTxnError(e)) throw e // already there (the usual case), or the address went elsewhere
-      }
+      const out = await this.kv.txn([
+        { op: 'put', key: keys.ipam(r.networkId, r.ip), value: r.id, ifRevision: 0n },
+        { op: 'put', key: keys.endpoint(r.networkId, r.id), value: json(r), ifRevision: 0n },
+      ])
+      // not ok: already there (the usual case), or the address went elsewhere
+      if (out.ok) written++
     }
     return written
   }

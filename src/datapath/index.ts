@@ -6,6 +6,7 @@ import type { Datapath, DatapathOptions } from './types.ts'
 
 export type * from './types.ts'
 export { createKernelDatapath } from './kernel/index.ts'
+export { PIN_ROOT } from './constants.ts'
 
 /** Datapath implementations by name. */
 export type DatapathKind = 'bpf' | 'kernel'

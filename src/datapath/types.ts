@@ -50,7 +50,11 @@ export interface RemoteEndpointSpec {
 /** What the datapath holds right now, read back from the kernel (maps, links). */
 export interface ActualState {
   networks: { vni: number }[]
-  localEndpoints: { vni: number; ip: string; hostIfname: string; ifindex: number }[]
+  /**
+   * `hostIfname` is absent when forwarding state remains for a host veth that is gone (its
+   * sandbox was deleted, which deletes both ends): `detachEndpoint` without a name clears it.
+   */
+  localEndpoints: { vni: number; ip: string; hostIfname?: string; ifindex: number }[]
   remoteEndpoints: RemoteEndpointSpec[]
   members: { vni: number; vteps: string[] }[]
 }
@@ -87,8 +91,11 @@ export interface Datapath {
    * An existing endpoint with the same hostIfname is adopted.
    */
   attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }>
-  /** Delete the veth pair (both ends) and the forwarding state. Missing is fine. */
-  detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void>
+  /**
+   * Delete the veth pair (both ends) and the forwarding state. Missing is fine. Without
+   * `hostIfname` (the veth is already gone) only forwarding state that no live veth holds is cleared.
+   */
+  detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void>
   upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void>
   removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void>
   /**

@@ -20,6 +20,7 @@ import { alive, mustRunIn, nsPath, run, runIn, selfCommand, waitFor } from './_e
 import { createProgress, type Progress } from './progress.ts'
 import { leftovers, PIN_ROOT, saveState, stateDir, teardown, type DemoState } from './state.ts'
 import { lines } from '../util/lines.ts'
+import { VXLAN_PORT } from '../net/index.ts'
 
 export interface DemoOptions {
   datapath: 'bpf' | 'kernel'
@@ -229,7 +230,7 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
     const [from, to] = [containers[0], ips[1]!]
     await step(
       'Ping across hosts',
-      `${from} (on ${h1.ns}) -> ${to} (in ${containers[1]} on ${h2.ns}): ICMP inside VXLAN (UDP 4789, VNI ${vni}) over the underlay`,
+      `${from} (on ${h1.ns}) -> ${to} (in ${containers[1]} on ${h2.ns}): ICMP inside VXLAN (UDP ${VXLAN_PORT}, VNI ${vni}) over the underlay`,
       async () => {
         await waitFor(async () => (await runIn(from, ['ping', '-c', '1', '-W', '1', to])).code === 0, `a first reply from ${to}`, 15_000, 200)
         await pingChart(p, h1.client, vni, from, to)

@@ -3,10 +3,11 @@
 // that removes exactly that: agent processes by PID, namespaces, pins, state files.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { PIN_ROOT } from '../datapath/index.ts'
 import { alive, run } from './_exec.ts'
 
 export const DEMO_ROOT = '/run/weft-demo'
-export const PIN_ROOT = '/sys/fs/bpf/weft'
+export { PIN_ROOT }
 
 export interface DemoAgent {
   node: string

@@ -1,9 +1,12 @@
-// DockerBackend over what the agent has today: ClusterOps for networks, the read-your-own-
-// writes cluster KV for address reservations and endpoint records (each one CAS-guarded
-// transaction), the local view for reads, and the reconciler for "is the veth made yet".
+// DockerBackend over what the agent has: ClusterOps for networks, the cluster store (wrapped
+// so this agent's writes reach its mirror at once) for address reservations and endpoint
+// records (each one compare-and-set transaction), the mirror for reads and waits, and the
+// reconciler for "is the veth pair made yet".
 import { ConflictError, NotFoundError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
-import { keys, nextFreeAddress, type ClusterView, type EndpointRecord, type NetworkRecord } from '../cluster/index.ts'
-import { newId, type ClusterKv, type ClusterOps } from '../cluster/operations.ts'
+import { keys, newId, nextFreeAddress, type ClusterOps, type EndpointRecord, type NetworkRecord } from '../cluster/index.ts'
+import type { ClusterMirror } from '../mirror/index.ts'
+import type { Reconciler } from '../reconcile/index.ts'
+import type { ClusterStore, StoreOp } from '../store/index.ts'
 import { assertHostAddress, hostIfnameFor, parseCidr, parseIPv4 } from '../net/index.ts'
 import type { DockerBackend, NewDockerEndpoint, NewNetwork } from './backend.ts'
 
@@ -14,28 +17,17 @@ const MAX_TRIES = 32
 export interface ClusterBackendDeps {
   node: string
   ops: ClusterOps
-  /** Writes through here are in the view when they resolve (the agent's own-write path). */
-  kv: ClusterKv
-  view: () => ClusterView
-  /** Resolve once `cond()` holds (checked on every view change), or throw after timeoutMs. */
-  waitForView(cond: () => boolean, timeoutMs: number, what: string): Promise<void>
-  /** Listen to view changes; returns the unsubscribe. */
-  onViewChange(listener: () => void): () => void
-  /** The reconciler: when a local endpoint's veth is made, or why not. */
-  attach: {
-    done(hostIfname: string): Promise<void>
-    error(hostIfname: string): string | undefined
-    attached(hostIfname: string): boolean
-    settled(): Promise<void>
-    trigger(): void
-  }
+  /** Writes through here are in the mirror when they resolve (observeWrites). */
+  store: ClusterStore
+  mirror: Pick<ClusterMirror, 'view' | 'waitFor' | 'onChange'>
+  reconciler: Pick<Reconciler, 'attachDone' | 'localError' | 'isAttached' | 'settled' | 'trigger'>
 }
 
 const json = (o: unknown) => JSON.stringify(o)
-const isTxnError = (e: unknown) => typeof e === 'object' && e !== null && Array.isArray((e as { errors?: unknown }).errors)
 
 export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
-  const entry = async (key: string) => (await d.kv.list(key)).find((r) => r.key === key)
+  const entry = (key: string) => d.store.get(key)
+  const view = () => d.mirror.view()
 
   const liveNetwork = async (networkId: string) => {
     const row = await entry(keys.network(networkId))
@@ -47,15 +39,15 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
 
   const backend: DockerBackend = {
     node: d.node,
-    networks: () => [...d.view().networks.values()],
-    network: (id) => d.view().networks.get(id),
-    networkByName: (name) => [...d.view().networks.values()].find((n) => n.name === name),
+    networks: () => [...view().networks.values()],
+    network: (id) => view().networks.get(id),
+    networkByName: (name) => [...view().networks.values()].find((n) => n.name === name),
 
     createNetwork: (input: NewNetwork) => d.ops.createNetwork(input),
 
     async removeNetwork(id) {
       await d.ops.removeNetwork(id)
-      d.attach.trigger()
+      d.reconciler.trigger()
     },
 
     async allocateAddress(networkId, requested) {
@@ -63,7 +55,7 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
       for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
         const { net, modifyIndex } = await liveNetwork(networkId)
         const subnet = parseCidr(net.subnet)
-        const taken = new Set((await d.kv.list(keys.ipamOf(net.id))).map((r) => r.key.slice(keys.ipamOf(net.id).length)))
+        const taken = new Set((await d.store.list(keys.ipamOf(net.id))).map((r) => r.key.slice(keys.ipamOf(net.id).length)))
         let ip: string
         if (want) {
           assertHostAddress(want, subnet, 'ip')
@@ -76,17 +68,13 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
           ip = free
         }
         const id = newId()
-        try {
-          await d.kv.txn([
-            { verb: 'check-index', key: keys.network(net.id), index: modifyIndex },
-            { verb: 'cas', key: keys.ipam(net.id, ip), value: id, index: 0n },
-          ])
-          return { ip, id }
-        } catch (e) {
-          if (!isTxnError(e)) throw e
-          if (want) throw new ConflictError(`address ${want} is already in use in network ${net.name}`, 'ip_taken')
-          await Bun.sleep(Math.random() * 5 * (attempt + 1)) // another host took it: re-read
-        }
+        const out = await d.store.txn([
+          { op: 'check', key: keys.network(net.id), revision: modifyIndex },
+          { op: 'put', key: keys.ipam(net.id, ip), value: id, ifRevision: 0n },
+        ])
+        if (out.ok) return { ip, id }
+        if (want && out.failed.includes(1)) throw new ConflictError(`address ${want} is already in use in network ${net.name}`, 'ip_taken')
+        await Bun.sleep(Math.random() * 5 * (attempt + 1)) // another host took it, or the network changed: re-read
       }
       throw new ConflictError(`could not allocate an address in ${networkId.slice(0, 12)}: too much concurrent change, try again`)
     },
@@ -94,19 +82,16 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
     async releaseAddress(networkId, ip, id) {
       const row = await entry(keys.ipam(networkId, ip))
       if (!row || row.value !== id) return
-      if (d.view().endpoints.has(id)) return // became an endpoint: removeEndpoint frees it
-      try {
-        await d.kv.txn([{ verb: 'delete-cas', key: keys.ipam(networkId, ip), index: row.modifyIndex }])
-      } catch (e) {
-        if (!isTxnError(e)) throw e
-      }
+      if (view().endpoints.has(id)) return // became an endpoint: removeEndpoint frees it
+      // not ok: it changed meanwhile, so it is not ours to delete any more
+      await d.store.txn([{ op: 'delete', key: keys.ipam(networkId, ip), ifRevision: row.modifyIndex }])
     },
 
-    addressOwner: (networkId, ip) => d.view().ipam.get(networkId)?.get(ip),
+    addressOwner: (networkId, ip) => view().ipam.get(networkId)?.get(ip),
 
     async createEndpoint(input: NewDockerEndpoint) {
       const hostIfname = hostIfnameFor(input.id)
-      let record = d.view().endpoints.get(input.id)
+      let record = view().endpoints.get(input.id)
       if (!record) {
         const [{ net, modifyIndex }, lease] = await Promise.all([liveNetwork(input.networkId), entry(keys.ipam(input.networkId, input.ip))])
         if (!lease || lease.value !== input.id) {
@@ -124,21 +109,17 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
           plumbing: 'docker',
           dockerEndpoint: input.dockerEndpoint,
         }
-        try {
-          await d.kv.txn([
-            { verb: 'check-index', key: keys.network(net.id), index: modifyIndex },
-            { verb: 'check-index', key: keys.ipam(net.id, input.ip), index: lease.modifyIndex },
-            { verb: 'cas', key: keys.endpoint(net.id, input.id), value: json(record), index: 0n },
-          ])
-        } catch (e) {
-          if (isTxnError(e)) throw new ConflictError(`network ${net.name} or address ${input.ip} changed meanwhile: retry`)
-          throw e
-        }
+        const out = await d.store.txn([
+          { op: 'check', key: keys.network(net.id), revision: modifyIndex },
+          { op: 'check', key: keys.ipam(net.id, input.ip), revision: lease.modifyIndex },
+          { op: 'put', key: keys.endpoint(net.id, input.id), value: json(record), ifRevision: 0n },
+        ])
+        if (!out.ok) throw new ConflictError(`network ${net.name} or address ${input.ip} changed meanwhile: retry`)
       }
       try {
-        await d.waitForView(() => d.view().endpoints.has(input.id), ATTACH_TIMEOUT_MS, `endpoint ${input.id.slice(0, 12)} in the view`)
-        await withDeadline(d.attach.done(hostIfname), ATTACH_TIMEOUT_MS, `the datapath to make ${hostIfname}`)
-        const err = d.attach.error(hostIfname) ?? (d.attach.attached(hostIfname) ? undefined : 'not programmed')
+        await d.mirror.waitFor((v) => v.endpoints.has(input.id), ATTACH_TIMEOUT_MS, `endpoint ${input.id.slice(0, 12)} in the view`)
+        await withDeadline(d.reconciler.attachDone(hostIfname), ATTACH_TIMEOUT_MS, `the datapath to make ${hostIfname}`)
+        const err = d.reconciler.localError(hostIfname) ?? (d.reconciler.isAttached(hostIfname) ? undefined : 'not programmed')
         if (err) throw new ValidationError(`attach docker endpoint ${input.dockerEndpoint.slice(0, 12)} failed: ${err}`)
         return record
       } catch (e) {
@@ -153,37 +134,29 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
         if (!row) return
         const rec = JSON.parse(row.value) as EndpointRecord
         if (rec.name === name) return
-        try {
-          await d.kv.txn([{ verb: 'cas', key: row.key, value: json({ ...rec, name }), index: row.modifyIndex }])
-          return
-        } catch (e) {
-          if (!isTxnError(e)) throw e
-        }
+        if ((await d.store.txn([{ op: 'put', key: row.key, value: json({ ...rec, name }), ifRevision: row.modifyIndex }])).ok) return
       }
     },
 
     async removeEndpoint(networkId, id) {
-      const [row, viewRec] = [await entry(keys.endpoint(networkId, id)), d.view().endpoints.get(id)]
+      const [row, viewRec] = [await entry(keys.endpoint(networkId, id)), view().endpoints.get(id)]
       const rec = row ? (JSON.parse(row.value) as EndpointRecord) : viewRec
-      const ops: Parameters<ClusterKv['txn']>[0] = [{ verb: 'delete', key: keys.endpoint(networkId, id) }]
-      if (rec) {
-        const lease = await entry(keys.ipam(networkId, rec.ip))
-        if (lease?.value === id) ops.push({ verb: 'delete-cas', key: lease.key, index: lease.modifyIndex })
-      }
-      try {
-        await d.kv.txn(ops)
-      } catch (e) {
-        if (!isTxnError(e)) throw e
-        await d.kv.txn([{ verb: 'delete', key: keys.endpoint(networkId, id) }]) // the address moved on: drop the record only
+      if (row) {
+        const ops: StoreOp[] = [{ op: 'delete', key: row.key, ifRevision: row.modifyIndex }]
+        const lease = rec ? await entry(keys.ipam(networkId, rec.ip)) : undefined
+        // the address goes with its record only while it is still this endpoint's
+        if (lease?.value === id) ops.push({ op: 'delete', key: lease.key, ifRevision: lease.modifyIndex })
+        const out = await d.store.txn(ops)
+        if (!out.ok) return backend.removeEndpoint(networkId, id) // changed meanwhile: read again
       }
       if (!viewRec) return
-      await d.waitForView(() => !d.view().endpoints.has(id), ATTACH_TIMEOUT_MS, 'the endpoint removal to reach the view')
-      await d.attach.settled()
+      await d.mirror.waitFor((v) => !v.endpoints.has(id), ATTACH_TIMEOUT_MS, 'the endpoint removal to reach the view')
+      await d.reconciler.settled()
     },
 
-    dockerEndpoints: () => [...d.view().endpoints.values()].filter((e) => e.node === d.node && e.plumbing === 'docker'),
+    dockerEndpoints: () => [...view().endpoints.values()].filter((e) => e.node === d.node && e.plumbing === 'docker'),
 
-    onChange: (listener) => d.onViewChange(listener),
+    onChange: (listener) => d.mirror.onChange(listener),
   }
   return backend
 }

@@ -40,8 +40,36 @@ export class ConflictError extends WeftError {
 /** The cluster store (Consul API) cannot be reached. HTTP 503. */
 export class StoreUnreachableError extends WeftError {
   override name = 'StoreUnreachableError'
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'store_unreachable', message, options)
+  }
+}
+
+/**
+ * A write was sent but the store did not answer: it may or may not have been applied.
+ * Whoever sent it must find out (read it back) or converge (undo it). HTTP 503.
+ */
+export class OutcomeUnknownError extends StoreUnreachableError {
+  override name = 'OutcomeUnknownError'
+  constructor(
+    message: string,
+    options?: { cause?: unknown },
+    /** What the write would have made (e.g. the endpoint record), so the caller can check or undo it. */
+    readonly attempted?: unknown,
+  ) {
+    super(message, { ...options, code: 'outcome_unknown' })
+  }
+}
+
+/**
+ * The agent could not program an endpoint on this host (veth, addresses, datapath): a
+ * server fault, not bad input. HTTP 500. The message carries this endpoint's own error only.
+ */
+export class AttachFailedError extends WeftError {
+  override name = 'AttachFailedError'
+  readonly status = 500
   constructor(message: string, options?: { cause?: unknown }) {
-    super('store_unreachable', message, options)
+    super('attach_failed', message, options)
   }
 }
 

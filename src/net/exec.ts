@@ -1,6 +1,8 @@
-// Running iproute2 from the agent: one exec per batch, never one per step. `ip -batch -`
-// stops at the first failing line and names it ("Command failed -:3"), which lets callers
-// know exactly how far a batch got and undo it.
+// Running iproute2, for what has no rtnetlink client here yet: the kernel datapath's bridges,
+// vxlan devices, FDB and neighbours, and the GRO helper device. Endpoint plumbing never runs
+// a process (./endpoint.ts). One exec per batch, never one per step: `ip -batch -` stops at
+// the first failing line and names it ("Command failed -:3"), so a caller knows how far a
+// batch got and can undo it.
 import { WeftError } from '../errors/index.ts'
 
 /** Output of one finished command. */
@@ -83,16 +85,6 @@ export async function batch(
     r.stderr,
     line,
   )
-}
-
-/** Run one iproute2 command (`ip …` / `bridge …`) and return stdout; throws IprouteError. */
-export async function iproute(argv: string[], opts: { netns?: string; context?: string } = {}): Promise<string> {
-  const r = await exec(inNetns(opts.netns, argv))
-  if (r.code !== 0) {
-    const where = opts.context ? `${opts.context}: ` : ''
-    throw new IprouteError(`${where}\`${argv.join(' ')}\` failed: ${iprouteMessage(r.stderr)}`, r.stderr)
-  }
-  return r.stdout
 }
 
 /**

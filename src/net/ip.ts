@@ -30,6 +30,12 @@ export function ipv4Bytes(ip: string): [number, number, number, number] {
   return [a[0]!, a[1]!, a[2]!, a[3]!]
 }
 
+/** Dotted quad of 4 address bytes, most significant first. */
+export function ipv4FromBytes(b: Uint8Array): string {
+  if (b.byteLength !== 4) throw new ValidationError(`an IPv4 address is 4 bytes, got ${b.byteLength}`)
+  return [...b].join('.')
+}
+
 /** IPv4 address as an unsigned 32-bit integer. */
 export function ipv4ToInt(ip: string): number {
   const [a, b, c, d] = ipv4Bytes(ip)

@@ -1,6 +1,7 @@
 // Interface and VNI naming rules (pure). Linux caps interface names at 15 bytes
-// (IFNAMSIZ 16 with the NUL); every host object weft makes starts with "wf".
+// (IFNAMSIZ 16 with the NUL); every host object weft makes starts with IFNAME_PREFIX ("wf").
 import { ValidationError } from '../errors/index.ts'
+import { IFNAME_PREFIX } from './constants.ts'
 
 /** Longest interface name the kernel accepts. */
 export const IFNAME_MAX = 15
@@ -37,22 +38,22 @@ export function assertId(id: string, what = 'id'): string {
 
 /** Host-side veth name for an endpoint: "wf" + the first 10 hex chars of its id (12 chars). */
 export function hostIfnameFor(endpointId: string): string {
-  return `wf${assertId(endpointId, 'endpoint id').slice(0, 10)}`
+  return `${IFNAME_PREFIX}${assertId(endpointId, 'endpoint id').slice(0, 10)}`
 }
 
 /** Bridge of a network in the kernel datapath: "wfbr<vni>" (<= 12 chars). */
 export function bridgeName(vni: number): string {
-  return `wfbr${assertVni(vni)}`
+  return `${IFNAME_PREFIX}br${assertVni(vni)}`
 }
 
 /** Kernel vxlan device of a network: "wfvx<vni>" (<= 12 chars). */
 export function vxlanName(vni: number): string {
-  return `wfvx${assertVni(vni)}`
+  return `${IFNAME_PREFIX}vx${assertVni(vni)}`
 }
 
 /** The VNI encoded in a "wfbr<vni>" / "wfvx<vni>" name, or undefined. */
 export function vniFromName(name: string, kind: 'br' | 'vx'): number | undefined {
-  const m = new RegExp(`^wf${kind}(\\d{1,8})$`).exec(name)
+  const m = new RegExp(`^${IFNAME_PREFIX}${kind}(\\d{1,8})$`).exec(name)
   if (!m) return undefined
   const vni = Number(m[1])
   return vni >= VNI_MIN && vni <= VNI_MAX && String(vni) === m[1] ? vni : undefined

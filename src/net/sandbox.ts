@@ -1,7 +1,6 @@
-// Sandboxes (container network namespaces) as the plumbing sees them. A sandbox is
-// given as an `ip netns` name, "/proc/PID/ns/net", or any path to a netns file; all
-// three become a path that both `nsenter --net=` and iproute2's `netns` argument accept
-// (iproute2 opens any argument containing '/' as a file).
+// Sandboxes (container network namespaces) as the plumbing sees them. A sandbox is given as
+// an `ip netns` name, a PID, "/proc/PID/ns/net", or any path to a netns file; each becomes the
+// path of a netns file the plumbing opens (for setns and IFLA_NET_NS_FD).
 import { existsSync } from 'node:fs'
 import { NotFoundError, ValidationError } from '../errors/index.ts'
 

@@ -1,8 +1,8 @@
-// Finding the underlay NIC: the interface in the current netns that carries the
-// advertise address (the VTEP address).
+// Finding the underlay NIC: the interface in the current netns that carries the advertise
+// address (the VTEP address), read over rtnetlink.
 import { NotFoundError } from '../errors/index.ts'
-import { iprouteJson } from './exec.ts'
 import { parseIPv4 } from './ip.ts'
+import { RtnlSocket, type NlAddress, type NlLink } from './netlink.ts'
 
 /** The NIC that carries the advertise address. */
 export interface UnderlayNic {
@@ -15,37 +15,35 @@ export interface UnderlayNic {
   prefixLen: number
 }
 
-interface IpAddrJson {
-  ifindex: number
-  ifname: string
-  mtu: number
-  address?: string
-  addr_info?: { family: string; local: string; prefixlen: number }[]
+/** Pick the NIC carrying `advertise` from the netns's IPv4 addresses and links (pure). */
+export function pickUnderlay(addrs: NlAddress[], links: (ifindex: number) => NlLink | undefined, advertise: string): UnderlayNic | undefined {
+  const a = addrs.find((x) => x.ip === advertise)
+  const link = a && links(a.ifindex)
+  if (!a || !link) return undefined
+  return { ifname: link.ifname, ifindex: link.ifindex, mtu: link.mtu, mac: link.mac, ip: advertise, prefixLen: a.prefixLen }
 }
 
-/** Pick the NIC carrying `advertise` from `ip -j addr` output (pure). */
-export function pickUnderlay(addrs: IpAddrJson[], advertise: string): UnderlayNic | undefined {
-  for (const link of addrs) {
-    const a = link.addr_info?.find((x) => x.family === 'inet' && x.local === advertise)
-    if (a) {
-      return {
-        ifname: link.ifname,
-        ifindex: link.ifindex,
-        mtu: link.mtu,
-        mac: link.address ?? '',
-        ip: advertise,
-        prefixLen: a.prefixlen,
-      }
-    }
+/** The first IPv4 address of the interface called `ifname` in the current netns, or undefined. */
+export function interfaceAddress(ifname: string): string | undefined {
+  const sock = RtnlSocket.open()
+  try {
+    const link = sock.getLink(ifname)
+    return link && sock.addresses(link.ifindex)[0]?.ip
+  } finally {
+    sock.close()
   }
-  return undefined
 }
 
 /** Find the underlay NIC in the current netns; throws NotFoundError when no NIC has the address. */
 export async function findUnderlay(advertise: string): Promise<UnderlayNic> {
   const ip = parseIPv4(advertise, 'advertise address')
-  const addrs = await iprouteJson<IpAddrJson>(['ip', '-4', 'addr', 'show'], { context: 'find underlay' })
-  const nic = pickUnderlay(addrs, ip)
+  const sock = RtnlSocket.open()
+  let nic: UnderlayNic | undefined
+  try {
+    nic = pickUnderlay(sock.addresses(), (i) => sock.getLink(i), ip)
+  } finally {
+    sock.close()
+  }
   if (!nic) {
     throw new NotFoundError(
       `advertise address ${ip} is not assigned to any interface in this network namespace: ` +

@@ -5,6 +5,7 @@
 import type { ClusterView } from '../cluster/index.ts'
 import type { LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
 import { hostIfnameFor } from '../net/index.ts'
+import { remoteKey } from './items.ts'
 
 export interface DesiredState {
   networks: Map<number, NetworkSpec>
@@ -15,8 +16,6 @@ export interface DesiredState {
   /** vni -> sorted VTEPs */
   members: Map<number, string[]>
 }
-
-export const remoteKey = (vni: number, ip: string) => `${vni}/${ip}`
 
 export function desiredState(view: ClusterView, me: string): DesiredState {
   const d: DesiredState = { networks: new Map(), local: new Map(), remote: new Map(), members: new Map() }

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createTopology, ping, runIn, waitFor, type Topology } from '../harness/index.ts'
 import { startAgents, WEFT, type RunningAgent } from './agents.ts'
+import { isolationViolations, type Sandbox } from './isolation.ts'
 
 const DATAPATH = (process.env.WEFT_TEST_DATAPATH ?? 'bpf') as 'bpf' | 'kernel'
 const TTL_MS = 2000
@@ -12,6 +13,8 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
   let agents: RunningAgent[]
   /** endpoint ip per container ns, network "blue" */
   const blueIp = new Map<string, string>()
+  /** the same endpoints as sandboxes of the isolation check */
+  const blueSb = new Map<string, Sandbox>()
 
   beforeAll(async () => {
     topo = await createTopology({ hosts: 3, containersPerHost: 2 })
@@ -41,6 +44,7 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
       expect(r.status).toBe(201)
       expect(r.body.status).toBe('attached')
       blueIp.set(c(h), r.body.ip)
+      blueSb.set(c(h), { ns: c(h), ip: r.body.ip, mac: r.body.mac, ifname: r.body.ifname, network: 'blue', agent: agents[h]! })
     }
     expect(new Set(blueIp.values()).size).toBe(3)
     for (let from = 0; from < 3; from++) {
@@ -59,19 +63,24 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
     const r = await agents[1]!.api('POST', '/v1/networks', { name: 'red', subnet: '10.20.0.0/24' })
     expect(r.status).toBe(201)
     const red = new Map<string, string>()
+    const redSb = new Map<string, Sandbox>()
     for (const h of [0, 1]) {
       const e = await agents[h]!.api('POST', '/v1/networks/red/connect', { sandbox: c(h, 1) })
       expect(e.status).toBe(201)
       red.set(c(h, 1), e.body.ip)
+      redSb.set(c(h, 1), { ns: c(h, 1), ip: e.body.ip, mac: e.body.mac, ifname: e.body.ifname, network: 'red', agent: agents[h]! })
     }
     // red works across hosts...
     await waitFor(async () => (await ping(c(0, 1), red.get(c(1, 1))!, { count: 1 })).received === 1, {
       what: 'ping across red',
     })
-    // ...but reaches nothing in blue, same host or across (no route, no answer)
-    expect((await ping(c(0, 1), blueIp.get(c(0))!, { count: 2, intervalS: 0.1 })).received).toBe(0)
-    expect((await ping(c(0, 1), blueIp.get(c(1))!, { count: 2, intervalS: 0.1 })).received).toBe(0)
-    expect((await ping(c(1), red.get(c(0, 1))!, { count: 2, intervalS: 0.1 })).received).toBe(0)
+    // ...but reaches nothing in blue, same host or across, even with a route and the MAC in
+    // hand: the datapath drops it (counted as unknown_dst where it counts drops by reason).
+    // test/agent/isolation-bug.test.ts shows this check failing on a datapath that ignores the VNI.
+    const countsDrops = DATAPATH === 'bpf'
+    expect(await isolationViolations(redSb.get(c(0, 1))!, blueSb.get(c(0))!, { countsDrops })).toEqual([])
+    expect(await isolationViolations(redSb.get(c(0, 1))!, blueSb.get(c(1))!, { countsDrops })).toEqual([])
+    expect(await isolationViolations(blueSb.get(c(1))!, redSb.get(c(0, 1))!, { countsDrops })).toEqual([])
   }, 30_000)
 
   test('30 endpoints attached concurrently across 3 hosts get 30 distinct addresses', async () => {

@@ -1,20 +1,42 @@
 // Pure pieces of the benchmark suite: output parsers, statistics, the endpoint assignment.
 import { describe, expect, test } from 'bun:test'
-import { parseIperfTcp, parseIperfUdp, parseProcStat, parseSockperf } from '../../bench/lib/tools.ts'
+import {
+  parseIperfTcp,
+  parseIperfUdp,
+  parseProcStat,
+  parseSockperf,
+} from '../../bench/lib/tools.ts'
 import { median, percentile, ratio } from '../../bench/lib/stats.ts'
 import { assignment } from '../../bench/lib/control-plane.ts'
 
 describe('iperf3 -J parsers', () => {
   test('TCP: receiver throughput and sender retransmits', () => {
-    const j = { end: { sum_sent: { bytes: 1e9, retransmits: 42, seconds: 2 }, sum_received: { bytes: 2.5e9, bits_per_second: 1e10, seconds: 2 } } }
-    expect(parseIperfTcp(JSON.stringify(j))).toEqual({ gbps: 10, bytes: 2.5e9, retransmits: 42, seconds: 2 })
+    const j = {
+      end: {
+        sum_sent: { bytes: 1e9, retransmits: 42, seconds: 2 },
+        sum_received: { bytes: 2.5e9, bits_per_second: 1e10, seconds: 2 },
+      },
+    }
+    expect(parseIperfTcp(JSON.stringify(j))).toEqual({
+      gbps: 10,
+      bytes: 2.5e9,
+      retransmits: 42,
+      seconds: 2,
+    })
   })
   test('UDP: received packets per second are sent minus lost', () => {
     const j = { end: { sum: { packets: 1000, lost_packets: 100, lost_percent: 10, seconds: 2 } } }
-    expect(parseIperfUdp(JSON.stringify(j))).toEqual({ rxPps: 450, txPps: 500, lostPercent: 10, rxPackets: 900 })
+    expect(parseIperfUdp(JSON.stringify(j))).toEqual({
+      rxPps: 450,
+      txPps: 500,
+      lostPercent: 10,
+      rxPackets: 900,
+    })
   })
   test('an iperf3 error is thrown with its message', () => {
-    expect(() => parseIperfTcp('{"error":"the server is busy running a test. try again later"}')).toThrow(/server is busy/)
+    expect(() =>
+      parseIperfTcp('{"error":"the server is busy running a test. try again later"}'),
+    ).toThrow(/server is busy/)
   })
 })
 
@@ -31,7 +53,12 @@ sockperf: ---> percentile 99.000 =  131.005
 sockperf: ---> percentile 50.000 =   54.712
 sockperf: ---> <MIN> observation =   30.002`
   test('p50, p99, average and count', () => {
-    expect(parseSockperf(out)).toEqual({ p50us: 54.712, p99us: 131.005, avgUs: 58.801, observations: 16788 })
+    expect(parseSockperf(out)).toEqual({
+      p50us: 54.712,
+      p99us: 131.005,
+      avgUs: 58.801,
+      observations: 16788,
+    })
   })
 })
 
@@ -52,7 +79,10 @@ test('statistics: nearest-rank percentiles, medians, ratios', () => {
 })
 
 test('endpoint assignment: every network gets endpoints on every host, no sandbox joins a network twice', () => {
-  for (const [e, m] of [[1000, 100], [60, 10]] as const) {
+  for (const [e, m] of [
+    [1000, 100],
+    [60, 10],
+  ] as const) {
     const { pairs } = assignment(e, m, 3)
     expect(pairs.length).toBe(e)
     const seen = new Set(pairs.map((p) => `${p.sandbox}/${p.network}`))

@@ -19,16 +19,23 @@ describe('bench/run.ts --quick', () => {
   beforeAll(async () => {
     requireRoot()
     out = mkdtempSync(join(tmpdir(), 'weft-bench-'))
-    const proc = Bun.spawn([process.execPath, 'run', join(ROOT, 'bench', 'run.ts'), '--quick', '--out', out], {
-      cwd: ROOT,
-      stdout: 'pipe',
-      stderr: 'pipe',
-    })
-    const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()])
+    const proc = Bun.spawn(
+      [process.execPath, 'run', join(ROOT, 'bench', 'run.ts'), '--quick', '--out', out],
+      {
+        cwd: ROOT,
+        stdout: 'pipe',
+        stderr: 'pipe',
+      },
+    )
+    const [stdout, stderr] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+    ])
     exitCode = await proc.exited
     log = stdout + stderr
     const json = readdirSync(out).find((f) => f.endsWith('.json'))
-    if (!json) throw new Error(`no results JSON in ${out}; exit ${exitCode}; log tail:\n${log.slice(-3000)}`)
+    if (!json)
+      throw new Error(`no results JSON in ${out}; exit ${exitCode}; log tail:\n${log.slice(-3000)}`)
     result = JSON.parse(readFileSync(join(out, json), 'utf8'))
   }, 280_000)
 
@@ -37,11 +44,20 @@ describe('bench/run.ts --quick', () => {
   })
 
   test('exits 0 and writes JSON, SVG and REPORT.md', () => {
-    expect({ exitCode, tail: exitCode === 0 ? '' : log.slice(-2000) }).toEqual({ exitCode: 0, tail: '' })
+    expect({ exitCode, tail: exitCode === 0 ? '' : log.slice(-2000) }).toEqual({
+      exitCode: 0,
+      tail: '',
+    })
     const files = readdirSync(out)
     expect(files.some((f) => f.endsWith('.svg'))).toBe(true)
     expect(files).toContain('REPORT.md')
-    const svg = readFileSync(join(out, files.find((f) => f.endsWith('.svg'))!), 'utf8')
+    const svg = readFileSync(
+      join(
+        out,
+        files.find((f) => f.endsWith('.svg'))!,
+      ),
+      'utf8',
+    )
     expect(svg.startsWith('<svg')).toBe(true)
     const report = readFileSync(join(out, 'REPORT.md'), 'utf8')
     expect(report).toContain('## Targets')
@@ -56,7 +72,9 @@ describe('bench/run.ts --quick', () => {
 
   test('every data-plane figure of every mode that works is a positive number, in both underlays', () => {
     const missing: string[] = []
-    const working = Object.entries(result.modes).filter(([, s]) => s?.available).map(([m]) => m as 'routed' | 'kernel' | 'bpf')
+    const working = Object.entries(result.modes)
+      .filter(([, s]) => s?.available)
+      .map(([m]) => m as 'routed' | 'kernel' | 'bpf')
     expect(result.phases.map((p) => p.underlay)).toEqual(['wire', 'veth'])
     for (const p of result.phases) {
       for (const mode of working) {
@@ -72,9 +90,14 @@ describe('bench/run.ts --quick', () => {
         }
       }
       // retransmits may legitimately be 0, but must be measured
-      for (const mode of working) if (typeof p.remote[mode]?.tcp1Retransmits?.median !== 'number') missing.push(`${p.underlay} ${mode} retransmits`)
+      for (const mode of working)
+        if (typeof p.remote[mode]?.tcp1Retransmits?.median !== 'number')
+          missing.push(`${p.underlay} ${mode} retransmits`)
     }
-    expect({ missing, errors: result.phases.map((p) => p.errors) }).toEqual({ missing: [], errors: result.phases.map(() => ({})) })
+    expect({ missing, errors: result.phases.map((p) => p.errors) }).toEqual({
+      missing: [],
+      errors: result.phases.map(() => ({})),
+    })
   })
 
   test('control-plane figures for every weft datapath that works', () => {
@@ -94,9 +117,42 @@ describe('bench/run.ts --quick', () => {
     expect(kv && !('error' in kv) ? kv.kv!.deliveryP99ms : 0).toBeGreaterThan(0)
   })
 
+  test('CLI start-up figures for help and admin-API commands, with the floor beside them', () => {
+    const cli = result.cliStartup
+    if (!cli || 'error' in cli) throw new Error(`CLI start-up: ${cli ? cli.error : 'missing'}`)
+    expect(cli.commands.map((c) => c.command)).toEqual([
+      'weft --help',
+      'weft network',
+      'weft network ls --help',
+      'weft network ls',
+      'weft network inspect blue',
+      'weft node ls',
+    ])
+    for (const c of cli.commands) {
+      expect({ command: c.command, exits: c.exitCodes }).toEqual({ command: c.command, exits: [0] })
+      expect(c.wallMs.median).toBeGreaterThan(0)
+      expect(c.peakMb.median).toBeGreaterThan(1)
+    }
+    expect(cli.floor?.peakMb.median).toBeGreaterThan(1)
+    expect(readFileSync(join(out, 'REPORT.md'), 'utf8')).toContain('## CLI start-up')
+  })
+
   test('targets are all listed, evaluated or explained', () => {
     const ids = result.targets.map((t) => t.id)
-    for (const id of ['wire.tcp1.bpf/kernel', 'wire.tcp1.bpf/routed', 'wire.udp64.bpf/kernel', 'wire.retrans.bpf/kernel', 'wire.p99.bpf-kernel', 'veth.tcp1.bpf/routed', 'cp.attach.p50', 'cp.attach.p99', 'cp.converge', 'cp.rss']) {
+    for (const id of [
+      'wire.tcp1.bpf/kernel',
+      'wire.tcp1.bpf/routed',
+      'wire.udp64.bpf/kernel',
+      'wire.retrans.bpf/kernel',
+      'wire.p99.bpf-kernel',
+      'veth.tcp1.bpf/routed',
+      'cp.attach.p50',
+      'cp.attach.p99',
+      'cp.converge',
+      'cp.rss',
+      'cli.wall',
+      'cli.rss',
+    ]) {
       expect(ids).toContain(id)
     }
     for (const t of result.targets) if (t.met !== true) expect(t.note ?? '').not.toBe('')
@@ -106,7 +162,9 @@ describe('bench/run.ts --quick', () => {
     expect(result.meta.leaks).toEqual([])
     expect(result.meta.prefixes.length).toBeGreaterThan(0)
     const ns = await run(['ip', '-j', 'netns', 'list'])
-    const names: string[] = ns.stdout.trim() ? JSON.parse(ns.stdout).map((n: { name: string }) => n.name) : []
+    const names: string[] = ns.stdout.trim()
+      ? JSON.parse(ns.stdout).map((n: { name: string }) => n.name)
+      : []
     const pins = existsSync('/sys/fs/bpf/weft') ? readdirSync('/sys/fs/bpf/weft') : []
     for (const p of result.meta.prefixes) {
       expect(names.filter((n) => n.startsWith(p))).toEqual([])
@@ -115,7 +173,9 @@ describe('bench/run.ts --quick', () => {
     const alive = result.meta.pids.filter(({ pid, cmd }) => {
       try {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-        const prog = cmd.split(' ').find((w) => w !== 'nsenter' && w !== 'taskset' && !/^-|^\d+$/.test(w)) ?? '\0'
+        const prog =
+          cmd.split(' ').find((w) => w !== 'nsenter' && w !== 'taskset' && !/^-|^\d+$/.test(w)) ??
+          '\0'
         return cmdline.includes(prog)
       } catch {
         return false

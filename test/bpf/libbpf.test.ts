@@ -1,16 +1,19 @@
 // src/bpf against the real kernel: load the counting program from bytes, attach it inside a
 // private namespace pair, send real pings, read per-CPU counters, pin and re-adopt (the start
-// of live restore), and check that every failure names what went wrong.
+// of live restore), and check that every failure names what went wrong. Also where libbpf
+// itself is loaded from: the embedded copy through a sealed memfd, never a file in /tmp.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   BpfError, PerCpuMap, TypedMap, adoptPinnedLink, attach, linkInfo, openObject, openPinnedMap,
   removePinDir, struct, sumCounters, tcxSupported, u32, u64, withNetns, type LoadedObject, type TcAttachment,
 } from '../../src/bpf/index.ts'
+import { libbpfBytes, sha256 } from '../../src/embedded/index.ts'
 import { NotSupportedError } from '../../src/errors/index.ts'
-import { mustRunIn, ping, runIn, waitFor } from '../harness/index.ts'
+import { mustRunIn, ping, run, runIn, waitFor } from '../harness/index.ts'
 import { createVethPair, leftoverNamespaces, newPrefix, requireRoot, testObjectBytes, type VethPair } from './fixture.ts'
 
 requireRoot()
@@ -245,6 +248,66 @@ describe('errors name what failed', () => {
     expect(tcxSupported('6.18.44-fc-v669')).toBe(true)
     // What attach() throws when link_create fails on a kernel < 6.6 (this kernel has tcx).
     expect(new NotSupportedError('tcx', '6.6').message).toBe('tcx not supported (requires Linux >= 6.6)')
+  })
+})
+
+describe('where libbpf is loaded from', () => {
+  const repo = join(import.meta.dir, '..', '..')
+  let dir: string
+
+  /** Run a child process that loads libbpf the way weft does and reports what it mapped. */
+  async function loadInChild(env: Record<string, string>) {
+    const script = join(dir, 'load.ts')
+    writeFileSync(script, [
+      `import { readFileSync } from 'node:fs'`,
+      `import { libbpfInfo } from ${JSON.stringify(join(repo, 'src/sys/index.ts'))}`,
+      `const info = libbpfInfo()`,
+      `const maps = readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => /libbpf|weft-lib|planted/.test(l))`,
+      `console.log(JSON.stringify({ info, files: [...new Set(maps.map((l) => l.split(/\\s+/).slice(5).join(' ')))] }))`,
+    ].join('\n'))
+    const r = await run(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, script])
+    return { ...r, report: r.code === 0 ? JSON.parse(r.stdout) as { info: { version: string; source: string }; files: string[] } : undefined }
+  }
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'weft-libbpf-test-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  })
+
+  test('the embedded libbpf comes from a sealed memfd; a library planted at the old /tmp path is never loaded', async () => {
+    // Where weft used to write (and reuse, unchecked) the embedded copy:
+    // <$WEFT_RUNTIME_DIR or tmpdir()>/weft-lib-<uid>/libbpf-<sha256 prefix>.so.1
+    const oldDir = join(dir, `weft-lib-${process.getuid?.()}`)
+    mkdirSync(oldDir)
+    const planted = join(oldDir, `libbpf-${sha256(libbpfBytes()).slice(0, 16)}.so.1`)
+    const marker = join(dir, 'planted-code-ran')
+    writeFileSync(join(dir, 'planted.c'), [
+      '#include <stdio.h>',
+      `__attribute__((constructor)) static void run_as_root(void) { FILE *f = fopen(${JSON.stringify(marker)}, "w"); if (f) fclose(f); }`,
+      'unsigned libbpf_major_version(void) { return 99; }',
+      'unsigned libbpf_minor_version(void) { return 99; }',
+    ].join('\n'))
+    const cc = await run(['clang', '-shared', '-fPIC', '-o', planted, join(dir, 'planted.c')])
+    expect(cc.stderr).toBe('')
+    expect(existsSync(planted)).toBe(true)
+
+    const r = await loadInChild({ TMPDIR: dir, WEFT_RUNTIME_DIR: dir, WEFT_LIBBPF: 'embedded' })
+    expect(r.stderr).toBe('')
+    expect(existsSync(marker)).toBe(false) // the planted constructor never ran
+    expect(r.report!.info.source).toBe('embedded')
+    expect(r.report!.info.version).toMatch(/^1\.\d+$/)
+    expect(r.report!.files).toEqual(['/memfd:weft-libbpf (deleted)'])
+  })
+
+  test('the embedded copy is the default; WEFT_LIBBPF=system loads the host one; anything else is refused', async () => {
+    const byDefault = await loadInChild({})
+    expect(byDefault.report!.files).toEqual(['/memfd:weft-libbpf (deleted)'])
+    const system = await loadInChild({ WEFT_LIBBPF: 'system' })
+    expect(system.report!.info.source).toBe('system')
+    expect(system.report!.files).toEqual([expect.stringMatching(/^\/usr\/lib.*\/libbpf\.so\.1/)])
+    const bogus = await loadInChild({ WEFT_LIBBPF: '/tmp/evil.so' })
+    expect(bogus.code).not.toBe(0)
+    expect(bogus.stderr).toContain('WEFT_LIBBPF="/tmp/evil.so" is not understood: use "embedded" (the default, the tested copy) or "system"')
   })
 })
 

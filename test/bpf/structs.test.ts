@@ -1,4 +1,4 @@
-// The FFI struct layouts in src/bpf/structs.ts must match the C headers byte for byte.
+// The FFI struct layouts in src/sys/structs.ts must match the C headers byte for byte.
 // We generate a C program that prints sizeof/offsetof for every struct and field we encode,
 // compile it against the real headers (and the running kernel's BTF for newer members), run
 // it, and compare. Wrong offsets here would silently pass garbage to libbpf.
@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ALL_LAYOUTS, type StructLayout } from '../../src/bpf/structs.ts'
+import { ALL_LAYOUTS, type StructLayout } from '../../src/sys/structs.ts'
 
 const work = mkdtempSync(join(tmpdir(), 'weft-structs-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))

@@ -47,6 +47,7 @@ const eps: Record<string, { host: number; net: NetworkSpec; ip: string; ns?: str
   d1: { host: 1, net: N, ip: '10.0.1.5' },
 }
 const X1 = { ip: '10.0.1.9', mac: macFromIp('10.0.1.9') }
+const M_REMOTE = '10.0.2.9'
 let x1ns = ''
 const ns = (n: string) => eps[n]!.ns!
 const vtep = (h: number) => topo.hosts[h]!.underlay.ip
@@ -77,16 +78,47 @@ async function drops(h: number): Promise<Record<string, bigint>> {
 
 const big = (s: string | undefined) => BigInt(s ?? 0)
 
-/** tcpdump on a host's underlay, text output; stop() ends it. */
-async function capture(h: number, filter: string, file?: string, count?: number): Promise<NsProcess> {
+/** tcpdump on a host's underlay (or `iface`), text output; stop() ends it. */
+async function capture(h: number, filter: string, file?: string, count?: number, iface = 'ul0'): Promise<NsProcess> {
   // --immediate-mode: hand over each packet at once (else they sit in the ring until a timeout)
-  const args = ['tcpdump', '-i', 'ul0', '-n', '-l', '-p', '-U', '--immediate-mode']
+  const args = ['tcpdump', '-i', iface, '-n', '-l', '-p', '-U', '--immediate-mode']
   if (count) args.push('-c', String(count))
   // -Z root: Debian's tcpdump otherwise drops to user tcpdump and cannot write into our 0700 dir
   if (file) args.push('-Z', 'root', '-w', file)
   const p = spawnIn(hostNs(h), [...args, filter])
   await waitFor(() => /listening on/.test(p.stderr()), { what: `tcpdump on h${h + 1} ul0` })
   return p
+}
+
+/** A UDP listener on port 9999 in `nsName` printing every datagram; prints "ready" first. */
+function udpReceiver(nsName: string): NsProcess {
+  return spawnIn(nsName, ['python3', '-u', '-c', [
+    'import socket',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    "s.bind(('0.0.0.0', 9999))",
+    "print('ready', flush=True)",
+    'while True:',
+    '    d, a = s.recvfrom(4096)',
+    "    print(d.decode(errors='replace'), flush=True)",
+  ].join('\n')])
+}
+
+/** An inner Ethernet/IPv4/UDP frame to port 9999 carrying `marker`. */
+const inner = (dstIp: string, marker: string, srcIp = '10.0.1.5') =>
+  eth(macFromIp(dstIp), macFromIp(srcIp), ETH_P_IP, ipv4({ src: srcIp, dst: dstIp, proto: 17, payload: udp(40000, 9999, new TextEncoder().encode(marker)) }))
+
+/** Send each VXLAN payload (header + inner frame) from `fromNs` to `to`:4789, source port 50000. */
+async function sendVxlan(fromNs: string, to: string, payloads: Uint8Array[]): Promise<void> {
+  const r = await runIn(fromNs, ['python3', '-c',
+    "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',50000))\nfor h in sys.argv[2:]: s.sendto(bytes.fromhex(h),(sys.argv[1],4789))",
+    to, ...payloads.map(hex)])
+  expect(r.code).toBe(0)
+}
+
+/** Frames the GRO device (wfgro) received, i.e. that the kernel's vxlan driver decapsulated. */
+async function groRxPackets(hostNsName: string): Promise<number> {
+  const out = await mustRunIn(hostNsName, ['ip', '-j', '-s', 'link', 'show', 'dev', 'wfgro'])
+  return (JSON.parse(out.stdout) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx.packets
 }
 
 async function pingOk(fromNs: string, ip: string) {
@@ -143,6 +175,8 @@ beforeAll(async () => {
     }
     await drivers[h]!.call('upsertRemoteEndpoint', [{ vni: N.vni, ip: X1.ip, mac: X1.mac, vtep: vtep(2) }])
   }
+  // a remote endpoint of VNI 257 behind h2, source of the crafted VNI 257 packets
+  await drivers[0]!.call('upsertRemoteEndpoint', [{ vni: M.vni, ip: M_REMOTE, mac: macFromIp(M_REMOTE), vtep: vtep(1) }])
   await buildKernelVxlanHost()
 }, 90_000)
 
@@ -298,28 +332,11 @@ describe('bpf datapath on the wire', () => {
   }, 30_000)
 
   test('crafted VXLAN from other hosts: bad packets are dropped by reason and never delivered', async () => {
-    const recv = (n: string) =>
-      spawnIn(ns(n), ['python3', '-u', '-c', [
-        'import socket',
-        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-        "s.bind(('0.0.0.0', 9999))",
-        "print('ready', flush=True)",
-        'while True:',
-        '    d, a = s.recvfrom(4096)',
-        "    print(d.decode(errors='replace'), flush=True)",
-      ].join('\n')])
-    const r1 = recv('c1')
-    const r3 = recv('c3')
+    const r1 = udpReceiver(ns('c1'))
+    const r3 = udpReceiver(ns('c3'))
     try {
       await waitFor(() => r1.stdout().includes('ready') && r3.stdout().includes('ready'), { what: 'UDP receivers' })
-      const inner = (dstIp: string, marker: string, srcIp = '10.0.1.5') =>
-        eth(macFromIp(dstIp), macFromIp(srcIp), ETH_P_IP, ipv4({ src: srcIp, dst: dstIp, proto: 17, payload: udp(40000, 9999, new TextEncoder().encode(marker)) }))
-      const send = async (h: number, payloads: Uint8Array[]) => {
-        const r = await runIn(hostNs(h), ['python3', '-c',
-          'import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor h in sys.argv[2:]: s.sendto(bytes.fromhex(h),(sys.argv[1],4789))',
-          vtep(0), ...payloads.map(hex)])
-        expect(r.code).toBe(0)
-      }
+      const send = (h: number, payloads: Uint8Array[]) => sendVxlan(hostNs(h), vtep(0), payloads)
       const before = await drops(0)
       const bad = {
         notVxlanFlag: vxlan(N.vni, inner('10.0.1.2', 'BAD-flag'), 0x00),
@@ -330,9 +347,11 @@ describe('bpf datapath on the wire', () => {
       }
       await send(1, Object.values(bad))
       // VNI 257 admits only h2: h3 is not a member (the inner destination exists there).
-      await send(2, [vxlan(M.vni, inner('10.0.2.2', 'BAD-member', '10.0.2.9'))])
+      await send(2, [vxlan(M.vni, inner('10.0.2.2', 'BAD-member', M_REMOTE))])
+      // h2 is a member of VNI 256 but speaks for its own endpoints only, not for h3's x1.
+      await send(1, [vxlan(N.vni, inner('10.0.1.2', 'BAD-impersonation', X1.ip))])
       // Positive controls, sent after the bad ones on the same paths.
-      await send(1, [vxlan(N.vni, inner('10.0.1.2', 'OK-256')), vxlan(M.vni, inner('10.0.2.2', 'OK-257', '10.0.2.9'))])
+      await send(1, [vxlan(N.vni, inner('10.0.1.2', 'OK-256')), vxlan(M.vni, inner('10.0.2.2', 'OK-257', M_REMOTE))])
       await waitFor(() => r1.stdout().includes('OK-256') && r3.stdout().includes('OK-257'), { what: 'valid crafted VXLAN delivered' })
       expect(r1.stdout()).not.toContain('BAD')
       expect(r3.stdout()).not.toContain('BAD')
@@ -343,6 +362,7 @@ describe('bpf datapath on the wire', () => {
       expect(grew('truncated')).toBe(2n)
       expect(grew('unknown_dst')).toBe(1n)
       expect(grew('vtep_not_member')).toBe(1n)
+      expect(grew('inner_src_spoof')).toBe(1n)
       const m = await stats(0, M.vni)
       expect(big(m.drops.vtep_not_member)).toBeGreaterThanOrEqual(1n)
     } finally {
@@ -350,6 +370,59 @@ describe('bpf datapath on the wire', () => {
       await r3.stop(200)
     }
   }, 30_000)
+
+  test('VXLAN around the admission is decapsulated by nobody: to a second address of the host, to the VTEP through a second NIC', async () => {
+    const h1 = hostNs(0)
+    const second = '198.18.0.101'
+    // a second address on h1's underlay NIC, and a second NIC towards a namespace off the underlay
+    const outside = (await topo.addContainer(0)).ns
+    await mustRunIn(h1, ['ip', 'addr', 'add', `${second}/32`, 'dev', 'ul0'])
+    await mustRunIn(h1, ['ip', 'link', 'add', 'ul1', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', `/run/netns/${outside}`])
+    await mustRunIn(h1, ['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'ul1'])
+    await mustRunIn(h1, ['ip', 'link', 'set', 'ul1', 'up'])
+    await mustRunIn(outside, ['ip', 'addr', 'add', '192.0.2.2/24', 'dev', 'eth0'])
+    await mustRunIn(outside, ['ip', 'link', 'set', 'eth0', 'up'])
+    await mustRunIn(outside, ['ip', 'route', 'add', `${vtep(0)}/32`, 'via', '192.0.2.1'])
+    const r1 = udpReceiver(ns('c1'))
+    const cap = await capture(0, `udp port 4789 and (dst host ${second} or src host 192.0.2.2)`, undefined, undefined, 'any')
+    try {
+      await waitFor(() => r1.stdout().includes('ready'), { what: 'UDP receiver in c1' })
+      const gro0 = await groRxPackets(h1)
+      // Well-formed VXLAN of a real network (x1 behind h3, to c1): only the path is wrong.
+      await sendVxlan(hostNs(2), second, [vxlan(N.vni, inner('10.0.1.2', 'AROUND-second-address', X1.ip))])
+      await sendVxlan(outside, vtep(0), [vxlan(N.vni, inner('10.0.1.2', 'AROUND-second-nic', X1.ip))])
+      // both reached h1 (so the test cannot pass by the packets getting lost on the way)
+      await waitFor(() => cap.stdout().includes(`> ${second}.4789`) && cap.stdout().includes(`192.0.2.2.50000 > ${vtep(0)}.4789`), {
+        what: 'h1 to receive both crafted packets',
+      })
+      // positive control after them: the same packet through the admission is delivered
+      await sendVxlan(hostNs(2), vtep(0), [vxlan(N.vni, inner('10.0.1.2', 'OK-admitted', X1.ip))])
+      await waitFor(() => r1.stdout().includes('OK-admitted'), { what: 'admitted VXLAN delivered to c1' })
+      expect(r1.stdout()).not.toContain('AROUND')
+      // the kernel's vxlan driver decapsulated nothing (its RX counter counts what it decapsulates)
+      expect(await groRxPackets(h1)).toBe(gro0)
+    } finally {
+      await cap.stop(500)
+      await r1.stop(200)
+      await runIn(h1, ['ip', 'link', 'del', 'ul1'])
+      await runIn(h1, ['ip', 'addr', 'del', `${second}/32`, 'dev', 'ul0'])
+    }
+  }, 30_000)
+
+  test('GRO still merges VXLAN before vx_from_ul: a TCP stream is decapsulated in packets far over the MTU', async () => {
+    const before = await stats(0, N.vni)
+    const tr = await tcpTransfer(ns('d1'), ns('c1'), eps.c1!.ip, { bytes: 200_000_000, timeoutMs: 60_000 })
+    expect(tr.ok).toBe(true)
+    const after = await stats(0, N.vni)
+    const packets = big(after.rxPackets) - big(before.rxPackets)
+    const avg = Number((big(after.rxBytes) - big(before.rxBytes)) / packets)
+    console.log(
+      `[gro] d1 -> c1 over the wire: ${((tr.bytesReceived * 8) / tr.seconds / 1e9).toFixed(2)} Gbit/s, ` +
+        `${packets} decapsulated packets of ${avg} bytes on average`,
+    )
+    // without UDP-tunnel GRO every packet is one wire frame (<= 1464 bytes of inner frame)
+    expect(avg).toBeGreaterThan(3 * 1464)
+  }, 90_000)
 
   test('live restore: SIGKILL the datapath process under a ping flood and a TCP stream; traffic goes on', async () => {
     const snapshot = await drivers[0]!.call<ActualState>('actual')

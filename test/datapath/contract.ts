@@ -348,7 +348,7 @@ function normalise(a: ActualState): ActualState {
   const by = <T>(f: (x: T) => string) => (x: T, y: T) => f(x).localeCompare(f(y))
   return {
     networks: [...a.networks].sort((x, y) => x.vni - y.vni),
-    localEndpoints: [...a.localEndpoints].sort(by((l) => l.hostIfname)),
+    localEndpoints: [...a.localEndpoints].sort(by((l) => l.hostIfname ?? '')),
     remoteEndpoints: [...a.remoteEndpoints].sort(by((r) => `${r.vni} ${r.ip}`)),
     members: a.members.map((m) => ({ vni: m.vni, vteps: [...m.vteps].sort() })).sort((x, y) => x.vni - y.vni),
   }

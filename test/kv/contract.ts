@@ -408,9 +408,9 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
 
     describe('status and agent', () => {
       test('leader is a host:port string that is one of the peers', async () => {
-        const leader = (await http(t().baseUrl, 'GET', '/v1/status/leader')).json
+        const leader = (await call('GET', '/v1/status/leader')).json
         expect(leader).toMatch(/:\d+$/)
-        const peers = (await http(t().baseUrl, 'GET', '/v1/status/peers')).json
+        const peers = (await call('GET', '/v1/status/peers')).json
         expect(peers).toContain(leader)
       })
 

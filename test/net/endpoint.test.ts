@@ -1,7 +1,9 @@
 // Endpoint plumbing against the real kernel: a driver process (kind "none") inside a host
-// namespace calls plumbEndpoint/unplumbEndpoint; the test only reads state via nsenter.
+// namespace calls plumbEndpoint/unplumbEndpoint; the test only reads state via nsenter. The
+// endpoint path is rtnetlink only: a child with process spawning disabled runs all of it.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { statSync } from 'node:fs'
+import { join } from 'node:path'
 import { createTopology, mustRunIn, nsPath, runIn, spawnIn, waitFor, type Topology } from '../harness/index.ts'
 import { startDriver, type DriverCallError, type DriverHandle } from '../datapath/driver-client.ts'
 import type { PlumbedEndpoint, PlumbSpec } from '../../src/net/index.ts'
@@ -157,6 +159,19 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     })
     const err = await fails(drv.call('net.findUnderlay', ['198.18.0.200']))
     expect(err).toMatchObject({ code: 'underlay_not_found' })
+  })
+
+  test('the whole endpoint path starts no process (create, adopt, replace, underlay, address by name, delete)', async () => {
+    const [, c2, c3] = topo.hosts[0]!.containers.map((c) => c.ns)
+    const r = await runIn(host, [process.execPath, join(import.meta.dir, 'children', 'plumb-without-processes.ts'), nsPath(c2!), nsPath(c3!), topo.hosts[0]!.underlay.ip])
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout)).toEqual({
+      created: false, adopted: true, sameIfindex: true, moved: false, underlay: 'ul0', byName: [topo.hosts[0]!.underlay.ip, null],
+      deleted: true, again: false,
+    })
+    expect(await wfLinks(host)).toEqual([])
+    expect((await links(c2!)).map((l) => l.ifname)).toEqual(['lo'])
+    expect((await links(c3!)).map((l) => l.ifname)).toEqual(['lo'])
   })
 
   test('100 endpoints are plumbed in seconds', async () => {

@@ -1,9 +1,9 @@
 // Pure parts of the host plumbing: sandbox resolution, iproute2 output/batch parsing,
-// underlay selection, endpoint spec validation and the batch lines it produces.
+// underlay selection and endpoint spec validation (the netlink messages plumbing sends are
+// in test/unit/netlink-message.test.ts).
 import { describe, expect, test } from 'bun:test'
 import { NotFoundError, ValidationError } from '../../src/errors/index.ts'
 import { parseIprouteJson, pickUnderlay, resolveSandbox, sandboxPath, validatePlumbSpec } from '../../src/net/index.ts'
-import { hostCreateLines, sandboxLines } from '../../src/net/endpoint.ts'
 import { failedBatchLine, iprouteMessage } from '../../src/net/exec.ts'
 
 describe('sandboxPath', () => {
@@ -44,20 +44,25 @@ describe('iproute2 output', () => {
 
 describe('pickUnderlay', () => {
   const addrs = [
-    { ifindex: 1, ifname: 'lo', mtu: 65536, address: '00:00:00:00:00:00', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }] },
-    { ifindex: 2, ifname: 'ul0', mtu: 9000, address: '02:00:00:00:00:01', addr_info: [{ family: 'inet', local: '198.18.0.1', prefixlen: 24 }] },
+    { ifindex: 1, ip: '127.0.0.1', prefixLen: 8 },
+    { ifindex: 2, ip: '198.18.0.1', prefixLen: 24 },
   ]
+  const links = new Map([
+    [1, { ifindex: 1, ifname: 'lo', mtu: 65536, mac: '00:00:00:00:00:00', up: true }],
+    [2, { ifindex: 2, ifname: 'ul0', mtu: 9000, mac: '02:00:00:00:00:01', up: true }],
+  ])
   test('finds the NIC carrying the address with MTU and MAC', () => {
-    expect(pickUnderlay(addrs, '198.18.0.1')).toEqual({
+    expect(pickUnderlay(addrs, (i) => links.get(i), '198.18.0.1')).toEqual({
       ifname: 'ul0', ifindex: 2, mtu: 9000, mac: '02:00:00:00:00:01', ip: '198.18.0.1', prefixLen: 24,
     })
   })
-  test('returns undefined when no NIC has it', () => {
-    expect(pickUnderlay(addrs, '198.18.0.9')).toBeUndefined()
+  test('returns undefined when no NIC has it, or the link vanished in between', () => {
+    expect(pickUnderlay(addrs, (i) => links.get(i), '198.18.0.9')).toBeUndefined()
+    expect(pickUnderlay(addrs, () => undefined, '198.18.0.1')).toBeUndefined()
   })
 })
 
-describe('validatePlumbSpec and its batch lines', () => {
+describe('validatePlumbSpec', () => {
   const spec = {
     sandbox: 'c1', ifname: 'eth0', hostIfname: 'wf0123456789', mac: '02:42:0A:00:01:02', ip: '10.0.1.2',
     prefixLen: 24, mtu: 1450,
@@ -79,23 +84,5 @@ describe('validatePlumbSpec and its batch lines', () => {
     [{ alias: 'a"b' }, /alias/],
   ])('rejects %p', (patch, msg) => {
     expect(() => validatePlumbSpec({ ...spec, ...patch })).toThrow(msg)
-  })
-  test('host side: one line creates the pair with the peer already in the sandbox; no IPv6 on the host end', () => {
-    const lines = hostCreateLines(validatePlumbSpec({ ...spec, hostMtu: 1500, master: 'wfbr256', alias: 'weft:ep:256:10.0.1.2' }), '/run/netns/c1')
-    expect(lines).toEqual([
-      'link add wf0123456789 mtu 1500 master wfbr256 type veth peer name eth0 netns /run/netns/c1 address 02:42:0a:00:01:02 mtu 1450',
-      'link set dev wf0123456789 addrgenmode none up',
-      'link set dev wf0123456789 alias "weft:ep:256:10.0.1.2"',
-      'link show dev wf0123456789',
-    ])
-  })
-  test('sandbox side: address with prefix (the connected route only), stale addresses removed', () => {
-    expect(sandboxLines(validatePlumbSpec(spec), ['10.0.9.9/24'])).toEqual([
-      'link set dev eth0 address 02:42:0a:00:01:02 mtu 1450 addrgenmode none',
-      'addr del 10.0.9.9/24 dev eth0',
-      'addr replace 10.0.1.2/24 dev eth0',
-      'link set dev eth0 up',
-      'link show dev eth0',
-    ])
   })
 })

@@ -1,11 +1,13 @@
 // The rtnetlink client against the real kernel, in namespaces of its own: a veth pair made
-// across two namespaces, read back, configured, addressed; kernel refusals come back as
-// errors that name the operation and the kernel's reason.
+// across two namespaces, read back, configured, addressed, addresses listed and removed,
+// deleted; kernel refusals come back as errors that name the operation and the kernel's
+// reason; an answer that never comes fails after the receive timeout instead of hanging.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { closeSync, openSync } from 'node:fs'
 import { createTopology, mustRunIn, nsPath, type Topology } from '../harness/index.ts'
 import { NetlinkError, RtnlSocket } from '../../src/net/netlink.ts'
-import { Errno } from '../../src/bpf/index.ts'
+import { Errno } from '../../src/sys/index.ts'
+import { runChild } from './children/run-child.ts'
 
 describe('RtnlSocket (real namespaces)', () => {
   let topo: Topology
@@ -72,5 +74,38 @@ describe('RtnlSocket (real namespaces)', () => {
     }
     expect((missing as NetlinkError).errno).toBe(Errno.ENODEV)
     expect((missing as NetlinkError).message).toContain('configure eth9')
+  })
+
+  test('addresses: listed per link, a stale one removed, deleting a missing one is false', () => {
+    const eth5 = sandbox.getLink('eth5')!
+    expect(sandbox.getLink(eth5.ifindex)?.ifname).toBe('eth5') // by ifindex as by name
+    sandbox.replaceAddress(eth5.ifindex, '10.9.9.9', 16)
+    expect(sandbox.addresses(eth5.ifindex)).toEqual([
+      { ifindex: eth5.ifindex, ip: '10.9.0.5', prefixLen: 24 },
+      { ifindex: eth5.ifindex, ip: '10.9.9.9', prefixLen: 16 },
+    ])
+    expect(sandbox.addresses().map((a) => a.ip)).toContain('127.0.0.1') // the whole netns: lo too
+    expect(sandbox.deleteAddress(eth5.ifindex, '10.9.9.9', 16)).toBe(true)
+    expect(sandbox.deleteAddress(eth5.ifindex, '10.9.9.9', 16)).toBe(false)
+    expect(sandbox.addresses(eth5.ifindex).map((a) => a.ip)).toEqual(['10.9.0.5'])
+  })
+
+  test('deleting the host end removes both ends; a second delete reports it was gone', () => {
+    expect(host.deleteLink('wfnl0')).toBe(true)
+    expect(host.getLink('wfnl0')).toBeUndefined()
+    expect(sandbox.getLink('eth5')).toBeUndefined()
+    expect(host.deleteLink('wfnl0')).toBe(false)
+  })
+
+  test('an answer that never comes fails after the receive timeout, and the socket recovers', async () => {
+    // In a child: without SO_RCVTIMEO its recv() would block that whole process forever.
+    const r = await runChild('netlink-lost-answer.ts', [nsPath(topo.hosts[0]!.ns), '300'], 20_000)
+    expect(r.timedOut).toBe(false)
+    expect(r.stderr).toBe('')
+    const out = JSON.parse(r.stdout)
+    expect(out.error).toEqual({ code: 'netlink_timeout', message: 'read link lo: no answer from the kernel within 300 ms (EAGAIN)' })
+    expect(out.waitedMs).toBeGreaterThanOrEqual(290)
+    expect(out.waitedMs).toBeLessThan(5000)
+    expect(out.after).toBe('lo')
   })
 })

@@ -1,19 +1,30 @@
-// Mirror of bpf/abi.h: map names, key/value codecs (sizes and offsets as the C structs), counter
-// ids and the drop-reason table. test/datapath/bpf-abi.test.ts checks this file against abi.h
-// and against the compiled object's map sizes; change both sides together.
+// Mirror of bpf/abi.h: map names, key/value codecs (sizes, offsets and byte order as the C
+// structs), counter ids and the drop-reason table. test/datapath/bpf-abi.test.ts checks this
+// file against the compiled object's BTF: every map's key and value type member by member
+// (offset, and __be32 vs __u32 through the typedef chain), enum vx_counter and enum
+// vx_drop_reason. Change both sides together.
 import { be16, be32, bytes, struct, u32, u64, u8, type Codec } from '../../bpf/index.ts'
+
+type FieldsOf<T> = { [K in keyof T]: { offset: number; codec: Codec<T[K]> } }
+
+/** A struct codec that also says which C struct it mirrors and how (read by the ABI test). */
+export interface CStructCodec<T> extends Codec<T> {
+  readonly cName: string
+  readonly fields: Readonly<FieldsOf<T>>
+}
+
+function cstruct<T extends Record<string, unknown>>(cName: string, size: number, fields: FieldsOf<T>): CStructCodec<T> {
+  return Object.assign(struct<T>(size, fields), { cName, fields })
+}
 
 /** Kernel-visible map names (bpf/maps.h); also their pin file names. */
 export const MAP_NAMES = ['vx_cfg', 'vx_nets', 'vx_eps', 'vx_ifs', 'vx_members', 'vx_stats'] as const
-export type MapName = (typeof MAP_NAMES)[number]
 
 /** Program names (bpf/vxlan.bpf.c). */
 export const PROG_FROM_ENDPOINT = 'vx_from_ep'
 export const PROG_FROM_UNDERLAY = 'vx_from_ul'
 
-export const VXLAN_PORT = 4789
-/** Outer Ethernet + IPv4 + UDP + VXLAN. */
-export const VX_ENCAP_LEN = 50
+export { VXLAN_PORT, VXLAN_OVERHEAD as VX_ENCAP_LEN } from '../../net/index.ts'
 export const CFG_F_VALID = 1
 
 /** struct vx_config */
@@ -23,7 +34,7 @@ export type Config = {
   udpPort: number
   flags: number
 }
-export const configCodec: Codec<Config> = struct<Config>(16, {
+export const configCodec: CStructCodec<Config> = cstruct<Config>('vx_config', 16, {
   vtepIp: { offset: 0, codec: be32 },
   ulIfindex: { offset: 4, codec: u32 },
   udpPort: { offset: 8, codec: be16 },
@@ -37,7 +48,7 @@ export type Net = {
   gateway: number
   prefixLen: number
 }
-export const netCodec: Codec<Net> = struct<Net>(16, {
+export const netCodec: CStructCodec<Net> = cstruct<Net>('vx_net', 16, {
   mtu: { offset: 0, codec: u32 },
   subnet: { offset: 4, codec: be32 },
   gateway: { offset: 8, codec: be32 },
@@ -49,7 +60,7 @@ export type EpKey = {
   vni: number
   ip: number
 }
-export const epKeyCodec: Codec<EpKey> = struct<EpKey>(8, {
+export const epKeyCodec: CStructCodec<EpKey> = cstruct<EpKey>('vx_ep_key', 8, {
   vni: { offset: 0, codec: u32 },
   ip: { offset: 4, codec: be32 },
 })
@@ -60,7 +71,7 @@ export type Ep = {
   vtep: number
   mac: Uint8Array
 }
-export const epCodec: Codec<Ep> = struct<Ep>(16, {
+export const epCodec: CStructCodec<Ep> = cstruct<Ep>('vx_ep', 16, {
   ifindex: { offset: 0, codec: u32 },
   vtep: { offset: 4, codec: be32 },
   mac: { offset: 8, codec: bytes(6) },
@@ -72,7 +83,7 @@ export type If = {
   ip: number
   mac: Uint8Array
 }
-export const ifCodec: Codec<If> = struct<If>(16, {
+export const ifCodec: CStructCodec<If> = cstruct<If>('vx_if', 16, {
   vni: { offset: 0, codec: u32 },
   ip: { offset: 4, codec: be32 },
   mac: { offset: 8, codec: bytes(6) },
@@ -83,7 +94,7 @@ export type MemberKey = {
   vni: number
   vtep: number
 }
-export const memberKeyCodec: Codec<MemberKey> = struct<MemberKey>(8, {
+export const memberKeyCodec: CStructCodec<MemberKey> = cstruct<MemberKey>('vx_member_key', 8, {
   vni: { offset: 0, codec: u32 },
   vtep: { offset: 4, codec: be32 },
 })
@@ -93,7 +104,7 @@ export type StatKey = {
   vni: number
   counter: number
 }
-export const statKeyCodec: Codec<StatKey> = struct<StatKey>(8, {
+export const statKeyCodec: CStructCodec<StatKey> = cstruct<StatKey>('vx_stat_key', 8, {
   vni: { offset: 0, codec: u32 },
   counter: { offset: 4, codec: u32 },
 })
@@ -103,10 +114,20 @@ export type Stat = {
   packets: bigint
   bytes: bigint
 }
-export const statCodec: Codec<Stat> = struct<Stat>(16, {
+export const statCodec: CStructCodec<Stat> = cstruct<Stat>('vx_stat', 16, {
   packets: { offset: 0, codec: u64 },
   bytes: { offset: 8, codec: u64 },
 })
+
+/** Each map's key and value codec, as bpf/maps.h declares them (`__type(key, ...)`). */
+export const MAP_CODECS: Readonly<Record<(typeof MAP_NAMES)[number], { key: Codec<any>; value: Codec<any> }>> = {
+  vx_cfg: { key: u32, value: configCodec },
+  vx_nets: { key: u32, value: netCodec },
+  vx_eps: { key: epKeyCodec, value: epCodec },
+  vx_ifs: { key: u32, value: ifCodec },
+  vx_members: { key: memberKeyCodec, value: u32 },
+  vx_stats: { key: statKeyCodec, value: statCodec },
+}
 
 /** enum vx_counter */
 export const Counter = {
@@ -118,8 +139,8 @@ export const Counter = {
 } as const
 
 /**
- * Drop reasons by code (the key's counter field holds -VX_DROP_*, i.e. these positive codes).
- * Same order and numbers as bpf/abi.h; never renumber.
+ * Drop reasons by code (the key's counter field holds -VX_DROP_*, i.e. these positive codes);
+ * each name is its enum vx_drop_reason member without VX_DROP_, lower-cased. Never renumber.
  */
 export const DROP_REASONS: Readonly<Record<number, string>> = {
   130: 'truncated',
@@ -141,6 +162,7 @@ export const DROP_REASONS: Readonly<Record<number, string>> = {
   146: 'icmp_failed',
   147: 'bad_ip',
   148: 'loop',
+  149: 'inner_src_spoof',
 }
 
 /** Reason name -> code. */

@@ -1,6 +1,6 @@
 // The bpf datapath: bpf/vxlan.bpf.c loaded through src/bpf, its maps pinned and shared under
-// /sys/fs/bpf/weft/<node>/, its programs attached on ingress of the underlay NIC (a pinned tcx
-// link) and of every endpoint's host veth (a clsact direct-action filter: see
+// PIN_ROOT/<node>/ (/sys/fs/bpf/weft/<node>/), its programs attached on ingress of the underlay
+// NIC (a pinned tcx link) and of every endpoint's host veth (a clsact direct-action filter: see
 // attachEndpointFilter for why not tcx). The maps are the only state: a restarted process
 // reads everything back from them (actual(), stats()), and so does the kernel per packet.
 //
@@ -10,11 +10,11 @@
 //   pinned underlay link with bpf_link_update and of every endpoint filter with an in-place
 //   replace. The old program runs until the atomic swap; both read the same maps, so no
 //   packet sees an empty table.
-// - Pin layout: <dir>/vx_* (maps), <dir>/links/underlay (<dir>/links/ep_<hostIfname>: endpoint
-//   tcx links of older versions, replaced by filters and removed on start).
+// - Pin layout: <dir>/vx_* (maps), <dir>/links/underlay (the underlay's tcx link).
 // - Host veth MTU = underlay MTU (the container end gets the overlay MTU), so a container that
-//   raises its MTU reaches vx_from_ep with oversize frames and gets ICMP frag-needed back,
-//   instead of a silent drop at the veth (pitfall 2).
+//   raises its MTU reaches vx_from_ep with oversize frames and gets ICMP frag-needed back
+//   (mtu = overlay MTU) instead of a silent drop at the veth, where a frame above the veth's
+//   MTU is discarded without any ICMP and TCP stalls in a PMTU black hole.
 // - Every mutating call runs through one queue: calls interleave only at await points, and
 //   the plumbing awaits, so two calls on one endpoint must not overlap.
 // - The config (VTEP address, underlay ifindex, UDP port) is a one-slot array map, not
@@ -27,8 +27,8 @@ import {
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, ensureHostPair, findUnderlay, handOverIfnameFor, intToIPv4, ipv4ToInt, parseCidr, parseIPv4,
-  parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, type UnderlayNic,
+  assertHostAddress, assertIfname, assertVni, ensureHostPair, findUnderlay, handOverIfnameFor, IFNAME_PREFIX, intToIPv4, ipv4ToInt, macFromBytes, macToBytes, parseCidr,
+  parseIPv4, parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, VXLAN_OVERHEAD, VXLAN_PORT, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
   ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
@@ -36,12 +36,13 @@ import type {
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import {
   CFG_F_VALID, configCodec, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
-  PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, VX_ENCAP_LEN, VXLAN_PORT, type Config, type Ep,
+  PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, type Config, type Ep,
   type EpKey, type If, type MemberKey, type Net, type Stat, type StatKey,
 } from './abi.ts'
+import { PIN_ROOT } from '../constants.ts'
 import { ensureGroDevice, removeGroDevice } from './gro.ts'
 
-export const PIN_ROOT = '/sys/fs/bpf/weft'
+export { PIN_ROOT }
 
 /** VniStats plus the counters only this datapath has. */
 export interface BpfVniStats extends VniStats {
@@ -76,9 +77,6 @@ interface Loaded {
   ulLink: TcAttachment
 }
 
-const macBytes = (mac: string) => Uint8Array.from(mac.split(':').map((h) => parseInt(h, 16)))
-const macString = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
-const EP_LINK_PREFIX = 'ep_'
 
 export class BpfDatapath implements Datapath {
   readonly kind = 'bpf' as const
@@ -175,8 +173,7 @@ export class BpfDatapath implements Datapath {
 
   /**
    * Point every endpoint veth's filter at this process's program (an atomic replace: traffic
-   * keeps flowing while a new agent takes over), then drop endpoint tcx links an older weft
-   * pinned, now that the filter is in place.
+   * keeps flowing while a new agent takes over).
    */
   private reattachEndpoints(l: Loaded): void {
     for (const ifindex of l.maps.ifs.keys()) {
@@ -185,9 +182,6 @@ export class BpfDatapath implements Datapath {
       } catch {
         // the veth is gone: the reconciler's next pass detaches the endpoint
       }
-    }
-    for (const file of readdirSync(this.linksDir)) {
-      if (file.startsWith(EP_LINK_PREFIX)) this.dropEpLink(file.slice(EP_LINK_PREFIX.length))
     }
   }
 
@@ -201,20 +195,16 @@ export class BpfDatapath implements Datapath {
     attach({ program: prog, iface: ifindex, direction: 'ingress', mode: 'tc', replace: true })
   }
 
-  private epLinkPath(hostIfname: string): string {
-    return join(this.linksDir, EP_LINK_PREFIX + hostIfname)
-  }
-
   upsertNetwork(net: NetworkSpec): Promise<void> {
     const vni = assertVni(net.vni)
     const subnet = parseCidr(net.subnet, `subnet of network ${vni}`)
     assertHostAddress(net.gateway, subnet, `gateway of network ${vni}`)
     return this.serial(async () => {
       const { maps, ul } = await this.ensure()
-      const maxMtu = ul.mtu - VX_ENCAP_LEN
+      const maxMtu = ul.mtu - VXLAN_OVERHEAD
       if (!Number.isInteger(net.mtu) || net.mtu < 576 || net.mtu > maxMtu) {
         throw new ValidationError(
-          `MTU ${net.mtu} of network ${vni} is out of range: 576..${maxMtu} (underlay ${ul.ifname} MTU ${ul.mtu} - ${VX_ENCAP_LEN} VXLAN overhead)`,
+          `MTU ${net.mtu} of network ${vni} is out of range: 576..${maxMtu} (underlay ${ul.ifname} MTU ${ul.mtu} - ${VXLAN_OVERHEAD} VXLAN overhead)`,
         )
       }
       maps.nets.update(vni, {
@@ -263,16 +253,16 @@ export class BpfDatapath implements Datapath {
       assertHostAddress(ip, `${intToIPv4(net.subnet)}/${net.prefixLen}`, `endpoint address of network ${vni}`)
       const existing = l.maps.eps.lookup(key)
       if (existing?.ifindex) {
-        const owner = linkNames([existing.ifindex]).get(existing.ifindex)
+        const owner = ownLinkNames([existing.ifindex]).get(existing.ifindex)
         if (owner && owner !== ep.hostIfname) {
           throw new ConflictError(`address ${ip} in network ${vni} is already used by local endpoint ${owner}`, 'address_taken')
         }
       }
       return { l, net }
     })
-    // 2. the veth pair: a few `ip` runs, so several endpoints' plumbing may overlap
+    // 2. the veth pair (rtnetlink), between the two queued steps
     const p = ep.plumbing === 'docker'
-      ? await ensureHostPair({ hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac, mtu: net.mtu, hostMtu: l.ul.mtu })
+      ? ensureHostPair({ hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac, mtu: net.mtu, hostMtu: l.ul.mtu })
       : await plumbEndpoint({
       sandbox: ep.sandbox,
       ifname: ep.ifname,
@@ -290,41 +280,29 @@ export class BpfDatapath implements Datapath {
       const { maps } = l
       const previous = maps.eps.lookup(key)
       if (previous?.ifindex && previous.ifindex !== p.hostIfindex) maps.ifs.delete(previous.ifindex)
-      maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macBytes(mac) })
+      maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macToBytes(mac) })
       this.attachEndpointFilter(p.hostIfindex, l.fromEp)
-      maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macBytes(mac) })
+      maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macToBytes(mac) })
       return { ifindex: p.hostIfindex }
     })
   }
 
-  /** Detach and unpin the tcx link an older weft pinned for `hostIfname` (start-up migration only). */
-  private dropEpLink(hostIfname: string): void {
-    const path = this.epLinkPath(hostIfname)
-    if (!pinExists(path)) return
-    let link: TcAttachment | undefined
-    try {
-      link = adoptPinnedLink(path)
-      link.detach()
-    } catch {
-      link?.close()
-    }
-    unpin(path)
-  }
-
-  detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
+  detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
     const vni = assertVni(ep.vni)
     const ip = parseIPv4(ep.ip, 'endpoint address')
-    assertIfname(ep.hostIfname, 'host interface name')
+    const hostIfname = ep.hostIfname === undefined ? undefined : assertIfname(ep.hostIfname, 'host interface name')
     return this.serial(async () => {
       const { maps } = await this.ensure()
       const ipInt = ipv4ToInt(ip)
-      const ifindexes = new Set<number>()
-      for (const [ifindex, e] of maps.ifs.entries()) if (e.vni === vni && e.ip === ipInt) ifindexes.add(ifindex)
-      for (const ifindex of ifindexes) maps.ifs.delete(ifindex)
+      const ifs = maps.ifs.entries().filter(([, e]) => e.vni === vni && e.ip === ipInt).map(([ifindex]) => ifindex)
       const key = { vni, ip: ipInt }
       const cur = maps.eps.lookup(key)
-      if (cur && cur.ifindex !== 0) maps.eps.delete(key)
-      await unplumbEndpoint(ep.hostIfname)
+      // Without a name the veth is gone: clear only state whose ifindex no live veth of ours holds.
+      const live = hostIfname === undefined ? ownLinkNames(cur?.ifindex ? [...ifs, cur.ifindex] : ifs) : undefined
+      const doomed = (ifindex: number) => !live?.has(ifindex)
+      for (const ifindex of ifs) if (doomed(ifindex)) maps.ifs.delete(ifindex)
+      if (cur && cur.ifindex !== 0 && doomed(cur.ifindex)) maps.eps.delete(key)
+      if (hostIfname !== undefined) await unplumbEndpoint(hostIfname)
     })
   }
 
@@ -343,7 +321,7 @@ export class BpfDatapath implements Datapath {
           'address_taken',
         )
       }
-      maps.eps.update(key, { ifindex: 0, vtep: ipv4ToInt(vtep), mac: macBytes(mac) })
+      maps.eps.update(key, { ifindex: 0, vtep: ipv4ToInt(vtep), mac: macToBytes(mac) })
     })
   }
 
@@ -377,14 +355,18 @@ export class BpfDatapath implements Datapath {
     return this.readMaps(empty, (maps) => {
       const vnis = maps.nets.keys().sort((a, b) => a - b)
       const ifs = maps.ifs.entries()
-      const names = linkNames(ifs.map(([ifindex]) => ifindex))
+      // an ifindex whose veth is gone (or now names another link) has no host ifname
+      const names = ownLinkNames(ifs.map(([ifindex]) => ifindex))
       const localEndpoints = ifs
-        .map(([ifindex, e]) => ({ vni: e.vni, ip: intToIPv4(e.ip), hostIfname: names.get(ifindex) ?? '', ifindex }))
+        .map(([ifindex, e]) => {
+          const hostIfname = names.get(ifindex)
+          return { vni: e.vni, ip: intToIPv4(e.ip), ...(hostIfname !== undefined && { hostIfname }), ifindex }
+        })
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const remoteEndpoints = maps.eps
         .entries()
         .filter(([, e]) => e.ifindex === 0)
-        .map(([k, e]) => ({ vni: k.vni, ip: intToIPv4(k.ip), mac: macString(e.mac), vtep: intToIPv4(e.vtep) }))
+        .map(([k, e]) => ({ vni: k.vni, ip: intToIPv4(k.ip), mac: macFromBytes(e.mac), vtep: intToIPv4(e.vtep) }))
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const byVni = new Map<number, number[]>(vnis.map((v) => [v, []]))
       for (const k of maps.members.keys()) byVni.get(k.vni)?.push(k.vtep)
@@ -515,5 +497,12 @@ function linkNames(ifindexes: Iterable<number>): Map<number, string> {
     const name = sys.ifIndexToName(i)
     if (name !== undefined) names.set(i, name)
   }
+  return names
+}
+
+/** linkNames, keeping only weft's own links (IFNAME_PREFIX "wf…"): an ifindex freed by a deleted veth may name another link now. */
+function ownLinkNames(ifindexes: Iterable<number>): Map<number, string> {
+  const names = linkNames(ifindexes)
+  for (const [i, name] of names) if (!name.startsWith(IFNAME_PREFIX)) names.delete(i)
   return names
 }

@@ -1,5 +1,5 @@
 // Public surface of the bpf datapath: TC eBPF VXLAN (bpf/vxlan.bpf.c) behind the Datapath
-// contract. Kept private on purpose: the map codecs' use inside datapath.ts and gro.ts.
+// contract. Kept private on purpose: the map codecs (abi.ts), used by datapath.ts only.
 import type { Datapath, DatapathOptions } from '../types.ts'
 import { BpfDatapath, type BpfDatapathInternals } from './datapath.ts'
 

@@ -18,16 +18,15 @@
 //   flood list; source filtering is the bpf datapath's job (as with Docker).
 import { NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, batch, exec, findUnderlay, IprouteError, iprouteJson, parseCidr, parseIPv4,
-  parseMac, ensureHostPair, handOverIfnameFor,
-  plumbEndpoint, unplumbEndpoint, type UnderlayNic,
+  assertHostAddress, assertIfname, assertVni, batch, exec, findUnderlay, IFNAME_PREFIX, IprouteError, iprouteJson, parseCidr,
+  parseIPv4, ensureHostPair, handOverIfnameFor, plumbEndpoint, unplumbEndpoint, type UnderlayNic,
 } from '../../net/index.ts'
 import type { ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import { KeyedSerializer } from './lock.ts'
 import {
-  bridgeName, endpointAlias, networkAlias, parseNetworkAlias, VXLAN_OVERHEAD, VXLAN_PORT, vxlanName, ZERO_MAC,
-  type NetworkMeta,
+  bridgeName, endpointAlias, networkAlias, parseNetworkAlias, VXLAN_OVERHEAD, VXLAN_PORT, vniFromName, vxlanName,
+  ZERO_MAC, type NetworkMeta,
 } from './names.ts'
 import { actualFrom, networksOf, readKernel, statsFrom, type FdbJson, type LinkJson, type NeighJson } from './read.ts'
 
@@ -120,7 +119,7 @@ class KernelDatapath implements Datapath {
       const br = bridgeName(vni)
       const ports = await iprouteJson<LinkJson>(['ip', 'link', 'show', 'master', br], { missingOk: true })
       const lines = [
-        ...ports.filter((p) => p.ifname.startsWith('wf') && p.ifname !== vxlanName(vni)).map((p) => `link del dev ${p.ifname}`),
+        ...ports.filter((p) => p.ifname.startsWith(IFNAME_PREFIX) && p.ifname !== vxlanName(vni)).map((p) => `link del dev ${p.ifname}`),
         `link del dev ${vxlanName(vni)}`,
         `link del dev ${br}`,
       ]
@@ -149,7 +148,7 @@ class KernelDatapath implements Datapath {
     assertHostAddress(ip, subnet, `endpoint address of network ${ep.vni}`)
     const ul = await this.ul()
     const done = ep.plumbing === 'docker'
-      ? await ensureHostPair({
+      ? ensureHostPair({
         hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac: ep.mac, mtu: net.mtu, hostMtu: ul.mtu,
         master: bridgeName(ep.vni), alias: endpointAlias(ep.vni, ip),
       })
@@ -168,7 +167,9 @@ class KernelDatapath implements Datapath {
     return { ifindex: done.hostIfindex }
   }
 
-  async detachEndpoint(ep: { vni: number; ip: string; hostIfname: string }): Promise<void> {
+  async detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
+    // without a name the veth is gone, and with it its bridge port: nothing else holds it here
+    if (ep.hostIfname === undefined) return
     assertIfname(ep.hostIfname, 'host interface name')
     await unplumbEndpoint(ep.hostIfname)
   }
@@ -209,6 +210,11 @@ class KernelDatapath implements Datapath {
         await batch([`fdb del ${mac} dev ${vx} self`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
           ignoreMissing,
         )
+        // and what the bridge learned of that MAC on the vxlan port: should the address come
+        // back as a local endpoint of this host, the stale entry would drop frames for it
+        await batch([`fdb del ${mac} dev ${vx} master`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
+          ignoreMissing,
+        )
       }
     })
   }
@@ -244,11 +250,13 @@ class KernelDatapath implements Datapath {
 
   async teardown(): Promise<void> {
     const view = await readKernel()
+    const isBridge = (name: string) => vniFromName(name, 'br') !== undefined
+    const isVxlan = (name: string) => vniFromName(name, 'vx') !== undefined
     const isOurs = (l: LinkJson) =>
-      /^wf(br|vx)\d+$/.test(l.ifname) || (l.ifname.startsWith('wf') && !!l.master && /^wfbr\d+$/.test(l.master))
+      isBridge(l.ifname) || isVxlan(l.ifname) || (l.ifname.startsWith(IFNAME_PREFIX) && !!l.master && isBridge(l.master))
     const doomed = view.links.filter(isOurs)
     // Endpoints first, then vxlan devices, then bridges.
-    const rank = (l: LinkJson) => (/^wfbr\d+$/.test(l.ifname) ? 2 : /^wfvx\d+$/.test(l.ifname) ? 1 : 0)
+    const rank = (l: LinkJson) => (isBridge(l.ifname) ? 2 : isVxlan(l.ifname) ? 1 : 0)
     doomed.sort((a, b) => rank(a) - rank(b))
     await batch(doomed.map((l) => `link del dev ${l.ifname}`), { force: true, context: 'teardown' }).catch(ignoreMissing)
     this.nets.clear()

@@ -3,12 +3,7 @@
 // so a restarted agent reads everything back from the kernel.
 import { assertVni } from '../../net/index.ts'
 
-export { bridgeName, vxlanName, vniFromName } from '../../net/index.ts'
-
-/** UDP port of VXLAN (IANA). */
-export const VXLAN_PORT = 4789
-/** Outer Ethernet + IPv4 + UDP + VXLAN header bytes. */
-export const VXLAN_OVERHEAD = 50
+export { bridgeName, vxlanName, vniFromName, VXLAN_OVERHEAD, VXLAN_PORT } from '../../net/index.ts'
 /** The all-zero MAC: FDB entries with it are the BUM (flood) list of a vxlan device. */
 export const ZERO_MAC = '00:00:00:00:00:00'
 

@@ -1,8 +1,8 @@
 // Reading the kernel datapath back from the kernel (`ip -j`, `bridge -j`): three execs
 // give links, permanent neighbours and the FDB; pure functions turn them into ActualState.
 import type { ActualState, RemoteEndpointSpec, VniStats } from '../types.ts'
-import { iprouteJson } from '../../net/index.ts'
-import { parseEndpointAlias, parseNetworkAlias, vniFromName, ZERO_MAC, type NetworkMeta } from './names.ts'
+import { IFNAME_PREFIX, iprouteJson } from '../../net/index.ts'
+import { bridgeName, parseEndpointAlias, parseNetworkAlias, vniFromName, vxlanName, ZERO_MAC, type NetworkMeta } from './names.ts'
 
 /** The part of `ip -j -d -s link` we use. */
 export interface LinkJson {
@@ -56,7 +56,7 @@ export function networksOf(view: KernelView): Map<number, { vxlan: LinkJson; bri
   for (const l of view.links) {
     const vni = vniFromName(l.ifname, 'vx')
     if (vni === undefined || l.linkinfo?.info_kind !== 'vxlan') continue
-    const bridge = view.links.find((b) => b.ifname === `wfbr${vni}`)
+    const bridge = view.links.find((b) => b.ifname === bridgeName(vni))
     out.set(vni, { vxlan: l, bridge, meta: parseNetworkAlias(bridge?.ifalias) })
   }
   return out
@@ -71,7 +71,7 @@ export function actualFrom(view: KernelView): ActualState {
   for (const l of view.links) {
     const vni = l.master ? vniFromName(l.master, 'br') : undefined
     // Only weft's own veths (wf*) count: anything else enslaved by hand is not ours to report.
-    if (vni === undefined || l.linkinfo?.info_kind !== 'veth' || !l.ifname.startsWith('wf')) continue
+    if (vni === undefined || l.linkinfo?.info_kind !== 'veth' || !l.ifname.startsWith(IFNAME_PREFIX)) continue
     const meta = parseEndpointAlias(l.ifalias)
     localEndpoints.push({ vni, ip: meta?.ip ?? '', hostIfname: l.ifname, ifindex: l.ifindex })
   }
@@ -79,7 +79,7 @@ export function actualFrom(view: KernelView): ActualState {
   const remoteEndpoints: RemoteEndpointSpec[] = []
   const members: ActualState['members'] = []
   for (const vni of nets.keys()) {
-    const dev = `wfvx${vni}`
+    const dev = vxlanName(vni)
     const fdb = view.fdb.filter((f) => f.ifname === dev && f.dst && f.flags?.includes('self'))
     const vtepOf = new Map(fdb.filter((f) => f.mac !== ZERO_MAC).map((f) => [f.mac, f.dst!]))
     for (const n of view.neighs) {

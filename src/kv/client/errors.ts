@@ -1,6 +1,6 @@
 // Errors raised by the Consul client. Connection failures use the shared
 // StoreUnreachableError (src/errors); HTTP-level failures name the endpoint and status.
-import { ConflictError, WeftError } from '../../errors/index.ts'
+import { ConflictError, StoreUnreachableError, WeftError } from '../../errors/index.ts'
 import type { TxnOp, TxnOpError } from '../types.ts'
 
 /** The store answered with an unexpected status. `endpoint` is "METHOD /v1/path". */
@@ -30,5 +30,26 @@ export class TxnConflictError extends ConflictError {
       `PUT /v1/txn rolled back (HTTP 409): ${errors.map((e) => `op ${e.opIndex}${e.op ? ` (${e.op.verb} ${e.op.key})` : ''}: ${e.what}`).join('; ')}`,
       'txn_conflict',
     )
+  }
+}
+
+/** One server of the store could not be reached (`why`); the message says what to check. */
+export class ServerUnreachableError extends StoreUnreachableError {
+  override name = 'ServerUnreachableError'
+  constructor(
+    readonly server: string,
+    readonly what: string,
+    readonly why: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot reach the cluster store at ${server} (${what}): ${why}; is the store's agent running? check --store`, options)
+  }
+}
+
+/** The store's TLS identity is not the one we were told to trust (wrong CA digest, or a MITM). */
+export class StoreIdentityError extends WeftError {
+  override name = 'StoreIdentityError'
+  constructor(message: string) {
+    super('store_identity', message)
   }
 }

@@ -69,11 +69,12 @@ export class ConsulClient {
 }
 
 export type { TransportOptions } from './http.ts'
+export type { StoreTlsOptions } from './tls.ts'
 export type { QueryOptions, QueryResult, PutOptions, DeleteOptions } from './kv.ts'
 export type { CreateSessionOptions } from './session.ts'
 export type { Watch, WatchOptions, PrefixSnapshot } from './watch.ts'
 export type { BackoffOptions, RateLimit } from './backoff.ts'
-export { KvHttpError, TxnConflictError } from './errors.ts'
+export { KvHttpError, TxnConflictError, StoreIdentityError } from './errors.ts'
 export { entryText } from './kv.ts'
 export { sessionTtlMs } from './session.ts'
 export { watchQuery } from './watch.ts'

@@ -1,6 +1,6 @@
 // Blocking-query driver: evaluate, and while the result index is not above ?index,
 // park on the notifier until a matching commit, the wait deadline or a client disconnect.
-import type { CommitEvent } from './store.ts'
+import type { CommitEvent } from './engine.ts'
 import type { Blocking, Ctx, ServerCtx } from './http.ts'
 
 export async function blockingQuery<R extends { index: bigint }>(

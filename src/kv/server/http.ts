@@ -1,11 +1,11 @@
 // HTTP plumbing shared by the routes: plain-text errors, JSON with u64, query flags
-// (presence-based), blocking parameters, consistency, datacenter, ACL token, headers.
-import { timingSafeEqual } from 'node:crypto'
+// (presence-based), blocking parameters, consistency, datacenter, headers. The token check
+// is a middleware of its own (auth.ts).
 import type { Context } from 'hono'
 import { stringifyJson } from '../json.ts'
 import { parseGoDuration } from '../duration.ts'
 import { parseU64 } from '../u64.ts'
-import type { KvStore } from './store.ts'
+import type { KvEngine } from './engine.ts'
 import type { Notifier } from './notifier.ts'
 import type { SessionManager } from './sessions.ts'
 
@@ -24,7 +24,7 @@ export interface ServerOptions {
 
 /** Everything a route needs; one per server instance (no globals). */
 export interface ServerCtx {
-  store: KvStore
+  engine: KvEngine
   notifier: Notifier
   sessions: SessionManager
   opts: ServerOptions
@@ -133,31 +133,6 @@ export function blockingParams(c: Ctx, ctx: ServerCtx): Blocking {
   waitMs = Math.min(waitMs, ctx.opts.maxWaitMs)
   waitMs += Math.random() * (waitMs / 16)
   return { minIndex, waitMs }
-}
-
-export type Auth = 'ok' | 'anonymous'
-
-/** Token check: 'ok', 'anonymous' (no token, ACLs on), or throws 403 "ACL not found". */
-export function authenticate(c: Ctx, ctx: ServerCtx): Auth {
-  const want = ctx.opts.token
-  if (!want) return 'ok'
-  const h = c.req.raw.headers
-  let got = query(c).get('token') || h.get('x-consul-token') || ''
-  if (!got) {
-    const a = h.get('authorization') ?? ''
-    const m = /^bearer\s+(\S+)/i.exec(a)
-    if (m) got = m[1]!
-  }
-  if (!got) return 'anonymous'
-  const a = Buffer.from(got)
-  const b = Buffer.from(want)
-  if (a.length === b.length && timingSafeEqual(a, b)) return 'ok'
-  throw new HttpError(403, 'ACL not found')
-}
-
-/** For endpoints without list filtering: anonymous -> 403 Permission denied. */
-export function requireAuth(c: Ctx, ctx: ServerCtx, what: string): void {
-  if (authenticate(c, ctx) === 'anonymous') throw new HttpError(403, `Permission denied: anonymous token lacks permission '${what}'`)
 }
 
 export function queryMeta(index: bigint | undefined, mode: Consistency): Record<string, string> {

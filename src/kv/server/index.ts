@@ -33,27 +33,29 @@
 // 16. Blocking on a missing single key uses a per-key index (its tombstone, else the reap
 //     floor, min 1): it wakes only when that key changes, not on unrelated writes.
 // 17. LockIndex is preserved by plain/cas writes on a locked key (Consul resets it to 0).
-// ACL: with `token` set, the token must match (else 403 "ACL not found"); no token is the
-// anonymous identity: single reads/writes 403 "Permission denied", lists are filtered to
-// empty (X-Consul-Results-Filtered-By-ACLs), txn ops fail per op (409). Status endpoints
-// need no token. ?ns/?partition other than "default" -> 400; ?dc other than ours -> 500.
+// ACL: with `token` set, every request must carry it, status and agent endpoints included
+// (no anonymous identity, unlike Consul): none -> 403 "Permission denied", a wrong one -> 403
+// "ACL not found" (auth.ts). ?ns/?partition other than "default" -> 400; ?dc other than ours
+// -> 500.
+// TLS: serveKv serves https when given a certificate (the embedded store's, see secure/).
 // Durability: WAL with synchronous=FULL (one fsync per write, ~0.3 ms measured); an answered
 // write survives a crash or power loss, so the index never goes backwards across restarts.
 import { createHash } from 'node:crypto'
 import { Hono } from 'hono'
 import { Notifier } from './notifier.ts'
 import { SessionManager } from './sessions.ts'
-import { KvStore } from './store.ts'
+import { KvEngine } from './engine.ts'
 import { HttpError, textResponse, type BunEnv, type ServerCtx, type ServerOptions } from './http.ts'
 import { registerKvRoutes } from './kv-routes.ts'
 import { registerSessionRoutes } from './session-routes.ts'
 import { registerTxnRoutes } from './txn-routes.ts'
 import { registerStatusRoutes } from './status-routes.ts'
+import { requireToken } from './auth.ts'
 
 export interface KvServerOptions {
   /** libSQL database file (created if missing). */
   dbPath: string
-  /** When set, every request except /v1/status/* must carry this token. */
+  /** When set, every request must carry this token. */
   token?: string
   nodeName: string
   /** host:port reported by /v1/status/leader and /v1/status/peers. */
@@ -66,6 +68,8 @@ export interface KvServerOptions {
   /** Blocking-query wait default / cap in ms (default 5 min / 10 min). */
   defaultWaitMs?: number
   maxWaitMs?: number
+  /** Where a failed background task (tombstone reaping) is reported; default stderr. */
+  onBackgroundError?: (what: string, err: unknown) => void
 }
 
 export interface KvServer {
@@ -77,9 +81,9 @@ export interface KvServer {
 }
 
 export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
-  const store = await KvStore.open(o.dbPath)
+  const engine = await KvEngine.open(o.dbPath)
   const notifier = new Notifier()
-  store.onCommit((e) => notifier.notify(e))
+  engine.onCommit((e) => notifier.notify(e))
   const opts: ServerOptions = {
     datacenter: o.datacenter ?? 'dc1',
     nodeName: o.nodeName,
@@ -92,14 +96,15 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
     maxTxnOps: 128,
     maxTxnBytes: 512 * 1024,
   }
-  const sessions = new SessionManager(store, { nodeName: o.nodeName, ttlMinMs: o.sessionTtlMinMs ?? 10_000 })
-  const ctx: ServerCtx = { store, notifier, sessions, opts, closing: false }
+  const sessions = new SessionManager(engine, { nodeName: o.nodeName, ttlMinMs: o.sessionTtlMinMs ?? 10_000 })
+  const ctx: ServerCtx = { engine, notifier, sessions, opts, closing: false }
 
   const app = new Hono<{ Bindings: BunEnv }>()
   app.use('*', async (c, next) => {
     await next()
     c.res.headers.set('X-Consul-Default-ACL-Policy', opts.token ? 'deny' : 'allow')
   })
+  if (opts.token) app.use('*', requireToken(opts.token))
   registerKvRoutes(app, ctx)
   registerSessionRoutes(app, ctx)
   registerTxnRoutes(app, ctx)
@@ -111,20 +116,25 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   })
 
   const tombstoneTtl = o.tombstoneTtlMs ?? 15 * 60_000
-  const gc = setInterval(() => store.reapTombstones(tombstoneTtl).catch(() => undefined), Math.min(60_000, tombstoneTtl))
+  const reportBackground = o.onBackgroundError ?? ((what, err) => console.error(`kv server: ${what}: ${err instanceof Error ? err.message : String(err)}`))
+  // A failed reap is retried at the next tick (tombstones only grow meanwhile); it is reported, not fatal.
+  const gc = setInterval(
+    () => engine.reapTombstones(tombstoneTtl).catch((e) => reportBackground('reaping tombstones failed (retried next interval)', e)),
+    Math.min(60_000, tombstoneTtl),
+  )
   gc.unref?.()
 
   return {
     app,
     fetch: (req, env) => app.fetch(req, env ?? {}),
-    stats: () => ({ waiters: notifier.size, index: store.index, keys: store.entries.size, tombstones: store.tombstones.size, sessions: store.sessions.size }),
+    stats: () => ({ waiters: notifier.size, index: engine.index, keys: engine.entries.size, tombstones: engine.tombstones.size, sessions: engine.sessions.size }),
     async close() {
       if (ctx.closing) return
       ctx.closing = true
       clearInterval(gc)
       sessions.close()
       notifier.wakeAll()
-      await store.close()
+      await engine.close()
     },
   }
 }
@@ -135,6 +145,8 @@ export interface ServeKvOptions extends KvServerOptions {
   port: number
   /** Bun idle timeout in seconds for ordinary requests (blocking ones lift it). Default 30. */
   idleTimeout?: number
+  /** Serve https with this PEM certificate (leaf first, then its CA, so joiners can pin it) and key. */
+  tls?: { cert: string; key: string }
 }
 
 export interface ServedKv {
@@ -154,6 +166,7 @@ export async function serveKv(o: ServeKvOptions): Promise<ServedKv> {
       hostname: o.hostname,
       port: o.port,
       idleTimeout: o.idleTimeout ?? 30,
+      ...(o.tls ? { tls: { cert: o.tls.cert, key: o.tls.key } } : {}),
       fetch: (req, server) => kv.fetch(req, { server }),
     })
   } catch (e) {
@@ -163,7 +176,7 @@ export async function serveKv(o: ServeKvOptions): Promise<ServedKv> {
   const port = bun.port ?? o.port
   const host = o.hostname.includes(':') ? `[${o.hostname}]` : o.hostname
   return {
-    url: `http://${host}:${port}`,
+    url: `${o.tls ? 'https' : 'http'}://${host}:${port}`,
     port,
     server: kv,
     stats: kv.stats,

@@ -7,7 +7,6 @@ import { parseU64 } from '../u64.ts'
 import { blockingQuery } from './blocking.ts'
 import {
   HttpError,
-  authenticate,
   blockingParams,
   commonChecks,
   flag,
@@ -17,13 +16,12 @@ import {
   query,
   queryMeta,
   readBody,
-  requireAuth,
   textResponse,
   type BunEnv,
   type Ctx,
   type ServerCtx,
 } from './http.ts'
-import { emptyChange } from './store.ts'
+import { emptyChange } from './engine.ts'
 import { stringifyJson } from '../json.ts'
 import { evaluate, type EngineOp } from './txn.ts'
 
@@ -64,10 +62,8 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
   const raw = flag(c, 'raw')
   const sep = query(c).get('separator') ?? query(c).get('seperator') ?? ''
   if (!keysMode && !recurse && key === '') throw new HttpError(400, 'Missing key name')
-  const auth = authenticate(c, ctx)
-  if (auth === 'anonymous' && !keysMode && !recurse) throw new HttpError(403, `Permission denied: anonymous token lacks permission 'key:read' on "${key}"`)
   const b = blockingParams(c, ctx)
-  const { store } = ctx
+  const { engine } = ctx
 
   if (!keysMode && !recurse) {
     const r = await blockingQuery(
@@ -75,7 +71,7 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
       ctx,
       b,
       (e) => e.kvKeys.includes(key),
-      () => ({ index: store.keyIndex(key), entry: store.entries.get(key) }),
+      () => ({ index: engine.keyIndex(key), entry: engine.entries.get(key) }),
     )
     const meta = queryMeta(r.index, mode)
     if (!r.entry) return new Response(null, { status: 404, headers: meta })
@@ -87,16 +83,14 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     return jsonResponse(c, 200, [entryToWire(r.entry)], meta)
   }
 
-  const filtered = auth === 'anonymous'
   const r = await blockingQuery(
     c,
     ctx,
     b,
     (e) => e.kvKeys.some((k) => k.startsWith(key)),
-    () => ({ index: store.prefixIndex(key), entries: filtered ? ([] as KvEntry[]) : store.list(key) }),
+    () => ({ index: engine.prefixIndex(key), entries: engine.list(key) }),
   )
   const meta = queryMeta(r.index, mode)
-  if (filtered) meta['X-Consul-Results-Filtered-By-ACLs'] = 'true'
   if (keysMode) {
     const out: string[] = []
     const seen = new Set<string>()
@@ -115,7 +109,7 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     return jsonResponse(c, 200, out, meta)
   }
   if (r.entries.length === 0) return new Response(null, { status: 404, headers: meta })
-  if (filtered || query(c).has('pretty')) return jsonResponse(c, 200, r.entries.map((e) => entryToWire(e)), meta)
+  if (query(c).has('pretty')) return jsonResponse(c, 200, r.entries.map((e) => entryToWire(e)), meta)
   return new Response(listBody(r.entries), { status: 200, headers: { 'Content-Type': 'application/json', ...meta } })
 }
 
@@ -138,8 +132,8 @@ function listBody(entries: KvEntry[]): string {
 
 /** Run one engine op as a write; returns whether it succeeded and the first error text. */
 async function runOne(ctx: ServerCtx, op: EngineOp): Promise<{ ok: boolean; what?: string }> {
-  return ctx.store.write((next) => {
-    const out = evaluate([op], { store: ctx.store, next, inLockDelay: (k) => ctx.sessions.inLockDelay(k) })
+  return ctx.engine.write((next) => {
+    const out = evaluate([op], { engine: ctx.engine, next, inLockDelay: (k) => ctx.sessions.inLockDelay(k) })
     const failed = out.errors[0]
     return { change: failed ? emptyChange() : out.change, result: failed ? { ok: false, what: failed.what } : { ok: true } }
   })
@@ -152,7 +146,6 @@ async function kvPut(c: Ctx, ctx: ServerCtx): Promise<Response> {
   const q = query(c)
   const present = ['cas', 'acquire', 'release'].filter((p) => q.has(p))
   if (present.length > 1) throw new HttpError(400, `Conflicting flags: ${q.toString()}`)
-  requireAuth(c, ctx, 'key:write')
   const flags = u64Param(c, 'flags') ?? 0n
   const cas = u64Param(c, 'cas')
   const value = await readBody(c, ctx.opts.maxValueBytes, 'kv_max_value_size')
@@ -171,7 +164,6 @@ async function kvDelete(c: Ctx, ctx: ServerCtx): Promise<Response> {
   const recurse = flag(c, 'recurse')
   if (recurse && query(c).has('cas')) throw new HttpError(400, `Conflicting flags: ${query(c).toString()}`)
   if (!recurse && key === '') throw new HttpError(400, 'Missing key name')
-  requireAuth(c, ctx, 'key:write')
   const cas = u64Param(c, 'cas')
   const op: EngineOp = recurse ? { verb: 'delete-tree', key } : cas !== undefined ? { verb: 'delete-cas', key, index: cas } : { verb: 'delete', key }
   const r = await runOne(ctx, op)

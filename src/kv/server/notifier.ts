@@ -1,6 +1,6 @@
 // In-memory wake-up registry for parked blocking queries. Waiters are woken from the
-// store's commit path (no polling); each waiter filters the commit by the keys it reads.
-import type { CommitEvent } from './store.ts'
+// engine's commit path (no polling); each waiter filters the commit by the keys it reads.
+import type { CommitEvent } from './engine.ts'
 
 export type WaitOutcome = 'woken' | 'timeout' | 'aborted'
 

@@ -5,7 +5,6 @@ import { sessionToWire, type SessionInfo } from '../types.ts'
 import { blockingQuery } from './blocking.ts'
 import {
   HttpError,
-  authenticate,
   blockingParams,
   commonChecks,
   field,
@@ -14,7 +13,6 @@ import {
   pathTail,
   queryMeta,
   readBody,
-  requireAuth,
   textResponse,
   type BunEnv,
   type Ctx,
@@ -35,7 +33,6 @@ export function registerSessionRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: Serv
     const bad = methodGuard(c, ['PUT'])
     if (bad) return bad
     commonChecks(c, ctx)
-    requireAuth(c, ctx, 'session:write')
     const body = await readBody(c, 64 * 1024, 'session create')
     let input: Record<string, unknown> = {}
     if (body.length > 0) {
@@ -71,7 +68,6 @@ export function registerSessionRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: Serv
     const bad = methodGuard(c, ['PUT'])
     if (bad) return bad
     commonChecks(c, ctx)
-    requireAuth(c, ctx, 'session:write')
     const id = sessionId(c, '/v1/session/destroy/')
     if (!UUID.test(id)) return textResponse(500, `Invalid session ID '${id}': must be a UUID`)
     await ctx.sessions.destroy(id)
@@ -82,7 +78,6 @@ export function registerSessionRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: Serv
     const bad = methodGuard(c, ['PUT'])
     if (bad) return bad
     commonChecks(c, ctx)
-    requireAuth(c, ctx, 'session:write')
     const id = sessionId(c, '/v1/session/renew/')
     const s = ctx.sessions.renew(id)
     if (!s) return textResponse(404, `Session id '${id}' not found`)
@@ -94,7 +89,6 @@ export function registerSessionRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: Serv
       const bad = methodGuard(c, ['GET'])
       if (bad) return bad
       const mode = commonChecks(c, ctx)
-      const filtered = authenticate(c, ctx) === 'anonymous'
       const pick = select(c)
       const b = blockingParams(c, ctx)
       const r = await blockingQuery(
@@ -103,13 +97,12 @@ export function registerSessionRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: Serv
         b,
         (e) => e.sessions,
         () => {
-          const list = filtered ? [] : [...ctx.store.sessions.values()].filter(pick)
+          const list = [...ctx.engine.sessions.values()].filter(pick)
           list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-          return { index: ctx.store.sessionsIndex, list }
+          return { index: ctx.engine.sessionsIndex, list }
         },
       )
       const meta = queryMeta(r.index, mode)
-      if (filtered) meta['X-Consul-Results-Filtered-By-ACLs'] = 'true'
       return jsonResponse(c, 200, r.list.map(sessionToWire), meta)
     })
 

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import type { KvEntry, SessionBehavior, SessionInfo } from '../types.ts'
 import { parseGoDuration } from '../duration.ts'
-import { emptyChange, type KvStore } from './store.ts'
+import { emptyChange, type KvEngine } from './engine.ts'
 
 export const MAX_LOCK_DELAY_NS = 60_000_000_000n
 const DEFAULT_LOCK_DELAY_NS = 15_000_000_000n
@@ -31,10 +31,10 @@ export class SessionManager {
   private readonly lockDelays = new Map<string, number>()
 
   constructor(
-    private readonly store: KvStore,
+    private readonly engine: KvEngine,
     private readonly opts: { nodeName: string; ttlMinMs: number },
   ) {
-    for (const s of store.sessions.values()) this.arm(s)
+    for (const s of engine.sessions.values()) this.arm(s)
   }
 
   inLockDelay(key: string): boolean {
@@ -63,7 +63,7 @@ export class SessionManager {
     if (nodeChecks === null) throw new SessionRequestError('NodeChecks must be an array of check IDs')
     const serviceChecks = Array.isArray(input.serviceChecks) ? (input.serviceChecks as SessionInfo['serviceChecks']) : null
     const id = randomUUID()
-    const s = await this.store.write((next) => {
+    const s = await this.engine.write((next) => {
       const info: SessionInfo = {
         id,
         name: input.name === undefined || input.name === null ? '' : String(input.name),
@@ -86,7 +86,7 @@ export class SessionManager {
 
   /** Restart the TTL timer; undefined when the session does not exist. */
   renew(id: string): SessionInfo | undefined {
-    const s = this.store.sessions.get(id)
+    const s = this.engine.sessions.get(id)
     if (!s) return undefined
     this.arm(s)
     return s
@@ -97,13 +97,13 @@ export class SessionManager {
     const clear = this.timers.get(id)
     if (clear) clearTimeout(clear)
     this.timers.delete(id)
-    await this.store.write((next) => {
-      const s = this.store.sessions.get(id)
+    await this.engine.write((next) => {
+      const s = this.engine.sessions.get(id)
       const change = emptyChange()
       if (!s) return { change, result: undefined }
       change.sessionsDelete.push(id)
       const keys: string[] = []
-      for (const e of this.store.entries.values()) {
+      for (const e of this.engine.entries.values()) {
         if (e.session !== id) continue
         keys.push(e.key)
         if (s.behavior === 'delete') change.kv.set(e.key, null)

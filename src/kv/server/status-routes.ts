@@ -1,6 +1,6 @@
-// /v1/status/leader, /v1/status/peers (no ACL) and a minimal /v1/agent/self.
+// /v1/status/leader, /v1/status/peers and a minimal /v1/agent/self.
 import type { Hono } from 'hono'
-import { commonChecks, jsonResponse, methodGuard, requireAuth, type BunEnv, type ServerCtx } from './http.ts'
+import { commonChecks, jsonResponse, methodGuard, type BunEnv, type ServerCtx } from './http.ts'
 
 /** The Consul API level this server emulates (what /v1/agent/self reports as Config.Version). */
 export const EMULATED_CONSUL_VERSION = '1.22.0'
@@ -12,7 +12,6 @@ export function registerStatusRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: Serve
     const bad = methodGuard(c, ['GET'])
     if (bad) return bad
     commonChecks(c, ctx)
-    requireAuth(c, ctx, 'agent:read')
     const { opts } = ctx
     const [host, port] = splitHostPort(opts.advertise)
     return jsonResponse(c, 200, {

@@ -5,7 +5,6 @@ import { TXN_VERBS, entryToWire, type TxnVerb } from '../types.ts'
 import { toU64 } from '../u64.ts'
 import {
   HttpError,
-  authenticate,
   commonChecks,
   field,
   jsonResponse,
@@ -16,7 +15,7 @@ import {
   type Ctx,
   type ServerCtx,
 } from './http.ts'
-import { emptyChange } from './store.ts'
+import { emptyChange } from './engine.ts'
 import { evaluate, type EngineOp, type EngineOutcome } from './txn.ts'
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
@@ -26,20 +25,18 @@ export function registerTxnRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: ServerCt
     const bad = methodGuard(c, ['PUT'])
     if (bad) return bad
     const mode = commonChecks(c, ctx)
-    const auth = authenticate(c, ctx)
     const body = await readBody(c, ctx.opts.maxTxnBytes, 'txn_max_req_len')
     const ops = parseOps(body, ctx)
     const engineCtx = (next: bigint) => ({
-      store: ctx.store,
+      engine: ctx.engine,
       next,
       inLockDelay: (k: string) => ctx.sessions.inLockDelay(k),
-      allowed: auth === 'anonymous' ? () => false : undefined,
     })
     const readOnly = ops.every((o) => ['get', 'get-or-empty', 'get-tree', 'check-index', 'check-session', 'check-not-exists'].includes(o.verb))
     let out: EngineOutcome
-    if (readOnly) out = evaluate(ops, engineCtx(ctx.store.index + 1n))
+    if (readOnly) out = evaluate(ops, engineCtx(ctx.engine.index + 1n))
     else
-      out = await ctx.store.write((next) => {
+      out = await ctx.engine.write((next) => {
         const o = evaluate(ops, engineCtx(next))
         return { change: o.errors.length > 0 ? emptyChange() : o.change, result: o }
       })

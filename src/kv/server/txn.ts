@@ -1,22 +1,20 @@
 // KV operation engine: evaluates a list of ops (a /v1/txn body, or a single KV PUT/DELETE
-// mapped onto one verb) against a copy-on-write view of the store. Every op is evaluated
+// mapped onto one verb) against a copy-on-write view of the engine's state. Every op is evaluated
 // even after a failure; the resulting change is applied only when no op failed. All writes
 // carry the same index `next`. Identical writes are no-ops (index does not move).
 import type { KvEntry, TxnOp, TxnOpError } from '../types.ts'
 import { READ_ONLY_VERBS } from '../types.ts'
-import { emptyChange, type Change, type KvStore } from './store.ts'
+import { emptyChange, type Change, type KvEngine } from './engine.ts'
 
 export interface EngineOp extends Omit<TxnOp, 'value'> {
   value?: Uint8Array
 }
 
 export interface EngineContext {
-  store: KvStore
+  engine: KvEngine
   next: bigint
   /** true when `key` is inside a lock-delay window. */
   inLockDelay: (key: string) => boolean
-  /** ACL: may this op run? (false -> per-op "Permission denied"; reads are filtered instead). */
-  allowed?: (op: EngineOp) => boolean
 }
 
 export interface OpResult {
@@ -34,17 +32,17 @@ export interface EngineOutcome {
 /** Copy-on-write view: later ops see earlier ops' writes. */
 class View {
   readonly overlay = new Map<string, KvEntry | null>()
-  constructor(private readonly store: KvStore) {}
+  constructor(private readonly engine: KvEngine) {}
   get(key: string): KvEntry | undefined {
     if (this.overlay.has(key)) return this.overlay.get(key) ?? undefined
-    return this.store.entries.get(key)
+    return this.engine.entries.get(key)
   }
   set(key: string, e: KvEntry | null): void {
     this.overlay.set(key, e)
   }
   list(prefix: string): KvEntry[] {
     const keys = new Set<string>()
-    for (const e of this.store.list(prefix)) keys.add(e.key)
+    for (const e of this.engine.list(prefix)) keys.add(e.key)
     for (const k of this.overlay.keys()) if (k.startsWith(prefix)) keys.add(k)
     const out: KvEntry[] = []
     for (const k of [...keys].sort(byBytes)) {
@@ -69,7 +67,7 @@ function sameContent(a: KvEntry, b: KvEntry): boolean {
 }
 
 export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
-  const view = new View(ctx.store)
+  const view = new View(ctx.engine)
   const results: OpResult[] = []
   const errors: TxnOpError[] = []
   const { next } = ctx
@@ -97,11 +95,6 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
     const fail = (what: string) => errors.push({ opIndex: i, what })
     const ok = (entry: KvEntry, withValue = false) => results.push({ entry, withValue })
     const key = op.key
-    const readVerb = op.verb === 'get' || op.verb === 'get-tree'
-    if (ctx.allowed && !ctx.allowed(op)) {
-      if (!readVerb) fail('Permission denied')
-      return
-    }
     const existing = view.get(key)
     switch (op.verb) {
       case 'set':
@@ -118,7 +111,7 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
       }
       case 'lock': {
         const s = op.session ?? ''
-        if (!s || !ctx.store.sessions.has(s)) {
+        if (!s || !ctx.engine.sessions.has(s)) {
           fail(`invalid session "${s}"`)
           return
         }
@@ -150,7 +143,7 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
         ok(existing ?? { key, value: EMPTY, flags: 0n, lockIndex: 0n, createIndex: 0n, modifyIndex: 0n }, true)
         return
       case 'get-tree':
-        for (const e of view.list(key)) if (!ctx.allowed || ctx.allowed({ ...op, key: e.key })) ok(e, true)
+        for (const e of view.list(key)) ok(e, true)
         return
       case 'check-index':
         if (!existing) fail(`key "${key}" doesn't exist`)
@@ -184,7 +177,7 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
   const change = emptyChange()
   if (errors.length === 0) {
     for (const [k, e] of view.overlay) {
-      const before = ctx.store.entries.get(k)
+      const before = ctx.engine.entries.get(k)
       if (e === null && !before) continue
       if (e && before && sameContent(before, e) && e.modifyIndex === before.modifyIndex) continue
       change.kv.set(k, e)

@@ -1,0 +1,334 @@
+// The agent service: what the front doors (admin API, later the Docker plugin and names)
+// ask of this agent — networks, connect and disconnect with their waits and undo, endpoint
+// status, nodes and health. It writes through the cluster operations, reads the mirror's view,
+// and waits on the reconciler; it owns no I/O of its own.
+//
+// A connect either succeeds or changes nothing, and says which. Its write is followed by a wait
+// for the local attach; a failed or timed-out attach is undone (the record removed again,
+// retried until the store takes it). When the store does not answer, the outcome is found out
+// (the record read back) or, when even that is impossible, converged to "nothing changed" in the
+// background, and the answer says so.
+import { AttachFailedError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
+import { EndpointRecord, type ClusterOps, type ConnectInput, type CreateNetworkInput, type NetworkRecord } from '../cluster/index.ts'
+import type { ClusterMirror, LocalEndpointFact } from '../mirror/index.ts'
+import type { StoreEntry, StoreStatus } from '../store/index.ts'
+import type { Reconciler } from '../reconcile/index.ts'
+import type { VniStats } from '../datapath/types.ts'
+import { hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
+import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/index.ts'
+import { KeyedQueue } from './keyed-queue.ts'
+
+/** The reconciler as the service uses it. */
+export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats'>
+
+/** How sandbox references are checked and compared (the host's netns files, or a fake in tests). */
+export interface Sandboxes {
+  /** Throws NotFoundError when the sandbox does not exist now. */
+  check(ref: string): void
+  /** One key per sandbox, whichever way it was named. */
+  key(ref: string): string
+}
+
+export const hostSandboxes: Sandboxes = { check: (ref) => void resolveSandbox(ref), key: sandboxPath }
+
+export interface AgentServiceDeps {
+  node: string
+  datapathKind: 'bpf' | 'kernel'
+  ops: ClusterOps
+  mirror: ClusterMirror
+  reconciler: AttachTracker
+  /** This host's attach facts (from the mirror db). */
+  localFacts(): Promise<LocalEndpointFact[]>
+  stats(): Promise<VniStats[]>
+  metrics(): Promise<string>
+  storeStatus: StoreStatus
+  registered(): boolean
+  sandboxes?: Sandboxes
+  log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
+  /** How long a connect waits for the local attach (default 15 s). */
+  attachTimeoutMs?: number
+  /** How long a request retries an undo before leaving it to the background (default 5 s). */
+  undoBudgetMs?: number
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+export class AgentService implements AgentApi {
+  readonly node: string
+  private readonly sandboxes: Sandboxes
+  private readonly queue = new KeyedQueue()
+  /** Undos still being retried after their request answered; stopped by close(). */
+  private readonly pendingUndos = new Map<string, Promise<void>>()
+  private closed = new AbortController()
+  private readonly attachTimeoutMs: number
+  private readonly undoBudgetMs: number
+
+  constructor(private readonly d: AgentServiceDeps) {
+    this.node = d.node
+    this.sandboxes = d.sandboxes ?? hostSandboxes
+    this.attachTimeoutMs = d.attachTimeoutMs ?? 15_000
+    this.undoBudgetMs = d.undoBudgetMs ?? 5_000
+  }
+
+  listNetworks(): Promise<NetworkRecord[]> {
+    return this.guard(async () => (await this.d.ops.networks()).map((n) => n.record).sort((a, b) => a.name.localeCompare(b.name)))
+  }
+
+  createNetwork(input: CreateNetworkInput): Promise<NetworkRecord> {
+    return this.guard(() => this.d.ops.createNetwork(input))
+  }
+
+  getNetwork(ref: string): Promise<NetworkRecord> {
+    return this.guard(async () => (await this.d.ops.resolveNetwork(ref)).record)
+  }
+
+  removeNetwork(ref: string): Promise<NetworkRecord> {
+    return this.guard(async () => {
+      const r = await this.d.ops.removeNetwork(ref)
+      this.d.reconciler.trigger()
+      return r
+    })
+  }
+
+  endpoints(networkId?: string): Promise<EndpointStatus[]> {
+    return this.guard(async () => {
+      const id = networkId ? (await this.d.ops.resolveNetwork(networkId)).record.id : undefined
+      return this.withStatus(await this.d.ops.endpoints(id))
+    })
+  }
+
+  connect(input: ConnectInput): Promise<EndpointStatus> {
+    return this.guard(async () => {
+      if (input.external) return { record: await this.d.ops.connect(input, this.node, (s) => this.sandboxIfnames(s)) }
+      if (!input.sandbox) throw new ValidationError('sandbox is required (or external: {name, mac, vtep})')
+      this.sandboxes.check(input.sandbox) // a missing sandbox fails here, before anything is written
+      // Connects of one sandbox run one at a time: each picks the lowest free ethN from the
+      // view, which must already hold the previous connect's endpoint.
+      return this.queue.run(this.sandboxes.key(input.sandbox), () => this.connectLocal(input))
+    })
+  }
+
+  disconnect(network: string, endpoint: string): Promise<EndpointRecord> {
+    return this.guard(async () => {
+      const rec = await this.d.ops.disconnect(network, endpoint, this.node)
+      if (!rec.external) {
+        try {
+          await this.d.mirror.waitFor((v) => !v.endpoints.has(rec.id), this.attachTimeoutMs, 'the disconnect to arrive from the store')
+          await this.d.reconciler.settled()
+        } catch (e) {
+          // the record is gone from the store (the disconnect happened); the detach follows the watch
+          this.d.log.warn({ endpoint: rec.id, err: (e as Error).message }, 'disconnected; the local detach waits for the watch')
+        }
+      }
+      return rec
+    })
+  }
+
+  async nodes(): Promise<NodeStatus[]> {
+    const view = this.d.mirror.view()
+    const counts = new Map<string, number>()
+    for (const e of view.endpoints.values()) if (e.node) counts.set(e.node, (counts.get(e.node) ?? 0) + 1)
+    const names = new Set([...view.nodes.keys(), ...counts.keys()])
+    return [...names].sort().map(
+      (name): NodeStatus => ({ name, record: view.nodes.get(name), alive: view.nodes.has(name), endpoints: counts.get(name) ?? 0 }),
+    )
+  }
+
+  stats(): Promise<VniStats[]> {
+    return this.d.stats()
+  }
+
+  async health(): Promise<HealthReport> {
+    const { storeStatus: store, reconciler } = this.d
+    return {
+      ok: store.reachable && this.d.registered() && reconciler.stats.lastError === null,
+      node: this.node,
+      store: { reachable: store.reachable, ...(store.lastError ? { lastError: store.lastError } : {}) },
+      datapath: this.d.datapathKind,
+      reconcile: { passes: reconciler.stats.passes, lastDurationMs: reconciler.stats.lastDurationMs, lastError: reconciler.stats.lastError },
+    }
+  }
+
+  metrics(): Promise<string> {
+    return this.d.metrics()
+  }
+
+  /** Write back this node's endpoints the store lost (after a store restart without state). */
+  async reannounce(): Promise<number> {
+    const view = this.d.mirror.view()
+    const mine = [...view.endpoints.values()].filter((e) => e.node === this.node && view.networks.has(e.networkId))
+    const n = await this.d.ops.reannounce(mine)
+    if (n) this.d.log.info({ endpoints: n }, 're-announced endpoints the store had lost')
+    return n
+  }
+
+  /** Stop retrying undos in the background (agent stop); resolves when they have ended. */
+  async close(): Promise<void> {
+    this.closed.abort()
+    await Promise.all(this.pendingUndos.values())
+  }
+
+  /** Undos that have not landed yet, by endpoint id (for tests and health). */
+  pendingUndoIds(): string[] {
+    return [...this.pendingUndos.keys()]
+  }
+
+  // --- internal ---
+
+  private sandboxIfnames(sandbox: string): Set<string> {
+    const key = this.sandboxes.key(sandbox)
+    const mine = [...this.d.mirror.view().endpoints.values()].filter((e) => e.node === this.node)
+    return new Set(mine.filter((e) => e.sandbox && this.sandboxes.key(e.sandbox) === key).map((e) => e.ifname ?? ''))
+  }
+
+  /** Attach status of this node's endpoints (others' endpoints carry none). */
+  private async withStatus(records: EndpointRecord[]): Promise<EndpointStatus[]> {
+    const facts = new Map((await this.d.localFacts()).map((f) => [f.endpointId, f]))
+    return records.map((e): EndpointStatus => {
+      if (e.external || e.node !== this.node) return { record: e }
+      const err = this.d.reconciler.localError(hostIfnameFor(e.id))
+      if (err) return { record: e, status: 'failed', error: err }
+      return { record: e, status: facts.get(e.id)?.status === 'attached' ? 'attached' : 'pending' }
+    })
+  }
+
+  /** A store that does not answer is marked unreachable (health, metrics) on the way out. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (e) {
+      if (e instanceof StoreUnreachableError) this.d.storeStatus.failed(e.message)
+      throw e
+    }
+  }
+
+  /** Connect a sandbox on this node: write, wait for the attach, undo on failure. */
+  private async connectLocal(input: ConnectInput): Promise<EndpointStatus> {
+    let rec: EndpointRecord
+    try {
+      rec = await this.d.ops.connect(input, this.node, (s) => this.sandboxIfnames(s))
+    } catch (e) {
+      if (!(e instanceof OutcomeUnknownError)) throw e
+      return this.settleUnknownConnect(e, input)
+    }
+    return this.attachOrUndo(rec, input)
+  }
+
+  /** The connect's write got no answer: read the record back, then go on or report nothing changed. */
+  private async settleUnknownConnect(err: OutcomeUnknownError, input: ConnectInput): Promise<EndpointStatus> {
+    const parsed = EndpointRecord.safeParse(err.attempted)
+    if (!parsed.success) throw err
+    const rec = parsed.data
+    const deadline = Date.now() + this.undoBudgetMs
+    let entry: StoreEntry | undefined | 'unknown' = 'unknown'
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        entry = await this.d.ops.findEndpoint(rec)
+        break
+      } catch (e) {
+        if (!(e instanceof StoreUnreachableError) || Date.now() + delay > deadline) break
+        await sleep(delay)
+      }
+    }
+    if (entry === 'unknown') {
+      this.undoInBackground(rec)
+      throw new OutcomeUnknownError(
+        `connect ${rec.name} to ${input.network}: ${err.message}; if the endpoint was written, ` +
+          'weft removes it again as soon as the store answers (nothing stays)',
+        { cause: err },
+        rec,
+      )
+    }
+    if (!entry) throw new StoreUnreachableError(`connect ${rec.name} to ${input.network} failed (nothing changed): ${err.message}`, { cause: err })
+    this.d.log.info({ endpoint: rec.id }, 'connect: the write whose answer was lost is in the store; attaching it')
+    this.d.mirror.ownWrites([entry])
+    return this.attachOrUndo(rec, input)
+  }
+
+  private async attachOrUndo(rec: EndpointRecord, input: ConnectInput): Promise<EndpointStatus> {
+    const ifname = hostIfnameFor(rec.id)
+    let failure: Error
+    try {
+      const deadline = Date.now() + this.attachTimeoutMs
+      await this.d.mirror.waitFor((v) => v.endpoints.has(rec.id), this.attachTimeoutMs, `endpoint ${rec.id.slice(0, 12)} to arrive from the store`)
+      const err = await this.attachOutcome(ifname, deadline)
+      if (err === undefined) return { record: rec, status: 'attached' }
+      failure = new AttachFailedError(`attach ${rec.name} to ${input.network} failed: ${err}`)
+    } catch (e) {
+      failure = e as Error
+    }
+    // undo: nothing half-made stays behind
+    const undo = await this.undo(rec)
+    if (undo === 'done') {
+      failure.message += '; the endpoint was removed again (nothing changed)'
+      throw failure
+    }
+    if (this.d.reconciler.isAttached(ifname)) {
+      // the undo cannot land and the endpoint is programmed after all: keep it, it works
+      this.d.log.warn({ endpoint: rec.id, err: failure.message }, 'connect: undo failed but the endpoint is attached; keeping it')
+      return { record: rec, status: 'attached' }
+    }
+    this.undoInBackground(rec)
+    failure.message += `; removing the endpoint record failed (${undo.message}): weft retries until it is gone`
+    throw failure
+  }
+
+  /** Waits for this endpoint's attach: undefined once attached, else its own error (never another's). */
+  private async attachOutcome(ifname: string, deadline: number): Promise<string | undefined> {
+    const r = this.d.reconciler
+    for (;;) {
+      const left = deadline - Date.now()
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([r.attachDone(ifname), new Promise<void>((res) => (timer = setTimeout(res, Math.max(0, left))))])
+      clearTimeout(timer)
+      const err = r.localError(ifname)
+      if (err !== undefined) return err
+      if (r.isAttached(ifname)) return undefined
+      // the pass ended before reaching this endpoint (it failed elsewhere): try again until the deadline
+      if (Date.now() >= deadline) {
+        return `not programmed within ${this.attachTimeoutMs} ms: the reconciler's passes fail before reaching it (see /healthz)`
+      }
+      await sleep(Math.min(200, Math.max(0, deadline - Date.now())))
+    }
+  }
+
+  /** Remove a connect's record again, retrying within the request's budget while the store does not answer. */
+  private async undo(rec: EndpointRecord): Promise<'done' | Error> {
+    const deadline = Date.now() + this.undoBudgetMs
+    let last: Error = new Error('no attempt')
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        await this.d.ops.removeEndpoint(rec)
+        this.d.reconciler.trigger()
+        return 'done'
+      } catch (e) {
+        last = e as Error
+        if (!(e instanceof StoreUnreachableError) || Date.now() + delay > deadline) break
+        await sleep(delay)
+      }
+    }
+    return last
+  }
+
+  private undoInBackground(rec: EndpointRecord): void {
+    if (this.pendingUndos.has(rec.id)) return
+    const signal = this.closed.signal
+    const run = (async () => {
+      for (let delay = 200; !signal.aborted; delay = Math.min(delay * 2, 5000)) {
+        try {
+          const r = await this.d.ops.removeEndpoint(rec)
+          this.d.log.info({ endpoint: rec.id, result: r }, 'connect undo landed')
+          this.d.reconciler.trigger()
+          return
+        } catch (e) {
+          this.d.log.warn({ endpoint: rec.id, err: (e as Error).message }, `connect undo failed; retrying in ${delay} ms`)
+          await new Promise<void>((res) => {
+            const t = setTimeout(res, delay)
+            signal.addEventListener('abort', () => (clearTimeout(t), res()), { once: true })
+          })
+        }
+      }
+    })().finally(() => this.pendingUndos.delete(rec.id))
+    this.pendingUndos.set(rec.id, run)
+  }
+}

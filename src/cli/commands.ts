@@ -1,0 +1,351 @@
+// The weft command table: every command's name, flags, arguments and help, and a loader for
+// its code. Only this table, the parser and the help are evaluated at start; a command's
+// module (and what it needs: the agent, libSQL, libbpf, pino) is imported when it runs.
+import { AGENT_DEFAULTS } from '../agent/config.ts'
+import { DEFAULT_HOST } from './client.ts'
+import type { CommandGroup, FlagSpec, LeafCommand } from './spec.ts'
+
+const FORMAT_LIST: FlagSpec = {
+  type: 'string',
+  description: 'Output format: table or json (one object per line)',
+  default: 'table',
+}
+
+const networkCreate: LeafCommand = {
+  kind: 'command',
+  name: 'create',
+  summary: 'Create an overlay network (prints its id)',
+  args: 'NETWORK',
+  positionals: { min: 1, max: 1 },
+  flags: {
+    driver: {
+      type: 'string',
+      short: 'd',
+      description: 'Driver to manage the network (only "overlay")',
+      default: 'overlay',
+    },
+    subnet: {
+      type: 'string',
+      description: 'Subnet in CIDR format',
+      defaultNote: 'next free 10.0.N.0/24',
+    },
+    gateway: {
+      type: 'string',
+      description: 'IPv4 gateway of the subnet',
+      defaultNote: 'its first address',
+    },
+    'ip-range': { type: 'string', description: 'Allocate container addresses from this sub-range' },
+    vni: {
+      type: 'string',
+      description: 'VXLAN network identifier, 1..16777215',
+      defaultNote: 'next free from 256',
+    },
+    mtu: { type: 'string', description: 'Overlay MTU', defaultNote: 'underlay MTU - 50' },
+    label: { type: 'string', multiple: true, description: 'Set metadata KEY=VALUE (repeatable)' },
+    opt: {
+      type: 'string',
+      short: 'o',
+      multiple: true,
+      valueName: 'map',
+      description: 'Set driver option KEY=VALUE (repeatable)',
+    },
+  },
+  load: () => import('./network-create.ts'),
+}
+
+const networkLs: LeafCommand = {
+  kind: 'command',
+  name: 'ls',
+  aliases: ['list'],
+  summary: 'List networks',
+  positionals: { min: 0, max: 0 },
+  flags: {
+    quiet: { type: 'boolean', short: 'q', description: 'Only display network IDs' },
+    format: FORMAT_LIST,
+    'no-trunc': { type: 'boolean', description: 'Do not truncate the output' },
+  },
+  load: () => import('./network-ls.ts'),
+}
+
+const networkInspect: LeafCommand = {
+  kind: 'command',
+  name: 'inspect',
+  summary: 'Display detailed information on one or more networks (JSON)',
+  args: 'NETWORK [NETWORK...]',
+  positionals: { min: 1, max: Infinity },
+  flags: {},
+  load: () => import('./network-inspect.ts'),
+}
+
+const networkRm: LeafCommand = {
+  kind: 'command',
+  name: 'rm',
+  aliases: ['remove'],
+  summary: 'Remove one or more networks',
+  args: 'NETWORK [NETWORK...]',
+  positionals: { min: 1, max: Infinity },
+  flags: {},
+  load: () => import('./network-rm.ts'),
+}
+
+const networkConnect: LeafCommand = {
+  kind: 'command',
+  name: 'connect',
+  summary:
+    'Connect a sandbox (netns name, /proc/PID/ns/net or path) on this host, or declare an external endpoint',
+  args: 'NETWORK SANDBOX',
+  positionals: { min: 2, max: 2 },
+  flags: {
+    ip: { type: 'string', description: 'IPv4 address', defaultNote: 'next free one' },
+    external: {
+      type: 'boolean',
+      description: 'Declare an endpoint behind a non-weft VTEP (needs --ip, --mac, --vtep)',
+    },
+    mac: { type: 'string', description: 'MAC address of the external endpoint' },
+    vtep: {
+      type: 'string',
+      description: 'Underlay address of the VTEP the external endpoint sits behind',
+    },
+  },
+  load: () => import('./network-connect.ts'),
+}
+
+const networkDisconnect: LeafCommand = {
+  kind: 'command',
+  name: 'disconnect',
+  summary: 'Disconnect a sandbox on this host, or an external endpoint, from a network',
+  args: 'NETWORK SANDBOX',
+  positionals: { min: 2, max: 2 },
+  flags: {},
+  load: () => import('./network-disconnect.ts'),
+}
+
+const nodeLs: LeafCommand = {
+  kind: 'command',
+  name: 'ls',
+  aliases: ['list'],
+  summary: 'List nodes',
+  positionals: { min: 0, max: 0 },
+  flags: {
+    quiet: { type: 'boolean', short: 'q', description: 'Only display node names' },
+    format: FORMAT_LIST,
+  },
+  load: () => import('./node-ls.ts'),
+}
+
+const stats: LeafCommand = {
+  kind: 'command',
+  name: 'stats',
+  summary: "Per-VNI traffic counters and drops of the agent's host",
+  positionals: { min: 0, max: 0 },
+  flags: {
+    watch: {
+      type: 'boolean',
+      short: 'w',
+      description: 'Refresh until Ctrl-C, with per-second rates',
+    },
+    interval: {
+      type: 'string',
+      valueName: 'duration',
+      description: 'Refresh interval for --watch (at least 100ms)',
+      default: '1s',
+    },
+    count: {
+      type: 'string',
+      valueName: 'int',
+      description: 'With --watch: stop after this many refreshes',
+    },
+    format: { type: 'string', description: 'Output format: table or json', default: 'table' },
+  },
+  load: () => import('./stats.ts'),
+}
+
+const demo: LeafCommand = {
+  kind: 'command',
+  name: 'demo',
+  summary:
+    'Build two hosts and two containers in namespaces, connect them over an overlay network, ping across',
+  positionals: { min: 0, max: 0 },
+  flags: {
+    datapath: { type: 'string', description: 'bpf or kernel', default: AGENT_DEFAULTS.datapath },
+    keep: {
+      type: 'boolean',
+      description: 'Leave it running and print commands to try (remove with --down)',
+    },
+    down: {
+      type: 'boolean',
+      description: 'Remove every demo left running (namespaces, agents, pins, state)',
+    },
+  },
+  load: () => import('./demo.ts'),
+}
+
+const SECRET_NOTE =
+  'a value given on the command line shows in `ps`: prefer the -file form or the environment'
+
+const agent: LeafCommand = {
+  kind: 'command',
+  name: 'agent',
+  summary: 'Run the weft agent on this host (datapath, store sync, admin API)',
+  positionals: { min: 0, max: 0 },
+  flags: {
+    name: { type: 'string', description: 'Node name', defaultNote: 'hostname' },
+    advertise: {
+      type: 'string',
+      valueName: 'addr',
+      required: true,
+      description: 'Underlay address or interface of this host (its VTEP)',
+    },
+    store: {
+      type: 'string',
+      valueName: 'url',
+      description: '"embedded" (serve the Consul API here) or consul://HOST:PORT',
+      defaultNote: `"${AGENT_DEFAULTS.store}"`,
+    },
+    'kv-listen': {
+      type: 'string',
+      valueName: 'host:port',
+      description: 'Embedded store listen address',
+      defaultNote: `ADVERTISE:${AGENT_DEFAULTS.kvPort}`,
+    },
+    'store-token': { type: 'string', description: 'Consul ACL token (or WEFT_STORE_TOKEN)' },
+    'store-token-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Read the Consul ACL token from this file (or WEFT_STORE_TOKEN_FILE)',
+    },
+    data: {
+      type: 'string',
+      valueName: 'dir',
+      description: 'State directory',
+      defaultNote: `"${AGENT_DEFAULTS.data}"`,
+    },
+    api: {
+      type: 'string',
+      valueName: 'unix://path',
+      description: 'Admin API unix socket',
+      defaultNote: `"${AGENT_DEFAULTS.api}"`,
+    },
+    'api-tcp': {
+      type: 'string',
+      valueName: 'host:port',
+      description: 'Also serve the admin API on TCP (needs a token)',
+    },
+    token: { type: 'string', description: 'Bearer token for the TCP admin API (or WEFT_TOKEN)' },
+    'token-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Read the TCP admin API token from this file (or WEFT_TOKEN_FILE)',
+    },
+    datapath: {
+      type: 'string',
+      description: 'bpf (eBPF) or kernel (bridge + vxlan device)',
+      defaultNote: `"${AGENT_DEFAULTS.datapath}"`,
+    },
+    ttl: {
+      type: 'string',
+      valueName: 'duration',
+      description: 'Node session TTL, 1s..24h: peers drop a dead node within ~2x this',
+      defaultNote: `"${AGENT_DEFAULTS.ttl}"`,
+    },
+    'log-level': {
+      type: 'string',
+      valueName: 'level',
+      description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
+      defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
+    },
+    'cluster-store': {
+      type: 'string',
+      valueName: 'url',
+      description: "Docker daemon's name for --store",
+    },
+    'cluster-advertise': {
+      type: 'string',
+      valueName: 'addr:port',
+      description: "Docker daemon's name for --advertise (the port is not used)",
+    },
+    docker: {
+      type: 'string',
+      valueName: 'unix://path',
+      description: "Serve the Docker network + IPAM plugin 'weft'; Docker's API socket (e.g. unix:///var/run/docker.sock)",
+    },
+    'docker-plugin-socket': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Where the Docker plugin listens',
+      defaultNote: '"/run/docker/plugins/weft.sock"',
+    },
+    teardown: {
+      type: 'boolean',
+      description:
+        "Remove everything this node's datapath made (links, pins, devices, endpoint veths) and exit",
+    },
+  },
+  notes: `Tokens: ${SECRET_NOTE}.`,
+  load: () => import('./agent.ts'),
+}
+
+const version: LeafCommand = {
+  kind: 'command',
+  name: 'version',
+  summary: 'Show the version, git commit and embedded BPF object hashes',
+  positionals: { min: 0, max: 0 },
+  flags: {
+    format: { type: 'string', description: 'Output format: text or json', default: 'text' },
+  },
+  load: () => import('./version.ts'),
+}
+
+const completion: LeafCommand = {
+  kind: 'command',
+  name: 'completion',
+  summary: 'Print a shell completion script (bash or zsh)',
+  args: 'SHELL',
+  positionals: { min: 1, max: 1 },
+  flags: {},
+  notes:
+    'Load it with:\n  source <(weft completion bash)     # bash\n  source <(weft completion zsh)      # zsh',
+  load: () => import('./completion.ts'),
+}
+
+export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
+  host: {
+    type: 'string',
+    short: 'H',
+    valueName: 'url',
+    description:
+      'Agent to talk to: unix:///PATH or tcp://HOST:PORT (or WEFT_HOST; token from WEFT_TOKEN or WEFT_TOKEN_FILE)',
+    defaultNote: `"${DEFAULT_HOST}"`,
+  },
+  version: { type: 'boolean', short: 'v', description: 'Print version information and quit' },
+}
+
+export const ROOT_SUMMARY =
+  'Docker-style multi-host overlay networks: eBPF VXLAN datapath, Consul-compatible control plane'
+
+export const ROOT: CommandGroup = {
+  kind: 'group',
+  name: 'weft',
+  summary: ROOT_SUMMARY,
+  commands: [
+    {
+      kind: 'group',
+      name: 'network',
+      summary: 'Manage overlay networks',
+      commands: [
+        networkConnect,
+        networkCreate,
+        networkDisconnect,
+        networkInspect,
+        networkLs,
+        networkRm,
+      ],
+    },
+    { kind: 'group', name: 'node', summary: 'List the hosts of the cluster', commands: [nodeLs] },
+    agent,
+    completion,
+    demo,
+    stats,
+    version,
+  ],
+}

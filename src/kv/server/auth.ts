@@ -1,0 +1,32 @@
+// The store's one access check: with a token configured, every request (KV, txn, session,
+// status, agent, unknown paths) must carry it, before any route sees it. There is no anonymous
+// identity, so a stranger learns nothing, not even which keys exist or who the leader is.
+// Consul's three spellings are accepted: X-Consul-Token, ?token=, Authorization: Bearer.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { MiddlewareHandler } from 'hono'
+import { textResponse, type BunEnv } from './http.ts'
+
+export function requireToken(token: string): MiddlewareHandler<{ Bindings: BunEnv }> {
+  const want = digest(token)
+  return async (c, next) => {
+    const got = presentedToken(c.req.raw)
+    if (!got) {
+      return textResponse(403, 'Permission denied: this store needs the cluster token (X-Consul-Token, ?token= or Authorization: Bearer); see the join token of the first agent')
+    }
+    // Compare fixed-length digests: the time taken says nothing about the token's length or prefix.
+    if (!timingSafeEqual(digest(got), want)) return textResponse(403, 'ACL not found')
+    await next()
+  }
+}
+
+function presentedToken(req: Request): string {
+  const h = req.headers
+  const fromQuery = new URL(req.url).searchParams.get('token')
+  if (fromQuery) return fromQuery
+  const header = h.get('x-consul-token')
+  if (header) return header
+  const m = /^bearer\s+(\S+)\s*$/i.exec(h.get('authorization') ?? '')
+  return m ? m[1]! : ''
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest()

@@ -1,0 +1,237 @@
+// The mirror db: the agent's local libSQL database. It holds a copy of the cluster tree (so
+// the agent can program the datapath before the store answers) and host-local facts (which
+// veth and ifindex belong to which endpoint, and the last error attaching it).
+// One writer: the agent process.
+import { createClient, type Client } from '@libsql/client'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { StoreEntry } from '../store/index.ts'
+
+/** Ordered schema migrations; the index + 1 is the schema version. Never edit a shipped one. */
+const MIGRATIONS: string[][] = [
+  [
+    `CREATE TABLE mirror (key TEXT PRIMARY KEY, value TEXT NOT NULL, modify_index TEXT NOT NULL)`,
+    `CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`,
+    `CREATE TABLE local_endpoints (
+       endpoint_id TEXT PRIMARY KEY,
+       host_ifname TEXT NOT NULL,
+       ifindex INTEGER,
+       status TEXT NOT NULL,
+       error TEXT,
+       updated TEXT NOT NULL)`,
+  ],
+]
+
+/** One mirrored key: as the cluster store gave it. */
+export type MirrorEntry = StoreEntry
+
+export type LocalEndpointStatus = 'attached' | 'failed'
+
+export interface LocalEndpointFact {
+  endpointId: string
+  hostIfname: string
+  ifindex: number | null
+  status: LocalEndpointStatus
+  error: string | null
+}
+
+const UPSERT_MIRROR =
+  'INSERT INTO mirror (key, value, modify_index) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, modify_index = excluded.modify_index'
+const UPSERT_INDEX = `INSERT INTO meta (k, v) VALUES ('index', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`
+
+/** How long an own write may wait for a snapshot that shows it before the snapshots win. */
+const OWN_WRITE_TTL_MS = 30_000
+
+export class MirrorDb {
+  /** Every directory ("a/", "a/b/") -> the mirror keys below it, so a prefix read is a lookup. */
+  private readonly dirs = new Map<string, Set<string>>()
+
+  private constructor(
+    private readonly db: Client,
+    /** In-memory copy of the mirror table: the watch diffs snapshots against it. */
+    private readonly mirror: Map<string, MirrorEntry>,
+  ) {
+    for (const k of mirror.keys()) this.indexKey(k, true)
+  }
+
+  private indexKey(key: string, add: boolean): void {
+    for (let at = key.indexOf('/'); at >= 0; at = key.indexOf('/', at + 1)) {
+      const dir = key.slice(0, at + 1)
+      let set = this.dirs.get(dir)
+      if (add) {
+        if (!set) this.dirs.set(dir, (set = new Set()))
+        set.add(key)
+      } else if (set) {
+        set.delete(key)
+        if (set.size === 0) this.dirs.delete(dir)
+      }
+    }
+  }
+
+  static async open(path: string): Promise<MirrorDb> {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    const db = createClient({ url: path === ':memory:' ? ':memory:' : `file:${path}` })
+    await db.execute('PRAGMA journal_mode=WAL')
+    // No fsync per commit: everything here is a cache of the store and of the kernel, rebuilt
+    // by the next watch and resync; WAL keeps it consistent through a crash either way.
+    await db.execute('PRAGMA synchronous=NORMAL')
+    await migrate(db)
+    const rows = await db.execute('SELECT key, value, modify_index FROM mirror')
+    const mirror = new Map<string, MirrorEntry>()
+    for (const r of rows.rows) {
+      const key = String(r.key)
+      mirror.set(key, { key, value: String(r.value), modifyIndex: BigInt(String(r.modify_index)) })
+    }
+    return new MirrorDb(db, mirror)
+  }
+
+  /**
+   * Writes this agent made that no snapshot has shown yet (read-your-own-writes): a connect
+   * programs its endpoint as soon as the store accepted it, not after the watch brings it back.
+   * Memory only; a snapshot at or past a write's index supersedes it (present or deleted).
+   */
+  private readonly own = new Map<string, { entry: MirrorEntry; atMs: number }>()
+  /** Index of the last snapshot applied in this process. */
+  private snapshotIndex = 0n
+
+  /** The mirrored cluster tree (key -> entry): last snapshot plus own writes not yet in one. */
+  entries(): ReadonlyMap<string, MirrorEntry> {
+    if (this.own.size === 0) return this.mirror
+    const merged = new Map(this.mirror)
+    for (const [k, o] of this.own) merged.set(k, o.entry)
+    return merged
+  }
+
+  /** Entries under a prefix (mirror plus own writes), without copying the tree. */
+  list(prefix: string): MirrorEntry[] {
+    const out: MirrorEntry[] = []
+    const keys = prefix.endsWith('/') ? (this.dirs.get(prefix) ?? []) : [...this.mirror.keys()].filter((k) => k.startsWith(prefix))
+    for (const k of keys) if (!this.own.has(k)) out.push(this.mirror.get(k)!)
+    for (const [k, o] of this.own) if (k.startsWith(prefix)) out.push(o.entry)
+    return out
+  }
+
+  /** Record entries this agent just wrote (with the store's ModifyIndex). Returns whether any was new. */
+  applyOwnWrite(entries: MirrorEntry[]): boolean {
+    let changed = false
+    for (const e of entries) {
+      if (e.modifyIndex <= this.snapshotIndex) continue // a snapshot already showed this write (or its undoing)
+      const cur = this.own.get(e.key)?.entry ?? this.mirror.get(e.key)
+      if (cur && cur.modifyIndex >= e.modifyIndex) continue
+      this.own.set(e.key, { entry: e, atMs: Date.now() })
+      changed = true
+    }
+    return changed
+  }
+
+  /** Drop own writes a snapshot at `index` covers, and any a snapshot never confirmed in time. */
+  private settleOwnWrites(index: bigint): boolean {
+    this.snapshotIndex = index
+    let dropped = false
+    const expired = Date.now() - OWN_WRITE_TTL_MS
+    for (const [k, o] of this.own) {
+      // an index below the write's means the snapshot predates it, unless the store's
+      // indexes went backwards (a new store): the TTL bounds that case
+      if (o.entry.modifyIndex <= index || o.atMs < expired) {
+        this.own.delete(k)
+        dropped = true
+      }
+    }
+    return dropped
+  }
+
+  /**
+   * Replace the mirror with a full snapshot of the cluster tree, writing only the rows
+   * that changed. Returns whether anything changed.
+   */
+  async applySnapshot(snapshot: MirrorEntry[], index: bigint): Promise<boolean> {
+    const seen = new Set<string>()
+    const stmts: { sql: string; args: (string | number)[] }[] = []
+    for (const e of snapshot) {
+      seen.add(e.key)
+      const cur = this.mirror.get(e.key)
+      if (cur && cur.modifyIndex === e.modifyIndex && cur.value === e.value) continue
+      stmts.push({ sql: UPSERT_MIRROR, args: [e.key, e.value, e.modifyIndex.toString()] })
+    }
+    const gone = [...this.mirror.keys()].filter((k) => !seen.has(k))
+    for (const k of gone) stmts.push({ sql: 'DELETE FROM mirror WHERE key = ?', args: [k] })
+    if (stmts.length === 0) return this.settleOwnWrites(index)
+    stmts.push({ sql: UPSERT_INDEX, args: [index.toString()] })
+    await this.db.batch(stmts, 'write')
+    for (const e of snapshot) {
+      if (!this.mirror.has(e.key)) this.indexKey(e.key, true)
+      this.mirror.set(e.key, e)
+    }
+    for (const k of gone) {
+      this.mirror.delete(k)
+      this.indexKey(k, false)
+    }
+    this.settleOwnWrites(index)
+    return true
+  }
+
+  /**
+   * Apply the changes since the last event (a store whose watch yields deltas): `put` entries
+   * are written, `deleted` keys removed. Returns whether anything changed.
+   */
+  async applyDelta(put: MirrorEntry[], deleted: string[], index: bigint): Promise<boolean> {
+    const stmts: { sql: string; args: (string | number)[] }[] = []
+    const changed = put.filter((e) => {
+      const cur = this.mirror.get(e.key)
+      return !cur || cur.modifyIndex !== e.modifyIndex || cur.value !== e.value
+    })
+    const gone = deleted.filter((k) => this.mirror.has(k))
+    for (const e of changed) stmts.push({ sql: UPSERT_MIRROR, args: [e.key, e.value, e.modifyIndex.toString()] })
+    for (const k of gone) stmts.push({ sql: 'DELETE FROM mirror WHERE key = ?', args: [k] })
+    if (stmts.length === 0) return this.settleOwnWrites(index)
+    stmts.push({ sql: UPSERT_INDEX, args: [index.toString()] })
+    await this.db.batch(stmts, 'write')
+    for (const e of changed) {
+      if (!this.mirror.has(e.key)) this.indexKey(e.key, true)
+      this.mirror.set(e.key, e)
+    }
+    for (const k of gone) {
+      this.mirror.delete(k)
+      this.indexKey(k, false)
+    }
+    this.settleOwnWrites(index)
+    return true
+  }
+
+  async localEndpoints(): Promise<LocalEndpointFact[]> {
+    const rs = await this.db.execute('SELECT * FROM local_endpoints ORDER BY endpoint_id')
+    return rs.rows.map((r) => ({
+      endpointId: String(r.endpoint_id),
+      hostIfname: String(r.host_ifname),
+      ifindex: r.ifindex === null ? null : Number(r.ifindex),
+      status: String(r.status) as LocalEndpointStatus,
+      error: r.error === null ? null : String(r.error),
+    }))
+  }
+
+  async setLocalEndpoint(f: LocalEndpointFact): Promise<void> {
+    await this.db.execute({
+      sql: `INSERT INTO local_endpoints (endpoint_id, host_ifname, ifindex, status, error, updated)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(endpoint_id) DO UPDATE SET host_ifname = excluded.host_ifname,
+              ifindex = excluded.ifindex, status = excluded.status, error = excluded.error, updated = excluded.updated`,
+      args: [f.endpointId, f.hostIfname, f.ifindex, f.status, f.error, new Date().toISOString()],
+    })
+  }
+
+  async deleteLocalEndpoint(hostIfname: string): Promise<void> {
+    await this.db.execute({ sql: 'DELETE FROM local_endpoints WHERE host_ifname = ?', args: [hostIfname] })
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}
+
+async function migrate(db: Client): Promise<void> {
+  const rs = await db.execute('PRAGMA user_version')
+  const current = Number(rs.rows[0]?.user_version ?? 0)
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    await db.batch([...MIGRATIONS[v]!, `PRAGMA user_version = ${v + 1}`], 'write')
+  }
+}

@@ -1,0 +1,7 @@
+// The agent's mirror of the cluster tree: the libSQL mirror db (tree copy + host-local
+// facts), the cluster mirror (typed view, own writes, waitFor) and the watch that feeds it.
+export { MirrorDb } from './db.ts'
+export type { MirrorEntry, LocalEndpointFact, LocalEndpointStatus } from './db.ts'
+export { ClusterMirror } from './cluster-mirror.ts'
+export type { ClusterMirrorOptions } from './cluster-mirror.ts'
+export { followStore } from './follow.ts'

@@ -1,0 +1,423 @@
+// Level-triggered reconciler: any wakeup (watch return, API write, timer) runs the same
+// diff of desired state (local mirror of the cluster tree) against what the datapath
+// holds, and applies the minimal set of idempotent operations. A wakeup is never trusted
+// to mean "something changed"; a periodic resync re-reads the kernel's actual state, so
+// the loop converges after a crash, a restart or a store outage.
+//
+// Design notes (2026-12, issue 12): every item (a network, a local endpoint, a remote
+// endpoint, the members of a VNI) is programmed on its own. One that fails is recorded in
+// the failure book (failures.ts), logged, counted by kind, and retried on a later pass after
+// a backoff (or at once when its desired spec changes); it never stops the rest of the pass.
+// Before this, one bad item (a deleted sandbox's veth read back as an empty name) threw out
+// of every pass, and from then on the host programmed nothing.
+import type { Datapath, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
+import type { ClusterView } from '../cluster/index.ts'
+import { desiredState } from './desired.ts'
+import { FailureBook, type ItemFailure, type ItemKind, type ItemRef } from './failures.ts'
+import { attachItem, detachItem, membersItem, networkItem, remoteItem, remoteKey, vanishedKey } from './items.ts'
+
+export interface ReconcilerDeps {
+  datapath: Datapath
+  node: string
+  /** Current cluster view (from the local mirror). */
+  view: () => ClusterView
+  /** Host-local facts sink: an attach finished, with its ifindex or its error. */
+  onAttached?: (spec: LocalEndpointSpec, result: { ifindex: number } | { error: string }) => Promise<void> | void
+  /** Host-local facts sink: the endpoint on this host veth was detached (or, never attached, is no longer wanted). */
+  onDetached?: (hostIfname: string) => Promise<void> | void
+  log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
+  /** Full resync period (re-read actual state from the kernel). */
+  resyncMs?: number
+  /** Endpoint attaches run this many at a time (the kernel serialises much of it anyway). */
+  attachConcurrency?: number
+  /** First retry delay of a failed item; doubles per failed attempt up to `retryMaxMs`. */
+  retryBaseMs?: number
+  retryMaxMs?: number
+  /** Clock for the failure book (tests). */
+  now?: () => number
+}
+
+/** What we believe the datapath holds: seeded from datapath.actual(), then kept in step. */
+interface Programmed {
+  networks: Map<number, string>
+  /**
+   * host ifname (or vanishedKey for state whose veth is gone) -> fingerprint ('' when adopted
+   * from the kernel) + what detach needs
+   */
+  local: Map<string, { fp: string; vni: number; ip: string; hostIfname?: string }>
+  remote: Map<string, string>
+  members: Map<number, string>
+}
+
+type WithFp<K, S> = Map<K, { spec: S; fp: string }>
+
+/** The desired state (see desired.ts) with fingerprints, for one view. */
+interface Desired {
+  view: ClusterView
+  networks: WithFp<number, NetworkSpec>
+  local: WithFp<string, LocalEndpointSpec>
+  remote: WithFp<string, RemoteEndpointSpec>
+  members: Map<number, string[]>
+}
+
+export interface ReconcileStats {
+  passes: number
+  lastDurationMs: number
+  /**
+   * Why the last pass could not run (the datapath's state could not be read), or else a
+   * one-line summary of the items failing now; null when everything is programmed.
+   */
+  lastError: string | null
+  /** Total ms of all passes (for the Prometheus summary). */
+  totalDurationMs: number
+}
+
+export class Reconciler {
+  private programmed: Programmed | null = null
+  private lastDesired: Desired | undefined
+  /** Re-read the kernel at the start of the next pass (never mid-pass: attach waiters read `programmed`). */
+  private resyncWanted = false
+  private running: Promise<void> | null = null
+  private again = false
+  private stopped = false
+  private timer: ReturnType<typeof setInterval> | null = null
+  private retryTimer: { at: number; t: ReturnType<typeof setTimeout> } | null = null
+  private waiters: (() => void)[] = []
+  readonly stats: ReconcileStats = { passes: 0, lastDurationMs: 0, lastError: null, totalDurationMs: 0 }
+  private readonly book: FailureBook
+  /** Callers waiting for one endpoint's attach to finish (by host ifname). */
+  private attachWaiters = new Map<string, (() => void)[]>()
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.book = new FailureBook({ retryBaseMs: deps.retryBaseMs, retryMaxMs: deps.retryMaxMs, now: deps.now })
+  }
+
+  start(): void {
+    this.stopped = false
+    this.timer = setInterval(() => this.resync(), this.deps.resyncMs ?? 30_000)
+    this.trigger()
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    if (this.retryTimer) clearTimeout(this.retryTimer.t)
+    this.retryTimer = null
+    return this.running ?? Promise.resolve()
+  }
+
+  /** Re-read the kernel's actual state at the start of the next pass. */
+  resync(): void {
+    this.resyncWanted = true
+    this.trigger()
+  }
+
+  /** Schedule a pass; passes never overlap, and triggers during a pass coalesce into one more. */
+  trigger(): void {
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null
+      // a trigger between the loop's last check and here would otherwise be lost
+      if (this.again) this.trigger()
+    })
+  }
+
+  /** Resolves after a pass that started after this call has finished. */
+  settled(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve)
+      this.trigger()
+    })
+  }
+
+  /**
+   * Resolves once the endpoint with this host ifname has been attached or has failed, so a
+   * caller does not wait for the rest of the pass (other endpoints' attaches).
+   */
+  attachDone(hostIfname: string): Promise<void> {
+    if (this.book.get('local-endpoint', hostIfname) || this.programmed?.local.get(hostIfname)?.fp) return Promise.resolve()
+    return new Promise((resolve) => {
+      const list = this.attachWaiters.get(hostIfname) ?? []
+      list.push(resolve)
+      this.attachWaiters.set(hostIfname, list)
+      this.trigger()
+    })
+  }
+
+  /** Whether the endpoint with this host ifname is programmed (as far as this process knows). */
+  isAttached(hostIfname: string): boolean {
+    return !!this.programmed?.local.get(hostIfname)?.fp
+  }
+
+  /** The error of the local endpoint with this host ifname, while it fails. */
+  localError(hostIfname: string): string | undefined {
+    return this.book.get('local-endpoint', hostIfname)?.error
+  }
+
+  /** Every item failing now (by kind, then key): what /healthz reports. */
+  failures(): ItemFailure[] {
+    return this.book.list()
+  }
+
+  /** Failed attempts since start, by kind (monotonic): a counter for /metrics. */
+  failureTotals(): Record<ItemKind, number> {
+    return this.book.totalsByKind()
+  }
+
+  private attachFinished(hostIfname: string): void {
+    for (const w of this.attachWaiters.get(hostIfname) ?? []) w()
+    this.attachWaiters.delete(hostIfname)
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false
+      const waiters = this.waiters.splice(0)
+      const t0 = performance.now()
+      try {
+        await this.pass()
+        this.stats.lastError = this.book.summary()
+      } catch (e) {
+        this.stats.lastError = errorMessage(e)
+        this.deps.log?.warn({ err: this.stats.lastError }, 'reconcile pass failed; will retry on the next wakeup')
+        this.resyncWanted = true
+        // waiters learn about it through lastError instead of hanging until the next pass
+        for (const h of [...this.attachWaiters.keys()]) this.attachFinished(h)
+      }
+      const ms = performance.now() - t0
+      this.stats.passes++
+      this.stats.lastDurationMs = ms
+      this.stats.totalDurationMs += ms
+      for (const w of waiters) w()
+    } while (this.again)
+    this.scheduleRetry()
+  }
+
+  /** A pass (with a fresh read of the kernel) when the first failed item's backoff ends. */
+  private scheduleRetry(): void {
+    const at = this.book.nextRetryAt()
+    if (this.stopped || at === undefined || (this.retryTimer && this.retryTimer.at <= at)) return
+    if (this.retryTimer) clearTimeout(this.retryTimer.t)
+    const now = (this.deps.now ?? Date.now)()
+    const t = setTimeout(() => {
+      this.retryTimer = null
+      this.resync()
+    }, Math.max(0, at - now))
+    this.retryTimer = { at, t }
+  }
+
+  /**
+   * What the kernel holds. A network or local endpoint we programmed earlier in this process and
+   * the kernel still holds as we left it keeps its fingerprint; any other (first pass after a
+   * start, or changed behind our back) gets '' and so one idempotent upsert/attach. Forwarding
+   * state whose veth is gone is keyed by vanishedKey: it is never wanted, so it is detached.
+   */
+  private async readActual(prev: Programmed | null): Promise<Programmed> {
+    const a = await this.deps.datapath.actual()
+    const local: Programmed['local'] = new Map()
+    for (const e of a.localEndpoints) {
+      if (e.hostIfname === undefined) {
+        local.set(vanishedKey(e.vni, e.ip), { fp: '', vni: e.vni, ip: e.ip })
+        continue
+      }
+      const had = prev?.local.get(e.hostIfname)
+      const fp = had && had.vni === e.vni && had.ip === e.ip ? had.fp : ''
+      local.set(e.hostIfname, { fp, vni: e.vni, ip: e.ip, hostIfname: e.hostIfname })
+    }
+    return {
+      networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
+      local,
+      remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), fingerprint(r)])),
+      members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
+    }
+  }
+
+  /**
+   * Desired state with every fingerprint, derived once per view: a burst of wakeups with the
+   * same view (watch returns, attach waiters) costs one derivation, not one per pass.
+   */
+  private desired(): Desired {
+    const view = this.deps.view()
+    if (this.lastDesired?.view === view) return this.lastDesired
+    const d = desiredState(view, this.deps.node)
+    const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(m: Map<K, S>) =>
+      new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
+    this.lastDesired = { view, networks: withFp(d.networks), local: withFp(d.local), remote: withFp(d.remote), members: d.members }
+    return this.lastDesired
+  }
+
+  /**
+   * Run one item's operation: on success its failure (if any) is cleared; on failure it is
+   * recorded and logged, and the pass goes on. Skipped while the item backs off after a
+   * failure with the same desired spec (`fp`). Returns whether it succeeded.
+   */
+  private async item(ref: ItemRef, fp: string, op: () => Promise<void>): Promise<boolean> {
+    if (this.book.backingOff(ref.kind, ref.key, fp)) return false
+    try {
+      await op()
+      this.book.clear(ref.kind, ref.key)
+      return true
+    } catch (e) {
+      this.recordFailure(ref, errorMessage(e), fp)
+      return false
+    }
+  }
+
+  private recordFailure(ref: ItemRef, error: string, fp: string): void {
+    const f = this.book.fail(ref, error, fp)
+    this.deps.log?.warn(
+      { kind: f.kind, key: f.key, op: f.op, attempts: f.attempts, retryInMs: f.retryAt - f.lastAttempt, err: error },
+      `${f.op} ${f.subject} failed; the rest of the pass goes on, and it is retried`,
+    )
+  }
+
+  private async pass(): Promise<void> {
+    const dp = this.deps.datapath
+    if (this.resyncWanted || !this.programmed) {
+      this.resyncWanted = false
+      this.programmed = await this.readActual(this.programmed)
+    }
+    const p = this.programmed
+    const d = this.desired()
+
+    // 1. networks first: endpoints need them
+    for (const [vni, { spec, fp }] of d.networks) {
+      if (p.networks.get(vni) === fp) continue
+      await this.item(networkItem(spec, 'upsert'), fp, async () => {
+        await dp.upsertNetwork(spec)
+        p.networks.set(vni, fp)
+      })
+    }
+    // 2. local endpoints no longer wanted, or changed, or whose veth is gone (detached before
+    // anything reuses their address)
+    const notDetached = new Set<string>()
+    for (const [key, had] of [...p.local]) {
+      const want = d.local.get(key)
+      // a changed endpoint (same veth, other address) is detached and attached anew;
+      // one adopted from the kernel ('' fingerprint) gets the idempotent attach below instead
+      if (want && (had.fp === want.fp || had.fp === '')) continue
+      const ok = await this.item(detachItem(key, had), '', async () => {
+        await dp.detachEndpoint({ vni: had.vni, ip: had.ip, ...(had.hostIfname !== undefined && { hostIfname: had.hostIfname }) })
+        p.local.delete(key)
+        if (had.hostIfname !== undefined) await this.deps.onDetached?.(had.hostIfname)
+      })
+      if (!ok && p.local.has(key)) notDetached.add(key)
+    }
+    // 3. remote endpoints
+    for (const key of [...p.remote.keys()]) {
+      if (d.remote.has(key)) continue
+      const [vni, ip] = key.split('/')
+      const r = { vni: Number(vni), ip: ip! }
+      await this.item(remoteItem(r, 'remove'), '', async () => {
+        await dp.removeRemoteEndpoint(r)
+        p.remote.delete(key)
+      })
+    }
+    for (const [key, { spec, fp }] of d.remote) {
+      if (p.remote.get(key) === fp) continue
+      await this.item(remoteItem(spec, 'upsert'), fp, async () => {
+        await dp.upsertRemoteEndpoint(spec)
+        p.remote.set(key, fp)
+      })
+    }
+    // 4. VTEP membership per VNI
+    for (const [vni, vteps] of d.members) {
+      const fp = vteps.join(',')
+      if (p.members.get(vni) === fp) continue
+      await this.item(membersItem(vni, vteps), fp, async () => {
+        await dp.setMembers(vni, vteps)
+        p.members.set(vni, fp)
+      })
+    }
+    // 5. new and changed local endpoints, last: when a connect returns, its container can
+    // already reach the network's other endpoints (the kernel datapath would otherwise leave
+    // the container's first ARP unanswered and wait out a 1 s retransmit)
+    const toAttach = [...d.local.values()].filter(
+      (w) =>
+        p.local.get(w.spec.hostIfname)?.fp !== w.fp &&
+        !notDetached.has(w.spec.hostIfname) &&
+        !this.book.backingOff('local-endpoint', w.spec.hostIfname, w.fp),
+    )
+    await runLimited(toAttach, this.deps.attachConcurrency ?? 8, async (w) => {
+      // Plumbing makes synchronous kernel calls that may wait on RTNL: let the event loop
+      // (API requests, the store's answers) run between two endpoints, not only after the pass.
+      await yieldToEventLoop()
+      await this.attach(w.spec, w.fp)
+      this.attachFinished(w.spec.hostIfname)
+    })
+    // 6. networks no longer wanted, after their endpoints are gone
+    for (const vni of [...p.networks.keys()]) {
+      if (d.networks.has(vni)) continue
+      await this.item(networkItem({ vni }, 'remove'), '', async () => {
+        await dp.removeNetwork(vni)
+        p.networks.delete(vni)
+        p.members.delete(vni)
+        for (const key of [...p.remote.keys()]) if (key.startsWith(`${vni}/`)) p.remote.delete(key)
+      })
+    }
+    await this.forgetUnwanted(p, d)
+    // callers waiting on an endpoint this pass skipped (backing off, or its old veth not detached)
+    for (const h of [...this.attachWaiters.keys()]) {
+      if (this.book.get('local-endpoint', h) || p.local.get(h)?.fp) this.attachFinished(h)
+    }
+  }
+
+  /** Attach one local endpoint; a failure is recorded (with its network's, if that fails too). */
+  private async attach(spec: LocalEndpointSpec, fp: string): Promise<void> {
+    const ref = attachItem(spec)
+    let result: { ifindex: number } | { error: string }
+    try {
+      result = await this.deps.datapath.attachEndpoint(spec)
+      this.programmed!.local.set(spec.hostIfname, { fp, vni: spec.vni, ip: spec.ip, hostIfname: spec.hostIfname })
+      this.book.clear(ref.kind, ref.key)
+    } catch (e) {
+      const net = this.book.get('network', String(spec.vni))
+      const error = errorMessage(e) + (net ? ` (network VNI ${spec.vni} is failing too: ${net.error})` : '')
+      this.recordFailure(ref, error, fp)
+      result = { error }
+    }
+    try {
+      await this.deps.onAttached?.(spec, result)
+    } catch (e) {
+      // the datapath holds it; only the host-local fact was not written (the next attach rewrites it)
+      this.deps.log?.warn({ endpoint: spec.id, err: errorMessage(e) }, 'recording an attach result failed')
+    }
+  }
+
+  /** Failures of items that are neither wanted nor held any more are dropped (with their host-local facts). */
+  private async forgetUnwanted(p: Programmed, d: Desired): Promise<void> {
+    this.book.retain('network', (k) => d.networks.has(Number(k)) || p.networks.has(Number(k)))
+    this.book.retain('remote-endpoint', (k) => d.remote.has(k) || p.remote.has(k))
+    this.book.retain('members', (k) => d.members.has(Number(k)))
+    const gone = this.book.retain('local-endpoint', (k) => d.local.has(k) || p.local.has(k))
+    for (const f of gone) {
+      if (f.key.includes('/')) continue // vanished state has no host-local fact
+      try {
+        await this.deps.onDetached?.(f.key)
+      } catch (e) {
+        this.deps.log?.warn({ hostIfname: f.key, err: errorMessage(e) }, 'dropping the host-local fact of an endpoint failed')
+      }
+      this.attachFinished(f.key)
+    }
+  }
+}
+
+function fingerprint(o: NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec): string {
+  return JSON.stringify(o)
+}
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!)
+  })
+  await Promise.all(workers)
+}

@@ -1,0 +1,69 @@
+// Run code in another network namespace on the calling thread. Sockets (rtnetlink), interface
+// names and several BPF calls resolve in the caller's netns, so acting inside a sandbox means
+// switching this thread there and back.
+
+import { closeSync, openSync, writeSync } from 'node:fs'
+import { WeftError } from '../errors/index.ts'
+import { errnoName } from './errno.ts'
+import { getLibc, type Libc } from './libc.ts'
+
+const CLONE_NEWNET = 0x40000000
+
+/** Entering a namespace failed; the thread is still in its own. */
+export class NetnsError extends WeftError {
+  override name = 'NetnsError'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('netns_failed', message, options)
+  }
+}
+
+/**
+ * Stop the process now. Used when this thread cannot get back to its own namespace: carrying
+ * on would apply the agent's next change (a route, a veth, a BPF attach) inside a container.
+ */
+function abortProcess(message: string): never {
+  writeSync(2, `weft: fatal: ${message}\n`)
+  process.abort()
+}
+
+/**
+ * Run `fn` with the calling thread inside the network namespace at `nsPath`
+ * (e.g. /run/netns/NAME or /proc/PID/ns/net), then switch back, also when `fn` throws.
+ * If switching back fails the process aborts. `fn` must be synchronous: anything awaited
+ * would run after the thread has switched back (or, worse, other tasks would run inside).
+ */
+export function withNetns<T>(nsPath: string, fn: () => T, libc: Libc = getLibc()): T {
+  // setns(2) changes only this thread; /proc/thread-self names this thread's namespace.
+  const home = openSync('/proc/thread-self/ns/net', 'r')
+  let target: number
+  try {
+    target = openSync(nsPath, 'r')
+  } catch (cause) {
+    closeSync(home)
+    throw new NetnsError(`enter netns ${nsPath}: no such namespace file (ip netns add NAME creates /run/netns/NAME)`, { cause })
+  }
+  try {
+    if (libc.setns(target, CLONE_NEWNET) < 0) {
+      const e = libc.errno()
+      throw new NetnsError(`enter netns ${nsPath}: ${errnoName(e)} (${libc.strerror(e)}): setns needs root (CAP_SYS_ADMIN)`)
+    }
+    try {
+      const result = fn()
+      if (result instanceof Promise) {
+        throw new TypeError('withNetns: fn returned a Promise; it must be synchronous')
+      }
+      return result
+    } finally {
+      if (libc.setns(home, CLONE_NEWNET) < 0) {
+        const e = libc.errno()
+        abortProcess(
+          `cannot return to this process's own network namespace after entering ${nsPath}: ` +
+            `setns ${errnoName(e)} (${libc.strerror(e)}); aborting instead of carrying on inside another namespace`,
+        )
+      }
+    }
+  } finally {
+    closeSync(target)
+    closeSync(home)
+  }
+}

@@ -1,0 +1,71 @@
+// The mirror db (a real libSQL file): own writes are visible at once and stay
+// until a snapshot at or past their index shows what the store holds; prefix reads follow
+// snapshots and own writes.
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MirrorDb, type MirrorEntry } from '../../src/mirror/index.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'weft-mirror-db-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const e = (key: string, value: string, modifyIndex: bigint): MirrorEntry => ({ key, value, modifyIndex })
+const keys = (m: { key: string }[]) => m.map((x) => x.key).sort()
+
+describe('MirrorDb', () => {
+  test('an own write shows at once; an older snapshot without it keeps it; a newer one decides', async () => {
+    const store = await MirrorDb.open(join(dir, 'own.db'))
+    await store.applySnapshot([e('t/net/a', 'A', 5n)], 5n)
+    expect(store.applyOwnWrite([e('t/ep/1', 'one', 7n), e('t/ep/2', 'two', 7n)])).toBe(true)
+    expect(keys(store.list('t/ep/'))).toEqual(['t/ep/1', 't/ep/2'])
+    expect(store.entries().get('t/ep/1')?.value).toBe('one')
+    // a snapshot taken before the write (index 6) does not know it: the write stays
+    await store.applySnapshot([e('t/net/a', 'A', 5n), e('t/net/b', 'B', 6n)], 6n)
+    expect(keys(store.list('t/ep/'))).toEqual(['t/ep/1', 't/ep/2'])
+    // a snapshot at index 9 has ep/1 and not ep/2 (disconnected meanwhile): the store wins
+    await store.applySnapshot([e('t/net/a', 'A', 5n), e('t/net/b', 'B', 6n), e('t/ep/1', 'one', 7n)], 9n)
+    expect(keys(store.list('t/ep/'))).toEqual(['t/ep/1'])
+    expect(keys(store.list('t/'))).toEqual(['t/ep/1', 't/net/a', 't/net/b'])
+    // a write a snapshot already covered is not re-added
+    expect(store.applyOwnWrite([e('t/ep/2', 'two', 7n)])).toBe(false)
+    expect(store.entries().has('t/ep/2')).toBe(false)
+    await store.close()
+  })
+
+  test('prefix reads follow keys that snapshots add and remove; the mirror survives a reopen', async () => {
+    const path = join(dir, 'dirs.db')
+    const store = await MirrorDb.open(path)
+    await store.applySnapshot([e('w/ipam/n1/10.0.0.2', 'x', 1n), e('w/ipam/n1/10.0.0.3', 'y', 2n), e('w/ipam/n2/10.0.1.2', 'z', 3n)], 3n)
+    expect(keys(store.list('w/ipam/n1/'))).toEqual(['w/ipam/n1/10.0.0.2', 'w/ipam/n1/10.0.0.3'])
+    await store.applySnapshot([e('w/ipam/n1/10.0.0.3', 'y', 2n), e('w/ipam/n2/10.0.1.2', 'z', 3n)], 4n)
+    expect(keys(store.list('w/ipam/n1/'))).toEqual(['w/ipam/n1/10.0.0.3'])
+    expect(keys(store.list('w/ipam/'))).toEqual(['w/ipam/n1/10.0.0.3', 'w/ipam/n2/10.0.1.2'])
+    expect(keys(store.list('w/ipam/n1/10.0.0'))).toEqual(['w/ipam/n1/10.0.0.3'])
+    await store.close()
+    const again = await MirrorDb.open(path)
+    expect(keys(again.list('w/ipam/n2/'))).toEqual(['w/ipam/n2/10.0.1.2'])
+    expect(again.list('w/ipam/n3/')).toEqual([])
+    await again.close()
+  })
+
+  test('a delta writes its puts and deletions, settles own writes it covers, and survives a reopen', async () => {
+    const path = join(dir, 'delta.db')
+    const store = await MirrorDb.open(path)
+    expect(await store.applyDelta([e('d/a', 'A', 1n), e('d/b', 'B', 2n)], [], 2n)).toBe(true)
+    store.applyOwnWrite([e('d/c', 'C', 4n)])
+    // a delta at 3 predates the own write: it stays
+    expect(await store.applyDelta([e('d/a', 'A2', 3n)], ['d/b'], 3n)).toBe(true)
+    expect(keys(store.list('d/'))).toEqual(['d/a', 'd/c'])
+    expect(store.entries().get('d/a')?.value).toBe('A2')
+    // a delta at 5 that deletes d/c (disconnected meanwhile): the store wins
+    expect(await store.applyDelta([], ['d/c'], 5n)).toBe(true)
+    expect(keys(store.list('d/'))).toEqual(['d/a'])
+    // deleting an absent key and re-putting an unchanged one change nothing
+    expect(await store.applyDelta([e('d/a', 'A2', 3n)], ['d/zz'], 6n)).toBe(false)
+    store.close()
+    const again = await MirrorDb.open(path)
+    expect(keys(again.list('d/'))).toEqual(['d/a'])
+    again.close()
+  })
+})
