@@ -88,7 +88,8 @@ export class NetworkSync {
     // is in one of the first two by the time Docker lists it
     const pending = handlers.pendingDockerIds()
     const pendingSubnets = handlers.pendingSubnets()
-    const nets = backend.networks().filter((n) => !n.removing)
+    // a network being removed keeps its Docker networks until it is gone (the removal may be called off)
+    const nets = backend.networks()
     const docker = await engine.networks(PLUGIN_NAME)
     const present = new Set<string>()
     for (const d of docker) {
@@ -113,7 +114,7 @@ export class NetworkSync {
       }
     }
     for (const n of nets) {
-      if (present.has(n.id) || pendingSubnets.has(n.subnet)) continue
+      if (present.has(n.id) || n.removing || pendingSubnets.has(n.subnet)) continue
       try {
         const id = await engine.createNetwork(dockerCreateBody(n))
         handlers.mapNetwork(id, n.id)
