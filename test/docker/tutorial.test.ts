@@ -1,6 +1,7 @@
 // The multi-host Docker tutorial, replayed with weft: two real dockerd hosts (own daemons in
 // host namespaces, see test/harness/docker.ts), a real weft agent per host serving the Docker
 // plugin (`weft agent --docker`), real containers and pings. Needs root, BPF and docker.io.
+// Datapath: WEFT_TEST_DATAPATH (default bpf).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import {
@@ -8,7 +9,9 @@ import {
 } from '../harness/index.ts'
 import { startAgents, type RunningAgent } from '../agent/agents.ts'
 
-describe('docker network create -d weft on two dockerd hosts', () => {
+const DATAPATH = (process.env.WEFT_TEST_DATAPATH ?? 'bpf') as 'bpf' | 'kernel'
+
+describe(`docker network create -d weft on two dockerd hosts (${DATAPATH} datapath)`, () => {
   let topo: Topology
   const dh: DockerHost[] = []
   let agents: RunningAgent[]
@@ -18,6 +21,7 @@ describe('docker network create -d weft on two dockerd hosts', () => {
     // one after the other: two daemons starting at once on two cores only measure contention
     for (let i = 0; i < 2; i++) dh.push(await startDockerHost(topo, i))
     agents = await startAgents(topo, {
+      datapath: DATAPATH,
       hostArgs: (host) => {
         const d = dh.find((x) => x.host === host)!
         return ['--docker', `unix://${d.socket}`, '--docker-plugin-socket', join(d.pluginsDir, 'weft.sock')]
@@ -114,7 +118,7 @@ describe('docker network create -d weft on two dockerd hosts', () => {
     await waitFor(() => dockerPing(dh[1]!, 'bbox4', ip2), { what: 'bbox4 -> bbox2 (same host)' })
     // no veth of bbox1 is left on host 1
     const hostLinks = (await dh[0]!.runInMountNs(['ip', '-o', 'link'])).stdout
-    expect(hostLinks.split('\n').filter((l) => / wf[0-9a-f]/.test(l)).length).toBe(1) // bbox3's
+    expect(hostLinks.split('\n').filter((l) => / wf[0-9a-f]{10}[@:]/.test(l)).length).toBe(1) // bbox3's host end
   }, 60_000)
 
   test('`docker network rm` while a container of another host is attached is put back on that host', async () => {
