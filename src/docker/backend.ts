@@ -56,8 +56,8 @@ export interface DockerBackend {
    * handed-over end (handOverIfnameFor(id)) of its veth pair.
    */
   createEndpoint(input: NewDockerEndpoint): Promise<EndpointRecord>
-  /** Rename an endpoint (container name learnt after Join). */
-  renameEndpoint(networkId: string, id: string, name: string): Promise<void>
+  /** Name an endpoint: the container's name and --network-alias values, learnt after Join. */
+  renameEndpoint(networkId: string, id: string, name: string, aliases: string[]): Promise<void>
   /** Remove the record and its address, and wait until the datapath dropped the pair. Missing is fine. */
   removeEndpoint(networkId: string, id: string): Promise<void>
   /** Endpoints of this node that Docker plumbs (local view). */

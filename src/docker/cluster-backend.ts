@@ -128,13 +128,14 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
       }
     },
 
-    async renameEndpoint(networkId, id, name) {
+    async renameEndpoint(networkId, id, name, aliases) {
       for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
         const row = await entry(keys.endpoint(networkId, id))
         if (!row) return
         const rec = JSON.parse(row.value) as EndpointRecord
-        if (rec.name === name) return
-        if ((await d.store.txn([{ op: 'put', key: row.key, value: json({ ...rec, name }), ifRevision: row.modifyIndex }])).ok) return
+        const named: EndpointRecord = { ...rec, name, ...(aliases.length ? { aliases } : {}) }
+        if (json(named) === row.value) return
+        if ((await d.store.txn([{ op: 'put', key: row.key, value: json(named), ifRevision: row.modifyIndex }])).ok) return
       }
     },
 

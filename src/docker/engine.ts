@@ -16,6 +16,12 @@ export interface DockerNetwork {
   Containers?: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string }> | null
 }
 
+export interface DockerContainer {
+  Id: string
+  Name: string
+  NetworkSettings?: { Networks?: Record<string, { EndpointID?: string; Aliases?: string[] | null }> | null }
+}
+
 export interface NetworkCreateBody {
   Name: string
   CheckDuplicate: boolean
@@ -85,6 +91,11 @@ export class DockerEngine {
   /** One network with its joined containers; NotFoundError when Docker has none by that id. */
   network(id: string): Promise<DockerNetwork> {
     return this.call<DockerNetwork>('GET', `/networks/${encodeURIComponent(id)}`)
+  }
+
+  /** One container (inspect); NotFoundError when there is none. */
+  container(id: string): Promise<DockerContainer> {
+    return this.call<DockerContainer>('GET', `/containers/${encodeURIComponent(id)}/json`)
   }
 
   async createNetwork(body: NetworkCreateBody): Promise<string> {

@@ -325,16 +325,21 @@ export class DockerHandlers {
     return reply as unknown as Reply
   }
 
-  /** Docker lists the container (and its name) once Join returned: the name becomes the endpoint's. */
+  /** Docker lists the container once Join returned: its name and aliases become the endpoint's. */
   private async learnEndpointName(dockerNet: string, dockerEp: string, networkId: string, id: string): Promise<void> {
     const deadline = Date.now() + LEARN_TIMEOUT_MS
     try {
       while (Date.now() < deadline) {
         const dn = await this.deps.engine.network(dockerNet)
-        const c = Object.values(dn.Containers ?? {}).find((x) => x.EndpointID === dockerEp)
-        if (c?.Name) {
+        const joined = Object.entries(dn.Containers ?? {}).find(([, x]) => x.EndpointID === dockerEp)
+        if (joined) {
           this.inFlight.delete(dockerEp)
-          await this.deps.backend.renameEndpoint(networkId, id, c.Name)
+          const [containerId, c] = joined
+          const inspect = await this.deps.engine.container(containerId)
+          // Docker adds the short container id to the aliases of every user-defined network
+          const aliases = (inspect.NetworkSettings?.Networks?.[dn.Name]?.Aliases ?? [])
+            .filter((a) => a !== c.Name && !containerId.startsWith(a))
+          await this.deps.backend.renameEndpoint(networkId, id, c.Name, [...new Set(aliases)])
           return
         }
         await Bun.sleep(50)
