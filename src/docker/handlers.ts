@@ -332,7 +332,8 @@ export class DockerHandlers {
       while (Date.now() < deadline) {
         const dn = await this.deps.engine.network(dockerNet)
         const joined = Object.entries(dn.Containers ?? {}).find(([, x]) => x.EndpointID === dockerEp)
-        if (joined) {
+        // while the join completes Docker lists the endpoint as "ep-<endpoint id>", not by container
+        if (joined && !joined[0].startsWith('ep-')) {
           this.inFlight.delete(dockerEp)
           const [containerId, c] = joined
           const inspect = await this.deps.engine.container(containerId)
