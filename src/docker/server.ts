@@ -1,7 +1,9 @@
 // The plugin's HTTP server on a unix socket (default /run/docker/plugins/weft.sock, where
 // dockerd discovers plugins). Docker POSTs JSON to /<Interface>.<Method>; user errors are
-// answered {"Err": "…"} (Docker shows them as "remote: …"), faults with a 500 and the cause,
-// unknown methods with Docker's own 404 text (for optional methods that means "not supported").
+// answered 200 with the error field of that interface (NetworkDriver: "Err", IpamDriver:
+// "Error": libnetwork's two remote APIs differ, and Docker reads a wrong one as success),
+// faults with a 500 and the cause (Docker's plugin client reads "Err" there), unknown methods
+// with Docker's own 404 text (for optional methods that means "not supported").
 import { existsSync, mkdirSync, rmSync, chmodSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { WeftError } from '../errors/index.ts'
@@ -41,7 +43,8 @@ export function servePlugin(socketPath: string, lookup: (method: string) => Hand
         try {
           body = JSON.parse(text)
         } catch (e) {
-          return reply({ Err: `${method}: request body is not JSON: ${(e as Error).message}` })
+          const err = `${method}: request body is not JSON: ${(e as Error).message}`
+          return reply({ Err: err, Error: err }, 400)
         }
       }
       const t0 = performance.now()
@@ -51,12 +54,14 @@ export function servePlugin(socketPath: string, lookup: (method: string) => Hand
         return reply(out)
       } catch (e) {
         const msg = (e as Error).message
+        const field = method.startsWith('IpamDriver.') ? 'Error' : 'Err'
         if (isUserError(e)) {
           log.info({ method, err: msg }, 'docker plugin call refused')
-          return reply({ Err: msg })
+          return reply({ [field]: msg })
         }
         log.error({ method, err: msg }, 'docker plugin call failed')
-        return reply({ Err: `weft: ${method} failed: ${msg}` }, 500)
+        const fault = `weft: ${method} failed: ${msg}`
+        return reply({ Err: fault, Error: fault }, 500)
       }
     },
   })

@@ -116,7 +116,16 @@ describe(`docker network create -d weft on two dockerd hosts (${DATAPATH} datapa
     expect(await ipOf(dh[1]!, 'bbox4', 'ov_net1')).toBe(ip1)
     const ip2 = await ipOf(dh[1]!, 'bbox2', 'ov_net1')
     await waitFor(() => dockerPing(dh[1]!, 'bbox4', ip2), { what: 'bbox4 -> bbox2 (same host)' })
-    // no veth of bbox1 is left on host 1
+    // --ip: the requested address, refused when another host's container holds it
+    await run(dh[0]!, 'bbox7', 'ov_net1', ['--ip', '10.50.0.77'])
+    expect(await ipOf(dh[0]!, 'bbox7', 'ov_net1')).toBe('10.50.0.77')
+    await waitFor(() => dockerPing(dh[1]!, 'bbox2', '10.50.0.77'), { what: 'bbox2 -> bbox7 (--ip)', timeoutMs: 10_000 })
+    const taken = await dh[0]!.docker(['run', '-d', '--network', 'ov_net1', '--ip', ip2, '--name', 'bbox8', BUSYBOX_IMAGE, 'sleep', '3600'])
+    expect(taken.code).not.toBe(0)
+    expect(taken.stderr).toContain(`address ${ip2} is already in use`)
+    await dh[0]!.docker(['rm', '-f', 'bbox8'])
+    await dh[0]!.mustDocker(['rm', '-f', 'bbox7'])
+    // no veth of bbox1 (or bbox7) is left on host 1
     const hostLinks = (await dh[0]!.runInMountNs(['ip', '-o', 'link'])).stdout
     expect(hostLinks.split('\n').filter((l) => / wf[0-9a-f]{10}[@:]/.test(l)).length).toBe(1) // bbox3's host end
   }, 60_000)
@@ -138,12 +147,26 @@ describe(`docker network create -d weft on two dockerd hosts (${DATAPATH} datapa
     await waitFor(async () => !(await names(dh[0]!)).includes('ov_net2 weft local'), { what: 'ov_net2 gone from host 1', timeoutMs: 10_000 })
   }, 30_000)
 
-  test('without --ipam-driver weft the create is refused with a message that says to add it', async () => {
+  test('without --ipam-driver weft the create is refused saying to add it; weft\'s refusals reach the user; no --subnet takes weft\'s pool', async () => {
     const r = await dh[0]!.docker(['network', 'create', '-d', 'weft', '--subnet', '10.52.0.0/24', 'no_ipam'])
     expect(r.code).not.toBe(0)
     expect(r.stderr).toContain('--ipam-driver weft')
     expect(await names(dh[0]!)).not.toContain('no_ipam weft local')
     expect((await agents[0]!.api('GET', '/v1/networks/no_ipam')).status).toBe(404)
+    // weft's refusals reach the user: a subnet overlapping a weft network
+    const clash = await dh[1]!.docker(['network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--subnet', '10.50.0.0/25', 'clash'])
+    expect(clash.code).not.toBe(0)
+    expect(clash.stderr).toContain('overlaps weft network ov_net1')
+    expect((await agents[0]!.api('GET', '/v1/networks/clash')).status).toBe(404)
+    // without --subnet: weft's default pool
+    await dh[1]!.mustDocker(['network', 'create', '-d', 'weft', '--ipam-driver', 'weft', 'ov_auto'])
+    const auto = await waitFor(async () => {
+      const r = await agents[0]!.api('GET', '/v1/networks/ov_auto')
+      return r.status === 200 ? r.body : undefined
+    }, { what: 'ov_auto in weft' })
+    expect(auto.IPAM.Config[0].Subnet).toMatch(/^10\.0\.\d+\.0\/24$/)
+    await dh[1]!.mustDocker(['network', 'rm', 'ov_auto'])
+    await waitFor(async () => (await agents[0]!.api('GET', '/v1/networks/ov_auto')).status === 404, { what: 'ov_auto removed' })
   }, 30_000)
 
   test('options map onto weft: --gateway, --ip-range, mtu, vxlanid_list, --label, --internal', async () => {
