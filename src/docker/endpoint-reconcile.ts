@@ -27,11 +27,13 @@ export function orphanedEndpoints(
   inFlight: ReadonlySet<string>,
   now: number,
 ): EndpointRecord[] {
-  return records.filter((r) =>
-    r.dockerEndpoint !== undefined &&
-    !dockerEndpoints.has(r.dockerEndpoint) &&
-    !inFlight.has(r.dockerEndpoint) &&
-    now - Date.parse(r.created) > GRACE_MS)
+  return records.filter(
+    (r) =>
+      r.dockerEndpoint !== undefined &&
+      !dockerEndpoints.has(r.dockerEndpoint) &&
+      !inFlight.has(r.dockerEndpoint) &&
+      now - Date.parse(r.created) > GRACE_MS,
+  )
 }
 
 /** One pass; returns the records it released. */
@@ -46,7 +48,10 @@ export async function reconcileEndpoints(deps: EndpointReconcileDeps): Promise<E
   const orphans = orphanedEndpoints(mine, listed, deps.inFlight, Date.now())
   for (const r of orphans) {
     await deps.backend.removeEndpoint(r.networkId, r.id)
-    deps.log.info({ endpoint: r.name, ip: r.ip }, 'released the endpoint of a container docker no longer has')
+    deps.log.info(
+      { endpoint: r.name, ip: r.ip },
+      'released the endpoint of a container docker no longer has',
+    )
   }
   return orphans
 }

@@ -9,17 +9,26 @@ export interface DockerNetwork {
   Driver: string
   Scope?: string
   Internal?: boolean
-  IPAM?: { Driver?: string; Config?: { Subnet?: string; IPRange?: string; Gateway?: string }[]; Options?: Record<string, string> | null }
+  IPAM?: {
+    Driver?: string
+    Config?: { Subnet?: string; IPRange?: string; Gateway?: string }[]
+    Options?: Record<string, string> | null
+  }
   Options?: Record<string, string> | null
   Labels?: Record<string, string> | null
   /** Containers joined to it, by container id (only from GET /networks/{id}). */
-  Containers?: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string }> | null
+  Containers?: Record<
+    string,
+    { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string }
+  > | null
 }
 
 export interface DockerContainer {
   Id: string
   Name: string
-  NetworkSettings?: { Networks?: Record<string, { EndpointID?: string; Aliases?: string[] | null }> | null }
+  NetworkSettings?: {
+    Networks?: Record<string, { EndpointID?: string; Aliases?: string[] | null }> | null
+  }
 }
 
 export interface NetworkCreateBody {
@@ -27,7 +36,11 @@ export interface NetworkCreateBody {
   CheckDuplicate: boolean
   Driver: string
   Internal: boolean
-  IPAM: { Driver: string; Config: { Subnet: string; Gateway: string; IPRange?: string }[]; Options: Record<string, string> }
+  IPAM: {
+    Driver: string
+    Config: { Subnet: string; Gateway: string; IPRange?: string }[]
+    Options: Record<string, string>
+  }
   Options: Record<string, string>
   Labels: Record<string, string>
 }
@@ -35,7 +48,10 @@ export interface NetworkCreateBody {
 /** Docker answered with an error status (its message included). */
 export class DockerApiError extends WeftError {
   override name = 'DockerApiError'
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super('docker_api', message)
   }
 }
@@ -43,9 +59,16 @@ export class DockerApiError extends WeftError {
 export class DockerEngine {
   readonly socketPath: string
 
-  constructor(address: string, private readonly timeoutMs = 10_000) {
+  constructor(
+    address: string,
+    private readonly timeoutMs = 10_000,
+  ) {
     const m = /^unix:\/\/(\/.+)$/.exec(address)
-    if (!m) throw new WeftError('invalid_input', `--docker "${address}" must be unix:///PATH (Docker's API socket, e.g. unix:///var/run/docker.sock)`)
+    if (!m)
+      throw new WeftError(
+        'invalid_input',
+        `--docker "${address}" must be unix:///PATH (Docker's API socket, e.g. unix:///var/run/docker.sock)`,
+      )
     this.socketPath = m[1]!
   }
 
@@ -60,7 +83,11 @@ export class DockerEngine {
         signal: AbortSignal.timeout(this.timeoutMs),
       } as RequestInit)
     } catch (e) {
-      throw new WeftError('docker_unreachable', `docker API at unix://${this.socketPath} unreachable: ${(e as Error).message} (is dockerd running?)`, { cause: e })
+      throw new WeftError(
+        'docker_unreachable',
+        `docker API at unix://${this.socketPath} unreachable: ${(e as Error).message} (is dockerd running?)`,
+        { cause: e },
+      )
     }
     const text = await res.text()
     if (!res.ok) {
@@ -69,7 +96,10 @@ export class DockerEngine {
         message = (JSON.parse(text) as { message?: string }).message ?? message
       } catch {}
       if (res.status === 404) throw new NotFoundError(`docker: ${message}`)
-      throw new DockerApiError(res.status, `docker ${method} ${path.split('?')[0]}: ${res.status} ${message}`)
+      throw new DockerApiError(
+        res.status,
+        `docker ${method} ${path.split('?')[0]}: ${res.status} ${message}`,
+      )
     }
     return (text ? JSON.parse(text) : undefined) as T
   }

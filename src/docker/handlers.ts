@@ -16,15 +16,33 @@
 //   and the default route. weft attaches only to the host end.
 import { ConflictError, NotFoundError, ValidationError } from '../errors/index.ts'
 import { defaultGateway, nextDefaultSubnet, subnetsOverlap } from '../cluster/index.ts'
-import { handOverIfnameFor, macFromIp, parseCidr, parseIPv4, ipInSubnet, type Cidr } from '../net/index.ts'
+import {
+  handOverIfnameFor,
+  macFromIp,
+  parseCidr,
+  parseIPv4,
+  ipInSubnet,
+  type Cidr,
+} from '../net/index.ts'
 import type { Logger } from '../log.ts'
 import type { DockerBackend, NetworkRecord } from './backend.ts'
 import type { DockerEngine } from './engine.ts'
 import { isInternal, newNetworkFromDocker, parseDriverOptions } from './options.ts'
 import {
-  ADDRESS_SPACE, GATEWAY_ADDRESS_TYPE, GENERIC_OPTION, poolIdFor, REQUEST_ADDRESS_TYPE, subnetOfPoolId, WEFT_NETWORK_ID_OPTION,
-  type CreateEndpointRequest, type CreateNetworkRequest, type JoinReply, type JoinRequest, type ReleaseAddressRequest,
-  type RequestAddressRequest, type RequestPoolRequest,
+  ADDRESS_SPACE,
+  GATEWAY_ADDRESS_TYPE,
+  GENERIC_OPTION,
+  poolIdFor,
+  REQUEST_ADDRESS_TYPE,
+  subnetOfPoolId,
+  WEFT_NETWORK_ID_OPTION,
+  type CreateEndpointRequest,
+  type CreateNetworkRequest,
+  type JoinReply,
+  type JoinRequest,
+  type ReleaseAddressRequest,
+  type RequestAddressRequest,
+  type RequestPoolRequest,
 } from './protocol.ts'
 
 /** How long calls wait for a network `docker network create` is still making. */
@@ -33,8 +51,8 @@ const PENDING_WAIT_MS = 15_000
 const LEARN_TIMEOUT_MS = 15_000
 
 const IPAM_HINT =
-  'weft networks take their addresses from weft\'s cluster-wide IPAM: add --ipam-driver weft ' +
-  '(Docker\'s default IPAM hands out addresses per host, which would collide across hosts)'
+  "weft networks take their addresses from weft's cluster-wide IPAM: add --ipam-driver weft " +
+  "(Docker's default IPAM hands out addresses per host, which would collide across hosts)"
 
 type Reply = Record<string, unknown>
 
@@ -81,7 +99,10 @@ export class DockerHandlers {
   handler(method: string): ((body: any) => Promise<Reply>) | undefined {
     const table: Record<string, (body: any) => Promise<Reply>> = {
       'Plugin.Activate': async () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
-      'NetworkDriver.GetCapabilities': async () => ({ Scope: 'local', ConnectivityScope: 'global' }),
+      'NetworkDriver.GetCapabilities': async () => ({
+        Scope: 'local',
+        ConnectivityScope: 'global',
+      }),
       'NetworkDriver.CreateNetwork': (b) => this.createNetwork(b),
       'NetworkDriver.DeleteNetwork': (b) => this.deleteNetwork(b),
       'NetworkDriver.AllocateNetwork': async () => ({}),
@@ -96,8 +117,14 @@ export class DockerHandlers {
       'NetworkDriver.RevokeExternalConnectivity': async () => ({}),
       'NetworkDriver.DiscoverNew': async () => ({}),
       'NetworkDriver.DiscoverDelete': async () => ({}),
-      'IpamDriver.GetCapabilities': async () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
-      'IpamDriver.GetDefaultAddressSpaces': async () => ({ LocalDefaultAddressSpace: ADDRESS_SPACE, GlobalDefaultAddressSpace: ADDRESS_SPACE }),
+      'IpamDriver.GetCapabilities': async () => ({
+        RequiresMACAddress: false,
+        RequiresRequestReplay: false,
+      }),
+      'IpamDriver.GetDefaultAddressSpaces': async () => ({
+        LocalDefaultAddressSpace: ADDRESS_SPACE,
+        GlobalDefaultAddressSpace: ADDRESS_SPACE,
+      }),
       'IpamDriver.RequestPool': (b) => this.requestPool(b),
       'IpamDriver.ReleasePool': async () => ({}),
       'IpamDriver.RequestAddress': (b) => this.requestAddress(b),
@@ -109,24 +136,38 @@ export class DockerHandlers {
   // --- IPAM ---
 
   private async requestPool(b: RequestPoolRequest): Promise<Reply> {
-    if (b.V6) throw new ValidationError('weft networks are IPv4 only: create the network without --ipv6')
+    if (b.V6)
+      throw new ValidationError('weft networks are IPv4 only: create the network without --ipv6')
     if (b.AddressSpace && b.AddressSpace !== ADDRESS_SPACE) {
-      throw new ValidationError(`address space "${b.AddressSpace}" is not weft's ("${ADDRESS_SPACE}")`)
+      throw new ValidationError(
+        `address space "${b.AddressSpace}" is not weft's ("${ADDRESS_SPACE}")`,
+      )
     }
     const weftId = b.Options?.[WEFT_NETWORK_ID_OPTION]
     if (weftId) {
       const net = this.deps.backend.network(weftId)
-      if (!net) throw new NotFoundError(`weft network ${weftId.slice(0, 12)} does not exist (any more)`)
+      if (!net)
+        throw new NotFoundError(`weft network ${weftId.slice(0, 12)} does not exist (any more)`)
       return { PoolID: poolIdFor(net.subnet), Pool: net.subnet, Data: {} }
     }
-    const used = [...this.deps.backend.networks().map((n) => n.subnet), ...this.pendingSubnets()].map((s) => parseCidr(s))
+    const used = [
+      ...this.deps.backend.networks().map((n) => n.subnet),
+      ...this.pendingSubnets(),
+    ].map((s) => parseCidr(s))
     let subnet: Cidr
     if (b.Pool) {
       subnet = parseCidr(b.Pool, 'subnet')
-      if (subnet.prefixLen > 30) throw new ValidationError(`subnet ${subnet.cidr} is too small: use /30 or larger`)
-      const clash = this.deps.backend.networks().find((n) => subnetsOverlap(parseCidr(n.subnet), subnet))
-      if (clash) throw new ConflictError(`subnet ${subnet.cidr} overlaps weft network ${clash.name} (${clash.subnet})`)
-      if (this.pendingSubnets().has(subnet.cidr)) throw new ConflictError(`subnet ${subnet.cidr} is being used by a network being created`)
+      if (subnet.prefixLen > 30)
+        throw new ValidationError(`subnet ${subnet.cidr} is too small: use /30 or larger`)
+      const clash = this.deps.backend
+        .networks()
+        .find((n) => subnetsOverlap(parseCidr(n.subnet), subnet))
+      if (clash)
+        throw new ConflictError(
+          `subnet ${subnet.cidr} overlaps weft network ${clash.name} (${clash.subnet})`,
+        )
+      if (this.pendingSubnets().has(subnet.cidr))
+        throw new ConflictError(`subnet ${subnet.cidr} is being used by a network being created`)
     } else {
       const free = nextDefaultSubnet(used)
       if (!free) throw new ConflictError('no free default subnet in 10.0.0.0/16: pass --subnet')
@@ -148,7 +189,8 @@ export class DockerHandlers {
       // once per host per network: the gateway is a property of the weft network, not a lease
       const net = this.deps.backend.networks().find((n) => n.subnet === subnet.cidr)
       const gw = requested ?? net?.gateway ?? defaultGateway(subnet)
-      if (net && gw !== net.gateway) throw new ConflictError(`network ${net.name}'s gateway is ${net.gateway}, not ${gw}`)
+      if (net && gw !== net.gateway)
+        throw new ConflictError(`network ${net.name}'s gateway is ${net.gateway}, not ${gw}`)
       return { Address: `${gw}/${subnet.prefixLen}`, Data: {} }
     }
     const net = await this.networkWithSubnet(subnet.cidr)
@@ -192,15 +234,24 @@ export class DockerHandlers {
   // --- networks ---
 
   private async createNetwork(b: CreateNetworkRequest): Promise<Reply> {
-    if (b.IPv6Data?.length) throw new ValidationError('weft networks are IPv4 only: create the network without --ipv6')
+    if (b.IPv6Data?.length)
+      throw new ValidationError('weft networks are IPv4 only: create the network without --ipv6')
     const v4 = b.IPv4Data?.[0]
     if (!v4 || v4.AddressSpace !== ADDRESS_SPACE || !v4.Pool) throw new ValidationError(IPAM_HINT)
-    const opts = parseDriverOptions(b.Options?.[GENERIC_OPTION] as Record<string, unknown> | undefined)
+    const opts = parseDriverOptions(
+      b.Options?.[GENERIC_OPTION] as Record<string, unknown> | undefined,
+    )
     if (opts.weftId) {
       // made by an agent for a weft network that already exists
       const net = this.deps.backend.network(opts.weftId)
-      if (!net) throw new NotFoundError(`weft network ${opts.weftId.slice(0, 12)} does not exist (any more)`)
-      if (net.subnet !== v4.Pool) throw new ValidationError(`weft network ${net.name} has subnet ${net.subnet}, not ${v4.Pool}`)
+      if (!net)
+        throw new NotFoundError(
+          `weft network ${opts.weftId.slice(0, 12)} does not exist (any more)`,
+        )
+      if (net.subnet !== v4.Pool)
+        throw new ValidationError(
+          `weft network ${net.name} has subnet ${net.subnet}, not ${v4.Pool}`,
+        )
       this.mapNetwork(b.NetworkID, net.id)
       return {}
     }
@@ -213,7 +264,10 @@ export class DockerHandlers {
     }
     const subnet = parseCidr(v4.Pool, 'subnet')
     const clash = nets.find((n) => subnetsOverlap(parseCidr(n.subnet), subnet))
-    if (clash) throw new ConflictError(`subnet ${subnet.cidr} overlaps weft network ${clash.name} (${clash.subnet})`)
+    if (clash)
+      throw new ConflictError(
+        `subnet ${subnet.cidr} overlaps weft network ${clash.name} (${clash.subnet})`,
+      )
     const done = this.adoptNew(b.NetworkID).finally(() => this.pending.delete(b.NetworkID))
     this.pending.set(b.NetworkID, { subnet: subnet.cidr, done })
     return {}
@@ -236,11 +290,21 @@ export class DockerHandlers {
       }
       const rec = await backend.createNetwork(newNetworkFromDocker(dn))
       this.mapNetwork(dockerId, rec.id)
-      log.info({ network: rec.name, id: rec.id.slice(0, 12), subnet: rec.subnet }, 'created weft network for docker network')
+      log.info(
+        { network: rec.name, id: rec.id.slice(0, 12), subnet: rec.subnet },
+        'created weft network for docker network',
+      )
       return rec
     } catch (e) {
-      log.error({ dockerNetwork: dockerId.slice(0, 12), err: (e as Error).message }, 'docker network could not become a weft network; removing it from docker')
-      await engine.removeNetwork(dockerId).catch((err: Error) => log.error({ err: err.message }, 'removing the docker network failed too'))
+      log.error(
+        { dockerNetwork: dockerId.slice(0, 12), err: (e as Error).message },
+        'docker network could not become a weft network; removing it from docker',
+      )
+      await engine
+        .removeNetwork(dockerId)
+        .catch((err: Error) =>
+          log.error({ err: err.message }, 'removing the docker network failed too'),
+        )
       return undefined
     }
   }
@@ -275,11 +339,16 @@ export class DockerHandlers {
       const dn = await this.deps.engine.network(dockerId)
       const byOption = dn.Options?.[WEFT_NETWORK_ID_OPTION]
       const subnet = dn.IPAM?.Config?.[0]?.Subnet
-      weftId = byOption ?? this.deps.backend.networks().find((n) => n.name === dn.Name && n.subnet === subnet)?.id
+      weftId =
+        byOption ??
+        this.deps.backend.networks().find((n) => n.name === dn.Name && n.subnet === subnet)?.id
       if (weftId) this.mapNetwork(dockerId, weftId)
     }
     const net = weftId ? this.deps.backend.network(weftId) : undefined
-    if (!net) throw new NotFoundError(`docker network ${dockerId.slice(0, 12)} is not (or no longer) a weft network`)
+    if (!net)
+      throw new NotFoundError(
+        `docker network ${dockerId.slice(0, 12)} is not (or no longer) a weft network`,
+      )
     return net
   }
 
@@ -288,16 +357,23 @@ export class DockerHandlers {
   private async createEndpoint(b: CreateEndpointRequest): Promise<Reply> {
     const net = await this.weftNetwork(b.NetworkID)
     if (b.Interface?.AddressIPv6) throw new ValidationError('weft networks are IPv4 only')
-    if (!b.Interface?.Address) throw new ValidationError(`endpoint has no IPv4 address: ${IPAM_HINT}`)
+    if (!b.Interface?.Address)
+      throw new ValidationError(`endpoint has no IPv4 address: ${IPAM_HINT}`)
     const ip = parseIPv4(b.Interface.Address.replace(/\/\d+$/, ''), 'endpoint address')
     const key = `${net.id}/${ip}`
     const id = this.reserved.get(key) ?? this.deps.backend.addressOwner(net.id, ip)
-    if (!id) throw new ConflictError(`address ${ip} was not handed out by weft's IPAM: ${IPAM_HINT}`)
+    if (!id)
+      throw new ConflictError(`address ${ip} was not handed out by weft's IPAM: ${IPAM_HINT}`)
     const mac = b.Interface.MacAddress || macFromIp(ip)
     this.inFlight.add(b.EndpointID)
     try {
       await this.deps.backend.createEndpoint({
-        networkId: net.id, id, ip, mac, name: b.EndpointID.slice(0, 12), dockerEndpoint: b.EndpointID,
+        networkId: net.id,
+        id,
+        ip,
+        mac,
+        name: b.EndpointID.slice(0, 12),
+        dockerEndpoint: b.EndpointID,
       })
     } catch (e) {
       this.inFlight.delete(b.EndpointID)
@@ -316,37 +392,54 @@ export class DockerHandlers {
 
   private async join(b: JoinRequest): Promise<Reply> {
     const rec = this.deps.backend.dockerEndpoints().find((e) => e.dockerEndpoint === b.EndpointID)
-    if (!rec) throw new NotFoundError(`endpoint ${b.EndpointID.slice(0, 12)} is unknown to weft: create it first`)
+    if (!rec)
+      throw new NotFoundError(
+        `endpoint ${b.EndpointID.slice(0, 12)} is unknown to weft: create it first`,
+      )
     const net = this.deps.backend.network(rec.networkId)
-    if (!net) throw new NotFoundError(`the weft network of endpoint ${b.EndpointID.slice(0, 12)} is gone`)
-    const reply: JoinReply = { InterfaceName: { SrcName: handOverIfnameFor(rec.id), DstPrefix: 'eth' } }
+    if (!net)
+      throw new NotFoundError(`the weft network of endpoint ${b.EndpointID.slice(0, 12)} is gone`)
+    const reply: JoinReply = {
+      InterfaceName: { SrcName: handOverIfnameFor(rec.id), DstPrefix: 'eth' },
+    }
     if (!isInternal(net)) reply.Gateway = net.gateway
     void this.learnEndpointName(b.NetworkID, b.EndpointID, rec.networkId, rec.id)
     return reply as unknown as Reply
   }
 
   /** Docker lists the container once Join returned: its name and aliases become the endpoint's. */
-  private async learnEndpointName(dockerNet: string, dockerEp: string, networkId: string, id: string): Promise<void> {
+  private async learnEndpointName(
+    dockerNet: string,
+    dockerEp: string,
+    networkId: string,
+    id: string,
+  ): Promise<void> {
     const deadline = Date.now() + LEARN_TIMEOUT_MS
     try {
       while (Date.now() < deadline) {
         const dn = await this.deps.engine.network(dockerNet)
-        const joined = Object.entries(dn.Containers ?? {}).find(([, x]) => x.EndpointID === dockerEp)
+        const joined = Object.entries(dn.Containers ?? {}).find(
+          ([, x]) => x.EndpointID === dockerEp,
+        )
         // while the join completes Docker lists the endpoint as "ep-<endpoint id>", not by container
         if (joined && !joined[0].startsWith('ep-')) {
           this.inFlight.delete(dockerEp)
           const [containerId, c] = joined
           const inspect = await this.deps.engine.container(containerId)
           // Docker adds the short container id to the aliases of every user-defined network
-          const aliases = (inspect.NetworkSettings?.Networks?.[dn.Name]?.Aliases ?? [])
-            .filter((a) => a !== c.Name && !containerId.startsWith(a))
+          const aliases = (inspect.NetworkSettings?.Networks?.[dn.Name]?.Aliases ?? []).filter(
+            (a) => a !== c.Name && !containerId.startsWith(a),
+          )
           await this.deps.backend.renameEndpoint(networkId, id, c.Name, [...new Set(aliases)])
           return
         }
         await Bun.sleep(50)
       }
     } catch (e) {
-      this.deps.log.warn({ endpoint: dockerEp.slice(0, 12), err: (e as Error).message }, 'could not learn the container name of an endpoint')
+      this.deps.log.warn(
+        { endpoint: dockerEp.slice(0, 12), err: (e as Error).message },
+        'could not learn the container name of an endpoint',
+      )
     } finally {
       this.inFlight.delete(dockerEp)
     }
@@ -355,7 +448,9 @@ export class DockerHandlers {
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let t: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<undefined>((resolve) => (t = setTimeout(() => resolve(undefined), ms)))
+  const timeout = new Promise<undefined>(
+    (resolve) => (t = setTimeout(() => resolve(undefined), ms)),
+  )
   try {
     return await Promise.race([p, timeout])
   } finally {

@@ -19,10 +19,15 @@ export interface NetworkSyncDeps {
 }
 
 /** The weft network a Docker network of driver weft stands for, or undefined (pure). */
-export function matchNetwork(d: DockerNetwork, nets: readonly NetworkRecord[]): NetworkRecord | undefined {
+export function matchNetwork(
+  d: DockerNetwork,
+  nets: readonly NetworkRecord[],
+): NetworkRecord | undefined {
   const byId = d.Options?.[WEFT_NETWORK_ID_OPTION]
   const subnet = d.IPAM?.Config?.[0]?.Subnet
-  return nets.find((n) => n.name === d.Name && n.subnet === subnet && (byId === undefined || byId === n.id))
+  return nets.find(
+    (n) => n.name === d.Name && n.subnet === subnet && (byId === undefined || byId === n.id),
+  )
 }
 
 export class NetworkSync {
@@ -121,8 +126,14 @@ export class NetworkSync {
         log.info({ network: n.name }, 'created docker network for weft network')
         this.reported.delete(`create:${n.id}`)
       } catch (e) {
-        const why = e instanceof DockerApiError && e.status === 409 ? ' (a docker network of that name and another driver exists)' : ''
-        this.report(`create:${n.id}`, `cannot create docker network ${n.name}${why}: ${(e as Error).message}`)
+        const why =
+          e instanceof DockerApiError && e.status === 409
+            ? ' (a docker network of that name and another driver exists)'
+            : ''
+        this.report(
+          `create:${n.id}`,
+          `cannot create docker network ${n.name}${why}: ${(e as Error).message}`,
+        )
       }
     }
   }

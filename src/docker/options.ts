@@ -8,7 +8,13 @@
 import { ValidationError } from '../errors/index.ts'
 import type { NetworkRecord, NewNetwork } from './backend.ts'
 import type { DockerNetwork, NetworkCreateBody } from './engine.ts'
-import { INTERNAL_OPTION, MTU_OPTION, PLUGIN_NAME, VNI_OPTION, WEFT_NETWORK_ID_OPTION } from './protocol.ts'
+import {
+  INTERNAL_OPTION,
+  MTU_OPTION,
+  PLUGIN_NAME,
+  VNI_OPTION,
+  WEFT_NETWORK_ID_OPTION,
+} from './protocol.ts'
 
 export interface DriverOptions {
   mtu?: number
@@ -20,20 +26,26 @@ export interface DriverOptions {
 }
 
 /** Read `--opt` values (Docker's generic options); throws ValidationError naming the bad one. */
-export function parseDriverOptions(generic: Record<string, unknown> | null | undefined): DriverOptions {
+export function parseDriverOptions(
+  generic: Record<string, unknown> | null | undefined,
+): DriverOptions {
   const out: DriverOptions = { options: {} }
   for (const [k, raw] of Object.entries(generic ?? {})) {
     const v = typeof raw === 'string' ? raw : String(raw)
     if (k === MTU_OPTION) {
-      if (!/^\d{1,5}$/.test(v)) throw new ValidationError(`--opt ${MTU_OPTION}=${v}: the MTU must be a whole number`)
+      if (!/^\d{1,5}$/.test(v))
+        throw new ValidationError(`--opt ${MTU_OPTION}=${v}: the MTU must be a whole number`)
       out.mtu = Number(v)
     } else if (k === VNI_OPTION) {
       if (!/^\d{1,8}$/.test(v)) {
-        throw new ValidationError(`--opt ${VNI_OPTION}=${v}: weft networks have exactly one VNI (a number 1..16777215)`)
+        throw new ValidationError(
+          `--opt ${VNI_OPTION}=${v}: weft networks have exactly one VNI (a number 1..16777215)`,
+        )
       }
       out.vni = Number(v)
     } else if (k === WEFT_NETWORK_ID_OPTION) {
-      if (!/^[0-9a-f]{64}$/.test(v)) throw new ValidationError(`--opt ${WEFT_NETWORK_ID_OPTION}=${v} is not a weft network id`)
+      if (!/^[0-9a-f]{64}$/.test(v))
+        throw new ValidationError(`--opt ${WEFT_NETWORK_ID_OPTION}=${v} is not a weft network id`)
       out.weftId = v
     } else {
       out.options[k] = v
@@ -75,7 +87,9 @@ export function dockerCreateBody(n: NetworkRecord): NetworkCreateBody {
     Internal: isInternal(n),
     IPAM: {
       Driver: PLUGIN_NAME,
-      Config: [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) }],
+      Config: [
+        { Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) },
+      ],
       Options: { [WEFT_NETWORK_ID_OPTION]: n.id },
     },
     Options: options,

@@ -39,12 +39,18 @@ export function startDockerPlugin(opts: DockerPluginOptions): DockerPlugin {
   let lastError = ''
   const reconcile = async () => {
     try {
-      const released = await reconcileEndpoints({ backend: opts.backend, engine, inFlight: handlers.inFlight, log })
+      const released = await reconcileEndpoints({
+        backend: opts.backend,
+        engine,
+        inFlight: handlers.inFlight,
+        log,
+      })
       if (released.length) sync.trigger()
       lastError = ''
     } catch (e) {
       const msg = (e as Error).message
-      if (msg !== lastError) log.warn({ err: msg }, 'docker endpoint reconciliation failed; retrying')
+      if (msg !== lastError)
+        log.warn({ err: msg }, 'docker endpoint reconciliation failed; retrying')
       lastError = msg
     }
   }

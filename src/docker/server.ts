@@ -23,7 +23,11 @@ type Handler = (body: unknown) => Promise<Record<string, unknown>>
 const isUserError = (e: unknown) =>
   e instanceof WeftError && ['ValidationError', 'NotFoundError', 'ConflictError'].includes(e.name)
 
-export function servePlugin(socketPath: string, lookup: (method: string) => Handler | undefined, log: Logger): PluginServer {
+export function servePlugin(
+  socketPath: string,
+  lookup: (method: string) => Handler | undefined,
+  log: Logger,
+): PluginServer {
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 })
   if (existsSync(socketPath)) rmSync(socketPath) // a stale socket of a killed agent
   const reply = (body: unknown, status = 200) =>
@@ -36,7 +40,11 @@ export function servePlugin(socketPath: string, lookup: (method: string) => Hand
       // Docker's Host header is not a host name (the socket path): read the path by hand
       const method = /^(?:[a-z+]+:\/\/[^/]*)?\/([^?#]*)/i.exec(req.url)?.[1] ?? ''
       const handler = req.method === 'POST' ? lookup(method) : undefined
-      if (!handler) return new Response('404 page not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
+      if (!handler)
+        return new Response('404 page not found\n', {
+          status: 404,
+          headers: { 'content-type': 'text/plain' },
+        })
       let body: unknown = {}
       const text = await req.text()
       if (text.trim()) {

@@ -38,28 +38,45 @@ export interface HostPair {
 export function ensureHostPair(spec: HostPairSpec): HostPair {
   const host = assertIfname(spec.hostIfname, 'host interface name')
   const peer = assertIfname(spec.peerIfname, 'handed-over interface name')
-  if (!host.startsWith(IFNAME_PREFIX)) throw new ValidationError(`host interface name "${host}" must start with "${IFNAME_PREFIX}"`)
+  if (!host.startsWith(IFNAME_PREFIX))
+    throw new ValidationError(`host interface name "${host}" must start with "${IFNAME_PREFIX}"`)
   const mac = parseMac(spec.mac, 'endpoint MAC')
   let master: number | undefined
   if (spec.master !== undefined) {
     master = getLibc().ifNameToIndex(spec.master)
-    if (!master) throw new NotFoundError(`create ${host}: bridge ${spec.master} does not exist`, 'bridge_not_found')
+    if (!master)
+      throw new NotFoundError(
+        `create ${host}: bridge ${spec.master} does not exist`,
+        'bridge_not_found',
+      )
   }
   const where = `endpoint ${host} (handed-over end ${peer})`
   const rtnl = RtnlSocket.open()
   try {
     const existing = rtnl.getLink(host)
     if (existing) {
-      if (existing.kind !== 'veth') throw new ConflictError(`${host} exists on the host and is not a veth: remove it or pick another name`, 'ifname_taken')
+      if (existing.kind !== 'veth')
+        throw new ConflictError(
+          `${host} exists on the host and is not a veth: remove it or pick another name`,
+          'ifname_taken',
+        )
       rtnl.setLink(host, { mtu: spec.hostMtu, master, alias: spec.alias, up: true })
       return { hostIfindex: existing.ifindex, hostMac: existing.mac, adopted: true }
     }
     const selfNs = openSync('/proc/thread-self/ns/net', 'r')
     try {
-      rtnl.createVeth({ name: host, mtu: spec.hostMtu, master, peer: { name: peer, netnsFd: selfNs, mac, mtu: spec.mtu } })
+      rtnl.createVeth({
+        name: host,
+        mtu: spec.hostMtu,
+        master,
+        peer: { name: peer, netnsFd: selfNs, mac, mtu: spec.mtu },
+      })
     } catch (e) {
       if (e instanceof NetlinkError && e.errno === Errno.EEXIST) {
-        throw new ConflictError(`create ${where}: ${peer} already exists on the host: remove it`, 'ifname_taken')
+        throw new ConflictError(
+          `create ${where}: ${peer} already exists on the host: remove it`,
+          'ifname_taken',
+        )
       }
       throw new WeftError('plumb_failed', `create ${where}: ${(e as Error).message}`, { cause: e })
     } finally {
@@ -75,7 +92,9 @@ export function ensureHostPair(spec: HostPairSpec): HostPair {
       return { hostIfindex: made.ifindex, hostMac: made.mac, adopted: false }
     } catch (e) {
       rtnl.deleteLink(host) // removes both ends
-      throw new WeftError('plumb_failed', `configure ${where}: ${(e as Error).message}`, { cause: e })
+      throw new WeftError('plumb_failed', `configure ${where}: ${(e as Error).message}`, {
+        cause: e,
+      })
     }
   } finally {
     rtnl.close()
@@ -87,6 +106,7 @@ export function ensureHostPair(spec: HostPairSpec): HostPair {
  * endpoint id (13 chars, so it never equals a 12-char host end "wf" + 10 hex).
  */
 export function handOverIfnameFor(endpointId: string): string {
-  if (!/^[0-9a-f]{64}$/.test(endpointId)) throw new ValidationError(`endpoint id "${endpointId}" must be 64 lower-case hex characters`)
+  if (!/^[0-9a-f]{64}$/.test(endpointId))
+    throw new ValidationError(`endpoint id "${endpointId}" must be 64 lower-case hex characters`)
   return `${IFNAME_PREFIX}d${endpointId.slice(0, 10)}`
 }

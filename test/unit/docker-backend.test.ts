@@ -9,7 +9,7 @@ import type { DockerBackend } from '../../src/docker/backend.ts'
 import { observeWrites } from '../../src/store/index.ts'
 import { startServiceRig, type ServiceRig } from '../fakes/agent-service-rig.ts'
 
-describe('clusterBackend (the Docker plugin\'s way into weft)', () => {
+describe("clusterBackend (the Docker plugin's way into weft)", () => {
   let rig: ServiceRig
   let backend: DockerBackend
   let net: NetworkRecord
@@ -17,8 +17,19 @@ describe('clusterBackend (the Docker plugin\'s way into weft)', () => {
   beforeAll(async () => {
     rig = await startServiceRig({ node: 'n1' })
     const store = observeWrites(rig.store, (w) => rig.mirror.ownWrites(w))
-    backend = clusterBackend({ node: 'n1', ops: rig.ops, store, mirror: rig.mirror, reconciler: rig.reconciler })
-    net = await backend.createNetwork({ name: 'ov', subnet: '10.70.0.0/24', labels: {}, options: {} })
+    backend = clusterBackend({
+      node: 'n1',
+      ops: rig.ops,
+      store,
+      mirror: rig.mirror,
+      reconciler: rig.reconciler,
+    })
+    net = await backend.createNetwork({
+      name: 'ov',
+      subnet: '10.70.0.0/24',
+      labels: {},
+      options: {},
+    })
   })
   afterAll(async () => {
     await rig.close()
@@ -42,8 +53,21 @@ describe('clusterBackend (the Docker plugin\'s way into weft)', () => {
 
   test('a Docker endpoint is written with plumbing "docker" and returns once the datapath made its pair', async () => {
     const { ip, id } = await backend.allocateAddress(net.id)
-    const rec = await backend.createEndpoint({ networkId: net.id, id, ip, mac: '02:42:0a:46:00:02', name: 'abc', dockerEndpoint: 'e'.repeat(64) })
-    expect(rec).toMatchObject({ id, ip, node: 'n1', plumbing: 'docker', dockerEndpoint: 'e'.repeat(64) })
+    const rec = await backend.createEndpoint({
+      networkId: net.id,
+      id,
+      ip,
+      mac: '02:42:0a:46:00:02',
+      name: 'abc',
+      dockerEndpoint: 'e'.repeat(64),
+    })
+    expect(rec).toMatchObject({
+      id,
+      ip,
+      node: 'n1',
+      plumbing: 'docker',
+      dockerEndpoint: 'e'.repeat(64),
+    })
     const attached = rig.datapath.callsOf('attachEndpoint') as { id: string; plumbing?: string }[]
     expect(attached.find((a) => a.id === id)?.plumbing).toBe('docker')
     expect(backend.dockerEndpoints().map((e) => e.id)).toEqual([id])
@@ -62,8 +86,16 @@ describe('clusterBackend (the Docker plugin\'s way into weft)', () => {
   test('an endpoint whose reservation is gone is refused and nothing is written', async () => {
     const { ip, id } = await backend.allocateAddress(net.id)
     await backend.releaseAddress(net.id, ip, id)
-    await expect(backend.createEndpoint({ networkId: net.id, id, ip, mac: '02:42:0a:46:00:09', name: 'x', dockerEndpoint: 'd'.repeat(64) }))
-      .rejects.toThrow(/not reserved/)
+    await expect(
+      backend.createEndpoint({
+        networkId: net.id,
+        id,
+        ip,
+        mac: '02:42:0a:46:00:09',
+        name: 'x',
+        dockerEndpoint: 'd'.repeat(64),
+      }),
+    ).rejects.toThrow(/not reserved/)
     expect(await rig.store.get(keys.endpoint(net.id, id))).toBeUndefined()
   })
 })

@@ -10,12 +10,26 @@ import type { DockerEngine, DockerNetwork } from '../../src/docker/engine.ts'
 import { orphanedEndpoints } from '../../src/docker/endpoint-reconcile.ts'
 import { DockerHandlers } from '../../src/docker/handlers.ts'
 import { matchNetwork } from '../../src/docker/network-sync.ts'
-import { dockerCreateBody, newNetworkFromDocker, parseDriverOptions } from '../../src/docker/options.ts'
+import {
+  dockerCreateBody,
+  newNetworkFromDocker,
+  parseDriverOptions,
+} from '../../src/docker/options.ts'
 import { poolIdFor, subnetOfPoolId } from '../../src/docker/protocol.ts'
 
 const net = (o: Partial<NetworkRecord> = {}): NetworkRecord => ({
-  id: newId(), name: 'ov_net1', driver: 'overlay', scope: 'global', vni: 256, subnet: '10.50.0.0/24', gateway: '10.50.0.1',
-  mtu: 1450, labels: {}, options: {}, created: new Date().toISOString(), ...o,
+  id: newId(),
+  name: 'ov_net1',
+  driver: 'overlay',
+  scope: 'global',
+  vni: 256,
+  subnet: '10.50.0.0/24',
+  gateway: '10.50.0.1',
+  mtu: 1450,
+  labels: {},
+  options: {},
+  created: new Date().toISOString(),
+  ...o,
 })
 
 /** A backend holding networks and reservations in memory; writes are recorded. */
@@ -63,29 +77,64 @@ const noDocker = {
 
 const handlers = (nets: NetworkRecord[] = []) => {
   const m = memoryBackend(nets)
-  return { h: new DockerHandlers({ backend: m.backend, engine: noDocker, log: createLogger({ level: 'silent' }) }), calls: m.calls }
+  return {
+    h: new DockerHandlers({
+      backend: m.backend,
+      engine: noDocker,
+      log: createLogger({ level: 'silent' }),
+    }),
+    calls: m.calls,
+  }
 }
 const call = (h: DockerHandlers, method: string, body: unknown = {}) => h.handler(method)!(body)
 
 describe('docker options', () => {
   test('--opt mtu and vxlanid_list become weft fields; others stay options', () => {
-    expect(parseDriverOptions({ 'com.docker.network.driver.mtu': '1400', 'com.docker.network.driver.overlay.vxlanid_list': '4242', a: 'b' }))
-      .toEqual({ mtu: 1400, vni: 4242, options: { a: 'b' } })
+    expect(
+      parseDriverOptions({
+        'com.docker.network.driver.mtu': '1400',
+        'com.docker.network.driver.overlay.vxlanid_list': '4242',
+        a: 'b',
+      }),
+    ).toEqual({ mtu: 1400, vni: 4242, options: { a: 'b' } })
   })
 
   test('a VNI list or a non-number MTU is refused naming the option', () => {
-    expect(() => parseDriverOptions({ 'com.docker.network.driver.overlay.vxlanid_list': '256,257' })).toThrow(/exactly one VNI/)
-    expect(() => parseDriverOptions({ 'com.docker.network.driver.mtu': 'big' })).toThrow(/com.docker.network.driver.mtu=big/)
+    expect(() =>
+      parseDriverOptions({ 'com.docker.network.driver.overlay.vxlanid_list': '256,257' }),
+    ).toThrow(/exactly one VNI/)
+    expect(() => parseDriverOptions({ 'com.docker.network.driver.mtu': 'big' })).toThrow(
+      /com.docker.network.driver.mtu=big/,
+    )
   })
 
   test('the body the agent posts to other hosts reads back as the same weft network', () => {
-    const n = net({ ipRange: '10.50.0.128/25', labels: { team: 'blue' }, options: { 'com.docker.network.internal': 'true', x: 'y' } })
+    const n = net({
+      ipRange: '10.50.0.128/25',
+      labels: { team: 'blue' },
+      options: { 'com.docker.network.internal': 'true', x: 'y' },
+    })
     const body = dockerCreateBody(n)
     expect(body.Internal).toBe(true)
     expect(body.IPAM.Options['weft.network-id']).toBe(n.id)
-    const back = newNetworkFromDocker({ Id: 'd', Driver: 'weft', Name: body.Name, Internal: body.Internal, IPAM: body.IPAM, Options: body.Options, Labels: body.Labels })
+    const back = newNetworkFromDocker({
+      Id: 'd',
+      Driver: 'weft',
+      Name: body.Name,
+      Internal: body.Internal,
+      IPAM: body.IPAM,
+      Options: body.Options,
+      Labels: body.Labels,
+    })
     expect(back).toEqual({
-      name: n.name, subnet: n.subnet, gateway: n.gateway, ipRange: n.ipRange, mtu: n.mtu, vni: n.vni, labels: n.labels, options: n.options,
+      name: n.name,
+      subnet: n.subnet,
+      gateway: n.gateway,
+      ipRange: n.ipRange,
+      mtu: n.mtu,
+      vni: n.vni,
+      labels: n.labels,
+      options: n.options,
     })
   })
 
@@ -96,7 +145,13 @@ describe('docker options', () => {
 })
 
 describe('network matching and orphans', () => {
-  const d = (o: Partial<DockerNetwork>): DockerNetwork => ({ Id: 'x', Name: 'ov_net1', Driver: 'weft', IPAM: { Config: [{ Subnet: '10.50.0.0/24' }] }, ...o })
+  const d = (o: Partial<DockerNetwork>): DockerNetwork => ({
+    Id: 'x',
+    Name: 'ov_net1',
+    Driver: 'weft',
+    IPAM: { Config: [{ Subnet: '10.50.0.0/24' }] },
+    ...o,
+  })
 
   test('a Docker network is its weft network by name and subnet, and by weft id when it carries one', () => {
     const n = net()
@@ -110,26 +165,48 @@ describe('network matching and orphans', () => {
   test('only records Docker no longer lists, not in flight and older than the grace time, are orphans', () => {
     const now = Date.now()
     const rec = (dockerEndpoint: string, ageMs: number): EndpointRecord => ({
-      id: newId(), networkId: 'n', name: dockerEndpoint, ip: '10.50.0.2', mac: '02:42:0a:32:00:02', node: 'h1', external: false,
-      created: new Date(now - ageMs).toISOString(), plumbing: 'docker', dockerEndpoint,
+      id: newId(),
+      networkId: 'n',
+      name: dockerEndpoint,
+      ip: '10.50.0.2',
+      mac: '02:42:0a:32:00:02',
+      node: 'h1',
+      external: false,
+      created: new Date(now - ageMs).toISOString(),
+      plumbing: 'docker',
+      dockerEndpoint,
     })
-    const recs = [rec('listed', 60_000), rec('gone', 60_000), rec('young', 1000), rec('flying', 60_000)]
-    expect(orphanedEndpoints(recs, new Set(['listed']), new Set(['flying']), now).map((r) => r.name)).toEqual(['gone'])
+    const recs = [
+      rec('listed', 60_000),
+      rec('gone', 60_000),
+      rec('young', 1000),
+      rec('flying', 60_000),
+    ]
+    expect(
+      orphanedEndpoints(recs, new Set(['listed']), new Set(['flying']), now).map((r) => r.name),
+    ).toEqual(['gone'])
   })
 })
 
 describe('plugin handlers', () => {
   test('Activate names both drivers; the network scope is local (Docker refuses global without swarm)', async () => {
     const { h } = handlers()
-    expect(await call(h, 'Plugin.Activate')).toEqual({ Implements: ['NetworkDriver', 'IpamDriver'] })
-    expect(await call(h, 'NetworkDriver.GetCapabilities')).toEqual({ Scope: 'local', ConnectivityScope: 'global' })
+    expect(await call(h, 'Plugin.Activate')).toEqual({
+      Implements: ['NetworkDriver', 'IpamDriver'],
+    })
+    expect(await call(h, 'NetworkDriver.GetCapabilities')).toEqual({
+      Scope: 'local',
+      ConnectivityScope: 'global',
+    })
     expect(h.handler('NetworkDriver.NoSuchMethod')).toBeUndefined()
   })
 
   test('a network without --ipam-driver weft is refused with the fix in the message, and nothing is created', async () => {
     const { h, calls } = handlers()
     const r = call(h, 'NetworkDriver.CreateNetwork', {
-      NetworkID: 'd1', Options: {}, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '172.17.0.0/16', Gateway: '172.17.0.1/16' }],
+      NetworkID: 'd1',
+      Options: {},
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '172.17.0.0/16', Gateway: '172.17.0.1/16' }],
     })
     await expect(r).rejects.toThrow(/add --ipam-driver weft/)
     expect(calls).toEqual([])
@@ -138,23 +215,46 @@ describe('plugin handlers', () => {
   test('RequestPool refuses IPv6 and a subnet overlapping a weft network; picks a free default subnet', async () => {
     const { h } = handlers([net({ subnet: '10.0.0.0/24' })])
     await expect(call(h, 'IpamDriver.RequestPool', { V6: true })).rejects.toThrow(/IPv4 only/)
-    await expect(call(h, 'IpamDriver.RequestPool', { Pool: '10.0.0.128/25' })).rejects.toThrow(/overlaps weft network ov_net1/)
-    await expect(call(h, 'IpamDriver.RequestPool', { Pool: '10.9.0.0/24', SubPool: '10.8.0.0/25' })).rejects.toThrow(/not inside/)
-    expect(await call(h, 'IpamDriver.RequestPool', {})).toEqual({ PoolID: 'weft:10.0.1.0/24', Pool: '10.0.1.0/24', Data: {} })
+    await expect(call(h, 'IpamDriver.RequestPool', { Pool: '10.0.0.128/25' })).rejects.toThrow(
+      /overlaps weft network ov_net1/,
+    )
+    await expect(
+      call(h, 'IpamDriver.RequestPool', { Pool: '10.9.0.0/24', SubPool: '10.8.0.0/25' }),
+    ).rejects.toThrow(/not inside/)
+    expect(await call(h, 'IpamDriver.RequestPool', {})).toEqual({
+      PoolID: 'weft:10.0.1.0/24',
+      Pool: '10.0.1.0/24',
+      Data: {},
+    })
   })
 
   test('the gateway request answers the weft network gateway; a container request reserves an address', async () => {
     const n = net()
     const { h, calls } = handlers([n])
-    const gw = await call(h, 'IpamDriver.RequestAddress', { PoolID: poolIdFor(n.subnet), Options: { RequestAddressType: 'com.docker.network.gateway' } })
+    const gw = await call(h, 'IpamDriver.RequestAddress', {
+      PoolID: poolIdFor(n.subnet),
+      Options: { RequestAddressType: 'com.docker.network.gateway' },
+    })
     expect(gw.Address).toBe('10.50.0.1/24')
-    const a = await call(h, 'IpamDriver.RequestAddress', { PoolID: poolIdFor(n.subnet), Options: {} })
+    const a = await call(h, 'IpamDriver.RequestAddress', {
+      PoolID: poolIdFor(n.subnet),
+      Options: {},
+    })
     expect(a.Address).toBe('10.50.0.2/24')
     expect(calls).toEqual(['allocate 10.50.0.2'])
     // releasing what this process reserved goes to weft; the gateway and unknown addresses do not
-    await call(h, 'IpamDriver.ReleaseAddress', { PoolID: poolIdFor(n.subnet), Address: '10.50.0.1' })
-    await call(h, 'IpamDriver.ReleaseAddress', { PoolID: poolIdFor(n.subnet), Address: '10.50.0.9' })
-    await call(h, 'IpamDriver.ReleaseAddress', { PoolID: poolIdFor(n.subnet), Address: '10.50.0.2' })
+    await call(h, 'IpamDriver.ReleaseAddress', {
+      PoolID: poolIdFor(n.subnet),
+      Address: '10.50.0.1',
+    })
+    await call(h, 'IpamDriver.ReleaseAddress', {
+      PoolID: poolIdFor(n.subnet),
+      Address: '10.50.0.9',
+    })
+    await call(h, 'IpamDriver.ReleaseAddress', {
+      PoolID: poolIdFor(n.subnet),
+      Address: '10.50.0.2',
+    })
     expect(calls).toEqual(['allocate 10.50.0.2', 'release 10.50.0.2'])
   })
 
@@ -162,12 +262,20 @@ describe('plugin handlers', () => {
     const n = net()
     const { h, calls } = handlers([n])
     const v4 = [{ AddressSpace: 'weft', Pool: '10.51.0.0/24' }]
-    await expect(call(h, 'NetworkDriver.CreateNetwork', {
-      NetworkID: 'd2', Options: { 'com.docker.network.generic': { 'weft.network-id': n.id } }, IPv4Data: v4,
-    })).rejects.toThrow(/has subnet 10.50.0.0\/24, not 10.51.0.0\/24/)
-    expect(await call(h, 'NetworkDriver.CreateNetwork', {
-      NetworkID: 'd2', Options: { 'com.docker.network.generic': { 'weft.network-id': n.id } }, IPv4Data: [{ ...v4[0], Pool: n.subnet }],
-    })).toEqual({})
+    await expect(
+      call(h, 'NetworkDriver.CreateNetwork', {
+        NetworkID: 'd2',
+        Options: { 'com.docker.network.generic': { 'weft.network-id': n.id } },
+        IPv4Data: v4,
+      }),
+    ).rejects.toThrow(/has subnet 10.50.0.0\/24, not 10.51.0.0\/24/)
+    expect(
+      await call(h, 'NetworkDriver.CreateNetwork', {
+        NetworkID: 'd2',
+        Options: { 'com.docker.network.generic': { 'weft.network-id': n.id } },
+        IPv4Data: [{ ...v4[0], Pool: n.subnet }],
+      }),
+    ).toEqual({})
     expect(calls).toEqual([])
   })
 })
