@@ -177,6 +177,10 @@ const demo: LeafCommand = {
       type: 'boolean',
       description: 'Leave it running and print commands to try (remove with --down)',
     },
+    docker: {
+      type: 'boolean',
+      description: 'The same with a real dockerd per host: docker network create -d weft, docker run, docker exec ping (needs docker.io and busybox-static)',
+    },
     down: {
       type: 'boolean',
       description: 'Remove every demo left running (namespaces, agents, pins, state)',
