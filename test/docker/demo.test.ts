@@ -69,9 +69,9 @@ describe('weft demo --docker', () => {
     if (r.code !== 0) console.log(r.stdout, r.stderr)
     expect({ code: r.code, err: r.stderr }).toEqual({ code: 0, err: '' })
     for (let i = 1; i <= 11; i++) expect(r.stdout).toContain(`[${i}/11] `)
-    expect(r.stdout).toContain('network create -d weft --ipam-driver weft --subnet 10.0.1.0/24')
+    expect(r.stdout).toContain('network create -d weft --ipam-driver weft --label')
     expect(r.stdout).toMatch(/[0-9a-f]{12} {3}demo {6}weft {6}local/) // host 2's docker network ls
-    expect(r.stdout).toMatch(/bbox1: eth0 10\.0\.1\.2/)
+    expect(r.stdout).toMatch(/bbox1: eth0 10\.0\.0\.2/)
     expect(r.stdout).toMatch(/10 packets transmitted, 10 received, 0% packet loss/)
     expect(r.stdout).toContain('nothing left behind')
     expect(await leftovers(prefix)).toEqual([])
@@ -82,10 +82,10 @@ describe('weft demo --docker', () => {
     const p = /\(datapath \w+, docker, run (wd[0-9a-f]{4})\)/.exec(kept.stdout)?.[1] ?? ''
     prefixes.push(p)
     expect(kept.code).toBe(0)
-    const cmd = /^ {2}(nsenter .* exec bbox2 ping 10\.0\.1\.2)$/m.exec(kept.stdout)?.[1]
+    const cmd = /^ {2}(nsenter .* exec bbox2 ping 10\.0\.0\.2)$/m.exec(kept.stdout)?.[1]
     expect(cmd).toBeDefined()
     // the printed command works while it runs
-    const ping = await run([...cmd!.replace('ping 10.0.1.2', 'ping -c 1 -W 1 10.0.1.2').split(' ')])
+    const ping = await run([...cmd!.replace('ping 10.0.0.2', 'ping -c 1 -W 1 10.0.0.2').split(' ')])
     expect(ping.code).toBe(0)
     const down = await run([bin, 'demo', '--down'])
     expect(down.code).toBe(0)
