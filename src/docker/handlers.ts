@@ -65,6 +65,8 @@ export interface HandlerDeps {
   backend: DockerBackend
   engine: DockerEngine
   log: Logger
+  /** weft refused a DeleteNetwork (endpoints elsewhere): Docker removes its network anyway, to be put back. */
+  onDeleteRefused?(dockerId: string): void
 }
 
 export class DockerHandlers {
@@ -324,6 +326,7 @@ export class DockerHandlers {
     } catch (e) {
       if (e instanceof NotFoundError) return {}
       // Docker removes its network even so; the network sync puts it back on this host
+      this.deps.onDeleteRefused?.(id)
       throw e
     }
     return {}

@@ -31,10 +31,19 @@ export interface DockerPlugin {
 export function startDockerPlugin(opts: DockerPluginOptions): DockerPlugin {
   const log = opts.log.child({ component: 'docker' })
   const engine = new DockerEngine(opts.docker)
-  const handlers = new DockerHandlers({ backend: opts.backend, engine, log })
+  let sync: NetworkSync | undefined
+  const handlers = new DockerHandlers({
+    backend: opts.backend,
+    engine,
+    log,
+    // Docker drops its record right after our answer: look again then (and once more, later)
+    onDeleteRefused: () => {
+      for (const ms of [100, 1000]) setTimeout(() => sync?.trigger(), ms)
+    },
+  })
   // the socket first: a dockerd waiting on a call (docker rm -f while we were down) gets its answer
   const server = servePlugin(opts.socket ?? DEFAULT_PLUGIN_SOCKET, (m) => handlers.handler(m), log)
-  const sync = new NetworkSync({ backend: opts.backend, engine, handlers, log })
+  sync = new NetworkSync({ backend: opts.backend, engine, handlers, log })
   sync.start()
   let lastError = ''
   const reconcile = async () => {
@@ -62,7 +71,7 @@ export function startDockerPlugin(opts: DockerPluginOptions): DockerPlugin {
   return {
     socketPath: server.socketPath,
     handlers,
-    sync,
+    sync: sync,
     reconcile: () => (reconciling = reconciling.then(reconcile)),
     async stop() {
       clearInterval(timer)

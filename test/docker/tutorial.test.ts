@@ -280,9 +280,10 @@ describe(`docker network create -d weft on ${HOSTS} dockerd hosts (${DATAPATH} d
     expect(r.code).toBe(0) // Docker ignores a driver's refusal of DeleteNetwork
     const w = await agents[0]!.api('GET', '/v1/networks/ov_net2')
     expect(w.status).toBe(200)
+    // within 3 s (the periodic pass alone would take up to 5 s)
     await waitFor(async () => (await names(dh[1]!)).includes('ov_net2 weft local'), {
       what: 'ov_net2 back on host 2',
-      timeoutMs: 10_000,
+      timeoutMs: 3000,
     })
   }, 30_000)
 
