@@ -2,6 +2,7 @@
 // restarted keep traffic flowing and keep Docker working; a container removed while its
 // host's agent was down (Docker never resends those calls) has its endpoint and address
 // released when the agent is back. Real dockerd hosts and agents; needs root, BPF, docker.io.
+// Datapath: WEFT_TEST_DATAPATH (default bpf).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import {
@@ -17,7 +18,9 @@ import {
 } from '../harness/index.ts'
 import { startAgents, type RunningAgent } from '../agent/agents.ts'
 
-describe('docker plugin across dockerd and agent restarts', () => {
+const DATAPATH = (process.env.WEFT_TEST_DATAPATH ?? 'bpf') as 'bpf' | 'kernel'
+
+describe(`docker plugin across dockerd and agent restarts (${DATAPATH} datapath)`, () => {
   let topo: Topology
   const dh: DockerHost[] = []
   let agents: RunningAgent[]
@@ -77,6 +80,7 @@ describe('docker plugin across dockerd and agent restarts', () => {
     topo = await createTopology({ hosts: 2 })
     for (let i = 0; i < 2; i++) dh.push(await startDockerHost(topo, i))
     agents = await startAgents(topo, {
+      datapath: DATAPATH,
       hostArgs: (host) => {
         const d = dh.find((x) => x.host === host)!
         return [
