@@ -16,6 +16,8 @@ export interface NewNetwork {
   mtu?: number
   labels: Record<string, string>
   options: Record<string, string>
+  /** --internal: no way out. */
+  internal?: boolean
 }
 
 /** An endpoint record for a Docker endpoint on this node (the address is reserved first). */

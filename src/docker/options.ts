@@ -3,13 +3,12 @@
 //   --subnet / --gateway / --ip-range  -> subnet / gateway / ipRange
 //   --opt com.docker.network.driver.mtu=N               -> mtu
 //   --opt com.docker.network.driver.overlay.vxlanid_list=V -> vni (one VNI)
-//   --internal -> options["com.docker.network.internal"] = "true" (weft has no exit either way)
+//   --internal -> internal (no way out: no default route, no NAT)
 //   --label k=v -> labels; any other --opt k=v -> options
 import { ValidationError } from '../errors/index.ts'
 import type { NetworkRecord, NewNetwork } from './backend.ts'
 import type { DockerNetwork, NetworkCreateBody } from './engine.ts'
 import {
-  INTERNAL_OPTION,
   MTU_OPTION,
   PLUGIN_NAME,
   VNI_OPTION,
@@ -67,16 +66,17 @@ export function newNetworkFromDocker(net: DockerNetwork): NewNetwork {
     ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
     ...(opts.vni !== undefined ? { vni: opts.vni } : {}),
     labels: { ...net.Labels },
-    options: { ...opts.options, ...(net.Internal ? { [INTERNAL_OPTION]: 'true' } : {}) },
+    options: opts.options,
+    ...(net.Internal ? { internal: true } : {}),
   }
 }
 
-export const isInternal = (n: NetworkRecord) => n.options[INTERNAL_OPTION] === 'true'
+export const isInternal = (n: NetworkRecord) => n.internal === true
 
 /** The `POST /networks/create` body that makes a weft network appear in a host's Docker. */
 export function dockerCreateBody(n: NetworkRecord): NetworkCreateBody {
   const options: Record<string, string> = {}
-  for (const [k, v] of Object.entries(n.options)) if (k !== INTERNAL_OPTION) options[k] = v
+  for (const [k, v] of Object.entries(n.options)) options[k] = v
   options[MTU_OPTION] = String(n.mtu)
   options[VNI_OPTION] = String(n.vni)
   options[WEFT_NETWORK_ID_OPTION] = n.id

@@ -11,7 +11,6 @@ export const ADDRESS_SPACE = 'weft'
 export const WEFT_NETWORK_ID_OPTION = 'weft.network-id'
 
 export const GENERIC_OPTION = 'com.docker.network.generic'
-export const INTERNAL_OPTION = 'com.docker.network.internal'
 export const MTU_OPTION = 'com.docker.network.driver.mtu'
 export const VNI_OPTION = 'com.docker.network.driver.overlay.vxlanid_list'
 export const REQUEST_ADDRESS_TYPE = 'RequestAddressType'

@@ -383,7 +383,7 @@ describe(`docker network create -d weft on ${HOSTS} dockerd hosts (${DATAPATH} d
     })
     expect(w.Options['com.docker.network.driver.mtu']).toBe('1400')
     expect(w.Options['com.docker.network.driver.overlay.vxlanid_list']).toBe('4242')
-    expect(w.Options['com.docker.network.internal']).toBe('true')
+    expect(w.Internal).toBe(true)
     expect(w.Labels).toEqual({ team: 'blue' })
     await waitFor(async () => (await names(dh[1]!)).includes('ov_opts weft local'), {
       what: 'ov_opts on host 2',

@@ -112,7 +112,8 @@ describe('docker options', () => {
     const n = net({
       ipRange: '10.50.0.128/25',
       labels: { team: 'blue' },
-      options: { 'com.docker.network.internal': 'true', x: 'y' },
+      options: { x: 'y' },
+      internal: true,
     })
     const body = dockerCreateBody(n)
     expect(body.Internal).toBe(true)
@@ -135,6 +136,7 @@ describe('docker options', () => {
       vni: n.vni,
       labels: n.labels,
       options: n.options,
+      internal: true,
     })
   })
 
