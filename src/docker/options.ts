@@ -8,12 +8,7 @@
 import { ValidationError } from '../errors/index.ts'
 import type { NetworkRecord, NewNetwork } from './backend.ts'
 import type { DockerNetwork, NetworkCreateBody } from './engine.ts'
-import {
-  MTU_OPTION,
-  PLUGIN_NAME,
-  VNI_OPTION,
-  WEFT_NETWORK_ID_OPTION,
-} from './protocol.ts'
+import { MTU_OPTION, PLUGIN_NAME, VNI_OPTION, WEFT_NETWORK_ID_OPTION } from './protocol.ts'
 
 export interface DriverOptions {
   mtu?: number

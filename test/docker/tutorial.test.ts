@@ -176,6 +176,19 @@ describe(`docker network create -d weft on ${HOSTS} dockerd hosts (${DATAPATH} d
       { what: 'weft endpoints named after the containers' },
     )
     expect(eps.map((e) => `${e.name} ${e.ip}`).sort()).toEqual([`bbox1 ${ip1}`, `bbox2 ${ip2}`])
+    // the way out: Docker set the default route from the Join answer; host 1's underlay address
+    // (outside the overlay, inside the test's namespaces) answers bbox2 on host 2 through host 2's
+    // NAT. The kernel datapath has no way out: there it must not answer.
+    expect(await dh[1]!.mustDocker(['exec', 'bbox2', 'ip', 'route'])).toContain(
+      'default via 10.50.0.1 dev eth0',
+    )
+    const outside = topo.hosts[0]!.underlay.ip
+    if (DATAPATH === 'bpf')
+      await waitFor(() => dockerPing(dh[1]!, 'bbox2', outside), {
+        what: 'bbox2 -> host 1 underlay (way out)',
+        timeoutMs: 10_000,
+      })
+    else expect(await dockerPing(dh[1]!, 'bbox2', outside)).toBe(false)
     // the third host joins the same network
     await run(dh[2]!, 'bbox9', 'ov_net1')
     for (const [i, c] of [
@@ -403,8 +416,9 @@ describe(`docker network create -d weft on ${HOSTS} dockerd hosts (${DATAPATH} d
     expect(await dh[1]!.mustDocker(['exec', 'bbox5', 'cat', '/sys/class/net/eth0/mtu'])).toBe(
       '1400',
     )
-    // internal: no default route
+    // internal: no default route, no way out
     expect(await dh[1]!.mustDocker(['exec', 'bbox5', 'ip', 'route'])).not.toContain('default')
+    expect(await dockerPing(dh[1]!, 'bbox5', topo.hosts[0]!.underlay.ip)).toBe(false)
     await dh[1]!.mustDocker(['rm', '-f', 'bbox5'])
     await dh[1]!.mustDocker(['network', 'rm', 'ov_opts'])
   }, 60_000)
