@@ -322,7 +322,7 @@ export class Doctor {
           e.name === t ||
           e.id === t ||
           (t.length >= 12 && e.id.startsWith(t)) ||
-          (e.sandbox !== undefined &&
+          (!!e.sandbox &&
             (e.sandbox === t || (key !== undefined && sandboxPath(e.sandbox) === key))),
       )
       if (locals.length === 0) {

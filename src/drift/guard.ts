@@ -49,6 +49,14 @@ interface Found {
 
 const remoteKey = (vni: number, ip: string) => `${vni}/${ip}`
 
+/**
+ * The sandbox's netns path, or undefined when weft does not own the sandbox end (Docker plumbs
+ * it: the sandbox is Docker's, and so are its address and routes).
+ */
+function sandboxOf(e: LocalEndpointSpec): string | undefined {
+  return e.plumbing === 'docker' || !e.sandbox ? undefined : sandboxPath(e.sandbox)
+}
+
 /** Kernel reads are synchronous: let API requests in between every so many endpoints. */
 const YIELD_EVERY = 32
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
@@ -102,7 +110,11 @@ export class DriftGuard implements Datapath {
 
   /** Sandbox paths that hold endpoints this guard programmed (the listener follows them). */
   sandboxPaths(): string[] {
-    return [...new Set([...this.local.values()].map((e) => sandboxPath(e.sandbox)))]
+    return [
+      ...new Set(
+        [...this.local.values()].map(sandboxOf).filter((p): p is string => p !== undefined),
+      ),
+    ]
   }
 
   /** Drift seen and not yet repaired (for `weft doctor`). */
@@ -271,7 +283,8 @@ export class DriftGuard implements Datapath {
     let n = 0
     for (const [name, want] of this.local) {
       if (++n % YIELD_EVERY === 0) await this.yieldNow()
-      if (!existsSync(sandboxPath(want.sandbox))) continue // the sandbox is gone: released, not repaired
+      const sandbox = sandboxOf(want)
+      if (sandbox !== undefined && !existsSync(sandbox)) continue // the sandbox is gone: released, not repaired
       const e = byName.get(name)
       const what = `endpoint ${want.id.slice(0, 12)} (${name}, ${want.ip} in VNI ${want.vni})`
       if (!e) {
@@ -377,9 +390,10 @@ export class DriftGuard implements Datapath {
     this.sandboxHints.clear()
     let n = 0
     for (const [name, want] of this.local) {
-      const path = sandboxPath(want.sandbox)
+      const path = sandboxOf(want)
       if (++n % YIELD_EVERY === 0) await this.yieldNow()
       if (
+        path === undefined ||
         dropped.has(name) ||
         this.found.has(`local ${name}`) ||
         (!all && !hinted.has(path)) ||

@@ -3,7 +3,7 @@
 // held, and counted as repaired only once the call that puts it back succeeds. Plus the pure
 // rtnetlink pieces: request encoding, notification decoding, which notifications mean drift.
 import { describe, expect, test } from 'bun:test'
-import type { ActualState, DatapathFault } from '../../src/datapath/types.ts'
+import type { ActualState, DatapathFault, LocalEndpointSpec } from '../../src/datapath/types.ts'
 import { DriftGuard, isDriftEvent, RepairBook } from '../../src/drift/index.ts'
 import { decodeEvent } from '../../src/drift/rtnl-decode.ts'
 import { encodeRequest, RTM, splitMessages } from '../../src/drift/rtnl.ts'
@@ -130,6 +130,45 @@ describe('drift guard', () => {
     expect(repairs.totalsByKind().pin).toBe(0)
     expect(guard.unrepaired()).toMatchObject([{ kind: 'pin' }])
     expect(warnings.join('\n')).toContain('putting back the datapath base failed')
+  })
+})
+
+describe('drift guard and sandboxes it does not own', () => {
+  class KernelFake extends FakeDatapath {
+    // the kernel datapath's checks only: no tc filter read for a veth the fake never made
+    override readonly kind = 'kernel' as unknown as 'bpf'
+  }
+  const ep = (o: Partial<LocalEndpointSpec>): LocalEndpointSpec => ({
+    id: 'c'.repeat(64),
+    vni: 300,
+    ip: '10.0.1.5',
+    mac: '02:42:0a:00:01:05',
+    sandbox: '',
+    ifname: '',
+    hostIfname: 'wfcccccccccc',
+    ...o,
+  })
+
+  test("a Docker-plumbed endpoint (no sandbox of weft's) is compared without reading a sandbox", async () => {
+    const guard = new DriftGuard(new KernelFake(), {
+      repairs: new RepairBook(),
+      advertise: '198.18.0.1',
+    })
+    await guard.upsertNetwork(NET)
+    await guard.attachEndpoint(ep({ plumbing: 'docker' }))
+    expect(guard.sandboxPaths()).toEqual([])
+    await guard.actual() // reading every sandbox end is due: must not trip over ''
+    expect(guard.unrepaired()).toEqual([])
+  })
+
+  test('an endpoint whose sandbox is gone is not drift (it is released, not repaired)', async () => {
+    const fake = new KernelFake()
+    const guard = new DriftGuard(fake, { repairs: new RepairBook(), advertise: '198.18.0.1' })
+    await guard.upsertNetwork(NET)
+    await guard.attachEndpoint(ep({ sandbox: '/nonexistent/netns/x', ifname: 'eth0' }))
+    fake.local.clear()
+    await guard.actual()
+    expect(guard.unrepaired()).toEqual([])
   })
 })
 
