@@ -93,6 +93,9 @@ export class DriftGuard implements Datapath {
   ) {
     this.kind = inner.kind
     this.now = opts.now ?? Date.now
+    // a guard must not hide what the datapath can do: the reconciler asks for these by presence
+    if (inner.setClusterSubnets)
+      this.setClusterSubnets = (subnets) => inner.setClusterSubnets!(subnets)
   }
 
   // --- what the listener tells ------------------------------------------------------------
@@ -205,6 +208,9 @@ export class DriftGuard implements Datapath {
   stats(): Promise<VniStats[]> {
     return this.inner.stats()
   }
+
+  /** Optional methods of the datapath are the inner one's (present only where it has them). */
+  declare setClusterSubnets?: Datapath['setClusterSubnets']
 
   async close(): Promise<void> {
     this.host?.close()

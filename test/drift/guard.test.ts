@@ -133,6 +133,25 @@ describe('drift guard', () => {
   })
 })
 
+describe('drift guard: what the datapath can do stays visible', () => {
+  test('setClusterSubnets is there exactly when the inner datapath has it, and reaches it', async () => {
+    const seen: unknown[] = []
+    const withWayOut = new (class extends FakeDatapath {
+      async setClusterSubnets(subnets: { vni: number; subnet: string }[]): Promise<void> {
+        seen.push(subnets)
+      }
+    })()
+    const guard = new DriftGuard(withWayOut, { repairs: new RepairBook(), advertise: '198.18.0.1' })
+    expect(typeof guard.setClusterSubnets).toBe('function')
+    await guard.setClusterSubnets!([{ vni: 300, subnet: '10.0.1.0/24' }] as never)
+    expect(seen).toHaveLength(1)
+    expect(
+      new DriftGuard(new FakeDatapath(), { repairs: new RepairBook(), advertise: '198.18.0.1' })
+        .setClusterSubnets,
+    ).toBeUndefined()
+  })
+})
+
 describe('drift guard and sandboxes it does not own', () => {
   class KernelFake extends FakeDatapath {
     // the kernel datapath's checks only: no tc filter read for a veth the fake never made
