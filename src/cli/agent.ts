@@ -25,10 +25,16 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
     return
   }
   const agent = await startAgent(config)
-  await new Promise<void>((resolve) => {
-    const onSignal = () => resolve()
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-  })
+  // the one line an operator needs from the first host, readable among the JSON log lines
+  if (agent.joinCommand) ctx.err(`To join another host to this cluster, run on it: ${agent.joinCommand}`)
+  const fatal = await Promise.race([
+    agent.fatal,
+    new Promise<undefined>((resolve) => {
+      const onSignal = () => resolve(undefined)
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+    }),
+  ])
   await agent.stop()
+  if (fatal) throw fatal
 }

@@ -199,7 +199,8 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description: '"embedded" (serve the Consul API here) or consul://HOST:PORT',
+      description:
+        '"embedded" (serve the store here, TLS + join token) or consul://HOST:PORT[,HOST:PORT...] (another host\'s store, or Consul)',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
@@ -208,11 +209,30 @@ const agent: LeafCommand = {
       description: 'Embedded store listen address',
       defaultNote: `ADVERTISE:${AGENT_DEFAULTS.kvPort}`,
     },
-    'store-token': { type: 'string', description: 'Consul ACL token (or WEFT_STORE_TOKEN)' },
+    'join-token': {
+      type: 'string',
+      valueName: 'token',
+      description:
+        "Join another host's embedded store: the token its first agent printed (or WEFT_JOIN_TOKEN); kept in DATA/join-token",
+    },
+    'join-token-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Read the join token from this file (or WEFT_JOIN_TOKEN_FILE)',
+    },
+    'store-token': {
+      type: 'string',
+      description: 'A real Consul\'s ACL token (or WEFT_STORE_TOKEN); not with --store embedded',
+    },
     'store-token-file': {
       type: 'string',
       valueName: 'path',
       description: 'Read the Consul ACL token from this file (or WEFT_STORE_TOKEN_FILE)',
+    },
+    'store-ca': {
+      type: 'string',
+      valueName: 'path',
+      description: "PEM CA file a real Consul's https certificate is checked against (a private CA)",
     },
     data: {
       type: 'string',
