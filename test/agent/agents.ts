@@ -69,7 +69,7 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       socket,
       dataDir,
       proc: undefined as unknown as NsProcess,
-      env: () => (host === storeHost ? {} : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) }),
+      env: (): Record<string, string> => (host === storeHost ? {} : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) }),
       async api(method, path, body) {
         const res = await fetch(`http://weft${path}`, {
           method,
