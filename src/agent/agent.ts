@@ -63,7 +63,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   })
 
   // 2. the cluster store
-  const { store, kvServer, joinCommand } = await openClusterStore(config, stack, log)
+  const { store, kvServer, joinCommand, accepted } = await openClusterStore(config, stack, log)
   const storeStatus = new StoreStatus()
 
   // 3. datapath + reconciler, woken by every change of the mirror
@@ -119,6 +119,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const registration = registerNode(store, { ...node, ...(config.apiTcp ? { api: config.apiTcp } : {}) }, config.ttlMs, log, {
     onRegistered: async () => {
       storeStatus.answered()
+      accepted()
       await service.reannounce()
       watch ??= followStore(store, ROOT, mirror, storeStatus, log)
     },

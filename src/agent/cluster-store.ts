@@ -16,6 +16,7 @@ import {
   type StoreClientOptions,
 } from '../kv/index.ts'
 import { ConsulStore } from '../store/index.ts'
+import { ValidationError } from '../errors/index.ts'
 import type { Logger } from '../log.ts'
 import { kvPath, type AgentConfig } from './config.ts'
 import type { DisposerStack } from './disposers.ts'
@@ -25,6 +26,12 @@ export interface OpenedClusterStore {
   kvServer?: ServedKv
   /** With the embedded store: `weft agent --store consul://ADDR:PORT --join-token …` for other hosts. */
   joinCommand?: string
+  /**
+   * Call once the store has accepted this agent (verified by the pinned CA, token accepted):
+   * keeps a join token given to this start in <data>/join-token, so a restart needs none. A
+   * token the store never accepted (a typo, another cluster's) is not kept.
+   */
+  accepted(): void
 }
 
 /** The agent's own requests: one retry, and an answer within 5 s or the store counts as unreachable. */
@@ -48,10 +55,10 @@ export async function openClusterStore(
     stack.push('embedded store', () => e.stop())
     log.info({ url: e.served.url }, 'embedded Consul-compatible store listening (TLS, join token required)')
     log.info({ joinCommand: e.joinCommand }, `to join another host, run: ${e.joinCommand}`)
-    return { store: connect(e.clientOptions), kvServer: e.served, joinCommand: e.joinCommand }
+    return { store: connect(e.clientOptions), kvServer: e.served, joinCommand: e.joinCommand, accepted: () => {} }
   }
+  if (config.joinToken !== undefined) checkKeptJoinToken(config.dataDir, config.joinToken)
   const joinToken = resolveJoinToken({ flag: config.joinToken, dataDir: config.dataDir })
-  if (config.joinToken !== undefined) keepJoinToken(config.dataDir, config.joinToken)
   const { options, warnings } = remoteStoreOptions({
     address: config.store.address,
     joinToken,
@@ -59,20 +66,53 @@ export async function openClusterStore(
     caFile: config.storeCa,
   })
   for (const w of warnings) log.warn(w)
-  return { store: connect(options) }
+  if (joinToken === undefined && config.storeToken === undefined) {
+    // the likely mistake: the first host's embedded store speaks TLS only and needs its token
+    log.warn(
+      `no join token: if ${config.store.address} is a weft host's embedded store it refuses this agent (TLS only, token required); pass the join token its first agent printed (--join-token, --join-token-file or $WEFT_JOIN_TOKEN)`,
+    )
+  }
+  let kept = config.joinToken === undefined
+  return {
+    store: connect(options),
+    accepted() {
+      if (kept) return
+      kept = true
+      try {
+        keepJoinToken(config.dataDir, config.joinToken!)
+        log.info(`join token kept in ${joinTokenPath(config.dataDir)}: restarts need no --join-token`)
+      } catch (e) {
+        // the agent runs on; only its next start needs the token again
+        log.error({ err: (e as Error).message }, `could not keep the join token in ${joinTokenPath(config.dataDir)}: a restart will need --join-token again`)
+      }
+    },
+  }
 }
 
 /**
- * Keep the given join token in <data>/join-token, so a restart needs no secret on its command
- * line or in its environment. A kept token of the same CA is replaced (the first host rotated
- * its secret); one of another CA is refused by saveJoinToken (this data dir joined another cluster).
+ * Keep the given join token in <data>/join-token (0600). A kept token of the same CA is
+ * replaced (the first host rotated its secret).
  */
 function keepJoinToken(dataDir: string, given: string): void {
-  const keptText = resolveJoinToken({ dataDir })
-  const kept = keptText === undefined ? undefined : parseJoinToken(keptText)
+  const kept = keptJoinToken(dataDir)
   const token = parseJoinToken(given)
   if (kept && kept.caDigest === token.caDigest && kept.secret !== token.secret) unlinkSync(joinTokenPath(dataDir))
   saveJoinToken(dataDir, given)
+}
+
+/** Refuse at start a join token of another CA than the one this data dir joined before. */
+function checkKeptJoinToken(dataDir: string, given: string): void {
+  const kept = keptJoinToken(dataDir)
+  if (kept && kept.caDigest !== parseJoinToken(given).caDigest) {
+    throw new ValidationError(
+      `${joinTokenPath(dataDir)} holds the join token of another cluster (its CA ${kept.caDigest.slice(0, 12)}…, the given token's ${parseJoinToken(given).caDigest.slice(0, 12)}…): remove it to join this one, or use another --data`,
+    )
+  }
+}
+
+function keptJoinToken(dataDir: string) {
+  const text = resolveJoinToken({ dataDir })
+  return text === undefined ? undefined : parseJoinToken(text, joinTokenPath(dataDir))
 }
 
 const connect = (options: StoreClientOptions) => ConsulStore.connect({ ...options, ...CLIENT })
