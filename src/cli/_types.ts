@@ -45,7 +45,7 @@ export interface Endpoint {
   vtep?: string
   external: boolean
   created: string
-  status?: 'attached' | 'failed' | 'pending'
+  status?: 'attached' | 'failed' | 'pending' | 'gone'
   error?: string
 }
 

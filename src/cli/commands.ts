@@ -97,6 +97,11 @@ const networkConnect: LeafCommand = {
   positionals: { min: 2, max: 2 },
   flags: {
     ip: { type: 'string', description: 'IPv4 address', defaultNote: 'next free one' },
+    ifname: {
+      type: 'string',
+      description: 'Interface name inside the sandbox',
+      defaultNote: 'lowest free ethN',
+    },
     external: {
       type: 'boolean',
       description: 'Declare an endpoint behind a non-weft VTEP (needs --ip, --mac, --vtep)',
