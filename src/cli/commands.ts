@@ -204,8 +204,7 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description:
-        '"embedded" (serve the store here, TLS + join token) or consul://HOST:PORT[,HOST:PORT...] (another host\'s store, or Consul)',
+      description: '"embedded" (serve it here, TLS + join token) or consul://HOST:PORT[,HOST:PORT...]',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
@@ -218,7 +217,7 @@ const agent: LeafCommand = {
       type: 'string',
       valueName: 'token',
       description:
-        "Join another host's embedded store: the token its first agent printed (or WEFT_JOIN_TOKEN); kept in DATA/join-token",
+        'Join the store of the agent that printed this token (or WEFT_JOIN_TOKEN); kept in DATA/join-token',
     },
     'join-token-file': {
       type: 'string',
