@@ -3,7 +3,7 @@
 // tests run several per kernel) would program the same maps against each other. The agent
 // holds flock(LOCK_EX) on that directory while it runs; the kernel drops it when the process
 // dies, so a crash leaves no stale lock behind.
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, existsSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { ensurePinDir } from '../bpf/index.ts'
 import { PIN_ROOT } from '../datapath/index.ts'
@@ -16,12 +16,20 @@ const LOCK_NB = 4
 /** Another agent on this kernel runs with this node name. */
 export class PinDirBusyError extends ConflictError {
   override name = 'PinDirBusyError'
-  constructor(readonly dir: string, node: string) {
-    super(
-      `another weft agent on this kernel runs as node ${node} (it holds ${dir}): give this one another --name, or stop that one first`,
-      'node_name_in_use',
-    )
+  constructor(
+    readonly dir: string,
+    node: string,
+    what = 'give this one another --name, or stop that one first',
+  ) {
+    super(`another weft agent on this kernel runs as node ${node} (it holds ${dir}): ${what}`, 'node_name_in_use')
   }
+}
+
+interface LockOptions {
+  root?: string
+  libc?: Libc
+  /** What the refusal tells the operator to do. */
+  busyHint?: string
 }
 
 export interface PinDirLock {
@@ -29,17 +37,24 @@ export interface PinDirLock {
   release(): void
 }
 
-/** Take the node's pin directory for this process (created if missing); throws PinDirBusyError when held. */
-export function lockPinDir(node: string, o: { root?: string; libc?: Libc } = {}): PinDirLock {
+/**
+ * Take the node's pin directory for this process; throws PinDirBusyError when another holds it.
+ * It is created if missing, unless `create` is false: then a missing one gives undefined.
+ */
+export function lockPinDir(node: string, o: LockOptions & { create: false }): PinDirLock | undefined
+export function lockPinDir(node: string, o?: LockOptions & { create?: true }): PinDirLock
+export function lockPinDir(node: string, o: LockOptions & { create?: boolean } = {}): PinDirLock | undefined {
   const dir = join(o.root ?? PIN_ROOT, node)
-  ensurePinDir(dir)
+  if (o.create === false) {
+    if (!existsSync(dir)) return undefined
+  } else ensurePinDir(dir)
   const libc = o.libc ?? getLibc()
   const fd = openSync(dir, 'r')
   if (libc.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     const errno = libc.errno()
     closeSync(fd)
     // EWOULDBLOCK is EAGAIN on Linux
-    if (errno === Errno.EAGAIN) throw new PinDirBusyError(dir, node)
+    if (errno === Errno.EAGAIN) throw new PinDirBusyError(dir, node, o.busyHint)
     throw new Error(`cannot lock ${dir} (flock: ${libc.strerror(errno)}); is it on bpffs?`)
   }
   let held = true

@@ -3,6 +3,7 @@
 //   anything: the node's pin directory /sys/fs/bpf/weft/<node>/ is flock'ed by its agent;
 // - an agent on another host (another advertise address) with a live node's name is refused
 //   at start, saying which address holds the name, and the holder's record is untouched;
+// - --teardown of a running node is refused the same way (the pins are in use);
 // - the same host restarting (same advertise address) takes its name back at once, without
 //   waiting for its old lease to expire, and the kernel dropped the dead agent's lock.
 // h1 and h2 run the bpf datapath (the pin lock is the bpf datapath's); the impostor on h3 runs
@@ -10,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTopology, requireRoot, spawnIn, waitFor, type Topology } from '../harness/index.ts'
+import { createTopology, requireRoot, runIn, spawnIn, waitFor, type Topology } from '../harness/index.ts'
 import { startAgents, WEFT, type RunningAgent } from './agents.ts'
 
 const TTL = '30s' // longer than any wait below: a name taken back within it was not left to expire
@@ -67,6 +68,18 @@ describe('one node name, one agent', () => {
     expect((await h2.api('GET', '/healthz')).body).toMatchObject({ ok: true })
   }, 60_000)
 
+  test('--teardown of a running node is refused: its pins stay in use', async () => {
+    const h2 = agents[1]!
+    const pinDir = `/sys/fs/bpf/weft/${h2.node}`
+    const r = await runIn(h2.host.ns, [WEFT, 'agent', '--teardown', '--name', h2.node, '--advertise', h2.host.underlay.ip, '--datapath', 'bpf'])
+    expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({
+      code: 1,
+      stderr: `Error: another weft agent on this kernel runs as node ${h2.node} (it holds ${pinDir}): stop that agent first, then run --teardown`,
+    })
+    expect(existsSync(join(pinDir, 'vx_nets'))).toBe(true)
+    expect((await h2.api('GET', '/healthz')).body).toMatchObject({ ok: true })
+  }, 60_000)
+
   test('an agent on another host with a live node name is refused at start, naming the address that holds it', async () => {
     const h2 = agents[1]!
     const h3 = topo.hosts[2]!
@@ -90,7 +103,8 @@ describe('one node name, one agent', () => {
     await h2.kill('SIGKILL') // no deregistration: its lease lives on for the TTL
     expect(await nodeRecord(h2.node)).toMatchObject({ alive: true, started: before.started })
     await h2.restart()
-    await waitFor(async () => (await nodeRecord(h2.node))?.started !== before.started, {
+    // (revoking the old lease deletes the record for a moment: wait for the new one)
+    await waitFor(async () => ((r) => r !== undefined && r.started !== before.started)(await nodeRecord(h2.node)), {
       what: `${h2.node} to register again (well within its ${TTL} TTL)`,
       timeoutMs: 15_000,
     })
