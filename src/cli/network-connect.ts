@@ -22,12 +22,19 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
     if (missing.length)
       throw new UsageError(`--external needs ${missing.join(', ')}`, 'network connect')
     if (ifname !== undefined)
-      throw new UsageError('--ifname is only for sandboxes, not --external endpoints', 'network connect')
+      throw new UsageError(
+        '--ifname is only for sandboxes, not --external endpoints',
+        'network connect',
+      )
     body = { ip, external: { name, mac, vtep } }
   } else {
     if (mac || vtep)
       throw new UsageError('--mac and --vtep are only for --external endpoints', 'network connect')
-    body = { sandbox: name, ...(ip !== undefined ? { ip } : {}), ...(ifname !== undefined ? { ifname } : {}) }
+    body = {
+      sandbox: name,
+      ...(ip !== undefined ? { ip } : {}),
+      ...(ifname !== undefined ? { ifname } : {}),
+    }
   }
   const ep = await ctx
     .client()
