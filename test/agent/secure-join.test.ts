@@ -4,7 +4,9 @@
 // underlay (no weft, no secret) can neither read nor write the store, and the cluster is as
 // it was; then h2 runs the printed command and joins; it keeps the token, so its restart needs
 // none. A wrong or missing token is a configuration error in the joining agent's log, it never
-// registers, and a wrong token is not kept. (test/kv/secure-underlay.test.ts does the store level and the capture.)
+// registers, and a wrong token is not kept. Rotating the token (the first host drops
+// <data>/join-token and restarts) needs the new token on joined hosts, which replaces the kept one.
+// (test/kv/secure-underlay.test.ts does the store level and the capture.)
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -142,6 +144,25 @@ describe('joining the embedded store, secure by default', () => {
     expect(existsSync(join(dataDir, 'join-token'))).toBe(false)
   }, 30_000)
 
+  test('a join token of the right CA with a wrong secret: the store refuses it (403), a configuration error, not kept', async () => {
+    const [, , token] = JOIN_LINE.exec(first.stderr())!
+    const wrongSecret = `${token!.slice(0, -64)}${'f'.repeat(64)}`
+    const { proc, dataDir } = agent(h2, 'sj2', ['--store', `consul://${h1.underlay.ip}:8500`, '--log-level', 'warn'], {
+      env: { WEFT_JOIN_TOKEN: wrongSecret },
+      data: 'wrongsecret',
+    })
+    const line = await waitWithLog(
+      proc,
+      () => proc.stderr().split('\n').find((l) => l.includes('configuration error: the store refused this agent')),
+      "the refusal in the agent's log",
+      15_000,
+    )
+    expect(JSON.parse(line)).toMatchObject({ level: 50, err: expect.stringContaining('HTTP 403') })
+    expect(await alive(h1Socket(), node('sj2'))).toBe(false)
+    await proc.stop(3000)
+    expect(existsSync(join(dataDir, 'join-token'))).toBe(false)
+  }, 30_000)
+
   test('with the printed join command a new host joins; it keeps the token (0600), and its restart needs no flag', async () => {
     const [, command] = JOIN_LINE.exec(first.stderr())!
     const printed = command!.split(' ').slice(2) // after "weft agent"
@@ -158,5 +179,23 @@ describe('joining the embedded store, secure by default', () => {
     await waitWithLog(again.proc, () => healthy(again.socket), 'h2 to register again without a token', 20_000)
     expect(again.proc.stderr()).not.toContain('no join token')
     await again.proc.stop(3000)
+  }, 60_000)
+
+  test('rotating: the first host drops its join token and restarts; a joined host needs the new one, which replaces the kept one', async () => {
+    const [, , oldToken] = JOIN_LINE.exec(first.stderr())!
+    await first.stop(3000)
+    rmSync(join(root, node('sj1'), 'join-token'))
+    first = agent(h1, 'sj1', ['--store', 'embedded', '--log-level', 'info']).proc
+    const [, , newToken] = await waitWithLog(first, () => JOIN_LINE.exec(first.stderr()) ?? undefined, 'the new join command', 20_000)
+    expect(newToken!.slice(0, 72)).toBe(oldToken!.slice(0, 72)) // same CA digest
+    expect(newToken).not.toBe(oldToken)
+    // the joined host's kept (old) token is refused now
+    const stale = agent(h2, 'sj2', ['--store', `consul://${h1.underlay.ip}:8500`, '--log-level', 'warn'])
+    await waitWithLog(stale.proc, () => stale.proc.stderr().includes('configuration error: the store refused this agent'), 'the old token refused', 15_000)
+    await stale.proc.stop(3000)
+    const renewed = agent(h2, 'sj2', ['--store', `consul://${h1.underlay.ip}:8500`], { env: { WEFT_JOIN_TOKEN: newToken! } })
+    await waitWithLog(renewed.proc, () => healthy(renewed.socket), 'h2 to join with the new token', 20_000)
+    expect(readFileSync(join(renewed.dataDir, 'join-token'), 'utf8').trim()).toBe(newToken!)
+    await renewed.proc.stop(3000)
   }, 60_000)
 })
