@@ -7,7 +7,6 @@
 import type { ClusterStore } from '../store/index.ts'
 import { keys, type NodeRecord } from '../cluster/index.ts'
 import { ConflictError } from '../errors/index.ts'
-import { KvHttpError, StoreIdentityError } from '../kv/index.ts'
 import type { Logger } from '../log.ts'
 
 /** The node name is registered by a live agent on another host. */
@@ -27,12 +26,12 @@ export class NodeNameHeldError extends ConflictError {
 }
 
 export interface RegistrationHandlers {
-  /** Called once the first registration of this process; undefined: keep backing off. */
+  /** Called after every (re)registration. */
   onRegistered: () => Promise<void>
   /**
    * The name is held by another host before this process ever registered: the agent should
-   * not start. Later (the name was taken while this host's lease had lapsed) it is logged as
-   * an error and retried, never taken over.
+   * not start. Later (the name was taken while this host's lease had lapsed), or without this
+   * handler, it is logged as an error and retried, never taken over.
    */
   onRefusedAtStart?: (e: NodeNameHeldError) => void
 }
@@ -147,8 +146,10 @@ export function registerNode(
  * retries, since the operator may fix the other side (rotate the token back, stop the impostor).
  */
 function configurationProblem(e: unknown): string | undefined {
-  if (e instanceof StoreIdentityError) return 'configuration error: the store is not the one this agent was told to trust (--store, the join token or --store-ca)'
-  if (e instanceof KvHttpError && e.status === 403)
+  // by the errors' codes, so every store (Consul's client, others) can raise them
+  const code = (e as { code?: unknown }).code
+  if (code === 'store_identity') return 'configuration error: the store is not the one this agent was told to trust (--store, the join token or --store-ca)'
+  if (code === 'store_forbidden')
     return 'configuration error: the store refused this agent (a weft store needs the join token its first agent printed: --join-token or $WEFT_JOIN_TOKEN; a Consul needs --store-token)'
   if (e instanceof NodeNameHeldError) return 'configuration error: the node name is taken by another host'
   return undefined
