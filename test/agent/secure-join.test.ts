@@ -6,7 +6,8 @@
 // none. A wrong or missing token is a configuration error in the joining agent's log, it never
 // registers, and a wrong token is not kept. Rotating the token (the first host drops
 // <data>/join-token and restarts) needs the new token on joined hosts, which replaces the kept one.
-// (test/kv/secure-underlay.test.ts does the store level and the capture.)
+// A capture on h1's underlay port holds none of the secrets in clear. (test/kv/secure-underlay.test.ts
+// does the same at the store level.)
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -23,6 +24,11 @@ let root: string
 let h1: Host
 let h2: Host
 let first: NsProcess
+let capture: NsProcess
+/** Every join token the first agent printed (it rotates below): none may cross the underlay in clear. */
+const printedTokens: string[] = []
+/** Every TCP segment through h1's port on the underlay bridge (frames between bridge ports never show on br0). */
+const pcap = () => join(root, 'underlay.pcap')
 
 /** Node names carry the topology's prefix: the harness removes their pins on teardown. */
 const node = (suffix: string) => `${topo.prefix}-${suffix}`
@@ -72,8 +78,12 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), `weft-${topo.prefix}-join-`))
   topo.track(() => rmSync(root, { recursive: true, force: true }))
   ;[h1, h2] = [topo.hosts[0]!, topo.hosts[1]!]
+  capture = spawnIn(topo.underlayNs, ['tcpdump', '-i', 'p1', '--immediate-mode', '-U', '-n', '-s', '0', '-w', pcap(), 'tcp port 8500'])
+  topo.track(() => capture.stop())
+  await waitFor(() => capture.stderr().includes('listening on p1'), { what: "tcpdump to listen on h1's underlay port", timeoutMs: 10_000 })
   first = agent(h1, 'sj1', ['--store', 'embedded', '--log-level', 'info']).proc
-  await waitFor(() => JOIN_LINE.test(first.stderr()), { what: `h1's agent to print the join command (stderr: ${first.stderr().slice(-800)})`, timeoutMs: 20_000 })
+  await waitWithLog(first, () => JOIN_LINE.test(first.stderr()), "h1's agent to print the join command", 20_000)
+  printedTokens.push(JOIN_LINE.exec(first.stderr())![2]!)
   await waitFor(() => alive(h1Socket(), node('sj1')), { what: 'h1 registered', timeoutMs: 15_000 })
 }, 60_000)
 
@@ -189,6 +199,7 @@ describe('joining the embedded store, secure by default', () => {
     const [, , newToken] = await waitWithLog(first, () => JOIN_LINE.exec(first.stderr()) ?? undefined, 'the new join command', 20_000)
     expect(newToken!.slice(0, 72)).toBe(oldToken!.slice(0, 72)) // same CA digest
     expect(newToken).not.toBe(oldToken)
+    printedTokens.push(newToken!)
     // the joined host's kept (old) token is refused now
     const stale = agent(h2, 'sj2', ['--store', `consul://${h1.underlay.ip}:8500`, '--log-level', 'warn'])
     await waitWithLog(stale.proc, () => stale.proc.stderr().includes('configuration error: the store refused this agent'), 'the old token refused', 15_000)
@@ -198,4 +209,17 @@ describe('joining the embedded store, secure by default', () => {
     expect(readFileSync(join(renewed.dataDir, 'join-token'), 'utf8').trim()).toBe(newToken!)
     await renewed.proc.stop(3000)
   }, 60_000)
+
+  test("a capture of the agents' store traffic holds no secret in clear (and would: the token-less agent's plain http shows)", async () => {
+    const secrets = printedTokens.map((t) => t.slice(-64))
+    expect(secrets).toHaveLength(2)
+    // positive control: the agent that had no token spoke plain http, its requests are readable
+    const plainRequest = `/v1/kv/weft/v1/nodes/${node('sj2')}`
+    await waitFor(() => readFileSync(pcap()).includes(plainRequest), { what: 'the plain-http attempts in the capture', timeoutMs: 10_000 })
+    await capture.stop()
+    const bytes = readFileSync(pcap())
+    expect(bytes.length).toBeGreaterThan(20_000) // the joins' TLS traffic is in it too
+    for (const needle of [...secrets, 'f'.repeat(64), 'X-Consul-Token', 'WFTKN-1-'])
+      expect({ needle: needle.slice(0, 16), found: bytes.includes(needle) }).toEqual({ needle: needle.slice(0, 16), found: false })
+  }, 30_000)
 })
