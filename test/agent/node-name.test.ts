@@ -50,7 +50,9 @@ async function runAgent(ns: string, name: string, advertise: string, extra: stri
   ], { env })
   topo.track(() => proc.stop(3000))
   const code = await Promise.race([proc.exited, Bun.sleep(30_000).then(() => 'still running after 30 s')])
-  return { code, stderr: proc.stderr(), socket, dir }
+  // the CLI's own line; the JSON log lines around it may land before or after it
+  const error = proc.stderr().split('\n').find((l) => l.startsWith('Error: '))
+  return { code, error, socket, dir }
 }
 
 describe('one node name, one agent', () => {
@@ -58,9 +60,9 @@ describe('one node name, one agent', () => {
     const h2 = agents[1]!
     const pinDir = `/sys/fs/bpf/weft/${h2.node}`
     const r = await runAgent(h2.host.ns, h2.node, h2.host.underlay.ip, ['--datapath', 'bpf'], h2.env())
-    expect({ code: r.code, last: r.stderr.trim().split('\n').pop() }).toEqual({
+    expect({ code: r.code, error: r.error }).toEqual({
       code: 1,
-      last: `Error: another weft agent on this kernel runs as node ${h2.node} (it holds ${pinDir}): give this one another --name, or stop that one first`,
+      error: `Error: another weft agent on this kernel runs as node ${h2.node} (it holds ${pinDir}): give this one another --name, or stop that one first`,
     })
     expect({ socket: existsSync(r.socket), dataDir: existsSync(r.dir) }).toEqual({ socket: false, dataDir: false })
     // the running agent is untouched: its maps are pinned, it is healthy and registered
@@ -72,9 +74,9 @@ describe('one node name, one agent', () => {
     const h2 = agents[1]!
     const pinDir = `/sys/fs/bpf/weft/${h2.node}`
     const r = await runIn(h2.host.ns, [WEFT, 'agent', '--teardown', '--name', h2.node, '--advertise', h2.host.underlay.ip, '--datapath', 'bpf'])
-    expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({
+    expect({ code: r.code, error: r.stderr.split('\n').find((l) => l.startsWith('Error: ')) }).toEqual({
       code: 1,
-      stderr: `Error: another weft agent on this kernel runs as node ${h2.node} (it holds ${pinDir}): stop that agent first, then run --teardown`,
+      error: `Error: another weft agent on this kernel runs as node ${h2.node} (it holds ${pinDir}): stop that agent first, then run --teardown`,
     })
     expect(existsSync(join(pinDir, 'vx_nets'))).toBe(true)
     expect((await h2.api('GET', '/healthz')).body).toMatchObject({ ok: true })
@@ -86,9 +88,9 @@ describe('one node name, one agent', () => {
     const before = await nodeRecord(h2.node)
     expect(before).toMatchObject({ alive: true, advertise: h2.host.underlay.ip })
     const r = await runAgent(h3.ns, h2.node, h3.underlay.ip, ['--datapath', 'kernel'], h2.env())
-    expect({ code: r.code, last: r.stderr.trim().split('\n').pop() }).toEqual({
+    expect({ code: r.code, error: r.error }).toEqual({
       code: 1,
-      last:
+      error:
         `Error: node name ${h2.node} is held by a live agent at ${h2.host.underlay.ip} (this agent advertises ${h3.underlay.ip}): ` +
         `give this host another --name, or stop the agent at ${h2.host.underlay.ip} and wait for its lease to end`,
     })
