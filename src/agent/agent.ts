@@ -21,6 +21,7 @@ import { lockPinDir } from './pin-lock.ts'
 import { registerNode, type NodeNameHeldError } from './registration.ts'
 import { AgentService } from './service.ts'
 import { SandboxFollower } from './sandboxes.ts'
+import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
 
 export interface Agent {
   config: Readonly<AgentConfig>
@@ -93,7 +94,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
-  const ops = new ClusterOps(observeWrites(store, (written) => mirror.ownWrites(written)), underlay.mtu - VXLAN_OVERHEAD, mirror)
+  const writes = observeWrites(store, (written) => mirror.ownWrites(written))
+  const ops = new ClusterOps(writes, underlay.mtu - VXLAN_OVERHEAD, mirror)
 
   // 4. the agent service behind the admin API
   // endpoints follow their sandbox: a gone namespace releases its endpoints (also those gone while we were down)
@@ -146,6 +148,11 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
 
   const api = await serveApi(service, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken, log })
   stack.push('admin API', () => api.stop())
+  if (config.docker) {
+    const backend = clusterBackend({ node: config.name, ops, store: writes, mirror, reconciler })
+    const plugin = startDockerPlugin({ docker: config.docker, socket: config.dockerPluginSocket, backend, log })
+    stack.push('docker plugin', () => plugin.stop())
+  }
   log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
 
   let stopping: Promise<void> | undefined

@@ -54,6 +54,10 @@ export interface AgentConfig {
   resolvConf: string
   /** Things the operator should know that did not stop the start (log them as warnings). */
   warnings: string[]
+  /** Docker's API socket (unix:///PATH) when serving the Docker plugin (--docker). */
+  docker?: string
+  /** Where the Docker plugin listens (default /run/docker/plugins/weft.sock). */
+  dockerPluginSocket?: string
 }
 
 export interface AgentFlags {
@@ -79,6 +83,9 @@ export interface AgentFlags {
   'cluster-store'?: string
   /** Docker daemon spelling of --advertise (IP:PORT or IFACE:PORT; the port is not used). */
   'cluster-advertise'?: string
+  /** Docker's API socket: serve the Docker plugin. */
+  docker?: string
+  'docker-plugin-socket'?: string
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -271,6 +278,7 @@ export async function parseAgentConfig(
     logLevel,
     warnings,
     resolvConf,
+    ...dockerConfig(f),
   })
 }
 
@@ -309,6 +317,19 @@ async function checkStoreSecrets(
     throw new ValidationError(
       `--store ${store.address} with --join-token: the embedded store speaks TLS only; use consul://HOST:PORT or https://HOST:PORT`,
     )
+}
+
+function dockerConfig(f: AgentFlags): Pick<AgentConfig, 'docker' | 'dockerPluginSocket'> {
+  const socket = f['docker-plugin-socket']
+  if (f.docker === undefined) {
+    if (socket !== undefined) throw new ValidationError('--docker-plugin-socket needs --docker unix:///PATH')
+    return {}
+  }
+  if (!/^unix:\/\/\/./.test(f.docker)) {
+    throw new ValidationError(`--docker "${f.docker}" must be unix:///PATH, Docker's API socket (e.g. unix:///var/run/docker.sock)`)
+  }
+  if (socket !== undefined && !socket.startsWith('/')) throw new ValidationError(`--docker-plugin-socket "${socket}" must be an absolute path`)
+  return { docker: f.docker, ...(socket !== undefined ? { dockerPluginSocket: socket } : {}) }
 }
 
 export const statePath = (c: AgentConfig) => join(c.dataDir, c.name, 'state.db')

@@ -254,6 +254,10 @@ const demo: LeafCommand = {
       type: 'boolean',
       description: 'Leave it running and print commands to try (remove with --down)',
     },
+    docker: {
+      type: 'boolean',
+      description: 'The same with a real dockerd per host: docker network create -d weft, docker run, docker exec ping (needs docker.io and busybox-static)',
+    },
     down: {
       type: 'boolean',
       description: 'Remove every demo left running (namespaces, agents, pins, state)',
@@ -370,6 +374,17 @@ const agent: LeafCommand = {
       type: 'string',
       valueName: 'addr:port',
       description: "Docker daemon's name for --advertise (the port is not used)",
+    },
+    docker: {
+      type: 'string',
+      valueName: 'unix://path',
+      description: "Serve the Docker network + IPAM plugin 'weft'; Docker's API socket (e.g. unix:///var/run/docker.sock)",
+    },
+    'docker-plugin-socket': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Where the Docker plugin listens',
+      defaultNote: '"/run/docker/plugins/weft.sock"',
     },
     teardown: {
       type: 'boolean',

@@ -13,6 +13,8 @@ export interface AgentOptions {
   /** Index of the host that serves the embedded store (default 0). */
   storeHost?: number
   extraArgs?: string[]
+  /** Further flags for one host's agent (e.g. its own --docker socket). */
+  hostArgs?: (host: Host) => string[]
 }
 
 export interface RunningAgent {
@@ -62,6 +64,7 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       '--datapath', opts.datapath ?? 'bpf', '--ttl', opts.ttl ?? '2s', '--log-level', 'warn',
       ...(host === storeHost ? ['--store', 'embedded', '--kv-listen', storeAddr] : ['--store', `consul://${storeAddr}`]),
       ...(opts.extraArgs ?? []),
+      ...(opts.hostArgs?.(host) ?? []),
     ]
     const agent: RunningAgent = {
       host,
