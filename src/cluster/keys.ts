@@ -1,5 +1,5 @@
 // The cluster key layout in the Consul KV tree (versioned under weft/v1/). Keys use only
-// [A-Za-z0-9_.,/-] (shared/consul-api.md §3.6): CIDRs are written with "_" for "/".
+// [A-Za-z0-9_.,/-] (docs/CONSUL-API.md §3.6): CIDRs are written with "_" for "/".
 
 export const ROOT = 'weft/v1/'
 

@@ -32,7 +32,7 @@ export interface TopologyOptions {
   containersPerHost?: number
   /**
    * "Wire" underlay: 1500-byte frames on the underlay veths and GRO on receive, as two NICs
-   * on a wire would (see shared/DATAPATH-NOTES.md). Default false (veth offloads left on).
+   * on a wire would (docs/DATAPATH-PITFALLS.md §1). Default false (veth offloads left on).
    */
   wire?: boolean
 }

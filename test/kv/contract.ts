@@ -1,4 +1,4 @@
-// Contract suite for a Consul KV/session/txn API (shared/consul-api.md). Runs against our
+// Contract suite for a Consul KV/session/txn API (docs/CONSUL-API.md). Runs against our
 // server and, when CONSUL_ADDR is set, a real Consul. Talks raw HTTP so it checks the wire
 // protocol itself. Every test uses its own key prefix.
 import { describe, expect, test } from 'bun:test'

@@ -1,4 +1,4 @@
-// Portable key check for keys weft itself writes (consul-api.md §3.6): they must work on every
+// Portable key check for keys weft itself writes (docs/CONSUL-API.md §3.6): they must work on every
 // Consul version, including 1.21.5's restricted charset and the extension-suffix hardening.
 import { ValidationError } from '../../errors/index.ts'
 

@@ -15,7 +15,7 @@ export interface CreateSessionOptions {
   /** Lock delay in ms (default server's 15 s; 0 disables). */
   lockDelayMs?: number
   node?: string
-  /** Node check IDs; default [] (TTL-only liveness, see consul-api.md §4.4). */
+  /** Node check IDs; default [] (TTL-only liveness, see docs/CONSUL-API.md §4.4). */
   checks?: string[]
 }
 

@@ -1,4 +1,4 @@
-// Blocking-query loop (consul-api.md §2): index as u64 bigint, reset when it goes
+// Blocking-query loop (docs/CONSUL-API.md §2): index as u64 bigint, reset when it goes
 // backwards, 0 treated as an error, capped exponential backoff with jitter on errors,
 // a token bucket so a flapping key cannot spin, stop via AbortSignal or stop().
 import type { KvEntry } from '../types.ts'

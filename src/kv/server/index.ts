@@ -1,6 +1,6 @@
-// Consul-compatible KV/session/txn HTTP server backed by libSQL (shared/consul-api.md).
+// Consul-compatible KV/session/txn HTTP server backed by libSQL (docs/CONSUL-API.md).
 //
-// Design notes (2026-11, decisions for consul-api.md §11):
+// Design notes (2026-11, our choices where Consul is ambiguous):
 //  1. Index: one global u64 in libSQL (meta 'index'), assigned inside the single serialized
 //     write path; all changes of one write (txn, session invalidation) share it. It is
 //     persisted in the same SQL transaction as the data, so it survives restarts and never
