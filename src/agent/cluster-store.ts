@@ -1,7 +1,8 @@
 // The agent's cluster store: the embedded Consul-compatible server when asked to serve one
-// (its stop registered on the stack), and the client store the agent talks to.
+// (its stop registered on the stack), and the client store the agent talks to (Consul or etcd).
 import { serveKv, type ServedKv } from '../kv/index.ts'
-import { ConsulStore } from '../store/index.ts'
+import { ConsulStore, type ClusterStore } from '../store/index.ts'
+import { EtcdStore } from '../store/etcd/index.ts'
 import type { Logger } from '../log.ts'
 import { kvPath, type AgentConfig } from './config.ts'
 import type { DisposerStack } from './disposers.ts'
@@ -10,7 +11,11 @@ export async function openClusterStore(
   config: Readonly<AgentConfig>,
   stack: DisposerStack,
   log: Logger,
-): Promise<{ store: ConsulStore; kvServer?: ServedKv }> {
+): Promise<{ store: ClusterStore; kvServer?: ServedKv }> {
+  if (config.store.kind === 'etcd') {
+    log.info({ members: config.store.endpoints }, 'cluster store: etcd')
+    return { store: new EtcdStore({ endpoints: config.store.endpoints, token: config.storeToken }) }
+  }
   let kvServer: ServedKv | undefined
   if (config.store.kind === 'embedded') {
     const served = (kvServer = await serveKv({

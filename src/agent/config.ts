@@ -30,6 +30,7 @@ export interface AgentConfig {
   store:
     | { kind: 'embedded'; listen: { hostname: string; port: number } }
     | { kind: 'consul'; address: string }
+    | { kind: 'etcd'; address: string; endpoints: string[] }
   /** Consul ACL token for the store (and the embedded server's required token). */
   storeToken?: string
   dataDir: string
@@ -171,8 +172,11 @@ export async function parseAgentConfig(
   } else if (/^(consul|http|https):\/\//.test(storeFlag)) {
     parseHostPort(storeFlag.replace(/^https?:\/\//, 'x://'), '--store')
     store = { kind: 'consul', address: storeFlag }
+  } else if (/^etcds?:\/\//.test(storeFlag)) {
+    const { parseEtcdUrl } = await import('../store/etcd/url.ts')
+    store = { kind: 'etcd', address: storeFlag, endpoints: parseEtcdUrl(storeFlag).endpoints }
   } else {
-    throw new ValidationError(`--store "${storeFlag}" must be "embedded" or consul://HOST:PORT`)
+    throw new ValidationError(`--store "${storeFlag}" must be "embedded", consul://HOST:PORT or etcd://HOST:PORT[,HOST:PORT…]`)
   }
   if (f['kv-listen'] !== undefined && store.kind !== 'embedded') {
     throw new ValidationError(

@@ -199,7 +199,7 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description: '"embedded" (serve the Consul API here) or consul://HOST:PORT',
+      description: '"embedded" (serve the Consul API here), consul://HOST:PORT or etcd://HOST:PORT[,HOST:PORT…]',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
