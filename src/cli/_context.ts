@@ -31,6 +31,6 @@ export function createContext(
     },
     host,
     env,
-    client: () => (c ??= createClient(apiTarget(host, env))),
+    client: () => (c ??= createClient(apiTarget(host, env), io.err)),
   }
 }
