@@ -5,7 +5,10 @@
 //    election;
 // 2. quorum is lost (two members down): forwarding continues, writes are refused with 503 in
 //    under 2 s, reads answer from the agents' mirrors and say they may be stale;
-// 3. quorum is back: writes work again, every agent catches up, nothing lost or duplicated.
+// 3. quorum is back: writes work again, every agent catches up, nothing lost or duplicated;
+// 4. one agent is cut off from every member (not from its peers): forwarding continues, its
+//    watch notices within seconds (health, 503 writes, stale reads), and it catches up after
+//    (within its lease's TTL: past it the cluster takes the host for dead, as with Consul).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import {
   createTopology, etcdLeaks, leaks, ping, runIn, startEtcdCluster, waitFor, type EtcdCluster, type EtcdMember, type Topology,
@@ -35,7 +38,9 @@ describe('etcd faults under real agents', () => {
   beforeAll(async () => {
     topo = await createTopology({ hosts: 3, containersPerHost: PER_HOST + 1 })
     etcd = await startEtcdCluster(topo, 3)
-    agents = await startAgents(topo, { store: etcd.storeUrl, ttl: '3s' })
+    // a TTL longer than the cut-off test: a host cut off from the store is a live node (and
+    // its endpoints stay programmed on its peers) only until its lease expires
+    agents = await startAgents(topo, { store: etcd.storeUrl, ttl: '30s' })
     const r = await agents[0]!.api('POST', '/v1/networks', { name: 'storm', subnet: '10.50.0.0/24' })
     if (r.status !== 201) throw new Error(`create storm: ${r.status} ${JSON.stringify(r.body)}`)
     networkId = r.body.Id
@@ -93,6 +98,7 @@ describe('etcd faults under real agents', () => {
         `${ok.length} connected, ${failed.length} failed (${[...new Set(failed.map((f) => `${f.status} ${f.body?.error}`))].join(', ')}); ` +
         `slowest answer ${Math.max(...outcomes.map((o) => o.ms)).toFixed(0)} ms`,
     )
+    for (const why of new Set(failed.map((f) => String(f.body?.message).replace(/[0-9a-f]{12,}/g, '…').replace(/\d+ ms/g, 'N ms')))) console.log(`  failed: ${why}`)
     expect(answeredBeforeKill).toBeLessThan(30) // the kill fell inside the storm
     expect(outcomes).toHaveLength(30)
     for (const o of ok) expect(o.body.status).toBe('attached')
@@ -203,6 +209,49 @@ describe('etcd faults under real agents', () => {
     expect(c.status).toBe(201)
     expect([...connected.values()]).not.toContain(c.body.ip)
     await waitFor(async () => (await ping(sb(0, 0), c.body.ip, { count: 1 })).received === 1, { what: 'ping to the endpoint made after the outage', timeoutMs: 10_000 })
+  }, 60_000)
+
+  test('an agent cut off from etcd but not from its peers keeps forwarding, knows it is cut off, and catches up', async () => {
+    const cut = agents[2]!
+    const routes = etcd.members.map((m) => `${m.ip}/32`)
+    for (const r of routes) expect((await runIn(cut.host.ns, ['ip', 'route', 'add', 'unreachable', r])).code).toBe(0)
+    let restored = false
+    const restore = async () => {
+      if (restored) return
+      restored = true
+      for (const r of routes) await runIn(cut.host.ns, ['ip', 'route', 'del', 'unreachable', r])
+    }
+    topo.track(restore)
+    const t0 = performance.now()
+    try {
+      // forwarding to and from the cut-off host goes on
+      expect((await ping(sb(2, 0), connected.get(sb(0, 0))!, { count: 3, intervalS: 0.1 })).received).toBe(3)
+      expect((await ping(sb(1, 0), connected.get(sb(2, 0))!, { count: 3, intervalS: 0.1 })).received).toBe(3)
+      // its watch notices (the probe of its member fails), so health says so
+      await waitFor(async () => (await cut.api('GET', '/healthz')).body?.store?.reachable === false, { what: `${cut.node} to see the store unreachable`, timeoutMs: 10_000, intervalMs: 100 })
+      console.log(`cut off: ${cut.node} reports the store unreachable after ${(performance.now() - t0).toFixed(0)} ms`)
+      const tw = performance.now()
+      const w = await cut.api('POST', '/v1/networks', { name: 'while-cut' })
+      console.log(`cut off: a write refused with ${w.status} in ${(performance.now() - tw).toFixed(0)} ms: ${w.body.message}`)
+      expect(w.status).toBe(503)
+      const r = await raw(cut, 'GET', '/v1/networks/storm')
+      expect(r.status).toBe(200)
+      expect(r.warning).toMatch(/may be stale/)
+      // meanwhile the rest of the cluster writes
+      expect((await agents[0]!.api('POST', '/v1/networks', { name: 'while-cut-elsewhere', subnet: '10.52.0.0/24' })).status).toBe(201)
+      expect((await ping(sb(2, 1), connected.get(sb(1, 1))!, { count: 3, intervalS: 0.1 })).received).toBe(3)
+    } finally {
+      await restore()
+    }
+    // reconnected: it catches up on what was written meanwhile and writes again
+    await waitFor(async () => {
+      const r = await raw(cut, 'GET', '/v1/networks')
+      return r.warning === null && r.body.some?.((n: { Name: string }) => n.Name === 'while-cut-elsewhere')
+    }, { what: `${cut.node} to catch up after the cut`, timeoutMs: 15_000, intervalMs: 100 })
+    await waitFor(async () => (await cut.api('GET', '/healthz')).status === 200, { what: `${cut.node} healthy again`, timeoutMs: 15_000, intervalMs: 200 })
+    expect((await cut.api('POST', '/v1/networks', { name: 'after-cut', subnet: '10.53.0.0/24' })).status).toBe(201)
+    const nodes = await agents[0]!.api('GET', '/v1/nodes')
+    expect(nodes.body.filter((n: { alive: boolean }) => n.alive)).toHaveLength(3)
   }, 60_000)
 })
 

@@ -13,6 +13,8 @@ export interface EtcdGatewayOptions {
   endpoints: string[]
   /** One request to one member (default 2.5 s). */
   timeoutMs?: number
+  /** How long a call waits out "no leader" (an election) before it fails (default 1 s). */
+  electionWaitMs?: number
   /** Bun's fetch `tls` option for https members (CA, client certificate and key). */
   tls?: { ca?: string; cert?: string; key?: string }
   /** User and password (etcd auth); the token is fetched and renewed here. */
@@ -41,10 +43,12 @@ export interface CallOptions {
 export class EtcdGateway {
   private preferred = 0
   readonly timeoutMs: number
+  private readonly electionWaitMs: number
 
   constructor(private readonly o: EtcdGatewayOptions) {
     if (o.endpoints.length === 0) throw new Error('etcd: no member endpoints given')
     this.timeoutMs = o.timeoutMs ?? 2500
+    this.electionWaitMs = o.electionWaitMs ?? 1000
   }
 
   /** Where the store is, for messages. */
@@ -84,27 +88,42 @@ export class EtcdGateway {
    * about reachability (a lease not found, bad input) are thrown as EtcdServerError.
    */
   async call<T = any>(path: string, body: unknown, opts: CallOptions = {}): Promise<T> {
-    const failures: Failure[] = []
-    for (const member of this.inTurn()) {
-      let f: Failure
-      try {
-        const r = await this.once<T>(member, path, body, opts.signal)
-        this.answered(member)
-        return r
-      } catch (e) {
-        if (opts.signal?.aborted) throw e
-        if (!(e instanceof MemberFailure)) throw e
-        f = e.failure
+    const started = Date.now()
+    for (;;) {
+      const failures: Failure[] = []
+      for (const member of this.inTurn()) {
+        let f: Failure
+        try {
+          const r = await this.once<T>(member, path, body, opts.signal)
+          this.answered(member)
+          return r
+        } catch (e) {
+          if (opts.signal?.aborted) throw e
+          if (!(e instanceof MemberFailure)) throw e
+          f = e.failure
+        }
+        failures.push(f)
+        if (opts.write && f.maybeApplied) {
+          throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${f.member} ${f.why}; the write may or may not have been applied`)
+        }
       }
-      failures.push(f)
-      if (opts.write && f.maybeApplied) {
-        throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${f.member} ${f.why}; the write may or may not have been applied`)
+      // "no leader" from a member that sees its peers is most often an election: wait it out
+      // briefly; a lost quorum still answers well within 2 s
+      const electing = failures.some((f) => /no leader/i.test(f.why))
+      if (electing && Date.now() - started + ELECTION_PAUSE_MS < this.electionWaitMs) {
+        await pause(ELECTION_PAUSE_MS, opts.signal)
+        continue
       }
+      const why = failures.map((f) => `${f.member.replace(/^https?:\/\//, '')}: ${f.why}`).join('; ')
+      throw new StoreUnreachableError(
+        `store unreachable at ${this.address} (${why}); writes fail until this host reaches a quorum of the etcd members (existing traffic keeps flowing)`,
+      )
     }
-    const why = failures.map((f) => `${f.member.replace(/^https?:\/\//, '')}: ${f.why}`).join('; ')
-    throw new StoreUnreachableError(
-      `store unreachable at ${this.address} (${why}); writes fail until a quorum of etcd members is back (existing traffic keeps flowing)`,
-    )
+  }
+
+  /** One call to one member, no other tried (the watch's probe of the member it follows). */
+  callMember<T = any>(member: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.once<T>(member, path, body, signal)
   }
 
   private async once<T>(member: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
@@ -142,6 +161,15 @@ export class EtcdGateway {
     }
     throw new EtcdServerError(member.replace(/^https?:\/\//, ''), path, grpcCode, message)
   }
+}
+
+const ELECTION_PAUSE_MS = 200
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+  })
 }
 
 class MemberFailure extends Error {

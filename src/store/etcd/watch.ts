@@ -21,6 +21,8 @@ class Compacted extends Error {}
 export interface EtcdWatchOptions {
   /** Longest pause between failed rounds (default 2 s). */
   maxBackoffMs?: number
+  /** How often the member a stream follows is asked whether it still answers (default 3 s). */
+  probeMs?: number
 }
 
 export function etcdWatch(
@@ -45,27 +47,58 @@ export function etcdWatch(
     delivered = revision
   }
 
-  /** Follow one member's stream until it ends; resolves never, throws why it ended. */
+  /**
+   * Follow one member's stream until it ends; never resolves, throws why it ended. A quiet
+   * stream cannot tell "nothing changed" from "cut off", so the member is probed meanwhile
+   * (a linearizable read: it also fails when the member lost its quorum).
+   */
   const stream = async (member: string, from: bigint) => {
-    const res = await fetch(`${member}/v3/watch`, {
-      ...gw.fetchOpts(ac.signal),
-      method: 'POST',
-      headers: await gw.headers(member, ac.signal),
-      body: JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: from.toString() } }),
-    })
-    if (!res.ok || !res.body) throw new Error(`etcd ${member} /v3/watch: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`)
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
-    let buffered = ''
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) throw new Error(`etcd ${member} closed the watch stream`)
-      buffered += value
-      let nl: number
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim()
-        buffered = buffered.slice(nl + 1)
-        if (line) await handle(member, JSON.parse(line))
+    const streamAc = new AbortController()
+    const end = () => streamAc.abort()
+    ac.signal.addEventListener('abort', end, { once: true })
+    let probeFailed: unknown
+    void (async () => {
+      while (!streamAc.signal.aborted) {
+        await pause(o.probeMs ?? 3000, streamAc.signal)
+        if (streamAc.signal.aborted) return
+        try {
+          await gw.callMember(member, '/v3/kv/range', { key: b64(prefix), count_only: true, limit: 1 }, streamAc.signal)
+        } catch (e) {
+          if (streamAc.signal.aborted) return
+          probeFailed = e
+          return streamAc.abort()
+        }
       }
+    })()
+    try {
+      const res = await fetch(`${member}/v3/watch`, {
+        ...gw.fetchOpts(streamAc.signal),
+        method: 'POST',
+        headers: await gw.headers(member, streamAc.signal),
+        body: JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: from.toString() } }),
+      })
+      if (!res.ok || !res.body) throw new Error(`etcd ${member} /v3/watch: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`)
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+      let buffered = ''
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) throw new Error(`etcd ${member} closed the watch stream`)
+        buffered += value
+        let nl: number
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl).trim()
+          buffered = buffered.slice(nl + 1)
+          if (line) await handle(member, JSON.parse(line))
+        }
+      }
+    } catch (e) {
+      if (probeFailed !== undefined) {
+        throw new Error(`etcd ${member} stopped answering (${(probeFailed as Error).message ?? probeFailed}); following the watch on another member`, { cause: probeFailed })
+      }
+      throw e
+    } finally {
+      streamAc.abort()
+      ac.signal.removeEventListener('abort', end)
     }
   }
 
