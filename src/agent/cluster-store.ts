@@ -14,7 +14,7 @@ export async function openClusterStore(
 ): Promise<{ store: ClusterStore; kvServer?: ServedKv }> {
   if (config.store.kind === 'etcd') {
     log.info({ members: config.store.endpoints }, 'cluster store: etcd')
-    return { store: new EtcdStore({ endpoints: config.store.endpoints, token: config.storeToken }) }
+    return { store: new EtcdStore({ endpoints: config.store.endpoints, token: config.storeToken, tls: config.store.tls }) }
   }
   let kvServer: ServedKv | undefined
   if (config.store.kind === 'embedded') {

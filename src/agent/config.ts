@@ -30,7 +30,13 @@ export interface AgentConfig {
   store:
     | { kind: 'embedded'; listen: { hostname: string; port: number } }
     | { kind: 'consul'; address: string }
-    | { kind: 'etcd'; address: string; endpoints: string[] }
+    | {
+        kind: 'etcd'
+        address: string
+        endpoints: string[]
+        /** etcds://: PEM texts of --store-ca (else the system's CAs) and the client certificate. */
+        tls?: { ca?: string; cert?: string; key?: string }
+      }
   /** Consul ACL token for the store (and the embedded server's required token). */
   storeToken?: string
   dataDir: string
@@ -52,6 +58,10 @@ export interface AgentFlags {
   'kv-listen'?: string
   'store-token'?: string
   'store-token-file'?: string
+  /** etcds://: PEM CA file, client certificate and key files. */
+  'store-ca'?: string
+  'store-cert'?: string
+  'store-key'?: string
   data?: string
   api?: string
   'api-tcp'?: string
@@ -173,10 +183,16 @@ export async function parseAgentConfig(
     parseHostPort(storeFlag.replace(/^https?:\/\//, 'x://'), '--store')
     store = { kind: 'consul', address: storeFlag }
   } else if (/^etcds?:\/\//.test(storeFlag)) {
-    const { parseEtcdUrl } = await import('../store/etcd/url.ts')
-    store = { kind: 'etcd', address: storeFlag, endpoints: parseEtcdUrl(storeFlag).endpoints }
+    const { parseEtcdUrl, etcdTlsFiles } = await import('../store/etcd/url.ts')
+    const url = parseEtcdUrl(storeFlag)
+    const tls = etcdTlsFiles(storeFlag, url.tls, { ca: f['store-ca'], cert: f['store-cert'], key: f['store-key'] })
+    store = { kind: 'etcd', address: storeFlag, endpoints: url.endpoints, ...(tls ? { tls } : {}) }
   } else {
     throw new ValidationError(`--store "${storeFlag}" must be "embedded", consul://HOST:PORT or etcd://HOST:PORT[,HOST:PORT…]`)
+  }
+  if (store.kind !== 'etcd') {
+    const tlsFlag = (['store-ca', 'store-cert', 'store-key'] as const).find((k) => f[k] !== undefined)
+    if (tlsFlag) throw new ValidationError(`--${tlsFlag} is for an etcd store over TLS (--store etcds://HOST:PORT,…)`)
   }
   if (f['kv-listen'] !== undefined && store.kind !== 'embedded') {
     throw new ValidationError(

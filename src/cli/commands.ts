@@ -208,12 +208,15 @@ const agent: LeafCommand = {
       description: 'Embedded store listen address',
       defaultNote: `ADVERTISE:${AGENT_DEFAULTS.kvPort}`,
     },
-    'store-token': { type: 'string', description: 'Consul ACL token (or WEFT_STORE_TOKEN)' },
+    'store-token': { type: 'string', description: 'Consul ACL token, or etcd USER:PASSWORD (or WEFT_STORE_TOKEN)' },
     'store-token-file': {
       type: 'string',
       valueName: 'path',
       description: 'Read the Consul ACL token from this file (or WEFT_STORE_TOKEN_FILE)',
     },
+    'store-ca': { type: 'string', valueName: 'path', description: 'etcds://: PEM CA file the etcd members\' certificates are checked against' },
+    'store-cert': { type: 'string', valueName: 'path', description: 'etcds://: PEM client certificate for etcd (with --store-key)' },
+    'store-key': { type: 'string', valueName: 'path', description: 'etcds://: PEM private key of --store-cert' },
     data: {
       type: 'string',
       valueName: 'dir',

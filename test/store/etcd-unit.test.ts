@@ -1,6 +1,10 @@
 // The pure parts of the etcd store (no etcd, no root): store ops as etcd txns and back, the
 // prefix range end, and --store etcd:// parsing.
-import { describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseAgentConfig } from '../../src/agent/config.ts'
 import { fromEtcdTxn, parseEtcdUrl, prefixEnd, toEtcdTxn } from '../../src/store/etcd/index.ts'
 import type { StoreOp } from '../../src/store/index.ts'
 
@@ -64,4 +68,37 @@ describe('parseEtcdUrl', () => {
     expect(() => parseEtcdUrl('etcd://a:1,a:1')).toThrow(/twice/)
     expect(() => parseEtcdUrl('http://a:1')).toThrow(/etcd:\/\//)
   })
+})
+
+describe('--store etcds:// with --store-ca, --store-cert, --store-key', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-tls-'))
+  const pem = (name: string) => {
+    const p = join(dir, name)
+    writeFileSync(p, `-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n`)
+    return p
+  }
+  const parse = (f: Record<string, string>) => parseAgentConfig({ advertise: '192.0.2.10', name: 'n1', ...f }, {})
+  const refused = async (f: Record<string, string>) => {
+    const e = await parse(f).then(() => undefined, (x: Error) => x)
+    if (!e) throw new Error(`accepted ${JSON.stringify(f)}`)
+    return e.message
+  }
+
+  test('the PEM files are read at start into the store config', async () => {
+    const c = await parse({ store: 'etcds://192.0.2.1:2379', 'store-ca': pem('ca.pem'), 'store-cert': pem('c.pem'), 'store-key': pem('k.pem') })
+    expect(c.store).toMatchObject({ kind: 'etcd', endpoints: ['https://192.0.2.1:2379'] })
+    expect(c.store.kind === 'etcd' && c.store.tls?.ca).toStartWith('-----BEGIN CERTIFICATE-----')
+    expect((await parse({ store: 'etcds://192.0.2.1:2379' })).store).toEqual({ kind: 'etcd', address: 'etcds://192.0.2.1:2379', endpoints: ['https://192.0.2.1:2379'] })
+  })
+
+  test('TLS flags without etcds://, half a client certificate, unreadable or non-PEM files are refused', async () => {
+    expect(await refused({ store: 'etcd://192.0.2.1:2379', 'store-ca': pem('ca.pem') })).toBe('--store-ca needs TLS: write --store etcds://192.0.2.1:2379')
+    expect(await refused({ store: 'consul://192.0.2.1:8500', 'store-cert': pem('c.pem') })).toContain('--store-cert is for an etcd store over TLS')
+    expect(await refused({ store: 'etcds://192.0.2.1:2379', 'store-cert': pem('c.pem') })).toContain('--store-cert and --store-key go together')
+    expect(await refused({ store: 'etcds://192.0.2.1:2379', 'store-ca': join(dir, 'missing.pem') })).toMatch(/--store-ca .*missing\.pem: cannot read it \(ENOENT\)/)
+    writeFileSync(join(dir, 'junk'), 'not a certificate')
+    expect(await refused({ store: 'etcds://192.0.2.1:2379', 'store-ca': join(dir, 'junk') })).toContain('not a PEM file')
+  })
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
 })

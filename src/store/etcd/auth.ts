@@ -37,7 +37,18 @@ export class EtcdAuth {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: this.user, password: this.password }),
     })
-    const reply = (await res.json()) as { token?: string; message?: string; error?: string }
+    const text = await res.text()
+    let reply: { token?: string; message?: string; error?: string }
+    try {
+      reply = JSON.parse(text)
+    } catch {
+      reply = { message: text.trim().slice(0, 300) || `HTTP ${res.status}` }
+    }
+    if (!reply.token && /CommonName/.test(reply.message ?? '')) {
+      throw new EtcdServerError(member, '/v3/auth/authenticate', 16,
+        `etcd user ${this.user}: this member checks client certificates, and etcd's gateway takes no user/password together with them: ` +
+          'use either a client certificate (--store-cert/--store-key) or etcd users (--store-token USER:PASSWORD) with a member that does not require certificates')
+    }
     if (!reply.token) {
       throw new EtcdServerError(member, '/v3/auth/authenticate', 16, `etcd user ${this.user}: ${reply.message ?? reply.error ?? `HTTP ${res.status}`}: check the store token (USER:PASSWORD)`)
     }

@@ -126,7 +126,12 @@ export class EtcdGateway {
     return this.once<T>(member, path, body, signal)
   }
 
-  private async once<T>(member: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  /** Drop the member's auth token: the next request authenticates again (a watch stream etcd ended). */
+  forgetAuth(member: string): void {
+    this.o.auth?.forget(member)
+  }
+
+  private async once<T>(member: string, path: string, body: unknown, signal?: AbortSignal, reauthenticated = false): Promise<T> {
     const timeout = AbortSignal.timeout(this.timeoutMs)
     const both = signal ? AbortSignal.any([signal, timeout]) : timeout
     let res: Response
@@ -154,7 +159,11 @@ export class EtcdGateway {
     const err = typeof reply.error === 'object' && reply.error !== null ? reply.error : reply
     const message = String(err.message ?? err.error ?? `HTTP ${res.status}`)
     const grpcCode = Number(err.code ?? err.grpc_code ?? 0)
-    if (grpcCode === 16 && this.o.auth) this.o.auth.forget(member)
+    if (grpcCode === 16 && this.o.auth && !reauthenticated) {
+      // etcd's tokens expire (--auth-token-ttl): refused before it was applied, so send it again
+      this.o.auth.forget(member)
+      return this.once<T>(member, path, body, signal, true)
+    }
     // Unavailable / deadline exceeded / internal: a reachability problem, applied or not
     if (grpcCode === 14 || grpcCode === 4 || grpcCode === 13 || grpcCode === 1) {
       throw new MemberFailure({ member, why: message, maybeApplied: !NOT_APPLIED.test(message) })

@@ -152,6 +152,7 @@ export function etcdWatch(
           continue
         }
         h.onError?.(e)
+        gw.forgetAuth(gw.inTurn()[0]!) // an expired token ends a stream too
         gw.rotate()
         await pause(backoff, ac.signal)
         backoff = Math.min(backoff * 2, o.maxBackoffMs ?? 2000)
