@@ -18,6 +18,7 @@ import { DisposerStack } from './disposers.ts'
 import { agentMetrics } from './metrics.ts'
 import { registerNode } from './registration.ts'
 import { AgentService } from './service.ts'
+import { SandboxFollower } from './sandboxes.ts'
 
 export interface Agent {
   config: Readonly<AgentConfig>
@@ -80,6 +81,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const ops = new ClusterOps(observeWrites(store, (written) => mirror.ownWrites(written)), underlay.mtu - VXLAN_OVERHEAD, mirror)
 
   // 4. the agent service behind the admin API
+  // endpoints follow their sandbox: a gone namespace releases its endpoints (also those gone while we were down)
+  const sandboxes = new SandboxFollower({ node: config.name, mirror, ops, reconciler, log })
+  sandboxes.start()
+  stack.push('sandbox follower', () => sandboxes.stop())
   const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus })
   let registered = () => false
   const service = new AgentService({
@@ -93,6 +98,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     metrics: () => metrics.text(),
     storeStatus,
     registered: () => registered(),
+    followed: sandboxes,
     log,
   })
   stack.push('agent service', () => service.close())

@@ -14,22 +14,13 @@ import type { ClusterMirror, LocalEndpointFact } from '../mirror/index.ts'
 import type { StoreEntry, StoreStatus } from '../store/index.ts'
 import type { Reconciler } from '../reconcile/index.ts'
 import type { VniStats } from '../datapath/types.ts'
-import { hostIfnameFor, resolveSandbox, sandboxPath } from '../net/index.ts'
+import { assertIfname, hostIfnameFor } from '../net/index.ts'
 import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
+import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
 
 /** The reconciler as the service uses it. */
 export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats'>
-
-/** How sandbox references are checked and compared (the host's netns files, or a fake in tests). */
-export interface Sandboxes {
-  /** Throws NotFoundError when the sandbox does not exist now. */
-  check(ref: string): void
-  /** One key per sandbox, whichever way it was named. */
-  key(ref: string): string
-}
-
-export const hostSandboxes: Sandboxes = { check: (ref) => void resolveSandbox(ref), key: sandboxPath }
 
 export interface AgentServiceDeps {
   node: string
@@ -44,6 +35,8 @@ export interface AgentServiceDeps {
   storeStatus: StoreStatus
   registered(): boolean
   sandboxes?: Sandboxes
+  /** This node's endpoints as their sandboxes are followed (gone, and which namespace each is in). */
+  followed?: FollowedSandboxes
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
   /** How long a connect waits for the local attach (default 15 s). */
   attachTimeoutMs?: number
@@ -99,18 +92,23 @@ export class AgentService implements AgentApi {
 
   connect(input: ConnectInput): Promise<EndpointStatus> {
     return this.guard(async () => {
-      if (input.external) return { record: await this.d.ops.connect(input, this.node, (s) => this.sandboxIfnames(s)) }
+      if (input.external) return { record: await this.d.ops.connect(input, this.node, () => new Set()) }
       if (!input.sandbox) throw new ValidationError('sandbox is required (or external: {name, mac, vtep})')
+      if (input.ifname !== undefined) assertIfname(input.ifname, 'ifname') // bad input is 400 before a missing sandbox is 404
       this.sandboxes.check(input.sandbox) // a missing sandbox fails here, before anything is written
-      // Connects of one sandbox run one at a time: each picks the lowest free ethN from the
+      // One namespace, one identity: `x`, /run/netns/x, /proc/PID/ns/net and PID share a key.
+      // Connects of one namespace run one at a time: each picks the lowest free ethN from the
       // view, which must already hold the previous connect's endpoint.
-      return this.queue.run(this.sandboxes.key(input.sandbox), () => this.connectLocal(input))
+      const key = this.sandboxes.key(input.sandbox)
+      return this.queue.run(key, () => this.connectLocal(input, key))
     })
   }
 
   disconnect(network: string, endpoint: string): Promise<EndpointRecord> {
     return this.guard(async () => {
-      const rec = await this.d.ops.disconnect(network, endpoint, this.node)
+      // a sandbox connected as `x` can be disconnected as /proc/PID/ns/net too (same namespace)
+      const key = this.presentKey(endpoint)
+      const rec = await this.d.ops.disconnect(network, endpoint, this.node, key === undefined ? undefined : (e) => this.endpointKey(e) === key)
       if (!rec.external) {
         try {
           await this.d.mirror.waitFor((v) => !v.endpoints.has(rec.id), this.attachTimeoutMs, 'the disconnect to arrive from the store')
@@ -156,7 +154,9 @@ export class AgentService implements AgentApi {
   /** Write back this node's endpoints the store lost (after a store restart without state). */
   async reannounce(): Promise<number> {
     const view = this.d.mirror.view()
-    const mine = [...view.endpoints.values()].filter((e) => e.node === this.node && view.networks.has(e.networkId))
+    // an endpoint whose sandbox is gone is being released: writing it back would resurrect it
+    const gone = (e: EndpointRecord) => !e.external && !!e.sandbox && (this.d.followed?.isGone(e.id) || this.presentKey(e.sandbox) === undefined)
+    const mine = [...view.endpoints.values()].filter((e) => e.node === this.node && view.networks.has(e.networkId) && !gone(e))
     const n = await this.d.ops.reannounce(mine)
     if (n) this.d.log.info({ endpoints: n }, 're-announced endpoints the store had lost')
     return n
@@ -175,10 +175,25 @@ export class AgentService implements AgentApi {
 
   // --- internal ---
 
-  private sandboxIfnames(sandbox: string): Set<string> {
-    const key = this.sandboxes.key(sandbox)
+  /** The namespace key of a sandbox reference, undefined when it names no namespace now. */
+  private presentKey(ref: string): string | undefined {
+    try {
+      return this.sandboxes.key(ref)
+    } catch {
+      return undefined // gone, or not a sandbox reference at all (an external endpoint's name)
+    }
+  }
+
+  /** The namespace an endpoint of this node was plumbed into: as followed, else its reference's now. */
+  private endpointKey(e: EndpointRecord): string | undefined {
+    if (e.external || e.node !== this.node || !e.sandbox) return undefined
+    return this.d.followed?.sandboxKey(e.id) ?? this.presentKey(e.sandbox)
+  }
+
+  /** Interface names weft gave in the namespace `key` (any network). */
+  private sandboxIfnames(key: string): Set<string> {
     const mine = [...this.d.mirror.view().endpoints.values()].filter((e) => e.node === this.node)
-    return new Set(mine.filter((e) => e.sandbox && this.sandboxes.key(e.sandbox) === key).map((e) => e.ifname ?? ''))
+    return new Set(mine.filter((e) => e.sandbox && this.endpointKey(e) === key).map((e) => e.ifname ?? ''))
   }
 
   /** Attach status of this node's endpoints (others' endpoints carry none). */
@@ -186,6 +201,8 @@ export class AgentService implements AgentApi {
     const facts = new Map((await this.d.localFacts()).map((f) => [f.endpointId, f]))
     return records.map((e): EndpointStatus => {
       if (e.external || e.node !== this.node) return { record: e }
+      // its namespace is gone: not attached any more, whatever the last attach said
+      if (this.d.followed?.isGone(e.id)) return { record: e, status: 'gone' }
       const err = this.d.reconciler.localError(hostIfnameFor(e.id))
       if (err) return { record: e, status: 'failed', error: err }
       return { record: e, status: facts.get(e.id)?.status === 'attached' ? 'attached' : 'pending' }
@@ -217,10 +234,15 @@ export class AgentService implements AgentApi {
   }
 
   /** Connect a sandbox on this node: write, wait for the attach, undo on failure. */
-  private async connectLocal(input: ConnectInput): Promise<EndpointStatus> {
+  private async connectLocal(input: ConnectInput, key: string): Promise<EndpointStatus> {
     let rec: EndpointRecord
+    const sandbox = input.sandbox!
+    const hasInterface = this.sandboxes.hasInterface
     try {
-      rec = await this.d.ops.connect(input, this.node, (s) => this.sandboxIfnames(s))
+      rec = await this.d.ops.connect(input, this.node, () => this.sandboxIfnames(key), {
+        same: (e) => this.endpointKey(e) === key,
+        ...(hasInterface ? { hasInterface: (ifname: string) => hasInterface(sandbox, ifname) } : {}),
+      })
     } catch (e) {
       if (!(e instanceof OutcomeUnknownError)) throw e
       return this.settleUnknownConnect(e, input)

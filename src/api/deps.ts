@@ -5,8 +5,8 @@ import type { VniStats } from '../datapath/types.ts'
 
 export interface EndpointStatus {
   record: EndpointRecord
-  /** Only for this node's endpoints: attached, failed (with error) or pending. */
-  status?: 'attached' | 'failed' | 'pending'
+  /** Only for this node's endpoints: attached, failed (with error), pending, or gone (its sandbox is, the release is under way). */
+  status?: 'attached' | 'failed' | 'pending' | 'gone'
   error?: string
 }
 

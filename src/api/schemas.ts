@@ -41,6 +41,10 @@ export const ConnectSchema = z
       example: 'web1',
     }),
     ip: z.string().optional().openapi({ example: '10.0.1.10' }),
+    ifname: z.string().min(1).max(15, 'ifname is at most 15 characters (the kernel limit)').optional().openapi({
+      description: 'Interface name inside the sandbox (default: the lowest ethN free there)',
+      example: 'eth1',
+    }),
     external: z
       // a weft node's own address is refused by the route, which knows the nodes
       .object({ name: z.string().min(1), mac: z.string(), vtep: usable((v) => unusableVtepReason(v, [])) })
@@ -97,7 +101,7 @@ export const DockerNetworkSchema = z
 
 /** The stored endpoint record plus this node's attach status. */
 export const EndpointSchema = EndpointRecord.extend({
-  status: z.enum(['attached', 'failed', 'pending']).optional(),
+  status: z.enum(['attached', 'failed', 'pending', 'gone']).optional(),
   error: z.string().optional(),
 }).openapi('Endpoint')
 

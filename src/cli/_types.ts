@@ -45,8 +45,17 @@ export interface Endpoint {
   vtep?: string
   external: boolean
   created: string
-  status?: 'attached' | 'failed' | 'pending'
+  status?: 'attached' | 'failed' | 'pending' | 'gone'
   error?: string
+  /** Published ports, when the record has them (Docker's -p). */
+  ports?: PublishedPort[]
+}
+
+export interface PublishedPort {
+  proto: 'tcp' | 'udp'
+  hostIp?: string
+  hostPort: number
+  containerPort: number
 }
 
 export interface Node {
@@ -67,4 +76,15 @@ export interface VniStats {
   rxPackets: string
   rxBytes: string
   drops: Record<string, string>
+}
+
+/** The counters as numbers (the API sends u64 counters as decimal strings). */
+export interface VniCounts {
+  vni: number
+  network?: string
+  txPackets: number
+  txBytes: number
+  rxPackets: number
+  rxBytes: number
+  drops: Record<string, number>
 }

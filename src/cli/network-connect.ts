@@ -1,4 +1,4 @@
-// `weft network connect [--ip A] NET SANDBOX` attaches a network namespace on the agent's
+// `weft network connect [--ip A] [--ifname I] NET SANDBOX` attaches a network namespace on the agent's
 // host; `--external --ip A --mac M --vtep V NET NAME` declares an endpoint behind a VTEP
 // that does not run weft. Prints the address it got.
 import { flagBool, flagString } from './_args.ts'
@@ -13,6 +13,7 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
   const ip = flagString(flags, 'ip')
   const mac = flagString(flags, 'mac')
   const vtep = flagString(flags, 'vtep')
+  const ifname = flagString(flags, 'ifname')
   let body: Record<string, unknown>
   if (flagBool(flags, 'external')) {
     const missing = Object.entries({ ip, mac, vtep })
@@ -20,11 +21,20 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
       .map(([f]) => `--${f}`)
     if (missing.length)
       throw new UsageError(`--external needs ${missing.join(', ')}`, 'network connect')
+    if (ifname !== undefined)
+      throw new UsageError(
+        '--ifname is only for sandboxes, not --external endpoints',
+        'network connect',
+      )
     body = { ip, external: { name, mac, vtep } }
   } else {
     if (mac || vtep)
       throw new UsageError('--mac and --vtep are only for --external endpoints', 'network connect')
-    body = { sandbox: name, ...(ip !== undefined ? { ip } : {}) }
+    body = {
+      sandbox: name,
+      ...(ip !== undefined ? { ip } : {}),
+      ...(ifname !== undefined ? { ifname } : {}),
+    }
   }
   const ep = await ctx
     .client()

@@ -6,5 +6,5 @@ export { FIRST_VNI, defaultGateway, nextFreeAddress, subnetsOverlap, nextDefault
 export { clusterView, viewWith } from './view.ts'
 export type { ClusterView, ParseCache } from './view.ts'
 export { ClusterOps, newId } from './operations.ts'
-export type { StoreReader, CreateNetworkInput, ConnectInput } from './operations.ts'
+export type { StoreReader, CreateNetworkInput, ConnectInput, SandboxFacts } from './operations.ts'
 export { unusableSubnetReason, unusableVtepReason } from './usable.ts'

@@ -6,11 +6,13 @@ import { randomBytes } from 'node:crypto'
 import { ConflictError, NotFoundError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
 import type { ClusterStore, StoreEntry, StoreOp, TxnOutcome } from '../store/index.ts'
 import {
-  assertHostAddress, assertVni, ipInSubnet, macFromIp, parseCidr, parseIPv4, parseMac, type Cidr,
+  assertHostAddress, assertIfname, assertVni, ipInSubnet, macFromIp, parseCidr, parseIPv4, parseMac, type Cidr,
 } from '../net/index.ts'
 import { nextDefaultSubnet, nextFreeAddress, nextFreeVni, defaultGateway, subnetsOverlap } from './ipam.ts'
 import { keys, ROOT } from './keys.ts'
-import { EndpointRecord, NetworkRecord } from './records.ts'
+import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
+import { EndpointRecord, NetworkRecord, NodeRecord } from './records.ts'
+import { unusableSubnetReason, unusableVtepReason } from './usable.ts'
 
 /** Reads by prefix: from the cluster store (consistent) or from an agent's local mirror. */
 export interface StoreReader {
@@ -36,9 +38,18 @@ export interface ConnectInput {
   ip?: string
   /** External endpoint: name, MAC and VTEP of an address behind a non-weft VTEP. */
   external?: { name: string; mac: string; vtep: string }
+  /** Interface name inside the sandbox (default: the lowest free ethN). */
+  ifname?: string
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
+/** What a connect knows of the sandbox it plumbs into (the agent looks at the namespace). */
+export interface SandboxFacts {
+  /** Whether this node's endpoint record is plumbed into the same namespace as the sandbox being connected. */
+  same?(e: EndpointRecord): boolean
+  /** Whether an interface of this name exists in the sandbox now (one weft did not make counts too). */
+  hasInterface?(ifname: string): boolean
+}
+
 const MAX_TRIES = 64
 
 export const newId = () => randomBytes(32).toString('hex')
@@ -91,10 +102,14 @@ export class ClusterOps {
 
   async createNetwork(input: CreateNetworkInput): Promise<NetworkRecord> {
     const name = input.name
-    if (typeof name !== 'string' || !NAME.test(name)) {
-      throw new ValidationError(`invalid network name "${name}": use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`)
+    if (typeof name !== 'string' || !isNodeName(name)) {
+      // network and external endpoint names follow the node-name rule (they name store keys too)
+      throw new ValidationError(`invalid network name "${name}": use ${NODE_NAME_RULE}`)
     }
     const subnetIn = input.subnet === undefined ? undefined : parseCidr(input.subnet, 'subnet')
+    // every door refuses an address space that cannot work, not only the API's schema
+    const unusable = input.subnet === undefined ? undefined : unusableSubnetReason(input.subnet)
+    if (unusable) throw new ValidationError(unusable)
     if (subnetIn && subnetIn.prefixLen > 30) throw new ValidationError(`subnet ${subnetIn.cidr} is too small: use /30 or larger`)
     if (input.vni !== undefined) assertVni(input.vni)
     if (input.mtu !== undefined && (!Number.isInteger(input.mtu) || input.mtu < 576 || input.mtu > this.defaultMtu)) {
@@ -282,14 +297,25 @@ export class ClusterOps {
    * Connect an endpoint: allocate its address (or take the requested one) with CAS, and
    * write its record, in one transaction that also checks the network is unchanged.
    */
-  async connect(input: ConnectInput, node: string, sandboxIfnames: (sandbox: string) => Set<string>): Promise<EndpointRecord> {
+  async connect(
+    input: ConnectInput,
+    node: string,
+    sandboxIfnames: (sandbox: string) => Set<string>,
+    facts: SandboxFacts = {},
+  ): Promise<EndpointRecord> {
     const requested = input.ip === undefined ? undefined : parseIPv4(input.ip, 'ip')
     const ext = input.external
+    if (input.ifname !== undefined) {
+      if (ext) throw new ValidationError('ifname is for sandboxes: an external endpoint has no interface weft makes')
+      assertIfname(input.ifname, 'interface name')
+    }
     if (ext) {
-      if (!NAME.test(ext.name)) throw new ValidationError(`invalid endpoint name "${ext.name}"`)
+      if (typeof ext.name !== 'string' || !isNodeName(ext.name)) throw new ValidationError(`invalid endpoint name "${ext.name}": use ${NODE_NAME_RULE}`)
       parseMac(ext.mac)
       parseIPv4(ext.vtep, 'vtep')
       if (!requested) throw new ValidationError('an external endpoint needs --ip')
+      const why = unusableVtepReason(ext.vtep, await this.nodeAddresses())
+      if (why) throw new ValidationError(why)
     } else if (!input.sandbox) {
       throw new ValidationError('sandbox is required (netns name, /proc/PID/ns/net, or a netns path)')
     }
@@ -297,7 +323,7 @@ export class ClusterOps {
       // external endpoints are named cluster-wide: their duplicate check needs the store's answer
       const guess = attempt === 0 && this.local !== undefined && !ext
       try {
-        const record = await this.tryConnect(input, node, sandboxIfnames, requested, guess ? this.local! : this.kv)
+        const record = await this.tryConnect(input, node, sandboxIfnames, facts, requested, guess ? this.local! : this.kv)
         if (record) return record
       } catch (e) {
         // the mirror may be behind: only the store's answer refuses a connect; a store that
@@ -311,11 +337,28 @@ export class ClusterOps {
     throw new ConflictError(`could not allocate an address in ${input.network}: too much concurrent change, try again`)
   }
 
+  /** Advertise address by node name, from the store (a weft node is no external VTEP). */
+  private async nodeAddresses(): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    for (const row of await this.kv.list(keys.nodes())) {
+      let value: unknown
+      try {
+        value = JSON.parse(row.value)
+      } catch {
+        continue // a broken node record owns no address (the mirror reports invalid records)
+      }
+      const rec = NodeRecord.safeParse(value)
+      if (rec.success) out.set(rec.data.name, rec.data.advertise)
+    }
+    return out
+  }
+
   /** One allocation attempt from the given reads; undefined when the transaction lost a race. */
   private async tryConnect(
     input: ConnectInput,
     node: string,
     sandboxIfnames: (sandbox: string) => Set<string>,
+    facts: SandboxFacts,
     requested: string | undefined,
     from: StoreReader,
   ): Promise<EndpointRecord | undefined> {
@@ -333,6 +376,14 @@ export class ClusterOps {
     if (eps.some((e) => e.name === name && (ext ? e.external : e.node === node))) {
       throw new ConflictError(`endpoint ${name} is already connected to network ${net.name}`, 'endpoint_exists')
     }
+    // one namespace, one endpoint per network, however the sandbox is named
+    const twin = ext || !facts.same ? undefined : eps.find((e) => !e.external && e.node === node && facts.same!(e))
+    if (twin) {
+      throw new ConflictError(
+        `sandbox ${name} is already connected to network ${net.name} as ${twin.name} (the same network namespace): disconnect that first`,
+        'endpoint_exists',
+      )
+    }
     const taken = new Set(ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)))
     let ip: string
     if (requested) {
@@ -348,12 +399,7 @@ export class ClusterOps {
     }
     const id = newId()
     let ifname: string | undefined
-    if (!ext) {
-      const used = sandboxIfnames(input.sandbox!)
-      let n = 0
-      while (used.has(`eth${n}`)) n++
-      ifname = `eth${n}`
-    }
+    if (!ext) ifname = this.pickIfname(input, sandboxIfnames(input.sandbox!), facts)
     const record: EndpointRecord = {
       id,
       networkId: net.id,
@@ -383,12 +429,32 @@ export class ClusterOps {
     return undefined
   }
 
-  /** Disconnect by sandbox (on `node`) or by external endpoint name. */
-  async disconnect(networkRef: string, nameOrSandbox: string, node: string): Promise<EndpointRecord> {
+  /**
+   * The sandbox's interface: the caller's choice, or the lowest ethN neither weft gave in this
+   * sandbox nor anyone made there (a sandbox may come with an eth0 of its own, as Docker's do).
+   */
+  private pickIfname(input: ConnectInput, weftNames: Set<string>, facts: SandboxFacts): string {
+    const taken = (n: string) => weftNames.has(n) || facts.hasInterface?.(n) === true
+    if (input.ifname !== undefined) {
+      if (taken(input.ifname)) {
+        throw new ConflictError(`interface ${input.ifname} already exists in sandbox ${input.sandbox}: choose another --ifname`, 'ifname_taken')
+      }
+      return input.ifname
+    }
+    for (let n = 0; n < 10_000; n++) if (!taken(`eth${n}`)) return `eth${n}`
+    throw new ConflictError(`sandbox ${input.sandbox} has no free ethN interface name: pass --ifname`, 'ifname_taken')
+  }
+
+  /**
+   * Disconnect by sandbox (on `node`) or by external endpoint name; `same` also finds this
+   * node's endpoint plumbed into the same namespace under another name.
+   */
+  async disconnect(networkRef: string, nameOrSandbox: string, node: string, same?: (e: EndpointRecord) => boolean): Promise<EndpointRecord> {
     const { record: net } = await this.resolveNetwork(networkRef)
     const eps = await this.endpoints(net.id)
     const ep =
       eps.find((e) => e.name === nameOrSandbox && (e.external || e.node === node)) ??
+      (same ? eps.find((e) => !e.external && e.node === node && same(e)) : undefined) ??
       eps.find((e) => e.id.startsWith(nameOrSandbox) && nameOrSandbox.length >= 6)
     if (!ep) throw new NotFoundError(`no endpoint ${nameOrSandbox} in network ${net.name}`, 'endpoint_not_found')
     if (!ep.external && ep.node !== node) {

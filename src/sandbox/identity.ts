@@ -16,3 +16,6 @@ export function netnsIdentity(path: string): NetnsIdentity | undefined {
 }
 
 export const sameNetns = (a: NetnsIdentity, b: NetnsIdentity) => a.dev === b.dev && a.ino === b.ino
+
+/** One string per namespace (`dev:ino`), for maps and comparisons. */
+export const netnsKey = (id: NetnsIdentity): string => `${id.dev}:${id.ino}`

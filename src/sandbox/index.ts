@@ -2,5 +2,5 @@
 // watcher that reports endpoints whose sandbox is gone.
 export { SandboxWatcher } from './watch.ts'
 export type { SandboxGone, SandboxRef, SandboxWatcherOptions } from './watch.ts'
-export { netnsIdentity, sameNetns } from './identity.ts'
+export { netnsIdentity, netnsKey, sameNetns } from './identity.ts'
 export type { NetnsIdentity } from './identity.ts'

@@ -123,6 +123,11 @@ export class SandboxWatcher {
     return this.followed.get(endpointId)?.reportedAt !== undefined
   }
 
+  /** The namespace this endpoint was plumbed into (its identity when first seen); undefined while unknown or not followed. */
+  identityOf(endpointId: string): NetnsIdentity | undefined {
+    return this.followed.get(endpointId)?.identity
+  }
+
   /** Compare every followed sandbox with its identity now; report the gone ones. */
   check(): void {
     const bySandbox = new Map<string, { f: Followed; reason: SandboxGone['reason']; ids: string[] }>()

@@ -40,33 +40,41 @@ for (const datapath of ['bpf', 'kernel'] as const) {
       const gone = await connect(0, x.ns)
       await reaches(x.ns, far.ip)
 
-      // the container exits: its namespace, and with it both ends of its veth, are gone
+      // the container exits while its agent is down (a running agent releases the endpoint
+      // within milliseconds, test/agent/sandbox-follow.test.ts): its namespace, and with it both
+      // ends of its veth, are gone, and the restarted agent finds the record and a stale entry
       const hostVeth = `wf${gone.id.slice(0, 10)}`
       expect(await hostLinkExists(0, hostVeth)).toBe(true)
+      await agents[0]!.kill('SIGTERM')
       expect((await run(['ip', 'netns', 'del', x.ns])).code).toBe(0)
       await waitFor(async () => !(await hostLinkExists(0, hostVeth)), { what: `${hostVeth} to go with its namespace` })
 
       // a restart resyncs from the kernel at once (the periodic resync would do the same within 30 s)
-      await agents[0]!.kill('SIGTERM')
       await agents[0]!.restart()
+
+      // the gone endpoint is released by itself, no disconnect call
+      await waitFor(
+        async () => {
+          const r = await agents[0]!.api('GET', '/v1/endpoints')
+          return r.status === 200 && !r.body.some((e: { id: string }) => e.id === gone.id)
+        },
+        { what: 'the gone endpoint to be released', timeoutMs: 5000 },
+      )
+      // its address, connected on the other host, is programmed here as remote (a stale local
+      // entry for it would refuse that)
+      const w = (await topo.addContainer(1)).ns
+      const reused = await connect(1, w, gone.ip)
+      expect(reused.ip).toBe(gone.ip)
 
       // new connects on that host work...
       const y = (await topo.addContainer(0)).ns
       await connect(0, y)
       await reaches(y, far.ip)
+      await reaches(y, gone.ip)
       // ...and an endpoint added on another host is programmed there
       const z = (await topo.addContainer(1)).ns
       const late = await connect(1, z)
       await reaches(y, late.ip)
-
-      // the gone endpoint is disconnected; its address, connected on the other host, is
-      // programmed here as remote (a stale local entry for it would refuse that)
-      const d = await agents[0]!.api('POST', '/v1/networks/wedge/disconnect', { endpoint: gone.name })
-      expect(d.status).toBe(200)
-      const w = (await topo.addContainer(1)).ns
-      const reused = await connect(1, w, gone.ip)
-      expect(reused.ip).toBe(gone.ip)
-      await reaches(y, gone.ip)
       const health = await agents[0]!.api('GET', '/healthz')
       expect(health.body.reconcile.lastError).toBeNull()
     }, 90_000)

@@ -26,6 +26,7 @@ import {
   sumCounters, TypedMap, u32, unpin, type LoadedObject, type PinnedMap, type ProgramRef, type TcAttachment,
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
+import { isNodeName, NODE_NAME_RULE } from '../../util/names.ts'
 import {
   assertHostAddress, assertIfname, assertVni, findUnderlay, IFNAME_PREFIX, intToIPv4, ipv4ToInt, macFromBytes, macToBytes, parseCidr,
   parseIPv4, parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, VXLAN_OVERHEAD, VXLAN_PORT, type UnderlayNic,
@@ -90,8 +91,8 @@ export class BpfDatapath implements Datapath {
     private readonly opts: DatapathOptions,
     private readonly internals: BpfDatapathInternals = {},
   ) {
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(opts.node ?? '')) {
-      throw new ValidationError(`node name "${opts.node}" must be 1-64 characters of [A-Za-z0-9._-] (it names the pin directory)`)
+    if (!isNodeName(opts.node ?? '')) {
+      throw new ValidationError(`node name "${opts.node}" must be ${NODE_NAME_RULE} (it names the pin directory)`)
     }
     this.advertise = parseIPv4(opts.advertise, 'advertise address')
     this.pinDir = join(PIN_ROOT, opts.node)
