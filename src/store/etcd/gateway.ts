@@ -13,7 +13,7 @@ export interface EtcdGatewayOptions {
   endpoints: string[]
   /** One request to one member (default 2.5 s). */
   timeoutMs?: number
-  /** How long a call waits out "no leader" (an election) before it fails (default 1 s). */
+  /** How long a write waits out "no leader" (an election) before it fails (default 1 s). */
   electionWaitMs?: number
   /** Bun's fetch `tls` option for https members (CA, client certificate and key). */
   tls?: { ca?: string; cert?: string; key?: string }
@@ -107,9 +107,10 @@ export class EtcdGateway {
           throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${f.member} ${f.why}; the write may or may not have been applied`)
         }
       }
-      // "no leader" from a member that sees its peers is most often an election: wait it out
-      // briefly; a lost quorum still answers well within 2 s
-      const electing = failures.some((f) => /no leader/i.test(f.why))
+      // "no leader" from a member that sees its peers is most often an election: a write waits
+      // it out briefly (a lost quorum still answers well within 2 s); a read fails at once, so
+      // the agent answers it from its mirror instead
+      const electing = opts.write && failures.some((f) => /no leader/i.test(f.why))
       if (electing && Date.now() - started + ELECTION_PAUSE_MS < this.electionWaitMs) {
         await pause(ELECTION_PAUSE_MS, opts.signal)
         continue
