@@ -6,8 +6,6 @@ import { OutcomeUnknownError, StoreUnreachableError } from '../../errors/index.t
 import type { EtcdAuth } from './auth.ts'
 import { EtcdServerError } from './errors.ts'
 
-export { EtcdServerError }
-
 export interface EtcdGatewayOptions {
   /** Client URLs of the members: http://HOST:PORT or https://HOST:PORT. */
   endpoints: string[]
@@ -23,6 +21,9 @@ export interface EtcdGatewayOptions {
 
 /** The request never reached this member (connection refused, no route): safe to send elsewhere. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ConnectionRefused', 'EHOSTUNREACH', 'ENETUNREACH', 'FailedToOpenSocket'])
+
+/** TLS handshake failures (Bun reports OpenSSL-style codes): nothing was sent either. */
+const TLS_FAILURE = /CERT|SIGNATURE|SELF_SIGNED|ISSUER|ALTNAME|HANDSHAKE|SSL|TLS/
 
 /** etcd's answers that say the request was not applied and another member may take it. */
 const NOT_APPLIED = /no leader|not capable|too many requests|unhealthy cluster|leader is not ready|raft: stopped|server stopped|not started/i
@@ -104,7 +105,7 @@ export class EtcdGateway {
         }
         failures.push(f)
         if (opts.write && f.maybeApplied) {
-          throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${f.member} ${f.why}; the write may or may not have been applied`)
+          throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${f.member.replace(/^https?:\/\//, '')}: ${f.why}; the write may or may not have been applied`)
         }
       }
       // "no leader" from a member that sees its peers is most often an election: a write waits
@@ -145,8 +146,13 @@ export class EtcdGateway {
       if (signal?.aborted) throw e
       if (e instanceof EtcdServerError) throw e
       const code = (e as { code?: unknown }).code
-      const notSent = typeof code === 'string' && NOT_SENT.has(code)
-      const why = timeout.aborted ? `no answer within ${this.timeoutMs} ms` : `${e instanceof Error ? e.message : String(e)}${code ? ` (${code})` : ''}`
+      const tlsFailed = typeof code === 'string' && TLS_FAILURE.test(code)
+      const notSent = typeof code === 'string' && (NOT_SENT.has(code) || tlsFailed)
+      const why = timeout.aborted
+        ? `no answer within ${this.timeoutMs} ms`
+        : tlsFailed
+          ? `its certificate does not verify against ${this.o.tls?.ca ? 'the given CA (--store-ca)' : "the system's CAs"}, or it refused ours (${code})`
+          : `${e instanceof Error ? e.message : String(e)}${code ? ` (${code})` : ''}`
       throw new MemberFailure({ member, why, maybeApplied: !notSent })
     }
     let reply: any
