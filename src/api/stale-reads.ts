@@ -12,7 +12,12 @@ export function staleReadWarning(api: Pick<AgentApi, 'health'>): MiddlewareHandl
     if (c.req.method !== 'GET' || c.res.status !== 200 || !READS.test(c.req.path)) return
     const { store } = await api.health()
     if (store.reachable) return
-    const why = store.lastError ? ` (${store.lastError.replace(/["\\\r\n]/g, ' ').slice(0, 300)})` : ''
-    c.res.headers.set('Warning', `299 weft "the cluster store is unreachable${why}: this is this agent's local copy and may be stale"`)
+    const why = store.lastError
+      ? ` (${store.lastError.replace(/["\\\r\n]/g, ' ').slice(0, 300)})`
+      : ''
+    c.res.headers.set(
+      'Warning',
+      `299 weft "the cluster store is unreachable${why}: this is this agent's local copy and may be stale"`,
+    )
   }
 }

@@ -8,17 +8,25 @@ import type { WatchEvent } from '../../src/store/index.ts'
 import { runClusterStoreContract } from '../store/contract.ts'
 
 const endpoints = process.env.WEFT_TEST_ETCD?.split(',').filter(Boolean) ?? []
-if (endpoints.length === 0) throw new Error('WEFT_TEST_ETCD (member client URLs) is not set: run test/store/etcd.test.ts, which starts etcd and runs this file in a namespace')
+if (endpoints.length === 0)
+  throw new Error(
+    'WEFT_TEST_ETCD (member client URLs) is not set: run test/store/etcd.test.ts, which starts etcd and runs this file in a namespace',
+  )
 
 runClusterStoreContract('EtcdStore on a real etcd', async () => ({
   store: new EtcdStore({ endpoints }),
   cleanup: async () => {},
 }))
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await Bun.sleep(10)
   }
 }
@@ -26,7 +34,11 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, timeo
 /** A TCP proxy to `target` whose connections can be cut (and new ones refused) and restored. */
 async function startCuttableProxy(target: string) {
   const t = new URL(target)
-  type Pair = { client: import('bun').Socket<Pair>; upstream?: import('bun').Socket<unknown>; pending: Uint8Array[] }
+  type Pair = {
+    client: import('bun').Socket<Pair>
+    upstream?: import('bun').Socket<unknown>
+    pending: Uint8Array[]
+  }
   const pairs = new Set<Pair>()
   let cutOff = false
   const server = Bun.listen<Pair>({
@@ -72,7 +84,10 @@ async function startCuttableProxy(target: string) {
   }
 }
 
-const post = async (path: string, body: unknown) => (await fetch(`${endpoints[0]}${path}`, { method: 'POST', body: JSON.stringify(body) })).json() as Promise<any>
+const post = async (path: string, body: unknown) =>
+  (
+    await fetch(`${endpoints[0]}${path}`, { method: 'POST', body: JSON.stringify(body) })
+  ).json() as Promise<any>
 
 describe('EtcdStore on a real etcd, beyond the contract', () => {
   test('a watch cut off resumes from its last revision; after a compaction past it, a full snapshot', async () => {
@@ -82,7 +97,9 @@ describe('EtcdStore on a real etcd, beyond the contract', () => {
     await direct.txn([{ op: 'put', key: 'extra/c/1', value: 'one' }])
     const events: WatchEvent[] = []
     const errors: string[] = []
-    const w = s.watch('extra/c/', (e) => void events.push(e), { onError: (e) => void errors.push((e as Error).message) })
+    const w = s.watch('extra/c/', (e) => void events.push(e), {
+      onError: (e) => void errors.push((e as Error).message),
+    })
     const rebuilt = () => {
       const seen = new Map<string, string>()
       for (const e of events) {
@@ -105,15 +122,23 @@ describe('EtcdStore on a real etcd, beyond the contract', () => {
       // 2. cut, write, compact past the watch's revision: the resumed stream is refused and the prefix read again
       cut.cut()
       await until(() => errors.length >= 2, 'the watch to notice the second cut')
-      const put = await direct.txn([{ op: 'put', key: 'extra/c/3', value: 'three' }, { op: 'delete', key: 'extra/c/1' }])
+      const put = await direct.txn([
+        { op: 'put', key: 'extra/c/3', value: 'three' },
+        { op: 'delete', key: 'extra/c/1' },
+      ])
       if (!put.ok) throw new Error('put failed')
       await post('/v3/kv/put', { key: Buffer.from('extra/other').toString('base64'), value: '' })
       const compactTo = (await direct.get('extra/other'))!.modifyIndex
       await post('/v3/kv/compaction', { revision: compactTo.toString(), physical: true })
       cut.restore()
-      await until(() => events.filter((e) => e.kind === 'snapshot').length === 2, 'a full resync after the compaction')
+      await until(
+        () => events.filter((e) => e.kind === 'snapshot').length === 2,
+        'a full resync after the compaction',
+      )
       expect(errors.some((m) => /compacted/.test(m))).toBe(true)
-      expect([...rebuilt().keys()].sort()).toEqual((await direct.list('extra/c/')).map((e) => e.key))
+      expect([...rebuilt().keys()].sort()).toEqual(
+        (await direct.list('extra/c/')).map((e) => e.key),
+      )
       expect(rebuilt().has('extra/c/1')).toBe(false)
     } finally {
       w.stop()

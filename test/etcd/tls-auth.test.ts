@@ -5,7 +5,17 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTopology, leaks, requireEtcd, run, runIn, spawnIn, waitFor, type NsProcess, type Topology } from '../harness/index.ts'
+import {
+  createTopology,
+  leaks,
+  requireEtcd,
+  run,
+  runIn,
+  spawnIn,
+  waitFor,
+  type NsProcess,
+  type Topology,
+} from '../harness/index.ts'
 
 const ROOT = join(import.meta.dir, '..', '..')
 const PORT = 23790
@@ -23,12 +33,51 @@ async function openssl(args: string[]): Promise<void> {
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, all ECDSA P-256. */
 async function makeCertificates(d: string): Promise<void> {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  await openssl(['req', '-x509', ...ec, '-keyout', join(d, 'ca.key'), '-out', join(d, 'ca.pem'), '-days', '1', '-subj', '/CN=weft-test-ca'])
-  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n'], ['client', 'extendedKeyUsage=clientAuth\n']] as const) {
+  await openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    join(d, 'ca.key'),
+    '-out',
+    join(d, 'ca.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=weft-test-ca',
+  ])
+  for (const [name, ext] of [
+    ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n'],
+    ['client', 'extendedKeyUsage=clientAuth\n'],
+  ] as const) {
     writeFileSync(join(d, `${name}.ext`), ext)
-    await openssl(['req', ...ec, '-keyout', join(d, `${name}.key`), '-out', join(d, `${name}.csr`), '-subj', `/CN=weft-${name}`])
-    await openssl(['x509', '-req', '-in', join(d, `${name}.csr`), '-CA', join(d, 'ca.pem'), '-CAkey', join(d, 'ca.key'), '-CAcreateserial',
-      '-out', join(d, `${name}.pem`), '-days', '1', '-extfile', join(d, `${name}.ext`)])
+    await openssl([
+      'req',
+      ...ec,
+      '-keyout',
+      join(d, `${name}.key`),
+      '-out',
+      join(d, `${name}.csr`),
+      '-subj',
+      `/CN=weft-${name}`,
+    ])
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      join(d, `${name}.csr`),
+      '-CA',
+      join(d, 'ca.pem'),
+      '-CAkey',
+      join(d, 'ca.key'),
+      '-CAcreateserial',
+      '-out',
+      join(d, `${name}.pem`),
+      '-days',
+      '1',
+      '-extfile',
+      join(d, `${name}.ext`),
+    ])
   }
 }
 
@@ -40,34 +89,94 @@ beforeAll(async () => {
   await makeCertificates(dir)
   const url = `https://127.0.0.1:${PORT}`
   etcd = spawnIn(topo.hosts[0]!.ns, [
-    '/usr/bin/etcd', '--name', 'tls1', '--data-dir', join(dir, 'data'),
-    '--listen-client-urls', url, '--advertise-client-urls', url,
-    '--listen-peer-urls', 'http://127.0.0.1:23800', '--initial-advertise-peer-urls', 'http://127.0.0.1:23800',
-    '--initial-cluster', 'tls1=http://127.0.0.1:23800',
-    '--cert-file', join(dir, 'server.pem'), '--key-file', join(dir, 'server.key'),
-    '--trusted-ca-file', join(dir, 'ca.pem'), '--client-cert-auth',
-    '--logger', 'zap', '--log-outputs', 'stderr',
+    '/usr/bin/etcd',
+    '--name',
+    'tls1',
+    '--data-dir',
+    join(dir, 'data'),
+    '--listen-client-urls',
+    url,
+    '--advertise-client-urls',
+    url,
+    '--listen-peer-urls',
+    'http://127.0.0.1:23800',
+    '--initial-advertise-peer-urls',
+    'http://127.0.0.1:23800',
+    '--initial-cluster',
+    'tls1=http://127.0.0.1:23800',
+    '--cert-file',
+    join(dir, 'server.pem'),
+    '--key-file',
+    join(dir, 'server.key'),
+    '--trusted-ca-file',
+    join(dir, 'ca.pem'),
+    '--client-cert-auth',
+    '--logger',
+    'zap',
+    '--log-outputs',
+    'stderr',
   ])
   topo.track(() => etcd.stop(5000))
   // a plain member for user/password auth (etcd's gateway takes no users together with client certificates)
   plain = spawnIn(topo.hosts[0]!.ns, [
-    '/usr/bin/etcd', '--name', 'plain1', '--data-dir', join(dir, 'plain'),
-    '--listen-client-urls', PLAIN_URL, '--advertise-client-urls', PLAIN_URL,
-    '--listen-peer-urls', 'http://127.0.0.1:23801', '--initial-advertise-peer-urls', 'http://127.0.0.1:23801',
-    '--initial-cluster', 'plain1=http://127.0.0.1:23801',
-    '--logger', 'zap', '--log-outputs', 'stderr',
+    '/usr/bin/etcd',
+    '--name',
+    'plain1',
+    '--data-dir',
+    join(dir, 'plain'),
+    '--listen-client-urls',
+    PLAIN_URL,
+    '--advertise-client-urls',
+    PLAIN_URL,
+    '--listen-peer-urls',
+    'http://127.0.0.1:23801',
+    '--initial-advertise-peer-urls',
+    'http://127.0.0.1:23801',
+    '--initial-cluster',
+    'plain1=http://127.0.0.1:23801',
+    '--logger',
+    'zap',
+    '--log-outputs',
+    'stderr',
   ])
   topo.track(() => plain.stop(5000))
-  const curlTls = ['--cacert', join(dir, 'ca.pem'), '--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key')]
-  await waitFor(async () => {
-    if ((await Promise.race([etcd.exited.then(() => true), Bun.sleep(0).then(() => false)]))) throw new Error(`etcd exited: ${etcd.stderr().slice(-500)}`)
-    const r = await runIn(topo.hosts[0]!.ns, ['curl', '-sS', '--max-time', '2', ...curlTls, `${url}/health`])
-    return r.code === 0 && JSON.parse(r.stdout).health === 'true'
-  }, { what: 'the TLS etcd member healthy', timeoutMs: 30_000, intervalMs: 100 })
-  await waitFor(async () => {
-    const r = await runIn(topo.hosts[0]!.ns, ['curl', '-sS', '--max-time', '2', `${PLAIN_URL}/health`])
-    return r.code === 0 && JSON.parse(r.stdout).health === 'true'
-  }, { what: 'the plain etcd member healthy', timeoutMs: 30_000, intervalMs: 100 })
+  const curlTls = [
+    '--cacert',
+    join(dir, 'ca.pem'),
+    '--cert',
+    join(dir, 'client.pem'),
+    '--key',
+    join(dir, 'client.key'),
+  ]
+  await waitFor(
+    async () => {
+      if (await Promise.race([etcd.exited.then(() => true), Bun.sleep(0).then(() => false)]))
+        throw new Error(`etcd exited: ${etcd.stderr().slice(-500)}`)
+      const r = await runIn(topo.hosts[0]!.ns, [
+        'curl',
+        '-sS',
+        '--max-time',
+        '2',
+        ...curlTls,
+        `${url}/health`,
+      ])
+      return r.code === 0 && JSON.parse(r.stdout).health === 'true'
+    },
+    { what: 'the TLS etcd member healthy', timeoutMs: 30_000, intervalMs: 100 },
+  )
+  await waitFor(
+    async () => {
+      const r = await runIn(topo.hosts[0]!.ns, [
+        'curl',
+        '-sS',
+        '--max-time',
+        '2',
+        `${PLAIN_URL}/health`,
+      ])
+      return r.code === 0 && JSON.parse(r.stdout).health === 'true'
+    },
+    { what: 'the plain etcd member healthy', timeoutMs: 30_000, intervalMs: 100 },
+  )
 }, 60_000)
 
 afterAll(async () => {
@@ -77,13 +186,26 @@ afterAll(async () => {
 }, 60_000)
 
 test('etcds:// with --store-ca and a client certificate, and etcd user auth, against a real etcd (run in its namespace)', async () => {
-  const child = spawnIn(topo.hosts[0]!.ns, [process.execPath, 'test', '--timeout', '60000', join(ROOT, 'test/etcd/tls-auth-in-netns.ts')], {
-    env: { WEFT_TEST_ETCD: `https://127.0.0.1:${PORT}`, WEFT_TEST_ETCD_PLAIN: PLAIN_URL, WEFT_TEST_ETCD_TLS_DIR: dir },
-  })
+  const child = spawnIn(
+    topo.hosts[0]!.ns,
+    [process.execPath, 'test', '--timeout', '60000', join(ROOT, 'test/etcd/tls-auth-in-netns.ts')],
+    {
+      env: {
+        WEFT_TEST_ETCD: `https://127.0.0.1:${PORT}`,
+        WEFT_TEST_ETCD_PLAIN: PLAIN_URL,
+        WEFT_TEST_ETCD_TLS_DIR: dir,
+      },
+    },
+  )
   topo.track(() => child.stop())
   const code = await child.exited
   const out = child.stderr()
-  console.log(out.split('\n').filter((l) => /^\((pass|fail)\)| pass$| fail$/.test(l)).join('\n'))
+  console.log(
+    out
+      .split('\n')
+      .filter((l) => /^\((pass|fail)\)| pass$| fail$/.test(l))
+      .join('\n'),
+  )
   if (code !== 0) throw new Error(`the TLS run exited ${code}:\n${out.slice(-6000)}`)
   expect(out).toMatch(/\b0 fail\b/)
   expect(out).toMatch(/\b4 pass\b/)

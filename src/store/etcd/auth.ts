@@ -12,7 +12,8 @@ export class EtcdAuth {
   /** From the store token option: "USER:PASSWORD". */
   static parse(token: string): EtcdAuth {
     const i = token.indexOf(':')
-    if (i <= 0) throw new Error('the etcd store token must be USER:PASSWORD (etcd user authentication)')
+    if (i <= 0)
+      throw new Error('the etcd store token must be USER:PASSWORD (etcd user authentication)')
     return new EtcdAuth(token.slice(0, i), token.slice(i + 1))
   }
 
@@ -45,12 +46,21 @@ export class EtcdAuth {
       reply = { message: text.trim().slice(0, 300) || `HTTP ${res.status}` }
     }
     if (!reply.token && /CommonName/.test(reply.message ?? '')) {
-      throw new EtcdServerError(member, '/v3/auth/authenticate', 16,
+      throw new EtcdServerError(
+        member,
+        '/v3/auth/authenticate',
+        16,
         `etcd user ${this.user}: this member checks client certificates, and etcd's gateway takes no user/password together with them: ` +
-          'use either a client certificate (--store-cert/--store-key) or etcd users (--store-token USER:PASSWORD) with a member that does not require certificates')
+          'use either a client certificate (--store-cert/--store-key) or etcd users (--store-token USER:PASSWORD) with a member that does not require certificates',
+      )
     }
     if (!reply.token) {
-      throw new EtcdServerError(member, '/v3/auth/authenticate', 16, `etcd user ${this.user}: ${reply.message ?? reply.error ?? `HTTP ${res.status}`}: check the store token (USER:PASSWORD)`)
+      throw new EtcdServerError(
+        member,
+        '/v3/auth/authenticate',
+        16,
+        `etcd user ${this.user}: ${reply.message ?? reply.error ?? `HTTP ${res.status}`}: check the store token (USER:PASSWORD)`,
+      )
     }
     return reply.token
   }

@@ -20,13 +20,20 @@ export interface EtcdGatewayOptions {
 }
 
 /** The request never reached this member (connection refused, no route): safe to send elsewhere. */
-const NOT_SENT = new Set(['ECONNREFUSED', 'ConnectionRefused', 'EHOSTUNREACH', 'ENETUNREACH', 'FailedToOpenSocket'])
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ConnectionRefused',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'FailedToOpenSocket',
+])
 
 /** TLS handshake failures (Bun reports OpenSSL-style codes): nothing was sent either. */
 const TLS_FAILURE = /CERT|SIGNATURE|SELF_SIGNED|ISSUER|ALTNAME|HANDSHAKE|SSL|TLS/
 
 /** etcd's answers that say the request was not applied and another member may take it. */
-const NOT_APPLIED = /no leader|not capable|too many requests|unhealthy cluster|leader is not ready|raft: stopped|server stopped|not started/i
+const NOT_APPLIED =
+  /no leader|not capable|too many requests|unhealthy cluster|leader is not ready|raft: stopped|server stopped|not started/i
 
 /** One member's failure, and whether the request may have been applied there. */
 interface Failure {
@@ -74,7 +81,10 @@ export class EtcdGateway {
   }
 
   async headers(member: string, signal?: AbortSignal): Promise<Record<string, string>> {
-    const h: Record<string, string> = { 'content-type': 'application/json', 'grpc-metadata-hasleader': 'true' }
+    const h: Record<string, string> = {
+      'content-type': 'application/json',
+      'grpc-metadata-hasleader': 'true',
+    }
     if (this.o.auth) h.authorization = await this.o.auth.token(member, this.fetchOpts(signal))
     return h
   }
@@ -105,7 +115,9 @@ export class EtcdGateway {
         }
         failures.push(f)
         if (opts.write && f.maybeApplied) {
-          throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${f.member.replace(/^https?:\/\//, '')}: ${f.why}; the write may or may not have been applied`)
+          throw new OutcomeUnknownError(
+            `store unreachable at ${this.address}: ${f.member.replace(/^https?:\/\//, '')}: ${f.why}; the write may or may not have been applied`,
+          )
         }
       }
       // "no leader" from a member that sees its peers is most often an election: a write waits
@@ -116,7 +128,9 @@ export class EtcdGateway {
         await pause(ELECTION_PAUSE_MS, opts.signal)
         continue
       }
-      const why = failures.map((f) => `${f.member.replace(/^https?:\/\//, '')}: ${f.why}`).join('; ')
+      const why = failures
+        .map((f) => `${f.member.replace(/^https?:\/\//, '')}: ${f.why}`)
+        .join('; ')
       throw new StoreUnreachableError(
         `store unreachable at ${this.address} (${why}); writes fail until this host reaches a quorum of the etcd members (existing traffic keeps flowing)`,
       )
@@ -124,7 +138,12 @@ export class EtcdGateway {
   }
 
   /** One call to one member, no other tried (the watch's probe of the member it follows). */
-  callMember<T = any>(member: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  callMember<T = any>(
+    member: string,
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+  ): Promise<T> {
     return this.once<T>(member, path, body, signal)
   }
 
@@ -133,14 +152,25 @@ export class EtcdGateway {
     this.o.auth?.forget(member)
   }
 
-  private async once<T>(member: string, path: string, body: unknown, signal?: AbortSignal, reauthenticated = false): Promise<T> {
+  private async once<T>(
+    member: string,
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    reauthenticated = false,
+  ): Promise<T> {
     const timeout = AbortSignal.timeout(this.timeoutMs)
     const both = signal ? AbortSignal.any([signal, timeout]) : timeout
     let res: Response
     let text: string
     try {
       const headers = await this.headers(member, both)
-      res = await fetch(`${member}${path}`, { ...this.fetchOpts(both), method: 'POST', headers, body: JSON.stringify(body) })
+      res = await fetch(`${member}${path}`, {
+        ...this.fetchOpts(both),
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+      })
       text = await res.text()
     } catch (e) {
       if (signal?.aborted) throw e
@@ -159,7 +189,11 @@ export class EtcdGateway {
     try {
       reply = JSON.parse(text)
     } catch {
-      throw new MemberFailure({ member, why: `HTTP ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, maybeApplied: res.status >= 500 })
+      throw new MemberFailure({
+        member,
+        why: `HTTP ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`,
+        maybeApplied: res.status >= 500,
+      })
     }
     if (res.ok && reply.error === undefined) return reply as T
     // unary calls answer {error, code, message}; streamed ones {error: {grpc_code, message}}
@@ -197,7 +231,8 @@ class MemberFailure extends Error {
 // --- encoding ---
 
 export const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64')
-export const unb64 = (s: string | undefined): string => (s ? Buffer.from(s, 'base64').toString('utf8') : '')
+export const unb64 = (s: string | undefined): string =>
+  s ? Buffer.from(s, 'base64').toString('utf8') : ''
 
 /** The range_end that makes a range cover every key starting with `prefix`. */
 export function prefixEnd(prefix: string): string {

@@ -2,7 +2,16 @@
 // layout as on Consul, compare-and-set through txns on mod_revision, node liveness on leases
 // with keep-alive, and a watch that delivers deltas.
 import { OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../../errors/index.ts'
-import type { ClusterStore, StoreEntry, StoreLeases, StoreOp, StoreWatch, TxnOutcome, WatchEvent, WatchHandlers } from '../types.ts'
+import type {
+  ClusterStore,
+  StoreEntry,
+  StoreLeases,
+  StoreOp,
+  StoreWatch,
+  TxnOutcome,
+  WatchEvent,
+  WatchHandlers,
+} from '../types.ts'
 import { EtcdAuth } from './auth.ts'
 import { EtcdGateway, b64, prefixEnd, type EtcdGatewayOptions } from './gateway.ts'
 import { etcdLeases } from './leases.ts'
@@ -47,7 +56,10 @@ export class EtcdStore implements ClusterStore {
   }
 
   async list(prefix: string): Promise<StoreEntry[]> {
-    const r = await this.gw.call<{ kvs?: EtcdKv[] }>('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) })
+    const r = await this.gw.call<{ kvs?: EtcdKv[] }>('/v3/kv/range', {
+      key: b64(prefix),
+      range_end: prefixEnd(prefix),
+    })
     return (r.kvs ?? []).map(entryOf)
   }
 
@@ -58,7 +70,8 @@ export class EtcdStore implements ClusterStore {
       reply = await this.gw.call<EtcdTxnReply>('/v3/kv/txn', toEtcdTxn(ops), { write: writes })
     } catch (e) {
       // a read-only txn that got no answer changed nothing: unreachable, not unknown
-      if (!writes && e instanceof OutcomeUnknownError) throw new StoreUnreachableError(e.message.replace(/; the write may.*$/, ''), { cause: e })
+      if (!writes && e instanceof OutcomeUnknownError)
+        throw new StoreUnreachableError(e.message.replace(/; the write may.*$/, ''), { cause: e })
       if (e instanceof Error && /duplicate key|too many operations/.test(e.message)) {
         throw new ValidationError(`etcd refused the transaction: ${e.message}`)
       }
@@ -67,7 +80,11 @@ export class EtcdStore implements ClusterStore {
     return fromEtcdTxn(ops, reply)
   }
 
-  watch(prefix: string, onEvent: (e: WatchEvent) => void | Promise<void>, h?: WatchHandlers): StoreWatch {
+  watch(
+    prefix: string,
+    onEvent: (e: WatchEvent) => void | Promise<void>,
+    h?: WatchHandlers,
+  ): StoreWatch {
     return etcdWatch(this.gw, prefix, onEvent, h)
   }
 }

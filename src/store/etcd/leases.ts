@@ -23,14 +23,26 @@ export function etcdLeases(gw: EtcdGateway): StoreLeases {
   }
   return {
     async grant({ name, ttlMs }) {
-      const g = await gw.call<{ ID: string }>('/v3/lease/grant', { TTL: ttlSeconds(ttlMs) }, { write: true })
-      await gw.call('/v3/kv/put', { key: b64(`${LEASE_NAMES}${name}/${g.ID}`), value: b64(name), lease: g.ID }, { write: true })
+      const g = await gw.call<{ ID: string }>(
+        '/v3/lease/grant',
+        { TTL: ttlSeconds(ttlMs) },
+        { write: true },
+      )
+      await gw.call(
+        '/v3/kv/put',
+        { key: b64(`${LEASE_NAMES}${name}/${g.ID}`), value: b64(name), lease: g.ID },
+        { write: true },
+      )
       return g.ID
     },
 
     async revokeNamed(name) {
       const prefix = `${LEASE_NAMES}${name}/`
-      const r = await gw.call<{ kvs?: EtcdKv[] }>('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix), keys_only: true })
+      const r = await gw.call<{ kvs?: EtcdKv[] }>('/v3/kv/range', {
+        key: b64(prefix),
+        range_end: prefixEnd(prefix),
+        keys_only: true,
+      })
       for (const kv of r.kvs ?? []) await revoke(unb64(kv.key).slice(prefix.length))
     },
 
@@ -46,19 +58,31 @@ export function etcdLeases(gw: EtcdGateway): StoreLeases {
           .call<{ succeeded?: boolean }>(
             '/v3/kv/txn',
             {
-              compare: [{ key: b64(key), target: 'MOD', result: 'EQUAL', mod_revision: rev(held?.mod_revision).toString() }],
+              compare: [
+                {
+                  key: b64(key),
+                  target: 'MOD',
+                  result: 'EQUAL',
+                  mod_revision: rev(held?.mod_revision).toString(),
+                },
+              ],
               success: [{ request_put: { key: b64(key), value: b64(value), lease: leaseId } }],
               failure: [],
             },
             { write: true },
           )
           .catch((e: unknown) => {
-            if (leaseGone(e)) throw new Error(`lease ${leaseId} is gone (expired or revoked): grant a new one`, { cause: e })
+            if (leaseGone(e))
+              throw new Error(`lease ${leaseId} is gone (expired or revoked): grant a new one`, {
+                cause: e,
+              })
             throw e
           })
         if (reply.succeeded) return true
       }
-      throw new Error(`claim ${key}: the key kept changing under 8 attempts; is another agent using the same --name?`)
+      throw new Error(
+        `claim ${key}: the key kept changing under 8 attempts; is another agent using the same --name?`,
+      )
     },
 
     keepAlive(id, ttlMs, h): KeepAlive {
@@ -72,7 +96,11 @@ export function etcdLeases(gw: EtcdGateway): StoreLeases {
             await pause(every, ac.signal)
             if (ac.signal.aborted) return
             try {
-              const r = await gw.call<{ result?: { TTL?: string }; error?: unknown }>('/v3/lease/keepalive', { ID: id }, { signal: ac.signal })
+              const r = await gw.call<{ result?: { TTL?: string }; error?: unknown }>(
+                '/v3/lease/keepalive',
+                { ID: id },
+                { signal: ac.signal },
+              )
               // etcd answers a lease it does not know with TTL 0 (left out of the JSON)
               if (rev(r.result?.TTL) <= 0n) return h.onLost?.()
             } catch (e) {

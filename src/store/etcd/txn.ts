@@ -27,7 +27,8 @@ export interface EtcdTxnReply {
 /** The revision an op is conditioned on, or undefined when it has no condition. */
 function condition(op: StoreOp): { key: string; revision: bigint } | undefined {
   if (op.op === 'check') return { key: op.key, revision: op.revision }
-  if ((op.op === 'put' || op.op === 'delete') && op.ifRevision !== undefined) return { key: op.key, revision: op.ifRevision }
+  if ((op.op === 'put' || op.op === 'delete') && op.ifRevision !== undefined)
+    return { key: op.key, revision: op.ifRevision }
   return undefined
 }
 
@@ -38,12 +39,20 @@ export function toEtcdTxn(ops: StoreOp[]): EtcdTxnRequest {
   for (const op of ops) {
     const c = condition(op)
     if (c) {
-      compare.push({ key: b64(c.key), target: 'MOD', result: 'EQUAL', mod_revision: c.revision.toString() })
+      compare.push({
+        key: b64(c.key),
+        target: 'MOD',
+        result: 'EQUAL',
+        mod_revision: c.revision.toString(),
+      })
       failure.push({ request_range: { key: b64(c.key) } })
     }
     if (op.op === 'put') success.push({ request_put: { key: b64(op.key), value: b64(op.value) } })
     else if (op.op === 'delete') success.push({ request_delete_range: { key: b64(op.key) } })
-    else if (op.op === 'delete-prefix') success.push({ request_delete_range: { key: b64(op.prefix), range_end: prefixEnd(op.prefix) } })
+    else if (op.op === 'delete-prefix')
+      success.push({
+        request_delete_range: { key: b64(op.prefix), range_end: prefixEnd(op.prefix) },
+      })
   }
   return { compare, success, failure }
 }
@@ -52,7 +61,9 @@ export function toEtcdTxn(ops: StoreOp[]): EtcdTxnRequest {
 export function fromEtcdTxn(ops: StoreOp[], reply: EtcdTxnReply): TxnOutcome {
   if (reply.succeeded) {
     const revision = rev(reply.header.revision)
-    const written: StoreEntry[] = ops.flatMap((o) => (o.op === 'put' ? [{ key: o.key, value: o.value, modifyIndex: revision }] : []))
+    const written: StoreEntry[] = ops.flatMap((o) =>
+      o.op === 'put' ? [{ key: o.key, value: o.value, modifyIndex: revision }] : [],
+    )
     return { ok: true, written }
   }
   // the failure branch read each compared key, in the order of the compares
@@ -66,7 +77,14 @@ export function fromEtcdTxn(ops: StoreOp[], reply: EtcdTxnReply): TxnOutcome {
     if (seen === undefined || seen !== c.revision) failed.push(index)
   }
   // cannot happen (the failure branch reads at the compares' revision); if it did, name them all
-  return { ok: false, failed: failed.length ? failed : ops.flatMap((o, index) => (condition(o) ? [index] : [])) }
+  return {
+    ok: false,
+    failed: failed.length ? failed : ops.flatMap((o, index) => (condition(o) ? [index] : [])),
+  }
 }
 
-export const entryOf = (kv: EtcdKv): StoreEntry => ({ key: unb64(kv.key), value: unb64(kv.value), modifyIndex: rev(kv.mod_revision) })
+export const entryOf = (kv: EtcdKv): StoreEntry => ({
+  key: unb64(kv.key),
+  value: unb64(kv.value),
+  modifyIndex: rev(kv.mod_revision),
+})

@@ -40,7 +40,11 @@ export function etcdWatch(
   let resumed = false
 
   const snapshot = async () => {
-    const reply = await gw.call('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) }, { signal: ac.signal })
+    const reply = await gw.call(
+      '/v3/kv/range',
+      { key: b64(prefix), range_end: prefixEnd(prefix) },
+      { signal: ac.signal },
+    )
     const entries: StoreEntry[] = (reply.kvs ?? []).map(entryOf)
     const revision = rev(reply.header?.revision)
     await onEvent({ kind: 'snapshot', entries, revision })
@@ -62,7 +66,12 @@ export function etcdWatch(
         await pause(o.probeMs ?? 3000, streamAc.signal)
         if (streamAc.signal.aborted) return
         try {
-          await gw.callMember(member, '/v3/kv/range', { key: b64(prefix), count_only: true, limit: 1 }, streamAc.signal)
+          await gw.callMember(
+            member,
+            '/v3/kv/range',
+            { key: b64(prefix), count_only: true, limit: 1 },
+            streamAc.signal,
+          )
         } catch (e) {
           if (streamAc.signal.aborted) return
           probeFailed = e
@@ -75,9 +84,18 @@ export function etcdWatch(
         ...gw.fetchOpts(streamAc.signal),
         method: 'POST',
         headers: await gw.headers(member, streamAc.signal),
-        body: JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: from.toString() } }),
+        body: JSON.stringify({
+          create_request: {
+            key: b64(prefix),
+            range_end: prefixEnd(prefix),
+            start_revision: from.toString(),
+          },
+        }),
       })
-      if (!res.ok || !res.body) throw new Error(`etcd ${member} /v3/watch: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`)
+      if (!res.ok || !res.body)
+        throw new Error(
+          `etcd ${member} /v3/watch: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`,
+        )
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
       let buffered = ''
       for (;;) {
@@ -93,7 +111,10 @@ export function etcdWatch(
       }
     } catch (e) {
       if (probeFailed !== undefined) {
-        throw new Error(`etcd ${member} stopped answering (${(probeFailed as Error).message ?? probeFailed}); following the watch on another member`, { cause: probeFailed })
+        throw new Error(
+          `etcd ${member} stopped answering (${(probeFailed as Error).message ?? probeFailed}); following the watch on another member`,
+          { cause: probeFailed },
+        )
       }
       throw e
     } finally {
@@ -102,11 +123,18 @@ export function etcdWatch(
     }
   }
 
-  const handle = async (member: string, msg: { result?: WatchResult; error?: { message?: string } }) => {
-    if (msg.error || !msg.result) throw new Error(`etcd ${member} watch: ${msg.error?.message ?? JSON.stringify(msg).slice(0, 200)}`)
+  const handle = async (
+    member: string,
+    msg: { result?: WatchResult; error?: { message?: string } },
+  ) => {
+    if (msg.error || !msg.result)
+      throw new Error(
+        `etcd ${member} watch: ${msg.error?.message ?? JSON.stringify(msg).slice(0, 200)}`,
+      )
     const r = msg.result
     if (r.canceled) {
-      if (r.compact_revision && rev(r.compact_revision) > 0n) throw new Compacted(`etcd compacted to ${r.compact_revision}`)
+      if (r.compact_revision && rev(r.compact_revision) > 0n)
+        throw new Compacted(`etcd compacted to ${r.compact_revision}`)
       throw new Error(`etcd ${member} cancelled the watch: ${r.cancel_reason ?? 'no reason given'}`)
     }
     if (r.created) {
