@@ -31,7 +31,11 @@ async function until(
   }
 }
 
-/** A TCP proxy to `target` whose connections can be cut (and new ones refused) and restored. */
+/**
+ * A TCP proxy to `target` whose connections can be cut (and new ones refused) and restored,
+ * or that loses what passes one way: the requests (never reach etcd) or the answers (etcd
+ * applied them, the client hears nothing).
+ */
 async function startCuttableProxy(target: string) {
   const t = new URL(target)
   type Pair = {
@@ -41,6 +45,7 @@ async function startCuttableProxy(target: string) {
   }
   const pairs = new Set<Pair>()
   let cutOff = false
+  let lose: 'nothing' | 'requests' | 'answers' = 'nothing'
   const server = Bun.listen<Pair>({
     hostname: '127.0.0.1',
     port: 0,
@@ -54,7 +59,7 @@ async function startCuttableProxy(target: string) {
           hostname: t.hostname,
           port: Number(t.port),
           socket: {
-            data: (_u, d) => void client.write(d),
+            data: (_u, d) => void (lose === 'answers' || client.write(d)),
             close: () => void client.end(),
             error: () => void client.end(),
           },
@@ -62,6 +67,7 @@ async function startCuttableProxy(target: string) {
         for (const d of pair.pending) pair.upstream.write(d)
       },
       data(client, d) {
+        if (lose === 'requests') return
         if (client.data.upstream) client.data.upstream.write(d)
         else client.data.pending.push(new Uint8Array(d))
       },
@@ -79,6 +85,9 @@ async function startCuttableProxy(target: string) {
     },
     restore() {
       cutOff = false
+    },
+    lose(what: 'nothing' | 'requests' | 'answers') {
+      lose = what
     },
     close: () => server.stop(true),
   }
@@ -144,6 +153,39 @@ describe('EtcdStore on a real etcd, beyond the contract', () => {
       w.stop()
       await w.done
       cut.close()
+    }
+  })
+
+  test('a guarded write whose answer was lost is found out: applied, or sent again', async () => {
+    const proxy = await startCuttableProxy(endpoints[0]!)
+    const direct = new EtcdStore({ endpoints })
+    try {
+      // the proxy first: each write goes there, times out, and is settled through the member behind it
+      const viaProxy = () => new EtcdStore({ endpoints: [proxy.url, ...endpoints], timeoutMs: 400 })
+      proxy.lose('answers') // etcd applies it; the answer never comes back
+      const applied = await viaProxy().txn([
+        { op: 'put', key: 'extra/lost/a', value: 'A', ifRevision: 0n },
+      ])
+      const a = await direct.get('extra/lost/a')
+      expect(applied).toEqual({ ok: true, written: [a!] })
+      proxy.lose('requests') // etcd never hears it; the second try commits
+      const resent = await viaProxy().txn([
+        { op: 'put', key: 'extra/lost/a', value: 'A2', ifRevision: a!.modifyIndex },
+        { op: 'put', key: 'extra/lost/b', value: 'B' },
+      ])
+      expect(resent.ok).toBe(true)
+      expect((await direct.get('extra/lost/a'))?.value).toBe('A2')
+      // a write that guards no key it writes cannot be sent twice safely: it stays unknown
+      proxy.lose('answers')
+      const unguarded = await viaProxy()
+        .txn([{ op: 'put', key: 'extra/lost/c', value: 'C' }])
+        .catch((e) => e)
+      expect(unguarded.name).toBe('OutcomeUnknownError')
+      expect(unguarded.message).toMatch(
+        /no answer within 400 ms; the write may or may not have been applied/,
+      )
+    } finally {
+      proxy.close()
     }
   })
 

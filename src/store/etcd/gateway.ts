@@ -114,6 +114,8 @@ export class EtcdGateway {
           f = e.failure
         }
         failures.push(f)
+        if (f.maybeApplied)
+          this.preferred = (this.o.endpoints.indexOf(member) + 1) % this.o.endpoints.length
         if (opts.write && f.maybeApplied) {
           throw new OutcomeUnknownError(
             `store unreachable at ${this.address}: ${f.member.replace(/^https?:\/\//, '')}: ${f.why}; the write may or may not have been applied`,

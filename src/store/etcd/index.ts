@@ -16,6 +16,7 @@ import { EtcdAuth } from './auth.ts'
 import { EtcdGateway, b64, prefixEnd, type EtcdGatewayOptions } from './gateway.ts'
 import { etcdLeases } from './leases.ts'
 import { entryOf, fromEtcdTxn, toEtcdTxn, type EtcdKv, type EtcdTxnReply } from './txn.ts'
+import { settleLostAnswer } from './settle.ts'
 import { etcdWatch } from './watch.ts'
 
 export { EtcdGateway, prefixEnd } from './gateway.ts'
@@ -30,11 +31,14 @@ export interface EtcdStoreOptions {
   tls?: EtcdGatewayOptions['tls']
   /** "USER:PASSWORD" for etcd's user authentication. */
   token?: string
+  /** How long a write whose answer was lost is tried again to find out what became of it (default 3 s). */
+  settleMs?: number
 }
 
 export class EtcdStore implements ClusterStore {
   readonly leases: StoreLeases
   private readonly gw: EtcdGateway
+  private readonly settleMs: number
 
   constructor(o: EtcdStoreOptions) {
     this.gw = new EtcdGateway({
@@ -44,6 +48,7 @@ export class EtcdStore implements ClusterStore {
       auth: o.token ? EtcdAuth.parse(o.token) : undefined,
     })
     this.leases = etcdLeases(this.gw)
+    this.settleMs = o.settleMs ?? 3000
   }
 
   get address(): string {
@@ -75,6 +80,7 @@ export class EtcdStore implements ClusterStore {
       if (e instanceof Error && /duplicate key|too many operations/.test(e.message)) {
         throw new ValidationError(`etcd refused the transaction: ${e.message}`)
       }
+      if (e instanceof OutcomeUnknownError) return settleLostAnswer(this.gw, ops, e, this.settleMs)
       throw e
     }
     return fromEtcdTxn(ops, reply)
