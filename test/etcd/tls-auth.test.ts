@@ -1,10 +1,12 @@
-// etcds:// and etcd user auth against a real etcd member that serves TLS and requires client
-// certificates (certificates made here with openssl), and a plain member for user auth, in a
-// namespace; the client runs in that namespace (test/etcd/tls-auth-in-netns.ts), the members
-// listen on its loopback only.
+// etcds:// and etcd user auth against real etcd members in a namespace: one serves TLS and
+// requires client certificates (made here with openssl), one is plain (for users). The store
+// client runs in that namespace (test/etcd/tls-auth-in-netns.ts), and so do real agents
+// (dist/weft) on --store etcds:// with --store-ca/--store-cert/--store-key, and on
+// --store-token-file USER:PASSWORD. The members listen on the namespace's loopback only.
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { startAgents } from '../agent/agents.ts'
 import {
   createTopology,
   leaks,
@@ -185,6 +187,28 @@ afterAll(async () => {
   expect(await leaks(prefix)).toEqual([])
 }, 60_000)
 
+test('an agent on --store etcds://… with --store-ca, --store-cert and --store-key registers and writes', async () => {
+  const [a] = await startAgents(topo, {
+    store: `etcds://127.0.0.1:${PORT}`,
+    extraArgs: [
+      '--store-ca',
+      join(dir, 'ca.pem'),
+      '--store-cert',
+      join(dir, 'client.pem'),
+      '--store-key',
+      join(dir, 'client.key'),
+    ],
+  })
+  try {
+    expect(
+      (await a!.api('POST', '/v1/networks', { name: 'over-tls', subnet: '10.60.0.0/24' })).status,
+    ).toBe(201)
+    expect((await a!.api('GET', '/healthz')).status).toBe(200)
+  } finally {
+    await a!.proc.stop(5000)
+  }
+}, 60_000)
+
 test('etcds:// with --store-ca and a client certificate, and etcd user auth, against a real etcd (run in its namespace)', async () => {
   const child = spawnIn(
     topo.hosts[0]!.ns,
@@ -210,3 +234,20 @@ test('etcds:// with --store-ca and a client certificate, and etcd user auth, aga
   expect(out).toMatch(/\b0 fail\b/)
   expect(out).toMatch(/\b4 pass\b/)
 }, 120_000)
+
+test('an agent on an auth-enabled etcd with --store-token-file USER:PASSWORD registers and writes', async () => {
+  // the run above enabled auth on the plain member (user root)
+  writeFileSync(join(dir, 'etcd-token'), 'root:root-pw\n', { mode: 0o600 })
+  const [a] = await startAgents(topo, {
+    store: `etcd://${PLAIN_URL.replace('http://', '')}`,
+    extraArgs: ['--store-token-file', join(dir, 'etcd-token')],
+  })
+  try {
+    expect(
+      (await a!.api('POST', '/v1/networks', { name: 'with-auth', subnet: '10.61.0.0/24' })).status,
+    ).toBe(201)
+    expect((await a!.api('GET', '/healthz')).status).toBe(200)
+  } finally {
+    await a!.proc.stop(5000)
+  }
+}, 60_000)
