@@ -144,7 +144,8 @@ describe('EtcdStore on a real etcd, beyond the contract', () => {
         () => events.filter((e) => e.kind === 'snapshot').length === 2,
         'a full resync after the compaction',
       )
-      expect(errors.some((m) => /compacted/.test(m))).toBe(true)
+      // the resumed stream was refused for the compaction (a snapshot, not an error of the store)
+      expect(errors.some((m) => /compacted/.test(m))).toBe(false)
       expect([...rebuilt().keys()].sort()).toEqual(
         (await direct.list('extra/c/')).map((e) => e.key),
       )

@@ -175,8 +175,8 @@ export function etcdWatch(
       } catch (e) {
         if (ac.signal.aborted) break
         if (e instanceof Compacted) {
-          delivered = undefined // read the whole prefix again
-          h.onError?.(e)
+          // not a failure of the store (it answered): read the whole prefix again, at once
+          delivered = undefined
           continue
         }
         h.onError?.(e)
