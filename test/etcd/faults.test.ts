@@ -22,7 +22,7 @@ import {
   type EtcdMember,
   type Topology,
 } from '../harness/index.ts'
-import { startAgents, type RunningAgent } from '../agent/agents.ts'
+import { startAgents, WEFT, type RunningAgent } from '../agent/agents.ts'
 
 const PER_HOST = 10
 const b64 = (s: string) => Buffer.from(s).toString('base64')
@@ -238,6 +238,22 @@ describe('etcd faults under real agents', () => {
         expect(r.status).toBe(200)
         expect(r.warning).toMatch(/cluster store is unreachable.*may be stale/)
       }
+    }
+    // and the CLI says so on stderr, printing the listing as usual
+    for (const args of [
+      ['network', 'ls'],
+      ['network', 'inspect', 'storm'],
+      ['node', 'ls'],
+    ]) {
+      const cli = Bun.spawnSync([WEFT, '--host', `unix://${agents[1]!.socket}`, ...args], {
+        stdout: 'pipe',
+        stderr: 'pipe',
+      })
+      expect(cli.exitCode).toBe(0)
+      expect(cli.stderr.toString()).toMatch(
+        /^warning: the cluster store is unreachable .*: this is this agent's local copy and may be stale\n$/,
+      )
+      expect(cli.stdout.toString()).toContain(args[0] === 'node' ? topo.hosts[0]!.node : 'storm')
     }
     const inspect = await raw(agents[0]!, 'GET', '/v1/networks/storm')
     expect(Object.keys(inspect.body.Containers)).toHaveLength(30)
