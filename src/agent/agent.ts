@@ -10,6 +10,7 @@ import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
+import { startNames } from '../dns/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { statePath, type AgentConfig } from './config.ts'
@@ -19,6 +20,7 @@ import { agentMetrics } from './metrics.ts'
 import { registerNode } from './registration.ts'
 import { AgentService } from './service.ts'
 import { SandboxFollower } from './sandboxes.ts'
+import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
 
 export interface Agent {
   config: Readonly<AgentConfig>
@@ -62,6 +64,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     datapath,
     node: config.name,
     view: () => mirror.view(),
+    mayDetachUnknown: () => mirror.synced,
     log,
     onDetached: (hostIfname) => db.deleteLocalEndpoint(hostIfname),
     onAttached: (spec, result) =>
@@ -78,7 +81,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
-  const ops = new ClusterOps(observeWrites(store, (written) => mirror.ownWrites(written)), underlay.mtu - VXLAN_OVERHEAD, mirror)
+  const writes = observeWrites(store, (written) => mirror.ownWrites(written))
+  const ops = new ClusterOps(writes, underlay.mtu - VXLAN_OVERHEAD, mirror)
 
   // 4. the agent service behind the admin API
   // endpoints follow their sandbox: a gone namespace releases its endpoints (also those gone while we were down)
@@ -103,6 +107,11 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   })
   stack.push('agent service', () => service.close())
 
+  // names: each local sandbox's queries answered from this view (src/dns), following every change
+  const names = startNames({ node: config.name, view: () => mirror.view(), resolvConf: config.resolvConf, log })
+  stack.push('names', () => names.stop())
+  stack.push('names listener', mirror.onChange(names.sync))
+
   // 5. register the node; re-announce what we still have; then follow the store
   let watch: StoreWatch | undefined
   stack.push('watch', () => watch && (watch.stop(), watch.done))
@@ -117,6 +126,11 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
 
   const api = await serveApi(service, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken, log })
   stack.push('admin API', () => api.stop())
+  if (config.docker) {
+    const backend = clusterBackend({ node: config.name, ops, store: writes, mirror, reconciler })
+    const plugin = startDockerPlugin({ docker: config.docker, socket: config.dockerPluginSocket, backend, log })
+    stack.push('docker plugin', () => plugin.stop())
+  }
   log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
 
   let stopping: Promise<void> | undefined

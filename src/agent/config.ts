@@ -18,6 +18,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   datapath: 'bpf',
   ttl: '10s',
   logLevel: 'info',
+  /** The host's resolvers: names outside the overlay are forwarded to them. */
+  resolvConf: '/etc/resolv.conf',
 })
 
 export const TTL_MIN_MS = 1000
@@ -47,8 +49,14 @@ export interface AgentConfig {
   /** Session TTL in ms: a dead node's endpoints are dropped 1-2 TTLs after it stops renewing. */
   ttlMs: number
   logLevel: string
+  /** The resolv.conf listing the resolvers names outside the overlay are forwarded to. */
+  resolvConf: string
   /** Things the operator should know that did not stop the start (log them as warnings). */
   warnings: string[]
+  /** Docker's API socket (unix:///PATH) when serving the Docker plugin (--docker). */
+  docker?: string
+  /** Where the Docker plugin listens (default /run/docker/plugins/weft.sock). */
+  dockerPluginSocket?: string
 }
 
 export interface AgentFlags {
@@ -70,10 +78,14 @@ export interface AgentFlags {
   datapath?: string
   ttl?: string
   'log-level'?: string
+  'resolv-conf'?: string
   /** Docker daemon spelling of --store. */
   'cluster-store'?: string
   /** Docker daemon spelling of --advertise (IP:PORT or IFACE:PORT; the port is not used). */
   'cluster-advertise'?: string
+  /** Docker's API socket: serve the Docker plugin. */
+  docker?: string
+  'docker-plugin-socket'?: string
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -215,6 +227,11 @@ export async function parseAgentConfig(
     )
   }
   if (f['api-tcp']) parseHostPort(f['api-tcp'], '--api-tcp')
+  const resolvConf = f['resolv-conf'] ?? AGENT_DEFAULTS.resolvConf
+  if (!resolvConf.startsWith('/'))
+    throw new ValidationError(
+      `--resolv-conf "${resolvConf}" must be an absolute path (e.g. ${AGENT_DEFAULTS.resolvConf})`,
+    )
   const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
   if (!LOG_LEVELS.includes(logLevel))
     throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
@@ -231,7 +248,22 @@ export async function parseAgentConfig(
     ttlMs,
     logLevel,
     warnings,
+    resolvConf,
+    ...dockerConfig(f),
   })
+}
+
+function dockerConfig(f: AgentFlags): Pick<AgentConfig, 'docker' | 'dockerPluginSocket'> {
+  const socket = f['docker-plugin-socket']
+  if (f.docker === undefined) {
+    if (socket !== undefined) throw new ValidationError('--docker-plugin-socket needs --docker unix:///PATH')
+    return {}
+  }
+  if (!/^unix:\/\/\/./.test(f.docker)) {
+    throw new ValidationError(`--docker "${f.docker}" must be unix:///PATH, Docker's API socket (e.g. unix:///var/run/docker.sock)`)
+  }
+  if (socket !== undefined && !socket.startsWith('/')) throw new ValidationError(`--docker-plugin-socket "${socket}" must be an absolute path`)
+  return { docker: f.docker, ...(socket !== undefined ? { dockerPluginSocket: socket } : {}) }
 }
 
 export const statePath = (c: AgentConfig) => join(c.dataDir, c.name, 'state.db')

@@ -158,6 +158,16 @@ const networkConnect: LeafCommand = {
       valueName: 'list',
       description: "Publish a port on this host's addresses, [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeatable)",
     },
+    name: {
+      type: 'string',
+      description: 'Name the endpoint resolves by inside the network',
+      defaultNote: 'the ip-netns name',
+    },
+    alias: {
+      type: 'string',
+      multiple: true,
+      description: 'Add a name it resolves by inside the network (repeatable)',
+    },
   },
   load: () => import('./network-connect.ts'),
 }
@@ -244,6 +254,10 @@ const demo: LeafCommand = {
       type: 'boolean',
       description: 'Leave it running and print commands to try (remove with --down)',
     },
+    docker: {
+      type: 'boolean',
+      description: 'The same with a real dockerd per host: docker network create -d weft, docker run, docker exec ping (needs docker.io and busybox-static)',
+    },
     down: {
       type: 'boolean',
       description: 'Remove every demo left running (namespaces, agents, pins, state)',
@@ -329,6 +343,12 @@ const agent: LeafCommand = {
       description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
       defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
     },
+    'resolv-conf': {
+      type: 'string',
+      valueName: 'file',
+      description: "The host's resolvers: names outside the overlay are forwarded to them",
+      defaultNote: `"${AGENT_DEFAULTS.resolvConf}"`,
+    },
     'cluster-store': {
       type: 'string',
       valueName: 'url',
@@ -338,6 +358,17 @@ const agent: LeafCommand = {
       type: 'string',
       valueName: 'addr:port',
       description: "Docker daemon's name for --advertise (the port is not used)",
+    },
+    docker: {
+      type: 'string',
+      valueName: 'unix://path',
+      description: "Serve the Docker network + IPAM plugin 'weft'; Docker's API socket (e.g. unix:///var/run/docker.sock)",
+    },
+    'docker-plugin-socket': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Where the Docker plugin listens',
+      defaultNote: '"/run/docker/plugins/weft.sock"',
     },
     teardown: {
       type: 'boolean',

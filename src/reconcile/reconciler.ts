@@ -26,6 +26,11 @@ export interface ReconcilerDeps {
   /** Host-local facts sink: the endpoint on this host veth was detached (or, never attached, is no longer wanted). */
   onDetached?: (hostIfname: string) => Promise<void> | void
   log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
+  /**
+   * False while the view may lack endpoints this host has (an agent restarted before the store
+   * answered): local endpoints the view does not know are then kept, not detached.
+   */
+  mayDetachUnknown?: () => boolean
   /** Full resync period (re-read actual state from the kernel). */
   resyncMs?: number
   /** Endpoint attaches run this many at a time (the kernel serialises much of it anyway). */
@@ -315,6 +320,8 @@ export class Reconciler {
       // a changed endpoint (same veth, other address) is detached and attached anew;
       // one adopted from the kernel ('' fingerprint) gets the idempotent attach below instead
       if (want && (had.fp === want.fp || had.fp === '')) continue
+      // a live veth the view does not know, before the store has answered: keep it for now
+      if (!want && had.hostIfname !== undefined && this.deps.mayDetachUnknown?.() === false) continue
       const ok = await this.item(detachItem(key, had), '', async () => {
         await dp.detachEndpoint({ vni: had.vni, ip: had.ip, ...(had.hostIfname !== undefined && { hostIfname: had.hostIfname }) })
         p.local.delete(key)

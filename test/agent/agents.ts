@@ -15,6 +15,8 @@ export interface AgentOptions {
   /** A --store every agent uses (e.g. an etcd cluster's etcd://…) instead of host storeHost's embedded one. */
   store?: string
   extraArgs?: string[]
+  /** Further flags for one host's agent (e.g. its own --docker socket). */
+  hostArgs?: (host: Host) => string[]
 }
 
 export interface RunningAgent {
@@ -55,6 +57,7 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       '--datapath', opts.datapath ?? 'bpf', '--ttl', opts.ttl ?? '2s', '--log-level', 'warn',
       ...(opts.store ? ['--store', opts.store] : host === storeHost ? ['--store', 'embedded', '--kv-listen', storeAddr] : ['--store', `consul://${storeAddr}`]),
       ...(opts.extraArgs ?? []),
+      ...(opts.hostArgs?.(host) ?? []),
     ]
     const agent: RunningAgent = {
       host,
