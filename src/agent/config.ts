@@ -32,7 +32,14 @@ export interface AgentConfig {
   store:
     | { kind: 'embedded'; listen: { hostname: string; port: number } }
     | { kind: 'consul'; address: string }
-  /** A real Consul's ACL token (--store-token); refused with the embedded store, which makes its own. */
+    | {
+        kind: 'etcd'
+        address: string
+        endpoints: string[]
+        /** etcds://: PEM texts of --store-ca (else the system's CAs) and the client certificate. */
+        tls?: { ca?: string; cert?: string; key?: string }
+      }
+  /** A real Consul's ACL token, or an etcd USER:PASSWORD (--store-token); refused with the embedded store, which makes its own. */
   storeToken?: string
   /**
    * The join token given to this start (--join-token, --join-token-file, $WEFT_JOIN_TOKEN),
@@ -69,7 +76,10 @@ export interface AgentFlags {
   'store-token-file'?: string
   'join-token'?: string
   'join-token-file'?: string
+  /** PEM CA file of a real Consul's https or of etcds:// members; etcds:// client certificate and key files. */
   'store-ca'?: string
+  'store-cert'?: string
+  'store-key'?: string
   data?: string
   api?: string
   'api-tcp'?: string
@@ -216,8 +226,17 @@ export async function parseAgentConfig(
   } else if (/^(consul|http|https):\/\//.test(storeFlag)) {
     checkStoreList(storeFlag)
     store = { kind: 'consul', address: storeFlag }
+  } else if (/^etcds?:\/\//.test(storeFlag)) {
+    const { parseEtcdUrl, etcdTlsFiles } = await import('../store/etcd/url.ts')
+    const url = parseEtcdUrl(storeFlag)
+    const tls = etcdTlsFiles(storeFlag, url.tls, { ca: f['store-ca'], cert: f['store-cert'], key: f['store-key'] })
+    store = { kind: 'etcd', address: storeFlag, endpoints: url.endpoints, ...(tls ? { tls } : {}) }
   } else {
-    throw new ValidationError(`--store "${storeFlag}" must be "embedded" or consul://HOST:PORT`)
+    throw new ValidationError(`--store "${storeFlag}" must be "embedded", consul://HOST:PORT or etcd://HOST:PORT[,HOST:PORT…]`)
+  }
+  if (store.kind !== 'etcd') {
+    const tlsFlag = (['store-cert', 'store-key'] as const).find((k) => f[k] !== undefined)
+    if (tlsFlag) throw new ValidationError(`--${tlsFlag} is for an etcd store over TLS (--store etcds://HOST:PORT,…)`)
   }
   if (f['kv-listen'] !== undefined && store.kind !== 'embedded') {
     throw new ValidationError(
@@ -307,6 +326,10 @@ async function checkStoreSecrets(
     return
   }
   if (s.joinToken === undefined) return
+  if (store.kind === 'etcd')
+    throw new ValidationError(
+      '--join-token joins a weft host\'s embedded store (--store consul://HOST:8500); an etcd store takes --store-token USER:PASSWORD or client certificates',
+    )
   const { parseJoinToken } = await import('../kv/secure/join-token.ts')
   parseJoinToken(s.joinToken, s.joinTokenFrom)
   if (s.storeToken !== undefined || s.storeCa !== undefined)

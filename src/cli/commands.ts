@@ -285,7 +285,7 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description: '"embedded" (serve it here, TLS + join token) or consul://HOST:PORT[,HOST:PORT...]',
+      description: '"embedded" (serve it here, TLS + join token), consul://HOST:PORT[,HOST:PORT...] or etcd[s]://HOST:PORT[,HOST:PORT...]',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
@@ -307,7 +307,7 @@ const agent: LeafCommand = {
     },
     'store-token': {
       type: 'string',
-      description: 'A real Consul\'s ACL token (or WEFT_STORE_TOKEN); not with --store embedded',
+      description: 'A real Consul\'s ACL token, or etcd USER:PASSWORD (or WEFT_STORE_TOKEN); not with --store embedded',
     },
     'store-token-file': {
       type: 'string',
@@ -317,8 +317,10 @@ const agent: LeafCommand = {
     'store-ca': {
       type: 'string',
       valueName: 'path',
-      description: "PEM CA file a real Consul's https certificate is checked against (a private CA)",
+      description: "PEM CA file a real Consul's https or etcds:// members' certificates are checked against",
     },
+    'store-cert': { type: 'string', valueName: 'path', description: 'etcds://: PEM client certificate for etcd (with --store-key)' },
+    'store-key': { type: 'string', valueName: 'path', description: 'etcds://: PEM private key of --store-cert' },
     data: {
       type: 'string',
       valueName: 'dir',
