@@ -9,6 +9,7 @@ import { DiskFullWatch } from './disk-watch.ts'
 import { apiError, createOnError } from './errors.ts'
 import { notFoundHandler } from './not-found.ts'
 import { doctorRoutes } from './routes/doctor.ts'
+import { staleReadWarning } from './stale-reads.ts'
 import { networkRoutes } from './routes/networks.ts'
 import { systemRoutes } from './routes/system.ts'
 
@@ -65,6 +66,7 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
     await next()
   })
 
+  app.use('/v1/*', staleReadWarning(api))
   networkRoutes(app, api)
   systemRoutes(app, api, disk)
   doctorRoutes(app, api)
