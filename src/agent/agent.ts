@@ -112,7 +112,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   let registered = () => false
   const doctor = agentDoctor({
     node: config.name, mirror, storeStatus, registered: () => registered(), reconciler, datapath, localFacts: () => db.localEndpoints(),
-    storeAddress: config.store.kind === 'consul' ? config.store.address : `embedded on this host (port ${config.store.listen.port})`,
+    storeAddress: config.store.kind === 'embedded' ? `embedded on this host (port ${config.store.listen.port})` : config.store.address,
   })
   stack.push('doctor samples', doctor.sampleEvery(DROP_SAMPLE_MS, log))
   const service = new AgentService({
