@@ -7,7 +7,8 @@
 // answering the names of containers on its own host.
 //
 // The cost: inside the container the upstream addresses are local, so only their port 53
-// reaches anything; the addresses weft added go again with the listener.
+// reaches anything; the addresses go again with the listener (also on an agent's stop: while
+// no agent runs, Docker's forwards reach the real upstreams again, over the way out).
 import { existsSync, statSync } from 'node:fs'
 import type { ClusterView } from '../cluster/index.ts'
 import { RtnlSocket, sandboxPath } from '../net/index.ts'
@@ -78,9 +79,8 @@ export async function listenInDockerSandbox(
       const lo = rtnl.getLink('lo')
       if (!lo) throw new Error('the container has no lo')
       if (!lo.up) rtnl.setLink('lo', { up: true })
-      const present = new Set(rtnl.addresses(lo.ifindex).map((a) => a.ip))
+      // one already there is taken as weft's too: an agent killed before it could remove it
       for (const a of addresses) {
-        if (present.has(a)) continue // the container's own: not ours to remove later
         rtnl.replaceAddress(lo.ifindex, a, 32)
         added.push(a)
       }

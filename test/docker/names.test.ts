@@ -153,6 +153,47 @@ describe(`names of Docker containers on ${HOSTS} dockerd hosts`, () => {
     console.log(`nat rules in bbox2:\n${nat.stdout}${nat.stderr}`)
   }, 30_000)
 
+  test('while the agent of the querying host restarts, its names stop for a measured gap only', async () => {
+    const q = await clientIn(dh[1]!, 'bbox2')
+    const ip1 = await ipOf(dh[0]!, 'bbox1', 'ov_net1')
+    expect((await q.query('bbox1')).data).toEqual([ip1])
+    const a = agents[1]!
+    let failedSince: number | undefined
+    let gap = 0
+    let probing = true
+    const probe = (async () => {
+      while (probing) {
+        const r = await q.query('bbox1', undefined, 200)
+        const now = performance.now()
+        if (!r.data.includes(ip1)) failedSince ??= now
+        else if (failedSince !== undefined) {
+          gap += now - failedSince
+          failedSince = undefined
+        }
+        await Bun.sleep(5)
+      }
+    })()
+    const t0 = performance.now()
+    await a.kill('SIGTERM')
+    await a.restart()
+    const up = performance.now()
+    await waitFor(async () => (await q.query('bbox1')).data.includes(ip1), {
+      what: 'bbox1 resolving in bbox2 after the agent restart',
+      timeoutMs: 10_000,
+      intervalMs: 5,
+    })
+    probing = false
+    await probe
+    if (failedSince !== undefined) gap += performance.now() - failedSince
+    console.log(
+      `agent restart (stop to API up ${(up - t0).toFixed(0)} ms): bbox1 unanswered in bbox2 for ${gap.toFixed(0)} ms`,
+    )
+    expect(gap).toBeLessThan(up - t0 + 1000)
+    // and the resolver is back in place
+    const pid = await dh[1]!.containerPid('bbox2')
+    expect((await runIn(`/proc/${pid}/ns/net`, ['ss', '-lnu'])).stdout).toContain(`${upstream.ip}:53`)
+  }, 60_000)
+
   test('after docker rm -f bbox1 its name stops resolving on the other host within 1 s', async () => {
     const q = await clientIn(dh[1]!, 'bbox2')
     const ip1 = await ipOf(dh[0]!, 'bbox1', 'ov_net1')
