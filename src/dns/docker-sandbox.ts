@@ -36,7 +36,9 @@ export function dockerSandboxes(view: ClusterView, node: string): Set<string> {
  */
 export function dockerUpstreamAddresses(nameservers: string[]): string[] {
   return [
-    ...new Set(nameservers.filter((ns) => /^\d+\.\d+\.\d+\.\d+$/.test(ns) && !ns.startsWith('127.'))),
+    ...new Set(
+      nameservers.filter((ns) => /^\d+\.\d+\.\d+\.\d+$/.test(ns) && !ns.startsWith('127.')),
+    ),
   ]
 }
 
@@ -92,10 +94,7 @@ export async function listenInDockerSandbox(
     for (const l of listeners) l.close()
     removeAdded()
     if (e instanceof ListenError) throw e
-    throw new ListenError(
-      `resolver for Docker container netns ${path}: ${(e as Error).message}`,
-      e,
-    )
+    throw new ListenError(`resolver for Docker container netns ${path}: ${(e as Error).message}`, e)
   }
   return {
     close() {

@@ -22,7 +22,11 @@ import type { ClusterView } from '../cluster/index.ts'
 import type { Logger } from '../log.ts'
 import { resolve } from './answer.ts'
 import { encodeAnswer, encodeError, parseQuery, RCODE, type Query } from './codec.ts'
-import { dockerSandboxes, dockerUpstreamAddresses, listenInDockerSandbox } from './docker-sandbox.ts'
+import {
+  dockerSandboxes,
+  dockerUpstreamAddresses,
+  listenInDockerSandbox,
+} from './docker-sandbox.ts'
 import { DNS_PORT, LISTEN_ADDRESS, listenInSandbox, type SandboxListener } from './listener.ts'
 import {
   ensureNetnsResolvConf,
@@ -184,7 +188,8 @@ export function startNames(o: NamesOptions): Names {
     ).then(
       (l) => {
         // only a resolver that listens is written into resolv.conf (and only while still wanted)
-        if (s.listener === listening && sandboxes.get(path) === s && !docker.has(path)) pointResolvConf(path, s)
+        if (s.listener === listening && sandboxes.get(path) === s && !docker.has(path))
+          pointResolvConf(path, s)
         return l
       },
       (e) => {

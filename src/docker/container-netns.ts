@@ -12,7 +12,10 @@ function isNetns(path: string): boolean {
 }
 
 /** The container's netns as a path this agent can open, or undefined while neither is known. */
-export function containerNetns(sandboxKey: string | undefined, pid: number | undefined): string | undefined {
+export function containerNetns(
+  sandboxKey: string | undefined,
+  pid: number | undefined,
+): string | undefined {
   if (sandboxKey && isNetns(sandboxKey)) return sandboxKey
   if (pid && pid > 0 && isNetns(`/proc/${pid}/ns/net`)) return `/proc/${pid}/ns/net`
   return undefined

@@ -38,14 +38,29 @@ describe(`names of Docker containers on ${HOSTS} dockerd hosts`, () => {
       extraArgs: ['--resolv-conf', upstream.resolvConf],
       hostArgs: (host) => {
         const d = dh.find((x) => x.host === host)!
-        return ['--docker', `unix://${d.socket}`, '--docker-plugin-socket', join(d.pluginsDir, 'weft.sock')]
+        return [
+          '--docker',
+          `unix://${d.socket}`,
+          '--docker-plugin-socket',
+          join(d.pluginsDir, 'weft.sock'),
+        ]
       },
     })
     for (const [name, subnet] of [
       ['ov_net1', '10.60.1.0/24'],
       ['ov_net2', '10.60.2.0/24'],
     ])
-      await dh[0]!.mustDocker(['network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--subnet', subnet!, name!])
+      await dh[0]!.mustDocker([
+        'network',
+        'create',
+        '-d',
+        'weft',
+        '--ipam-driver',
+        'weft',
+        '--subnet',
+        subnet!,
+        name!,
+      ])
     for (const name of ['ov_net1', 'ov_net2'])
       await waitFor(async () => (await dh[1]!.docker(['network', 'inspect', name])).code === 0, {
         what: `${name} in host 2's docker`,
@@ -68,7 +83,18 @@ describe(`names of Docker containers on ${HOSTS} dockerd hosts`, () => {
   }, 180_000)
 
   const run = (d: DockerHost, name: string, net: string, extra: string[] = []) =>
-    d.mustDocker(['run', '-d', '--network', net, ...extra, '--name', name, BUSYBOX_IMAGE, 'sleep', '3600'])
+    d.mustDocker([
+      'run',
+      '-d',
+      '--network',
+      net,
+      ...extra,
+      '--name',
+      name,
+      BUSYBOX_IMAGE,
+      'sleep',
+      '3600',
+    ])
   const ipOf = (d: DockerHost, c: string, net: string) =>
     d.mustDocker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, c])
   /** A stub resolver in the container's netns asking 127.0.0.11:53, as its programs do. */
@@ -144,7 +170,15 @@ describe(`names of Docker containers on ${HOSTS} dockerd hosts`, () => {
 
   test('the resolver weft put into a container: its upstream /32 on lo and a listener on port 53 there', async () => {
     const pid = await dh[1]!.containerPid('bbox2')
-    const addrs = await runIn(`/proc/${pid}/ns/net`, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'lo'])
+    const addrs = await runIn(`/proc/${pid}/ns/net`, [
+      'ip',
+      '-4',
+      '-o',
+      'addr',
+      'show',
+      'dev',
+      'lo',
+    ])
     expect(addrs.stdout).toContain(`${upstream.ip}/32`)
     const udp = await runIn(`/proc/${pid}/ns/net`, ['ss', '-lnu'])
     expect(udp.stdout).toContain(`${upstream.ip}:53`)
@@ -191,7 +225,9 @@ describe(`names of Docker containers on ${HOSTS} dockerd hosts`, () => {
     expect(gap).toBeLessThan(up - t0 + 1000)
     // and the resolver is back in place
     const pid = await dh[1]!.containerPid('bbox2')
-    expect((await runIn(`/proc/${pid}/ns/net`, ['ss', '-lnu'])).stdout).toContain(`${upstream.ip}:53`)
+    expect((await runIn(`/proc/${pid}/ns/net`, ['ss', '-lnu'])).stdout).toContain(
+      `${upstream.ip}:53`,
+    )
   }, 60_000)
 
   test('after docker rm -f bbox1 its name stops resolving on the other host within 1 s', async () => {
@@ -210,7 +246,9 @@ describe(`names of Docker containers on ${HOSTS} dockerd hosts`, () => {
       { what: 'bbox1 NXDOMAIN in bbox2', timeoutMs: 5000, intervalMs: 5 },
     )
     const after = performance.now() - removed
-    console.log(`bbox1 NXDOMAIN on the other host ${after.toFixed(0)} ms after docker rm -f returned (before: ${last})`)
+    console.log(
+      `bbox1 NXDOMAIN on the other host ${after.toFixed(0)} ms after docker rm -f returned (before: ${last})`,
+    )
     expect(after).toBeLessThanOrEqual(1000)
     expect((await q.query('web')).rcode).toBe('NXDOMAIN')
   }, 30_000)
