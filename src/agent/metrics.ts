@@ -12,6 +12,10 @@ export interface MetricsSources {
   watchLagSeconds(): number
   storeReachable(): boolean
   endpointCounts(): { local: number; remote: number }
+  /** Drift put back since start, by kind. */
+  repairs?(): Record<string, number>
+  /** Seconds the last full drift comparison took. */
+  driftCompareSeconds?(): number
 }
 
 export function createMetrics(src: MetricsSources) {
@@ -81,6 +85,21 @@ export function createMetrics(src: MetricsSources) {
       this.set({ kind: 'remote' }, c.remote)
     },
   })
+  new Counter({
+    name: 'weft_repairs_total', help: 'Drift put back: things weft made that were changed behind its back, by kind',
+    labelNames: ['kind'], registers: [registry],
+    collect() {
+      this.reset()
+      for (const [kind, n] of Object.entries(src.repairs?.() ?? {})) this.inc({ kind }, n)
+    },
+  })
+  new Gauge({
+    name: 'weft_drift_compare_seconds', help: 'Duration of the last full drift comparison (kernel against what was programmed, every sandbox end)',
+    registers: [registry],
+    collect() {
+      this.set(src.driftCompareSeconds?.() ?? 0)
+    },
+  })
   return { text: () => registry.metrics(), registry }
 }
 
@@ -92,6 +111,8 @@ export function agentMetrics(
     mirror: { view(): ClusterView }
     reconciler: { stats: ReturnType<MetricsSources['reconcile']> }
     storeStatus: StoreStatus
+    repairs?: { totalsByKind(): Record<string, number> }
+    drift?: { lastFullCompare: { ms: number } }
   },
 ) {
   return createMetrics({
@@ -100,6 +121,8 @@ export function agentMetrics(
     reconcile: () => u.reconciler.stats,
     watchLagSeconds: () => u.storeStatus.secondsSinceAnswer(),
     storeReachable: () => u.storeStatus.reachable,
+    repairs: () => u.repairs?.totalsByKind() ?? {},
+    driftCompareSeconds: () => (u.drift?.lastFullCompare.ms ?? 0) / 1000,
     endpointCounts: () => {
       const all = [...u.mirror.view().endpoints.values()]
       const local = all.filter((e) => e.node === node).length
