@@ -2,14 +2,14 @@
 //
 // Builds its own topologies in network namespaces (2 hosts on an underlay bridge, client and
 // same-host peer on host 1, remote peer on host 2; 3 hosts for the control plane), measures
-// every mode in one run, alternating routed → kernel → bpf each round, and writes
+// every mode in one run, alternating routed → kernel → bpf → docker each round, and writes
 // <out>/<date>-<commit>.json, <out>/<date>-<commit>.svg and a generated REPORT.md.
 // Default out: bench/results (JSON, SVG) and bench/REPORT.md. Ctrl-C tears everything down.
 //
 // Options:
 //   --quick                 smoke mode: 1 round, 1 s warm-up + 1 s per figure, small control-plane counts
 //   --out DIR               write JSON, SVG and REPORT.md into DIR
-//   --modes a,b,c           subset of routed,kernel,bpf (default all)
+//   --modes a,b,c           subset of routed,kernel,bpf,docker (default all)
 //   --underlays a,b         subset of wire,veth (default both, wire first)
 //   --rounds N --seconds S  rounds per mode, seconds per throughput/latency figure
 //   --attaches N --endpoints N --networks N     control-plane scale
@@ -259,7 +259,7 @@ const localTests: Test[] = [
 
 // Same-host traffic never touches the underlay: measured once, in the first underlay phase.
 const sameHostIn: Underlay = underlays[0]!
-const cpModes = modes.filter((m): m is 'kernel' | 'bpf' => m !== 'routed')
+const cpModes = modes.filter((m): m is 'kernel' | 'bpf' => m === 'kernel' || m === 'bpf')
 
 const progress = createProgress(
   underlays.reduce(

@@ -62,7 +62,8 @@ export async function createDockerSetup(underlay: Underlay): Promise<Setup> {
         `{{(index .NetworkSettings.Networks "${NETWORK}").IPAddress}}`,
         name,
       ])
-      if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) throw new Error(`container ${name}: no overlay IP (${ip})`)
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip))
+        throw new Error(`container ${name}: no overlay IP (${ip})`)
       return { ns: `/proc/${pid}/ns/net`, ip }
     }
     const client = await run(d1!, 'client')
@@ -110,7 +111,14 @@ export async function createDockerSetup(underlay: Underlay): Promise<Setup> {
 /** Host 1 inits a Swarm on its underlay address, host 2 joins it as a worker. */
 async function joinSwarm(manager: DockerHost, worker: DockerHost): Promise<void> {
   const addr = manager.host.underlay.ip
-  await manager.mustDocker(['swarm', 'init', '--advertise-addr', addr, '--listen-addr', `${addr}:2377`])
+  await manager.mustDocker([
+    'swarm',
+    'init',
+    '--advertise-addr',
+    addr,
+    '--listen-addr',
+    `${addr}:2377`,
+  ])
   const token = await manager.mustDocker(['swarm', 'join-token', '-q', 'worker'])
   await worker.mustDocker([
     'swarm',
