@@ -24,6 +24,7 @@ import { leaks } from '../test/harness/index.ts'
 import { WEFT } from '../test/agent/agents.ts'
 import { CLI_RSS_TARGET_MB, CLI_WALL_TARGET_MS, measureCliStartup, worstOf } from './cli-startup.ts'
 import { runControlPlane, type ControlPlaneResult } from './lib/control-plane.ts'
+import { setupOrder, teardownOrder } from './lib/docker-setup.ts'
 import { leakedPids, startedPids, stopAll } from './lib/procs.ts'
 import { createProgress } from './lib/progress.ts'
 import { renderChart, renderReport } from './lib/report.ts'
@@ -105,7 +106,7 @@ const teardown = async (signal: string) => {
   // registers itself when done, so sweep until none is left.
   for (let sweep = 0; sweep < 5; sweep++) {
     await stopAll()
-    for (const t of [...liveTopologies]) {
+    for (const t of teardownOrder(liveTopologies)) {
       liveTopologies.delete(t)
       await t.destroy().catch((e: Error) => process.stderr.write(`${e.message}\n`))
     }
@@ -315,7 +316,7 @@ for (const underlay of underlays) {
   }
   result.phases.push(phase)
   const setups = new Map<Mode, Setup>()
-  for (const mode of modes) {
+  for (const mode of setupOrder(modes)) {
     await halted()
     progress.step(`${underlay} · ${mode} · setup`)
     try {
@@ -367,7 +368,8 @@ for (const underlay of underlays) {
       }
     }
   }
-  for (const s of setups.values()) await s.destroy()
+  const byTopology = new Map([...setups.values()].map((s) => [s.topo, s]))
+  for (const t of teardownOrder(byTopology.keys())) await byTopology.get(t)!.destroy()
 }
 
 if (!args['no-control-plane']) {

@@ -9,9 +9,11 @@ import {
   BUSYBOX_IMAGE,
   createTopology,
   ping,
+  requireDocker,
   startDockerHost,
   waitFor,
   type DockerHost,
+  type Topology,
 } from '../../test/harness/index.ts'
 import { startServers } from './tools.ts'
 import { destroyTopology, liveTopologies, type Setup, type Underlay } from './setups.ts'
@@ -20,9 +22,33 @@ import { destroyTopology, liveTopologies, type Setup, type Underlay } from './se
 const SUBNET = '10.0.1.0/24'
 const NETWORK = 'bench'
 
+/** Topologies of docker setups: torn down before any other (see teardownOrder). */
+const dockerTopologies = new WeakSet<Topology>()
+
+/**
+ * Docker topologies first: any topology's destroy() stops every process the harness started
+ * (liveProcesses(), all topologies), and a dockerd stopped before its own teardown can no
+ * longer remove its containers, so their shims and cgroups would be left behind.
+ */
+export function teardownOrder<T extends Topology>(topos: Iterable<T>): T[] {
+  return [...topos].sort(
+    (a, b) => Number(dockerTopologies.has(b)) - Number(dockerTopologies.has(a)),
+  )
+}
+
+/**
+ * Docker first, for the same reason: a docker setup that fails tears its topology down, and
+ * with it every harness process, so it must not have weft agents of other setups to take along.
+ */
+export function setupOrder<M extends string>(modes: readonly M[]): M[] {
+  return [...modes].sort((a, b) => Number(b === 'docker') - Number(a === 'docker'))
+}
+
 export async function createDockerSetup(underlay: Underlay): Promise<Setup> {
+  requireDocker() // before any namespace exists
   const topo = await createTopology({ hosts: 2, containersPerHost: 0, wire: underlay === 'wire' })
   liveTopologies.add(topo)
+  dockerTopologies.add(topo)
   try {
     // Swarm refuses --live-restore; the harness's other defaults (no bridge, iptables,
     // forwarding or masquerade in the host namespace) leave the overlay working: the overlay

@@ -70,6 +70,11 @@ describe('bench/run.ts --quick', () => {
     expect(result.modes.bpf).toBeDefined()
   })
 
+  test("docker mode ran: Docker's own overlay driver, beside weft's (needs docker.io)", () => {
+    expect(result.modes.docker).toEqual({ available: true })
+    for (const p of result.phases) expect(p.remote.docker?.tcp1Gbps?.median).toBeGreaterThan(0)
+  })
+
   test('every data-plane figure of every mode that works is a positive number, in both underlays', () => {
     const missing: string[] = []
     const working = Object.entries(result.modes)
@@ -146,6 +151,10 @@ describe('bench/run.ts --quick', () => {
       'wire.retrans.bpf/kernel',
       'wire.p99.bpf-kernel',
       'veth.tcp1.bpf/routed',
+      'wire.tcp1.bpf/docker',
+      'wire.udp64.bpf/docker',
+      'wire.p99.bpf-docker',
+      'veth.tcp1.bpf/docker',
       'cp.attach.p50',
       'cp.attach.p99',
       'cp.converge',
