@@ -285,7 +285,7 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description: '"embedded" (serve the Consul API here) or consul://HOST:PORT',
+      description: '"embedded" (serve it here, TLS + join token), consul://HOST:PORT[,HOST:PORT...] or etcd[s]://HOST:PORT[,HOST:PORT...]',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
@@ -294,12 +294,33 @@ const agent: LeafCommand = {
       description: 'Embedded store listen address',
       defaultNote: `ADVERTISE:${AGENT_DEFAULTS.kvPort}`,
     },
-    'store-token': { type: 'string', description: 'Consul ACL token (or WEFT_STORE_TOKEN)' },
+    'join-token': {
+      type: 'string',
+      valueName: 'token',
+      description:
+        'Join the store of the agent that printed this token (or WEFT_JOIN_TOKEN); kept in DATA/join-token',
+    },
+    'join-token-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Read the join token from this file (or WEFT_JOIN_TOKEN_FILE)',
+    },
+    'store-token': {
+      type: 'string',
+      description: 'A real Consul\'s ACL token, or etcd USER:PASSWORD (or WEFT_STORE_TOKEN); not with --store embedded',
+    },
     'store-token-file': {
       type: 'string',
       valueName: 'path',
       description: 'Read the Consul ACL token from this file (or WEFT_STORE_TOKEN_FILE)',
     },
+    'store-ca': {
+      type: 'string',
+      valueName: 'path',
+      description: "PEM CA file a real Consul's https or etcds:// members' certificates are checked against",
+    },
+    'store-cert': { type: 'string', valueName: 'path', description: 'etcds://: PEM client certificate for etcd (with --store-key)' },
+    'store-key': { type: 'string', valueName: 'path', description: 'etcds://: PEM private key of --store-cert' },
     data: {
       type: 'string',
       valueName: 'dir',

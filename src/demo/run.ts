@@ -184,10 +184,12 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
     }
     const dockerFlag = (h: Host) => `-H unix://${dockers[h.index - 1]?.record.socket}`
 
-    const startAgent = async (h: Host, storeArgs: string[]) => {
+    // each host its own data dir, as on real hosts: host 1's holds the cluster's CA and join token
+    const dataDir = (h: Host) => join(dir, `data-h${h.index}`)
+    const startAgent = async (h: Host, storeArgs: string[], env: Record<string, string> = {}) => {
       const args = [
         ...self, 'agent', '--name', h.node, '--advertise', h.ip, '--datapath', opts.datapath,
-        '--data', join(dir, 'data'), '--api', `unix://${h.socket}`, '--ttl', '5s', ...storeArgs, ...dockerArgs(h),
+        '--data', dataDir(h), '--api', `unix://${h.socket}`, '--ttl', '5s', ...storeArgs, ...dockerArgs(h),
       ]
       const logPath = join(dir, `h${h.index}.log`)
       const fd = openSync(logPath, 'a')
@@ -196,12 +198,14 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
         stdout: fd,
         stderr: fd,
         detached: true, // own session: Ctrl-C reaches the demo, which stops the agents in order
+        env: { ...process.env, ...env },
       })
       closeSync(fd)
       proc.unref()
       state.agents.push({ node: h.node, ns: h.ns, pid: proc.pid, socket: h.socket })
       saveState(state)
-      p.info(`$ nsenter --net=${nsPath(h.ns)} weft agent --name ${h.node} --advertise ${h.ip} --datapath ${opts.datapath} ${[...storeArgs, ...dockerArgs(h)].join(' ')}`)
+      const envShown = Object.keys(env).map((k) => `${k}=$(cat ${join(dataDir(h1), 'join-token')}) `).join('')
+      p.info(`$ ${envShown}nsenter --net=${nsPath(h.ns)} weft agent --name ${h.node} --advertise ${h.ip} --datapath ${opts.datapath} ${[...storeArgs, ...dockerArgs(h)].join(' ')}`)
       p.info(`pid ${proc.pid}, log ${logPath}`)
       const logTail = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').slice(-8).join('\n') : '')
       await waitFor(
@@ -216,15 +220,19 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
 
     await step(
       'Start the agent of host 1',
-      `the same binary, run inside ${h1.ns}; it also serves the cluster store (Consul API) on ${h1.ip}:${KV_PORT}`,
-      () => startAgent(h1, ['--store', 'embedded', '--kv-listen', `${h1.ip}:${KV_PORT}`]),
+      `the same binary, run inside ${h1.ns}; it also serves the cluster store (Consul API over TLS) on ${h1.ip}:${KV_PORT}`,
+      async () => {
+        await startAgent(h1, ['--store', 'embedded', '--kv-listen', `${h1.ip}:${KV_PORT}`])
+        p.info(`it made the cluster's CA and join token (${join(dataDir(h1), 'join-token')}, mode 0600): every store request needs it`)
+      },
     )
 
     await step(
       'Start the agent of host 2',
-      `inside ${h2.ns}, using host 1's store: --store consul://${h1.ip}:${KV_PORT}`,
+      `inside ${h2.ns}, joining host 1's store with its join token: --store consul://${h1.ip}:${KV_PORT}, the token in $WEFT_JOIN_TOKEN (not on the command line, where ps shows it)`,
       async () => {
-        await startAgent(h2, ['--store', `consul://${h1.ip}:${KV_PORT}`])
+        const joinToken = readFileSync(join(dataDir(h1), 'join-token'), 'utf8').trim()
+        await startAgent(h2, ['--store', `consul://${h1.ip}:${KV_PORT}`], { WEFT_JOIN_TOKEN: joinToken })
         let nodes: Node[] = []
         await waitFor(
           async () => (nodes = await h1.client.get<Node[]>('/v1/nodes')).filter((n) => n.alive).length === 2,
