@@ -290,6 +290,7 @@ const result: BenchResult = {
       (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown',
     cpus: navigator.hardwareConcurrency,
     weftVersion: tryRun(`${WEFT} version`),
+    dockerVersion: modes.includes('docker') ? tryRun('/usr/sbin/dockerd --version') : undefined,
     loadBefore,
     loadAfter: '',
     seconds: 0,

@@ -79,7 +79,9 @@ export function renderReport(
   L.push(
     `- Date: ${m.date}, commit \`${m.commit}\`${m.dirty ? ' (work tree had uncommitted changes under src/, bpf/ or bench/)' : ''}, weft \`${m.weftVersion.split('\n')[0] ?? ''}\``,
   )
-  L.push(`- Machine: ${m.cpus} × ${m.cpu}, kernel ${m.kernel}`)
+  L.push(
+    `- Machine: ${m.cpus} × ${m.cpu}, kernel ${m.kernel}${m.dockerVersion ? `; docker mode: ${m.dockerVersion}` : ''}`,
+  )
   L.push(
     `- Load average before: \`${m.loadBefore}\`, after: \`${m.loadAfter}\`; run took ${fmt(m.seconds / 60, 1)} min${m.quick ? ' — **quick smoke run: 1 round, 1 s per figure, small control-plane counts; figures are not meaningful**' : ''}`,
   )
