@@ -74,7 +74,9 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       socket,
       dataDir,
       proc: undefined as unknown as NsProcess,
-      env: (): Record<string, string> => (host === storeHost ? {} : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) }),
+      // joining the first host's embedded store takes its join token; an external store (etcd) none
+      env: (): Record<string, string> =>
+        host === storeHost || opts.store ? {} : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) },
       async api(method, path, body) {
         const res = await fetch(`http://weft${path}`, {
           method,
