@@ -27,14 +27,18 @@ const { positionals, values } = parseArgs({
 const role = positionals[0]
 const store = values.store
 if (!store || (role !== 'writer' && role !== 'watcher')) {
-  throw new Error('usage: kv-load.ts writer|watcher --store URL [--join-token-file PATH] [--prefix P] [--seconds S]')
+  throw new Error(
+    'usage: kv-load.ts writer|watcher --store URL [--join-token-file PATH] [--prefix P] [--seconds S]',
+  )
 }
 /** fetch options every request carries: the pinned CA (learnt once, by TLS handshake) and the token. */
 const secure = await (async (): Promise<RequestInit> => {
   const file = values['join-token-file']
   if (!file) return {}
   const { caDigest, secret } = parseJoinToken(readFileSync(file, 'utf8'), file)
-  const tls = await new TlsPolicy({ pinnedCaDigest: caDigest }).forFetch(new URL(store), { timeoutMs: 5000 })
+  const tls = await new TlsPolicy({ pinnedCaDigest: caDigest }).forFetch(new URL(store), {
+    timeoutMs: 5000,
+  })
   return { tls, headers: { 'X-Consul-Token': secret } } as RequestInit
 })()
 const prefix = values.prefix!

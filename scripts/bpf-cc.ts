@@ -18,9 +18,18 @@ const MULTIARCH_INCLUDE = `/usr/include/${process.arch === 'arm64' ? 'aarch64' :
  */
 export function bpfCflags(bpfRoot: string, defines: string[] = []): string[] {
   return [
-    '-target', 'bpf', '-O2', '-g',
-    '-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror',
-    '-I', bpfRoot, '-I', MULTIARCH_INCLUDE,
+    '-target',
+    'bpf',
+    '-O2',
+    '-g',
+    '-Wall',
+    '-Wextra',
+    '-Wno-unused-parameter',
+    '-Werror',
+    '-I',
+    bpfRoot,
+    '-I',
+    MULTIARCH_INCLUDE,
     ...defines.map((d) => `-D${d}`),
   ]
 }
@@ -36,7 +45,9 @@ export async function compileBpfObject(
   out: string,
   opts: { bpfRoot: string; defines?: string[] },
 ): Promise<BpfCompileResult> {
-  const r = await $`clang ${bpfCflags(opts.bpfRoot, opts.defines)} -c ${src} -o ${out}`.nothrow().quiet()
+  const r = await $`clang ${bpfCflags(opts.bpfRoot, opts.defines)} -c ${src} -o ${out}`
+    .nothrow()
+    .quiet()
   const diagnostics = r.stderr.toString().trim()
   if (r.exitCode !== 0) {
     throw new Error(

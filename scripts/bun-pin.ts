@@ -15,7 +15,10 @@ export function pinnedBunVersion(pkg: { devDependencies?: Record<string, string>
 }
 
 /** Throws unless `running` is the Bun version package.json pins. */
-export function assertPinnedBun(pkg: { devDependencies?: Record<string, string> }, running: string): void {
+export function assertPinnedBun(
+  pkg: { devDependencies?: Record<string, string> },
+  running: string,
+): void {
   const pin = pinnedBunVersion(pkg)
   if (running !== pin) {
     throw new Error(

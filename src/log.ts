@@ -7,7 +7,9 @@ export { defaultLogFormat, type LogFormat } from './util/log-format.ts'
 
 export type Logger = pino.Logger
 
-export function createLogger(opts: { level?: string; name?: string; format?: LogFormat } = {}): Logger {
+export function createLogger(
+  opts: { level?: string; name?: string; format?: LogFormat } = {},
+): Logger {
   return pino(
     {
       level: opts.level ?? process.env.WEFT_LOG_LEVEL ?? 'info',
@@ -17,7 +19,14 @@ export function createLogger(opts: { level?: string; name?: string; format?: Log
   )
 }
 
-const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' }
+const LEVELS: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+}
 
 /**
  * One pino JSON line as a person reads it (pure):

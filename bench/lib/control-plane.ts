@@ -349,7 +349,11 @@ async function convergence(
   }
 }
 
-async function kvBench(topo: Topology, storeAgent: RunningAgent, o: ControlPlaneOptions): Promise<KvResult> {
+async function kvBench(
+  topo: Topology,
+  storeAgent: RunningAgent,
+  o: ControlPlaneOptions,
+): Promise<KvResult> {
   const script = join(import.meta.dir, '..', 'kv-load.ts')
   // the embedded store as agents reach it: TLS with the pinned CA, the join token's secret
   const store = `https://${topo.hosts[0]!.underlay.ip}:8500`

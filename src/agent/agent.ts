@@ -42,7 +42,14 @@ export interface Agent {
   stop(opts?: { deregister?: boolean }): Promise<void>
 }
 
-export async function startAgent(config: Readonly<AgentConfig>, log: Logger = createLogger({ level: config.logLevel, name: config.name, format: config.logFormat })): Promise<Agent> {
+export async function startAgent(
+  config: Readonly<AgentConfig>,
+  log: Logger = createLogger({
+    level: config.logLevel,
+    name: config.name,
+    format: config.logFormat,
+  }),
+): Promise<Agent> {
   const stack = new DisposerStack(log)
   try {
     return await build(config, log, stack)
@@ -52,7 +59,11 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger = cr
   }
 }
 
-async function build(config: Readonly<AgentConfig>, log: Logger, stack: DisposerStack): Promise<Agent> {
+async function build(
+  config: Readonly<AgentConfig>,
+  log: Logger,
+  stack: DisposerStack,
+): Promise<Agent> {
   const underlay = await findUnderlay(config.advertise)
   // before anything is created: a second agent with this name on this kernel must not touch its pins
   if (config.datapath === 'bpf') {
@@ -64,7 +75,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const db = await MirrorDb.open(statePath(config))
   stack.push('mirror db', () => db.close())
   const mirror = new ClusterMirror(db, {
-    onInvalid: (invalid) => log.warn({ invalid: invalid.slice(0, 3) }, 'skipped invalid records in the cluster tree'),
+    onInvalid: (invalid) =>
+      log.warn({ invalid: invalid.slice(0, 3) }, 'skipped invalid records in the cluster tree'),
   })
 
   // 2. the cluster store
@@ -73,7 +85,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
 
   // 3. datapath + reconciler, woken by every change of the mirror
   // the drift guard remembers what was programmed and puts back what changes behind our back
-  const drift = createDrift(await createDatapath(config.datapath, { node: config.name, advertise: config.advertise }), { advertise: config.advertise, log })
+  const drift = createDrift(
+    await createDatapath(config.datapath, { node: config.name, advertise: config.advertise }),
+    { advertise: config.advertise, log },
+  )
   const datapath = drift.datapath
   await datapath.start()
   stack.push('datapath', () => datapath.close())
@@ -97,7 +112,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('reconciler', () => reconciler.stop())
   drift.listen(() => reconciler.resync(), { underlayIfindex: underlay.ifindex })
   stack.push('drift listener', () => drift.stop())
-  stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
+  stack.push(
+    'mirror listener',
+    mirror.onChange(() => reconciler.trigger()),
+  )
 
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
   const writes = observeWrites(store, (written) => mirror.ownWrites(written))
@@ -108,11 +126,27 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const sandboxes = new SandboxFollower({ node: config.name, mirror, ops, reconciler, log })
   sandboxes.start()
   stack.push('sandbox follower', () => sandboxes.stop())
-  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus, repairs: drift.repairs, drift: drift.datapath })
+  const metrics = agentMetrics(config.name, {
+    datapath,
+    mirror,
+    reconciler,
+    storeStatus,
+    repairs: drift.repairs,
+    drift: drift.datapath,
+  })
   let registered = () => false
   const doctor = agentDoctor({
-    node: config.name, mirror, storeStatus, registered: () => registered(), reconciler, datapath, localFacts: () => db.localEndpoints(),
-    storeAddress: config.store.kind === 'embedded' ? `embedded on this host (port ${config.store.listen.port})` : config.store.address,
+    node: config.name,
+    mirror,
+    storeStatus,
+    registered: () => registered(),
+    reconciler,
+    datapath,
+    localFacts: () => db.localEndpoints(),
+    storeAddress:
+      config.store.kind === 'embedded'
+        ? `embedded on this host (port ${config.store.listen.port})`
+        : config.store.address,
   })
   stack.push('doctor samples', doctor.sampleEvery(DROP_SAMPLE_MS, log))
   const service = new AgentService({
@@ -133,41 +167,79 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('agent service', () => service.close())
 
   // names: each local sandbox's queries answered from this view (src/dns), following every change
-  const names = startNames({ node: config.name, view: () => mirror.view(), resolvConf: config.resolvConf, log })
+  const names = startNames({
+    node: config.name,
+    view: () => mirror.view(),
+    resolvConf: config.resolvConf,
+    log,
+  })
   stack.push('names', () => names.stop())
   stack.push('names listener', mirror.onChange(names.sync))
 
   // 5. register the node; re-announce what we still have; then follow the store
   let watch: StoreWatch | undefined
   stack.push('watch', () => watch && (watch.stop(), watch.done))
-  const node = { name: config.name, advertise: config.advertise, datapath: config.datapath, version: VERSION, started: new Date().toISOString() }
+  const node = {
+    name: config.name,
+    advertise: config.advertise,
+    datapath: config.datapath,
+    version: VERSION,
+    started: new Date().toISOString(),
+  }
   let refused!: (e: NodeNameHeldError) => void
   const fatal = new Promise<Error>((resolve) => (refused = resolve))
-  const registration = registerNode(store, { ...node, ...(config.apiTcp ? { api: config.apiTcp } : {}) }, config.ttlMs, log, {
-    onRegistered: async () => {
-      storeStatus.answered()
-      accepted()
-      await service.reannounce()
-      watch ??= followStore(store, ROOT, mirror, storeStatus, log)
+  const registration = registerNode(
+    store,
+    { ...node, ...(config.apiTcp ? { api: config.apiTcp } : {}) },
+    config.ttlMs,
+    log,
+    {
+      onRegistered: async () => {
+        storeStatus.answered()
+        accepted()
+        await service.reannounce()
+        watch ??= followStore(store, ROOT, mirror, storeStatus, log)
+      },
+      onRefusedAtStart: (e) => {
+        log.error(
+          { err: e.message, heldBy: e.heldBy },
+          'refusing to start: the node name is held by another host',
+        )
+        refused(e)
+      },
     },
-    onRefusedAtStart: (e) => {
-      log.error({ err: e.message, heldBy: e.heldBy }, 'refusing to start: the node name is held by another host')
-      refused(e)
-    },
-  })
+  )
   registered = () => registration.registered()
   stack.push('registration', () => registration.stop())
 
-  const api = await serveApi(service, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken, log })
+  const api = await serveApi(service, {
+    socket: config.apiSocket,
+    tcp: config.apiTcp,
+    token: config.apiToken,
+    log,
+  })
   stack.push('admin API', () => api.stop())
   if (config.docker) {
     const backend = clusterBackend({ node: config.name, ops, store: writes, mirror, reconciler })
-    const plugin = startDockerPlugin({ docker: config.docker, socket: config.dockerPluginSocket, backend, log })
+    const plugin = startDockerPlugin({
+      docker: config.docker,
+      socket: config.dockerPluginSocket,
+      backend,
+      log,
+    })
     stack.push('docker plugin', () => plugin.stop())
   }
   // "ready" only once the node is registered: before that, peers do not program this host
-  const where = { socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }
-  log.info(where, 'admin API listening; registering with the store (the datapath runs from the local mirror meanwhile)')
+  const where = {
+    socket: api.socketPath,
+    tcp: api.tcp,
+    datapath: config.datapath,
+    advertise: config.advertise,
+  }
+  log.info(
+    where,
+    'admin API listening; registering with the store (the datapath runs from the local mirror meanwhile)',
+  )
   void registration.ready.then(() => log.info(where, 'weft agent ready'))
 
   let stopping: Promise<void> | undefined

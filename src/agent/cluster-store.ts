@@ -46,7 +46,14 @@ export async function openClusterStore(
 ): Promise<OpenedClusterStore> {
   if (config.store.kind === 'etcd') {
     log.info({ members: config.store.endpoints }, 'cluster store: etcd')
-    return { store: new EtcdStore({ endpoints: config.store.endpoints, token: config.storeToken, tls: config.store.tls }), accepted: () => {} }
+    return {
+      store: new EtcdStore({
+        endpoints: config.store.endpoints,
+        token: config.storeToken,
+        tls: config.store.tls,
+      }),
+      accepted: () => {},
+    }
   }
   if (config.store.kind === 'embedded') {
     const e = await serveEmbeddedStore({
@@ -59,9 +66,17 @@ export async function openClusterStore(
       onBackgroundError: (what, err) => log.warn({ err }, what),
     })
     stack.push('embedded store', () => e.stop())
-    log.info({ url: e.served.url }, 'embedded Consul-compatible store listening (TLS, join token required)')
+    log.info(
+      { url: e.served.url },
+      'embedded Consul-compatible store listening (TLS, join token required)',
+    )
     log.info({ joinCommand: e.joinCommand }, `to join another host, run: ${e.joinCommand}`)
-    return { store: connect(e.clientOptions), kvServer: e.served, joinCommand: e.joinCommand, accepted: () => {} }
+    return {
+      store: connect(e.clientOptions),
+      kvServer: e.served,
+      joinCommand: e.joinCommand,
+      accepted: () => {},
+    }
   }
   if (config.joinToken !== undefined) checkKeptJoinToken(config.dataDir, config.joinToken)
   const joinToken = resolveJoinToken({ flag: config.joinToken, dataDir: config.dataDir })
@@ -86,10 +101,15 @@ export async function openClusterStore(
       kept = true
       try {
         keepJoinToken(config.dataDir, config.joinToken!)
-        log.info(`join token kept in ${joinTokenPath(config.dataDir)}: restarts need no --join-token`)
+        log.info(
+          `join token kept in ${joinTokenPath(config.dataDir)}: restarts need no --join-token`,
+        )
       } catch (e) {
         // the agent runs on; only its next start needs the token again
-        log.error({ err: (e as Error).message }, `could not keep the join token in ${joinTokenPath(config.dataDir)}: a restart will need --join-token again`)
+        log.error(
+          { err: (e as Error).message },
+          `could not keep the join token in ${joinTokenPath(config.dataDir)}: a restart will need --join-token again`,
+        )
       }
     },
   }
@@ -102,7 +122,8 @@ export async function openClusterStore(
 function keepJoinToken(dataDir: string, given: string): void {
   const kept = keptJoinToken(dataDir)
   const token = parseJoinToken(given)
-  if (kept && kept.caDigest === token.caDigest && kept.secret !== token.secret) unlinkSync(joinTokenPath(dataDir))
+  if (kept && kept.caDigest === token.caDigest && kept.secret !== token.secret)
+    unlinkSync(joinTokenPath(dataDir))
   saveJoinToken(dataDir, given)
 }
 

@@ -115,7 +115,10 @@ function checkStoreList(v: string): void {
   const body = v.trim().replace(/^[a-z]+:\/\//, '')
   const servers = body.split(',')
   for (const s of servers) {
-    if (!s.trim()) throw new ValidationError(`--store "${v}": empty server in the list; write consul://A:8500,B:8500`)
+    if (!s.trim())
+      throw new ValidationError(
+        `--store "${v}": empty server in the list; write consul://A:8500,B:8500`,
+      )
     parseHostPort(s.replace(/^https?:\/\//, ''), '--store')
   }
 }
@@ -233,14 +236,23 @@ export async function parseAgentConfig(
   } else if (/^etcds?:\/\//.test(storeFlag)) {
     const { parseEtcdUrl, etcdTlsFiles } = await import('../store/etcd/url.ts')
     const url = parseEtcdUrl(storeFlag)
-    const tls = etcdTlsFiles(storeFlag, url.tls, { ca: f['store-ca'], cert: f['store-cert'], key: f['store-key'] })
+    const tls = etcdTlsFiles(storeFlag, url.tls, {
+      ca: f['store-ca'],
+      cert: f['store-cert'],
+      key: f['store-key'],
+    })
     store = { kind: 'etcd', address: storeFlag, endpoints: url.endpoints, ...(tls ? { tls } : {}) }
   } else {
-    throw new ValidationError(`--store "${storeFlag}" must be "embedded", consul://HOST:PORT or etcd://HOST:PORT[,HOST:PORT…]`)
+    throw new ValidationError(
+      `--store "${storeFlag}" must be "embedded", consul://HOST:PORT or etcd://HOST:PORT[,HOST:PORT…]`,
+    )
   }
   if (store.kind !== 'etcd') {
     const tlsFlag = (['store-cert', 'store-key'] as const).find((k) => f[k] !== undefined)
-    if (tlsFlag) throw new ValidationError(`--${tlsFlag} is for an etcd store over TLS (--store etcds://HOST:PORT,…)`)
+    if (tlsFlag)
+      throw new ValidationError(
+        `--${tlsFlag} is for an etcd store over TLS (--store etcds://HOST:PORT,…)`,
+      )
   }
   if (f['kv-listen'] !== undefined && store.kind !== 'embedded') {
     throw new ValidationError(
@@ -330,14 +342,14 @@ async function checkStoreSecrets(
       )
     if (s.joinToken !== undefined)
       throw new ValidationError(
-        '--join-token joins another host\'s store: give it with --store consul://HOST:8500 (this agent would serve its own embedded store and print its own join token); unset WEFT_JOIN_TOKEN if it came from there',
+        "--join-token joins another host's store: give it with --store consul://HOST:8500 (this agent would serve its own embedded store and print its own join token); unset WEFT_JOIN_TOKEN if it came from there",
       )
     return
   }
   if (s.joinToken === undefined) return
   if (store.kind === 'etcd')
     throw new ValidationError(
-      '--join-token joins a weft host\'s embedded store (--store consul://HOST:8500); an etcd store takes --store-token USER:PASSWORD or client certificates',
+      "--join-token joins a weft host's embedded store (--store consul://HOST:8500); an etcd store takes --store-token USER:PASSWORD or client certificates",
     )
   const { parseJoinToken } = await import('../kv/secure/join-token.ts')
   parseJoinToken(s.joinToken, s.joinTokenFrom)
@@ -354,13 +366,17 @@ async function checkStoreSecrets(
 function dockerConfig(f: AgentFlags): Pick<AgentConfig, 'docker' | 'dockerPluginSocket'> {
   const socket = f['docker-plugin-socket']
   if (f.docker === undefined) {
-    if (socket !== undefined) throw new ValidationError('--docker-plugin-socket needs --docker unix:///PATH')
+    if (socket !== undefined)
+      throw new ValidationError('--docker-plugin-socket needs --docker unix:///PATH')
     return {}
   }
   if (!/^unix:\/\/\/./.test(f.docker)) {
-    throw new ValidationError(`--docker "${f.docker}" must be unix:///PATH, Docker's API socket (e.g. unix:///var/run/docker.sock)`)
+    throw new ValidationError(
+      `--docker "${f.docker}" must be unix:///PATH, Docker's API socket (e.g. unix:///var/run/docker.sock)`,
+    )
   }
-  if (socket !== undefined && !socket.startsWith('/')) throw new ValidationError(`--docker-plugin-socket "${socket}" must be an absolute path`)
+  if (socket !== undefined && !socket.startsWith('/'))
+    throw new ValidationError(`--docker-plugin-socket "${socket}" must be an absolute path`)
   return { docker: f.docker, ...(socket !== undefined ? { dockerPluginSocket: socket } : {}) }
 }
 

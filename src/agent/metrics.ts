@@ -27,60 +27,87 @@ export function createMetrics(src: MetricsSources) {
   // Counters are read from the kernel at scrape time: reset + inc(total) keeps them monotonic.
   const fromKernel = (name: string, help: string, pick: (v: VniStats) => bigint) =>
     new Counter({
-      name, help, labelNames: labels, registers: [registry],
+      name,
+      help,
+      labelNames: labels,
+      registers: [registry],
       async collect() {
         this.reset()
         for (const v of await src.stats()) this.inc(vniLabels(v), Number(pick(v)))
       },
     })
-  fromKernel('weft_vni_tx_packets_total', 'Packets sent into the overlay per VNI (encapsulated or switched locally)', (v) => v.txPackets)
+  fromKernel(
+    'weft_vni_tx_packets_total',
+    'Packets sent into the overlay per VNI (encapsulated or switched locally)',
+    (v) => v.txPackets,
+  )
   fromKernel('weft_vni_tx_bytes_total', 'Bytes sent into the overlay per VNI', (v) => v.txBytes)
-  fromKernel('weft_vni_rx_packets_total', 'Packets received from the overlay per VNI', (v) => v.rxPackets)
+  fromKernel(
+    'weft_vni_rx_packets_total',
+    'Packets received from the overlay per VNI',
+    (v) => v.rxPackets,
+  )
   fromKernel('weft_vni_rx_bytes_total', 'Bytes received from the overlay per VNI', (v) => v.rxBytes)
   new Counter({
-    name: 'weft_drops_total', help: 'Packets dropped by the datapath, by VNI and reason',
-    labelNames: ['vni', 'network', 'reason'], registers: [registry],
+    name: 'weft_drops_total',
+    help: 'Packets dropped by the datapath, by VNI and reason',
+    labelNames: ['vni', 'network', 'reason'],
+    registers: [registry],
     async collect() {
       this.reset()
       for (const v of await src.stats()) {
-        for (const [reason, n] of Object.entries(v.drops)) this.inc({ ...vniLabels(v), reason }, Number(n))
+        for (const [reason, n] of Object.entries(v.drops))
+          this.inc({ ...vniLabels(v), reason }, Number(n))
       }
     },
   })
   new Counter({
-    name: 'weft_reconcile_passes_total', help: 'Reconciler passes', registers: [registry],
+    name: 'weft_reconcile_passes_total',
+    help: 'Reconciler passes',
+    registers: [registry],
     collect() {
       this.reset()
       this.inc(src.reconcile().passes)
     },
   })
   new Counter({
-    name: 'weft_reconcile_duration_seconds_total', help: 'Time spent in reconciler passes', registers: [registry],
+    name: 'weft_reconcile_duration_seconds_total',
+    help: 'Time spent in reconciler passes',
+    registers: [registry],
     collect() {
       this.reset()
       this.inc(src.reconcile().totalDurationMs / 1000)
     },
   })
   new Gauge({
-    name: 'weft_reconcile_last_duration_seconds', help: 'Duration of the last reconciler pass', registers: [registry],
+    name: 'weft_reconcile_last_duration_seconds',
+    help: 'Duration of the last reconciler pass',
+    registers: [registry],
     collect() {
       this.set(src.reconcile().lastDurationMs / 1000)
     },
   })
   new Gauge({
-    name: 'weft_watch_lag_seconds', help: 'Seconds since the cluster-store watch last answered', registers: [registry],
+    name: 'weft_watch_lag_seconds',
+    help: 'Seconds since the cluster-store watch last answered',
+    registers: [registry],
     collect() {
       this.set(src.watchLagSeconds())
     },
   })
   new Gauge({
-    name: 'weft_store_reachable', help: '1 when the cluster store answers, else 0', registers: [registry],
+    name: 'weft_store_reachable',
+    help: '1 when the cluster store answers, else 0',
+    registers: [registry],
     collect() {
       this.set(src.storeReachable() ? 1 : 0)
     },
   })
   new Gauge({
-    name: 'weft_endpoints', help: 'Endpoints programmed on this node', labelNames: ['kind'], registers: [registry],
+    name: 'weft_endpoints',
+    help: 'Endpoints programmed on this node',
+    labelNames: ['kind'],
+    registers: [registry],
     collect() {
       const c = src.endpointCounts()
       this.set({ kind: 'local' }, c.local)
@@ -88,34 +115,43 @@ export function createMetrics(src: MetricsSources) {
     },
   })
   new Counter({
-    name: 'weft_repairs_total', help: 'Drift put back: things weft made that were changed behind its back, by kind',
-    labelNames: ['kind'], registers: [registry],
+    name: 'weft_repairs_total',
+    help: 'Drift put back: things weft made that were changed behind its back, by kind',
+    labelNames: ['kind'],
+    registers: [registry],
     collect() {
       this.reset()
       for (const [kind, n] of Object.entries(src.repairs?.() ?? {})) this.inc({ kind }, n)
     },
   })
   new Gauge({
-    name: 'weft_drift_compare_seconds', help: 'Duration of the last full drift comparison (kernel against what was programmed, every sandbox end)',
+    name: 'weft_drift_compare_seconds',
+    help: 'Duration of the last full drift comparison (kernel against what was programmed, every sandbox end)',
     registers: [registry],
     collect() {
       this.set(src.driftCompareSeconds?.() ?? 0)
     },
   })
   new Counter({
-    name: 'weft_reconcile_item_failures_total', help: 'Failed attempts to program one reconcile item, by kind',
-    labelNames: ['kind'], registers: [registry],
+    name: 'weft_reconcile_item_failures_total',
+    help: 'Failed attempts to program one reconcile item, by kind',
+    labelNames: ['kind'],
+    registers: [registry],
     collect() {
       this.reset()
-      for (const [kind, n] of Object.entries(src.itemFailures?.().totals ?? {})) this.inc({ kind }, n)
+      for (const [kind, n] of Object.entries(src.itemFailures?.().totals ?? {}))
+        this.inc({ kind }, n)
     },
   })
   new Gauge({
-    name: 'weft_reconcile_items_failing', help: 'Reconcile items failing now (each retried with a backoff), by kind',
-    labelNames: ['kind'], registers: [registry],
+    name: 'weft_reconcile_items_failing',
+    help: 'Reconcile items failing now (each retried with a backoff), by kind',
+    labelNames: ['kind'],
+    registers: [registry],
     collect() {
       this.reset()
-      for (const [kind, n] of Object.entries(src.itemFailures?.().failing ?? {})) this.set({ kind }, n)
+      for (const [kind, n] of Object.entries(src.itemFailures?.().failing ?? {}))
+        this.set({ kind }, n)
     },
   })
   return { text: () => registry.metrics(), registry }

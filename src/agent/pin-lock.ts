@@ -21,7 +21,10 @@ export class PinDirBusyError extends ConflictError {
     node: string,
     what = 'give this one another --name, or stop that one first',
   ) {
-    super(`another weft agent on this kernel runs as node ${node} (it holds ${dir}): ${what}`, 'node_name_in_use')
+    super(
+      `another weft agent on this kernel runs as node ${node} (it holds ${dir}): ${what}`,
+      'node_name_in_use',
+    )
   }
 }
 
@@ -43,7 +46,10 @@ export interface PinDirLock {
  */
 export function lockPinDir(node: string, o: LockOptions & { create: false }): PinDirLock | undefined
 export function lockPinDir(node: string, o?: LockOptions & { create?: true }): PinDirLock
-export function lockPinDir(node: string, o: LockOptions & { create?: boolean } = {}): PinDirLock | undefined {
+export function lockPinDir(
+  node: string,
+  o: LockOptions & { create?: boolean } = {},
+): PinDirLock | undefined {
   const dir = join(o.root ?? PIN_ROOT, node)
   if (o.create === false) {
     if (!existsSync(dir)) return undefined

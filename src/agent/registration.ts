@@ -50,7 +50,10 @@ export function registerNode(
   log: Logger,
   handlers: RegistrationHandlers | (() => Promise<void>),
 ): Registration {
-  const { onRegistered, onRefusedAtStart } = typeof handlers === 'function' ? { onRegistered: handlers, onRefusedAtStart: undefined } : handlers
+  const { onRegistered, onRefusedAtStart } =
+    typeof handlers === 'function'
+      ? { onRegistered: handlers, onRefusedAtStart: undefined }
+      : handlers
   const sessionName = `weft-node-${record.name}`
   const ac = new AbortController()
   let sessionId: string | undefined
@@ -68,7 +71,8 @@ export function registerNode(
     } catch {
       heldBy = undefined // an unreadable record is no other host's claim: ours to replace
     }
-    if (heldBy !== undefined && heldBy !== record.advertise) throw new NodeNameHeldError(record.name, heldBy, record.advertise)
+    if (heldBy !== undefined && heldBy !== record.advertise)
+      throw new NodeNameHeldError(record.name, heldBy, record.advertise)
   }
 
   const once = async (): Promise<string> => {
@@ -105,7 +109,8 @@ export function registerNode(
               log.warn('node session lost; registering again')
               resolve()
             },
-            onError: (e) => log.debug({ err: (e as Error).message }, 'session renew failed; retrying'),
+            onError: (e) =>
+              log.debug({ err: (e as Error).message }, 'session renew failed; retrying'),
           })
           void ka.done.then(() => resolve())
         })
@@ -119,7 +124,11 @@ export function registerNode(
         }
         const problem = configurationProblem(e)
         if (problem) log.error({ err: (e as Error).message }, `${problem}; retrying in ${delay} ms`)
-        else log.warn({ err: (e as Error).message }, `node registration failed; retrying in ${delay} ms`)
+        else
+          log.warn(
+            { err: (e as Error).message },
+            `node registration failed; retrying in ${delay} ms`,
+          )
         await abortableSleep(delay, ac.signal) // stop() must not wait out the backoff
         delay = Math.min(delay * 2, 5000)
       }
@@ -134,7 +143,14 @@ export function registerNode(
       await loop
       // a failed deregistration is only logged: the lease ends by itself within its TTL
       if (opts.deregister && sessionId) {
-        await store.leases.revoke(sessionId).catch((e) => log.warn({ err: (e as Error).message }, 'deregister failed; the node record expires with its lease'))
+        await store.leases
+          .revoke(sessionId)
+          .catch((e) =>
+            log.warn(
+              { err: (e as Error).message },
+              'deregister failed; the node record expires with its lease',
+            ),
+          )
       }
     },
   }
@@ -148,10 +164,12 @@ export function registerNode(
 function configurationProblem(e: unknown): string | undefined {
   // by the errors' codes, so every store (Consul's client, others) can raise them
   const code = (e as { code?: unknown }).code
-  if (code === 'store_identity') return 'configuration error: the store is not the one this agent was told to trust (--store, the join token or --store-ca)'
+  if (code === 'store_identity')
+    return 'configuration error: the store is not the one this agent was told to trust (--store, the join token or --store-ca)'
   if (code === 'store_forbidden')
     return 'configuration error: the store refused this agent (a weft store needs the join token its first agent printed: --join-token or $WEFT_JOIN_TOKEN; a Consul needs --store-token)'
-  if (e instanceof NodeNameHeldError) return 'configuration error: the node name is taken by another host'
+  if (e instanceof NodeNameHeldError)
+    return 'configuration error: the node name is taken by another host'
   return undefined
 }
 

@@ -11,7 +11,13 @@
 import { NotFoundError } from '../errors/index.ts'
 import type { ClusterOps, ClusterView, EndpointRecord } from '../cluster/index.ts'
 import { resolveSandbox, RtnlSocket } from '../net/index.ts'
-import { netnsIdentity, netnsKey, SandboxWatcher, type SandboxGone, type SandboxRef } from '../sandbox/index.ts'
+import {
+  netnsIdentity,
+  netnsKey,
+  SandboxWatcher,
+  type SandboxGone,
+  type SandboxRef,
+} from '../sandbox/index.ts'
 
 /** How sandbox references are checked and compared (the host's netns files, or a fake in tests). */
 export interface Sandboxes {
@@ -23,7 +29,8 @@ export interface Sandboxes {
   hasInterface?(ref: string, ifname: string): boolean
 }
 
-const sandboxGone = (ref: string) => new NotFoundError(`sandbox ${ref} not found: is the container running?`, 'sandbox_not_found')
+const sandboxGone = (ref: string) =>
+  new NotFoundError(`sandbox ${ref} not found: is the container running?`, 'sandbox_not_found')
 
 /** The host's sandboxes: netns files identified by their nsfs inode (st_dev + st_ino). */
 export const hostSandboxes: Sandboxes = {
@@ -109,7 +116,8 @@ export class SandboxFollower implements FollowedSandboxes {
     this.seen = view
     const refs: SandboxRef[] = []
     for (const e of view.endpoints.values()) {
-      if (!e.external && e.node === this.d.node && e.sandbox) refs.push({ endpointId: e.id, sandbox: e.sandbox })
+      if (!e.external && e.node === this.d.node && e.sandbox)
+        refs.push({ endpointId: e.id, sandbox: e.sandbox })
     }
     this.watcher.follow(refs)
   }
@@ -117,7 +125,14 @@ export class SandboxFollower implements FollowedSandboxes {
   /** Remove the endpoints of a gone sandbox from the store; a rejection makes the watcher report them again. */
   private async release(gone: SandboxGone): Promise<void> {
     const { log, ops, mirror, node } = this.d
-    log.info({ sandbox: gone.sandbox, reason: gone.reason, endpoints: gone.endpointIds.map((id) => id.slice(0, 12)) }, 'sandbox gone: releasing its endpoints')
+    log.info(
+      {
+        sandbox: gone.sandbox,
+        reason: gone.reason,
+        endpoints: gone.endpointIds.map((id) => id.slice(0, 12)),
+      },
+      'sandbox gone: releasing its endpoints',
+    )
     const failed: string[] = []
     for (const id of gone.endpointIds) {
       const rec: EndpointRecord | undefined = mirror.view().endpoints.get(id)
@@ -125,13 +140,19 @@ export class SandboxFollower implements FollowedSandboxes {
       try {
         if ((await ops.removeEndpoint(rec)) === 'removed') {
           this.released++
-          log.info({ endpoint: id.slice(0, 12), network: rec.networkId.slice(0, 12), ip: rec.ip }, 'released the endpoint of a gone sandbox')
+          log.info(
+            { endpoint: id.slice(0, 12), network: rec.networkId.slice(0, 12), ip: rec.ip },
+            'released the endpoint of a gone sandbox',
+          )
         }
       } catch (e) {
         failed.push(`${id.slice(0, 12)}: ${(e as Error).message}`)
       }
     }
     this.d.reconciler.trigger()
-    if (failed.length) throw new Error(`${failed.length} of ${gone.endpointIds.length} endpoints not released (${failed.join('; ')})`)
+    if (failed.length)
+      throw new Error(
+        `${failed.length} of ${gone.endpointIds.length} endpoints not released (${failed.join('; ')})`,
+      )
   }
 }

@@ -8,8 +8,20 @@
 // retried until the store takes it). When the store does not answer, the outcome is found out
 // (the record read back) or, when even that is impossible, converged to "nothing changed" in the
 // background, and the answer says so.
-import { AttachFailedError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
-import { EndpointRecord, type ClusterOps, type ConnectInput, type CreateNetworkInput, type NetworkRecord, type StoreReader } from '../cluster/index.ts'
+import {
+  AttachFailedError,
+  OutcomeUnknownError,
+  StoreUnreachableError,
+  ValidationError,
+} from '../errors/index.ts'
+import {
+  EndpointRecord,
+  type ClusterOps,
+  type ConnectInput,
+  type CreateNetworkInput,
+  type NetworkRecord,
+  type StoreReader,
+} from '../cluster/index.ts'
 import type { ClusterMirror, LocalEndpointFact } from '../mirror/index.ts'
 import type { StoreEntry, StoreStatus } from '../store/index.ts'
 import type { Reconciler } from '../reconcile/index.ts'
@@ -22,7 +34,10 @@ import { KeyedQueue } from './keyed-queue.ts'
 import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
 
 /** The reconciler as the service uses it. */
-export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats' | 'failures'>
+export type AttachTracker = Pick<
+  Reconciler,
+  'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats' | 'failures'
+>
 
 export interface AgentServiceDeps {
   node: string
@@ -71,7 +86,11 @@ export class AgentService implements AgentApi {
   }
 
   listNetworks(): Promise<NetworkRecord[]> {
-    return this.read(async (from) => (await this.d.ops.networks(from)).map((n) => n.record).sort((a, b) => a.name.localeCompare(b.name)))
+    return this.read(async (from) =>
+      (await this.d.ops.networks(from))
+        .map((n) => n.record)
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    )
   }
 
   createNetwork(input: CreateNetworkInput): Promise<NetworkRecord> {
@@ -92,15 +111,19 @@ export class AgentService implements AgentApi {
 
   endpoints(networkId?: string): Promise<EndpointStatus[]> {
     return this.read(async (from) => {
-      const id = networkId ? (await this.d.ops.resolveNetwork(networkId, from)).record.id : undefined
+      const id = networkId
+        ? (await this.d.ops.resolveNetwork(networkId, from)).record.id
+        : undefined
       return this.withStatus(await this.d.ops.endpoints(id, from))
     })
   }
 
   connect(input: ConnectInput): Promise<EndpointStatus> {
     return this.guard(async () => {
-      if (input.external) return { record: await this.d.ops.connect(input, this.node, () => new Set()) }
-      if (!input.sandbox) throw new ValidationError('sandbox is required (or external: {name, mac, vtep})')
+      if (input.external)
+        return { record: await this.d.ops.connect(input, this.node, () => new Set()) }
+      if (!input.sandbox)
+        throw new ValidationError('sandbox is required (or external: {name, mac, vtep})')
       if (input.ifname !== undefined) assertIfname(input.ifname, 'ifname') // bad input is 400 before a missing sandbox is 404
       if (input.publish?.length) assertHostAddresses(input.publish) // a HOST_IP must be this host's (400)
       this.sandboxes.check(input.sandbox) // a missing sandbox fails here, before anything is written
@@ -116,14 +139,26 @@ export class AgentService implements AgentApi {
     return this.guard(async () => {
       // a sandbox connected as `x` can be disconnected as /proc/PID/ns/net too (same namespace)
       const key = this.presentKey(endpoint)
-      const rec = await this.d.ops.disconnect(network, endpoint, this.node, key === undefined ? undefined : (e) => this.endpointKey(e) === key)
+      const rec = await this.d.ops.disconnect(
+        network,
+        endpoint,
+        this.node,
+        key === undefined ? undefined : (e) => this.endpointKey(e) === key,
+      )
       if (!rec.external) {
         try {
-          await this.d.mirror.waitFor((v) => !v.endpoints.has(rec.id), this.attachTimeoutMs, 'the disconnect to arrive from the store')
+          await this.d.mirror.waitFor(
+            (v) => !v.endpoints.has(rec.id),
+            this.attachTimeoutMs,
+            'the disconnect to arrive from the store',
+          )
           await this.d.reconciler.settled()
         } catch (e) {
           // the record is gone from the store (the disconnect happened); the detach follows the watch
-          this.d.log.warn({ endpoint: rec.id, err: (e as Error).message }, 'disconnected; the local detach waits for the watch')
+          this.d.log.warn(
+            { endpoint: rec.id, err: (e as Error).message },
+            'disconnected; the local detach waits for the watch',
+          )
         }
       }
       return rec
@@ -133,11 +168,15 @@ export class AgentService implements AgentApi {
   async nodes(): Promise<NodeStatus[]> {
     const view = this.d.mirror.view()
     const counts = new Map<string, number>()
-    for (const e of view.endpoints.values()) if (e.node) counts.set(e.node, (counts.get(e.node) ?? 0) + 1)
+    for (const e of view.endpoints.values())
+      if (e.node) counts.set(e.node, (counts.get(e.node) ?? 0) + 1)
     const names = new Set([...view.nodes.keys(), ...counts.keys()])
-    return [...names].sort().map(
-      (name): NodeStatus => ({ name, record: view.nodes.get(name), alive: view.nodes.has(name), endpoints: counts.get(name) ?? 0 }),
-    )
+    return [...names].sort().map((name): NodeStatus => ({
+      name,
+      record: view.nodes.get(name),
+      alive: view.nodes.has(name),
+      endpoints: counts.get(name) ?? 0,
+    }))
   }
 
   stats(): Promise<VniStats[]> {
@@ -152,7 +191,9 @@ export class AgentService implements AgentApi {
       store: {
         reachable: store.reachable,
         ...(store.lastError ? { lastError: store.lastError } : {}),
-        ...(store.unreachableSince ? { unreachableSince: new Date(store.unreachableSince).toISOString() } : {}),
+        ...(store.unreachableSince
+          ? { unreachableSince: new Date(store.unreachableSince).toISOString() }
+          : {}),
         ...(store.lastAnswerAt ? { lastContact: new Date(store.lastAnswerAt).toISOString() } : {}),
       },
       datapath: this.d.datapathKind,
@@ -161,7 +202,13 @@ export class AgentService implements AgentApi {
         lastDurationMs: reconciler.stats.lastDurationMs,
         lastError: reconciler.stats.lastError,
         failures: reconciler.failures().map((f) => ({
-          kind: f.kind, key: f.key, subject: f.subject, op: f.op, error: f.error, since: new Date(f.since).toISOString(), attempts: f.attempts,
+          kind: f.kind,
+          key: f.key,
+          subject: f.subject,
+          op: f.op,
+          error: f.error,
+          since: new Date(f.since).toISOString(),
+          attempts: f.attempts,
         })),
       },
     }
@@ -175,8 +222,13 @@ export class AgentService implements AgentApi {
   async reannounce(): Promise<number> {
     const view = this.d.mirror.view()
     // an endpoint whose sandbox is gone is being released: writing it back would resurrect it
-    const gone = (e: EndpointRecord) => !e.external && !!e.sandbox && (this.d.followed?.isGone(e.id) || this.presentKey(e.sandbox) === undefined)
-    const mine = [...view.endpoints.values()].filter((e) => e.node === this.node && view.networks.has(e.networkId) && !gone(e))
+    const gone = (e: EndpointRecord) =>
+      !e.external &&
+      !!e.sandbox &&
+      (this.d.followed?.isGone(e.id) || this.presentKey(e.sandbox) === undefined)
+    const mine = [...view.endpoints.values()].filter(
+      (e) => e.node === this.node && view.networks.has(e.networkId) && !gone(e),
+    )
     const n = await this.d.ops.reannounce(mine)
     if (n) this.d.log.info({ endpoints: n }, 're-announced endpoints the store had lost')
     return n
@@ -213,7 +265,9 @@ export class AgentService implements AgentApi {
   /** Interface names weft gave in the namespace `key` (any network). */
   private sandboxIfnames(key: string): Set<string> {
     const mine = [...this.d.mirror.view().endpoints.values()].filter((e) => e.node === this.node)
-    return new Set(mine.filter((e) => e.sandbox && this.endpointKey(e) === key).map((e) => e.ifname ?? ''))
+    return new Set(
+      mine.filter((e) => e.sandbox && this.endpointKey(e) === key).map((e) => e.ifname ?? ''),
+    )
   }
 
   /** Attach status of this node's endpoints (others' endpoints carry none). */
@@ -261,7 +315,9 @@ export class AgentService implements AgentApi {
     try {
       rec = await this.d.ops.connect(input, this.node, () => this.sandboxIfnames(key), {
         same: (e) => this.endpointKey(e) === key,
-        ...(hasInterface ? { hasInterface: (ifname: string) => hasInterface(sandbox, ifname) } : {}),
+        ...(hasInterface
+          ? { hasInterface: (ifname: string) => hasInterface(sandbox, ifname) }
+          : {}),
       })
     } catch (e) {
       if (!(e instanceof OutcomeUnknownError)) throw e
@@ -271,7 +327,10 @@ export class AgentService implements AgentApi {
   }
 
   /** The connect's write got no answer: read the record back, then go on or report nothing changed. */
-  private async settleUnknownConnect(err: OutcomeUnknownError, input: ConnectInput): Promise<EndpointStatus> {
+  private async settleUnknownConnect(
+    err: OutcomeUnknownError,
+    input: ConnectInput,
+  ): Promise<EndpointStatus> {
     const parsed = EndpointRecord.safeParse(err.attempted)
     if (!parsed.success) throw err
     const rec = parsed.data
@@ -295,8 +354,15 @@ export class AgentService implements AgentApi {
         rec,
       )
     }
-    if (!entry) throw new StoreUnreachableError(`connect ${rec.name} to ${input.network} failed (nothing changed): ${err.message}`, { cause: err })
-    this.d.log.info({ endpoint: rec.id }, 'connect: the write whose answer was lost is in the store; attaching it')
+    if (!entry)
+      throw new StoreUnreachableError(
+        `connect ${rec.name} to ${input.network} failed (nothing changed): ${err.message}`,
+        { cause: err },
+      )
+    this.d.log.info(
+      { endpoint: rec.id },
+      'connect: the write whose answer was lost is in the store; attaching it',
+    )
     this.d.mirror.ownWrites([entry])
     return this.attachOrUndo(rec, input)
   }
@@ -306,7 +372,11 @@ export class AgentService implements AgentApi {
     let failure: Error
     try {
       const deadline = Date.now() + this.attachTimeoutMs
-      await this.d.mirror.waitFor((v) => v.endpoints.has(rec.id), this.attachTimeoutMs, `endpoint ${rec.id.slice(0, 12)} to arrive from the store`)
+      await this.d.mirror.waitFor(
+        (v) => v.endpoints.has(rec.id),
+        this.attachTimeoutMs,
+        `endpoint ${rec.id.slice(0, 12)} to arrive from the store`,
+      )
       const err = await this.attachOutcome(ifname, deadline)
       if (err === undefined) return { record: rec, status: 'attached' }
       failure = new AttachFailedError(`attach ${rec.name} to ${input.network} failed: ${err}`)
@@ -321,7 +391,10 @@ export class AgentService implements AgentApi {
     }
     if (this.d.reconciler.isAttached(ifname)) {
       // the undo cannot land and the endpoint is programmed after all: keep it, it works
-      this.d.log.warn({ endpoint: rec.id, err: failure.message }, 'connect: undo failed but the endpoint is attached; keeping it')
+      this.d.log.warn(
+        { endpoint: rec.id, err: failure.message },
+        'connect: undo failed but the endpoint is attached; keeping it',
+      )
       return { record: rec, status: 'attached' }
     }
     this.undoInBackground(rec)
@@ -335,7 +408,10 @@ export class AgentService implements AgentApi {
     for (;;) {
       const left = deadline - Date.now()
       let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([r.attachDone(ifname), new Promise<void>((res) => (timer = setTimeout(res, Math.max(0, left))))])
+      await Promise.race([
+        r.attachDone(ifname),
+        new Promise<void>((res) => (timer = setTimeout(res, Math.max(0, left)))),
+      ])
       clearTimeout(timer)
       const err = r.localError(ifname)
       if (err !== undefined) return err
@@ -377,7 +453,10 @@ export class AgentService implements AgentApi {
           this.d.reconciler.trigger()
           return
         } catch (e) {
-          this.d.log.warn({ endpoint: rec.id, err: (e as Error).message }, `connect undo failed; retrying in ${delay} ms`)
+          this.d.log.warn(
+            { endpoint: rec.id, err: (e as Error).message },
+            `connect undo failed; retrying in ${delay} ms`,
+          )
           await new Promise<void>((res) => {
             const t = setTimeout(res, delay)
             signal.addEventListener('abort', () => (clearTimeout(t), res()), { once: true })

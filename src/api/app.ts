@@ -49,18 +49,27 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
     '/v1/*',
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => apiError(c, 413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`),
+      onError: (c) =>
+        apiError(c, 413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`),
     }),
   )
   // malformed JSON must say so (zod's hook would only see "expected object"); a body that
   // does not claim to be JSON is the validator's 415
   app.use('/v1/*', async (c, next) => {
-    if ((c.req.method === 'POST' || c.req.method === 'PUT') && JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+    if (
+      (c.req.method === 'POST' || c.req.method === 'PUT') &&
+      JSON_TYPE.test(c.req.header('content-type') ?? '')
+    ) {
       const text = await c.req.raw.clone().text()
       try {
         JSON.parse(text)
       } catch (e) {
-        return apiError(c, 400, 'malformed_json', `request body is not valid JSON: ${(e as Error).message}`)
+        return apiError(
+          c,
+          400,
+          'malformed_json',
+          `request body is not valid JSON: ${(e as Error).message}`,
+        )
       }
     }
     await next()
@@ -73,7 +82,11 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
 
   app.doc('/openapi.json', {
     openapi: '3.0.3',
-    info: { title: 'weft admin API', version: VERSION, description: 'Overlay networks, endpoints, nodes, stats' },
+    info: {
+      title: 'weft admin API',
+      version: VERSION,
+      description: 'Overlay networks, endpoints, nodes, stats',
+    },
   })
   return app
 }

@@ -13,11 +13,13 @@ const HOW_TO_MAKE = 'make one with `openssl rand -hex 32`'
 
 /** Why a token cannot guard the TCP admin API, or undefined when it can. */
 export function apiTokenProblem(token: string | undefined): string | undefined {
-  if (!token) return `--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN; ${HOW_TO_MAKE}`
+  if (!token)
+    return `--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN; ${HOW_TO_MAKE}`
   if (token.length < MIN_TOKEN_LENGTH) {
     return `the API token is ${token.length} characters; it needs at least ${MIN_TOKEN_LENGTH}: ${HOW_TO_MAKE}`
   }
-  if (/\s/.test(token)) return `the API token contains whitespace, which no Authorization header can carry: ${HOW_TO_MAKE}`
+  if (/\s/.test(token))
+    return `the API token contains whitespace, which no Authorization header can carry: ${HOW_TO_MAKE}`
   return undefined
 }
 
@@ -58,9 +60,15 @@ export function bearerAuth(token: string): MiddlewareHandler {
     if (!got) return apiError(c, 401, 'unauthorized', 'missing bearer token: set WEFT_TOKEN')
     const creds = bearerCredentials(got)
     if (creds === undefined) {
-      return apiError(c, 401, 'unauthorized', 'the Authorization header must be "Bearer <token>": set WEFT_TOKEN')
+      return apiError(
+        c,
+        401,
+        'unauthorized',
+        'the Authorization header must be "Bearer <token>": set WEFT_TOKEN',
+      )
     }
-    if (!matches(creds)) return apiError(c, 403, 'forbidden', 'wrong bearer token: check WEFT_TOKEN')
+    if (!matches(creds))
+      return apiError(c, 403, 'forbidden', 'wrong bearer token: check WEFT_TOKEN')
     await next()
   }
 }

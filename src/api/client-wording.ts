@@ -17,10 +17,14 @@ const BY_CODE: Record<string, string> = {
   EAI_AGAIN: 'the host name does not resolve (DNS did not answer)',
   FailedToOpenSocket: 'cannot open a connection',
   ERR_INVALID_URL: 'the address is not a valid URL',
-  DEPTH_ZERO_SELF_SIGNED_CERT: "TLS: the server's certificate is not signed by a trusted CA (for the embedded store: the cluster CA)",
-  SELF_SIGNED_CERT_IN_CHAIN: "TLS: the server's certificate is not signed by a trusted CA (for the embedded store: the cluster CA)",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS: the server's certificate is not signed by a trusted CA (for the embedded store: the cluster CA)",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "TLS: the server's certificate is not signed by a trusted CA (for the embedded store: the cluster CA)",
+  DEPTH_ZERO_SELF_SIGNED_CERT:
+    "TLS: the server's certificate is not signed by a trusted CA (for the embedded store: the cluster CA)",
+  SELF_SIGNED_CERT_IN_CHAIN:
+    "TLS: the server's certificate is not signed by a trusted CA (for the embedded store: the cluster CA)",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    "TLS: the server's certificate is not signed by a trusted CA (for the embedded store: the cluster CA)",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    "TLS: the server's certificate is not signed by a trusted CA (for the embedded store: the cluster CA)",
   CERT_HAS_EXPIRED: "TLS: the server's certificate has expired",
   ERR_TLS_CERT_ALTNAME_INVALID: "TLS: the server's certificate does not name the address dialled",
 }
@@ -29,7 +33,10 @@ const BY_CODE: Record<string, string> = {
 const PHRASES: [RegExp, string][] = [
   [/ERR_TLS_CERT_ALTNAME_INVALID fetching "[^"]*"\.?/g, BY_CODE.ERR_TLS_CERT_ALTNAME_INVALID!],
   [/ ?For more information, pass `verbose: true` in the second argument to fetch\(\)\.?/g, ''],
-  [/(?:\b[A-Z][A-Za-z_]+: )?Unable to connect\. Is the computer able to access the url\?/g, 'cannot connect (nothing answers on that address and port)'],
+  [
+    /(?:\b[A-Z][A-Za-z_]+: )?Unable to connect\. Is the computer able to access the url\?/g,
+    'cannot connect (nothing answers on that address and port)',
+  ],
   [/(?:\b[A-Z][A-Za-z_]+: )?The socket connection was closed unexpectedly\./g, BY_CODE.ECONNRESET!],
   [/(?:\b[A-Z][A-Za-z_]+: )?Was there a typo in the url or port\?/g, BY_CODE.FailedToOpenSocket!],
   [/The operation timed out\./g, 'no answer in time'],
@@ -44,9 +51,14 @@ const PHRASES: [RegExp, string][] = [
 
 /** The first error in a cause chain that carries a string code, as fetch's errors do. */
 function coded(e: unknown): { code: string; message: string } | undefined {
-  for (let cur = e, depth = 0; cur && typeof cur === 'object' && depth < 8; cur = (cur as { cause?: unknown }).cause, depth++) {
+  for (
+    let cur = e, depth = 0;
+    cur && typeof cur === 'object' && depth < 8;
+    cur = (cur as { cause?: unknown }).cause, depth++
+  ) {
     const { code, message } = cur as { code?: unknown; message?: unknown }
-    if (typeof code === 'string' && typeof message === 'string' && code in BY_CODE) return { code, message }
+    if (typeof code === 'string' && typeof message === 'string' && code in BY_CODE)
+      return { code, message }
   }
   return undefined
 }

@@ -35,7 +35,12 @@ export interface HealthReport {
   node: string
   store: { reachable: boolean; lastError?: string; unreachableSince?: string; lastContact?: string }
   datapath: string
-  reconcile: { passes: number; lastDurationMs: number; lastError: string | null; failures?: HealthFailure[] }
+  reconcile: {
+    passes: number
+    lastDurationMs: number
+    lastError: string | null
+    failures?: HealthFailure[]
+  }
 }
 
 export interface AgentApi {

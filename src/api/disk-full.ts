@@ -9,7 +9,11 @@ const FULL_TEXT = /SQLITE_FULL|database or disk is full|ENOSPC|no space left on 
 export type DiskFull = 'store' | 'local'
 
 export function diskFull(e: unknown): DiskFull | undefined {
-  for (let cur = e, depth = 0; cur && typeof cur === 'object' && depth < 8; cur = (cur as { cause?: unknown }).cause, depth++) {
+  for (
+    let cur = e, depth = 0;
+    cur && typeof cur === 'object' && depth < 8;
+    cur = (cur as { cause?: unknown }).cause, depth++
+  ) {
     if (cur instanceof KvHttpError) return FULL_TEXT.test(cur.body) ? 'store' : undefined
     const { code, message } = cur as { code?: unknown; message?: unknown }
     if (typeof code === 'string' && FULL_CODES.has(code)) return 'local'

@@ -16,7 +16,11 @@ export class DiskFullWatch {
 
   /** A write was refused with disk_full. */
   saw(message: string): void {
-    this.current = { full: true, since: this.current?.since ?? new Date().toISOString(), lastError: message }
+    this.current = {
+      full: true,
+      since: this.current?.since ?? new Date().toISOString(),
+      lastError: message,
+    }
   }
 
   /** A write succeeded: whatever filled the disk has been fixed. */

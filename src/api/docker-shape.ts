@@ -19,7 +19,9 @@ export function dockerNetwork(n: NetworkRecord, endpoints: EndpointStatus[]) {
     IPAM: {
       Driver: 'default',
       Options: null,
-      Config: [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) }],
+      Config: [
+        { Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) },
+      ],
     },
     Internal: !!n.internal,
     Attachable: true,
@@ -42,7 +44,11 @@ export function dockerNetwork(n: NetworkRecord, endpoints: EndpointStatus[]) {
         },
       ]),
     ),
-    Options: { [VXLAN_ID_OPTION]: String(n.vni), 'com.docker.network.driver.mtu': String(n.mtu), ...n.options },
+    Options: {
+      [VXLAN_ID_OPTION]: String(n.vni),
+      'com.docker.network.driver.mtu': String(n.mtu),
+      ...n.options,
+    },
     Labels: n.labels,
   }
 }

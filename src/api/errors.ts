@@ -6,7 +6,11 @@ import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import {
-  ConflictError, NotFoundError, StoreUnreachableError, ValidationError, WeftError,
+  ConflictError,
+  NotFoundError,
+  StoreUnreachableError,
+  ValidationError,
+  WeftError,
 } from '../errors/index.ts'
 import { KvHttpError } from '../kv/index.ts'
 import type { Logger } from '../log.ts'
@@ -34,7 +38,10 @@ function fromHttpException(e: HTTPException): ErrorAnswer {
   if (status === 415) {
     return {
       status,
-      body: { error: 'unsupported_media_type', message: 'request body must be JSON: send Content-Type: application/json' },
+      body: {
+        error: 'unsupported_media_type',
+        message: 'request body must be JSON: send Content-Type: application/json',
+      },
     }
   }
   const code = status === 400 ? 'bad_request' : status === 413 ? 'body_too_large' : `http_${status}`
@@ -50,9 +57,13 @@ export function errorAnswer(e: unknown): ErrorAnswer {
       full === 'store'
         ? "the cluster store's disk is full: free space in the data directory of the agent that serves the store (or of Consul)"
         : "this agent's disk is full: free space in its --data directory"
-    return { status: DISK_FULL, body: { error: 'disk_full', message: `${where}, then retry (${cause})` } }
+    return {
+      status: DISK_FULL,
+      body: { error: 'disk_full', message: `${where}, then retry (${cause})` },
+    }
   }
-  if (e instanceof TooLargeForStoreError) return { status: 413, body: { error: e.code, message: e.message } }
+  if (e instanceof TooLargeForStoreError)
+    return { status: 413, body: { error: e.code, message: e.message } }
   if (e instanceof KvHttpError && e.status === 413) {
     // our estimate let it through but the store refused it: still the caller's, still 413
     return {
@@ -65,11 +76,15 @@ export function errorAnswer(e: unknown): ErrorAnswer {
   }
   if (e instanceof HTTPException) return fromHttpException(e)
   const status: ContentfulStatusCode =
-    e instanceof ValidationError ? 400
-    : e instanceof NotFoundError ? 404
-    : e instanceof ConflictError ? 409
-    : e instanceof StoreUnreachableError ? 503
-    : 500
+    e instanceof ValidationError
+      ? 400
+      : e instanceof NotFoundError
+        ? 404
+        : e instanceof ConflictError
+          ? 409
+          : e instanceof StoreUnreachableError
+            ? 503
+            : 500
   const code = e instanceof WeftError ? e.code : 'internal'
   const message = ownWords(e instanceof Error ? e.message : String(e), e)
   return { status, body: { error: code, message } }
@@ -91,10 +106,18 @@ export function createOnError(log: Logger, disk?: DiskFullWatch) {
   return (e: Error, c: Context) => {
     const { status, body } = errorAnswer(e)
     if (status === DISK_FULL) disk?.saw(body.message)
-    if (status >= 500) log.error({ err: e, status, code: body.error, method: c.req.method, path: c.req.path }, `admin API ${status}: ${body.message}`)
+    if (status >= 500)
+      log.error(
+        { err: e, status, code: body.error, method: c.req.method, path: c.req.path },
+        `admin API ${status}: ${body.message}`,
+      )
     return c.json(body, status)
   }
 }
 
-export const apiError = (c: Context, status: ContentfulStatusCode, error: string, message: string) =>
-  c.json({ error, message } satisfies ErrorBody, status)
+export const apiError = (
+  c: Context,
+  status: ContentfulStatusCode,
+  error: string,
+  message: string,
+) => c.json({ error, message } satisfies ErrorBody, status)

@@ -28,7 +28,12 @@ export interface ListenOptions {
   onBound?: () => void
 }
 
-const json = (status: number, reason: string, body: ErrorBody, extra: Record<string, string> = {}) => {
+const json = (
+  status: number,
+  reason: string,
+  body: ErrorBody,
+  extra: Record<string, string> = {},
+) => {
   const text = JSON.stringify(body)
   const head = [
     `HTTP/1.1 ${status} ${reason}`,
@@ -49,7 +54,10 @@ export function parseErrorAnswer(code: string | undefined): string {
     })
   }
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
-    return json(408, 'Request Timeout', { error: 'request_timeout', message: 'the request did not arrive in time: send it whole, then wait for the answer' })
+    return json(408, 'Request Timeout', {
+      error: 'request_timeout',
+      message: 'the request did not arrive in time: send it whole, then wait for the answer',
+    })
   }
   return json(400, 'Bad Request', {
     error: 'bad_request',
@@ -71,21 +79,34 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer 
 
 function toRequest(req: http.IncomingMessage, body: Buffer | undefined): Request {
   const headers = new Headers()
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+    headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
   const target = req.url ?? '/'
   // origin-form ("/path?query") or absolute-form ("http://host/path"); "*" and the like throw
   const url = new URL(target.startsWith('/') ? `http://weft${target}` : target)
-  return new Request(url.href, { method: req.method, headers, body: body === undefined ? undefined : new Uint8Array(body) })
+  return new Request(url.href, {
+    method: req.method,
+    headers,
+    body: body === undefined ? undefined : new Uint8Array(body),
+  })
 }
 
-async function answer(fetch: FetchHandler, req: http.IncomingMessage, res: http.ServerResponse, o: ListenOptions) {
+async function answer(
+  fetch: FetchHandler,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  o: ListenOptions,
+) {
   // a client that goes away mid-body rejects here: the caller's catch drops the connection
   const body = await readBody(req, o.maxBodyBytes)
   let request: Request
   try {
     request = toRequest(req, body)
   } catch {
-    const refusal: ErrorBody = { error: 'bad_request', message: `request target "${req.url}" is not a path: send e.g. GET /v1/networks` }
+    const refusal: ErrorBody = {
+      error: 'bad_request',
+      message: `request target "${req.url}" is not a path: send e.g. GET /v1/networks`,
+    }
     res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify(refusal))
     return
   }
@@ -95,7 +116,10 @@ async function answer(fetch: FetchHandler, req: http.IncomingMessage, res: http.
   } catch (e) {
     // Hono's onError answers everything a route throws; reaching here is a bug of ours
     o.log.error({ err: e, method: req.method, path: req.url }, 'admin API handler threw')
-    const fault: ErrorBody = { error: 'internal', message: `admin API fault: ${e instanceof Error ? e.message : String(e)}` }
+    const fault: ErrorBody = {
+      error: 'internal',
+      message: `admin API fault: ${e instanceof Error ? e.message : String(e)}`,
+    }
     res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify(fault))
     return
   }
@@ -108,11 +132,18 @@ async function answer(fetch: FetchHandler, req: http.IncomingMessage, res: http.
 }
 
 /** Listen on a unix socket or a TCP address; resolves once bound, rejects with our words. */
-export function listenHttp(fetch: FetchHandler, target: ListenTarget, o: ListenOptions): Promise<HttpListener> {
+export function listenHttp(
+  fetch: FetchHandler,
+  target: ListenTarget,
+  o: ListenOptions,
+): Promise<HttpListener> {
   const server = http.createServer((req, res) => {
     answer(fetch, req, res, o).catch((e) => {
       // the client went away (or the socket broke) before the answer: nobody left to tell
-      o.log.warn({ err: e, method: req.method, path: req.url }, 'admin API could not answer: connection lost')
+      o.log.warn(
+        { err: e, method: req.method, path: req.url },
+        'admin API could not answer: connection lost',
+      )
       res.destroy()
     })
   })
@@ -120,13 +151,18 @@ export function listenHttp(fetch: FetchHandler, target: ListenTarget, o: ListenO
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy()
     socket.end(parseErrorAnswer(err.code))
   })
-  const where = 'unix' in target ? `unix socket ${target.unix}` : `${target.hostname}:${target.port}`
+  const where =
+    'unix' in target ? `unix socket ${target.unix}` : `${target.hostname}:${target.port}`
   return new Promise((resolve, reject) => {
     const failed = (e: NodeJS.ErrnoException) => {
-      const why = e.code === 'EADDRINUSE' ? 'the address is in use (another agent?)'
-        : e.code === 'EADDRNOTAVAIL' ? 'no interface of this host has that address'
-        : e.code === 'EACCES' ? 'permission denied'
-        : (e.code ?? e.message)
+      const why =
+        e.code === 'EADDRINUSE'
+          ? 'the address is in use (another agent?)'
+          : e.code === 'EADDRNOTAVAIL'
+            ? 'no interface of this host has that address'
+            : e.code === 'EACCES'
+              ? 'permission denied'
+              : (e.code ?? e.message)
       reject(new Error(`cannot serve the admin API on ${where}: ${why}`, { cause: e }))
     }
     server.once('error', failed)

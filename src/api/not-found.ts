@@ -9,7 +9,12 @@ interface RouteLike {
 }
 
 const patternOf = (path: string) =>
-  new RegExp(`^${path.split('/').map((s) => (s.startsWith(':') ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}/?$`)
+  new RegExp(
+    `^${path
+      .split('/')
+      .map((s) => (s.startsWith(':') ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/')}/?$`,
+  )
 
 /** Methods the app's routes accept for `path` (HEAD wherever GET is). */
 export function allowedMethods(routes: readonly RouteLike[], path: string): string[] {
@@ -27,8 +32,18 @@ export function notFoundHandler(app: Hono<any, any, any>) {
     const allow = allowedMethods(app.routes, c.req.path)
     if (allow.length > 0) {
       c.header('Allow', allow.join(', '))
-      return apiError(c, 405, 'method_not_allowed', `${c.req.path} does not take ${c.req.method}: use ${allow.join(', ')} (see /openapi.json)`)
+      return apiError(
+        c,
+        405,
+        'method_not_allowed',
+        `${c.req.path} does not take ${c.req.method}: use ${allow.join(', ')} (see /openapi.json)`,
+      )
     }
-    return apiError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}: see /openapi.json`)
+    return apiError(
+      c,
+      404,
+      'not_found',
+      `no route ${c.req.method} ${c.req.path}: see /openapi.json`,
+    )
   }
 }

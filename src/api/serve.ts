@@ -33,7 +33,9 @@ export interface ServeApiOptions {
 export async function serveApi(api: AgentApi, opts: ServeApiOptions): Promise<ApiListeners> {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(opts.socket)
   if (scheme && scheme[1]!.toLowerCase() !== 'unix') {
-    throw new ValidationError(`--api "${opts.socket}" must be unix:///PATH: to serve TCP, use --api-tcp HOST:PORT with --token`)
+    throw new ValidationError(
+      `--api "${opts.socket}" must be unix:///PATH: to serve TCP, use --api-tcp HOST:PORT with --token`,
+    )
   }
   const t = opts.tcp ? parseTcpAddress(opts.tcp) : undefined
   if (t) assertApiToken(opts.token)
@@ -52,7 +54,11 @@ export async function serveApi(api: AgentApi, opts: ServeApiOptions): Promise<Ap
   }
   let unixServer: HttpListener
   try {
-    unixServer = await listenHttp(local.fetch, { unix: socketPath }, { maxBodyBytes: MAX_BODY_BYTES, log, onBound: restore })
+    unixServer = await listenHttp(
+      local.fetch,
+      { unix: socketPath },
+      { maxBodyBytes: MAX_BODY_BYTES, log, onBound: restore },
+    )
   } finally {
     restore()
   }

@@ -22,23 +22,52 @@ export function decode<T>(codec: Codec<T>, bytes: Uint8Array, offset = 0): T {
   return codec.read(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset)
 }
 
-const int = <T>(size: number, write: Codec<T>['write'], read: Codec<T>['read']): Codec<T> => ({ size, write, read })
+const int = <T>(size: number, write: Codec<T>['write'], read: Codec<T>['read']): Codec<T> => ({
+  size,
+  write,
+  read,
+})
 
-export const u8 = int<number>(1, (v, o, x) => v.setUint8(o, x), (v, o) => v.getUint8(o))
-export const u16 = int<number>(2, (v, o, x) => v.setUint16(o, x, true), (v, o) => v.getUint16(o, true))
-export const u32 = int<number>(4, (v, o, x) => v.setUint32(o, x, true), (v, o) => v.getUint32(o, true))
-export const u64 = int<bigint>(8, (v, o, x) => v.setBigUint64(o, x, true), (v, o) => v.getBigUint64(o, true))
+export const u8 = int<number>(
+  1,
+  (v, o, x) => v.setUint8(o, x),
+  (v, o) => v.getUint8(o),
+)
+export const u16 = int<number>(
+  2,
+  (v, o, x) => v.setUint16(o, x, true),
+  (v, o) => v.getUint16(o, true),
+)
+export const u32 = int<number>(
+  4,
+  (v, o, x) => v.setUint32(o, x, true),
+  (v, o) => v.getUint32(o, true),
+)
+export const u64 = int<bigint>(
+  8,
+  (v, o, x) => v.setBigUint64(o, x, true),
+  (v, o) => v.getBigUint64(o, true),
+)
 /** Network byte order (`__be16`). */
-export const be16 = int<number>(2, (v, o, x) => v.setUint16(o, x, false), (v, o) => v.getUint16(o, false))
+export const be16 = int<number>(
+  2,
+  (v, o, x) => v.setUint16(o, x, false),
+  (v, o) => v.getUint16(o, false),
+)
 /** Network byte order (`__be32`), e.g. an IPv4 address as a number. */
-export const be32 = int<number>(4, (v, o, x) => v.setUint32(o, x, false), (v, o) => v.getUint32(o, false))
+export const be32 = int<number>(
+  4,
+  (v, o, x) => v.setUint32(o, x, false),
+  (v, o) => v.getUint32(o, false),
+)
 
 /** Raw bytes of a fixed length (shorter input is zero-padded, longer is an error). */
 export function bytes(size: number): Codec<Uint8Array> {
   return {
     size,
     write(view, offset, value) {
-      if (value.byteLength > size) throw new RangeError(`bytes(${size}): got ${value.byteLength} bytes`)
+      if (value.byteLength > size)
+        throw new RangeError(`bytes(${size}): got ${value.byteLength} bytes`)
       new Uint8Array(view.buffer, view.byteOffset + offset, size).set(value)
     },
     read: (view, offset) => new Uint8Array(view.buffer, view.byteOffset + offset, size).slice(),
@@ -52,11 +81,19 @@ type FieldsOf<F> = { [K in keyof F]: { offset: number; codec: Codec<F[K]> } }
  * Padding bytes are written as zero, which hash-map keys need to compare equal.
  * @example struct<{ vni: number; ip: number }>(8, { vni: { offset: 0, codec: u32 }, ip: { offset: 4, codec: be32 } })
  */
-export function struct<F extends Record<string, unknown>>(size: number, fields: FieldsOf<F>): Codec<F> {
-  const entries = Object.entries(fields) as [keyof F & string, { offset: number; codec: Codec<unknown> }][]
+export function struct<F extends Record<string, unknown>>(
+  size: number,
+  fields: FieldsOf<F>,
+): Codec<F> {
+  const entries = Object.entries(fields) as [
+    keyof F & string,
+    { offset: number; codec: Codec<unknown> },
+  ][]
   for (const [name, f] of entries) {
     if (f.offset < 0 || f.offset + f.codec.size > size) {
-      throw new RangeError(`struct field ${name} (offset ${f.offset}, size ${f.codec.size}) exceeds struct size ${size}`)
+      throw new RangeError(
+        `struct field ${name} (offset ${f.offset}, size ${f.codec.size}) exceeds struct size ${size}`,
+      )
     }
   }
   return {

@@ -8,12 +8,24 @@ import { getSys, type Sys } from '../sys/index.ts'
 
 /** enum bpf_map_type values we name (linux/bpf.h). */
 export const MapType = {
-  HASH: 1, ARRAY: 2, PROG_ARRAY: 3, PERF_EVENT_ARRAY: 4, PERCPU_HASH: 5, PERCPU_ARRAY: 6,
-  LRU_HASH: 9, LRU_PERCPU_HASH: 10, LPM_TRIE: 11, DEVMAP: 14, PERCPU_CGROUP_STORAGE: 21,
+  HASH: 1,
+  ARRAY: 2,
+  PROG_ARRAY: 3,
+  PERF_EVENT_ARRAY: 4,
+  PERCPU_HASH: 5,
+  PERCPU_ARRAY: 6,
+  LRU_HASH: 9,
+  LRU_PERCPU_HASH: 10,
+  LPM_TRIE: 11,
+  DEVMAP: 14,
+  PERCPU_CGROUP_STORAGE: 21,
 } as const
 
 const PERCPU_TYPES: ReadonlySet<number> = new Set([
-  MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE,
+  MapType.PERCPU_HASH,
+  MapType.PERCPU_ARRAY,
+  MapType.LRU_PERCPU_HASH,
+  MapType.PERCPU_CGROUP_STORAGE,
 ])
 
 /** True for map types whose values are stored once per possible CPU. */
@@ -49,13 +61,20 @@ export function openPinnedMap(path: string, sys: Sys = getSys()): PinnedMap {
     throw errnoError(sys, fd, {
       op: 'open pinned map',
       subject: path,
-      hint: -fd === Errno.ENOENT ? 'nothing is pinned there (is bpffs mounted at /sys/fs/bpf? did the loader pin it?)' : undefined,
+      hint:
+        -fd === Errno.ENOENT
+          ? 'nothing is pinned there (is bpffs mounted at /sys/fs/bpf? did the loader pin it?)'
+          : undefined,
     })
   }
   const r = sys.mapInfo(fd)
   if ('errno' in r) {
     sys.close(fd)
-    throw errnoError(sys, r.errno, { op: 'open pinned map', subject: path, hint: 'the pin is not a map?' })
+    throw errnoError(sys, r.errno, {
+      op: 'open pinned map',
+      subject: path,
+      hint: 'the pin is not a map?',
+    })
   }
   let open = true
   const { info } = r
@@ -67,7 +86,12 @@ export function openPinnedMap(path: string, sys: Sys = getSys()): PinnedMap {
     valueSize: info.valueSize,
     maxEntries: info.maxEntries,
     get fd() {
-      if (!open) throw new BpfError({ op: 'use map', subject: `${info.name} (${path})`, hint: 'the map handle is closed' })
+      if (!open)
+        throw new BpfError({
+          op: 'use map',
+          subject: `${info.name} (${path})`,
+          hint: 'the map handle is closed',
+        })
       return fd
     },
     close() {
@@ -84,17 +108,26 @@ function asCodec<T>(c: CodecOrSize<T>): Codec<T> {
   return (typeof c === 'number' ? rawBytes(c) : c) as Codec<T>
 }
 
-function checkSizes(ref: MapRef, key: Codec<unknown>, value: Codec<unknown>, perCpu: boolean): void {
+function checkSizes(
+  ref: MapRef,
+  key: Codec<unknown>,
+  value: Codec<unknown>,
+  perCpu: boolean,
+): void {
   if (isPerCpuType(ref.type) !== perCpu) {
     throw new BpfError({
       op: 'open typed map',
       subject: ref.name,
-      hint: perCpu ? `map type ${ref.type} is not per-CPU; use TypedMap` : `map type ${ref.type} is per-CPU; use PerCpuMap`,
+      hint: perCpu
+        ? `map type ${ref.type} is not per-CPU; use TypedMap`
+        : `map type ${ref.type} is per-CPU; use PerCpuMap`,
     })
   }
   const problems: string[] = []
-  if (key.size !== ref.keySize) problems.push(`key codec is ${key.size} bytes, kernel map key is ${ref.keySize}`)
-  if (value.size !== ref.valueSize) problems.push(`value codec is ${value.size} bytes, kernel map value is ${ref.valueSize}`)
+  if (key.size !== ref.keySize)
+    problems.push(`key codec is ${key.size} bytes, kernel map key is ${ref.keySize}`)
+  if (value.size !== ref.valueSize)
+    problems.push(`value codec is ${value.size} bytes, kernel map value is ${ref.valueSize}`)
   if (problems.length) {
     throw new BpfError({
       op: 'open typed map',
@@ -107,7 +140,11 @@ function checkSizes(ref: MapRef, key: Codec<unknown>, value: Codec<unknown>, per
 // --- shared raw operations (one place for errno handling) ---
 
 // Kernels without BPF_MAP_LOOKUP_BATCH (or without it for this map type) answer one of these.
-const BATCH_UNSUPPORTED: ReadonlySet<number> = new Set([Errno.ENOTSUPP, Errno.EOPNOTSUPP, Errno.EINVAL])
+const BATCH_UNSUPPORTED: ReadonlySet<number> = new Set([
+  Errno.ENOTSUPP,
+  Errno.EOPNOTSUPP,
+  Errno.EINVAL,
+])
 
 class RawMap {
   private batchSupported: boolean | undefined
@@ -133,7 +170,8 @@ class RawMap {
     if (rc === -Errno.EEXIST && flag === UpdateFlag.NOEXIST) return false
     if (rc === -Errno.ENOENT && flag === UpdateFlag.EXIST) return false
     if (rc < 0) {
-      const hint = rc === -Errno.E2BIG ? `the map is full (max_entries ${this.ref.maxEntries})` : undefined
+      const hint =
+        rc === -Errno.E2BIG ? `the map is full (max_entries ${this.ref.maxEntries})` : undefined
       throw errnoError(this.sys, rc, { op: 'update map', subject: this.ref.name, hint })
     }
     return true
@@ -143,8 +181,11 @@ class RawMap {
     const rc = this.sys.mapDelete(this.ref.fd, key)
     if (rc === -Errno.ENOENT) return false
     if (rc < 0) {
-      const hint = rc === -Errno.EINVAL && (this.ref.type === MapType.ARRAY || this.ref.type === MapType.PERCPU_ARRAY)
-        ? 'array map entries cannot be deleted; write a zero value instead' : undefined
+      const hint =
+        rc === -Errno.EINVAL &&
+        (this.ref.type === MapType.ARRAY || this.ref.type === MapType.PERCPU_ARRAY)
+          ? 'array map entries cannot be deleted; write a zero value instead'
+          : undefined
       throw errnoError(this.sys, rc, { op: 'delete from map', subject: this.ref.name, hint })
     }
     return true
@@ -222,7 +263,12 @@ export class TypedMap<K, V> {
   private readonly raw: RawMap
 
   /** Throws BpfError when the codec sizes differ from the kernel's key/value sizes. */
-  constructor(readonly ref: MapRef, key: CodecOrSize<K>, value: CodecOrSize<V>, sys: Sys = getSys()) {
+  constructor(
+    readonly ref: MapRef,
+    key: CodecOrSize<K>,
+    value: CodecOrSize<V>,
+    sys: Sys = getSys(),
+  ) {
     this.key = asCodec(key)
     this.value = asCodec(value)
     checkSizes(ref, this.key, this.value, false)
@@ -271,12 +317,18 @@ export class PerCpuMap<K, V> {
   private readonly raw: RawMap
 
   /** Throws BpfError when the codec sizes differ from the kernel's key/value sizes. */
-  constructor(readonly ref: MapRef, key: CodecOrSize<K>, value: CodecOrSize<V>, sys: Sys = getSys()) {
+  constructor(
+    readonly ref: MapRef,
+    key: CodecOrSize<K>,
+    value: CodecOrSize<V>,
+    sys: Sys = getSys(),
+  ) {
     this.key = asCodec(key)
     this.value = asCodec(value)
     checkSizes(ref, this.key, this.value, true)
     const cpus = sys.numPossibleCpus()
-    if (cpus <= 0) throw errnoError(sys, cpus, { op: 'count possible CPUs', subject: 'for map ' + ref.name })
+    if (cpus <= 0)
+      throw errnoError(sys, cpus, { op: 'count possible CPUs', subject: 'for map ' + ref.name })
     this.cpus = cpus
     this.stride = Math.ceil(ref.valueSize / 8) * 8
     this.raw = new RawMap(ref, sys, this.stride * cpus)
@@ -292,7 +344,9 @@ export class PerCpuMap<K, V> {
   update(key: K, values: V[] | { all: V }, flag: UpdateFlag = UpdateFlag.ANY): boolean {
     const list = 'all' in values ? Array.from({ length: this.cpus }, () => values.all) : values
     if (list.length !== this.cpus) {
-      throw new RangeError(`per-CPU update of ${this.ref.name}: got ${list.length} values for ${this.cpus} CPUs`)
+      throw new RangeError(
+        `per-CPU update of ${this.ref.name}: got ${list.length} values for ${this.cpus} CPUs`,
+      )
     }
     const buf = new Uint8Array(this.stride * this.cpus)
     const view = new DataView(buf.buffer)

@@ -43,7 +43,11 @@ function trimLog(log: string): string {
   const lines = log.trimEnd().split('\n')
   if (lines.length <= LOG_HEAD_LINES + LOG_TAIL_LINES) return lines.join('\n')
   const cut = lines.length - LOG_HEAD_LINES - LOG_TAIL_LINES
-  return [...lines.slice(0, LOG_HEAD_LINES), `... (${cut} lines omitted) ...`, ...lines.slice(-LOG_TAIL_LINES)].join('\n')
+  return [
+    ...lines.slice(0, LOG_HEAD_LINES),
+    `... (${cut} lines omitted) ...`,
+    ...lines.slice(-LOG_TAIL_LINES),
+  ].join('\n')
 }
 
 /** Open ELF bytes (e.g. an embedded .o) without loading anything into the kernel. */
@@ -58,8 +62,10 @@ export function openObject(bytes: Uint8Array, opts: OpenObjectOptions = {}): Obj
       subject: name,
       errno: r.errno,
       description: sys.strerror(r.errno),
-      hint: r.errno === LIBBPF_ERRNO_FORMAT || r.errno === Errno.EINVAL
-        ? `the ${bytes.byteLength} bytes are not a valid BPF ELF object (built with clang -target bpf?)` : undefined,
+      hint:
+        r.errno === LIBBPF_ERRNO_FORMAT || r.errno === Errno.EINVAL
+          ? `the ${bytes.byteLength} bytes are not a valid BPF ELF object (built with clang -target bpf?)`
+          : undefined,
       detail: trimLog(sys.drainLog()) || undefined,
     })
   }
@@ -111,7 +117,12 @@ export class ObjectSpec {
   initialValue(section: string): Uint8Array {
     const m = this.findMap(section, 'read initial value of')
     const v = this.sys.mapInitialValue(m)
-    if (!v) throw new BpfError({ op: 'read initial value of map', subject: `${section} in ${this.name}`, hint: 'not a global-data section' })
+    if (!v)
+      throw new BpfError({
+        op: 'read initial value of map',
+        subject: `${section} in ${this.name}`,
+        hint: 'not a global-data section',
+      })
     return v
   }
 
@@ -124,7 +135,11 @@ export class ObjectSpec {
     const m = this.findMap(section, 'set initial value of')
     const size = this.sys.describeMap(m).valueSize
     if (bytes.byteLength !== size) {
-      throw new BpfError({ op: 'set initial value of map', subject: `${section} in ${this.name}`, hint: `got ${bytes.byteLength} bytes, the section has ${size}` })
+      throw new BpfError({
+        op: 'set initial value of map',
+        subject: `${section} in ${this.name}`,
+        hint: `got ${bytes.byteLength} bytes, the section has ${size}`,
+      })
     }
     const rc = this.sys.mapSetInitialValue(m, bytes)
     if (rc < 0) throw this.errno(rc, `set initial value of map ${section}`)
@@ -181,26 +196,43 @@ export class ObjectSpec {
   }
 
   private live(what: string): ObjPtr {
-    if (!this.obj) throw new BpfError({ op: what, subject: this.name, hint: 'the spec was already loaded or closed' })
+    if (!this.obj)
+      throw new BpfError({
+        op: what,
+        subject: this.name,
+        hint: 'the spec was already loaded or closed',
+      })
     return this.obj
   }
 
   private findMap(name: string, what: string): MapPtr {
     const obj = this.live(`${what} map ${name}`)
     const m = this.sys.findMap(obj, name)
-    if (!m) throw missingMap(name, this.name, this.sys.objectMaps(obj).map((x) => this.sys.describeMap(x).name))
+    if (!m)
+      throw missingMap(
+        name,
+        this.name,
+        this.sys.objectMaps(obj).map((x) => this.sys.describeMap(x).name),
+      )
     return m
   }
 
   private errno(rc: number, op: string): BpfError {
-    return new BpfError({ op, subject: `in ${this.name}`, errno: -rc, description: this.sys.strerror(-rc) })
+    return new BpfError({
+      op,
+      subject: `in ${this.name}`,
+      errno: -rc,
+      description: this.sys.strerror(-rc),
+    })
   }
 }
 
 function loadHint(errno: number, log: string): string {
   if (/couldn't reuse pinned map|failed to get map info|reuse pinned/.test(log)) {
-    return 'a pinned map differs from the object (type, key/value size, max_entries or flags); ' +
+    return (
+      'a pinned map differs from the object (type, key/value size, max_entries or flags); ' +
       'keep its shape, or remove the stale pin (its state is lost)'
+    )
   }
   if (errno === Errno.EPERM || (errno === Errno.EACCES && !/BEGIN PROG LOAD LOG/.test(log))) {
     return 'run as root (CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)'
@@ -265,7 +297,12 @@ export class LoadedObject {
     }
     const fd = this.sys.programFd(p)
     const liveFd = () => (this.live(), fd)
-    return { name, get fd() { return liveFd() } }
+    return {
+      name,
+      get fd() {
+        return liveFd()
+      },
+    }
   }
 
   /** A map by name; throws listing the maps that exist. */
@@ -284,7 +321,9 @@ export class LoadedObject {
       valueSize: d.valueSize,
       maxEntries: d.maxEntries,
       pinPath: this.pinPaths.get(d.name),
-      get fd() { return liveFd() },
+      get fd() {
+        return liveFd()
+      },
     }
   }
 
@@ -295,7 +334,8 @@ export class LoadedObject {
   }
 
   private live(): ObjPtr {
-    if (!this.obj) throw new BpfError({ op: 'use object', subject: this.name, hint: 'the object is closed' })
+    if (!this.obj)
+      throw new BpfError({ op: 'use object', subject: this.name, hint: 'the object is closed' })
     return this.obj
   }
 }

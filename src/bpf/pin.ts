@@ -23,7 +23,8 @@ function mounts(): Mount[] {
     .map((line) => {
       const fields = line.split(' ')
       const sep = fields.indexOf('-')
-      const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+      const unescape = (s: string) =>
+        s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
       return { point: unescape(fields[4] ?? ''), fstype: fields[sep + 1] ?? '' }
     })
 }
@@ -70,12 +71,21 @@ export function ensurePinDir(dir: string): { mountedBpffs: boolean } {
   let mountedBpffs = false
   if (abs === BPFFS_ROOT || abs.startsWith(BPFFS_ROOT + '/')) mountedBpffs = ensureBpffs().mounted
   if (!isOnBpffs(abs)) {
-    throw new BpfError({ op: 'create pin dir', subject: abs, hint: 'the path is not on a bpffs mount (pins must live under /sys/fs/bpf)' })
+    throw new BpfError({
+      op: 'create pin dir',
+      subject: abs,
+      hint: 'the path is not on a bpffs mount (pins must live under /sys/fs/bpf)',
+    })
   }
   try {
     mkdirSync(abs, { recursive: true })
   } catch (cause) {
-    throw new BpfError({ op: 'create pin dir', subject: abs, hint: String((cause as Error).message), cause })
+    throw new BpfError({
+      op: 'create pin dir',
+      subject: abs,
+      hint: String((cause as Error).message),
+      cause,
+    })
   }
   return { mountedBpffs }
 }
@@ -85,9 +95,11 @@ export function pinFd(fd: number, path: string, what: string, sys: Sys = getSys(
   const rc = sys.objPin(fd, path)
   if (rc < 0) {
     const hint =
-      -rc === Errno.EEXIST ? `something is already pinned at ${path}; unpin it first`
-      : -rc === Errno.ENOENT ? `the directory of ${path} does not exist (ensurePinDir) or bpffs is not mounted at /sys/fs/bpf`
-      : undefined
+      -rc === Errno.EEXIST
+        ? `something is already pinned at ${path}; unpin it first`
+        : -rc === Errno.ENOENT
+          ? `the directory of ${path} does not exist (ensurePinDir) or bpffs is not mounted at /sys/fs/bpf`
+          : undefined
     throw errnoError(sys, rc, { op: `pin ${what}`, subject: `at ${path}`, hint })
   }
 }
@@ -113,7 +125,11 @@ export function removePinDir(dir: string): boolean {
   const abs = resolve(dir)
   if (!existsSync(abs)) return false
   if (!isOnBpffs(abs) || abs === BPFFS_ROOT || !statSync(abs).isDirectory()) {
-    throw new BpfError({ op: 'remove pin dir', subject: abs, hint: 'refusing: not a directory below a bpffs mount' })
+    throw new BpfError({
+      op: 'remove pin dir',
+      subject: abs,
+      hint: 'refusing: not a directory below a bpffs mount',
+    })
   }
   rmSync(abs, { recursive: true })
   return true

@@ -26,7 +26,11 @@ export interface TestRunResult {
  * Run `program` once (or `repeat` times) on `packet` (a full Ethernet frame for TC programs).
  * @example const { retval, output } = testRun(obj.program('tc_egress'), frame)
  */
-export function testRun(program: ProgramRef, packet: Uint8Array, opts: TestRunOptions = {}): TestRunResult {
+export function testRun(
+  program: ProgramRef,
+  packet: Uint8Array,
+  opts: TestRunOptions = {},
+): TestRunResult {
   const sys = opts.sys ?? getSys()
   const r = sys.progTestRun(program.fd, {
     data: packet,

@@ -97,19 +97,30 @@ export function attach(opts: AttachOptions): TcAttachment {
   const kind = mode === 'auto' ? (tcxSupported() ? 'tcx' : 'tc') : mode
   const op = `attach ${kind} ${opts.direction}`
   const ifindex = resolveIfindex(opts.iface, op, sys)
-  const subject = typeof opts.iface === 'string' ? `interface ${opts.iface} (ifindex ${ifindex})` : describeIface(ifindex)
+  const subject =
+    typeof opts.iface === 'string'
+      ? `interface ${opts.iface} (ifindex ${ifindex})`
+      : describeIface(ifindex)
   return kind === 'tcx'
     ? attachTcx(sys, progFd(opts.program), ifindex, opts.direction, op, subject)
     : attachTc(sys, progFd(opts.program), ifindex, opts, op, subject)
 }
 
-function attachTcx(sys: Sys, prog: number, ifindex: number, direction: Direction, op: string, subject: string) {
+function attachTcx(
+  sys: Sys,
+  prog: number,
+  ifindex: number,
+  direction: Direction,
+  op: string,
+  subject: string,
+) {
   const type = direction === 'ingress' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS
   const fd = sys.linkCreate(prog, ifindex, type)
   if (fd < 0) {
     // Probe after failure: an old kernel rejects the attach type with EINVAL.
     if (!tcxSupported()) throw new NotSupportedError('tcx', TCX_MIN_KERNEL)
-    const hint = -fd === Errno.ENODEV ? `${subject} does not exist in this network namespace` : undefined
+    const hint =
+      -fd === Errno.ENODEV ? `${subject} does not exist in this network namespace` : undefined
     throw errnoError(sys, fd, { op, subject, hint })
   }
   return new TcxLink(sys, fd, ifindex, direction, undefined)
@@ -122,7 +133,8 @@ function attachTcx(sys: Sys, prog: number, ifindex: number, direction: Direction
 export function adoptPinnedLink(path: string, sys: Sys = getSys()): TcAttachment {
   const fd = sys.objGet(path)
   if (fd < 0) {
-    const hint = -fd === Errno.ENOENT ? 'no pinned link there (is bpffs mounted at /sys/fs/bpf?)' : undefined
+    const hint =
+      -fd === Errno.ENOENT ? 'no pinned link there (is bpffs mounted at /sys/fs/bpf?)' : undefined
     throw errnoError(sys, fd, { op: 'adopt pinned link', subject: path, hint })
   }
   const r = sys.linkInfo(fd)
@@ -131,7 +143,10 @@ export function adoptPinnedLink(path: string, sys: Sys = getSys()): TcAttachment
     throw new BpfError({
       op: 'adopt pinned link',
       subject: path,
-      hint: 'errno' in r ? `cannot read link info (${sys.strerror(r.errno)})` : `not a tcx link (link type ${r.info.type})`,
+      hint:
+        'errno' in r
+          ? `cannot read link info (${sys.strerror(r.errno)})`
+          : `not a tcx link (link type ${r.info.type})`,
     })
   }
   const direction: Direction = r.info.attachType === BPF_TCX_EGRESS ? 'egress' : 'ingress'
@@ -140,7 +155,8 @@ export function adoptPinnedLink(path: string, sys: Sys = getSys()): TcAttachment
 
 /** Read the kernel's view of a pinned or open tcx link: program id, ifindex, direction. */
 export function linkInfo(att: TcAttachment): { progId: number; linkId: number; ifindex: number } {
-  if (!(att instanceof TcxLink)) throw new BpfError({ op: 'read link info', hint: 'only tcx attachments are links' })
+  if (!(att instanceof TcxLink))
+    throw new BpfError({ op: 'read link info', hint: 'only tcx attachments are links' })
   return att.info()
 }
 
@@ -172,12 +188,14 @@ class TcxLink implements TcAttachment {
 
   replaceProgram(program: ProgramRef | number): void {
     const rc = this.sys.linkUpdate(this.live('replace program'), progFd(program))
-    if (rc < 0) throw errnoError(this.sys, rc, { op: 'replace program of tcx link', subject: this.where() })
+    if (rc < 0)
+      throw errnoError(this.sys, rc, { op: 'replace program of tcx link', subject: this.where() })
   }
 
   info(): { progId: number; linkId: number; ifindex: number } {
     const r = this.sys.linkInfo(this.live('read link info'))
-    if ('errno' in r) throw errnoError(this.sys, r.errno, { op: 'read link info', subject: this.where() })
+    if ('errno' in r)
+      throw errnoError(this.sys, r.errno, { op: 'read link info', subject: this.where() })
     return { progId: r.info.progId, linkId: r.info.id, ifindex: r.info.ifindex }
   }
 
@@ -197,30 +215,50 @@ class TcxLink implements TcAttachment {
   }
 
   private where(): string {
-    return `${this.direction} on ifindex ${this.ifindex}` + (this.pinPath ? ` (pinned at ${this.pinPath})` : '')
+    return (
+      `${this.direction} on ifindex ${this.ifindex}` +
+      (this.pinPath ? ` (pinned at ${this.pinPath})` : '')
+    )
   }
 
   private live(op: string): number {
-    if (this.fd === undefined) throw new BpfError({ op, subject: `tcx link ${this.where()}`, hint: 'the handle is closed' })
+    if (this.fd === undefined)
+      throw new BpfError({ op, subject: `tcx link ${this.where()}`, hint: 'the handle is closed' })
     return this.fd
   }
 }
 
 function attachTc(
-  sys: Sys, prog: number, ifindex: number, opts: AttachOptions, op: string, subject: string,
+  sys: Sys,
+  prog: number,
+  ifindex: number,
+  opts: AttachOptions,
+  op: string,
+  subject: string,
 ): TcAttachment {
   const point: TcAttachPoint = opts.direction === 'ingress' ? 1 : 2
   // EEXIST: a clsact qdisc is already there (ours or someone else's); both are fine.
   const hookRc = sys.tcHookCreate(ifindex, point)
   if (hookRc < 0 && -hookRc !== Errno.EEXIST) {
-    const hint = -hookRc === Errno.ENODEV ? `${subject} does not exist in this network namespace` : undefined
+    const hint =
+      -hookRc === Errno.ENODEV ? `${subject} does not exist in this network namespace` : undefined
     throw errnoError(sys, hookRc, { op: `${op} (create clsact qdisc)`, subject, hint })
   }
   const handle = opts.handle ?? 1
   const priority = opts.priority ?? 1
-  const r = sys.tcAttach(ifindex, point, prog, handle, priority, opts.replace ? BPF_TC_F_REPLACE : 0)
+  const r = sys.tcAttach(
+    ifindex,
+    point,
+    prog,
+    handle,
+    priority,
+    opts.replace ? BPF_TC_F_REPLACE : 0,
+  )
   if (r.rc < 0) {
-    const hint = -r.rc === Errno.EEXIST ? `a filter already exists at handle ${handle} priority ${priority}` : undefined
+    const hint =
+      -r.rc === Errno.EEXIST
+        ? `a filter already exists at handle ${handle} priority ${priority}`
+        : undefined
     throw errnoError(sys, r.rc, { op, subject, hint })
   }
   return new TcFilter(sys, ifindex, opts.direction, point, r.handle, r.priority)
@@ -253,8 +291,19 @@ class TcFilter implements TcAttachment {
   }
 
   replaceProgram(program: ProgramRef | number): void {
-    const r = this.sys.tcAttach(this.ifindex, this.point, progFd(program), this.handle, this.priority, BPF_TC_F_REPLACE)
-    if (r.rc < 0) throw errnoError(this.sys, r.rc, { op: 'replace program of tc filter', subject: `ifindex ${this.ifindex}` })
+    const r = this.sys.tcAttach(
+      this.ifindex,
+      this.point,
+      progFd(program),
+      this.handle,
+      this.priority,
+      BPF_TC_F_REPLACE,
+    )
+    if (r.rc < 0)
+      throw errnoError(this.sys, r.rc, {
+        op: 'replace program of tc filter',
+        subject: `ifindex ${this.ifindex}`,
+      })
   }
 
   close(): void {
@@ -267,7 +316,10 @@ class TcFilter implements TcAttachment {
     const rc = this.sys.tcDetach(this.ifindex, this.point, this.handle, this.priority)
     this.attached = false
     if (rc < 0 && -rc !== Errno.ENOENT && -rc !== Errno.ENODEV) {
-      throw errnoError(this.sys, rc, { op: `detach tc ${this.direction} filter`, subject: `ifindex ${this.ifindex}` })
+      throw errnoError(this.sys, rc, {
+        op: `detach tc ${this.direction} filter`,
+        subject: `ifindex ${this.ifindex}`,
+      })
     }
   }
 }

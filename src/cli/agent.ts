@@ -11,13 +11,20 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   const { teardown, ...rest } = flags
   const config = await parseAgentConfig(rest as AgentFlags, ctx.env)
   if (config.warnings.length) {
-    const log = createLogger({ level: config.logLevel, name: config.name, format: config.logFormat })
+    const log = createLogger({
+      level: config.logLevel,
+      name: config.name,
+      format: config.logFormat,
+    })
     for (const w of config.warnings) log.warn(w)
   }
   if (teardown === true) {
     // not from under a running agent: its pins are in use (a dead agent's lock went with it)
     const { lockPinDir } = await import('../agent/pin-lock.ts')
-    const lock = lockPinDir(config.name, { create: false, busyHint: 'stop that agent first, then run --teardown' })
+    const lock = lockPinDir(config.name, {
+      create: false,
+      busyHint: 'stop that agent first, then run --teardown',
+    })
     try {
       // the agent normally leaves the datapath programmed when it stops (live restore)
       const dp = await createDatapath(config.datapath, {
@@ -33,7 +40,8 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   }
   const agent = await startAgent(config)
   // the one line an operator needs from the first host, readable among the JSON log lines
-  if (agent.joinCommand) ctx.err(`To join another host to this cluster, run on it: ${agent.joinCommand}`)
+  if (agent.joinCommand)
+    ctx.err(`To join another host to this cluster, run on it: ${agent.joinCommand}`)
   const fatal = await Promise.race([
     agent.fatal,
     new Promise<undefined>((resolve) => {

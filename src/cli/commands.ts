@@ -156,7 +156,8 @@ const networkConnect: LeafCommand = {
       short: 'p',
       multiple: true,
       valueName: 'list',
-      description: "Publish a port on this host's addresses, [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeatable)",
+      description:
+        "Publish a port on this host's addresses, [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeatable)",
     },
     name: {
       type: 'string',
@@ -199,13 +200,26 @@ const nodeLs: LeafCommand = {
 const doctor: LeafCommand = {
   kind: 'command',
   name: 'doctor',
-  summary: 'Say what is wrong on the path from a sandbox (or this host) to another endpoint; exit 1 if anything is',
+  summary:
+    'Say what is wrong on the path from a sandbox (or this host) to another endpoint; exit 1 if anything is',
   args: '[SANDBOX|ENDPOINT]',
   positionals: { min: 0, max: 1 },
   flags: {
-    network: { type: 'string', valueName: 'network', description: 'Only this network (name or id)' },
-    to: { type: 'string', valueName: 'ip|name', description: 'The far end: an address or endpoint name in the same network' },
-    format: { type: 'string', description: 'Output format: text (one line per problem: HOP: CAUSE) or json', default: 'text' },
+    network: {
+      type: 'string',
+      valueName: 'network',
+      description: 'Only this network (name or id)',
+    },
+    to: {
+      type: 'string',
+      valueName: 'ip|name',
+      description: 'The far end: an address or endpoint name in the same network',
+    },
+    format: {
+      type: 'string',
+      description: 'Output format: text (one line per problem: HOP: CAUSE) or json',
+      default: 'text',
+    },
   },
   notes:
     'Reads what the agent holds: the store contact, its registration, reconcile failures, drift not yet put back, ' +
@@ -273,7 +287,8 @@ const demo: LeafCommand = {
     },
     docker: {
       type: 'boolean',
-      description: 'The same with a real dockerd per host: docker network create -d weft, docker run, docker exec ping (needs docker.io and busybox-static)',
+      description:
+        'The same with a real dockerd per host: docker network create -d weft, docker run, docker exec ping (needs docker.io and busybox-static)',
     },
     down: {
       type: 'boolean',
@@ -302,7 +317,8 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description: '"embedded" (serve it here, TLS + join token), consul://HOST:PORT[,HOST:PORT...] or etcd[s]://HOST:PORT[,HOST:PORT...]',
+      description:
+        '"embedded" (serve it here, TLS + join token), consul://HOST:PORT[,HOST:PORT...] or etcd[s]://HOST:PORT[,HOST:PORT...]',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
@@ -324,7 +340,8 @@ const agent: LeafCommand = {
     },
     'store-token': {
       type: 'string',
-      description: 'A real Consul\'s ACL token, or etcd USER:PASSWORD (or WEFT_STORE_TOKEN); not with --store embedded',
+      description:
+        "A real Consul's ACL token, or etcd USER:PASSWORD (or WEFT_STORE_TOKEN); not with --store embedded",
     },
     'store-token-file': {
       type: 'string',
@@ -334,10 +351,19 @@ const agent: LeafCommand = {
     'store-ca': {
       type: 'string',
       valueName: 'path',
-      description: "PEM CA file a real Consul's https or etcds:// members' certificates are checked against",
+      description:
+        "PEM CA file a real Consul's https or etcds:// members' certificates are checked against",
     },
-    'store-cert': { type: 'string', valueName: 'path', description: 'etcds://: PEM client certificate for etcd (with --store-key)' },
-    'store-key': { type: 'string', valueName: 'path', description: 'etcds://: PEM private key of --store-cert' },
+    'store-cert': {
+      type: 'string',
+      valueName: 'path',
+      description: 'etcds://: PEM client certificate for etcd (with --store-key)',
+    },
+    'store-key': {
+      type: 'string',
+      valueName: 'path',
+      description: 'etcds://: PEM private key of --store-cert',
+    },
     data: {
       type: 'string',
       valueName: 'dir',
@@ -403,7 +429,8 @@ const agent: LeafCommand = {
     docker: {
       type: 'string',
       valueName: 'unix://path',
-      description: "Serve the Docker network + IPAM plugin 'weft'; Docker's API socket (e.g. unix:///var/run/docker.sock)",
+      description:
+        "Serve the Docker network + IPAM plugin 'weft'; Docker's API socket (e.g. unix:///var/run/docker.sock)",
     },
     'docker-plugin-socket': {
       type: 'string',

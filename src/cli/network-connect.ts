@@ -42,7 +42,10 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
     if (missing.length)
       throw new UsageError(`--external needs ${missing.join(', ')}`, 'network connect')
     if (publish.length)
-      throw new UsageError('--publish is only for sandboxes on this host, not --external endpoints', 'network connect')
+      throw new UsageError(
+        '--publish is only for sandboxes on this host, not --external endpoints',
+        'network connect',
+      )
     if (ifname !== undefined)
       throw new UsageError(
         '--ifname is only for sandboxes, not --external endpoints',

@@ -59,7 +59,9 @@ export function publishedTable(stats: VniStats[]): string {
       humanBytes(Number(p.bytes)),
     ]),
   )
-  return rows.length ? table(['PUBLISHED', 'TO', 'CONNECTIONS', 'PACKETS IN', 'BYTES IN'], rows) : ''
+  return rows.length
+    ? table(['PUBLISHED', 'TO', 'CONNECTIONS', 'PACKETS IN', 'BYTES IN'], rows)
+    : ''
 }
 
 /** Counters with rates since the previous sample and a trend of packets/s. */
@@ -125,7 +127,13 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   if (!flagBool(flags, 'watch')) {
     const s = await client.get<VniStats[]>('/v1/stats')
     const published = publishedTable(s)
-    ctx.out(format === 'json' ? JSON.stringify(s.map(statsCounts), null, 2) : published ? `${statsTable(s)}\n\n${published}` : statsTable(s))
+    ctx.out(
+      format === 'json'
+        ? JSON.stringify(s.map(statsCounts), null, 2)
+        : published
+          ? `${statsTable(s)}\n\n${published}`
+          : statsTable(s),
+    )
     return
   }
   let stopped = false

@@ -2,7 +2,14 @@
 export { ROOT, keys, parseKey } from './keys.ts'
 export type { ParsedKey } from './keys.ts'
 export { NetworkRecord, EndpointRecord, NodeRecord, PublishedPortRecord } from './records.ts'
-export { FIRST_VNI, defaultGateway, nextFreeAddress, subnetsOverlap, nextDefaultSubnet, nextFreeVni } from './ipam.ts'
+export {
+  FIRST_VNI,
+  defaultGateway,
+  nextFreeAddress,
+  subnetsOverlap,
+  nextDefaultSubnet,
+  nextFreeVni,
+} from './ipam.ts'
 export { clusterView, viewWith } from './view.ts'
 export type { ClusterView, ParseCache } from './view.ts'
 export { ClusterOps, newId } from './operations.ts'

@@ -12,11 +12,15 @@ export function defaultGateway(subnet: Cidr): string {
 
 /** Inclusive integer range of assignable host addresses in `subnet` (and `range`, if given). */
 function hostRange(subnet: Cidr, range?: Cidr): [number, number] {
-  const outer = subnet.prefixLen >= 31
-    ? [ipv4ToInt(subnet.network), ipv4ToInt(subnet.broadcast)]
-    : [ipv4ToInt(subnet.network) + 1, ipv4ToInt(subnet.broadcast) - 1]
+  const outer =
+    subnet.prefixLen >= 31
+      ? [ipv4ToInt(subnet.network), ipv4ToInt(subnet.broadcast)]
+      : [ipv4ToInt(subnet.network) + 1, ipv4ToInt(subnet.broadcast) - 1]
   if (!range) return outer as [number, number]
-  return [Math.max(outer[0]!, ipv4ToInt(range.network)), Math.min(outer[1]!, ipv4ToInt(range.broadcast))]
+  return [
+    Math.max(outer[0]!, ipv4ToInt(range.network)),
+    Math.min(outer[1]!, ipv4ToInt(range.broadcast)),
+  ]
 }
 
 /** The lowest free address, skipping the gateway and `taken`; undefined when full. */

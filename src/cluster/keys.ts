@@ -20,7 +20,8 @@ export const keys = {
   ipam: (networkId: string, ip: string) => `${ROOT}ipam/${networkId}/${ip}`,
   ipamOf: (networkId: string) => `${ROOT}ipam/${networkId}/`,
   /** Endpoint record (JSON). */
-  endpoint: (networkId: string, endpointId: string) => `${ROOT}endpoints/${networkId}/${endpointId}`,
+  endpoint: (networkId: string, endpointId: string) =>
+    `${ROOT}endpoints/${networkId}/${endpointId}`,
   endpointsOf: (networkId: string) => `${ROOT}endpoints/${networkId}/`,
   endpoints: () => `${ROOT}endpoints/`,
   /**
@@ -54,7 +55,9 @@ export function parseKey(key: string): ParsedKey {
     case 'vnis':
       return parts.length === 2 ? { kind: 'vni', vni: Number(parts[1]) } : { kind: 'other' }
     case 'ipam':
-      return parts.length === 3 ? { kind: 'ipam', networkId: parts[1]!, ip: parts[2]! } : { kind: 'other' }
+      return parts.length === 3
+        ? { kind: 'ipam', networkId: parts[1]!, ip: parts[2]! }
+        : { kind: 'other' }
     case 'endpoints':
       return parts.length === 3
         ? { kind: 'endpoint', networkId: parts[1]!, endpointId: parts[2]! }

@@ -3,12 +3,32 @@
 // and two hosts never hand out the same name, VNI or address. Validation happens before any
 // write: bad input changes nothing. Only the ClusterStore interface is used (no Consul here).
 import { randomBytes } from 'node:crypto'
-import { ConflictError, NotFoundError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
+import {
+  ConflictError,
+  NotFoundError,
+  OutcomeUnknownError,
+  StoreUnreachableError,
+  ValidationError,
+} from '../errors/index.ts'
 import type { ClusterStore, StoreEntry, StoreOp, TxnOutcome } from '../store/index.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, ipInSubnet, macFromIp, parseCidr, parseIPv4, parseMac, type Cidr,
+  assertHostAddress,
+  assertIfname,
+  assertVni,
+  ipInSubnet,
+  macFromIp,
+  parseCidr,
+  parseIPv4,
+  parseMac,
+  type Cidr,
 } from '../net/index.ts'
-import { nextDefaultSubnet, nextFreeAddress, nextFreeVni, defaultGateway, subnetsOverlap } from './ipam.ts'
+import {
+  nextDefaultSubnet,
+  nextFreeAddress,
+  nextFreeVni,
+  defaultGateway,
+  subnetsOverlap,
+} from './ipam.ts'
 import { keys, ROOT } from './keys.ts'
 import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
 import { EndpointRecord, NetworkRecord, NodeRecord, type PublishedPortRecord } from './records.ts'
@@ -60,18 +80,22 @@ export interface SandboxFacts {
 }
 
 /** A DNS name: dot-separated labels of letters, digits, "_" and inner "-" (names resolve in the network). */
-const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/
+const DNS_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/
 const MAX_ALIASES = 32
 
 /** The aliases of a connect, checked and without repeats (DNS names compare without case). */
 function checkedAliases(aliases: unknown): string[] | undefined {
   if (aliases === undefined) return undefined
-  if (!Array.isArray(aliases) || aliases.length > MAX_ALIASES) throw new ValidationError(`aliases must be a list of at most ${MAX_ALIASES} names`)
+  if (!Array.isArray(aliases) || aliases.length > MAX_ALIASES)
+    throw new ValidationError(`aliases must be a list of at most ${MAX_ALIASES} names`)
   const seen = new Set<string>()
   const out: string[] = []
   for (const a of aliases) {
     if (typeof a !== 'string' || !DNS_NAME.test(a) || /^\d+$/.test(a)) {
-      throw new ValidationError(`invalid alias "${a}": use DNS labels (letters, digits, "_", "-"; dots between labels), not only digits`)
+      throw new ValidationError(
+        `invalid alias "${a}": use DNS labels (letters, digits, "_", "-"; dots between labels), not only digits`,
+      )
     }
     if (!seen.has(a.toLowerCase())) out.push(a)
     seen.add(a.toLowerCase())
@@ -106,21 +130,34 @@ export class ClusterOps {
     private readonly unmarkTries = 5,
   ) {}
 
-  async networks(from: StoreReader = this.kv): Promise<{ record: NetworkRecord; modifyIndex: bigint }[]> {
+  async networks(
+    from: StoreReader = this.kv,
+  ): Promise<{ record: NetworkRecord; modifyIndex: bigint }[]> {
     const rows = await from.list(keys.networks())
-    return rows.map((r) => ({ record: NetworkRecord.parse(JSON.parse(r.value)), modifyIndex: r.modifyIndex }))
+    return rows.map((r) => ({
+      record: NetworkRecord.parse(JSON.parse(r.value)),
+      modifyIndex: r.modifyIndex,
+    }))
   }
 
   /** Find a network by exact name, full id, or unique id prefix (as Docker does). */
-  async resolveNetwork(ref: string, from: StoreReader = this.kv): Promise<{ record: NetworkRecord; modifyIndex: bigint }> {
-    if (typeof ref !== 'string' || ref.length === 0) throw new ValidationError('network name or id is required')
+  async resolveNetwork(
+    ref: string,
+    from: StoreReader = this.kv,
+  ): Promise<{ record: NetworkRecord; modifyIndex: bigint }> {
+    if (typeof ref !== 'string' || ref.length === 0)
+      throw new ValidationError('network name or id is required')
     const all = await this.networks(from)
     const byName = all.find((n) => n.record.name === ref)
     if (byName) return byName
     const byId = all.filter((n) => n.record.id.startsWith(ref.toLowerCase()))
     if (byId.length === 1) return byId[0]!
-    if (byId.length > 1) throw new ValidationError(`network id prefix "${ref}" is ambiguous: use more characters`)
-    throw new NotFoundError(`network ${ref} not found: see \`weft network ls\``, 'network_not_found')
+    if (byId.length > 1)
+      throw new ValidationError(`network id prefix "${ref}" is ambiguous: use more characters`)
+    throw new NotFoundError(
+      `network ${ref} not found: see \`weft network ls\``,
+      'network_not_found',
+    )
   }
 
   /** Endpoints of one network, or of every network. */
@@ -139,22 +176,36 @@ export class ClusterOps {
     // every door refuses an address space that cannot work, not only the API's schema
     const unusable = input.subnet === undefined ? undefined : unusableSubnetReason(input.subnet)
     if (unusable) throw new ValidationError(unusable)
-    if (subnetIn && subnetIn.prefixLen > 30) throw new ValidationError(`subnet ${subnetIn.cidr} is too small: use /30 or larger`)
+    if (subnetIn && subnetIn.prefixLen > 30)
+      throw new ValidationError(`subnet ${subnetIn.cidr} is too small: use /30 or larger`)
     if (input.vni !== undefined) assertVni(input.vni)
-    if (input.mtu !== undefined && (!Number.isInteger(input.mtu) || input.mtu < 576 || input.mtu > this.defaultMtu)) {
-      throw new ValidationError(`mtu ${input.mtu} is out of range (576..${this.defaultMtu}: the underlay MTU minus 50 bytes of VXLAN)`)
+    if (
+      input.mtu !== undefined &&
+      (!Number.isInteger(input.mtu) || input.mtu < 576 || input.mtu > this.defaultMtu)
+    ) {
+      throw new ValidationError(
+        `mtu ${input.mtu} is out of range (576..${this.defaultMtu}: the underlay MTU minus 50 bytes of VXLAN)`,
+      )
     }
-    if (input.gateway !== undefined && !subnetIn) throw new ValidationError('--gateway needs --subnet')
-    if (input.ipRange !== undefined && !subnetIn) throw new ValidationError('--ip-range needs --subnet')
+    if (input.gateway !== undefined && !subnetIn)
+      throw new ValidationError('--gateway needs --subnet')
+    if (input.ipRange !== undefined && !subnetIn)
+      throw new ValidationError('--ip-range needs --subnet')
     const range = input.ipRange === undefined ? undefined : parseCidr(input.ipRange, 'ip-range')
-    if (range && subnetIn && !(ipInSubnet(range.network, subnetIn) && ipInSubnet(range.broadcast, subnetIn))) {
+    if (
+      range &&
+      subnetIn &&
+      !(ipInSubnet(range.network, subnetIn) && ipInSubnet(range.broadcast, subnetIn))
+    ) {
       throw new ValidationError(`ip-range ${range.cidr} is not inside the subnet ${subnetIn.cidr}`)
     }
     const gateway = input.gateway === undefined ? undefined : parseIPv4(input.gateway, 'gateway')
     if (gateway && subnetIn) assertHostAddress(gateway, subnetIn, 'gateway')
-    if (input.internal !== undefined && typeof input.internal !== 'boolean') throw new ValidationError('internal must be true or false')
+    if (input.internal !== undefined && typeof input.internal !== 'boolean')
+      throw new ValidationError('internal must be true or false')
     for (const [k, v] of Object.entries({ ...input.labels, ...input.options })) {
-      if (typeof v !== 'string' || k.length === 0) throw new ValidationError(`label/option "${k}" needs a string value`)
+      if (typeof v !== 'string' || k.length === 0)
+        throw new ValidationError(`label/option "${k}" needs a string value`)
     }
 
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
@@ -167,12 +218,18 @@ export class ClusterOps {
       if (!subnet) throw new ConflictError('no free default subnet in 10.0.0.0/16: pass --subnet')
       const clash = all.find((n) => subnetsOverlap(parseCidr(n.record.subnet), subnet))
       if (clash) {
-        throw new ConflictError(`subnet ${subnet.cidr} overlaps network ${clash.record.name} (${clash.record.subnet})`, 'subnet_overlap')
+        throw new ConflictError(
+          `subnet ${subnet.cidr} overlaps network ${clash.record.name} (${clash.record.subnet})`,
+          'subnet_overlap',
+        )
       }
       const usedVnis = new Set(all.map((n) => n.record.vni))
       if (input.vni !== undefined && usedVnis.has(input.vni)) {
         const owner = all.find((n) => n.record.vni === input.vni)!
-        throw new ConflictError(`VNI ${input.vni} is taken by network ${owner.record.name}`, 'vni_taken')
+        throw new ConflictError(
+          `VNI ${input.vni} is taken by network ${owner.record.name}`,
+          'vni_taken',
+        )
       }
       const record: NetworkRecord = {
         id: newId(),
@@ -190,18 +247,27 @@ export class ClusterOps {
         created: new Date().toISOString(),
       }
       const outcome = await this.writeNetwork(record, [
-        { op: 'put', key: keys.networkSeq(), value: String(Date.now()), ifRevision: seq?.modifyIndex ?? 0n },
+        {
+          op: 'put',
+          key: keys.networkSeq(),
+          value: String(Date.now()),
+          ifRevision: seq?.modifyIndex ?? 0n,
+        },
         { op: 'put', key: keys.name(name), value: record.id, ifRevision: 0n },
         { op: 'put', key: keys.vni(record.vni), value: record.id, ifRevision: 0n },
         { op: 'put', key: keys.network(record.id), value: json(record), ifRevision: 0n },
       ])
       if (outcome.ok) return record
       const failed = failedOps(outcome)
-      if (failed.has(1)) throw new ConflictError(`network with name ${name} already exists`, 'name_taken')
-      if (failed.has(2) && input.vni !== undefined) throw new ConflictError(`VNI ${input.vni} is taken`, 'vni_taken')
+      if (failed.has(1))
+        throw new ConflictError(`network with name ${name} already exists`, 'name_taken')
+      if (failed.has(2) && input.vni !== undefined)
+        throw new ConflictError(`VNI ${input.vni} is taken`, 'vni_taken')
       // lost the race on netseq (another network was created/removed): re-read and retry
     }
-    throw new ConflictError(`could not create network ${name}: too much concurrent change, try again`)
+    throw new ConflictError(
+      `could not create network ${name}: too much concurrent change, try again`,
+    )
   }
 
   /** The create transaction; when its answer is lost, the record read back decides. */
@@ -219,7 +285,10 @@ export class ClusterOps {
         )
       }
       if (back) return { ok: true, written: [back] }
-      throw new StoreUnreachableError(`create network ${record.name} failed (nothing changed): ${e.message}`, { cause: e })
+      throw new StoreUnreachableError(
+        `create network ${record.name} failed (nothing changed): ${e.message}`,
+        { cause: e },
+      )
     }
   }
 
@@ -237,7 +306,10 @@ export class ClusterOps {
       })
       if (eps.length > 0) {
         await this.unmark(record, markedIndex)
-        const names = eps.slice(0, 5).map((e) => e.name).join(', ')
+        const names = eps
+          .slice(0, 5)
+          .map((e) => e.name)
+          .join(', ')
         throw new ConflictError(
           `network ${record.name} has active endpoints (${names}${eps.length > 5 ? ', …' : ''}): disconnect them first`,
           'network_in_use',
@@ -248,7 +320,12 @@ export class ClusterOps {
       try {
         const seq = await this.kv.get(keys.networkSeq())
         done = await this.kv.txn([
-          { op: 'put', key: keys.networkSeq(), value: String(Date.now()), ifRevision: seq?.modifyIndex ?? 0n },
+          {
+            op: 'put',
+            key: keys.networkSeq(),
+            value: String(Date.now()),
+            ifRevision: seq?.modifyIndex ?? 0n,
+          },
           { op: 'delete', key, ifRevision: markedIndex },
           { op: 'delete', key: keys.name(record.name) },
           { op: 'delete', key: keys.vni(record.vni) },
@@ -258,25 +335,40 @@ export class ClusterOps {
       } catch (e) {
         if (!(e instanceof StoreUnreachableError)) throw e
         // the delete may have landed: if the record is gone, the removal happened
-        if (e instanceof OutcomeUnknownError && (await this.kv.get(key).catch(() => 'unknown')) === undefined) return record
+        if (
+          e instanceof OutcomeUnknownError &&
+          (await this.kv.get(key).catch(() => 'unknown')) === undefined
+        )
+          return record
         await this.unmark(record, markedIndex, e)
-        throw new StoreUnreachableError(`network ${record.name} was not removed (nothing changed): ${e.message}`, { cause: e })
+        throw new StoreUnreachableError(
+          `network ${record.name} was not removed (nothing changed): ${e.message}`,
+          { cause: e },
+        )
       }
       if (done.ok) return record
       // lost the race on netseq: lift our mark before trying again, so a new mark's CAS holds
       await this.unmark(record, markedIndex)
     }
-    throw new ConflictError(`could not remove network ${ref}: too much concurrent change, try again`)
+    throw new ConflictError(
+      `could not remove network ${ref}: too much concurrent change, try again`,
+    )
   }
 
   /** The revision of the marked record; undefined when the CAS lost (re-read and retry). */
-  private async markForRemoval(record: NetworkRecord, modifyIndex: bigint): Promise<bigint | undefined> {
+  private async markForRemoval(
+    record: NetworkRecord,
+    modifyIndex: bigint,
+  ): Promise<bigint | undefined> {
     const key = keys.network(record.id)
     try {
-      const mark = await this.kv.txn([{ op: 'put', key, value: json({ ...record, removing: true }), ifRevision: modifyIndex }])
+      const mark = await this.kv.txn([
+        { op: 'put', key, value: json({ ...record, removing: true }), ifRevision: modifyIndex },
+      ])
       if (!mark.ok) return undefined
       const rev = mark.written.find((w) => w.key === key)?.modifyIndex
-      if (rev === undefined) throw new Error(`the store answered the mark of ${key} without its new revision`)
+      if (rev === undefined)
+        throw new Error(`the store answered the mark of ${key} without its new revision`)
       return rev
     } catch (e) {
       if (!(e instanceof OutcomeUnknownError)) throw e
@@ -289,8 +381,17 @@ export class ClusterOps {
           { cause: e },
         )
       }
-      if (back && back.modifyIndex !== modifyIndex && NetworkRecord.safeParse(JSON.parse(back.value)).data?.removing) return back.modifyIndex
-      if (back?.modifyIndex === modifyIndex) throw new StoreUnreachableError(`network ${record.name} was not removed (nothing changed): ${e.message}`, { cause: e })
+      if (
+        back &&
+        back.modifyIndex !== modifyIndex &&
+        NetworkRecord.safeParse(JSON.parse(back.value)).data?.removing
+      )
+        return back.modifyIndex
+      if (back?.modifyIndex === modifyIndex)
+        throw new StoreUnreachableError(
+          `network ${record.name} was not removed (nothing changed): ${e.message}`,
+          { cause: e },
+        )
       return undefined // changed by someone else meanwhile: re-read
     }
   }
@@ -307,7 +408,9 @@ export class ClusterOps {
       try {
         // a lost CAS means someone else changed the record since our mark (another rm removed
         // or re-marked it): theirs stands
-        await this.kv.txn([{ op: 'put', key, value: json(unmarked(record)), ifRevision: markedIndex }])
+        await this.kv.txn([
+          { op: 'put', key, value: json(unmarked(record)), ifRevision: markedIndex },
+        ])
         return
       } catch (e) {
         if (!(e instanceof StoreUnreachableError)) throw e
@@ -337,29 +440,45 @@ export class ClusterOps {
     const requested = input.ip === undefined ? undefined : parseIPv4(input.ip, 'ip')
     const ext = input.external
     if (input.ifname !== undefined) {
-      if (ext) throw new ValidationError('ifname is for sandboxes: an external endpoint has no interface weft makes')
+      if (ext)
+        throw new ValidationError(
+          'ifname is for sandboxes: an external endpoint has no interface weft makes',
+        )
       assertIfname(input.ifname, 'interface name')
     }
     if (ext) {
-      if (typeof ext.name !== 'string' || !isNodeName(ext.name)) throw new ValidationError(`invalid endpoint name "${ext.name}": use ${NODE_NAME_RULE}`)
+      if (typeof ext.name !== 'string' || !isNodeName(ext.name))
+        throw new ValidationError(`invalid endpoint name "${ext.name}": use ${NODE_NAME_RULE}`)
       parseMac(ext.mac)
       parseIPv4(ext.vtep, 'vtep')
       if (!requested) throw new ValidationError('an external endpoint needs --ip')
       const why = unusableVtepReason(ext.vtep, await this.nodeAddresses())
       if (why) throw new ValidationError(why)
     } else if (!input.sandbox) {
-      throw new ValidationError('sandbox is required (netns name, /proc/PID/ns/net, or a netns path)')
+      throw new ValidationError(
+        'sandbox is required (netns name, /proc/PID/ns/net, or a netns path)',
+      )
     }
     if (input.publish !== undefined) {
-      if (ext) throw new ValidationError('an external endpoint cannot publish ports: its host is not a weft node')
+      if (ext)
+        throw new ValidationError(
+          'an external endpoint cannot publish ports: its host is not a weft node',
+        )
       input = { ...input, publish: input.publish.map(checkPublished) }
       const dup = duplicatePort(input.publish!)
       if (dup) throw new ValidationError(`host port ${portKey(dup)} is published twice`)
     }
     if (input.name !== undefined) {
       if (ext) throw new ValidationError('an external endpoint is named by external.name, not name')
-      if (typeof input.name !== 'string' || !isNodeName(input.name) || !DNS_NAME.test(input.name) || /^\d+$/.test(input.name)) {
-        throw new ValidationError(`invalid endpoint name "${input.name}": use DNS labels (letters, digits, "_", "-"; dots between labels), not only digits`)
+      if (
+        typeof input.name !== 'string' ||
+        !isNodeName(input.name) ||
+        !DNS_NAME.test(input.name) ||
+        /^\d+$/.test(input.name)
+      ) {
+        throw new ValidationError(
+          `invalid endpoint name "${input.name}": use DNS labels (letters, digits, "_", "-"; dots between labels), not only digits`,
+        )
       }
     }
     checkedAliases(input.aliases)
@@ -367,7 +486,14 @@ export class ClusterOps {
       // external endpoints are named cluster-wide: their duplicate check needs the store's answer
       const guess = attempt === 0 && this.local !== undefined && !ext
       try {
-        const record = await this.tryConnect(input, node, sandboxIfnames, facts, requested, guess ? this.local! : this.kv)
+        const record = await this.tryConnect(
+          input,
+          node,
+          sandboxIfnames,
+          facts,
+          requested,
+          guess ? this.local! : this.kv,
+        )
         if (record) return record
       } catch (e) {
         // the mirror may be behind: only the store's answer refuses a connect; a store that
@@ -378,7 +504,9 @@ export class ClusterOps {
       // the address went to someone else, or the network changed: re-read and retry
       if (!guess) await Bun.sleep(Math.random() * 5 * (attempt + 1))
     }
-    throw new ConflictError(`could not allocate an address in ${input.network}: too much concurrent change, try again`)
+    throw new ConflictError(
+      `could not allocate an address in ${input.network}: too much concurrent change, try again`,
+    )
   }
 
   /** Advertise address by node name, from the store (a weft node is no external VTEP). */
@@ -415,14 +543,29 @@ export class ClusterOps {
       )
     }
     const subnet = parseCidr(net.subnet)
-    const [eps, ipam] = await Promise.all([this.endpoints(net.id, from), from.list(keys.ipamOf(net.id))])
+    const [eps, ipam] = await Promise.all([
+      this.endpoints(net.id, from),
+      from.list(keys.ipamOf(net.id)),
+    ])
     const name = ext ? ext.name : (input.name ?? input.sandbox!)
     const aliases = checkedAliases(input.aliases)
-    if (eps.some((e) => (ext ? e.external && e.name === name : e.node === node && (e.name === name || e.sandbox === input.sandbox)))) {
-      throw new ConflictError(`endpoint ${name} is already connected to network ${net.name}`, 'endpoint_exists')
+    if (
+      eps.some((e) =>
+        ext
+          ? e.external && e.name === name
+          : e.node === node && (e.name === name || e.sandbox === input.sandbox),
+      )
+    ) {
+      throw new ConflictError(
+        `endpoint ${name} is already connected to network ${net.name}`,
+        'endpoint_exists',
+      )
     }
     // one namespace, one endpoint per network, however the sandbox is named
-    const twin = ext || !facts.same ? undefined : eps.find((e) => !e.external && e.node === node && facts.same!(e))
+    const twin =
+      ext || !facts.same
+        ? undefined
+        : eps.find((e) => !e.external && e.node === node && facts.same!(e))
     if (twin) {
       throw new ConflictError(
         `sandbox ${name} is already connected to network ${net.name} as ${twin.name} (the same network namespace): disconnect that first`,
@@ -434,13 +577,22 @@ export class ClusterOps {
     let ip: string
     if (requested) {
       assertHostAddress(requested, subnet, 'ip')
-      if (requested === net.gateway) throw new ConflictError(`address ${requested} is the gateway of ${net.name}`, 'ip_taken')
-      if (taken.has(requested)) throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
+      if (requested === net.gateway)
+        throw new ConflictError(`address ${requested} is the gateway of ${net.name}`, 'ip_taken')
+      if (taken.has(requested))
+        throw new ConflictError(
+          `address ${requested} is already in use in network ${net.name}`,
+          'ip_taken',
+        )
       ip = requested
     } else {
       const range = net.ipRange ? parseCidr(net.ipRange) : undefined
       const free = nextFreeAddress(subnet, net.gateway, taken, range)
-      if (!free) throw new ConflictError(`network ${net.name} has no free address left in ${net.ipRange ?? net.subnet}`, 'pool_exhausted')
+      if (!free)
+        throw new ConflictError(
+          `network ${net.name} has no free address left in ${net.ipRange ?? net.subnet}`,
+          'pool_exhausted',
+        )
       ip = free
     }
     const id = newId()
@@ -464,16 +616,25 @@ export class ClusterOps {
         { op: 'check', key: keys.network(net.id), revision: modifyIndex },
         { op: 'put', key: keys.ipam(net.id, ip), value: id, ifRevision: 0n },
         { op: 'put', key: keys.endpoint(net.id, id), value: json(record), ifRevision: 0n },
-        ...portOps.map((o) => ({ op: 'put' as const, key: o.key, value: `${net.id}/${id}`, ifRevision: o.ifRevision })),
+        ...portOps.map((o) => ({
+          op: 'put' as const,
+          key: o.key,
+          value: `${net.id}/${id}`,
+          ifRevision: o.ifRevision,
+        })),
       ])
     } catch (e) {
       // the caller must find out whether this record exists (and undo or keep it)
-      if (e instanceof OutcomeUnknownError) throw new OutcomeUnknownError(e.message, { cause: e }, record)
+      if (e instanceof OutcomeUnknownError)
+        throw new OutcomeUnknownError(e.message, { cause: e }, record)
       throw e
     }
     if (outcome.ok) return record
     if (failedOps(outcome).has(1) && requested) {
-      throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
+      throw new ConflictError(
+        `address ${requested} is already in use in network ${net.name}`,
+        'ip_taken',
+      )
     }
     return undefined
   }
@@ -483,8 +644,14 @@ export class ClusterOps {
    * by an endpoint that still exists is refused with 409; one left by an endpoint that is gone
    * (removed by another path than disconnect) is taken over at its index.
    */
-  private async portOps(net: NetworkRecord, ports: PublishedPortRecord[], node: string, from: StoreReader): Promise<{ key: string; ifRevision: bigint }[]> {
-    if (net.internal) throw new ValidationError(`network ${net.name} is internal: nothing can be published from it`)
+  private async portOps(
+    net: NetworkRecord,
+    ports: PublishedPortRecord[],
+    node: string,
+    from: StoreReader,
+  ): Promise<{ key: string; ifRevision: bigint }[]> {
+    if (net.internal)
+      throw new ValidationError(`network ${net.name} is internal: nothing can be published from it`)
     const held = new Map((await from.list(keys.portsOf(node))).map((r) => [r.key, r]))
     const ops: { key: string; ifRevision: bigint }[] = []
     for (const p of ports) {
@@ -492,11 +659,15 @@ export class ClusterOps {
       const cur = held.get(key)
       if (cur) {
         const [networkId, endpointId] = cur.value.split('/')
-        const owner = networkId && endpointId ? await from.list(keys.endpoint(networkId, endpointId)) : []
+        const owner =
+          networkId && endpointId ? await from.list(keys.endpoint(networkId, endpointId)) : []
         if (owner.length) {
           const rec = EndpointRecord.safeParse(JSON.parse(owner[0]!.value))
           const who = rec.success ? `${rec.data.name} (${rec.data.ip})` : endpointId
-          throw new ConflictError(`host port ${portKey(p)} is already published on node ${node} (by ${who}): ${formatPublished(p)} cannot be`, 'port_taken')
+          throw new ConflictError(
+            `host port ${portKey(p)} is already published on node ${node} (by ${who}): ${formatPublished(p)} cannot be`,
+            'port_taken',
+          )
         }
       }
       ops.push({ key, ifRevision: cur?.modifyIndex ?? 0n })
@@ -512,19 +683,30 @@ export class ClusterOps {
     const taken = (n: string) => weftNames.has(n) || facts.hasInterface?.(n) === true
     if (input.ifname !== undefined) {
       if (taken(input.ifname)) {
-        throw new ConflictError(`interface ${input.ifname} already exists in sandbox ${input.sandbox}: choose another --ifname`, 'ifname_taken')
+        throw new ConflictError(
+          `interface ${input.ifname} already exists in sandbox ${input.sandbox}: choose another --ifname`,
+          'ifname_taken',
+        )
       }
       return input.ifname
     }
     for (let n = 0; n < 10_000; n++) if (!taken(`eth${n}`)) return `eth${n}`
-    throw new ConflictError(`sandbox ${input.sandbox} has no free ethN interface name: pass --ifname`, 'ifname_taken')
+    throw new ConflictError(
+      `sandbox ${input.sandbox} has no free ethN interface name: pass --ifname`,
+      'ifname_taken',
+    )
   }
 
   /**
    * Disconnect by sandbox (on `node`) or by external endpoint name; `same` also finds this
    * node's endpoint plumbed into the same namespace under another name.
    */
-  async disconnect(networkRef: string, nameOrSandbox: string, node: string, same?: (e: EndpointRecord) => boolean): Promise<EndpointRecord> {
+  async disconnect(
+    networkRef: string,
+    nameOrSandbox: string,
+    node: string,
+    same?: (e: EndpointRecord) => boolean,
+  ): Promise<EndpointRecord> {
     const { record: net } = await this.resolveNetwork(networkRef)
     const eps = await this.endpoints(net.id)
     const ep =
@@ -532,17 +714,30 @@ export class ClusterOps {
       eps.find((e) => !e.external && e.node === node && e.sandbox === nameOrSandbox) ??
       (same ? eps.find((e) => !e.external && e.node === node && same(e)) : undefined) ??
       eps.find((e) => e.id.startsWith(nameOrSandbox) && nameOrSandbox.length >= 6)
-    if (!ep) throw new NotFoundError(`no endpoint ${nameOrSandbox} in network ${net.name}`, 'endpoint_not_found')
+    if (!ep)
+      throw new NotFoundError(
+        `no endpoint ${nameOrSandbox} in network ${net.name}`,
+        'endpoint_not_found',
+      )
     if (!ep.external && ep.node !== node) {
-      throw new ValidationError(`endpoint ${nameOrSandbox} belongs to node ${ep.node}: disconnect it there`)
+      throw new ValidationError(
+        `endpoint ${nameOrSandbox} belongs to node ${ep.node}: disconnect it there`,
+      )
     }
     if (ep.plumbing === 'docker') {
-      throw new ValidationError(`endpoint ${ep.name} is a Docker container's: disconnect it with \`docker network disconnect ${net.name} ${ep.name}\``)
+      throw new ValidationError(
+        `endpoint ${ep.name} is a Docker container's: disconnect it with \`docker network disconnect ${net.name} ${ep.name}\``,
+      )
     }
     await this.kv.txn([
       { op: 'delete', key: keys.endpoint(net.id, ep.id) },
       { op: 'delete', key: keys.ipam(net.id, ep.ip) },
-      ...(ep.node ? (ep.ports ?? []).map((p) => ({ op: 'delete' as const, key: keys.port(ep.node!, p.proto, p.hostPort) })) : []),
+      ...(ep.node
+        ? (ep.ports ?? []).map((p) => ({
+            op: 'delete' as const,
+            key: keys.port(ep.node!, p.proto, p.hostPort),
+          }))
+        : []),
     ])
     return ep
   }
@@ -556,7 +751,9 @@ export class ClusterOps {
    * Remove one endpoint record by id (the undo of a connect). Safe to repeat: the address is
    * released only together with the record it belongs to. 'absent' when there is none (any more).
    */
-  async removeEndpoint(rec: Pick<EndpointRecord, 'id' | 'networkId' | 'ip'>): Promise<'removed' | 'absent'> {
+  async removeEndpoint(
+    rec: Pick<EndpointRecord, 'id' | 'networkId' | 'ip'>,
+  ): Promise<'removed' | 'absent'> {
     const key = keys.endpoint(rec.networkId, rec.id)
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       const cur = await this.kv.get(key)
@@ -567,7 +764,9 @@ export class ClusterOps {
       ])
       if (out.ok) return 'removed'
     }
-    throw new ConflictError(`could not remove endpoint ${rec.id.slice(0, 12)}: too much concurrent change, try again`)
+    throw new ConflictError(
+      `could not remove endpoint ${rec.id.slice(0, 12)}: too much concurrent change, try again`,
+    )
   }
 
   /** Write back endpoint records this node still has but the store lost (re-announce). */

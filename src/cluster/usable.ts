@@ -23,7 +23,10 @@ const SUBNET_BLOCKS: readonly Block[] = [
   block('127.0.0.0/8', 'loopback: the kernel keeps these addresses inside each host'),
   block('169.254.0.0/16', 'link-local: never forwarded beyond one link'),
   block('224.0.0.0/4', 'multicast: not unicast host addresses'),
-  block('240.0.0.0/4', 'reserved (and 255.255.255.255 is the limited broadcast): Linux does not route it'),
+  block(
+    '240.0.0.0/4',
+    'reserved (and 255.255.255.255 is the limited broadcast): Linux does not route it',
+  ),
 ]
 
 /**
@@ -72,9 +75,12 @@ export function unusableVtepReason(
   }
   const n = ipv4ToInt(addr)
   const hit = VTEP_BLOCKS.find((b) => b.first <= n && n <= b.last)
-  if (hit) return `vtep ${addr} is in ${hit.cidr}, ${hit.why}: give the unicast underlay address of the external VTEP`
+  if (hit)
+    return `vtep ${addr} is in ${hit.cidr}, ${hit.why}: give the unicast underlay address of the external VTEP`
   const owners: [string | undefined, string][] =
-    nodeAddresses instanceof Map ? [...nodeAddresses.entries()] : [...(nodeAddresses as Iterable<string>)].map((a) => [undefined, a])
+    nodeAddresses instanceof Map
+      ? [...nodeAddresses.entries()]
+      : [...(nodeAddresses as Iterable<string>)].map((a) => [undefined, a])
   const owner = owners.find(([, a]) => sameAddress(a, addr))
   if (owner) {
     const who = owner[0] ? `weft node ${owner[0]}` : 'a weft node'

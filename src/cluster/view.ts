@@ -21,8 +21,17 @@ export type ParseCache = Map<string, { value: string; parsed: ParsedKey; record:
 
 const SCHEMAS = { network: NetworkRecord, endpoint: EndpointRecord, node: NodeRecord } as const
 
-export function clusterView(entries: Iterable<{ key: string; value: string }>, cache?: ParseCache): ClusterView {
-  const view: ClusterView = { networks: new Map(), endpoints: new Map(), nodes: new Map(), ipam: new Map(), invalid: [] }
+export function clusterView(
+  entries: Iterable<{ key: string; value: string }>,
+  cache?: ParseCache,
+): ClusterView {
+  const view: ClusterView = {
+    networks: new Map(),
+    endpoints: new Map(),
+    nodes: new Map(),
+    ipam: new Map(),
+    invalid: [],
+  }
   const seen = cache ? new Set<string>() : undefined
   addEntries(view, entries, cache, seen)
   if (cache && seen) for (const key of cache.keys()) if (!seen.has(key)) cache.delete(key)
@@ -34,7 +43,11 @@ export function clusterView(entries: Iterable<{ key: string; value: string }>, c
  * the tree. The maps are updated in place and shared; the returned object is new, so whoever
  * compares views by identity sees a change.
  */
-export function viewWith(view: ClusterView, entries: Iterable<{ key: string; value: string }>, cache?: ParseCache): ClusterView {
+export function viewWith(
+  view: ClusterView,
+  entries: Iterable<{ key: string; value: string }>,
+  cache?: ParseCache,
+): ClusterView {
   addEntries(view, entries, cache)
   return { ...view }
 }

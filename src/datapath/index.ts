@@ -29,7 +29,10 @@ export async function createDatapath(kind: DatapathKind, opts: DatapathOptions):
       throw e
     }
     if (typeof mod.createBpfDatapath !== 'function') {
-      throw new NotSupportedError('the bpf datapath (src/datapath/bpf/index.ts exports no createBpfDatapath)', '5.10')
+      throw new NotSupportedError(
+        'the bpf datapath (src/datapath/bpf/index.ts exports no createBpfDatapath)',
+        '5.10',
+      )
     }
     return mod.createBpfDatapath(opts)
   }

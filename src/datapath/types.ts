@@ -77,7 +77,14 @@ export interface ActualState {
    * `mac` and `forwarding` (the address leads to this veth with this MAC), where the datapath
    * can tell: drift compares them.
    */
-  localEndpoints: { vni: number; ip: string; hostIfname?: string; ifindex: number; mac?: string; forwarding?: boolean }[]
+  localEndpoints: {
+    vni: number
+    ip: string
+    hostIfname?: string
+    ifindex: number
+    mac?: string
+    forwarding?: boolean
+  }[]
   remoteEndpoints: RemoteEndpointSpec[]
   members: { vni: number; vteps: string[] }[]
   /** Parts of the datapath itself missing or changed behind its back; `start()` puts them back. */

@@ -28,7 +28,10 @@ export const runIn = (ns: string, cmd: string[]) => run(['nsenter', `--net=${nsP
 
 export async function mustRunIn(ns: string, cmd: string[]): Promise<RunResult> {
   const r = await runIn(ns, cmd)
-  if (r.code !== 0) throw new Error(`in namespace ${ns}: \`${cmd.join(' ')}\` failed: ${(r.stderr || r.stdout).trim()}`)
+  if (r.code !== 0)
+    throw new Error(
+      `in namespace ${ns}: \`${cmd.join(' ')}\` failed: ${(r.stderr || r.stdout).trim()}`,
+    )
   return r
 }
 
@@ -48,11 +51,17 @@ export function alive(pid: number): boolean {
 }
 
 /** Poll `cond` until it holds or the deadline passes. */
-export async function waitFor(cond: () => Promise<boolean> | boolean, what: string, timeoutMs: number, intervalMs = 100): Promise<void> {
+export async function waitFor(
+  cond: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await cond()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await Bun.sleep(intervalMs)
   }
 }

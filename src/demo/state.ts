@@ -1,7 +1,15 @@
 // What a demo run made, written down before each thing is made (so a crash or Ctrl-C at
 // any point can be undone), under /run/weft-demo/<prefix>/state.json; and the teardown
 // that removes exactly that: agent processes by PID, namespaces, pins, state files.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { PIN_ROOT } from '../datapath/index.ts'
 import { alive, run } from './_exec.ts'
@@ -48,7 +56,8 @@ export function listStates(): DemoState[] {
       out.push(JSON.parse(readFileSync(f, 'utf8')) as DemoState)
     } catch {
       // a directory without a readable state: nothing we can safely remove but the dir
-      if (/^wd[0-9a-f]{4}$/.test(name) && !existsSync(f)) rmSync(join(DEMO_ROOT, name), { recursive: true, force: true })
+      if (/^wd[0-9a-f]{4}$/.test(name) && !existsSync(f))
+        rmSync(join(DEMO_ROOT, name), { recursive: true, force: true })
     }
   }
   return out
@@ -83,7 +92,10 @@ async function existingNamespaces(): Promise<Set<string>> {
 }
 
 /** Remove everything a demo run recorded. Returns what is still left (empty when clean). */
-export async function teardown(s: DemoState, log: (line: string) => void = () => {}): Promise<string[]> {
+export async function teardown(
+  s: DemoState,
+  log: (line: string) => void = () => {},
+): Promise<string[]> {
   // containers first, while the agents still answer Docker's plugin calls
   for (const d of s.docker ?? []) await teardownDemoDocker(d, log)
   for (const a of s.agents) {
@@ -115,7 +127,8 @@ export async function leftovers(s: DemoState): Promise<string[]> {
   const left: string[] = []
   const present = await existingNamespaces()
   for (const ns of s.namespaces) if (present.has(ns)) left.push(`namespace ${ns}`)
-  for (const node of s.nodes) if (existsSync(join(PIN_ROOT, node))) left.push(`pins ${join(PIN_ROOT, node)}`)
+  for (const node of s.nodes)
+    if (existsSync(join(PIN_ROOT, node))) left.push(`pins ${join(PIN_ROOT, node)}`)
   for (const a of s.agents) if (isOurAgent(a)) left.push(`agent process ${a.pid}`)
   for (const d of s.docker ?? []) left.push(...demoDockerLeftovers(d))
   if (existsSync(stateDir(s.prefix))) left.push(`state dir ${stateDir(s.prefix)}`)

@@ -9,7 +9,16 @@
 import { ConflictError, ValidationError } from '../errors/index.ts'
 import { parseCidr, parseIPv4, RtnlSocket } from '../net/index.ts'
 import { enableForwarding } from './forwarding.ts'
-import { applyTable, assertNft, readPublished, removeTable, renderTable, type Publication, type PublishedCounters, type TableState } from './nft.ts'
+import {
+  applyTable,
+  assertNft,
+  readPublished,
+  removeTable,
+  renderTable,
+  type Publication,
+  type PublishedCounters,
+  type TableState,
+} from './nft.ts'
 import { checkPublished, duplicatePort, formatPublished, portKey } from './ports.ts'
 import { plumbWayOut, type WayOutPlumbing } from './routes.ts'
 
@@ -26,13 +35,18 @@ const pubKey = (vni: number, ip: string) => `${vni}/${ip}`
 const PUBLISHED_READ_REUSE_MS = 250
 
 /** Throws (400) unless every HOST_IP of `ports` is an address of this host. */
-export function assertHostAddresses(ports: Publication['ports'], addresses: () => string[] = hostAddresses): void {
+export function assertHostAddresses(
+  ports: Publication['ports'],
+  addresses: () => string[] = hostAddresses,
+): void {
   const wanted = ports.map(checkPublished).filter((p) => p.hostIp !== undefined)
   if (!wanted.length) return
   const mine = new Set(addresses())
   const foreign = wanted.find((p) => !mine.has(p.hostIp!))
   if (foreign) {
-    throw new ValidationError(`cannot publish ${formatPublished(foreign)}: ${foreign.hostIp} is not an address of this host (${[...mine].join(', ')})`)
+    throw new ValidationError(
+      `cannot publish ${formatPublished(foreign)}: ${foreign.hostIp} is not an address of this host (${[...mine].join(', ')})`,
+    )
   }
 }
 
@@ -57,7 +71,15 @@ export interface EgressKernel {
   localAddresses(): string[]
 }
 
-const KERNEL: EgressKernel = { assertNft, enableForwarding, readPublished, applyTable, removeTable, plumbWayOut, localAddresses: hostAddresses }
+const KERNEL: EgressKernel = {
+  assertNft,
+  enableForwarding,
+  readPublished,
+  applyTable,
+  removeTable,
+  plumbWayOut,
+  localAddresses: hostAddresses,
+}
 
 export class HostEgress {
   private readonly k: EgressKernel
@@ -88,7 +110,11 @@ export class HostEgress {
    * every call (the reconciler's resync), so a table changed behind weft's back is put back.
    */
   async setSubnets(subnets: ClusterSubnet[]): Promise<void> {
-    this.subnets = subnets.map((s) => ({ vni: s.vni, subnet: parseCidr(s.subnet, `subnet of network ${s.vni}`).cidr, internal: !!s.internal }))
+    this.subnets = subnets.map((s) => ({
+      vni: s.vni,
+      subnet: parseCidr(s.subnet, `subnet of network ${s.vni}`).cidr,
+      internal: !!s.internal,
+    }))
     await this.sync(true)
   }
 
@@ -106,7 +132,10 @@ export class HostEgress {
       if (other === k) continue
       const clash = pub.ports.find((q) => ports.some((x) => portKey(x) === portKey(q)))
       if (clash) {
-        throw new ConflictError(`host port ${portKey(clash)} is already published on this host (${formatPublished(clash)} to ${pub.ip})`, 'port_taken')
+        throw new ConflictError(
+          `host port ${portKey(clash)} is already published on this host (${formatPublished(clash)} to ${pub.ip})`,
+          'port_taken',
+        )
       }
     }
     return ports

@@ -10,6 +10,9 @@ export function enableForwarding(): void {
     if (readFileSync(IP_FORWARD, 'utf8').trim() === '1') return
     writeFileSync(IP_FORWARD, '1\n')
   } catch (e) {
-    throw new WeftError('forwarding_failed', `cannot turn on IPv4 forwarding (${IP_FORWARD}), which the way out needs: ${(e as Error).message}`)
+    throw new WeftError(
+      'forwarding_failed',
+      `cannot turn on IPv4 forwarding (${IP_FORWARD}), which the way out needs: ${(e as Error).message}`,
+    )
   }
 }

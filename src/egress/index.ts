@@ -7,5 +7,9 @@ export type { Publication, PublishedCounters, TableState } from './nft.ts'
 export { parsePublish, checkPublished, duplicatePort, formatPublished, portKey } from './ports.ts'
 export type { PublishedPort, PortProto } from './ports.ts'
 export { defaultRouteMetric } from './routes.ts'
-export { defaultRouteMessage, hostRouteMessage, permanentNeighbourMessage } from './route-messages.ts'
+export {
+  defaultRouteMessage,
+  hostRouteMessage,
+  permanentNeighbourMessage,
+} from './route-messages.ts'
 export type { WayOutPlumbing } from './routes.ts'

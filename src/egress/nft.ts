@@ -51,7 +51,10 @@ export interface PublishedCounters extends Publication {
 /** Failure of an `nft` run. */
 export class NftError extends WeftError {
   override name = 'NftError'
-  constructor(message: string, readonly stderr: string) {
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
     super('nft_failed', message)
   }
 }
@@ -118,7 +121,11 @@ export function renderTable(s: TableState): string {
 
 async function nft(args: string[], input?: string): Promise<string> {
   const r = await exec(['nft', ...args], input)
-  if (r.code !== 0) throw new NftError(`\`nft ${args.join(' ')}\` failed: ${r.stderr.trim() || `exit code ${r.code}`}`, r.stderr)
+  if (r.code !== 0)
+    throw new NftError(
+      `\`nft ${args.join(' ')}\` failed: ${r.stderr.trim() || `exit code ${r.code}`}`,
+      r.stderr,
+    )
   return r.stdout
 }
 
@@ -152,7 +159,11 @@ export async function removeTable(): Promise<void> {
 }
 
 interface NftRule {
-  rule?: { chain: string; comment?: string; expr?: { counter?: { packets: number; bytes: number } }[] }
+  rule?: {
+    chain: string
+    comment?: string
+    expr?: { counter?: { packets: number; bytes: number } }[]
+  }
 }
 
 /** Published ports and their counters as the kernel holds them; [] when the table is absent. */
@@ -174,7 +185,12 @@ export function publishedFromJson(text: string): PublishedCounters[] {
     if (!rule?.comment || !parsePubComment(rule.comment)) continue
     const counter = rule.expr?.find((e) => e.counter)?.counter ?? { packets: 0, bytes: 0 }
     if (rule.chain === 'published') {
-      out.set(rule.comment, { ...parsePubComment(rule.comment)!, connections: BigInt(counter.packets), packets: 0n, bytes: 0n })
+      out.set(rule.comment, {
+        ...parsePubComment(rule.comment)!,
+        connections: BigInt(counter.packets),
+        packets: 0n,
+        bytes: 0n,
+      })
     } else if (rule.chain === 'forward') {
       inbound.set(rule.comment, counter)
     }
@@ -187,10 +203,20 @@ export function publishedFromJson(text: string): PublishedCounters[] {
 }
 
 /** Inverse of dnatRule's comment; undefined for anything else. */
-export function parsePubComment(comment: string): Omit<PublishedCounters, 'connections' | 'packets' | 'bytes'> | undefined {
+export function parsePubComment(
+  comment: string,
+): Omit<PublishedCounters, 'connections' | 'packets' | 'bytes'> | undefined {
   const f = comment.split(' ')
   if (f.length !== 7 || f[0] !== PUB_TAG) return undefined
-  const [, vni, ip, proto, hostIp, hostPort, containerPort] = f as [string, string, string, PortProto, string, string, string]
+  const [, vni, ip, proto, hostIp, hostPort, containerPort] = f as [
+    string,
+    string,
+    string,
+    PortProto,
+    string,
+    string,
+    string,
+  ]
   const port: PublishedPort = {
     proto,
     ...(hostIp !== '*' ? { hostIp } : {}),

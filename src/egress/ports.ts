@@ -26,14 +26,17 @@ function port(v: string, what: string, spec: string): number {
 
 /** "[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]" -> PublishedPort (default tcp). */
 export function parsePublish(spec: string): PublishedPort {
-  if (typeof spec !== 'string' || spec.length === 0) throw new ValidationError('--publish needs [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]')
+  if (typeof spec !== 'string' || spec.length === 0)
+    throw new ValidationError('--publish needs [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]')
   const [ports, proto = 'tcp', ...rest] = spec.split('/')
   if (rest.length || (proto !== 'tcp' && proto !== 'udp')) {
     throw new ValidationError(`--publish "${spec}": the protocol must be /tcp or /udp`)
   }
   const parts = ports!.split(':')
   if (parts.length < 2 || parts.length > 3) {
-    throw new ValidationError(`--publish "${spec}" must be [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (ranges and IPv6 are not supported)`)
+    throw new ValidationError(
+      `--publish "${spec}" must be [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (ranges and IPv6 are not supported)`,
+    )
   }
   const [hostIp, hostPort, containerPort] = parts.length === 3 ? parts : [undefined, ...parts]
   return checkPublished({
@@ -47,13 +50,24 @@ export function parsePublish(spec: string): PublishedPort {
 /** Validate a PublishedPort from JSON (API input, records); returns a normalised copy. */
 export function checkPublished(p: PublishedPort): PublishedPort {
   const what = `published port ${JSON.stringify(p)}`
-  if (p === null || typeof p !== 'object') throw new ValidationError(`${what} must be {proto, hostIp?, hostPort, containerPort}`)
-  if (p.proto !== 'tcp' && p.proto !== 'udp') throw new ValidationError(`${what}: proto must be "tcp" or "udp"`)
+  if (p === null || typeof p !== 'object')
+    throw new ValidationError(`${what} must be {proto, hostIp?, hostPort, containerPort}`)
+  if (p.proto !== 'tcp' && p.proto !== 'udp')
+    throw new ValidationError(`${what}: proto must be "tcp" or "udp"`)
   for (const k of ['hostPort', 'containerPort'] as const) {
-    if (!Number.isInteger(p[k]) || p[k] < 1 || p[k] > 65535) throw new ValidationError(`${what}: ${k} must be 1..65535`)
+    if (!Number.isInteger(p[k]) || p[k] < 1 || p[k] > 65535)
+      throw new ValidationError(`${what}: ${k} must be 1..65535`)
   }
-  const hostIp = p.hostIp === undefined || p.hostIp === '0.0.0.0' ? undefined : parseIPv4(p.hostIp, 'published host address')
-  return { proto: p.proto, ...(hostIp ? { hostIp } : {}), hostPort: p.hostPort, containerPort: p.containerPort }
+  const hostIp =
+    p.hostIp === undefined || p.hostIp === '0.0.0.0'
+      ? undefined
+      : parseIPv4(p.hostIp, 'published host address')
+  return {
+    proto: p.proto,
+    ...(hostIp ? { hostIp } : {}),
+    hostPort: p.hostPort,
+    containerPort: p.containerPort,
+  }
 }
 
 /** The same host port and protocol twice (on any addresses: a host port is published once). */
@@ -71,4 +85,5 @@ export function duplicatePort(ports: PublishedPort[]): PublishedPort | undefined
 export const portKey = (p: Pick<PublishedPort, 'proto' | 'hostPort'>) => `${p.proto}/${p.hostPort}`
 
 /** "[HOST_IP:]HOST_PORT->CONTAINER_PORT/proto", as `docker ps` shows it. */
-export const formatPublished = (p: PublishedPort) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.proto}`
+export const formatPublished = (p: PublishedPort) =>
+  `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.proto}`

@@ -1,7 +1,15 @@
 // The three rtnetlink requests of an endpoint's way out (pure): `ip route replace IP/32 dev
 // VETH scope link mtu MTU`, `ip neigh replace IP lladdr MAC dev VETH nud permanent` on the host, and
 // `ip route replace default via GW dev ethN metric M` in the sandbox. Sent by ./routes.ts.
-import { AF_INET, ipv4Bytes, macToBytes, NetlinkMessage, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE } from '../net/index.ts'
+import {
+  AF_INET,
+  ipv4Bytes,
+  macToBytes,
+  NetlinkMessage,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_REPLACE,
+} from '../net/index.ts'
 
 const RTM_NEWROUTE = 24
 const RTM_NEWNEIGH = 28
@@ -23,7 +31,20 @@ const REPLACE = NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK
 
 /** struct rtmsg (12 bytes) for a main-table unicast route. */
 function rtmsg(dstLen: number, scope: number): Uint8Array {
-  return Uint8Array.of(AF_INET, dstLen, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST, 0, 0, 0, 0)
+  return Uint8Array.of(
+    AF_INET,
+    dstLen,
+    0,
+    0,
+    RT_TABLE_MAIN,
+    RTPROT_BOOT,
+    scope,
+    RTN_UNICAST,
+    0,
+    0,
+    0,
+    0,
+  )
 }
 
 /** struct ndmsg (12 bytes). */
@@ -52,11 +73,21 @@ export function hostRouteMessage(ifindex: number, ip: string, mtu: number): Netl
     .end()
 }
 
-export function permanentNeighbourMessage(ifindex: number, ip: string, mac: string): NetlinkMessage {
-  return new NetlinkMessage(RTM_NEWNEIGH, REPLACE, ndmsg(ifindex, NUD_PERMANENT)).attr(NDA_DST, addr(ip)).attr(NDA_LLADDR, macToBytes(mac))
+export function permanentNeighbourMessage(
+  ifindex: number,
+  ip: string,
+  mac: string,
+): NetlinkMessage {
+  return new NetlinkMessage(RTM_NEWNEIGH, REPLACE, ndmsg(ifindex, NUD_PERMANENT))
+    .attr(NDA_DST, addr(ip))
+    .attr(NDA_LLADDR, macToBytes(mac))
 }
 
-export function defaultRouteMessage(ifindex: number, gateway: string, metric: number): NetlinkMessage {
+export function defaultRouteMessage(
+  ifindex: number,
+  gateway: string,
+  metric: number,
+): NetlinkMessage {
   return new NetlinkMessage(RTM_NEWROUTE, REPLACE, rtmsg(0, RT_SCOPE_UNIVERSE))
     .attr(RTA_GATEWAY, addr(gateway))
     .u32(RTA_OIF, ifindex)

@@ -7,7 +7,11 @@
 // Three rtnetlink requests (./route-messages.ts), no process: the endpoint plumbing moved off
 // `ip` for its cost at scale (see src/net/netlink.ts).
 import { RtnlSocket } from '../net/index.ts'
-import { defaultRouteMessage, hostRouteMessage, permanentNeighbourMessage } from './route-messages.ts'
+import {
+  defaultRouteMessage,
+  hostRouteMessage,
+  permanentNeighbourMessage,
+} from './route-messages.ts'
 
 export interface WayOutPlumbing {
   hostIfname: string
@@ -40,8 +44,14 @@ let hostSocket: RtnlSocket | undefined
 export function plumbWayOut(p: WayOutPlumbing): void {
   const where = `way out of endpoint ${p.hostIfname}`
   const host = (hostSocket ??= RtnlSocket.open())
-  host.request(`${where}: route ${p.ip}/32 dev ${p.hostIfname}`, hostRouteMessage(p.hostIfindex, p.ip, p.mtu))
-  host.request(`${where}: neighbour ${p.ip} lladdr ${p.mac}`, permanentNeighbourMessage(p.hostIfindex, p.ip, p.mac))
+  host.request(
+    `${where}: route ${p.ip}/32 dev ${p.hostIfname}`,
+    hostRouteMessage(p.hostIfindex, p.ip, p.mtu),
+  )
+  host.request(
+    `${where}: neighbour ${p.ip} lladdr ${p.mac}`,
+    permanentNeighbourMessage(p.hostIfindex, p.ip, p.mac),
+  )
   if (p.sandboxPath === '') return
   const sandbox = RtnlSocket.open(p.sandboxPath)
   try {

@@ -5,7 +5,9 @@
 // test/build/embedded-stub.test.ts checks both export the same names.
 
 function unbuilt(): never {
-  throw new Error('build/embedded.gen.ts is missing: build first (node_modules/.bin/bun run compile.ts)')
+  throw new Error(
+    'build/embedded.gen.ts is missing: build first (node_modules/.bin/bun run compile.ts)',
+  )
 }
 
 /** BPF object name (e.g. "vxlan") -> path of the embedded .o. */

@@ -15,7 +15,8 @@ export function bpfObjectNames(): string[] {
 /** The bytes of an embedded BPF object, for libbpf's open-from-memory. */
 export function bpfObjectBytes(name: string): Uint8Array {
   const path = BPF_OBJECT_PATHS[name]
-  if (!path) throw new Error(`no embedded BPF object "${name}" (have: ${bpfObjectNames().join(', ')})`)
+  if (!path)
+    throw new Error(`no embedded BPF object "${name}" (have: ${bpfObjectNames().join(', ')})`)
   return new Uint8Array(readFileSync(path))
 }
 

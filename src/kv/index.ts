@@ -39,7 +39,11 @@ export {
 } from './secure/cluster-secret.ts'
 export type { ClusterSecret, StoreClientOptions } from './secure/cluster-secret.ts'
 export { serveEmbeddedStore, remoteStoreOptions } from './secure/store-access.ts'
-export type { EmbeddedStore, EmbeddedStoreOptions, RemoteStoreInput } from './secure/store-access.ts'
+export type {
+  EmbeddedStore,
+  EmbeddedStoreOptions,
+  RemoteStoreInput,
+} from './secure/store-access.ts'
 export { parseJoinToken } from './secure/join-token.ts'
 export type { KvEntry, SessionInfo, SessionBehavior, TxnOp, TxnVerb, TxnOpError } from './types.ts'
 export { StoreUnreachableError } from '../errors/index.ts'

@@ -10,7 +10,12 @@ export function parseJson(text: string): unknown {
   // the reviver costs several times a plain parse: only pay it when a 16+ digit number is present
   if (!LONG_DIGITS.test(text)) return JSON.parse(text)
   return JSON.parse(text, (_key, value, ctx?: { source?: string }) => {
-    if (typeof value === 'number' && !Number.isSafeInteger(value) && ctx?.source && INTEGER.test(ctx.source)) {
+    if (
+      typeof value === 'number' &&
+      !Number.isSafeInteger(value) &&
+      ctx?.source &&
+      INTEGER.test(ctx.source)
+    ) {
       return BigInt(ctx.source)
     }
     return value
@@ -21,7 +26,10 @@ export function parseJson(text: string): unknown {
 export function stringifyJson(value: unknown, pretty = false): string {
   return JSON.stringify(
     value,
-    (_key, v) => (typeof v === 'bigint' ? (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(v.toString()) : v),
+    (_key, v) =>
+      typeof v === 'bigint'
+        ? (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(v.toString())
+        : v,
     pretty ? 4 : undefined,
   )
 }

@@ -46,9 +46,10 @@ export class ClusterMirror {
   /** A watch event from the store. Listeners hear it even when nothing changed (a wakeup). */
   async apply(e: WatchEvent): Promise<boolean> {
     this.hadWatchEvent = true
-    const changed = e.kind === 'snapshot'
-      ? await this.db.applySnapshot(e.entries, e.revision)
-      : await this.db.applyDelta(e.put, e.deleted, e.revision)
+    const changed =
+      e.kind === 'snapshot'
+        ? await this.db.applySnapshot(e.entries, e.revision)
+        : await this.db.applyDelta(e.put, e.deleted, e.revision)
     if (changed) {
       this.current = clusterView(this.db.entries().values(), this.parseCache)
       if (this.current.invalid.length) this.opts.onInvalid?.(this.current.invalid)
@@ -74,7 +75,11 @@ export class ClusterMirror {
    * Resolves once `predicate(view)` holds; re-checked after every change. Throws
    * StoreUnreachableError naming `what` at the deadline (the store did not bring it).
    */
-  waitFor(predicate: (view: ClusterView) => boolean, timeoutMs: number, what = 'the cluster view'): Promise<void> {
+  waitFor(
+    predicate: (view: ClusterView) => boolean,
+    timeoutMs: number,
+    what = 'the cluster view',
+  ): Promise<void> {
     if (predicate(this.current)) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const done = (err?: Error) => {
@@ -87,7 +92,12 @@ export class ClusterMirror {
         if (predicate(this.current)) done()
       })
       const timer = setTimeout(
-        () => done(new StoreUnreachableError(`timed out after ${timeoutMs} ms waiting for ${what}: is the store reachable?`)),
+        () =>
+          done(
+            new StoreUnreachableError(
+              `timed out after ${timeoutMs} ms waiting for ${what}: is the store reachable?`,
+            ),
+          ),
         timeoutMs,
       )
     })

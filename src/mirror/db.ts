@@ -105,7 +105,9 @@ export class MirrorDb {
   /** Entries under a prefix (mirror plus own writes), without copying the tree. */
   list(prefix: string): MirrorEntry[] {
     const out: MirrorEntry[] = []
-    const keys = prefix.endsWith('/') ? (this.dirs.get(prefix) ?? []) : [...this.mirror.keys()].filter((k) => k.startsWith(prefix))
+    const keys = prefix.endsWith('/')
+      ? (this.dirs.get(prefix) ?? [])
+      : [...this.mirror.keys()].filter((k) => k.startsWith(prefix))
     for (const k of keys) if (!this.own.has(k)) out.push(this.mirror.get(k)!)
     for (const [k, o] of this.own) if (k.startsWith(prefix)) out.push(o.entry)
     return out
@@ -181,7 +183,8 @@ export class MirrorDb {
       return !cur || cur.modifyIndex !== e.modifyIndex || cur.value !== e.value
     })
     const gone = deleted.filter((k) => this.mirror.has(k))
-    for (const e of changed) stmts.push({ sql: UPSERT_MIRROR, args: [e.key, e.value, e.modifyIndex.toString()] })
+    for (const e of changed)
+      stmts.push({ sql: UPSERT_MIRROR, args: [e.key, e.value, e.modifyIndex.toString()] })
     for (const k of gone) stmts.push({ sql: 'DELETE FROM mirror WHERE key = ?', args: [k] })
     if (stmts.length === 0) return this.settleOwnWrites(index)
     stmts.push({ sql: UPSERT_INDEX, args: [index.toString()] })
@@ -220,7 +223,10 @@ export class MirrorDb {
   }
 
   async deleteLocalEndpoint(hostIfname: string): Promise<void> {
-    await this.db.execute({ sql: 'DELETE FROM local_endpoints WHERE host_ifname = ?', args: [hostIfname] })
+    await this.db.execute({
+      sql: 'DELETE FROM local_endpoints WHERE host_ifname = ?',
+      args: [hostIfname],
+    })
   }
 
   close(): void {

@@ -20,7 +20,11 @@ export function followStore(
       onError(e) {
         status.failed((e as Error).message)
         // a store that is not the one we trust is a configuration error, not an outage
-        if ((e as { code?: unknown }).code === 'store_identity') log?.error({ err: (e as Error).message }, 'configuration error: the store is not the one this agent was told to trust; backing off')
+        if ((e as { code?: unknown }).code === 'store_identity')
+          log?.error(
+            { err: (e as Error).message },
+            'configuration error: the store is not the one this agent was told to trust; backing off',
+          )
         else log?.debug({ err: (e as Error).message }, 'watch failed; backing off')
       },
     },

@@ -69,7 +69,9 @@ const MIN_MTU = 68
 const MAX_MTU = 65535
 
 /** Validate a PlumbSpec (pure); returns a normalised copy. Throws ValidationError. */
-export function validatePlumbSpec(spec: PlumbSpec): Required<Omit<PlumbSpec, 'master' | 'alias'>> & PlumbSpec {
+export function validatePlumbSpec(
+  spec: PlumbSpec,
+): Required<Omit<PlumbSpec, 'master' | 'alias'>> & PlumbSpec {
   const hostIfname = assertIfname(spec.hostIfname, 'host interface name')
   assertOwnIfname(hostIfname)
   const ifname = assertIfname(spec.ifname, 'sandbox interface name')
@@ -80,7 +82,9 @@ export function validatePlumbSpec(spec: PlumbSpec): Required<Omit<PlumbSpec, 'ma
   }
   if (spec.master !== undefined) assertIfname(spec.master, 'bridge name')
   if (spec.alias !== undefined && (spec.alias.length > 128 || /[\n"\\]/.test(spec.alias))) {
-    throw new ValidationError('interface alias must be <= 128 characters without quotes, backslashes or newlines')
+    throw new ValidationError(
+      'interface alias must be <= 128 characters without quotes, backslashes or newlines',
+    )
   }
   return {
     ...spec,
@@ -104,7 +108,9 @@ type Spec = ReturnType<typeof validatePlumbSpec>
 
 function assertOwnIfname(name: string): void {
   if (!name.startsWith(IFNAME_PREFIX)) {
-    throw new ValidationError(`host interface name "${name}" must start with "${IFNAME_PREFIX}" (weft only manages its own links)`)
+    throw new ValidationError(
+      `host interface name "${name}" must start with "${IFNAME_PREFIX}" (weft only manages its own links)`,
+    )
   }
 }
 
@@ -128,7 +134,11 @@ export async function plumbEndpoint(input: PlumbSpec): Promise<PlumbedEndpoint> 
   let master: number | undefined
   if (s.master !== undefined) {
     master = getLibc().ifNameToIndex(s.master)
-    if (!master) throw new NotFoundError(`create ${where}: bridge ${s.master} does not exist`, 'bridge_not_found')
+    if (!master)
+      throw new NotFoundError(
+        `create ${where}: bridge ${s.master} does not exist`,
+        'bridge_not_found',
+      )
   }
   const sandbox = RtnlSocket.open(sb.path)
   try {
@@ -143,17 +153,30 @@ export async function plumbEndpoint(input: PlumbSpec): Promise<PlumbedEndpoint> 
         throw inContext(`replace stale ${where}`, e)
       }
     }
-    throw new ConflictError(`cannot create ${s.hostIfname}: a link of that name keeps reappearing, retry`, 'ifname_race')
+    throw new ConflictError(
+      `cannot create ${s.hostIfname}: a link of that name keeps reappearing, retry`,
+      'ifname_race',
+    )
   } finally {
     sandbox.close()
   }
 }
 
 /** Make the pair; false when a link called `hostIfname` already exists. */
-function createPair(s: Spec, sandboxPath: string, master: number | undefined, where: string): boolean {
+function createPair(
+  s: Spec,
+  sandboxPath: string,
+  master: number | undefined,
+  where: string,
+): boolean {
   const nsFd = openSync(sandboxPath, 'r') // IFLA_NET_NS_FD
   try {
-    host().createVeth({ name: s.hostIfname, mtu: s.hostMtu, master, peer: { name: s.ifname, netnsFd: nsFd, mac: s.mac, mtu: s.mtu } })
+    host().createVeth({
+      name: s.hostIfname,
+      mtu: s.hostMtu,
+      master,
+      peer: { name: s.ifname, netnsFd: nsFd, mac: s.mac, mtu: s.mtu },
+    })
     return true
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === Errno.EEXIST) {
@@ -170,13 +193,22 @@ function createPair(s: Spec, sandboxPath: string, master: number | undefined, wh
   }
 }
 
-function configureNew(s: Spec, sandbox: RtnlSocket, sandboxPath: string, where: string): PlumbedEndpoint {
+function configureNew(
+  s: Spec,
+  sandbox: RtnlSocket,
+  sandboxPath: string,
+  where: string,
+): PlumbedEndpoint {
   try {
     // addrgenmode before up: the kernel applies IFF_UP before IFLA_AF_SPEC within one request
     host().setLink(s.hostIfname, { alias: s.alias })
     host().setLink(s.hostIfname, { up: true })
     const hostLink = host().getLink(s.hostIfname)
-    if (!hostLink) throw new WeftError('link_vanished', `configure ${where}: ${s.hostIfname} vanished right after it was created`)
+    if (!hostLink)
+      throw new WeftError(
+        'link_vanished',
+        `configure ${where}: ${s.hostIfname} vanished right after it was created`,
+      )
     const peer = configureSandboxEnd(s, sandbox, false)
     return result(s, hostLink, peer, sandboxPath, false)
   } catch (e) {
@@ -185,11 +217,21 @@ function configureNew(s: Spec, sandbox: RtnlSocket, sandboxPath: string, where: 
   }
 }
 
-function adopt(s: Spec, sandbox: RtnlSocket, master: number | undefined, sandboxPath: string, where: string): PlumbedEndpoint {
+function adopt(
+  s: Spec,
+  sandbox: RtnlSocket,
+  master: number | undefined,
+  sandboxPath: string,
+  where: string,
+): PlumbedEndpoint {
   try {
     host().setLink(s.hostIfname, { mtu: s.hostMtu, master, alias: s.alias, up: true })
     const hostLink = host().getLink(s.hostIfname)
-    if (!hostLink) throw new WeftError('link_vanished', `adopt ${where}: ${s.hostIfname} vanished while it was adopted`)
+    if (!hostLink)
+      throw new WeftError(
+        'link_vanished',
+        `adopt ${where}: ${s.hostIfname} vanished while it was adopted`,
+      )
     const peer = configureSandboxEnd(s, sandbox, true)
     return result(s, hostLink, peer, sandboxPath, true)
   } catch (e) {
@@ -201,10 +243,15 @@ function adopt(s: Spec, sandbox: RtnlSocket, master: number | undefined, sandbox
 function configureSandboxEnd(s: Spec, sandbox: RtnlSocket, adopted: boolean): NlLink {
   sandbox.setLink(s.ifname, adopted ? { mac: s.mac, mtu: s.mtu } : {})
   const peer = sandbox.getLink(s.ifname)
-  if (!peer) throw new WeftError('link_vanished', `${s.ifname} (the peer of ${s.hostIfname}) is not in the sandbox`)
+  if (!peer)
+    throw new WeftError(
+      'link_vanished',
+      `${s.ifname} (the peer of ${s.hostIfname}) is not in the sandbox`,
+    )
   if (adopted) {
     for (const a of sandbox.addresses(peer.ifindex)) {
-      if (a.ip !== s.ip || a.prefixLen !== s.prefixLen) sandbox.deleteAddress(peer.ifindex, a.ip, a.prefixLen)
+      if (a.ip !== s.ip || a.prefixLen !== s.prefixLen)
+        sandbox.deleteAddress(peer.ifindex, a.ip, a.prefixLen)
     }
   }
   sandbox.replaceAddress(peer.ifindex, s.ip, s.prefixLen)
@@ -214,7 +261,13 @@ function configureSandboxEnd(s: Spec, sandbox: RtnlSocket, adopted: boolean): Nl
   return peer
 }
 
-function result(s: Spec, hostLink: NlLink, peer: NlLink, sandboxPath: string, adopted: boolean): PlumbedEndpoint {
+function result(
+  s: Spec,
+  hostLink: NlLink,
+  peer: NlLink,
+  sandboxPath: string,
+  adopted: boolean,
+): PlumbedEndpoint {
   return {
     hostIfname: s.hostIfname,
     hostIfindex: hostLink.ifindex,
@@ -233,7 +286,8 @@ function result(s: Spec, hostLink: NlLink, peer: NlLink, sandboxPath: string, ad
 function existingPair(s: Spec, sandbox: RtnlSocket, sandboxPath: string): 'adopt' | 'stale' {
   const h = host().getLink(s.hostIfname)
   const p = sandbox.getLink(s.ifname)
-  const ours = h?.kind === 'veth' && p?.kind === 'veth' && h.link === p.ifindex && p.link === h.ifindex
+  const ours =
+    h?.kind === 'veth' && p?.kind === 'veth' && h.link === p.ifindex && p.link === h.ifindex
   if (ours) return 'adopt'
   if (p) {
     throw new ConflictError(
@@ -243,7 +297,10 @@ function existingPair(s: Spec, sandbox: RtnlSocket, sandboxPath: string): 'adopt
     )
   }
   if (h && h.kind !== 'veth') {
-    throw new ConflictError(`${s.hostIfname} exists on the host and is not a veth: remove it or pick another name`, 'ifname_taken')
+    throw new ConflictError(
+      `${s.hostIfname} exists on the host and is not a veth: remove it or pick another name`,
+      'ifname_taken',
+    )
   }
   return 'stale'
 }

@@ -22,9 +22,13 @@ export async function exec(argv: string[], input?: string): Promise<ExecResult> 
       stderr: 'pipe',
     })
   } catch (err) {
-    throw new WeftError('exec_failed', `cannot run ${argv[0]}: ${(err as Error).message} (is it installed and on PATH?)`, {
-      cause: err,
-    })
+    throw new WeftError(
+      'exec_failed',
+      `cannot run ${argv[0]}: ${(err as Error).message} (is it installed and on PATH?)`,
+      {
+        cause: err,
+      },
+    )
   }
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
@@ -59,7 +63,10 @@ export function failedBatchLine(stderr: string): number | undefined {
 
 /** First meaningful kernel/iproute2 message in stderr (drops the "Command failed" trailer). */
 export function iprouteMessage(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('Command failed'))
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('Command failed'))
   return lines.join('; ') || 'unknown error'
 }
 
@@ -107,7 +114,10 @@ export async function iprouteJson<T>(
   if (r.code !== 0) {
     if (opts.missingOk && /does not exist|Cannot find device/.test(r.stderr)) return []
     const where = opts.context ? `${opts.context}: ` : ''
-    throw new IprouteError(`${where}\`${argv.join(' ')}\` failed: ${iprouteMessage(r.stderr)}`, r.stderr)
+    throw new IprouteError(
+      `${where}\`${argv.join(' ')}\` failed: ${iprouteMessage(r.stderr)}`,
+      r.stderr,
+    )
   }
   return parseIprouteJson<T[]>(r.stdout)
 }

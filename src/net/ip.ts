@@ -19,7 +19,9 @@ export function parseIPv4(input: string, what = 'IPv4 address'): string {
   const s = typeof input === 'string' ? input.trim() : ''
   const m = DOTTED.exec(s)
   if (!m || m.slice(1).some((o) => Number(o) > 255 || (o.length > 1 && o.startsWith('0')))) {
-    throw new ValidationError(`${what} "${input}" is not a valid IPv4 address (expected e.g. 10.0.1.2)`)
+    throw new ValidationError(
+      `${what} "${input}" is not a valid IPv4 address (expected e.g. 10.0.1.2)`,
+    )
   }
   return new Address4(s).correctForm()
 }
@@ -32,7 +34,8 @@ export function ipv4Bytes(ip: string): [number, number, number, number] {
 
 /** Dotted quad of 4 address bytes, most significant first. */
 export function ipv4FromBytes(b: Uint8Array): string {
-  if (b.byteLength !== 4) throw new ValidationError(`an IPv4 address is 4 bytes, got ${b.byteLength}`)
+  if (b.byteLength !== 4)
+    throw new ValidationError(`an IPv4 address is 4 bytes, got ${b.byteLength}`)
   return [...b].join('.')
 }
 
@@ -57,13 +60,16 @@ export function intToIPv4(n: number): string {
 export function parseCidr(input: string, what = 'subnet'): Cidr {
   const s = typeof input === 'string' ? input.trim() : ''
   const slash = s.indexOf('/')
-  if (slash < 0) throw new ValidationError(`${what} "${input}" is not a CIDR (expected e.g. 10.0.1.0/24)`)
+  if (slash < 0)
+    throw new ValidationError(`${what} "${input}" is not a CIDR (expected e.g. 10.0.1.0/24)`)
   const addrPart = s.slice(0, slash)
   let addr: string
   try {
     addr = parseIPv4(addrPart, what)
   } catch {
-    throw new ValidationError(`${what} "${input}" is not a valid CIDR: "${addrPart}" is not an IPv4 address (expected e.g. 10.0.1.0/24)`)
+    throw new ValidationError(
+      `${what} "${input}" is not a valid CIDR: "${addrPart}" is not an IPv4 address (expected e.g. 10.0.1.0/24)`,
+    )
   }
   const lenStr = s.slice(slash + 1)
   if (!/^\d{1,2}$/.test(lenStr) || Number(lenStr) > 32) {
@@ -73,9 +79,16 @@ export function parseCidr(input: string, what = 'subnet'): Cidr {
   const a = new Address4(`${addr}/${prefixLen}`)
   const network = a.startAddress().correctForm()
   if (network !== addr) {
-    throw new ValidationError(`${what} "${input}" has host bits set: did you mean ${network}/${prefixLen}?`)
+    throw new ValidationError(
+      `${what} "${input}" has host bits set: did you mean ${network}/${prefixLen}?`,
+    )
   }
-  return { network, prefixLen, broadcast: a.endAddress().correctForm(), cidr: `${network}/${prefixLen}` }
+  return {
+    network,
+    prefixLen,
+    broadcast: a.endAddress().correctForm(),
+    cidr: `${network}/${prefixLen}`,
+  }
 }
 
 /** True when `ip` lies inside `cidr` (network and broadcast addresses included). */
@@ -91,9 +104,12 @@ export function ipInSubnet(ip: string, cidr: string | Cidr): boolean {
 export function assertHostAddress(ip: string, cidr: string | Cidr, what = 'address'): void {
   const c = typeof cidr === 'string' ? parseCidr(cidr) : cidr
   const addr = parseIPv4(ip, what)
-  if (!ipInSubnet(addr, c)) throw new ValidationError(`${what} ${addr} is outside the subnet ${c.cidr}`)
+  if (!ipInSubnet(addr, c))
+    throw new ValidationError(`${what} ${addr} is outside the subnet ${c.cidr}`)
   if (c.prefixLen < 31 && (addr === c.network || addr === c.broadcast)) {
-    throw new ValidationError(`${what} ${addr} is the ${addr === c.network ? 'network' : 'broadcast'} address of ${c.cidr}`)
+    throw new ValidationError(
+      `${what} ${addr} is the ${addr === c.network ? 'network' : 'broadcast'} address of ${c.cidr}`,
+    )
   }
 }
 

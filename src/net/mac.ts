@@ -13,9 +13,15 @@ export function macFromIp(ip: string): string {
 /** Normalise a MAC ("02-42-0A-..." or "02:42:0a:...") to lower-case colon form; throws ValidationError. */
 export function parseMac(input: string, what = 'MAC address'): string {
   const s = typeof input === 'string' ? input.trim().toLowerCase().replaceAll('-', ':') : ''
-  if (!MAC.test(s)) throw new ValidationError(`${what} "${input}" is not a MAC address (expected e.g. 02:42:0a:00:01:02)`)
+  if (!MAC.test(s))
+    throw new ValidationError(
+      `${what} "${input}" is not a MAC address (expected e.g. 02:42:0a:00:01:02)`,
+    )
   const first = parseInt(s.slice(0, 2), 16)
-  if (first & 1) throw new ValidationError(`${what} ${s} is a multicast address: an endpoint needs a unicast MAC`)
+  if (first & 1)
+    throw new ValidationError(
+      `${what} ${s} is a multicast address: an endpoint needs a unicast MAC`,
+    )
   if (s === '00:00:00:00:00:00') throw new ValidationError(`${what} must not be all zeros`)
   return s
 }

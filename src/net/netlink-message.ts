@@ -131,7 +131,8 @@ export class NetlinkMessage {
 
   /** The finished message with its sequence number. */
   bytes(seq: number): Uint8Array {
-    if (this.nests.length) throw new Error('NetlinkMessage.bytes(): a nested attribute is still open')
+    if (this.nests.length)
+      throw new Error('NetlinkMessage.bytes(): a nested attribute is still open')
     const v = new DataView(this.buf.buffer)
     v.setUint32(0, this.size, true)
     v.setUint32(8, seq, true)
@@ -220,12 +221,20 @@ export function setLinkMessage(ref: LinkRef, o: LinkSettings): NetlinkMessage {
   if (o.mtu !== undefined) m.u32(IFLA_MTU, o.mtu)
   if (o.master !== undefined) m.u32(IFLA_MASTER, o.master)
   if (o.alias !== undefined) m.str(IFLA_IFALIAS, o.alias)
-  return m.begin(IFLA_AF_SPEC).begin(AF_INET6).u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE).end().end()
+  return m
+    .begin(IFLA_AF_SPEC)
+    .begin(AF_INET6)
+    .u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE)
+    .end()
+    .end()
 }
 
 /** Read one link (without its statistics); the answer is one RTM_NEWLINK, or ENODEV. */
 export function getLinkMessage(ref: LinkRef): NetlinkMessage {
-  return named(new NetlinkMessage(RTM_GETLINK, NLM_F_ACK, linkHeader(ref)), ref).u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
+  return named(new NetlinkMessage(RTM_GETLINK, NLM_F_ACK, linkHeader(ref)), ref).u32(
+    IFLA_EXT_MASK,
+    RTEXT_FILTER_SKIP_STATS,
+  )
 }
 
 /** Delete a link (for a veth, both ends); ENODEV when there is none. */
@@ -234,17 +243,31 @@ export function deleteLinkMessage(ref: LinkRef): NetlinkMessage {
 }
 
 /** `ip addr replace IP/LEN dev IFINDEX` */
-export function replaceAddressMessage(ifindex: number, ip: string, prefixLen: number): NetlinkMessage {
+export function replaceAddressMessage(
+  ifindex: number,
+  ip: string,
+  prefixLen: number,
+): NetlinkMessage {
   const a = Uint8Array.from(ipv4Bytes(ip))
-  return new NetlinkMessage(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK, ifaddrmsg(AF_INET, prefixLen, ifindex))
+  return new NetlinkMessage(
+    RTM_NEWADDR,
+    NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK,
+    ifaddrmsg(AF_INET, prefixLen, ifindex),
+  )
     .attr(IFA_LOCAL, a)
     .attr(IFA_ADDRESS, a)
 }
 
 /** `ip addr del IP/LEN dev IFINDEX`; EADDRNOTAVAIL when it is not there. */
-export function deleteAddressMessage(ifindex: number, ip: string, prefixLen: number): NetlinkMessage {
+export function deleteAddressMessage(
+  ifindex: number,
+  ip: string,
+  prefixLen: number,
+): NetlinkMessage {
   const a = Uint8Array.from(ipv4Bytes(ip))
-  return new NetlinkMessage(RTM_DELADDR, NLM_F_ACK, ifaddrmsg(AF_INET, prefixLen, ifindex)).attr(IFA_LOCAL, a).attr(IFA_ADDRESS, a)
+  return new NetlinkMessage(RTM_DELADDR, NLM_F_ACK, ifaddrmsg(AF_INET, prefixLen, ifindex))
+    .attr(IFA_LOCAL, a)
+    .attr(IFA_ADDRESS, a)
 }
 
 /** Dump every IPv4 address of the netns; the answers are RTM_NEWADDR parts ending in NLMSG_DONE. */
@@ -266,20 +289,29 @@ export interface NlAnswer {
 export function splitMessages(buf: Uint8Array, n: number): NlAnswer[] {
   const v = new DataView(buf.buffer, buf.byteOffset, n)
   const out: NlAnswer[] = []
-  for (let at = 0; at + NLMSG_HDRLEN <= n; ) {
+  for (let at = 0; at + NLMSG_HDRLEN <= n;) {
     const len = v.getUint32(at, true)
     if (len < NLMSG_HDRLEN || at + len > n) break
-    out.push({ type: v.getUint16(at + 4, true), flags: v.getUint16(at + 6, true), seq: v.getUint32(at + 8, true), bytes: buf.subarray(at, at + len) })
+    out.push({
+      type: v.getUint16(at + 4, true),
+      flags: v.getUint16(at + 6, true),
+      seq: v.getUint32(at + 8, true),
+      bytes: buf.subarray(at, at + len),
+    })
     at += (len + 3) & ~3
   }
   return out
 }
 
 /** Attributes in `buf[from, to)` by type (the last one wins for repeated types). */
-export function attrs(buf: Uint8Array, from: number, to: number = buf.length): Map<number, Uint8Array> {
+export function attrs(
+  buf: Uint8Array,
+  from: number,
+  to: number = buf.length,
+): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>()
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  for (let at = from; at + 4 <= to; ) {
+  for (let at = from; at + 4 <= to;) {
     const len = v.getUint16(at, true)
     if (len < 4 || at + len > to) break
     out.set(v.getUint16(at + 2, true) & NLA_TYPE_MASK, buf.subarray(at + 4, at + len))
@@ -305,13 +337,18 @@ export function parseError(msg: Uint8Array, flags: number): { errno: number; mes
   const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength)
   const errno = msg.byteLength >= NLMSG_HDRLEN + 4 ? negated(v.getInt32(NLMSG_HDRLEN, true)) : 0
   const tlvAt = NLMSG_HDRLEN + 4 + NLMSG_HDRLEN
-  const message = flags & NLM_F_ACK_TLVS && msg.byteLength > tlvAt ? cString(attrs(msg, tlvAt).get(NLMSGERR_ATTR_MSG)) : undefined
+  const message =
+    flags & NLM_F_ACK_TLVS && msg.byteLength > tlvAt
+      ? cString(attrs(msg, tlvAt).get(NLMSGERR_ATTR_MSG))
+      : undefined
   return message ? { errno, message } : { errno }
 }
 
 /** The error code an NLMSG_DONE carries (0 = the dump finished). */
 export function parseDone(msg: Uint8Array): number {
-  return msg.byteLength >= NLMSG_HDRLEN + 4 ? negated(new DataView(msg.buffer, msg.byteOffset).getInt32(NLMSG_HDRLEN, true)) : 0
+  return msg.byteLength >= NLMSG_HDRLEN + 4
+    ? negated(new DataView(msg.buffer, msg.byteOffset).getInt32(NLMSG_HDRLEN, true))
+    : 0
 }
 
 /** The kernel sends -errno; 0 stays 0 (not -0). */
@@ -368,5 +405,9 @@ export function parseAddress(msg: Uint8Array): NlAddress | undefined {
   const a = attrs(msg, NLMSG_HDRLEN + IFADDRMSG_LEN)
   const ip = a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS)
   if (!ip || ip.byteLength !== 4) return undefined
-  return { ifindex: v.getUint32(NLMSG_HDRLEN + 4, true), ip: ipv4FromBytes(ip), prefixLen: v.getUint8(NLMSG_HDRLEN + 1) }
+  return {
+    ifindex: v.getUint32(NLMSG_HDRLEN + 4, true),
+    ip: ipv4FromBytes(ip),
+    prefixLen: v.getUint8(NLMSG_HDRLEN + 1),
+  }
 }

@@ -14,9 +14,26 @@
 import { WeftError } from '../errors/index.ts'
 import { Errno, errnoName, getLibc, withNetns, type Libc } from '../sys/index.ts'
 import {
-  createVethMessage, deleteAddressMessage, deleteLinkMessage, dumpAddressesMessage, getLinkMessage, NLMSG_DONE,
-  NLMSG_ERROR, parseAddress, parseDone, parseError, parseLink, replaceAddressMessage, setLinkMessage, splitMessages,
-  type LinkRef, type LinkSettings, type NetlinkMessage, type NlAddress, type NlLink, type VethRequest,
+  createVethMessage,
+  deleteAddressMessage,
+  deleteLinkMessage,
+  dumpAddressesMessage,
+  getLinkMessage,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  parseAddress,
+  parseDone,
+  parseError,
+  parseLink,
+  replaceAddressMessage,
+  setLinkMessage,
+  splitMessages,
+  type LinkRef,
+  type LinkSettings,
+  type NetlinkMessage,
+  type NlAddress,
+  type NlLink,
+  type VethRequest,
 } from './netlink-message.ts'
 
 export type { LinkRef, LinkSettings, NlAddress, NlLink, VethRequest } from './netlink-message.ts'
@@ -76,12 +93,17 @@ export class RtnlSocket {
   static open(nsPath?: string, opts: RtnlOptions = {}): RtnlSocket {
     const libc = opts.libc ?? getLibc()
     const timeoutMs = opts.timeoutMs ?? NETLINK_TIMEOUT_MS
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`netlink timeout ${timeoutMs} ms must be a positive integer`)
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1)
+      throw new RangeError(`netlink timeout ${timeoutMs} ms must be a positive integer`)
     const make = () => libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
     const fd = nsPath === undefined ? make() : withNetns(nsPath, make, libc)
     if (fd < 0) {
       const e = libc.errno()
-      throw new NetlinkError('open rtnetlink socket' + (nsPath ? ` in ${nsPath}` : ''), e, libc.strerror(e))
+      throw new NetlinkError(
+        'open rtnetlink socket' + (nsPath ? ` in ${nsPath}` : ''),
+        e,
+        libc.strerror(e),
+      )
     }
     const opt = (what: string, rc: number) => {
       if (rc >= 0) return
@@ -120,7 +142,12 @@ export class RtnlSocket {
         const e = this.libc.errno()
         if (e === Errno.EINTR) continue
         if (e === Errno.EAGAIN) {
-          throw new NetlinkError(op, e, `no answer from the kernel within ${this.timeoutMs} ms`, 'netlink_timeout')
+          throw new NetlinkError(
+            op,
+            e,
+            `no answer from the kernel within ${this.timeoutMs} ms`,
+            'netlink_timeout',
+          )
         }
         throw new NetlinkError(op, e, `recv failed: ${this.libc.strerror(e)}`)
       }
@@ -138,7 +165,12 @@ export class RtnlSocket {
         }
         data.push(a.bytes.slice()) // a GET's answer; its ACK (we ask for one) or a dump's DONE follows
       }
-      if (n === 0) throw new NetlinkError(op, Errno.EINVAL, 'empty read from the rtnetlink socket before the answer ended')
+      if (n === 0)
+        throw new NetlinkError(
+          op,
+          Errno.EINVAL,
+          'empty read from the rtnetlink socket before the answer ended',
+        )
     }
   }
 
@@ -195,7 +227,10 @@ export class RtnlSocket {
   /** `ip addr del ip/prefixLen dev <ifindex>`; false when it was not there. */
   deleteAddress(ifindex: number, ip: string, prefixLen: number): boolean {
     try {
-      this.exchange(`delete address ${ip}/${prefixLen}`, deleteAddressMessage(ifindex, ip, prefixLen))
+      this.exchange(
+        `delete address ${ip}/${prefixLen}`,
+        deleteAddressMessage(ifindex, ip, prefixLen),
+      )
       return true
     } catch (e) {
       if (e instanceof NetlinkError && e.errno === Errno.EADDRNOTAVAIL) return false

@@ -18,7 +18,9 @@ export interface Sandbox {
 /** Resolve a sandbox spec to a path without touching the file system. */
 export function sandboxPath(spec: string): string {
   if (typeof spec !== 'string' || spec.trim() === '') {
-    throw new ValidationError('sandbox is empty: give an ip-netns name, /proc/PID/ns/net or a netns file path')
+    throw new ValidationError(
+      'sandbox is empty: give an ip-netns name, /proc/PID/ns/net or a netns file path',
+    )
   }
   const s = spec.trim()
   if (/^\d+$/.test(s)) return `/proc/${s}/ns/net`

@@ -16,11 +16,22 @@ export interface UnderlayNic {
 }
 
 /** Pick the NIC carrying `advertise` from the netns's IPv4 addresses and links (pure). */
-export function pickUnderlay(addrs: NlAddress[], links: (ifindex: number) => NlLink | undefined, advertise: string): UnderlayNic | undefined {
+export function pickUnderlay(
+  addrs: NlAddress[],
+  links: (ifindex: number) => NlLink | undefined,
+  advertise: string,
+): UnderlayNic | undefined {
   const a = addrs.find((x) => x.ip === advertise)
   const link = a && links(a.ifindex)
   if (!a || !link) return undefined
-  return { ifname: link.ifname, ifindex: link.ifindex, mtu: link.mtu, mac: link.mac, ip: advertise, prefixLen: a.prefixLen }
+  return {
+    ifname: link.ifname,
+    ifindex: link.ifindex,
+    mtu: link.mtu,
+    mac: link.mac,
+    ip: advertise,
+    prefixLen: a.prefixLen,
+  }
 }
 
 /** The first IPv4 address of the interface called `ifname` in the current netns, or undefined. */

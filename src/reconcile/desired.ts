@@ -3,7 +3,12 @@
 // network on first use); remote endpoints count only while their node is alive (its
 // session-held node key exists) — external endpoints always count.
 import type { ClusterView } from '../cluster/index.ts'
-import type { ClusterSubnetSpec, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
+import type {
+  ClusterSubnetSpec,
+  LocalEndpointSpec,
+  NetworkSpec,
+  RemoteEndpointSpec,
+} from '../datapath/types.ts'
 import { hostIfnameFor } from '../net/index.ts'
 import { remoteKey } from './items.ts'
 
@@ -20,7 +25,13 @@ export interface DesiredState {
 }
 
 export function desiredState(view: ClusterView, me: string): DesiredState {
-  const d: DesiredState = { networks: new Map(), local: new Map(), remote: new Map(), members: new Map(), subnets: [] }
+  const d: DesiredState = {
+    networks: new Map(),
+    local: new Map(),
+    remote: new Map(),
+    members: new Map(),
+    subnets: [],
+  }
   d.subnets = [...view.networks.values()]
     .map((n) => ({ vni: n.vni, subnet: n.subnet, internal: !!n.internal }))
     .sort((a, b) => a.vni - b.vni)
@@ -30,12 +41,23 @@ export function desiredState(view: ClusterView, me: string): DesiredState {
     const docker = ep.plumbing === 'docker'
     if (!net || ep.node !== me || (!docker && (!ep.sandbox || !ep.ifname))) continue
     d.networks.set(net.vni, {
-      id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.gateway, mtu: net.mtu, ...(net.internal && { internal: true }),
+      id: net.id,
+      vni: net.vni,
+      subnet: net.subnet,
+      gateway: net.gateway,
+      mtu: net.mtu,
+      ...(net.internal && { internal: true }),
     })
     vniOf.set(net.id, net.vni)
     const hostIfname = hostIfnameFor(ep.id)
     d.local.set(hostIfname, {
-      id: ep.id, vni: net.vni, ip: ep.ip, mac: ep.mac, sandbox: ep.sandbox ?? '', ifname: ep.ifname ?? '', hostIfname,
+      id: ep.id,
+      vni: net.vni,
+      ip: ep.ip,
+      mac: ep.mac,
+      sandbox: ep.sandbox ?? '',
+      ifname: ep.ifname ?? '',
+      hostIfname,
       ...(ep.ports?.length && { publish: ep.ports }),
       ...(docker && { plumbing: 'docker' as const }),
     })

@@ -5,7 +5,12 @@
 
 /** The kinds of item a pass programs, each on its own. */
 export type ItemKind = 'network' | 'local-endpoint' | 'remote-endpoint' | 'members'
-export const ITEM_KINDS: readonly ItemKind[] = ['network', 'local-endpoint', 'remote-endpoint', 'members']
+export const ITEM_KINDS: readonly ItemKind[] = [
+  'network',
+  'local-endpoint',
+  'remote-endpoint',
+  'members',
+]
 
 /** The datapath operation that failed. */
 export type ItemOp = 'upsert' | 'remove' | 'attach' | 'detach' | 'set'
@@ -49,7 +54,10 @@ export interface FailureBookOptions {
 
 export class FailureBook {
   private readonly items = new Map<string, ItemFailure & { fp: string }>()
-  private readonly totals = Object.fromEntries(ITEM_KINDS.map((k) => [k, 0])) as Record<ItemKind, number>
+  private readonly totals = Object.fromEntries(ITEM_KINDS.map((k) => [k, 0])) as Record<
+    ItemKind,
+    number
+  >
   private readonly baseMs: number
   private readonly maxMs: number
   private readonly now: () => number
@@ -67,7 +75,15 @@ export class FailureBook {
     const had = this.items.get(id)
     const attempts = (had?.attempts ?? 0) + 1
     const delay = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(attempts - 1, 30))
-    const rec = { ...item, error, since: had?.since ?? now, attempts, lastAttempt: now, retryAt: now + delay, fp }
+    const rec = {
+      ...item,
+      error,
+      since: had?.since ?? now,
+      attempts,
+      lastAttempt: now,
+      retryAt: now + delay,
+      fp,
+    }
     this.items.set(id, rec)
     this.totals[item.kind]++
     return publicCopy(rec)
@@ -105,7 +121,10 @@ export class FailureBook {
   list(): ItemFailure[] {
     return [...this.items.values()]
       .map(publicCopy)
-      .sort((a, b) => ITEM_KINDS.indexOf(a.kind) - ITEM_KINDS.indexOf(b.kind) || a.key.localeCompare(b.key))
+      .sort(
+        (a, b) =>
+          ITEM_KINDS.indexOf(a.kind) - ITEM_KINDS.indexOf(b.kind) || a.key.localeCompare(b.key),
+      )
   }
 
   get size(): number {
@@ -120,7 +139,8 @@ export class FailureBook {
   /** The earliest time a failed item may be retried, or undefined when nothing fails. */
   nextRetryAt(): number | undefined {
     let at: number | undefined
-    for (const rec of this.items.values()) if (at === undefined || rec.retryAt < at) at = rec.retryAt
+    for (const rec of this.items.values())
+      if (at === undefined || rec.retryAt < at) at = rec.retryAt
     return at
   }
 

@@ -11,12 +11,17 @@ export const remoteKey = (vni: number, ip: string) => `${vni}/${ip}`
  */
 export const vanishedKey = (vni: number, ip: string) => `${vni}/${ip}`
 
-export const networkItem = (spec: Pick<NetworkSpec, 'vni'> & Partial<NetworkSpec>, op: 'upsert' | 'remove'): ItemRef => ({
+export const networkItem = (
+  spec: Pick<NetworkSpec, 'vni'> & Partial<NetworkSpec>,
+  op: 'upsert' | 'remove',
+): ItemRef => ({
   kind: 'network',
   key: String(spec.vni),
   vni: spec.vni,
   op,
-  subject: spec.id ? `network ${spec.id.slice(0, 12)} (VNI ${spec.vni})` : `network with VNI ${spec.vni}`,
+  subject: spec.id
+    ? `network ${spec.id.slice(0, 12)} (VNI ${spec.vni})`
+    : `network with VNI ${spec.vni}`,
 })
 
 export const attachItem = (spec: LocalEndpointSpec): ItemRef => ({
@@ -28,7 +33,10 @@ export const attachItem = (spec: LocalEndpointSpec): ItemRef => ({
   subject: `endpoint ${spec.id.slice(0, 12)} (${spec.hostIfname}, ${spec.ifname} in sandbox ${spec.sandbox}) in VNI ${spec.vni}`,
 })
 
-export const detachItem = (key: string, held: { vni: number; ip: string; hostIfname?: string }): ItemRef => ({
+export const detachItem = (
+  key: string,
+  held: { vni: number; ip: string; hostIfname?: string },
+): ItemRef => ({
   kind: 'local-endpoint',
   key,
   vni: held.vni,
@@ -38,7 +46,10 @@ export const detachItem = (key: string, held: { vni: number; ip: string; hostIfn
     : `forwarding state of ${held.ip} in VNI ${held.vni} (its host veth is gone)`,
 })
 
-export const remoteItem = (r: Pick<RemoteEndpointSpec, 'vni' | 'ip'> & Partial<RemoteEndpointSpec>, op: 'upsert' | 'remove'): ItemRef => ({
+export const remoteItem = (
+  r: Pick<RemoteEndpointSpec, 'vni' | 'ip'> & Partial<RemoteEndpointSpec>,
+  op: 'upsert' | 'remove',
+): ItemRef => ({
   kind: 'remote-endpoint',
   key: remoteKey(r.vni, r.ip),
   vni: r.vni,

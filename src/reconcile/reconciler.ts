@@ -10,11 +10,26 @@
 // a backoff (or at once when its desired spec changes); it never stops the rest of the pass.
 // Before this, one bad item (a deleted sandbox's veth read back as an empty name) threw out
 // of every pass, and from then on the host programmed nothing.
-import type { Datapath, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
+import type {
+  Datapath,
+  LocalEndpointSpec,
+  NetworkSpec,
+  RemoteEndpointSpec,
+} from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
 import { desiredState, type DesiredState } from './desired.ts'
 import { FailureBook, type ItemFailure, type ItemKind, type ItemRef } from './failures.ts'
-import { attachItem, detachItem, membersItem, networkItem, remoteItem, remoteKey, SUBNETS_KEY, subnetsItem, vanishedKey } from './items.ts'
+import {
+  attachItem,
+  detachItem,
+  membersItem,
+  networkItem,
+  remoteItem,
+  remoteKey,
+  SUBNETS_KEY,
+  subnetsItem,
+  vanishedKey,
+} from './items.ts'
 
 export interface ReconcilerDeps {
   datapath: Datapath
@@ -22,7 +37,10 @@ export interface ReconcilerDeps {
   /** Current cluster view (from the local mirror). */
   view: () => ClusterView
   /** Host-local facts sink: an attach finished, with its ifindex or its error. */
-  onAttached?: (spec: LocalEndpointSpec, result: { ifindex: number } | { error: string }) => Promise<void> | void
+  onAttached?: (
+    spec: LocalEndpointSpec,
+    result: { ifindex: number } | { error: string },
+  ) => Promise<void> | void
   /** Host-local facts sink: the endpoint on this host veth was detached (or, never attached, is no longer wanted). */
   onDetached?: (hostIfname: string) => Promise<void> | void
   log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
@@ -91,13 +109,22 @@ export class Reconciler {
   private timer: ReturnType<typeof setInterval> | null = null
   private retryTimer: { at: number; t: ReturnType<typeof setTimeout> } | null = null
   private waiters: (() => void)[] = []
-  readonly stats: ReconcileStats = { passes: 0, lastDurationMs: 0, lastError: null, totalDurationMs: 0 }
+  readonly stats: ReconcileStats = {
+    passes: 0,
+    lastDurationMs: 0,
+    lastError: null,
+    totalDurationMs: 0,
+  }
   private readonly book: FailureBook
   /** Callers waiting for one endpoint's attach to finish (by host ifname). */
   private attachWaiters = new Map<string, (() => void)[]>()
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.book = new FailureBook({ retryBaseMs: deps.retryBaseMs, retryMaxMs: deps.retryMaxMs, now: deps.now })
+    this.book = new FailureBook({
+      retryBaseMs: deps.retryBaseMs,
+      retryMaxMs: deps.retryMaxMs,
+      now: deps.now,
+    })
   }
 
   start(): void {
@@ -147,7 +174,8 @@ export class Reconciler {
    * caller does not wait for the rest of the pass (other endpoints' attaches).
    */
   attachDone(hostIfname: string): Promise<void> {
-    if (this.book.get('local-endpoint', hostIfname) || this.programmed?.local.get(hostIfname)?.fp) return Promise.resolve()
+    if (this.book.get('local-endpoint', hostIfname) || this.programmed?.local.get(hostIfname)?.fp)
+      return Promise.resolve()
     return new Promise((resolve) => {
       const list = this.attachWaiters.get(hostIfname) ?? []
       list.push(resolve)
@@ -191,7 +219,10 @@ export class Reconciler {
         this.stats.lastError = this.book.summary()
       } catch (e) {
         this.stats.lastError = errorMessage(e)
-        this.deps.log?.warn({ err: this.stats.lastError }, 'reconcile pass failed; will retry on the next wakeup')
+        this.deps.log?.warn(
+          { err: this.stats.lastError },
+          'reconcile pass failed; will retry on the next wakeup',
+        )
         this.resyncWanted = true
         // waiters learn about it through lastError instead of hanging until the next pass
         for (const h of [...this.attachWaiters.keys()]) this.attachFinished(h)
@@ -211,10 +242,13 @@ export class Reconciler {
     if (this.stopped || at === undefined || (this.retryTimer && this.retryTimer.at <= at)) return
     if (this.retryTimer) clearTimeout(this.retryTimer.t)
     const now = (this.deps.now ?? Date.now)()
-    const t = setTimeout(() => {
-      this.retryTimer = null
-      this.resync()
-    }, Math.max(0, at - now))
+    const t = setTimeout(
+      () => {
+        this.retryTimer = null
+        this.resync()
+      },
+      Math.max(0, at - now),
+    )
     this.retryTimer = { at, t }
   }
 
@@ -252,10 +286,16 @@ export class Reconciler {
     const view = this.deps.view()
     if (this.lastDesired?.view === view) return this.lastDesired
     const d = desiredState(view, this.deps.node)
-    const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(m: Map<K, S>) =>
-      new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
+    const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
+      m: Map<K, S>,
+    ) => new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
     this.lastDesired = {
-      view, networks: withFp(d.networks), local: withFp(d.local), remote: withFp(d.remote), members: d.members, subnets: d.subnets,
+      view,
+      networks: withFp(d.networks),
+      local: withFp(d.local),
+      remote: withFp(d.remote),
+      members: d.members,
+      subnets: d.subnets,
     }
     return this.lastDesired
   }
@@ -280,7 +320,14 @@ export class Reconciler {
   private recordFailure(ref: ItemRef, error: string, fp: string): void {
     const f = this.book.fail(ref, error, fp)
     this.deps.log?.warn(
-      { kind: f.kind, key: f.key, op: f.op, attempts: f.attempts, retryInMs: f.retryAt - f.lastAttempt, err: error },
+      {
+        kind: f.kind,
+        key: f.key,
+        op: f.op,
+        attempts: f.attempts,
+        retryInMs: f.retryAt - f.lastAttempt,
+        err: error,
+      },
       `${f.op} ${f.subject} failed; the rest of the pass goes on, and it is retried`,
     )
   }
@@ -321,9 +368,14 @@ export class Reconciler {
       // one adopted from the kernel ('' fingerprint) gets the idempotent attach below instead
       if (want && (had.fp === want.fp || had.fp === '')) continue
       // a live veth the view does not know, before the store has answered: keep it for now
-      if (!want && had.hostIfname !== undefined && this.deps.mayDetachUnknown?.() === false) continue
+      if (!want && had.hostIfname !== undefined && this.deps.mayDetachUnknown?.() === false)
+        continue
       const ok = await this.item(detachItem(key, had), '', async () => {
-        await dp.detachEndpoint({ vni: had.vni, ip: had.ip, ...(had.hostIfname !== undefined && { hostIfname: had.hostIfname }) })
+        await dp.detachEndpoint({
+          vni: had.vni,
+          ip: had.ip,
+          ...(had.hostIfname !== undefined && { hostIfname: had.hostIfname }),
+        })
         p.local.delete(key)
         if (had.hostIfname !== undefined) await this.deps.onDetached?.(had.hostIfname)
       })
@@ -394,11 +446,17 @@ export class Reconciler {
     let result: { ifindex: number } | { error: string }
     try {
       result = await this.deps.datapath.attachEndpoint(spec)
-      this.programmed!.local.set(spec.hostIfname, { fp, vni: spec.vni, ip: spec.ip, hostIfname: spec.hostIfname })
+      this.programmed!.local.set(spec.hostIfname, {
+        fp,
+        vni: spec.vni,
+        ip: spec.ip,
+        hostIfname: spec.hostIfname,
+      })
       this.book.clear(ref.kind, ref.key)
     } catch (e) {
       const net = this.book.get('network', String(spec.vni))
-      const error = errorMessage(e) + (net ? ` (network VNI ${spec.vni} is failing too: ${net.error})` : '')
+      const error =
+        errorMessage(e) + (net ? ` (network VNI ${spec.vni} is failing too: ${net.error})` : '')
       this.recordFailure(ref, error, fp)
       result = { error }
     }
@@ -406,13 +464,19 @@ export class Reconciler {
       await this.deps.onAttached?.(spec, result)
     } catch (e) {
       // the datapath holds it; only the host-local fact was not written (the next attach rewrites it)
-      this.deps.log?.warn({ endpoint: spec.id, err: errorMessage(e) }, 'recording an attach result failed')
+      this.deps.log?.warn(
+        { endpoint: spec.id, err: errorMessage(e) },
+        'recording an attach result failed',
+      )
     }
   }
 
   /** Failures of items that are neither wanted nor held any more are dropped (with their host-local facts). */
   private async forgetUnwanted(p: Programmed, d: Desired): Promise<void> {
-    this.book.retain('network', (k) => k === SUBNETS_KEY || d.networks.has(Number(k)) || p.networks.has(Number(k)))
+    this.book.retain(
+      'network',
+      (k) => k === SUBNETS_KEY || d.networks.has(Number(k)) || p.networks.has(Number(k)),
+    )
     this.book.retain('remote-endpoint', (k) => d.remote.has(k) || p.remote.has(k))
     this.book.retain('members', (k) => d.members.has(Number(k)))
     const gone = this.book.retain('local-endpoint', (k) => d.local.has(k) || p.local.has(k))
@@ -421,7 +485,10 @@ export class Reconciler {
       try {
         await this.deps.onDetached?.(f.key)
       } catch (e) {
-        this.deps.log?.warn({ hostIfname: f.key, err: errorMessage(e) }, 'dropping the host-local fact of an endpoint failed')
+        this.deps.log?.warn(
+          { hostIfname: f.key, err: errorMessage(e) },
+          'dropping the host-local fact of an endpoint failed',
+        )
       }
       this.attachFinished(f.key)
     }
@@ -436,7 +503,11 @@ const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function runLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) await fn(items[next++]!)

@@ -105,11 +105,18 @@ export class SandboxWatcher {
       try {
         path = sandboxPath(sandbox)
       } catch (e) {
-        this.opts.log?.warn({ endpoint: endpointId, sandbox, err: (e as Error).message }, 'not following a malformed sandbox reference')
+        this.opts.log?.warn(
+          { endpoint: endpointId, sandbox, err: (e as Error).message },
+          'not following a malformed sandbox reference',
+        )
         continue
       }
       const identity = this.identity(path)
-      this.followed.set(endpointId, { sandbox, path, identity: identity === 'unknown' ? undefined : identity })
+      this.followed.set(endpointId, {
+        sandbox,
+        path,
+        identity: identity === 'unknown' ? undefined : identity,
+      })
     }
     for (const id of [...this.followed.keys()]) if (!keep.has(id)) this.followed.delete(id)
     if (this.timer) {
@@ -130,7 +137,10 @@ export class SandboxWatcher {
 
   /** Compare every followed sandbox with its identity now; report the gone ones. */
   check(): void {
-    const bySandbox = new Map<string, { f: Followed; reason: SandboxGone['reason']; ids: string[] }>()
+    const bySandbox = new Map<
+      string,
+      { f: Followed; reason: SandboxGone['reason']; ids: string[] }
+    >()
     const now = this.now()
     const current = new Map<string, NetnsIdentity | undefined | 'unknown'>()
     for (const [id, f] of this.followed) {
@@ -139,7 +149,12 @@ export class SandboxWatcher {
       const cur = current.get(f.path)
       if (cur === 'unknown') continue
       if (cur && !f.identity) f.identity = cur
-      const reason = cur === undefined ? 'missing' : f.identity && !sameNetns(cur, f.identity) ? 'replaced' : undefined
+      const reason =
+        cur === undefined
+          ? 'missing'
+          : f.identity && !sameNetns(cur, f.identity)
+            ? 'replaced'
+            : undefined
       if (!reason) continue
       const key = `${f.path} ${reason}`
       const entry = bySandbox.get(key) ?? { f, reason, ids: [] }
@@ -155,7 +170,11 @@ export class SandboxWatcher {
   private report(gone: SandboxGone): void {
     const failed = (e: unknown) => {
       this.opts.log?.warn(
-        { sandbox: gone.sandbox, endpoints: gone.endpointIds, err: e instanceof Error ? e.message : String(e) },
+        {
+          sandbox: gone.sandbox,
+          endpoints: gone.endpointIds,
+          err: e instanceof Error ? e.message : String(e),
+        },
         'releasing the endpoints of a gone sandbox failed; reported again later',
       )
     }
@@ -172,7 +191,10 @@ export class SandboxWatcher {
     try {
       return netnsIdentity(path)
     } catch (e) {
-      this.opts.log?.warn({ path, err: (e as Error).message }, 'cannot stat a sandbox netns file; not judging it')
+      this.opts.log?.warn(
+        { path, err: (e as Error).message },
+        'cannot stat a sandbox netns file; not judging it',
+      )
       return 'unknown'
     }
   }
@@ -190,7 +212,8 @@ export class SandboxWatcher {
   /** inotify on each directory holding followed netns files (not procfs: it has none). */
   private syncDirWatches(): void {
     const dirs = new Set<string>()
-    for (const f of this.followed.values()) if (!f.path.startsWith('/proc/')) dirs.add(dirname(f.path))
+    for (const f of this.followed.values())
+      if (!f.path.startsWith('/proc/')) dirs.add(dirname(f.path))
     for (const [dir, w] of this.dirWatches) {
       if (!dirs.has(dir)) {
         w.close()
@@ -203,7 +226,10 @@ export class SandboxWatcher {
         const w = watch(dir, { persistent: false }, () => this.queueCheck())
         w.on('error', (e) => {
           // e.g. the directory went away: the poll covers it, and watches it again once it is back
-          this.opts.log?.warn({ dir, err: e.message }, 'watching a netns directory stopped; the periodic check goes on')
+          this.opts.log?.warn(
+            { dir, err: e.message },
+            'watching a netns directory stopped; the periodic check goes on',
+          )
           w.close()
           this.dirWatches.delete(dir)
         })
@@ -211,7 +237,10 @@ export class SandboxWatcher {
       } catch (e) {
         // no such directory (yet) is normal: the periodic check covers it and retries the watch
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-          this.opts.log?.warn({ dir, err: (e as Error).message }, 'cannot watch a netns directory; relying on the periodic check')
+          this.opts.log?.warn(
+            { dir, err: (e as Error).message },
+            'cannot watch a netns directory; relying on the periodic check',
+          )
         }
       }
     }

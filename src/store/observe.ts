@@ -2,7 +2,10 @@
 // writes reach its mirror at once (read-your-own-writes) without the store knowing of it.
 import type { ClusterStore, StoreEntry } from './types.ts'
 
-export function observeWrites(store: ClusterStore, onCommitted: (written: StoreEntry[]) => void): ClusterStore {
+export function observeWrites(
+  store: ClusterStore,
+  onCommitted: (written: StoreEntry[]) => void,
+): ClusterStore {
   return {
     get address() {
       return store.address

@@ -62,7 +62,11 @@ export interface StoreLeases {
   /** Revoke the leases an earlier process with this name left behind, so their keys free up at once. */
   revokeNamed(name: string): Promise<void>
   /** Renew until stopped; `onLost` when the store says the lease is gone. */
-  keepAlive(id: string, ttlMs: number, h: { signal?: AbortSignal; onLost?(): void; onError?(e: unknown): void }): KeepAlive
+  keepAlive(
+    id: string,
+    ttlMs: number,
+    h: { signal?: AbortSignal; onLost?(): void; onError?(e: unknown): void },
+  ): KeepAlive
   revoke(id: string): Promise<void>
   /** Write `key` bound to the lease. False when another live lease holds the key. */
   claim(key: string, value: string, leaseId: string): Promise<boolean>
@@ -81,6 +85,10 @@ export interface ClusterStore {
    */
   txn(ops: StoreOp[]): Promise<TxnOutcome>
   /** Follow a prefix: the current state first, then every change (as a snapshot or a delta). */
-  watch(prefix: string, onEvent: (e: WatchEvent) => void | Promise<void>, h?: WatchHandlers): StoreWatch
+  watch(
+    prefix: string,
+    onEvent: (e: WatchEvent) => void | Promise<void>,
+    h?: WatchHandlers,
+  ): StoreWatch
   readonly leases: StoreLeases
 }

@@ -11,7 +11,16 @@ export { getLibc } from './libc.ts'
 export type { Libc } from './libc.ts'
 export { getLibbpf, libbpfInfo } from './libbpf.ts'
 export type {
-  Libbpf, MapDescription, MapFdInfo, LinkFdInfo, TestRunIn, TestRunOut, TcAttachPoint, ObjPtr, MapPtr, ProgPtr,
+  Libbpf,
+  MapDescription,
+  MapFdInfo,
+  LinkFdInfo,
+  TestRunIn,
+  TestRunOut,
+  TcAttachPoint,
+  ObjPtr,
+  MapPtr,
+  ProgPtr,
 } from './libbpf.ts'
 export type { LibbpfSource } from './libbpf-file.ts'
 export { withNetns, NetnsError } from './netns.ts'

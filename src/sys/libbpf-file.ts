@@ -23,7 +23,10 @@ export function libbpfSource(env: Record<string, string | undefined> = process.e
   const v = env.WEFT_LIBBPF
   if (v === undefined || v === '' || v === 'embedded') return 'embedded'
   if (v === 'system') return 'system'
-  throw new WeftError('invalid_input', `WEFT_LIBBPF="${v}" is not understood: use "embedded" (the default, the tested copy) or "system"`)
+  throw new WeftError(
+    'invalid_input',
+    `WEFT_LIBBPF="${v}" is not understood: use "embedded" (the default, the tested copy) or "system"`,
+  )
 }
 
 /** A file to dlopen; `release()` once dlopen has mapped it. */
@@ -45,11 +48,14 @@ export function embeddedLibbpfFile(libc: Libc, bytes: Uint8Array = libbpfBytes()
     )
   }
   try {
-    for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at, bytes.byteLength - at)
+    for (let at = 0; at < bytes.byteLength;) at += writeSync(fd, bytes, at, bytes.byteLength - at)
     // Sealed: nothing can change the library between here and dlopen, not even this process.
     if (libc.addSeals(fd, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
       const e = libc.errno()
-      throw new WeftError('libbpf_unavailable', `cannot seal the memfd holding the embedded libbpf (${errnoName(e)}: ${libc.strerror(e)})`)
+      throw new WeftError(
+        'libbpf_unavailable',
+        `cannot seal the memfd holding the embedded libbpf (${errnoName(e)}: ${libc.strerror(e)})`,
+      )
     }
   } catch (err) {
     closeSync(fd)

@@ -7,8 +7,16 @@ import { JSCallback, dlopen, ptr, toArrayBuffer, type Pointer } from 'bun:ffi'
 import { getLibc, type Libc } from './libc.ts'
 import { libbpfFile, type LibbpfSource } from './libbpf-file.ts'
 import {
-  LINK_CREATE_OPTS, LINK_INFO, MAP_BATCH_OPTS, MAP_INFO, OBJECT_OPEN_OPTS, TC_HOOK, TC_OPTS, TEST_RUN_OPTS,
-  encodeStruct, readU32,
+  LINK_CREATE_OPTS,
+  LINK_INFO,
+  MAP_BATCH_OPTS,
+  MAP_INFO,
+  OBJECT_OPEN_OPTS,
+  TC_HOOK,
+  TC_OPTS,
+  TEST_RUN_OPTS,
+  encodeStruct,
+  readU32,
 } from './structs.ts'
 
 /** Opaque libbpf pointers (struct bpf_object *, struct bpf_map *, struct bpf_program *). */
@@ -94,8 +102,12 @@ export interface Libbpf {
   mapGetNextKey(fd: number, key: Uint8Array | null, next: Uint8Array): number
   /** BPF_MAP_LOOKUP_BATCH; `count` is in/out (slots in, entries read out). */
   mapLookupBatch(
-    fd: number, inBatch: Uint8Array | null, outBatch: Uint8Array,
-    keys: Uint8Array, values: Uint8Array, count: Uint32Array,
+    fd: number,
+    inBatch: Uint8Array | null,
+    outBatch: Uint8Array,
+    keys: Uint8Array,
+    values: Uint8Array,
+    count: Uint32Array,
   ): number
   mapInfo(fd: number): { info: MapFdInfo } | { errno: number }
 
@@ -111,8 +123,14 @@ export interface Libbpf {
   tcHookCreate(ifindex: number, point: TcAttachPoint): number
   tcHookDestroy(ifindex: number, point: TcAttachPoint): number
   /** `flags`: BPF_TC_F_REPLACE = 1 replaces an existing filter at handle/priority. */
-  tcAttach(ifindex: number, point: TcAttachPoint, progFd: number, handle: number, priority: number, flags: number):
-    { rc: number; handle: number; priority: number; progId: number }
+  tcAttach(
+    ifindex: number,
+    point: TcAttachPoint,
+    progFd: number,
+    handle: number,
+    priority: number,
+    flags: number,
+  ): { rc: number; handle: number; priority: number; progId: number }
   tcDetach(ifindex: number, point: TcAttachPoint, handle: number, priority: number): number
   progTestRun(progFd: number, input: TestRunIn): TestRunOut
 
@@ -163,7 +181,10 @@ function openLibbpf(path: string) {
     bpf_map_update_elem: { args: ['i32', 'ptr', 'ptr', 'u64'], returns: 'i32' },
     bpf_map_delete_elem: { args: ['i32', 'ptr'], returns: 'i32' },
     bpf_map_get_next_key: { args: ['i32', 'ptr', 'ptr'], returns: 'i32' },
-    bpf_map_lookup_batch: { args: ['i32', 'ptr', 'ptr', 'ptr', 'ptr', 'ptr', 'ptr'], returns: 'i32' },
+    bpf_map_lookup_batch: {
+      args: ['i32', 'ptr', 'ptr', 'ptr', 'ptr', 'ptr', 'ptr'],
+      returns: 'i32',
+    },
     bpf_obj_get_info_by_fd: { args: ['i32', 'ptr', 'ptr'], returns: 'i32' },
     bpf_obj_pin: { args: ['i32', 'ptr'], returns: 'i32' },
     bpf_obj_get: { args: ['ptr'], returns: 'i32' },
@@ -224,14 +245,22 @@ function createLibbpf(path: string, libc: Libc): Libbpf {
     objectClose: (obj) => bpf.bpf_object__close(obj),
     objectMaps(obj) {
       const out: MapPtr[] = []
-      for (let m = bpf.bpf_object__next_map(obj, null); m !== null; m = bpf.bpf_object__next_map(obj, m)) {
+      for (
+        let m = bpf.bpf_object__next_map(obj, null);
+        m !== null;
+        m = bpf.bpf_object__next_map(obj, m)
+      ) {
         out.push(m as MapPtr)
       }
       return out
     },
     objectPrograms(obj) {
       const out: ProgPtr[] = []
-      for (let p = bpf.bpf_object__next_program(obj, null); p !== null; p = bpf.bpf_object__next_program(obj, p)) {
+      for (
+        let p = bpf.bpf_object__next_program(obj, null);
+        p !== null;
+        p = bpf.bpf_object__next_program(obj, p)
+      ) {
         out.push(p as ProgPtr)
       }
       return out

@@ -40,12 +40,17 @@ export function withNetns<T>(nsPath: string, fn: () => T, libc: Libc = getLibc()
     target = openSync(nsPath, 'r')
   } catch (cause) {
     closeSync(home)
-    throw new NetnsError(`enter netns ${nsPath}: no such namespace file (ip netns add NAME creates /run/netns/NAME)`, { cause })
+    throw new NetnsError(
+      `enter netns ${nsPath}: no such namespace file (ip netns add NAME creates /run/netns/NAME)`,
+      { cause },
+    )
   }
   try {
     if (libc.setns(target, CLONE_NEWNET) < 0) {
       const e = libc.errno()
-      throw new NetnsError(`enter netns ${nsPath}: ${errnoName(e)} (${libc.strerror(e)}): setns needs root (CAP_SYS_ADMIN)`)
+      throw new NetnsError(
+        `enter netns ${nsPath}: ${errnoName(e)} (${libc.strerror(e)}): setns needs root (CAP_SYS_ADMIN)`,
+      )
     }
     try {
       const result = fn()

@@ -117,7 +117,14 @@ export const LINK_INFO = layout('bpf_link_info', 'vmlinux.h', 64, {
 
 /** Every layout, for the layout test. */
 export const ALL_LAYOUTS: readonly StructLayout[] = [
-  OBJECT_OPEN_OPTS, TC_HOOK, TC_OPTS, TEST_RUN_OPTS, LINK_CREATE_OPTS, MAP_BATCH_OPTS, MAP_INFO, LINK_INFO,
+  OBJECT_OPEN_OPTS,
+  TC_HOOK,
+  TC_OPTS,
+  TEST_RUN_OPTS,
+  LINK_CREATE_OPTS,
+  MAP_BATCH_OPTS,
+  MAP_INFO,
+  LINK_INFO,
 ]
 
 /**

@@ -50,7 +50,10 @@ export function storeJoinToken(root: string, storeHost: Host): string {
   return readFileSync(path, 'utf8').trim()
 }
 
-export async function startAgents(topo: Topology, opts: AgentOptions = {}): Promise<RunningAgent[]> {
+export async function startAgents(
+  topo: Topology,
+  opts: AgentOptions = {},
+): Promise<RunningAgent[]> {
   if (!existsSync(WEFT)) throw new Error('dist/weft is missing: run `npm run build` first')
   const root = mkdtempSync(join(tmpdir(), `weft-${topo.prefix}-`))
   topo.track(() => rmSync(root, { recursive: true, force: true }))
@@ -61,10 +64,27 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
     const dataDir = join(root, host.node)
     const socket = join(root, `${host.node}.sock`)
     const args = [
-      ...agentCommand(), 'agent', '--name', host.node, '--advertise', host.underlay.ip,
-      '--data', dataDir, '--api', `unix://${socket}`,
-      '--datapath', opts.datapath ?? 'bpf', '--ttl', opts.ttl ?? '2s', '--log-level', 'warn',
-      ...(opts.store ? ['--store', opts.store] : host === storeHost ? ['--store', 'embedded', '--kv-listen', storeAddr] : ['--store', `consul://${storeAddr}`]),
+      ...agentCommand(),
+      'agent',
+      '--name',
+      host.node,
+      '--advertise',
+      host.underlay.ip,
+      '--data',
+      dataDir,
+      '--api',
+      `unix://${socket}`,
+      '--datapath',
+      opts.datapath ?? 'bpf',
+      '--ttl',
+      opts.ttl ?? '2s',
+      '--log-level',
+      'warn',
+      ...(opts.store
+        ? ['--store', opts.store]
+        : host === storeHost
+          ? ['--store', 'embedded', '--kv-listen', storeAddr]
+          : ['--store', `consul://${storeAddr}`]),
       ...(opts.extraArgs ?? []),
       ...(opts.hostArgs?.(host) ?? []),
     ]
@@ -76,13 +96,16 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       proc: undefined as unknown as NsProcess,
       // joining the first host's embedded store takes its join token; an external store (etcd) none
       env: (): Record<string, string> =>
-        host === storeHost || opts.store ? {} : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) },
+        host === storeHost || opts.store
+          ? {}
+          : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) },
       async api(method, path, body) {
         const res = await fetch(`http://weft${path}`, {
           method,
           unix: socket,
           headers: body === undefined ? {} : { 'content-type': 'application/json' },
-          body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+          body:
+            body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
         } as RequestInit)
         const text = await res.text()
         let parsed: unknown = text
@@ -114,7 +137,10 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
     agents.push(agent)
   }
   // the store's host first: the others need it to register
-  const ordered = [agents[opts.storeHost ?? 0]!, ...agents.filter((_, i) => i !== (opts.storeHost ?? 0))]
+  const ordered = [
+    agents[opts.storeHost ?? 0]!,
+    ...agents.filter((_, i) => i !== (opts.storeHost ?? 0)),
+  ]
   for (const a of ordered) await a.restart()
   // on teardown: stop the agents, then remove what they programmed (live-restore leaves it)
   topo.track(async () => {
@@ -123,7 +149,10 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
   await waitFor(
     async () => {
       const r = await agents[0]!.api('GET', '/v1/nodes')
-      return r.status === 200 && r.body.filter((n: { alive: boolean }) => n.alive).length === agents.length
+      return (
+        r.status === 200 &&
+        r.body.filter((n: { alive: boolean }) => n.alive).length === agents.length
+      )
     },
     { what: 'all nodes registered', timeoutMs: 15_000 },
   )

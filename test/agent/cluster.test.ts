@@ -44,7 +44,14 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
       expect(r.status).toBe(201)
       expect(r.body.status).toBe('attached')
       blueIp.set(c(h), r.body.ip)
-      blueSb.set(c(h), { ns: c(h), ip: r.body.ip, mac: r.body.mac, ifname: r.body.ifname, network: 'blue', agent: agents[h]! })
+      blueSb.set(c(h), {
+        ns: c(h),
+        ip: r.body.ip,
+        mac: r.body.mac,
+        ifname: r.body.ifname,
+        network: 'blue',
+        agent: agents[h]!,
+      })
     }
     expect(new Set(blueIp.values()).size).toBe(3)
     for (let from = 0; from < 3; from++) {
@@ -68,28 +75,50 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
       const e = await agents[h]!.api('POST', '/v1/networks/red/connect', { sandbox: c(h, 1) })
       expect(e.status).toBe(201)
       red.set(c(h, 1), e.body.ip)
-      redSb.set(c(h, 1), { ns: c(h, 1), ip: e.body.ip, mac: e.body.mac, ifname: e.body.ifname, network: 'red', agent: agents[h]! })
+      redSb.set(c(h, 1), {
+        ns: c(h, 1),
+        ip: e.body.ip,
+        mac: e.body.mac,
+        ifname: e.body.ifname,
+        network: 'red',
+        agent: agents[h]!,
+      })
     }
     // red works across hosts...
-    await waitFor(async () => (await ping(c(0, 1), red.get(c(1, 1))!, { count: 1 })).received === 1, {
-      what: 'ping across red',
-    })
+    await waitFor(
+      async () => (await ping(c(0, 1), red.get(c(1, 1))!, { count: 1 })).received === 1,
+      {
+        what: 'ping across red',
+      },
+    )
     // ...but reaches nothing in blue, same host or across, even with a route and the MAC in
     // hand: the datapath drops it (counted as unknown_dst where it counts drops by reason).
     // test/agent/isolation-bug.test.ts shows this check failing on a datapath that ignores the VNI.
     const countsDrops = DATAPATH === 'bpf'
-    expect(await isolationViolations(redSb.get(c(0, 1))!, blueSb.get(c(0))!, { countsDrops })).toEqual([])
-    expect(await isolationViolations(redSb.get(c(0, 1))!, blueSb.get(c(1))!, { countsDrops })).toEqual([])
-    expect(await isolationViolations(blueSb.get(c(1))!, redSb.get(c(0, 1))!, { countsDrops })).toEqual([])
+    expect(
+      await isolationViolations(redSb.get(c(0, 1))!, blueSb.get(c(0))!, { countsDrops }),
+    ).toEqual([])
+    expect(
+      await isolationViolations(redSb.get(c(0, 1))!, blueSb.get(c(1))!, { countsDrops }),
+    ).toEqual([])
+    expect(
+      await isolationViolations(blueSb.get(c(1))!, redSb.get(c(0, 1))!, { countsDrops }),
+    ).toEqual([])
   }, 30_000)
 
   test('30 endpoints attached concurrently across 3 hosts get 30 distinct addresses', async () => {
-    const created = await agents[2]!.api('POST', '/v1/networks', { name: 'many', subnet: '10.30.0.0/24' })
+    const created = await agents[2]!.api('POST', '/v1/networks', {
+      name: 'many',
+      subnet: '10.30.0.0/24',
+    })
     expect(created.status).toBe(201)
     const sandboxes: { host: number; ns: string }[] = []
-    for (let i = 0; i < 30; i++) sandboxes.push({ host: i % 3, ns: (await topo.addContainer(i % 3)).ns })
+    for (let i = 0; i < 30; i++)
+      sandboxes.push({ host: i % 3, ns: (await topo.addContainer(i % 3)).ns })
     const results = await Promise.all(
-      sandboxes.map((s) => agents[s.host]!.api('POST', '/v1/networks/many/connect', { sandbox: s.ns })),
+      sandboxes.map((s) =>
+        agents[s.host]!.api('POST', '/v1/networks/many/connect', { sandbox: s.ns }),
+      ),
     )
     for (const r of results) expect(r.status).toBe(201)
     const ips = results.map((r) => r.body.ip as string)
@@ -102,9 +131,14 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
     const sb = (await topo.addContainer(1)).ns
     const nets = ['m0', 'm1', 'm2', 'm3']
     for (const [i, n] of nets.entries()) {
-      expect((await agents[0]!.api('POST', '/v1/networks', { name: n, subnet: `10.4${i}.0.0/24` })).status).toBe(201)
+      expect(
+        (await agents[0]!.api('POST', '/v1/networks', { name: n, subnet: `10.4${i}.0.0/24` }))
+          .status,
+      ).toBe(201)
     }
-    const rs = await Promise.all(nets.map((n) => agents[1]!.api('POST', `/v1/networks/${n}/connect`, { sandbox: sb })))
+    const rs = await Promise.all(
+      nets.map((n) => agents[1]!.api('POST', `/v1/networks/${n}/connect`, { sandbox: sb })),
+    )
     for (const r of rs) expect(r.status).toBe(201)
     expect(rs.map((r) => r.body.ifname).sort()).toEqual(['eth0', 'eth1', 'eth2', 'eth3'])
     expect(rs.every((r) => r.body.status === 'attached')).toBe(true)
@@ -127,23 +161,33 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
     await victim.kill('SIGKILL')
     const t0 = Date.now()
     // its pinned datapath still answers, so pings stop only when host 1 removes the remote entry
-    await waitFor(async () => (await ping(c(0), target, { count: 1, timeoutMs: 500 })).received === 0, {
-      what: `host 1 to drop ${target} after the node died`,
-      timeoutMs: 2 * TTL_MS + 4000,
-      intervalMs: 200,
-    })
+    await waitFor(
+      async () => (await ping(c(0), target, { count: 1, timeoutMs: 500 })).received === 0,
+      {
+        what: `host 1 to drop ${target} after the node died`,
+        timeoutMs: 2 * TTL_MS + 4000,
+        intervalMs: 200,
+      },
+    )
     const dropMs = Date.now() - t0
-    console.log(`[cluster] node death -> endpoints dropped on peers after ${dropMs} ms (TTL ${TTL_MS} ms)`)
+    console.log(
+      `[cluster] node death -> endpoints dropped on peers after ${dropMs} ms (TTL ${TTL_MS} ms)`,
+    )
     const nodes = await agents[0]!.api('GET', '/v1/nodes')
     expect(nodes.body.find((n: { name: string }) => n.name === victim.node).alive).toBe(false)
 
     await victim.restart()
-    await waitFor(async () => (await ping(c(0), target, { count: 1, timeoutMs: 500 })).received === 1, {
-      what: `traffic to ${target} to resume after restart`,
-      timeoutMs: 10_000,
-    })
+    await waitFor(
+      async () => (await ping(c(0), target, { count: 1, timeoutMs: 500 })).received === 1,
+      {
+        what: `traffic to ${target} to resume after restart`,
+        timeoutMs: 10_000,
+      },
+    )
     const eps = await victim.api('GET', '/v1/networks/blue')
-    expect(Object.values(eps.body.Containers).some((e: any) => e.IPv4Address.startsWith(target))).toBe(true)
+    expect(
+      Object.values(eps.body.Containers).some((e: any) => e.IPv4Address.startsWith(target)),
+    ).toBe(true)
   }, 60_000)
 
   test('store down: forwarding continues, writes fail clearly, and everything resyncs when it returns', async () => {
@@ -157,19 +201,28 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
     expect(w.body.message).toMatch(/store unreachable/i)
 
     await store.restart()
-    await waitFor(async () => (await agents[1]!.api('POST', '/v1/networks', { name: 'after-outage' })).status === 201, {
-      what: 'writes to work again',
-      timeoutMs: 15_000,
-      intervalMs: 250,
-    })
     await waitFor(
-      async () => (await agents[2]!.api('GET', '/v1/networks')).body.some?.((n: { Name: string }) => n.Name === 'after-outage'),
+      async () =>
+        (await agents[1]!.api('POST', '/v1/networks', { name: 'after-outage' })).status === 201,
+      {
+        what: 'writes to work again',
+        timeoutMs: 15_000,
+        intervalMs: 250,
+      },
+    )
+    await waitFor(
+      async () =>
+        (await agents[2]!.api('GET', '/v1/networks')).body.some?.(
+          (n: { Name: string }) => n.Name === 'after-outage',
+        ),
       { what: 'host 3 to see the new network', timeoutMs: 10_000 },
     )
     // and a new endpoint on host 1 is reachable from host 3
     const e = await store.api('POST', '/v1/networks/blue/connect', { sandbox: c(0, 1) })
     expect(e.status).toBe(201)
-    await waitFor(async () => (await ping(c(2), e.body.ip, { count: 1 })).received === 1, { what: 'ping new endpoint' })
+    await waitFor(async () => (await ping(c(2), e.body.ip, { count: 1 })).received === 1, {
+      what: 'ping new endpoint',
+    })
   }, 60_000)
 
   test('an agent restarted while the store is down comes up from libSQL and programs the datapath', async () => {
@@ -178,14 +231,28 @@ describe(`control plane on 3 hosts (${DATAPATH} datapath)`, () => {
     await store.kill('SIGTERM')
     await b.kill('SIGKILL')
     // wipe b's datapath so only a restart from its local libSQL mirror can bring traffic back
-    const down = await runIn(b.host.ns, [WEFT, 'agent', '--teardown', '--name', b.node, '--advertise', b.host.underlay.ip, '--datapath', DATAPATH])
+    const down = await runIn(b.host.ns, [
+      WEFT,
+      'agent',
+      '--teardown',
+      '--name',
+      b.node,
+      '--advertise',
+      b.host.underlay.ip,
+      '--datapath',
+      DATAPATH,
+    ])
     expect(down.code).toBe(0)
     expect((await ping(c(1), blueIp.get(c(2))!, { count: 1, timeoutMs: 500 })).received).toBe(0)
     await b.restart()
-    await waitFor(async () => (await ping(c(1), blueIp.get(c(2))!, { count: 1, timeoutMs: 500 })).received === 1, {
-      what: 'traffic from the restarted agent (store still down)',
-      timeoutMs: 10_000,
-    })
+    await waitFor(
+      async () =>
+        (await ping(c(1), blueIp.get(c(2))!, { count: 1, timeoutMs: 500 })).received === 1,
+      {
+        what: 'traffic from the restarted agent (store still down)',
+        timeoutMs: 10_000,
+      },
+    )
     const h = await b.api('GET', '/healthz')
     expect(h.body.store.reachable).toBe(false)
     await store.restart()

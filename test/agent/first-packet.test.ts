@@ -30,29 +30,44 @@ for (const datapath of ['bpf', 'kernel'] as const) {
      */
     const firstArp = async (from: string, ip: string) => {
       await runIn(from, ['ping', '-n', '-c', '1', '-W', '0.8', ip])
-      const n = JSON.parse((await runIn(from, ['ip', '-j', 'neigh', 'show', ip])).stdout || '[]') as { lladdr?: string; state?: string[] }[]
+      const n = JSON.parse(
+        (await runIn(from, ['ip', '-j', 'neigh', 'show', ip])).stdout || '[]',
+      ) as { lladdr?: string; state?: string[] }[]
       return { lladdr: n[0]?.lladdr, state: n[0]?.state?.join(',') }
     }
 
-    test("the first endpoint of a network on a host: its first ARP for a remote endpoint is answered", async () => {
-      expect((await agents[0]!.api('POST', '/v1/networks', { name: 'fp', subnet: '10.77.0.0/24' })).status).toBe(201)
+    test('the first endpoint of a network on a host: its first ARP for a remote endpoint is answered', async () => {
+      expect(
+        (await agents[0]!.api('POST', '/v1/networks', { name: 'fp', subnet: '10.77.0.0/24' }))
+          .status,
+      ).toBe(201)
       const a = await agents[0]!.api('POST', '/v1/networks/fp/connect', { sandbox: c(0) })
       expect(a.status).toBe(201)
       remoteIp = a.body.ip
       // host 2 knows host 1's endpoint before its own first connect to the network
-      await waitFor(async () => {
-        const r = await agents[1]!.api('GET', '/v1/nodes')
-        return r.body.find((n: { name: string; endpoints: number }) => n.name === agents[0]!.node)?.endpoints === 1
-      }, { what: 'host 2 sees host 1 endpoint' })
+      await waitFor(
+        async () => {
+          const r = await agents[1]!.api('GET', '/v1/nodes')
+          return (
+            r.body.find((n: { name: string; endpoints: number }) => n.name === agents[0]!.node)
+              ?.endpoints === 1
+          )
+        },
+        { what: 'host 2 sees host 1 endpoint' },
+      )
       const b = await agents[1]!.api('POST', '/v1/networks/fp/connect', { sandbox: c(1) })
       expect(b.status).toBe(201)
-      expect(await firstArp(c(1), remoteIp)).toMatchObject({ lladdr: expect.stringMatching(/^02:42:/) })
+      expect(await firstArp(c(1), remoteIp)).toMatchObject({
+        lladdr: expect.stringMatching(/^02:42:/),
+      })
     }, 30_000)
 
     test('a second container on that host too', async () => {
       const b = await agents[1]!.api('POST', '/v1/networks/fp/connect', { sandbox: c(1, 1) })
       expect(b.status).toBe(201)
-      expect(await firstArp(c(1, 1), remoteIp)).toMatchObject({ lladdr: expect.stringMatching(/^02:42:/) })
+      expect(await firstArp(c(1, 1), remoteIp)).toMatchObject({
+        lladdr: expect.stringMatching(/^02:42:/),
+      })
     }, 30_000)
   })
 }

@@ -20,7 +20,13 @@ const sb: Record<string, Sandbox> = {}
 /** Make every host's datapath run `object` (left in place by the swap process). */
 async function swapDatapath(object: string): Promise<void> {
   for (const [h, host] of topo.hosts.entries()) {
-    const r = await runIn(host.ns, [process.execPath, join(import.meta.dir, 'swap-datapath.ts'), agents[h]!.node, host.underlay.ip, object])
+    const r = await runIn(host.ns, [
+      process.execPath,
+      join(import.meta.dir, 'swap-datapath.ts'),
+      agents[h]!.node,
+      host.underlay.ip,
+      object,
+    ])
     if (r.code !== 0) throw new Error(`swapping the datapath of ${host.node}: ${r.stderr}`)
   }
 }
@@ -30,15 +36,29 @@ beforeAll(async () => {
   topo = await createTopology({ hosts: 2, containersPerHost: 2 })
   agents = await startAgents(topo, { datapath: 'bpf' })
   // blue first: VNI 256, red: 257 (the broken build looks addresses up in VNIs 256..263)
-  for (const [name, subnet] of [['blue', '10.10.0.0/24'], ['red', '10.20.0.0/24']] as const) {
+  for (const [name, subnet] of [
+    ['blue', '10.10.0.0/24'],
+    ['red', '10.20.0.0/24'],
+  ] as const) {
     const r = await agents[0]!.api('POST', '/v1/networks', { name, subnet })
     expect(r.status).toBe(201)
   }
-  for (const [key, h, c, network] of [['blue0', 0, 0, 'blue'], ['blue1', 1, 0, 'blue'], ['red0', 0, 1, 'red']] as const) {
+  for (const [key, h, c, network] of [
+    ['blue0', 0, 0, 'blue'],
+    ['blue1', 1, 0, 'blue'],
+    ['red0', 0, 1, 'red'],
+  ] as const) {
     const ns = topo.hosts[h]!.containers[c]!.ns
     const r = await agents[h]!.api('POST', `/v1/networks/${network}/connect`, { sandbox: ns })
     expect(r.status).toBe(201)
-    sb[key] = { ns, ip: r.body.ip, mac: r.body.mac, ifname: r.body.ifname, network, agent: agents[h]! }
+    sb[key] = {
+      ns,
+      ip: r.body.ip,
+      mac: r.body.mac,
+      ifname: r.body.ifname,
+      network,
+      agent: agents[h]!,
+    }
   }
 }, 60_000)
 
@@ -55,7 +75,10 @@ describe('the network isolation check', () => {
 
   test('fails on a datapath that ignores the VNI', async () => {
     const broken = join(work, 'vxlan-ignore-vni.o')
-    await compileBpfObject(join(BPF_ROOT, 'vxlan.bpf.c'), broken, { bpfRoot: BPF_ROOT, defines: ['WEFT_TEST_IGNORE_VNI'] })
+    await compileBpfObject(join(BPF_ROOT, 'vxlan.bpf.c'), broken, {
+      bpfRoot: BPF_ROOT,
+      defines: ['WEFT_TEST_IGNORE_VNI'],
+    })
     await swapDatapath(broken)
     try {
       // same host: switched locally into blue, and blue's answer back into red
@@ -65,7 +88,9 @@ describe('the network isolation check', () => {
       // across hosts: encapsulated with blue's VNI (the receiver's inner-source check then
       // drops it, so no answer comes back, but the sender no longer drops it)
       const across = await isolationViolations(sb.red0!, sb.blue1!, { countsDrops: true })
-      console.log(`[isolation] what the check reports on the broken datapath:\n  ${[...local, ...across].join('\n  ')}`)
+      console.log(
+        `[isolation] what the check reports on the broken datapath:\n  ${[...local, ...across].join('\n  ')}`,
+      )
       expect(across.join('\n')).toMatch(/counted 0 unknown_dst\/foreign_net drops in red/)
     } finally {
       const real = join(work, 'vxlan.o')

@@ -23,15 +23,29 @@ export interface Sandbox {
  */
 async function unknownDst(s: Sandbox): Promise<bigint> {
   const r = await s.agent.api('GET', '/v1/stats')
-  if (r.status !== 200) throw new Error(`GET /v1/stats on ${s.agent.node}: ${r.status} ${JSON.stringify(r.body)}`)
-  const net = (r.body as { network?: string; drops: Record<string, string> }[]).find((v) => v.network === s.network)
+  if (r.status !== 200)
+    throw new Error(`GET /v1/stats on ${s.agent.node}: ${r.status} ${JSON.stringify(r.body)}`)
+  const net = (r.body as { network?: string; drops: Record<string, string> }[]).find(
+    (v) => v.network === s.network,
+  )
   return BigInt(net?.drops.unknown_dst ?? 0) + BigInt(net?.drops.foreign_net ?? 0)
 }
 
 async function pointAt(from: Sandbox, to: Sandbox, add: boolean): Promise<void> {
   if (add) {
     await mustRunIn(from.ns, ['ip', 'route', 'replace', `${to.ip}/32`, 'dev', from.ifname])
-    await mustRunIn(from.ns, ['ip', 'neigh', 'replace', to.ip, 'lladdr', to.mac, 'dev', from.ifname, 'nud', 'permanent'])
+    await mustRunIn(from.ns, [
+      'ip',
+      'neigh',
+      'replace',
+      to.ip,
+      'lladdr',
+      to.mac,
+      'dev',
+      from.ifname,
+      'nud',
+      'permanent',
+    ])
   } else {
     await mustRunIn(from.ns, ['ip', 'neigh', 'del', to.ip, 'dev', from.ifname])
     await mustRunIn(from.ns, ['ip', 'route', 'del', `${to.ip}/32`, 'dev', from.ifname])
@@ -44,7 +58,11 @@ async function pointAt(from: Sandbox, to: Sandbox, add: boolean): Promise<void> 
  * reason; the kernel datapath reports device totals only) fewer unknown_dst/foreign_net drops in the
  * sender's network than requests sent. [] when isolated. Leaves the sandboxes as it found them.
  */
-export async function isolationViolations(from: Sandbox, to: Sandbox, opts: { count?: number; countsDrops: boolean }): Promise<string[]> {
+export async function isolationViolations(
+  from: Sandbox,
+  to: Sandbox,
+  opts: { count?: number; countsDrops: boolean },
+): Promise<string[]> {
   const count = opts.count ?? 3
   const what = `${from.network} ${from.ip} -> ${to.network} ${to.ip}`
   await pointAt(from, to, true)
@@ -58,7 +76,9 @@ export async function isolationViolations(from: Sandbox, to: Sandbox, opts: { co
     if (opts.countsDrops) {
       const dropped = (await unknownDst(from)) - before
       if (dropped < BigInt(count)) {
-        out.push(`${what}: ${from.agent.node} counted ${dropped} unknown_dst/foreign_net drops in ${from.network}, expected ${count}`)
+        out.push(
+          `${what}: ${from.agent.node} counted ${dropped} unknown_dst/foreign_net drops in ${from.network}, expected ${count}`,
+        )
       }
     }
     return out

@@ -9,7 +9,15 @@
 // Datapath: WEFT_TEST_DATAPATH (default bpf).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { statSync } from 'node:fs'
-import { createTopology, mustRunIn, ping, run, runIn, waitFor, type Topology } from '../harness/index.ts'
+import {
+  createTopology,
+  mustRunIn,
+  ping,
+  run,
+  runIn,
+  waitFor,
+  type Topology,
+} from '../harness/index.ts'
 import { createDatapath } from '../../src/datapath/index.ts'
 import { startAgents, type RunningAgent } from './agents.ts'
 import { weftAt } from '../cli/weft.ts'
@@ -26,15 +34,26 @@ describe(`endpoints follow their sandbox (${DATAPATH} datapath)`, () => {
     topo = await createTopology({ hosts: 2, containersPerHost: 1 })
     // host 2 serves the store: host 1's agent is the one stopped and started again
     agents = await startAgents(topo, { datapath: DATAPATH, storeHost: 1 })
-    expect((await agents[0]!.api('POST', '/v1/networks', { name: 'follow', subnet: '10.89.0.0/24' })).status).toBe(201)
+    expect(
+      (await agents[0]!.api('POST', '/v1/networks', { name: 'follow', subnet: '10.89.0.0/24' }))
+        .status,
+    ).toBe(201)
     far = await connect(1, 'follow', topo.hosts[1]!.containers[0]!.ns)
   }, 60_000)
   afterAll(async () => {
     await topo.destroy()
   }, 60_000)
 
-  async function connect(host: number, network: string, sandbox: string, extra: Record<string, unknown> = {}) {
-    const r = await agents[host]!.api('POST', `/v1/networks/${network}/connect`, { sandbox, ...extra })
+  async function connect(
+    host: number,
+    network: string,
+    sandbox: string,
+    extra: Record<string, unknown> = {},
+  ) {
+    const r = await agents[host]!.api('POST', `/v1/networks/${network}/connect`, {
+      sandbox,
+      ...extra,
+    })
     expect(r).toMatchObject({ status: 201, body: { status: 'attached' } })
     return r.body as { id: string; ip: string; name: string; ifname: string }
   }
@@ -60,27 +79,40 @@ describe(`endpoints follow their sandbox (${DATAPATH} datapath)`, () => {
 
   /** ms until the endpoint is out of the store and unprogrammed on the peer (fails after 5 s). */
   async function released(ep: { id: string; ip: string }, since: number): Promise<number> {
-    await waitFor(async () => !(await storedIds('follow')).includes(ep.id) && !(await peerHasRemote(1, ep.ip)), {
-      what: `endpoint ${ep.ip} to be released and unprogrammed on the peer`,
-      timeoutMs: RELEASE_WITHIN_MS,
-      intervalMs: 50,
-    })
+    await waitFor(
+      async () => !(await storedIds('follow')).includes(ep.id) && !(await peerHasRemote(1, ep.ip)),
+      {
+        what: `endpoint ${ep.ip} to be released and unprogrammed on the peer`,
+        timeoutMs: RELEASE_WITHIN_MS,
+        intervalMs: 50,
+      },
+    )
     return Date.now() - since
   }
 
   const reaches = (from: string, ip: string) =>
-    waitFor(async () => (await ping(from, ip, { count: 1, timeoutMs: 500 })).received === 1, { what: `ping ${from} -> ${ip}`, timeoutMs: 10_000 })
+    waitFor(async () => (await ping(from, ip, { count: 1, timeoutMs: 500 })).received === 1, {
+      what: `ping ${from} -> ${ip}`,
+      timeoutMs: 10_000,
+    })
 
   /** A process in a network namespace of its own (a container's init), ended at teardown. */
   async function processWithNetns(): Promise<{ pid: number; proc: ReturnType<typeof Bun.spawn> }> {
-    const proc = Bun.spawn(['unshare', '--net', 'sleep', '600'], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' })
+    const proc = Bun.spawn(['unshare', '--net', 'sleep', '600'], {
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'ignore',
+    })
     topo.track(async () => {
       proc.kill('SIGKILL')
       await proc.exited
     })
     const mine = statSync('/proc/self/ns/net').ino
     // unshare execs sleep in the same PID once the namespace is made
-    await waitFor(() => statSync(`/proc/${proc.pid}/ns/net`, { throwIfNoEntry: false })?.ino !== mine, { what: 'unshare to enter its namespace' })
+    await waitFor(
+      () => statSync(`/proc/${proc.pid}/ns/net`, { throwIfNoEntry: false })?.ino !== mine,
+      { what: 'unshare to enter its namespace' },
+    )
     return { pid: proc.pid, proc }
   }
 
@@ -131,15 +163,25 @@ describe(`endpoints follow their sandbox (${DATAPATH} datapath)`, () => {
   }, 60_000)
 
   test('one namespace, one identity: `x`, /run/netns/x, /proc/PID/ns/net and PID get one endpoint per network (409)', async () => {
-    expect((await agents[0]!.api('POST', '/v1/networks', { name: 'second', subnet: '10.90.0.0/24' })).status).toBe(201)
+    expect(
+      (await agents[0]!.api('POST', '/v1/networks', { name: 'second', subnet: '10.90.0.0/24' }))
+        .status,
+    ).toBe(201)
     const x = await topo.addContainer(0)
-    const inside = Bun.spawn(['ip', 'netns', 'exec', x.ns, 'sleep', '600'], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' })
+    const inside = Bun.spawn(['ip', 'netns', 'exec', x.ns, 'sleep', '600'], {
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'ignore',
+    })
     topo.track(async () => {
       inside.kill('SIGKILL')
       await inside.exited
     })
     const target = statSync(x.nsPath).ino
-    await waitFor(() => statSync(`/proc/${inside.pid}/ns/net`, { throwIfNoEntry: false })?.ino === target, { what: 'the process to enter the namespace' })
+    await waitFor(
+      () => statSync(`/proc/${inside.pid}/ns/net`, { throwIfNoEntry: false })?.ino === target,
+      { what: 'the process to enter the namespace' },
+    )
 
     const first = await connect(0, 'follow', x.ns)
     const before = await storedIds('follow')
@@ -173,12 +215,32 @@ describe(`endpoints follow their sandbox (${DATAPATH} datapath)`, () => {
     const named = await cli(['network', 'connect', '--ifname', 'data0', 'second', b.ns])
     expect(named).toMatchObject({ code: 0, stdout: expect.stringContaining(' data0 on ') })
     expect((await runIn(b.ns, ['ip', 'link', 'show', 'dev', 'data0'])).code).toBe(0)
-    const wrong = await cli(['network', 'connect', '--external', '--ip', '10.90.0.50', '--mac', '02:00:00:00:00:50', '--vtep', '192.0.2.50', '--ifname', 'eth9', 'second', 'ext'])
+    const wrong = await cli([
+      'network',
+      'connect',
+      '--external',
+      '--ip',
+      '10.90.0.50',
+      '--mac',
+      '02:00:00:00:00:50',
+      '--vtep',
+      '192.0.2.50',
+      '--ifname',
+      'eth9',
+      'second',
+      'ext',
+    ])
     expect(wrong.code).toBe(2)
     expect(wrong.stderr).toContain('--ifname is only for sandboxes')
 
-    expect((await agents[0]!.api('POST', '/v1/networks', { name: 'third', subnet: '10.91.0.0/24' })).status).toBe(201)
-    const r = await agents[0]!.api('POST', '/v1/networks/third/connect', { sandbox: b.ns, ifname: 'eth0' })
+    expect(
+      (await agents[0]!.api('POST', '/v1/networks', { name: 'third', subnet: '10.91.0.0/24' }))
+        .status,
+    ).toBe(201)
+    const r = await agents[0]!.api('POST', '/v1/networks/third/connect', {
+      sandbox: b.ns,
+      ifname: 'eth0',
+    })
     expect(r).toMatchObject({ status: 409, body: { error: 'ifname_taken' } })
   }, 60_000)
 })

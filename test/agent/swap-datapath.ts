@@ -8,8 +8,12 @@ import { readFileSync } from 'node:fs'
 import { BpfDatapath } from '../../src/datapath/bpf/index.ts'
 
 const [node, advertise, object] = process.argv.slice(2)
-if (!node || !advertise || !object) throw new Error('usage: swap-datapath.ts NODE ADVERTISE OBJECT.o')
-const dp = new BpfDatapath({ node, advertise }, { objectBytes: () => new Uint8Array(readFileSync(object)) })
+if (!node || !advertise || !object)
+  throw new Error('usage: swap-datapath.ts NODE ADVERTISE OBJECT.o')
+const dp = new BpfDatapath(
+  { node, advertise },
+  { objectBytes: () => new Uint8Array(readFileSync(object)) },
+)
 await dp.start()
 await dp.close()
 console.log(`swapped ${node} to ${object}`)

@@ -26,8 +26,15 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
 
   beforeAll(async () => {
     topo = await createTopology({ hosts: 2, containersPerHost: 1 })
-    agents = await startAgents(topo, { datapath: DATAPATH, extraArgs: ['--api-tcp', `127.0.0.1:${TCP_PORT}`, '--token', TOKEN] })
-    const n = await agents[0]!.api('POST', '/v1/networks', { name: 'fixed', subnet: '10.0.70.0/24', vni: 4100 })
+    agents = await startAgents(topo, {
+      datapath: DATAPATH,
+      extraArgs: ['--api-tcp', `127.0.0.1:${TCP_PORT}`, '--token', TOKEN],
+    })
+    const n = await agents[0]!.api('POST', '/v1/networks', {
+      name: 'fixed',
+      subnet: '10.0.70.0/24',
+      vni: 4100,
+    })
     expect(n.status).toBe(201)
   }, 60_000)
 
@@ -38,7 +45,10 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
   /** curl inside host 1's namespace, to the unix socket or to the TCP listener. */
   const curl = async (via: 'unix' | 'tcp', args: string[], path: string): Promise<Answer> => {
     const a = agents[0]!
-    const target = via === 'unix' ? ['--unix-socket', a.socket, `http://weft${path}`] : [`http://127.0.0.1:${TCP_PORT}${path}`]
+    const target =
+      via === 'unix'
+        ? ['--unix-socket', a.socket, `http://weft${path}`]
+        : [`http://127.0.0.1:${TCP_PORT}${path}`]
     const r = await runIn(a.host.ns, ['curl', '-sS', '-D', '-', ...args, ...target])
     const text = r.stdout
     const end = text.indexOf('\r\n\r\n')
@@ -62,8 +72,12 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
   const snapshot = async () => {
     const out: Record<string, unknown> = {}
     for (const [i, a] of agents.entries()) {
-      out[`networks@${i}`] = (await a.api('GET', '/v1/networks')).body.map((n: any) => `${n.Id} ${n.Name} ${JSON.stringify(n.Labels)}`).sort()
-      out[`endpoints@${i}`] = (await a.api('GET', '/v1/endpoints')).body.map((e: any) => `${e.id} ${e.ip} ${e.name} ${e.vtep}`).sort()
+      out[`networks@${i}`] = (await a.api('GET', '/v1/networks')).body
+        .map((n: any) => `${n.Id} ${n.Name} ${JSON.stringify(n.Labels)}`)
+        .sort()
+      out[`endpoints@${i}`] = (await a.api('GET', '/v1/endpoints')).body
+        .map((e: any) => `${e.id} ${e.ip} ${e.name} ${e.vtep}`)
+        .sort()
     }
     return out
   }
@@ -72,7 +86,12 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
   for (const via of ['unix', 'tcp'] as const) {
     const a = via === 'tcp' ? auth : []
     test(`${via}: unknown route is 404 JSON`, async () => {
-      expectError(await curl(via, a, '/v2/things'), 404, 'not_found', /^no route GET \/v2\/things: see \/openapi\.json$/)
+      expectError(
+        await curl(via, a, '/v2/things'),
+        404,
+        'not_found',
+        /^no route GET \/v2\/things: see \/openapi\.json$/,
+      )
     })
 
     test(`${via}: wrong method is 405 JSON with Allow`, async () => {
@@ -83,7 +102,11 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
 
     test(`${via}: a body that is not JSON is 415 JSON`, async () => {
       const before = await snapshot()
-      const r = await curl(via, [...a, '-H', 'content-type: text/plain', '--data-binary', '{"name":"x"}'], '/v1/networks')
+      const r = await curl(
+        via,
+        [...a, '-H', 'content-type: text/plain', '--data-binary', '{"name":"x"}'],
+        '/v1/networks',
+      )
       expectError(r, 415, 'unsupported_media_type', /send Content-Type: application\/json/)
       expect(await snapshot()).toEqual(before)
     })
@@ -105,7 +128,12 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
       const r = await curl('tcp', ['-H', `Authorization: ${scheme} ${TOKEN}`], '/v1/networks')
       expect({ scheme, status: r.status }).toEqual({ scheme, status: 200 })
     }
-    expectError(await curl('tcp', ['-H', `Authorization: bearer ${TOKEN}x`], '/v1/networks'), 403, 'forbidden', /wrong bearer token/)
+    expectError(
+      await curl('tcp', ['-H', `Authorization: bearer ${TOKEN}x`], '/v1/networks'),
+      403,
+      'forbidden',
+      /wrong bearer token/,
+    )
   })
 
   test('labels under the API limit but over a store transaction: 413, nothing changed', async () => {
@@ -115,19 +143,38 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
     writeFileSync(file, JSON.stringify({ name: 'huge', labels: { big: 'b'.repeat(600_000) } }))
     let r: Answer
     try {
-      r = await curl('unix', ['-H', 'content-type: application/json', '--data-binary', `@${file}`], '/v1/networks')
+      r = await curl(
+        'unix',
+        ['-H', 'content-type: application/json', '--data-binary', `@${file}`],
+        '/v1/networks',
+      )
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
-    expectError(r, 413, 'too_large_for_store', /the network record would take \d+ bytes; the cluster store takes at most \d+ .*nothing was changed/)
+    expectError(
+      r,
+      413,
+      'too_large_for_store',
+      /the network record would take \d+ bytes; the cluster store takes at most \d+ .*nothing was changed/,
+    )
     expect(await snapshot()).toEqual(before)
   })
 
-  const post = (path: string, body: unknown) => curl('unix', ['-H', 'content-type: application/json', '--data-binary', JSON.stringify(body)], path)
+  const post = (path: string, body: unknown) =>
+    curl(
+      'unix',
+      ['-H', 'content-type: application/json', '--data-binary', JSON.stringify(body)],
+      path,
+    )
 
   test('subnets in reserved space: 400 with the reason, nothing changed', async () => {
     const before = await snapshot()
-    for (const [subnet, why] of [['224.0.0.0/24', /multicast/], ['127.0.0.0/24', /loopback/], ['255.255.255.0/24', /broadcast/], ['0.0.0.0/8', /this network/]] as const) {
+    for (const [subnet, why] of [
+      ['224.0.0.0/24', /multicast/],
+      ['127.0.0.0/24', /loopback/],
+      ['255.255.255.0/24', /broadcast/],
+      ['0.0.0.0/8', /this network/],
+    ] as const) {
       expectError(await post('/v1/networks', { name: 'r', subnet }), 400, 'invalid_input', why)
     }
     expect(await snapshot()).toEqual(before)
@@ -135,8 +182,16 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
 
   test('external VTEPs that cannot work, or that are a weft node: 400 with the reason, nothing changed', async () => {
     const before = await snapshot()
-    const ext = (vtep: string) => ({ ip: '10.0.70.50', external: { name: 'ext1', mac: '02:00:00:00:70:50', vtep } })
-    for (const [vtep, why] of [['0.0.0.0', /this network/], ['127.0.0.1', /loopback/], ['224.0.0.1', /multicast/], ['255.255.255.255', /broadcast/]] as const) {
+    const ext = (vtep: string) => ({
+      ip: '10.0.70.50',
+      external: { name: 'ext1', mac: '02:00:00:00:70:50', vtep },
+    })
+    for (const [vtep, why] of [
+      ['0.0.0.0', /this network/],
+      ['127.0.0.1', /loopback/],
+      ['224.0.0.1', /multicast/],
+      ['255.255.255.255', /broadcast/],
+    ] as const) {
       expectError(await post('/v1/networks/fixed/connect', ext(vtep)), 400, 'invalid_input', why)
     }
     const other = topo.hosts[1]!
@@ -144,7 +199,9 @@ describe(`admin API error contract (${DATAPATH} datapath)`, () => {
       await post('/v1/networks/fixed/connect', ext(other.underlay.ip)),
       400,
       'invalid_input',
-      new RegExp(`^vtep ${other.underlay.ip.replaceAll('.', '\\.')} is the address of weft node ${other.node}: connect the container on that node`),
+      new RegExp(
+        `^vtep ${other.underlay.ip.replaceAll('.', '\\.')} is the address of weft node ${other.node}: connect the container on that node`,
+      ),
     )
     expect(await snapshot()).toEqual(before)
   })

@@ -52,22 +52,34 @@ describe(`disk full (${DATAPATH} datapath)`, () => {
     let refused: { status: number; body: any } | undefined
     const created: string[] = []
     for (let i = 0; i < 20 && !refused; i++) {
-      const r = await agent.api('POST', '/v1/networks', { name: `fill${i}`, labels: { fill: label } })
+      const r = await agent.api('POST', '/v1/networks', {
+        name: `fill${i}`,
+        labels: { fill: label },
+      })
       if (r.status === 201) created.push(`fill${i}`)
       else refused = { ...r, body: { ...r.body, name: `fill${i}` } }
     }
     expect(created.length).toBeGreaterThan(0) // the tmpfs held something: the limit is the disk's
     expect(refused).toBeDefined()
     const { name, ...body } = refused!.body
-    expect({ status: refused!.status, error: body.error }).toEqual({ status: 507, error: 'disk_full' })
+    expect({ status: refused!.status, error: body.error }).toEqual({
+      status: 507,
+      error: 'disk_full',
+    })
     expect(Object.keys(body).sort()).toEqual(['error', 'message'])
-    expect(body.message).toMatch(/disk is full: free space in .*, then retry \(.*(SQLITE_FULL|disk is full|no space left)/i)
+    expect(body.message).toMatch(
+      /disk is full: free space in .*, then retry \(.*(SQLITE_FULL|disk is full|no space left)/i,
+    )
     expect(agent.proc.stderr()).toMatch(/admin API 507/)
     const names = (await agent.api('GET', '/v1/networks')).body.map((n: any) => n.Name)
     expect(names).toEqual(created)
     expect(names).not.toContain(name)
     const health = await agent.api('GET', '/healthz')
     expect(health.status).toBe(503)
-    expect(health.body.disk).toEqual({ full: true, since: expect.any(String), lastError: body.message })
+    expect(health.body.disk).toEqual({
+      full: true,
+      since: expect.any(String),
+      lastError: body.message,
+    })
   }, 60_000)
 })

@@ -24,21 +24,27 @@ function parsePrometheus(text: string): { types: Map<string, string>; samples: S
   const helps = new Set<string>()
   const samples: Sample[] = []
   const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*'
-  const sampleRe = new RegExp(`^(${NAME})(?:\\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*",?)*)\\})? (-?(?:\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?|NaN|\\+Inf|-Inf))(?: -?\\d+)?$`)
+  const sampleRe = new RegExp(
+    `^(${NAME})(?:\\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*",?)*)\\})? (-?(?:\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?|NaN|\\+Inf|-Inf))(?: -?\\d+)?$`,
+  )
   for (const [i, line] of text.split('\n').entries()) {
     if (line === '') continue
     let m: RegExpExecArray | null
     if ((m = new RegExp(`^# HELP (${NAME}) .*$`).exec(line))) {
       helps.add(m[1]!)
-    } else if ((m = new RegExp(`^# TYPE (${NAME}) (counter|gauge|histogram|summary|untyped)$`).exec(line))) {
+    } else if (
+      (m = new RegExp(`^# TYPE (${NAME}) (counter|gauge|histogram|summary|untyped)$`).exec(line))
+    ) {
       if (types.has(m[1]!)) throw new Error(`line ${i + 1}: second TYPE for ${m[1]}`)
       types.set(m[1]!, m[2]!)
     } else if ((m = sampleRe.exec(line))) {
       const name = m[1]!
       const family = types.has(name) ? name : name.replace(/_(total|sum|count|bucket)$/, '')
-      if (!types.has(family) && !types.has(name)) throw new Error(`line ${i + 1}: sample ${name} has no TYPE`)
+      if (!types.has(family) && !types.has(name))
+        throw new Error(`line ${i + 1}: sample ${name} has no TYPE`)
       const labels: Record<string, string> = {}
-      for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!
+      for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+        labels[l[1]!] = l[2]!
       samples.push({ name, labels, value: Number(m[3]) })
     } else {
       throw new Error(`line ${i + 1} is not Prometheus text: ${JSON.stringify(line)}`)
@@ -83,7 +89,12 @@ describe(`admin API documents and metrics (${DATAPATH} datapath)`, () => {
     expect(r.body.openapi).toMatch(/^3\./)
     const doc = structuredClone(r.body)
     await SwaggerParser.validate(doc) // throws with the first problem
-    const paths = Object.fromEntries(Object.entries(r.body.paths as Record<string, object>).map(([p, ops]) => [p, Object.keys(ops).sort()]))
+    const paths = Object.fromEntries(
+      Object.entries(r.body.paths as Record<string, object>).map(([p, ops]) => [
+        p,
+        Object.keys(ops).sort(),
+      ]),
+    )
     expect(paths).toEqual({
       '/v1/networks': ['get', 'post'],
       '/v1/networks/{ref}': ['delete', 'get'],
@@ -96,7 +107,18 @@ describe(`admin API documents and metrics (${DATAPATH} datapath)`, () => {
       '/metrics': ['get'],
       '/v1/doctor': ['get'],
     })
-    for (const s of ['Error', 'CreateNetwork', 'Connect', 'Disconnect', 'Network', 'Endpoint', 'Node', 'VniStats', 'Health', 'DoctorReport']) {
+    for (const s of [
+      'Error',
+      'CreateNetwork',
+      'Connect',
+      'Disconnect',
+      'Network',
+      'Endpoint',
+      'Node',
+      'VniStats',
+      'Health',
+      'DoctorReport',
+    ]) {
       expect(r.body.components.schemas[s]).toBeDefined()
     }
   })
@@ -108,8 +130,16 @@ describe(`admin API documents and metrics (${DATAPATH} datapath)`, () => {
     expect(create.additionalProperties).toBe(false)
     // every documented field is accepted...
     const body: Record<string, unknown> = {
-      name: 'doc-check', driver: 'overlay', subnet: '10.0.90.0/24', gateway: '10.0.90.1', ipRange: '10.0.90.128/25',
-      vni: 9090, mtu: 1400, internal: false, labels: { a: 'b' }, options: { c: 'd' },
+      name: 'doc-check',
+      driver: 'overlay',
+      subnet: '10.0.90.0/24',
+      gateway: '10.0.90.1',
+      ipRange: '10.0.90.128/25',
+      vni: 9090,
+      mtu: 1400,
+      internal: false,
+      labels: { a: 'b' },
+      options: { c: 'd' },
     }
     expect(Object.keys(body).sort()).toEqual(Object.keys(create.properties).sort())
     const ok = await agents[0]!.api('POST', '/v1/networks', body)
@@ -125,7 +155,12 @@ describe(`admin API documents and metrics (${DATAPATH} datapath)`, () => {
     for (const a of agents) {
       const h = await a.api('GET', '/healthz')
       expect(h.status).toBe(200)
-      expect(h.body).toMatchObject({ ok: true, node: a.node, store: { reachable: true }, datapath: DATAPATH })
+      expect(h.body).toMatchObject({
+        ok: true,
+        node: a.node,
+        store: { reachable: true },
+        datapath: DATAPATH,
+      })
     }
   })
 
@@ -149,17 +184,24 @@ describe(`admin API documents and metrics (${DATAPATH} datapath)`, () => {
   })
 
   test('per-VNI packet counters increase when a ping crosses the overlay', async () => {
-    const n = await agents[0]!.api('POST', '/v1/networks', { name: 'counted', subnet: '10.0.91.0/24' })
+    const n = await agents[0]!.api('POST', '/v1/networks', {
+      name: 'counted',
+      subnet: '10.0.91.0/24',
+    })
     expect(n.status).toBe(201)
     vni = Number(n.body.Options['com.docker.network.driver.overlay.vxlanid_list'])
     const ips: string[] = []
     for (const [i, a] of agents.entries()) {
-      const e = await a.api('POST', '/v1/networks/counted/connect', { sandbox: topo.hosts[i]!.containers[0]!.ns })
+      const e = await a.api('POST', '/v1/networks/counted/connect', {
+        sandbox: topo.hosts[i]!.containers[0]!.ns,
+      })
       expect(e.status).toBe(201)
       ips.push(e.body.ip)
     }
     const c1 = topo.hosts[0]!.containers[0]!.ns
-    await waitFor(async () => (await ping(c1, ips[1]!, { count: 1 })).received === 1, { what: 'first ping across' })
+    await waitFor(async () => (await ping(c1, ips[1]!, { count: 1 })).received === 1, {
+      what: 'first ping across',
+    })
     const labels = { vni: String(vni), network: 'counted' }
     const before = [await metrics(agents[0]!), await metrics(agents[1]!)].map((m) => ({
       tx: value(m.samples, 'weft_vni_tx_packets_total', labels),
@@ -181,7 +223,9 @@ describe(`admin API documents and metrics (${DATAPATH} datapath)`, () => {
       { what: `VNI ${vni} counters to count 5 echo requests and 5 replies`, timeoutMs: 5000 },
     )
     // /v1/stats says the same
-    const s = (await agents[0]!.api('GET', '/v1/stats')).body.find((x: { vni: number }) => x.vni === vni)
+    const s = (await agents[0]!.api('GET', '/v1/stats')).body.find(
+      (x: { vni: number }) => x.vni === vni,
+    )
     expect(Number(s.txPackets)).toBeGreaterThanOrEqual(before[0]!.tx + 5)
     expect(s.network).toBe('counted')
   }, 30_000)

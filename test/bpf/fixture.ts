@@ -12,7 +12,9 @@ const ROOT = join(import.meta.dir, '..', '..')
 /** Throws (failing the test file) unless running as root. */
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
-    throw new Error('test/bpf loads BPF programs and creates network namespaces: run it as root (sudo bun test test/bpf)')
+    throw new Error(
+      'test/bpf loads BPF programs and creates network namespaces: run it as root (sudo bun test test/bpf)',
+    )
   }
 }
 
@@ -30,9 +32,22 @@ export function testObjectBytes(name: string): Uint8Array {
   const out = join(ROOT, 'build', 'bpf', `${name}.o`)
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
     mkdirSync(join(ROOT, 'build', 'bpf'), { recursive: true })
-    const r = Bun.spawnSync([
-      'clang', '-target', 'bpf', '-O2', '-g', '-Wall', '-I/usr/include/x86_64-linux-gnu', '-c', src, '-o', out,
-    ], { stderr: 'pipe' })
+    const r = Bun.spawnSync(
+      [
+        'clang',
+        '-target',
+        'bpf',
+        '-O2',
+        '-g',
+        '-Wall',
+        '-I/usr/include/x86_64-linux-gnu',
+        '-c',
+        src,
+        '-o',
+        out,
+      ],
+      { stderr: 'pipe' },
+    )
     if (r.exitCode !== 0) throw new Error(`clang ${src} failed: ${r.stderr.toString()}`)
   }
   return new Uint8Array(readFileSync(out))
@@ -47,8 +62,18 @@ export interface VethPair {
 }
 
 export async function createVethPair(prefix: string): Promise<VethPair> {
-  const a = { ns: `${prefix}-a`, path: `/run/netns/${prefix}-a`, ifname: 'v0' as const, ip: '198.18.0.1' }
-  const b = { ns: `${prefix}-b`, path: `/run/netns/${prefix}-b`, ifname: 'v1' as const, ip: '198.18.0.2' }
+  const a = {
+    ns: `${prefix}-a`,
+    path: `/run/netns/${prefix}-a`,
+    ifname: 'v0' as const,
+    ip: '198.18.0.1',
+  }
+  const b = {
+    ns: `${prefix}-b`,
+    path: `/run/netns/${prefix}-b`,
+    ifname: 'v1' as const,
+    ip: '198.18.0.2',
+  }
   const made: string[] = []
   const destroy = async () => {
     for (const ns of made.reverse()) await run(['ip', 'netns', 'del', ns])
@@ -61,7 +86,19 @@ export async function createVethPair(prefix: string): Promise<VethPair> {
       made.push(ns)
     }
     // Created inside a and moved straight to b: the root namespace never sees it.
-    await mustRunIn(a.ns, ['ip', 'link', 'add', a.ifname, 'type', 'veth', 'peer', 'name', b.ifname, 'netns', b.ns])
+    await mustRunIn(a.ns, [
+      'ip',
+      'link',
+      'add',
+      a.ifname,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      b.ifname,
+      'netns',
+      b.ns,
+    ])
     for (const side of [a, b]) {
       await mustRunIn(side.ns, ['ip', 'addr', 'add', `${side.ip}/24`, 'dev', side.ifname])
       await mustRunIn(side.ns, ['ip', 'link', 'set', side.ifname, 'up'])
@@ -77,5 +114,8 @@ export async function createVethPair(prefix: string): Promise<VethPair> {
 /** Namespaces that still exist with this prefix (for leak checks). */
 export async function leftoverNamespaces(prefix: string): Promise<string[]> {
   const r = await run(['ip', 'netns', 'list'])
-  return r.stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(prefix))
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith(prefix))
 }

@@ -8,13 +8,35 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  BpfError, PerCpuMap, TypedMap, adoptPinnedLink, attach, linkInfo, openObject, openPinnedMap,
-  removePinDir, struct, sumCounters, tcxSupported, u32, u64, withNetns, type LoadedObject, type TcAttachment,
+  BpfError,
+  PerCpuMap,
+  TypedMap,
+  adoptPinnedLink,
+  attach,
+  linkInfo,
+  openObject,
+  openPinnedMap,
+  removePinDir,
+  struct,
+  sumCounters,
+  tcxSupported,
+  u32,
+  u64,
+  withNetns,
+  type LoadedObject,
+  type TcAttachment,
 } from '../../src/bpf/index.ts'
 import { libbpfBytes, sha256 } from '../../src/embedded/index.ts'
 import { NotSupportedError } from '../../src/errors/index.ts'
 import { mustRunIn, ping, run, runIn, waitFor } from '../harness/index.ts'
-import { createVethPair, leftoverNamespaces, newPrefix, requireRoot, testObjectBytes, type VethPair } from './fixture.ts'
+import {
+  createVethPair,
+  leftoverNamespaces,
+  newPrefix,
+  requireRoot,
+  testObjectBytes,
+  type VethPair,
+} from './fixture.ts'
 
 requireRoot()
 
@@ -106,7 +128,9 @@ describe('tcx attach inside a namespace', () => {
     expect(before).toBeGreaterThanOrEqual(5n)
 
     await pingAtoB(3)
-    await waitFor(() => countOf(counts).packets >= before + 3n, { what: 'the pinned map to count 3 more packets' })
+    await waitFor(() => countOf(counts).packets >= before + 3n, {
+      what: 'the pinned map to count 3 more packets',
+    })
   })
 
   test('a second load adopts the pinned maps and takes over the pinned link with its own program', async () => {
@@ -125,7 +149,9 @@ describe('tcx attach inside a namespace', () => {
     expect(linkInfo(adopted).progId).not.toBe(oldProg)
 
     await pingAtoB(2)
-    await waitFor(() => countOf(counts).packets >= before + 2n, { what: 'the new program to count into the adopted map' })
+    await waitFor(() => countOf(counts).packets >= before + 2n, {
+      what: 'the new program to count into the adopted map',
+    })
     link = adopted
   })
 
@@ -153,7 +179,12 @@ describe('legacy tc (clsact) attach', () => {
     const obj = openObject(testObjectBytes('count'), { name: 'count' }).load()
     cleanups.push(() => obj.close())
     const filter = withNetns(net.b.path, () =>
-      attach({ program: obj.program('count_pkts'), iface: net.b.ifname, direction: 'egress', mode: 'tc' }),
+      attach({
+        program: obj.program('count_pkts'),
+        iface: net.b.ifname,
+        direction: 'egress',
+        mode: 'tc',
+      }),
     )
     cleanups.push(() => withNetns(net.b.path, () => filter.close()))
     expect(filter.kind).toBe('tc')
@@ -173,7 +204,9 @@ describe('legacy tc (clsact) attach', () => {
 
 describe('errors name what failed', () => {
   test('bad object bytes', () => {
-    const err = catchError(() => openObject(new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 1, 2, 3]), { name: 'junk' }))
+    const err = catchError(() =>
+      openObject(new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 1, 2, 3]), { name: 'junk' }),
+    )
     expect(err).toBeInstanceOf(BpfError)
     expect(err.code).toBe('E_BPF')
     expect(err.message).toContain('open BPF object junk')
@@ -191,11 +224,15 @@ describe('errors name what failed', () => {
     const obj = openObject(testObjectBytes('count'), { name: 'count' }).load()
     try {
       const err = catchError(() =>
-        withNetns(net.a.path, () => attach({ program: obj.program('count_pkts'), iface: 'eth9', direction: 'ingress' })),
+        withNetns(net.a.path, () =>
+          attach({ program: obj.program('count_pkts'), iface: 'eth9', direction: 'ingress' }),
+        ),
       )
       expect(err.message).toContain('interface eth9 does not exist')
       expect((err as BpfError).errnoName).toBe('ENODEV')
-      const byIndex = catchError(() => attach({ program: obj.program('count_pkts'), iface: 99999, direction: 'egress' }))
+      const byIndex = catchError(() =>
+        attach({ program: obj.program('count_pkts'), iface: 99999, direction: 'egress' }),
+      )
       expect(byIndex.message).toMatch(/ifindex 99999.*ENODEV/)
     } finally {
       obj.close()
@@ -205,7 +242,9 @@ describe('errors name what failed', () => {
   test('a missing map or program lists the ones that exist', () => {
     const obj = openObject(testObjectBytes('count'), { name: 'count' }).load()
     try {
-      expect(catchError(() => obj.map('vx_peers')).message).toContain('the object has: wt_counts, wt_scratch, count.rodata')
+      expect(catchError(() => obj.map('vx_peers')).message).toContain(
+        'the object has: wt_counts, wt_scratch, count.rodata',
+      )
       expect(catchError(() => obj.program('nope')).message).toContain('the object has: count_pkts')
     } finally {
       obj.close()
@@ -219,7 +258,9 @@ describe('errors name what failed', () => {
       const err = catchError(() => new TypedMap(obj.map('wt_scratch'), u64, u64))
       expect(err.message).toContain('open typed map wt_scratch')
       expect(err.message).toContain('key codec is 8 bytes, kernel map key is 4')
-      expect(catchError(() => new TypedMap(obj.map('wt_counts'), u32, countersCodec)).message).toContain('use PerCpuMap')
+      expect(
+        catchError(() => new TypedMap(obj.map('wt_counts'), u32, countersCodec)).message,
+      ).toContain('use PerCpuMap')
     } finally {
       obj.close()
     }
@@ -230,7 +271,10 @@ describe('errors name what failed', () => {
     cleanups.push(() => removePinDir(dir))
     openObject(testObjectBytes('count'), { name: 'count' }).pinMaps(dir).load().close()
     const err = catchError(() =>
-      openObject(testObjectBytes('count'), { name: 'count' }).setMaxEntries('wt_scratch', 128).pinMaps(dir).load(),
+      openObject(testObjectBytes('count'), { name: 'count' })
+        .setMaxEntries('wt_scratch', 128)
+        .pinMaps(dir)
+        .load(),
     )
     expect(err.message).toContain('a pinned map differs from the object')
     expect(removePinDir(dir)).toBe(true)
@@ -247,7 +291,9 @@ describe('errors name what failed', () => {
     expect(tcxSupported('6.6.0')).toBe(true)
     expect(tcxSupported('6.18.44-fc-v669')).toBe(true)
     // What attach() throws when link_create fails on a kernel < 6.6 (this kernel has tcx).
-    expect(new NotSupportedError('tcx', '6.6').message).toBe('tcx not supported (requires Linux >= 6.6)')
+    expect(new NotSupportedError('tcx', '6.6').message).toBe(
+      'tcx not supported (requires Linux >= 6.6)',
+    )
   })
 })
 
@@ -258,15 +304,29 @@ describe('where libbpf is loaded from', () => {
   /** Run a child process that loads libbpf the way weft does and reports what it mapped. */
   async function loadInChild(env: Record<string, string>) {
     const script = join(dir, 'load.ts')
-    writeFileSync(script, [
-      `import { readFileSync } from 'node:fs'`,
-      `import { libbpfInfo } from ${JSON.stringify(join(repo, 'src/sys/index.ts'))}`,
-      `const info = libbpfInfo()`,
-      `const maps = readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => /libbpf|weft-lib|planted/.test(l))`,
-      `console.log(JSON.stringify({ info, files: [...new Set(maps.map((l) => l.split(/\\s+/).slice(5).join(' ')))] }))`,
-    ].join('\n'))
-    const r = await run(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, script])
-    return { ...r, report: r.code === 0 ? JSON.parse(r.stdout) as { info: { version: string; source: string }; files: string[] } : undefined }
+    writeFileSync(
+      script,
+      [
+        `import { readFileSync } from 'node:fs'`,
+        `import { libbpfInfo } from ${JSON.stringify(join(repo, 'src/sys/index.ts'))}`,
+        `const info = libbpfInfo()`,
+        `const maps = readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => /libbpf|weft-lib|planted/.test(l))`,
+        `console.log(JSON.stringify({ info, files: [...new Set(maps.map((l) => l.split(/\\s+/).slice(5).join(' ')))] }))`,
+      ].join('\n'),
+    )
+    const r = await run([
+      'env',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      process.execPath,
+      script,
+    ])
+    return {
+      ...r,
+      report:
+        r.code === 0
+          ? (JSON.parse(r.stdout) as { info: { version: string; source: string }; files: string[] })
+          : undefined,
+    }
   }
 
   beforeAll(() => {
@@ -281,12 +341,15 @@ describe('where libbpf is loaded from', () => {
     mkdirSync(oldDir)
     const planted = join(oldDir, `libbpf-${sha256(libbpfBytes()).slice(0, 16)}.so.1`)
     const marker = join(dir, 'planted-code-ran')
-    writeFileSync(join(dir, 'planted.c'), [
-      '#include <stdio.h>',
-      `__attribute__((constructor)) static void run_as_root(void) { FILE *f = fopen(${JSON.stringify(marker)}, "w"); if (f) fclose(f); }`,
-      'unsigned libbpf_major_version(void) { return 99; }',
-      'unsigned libbpf_minor_version(void) { return 99; }',
-    ].join('\n'))
+    writeFileSync(
+      join(dir, 'planted.c'),
+      [
+        '#include <stdio.h>',
+        `__attribute__((constructor)) static void run_as_root(void) { FILE *f = fopen(${JSON.stringify(marker)}, "w"); if (f) fclose(f); }`,
+        'unsigned libbpf_major_version(void) { return 99; }',
+        'unsigned libbpf_minor_version(void) { return 99; }',
+      ].join('\n'),
+    )
     const cc = await run(['clang', '-shared', '-fPIC', '-o', planted, join(dir, 'planted.c')])
     expect(cc.stderr).toBe('')
     expect(existsSync(planted)).toBe(true)
@@ -307,7 +370,9 @@ describe('where libbpf is loaded from', () => {
     expect(system.report!.files).toEqual([expect.stringMatching(/^\/usr\/lib.*\/libbpf\.so\.1/)])
     const bogus = await loadInChild({ WEFT_LIBBPF: '/tmp/evil.so' })
     expect(bogus.code).not.toBe(0)
-    expect(bogus.stderr).toContain('WEFT_LIBBPF="/tmp/evil.so" is not understood: use "embedded" (the default, the tested copy) or "system"')
+    expect(bogus.stderr).toContain(
+      'WEFT_LIBBPF="/tmp/evil.so" is not understood: use "embedded" (the default, the tested copy) or "system"',
+    )
   })
 })
 

@@ -3,8 +3,20 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import {
-  Errno, PerCpuMap, TypedMap, UpdateFlag, getSys, openObject, struct, sumCounters, sumU64, testRun, u32, u64,
-  type LoadedObject, type Sys,
+  Errno,
+  PerCpuMap,
+  TypedMap,
+  UpdateFlag,
+  getSys,
+  openObject,
+  struct,
+  sumCounters,
+  sumU64,
+  testRun,
+  u32,
+  u64,
+  type LoadedObject,
+  type Sys,
 } from '../../src/bpf/index.ts'
 import { requireRoot, testObjectBytes } from './fixture.ts'
 
@@ -30,7 +42,10 @@ function countingSys(opts: { batch: boolean }) {
   const calls = { batch: 0, nextKey: 0 }
   const sys: Sys = {
     ...real,
-    mapLookupBatch: (...args) => (calls.batch++, opts.batch ? real.mapLookupBatch(...args) : -Errno.ENOTSUPP),
+    mapLookupBatch: (...args) => (
+      calls.batch++,
+      opts.batch ? real.mapLookupBatch(...args) : -Errno.ENOTSUPP
+    ),
     mapGetNextKey: (...args) => (calls.nextKey++, real.mapGetNextKey(...args)),
   }
   return { sys, calls }
@@ -61,7 +76,10 @@ describe('TypedMap on a hash map', () => {
     const batched = countingSys({ batch: true })
     const m = new TypedMap(obj.map('wt_scratch'), u32, u64, batched.sys)
     for (let i = 0; i < 50; i++) m.update(1000 + i, BigInt(i * i))
-    const expected: [number, bigint][] = Array.from({ length: 50 }, (_, i) => [1000 + i, BigInt(i * i)])
+    const expected: [number, bigint][] = Array.from({ length: 50 }, (_, i) => [
+      1000 + i,
+      BigInt(i * i),
+    ])
     const byKey = (a: [number, bigint][]) => a.sort((x, y) => x[0] - y[0])
     expect(byKey(m.entries())).toEqual(expected)
     expect(batched.calls).toEqual({ batch: 1, nextKey: 0 }) // one syscall for 50 entries
@@ -77,7 +95,9 @@ describe('TypedMap on a hash map', () => {
   })
 
   test('entries() walks a map larger than one batch', () => {
-    const o = openObject(testObjectBytes('count'), { name: 'count' }).setMaxEntries('wt_scratch', 4096).load()
+    const o = openObject(testObjectBytes('count'), { name: 'count' })
+      .setMaxEntries('wt_scratch', 4096)
+      .load()
     try {
       const { sys, calls } = countingSys({ batch: true })
       const m = new TypedMap(o.map('wt_scratch'), u32, u64, sys)
@@ -95,12 +115,16 @@ describe('TypedMap on a hash map', () => {
   test('a full map says so', () => {
     const m = new TypedMap(obj.map('wt_scratch'), u32, u64)
     for (let i = 0; i < 64; i++) m.update(i, 0n)
-    expect(() => m.update(64, 0n)).toThrow(/update map wt_scratch: E2BIG.*map is full \(max_entries 64\)/)
+    expect(() => m.update(64, 0n)).toThrow(
+      /update map wt_scratch: E2BIG.*map is full \(max_entries 64\)/,
+    )
     for (let i = 0; i < 64; i++) m.delete(i)
   })
 
   test('setMaxEntries before load changes the kernel map', () => {
-    const o = openObject(testObjectBytes('count'), { name: 'count' }).setMaxEntries('wt_scratch', 1024).load()
+    const o = openObject(testObjectBytes('count'), { name: 'count' })
+      .setMaxEntries('wt_scratch', 1024)
+      .load()
     try {
       expect(o.map('wt_scratch').maxEntries).toBe(1024)
     } finally {
@@ -113,11 +137,17 @@ describe('PerCpuMap', () => {
   test('values are one per possible CPU and sum field by field', () => {
     const m = new PerCpuMap(obj.map('wt_counts'), u32, counters)
     expect(m.cpus).toBe(getSys().numPossibleCpus())
-    const perCpu = Array.from({ length: m.cpus }, (_, i) => ({ packets: BigInt(i + 1), bytes: BigInt(100 * (i + 1)) }))
+    const perCpu = Array.from({ length: m.cpus }, (_, i) => ({
+      packets: BigInt(i + 1),
+      bytes: BigInt(100 * (i + 1)),
+    }))
     m.update(0, perCpu)
     expect(m.lookup(0)).toEqual(perCpu)
     const n = BigInt(m.cpus)
-    expect(sumCounters(m.lookup(0) ?? [])).toEqual({ packets: (n * (n + 1n)) / 2n, bytes: (100n * n * (n + 1n)) / 2n })
+    expect(sumCounters(m.lookup(0) ?? [])).toEqual({
+      packets: (n * (n + 1n)) / 2n,
+      bytes: (100n * n * (n + 1n)) / 2n,
+    })
     expect(sumU64((m.lookup(0) ?? []).map((c) => c.packets))).toBe((n * (n + 1n)) / 2n)
     m.update(0, { all: { packets: 0n, bytes: 0n } })
     expect(m.entries()).toEqual([[0, perCpu.map(() => ({ packets: 0n, bytes: 0n }))]])
@@ -150,7 +180,9 @@ describe('testRun', () => {
     }
     const unloaded = openObject(testObjectBytes('count'))
     try {
-      expect(() => unloaded.setInitialValue('.rodata', new Uint8Array(8))).toThrow(/got 8 bytes, the section has 4/)
+      expect(() => unloaded.setInitialValue('.rodata', new Uint8Array(8))).toThrow(
+        /got 8 bytes, the section has 4/,
+      )
     } finally {
       unloaded.close()
     }

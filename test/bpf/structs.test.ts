@@ -22,14 +22,24 @@ function sh(cmd: string[]): string {
  * Compile and run a program printing "<struct> <size>" and "<struct>.<field> <offset> <size>"
  * after the given `prelude` (its #includes).
  */
-function measure(layouts: readonly StructLayout[], prelude: string[], name: string): Map<string, number[]> {
-  const lines = [...prelude, '#define OFF(t, f) ((unsigned long)__builtin_offsetof(t, f))', 'int main(void) {']
+function measure(
+  layouts: readonly StructLayout[],
+  prelude: string[],
+  name: string,
+): Map<string, number[]> {
+  const lines = [
+    ...prelude,
+    '#define OFF(t, f) ((unsigned long)__builtin_offsetof(t, f))',
+    'int main(void) {',
+  ]
   for (const l of layouts) {
     const t = `struct ${l.cName}`
     lines.push(`  printf("${l.cName} %lu\\n", (unsigned long)sizeof(${t}));`)
     for (const [field, f] of Object.entries(l.fields)) {
       const m = f.cField ?? field
-      lines.push(`  printf("${l.cName}.${field} %lu %lu\\n", OFF(${t}, ${m}), (unsigned long)sizeof(((${t} *)0)->${m}));`)
+      lines.push(
+        `  printf("${l.cName}.${field} %lu %lu\\n", OFF(${t}, ${m}), (unsigned long)sizeof(((${t} *)0)->${m}));`,
+      )
     }
   }
   lines.push('  return 0;', '}')
@@ -37,7 +47,9 @@ function measure(layouts: readonly StructLayout[], prelude: string[], name: stri
   writeFileSync(src, lines.join('\n'))
   sh(['cc', '-Wall', '-I', work, src, '-o', join(work, name)])
   const out = new Map<string, number[]>()
-  for (const line of sh([join(work, name)]).trim().split('\n')) {
+  for (const line of sh([join(work, name)])
+    .trim()
+    .split('\n')) {
     const [key, ...nums] = line.split(' ')
     out.set(key ?? '', nums.map(Number))
   }
@@ -48,7 +60,8 @@ function expected(layouts: readonly StructLayout[]): Map<string, number[]> {
   const out = new Map<string, number[]>()
   for (const l of layouts) {
     out.set(l.cName, [l.size])
-    for (const [field, f] of Object.entries(l.fields)) out.set(`${l.cName}.${field}`, [f.offset, f.size])
+    for (const [field, f] of Object.entries(l.fields))
+      out.set(`${l.cName}.${field}`, [f.offset, f.size])
   }
   return out
 }
@@ -56,13 +69,18 @@ function expected(layouts: readonly StructLayout[]): Map<string, number[]> {
 describe('FFI struct layouts', () => {
   test('libbpf and uapi structs match libbpf 1.1 / linux headers', () => {
     const layouts = ALL_LAYOUTS.filter((l) => l.header !== 'vmlinux.h')
-    const includes = [...new Set(['stdio.h', ...layouts.map((l) => l.header)])].map((h) => `#include <${h}>`)
+    const includes = [...new Set(['stdio.h', ...layouts.map((l) => l.header)])].map(
+      (h) => `#include <${h}>`,
+    )
     expect(measure(layouts, includes, 'uapi')).toEqual(expected(layouts))
   })
 
   test('kernel-only members match the running kernel BTF', () => {
     const layouts = ALL_LAYOUTS.filter((l) => l.header === 'vmlinux.h')
-    writeFileSync(join(work, 'vmlinux.h'), sh(['bpftool', 'btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c']))
+    writeFileSync(
+      join(work, 'vmlinux.h'),
+      sh(['bpftool', 'btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c']),
+    )
     // vmlinux.h redefines types that libc headers bring in: include it alone.
     const prelude = ['#include "vmlinux.h"', 'int printf(const char *, ...);']
     expect(measure(layouts, prelude, 'kernel')).toEqual(expected(layouts))

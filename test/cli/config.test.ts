@@ -54,7 +54,9 @@ describe("Docker's daemon spellings", () => {
     expect(
       await refused({ store: 'embedded', 'cluster-store': 'consul://192.0.2.1:8500' }),
     ).toStartWith('--store and --cluster-store are the same flag')
-    expect((await parse({ 'cluster-store': 'etcd://192.0.2.1:2379,192.0.2.2:2379' })).store).toEqual({
+    expect(
+      (await parse({ 'cluster-store': 'etcd://192.0.2.1:2379,192.0.2.2:2379' })).store,
+    ).toEqual({
       kind: 'etcd',
       address: 'etcd://192.0.2.1:2379,192.0.2.2:2379',
       endpoints: ['http://192.0.2.1:2379', 'http://192.0.2.2:2379'],
@@ -129,9 +131,10 @@ describe('tokens: flag, file or environment', () => {
 
   test('the environment: WEFT_TOKEN, or WEFT_TOKEN_FILE naming a file', async () => {
     expect((await parse({}, { WEFT_TOKEN: 'env-token' })).apiToken).toBe('env-token')
-    expect((await parse({ store: 'consul://192.0.2.1:8500' }, { WEFT_STORE_TOKEN_FILE: file })).storeToken).toBe(
-      'from-a-file-0123456789',
-    )
+    expect(
+      (await parse({ store: 'consul://192.0.2.1:8500' }, { WEFT_STORE_TOKEN_FILE: file }))
+        .storeToken,
+    ).toBe('from-a-file-0123456789')
     expect((await parse({ token: 'flag-token' }, { WEFT_TOKEN: 'env-token' })).apiToken).toBe(
       'flag-token',
     )

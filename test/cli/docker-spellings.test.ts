@@ -29,24 +29,28 @@ describe(`Docker daemon flags on a second host (${DATAPATH} datapath)`, () => {
     first = (await startAgents({ ...topo, hosts: [topo.hosts[0]!] }, { datapath: DATAPATH }))[0]!
     const h2 = topo.hosts[1]!
     const dir = join(first.dataDir, '..')
-    second = spawnIn(h2.ns, [
-      WEFT,
-      'agent',
-      '--name',
-      h2.node,
-      `--cluster-store=consul://${topo.hosts[0]!.underlay.ip}:8500`,
-      `--cluster-advertise=${h2.underlay.ip}:2376`,
-      '--data',
-      join(dir, h2.node),
-      '--api',
-      `unix://${join(dir, `${h2.node}.sock`)}`,
-      '--datapath',
-      DATAPATH,
-      '--ttl',
-      '2s',
-      '--log-level',
-      'warn',
-    ], { env: { WEFT_JOIN_TOKEN: readFileSync(join(first.dataDir, 'join-token'), 'utf8').trim() } })
+    second = spawnIn(
+      h2.ns,
+      [
+        WEFT,
+        'agent',
+        '--name',
+        h2.node,
+        `--cluster-store=consul://${topo.hosts[0]!.underlay.ip}:8500`,
+        `--cluster-advertise=${h2.underlay.ip}:2376`,
+        '--data',
+        join(dir, h2.node),
+        '--api',
+        `unix://${join(dir, `${h2.node}.sock`)}`,
+        '--datapath',
+        DATAPATH,
+        '--ttl',
+        '2s',
+        '--log-level',
+        'warn',
+      ],
+      { env: { WEFT_JOIN_TOKEN: readFileSync(join(first.dataDir, 'join-token'), 'utf8').trim() } },
+    )
     topo.track(() => second.stop(3000))
   }, 60_000)
 

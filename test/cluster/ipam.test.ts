@@ -1,5 +1,13 @@
 import { describe, expect, test } from 'bun:test'
-import { defaultGateway, nextDefaultSubnet, nextFreeAddress, nextFreeVni, subnetsOverlap, parseKey, keys } from '../../src/cluster/index.ts'
+import {
+  defaultGateway,
+  nextDefaultSubnet,
+  nextFreeAddress,
+  nextFreeVni,
+  subnetsOverlap,
+  parseKey,
+  keys,
+} from '../../src/cluster/index.ts'
 import { parseCidr } from '../../src/net/index.ts'
 
 describe('ipam', () => {
@@ -22,7 +30,9 @@ describe('ipam', () => {
   })
 
   test('an ip-range narrows the pool', () => {
-    expect(nextFreeAddress(net, '10.0.1.1', new Set(), parseCidr('10.0.1.128/25'))).toBe('10.0.1.128')
+    expect(nextFreeAddress(net, '10.0.1.1', new Set(), parseCidr('10.0.1.128/25'))).toBe(
+      '10.0.1.128',
+    )
   })
 
   test('overlap detection covers containment both ways', () => {
@@ -47,13 +57,25 @@ describe('key layout', () => {
     expect(parseKey(keys.node('h1'))).toEqual({ kind: 'node', name: 'h1' })
     expect(parseKey(keys.network('ab'))).toEqual({ kind: 'network', id: 'ab' })
     expect(parseKey(keys.vni(300))).toEqual({ kind: 'vni', vni: 300 })
-    expect(parseKey(keys.ipam('ab', '10.0.0.2'))).toEqual({ kind: 'ipam', networkId: 'ab', ip: '10.0.0.2' })
-    expect(parseKey(keys.endpoint('ab', 'cd'))).toEqual({ kind: 'endpoint', networkId: 'ab', endpointId: 'cd' })
+    expect(parseKey(keys.ipam('ab', '10.0.0.2'))).toEqual({
+      kind: 'ipam',
+      networkId: 'ab',
+      ip: '10.0.0.2',
+    })
+    expect(parseKey(keys.endpoint('ab', 'cd'))).toEqual({
+      kind: 'endpoint',
+      networkId: 'ab',
+      endpointId: 'cd',
+    })
     expect(parseKey('other/thing')).toEqual({ kind: 'other' })
   })
 
   test('keys use only the characters every Consul version accepts', () => {
-    for (const k of [keys.ipam('a'.repeat(64), '10.0.0.2'), keys.networkSeq(), keys.node('host-1.example')]) {
+    for (const k of [
+      keys.ipam('a'.repeat(64), '10.0.0.2'),
+      keys.networkSeq(),
+      keys.node('host-1.example'),
+    ]) {
       expect(k).toMatch(/^[A-Za-z0-9_.,\/-]+$/)
       expect(k).not.toContain('//')
     }

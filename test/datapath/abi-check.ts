@@ -8,7 +8,12 @@ import type { Btf } from './btf.ts'
 
 /** What a scalar codec must be in C: its first typedef (byte order lives in the typedef name). */
 const SCALAR_TYPEDEFS = new Map<Codec<any>, string>([
-  [u8, '__u8'], [u16, '__u16'], [u32, '__u32'], [u64, '__u64'], [be16, '__be16'], [be32, '__be32'],
+  [u8, '__u8'],
+  [u16, '__u16'],
+  [u32, '__u32'],
+  [u64, '__u64'],
+  [be16, '__be16'],
+  [be32, '__be32'],
 ])
 
 const isStruct = (c: Codec<any>): c is CStructCodec<any> => 'cName' in c
@@ -28,7 +33,8 @@ function compareType(btf: Btf, id: number, codec: Codec<any>, where: string, out
   const have = btf.describe(id)
   const want = expectedType(codec)
   if (have !== want) out.push(`${where}: C has ${have}, abi.ts has ${want}`)
-  if (btf.sizeOf(id) !== codec.size) out.push(`${where}: C size ${btf.sizeOf(id)}, abi.ts size ${codec.size}`)
+  if (btf.sizeOf(id) !== codec.size)
+    out.push(`${where}: C size ${btf.sizeOf(id)}, abi.ts size ${codec.size}`)
   if (!isStruct(codec) || have !== want) return
   const members = btf.members(id)
   const fields = Object.entries(codec.fields) as [string, { offset: number; codec: Codec<any> }][]
@@ -39,12 +45,17 @@ function compareType(btf: Btf, id: number, codec: Codec<any>, where: string, out
       continue
     }
     const [name, field] = f
-    if (field.offset !== m.offset) out.push(`struct ${codec.cName}.${m.name}: C offset ${m.offset}, abi.ts ${name} offset ${field.offset}`)
+    if (field.offset !== m.offset)
+      out.push(
+        `struct ${codec.cName}.${m.name}: C offset ${m.offset}, abi.ts ${name} offset ${field.offset}`,
+      )
     const fieldWant = expectedType(field.codec)
-    if (m.type !== fieldWant) out.push(`struct ${codec.cName}.${m.name}: C type ${m.type}, abi.ts ${name} is ${fieldWant}`)
+    if (m.type !== fieldWant)
+      out.push(`struct ${codec.cName}.${m.name}: C type ${m.type}, abi.ts ${name} is ${fieldWant}`)
   }
   for (const [name] of fields) {
-    if (!members.some((m) => m.name === snake(name))) out.push(`struct ${codec.cName}: abi.ts field ${name} (${snake(name)}) is not in C`)
+    if (!members.some((m) => m.name === snake(name)))
+      out.push(`struct ${codec.cName}: abi.ts field ${name} (${snake(name)}) is not in C`)
   }
 }
 
@@ -64,9 +75,13 @@ export function abiMismatches(btf: Btf): string[] {
   }
 
   const counters = btf.enumValues('vx_counter')
-  const wantCounters = Object.fromEntries(Object.entries(Counter).map(([k, v]) => [`VX_CTR_${k}`, v]))
+  const wantCounters = Object.fromEntries(
+    Object.entries(Counter).map(([k, v]) => [`VX_CTR_${k}`, v]),
+  )
   if (JSON.stringify(sorted(counters)) !== JSON.stringify(sorted(wantCounters))) {
-    out.push(`enum vx_counter ${JSON.stringify(sorted(counters))} != abi.ts Counter ${JSON.stringify(sorted(wantCounters))}`)
+    out.push(
+      `enum vx_counter ${JSON.stringify(sorted(counters))} != abi.ts Counter ${JSON.stringify(sorted(wantCounters))}`,
+    )
   }
 
   const drops = btf.enumValues('vx_drop_reason')
@@ -82,9 +97,12 @@ export function abiMismatches(btf: Btf): string[] {
   }
   const values = Object.values(reasons)
   if (lo !== Math.min(...values) || hi !== Math.max(...values)) {
-    out.push(`VX_DROP_RANGE_LO..HI is ${lo}..${hi}, the reasons span ${Math.min(...values)}..${Math.max(...values)}`)
+    out.push(
+      `VX_DROP_RANGE_LO..HI is ${lo}..${hi}, the reasons span ${Math.min(...values)}..${Math.max(...values)}`,
+    )
   }
-  if (values.length !== hi! - lo! + 1) out.push(`drop reason codes ${lo}..${hi} have gaps or duplicates`)
+  if (values.length !== hi! - lo! + 1)
+    out.push(`drop reason codes ${lo}..${hi} have gaps or duplicates`)
   return out
 }
 

@@ -28,7 +28,8 @@ async function mutantBtf(name: string, from: string, to: string): Promise<Btf> {
   const root = join(work, name)
   cpSync(BPF_ROOT, root, { recursive: true })
   const abi = readFileSync(join(root, 'abi.h'), 'utf8')
-  if (!abi.includes(from)) throw new Error(`mutation ${name}: bpf/abi.h no longer contains ${JSON.stringify(from)}`)
+  if (!abi.includes(from))
+    throw new Error(`mutation ${name}: bpf/abi.h no longer contains ${JSON.stringify(from)}`)
   writeFileSync(join(root, 'abi.h'), abi.replace(from, to))
   const out = join(work, `${name}.o`)
   await compileBpfObject(join(root, 'vxlan.bpf.c'), out, { bpfRoot: root })
@@ -55,7 +56,10 @@ describe('bpf/abi.h vs src/datapath/bpf/abi.ts (BTF of the built object)', () =>
       expect(Object.keys(MAP_CODECS).sort()).toEqual([...MAP_NAMES].sort())
       for (const name of MAP_NAMES) {
         expect(maps[name], `map ${name} in the object`).toBeDefined()
-        expect([maps[name]!.keySize, maps[name]!.valueSize], name).toEqual([MAP_CODECS[name].key.size, MAP_CODECS[name].value.size])
+        expect([maps[name]!.keySize, maps[name]!.valueSize], name).toEqual([
+          MAP_CODECS[name].key.size,
+          MAP_CODECS[name].value.size,
+        ])
         expect(name.length).toBeLessThanOrEqual(15)
       }
     } finally {
@@ -77,13 +81,21 @@ describe('the ABI check fails on a broken abi.h', () => {
   }, 30_000)
 
   test('a __be32 turned into a __u32 (byte order)', async () => {
-    const btf = await mutantBtf('byteorder', '\t__be32 ip;\t\t/* endpoint IPv4 address */', '\t__u32 ip;')
+    const btf = await mutantBtf(
+      'byteorder',
+      '\t__be32 ip;\t\t/* endpoint IPv4 address */',
+      '\t__u32 ip;',
+    )
     expect(abiMismatches(btf)).toContain('struct vx_ep_key.ip: C type __u32, abi.ts ip is __be32')
   }, 30_000)
 
   test('a drop reason renamed, and one added without its name in abi.ts', async () => {
     // (the old name stays a macro, so the code that returns it still builds)
-    const renamed = await mutantBtf('rename', 'VX_DROP_LOOP = -148,', 'VX_DROP_SELF = -148,\n#define VX_DROP_LOOP VX_DROP_SELF\n')
+    const renamed = await mutantBtf(
+      'rename',
+      'VX_DROP_LOOP = -148,',
+      'VX_DROP_SELF = -148,\n#define VX_DROP_LOOP VX_DROP_SELF\n',
+    )
     expect(abiMismatches(renamed)).toContain('drop reason 148: C self, abi.ts loop')
     const added = await mutantBtf(
       'added',

@@ -5,20 +5,60 @@
 // Needs root (loads BPF); fails loudly without it.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import {
-  openObject, PerCpuMap, sumCounters, testRun, TypedMap, u32, type LoadedObject,
+  openObject,
+  PerCpuMap,
+  sumCounters,
+  testRun,
+  TypedMap,
+  u32,
+  type LoadedObject,
 } from '../../src/bpf/index.ts'
 import {
-  configCodec, Counter, DROP_CODES, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec, statCodec, statKeyCodec,
-  CFG_F_VALID, VXLAN_PORT,
+  configCodec,
+  Counter,
+  DROP_CODES,
+  epCodec,
+  epKeyCodec,
+  ifCodec,
+  memberKeyCodec,
+  netCodec,
+  statCodec,
+  statKeyCodec,
+  CFG_F_VALID,
+  VXLAN_PORT,
 } from '../../src/datapath/bpf/abi.ts'
 import { bpfObjectBytes } from '../../src/embedded/index.ts'
 import { ipv4ToInt } from '../../src/net/index.ts'
 import { requireRoot } from '../harness/index.ts'
-import { eth, ETH_P_IP, hex, inetChecksum, ipv4, udp, ipStr, macStr, readIpv4, u16at, u32at, type Bytes } from './fixtures/packets.ts'
-import { ENDPOINT_CASES, SENDER, TC_ACT_REDIRECT, UNDERLAY_CASES, WORLD, type PacketCase } from './fixtures/vxlan-cases.ts'
+import {
+  eth,
+  ETH_P_IP,
+  hex,
+  inetChecksum,
+  ipv4,
+  udp,
+  ipStr,
+  macStr,
+  readIpv4,
+  u16at,
+  u32at,
+  type Bytes,
+} from './fixtures/packets.ts'
+import {
+  ENDPOINT_CASES,
+  SENDER,
+  TC_ACT_REDIRECT,
+  UNDERLAY_CASES,
+  WORLD,
+  type PacketCase,
+} from './fixtures/vxlan-cases.ts'
 
 const COUNTER_IDS: Record<string, number> = {
-  tx: Counter.TX, rx: Counter.RX, local: Counter.LOCAL, arp_reply: Counter.ARP_REPLY, frag_needed: Counter.FRAG_NEEDED,
+  tx: Counter.TX,
+  rx: Counter.RX,
+  local: Counter.LOCAL,
+  arp_reply: Counter.ARP_REPLY,
+  frag_needed: Counter.FRAG_NEEDED,
   ...DROP_CODES,
 }
 
@@ -42,20 +82,35 @@ beforeAll(() => {
   requireRoot()
   obj = openObject(bpfObjectBytes('vxlan'), { name: 'vxlan-fixtures' }).load()
   new TypedMap(obj.map('vx_cfg'), u32, configCodec).update(0, {
-    vtepIp: ipv4ToInt(WORLD.vtep), ulIfindex: WORLD.ulIfindex, udpPort: VXLAN_PORT, flags: CFG_F_VALID,
+    vtepIp: ipv4ToInt(WORLD.vtep),
+    ulIfindex: WORLD.ulIfindex,
+    udpPort: VXLAN_PORT,
+    flags: CFG_F_VALID,
   })
   const nets = new TypedMap(obj.map('vx_nets'), u32, netCodec)
   for (const n of WORLD.networks) {
-    nets.update(n.vni, { mtu: n.mtu, subnet: ipv4ToInt(n.subnet), gateway: ipv4ToInt(n.gateway), prefixLen: n.prefixLen, flags: 0 })
+    nets.update(n.vni, {
+      mtu: n.mtu,
+      subnet: ipv4ToInt(n.subnet),
+      gateway: ipv4ToInt(n.gateway),
+      prefixLen: n.prefixLen,
+      flags: 0,
+    })
   }
   const eps = new TypedMap(obj.map('vx_eps'), epKeyCodec, epCodec)
   const ifs = new TypedMap(obj.map('vx_ifs'), u32, ifCodec)
   for (const e of WORLD.local) {
-    eps.update({ vni: e.vni, ip: ipv4ToInt(e.ip) }, { ifindex: e.ifindex, vtep: 0, mac: mac(e.mac) })
+    eps.update(
+      { vni: e.vni, ip: ipv4ToInt(e.ip) },
+      { ifindex: e.ifindex, vtep: 0, mac: mac(e.mac) },
+    )
     ifs.update(e.ifindex, { vni: e.vni, ip: ipv4ToInt(e.ip), mac: mac(e.mac) })
   }
   for (const e of WORLD.remote) {
-    eps.update({ vni: e.vni, ip: ipv4ToInt(e.ip) }, { ifindex: 0, vtep: ipv4ToInt(e.vtep), mac: mac(e.mac) })
+    eps.update(
+      { vni: e.vni, ip: ipv4ToInt(e.ip) },
+      { ifindex: 0, vtep: ipv4ToInt(e.vtep), mac: mac(e.mac) },
+    )
   }
   const members = new TypedMap(obj.map('vx_members'), memberKeyCodec, u32)
   for (const m of WORLD.members) members.update({ vni: m.vni, vtep: ipv4ToInt(m.vtep) }, 1)
@@ -68,7 +123,15 @@ function checkEncap(input: Bytes, out: Bytes): void {
   expect(out.length).toBe(input.length + 50)
   expect(u16at(out, 12)).toBe(0x0800)
   const ip = readIpv4(out, 14)
-  expect(ip).toMatchObject({ version: 4, ihl: 20, proto: 17, ttl: 64, src: WORLD.vtep, dst: '198.18.0.2', checksumOk: true })
+  expect(ip).toMatchObject({
+    version: 4,
+    ihl: 20,
+    proto: 17,
+    ttl: 64,
+    src: WORLD.vtep,
+    dst: '198.18.0.2',
+    checksumOk: true,
+  })
   expect(ip.flags & 0b010).toBe(0b010) // DF
   expect(ip.totLen).toBe(out.length - 14)
   const sport = u16at(out, 34)
@@ -86,7 +149,13 @@ function checkFragNeeded(input: Bytes, out: Bytes): void {
   expect(macStr(out.subarray(0, 6))).toBe(SENDER.mac)
   expect(macStr(out.subarray(6, 12))).toBe('02:42:0a:00:01:05')
   const ip = readIpv4(out, 14)
-  expect(ip).toMatchObject({ proto: 1, src: '10.0.1.5', dst: SENDER.ip, checksumOk: true, totLen: 56 })
+  expect(ip).toMatchObject({
+    proto: 1,
+    src: '10.0.1.5',
+    dst: SENDER.ip,
+    checksumOk: true,
+    totLen: 56,
+  })
   expect(out[34]).toBe(3) // destination unreachable
   expect(out[35]).toBe(4) // fragmentation needed
   expect(u16at(out, 40)).toBe(1450) // next-hop MTU
@@ -131,9 +200,17 @@ describe('outer UDP source port', () => {
     const ports = new Set<number>()
     for (let i = 0; i < 32; i++) {
       // a different inner UDP flow each time
-      const frame = eth('02:42:0a:00:01:05', SENDER.mac, ETH_P_IP, ipv4({
-        src: SENDER.ip, dst: '10.0.1.5', proto: 17, payload: udp(30000 + i, 9999, new Uint8Array(16)),
-      }))
+      const frame = eth(
+        '02:42:0a:00:01:05',
+        SENDER.mac,
+        ETH_P_IP,
+        ipv4({
+          src: SENDER.ip,
+          dst: '10.0.1.5',
+          proto: 17,
+          payload: udp(30000 + i, 9999, new Uint8Array(16)),
+        }),
+      )
       const r = testRun(obj.program('vx_from_ep'), frame)
       expect(r.retval).toBe(TC_ACT_REDIRECT)
       const sport = u16at(r.output, 34)

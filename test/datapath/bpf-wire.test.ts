@@ -17,7 +17,15 @@ import { join } from 'node:path'
 import type { ActualState, LocalEndpointSpec, NetworkSpec } from '../../src/datapath/types.ts'
 import { hostIfnameFor, macFromIp } from '../../src/net/index.ts'
 import {
-  createTopology, mustRunIn, ping, runIn, spawnIn, tcpTransfer, waitFor, type NsProcess, type Topology,
+  createTopology,
+  mustRunIn,
+  ping,
+  runIn,
+  spawnIn,
+  tcpTransfer,
+  waitFor,
+  type NsProcess,
+  type Topology,
 } from '../harness/index.ts'
 import { startDriver, type DriverHandle } from './driver-client.ts'
 import { concat, eth, ETH_P_IP, hex, ipv4, udp, vxlan } from './fixtures/packets.ts'
@@ -34,13 +42,28 @@ interface WireStats {
   fragNeeded: string
 }
 
-const N: NetworkSpec = { id: '1'.repeat(64), vni: 256, subnet: '10.0.1.0/24', gateway: '10.0.1.1', mtu: 1450 }
-const M: NetworkSpec = { id: '2'.repeat(64), vni: 257, subnet: '10.0.2.0/24', gateway: '10.0.2.1', mtu: 1450 }
+const N: NetworkSpec = {
+  id: '1'.repeat(64),
+  vni: 256,
+  subnet: '10.0.1.0/24',
+  gateway: '10.0.1.1',
+  mtu: 1450,
+}
+const M: NetworkSpec = {
+  id: '2'.repeat(64),
+  vni: 257,
+  subnet: '10.0.2.0/24',
+  gateway: '10.0.2.1',
+  mtu: 1450,
+}
 
 let topo: Topology
 const drivers: DriverHandle[] = []
 let tmp: string
-const eps: Record<string, { host: number; net: NetworkSpec; ip: string; ns?: string; spec?: LocalEndpointSpec }> = {
+const eps: Record<
+  string,
+  { host: number; net: NetworkSpec; ip: string; ns?: string; spec?: LocalEndpointSpec }
+> = {
   c1: { host: 0, net: N, ip: '10.0.1.2' },
   c2: { host: 0, net: N, ip: '10.0.1.3' },
   c3: { host: 0, net: M, ip: '10.0.2.2' },
@@ -79,7 +102,13 @@ async function drops(h: number): Promise<Record<string, bigint>> {
 const big = (s: string | undefined) => BigInt(s ?? 0)
 
 /** tcpdump on a host's underlay (or `iface`), text output; stop() ends it. */
-async function capture(h: number, filter: string, file?: string, count?: number, iface = 'ul0'): Promise<NsProcess> {
+async function capture(
+  h: number,
+  filter: string,
+  file?: string,
+  count?: number,
+  iface = 'ul0',
+): Promise<NsProcess> {
   // --immediate-mode: hand over each packet at once (else they sit in the ring until a timeout)
   const args = ['tcpdump', '-i', iface, '-n', '-l', '-p', '-U', '--immediate-mode']
   if (count) args.push('-c', String(count))
@@ -92,40 +121,63 @@ async function capture(h: number, filter: string, file?: string, count?: number,
 
 /** A UDP listener on port 9999 in `nsName` printing every datagram; prints "ready" first. */
 function udpReceiver(nsName: string): NsProcess {
-  return spawnIn(nsName, ['python3', '-u', '-c', [
-    'import socket',
-    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-    "s.bind(('0.0.0.0', 9999))",
-    "print('ready', flush=True)",
-    'while True:',
-    '    d, a = s.recvfrom(4096)',
-    "    print(d.decode(errors='replace'), flush=True)",
-  ].join('\n')])
+  return spawnIn(nsName, [
+    'python3',
+    '-u',
+    '-c',
+    [
+      'import socket',
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      "s.bind(('0.0.0.0', 9999))",
+      "print('ready', flush=True)",
+      'while True:',
+      '    d, a = s.recvfrom(4096)',
+      "    print(d.decode(errors='replace'), flush=True)",
+    ].join('\n'),
+  ])
 }
 
 /** An inner Ethernet/IPv4/UDP frame to port 9999 carrying `marker`. */
 const inner = (dstIp: string, marker: string, srcIp = '10.0.1.5') =>
-  eth(macFromIp(dstIp), macFromIp(srcIp), ETH_P_IP, ipv4({ src: srcIp, dst: dstIp, proto: 17, payload: udp(40000, 9999, new TextEncoder().encode(marker)) }))
+  eth(
+    macFromIp(dstIp),
+    macFromIp(srcIp),
+    ETH_P_IP,
+    ipv4({
+      src: srcIp,
+      dst: dstIp,
+      proto: 17,
+      payload: udp(40000, 9999, new TextEncoder().encode(marker)),
+    }),
+  )
 
 /** Send each VXLAN payload (header + inner frame) from `fromNs` to `to`:4789, source port 50000. */
 async function sendVxlan(fromNs: string, to: string, payloads: Uint8Array[]): Promise<void> {
-  const r = await runIn(fromNs, ['python3', '-c',
+  const r = await runIn(fromNs, [
+    'python3',
+    '-c',
     "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',50000))\nfor h in sys.argv[2:]: s.sendto(bytes.fromhex(h),(sys.argv[1],4789))",
-    to, ...payloads.map(hex)])
+    to,
+    ...payloads.map(hex),
+  ])
   expect(r.code).toBe(0)
 }
 
 /** Frames the GRO device (wfgro) received, i.e. that the kernel's vxlan driver decapsulated. */
 async function groRxPackets(hostNsName: string): Promise<number> {
   const out = await mustRunIn(hostNsName, ['ip', '-j', '-s', 'link', 'show', 'dev', 'wfgro'])
-  return (JSON.parse(out.stdout) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx.packets
+  return (JSON.parse(out.stdout) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx
+    .packets
 }
 
 async function pingOk(fromNs: string, ip: string) {
-  await waitFor(async () => (await ping(fromNs, ip, { count: 1, timeoutMs: 1000 })).received === 1, {
-    timeoutMs: 10_000,
-    what: `ping ${ip} from ${fromNs}`,
-  })
+  await waitFor(
+    async () => (await ping(fromNs, ip, { count: 1, timeoutMs: 1000 })).received === 1,
+    {
+      timeoutMs: 10_000,
+      what: `ping ${ip} from ${fromNs}`,
+    },
+  )
   expect((await ping(fromNs, ip, { count: 3, intervalS: 0.05 })).received).toBe(3)
 }
 
@@ -142,13 +194,46 @@ async function buildKernelVxlanHost(): Promise<void> {
     'link set kx1 master br256 up',
   ]
   await mustRunIn(h3, ['ip', '-batch', '-'], { stdin: lines.join('\n') + '\n' })
-  await mustRunIn(x1ns, ['ip', 'link', 'set', 'eth0', 'address', X1.mac, 'mtu', '1450', 'addrgenmode', 'none'])
+  await mustRunIn(x1ns, [
+    'ip',
+    'link',
+    'set',
+    'eth0',
+    'address',
+    X1.mac,
+    'mtu',
+    '1450',
+    'addrgenmode',
+    'none',
+  ])
   await mustRunIn(x1ns, ['ip', 'addr', 'add', `${X1.ip}/24`, 'dev', 'eth0'])
   await mustRunIn(x1ns, ['ip', 'link', 'set', 'eth0', 'up'])
   // Static FDB + neighbours for the weft endpoints: weft does not answer ARP over the tunnel.
   for (const e of Object.values(eps).filter((x) => x.net === N)) {
-    await mustRunIn(h3, ['bridge', 'fdb', 'append', macFromIp(e.ip), 'dev', 'vx256', 'dst', vtep(e.host), 'self', 'permanent'])
-    await mustRunIn(x1ns, ['ip', 'neigh', 'replace', e.ip, 'lladdr', macFromIp(e.ip), 'dev', 'eth0', 'nud', 'permanent'])
+    await mustRunIn(h3, [
+      'bridge',
+      'fdb',
+      'append',
+      macFromIp(e.ip),
+      'dev',
+      'vx256',
+      'dst',
+      vtep(e.host),
+      'self',
+      'permanent',
+    ])
+    await mustRunIn(x1ns, [
+      'ip',
+      'neigh',
+      'replace',
+      e.ip,
+      'lladdr',
+      macFromIp(e.ip),
+      'dev',
+      'eth0',
+      'nud',
+      'permanent',
+    ])
   }
 }
 
@@ -161,7 +246,15 @@ beforeAll(async () => {
   await drivers[0]!.call('upsertNetwork', [M])
   for (const [name, e] of Object.entries(eps)) {
     const id = Buffer.from(name.padEnd(32, '0')).toString('hex')
-    e.spec = { id, vni: e.net.vni, ip: e.ip, mac: macFromIp(e.ip), sandbox: e.ns!, ifname: 'eth0', hostIfname: hostIfnameFor(id) }
+    e.spec = {
+      id,
+      vni: e.net.vni,
+      ip: e.ip,
+      mac: macFromIp(e.ip),
+      sandbox: e.ns!,
+      ifname: 'eth0',
+      hostIfname: hostIfnameFor(id),
+    }
     await drivers[e.host]!.call('attachEndpoint', [e.spec])
   }
   await drivers[0]!.call('setMembers', [N.vni, [vtep(1), vtep(2)]])
@@ -170,13 +263,19 @@ beforeAll(async () => {
   for (const h of [0, 1]) {
     for (const e of Object.values(eps)) {
       if (e.host !== h && e.net === N) {
-        await drivers[h]!.call('upsertRemoteEndpoint', [{ vni: N.vni, ip: e.ip, mac: macFromIp(e.ip), vtep: vtep(e.host) }])
+        await drivers[h]!.call('upsertRemoteEndpoint', [
+          { vni: N.vni, ip: e.ip, mac: macFromIp(e.ip), vtep: vtep(e.host) },
+        ])
       }
     }
-    await drivers[h]!.call('upsertRemoteEndpoint', [{ vni: N.vni, ip: X1.ip, mac: X1.mac, vtep: vtep(2) }])
+    await drivers[h]!.call('upsertRemoteEndpoint', [
+      { vni: N.vni, ip: X1.ip, mac: X1.mac, vtep: vtep(2) },
+    ])
   }
   // a remote endpoint of VNI 257 behind h2, source of the crafted VNI 257 packets
-  await drivers[0]!.call('upsertRemoteEndpoint', [{ vni: M.vni, ip: M_REMOTE, mac: macFromIp(M_REMOTE), vtep: vtep(1) }])
+  await drivers[0]!.call('upsertRemoteEndpoint', [
+    { vni: M.vni, ip: M_REMOTE, mac: macFromIp(M_REMOTE), vtep: vtep(1) },
+  ])
   await buildKernelVxlanHost()
 }, 90_000)
 
@@ -197,7 +296,10 @@ describe('bpf datapath on the wire', () => {
   test('TCP with the kernel-vxlan host arrives intact, both ways', async () => {
     const a = await tcpTransfer(ns('c1'), x1ns, X1.ip, { bytes: 20_000_000, timeoutMs: 60_000 })
     expect(a.ok).toBe(true)
-    const b = await tcpTransfer(x1ns, ns('c1'), eps.c1!.ip, { bytes: 20_000_000, timeoutMs: 60_000 })
+    const b = await tcpTransfer(x1ns, ns('c1'), eps.c1!.ip, {
+      bytes: 20_000_000,
+      timeoutMs: 60_000,
+    })
     expect(b.ok).toBe(true)
   }, 120_000)
 
@@ -207,16 +309,40 @@ describe('bpf datapath on the wire', () => {
     try {
       expect((await ping(ns('c1'), eps.d1!.ip, { count: 3, intervalS: 0.05 })).received).toBe(3)
       // tcpdump exits by itself after 3 requests + 3 replies: the file is complete
-      await waitFor(() => cap.stderr().includes('6 packets captured'), { what: 'tcpdump wrote 6 packets' })
+      await waitFor(() => cap.stderr().includes('6 packets captured'), {
+        what: 'tcpdump wrote 6 packets',
+      })
     } finally {
       await cap.stop(500)
     }
     const r = await runIn(hostNs(0), [
-      'tshark', '-r', file, '-T', 'fields', '-E', 'separator=,', '-E', 'aggregator=;',
-      '-e', 'ip.src', '-e', 'ip.dst', '-e', 'udp.dstport', '-e', 'vxlan.flag_i', '-e', 'vxlan.vni', '-e', 'icmp.type',
+      'tshark',
+      '-r',
+      file,
+      '-T',
+      'fields',
+      '-E',
+      'separator=,',
+      '-E',
+      'aggregator=;',
+      '-e',
+      'ip.src',
+      '-e',
+      'ip.dst',
+      '-e',
+      'udp.dstport',
+      '-e',
+      'vxlan.flag_i',
+      '-e',
+      'vxlan.vni',
+      '-e',
+      'icmp.type',
     ])
     expect(r.code).toBe(0)
-    const rows = r.stdout.trim().split('\n').map((l) => l.split(','))
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(','))
     // ip.src/ip.dst list outer then inner: "198.18.0.1;10.0.1.2"
     const requests = rows.filter((f) => f[0] === `${vtep(0)};${eps.c1!.ip}`)
     const replies = rows.filter((f) => f[0] === `${vtep(1)};${eps.d1!.ip}`)
@@ -239,7 +365,9 @@ describe('bpf datapath on the wire', () => {
       expect((await ping(ns('c1'), eps.c2!.ip, { count: 5, intervalS: 0.05 })).received).toBe(5)
       // positive control: the same capture does see cross-host traffic
       expect((await ping(ns('c1'), eps.d1!.ip, { count: 1 })).received).toBe(1)
-      await waitFor(() => cap.stdout().includes(`${eps.c1!.ip} > ${eps.d1!.ip}`), { what: 'capture of c1 -> d1' })
+      await waitFor(() => cap.stdout().includes(`${eps.c1!.ip} > ${eps.d1!.ip}`), {
+        what: 'capture of c1 -> d1',
+      })
     } finally {
       await cap.stop(500)
       out = cap.stdout()
@@ -262,36 +390,82 @@ describe('bpf datapath on the wire', () => {
   test('same-host TCP: retransmits stay near the kernel bridge (no reordering from local switching)', async () => {
     const x2 = (await topo.addContainer(2)).ns
     const X2 = '10.0.1.10'
-    await mustRunIn(hostNs(2), ['ip', 'link', 'add', 'kx2', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', `/run/netns/${x2}`])
+    await mustRunIn(hostNs(2), [
+      'ip',
+      'link',
+      'add',
+      'kx2',
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      `/run/netns/${x2}`,
+    ])
     await mustRunIn(hostNs(2), ['ip', 'link', 'set', 'kx2', 'master', 'br256', 'up'])
-    await mustRunIn(x2, ['ip', 'link', 'set', 'eth0', 'address', macFromIp(X2), 'mtu', '1450', 'addrgenmode', 'none', 'up'])
+    await mustRunIn(x2, [
+      'ip',
+      'link',
+      'set',
+      'eth0',
+      'address',
+      macFromIp(X2),
+      'mtu',
+      '1450',
+      'addrgenmode',
+      'none',
+      'up',
+    ])
     await mustRunIn(x2, ['ip', 'addr', 'add', `${X2}/24`, 'dev', 'eth0'])
     const pairs = [
       { name: 'bpf', client: ns('c1'), server: ns('c2'), ip: eps.c2!.ip },
       { name: 'bridge', client: x1ns, server: x2, ip: X2 },
     ]
-    const servers = pairs.map((p) => spawnIn(p.server, ['taskset', '-c', '1', 'iperf3', '-s', '-B', p.ip]))
+    const servers = pairs.map((p) =>
+      spawnIn(p.server, ['taskset', '-c', '1', 'iperf3', '-s', '-B', p.ip]),
+    )
     try {
       for (const p of pairs) {
-        await waitFor(async () => (await runIn(p.server, ['ss', '-ltnH', 'sport', '= :5201'])).stdout.includes('5201'), {
-          what: `iperf3 server in ${p.server}`,
-        })
+        await waitFor(
+          async () =>
+            (await runIn(p.server, ['ss', '-ltnH', 'sport', '= :5201'])).stdout.includes('5201'),
+          {
+            what: `iperf3 server in ${p.server}`,
+          },
+        )
       }
       const retrans: Record<string, number> = { bpf: 0, bridge: 0 }
       const dropsBefore = await drops(0)
       const localBefore = big((await stats(0, N.vni)).localPackets)
       for (let round = 0; round < 2; round++) {
         for (const p of pairs) {
-          const r = await runIn(p.client, ['taskset', '-c', '0', 'iperf3', '-c', p.ip, '-t', '3', '-J'])
-          const j = JSON.parse(r.stdout) as { error?: string; end?: { sum_sent: { retransmits: number; bytes: number } } }
+          const r = await runIn(p.client, [
+            'taskset',
+            '-c',
+            '0',
+            'iperf3',
+            '-c',
+            p.ip,
+            '-t',
+            '3',
+            '-J',
+          ])
+          const j = JSON.parse(r.stdout) as {
+            error?: string
+            end?: { sum_sent: { retransmits: number; bytes: number } }
+          }
           if (!j.end) throw new Error(`iperf3 ${p.name}: ${j.error ?? r.stderr}`)
           expect(j.end.sum_sent.bytes).toBeGreaterThan(100_000_000)
           retrans[p.name]! += j.end.sum_sent.retransmits
         }
       }
-      console.log(`same-host TCP retransmits over 2 x 3 s: bpf ${retrans.bpf}, kernel bridge ${retrans.bridge}`)
+      console.log(
+        `same-host TCP retransmits over 2 x 3 s: bpf ${retrans.bpf}, kernel bridge ${retrans.bridge}`,
+      )
       const dropsAfter = await drops(0)
-      for (const [k, v] of Object.entries(dropsAfter)) expect(`${k}: ${v - (dropsBefore[k] ?? 0n)}`).toBe(`${k}: 0`)
+      for (const [k, v] of Object.entries(dropsAfter))
+        expect(`${k}: ${v - (dropsBefore[k] ?? 0n)}`).toBe(`${k}: 0`)
       expect(big((await stats(0, N.vni)).localPackets) - localBefore).toBeGreaterThan(10_000n)
       expect(retrans.bpf!).toBeLessThanOrEqual(3 * retrans.bridge! + 10_000)
     } finally {
@@ -335,7 +509,9 @@ describe('bpf datapath on the wire', () => {
     const r1 = udpReceiver(ns('c1'))
     const r3 = udpReceiver(ns('c3'))
     try {
-      await waitFor(() => r1.stdout().includes('ready') && r3.stdout().includes('ready'), { what: 'UDP receivers' })
+      await waitFor(() => r1.stdout().includes('ready') && r3.stdout().includes('ready'), {
+        what: 'UDP receivers',
+      })
       const send = (h: number, payloads: Uint8Array[]) => sendVxlan(hostNs(h), vtep(0), payloads)
       const before = await drops(0)
       const bad = {
@@ -351,8 +527,13 @@ describe('bpf datapath on the wire', () => {
       // h2 is a member of VNI 256 but speaks for its own endpoints only, not for h3's x1.
       await send(1, [vxlan(N.vni, inner('10.0.1.2', 'BAD-impersonation', X1.ip))])
       // Positive controls, sent after the bad ones on the same paths.
-      await send(1, [vxlan(N.vni, inner('10.0.1.2', 'OK-256')), vxlan(M.vni, inner('10.0.2.2', 'OK-257', M_REMOTE))])
-      await waitFor(() => r1.stdout().includes('OK-256') && r3.stdout().includes('OK-257'), { what: 'valid crafted VXLAN delivered' })
+      await send(1, [
+        vxlan(N.vni, inner('10.0.1.2', 'OK-256')),
+        vxlan(M.vni, inner('10.0.2.2', 'OK-257', M_REMOTE)),
+      ])
+      await waitFor(() => r1.stdout().includes('OK-256') && r3.stdout().includes('OK-257'), {
+        what: 'valid crafted VXLAN delivered',
+      })
       expect(r1.stdout()).not.toContain('BAD')
       expect(r3.stdout()).not.toContain('BAD')
       const after = await drops(0)
@@ -377,27 +558,56 @@ describe('bpf datapath on the wire', () => {
     // a second address on h1's underlay NIC, and a second NIC towards a namespace off the underlay
     const outside = (await topo.addContainer(0)).ns
     await mustRunIn(h1, ['ip', 'addr', 'add', `${second}/32`, 'dev', 'ul0'])
-    await mustRunIn(h1, ['ip', 'link', 'add', 'ul1', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', `/run/netns/${outside}`])
+    await mustRunIn(h1, [
+      'ip',
+      'link',
+      'add',
+      'ul1',
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      `/run/netns/${outside}`,
+    ])
     await mustRunIn(h1, ['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'ul1'])
     await mustRunIn(h1, ['ip', 'link', 'set', 'ul1', 'up'])
     await mustRunIn(outside, ['ip', 'addr', 'add', '192.0.2.2/24', 'dev', 'eth0'])
     await mustRunIn(outside, ['ip', 'link', 'set', 'eth0', 'up'])
     await mustRunIn(outside, ['ip', 'route', 'add', `${vtep(0)}/32`, 'via', '192.0.2.1'])
     const r1 = udpReceiver(ns('c1'))
-    const cap = await capture(0, `udp port 4789 and (dst host ${second} or src host 192.0.2.2)`, undefined, undefined, 'any')
+    const cap = await capture(
+      0,
+      `udp port 4789 and (dst host ${second} or src host 192.0.2.2)`,
+      undefined,
+      undefined,
+      'any',
+    )
     try {
       await waitFor(() => r1.stdout().includes('ready'), { what: 'UDP receiver in c1' })
       const gro0 = await groRxPackets(h1)
       // Well-formed VXLAN of a real network (x1 behind h3, to c1): only the path is wrong.
-      await sendVxlan(hostNs(2), second, [vxlan(N.vni, inner('10.0.1.2', 'AROUND-second-address', X1.ip))])
-      await sendVxlan(outside, vtep(0), [vxlan(N.vni, inner('10.0.1.2', 'AROUND-second-nic', X1.ip))])
+      await sendVxlan(hostNs(2), second, [
+        vxlan(N.vni, inner('10.0.1.2', 'AROUND-second-address', X1.ip)),
+      ])
+      await sendVxlan(outside, vtep(0), [
+        vxlan(N.vni, inner('10.0.1.2', 'AROUND-second-nic', X1.ip)),
+      ])
       // both reached h1 (so the test cannot pass by the packets getting lost on the way)
-      await waitFor(() => cap.stdout().includes(`> ${second}.4789`) && cap.stdout().includes(`192.0.2.2.50000 > ${vtep(0)}.4789`), {
-        what: 'h1 to receive both crafted packets',
-      })
+      await waitFor(
+        () =>
+          cap.stdout().includes(`> ${second}.4789`) &&
+          cap.stdout().includes(`192.0.2.2.50000 > ${vtep(0)}.4789`),
+        {
+          what: 'h1 to receive both crafted packets',
+        },
+      )
       // positive control after them: the same packet through the admission is delivered
       await sendVxlan(hostNs(2), vtep(0), [vxlan(N.vni, inner('10.0.1.2', 'OK-admitted', X1.ip))])
-      await waitFor(() => r1.stdout().includes('OK-admitted'), { what: 'admitted VXLAN delivered to c1' })
+      await waitFor(() => r1.stdout().includes('OK-admitted'), {
+        what: 'admitted VXLAN delivered to c1',
+      })
       expect(r1.stdout()).not.toContain('AROUND')
       // the kernel's vxlan driver decapsulated nothing (its RX counter counts what it decapsulates)
       expect(await groRxPackets(h1)).toBe(gro0)
@@ -411,7 +621,10 @@ describe('bpf datapath on the wire', () => {
 
   test('GRO still merges VXLAN before vx_from_ul: a TCP stream is decapsulated in packets far over the MTU', async () => {
     const before = await stats(0, N.vni)
-    const tr = await tcpTransfer(ns('d1'), ns('c1'), eps.c1!.ip, { bytes: 200_000_000, timeoutMs: 60_000 })
+    const tr = await tcpTransfer(ns('d1'), ns('c1'), eps.c1!.ip, {
+      bytes: 200_000_000,
+      timeoutMs: 60_000,
+    })
     expect(tr.ok).toBe(true)
     const after = await stats(0, N.vni)
     const packets = big(after.rxPackets) - big(before.rxPackets)
@@ -428,17 +641,47 @@ describe('bpf datapath on the wire', () => {
     const snapshot = await drivers[0]!.call<ActualState>('actual')
     // the endpoint's filter program, by id: the restarted process must swap in its own
     const filterProg = async () => {
-      const out = await mustRunIn(topo.hosts[0]!.ns, ['tc', '-j', 'filter', 'show', 'dev', eps.c1!.spec!.hostIfname, 'ingress'])
-      const f = (JSON.parse(out.stdout) as { kind?: string; options?: { bpf_name?: string; prog?: { id: number } } }[]).find((x) => x.kind === 'bpf' && x.options)
+      const out = await mustRunIn(topo.hosts[0]!.ns, [
+        'tc',
+        '-j',
+        'filter',
+        'show',
+        'dev',
+        eps.c1!.spec!.hostIfname,
+        'ingress',
+      ])
+      const f = (
+        JSON.parse(out.stdout) as {
+          kind?: string
+          options?: { bpf_name?: string; prog?: { id: number } }
+        }[]
+      ).find((x) => x.kind === 'bpf' && x.options)
       return { name: f?.options?.bpf_name, id: f?.options?.prog?.id }
     }
     const before = await filterProg()
     expect(before.name).toContain('vx_from_ep')
-    const flood = spawnIn(ns('c1'), ['ping', '-n', '-q', '-i', '0.002', '-c', '1500', '-W', '1', eps.d1!.ip])
+    const flood = spawnIn(ns('c1'), [
+      'ping',
+      '-n',
+      '-q',
+      '-i',
+      '0.002',
+      '-c',
+      '1500',
+      '-W',
+      '1',
+      eps.d1!.ip,
+    ])
     const rx0 = big((await stats(1, N.vni)).rxBytes)
-    const transfer = tcpTransfer(ns('c1'), ns('d1'), eps.d1!.ip, { bytes: 400_000_000, timeoutMs: 90_000 })
+    const transfer = tcpTransfer(ns('c1'), ns('d1'), eps.d1!.ip, {
+      bytes: 400_000_000,
+      timeoutMs: 90_000,
+    })
     // Kill once the stream is really flowing.
-    await waitFor(async () => big((await stats(1, N.vni)).rxBytes) - rx0 > 20_000_000n, { timeoutMs: 20_000, what: 'TCP stream under way' })
+    await waitFor(async () => big((await stats(1, N.vni)).rxBytes) - rx0 > 20_000_000n, {
+      timeoutMs: 20_000,
+      what: 'TCP stream under way',
+    })
     const t0 = performance.now()
     drivers[0]!.kill('SIGKILL')
     await drivers[0]!.exited
@@ -453,7 +696,9 @@ describe('bpf datapath on the wire', () => {
     const m = out.match(/(\d+) packets transmitted, (\d+) received/)
     expect(m).not.toBeNull()
     const lost = Number(m![1]) - Number(m![2])
-    console.log(`[live restore] restart took ${restartMs.toFixed(0)} ms; ping flood lost ${lost} of ${m![1]}; TCP ${tr.bytesReceived} bytes in ${tr.seconds.toFixed(2)} s, ok=${tr.ok}`)
+    console.log(
+      `[live restore] restart took ${restartMs.toFixed(0)} ms; ping flood lost ${lost} of ${m![1]}; TCP ${tr.bytesReceived} bytes in ${tr.seconds.toFixed(2)} s, ok=${tr.ok}`,
+    )
     expect(code).toBe(0)
     expect(lost).toBeLessThanOrEqual(5)
     expect(tr.ok).toBe(true)

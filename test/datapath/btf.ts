@@ -36,8 +36,14 @@ export class Btf {
 
   /** Read an object file's BTF with bpftool (fails loudly without it). */
   static ofObject(path: string): Btf {
-    const r = Bun.spawnSync(['bpftool', '-j', 'btf', 'dump', 'file', path, 'format', 'raw'], { stdout: 'pipe', stderr: 'pipe' })
-    if (r.exitCode !== 0) throw new Error(`bpftool btf dump file ${path} failed: ${r.stderr.toString()} (apt-get install bpftool)`)
+    const r = Bun.spawnSync(['bpftool', '-j', 'btf', 'dump', 'file', path, 'format', 'raw'], {
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    if (r.exitCode !== 0)
+      throw new Error(
+        `bpftool btf dump file ${path} failed: ${r.stderr.toString()} (apt-get install bpftool)`,
+      )
     // Enum values are printed as 64-bit unsigned numbers, beyond a double's exact range: keep them as text.
     const text = r.stdout.toString().replace(/"val": ?(\d{16,})/g, '"val": "$1"')
     return new Btf((JSON.parse(text) as { types: BtfType[] }).types)
@@ -57,7 +63,9 @@ export class Btf {
   enumValues(name: string): Record<string, number> {
     const e = this.find('ENUM', name)
     if (!e) throw new Error(`BTF has no enum ${name}: is it used in a signature that clang keeps?`)
-    return Object.fromEntries((e.values ?? []).map((v) => [v.name, Number(BigInt.asIntN(32, BigInt(v.val)))]))
+    return Object.fromEntries(
+      (e.values ?? []).map((v) => [v.name, Number(BigInt.asIntN(32, BigInt(v.val)))]),
+    )
   }
 
   /** The key and value type ids of every map in the object's .maps section. */

@@ -12,10 +12,23 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, readdirSync } from 'node:fs'
 import {
-  createTopology, mustRunIn, ping, runIn, spawnIn, tcpTransfer, waitFor, type Topology,
+  createTopology,
+  mustRunIn,
+  ping,
+  runIn,
+  spawnIn,
+  tcpTransfer,
+  waitFor,
+  type Topology,
 } from '../harness/index.ts'
 import { startDriver, type DriverCallError, type DriverHandle } from './driver-client.ts'
-import type { ActualState, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../../src/datapath/types.ts'
+import type {
+  ActualState,
+  LocalEndpointSpec,
+  NetworkSpec,
+  RemoteEndpointSpec,
+  VniStats,
+} from '../../src/datapath/types.ts'
 import { hostIfnameFor, macFromIp } from '../../src/net/index.ts'
 
 /** Stats as they come over the driver (bigints as strings). */
@@ -46,8 +59,20 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
   describe(`Datapath contract (${kind})`, () => {
     let topo: Topology | undefined
     const drivers: DriverHandle[] = []
-    const A: NetworkSpec = { id: 'a'.repeat(64), vni: 4097, subnet: '10.0.1.0/24', gateway: '10.0.1.1', mtu: OVERLAY_MTU }
-    const B: NetworkSpec = { id: 'b'.repeat(64), vni: 4098, subnet: '10.0.2.0/24', gateway: '10.0.2.1', mtu: OVERLAY_MTU }
+    const A: NetworkSpec = {
+      id: 'a'.repeat(64),
+      vni: 4097,
+      subnet: '10.0.1.0/24',
+      gateway: '10.0.1.1',
+      mtu: OVERLAY_MTU,
+    }
+    const B: NetworkSpec = {
+      id: 'b'.repeat(64),
+      vni: 4098,
+      subnet: '10.0.2.0/24',
+      gateway: '10.0.2.1',
+      mtu: OVERLAY_MTU,
+    }
     const eps: Record<string, Ep> = {
       a1: { name: 'a1', host: 0, net: A, ip: '10.0.1.2' },
       a2: { name: 'a2', host: 1, net: A, ip: '10.0.1.3' },
@@ -69,7 +94,12 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
       await d.call('start')
       return d
     }
-    const remoteSpec = (e: Ep): RemoteEndpointSpec => ({ vni: e.net.vni, ip: e.ip, mac: macFromIp(e.ip), vtep: vtep(e.host) })
+    const remoteSpec = (e: Ep): RemoteEndpointSpec => ({
+      vni: e.net.vni,
+      ip: e.ip,
+      mac: macFromIp(e.ip),
+      vtep: vtep(e.host),
+    })
     /** Program host `h` with everything the control plane would: members and remote endpoints. */
     const programRemotes = async (h: number) => {
       for (const net of [A, B]) await drv(h).call('setMembers', [net.vni, [vtep(1 - h)]])
@@ -78,14 +108,19 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
       }
     }
     const wfLinks = async (h: number) => {
-      const links = JSON.parse((await mustRunIn(topo!.hosts[h]!.ns, ['ip', '-j', 'link', 'show'])).stdout) as { ifname: string }[]
+      const links = JSON.parse(
+        (await mustRunIn(topo!.hosts[h]!.ns, ['ip', '-j', 'link', 'show'])).stdout,
+      ) as { ifname: string }[]
       return links.map((l) => l.ifname).filter((n) => n.startsWith('wf'))
     }
     const pingOk = async (from: string, to: string) => {
-      await waitFor(async () => (await ping(ns(from), ep(to).ip, { count: 1, timeoutMs: 1000 })).received === 1, {
-        timeoutMs: 10_000,
-        what: `ping ${from} -> ${to} (${ep(to).ip})`,
-      })
+      await waitFor(
+        async () => (await ping(ns(from), ep(to).ip, { count: 1, timeoutMs: 1000 })).received === 1,
+        {
+          timeoutMs: 10_000,
+          what: `ping ${from} -> ${to} (${ep(to).ip})`,
+        },
+      )
       const r = await ping(ns(from), ep(to).ip, { count: 3, intervalS: 0.05 })
       expect(r.received).toBe(3)
     }
@@ -94,11 +129,19 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
       topo = await createTopology({ hosts: 2 })
       for (const e of Object.values(eps)) e.ns = (await topo.addContainer(e.host)).ns
       for (let h = 0; h < 2; h++) await startHost(h)
-      for (let h = 0; h < 2; h++) for (const net of [A, B]) await drv(h).call('upsertNetwork', [net])
+      for (let h = 0; h < 2; h++)
+        for (const net of [A, B]) await drv(h).call('upsertNetwork', [net])
       for (const e of Object.values(eps)) {
-        const id = (e.name.charCodeAt(0).toString(16) + e.name.charCodeAt(1).toString(16)).repeat(16)
+        const id = (e.name.charCodeAt(0).toString(16) + e.name.charCodeAt(1).toString(16)).repeat(
+          16,
+        )
         e.spec = {
-          id, vni: e.net.vni, ip: e.ip, mac: macFromIp(e.ip), ifname: 'eth0', hostIfname: hostIfnameFor(id),
+          id,
+          vni: e.net.vni,
+          ip: e.ip,
+          mac: macFromIp(e.ip),
+          ifname: 'eth0',
+          hostIfname: hostIfnameFor(id),
           // One sandbox by netns path, the others by ip-netns name.
           sandbox: e.name === 'a2' ? `/run/netns/${e.ns}` : e.ns!,
         }
@@ -127,16 +170,23 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
 
     test('each sandbox has ethN with the MAC, address and overlay MTU, and only the connected route', async () => {
       for (const e of Object.values(eps)) {
-        const [link] = JSON.parse((await mustRunIn(e.ns!, ['ip', '-j', 'addr', 'show', 'dev', 'eth0'])).stdout)
+        const [link] = JSON.parse(
+          (await mustRunIn(e.ns!, ['ip', '-j', 'addr', 'show', 'dev', 'eth0'])).stdout,
+        )
         expect(link).toMatchObject({ address: macFromIp(e.ip), mtu: OVERLAY_MTU })
         expect(link.addr_info.filter((a: { family: string }) => a.family === 'inet')).toEqual([
           expect.objectContaining({ local: e.ip, prefixlen: 24 }),
         ])
-        const routes = JSON.parse((await mustRunIn(e.ns!, ['ip', '-j', '-4', 'route', 'show'])).stdout)
+        const routes = JSON.parse(
+          (await mustRunIn(e.ns!, ['ip', '-j', '-4', 'route', 'show'])).stdout,
+        )
         // the bpf datapath has a way out (issue 15): a default route via the gateway too
         const wayOut = kind === 'bpf' ? [{ dst: 'default', gateway: e.net.gateway }] : []
-        expect(routes.map((r: { dst: string; gateway?: string }) => (r.gateway ? { dst: r.dst, gateway: r.gateway } : { dst: r.dst })))
-          .toEqual([...wayOut, { dst: e.net.subnet }])
+        expect(
+          routes.map((r: { dst: string; gateway?: string }) =>
+            r.gateway ? { dst: r.dst, gateway: r.gateway } : { dst: r.dst },
+          ),
+        ).toEqual([...wayOut, { dst: e.net.subnet }])
       }
     })
 
@@ -153,9 +203,18 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
         for (const l of a.localEndpoints) expect(l.ifindex).toBeGreaterThan(0)
         const remote = Object.values(eps).filter((e) => e.host !== h)
         expect(a.remoteEndpoints.map((r) => `${r.vni} ${r.ip} ${r.mac} ${r.vtep}`).sort()).toEqual(
-          remote.map((e) => { const r = remoteSpec(e); return `${r.vni} ${r.ip} ${r.mac} ${r.vtep}` }).sort(),
+          remote
+            .map((e) => {
+              const r = remoteSpec(e)
+              return `${r.vni} ${r.ip} ${r.mac} ${r.vtep}`
+            })
+            .sort(),
         )
-        expect(a.members.map((m) => ({ vni: m.vni, vteps: [...m.vteps].sort() })).sort((x, y) => x.vni - y.vni)).toEqual([
+        expect(
+          a.members
+            .map((m) => ({ vni: m.vni, vteps: [...m.vteps].sort() }))
+            .sort((x, y) => x.vni - y.vni),
+        ).toEqual([
           { vni: A.vni, vteps: [vtep(1 - h)] },
           { vni: B.vni, vteps: [vtep(1 - h)] },
         ])
@@ -166,7 +225,9 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
       for (let h = 0; h < 2; h++) {
         for (const net of [A, B]) await drv(h).call('upsertNetwork', [net])
         for (const e of Object.values(eps).filter((x) => x.host === h)) {
-          const before = snapshot[h]!.localEndpoints.find((l) => l.hostIfname === e.spec!.hostIfname)!
+          const before = snapshot[h]!.localEndpoints.find(
+            (l) => l.hostIfname === e.spec!.hostIfname,
+          )!
           const r = await drv(h).call<{ ifindex: number }>('attachEndpoint', [e.spec])
           expect(r.ifindex).toBe(before.ifindex)
         }
@@ -180,12 +241,36 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
     test('containers in different networks cannot reach each other, on the same host or across hosts', async () => {
       // Give the sender an on-link route and a static neighbour for the target, so frames are
       // really emitted towards it; then watch the target's eth0 for anything that arrives.
-      const cases: [string, string][] = [['b1', 'a1'], ['b1', 'a2'], ['a2', 'b1'], ['b2', 'a3']]
+      const cases: [string, string][] = [
+        ['b1', 'a1'],
+        ['b1', 'a2'],
+        ['a2', 'b1'],
+        ['b2', 'a3'],
+      ]
       for (const [from, to] of cases) {
         const target = ep(to)
         await mustRunIn(ns(from), ['ip', 'route', 'replace', target.net.subnet, 'dev', 'eth0'])
-        await mustRunIn(ns(from), ['ip', 'neigh', 'replace', target.ip, 'lladdr', macFromIp(target.ip), 'dev', 'eth0', 'nud', 'permanent'])
-        const dump = spawnIn(ns(to), ['tcpdump', '-i', 'eth0', '-n', '-l', '-p', `icmp and src host ${ep(from).ip}`])
+        await mustRunIn(ns(from), [
+          'ip',
+          'neigh',
+          'replace',
+          target.ip,
+          'lladdr',
+          macFromIp(target.ip),
+          'dev',
+          'eth0',
+          'nud',
+          'permanent',
+        ])
+        const dump = spawnIn(ns(to), [
+          'tcpdump',
+          '-i',
+          'eth0',
+          '-n',
+          '-l',
+          '-p',
+          `icmp and src host ${ep(from).ip}`,
+        ])
         try {
           await waitFor(() => /listening on/.test(dump.stderr()), { what: `tcpdump in ${to}` })
           const r = await ping(ns(from), target.ip, { count: 3, intervalS: 0.05, timeoutMs: 1000 })
@@ -200,19 +285,34 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
     }, 60_000)
 
     test('the capture used for isolation does see traffic inside one network (positive control)', async () => {
-      const dump = spawnIn(ns('a2'), ['tcpdump', '-i', 'eth0', '-n', '-l', '-p', `icmp and src host ${ep('a1').ip}`])
+      const dump = spawnIn(ns('a2'), [
+        'tcpdump',
+        '-i',
+        'eth0',
+        '-n',
+        '-l',
+        '-p',
+        `icmp and src host ${ep('a1').ip}`,
+      ])
       try {
         await waitFor(() => /listening on/.test(dump.stderr()), { what: 'tcpdump in a2' })
         expect((await ping(ns('a1'), ep('a2').ip, { count: 2, intervalS: 0.05 })).received).toBe(2)
-        await waitFor(() => dump.stdout().includes(`${ep('a1').ip} > ${ep('a2').ip}`), { what: 'capture of a1 -> a2' })
+        await waitFor(() => dump.stdout().includes(`${ep('a1').ip} > ${ep('a2').ip}`), {
+          what: 'capture of a1 -> a2',
+        })
       } finally {
         await dump.stop(500)
       }
     }, 30_000)
 
     test(`a ${TRANSFER_BYTES / 1e6} MB TCP transfer across hosts arrives intact`, async () => {
-      const r = await tcpTransfer(ns('a1'), ns('a2'), ep('a2').ip, { bytes: TRANSFER_BYTES, timeoutMs: 60_000 })
-      console.log(`[${kind}] ${TRANSFER_BYTES / 1e6} MB a1 -> a2 in ${r.seconds.toFixed(2)} s (${((TRANSFER_BYTES * 8) / r.seconds / 1e9).toFixed(2)} Gbit/s incl. setup)`)
+      const r = await tcpTransfer(ns('a1'), ns('a2'), ep('a2').ip, {
+        bytes: TRANSFER_BYTES,
+        timeoutMs: 60_000,
+      })
+      console.log(
+        `[${kind}] ${TRANSFER_BYTES / 1e6} MB a1 -> a2 in ${r.seconds.toFixed(2)} s (${((TRANSFER_BYTES * 8) / r.seconds / 1e9).toFixed(2)} Gbit/s incl. setup)`,
+      )
       expect(r.bytesReceived).toBe(TRANSFER_BYTES)
       expect(r.sha256Received).toBe(r.sha256Sent)
       expect(r.ok).toBe(true)
@@ -220,7 +320,12 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
 
     test('the largest DF ping that fits the overlay MTU passes; one byte more gets "fragmentation needed"', async () => {
       const fits = OVERLAY_MTU - 28
-      const ok = await ping(ns('a1'), ep('a2').ip, { count: 2, size: fits, df: true, intervalS: 0.05 })
+      const ok = await ping(ns('a1'), ep('a2').ip, {
+        count: 2,
+        size: fits,
+        df: true,
+        intervalS: 0.05,
+      })
       expect(ok.received).toBe(2)
       // With the container's own MTU the sender refuses locally ("message too long").
       const local = await ping(ns('a1'), ep('a2').ip, { count: 1, size: fits + 1, df: true })
@@ -230,14 +335,22 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
       // discovery; bpf: its own ICMP), never drop silently.
       await mustRunIn(ns('a1'), ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', String(UNDERLAY_MTU)])
       try {
-        const big = await ping(ns('a1'), ep('a2').ip, { count: 2, size: fits + 1, df: true, intervalS: 0.05 })
+        const big = await ping(ns('a1'), ep('a2').ip, {
+          count: 2,
+          size: fits + 1,
+          df: true,
+          intervalS: 0.05,
+        })
         expect(big.received).toBe(0)
         // An ICMP error really came back (ping prints it as "From <ip> ... Frag needed").
         expect(big.output).toMatch(new RegExp(`Frag needed and DF set \\(mtu = ${OVERLAY_MTU}\\)`))
         expect(big).toMatchObject({ fragNeeded: true, mtuReported: OVERLAY_MTU })
         // And TCP does not stall: PMTU discovery brings it back to the overlay MTU.
         await mustRunIn(ns('a1'), ['ip', 'route', 'flush', 'cache'])
-        const r = await tcpTransfer(ns('a1'), ns('a2'), ep('a2').ip, { bytes: 5_000_000, timeoutMs: 30_000 })
+        const r = await tcpTransfer(ns('a1'), ns('a2'), ep('a2').ip, {
+          bytes: 5_000_000,
+          timeoutMs: 30_000,
+        })
         expect(r.ok).toBe(true)
       } finally {
         await mustRunIn(ns('a1'), ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', String(OVERLAY_MTU)])
@@ -254,7 +367,8 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
       expect(BigInt(of(s0, A.vni).txPackets)).toBeGreaterThan(0n)
       expect(BigInt(of(s1, A.vni).rxPackets)).toBeGreaterThan(0n)
       expect(BigInt(of(s0, B.vni).txBytes)).toBeLessThan(BigInt(of(s0, A.vni).txBytes))
-      for (const s of [...s0, ...s1]) for (const v of Object.values(s.drops)) expect(BigInt(v)).toBeGreaterThanOrEqual(0n)
+      for (const s of [...s0, ...s1])
+        for (const v of Object.values(s.drops)) expect(BigInt(v)).toBeGreaterThanOrEqual(0n)
     })
 
     test('close() leaves forwarding in place, and a new process adopts the state', async () => {
@@ -271,7 +385,14 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
       const before = normalise(await drv(0).call<ActualState>('actual'))
       const linksBefore = await wfLinks(0)
       const c = await topo!.addContainer(0)
-      const good = { ...ep('a1').spec!, id: 'c'.repeat(64), hostIfname: 'wfcccccccccc', ip: '10.0.1.9', mac: macFromIp('10.0.1.9'), sandbox: c.ns }
+      const good = {
+        ...ep('a1').spec!,
+        id: 'c'.repeat(64),
+        hostIfname: 'wfcccccccccc',
+        ip: '10.0.1.9',
+        mac: macFromIp('10.0.1.9'),
+        sandbox: c.ns,
+      }
       const bad: [string, unknown[]][] = [
         ['attachEndpoint', [{ ...good, vni: 999 }]], // network not set up
         ['attachEndpoint', [{ ...good, sandbox: '/proc/999999999/ns/net' }]], // sandbox gone
@@ -279,30 +400,43 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
         ['attachEndpoint', [{ ...good, mac: 'zz:42:0a:00:01:09' }]],
         ['upsertNetwork', [{ ...A, vni: 4099, subnet: '10.0.3.5/24' }]], // host bits set
         ['upsertNetwork', [{ ...A, vni: 0 }]],
-        ['upsertRemoteEndpoint', [{ vni: A.vni, ip: '10.0.1.77', mac: macFromIp('10.0.1.77'), vtep: 'not-an-ip' }]],
+        [
+          'upsertRemoteEndpoint',
+          [{ vni: A.vni, ip: '10.0.1.77', mac: macFromIp('10.0.1.77'), vtep: 'not-an-ip' }],
+        ],
         ['setMembers', [A.vni, ['198.18.0.300']]],
       ]
       for (const [method, params] of bad) {
         const err = await fails(drv(0).call(method, params))
         expect(err.message.length).toBeGreaterThan(10)
       }
-      const missing = await fails(drv(0).call('attachEndpoint', [{ ...good, sandbox: '/proc/999999999/ns/net' }]))
+      const missing = await fails(
+        drv(0).call('attachEndpoint', [{ ...good, sandbox: '/proc/999999999/ns/net' }]),
+      )
       expect(missing.message).toContain('/proc/999999999/ns/net')
       expect(normalise(await drv(0).call<ActualState>('actual'))).toEqual(before)
       expect(await wfLinks(0)).toEqual(linksBefore)
-      expect(JSON.parse((await mustRunIn(c.ns, ['ip', '-j', 'link', 'show'])).stdout).map((l: { ifname: string }) => l.ifname)).toEqual(['lo'])
+      expect(
+        JSON.parse((await mustRunIn(c.ns, ['ip', '-j', 'link', 'show'])).stdout).map(
+          (l: { ifname: string }) => l.ifname,
+        ),
+      ).toEqual(['lo'])
     }, 30_000)
 
     test('detach removes the veth (both ends) and the endpoint; detaching again is fine', async () => {
       const a3 = ep('a3')
-      await drv(0).call('detachEndpoint', [{ vni: A.vni, ip: a3.ip, hostIfname: a3.spec!.hostIfname }])
+      await drv(0).call('detachEndpoint', [
+        { vni: A.vni, ip: a3.ip, hostIfname: a3.spec!.hostIfname },
+      ])
       expect(await wfLinks(0)).not.toContain(a3.spec!.hostIfname)
       const inside = JSON.parse((await mustRunIn(a3.ns!, ['ip', '-j', 'link', 'show'])).stdout)
       expect(inside.map((l: { ifname: string }) => l.ifname)).toEqual(['lo'])
       const a = await drv(0).call<ActualState>('actual')
       expect(a.localEndpoints.map((l) => l.hostIfname)).not.toContain(a3.spec!.hostIfname)
       expect((await ping(ns('a1'), a3.ip, { count: 1, timeoutMs: 1000 })).received).toBe(0)
-      await drv(0).call('detachEndpoint', [{ vni: A.vni, ip: a3.ip, hostIfname: a3.spec!.hostIfname }])
+      await drv(0).call('detachEndpoint', [
+        { vni: A.vni, ip: a3.ip, hostIfname: a3.spec!.hostIfname },
+      ])
       a3.spec = undefined
     }, 30_000)
 
@@ -348,12 +482,17 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
 
 /** ActualState in a canonical order (for equality). */
 function normalise(a: ActualState): ActualState {
-  const by = <T>(f: (x: T) => string) => (x: T, y: T) => f(x).localeCompare(f(y))
+  const by =
+    <T>(f: (x: T) => string) =>
+    (x: T, y: T) =>
+      f(x).localeCompare(f(y))
   return {
     networks: [...a.networks].sort((x, y) => x.vni - y.vni),
     localEndpoints: [...a.localEndpoints].sort(by((l) => l.hostIfname ?? '')),
     remoteEndpoints: [...a.remoteEndpoints].sort(by((r) => `${r.vni} ${r.ip}`)),
-    members: a.members.map((m) => ({ vni: m.vni, vteps: [...m.vteps].sort() })).sort((x, y) => x.vni - y.vni),
+    members: a.members
+      .map((m) => ({ vni: m.vni, vteps: [...m.vteps].sort() }))
+      .sort((x, y) => x.vni - y.vni),
   }
 }
 

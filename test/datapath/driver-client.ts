@@ -44,17 +44,37 @@ export function startDriver(
   advertise = '',
 ): DriverHandle {
   const path = hostNs.startsWith('/') ? hostNs : `/run/netns/${hostNs}`
-  const argv = ['nsenter', `--net=${path}`, process.execPath, 'run', DRIVER, '--kind', kind, '--node', node]
+  const argv = [
+    'nsenter',
+    `--net=${path}`,
+    process.execPath,
+    'run',
+    DRIVER,
+    '--kind',
+    kind,
+    '--node',
+    node,
+  ]
   if (advertise) argv.push('--advertise', advertise)
   const proc = Bun.spawn(argv, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' })
-  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; method: string }>()
+  const waiting = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void; method: string }
+  >()
   let nextId = 1
   let err = ''
   let closed = false
 
   const failAll = (why: string) => {
     for (const [id, w] of waiting) {
-      w.reject(new DriverCallError(w.method, 'driver_exited', 'Error', `${why}${err ? `: ${err.trim().slice(-2000)}` : ''}`))
+      w.reject(
+        new DriverCallError(
+          w.method,
+          'driver_exited',
+          'Error',
+          `${why}${err ? `: ${err.trim().slice(-2000)}` : ''}`,
+        ),
+      )
       waiting.delete(id)
     }
   }
@@ -66,11 +86,16 @@ export function startDriver(
   void (async () => {
     for await (const line of lines(proc.stdout)) {
       if (!line.trim()) continue
-      const msg = JSON.parse(line) as { id: number; result?: unknown; error?: { code: string; name: string; message: string } }
+      const msg = JSON.parse(line) as {
+        id: number
+        result?: unknown
+        error?: { code: string; name: string; message: string }
+      }
       const w = waiting.get(msg.id)
       if (!w) continue
       waiting.delete(msg.id)
-      if (msg.error) w.reject(new DriverCallError(w.method, msg.error.code, msg.error.name, msg.error.message))
+      if (msg.error)
+        w.reject(new DriverCallError(w.method, msg.error.code, msg.error.name, msg.error.message))
       else w.resolve(msg.result)
     }
     await proc.exited
@@ -84,7 +109,14 @@ export function startDriver(
     stderr: () => err,
     call<T>(method: string, params?: unknown): Promise<T> {
       if (closed || proc.exitCode !== null) {
-        return Promise.reject(new DriverCallError(method, 'driver_exited', 'Error', `driver in ${hostNs} is not running`))
+        return Promise.reject(
+          new DriverCallError(
+            method,
+            'driver_exited',
+            'Error',
+            `driver in ${hostNs} is not running`,
+          ),
+        )
       }
       const id = nextId++
       const args = params === undefined ? [] : Array.isArray(params) ? params : [params]

@@ -11,7 +11,12 @@
 import { parseArgs } from 'node:util'
 import { createDatapath } from '../../src/datapath/index.ts'
 import type { Datapath } from '../../src/datapath/types.ts'
-import { findUnderlay, plumbEndpoint, unplumbEndpoint, unplumbEndpoints } from '../../src/net/index.ts'
+import {
+  findUnderlay,
+  plumbEndpoint,
+  unplumbEndpoint,
+  unplumbEndpoints,
+} from '../../src/net/index.ts'
 import { lines } from '../../src/util/lines.ts'
 
 /** One request line. */
@@ -27,8 +32,18 @@ export type DriverResponse =
   | { id: number; error: { code: string; name: string; message: string } }
 
 const DATAPATH_METHODS = new Set([
-  'start', 'upsertNetwork', 'removeNetwork', 'attachEndpoint', 'detachEndpoint', 'upsertRemoteEndpoint',
-  'removeRemoteEndpoint', 'setMembers', 'actual', 'stats', 'close', 'teardown',
+  'start',
+  'upsertNetwork',
+  'removeNetwork',
+  'attachEndpoint',
+  'detachEndpoint',
+  'upsertRemoteEndpoint',
+  'removeRemoteEndpoint',
+  'setMembers',
+  'actual',
+  'stats',
+  'close',
+  'teardown',
 ])
 
 const NET_METHODS: Record<string, (...args: never[]) => Promise<unknown>> = {
@@ -61,14 +76,21 @@ async function main(): Promise<void> {
   const out = (r: DriverResponse) => process.stdout.write(encode(r) + '\n')
   const handle = async (req: DriverRequest) => {
     try {
-      const args = Array.isArray(req.params) ? req.params : req.params === undefined ? [] : [req.params]
+      const args = Array.isArray(req.params)
+        ? req.params
+        : req.params === undefined
+          ? []
+          : [req.params]
       let result: unknown
       const net = NET_METHODS[req.method]
       if (net) {
         result = await (net as (...a: unknown[]) => Promise<unknown>)(...args)
       } else if (DATAPATH_METHODS.has(req.method)) {
-        if (!dp) throw Object.assign(new Error('no datapath (--kind none)'), { code: 'no_datapath' })
-        const fn = (dp as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[req.method]!
+        if (!dp)
+          throw Object.assign(new Error('no datapath (--kind none)'), { code: 'no_datapath' })
+        const fn = (dp as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
+          req.method
+        ]!
         result = await fn.apply(dp, args)
       } else {
         throw Object.assign(new Error(`unknown method ${req.method}`), { code: 'unknown_method' })
@@ -76,7 +98,14 @@ async function main(): Promise<void> {
       out({ id: req.id, result: result ?? null })
     } catch (err) {
       const e = err as { code?: string; name?: string; message?: string }
-      out({ id: req.id, error: { code: e.code ?? 'error', name: e.name ?? 'Error', message: e.message ?? String(err) } })
+      out({
+        id: req.id,
+        error: {
+          code: e.code ?? 'error',
+          name: e.name ?? 'Error',
+          message: e.message ?? String(err),
+        },
+      })
     }
   }
 
@@ -89,7 +118,14 @@ async function main(): Promise<void> {
     try {
       req = JSON.parse(line) as DriverRequest
     } catch {
-      out({ id: -1, error: { code: 'bad_request', name: 'SyntaxError', message: `not JSON: ${line.slice(0, 80)}` } })
+      out({
+        id: -1,
+        error: {
+          code: 'bad_request',
+          name: 'SyntaxError',
+          message: `not JSON: ${line.slice(0, 80)}`,
+        },
+      })
       continue
     }
     pending.push(handle(req))

@@ -10,6 +10,10 @@ test('createDatapath builds kernel and bpf datapaths without touching the kernel
 })
 
 test('createDatapath refuses an unknown kind and a bad advertise address', async () => {
-  await expect(createDatapath('nope' as 'bpf', opts)).rejects.toThrow(/unknown datapath "nope": use bpf or kernel/)
-  await expect(createDatapath('kernel', { ...opts, advertise: 'eth0' })).rejects.toThrow(/advertise address/)
+  await expect(createDatapath('nope' as 'bpf', opts)).rejects.toThrow(
+    /unknown datapath "nope": use bpf or kernel/,
+  )
+  await expect(createDatapath('kernel', { ...opts, advertise: 'eth0' })).rejects.toThrow(
+    /advertise address/,
+  )
 })

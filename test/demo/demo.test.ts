@@ -18,12 +18,14 @@ async function leftovers(prefix: string): Promise<string[]> {
     if (name.startsWith(prefix)) found.push(`namespace ${name}`)
   }
   if (existsSync('/sys/fs/bpf/weft')) {
-    for (const d of readdirSync('/sys/fs/bpf/weft')) if (d.startsWith(prefix)) found.push(`pins ${d}`)
+    for (const d of readdirSync('/sys/fs/bpf/weft'))
+      if (d.startsWith(prefix)) found.push(`pins ${d}`)
   }
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = (await Bun.file(`/proc/${pid}/cmdline`).text()).split('\0')
-      if (cmd.includes('agent') && cmd.some((a) => a.startsWith(`${prefix}-`))) found.push(`process ${pid}: ${cmd.join(' ')}`)
+      if (cmd.includes('agent') && cmd.some((a) => a.startsWith(`${prefix}-`)))
+        found.push(`process ${pid}: ${cmd.join(' ')}`)
     } catch {}
   }
   if (existsSync(`/run/weft-demo/${prefix}`)) found.push(`state /run/weft-demo/${prefix}`)
@@ -42,7 +44,8 @@ describe(`weft demo (${DATAPATH} datapath)`, () => {
 
   afterAll(async () => {
     // if a demo failed half-way, remove what it recorded (by its own --down)
-    for (const p of prefixes) if ((await leftovers(p)).length) await run([join(dir, 'weft'), 'demo', '--down'])
+    for (const p of prefixes)
+      if ((await leftovers(p)).length) await run([join(dir, 'weft'), 'demo', '--down'])
     rmSync(dir, { recursive: true, force: true })
   }, 60_000)
 
@@ -55,7 +58,11 @@ describe(`weft demo (${DATAPATH} datapath)`, () => {
       stderr: 'pipe',
       env: { ...process.env, NO_COLOR: '1' },
     })
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+    const [out, err, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ])
     prefix = /\(datapath \w+, run (wd[0-9a-f]{4})\)/.exec(out)?.[1] ?? ''
     prefixes.push(prefix)
     if (code !== 0) console.log(out, err)
@@ -69,7 +76,11 @@ describe(`weft demo (${DATAPATH} datapath)`, () => {
     expect(out).toMatch(/"com\.docker\.network\.driver\.overlay\.vxlanid_list": "256"/)
     expect(out).toMatch(/VNI\s+NETWORK\s+RX PACKETS/)
     // the ping across hosts, with ping's own summary
-    expect(out).toMatch(new RegExp(`${prefix}-c1 \\(on ${prefix}-h1\\) -> 10\\.0\\.0\\.3 \\(in ${prefix}-c2 on ${prefix}-h2\\)`))
+    expect(out).toMatch(
+      new RegExp(
+        `${prefix}-c1 \\(on ${prefix}-h1\\) -> 10\\.0\\.0\\.3 \\(in ${prefix}-c2 on ${prefix}-h2\\)`,
+      ),
+    )
     expect(out).toMatch(/reply {2}1 from 10\.0\.0\.3 +[\d.]+ ms/)
     expect(out).toMatch(/10 packets transmitted, 10 received, 0% packet loss/)
     expect(out).toContain('nothing left behind')
@@ -86,7 +97,14 @@ describe(`weft demo (${DATAPATH} datapath)`, () => {
     expect(kept.stdout).toContain(`ip netns exec ${p}-c1 ping 10.0.0.3`)
     expect(kept.stdout).toContain(`${bin} demo --down`)
     // still running: the printed command works
-    const ls = await run([bin, '--host', `unix:///run/weft-demo/${p}/h1.sock`, 'network', 'ls', '-q'])
+    const ls = await run([
+      bin,
+      '--host',
+      `unix:///run/weft-demo/${p}/h1.sock`,
+      'network',
+      'ls',
+      '-q',
+    ])
     expect(ls.code).toBe(0)
     expect(ls.stdout.trim()).toMatch(/^[0-9a-f]{12}$/)
     expect((await leftovers(p)).length).toBeGreaterThan(0)
@@ -98,7 +116,12 @@ describe(`weft demo (${DATAPATH} datapath)`, () => {
 
   test('Ctrl-C half-way removes everything it had made', async () => {
     const bin = join(dir, 'weft')
-    const proc = Bun.spawn([bin, 'demo', '--datapath', DATAPATH], { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', env: { ...process.env, NO_COLOR: '1' } })
+    const proc = Bun.spawn([bin, 'demo', '--datapath', DATAPATH], {
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      env: { ...process.env, NO_COLOR: '1' },
+    })
     let out = ''
     const decoder = new TextDecoder()
     const reader = proc.stdout.getReader()

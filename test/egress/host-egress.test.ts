@@ -3,7 +3,12 @@
 // without NAT or published ports after a restart), ports are checked per host, and endpoints
 // and networks that go take their ports along.
 import { describe, expect, test } from 'bun:test'
-import { HostEgress, type EgressKernel, type PublishedCounters, type TableState } from '../../src/egress/index.ts'
+import {
+  HostEgress,
+  type EgressKernel,
+  type PublishedCounters,
+  type TableState,
+} from '../../src/egress/index.ts'
 import { ConflictError, ValidationError } from '../../src/errors/index.ts'
 
 function fakeKernel(held: PublishedCounters[] = []) {
@@ -23,15 +28,33 @@ function fakeKernel(held: PublishedCounters[] = []) {
 
 const web = { proto: 'tcp' as const, hostPort: 8080, containerPort: 80 }
 const ep = (ip: string, vni = 256, publish = [web]) => ({
-  vni, ip, mac: '02:42:0a:00:01:05', hostIfname: 'wf0000000001', hostIfindex: 9, sandboxPath: '/run/netns/c1',
-  ifname: 'eth0', peerIfindex: 2, gateway: '10.0.1.1', mtu: 1450, publish,
+  vni,
+  ip,
+  mac: '02:42:0a:00:01:05',
+  hostIfname: 'wf0000000001',
+  hostIfindex: 9,
+  sandboxPath: '/run/netns/c1',
+  ifname: 'eth0',
+  peerIfindex: 2,
+  gateway: '10.0.1.1',
+  mtu: 1450,
+  publish,
 })
-const SUBNETS = [{ vni: 256, subnet: '10.0.1.0/24', internal: false }, { vni: 257, subnet: '10.0.2.0/24', internal: true }]
+const SUBNETS = [
+  { vni: 256, subnet: '10.0.1.0/24', internal: false },
+  { vni: 257, subnet: '10.0.2.0/24', internal: true },
+]
 
 describe('HostEgress', () => {
   test('a restarted host adopts the ports it finds and writes nothing before it knows the subnets', async () => {
     const held: PublishedCounters = {
-      vni: 256, ip: '10.0.1.5', port: web, ports: [web], connections: 4n, packets: 40n, bytes: 4000n,
+      vni: 256,
+      ip: '10.0.1.5',
+      port: web,
+      ports: [web],
+      connections: 4n,
+      packets: 40n,
+      bytes: 4000n,
     }
     const f = fakeKernel([held])
     const e = new HostEgress(f.k)
@@ -40,7 +63,11 @@ describe('HostEgress', () => {
     expect(f.applied).toEqual([])
     await e.setSubnets(SUBNETS)
     expect(f.applied).toEqual([
-      { natSources: ['10.0.1.0/24'], weftSubnets: ['10.0.1.0/24', '10.0.2.0/24'], publications: [{ vni: 256, ip: '10.0.1.5', ports: [web] }] },
+      {
+        natSources: ['10.0.1.0/24'],
+        weftSubnets: ['10.0.1.0/24', '10.0.2.0/24'],
+        publications: [{ vni: 256, ip: '10.0.1.5', ports: [web] }],
+      },
     ])
     // the adopted publication holds its host port against another endpoint
     expect(() => e.checkPorts(256, '10.0.1.7', [web])).toThrow(ConflictError)
@@ -53,10 +80,19 @@ describe('HostEgress', () => {
     await e.setSubnets(SUBNETS)
     await e.attach(ep('10.0.1.5'))
     expect(f.plumbed).toEqual(['wf0000000001 10.0.1.5 via 10.0.1.1'])
-    expect(() => e.checkPorts(256, '10.0.1.6', [{ ...web, containerPort: 81 }])).toThrow(/tcp\/8080 is already published on this host/)
+    expect(() => e.checkPorts(256, '10.0.1.6', [{ ...web, containerPort: 81 }])).toThrow(
+      /tcp\/8080 is already published on this host/,
+    )
     expect(() => e.checkPorts(256, '10.0.1.6', [{ ...web, proto: 'udp' }])).not.toThrow()
-    expect(() => e.checkPorts(256, '10.0.1.6', [{ ...web, hostPort: 9000 }, { ...web, hostPort: 9000 }])).toThrow(ValidationError)
-    expect(() => e.checkPorts(256, '10.0.1.6', [{ ...web, hostPort: 9000, hostIp: '198.18.0.9' }])).toThrow(/not an address of this host/)
+    expect(() =>
+      e.checkPorts(256, '10.0.1.6', [
+        { ...web, hostPort: 9000 },
+        { ...web, hostPort: 9000 },
+      ]),
+    ).toThrow(ValidationError)
+    expect(() =>
+      e.checkPorts(256, '10.0.1.6', [{ ...web, hostPort: 9000, hostIp: '198.18.0.9' }]),
+    ).toThrow(/not an address of this host/)
     // the same endpoint re-attached (an agent restart) keeps its own port
     await e.attach(ep('10.0.1.5'))
     expect(f.applied.at(-1)!.publications).toEqual([{ vni: 256, ip: '10.0.1.5', ports: [web] }])

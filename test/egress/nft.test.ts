@@ -7,8 +7,16 @@ const state = {
   natSources: ['10.0.2.0/24', '10.0.1.0/24'],
   weftSubnets: ['10.0.1.0/24', '10.0.2.0/24', '10.0.3.0/24'],
   publications: [
-    { vni: 257, ip: '10.0.2.7', ports: [{ proto: 'udp' as const, hostIp: '198.18.0.1', hostPort: 53, containerPort: 5353 }] },
-    { vni: 256, ip: '10.0.1.5', ports: [{ proto: 'tcp' as const, hostPort: 8080, containerPort: 80 }] },
+    {
+      vni: 257,
+      ip: '10.0.2.7',
+      ports: [{ proto: 'udp' as const, hostIp: '198.18.0.1', hostPort: 53, containerPort: 5353 }],
+    },
+    {
+      vni: 256,
+      ip: '10.0.1.5',
+      ports: [{ proto: 'tcp' as const, hostPort: 8080, containerPort: 80 }],
+    },
   ],
 }
 
@@ -17,8 +25,16 @@ describe('renderTable', () => {
   const lines = text.split('\n').map((l) => l.trim())
 
   test('replaces table inet weft whole, in one transaction, and touches nothing else', () => {
-    expect(lines.slice(0, 3)).toEqual(['table inet weft', 'delete table inet weft', 'table inet weft {'])
-    expect(lines.filter((l) => /^(table|delete|flush|add)\b/.test(l)).every((l) => l.includes('inet weft'))).toBe(true)
+    expect(lines.slice(0, 3)).toEqual([
+      'table inet weft',
+      'delete table inet weft',
+      'table inet weft {',
+    ])
+    expect(
+      lines
+        .filter((l) => /^(table|delete|flush|add)\b/.test(l))
+        .every((l) => l.includes('inet weft')),
+    ).toBe(true)
   })
 
   test('ONE masquerade rule for the way out, for non-internal weft sources towards no weft subnet', () => {
@@ -38,9 +54,15 @@ describe('renderTable', () => {
       'ip daddr 198.18.0.1 udp dport 53 counter dnat ip to 10.0.2.7:5353 comment "weft-pub 257 10.0.2.7 udp 198.18.0.1 53 5353"',
     ])
     expect(parsePubComment('weft-pub 257 10.0.2.7 udp 198.18.0.1 53 5353')).toMatchObject({
-      vni: 257, ip: '10.0.2.7', port: { proto: 'udp', hostIp: '198.18.0.1', hostPort: 53, containerPort: 5353 },
+      vni: 257,
+      ip: '10.0.2.7',
+      port: { proto: 'udp', hostIp: '198.18.0.1', hostPort: 53, containerPort: 5353 },
     })
-    expect(parsePubComment('weft-pub 256 10.0.1.5 tcp * 8080 80')?.port).toEqual({ proto: 'tcp', hostPort: 8080, containerPort: 80 })
+    expect(parsePubComment('weft-pub 256 10.0.1.5 tcp * 8080 80')?.port).toEqual({
+      proto: 'tcp',
+      hostPort: 8080,
+      containerPort: 80,
+    })
     expect(parsePubComment('weft way out')).toBeUndefined()
   })
 
@@ -57,7 +79,9 @@ describe('renderTable', () => {
   })
 
   test('empty sets have no elements line (nft refuses an empty one)', () => {
-    expect(renderTable({ natSources: [], weftSubnets: [], publications: [] })).not.toContain('elements')
+    expect(renderTable({ natSources: [], weftSubnets: [], publications: [] })).not.toContain(
+      'elements',
+    )
   })
 })
 
@@ -65,7 +89,14 @@ describe('publishedFromJson (nft -j list table inet weft)', () => {
   test('connections from the DNAT rule, packets and bytes from the forward rule, matched by comment', () => {
     const c = 'weft-pub 256 10.0.1.5 tcp * 8080 80'
     const rule = (chain: string, comment: string, packets: number, bytes: number) => ({
-      rule: { family: 'inet', table: 'weft', chain, handle: 1, comment, expr: [{ match: {} }, { counter: { packets, bytes } }, { accept: null }] },
+      rule: {
+        family: 'inet',
+        table: 'weft',
+        chain,
+        handle: 1,
+        comment,
+        expr: [{ match: {} }, { counter: { packets, bytes } }, { accept: null }],
+      },
     })
     const json = JSON.stringify({
       nftables: [
@@ -78,8 +109,13 @@ describe('publishedFromJson (nft -j list table inet weft)', () => {
     })
     expect(publishedFromJson(json)).toEqual([
       {
-        vni: 256, ip: '10.0.1.5', port: { proto: 'tcp', hostPort: 8080, containerPort: 80 },
-        ports: [{ proto: 'tcp', hostPort: 8080, containerPort: 80 }], connections: 3n, packets: 40n, bytes: 4000n,
+        vni: 256,
+        ip: '10.0.1.5',
+        port: { proto: 'tcp', hostPort: 8080, containerPort: 80 },
+        ports: [{ proto: 'tcp', hostPort: 8080, containerPort: 80 }],
+        connections: 3n,
+        packets: 40n,
+        bytes: 4000n,
       },
     ])
   })

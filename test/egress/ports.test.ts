@@ -1,17 +1,32 @@
 // --publish parsing and the per-endpoint rtnetlink requests (pure: no root, no kernel).
 import { describe, expect, test } from 'bun:test'
 import {
-  defaultRouteMessage, defaultRouteMetric, duplicatePort, formatPublished, hostRouteMessage, parsePublish, permanentNeighbourMessage,
+  defaultRouteMessage,
+  defaultRouteMetric,
+  duplicatePort,
+  formatPublished,
+  hostRouteMessage,
+  parsePublish,
+  permanentNeighbourMessage,
 } from '../../src/egress/index.ts'
 
 describe('parsePublish ([HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp])', () => {
   test('the three spellings Docker accepts, tcp by default', () => {
     expect(parsePublish('8080:80')).toEqual({ proto: 'tcp', hostPort: 8080, containerPort: 80 })
     expect(parsePublish('8080:80/udp')).toEqual({ proto: 'udp', hostPort: 8080, containerPort: 80 })
-    expect(parsePublish('198.18.0.1:53:5353/udp')).toEqual({ proto: 'udp', hostIp: '198.18.0.1', hostPort: 53, containerPort: 5353 })
+    expect(parsePublish('198.18.0.1:53:5353/udp')).toEqual({
+      proto: 'udp',
+      hostIp: '198.18.0.1',
+      hostPort: 53,
+      containerPort: 5353,
+    })
     // an empty or any-address host IP means every address
     expect(parsePublish(':8080:80')).toEqual({ proto: 'tcp', hostPort: 8080, containerPort: 80 })
-    expect(parsePublish('0.0.0.0:8080:80')).toEqual({ proto: 'tcp', hostPort: 8080, containerPort: 80 })
+    expect(parsePublish('0.0.0.0:8080:80')).toEqual({
+      proto: 'tcp',
+      hostPort: 8080,
+      containerPort: 80,
+    })
   })
 
   test('bad input is refused with what is wrong', () => {
@@ -25,7 +40,9 @@ describe('parsePublish ([HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp])', () => {
   })
 
   test('a host port twice (on any addresses) is a duplicate; tcp and udp are not', () => {
-    expect(duplicatePort([parsePublish('8080:80'), parsePublish('1.2.3.4:8080:81')])).toEqual(parsePublish('1.2.3.4:8080:81'))
+    expect(duplicatePort([parsePublish('8080:80'), parsePublish('1.2.3.4:8080:81')])).toEqual(
+      parsePublish('1.2.3.4:8080:81'),
+    )
     expect(duplicatePort([parsePublish('8080:80'), parsePublish('8080:80/udp')])).toBeUndefined()
   })
 
@@ -39,8 +56,13 @@ describe('parsePublish ([HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp])', () => {
 function decode(m: { bytes(seq: number): Uint8Array }, fixedLen: number) {
   const b = m.bytes(1)
   const v = new DataView(b.buffer)
-  const out = { type: v.getUint16(4, true), flags: v.getUint16(6, true), fixed: [...b.subarray(16, 16 + fixedLen)], attrs: new Map<number, number[]>() }
-  for (let off = 16 + fixedLen; off < b.length; ) {
+  const out = {
+    type: v.getUint16(4, true),
+    flags: v.getUint16(6, true),
+    fixed: [...b.subarray(16, 16 + fixedLen)],
+    attrs: new Map<number, number[]>(),
+  }
+  for (let off = 16 + fixedLen; off < b.length;) {
     const len = v.getUint16(off, true)
     out.attrs.set(v.getUint16(off + 2, true), [...b.subarray(off + 4, off + len)])
     off += (len + 3) & ~3

@@ -1,6 +1,13 @@
 // A recording fake Datapath for the agent's unit tests (no kernel): it keeps what it was told
 // in memory, records every call, and fails the calls a test tells it to fail.
-import type { ActualState, Datapath, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../../src/datapath/types.ts'
+import type {
+  ActualState,
+  Datapath,
+  LocalEndpointSpec,
+  NetworkSpec,
+  RemoteEndpointSpec,
+  VniStats,
+} from '../../src/datapath/types.ts'
 
 export interface RecordedCall {
   op: string
@@ -87,14 +94,26 @@ export class AgentFakeDatapath implements Datapath {
     if (this.failActual) throw new Error(this.failActual)
     return {
       networks: [...this.networks.keys()].map((vni) => ({ vni })),
-      localEndpoints: [...this.local.values()].map((e, i) => ({ vni: e.vni, ip: e.ip, hostIfname: e.hostIfname, ifindex: 100 + i })),
+      localEndpoints: [...this.local.values()].map((e, i) => ({
+        vni: e.vni,
+        ip: e.ip,
+        hostIfname: e.hostIfname,
+        ifindex: 100 + i,
+      })),
       remoteEndpoints: [...this.remote.values()],
       members: [...this.members].map(([vni, vteps]) => ({ vni, vteps })),
     }
   }
 
   async stats(): Promise<VniStats[]> {
-    return [...this.networks.keys()].map((vni) => ({ vni, txPackets: 0n, txBytes: 0n, rxPackets: 0n, rxBytes: 0n, drops: {} }))
+    return [...this.networks.keys()].map((vni) => ({
+      vni,
+      txPackets: 0n,
+      txBytes: 0n,
+      rxPackets: 0n,
+      rxBytes: 0n,
+      drops: {},
+    }))
   }
 
   async close(): Promise<void> {

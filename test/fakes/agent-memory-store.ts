@@ -2,7 +2,16 @@
 // leases with a TTL that take their keys with them, and a watch that sends the current state
 // once and then deltas. It exists to show the ClusterStore interface fits a delta store: it
 // passes the same contract as ConsulStore, and the agent's units run on it unchanged.
-import type { ClusterStore, KeepAlive, StoreEntry, StoreLeases, StoreOp, StoreWatch, TxnOutcome, WatchEvent } from '../../src/store/index.ts'
+import type {
+  ClusterStore,
+  KeepAlive,
+  StoreEntry,
+  StoreLeases,
+  StoreOp,
+  StoreWatch,
+  TxnOutcome,
+  WatchEvent,
+} from '../../src/store/index.ts'
 
 interface Held {
   value: string
@@ -43,8 +52,11 @@ export class MemoryDeltaStore implements ClusterStore {
   async txn(ops: StoreOp[]): Promise<TxnOutcome> {
     const rev = (k: string) => this.tree.get(k)?.modifyIndex ?? 0n
     const failed = ops.flatMap((o, i) => {
-      const want = o.op === 'check' ? o.revision : o.op === 'delete-prefix' ? undefined : o.ifRevision
-      return want !== undefined && rev(o.op === 'delete-prefix' ? o.prefix : o.key) !== want ? [i] : []
+      const want =
+        o.op === 'check' ? o.revision : o.op === 'delete-prefix' ? undefined : o.ifRevision
+      return want !== undefined && rev(o.op === 'delete-prefix' ? o.prefix : o.key) !== want
+        ? [i]
+        : []
     })
     if (failed.length) return { ok: false, failed }
     if (ops.every((o) => o.op === 'check')) return { ok: true, written: [] }
@@ -57,7 +69,9 @@ export class MemoryDeltaStore implements ClusterStore {
     let stopped = false
     const w = { prefix, push: (e: WatchEvent) => (queue.push(e), wake?.()) }
     this.watchers.add(w)
-    void this.list(prefix).then((entries) => w.push({ kind: 'snapshot', entries, revision: this.revision }))
+    void this.list(prefix).then((entries) =>
+      w.push({ kind: 'snapshot', entries, revision: this.revision }),
+    )
     const done = (async () => {
       while (!stopped) {
         const e = queue.shift()
@@ -76,7 +90,9 @@ export class MemoryDeltaStore implements ClusterStore {
   }
 
   /** Applies writes at one new revision and tells the watchers what changed. */
-  private apply(ops: (StoreOp | { op: 'put-lease'; key: string; value: string; lease: string })[]): StoreEntry[] {
+  private apply(
+    ops: (StoreOp | { op: 'put-lease'; key: string; value: string; lease: string })[],
+  ): StoreEntry[] {
     const revision = ++this.revision
     const put: StoreEntry[] = []
     const deleted: string[] = []
@@ -85,14 +101,24 @@ export class MemoryDeltaStore implements ClusterStore {
     }
     for (const o of ops) {
       if (o.op === 'put' || o.op === 'put-lease') {
-        this.tree.set(o.key, { value: o.value, modifyIndex: revision, ...(o.op === 'put-lease' ? { lease: o.lease } : {}) })
+        this.tree.set(o.key, {
+          value: o.value,
+          modifyIndex: revision,
+          ...(o.op === 'put-lease' ? { lease: o.lease } : {}),
+        })
         put.push({ key: o.key, value: o.value, modifyIndex: revision })
       } else if (o.op === 'delete') drop(o.key)
-      else if (o.op === 'delete-prefix') for (const k of [...this.tree.keys()]) if (k.startsWith(o.prefix)) drop(k)
+      else if (o.op === 'delete-prefix')
+        for (const k of [...this.tree.keys()]) if (k.startsWith(o.prefix)) drop(k)
     }
-    const live = put.filter((p) => this.tree.get(p.key)?.modifyIndex === revision && !deleted.includes(p.key))
+    const live = put.filter(
+      (p) => this.tree.get(p.key)?.modifyIndex === revision && !deleted.includes(p.key),
+    )
     for (const w of this.watchers) {
-      const mine = { put: live.filter((p) => p.key.startsWith(w.prefix)), deleted: deleted.filter((k) => k.startsWith(w.prefix)) }
+      const mine = {
+        put: live.filter((p) => p.key.startsWith(w.prefix)),
+        deleted: deleted.filter((k) => k.startsWith(w.prefix)),
+      }
       w.push({ kind: 'delta', ...mine, revision })
     }
     return put
@@ -132,7 +158,10 @@ export class MemoryDeltaStore implements ClusterStore {
         const stopped = new Promise<void>((r) => (stop = r))
         const done = (async () => {
           for (;;) {
-            const tick = await Promise.race([Bun.sleep(ttlMs / 4).then(() => 'tick' as const), stopped.then(() => 'stop' as const)])
+            const tick = await Promise.race([
+              Bun.sleep(ttlMs / 4).then(() => 'tick' as const),
+              stopped.then(() => 'stop' as const),
+            ])
             if (tick === 'stop' || h.signal?.aborted) return
             const l = this.leaseTable.get(id)
             if (!l) return h.onLost?.()

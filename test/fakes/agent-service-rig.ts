@@ -6,7 +6,13 @@ import { ClusterOps, ROOT } from '../../src/cluster/index.ts'
 import { NotFoundError } from '../../src/errors/index.ts'
 import { ClusterMirror, MirrorDb, followStore } from '../../src/mirror/index.ts'
 import { Reconciler } from '../../src/reconcile/index.ts'
-import { StoreStatus, observeWrites, type ClusterStore, type StoreOp, type StoreWatch } from '../../src/store/index.ts'
+import {
+  StoreStatus,
+  observeWrites,
+  type ClusterStore,
+  type StoreOp,
+  type StoreWatch,
+} from '../../src/store/index.ts'
 import { AgentFakeDatapath } from './agent-datapath.ts'
 import { faultyStore, startKvRig, type TxnFault } from './agent-store.ts'
 import { MemoryDeltaStore } from './agent-memory-store.ts'
@@ -16,7 +22,8 @@ export const quietLog = { info() {}, warn() {}, debug() {} }
 /** Sandboxes named "missing…" do not exist; the name is the key. */
 export const fakeSandboxes: Sandboxes = {
   check(ref) {
-    if (ref.startsWith('missing')) throw new NotFoundError(`sandbox ${ref} not found`, 'sandbox_not_found')
+    if (ref.startsWith('missing'))
+      throw new NotFoundError(`sandbox ${ref} not found`, 'sandbox_not_found')
   },
   key: (ref) => ref,
 }
@@ -34,15 +41,17 @@ export interface ServiceRig {
   close(): Promise<void>
 }
 
-export async function startServiceRig(o: {
-  node?: string
-  plan?: (ops: StoreOp[], n: number) => TxnFault
-  before?: (ops: StoreOp[], n: number) => Promise<void>
-  attachTimeoutMs?: number
-  undoBudgetMs?: number
-  /** consul: the embedded KV server (snapshots); memory: an etcd-shaped store (deltas). */
-  backing?: 'consul' | 'memory'
-} = {}): Promise<ServiceRig> {
+export async function startServiceRig(
+  o: {
+    node?: string
+    plan?: (ops: StoreOp[], n: number) => TxnFault
+    before?: (ops: StoreOp[], n: number) => Promise<void>
+    attachTimeoutMs?: number
+    undoBudgetMs?: number
+    /** consul: the embedded KV server (snapshots); memory: an etcd-shaped store (deltas). */
+    backing?: 'consul' | 'memory'
+  } = {},
+): Promise<ServiceRig> {
   const node = o.node ?? 'n1'
   const backing = o.backing === 'memory' ? memoryBacking() : await startKvRig()
   const faults = faultyStore(backing.store, (ops, n) => o.plan?.(ops, n) ?? 'pass', o.before)
@@ -67,7 +76,11 @@ export async function startServiceRig(o: {
   reconciler.start()
   const off = mirror.onChange(() => reconciler.trigger())
   const status = new StoreStatus()
-  const ops = new ClusterOps(observeWrites(faults.store, (w) => mirror.ownWrites(w)), 1450, mirror)
+  const ops = new ClusterOps(
+    observeWrites(faults.store, (w) => mirror.ownWrites(w)),
+    1450,
+    mirror,
+  )
   const watch: StoreWatch = followStore(backing.store, ROOT, mirror, status)
   const service = new AgentService({
     node,
@@ -86,7 +99,14 @@ export async function startServiceRig(o: {
     undoBudgetMs: o.undoBudgetMs ?? 1000,
   })
   return {
-    store: backing.store, service, datapath, mirror, reconciler, status, faults, ops,
+    store: backing.store,
+    service,
+    datapath,
+    mirror,
+    reconciler,
+    status,
+    faults,
+    ops,
     async close() {
       await service.close()
       watch.stop()

@@ -6,7 +6,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serveKv, type ServedKv } from '../../src/kv/index.ts'
 import { OutcomeUnknownError, StoreUnreachableError } from '../../src/errors/index.ts'
-import { ConsulStore, type ClusterStore, type StoreOp, type TxnOutcome } from '../../src/store/index.ts'
+import {
+  ConsulStore,
+  type ClusterStore,
+  type StoreOp,
+  type TxnOutcome,
+} from '../../src/store/index.ts'
 
 export interface KvRig {
   kv: ServedKv
@@ -24,7 +29,10 @@ export async function startKvRig(): Promise<KvRig> {
     port: 0,
     sessionTtlMinMs: 200,
   })
-  const store = ConsulStore.connect({ address: kv.url, retries: 0, timeoutMs: 3000 }, { watchWaitMs: 2000 })
+  const store = ConsulStore.connect(
+    { address: kv.url, retries: 0, timeoutMs: 3000 },
+    { watchWaitMs: 2000 },
+  )
   // A fresh embedded server answers an empty tree with index 1 and gives its first write index 1
   // too, so a watch that saw the empty tree would not see that write as new. A real cluster has
   // written long before an agent starts (the node records): so has this one.
@@ -53,8 +61,14 @@ export function faultyStore(
   before?: (ops: StoreOp[], n: number) => Promise<void>,
 ) {
   let n = 0
-  const state = { readsDown: false, txns: [] as { ops: StoreOp[]; fault: TxnFault; ok?: boolean }[] }
-  const down = () => new StoreUnreachableError(`store unreachable at ${store.address}: injected fault; writes fail until it is back`)
+  const state = {
+    readsDown: false,
+    txns: [] as { ops: StoreOp[]; fault: TxnFault; ok?: boolean }[],
+  }
+  const down = () =>
+    new StoreUnreachableError(
+      `store unreachable at ${store.address}: injected fault; writes fail until it is back`,
+    )
   const wrapped: ClusterStore = {
     get address() {
       return store.address
@@ -75,10 +89,16 @@ export function faultyStore(
       const fault = plan(ops, i)
       const rec: (typeof state.txns)[number] = { ops, fault }
       state.txns.push(rec)
-      if (fault === 'unreachable') throw new OutcomeUnknownError(`${down().message}; the write may or may not have been applied`)
+      if (fault === 'unreachable')
+        throw new OutcomeUnknownError(
+          `${down().message}; the write may or may not have been applied`,
+        )
       const out = await store.txn(ops)
       rec.ok = out.ok
-      if (fault === 'lost-answer') throw new OutcomeUnknownError(`${down().message}; the write may or may not have been applied`)
+      if (fault === 'lost-answer')
+        throw new OutcomeUnknownError(
+          `${down().message}; the write may or may not have been applied`,
+        )
       return out
     },
   }

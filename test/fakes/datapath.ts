@@ -4,12 +4,27 @@
 // every call in order, can be told to fail chosen calls, and can lose a veth as a deleted
 // sandbox does (actual() then reports that endpoint without a host ifname).
 import type {
-  ActualState, Datapath, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
+  ActualState,
+  Datapath,
+  LocalEndpointSpec,
+  NetworkSpec,
+  RemoteEndpointSpec,
+  VniStats,
 } from '../../src/datapath/types.ts'
 
 export type DatapathMethod =
-  | 'start' | 'upsertNetwork' | 'removeNetwork' | 'attachEndpoint' | 'detachEndpoint'
-  | 'upsertRemoteEndpoint' | 'removeRemoteEndpoint' | 'setMembers' | 'actual' | 'stats' | 'close' | 'teardown'
+  | 'start'
+  | 'upsertNetwork'
+  | 'removeNetwork'
+  | 'attachEndpoint'
+  | 'detachEndpoint'
+  | 'upsertRemoteEndpoint'
+  | 'removeRemoteEndpoint'
+  | 'setMembers'
+  | 'actual'
+  | 'stats'
+  | 'close'
+  | 'teardown'
 
 export interface RecordedCall {
   method: DatapathMethod
@@ -42,7 +57,12 @@ export class FakeDatapath implements Datapath {
    * Make calls of `method` (on `item`, or any item) throw `error`, `times` times (default:
    * until `heal`). The failing call records itself and changes nothing.
    */
-  failOn(method: DatapathMethod, item?: string, error = `injected ${method} failure`, times = Infinity): this {
+  failOn(
+    method: DatapathMethod,
+    item?: string,
+    error = `injected ${method} failure`,
+    times = Infinity,
+  ): this {
     this.failures.push({ method, item, error, times })
     return this
   }
@@ -62,7 +82,9 @@ export class FakeDatapath implements Datapath {
 
   /** Calls since the last `clearCalls`, as "method item" strings (actual/stats left out). */
   log(): string[] {
-    return this.calls.filter((c) => c.method !== 'actual' && c.method !== 'stats').map((c) => `${c.method} ${c.item}`)
+    return this.calls
+      .filter((c) => c.method !== 'actual' && c.method !== 'stats')
+      .map((c) => `${c.method} ${c.item}`)
   }
 
   clearCalls(): void {
@@ -71,7 +93,9 @@ export class FakeDatapath implements Datapath {
 
   private record(method: DatapathMethod, item: string, args: unknown[]): void {
     this.calls.push({ method, item, args })
-    const f = this.failures.find((x) => x.method === method && (x.item === undefined || x.item === item) && x.times > 0)
+    const f = this.failures.find(
+      (x) => x.method === method && (x.item === undefined || x.item === item) && x.times > 0,
+    )
     if (f) {
       f.times--
       throw new Error(f.error)
@@ -97,14 +121,20 @@ export class FakeDatapath implements Datapath {
 
   async attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
     this.record('attachEndpoint', ep.hostIfname, [ep])
-    if (!this.networks.has(ep.vni)) throw new Error(`network with VNI ${ep.vni} is not set up on this host: upsert the network first`)
+    if (!this.networks.has(ep.vni))
+      throw new Error(
+        `network with VNI ${ep.vni} is not set up on this host: upsert the network first`,
+      )
     for (const [name, e] of this.local) {
       if (name !== ep.hostIfname && !e.vanished && e.vni === ep.vni && e.ip === ep.ip) {
-        throw new Error(`address ${ep.ip} in network ${ep.vni} is already used by local endpoint ${name}`)
+        throw new Error(
+          `address ${ep.ip} in network ${ep.vni} is already used by local endpoint ${name}`,
+        )
       }
     }
     // an address reused on this host replaces the forwarding state a vanished veth left
-    for (const [name, e] of this.local) if (e.vanished && e.vni === ep.vni && e.ip === ep.ip) this.local.delete(name)
+    for (const [name, e] of this.local)
+      if (e.vanished && e.vni === ep.vni && e.ip === ep.ip) this.local.delete(name)
     this.remote.delete(`${ep.vni}/${ep.ip}`)
     const had = this.local.get(ep.hostIfname)
     const ifindex = had && !had.vanished ? had.ifindex : this.nextIfindex++
@@ -113,21 +143,28 @@ export class FakeDatapath implements Datapath {
   }
 
   async detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
-    if (ep.hostIfname === '') throw new Error('host interface name "" must be 1..15 characters long')
+    if (ep.hostIfname === '')
+      throw new Error('host interface name "" must be 1..15 characters long')
     this.record('detachEndpoint', ep.hostIfname ?? `${ep.vni}/${ep.ip}`, [ep])
     if (ep.hostIfname !== undefined) {
       this.local.delete(ep.hostIfname)
       return
     }
-    for (const [name, e] of this.local) if (e.vanished && e.vni === ep.vni && e.ip === ep.ip) this.local.delete(name)
+    for (const [name, e] of this.local)
+      if (e.vanished && e.vni === ep.vni && e.ip === ep.ip) this.local.delete(name)
   }
 
   async upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
     this.record('upsertRemoteEndpoint', `${ep.vni}/${ep.ip}`, [ep])
-    if (!this.networks.has(ep.vni)) throw new Error(`network with VNI ${ep.vni} is not set up on this host: upsert the network first`)
+    if (!this.networks.has(ep.vni))
+      throw new Error(
+        `network with VNI ${ep.vni} is not set up on this host: upsert the network first`,
+      )
     for (const e of this.local.values()) {
       if (e.vni === ep.vni && e.ip === ep.ip) {
-        throw new Error(`address ${ep.ip} in network ${ep.vni} is a local endpoint of this host: detach it before declaring it remote`)
+        throw new Error(
+          `address ${ep.ip} in network ${ep.vni} is a local endpoint of this host: detach it before declaring it remote`,
+        )
       }
     }
     this.remote.set(`${ep.vni}/${ep.ip}`, { ...ep })
@@ -140,7 +177,10 @@ export class FakeDatapath implements Datapath {
 
   async setMembers(vni: number, vteps: string[]): Promise<void> {
     this.record('setMembers', String(vni), [vni, vteps])
-    if (!this.networks.has(vni)) throw new Error(`network with VNI ${vni} is not set up on this host: upsert the network first`)
+    if (!this.networks.has(vni))
+      throw new Error(
+        `network with VNI ${vni} is not set up on this host: upsert the network first`,
+      )
     this.members.set(vni, [...vteps].sort())
   }
 
@@ -150,7 +190,10 @@ export class FakeDatapath implements Datapath {
     return {
       networks: vnis.map((vni) => ({ vni })),
       localEndpoints: [...this.local].map(([name, e]) => ({
-        vni: e.vni, ip: e.ip, ifindex: e.ifindex, ...(!e.vanished && { hostIfname: name }),
+        vni: e.vni,
+        ip: e.ip,
+        ifindex: e.ifindex,
+        ...(!e.vanished && { hostIfname: name }),
       })),
       remoteEndpoints: [...this.remote.values()].map((r) => ({ ...r })),
       members: vnis.map((vni) => ({ vni, vteps: [...(this.members.get(vni) ?? [])] })),

@@ -16,12 +16,16 @@ describe('teardown after a failing test with daemons', () => {
     expect(prefix).toBeDefined()
     expect(await leaks(prefix!)).toEqual([])
     // the harness's own directories for this run: /tmp/wd-PREFIX-* (docker), /tmp/we-PREFIX-* (etcd)
-    const dirs = readdirSync('/tmp').filter((d) => d.startsWith(`wd-${prefix}-`) || d.startsWith(`we-${prefix}-`))
+    const dirs = readdirSync('/tmp').filter(
+      (d) => d.startsWith(`wd-${prefix}-`) || d.startsWith(`we-${prefix}-`),
+    )
     expect(dirs).toEqual([])
     expect(findProcesses({ cmdlineHas: `/tmp/wd-${prefix}-` })).toEqual([])
     expect(findProcesses({ cmdlineHas: `/tmp/we-${prefix}-` })).toEqual([])
     expect(findProcesses({ cgroup: `weft-${prefix}-h1` })).toEqual([])
-    const cgroups = readdirSync('/sys/fs/cgroup').map((c) => `/sys/fs/cgroup/${c}/weft-${prefix}-h1`).filter((p) => existsSync(p))
+    const cgroups = readdirSync('/sys/fs/cgroup')
+      .map((c) => `/sys/fs/cgroup/${c}/weft-${prefix}-h1`)
+      .filter((p) => existsSync(p))
     expect(cgroups).toEqual([])
   }, 120_000)
 })

@@ -3,7 +3,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BUSYBOX_IMAGE, createTopology, dockerLeaks, leaks, runIn, startDockerHost, type DockerHost, type Topology } from './index.ts'
+import {
+  BUSYBOX_IMAGE,
+  createTopology,
+  dockerLeaks,
+  leaks,
+  runIn,
+  startDockerHost,
+  type DockerHost,
+  type Topology,
+} from './index.ts'
 
 describe('startDockerHost on two host namespaces', () => {
   let topo: Topology
@@ -18,8 +27,12 @@ describe('startDockerHost on two host namespaces', () => {
       hosts.push(await startDockerHost(topo, i))
       whole.push(((performance.now() - t0) / 1000).toFixed(2))
     }
-    console.log(`dockerd start (spawn to API answering): ${hosts.map((h) => h.startSeconds[0]!.toFixed(2)).join(' s, ')} s`)
-    console.log(`startDockerHost (mount ns, containerd, dockerd, image import): ${whole.join(' s, ')} s`)
+    console.log(
+      `dockerd start (spawn to API answering): ${hosts.map((h) => h.startSeconds[0]!.toFixed(2)).join(' s, ')} s`,
+    )
+    console.log(
+      `startDockerHost (mount ns, containerd, dockerd, image import): ${whole.join(' s, ')} s`,
+    )
   }, 120_000)
 
   afterAll(async () => {
@@ -30,23 +43,42 @@ describe('startDockerHost on two host namespaces', () => {
   }, 120_000)
 
   test('each daemon is its own: own socket, own data root, the busybox image', async () => {
-    const ids = await Promise.all(hosts.map((h) => h.mustDocker(['info', '--format', '{{.ID}} {{.DockerRootDir}}'])))
+    const ids = await Promise.all(
+      hosts.map((h) => h.mustDocker(['info', '--format', '{{.ID}} {{.DockerRootDir}}'])),
+    )
     expect(ids[0]).not.toBe(ids[1])
     hosts.forEach((h, i) => expect(ids[i]).toEndWith(join(h.dir, 'data')))
-    for (const h of hosts) expect(await h.mustDocker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).toBe(BUSYBOX_IMAGE)
+    for (const h of hosts)
+      expect(await h.mustDocker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).toBe(
+        BUSYBOX_IMAGE,
+      )
   })
 
   test('a busybox container runs on each host and exec echo answers', async () => {
     for (const [i, h] of hosts.entries()) {
-      await h.mustDocker(['run', '-d', '--network', 'none', '--name', `bbox${i + 1}`, BUSYBOX_IMAGE, 'sleep', '3600'])
-      expect(await h.mustDocker(['exec', `bbox${i + 1}`, 'echo', `hello from ${h.host.ns}`])).toBe(`hello from ${h.host.ns}`)
+      await h.mustDocker([
+        'run',
+        '-d',
+        '--network',
+        'none',
+        '--name',
+        `bbox${i + 1}`,
+        BUSYBOX_IMAGE,
+        'sleep',
+        '3600',
+      ])
+      expect(await h.mustDocker(['exec', `bbox${i + 1}`, 'echo', `hello from ${h.host.ns}`])).toBe(
+        `hello from ${h.host.ns}`,
+      )
     }
   }, 60_000)
 
   test('containers resolve only through the --dns address inside the test namespaces', async () => {
     for (const [i, h] of hosts.entries()) {
       const resolv = await h.mustDocker(['exec', `bbox${i + 1}`, 'cat', '/etc/resolv.conf'])
-      expect(resolv.split('\n').filter((l) => l.startsWith('nameserver'))).toEqual([`nameserver ${h.host.underlay.ip}`])
+      expect(resolv.split('\n').filter((l) => l.startsWith('nameserver'))).toEqual([
+        `nameserver ${h.host.underlay.ip}`,
+      ])
     }
   })
 
@@ -61,9 +93,13 @@ describe('startDockerHost on two host namespaces', () => {
 
   test('the daemon added no interfaces, iptables rules or forwarding to the host namespace', async () => {
     for (const h of hosts) {
-      const links = JSON.parse((await runIn(h.host.ns, ['ip', '-j', 'link'])).stdout).map((l: { ifname: string }) => l.ifname)
+      const links = JSON.parse((await runIn(h.host.ns, ['ip', '-j', 'link'])).stdout).map(
+        (l: { ifname: string }) => l.ifname,
+      )
       expect(links.sort()).toEqual(['lo', 'ul0'])
-      expect((await runIn(h.host.ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim()).toBe('0')
+      expect((await runIn(h.host.ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim()).toBe(
+        '0',
+      )
     }
   })
 
@@ -84,6 +120,7 @@ describe('startDockerHost on two host namespaces', () => {
     const containerPid = await h.containerPid('bbox1')
     await h.stop()
     expect(dockerLeaks(h)).toEqual([])
-    for (const pid of [dockerdPid, containerPid]) expect(() => readFileSync(`/proc/${pid}/stat`)).toThrow()
+    for (const pid of [dockerdPid, containerPid])
+      expect(() => readFileSync(`/proc/${pid}/stat`)).toThrow()
   }, 60_000)
 })

@@ -5,7 +5,18 @@
 // namespaces (--dns), and no iptables rules, bridge, NAT or forwarding are set up.
 // The image comes from no registry: `docker import` of a busybox-static rootfs.
 // Everything is stopped by PID and removed by stop(), which topo.destroy() calls too.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  copyFileSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { mustRunIn, runIn, spawnIn, type NsProcess, type RunResult } from './exec.ts'
 import { findProcesses, isAlive, netnsIdOf, nsId, type ProcessInfo } from './processes.ts'
@@ -17,9 +28,19 @@ export const DOCKER_CLI = '/usr/bin/docker'
 /** The image every docker host has after start (busybox-static, imported, CMD sh). */
 export const BUSYBOX_IMAGE = 'weft/busybox:latest'
 const BUSYBOX = '/bin/busybox'
-const NEEDED = [DOCKER_CLI, '/usr/sbin/dockerd', '/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2', BUSYBOX]
+const NEEDED = [
+  DOCKER_CLI,
+  '/usr/sbin/dockerd',
+  '/usr/bin/containerd',
+  '/usr/bin/containerd-shim-runc-v2',
+  BUSYBOX,
+]
 /** Mount points the private mount namespace covers; created empty in the root fs when missing. */
-const PRIVATE_DIRS = { '/run/docker': 'run-docker', '/run/containerd': 'run-containerd', '/etc/docker': 'etc-docker' } as const
+const PRIVATE_DIRS = {
+  '/run/docker': 'run-docker',
+  '/run/containerd': 'run-containerd',
+  '/etc/docker': 'etc-docker',
+} as const
 
 export interface DockerHostOptions {
   /** dockerd --live-restore: containers keep running while dockerd is down. Default true. */
@@ -77,18 +98,26 @@ export interface DockerHost {
 export function requireDocker(): void {
   const missing = NEEDED.filter((p) => !existsSync(p))
   if (missing.length) {
-    throw new Error(`docker tests need ${missing.join(', ')}: run scripts/setup.sh (installs docker.io, busybox-static)`)
+    throw new Error(
+      `docker tests need ${missing.join(', ')}: run scripts/setup.sh (installs docker.io, busybox-static)`,
+    )
   }
 }
 
 /** Start a dockerd (with its own containerd) in topo.hosts[hostIndex]'s network namespace. */
-export async function startDockerHost(topo: Topology, hostIndex: number, opts: DockerHostOptions = {}): Promise<DockerHost> {
+export async function startDockerHost(
+  topo: Topology,
+  hostIndex: number,
+  opts: DockerHostOptions = {},
+): Promise<DockerHost> {
   requireDocker()
   const host = topo.hosts[hostIndex]
   if (!host) throw new Error(`startDockerHost: topology ${topo.prefix} has no host ${hostIndex}`)
   const dns = opts.dns ?? host.underlay.ip
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(dns) || dns.startsWith('127.')) {
-    throw new Error(`startDockerHost: --dns must be an IPv4 address inside the test's namespaces, got "${dns}"`)
+    throw new Error(
+      `startDockerHost: --dns must be an IPv4 address inside the test's namespaces, got "${dns}"`,
+    )
   }
   // short: containerd's socket path must stay under the 108-byte unix limit
   const dir = mkdtempSync(`/tmp/wd-${host.ns}-`)
@@ -116,32 +145,68 @@ export async function startDockerHost(topo: Topology, hostIndex: number, opts: D
   let stopped = false
   const startSeconds: number[] = []
 
-  const inMountNs = (cmd: string[]) => ['nsenter', `--mount=/proc/${holder!.pid}/ns/mnt`, '--', ...cmd]
-  const cli = (args: string[]) => ['env', `DOCKER_CONFIG=${paths.cliConfig}`, DOCKER_CLI, '-H', `unix://${paths.socket}`, ...args]
+  const inMountNs = (cmd: string[]) => [
+    'nsenter',
+    `--mount=/proc/${holder!.pid}/ns/mnt`,
+    '--',
+    ...cmd,
+  ]
+  const cli = (args: string[]) => [
+    'env',
+    `DOCKER_CONFIG=${paths.cliConfig}`,
+    DOCKER_CLI,
+    '-H',
+    `unix://${paths.socket}`,
+    ...args,
+  ]
 
   const startDockerd = async () => {
     const t0 = performance.now()
-    const proc = spawnIn(host.ns, inMountNs([
-      'dockerd',
-      '--data-root', paths.dataRoot,
-      '--exec-root', paths.execRoot,
-      '-H', `unix://${paths.socket}`,
-      '--pidfile', paths.pidfile,
-      '--config-file', paths.daemonJson,
-      '--containerd', paths.containerdSocket,
-      '--cgroup-parent', cgroupParent,
-      '--dns', dns,
-      // nothing added to the host namespace beyond what a container needs
-      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--ip-forward=false',
-      '--userland-proxy=false',
-      ...(opts.liveRestore ?? true ? ['--live-restore'] : []),
-      ...(opts.dockerdArgs ?? []),
-    ]))
+    const proc = spawnIn(
+      host.ns,
+      inMountNs([
+        'dockerd',
+        '--data-root',
+        paths.dataRoot,
+        '--exec-root',
+        paths.execRoot,
+        '-H',
+        `unix://${paths.socket}`,
+        '--pidfile',
+        paths.pidfile,
+        '--config-file',
+        paths.daemonJson,
+        '--containerd',
+        paths.containerdSocket,
+        '--cgroup-parent',
+        cgroupParent,
+        '--dns',
+        dns,
+        // nothing added to the host namespace beyond what a container needs
+        '--bridge=none',
+        '--iptables=false',
+        '--ip6tables=false',
+        '--ip-masq=false',
+        '--ip-forward=false',
+        '--userland-proxy=false',
+        ...((opts.liveRestore ?? true) ? ['--live-restore'] : []),
+        ...(opts.dockerdArgs ?? []),
+      ]),
+    )
     dockerd = proc
-    await waitFor(async () => {
-      if (!isAlive(proc.pid)) throw new Error(`dockerd exited: ${tail(proc.stderr())}`)
-      return (await runIn(host.ns, cli(['version', '--format', '{{.Server.Version}}']))).code === 0
-    }, { what: `dockerd on ${host.ns} to answer on ${paths.socket}`, timeoutMs: opts.startTimeoutMs ?? 30_000, intervalMs: 20 })
+    await waitFor(
+      async () => {
+        if (!isAlive(proc.pid)) throw new Error(`dockerd exited: ${tail(proc.stderr())}`)
+        return (
+          (await runIn(host.ns, cli(['version', '--format', '{{.Server.Version}}']))).code === 0
+        )
+      },
+      {
+        what: `dockerd on ${host.ns} to answer on ${paths.socket}`,
+        timeoutMs: opts.startTimeoutMs ?? 30_000,
+        intervalMs: 20,
+      },
+    )
     startSeconds.push((performance.now() - t0) / 1000)
   }
 
@@ -165,7 +230,10 @@ export async function startDockerHost(topo: Topology, hostIndex: number, opts: D
     docker: (args, o) => runIn(host.ns, cli(args), o),
     async mustDocker(args, o) {
       const r = await runIn(host.ns, cli(args), o)
-      if (r.code !== 0) throw new Error(`on ${host.ns}: \`docker ${args.join(' ')}\` exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`)
+      if (r.code !== 0)
+        throw new Error(
+          `on ${host.ns}: \`docker ${args.join(' ')}\` exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`,
+        )
       return r.stdout.trim()
     },
     async containerPid(name) {
@@ -204,18 +272,24 @@ export async function startDockerHost(topo: Topology, hostIndex: number, opts: D
       // mount namespace, our directory or our cgroup), so it is ended by PID and reported
       await step('wait for shims and containers', async () => {
         try {
-          await waitFor(() => ownProcesses().length === 0, { what: `processes of ${host.ns}'s docker to exit`, timeoutMs: 10_000 })
+          await waitFor(() => ownProcesses().length === 0, {
+            what: `processes of ${host.ns}'s docker to exit`,
+            timeoutMs: 10_000,
+          })
         } catch (e) {
           const left = ownProcesses()
           for (const p of left) process.kill(p.pid, 'SIGKILL')
-          throw new Error(`${(e as Error).message}; killed ${left.map((p) => `${p.pid} (${p.cmdline})`).join(', ')}`)
+          throw new Error(
+            `${(e as Error).message}; killed ${left.map((p) => `${p.pid} (${p.cmdline})`).join(', ')}`,
+          )
         }
       })
       await step('stop namespace holder', () => holder?.stop(2000))
       await step('remove cgroups', () => removeCgroups(cgroupParent))
       await step('remove files', () => {
         const mounted = mountsUnder(dir)
-        if (mounted.length) throw new Error(`still mounted, not removing ${dir}: ${mounted.join(', ')}`)
+        if (mounted.length)
+          throw new Error(`still mounted, not removing ${dir}: ${mounted.join(', ')}`)
         rmSync(dir, { recursive: true, force: true })
       })
       if (errors.length) throw new Error(`docker host ${host.ns} stop:\n  ${errors.join('\n  ')}`)
@@ -223,7 +297,8 @@ export async function startDockerHost(topo: Topology, hostIndex: number, opts: D
   }
 
   const ownProcesses = (): ProcessInfo[] => {
-    const byMount = holder && isAlive(holder.pid) ? findProcesses({ mountNs: nsId(holder.pid, 'mnt') }) : []
+    const byMount =
+      holder && isAlive(holder.pid) ? findProcesses({ mountNs: nsId(holder.pid, 'mnt') }) : []
     const mine = [...byMount, ...findProcesses({ cmdlineHas: dir, cgroup: cgroupParent })]
     const holderPid = holder?.pid
     return [...new Map(mine.filter((p) => p.pid !== holderPid).map((p) => [p.pid, p])).values()]
@@ -232,27 +307,45 @@ export async function startDockerHost(topo: Topology, hostIndex: number, opts: D
   topo.track(() => dh.stop())
   try {
     // the holder keeps the private mount namespace alive across dockerd restarts
-    const binds = Object.entries(PRIVATE_DIRS).map(([at, sub]) => `mount --bind ${join(dir, sub)} ${at}`)
-    const h = spawnIn(host.ns, ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-      `set -e; ${binds.join('; ')}; echo ready; exec sleep infinity`])
+    const binds = Object.entries(PRIVATE_DIRS).map(
+      ([at, sub]) => `mount --bind ${join(dir, sub)} ${at}`,
+    )
+    const h = spawnIn(host.ns, [
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      `set -e; ${binds.join('; ')}; echo ready; exec sleep infinity`,
+    ])
     holder = h
-    await waitFor(() => {
-      if (!isAlive(h.pid) && !h.stdout().includes('ready')) throw new Error(`mount namespace setup failed: ${h.stderr().trim()}`)
-      return h.stdout().includes('ready')
-    }, { what: `private mount namespace for ${host.ns}'s docker` })
+    await waitFor(
+      () => {
+        if (!isAlive(h.pid) && !h.stdout().includes('ready'))
+          throw new Error(`mount namespace setup failed: ${h.stderr().trim()}`)
+        return h.stdout().includes('ready')
+      },
+      { what: `private mount namespace for ${host.ns}'s docker` },
+    )
     containerd = spawnIn(host.ns, inMountNs(['containerd', '--config', paths.containerdConfig]))
     const cd = containerd
-    await waitFor(() => {
-      if (!isAlive(cd.pid)) throw new Error(`containerd exited: ${tail(cd.stderr())}`)
-      return existsSync(paths.containerdSocket)
-    }, { what: `containerd on ${host.ns}`, timeoutMs: 15_000 })
+    await waitFor(
+      () => {
+        if (!isAlive(cd.pid)) throw new Error(`containerd exited: ${tail(cd.stderr())}`)
+        return existsSync(paths.containerdSocket)
+      },
+      { what: `containerd on ${host.ns}`, timeoutMs: 15_000 },
+    )
     await startDockerd()
     if (opts.image ?? true) await importBusybox(dh)
   } catch (e) {
     try {
       await dh.stop()
     } catch (stopErr) {
-      throw new Error(`${(e as Error).message}\n(and cleaning up failed: ${(stopErr as Error).message})`)
+      throw new Error(
+        `${(e as Error).message}\n(and cleaning up failed: ${(stopErr as Error).message})`,
+      )
     }
     throw e
   }
@@ -283,13 +376,17 @@ export function dockerLeaks(dh: DockerHost): string[] {
 /** Build a busybox-static rootfs (/bin/busybox + one symlink per applet) and `docker import` it. */
 async function importBusybox(dh: DockerHost): Promise<void> {
   const rootfs = join(dh.dir, 'rootfs')
-  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root']) mkdirSync(join(rootfs, d), { recursive: true })
+  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root'])
+    mkdirSync(join(rootfs, d), { recursive: true })
   copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'))
   const list = await mustRunIn(dh.host.ns, [BUSYBOX, '--list'])
   for (const applet of list.stdout.split('\n').filter((a) => a && a !== 'busybox')) {
     symlinkSync('busybox', join(rootfs, 'bin', applet))
   }
-  writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n')
+  writeFileSync(
+    join(rootfs, 'etc', 'passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n',
+  )
   writeFileSync(join(rootfs, 'etc', 'group'), 'root:x:0:\nnobody:x:65534:\n')
   const tar = join(dh.dir, 'rootfs.tar')
   await mustRunIn(dh.host.ns, ['tar', '-C', rootfs, '-cf', tar, '.'])
@@ -318,7 +415,9 @@ const CGROUP_ROOT = '/sys/fs/cgroup'
 /** The cgroup directories named `parent` under each mounted hierarchy (v1 and v2). */
 function cgroupDirs(parent: string): string[] {
   const dirs: string[] = []
-  const roots = existsSync(join(CGROUP_ROOT, 'cgroup.procs')) ? [CGROUP_ROOT] : readdirSync(CGROUP_ROOT).map((c) => join(CGROUP_ROOT, c))
+  const roots = existsSync(join(CGROUP_ROOT, 'cgroup.procs'))
+    ? [CGROUP_ROOT]
+    : readdirSync(CGROUP_ROOT).map((c) => join(CGROUP_ROOT, c))
   for (const root of roots) if (existsSync(join(root, parent))) dirs.push(join(root, parent))
   return dirs
 }
@@ -327,7 +426,8 @@ function cgroupDirs(parent: string): string[] {
 function removeCgroups(parent: string): void {
   for (const top of cgroupDirs(parent)) {
     const walk = (d: string) => {
-      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name))
+      for (const e of readdirSync(d, { withFileTypes: true }))
+        if (e.isDirectory()) walk(join(d, e.name))
       rmdirSync(d)
     }
     walk(top)

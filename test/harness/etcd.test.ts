@@ -2,7 +2,14 @@
 // replicates a put, elects a new leader when the leader is killed, takes a killed member
 // back, and leaves nothing behind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createTopology, etcdLeaks, leaks, startEtcdCluster, type EtcdCluster, type Topology } from './index.ts'
+import {
+  createTopology,
+  etcdLeaks,
+  leaks,
+  startEtcdCluster,
+  type EtcdCluster,
+  type Topology,
+} from './index.ts'
 
 describe('startEtcdCluster with 3 members', () => {
   let topo: Topology
@@ -31,7 +38,11 @@ describe('startEtcdCluster with 3 members', () => {
   })
 
   test('a put through one member is readable through another, and from a host namespace', async () => {
-    const [m1, m2, m3] = etcd.members as [typeof etcd.members[0], typeof etcd.members[0], typeof etcd.members[0]]
+    const [m1, m2, m3] = etcd.members as [
+      (typeof etcd.members)[0],
+      (typeof etcd.members)[0],
+      (typeof etcd.members)[0],
+    ]
     await etcd.put(m1, 'weft/v1/test/a', 'one')
     expect(await etcd.get(m2, 'weft/v1/test/a')).toBe('one')
     expect(await etcd.get(m3, 'weft/v1/test/a', { fromNs: topo.hosts[0]!.ns })).toBe('one')

@@ -58,7 +58,12 @@ export interface EtcdCluster {
   /** The --store value weft takes: etcd://IP:2379,IP:2379,... */
   storeUrl: string
   /** POST a v3 JSON gateway call (e.g. "/v3/kv/put") to a member, from inside `fromNs` (default: its own). */
-  call(member: EtcdMember, path: string, body: unknown, opts?: { fromNs?: string; timeoutS?: number }): Promise<any>
+  call(
+    member: EtcdMember,
+    path: string,
+    body: unknown,
+    opts?: { fromNs?: string; timeoutS?: number },
+  ): Promise<any>
   put(member: EtcdMember, key: string, value: string, opts?: { fromNs?: string }): Promise<void>
   /** The value of a key as read through a member (linearizable read), or undefined. */
   get(member: EtcdMember, key: string, opts?: { fromNs?: string }): Promise<string | undefined>
@@ -78,13 +83,21 @@ export interface EtcdCluster {
 /** Fails loudly when etcd or curl is missing (never skips). */
 export function requireEtcd(): void {
   const missing = [ETCD, CURL].filter((p) => !existsSync(p))
-  if (missing.length) throw new Error(`etcd tests need ${missing.join(', ')}: run scripts/setup.sh (installs etcd-server, curl)`)
+  if (missing.length)
+    throw new Error(
+      `etcd tests need ${missing.join(', ')}: run scripts/setup.sh (installs etcd-server, curl)`,
+    )
 }
 
 /** Start an n-member etcd cluster, each member in its own namespace on topo's underlay. */
-export async function startEtcdCluster(topo: Topology, n = 3, opts: EtcdOptions = {}): Promise<EtcdCluster> {
+export async function startEtcdCluster(
+  topo: Topology,
+  n = 3,
+  opts: EtcdOptions = {},
+): Promise<EtcdCluster> {
   requireEtcd()
-  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`startEtcdCluster: n must be 1..9, got ${n}`)
+  if (!Number.isInteger(n) || n < 1 || n > 9)
+    throw new Error(`startEtcdCluster: n must be 1..9, got ${n}`)
   const dir = mkdtempSync(`/tmp/we-${topo.prefix}-`)
   const namespaces: string[] = []
   const procs = new Map<string, NsProcess>()
@@ -112,34 +125,67 @@ export async function startEtcdCluster(topo: Topology, n = 3, opts: EtcdOptions 
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
 
   const spawnMember = (m: EtcdMember) => {
-    procs.set(m.name, spawnIn(m.ns, [
-      ETCD,
-      '--name', m.name,
-      '--data-dir', m.dataDir,
-      '--listen-peer-urls', m.peerUrl,
-      '--initial-advertise-peer-urls', m.peerUrl,
-      '--listen-client-urls', `${m.clientUrl},http://127.0.0.1:${ETCD_CLIENT_PORT}`,
-      '--advertise-client-urls', m.clientUrl,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', `weft-${topo.prefix}`,
-      '--initial-cluster-state', 'new', // ignored once the data dir holds a member
-      '--heartbeat-interval', String(opts.heartbeatMs ?? 100),
-      '--election-timeout', String(opts.electionTimeoutMs ?? 1000),
-      '--logger', 'zap', '--log-outputs', 'stderr',
-    ]))
+    procs.set(
+      m.name,
+      spawnIn(m.ns, [
+        ETCD,
+        '--name',
+        m.name,
+        '--data-dir',
+        m.dataDir,
+        '--listen-peer-urls',
+        m.peerUrl,
+        '--initial-advertise-peer-urls',
+        m.peerUrl,
+        '--listen-client-urls',
+        `${m.clientUrl},http://127.0.0.1:${ETCD_CLIENT_PORT}`,
+        '--advertise-client-urls',
+        m.clientUrl,
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-token',
+        `weft-${topo.prefix}`,
+        '--initial-cluster-state',
+        'new', // ignored once the data dir holds a member
+        '--heartbeat-interval',
+        String(opts.heartbeatMs ?? 100),
+        '--election-timeout',
+        String(opts.electionTimeoutMs ?? 1000),
+        '--logger',
+        'zap',
+        '--log-outputs',
+        'stderr',
+      ]),
+    )
   }
 
   const curl = (fromNs: string, url: string, body?: unknown, timeoutS = 5): Promise<RunResult> =>
-    runIn(fromNs, [CURL, '-sS', '--max-time', String(timeoutS), ...(body === undefined ? [] : ['-X', 'POST', '--data-binary', '@-']), url],
-      body === undefined ? {} : { stdin: JSON.stringify(body) })
+    runIn(
+      fromNs,
+      [
+        CURL,
+        '-sS',
+        '--max-time',
+        String(timeoutS),
+        ...(body === undefined ? [] : ['-X', 'POST', '--data-binary', '@-']),
+        url,
+      ],
+      body === undefined ? {} : { stdin: JSON.stringify(body) },
+    )
 
   const waitHealthy = (m: EtcdMember, timeoutMs: number) =>
-    waitFor(async () => {
-      const p = procs.get(m.name)
-      if (!p || !isAlive(p.pid)) throw new Error(`etcd ${m.name} exited: ${p?.stderr().trim().split('\n').slice(-3).join(' | ')}`)
-      const r = await curl(m.ns, `${m.clientUrl}/health`, undefined, 2)
-      return r.code === 0 && JSON.parse(r.stdout).health === 'true'
-    }, { what: `etcd ${m.name} at ${m.clientUrl} healthy`, timeoutMs, intervalMs: 50 })
+    waitFor(
+      async () => {
+        const p = procs.get(m.name)
+        if (!p || !isAlive(p.pid))
+          throw new Error(
+            `etcd ${m.name} exited: ${p?.stderr().trim().split('\n').slice(-3).join(' | ')}`,
+          )
+        const r = await curl(m.ns, `${m.clientUrl}/health`, undefined, 2)
+        return r.code === 0 && JSON.parse(r.stdout).health === 'true'
+      },
+      { what: `etcd ${m.name} at ${m.clientUrl} healthy`, timeoutMs, intervalMs: 50 },
+    )
 
   const cluster: EtcdCluster = {
     members,
@@ -147,9 +193,11 @@ export async function startEtcdCluster(topo: Topology, n = 3, opts: EtcdOptions 
     storeUrl: `etcd://${members.map((m) => `${m.ip}:${ETCD_CLIENT_PORT}`).join(',')}`,
     async call(m, path, body, o = {}) {
       const r = await curl(o.fromNs ?? m.ns, `${m.clientUrl}${path}`, body, o.timeoutS)
-      if (r.code !== 0) throw new Error(`etcd ${m.name} ${path}: curl exited ${r.code}: ${r.stderr.trim()}`)
+      if (r.code !== 0)
+        throw new Error(`etcd ${m.name} ${path}: curl exited ${r.code}: ${r.stderr.trim()}`)
       const reply = JSON.parse(r.stdout)
-      if (reply.error || reply.code) throw new Error(`etcd ${m.name} ${path}: ${reply.message ?? reply.error}`)
+      if (reply.error || reply.code)
+        throw new Error(`etcd ${m.name} ${path}: ${reply.message ?? reply.error}`)
       return reply
     },
     async put(m, key, value, o) {
@@ -162,26 +210,44 @@ export async function startEtcdCluster(topo: Topology, n = 3, opts: EtcdOptions 
     },
     async status(m) {
       const s = await cluster.call(m, '/v3/maintenance/status', {}, { timeoutS: 2 })
-      return { memberId: s.header.member_id, leader: s.leader ?? '0', raftTerm: Number(s.raftTerm ?? 0), revision: Number(s.header.revision ?? 0) }
+      return {
+        memberId: s.header.member_id,
+        leader: s.leader ?? '0',
+        raftTerm: Number(s.raftTerm ?? 0),
+        revision: Number(s.header.revision ?? 0),
+      }
     },
     async leader() {
-      const statuses = (await Promise.all(members.filter((m) => m.running).map(async (m) => {
-        try {
-          return { m, s: await cluster.status(m) }
-        } catch {
-          return undefined // a member that cannot answer has no say in who leads
-        }
-      }))).filter((x) => x !== undefined)
+      const statuses = (
+        await Promise.all(
+          members
+            .filter((m) => m.running)
+            .map(async (m) => {
+              try {
+                return { m, s: await cluster.status(m) }
+              } catch {
+                return undefined // a member that cannot answer has no say in who leads
+              }
+            }),
+        )
+      ).filter((x) => x !== undefined)
       const views = new Set(statuses.map(({ s }) => s.leader))
       if (views.size !== 1 || views.has('0')) return undefined
       const [leaderId] = views
       return statuses.find(({ s }) => s.memberId === leaderId)?.m
     },
     waitForLeader(o = {}) {
-      return waitFor(async () => {
-        const l = await cluster.leader()
-        return l && l !== o.not ? l : undefined
-      }, { what: o.not ? `an etcd leader other than ${o.not.name}` : 'an etcd leader', timeoutMs: o.timeoutMs ?? 10_000, intervalMs: 50 })
+      return waitFor(
+        async () => {
+          const l = await cluster.leader()
+          return l && l !== o.not ? l : undefined
+        },
+        {
+          what: o.not ? `an etcd leader other than ${o.not.name}` : 'an etcd leader',
+          timeoutMs: o.timeoutMs ?? 10_000,
+          intervalMs: 50,
+        },
+      )
     },
     async kill(m, signal = 'SIGKILL') {
       const p = procs.get(m.name)
@@ -205,13 +271,15 @@ export async function startEtcdCluster(topo: Topology, n = 3, opts: EtcdOptions 
       const order = [...(leader ? [leader] : []), ...members.filter((m) => m !== leader)]
       for (const m of order) await procs.get(m.name)?.stop(5000)
       const left = findProcesses({ cmdlineHas: dir })
-      if (left.length) errors.push(`etcd processes still running: ${left.map((p) => p.pid).join(', ')}`)
+      if (left.length)
+        errors.push(`etcd processes still running: ${left.map((p) => p.pid).join(', ')}`)
       rmSync(dir, { recursive: true, force: true })
       for (const ns of namespaces.reverse()) {
         const r = await run(['ip', 'netns', 'del', ns])
         if (r.code !== 0) errors.push(`ip netns del ${ns}: ${r.stderr.trim()}`)
       }
-      if (errors.length) throw new Error(`etcd cluster of ${topo.prefix} stop:\n  ${errors.join('\n  ')}`)
+      if (errors.length)
+        throw new Error(`etcd cluster of ${topo.prefix} stop:\n  ${errors.join('\n  ')}`)
     },
   }
 
@@ -223,7 +291,19 @@ export async function startEtcdCluster(topo: Topology, n = 3, opts: EtcdOptions 
       namespaces.push(m.ns)
       await mustRunIn(m.ns, ['ip', 'link', 'set', 'lo', 'up'])
       const port = `e${i + 1}`
-      await mustRunIn(topo.underlayNs, ['ip', 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', m.ns])
+      await mustRunIn(topo.underlayNs, [
+        'ip',
+        'link',
+        'add',
+        port,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'ul0',
+        'netns',
+        m.ns,
+      ])
       await mustRunIn(topo.underlayNs, ['ip', 'link', 'set', port, 'master', 'br0', 'up'])
       await mustRunIn(m.ns, ['ip', 'addr', 'add', `${m.ip}/24`, 'dev', 'ul0'])
       await mustRunIn(m.ns, ['ip', 'link', 'set', 'ul0', 'up'])
@@ -234,7 +314,9 @@ export async function startEtcdCluster(topo: Topology, n = 3, opts: EtcdOptions 
     try {
       await cluster.stop()
     } catch (stopErr) {
-      throw new Error(`${(e as Error).message}\n(and cleaning up failed: ${(stopErr as Error).message})`)
+      throw new Error(
+        `${(e as Error).message}\n(and cleaning up failed: ${(stopErr as Error).message})`,
+      )
     }
     throw e
   }
@@ -245,9 +327,11 @@ export async function startEtcdCluster(topo: Topology, n = 3, opts: EtcdOptions 
 export async function etcdLeaks(cluster: EtcdCluster): Promise<string[]> {
   const found: string[] = []
   const dir = cluster.members[0]!.dataDir.replace(/\/[^/]+$/, '')
-  for (const p of findProcesses({ cmdlineHas: dir })) found.push(`process ${p.pid} (${p.cmdline}) still running`)
+  for (const p of findProcesses({ cmdlineHas: dir }))
+    found.push(`process ${p.pid} (${p.cmdline}) still running`)
   if (existsSync(dir)) found.push(`directory ${dir} left`)
-  for (const m of cluster.members) if (existsSync(`/run/netns/${m.ns}`)) found.push(`namespace ${m.ns} left`)
+  for (const m of cluster.members)
+    if (existsSync(`/run/netns/${m.ns}`)) found.push(`namespace ${m.ns} left`)
   return found
 }
 

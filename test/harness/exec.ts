@@ -29,7 +29,11 @@ export async function run(cmd: string[], opts: { stdin?: string } = {}): Promise
 }
 
 /** Run a command inside a namespace and collect its output. */
-export function runIn(ns: string, cmd: string[], opts: { stdin?: string } = {}): Promise<RunResult> {
+export function runIn(
+  ns: string,
+  cmd: string[],
+  opts: { stdin?: string } = {},
+): Promise<RunResult> {
   return run(['nsenter', `--net=${nsPath(ns)}`, ...cmd], opts)
 }
 
@@ -37,7 +41,9 @@ export function runIn(ns: string, cmd: string[], opts: { stdin?: string } = {}):
 export async function mustRunIn(ns: string, cmd: string[], opts: { stdin?: string } = {}) {
   const r = await runIn(ns, cmd, opts)
   if (r.code !== 0) {
-    throw new Error(`in ${ns}: \`${cmd.join(' ')}\` exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`)
+    throw new Error(
+      `in ${ns}: \`${cmd.join(' ')}\` exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`,
+    )
   }
   return r
 }
@@ -61,7 +67,11 @@ export function liveProcesses(): NsProcess[] {
 }
 
 /** Start a long-running process inside a namespace. Stop it by its own PID. */
-export function spawnIn(ns: string, cmd: string[], opts: { env?: Record<string, string> } = {}): NsProcess {
+export function spawnIn(
+  ns: string,
+  cmd: string[],
+  opts: { env?: Record<string, string> } = {},
+): NsProcess {
   const proc = Bun.spawn(['nsenter', `--net=${nsPath(ns)}`, ...cmd], {
     stdin: 'ignore',
     stdout: 'pipe',

@@ -2,7 +2,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import {
-  createTopology, leaks, mustRunIn, ping, run, runIn, spawnIn, tcpTransfer, waitFor, type Topology,
+  createTopology,
+  leaks,
+  mustRunIn,
+  ping,
+  run,
+  runIn,
+  spawnIn,
+  tcpTransfer,
+  waitFor,
+  type Topology,
 } from './index.ts'
 
 describe('createTopology with 3 hosts and 3 containers', () => {
@@ -30,14 +39,18 @@ describe('createTopology with 3 hosts and 3 containers', () => {
 
   test('containers are empty namespaces with only loopback', async () => {
     expect(topo.hosts.map((h) => h.containers.length)).toEqual([1, 1, 1])
-    const links = JSON.parse((await mustRunIn(topo.hosts[0]!.containers[0]!.ns, ['ip', '-j', 'link'])).stdout)
+    const links = JSON.parse(
+      (await mustRunIn(topo.hosts[0]!.containers[0]!.ns, ['ip', '-j', 'link'])).stdout,
+    )
     expect(links.map((l: { ifname: string }) => l.ifname)).toEqual(['lo'])
   })
 
   test('nothing was added to the root namespace', async () => {
     const root = await run(['ip', '-j', 'link'])
     const names = JSON.parse(root.stdout).map((l: { ifname: string }) => l.ifname)
-    expect(names.filter((n: string) => n.startsWith(topo.prefix) || n === 'ul0' || n === 'br0')).toEqual([])
+    expect(
+      names.filter((n: string) => n.startsWith(topo.prefix) || n === 'ul0' || n === 'br0'),
+    ).toEqual([])
   })
 
   test('a TCP transfer between hosts arrives intact', async () => {
@@ -49,7 +62,9 @@ describe('createTopology with 3 hosts and 3 containers', () => {
 
   test('spawnIn runs inside the namespace and stops by PID', async () => {
     const p = spawnIn(topo.hosts[1]!.ns, ['ip', 'monitor', 'link'])
-    await waitFor(async () => (await runIn(topo.hosts[1]!.ns, ['true'])).code === 0, { what: 'ns ready' })
+    await waitFor(async () => (await runIn(topo.hosts[1]!.ns, ['true'])).code === 0, {
+      what: 'ns ready',
+    })
     await p.stop()
     expect(await p.exited).not.toBe(0)
   })

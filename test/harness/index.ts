@@ -11,5 +11,11 @@ export { startDockerHost, dockerLeaks, requireDocker, BUSYBOX_IMAGE, DOCKER_CLI 
 export type { DockerHost, DockerHostOptions } from './docker.ts'
 export { findProcesses, isAlive, nsId, netnsIdOf } from './processes.ts'
 export type { ProcessInfo, ProcessMatch } from './processes.ts'
-export { startEtcdCluster, etcdLeaks, requireEtcd, ETCD_CLIENT_PORT, ETCD_PEER_PORT } from './etcd.ts'
+export {
+  startEtcdCluster,
+  etcdLeaks,
+  requireEtcd,
+  ETCD_CLIENT_PORT,
+  ETCD_PEER_PORT,
+} from './etcd.ts'
 export type { EtcdCluster, EtcdMember, EtcdOptions, EtcdStatus } from './etcd.ts'

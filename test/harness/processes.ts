@@ -49,7 +49,8 @@ export function findProcesses(match: ProcessMatch): ProcessInfo[] {
         (match.cmdlineHas !== undefined && cmdline.includes(match.cmdlineHas)) ||
         (match.mountNs !== undefined && readlinkSync(`/proc/${pid}/ns/mnt`) === match.mountNs) ||
         (match.netNs !== undefined && readlinkSync(`/proc/${pid}/ns/net`) === match.netNs) ||
-        (match.cgroup !== undefined && inCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), match.cgroup))
+        (match.cgroup !== undefined &&
+          inCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), match.cgroup))
       if (hit) found.push({ pid, cmdline })
     } catch {
       // the process exited while we looked: it is gone, which is what we are checking for

@@ -121,8 +121,11 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
     // The underlay bridge stands for a switch: no netfilter on it (br_netfilter's per-netns
     // default is 1 here; it would tax every frame of every mode alike, see docs/PERF-NOTES.md).
     await mustRunIn(topo.underlayNs, [
-      'sysctl', '-qew', 'net.bridge.bridge-nf-call-iptables=0',
-      'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0',
+      'sysctl',
+      '-qew',
+      'net.bridge.bridge-nf-call-iptables=0',
+      'net.bridge.bridge-nf-call-ip6tables=0',
+      'net.bridge.bridge-nf-call-arptables=0',
     ])
     for (let i = 0; i < opts.hosts; i++) {
       const ns = `${prefix}-h${i + 1}`
@@ -130,7 +133,17 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       const port = `p${i + 1}`
       const ip = `198.18.0.${i + 1}`
       await mustRunIn(topo.underlayNs, [
-        'ip', 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', ns,
+        'ip',
+        'link',
+        'add',
+        port,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'ul0',
+        'netns',
+        ns,
       ])
       await mustRunIn(topo.underlayNs, ['ip', 'link', 'set', port, 'master', 'br0', 'up'])
       await mustRunIn(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', 'ul0'])
@@ -164,9 +177,19 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
  */
 async function setWireMode(ns: string, ifname: string, gro = true): Promise<void> {
   await mustRunIn(ns, [
-    'ethtool', '-K', ifname,
-    'tso', 'off', 'gso', 'off', 'tx-udp_tnl-segmentation', 'off',
-    'tx-udp_tnl-csum-segmentation', 'off', 'gro', gro ? 'on' : 'off',
+    'ethtool',
+    '-K',
+    ifname,
+    'tso',
+    'off',
+    'gso',
+    'off',
+    'tx-udp_tnl-segmentation',
+    'off',
+    'tx-udp_tnl-csum-segmentation',
+    'off',
+    'gro',
+    gro ? 'on' : 'off',
   ])
 }
 

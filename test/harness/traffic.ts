@@ -66,9 +66,18 @@ export async function tcpTransfer(
   const port = opts.port ?? 5201 + Math.floor(Math.random() * 1000)
   const sink = spawnIn(toNs, [process.execPath, PEERS, 'sink', String(port)])
   try {
-    await waitFor(() => sink.stdout().includes('listening'), { what: `tcp sink on ${toNs}:${port}` })
+    await waitFor(() => sink.stdout().includes('listening'), {
+      what: `tcp sink on ${toNs}:${port}`,
+    })
     const started = performance.now()
-    const source = spawnIn(fromNs, [process.execPath, PEERS, 'source', toIp, String(port), String(opts.bytes)])
+    const source = spawnIn(fromNs, [
+      process.execPath,
+      PEERS,
+      'source',
+      toIp,
+      String(port),
+      String(opts.bytes),
+    ])
     const timeout = opts.timeoutMs ?? 60_000
     const deadline = setTimeout(() => void source.stop(100), timeout)
     await source.exited
@@ -76,8 +85,14 @@ export async function tcpTransfer(
     const code = await Promise.race([sink.exited, Bun.sleep(timeout).then(() => -1)])
     const seconds = (performance.now() - started) / 1000
     const lastJson = (s: string) => {
-      const line = s.trim().split('\n').filter((l) => l.startsWith('{')).pop()
-      return line ? (JSON.parse(line) as { bytes: number; sha256: string }) : { bytes: 0, sha256: '' }
+      const line = s
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .pop()
+      return line
+        ? (JSON.parse(line) as { bytes: number; sha256: string })
+        : { bytes: 0, sha256: '' }
     }
     const sent = lastJson(source.stdout())
     const got = code === -1 ? { bytes: 0, sha256: '' } : lastJson(sink.stdout())

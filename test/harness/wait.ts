@@ -8,7 +8,10 @@ export interface WaitOptions {
 }
 
 /** Polls `cond` until it returns a truthy value, and returns that value; throws at the deadline. */
-export async function waitFor<T>(cond: () => T | Promise<T>, opts: WaitOptions): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  opts: WaitOptions,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 5000)
   const interval = opts.intervalMs ?? 25
   let lastError: unknown

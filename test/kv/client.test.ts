@@ -58,8 +58,16 @@ describe('client KV', () => {
     expect(a.index).toBe(a.value!.modifyIndex)
     expect((await client.kv.getRaw(`${p}/b`)).value).toEqual(new Uint8Array([0, 255, 1]))
     expect((await client.kv.get(`${p}/sub/c`)).value?.value.length).toBe(0)
-    expect((await client.kv.list(`${p}/`)).value.map((e) => e.key)).toEqual([`${p}/a`, `${p}/b`, `${p}/sub/c`])
-    expect((await client.kv.keys(`${p}/`, { separator: '/' })).value).toEqual([`${p}/a`, `${p}/b`, `${p}/sub/`])
+    expect((await client.kv.list(`${p}/`)).value.map((e) => e.key)).toEqual([
+      `${p}/a`,
+      `${p}/b`,
+      `${p}/sub/c`,
+    ])
+    expect((await client.kv.keys(`${p}/`, { separator: '/' })).value).toEqual([
+      `${p}/a`,
+      `${p}/b`,
+      `${p}/sub/`,
+    ])
     const missing = await client.kv.get(`${p}/none`)
     expect(missing.value).toBeUndefined()
     expect(missing.index).toBeGreaterThanOrEqual(1n)
@@ -120,14 +128,22 @@ describe('client txn', () => {
   })
 
   test('more than 64 ops is refused client-side', async () => {
-    const ops = Array.from({ length: 65 }, (_, i) => ({ verb: 'get-or-empty' as const, key: `c/x/${i}` }))
+    const ops = Array.from({ length: 65 }, (_, i) => ({
+      verb: 'get-or-empty' as const,
+      key: `c/x/${i}`,
+    }))
     await expect(client.txn(ops)).rejects.toBeInstanceOf(ValidationError)
   })
 })
 
 describe('client sessions', () => {
   test('create/info/renew/destroy; renew of a gone session is undefined', async () => {
-    const id = await client.session.create({ name: 'c-sess', ttlMs: 10_000, behavior: 'delete', lockDelayMs: 1000 })
+    const id = await client.session.create({
+      name: 'c-sess',
+      ttlMs: 10_000,
+      behavior: 'delete',
+      lockDelayMs: 1000,
+    })
     const info = (await client.session.info(id)).value!
     expect(info.behavior).toBe('delete')
     expect(info.lockDelayNs).toBe(1_000_000_000n)
@@ -146,14 +162,21 @@ describe('client sessions', () => {
     await client.kv.put(k, 'here', { acquire: id })
     const ka = client.session.keepAlive(id, 1000)
     const t0 = performance.now()
-    await waitFor(async () => performance.now() - t0 > 3000 && (await client.session.info(id)).value !== undefined, {
-      what: 'session alive after 3 s',
-      timeoutMs: 6000,
-      everyMs: 200,
-    })
+    await waitFor(
+      async () =>
+        performance.now() - t0 > 3000 && (await client.session.info(id)).value !== undefined,
+      {
+        what: 'session alive after 3 s',
+        timeoutMs: 6000,
+        everyMs: 200,
+      },
+    )
     ka.stop()
     await ka.done
-    await waitFor(async () => (await client.kv.get(k)).value === undefined, { what: 'ephemeral key gone after expiry', timeoutMs: 5000 })
+    await waitFor(async () => (await client.kv.get(k)).value === undefined, {
+      what: 'ephemeral key gone after expiry',
+      timeoutMs: 5000,
+    })
 
     const id2 = await client.session.create({ ttlMs: 1000 })
     let lost = false
@@ -175,8 +198,16 @@ describe('client watch', () => {
     await client.kv.put(`${p}/b`, '2')
     await waitFor(() => snaps.at(-1)?.entries.length === 2, { what: 'snapshot with b' })
     await client.kv.delete(`${p}/a`)
-    await waitFor(() => snaps.at(-1)?.entries.map((e) => e.key).join() === `${p}/b`, { what: 'snapshot after delete' })
-    for (let i = 1; i < snaps.length; i++) expect(snaps[i]!.index).toBeGreaterThan(snaps[i - 1]!.index)
+    await waitFor(
+      () =>
+        snaps
+          .at(-1)
+          ?.entries.map((e) => e.key)
+          .join() === `${p}/b`,
+      { what: 'snapshot after delete' },
+    )
+    for (let i = 1; i < snaps.length; i++)
+      expect(snaps[i]!.index).toBeGreaterThan(snaps[i - 1]!.index)
     // an unrelated write elsewhere does not produce a snapshot here
     const n = snaps.length
     await client.kv.put(uniq('c/elsewhere'), 'x')
@@ -191,10 +222,14 @@ describe('client watch', () => {
     const p = uniq('c/lat')
     let latest = ''
     let seen: (() => void) | undefined
-    const w = client.watch(`${p}/`, (s) => {
-      latest = s.entries.map((e) => entryText(e)).join()
-      seen?.()
-    }, { rateLimit: { burst: 1000, perSecond: 1000 } })
+    const w = client.watch(
+      `${p}/`,
+      (s) => {
+        latest = s.entries.map((e) => entryText(e)).join()
+        seen?.()
+      },
+      { rateLimit: { burst: 1000, perSecond: 1000 } },
+    )
     await client.kv.put(`${p}/k`, 'start')
     await waitFor(() => latest === 'start', { what: 'watch ready' })
     const times: number[] = []
@@ -208,13 +243,20 @@ describe('client watch', () => {
     w.stop()
     await w.done
     times.sort((a, b) => a - b)
-    console.log(`[kv] write->watch latency: p50 ${times[50]!.toFixed(2)} ms, p99 ${times[98]!.toFixed(2)} ms, max ${times[99]!.toFixed(2)} ms`)
+    console.log(
+      `[kv] write->watch latency: p50 ${times[50]!.toFixed(2)} ms, p99 ${times[98]!.toFixed(2)} ms, max ${times[99]!.toFixed(2)} ms`,
+    )
     expect(times[50]!).toBeLessThan(50)
   })
 
   test('the watch rate limit caps the loop when the index keeps moving', async () => {
     let n = 0
-    const url = stub(() => new Response('[]', { headers: { 'X-Consul-Index': String(++n), 'Content-Type': 'application/json' } }))
+    const url = stub(
+      () =>
+        new Response('[]', {
+          headers: { 'X-Consul-Index': String(++n), 'Content-Type': 'application/json' },
+        }),
+    )
     const c = new ConsulClient({ address: url })
     let deliveries = 0
     const t0 = performance.now()
@@ -232,7 +274,11 @@ describe('client watch', () => {
 describe('client failures', () => {
   test('connection failure raises StoreUnreachableError naming the address and --store', async () => {
     const port = freePort()
-    const c = new ConsulClient({ address: `127.0.0.1:${port}`, retries: 1, retryBackoff: { baseMs: 5, maxMs: 10 } })
+    const c = new ConsulClient({
+      address: `127.0.0.1:${port}`,
+      retries: 1,
+      retryBackoff: { baseMs: 5, maxMs: 10 },
+    })
     let err: unknown
     try {
       await c.kv.get('x')
@@ -266,11 +312,15 @@ describe('client failures', () => {
   test('403 surfaces as KvHttpError with a token hint', async () => {
     const own = await startTestServer({ token: 'right' })
     stops.push(() => own.cleanup())
-    const e = await new ConsulClient({ address: own.kv.url, token: 'wrong' }).kv.put('k', 'v').catch((x) => x)
+    const e = await new ConsulClient({ address: own.kv.url, token: 'wrong' }).kv
+      .put('k', 'v')
+      .catch((x) => x)
     expect(e).toBeInstanceOf(KvHttpError)
     expect(e.status).toBe(403)
     expect(e.message).toContain('ACL not found')
-    expect(await new ConsulClient({ address: own.kv.url, token: 'right' }).kv.put('k', 'v')).toBe(true)
+    expect(await new ConsulClient({ address: own.kv.url, token: 'right' }).kv.put('k', 'v')).toBe(
+      true,
+    )
   })
 
   test('watch backs off (capped, jittered) while the server is down and recovers when it starts', async () => {
@@ -293,10 +343,19 @@ describe('client failures', () => {
     expect(gaps[0]!).toBeGreaterThanOrEqual(9)
     expect(gaps[3]!).toBeGreaterThanOrEqual(75)
     for (const g of gaps) expect(g).toBeLessThan(160 + 100)
-    const kv = await serveKv({ dbPath: join(dir, 'kv.db'), nodeName: 'late', advertise: '127.0.0.1:1', hostname: '127.0.0.1', port })
+    const kv = await serveKv({
+      dbPath: join(dir, 'kv.db'),
+      nodeName: 'late',
+      advertise: '127.0.0.1:1',
+      hostname: '127.0.0.1',
+      port,
+    })
     stops.push(() => kv.stop())
     await new ConsulClient({ address: kv.url }).kv.put('down/k', 'up')
-    await waitFor(() => snap?.entries[0] && entryText(snap.entries[0]) === 'up', { what: 'watch recovered', timeoutMs: 3000 })
+    await waitFor(() => snap?.entries[0] && entryText(snap.entries[0]) === 'up', {
+      what: 'watch recovered',
+      timeoutMs: 3000,
+    })
     w.stop()
     await w.done
   })
@@ -312,23 +371,42 @@ describe('client failures', () => {
     let snap: PrefixSnapshot | undefined
     // B holds a query whose index (from A) is above its own until the wait ends, then answers
     // with its lower index: the client must reset to 0 and re-read. Short wait keeps it quick.
-    const w = c.watch('reset/', (s) => void (snap = s), { backoff: { baseMs: 10, maxMs: 50 }, waitMs: 300 })
-    await waitFor(() => snap && entryText(snap.entries[0]!) === 'from-a', { what: 'snapshot from a' })
+    const w = c.watch('reset/', (s) => void (snap = s), {
+      backoff: { baseMs: 10, maxMs: 50 },
+      waitMs: 300,
+    })
+    await waitFor(() => snap && entryText(snap.entries[0]!) === 'from-a', {
+      what: 'snapshot from a',
+    })
     const highIndex = snap!.index
     await a.kv.stop()
     const dir = mkdtempSync(join(tmpdir(), 'weft-kv-b-'))
     stops.push(() => rmSync(dir, { recursive: true, force: true }))
-    const b = await serveKv({ dbPath: join(dir, 'kv.db'), nodeName: 'b', advertise: '127.0.0.1:1', hostname: '127.0.0.1', port })
+    const b = await serveKv({
+      dbPath: join(dir, 'kv.db'),
+      nodeName: 'b',
+      advertise: '127.0.0.1:1',
+      hostname: '127.0.0.1',
+      port,
+    })
     stops.push(() => b.stop())
     await new ConsulClient({ address: b.url }).kv.put('reset/k', 'from-b')
-    await waitFor(() => snap && entryText(snap.entries[0]!) === 'from-b', { what: 'snapshot from b after reset', timeoutMs: 5000 })
+    await waitFor(() => snap && entryText(snap.entries[0]!) === 'from-b', {
+      what: 'snapshot from b after reset',
+      timeoutMs: 5000,
+    })
     expect(snap!.index).toBeLessThan(highIndex)
     w.stop()
     await w.done
   })
 
   test('X-Consul-Index 0 is an error (busy-loop guard), not a delivery', async () => {
-    const url = stub(() => new Response('[]', { headers: { 'X-Consul-Index': '0', 'Content-Type': 'application/json' } }))
+    const url = stub(
+      () =>
+        new Response('[]', {
+          headers: { 'X-Consul-Index': '0', 'Content-Type': 'application/json' },
+        }),
+    )
     const errs: unknown[] = []
     let delivered = 0
     const w = new ConsulClient({ address: url }).watch('z/', () => void delivered++, {
@@ -346,7 +424,13 @@ describe('client failures', () => {
 describe('portable keys', () => {
   test('assertPortableKey accepts our layout and rejects what some Consul versions refuse', async () => {
     const { assertPortableKey } = await import('../../src/kv/index.ts')
-    for (const ok of ['weft/v1/networks/abc', 'weft/v1/ipam/n1/10.0.0.2', 'weft/v1/subnets/10.0.0.0_24']) expect(() => assertPortableKey(ok)).not.toThrow()
-    for (const bad of ['', '/lead', 'a//b', 'a/../b', 'a b', 'ü', 'x/config.json', 'fd00::1']) expect(() => assertPortableKey(bad)).toThrow(ValidationError)
+    for (const ok of [
+      'weft/v1/networks/abc',
+      'weft/v1/ipam/n1/10.0.0.2',
+      'weft/v1/subnets/10.0.0.0_24',
+    ])
+      expect(() => assertPortableKey(ok)).not.toThrow()
+    for (const bad of ['', '/lead', 'a//b', 'a/../b', 'a b', 'ü', 'x/config.json', 'fd00::1'])
+      expect(() => assertPortableKey(bad)).toThrow(ValidationError)
   })
 })

@@ -3,10 +3,26 @@
 // verifies; join tokens parsed strictly.
 import { afterAll, describe, expect, test } from 'bun:test'
 import { X509Certificate } from 'node:crypto'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { caPath, ensureClusterSecret, joinTokenPath, parseJoinToken, resolveJoinToken, saveJoinToken } from '../../src/kv/index.ts'
+import {
+  caPath,
+  ensureClusterSecret,
+  joinTokenPath,
+  parseJoinToken,
+  resolveJoinToken,
+  saveJoinToken,
+} from '../../src/kv/index.ts'
 import * as der from '../../src/kv/secure/der.ts'
 import { createSecretFile } from '../../src/kv/secure/secret-files.ts'
 import { certDigest, createCa, issueServerCert } from '../../src/kv/secure/x509.ts'
@@ -25,15 +41,23 @@ describe('DER writer', () => {
     expect(hex(der.tlv(0x04, new Uint8Array(300))).slice(0, 8)).toBe('0482012c')
     expect(hex(der.unsignedInteger(new Uint8Array([0x80])))).toBe('02020080')
     expect(hex(der.unsignedInteger(new Uint8Array([0, 0, 5])))).toBe('020105')
-    expect(Buffer.from(der.time(new Date(Date.UTC(2049, 11, 31, 23, 59, 59)))).toString('latin1')).toBe('\x17\x0d491231235959Z')
-    expect(Buffer.from(der.time(new Date(Date.UTC(2050, 0, 1)))).toString('latin1')).toBe('\x18\x0f20500101000000Z')
+    expect(
+      Buffer.from(der.time(new Date(Date.UTC(2049, 11, 31, 23, 59, 59)))).toString('latin1'),
+    ).toBe('\x17\x0d491231235959Z')
+    expect(Buffer.from(der.time(new Date(Date.UTC(2050, 0, 1)))).toString('latin1')).toBe(
+      '\x18\x0f20500101000000Z',
+    )
   })
 })
 
 describe('certificates', () => {
   test('a CA and a server certificate that node:crypto verifies, with the hosts asked for', () => {
     const ca = createCa({ commonName: 'weft cluster CA', days: 3650 })
-    const srv = issueServerCert(ca, { commonName: 'weft store', hosts: ['198.18.0.1', 'h1.example', '::1'], days: 365 })
+    const srv = issueServerCert(ca, {
+      commonName: 'weft store',
+      hosts: ['198.18.0.1', 'h1.example', '::1'],
+      days: 365,
+    })
     const c = new X509Certificate(ca.cert)
     const s = new X509Certificate(srv.cert)
     expect(c.ca).toBe(true)
@@ -61,7 +85,9 @@ describe('ensureClusterSecret', () => {
     expect(readFileSync(joinTokenPath(d), 'utf8').trim()).toBe(a.joinToken)
     expect(a.joinToken).toMatch(/^WFTKN-1-[0-9a-f]{64}-[0-9a-f]{64}$/)
     expect(parseJoinToken(a.joinToken)).toEqual({ caDigest: a.caDigest, secret: a.token })
-    expect(a.joinCommand('198.18.0.1:8500')).toBe(`weft agent --store consul://198.18.0.1:8500 --join-token ${a.joinToken}`)
+    expect(a.joinCommand('198.18.0.1:8500')).toBe(
+      `weft agent --store consul://198.18.0.1:8500 --join-token ${a.joinToken}`,
+    )
     const b = ensureClusterSecret(d, { hosts: ['198.18.0.1'] })
     expect(b.joinToken).toBe(a.joinToken)
     expect(b.tls.ca).toBe(a.tls.ca)
@@ -85,7 +111,9 @@ describe('ensureClusterSecret', () => {
     const d = freshDir()
     ensureClusterSecret(d, { hosts: [] })
     chmodSync(joinTokenPath(d), 0o644)
-    expect(() => ensureClusterSecret(d, { hosts: [] })).toThrow(/readable or writable by other users \(mode 0644\); run chmod 600/)
+    expect(() => ensureClusterSecret(d, { hosts: [] })).toThrow(
+      /readable or writable by other users \(mode 0644\); run chmod 600/,
+    )
     chmodSync(joinTokenPath(d), 0o600)
     chmodSync(caPath(d), 0o640)
     expect(() => ensureClusterSecret(d, { hosts: [] })).toThrow(/chmod 600/)
@@ -118,8 +146,17 @@ describe('ensureClusterSecret', () => {
 describe('join tokens', () => {
   const token = `WFTKN-1-${'a'.repeat(64)}-${'b'.repeat(64)}`
   test('parse strictly, without echoing a secret back', () => {
-    expect(parseJoinToken(` ${token}\n`)).toEqual({ caDigest: 'a'.repeat(64), secret: 'b'.repeat(64) })
-    for (const bad of ['', 'SWMTKN-1-abc-def', token.slice(0, -2), `${token}x`, token.toUpperCase()]) {
+    expect(parseJoinToken(` ${token}\n`)).toEqual({
+      caDigest: 'a'.repeat(64),
+      secret: 'b'.repeat(64),
+    })
+    for (const bad of [
+      '',
+      'SWMTKN-1-abc-def',
+      token.slice(0, -2),
+      `${token}x`,
+      token.toUpperCase(),
+    ]) {
       const e = (() => {
         try {
           parseJoinToken(bad)

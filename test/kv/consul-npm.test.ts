@@ -53,10 +53,15 @@ describe('npm consul client against our server', () => {
     const p = uniq('npm/watch')
     await consul.kv.set(`${p}/x`, '0')
     const seen: string[][] = []
-    const watch = consul.watch({ method: consul.kv.get, options: { key: `${p}/`, recurse: true, wait: '5s' } })
+    const watch = consul.watch({
+      method: consul.kv.get,
+      options: { key: `${p}/`, recurse: true, wait: '5s' },
+    })
     const errors: unknown[] = []
     watch.on('error', (e: unknown) => errors.push(e))
-    watch.on('change', (data: any) => seen.push((data ?? []).map((e: any) => `${e.Key}=${e.Value}`)))
+    watch.on('change', (data: any) =>
+      seen.push((data ?? []).map((e: any) => `${e.Key}=${e.Value}`)),
+    )
     try {
       await waitFor(() => seen.length >= 1, { what: 'initial watch event' })
       await consul.kv.set(`${p}/x`, '1')
@@ -73,7 +78,15 @@ describe('npm consul client against our server', () => {
 
   test('session lock: acquire, contention, release, destroy', async () => {
     const k = uniq('npm/lock')
-    const s1 = (await consul.session.create({ name: 'npm-1', ttl: '10s', behavior: 'release', lockdelay: '0s', checks: [] })).ID
+    const s1 = (
+      await consul.session.create({
+        name: 'npm-1',
+        ttl: '10s',
+        behavior: 'release',
+        lockdelay: '0s',
+        checks: [],
+      })
+    ).ID
     const s2 = (await consul.session.create({ name: 'npm-2', lockdelay: '0s', checks: [] })).ID
     expect(await consul.kv.set({ key: k, value: 'a', acquire: s1 })).toBe(true)
     expect(await consul.kv.set({ key: k, value: 'b', acquire: s2 })).toBeFalsy()

@@ -23,15 +23,26 @@ export interface KvFeatures {
   restart?: boolean
 }
 
-export function runKvContract(name: string, target: () => KvTarget, features: KvFeatures = {}): void {
+export function runKvContract(
+  name: string,
+  target: () => KvTarget,
+  features: KvFeatures = {},
+): void {
   const t = () => target()
-  const call = (method: string, path: string, o: { body?: string | Uint8Array; signal?: AbortSignal } = {}) =>
-    http(t().baseUrl, method, path, { ...o, token: t().token })
+  const call = (
+    method: string,
+    path: string,
+    o: { body?: string | Uint8Array; signal?: AbortSignal } = {},
+  ) => http(t().baseUrl, method, path, { ...o, token: t().token })
   const index = (r: HttpAnswer) => BigInt(r.headers.get('x-consul-index') ?? '0')
-  const put = async (key: string, body = '', q = '') => (await call('PUT', `/v1/kv/${key}${q}`, { body })).json as boolean
-  const modifyIndex = async (key: string) => BigInt((await call('GET', `/v1/kv/${key}`)).json[0].ModifyIndex)
+  const put = async (key: string, body = '', q = '') =>
+    (await call('PUT', `/v1/kv/${key}${q}`, { body })).json as boolean
+  const modifyIndex = async (key: string) =>
+    BigInt((await call('GET', `/v1/kv/${key}`)).json[0].ModifyIndex)
   const newSession = async (body: Record<string, unknown> = {}) => {
-    const r = await call('PUT', '/v1/session/create', { body: JSON.stringify({ Checks: [], LockDelay: '0s', ...body }) })
+    const r = await call('PUT', '/v1/session/create', {
+      body: JSON.stringify({ Checks: [], LockDelay: '0s', ...body }),
+    })
     expect(r.status).toBe(200)
     return r.json.ID as string
   }
@@ -98,7 +109,9 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
       })
 
       test('value over 512 KiB is 413', async () => {
-        const r = await call('PUT', `/v1/kv/${uniq('ct/big')}`, { body: new Uint8Array(524288 + 1) })
+        const r = await call('PUT', `/v1/kv/${uniq('ct/big')}`, {
+          body: new Uint8Array(524288 + 1),
+        })
         expect(r.status).toBe(413)
       })
 
@@ -237,7 +250,12 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
       test('create/info/list/node/renew/destroy', async () => {
         const name = uniq('ct-sess')
         const ttlS = Math.max(10, Math.ceil((t().sessionTtlMinMs ?? 10_000) / 1000))
-        const id = await newSession({ Name: name, TTL: `${ttlS}s`, Behavior: 'delete', LockDelay: '2s' })
+        const id = await newSession({
+          Name: name,
+          TTL: `${ttlS}s`,
+          Behavior: 'delete',
+          LockDelay: '2s',
+        })
         expect(id).toMatch(/^[0-9a-f-]{36}$/)
         const info = await call('GET', `/v1/session/info/${id}`)
         expect(info.status).toBe(200)
@@ -262,7 +280,9 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
       })
 
       test('lower-case JSON field names are accepted', async () => {
-        const r = await call('PUT', '/v1/session/create', { body: JSON.stringify({ name: 'py', behavior: 'delete', lockdelay: '3s', checks: [] }) })
+        const r = await call('PUT', '/v1/session/create', {
+          body: JSON.stringify({ name: 'py', behavior: 'delete', lockdelay: '3s', checks: [] }),
+        })
         expect(r.status).toBe(200)
         const s = (await call('GET', `/v1/session/info/${r.json.ID}`)).json[0]
         expect(s.Behavior).toBe('delete')
@@ -290,7 +310,9 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
         expect(unb64(e.Value)).toBe('left-behind')
         expect(await put(k, 'by-b', `?acquire=${b}`)).toBe(true)
         expect((await call('GET', `/v1/kv/${k}`)).json[0].LockIndex).toBe(2)
-        const bad = await call('PUT', `/v1/kv/${k}?acquire=00000000-0000-0000-0000-000000000000`, { body: '' })
+        const bad = await call('PUT', `/v1/kv/${k}?acquire=00000000-0000-0000-0000-000000000000`, {
+          body: '',
+        })
         expect(bad.status).toBe(500)
         await call('PUT', `/v1/session/destroy/${a}`)
         await call('PUT', `/v1/session/destroy/${b}`)
@@ -306,7 +328,10 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
         expect('Session' in e).toBe(false)
         expect(unb64(e.Value)).toBe('held')
         expect(await put(k, 'b', `?acquire=${b}`)).toBe(false)
-        await waitFor(() => put(k, 'b', `?acquire=${b}`), { timeoutMs: 5000, what: 'lock-delay to end' })
+        await waitFor(() => put(k, 'b', `?acquire=${b}`), {
+          timeoutMs: 5000,
+          what: 'lock-delay to end',
+        })
         await call('PUT', `/v1/session/destroy/${b}`)
       })
 
@@ -325,11 +350,14 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
           const id = await newSession({ TTL: `${ttlMs}ms`, Behavior: behavior })
           expect(await put(k, 'alive', `?acquire=${id}`)).toBe(true)
           const t0 = performance.now()
-          await waitFor(async () => (await call('GET', `/v1/session/info/${id}`)).json.length === 0, {
-            timeoutMs: ttlMs * 2 + 15_000,
-            what: 'session TTL expiry',
-            everyMs: 100,
-          })
+          await waitFor(
+            async () => (await call('GET', `/v1/session/info/${id}`)).json.length === 0,
+            {
+              timeoutMs: ttlMs * 2 + 15_000,
+              what: 'session TTL expiry',
+              everyMs: 100,
+            },
+          )
           expect(performance.now() - t0).toBeGreaterThanOrEqual(ttlMs - 50)
           const r = await call('GET', `/v1/kv/${k}`)
           if (behavior === 'delete') expect(r.status).toBe(404)
@@ -385,22 +413,32 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
       test('lock/unlock verbs follow acquire/release', async () => {
         const k = uniq('ct/txnlock')
         const s = await newSession()
-        const lock = await call('PUT', '/v1/txn', { body: JSON.stringify([{ KV: { Verb: 'lock', Key: k, Value: b64('v'), Session: s } }]) })
+        const lock = await call('PUT', '/v1/txn', {
+          body: JSON.stringify([{ KV: { Verb: 'lock', Key: k, Value: b64('v'), Session: s } }]),
+        })
         expect(lock.status).toBe(200)
         expect(lock.json.Results[0].KV.Session).toBe(s)
         expect(lock.json.Results[0].KV.LockIndex).toBe(1)
-        const check = await call('PUT', '/v1/txn', { body: JSON.stringify([{ KV: { Verb: 'check-session', Key: k, Session: s } }]) })
+        const check = await call('PUT', '/v1/txn', {
+          body: JSON.stringify([{ KV: { Verb: 'check-session', Key: k, Session: s } }]),
+        })
         expect(check.status).toBe(200)
-        const unlock = await call('PUT', '/v1/txn', { body: JSON.stringify([{ KV: { Verb: 'unlock', Key: k, Value: b64('u'), Session: s } }]) })
+        const unlock = await call('PUT', '/v1/txn', {
+          body: JSON.stringify([{ KV: { Verb: 'unlock', Key: k, Value: b64('u'), Session: s } }]),
+        })
         expect(unlock.status).toBe(200)
         expect(unlock.json.Results[0].KV.Session).toBeUndefined()
-        const again = await call('PUT', '/v1/txn', { body: JSON.stringify([{ KV: { Verb: 'unlock', Key: k, Value: b64('u'), Session: s } }]) })
+        const again = await call('PUT', '/v1/txn', {
+          body: JSON.stringify([{ KV: { Verb: 'unlock', Key: k, Value: b64('u'), Session: s } }]),
+        })
         expect(again.status).toBe(409)
         await call('PUT', `/v1/session/destroy/${s}`)
       })
 
       test('too many ops is 413; undecodable body is 400', async () => {
-        const ops = Array.from({ length: 129 }, (_, i) => ({ KV: { Verb: 'get-or-empty', Key: `ct/many/${i}` } }))
+        const ops = Array.from({ length: 129 }, (_, i) => ({
+          KV: { Verb: 'get-or-empty', Key: `ct/many/${i}` },
+        }))
         expect((await call('PUT', '/v1/txn', { body: JSON.stringify(ops) })).status).toBe(413)
         expect((await call('PUT', '/v1/txn', { body: '[{' })).status).toBe(400)
       })
@@ -435,15 +473,25 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
         const anon = await http(t().baseUrl, 'PUT', `/v1/kv/${k}`, { body: 'x' })
         expect(anon.status).toBe(403)
         expect(anon.text).toStartWith('Permission denied')
-        const wrong = await http(t().baseUrl, 'PUT', `/v1/kv/${k}`, { body: 'x', token: 'not-the-token' })
+        const wrong = await http(t().baseUrl, 'PUT', `/v1/kv/${k}`, {
+          body: 'x',
+          token: 'not-the-token',
+        })
         expect(wrong.status).toBe(403)
         expect(wrong.text).toContain('ACL not found')
-        const bearer = await http(t().baseUrl, 'PUT', `/v1/kv/${k}`, { body: 'x', headers: { Authorization: `Bearer ${t().token}` } })
+        const bearer = await http(t().baseUrl, 'PUT', `/v1/kv/${k}`, {
+          body: 'x',
+          headers: { Authorization: `Bearer ${t().token}` },
+        })
         expect(bearer.status).toBe(200)
         expect((await http(t().baseUrl, 'GET', `/v1/kv/${k}?token=${t().token}`)).status).toBe(200)
         expect((await http(t().baseUrl, 'GET', `/v1/kv/${k}`)).status).toBe(403)
       }
-      if (features.acl) test('without the right token writes are 403 (Permission denied / ACL not found); with it they pass', aclOn)
+      if (features.acl)
+        test(
+          'without the right token writes are 403 (Permission denied / ACL not found); with it they pass',
+          aclOn,
+        )
       else test('with ACLs off any token is ignored and the default policy is allow', aclOff)
     })
 
@@ -464,6 +512,7 @@ export function runKvContract(name: string, target: () => KvTarget, features: Kv
       expect(await modifyIndex(`${k}-2`)).toBeGreaterThan(BigInt(before.ModifyIndex))
       await call('PUT', `/v1/session/destroy/${s}`)
     }
-    if (features.restart) test('restart: data and indexes survive a restart and keep rising', persistence)
+    if (features.restart)
+      test('restart: data and indexes survive a restart and keep rising', persistence)
   })
 }

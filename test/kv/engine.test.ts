@@ -13,7 +13,12 @@ const dir = mkdtempSync(join(tmpdir(), 'weft-kvengine-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const entry = (key: string, value: string, next: bigint): KvEntry => ({
-  key, value: new TextEncoder().encode(value), flags: 0n, lockIndex: 0n, createIndex: next, modifyIndex: next,
+  key,
+  value: new TextEncoder().encode(value),
+  flags: 0n,
+  lockIndex: 0n,
+  createIndex: next,
+  modifyIndex: next,
 })
 const text = (e: KvEntry | undefined) => (e ? new TextDecoder().decode(e.value) : undefined)
 
@@ -38,7 +43,9 @@ describe('KvEngine write path', () => {
     const index0 = engine.index
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => bump(engine, `k/${i}`)))
     expect(engine.commits - commits0).toBe(1)
-    expect(results.map((r) => r.next)).toEqual(Array.from({ length: 20 }, (_, i) => index0 + 1n + BigInt(i)))
+    expect(results.map((r) => r.next)).toEqual(
+      Array.from({ length: 20 }, (_, i) => index0 + 1n + BigInt(i)),
+    )
     expect(results.map((r) => r.n)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
     expect(events.map((e) => e.index)).toEqual(results.map((r) => r.next))
     await engine.close()
@@ -54,7 +61,11 @@ describe('KvEngine write path', () => {
     const bad = engine.write(() => {
       throw new Error('bad op')
     })
-    const [a, b] = await Promise.all([bump(engine, 'x/a'), bump(engine, 'x/b'), bad.catch((e: Error) => e.message)])
+    const [a, b] = await Promise.all([
+      bump(engine, 'x/a'),
+      bump(engine, 'x/b'),
+      bad.catch((e: Error) => e.message),
+    ])
     expect(await bad.catch((e: Error) => e.message)).toBe('bad op')
     expect([a.n, b.n]).toEqual([1, 2])
     expect(engine.list('x/').map((e) => e.key)).toEqual(['x/a', 'x/b'])
@@ -65,7 +76,11 @@ describe('KvEngine write path', () => {
     const path = join(dir, 'rollback.db')
     const engine = await KvEngine.open(path)
     await bump(engine, 'r/kept')
-    const before = { index: engine.index, kvIndex: engine.kvIndex, keys: [...engine.entries.keys()].sort() }
+    const before = {
+      index: engine.index,
+      kvIndex: engine.kvIndex,
+      keys: [...engine.entries.keys()].sort(),
+    }
     const events: CommitEvent[] = []
     engine.onCommit((e) => events.push(e))
     // break the table under the engine, from another connection: the next commit fails
@@ -73,7 +88,11 @@ describe('KvEngine write path', () => {
     await other.execute('ALTER TABLE kv RENAME TO kv_moved')
     const failed = await Promise.allSettled([bump(engine, 'r/lost1'), bump(engine, 'r/lost2')])
     expect(failed.map((f) => f.status)).toEqual(['rejected', 'rejected'])
-    expect({ index: engine.index, kvIndex: engine.kvIndex, keys: [...engine.entries.keys()].sort() }).toEqual(before)
+    expect({
+      index: engine.index,
+      kvIndex: engine.kvIndex,
+      keys: [...engine.entries.keys()].sort(),
+    }).toEqual(before)
     expect(engine.list('r/').map((e) => e.key)).toEqual(['r/kept'])
     expect(text(engine.entries.get('counter'))).toBe('1')
     expect(events).toEqual([])

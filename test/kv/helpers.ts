@@ -48,7 +48,10 @@ export async function startTestServer(extra: Partial<ServeKvOptions> = {}): Prom
 }
 
 /** Poll `cond` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(cond: () => T | Promise<T>, o: { timeoutMs?: number; what: string; everyMs?: number }): Promise<T> {
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  o: { timeoutMs?: number; what: string; everyMs?: number },
+): Promise<T> {
   const deadline = performance.now() + (o.timeoutMs ?? 5000)
   let last: unknown
   for (;;) {
@@ -58,7 +61,8 @@ export async function waitFor<T>(cond: () => T | Promise<T>, o: { timeoutMs?: nu
     } catch (e) {
       last = e
     }
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${o.what}${last ? `: ${String(last)}` : ''}`)
+    if (performance.now() > deadline)
+      throw new Error(`timed out waiting for ${o.what}${last ? `: ${String(last)}` : ''}`)
     await new Promise((r) => setTimeout(r, o.everyMs ?? 20))
   }
 }
@@ -76,7 +80,12 @@ export async function http(
   baseUrl: string,
   method: string,
   path: string,
-  o: { body?: string | Uint8Array; token?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
+  o: {
+    body?: string | Uint8Array
+    token?: string
+    headers?: Record<string, string>
+    signal?: AbortSignal
+  } = {},
 ): Promise<HttpAnswer> {
   const headers: Record<string, string> = { ...o.headers }
   if (o.token) headers['X-Consul-Token'] = o.token
@@ -92,6 +101,7 @@ export async function http(
   return { status: r.status, headers: r.headers, text, json, ms: performance.now() - t0 }
 }
 
-export const uniq = (p: string) => `${p}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+export const uniq = (p: string) =>
+  `${p}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
 export const b64 = (s: string) => Buffer.from(s).toString('base64')
 export const unb64 = (s: string | null) => (s === null ? '' : Buffer.from(s, 'base64').toString())

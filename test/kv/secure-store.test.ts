@@ -48,8 +48,17 @@ afterAll(async () => {
 })
 
 /** A stranger does not verify the server: it only wants in. */
-async function stranger(method: string, path: string, o: { body?: string; headers?: Record<string, string> } = {}) {
-  const r = await fetch(`https://${hostPort}${path}`, { method, body: o.body, headers: o.headers, tls: { rejectUnauthorized: false } } as RequestInit)
+async function stranger(
+  method: string,
+  path: string,
+  o: { body?: string; headers?: Record<string, string> } = {},
+) {
+  const r = await fetch(`https://${hostPort}${path}`, {
+    method,
+    body: o.body,
+    headers: o.headers,
+    tls: { rejectUnauthorized: false },
+  } as RequestInit)
   return { status: r.status, text: await r.text() }
 }
 
@@ -84,13 +93,24 @@ describe('embedded store with the cluster secret', () => {
     await owner.kv.put('weft/v1/endpoints/n1/ep1', '{"vtep":"198.18.0.1"}')
     const before = kv.stats()
     for (const [method, path, body] of ATTEMPTS) {
-      const guesses: Record<string, string>[] = [{}, { 'X-Consul-Token': 'f'.repeat(64) }, { Authorization: 'Bearer guess' }]
+      const guesses: Record<string, string>[] = [
+        {},
+        { 'X-Consul-Token': 'f'.repeat(64) },
+        { Authorization: 'Bearer guess' },
+      ]
       for (const headers of guesses) {
         const r = await stranger(method, path, { body, headers })
-        expect({ method, path, headers, status: r.status }).toEqual({ method, path, headers, status: 403 })
+        expect({ method, path, headers, status: r.status }).toEqual({
+          method,
+          path,
+          headers,
+          status: 403,
+        })
         expect(r.text).toMatch(/^(Permission denied|ACL not found)/)
       }
-      const q = await stranger(method, `${path}${path.includes('?') ? '&' : '?'}token=wrong`, { body })
+      const q = await stranger(method, `${path}${path.includes('?') ? '&' : '?'}token=wrong`, {
+        body,
+      })
       expect(q.status).toBe(403)
     }
     expect(kv.stats()).toEqual(before)
@@ -101,7 +121,8 @@ describe('embedded store with the cluster secret', () => {
   test('with the token, in each of Consul spellings, requests work', async () => {
     const t = secret.token
     const ok = async (path: string, headers: Record<string, string>) =>
-      (await fetch(`${kv.url}${path}`, { headers, tls: { ca: secret.tls.ca } } as RequestInit)).status
+      (await fetch(`${kv.url}${path}`, { headers, tls: { ca: secret.tls.ca } } as RequestInit))
+        .status
     expect(await ok('/v1/status/leader', { 'X-Consul-Token': t })).toBe(200)
     expect(await ok(`/v1/status/leader?token=${t}`, {})).toBe(200)
     expect(await ok('/v1/status/leader', { Authorization: `Bearer ${t}` })).toBe(200)
@@ -127,12 +148,16 @@ describe('embedded store with the cluster secret', () => {
     const c = new ConsulClient(clientOptionsFromJoinToken(secret.joinToken, `consul://${hostPort}`))
     const seen: string[][] = []
     const w = c.watch('watched/', (snap) => void seen.push(snap.entries.map((e) => entryText(e))))
-    await waitFor(() => seen.length === 1 && kv.stats().waiters === 1, { what: 'the initial snapshot and a parked blocking query' })
+    await waitFor(() => seen.length === 1 && kv.stats().waiters === 1, {
+      what: 'the initial snapshot and a parked blocking query',
+    })
     await c.kv.put('watched/a', 'A')
     await waitFor(() => seen.at(-1)?.join() === 'A', { what: 'the watch to deliver the write' })
     w.stop()
     await w.done
-    await waitFor(() => kv.stats().waiters === 0, { what: 'the server to release the parked query' })
+    await waitFor(() => kv.stats().waiters === 0, {
+      what: 'the server to release the parked query',
+    })
   })
 
   test('the joined client keeps one TLS connection for many requests (no handshake per request)', async () => {
@@ -147,20 +172,29 @@ describe('embedded store with the cluster secret', () => {
       },
     })
     stops.push(() => counting.stop(true))
-    const c = new ConsulClient(clientOptionsFromJoinToken(secret.joinToken, `consul://127.0.0.1:${counting.port}`))
+    const c = new ConsulClient(
+      clientOptionsFromJoinToken(secret.joinToken, `consul://127.0.0.1:${counting.port}`),
+    )
     for (let i = 0; i < 20; i++) await c.kv.get('joined/a')
     expect(clientPorts.size).toBe(1)
   })
 
   test('the joining client refuses http:// and a malformed token', () => {
-    expect(() => clientOptionsFromJoinToken(secret.joinToken, `http://${hostPort}`)).toThrow(/TLS only/)
-    expect(() => clientOptionsFromJoinToken(secret.joinToken.slice(0, -1), `consul://${hostPort}`)).toThrow(/not a weft join token/)
+    expect(() => clientOptionsFromJoinToken(secret.joinToken, `http://${hostPort}`)).toThrow(
+      /TLS only/,
+    )
+    expect(() =>
+      clientOptionsFromJoinToken(secret.joinToken.slice(0, -1), `consul://${hostPort}`),
+    ).toThrow(/not a weft join token/)
   })
 
   test('a join token with another CA digest is refused before the token is sent', async () => {
     const other = ensureClusterSecret(join(dir, 'other-data'), { hosts: ['127.0.0.1'] })
     const wrongDigest = `WFTKN-1-${other.caDigest}-${secret.token}`
-    const c = new ConsulClient({ ...clientOptionsFromJoinToken(wrongDigest, `consul://${hostPort}`), retries: 0 })
+    const c = new ConsulClient({
+      ...clientOptionsFromJoinToken(wrongDigest, `consul://${hostPort}`),
+      retries: 0,
+    })
     const before = kv.stats()
     const e = await c.kv.put('joined/wrong', 'x').catch((x) => x)
     expect(e).toBeInstanceOf(StoreIdentityError)
@@ -171,7 +205,11 @@ describe('embedded store with the cluster secret', () => {
   test('a man in the middle is refused and never sees the token: own CA, or the real CA in front of its own key', async () => {
     const seen: string[] = []
     const evilCa = createCa({ commonName: 'weft cluster CA', days: 30 })
-    const evilLeaf = issueServerCert(evilCa, { commonName: 'weft store', hosts: ['127.0.0.1'], days: 30 })
+    const evilLeaf = issueServerCert(evilCa, {
+      commonName: 'weft store',
+      hosts: ['127.0.0.1'],
+      days: 30,
+    })
     const mitm = (cert: string) => {
       const s = Bun.serve({
         hostname: '127.0.0.1',
@@ -186,7 +224,10 @@ describe('embedded store with the cluster secret', () => {
       return `consul://127.0.0.1:${s.port}`
     }
     for (const store of [mitm(evilLeaf.cert + evilCa.cert), mitm(evilLeaf.cert + secret.tls.ca)]) {
-      const c = new ConsulClient({ ...clientOptionsFromJoinToken(secret.joinToken, store), retries: 0 })
+      const c = new ConsulClient({
+        ...clientOptionsFromJoinToken(secret.joinToken, store),
+        retries: 0,
+      })
       const e = await c.kv.put('weft/v1/endpoints/n1/ep1', 'stolen').catch((x) => x)
       expect(e).toBeInstanceOf(StoreIdentityError)
     }
@@ -196,7 +237,11 @@ describe('embedded store with the cluster secret', () => {
   test('https with the system CAs does not trust the cluster CA (a real Consul needs --store-ca or a public certificate)', async () => {
     const sys = new ConsulClient({ address: kv.url, token: secret.token, retries: 0 })
     expect(await sys.leader().catch((x) => x)).toBeInstanceOf(StoreIdentityError)
-    const withCa = new ConsulClient({ address: kv.url, token: secret.token, tls: { ca: secret.tls.ca } })
+    const withCa = new ConsulClient({
+      address: kv.url,
+      token: secret.token,
+      tls: { ca: secret.tls.ca },
+    })
     expect(await withCa.leader()).toBe('127.0.0.1:8500')
     const noToken = new ConsulClient({ address: kv.url, tls: { ca: secret.tls.ca } })
     const e = await noToken.kv.get('joined/a').catch((x) => x)

@@ -9,7 +9,16 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTopology, mustRunIn, requireRoot, run, spawnIn, waitFor, type NsProcess, type Topology } from '../harness/index.ts'
+import {
+  createTopology,
+  mustRunIn,
+  requireRoot,
+  run,
+  spawnIn,
+  waitFor,
+  type NsProcess,
+  type Topology,
+} from '../harness/index.ts'
 
 const STORE_PORT = 8500
 const CONTROL_PORT = 8501
@@ -28,16 +37,45 @@ beforeAll(async () => {
   topo = await createTopology({ hosts: 2 })
   dir = mkdtempSync(join(tmpdir(), 'weft-kv-underlay-'))
   topo.track(() => rmSync(dir, { recursive: true, force: true }))
-  capture = spawnIn(topo.underlayNs, ['tcpdump', '-i', 'p1', '--immediate-mode', '-U', '-n', '-s', '0', '-w', pcap(), 'tcp'])
+  capture = spawnIn(topo.underlayNs, [
+    'tcpdump',
+    '-i',
+    'p1',
+    '--immediate-mode',
+    '-U',
+    '-n',
+    '-s',
+    '0',
+    '-w',
+    pcap(),
+    'tcp',
+  ])
   topo.track(() => capture.stop())
-  await waitFor(() => capture.stderr().includes('listening on p1'), { what: "tcpdump to listen on h1's underlay port", timeoutMs: 10_000 })
-  const h1 = topo.hosts[0]!
-  server = spawnIn(h1.ns, [bun, fixture('secure-store-host.ts'), join(dir, 'data'), h1.underlay.ip, String(STORE_PORT), String(CONTROL_PORT)])
-  topo.track(() => server.stop())
-  const line = await waitFor(() => server.stdout().split('\n').find((l) => l.startsWith('{')), {
-    what: `the store on ${h1.ns} to listen (stderr: ${server.stderr()})`,
-    timeoutMs: 15_000,
+  await waitFor(() => capture.stderr().includes('listening on p1'), {
+    what: "tcpdump to listen on h1's underlay port",
+    timeoutMs: 10_000,
   })
+  const h1 = topo.hosts[0]!
+  server = spawnIn(h1.ns, [
+    bun,
+    fixture('secure-store-host.ts'),
+    join(dir, 'data'),
+    h1.underlay.ip,
+    String(STORE_PORT),
+    String(CONTROL_PORT),
+  ])
+  topo.track(() => server.stop())
+  const line = await waitFor(
+    () =>
+      server
+        .stdout()
+        .split('\n')
+        .find((l) => l.startsWith('{')),
+    {
+      what: `the store on ${h1.ns} to listen (stderr: ${server.stderr()})`,
+      timeoutMs: 15_000,
+    },
+  )
   hello = JSON.parse(line)
 }, 60_000)
 
@@ -56,7 +94,10 @@ async function capturedPort(port: number): Promise<{ bytes: Buffer; packets: num
   const split = await run(['tcpdump', '-r', pcap(), '-w', out, `tcp port ${port}`])
   if (split.code !== 0) throw new Error(`tcpdump -r: ${split.stderr}`)
   const count = await run(['tcpdump', '-r', out, '-n'])
-  return { bytes: readFileSync(out), packets: count.stdout.trim().split('\n').filter(Boolean).length }
+  return {
+    bytes: readFileSync(out),
+    packets: count.stdout.trim().split('\n').filter(Boolean).length,
+  }
 }
 
 describe('the embedded store on the underlay', () => {
@@ -64,13 +105,16 @@ describe('the embedded store on the underlay', () => {
 
   test('prints the join command with the consul:// address and the join token', () => {
     expect(hello.url).toBe(`https://198.18.0.1:${STORE_PORT}`)
-    expect(hello.joinCommand).toMatch(/^weft agent --store consul:\/\/198\.18\.0\.1:8500 --join-token WFTKN-1-[0-9a-f]{64}-[0-9a-f]{64}$/)
+    expect(hello.joinCommand).toMatch(
+      /^weft agent --store consul:\/\/198\.18\.0\.1:8500 --join-token WFTKN-1-[0-9a-f]{64}-[0-9a-f]{64}$/,
+    )
   })
 
   test('a stranger on the underlay can neither read nor write the store', async () => {
     const statuses = await probeFromH2(['stranger', hello.url])
     expect(Object.keys(statuses)).toHaveLength(6)
-    for (const [what, status] of Object.entries(statuses)) expect({ what, status }).toEqual({ what, status: 403 })
+    for (const [what, status] of Object.entries(statuses))
+      expect({ what, status }).toEqual({ what, status: 403 })
   })
 
   test('with the printed join command another host joins, verifies the store and works; the stranger changed nothing', async () => {
@@ -84,10 +128,15 @@ describe('the embedded store on the underlay', () => {
     const secret = token.split('-').pop()!
     await probeFromH2(['control', hello.control, secret, canary])
     // the control write is the last traffic: once its answer is on file, so is everything before
-    await waitFor(() => readFileSync(pcap()).includes(`/v1/kv/weft/v1/probe/canary`) && readFileSync(pcap()).includes('HTTP/1.1 200'), {
-      what: 'the capture to hold the control write and its answer',
-      timeoutMs: 10_000,
-    })
+    await waitFor(
+      () =>
+        readFileSync(pcap()).includes(`/v1/kv/weft/v1/probe/canary`) &&
+        readFileSync(pcap()).includes('HTTP/1.1 200'),
+      {
+        what: 'the capture to hold the control write and its answer',
+        timeoutMs: 10_000,
+      },
+    )
     await capture.stop()
     const tls = await capturedPort(STORE_PORT)
     const plain = await capturedPort(CONTROL_PORT)
@@ -95,6 +144,7 @@ describe('the embedded store on the underlay', () => {
     expect(plain.bytes.includes(secret)).toBe(true)
     expect(plain.bytes.includes(canary)).toBe(true)
     expect(tls.packets).toBeGreaterThan(20)
-    for (const needle of [secret, token, canary, 'X-Consul-Token', 'weft/v1/']) expect({ needle, found: tls.bytes.includes(needle) }).toEqual({ needle, found: false })
+    for (const needle of [secret, token, canary, 'X-Consul-Token', 'weft/v1/'])
+      expect({ needle, found: tls.bytes.includes(needle) }).toEqual({ needle, found: false })
   })
 })

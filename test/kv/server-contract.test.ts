@@ -17,14 +17,26 @@ afterAll(async () => {
   await secured?.cleanup()
 })
 
-runKvContract('weft server', () => ({ baseUrl: open.kv.url, sessionTtlMinMs: 1000, restart: () => open.restart() }), { restart: true })
-runKvContract('weft server with token', () => ({ baseUrl: secured.kv.url, token: TOKEN, sessionTtlMinMs: 1000 }), { acl: true })
+runKvContract(
+  'weft server',
+  () => ({ baseUrl: open.kv.url, sessionTtlMinMs: 1000, restart: () => open.restart() }),
+  { restart: true },
+)
+runKvContract(
+  'weft server with token',
+  () => ({ baseUrl: secured.kv.url, token: TOKEN, sessionTtlMinMs: 1000 }),
+  { acl: true },
+)
 
 const consulAddr = process.env.CONSUL_ADDR
 if (consulAddr) {
-  runKvContract(`real Consul at ${consulAddr}`, () => ({
-    baseUrl: consulAddr.replace(/\/+$/, ''),
-    token: process.env.CONSUL_HTTP_TOKEN || undefined,
-    sessionTtlMinMs: 10_000,
-  }), { acl: !!process.env.CONSUL_HTTP_TOKEN })
+  runKvContract(
+    `real Consul at ${consulAddr}`,
+    () => ({
+      baseUrl: consulAddr.replace(/\/+$/, ''),
+      token: process.env.CONSUL_HTTP_TOKEN || undefined,
+      sessionTtlMinMs: 10_000,
+    }),
+    { acl: !!process.env.CONSUL_HTTP_TOKEN },
+  )
 }

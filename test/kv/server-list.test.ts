@@ -31,7 +31,10 @@ describe('a store given as several servers', () => {
     const b = await server()
     const c = await server()
     const down = `127.0.0.1:${freePort()}`
-    const client = new ConsulClient({ address: `consul://${down},${hostPort(b)},${hostPort(c)}`, retries: 0 })
+    const client = new ConsulClient({
+      address: `consul://${down},${hostPort(b)},${hostPort(c)}`,
+      retries: 0,
+    })
     expect(client.transport.servers.urls).toEqual([`http://${down}`, b.kv.url, c.kv.url])
     expect(await client.kv.put('k', 'on-b')).toBe(true) // a write too: the refused connection sent nothing
     expect(client.address).toBe(b.kv.url)
@@ -40,12 +43,17 @@ describe('a store given as several servers', () => {
     expect(await client.kv.get('k').then((r) => r.value)).toBeUndefined() // C is another server: no such key there
     expect(client.address).toBe(c.kv.url)
     expect(await client.kv.put('k', 'on-c')).toBe(true)
-    expect(entryText((await new ConsulClient({ address: c.kv.url }).kv.get('k')).value!)).toBe('on-c')
+    expect(entryText((await new ConsulClient({ address: c.kv.url }).kv.get('k')).value!)).toBe(
+      'on-c',
+    )
   })
 
   test('when every server is down the error names each of them', async () => {
     const ports = [freePort(), freePort(), freePort()]
-    const client = new ConsulClient({ address: ports.map((p) => `127.0.0.1:${p}`).join(','), retries: 0 })
+    const client = new ConsulClient({
+      address: ports.map((p) => `127.0.0.1:${p}`).join(','),
+      retries: 0,
+    })
     const e = await client.kv.get('k').catch((x) => x)
     expect(e).toBeInstanceOf(StoreUnreachableError)
     expect(e.message).toStartWith('cannot reach any server of the cluster store')
@@ -65,17 +73,25 @@ describe('a store given as several servers', () => {
       },
     })
     stops.push(() => silent.stop(true))
-    const client = new ConsulClient({ address: `127.0.0.1:${silent.port},${hostPort(b)}`, retries: 0, timeoutMs: 300 })
+    const client = new ConsulClient({
+      address: `127.0.0.1:${silent.port},${hostPort(b)}`,
+      retries: 0,
+      timeoutMs: 300,
+    })
     const w = await client.kv.put('once', 'x').catch((x) => x)
     expect(w).toBeInstanceOf(StoreUnreachableError)
     expect(w.message).toContain('no answer within 300 ms')
-    expect(await new ConsulClient({ address: b.kv.url }).kv.get('once').then((r) => r.value)).toBeUndefined()
+    expect(
+      await new ConsulClient({ address: b.kv.url }).kv.get('once').then((r) => r.value),
+    ).toBeUndefined()
     expect((await client.kv.get('once')).value).toBeUndefined() // answered by B (404), after A timed out
     expect(client.address).toBe(b.kv.url)
     expect(seen).toEqual(['PUT', 'GET'])
   })
 
   test('an empty item in the list is refused', () => {
-    expect(() => new ConsulClient({ address: 'consul://a:8500,,b:8500' })).toThrow(/empty server in the list/)
+    expect(() => new ConsulClient({ address: 'consul://a:8500,,b:8500' })).toThrow(
+      /empty server in the list/,
+    )
   })
 })

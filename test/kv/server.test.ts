@@ -32,7 +32,9 @@ describe('kv server decisions', () => {
 
   test('a plain write on a locked key keeps Session and LockIndex', async () => {
     const k = uniq('s/lockidx')
-    const s = (await http(url(), 'PUT', '/v1/session/create', { body: '{"LockDelay":"0s","Checks":[]}' })).json.ID
+    const s = (
+      await http(url(), 'PUT', '/v1/session/create', { body: '{"LockDelay":"0s","Checks":[]}' })
+    ).json.ID
     await http(url(), 'PUT', `/v1/kv/${k}?acquire=${s}`, { body: 'a' })
     await http(url(), 'PUT', `/v1/kv/${k}`, { body: 'b' })
     const e = (await http(url(), 'GET', `/v1/kv/${k}`)).json[0]
@@ -42,8 +44,11 @@ describe('kv server decisions', () => {
 
   test('all writes of one txn and of one session invalidation share one index', async () => {
     const p = uniq('s/oneidx')
-    const s = (await http(url(), 'PUT', '/v1/session/create', { body: '{"LockDelay":"0s","Checks":[]}' })).json.ID
-    for (const k of ['a', 'b', 'c']) await http(url(), 'PUT', `/v1/kv/${p}/${k}?acquire=${s}`, { body: k })
+    const s = (
+      await http(url(), 'PUT', '/v1/session/create', { body: '{"LockDelay":"0s","Checks":[]}' })
+    ).json.ID
+    for (const k of ['a', 'b', 'c'])
+      await http(url(), 'PUT', `/v1/kv/${p}/${k}?acquire=${s}`, { body: k })
     const before = srv.kv.stats().index
     await http(url(), 'PUT', `/v1/session/destroy/${s}`)
     expect(srv.kv.stats().index).toBe(before + 1n)
@@ -57,7 +62,9 @@ describe('kv server decisions', () => {
     const i = idx(await http(url(), 'GET', `/v1/kv/${k}`))
     const base = srv.kv.stats().waiters
     const ac = new AbortController()
-    const pending = http(url(), 'GET', `/v1/kv/${k}?index=${i}&wait=60s`, { signal: ac.signal }).catch(() => 'aborted')
+    const pending = http(url(), 'GET', `/v1/kv/${k}?index=${i}&wait=60s`, {
+      signal: ac.signal,
+    }).catch(() => 'aborted')
     await waitFor(() => srv.kv.stats().waiters === base + 1, { what: 'request parked' })
     ac.abort()
     expect(await pending).toBe('aborted')
@@ -89,7 +96,10 @@ describe('kv server decisions', () => {
     await http(url(), 'PUT', `/v1/kv/${p}/b`, { body: '' })
     await http(url(), 'DELETE', `/v1/kv/${p}/b`)
     const before = idx(await http(url(), 'GET', `/v1/kv/${p}/?recurse`))
-    await waitFor(() => srv.kv.stats().tombstones === 0, { what: 'tombstone reap', timeoutMs: 5000 })
+    await waitFor(() => srv.kv.stats().tombstones === 0, {
+      what: 'tombstone reap',
+      timeoutMs: 5000,
+    })
     const after = idx(await http(url(), 'GET', `/v1/kv/${p}/?recurse`))
     expect(after).toBeGreaterThanOrEqual(before)
     const missing = idx(await http(url(), 'GET', `/v1/kv/${p}/b`))
@@ -102,11 +112,26 @@ describe('kv server decisions', () => {
     expect((await http(url(), 'GET', '/v1/kv/x?stale&consistent')).status).toBe(400)
     expect((await http(url(), 'GET', '/v1/kv/a%2F..%2Fb')).status).toBe(400)
     expect((await http(url(), 'PUT', '/v1/kv/x?flags=-1', { body: '' })).status).toBe(400)
-    expect((await http(url(), 'PUT', '/v1/txn', { body: '[{"KV":{"Verb":"frobnicate","Key":"k"}}]' })).status).toBe(400)
-    expect((await http(url(), 'PUT', '/v1/txn', { body: '[{"KV":{"Verb":"set","Key":"k","Value":"not base64!"}}]' })).status).toBe(400)
-    expect((await http(url(), 'PUT', '/v1/txn', { body: '[{"Node":{"Verb":"get"}}]' })).status).toBe(400)
-    expect((await http(url(), 'PUT', '/v1/session/create', { body: '{"TTL":"1ms"}' })).status).toBe(500)
-    expect((await http(url(), 'PUT', '/v1/session/create', { body: '{"Behavior":"explode"}' })).status).toBe(500)
+    expect(
+      (await http(url(), 'PUT', '/v1/txn', { body: '[{"KV":{"Verb":"frobnicate","Key":"k"}}]' }))
+        .status,
+    ).toBe(400)
+    expect(
+      (
+        await http(url(), 'PUT', '/v1/txn', {
+          body: '[{"KV":{"Verb":"set","Key":"k","Value":"not base64!"}}]',
+        })
+      ).status,
+    ).toBe(400)
+    expect(
+      (await http(url(), 'PUT', '/v1/txn', { body: '[{"Node":{"Verb":"get"}}]' })).status,
+    ).toBe(400)
+    expect((await http(url(), 'PUT', '/v1/session/create', { body: '{"TTL":"1ms"}' })).status).toBe(
+      500,
+    )
+    expect(
+      (await http(url(), 'PUT', '/v1/session/create', { body: '{"Behavior":"explode"}' })).status,
+    ).toBe(500)
     expect((await http(url(), 'PUT', '/v1/session/create', { body: '{bad' })).status).toBe(400)
     const opt = await http(url(), 'OPTIONS', '/v1/txn')
     expect(opt.headers.get('allow')).toBe('PUT')
@@ -120,7 +145,9 @@ describe('kv server decisions', () => {
     expect(r.status).toBe(200)
     expect(r.text).toContain('"Flags":18446744073709551615')
     const mi = BigInt((await http(url(), 'GET', `/v1/kv/${k}`)).json[0].ModifyIndex)
-    const chk = await http(url(), 'PUT', '/v1/txn', { body: `[{"KV":{"Verb":"check-index","Key":"${k}","Index":${mi}}}]` })
+    const chk = await http(url(), 'PUT', '/v1/txn', {
+      body: `[{"KV":{"Verb":"check-index","Key":"${k}","Index":${mi}}}]`,
+    })
     expect(chk.status).toBe(200)
     // read-only txn carries KnownLeader but no index
     expect(chk.headers.get('x-consul-knownleader')).toBe('true')
@@ -129,13 +156,21 @@ describe('kv server decisions', () => {
 
   test('concurrent cas=0 creates: exactly one wins', async () => {
     const k = uniq('s/race')
-    const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => http(url(), 'PUT', `/v1/kv/${k}?cas=0`, { body: String(i) })))
+    const rs = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        http(url(), 'PUT', `/v1/kv/${k}?cas=0`, { body: String(i) }),
+      ),
+    )
     expect(rs.filter((r) => r.json === true)).toHaveLength(1)
   })
 
   test('createKvServer works without a listener (app.request)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'weft-kv-app-'))
-    const kv = await createKvServer({ dbPath: join(dir, 'kv.db'), nodeName: 'n', advertise: '127.0.0.1:1' })
+    const kv = await createKvServer({
+      dbPath: join(dir, 'kv.db'),
+      nodeName: 'n',
+      advertise: '127.0.0.1:1',
+    })
     try {
       expect((await kv.app.request('/v1/kv/a', { method: 'PUT', body: 'z' })).status).toBe(200)
       const r = await kv.fetch(new Request('http://x/v1/kv/a?raw'))
@@ -149,7 +184,8 @@ describe('kv server decisions', () => {
   test('write latency: sequential PUTs (one SQL transaction each)', async () => {
     const k = uniq('s/lat')
     const times: number[] = []
-    for (let i = 0; i < 200; i++) times.push((await http(url(), 'PUT', `/v1/kv/${k}/${i % 10}`, { body: `v${i}` })).ms)
+    for (let i = 0; i < 200; i++)
+      times.push((await http(url(), 'PUT', `/v1/kv/${k}/${i % 10}`, { body: `v${i}` })).ms)
     times.sort((a, b) => a - b)
     const p50 = times[100]!
     const p99 = times[198]!

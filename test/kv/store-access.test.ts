@@ -4,7 +4,14 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConsulClient, KvHttpError, entryText, remoteStoreOptions, serveEmbeddedStore, type EmbeddedStore } from '../../src/kv/index.ts'
+import {
+  ConsulClient,
+  KvHttpError,
+  entryText,
+  remoteStoreOptions,
+  serveEmbeddedStore,
+  type EmbeddedStore,
+} from '../../src/kv/index.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-kv-access-'))
 const stops: (() => unknown)[] = []
@@ -32,10 +39,19 @@ describe('serveEmbeddedStore', () => {
     expect(e.served.url).toStartWith('https://127.0.0.1:')
     const own = new ConsulClient(e.clientOptions)
     await own.kv.put('weft/v1/x', 'own')
-    const [, store, token] = /^weft agent --store (consul:\/\/127\.0\.0\.1:\d+) --join-token (WFTKN-1-\S+)$/.exec(e.joinCommand)!
-    const joined = new ConsulClient(remoteStoreOptions({ address: store!, joinToken: token! }).options)
+    const [, store, token] =
+      /^weft agent --store (consul:\/\/127\.0\.0\.1:\d+) --join-token (WFTKN-1-\S+)$/.exec(
+        e.joinCommand,
+      )!
+    const joined = new ConsulClient(
+      remoteStoreOptions({ address: store!, joinToken: token! }).options,
+    )
     expect(entryText((await joined.kv.get('weft/v1/x')).value!)).toBe('own')
-    const stranger = new ConsulClient({ address: e.served.url, tls: { ca: e.secret.tls.ca }, retries: 0 })
+    const stranger = new ConsulClient({
+      address: e.served.url,
+      tls: { ca: e.secret.tls.ca },
+      retries: 0,
+    })
     expect(((await stranger.kv.get('weft/v1/x').catch((x) => x)) as KvHttpError).status).toBe(403)
   })
 
@@ -50,8 +66,12 @@ describe('remoteStoreOptions', () => {
   const token = `WFTKN-1-${'a'.repeat(64)}-${'b'.repeat(64)}`
 
   test('a join token excludes --store-token and --store-ca, and needs TLS', () => {
-    expect(() => remoteStoreOptions({ address: 'consul://h:8500', joinToken: token, token: 't' })).toThrow(/drop --store-token and --store-ca/)
-    expect(() => remoteStoreOptions({ address: 'http://h:8500', joinToken: token })).toThrow(/TLS only/)
+    expect(() =>
+      remoteStoreOptions({ address: 'consul://h:8500', joinToken: token, token: 't' }),
+    ).toThrow(/drop --store-token and --store-ca/)
+    expect(() => remoteStoreOptions({ address: 'http://h:8500', joinToken: token })).toThrow(
+      /TLS only/,
+    )
     expect(remoteStoreOptions({ address: 'consul://h:8500', joinToken: token }).options).toEqual({
       address: 'consul://h:8500',
       token: 'b'.repeat(64),
@@ -63,7 +83,11 @@ describe('remoteStoreOptions', () => {
     const e = await embedded('127.0.0.1', 'consul-like')
     const caFile = join(dir, 'consul-ca.pem')
     writeFileSync(caFile, e.secret.tls.ca)
-    const { options, warnings } = remoteStoreOptions({ address: `consul://127.0.0.1:${e.served.port}`, token: e.secret.token, caFile })
+    const { options, warnings } = remoteStoreOptions({
+      address: `consul://127.0.0.1:${e.served.port}`,
+      token: e.secret.token,
+      caFile,
+    })
     expect(warnings).toEqual([])
     const c = new ConsulClient(options)
     expect(c.address).toBe(`https://127.0.0.1:${e.served.port}`)
@@ -71,12 +95,20 @@ describe('remoteStoreOptions', () => {
   })
 
   test('an unreadable or empty --store-ca is refused; a token in clear is warned about', () => {
-    expect(() => remoteStoreOptions({ address: 'consul://h:8500', caFile: join(dir, 'missing.pem') })).toThrow(/--store-ca .*missing\.pem: cannot read it \(ENOENT\)/)
+    expect(() =>
+      remoteStoreOptions({ address: 'consul://h:8500', caFile: join(dir, 'missing.pem') }),
+    ).toThrow(/--store-ca .*missing\.pem: cannot read it \(ENOENT\)/)
     const empty = join(dir, 'empty.pem')
     writeFileSync(empty, 'not a certificate')
-    expect(() => remoteStoreOptions({ address: 'consul://h:8500', caFile: empty })).toThrow(/holds no PEM certificate/)
-    expect(remoteStoreOptions({ address: 'consul://h:8500', token: 't' }).warnings[0]).toContain('sent in clear')
-    expect(remoteStoreOptions({ address: 'consul://h:8500' }).warnings[0]).toContain('without a token or TLS')
+    expect(() => remoteStoreOptions({ address: 'consul://h:8500', caFile: empty })).toThrow(
+      /holds no PEM certificate/,
+    )
+    expect(remoteStoreOptions({ address: 'consul://h:8500', token: 't' }).warnings[0]).toContain(
+      'sent in clear',
+    )
+    expect(remoteStoreOptions({ address: 'consul://h:8500' }).warnings[0]).toContain(
+      'without a token or TLS',
+    )
     expect(remoteStoreOptions({ address: 'https://h:8501', token: 't' }).warnings).toEqual([])
   })
 })

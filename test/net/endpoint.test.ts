@@ -4,7 +4,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTopology, mustRunIn, nsPath, runIn, spawnIn, waitFor, type Topology } from '../harness/index.ts'
+import {
+  createTopology,
+  mustRunIn,
+  nsPath,
+  runIn,
+  spawnIn,
+  waitFor,
+  type Topology,
+} from '../harness/index.ts'
 import { startDriver, type DriverCallError, type DriverHandle } from '../datapath/driver-client.ts'
 import type { PlumbedEndpoint, PlumbSpec } from '../../src/net/index.ts'
 
@@ -30,7 +38,8 @@ async function fails(p: Promise<unknown>): Promise<DriverCallError> {
     (e: DriverCallError) => e,
   )
 }
-const wfLinks = async (ns: string) => (await links(ns)).map((l) => l.ifname).filter((n) => n.startsWith('wf'))
+const wfLinks = async (ns: string) =>
+  (await links(ns)).map((l) => l.ifname).filter((n) => n.startsWith('wf'))
 
 describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
   let topo: Topology
@@ -39,8 +48,14 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
   let c1: string
 
   const spec = (over: Partial<PlumbSpec> = {}): PlumbSpec => ({
-    sandbox: c1, ifname: 'eth0', hostIfname: 'wfa000000001', mac: '02:42:0a:00:01:02', ip: '10.0.1.2',
-    prefixLen: 24, mtu: 1450, ...over,
+    sandbox: c1,
+    ifname: 'eth0',
+    hostIfname: 'wfa000000001',
+    mac: '02:42:0a:00:01:02',
+    ip: '10.0.1.2',
+    prefixLen: 24,
+    mtu: 1450,
+    ...over,
   })
 
   beforeAll(async () => {
@@ -63,9 +78,16 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     expect(eth0.flags).toContain('UP')
     expect(eth0.ifindex).toBe(r.peerIfindex)
     expect(eth0.link_index).toBe(r.hostIfindex)
-    expect(eth0.addr_info).toEqual([expect.objectContaining({ family: 'inet', local: '10.0.1.2', prefixlen: 24 })])
-    const routes = JSON.parse((await mustRunIn(c1, ['ip', '-j', '-4', 'route', 'show', 'table', 'all', 'type', 'unicast'])).stdout)
-    expect(routes.map((x: { dst: string; dev: string }) => `${x.dst} ${x.dev}`)).toEqual(['10.0.1.0/24 eth0'])
+    expect(eth0.addr_info).toEqual([
+      expect.objectContaining({ family: 'inet', local: '10.0.1.2', prefixlen: 24 }),
+    ])
+    const routes = JSON.parse(
+      (await mustRunIn(c1, ['ip', '-j', '-4', 'route', 'show', 'table', 'all', 'type', 'unicast']))
+        .stdout,
+    )
+    expect(routes.map((x: { dst: string; dev: string }) => `${x.dst} ${x.dev}`)).toEqual([
+      '10.0.1.0/24 eth0',
+    ])
     const hostEnd = (await links(host)).find((l) => l.ifname === 'wfa000000001')!
     expect(hostEnd.ifindex).toBe(r.hostIfindex)
     expect(hostEnd.mtu).toBe(1500)
@@ -91,10 +113,21 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     try {
       const path = `/proc/${holder.pid}/ns/net`
       // nsenter enters c2 just after it starts: until then the PID's netns is the test's own
-      await waitFor(() => statSync(path).ino === statSync(nsPath(c2)).ino, { what: 'holder inside the sandbox' })
-      const r = await drv.call<PlumbedEndpoint>('net.plumbEndpoint', [spec({ sandbox: path, hostIfname: 'wfa000000002', ip: '10.0.1.3', mac: '02:42:0a:00:01:03' })])
+      await waitFor(() => statSync(path).ino === statSync(nsPath(c2)).ino, {
+        what: 'holder inside the sandbox',
+      })
+      const r = await drv.call<PlumbedEndpoint>('net.plumbEndpoint', [
+        spec({
+          sandbox: path,
+          hostIfname: 'wfa000000002',
+          ip: '10.0.1.3',
+          mac: '02:42:0a:00:01:03',
+        }),
+      ])
       expect(r.sandboxPath).toBe(path)
-      expect((await links(c2)).find((l) => l.ifname === 'eth0')?.addr_info?.[0]?.local).toBe('10.0.1.3')
+      expect((await links(c2)).find((l) => l.ifname === 'eth0')?.addr_info?.[0]?.local).toBe(
+        '10.0.1.3',
+      )
       const ping = await runIn(c1, ['ping', '-n', '-c', '1', '-W', '2', '10.0.1.3'])
       // The two host ends are not connected to each other: no forwarding without a datapath.
       expect(ping.code).not.toBe(0)
@@ -105,7 +138,9 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
 
   test('a host veth whose peer is in another sandbox (container restarted) is replaced', async () => {
     const [, c2, c3] = topo.hosts[0]!.containers.map((c) => c.ns)
-    const r = await drv.call<PlumbedEndpoint>('net.plumbEndpoint', [spec({ sandbox: c3!, hostIfname: 'wfa000000002', ip: '10.0.1.3', mac: '02:42:0a:00:01:03' })])
+    const r = await drv.call<PlumbedEndpoint>('net.plumbEndpoint', [
+      spec({ sandbox: c3!, hostIfname: 'wfa000000002', ip: '10.0.1.3', mac: '02:42:0a:00:01:03' }),
+    ])
     expect(r.adopted).toBe(false)
     expect((await links(c2!)).map((l) => l.ifname)).toEqual(['lo'])
     expect((await links(c3!)).find((l) => l.ifname === 'eth0')?.link_index).toBe(r.hostIfindex)
@@ -114,9 +149,15 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
 
   test('a missing sandbox fails with a hint and changes nothing', async () => {
     const before = await wfLinks(host)
-    const err = await fails(drv.call('net.plumbEndpoint', [spec({ sandbox: '/proc/999999999/ns/net', hostIfname: 'wfa000000009' })]))
+    const err = await fails(
+      drv.call('net.plumbEndpoint', [
+        spec({ sandbox: '/proc/999999999/ns/net', hostIfname: 'wfa000000009' }),
+      ]),
+    )
     expect(err).toMatchObject({ code: 'sandbox_not_found', name: 'NotFoundError' })
-    expect(err.message).toContain('sandbox /proc/999999999/ns/net not found: is the container running?')
+    expect(err.message).toContain(
+      'sandbox /proc/999999999/ns/net not found: is the container running?',
+    )
     expect(await wfLinks(host)).toEqual(before)
   })
 
@@ -124,7 +165,9 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     const c3 = topo.hosts[0]!.containers[2]!.ns
     await mustRunIn(c3, ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'x0'])
     const before = await wfLinks(host)
-    const err = await fails(drv.call('net.plumbEndpoint', [spec({ sandbox: c3, hostIfname: 'wfa000000003' })]))
+    const err = await fails(
+      drv.call('net.plumbEndpoint', [spec({ sandbox: c3, hostIfname: 'wfa000000003' })]),
+    )
     expect(err).toMatchObject({ code: 'ifname_taken', name: 'ConflictError' })
     expect(err.message).toContain('eth0 already exists in sandbox')
     expect(await wfLinks(host)).toEqual(before)
@@ -134,7 +177,11 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
   test('a failure half-way (bridge to enslave to does not exist) is undone on both sides', async () => {
     const c3 = topo.hosts[0]!.containers[2]!.ns
     const before = await wfLinks(host)
-    const err = await fails(drv.call('net.plumbEndpoint', [spec({ sandbox: c3, hostIfname: 'wfa000000004', master: 'wfbr999' })]))
+    const err = await fails(
+      drv.call('net.plumbEndpoint', [
+        spec({ sandbox: c3, hostIfname: 'wfa000000004', master: 'wfbr999' }),
+      ]),
+    )
     expect(err.message).toContain('wfbr999')
     expect(await wfLinks(host)).toEqual(before)
     expect((await links(c3)).map((l) => l.ifname)).toEqual(['lo'])
@@ -155,7 +202,11 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
   test('finds the underlay NIC from the advertise address', async () => {
     const h = topo.hosts[0]!
     expect(await drv.call('net.findUnderlay', [h.underlay.ip])).toMatchObject({
-      ifname: 'ul0', ifindex: h.underlay.ifindex, mtu: h.underlay.mtu, ip: h.underlay.ip, prefixLen: 24,
+      ifname: 'ul0',
+      ifindex: h.underlay.ifindex,
+      mtu: h.underlay.mtu,
+      ip: h.underlay.ip,
+      prefixLen: 24,
     })
     const err = await fails(drv.call('net.findUnderlay', ['198.18.0.200']))
     expect(err).toMatchObject({ code: 'underlay_not_found' })
@@ -163,11 +214,23 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
 
   test('the whole endpoint path starts no process (create, adopt, replace, underlay, address by name, delete)', async () => {
     const [, c2, c3] = topo.hosts[0]!.containers.map((c) => c.ns)
-    const r = await runIn(host, [process.execPath, join(import.meta.dir, 'children', 'plumb-without-processes.ts'), nsPath(c2!), nsPath(c3!), topo.hosts[0]!.underlay.ip])
+    const r = await runIn(host, [
+      process.execPath,
+      join(import.meta.dir, 'children', 'plumb-without-processes.ts'),
+      nsPath(c2!),
+      nsPath(c3!),
+      topo.hosts[0]!.underlay.ip,
+    ])
     expect(r.stderr).toBe('')
     expect(JSON.parse(r.stdout)).toEqual({
-      created: false, adopted: true, sameIfindex: true, moved: false, underlay: 'ul0', byName: [topo.hosts[0]!.underlay.ip, null],
-      deleted: true, again: false,
+      created: false,
+      adopted: true,
+      sameIfindex: true,
+      moved: false,
+      underlay: 'ul0',
+      byName: [topo.hosts[0]!.underlay.ip, null],
+      deleted: true,
+      again: false,
     })
     expect(await wfLinks(host)).toEqual([])
     expect((await links(c2!)).map((l) => l.ifname)).toEqual(['lo'])
@@ -181,10 +244,14 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     await Promise.all(
       Array.from({ length: 4 }, async (_, worker) => {
         for (let i = worker; i < 100; i += 4) {
-          await drv.call('net.plumbEndpoint', [spec({
-            sandbox: sandboxes[i]!, hostIfname: `wfb${String(i).padStart(9, '0')}`, ip: `10.0.2.${i + 2}`,
-            mac: `02:42:0a:00:02:${(i + 2).toString(16).padStart(2, '0')}`,
-          })])
+          await drv.call('net.plumbEndpoint', [
+            spec({
+              sandbox: sandboxes[i]!,
+              hostIfname: `wfb${String(i).padStart(9, '0')}`,
+              ip: `10.0.2.${i + 2}`,
+              mac: `02:42:0a:00:02:${(i + 2).toString(16).padStart(2, '0')}`,
+            }),
+          ])
         }
       }),
     )
@@ -193,9 +260,14 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     expect(ms).toBeLessThan(10_000)
     expect((await wfLinks(host)).filter((n) => n.startsWith('wfb'))).toHaveLength(100)
     const t1 = performance.now()
-    await drv.call('net.unplumbEndpoints', [Array.from({ length: 100 }, (_, i) => `wfb${String(i).padStart(9, '0')}`)]).catch(async () => {
-      for (let i = 0; i < 100; i++) await drv.call('net.unplumbEndpoint', [`wfb${String(i).padStart(9, '0')}`])
-    })
+    await drv
+      .call('net.unplumbEndpoints', [
+        Array.from({ length: 100 }, (_, i) => `wfb${String(i).padStart(9, '0')}`),
+      ])
+      .catch(async () => {
+        for (let i = 0; i < 100; i++)
+          await drv.call('net.unplumbEndpoint', [`wfb${String(i).padStart(9, '0')}`])
+      })
     console.log(`removed 100 endpoints in ${(performance.now() - t1).toFixed(0)} ms`)
     expect((await wfLinks(host)).filter((n) => n.startsWith('wfb'))).toHaveLength(0)
   }, 60_000)

@@ -3,7 +3,13 @@
 // in test/unit/netlink-message.test.ts).
 import { describe, expect, test } from 'bun:test'
 import { NotFoundError, ValidationError } from '../../src/errors/index.ts'
-import { parseIprouteJson, pickUnderlay, resolveSandbox, sandboxPath, validatePlumbSpec } from '../../src/net/index.ts'
+import {
+  parseIprouteJson,
+  pickUnderlay,
+  resolveSandbox,
+  sandboxPath,
+  validatePlumbSpec,
+} from '../../src/net/index.ts'
 import { failedBatchLine, iprouteMessage } from '../../src/net/exec.ts'
 
 describe('sandboxPath', () => {
@@ -14,7 +20,8 @@ describe('sandboxPath', () => {
     expect(sandboxPath('4242')).toBe('/proc/4242/ns/net')
   })
   test('rejects empty, relative paths and dot names', () => {
-    for (const bad of ['', '  ', 'a/b', '.', '..']) expect(() => sandboxPath(bad)).toThrow(ValidationError)
+    for (const bad of ['', '  ', 'a/b', '.', '..'])
+      expect(() => sandboxPath(bad)).toThrow(ValidationError)
   })
   test('a missing sandbox says what to check', () => {
     expect(() => resolveSandbox('/proc/999999999/ns/net')).toThrow(NotFoundError)
@@ -53,7 +60,12 @@ describe('pickUnderlay', () => {
   ])
   test('finds the NIC carrying the address with MTU and MAC', () => {
     expect(pickUnderlay(addrs, (i) => links.get(i), '198.18.0.1')).toEqual({
-      ifname: 'ul0', ifindex: 2, mtu: 9000, mac: '02:00:00:00:00:01', ip: '198.18.0.1', prefixLen: 24,
+      ifname: 'ul0',
+      ifindex: 2,
+      mtu: 9000,
+      mac: '02:00:00:00:00:01',
+      ip: '198.18.0.1',
+      prefixLen: 24,
     })
   })
   test('returns undefined when no NIC has it, or the link vanished in between', () => {
@@ -64,8 +76,13 @@ describe('pickUnderlay', () => {
 
 describe('validatePlumbSpec', () => {
   const spec = {
-    sandbox: 'c1', ifname: 'eth0', hostIfname: 'wf0123456789', mac: '02:42:0A:00:01:02', ip: '10.0.1.2',
-    prefixLen: 24, mtu: 1450,
+    sandbox: 'c1',
+    ifname: 'eth0',
+    hostIfname: 'wf0123456789',
+    mac: '02:42:0A:00:01:02',
+    ip: '10.0.1.2',
+    prefixLen: 24,
+    mtu: 1450,
   }
   test('normalises and defaults the host MTU to the sandbox MTU', () => {
     const s = validatePlumbSpec(spec)

@@ -1,7 +1,14 @@
 import { describe, expect, test } from 'bun:test'
 import { ValidationError } from '../../src/errors/index.ts'
 import {
-  assertHostAddress, formatIfaceAddress, intToIPv4, ipInSubnet, ipv4Bytes, ipv4ToInt, parseCidr, parseIPv4,
+  assertHostAddress,
+  formatIfaceAddress,
+  intToIPv4,
+  ipInSubnet,
+  ipv4Bytes,
+  ipv4ToInt,
+  parseCidr,
+  parseIPv4,
 } from '../../src/net/index.ts'
 
 describe('parseIPv4', () => {
@@ -11,13 +18,19 @@ describe('parseIPv4', () => {
     expect(parseIPv4('0.0.0.0')).toBe('0.0.0.0')
     expect(parseIPv4('255.255.255.255')).toBe('255.255.255.255')
   })
-  test.each(['', '10.0.1', '10.0.1.256', '10.0.1.2/24', 'a.b.c.d', '010.0.1.2', '::1', '1.2.3.4.5'])(
-    'rejects %p with a ValidationError naming it',
-    (bad) => {
-      expect(() => parseIPv4(bad, 'gateway')).toThrow(ValidationError)
-      expect(() => parseIPv4(bad, 'gateway')).toThrow(/gateway/)
-    },
-  )
+  test.each([
+    '',
+    '10.0.1',
+    '10.0.1.256',
+    '10.0.1.2/24',
+    'a.b.c.d',
+    '010.0.1.2',
+    '::1',
+    '1.2.3.4.5',
+  ])('rejects %p with a ValidationError naming it', (bad) => {
+    expect(() => parseIPv4(bad, 'gateway')).toThrow(ValidationError)
+    expect(() => parseIPv4(bad, 'gateway')).toThrow(/gateway/)
+  })
   test('rejects non-strings', () => {
     expect(() => parseIPv4(undefined as unknown as string)).toThrow(ValidationError)
   })
@@ -39,7 +52,10 @@ describe('byte and integer forms', () => {
 describe('parseCidr', () => {
   test('returns network, prefix and broadcast', () => {
     expect(parseCidr('10.0.1.0/24')).toEqual({
-      network: '10.0.1.0', prefixLen: 24, broadcast: '10.0.1.255', cidr: '10.0.1.0/24',
+      network: '10.0.1.0',
+      prefixLen: 24,
+      broadcast: '10.0.1.255',
+      cidr: '10.0.1.0/24',
     })
     expect(parseCidr('10.0.0.0/8').broadcast).toBe('10.255.255.255')
     expect(parseCidr('10.0.1.7/32').broadcast).toBe('10.0.1.7')
@@ -47,9 +63,12 @@ describe('parseCidr', () => {
   test('rejects host bits with a suggestion', () => {
     expect(() => parseCidr('10.0.1.5/24')).toThrow(/did you mean 10.0.1.0\/24/)
   })
-  test.each(['10.0.1.0', '10.0.1.0/33', '10.0.1.0/', '10.0.1.0/x', '10.0.1.0/-1', 'x/24'])('rejects %p', (bad) => {
-    expect(() => parseCidr(bad)).toThrow(ValidationError)
-  })
+  test.each(['10.0.1.0', '10.0.1.0/33', '10.0.1.0/', '10.0.1.0/x', '10.0.1.0/-1', 'x/24'])(
+    'rejects %p',
+    (bad) => {
+      expect(() => parseCidr(bad)).toThrow(ValidationError)
+    },
+  )
 })
 
 describe('subnet membership', () => {
@@ -60,7 +79,9 @@ describe('subnet membership', () => {
   })
   test('assertHostAddress rejects outside, network and broadcast addresses', () => {
     expect(() => assertHostAddress('10.0.1.2', '10.0.1.0/24')).not.toThrow()
-    expect(() => assertHostAddress('10.0.2.2', '10.0.1.0/24')).toThrow(/outside the subnet 10.0.1.0\/24/)
+    expect(() => assertHostAddress('10.0.2.2', '10.0.1.0/24')).toThrow(
+      /outside the subnet 10.0.1.0\/24/,
+    )
     expect(() => assertHostAddress('10.0.1.0', '10.0.1.0/24')).toThrow(/network address/)
     expect(() => assertHostAddress('10.0.1.255', '10.0.1.0/24')).toThrow(/broadcast address/)
     expect(() => assertHostAddress('10.0.1.0', '10.0.1.0/31')).not.toThrow()

@@ -1,7 +1,16 @@
 import { describe, expect, test } from 'bun:test'
 import { ValidationError } from '../../src/errors/index.ts'
 import {
-  assertId, assertIfname, assertVni, bridgeName, hostIfnameFor, IFNAME_MAX, macFromIp, parseMac, vniFromName, vxlanName,
+  assertId,
+  assertIfname,
+  assertVni,
+  bridgeName,
+  hostIfnameFor,
+  IFNAME_MAX,
+  macFromIp,
+  parseMac,
+  vniFromName,
+  vxlanName,
 } from '../../src/net/index.ts'
 
 const ID = '0123456789abcdef'.repeat(4)
@@ -37,7 +46,8 @@ describe('VNI and id', () => {
   test('VNI is 1..2^24-1', () => {
     expect(assertVni(1)).toBe(1)
     expect(assertVni(0xffffff)).toBe(0xffffff)
-    for (const bad of [0, -1, 0x1000000, 1.5, NaN]) expect(() => assertVni(bad)).toThrow(/out of range/)
+    for (const bad of [0, -1, 0x1000000, 1.5, NaN])
+      expect(() => assertVni(bad)).toThrow(/out of range/)
   })
   test('id is 64 lower-case hex', () => {
     expect(assertId(ID)).toBe(ID)
@@ -53,10 +63,14 @@ describe('MAC addresses', () => {
   test('parseMac normalises case and dashes', () => {
     expect(parseMac('02-42-0A-00-01-02')).toBe('02:42:0a:00:01:02')
   })
-  test.each(['', '02:42:0a:00:01', '02:42:0a:00:01:0g', '01:00:5e:00:00:01', '00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff'])(
-    'rejects %p (malformed, multicast or zero)',
-    (bad) => {
-      expect(() => parseMac(bad)).toThrow(ValidationError)
-    },
-  )
+  test.each([
+    '',
+    '02:42:0a:00:01',
+    '02:42:0a:00:01:0g',
+    '01:00:5e:00:00:01',
+    '00:00:00:00:00:00',
+    'ff:ff:ff:ff:ff:ff',
+  ])('rejects %p (malformed, multicast or zero)', (bad) => {
+    expect(() => parseMac(bad)).toThrow(ValidationError)
+  })
 })

@@ -30,14 +30,30 @@ describe('RtnlSocket (real namespaces)', () => {
   test('creates a veth pair with its peer in another namespace; both ends read back', async () => {
     const fd = openSync(nsPath(sandboxNs), 'r')
     try {
-      host.createVeth({ name: 'wfnl0', mtu: 1500, peer: { name: 'eth5', netnsFd: fd, mac: '02:42:0a:00:00:05', mtu: 1400 } })
+      host.createVeth({
+        name: 'wfnl0',
+        mtu: 1500,
+        peer: { name: 'eth5', netnsFd: fd, mac: '02:42:0a:00:00:05', mtu: 1400 },
+      })
     } finally {
       closeSync(fd)
     }
     const h = host.getLink('wfnl0')!
     const p = sandbox.getLink('eth5')!
-    expect(h).toMatchObject({ ifname: 'wfnl0', kind: 'veth', mtu: 1500, link: p.ifindex, up: false })
-    expect(p).toMatchObject({ ifname: 'eth5', kind: 'veth', mtu: 1400, mac: '02:42:0a:00:00:05', link: h.ifindex })
+    expect(h).toMatchObject({
+      ifname: 'wfnl0',
+      kind: 'veth',
+      mtu: 1500,
+      link: p.ifindex,
+      up: false,
+    })
+    expect(p).toMatchObject({
+      ifname: 'eth5',
+      kind: 'veth',
+      mtu: 1400,
+      mac: '02:42:0a:00:00:05',
+      link: h.ifindex,
+    })
     expect(host.getLink('eth5')).toBeUndefined() // the peer never existed on the host side
   })
 
@@ -46,10 +62,19 @@ describe('RtnlSocket (real namespaces)', () => {
     sandbox.replaceAddress(sandbox.getLink('eth5')!.ifindex, '10.9.0.5', 24)
     sandbox.setLink('eth5', { up: true })
     host.setLink('wfnl0', { alias: 'weft test', up: true })
-    const addrs = JSON.parse((await mustRunIn(sandboxNs, ['ip', '-j', 'addr', 'show', 'dev', 'eth5'])).stdout)[0]
-    expect(addrs.addr_info.map((a: { family: string; local: string; prefixlen: number }) => `${a.family} ${a.local}/${a.prefixlen}`)).toEqual(['inet 10.9.0.5/24'])
+    const addrs = JSON.parse(
+      (await mustRunIn(sandboxNs, ['ip', '-j', 'addr', 'show', 'dev', 'eth5'])).stdout,
+    )[0]
+    expect(
+      addrs.addr_info.map(
+        (a: { family: string; local: string; prefixlen: number }) =>
+          `${a.family} ${a.local}/${a.prefixlen}`,
+      ),
+    ).toEqual(['inet 10.9.0.5/24'])
     expect(sandbox.getLink('eth5')!.up).toBe(true)
-    const hostEnd = JSON.parse((await mustRunIn(topo.hosts[0]!.ns, ['ip', '-j', 'link', 'show', 'dev', 'wfnl0'])).stdout)[0]
+    const hostEnd = JSON.parse(
+      (await mustRunIn(topo.hosts[0]!.ns, ['ip', '-j', 'link', 'show', 'dev', 'wfnl0'])).stdout,
+    )[0]
     expect(hostEnd.ifalias).toBe('weft test')
   })
 
@@ -57,7 +82,11 @@ describe('RtnlSocket (real namespaces)', () => {
     const fd = openSync(nsPath(sandboxNs), 'r')
     let exists: unknown
     try {
-      host.createVeth({ name: 'wfnl0', mtu: 1500, peer: { name: 'eth6', netnsFd: fd, mac: '02:42:0a:00:00:06', mtu: 1400 } })
+      host.createVeth({
+        name: 'wfnl0',
+        mtu: 1500,
+        peer: { name: 'eth6', netnsFd: fd, mac: '02:42:0a:00:00:06', mtu: 1400 },
+      })
     } catch (e) {
       exists = e
     } finally {
@@ -103,7 +132,10 @@ describe('RtnlSocket (real namespaces)', () => {
     expect(r.timedOut).toBe(false)
     expect(r.stderr).toBe('')
     const out = JSON.parse(r.stdout)
-    expect(out.error).toEqual({ code: 'netlink_timeout', message: 'read link lo: no answer from the kernel within 300 ms (EAGAIN)' })
+    expect(out.error).toEqual({
+      code: 'netlink_timeout',
+      message: 'read link lo: no answer from the kernel within 300 ms (EAGAIN)',
+    })
     expect(out.waitedMs).toBeGreaterThanOrEqual(290)
     expect(out.waitedMs).toBeLessThan(5000)
     expect(out.after).toBe('lo')

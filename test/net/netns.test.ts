@@ -30,9 +30,11 @@ describe('withNetns (real namespaces)', () => {
     expect(target).not.toBe(home)
     expect(withNetns(sandbox, here)).toBe(target)
     expect(here()).toBe(home)
-    expect(() => withNetns(sandbox, () => {
-      throw new Error('boom')
-    })).toThrow('boom')
+    expect(() =>
+      withNetns(sandbox, () => {
+        throw new Error('boom')
+      }),
+    ).toThrow('boom')
     expect(here()).toBe(home)
   })
 
@@ -41,16 +43,23 @@ describe('withNetns (real namespaces)', () => {
     expect(() => withNetns('/run/netns/wf-no-such-ns', here)).toThrow(NetnsError)
     expect(() => withNetns('/run/netns/wf-no-such-ns', here)).toThrow(/no such namespace file/)
     // a namespace file of another kind: setns(CLONE_NEWNET) refuses it with EINVAL
-    expect(() => withNetns('/proc/self/ns/uts', here)).toThrow(/enter netns \/proc\/self\/ns\/uts: EINVAL/)
+    expect(() => withNetns('/proc/self/ns/uts', here)).toThrow(
+      /enter netns \/proc\/self\/ns\/uts: EINVAL/,
+    )
     expect(here()).toBe(home)
   })
 
-  test.each(['returns', 'throws'])('failing to come back aborts the process (fn %s)', async (mode) => {
-    const r = await runChild('netns-stuck.ts', [sandbox, mode], 20_000)
-    expect(r.timedOut).toBe(false)
-    expect(r.signalCode).toBe('SIGABRT')
-    expect(r.stdout).toBe('inside\n') // not "caught", not "carried on"
-    expect(r.stderr).toContain(`weft: fatal: cannot return to this process's own network namespace after entering ${sandbox}`)
-    expect(r.stderr).toContain('EPERM')
-  })
+  test.each(['returns', 'throws'])(
+    'failing to come back aborts the process (fn %s)',
+    async (mode) => {
+      const r = await runChild('netns-stuck.ts', [sandbox, mode], 20_000)
+      expect(r.timedOut).toBe(false)
+      expect(r.signalCode).toBe('SIGABRT')
+      expect(r.stdout).toBe('inside\n') // not "caught", not "carried on"
+      expect(r.stderr).toContain(
+        `weft: fatal: cannot return to this process's own network namespace after entering ${sandbox}`,
+      )
+      expect(r.stderr).toContain('EPERM')
+    },
+  )
 })

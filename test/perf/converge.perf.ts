@@ -11,7 +11,13 @@ function cpuByKind(): Map<string, number> {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const kind = / agent /.test(cmd) ? 'agents' : /driver\.ts/.test(cmd) ? 'drivers' : Number(pid) === process.pid ? 'probe' : ''
+      const kind = / agent /.test(cmd)
+        ? 'agents'
+        : /driver\.ts/.test(cmd)
+          ? 'drivers'
+          : Number(pid) === process.pid
+            ? 'probe'
+            : ''
       if (!kind) continue
       const own = (Number(f[11]) + Number(f[12])) / 100
       const kids = (Number(f[13]) + Number(f[14])) / 100
@@ -37,9 +43,24 @@ const r = await runControlPlane({
     if (what.startsWith('attach ') && what.includes('concurrently')) before = cpuByKind()
     if (what === 'converged') {
       const after = cpuByKind()
-      console.log('CPU s while converging: ' + [...after].map(([k, v]) => `${k} ${(v - (before.get(k) ?? 0)).toFixed(1)}`).join(', '))
+      console.log(
+        'CPU s while converging: ' +
+          [...after].map(([k, v]) => `${k} ${(v - (before.get(k) ?? 0)).toFixed(1)}`).join(', '),
+      )
     }
-    console.log(`${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${what}${fig ? `  ${fig}` : ''}`)
+    console.log(
+      `${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${what}${fig ? `  ${fig}` : ''}`,
+    )
   },
 })
-console.log(JSON.stringify({ attach: { ...r.attach, samplesMs: undefined, slow: r.attach.samplesMs.map((x, i) => [i, x]).filter(([, x]) => x! > 200) }, converge: r.converge, agents: r.agents }))
+console.log(
+  JSON.stringify({
+    attach: {
+      ...r.attach,
+      samplesMs: undefined,
+      slow: r.attach.samplesMs.map((x, i) => [i, x]).filter(([, x]) => x! > 200),
+    },
+    converge: r.converge,
+    agents: r.agents,
+  }),
+)

@@ -8,7 +8,9 @@ import { adoptPinnedLink, linkInfo, openObject } from '../../src/bpf/index.ts'
 
 const [pinDir, objPath] = Bun.argv.slice(2)
 if (!pinDir || !objPath) throw new Error('usage: swap.ts <pinDir> <object.o>')
-const obj = openObject(new Uint8Array(readFileSync(objPath)), { name: 'vxlan' }).pinMaps(pinDir).load()
+const obj = openObject(new Uint8Array(readFileSync(objPath)), { name: 'vxlan' })
+  .pinMaps(pinDir)
+  .load()
 const out: Record<string, number> = {}
 for (const file of readdirSync(join(pinDir, 'links'))) {
   const link = adoptPinnedLink(join(pinDir, 'links', file))

@@ -19,7 +19,11 @@ try {
     const s = RtnlSocket.open()
     for (let i = 0; i < N; i++) {
       let t = performance.now()
-      s.createVeth({ name: `wf${i}`, mtu: 1450, peer: { name: `e${i}`, netnsFd: sb, mac: '02:00:00:00:00:01', mtu: 1450 } })
+      s.createVeth({
+        name: `wf${i}`,
+        mtu: 1450,
+        peer: { name: `e${i}`, netnsFd: sb, mac: '02:00:00:00:00:01', mtu: 1450 },
+      })
       s.setLink(`wf${i}`, { up: true })
       veth.push(performance.now() - t)
       t = performance.now()
@@ -31,7 +35,9 @@ try {
   closeSync(sb)
   const med = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)]!.toFixed(2)
   const sum = (a: number[]) => a.reduce((x, y) => x + y, 0).toFixed(0)
-  console.log(`${N} veths: median ${med(veth)} ms, total ${sum(veth)} ms; ${mode} attach: median ${med(att)} ms, total ${sum(att)} ms`)
+  console.log(
+    `${N} veths: median ${med(veth)} ms, total ${sum(veth)} ms; ${mode} attach: median ${med(att)} ms, total ${sum(att)} ms`,
+  )
 } finally {
   Bun.spawnSync(['ip', 'netns', 'del', `${p}h`])
   Bun.spawnSync(['ip', 'netns', 'del', `${p}s`])

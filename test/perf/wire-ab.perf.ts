@@ -17,7 +17,17 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { hostIfnameFor, macFromIp } from '../../src/net/index.ts'
 import type { NetworkSpec } from '../../src/datapath/types.ts'
-import { createTopology, mustRunIn, ping, run, runIn, spawnIn, waitFor, type NsProcess, type Topology } from '../harness/index.ts'
+import {
+  createTopology,
+  mustRunIn,
+  ping,
+  run,
+  runIn,
+  spawnIn,
+  waitFor,
+  type NsProcess,
+  type Topology,
+} from '../harness/index.ts'
 import { startDriver, type DriverHandle } from '../datapath/driver-client.ts'
 
 const { values: args } = parseArgs({
@@ -39,7 +49,13 @@ const ROUNDS = Number(args.rounds)
 const SECONDS = Number(args.seconds)
 const WIRE = !args.veth
 const SWAP = join(import.meta.dir, 'swap.ts')
-const N: NetworkSpec = { id: 'a'.repeat(64), vni: 4242, subnet: '10.0.1.0/24', gateway: '10.0.1.1', mtu: 1450 }
+const N: NetworkSpec = {
+  id: 'a'.repeat(64),
+  vni: 4242,
+  subnet: '10.0.1.0/24',
+  gateway: '10.0.1.1',
+  mtu: 1450,
+}
 
 interface Mode {
   name: string
@@ -67,7 +83,14 @@ for (const v of args.variant!) {
 
 function newMode(name: string, kind: Mode['kind'], object?: string): Mode {
   return {
-    name, kind, object, drivers: [], client: '', serverNs: '', serverIp: '', servers: [],
+    name,
+    kind,
+    object,
+    drivers: [],
+    client: '',
+    serverNs: '',
+    serverIp: '',
+    servers: [],
     results: { tcp: [], retrans: [], udpPps: [], ns: {} },
   }
 }
@@ -93,7 +116,19 @@ async function setup(m: Mode): Promise<void> {
   m.serverNs = h2.containers[0]!.ns
   if (m.kind === 'routed') {
     const attach = async (hostNs: string, ns: string, n: number) => {
-      await mustRunIn(hostNs, ['ip', 'link', 'add', 'rt0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
+      await mustRunIn(hostNs, [
+        'ip',
+        'link',
+        'add',
+        'rt0',
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'eth0',
+        'netns',
+        ns,
+      ])
       await mustRunIn(hostNs, ['ip', 'addr', 'add', `10.0.${n}.1/24`, 'dev', 'rt0'])
       await mustRunIn(hostNs, ['ip', 'link', 'set', 'rt0', 'up'])
       await mustRunIn(ns, ['ip', 'addr', 'add', `10.0.${n}.2/24`, 'dev', 'eth0'])
@@ -103,8 +138,26 @@ async function setup(m: Mode): Promise<void> {
     }
     await attach(h1.ns, m.client, 1)
     await attach(h2.ns, m.serverNs, 2)
-    await mustRunIn(h1.ns, ['ip', 'route', 'add', '10.0.2.0/24', 'via', h2.underlay.ip, 'dev', 'ul0'])
-    await mustRunIn(h2.ns, ['ip', 'route', 'add', '10.0.1.0/24', 'via', h1.underlay.ip, 'dev', 'ul0'])
+    await mustRunIn(h1.ns, [
+      'ip',
+      'route',
+      'add',
+      '10.0.2.0/24',
+      'via',
+      h2.underlay.ip,
+      'dev',
+      'ul0',
+    ])
+    await mustRunIn(h2.ns, [
+      'ip',
+      'route',
+      'add',
+      '10.0.1.0/24',
+      'via',
+      h1.underlay.ip,
+      'dev',
+      'ul0',
+    ])
     m.serverIp = '10.0.2.2'
   } else {
     const ips = ['10.0.1.2', '10.0.1.3']
@@ -118,15 +171,29 @@ async function setup(m: Mode): Promise<void> {
       await d.call('start')
       await d.call('upsertNetwork', [N])
       const id = (i + 1).toString().repeat(64)
-      await d.call('attachEndpoint', [{
-        id, vni: N.vni, ip: ips[i], mac: macFromIp(ips[i]!), sandbox: h.containers[0]!.ns, ifname: 'eth0',
-        hostIfname: hostIfnameFor(id),
-      }])
+      await d.call('attachEndpoint', [
+        {
+          id,
+          vni: N.vni,
+          ip: ips[i],
+          mac: macFromIp(ips[i]!),
+          sandbox: h.containers[0]!.ns,
+          ifname: 'eth0',
+          hostIfname: hostIfnameFor(id),
+        },
+      ])
     }
     for (const [i, d] of m.drivers.entries()) {
       const other = 1 - i
       await d.call('setMembers', [N.vni, [topo.hosts[other]!.underlay.ip]])
-      await d.call('upsertRemoteEndpoint', [{ vni: N.vni, ip: ips[other], mac: macFromIp(ips[other]!), vtep: topo.hosts[other]!.underlay.ip }])
+      await d.call('upsertRemoteEndpoint', [
+        {
+          vni: N.vni,
+          ip: ips[other],
+          mac: macFromIp(ips[other]!),
+          vtep: topo.hosts[other]!.underlay.ip,
+        },
+      ])
     }
     m.serverIp = ips[1]!
     if (m.object) {
@@ -135,29 +202,56 @@ async function setup(m: Mode): Promise<void> {
         if (r.code !== 0) throw new Error(`swap ${m.object} on ${h.node}: ${r.stderr}`)
       }
       // variants with an outer-neighbour map (vx_nbr[vtep] = {dmac, smac}): fill it
-      const macs = await Promise.all(topo.hosts.map(async (h) =>
-        JSON.parse((await mustRunIn(h.ns, ['ip', '-j', 'link', 'show', 'ul0'])).stdout)[0].address as string))
+      const macs = await Promise.all(
+        topo.hosts.map(
+          async (h) =>
+            JSON.parse((await mustRunIn(h.ns, ['ip', '-j', 'link', 'show', 'ul0'])).stdout)[0]
+              .address as string,
+        ),
+      )
       const hexb = (s: string) => s.split(/[:.]/).map((x) => x.padStart(2, '0'))
       for (const [i, h] of topo.hosts.entries()) {
         const pin = `/sys/fs/bpf/weft/${h.node}/vx_nbr`
         if (!(await run(['test', '-e', pin])).code) {
           const o = 1 - i
-          await run(['bpftool', 'map', 'update', 'pinned', pin, 'key', ...hexb(topo.hosts[o]!.underlay.ip).map((x) => String(Number(x))),
-            'value', 'hex', ...hexb(macs[o]!), ...hexb(macs[i]!), '00', '00', '00', '00']).then((r) => {
+          await run([
+            'bpftool',
+            'map',
+            'update',
+            'pinned',
+            pin,
+            'key',
+            ...hexb(topo.hosts[o]!.underlay.ip).map((x) => String(Number(x))),
+            'value',
+            'hex',
+            ...hexb(macs[o]!),
+            ...hexb(macs[i]!),
+            '00',
+            '00',
+            '00',
+            '00',
+          ]).then((r) => {
             if (r.code) throw new Error(`fill vx_nbr: ${r.stderr}`)
           })
         }
       }
     }
   }
-  await waitFor(async () => (await ping(m.client, m.serverIp, { count: 1, timeoutMs: 1000 })).received === 1, {
-    what: `${m.name}: ping ${m.serverIp}`, timeoutMs: 15_000,
-  })
+  await waitFor(
+    async () => (await ping(m.client, m.serverIp, { count: 1, timeoutMs: 1000 })).received === 1,
+    {
+      what: `${m.name}: ping ${m.serverIp}`,
+      timeoutMs: 15_000,
+    },
+  )
   const srv = spawnIn(m.serverNs, ['taskset', '-c', '1', 'iperf3', '-s', '-B', m.serverIp])
   m.servers.push(srv)
-  await waitFor(async () => (await runIn(m.serverNs, ['ss', '-Hltn', 'sport = :5201'])).stdout.includes('5201'), {
-    what: `${m.name}: iperf3 server`,
-  })
+  await waitFor(
+    async () => (await runIn(m.serverNs, ['ss', '-Hltn', 'sport = :5201'])).stdout.includes('5201'),
+    {
+      what: `${m.name}: iperf3 server`,
+    },
+  )
 }
 
 /** prog name -> {id} of the bpf programs of a mode (both hosts), from the pinned links. */
@@ -165,15 +259,26 @@ async function progIds(m: Mode): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
   for (const [i, h] of m.topo!.hosts.entries()) {
     for (const link of ['underlay', 'ep_' + hostIfnameFor((i + 1).toString().repeat(64))]) {
-      const r = await run(['bpftool', '-j', 'link', 'show', 'pinned', `/sys/fs/bpf/weft/${h.node}/links/${link}`])
+      const r = await run([
+        'bpftool',
+        '-j',
+        'link',
+        'show',
+        'pinned',
+        `/sys/fs/bpf/weft/${h.node}/links/${link}`,
+      ])
       if (r.code !== 0) throw new Error(`bpftool link show: ${r.stderr}`)
-      out[`h${i + 1}.${link === 'underlay' ? 'decap(from_ul)' : 'encap(from_ep)'}`] = JSON.parse(r.stdout).prog_id
+      out[`h${i + 1}.${link === 'underlay' ? 'decap(from_ul)' : 'encap(from_ep)'}`] = JSON.parse(
+        r.stdout,
+      ).prog_id
     }
   }
   return out
 }
 
-async function progStats(ids: Record<string, number>): Promise<Record<string, { ns: number; cnt: number }>> {
+async function progStats(
+  ids: Record<string, number>,
+): Promise<Record<string, { ns: number; cnt: number }>> {
   const out: Record<string, { ns: number; cnt: number }> = {}
   for (const [k, id] of Object.entries(ids)) {
     const r = await run(['bpftool', '-j', 'prog', 'show', 'id', String(id)])
@@ -199,10 +304,37 @@ async function tcpRun(m: Mode): Promise<void> {
   if (stats) await setStatsSysctl('1')
   const before = stats ? await progStats(ids) : {}
   const r0 = await retrans(m.client)
-  const rec = args.perf && m.results.tcp.length === 0
-    ? Bun.spawn(['perf', 'record', '-q', '-a', '-g', '-e', 'cpu-clock', '-o', join(args.perf, `${m.name}.data`), '--', 'sleep', String(SECONDS)], { stdout: 'ignore', stderr: 'ignore' })
-    : undefined
-  const r = await runIn(m.client, ['taskset', '-c', '0', 'iperf3', '-c', m.serverIp, '-t', String(SECONDS), '-J'])
+  const rec =
+    args.perf && m.results.tcp.length === 0
+      ? Bun.spawn(
+          [
+            'perf',
+            'record',
+            '-q',
+            '-a',
+            '-g',
+            '-e',
+            'cpu-clock',
+            '-o',
+            join(args.perf, `${m.name}.data`),
+            '--',
+            'sleep',
+            String(SECONDS),
+          ],
+          { stdout: 'ignore', stderr: 'ignore' },
+        )
+      : undefined
+  const r = await runIn(m.client, [
+    'taskset',
+    '-c',
+    '0',
+    'iperf3',
+    '-c',
+    m.serverIp,
+    '-t',
+    String(SECONDS),
+    '-J',
+  ])
   const r1 = await retrans(m.client)
   await rec?.exited
   const after = stats ? await progStats(ids) : {}
@@ -225,7 +357,20 @@ async function tcpRun(m: Mode): Promise<void> {
 
 async function udpRun(m: Mode): Promise<void> {
   const r = await runIn(m.client, [
-    'taskset', '-c', '0', 'iperf3', '-c', m.serverIp, '-u', '-b', '0', '-l', '64', '-t', String(Math.min(SECONDS, 3)), '-J',
+    'taskset',
+    '-c',
+    '0',
+    'iperf3',
+    '-c',
+    m.serverIp,
+    '-u',
+    '-b',
+    '0',
+    '-l',
+    '64',
+    '-t',
+    String(Math.min(SECONDS, 3)),
+    '-J',
   ])
   if (r.code !== 0) throw new Error(`${m.name}: iperf3 udp: ${r.stdout.slice(-500)} ${r.stderr}`)
   const j = JSON.parse(r.stdout)
@@ -233,14 +378,18 @@ async function udpRun(m: Mode): Promise<void> {
   const pkts = (s.packets ?? 0) - (s.lost_packets ?? 0)
   const pps = pkts / s.seconds / 1000
   m.results.udpPps.push(pps)
-  console.log(`  ${m.name.padEnd(10)} udp64 ${pps.toFixed(0)} kpps received (lost ${s.lost_percent?.toFixed(1)}%)`)
+  console.log(
+    `  ${m.name.padEnd(10)} udp64 ${pps.toFixed(0)} kpps received (lost ${s.lost_percent?.toFixed(1)}%)`,
+  )
 }
 
 let origStats = '0'
 
 async function main(): Promise<void> {
   origStats = (await run(['sysctl', '-n', 'kernel.bpf_stats_enabled'])).stdout.trim() || '0'
-  console.log(`wire-ab: ${WIRE ? 'wire' : 'veth'} underlay, ${ROUNDS} rounds x ${SECONDS}s, modes ${modes.map((m) => m.name).join(', ')}`)
+  console.log(
+    `wire-ab: ${WIRE ? 'wire' : 'veth'} underlay, ${ROUNDS} rounds x ${SECONDS}s, modes ${modes.map((m) => m.name).join(', ')}`,
+  )
   console.log(`load before setup: ${loadavg()}`)
   try {
     for (const m of modes) await setup(m)
@@ -264,10 +413,13 @@ async function main(): Promise<void> {
   for (const m of modes) {
     const tcp = median(m.results.tcp)
     let line = `${m.name.padEnd(10)} tcp ${tcp.toFixed(2)} Gbit/s`
-    if (kernel && m !== kernel) line += ` (${(tcp / median(kernel.results.tcp)).toFixed(2)}x kernel)`
-    if (routed && m !== routed) line += ` (${(tcp / median(routed.results.tcp)).toFixed(2)}x routed)`
+    if (kernel && m !== kernel)
+      line += ` (${(tcp / median(kernel.results.tcp)).toFixed(2)}x kernel)`
+    if (routed && m !== routed)
+      line += ` (${(tcp / median(routed.results.tcp)).toFixed(2)}x routed)`
     line += `  retrans ${median(m.results.retrans)}`
-    if (kernel && m !== kernel) line += ` (${(median(m.results.retrans) / Math.max(1, median(kernel.results.retrans))).toFixed(2)}x kernel)`
+    if (kernel && m !== kernel)
+      line += ` (${(median(m.results.retrans) / Math.max(1, median(kernel.results.retrans))).toFixed(2)}x kernel)`
     if (m.results.udpPps.length) {
       line += `  udp64 ${median(m.results.udpPps).toFixed(0)} kpps`
       if (kernel && m !== kernel && kernel.results.udpPps.length) {
@@ -275,7 +427,10 @@ async function main(): Promise<void> {
       }
     }
     console.log(line)
-    for (const [k, xs] of Object.entries(m.results.ns)) console.log(`    ${k.padEnd(22)} ${median(xs).toFixed(0)}${k.endsWith('runs') ? '' : ' ns/run'}`)
+    for (const [k, xs] of Object.entries(m.results.ns))
+      console.log(
+        `    ${k.padEnd(22)} ${median(xs).toFixed(0)}${k.endsWith('runs') ? '' : ' ns/run'}`,
+      )
   }
 }
 

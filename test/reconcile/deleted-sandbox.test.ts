@@ -21,7 +21,10 @@ for (const datapath of ['bpf', 'kernel'] as const) {
     }, 60_000)
 
     const connect = async (host: number, sandbox: string, ip?: string) => {
-      const r = await agents[host]!.api('POST', '/v1/networks/wedge/connect', { sandbox, ...(ip && { ip }) })
+      const r = await agents[host]!.api('POST', '/v1/networks/wedge/connect', {
+        sandbox,
+        ...(ip && { ip }),
+      })
       expect(r).toMatchObject({ status: 201, body: { status: 'attached' } })
       return r.body as { id: string; ip: string; name: string }
     }
@@ -34,7 +37,10 @@ for (const datapath of ['bpf', 'kernel'] as const) {
       (await runIn(topo.hosts[host]!.ns, ['ip', 'link', 'show', 'dev', ifname])).code === 0
 
     test('after `ip netns del` and an agent restart, new connects work, remote endpoints keep being programmed, and the address can be reused', async () => {
-      expect((await agents[0]!.api('POST', '/v1/networks', { name: 'wedge', subnet: '10.88.0.0/24' })).status).toBe(201)
+      expect(
+        (await agents[0]!.api('POST', '/v1/networks', { name: 'wedge', subnet: '10.88.0.0/24' }))
+          .status,
+      ).toBe(201)
       const far = await connect(1, topo.hosts[1]!.containers[0]!.ns)
       const x = await topo.addContainer(0)
       const gone = await connect(0, x.ns)
@@ -47,7 +53,9 @@ for (const datapath of ['bpf', 'kernel'] as const) {
       expect(await hostLinkExists(0, hostVeth)).toBe(true)
       await agents[0]!.kill('SIGTERM')
       expect((await run(['ip', 'netns', 'del', x.ns])).code).toBe(0)
-      await waitFor(async () => !(await hostLinkExists(0, hostVeth)), { what: `${hostVeth} to go with its namespace` })
+      await waitFor(async () => !(await hostLinkExists(0, hostVeth)), {
+        what: `${hostVeth} to go with its namespace`,
+      })
 
       // a restart resyncs from the kernel at once (the periodic resync would do the same within 30 s)
       await agents[0]!.restart()

@@ -16,8 +16,15 @@ afterEach(() => {
 function setup(opts: { pollMs?: number; reportAgainMs?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-sbwatch-'))
   const gone: SandboxGone[] = []
-  const w = new SandboxWatcher({ onGone: (g) => void gone.push(g), pollMs: opts.pollMs ?? 60_000, reportAgainMs: opts.reportAgainMs })
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }), () => w.stop())
+  const w = new SandboxWatcher({
+    onGone: (g) => void gone.push(g),
+    pollMs: opts.pollMs ?? 60_000,
+    reportAgainMs: opts.reportAgainMs,
+  })
+  cleanups.push(
+    () => rmSync(dir, { recursive: true, force: true }),
+    () => w.stop(),
+  )
   const file = (name: string) => {
     const p = join(dir, name)
     writeFileSync(p, '')
@@ -31,7 +38,11 @@ describe('SandboxWatcher (files)', () => {
     const { gone, w, file } = setup()
     const a = file('a')
     const b = file('b')
-    w.follow([{ endpointId: 'e1', sandbox: a }, { endpointId: 'e2', sandbox: a }, { endpointId: 'e3', sandbox: b }])
+    w.follow([
+      { endpointId: 'e1', sandbox: a },
+      { endpointId: 'e2', sandbox: a },
+      { endpointId: 'e3', sandbox: b },
+    ])
     w.start()
     expect(gone).toEqual([])
     rmSync(a)
@@ -48,7 +59,10 @@ describe('SandboxWatcher (files)', () => {
     w.start()
     const other = file('other')
     renameSync(other, a) // same path, another inode
-    await waitFor(() => gone.length > 0, { what: 'the replacement to be reported', timeoutMs: 2000 })
+    await waitFor(() => gone.length > 0, {
+      what: 'the replacement to be reported',
+      timeoutMs: 2000,
+    })
     expect(gone).toEqual([{ sandbox: a, path: a, endpointIds: ['e1'], reason: 'replaced' }])
   })
 
@@ -56,7 +70,10 @@ describe('SandboxWatcher (files)', () => {
     const { gone, w } = setup({ pollMs: 100 })
     const proc = Bun.spawn(['sleep', '60'])
     cleanups.push(() => proc.kill())
-    w.follow([{ endpointId: 'e1', sandbox: `/proc/${proc.pid}/ns/net` }, { endpointId: 'e2', sandbox: String(proc.pid) }])
+    w.follow([
+      { endpointId: 'e1', sandbox: `/proc/${proc.pid}/ns/net` },
+      { endpointId: 'e2', sandbox: String(proc.pid) },
+    ])
     w.start()
     w.check()
     expect(gone).toEqual([])
@@ -65,13 +82,23 @@ describe('SandboxWatcher (files)', () => {
     await proc.exited
     await waitFor(() => gone.length > 0, { what: 'the exit to be reported', timeoutMs: 2000 })
     expect(Date.now() - t0).toBeLessThan(1000)
-    expect(gone).toEqual([{ sandbox: `/proc/${proc.pid}/ns/net`, path: `/proc/${proc.pid}/ns/net`, endpointIds: ['e1', 'e2'], reason: 'missing' }])
+    expect(gone).toEqual([
+      {
+        sandbox: `/proc/${proc.pid}/ns/net`,
+        path: `/proc/${proc.pid}/ns/net`,
+        endpointIds: ['e1', 'e2'],
+        reason: 'missing',
+      },
+    ])
   })
 
   test('a sandbox already gone when first followed is reported; one no longer followed is not', async () => {
     const { dir, gone, w, file } = setup()
     const a = file('a')
-    w.follow([{ endpointId: 'e1', sandbox: join(dir, 'never') }, { endpointId: 'e2', sandbox: a }])
+    w.follow([
+      { endpointId: 'e1', sandbox: join(dir, 'never') },
+      { endpointId: 'e2', sandbox: a },
+    ])
     w.check()
     expect(gone.map((g) => g.endpointIds)).toEqual([['e1']])
     w.follow([])
@@ -109,7 +136,10 @@ describe('SandboxWatcher (files)', () => {
 
   test('a malformed sandbox reference is skipped and logged', () => {
     const warnings: string[] = []
-    const w = new SandboxWatcher({ onGone: () => {}, log: { warn: (_o, m) => void warnings.push(m ?? '') } })
+    const w = new SandboxWatcher({
+      onGone: () => {},
+      log: { warn: (_o, m) => void warnings.push(m ?? '') },
+    })
     w.follow([{ endpointId: 'e1', sandbox: 'relative/path' }])
     w.check()
     expect(warnings).toEqual(['not following a malformed sandbox reference'])

@@ -22,7 +22,11 @@ describe('SandboxWatcher (network namespaces)', () => {
   }
   /** ms until `endpointId` is reported gone (fails after 3 s). */
   const reported = async (endpointId: string, since: number) => {
-    await waitFor(() => gone.some((g) => g.endpointIds.includes(endpointId)), { what: `${endpointId} to be reported gone`, timeoutMs: 3000, intervalMs: 10 })
+    await waitFor(() => gone.some((g) => g.endpointIds.includes(endpointId)), {
+      what: `${endpointId} to be reported gone`,
+      timeoutMs: 3000,
+      intervalMs: 10,
+    })
     return Date.now() - since
   }
 
@@ -60,7 +64,10 @@ describe('SandboxWatcher (network namespaces)', () => {
 
   test('a name deleted and added again names another namespace: reported', async () => {
     await addNs(`${prefix}-c`)
-    watcher.follow([{ endpointId: 'b0', sandbox: `${prefix}-b` }, { endpointId: 'c0', sandbox: `${prefix}-c` }])
+    watcher.follow([
+      { endpointId: 'b0', sandbox: `${prefix}-b` },
+      { endpointId: 'c0', sandbox: `${prefix}-c` },
+    ])
     const t0 = Date.now()
     await delNs(`${prefix}-c`)
     await addNs(`${prefix}-c`)
@@ -70,15 +77,28 @@ describe('SandboxWatcher (network namespaces)', () => {
   })
 
   test('the process behind /proc/PID/ns/net exits: reported by the periodic check within ~1 s', async () => {
-    const proc = Bun.spawn(['unshare', '--net', 'sleep', '60'], { stdout: 'ignore', stderr: 'pipe' })
+    const proc = Bun.spawn(['unshare', '--net', 'sleep', '60'], {
+      stdout: 'ignore',
+      stderr: 'pipe',
+    })
     procs.push(proc)
     // wait until the process is inside its own namespace (unshare execs sleep after unsharing)
     const own = (await run(['readlink', '/proc/self/ns/net'])).stdout.trim()
-    await waitFor(async () => {
-      const r = await run(['readlink', `/proc/${proc.pid}/ns/net`])
-      return r.code === 0 && r.stdout.trim() !== own && (await run(['cat', `/proc/${proc.pid}/comm`])).stdout.trim() === 'sleep'
-    }, { what: 'unshare to enter its namespace' })
-    watcher.follow([{ endpointId: 'b0', sandbox: `${prefix}-b` }, { endpointId: 'p0', sandbox: `/proc/${proc.pid}/ns/net` }])
+    await waitFor(
+      async () => {
+        const r = await run(['readlink', `/proc/${proc.pid}/ns/net`])
+        return (
+          r.code === 0 &&
+          r.stdout.trim() !== own &&
+          (await run(['cat', `/proc/${proc.pid}/comm`])).stdout.trim() === 'sleep'
+        )
+      },
+      { what: 'unshare to enter its namespace' },
+    )
+    watcher.follow([
+      { endpointId: 'b0', sandbox: `${prefix}-b` },
+      { endpointId: 'p0', sandbox: `/proc/${proc.pid}/ns/net` },
+    ])
     watcher.check()
     expect(watcher.isGone('p0')).toBe(false)
     const t0 = Date.now()

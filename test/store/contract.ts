@@ -10,10 +10,15 @@ export interface StoreUnderTest {
 }
 
 /** Poll until `cond` holds (never a bare sleep). */
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await Bun.sleep(10)
   }
 }
@@ -45,7 +50,10 @@ export function runClusterStoreContract(name: string, create: () => Promise<Stor
       const got = await s.get(`${p()}a`)
       expect(got?.value).toBe('one')
       expect(a.written[0]).toEqual(got!)
-      const b = await s.txn([{ op: 'put', key: `${p()}b`, value: 'x' }, { op: 'put', key: `${p()}a`, value: 'two', ifRevision: 0n }])
+      const b = await s.txn([
+        { op: 'put', key: `${p()}b`, value: 'x' },
+        { op: 'put', key: `${p()}a`, value: 'two', ifRevision: 0n },
+      ])
       expect(b).toEqual({ ok: false, failed: [1] })
       // all or nothing: the first op of the failed transaction did not happen either
       expect(await s.get(`${p()}b`)).toBeUndefined()
@@ -59,8 +67,14 @@ export function runClusterStoreContract(name: string, create: () => Promise<Stor
       const rev = first.written[0]!.modifyIndex
       const second = await s.txn([{ op: 'put', key: `${p()}k`, value: 'v2', ifRevision: rev }])
       expect(second.ok).toBe(true)
-      expect(await s.txn([{ op: 'put', key: `${p()}k`, value: 'v3', ifRevision: rev }])).toEqual({ ok: false, failed: [0] })
-      expect(await s.txn([{ op: 'delete', key: `${p()}k`, ifRevision: rev }])).toEqual({ ok: false, failed: [0] })
+      expect(await s.txn([{ op: 'put', key: `${p()}k`, value: 'v3', ifRevision: rev }])).toEqual({
+        ok: false,
+        failed: [0],
+      })
+      expect(await s.txn([{ op: 'delete', key: `${p()}k`, ifRevision: rev }])).toEqual({
+        ok: false,
+        failed: [0],
+      })
       expect((await s.get(`${p()}k`))?.value).toBe('v2')
     })
 
@@ -69,12 +83,22 @@ export function runClusterStoreContract(name: string, create: () => Promise<Stor
       const made = await s.txn([{ op: 'put', key: `${p()}guard`, value: 'g' }])
       if (!made.ok) throw new Error('put failed')
       const rev = made.written[0]!.modifyIndex
-      const stale = await s.txn([{ op: 'check', key: `${p()}guard`, revision: rev + 1000n }, { op: 'put', key: `${p()}w`, value: 'w' }])
+      const stale = await s.txn([
+        { op: 'check', key: `${p()}guard`, revision: rev + 1000n },
+        { op: 'put', key: `${p()}w`, value: 'w' },
+      ])
       expect(stale).toEqual({ ok: false, failed: [0] })
-      const absent = await s.txn([{ op: 'check', key: `${p()}guard`, revision: 0n }, { op: 'put', key: `${p()}w`, value: 'w' }])
+      const absent = await s.txn([
+        { op: 'check', key: `${p()}guard`, revision: 0n },
+        { op: 'put', key: `${p()}w`, value: 'w' },
+      ])
       expect(absent).toEqual({ ok: false, failed: [0] })
       expect(await s.get(`${p()}w`)).toBeUndefined()
-      const ok = await s.txn([{ op: 'check', key: `${p()}guard`, revision: rev }, { op: 'check', key: `${p()}none`, revision: 0n }, { op: 'put', key: `${p()}w`, value: 'w' }])
+      const ok = await s.txn([
+        { op: 'check', key: `${p()}guard`, revision: rev },
+        { op: 'check', key: `${p()}none`, revision: 0n },
+        { op: 'put', key: `${p()}w`, value: 'w' },
+      ])
       expect(ok.ok).toBe(true)
       expect((await s.get(`${p()}w`))?.value).toBe('w')
     })
@@ -87,8 +111,15 @@ export function runClusterStoreContract(name: string, create: () => Promise<Stor
         { op: 'put', key: `${p()}t/c/d`, value: '3' },
         { op: 'put', key: `${p()}u`, value: '4' },
       ])
-      expect((await s.list(`${p()}t/`)).map((e) => e.key)).toEqual([`${p()}t/a`, `${p()}t/b`, `${p()}t/c/d`])
-      const del = await s.txn([{ op: 'delete', key: `${p()}u` }, { op: 'delete-prefix', prefix: `${p()}t/` }])
+      expect((await s.list(`${p()}t/`)).map((e) => e.key)).toEqual([
+        `${p()}t/a`,
+        `${p()}t/b`,
+        `${p()}t/c/d`,
+      ])
+      const del = await s.txn([
+        { op: 'delete', key: `${p()}u` },
+        { op: 'delete-prefix', prefix: `${p()}t/` },
+      ])
       expect(del.ok).toBe(true)
       expect(await s.list(p())).toEqual([])
     })
@@ -109,7 +140,10 @@ export function runClusterStoreContract(name: string, create: () => Promise<Stor
       const w = s.watch(`${p()}w/`, apply)
       try {
         await until(() => seen.get(`${p()}w/1`)?.value === 'one', 'the first event')
-        await s.txn([{ op: 'put', key: `${p()}w/2`, value: 'two' }, { op: 'delete', key: `${p()}w/1` }])
+        await s.txn([
+          { op: 'put', key: `${p()}w/2`, value: 'two' },
+          { op: 'delete', key: `${p()}w/1` },
+        ])
         await until(() => seen.has(`${p()}w/2`) && !seen.has(`${p()}w/1`), 'the change to arrive')
         expect(seen.get(`${p()}w/2`)).toEqual((await s.get(`${p()}w/2`))!)
       } finally {
@@ -169,7 +203,10 @@ export function runClusterStoreContract(name: string, create: () => Promise<Stor
       let lost = false
       const ka = s.leases.keepAlive(old, 400, { onLost: () => (lost = true) })
       await s.leases.revokeNamed(name)
-      await until(async () => (await s.get(`${p()}n`)) === undefined, 'the stale holder\'s key to go')
+      await until(
+        async () => (await s.get(`${p()}n`)) === undefined,
+        "the stale holder's key to go",
+      )
       await until(() => lost, 'keepAlive to report the lease lost')
       await ka.done
       const fresh = await s.leases.grant({ name, ttlMs: 10_000 })

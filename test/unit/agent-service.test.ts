@@ -2,7 +2,13 @@
 // recording fake datapath: a connect either succeeds or changes nothing, and says which — also
 // when the attach fails, the undo cannot land at once, or the store's answer is lost.
 import { afterEach, describe, expect, test } from 'bun:test'
-import { AttachFailedError, NotFoundError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../../src/errors/index.ts'
+import {
+  AttachFailedError,
+  NotFoundError,
+  OutcomeUnknownError,
+  StoreUnreachableError,
+  ValidationError,
+} from '../../src/errors/index.ts'
 import { keys, ROOT } from '../../src/cluster/index.ts'
 import { hostIfnameFor } from '../../src/net/index.ts'
 import type { StoreOp } from '../../src/store/index.ts'
@@ -20,19 +26,27 @@ async function rig(o?: Parameters<typeof startServiceRig>[0]) {
 }
 
 /** Poll until `cond` holds (never a bare sleep). */
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await Bun.sleep(10)
   }
 }
 
-const endpointKeys = async (r: ServiceRig) => (await r.store.list(`${ROOT}endpoints/`)).map((e) => e.key)
+const endpointKeys = async (r: ServiceRig) =>
+  (await r.store.list(`${ROOT}endpoints/`)).map((e) => e.key)
 const ipamKeys = async (r: ServiceRig) => (await r.store.list(`${ROOT}ipam/`)).map((e) => e.key)
 /** The undo of a connect: the conditional delete of an endpoint record. */
-const isUndo = (ops: StoreOp[]) => ops[0]?.op === 'delete' && ops[0].ifRevision !== undefined && ops[0].key.includes('/endpoints/')
-const isConnect = (ops: StoreOp[]) => ops.some((o) => o.op === 'put' && o.key.includes('/endpoints/'))
+const isUndo = (ops: StoreOp[]) =>
+  ops[0]?.op === 'delete' && ops[0].ifRevision !== undefined && ops[0].key.includes('/endpoints/')
+const isConnect = (ops: StoreOp[]) =>
+  ops.some((o) => o.op === 'put' && o.key.includes('/endpoints/'))
 
 describe('AgentService: connect', () => {
   test('a connect is attached when it returns; the same sandbox gets eth0, eth1 even when asked at once', async () => {
@@ -54,8 +68,12 @@ describe('AgentService: connect', () => {
   test('a missing sandbox or no sandbox is refused before anything is written', async () => {
     const r = await rig()
     await r.service.createNetwork({ name: 'blue' })
-    expect(await r.service.connect({ network: 'blue', sandbox: 'missing-1' }).catch((e) => e)).toBeInstanceOf(NotFoundError)
-    expect(await r.service.connect({ network: 'blue' }).catch((e) => e)).toBeInstanceOf(ValidationError)
+    expect(
+      await r.service.connect({ network: 'blue', sandbox: 'missing-1' }).catch((e) => e),
+    ).toBeInstanceOf(NotFoundError)
+    expect(await r.service.connect({ network: 'blue' }).catch((e) => e)).toBeInstanceOf(
+      ValidationError,
+    )
     expect(r.faults.state.txns.filter((t) => isConnect(t.ops))).toEqual([])
   })
 
@@ -80,8 +98,15 @@ describe('AgentService: connect', () => {
     await r.service.connect({ network: 'broken', sandbox: 'sb0' })
     // every pass now fails programming a remote endpoint of 'broken'
     r.datapath.failRemote.set(other.vni, 'upsert remote in broken: unrelated boom')
-    await r.service.connect({ network: 'broken', ip: '10.0.0.99', external: { name: 'ext', mac: '02:00:00:00:00:09', vtep: '192.0.2.9' } })
-    await until(() => (r.reconciler.stats.lastError ?? '').includes('unrelated boom'), 'the reconciler to report the failing item')
+    await r.service.connect({
+      network: 'broken',
+      ip: '10.0.0.99',
+      external: { name: 'ext', mac: '02:00:00:00:00:09', vtep: '192.0.2.9' },
+    })
+    await until(
+      () => (r.reconciler.stats.lastError ?? '').includes('unrelated boom'),
+      'the reconciler to report the failing item',
+    )
     const ok = await r.service.connect({ network: 'blue', sandbox: 'sb' })
     expect(ok.status).toBe('attached')
     expect(JSON.stringify(ok)).not.toContain('unrelated boom')
@@ -93,7 +118,10 @@ describe('AgentService: connect', () => {
     // reading the kernel's state fails: every pass ends before any item
     r.datapath.failActual = 'read actual state: unrelated boom'
     r.reconciler.resync()
-    await until(() => (r.reconciler.stats.lastError ?? '').includes('unrelated boom'), 'the reconciler passes to fail')
+    await until(
+      () => (r.reconciler.stats.lastError ?? '').includes('unrelated boom'),
+      'the reconciler passes to fail',
+    )
     const err = await r.service.connect({ network: 'blue', sandbox: 'sb' }).catch((e) => e)
     expect(err).toBeInstanceOf(AttachFailedError)
     expect(err.message).not.toContain('unrelated boom')
@@ -116,7 +144,10 @@ describe('AgentService: connect', () => {
 
   test('an undo that cannot land in time is said so, and retried in the background until it does', async () => {
     let storeDown = true
-    const r = await rig({ plan: (ops) => (isUndo(ops) && storeDown ? 'unreachable' : 'pass'), undoBudgetMs: 300 })
+    const r = await rig({
+      plan: (ops) => (isUndo(ops) && storeDown ? 'unreachable' : 'pass'),
+      undoBudgetMs: 300,
+    })
     await r.service.createNetwork({ name: 'blue' })
     r.datapath.failAttach.set('sb', 'no such netns')
     const err = await r.service.connect({ network: 'blue', sandbox: 'sb' }).catch((e) => e)
@@ -168,7 +199,10 @@ describe('AgentService: connect', () => {
   })
 
   test('a connect whose outcome cannot be found out says so, and converges to nothing changed', async () => {
-    const r = await rig({ undoBudgetMs: 200, plan: (ops) => (isConnect(ops) ? 'lost-answer' : 'pass') })
+    const r = await rig({
+      undoBudgetMs: 200,
+      plan: (ops) => (isConnect(ops) ? 'lost-answer' : 'pass'),
+    })
     await r.service.createNetwork({ name: 'blue' })
     r.faults.state.readsDown = true
     // the mirror guess needs no store read; the write lands, its answer is lost, the read-back fails
@@ -178,7 +212,10 @@ describe('AgentService: connect', () => {
     expect(err.message).toContain('weft removes it again as soon as the store answers')
     expect(await endpointKeys(r)).toHaveLength(1)
     r.faults.state.readsDown = false
-    await until(async () => (await endpointKeys(r)).length === 0, 'the endpoint to be removed again')
+    await until(
+      async () => (await endpointKeys(r)).length === 0,
+      'the endpoint to be removed again',
+    )
     expect(await ipamKeys(r)).toEqual([])
   })
 })
@@ -201,7 +238,10 @@ describe('AgentService: the rest', () => {
     expect(r.datapath.networks.has(net.vni)).toBe(true)
     await r.service.disconnect('blue', 'sb')
     await r.service.removeNetwork('blue')
-    await until(() => !r.datapath.networks.has(net.vni), 'the network to be removed from the datapath')
+    await until(
+      () => !r.datapath.networks.has(net.vni),
+      'the network to be removed from the datapath',
+    )
     expect(await r.service.listNetworks()).toEqual([])
   })
 
@@ -210,7 +250,9 @@ describe('AgentService: the rest', () => {
     await r.service.createNetwork({ name: 'blue' })
     await r.service.connect({ network: 'blue', sandbox: 'sb' })
     await until(() => r.status.reachable, 'the watch to answer')
-    expect(await r.service.nodes()).toEqual([{ name: 'n7', record: undefined, alive: false, endpoints: 1 }])
+    expect(await r.service.nodes()).toEqual([
+      { name: 'n7', record: undefined, alive: false, endpoints: 1 },
+    ])
     const h = await r.service.health()
     expect(h).toMatchObject({ ok: true, node: 'n7', datapath: 'bpf', store: { reachable: true } })
     r.faults.state.readsDown = true

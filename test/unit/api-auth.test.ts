@@ -5,7 +5,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, serveApi } from '../../src/api/index.ts'
-import { apiTokenProblem, bearerCredentials, MIN_TOKEN_LENGTH, newApiToken, tokenMatcher } from '../../src/api/auth.ts'
+import {
+  apiTokenProblem,
+  bearerCredentials,
+  MIN_TOKEN_LENGTH,
+  newApiToken,
+  tokenMatcher,
+} from '../../src/api/auth.ts'
 import { captureLog, fakeAgent } from './api-fake.ts'
 
 const TOKEN = 'a-token-of-24-characters'
@@ -14,7 +20,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const app = () => createApp(fakeAgent(), { token: TOKEN, log: captureLog().log })
 const get = async (authorization?: string) => {
-  const res = await app().request('/v1/networks', { headers: authorization === undefined ? {} : { authorization } })
+  const res = await app().request('/v1/networks', {
+    headers: authorization === undefined ? {} : { authorization },
+  })
   return { status: res.status, body: (await res.json()) as any }
 }
 
@@ -31,13 +39,31 @@ describe('Authorization scheme', () => {
 
   test('another scheme is 401 saying what to send', async () => {
     const r = await get(`Basic ${btoa(`u:${TOKEN}`)}`)
-    expect(r).toEqual({ status: 401, body: { error: 'unauthorized', message: 'the Authorization header must be "Bearer <token>": set WEFT_TOKEN' } })
+    expect(r).toEqual({
+      status: 401,
+      body: {
+        error: 'unauthorized',
+        message: 'the Authorization header must be "Bearer <token>": set WEFT_TOKEN',
+      },
+    })
   })
 
   test('no header is 401, a wrong token 403, each { error, message }', async () => {
-    expect(await get()).toEqual({ status: 401, body: { error: 'unauthorized', message: 'missing bearer token: set WEFT_TOKEN' } })
-    for (const wrong of ['nope', TOKEN.slice(0, -1), `${TOKEN}x`, TOKEN.toUpperCase(), 'x'.repeat(10_000)]) {
-      expect(await get(`Bearer ${wrong}`)).toEqual({ status: 403, body: { error: 'forbidden', message: 'wrong bearer token: check WEFT_TOKEN' } })
+    expect(await get()).toEqual({
+      status: 401,
+      body: { error: 'unauthorized', message: 'missing bearer token: set WEFT_TOKEN' },
+    })
+    for (const wrong of [
+      'nope',
+      TOKEN.slice(0, -1),
+      `${TOKEN}x`,
+      TOKEN.toUpperCase(),
+      'x'.repeat(10_000),
+    ]) {
+      expect(await get(`Bearer ${wrong}`)).toEqual({
+        status: 403,
+        body: { error: 'forbidden', message: 'wrong bearer token: check WEFT_TOKEN' },
+      })
     }
   })
 
@@ -53,7 +79,8 @@ describe('token compare', () => {
   test('tokens of any length compare without throwing (raw timingSafeEqual throws on unequal lengths)', () => {
     const matches = tokenMatcher(TOKEN)
     expect(matches(TOKEN)).toBe(true)
-    for (const other of ['', 'a', TOKEN.slice(1), `${TOKEN}${TOKEN}`, 'é'.repeat(24)]) expect(matches(other)).toBe(false)
+    for (const other of ['', 'a', TOKEN.slice(1), `${TOKEN}${TOKEN}`, 'é'.repeat(24)])
+      expect(matches(other)).toBe(false)
   })
 })
 
@@ -62,7 +89,9 @@ describe('minimum token length', () => {
     expect(apiTokenProblem('short-token')).toBe(
       `the API token is 11 characters; it needs at least ${MIN_TOKEN_LENGTH}: make one with \`openssl rand -hex 32\``,
     )
-    expect(apiTokenProblem(undefined)).toMatch(/^--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN; make one with `openssl rand -hex 32`$/)
+    expect(apiTokenProblem(undefined)).toMatch(
+      /^--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN; make one with `openssl rand -hex 32`$/,
+    )
     expect(apiTokenProblem('sixteen chars ok')).toMatch(/whitespace/)
     expect(apiTokenProblem('x'.repeat(MIN_TOKEN_LENGTH))).toBeUndefined()
     expect(apiTokenProblem(newApiToken())).toBeUndefined()
@@ -70,13 +99,24 @@ describe('minimum token length', () => {
   })
 
   test('createApp refuses a short token', () => {
-    expect(() => createApp(fakeAgent(), { token: 'short', log: captureLog().log })).toThrow(/needs at least 16/)
-    expect(() => createApp(fakeAgent(), { token: '', log: captureLog().log })).toThrow(/needs a bearer token/)
+    expect(() => createApp(fakeAgent(), { token: 'short', log: captureLog().log })).toThrow(
+      /needs at least 16/,
+    )
+    expect(() => createApp(fakeAgent(), { token: '', log: captureLog().log })).toThrow(
+      /needs a bearer token/,
+    )
   })
 
   test('serveApi with --api-tcp and a short token starts nothing: no socket, no listener', async () => {
     const socket = join(dir, 'short.sock')
-    await expect(serveApi(fakeAgent(), { socket: `unix://${socket}`, tcp: '127.0.0.1:0', token: 'short', log: captureLog().log })).rejects.toThrow(
+    await expect(
+      serveApi(fakeAgent(), {
+        socket: `unix://${socket}`,
+        tcp: '127.0.0.1:0',
+        token: 'short',
+        log: captureLog().log,
+      }),
+    ).rejects.toThrow(
       /the API token is 5 characters; it needs at least 16: make one with `openssl rand -hex 32`/,
     )
     expect(existsSync(socket)).toBe(false)
@@ -84,7 +124,9 @@ describe('minimum token length', () => {
 
   test('serveApi refuses --api tcp://… instead of making a socket named "tcp:"', async () => {
     const cwdSocket = 'tcp:'
-    await expect(serveApi(fakeAgent(), { socket: 'tcp://127.0.0.1:7777', log: captureLog().log })).rejects.toThrow(
+    await expect(
+      serveApi(fakeAgent(), { socket: 'tcp://127.0.0.1:7777', log: captureLog().log }),
+    ).rejects.toThrow(
       /--api "tcp:\/\/127\.0\.0\.1:7777" must be unix:\/\/\/PATH: to serve TCP, use --api-tcp HOST:PORT with --token/,
     )
     expect(existsSync(cwdSocket)).toBe(false)

@@ -29,14 +29,24 @@ export function fakeAgent(): FakeAgent {
     name,
     alive: true,
     endpoints: 0,
-    record: { name, advertise, datapath: 'bpf', version: 'test', started: new Date(0).toISOString() },
+    record: {
+      name,
+      advertise,
+      datapath: 'bpf',
+      version: 'test',
+      started: new Date(0).toISOString(),
+    },
   }))
   const fake: FakeAgent = {
     node: 'h1',
     calls,
     failWith: (m, e) => (e === undefined ? failures.delete(m) : failures.set(m, e), undefined),
     healthReport: {
-      ok: true, node: 'h1', store: { reachable: true }, datapath: 'bpf', reconcile: { passes: 1, lastDurationMs: 1, lastError: null },
+      ok: true,
+      node: 'h1',
+      store: { reachable: true },
+      datapath: 'bpf',
+      reconcile: { passes: 1, lastDurationMs: 1, lastError: null },
     },
     async listNetworks() {
       call('listNetworks')
@@ -45,9 +55,17 @@ export function fakeAgent(): FakeAgent {
     async createNetwork(input) {
       call('createNetwork')
       const rec: NetworkRecord = {
-        id: id(input.name), name: input.name, driver: 'overlay', scope: 'global', vni: input.vni ?? 256,
-        subnet: input.subnet ?? '10.0.1.0/24', gateway: input.gateway ?? '10.0.1.1', mtu: input.mtu ?? 1450,
-        labels: { ...input.labels }, options: { ...input.options }, created: new Date(0).toISOString(),
+        id: id(input.name),
+        name: input.name,
+        driver: 'overlay',
+        scope: 'global',
+        vni: input.vni ?? 256,
+        subnet: input.subnet ?? '10.0.1.0/24',
+        gateway: input.gateway ?? '10.0.1.1',
+        mtu: input.mtu ?? 1450,
+        labels: { ...input.labels },
+        options: { ...input.options },
+        created: new Date(0).toISOString(),
       }
       networks.set(rec.name, rec)
       return rec
@@ -74,9 +92,15 @@ export function fakeAgent(): FakeAgent {
       if (!n) throw new Error(`fake: no network ${input.network}`)
       return {
         record: {
-          id: id(`${input.network}/${input.sandbox ?? input.external?.name}`), networkId: n.id,
-          name: input.sandbox ?? input.external!.name, ip: input.ip ?? '10.0.1.2', mac: '02:42:0a:00:01:02',
-          external: !!input.external, ...(input.external ? { vtep: input.external.vtep } : { node: 'h1', sandbox: input.sandbox }),
+          id: id(`${input.network}/${input.sandbox ?? input.external?.name}`),
+          networkId: n.id,
+          name: input.sandbox ?? input.external!.name,
+          ip: input.ip ?? '10.0.1.2',
+          mac: '02:42:0a:00:01:02',
+          external: !!input.external,
+          ...(input.external
+            ? { vtep: input.external.vtep }
+            : { node: 'h1', sandbox: input.sandbox }),
           created: new Date(0).toISOString(),
         },
         status: 'attached',
@@ -115,7 +139,14 @@ export interface LogLine {
 /** A Logger that keeps what it is given (only the methods the API uses). */
 export function captureLog(): { log: Logger; lines: LogLine[] } {
   const lines: LogLine[] = []
-  const at = (level: LogLine['level']) => (obj: Record<string, unknown>, msg: string) => void lines.push({ level, obj, msg })
-  const log = { error: at('error'), warn: at('warn'), info: at('info'), debug: () => {}, child: () => log } as unknown as Logger
+  const at = (level: LogLine['level']) => (obj: Record<string, unknown>, msg: string) =>
+    void lines.push({ level, obj, msg })
+  const log = {
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: () => {},
+    child: () => log,
+  } as unknown as Logger
   return { log, lines }
 }

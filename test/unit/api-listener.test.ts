@@ -30,7 +30,11 @@ function raw(bytes: string): Promise<{ status: number; headers: string; body: st
     const done = () => {
       const text = out.toString('latin1')
       const end = text.indexOf('\r\n\r\n')
-      resolve({ status: Number(text.slice(9, 12)), headers: text.slice(0, end), body: text.slice(end + 4) })
+      resolve({
+        status: Number(text.slice(9, 12)),
+        headers: text.slice(0, end),
+        body: text.slice(end + 4),
+      })
     }
     Bun.connect({
       unix: socket,
@@ -46,7 +50,12 @@ function raw(bytes: string): Promise<{ status: number; headers: string; body: st
   })
 }
 
-const expectJsonError = (r: { status: number; headers: string; body: string }, status: number, error: string, message: RegExp) => {
+const expectJsonError = (
+  r: { status: number; headers: string; body: string },
+  status: number,
+  error: string,
+  message: RegExp,
+) => {
   expect(r.status).toBe(status)
   expect(r.headers).toMatch(/\r\ncontent-type: application\/json/i)
   const body = JSON.parse(r.body)
@@ -64,13 +73,22 @@ describe('admin API listener', () => {
   })
 
   test('a header over the limit: 431 JSON', async () => {
-    const r = await raw(`GET /v1/networks HTTP/1.1\r\nHost: weft\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`)
-    expectJsonError(r, 431, 'headers_too_large', /request headers are too large: at most \d+ bytes and about 190 fields/)
+    const r = await raw(
+      `GET /v1/networks HTTP/1.1\r\nHost: weft\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`,
+    )
+    expectJsonError(
+      r,
+      431,
+      'headers_too_large',
+      /request headers are too large: at most \d+ bytes and about 190 fields/,
+    )
   })
 
   test('too many header fields: 431 JSON', async () => {
     const fields = Array.from({ length: 300 }, (_, i) => `X-F${i}: v\r\n`).join('')
-    const r = await raw(`GET /v1/networks HTTP/1.1\r\nHost: weft\r\n${fields}Connection: close\r\n\r\n`)
+    const r = await raw(
+      `GET /v1/networks HTTP/1.1\r\nHost: weft\r\n${fields}Connection: close\r\n\r\n`,
+    )
     expectJsonError(r, 431, 'headers_too_large', /send fewer or shorter headers/)
   })
 
@@ -80,14 +98,26 @@ describe('admin API listener', () => {
 
   test('a chunked body past 1 MiB: 413 JSON, without reading it all', async () => {
     const chunk = 'x'.repeat(256 * 1024)
-    const chunks = Array.from({ length: 6 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`).join('')
-    const r = await raw(`POST /v1/networks HTTP/1.1\r\nHost: weft\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks}0\r\n\r\n`)
+    const chunks = Array.from(
+      { length: 6 },
+      () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`,
+    ).join('')
+    const r = await raw(
+      `POST /v1/networks HTTP/1.1\r\nHost: weft\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks}0\r\n\r\n`,
+    )
     expectJsonError(r, 413, 'body_too_large', /request body over 1048576 bytes/)
   })
 
   test('a request target that is no path (OPTIONS *): 400 JSON; absolute-form is served', async () => {
-    expectJsonError(await raw('OPTIONS * HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n\r\n'), 400, 'bad_request', /not valid HTTP\/1\.1|is not a path/)
-    const abs = await raw('GET http://weft/v1/networks HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n\r\n')
+    expectJsonError(
+      await raw('OPTIONS * HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n\r\n'),
+      400,
+      'bad_request',
+      /not valid HTTP\/1\.1|is not a path/,
+    )
+    const abs = await raw(
+      'GET http://weft/v1/networks HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n\r\n',
+    )
     expect(abs.status).toBe(200)
   })
 

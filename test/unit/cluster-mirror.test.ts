@@ -7,14 +7,35 @@ import { keys, type EndpointRecord, type NetworkRecord } from '../../src/cluster
 
 const hex = (c: string) => c.repeat(64)
 const net: NetworkRecord = {
-  id: hex('a'), name: 'blue', driver: 'overlay', scope: 'global', vni: 256, subnet: '10.0.0.0/24', gateway: '10.0.0.1',
-  mtu: 1450, labels: {}, options: {}, created: '2026-01-01T00:00:00Z',
+  id: hex('a'),
+  name: 'blue',
+  driver: 'overlay',
+  scope: 'global',
+  vni: 256,
+  subnet: '10.0.0.0/24',
+  gateway: '10.0.0.1',
+  mtu: 1450,
+  labels: {},
+  options: {},
+  created: '2026-01-01T00:00:00Z',
 }
 const ep = (id: string, ip: string): EndpointRecord => ({
-  id: hex(id), networkId: net.id, name: `sb-${id}`, ip, mac: '02:42:0a:00:00:02', node: 'n1', sandbox: `sb-${id}`, ifname: 'eth0',
-  external: false, created: '2026-01-01T00:00:00Z',
+  id: hex(id),
+  networkId: net.id,
+  name: `sb-${id}`,
+  ip,
+  mac: '02:42:0a:00:00:02',
+  node: 'n1',
+  sandbox: `sb-${id}`,
+  ifname: 'eth0',
+  external: false,
+  created: '2026-01-01T00:00:00Z',
 })
-const entry = (key: string, value: unknown, modifyIndex: bigint) => ({ key, value: typeof value === 'string' ? value : JSON.stringify(value), modifyIndex })
+const entry = (key: string, value: unknown, modifyIndex: bigint) => ({
+  key,
+  value: typeof value === 'string' ? value : JSON.stringify(value),
+  modifyIndex,
+})
 
 let open: MirrorDb[] = []
 afterEach(() => {
@@ -30,36 +51,75 @@ async function mirror(opts?: ConstructorParameters<typeof ClusterMirror>[1]) {
 describe('ClusterMirror', () => {
   test('a snapshot becomes the typed view; a later one replaces it (removals included)', async () => {
     const m = await mirror()
-    await m.apply({ kind: 'snapshot', entries: [entry(keys.network(net.id), net, 1n), entry(keys.endpoint(net.id, hex('1')), ep('1', '10.0.0.2'), 2n)], revision: 2n })
+    await m.apply({
+      kind: 'snapshot',
+      entries: [
+        entry(keys.network(net.id), net, 1n),
+        entry(keys.endpoint(net.id, hex('1')), ep('1', '10.0.0.2'), 2n),
+      ],
+      revision: 2n,
+    })
     expect(m.view().networks.get(net.id)?.name).toBe('blue')
     expect(m.view().endpoints.has(hex('1'))).toBe(true)
-    await m.apply({ kind: 'snapshot', entries: [entry(keys.network(net.id), net, 1n)], revision: 3n })
+    await m.apply({
+      kind: 'snapshot',
+      entries: [entry(keys.network(net.id), net, 1n)],
+      revision: 3n,
+    })
     expect(m.view().endpoints.size).toBe(0)
   })
 
   test('a delta adds and deletes keys without the rest of the tree', async () => {
     const m = await mirror()
-    await m.apply({ kind: 'snapshot', entries: [entry(keys.network(net.id), net, 1n)], revision: 1n })
-    await m.apply({ kind: 'delta', put: [entry(keys.endpoint(net.id, hex('2')), ep('2', '10.0.0.3'), 2n)], deleted: [], revision: 2n })
+    await m.apply({
+      kind: 'snapshot',
+      entries: [entry(keys.network(net.id), net, 1n)],
+      revision: 1n,
+    })
+    await m.apply({
+      kind: 'delta',
+      put: [entry(keys.endpoint(net.id, hex('2')), ep('2', '10.0.0.3'), 2n)],
+      deleted: [],
+      revision: 2n,
+    })
     expect([...m.view().endpoints.keys()]).toEqual([hex('2')])
     expect(m.view().networks.size).toBe(1)
-    await m.apply({ kind: 'delta', put: [], deleted: [keys.endpoint(net.id, hex('2'))], revision: 3n })
+    await m.apply({
+      kind: 'delta',
+      put: [],
+      deleted: [keys.endpoint(net.id, hex('2'))],
+      revision: 3n,
+    })
     expect(m.view().endpoints.size).toBe(0)
     expect(m.view().networks.size).toBe(1)
   })
 
   test('own writes are in the view at once and in prefix reads; a new view object each time', async () => {
     const m = await mirror()
-    await m.apply({ kind: 'snapshot', entries: [entry(keys.network(net.id), net, 1n)], revision: 1n })
+    await m.apply({
+      kind: 'snapshot',
+      entries: [entry(keys.network(net.id), net, 1n)],
+      revision: 1n,
+    })
     const before = m.view()
     m.ownWrites([entry(keys.endpoint(net.id, hex('3')), ep('3', '10.0.0.4'), 5n)])
     expect(m.view()).not.toBe(before)
     expect(m.view().endpoints.has(hex('3'))).toBe(true)
-    expect((await m.list(keys.endpointsOf(net.id))).map((e) => e.key)).toEqual([keys.endpoint(net.id, hex('3'))])
+    expect((await m.list(keys.endpointsOf(net.id))).map((e) => e.key)).toEqual([
+      keys.endpoint(net.id, hex('3')),
+    ])
     // a snapshot that predates the write keeps it; one past it decides (here: gone)
-    await m.apply({ kind: 'snapshot', entries: [entry(keys.network(net.id), net, 1n)], revision: 4n })
+    await m.apply({
+      kind: 'snapshot',
+      entries: [entry(keys.network(net.id), net, 1n)],
+      revision: 4n,
+    })
     expect(m.view().endpoints.has(hex('3'))).toBe(true)
-    await m.apply({ kind: 'snapshot', entries: [entry(keys.network(net.id), net, 1n)], revision: 6n })
+    await m.apply({
+      kind: 'snapshot',
+      entries: [entry(keys.network(net.id), net, 1n)],
+      revision: 6n,
+    })
     expect(m.view().endpoints.has(hex('3'))).toBe(false)
   })
 
@@ -79,7 +139,14 @@ describe('ClusterMirror', () => {
   test('records that do not parse are skipped and reported, never half-used', async () => {
     const reported: string[] = []
     const m = await mirror({ onInvalid: (inv) => reported.push(...inv.map((i) => i.key)) })
-    await m.apply({ kind: 'snapshot', entries: [entry(keys.network(net.id), net, 1n), entry(keys.network(hex('b')), '{"id":"nope"}', 2n)], revision: 2n })
+    await m.apply({
+      kind: 'snapshot',
+      entries: [
+        entry(keys.network(net.id), net, 1n),
+        entry(keys.network(hex('b')), '{"id":"nope"}', 2n),
+      ],
+      revision: 2n,
+    })
     expect([...m.view().networks.keys()]).toEqual([net.id])
     expect(reported).toEqual([keys.network(hex('b'))])
   })
@@ -88,7 +155,11 @@ describe('ClusterMirror', () => {
     const m = await mirror()
     await m.waitFor(() => true, 10)
     const arrived = m.waitFor((v) => v.endpoints.has(hex('4')), 2000, 'endpoint 4')
-    await m.apply({ kind: 'snapshot', entries: [entry(keys.network(net.id), net, 1n)], revision: 1n })
+    await m.apply({
+      kind: 'snapshot',
+      entries: [entry(keys.network(net.id), net, 1n)],
+      revision: 1n,
+    })
     m.ownWrites([entry(keys.endpoint(net.id, hex('4')), ep('4', '10.0.0.5'), 2n)])
     await arrived
   })

@@ -12,17 +12,27 @@ let ops: ClusterOps
 beforeAll(async () => {
   rig = await startKvRig()
   ops = new ClusterOps(rig.store, 1450)
-  const node = { name: 'rbh2', advertise: '198.18.0.12', datapath: 'bpf', version: 'test', started: new Date().toISOString() }
+  const node = {
+    name: 'rbh2',
+    advertise: '198.18.0.12',
+    datapath: 'bpf',
+    version: 'test',
+    started: new Date().toISOString(),
+  }
   await rig.store.txn([{ op: 'put', key: keys.node('rbh2'), value: JSON.stringify(node) }])
 })
 afterAll(() => rig.cleanup())
 
 const none = () => new Set<string>()
-const tree = async () => (await rig.store.list(ROOT)).map((e) => `${e.key}@${e.modifyIndex}=${e.value}`)
+const tree = async () =>
+  (await rig.store.list(ROOT)).map((e) => `${e.key}@${e.modifyIndex}=${e.value}`)
 
 async function refused(fn: () => Promise<unknown>, why: string): Promise<void> {
   const before = await tree()
-  const err = await fn().then(() => undefined, (e: Error) => e)
+  const err = await fn().then(
+    () => undefined,
+    (e: Error) => e,
+  )
   expect(err).toBeInstanceOf(ValidationError)
   expect(err!.message).toContain(why)
   expect(await tree()).toEqual(before)
@@ -41,9 +51,18 @@ describe('ClusterOps refuses addresses that cannot work', () => {
     })
   }
 
-  test('external connect refuses unusable VTEPs and a weft node\'s own address, naming the node', async () => {
+  test("external connect refuses unusable VTEPs and a weft node's own address, naming the node", async () => {
     const net = await ops.createNetwork({ name: 'ext-net', subnet: '10.60.0.0/24' })
-    const ext = (vtep: string) => () => ops.connect({ network: net.name, ip: '10.60.0.9', external: { name: 'ext', mac: '02:00:00:00:00:09', vtep } }, 'n1', none)
+    const ext = (vtep: string) => () =>
+      ops.connect(
+        {
+          network: net.name,
+          ip: '10.60.0.9',
+          external: { name: 'ext', mac: '02:00:00:00:00:09', vtep },
+        },
+        'n1',
+        none,
+      )
     await refused(ext('0.0.0.0'), '0.0.0.0/8')
     await refused(ext('127.0.0.1'), 'loopback')
     await refused(ext('224.0.0.1'), 'multicast')

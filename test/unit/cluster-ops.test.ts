@@ -3,7 +3,13 @@
 // their mark, and writes whose answer was lost are settled by reading back.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { ClusterOps, keys, ROOT, type StoreReader } from '../../src/cluster/index.ts'
-import { ConflictError, NotFoundError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../../src/errors/index.ts'
+import {
+  ConflictError,
+  NotFoundError,
+  OutcomeUnknownError,
+  StoreUnreachableError,
+  ValidationError,
+} from '../../src/errors/index.ts'
 import type { StoreEntry } from '../../src/store/index.ts'
 import { faultyStore, startKvRig, type KvRig } from '../fakes/agent-store.ts'
 
@@ -16,14 +22,22 @@ beforeAll(async () => {
 afterAll(() => rig.cleanup())
 
 const none = () => new Set<string>()
-const tree = async () => (await rig.store.list(ROOT)).map((e) => `${e.key}@${e.modifyIndex}=${e.value}`)
+const tree = async () =>
+  (await rig.store.list(ROOT)).map((e) => `${e.key}@${e.modifyIndex}=${e.value}`)
 let n = 0
 const uniq = (p: string) => `${p}-${++n}`
 
 /** Runs `fn`, expects it to throw `cls` with `code`, and the whole tree to be unchanged. */
-async function refuses(fn: () => Promise<unknown>, cls: new (...a: never[]) => Error, code?: string): Promise<Error> {
+async function refuses(
+  fn: () => Promise<unknown>,
+  cls: new (...a: never[]) => Error,
+  code?: string,
+): Promise<Error> {
   const before = await tree()
-  const err = await fn().then(() => undefined, (e: Error) => e)
+  const err = await fn().then(
+    () => undefined,
+    (e: Error) => e,
+  )
   expect(err).toBeInstanceOf(cls)
   if (code) expect((err as { code?: string }).code).toBe(code)
   expect(await tree()).toEqual(before)
@@ -34,7 +48,9 @@ describe('ClusterOps: networks', () => {
   test('concurrent creates on two agents all land, each with its own subnet and VNI', async () => {
     const other = new ClusterOps(rig.store, 1450)
     const names = Array.from({ length: 8 }, () => uniq('par'))
-    const made = await Promise.all(names.map((name, i) => (i % 2 ? other : ops).createNetwork({ name })))
+    const made = await Promise.all(
+      names.map((name, i) => (i % 2 ? other : ops).createNetwork({ name })),
+    )
     expect(new Set(made.map((m) => m.subnet)).size).toBe(8)
     expect(new Set(made.map((m) => m.vni)).size).toBe(8)
     const all = await ops.networks()
@@ -44,9 +60,13 @@ describe('ClusterOps: networks', () => {
   test('a create that loses the race on the network sequence re-reads and retries (no overlap, no refusal)', async () => {
     const rival = uniq('rival')
     // just before our first transaction, another agent creates a network in the same default pool
-    const f = faultyStore(rig.store, () => 'pass', async (_, i) => {
-      if (i === 0) await ops.createNetwork({ name: rival })
-    })
+    const f = faultyStore(
+      rig.store,
+      () => 'pass',
+      async (_, i) => {
+        if (i === 0) await ops.createNetwork({ name: rival })
+      },
+    )
     const mine = await new ClusterOps(f.store, 1450).createNetwork({ name: uniq('loser') })
     expect(f.state.txns.map((t) => t.ok)).toEqual([false, true])
     const theirs = (await ops.resolveNetwork(rival)).record
@@ -55,17 +75,41 @@ describe('ClusterOps: networks', () => {
   })
 
   test('every bad create is refused with its reason and changes nothing', async () => {
-    const taken = await ops.createNetwork({ name: uniq('taken'), subnet: '172.30.0.0/24', vni: 4000 })
+    const taken = await ops.createNetwork({
+      name: uniq('taken'),
+      subnet: '172.30.0.0/24',
+      vni: 4000,
+    })
     await refuses(() => ops.createNetwork({ name: '-bad name' }), ValidationError)
-    await refuses(() => ops.createNetwork({ name: uniq('x'), subnet: '10.9.0.0/31' }), ValidationError)
+    await refuses(
+      () => ops.createNetwork({ name: uniq('x'), subnet: '10.9.0.0/31' }),
+      ValidationError,
+    )
     await refuses(() => ops.createNetwork({ name: uniq('x'), mtu: 9000 }), ValidationError)
-    await refuses(() => ops.createNetwork({ name: uniq('x'), gateway: '10.9.0.1' }), ValidationError)
-    await refuses(() => ops.createNetwork({ name: uniq('x'), subnet: '10.9.0.0/24', ipRange: '10.9.1.0/28' }), ValidationError)
-    await refuses(() => ops.createNetwork({ name: uniq('x'), subnet: '10.9.0.0/24', gateway: '10.9.0.255' }), ValidationError)
+    await refuses(
+      () => ops.createNetwork({ name: uniq('x'), gateway: '10.9.0.1' }),
+      ValidationError,
+    )
+    await refuses(
+      () => ops.createNetwork({ name: uniq('x'), subnet: '10.9.0.0/24', ipRange: '10.9.1.0/28' }),
+      ValidationError,
+    )
+    await refuses(
+      () => ops.createNetwork({ name: uniq('x'), subnet: '10.9.0.0/24', gateway: '10.9.0.255' }),
+      ValidationError,
+    )
     await refuses(() => ops.createNetwork({ name: uniq('x'), vni: 1 << 24 }), ValidationError)
     await refuses(() => ops.createNetwork({ name: taken.name }), ConflictError, 'name_taken')
-    await refuses(() => ops.createNetwork({ name: uniq('x'), subnet: '172.30.0.128/25' }), ConflictError, 'subnet_overlap')
-    await refuses(() => ops.createNetwork({ name: uniq('x'), subnet: '172.31.0.0/24', vni: 4000 }), ConflictError, 'vni_taken')
+    await refuses(
+      () => ops.createNetwork({ name: uniq('x'), subnet: '172.30.0.128/25' }),
+      ConflictError,
+      'subnet_overlap',
+    )
+    await refuses(
+      () => ops.createNetwork({ name: uniq('x'), subnet: '172.31.0.0/24', vni: 4000 }),
+      ConflictError,
+      'vni_taken',
+    )
     await refuses(() => ops.resolveNetwork('no-such-network'), NotFoundError, 'network_not_found')
   })
 
@@ -85,7 +129,9 @@ describe('ClusterOps: networks', () => {
     const net = await ops.createNetwork({ name: uniq('stuck') })
     await ops.connect({ network: net.name, sandbox: 'sb1' }, 'n1', none)
     // the mark lands; every unmark attempt gets no answer
-    const f = faultyStore(rig.store, (o, i) => (i > 0 && o[0]?.op === 'put' && o[0].key === keys.network(net.id) ? 'unreachable' : 'pass'))
+    const f = faultyStore(rig.store, (o, i) =>
+      i > 0 && o[0]?.op === 'put' && o[0].key === keys.network(net.id) ? 'unreachable' : 'pass',
+    )
     const flaky = new ClusterOps(f.store, 1450, undefined, 2)
     const err = await flaky.removeNetwork(net.name).catch((e) => e)
     expect(err).toBeInstanceOf(StoreUnreachableError)
@@ -93,7 +139,9 @@ describe('ClusterOps: networks', () => {
     expect(err.message).toContain(`weft network rm ${net.name}`)
     expect((await ops.resolveNetwork(net.name)).record.removing).toBe(true)
     // connects say why they fail, and what to do
-    const refused = await ops.connect({ network: net.name, sandbox: 'sb9' }, 'n1', none).catch((e) => e)
+    const refused = await ops
+      .connect({ network: net.name, sandbox: 'sb9' }, 'n1', none)
+      .catch((e) => e)
     expect(refused.message).toContain('is being removed')
     expect(refused.message).toContain('run it again')
     // a later rm (store healthy) is refused for the endpoint but lifts the mark
@@ -103,7 +151,9 @@ describe('ClusterOps: networks', () => {
 
   test('a removal whose answer was lost is settled by reading back: gone means removed', async () => {
     const net = await ops.createNetwork({ name: uniq('lost-rm') })
-    const f = faultyStore(rig.store, (o) => (o.some((x) => x.op === 'delete-prefix') ? 'lost-answer' : 'pass'))
+    const f = faultyStore(rig.store, (o) =>
+      o.some((x) => x.op === 'delete-prefix') ? 'lost-answer' : 'pass',
+    )
     const r = await new ClusterOps(f.store, 1450).removeNetwork(net.name)
     expect(r.id).toBe(net.id)
     expect(await rig.store.get(keys.network(net.id))).toBeUndefined()
@@ -112,7 +162,9 @@ describe('ClusterOps: networks', () => {
 
   test('a removal that never reached the store changes nothing and says so', async () => {
     const net = await ops.createNetwork({ name: uniq('unreached-rm') })
-    const f = faultyStore(rig.store, (o) => (o.some((x) => x.op === 'delete-prefix') ? 'unreachable' : 'pass'))
+    const f = faultyStore(rig.store, (o) =>
+      o.some((x) => x.op === 'delete-prefix') ? 'unreachable' : 'pass',
+    )
     const err = await new ClusterOps(f.store, 1450).removeNetwork(net.name).catch((e) => e)
     expect(err).toBeInstanceOf(StoreUnreachableError)
     expect(err.message).toContain('was not removed (nothing changed)')
@@ -121,7 +173,8 @@ describe('ClusterOps: networks', () => {
   })
 
   test('a removal mark whose answer was lost is read back: marked means go on, unmarked means nothing changed', async () => {
-    const isMark = (o: { op: string; value?: string }[]) => o.length === 1 && o[0]!.op === 'put' && (o[0]!.value ?? '').includes('"removing":true')
+    const isMark = (o: { op: string; value?: string }[]) =>
+      o.length === 1 && o[0]!.op === 'put' && (o[0]!.value ?? '').includes('"removing":true')
     const a = await ops.createNetwork({ name: uniq('lost-mark') })
     const lost = faultyStore(rig.store, (o) => (isMark(o) ? 'lost-answer' : 'pass'))
     expect((await new ClusterOps(lost.store, 1450).removeNetwork(a.name)).id).toBe(a.id)
@@ -145,7 +198,9 @@ describe('ClusterOps: networks', () => {
     const never = faultyStore(rig.store, () => 'unreachable')
     const name2 = uniq('never-create')
     const before = await tree()
-    const err = await new ClusterOps(never.store, 1450).createNetwork({ name: name2 }).catch((e) => e)
+    const err = await new ClusterOps(never.store, 1450)
+      .createNetwork({ name: name2 })
+      .catch((e) => e)
     expect(err).toBeInstanceOf(StoreUnreachableError)
     expect(err.message).toContain('nothing changed')
     expect(await tree()).toEqual(before)
@@ -156,7 +211,11 @@ describe('ClusterOps: endpoints', () => {
   test('concurrent connects from two agents get distinct addresses', async () => {
     const net = await ops.createNetwork({ name: uniq('many'), subnet: '10.77.0.0/24' })
     const other = new ClusterOps(rig.store, 1450)
-    const eps = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? other : ops).connect({ network: net.name, sandbox: `sb${i}` }, `n${i % 2}`, none)))
+    const eps = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        (i % 2 ? other : ops).connect({ network: net.name, sandbox: `sb${i}` }, `n${i % 2}`, none),
+      ),
+    )
     expect(new Set(eps.map((e) => e.ip)).size).toBe(12)
     expect(eps.every((e) => e.ip !== net.gateway)).toBe(true)
   })
@@ -165,7 +224,11 @@ describe('ClusterOps: endpoints', () => {
     const net = await ops.createNetwork({ name: uniq('same-ip'), subnet: '10.78.0.0/24' })
     const results = await Promise.allSettled([
       ops.connect({ network: net.name, sandbox: 'a', ip: '10.78.0.9' }, 'n1', none),
-      new ClusterOps(rig.store, 1450).connect({ network: net.name, sandbox: 'b', ip: '10.78.0.9' }, 'n2', none),
+      new ClusterOps(rig.store, 1450).connect(
+        { network: net.name, sandbox: 'b', ip: '10.78.0.9' },
+        'n2',
+        none,
+      ),
     ])
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
     const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
@@ -175,18 +238,71 @@ describe('ClusterOps: endpoints', () => {
   test('every bad connect and disconnect is refused with its reason and changes nothing', async () => {
     const net = await ops.createNetwork({ name: uniq('refuse'), subnet: '10.79.0.0/30' })
     const first = await ops.connect({ network: net.name, sandbox: 'one' }, 'n1', none)
-    await refuses(() => ops.connect({ network: 'nope', sandbox: 'x' }, 'n1', none), NotFoundError, 'network_not_found')
+    await refuses(
+      () => ops.connect({ network: 'nope', sandbox: 'x' }, 'n1', none),
+      NotFoundError,
+      'network_not_found',
+    )
     await refuses(() => ops.connect({ network: net.name }, 'n1', none), ValidationError)
-    await refuses(() => ops.connect({ network: net.name, sandbox: 'x', ip: '10.80.0.2' }, 'n1', none), ValidationError)
-    await refuses(() => ops.connect({ network: net.name, sandbox: 'x', ip: 'not-an-ip' }, 'n1', none), ValidationError)
-    await refuses(() => ops.connect({ network: net.name, sandbox: 'x', ip: net.gateway }, 'n1', none), ConflictError, 'ip_taken')
-    await refuses(() => ops.connect({ network: net.name, sandbox: 'x', ip: first.ip }, 'n1', none), ConflictError, 'ip_taken')
-    await refuses(() => ops.connect({ network: net.name, sandbox: 'one' }, 'n1', none), ConflictError, 'endpoint_exists')
+    await refuses(
+      () => ops.connect({ network: net.name, sandbox: 'x', ip: '10.80.0.2' }, 'n1', none),
+      ValidationError,
+    )
+    await refuses(
+      () => ops.connect({ network: net.name, sandbox: 'x', ip: 'not-an-ip' }, 'n1', none),
+      ValidationError,
+    )
+    await refuses(
+      () => ops.connect({ network: net.name, sandbox: 'x', ip: net.gateway }, 'n1', none),
+      ConflictError,
+      'ip_taken',
+    )
+    await refuses(
+      () => ops.connect({ network: net.name, sandbox: 'x', ip: first.ip }, 'n1', none),
+      ConflictError,
+      'ip_taken',
+    )
+    await refuses(
+      () => ops.connect({ network: net.name, sandbox: 'one' }, 'n1', none),
+      ConflictError,
+      'endpoint_exists',
+    )
     // a /30 has two host addresses: the gateway and `one`
-    await refuses(() => ops.connect({ network: net.name, sandbox: 'two' }, 'n1', none), ConflictError, 'pool_exhausted')
-    await refuses(() => ops.connect({ network: net.name, external: { name: 'ext', mac: '02:00:00:00:00:01', vtep: '192.0.2.1' } }, 'n1', none), ValidationError)
-    await refuses(() => ops.connect({ network: net.name, external: { name: 'ext', mac: 'zz', vtep: '192.0.2.1' }, ip: '10.79.0.2' }, 'n1', none), ValidationError)
-    await refuses(() => ops.disconnect(net.name, 'nobody', 'n1'), NotFoundError, 'endpoint_not_found')
+    await refuses(
+      () => ops.connect({ network: net.name, sandbox: 'two' }, 'n1', none),
+      ConflictError,
+      'pool_exhausted',
+    )
+    await refuses(
+      () =>
+        ops.connect(
+          {
+            network: net.name,
+            external: { name: 'ext', mac: '02:00:00:00:00:01', vtep: '192.0.2.1' },
+          },
+          'n1',
+          none,
+        ),
+      ValidationError,
+    )
+    await refuses(
+      () =>
+        ops.connect(
+          {
+            network: net.name,
+            external: { name: 'ext', mac: 'zz', vtep: '192.0.2.1' },
+            ip: '10.79.0.2',
+          },
+          'n1',
+          none,
+        ),
+      ValidationError,
+    )
+    await refuses(
+      () => ops.disconnect(net.name, 'nobody', 'n1'),
+      NotFoundError,
+      'endpoint_not_found',
+    )
     await refuses(() => ops.disconnect(net.name, 'one', 'n2'), NotFoundError, 'endpoint_not_found')
     await refuses(() => ops.disconnect(net.name, first.id.slice(0, 12), 'n2'), ValidationError)
   })
@@ -196,9 +312,16 @@ describe('ClusterOps: endpoints', () => {
     const a = await ops.connect({ network: net.name, sandbox: 'a' }, 'n1', none)
     // a mirror that has the network (old revision included) but not a's address
     const snapshot: StoreEntry[] = await rig.store.list(ROOT)
-    const stale: StoreReader = { list: async (p) => snapshot.filter((e) => e.key.startsWith(p) && !e.key.startsWith(keys.ipamOf(net.id))) }
+    const stale: StoreReader = {
+      list: async (p) =>
+        snapshot.filter((e) => e.key.startsWith(p) && !e.key.startsWith(keys.ipamOf(net.id))),
+    }
     const f = faultyStore(rig.store, () => 'pass')
-    const b = await new ClusterOps(f.store, 1450, stale).connect({ network: net.name, sandbox: 'b' }, 'n1', none)
+    const b = await new ClusterOps(f.store, 1450, stale).connect(
+      { network: net.name, sandbox: 'b' },
+      'n1',
+      none,
+    )
     expect(b.ip).not.toBe(a.ip)
     expect(f.state.txns.map((t) => t.ok)).toEqual([false, true]) // the guess lost its CAS; the retry read the store
   })
@@ -206,7 +329,9 @@ describe('ClusterOps: endpoints', () => {
   test('a connect whose answer was lost carries the record it tried, for the caller to settle', async () => {
     const net = await ops.createNetwork({ name: uniq('lost-connect') })
     const f = faultyStore(rig.store, () => 'lost-answer')
-    const err = await new ClusterOps(f.store, 1450).connect({ network: net.name, sandbox: 'x' }, 'n1', none).catch((e) => e)
+    const err = await new ClusterOps(f.store, 1450)
+      .connect({ network: net.name, sandbox: 'x' }, 'n1', none)
+      .catch((e) => e)
     expect(err).toBeInstanceOf(OutcomeUnknownError)
     const attempted = err.attempted as { id: string; networkId: string }
     expect((await ops.findEndpoint(attempted))?.key).toBe(keys.endpoint(net.id, attempted.id))

@@ -75,7 +75,9 @@ describe("clusterBackend (the Docker plugin's way into weft)", () => {
     const stored = JSON.parse((await rig.store.get(keys.endpoint(net.id, id)))!.value)
     expect([stored.name, stored.aliases]).toEqual(['bbox1', ['web']])
     // Docker owns it: weft's own disconnect refuses and changes nothing
-    await expect(rig.ops.disconnect('ov', 'bbox1', 'n1')).rejects.toThrow(/docker network disconnect ov bbox1/)
+    await expect(rig.ops.disconnect('ov', 'bbox1', 'n1')).rejects.toThrow(
+      /docker network disconnect ov bbox1/,
+    )
     expect(await rig.store.get(keys.endpoint(net.id, id))).toBeDefined()
     // an address that became an endpoint is freed with the endpoint, not by ReleaseAddress
     await backend.releaseAddress(net.id, ip, id)

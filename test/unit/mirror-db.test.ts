@@ -10,7 +10,11 @@ import { MirrorDb, type MirrorEntry } from '../../src/mirror/index.ts'
 const dir = mkdtempSync(join(tmpdir(), 'weft-mirror-db-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const e = (key: string, value: string, modifyIndex: bigint): MirrorEntry => ({ key, value, modifyIndex })
+const e = (key: string, value: string, modifyIndex: bigint): MirrorEntry => ({
+  key,
+  value,
+  modifyIndex,
+})
 const keys = (m: { key: string }[]) => m.map((x) => x.key).sort()
 
 describe('MirrorDb', () => {
@@ -24,7 +28,10 @@ describe('MirrorDb', () => {
     await store.applySnapshot([e('t/net/a', 'A', 5n), e('t/net/b', 'B', 6n)], 6n)
     expect(keys(store.list('t/ep/'))).toEqual(['t/ep/1', 't/ep/2'])
     // a snapshot at index 9 has ep/1 and not ep/2 (disconnected meanwhile): the store wins
-    await store.applySnapshot([e('t/net/a', 'A', 5n), e('t/net/b', 'B', 6n), e('t/ep/1', 'one', 7n)], 9n)
+    await store.applySnapshot(
+      [e('t/net/a', 'A', 5n), e('t/net/b', 'B', 6n), e('t/ep/1', 'one', 7n)],
+      9n,
+    )
     expect(keys(store.list('t/ep/'))).toEqual(['t/ep/1'])
     expect(keys(store.list('t/'))).toEqual(['t/ep/1', 't/net/a', 't/net/b'])
     // a write a snapshot already covered is not re-added
@@ -36,9 +43,19 @@ describe('MirrorDb', () => {
   test('prefix reads follow keys that snapshots add and remove; the mirror survives a reopen', async () => {
     const path = join(dir, 'dirs.db')
     const store = await MirrorDb.open(path)
-    await store.applySnapshot([e('w/ipam/n1/10.0.0.2', 'x', 1n), e('w/ipam/n1/10.0.0.3', 'y', 2n), e('w/ipam/n2/10.0.1.2', 'z', 3n)], 3n)
+    await store.applySnapshot(
+      [
+        e('w/ipam/n1/10.0.0.2', 'x', 1n),
+        e('w/ipam/n1/10.0.0.3', 'y', 2n),
+        e('w/ipam/n2/10.0.1.2', 'z', 3n),
+      ],
+      3n,
+    )
     expect(keys(store.list('w/ipam/n1/'))).toEqual(['w/ipam/n1/10.0.0.2', 'w/ipam/n1/10.0.0.3'])
-    await store.applySnapshot([e('w/ipam/n1/10.0.0.3', 'y', 2n), e('w/ipam/n2/10.0.1.2', 'z', 3n)], 4n)
+    await store.applySnapshot(
+      [e('w/ipam/n1/10.0.0.3', 'y', 2n), e('w/ipam/n2/10.0.1.2', 'z', 3n)],
+      4n,
+    )
     expect(keys(store.list('w/ipam/n1/'))).toEqual(['w/ipam/n1/10.0.0.3'])
     expect(keys(store.list('w/ipam/'))).toEqual(['w/ipam/n1/10.0.0.3', 'w/ipam/n2/10.0.1.2'])
     expect(keys(store.list('w/ipam/n1/10.0.0'))).toEqual(['w/ipam/n1/10.0.0.3'])

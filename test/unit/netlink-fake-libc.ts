@@ -1,7 +1,12 @@
 // A fake libc for unit tests of the rtnetlink socket, no root and no kernel: it records every
 // request sent and answers from a script the test writes, as the kernel would (same seq).
 import type { Libc } from '../../src/sys/index.ts'
-import { NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK_TLVS, NLM_F_MULTI } from '../../src/net/netlink-message.ts'
+import {
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLM_F_ACK_TLVS,
+  NLM_F_MULTI,
+} from '../../src/net/netlink-message.ts'
 
 /** One reply datagram, built from the request it answers. */
 export type Reply = (request: Uint8Array) => Uint8Array | 'lost'
@@ -9,7 +14,12 @@ export type Reply = (request: Uint8Array) => Uint8Array | 'lost'
 const EAGAIN = 11
 
 /** nlmsghdr + body, with the request's seq. */
-export function message(type: number, flags: number, seqOf: Uint8Array, body: Uint8Array = new Uint8Array()): Uint8Array {
+export function message(
+  type: number,
+  flags: number,
+  seqOf: Uint8Array,
+  body: Uint8Array = new Uint8Array(),
+): Uint8Array {
   const len = 16 + body.length
   const out = new Uint8Array((len + 3) & ~3)
   const v = new DataView(out.buffer)
@@ -37,7 +47,8 @@ export function ack(request: Uint8Array, errno = 0, extAck?: string): Uint8Array
   return message(NLMSG_ERROR, extAck === undefined ? 0 : NLM_F_ACK_TLVS, request, body)
 }
 
-export const done = (request: Uint8Array): Uint8Array => message(NLMSG_DONE, NLM_F_MULTI, request, new Uint8Array(4))
+export const done = (request: Uint8Array): Uint8Array =>
+  message(NLMSG_DONE, NLM_F_MULTI, request, new Uint8Array(4))
 
 export const concat = (...parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))

@@ -3,18 +3,62 @@
 import { describe, expect, test } from 'bun:test'
 import { ValidationError } from '../../src/errors/index.ts'
 import {
-  AF_INET, AF_INET6, attrs, createVethMessage, deleteAddressMessage, deleteLinkMessage, dumpAddressesMessage,
-  getLinkMessage, IFA_ADDRESS, IFA_LOCAL, IFF_UP, IFLA_ADDRESS, IFLA_AF_SPEC, IFLA_EXT_MASK, IFLA_IFALIAS, IFLA_IFNAME,
-  IFLA_INET6_ADDR_GEN_MODE, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU,
-  IFLA_NET_NS_FD, ifaddrmsg, ifinfomsg, NetlinkMessage, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-  NLM_F_REPLACE, NLM_F_REQUEST, parseAddress, parseError, parseLink, replaceAddressMessage, RTM_DELADDR, RTM_DELLINK,
-  RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_SETLINK, setLinkMessage, splitMessages, VETH_INFO_PEER,
+  AF_INET,
+  AF_INET6,
+  attrs,
+  createVethMessage,
+  deleteAddressMessage,
+  deleteLinkMessage,
+  dumpAddressesMessage,
+  getLinkMessage,
+  IFA_ADDRESS,
+  IFA_LOCAL,
+  IFF_UP,
+  IFLA_ADDRESS,
+  IFLA_AF_SPEC,
+  IFLA_EXT_MASK,
+  IFLA_IFALIAS,
+  IFLA_IFNAME,
+  IFLA_INET6_ADDR_GEN_MODE,
+  IFLA_INFO_DATA,
+  IFLA_INFO_KIND,
+  IFLA_LINK,
+  IFLA_LINKINFO,
+  IFLA_MASTER,
+  IFLA_MTU,
+  IFLA_NET_NS_FD,
+  ifaddrmsg,
+  ifinfomsg,
+  NetlinkMessage,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  NLM_F_REQUEST,
+  parseAddress,
+  parseError,
+  parseLink,
+  replaceAddressMessage,
+  RTM_DELADDR,
+  RTM_DELLINK,
+  RTM_GETADDR,
+  RTM_GETLINK,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_SETLINK,
+  setLinkMessage,
+  splitMessages,
+  VETH_INFO_PEER,
 } from '../../src/net/netlink-message.ts'
 import { ack } from './netlink-fake-libc.ts'
 
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength)
 const header = (b: Uint8Array) => ({
-  len: view(b).getUint32(0, true), type: view(b).getUint16(4, true), flags: view(b).getUint16(6, true), seq: view(b).getUint32(8, true),
+  len: view(b).getUint32(0, true),
+  type: view(b).getUint16(4, true),
+  flags: view(b).getUint16(6, true),
+  seq: view(b).getUint32(8, true),
 })
 const text = (b: Uint8Array | undefined) => new TextDecoder().decode(b)
 const u32 = (b: Uint8Array | undefined) => view(b!).getUint32(0, true)
@@ -23,8 +67,18 @@ const top = (b: Uint8Array, fixed: number) => attrs(b, 16 + fixed)
 
 describe('requests', () => {
   test('create veth: the peer is made inside the sandbox (netns fd) with its MAC and MTU, the host end enslaved', () => {
-    const b = createVethMessage({ name: 'wf0123456789', mtu: 1500, master: 42, peer: { name: 'eth0', netnsFd: 9, mac: '02:42:0a:00:01:02', mtu: 1450 } }).bytes(7)
-    expect(header(b)).toEqual({ len: b.length, type: RTM_NEWLINK, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq: 7 })
+    const b = createVethMessage({
+      name: 'wf0123456789',
+      mtu: 1500,
+      master: 42,
+      peer: { name: 'eth0', netnsFd: 9, mac: '02:42:0a:00:01:02', mtu: 1450 },
+    }).bytes(7)
+    expect(header(b)).toEqual({
+      len: b.length,
+      type: RTM_NEWLINK,
+      flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+      seq: 7,
+    })
     const a = top(b, 16)
     expect(text(a.get(IFLA_IFNAME))).toBe('wf0123456789\0')
     expect(u32(a.get(IFLA_MTU))).toBe(1500)
@@ -41,14 +95,23 @@ describe('requests', () => {
   })
 
   test('attribute lengths count the payload unpadded; payloads are padded to 4 bytes', () => {
-    const b = new NetlinkMessage(RTM_GETLINK, 0, ifinfomsg()).str(IFLA_IFNAME, 'eth0').u32(IFLA_MTU, 1).bytes(1)
+    const b = new NetlinkMessage(RTM_GETLINK, 0, ifinfomsg())
+      .str(IFLA_IFNAME, 'eth0')
+      .u32(IFLA_MTU, 1)
+      .bytes(1)
     expect(view(b).getUint16(32, true)).toBe(4 + 5) // "eth0\0"
     expect(view(b).getUint16(32 + 12, true)).toBe(8) // the next attribute starts after 3 bytes of padding
     expect(b.length).toBe(16 + 16 + 12 + 8)
   })
 
   test('set link: by name or ifindex; up sets IFF_UP in flags and change; always addrgenmode none', () => {
-    const byName = setLinkMessage('eth0', { mac: '02:42:0a:00:01:02', mtu: 1450, alias: 'weft:ep:1:10.0.1.2', master: 5, up: true }).bytes(3)
+    const byName = setLinkMessage('eth0', {
+      mac: '02:42:0a:00:01:02',
+      mtu: 1450,
+      alias: 'weft:ep:1:10.0.1.2',
+      master: 5,
+      up: true,
+    }).bytes(3)
     expect(header(byName)).toMatchObject({ type: RTM_SETLINK, flags: NLM_F_REQUEST | NLM_F_ACK })
     expect(view(byName).getInt32(20, true)).toBe(0)
     expect(view(byName).getUint32(24, true)).toBe(IFF_UP)
@@ -79,7 +142,10 @@ describe('requests', () => {
 
   test('addresses: replace and delete carry family, prefix, ifindex and the address; the dump asks for no ACK', () => {
     const rep = replaceAddressMessage(3, '10.0.1.2', 24).bytes(1)
-    expect(header(rep)).toMatchObject({ type: RTM_NEWADDR, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE })
+    expect(header(rep)).toMatchObject({
+      type: RTM_NEWADDR,
+      flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+    })
     expect([...rep.subarray(16, 24)]).toEqual([...ifaddrmsg(AF_INET, 24, 3)])
     expect([...top(rep, 8).get(IFA_LOCAL)!]).toEqual([10, 0, 1, 2])
     expect([...top(rep, 8).get(IFA_ADDRESS)!]).toEqual([10, 0, 1, 2])
@@ -94,7 +160,9 @@ describe('requests', () => {
   test('bad input and misuse are errors, not malformed messages', () => {
     expect(() => replaceAddressMessage(3, '10.0.1.300', 24)).toThrow(ValidationError)
     expect(() => new NetlinkMessage(RTM_NEWLINK, 0, ifinfomsg()).end()).toThrow(/without begin/)
-    expect(() => new NetlinkMessage(RTM_NEWLINK, 0, ifinfomsg()).begin(IFLA_LINKINFO).bytes(1)).toThrow(/still open/)
+    expect(() =>
+      new NetlinkMessage(RTM_NEWLINK, 0, ifinfomsg()).begin(IFLA_LINKINFO).bytes(1),
+    ).toThrow(/still open/)
   })
 })
 
@@ -102,24 +170,43 @@ describe('answers', () => {
   // A kernel answer has the same layout as a request: build them with the same builder.
   const linkAnswer = () =>
     new NetlinkMessage(RTM_NEWLINK, 0, ifinfomsg({ index: 7, flags: IFF_UP }))
-      .str(IFLA_IFNAME, 'wf0123456789').attr(IFLA_ADDRESS, Uint8Array.of(2, 0x42, 10, 0, 1, 2)).u32(IFLA_MTU, 1500)
-      .u32(IFLA_LINK, 2).u32(IFLA_MASTER, 4).str(IFLA_IFALIAS, 'weft:ep:1:10.0.1.2')
-      .begin(IFLA_LINKINFO).str(IFLA_INFO_KIND, 'veth').end()
+      .str(IFLA_IFNAME, 'wf0123456789')
+      .attr(IFLA_ADDRESS, Uint8Array.of(2, 0x42, 10, 0, 1, 2))
+      .u32(IFLA_MTU, 1500)
+      .u32(IFLA_LINK, 2)
+      .u32(IFLA_MASTER, 4)
+      .str(IFLA_IFALIAS, 'weft:ep:1:10.0.1.2')
+      .begin(IFLA_LINKINFO)
+      .str(IFLA_INFO_KIND, 'veth')
+      .end()
       .bytes(9)
 
   test('a link: index, name, MAC, MTU, peer, master, kind, alias, up', () => {
     expect(parseLink(linkAnswer())).toEqual({
-      ifindex: 7, ifname: 'wf0123456789', mac: '02:42:0a:00:01:02', mtu: 1500, link: 2, master: 4, kind: 'veth',
-      alias: 'weft:ep:1:10.0.1.2', up: true,
+      ifindex: 7,
+      ifname: 'wf0123456789',
+      mac: '02:42:0a:00:01:02',
+      mtu: 1500,
+      link: 2,
+      master: 4,
+      kind: 'veth',
+      alias: 'weft:ep:1:10.0.1.2',
+      up: true,
     })
-    const bare = parseLink(new NetlinkMessage(RTM_NEWLINK, 0, ifinfomsg({ index: 1 })).str(IFLA_IFNAME, 'lo').bytes(1))
+    const bare = parseLink(
+      new NetlinkMessage(RTM_NEWLINK, 0, ifinfomsg({ index: 1 })).str(IFLA_IFNAME, 'lo').bytes(1),
+    )
     expect(bare).toEqual({ ifindex: 1, ifname: 'lo', mac: '', mtu: 0, up: false })
   })
 
   test('an IPv4 address; other families are skipped', () => {
-    const v4 = new NetlinkMessage(RTM_NEWADDR, 0, ifaddrmsg(AF_INET, 24, 7)).attr(IFA_ADDRESS, Uint8Array.of(10, 0, 1, 2)).bytes(1)
+    const v4 = new NetlinkMessage(RTM_NEWADDR, 0, ifaddrmsg(AF_INET, 24, 7))
+      .attr(IFA_ADDRESS, Uint8Array.of(10, 0, 1, 2))
+      .bytes(1)
     expect(parseAddress(v4)).toEqual({ ifindex: 7, ip: '10.0.1.2', prefixLen: 24 })
-    const v6 = new NetlinkMessage(RTM_NEWADDR, 0, ifaddrmsg(AF_INET6, 64, 7)).attr(IFA_ADDRESS, new Uint8Array(16)).bytes(1)
+    const v6 = new NetlinkMessage(RTM_NEWADDR, 0, ifaddrmsg(AF_INET6, 64, 7))
+      .attr(IFA_ADDRESS, new Uint8Array(16))
+      .bytes(1)
     expect(parseAddress(v6)).toBeUndefined()
   })
 
@@ -128,7 +215,10 @@ describe('answers', () => {
     const ok = ack(req)
     expect(parseError(ok, header(ok).flags)).toEqual({ errno: 0 })
     const refused = ack(req, 22, 'Invalid MTU')
-    expect(parseError(refused, header(refused).flags)).toEqual({ errno: 22, message: 'Invalid MTU' })
+    expect(parseError(refused, header(refused).flags)).toEqual({
+      errno: 22,
+      message: 'Invalid MTU',
+    })
   })
 
   test('several messages in one datagram are split; a truncated tail is dropped', () => {
@@ -137,7 +227,10 @@ describe('answers', () => {
     two.set(a, 0)
     two.set(a, a.length)
     const parts = splitMessages(two, a.length * 2 + 10)
-    expect(parts.map((p) => [p.type, p.seq, p.bytes.length])).toEqual([[RTM_NEWLINK, 9, a.length], [RTM_NEWLINK, 9, a.length]])
+    expect(parts.map((p) => [p.type, p.seq, p.bytes.length])).toEqual([
+      [RTM_NEWLINK, 9, a.length],
+      [RTM_NEWLINK, 9, a.length],
+    ])
     expect(splitMessages(two, a.length + 20)).toHaveLength(1)
   })
 })

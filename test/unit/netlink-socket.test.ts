@@ -3,7 +3,17 @@
 // several datagrams, and a lost answer failing instead of waiting.
 import { describe, expect, test } from 'bun:test'
 import { NetlinkError, RtnlSocket } from '../../src/net/netlink.ts'
-import { AF_INET, ifaddrmsg, IFA_LOCAL, ifinfomsg, IFLA_IFNAME, NetlinkMessage, NLM_F_MULTI, RTM_NEWADDR, RTM_NEWLINK } from '../../src/net/netlink-message.ts'
+import {
+  AF_INET,
+  ifaddrmsg,
+  IFA_LOCAL,
+  ifinfomsg,
+  IFLA_IFNAME,
+  NetlinkMessage,
+  NLM_F_MULTI,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+} from '../../src/net/netlink-message.ts'
 import { ack, concat, done, fakeLibc, message } from './netlink-fake-libc.ts'
 
 function caught(fn: () => unknown): NetlinkError {
@@ -16,16 +26,22 @@ function caught(fn: () => unknown): NetlinkError {
 }
 
 /** An answer message (same seq as the request) whose body is a kernel RTM_NEWLINK/NEWADDR. */
-const answer = (built: NetlinkMessage, flags = 0) => (req: Uint8Array) => {
-  const b = built.bytes(0)
-  return message(built.type, flags, req, b.subarray(16))
-}
+const answer =
+  (built: NetlinkMessage, flags = 0) =>
+  (req: Uint8Array) => {
+    const b = built.bytes(0)
+    return message(built.type, flags, req, b.subarray(16))
+  }
 
 describe('RtnlSocket with a fake libc', () => {
   test('opening sets the receive timeout (default 5 s), CAP_ACK and EXT_ACK', () => {
     const libc = fakeLibc()
     RtnlSocket.open(undefined, { libc }).close()
-    expect(libc.options).toEqual([[1, 20, 5000], [270, 10, 1], [270, 11, 1]])
+    expect(libc.options).toEqual([
+      [1, 20, 5000],
+      [270, 10, 1],
+      [270, 11, 1],
+    ])
     const quick = fakeLibc()
     expect(RtnlSocket.open(undefined, { libc: quick, timeoutMs: 250 }).timeoutMs).toBe(250)
     expect(quick.options[0]).toEqual([1, 20, 250])
@@ -55,7 +71,9 @@ describe('RtnlSocket with a fake libc', () => {
     expect(e.code).toBe('netlink_failed')
     libc.script.push([(req) => ack(req, 1)])
     expect(caught(() => s.setLink(3, {})).message).toBe('configure ifindex 3: strerror(1) (EPERM)')
-    expect(e.within('create endpoint wf1').message).toBe('create endpoint wf1: configure eth0: Invalid MTU specified (EINVAL)')
+    expect(e.within('create endpoint wf1').message).toBe(
+      'create endpoint wf1: configure eth0: Invalid MTU specified (EINVAL)',
+    )
   })
 
   test('missing things are values: getLink ENODEV is undefined, deleteLink ENODEV is false', () => {
@@ -70,7 +88,10 @@ describe('RtnlSocket with a fake libc', () => {
   test('getLink reads the answer message, then its ACK', () => {
     const libc = fakeLibc()
     const s = RtnlSocket.open(undefined, { libc })
-    libc.script.push([answer(new NetlinkMessage(RTM_NEWLINK, 0, ifinfomsg({ index: 4 })).str(IFLA_IFNAME, 'eth0')), ack])
+    libc.script.push([
+      answer(new NetlinkMessage(RTM_NEWLINK, 0, ifinfomsg({ index: 4 })).str(IFLA_IFNAME, 'eth0')),
+      ack,
+    ])
     expect(s.getLink('eth0')).toMatchObject({ ifindex: 4, ifname: 'eth0' })
   })
 
@@ -78,13 +99,22 @@ describe('RtnlSocket with a fake libc', () => {
     const libc = fakeLibc()
     const s = RtnlSocket.open(undefined, { libc })
     const addr = (ifindex: number, ip: number[], len: number) =>
-      answer(new NetlinkMessage(RTM_NEWADDR, 0, ifaddrmsg(AF_INET, len, ifindex)).attr(IFA_LOCAL, Uint8Array.from(ip)), NLM_F_MULTI)
+      answer(
+        new NetlinkMessage(RTM_NEWADDR, 0, ifaddrmsg(AF_INET, len, ifindex)).attr(
+          IFA_LOCAL,
+          Uint8Array.from(ip),
+        ),
+        NLM_F_MULTI,
+      )
     libc.script.push([
       (req) => concat(addr(1, [127, 0, 0, 1], 8)(req), addr(3, [10, 0, 1, 2], 24)(req)),
       addr(3, [10, 0, 9, 9], 16),
       done,
     ])
-    expect(s.addresses(3)).toEqual([{ ifindex: 3, ip: '10.0.1.2', prefixLen: 24 }, { ifindex: 3, ip: '10.0.9.9', prefixLen: 16 }])
+    expect(s.addresses(3)).toEqual([
+      { ifindex: 3, ip: '10.0.1.2', prefixLen: 24 },
+      { ifindex: 3, ip: '10.0.9.9', prefixLen: 16 },
+    ])
     libc.script.push([(req) => message(3, NLM_F_MULTI, req, Uint8Array.of(0xf3, 0xff, 0xff, 0xff))]) // DONE carrying -13
     expect(caught(() => s.addresses()).message).toBe('list addresses: strerror(13) (EACCES)')
   })
@@ -105,7 +135,9 @@ describe('RtnlSocket with a fake libc', () => {
     const s = RtnlSocket.open(undefined, { libc })
     s.close()
     s.close() // idempotent
-    expect(caught(() => s.deleteLink('wf1')).message).toBe('delete link wf1: the rtnetlink socket is closed (EBADF)')
+    expect(caught(() => s.deleteLink('wf1')).message).toBe(
+      'delete link wf1: the rtnetlink socket is closed (EBADF)',
+    )
     expect(libc.sent).toEqual([])
   })
 })

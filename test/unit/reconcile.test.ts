@@ -10,7 +10,12 @@ import { waitFor } from '../harness/wait.ts'
 const ME = 'h1'
 const id = (c: string) => c.repeat(64)
 const ifn = (c: string) => `wf${id(c).slice(0, 10)}`
-const mac = (ip: string) => '02:42:' + ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')
+const mac = (ip: string) =>
+  '02:42:' +
+  ip
+    .split('.')
+    .map((b) => Number(b).toString(16).padStart(2, '0'))
+    .join(':')
 
 /** A cluster tree built by hand: networks A (VNI 300) and B (VNI 301), nodes h1..h3. */
 class World {
@@ -23,21 +28,44 @@ class World {
   }
 
   node(name: string, advertise: string): this {
-    return this.set(keys.node(name), { name, advertise, datapath: 'bpf', version: '0', started: 'x' })
+    return this.set(keys.node(name), {
+      name,
+      advertise,
+      datapath: 'bpf',
+      version: '0',
+      started: 'x',
+    })
   }
 
   network(c: string, vni: number, prefix: string): this {
     return this.set(keys.network(id(c)), {
-      id: id(c), name: `net-${c}`, driver: 'overlay', scope: 'global', vni, subnet: `${prefix}.0/24`, gateway: `${prefix}.1`,
-      mtu: 1450, labels: {}, options: {}, created: 'x',
+      id: id(c),
+      name: `net-${c}`,
+      driver: 'overlay',
+      scope: 'global',
+      vni,
+      subnet: `${prefix}.0/24`,
+      gateway: `${prefix}.1`,
+      mtu: 1450,
+      labels: {},
+      options: {},
+      created: 'x',
     })
   }
 
   /** An endpoint `c` of network `net` on `node` with address `ip`. */
   endpoint(c: string, net: string, node: string, ip: string): this {
     return this.set(keys.endpoint(id(net), id(c)), {
-      id: id(c), networkId: id(net), name: `sb${c}`, ip, mac: mac(ip), node, sandbox: `sb${c}`, ifname: 'eth0',
-      external: false, created: 'x',
+      id: id(c),
+      networkId: id(net),
+      name: `sb${c}`,
+      ip,
+      mac: mac(ip),
+      node,
+      sandbox: `sb${c}`,
+      ifname: 'eth0',
+      external: false,
+      created: 'x',
     })
   }
 
@@ -56,7 +84,9 @@ class World {
   }
 
   private refresh(): this {
-    this.view = clusterView([...this.entries].map(([key, v]) => ({ key, value: JSON.stringify(v) })))
+    this.view = clusterView(
+      [...this.entries].map(([key, v]) => ({ key, value: JSON.stringify(v) })),
+    )
     return this
   }
 }
@@ -79,7 +109,8 @@ function setup(extra: Partial<ReconcilerDeps> = {}) {
     view: () => world.view,
     retryBaseMs: 1000,
     now: () => clock,
-    onAttached: (spec, res) => void attached.push(`${spec.hostIfname} ${'error' in res ? 'error' : 'ok'}`),
+    onAttached: (spec, res) =>
+      void attached.push(`${spec.hostIfname} ${'error' in res ? 'error' : 'ok'}`),
     onDetached: (h) => void detached.push(h),
     ...extra,
   })
@@ -115,10 +146,12 @@ describe('Reconciler pass order', () => {
     await pass()
     world.removeEndpoint('1', 'a').endpoint('3', 'a', 'h2', '10.0.1.2')
     const log = await pass()
-    expect(at(log, `detachEndpoint ${ifn('1')}`)).toBeLessThan(at(log, 'upsertRemoteEndpoint 300/10.0.1.2'))
+    expect(at(log, `detachEndpoint ${ifn('1')}`)).toBeLessThan(
+      at(log, 'upsertRemoteEndpoint 300/10.0.1.2'),
+    )
   })
 
-  test("a network is removed last, after its endpoints are detached", async () => {
+  test('a network is removed last, after its endpoints are detached', async () => {
     const { world, dp, pass } = setup()
     world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('5', 'a', 'h2', '10.0.1.3')
     await pass()
@@ -134,7 +167,10 @@ describe('Reconciler pass order', () => {
 describe('Reconciler fingerprints', () => {
   test('nothing is re-applied when nothing changed: same view, an equal new view, or a resync of the kernel', async () => {
     const { world, dp, r, pass } = setup()
-    world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('2', 'a', 'h2', '10.0.1.3').endpoint('3', 'b', ME, '10.0.2.2')
+    world
+      .endpoint('1', 'a', ME, '10.0.1.2')
+      .endpoint('2', 'a', 'h2', '10.0.1.3')
+      .endpoint('3', 'b', ME, '10.0.2.2')
     expect((await pass()).length).toBeGreaterThan(0)
     expect(await pass()).toEqual([])
     world.node('h3', '198.18.0.3') // the same content: a new view object
@@ -147,7 +183,10 @@ describe('Reconciler fingerprints', () => {
 
   test('a change re-applies only the items it touches', async () => {
     const { world, pass } = setup()
-    world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('2', 'a', 'h2', '10.0.1.3').endpoint('3', 'b', ME, '10.0.2.2')
+    world
+      .endpoint('1', 'a', ME, '10.0.1.2')
+      .endpoint('2', 'a', 'h2', '10.0.1.3')
+      .endpoint('3', 'b', ME, '10.0.2.2')
     await pass()
     world.node('h2', '198.18.0.22') // h2 moved its VTEP
     expect(await pass()).toEqual(['upsertRemoteEndpoint 300/10.0.1.3', 'setMembers 300'])
@@ -166,7 +205,10 @@ describe('Reconciler fingerprints', () => {
 describe('Reconciler failure isolation: one failing item never stops the others', () => {
   test('network: the other network is programmed; the failing one is reported with its cause, and so are its endpoints', async () => {
     const { world, dp, r, pass, attached } = setup()
-    world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('3', 'b', ME, '10.0.2.2').endpoint('4', 'b', 'h2', '10.0.2.3')
+    world
+      .endpoint('1', 'a', ME, '10.0.1.2')
+      .endpoint('3', 'b', ME, '10.0.2.2')
+      .endpoint('4', 'b', 'h2', '10.0.2.3')
     dp.failOn('upsertNetwork', '300', 'MTU 9000 of network 300 is out of range')
     const log = await pass()
     expect(log).toContain('upsertNetwork 301')
@@ -176,20 +218,38 @@ describe('Reconciler failure isolation: one failing item never stops the others'
     expect(attached).toContain(`${ifn('3')} ok`)
     const f = r.failures()
     expect(f.find((x) => x.kind === 'network')).toMatchObject({
-      kind: 'network', key: '300', vni: 300, op: 'upsert', attempts: 1, error: 'MTU 9000 of network 300 is out of range',
+      kind: 'network',
+      key: '300',
+      vni: 300,
+      op: 'upsert',
+      attempts: 1,
+      error: 'MTU 9000 of network 300 is out of range',
       subject: `network ${id('a').slice(0, 12)} (VNI 300)`,
     })
     expect(r.localError(ifn('1'))).toContain('network VNI 300 is failing too: MTU 9000')
     expect(r.failureTotals().network).toBe(1)
     // what needs the network fails with it (and says so): its local endpoint and its members
-    expect(f.map((x) => `${x.kind} ${x.key}`)).toEqual(['network 300', `local-endpoint ${ifn('1')}`, 'members 300'])
-    expect(r.stats.lastError).toMatch(/^3 items failing: network .* \(upsert\): MTU 9000.*; and 2 more$/)
+    expect(f.map((x) => `${x.kind} ${x.key}`)).toEqual([
+      'network 300',
+      `local-endpoint ${ifn('1')}`,
+      'members 300',
+    ])
+    expect(r.stats.lastError).toMatch(
+      /^3 items failing: network .* \(upsert\): MTU 9000.*; and 2 more$/,
+    )
   })
 
   test('local endpoint (attach): the other endpoints are attached, remote endpoints programmed; the error is per endpoint', async () => {
     const { world, dp, r, pass, attached } = setup()
-    world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('2', 'a', ME, '10.0.1.4').endpoint('5', 'a', 'h2', '10.0.1.3')
-    dp.failOn('attachEndpoint', ifn('1'), 'sandbox /run/netns/sb1 not found: create it with `ip netns add sb1`')
+    world
+      .endpoint('1', 'a', ME, '10.0.1.2')
+      .endpoint('2', 'a', ME, '10.0.1.4')
+      .endpoint('5', 'a', 'h2', '10.0.1.3')
+    dp.failOn(
+      'attachEndpoint',
+      ifn('1'),
+      'sandbox /run/netns/sb1 not found: create it with `ip netns add sb1`',
+    )
     await pass()
     expect(dp.local.has(ifn('2'))).toBe(true)
     expect(dp.remote.has('300/10.0.1.3')).toBe(true)
@@ -198,8 +258,16 @@ describe('Reconciler failure isolation: one failing item never stops the others'
     expect(r.localError(ifn('1'))).toMatch(/sandbox .* not found/)
     expect(attached.sort()).toEqual([`${ifn('1')} error`, `${ifn('2')} ok`])
     const [f] = r.failures()
-    expect(f).toMatchObject({ kind: 'local-endpoint', key: ifn('1'), op: 'attach', endpointId: id('1'), vni: 300 })
-    expect(f!.subject).toBe(`endpoint ${id('1').slice(0, 12)} (${ifn('1')}, eth0 in sandbox sb1) in VNI 300`)
+    expect(f).toMatchObject({
+      kind: 'local-endpoint',
+      key: ifn('1'),
+      op: 'attach',
+      endpointId: id('1'),
+      vni: 300,
+    })
+    expect(f!.subject).toBe(
+      `endpoint ${id('1').slice(0, 12)} (${ifn('1')}, eth0 in sandbox sb1) in VNI 300`,
+    )
     // a caller waiting for the failing endpoint is not left hanging
     await r.attachDone(ifn('1'))
   })
@@ -213,7 +281,14 @@ describe('Reconciler failure isolation: one failing item never stops the others'
     const log = await pass()
     expect(log).toContain(`detachEndpoint ${ifn('2')}`)
     expect(dp.local.has(ifn('6'))).toBe(true)
-    expect(r.failures()).toMatchObject([{ kind: 'local-endpoint', key: ifn('1'), op: 'detach', error: 'RTNETLINK answers: Device or resource busy' }])
+    expect(r.failures()).toMatchObject([
+      {
+        kind: 'local-endpoint',
+        key: ifn('1'),
+        op: 'detach',
+        error: 'RTNETLINK answers: Device or resource busy',
+      },
+    ])
   })
 
   test("local endpoint (the wedge): a deleted sandbox's veth is cleared at the next resync, and the host keeps programming", async () => {
@@ -221,18 +296,23 @@ describe('Reconciler failure isolation: one failing item never stops the others'
     world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('5', 'a', 'h2', '10.0.1.3')
     await pass()
     dp.vanish(ifn('1')) // `ip netns del sb1`
-    world.removeEndpoint('1', 'a').endpoint('2', 'a', ME, '10.0.1.2').endpoint('7', 'a', 'h3', '10.0.1.7')
+    world
+      .removeEndpoint('1', 'a')
+      .endpoint('2', 'a', ME, '10.0.1.2')
+      .endpoint('7', 'a', 'h3', '10.0.1.7')
     r.resync()
     const log = await pass()
     // its state has no name any more: detached by address, before the address is reused
-    expect(at(log, 'detachEndpoint 300/10.0.1.2')).toBeLessThan(at(log, `attachEndpoint ${ifn('2')}`))
+    expect(at(log, 'detachEndpoint 300/10.0.1.2')).toBeLessThan(
+      at(log, `attachEndpoint ${ifn('2')}`),
+    )
     expect(log).toContain('upsertRemoteEndpoint 300/10.0.1.7')
     expect(r.failures()).toEqual([])
     expect(r.stats.lastError).toBeNull()
     expect(r.isAttached(ifn('2'))).toBe(true)
   })
 
-  test("local endpoint (the wedge, record still there): the gone endpoint fails alone; new connects and remote endpoints still work", async () => {
+  test('local endpoint (the wedge, record still there): the gone endpoint fails alone; new connects and remote endpoints still work', async () => {
     const { world, dp, r, pass } = setup()
     world.endpoint('1', 'a', ME, '10.0.1.2')
     await pass()
@@ -243,33 +323,54 @@ describe('Reconciler failure isolation: one failing item never stops the others'
     await pass()
     expect(r.isAttached(ifn('2'))).toBe(true)
     expect(dp.remote.has('300/10.0.1.7')).toBe(true)
-    expect(r.failures()).toMatchObject([{ kind: 'local-endpoint', key: ifn('1'), op: 'attach', error: 'sandbox /run/netns/sb1 not found' }])
+    expect(r.failures()).toMatchObject([
+      {
+        kind: 'local-endpoint',
+        key: ifn('1'),
+        op: 'attach',
+        error: 'sandbox /run/netns/sb1 not found',
+      },
+    ])
   })
 
   test('remote endpoint: the other remote endpoints, the members and the local attaches go on', async () => {
     const { world, dp, r, pass } = setup()
-    world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('5', 'a', 'h2', '10.0.1.3').endpoint('7', 'a', 'h3', '10.0.1.7')
+    world
+      .endpoint('1', 'a', ME, '10.0.1.2')
+      .endpoint('5', 'a', 'h2', '10.0.1.3')
+      .endpoint('7', 'a', 'h3', '10.0.1.7')
     dp.failOn('upsertRemoteEndpoint', '300/10.0.1.3', 'map full')
     const log = await pass()
     expect(dp.remote.has('300/10.0.1.7')).toBe(true)
     expect(log).toContain('setMembers 300')
     expect(dp.local.has(ifn('1'))).toBe(true)
     expect(r.failures()).toMatchObject([
-      { kind: 'remote-endpoint', key: '300/10.0.1.3', op: 'upsert', error: 'map full', subject: 'remote endpoint 10.0.1.3 in VNI 300 via VTEP 198.18.0.2' },
+      {
+        kind: 'remote-endpoint',
+        key: '300/10.0.1.3',
+        op: 'upsert',
+        error: 'map full',
+        subject: 'remote endpoint 10.0.1.3 in VNI 300 via VTEP 198.18.0.2',
+      },
     ])
     expect(r.failureTotals()['remote-endpoint']).toBe(1)
   })
 
   test('remote endpoint (remove): a failing removal leaves the rest of the pass done', async () => {
     const { world, dp, r, pass } = setup()
-    world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('5', 'a', 'h2', '10.0.1.3').endpoint('7', 'a', 'h3', '10.0.1.7')
+    world
+      .endpoint('1', 'a', ME, '10.0.1.2')
+      .endpoint('5', 'a', 'h2', '10.0.1.3')
+      .endpoint('7', 'a', 'h3', '10.0.1.7')
     await pass()
     world.removeEndpoint('5', 'a').removeEndpoint('7', 'a').endpoint('2', 'a', ME, '10.0.1.4')
     dp.failOn('removeRemoteEndpoint', '300/10.0.1.3', 'EBUSY')
     await pass()
     expect(dp.remote.has('300/10.0.1.7')).toBe(false)
     expect(dp.local.has(ifn('2'))).toBe(true)
-    expect(r.failures()).toMatchObject([{ kind: 'remote-endpoint', key: '300/10.0.1.3', op: 'remove' }])
+    expect(r.failures()).toMatchObject([
+      { kind: 'remote-endpoint', key: '300/10.0.1.3', op: 'remove' },
+    ])
   })
 
   test("members: another network's members, and this network's endpoints, are programmed", async () => {
@@ -282,7 +383,15 @@ describe('Reconciler failure isolation: one failing item never stops the others'
     expect(dp.local.has(ifn('1'))).toBe(true)
     expect(dp.local.has(ifn('3'))).toBe(true)
     expect(dp.remote.has('300/10.0.1.3')).toBe(true)
-    expect(r.failures()).toMatchObject([{ kind: 'members', key: '300', op: 'set', error: 'EPERM', subject: 'members of VNI 300 (198.18.0.2)' }])
+    expect(r.failures()).toMatchObject([
+      {
+        kind: 'members',
+        key: '300',
+        op: 'set',
+        error: 'EPERM',
+        subject: 'members of VNI 300 (198.18.0.2)',
+      },
+    ])
   })
 
   test('a pass whose actual state cannot be read fails as a whole, releases waiting connects, and the next recovers', async () => {
@@ -340,14 +449,24 @@ describe('Reconciler retries', () => {
     dp.failOn('upsertRemoteEndpoint', '300/10.0.1.3', 'map full', 2)
     await r.settled()
     expect(r.failures()).toHaveLength(1)
-    await waitFor(() => r.failures().length === 0, { what: 'the failed remote endpoint to be retried', timeoutMs: 2000 })
+    await waitFor(() => r.failures().length === 0, {
+      what: 'the failed remote endpoint to be retried',
+      timeoutMs: 2000,
+    })
     expect(dp.remote.has('300/10.0.1.3')).toBe(true)
   })
 
   test('a failing item that is no longer wanted is dropped from the failures, with its host-local fact', async () => {
     const { world, dp, r, pass, detached } = setup()
-    world.endpoint('1', 'a', ME, '10.0.1.2').endpoint('2', 'a', ME, '10.0.1.4').endpoint('5', 'a', 'h2', '10.0.1.3')
-    dp.failOn('attachEndpoint', ifn('1'), 'sandbox gone').failOn('upsertRemoteEndpoint', '300/10.0.1.3', 'map full')
+    world
+      .endpoint('1', 'a', ME, '10.0.1.2')
+      .endpoint('2', 'a', ME, '10.0.1.4')
+      .endpoint('5', 'a', 'h2', '10.0.1.3')
+    dp.failOn('attachEndpoint', ifn('1'), 'sandbox gone').failOn(
+      'upsertRemoteEndpoint',
+      '300/10.0.1.3',
+      'map full',
+    )
     await pass()
     expect(r.failures()).toHaveLength(2)
     world.removeEndpoint('1', 'a').removeEndpoint('5', 'a')

@@ -9,26 +9,43 @@ import { MemoryDeltaStore } from '../fakes/agent-memory-store.ts'
 import { startKvRig } from '../fakes/agent-store.ts'
 import { quietLog } from '../fakes/agent-service-rig.ts'
 
-const record = (name: string): NodeRecord => ({ name, advertise: '192.0.2.10', datapath: 'bpf', version: 'test', started: '2026-01-01T00:00:00Z' })
+const record = (name: string): NodeRecord => ({
+  name,
+  advertise: '192.0.2.10',
+  datapath: 'bpf',
+  version: 'test',
+  started: '2026-01-01T00:00:00Z',
+})
 const log = { ...quietLog, child: () => log } as never
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await Bun.sleep(10)
   }
 }
 
 for (const [name, open] of [
-  ['the embedded Consul server', async () => {
-    const rig = await startKvRig()
-    return { store: rig.store as ClusterStore, close: rig.cleanup }
-  }],
-  ['an etcd-shaped delta store', async () => {
-    const store = new MemoryDeltaStore()
-    return { store: store as ClusterStore, close: async () => store.close() }
-  }],
+  [
+    'the embedded Consul server',
+    async () => {
+      const rig = await startKvRig()
+      return { store: rig.store as ClusterStore, close: rig.cleanup }
+    },
+  ],
+  [
+    'an etcd-shaped delta store',
+    async () => {
+      const store = new MemoryDeltaStore()
+      return { store: store as ClusterStore, close: async () => store.close() }
+    },
+  ],
 ] as const) {
   describe(`registerNode on ${name}`, () => {
     test('claims the node record, claims it again after the lease is lost, and deregisters at once', async () => {
@@ -44,7 +61,10 @@ for (const [name, open] of [
         await until(() => registrations === 2, 'the node to register again')
         expect(await store.get(keys.node('n1'))).toBeDefined()
         await reg.stop({ deregister: true })
-        await until(async () => (await store.get(keys.node('n1'))) === undefined, 'the record to go with the lease')
+        await until(
+          async () => (await store.get(keys.node('n1'))) === undefined,
+          'the record to go with the lease',
+        )
         // stop is safe to repeat
         await reg.stop({ deregister: true })
       } finally {

@@ -7,7 +7,12 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { linkSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AgentService, hostSandboxes, SandboxFollower, type Sandboxes } from '../../src/agent/index.ts'
+import {
+  AgentService,
+  hostSandboxes,
+  SandboxFollower,
+  type Sandboxes,
+} from '../../src/agent/index.ts'
 import { ClusterOps, ROOT } from '../../src/cluster/index.ts'
 import { ConflictError, ValidationError } from '../../src/errors/index.ts'
 import { ClusterMirror, MirrorDb, followStore } from '../../src/mirror/index.ts'
@@ -37,30 +42,62 @@ async function rig(o: { foreign?: string[]; follow?: boolean; watch?: boolean } 
   const kv = await startKvRig()
   cleanups.push(() => kv.cleanup())
   let releasesDown = false
-  const faults = faultyStore(kv.store, (ops) => (releasesDown && ops.some((op) => op.op === 'delete') ? 'unreachable' : 'pass'))
+  const faults = faultyStore(kv.store, (ops) =>
+    releasesDown && ops.some((op) => op.op === 'delete') ? 'unreachable' : 'pass',
+  )
   const db = await MirrorDb.open(':memory:')
   const mirror = new ClusterMirror(db)
   const datapath = new AgentFakeDatapath()
   const reconciler = new Reconciler({
-    datapath, node: 'n1', view: () => mirror.view(), resyncMs: 60_000,
+    datapath,
+    node: 'n1',
+    view: () => mirror.view(),
+    resyncMs: 60_000,
     onDetached: (h) => db.deleteLocalEndpoint(h),
     onAttached: (spec, res) =>
       db.setLocalEndpoint({
-        endpointId: spec.id, hostIfname: spec.hostIfname, ifindex: 'ifindex' in res ? res.ifindex : null,
-        status: 'ifindex' in res ? 'attached' : 'failed', error: 'error' in res ? res.error : null,
+        endpointId: spec.id,
+        hostIfname: spec.hostIfname,
+        ifindex: 'ifindex' in res ? res.ifindex : null,
+        status: 'ifindex' in res ? 'attached' : 'failed',
+        error: 'error' in res ? res.error : null,
       }),
   })
   reconciler.start()
   const off = mirror.onChange(() => reconciler.trigger())
   const status = new StoreStatus()
-  const ops = new ClusterOps(observeWrites(faults.store, (w) => mirror.ownWrites(w)), 1450, mirror)
-  const watch: StoreWatch | undefined = o.watch === false ? undefined : followStore(kv.store, ROOT, mirror, status)
-  const follower = new SandboxFollower({ node: 'n1', mirror, ops, reconciler, log: quietLog, pollMs: 50, retryMs: 100 })
+  const ops = new ClusterOps(
+    observeWrites(faults.store, (w) => mirror.ownWrites(w)),
+    1450,
+    mirror,
+  )
+  const watch: StoreWatch | undefined =
+    o.watch === false ? undefined : followStore(kv.store, ROOT, mirror, status)
+  const follower = new SandboxFollower({
+    node: 'n1',
+    mirror,
+    ops,
+    reconciler,
+    log: quietLog,
+    pollMs: 50,
+    retryMs: 100,
+  })
   if (o.follow !== false) follower.start()
   const service = new AgentService({
-    node: 'n1', datapathKind: 'bpf', ops, mirror, reconciler,
-    localFacts: () => db.localEndpoints(), stats: async () => [], metrics: async () => '', storeStatus: status,
-    registered: () => true, sandboxes: fileSandboxes(o.foreign), followed: follower, log: quietLog, attachTimeoutMs: 3000,
+    node: 'n1',
+    datapathKind: 'bpf',
+    ops,
+    mirror,
+    reconciler,
+    localFacts: () => db.localEndpoints(),
+    stats: async () => [],
+    metrics: async () => '',
+    storeStatus: status,
+    registered: () => true,
+    sandboxes: fileSandboxes(o.foreign),
+    followed: follower,
+    log: quietLog,
+    attachTimeoutMs: 3000,
   })
   cleanups.push(async () => {
     follower.stop()
@@ -77,9 +114,22 @@ async function rig(o: { foreign?: string[]; follow?: boolean; watch?: boolean } 
     writeFileSync(path, '')
     return path
   }
-  const stored = async () => (await kv.store.list(`${ROOT}endpoints/`)).map((e) => JSON.parse(e.value) as { id: string; ip: string; name: string })
+  const stored = async () =>
+    (await kv.store.list(`${ROOT}endpoints/`)).map(
+      (e) => JSON.parse(e.value) as { id: string; ip: string; name: string },
+    )
   const ipam = async () => (await kv.store.list(`${ROOT}ipam/`)).map((e) => e.key.split('/').pop())
-  return { dir, kv, service, ops, follower, sandbox, stored, ipam, setReleasesDown: (v: boolean) => (releasesDown = v) }
+  return {
+    dir,
+    kv,
+    service,
+    ops,
+    follower,
+    sandbox,
+    stored,
+    ipam,
+    setReleasesDown: (v: boolean) => (releasesDown = v),
+  }
 }
 
 describe('endpoints follow their sandbox', () => {
@@ -95,10 +145,14 @@ describe('endpoints follow their sandbox', () => {
     expect([aBlue.record.ifname, aRed.record.ifname]).toEqual(['eth0', 'eth1'])
 
     rmSync(a) // the container exits
-    await waitFor(async () => (await r.stored()).every((e) => e.id !== aBlue.record.id && e.id !== aRed.record.id), {
-      what: "a's endpoints to leave the store",
-      timeoutMs: 3000,
-    })
+    await waitFor(
+      async () =>
+        (await r.stored()).every((e) => e.id !== aBlue.record.id && e.id !== aRed.record.id),
+      {
+        what: "a's endpoints to leave the store",
+        timeoutMs: 3000,
+      },
+    )
     expect((await r.stored()).map((e) => e.id)).toEqual([bBlue.record.id])
     expect(await r.ipam()).toEqual([bBlue.record.ip])
     expect(r.follower.released).toBe(2)
@@ -117,12 +171,21 @@ describe('endpoints follow their sandbox', () => {
 
     r.setReleasesDown(true)
     rmSync(a)
-    await waitFor(async () => (await r.service.endpoints('blue'))[0]?.status === 'gone', { what: 'status gone', timeoutMs: 3000 })
+    await waitFor(async () => (await r.service.endpoints('blue'))[0]?.status === 'gone', {
+      what: 'status gone',
+      timeoutMs: 3000,
+    })
     expect((await r.stored()).map((e) => e.id)).toEqual([ep.record.id]) // the store refused the release: still there
 
     r.setReleasesDown(false)
-    await waitFor(async () => (await r.stored()).length === 0, { what: 'the retried release to land', timeoutMs: 3000 })
-    await waitFor(async () => (await r.service.endpoints('blue')).length === 0, { what: 'the listing to drop it', timeoutMs: 3000 })
+    await waitFor(async () => (await r.stored()).length === 0, {
+      what: 'the retried release to land',
+      timeoutMs: 3000,
+    })
+    await waitFor(async () => (await r.service.endpoints('blue')).length === 0, {
+      what: 'the listing to drop it',
+      timeoutMs: 3000,
+    })
   })
 
   test('on start, endpoints whose sandbox went while the agent was down are released', async () => {
@@ -133,7 +196,10 @@ describe('endpoints follow their sandbox', () => {
     await r.service.connect({ network: 'blue', sandbox: a })
     rmSync(a)
     r.follower.start()
-    await waitFor(async () => (await r.stored()).length === 1, { what: 'the gone endpoint to be released at start', timeoutMs: 3000 })
+    await waitFor(async () => (await r.stored()).length === 1, {
+      what: 'the gone endpoint to be released at start',
+      timeoutMs: 3000,
+    })
     expect((await r.stored())[0]!.id).toBe(keep.record.id)
   })
 
@@ -144,7 +210,10 @@ describe('endpoints follow their sandbox', () => {
     const ep = await r.service.connect({ network: 'blue', sandbox: a })
     // `ip netns del a; ip netns add a`: same path, another inode (made first, so it cannot reuse a's)
     renameSync(r.sandbox('a.new'), a)
-    await waitFor(async () => !(await r.stored()).some((e) => e.id === ep.record.id), { what: 'the old endpoint to go', timeoutMs: 3000 })
+    await waitFor(async () => !(await r.stored()).some((e) => e.id === ep.record.id), {
+      what: 'the old endpoint to go',
+      timeoutMs: 3000,
+    })
   })
 })
 
@@ -157,7 +226,10 @@ test('a re-announce (the store lost its state) does not write back an endpoint w
   const kept = await r.service.connect({ network: 'blue', sandbox: b })
   rmSync(a)
   // the store restarted without state (the mirror, not following it here, keeps its copy)
-  await r.kv.store.txn([{ op: 'delete-prefix', prefix: `${ROOT}endpoints/` }, { op: 'delete-prefix', prefix: `${ROOT}ipam/` }])
+  await r.kv.store.txn([
+    { op: 'delete-prefix', prefix: `${ROOT}endpoints/` },
+    { op: 'delete-prefix', prefix: `${ROOT}ipam/` },
+  ])
   expect(await r.service.reannounce()).toBe(1)
   expect((await r.stored()).map((e) => e.id)).toEqual([kept.record.id])
 })
@@ -193,7 +265,9 @@ describe('one sandbox, one identity', () => {
     await r.service.createNetwork({ name: 'green', subnet: '10.79.0.0/24' })
     const a = r.sandbox('a')
     expect((await r.service.connect({ network: 'blue', sandbox: a })).record.ifname).toBe('eth1')
-    expect((await r.service.connect({ network: 'red', sandbox: a, ifname: 'data0' })).record.ifname).toBe('data0')
+    expect(
+      (await r.service.connect({ network: 'red', sandbox: a, ifname: 'data0' })).record.ifname,
+    ).toBe('data0')
     const before = await r.stored()
     for (const ifname of ['eth0', 'eth1', 'data0', 'lo']) {
       const err = await r.service.connect({ network: 'green', sandbox: a, ifname }).catch((e) => e)
@@ -201,10 +275,16 @@ describe('one sandbox, one identity', () => {
       expect(err.code).toBe('ifname_taken')
     }
     for (const ifname of ['', 'x'.repeat(16), 'a/b', '..']) {
-      expect(await r.service.connect({ network: 'green', sandbox: a, ifname }).catch((e) => e)).toBeInstanceOf(ValidationError)
+      expect(
+        await r.service.connect({ network: 'green', sandbox: a, ifname }).catch((e) => e),
+      ).toBeInstanceOf(ValidationError)
     }
     const ext = { name: 'ext', mac: '02:00:00:00:00:01', vtep: '192.0.2.1' }
-    expect(await r.service.connect({ network: 'green', ip: '10.79.0.9', external: ext, ifname: 'eth0' }).catch((e) => e)).toBeInstanceOf(ValidationError)
+    expect(
+      await r.service
+        .connect({ network: 'green', ip: '10.79.0.9', external: ext, ifname: 'eth0' })
+        .catch((e) => e),
+    ).toBeInstanceOf(ValidationError)
     expect(await r.stored()).toEqual(before)
     expect((await r.service.connect({ network: 'green', sandbox: a })).record.ifname).toBe('eth2')
   })

@@ -12,11 +12,34 @@ runClusterStoreContract('ConsulStore on the embedded server', async () => {
 
 describe('toConsulOp', () => {
   test('conditions become cas / delete-cas / check-index / check-not-exists', () => {
-    expect(toConsulOp({ op: 'put', key: 'k', value: 'v' })).toEqual({ verb: 'set', key: 'k', value: 'v' })
-    expect(toConsulOp({ op: 'put', key: 'k', value: 'v', ifRevision: 0n })).toEqual({ verb: 'cas', key: 'k', value: 'v', index: 0n })
-    expect(toConsulOp({ op: 'delete', key: 'k', ifRevision: 7n })).toEqual({ verb: 'delete-cas', key: 'k', index: 7n })
-    expect(toConsulOp({ op: 'delete-prefix', prefix: 'p/' })).toEqual({ verb: 'delete-tree', key: 'p/' })
-    expect(toConsulOp({ op: 'check', key: 'k', revision: 3n })).toEqual({ verb: 'check-index', key: 'k', index: 3n })
-    expect(toConsulOp({ op: 'check', key: 'k', revision: 0n })).toEqual({ verb: 'check-not-exists', key: 'k' })
+    expect(toConsulOp({ op: 'put', key: 'k', value: 'v' })).toEqual({
+      verb: 'set',
+      key: 'k',
+      value: 'v',
+    })
+    expect(toConsulOp({ op: 'put', key: 'k', value: 'v', ifRevision: 0n })).toEqual({
+      verb: 'cas',
+      key: 'k',
+      value: 'v',
+      index: 0n,
+    })
+    expect(toConsulOp({ op: 'delete', key: 'k', ifRevision: 7n })).toEqual({
+      verb: 'delete-cas',
+      key: 'k',
+      index: 7n,
+    })
+    expect(toConsulOp({ op: 'delete-prefix', prefix: 'p/' })).toEqual({
+      verb: 'delete-tree',
+      key: 'p/',
+    })
+    expect(toConsulOp({ op: 'check', key: 'k', revision: 3n })).toEqual({
+      verb: 'check-index',
+      key: 'k',
+      index: 3n,
+    })
+    expect(toConsulOp({ op: 'check', key: 'k', revision: 0n })).toEqual({
+      verb: 'check-not-exists',
+      key: 'k',
+    })
   })
 })

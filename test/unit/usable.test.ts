@@ -24,12 +24,24 @@ describe('unusableSubnetReason', () => {
     })
   }
 
-  for (const cidr of ['10.0.1.0/24', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '1.0.0.0/8', '223.255.255.0/24', '128.0.0.0/8', '169.253.0.0/16', '169.255.0.0/16']) {
+  for (const cidr of [
+    '10.0.1.0/24',
+    '172.16.0.0/12',
+    '192.168.0.0/16',
+    '100.64.0.0/10',
+    '1.0.0.0/8',
+    '223.255.255.0/24',
+    '128.0.0.0/8',
+    '169.253.0.0/16',
+    '169.255.0.0/16',
+  ]) {
     test(`accepts ${cidr}`, () => expect(unusableSubnetReason(cidr)).toBeUndefined())
   }
 
-  test('an unparsable subnet is named with the parser\'s reason', () => {
-    expect(unusableSubnetReason('10.0.300.0/24')).toMatch(/subnet "10\.0\.300\.0\/24" is not a valid CIDR/)
+  test("an unparsable subnet is named with the parser's reason", () => {
+    expect(unusableSubnetReason('10.0.300.0/24')).toMatch(
+      /subnet "10\.0\.300\.0\/24" is not a valid CIDR/,
+    )
     expect(unusableSubnetReason('10.0.1.5/24')).toMatch(/host bits set/)
   })
 })
@@ -51,8 +63,16 @@ describe('unusableVtepReason', () => {
     })
   }
 
-  test('refuses a weft node\'s own address, naming the node when known', () => {
-    expect(unusableVtepReason('192.168.50.2', new Map([['h1', '192.168.50.1'], ['h2', '192.168.50.2']]))).toBe(
+  test("refuses a weft node's own address, naming the node when known", () => {
+    expect(
+      unusableVtepReason(
+        '192.168.50.2',
+        new Map([
+          ['h1', '192.168.50.1'],
+          ['h2', '192.168.50.2'],
+        ]),
+      ),
+    ).toBe(
       'vtep 192.168.50.2 is the address of weft node h2: connect the container on that node instead of declaring it external',
     )
     expect(unusableVtepReason('192.168.50.1', ['192.168.50.1'])).toMatch(/address of a weft node/)
@@ -64,7 +84,7 @@ describe('unusableVtepReason', () => {
     expect(unusableVtepReason('223.255.255.254', new Map())).toBeUndefined()
   })
 
-  test('an unparsable VTEP is named with the parser\'s reason', () => {
+  test("an unparsable VTEP is named with the parser's reason", () => {
     expect(unusableVtepReason('10.0.0', [])).toMatch(/vtep "10\.0\.0" is not a valid IPv4 address/)
   })
 })

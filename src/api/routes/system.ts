@@ -3,7 +3,13 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { ownWords } from '../client-wording.ts'
 import type { AgentApi, HealthReport } from '../deps.ts'
 import type { DiskFullWatch } from '../disk-watch.ts'
-import { EndpointSchema, ErrorSchema, HealthSchema, NodeSchema, VniStatsSchema } from '../schemas.ts'
+import {
+  EndpointSchema,
+  ErrorSchema,
+  HealthSchema,
+  NodeSchema,
+  VniStatsSchema,
+} from '../schemas.ts'
 import { endpointJson } from './networks.ts'
 import { judgeNode, type NodeJudgement, type StoreContact } from '../../doctor/index.ts'
 
@@ -15,15 +21,24 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatch) {
   app.openapi(
     createRoute({
-      method: 'get', path: '/v1/endpoints', tags: ['endpoints'], summary: 'List endpoints of every network',
-      responses: { 200: json(z.array(EndpointSchema), 'Endpoints'), 503: json(ErrorSchema, 'Store unreachable') },
+      method: 'get',
+      path: '/v1/endpoints',
+      tags: ['endpoints'],
+      summary: 'List endpoints of every network',
+      responses: {
+        200: json(z.array(EndpointSchema), 'Endpoints'),
+        503: json(ErrorSchema, 'Store unreachable'),
+      },
     }),
     async (c) => c.json((await api.endpoints()).map(endpointJson), 200),
   )
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/v1/nodes', tags: ['nodes'], summary: 'List nodes and whether they are alive',
+      method: 'get',
+      path: '/v1/nodes',
+      tags: ['nodes'],
+      summary: 'List nodes and whether they are alive',
       responses: { 200: json(z.array(NodeSchema), 'Nodes') },
     }),
     async (c) => {
@@ -36,7 +51,14 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
           alive: n.alive,
           endpoints: n.endpoints,
           ...statusOf(judgeNode(n.alive, contact)),
-          ...(n.record ? { advertise: n.record.advertise, datapath: n.record.datapath, version: n.record.version, started: n.record.started } : {}),
+          ...(n.record
+            ? {
+                advertise: n.record.advertise,
+                datapath: n.record.datapath,
+                version: n.record.version,
+                started: n.record.started,
+              }
+            : {}),
         })),
         200,
       )
@@ -45,13 +67,18 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/v1/stats', tags: ['stats'], summary: 'Per-VNI counters of this node (packets, bytes, drops by reason)',
+      method: 'get',
+      path: '/v1/stats',
+      tags: ['stats'],
+      summary: 'Per-VNI counters of this node (packets, bytes, drops by reason)',
       responses: { 200: json(z.array(VniStatsSchema), 'Counters') },
     }),
     async (c) => {
       // counters are this node's and stay readable while the store is down: names are a label
       const listed = await Promise.allSettled([api.listNetworks()])
-      const nets = new Map((listed[0].status === 'fulfilled' ? listed[0].value : []).map((n) => [n.vni, n.name]))
+      const nets = new Map(
+        (listed[0].status === 'fulfilled' ? listed[0].value : []).map((n) => [n.vni, n.name]),
+      )
       const s = await api.stats()
       return c.json(
         s.map((v) => ({
@@ -62,9 +89,18 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
           rxPackets: String(v.rxPackets),
           rxBytes: String(v.rxBytes),
           drops: Object.fromEntries(Object.entries(v.drops).map(([k, n]) => [k, String(n)])),
-          ...(v.outPackets !== undefined ? { outPackets: String(v.outPackets), outBytes: String(v.outBytes ?? 0n) } : {}),
+          ...(v.outPackets !== undefined
+            ? { outPackets: String(v.outPackets), outBytes: String(v.outBytes ?? 0n) }
+            : {}),
           ...(v.published?.length
-            ? { published: v.published.map((p) => ({ ...p, connections: String(p.connections), packets: String(p.packets), bytes: String(p.bytes) })) }
+            ? {
+                published: v.published.map((p) => ({
+                  ...p,
+                  connections: String(p.connections),
+                  packets: String(p.packets),
+                  bytes: String(p.bytes),
+                })),
+              }
             : {}),
         })),
         200,
@@ -74,7 +110,10 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/healthz', tags: ['system'], summary: 'Agent health',
+      method: 'get',
+      path: '/healthz',
+      tags: ['system'],
+      summary: 'Agent health',
       responses: { 200: json(HealthSchema, 'Healthy'), 503: json(HealthSchema, 'Unhealthy') },
     }),
     async (c) => {
@@ -87,12 +126,21 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/metrics', tags: ['system'],
-      summary: 'Prometheus text: per-VNI packets/bytes, drops by reason, reconcile duration, watch lag, store reachability',
+      method: 'get',
+      path: '/metrics',
+      tags: ['system'],
+      summary:
+        'Prometheus text: per-VNI packets/bytes, drops by reason, reconcile duration, watch lag, store reachability',
       responses: {
         200: {
           description: 'Prometheus text exposition format 0.0.4',
-          content: { 'text/plain': { schema: z.string().openapi({ example: 'weft_vni_tx_packets_total{vni="256",network="blue"} 42' }) } },
+          content: {
+            'text/plain': {
+              schema: z
+                .string()
+                .openapi({ example: 'weft_vni_tx_packets_total{vni="256",network="blue"} 42' }),
+            },
+          },
         },
       },
     }),
@@ -113,7 +161,10 @@ export function storeContact(h: HealthReport): StoreContact {
   }
 }
 
-const statusOf = (j: NodeJudgement) => ({ status: j.state, ...(j.reason ? { statusReason: j.reason } : {}) })
+const statusOf = (j: NodeJudgement) => ({
+  status: j.state,
+  ...(j.reason ? { statusReason: j.reason } : {}),
+})
 
 /** The health report with the HTTP client's wording of its last errors put in ours. */
 function inOwnWords(h: HealthReport): HealthReport {
@@ -123,7 +174,9 @@ function inOwnWords(h: HealthReport): HealthReport {
     reconcile: {
       ...h.reconcile,
       lastError: h.reconcile.lastError === null ? null : ownWords(h.reconcile.lastError),
-      ...(h.reconcile.failures ? { failures: h.reconcile.failures.map((f) => ({ ...f, error: ownWords(f.error) })) } : {}),
+      ...(h.reconcile.failures
+        ? { failures: h.reconcile.failures.map((f) => ({ ...f, error: ownWords(f.error) })) }
+        : {}),
     },
   }
 }

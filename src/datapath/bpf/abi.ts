@@ -13,12 +13,24 @@ export interface CStructCodec<T> extends Codec<T> {
   readonly fields: Readonly<FieldsOf<T>>
 }
 
-function cstruct<T extends Record<string, unknown>>(cName: string, size: number, fields: FieldsOf<T>): CStructCodec<T> {
+function cstruct<T extends Record<string, unknown>>(
+  cName: string,
+  size: number,
+  fields: FieldsOf<T>,
+): CStructCodec<T> {
   return Object.assign(struct<T>(size, fields), { cName, fields })
 }
 
 /** Kernel-visible map names (bpf/maps.h); also their pin file names. */
-export const MAP_NAMES = ['vx_cfg', 'vx_nets', 'vx_eps', 'vx_ifs', 'vx_members', 'vx_subnets', 'vx_stats'] as const
+export const MAP_NAMES = [
+  'vx_cfg',
+  'vx_nets',
+  'vx_eps',
+  'vx_ifs',
+  'vx_members',
+  'vx_subnets',
+  'vx_stats',
+] as const
 
 /** Program names (bpf/vxlan.bpf.c). */
 export const PROG_FROM_ENDPOINT = 'vx_from_ep'
@@ -144,7 +156,9 @@ export const statCodec: CStructCodec<Stat> = cstruct<Stat>('vx_stat', 16, {
 })
 
 /** Each map's key and value codec, as bpf/maps.h declares them (`__type(key, ...)`). */
-export const MAP_CODECS: Readonly<Record<(typeof MAP_NAMES)[number], { key: Codec<any>; value: Codec<any> }>> = {
+export const MAP_CODECS: Readonly<
+  Record<(typeof MAP_NAMES)[number], { key: Codec<any>; value: Codec<any> }>
+> = {
   vx_cfg: { key: u32, value: configCodec },
   vx_nets: { key: u32, value: netCodec },
   vx_eps: { key: epKeyCodec, value: epCodec },

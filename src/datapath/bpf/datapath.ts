@@ -24,23 +24,91 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  adoptPinnedLink, attach, ensurePinDir, getSys, linkInfo, openObject, openPinnedMap, PerCpuMap, pinExists, removePinDir,
-  pinFd, sumCounters, TypedMap, u32, unpin, type LoadedObject, type PinnedMap, type ProgramRef, type TcAttachment,
+  adoptPinnedLink,
+  attach,
+  ensurePinDir,
+  getSys,
+  linkInfo,
+  openObject,
+  openPinnedMap,
+  PerCpuMap,
+  pinExists,
+  removePinDir,
+  pinFd,
+  sumCounters,
+  TypedMap,
+  u32,
+  unpin,
+  type LoadedObject,
+  type PinnedMap,
+  type ProgramRef,
+  type TcAttachment,
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import { isNodeName, NODE_NAME_RULE } from '../../util/names.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, ensureHostPair, findUnderlay, handOverIfnameFor, IFNAME_PREFIX, intToIPv4, ipv4ToInt, macFromBytes, macToBytes, parseCidr,
-  parseIPv4, parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, VXLAN_OVERHEAD, VXLAN_PORT, type UnderlayNic,
+  assertHostAddress,
+  assertIfname,
+  assertVni,
+  ensureHostPair,
+  findUnderlay,
+  handOverIfnameFor,
+  IFNAME_PREFIX,
+  intToIPv4,
+  ipv4ToInt,
+  macFromBytes,
+  macToBytes,
+  parseCidr,
+  parseIPv4,
+  parseMac,
+  plumbEndpoint,
+  unplumbEndpoint,
+  unplumbEndpoints,
+  VXLAN_OVERHEAD,
+  VXLAN_PORT,
+  type UnderlayNic,
 } from '../../net/index.ts'
 import type {
-  ActualState, Datapath, DatapathFault, DatapathOptions, LocalEndpointSpec, NetworkSpec, PublishedPortStats, RemoteEndpointSpec, VniStats,
+  ActualState,
+  Datapath,
+  DatapathFault,
+  DatapathOptions,
+  LocalEndpointSpec,
+  NetworkSpec,
+  PublishedPortStats,
+  RemoteEndpointSpec,
+  VniStats,
 } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import {
-  CFG_F_EGRESS, CFG_F_VALID, configCodec, NET_F_INTERNAL, subnetCodec, subnetKeyCodec, type Subnet, type SubnetKey, Counter, DROP_REASONS, MAP_NAMES, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
-  PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, type Config, type Ep,
-  type EpKey, type If, type MemberKey, type Net, type Stat, type StatKey,
+  CFG_F_EGRESS,
+  CFG_F_VALID,
+  configCodec,
+  NET_F_INTERNAL,
+  subnetCodec,
+  subnetKeyCodec,
+  type Subnet,
+  type SubnetKey,
+  Counter,
+  DROP_REASONS,
+  MAP_NAMES,
+  epCodec,
+  epKeyCodec,
+  ifCodec,
+  memberKeyCodec,
+  netCodec,
+  PROG_FROM_ENDPOINT,
+  PROG_FROM_UNDERLAY,
+  statCodec,
+  statKeyCodec,
+  type Config,
+  type Ep,
+  type EpKey,
+  type If,
+  type MemberKey,
+  type Net,
+  type Stat,
+  type StatKey,
 } from './abi.ts'
 import type { ClusterSubnetSpec } from '../types.ts'
 import { PIN_ROOT } from '../constants.ts'
@@ -92,7 +160,6 @@ interface Loaded {
   ulLink: TcAttachment
 }
 
-
 export class BpfDatapath implements Datapath {
   readonly kind = 'bpf' as const
   readonly pinDir: string
@@ -110,7 +177,9 @@ export class BpfDatapath implements Datapath {
     private readonly internals: BpfDatapathInternals = {},
   ) {
     if (!isNodeName(opts.node ?? '')) {
-      throw new ValidationError(`node name "${opts.node}" must be ${NODE_NAME_RULE} (it names the pin directory)`)
+      throw new ValidationError(
+        `node name "${opts.node}" must be ${NODE_NAME_RULE} (it names the pin directory)`,
+      )
     }
     this.advertise = parseIPv4(opts.advertise, 'advertise address')
     this.pinDir = join(PIN_ROOT, opts.node)
@@ -134,7 +203,12 @@ export class BpfDatapath implements Datapath {
 
   /** The config this host's programs must read (vx_cfg slot 0). */
   private config(ul: UnderlayNic): Config {
-    return { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags: CFG_F_VALID | (this.egress ? CFG_F_EGRESS : 0) }
+    return {
+      vtepIp: ipv4ToInt(this.advertise),
+      ulIfindex: ul.ifindex,
+      udpPort: VXLAN_PORT,
+      flags: CFG_F_VALID | (this.egress ? CFG_F_EGRESS : 0),
+    }
   }
 
   /** What of the base (pins, underlay link, config, wfgro) is not as ensure() made it (live maps only). */
@@ -145,7 +219,8 @@ export class BpfDatapath implements Datapath {
       if (!pinExists(path)) faults.push({ part: 'pin', detail: `map pin ${path} is missing` })
     }
     const linkPath = join(this.linksDir, 'underlay')
-    if (!pinExists(linkPath)) faults.push({ part: 'pin', detail: `link pin ${linkPath} is missing` })
+    if (!pinExists(linkPath))
+      faults.push({ part: 'pin', detail: `link pin ${linkPath} is missing` })
     let ifindex = 0
     try {
       ifindex = linkInfo(l.ulLink).ifindex
@@ -153,14 +228,27 @@ export class BpfDatapath implements Datapath {
       // unreadable counts as detached
     }
     if (ifindex !== l.ul.ifindex) {
-      faults.push({ part: 'underlay-link', detail: `the underlay program is not attached to ${l.ul.ifname} (its tcx link was detached)` })
+      faults.push({
+        part: 'underlay-link',
+        detail: `the underlay program is not attached to ${l.ul.ifname} (its tcx link was detached)`,
+      })
     }
     const cfg = l.maps.cfg.lookup(0)
     const want = this.config(l.ul)
-    if (!cfg || cfg.vtepIp !== want.vtepIp || cfg.ulIfindex !== want.ulIfindex || cfg.udpPort !== want.udpPort || cfg.flags !== want.flags) {
-      faults.push({ part: 'config', detail: `the config entry (vx_cfg) is ${cfg ? 'altered' : 'missing'}` })
+    if (
+      !cfg ||
+      cfg.vtepIp !== want.vtepIp ||
+      cfg.ulIfindex !== want.ulIfindex ||
+      cfg.udpPort !== want.udpPort ||
+      cfg.flags !== want.flags
+    ) {
+      faults.push({
+        part: 'config',
+        detail: `the config entry (vx_cfg) is ${cfg ? 'altered' : 'missing'}`,
+      })
     }
-    if (!getSys().ifNameToIndex(GRO_IFNAME)) faults.push({ part: 'gro', detail: `the GRO device ${GRO_IFNAME} is missing` })
+    if (!getSys().ifNameToIndex(GRO_IFNAME))
+      faults.push({ part: 'gro', detail: `the GRO device ${GRO_IFNAME} is missing` })
     return faults
   }
 
@@ -211,7 +299,11 @@ export class BpfDatapath implements Datapath {
       await ensureGroDevice(VXLAN_PORT)
       ensurePinDir(this.linksDir)
       const fromEp = obj.program(PROG_FROM_ENDPOINT)
-      const ulLink = this.attachOrAdopt(join(this.linksDir, 'underlay'), ul.ifindex, obj.program(PROG_FROM_UNDERLAY))
+      const ulLink = this.attachOrAdopt(
+        join(this.linksDir, 'underlay'),
+        ul.ifindex,
+        obj.program(PROG_FROM_UNDERLAY),
+      )
       this.loaded = { obj, maps, ul, fromEp, ulLink }
       this.reattachEndpoints(this.loaded)
       return this.loaded
@@ -331,38 +423,61 @@ export class BpfDatapath implements Datapath {
       const l = await this.ensure()
       const net = l.maps.nets.lookup(vni)
       if (!net) {
-        throw new NotFoundError(`network with VNI ${vni} is not set up on this host: upsert the network first`, 'network_not_found')
+        throw new NotFoundError(
+          `network with VNI ${vni} is not set up on this host: upsert the network first`,
+          'network_not_found',
+        )
       }
-      assertHostAddress(ip, `${intToIPv4(net.subnet)}/${net.prefixLen}`, `endpoint address of network ${vni}`)
+      assertHostAddress(
+        ip,
+        `${intToIPv4(net.subnet)}/${net.prefixLen}`,
+        `endpoint address of network ${vni}`,
+      )
       const existing = l.maps.eps.lookup(key)
       if (existing?.ifindex) {
         const owner = ownLinkNames([existing.ifindex]).get(existing.ifindex)
         if (owner && owner !== ep.hostIfname) {
-          throw new ConflictError(`address ${ip} in network ${vni} is already used by local endpoint ${owner}`, 'address_taken')
+          throw new ConflictError(
+            `address ${ip} in network ${vni} is already used by local endpoint ${owner}`,
+            'address_taken',
+          )
         }
       }
       if (ep.publish?.length) {
-        if (net.flags & NET_F_INTERNAL) throw new ValidationError(`network ${vni} is internal: nothing can be published from it`)
-        if (!this.egress) throw new ValidationError('this datapath runs without the way out: ports cannot be published')
+        if (net.flags & NET_F_INTERNAL)
+          throw new ValidationError(`network ${vni} is internal: nothing can be published from it`)
+        if (!this.egress)
+          throw new ValidationError(
+            'this datapath runs without the way out: ports cannot be published',
+          )
         this.egress.checkPorts(vni, ip, ep.publish)
       }
       return { l, net }
     })
     // 2. the veth pair (rtnetlink), between the two queued steps
-    const plumbed = ep.plumbing === 'docker'
-      ? undefined
-      : await plumbEndpoint({
-        sandbox: ep.sandbox,
-        ifname: ep.ifname,
+    const plumbed =
+      ep.plumbing === 'docker'
+        ? undefined
+        : await plumbEndpoint({
+            sandbox: ep.sandbox,
+            ifname: ep.ifname,
+            hostIfname: ep.hostIfname,
+            mac,
+            ip,
+            prefixLen: net.prefixLen,
+            mtu: net.mtu,
+            hostMtu: l.ul.mtu,
+          })
+    // Docker plumbing: the pair is made in the host netns, the other end handed to Docker
+    const p =
+      plumbed ??
+      ensureHostPair({
         hostIfname: ep.hostIfname,
+        peerIfname: handOverIfnameFor(ep.id),
         mac,
-        ip,
-        prefixLen: net.prefixLen,
         mtu: net.mtu,
         hostMtu: l.ul.mtu,
       })
-    // Docker plumbing: the pair is made in the host netns, the other end handed to Docker
-    const p = plumbed ?? ensureHostPair({ hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac, mtu: net.mtu, hostMtu: l.ul.mtu })
     // 3. the veth's identity (vx_ifs), its program, and only then the address (vx_eps): once
     // others can reach the container, its answers (and its first ARP) already meet the program,
     // which already knows the veth
@@ -373,10 +488,19 @@ export class BpfDatapath implements Datapath {
       if (this.egress && !(net.flags & NET_F_INTERNAL)) {
         try {
           await this.egress.attach({
-            vni, ip, mac, hostIfname: ep.hostIfname, hostIfindex: p.hostIfindex, ifname: ep.ifname,
+            vni,
+            ip,
+            mac,
+            hostIfname: ep.hostIfname,
+            hostIfindex: p.hostIfindex,
+            ifname: ep.ifname,
             // Docker plumbing: Docker sets the sandbox's default route (the Join answer's Gateway)
-            ...(plumbed ? { sandboxPath: plumbed.sandboxPath, peerIfindex: plumbed.peerIfindex } : { sandboxPath: '', peerIfindex: 0 }),
-            gateway: intToIPv4(net.gateway), mtu: net.mtu, publish: ep.publish ?? [],
+            ...(plumbed
+              ? { sandboxPath: plumbed.sandboxPath, peerIfindex: plumbed.peerIfindex }
+              : { sandboxPath: '', peerIfindex: 0 }),
+            gateway: intToIPv4(net.gateway),
+            mtu: net.mtu,
+            publish: ep.publish ?? [],
           })
         } catch (err) {
           // a pair made for this call goes again (an adopted one keeps working as it was)
@@ -394,20 +518,28 @@ export class BpfDatapath implements Datapath {
   detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
     const vni = assertVni(ep.vni)
     const ip = parseIPv4(ep.ip, 'endpoint address')
-    const hostIfname = ep.hostIfname === undefined ? undefined : assertIfname(ep.hostIfname, 'host interface name')
+    const hostIfname =
+      ep.hostIfname === undefined ? undefined : assertIfname(ep.hostIfname, 'host interface name')
     return this.serial(async () => {
       const { maps } = await this.ensure()
       const ipInt = ipv4ToInt(ip)
-      const ifs = maps.ifs.entries().filter(([, e]) => e.vni === vni && e.ip === ipInt).map(([ifindex]) => ifindex)
+      const ifs = maps.ifs
+        .entries()
+        .filter(([, e]) => e.vni === vni && e.ip === ipInt)
+        .map(([ifindex]) => ifindex)
       const key = { vni, ip: ipInt }
       const cur = maps.eps.lookup(key)
       // Without a name the veth is gone: clear only state whose ifindex no live veth of ours holds.
-      const live = hostIfname === undefined ? ownLinkNames(cur?.ifindex ? [...ifs, cur.ifindex] : ifs) : undefined
+      const live =
+        hostIfname === undefined
+          ? ownLinkNames(cur?.ifindex ? [...ifs, cur.ifindex] : ifs)
+          : undefined
       const doomed = (ifindex: number) => !live?.has(ifindex)
       for (const ifindex of ifs) if (doomed(ifindex)) maps.ifs.delete(ifindex)
       if (cur && cur.ifindex !== 0 && doomed(cur.ifindex)) maps.eps.delete(key)
       if (hostIfname !== undefined) await unplumbEndpoint(hostIfname)
-      if (hostIfname !== undefined || !cur || cur.ifindex === 0 || doomed(cur.ifindex)) await this.egress?.detach(vni, ip)
+      if (hostIfname !== undefined || !cur || cur.ifindex === 0 || doomed(cur.ifindex))
+        await this.egress?.detach(vni, ip)
     })
   }
 
@@ -416,7 +548,10 @@ export class BpfDatapath implements Datapath {
     return this.serial(async () => {
       const { maps } = await this.ensure()
       if (!maps.nets.lookup(vni)) {
-        throw new NotFoundError(`network with VNI ${vni} is not set up on this host: upsert the network first`, 'network_not_found')
+        throw new NotFoundError(
+          `network with VNI ${vni} is not set up on this host: upsert the network first`,
+          'network_not_found',
+        )
       }
       const key = { vni, ip: ipv4ToInt(ip) }
       const cur = maps.eps.lookup(key)
@@ -448,7 +583,12 @@ export class BpfDatapath implements Datapath {
     want.delete(ipv4ToInt(this.advertise))
     return this.serial(async () => {
       const { maps } = await this.ensure()
-      const have = new Set(maps.members.keys().filter((k) => k.vni === vni).map((k) => k.vtep))
+      const have = new Set(
+        maps.members
+          .keys()
+          .filter((k) => k.vni === vni)
+          .map((k) => k.vtep),
+      )
       for (const v of want) if (!have.has(v)) maps.members.update({ vni, vtep: v }, 1)
       for (const v of have) if (!want.has(v)) maps.members.delete({ vni, vtep: v })
     })
@@ -456,10 +596,15 @@ export class BpfDatapath implements Datapath {
 
   /** Every weft subnet of the cluster into vx_subnets (isolation on the way out) and the NAT table. */
   setClusterSubnets(subnets: ClusterSubnetSpec[]): Promise<void> {
-    if (!Array.isArray(subnets)) throw new ValidationError('subnets must be a list of {vni, subnet, internal}')
+    if (!Array.isArray(subnets))
+      throw new ValidationError('subnets must be a list of {vni, subnet, internal}')
     const checked = subnets.map((s) => {
       const vni = assertVni(s.vni)
-      return { vni, subnet: parseCidr(s.subnet, `subnet of network ${vni}`).cidr, internal: !!s.internal }
+      return {
+        vni,
+        subnet: parseCidr(s.subnet, `subnet of network ${vni}`).cidr,
+        internal: !!s.internal,
+      }
     })
     return this.serial(async () => {
       const { maps } = await this.ensure()
@@ -482,13 +627,20 @@ export class BpfDatapath implements Datapath {
       add(s.vni, ipv4ToInt(c.network), c.prefixLen)
     }
     for (const [vni, n] of maps.nets.entries()) add(vni, n.subnet, n.prefixLen)
-    for (const k of maps.subnets.keys()) if (!want.has(`${k.addr}/${k.prefixlen}`)) maps.subnets.delete(k)
-    for (const { key, vni } of want.values()) if (maps.subnets.lookup(key)?.vni !== vni) maps.subnets.update(key, { vni })
+    for (const k of maps.subnets.keys())
+      if (!want.has(`${k.addr}/${k.prefixlen}`)) maps.subnets.delete(k)
+    for (const { key, vni } of want.values())
+      if (maps.subnets.lookup(key)?.vni !== vni) maps.subnets.update(key, { vni })
   }
 
   /** Reads the maps back: the live ones, or the pinned ones without starting (nothing is created). */
   async actual(): Promise<ActualState> {
-    const empty: ActualState = { networks: [], localEndpoints: [], remoteEndpoints: [], members: [] }
+    const empty: ActualState = {
+      networks: [],
+      localEndpoints: [],
+      remoteEndpoints: [],
+      members: [],
+    }
     return this.readMaps(empty, (maps) => {
       const vnis = maps.nets.keys().sort((a, b) => a - b)
       const ifs = maps.ifs.entries()
@@ -500,13 +652,25 @@ export class BpfDatapath implements Datapath {
           const mac = macFromBytes(e.mac)
           const fwd = maps.eps.lookup({ vni: e.vni, ip: e.ip })
           const forwarding = !!fwd && fwd.ifindex === ifindex && macFromBytes(fwd.mac) === mac
-          return { vni: e.vni, ip: intToIPv4(e.ip), ...(hostIfname !== undefined && { hostIfname }), ifindex, mac, forwarding }
+          return {
+            vni: e.vni,
+            ip: intToIPv4(e.ip),
+            ...(hostIfname !== undefined && { hostIfname }),
+            ifindex,
+            mac,
+            forwarding,
+          }
         })
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const remoteEndpoints = maps.eps
         .entries()
         .filter(([, e]) => e.ifindex === 0)
-        .map(([k, e]) => ({ vni: k.vni, ip: intToIPv4(k.ip), mac: macFromBytes(e.mac), vtep: intToIPv4(e.vtep) }))
+        .map(([k, e]) => ({
+          vni: k.vni,
+          ip: intToIPv4(k.ip),
+          mac: macFromBytes(e.mac),
+          vtep: intToIPv4(e.vtep),
+        }))
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const byVni = new Map<number, number[]>(vnis.map((v) => [v, []]))
       for (const k of maps.members.keys()) byVni.get(k.vni)?.push(k.vtep)
@@ -516,10 +680,23 @@ export class BpfDatapath implements Datapath {
       }))
       const networks = vnis.map((vni) => {
         const n = maps.nets.lookup(vni)
-        return n ? { vni, subnet: `${intToIPv4(n.subnet)}/${n.prefixLen}`, gateway: intToIPv4(n.gateway), mtu: n.mtu } : { vni }
+        return n
+          ? {
+              vni,
+              subnet: `${intToIPv4(n.subnet)}/${n.prefixLen}`,
+              gateway: intToIPv4(n.gateway),
+              mtu: n.mtu,
+            }
+          : { vni }
       })
       // the base is checked only where this process holds it (a reader of pins owns nothing)
-      return { networks, localEndpoints, remoteEndpoints, members, ...(this.loaded && { faults: this.baseFaults(this.loaded) }) }
+      return {
+        networks,
+        localEndpoints,
+        remoteEndpoints,
+        members,
+        ...(this.loaded && { faults: this.baseFaults(this.loaded) }),
+      }
     })
   }
 
@@ -554,7 +731,13 @@ export class BpfDatapath implements Datapath {
     for (const p of await this.egress.published()) {
       const s = byVni.get(p.vni)
       if (!s) continue
-      ;(s.published ??= []).push({ port: formatPublished(p.port), ip: p.ip, connections: p.connections, packets: p.packets, bytes: p.bytes })
+      ;(s.published ??= []).push({
+        port: formatPublished(p.port),
+        ip: p.ip,
+        connections: p.connections,
+        packets: p.packets,
+        bytes: p.bytes,
+      })
     }
     return stats
   }
@@ -565,8 +748,19 @@ export class BpfDatapath implements Datapath {
       let s = out.get(vni)
       if (!s) {
         s = {
-          vni, txPackets: 0n, txBytes: 0n, rxPackets: 0n, rxBytes: 0n, drops: {},
-          localPackets: 0n, localBytes: 0n, arpReplies: 0n, fragNeeded: 0n, outPackets: 0n, outBytes: 0n, gatewayEchoes: 0n,
+          vni,
+          txPackets: 0n,
+          txBytes: 0n,
+          rxPackets: 0n,
+          rxBytes: 0n,
+          drops: {},
+          localPackets: 0n,
+          localBytes: 0n,
+          arpReplies: 0n,
+          fragNeeded: 0n,
+          outPackets: 0n,
+          outBytes: 0n,
+          gatewayEchoes: 0n,
         }
         out.set(vni, s)
       }
@@ -577,13 +771,31 @@ export class BpfDatapath implements Datapath {
       const { packets, bytes } = sumCounters(perCpu)
       const s = get(k.vni)
       switch (k.counter) {
-        case Counter.TX: s.txPackets += packets; s.txBytes += bytes; break
-        case Counter.RX: s.rxPackets += packets; s.rxBytes += bytes; break
-        case Counter.LOCAL: s.localPackets += packets; s.localBytes += bytes; break
-        case Counter.ARP_REPLY: s.arpReplies += packets; break
-        case Counter.FRAG_NEEDED: s.fragNeeded += packets; break
-        case Counter.OUT: s.outPackets += packets; s.outBytes += bytes; break
-        case Counter.GW_ECHO: s.gatewayEchoes += packets; break
+        case Counter.TX:
+          s.txPackets += packets
+          s.txBytes += bytes
+          break
+        case Counter.RX:
+          s.rxPackets += packets
+          s.rxBytes += bytes
+          break
+        case Counter.LOCAL:
+          s.localPackets += packets
+          s.localBytes += bytes
+          break
+        case Counter.ARP_REPLY:
+          s.arpReplies += packets
+          break
+        case Counter.FRAG_NEEDED:
+          s.fragNeeded += packets
+          break
+        case Counter.OUT:
+          s.outPackets += packets
+          s.outBytes += bytes
+          break
+        case Counter.GW_ECHO:
+          s.gatewayEchoes += packets
+          break
         default: {
           const reason = DROP_REASONS[k.counter] ?? `reason_${k.counter}`
           s.drops[reason] = (s.drops[reason] ?? 0n) + packets

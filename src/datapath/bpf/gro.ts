@@ -17,7 +17,10 @@ export const GRO_IFNAME = `${IFNAME_PREFIX}gro`
 
 interface LinkJson {
   ifname: string
-  linkinfo?: { info_kind?: string; info_data?: { external?: boolean; vnifilter?: boolean; port?: number } }
+  linkinfo?: {
+    info_kind?: string
+    info_data?: { external?: boolean; vnifilter?: boolean; port?: number }
+  }
 }
 
 /**
@@ -25,9 +28,15 @@ interface LinkJson {
  * e.g. one made by an older weft without the VNI filter) and set it up.
  */
 export async function ensureGroDevice(port: number): Promise<void> {
-  const [link] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', GRO_IFNAME], { missingOk: true })
+  const [link] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', GRO_IFNAME], {
+    missingOk: true,
+  })
   const d = link?.linkinfo?.info_data
-  const ok = link?.linkinfo?.info_kind === 'vxlan' && d?.external === true && d.vnifilter === true && d.port === port
+  const ok =
+    link?.linkinfo?.info_kind === 'vxlan' &&
+    d?.external === true &&
+    d.vnifilter === true &&
+    d.port === port
   const lines: string[] = []
   if (link && !ok) lines.push(`link del dev ${GRO_IFNAME}`)
   if (!ok) {

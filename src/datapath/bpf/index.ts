@@ -13,6 +13,9 @@ export { GRO_IFNAME } from './gro.ts'
  * kernel until `start()` (or the first call that needs the maps).
  * @example const dp = createBpfDatapath({ node: 'h1', advertise: '198.18.0.1' }); await dp.start()
  */
-export function createBpfDatapath(opts: DatapathOptions, internals?: BpfDatapathInternals): Datapath {
+export function createBpfDatapath(
+  opts: DatapathOptions,
+  internals?: BpfDatapathInternals,
+): Datapath {
   return new BpfDatapath(opts, internals)
 }

@@ -18,17 +18,55 @@
 //   flood list; source filtering is the bpf datapath's job (as with Docker).
 import { NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, batch, exec, findUnderlay, IFNAME_PREFIX, IprouteError, iprouteJson, parseCidr,
-  parseIPv4, ensureHostPair, handOverIfnameFor, plumbEndpoint, unplumbEndpoint, type UnderlayNic,
+  assertHostAddress,
+  assertIfname,
+  assertVni,
+  batch,
+  exec,
+  findUnderlay,
+  IFNAME_PREFIX,
+  IprouteError,
+  iprouteJson,
+  parseCidr,
+  parseIPv4,
+  ensureHostPair,
+  handOverIfnameFor,
+  plumbEndpoint,
+  unplumbEndpoint,
+  type UnderlayNic,
 } from '../../net/index.ts'
-import type { ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../types.ts'
+import type {
+  ActualState,
+  Datapath,
+  DatapathOptions,
+  LocalEndpointSpec,
+  NetworkSpec,
+  RemoteEndpointSpec,
+  VniStats,
+} from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import { KeyedSerializer } from './lock.ts'
 import {
-  bridgeName, endpointAlias, networkAlias, parseNetworkAlias, VXLAN_OVERHEAD, VXLAN_PORT, vniFromName, vxlanName,
-  ZERO_MAC, type NetworkMeta,
+  bridgeName,
+  endpointAlias,
+  networkAlias,
+  parseNetworkAlias,
+  VXLAN_OVERHEAD,
+  VXLAN_PORT,
+  vniFromName,
+  vxlanName,
+  ZERO_MAC,
+  type NetworkMeta,
 } from './names.ts'
-import { actualFrom, networksOf, readKernel, statsFrom, type FdbJson, type LinkJson, type NeighJson } from './read.ts'
+import {
+  actualFrom,
+  networksOf,
+  readKernel,
+  statsFrom,
+  type FdbJson,
+  type LinkJson,
+  type NeighJson,
+} from './read.ts'
 
 export { VXLAN_OVERHEAD, VXLAN_PORT } from './names.ts'
 
@@ -76,20 +114,36 @@ class KernelDatapath implements Datapath {
           `MTU ${net.mtu} of network ${vni} is out of range: 576..${maxMtu} (underlay ${ul.ifname} MTU ${ul.mtu} - ${VXLAN_OVERHEAD} VXLAN overhead)`,
         )
       }
-      const meta: NetworkMeta = { vni, subnet: subnet.cidr, mtu: net.mtu, id12: (net.id ?? '').slice(0, 12).toLowerCase() }
+      const meta: NetworkMeta = {
+        vni,
+        subnet: subnet.cidr,
+        mtu: net.mtu,
+        id12: (net.id ?? '').slice(0, 12).toLowerCase(),
+      }
       const br = bridgeName(vni)
       const vx = vxlanName(vni)
-      const [brLink] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', br], { missingOk: true })
-      const [vxLink] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', vx], { missingOk: true })
+      const [brLink] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', br], {
+        missingOk: true,
+      })
+      const [vxLink] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', vx], {
+        missingOk: true,
+      })
       const lines: string[] = []
       if (brLink && brLink.linkinfo?.info_kind !== 'bridge') lines.push(`link del dev ${br}`)
       if (!brLink || brLink.linkinfo?.info_kind !== 'bridge') {
-        lines.push(`link add ${br} mtu ${ul.mtu} type bridge`, `link set dev ${br} addrgenmode none`)
+        lines.push(
+          `link add ${br} mtu ${ul.mtu} type bridge`,
+          `link set dev ${br} addrgenmode none`,
+        )
       }
       const d = vxLink?.linkinfo?.info_data
       const vxOk =
-        vxLink?.linkinfo?.info_kind === 'vxlan' && d?.id === vni && d.local === this.advertise &&
-        d.port === VXLAN_PORT && d.learning === false && d.proxy === true
+        vxLink?.linkinfo?.info_kind === 'vxlan' &&
+        d?.id === vni &&
+        d.local === this.advertise &&
+        d.port === VXLAN_PORT &&
+        d.learning === false &&
+        d.proxy === true
       if (vxLink && !vxOk) lines.push(`link del dev ${vx}`)
       if (!vxOk) {
         lines.push(
@@ -117,9 +171,13 @@ class KernelDatapath implements Datapath {
     assertVni(vni)
     return this.serial.run(vni, async () => {
       const br = bridgeName(vni)
-      const ports = await iprouteJson<LinkJson>(['ip', 'link', 'show', 'master', br], { missingOk: true })
+      const ports = await iprouteJson<LinkJson>(['ip', 'link', 'show', 'master', br], {
+        missingOk: true,
+      })
       const lines = [
-        ...ports.filter((p) => p.ifname.startsWith(IFNAME_PREFIX) && p.ifname !== vxlanName(vni)).map((p) => `link del dev ${p.ifname}`),
+        ...ports
+          .filter((p) => p.ifname.startsWith(IFNAME_PREFIX) && p.ifname !== vxlanName(vni))
+          .map((p) => `link del dev ${p.ifname}`),
         `link del dev ${vxlanName(vni)}`,
         `link del dev ${br}`,
       ]
@@ -132,10 +190,15 @@ class KernelDatapath implements Datapath {
     assertVni(vni)
     const known = this.nets.get(vni)
     if (known) return known
-    const [br] = await iprouteJson<LinkJson>(['ip', 'link', 'show', 'dev', bridgeName(vni)], { missingOk: true })
+    const [br] = await iprouteJson<LinkJson>(['ip', 'link', 'show', 'dev', bridgeName(vni)], {
+      missingOk: true,
+    })
     const meta = parseNetworkAlias(br?.ifalias)
     if (!meta) {
-      throw new NotFoundError(`network with VNI ${vni} is not set up on this host: upsert the network first`, 'network_not_found')
+      throw new NotFoundError(
+        `network with VNI ${vni} is not set up on this host: upsert the network first`,
+        'network_not_found',
+      )
     }
     this.nets.set(vni, meta)
     return meta
@@ -143,30 +206,38 @@ class KernelDatapath implements Datapath {
 
   async attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
     if (ep.publish?.length) {
-      throw new ValidationError('the kernel datapath has no way out of the overlay: ports cannot be published (run the agent with --datapath bpf)')
+      throw new ValidationError(
+        'the kernel datapath has no way out of the overlay: ports cannot be published (run the agent with --datapath bpf)',
+      )
     }
     const net = await this.network(ep.vni)
     const subnet = parseCidr(net.subnet)
     const ip = parseIPv4(ep.ip, 'endpoint address')
     assertHostAddress(ip, subnet, `endpoint address of network ${ep.vni}`)
     const ul = await this.ul()
-    const done = ep.plumbing === 'docker'
-      ? ensureHostPair({
-        hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac: ep.mac, mtu: net.mtu, hostMtu: ul.mtu,
-        master: bridgeName(ep.vni), alias: endpointAlias(ep.vni, ip),
-      })
-      : await plumbEndpoint({
-      sandbox: ep.sandbox,
-      ifname: ep.ifname,
-      hostIfname: ep.hostIfname,
-      mac: ep.mac,
-      ip,
-      prefixLen: subnet.prefixLen,
-      mtu: net.mtu,
-      hostMtu: ul.mtu,
-      master: bridgeName(ep.vni),
-      alias: endpointAlias(ep.vni, ip),
-    })
+    const done =
+      ep.plumbing === 'docker'
+        ? ensureHostPair({
+            hostIfname: ep.hostIfname,
+            peerIfname: handOverIfnameFor(ep.id),
+            mac: ep.mac,
+            mtu: net.mtu,
+            hostMtu: ul.mtu,
+            master: bridgeName(ep.vni),
+            alias: endpointAlias(ep.vni, ip),
+          })
+        : await plumbEndpoint({
+            sandbox: ep.sandbox,
+            ifname: ep.ifname,
+            hostIfname: ep.hostIfname,
+            mac: ep.mac,
+            ip,
+            prefixLen: subnet.prefixLen,
+            mtu: net.mtu,
+            hostMtu: ul.mtu,
+            master: bridgeName(ep.vni),
+            alias: endpointAlias(ep.vni, ip),
+          })
     return { ifindex: done.hostIfindex }
   }
 
@@ -208,16 +279,20 @@ class KernelDatapath implements Datapath {
       const neighs = await this.neighs(vx)
       const mac = neighs.find((n) => n.dst === ip)?.lladdr
       if (!mac) return
-      await batch([`neigh del ${ip} dev ${vx}`], { context: `remove remote endpoint ${ip}` }).catch(ignoreMissing)
+      await batch([`neigh del ${ip} dev ${vx}`], { context: `remove remote endpoint ${ip}` }).catch(
+        ignoreMissing,
+      )
       if (!neighs.some((n) => n.dst !== ip && n.lladdr === mac)) {
-        await batch([`fdb del ${mac} dev ${vx} self`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
-          ignoreMissing,
-        )
+        await batch([`fdb del ${mac} dev ${vx} self`], {
+          tool: 'bridge',
+          context: `remove remote endpoint ${ip}`,
+        }).catch(ignoreMissing)
         // and what the bridge learned of that MAC on the vxlan port: should the address come
         // back as a local endpoint of this host, the stale entry would drop frames for it
-        await batch([`fdb del ${mac} dev ${vx} master`], { tool: 'bridge', context: `remove remote endpoint ${ip}` }).catch(
-          ignoreMissing,
-        )
+        await batch([`fdb del ${mac} dev ${vx} master`], {
+          tool: 'bridge',
+          context: `remove remote endpoint ${ip}`,
+        }).catch(ignoreMissing)
       }
     })
   }
@@ -225,14 +300,22 @@ class KernelDatapath implements Datapath {
   setMembers(vni: number, vteps: string[]): Promise<void> {
     assertVni(vni)
     if (!Array.isArray(vteps)) throw new ValidationError('vteps must be a list of IPv4 addresses')
-    const want = new Set(vteps.map((v) => parseIPv4(v, 'member VTEP')).filter((v) => v !== this.advertise))
+    const want = new Set(
+      vteps.map((v) => parseIPv4(v, 'member VTEP')).filter((v) => v !== this.advertise),
+    )
     return this.serial.run(vni, async () => {
       await this.network(vni)
       const vx = vxlanName(vni)
-      const have = new Set((await this.fdb(vx)).filter((f) => f.mac === ZERO_MAC && f.dst).map((f) => f.dst!))
+      const have = new Set(
+        (await this.fdb(vx)).filter((f) => f.mac === ZERO_MAC && f.dst).map((f) => f.dst!),
+      )
       const lines = [
-        ...[...want].filter((v) => !have.has(v)).map((v) => `fdb append ${ZERO_MAC} dev ${vx} dst ${v} self permanent`),
-        ...[...have].filter((v) => !want.has(v)).map((v) => `fdb del ${ZERO_MAC} dev ${vx} dst ${v} self`),
+        ...[...want]
+          .filter((v) => !have.has(v))
+          .map((v) => `fdb append ${ZERO_MAC} dev ${vx} dst ${v} self permanent`),
+        ...[...have]
+          .filter((v) => !want.has(v))
+          .map((v) => `fdb del ${ZERO_MAC} dev ${vx} dst ${v} self`),
       ]
       await batch(lines, { tool: 'bridge', context: `members of network ${vni}` })
     })
@@ -243,7 +326,9 @@ class KernelDatapath implements Datapath {
   }
 
   async stats(): Promise<VniStats[]> {
-    const links = await iprouteJson<LinkJson>(['ip', '-s', 'link', 'show', 'type', 'vxlan'], { context: 'read vxlan stats' })
+    const links = await iprouteJson<LinkJson>(['ip', '-s', 'link', 'show', 'type', 'vxlan'], {
+      context: 'read vxlan stats',
+    })
     return statsFrom(links)
   }
 
@@ -256,29 +341,38 @@ class KernelDatapath implements Datapath {
     const isBridge = (name: string) => vniFromName(name, 'br') !== undefined
     const isVxlan = (name: string) => vniFromName(name, 'vx') !== undefined
     const isOurs = (l: LinkJson) =>
-      isBridge(l.ifname) || isVxlan(l.ifname) || (l.ifname.startsWith(IFNAME_PREFIX) && !!l.master && isBridge(l.master))
+      isBridge(l.ifname) ||
+      isVxlan(l.ifname) ||
+      (l.ifname.startsWith(IFNAME_PREFIX) && !!l.master && isBridge(l.master))
     const doomed = view.links.filter(isOurs)
     // Endpoints first, then vxlan devices, then bridges.
     const rank = (l: LinkJson) => (isBridge(l.ifname) ? 2 : isVxlan(l.ifname) ? 1 : 0)
     doomed.sort((a, b) => rank(a) - rank(b))
-    await batch(doomed.map((l) => `link del dev ${l.ifname}`), { force: true, context: 'teardown' }).catch(ignoreMissing)
+    await batch(
+      doomed.map((l) => `link del dev ${l.ifname}`),
+      { force: true, context: 'teardown' },
+    ).catch(ignoreMissing)
     this.nets.clear()
   }
 
   private neighs(dev: string): Promise<NeighJson[]> {
-    return iprouteJson<NeighJson>(['ip', '-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], { missingOk: true }).then(
-      (ns) => ns.map((n) => ({ ...n, dev })),
-    )
+    return iprouteJson<NeighJson>(['ip', '-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], {
+      missingOk: true,
+    }).then((ns) => ns.map((n) => ({ ...n, dev })))
   }
 
   private fdb(dev: string): Promise<FdbJson[]> {
-    return iprouteJson<FdbJson>(['bridge', 'fdb', 'show', 'dev', dev], { missingOk: true }).then((fs) =>
-      fs.filter((f) => f.flags?.includes('self') && f.dst),
+    return iprouteJson<FdbJson>(['bridge', 'fdb', 'show', 'dev', dev], { missingOk: true }).then(
+      (fs) => fs.filter((f) => f.flags?.includes('self') && f.dst),
     )
   }
 }
 
 function ignoreMissing(err: unknown): void {
-  if (err instanceof IprouteError && /Cannot find device|does not exist|No such file|Object not found/.test(err.stderr)) return
+  if (
+    err instanceof IprouteError &&
+    /Cannot find device|does not exist|No such file|Object not found/.test(err.stderr)
+  )
+    return
   throw err
 }

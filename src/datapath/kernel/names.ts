@@ -34,7 +34,9 @@ export function endpointAlias(vni: number, ip: string): string {
 }
 
 /** Inverse of endpointAlias. */
-export function parseEndpointAlias(alias: string | undefined): { vni: number; ip: string } | undefined {
+export function parseEndpointAlias(
+  alias: string | undefined,
+): { vni: number; ip: string } | undefined {
   const m = /^weft:ep:(\d+):(\d+\.\d+\.\d+\.\d+)$/.exec(alias ?? '')
   return m ? { vni: Number(m[1]), ip: m[2]! } : undefined
 }

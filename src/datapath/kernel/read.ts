@@ -2,7 +2,15 @@
 // give links, permanent neighbours and the FDB; pure functions turn them into ActualState.
 import type { ActualState, RemoteEndpointSpec, VniStats } from '../types.ts'
 import { IFNAME_PREFIX, iprouteJson } from '../../net/index.ts'
-import { bridgeName, parseEndpointAlias, parseNetworkAlias, vniFromName, vxlanName, ZERO_MAC, type NetworkMeta } from './names.ts'
+import {
+  bridgeName,
+  parseEndpointAlias,
+  parseNetworkAlias,
+  vniFromName,
+  vxlanName,
+  ZERO_MAC,
+  type NetworkMeta,
+} from './names.ts'
 
 /** The part of `ip -j -d -s link` we use. */
 export interface LinkJson {
@@ -12,7 +20,10 @@ export interface LinkJson {
   master?: string
   ifalias?: string
   address?: string
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean } }
+  linkinfo?: {
+    info_kind?: string
+    info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean }
+  }
   stats64?: {
     rx: Record<string, number | string>
     tx: Record<string, number | string>
@@ -44,14 +55,18 @@ export interface KernelView {
 export async function readKernel(): Promise<KernelView> {
   const [links, neighs, fdb] = await Promise.all([
     iprouteJson<LinkJson>(['ip', '-d', 'link', 'show'], { context: 'read links' }),
-    iprouteJson<NeighJson>(['ip', '-4', 'neigh', 'show', 'nud', 'permanent'], { context: 'read neighbours' }),
+    iprouteJson<NeighJson>(['ip', '-4', 'neigh', 'show', 'nud', 'permanent'], {
+      context: 'read neighbours',
+    }),
     iprouteJson<FdbJson>(['bridge', 'fdb', 'show'], { context: 'read fdb' }),
   ])
   return { links, neighs, fdb }
 }
 
 /** Networks (by VNI) that have a vxlan device, with the metadata kept on their bridge. */
-export function networksOf(view: KernelView): Map<number, { vxlan: LinkJson; bridge?: LinkJson; meta?: NetworkMeta }> {
+export function networksOf(
+  view: KernelView,
+): Map<number, { vxlan: LinkJson; bridge?: LinkJson; meta?: NetworkMeta }> {
   const out = new Map<number, { vxlan: LinkJson; bridge?: LinkJson; meta?: NetworkMeta }>()
   for (const l of view.links) {
     const vni = vniFromName(l.ifname, 'vx')
@@ -71,7 +86,12 @@ export function actualFrom(view: KernelView): ActualState {
   for (const l of view.links) {
     const vni = l.master ? vniFromName(l.master, 'br') : undefined
     // Only weft's own veths (wf*) count: anything else enslaved by hand is not ours to report.
-    if (vni === undefined || l.linkinfo?.info_kind !== 'veth' || !l.ifname.startsWith(IFNAME_PREFIX)) continue
+    if (
+      vni === undefined ||
+      l.linkinfo?.info_kind !== 'veth' ||
+      !l.ifname.startsWith(IFNAME_PREFIX)
+    )
+      continue
     const meta = parseEndpointAlias(l.ifalias)
     localEndpoints.push({ vni, ip: meta?.ip ?? '', hostIfname: l.ifname, ifindex: l.ifindex })
   }
@@ -87,7 +107,10 @@ export function actualFrom(view: KernelView): ActualState {
       const vtep = vtepOf.get(n.lladdr)
       if (vtep) remoteEndpoints.push({ vni, ip: n.dst, mac: n.lladdr, vtep })
     }
-    const vteps = fdb.filter((f) => f.mac === ZERO_MAC).map((f) => f.dst!).sort()
+    const vteps = fdb
+      .filter((f) => f.mac === ZERO_MAC)
+      .map((f) => f.dst!)
+      .sort()
     members.push({ vni, vteps })
   }
   return { networks, localEndpoints, remoteEndpoints, members }

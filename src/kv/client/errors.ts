@@ -23,9 +23,7 @@ export class KvHttpError extends WeftError {
 /** A /v1/txn was rolled back (409): every failing op with its index and reason. */
 export class TxnConflictError extends ConflictError {
   override name = 'TxnConflictError'
-  constructor(
-    readonly errors: (TxnOpError & { op?: TxnOp })[],
-  ) {
+  constructor(readonly errors: (TxnOpError & { op?: TxnOp })[]) {
     super(
       `PUT /v1/txn rolled back (HTTP 409): ${errors.map((e) => `op ${e.opIndex}${e.op ? ` (${e.op.verb} ${e.op.key})` : ''}: ${e.what}`).join('; ')}`,
       'txn_conflict',
@@ -42,7 +40,10 @@ export class ServerUnreachableError extends StoreUnreachableError {
     readonly why: string,
     options?: { cause?: unknown },
   ) {
-    super(`cannot reach the cluster store at ${server} (${what}): ${why}; is the store's agent running? check --store`, options)
+    super(
+      `cannot reach the cluster store at ${server} (${what}): ${why}; is the store's agent running? check --store`,
+      options,
+    )
   }
 }
 

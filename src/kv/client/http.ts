@@ -102,7 +102,12 @@ export class Transport {
           }
         }
         if ((r.status >= 200 && r.status < 300) || (spec.accept ?? []).includes(r.status)) return r
-        throw new KvHttpError(r.endpoint, r.status, new TextDecoder().decode(r.body), hintFor(r.status))
+        throw new KvHttpError(
+          r.endpoint,
+          r.status,
+          new TextDecoder().decode(r.body),
+          hintFor(r.status),
+        )
       } catch (e) {
         if (spec.signal?.aborted) throw spec.signal.reason ?? e
         if (e instanceof StoreUnreachableError && attempt < retries) {
@@ -154,7 +159,13 @@ export class Transport {
     let res: Response
     try {
       const tls = await this.tls.forFetch(url, { timeoutMs, signal })
-      res = await this.fetchFn(url, { method: spec.method, headers, body: spec.body, signal, tls } as RequestInit)
+      res = await this.fetchFn(url, {
+        method: spec.method,
+        headers,
+        body: spec.body,
+        signal,
+        tls,
+      } as RequestInit)
       const body = new Uint8Array(await res.arrayBuffer())
       return { status: res.status, headers: res.headers, body, endpoint }
     } catch (e) {
@@ -167,14 +178,24 @@ export class Transport {
             'refusing to send it the token. Check --store and the CA (join token or --store-ca)',
         )
       }
-      const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : e instanceof Error ? e.message : String(e)
+      const why = timeout.aborted
+        ? `no answer within ${timeoutMs} ms`
+        : e instanceof Error
+          ? e.message
+          : String(e)
       throw new ServerUnreachableError(base, endpoint, why, { cause: e })
     }
   }
 }
 
 // Connection failures that prove the request never left: safe to send a write elsewhere.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ConnectionRefused', 'EHOSTUNREACH', 'ENETUNREACH', 'FailedToOpenSocket'])
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ConnectionRefused',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'FailedToOpenSocket',
+])
 
 function notSent(e: ServerUnreachableError): boolean {
   const code = (e.cause as { code?: unknown } | undefined)?.code
@@ -186,7 +207,8 @@ function notSent(e: ServerUnreachableError): boolean {
 const CERT_ERROR = /CERT|SIGNATURE|SELF_SIGNED|ISSUER|ALTNAME/
 
 function hintFor(status: number): string {
-  if (status === 403) return 'check the store token (WEFT store token / X-Consul-Token) and its ACL policy'
+  if (status === 403)
+    return 'check the store token (WEFT store token / X-Consul-Token) and its ACL policy'
   if (status === 429) return 'the store is rate limiting; retry later'
   return ''
 }

@@ -4,7 +4,13 @@ import { parseBody, KvApi } from './kv.ts'
 import { SessionApi } from './session.ts'
 import { Transport, type TransportOptions } from './http.ts'
 import { runTxn } from './txn.ts'
-import { watchPrefix, watchQuery, type PrefixSnapshot, type Watch, type WatchOptions } from './watch.ts'
+import {
+  watchPrefix,
+  watchQuery,
+  type PrefixSnapshot,
+  type Watch,
+  type WatchOptions,
+} from './watch.ts'
 
 export interface AgentSelf {
   datacenter: string
@@ -35,12 +41,20 @@ export class ConsulClient {
   }
 
   /** Snapshots of a prefix: first the current state, then after every change. Stop with stop() or the signal. */
-  watch(prefix: string, onChange: (s: PrefixSnapshot) => void | Promise<void>, o?: WatchOptions): Watch {
+  watch(
+    prefix: string,
+    onChange: (s: PrefixSnapshot) => void | Promise<void>,
+    o?: WatchOptions,
+  ): Watch {
     return watchPrefix((p, q) => this.kv.list(p, q), prefix, onChange, o)
   }
 
   /** Watch one key (undefined while absent). */
-  watchKey(key: string, onChange: (e: KvEntry | undefined, index: bigint) => void | Promise<void>, o?: WatchOptions): Watch {
+  watchKey(
+    key: string,
+    onChange: (e: KvEntry | undefined, index: bigint) => void | Promise<void>,
+    o?: WatchOptions,
+  ): Watch {
     return watchQuery(
       (q) => this.kv.get(key, q),
       (r) => onChange(r.value, r.index),
@@ -50,12 +64,20 @@ export class ConsulClient {
   }
 
   async leader(): Promise<string> {
-    const r = await this.transport.request({ method: 'GET', path: 'status/leader', idempotent: true })
+    const r = await this.transport.request({
+      method: 'GET',
+      path: 'status/leader',
+      idempotent: true,
+    })
     return String(parseBody(r))
   }
 
   async peers(): Promise<string[]> {
-    const r = await this.transport.request({ method: 'GET', path: 'status/peers', idempotent: true })
+    const r = await this.transport.request({
+      method: 'GET',
+      path: 'status/peers',
+      idempotent: true,
+    })
     const v = parseBody(r)
     return Array.isArray(v) ? v.map(String) : []
   }
@@ -64,7 +86,12 @@ export class ConsulClient {
     const r = await this.transport.request({ method: 'GET', path: 'agent/self', idempotent: true })
     const raw = parseBody(r) as Record<string, unknown>
     const cfg = (raw?.Config ?? {}) as Record<string, unknown>
-    return { datacenter: String(cfg.Datacenter ?? ''), nodeName: String(cfg.NodeName ?? ''), version: String(cfg.Version ?? ''), raw }
+    return {
+      datacenter: String(cfg.Datacenter ?? ''),
+      nodeName: String(cfg.NodeName ?? ''),
+      version: String(cfg.Version ?? ''),
+      raw,
+    }
   }
 }
 

@@ -7,11 +7,16 @@ const EXTENSION = /\.(json|js|html?|css|xml|txt|php|asp|aspx|jsp|exe|sh)$/i
 
 /** Throws ValidationError when `key` is not safe to use against every Consul version. */
 export function assertPortableKey(key: string): void {
-  const bad = (why: string) => new ValidationError(`KV key "${key}" ${why}; use [A-Za-z0-9_.,/-] segments (encode IPs/CIDRs, e.g. 10.0.0.0_24)`, 'invalid_kv_key')
+  const bad = (why: string) =>
+    new ValidationError(
+      `KV key "${key}" ${why}; use [A-Za-z0-9_.,/-] segments (encode IPs/CIDRs, e.g. 10.0.0.0_24)`,
+      'invalid_kv_key',
+    )
   if (key === '') throw bad('is empty')
   if (!ALLOWED.test(key)) throw bad('has characters outside the portable set')
   if (key.startsWith('/')) throw bad('starts with "/"')
   if (key.includes('//')) throw bad('contains "//"')
-  if (key.split('/').some((s) => s === '..' || s === '.')) throw bad('contains a "." or ".." segment')
+  if (key.split('/').some((s) => s === '..' || s === '.'))
+    throw bad('contains a "." or ".." segment')
   if (EXTENSION.test(key)) throw bad('ends in a file extension some Consul versions reject')
 }

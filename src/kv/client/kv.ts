@@ -64,7 +64,11 @@ export function blockingTimeout(opts: QueryOptions, base: number): number | unde
 export class KvApi {
   constructor(private readonly t: Transport) {}
 
-  private read(path: string, q: Record<string, string | boolean | undefined>, o: QueryOptions): Promise<RawResponse> {
+  private read(
+    path: string,
+    q: Record<string, string | boolean | undefined>,
+    o: QueryOptions,
+  ): Promise<RawResponse> {
     return this.t.request({
       method: 'GET',
       path,
@@ -105,7 +109,10 @@ export class KvApi {
   }
 
   /** Key names under a prefix, truncated after `separator` when given; [] when none. */
-  async keys(prefix: string, o: QueryOptions & { separator?: string } = {}): Promise<QueryResult<string[]>> {
+  async keys(
+    prefix: string,
+    o: QueryOptions & { separator?: string } = {},
+  ): Promise<QueryResult<string[]>> {
     const r = await this.read(`kv/${encodeKey(prefix)}`, { keys: true, separator: o.separator }, o)
     if (r.status === 404) return { ...queryMeta(r.headers), value: [] }
     return { ...queryMeta(r.headers), value: parseArray<string>(r) }
@@ -156,6 +163,11 @@ function parseArray<T>(r: RawResponse): T[] {
 
 function parseBool(r: RawResponse): boolean {
   const v = parseBody(r)
-  if (typeof v !== 'boolean') throw new KvHttpError(r.endpoint, r.status, `expected true/false, got ${dec.decode(r.body).slice(0, 100)}`)
+  if (typeof v !== 'boolean')
+    throw new KvHttpError(
+      r.endpoint,
+      r.status,
+      `expected true/false, got ${dec.decode(r.body).slice(0, 100)}`,
+    )
   return v
 }

@@ -8,10 +8,15 @@ export class ServerList {
 
   constructor(address: string, secure: boolean) {
     const parts = address.split(',').map((p) => p.trim())
-    if (parts.some((p) => p === '')) throw new Error(`store ${address}: empty server in the list; write consul://A:8500,B:8500`)
+    if (parts.some((p) => p === ''))
+      throw new Error(`store ${address}: empty server in the list; write consul://A:8500,B:8500`)
     // The first server's scheme applies to those written without one.
     const scheme = /^[a-z]+:\/\//i.exec(parts[0]!)?.[0] ?? ''
-    this.urls = [...new Set(parts.map((p) => normalizeAddress(/^[a-z]+:\/\//i.test(p) ? p : scheme + p, secure)))]
+    this.urls = [
+      ...new Set(
+        parts.map((p) => normalizeAddress(/^[a-z]+:\/\//i.test(p) ? p : scheme + p, secure)),
+      ),
+    ]
   }
 
   /** The server to try first. */
@@ -38,7 +43,9 @@ export function normalizeAddress(address: string, secure = false): string {
   if (a.startsWith('consul://')) a = `${scheme}://${a.slice('consul://'.length)}`
   if (!/^https?:\/\//.test(a)) a = `${scheme}://${a}`
   if (secure && a.startsWith('http://')) {
-    throw new Error(`store ${address}: a CA was given for it, so it must be reached over TLS; use https:// or consul://`)
+    throw new Error(
+      `store ${address}: a CA was given for it, so it must be reached over TLS; use https:// or consul://`,
+    )
   }
   return a
 }

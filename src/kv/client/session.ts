@@ -35,18 +35,28 @@ export function sessionFromWire(w: Record<string, unknown>): SessionInfo {
 }
 
 /** TTL of a session in ms (0 when none). */
-export const sessionTtlMs = (s: SessionInfo): number => (s.ttl ? (parseGoDuration(s.ttl) ?? 0) / 1e6 : 0)
+export const sessionTtlMs = (s: SessionInfo): number =>
+  s.ttl ? (parseGoDuration(s.ttl) ?? 0) / 1e6 : 0
 
 export class SessionApi {
   constructor(private readonly t: Transport) {}
 
   /** Create a session; returns its ID. Not retried (a retry could leak a session). */
   async create(o: CreateSessionOptions = {}): Promise<string> {
-    const body: Record<string, unknown> = { Name: o.name ?? '', Behavior: o.behavior ?? 'release', Checks: o.checks ?? [] }
+    const body: Record<string, unknown> = {
+      Name: o.name ?? '',
+      Behavior: o.behavior ?? 'release',
+      Checks: o.checks ?? [],
+    }
     if (o.ttlMs !== undefined) body.TTL = formatMs(o.ttlMs)
     if (o.lockDelayMs !== undefined) body.LockDelay = formatMs(o.lockDelayMs)
     if (o.node) body.Node = o.node
-    const r = await this.t.request({ method: 'PUT', path: 'session/create', body: JSON.stringify(body), idempotent: false })
+    const r = await this.t.request({
+      method: 'PUT',
+      path: 'session/create',
+      body: JSON.stringify(body),
+      idempotent: false,
+    })
     const v = parseBody(r) as { ID?: unknown }
     if (typeof v?.ID !== 'string') throw new KvHttpError(r.endpoint, r.status, 'answer has no ID')
     return v.ID
@@ -54,7 +64,13 @@ export class SessionApi {
 
   /** Renew; the returned session carries the TTL to use from now on. undefined when the session is gone (404). */
   async renew(id: string, signal?: AbortSignal): Promise<SessionInfo | undefined> {
-    const r = await this.t.request({ method: 'PUT', path: `session/renew/${encodeURIComponent(id)}`, idempotent: true, accept: [404], signal })
+    const r = await this.t.request({
+      method: 'PUT',
+      path: `session/renew/${encodeURIComponent(id)}`,
+      idempotent: true,
+      accept: [404],
+      signal,
+    })
     if (r.status === 404) return undefined
     const arr = parseBody(r) as Record<string, unknown>[]
     return Array.isArray(arr) && arr[0] ? sessionFromWire(arr[0]) : undefined
@@ -62,7 +78,11 @@ export class SessionApi {
 
   /** Destroy (invalidate) a session; idempotent. */
   async destroy(id: string): Promise<void> {
-    await this.t.request({ method: 'PUT', path: `session/destroy/${encodeURIComponent(id)}`, idempotent: true })
+    await this.t.request({
+      method: 'PUT',
+      path: `session/destroy/${encodeURIComponent(id)}`,
+      idempotent: true,
+    })
   }
 
   async info(id: string, o: QueryOptions = {}): Promise<QueryResult<SessionInfo | undefined>> {
@@ -94,7 +114,12 @@ export class SessionApi {
       retries: o.retries,
     })
     const arr = parseBody(r)
-    return { ...queryMeta(r.headers), value: Array.isArray(arr) ? arr.map((w) => sessionFromWire(w as Record<string, unknown>)) : [] }
+    return {
+      ...queryMeta(r.headers),
+      value: Array.isArray(arr)
+        ? arr.map((w) => sessionFromWire(w as Record<string, unknown>))
+        : [],
+    }
   }
 
   /**

@@ -29,7 +29,8 @@ export class TlsPolicy {
     if (o.ca !== undefined && o.pinnedCaDigest !== undefined) {
       // Both: the caller holds the CA itself (the host serving the store); it must be the pinned one.
       const cas = Array.isArray(o.ca) ? o.ca : [o.ca]
-      if (cas.length !== 1 || certDigest(cas[0]!) !== o.pinnedCaDigest) throw new Error('the given store CA is not the one the digest pins')
+      if (cas.length !== 1 || certDigest(cas[0]!) !== o.pinnedCaDigest)
+        throw new Error('the given store CA is not the one the digest pins')
       this.pinnedCa = Promise.resolve(cas[0]!)
     }
   }
@@ -41,13 +42,17 @@ export class TlsPolicy {
 
   /** What the store's certificate is checked against, for error messages. */
   get trustedWhat(): string {
-    if (this.o.pinnedCaDigest) return `the cluster CA the join token pins (${this.o.pinnedCaDigest.slice(0, 12)}…)`
+    if (this.o.pinnedCaDigest)
+      return `the cluster CA the join token pins (${this.o.pinnedCaDigest.slice(0, 12)}…)`
     if (this.o.ca) return 'the given CA (--store-ca)'
     return "the system's CAs"
   }
 
   /** The fetch `tls` option for a request to `url` (undefined: Bun's defaults, system CAs). */
-  async forFetch(url: URL, o: { timeoutMs: number; signal?: AbortSignal }): Promise<FetchTls | undefined> {
+  async forFetch(
+    url: URL,
+    o: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<FetchTls | undefined> {
     if (url.protocol !== 'https:') return undefined
     const digest = this.o.pinnedCaDigest
     if (!digest) return this.o.ca ? { ca: this.o.ca } : undefined

@@ -14,7 +14,10 @@ const enc = new TextEncoder()
 
 export function opToWire(op: TxnOp): Record<string, unknown> {
   const kv: Record<string, unknown> = { Verb: op.verb, Key: op.key }
-  if (op.value !== undefined) kv.Value = Buffer.from(typeof op.value === 'string' ? enc.encode(op.value) : op.value).toString('base64')
+  if (op.value !== undefined)
+    kv.Value = Buffer.from(typeof op.value === 'string' ? enc.encode(op.value) : op.value).toString(
+      'base64',
+    )
   if (op.flags !== undefined) kv.Flags = op.flags
   if (op.index !== undefined) kv.Index = op.index
   if (op.session !== undefined) kv.Session = op.session
@@ -22,10 +25,17 @@ export function opToWire(op: TxnOp): Record<string, unknown> {
 }
 
 /** Run a transaction; returns the result entries (one per set/cas/lock/unlock/get/check op, one per get-tree entry). */
-export async function runTxn(t: Transport, ops: TxnOp[], o: { maxOps?: number; signal?: AbortSignal } = {}): Promise<KvEntry[]> {
+export async function runTxn(
+  t: Transport,
+  ops: TxnOp[],
+  o: { maxOps?: number; signal?: AbortSignal } = {},
+): Promise<KvEntry[]> {
   const max = o.maxOps ?? CLIENT_MAX_TXN_OPS
   if (ops.length === 0) throw new ValidationError('transaction needs at least one operation')
-  if (ops.length > max) throw new ValidationError(`transaction has ${ops.length} operations; split it into chunks of at most ${max}`)
+  if (ops.length > max)
+    throw new ValidationError(
+      `transaction has ${ops.length} operations; split it into chunks of at most ${max}`,
+    )
   const r = await t.request({
     method: 'PUT',
     path: 'txn',
@@ -34,11 +44,19 @@ export async function runTxn(t: Transport, ops: TxnOp[], o: { maxOps?: number; s
     accept: [409],
     signal: o.signal,
   })
-  const body = parseBody(r) as { Results?: { KV?: WireEntry }[] | null; Errors?: { OpIndex: number; What: string }[] | null }
+  const body = parseBody(r) as {
+    Results?: { KV?: WireEntry }[] | null
+    Errors?: { OpIndex: number; What: string }[] | null
+  }
   if (r.status === 409) {
-    const errors = (body?.Errors ?? []).map((e) => ({ opIndex: Number(e.OpIndex), what: String(e.What), op: ops[Number(e.OpIndex)] }))
+    const errors = (body?.Errors ?? []).map((e) => ({
+      opIndex: Number(e.OpIndex),
+      what: String(e.What),
+      op: ops[Number(e.OpIndex)],
+    }))
     throw new TxnConflictError(errors)
   }
-  if (!body || typeof body !== 'object') throw new KvHttpError(r.endpoint, r.status, 'expected {Results, Errors}')
+  if (!body || typeof body !== 'object')
+    throw new KvHttpError(r.endpoint, r.status, 'expected {Results, Errors}')
   return (body.Results ?? []).flatMap((x) => (x.KV ? [entryFromWire(x.KV)] : []))
 }

@@ -56,7 +56,12 @@ export function watchQuery<T>(
         if (pace > 0) await sleep(pace, signal)
         await bucket.take(signal)
         const r = await query({ index, waitMs, signal, retries: 0, consistency: o.consistency })
-        if (r.index === 0n) throw new KvHttpError('blocking query', 200, 'X-Consul-Index is missing or 0 (busy-loop guard)')
+        if (r.index === 0n)
+          throw new KvHttpError(
+            'blocking query',
+            200,
+            'X-Consul-Index is missing or 0 (busy-loop guard)',
+          )
         backoff.reset()
         if (r.index < index) {
           // Restore, tombstone reap or another cluster: start over with a non-blocking read.
@@ -69,7 +74,9 @@ export function watchQuery<T>(
           last = { value: r.value }
           const began = performance.now()
           await onResult(r)
-          if (o.paceFactor) paceUntil = began + Math.min((performance.now() - began) * o.paceFactor, o.maxPaceMs ?? 200)
+          if (o.paceFactor)
+            paceUntil =
+              began + Math.min((performance.now() - began) * o.paceFactor, o.maxPaceMs ?? 200)
         }
       } catch (e) {
         if (signal.aborted) break
@@ -97,7 +104,13 @@ function sameEntries(a: KvEntry[], b: KvEntry[]): boolean {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!
     const y = b[i]!
-    if (x.key !== y.key || x.modifyIndex !== y.modifyIndex || x.session !== y.session || x.lockIndex !== y.lockIndex) return false
+    if (
+      x.key !== y.key ||
+      x.modifyIndex !== y.modifyIndex ||
+      x.session !== y.session ||
+      x.lockIndex !== y.lockIndex
+    )
+      return false
   }
   return true
 }

@@ -9,7 +9,13 @@ import { STORE_SERVER_NAME } from './join-token.ts'
 /** What a failed handshake of learnPinnedCa was doing (it sends nothing, so any request may go elsewhere). */
 export const PIN_HANDSHAKE = 'TLS handshake to learn the pinned CA'
 
-export async function learnPinnedCa(o: { host: string; port: number; caDigest: string; timeoutMs: number; signal?: AbortSignal }): Promise<string> {
+export async function learnPinnedCa(o: {
+  host: string
+  port: number
+  caDigest: string
+  timeoutMs: number
+  signal?: AbortSignal
+}): Promise<string> {
   const chain = await peerChain(o)
   const match = chain.find((raw) => certDigest(raw) === o.caDigest)
   if (!match) {
@@ -23,7 +29,12 @@ export async function learnPinnedCa(o: { host: string; port: number; caDigest: s
 }
 
 /** DER of every certificate the server presents, leaf first (a self-signed root ends the walk). */
-function peerChain(o: { host: string; port: number; timeoutMs: number; signal?: AbortSignal }): Promise<Uint8Array[]> {
+function peerChain(o: {
+  host: string
+  port: number
+  timeoutMs: number
+  signal?: AbortSignal
+}): Promise<Uint8Array[]> {
   return new Promise((resolve, reject) => {
     const where = `${o.host}:${o.port}`
     const socket = connect({
@@ -38,7 +49,10 @@ function peerChain(o: { host: string; port: number; timeoutMs: number; signal?: 
       reject(new ServerUnreachableError(`https://${where}`, PIN_HANDSHAKE, e.message, { cause: e }))
     }
     const onAbort = () => fail(new Error('aborted'))
-    const timer = setTimeout(() => fail(new Error(`no handshake within ${o.timeoutMs} ms`)), o.timeoutMs)
+    const timer = setTimeout(
+      () => fail(new Error(`no handshake within ${o.timeoutMs} ms`)),
+      o.timeoutMs,
+    )
     const cleanup = () => {
       clearTimeout(timer)
       o.signal?.removeEventListener('abort', onAbort)
@@ -54,7 +68,8 @@ function peerChain(o: { host: string; port: number; timeoutMs: number; signal?: 
       let c: PeerCertificate | DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
       while (c && c.raw && chain.length < 10) {
         chain.push(new Uint8Array(c.raw))
-        const next: DetailedPeerCertificate | undefined = (c as DetailedPeerCertificate).issuerCertificate
+        const next: DetailedPeerCertificate | undefined = (c as DetailedPeerCertificate)
+          .issuerCertificate
         if (!next || next === c || (next.raw && Buffer.compare(next.raw, c.raw) === 0)) break
         c = next
       }

@@ -52,15 +52,27 @@ export function ensureClusterSecret(dataDir: string, o: { hosts: string[] }): Cl
   const caDigest = certDigest(ca.cert)
   const joinToken = ensureJoinToken(dataDir, caDigest)
   const { secret } = parseJoinToken(joinToken, joinTokenPath(dataDir))
-  const hosts = [...new Set([STORE_SERVER_NAME, ...o.hosts.filter((h) => h && h !== '0.0.0.0' && h !== '::'), '127.0.0.1', 'localhost'])]
+  const hosts = [
+    ...new Set([
+      STORE_SERVER_NAME,
+      ...o.hosts.filter((h) => h && h !== '0.0.0.0' && h !== '::'),
+      '127.0.0.1',
+      'localhost',
+    ]),
+  ]
   const server = issueServerCert(ca, { commonName: 'weft store', hosts, days: SERVER_CERT_DAYS })
   return {
     token: secret,
     joinToken,
     caDigest,
     tls: { cert: server.cert + ca.cert, key: server.key, ca: ca.cert },
-    joinCommand: (storeHostPort) => `weft agent --store consul://${storeHostPort} --join-token ${joinToken}`,
-    clientOptions: (url) => ({ address: url, token: secret, tls: { ca: ca.cert, pinnedCaDigest: caDigest } }),
+    joinCommand: (storeHostPort) =>
+      `weft agent --store consul://${storeHostPort} --join-token ${joinToken}`,
+    clientOptions: (url) => ({
+      address: url,
+      token: secret,
+      tls: { ca: ca.cert, pinnedCaDigest: caDigest },
+    }),
   }
 }
 
@@ -72,7 +84,9 @@ export function ensureClusterSecret(dataDir: string, o: { hosts: string[] }): Cl
 export function clientOptionsFromJoinToken(joinToken: string, store: string): StoreClientOptions {
   const { caDigest, secret } = parseJoinToken(joinToken)
   if (/^http:\/\//i.test(store.trim())) {
-    throw new ValidationError(`--store ${store} with --join-token: the embedded store speaks TLS only; use consul://HOST:PORT or https://HOST:PORT`)
+    throw new ValidationError(
+      `--store ${store} with --join-token: the embedded store speaks TLS only; use consul://HOST:PORT or https://HOST:PORT`,
+    )
   }
   return { address: store, token: secret, tls: { pinnedCaDigest: caDigest } }
 }
@@ -81,11 +95,20 @@ export function clientOptionsFromJoinToken(joinToken: string, store: string): St
  * The join token of a joining agent: the flag, else $WEFT_JOIN_TOKEN, else the one kept in
  * <data>/join-token by an earlier join (see saveJoinToken). Undefined when there is none.
  */
-export function resolveJoinToken(o: { flag?: string; env?: string; dataDir: string }): string | undefined {
+export function resolveJoinToken(o: {
+  flag?: string
+  env?: string
+  dataDir: string
+}): string | undefined {
   const given = o.flag ?? o.env
-  if (given !== undefined) return formatJoinToken(parseJoinToken(given, o.flag !== undefined ? '--join-token' : '$WEFT_JOIN_TOKEN'))
+  if (given !== undefined)
+    return formatJoinToken(
+      parseJoinToken(given, o.flag !== undefined ? '--join-token' : '$WEFT_JOIN_TOKEN'),
+    )
   const kept = readSecretFile(joinTokenPath(o.dataDir))
-  return kept === undefined ? undefined : formatJoinToken(parseJoinToken(kept, joinTokenPath(o.dataDir)))
+  return kept === undefined
+    ? undefined
+    : formatJoinToken(parseJoinToken(kept, joinTokenPath(o.dataDir)))
 }
 
 /** Keep a joining agent's token in <data>/join-token (0600), so a restart needs no flag. */
@@ -93,7 +116,9 @@ export function saveJoinToken(dataDir: string, joinToken: string): void {
   const token = formatJoinToken(parseJoinToken(joinToken))
   const kept = createSecretFile(joinTokenPath(dataDir), `${token}\n`).trim()
   if (kept !== token) {
-    throw new ValidationError(`${joinTokenPath(dataDir)} holds another cluster's join token; remove it to join this one (or use another --data)`)
+    throw new ValidationError(
+      `${joinTokenPath(dataDir)} holds another cluster's join token; remove it to join this one (or use another --data)`,
+    )
   }
 }
 
@@ -118,16 +143,26 @@ function ensureCa(dataDir: string): CaMaterial {
 function splitCa(pem: string, path: string): CaMaterial {
   const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/.exec(pem)?.[0]
   const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n?/.exec(pem)?.[0]
-  if (!cert || !key) throw new Error(`${path} must hold the CA certificate and its private key (PEM); it is damaged: restore it or remove it together with join-token`)
+  if (!cert || !key)
+    throw new Error(
+      `${path} must hold the CA certificate and its private key (PEM); it is damaged: restore it or remove it together with join-token`,
+    )
   const x = new X509Certificate(cert)
-  const samePublicKey = createPublicKey(key).export({ type: 'spki', format: 'der' }).equals(x.publicKey.export({ type: 'spki', format: 'der' }))
-  if (!x.ca || !samePublicKey) throw new Error(`${path}: the key does not belong to the CA certificate; restore the file or remove it together with join-token`)
+  const samePublicKey = createPublicKey(key)
+    .export({ type: 'spki', format: 'der' })
+    .equals(x.publicKey.export({ type: 'spki', format: 'der' }))
+  if (!x.ca || !samePublicKey)
+    throw new Error(
+      `${path}: the key does not belong to the CA certificate; restore the file or remove it together with join-token`,
+    )
   return { cert: cert.endsWith('\n') ? cert : `${cert}\n`, key }
 }
 
 function ensureJoinToken(dataDir: string, caDigest: string): string {
   const path = joinTokenPath(dataDir)
-  const text = readSecretFile(path) ?? createSecretFile(path, `${formatJoinToken({ caDigest, secret: newSecret() })}\n`)
+  const text =
+    readSecretFile(path) ??
+    createSecretFile(path, `${formatJoinToken({ caDigest, secret: newSecret() })}\n`)
   const token = parseJoinToken(text, path)
   if (token.caDigest !== caDigest) {
     throw new Error(

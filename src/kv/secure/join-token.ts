@@ -22,7 +22,9 @@ export function formatJoinToken(t: JoinToken): string {
 export function parseJoinToken(s: string, what = '--join-token'): JoinToken {
   const m = SHAPE.exec(s.trim())
   if (!m) {
-    const shown = s.startsWith(PREFIX) ? `${PREFIX}…` : `"${s.slice(0, 12)}${s.length > 12 ? '…' : ''}"`
+    const shown = s.startsWith(PREFIX)
+      ? `${PREFIX}…`
+      : `"${s.slice(0, 12)}${s.length > 12 ? '…' : ''}"`
     throw new ValidationError(
       `${what} ${shown} is not a weft join token (WFTKN-1-<64 hex>-<64 hex>); copy it whole from the first agent's log or its <data>/join-token`,
     )

@@ -13,11 +13,17 @@ export function readSecretFile(path: string): string | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw e
   }
-  if (!st.isFile()) throw new Error(`${path} is not a regular file (a symlink or device?); remove it and restart`)
+  if (!st.isFile())
+    throw new Error(`${path} is not a regular file (a symlink or device?); remove it and restart`)
   const uid = process.geteuid?.()
-  if (uid !== undefined && st.uid !== uid) throw new Error(`${path} belongs to uid ${st.uid}, not to this process (uid ${uid}); it may have been planted: remove it and restart`)
+  if (uid !== undefined && st.uid !== uid)
+    throw new Error(
+      `${path} belongs to uid ${st.uid}, not to this process (uid ${uid}); it may have been planted: remove it and restart`,
+    )
   if (st.mode & 0o077) {
-    throw new Error(`${path} is readable or writable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run chmod 600 ${path}`)
+    throw new Error(
+      `${path} is readable or writable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run chmod 600 ${path}`,
+    )
   }
   return readFileSync(path, 'utf8')
 }
@@ -44,6 +50,9 @@ export function createSecretFile(path: string, content: string): string {
     unlinkSync(tmp)
   }
   const now = readSecretFile(path)
-  if (now === undefined) throw new Error(`${path} vanished right after it was created; is another process cleaning ${dirname(path)}?`)
+  if (now === undefined)
+    throw new Error(
+      `${path} vanished right after it was created; is another process cleaning ${dirname(path)}?`,
+    )
   return now
 }

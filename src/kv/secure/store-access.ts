@@ -7,7 +7,12 @@
 import { readFileSync } from 'node:fs'
 import { ValidationError } from '../../errors/index.ts'
 import { serveKv, type ServedKv } from '../server/index.ts'
-import { clientOptionsFromJoinToken, ensureClusterSecret, type ClusterSecret, type StoreClientOptions } from './cluster-secret.ts'
+import {
+  clientOptionsFromJoinToken,
+  ensureClusterSecret,
+  type ClusterSecret,
+  type StoreClientOptions,
+} from './cluster-secret.ts'
 
 export interface EmbeddedStoreOptions {
   /** The agent's data directory: the CA and the join token live here (see cluster-secret.ts). */
@@ -71,10 +76,15 @@ export interface RemoteStoreInput {
 }
 
 /** Client options for a store this agent does not serve, and warnings worth logging. */
-export function remoteStoreOptions(i: RemoteStoreInput): { options: StoreClientOptions; warnings: string[] } {
+export function remoteStoreOptions(i: RemoteStoreInput): {
+  options: StoreClientOptions
+  warnings: string[]
+} {
   if (i.joinToken !== undefined) {
     if (i.token !== undefined || i.caFile !== undefined) {
-      throw new ValidationError('--join-token carries the store token and pins its CA: drop --store-token and --store-ca (those are for a real Consul)')
+      throw new ValidationError(
+        '--join-token carries the store token and pins its CA: drop --store-token and --store-ca (those are for a real Consul)',
+      )
     }
     return { options: clientOptionsFromJoinToken(i.joinToken, i.address), warnings: [] }
   }
@@ -83,17 +93,25 @@ export function remoteStoreOptions(i: RemoteStoreInput): { options: StoreClientO
     try {
       ca = readFileSync(i.caFile, 'utf8')
     } catch (e) {
-      throw new ValidationError(`--store-ca ${i.caFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)}); give a PEM file of the Consul servers' CA`)
+      throw new ValidationError(
+        `--store-ca ${i.caFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)}); give a PEM file of the Consul servers' CA`,
+      )
     }
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ValidationError(`--store-ca ${i.caFile} holds no PEM certificate`)
+    if (!ca.includes('-----BEGIN CERTIFICATE-----'))
+      throw new ValidationError(`--store-ca ${i.caFile} holds no PEM certificate`)
   }
   const warnings: string[] = []
-  const plain = /^http:\/\//i.test(i.address.trim()) || (!ca && !/^https:\/\//i.test(i.address.trim()))
+  const plain =
+    /^http:\/\//i.test(i.address.trim()) || (!ca && !/^https:\/\//i.test(i.address.trim()))
   if (plain && i.token !== undefined) {
-    warnings.push(`the store token is sent in clear to ${i.address}: anyone on the path can read it; use https:// (with --store-ca if its CA is private)`)
+    warnings.push(
+      `the store token is sent in clear to ${i.address}: anyone on the path can read it; use https:// (with --store-ca if its CA is private)`,
+    )
   }
   if (plain && i.token === undefined) {
-    warnings.push(`${i.address} is used without a token or TLS: anyone who can reach it can rewrite the cluster's state`)
+    warnings.push(
+      `${i.address} is used without a token or TLS: anyone who can reach it can rewrite the cluster's state`,
+    )
   }
   return { options: { address: i.address, token: i.token, tls: ca ? { ca } : undefined }, warnings }
 }

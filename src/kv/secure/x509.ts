@@ -7,7 +7,15 @@
 // on every target host). A certificate is one signed DER structure with a fixed shape; the
 // ~150 lines here build it, node:crypto's X509Certificate parses and verifies it in the unit
 // tests, and Bun's TLS (BoringSSL) verifies the chain in the integration tests.
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto'
+import {
+  createHash,
+  createPrivateKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto'
 import { isIP } from 'node:net'
 import * as der from './der.ts'
 
@@ -61,8 +69,12 @@ export function createCa(o: { commonName: string; days: number; now?: Date }): C
 }
 
 /** A server certificate for `hosts` (IP addresses and DNS names), signed by `ca`. */
-export function issueServerCert(ca: CaMaterial, o: { commonName: string; hosts: string[]; days: number; now?: Date }): IssuedCert {
-  if (o.hosts.length === 0) throw new Error('a server certificate needs at least one host name or address')
+export function issueServerCert(
+  ca: CaMaterial,
+  o: { commonName: string; hosts: string[]; days: number; now?: Date },
+): IssuedCert {
+  if (o.hosts.length === 0)
+    throw new Error('a server certificate needs at least one host name or address')
   const caCert = new X509Certificate(ca.cert)
   const caKey = caCert.publicKey
   const { privateKey, publicKey } = newKeyPair()
@@ -86,7 +98,11 @@ export function issueServerCert(ca: CaMaterial, o: { commonName: string; hosts: 
       extension(OID.extKeyUsage, false, der.sequence(der.oid(OID.serverAuth))),
       extension(OID.subjectAltName, false, der.sequence(...altNames)),
       extension(OID.subjectKeyId, false, der.octetString(keyIdentifier(publicKey))),
-      extension(OID.authorityKeyId, false, der.sequence(der.implicitPrimitive(0, keyIdentifier(caKey)))),
+      extension(
+        OID.authorityKeyId,
+        false,
+        der.sequence(der.implicitPrimitive(0, keyIdentifier(caKey))),
+      ),
     ],
   })
   return { cert, key: pemKey(privateKey) }
@@ -94,7 +110,8 @@ export function issueServerCert(ca: CaMaterial, o: { commonName: string; hosts: 
 
 /** SHA-256 of a certificate's DER, lowercase hex: what a join token pins. */
 export function certDigest(certPemOrDer: string | Uint8Array): string {
-  const raw = typeof certPemOrDer === 'string' ? new X509Certificate(certPemOrDer).raw : certPemOrDer
+  const raw =
+    typeof certPemOrDer === 'string' ? new X509Certificate(certPemOrDer).raw : certPemOrDer
   return createHash('sha256').update(raw).digest('hex')
 }
 
@@ -112,15 +129,23 @@ function newKeyPair(): { privateKey: KeyObject; publicKey: KeyObject } {
 const pemKey = (k: KeyObject) => k.export({ type: 'pkcs8', format: 'pem' }).toString()
 
 function distinguishedName(commonName: string): Uint8Array {
-  const rdn = (type: string, value: string) => der.set(der.sequence(der.oid(type), der.utf8String(value)))
+  const rdn = (type: string, value: string) =>
+    der.set(der.sequence(der.oid(type), der.utf8String(value)))
   return der.sequence(rdn(OID.organization, 'weft'), rdn(OID.commonName, commonName))
 }
 
 /** RFC 5280 4.2.1.2: any unique value; SHA-1 of the SubjectPublicKeyInfo is the usual one. */
-const keyIdentifier = (k: KeyObject) => new Uint8Array(createHash('sha1').update(k.export({ type: 'spki', format: 'der' })).digest())
+const keyIdentifier = (k: KeyObject) =>
+  new Uint8Array(
+    createHash('sha1')
+      .update(k.export({ type: 'spki', format: 'der' }))
+      .digest(),
+  )
 
 const extension = (id: string, critical: boolean, value: Uint8Array) =>
-  critical ? der.sequence(der.oid(id), der.boolean(true), der.octetString(value)) : der.sequence(der.oid(id), der.octetString(value))
+  critical
+    ? der.sequence(der.oid(id), der.boolean(true), der.octetString(value))
+    : der.sequence(der.oid(id), der.octetString(value))
 
 function signCertificate(o: {
   issuer: Uint8Array

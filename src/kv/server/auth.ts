@@ -11,7 +11,10 @@ export function requireToken(token: string): MiddlewareHandler<{ Bindings: BunEn
   return async (c, next) => {
     const got = presentedToken(c.req.raw)
     if (!got) {
-      return textResponse(403, 'Permission denied: this store needs the cluster token (X-Consul-Token, ?token= or Authorization: Bearer); see the join token of the first agent')
+      return textResponse(
+        403,
+        'Permission denied: this store needs the cluster token (X-Consul-Token, ?token= or Authorization: Bearer); see the join token of the first agent',
+      )
     }
     // Compare fixed-length digests: the time taken says nothing about the token's length or prefix.
     if (!timingSafeEqual(digest(got), want)) return textResponse(403, 'ACL not found')

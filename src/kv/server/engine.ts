@@ -35,7 +35,8 @@ interface PendingWrite {
 }
 
 export const emptyChange = (): Change => ({ kv: new Map(), sessionsPut: [], sessionsDelete: [] })
-const isEmpty = (c: Change) => c.kv.size === 0 && c.sessionsPut.length === 0 && c.sessionsDelete.length === 0
+const isEmpty = (c: Change) =>
+  c.kv.size === 0 && c.sessionsPut.length === 0 && c.sessionsDelete.length === 0
 
 const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)',
@@ -104,7 +105,8 @@ export class KvEngine {
     }
     this.sorted.reset([...this.entries.keys()])
     const ts = await this.db.execute('SELECT key, idx, at_ms FROM tombstones')
-    for (const r of ts.rows) this.tombstones.set(String(r.key), { index: fromI64(r.idx), atMs: Number(r.at_ms) })
+    for (const r of ts.rows)
+      this.tombstones.set(String(r.key), { index: fromI64(r.idx), atMs: Number(r.at_ms) })
     const ss = await this.db.execute('SELECT body FROM sessions')
     for (const r of ss.rows) {
       const b = JSON.parse(String(r.body))
@@ -151,7 +153,11 @@ export class KvEngine {
       for (const w of group) w.reject(new Error('kv engine is closed'))
       return
     }
-    const settled: { w: PendingWrite; result: unknown; commit?: { next: bigint; change: Change } }[] = []
+    const settled: {
+      w: PendingWrite
+      result: unknown
+      commit?: { next: bigint; change: Change }
+    }[] = []
     const undo: (() => void)[] = []
     for (const w of group) {
       const next = this.index + 1n
@@ -184,28 +190,46 @@ export class KvEngine {
   private async persist(commits: { next: bigint; change: Change }[]): Promise<void> {
     const now = Date.now()
     const stmts: InStatement[] = []
-    const setMeta = (k: string, v: bigint) => stmts.push({ sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', args: [k, toI64(v)] })
+    const setMeta = (k: string, v: bigint) =>
+      stmts.push({ sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', args: [k, toI64(v)] })
     for (const { next, change: c } of commits) {
       for (const [key, e] of c.kv) {
         if (e) {
           stmts.push({
             sql: 'INSERT OR REPLACE INTO kv (key, value, flags, session, lock_index, create_index, modify_index) VALUES (?,?,?,?,?,?,?)',
-            args: [key, e.value, toI64(e.flags), e.session ?? null, toI64(e.lockIndex), toI64(e.createIndex), toI64(e.modifyIndex)],
+            args: [
+              key,
+              e.value,
+              toI64(e.flags),
+              e.session ?? null,
+              toI64(e.lockIndex),
+              toI64(e.createIndex),
+              toI64(e.modifyIndex),
+            ],
           })
           stmts.push({ sql: 'DELETE FROM tombstones WHERE key = ?', args: [key] })
         } else {
           stmts.push({ sql: 'DELETE FROM kv WHERE key = ?', args: [key] })
-          stmts.push({ sql: 'INSERT OR REPLACE INTO tombstones (key, idx, at_ms) VALUES (?,?,?)', args: [key, toI64(next), now] })
+          stmts.push({
+            sql: 'INSERT OR REPLACE INTO tombstones (key, idx, at_ms) VALUES (?,?,?)',
+            args: [key, toI64(next), now],
+          })
         }
       }
       for (const s of c.sessionsPut) {
-        const body = JSON.stringify({ ...s, lockDelayNs: String(s.lockDelayNs), createIndex: String(s.createIndex), modifyIndex: String(s.modifyIndex) })
+        const body = JSON.stringify({
+          ...s,
+          lockDelayNs: String(s.lockDelayNs),
+          createIndex: String(s.createIndex),
+          modifyIndex: String(s.modifyIndex),
+        })
         stmts.push({
           sql: 'INSERT OR REPLACE INTO sessions (id, body, create_index, modify_index) VALUES (?,?,?,?)',
           args: [s.id, body, toI64(s.createIndex), toI64(s.modifyIndex)],
         })
       }
-      for (const id of c.sessionsDelete) stmts.push({ sql: 'DELETE FROM sessions WHERE id = ?', args: [id] })
+      for (const id of c.sessionsDelete)
+        stmts.push({ sql: 'DELETE FROM sessions WHERE id = ?', args: [id] })
       if (c.kv.size > 0) setMeta('kv_index', next)
       if (c.sessionsPut.length > 0 || c.sessionsDelete.length > 0) setMeta('sessions_index', next)
     }
@@ -217,8 +241,15 @@ export class KvEngine {
   /** Apply a change to memory (not yet visible to watchers: see notify); returns its undo. */
   private apply(next: bigint, c: Change): () => void {
     const before = { index: this.index, kvIndex: this.kvIndex, sessionsIndex: this.sessionsIndex }
-    const kvBefore = [...c.kv.keys()].map((k) => ({ k, e: this.entries.get(k), t: this.tombstones.get(k) }))
-    const sessionsBefore = [...c.sessionsPut.map((x) => x.id), ...c.sessionsDelete].map((id) => ({ id, s: this.sessions.get(id) }))
+    const kvBefore = [...c.kv.keys()].map((k) => ({
+      k,
+      e: this.entries.get(k),
+      t: this.tombstones.get(k),
+    }))
+    const sessionsBefore = [...c.sessionsPut.map((x) => x.id), ...c.sessionsDelete].map((id) => ({
+      id,
+      s: this.sessions.get(id),
+    }))
     const now = Date.now()
     this.index = next
     for (const [key, e] of c.kv) {
@@ -253,7 +284,11 @@ export class KvEngine {
   }
 
   private notify(next: bigint, c: Change): void {
-    const ev: CommitEvent = { index: next, kvKeys: [...c.kv.keys()], sessions: c.sessionsPut.length > 0 || c.sessionsDelete.length > 0 }
+    const ev: CommitEvent = {
+      index: next,
+      kvKeys: [...c.kv.keys()],
+      sessions: c.sessionsPut.length > 0 || c.sessionsDelete.length > 0,
+    }
     for (const l of this.listeners) l(ev)
   }
 
@@ -274,7 +309,10 @@ export class KvEngine {
       await this.db.batch(
         [
           { sql: 'DELETE FROM tombstones WHERE at_ms < ?', args: [cutoff] },
-          { sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', args: ['reap_floor', toI64(floor)] },
+          {
+            sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)',
+            args: ['reap_floor', toI64(floor)],
+          },
         ],
         'write',
       )
@@ -352,7 +390,12 @@ class SortedKeys {
   /** Keys starting with `prefix`, in order (every key for ''). */
   withPrefix(prefix: string): string[] {
     const out: string[] = []
-    for (let i = this.lowerBound(prefix); i < this.keys.length && this.keys[i]!.startsWith(prefix); i++) out.push(this.keys[i]!)
+    for (
+      let i = this.lowerBound(prefix);
+      i < this.keys.length && this.keys[i]!.startsWith(prefix);
+      i++
+    )
+      out.push(this.keys[i]!)
     return out
   }
 }

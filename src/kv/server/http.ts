@@ -49,11 +49,23 @@ export class HttpError extends Error {
   }
 }
 
-export function textResponse(status: number, body: string, headers: Record<string, string> = {}): Response {
-  return new Response(body, { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', ...headers } })
+export function textResponse(
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(body, {
+    status,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8', ...headers },
+  })
 }
 
-export function jsonResponse(c: Ctx, status: number, body: unknown, headers: Record<string, string> = {}): Response {
+export function jsonResponse(
+  c: Ctx,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(stringifyJson(body, query(c).has('pretty')), {
     status,
     headers: { 'Content-Type': 'application/json', ...headers },
@@ -88,7 +100,8 @@ export function pathTail(c: Ctx, prefix: string): string {
 export function methodGuard(c: Ctx, allowed: string[]): Response | undefined {
   const m = c.req.method
   if (allowed.includes(m)) return undefined
-  if (m === 'OPTIONS') return new Response(null, { status: 200, headers: { Allow: allowed.join(',') } })
+  if (m === 'OPTIONS')
+    return new Response(null, { status: 200, headers: { Allow: allowed.join(',') } })
   return textResponse(405, `method ${m} not allowed`, { Allow: allowed.join(',') })
 }
 
@@ -101,11 +114,16 @@ export function commonChecks(c: Ctx, ctx: ServerCtx): Consistency {
   if (dc && dc !== ctx.opts.datacenter) throw new HttpError(500, 'No path to datacenter')
   for (const p of ['ns', 'partition']) {
     const v = q.get(p)
-    if (v && v !== 'default') throw new HttpError(400, `${p}=${v}: namespaces and partitions are Consul Enterprise features, not supported`)
+    if (v && v !== 'default')
+      throw new HttpError(
+        400,
+        `${p}=${v}: namespaces and partitions are Consul Enterprise features, not supported`,
+      )
   }
   const stale = q.has('stale')
   const consistent = q.has('consistent')
-  if (stale && consistent) throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.')
+  if (stale && consistent)
+    throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.')
   return stale ? 'stale' : consistent ? 'consistent' : 'leader'
 }
 
@@ -148,9 +166,17 @@ export function queryMeta(index: bigint | undefined, mode: Consistency): Record<
 /** Read a request body, enforcing `max` bytes (413 otherwise). */
 export async function readBody(c: Ctx, max: number, what: string): Promise<Uint8Array> {
   const len = Number(c.req.header('content-length') ?? '0')
-  if (len > max) throw new HttpError(413, `Request body(${len} bytes) too large, max size: ${max} bytes. See ${what}.`)
+  if (len > max)
+    throw new HttpError(
+      413,
+      `Request body(${len} bytes) too large, max size: ${max} bytes. See ${what}.`,
+    )
   const buf = new Uint8Array(await c.req.raw.arrayBuffer())
-  if (buf.length > max) throw new HttpError(413, `Request body(${buf.length} bytes) too large, max size: ${max} bytes. See ${what}.`)
+  if (buf.length > max)
+    throw new HttpError(
+      413,
+      `Request body(${buf.length} bytes) too large, max size: ${max} bytes. See ${what}.`,
+    )
   return buf
 }
 

@@ -96,7 +96,10 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
     maxTxnOps: 128,
     maxTxnBytes: 512 * 1024,
   }
-  const sessions = new SessionManager(engine, { nodeName: o.nodeName, ttlMinMs: o.sessionTtlMinMs ?? 10_000 })
+  const sessions = new SessionManager(engine, {
+    nodeName: o.nodeName,
+    ttlMinMs: o.sessionTtlMinMs ?? 10_000,
+  })
   const ctx: ServerCtx = { engine, notifier, sessions, opts, closing: false }
 
   const app = new Hono<{ Bindings: BunEnv }>()
@@ -116,10 +119,16 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   })
 
   const tombstoneTtl = o.tombstoneTtlMs ?? 15 * 60_000
-  const reportBackground = o.onBackgroundError ?? ((what, err) => console.error(`kv server: ${what}: ${err instanceof Error ? err.message : String(err)}`))
+  const reportBackground =
+    o.onBackgroundError ??
+    ((what, err) =>
+      console.error(`kv server: ${what}: ${err instanceof Error ? err.message : String(err)}`))
   // A failed reap is retried at the next tick (tombstones only grow meanwhile); it is reported, not fatal.
   const gc = setInterval(
-    () => engine.reapTombstones(tombstoneTtl).catch((e) => reportBackground('reaping tombstones failed (retried next interval)', e)),
+    () =>
+      engine
+        .reapTombstones(tombstoneTtl)
+        .catch((e) => reportBackground('reaping tombstones failed (retried next interval)', e)),
     Math.min(60_000, tombstoneTtl),
   )
   gc.unref?.()
@@ -127,7 +136,13 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   return {
     app,
     fetch: (req, env) => app.fetch(req, env ?? {}),
-    stats: () => ({ waiters: notifier.size, index: engine.index, keys: engine.entries.size, tombstones: engine.tombstones.size, sessions: engine.sessions.size }),
+    stats: () => ({
+      waiters: notifier.size,
+      index: engine.index,
+      keys: engine.entries.size,
+      tombstones: engine.tombstones.size,
+      sessions: engine.sessions.size,
+    }),
     async close() {
       if (ctx.closing) return
       ctx.closing = true

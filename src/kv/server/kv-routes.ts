@@ -31,8 +31,10 @@ export const MAX_KEY_BYTES = 8192
 /** Decode and validate the key of a /v1/kv request ('' allowed for listings). */
 function keyOf(c: Ctx): string {
   const key = pathTail(c, PREFIX).replace(/^\/+/, '')
-  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new HttpError(400, `Invalid key: longer than ${MAX_KEY_BYTES} bytes`)
-  if (key.split('/').includes('..')) throw new HttpError(400, `Invalid key "${key}": path traversal ('..') is not allowed`)
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES)
+    throw new HttpError(400, `Invalid key: longer than ${MAX_KEY_BYTES} bytes`)
+  if (key.split('/').includes('..'))
+    throw new HttpError(400, `Invalid key "${key}": path traversal ('..') is not allowed`)
   return key
 }
 
@@ -40,7 +42,8 @@ function u64Param(c: Ctx, name: string): bigint | undefined {
   const v = query(c).get(name)
   if (v === null) return undefined
   const n = parseU64(v)
-  if (n === undefined) throw new HttpError(400, `Invalid ${name} value "${v}": must be an unsigned 64-bit integer`)
+  if (n === undefined)
+    throw new HttpError(400, `Invalid ${name} value "${v}": must be an unsigned 64-bit integer`)
   return n
 }
 
@@ -78,7 +81,12 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     if (raw)
       return new Response(r.entry.value, {
         status: 200,
-        headers: { ...meta, 'Content-Type': 'text/plain', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': 'sandbox' },
+        headers: {
+          ...meta,
+          'Content-Type': 'text/plain',
+          'X-Content-Type-Options': 'nosniff',
+          'Content-Security-Policy': 'sandbox',
+        },
       })
     return jsonResponse(c, 200, [entryToWire(r.entry)], meta)
   }
@@ -109,8 +117,17 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     return jsonResponse(c, 200, out, meta)
   }
   if (r.entries.length === 0) return new Response(null, { status: 404, headers: meta })
-  if (query(c).has('pretty')) return jsonResponse(c, 200, r.entries.map((e) => entryToWire(e)), meta)
-  return new Response(listBody(r.entries), { status: 200, headers: { 'Content-Type': 'application/json', ...meta } })
+  if (query(c).has('pretty'))
+    return jsonResponse(
+      c,
+      200,
+      r.entries.map((e) => entryToWire(e)),
+      meta,
+    )
+  return new Response(listBody(r.entries), {
+    status: 200,
+    headers: { 'Content-Type': 'application/json', ...meta },
+  })
 }
 
 /**
@@ -133,9 +150,16 @@ function listBody(entries: KvEntry[]): string {
 /** Run one engine op as a write; returns whether it succeeded and the first error text. */
 async function runOne(ctx: ServerCtx, op: EngineOp): Promise<{ ok: boolean; what?: string }> {
   return ctx.engine.write((next) => {
-    const out = evaluate([op], { engine: ctx.engine, next, inLockDelay: (k) => ctx.sessions.inLockDelay(k) })
+    const out = evaluate([op], {
+      engine: ctx.engine,
+      next,
+      inLockDelay: (k) => ctx.sessions.inLockDelay(k),
+    })
     const failed = out.errors[0]
-    return { change: failed ? emptyChange() : out.change, result: failed ? { ok: false, what: failed.what } : { ok: true } }
+    return {
+      change: failed ? emptyChange() : out.change,
+      result: failed ? { ok: false, what: failed.what } : { ok: true },
+    }
   })
 }
 
@@ -162,10 +186,15 @@ async function kvDelete(c: Ctx, ctx: ServerCtx): Promise<Response> {
   commonChecks(c, ctx)
   const key = keyOf(c)
   const recurse = flag(c, 'recurse')
-  if (recurse && query(c).has('cas')) throw new HttpError(400, `Conflicting flags: ${query(c).toString()}`)
+  if (recurse && query(c).has('cas'))
+    throw new HttpError(400, `Conflicting flags: ${query(c).toString()}`)
   if (!recurse && key === '') throw new HttpError(400, 'Missing key name')
   const cas = u64Param(c, 'cas')
-  const op: EngineOp = recurse ? { verb: 'delete-tree', key } : cas !== undefined ? { verb: 'delete-cas', key, index: cas } : { verb: 'delete', key }
+  const op: EngineOp = recurse
+    ? { verb: 'delete-tree', key }
+    : cas !== undefined
+      ? { verb: 'delete-cas', key, index: cas }
+      : { verb: 'delete', key }
   const r = await runOne(ctx, op)
   return jsonResponse(c, 200, r.ok)
 }

@@ -18,7 +18,11 @@ export class Notifier {
   }
 
   /** Park until a matching commit, `timeoutMs`, or `signal` aborts (client went away). */
-  wait(matches: (e: CommitEvent) => boolean, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
+  wait(
+    matches: (e: CommitEvent) => boolean,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitOutcome> {
     if (signal?.aborted) return Promise.resolve('aborted')
     return new Promise((resolve) => {
       const onAbort = () => w.done('aborted')

@@ -46,22 +46,37 @@ export class SessionManager {
   }
 
   async create(input: CreateSessionInput): Promise<string> {
-    const behavior = (input.behavior === undefined || input.behavior === '' ? 'release' : input.behavior) as SessionBehavior
-    if (behavior !== 'release' && behavior !== 'delete') throw new SessionRequestError(`Invalid Behavior setting '${String(input.behavior)}'`)
+    const behavior = (
+      input.behavior === undefined || input.behavior === '' ? 'release' : input.behavior
+    ) as SessionBehavior
+    if (behavior !== 'release' && behavior !== 'delete')
+      throw new SessionRequestError(`Invalid Behavior setting '${String(input.behavior)}'`)
     const ttl = input.ttl === undefined || input.ttl === null ? '' : String(input.ttl)
     if (ttl !== '' && ttl !== '0') {
       const ns = parseGoDuration(ttl)
-      if (ns === undefined) throw new SessionRequestError(`Session TTL '${ttl}' invalid: must be a duration such as "15s"`)
+      if (ns === undefined)
+        throw new SessionRequestError(
+          `Session TTL '${ttl}' invalid: must be a duration such as "15s"`,
+        )
       const minNs = this.opts.ttlMinMs * 1e6
       if (ns < minNs || ns > TTL_MAX_NS)
-        throw new SessionRequestError(`Invalid Session TTL '${ttl}', must be between [${this.opts.ttlMinMs / 1000}s=24h0m0s]`)
+        throw new SessionRequestError(
+          `Invalid Session TTL '${ttl}', must be between [${this.opts.ttlMinMs / 1000}s=24h0m0s]`,
+        )
     }
     const lockDelayNs = parseLockDelay(input.lockDelay)
     const checks = input.nodeChecks ?? input.checks
     const nodeChecks =
-      checks === undefined || checks === null ? ['serfHealth'] : Array.isArray(checks) ? checks.map(String) : null
-    if (nodeChecks === null) throw new SessionRequestError('NodeChecks must be an array of check IDs')
-    const serviceChecks = Array.isArray(input.serviceChecks) ? (input.serviceChecks as SessionInfo['serviceChecks']) : null
+      checks === undefined || checks === null
+        ? ['serfHealth']
+        : Array.isArray(checks)
+          ? checks.map(String)
+          : null
+    if (nodeChecks === null)
+      throw new SessionRequestError('NodeChecks must be an array of check IDs')
+    const serviceChecks = Array.isArray(input.serviceChecks)
+      ? (input.serviceChecks as SessionInfo['serviceChecks'])
+      : null
     const id = randomUUID()
     const s = await this.engine.write((next) => {
       const info: SessionInfo = {
@@ -113,7 +128,9 @@ export class SessionManager {
           change.kv.set(e.key, released)
         }
       }
-      const delayMs = Number((s.lockDelayNs > MAX_LOCK_DELAY_NS ? MAX_LOCK_DELAY_NS : s.lockDelayNs) / 1_000_000n)
+      const delayMs = Number(
+        (s.lockDelayNs > MAX_LOCK_DELAY_NS ? MAX_LOCK_DELAY_NS : s.lockDelayNs) / 1_000_000n,
+      )
       // Set inside the serialized write so no acquire can slip in between commit and delay.
       if (delayMs > 0) for (const k of keys) this.lockDelays.set(k, Date.now() + delayMs)
       return { change, result: undefined }
@@ -127,10 +144,13 @@ export class SessionManager {
     if (!s.ttl) return
     const ns = parseGoDuration(s.ttl)
     if (!ns) return
-    const t = setTimeout(() => {
-      this.timers.delete(s.id)
-      this.destroy(s.id).catch(() => undefined)
-    }, (ns / 1e6) * SESSION_TTL_MULTIPLIER)
+    const t = setTimeout(
+      () => {
+        this.timers.delete(s.id)
+        this.destroy(s.id).catch(() => undefined)
+      },
+      (ns / 1e6) * SESSION_TTL_MULTIPLIER,
+    )
     this.timers.set(s.id, t)
   }
 
@@ -150,7 +170,8 @@ function parseLockDelay(v: unknown): bigint {
   }
   if (typeof v === 'string') {
     const ns = parseGoDuration(v)
-    if (ns === undefined || ns < 0) throw new SessionRequestError(`Request decode failed: invalid LockDelay '${v}'`)
+    if (ns === undefined || ns < 0)
+      throw new SessionRequestError(`Request decode failed: invalid LockDelay '${v}'`)
     return BigInt(Math.round(ns))
   }
   throw new SessionRequestError('Request decode failed: invalid LockDelay')

@@ -6,8 +6,14 @@ import { commonChecks, jsonResponse, methodGuard, type BunEnv, type ServerCtx } 
 export const EMULATED_CONSUL_VERSION = '1.22.0'
 
 export function registerStatusRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: ServerCtx): void {
-  app.all('/v1/status/leader', (c) => methodGuard(c, ['GET']) ?? jsonResponse(c, 200, ctx.opts.advertise))
-  app.all('/v1/status/peers', (c) => methodGuard(c, ['GET']) ?? jsonResponse(c, 200, [ctx.opts.advertise]))
+  app.all(
+    '/v1/status/leader',
+    (c) => methodGuard(c, ['GET']) ?? jsonResponse(c, 200, ctx.opts.advertise),
+  )
+  app.all(
+    '/v1/status/peers',
+    (c) => methodGuard(c, ['GET']) ?? jsonResponse(c, 200, [ctx.opts.advertise]),
+  )
   app.all('/v1/agent/self', (c) => {
     const bad = methodGuard(c, ['GET'])
     if (bad) return bad
@@ -24,7 +30,13 @@ export function registerStatusRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: Serve
         Revision: 'weft',
         Version: EMULATED_CONSUL_VERSION,
       },
-      Member: { Name: opts.nodeName, Addr: host, Port: port, Tags: { dc: opts.datacenter, role: 'consul', weft: '1' }, Status: 1 },
+      Member: {
+        Name: opts.nodeName,
+        Addr: host,
+        Port: port,
+        Tags: { dc: opts.datacenter, role: 'consul', weft: '1' },
+        Status: 1,
+      },
       Meta: { weft: 'embedded-kv' },
     })
   })

@@ -32,7 +32,16 @@ export function registerTxnRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: ServerCt
       next,
       inLockDelay: (k: string) => ctx.sessions.inLockDelay(k),
     })
-    const readOnly = ops.every((o) => ['get', 'get-or-empty', 'get-tree', 'check-index', 'check-session', 'check-not-exists'].includes(o.verb))
+    const readOnly = ops.every((o) =>
+      [
+        'get',
+        'get-or-empty',
+        'get-tree',
+        'check-index',
+        'check-session',
+        'check-not-exists',
+      ].includes(o.verb),
+    )
     let out: EngineOutcome
     if (readOnly) out = evaluate(ops, engineCtx(ctx.engine.index + 1n))
     else
@@ -42,8 +51,21 @@ export function registerTxnRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: ServerCt
       })
     const headers = readOnly ? queryMeta(undefined, mode) : {}
     if (out.errors.length > 0)
-      return jsonResponse(c, 409, { Results: null, Errors: out.errors.map((e) => ({ OpIndex: e.opIndex, What: e.what })) }, headers)
-    return jsonResponse(c, 200, { Results: out.results.map((r) => ({ KV: entryToWire(r.entry, r.withValue) })), Errors: null }, headers)
+      return jsonResponse(
+        c,
+        409,
+        { Results: null, Errors: out.errors.map((e) => ({ OpIndex: e.opIndex, What: e.what })) },
+        headers,
+      )
+    return jsonResponse(
+      c,
+      200,
+      {
+        Results: out.results.map((r) => ({ KV: entryToWire(r.entry, r.withValue) })),
+        Errors: null,
+      },
+      headers,
+    )
   })
 }
 
@@ -54,9 +76,13 @@ function parseOps(body: Uint8Array, ctx: ServerCtx): EngineOp[] {
   } catch (e) {
     throw new HttpError(400, `Failed to parse body: ${(e as Error).message}`)
   }
-  if (!Array.isArray(parsed)) throw new HttpError(400, 'Failed to parse body: expected a JSON array of operations')
+  if (!Array.isArray(parsed))
+    throw new HttpError(400, 'Failed to parse body: expected a JSON array of operations')
   if (parsed.length > ctx.opts.maxTxnOps)
-    throw new HttpError(413, `Transaction contains too many operations (${parsed.length} > ${ctx.opts.maxTxnOps})`)
+    throw new HttpError(
+      413,
+      `Transaction contains too many operations (${parsed.length} > ${ctx.opts.maxTxnOps})`,
+    )
   return parsed.map((raw, i) => parseOp(raw, i, ctx))
 }
 
@@ -71,17 +97,22 @@ function parseOp(raw: unknown, i: number, ctx: ServerCtx): EngineOp {
   if (typeof kv !== 'object' || Array.isArray(kv)) throw fail('KV must be an object')
   const o = kv as Record<string, unknown>
   const verb = field(o, 'Verb')
-  if (typeof verb !== 'string' || !TXN_VERBS.has(verb)) throw fail(`unknown KV verb ${JSON.stringify(verb)}`)
+  if (typeof verb !== 'string' || !TXN_VERBS.has(verb))
+    throw fail(`unknown KV verb ${JSON.stringify(verb)}`)
   const key = field(o, 'Key')
   if (key !== undefined && typeof key !== 'string') throw fail('Key must be a string')
   const op: EngineOp = { verb: verb as TxnVerb, key: key ?? '' }
   if (op.key === '' && verb !== 'get-tree' && verb !== 'delete-tree') throw fail('missing key name')
   const value = field(o, 'Value')
   if (value !== undefined && value !== null) {
-    if (typeof value !== 'string' || !BASE64.test(value)) throw fail('Value must be standard base64')
+    if (typeof value !== 'string' || !BASE64.test(value))
+      throw fail('Value must be standard base64')
     const bytes = Buffer.from(value, 'base64')
     if (bytes.length > ctx.opts.maxValueBytes)
-      throw new HttpError(413, `Value of op ${i} (${bytes.length} bytes) too large, max size: ${ctx.opts.maxValueBytes} bytes`)
+      throw new HttpError(
+        413,
+        `Value of op ${i} (${bytes.length} bytes) too large, max size: ${ctx.opts.maxValueBytes} bytes`,
+      )
     op.value = new Uint8Array(bytes)
   }
   for (const [name, prop] of [
@@ -101,4 +132,3 @@ function parseOp(raw: unknown, i: number, ctx: ServerCtx): EngineOp {
   }
   return op
 }
-

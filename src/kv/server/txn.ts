@@ -78,7 +78,12 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
     view.set(e.key, e)
     return e
   }
-  const fresh = (op: EngineOp, existing: KvEntry | undefined, session: string | undefined, lockIndex: bigint): KvEntry => {
+  const fresh = (
+    op: EngineOp,
+    existing: KvEntry | undefined,
+    session: string | undefined,
+    lockIndex: bigint,
+  ): KvEntry => {
     const e: KvEntry = {
       key: op.key,
       value: op.value ?? EMPTY,
@@ -123,7 +128,8 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
           fail(`failed to lock key "${key}", lock is already held`)
           return
         }
-        const lockIndex = existing?.session === s ? existing.lockIndex : (existing?.lockIndex ?? 0n) + 1n
+        const lockIndex =
+          existing?.session === s ? existing.lockIndex : (existing?.lockIndex ?? 0n) + 1n
         ok(write(existing, fresh(op, existing, s, lockIndex)))
         return
       }
@@ -140,7 +146,17 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
         else ok(existing, true)
         return
       case 'get-or-empty':
-        ok(existing ?? { key, value: EMPTY, flags: 0n, lockIndex: 0n, createIndex: 0n, modifyIndex: 0n }, true)
+        ok(
+          existing ?? {
+            key,
+            value: EMPTY,
+            flags: 0n,
+            lockIndex: 0n,
+            createIndex: 0n,
+            modifyIndex: 0n,
+          },
+          true,
+        )
         return
       case 'get-tree':
         for (const e of view.list(key)) ok(e, true)
@@ -148,13 +164,17 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
       case 'check-index':
         if (!existing) fail(`key "${key}" doesn't exist`)
         else if (existing.modifyIndex !== (op.index ?? 0n))
-          fail(`failed index check for key "${key}", current modify index ${existing.modifyIndex} != ${op.index ?? 0n}`)
+          fail(
+            `failed index check for key "${key}", current modify index ${existing.modifyIndex} != ${op.index ?? 0n}`,
+          )
         else ok(existing)
         return
       case 'check-session':
         if (!existing) fail(`key "${key}" doesn't exist`)
         else if ((existing.session ?? '') !== (op.session ?? ''))
-          fail(`failed session check for key "${key}", current session ${existing.session ?? ''} != ${op.session ?? ''}`)
+          fail(
+            `failed session check for key "${key}", current session ${existing.session ?? ''} != ${op.session ?? ''}`,
+          )
         else ok(existing)
         return
       case 'check-not-exists':
@@ -168,7 +188,8 @@ export function evaluate(ops: EngineOp[], ctx: EngineContext): EngineOutcome {
         return
       case 'delete-cas':
         if (!existing) return
-        if (existing.modifyIndex !== (op.index ?? 0n)) fail(`failed to delete key "${key}", index is stale`)
+        if (existing.modifyIndex !== (op.index ?? 0n))
+          fail(`failed to delete key "${key}", index is stale`)
         else view.set(key, null)
         return
     }

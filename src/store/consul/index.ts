@@ -2,8 +2,23 @@
 // are consistent, transactions go to /v1/txn, leases are TTL sessions with behaviour
 // "delete", and the watch is a blocking query that delivers full snapshots.
 import { OutcomeUnknownError, StoreUnreachableError } from '../../errors/index.ts'
-import { ConsulClient, TxnConflictError, watchQuery, type TransportOptions, type TxnOp } from '../../kv/index.ts'
-import type { ClusterStore, StoreEntry, StoreLeases, StoreOp, StoreWatch, TxnOutcome, WatchEvent, WatchHandlers } from '../types.ts'
+import {
+  ConsulClient,
+  TxnConflictError,
+  watchQuery,
+  type TransportOptions,
+  type TxnOp,
+} from '../../kv/index.ts'
+import type {
+  ClusterStore,
+  StoreEntry,
+  StoreLeases,
+  StoreOp,
+  StoreWatch,
+  TxnOutcome,
+  WatchEvent,
+  WatchHandlers,
+} from '../types.ts'
 
 const text = new TextDecoder()
 
@@ -26,11 +41,15 @@ export function toConsulOp(op: StoreOp): TxnOp {
         ? { verb: 'set', key: op.key, value: op.value }
         : { verb: 'cas', key: op.key, value: op.value, index: op.ifRevision }
     case 'delete':
-      return op.ifRevision === undefined ? { verb: 'delete', key: op.key } : { verb: 'delete-cas', key: op.key, index: op.ifRevision }
+      return op.ifRevision === undefined
+        ? { verb: 'delete', key: op.key }
+        : { verb: 'delete-cas', key: op.key, index: op.ifRevision }
     case 'delete-prefix':
       return { verb: 'delete-tree', key: op.prefix }
     case 'check':
-      return op.revision === 0n ? { verb: 'check-not-exists', key: op.key } : { verb: 'check-index', key: op.key, index: op.revision }
+      return op.revision === 0n
+        ? { verb: 'check-not-exists', key: op.key }
+        : { verb: 'check-index', key: op.key, index: op.revision }
   }
 }
 
@@ -53,21 +72,38 @@ export class ConsulStore implements ClusterStore {
   }
 
   async get(key: string): Promise<StoreEntry | undefined> {
-    const r = await this.client.kv.get(key, { consistency: 'consistent' }).catch((e) => this.unreachable(e))
-    return r.value && { key: r.value.key, value: text.decode(r.value.value), modifyIndex: r.value.modifyIndex }
+    const r = await this.client.kv
+      .get(key, { consistency: 'consistent' })
+      .catch((e) => this.unreachable(e))
+    return (
+      r.value && {
+        key: r.value.key,
+        value: text.decode(r.value.value),
+        modifyIndex: r.value.modifyIndex,
+      }
+    )
   }
 
   async list(prefix: string): Promise<StoreEntry[]> {
-    const r = await this.client.kv.list(prefix, { consistency: 'consistent' }).catch((e) => this.unreachable(e))
-    return r.value.map((e) => ({ key: e.key, value: text.decode(e.value), modifyIndex: e.modifyIndex }))
+    const r = await this.client.kv
+      .list(prefix, { consistency: 'consistent' })
+      .catch((e) => this.unreachable(e))
+    return r.value.map((e) => ({
+      key: e.key,
+      value: text.decode(e.value),
+      modifyIndex: e.modifyIndex,
+    }))
   }
 
   /** The client's "cannot reach" in our words: where the store is, why, and what still works. */
   private unreachable(e: unknown): never {
     if (!(e instanceof StoreUnreachableError)) throw e
-    throw new StoreUnreachableError(`store unreachable at ${this.address}: ${reason(e)}; writes fail until it is back (existing traffic keeps flowing)`, {
-      cause: e,
-    })
+    throw new StoreUnreachableError(
+      `store unreachable at ${this.address}: ${reason(e)}; writes fail until it is back (existing traffic keeps flowing)`,
+      {
+        cause: e,
+      },
+    )
   }
 
   async txn(ops: StoreOp[]): Promise<TxnOutcome> {
@@ -76,9 +112,13 @@ export class ConsulStore implements ClusterStore {
     try {
       results = await this.client.txn(ops.map(toConsulOp))
     } catch (e) {
-      if (e instanceof TxnConflictError) return { ok: false, failed: e.errors.map((x) => x.opIndex) }
+      if (e instanceof TxnConflictError)
+        return { ok: false, failed: e.errors.map((x) => x.opIndex) }
       if (writes && e instanceof StoreUnreachableError) {
-        throw new OutcomeUnknownError(`store unreachable at ${this.address}: ${reason(e)}; the write may or may not have been applied`, { cause: e })
+        throw new OutcomeUnknownError(
+          `store unreachable at ${this.address}: ${reason(e)}; the write may or may not have been applied`,
+          { cause: e },
+        )
       }
       this.unreachable(e)
     }
@@ -91,7 +131,11 @@ export class ConsulStore implements ClusterStore {
     return { ok: true, written }
   }
 
-  watch(prefix: string, onEvent: (e: WatchEvent) => void | Promise<void>, h: WatchHandlers = {}): StoreWatch {
+  watch(
+    prefix: string,
+    onEvent: (e: WatchEvent) => void | Promise<void>,
+    h: WatchHandlers = {},
+  ): StoreWatch {
     // Every move of the index is delivered, also one whose tree looks like the last snapshot:
     // a write and its undoing between two rounds leave the tree as it was, but the index tells
     // the mirror that its own write is superseded (read-your-own-writes needs that).
@@ -100,7 +144,11 @@ export class ConsulStore implements ClusterStore {
       (r) =>
         onEvent({
           kind: 'snapshot',
-          entries: r.value.map((e) => ({ key: e.key, value: text.decode(e.value), modifyIndex: e.modifyIndex })),
+          entries: r.value.map((e) => ({
+            key: e.key,
+            value: text.decode(e.value),
+            modifyIndex: e.modifyIndex,
+          })),
           revision: r.index,
         }),
       {
@@ -119,7 +167,8 @@ export class ConsulStore implements ClusterStore {
 /** Leases as Consul sessions: behaviour "delete" removes the claimed keys when the session ends. */
 function consulLeases(client: ConsulClient): StoreLeases {
   return {
-    grant: ({ name, ttlMs }) => client.session.create({ name, ttlMs, behavior: 'delete', lockDelayMs: 0, checks: [] }),
+    grant: ({ name, ttlMs }) =>
+      client.session.create({ name, ttlMs, behavior: 'delete', lockDelayMs: 0, checks: [] }),
     async revokeNamed(name) {
       const stale = (await client.session.all()).value.filter((s) => s.name === name)
       for (const s of stale) await client.session.destroy(s.id)

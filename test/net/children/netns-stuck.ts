@@ -24,10 +24,14 @@ const stuck: Libc = {
   errno: () => (fail ? Errno.EPERM : real.errno()),
 }
 try {
-  withNetns(nsPath!, () => {
-    say('inside')
-    if (mode === 'throws') throw new Error('fn failed')
-  }, stuck)
+  withNetns(
+    nsPath!,
+    () => {
+      say('inside')
+      if (mode === 'throws') throw new Error('fn failed')
+    },
+    stuck,
+  )
 } catch (e) {
   say(`caught: ${(e as Error).message}`)
 }

@@ -12,16 +12,34 @@ export interface ChildResult {
   timedOut: boolean
 }
 
-export async function runChild(script: string, args: string[], deadlineMs: number): Promise<ChildResult> {
+export async function runChild(
+  script: string,
+  args: string[],
+  deadlineMs: number,
+): Promise<ChildResult> {
   const t0 = performance.now()
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, script), ...args], { stdout: 'pipe', stderr: 'pipe' })
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, script), ...args], {
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true
     process.kill(proc.pid, 'SIGKILL')
   }, deadlineMs)
-  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  const [stdout, stderr] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ])
   clearTimeout(timer)
   const signalCode = proc.signalCode === null ? null : String(proc.signalCode)
-  return { exitCode: proc.exitCode, signalCode, stdout, stderr, ms: performance.now() - t0, timedOut }
+  return {
+    exitCode: proc.exitCode,
+    signalCode,
+    stdout,
+    stderr,
+    ms: performance.now() - t0,
+    timedOut,
+  }
 }
