@@ -126,7 +126,17 @@ describe('names on 3 hosts', () => {
     const getent = await run(['ip', 'netns', 'exec', sb(1), 'getent', 'hosts', 'web'])
     expect(getent.stdout.trim().split(/\s+/)[0]).toBe(ip(sb(0), 'front'))
     await askSoon(sb(1), sb(2), [ip(sb(2), 'front')]) // its connect returned on another host just now
-    const p = await run(['ip', 'netns', 'exec', sb(1), 'ping', '-c', '1', '-W', '2', sb(2)])
+    // the name answers from the view at once; the datapaths of both hosts may take a moment
+    // longer to program the new endpoint, so the ping (by name) may be repeated
+    let p = await run(['ip', 'netns', 'exec', sb(1), 'ping', '-c', '1', '-W', '2', sb(2)])
+    await waitFor(
+      async () => {
+        if (p.code !== 0)
+          p = await run(['ip', 'netns', 'exec', sb(1), 'ping', '-c', '1', '-W', '1', sb(2)])
+        return p.code === 0 || p.stderr.trim() !== ''
+      },
+      { what: `ping ${sb(2)} by name from ${sb(1)}`, timeoutMs: 6_000 },
+    )
     expect({ code: p.code, out: p.stdout.split('\n')[0], err: p.stderr.trim() }).toEqual({
       err: '',
       code: 0,
