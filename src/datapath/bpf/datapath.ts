@@ -54,6 +54,8 @@ export interface BpfVniStats extends VniStats {
   arpReplies: bigint
   /** ICMP fragmentation-needed replies sent back into containers. */
   fragNeeded: bigint
+  /** Peer probes answered in BPF (bpf/lib/probe.h). */
+  probeReplies: bigint
 }
 
 export interface BpfDatapathInternals {
@@ -412,7 +414,7 @@ export class BpfDatapath implements Datapath {
       if (!s) {
         s = {
           vni, txPackets: 0n, txBytes: 0n, rxPackets: 0n, rxBytes: 0n, drops: {},
-          localPackets: 0n, localBytes: 0n, arpReplies: 0n, fragNeeded: 0n,
+          localPackets: 0n, localBytes: 0n, arpReplies: 0n, fragNeeded: 0n, probeReplies: 0n,
         }
         out.set(vni, s)
       }
@@ -428,6 +430,7 @@ export class BpfDatapath implements Datapath {
         case Counter.LOCAL: s.localPackets += packets; s.localBytes += bytes; break
         case Counter.ARP_REPLY: s.arpReplies += packets; break
         case Counter.FRAG_NEEDED: s.fragNeeded += packets; break
+        case Counter.PROBE_REPLY: s.probeReplies += packets; break
         default: {
           const reason = DROP_REASONS[k.counter] ?? `reason_${k.counter}`
           s.drops[reason] = (s.drops[reason] ?? 0n) + packets
