@@ -9,6 +9,7 @@ import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
 import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
+import { openProbeSocket, Prober, seedsFromDatapath } from '../probe/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
@@ -58,10 +59,17 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const datapath = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
   await datapath.start()
   stack.push('datapath', () => datapath.close())
+  // peers' datapaths as their probes tell, apart from their leases; seeded with the peers the
+  // datapath still programs, so a restart here keeps peers whose agent is down too
+  let wake = () => {}
+  const prober = new Prober({ me: config.name, view: () => mirror.view(), socket: openProbeSocket(config.advertise), onChange: () => wake(), log })
+  stack.push('prober', () => prober.stop())
+  for (const [node, vtep] of seedsFromDatapath(mirror.view(), (await datapath.actual()).remoteEndpoints, config.name)) prober.seed(node, vtep)
   const reconciler = new Reconciler({
     datapath,
     node: config.name,
     view: () => mirror.view(),
+    peers: prober,
     log,
     onDetached: (hostIfname) => db.deleteLocalEndpoint(hostIfname),
     onAttached: (spec, result) =>
@@ -75,6 +83,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   })
   reconciler.start()
   stack.push('reconciler', () => reconciler.stop())
+  wake = () => reconciler.trigger()
+  prober.start()
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
@@ -85,7 +95,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const sandboxes = new SandboxFollower({ node: config.name, mirror, ops, reconciler, log })
   sandboxes.start()
   stack.push('sandbox follower', () => sandboxes.stop())
-  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus })
+  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus, prober })
   let registered = () => false
   const service = new AgentService({
     node: config.name,
@@ -98,6 +108,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     metrics: () => metrics.text(),
     storeStatus,
     registered: () => registered(),
+    peers: () => prober.reports(),
     followed: sandboxes,
     log,
   })

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import type { VniStats } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
 import type { StoreStatus } from '../store/index.ts'
+import type { PeerReport } from '../probe/index.ts'
 
 export interface MetricsSources {
   stats(): Promise<VniStats[]>
@@ -12,6 +13,8 @@ export interface MetricsSources {
   watchLagSeconds(): number
   storeReachable(): boolean
   endpointCounts(): { local: number; remote: number }
+  /** Peers' datapaths as probes see them (src/probe). */
+  peers?(): PeerReport[]
 }
 
 export function createMetrics(src: MetricsSources) {
@@ -81,7 +84,42 @@ export function createMetrics(src: MetricsSources) {
       this.set({ kind: 'remote' }, c.remote)
     },
   })
+  peerMetrics(registry, () => src.peers?.() ?? [])
   return { text: () => registry.metrics(), registry }
+}
+
+/** Per-peer probe results: whether its datapath answers, round trip, loss, path MTU. */
+function peerMetrics(registry: Registry, peers: () => PeerReport[]): void {
+  const labelNames = ['peer', 'vtep'] as const
+  const gauge = (name: string, help: string, pick: (p: PeerReport) => number | undefined) =>
+    new Gauge({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        this.reset()
+        for (const p of peers()) {
+          const v = pick(p)
+          if (v !== undefined) this.set({ peer: p.node, vtep: p.vtep }, v)
+        }
+      },
+    })
+  gauge('weft_peer_datapath_up', "1 while the peer's datapath answers probes (even with its agent down), 0 when it went silent", (p) =>
+    p.state === 'unknown' ? undefined : p.state === 'up' ? 1 : 0)
+  gauge('weft_peer_rtt_seconds', 'Smoothed round trip of probes to the peer VTEP', (p) => (p.rttMs === undefined ? undefined : p.rttMs / 1000))
+  gauge('weft_peer_probe_loss_ratio', 'Share of the last 20 probes to the peer that went unanswered', (p) => p.loss)
+  gauge('weft_peer_path_mtu_bytes', 'Path MTU to the peer VTEP (IPv4 bytes) found with DF probes', (p) => p.pathMtu)
+  gauge('weft_peer_path_mtu_target_bytes', 'What the overlay needs to the peer: network MTU + VXLAN overhead', (p) => p.mtuTarget)
+  for (const [name, help, pick] of [
+    ['weft_peer_probes_sent_total', 'Probes sent to the peer', (p: PeerReport) => p.sent],
+    ['weft_peer_probes_answered_total', 'Probes the peer answered', (p: PeerReport) => p.answered],
+  ] as const) {
+    new Counter({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        this.reset()
+        for (const p of peers()) this.inc({ peer: p.node, vtep: p.vtep }, pick(p))
+      },
+    })
+  }
 }
 
 /** The metrics of one agent, from its units. */
@@ -92,6 +130,7 @@ export function agentMetrics(
     mirror: { view(): ClusterView }
     reconciler: { stats: ReturnType<MetricsSources['reconcile']> }
     storeStatus: StoreStatus
+    prober?: { reports(): PeerReport[] }
   },
 ) {
   return createMetrics({
@@ -100,6 +139,7 @@ export function agentMetrics(
     reconcile: () => u.reconciler.stats,
     watchLagSeconds: () => u.storeStatus.secondsSinceAnswer(),
     storeReachable: () => u.storeStatus.reachable,
+    peers: () => u.prober?.reports() ?? [],
     endpointCounts: () => {
       const all = [...u.mirror.view().endpoints.values()]
       const local = all.filter((e) => e.node === node).length

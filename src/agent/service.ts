@@ -15,7 +15,7 @@ import type { StoreEntry, StoreStatus } from '../store/index.ts'
 import type { Reconciler } from '../reconcile/index.ts'
 import type { VniStats } from '../datapath/types.ts'
 import { assertIfname, hostIfnameFor } from '../net/index.ts'
-import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/index.ts'
+import type { AgentApi, EndpointStatus, HealthReport, NodeStatus, PeerProbeStatus } from '../api/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
 
@@ -34,6 +34,8 @@ export interface AgentServiceDeps {
   metrics(): Promise<string>
   storeStatus: StoreStatus
   registered(): boolean
+  /** What probes say about peers' datapaths, by node (src/probe). */
+  peers?: () => (PeerProbeStatus & { node: string })[]
   sandboxes?: Sandboxes
   /** This node's endpoints as their sandboxes are followed (gone, and which namespace each is in). */
   followed?: FollowedSandboxes
@@ -126,10 +128,17 @@ export class AgentService implements AgentApi {
     const view = this.d.mirror.view()
     const counts = new Map<string, number>()
     for (const e of view.endpoints.values()) if (e.node) counts.set(e.node, (counts.get(e.node) ?? 0) + 1)
-    const names = new Set([...view.nodes.keys(), ...counts.keys()])
-    return [...names].sort().map(
-      (name): NodeStatus => ({ name, record: view.nodes.get(name), alive: view.nodes.has(name), endpoints: counts.get(name) ?? 0 }),
+    const probes = new Map(
+      (this.d.peers?.() ?? []).map((p): [string, PeerProbeStatus] => [
+        p.node,
+        { state: p.state, vtep: p.vtep, ...(p.rttMs !== undefined && { rttMs: p.rttMs }), loss: p.loss, ...(p.pathMtu !== undefined && { pathMtu: p.pathMtu }), mtuTarget: p.mtuTarget },
+      ]),
     )
+    const names = new Set([...view.nodes.keys(), ...counts.keys(), ...probes.keys()])
+    return [...names].sort().map((name): NodeStatus => {
+      const probe = probes.get(name)
+      return { name, record: view.nodes.get(name), alive: view.nodes.has(name), endpoints: counts.get(name) ?? 0, ...(probe && { probe }) }
+    })
   }
 
   stats(): Promise<VniStats[]> {

@@ -12,7 +12,7 @@
 // of every pass, and from then on the host programmed nothing.
 import type { Datapath, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
-import { desiredState } from './desired.ts'
+import { desiredState, type PeerLiveness } from './desired.ts'
 import { FailureBook, type ItemFailure, type ItemKind, type ItemRef } from './failures.ts'
 import { attachItem, detachItem, membersItem, networkItem, remoteItem, remoteKey, vanishedKey } from './items.ts'
 
@@ -21,6 +21,8 @@ export interface ReconcilerDeps {
   node: string
   /** Current cluster view (from the local mirror). */
   view: () => ClusterView
+  /** Remote nodes' datapaths as probes see them (src/probe); without it the lease alone decides. */
+  peers?: PeerLiveness
   /** Host-local facts sink: an attach finished, with its ifindex or its error. */
   onAttached?: (spec: LocalEndpointSpec, result: { ifindex: number } | { error: string }) => Promise<void> | void
   /** Host-local facts sink: the endpoint on this host veth was detached (or, never attached, is no longer wanted). */
@@ -54,6 +56,7 @@ type WithFp<K, S> = Map<K, { spec: S; fp: string }>
 /** The desired state (see desired.ts) with fingerprints, for one view. */
 interface Desired {
   view: ClusterView
+  peersVersion: number
   networks: WithFp<number, NetworkSpec>
   local: WithFp<string, LocalEndpointSpec>
   remote: WithFp<string, RemoteEndpointSpec>
@@ -242,11 +245,12 @@ export class Reconciler {
    */
   private desired(): Desired {
     const view = this.deps.view()
-    if (this.lastDesired?.view === view) return this.lastDesired
-    const d = desiredState(view, this.deps.node)
+    const peersVersion = this.deps.peers?.version() ?? 0
+    if (this.lastDesired?.view === view && this.lastDesired.peersVersion === peersVersion) return this.lastDesired
+    const d = desiredState(view, this.deps.node, this.deps.peers)
     const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(m: Map<K, S>) =>
       new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
-    this.lastDesired = { view, networks: withFp(d.networks), local: withFp(d.local), remote: withFp(d.remote), members: d.members }
+    this.lastDesired = { view, peersVersion, networks: withFp(d.networks), local: withFp(d.local), remote: withFp(d.remote), members: d.members }
     return this.lastDesired
   }
 

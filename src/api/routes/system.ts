@@ -32,6 +32,8 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
           alive: n.alive,
           endpoints: n.endpoints,
           ...(n.record ? { advertise: n.record.advertise, datapath: n.record.datapath, version: n.record.version, started: n.record.started } : {}),
+          ...(!n.record && n.probe ? { advertise: n.probe.vtep } : {}),
+          ...(n.probe ? { probe: n.probe } : {}),
         })),
         200,
       ),
