@@ -1,9 +1,11 @@
 // Path MTU between two VTEPs, found with DF probes (pure). The target is the largest packet the
 // overlay puts on the underlay: the network MTU + the VXLAN overhead (as IPv4 bytes). While
 // full-size probes come back the path is fine; when one is lost but the small probe of the
-// same round is answered, the size is suspect and a binary search between the largest
-// answered and the smallest refused size runs, one probe a round, until they meet. A full-size
-// probe is tried again every round, so a healed path is seen at once.
+// same round is answered, the size is suspect and a search between the largest answered and
+// the smallest refused size runs: a ladder of LADDER sizes spread over that range at once, so
+// each answer narrows it LADDER + 1 times (1440 bytes to one in four ladders, not eleven
+// halvings: a refusal is only known after the probe timeout). Once searched out, full-size and
+// the found size are tried every time, so a healed (or shrunk) path is seen at once.
 
 export interface PathMtuState {
   /** The small probe's size: always carried, or the peer counts as unreachable. */
@@ -20,11 +22,18 @@ export function newPathMtu(floor: number): PathMtuState {
   return { floor, confirmed: floor, strikes: 0 }
 }
 
-/** Size of this round's MTU probe for `target`: the target, or the middle of the search. */
-export function nextMtuProbe(s: PathMtuState, target: number, round: number): number {
-  if (s.confirmed >= target || s.refused === undefined || s.refused > target) return target
-  if (s.refused - s.confirmed <= 1) return round % 2 ? target : s.confirmed // searched out: recheck both ends
-  return Math.floor((s.confirmed + s.refused) / 2)
+export const LADDER = 6
+
+/** Sizes of the next MTU probes for `target`: the target, or a ladder over the searched range. */
+export function nextMtuProbes(s: PathMtuState, target: number): number[] {
+  if (s.confirmed >= target || s.refused === undefined || s.refused > target) return [target]
+  if (s.refused - s.confirmed <= 1) return [target, s.confirmed] // searched out: recheck both ends
+  const sizes = new Set<number>()
+  for (let i = 1; i <= LADDER; i++) {
+    const size = Math.round(s.confirmed + ((s.refused - s.confirmed) * i) / (LADDER + 1))
+    if (size > s.confirmed && size < s.refused) sizes.add(size)
+  }
+  return [...sizes]
 }
 
 /** A probe of `size` was answered. */

@@ -1,6 +1,6 @@
 // One peer as its probes tell it (pure): whether its datapath answers, round-trip time, loss
 // and path MTU. The prober feeds it sends, answers and timeouts with a millisecond clock.
-import { mtuAnswered, mtuRefused, newPathMtu, nextMtuProbe, pathMtu, type PathMtuState } from './path-mtu.ts'
+import { mtuAnswered, mtuRefused, newPathMtu, nextMtuProbes, pathMtu, type PathMtuState } from './path-mtu.ts'
 
 /** up: answered within the down-after time; down: answered before, silent since; unknown: never answered. */
 export type DatapathState = 'up' | 'down' | 'unknown'
@@ -63,10 +63,14 @@ export class PeerProbe {
     this.state = 'up'
   }
 
-  /** Sizes to send this round: the liveness probe, then the MTU probe when the target is larger. */
-  sizes(round: number): { live: number; mtu?: number } {
-    const mtu = nextMtuProbe(this.mtu, this.mtuTarget, round)
-    return mtu > this.smallSize ? { live: this.smallSize, mtu } : { live: this.smallSize }
+  /**
+   * Sizes to send this round: the liveness probe, and MTU probes unless the last ones are still
+   * out (their answers, or their loss, decide the next sizes).
+   */
+  sizes(): { live: number; mtu: number[] } {
+    const waiting = [...this.outstanding.values()].some((o) => o.kind === 'mtu')
+    const mtu = waiting ? [] : nextMtuProbes(this.mtu, this.mtuTarget).filter((s) => s > this.smallSize)
+    return { live: this.smallSize, mtu }
   }
 
   sentProbe(seq: number, kind: 'live' | 'mtu', size: number, round: number, now: number): void {

@@ -186,10 +186,9 @@ export class Prober implements PeerLiveness {
   }
 
   private sendTo(p: PeerProbe, now: number): void {
-    const sizes = p.sizes(this.round)
+    const sizes = p.sizes()
     const sentNs = this.o.socket.nowNs()
-    for (const [kind, size] of [['live', sizes.live], ['mtu', sizes.mtu]] as const) {
-      if (size === undefined) continue
+    for (const [kind, size] of [['live', sizes.live] as const, ...sizes.mtu.map((s) => ['mtu', s] as const)]) {
       const seq = (this.seq = (this.seq + 1) >>> 0)
       let r: 'sent' | 'too-big'
       try {

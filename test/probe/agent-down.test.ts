@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createTopology, mustRunIn, ping, run, waitFor, type Topology } from '../harness/index.ts'
 import { startAgents, type RunningAgent } from '../agent/agents.ts'
+import { weftAt } from '../cli/weft.ts'
 import { pingFlood, programs, tcpStream } from './live-traffic.ts'
 
 interface Joined {
@@ -89,6 +90,17 @@ describe('an agent SIGKILLed and left down past 2 x TTL (ttl 2s)', () => {
         expect(seen).toMatchObject({ alive: false, probe: { state: 'up' } })
         expect(programs(observer.node, eps[2]!.vni, eps[2]!.ip)).toBe(true)
       }
+      // as an operator sees it: the agent is Down, its datapath answers probes
+      const ls = await weftAt(agents[1]!.socket)(['node', 'ls'])
+      expect(ls.code).toBe(0)
+      const lines = ls.stdout.trim().split('\n')
+      expect(lines[0]).toMatch(/^NAME\s+ADVERTISE\s+STATUS\s+DATAPATH\s+ENDPOINTS\s+VERSION\s+PROBE\s+RTT\s+LOSS\s+PATH MTU$/)
+      const row = lines.find((l) => l.startsWith(victim.node))
+      expect(row).toMatch(new RegExp(`^${victim.node}\\s+${victim.host.underlay.ip.replace(/\./g, '\\.')}\\s+Down\\s+-\\s+1\\s+-\\s+up\\s+\\d+\\.\\d+ms\\s+\\d+%\\s+1500$`))
+      const metrics = (await agents[1]!.api('GET', '/metrics')).body as string
+      expect(metrics).toContain(`weft_peer_datapath_up{peer="${victim.node}",vtep="${victim.host.underlay.ip}"} 1`)
+      expect(metrics).toMatch(new RegExp(`weft_peer_path_mtu_bytes\\{peer="${victim.node}",vtep="[0-9.]+"\\} 1500`))
+      expect(metrics).toMatch(new RegExp(`weft_peer_rtt_seconds\\{peer="${victim.node}",vtep="[0-9.]+"\\} \\d`))
       const [pings, tcp] = await Promise.all([flood.done, stream.done])
       const downForMs = Date.now() - killedAt
       console.log(`agent down ${downForMs} ms (lease gone after ${leaseGoneAfterMs} ms); pings ${pings.received}/${pings.sent}; tcp ${(tcp.bytes / 1e6).toFixed(0)} MB, ${tcp.retransmits} retransmits`)
@@ -139,6 +151,27 @@ describe('a host that disappears while its lease still runs (ttl 30s)', () => {
       }),
     )
   }
+
+  test('a link on the way carries less than the overlay sends: path MTU found, and found again when it heals', async () => {
+    // the underlay switch port of host 3 drops frames over 1400 bytes, silently (an MTU black hole)
+    await mustRunIn(topo.underlayNs, ['ip', 'link', 'set', 'p3', 'mtu', '1400'])
+    try {
+      for (const o of observers()) {
+        const seen = await waitFor(async () => {
+          const n = await nodeSeenBy(o, agents[2]!.node)
+          return n?.probe?.pathMtu === 1400 ? n : undefined
+        }, { what: `${o.node} to find the 1400-byte path MTU to host 3`, timeoutMs: 20_000, intervalMs: 100 })
+        expect(seen.probe).toMatchObject({ state: 'up', mtuTarget: 1500, loss: 0 })
+      }
+      const ls = await weftAt(agents[0]!.socket)(['node', 'ls', '--format', '{{.Name}} {{.Probe}} {{.PathMTU}}'])
+      expect(ls.stdout).toContain(`${agents[2]!.node} up 1400 (needs 1500)`)
+    } finally {
+      await mustRunIn(topo.underlayNs, ['ip', 'link', 'set', 'p3', 'mtu', '1500'])
+    }
+    for (const o of observers()) {
+      await waitFor(async () => (await nodeSeenBy(o, agents[2]!.node))?.probe?.pathMtu === 1500, { what: `${o.node} to see the full path MTU again`, timeoutMs: 10_000, intervalMs: 100 })
+    }
+  }, 60_000)
 
   test('its underlay link goes down: peers stop sending to it within 5 s, and take it back when it answers again', async () => {
     const h3 = topo.hosts[2]!
