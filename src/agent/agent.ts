@@ -70,6 +70,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     node: config.name,
     view: () => mirror.view(),
     peers: prober,
+    mayDetachUnknown: () => mirror.synced,
     log,
     onDetached: (hostIfname) => db.deleteLocalEndpoint(hostIfname),
     onAttached: (spec, result) =>

@@ -78,6 +78,9 @@ export interface VniStats {
   rxPackets: string
   rxBytes: string
   drops: Record<string, string>
+  outPackets?: string
+  outBytes?: string
+  published?: { port: string; ip: string; connections: string; packets: string; bytes: string }[]
 }
 
 /** The counters as numbers (the API sends u64 counters as decimal strings). */

@@ -55,6 +55,10 @@ const networkCreate: LeafCommand = {
       defaultNote: 'next free from 256',
     },
     mtu: { type: 'string', description: 'Overlay MTU', defaultNote: 'underlay MTU - 50' },
+    internal: {
+      type: 'boolean',
+      description: 'Restrict external access to the network (no default route, no NAT)',
+    },
     label: { type: 'string', multiple: true, description: 'Set metadata KEY=VALUE (repeatable)' },
     opt: {
       type: 'string',
@@ -146,6 +150,13 @@ const networkConnect: LeafCommand = {
     vtep: {
       type: 'string',
       description: 'Underlay address of the VTEP the external endpoint sits behind',
+    },
+    publish: {
+      type: 'string',
+      short: 'p',
+      multiple: true,
+      valueName: 'list',
+      description: "Publish a port on this host's addresses, [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeatable)",
     },
   },
   load: () => import('./network-connect.ts'),

@@ -48,6 +48,20 @@ export function statsTable(stats: VniStats[]): string {
   )
 }
 
+/** Published ports of the host and their traffic, one row each; '' when there are none. */
+export function publishedTable(stats: VniStats[]): string {
+  const rows = stats.flatMap((s) =>
+    (s.published ?? []).map((p) => [
+      p.port,
+      `${s.network ?? s.vni} ${p.ip}`,
+      humanCount(Number(p.connections)),
+      humanCount(Number(p.packets)),
+      humanBytes(Number(p.bytes)),
+    ]),
+  )
+  return rows.length ? table(['PUBLISHED', 'TO', 'CONNECTIONS', 'PACKETS IN', 'BYTES IN'], rows) : ''
+}
+
 /** Counters with rates since the previous sample and a trend of packets/s. */
 export function statsWatchTable(
   stats: VniStats[],
@@ -110,7 +124,8 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   const client = ctx.client()
   if (!flagBool(flags, 'watch')) {
     const s = await client.get<VniStats[]>('/v1/stats')
-    ctx.out(format === 'json' ? JSON.stringify(s.map(statsCounts), null, 2) : statsTable(s))
+    const published = publishedTable(s)
+    ctx.out(format === 'json' ? JSON.stringify(s.map(statsCounts), null, 2) : published ? `${statsTable(s)}\n\n${published}` : statsTable(s))
     return
   }
   let stopped = false

@@ -15,6 +15,7 @@ export class ClusterMirror {
   private readonly parseCache: ParseCache = new Map()
   private current: ClusterView
   private readonly listeners = new Set<() => void>()
+  private hadWatchEvent = false
 
   constructor(
     readonly db: MirrorDb,
@@ -33,8 +34,18 @@ export class ClusterMirror {
     return this.db.list(prefix)
   }
 
+  /**
+   * Whether the store's own state reached the mirror since this process started. Until then
+   * the view is what the last run left on disk, without its last own writes (those are kept in
+   * memory only): an endpoint missing from it may just be one connected moments before a crash.
+   */
+  get synced(): boolean {
+    return this.hadWatchEvent
+  }
+
   /** A watch event from the store. Listeners hear it even when nothing changed (a wakeup). */
   async apply(e: WatchEvent): Promise<boolean> {
+    this.hadWatchEvent = true
     const changed = e.kind === 'snapshot'
       ? await this.db.applySnapshot(e.entries, e.revision)
       : await this.db.applyDelta(e.put, e.deleted, e.revision)

@@ -7,7 +7,7 @@
 // them at once, lease or not. Its VTEP stays a member either way, so its probes (and, once it
 // answers again, its traffic) are still admitted.
 import type { ClusterView, NodeRecord } from '../cluster/index.ts'
-import type { LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
+import type { ClusterSubnetSpec, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
 import { hostIfnameFor } from '../net/index.ts'
 import { remoteKey } from './items.ts'
 
@@ -19,6 +19,8 @@ export interface DesiredState {
   remote: Map<string, RemoteEndpointSpec>
   /** vni -> sorted VTEPs */
   members: Map<number, string[]>
+  /** Every network's subnet in the cluster (by VNI): isolation on the way out. */
+  subnets: ClusterSubnetSpec[]
 }
 
 /** What probes say about remote nodes' datapaths (src/probe/prober.ts). */
@@ -39,15 +41,23 @@ const LEASE_ONLY: PeerLiveness = {
 }
 
 export function desiredState(view: ClusterView, me: string, peers: PeerLiveness = LEASE_ONLY): DesiredState {
-  const d: DesiredState = { networks: new Map(), local: new Map(), remote: new Map(), members: new Map() }
+  const d: DesiredState = { networks: new Map(), local: new Map(), remote: new Map(), members: new Map(), subnets: [] }
+  d.subnets = [...view.networks.values()]
+    .map((n) => ({ vni: n.vni, subnet: n.subnet, internal: !!n.internal }))
+    .sort((a, b) => a.vni - b.vni)
   const vniOf = new Map<string, number>()
   for (const ep of view.endpoints.values()) {
     const net = view.networks.get(ep.networkId)
     if (!net || ep.node !== me || !ep.sandbox || !ep.ifname) continue
-    d.networks.set(net.vni, { id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.gateway, mtu: net.mtu })
+    d.networks.set(net.vni, {
+      id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.gateway, mtu: net.mtu, ...(net.internal && { internal: true }),
+    })
     vniOf.set(net.id, net.vni)
     const hostIfname = hostIfnameFor(ep.id)
-    d.local.set(hostIfname, { id: ep.id, vni: net.vni, ip: ep.ip, mac: ep.mac, sandbox: ep.sandbox, ifname: ep.ifname, hostIfname })
+    d.local.set(hostIfname, {
+      id: ep.id, vni: net.vni, ip: ep.ip, mac: ep.mac, sandbox: ep.sandbox, ifname: ep.ifname, hostIfname,
+      ...(ep.ports?.length && { publish: ep.ports }),
+    })
   }
   const members = new Map<number, Set<string>>()
   for (const ep of view.endpoints.values()) {

@@ -50,7 +50,7 @@ beforeAll(() => {
   requireRoot()
   obj = openObject(bpfObjectBytes('vxlan'), { name: 'vxlan-probe' }).load()
   new TypedMap(obj.map('vx_cfg'), u32, configCodec).update(0, { vtepIp: ipv4ToInt(ME), ulIfindex: 1, udpPort: VXLAN_PORT, flags: CFG_F_VALID })
-  new TypedMap(obj.map('vx_nets'), u32, netCodec).update(VNI, { mtu: 1450, subnet: ipv4ToInt('10.0.1.0'), gateway: ipv4ToInt('10.0.1.1'), prefixLen: 24 })
+  new TypedMap(obj.map('vx_nets'), u32, netCodec).update(VNI, { mtu: 1450, subnet: ipv4ToInt('10.0.1.0'), gateway: ipv4ToInt('10.0.1.1'), prefixLen: 24, flags: 0 })
   new TypedMap(obj.map('vx_members'), memberKeyCodec, u32).update({ vni: VNI, vtep: ipv4ToInt(PEER) }, 1)
   stats = new PerCpuMap(obj.map('vx_stats'), statKeyCodec, statCodec)
 })
