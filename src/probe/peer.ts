@@ -26,6 +26,11 @@ export interface PeerReport {
 }
 
 export const LOSS_WINDOW = 20
+/**
+ * Down also takes this many liveness probes lost in a row, not only time: an agent that stalled
+ * (no probes sent, no replies read) must not call its peers dead for its own silence.
+ */
+export const DOWN_AFTER_LOST = 3
 /** Answers older than this (in rounds) no longer tell whether an MTU probe of that round was refused. */
 const ROUND_MEMORY = 8
 
@@ -43,6 +48,7 @@ export class PeerProbe {
   private readonly window: boolean[] = []
   private sent = 0
   private answered = 0
+  private lostInRow = 0
   private readonly mtu: PathMtuState
   private readonly outstanding = new Map<number, Outstanding>()
   private readonly answeredRounds = new Set<number>()
@@ -89,6 +95,7 @@ export class PeerProbe {
     if (!o) return false
     this.outstanding.delete(seq)
     this.lastAnswerAt = now
+    this.lostInRow = 0
     this.srttMs = this.srttMs === undefined ? rttMs : this.srttMs + (rttMs - this.srttMs) / 8
     if (o.kind === 'live') {
       this.answered++
@@ -108,7 +115,7 @@ export class PeerProbe {
       if (now - o.at <= timeoutMs) continue
       this.outstanding.delete(seq)
       lost.push(seq)
-      if (o.kind === 'live') this.record(false)
+      if (o.kind === 'live') (this.record(false), this.lostInRow++)
       else if (this.answeredRounds.has(o.round)) mtuRefused(this.mtu, o.size) // small got through, big did not
     }
     return lost
@@ -116,8 +123,8 @@ export class PeerProbe {
 
   /** The datapath state at `now`; returns whether it changed. */
   evaluate(now: number, downAfterMs: number): boolean {
-    const next: DatapathState =
-      this.lastAnswerAt === undefined ? 'unknown' : now - this.lastAnswerAt <= downAfterMs ? 'up' : 'down'
+    const silent = this.lastAnswerAt !== undefined && now - this.lastAnswerAt > downAfterMs && this.lostInRow >= DOWN_AFTER_LOST
+    const next: DatapathState = this.lastAnswerAt === undefined ? 'unknown' : silent ? 'down' : 'up'
     const changed = next !== this.state
     this.state = next
     return changed

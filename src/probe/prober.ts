@@ -16,6 +16,8 @@
 //   Never answered: the lease alone decides (peers that cannot answer lose nothing).
 // - Replies are drained on a short schedule after each round, not on a busy timer: a round
 //   trip is the kernel's receive time minus the send time, so draining late costs no accuracy.
+//   Each round drains before it expires anything, and down takes lost probes as well as time
+//   (peer.ts DOWN_AFTER_LOST): a stalled agent does not mistake its own stall for dead peers.
 import { randomInt } from 'node:crypto'
 import type { ClusterView, NodeRecord } from '../cluster/index.ts'
 import type { PeerLiveness } from '../reconcile/index.ts'
@@ -114,6 +116,7 @@ export class Prober implements PeerLiveness {
 
   /** One round: follow the view, expire, send, judge. Public for tests (no timers needed). */
   tick(): void {
+    this.drain() // replies that came while this process was busy are answers, not losses
     this.refresh()
     const now = this.nowMs()
     this.expire(now)

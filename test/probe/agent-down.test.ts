@@ -153,18 +153,21 @@ describe('a host that disappears while its lease still runs (ttl 30s)', () => {
   }
 
   test('a link on the way carries less than the overlay sends: path MTU found, and found again when it heals', async () => {
-    // the underlay switch port of host 3 drops frames over 1400 bytes, silently (an MTU black hole)
+    // host 3's underlay switch port takes nothing over 1400 bytes, silently: an MTU black hole.
+    // (The kernel lets a frame 4 bytes over a port's MTU through, VLAN_HLEN slack: 1400..1404.)
     await mustRunIn(topo.underlayNs, ['ip', 'link', 'set', 'p3', 'mtu', '1400'])
     try {
       for (const o of observers()) {
         const seen = await waitFor(async () => {
           const n = await nodeSeenBy(o, agents[2]!.node)
-          return n?.probe?.pathMtu === 1400 ? n : undefined
-        }, { what: `${o.node} to find the 1400-byte path MTU to host 3`, timeoutMs: 20_000, intervalMs: 100 })
-        expect(seen.probe).toMatchObject({ state: 'up', mtuTarget: 1500, loss: 0 })
+          const mtu = n?.probe?.pathMtu
+          return mtu !== undefined && mtu >= 1400 && mtu <= 1404 ? n : undefined
+        }, { what: `${o.node} to find the ~1400-byte path MTU to host 3`, timeoutMs: 20_000, intervalMs: 100 })
+        expect(seen.probe).toMatchObject({ state: 'up', mtuTarget: 1500 })
+        console.log(`path MTU to host 3 as ${o.node} found it: ${seen.probe!.pathMtu}`)
       }
       const ls = await weftAt(agents[0]!.socket)(['node', 'ls', '--format', '{{.Name}} {{.Probe}} {{.PathMTU}}'])
-      expect(ls.stdout).toContain(`${agents[2]!.node} up 1400 (needs 1500)`)
+      expect(ls.stdout).toMatch(new RegExp(`${agents[2]!.node} up 140[0-4] \\(needs 1500\\)`))
     } finally {
       await mustRunIn(topo.underlayNs, ['ip', 'link', 'set', 'p3', 'mtu', '1500'])
     }

@@ -127,6 +127,16 @@ describe('the prober', () => {
     expect(r.prober.judge('h2', undefined)).toEqual({ vtep: '198.18.0.2', forward: true })
   })
 
+  test('this agent stalled for seconds (no rounds): its peers are not called down for its own silence', () => {
+    const r = rig()
+    r.wire.up.set('198.18.0.2', true)
+    r.round()
+    r.wire.nowMs += 10_000 // the event loop was blocked: nothing sent, nothing read
+    r.prober.tick()
+    expect(r.prober.reports()[0]!.state).toBe('up')
+    expect(r.changes()).toBe(1)
+  })
+
   test('its lease gone but its datapath answering: still sent to, at the remembered VTEP', () => {
     const r = rig()
     r.wire.up.set('198.18.0.2', true)
