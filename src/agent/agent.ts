@@ -9,7 +9,7 @@ import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
 import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
-import { openProbeSocket, Prober, seedsFromDatapath } from '../probe/index.ts'
+import { createProber } from '../probe/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
@@ -62,9 +62,9 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   // peers' datapaths as their probes tell, apart from their leases; seeded with the peers the
   // datapath still programs, so a restart here keeps peers whose agent is down too
   let wake = () => {}
-  const prober = new Prober({ me: config.name, view: () => mirror.view(), socket: openProbeSocket(config.advertise), onChange: () => wake(), log })
+  const programmed = (await datapath.actual()).remoteEndpoints
+  const prober = createProber({ me: config.name, advertise: config.advertise, view: () => mirror.view(), programmed, onChange: () => wake(), log })
   stack.push('prober', () => prober.stop())
-  for (const [node, vtep] of seedsFromDatapath(mirror.view(), (await datapath.actual()).remoteEndpoints, config.name)) prober.seed(node, vtep)
   const reconciler = new Reconciler({
     datapath,
     node: config.name,

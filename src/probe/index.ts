@@ -1,5 +1,5 @@
 // Peer probes: is a peer's datapath alive, whatever its agent does? (See prober.ts.)
-export { Prober } from './prober.ts'
+export { createProber, Prober } from './prober.ts'
 export type { ProberOptions } from './prober.ts'
 export { openProbeSocket } from './socket.ts'
 export type { ProbeSocket, Received } from './socket.ts'

@@ -20,9 +20,11 @@
 //   (peer.ts DOWN_AFTER_LOST): a stalled agent does not mistake its own stall for dead peers.
 import { randomInt } from 'node:crypto'
 import type { ClusterView, NodeRecord } from '../cluster/index.ts'
+import type { RemoteEndpointSpec } from '../datapath/types.ts'
 import type { PeerLiveness } from '../reconcile/index.ts'
 import { PeerProbe, type PeerReport } from './peer.ts'
-import type { ProbeSocket } from './socket.ts'
+import { openProbeSocket, type ProbeSocket } from './socket.ts'
+import { seedsFromDatapath } from './seed.ts'
 import { probeTargets, type ProbeTarget } from './targets.ts'
 import { MIN_PROBE_IP_BYTES, parseReply, probeRequest } from './wire.ts'
 
@@ -225,4 +227,16 @@ export class Prober implements PeerLiveness {
     this.judged++
     this.o.onChange?.()
   }
+}
+
+/**
+ * The agent's prober: its socket bound to the advertise address, seeded with the peers the
+ * datapath still programs (`programmed`: its remote endpoints, read back at start).
+ */
+export function createProber(
+  o: Omit<ProberOptions, 'socket'> & { advertise: string; programmed: RemoteEndpointSpec[] },
+): Prober {
+  const prober = new Prober({ ...o, socket: openProbeSocket(o.advertise) })
+  for (const [node, vtep] of seedsFromDatapath(o.view(), o.programmed, o.me)) prober.seed(node, vtep)
+  return prober
 }
