@@ -30,7 +30,9 @@ const minutes = Number(args.minutes)
 const trials = Number(args.trials)
 const mbps = Number(args.mbps)
 if (!(minutes > 0) || !Number.isInteger(trials) || trials < 1 || !(mbps > 0)) {
-  console.error('usage: bun run bench/agent-down.ts [--minutes 5] [--ttl 10s] [--trials 20] [--mbps 200]')
+  console.error(
+    'usage: bun run bench/agent-down.ts [--minutes 5] [--ttl 10s] [--trials 20] [--mbps 200]',
+  )
   process.exit(2)
 }
 
@@ -59,12 +61,18 @@ async function setup(ttl: string): Promise<{ agents: RunningAgent[]; ip: string;
   const vni = Number(net.body.Options['com.docker.network.driver.overlay.vxlanid_list'])
   let ip = ''
   for (let h = 0; h < 3; h++) {
-    const r = await agents[h]!.api('POST', '/v1/networks/live/connect', { sandbox: topo.hosts[h]!.containers[0]!.ns })
+    const r = await agents[h]!.api('POST', '/v1/networks/live/connect', {
+      sandbox: topo.hosts[h]!.containers[0]!.ns,
+    })
     if (r.status !== 201) throw new Error(`connect on host ${h + 1}: ${JSON.stringify(r.body)}`)
     ip = r.body.ip
   }
   for (const from of [0, 1]) {
-    await waitFor(async () => (await ping(topo!.hosts[from]!.containers[0]!.ns, ip, { count: 1 })).received === 1, { what: `ping ${from + 1} -> 3`, timeoutMs: 15_000 })
+    await waitFor(
+      async () =>
+        (await ping(topo!.hosts[from]!.containers[0]!.ns, ip, { count: 1 })).received === 1,
+      { what: `ping ${from + 1} -> 3`, timeoutMs: 15_000 },
+    )
   }
   return { agents, ip, vni }
 }
@@ -73,16 +81,35 @@ async function agentDown(): Promise<Record<string, unknown>> {
   const { agents, ip } = await setup(args.ttl!)
   const t = topo!
   const seconds = Math.round(minutes * 60) + 10
-  const stream = await tcpStream(t.hosts[1]!.containers[0]!.ns, t.hosts[2]!.containers[0]!.ns, ip, { seconds, mbps })
-  const flood = pingFlood(t.hosts[0]!.containers[0]!.ns, ip, { count: seconds * 100, intervalMs: 10 })
-  await waitFor(async () => (await agents[1]!.api('GET', '/v1/stats')).body.some((v: { txPackets: string }) => Number(v.txPackets) > 1000), { what: 'traffic under way', timeoutMs: 15_000 })
+  const stream = await tcpStream(t.hosts[1]!.containers[0]!.ns, t.hosts[2]!.containers[0]!.ns, ip, {
+    seconds,
+    mbps,
+  })
+  const flood = pingFlood(t.hosts[0]!.containers[0]!.ns, ip, {
+    count: seconds * 100,
+    intervalMs: 10,
+  })
+  await waitFor(
+    async () =>
+      (await agents[1]!.api('GET', '/v1/stats')).body.some(
+        (v: { txPackets: string }) => Number(v.txPackets) > 1000,
+      ),
+    { what: 'traffic under way', timeoutMs: 15_000 },
+  )
   await agents[2]!.kill('SIGKILL')
   const killedAt = Date.now()
-  log(`host 3's agent killed; left down for ${minutes} min under ${mbps} Mbit/s TCP and 100 pings/s`)
-  const leaseGone = await waitFor(async () => {
-    const n = (await agents[0]!.api('GET', '/v1/nodes')).body.find((x: { name: string }) => x.name === agents[2]!.node)
-    return n && !n.alive ? Date.now() - killedAt : undefined
-  }, { what: "the killed agent's lease to expire", timeoutMs: 120_000, intervalMs: 200 })
+  log(
+    `host 3's agent killed; left down for ${minutes} min under ${mbps} Mbit/s TCP and 100 pings/s`,
+  )
+  const leaseGone = await waitFor(
+    async () => {
+      const n = (await agents[0]!.api('GET', '/v1/nodes')).body.find(
+        (x: { name: string }) => x.name === agents[2]!.node,
+      )
+      return n && !n.alive ? Date.now() - killedAt : undefined
+    },
+    { what: "the killed agent's lease to expire", timeoutMs: 120_000, intervalMs: 200 },
+  )
   log(`lease gone after ${leaseGone} ms`)
   const [pings, tcp] = await Promise.all([flood.done, stream.done])
   await stream.stop()
@@ -108,12 +135,20 @@ async function hostGone(): Promise<Record<string, unknown>> {
   const peers = [agents[0]!, agents[1]!]
   const times: number[] = []
   for (let i = 0; i < trials; i++) {
-    await waitFor(() => peers.every((p) => programs(p.node, vni, ip)), { what: 'peers to program host 3', timeoutMs: 15_000, intervalMs: 50 })
+    await waitFor(() => peers.every((p) => programs(p.node, vni, ip)), {
+      what: 'peers to program host 3',
+      timeoutMs: 15_000,
+      intervalMs: 50,
+    })
     const at = Date.now()
     await mustRunIn(h3.ns, ['ip', 'link', 'set', 'ul0', 'down'])
     for (const ms of await Promise.all(
       peers.map(async (p) => {
-        await waitFor(() => !programs(p.node, vni, ip), { what: `${p.node} to drop host 3`, timeoutMs: 30_000, intervalMs: 20 })
+        await waitFor(() => !programs(p.node, vni, ip), {
+          what: `${p.node} to drop host 3`,
+          timeoutMs: 30_000,
+          intervalMs: 20,
+        })
         return Date.now() - at
       }),
     ))
@@ -123,14 +158,31 @@ async function hostGone(): Promise<Record<string, unknown>> {
   }
   await topo!.destroy()
   topo = undefined
-  return { trials, samples: times.length, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), maxMs: Math.max(...times) }
+  return {
+    trials,
+    samples: times.length,
+    p50Ms: quantile(times, 0.5),
+    p99Ms: quantile(times, 0.99),
+    maxMs: Math.max(...times),
+  }
 }
 
 try {
   const down = await agentDown()
   const gone = await hostGone()
   const pass = down.pingsLost === 0 && down.tcpOk === true && (gone.p99Ms as number) < 5000
-  console.log(JSON.stringify({ agentDown: down, hostGone: gone, targets: { pingsLost: 0, tcpStalls: 0, hostGoneP99Ms: '< 5000' }, pass }, null, 2))
+  console.log(
+    JSON.stringify(
+      {
+        agentDown: down,
+        hostGone: gone,
+        targets: { pingsLost: 0, tcpStalls: 0, hostGoneP99Ms: '< 5000' },
+        pass,
+      },
+      null,
+      2,
+    ),
+  )
   await cleanup(pass ? 0 : 1)
 } catch (e) {
   log(`failed: ${(e as Error).stack ?? e}`)

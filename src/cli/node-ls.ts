@@ -16,7 +16,15 @@ import type { RunInput } from './spec.ts'
 export function nodeTable(nodes: Node[]): string {
   const probed = nodes.some((n) => n.probe)
   return table(
-    ['NAME', 'ADVERTISE', 'STATUS', 'DATAPATH', 'ENDPOINTS', 'VERSION', ...(probed ? ['PROBE', 'RTT', 'LOSS', 'PATH MTU'] : [])],
+    [
+      'NAME',
+      'ADVERTISE',
+      'STATUS',
+      'DATAPATH',
+      'ENDPOINTS',
+      'VERSION',
+      ...(probed ? ['PROBE', 'RTT', 'LOSS', 'PATH MTU'] : []),
+    ],
     nodes.map((n) => [
       n.name,
       n.advertise ?? '-',
@@ -35,11 +43,16 @@ function probeCells(p: Node['probe']): string[] {
 }
 
 /** "0.21ms", "12ms"; '' when unknown. */
-const rttText = (ms: number | undefined) => (ms === undefined ? '' : ms < 10 ? `${ms.toFixed(2)}ms` : `${Math.round(ms)}ms`)
+const rttText = (ms: number | undefined) =>
+  ms === undefined ? '' : ms < 10 ? `${ms.toFixed(2)}ms` : `${Math.round(ms)}ms`
 
 /** "1500", or "1400 (needs 1500)" when the path carries less than the overlay sends; '' while unknown. */
 const mtuText = (p: NonNullable<Node['probe']>) =>
-  p.pathMtu === undefined ? '' : p.pathMtu >= p.mtuTarget ? String(p.pathMtu) : `${p.pathMtu} (needs ${p.mtuTarget})`
+  p.pathMtu === undefined
+    ? ''
+    : p.pathMtu >= p.mtuTarget
+      ? String(p.pathMtu)
+      : `${p.pathMtu} (needs ${p.mtuTarget})`
 
 export const nodeRow = (n: Node) =>
   goStruct({

@@ -1,6 +1,13 @@
 // One peer as its probes tell it (pure): whether its datapath answers, round-trip time, loss
 // and path MTU. The prober feeds it sends, answers and timeouts with a millisecond clock.
-import { mtuAnswered, mtuRefused, newPathMtu, nextMtuProbes, pathMtu, type PathMtuState } from './path-mtu.ts'
+import {
+  mtuAnswered,
+  mtuRefused,
+  newPathMtu,
+  nextMtuProbes,
+  pathMtu,
+  type PathMtuState,
+} from './path-mtu.ts'
 
 /** up: answered within the down-after time; down: answered before, silent since; unknown: never answered. */
 export type DatapathState = 'up' | 'down' | 'unknown'
@@ -75,7 +82,9 @@ export class PeerProbe {
    */
   sizes(): { live: number; mtu: number[] } {
     const waiting = [...this.outstanding.values()].some((o) => o.kind === 'mtu')
-    const mtu = waiting ? [] : nextMtuProbes(this.mtu, this.mtuTarget).filter((s) => s > this.smallSize)
+    const mtu = waiting
+      ? []
+      : nextMtuProbes(this.mtu, this.mtuTarget).filter((s) => s > this.smallSize)
     return { live: this.smallSize, mtu }
   }
 
@@ -101,7 +110,8 @@ export class PeerProbe {
       this.answered++
       this.record(true)
       this.answeredRounds.add(o.round)
-      for (const r of this.answeredRounds) if (r < o.round - ROUND_MEMORY) this.answeredRounds.delete(r)
+      for (const r of this.answeredRounds)
+        if (r < o.round - ROUND_MEMORY) this.answeredRounds.delete(r)
     } else {
       mtuAnswered(this.mtu, o.size)
     }
@@ -123,7 +133,10 @@ export class PeerProbe {
 
   /** The datapath state at `now`; returns whether it changed. */
   evaluate(now: number, downAfterMs: number): boolean {
-    const silent = this.lastAnswerAt !== undefined && now - this.lastAnswerAt > downAfterMs && this.lostInRow >= DOWN_AFTER_LOST
+    const silent =
+      this.lastAnswerAt !== undefined &&
+      now - this.lastAnswerAt > downAfterMs &&
+      this.lostInRow >= DOWN_AFTER_LOST
     const next: DatapathState = this.lastAnswerAt === undefined ? 'unknown' : silent ? 'down' : 'up'
     const changed = next !== this.state
     this.state = next
@@ -148,7 +161,9 @@ export class PeerProbe {
       answered: this.answered,
       ...(mtu !== undefined && { pathMtu: mtu }),
       mtuTarget: this.mtuTarget,
-      ...(this.lastAnswerAt !== undefined && { lastAnswerMs: Math.max(0, now - this.lastAnswerAt) }),
+      ...(this.lastAnswerAt !== undefined && {
+        lastAnswerMs: Math.max(0, now - this.lastAnswerAt),
+      }),
     }
   }
 

@@ -94,7 +94,10 @@ export class Prober implements PeerLiveness {
     if (p && p.vtep === vtep) p.assumeUp(this.nowMs())
   }
 
-  judge(node: string, record: NodeRecord | undefined): { vtep: string; forward: boolean } | undefined {
+  judge(
+    node: string,
+    record: NodeRecord | undefined,
+  ): { vtep: string; forward: boolean } | undefined {
     const state = this.peers.get(node)?.state ?? 'unknown'
     if (record) return { vtep: record.advertise, forward: state !== 'down' }
     const vtep = this.remembered.get(node)
@@ -135,7 +138,10 @@ export class Prober implements PeerLiveness {
     try {
       got = this.o.socket.drain()
     } catch (e) {
-      this.o.log?.warn({ err: (e as Error).message }, 'reading probe replies failed; peers may look silent')
+      this.o.log?.warn(
+        { err: (e as Error).message },
+        'reading probe replies failed; peers may look silent',
+      )
       return
     }
     if (!got.length) return
@@ -161,7 +167,8 @@ export class Prober implements PeerLiveness {
     const view = this.o.view()
     if (view !== this.lastView) {
       this.lastView = view
-      for (const [name, rec] of view.nodes) if (name !== this.o.me) this.remembered.set(name, rec.advertise)
+      for (const [name, rec] of view.nodes)
+        if (name !== this.o.me) this.remembered.set(name, rec.advertise)
     }
     this.targets = probeTargets(view, this.o.me, this.remembered)
     const wanted = new Map(this.targets.map((t) => [t.node, t]))
@@ -177,15 +184,21 @@ export class Prober implements PeerLiveness {
       changed ||= p.state !== 'unknown'
     }
     for (const t of this.targets) {
-      if (!this.peers.has(t.node)) this.peers.set(t.node, new PeerProbe(t.node, t.vtep, t.vni, t.mtuTarget, MIN_PROBE_IP_BYTES))
+      if (!this.peers.has(t.node))
+        this.peers.set(
+          t.node,
+          new PeerProbe(t.node, t.vtep, t.vni, t.mtuTarget, MIN_PROBE_IP_BYTES),
+        )
     }
     // a node that shares nothing with us any more is forgotten, record or not
-    for (const node of [...this.remembered.keys()]) if (!wanted.has(node) && !view.nodes.has(node)) this.remembered.delete(node)
+    for (const node of [...this.remembered.keys()])
+      if (!wanted.has(node) && !view.nodes.has(node)) this.remembered.delete(node)
     if (changed) this.bump()
   }
 
   private expire(now: number): void {
-    for (const p of this.peers.values()) for (const seq of p.expire(now, this.timeoutMs)) this.inFlight.delete(seq)
+    for (const p of this.peers.values())
+      for (const seq of p.expire(now, this.timeoutMs)) this.inFlight.delete(seq)
     // sequence numbers of peers dropped since: nobody waits for them
     for (const [seq, node] of this.inFlight) if (!this.peers.has(node)) this.inFlight.delete(seq)
   }
@@ -193,14 +206,18 @@ export class Prober implements PeerLiveness {
   private sendTo(p: PeerProbe, now: number): void {
     const sizes = p.sizes()
     const sentNs = this.o.socket.nowNs()
-    for (const [kind, size] of [['live', sizes.live] as const, ...sizes.mtu.map((s) => ['mtu', s] as const)]) {
+    for (const [kind, size] of [
+      ['live', sizes.live] as const,
+      ...sizes.mtu.map((s) => ['mtu', s] as const),
+    ]) {
       const seq = (this.seq = (this.seq + 1) >>> 0)
       let r: 'sent' | 'too-big'
       try {
         r = this.o.socket.send(p.vtep, probeRequest({ vni: p.vni, id: this.id, seq, sentNs }, size))
       } catch (e) {
         // counted as lost (it times out) and counted here: no route, or our own link is down
-        if (this.sendErrors++ % 100 === 0) this.o.log?.warn({ peer: p.node, err: (e as Error).message }, 'sending a probe failed')
+        if (this.sendErrors++ % 100 === 0)
+          this.o.log?.warn({ peer: p.node, err: (e as Error).message }, 'sending a probe failed')
         r = 'sent'
       }
       if (r === 'too-big') {
@@ -218,7 +235,10 @@ export class Prober implements PeerLiveness {
       const before = p.state
       if (!p.evaluate(now, this.downAfterMs)) continue
       changed = true
-      this.o.log?.info({ peer: p.node, vtep: p.vtep, from: before, to: p.state }, `peer datapath ${p.state}`)
+      this.o.log?.info(
+        { peer: p.node, vtep: p.vtep, from: before, to: p.state },
+        `peer datapath ${p.state}`,
+      )
     }
     if (changed) this.bump()
   }
@@ -237,6 +257,7 @@ export function createProber(
   o: Omit<ProberOptions, 'socket'> & { advertise: string; programmed: RemoteEndpointSpec[] },
 ): Prober {
   const prober = new Prober({ ...o, socket: openProbeSocket(o.advertise) })
-  for (const [node, vtep] of seedsFromDatapath(o.view(), o.programmed, o.me)) prober.seed(node, vtep)
+  for (const [node, vtep] of seedsFromDatapath(o.view(), o.programmed, o.me))
+    prober.seed(node, vtep)
   return prober
 }

@@ -4,10 +4,15 @@
 import type { ClusterView } from '../cluster/index.ts'
 import type { RemoteEndpointSpec } from '../datapath/types.ts'
 
-export function seedsFromDatapath(view: ClusterView, programmed: RemoteEndpointSpec[], me: string): Map<string, string> {
+export function seedsFromDatapath(
+  view: ClusterView,
+  programmed: RemoteEndpointSpec[],
+  me: string,
+): Map<string, string> {
   const netOfVni = new Map([...view.networks.values()].map((n) => [n.vni, n.id]))
   const owner = new Map<string, string>()
-  for (const e of view.endpoints.values()) if (e.node && !e.external) owner.set(`${e.networkId}/${e.ip}`, e.node)
+  for (const e of view.endpoints.values())
+    if (e.node && !e.external) owner.set(`${e.networkId}/${e.ip}`, e.node)
   const out = new Map<string, string>()
   for (const r of programmed) {
     const node = owner.get(`${netOfVni.get(r.vni)}/${r.ip}`)

@@ -129,7 +129,11 @@ export function openProbeSocket(bindAddress: string): ProbeSocket {
           if (e === EAGAIN) return out
           throw new Error(`probe socket: recvmsg failed (${errnoName(e)})`)
         }
-        out.push({ from: ipv4FromBytes(name.subarray(4, 8)), data: buf.slice(0, n), rxNs: rxTimestamp(control, Number(msg[5])) ?? nowNs() })
+        out.push({
+          from: ipv4FromBytes(name.subarray(4, 8)),
+          data: buf.slice(0, n),
+          rxNs: rxTimestamp(control, Number(msg[5])) ?? nowNs(),
+        })
       }
     },
     nowNs,
@@ -144,10 +148,14 @@ export function openProbeSocket(bindAddress: string): ProbeSocket {
 /** The SCM_TIMESTAMPNS of a cmsg area (`len` bytes used), as ns. */
 function rxTimestamp(control: Uint8Array, len: number): bigint | undefined {
   const v = new DataView(control.buffer, control.byteOffset, control.byteLength)
-  for (let off = 0; off + 16 <= len; ) {
+  for (let off = 0; off + 16 <= len;) {
     const cmsgLen = Number(v.getBigUint64(off, true))
     if (cmsgLen < 16) return undefined
-    if (v.getInt32(off + 8, true) === SOL_SOCKET && v.getInt32(off + 12, true) === SCM_TIMESTAMPNS && off + 32 <= len) {
+    if (
+      v.getInt32(off + 8, true) === SOL_SOCKET &&
+      v.getInt32(off + 12, true) === SCM_TIMESTAMPNS &&
+      off + 32 <= len
+    ) {
       return v.getBigInt64(off + 16, true) * 1_000_000_000n + v.getBigInt64(off + 24, true)
     }
     off += (cmsgLen + 7) & ~7

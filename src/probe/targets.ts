@@ -13,9 +13,14 @@ export interface ProbeTarget {
   mtuTarget: number
 }
 
-export function probeTargets(view: ClusterView, me: string, remembered: ReadonlyMap<string, string>): ProbeTarget[] {
+export function probeTargets(
+  view: ClusterView,
+  me: string,
+  remembered: ReadonlyMap<string, string>,
+): ProbeTarget[] {
   const served = new Set<string>()
-  for (const ep of view.endpoints.values()) if (ep.node === me && ep.sandbox && ep.ifname) served.add(ep.networkId)
+  for (const ep of view.endpoints.values())
+    if (ep.node === me && ep.sandbox && ep.ifname) served.add(ep.networkId)
   const byNode = new Map<string, ProbeTarget>()
   for (const ep of view.endpoints.values()) {
     if (ep.external || !ep.node || ep.node === me || !served.has(ep.networkId)) continue

@@ -17,8 +17,23 @@ export interface PingFlood {
 }
 
 /** `count` pings every `intervalMs` from `ns` to `ip`. */
-export function pingFlood(ns: string, ip: string, o: { count: number; intervalMs: number }): PingFlood {
-  const proc = spawnIn(ns, ['ping', '-n', '-q', '-c', String(o.count), '-i', String(o.intervalMs / 1000), '-W', '1', ip])
+export function pingFlood(
+  ns: string,
+  ip: string,
+  o: { count: number; intervalMs: number },
+): PingFlood {
+  const proc = spawnIn(ns, [
+    'ping',
+    '-n',
+    '-q',
+    '-c',
+    String(o.count),
+    '-i',
+    String(o.intervalMs / 1000),
+    '-W',
+    '1',
+    ip,
+  ])
   let ended = false
   const done = proc.exited.then(() => {
     ended = true
@@ -40,16 +55,44 @@ export function pingFlood(ns: string, ip: string, o: { count: number; intervalMs
 
 export interface TcpStream {
   /** Resolves when the stream ended: ok when it ran to its end and no second stalled. */
-  done: Promise<{ ok: boolean; why?: string; seconds: number; stalledSeconds: number[]; bytes: number; retransmits: number }>
+  done: Promise<{
+    ok: boolean
+    why?: string
+    seconds: number
+    stalledSeconds: number[]
+    bytes: number
+    retransmits: number
+  }>
   stop(): Promise<void>
 }
 
 /** One iperf3 TCP connection from `fromNs` to `toIp` (server in `toNs`) for `seconds` at `mbps`. */
-export async function tcpStream(fromNs: string, toNs: string, toIp: string, o: { seconds: number; mbps: number; port?: number }): Promise<TcpStream> {
+export async function tcpStream(
+  fromNs: string,
+  toNs: string,
+  toIp: string,
+  o: { seconds: number; mbps: number; port?: number },
+): Promise<TcpStream> {
   const port = String(o.port ?? 5201)
   const server = spawnIn(toNs, ['iperf3', '-s', '-1', '-p', port])
-  await waitFor(async () => (await runIn(toNs, ['ss', '-Hltn', `sport = :${port}`])).stdout.includes(port), { what: `iperf3 server in ${toNs}` })
-  const client = spawnIn(fromNs, ['iperf3', '-c', toIp, '-p', port, '-t', String(o.seconds), '-b', `${o.mbps}M`, '-J', '--connect-timeout', '3000'])
+  await waitFor(
+    async () => (await runIn(toNs, ['ss', '-Hltn', `sport = :${port}`])).stdout.includes(port),
+    { what: `iperf3 server in ${toNs}` },
+  )
+  const client = spawnIn(fromNs, [
+    'iperf3',
+    '-c',
+    toIp,
+    '-p',
+    port,
+    '-t',
+    String(o.seconds),
+    '-b',
+    `${o.mbps}M`,
+    '-J',
+    '--connect-timeout',
+    '3000',
+  ])
   // a stream that stalls for good never ends by itself: it fails after a generous deadline
   const deadline = setTimeout(() => void client.stop(200), (o.seconds + 30) * 1000)
   const done = client.exited.then((code) => {
@@ -58,14 +101,36 @@ export async function tcpStream(fromNs: string, toNs: string, toIp: string, o: {
     try {
       j = JSON.parse(client.stdout())
     } catch {
-      return { ok: false, why: `iperf3 exited ${code} without JSON: ${client.stderr().slice(-500)}`, seconds: 0, stalledSeconds: [], bytes: 0, retransmits: 0 }
+      return {
+        ok: false,
+        why: `iperf3 exited ${code} without JSON: ${client.stderr().slice(-500)}`,
+        seconds: 0,
+        stalledSeconds: [],
+        bytes: 0,
+        retransmits: 0,
+      }
     }
     const intervals: { sum: { start: number; bytes: number } }[] = j.intervals ?? []
-    const stalledSeconds = intervals.filter((i) => i.sum.bytes === 0).map((i) => Math.round(i.sum.start))
+    const stalledSeconds = intervals
+      .filter((i) => i.sum.bytes === 0)
+      .map((i) => Math.round(i.sum.start))
     const bytes = j.end?.sum_received?.bytes ?? 0
     const seconds = j.end?.sum_received?.seconds ?? 0
-    const why = j.error ? `iperf3: ${j.error}` : code !== 0 ? `iperf3 exited ${code}` : stalledSeconds.length ? `no bytes in seconds ${stalledSeconds.join(', ')}` : undefined
-    return { ok: !why, ...(why && { why }), seconds, stalledSeconds, bytes, retransmits: j.end?.sum_sent?.retransmits ?? 0 }
+    const why = j.error
+      ? `iperf3: ${j.error}`
+      : code !== 0
+        ? `iperf3 exited ${code}`
+        : stalledSeconds.length
+          ? `no bytes in seconds ${stalledSeconds.join(', ')}`
+          : undefined
+    return {
+      ok: !why,
+      ...(why && { why }),
+      seconds,
+      stalledSeconds,
+      bytes,
+      retransmits: j.end?.sum_sent?.retransmits ?? 0,
+    }
   })
   return {
     done,

@@ -6,20 +6,57 @@
 import { describe, expect, test } from 'bun:test'
 import { clusterView, keys } from '../../src/cluster/index.ts'
 import { desiredState, type PeerLiveness } from '../../src/reconcile/index.ts'
-import { Prober, probeTargets, seedsFromDatapath, type ProbeSocket, type Received } from '../../src/probe/index.ts'
-import { LADDER, mtuAnswered, mtuRefused, newPathMtu, nextMtuProbes, pathMtu } from '../../src/probe/path-mtu.ts'
+import {
+  Prober,
+  probeTargets,
+  seedsFromDatapath,
+  type ProbeSocket,
+  type Received,
+} from '../../src/probe/index.ts'
+import {
+  LADDER,
+  mtuAnswered,
+  mtuRefused,
+  newPathMtu,
+  nextMtuProbes,
+  pathMtu,
+} from '../../src/probe/path-mtu.ts'
 import { IP_UDP_LEN, MIN_PROBE_IP_BYTES, parseReply, probeRequest } from '../../src/probe/wire.ts'
 import { PROBE_OP_REPLY } from '../../src/datapath/bpf/abi.ts'
 
 const id = (c: string) => c.repeat(64)
 const net = (c: string, vni: number, mtu = 1450) => ({
-  id: id(c), name: `n${c}`, driver: 'overlay', scope: 'global', vni, subnet: `10.0.${vni % 250}.0/24`, gateway: `10.0.${vni % 250}.1`,
-  mtu, labels: {}, options: {}, created: 'x',
+  id: id(c),
+  name: `n${c}`,
+  driver: 'overlay',
+  scope: 'global',
+  vni,
+  subnet: `10.0.${vni % 250}.0/24`,
+  gateway: `10.0.${vni % 250}.1`,
+  mtu,
+  labels: {},
+  options: {},
+  created: 'x',
 })
 const ep = (c: string, netC: string, ip: string, node: string) => ({
-  id: id(c), networkId: id(netC), name: `e${c}`, ip, mac: '02:42:0a:00:01:02', external: false, created: 'x', node, sandbox: `sb${c}`, ifname: 'eth0',
+  id: id(c),
+  networkId: id(netC),
+  name: `e${c}`,
+  ip,
+  mac: '02:42:0a:00:01:02',
+  external: false,
+  created: 'x',
+  node,
+  sandbox: `sb${c}`,
+  ifname: 'eth0',
 })
-const nodeRec = (name: string, advertise: string) => ({ name, advertise, datapath: 'bpf', version: '0', started: 'x' })
+const nodeRec = (name: string, advertise: string) => ({
+  name,
+  advertise,
+  datapath: 'bpf',
+  version: '0',
+  started: 'x',
+})
 
 function view(entries: Record<string, unknown>) {
   return clusterView(Object.entries(entries).map(([key, v]) => ({ key, value: JSON.stringify(v) })))
@@ -74,7 +111,12 @@ function rig(v = cluster()) {
   const wire = new FakeWire()
   let changes = 0
   let current = v
-  const prober = new Prober({ me: 'h1', view: () => current, socket: wire, onChange: () => changes++ })
+  const prober = new Prober({
+    me: 'h1',
+    view: () => current,
+    socket: wire,
+    onChange: () => changes++,
+  })
   /** One round 500 ms later, its replies read. */
   const round = () => {
     wire.nowMs += 500
@@ -86,13 +128,17 @@ function rig(v = cluster()) {
 
 describe('probe targets', () => {
   test('nodes with endpoints in networks this host serves, at their VTEP, lowest shared VNI, largest MTU', () => {
-    expect(probeTargets(cluster(), 'h1', new Map())).toEqual([{ node: 'h2', vtep: '198.18.0.2', vni: 300, mtuTarget: 1500 }])
+    expect(probeTargets(cluster(), 'h1', new Map())).toEqual([
+      { node: 'h2', vtep: '198.18.0.2', vni: 300, mtuTarget: 1500 },
+    ])
   })
 
   test('a node whose record is gone is probed at its remembered VTEP, else not at all', () => {
     const v = cluster({ h2Record: false })
     expect(probeTargets(v, 'h1', new Map())).toEqual([])
-    expect(probeTargets(v, 'h1', new Map([['h2', '198.18.0.2']]))).toEqual([{ node: 'h2', vtep: '198.18.0.2', vni: 300, mtuTarget: 1500 }])
+    expect(probeTargets(v, 'h1', new Map([['h2', '198.18.0.2']]))).toEqual([
+      { node: 'h2', vtep: '198.18.0.2', vni: 300, mtuTarget: 1500 },
+    ])
   })
 })
 
@@ -102,7 +148,15 @@ describe('the prober', () => {
     r.wire.up.set('198.18.0.2', true)
     r.round()
     const [rep] = r.prober.reports()
-    expect(rep).toMatchObject({ node: 'h2', vtep: '198.18.0.2', vni: 300, state: 'up', loss: 0, pathMtu: 1500, mtuTarget: 1500 })
+    expect(rep).toMatchObject({
+      node: 'h2',
+      vtep: '198.18.0.2',
+      vni: 300,
+      state: 'up',
+      loss: 0,
+      pathMtu: 1500,
+      mtuTarget: 1500,
+    })
     expect(rep!.rttMs).toBeCloseTo(0.2, 5)
     expect(r.changes()).toBe(1)
     expect(r.wire.sent.map((s) => s.size)).toEqual([MIN_PROBE_IP_BYTES, 1500])
@@ -119,7 +173,10 @@ describe('the prober', () => {
     expect(r.prober.reports()[0]!.state).toBe('down')
     expect(r.prober.reports()[0]!.loss).toBeGreaterThan(0.5)
     expect(r.changes()).toBe(2)
-    expect(r.prober.judge('h2', nodeRec('h2', '198.18.0.2') as any)).toEqual({ vtep: '198.18.0.2', forward: false })
+    expect(r.prober.judge('h2', nodeRec('h2', '198.18.0.2') as any)).toEqual({
+      vtep: '198.18.0.2',
+      forward: false,
+    })
     expect(r.prober.judge('h2', undefined)).toEqual({ vtep: '198.18.0.2', forward: false })
     // it answers again: up at once
     r.wire.up.set('198.18.0.2', true)
@@ -151,14 +208,24 @@ describe('the prober', () => {
     const r = rig()
     for (let i = 0; i < 10; i++) r.round()
     expect(r.prober.reports()[0]!.state).toBe('unknown')
-    expect(r.prober.judge('h2', nodeRec('h2', '198.18.0.2') as any)).toEqual({ vtep: '198.18.0.2', forward: true })
+    expect(r.prober.judge('h2', nodeRec('h2', '198.18.0.2') as any)).toEqual({
+      vtep: '198.18.0.2',
+      forward: true,
+    })
     expect(r.prober.judge('h2', undefined)).toEqual({ vtep: '198.18.0.2', forward: false })
     expect(r.prober.judge('h9', undefined)).toBeUndefined()
   })
 
   test('seeded from the datapath at start: up until its silence says otherwise', () => {
     const v = cluster({ h2Record: false })
-    const seeds = seedsFromDatapath(v, [{ vni: 300, ip: '10.0.50.3', mac: 'x', vtep: '198.18.0.2' }, { vni: 999, ip: '1.2.3.4', mac: 'x', vtep: '9.9.9.9' }], 'h1')
+    const seeds = seedsFromDatapath(
+      v,
+      [
+        { vni: 300, ip: '10.0.50.3', mac: 'x', vtep: '198.18.0.2' },
+        { vni: 999, ip: '1.2.3.4', mac: 'x', vtep: '9.9.9.9' },
+      ],
+      'h1',
+    )
     expect([...seeds]).toEqual([['h2', '198.18.0.2']])
     const r = rig(v)
     r.prober.seed('h2', '198.18.0.2')
@@ -173,7 +240,12 @@ describe('the prober', () => {
     r.wire.pathMtu.set('198.18.0.2', 1400)
     let rounds = 0
     while (r.prober.reports()[0]?.pathMtu === undefined && rounds < 40) (r.round(), rounds++)
-    expect(r.prober.reports()[0]).toMatchObject({ state: 'up', pathMtu: 1400, mtuTarget: 1500, loss: 0 })
+    expect(r.prober.reports()[0]).toMatchObject({
+      state: 'up',
+      pathMtu: 1400,
+      mtuTarget: 1500,
+      loss: 0,
+    })
     expect(rounds).toBeLessThanOrEqual(16) // 8 s at 500 ms
     r.wire.pathMtu.set('198.18.0.2', 1500) // healed: seen once the pending full-size probe timed out
     for (let i = 0; i < 4; i++) r.round()
@@ -210,11 +282,16 @@ describe('path MTU search (pure)', () => {
 
 describe('desired state with peer liveness', () => {
   const v = cluster({ h2Record: false })
-  const peers = (j: ReturnType<PeerLiveness['judge']>): PeerLiveness => ({ judge: () => j, version: () => 1 })
+  const peers = (j: ReturnType<PeerLiveness['judge']>): PeerLiveness => ({
+    judge: () => j,
+    version: () => 1,
+  })
 
   test('forward: programmed and a member; not forward: a member only; unknown VTEP: neither', () => {
     const fwd = desiredState(v, 'h1', peers({ vtep: '198.18.0.2', forward: true }))
-    expect([...fwd.remote.values()]).toEqual([{ vni: 300, ip: '10.0.50.3', mac: '02:42:0a:00:01:02', vtep: '198.18.0.2' }])
+    expect([...fwd.remote.values()]).toEqual([
+      { vni: 300, ip: '10.0.50.3', mac: '02:42:0a:00:01:02', vtep: '198.18.0.2' },
+    ])
     expect(fwd.members.get(300)).toEqual(['198.18.0.2'])
     const held = desiredState(v, 'h1', peers({ vtep: '198.18.0.2', forward: false }))
     expect(held.remote.size).toBe(0)
