@@ -11,6 +11,7 @@ import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { createProber } from '../probe/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
+import { startNames } from '../dns/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { statePath, type AgentConfig } from './config.ts'
@@ -114,6 +115,11 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     log,
   })
   stack.push('agent service', () => service.close())
+
+  // names: each local sandbox's queries answered from this view (src/dns), following every change
+  const names = startNames({ node: config.name, view: () => mirror.view(), resolvConf: config.resolvConf, log })
+  stack.push('names', () => names.stop())
+  stack.push('names listener', mirror.onChange(names.sync))
 
   // 5. register the node; re-announce what we still have; then follow the store
   let watch: StoreWatch | undefined

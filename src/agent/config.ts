@@ -18,6 +18,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   datapath: 'bpf',
   ttl: '10s',
   logLevel: 'info',
+  /** The host's resolvers: names outside the overlay are forwarded to them. */
+  resolvConf: '/etc/resolv.conf',
 })
 
 export const TTL_MIN_MS = 1000
@@ -40,6 +42,8 @@ export interface AgentConfig {
   /** Session TTL in ms: a dead node's endpoints are dropped 1-2 TTLs after it stops renewing. */
   ttlMs: number
   logLevel: string
+  /** The resolv.conf listing the resolvers names outside the overlay are forwarded to. */
+  resolvConf: string
   /** Things the operator should know that did not stop the start (log them as warnings). */
   warnings: string[]
 }
@@ -59,6 +63,7 @@ export interface AgentFlags {
   datapath?: string
   ttl?: string
   'log-level'?: string
+  'resolv-conf'?: string
   /** Docker daemon spelling of --store. */
   'cluster-store'?: string
   /** Docker daemon spelling of --advertise (IP:PORT or IFACE:PORT; the port is not used). */
@@ -195,6 +200,11 @@ export async function parseAgentConfig(
     )
   }
   if (f['api-tcp']) parseHostPort(f['api-tcp'], '--api-tcp')
+  const resolvConf = f['resolv-conf'] ?? AGENT_DEFAULTS.resolvConf
+  if (!resolvConf.startsWith('/'))
+    throw new ValidationError(
+      `--resolv-conf "${resolvConf}" must be an absolute path (e.g. ${AGENT_DEFAULTS.resolvConf})`,
+    )
   const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
   if (!LOG_LEVELS.includes(logLevel))
     throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
@@ -211,6 +221,7 @@ export async function parseAgentConfig(
     ttlMs,
     logLevel,
     warnings,
+    resolvConf,
   })
 }
 

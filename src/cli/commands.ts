@@ -158,6 +158,16 @@ const networkConnect: LeafCommand = {
       valueName: 'list',
       description: "Publish a port on this host's addresses, [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeatable)",
     },
+    name: {
+      type: 'string',
+      description: 'Name the endpoint resolves by inside the network',
+      defaultNote: 'the ip-netns name',
+    },
+    alias: {
+      type: 'string',
+      multiple: true,
+      description: 'Add a name it resolves by inside the network (repeatable)',
+    },
   },
   load: () => import('./network-connect.ts'),
 }
@@ -325,6 +335,12 @@ const agent: LeafCommand = {
       valueName: 'level',
       description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
       defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
+    },
+    'resolv-conf': {
+      type: 'string',
+      valueName: 'file',
+      description: "The host's resolvers: names outside the overlay are forwarded to them",
+      defaultNote: `"${AGENT_DEFAULTS.resolvConf}"`,
     },
     'cluster-store': {
       type: 'string',

@@ -36,8 +36,10 @@ export type PublishedPortRecord = z.infer<typeof PublishedPortRecord>
 export const EndpointRecord = z.object({
   id: z.string().regex(/^[0-9a-f]{64}$/),
   networkId: z.string(),
-  /** Sandbox name for containers, the user's name for external endpoints. */
+  /** Sandbox name for containers (or the name given with `connect --name`), the user's name for external endpoints. */
   name: z.string(),
+  /** More names the endpoint answers to inside its network (Docker's --network-alias). */
+  aliases: z.array(z.string()).optional(),
   ip: z.string(),
   mac: z.string(),
   /** Node that owns it; absent for an external endpoint. */
