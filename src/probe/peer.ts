@@ -81,7 +81,9 @@ export class PeerProbe {
    * out (their answers, or their loss, decide the next sizes).
    */
   sizes(): { live: number; mtu: number[] } {
-    const waiting = [...this.outstanding.values()].some((o) => o.kind === 'mtu')
+    // a silent peer gets only the small probe: full-size ones would only load the underlay
+    const waiting =
+      this.state === 'down' || [...this.outstanding.values()].some((o) => o.kind === 'mtu')
     const mtu = waiting
       ? []
       : nextMtuProbes(this.mtu, this.mtuTarget).filter((s) => s > this.smallSize)

@@ -178,6 +178,10 @@ describe('the prober', () => {
       forward: false,
     })
     expect(r.prober.judge('h2', undefined)).toEqual({ vtep: '198.18.0.2', forward: false })
+    // while silent it gets only the small probe, no full-size ones
+    const before = r.wire.sent.length
+    r.round()
+    expect(r.wire.sent.slice(before).map((x) => x.size)).toEqual([MIN_PROBE_IP_BYTES])
     // it answers again: up at once
     r.wire.up.set('198.18.0.2', true)
     r.round()
