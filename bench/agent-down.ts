@@ -134,9 +134,16 @@ async function hostGone(): Promise<Record<string, unknown>> {
   const h3 = topo!.hosts[2]!
   const peers = [agents[0]!, agents[1]!]
   const times: number[] = []
+  const seesUp = async (p: RunningAgent) =>
+    (await p.api('GET', '/v1/nodes')).body.find((n: { name: string }) => n.name === h3.node)?.probe
+      ?.state === 'up'
   for (let i = 0; i < trials; i++) {
-    await waitFor(() => peers.every((p) => programs(p.node, vni, ip)), {
-      what: 'peers to program host 3',
+    // a peer that never answered a probe yet is judged by its lease alone: start from "answering"
+    const ready = async () =>
+      peers.every((p) => programs(p.node, vni, ip)) &&
+      (await Promise.all(peers.map(seesUp))).every(Boolean)
+    await waitFor(ready, {
+      what: 'peers to program host 3 and see its datapath up',
       timeoutMs: 15_000,
       intervalMs: 50,
     })
@@ -169,6 +176,7 @@ async function hostGone(): Promise<Record<string, unknown>> {
 
 try {
   const down = await agentDown()
+  log(`agent down: ${JSON.stringify(down)}`)
   const gone = await hostGone()
   const pass = down.pingsLost === 0 && down.tcpOk === true && (gone.p99Ms as number) < 5000
   console.log(
