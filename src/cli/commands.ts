@@ -254,6 +254,10 @@ const demo: LeafCommand = {
       type: 'boolean',
       description: 'Leave it running and print commands to try (remove with --down)',
     },
+    docker: {
+      type: 'boolean',
+      description: 'The same with a real dockerd per host: docker network create -d weft, docker run, docker exec ping (needs docker.io and busybox-static)',
+    },
     down: {
       type: 'boolean',
       description: 'Remove every demo left running (namespaces, agents, pins, state)',
@@ -281,7 +285,7 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description: '"embedded" (serve the Consul API here) or consul://HOST:PORT',
+      description: '"embedded" (serve it here, TLS + join token) or consul://HOST:PORT[,HOST:PORT...]',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
@@ -290,11 +294,30 @@ const agent: LeafCommand = {
       description: 'Embedded store listen address',
       defaultNote: `ADVERTISE:${AGENT_DEFAULTS.kvPort}`,
     },
-    'store-token': { type: 'string', description: 'Consul ACL token (or WEFT_STORE_TOKEN)' },
+    'join-token': {
+      type: 'string',
+      valueName: 'token',
+      description:
+        'Join the store of the agent that printed this token (or WEFT_JOIN_TOKEN); kept in DATA/join-token',
+    },
+    'join-token-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Read the join token from this file (or WEFT_JOIN_TOKEN_FILE)',
+    },
+    'store-token': {
+      type: 'string',
+      description: 'A real Consul\'s ACL token (or WEFT_STORE_TOKEN); not with --store embedded',
+    },
     'store-token-file': {
       type: 'string',
       valueName: 'path',
       description: 'Read the Consul ACL token from this file (or WEFT_STORE_TOKEN_FILE)',
+    },
+    'store-ca': {
+      type: 'string',
+      valueName: 'path',
+      description: "PEM CA file a real Consul's https certificate is checked against (a private CA)",
     },
     data: {
       type: 'string',
@@ -352,6 +375,17 @@ const agent: LeafCommand = {
       type: 'string',
       valueName: 'addr:port',
       description: "Docker daemon's name for --advertise (the port is not used)",
+    },
+    docker: {
+      type: 'string',
+      valueName: 'unix://path',
+      description: "Serve the Docker network + IPAM plugin 'weft'; Docker's API socket (e.g. unix:///var/run/docker.sock)",
+    },
+    'docker-plugin-socket': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Where the Docker plugin listens',
+      defaultNote: '"/run/docker/plugins/weft.sock"',
     },
     teardown: {
       type: 'boolean',

@@ -536,6 +536,9 @@ export class ClusterOps {
     if (!ep.external && ep.node !== node) {
       throw new ValidationError(`endpoint ${nameOrSandbox} belongs to node ${ep.node}: disconnect it there`)
     }
+    if (ep.plumbing === 'docker') {
+      throw new ValidationError(`endpoint ${ep.name} is a Docker container's: disconnect it with \`docker network disconnect ${net.name} ${ep.name}\``)
+    }
     await this.kv.txn([
       { op: 'delete', key: keys.endpoint(net.id, ep.id) },
       { op: 'delete', key: keys.ipam(net.id, ep.ip) },

@@ -54,6 +54,10 @@ export const EndpointRecord = z.object({
   created: z.string(),
   /** Ports published on its node (container endpoints only). */
   ports: z.array(PublishedPortRecord).optional(),
+  /** "docker": Docker owns the sandbox side (remote driver Join); weft plumbs only the host end. */
+  plumbing: z.literal('docker').optional(),
+  /** Docker's EndpointID on the owning node, for plumbing "docker". */
+  dockerEndpoint: z.string().optional(),
 })
 export type EndpointRecord = z.infer<typeof EndpointRecord>
 

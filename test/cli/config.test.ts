@@ -114,6 +114,7 @@ describe('tokens: flag, file or environment', () => {
     const c = await parse({
       'api-tcp': '127.0.0.1:7777',
       'token-file': file,
+      store: 'consul://192.0.2.1:8500', // a store token is for a real Consul
       'store-token-file': file,
     })
     expect(c.apiToken).toBe('from-a-file-0123456789')
@@ -122,7 +123,7 @@ describe('tokens: flag, file or environment', () => {
 
   test('the environment: WEFT_TOKEN, or WEFT_TOKEN_FILE naming a file', async () => {
     expect((await parse({}, { WEFT_TOKEN: 'env-token' })).apiToken).toBe('env-token')
-    expect((await parse({}, { WEFT_STORE_TOKEN_FILE: file })).storeToken).toBe(
+    expect((await parse({ store: 'consul://192.0.2.1:8500' }, { WEFT_STORE_TOKEN_FILE: file })).storeToken).toBe(
       'from-a-file-0123456789',
     )
     expect((await parse({ token: 'flag-token' }, { WEFT_TOKEN: 'env-token' })).apiToken).toBe(
