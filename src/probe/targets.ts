@@ -20,7 +20,9 @@ export function probeTargets(
 ): ProbeTarget[] {
   const served = new Set<string>()
   for (const ep of view.endpoints.values())
-    if (ep.node === me && ep.sandbox && ep.ifname) served.add(ep.networkId)
+    // as desired.ts counts local endpoints: a sandbox's, or one Docker plumbs
+    if (ep.node === me && (ep.plumbing === 'docker' || (ep.sandbox && ep.ifname)))
+      served.add(ep.networkId)
   const byNode = new Map<string, ProbeTarget>()
   for (const ep of view.endpoints.values()) {
     if (ep.external || !ep.node || ep.node === me || !served.has(ep.networkId)) continue
