@@ -19,10 +19,11 @@ export function probeTargets(
   remembered: ReadonlyMap<string, string>,
 ): ProbeTarget[] {
   const served = new Set<string>()
-  for (const ep of view.endpoints.values())
-    // as desired.ts counts local endpoints: a sandbox's, or one Docker plumbs
-    if (ep.node === me && (ep.plumbing === 'docker' || (ep.sandbox && ep.ifname)))
-      served.add(ep.networkId)
+  // local endpoints as desired.ts counts them: a sandbox's, or one Docker plumbs
+  for (const ep of view.endpoints.values()) {
+    const local = ep.node === me && (ep.plumbing === 'docker' || (ep.sandbox && ep.ifname))
+    if (local) served.add(ep.networkId)
+  }
   const byNode = new Map<string, ProbeTarget>()
   for (const ep of view.endpoints.values()) {
     if (ep.external || !ep.node || ep.node === me || !served.has(ep.networkId)) continue
