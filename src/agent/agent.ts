@@ -10,6 +10,8 @@ import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { createProber } from '../probe/index.ts'
+import { createDrift } from '../drift/index.ts'
+import { agentDoctor, DROP_SAMPLE_MS } from '../doctor/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { startNames } from '../dns/index.ts'
 import { VERSION } from '../embedded/index.ts'
@@ -41,7 +43,7 @@ export interface Agent {
   stop(opts?: { deregister?: boolean }): Promise<void>
 }
 
-export async function startAgent(config: Readonly<AgentConfig>, log: Logger = createLogger({ level: config.logLevel, name: config.name })): Promise<Agent> {
+export async function startAgent(config: Readonly<AgentConfig>, log: Logger = createLogger({ level: config.logLevel, name: config.name, format: config.logFormat })): Promise<Agent> {
   const stack = new DisposerStack(log)
   try {
     return await build(config, log, stack)
@@ -71,7 +73,9 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const storeStatus = new StoreStatus()
 
   // 3. datapath + reconciler, woken by every change of the mirror
-  const datapath = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
+  // the drift guard remembers what was programmed and puts back what changes behind our back
+  const drift = createDrift(await createDatapath(config.datapath, { node: config.name, advertise: config.advertise }), { advertise: config.advertise, log })
+  const datapath = drift.datapath
   await datapath.start()
   stack.push('datapath', () => datapath.close())
   // peers' datapaths as their probes tell, apart from their leases; seeded with the peers the
@@ -101,6 +105,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('reconciler', () => reconciler.stop())
   wake = () => reconciler.trigger()
   prober.start()
+  drift.listen(() => reconciler.resync(), { underlayIfindex: underlay.ifindex })
+  stack.push('drift listener', () => drift.stop())
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
   // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
@@ -112,8 +118,13 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const sandboxes = new SandboxFollower({ node: config.name, mirror, ops, reconciler, log })
   sandboxes.start()
   stack.push('sandbox follower', () => sandboxes.stop())
-  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus, prober })
+  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus, repairs: drift.repairs, drift: drift.datapath, prober })
   let registered = () => false
+  const doctor = agentDoctor({
+    node: config.name, mirror, storeStatus, registered: () => registered(), reconciler, datapath, localFacts: () => db.localEndpoints(),
+    storeAddress: config.store.kind === 'embedded' ? `embedded on this host (port ${config.store.listen.port})` : config.store.address,
+  })
+  stack.push('doctor samples', doctor.sampleEvery(DROP_SAMPLE_MS, log))
   const service = new AgentService({
     node: config.name,
     datapathKind: config.datapath,
@@ -127,6 +138,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     registered: () => registered(),
     peers: () => prober.reports(),
     followed: sandboxes,
+    doctor: (q) => doctor.run(q),
     log,
   })
   stack.push('agent service', () => service.close())
@@ -164,7 +176,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     const plugin = startDockerPlugin({ docker: config.docker, socket: config.dockerPluginSocket, backend, log })
     stack.push('docker plugin', () => plugin.stop())
   }
-  log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
+  // "ready" only once the node is registered: before that, peers do not program this host
+  const where = { socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }
+  log.info(where, 'admin API listening; registering with the store (the datapath runs from the local mirror meanwhile)')
+  void registration.ready.then(() => log.info(where, 'weft agent ready'))
 
   let stopping: Promise<void> | undefined
   return {

@@ -2,6 +2,7 @@
 // - --store embedded: serve the embedded store with the cluster secret (TLS from the CA in
 //   <data>/store-ca.pem, every request carries <data>/join-token's secret), its stop on the
 //   stack, and the join command other hosts run;
+// - --store etcd://…: an etcd v3 cluster (its own TLS and users: --store-ca/-cert/-key, --store-token);
 // - --store consul://…: another weft host's embedded store (join token: given now, or kept in
 //   <data>/join-token by an earlier join) or a real Consul (--store-token, https, --store-ca).
 import { unlinkSync } from 'node:fs'
@@ -15,14 +16,15 @@ import {
   type ServedKv,
   type StoreClientOptions,
 } from '../kv/index.ts'
-import { ConsulStore } from '../store/index.ts'
+import { ConsulStore, type ClusterStore } from '../store/index.ts'
+import { EtcdStore } from '../store/etcd/index.ts'
 import { ValidationError } from '../errors/index.ts'
 import type { Logger } from '../log.ts'
 import { kvPath, type AgentConfig } from './config.ts'
 import type { DisposerStack } from './disposers.ts'
 
 export interface OpenedClusterStore {
-  store: ConsulStore
+  store: ClusterStore
   kvServer?: ServedKv
   /** With the embedded store: `weft agent --store consul://ADDR:PORT --join-token …` for other hosts. */
   joinCommand?: string
@@ -42,6 +44,10 @@ export async function openClusterStore(
   stack: DisposerStack,
   log: Logger,
 ): Promise<OpenedClusterStore> {
+  if (config.store.kind === 'etcd') {
+    log.info({ members: config.store.endpoints }, 'cluster store: etcd')
+    return { store: new EtcdStore({ endpoints: config.store.endpoints, token: config.storeToken, tls: config.store.tls }), accepted: () => {} }
+  }
   if (config.store.kind === 'embedded') {
     const e = await serveEmbeddedStore({
       dataDir: config.dataDir,

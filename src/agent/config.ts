@@ -5,6 +5,7 @@
 import { join } from 'node:path'
 import { ValidationError } from '../errors/index.ts'
 import { parseDurationMs } from '../util/duration.ts'
+import { defaultLogFormat, type LogFormat } from '../util/log-format.ts'
 import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
 import { readSecret, SecretError } from '../util/secret.ts'
 
@@ -32,7 +33,14 @@ export interface AgentConfig {
   store:
     | { kind: 'embedded'; listen: { hostname: string; port: number } }
     | { kind: 'consul'; address: string }
-  /** A real Consul's ACL token (--store-token); refused with the embedded store, which makes its own. */
+    | {
+        kind: 'etcd'
+        address: string
+        endpoints: string[]
+        /** etcds://: PEM texts of --store-ca (else the system's CAs) and the client certificate. */
+        tls?: { ca?: string; cert?: string; key?: string }
+      }
+  /** A real Consul's ACL token, or an etcd USER:PASSWORD (--store-token); refused with the embedded store, which makes its own. */
   storeToken?: string
   /**
    * The join token given to this start (--join-token, --join-token-file, $WEFT_JOIN_TOKEN),
@@ -50,6 +58,8 @@ export interface AgentConfig {
   /** Session TTL in ms: a dead node's endpoints are dropped 1-2 TTLs after it stops renewing. */
   ttlMs: number
   logLevel: string
+  /** Log lines as pino JSON (machines) or readable text (a terminal). */
+  logFormat: LogFormat
   /** The resolv.conf listing the resolvers names outside the overlay are forwarded to. */
   resolvConf: string
   /** Things the operator should know that did not stop the start (log them as warnings). */
@@ -69,7 +79,10 @@ export interface AgentFlags {
   'store-token-file'?: string
   'join-token'?: string
   'join-token-file'?: string
+  /** PEM CA file of a real Consul's https or of etcds:// members; etcds:// client certificate and key files. */
   'store-ca'?: string
+  'store-cert'?: string
+  'store-key'?: string
   data?: string
   api?: string
   'api-tcp'?: string
@@ -78,6 +91,7 @@ export interface AgentFlags {
   datapath?: string
   ttl?: string
   'log-level'?: string
+  'log-format'?: string
   'resolv-conf'?: string
   /** Docker daemon spelling of --store. */
   'cluster-store'?: string
@@ -216,8 +230,17 @@ export async function parseAgentConfig(
   } else if (/^(consul|http|https):\/\//.test(storeFlag)) {
     checkStoreList(storeFlag)
     store = { kind: 'consul', address: storeFlag }
+  } else if (/^etcds?:\/\//.test(storeFlag)) {
+    const { parseEtcdUrl, etcdTlsFiles } = await import('../store/etcd/url.ts')
+    const url = parseEtcdUrl(storeFlag)
+    const tls = etcdTlsFiles(storeFlag, url.tls, { ca: f['store-ca'], cert: f['store-cert'], key: f['store-key'] })
+    store = { kind: 'etcd', address: storeFlag, endpoints: url.endpoints, ...(tls ? { tls } : {}) }
   } else {
-    throw new ValidationError(`--store "${storeFlag}" must be "embedded" or consul://HOST:PORT`)
+    throw new ValidationError(`--store "${storeFlag}" must be "embedded", consul://HOST:PORT or etcd://HOST:PORT[,HOST:PORT…]`)
+  }
+  if (store.kind !== 'etcd') {
+    const tlsFlag = (['store-cert', 'store-key'] as const).find((k) => f[k] !== undefined)
+    if (tlsFlag) throw new ValidationError(`--${tlsFlag} is for an etcd store over TLS (--store etcds://HOST:PORT,…)`)
   }
   if (f['kv-listen'] !== undefined && store.kind !== 'embedded') {
     throw new ValidationError(
@@ -262,6 +285,10 @@ export async function parseAgentConfig(
   const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
   if (!LOG_LEVELS.includes(logLevel))
     throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
+  const logFormat = f['log-format'] ?? defaultLogFormat(env)
+  if (logFormat !== 'json' && logFormat !== 'text') {
+    throw new ValidationError(`--log-format "${logFormat}" must be json or text`)
+  }
   return Object.freeze({
     name,
     advertise,
@@ -276,6 +303,7 @@ export async function parseAgentConfig(
     datapath,
     ttlMs,
     logLevel,
+    logFormat,
     warnings,
     resolvConf,
     ...dockerConfig(f),
@@ -307,6 +335,10 @@ async function checkStoreSecrets(
     return
   }
   if (s.joinToken === undefined) return
+  if (store.kind === 'etcd')
+    throw new ValidationError(
+      '--join-token joins a weft host\'s embedded store (--store consul://HOST:8500); an etcd store takes --store-token USER:PASSWORD or client certificates',
+    )
   const { parseJoinToken } = await import('../kv/secure/join-token.ts')
   parseJoinToken(s.joinToken, s.joinTokenFrom)
   if (s.storeToken !== undefined || s.storeCa !== undefined)

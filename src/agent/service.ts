@@ -9,7 +9,7 @@
 // (the record read back) or, when even that is impossible, converged to "nothing changed" in the
 // background, and the answer says so.
 import { AttachFailedError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
-import { EndpointRecord, type ClusterOps, type ConnectInput, type CreateNetworkInput, type NetworkRecord } from '../cluster/index.ts'
+import { EndpointRecord, type ClusterOps, type ConnectInput, type CreateNetworkInput, type NetworkRecord, type StoreReader } from '../cluster/index.ts'
 import type { ClusterMirror, LocalEndpointFact } from '../mirror/index.ts'
 import type { StoreEntry, StoreStatus } from '../store/index.ts'
 import type { Reconciler } from '../reconcile/index.ts'
@@ -17,11 +17,12 @@ import type { VniStats } from '../datapath/types.ts'
 import { assertIfname, hostIfnameFor } from '../net/index.ts'
 import { assertHostAddresses } from '../egress/index.ts'
 import type { AgentApi, EndpointStatus, HealthReport, NodeStatus, PeerProbeStatus } from '../api/index.ts'
+import type { DoctorQuery, DoctorReport } from '../doctor/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
 
 /** The reconciler as the service uses it. */
-export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats'>
+export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats' | 'failures'>
 
 export interface AgentServiceDeps {
   node: string
@@ -37,6 +38,8 @@ export interface AgentServiceDeps {
   registered(): boolean
   /** What probes say about peers' datapaths, by node (src/probe). */
   peers?: () => (PeerProbeStatus & { node: string })[]
+  /** weft doctor (absent: the API answers 501). */
+  doctor?(q: DoctorQuery): Promise<DoctorReport>
   sandboxes?: Sandboxes
   /** This node's endpoints as their sandboxes are followed (gone, and which namespace each is in). */
   followed?: FollowedSandboxes
@@ -59,15 +62,18 @@ export class AgentService implements AgentApi {
   private readonly attachTimeoutMs: number
   private readonly undoBudgetMs: number
 
+  readonly doctor?: (q: DoctorQuery) => Promise<DoctorReport>
+
   constructor(private readonly d: AgentServiceDeps) {
     this.node = d.node
+    if (d.doctor) this.doctor = (q) => d.doctor!(q)
     this.sandboxes = d.sandboxes ?? hostSandboxes
     this.attachTimeoutMs = d.attachTimeoutMs ?? 15_000
     this.undoBudgetMs = d.undoBudgetMs ?? 5_000
   }
 
   listNetworks(): Promise<NetworkRecord[]> {
-    return this.guard(async () => (await this.d.ops.networks()).map((n) => n.record).sort((a, b) => a.name.localeCompare(b.name)))
+    return this.read(async (from) => (await this.d.ops.networks(from)).map((n) => n.record).sort((a, b) => a.name.localeCompare(b.name)))
   }
 
   createNetwork(input: CreateNetworkInput): Promise<NetworkRecord> {
@@ -75,7 +81,7 @@ export class AgentService implements AgentApi {
   }
 
   getNetwork(ref: string): Promise<NetworkRecord> {
-    return this.guard(async () => (await this.d.ops.resolveNetwork(ref)).record)
+    return this.read(async (from) => (await this.d.ops.resolveNetwork(ref, from)).record)
   }
 
   removeNetwork(ref: string): Promise<NetworkRecord> {
@@ -87,9 +93,9 @@ export class AgentService implements AgentApi {
   }
 
   endpoints(networkId?: string): Promise<EndpointStatus[]> {
-    return this.guard(async () => {
-      const id = networkId ? (await this.d.ops.resolveNetwork(networkId)).record.id : undefined
-      return this.withStatus(await this.d.ops.endpoints(id))
+    return this.read(async (from) => {
+      const id = networkId ? (await this.d.ops.resolveNetwork(networkId, from)).record.id : undefined
+      return this.withStatus(await this.d.ops.endpoints(id, from))
     })
   }
 
@@ -152,9 +158,21 @@ export class AgentService implements AgentApi {
     return {
       ok: store.reachable && this.d.registered() && reconciler.stats.lastError === null,
       node: this.node,
-      store: { reachable: store.reachable, ...(store.lastError ? { lastError: store.lastError } : {}) },
+      store: {
+        reachable: store.reachable,
+        ...(store.lastError ? { lastError: store.lastError } : {}),
+        ...(store.unreachableSince ? { unreachableSince: new Date(store.unreachableSince).toISOString() } : {}),
+        ...(store.lastAnswerAt ? { lastContact: new Date(store.lastAnswerAt).toISOString() } : {}),
+      },
       datapath: this.d.datapathKind,
-      reconcile: { passes: reconciler.stats.passes, lastDurationMs: reconciler.stats.lastDurationMs, lastError: reconciler.stats.lastError },
+      reconcile: {
+        passes: reconciler.stats.passes,
+        lastDurationMs: reconciler.stats.lastDurationMs,
+        lastError: reconciler.stats.lastError,
+        failures: reconciler.failures().map((f) => ({
+          kind: f.kind, key: f.key, subject: f.subject, op: f.op, error: f.error, since: new Date(f.since).toISOString(), attempts: f.attempts,
+        })),
+      },
     }
   }
 
@@ -218,6 +236,20 @@ export class AgentService implements AgentApi {
       if (err) return { record: e, status: 'failed', error: err }
       return { record: e, status: facts.get(e.id)?.status === 'attached' ? 'attached' : 'pending' }
     })
+  }
+
+  /**
+   * A read from the store; when it does not answer, from this agent's mirror instead (as the
+   * store was when it last answered: the API marks such answers as possibly stale).
+   */
+  private async read<T>(fn: (from?: StoreReader) => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (e) {
+      if (!(e instanceof StoreUnreachableError)) throw e
+      this.d.storeStatus.failed(e.message)
+      return fn(this.d.mirror)
+    }
   }
 
   /** A store that does not answer is marked unreachable (health, metrics) on the way out. */

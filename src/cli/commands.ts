@@ -196,6 +196,23 @@ const nodeLs: LeafCommand = {
   load: () => import('./node-ls.ts'),
 }
 
+const doctor: LeafCommand = {
+  kind: 'command',
+  name: 'doctor',
+  summary: 'Say what is wrong on the path from a sandbox (or this host) to another endpoint; exit 1 if anything is',
+  args: '[SANDBOX|ENDPOINT]',
+  positionals: { min: 0, max: 1 },
+  flags: {
+    network: { type: 'string', valueName: 'network', description: 'Only this network (name or id)' },
+    to: { type: 'string', valueName: 'ip|name', description: 'The far end: an address or endpoint name in the same network' },
+    format: { type: 'string', description: 'Output format: text (one line per problem: HOP: CAUSE) or json', default: 'text' },
+  },
+  notes:
+    'Reads what the agent holds: the store contact, its registration, reconcile failures, drift not yet put back, ' +
+    'endpoint facts, the kernel against the desired state, peers in the store, and recent drops by reason.',
+  load: () => import('./doctor.ts'),
+}
+
 const endpointLs: LeafCommand = {
   kind: 'command',
   name: 'ls',
@@ -285,7 +302,7 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description: '"embedded" (serve it here, TLS + join token) or consul://HOST:PORT[,HOST:PORT...]',
+      description: '"embedded" (serve it here, TLS + join token), consul://HOST:PORT[,HOST:PORT...] or etcd[s]://HOST:PORT[,HOST:PORT...]',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
@@ -307,7 +324,7 @@ const agent: LeafCommand = {
     },
     'store-token': {
       type: 'string',
-      description: 'A real Consul\'s ACL token (or WEFT_STORE_TOKEN); not with --store embedded',
+      description: 'A real Consul\'s ACL token, or etcd USER:PASSWORD (or WEFT_STORE_TOKEN); not with --store embedded',
     },
     'store-token-file': {
       type: 'string',
@@ -317,8 +334,10 @@ const agent: LeafCommand = {
     'store-ca': {
       type: 'string',
       valueName: 'path',
-      description: "PEM CA file a real Consul's https certificate is checked against (a private CA)",
+      description: "PEM CA file a real Consul's https or etcds:// members' certificates are checked against",
     },
+    'store-cert': { type: 'string', valueName: 'path', description: 'etcds://: PEM client certificate for etcd (with --store-key)' },
+    'store-key': { type: 'string', valueName: 'path', description: 'etcds://: PEM private key of --store-cert' },
     data: {
       type: 'string',
       valueName: 'dir',
@@ -359,6 +378,12 @@ const agent: LeafCommand = {
       valueName: 'level',
       description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
       defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
+    },
+    'log-format': {
+      type: 'string',
+      valueName: 'format',
+      description: 'json (for machines) or text (one readable line per entry; or WEFT_LOG_FORMAT)',
+      defaultNote: 'text when stderr is a terminal, else json',
     },
     'resolv-conf': {
       type: 'string',
@@ -464,6 +489,7 @@ export const ROOT: CommandGroup = {
     agent,
     completion,
     demo,
+    doctor,
     stats,
     version,
   ],

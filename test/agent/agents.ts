@@ -12,6 +12,8 @@ export interface AgentOptions {
   ttl?: string
   /** Index of the host that serves the embedded store (default 0). */
   storeHost?: number
+  /** A --store every agent uses (e.g. an etcd cluster's etcd://…) instead of host storeHost's embedded one. */
+  store?: string
   extraArgs?: string[]
   /** Further flags for one host's agent (e.g. its own --docker socket). */
   hostArgs?: (host: Host) => string[]
@@ -62,7 +64,7 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       ...agentCommand(), 'agent', '--name', host.node, '--advertise', host.underlay.ip,
       '--data', dataDir, '--api', `unix://${socket}`,
       '--datapath', opts.datapath ?? 'bpf', '--ttl', opts.ttl ?? '2s', '--log-level', 'warn',
-      ...(host === storeHost ? ['--store', 'embedded', '--kv-listen', storeAddr] : ['--store', `consul://${storeAddr}`]),
+      ...(opts.store ? ['--store', opts.store] : host === storeHost ? ['--store', 'embedded', '--kv-listen', storeAddr] : ['--store', `consul://${storeAddr}`]),
       ...(opts.extraArgs ?? []),
       ...(opts.hostArgs?.(host) ?? []),
     ]
@@ -72,7 +74,9 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       socket,
       dataDir,
       proc: undefined as unknown as NsProcess,
-      env: (): Record<string, string> => (host === storeHost ? {} : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) }),
+      // joining the first host's embedded store takes its join token; an external store (etcd) none
+      env: (): Record<string, string> =>
+        host === storeHost || opts.store ? {} : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) },
       async api(method, path, body) {
         const res = await fetch(`http://weft${path}`, {
           method,

@@ -54,9 +54,15 @@ describe("Docker's daemon spellings", () => {
     expect(
       await refused({ store: 'embedded', 'cluster-store': 'consul://192.0.2.1:8500' }),
     ).toStartWith('--store and --cluster-store are the same flag')
-    expect(await refused({ 'cluster-store': 'etcd://192.0.2.1:2379' })).toStartWith(
-      '--store "etcd://192.0.2.1:2379" must be',
+    expect((await parse({ 'cluster-store': 'etcd://192.0.2.1:2379,192.0.2.2:2379' })).store).toEqual({
+      kind: 'etcd',
+      address: 'etcd://192.0.2.1:2379,192.0.2.2:2379',
+      endpoints: ['http://192.0.2.1:2379', 'http://192.0.2.2:2379'],
+    })
+    expect(await refused({ 'cluster-store': 'zk://192.0.2.1:2181' })).toStartWith(
+      '--store "zk://192.0.2.1:2181" must be',
     )
+    expect(await refused({ store: 'etcd://192.0.2.1' })).toContain('must be HOST:PORT')
   })
 
   test('--cluster-advertise IP:PORT takes the address and warns that the port is not used', async () => {
