@@ -3,9 +3,9 @@
 // service and the admin API, and stops them in reverse order. Wiring only: behaviour lives in
 // the units it builds. Startup programs the datapath from the mirror before the store answers.
 import type { ServedKv } from '../kv/index.ts'
-import { ClusterOps, ROOT } from '../cluster/index.ts'
-import { StoreStatus, observeWrites, type StoreWatch } from '../store/index.ts'
-import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
+import { ClusterOps } from '../cluster/index.ts'
+import { StoreStatus, observeWrites } from '../store/index.ts'
+import { ClusterMirror, MirrorDb, ScopedFollower, scopedReader } from '../mirror/index.ts'
 import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
@@ -77,8 +77,12 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('reconciler', () => reconciler.stop())
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
-  // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
-  const ops = new ClusterOps(observeWrites(store, (written) => mirror.ownWrites(written)), underlay.mtu - VXLAN_OVERHEAD, mirror)
+  // scoped following: nodes and networks from everyone, endpoints only of networks with a local one
+  const follower = new ScopedFollower({ node: config.name, store, mirror, status: storeStatus, log })
+  stack.push('watches', () => follower.stop())
+  // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
+  // a network here, with the network's first snapshot), not one watch round later
+  const ops = new ClusterOps(observeWrites(store, (written) => follower.ownWrites(written)), underlay.mtu - VXLAN_OVERHEAD, scopedReader(mirror, follower, store))
 
   // 4. the agent service behind the admin API
   // endpoints follow their sandbox: a gone namespace releases its endpoints (also those gone while we were down)
@@ -104,13 +108,11 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('agent service', () => service.close())
 
   // 5. register the node; re-announce what we still have; then follow the store
-  let watch: StoreWatch | undefined
-  stack.push('watch', () => watch && (watch.stop(), watch.done))
   const node = { name: config.name, advertise: config.advertise, datapath: config.datapath, version: VERSION, started: new Date().toISOString() }
   const registration = registerNode(store, { ...node, ...(config.apiTcp ? { api: config.apiTcp } : {}) }, config.ttlMs, log, async () => {
     storeStatus.answered()
     await service.reannounce()
-    watch ??= followStore(store, ROOT, mirror, storeStatus, log)
+    await follower.start()
   })
   registered = () => registration.registered()
   stack.push('registration', () => registration.stop())

@@ -33,17 +33,32 @@ export class ClusterMirror {
     return this.db.list(prefix)
   }
 
-  /** A watch event from the store. Listeners hear it even when nothing changed (a wakeup). */
-  async apply(e: WatchEvent): Promise<boolean> {
+  /**
+   * A watch event from the store, of the watch on `prefix` (default: the whole tree, one
+   * watch). Listeners hear it even when nothing changed (a wakeup).
+   */
+  async apply(e: WatchEvent, prefix = ''): Promise<boolean> {
     const changed = e.kind === 'snapshot'
-      ? await this.db.applySnapshot(e.entries, e.revision)
-      : await this.db.applyDelta(e.put, e.deleted, e.revision)
-    if (changed) {
-      this.current = clusterView(this.db.entries().values(), this.parseCache)
-      if (this.current.invalid.length) this.opts.onInvalid?.(this.current.invalid)
-    }
+      ? await this.db.applySnapshot(e.entries, e.revision, prefix)
+      : await this.db.applyDelta(e.put, e.deleted, e.revision, prefix)
+    if (changed) this.rebuild()
     this.notify()
     return changed
+  }
+
+  /** Drop the mirrored keys for which `drop(key)` holds (a prefix no longer followed). */
+  async forget(drop: (key: string) => boolean): Promise<boolean> {
+    const changed = await this.db.forget(drop)
+    if (changed) {
+      this.rebuild()
+      this.notify()
+    }
+    return changed
+  }
+
+  private rebuild(): void {
+    this.current = clusterView(this.db.entries().values(), this.parseCache)
+    if (this.current.invalid.length) this.opts.onInvalid?.(this.current.invalid)
   }
 
   /** Entries this agent just committed: in the view at once, not one watch round later. */

@@ -1,0 +1,221 @@
+// Scoped following (issue 17): a host follows the node list and the network list from everyone,
+// and the endpoints of only those networks it has local endpoints in, with one store watch per
+// followed prefix (so it works on every backend that implements watch(prefix)). What the mirror
+// holds shrinks the same way: a network no longer followed is dropped from it.
+//
+// Design notes (2026-12):
+// - Scope = networks with an endpoint of this node in the mirror's view, plus networks an own
+//   write of this node's endpoint just asked for. The view is the source of truth, so live
+//   restore (startup from the mirror) follows what the last run had, and a disconnect stops the
+//   follow when the store's answer (the endpoint gone) arrives.
+// - The first endpoint of a network on this host is not put into the view as an own write: the
+//   network's first snapshot brings it together with its peers (the watch starts after the
+//   write committed, so that snapshot holds it). The reconciler thus programs the peers in the
+//   same pass as the new local endpoint (the first ARP is answered), and a connect's wait for
+//   its endpoint is its wait for the network. Later own writes of a followed network go into the
+//   view at once (read-your-own-writes).
+// - IPAM keys are not followed: they mirror the endpoints' addresses one to one (written and
+//   deleted in the same transactions), so the connect's first guess derives them (scopedReader);
+//   its CAS catches a wrong guess.
+// - Rejected: one recursive watch on the whole tree (every change sent the tree to every host:
+//   the cost grew with the cluster, not with the network); a per-node index key (needs a new
+//   key in every connect transaction and a migration; the view already knows our endpoints).
+import { keys, parseKey, type ClusterView } from '../cluster/index.ts'
+import type { ClusterStore, StoreEntry, StoreStatus, StoreWatch, WatchEvent } from '../store/index.ts'
+import type { ClusterMirror } from './cluster-mirror.ts'
+
+export interface ScopedFollowOptions {
+  /** This node's name: its endpoints decide the scope. */
+  node: string
+  store: Pick<ClusterStore, 'watch'>
+  mirror: ClusterMirror
+  status: StoreStatus
+  log?: { debug(o: object, m?: string): void; warn?(o: object, m?: string): void }
+}
+
+interface Followed {
+  prefix: string
+  watch: StoreWatch
+  /** Its first event has been applied: the mirror holds the network's full state. */
+  synced: boolean
+}
+
+/** Networks this node has endpoints in, per the view (external endpoints belong to no node). */
+export function localNetworks(view: ClusterView, node: string): Set<string> {
+  const out = new Set<string>()
+  for (const e of view.endpoints.values()) if (!e.external && e.node === node) out.add(e.networkId)
+  return out
+}
+
+/** Whether a key of the tree belongs in a mirror that follows `networks`. */
+export function inScope(key: string, networks: ReadonlySet<string>): boolean {
+  const k = parseKey(key)
+  if (k.kind === 'node' || k.kind === 'network') return true
+  return k.kind === 'endpoint' && networks.has(k.networkId)
+}
+
+export class ScopedFollower {
+  private readonly networks = new Map<string, Followed>()
+  /** Networks an own write asked for whose first snapshot has not arrived yet. */
+  private readonly pending = new Set<string>()
+  private base: StoreWatch[] = []
+  private off: (() => void) | undefined
+  private started = false
+  private stopped = false
+  private rescopeQueued = false
+  /** Mirror writes of all watches and drops run one at a time (a dropped network's late event must not come back). */
+  private serial: Promise<unknown> = Promise.resolve()
+  /** Follows started and stopped since construction (tests, metrics). */
+  readonly counts = { follows: 0, unfollows: 0 }
+
+  constructor(private readonly o: ScopedFollowOptions) {}
+
+  /**
+   * Drop what is out of scope from the mirror (one from an older run may hold the whole tree),
+   * then follow nodes, networks and the endpoints of every local network.
+   */
+  async start(): Promise<void> {
+    if (this.started || this.stopped) return
+    this.started = true
+    const { mirror } = this.o
+    const wanted = new Set([...localNetworks(mirror.view(), this.o.node), ...this.networks.keys()])
+    await this.run(() => mirror.forget((k) => !inScope(k, wanted)))
+    if (this.stopped) return
+    this.base = [keys.nodes(), keys.networks()].map((prefix) => this.watch(prefix, () => true))
+    this.off = mirror.onChange(() => this.queueRescope())
+    this.rescope()
+  }
+
+  /** Stop every watch; resolves when their loops have ended. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.off?.()
+    const all = [...this.base, ...[...this.networks.values()].map((f) => f.watch)]
+    this.base = []
+    this.networks.clear()
+    for (const w of all) w.stop()
+    await Promise.all(all.map((w) => w.done))
+    await this.serial
+  }
+
+  /**
+   * This agent's committed writes, before they reach the mirror: in scope ones go in at once;
+   * this node's endpoint in a network not followed yet starts following it (its first snapshot
+   * brings the endpoint and its peers); the rest is not mirrored.
+   */
+  ownWrites(written: StoreEntry[]): void {
+    const pass: StoreEntry[] = []
+    for (const e of written) {
+      const k = parseKey(e.key)
+      if (k.kind === 'node' || k.kind === 'network') pass.push(e)
+      else if (k.kind === 'endpoint') {
+        if (this.networks.get(k.networkId)?.synced) pass.push(e)
+        else if (this.isMine(e) && !this.stopped) {
+          this.pending.add(k.networkId)
+          this.follow(k.networkId)
+        }
+      }
+    }
+    if (pass.length) this.o.mirror.ownWrites(pass)
+  }
+
+  /** Networks followed now (their endpoints are mirrored, or about to be). */
+  following(): string[] {
+    return [...this.networks.keys()].sort()
+  }
+
+  /** Whether the mirror holds this network's full current state. */
+  synced(networkId: string): boolean {
+    return this.networks.get(networkId)?.synced === true
+  }
+
+  // --- internal ---
+
+  private isMine(e: StoreEntry): boolean {
+    try {
+      const r = JSON.parse(e.value) as { node?: unknown; external?: unknown }
+      return r.node === this.o.node && r.external !== true
+    } catch {
+      return false
+    }
+  }
+
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.serial.then(fn, fn)
+    this.serial = p.catch(() => undefined)
+    return p
+  }
+
+  /** A store watch on `prefix` feeding the mirror while `current()` says it is still wanted. */
+  private watch(prefix: string, current: () => boolean, onApplied?: () => void): StoreWatch {
+    const { status, mirror, log } = this.o
+    return this.o.store.watch(
+      prefix,
+      (event: WatchEvent) => {
+        status.answered()
+        return this.run(async () => {
+          if (this.stopped || !current()) return
+          await mirror.apply(event, prefix)
+          onApplied?.()
+        })
+      },
+      {
+        onError(e) {
+          status.failed((e as Error).message)
+          log?.debug({ prefix, err: (e as Error).message }, 'watch failed; backing off')
+        },
+      },
+    )
+  }
+
+  private follow(networkId: string): void {
+    if (this.networks.has(networkId) || this.stopped) return
+    const prefix = keys.endpointsOf(networkId)
+    const f: Followed = { prefix, synced: false, watch: undefined as unknown as StoreWatch }
+    this.networks.set(networkId, f)
+    f.watch = this.watch(
+      prefix,
+      () => this.networks.get(networkId) === f,
+      () => {
+        if (f.synced) return
+        f.synced = true
+        this.pending.delete(networkId)
+        // the first snapshot may show that our endpoint is gone again: look at the scope anew
+        this.queueRescope()
+      },
+    )
+    this.counts.follows++
+    this.o.log?.debug({ network: networkId.slice(0, 12) }, 'following network')
+  }
+
+  private unfollow(networkId: string): void {
+    const f = this.networks.get(networkId)
+    if (!f) return
+    this.networks.delete(networkId)
+    f.watch.stop()
+    this.counts.unfollows++
+    this.o.log?.debug({ network: networkId.slice(0, 12) }, 'stopped following network')
+    this.run(() => this.o.mirror.forget((k) => k.startsWith(f.prefix))).catch((e: unknown) =>
+      // the rows stay in the mirror db (a cache): the next start's prune drops them
+      this.o.log?.warn?.({ network: networkId.slice(0, 12), err: (e as Error).message }, 'could not drop an unfollowed network from the mirror'),
+    )
+  }
+
+  private queueRescope(): void {
+    if (this.rescopeQueued) return
+    this.rescopeQueued = true
+    queueMicrotask(() => {
+      this.rescopeQueued = false
+      this.rescope()
+    })
+  }
+
+  /** Follow every local network, stop following the rest (pending ones wait for their first snapshot). */
+  private rescope(): void {
+    if (!this.started || this.stopped) return
+    const wanted = localNetworks(this.o.mirror.view(), this.o.node)
+    for (const id of this.pending) wanted.add(id)
+    for (const id of wanted) this.follow(id)
+    for (const id of [...this.networks.keys()]) if (!wanted.has(id)) this.unfollow(id)
+  }
+}
