@@ -146,17 +146,30 @@ export class ScopedFollower {
     return p
   }
 
-  /** A store watch on `prefix` feeding the mirror while `current()` says it is still wanted. */
-  private watch(prefix: string, current: () => boolean, onApplied?: () => void): StoreWatch {
+  /**
+   * A store watch on `prefix` feeding the mirror while `current()` says it is still wanted.
+   * `first.before` runs just before the first event is applied (whoever the mirror's change
+   * wakes already sees the prefix as synced), `first.after` once it is, `first.undo` when it failed.
+   */
+  private watch(prefix: string, current: () => boolean, first?: { before(): void; after(): void; undo(): void }): StoreWatch {
     const { status, mirror, log } = this.o
+    let applied = false
     return this.o.store.watch(
       prefix,
       (event: WatchEvent) => {
         status.answered()
         return this.run(async () => {
           if (this.stopped || !current()) return
-          await mirror.apply(event, prefix)
-          onApplied?.()
+          if (applied || !first) return void (await mirror.apply(event, prefix))
+          first.before()
+          try {
+            await mirror.apply(event, prefix)
+          } catch (e) {
+            first.undo()
+            throw e
+          }
+          applied = true
+          first.after()
         })
       },
       {
@@ -173,17 +186,15 @@ export class ScopedFollower {
     const prefix = keys.endpointsOf(networkId)
     const f: Followed = { prefix, synced: false, watch: undefined as unknown as StoreWatch }
     this.networks.set(networkId, f)
-    f.watch = this.watch(
-      prefix,
-      () => this.networks.get(networkId) === f,
-      () => {
-        if (f.synced) return
-        f.synced = true
+    f.watch = this.watch(prefix, () => this.networks.get(networkId) === f, {
+      before: () => (f.synced = true),
+      after: () => {
+        // only now: a rescope while the apply was under way must not drop the network
         this.pending.delete(networkId)
-        // the first snapshot may show that our endpoint is gone again: look at the scope anew
-        this.queueRescope()
+        this.queueRescope() // our endpoint may be gone again by the time of the first snapshot
       },
-    )
+      undo: () => (f.synced = false),
+    })
     this.counts.follows++
     this.o.log?.debug({ network: networkId.slice(0, 12) }, 'following network')
   }
