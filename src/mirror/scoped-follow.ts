@@ -63,6 +63,8 @@ export class ScopedFollower {
   private started = false
   private stopped = false
   private rescopeQueued = false
+  /** Base watches (nodes, networks) whose first event has been applied. */
+  private baseSynced = 0
   /** Mirror writes of all watches and drops run one at a time (a dropped network's late event must not come back). */
   private serial: Promise<unknown> = Promise.resolve()
   /** Follows started and stopped since construction (tests, metrics). */
@@ -81,7 +83,8 @@ export class ScopedFollower {
     const wanted = new Set([...localNetworks(mirror.view(), this.o.node), ...this.networks.keys()])
     await this.run(() => mirror.forget((k) => !inScope(k, wanted)))
     if (this.stopped) return
-    this.base = [keys.nodes(), keys.networks()].map((prefix) => this.watch(prefix, () => true))
+    const once = { before() {}, after: () => this.baseSynced++, undo() {} }
+    this.base = [keys.nodes(), keys.networks()].map((prefix) => this.watch(prefix, () => true, once))
     this.off = mirror.onChange(() => this.queueRescope())
     this.rescope()
   }
@@ -127,6 +130,11 @@ export class ScopedFollower {
   /** Whether the mirror holds this network's full current state. */
   synced(networkId: string): boolean {
     return this.networks.get(networkId)?.synced === true
+  }
+
+  /** Every watch has delivered once: the mirror holds the full current state of the scope. */
+  ready(): boolean {
+    return this.baseSynced === 2 && [...this.networks.values()].every((f) => f.synced)
   }
 
   // --- internal ---
