@@ -17,6 +17,8 @@ export interface SimResult {
   notes: string[]
   /** Bytes of one full-tree answer (what the old design sends each host per change). */
   treeResponseBytes?: number
+  /** Store watches (parked blocking queries) of all hosts. */
+  watches?: number
   initialSync?: { seconds: number | null; bytes: number }
   mirrorKeysPerHost?: number
   followingPerHost?: number
@@ -122,8 +124,8 @@ export async function writeSimReport(results: SimResult[], o: { out?: string; ar
   const rows = results.map((r) => {
     const s = r.scenario
     if (r.skipped) {
-      const t = treeBytes(results, s)
-      return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | whole tree | not run: ${t ? `≈ ${fmt(t.bytes / 2 ** 20)} MB per change (computed)` : r.skipped} | | | | | | |`
+      const t = r.design === 'tree' ? treeBytes(results, s) : undefined
+      return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${r.design === 'scoped' ? 'scoped' : 'whole tree'} | not run: ${t ? `≈ ${fmt(t.bytes / 2 ** 20)} MB per change (computed)` : r.skipped} | | | | | | |`
     }
     const c = r.change
     const b = r.burst
@@ -134,7 +136,7 @@ export async function writeSimReport(results: SimResult[], o: { out?: string; ar
 
 \`bun bench/sim/run.ts\` (root: it runs in its own network namespace) — ${date}, commit ${commit}, ${machine.cpus} CPUs / ${machine.memGb} GB
 shared with other work. One real store (weft's embedded KV server, its own process, response bytes counted) and simulated
-hosts in ${'4'} worker processes; each host runs the real mirror (libSQL in memory), cluster view, follower (scoped, or
+hosts in worker processes (store database on tmpfs: fsync would measure the shared disk); each host runs the real mirror (libSQL in memory), cluster view, follower (scoped, or
 the old whole-tree watch), reconciler and desired state, with a recording datapath (no namespaces). Hosts start from a
 mirror holding their own endpoints (live restore); a change is a real connect on one host (mirror guess, CAS txn), and it is
 "on" a host when that host's reconciler programmed the new remote endpoint. Networks span k hosts with p endpoints on each.

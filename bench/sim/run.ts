@@ -11,7 +11,7 @@
 // Everything runs in a private network namespace (unshare --net, loopback only), so no packet
 // leaves it; it vanishes with the processes. Needs root (unshare). Writes
 // bench/results/sim-<date>.json and .svg, and bench/SIM-REPORT.md (see report.ts).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -99,7 +99,9 @@ async function startWorker(storeUrl: string): Promise<Worker> {
       else p?.resolve(msg.res)
     },
   })
+  children.add(proc)
   void proc.exited.then((code) => {
+    children.delete(proc)
     for (const p of pending.values()) p.reject(new Error(`worker ${proc.pid} exited with ${code}`))
   })
   await isReady
@@ -124,6 +126,7 @@ async function startStore(dir: string): Promise<{ url: string; pid: number; stop
     text += new TextDecoder().decode(value)
   }
   const url = text.trim().split(' ')[1]!
+  children.add(proc)
   return {
     url,
     pid: proc.pid,
@@ -131,29 +134,69 @@ async function startStore(dir: string): Promise<{ url: string; pid: number; stop
     async stop() {
       proc.kill('SIGTERM')
       await proc.exited
+      children.delete(proc)
     },
   }
 }
 
-/** Poll until the store is quiet: every watch parked again and no bytes moving (a deadline bounds it). */
-async function quiet(store: { stats(): Promise<any> }, waiters: number, timeoutMs: number): Promise<{ bytes: number; ok: boolean }> {
+/**
+ * Poll until the store is quiet: the parked watches and the bytes sent stay the same for 4 polls
+ * in a row (150 ms), so every watch a change woke has been answered and parked again. Bounded.
+ */
+async function quiet(store: { stats(): Promise<any> }, timeoutMs: number): Promise<{ bytes: number; waiters: number; ok: boolean }> {
   const deadline = now() + timeoutMs
-  let last = -1
+  let last = { bytes: -1, waiters: -1 }
+  let same = 0
   for (;;) {
     const s = await store.stats()
-    if (s.waiters >= waiters && s.bytes === last) return { bytes: s.bytes, ok: true }
-    if (now() > deadline) return { bytes: s.bytes, ok: false }
-    last = s.bytes
-    await Bun.sleep(25) // polling a condition with a deadline
+    same = s.bytes === last.bytes && s.waiters === last.waiters ? same + 1 : 0
+    if (same >= 3) return { bytes: s.bytes, waiters: s.waiters, ok: true }
+    if (now() > deadline) return { bytes: s.bytes, waiters: s.waiters, ok: false }
+    last = s
+    await Bun.sleep(50) // polling a condition with a deadline
   }
 }
 
+/** Children to stop when the driver is told to stop (SIGINT/SIGTERM): by PID, each one we started. */
+const children = new Set<{ kill(sig?: number | NodeJS.Signals): void }>()
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    for (const c of children) c.kill('SIGKILL')
+    process.exit(130)
+  })
+}
+
+/** Memory all simulator processes may take before a run is stopped (the machine is shared). */
+const MAX_RSS_MB = 8192
+/** Time one scenario and design may take. */
+const RUN_BUDGET_MS = 10 * 60_000
+
 async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise<SimResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-sim-'))
+  // the store's database on tmpfs when there is one: its fsyncs would measure the shared disk, not the design
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'weft-sim-'))
   const store = await startStore(dir)
   const workers: Worker[] = []
   const wOf = (h: number) => workers[h % workers.length]!
   const result: SimResult = { scenario, design, networks: l.networks.length, notes: [] }
+  // the machine is shared: a run that takes too much memory or time is stopped (and says so)
+  const runStarted = now()
+  let stopped: string | undefined
+  const guard = setInterval(() => {
+    let mb = 0
+    for (const pid of [store.pid, ...workers.map((w) => w.proc.pid)]) {
+      try {
+        mb += procUsage(pid).rssMb
+      } catch {
+        // exited meanwhile
+      }
+    }
+    const over = mb > MAX_RSS_MB ? `${mb.toFixed(0)} MB of memory` : now() - runStarted > RUN_BUDGET_MS ? `more than ${RUN_BUDGET_MS / 60_000} min` : undefined
+    if (over && !stopped) {
+      stopped = `stopped after ${over}`
+      log(`${scenario.name} ${design}: ${stopped}`)
+      for (const w of workers) w.proc.kill('SIGKILL')
+    }
+  }, 1000)
   try {
     const client = ConsulStore.connect({ address: store.url, retries: 2, timeoutMs: 120_000 })
     log(`${scenario.name} ${design}: loading ${l.networks.length} networks, ${scenario.endpoints} endpoints`)
@@ -186,7 +229,7 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
     )
     const synced = await Promise.all(workers.map((w) => w.call({ t: 'synced', timeoutMs: 600_000 })))
     const expectedWaiters = design === 'scoped' ? l.networksByHost.reduce((a, n) => a + 2 + n.length, 0) : scenario.hosts
-    const q0 = await quiet(store, expectedWaiters, 120_000)
+    const q0 = await quiet(store, 120_000)
     if (!q0.ok) result.notes.push('the store did not settle after the initial sync')
     result.initialSync = {
       seconds: synced.some((s) => s.ms === null) ? null : (now() - began) / 1000,
@@ -195,7 +238,8 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
     const fp = await Promise.all(workers.map((w) => w.call({ t: 'footprint' })))
     result.mirrorKeysPerHost = fp.reduce((a, f) => a + f.keys, 0) / scenario.hosts
     if (design === 'scoped') result.followingPerHost = fp.reduce((a, f) => a + f.following, 0) / scenario.hosts
-    log(`${scenario.name} ${design}: synced in ${result.initialSync.seconds?.toFixed(1)} s, ${(result.initialSync.bytes / 2 ** 20).toFixed(1)} MB; ${expectedWaiters} watches`)
+    log(`${scenario.name} ${design}: synced in ${result.initialSync.seconds?.toFixed(1)} s, ${(result.initialSync.bytes / 2 ** 20).toFixed(1)} MB; ${expectedWaiters} watches (${q0.waiters} parked)`)
+    result.watches = expectedWaiters
 
     // --- single changes, one at a time ---
     const rand = mulberry(42)
@@ -222,7 +266,7 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
       )
       if (seen.some((s) => s.last === null && s.missing > 0)) result.notes.push(`change ${i}: not on every affected host within 60 s`)
       else lat.push(Math.max(c.t1, ...seen.map((s) => s.last ?? 0)) - c.t0)
-      const q = await quiet(store, expectedWaiters, 120_000)
+      const q = await quiet(store, 60_000)
       bytes.push(q.bytes - before)
     }
     const cpu1 = await cpuAll(workers, store.pid)
@@ -283,7 +327,11 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
     result.store = { rssMb: u.rssMb, hwmMb: u.hwmMb, cpuSeconds: u.cpuMs / 1000 }
     result.workersRssMb = (await cpuAll(workers, store.pid)).rssMb
     return result
+  } catch (e) {
+    if (!stopped) throw e
+    return { ...result, skipped: stopped }
   } finally {
+    clearInterval(guard)
     for (const w of workers) {
       await w.call({ t: 'stop' }).catch((e: Error) => log(`worker stop: ${e.message}`))
       w.proc.kill('SIGTERM')

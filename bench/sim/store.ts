@@ -34,8 +34,12 @@ const server = Bun.serve({
 })
 console.log(`ready http://127.0.0.1:${server.port}`)
 
-process.on('SIGTERM', async () => {
-  await kv.close()
+const stop = async () => {
   server.stop(true)
+  await kv.close()
   process.exit(0)
-})
+}
+process.on('SIGTERM', stop)
+// the driver is gone (killed): do not outlive it
+const parent = process.ppid
+setInterval(() => process.ppid !== parent && void stop(), 1000).unref()

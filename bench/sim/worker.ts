@@ -15,7 +15,9 @@ export type Request =
 
 const storeUrl = process.env.SIM_STORE
 if (!storeUrl) throw new Error('SIM_STORE is not set: the worker is started by bench/sim/run.ts')
-const store = ConsulStore.connect({ address: storeUrl, retries: 2, timeoutMs: 120_000 }, { watchWaitMs: 60_000 })
+// The longest wait the server allows: an answer without a change (a wait that ran out) sends the
+// prefix again, which would blur what a change costs (the agent's 60 s wait adds that background).
+const store = ConsulStore.connect({ address: storeUrl, retries: 2, timeoutMs: 120_000 }, { watchWaitMs: 600_000 })
 const hosts = new Map<number, SimHost>()
 
 async function handle(m: Request): Promise<unknown> {
@@ -80,4 +82,5 @@ process.on('message', (msg: { id: number; req: Request }) => {
     (e: unknown) => process.send!({ id: msg.id, error: (e as Error).stack ?? String(e) }),
   )
 })
+process.on('disconnect', () => process.exit(0)) // the driver is gone: do not outlive it
 process.send!({ ready: true })
