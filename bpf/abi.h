@@ -19,6 +19,8 @@ struct vx_config {
 };				/* 16 bytes */
 
 #define VX_CFG_F_VALID 1
+#define VX_CFG_F_EGRESS 2	/* the host side of the way out is set up (forwarding, NAT): packets
+				 * for outside every weft network may go up to the host stack */
 
 /* ---- networks: vx_nets[vni] ---- */
 
@@ -26,9 +28,24 @@ struct vx_net {
 	__u32 mtu;		/* overlay MTU: larger DF packets get ICMP frag-needed */
 	__be32 subnet;		/* network address of the IPv4 subnet (user space only: plumbing) */
 	__be32 gateway;		/* gateway address (user space only) */
-	__u8 prefix_len;	/* subnet prefix length (user space only) */
-	__u8 pad0[3];
+	__u8 prefix_len;	/* subnet prefix length */
+	__u8 flags;		/* VX_NET_F_* */
+	__u8 pad0[2];
 };				/* 16 bytes; key: __u32 vni (host order) */
+
+#define VX_NET_F_INTERNAL 1	/* --internal: nothing leaves the overlay (no way out) */
+
+/* ---- every weft subnet of the cluster: vx_subnets (LPM trie), isolation on the way out ---- */
+
+struct vx_subnet_key {
+	__u32 prefixlen;	/* LPM trie key: prefix length first */
+	__be32 addr;		/* network address */
+};				/* 8 bytes */
+
+struct vx_subnet {
+	__u32 vni;		/* the network that owns the subnet */
+	__u32 pad0;
+};				/* 8 bytes */
 
 /* ---- endpoints: vx_eps[{vni, ip}] (local and remote), vx_ifs[ifindex] (local only) ---- */
 
@@ -76,6 +93,8 @@ enum vx_counter {
 	VX_CTR_LOCAL = 3,	/* switched between two endpoints of this host, never left it */
 	VX_CTR_ARP_REPLY = 4,	/* ARP requests answered in BPF */
 	VX_CTR_FRAG_NEEDED = 5,	/* ICMP fragmentation-needed built and sent back */
+	VX_CTR_OUT = 6,		/* way out: passed up to the host stack for outside every weft network */
+	VX_CTR_GW_ECHO = 7,	/* ICMP echo to the gateway address answered in BPF */
 };
 
 /* ---- drop reasons ----
@@ -108,8 +127,12 @@ enum vx_drop_reason {
 	VX_DROP_LOOP = -148,		/* destination is the sender itself */
 	VX_DROP_INNER_SRC_SPOOF = -149,	/* decap: inner source is not an endpoint of the VNI
 					 * behind the outer source VTEP */
+	VX_DROP_FOREIGN_NET = -150,	/* destination is in another weft network's subnet */
+	VX_DROP_INTERNAL = -151,	/* destination outside the network, which is --internal */
+	VX_DROP_NO_WAY_OUT = -152,	/* destination outside every weft network, and this host's
+					 * way out (forwarding, NAT) is not set up */
 
-	VX_DROP_RANGE_LO = VX_DROP_INNER_SRC_SPOOF,	/* lowest code in use */
+	VX_DROP_RANGE_LO = VX_DROP_NO_WAY_OUT,	/* lowest code in use */
 	VX_DROP_RANGE_HI = VX_DROP_TRUNCATED,		/* highest code in use */
 };
 

@@ -21,6 +21,9 @@
 #ifndef VX_MAX_MEMBERS
 #define VX_MAX_MEMBERS 65536
 #endif
+#ifndef VX_MAX_SUBNETS
+#define VX_MAX_SUBNETS 4096
+#endif
 #ifndef VX_MAX_STATS
 #define VX_MAX_STATS 32768
 #endif
@@ -68,6 +71,16 @@ struct {
 	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } vx_members SEC(".maps");
+
+/* vx_subnets[prefix]: every weft subnet of the cluster and its VNI (not only this host's
+ * networks); agent writes. The way out drops what is for another network's subnet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VX_MAX_SUBNETS);
+	__type(key, struct vx_subnet_key);
+	__type(value, struct vx_subnet);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} vx_subnets SEC(".maps");
 
 /* vx_stats[{vni, counter}]: per-CPU packets/bytes per VNI and counter or drop reason; BPF writes. */
 struct {

@@ -15,7 +15,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-APT_PACKAGES=(clang llvm libbpf-dev bpftool iproute2 ethtool iputils-ping iperf3 sockperf tcpdump tshark util-linux procps git ca-certificates curl
+APT_PACKAGES=(clang llvm libbpf-dev bpftool iproute2 nftables ethtool iputils-ping iperf3 sockperf tcpdump tshark util-linux procps git ca-certificates curl
   docker.io busybox-static etcd-server dnsmasq-base)
 # packages whose install would start a system daemon, and the units that would start it
 declare -A DAEMON_UNITS=([docker.io]="docker.socket docker.service" [containerd]="containerd.service" [etcd-server]="etcd.service")

@@ -49,7 +49,9 @@ export function parseIperfUdp(json: string): UdpResult {
   const s = j.end?.sum
   if (!s || typeof s.packets !== 'number')
     throw new Error('iperf3 -J output has no end.sum.packets')
-  const rxPackets = s.packets - (s.lost_packets ?? 0)
+  // iperf3's lost count comes from the receiver's sequence numbers and can exceed what the
+  // sender counted when the receiver falls far behind: never report fewer than nothing
+  const rxPackets = Math.max(0, s.packets - (s.lost_packets ?? 0))
   return {
     rxPps: rxPackets / s.seconds,
     txPps: s.packets / s.seconds,

@@ -55,6 +55,8 @@ export class SimHost {
     readonly node: string,
     private readonly design: Design,
     private readonly store: ClusterStore,
+    /** Look for own endpoints in the store at start (one list of all endpoints per host, as an agent start does). */
+    private readonly discover = false,
   ) {}
 
   /** Start from a mirror holding this host's own endpoints (live restore), then follow the store. */
@@ -67,7 +69,7 @@ export class SimHost {
     this.reconciler.start()
     this.mirror.onChange(() => this.reconciler.trigger())
     if (this.design === 'scoped') {
-      const follower = (this.follower = new ScopedFollower({ node: this.node, store: this.store, mirror: this.mirror, status }))
+      const follower = (this.follower = new ScopedFollower({ node: this.node, store: this.store, mirror: this.mirror, status, discover: this.discover }))
       this.ops = new ClusterOps(observeWrites(this.store, (w) => follower.ownWrites(w)), 1450, scopedReader(this.mirror, follower, this.store))
       await follower.start()
     } else {

@@ -42,6 +42,7 @@
 #include "lib/arp.h"
 #include "lib/icmp.h"
 #include "lib/vxlan.h"
+#include "lib/way_out.h"
 
 /* Length of the IPv4 + L4 headers each GSO segment repeats. */
 static __always_inline __u32 gso_hdr_len(struct __sk_buff *skb, const struct iphdr *ip,
@@ -106,8 +107,8 @@ static __always_inline int vx_endpoint_egress(struct __sk_buff *skb, struct vx_v
 		dst = bpf_map_lookup_elem(&vx_eps, &key);
 	}
 #endif
-	if (!dst)
-		return VX_DROP_UNKNOWN_DST;
+	if (!dst)	/* the gateway, another network, or outside: see lib/way_out.h */
+		return vx_leave_network(skb, &c, eth, ip, src, v);
 
 	if (dst->ifindex == ifindex)
 		return VX_DROP_LOOP;

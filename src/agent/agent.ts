@@ -54,6 +54,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const { store, kvServer } = await openClusterStore(config, stack, log)
   const storeStatus = new StoreStatus()
 
+  // scoped following: nodes and networks from everyone, endpoints only of networks with a local one
+  const follower = new ScopedFollower({ node: config.name, store, mirror, status: storeStatus, log })
+  stack.push('watches', () => follower.stop())
+
   // 3. datapath + reconciler, woken by every change of the mirror
   const datapath = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
   await datapath.start()
@@ -62,6 +66,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     datapath,
     node: config.name,
     view: () => mirror.view(),
+    // everything this host follows has answered once (and its own endpoints were looked for)
+    mayDetachUnknown: () => follower.ready(),
     log,
     onDetached: (hostIfname) => db.deleteLocalEndpoint(hostIfname),
     onAttached: (spec, result) =>
@@ -77,9 +83,6 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('reconciler', () => reconciler.stop())
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
-  // scoped following: nodes and networks from everyone, endpoints only of networks with a local one
-  const follower = new ScopedFollower({ node: config.name, store, mirror, status: storeStatus, log })
-  stack.push('watches', () => follower.stop())
   // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
   // a network here, with the network's first snapshot), not one watch round later
   const ops = new ClusterOps(observeWrites(store, (written) => follower.ownWrites(written)), underlay.mtu - VXLAN_OVERHEAD, scopedReader(mirror, follower, store))

@@ -15,6 +15,7 @@ import type { StoreEntry, StoreStatus } from '../store/index.ts'
 import type { Reconciler } from '../reconcile/index.ts'
 import type { VniStats } from '../datapath/types.ts'
 import { assertIfname, hostIfnameFor } from '../net/index.ts'
+import { assertHostAddresses } from '../egress/index.ts'
 import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
@@ -95,6 +96,7 @@ export class AgentService implements AgentApi {
       if (input.external) return { record: await this.d.ops.connect(input, this.node, () => new Set()) }
       if (!input.sandbox) throw new ValidationError('sandbox is required (or external: {name, mac, vtep})')
       if (input.ifname !== undefined) assertIfname(input.ifname, 'ifname') // bad input is 400 before a missing sandbox is 404
+      if (input.publish?.length) assertHostAddresses(input.publish) // a HOST_IP must be this host's (400)
       this.sandboxes.check(input.sandbox) // a missing sandbox fails here, before anything is written
       // One namespace, one identity: `x`, /run/netns/x, /proc/PID/ns/net and PID share a key.
       // Connects of one namespace run one at a time: each picks the lowest free ethN from the

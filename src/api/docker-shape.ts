@@ -2,6 +2,7 @@
 // Docker read weft's answers unchanged.
 import type { NetworkRecord } from '../cluster/index.ts'
 import type { EndpointStatus } from './deps.ts'
+import { formatPublished } from '../egress/index.ts'
 
 /** Docker's option key for the VXLAN ids of an overlay network. */
 export const VXLAN_ID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list'
@@ -20,7 +21,7 @@ export function dockerNetwork(n: NetworkRecord, endpoints: EndpointStatus[]) {
       Options: null,
       Config: [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) }],
     },
-    Internal: false,
+    Internal: !!n.internal,
     Attachable: true,
     Containers: Object.fromEntries(
       endpoints.map((e) => [
@@ -37,6 +38,7 @@ export function dockerNetwork(n: NetworkRecord, endpoints: EndpointStatus[]) {
           ...(e.record.vtep ? { VTEP: e.record.vtep } : {}),
           ...(e.status ? { Status: e.status } : {}),
           ...(e.error ? { Error: e.error } : {}),
+          ...(e.record.ports?.length ? { Ports: e.record.ports.map(formatPublished) } : {}),
         },
       ]),
     ),

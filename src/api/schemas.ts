@@ -1,7 +1,7 @@
 // Request and response schemas: the same zod objects validate requests and generate
 // /openapi.json.
 import { z } from '@hono/zod-openapi'
-import { EndpointRecord, unusableSubnetReason, unusableVtepReason } from '../cluster/index.ts'
+import { EndpointRecord, PublishedPortRecord, unusableSubnetReason, unusableVtepReason } from '../cluster/index.ts'
 
 /** A string field refused with `reason(value)` when that says why it cannot work. */
 const usable = (reason: (v: string) => string | undefined) =>
@@ -28,6 +28,7 @@ export const CreateNetworkSchema = z
     ipRange: z.string().optional().openapi({ example: '10.0.1.128/25' }),
     vni: z.number().int().optional().openapi({ example: 256 }),
     mtu: z.number().int().optional().openapi({ example: 1450 }),
+    internal: z.boolean().optional().openapi({ description: 'No way out: no default route, no NAT, nothing leaves the overlay' }),
     labels: stringMap.optional(),
     options: stringMap.optional(),
   })
@@ -45,6 +46,11 @@ export const ConnectSchema = z
       description: 'Interface name inside the sandbox (default: the lowest ethN free there)',
       example: 'eth1',
     }),
+    publish: z
+      .array(PublishedPortRecord.strict())
+      .max(64)
+      .optional()
+      .openapi({ description: "Ports published on this node's addresses (docker run -p); a host port published twice on a node is 409" }),
     external: z
       // a weft node's own address is refused by the route, which knows the nodes
       .object({ name: z.string().min(1), mac: z.string(), vtep: usable((v) => unusableVtepReason(v, [])) })
@@ -92,6 +98,7 @@ export const DockerNetworkSchema = z
         VTEP: z.string().optional(),
         Status: z.string().optional(),
         Error: z.string().optional(),
+        Ports: z.array(z.string()).optional().openapi({ description: 'Published ports, HOST_IP:HOST_PORT->CONTAINER_PORT/proto' }),
       }),
     ),
     Options: stringMap,
@@ -126,6 +133,12 @@ export const VniStatsSchema = z
     rxPackets: z.string(),
     rxBytes: z.string(),
     drops: z.record(z.string(), z.string()),
+    outPackets: z.string().optional().openapi({ description: 'Way out: packets that left every weft network through this host' }),
+    outBytes: z.string().optional(),
+    published: z
+      .array(z.object({ port: z.string(), ip: z.string(), connections: z.string(), packets: z.string(), bytes: z.string() }))
+      .optional()
+      .openapi({ description: "Ports published on this host to the network's endpoints, with their traffic towards them" }),
   })
   .openapi('VniStats')
 

@@ -7,6 +7,8 @@ export interface CliIo {
   err(text: string): void
   /** True when stdout is a terminal (stats --watch redraws in place). */
   isTty: boolean
+  /** Print `prompt` (no newline) and read one line of stdin; undefined at end of input. */
+  ask?(prompt: string): string | undefined
 }
 
 export interface CliContext extends CliIo {
@@ -14,6 +16,8 @@ export interface CliContext extends CliIo {
   host?: string
   env: Record<string, string | undefined>
   client(): ApiClient
+  /** As CliIo.ask; without a stdin (tests' in-process io) the answer is "no". */
+  ask(prompt: string): string | undefined
 }
 
 export function createContext(
@@ -29,6 +33,7 @@ export function createContext(
     get isTty() {
       return io.isTty
     },
+    ask: (prompt) => io.ask?.(prompt),
     host,
     env,
     client: () => (c ??= createClient(apiTarget(host, env))),

@@ -47,6 +47,15 @@ export interface Endpoint {
   created: string
   status?: 'attached' | 'failed' | 'pending' | 'gone'
   error?: string
+  /** Published ports, when the record has them (Docker's -p). */
+  ports?: PublishedPort[]
+}
+
+export interface PublishedPort {
+  proto: 'tcp' | 'udp'
+  hostIp?: string
+  hostPort: number
+  containerPort: number
 }
 
 export interface Node {
@@ -67,4 +76,18 @@ export interface VniStats {
   rxPackets: string
   rxBytes: string
   drops: Record<string, string>
+  outPackets?: string
+  outBytes?: string
+  published?: { port: string; ip: string; connections: string; packets: string; bytes: string }[]
+}
+
+/** The counters as numbers (the API sends u64 counters as decimal strings). */
+export interface VniCounts {
+  vni: number
+  network?: string
+  txPackets: number
+  txBytes: number
+  rxPackets: number
+  rxBytes: number
+  drops: Record<string, number>
 }

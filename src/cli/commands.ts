@@ -7,9 +7,18 @@ import type { CommandGroup, FlagSpec, LeafCommand } from './spec.ts'
 
 const FORMAT_LIST: FlagSpec = {
   type: 'string',
-  description: 'Output format: table or json (one object per line)',
+  description:
+    "Format output: table, json (one object per line), a Go template ('{{.Name}}'), or 'table' and a template ('table {{.ID}}\\t{{.Name}}')",
   default: 'table',
 }
+
+const filterFlag = (keys: string): FlagSpec => ({
+  type: 'string',
+  short: 'f',
+  multiple: true,
+  valueName: 'filter',
+  description: `Filter output based on conditions provided (${keys}; repeatable)`,
+})
 
 const networkCreate: LeafCommand = {
   kind: 'command',
@@ -35,12 +44,21 @@ const networkCreate: LeafCommand = {
       defaultNote: 'its first address',
     },
     'ip-range': { type: 'string', description: 'Allocate container addresses from this sub-range' },
+    attachable: {
+      type: 'boolean',
+      description:
+        "Enable manual endpoint attachment (accepted for Docker's sake: weft networks always are)",
+    },
     vni: {
       type: 'string',
       description: 'VXLAN network identifier, 1..16777215',
       defaultNote: 'next free from 256',
     },
     mtu: { type: 'string', description: 'Overlay MTU', defaultNote: 'underlay MTU - 50' },
+    internal: {
+      type: 'boolean',
+      description: 'Restrict external access to the network (no default route, no NAT)',
+    },
     label: { type: 'string', multiple: true, description: 'Set metadata KEY=VALUE (repeatable)' },
     opt: {
       type: 'string',
@@ -61,10 +79,25 @@ const networkLs: LeafCommand = {
   positionals: { min: 0, max: 0 },
   flags: {
     quiet: { type: 'boolean', short: 'q', description: 'Only display network IDs' },
+    filter: filterFlag('name=, id=, driver=, label=KEY[=VALUE], scope=, type=custom'),
     format: FORMAT_LIST,
     'no-trunc': { type: 'boolean', description: 'Do not truncate the output' },
   },
+  notes:
+    'Filters: the same key given twice matches either value, different keys must all match (labels: all).\nname= is a regular expression found in the name, id= a prefix of the id.\nTemplate fields: .ID .Name .Driver .Scope .IPv6 .Internal .Labels (.Label "KEY") .CreatedAt .Subnet .VNI',
   load: () => import('./network-ls.ts'),
+}
+
+const networkPrune: LeafCommand = {
+  kind: 'command',
+  name: 'prune',
+  summary: 'Remove all networks without endpoints',
+  positionals: { min: 0, max: 0 },
+  flags: {
+    force: { type: 'boolean', short: 'f', description: 'Do not prompt for confirmation' },
+    filter: { ...filterFlag('label=KEY[=VALUE]'), short: undefined },
+  },
+  load: () => import('./network-prune.ts'),
 }
 
 const networkInspect: LeafCommand = {
@@ -73,7 +106,14 @@ const networkInspect: LeafCommand = {
   summary: 'Display detailed information on one or more networks (JSON)',
   args: 'NETWORK [NETWORK...]',
   positionals: { min: 1, max: Infinity },
-  flags: {},
+  flags: {
+    format: {
+      type: 'string',
+      short: 'f',
+      description:
+        "Format output using a Go template, e.g. '{{range .Containers}}{{.IPv4Address}} {{end}}' or '{{(index .IPAM.Config 0).Subnet}}'",
+    },
+  },
   load: () => import('./network-inspect.ts'),
 }
 
@@ -111,6 +151,13 @@ const networkConnect: LeafCommand = {
       type: 'string',
       description: 'Underlay address of the VTEP the external endpoint sits behind',
     },
+    publish: {
+      type: 'string',
+      short: 'p',
+      multiple: true,
+      valueName: 'list',
+      description: "Publish a port on this host's addresses, [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeatable)",
+    },
   },
   load: () => import('./network-connect.ts'),
 }
@@ -135,7 +182,27 @@ const nodeLs: LeafCommand = {
     quiet: { type: 'boolean', short: 'q', description: 'Only display node names' },
     format: FORMAT_LIST,
   },
+  notes: 'Template fields: .Name .Advertise .Status .Alive .Datapath .Endpoints .Version .Started',
   load: () => import('./node-ls.ts'),
+}
+
+const endpointLs: LeafCommand = {
+  kind: 'command',
+  name: 'ls',
+  aliases: ['list'],
+  summary: 'List the endpoints of every network (as docker ps lists containers)',
+  positionals: { min: 0, max: 0 },
+  flags: {
+    quiet: { type: 'boolean', short: 'q', description: 'Only display endpoint IDs' },
+    filter: filterFlag(
+      'network=NAME|ID, node=, name=, id=, status=attached|failed|pending|gone|remote|external',
+    ),
+    format: FORMAT_LIST,
+    'no-trunc': { type: 'boolean', description: 'Do not truncate the output' },
+  },
+  notes:
+    'Template fields: .ID .Name .Network .NetworkID .IPAddress .MacAddress .Node .Ports .Status .Error .Sandbox\n.Interface .External .VTEP .CreatedAt',
+  load: () => import('./endpoint-ls.ts'),
 }
 
 const stats: LeafCommand = {
@@ -332,10 +399,17 @@ export const ROOT: CommandGroup = {
         networkDisconnect,
         networkInspect,
         networkLs,
+        networkPrune,
         networkRm,
       ],
     },
     { kind: 'group', name: 'node', summary: 'List the hosts of the cluster', commands: [nodeLs] },
+    {
+      kind: 'group',
+      name: 'endpoint',
+      summary: 'List the endpoints of every network',
+      commands: [endpointLs],
+    },
     agent,
     completion,
     demo,

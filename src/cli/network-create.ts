@@ -1,5 +1,5 @@
 // `weft network create`: docker network create for overlay networks. Prints the new id.
-import { flagList, flagString, keyValues } from './_args.ts'
+import { flagBool, flagList, flagString, keyValues } from './_args.ts'
 import type { CliContext } from './_context.ts'
 import { UsageError } from './_errors.ts'
 import type { RunInput } from './spec.ts'
@@ -53,6 +53,7 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
     ...(ipRange !== undefined ? { ipRange } : {}),
     ...(vni !== undefined ? { vni } : {}),
     ...(mtu !== undefined ? { mtu } : {}),
+    ...(flagBool(flags, 'internal') ? { internal: true } : {}),
     labels,
     options,
   }

@@ -1,9 +1,12 @@
-// `weft node ls`: the hosts in the cluster, their VTEP address and whether they are alive.
+// `weft node ls`: the hosts in the cluster, their VTEP address and whether they are alive;
+// --format table|json|TEMPLATE with the fields Name, Advertise, Status, Alive, Datapath,
+// Endpoints, Version, Started.
 import { flagBool, flagString } from './_args.ts'
 import type { CliContext } from './_context.ts'
-import { UsageError } from './_errors.ts'
 import { table } from './_format.ts'
+import { parseListFormat, printListing } from './_listing.ts'
 import type { Node } from './_types.ts'
+import { goStruct } from './template/index.ts'
 import type { RunInput } from './spec.ts'
 
 export function nodeTable(nodes: Node[]): string {
@@ -20,13 +23,34 @@ export function nodeTable(nodes: Node[]): string {
   )
 }
 
+export const nodeRow = (n: Node) =>
+  goStruct({
+    Name: n.name,
+    Advertise: n.advertise ?? '',
+    Status: n.alive ? 'Ready' : 'Down',
+    Alive: n.alive,
+    Datapath: n.datapath ?? '',
+    Endpoints: n.endpoints,
+    Version: n.version ?? '',
+    Started: n.started ?? '',
+  })
+
 export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
-  const format = flagString(flags, 'format')
-  if (format !== 'table' && format !== 'json') {
-    throw new UsageError(`--format "${format}" is not supported: use table or json`, 'node ls')
-  }
+  const fmt = parseListFormat(flagString(flags, 'format'), 'node ls')
   const nodes = await ctx.client().get<Node[]>('/v1/nodes')
-  if (flagBool(flags, 'quiet')) for (const n of nodes) ctx.out(n.name)
-  else if (format === 'json') for (const n of nodes) ctx.out(JSON.stringify(n))
-  else ctx.out(nodeTable(nodes))
+  if (flagBool(flags, 'quiet')) {
+    for (const n of nodes) ctx.out(n.name)
+    return
+  }
+  printListing(
+    ctx,
+    fmt,
+    {
+      rows: nodes.map(nodeRow),
+      table: () => nodeTable(nodes),
+      headers: {},
+      blank: nodeRow({ name: '', alive: false, endpoints: 0 }),
+    },
+    'node ls',
+  )
 }

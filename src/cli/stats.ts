@@ -5,7 +5,7 @@ import { flagBool, flagString } from './_args.ts'
 import type { CliContext } from './_context.ts'
 import { UsageError } from './_errors.ts'
 import { humanBytes, humanCount, sparkline, table } from './_format.ts'
-import type { VniStats } from './_types.ts'
+import type { VniCounts, VniStats } from './_types.ts'
 import type { RunInput } from './spec.ts'
 
 const drops = (s: VniStats) => Object.values(s.drops).reduce((a, b) => a + Number(b), 0)
@@ -15,6 +15,21 @@ function dropText(s: VniStats): string {
     .filter(([, n]) => Number(n) > 0)
     .map(([r, n]) => `${r}=${n}`)
   return parts.length ? parts.join(' ') : '0'
+}
+
+/** The counters as numbers, for --format json (the API sends u64 counters as strings). */
+export function statsCounts(s: VniStats): VniCounts {
+  const drops: Record<string, number> = {}
+  for (const [reason, n] of Object.entries(s.drops)) drops[reason] = Number(n)
+  return {
+    vni: s.vni,
+    ...(s.network !== undefined ? { network: s.network } : {}),
+    txPackets: Number(s.txPackets),
+    txBytes: Number(s.txBytes),
+    rxPackets: Number(s.rxPackets),
+    rxBytes: Number(s.rxBytes),
+    drops,
+  }
 }
 
 /** The counters as a table, one row per VNI. */
@@ -31,6 +46,20 @@ export function statsTable(stats: VniStats[]): string {
       dropText(s),
     ]),
   )
+}
+
+/** Published ports of the host and their traffic, one row each; '' when there are none. */
+export function publishedTable(stats: VniStats[]): string {
+  const rows = stats.flatMap((s) =>
+    (s.published ?? []).map((p) => [
+      p.port,
+      `${s.network ?? s.vni} ${p.ip}`,
+      humanCount(Number(p.connections)),
+      humanCount(Number(p.packets)),
+      humanBytes(Number(p.bytes)),
+    ]),
+  )
+  return rows.length ? table(['PUBLISHED', 'TO', 'CONNECTIONS', 'PACKETS IN', 'BYTES IN'], rows) : ''
 }
 
 /** Counters with rates since the previous sample and a trend of packets/s. */
@@ -95,7 +124,8 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   const client = ctx.client()
   if (!flagBool(flags, 'watch')) {
     const s = await client.get<VniStats[]>('/v1/stats')
-    ctx.out(format === 'json' ? JSON.stringify(s, null, 2) : statsTable(s))
+    const published = publishedTable(s)
+    ctx.out(format === 'json' ? JSON.stringify(s.map(statsCounts), null, 2) : published ? `${statsTable(s)}\n\n${published}` : statsTable(s))
     return
   }
   let stopped = false
@@ -127,7 +157,7 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
         trend.set(v.vni, [...(trend.get(v.vni) ?? []), pps].slice(-20))
       }
       if (format === 'json') {
-        ctx.out(JSON.stringify({ time: new Date(now).toISOString(), stats: s }))
+        ctx.out(JSON.stringify({ time: new Date(now).toISOString(), stats: s.map(statsCounts) }))
       } else {
         const body = `${statsWatchTable(s, prev, dt, trend)}\n\nevery ${intervalMs / 1000}s, ${new Date(now).toLocaleTimeString()} (Ctrl-C to stop)`
         ctx.out(ctx.isTty ? `\x1b[H\x1b[2J${body}` : `${body}\n`)

@@ -1,7 +1,7 @@
 // The cluster model: key layout, records, address rules, and snapshot views.
 export { ROOT, keys, parseKey } from './keys.ts'
 export type { ParsedKey } from './keys.ts'
-export { NetworkRecord, EndpointRecord, NodeRecord } from './records.ts'
+export { NetworkRecord, EndpointRecord, NodeRecord, PublishedPortRecord } from './records.ts'
 export { FIRST_VNI, defaultGateway, nextFreeAddress, subnetsOverlap, nextDefaultSubnet, nextFreeVni } from './ipam.ts'
 export { clusterView, viewWith } from './view.ts'
 export type { ClusterView, ParseCache } from './view.ts'

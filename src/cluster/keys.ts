@@ -23,6 +23,12 @@ export const keys = {
   endpoint: (networkId: string, endpointId: string) => `${ROOT}endpoints/${networkId}/${endpointId}`,
   endpointsOf: (networkId: string) => `${ROOT}endpoints/${networkId}/`,
   endpoints: () => `${ROOT}endpoints/`,
+  /**
+   * A port published on a node -> "networkId/endpointId"; created with cas=0 so a node publishes
+   * each protocol's port once (on any of its addresses).
+   */
+  port: (node: string, proto: string, port: number) => `${ROOT}ports/${node}/${proto}/${port}`,
+  portsOf: (node: string) => `${ROOT}ports/${node}/`,
 }
 
 /** What a key under ROOT names, for turning a flat snapshot back into records. */

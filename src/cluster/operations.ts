@@ -11,8 +11,9 @@ import {
 import { nextDefaultSubnet, nextFreeAddress, nextFreeVni, defaultGateway, subnetsOverlap } from './ipam.ts'
 import { keys, ROOT } from './keys.ts'
 import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
-import { EndpointRecord, NetworkRecord, NodeRecord } from './records.ts'
+import { EndpointRecord, NetworkRecord, NodeRecord, type PublishedPortRecord } from './records.ts'
 import { unusableSubnetReason, unusableVtepReason } from './usable.ts'
+import { checkPublished, duplicatePort, formatPublished, portKey } from '../egress/index.ts'
 
 /** Reads by prefix: from the cluster store (consistent) or from an agent's local mirror. */
 export interface StoreReader {
@@ -26,6 +27,8 @@ export interface CreateNetworkInput {
   ipRange?: string
   vni?: number
   mtu?: number
+  /** --internal: no way out. */
+  internal?: boolean
   labels?: Record<string, string>
   options?: Record<string, string>
 }
@@ -36,6 +39,8 @@ export interface ConnectInput {
   sandbox?: string
   /** Requested address (Docker's --ip). */
   ip?: string
+  /** Ports to publish on this node (Docker's -p). */
+  publish?: PublishedPortRecord[]
   /** External endpoint: name, MAC and VTEP of an address behind a non-weft VTEP. */
   external?: { name: string; mac: string; vtep: string }
   /** Interface name inside the sandbox (default: the lowest free ethN). */
@@ -123,6 +128,7 @@ export class ClusterOps {
     }
     const gateway = input.gateway === undefined ? undefined : parseIPv4(input.gateway, 'gateway')
     if (gateway && subnetIn) assertHostAddress(gateway, subnetIn, 'gateway')
+    if (input.internal !== undefined && typeof input.internal !== 'boolean') throw new ValidationError('internal must be true or false')
     for (const [k, v] of Object.entries({ ...input.labels, ...input.options })) {
       if (typeof v !== 'string' || k.length === 0) throw new ValidationError(`label/option "${k}" needs a string value`)
     }
@@ -154,6 +160,7 @@ export class ClusterOps {
         gateway: gateway ?? defaultGateway(subnet),
         ...(range ? { ipRange: range.cidr } : {}),
         mtu: input.mtu ?? this.defaultMtu,
+        ...(input.internal ? { internal: true } : {}),
         labels: { ...input.labels },
         options: { ...input.options },
         created: new Date().toISOString(),
@@ -319,6 +326,12 @@ export class ClusterOps {
     } else if (!input.sandbox) {
       throw new ValidationError('sandbox is required (netns name, /proc/PID/ns/net, or a netns path)')
     }
+    if (input.publish !== undefined) {
+      if (ext) throw new ValidationError('an external endpoint cannot publish ports: its host is not a weft node')
+      input = { ...input, publish: input.publish.map(checkPublished) }
+      const dup = duplicatePort(input.publish!)
+      if (dup) throw new ValidationError(`host port ${portKey(dup)} is published twice`)
+    }
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       // external endpoints are named cluster-wide: their duplicate check needs the store's answer
       const guess = attempt === 0 && this.local !== undefined && !ext
@@ -384,6 +397,7 @@ export class ClusterOps {
         'endpoint_exists',
       )
     }
+    const portOps = input.publish?.length ? await this.portOps(net, input.publish, node, from) : []
     const taken = new Set(ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)))
     let ip: string
     if (requested) {
@@ -409,6 +423,7 @@ export class ClusterOps {
       ...(ext ? { vtep: parseIPv4(ext.vtep, 'vtep') } : { node, sandbox: input.sandbox!, ifname }),
       external: !!ext,
       created: new Date().toISOString(),
+      ...(input.publish?.length ? { ports: input.publish } : {}),
     }
     let outcome: TxnOutcome
     try {
@@ -416,6 +431,7 @@ export class ClusterOps {
         { op: 'check', key: keys.network(net.id), revision: modifyIndex },
         { op: 'put', key: keys.ipam(net.id, ip), value: id, ifRevision: 0n },
         { op: 'put', key: keys.endpoint(net.id, id), value: json(record), ifRevision: 0n },
+        ...portOps.map((o) => ({ op: 'put' as const, key: o.key, value: `${net.id}/${id}`, ifRevision: o.ifRevision })),
       ])
     } catch (e) {
       // the caller must find out whether this record exists (and undo or keep it)
@@ -427,6 +443,32 @@ export class ClusterOps {
       throw new ConflictError(`address ${requested} is already in use in network ${net.name}`, 'ip_taken')
     }
     return undefined
+  }
+
+  /**
+   * Conditional puts claiming each published port on `node` (value filled in by the caller). A port held
+   * by an endpoint that still exists is refused with 409; one left by an endpoint that is gone
+   * (removed by another path than disconnect) is taken over at its index.
+   */
+  private async portOps(net: NetworkRecord, ports: PublishedPortRecord[], node: string, from: StoreReader): Promise<{ key: string; ifRevision: bigint }[]> {
+    if (net.internal) throw new ValidationError(`network ${net.name} is internal: nothing can be published from it`)
+    const held = new Map((await from.list(keys.portsOf(node))).map((r) => [r.key, r]))
+    const ops: { key: string; ifRevision: bigint }[] = []
+    for (const p of ports) {
+      const key = keys.port(node, p.proto, p.hostPort)
+      const cur = held.get(key)
+      if (cur) {
+        const [networkId, endpointId] = cur.value.split('/')
+        const owner = networkId && endpointId ? await from.list(keys.endpoint(networkId, endpointId)) : []
+        if (owner.length) {
+          const rec = EndpointRecord.safeParse(JSON.parse(owner[0]!.value))
+          const who = rec.success ? `${rec.data.name} (${rec.data.ip})` : endpointId
+          throw new ConflictError(`host port ${portKey(p)} is already published on node ${node} (by ${who}): ${formatPublished(p)} cannot be`, 'port_taken')
+        }
+      }
+      ops.push({ key, ifRevision: cur?.modifyIndex ?? 0n })
+    }
+    return ops
   }
 
   /**
@@ -463,6 +505,7 @@ export class ClusterOps {
     await this.kv.txn([
       { op: 'delete', key: keys.endpoint(net.id, ep.id) },
       { op: 'delete', key: keys.ipam(net.id, ep.ip) },
+      ...(ep.node ? (ep.ports ?? []).map((p) => ({ op: 'delete' as const, key: keys.port(ep.node!, p.proto, p.hostPort) })) : []),
     ])
     return ep
   }

@@ -18,8 +18,20 @@ export const NetworkRecord = z.object({
   created: z.string(),
   /** Set while `network rm` checks for endpoints; connects refuse a network being removed. */
   removing: z.boolean().optional(),
+  /** --internal: no way out (no default route, no NAT), nothing published. */
+  internal: z.boolean().optional(),
 })
 export type NetworkRecord = z.infer<typeof NetworkRecord>
+
+/** A port of an endpoint published on its node (`--publish [HOST_IP:]HOST_PORT:CONTAINER_PORT[/proto]`). */
+export const PublishedPortRecord = z.object({
+  proto: z.enum(['tcp', 'udp']),
+  /** Absent: every address of the node. */
+  hostIp: z.string().optional(),
+  hostPort: z.number().int().min(1).max(65535),
+  containerPort: z.number().int().min(1).max(65535),
+})
+export type PublishedPortRecord = z.infer<typeof PublishedPortRecord>
 
 export const EndpointRecord = z.object({
   id: z.string().regex(/^[0-9a-f]{64}$/),
@@ -38,6 +50,8 @@ export const EndpointRecord = z.object({
   vtep: z.string().optional(),
   external: z.boolean(),
   created: z.string(),
+  /** Ports published on its node (container endpoints only). */
+  ports: z.array(PublishedPortRecord).optional(),
 })
 export type EndpointRecord = z.infer<typeof EndpointRecord>
 

@@ -15,6 +15,24 @@ export interface NetworkSpec {
   gateway: string
   /** Overlay MTU (underlay MTU - 50 unless the user asked for less). */
   mtu: number
+  /** --internal: no default route, no NAT, nothing leaves the overlay. */
+  internal?: boolean
+}
+
+/** A port of an endpoint published on its host (`--publish [HOST_IP:]HOST_PORT:CONTAINER_PORT[/proto]`). */
+export interface PublishedPortSpec {
+  proto: 'tcp' | 'udp'
+  /** Absent: every address of the host. */
+  hostIp?: string
+  hostPort: number
+  containerPort: number
+}
+
+/** Every weft network of the cluster (not only this host's): what the way out must never enter. */
+export interface ClusterSubnetSpec {
+  vni: number
+  subnet: string
+  internal: boolean
 }
 
 /** A container's endpoint on this host. */
@@ -31,6 +49,8 @@ export interface LocalEndpointSpec {
   ifname: string
   /** Host-side veth name (<= 15 chars), chosen by the caller, e.g. "wf" + 10 hex of the id. */
   hostIfname: string
+  /** Ports published on this host to the endpoint (default none). */
+  publish?: PublishedPortSpec[]
 }
 
 /** An endpoint behind another VTEP (another weft host, or an external VTEP). */
@@ -63,6 +83,23 @@ export interface VniStats {
   rxBytes: bigint
   /** Drops by reason name (see DROP_REASONS in the bpf implementation). */
   drops: Record<string, bigint>
+  /** Way out (datapaths that have one): packets that left every weft network through this host. */
+  outPackets?: bigint
+  outBytes?: bigint
+  /** Ports published on this host to endpoints of this network. */
+  published?: PublishedPortStats[]
+}
+
+/** One published port's traffic. */
+export interface PublishedPortStats {
+  /** HOST_IP:HOST_PORT->CONTAINER_PORT/proto */
+  port: string
+  /** The endpoint it leads to. */
+  ip: string
+  connections: bigint
+  /** Towards the container. */
+  packets: bigint
+  bytes: bigint
 }
 
 export interface DatapathOptions {
@@ -81,8 +118,8 @@ export interface Datapath {
   removeNetwork(vni: number): Promise<void>
   /**
    * Create the veth pair, move one end into the sandbox as `ifname`, set MAC, address/prefix
-   * (the connected subnet route is the only route: the overlay has no exit), MTU, and
-   * program forwarding for it. The network (by vni) must have been upserted first.
+   * (and, where the datapath has a way out and the network is not internal, a default route
+   * via the gateway), MTU, and program forwarding for it and its published ports. The network (by vni) must have been upserted first.
    * An existing endpoint with the same hostIfname is adopted.
    */
   attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }>
@@ -98,6 +135,11 @@ export interface Datapath {
    * head-end replication list for broadcast. Replaces the previous set.
    */
   setMembers(vni: number, vteps: string[]): Promise<void>
+  /**
+   * Every weft subnet of the cluster, for isolation on the way out (replaces the previous set).
+   * Only datapaths with a way out (bpf) have it.
+   */
+  setClusterSubnets?(subnets: ClusterSubnetSpec[]): Promise<void>
   actual(): Promise<ActualState>
   stats(): Promise<VniStats[]>
   /** Release fds and handles; leave the kernel state in place (live restore). */

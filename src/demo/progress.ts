@@ -1,5 +1,9 @@
 // Numbered steps a person can follow: what each does, what it showed, how long it took.
+// When the reader goes away (`weft demo | head`), the first write fails with
+// OutputClosedError (the step under way stops) and every later one is dropped, so the
+// clean-up still runs to the end without reporting anything as done.
 import type { CliIo } from '../cli/_context.ts'
+import { OutputClosedError } from '../cli/stdio.ts'
 
 export interface Progress {
   step<T>(title: string, what: string, fn: () => Promise<T>): Promise<T>
@@ -10,8 +14,20 @@ export interface Progress {
   line(text?: string): void
 }
 
-export function createProgress(io: CliIo, total: number): Progress {
-  const color = io.isTty && !process.env.NO_COLOR
+export function createProgress(sink: CliIo, total: number): Progress {
+  let closed = false
+  const io = {
+    out(text: string) {
+      if (closed) return
+      try {
+        sink.out(text)
+      } catch (e) {
+        if (e instanceof OutputClosedError) closed = true
+        throw e
+      }
+    },
+  }
+  const color = sink.isTty && !process.env.NO_COLOR
   const c = (code: number) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s)
   const bold = c(1)
   const dim = c(2)

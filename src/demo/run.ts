@@ -12,6 +12,7 @@ import type { CliContext } from '../cli/_context.ts'
 import { CliError } from '../cli/_errors.ts'
 import { sparkline, table } from '../cli/_format.ts'
 import { createClient, apiTarget, type ApiClient } from '../cli/client.ts'
+import { OutputClosedError } from '../cli/stdio.ts'
 import { networkTable } from '../cli/network-ls.ts'
 import { nodeTable } from '../cli/node-ls.ts'
 import { statsTable } from '../cli/stats.ts'
@@ -28,7 +29,6 @@ export interface DemoOptions {
 }
 
 const UNDERLAY = (i: number) => `198.18.0.${i}` // RFC 2544 benchmark range, inside our namespaces only
-const SUBNET = '10.0.1.0/24'
 const NETWORK = 'demo'
 const KV_PORT = 8500
 
@@ -197,15 +197,15 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
 
     const net = await step(
       'Create an overlay network',
-      `"${NETWORK}" (${SUBNET}): written once to the store, every host picks it up and programs its datapath`,
+      `"${NETWORK}" on the default subnet: written once to the store, every host picks it up and programs its datapath`,
       async () => {
-        const n = await h1.client.post<DockerNetwork>('/v1/networks', { name: NETWORK, subnet: SUBNET, labels: { demo: prefix } })
-        p.shell(`weft ${hostFlag(h1)} network create -d overlay --subnet ${SUBNET} ${NETWORK}`, n.Id)
+        const n = await h1.client.post<DockerNetwork>('/v1/networks', { name: NETWORK, labels: { demo: prefix } })
+        p.shell(`weft ${hostFlag(h1)} network create -d overlay ${NETWORK}`, n.Id)
         // host 2 sees it through the store
         let seen: DockerNetwork[] = []
         await waitFor(async () => (seen = await h2.client.get<DockerNetwork[]>('/v1/networks')).some((x) => x.Id === n.Id), `host 2 to see ${NETWORK}`, 10_000)
         p.shell(`weft ${hostFlag(h2)} network ls`, networkTable(seen))
-        p.info(`VNI ${n.Options['com.docker.network.driver.overlay.vxlanid_list']}, gateway ${n.IPAM.Config[0]?.Gateway}, MTU ${n.Options['com.docker.network.driver.mtu']}`)
+        p.info(`subnet ${n.IPAM.Config[0]?.Subnet}, VNI ${n.Options['com.docker.network.driver.overlay.vxlanid_list']}, gateway ${n.IPAM.Config[0]?.Gateway}, MTU ${n.Options['com.docker.network.driver.mtu']}`)
         return n
       },
     )
@@ -292,7 +292,8 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
       return leftovers(state)
     })
   if (failed) {
-    if (failed instanceof InterruptedError) throw failed
+    // the reader went away (`weft demo | head`): cleaned up; stop without a word (exit 1)
+    if (failed instanceof InterruptedError || failed instanceof OutputClosedError) throw failed
     const msg = (failed as Error).message ?? String(failed)
     throw new CliError(`the demo failed: ${msg}${left.length ? ` (left behind: ${left.join(', ')}; run \`weft demo --down\`)` : ''}`)
   }

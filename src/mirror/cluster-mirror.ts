@@ -15,6 +15,7 @@ export class ClusterMirror {
   private readonly parseCache: ParseCache = new Map()
   private current: ClusterView
   private readonly listeners = new Set<() => void>()
+  private hadWatchEvent = false
 
   constructor(
     readonly db: MirrorDb,
@@ -34,10 +35,21 @@ export class ClusterMirror {
   }
 
   /**
+   * Whether the store's own state reached the mirror since this process started. Until then
+   * the view is what the last run left on disk, without its last own writes (those are kept in
+   * memory only): an endpoint missing from it may just be one connected moments before a crash.
+   * (With scoped following, the follower's ready() says it for everything it follows.)
+   */
+  get synced(): boolean {
+    return this.hadWatchEvent
+  }
+
+  /**
    * A watch event from the store, of the watch on `prefix` (default: the whole tree, one
    * watch). Listeners hear it even when nothing changed (a wakeup).
    */
   async apply(e: WatchEvent, prefix = ''): Promise<boolean> {
+    this.hadWatchEvent = true
     const changed = e.kind === 'snapshot'
       ? await this.db.applySnapshot(e.entries, e.revision, prefix)
       : await this.db.applyDelta(e.put, e.deleted, e.revision, prefix)

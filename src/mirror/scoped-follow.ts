@@ -17,6 +17,9 @@
 // - IPAM keys are not followed: they mirror the endpoints' addresses one to one (written and
 //   deleted in the same transactions), so the connect's first guess derives them (scopedReader);
 //   its CAS catches a wrong guess.
+// - At start, one list of all endpoints finds this node's endpoints the mirror lacks (a connect
+//   that committed just before a crash, a new data dir); until it answered, ready() is false,
+//   so the reconciler does not detach what it does not know yet.
 // - Rejected: one recursive watch on the whole tree (every change sent the tree to every host:
 //   the cost grew with the cluster, not with the network); a per-node index key (needs a new
 //   key in every connect transaction and a migration; the view already knows our endpoints).
@@ -27,8 +30,17 @@ import type { ClusterMirror } from './cluster-mirror.ts'
 export interface ScopedFollowOptions {
   /** This node's name: its endpoints decide the scope. */
   node: string
-  store: Pick<ClusterStore, 'watch'>
+  store: Pick<ClusterStore, 'watch' | 'list'>
   mirror: ClusterMirror
+  /**
+   * Look once, at start, for this node's endpoints across the whole tree (default true): the
+   * mirror may lack one whose connect committed just before a crash (own writes live in memory
+   * until a snapshot confirms them), or the data dir may be new. One list per start; the old
+   * design sent the whole tree per change.
+   */
+  discover?: boolean
+  /** First retry delay of a failed discovery (default 500 ms, doubling to 10 s). */
+  retryMs?: number
   status: StoreStatus
   log?: { debug(o: object, m?: string): void; warn?(o: object, m?: string): void }
 }
@@ -65,6 +77,8 @@ export class ScopedFollower {
   private rescopeQueued = false
   /** Base watches (nodes, networks) whose first event has been applied. */
   private baseSynced = 0
+  private discovered = false
+  private readonly stopping = new AbortController()
   /** Mirror writes of all watches and drops run one at a time (a dropped network's late event must not come back). */
   private serial: Promise<unknown> = Promise.resolve()
   /** Follows started and stopped since construction (tests, metrics). */
@@ -87,11 +101,14 @@ export class ScopedFollower {
     this.base = [keys.nodes(), keys.networks()].map((prefix) => this.watch(prefix, () => true, once))
     this.off = mirror.onChange(() => this.queueRescope())
     this.rescope()
+    if (this.o.discover === false) this.discovered = true
+    else void this.discover()
   }
 
   /** Stop every watch; resolves when their loops have ended. */
   async stop(): Promise<void> {
     this.stopped = true
+    this.stopping.abort()
     this.off?.()
     const all = [...this.base, ...[...this.networks.values()].map((f) => f.watch)]
     this.base = []
@@ -134,7 +151,7 @@ export class ScopedFollower {
 
   /** Every watch has delivered once: the mirror holds the full current state of the scope. */
   ready(): boolean {
-    return this.baseSynced === 2 && [...this.networks.values()].every((f) => f.synced)
+    return this.baseSynced === 2 && this.discovered && [...this.networks.values()].every((f) => f.synced)
   }
 
   // --- internal ---
@@ -145,6 +162,36 @@ export class ScopedFollower {
       return r.node === this.o.node && r.external !== true
     } catch {
       return false
+    }
+  }
+
+  /** Find this node's endpoints in the store (once, retried until it answers) and follow their networks. */
+  private async discover(): Promise<void> {
+    const { store, status, log } = this.o
+    for (let delay = this.o.retryMs ?? 500; !this.stopped; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        const all = await store.list(keys.endpoints())
+        status.answered()
+        if (this.stopped) return
+        for (const e of all) {
+          const k = parseKey(e.key)
+          if (k.kind === 'endpoint' && !this.networks.has(k.networkId) && this.isMine(e)) {
+            log?.warn?.({ network: k.networkId.slice(0, 12), endpoint: k.endpointId.slice(0, 12) }, 'the store holds an endpoint of this node the mirror did not: following its network')
+            this.pending.add(k.networkId)
+            this.follow(k.networkId)
+          }
+        }
+        this.discovered = true
+        this.queueRescope()
+        return
+      } catch (e) {
+        status.failed((e as Error).message)
+        log?.debug({ err: (e as Error).message }, `looking for this node's endpoints failed; retrying in ${delay} ms`)
+        await new Promise<void>((res) => {
+          const t = setTimeout(res, delay)
+          this.stopping.signal.addEventListener('abort', () => (clearTimeout(t), res()), { once: true })
+        })
+      }
     }
   }
 

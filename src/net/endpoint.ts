@@ -197,7 +197,7 @@ function adopt(s: Spec, sandbox: RtnlSocket, master: number | undefined, sandbox
   }
 }
 
-/** MAC, MTU, no IPv6, exactly the one IPv4 address, up; returns the link as read back. */
+/** MAC, MTU, no IPv6, exactly the one IPv4 address, up (and lo up); returns the link as read back. */
 function configureSandboxEnd(s: Spec, sandbox: RtnlSocket, adopted: boolean): NlLink {
   sandbox.setLink(s.ifname, adopted ? { mac: s.mac, mtu: s.mtu } : {})
   const peer = sandbox.getLink(s.ifname)
@@ -209,6 +209,8 @@ function configureSandboxEnd(s: Spec, sandbox: RtnlSocket, adopted: boolean): Nl
   }
   sandbox.replaceAddress(peer.ifindex, s.ip, s.prefixLen)
   sandbox.setLink(peer.ifindex, { up: true })
+  // as Docker's containers: the sandbox's loopback is up, so 127.0.0.1 works at once
+  sandbox.setLink('lo', { up: true })
   return peer
 }
 

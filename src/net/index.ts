@@ -19,5 +19,6 @@ export { plumbEndpoint, unplumbEndpoint, unplumbEndpoints, validatePlumbSpec } f
 export type { PlumbSpec, PlumbedEndpoint } from './endpoint.ts'
 export { exec, batch, iprouteJson, parseIprouteJson, inNetns, IprouteError } from './exec.ts'
 export { RtnlSocket, NetlinkError, NETLINK_TIMEOUT_MS } from './netlink.ts'
+export { NetlinkMessage, AF_INET, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE } from './netlink-message.ts'
 export type { NlLink, NlAddress, RtnlOptions } from './netlink.ts'
 export type { ExecResult } from './exec.ts'

@@ -142,6 +142,11 @@ export class RtnlSocket {
     }
   }
 
+  /** Send a request built elsewhere (e.g. src/egress's routes) and wait for its ACK; throws NetlinkError. */
+  request(op: string, m: NetlinkMessage): void {
+    this.exchange(op, m)
+  }
+
   /** Create a veth pair: `o.name` here, `o.peer.name` in the netns open at `o.peer.netnsFd`. EEXIST when `o.name` exists. */
   createVeth(o: VethRequest): void {
     this.exchange(`create veth ${o.name} (peer ${o.peer.name})`, createVethMessage(o))

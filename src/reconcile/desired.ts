@@ -3,7 +3,7 @@
 // network on first use); remote endpoints count only while their node is alive (its
 // session-held node key exists) — external endpoints always count.
 import type { ClusterView } from '../cluster/index.ts'
-import type { LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
+import type { ClusterSubnetSpec, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
 import { hostIfnameFor } from '../net/index.ts'
 import { remoteKey } from './items.ts'
 
@@ -15,18 +15,28 @@ export interface DesiredState {
   remote: Map<string, RemoteEndpointSpec>
   /** vni -> sorted VTEPs */
   members: Map<number, string[]>
+  /** Every network's subnet in the cluster (by VNI): isolation on the way out. */
+  subnets: ClusterSubnetSpec[]
 }
 
 export function desiredState(view: ClusterView, me: string): DesiredState {
-  const d: DesiredState = { networks: new Map(), local: new Map(), remote: new Map(), members: new Map() }
+  const d: DesiredState = { networks: new Map(), local: new Map(), remote: new Map(), members: new Map(), subnets: [] }
+  d.subnets = [...view.networks.values()]
+    .map((n) => ({ vni: n.vni, subnet: n.subnet, internal: !!n.internal }))
+    .sort((a, b) => a.vni - b.vni)
   const vniOf = new Map<string, number>()
   for (const ep of view.endpoints.values()) {
     const net = view.networks.get(ep.networkId)
     if (!net || ep.node !== me || !ep.sandbox || !ep.ifname) continue
-    d.networks.set(net.vni, { id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.gateway, mtu: net.mtu })
+    d.networks.set(net.vni, {
+      id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.gateway, mtu: net.mtu, ...(net.internal && { internal: true }),
+    })
     vniOf.set(net.id, net.vni)
     const hostIfname = hostIfnameFor(ep.id)
-    d.local.set(hostIfname, { id: ep.id, vni: net.vni, ip: ep.ip, mac: ep.mac, sandbox: ep.sandbox, ifname: ep.ifname, hostIfname })
+    d.local.set(hostIfname, {
+      id: ep.id, vni: net.vni, ip: ep.ip, mac: ep.mac, sandbox: ep.sandbox, ifname: ep.ifname, hostIfname,
+      ...(ep.ports?.length && { publish: ep.ports }),
+    })
   }
   const members = new Map<number, Set<string>>()
   for (const ep of view.endpoints.values()) {

@@ -53,3 +53,14 @@ export const membersItem = (vni: number, vteps: string[]): ItemRef => ({
   op: 'set',
   subject: `members of VNI ${vni} (${vteps.length ? vteps.join(', ') : 'none'})`,
 })
+
+/** Failure-book key of the cluster's subnets (setClusterSubnets): never a VNI. */
+export const SUBNETS_KEY = 'subnets'
+
+export const subnetsItem = (count: number): ItemRef => ({
+  kind: 'network',
+  key: SUBNETS_KEY,
+  vni: 0,
+  op: 'upsert',
+  subject: `the cluster's ${count} subnets (isolation and NAT of the way out)`,
+})

@@ -12,9 +12,9 @@
 // of every pass, and from then on the host programmed nothing.
 import type { Datapath, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
-import { desiredState } from './desired.ts'
+import { desiredState, type DesiredState } from './desired.ts'
 import { FailureBook, type ItemFailure, type ItemKind, type ItemRef } from './failures.ts'
-import { attachItem, detachItem, membersItem, networkItem, remoteItem, remoteKey, vanishedKey } from './items.ts'
+import { attachItem, detachItem, membersItem, networkItem, remoteItem, remoteKey, SUBNETS_KEY, subnetsItem, vanishedKey } from './items.ts'
 
 export interface ReconcilerDeps {
   datapath: Datapath
@@ -26,6 +26,11 @@ export interface ReconcilerDeps {
   /** Host-local facts sink: the endpoint on this host veth was detached (or, never attached, is no longer wanted). */
   onDetached?: (hostIfname: string) => Promise<void> | void
   log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
+  /**
+   * False while the view may lack endpoints this host has (an agent restarted before the store
+   * answered): local endpoints the view does not know are then kept, not detached.
+   */
+  mayDetachUnknown?: () => boolean
   /** Full resync period (re-read actual state from the kernel). */
   resyncMs?: number
   /** Endpoint attaches run this many at a time (the kernel serialises much of it anyway). */
@@ -47,6 +52,8 @@ interface Programmed {
   local: Map<string, { fp: string; vni: number; ip: string; hostIfname?: string }>
   remote: Map<string, string>
   members: Map<number, string>
+  /** fingerprint of the cluster subnets last set (setClusterSubnets) */
+  subnets?: string
 }
 
 type WithFp<K, S> = Map<K, { spec: S; fp: string }>
@@ -58,6 +65,7 @@ interface Desired {
   local: WithFp<string, LocalEndpointSpec>
   remote: WithFp<string, RemoteEndpointSpec>
   members: Map<number, string[]>
+  subnets: DesiredState['subnets']
 }
 
 export interface ReconcileStats {
@@ -246,7 +254,9 @@ export class Reconciler {
     const d = desiredState(view, this.deps.node)
     const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(m: Map<K, S>) =>
       new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
-    this.lastDesired = { view, networks: withFp(d.networks), local: withFp(d.local), remote: withFp(d.remote), members: d.members }
+    this.lastDesired = {
+      view, networks: withFp(d.networks), local: withFp(d.local), remote: withFp(d.remote), members: d.members, subnets: d.subnets,
+    }
     return this.lastDesired
   }
 
@@ -284,6 +294,16 @@ export class Reconciler {
     const p = this.programmed
     const d = this.desired()
 
+    // 0. every subnet of the cluster, before any endpoint can send: the way out must know them
+    if (dp.setClusterSubnets) {
+      const fp = JSON.stringify(d.subnets)
+      if (p.subnets !== fp) {
+        await this.item(subnetsItem(d.subnets.length), fp, async () => {
+          await dp.setClusterSubnets!(d.subnets)
+          p.subnets = fp
+        })
+      }
+    }
     // 1. networks first: endpoints need them
     for (const [vni, { spec, fp }] of d.networks) {
       if (p.networks.get(vni) === fp) continue
@@ -300,6 +320,8 @@ export class Reconciler {
       // a changed endpoint (same veth, other address) is detached and attached anew;
       // one adopted from the kernel ('' fingerprint) gets the idempotent attach below instead
       if (want && (had.fp === want.fp || had.fp === '')) continue
+      // a live veth the view does not know, before the store has answered: keep it for now
+      if (!want && had.hostIfname !== undefined && this.deps.mayDetachUnknown?.() === false) continue
       const ok = await this.item(detachItem(key, had), '', async () => {
         await dp.detachEndpoint({ vni: had.vni, ip: had.ip, ...(had.hostIfname !== undefined && { hostIfname: had.hostIfname }) })
         p.local.delete(key)
@@ -390,7 +412,7 @@ export class Reconciler {
 
   /** Failures of items that are neither wanted nor held any more are dropped (with their host-local facts). */
   private async forgetUnwanted(p: Programmed, d: Desired): Promise<void> {
-    this.book.retain('network', (k) => d.networks.has(Number(k)) || p.networks.has(Number(k)))
+    this.book.retain('network', (k) => k === SUBNETS_KEY || d.networks.has(Number(k)) || p.networks.has(Number(k)))
     this.book.retain('remote-endpoint', (k) => d.remote.has(k) || p.remote.has(k))
     this.book.retain('members', (k) => d.members.has(Number(k)))
     const gone = this.book.retain('local-endpoint', (k) => d.local.has(k) || p.local.has(k))

@@ -24,12 +24,12 @@ for (const datapath of ['bpf', 'kernel'] as const) {
     const c = (host: number, n = 0) => topo.hosts[host]!.containers[n]!.ns
     let remoteIp = ''
     /**
-     * The state of `from`'s neighbour entry for `ip` 300 ms after its first packet to it: an
+     * The state of `from`'s neighbour entry for `ip` 800 ms after its first packet to it: an
      * answered ARP leaves a MAC (REACHABLE/STALE/DELAY), an unanswered one INCOMPLETE until the
-     * 1 s retransmit.
+     * 1 s retransmit (800 ms stays below it and leaves room for a loaded machine).
      */
     const firstArp = async (from: string, ip: string) => {
-      await runIn(from, ['ping', '-n', '-c', '1', '-W', '0.3', ip])
+      await runIn(from, ['ping', '-n', '-c', '1', '-W', '0.8', ip])
       const n = JSON.parse((await runIn(from, ['ip', '-j', 'neigh', 'show', ip])).stdout || '[]') as { lladdr?: string; state?: string[] }[]
       return { lladdr: n[0]?.lladdr, state: n[0]?.state?.join(',') }
     }

@@ -61,12 +61,12 @@ describe('the network isolation check', () => {
       // same host: switched locally into blue, and blue's answer back into red
       const local = await isolationViolations(sb.red0!, sb.blue0!, { countsDrops: true })
       expect(local.join('\n')).toMatch(/echo requests answered/)
-      expect(local.join('\n')).toMatch(/unknown_dst drops/)
+      expect(local.join('\n')).toMatch(/unknown_dst\/foreign_net drops/)
       // across hosts: encapsulated with blue's VNI (the receiver's inner-source check then
       // drops it, so no answer comes back, but the sender no longer drops it)
       const across = await isolationViolations(sb.red0!, sb.blue1!, { countsDrops: true })
       console.log(`[isolation] what the check reports on the broken datapath:\n  ${[...local, ...across].join('\n  ')}`)
-      expect(across.join('\n')).toMatch(/counted 0 unknown_dst drops in red/)
+      expect(across.join('\n')).toMatch(/counted 0 unknown_dst\/foreign_net drops in red/)
     } finally {
       const real = join(work, 'vxlan.o')
       writeFileSync(real, bpfObjectBytes('vxlan'))

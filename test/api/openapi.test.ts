@@ -108,7 +108,7 @@ describe(`admin API documents and metrics (${DATAPATH} datapath)`, () => {
     // every documented field is accepted...
     const body: Record<string, unknown> = {
       name: 'doc-check', driver: 'overlay', subnet: '10.0.90.0/24', gateway: '10.0.90.1', ipRange: '10.0.90.128/25',
-      vni: 9090, mtu: 1400, labels: { a: 'b' }, options: { c: 'd' },
+      vni: 9090, mtu: 1400, internal: false, labels: { a: 'b' }, options: { c: 'd' },
     }
     expect(Object.keys(body).sort()).toEqual(Object.keys(create.properties).sort())
     const ok = await agents[0]!.api('POST', '/v1/networks', body)

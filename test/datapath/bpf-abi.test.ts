@@ -44,7 +44,7 @@ describe('bpf/abi.h vs src/datapath/bpf/abi.ts (BTF of the built object)', () =>
     const drops = builtBtf().enumValues('vx_drop_reason')
     expect(Object.keys(drops).length).toBeGreaterThan(10)
     expect(drops.VX_DROP_INNER_SRC_SPOOF).toBe(-149)
-    expect(drops.VX_DROP_RANGE_LO).toBe(-149)
+    expect(drops.VX_DROP_RANGE_LO).toBe(-152)
     expect(drops.VX_DROP_RANGE_HI).toBe(-130)
   })
 
@@ -87,9 +87,9 @@ describe('the ABI check fails on a broken abi.h', () => {
     expect(abiMismatches(renamed)).toContain('drop reason 148: C self, abi.ts loop')
     const added = await mutantBtf(
       'added',
-      'VX_DROP_RANGE_LO = VX_DROP_INNER_SRC_SPOOF,',
-      'VX_DROP_NEW = -150,\n\tVX_DROP_RANGE_LO = VX_DROP_NEW,',
+      'VX_DROP_RANGE_LO = VX_DROP_NO_WAY_OUT,',
+      'VX_DROP_NEW = -153,\n\tVX_DROP_RANGE_LO = VX_DROP_NEW,',
     )
-    expect(abiMismatches(added)).toContain('drop reason 150: C new, abi.ts (none)')
+    expect(abiMismatches(added)).toContain('drop reason 153: C new, abi.ts (none)')
   }, 30_000)
 })

@@ -46,7 +46,7 @@ beforeAll(() => {
   })
   const nets = new TypedMap(obj.map('vx_nets'), u32, netCodec)
   for (const n of WORLD.networks) {
-    nets.update(n.vni, { mtu: n.mtu, subnet: ipv4ToInt(n.subnet), gateway: ipv4ToInt(n.gateway), prefixLen: n.prefixLen })
+    nets.update(n.vni, { mtu: n.mtu, subnet: ipv4ToInt(n.subnet), gateway: ipv4ToInt(n.gateway), prefixLen: n.prefixLen, flags: 0 })
   }
   const eps = new TypedMap(obj.map('vx_eps'), epKeyCodec, epCodec)
   const ifs = new TypedMap(obj.map('vx_ifs'), u32, ifCodec)

@@ -69,8 +69,8 @@ describe(`weft demo (${DATAPATH} datapath)`, () => {
     expect(out).toMatch(/"com\.docker\.network\.driver\.overlay\.vxlanid_list": "256"/)
     expect(out).toMatch(/VNI\s+NETWORK\s+RX PACKETS/)
     // the ping across hosts, with ping's own summary
-    expect(out).toMatch(new RegExp(`${prefix}-c1 \\(on ${prefix}-h1\\) -> 10\\.0\\.1\\.3 \\(in ${prefix}-c2 on ${prefix}-h2\\)`))
-    expect(out).toMatch(/reply {2}1 from 10\.0\.1\.3 +[\d.]+ ms/)
+    expect(out).toMatch(new RegExp(`${prefix}-c1 \\(on ${prefix}-h1\\) -> 10\\.0\\.0\\.3 \\(in ${prefix}-c2 on ${prefix}-h2\\)`))
+    expect(out).toMatch(/reply {2}1 from 10\.0\.0\.3 +[\d.]+ ms/)
     expect(out).toMatch(/10 packets transmitted, 10 received, 0% packet loss/)
     expect(out).toContain('nothing left behind')
     expect(await leftovers(prefix)).toEqual([])
@@ -83,7 +83,7 @@ describe(`weft demo (${DATAPATH} datapath)`, () => {
     prefixes.push(p)
     expect(kept.code).toBe(0)
     expect(kept.stdout).toContain(`${bin} --host unix:///run/weft-demo/${p}/h1.sock network ls`)
-    expect(kept.stdout).toContain(`ip netns exec ${p}-c1 ping 10.0.1.3`)
+    expect(kept.stdout).toContain(`ip netns exec ${p}-c1 ping 10.0.0.3`)
     expect(kept.stdout).toContain(`${bin} demo --down`)
     // still running: the printed command works
     const ls = await run([bin, '--host', `unix:///run/weft-demo/${p}/h1.sock`, 'network', 'ls', '-q'])

@@ -356,3 +356,19 @@ describe('Reconciler retries', () => {
     expect(detached).toEqual([ifn('1')])
   })
 })
+
+describe('Reconciler before the store has answered', () => {
+  test('a live local endpoint the view does not know is kept until the store answered, then detached', async () => {
+    let synced = false
+    const { world, pass } = setup({ mayDetachUnknown: () => synced })
+    world.endpoint('1', 'a', ME, '10.0.1.2')
+    await pass()
+    // the view from disk lacks the endpoint (its own write was in memory only when the agent died)
+    world.removeEndpoint('1', 'a').endpoint('2', 'a', ME, '10.0.1.3')
+    const before = await pass()
+    expect(at(before, `attachEndpoint ${ifn('2')}`)).toBeGreaterThanOrEqual(0) // the pass did run
+    expect(before.some((l) => l.startsWith(`detachEndpoint ${ifn('1')}`))).toBe(false)
+    synced = true
+    expect(at(await pass(), `detachEndpoint ${ifn('1')}`)).toBeGreaterThanOrEqual(0)
+  })
+})

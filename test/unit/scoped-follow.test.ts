@@ -39,6 +39,7 @@ async function host(node: string, db?: MirrorDb): Promise<Host> {
     mirror,
     status: new StoreStatus(),
     store: {
+      list: (prefix) => rig.store.list(prefix),
       watch: (prefix, onEvent, h) =>
         rig.store.watch(
           prefix,
@@ -173,5 +174,18 @@ describe('scoped following', () => {
     await waitFor(() => d.follower.synced(mine.id), { what: 'the restored network synced', timeoutMs: 5000 })
     expect(d.mirror.view().endpoints.has(cEp.id)).toBe(true)
     expect(d.mirror.view().networks.has(other.id)).toBe(true)
+  })
+
+  test("at start, this node's endpoint the mirror lacks (a crash right after the connect, a new data dir) is found in the store and its network followed", async () => {
+    const b = hosts.find((h) => h.node === 'b')!
+    await b.ops.createNetwork({ name: 'scoped-four', subnet: '10.94.0.0/24' })
+    // written as node e, whose agent then "crashed" before its mirror saw it
+    const writer = new ClusterOps(rig.store, 1450)
+    const lost = await writer.connect({ network: 'scoped-four', sandbox: 'e1' }, 'e', () => new Set())
+    const e = await host('e')
+    expect(e.follower.ready()).toBe(false)
+    await waitFor(() => e.follower.ready(), { what: 'host e ready', timeoutMs: 5000 })
+    expect(e.follower.following()).toEqual([lost.networkId])
+    expect(e.mirror.view().endpoints.has(lost.id)).toBe(true)
   })
 })

@@ -56,6 +56,10 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
           rxPackets: String(v.rxPackets),
           rxBytes: String(v.rxBytes),
           drops: Object.fromEntries(Object.entries(v.drops).map(([k, n]) => [k, String(n)])),
+          ...(v.outPackets !== undefined ? { outPackets: String(v.outPackets), outBytes: String(v.outBytes ?? 0n) } : {}),
+          ...(v.published?.length
+            ? { published: v.published.map((p) => ({ ...p, connections: String(p.connections), packets: String(p.packets), bytes: String(p.bytes) })) }
+            : {}),
         })),
         200,
       )

@@ -18,7 +18,7 @@ function cstruct<T extends Record<string, unknown>>(cName: string, size: number,
 }
 
 /** Kernel-visible map names (bpf/maps.h); also their pin file names. */
-export const MAP_NAMES = ['vx_cfg', 'vx_nets', 'vx_eps', 'vx_ifs', 'vx_members', 'vx_stats'] as const
+export const MAP_NAMES = ['vx_cfg', 'vx_nets', 'vx_eps', 'vx_ifs', 'vx_members', 'vx_subnets', 'vx_stats'] as const
 
 /** Program names (bpf/vxlan.bpf.c). */
 export const PROG_FROM_ENDPOINT = 'vx_from_ep'
@@ -26,6 +26,10 @@ export const PROG_FROM_UNDERLAY = 'vx_from_ul'
 
 export { VXLAN_PORT, VXLAN_OVERHEAD as VX_ENCAP_LEN } from '../../net/index.ts'
 export const CFG_F_VALID = 1
+/** The host side of the way out (forwarding, NAT) is set up. */
+export const CFG_F_EGRESS = 2
+/** vx_net.flags: --internal, nothing leaves the overlay. */
+export const NET_F_INTERNAL = 1
 
 /** struct vx_config */
 export type Config = {
@@ -47,12 +51,14 @@ export type Net = {
   subnet: number
   gateway: number
   prefixLen: number
+  flags: number
 }
 export const netCodec: CStructCodec<Net> = cstruct<Net>('vx_net', 16, {
   mtu: { offset: 0, codec: u32 },
   subnet: { offset: 4, codec: be32 },
   gateway: { offset: 8, codec: be32 },
   prefixLen: { offset: 12, codec: u8 },
+  flags: { offset: 13, codec: u8 },
 })
 
 /** struct vx_ep_key */
@@ -99,6 +105,24 @@ export const memberKeyCodec: CStructCodec<MemberKey> = cstruct<MemberKey>('vx_me
   vtep: { offset: 4, codec: be32 },
 })
 
+/** struct vx_subnet_key (an LPM trie key: prefix length first) */
+export type SubnetKey = {
+  prefixlen: number
+  addr: number
+}
+export const subnetKeyCodec: CStructCodec<SubnetKey> = cstruct<SubnetKey>('vx_subnet_key', 8, {
+  prefixlen: { offset: 0, codec: u32 },
+  addr: { offset: 4, codec: be32 },
+})
+
+/** struct vx_subnet */
+export type Subnet = {
+  vni: number
+}
+export const subnetCodec: CStructCodec<Subnet> = cstruct<Subnet>('vx_subnet', 8, {
+  vni: { offset: 0, codec: u32 },
+})
+
 /** struct vx_stat_key */
 export type StatKey = {
   vni: number
@@ -126,6 +150,7 @@ export const MAP_CODECS: Readonly<Record<(typeof MAP_NAMES)[number], { key: Code
   vx_eps: { key: epKeyCodec, value: epCodec },
   vx_ifs: { key: u32, value: ifCodec },
   vx_members: { key: memberKeyCodec, value: u32 },
+  vx_subnets: { key: subnetKeyCodec, value: subnetCodec },
   vx_stats: { key: statKeyCodec, value: statCodec },
 }
 
@@ -136,6 +161,8 @@ export const Counter = {
   LOCAL: 3,
   ARP_REPLY: 4,
   FRAG_NEEDED: 5,
+  OUT: 6,
+  GW_ECHO: 7,
 } as const
 
 /**
@@ -163,6 +190,9 @@ export const DROP_REASONS: Readonly<Record<number, string>> = {
   147: 'bad_ip',
   148: 'loop',
   149: 'inner_src_spoof',
+  150: 'foreign_net',
+  151: 'internal',
+  152: 'no_way_out',
 }
 
 /** Reason name -> code. */

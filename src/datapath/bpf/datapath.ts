@@ -19,6 +19,8 @@
 //   the plumbing awaits, so two calls on one endpoint must not overlap.
 // - The config (VTEP address, underlay ifindex, UDP port) is a one-slot array map, not
 //   `const volatile`: a restarted agent whose underlay ifindex changed rewrites it in place.
+// - The way out (issue 15): BPF passes what leaves every weft network up to the host stack;
+//   the host side (NAT, forwarding, routes, published ports) is src/egress/, driven from here.
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -32,16 +34,18 @@ import {
   parseIPv4, parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, VXLAN_OVERHEAD, VXLAN_PORT, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
-  ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats,
+  ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, PublishedPortStats, RemoteEndpointSpec, VniStats,
 } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import {
-  CFG_F_VALID, configCodec, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
+  CFG_F_EGRESS, CFG_F_VALID, configCodec, NET_F_INTERNAL, subnetCodec, subnetKeyCodec, type Subnet, type SubnetKey, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
   PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, type Config, type Ep,
   type EpKey, type If, type MemberKey, type Net, type Stat, type StatKey,
 } from './abi.ts'
+import type { ClusterSubnetSpec } from '../types.ts'
 import { PIN_ROOT } from '../constants.ts'
 import { ensureGroDevice, removeGroDevice } from './gro.ts'
+import { formatPublished, HostEgress } from '../../egress/index.ts'
 
 export { PIN_ROOT }
 
@@ -54,11 +58,19 @@ export interface BpfVniStats extends VniStats {
   arpReplies: bigint
   /** ICMP fragmentation-needed replies sent back into containers. */
   fragNeeded: bigint
+  /** Way out: packets passed up to the host stack for outside every weft network. */
+  outPackets: bigint
+  outBytes: bigint
+  /** Pings to the gateway answered in BPF. */
+  gatewayEchoes: bigint
+  published?: PublishedPortStats[]
 }
 
 export interface BpfDatapathInternals {
   /** The BPF object to load (default: the embedded `vxlan` object). */
   objectBytes?: () => Uint8Array
+  /** Set up the way out (nftables, forwarding; default true). Off: what leaves the overlay is dropped (no_way_out). */
+  egress?: boolean
 }
 
 interface Maps {
@@ -67,6 +79,7 @@ interface Maps {
   eps: TypedMap<EpKey, Ep>
   ifs: TypedMap<number, If>
   members: TypedMap<MemberKey, number>
+  subnets: TypedMap<SubnetKey, Subnet>
   stats: PerCpuMap<StatKey, Stat>
 }
 
@@ -86,6 +99,10 @@ export class BpfDatapath implements Datapath {
   private readonly advertise: string
   private loaded: Loaded | undefined
   private queue: Promise<unknown> = Promise.resolve()
+  /** Host side of the way out; undefined when turned off. */
+  private readonly egress: HostEgress | undefined
+  /** The cluster's subnets as last set (setClusterSubnets); vx_subnets holds these and every local network's. */
+  private clusterSubnets: ClusterSubnetSpec[] = []
 
   constructor(
     private readonly opts: DatapathOptions,
@@ -97,6 +114,7 @@ export class BpfDatapath implements Datapath {
     this.advertise = parseIPv4(opts.advertise, 'advertise address')
     this.pinDir = join(PIN_ROOT, opts.node)
     this.linksDir = join(this.pinDir, 'links')
+    this.egress = internals.egress === false ? undefined : new HostEgress()
   }
 
   /** Run `fn` after every earlier mutating call has finished. */
@@ -127,9 +145,12 @@ export class BpfDatapath implements Datapath {
         eps: new TypedMap(obj.map('vx_eps'), epKeyCodec, epCodec),
         ifs: new TypedMap(obj.map('vx_ifs'), u32, ifCodec),
         members: new TypedMap(obj.map('vx_members'), memberKeyCodec, u32),
+        subnets: new TypedMap(obj.map('vx_subnets'), subnetKeyCodec, subnetCodec),
         stats: new PerCpuMap(obj.map('vx_stats'), statKeyCodec, statCodec),
       }
-      maps.cfg.update(0, { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags: CFG_F_VALID })
+      await this.egress?.start()
+      const flags = CFG_F_VALID | (this.egress ? CFG_F_EGRESS : 0)
+      maps.cfg.update(0, { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags })
       await ensureGroDevice(VXLAN_PORT)
       ensurePinDir(this.linksDir)
       const fromEp = obj.program(PROG_FROM_ENDPOINT)
@@ -213,7 +234,9 @@ export class BpfDatapath implements Datapath {
         subnet: ipv4ToInt(subnet.network),
         gateway: ipv4ToInt(parseIPv4(net.gateway)),
         prefixLen: subnet.prefixLen,
+        flags: net.internal ? NET_F_INTERNAL : 0,
       })
+      this.syncSubnets(maps)
     })
   }
 
@@ -234,7 +257,9 @@ export class BpfDatapath implements Datapath {
       for (const k of maps.members.keys()) if (k.vni === vni) maps.members.delete(k)
       for (const k of maps.stats.entries().map(([k]) => k)) if (k.vni === vni) maps.stats.delete(k)
       maps.nets.delete(vni)
+      this.syncSubnets(maps)
       await unplumbEndpoints(doomed)
+      await this.egress?.detachNetwork(vni)
     })
   }
 
@@ -259,6 +284,11 @@ export class BpfDatapath implements Datapath {
           throw new ConflictError(`address ${ip} in network ${vni} is already used by local endpoint ${owner}`, 'address_taken')
         }
       }
+      if (ep.publish?.length) {
+        if (net.flags & NET_F_INTERNAL) throw new ValidationError(`network ${vni} is internal: nothing can be published from it`)
+        if (!this.egress) throw new ValidationError('this datapath runs without the way out: ports cannot be published')
+        this.egress.checkPorts(vni, ip, ep.publish)
+      }
       return { l, net }
     })
     // 2. the veth pair (rtnetlink), between the two queued steps
@@ -279,6 +309,18 @@ export class BpfDatapath implements Datapath {
       const { maps } = l
       const previous = maps.eps.lookup(key)
       if (previous?.ifindex && previous.ifindex !== p.hostIfindex) maps.ifs.delete(previous.ifindex)
+      if (this.egress && !(net.flags & NET_F_INTERNAL)) {
+        try {
+          await this.egress.attach({
+            vni, ip, mac, hostIfname: ep.hostIfname, hostIfindex: p.hostIfindex, sandboxPath: p.sandboxPath, ifname: ep.ifname,
+            peerIfindex: p.peerIfindex, gateway: intToIPv4(net.gateway), mtu: net.mtu, publish: ep.publish ?? [],
+          })
+        } catch (err) {
+          // a pair made for this call goes again (an adopted one keeps working as it was)
+          if (!p.adopted) await unplumbEndpoint(ep.hostIfname)
+          throw err
+        }
+      }
       maps.ifs.update(p.hostIfindex, { vni, ip: key.ip, mac: macToBytes(mac) })
       this.attachEndpointFilter(p.hostIfindex, l.fromEp)
       maps.eps.update(key, { ifindex: p.hostIfindex, vtep: 0, mac: macToBytes(mac) })
@@ -302,6 +344,7 @@ export class BpfDatapath implements Datapath {
       for (const ifindex of ifs) if (doomed(ifindex)) maps.ifs.delete(ifindex)
       if (cur && cur.ifindex !== 0 && doomed(cur.ifindex)) maps.eps.delete(key)
       if (hostIfname !== undefined) await unplumbEndpoint(hostIfname)
+      if (hostIfname !== undefined || !cur || cur.ifindex === 0 || doomed(cur.ifindex)) await this.egress?.detach(vni, ip)
     })
   }
 
@@ -348,6 +391,38 @@ export class BpfDatapath implements Datapath {
     })
   }
 
+  /** Every weft subnet of the cluster into vx_subnets (isolation on the way out) and the NAT table. */
+  setClusterSubnets(subnets: ClusterSubnetSpec[]): Promise<void> {
+    if (!Array.isArray(subnets)) throw new ValidationError('subnets must be a list of {vni, subnet, internal}')
+    const checked = subnets.map((s) => {
+      const vni = assertVni(s.vni)
+      return { vni, subnet: parseCidr(s.subnet, `subnet of network ${vni}`).cidr, internal: !!s.internal }
+    })
+    return this.serial(async () => {
+      const { maps } = await this.ensure()
+      this.clusterSubnets = checked
+      this.syncSubnets(maps)
+      await this.egress?.setSubnets(checked)
+    })
+  }
+
+  /**
+   * vx_subnets = the cluster's subnets plus every network of this host, so another local
+   * network is never reachable through the host stack, even before the first setClusterSubnets.
+   */
+  private syncSubnets(maps: Maps): void {
+    const want = new Map<string, { key: SubnetKey; vni: number }>()
+    const add = (vni: number, network: number, prefixlen: number) =>
+      want.set(`${network}/${prefixlen}`, { key: { prefixlen, addr: network }, vni })
+    for (const s of this.clusterSubnets) {
+      const c = parseCidr(s.subnet)
+      add(s.vni, ipv4ToInt(c.network), c.prefixLen)
+    }
+    for (const [vni, n] of maps.nets.entries()) add(vni, n.subnet, n.prefixLen)
+    for (const k of maps.subnets.keys()) if (!want.has(`${k.addr}/${k.prefixlen}`)) maps.subnets.delete(k)
+    for (const { key, vni } of want.values()) if (maps.subnets.lookup(key)?.vni !== vni) maps.subnets.update(key, { vni })
+  }
+
   /** Reads the maps back: the live ones, or the pinned ones without starting (nothing is created). */
   async actual(): Promise<ActualState> {
     const empty: ActualState = { networks: [], localEndpoints: [], remoteEndpoints: [], members: [] }
@@ -378,7 +453,7 @@ export class BpfDatapath implements Datapath {
   }
 
   /** Run `fn` on the live maps, or on the pinned maps opened for the call; `empty` if none exist. */
-  private readMaps<T>(empty: T, fn: (maps: Omit<Maps, 'cfg'>) => T): T {
+  private readMaps<T>(empty: T, fn: (maps: Omit<Maps, 'cfg' | 'subnets'>) => T): T {
     if (this.loaded) return fn(this.loaded.maps)
     if (!pinExists(join(this.pinDir, 'vx_nets'))) return empty
     const opened: PinnedMap[] = []
@@ -400,19 +475,27 @@ export class BpfDatapath implements Datapath {
     }
   }
 
-  /** Per-VNI counters summed over CPUs (live or pinned maps; nothing is created). */
+  /** Per-VNI counters summed over CPUs (live or pinned maps; nothing is created), with published ports' traffic. */
   async stats(): Promise<BpfVniStats[]> {
-    return this.readMaps([], (maps) => this.sumStats(maps))
+    const stats = this.readMaps([], (maps) => this.sumStats(maps))
+    if (!this.egress) return stats
+    const byVni = new Map(stats.map((s) => [s.vni, s]))
+    for (const p of await this.egress.published()) {
+      const s = byVni.get(p.vni)
+      if (!s) continue
+      ;(s.published ??= []).push({ port: formatPublished(p.port), ip: p.ip, connections: p.connections, packets: p.packets, bytes: p.bytes })
+    }
+    return stats
   }
 
-  private sumStats(maps: Omit<Maps, 'cfg'>): BpfVniStats[] {
+  private sumStats(maps: Omit<Maps, 'cfg' | 'subnets'>): BpfVniStats[] {
     const out = new Map<number, BpfVniStats>()
     const get = (vni: number) => {
       let s = out.get(vni)
       if (!s) {
         s = {
           vni, txPackets: 0n, txBytes: 0n, rxPackets: 0n, rxBytes: 0n, drops: {},
-          localPackets: 0n, localBytes: 0n, arpReplies: 0n, fragNeeded: 0n,
+          localPackets: 0n, localBytes: 0n, arpReplies: 0n, fragNeeded: 0n, outPackets: 0n, outBytes: 0n, gatewayEchoes: 0n,
         }
         out.set(vni, s)
       }
@@ -428,6 +511,8 @@ export class BpfDatapath implements Datapath {
         case Counter.LOCAL: s.localPackets += packets; s.localBytes += bytes; break
         case Counter.ARP_REPLY: s.arpReplies += packets; break
         case Counter.FRAG_NEEDED: s.fragNeeded += packets; break
+        case Counter.OUT: s.outPackets += packets; s.outBytes += bytes; break
+        case Counter.GW_ECHO: s.gatewayEchoes += packets; break
         default: {
           const reason = DROP_REASONS[k.counter] ?? `reason_${k.counter}`
           s.drops[reason] = (s.drops[reason] ?? 0n) + packets
@@ -480,6 +565,7 @@ export class BpfDatapath implements Datapath {
       const names = linkNames(ifindexes)
       await unplumbEndpoints(ifindexes.map((i) => names.get(i)).filter((n): n is string => !!n))
       await removeGroDevice()
+      await this.egress?.teardown()
       removePinDir(this.pinDir)
     })
   }

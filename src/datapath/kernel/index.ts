@@ -142,6 +142,9 @@ class KernelDatapath implements Datapath {
   }
 
   async attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
+    if (ep.publish?.length) {
+      throw new ValidationError('the kernel datapath has no way out of the overlay: ports cannot be published (run the agent with --datapath bpf)')
+    }
     const net = await this.network(ep.vni)
     const subnet = parseCidr(net.subnet)
     const ip = parseIPv4(ep.ip, 'endpoint address')
