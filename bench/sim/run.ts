@@ -159,9 +159,12 @@ async function quiet(store: { stats(): Promise<any> }, timeoutMs: number): Promi
 
 /** Children to stop when the driver is told to stop (SIGINT/SIGTERM): by PID, each one we started. */
 const children = new Set<{ kill(sig?: number | NodeJS.Signals): void }>()
+/** Store directories to remove then too. */
+const dirs = new Set<string>()
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     for (const c of children) c.kill('SIGKILL')
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
     process.exit(130)
   })
 }
@@ -174,6 +177,7 @@ const RUN_BUDGET_MS = 10 * 60_000
 async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise<SimResult> {
   // the store's database on tmpfs when there is one: its fsyncs would measure the shared disk, not the design
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'weft-sim-'))
+  dirs.add(dir)
   const store = await startStore(dir)
   const workers: Worker[] = []
   const wOf = (h: number) => workers[h % workers.length]!
@@ -339,6 +343,7 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
     }
     await store.stop()
     rmSync(dir, { recursive: true, force: true })
+    dirs.delete(dir)
   }
 }
 
