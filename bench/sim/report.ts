@@ -141,7 +141,7 @@ the old whole-tree watch), reconciler and desired state, with a recording datapa
 mirror holding their own endpoints (live restore); a change is a real connect on one host (mirror guess, CAS txn), and it is
 "on" a host when that host's reconciler programmed the new remote endpoint. Networks span k hosts with p endpoints on each.
 
-| scenario | hosts | endpoints | networks × hosts each | design | store bytes / change | change → all affected p50 / p99 | burst of 1,000 connects → all affected | store CPU / change · RSS peak | host CPU / host / change | mirror keys / host | initial sync |
+| scenario | hosts | endpoints | networks × hosts each | design | store bytes / change | change → all affected p50 / p99 | burst of connects (1,000; whole tree 200) → all affected | store CPU / change · RSS peak | host CPU / host / change | mirror keys / host | initial sync |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 

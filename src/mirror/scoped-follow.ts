@@ -1,5 +1,6 @@
 // Scoped following (issue 17): a host follows the node list and the network list from everyone,
-// and the endpoints of only those networks it has local endpoints in, with one store watch per
+// its own published-port claims, and the endpoints of only those networks it has local
+// endpoints in (names are per network: the same scope), with one store watch per
 // followed prefix (so it works on every backend that implements watch(prefix)). What the mirror
 // holds shrinks the same way: a network no longer followed is dropped from it.
 //
@@ -59,11 +60,12 @@ export function localNetworks(view: ClusterView, node: string): Set<string> {
   return out
 }
 
-/** Whether a key of the tree belongs in a mirror that follows `networks`. */
-export function inScope(key: string, networks: ReadonlySet<string>): boolean {
+/** Whether a key of the tree belongs in the mirror of `node` that follows `networks`. */
+export function inScope(key: string, networks: ReadonlySet<string>, node: string): boolean {
   const k = parseKey(key)
   if (k.kind === 'node' || k.kind === 'network') return true
-  return k.kind === 'endpoint' && networks.has(k.networkId)
+  if (k.kind === 'endpoint') return networks.has(k.networkId)
+  return key.startsWith(keys.portsOf(node)) // this node's published-port claims
 }
 
 export class ScopedFollower {
@@ -95,10 +97,10 @@ export class ScopedFollower {
     this.started = true
     const { mirror } = this.o
     const wanted = new Set([...localNetworks(mirror.view(), this.o.node), ...this.networks.keys()])
-    await this.run(() => mirror.forget((k) => !inScope(k, wanted)))
+    await this.run(() => mirror.forget((k) => !inScope(k, wanted, this.o.node)))
     if (this.stopped) return
     const once = { before() {}, after: () => this.baseSynced++, undo() {} }
-    this.base = [keys.nodes(), keys.networks()].map((prefix) => this.watch(prefix, () => true, once))
+    this.base = this.basePrefixes().map((prefix) => this.watch(prefix, () => true, once))
     this.off = mirror.onChange(() => this.queueRescope())
     this.rescope()
     if (this.o.discover === false) this.discovered = true
@@ -127,7 +129,7 @@ export class ScopedFollower {
     const pass: StoreEntry[] = []
     for (const e of written) {
       const k = parseKey(e.key)
-      if (k.kind === 'node' || k.kind === 'network') pass.push(e)
+      if (k.kind === 'node' || k.kind === 'network' || e.key.startsWith(keys.portsOf(this.o.node))) pass.push(e)
       else if (k.kind === 'endpoint') {
         if (this.networks.get(k.networkId)?.synced) pass.push(e)
         else if (this.isMine(e) && !this.stopped) {
@@ -151,10 +153,15 @@ export class ScopedFollower {
 
   /** Every watch has delivered once: the mirror holds the full current state of the scope. */
   ready(): boolean {
-    return this.baseSynced === 2 && this.discovered && [...this.networks.values()].every((f) => f.synced)
+    return this.baseSynced === this.basePrefixes().length && this.discovered && [...this.networks.values()].every((f) => f.synced)
   }
 
   // --- internal ---
+
+  /** Followed by every host: the node list, the network list, and this node's port claims. */
+  private basePrefixes(): string[] {
+    return [keys.nodes(), keys.networks(), keys.portsOf(this.o.node)]
+  }
 
   private isMine(e: StoreEntry): boolean {
     try {
