@@ -125,7 +125,7 @@ export async function writeSimReport(results: SimResult[], o: { out?: string; ar
     const s = r.scenario
     if (r.skipped) {
       const t = r.design === 'tree' ? treeBytes(results, s) : undefined
-      return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${r.design === 'scoped' ? 'scoped' : 'whole tree'} | not run: ${t ? `≈ ${fmt(t.bytes / 2 ** 20)} MB per change (computed)` : r.skipped} | | | | | | |`
+      return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${r.design === 'scoped' ? 'scoped' : 'whole tree'} | ${t ? `≈ ${fmt(t.bytes / 2 ** 20)} MB (computed)` : '—'} | not run: ${r.skipped} | | | | | |`
     }
     const c = r.change
     const b = r.burst
@@ -150,8 +150,13 @@ ${rows.join('\n')}
 - Bytes per change: everything the store sent between a connect and the moment every watch was parked again (the
   connect's own transaction included); the whole-tree design sends every host the whole tree, the scoped one sends the
   changed network's endpoints to the hosts that follow it.
-- "computed": the whole-tree design was not run at that size (its initial sync alone is hosts × the tree); its bytes per
-  change are hosts × one full-tree answer of that store, measured.
+- "computed": the whole-tree design was not run at that size (its initial sync alone is hosts × the tree, which does not
+  fit this machine's memory); its bytes per change are hosts × one full-tree answer of that store, measured.
+- All simulated hosts share this machine's 2 CPUs (with other work), so a burst is bound by the sum of every host's CPU;
+  in a cluster each host spends only its own share (host CPU / host / change) in parallel. The burst's connects are real
+  connects on the hosts (the mirror guess, then the store on a lost race), so it also counts their CPU.
+- Initial sync: hosts start from a mirror holding their own endpoints (an agent's live restore) without the agent's one
+  list of all endpoints at start (which finds endpoints whose connect committed just before a crash).
 ${notes.length ? `\nNotes:\n${notes.join('\n')}\n` : ''}`
   writeFileSync(join(BENCH, 'SIM-REPORT.md'), md)
   console.error(`wrote ${join(resultsDir, `${base}.json`)}, ${base}.svg and bench/SIM-REPORT.md`)

@@ -34,6 +34,12 @@ const SCENARIOS: Scenario[] = [
   { name: '1000h-50k-k10', hosts: 1000, endpoints: 50_000, hostsPerNetwork: 10, perHost: 5 },
   { name: '100h-10k-k5', hosts: 100, endpoints: 10_000, hostsPerNetwork: 5, perHost: 2 },
 ]
+/** Small sizes where the whole-tree design still fits this machine: the old curve, beside the new. */
+const CURVE: Scenario[] = [
+  { name: '30h-1k-k10', hosts: 30, endpoints: 1_000, hostsPerNetwork: 10, perHost: 1 },
+  { name: '60h-2k-k10', hosts: 60, endpoints: 2_000, hostsPerNetwork: 10, perHost: 1 },
+  { name: '100h-3k-k10', hosts: 100, endpoints: 3_000, hostsPerNetwork: 10, perHost: 1 },
+]
 
 const { values: args } = parseArgs({
   options: {
@@ -372,8 +378,9 @@ function mulberry(seed: number): () => number {
 const wanted = args.scenarios ? new Set(args.scenarios.split(',')) : undefined
 const designs = args.designs!.split(',') as Design[]
 for (const d of designs) if (d !== 'scoped' && d !== 'tree') throw new Error(`unknown design ${d}: use scoped and/or tree`)
-const scenarios = wanted ? [SMOKE, ...SCENARIOS].filter((s) => wanted.has(s.name)) : SCENARIOS
-if (wanted && scenarios.length !== wanted.size) throw new Error(`unknown scenario in ${args.scenarios}: ${[SMOKE, ...SCENARIOS].map((s) => s.name).join(', ')}`)
+const known = [SMOKE, ...CURVE, ...SCENARIOS]
+const scenarios = wanted ? known.filter((s) => wanted.has(s.name)) : [...CURVE, ...SCENARIOS]
+if (wanted && scenarios.length !== wanted.size) throw new Error(`unknown scenario in ${args.scenarios}: ${known.map((s) => s.name).join(', ')}`)
 const results: SimResult[] = []
 if (args.merge) {
   const earlier = (JSON.parse(readFileSync(args.merge, 'utf8')) as { results: SimResult[] }).results
