@@ -123,13 +123,13 @@ export async function writeSimReport(results: SimResult[], o: { out?: string; ar
 
   const rows = results.map((r) => {
     const s = r.scenario
-    if (r.skipped) {
+    if (r.skipped && !r.change) {
       const t = r.design === 'tree' ? treeBytes(results, s) : undefined
       return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${r.design === 'scoped' ? 'scoped' : 'whole tree'} | ${t ? `≈ ${fmt(t.bytes / 2 ** 20)} MB (computed)` : '—'} | not run: ${r.skipped} | | | | | |`
     }
     const c = r.change
     const b = r.burst
-    return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${r.design === 'scoped' ? 'scoped' : 'whole tree'} | ${kb(c?.bytesPerChange)} KB | ${fmt(c?.p50ms)} / ${fmt(c?.p99ms)} ms | ${b?.seconds === null ? `not converged (${b?.converged}/${b?.connects})` : `${fmt(b?.seconds, 1)} s`} | ${fmt(c?.storeCpuMsPerChange, 1)} ms · ${fmt(r.store?.hwmMb)} MB | ${fmt(c?.hostCpuUsPerHostPerChange, 1)} µs (${fmt(c?.hostCpuUsPerAffectedHostPerChange)} µs per affected) | ${fmt(r.mirrorKeysPerHost)} | ${fmt(r.initialSync?.seconds, 1)} s · ${fmt((r.initialSync?.bytes ?? 0) / 2 ** 20, 1)} MB |`
+    return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${r.design === 'scoped' ? 'scoped' : 'whole tree'} | ${kb(c?.bytesPerChange)} KB | ${fmt(c?.p50ms)} / ${fmt(c?.p99ms)} ms | ${!b ? `not run: ${r.skipped ?? '—'}` : b.seconds === null ? `not converged (${b.converged}/${b.connects})` : `${fmt(b.seconds, 1)} s (connects returned after ${fmt(b.apiSeconds, 1)} s; ${fmt(b.hostCpuSeconds)} CPU-s of all hosts)`} | ${fmt(c?.storeCpuMsPerChange, 1)} ms · ${fmt(r.store?.hwmMb)} MB | ${fmt(c?.hostCpuUsPerHostPerChange, 1)} µs (${fmt(c?.hostCpuUsPerAffectedHostPerChange)} µs per affected) | ${fmt(r.mirrorKeysPerHost)} | ${fmt(r.initialSync?.seconds, 1)} s · ${fmt((r.initialSync?.bytes ?? 0) / 2 ** 20, 1)} MB |`
   })
   const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.scenario.name} ${r.design}: ${n}`))
   const md = `## Control plane at scale: the simulator (issue 17)
