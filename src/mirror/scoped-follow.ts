@@ -77,7 +77,7 @@ export class ScopedFollower {
   private started = false
   private stopped = false
   private rescopeQueued = false
-  /** Base watches (nodes, networks) whose first event has been applied. */
+  /** Base watches (nodes, networks, port claims) whose first event has been applied. */
   private baseSynced = 0
   private discovered = false
   private readonly stopping = new AbortController()
