@@ -2,16 +2,22 @@
 // Consul-compatible store: `writer` PUTs values carrying their send time to a fixed ring
 // of keys; `watcher` follows the prefix with blocking GETs (?recurse&index=N) and records
 // the write→watch delivery latency of every new ModifyIndex it sees. Prints one JSON line.
+// The embedded store is secure by default: --join-token-file is the store host's
+// <data>/join-token; its CA is pinned and every request carries its secret, as an agent's do.
 //
-//   bun run bench/kv-load.ts writer  --store http://198.18.0.1:8500 --prefix bench/kv --seconds 5 --concurrency 8
-//   bun run bench/kv-load.ts watcher --store http://198.18.0.1:8500 --prefix bench/kv --seconds 7
+//   bun run bench/kv-load.ts writer  --store https://198.18.0.1:8500 --join-token-file DATA/join-token --prefix bench/kv --seconds 5 --concurrency 8
+//   bun run bench/kv-load.ts watcher --store https://198.18.0.1:8500 --join-token-file DATA/join-token --prefix bench/kv --seconds 7
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { parseJoinToken } from '../src/kv/index.ts'
+import { TlsPolicy } from '../src/kv/client/tls.ts'
 
 const { positionals, values } = parseArgs({
   args: Bun.argv.slice(2),
   allowPositionals: true,
   options: {
     store: { type: 'string' },
+    'join-token-file': { type: 'string' },
     prefix: { type: 'string', default: 'bench/kv' },
     seconds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '8' },
@@ -21,8 +27,16 @@ const { positionals, values } = parseArgs({
 const role = positionals[0]
 const store = values.store
 if (!store || (role !== 'writer' && role !== 'watcher')) {
-  throw new Error('usage: kv-load.ts writer|watcher --store URL [--prefix P] [--seconds S]')
+  throw new Error('usage: kv-load.ts writer|watcher --store URL [--join-token-file PATH] [--prefix P] [--seconds S]')
 }
+/** fetch options every request carries: the pinned CA (learnt once, by TLS handshake) and the token. */
+const secure = await (async (): Promise<RequestInit> => {
+  const file = values['join-token-file']
+  if (!file) return {}
+  const { caDigest, secret } = parseJoinToken(readFileSync(file, 'utf8'), file)
+  const tls = await new TlsPolicy({ pinnedCaDigest: caDigest }).forFetch(new URL(store), { timeoutMs: 5000 })
+  return { tls, headers: { 'X-Consul-Token': secret } } as RequestInit
+})()
 const prefix = values.prefix!
 const endAt = Date.now() + Number(values.seconds) * 1000
 /** Wall-clock ms with sub-ms precision, comparable between processes on one machine. */
@@ -40,6 +54,7 @@ if (role === 'writer') {
         const n = seq++
         const start = now()
         const res = await fetch(`${store}/v1/kv/${prefix}/k${n % keys}`, {
+          ...secure,
           method: 'PUT',
           body: JSON.stringify({ seq: n, t: start }),
         }).catch(() => null)
@@ -66,6 +81,7 @@ if (role === 'writer') {
     const ctrl = new AbortController()
     const timer = setTimeout(() => ctrl.abort(), wait + 2000)
     const res = await fetch(`${store}/v1/kv/${prefix}?recurse&index=${index}&wait=${wait}ms`, {
+      ...secure,
       signal: ctrl.signal,
     }).catch(() => null)
     clearTimeout(timer)

@@ -132,7 +132,7 @@ export async function runControlPlane(o: ControlPlaneOptions): Promise<ControlPl
     }))
     const maxRssMb = Math.max(...footprint.map((f) => f.rssMb))
     o.progress('agent footprint', `max RSS ${maxRssMb.toFixed(0)} MB`)
-    const kv = o.kv ? await kvBench(topo, o) : undefined
+    const kv = o.kv ? await kvBench(topo, agents[0]!, o) : undefined
     return {
       datapath: o.datapath,
       attach,
@@ -349,9 +349,11 @@ async function convergence(
   }
 }
 
-async function kvBench(topo: Topology, o: ControlPlaneOptions): Promise<KvResult> {
+async function kvBench(topo: Topology, storeAgent: RunningAgent, o: ControlPlaneOptions): Promise<KvResult> {
   const script = join(import.meta.dir, '..', 'kv-load.ts')
-  const store = `http://${topo.hosts[0]!.underlay.ip}:8500`
+  // the embedded store as agents reach it: TLS with the pinned CA, the join token's secret
+  const store = `https://${topo.hosts[0]!.underlay.ip}:8500`
+  const secure = ['--join-token-file', join(storeAgent.dataDir, 'join-token')]
   const prefix = `bench/${topo.prefix}`
   const bun = process.execPath
   o.progress('kv: 3 watchers + writer', `${o.kvSeconds} s`)
@@ -363,6 +365,7 @@ async function kvBench(topo: Topology, o: ControlPlaneOptions): Promise<KvResult
       'watcher',
       '--store',
       store,
+      ...secure,
       '--prefix',
       prefix,
       '--seconds',
@@ -385,6 +388,7 @@ async function kvBench(topo: Topology, o: ControlPlaneOptions): Promise<KvResult
       'writer',
       '--store',
       store,
+      ...secure,
       '--prefix',
       prefix,
       '--seconds',

@@ -10,15 +10,18 @@ import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
+import { startNames } from '../dns/index.ts'
 import { VERSION } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { statePath, type AgentConfig } from './config.ts'
 import { openClusterStore } from './cluster-store.ts'
 import { DisposerStack } from './disposers.ts'
 import { agentMetrics } from './metrics.ts'
-import { registerNode } from './registration.ts'
+import { lockPinDir } from './pin-lock.ts'
+import { registerNode, type NodeNameHeldError } from './registration.ts'
 import { AgentService } from './service.ts'
 import { SandboxFollower } from './sandboxes.ts'
+import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
 
 export interface Agent {
   config: Readonly<AgentConfig>
@@ -26,6 +29,13 @@ export interface Agent {
   service: AgentService
   api: ApiListeners
   kvServer?: ServedKv
+  /** With the embedded store: the command that joins another host to it (holds the join token). */
+  joinCommand?: string
+  /**
+   * Resolves with the reason when the agent cannot go on and should exit (its node name is held
+   * by another host); never rejects. The caller stops the agent and reports the error.
+   */
+  fatal: Promise<Error>
   /** Stop everything this process runs, once (a second call waits for the first); the datapath stays programmed (live restore). */
   stop(opts?: { deregister?: boolean }): Promise<void>
 }
@@ -42,6 +52,11 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger = cr
 
 async function build(config: Readonly<AgentConfig>, log: Logger, stack: DisposerStack): Promise<Agent> {
   const underlay = await findUnderlay(config.advertise)
+  // before anything is created: a second agent with this name on this kernel must not touch its pins
+  if (config.datapath === 'bpf') {
+    const lock = lockPinDir(config.name)
+    stack.push('pin directory lock', () => lock.release())
+  }
 
   // 1. local state: the mirror lets us program the datapath before the store answers
   const db = await MirrorDb.open(statePath(config))
@@ -51,7 +66,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   })
 
   // 2. the cluster store
-  const { store, kvServer } = await openClusterStore(config, stack, log)
+  const { store, kvServer, joinCommand, accepted } = await openClusterStore(config, stack, log)
   const storeStatus = new StoreStatus()
 
   // scoped following: nodes and networks from everyone, endpoints only of networks with a local one
@@ -85,7 +100,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
 
   // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
   // a network here, with the network's first snapshot), not one watch round later
-  const ops = new ClusterOps(observeWrites(store, (written) => follower.ownWrites(written)), underlay.mtu - VXLAN_OVERHEAD, scopedReader(mirror, follower, store))
+  const writes = observeWrites(store, (written) => follower.ownWrites(written))
+  const ops = new ClusterOps(writes, underlay.mtu - VXLAN_OVERHEAD, scopedReader(mirror, follower, store))
 
   // 4. the agent service behind the admin API
   // endpoints follow their sandbox: a gone namespace releases its endpoints (also those gone while we were down)
@@ -110,18 +126,37 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   })
   stack.push('agent service', () => service.close())
 
+  // names: each local sandbox's queries answered from this view (src/dns), following every change
+  const names = startNames({ node: config.name, view: () => mirror.view(), resolvConf: config.resolvConf, log })
+  stack.push('names', () => names.stop())
+  stack.push('names listener', mirror.onChange(names.sync))
+
   // 5. register the node; re-announce what we still have; then follow the store
   const node = { name: config.name, advertise: config.advertise, datapath: config.datapath, version: VERSION, started: new Date().toISOString() }
-  const registration = registerNode(store, { ...node, ...(config.apiTcp ? { api: config.apiTcp } : {}) }, config.ttlMs, log, async () => {
-    storeStatus.answered()
-    await service.reannounce()
-    await follower.start()
+  let refused!: (e: NodeNameHeldError) => void
+  const fatal = new Promise<Error>((resolve) => (refused = resolve))
+  const registration = registerNode(store, { ...node, ...(config.apiTcp ? { api: config.apiTcp } : {}) }, config.ttlMs, log, {
+    onRegistered: async () => {
+      storeStatus.answered()
+      accepted()
+      await service.reannounce()
+      await follower.start()
+    },
+    onRefusedAtStart: (e) => {
+      log.error({ err: e.message, heldBy: e.heldBy }, 'refusing to start: the node name is held by another host')
+      refused(e)
+    },
   })
   registered = () => registration.registered()
   stack.push('registration', () => registration.stop())
 
   const api = await serveApi(service, { socket: config.apiSocket, tcp: config.apiTcp, token: config.apiToken, log })
   stack.push('admin API', () => api.stop())
+  if (config.docker) {
+    const backend = clusterBackend({ node: config.name, ops, store: writes, mirror, reconciler })
+    const plugin = startDockerPlugin({ docker: config.docker, socket: config.dockerPluginSocket, backend, log })
+    stack.push('docker plugin', () => plugin.stop())
+  }
   log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
 
   let stopping: Promise<void> | undefined
@@ -130,6 +165,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     service,
     api,
     kvServer,
+    joinCommand,
+    fatal,
     stop(opts = {}) {
       stopping ??= (async () => {
         // deregistering first lets the store drop this node at once instead of after its TTL

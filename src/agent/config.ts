@@ -18,6 +18,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   datapath: 'bpf',
   ttl: '10s',
   logLevel: 'info',
+  /** The host's resolvers: names outside the overlay are forwarded to them. */
+  resolvConf: '/etc/resolv.conf',
 })
 
 export const TTL_MIN_MS = 1000
@@ -30,8 +32,23 @@ export interface AgentConfig {
   store:
     | { kind: 'embedded'; listen: { hostname: string; port: number } }
     | { kind: 'consul'; address: string }
-  /** Consul ACL token for the store (and the embedded server's required token). */
+    | {
+        kind: 'etcd'
+        address: string
+        endpoints: string[]
+        /** etcds://: PEM texts of --store-ca (else the system's CAs) and the client certificate. */
+        tls?: { ca?: string; cert?: string; key?: string }
+      }
+  /** A real Consul's ACL token, or an etcd USER:PASSWORD (--store-token); refused with the embedded store, which makes its own. */
   storeToken?: string
+  /**
+   * The join token given to this start (--join-token, --join-token-file, $WEFT_JOIN_TOKEN),
+   * checked for shape: another weft host's embedded store. Without one, a joining agent uses
+   * the token an earlier join kept in <data>/join-token.
+   */
+  joinToken?: string
+  /** --store-ca: PEM file of the CA a real Consul's https certificate is checked against. */
+  storeCa?: string
   dataDir: string
   apiSocket: string
   apiTcp?: string
@@ -40,8 +57,14 @@ export interface AgentConfig {
   /** Session TTL in ms: a dead node's endpoints are dropped 1-2 TTLs after it stops renewing. */
   ttlMs: number
   logLevel: string
+  /** The resolv.conf listing the resolvers names outside the overlay are forwarded to. */
+  resolvConf: string
   /** Things the operator should know that did not stop the start (log them as warnings). */
   warnings: string[]
+  /** Docker's API socket (unix:///PATH) when serving the Docker plugin (--docker). */
+  docker?: string
+  /** Where the Docker plugin listens (default /run/docker/plugins/weft.sock). */
+  dockerPluginSocket?: string
 }
 
 export interface AgentFlags {
@@ -51,6 +74,12 @@ export interface AgentFlags {
   'kv-listen'?: string
   'store-token'?: string
   'store-token-file'?: string
+  'join-token'?: string
+  'join-token-file'?: string
+  /** PEM CA file of a real Consul's https or of etcds:// members; etcds:// client certificate and key files. */
+  'store-ca'?: string
+  'store-cert'?: string
+  'store-key'?: string
   data?: string
   api?: string
   'api-tcp'?: string
@@ -59,18 +88,32 @@ export interface AgentFlags {
   datapath?: string
   ttl?: string
   'log-level'?: string
+  'resolv-conf'?: string
   /** Docker daemon spelling of --store. */
   'cluster-store'?: string
   /** Docker daemon spelling of --advertise (IP:PORT or IFACE:PORT; the port is not used). */
   'cluster-advertise'?: string
+  /** Docker's API socket: serve the Docker plugin. */
+  docker?: string
+  'docker-plugin-socket'?: string
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
 
 function parseHostPort(s: string, what: string): { hostname: string; port: number } {
-  const m = /^(?:[a-z]+:\/\/)?([^:/]+):(\d{1,5})$/.exec(s.trim())
+  const m = /^(?:[a-z]+:\/\/)?([^:/,]+):(\d{1,5})$/.exec(s.trim())
   if (!m || Number(m[2]) > 65535) throw new ValidationError(`${what} "${s}" must be HOST:PORT`)
   return { hostname: m[1]!, port: Number(m[2]) }
+}
+
+/** --store consul://A:8500[,B:8500…] (or http(s)://): every server of the list is HOST:PORT. */
+function checkStoreList(v: string): void {
+  const body = v.trim().replace(/^[a-z]+:\/\//, '')
+  const servers = body.split(',')
+  for (const s of servers) {
+    if (!s.trim()) throw new ValidationError(`--store "${v}": empty server in the list; write consul://A:8500,B:8500`)
+    parseHostPort(s.replace(/^https?:\/\//, ''), '--store')
+  }
 }
 
 /**
@@ -132,7 +175,7 @@ function either(
 
 function secret(
   f: AgentFlags,
-  flag: 'token' | 'store-token',
+  flag: 'token' | 'store-token' | 'join-token',
   envName: string,
   env: Record<string, string | undefined>,
 ) {
@@ -142,6 +185,18 @@ function secret(
     if (e instanceof SecretError) throw new ValidationError(e.message)
     throw e
   }
+}
+
+/** Where a secret came from, for messages: the flag, its file, or the environment. */
+function sourceOf(
+  f: AgentFlags,
+  flag: 'join-token',
+  envName: string,
+  env: Record<string, string | undefined>,
+): string {
+  if (f[flag] !== undefined) return `--${flag}`
+  if (f[`${flag}-file`] !== undefined) return `--${flag}-file ${f[`${flag}-file`]}`
+  return env[envName] ? `$${envName}` : `$${envName}_FILE ${env[`${envName}_FILE`]}`
 }
 
 export async function parseAgentConfig(
@@ -169,16 +224,33 @@ export async function parseAgentConfig(
       ),
     }
   } else if (/^(consul|http|https):\/\//.test(storeFlag)) {
-    parseHostPort(storeFlag.replace(/^https?:\/\//, 'x://'), '--store')
+    checkStoreList(storeFlag)
     store = { kind: 'consul', address: storeFlag }
+  } else if (/^etcds?:\/\//.test(storeFlag)) {
+    const { parseEtcdUrl, etcdTlsFiles } = await import('../store/etcd/url.ts')
+    const url = parseEtcdUrl(storeFlag)
+    const tls = etcdTlsFiles(storeFlag, url.tls, { ca: f['store-ca'], cert: f['store-cert'], key: f['store-key'] })
+    store = { kind: 'etcd', address: storeFlag, endpoints: url.endpoints, ...(tls ? { tls } : {}) }
   } else {
-    throw new ValidationError(`--store "${storeFlag}" must be "embedded" or consul://HOST:PORT`)
+    throw new ValidationError(`--store "${storeFlag}" must be "embedded", consul://HOST:PORT or etcd://HOST:PORT[,HOST:PORT…]`)
+  }
+  if (store.kind !== 'etcd') {
+    const tlsFlag = (['store-cert', 'store-key'] as const).find((k) => f[k] !== undefined)
+    if (tlsFlag) throw new ValidationError(`--${tlsFlag} is for an etcd store over TLS (--store etcds://HOST:PORT,…)`)
   }
   if (f['kv-listen'] !== undefined && store.kind !== 'embedded') {
     throw new ValidationError(
       '--kv-listen is for the embedded store only (this agent uses --store ' + storeFlag + ')',
     )
   }
+  const storeToken = secret(f, 'store-token', 'WEFT_STORE_TOKEN', env)
+  const joinToken = secret(f, 'join-token', 'WEFT_JOIN_TOKEN', env)
+  await checkStoreSecrets(store, {
+    storeToken,
+    joinToken,
+    joinTokenFrom: sourceOf(f, 'join-token', 'WEFT_JOIN_TOKEN', env),
+    storeCa: f['store-ca'],
+  })
   const datapath = f.datapath ?? AGENT_DEFAULTS.datapath
   if (datapath !== 'bpf' && datapath !== 'kernel')
     throw new ValidationError(`--datapath must be bpf or kernel, not "${datapath}"`)
@@ -194,7 +266,18 @@ export async function parseAgentConfig(
       '--api-tcp needs a bearer token: pass --token or set WEFT_TOKEN (or --token-file PATH: a --token value shows in ps); refusing to serve TCP without one',
     )
   }
-  if (f['api-tcp']) parseHostPort(f['api-tcp'], '--api-tcp')
+  if (f['api-tcp']) {
+    parseHostPort(f['api-tcp'], '--api-tcp')
+    // here, before anything is created: a guessable token must not get as far as a listener
+    const { apiTokenProblem } = await import('../api/auth.ts')
+    const problem = apiTokenProblem(apiToken)
+    if (problem) throw new ValidationError(`--api-tcp: ${problem}`)
+  }
+  const resolvConf = f['resolv-conf'] ?? AGENT_DEFAULTS.resolvConf
+  if (!resolvConf.startsWith('/'))
+    throw new ValidationError(
+      `--resolv-conf "${resolvConf}" must be an absolute path (e.g. ${AGENT_DEFAULTS.resolvConf})`,
+    )
   const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
   if (!LOG_LEVELS.includes(logLevel))
     throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
@@ -202,7 +285,9 @@ export async function parseAgentConfig(
     name,
     advertise,
     store,
-    storeToken: secret(f, 'store-token', 'WEFT_STORE_TOKEN', env),
+    storeToken,
+    joinToken,
+    storeCa: f['store-ca'],
     dataDir: f.data ?? AGENT_DEFAULTS.data,
     apiSocket: parseApiSocket(f.api ?? AGENT_DEFAULTS.api),
     apiTcp: f['api-tcp'],
@@ -211,7 +296,63 @@ export async function parseAgentConfig(
     ttlMs,
     logLevel,
     warnings,
+    resolvConf,
+    ...dockerConfig(f),
   })
+}
+
+/**
+ * Which secret goes with which store: the embedded store makes its own (refuse a Consul
+ * token or CA for it, and a join token, which is for joining another host); a join token
+ * carries the store token and pins the CA, so it takes neither --store-token nor --store-ca.
+ */
+async function checkStoreSecrets(
+  store: AgentConfig['store'],
+  s: { storeToken?: string; joinToken?: string; joinTokenFrom: string; storeCa?: string },
+): Promise<void> {
+  if (store.kind === 'embedded') {
+    if (s.storeToken !== undefined)
+      throw new ValidationError(
+        '--store-token is for a real Consul: the embedded store makes its own token (<data>/join-token); drop --store-token (and WEFT_STORE_TOKEN)',
+      )
+    if (s.storeCa !== undefined)
+      throw new ValidationError(
+        '--store-ca is for a real Consul over https: the embedded store makes its own CA (<data>/store-ca.pem); drop --store-ca',
+      )
+    if (s.joinToken !== undefined)
+      throw new ValidationError(
+        '--join-token joins another host\'s store: give it with --store consul://HOST:8500 (this agent would serve its own embedded store and print its own join token); unset WEFT_JOIN_TOKEN if it came from there',
+      )
+    return
+  }
+  if (s.joinToken === undefined) return
+  if (store.kind === 'etcd')
+    throw new ValidationError(
+      '--join-token joins a weft host\'s embedded store (--store consul://HOST:8500); an etcd store takes --store-token USER:PASSWORD or client certificates',
+    )
+  const { parseJoinToken } = await import('../kv/secure/join-token.ts')
+  parseJoinToken(s.joinToken, s.joinTokenFrom)
+  if (s.storeToken !== undefined || s.storeCa !== undefined)
+    throw new ValidationError(
+      '--join-token carries the store token and pins its CA: drop --store-token and --store-ca (those are for a real Consul)',
+    )
+  if (/^http:\/\//i.test(store.address.trim()))
+    throw new ValidationError(
+      `--store ${store.address} with --join-token: the embedded store speaks TLS only; use consul://HOST:PORT or https://HOST:PORT`,
+    )
+}
+
+function dockerConfig(f: AgentFlags): Pick<AgentConfig, 'docker' | 'dockerPluginSocket'> {
+  const socket = f['docker-plugin-socket']
+  if (f.docker === undefined) {
+    if (socket !== undefined) throw new ValidationError('--docker-plugin-socket needs --docker unix:///PATH')
+    return {}
+  }
+  if (!/^unix:\/\/\/./.test(f.docker)) {
+    throw new ValidationError(`--docker "${f.docker}" must be unix:///PATH, Docker's API socket (e.g. unix:///var/run/docker.sock)`)
+  }
+  if (socket !== undefined && !socket.startsWith('/')) throw new ValidationError(`--docker-plugin-socket "${socket}" must be an absolute path`)
+  return { docker: f.docker, ...(socket !== undefined ? { dockerPluginSocket: socket } : {}) }
 }
 
 export const statePath = (c: AgentConfig) => join(c.dataDir, c.name, 'state.db')

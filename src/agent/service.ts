@@ -9,7 +9,7 @@
 // (the record read back) or, when even that is impossible, converged to "nothing changed" in the
 // background, and the answer says so.
 import { AttachFailedError, OutcomeUnknownError, StoreUnreachableError, ValidationError } from '../errors/index.ts'
-import { EndpointRecord, type ClusterOps, type ConnectInput, type CreateNetworkInput, type NetworkRecord } from '../cluster/index.ts'
+import { EndpointRecord, type ClusterOps, type ConnectInput, type CreateNetworkInput, type NetworkRecord, type StoreReader } from '../cluster/index.ts'
 import type { ClusterMirror, LocalEndpointFact } from '../mirror/index.ts'
 import type { StoreEntry, StoreStatus } from '../store/index.ts'
 import type { Reconciler } from '../reconcile/index.ts'
@@ -65,7 +65,7 @@ export class AgentService implements AgentApi {
   }
 
   listNetworks(): Promise<NetworkRecord[]> {
-    return this.guard(async () => (await this.d.ops.networks()).map((n) => n.record).sort((a, b) => a.name.localeCompare(b.name)))
+    return this.read(async (from) => (await this.d.ops.networks(from)).map((n) => n.record).sort((a, b) => a.name.localeCompare(b.name)))
   }
 
   createNetwork(input: CreateNetworkInput): Promise<NetworkRecord> {
@@ -73,7 +73,7 @@ export class AgentService implements AgentApi {
   }
 
   getNetwork(ref: string): Promise<NetworkRecord> {
-    return this.guard(async () => (await this.d.ops.resolveNetwork(ref)).record)
+    return this.read(async (from) => (await this.d.ops.resolveNetwork(ref, from)).record)
   }
 
   removeNetwork(ref: string): Promise<NetworkRecord> {
@@ -85,9 +85,9 @@ export class AgentService implements AgentApi {
   }
 
   endpoints(networkId?: string): Promise<EndpointStatus[]> {
-    return this.guard(async () => {
-      const id = networkId ? (await this.d.ops.resolveNetwork(networkId)).record.id : undefined
-      return this.withStatus(await this.d.ops.endpoints(id))
+    return this.read(async (from) => {
+      const id = networkId ? (await this.d.ops.resolveNetwork(networkId, from)).record.id : undefined
+      return this.withStatus(await this.d.ops.endpoints(id, from))
     })
   }
 
@@ -215,6 +215,20 @@ export class AgentService implements AgentApi {
       if (err) return { record: e, status: 'failed', error: err }
       return { record: e, status: facts.get(e.id)?.status === 'attached' ? 'attached' : 'pending' }
     })
+  }
+
+  /**
+   * A read from the store; when it does not answer, from this agent's mirror instead (as the
+   * store was when it last answered: the API marks such answers as possibly stale).
+   */
+  private async read<T>(fn: (from?: StoreReader) => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (e) {
+      if (!(e instanceof StoreUnreachableError)) throw e
+      this.d.storeStatus.failed(e.message)
+      return fn(this.d.mirror)
+    }
   }
 
   /** A store that does not answer is marked unreachable (health, metrics) on the way out. */

@@ -51,6 +51,14 @@ export const ConnectSchema = z
       .max(64)
       .optional()
       .openapi({ description: "Ports published on this node's addresses (docker run -p); a host port published twice on a node is 409" }),
+    name: z.string().min(1).optional().openapi({
+      description: 'The name the endpoint resolves by inside the network (default: the ip-netns name)',
+      example: 'web1',
+    }),
+    aliases: z.array(z.string().min(1)).max(32).optional().openapi({
+      description: 'More names it resolves by inside the network (as Docker\'s --network-alias)',
+      example: ['web'],
+    }),
     external: z
       // a weft node's own address is refused by the route, which knows the nodes
       .object({ name: z.string().min(1), mac: z.string(), vtep: usable((v) => unusableVtepReason(v, [])) })

@@ -36,6 +36,6 @@ export function createContext(
     ask: (prompt) => io.ask?.(prompt),
     host,
     env,
-    client: () => (c ??= createClient(apiTarget(host, env))),
+    client: () => (c ??= createClient(apiTarget(host, env), io.err)),
   }
 }

@@ -15,20 +15,33 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
     for (const w of config.warnings) log.warn(w)
   }
   if (teardown === true) {
-    // the agent normally leaves the datapath programmed when it stops (live restore)
-    const dp = await createDatapath(config.datapath, {
-      node: config.name,
-      advertise: config.advertise,
-    })
-    await dp.teardown()
+    // not from under a running agent: its pins are in use (a dead agent's lock went with it)
+    const { lockPinDir } = await import('../agent/pin-lock.ts')
+    const lock = lockPinDir(config.name, { create: false, busyHint: 'stop that agent first, then run --teardown' })
+    try {
+      // the agent normally leaves the datapath programmed when it stops (live restore)
+      const dp = await createDatapath(config.datapath, {
+        node: config.name,
+        advertise: config.advertise,
+      })
+      await dp.teardown()
+    } finally {
+      lock?.release()
+    }
     ctx.out(`removed the ${config.datapath} datapath of node ${config.name}`)
     return
   }
   const agent = await startAgent(config)
-  await new Promise<void>((resolve) => {
-    const onSignal = () => resolve()
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-  })
+  // the one line an operator needs from the first host, readable among the JSON log lines
+  if (agent.joinCommand) ctx.err(`To join another host to this cluster, run on it: ${agent.joinCommand}`)
+  const fatal = await Promise.race([
+    agent.fatal,
+    new Promise<undefined>((resolve) => {
+      const onSignal = () => resolve(undefined)
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+    }),
+  ])
   await agent.stop()
+  if (fatal) throw fatal
 }

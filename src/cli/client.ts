@@ -57,7 +57,8 @@ export interface ApiClient {
   text(path: string): Promise<string>
 }
 
-export function createClient(target: ApiTarget): ApiClient {
+/** `warn` hears an answer's Warning header (a read from the agent's possibly stale local copy). */
+export function createClient(target: ApiTarget, warn?: (text: string) => void): ApiClient {
   const request = async (method: string, path: string, body?: unknown): Promise<Response> => {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (body !== undefined) headers['content-type'] = 'application/json'
@@ -82,6 +83,8 @@ export function createClient(target: ApiTarget): ApiClient {
       const msg = parsed?.message ?? (text.trim() || `HTTP ${res.status}`)
       throw new CliError(msg, parsed?.error, res.status)
     }
+    const warning = res.headers.get('warning')
+    if (warning && warn) warn(`warning: ${/^\d{3} \S+ "(.*)"$/.exec(warning)?.[1] ?? warning}`)
     return res
   }
   const json = async <T>(res: Response): Promise<T> => {

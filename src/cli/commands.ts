@@ -158,6 +158,16 @@ const networkConnect: LeafCommand = {
       valueName: 'list',
       description: "Publish a port on this host's addresses, [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeatable)",
     },
+    name: {
+      type: 'string',
+      description: 'Name the endpoint resolves by inside the network',
+      defaultNote: 'the ip-netns name',
+    },
+    alias: {
+      type: 'string',
+      multiple: true,
+      description: 'Add a name it resolves by inside the network (repeatable)',
+    },
   },
   load: () => import('./network-connect.ts'),
 }
@@ -244,6 +254,10 @@ const demo: LeafCommand = {
       type: 'boolean',
       description: 'Leave it running and print commands to try (remove with --down)',
     },
+    docker: {
+      type: 'boolean',
+      description: 'The same with a real dockerd per host: docker network create -d weft, docker run, docker exec ping (needs docker.io and busybox-static)',
+    },
     down: {
       type: 'boolean',
       description: 'Remove every demo left running (namespaces, agents, pins, state)',
@@ -271,7 +285,7 @@ const agent: LeafCommand = {
     store: {
       type: 'string',
       valueName: 'url',
-      description: '"embedded" (serve the Consul API here) or consul://HOST:PORT',
+      description: '"embedded" (serve it here, TLS + join token), consul://HOST:PORT[,HOST:PORT...] or etcd[s]://HOST:PORT[,HOST:PORT...]',
       defaultNote: `"${AGENT_DEFAULTS.store}"`,
     },
     'kv-listen': {
@@ -280,12 +294,33 @@ const agent: LeafCommand = {
       description: 'Embedded store listen address',
       defaultNote: `ADVERTISE:${AGENT_DEFAULTS.kvPort}`,
     },
-    'store-token': { type: 'string', description: 'Consul ACL token (or WEFT_STORE_TOKEN)' },
+    'join-token': {
+      type: 'string',
+      valueName: 'token',
+      description:
+        'Join the store of the agent that printed this token (or WEFT_JOIN_TOKEN); kept in DATA/join-token',
+    },
+    'join-token-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Read the join token from this file (or WEFT_JOIN_TOKEN_FILE)',
+    },
+    'store-token': {
+      type: 'string',
+      description: 'A real Consul\'s ACL token, or etcd USER:PASSWORD (or WEFT_STORE_TOKEN); not with --store embedded',
+    },
     'store-token-file': {
       type: 'string',
       valueName: 'path',
       description: 'Read the Consul ACL token from this file (or WEFT_STORE_TOKEN_FILE)',
     },
+    'store-ca': {
+      type: 'string',
+      valueName: 'path',
+      description: "PEM CA file a real Consul's https or etcds:// members' certificates are checked against",
+    },
+    'store-cert': { type: 'string', valueName: 'path', description: 'etcds://: PEM client certificate for etcd (with --store-key)' },
+    'store-key': { type: 'string', valueName: 'path', description: 'etcds://: PEM private key of --store-cert' },
     data: {
       type: 'string',
       valueName: 'dir',
@@ -326,6 +361,12 @@ const agent: LeafCommand = {
       description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
       defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
     },
+    'resolv-conf': {
+      type: 'string',
+      valueName: 'file',
+      description: "The host's resolvers: names outside the overlay are forwarded to them",
+      defaultNote: `"${AGENT_DEFAULTS.resolvConf}"`,
+    },
     'cluster-store': {
       type: 'string',
       valueName: 'url',
@@ -335,6 +376,17 @@ const agent: LeafCommand = {
       type: 'string',
       valueName: 'addr:port',
       description: "Docker daemon's name for --advertise (the port is not used)",
+    },
+    docker: {
+      type: 'string',
+      valueName: 'unix://path',
+      description: "Serve the Docker network + IPAM plugin 'weft'; Docker's API socket (e.g. unix:///var/run/docker.sock)",
+    },
+    'docker-plugin-socket': {
+      type: 'string',
+      valueName: 'path',
+      description: 'Where the Docker plugin listens',
+      defaultNote: '"/run/docker/plugins/weft.sock"',
     },
     teardown: {
       type: 'boolean',

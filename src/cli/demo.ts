@@ -17,5 +17,5 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
     await demoDown(ctx)
     return
   }
-  await runDemo(ctx, { datapath, keep })
+  await runDemo(ctx, { datapath, keep, docker: flagBool(flags, 'docker') })
 }

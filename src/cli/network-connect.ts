@@ -1,6 +1,7 @@
 // `weft network connect [--ip A] [--ifname I] NET SANDBOX` attaches a network namespace on the agent's
 // host; `--external --ip A --mac M --vtep V NET NAME` declares an endpoint behind a VTEP
-// that does not run weft. Prints the address it got.
+// that does not run weft. `--name N` and `--alias A` (repeatable) are the names it resolves
+// by inside the network. Prints the address it got.
 import { flagBool, flagList, flagString } from './_args.ts'
 import type { CliContext } from './_context.ts'
 import { UsageError } from './_errors.ts'
@@ -27,6 +28,12 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
   const vtep = flagString(flags, 'vtep')
   const publish = publishFlags(flagList(flags, 'publish'))
   const ifname = flagString(flags, 'ifname')
+  const dnsName = flagString(flags, 'name')
+  const aliases = flagList(flags, 'alias')
+  const names = {
+    ...(dnsName !== undefined ? { name: dnsName } : {}),
+    ...(aliases.length ? { aliases } : {}),
+  }
   let body: Record<string, unknown>
   if (flagBool(flags, 'external')) {
     const missing = Object.entries({ ip, mac, vtep })
@@ -41,7 +48,12 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
         '--ifname is only for sandboxes, not --external endpoints',
         'network connect',
       )
-    body = { ip, external: { name, mac, vtep } }
+    if (dnsName !== undefined)
+      throw new UsageError(
+        'an external endpoint is named by its NAME argument, not --name',
+        'network connect',
+      )
+    body = { ip, external: { name, mac, vtep }, ...names }
   } else {
     if (mac || vtep)
       throw new UsageError('--mac and --vtep are only for --external endpoints', 'network connect')
@@ -50,6 +62,7 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
       ...(ip !== undefined ? { ip } : {}),
       ...(ifname !== undefined ? { ifname } : {}),
       ...(publish.length ? { publish } : {}),
+      ...names,
     }
   }
   const ep = await ctx

@@ -45,6 +45,10 @@ export interface ConnectInput {
   external?: { name: string; mac: string; vtep: string }
   /** Interface name inside the sandbox (default: the lowest free ethN). */
   ifname?: string
+  /** The name it resolves by in the network (default: the sandbox's ip-netns name). */
+  name?: string
+  /** More names it resolves by in the network (Docker's --network-alias). */
+  aliases?: string[]
 }
 
 /** What a connect knows of the sandbox it plumbs into (the agent looks at the namespace). */
@@ -53,6 +57,26 @@ export interface SandboxFacts {
   same?(e: EndpointRecord): boolean
   /** Whether an interface of this name exists in the sandbox now (one weft did not make counts too). */
   hasInterface?(ifname: string): boolean
+}
+
+/** A DNS name: dot-separated labels of letters, digits, "_" and inner "-" (names resolve in the network). */
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/
+const MAX_ALIASES = 32
+
+/** The aliases of a connect, checked and without repeats (DNS names compare without case). */
+function checkedAliases(aliases: unknown): string[] | undefined {
+  if (aliases === undefined) return undefined
+  if (!Array.isArray(aliases) || aliases.length > MAX_ALIASES) throw new ValidationError(`aliases must be a list of at most ${MAX_ALIASES} names`)
+  const seen = new Set<string>()
+  const out: string[] = []
+  for (const a of aliases) {
+    if (typeof a !== 'string' || !DNS_NAME.test(a) || /^\d+$/.test(a)) {
+      throw new ValidationError(`invalid alias "${a}": use DNS labels (letters, digits, "_", "-"; dots between labels), not only digits`)
+    }
+    if (!seen.has(a.toLowerCase())) out.push(a)
+    seen.add(a.toLowerCase())
+  }
+  return out
 }
 
 const MAX_TRIES = 64
@@ -332,6 +356,13 @@ export class ClusterOps {
       const dup = duplicatePort(input.publish!)
       if (dup) throw new ValidationError(`host port ${portKey(dup)} is published twice`)
     }
+    if (input.name !== undefined) {
+      if (ext) throw new ValidationError('an external endpoint is named by external.name, not name')
+      if (typeof input.name !== 'string' || !isNodeName(input.name) || !DNS_NAME.test(input.name) || /^\d+$/.test(input.name)) {
+        throw new ValidationError(`invalid endpoint name "${input.name}": use DNS labels (letters, digits, "_", "-"; dots between labels), not only digits`)
+      }
+    }
+    checkedAliases(input.aliases)
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       // external endpoints are named cluster-wide: their duplicate check needs the store's answer
       const guess = attempt === 0 && this.local !== undefined && !ext
@@ -385,8 +416,9 @@ export class ClusterOps {
     }
     const subnet = parseCidr(net.subnet)
     const [eps, ipam] = await Promise.all([this.endpoints(net.id, from), from.list(keys.ipamOf(net.id))])
-    const name = ext ? ext.name : input.sandbox!
-    if (eps.some((e) => e.name === name && (ext ? e.external : e.node === node))) {
+    const name = ext ? ext.name : (input.name ?? input.sandbox!)
+    const aliases = checkedAliases(input.aliases)
+    if (eps.some((e) => (ext ? e.external && e.name === name : e.node === node && (e.name === name || e.sandbox === input.sandbox)))) {
       throw new ConflictError(`endpoint ${name} is already connected to network ${net.name}`, 'endpoint_exists')
     }
     // one namespace, one endpoint per network, however the sandbox is named
@@ -418,6 +450,7 @@ export class ClusterOps {
       id,
       networkId: net.id,
       name,
+      ...(aliases?.length ? { aliases } : {}),
       ip,
       mac: ext ? parseMac(ext.mac) : macFromIp(ip),
       ...(ext ? { vtep: parseIPv4(ext.vtep, 'vtep') } : { node, sandbox: input.sandbox!, ifname }),
@@ -496,11 +529,15 @@ export class ClusterOps {
     const eps = await this.endpoints(net.id)
     const ep =
       eps.find((e) => e.name === nameOrSandbox && (e.external || e.node === node)) ??
+      eps.find((e) => !e.external && e.node === node && e.sandbox === nameOrSandbox) ??
       (same ? eps.find((e) => !e.external && e.node === node && same(e)) : undefined) ??
       eps.find((e) => e.id.startsWith(nameOrSandbox) && nameOrSandbox.length >= 6)
     if (!ep) throw new NotFoundError(`no endpoint ${nameOrSandbox} in network ${net.name}`, 'endpoint_not_found')
     if (!ep.external && ep.node !== node) {
       throw new ValidationError(`endpoint ${nameOrSandbox} belongs to node ${ep.node}: disconnect it there`)
+    }
+    if (ep.plumbing === 'docker') {
+      throw new ValidationError(`endpoint ${ep.name} is a Docker container's: disconnect it with \`docker network disconnect ${net.name} ${ep.name}\``)
     }
     await this.kv.txn([
       { op: 'delete', key: keys.endpoint(net.id, ep.id) },

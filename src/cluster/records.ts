@@ -36,8 +36,10 @@ export type PublishedPortRecord = z.infer<typeof PublishedPortRecord>
 export const EndpointRecord = z.object({
   id: z.string().regex(/^[0-9a-f]{64}$/),
   networkId: z.string(),
-  /** Sandbox name for containers, the user's name for external endpoints. */
+  /** Sandbox name for containers (or the name given with `connect --name`), the user's name for external endpoints. */
   name: z.string(),
+  /** More names the endpoint answers to inside its network (Docker's --network-alias). */
+  aliases: z.array(z.string()).optional(),
   ip: z.string(),
   mac: z.string(),
   /** Node that owns it; absent for an external endpoint. */
@@ -52,6 +54,10 @@ export const EndpointRecord = z.object({
   created: z.string(),
   /** Ports published on its node (container endpoints only). */
   ports: z.array(PublishedPortRecord).optional(),
+  /** "docker": Docker owns the sandbox side (remote driver Join); weft plumbs only the host end. */
+  plumbing: z.literal('docker').optional(),
+  /** Docker's EndpointID on the owning node, for plumbing "docker". */
+  dockerEndpoint: z.string().optional(),
 })
 export type EndpointRecord = z.infer<typeof EndpointRecord>
 

@@ -51,6 +51,11 @@ export interface LocalEndpointSpec {
   hostIfname: string
   /** Ports published on this host to the endpoint (default none). */
   publish?: PublishedPortSpec[]
+  /**
+   * "docker": make the pair in the host netns and leave the other end (handOverIfnameFor(id))
+   * for Docker to move, address and route; `sandbox` and `ifname` are then not used.
+   */
+  plumbing?: 'docker'
 }
 
 /** An endpoint behind another VTEP (another weft host, or an external VTEP). */

@@ -22,10 +22,13 @@ import { createProgress, type Progress } from './progress.ts'
 import { leftovers, PIN_ROOT, saveState, stateDir, teardown, type DemoState } from './state.ts'
 import { lines } from '../util/lines.ts'
 import { VXLAN_PORT } from '../net/index.ts'
+import { DEMO_IMAGE, requireDockerParts, startDemoDocker, type DemoDocker } from './docker.ts'
 
 export interface DemoOptions {
   datapath: 'bpf' | 'kernel'
   keep: boolean
+  /** The same walkthrough with a real dockerd per host and the weft Docker plugin. */
+  docker?: boolean
 }
 
 const UNDERLAY = (i: number) => `198.18.0.${i}` // RFC 2544 benchmark range, inside our namespaces only
@@ -60,7 +63,8 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
     nodes: [],
     agents: [],
   }
-  const p = createProgress(ctx, opts.keep ? 9 : 10)
+  const docker = opts.docker === true
+  const p = createProgress(ctx, (opts.keep ? 9 : 10) + (docker ? 1 : 0))
   const self = selfCommand()
   const weftCmd = self.length === 1 ? self[0]! : `${self.join(' ')}`
 
@@ -76,7 +80,7 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
   const step = <T>(title: string, what: string, fn: () => Promise<T>) => Promise.race([p.step(title, what, fn), aborted])
 
   const t0 = performance.now()
-  p.line(`weft demo: 2 hosts, 2 containers, 1 overlay network (datapath ${opts.datapath}, run ${prefix})`)
+  p.line(`weft demo: 2 hosts, 2 containers, 1 overlay network (datapath ${opts.datapath}${docker ? ', docker' : ''}, run ${prefix})`)
   p.line(`everything lives in network namespaces named ${prefix}-*; nothing is added to this host's own network`)
 
   const addNs = async (ns: string) => {
@@ -100,7 +104,8 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
   })
   const h1 = hosts[0]!
   const h2 = hosts[1]!
-  const containers = [`${prefix}-c1`, `${prefix}-c2`] as const
+  const containers = docker ? (['bbox1', 'bbox2'] as const) : ([`${prefix}-c1`, `${prefix}-c2`] as const)
+  const dockers: DemoDocker[] = []
   const hostFlag = (h: Host) => `--host unix://${h.socket}`
   let failed: unknown
   let ips: string[] = []
@@ -109,6 +114,10 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
     saveState(state)
     await step('Check this machine', 'root, iproute2 and nsenter present; kernel and bpffs for the datapath', async () => {
       await preflight(opts.datapath, p)
+      if (docker) {
+        requireDockerParts()
+        p.info('docker.io (dockerd, containerd, /usr/bin/docker) and busybox-static present; no dockerd of yours is used')
+      }
     })
 
     await step(
@@ -144,10 +153,43 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
       },
     )
 
-    const startAgent = async (h: Host, storeArgs: string[]) => {
+    if (docker) {
+      await step(
+        'Start Docker on each host',
+        'a dockerd (with its own containerd, data root and API socket, in a private mount namespace) per host; its /run/docker/plugins is where the weft agent serves the plugin',
+        async () => {
+          for (const h of hosts) {
+            state.docker ??= []
+            const d = await startDemoDocker({
+              ns: h.ns,
+              dir: join(dir, `h${h.index}-docker`),
+              dns: h.ip, // inside the demo's namespaces: no query leaves the machine
+              cgroupParent: `weft-demo-${prefix}-h${h.index}`,
+              save: (rec) => {
+                const i = state.docker!.findIndex((x) => x.ns === rec.ns)
+                if (i < 0) state.docker!.push(rec)
+                else state.docker![i] = rec
+                saveState(state)
+              },
+            })
+            dockers.push(d)
+            p.info(`${h.ns}: dockerd pid ${d.record.pids[2]}, API unix://${d.record.socket}, image ${DEMO_IMAGE}`)
+          }
+        },
+      )
+    }
+    const dockerArgs = (h: Host) => {
+      const d = dockers[h.index - 1]
+      return d ? ['--docker', `unix://${d.record.socket}`, '--docker-plugin-socket', d.pluginSocket] : []
+    }
+    const dockerFlag = (h: Host) => `-H unix://${dockers[h.index - 1]?.record.socket}`
+
+    // each host its own data dir, as on real hosts: host 1's holds the cluster's CA and join token
+    const dataDir = (h: Host) => join(dir, `data-h${h.index}`)
+    const startAgent = async (h: Host, storeArgs: string[], env: Record<string, string> = {}) => {
       const args = [
         ...self, 'agent', '--name', h.node, '--advertise', h.ip, '--datapath', opts.datapath,
-        '--data', join(dir, 'data'), '--api', `unix://${h.socket}`, '--ttl', '5s', ...storeArgs,
+        '--data', dataDir(h), '--api', `unix://${h.socket}`, '--ttl', '5s', ...storeArgs, ...dockerArgs(h),
       ]
       const logPath = join(dir, `h${h.index}.log`)
       const fd = openSync(logPath, 'a')
@@ -156,12 +198,14 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
         stdout: fd,
         stderr: fd,
         detached: true, // own session: Ctrl-C reaches the demo, which stops the agents in order
+        env: { ...process.env, ...env },
       })
       closeSync(fd)
       proc.unref()
       state.agents.push({ node: h.node, ns: h.ns, pid: proc.pid, socket: h.socket })
       saveState(state)
-      p.info(`$ nsenter --net=${nsPath(h.ns)} weft agent --name ${h.node} --advertise ${h.ip} --datapath ${opts.datapath} ${storeArgs.join(' ')}`)
+      const envShown = Object.keys(env).map((k) => `${k}=$(cat ${join(dataDir(h1), 'join-token')}) `).join('')
+      p.info(`$ ${envShown}nsenter --net=${nsPath(h.ns)} weft agent --name ${h.node} --advertise ${h.ip} --datapath ${opts.datapath} ${[...storeArgs, ...dockerArgs(h)].join(' ')}`)
       p.info(`pid ${proc.pid}, log ${logPath}`)
       const logTail = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').slice(-8).join('\n') : '')
       await waitFor(
@@ -176,15 +220,19 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
 
     await step(
       'Start the agent of host 1',
-      `the same binary, run inside ${h1.ns}; it also serves the cluster store (Consul API) on ${h1.ip}:${KV_PORT}`,
-      () => startAgent(h1, ['--store', 'embedded', '--kv-listen', `${h1.ip}:${KV_PORT}`]),
+      `the same binary, run inside ${h1.ns}; it also serves the cluster store (Consul API over TLS) on ${h1.ip}:${KV_PORT}`,
+      async () => {
+        await startAgent(h1, ['--store', 'embedded', '--kv-listen', `${h1.ip}:${KV_PORT}`])
+        p.info(`it made the cluster's CA and join token (${join(dataDir(h1), 'join-token')}, mode 0600): every store request needs it`)
+      },
     )
 
     await step(
       'Start the agent of host 2',
-      `inside ${h2.ns}, using host 1's store: --store consul://${h1.ip}:${KV_PORT}`,
+      `inside ${h2.ns}, joining host 1's store with its join token: --store consul://${h1.ip}:${KV_PORT}, the token in $WEFT_JOIN_TOKEN (not on the command line, where ps shows it)`,
       async () => {
-        await startAgent(h2, ['--store', `consul://${h1.ip}:${KV_PORT}`])
+        const joinToken = readFileSync(join(dataDir(h1), 'join-token'), 'utf8').trim()
+        await startAgent(h2, ['--store', `consul://${h1.ip}:${KV_PORT}`], { WEFT_JOIN_TOKEN: joinToken })
         let nodes: Node[] = []
         await waitFor(
           async () => (nodes = await h1.client.get<Node[]>('/v1/nodes')).filter((n) => n.alive).length === 2,
@@ -197,10 +245,22 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
 
     const net = await step(
       'Create an overlay network',
-      `"${NETWORK}" on the default subnet: written once to the store, every host picks it up and programs its datapath`,
+      docker
+        ? `docker network create -d weft --ipam-driver weft on host 1 only: "${NETWORK}" (on weft's default subnet) is written to the store, and every host's agent makes it appear in its own dockerd`
+        : `"${NETWORK}" on the default subnet: written once to the store, every host picks it up and programs its datapath`,
       async () => {
-        const n = await h1.client.post<DockerNetwork>('/v1/networks', { name: NETWORK, labels: { demo: prefix } })
-        p.shell(`weft ${hostFlag(h1)} network create -d overlay ${NETWORK}`, n.Id)
+        if (docker) {
+          const args = ['network', 'create', '-d', 'weft', '--ipam-driver', 'weft', '--label', `demo=${prefix}`, NETWORK]
+          p.shell(`docker ${dockerFlag(h1)} ${args.join(' ')}`, await dockers[0]!.mustDocker(args))
+          let ls = ''
+          await waitFor(async () => (ls = (await dockers[1]!.docker(['network', 'ls', '--filter', 'driver=weft'])).stdout).includes(NETWORK), `host 2's docker to list ${NETWORK}`, 10_000)
+          p.shell(`docker ${dockerFlag(h2)} network ls --filter driver=weft`, ls.trimEnd())
+          p.info('nobody typed anything on host 2: its agent made the network appear in its own dockerd (scope local: each dockerd has its own copy)')
+        }
+        const n = docker
+          ? await h1.client.get<DockerNetwork>(`/v1/networks/${NETWORK}`)
+          : await h1.client.post<DockerNetwork>('/v1/networks', { name: NETWORK, labels: { demo: prefix } })
+        if (!docker) p.shell(`weft ${hostFlag(h1)} network create -d overlay ${NETWORK}`, n.Id)
         // host 2 sees it through the store
         let seen: DockerNetwork[] = []
         await waitFor(async () => (seen = await h2.client.get<DockerNetwork[]>('/v1/networks')).some((x) => x.Id === n.Id), `host 2 to see ${NETWORK}`, 10_000)
@@ -211,11 +271,21 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
     )
 
     await step(
-      'Connect one container per host',
-      `containers ${containers[0]} and ${containers[1]} are empty namespaces; each agent plugs a veth (eth0) into its own`,
+      docker ? 'Run one container per host' : 'Connect one container per host',
+      docker
+        ? `docker run --network ${NETWORK} on each host: the weft plugin hands dockerd a veth end (eth0 in the container), addresses come from weft`
+        : `containers ${containers[0]} and ${containers[1]} are empty namespaces; each agent plugs a veth (eth0) into its own`,
       async () => {
         for (const [i, h] of hosts.entries()) {
           const c = containers[i]!
+          if (docker) {
+            const args = ['run', '-d', '--network', NETWORK, '--name', c, DEMO_IMAGE, 'sleep', 'infinity']
+            p.shell(`docker ${dockerFlag(h)} ${args.join(' ')}`, (await dockers[i]!.mustDocker(args)).slice(0, 12))
+            const ip = await dockers[i]!.mustDocker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${NETWORK}").IPAddress}}`, c])
+            p.info(`${c}: eth0 ${ip}, address from weft's cluster-wide IPAM`)
+            ips.push(ip)
+            continue
+          }
           await addNs(c)
           const ep = await h.client.post<Endpoint>(`/v1/networks/${NETWORK}/connect`, { sandbox: c })
           p.shell(`weft ${hostFlag(h)} network connect ${NETWORK} ${c}`, `${ep.name} ${ep.ip} ${ep.mac} ${ep.ifname} on ${ep.node} (${ep.status})`)
@@ -228,12 +298,15 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
 
     const vni = Number(net.Options['com.docker.network.driver.overlay.vxlanid_list'])
     const [from, to] = [containers[0], ips[1]!]
+    // a container's network namespace: an ip-netns name, or the docker container's init process
+    const fromNs = docker ? `/proc/${await dockers[0]!.mustDocker(['inspect', '-f', '{{.State.Pid}}', from])}/ns/net` : nsPath(from)
     await step(
       'Ping across hosts',
       `${from} (on ${h1.ns}) -> ${to} (in ${containers[1]} on ${h2.ns}): ICMP inside VXLAN (UDP ${VXLAN_PORT}, VNI ${vni}) over the underlay`,
       async () => {
-        await waitFor(async () => (await runIn(from, ['ping', '-c', '1', '-W', '1', to])).code === 0, `a first reply from ${to}`, 15_000, 200)
-        await pingChart(p, h1.client, vni, from, to)
+        await waitFor(async () => (await run(['nsenter', `--net=${fromNs}`, 'ping', '-c', '1', '-W', '1', to])).code === 0, `a first reply from ${to}`, 15_000, 200)
+        if (docker) p.shell(`docker ${dockerFlag(h1)} exec ${from} ping -c 1 ${to}`, (await dockers[0]!.mustDocker(['exec', from, 'ping', '-c', '1', to])).split('\n').slice(0, 2).join('\n'))
+        await pingChart(p, h1.client, vni, fromNs, docker ? `docker exec ${from}` : `ip netns exec ${from}`, to)
       },
     )
 
@@ -254,15 +327,27 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
       p.line('')
       p.line(`The demo is up (${((performance.now() - t0) / 1000).toFixed(1)} s) and left running. Try:`)
       p.line('')
+      const dockerCmds = docker
+        ? [
+          `nsenter --net=${nsPath(h2.ns)} ${'/usr/bin/docker'} ${dockerFlag(h2)} exec ${containers[1]} ping ${ips[0]}`,
+          `nsenter --net=${nsPath(h1.ns)} ${'/usr/bin/docker'} ${dockerFlag(h1)} network inspect ${NETWORK}`,
+          `nsenter --net=${nsPath(h2.ns)} ${'/usr/bin/docker'} ${dockerFlag(h2)} run --rm --network ${NETWORK} ${DEMO_IMAGE} ping -c 3 ${ips[0]}`,
+        ]
+        : []
       for (const cmd of [
+        ...dockerCmds,
         `${weftCmd} ${hostFlag(h1)} network ls`,
         `${weftCmd} ${hostFlag(h1)} network inspect ${NETWORK}`,
         `${weftCmd} ${hostFlag(h2)} node ls`,
         `${weftCmd} ${hostFlag(h2)} stats --watch`,
-        `ip netns exec ${containers[0]} ping ${ips[1]}`,
-        `ip netns exec ${containers[1]} ping ${ips[0]}`,
-        `ip netns exec ${containers[0]} ip addr show eth0`,
-        `${weftCmd} ${hostFlag(h2)} network disconnect ${NETWORK} ${containers[1]}`,
+        ...(docker
+          ? []
+          : [
+            `ip netns exec ${containers[0]} ping ${ips[1]}`,
+            `ip netns exec ${containers[1]} ping ${ips[0]}`,
+            `ip netns exec ${containers[0]} ip addr show eth0`,
+            `${weftCmd} ${hostFlag(h2)} network disconnect ${NETWORK} ${containers[1]}`,
+          ]),
       ]) {
         p.line(`  ${cmd}`)
       }
@@ -284,7 +369,7 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
     .step('Clean up', teardownWhat, async () => {
       const left = await teardown(state, (l) => p.info(l))
       if (left.length) throw new Error(`could not remove: ${left.join(', ')}`)
-      p.info(`nothing left behind: no ${prefix}-* namespaces, no ${PIN_ROOT}/${prefix}-* pins, no agent processes`)
+      p.info(`nothing left behind: no ${prefix}-* namespaces, no ${PIN_ROOT}/${prefix}-* pins, no agent${docker ? ', dockerd or container' : ''} processes`)
       return left
     })
     .catch(async (e) => {
@@ -299,7 +384,7 @@ export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<void>
   }
   p.line('')
   p.line(`Done in ${((performance.now() - t0) / 1000).toFixed(1)} s: two containers on two hosts talked over a weft overlay network.`)
-  p.line(`Run \`${weftCmd} demo --keep\` to leave it running and try the CLI yourself.`)
+  p.line(`Run \`${weftCmd} demo${docker ? ' --docker' : ''} --keep\` to leave it running and try the CLI yourself.`)
 }
 
 async function preflight(datapath: 'bpf' | 'kernel', p: Progress): Promise<void> {
@@ -318,10 +403,10 @@ async function preflight(datapath: 'bpf' | 'kernel', p: Progress): Promise<void>
 }
 
 /** Ten pings, a bar per reply (its RTT) as they come, and the VNI's packet rate sampled meanwhile. */
-async function pingChart(p: Progress, client: ApiClient, vni: number, fromNs: string, to: string): Promise<void> {
+async function pingChart(p: Progress, client: ApiClient, vni: number, netnsPath: string, shown: string, to: string): Promise<void> {
   const count = 10
-  p.info(`$ ip netns exec ${fromNs} ping -c ${count} -i 0.2 ${to}`)
-  const proc = Bun.spawn(['nsenter', `--net=${nsPath(fromNs)}`, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', to], {
+  p.info(`$ ${shown} ping -c ${count} -i 0.2 ${to}`)
+  const proc = Bun.spawn(['nsenter', `--net=${netnsPath}`, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', to], {
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, wr
 import { join } from 'node:path'
 import { PIN_ROOT } from '../datapath/index.ts'
 import { alive, run } from './_exec.ts'
+import { demoDockerLeftovers, teardownDemoDocker, type DemoDockerRecord } from './docker.ts'
 
 export const DEMO_ROOT = '/run/weft-demo'
 export { PIN_ROOT }
@@ -25,6 +26,8 @@ export interface DemoState {
   /** Node names: pins live under /sys/fs/bpf/weft/<node>. */
   nodes: string[]
   agents: DemoAgent[]
+  /** Docker daemons of `weft demo --docker`, one per host. */
+  docker?: DemoDockerRecord[]
   /** Filled in once the demo is up (for --keep). */
   info?: Record<string, string>
 }
@@ -81,6 +84,8 @@ async function existingNamespaces(): Promise<Set<string>> {
 
 /** Remove everything a demo run recorded. Returns what is still left (empty when clean). */
 export async function teardown(s: DemoState, log: (line: string) => void = () => {}): Promise<string[]> {
+  // containers first, while the agents still answer Docker's plugin calls
+  for (const d of s.docker ?? []) await teardownDemoDocker(d, log)
   for (const a of s.agents) {
     if (isOurAgent(a)) log(`stop agent ${a.node} (pid ${a.pid})`)
     await stopAgent(a)
@@ -112,6 +117,7 @@ export async function leftovers(s: DemoState): Promise<string[]> {
   for (const ns of s.namespaces) if (present.has(ns)) left.push(`namespace ${ns}`)
   for (const node of s.nodes) if (existsSync(join(PIN_ROOT, node))) left.push(`pins ${join(PIN_ROOT, node)}`)
   for (const a of s.agents) if (isOurAgent(a)) left.push(`agent process ${a.pid}`)
+  for (const d of s.docker ?? []) left.push(...demoDockerLeftovers(d))
   if (existsSync(stateDir(s.prefix))) left.push(`state dir ${stateDir(s.prefix)}`)
   return left
 }

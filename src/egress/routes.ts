@@ -14,7 +14,7 @@ export interface WayOutPlumbing {
   hostIfindex: number
   ip: string
   mac: string
-  /** Resolved sandbox netns path. */
+  /** Resolved sandbox netns path; '' when someone else (Docker, from the Join answer) routes the sandbox. */
   sandboxPath: string
   /** Interface inside the sandbox ("ethN") and its ifindex there. */
   ifname: string
@@ -42,6 +42,7 @@ export function plumbWayOut(p: WayOutPlumbing): void {
   const host = (hostSocket ??= RtnlSocket.open())
   host.request(`${where}: route ${p.ip}/32 dev ${p.hostIfname}`, hostRouteMessage(p.hostIfindex, p.ip, p.mtu))
   host.request(`${where}: neighbour ${p.ip} lladdr ${p.mac}`, permanentNeighbourMessage(p.hostIfindex, p.ip, p.mac))
+  if (p.sandboxPath === '') return
   const sandbox = RtnlSocket.open(p.sandboxPath)
   try {
     sandbox.request(

@@ -8,7 +8,7 @@ export function followStore(
   prefix: string,
   mirror: ClusterMirror,
   status: StoreStatus,
-  log?: { debug(o: object, m?: string): void },
+  log?: { debug(o: object, m?: string): void; error(o: object, m?: string): void },
 ): StoreWatch {
   return store.watch(
     prefix,
@@ -19,7 +19,9 @@ export function followStore(
     {
       onError(e) {
         status.failed((e as Error).message)
-        log?.debug({ err: (e as Error).message }, 'watch failed; backing off')
+        // a store that is not the one we trust is a configuration error, not an outage
+        if ((e as { code?: unknown }).code === 'store_identity') log?.error({ err: (e as Error).message }, 'configuration error: the store is not the one this agent was told to trust; backing off')
+        else log?.debug({ err: (e as Error).message }, 'watch failed; backing off')
       },
     },
   )

@@ -27,15 +27,17 @@ export function desiredState(view: ClusterView, me: string): DesiredState {
   const vniOf = new Map<string, number>()
   for (const ep of view.endpoints.values()) {
     const net = view.networks.get(ep.networkId)
-    if (!net || ep.node !== me || !ep.sandbox || !ep.ifname) continue
+    const docker = ep.plumbing === 'docker'
+    if (!net || ep.node !== me || (!docker && (!ep.sandbox || !ep.ifname))) continue
     d.networks.set(net.vni, {
       id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.gateway, mtu: net.mtu, ...(net.internal && { internal: true }),
     })
     vniOf.set(net.id, net.vni)
     const hostIfname = hostIfnameFor(ep.id)
     d.local.set(hostIfname, {
-      id: ep.id, vni: net.vni, ip: ep.ip, mac: ep.mac, sandbox: ep.sandbox, ifname: ep.ifname, hostIfname,
+      id: ep.id, vni: net.vni, ip: ep.ip, mac: ep.mac, sandbox: ep.sandbox ?? '', ifname: ep.ifname ?? '', hostIfname,
       ...(ep.ports?.length && { publish: ep.ports }),
+      ...(docker && { plumbing: 'docker' as const }),
     })
   }
   const members = new Map<number, Set<string>>()

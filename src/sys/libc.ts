@@ -31,6 +31,8 @@ export interface Libc {
   memfdCreate(name: string, flags: number): number
   /** fcntl(fd, F_ADD_SEALS, seals). */
   addSeals(fd: number, seals: number): number
+  /** flock(2): LOCK_EX | LOCK_NB and friends; the kernel drops the lock when the fd closes or the process dies. */
+  flock(fd: number, operation: number): number
   /** Format a printf-style `va_list` (x86_64: a pointer) with vasprintf; undefined on failure. */
   formatVaList(fmt: Pointer, args: Pointer): string | undefined
 }
@@ -53,6 +55,7 @@ function openLibc() {
     memfd_create: { args: ['ptr', 'u32'], returns: 'i32' },
     // variadic in C; on x86_64 an int third argument is passed like a fixed one
     fcntl: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
+    flock: { args: ['i32', 'i32'], returns: 'i32' },
     vasprintf: { args: ['ptr', 'ptr', 'ptr'], returns: 'i32' },
     free: { args: ['ptr'], returns: 'void' },
     __errno_location: { args: [], returns: 'ptr' },
@@ -90,6 +93,7 @@ function createLibc(): Libc {
     recv: (fd, buf) => Number(c.recv(fd, ptr(buf), buf.byteLength, 0)),
     memfdCreate: (name, flags) => c.memfd_create(cstr(name), flags),
     addSeals: (fd, seals) => c.fcntl(fd, F_ADD_SEALS, seals),
+    flock: (fd, operation) => c.flock(fd, operation),
     formatVaList(fmt, args) {
       const n = c.vasprintf(ptr(strPtrOut), fmt, args)
       if (n < 0) return undefined

@@ -1,6 +1,6 @@
 // Runs real `weft agent` processes (the built binary) inside the harness's host namespaces
 // and talks to them over their admin API unix sockets.
-import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnIn, waitFor, type Host, type NsProcess, type Topology } from '../harness/index.ts'
@@ -12,7 +12,11 @@ export interface AgentOptions {
   ttl?: string
   /** Index of the host that serves the embedded store (default 0). */
   storeHost?: number
+  /** A --store every agent uses (e.g. an etcd cluster's etcd://…) instead of host storeHost's embedded one. */
+  store?: string
   extraArgs?: string[]
+  /** Further flags for one host's agent (e.g. its own --docker socket). */
+  hostArgs?: (host: Host) => string[]
 }
 
 export interface RunningAgent {
@@ -21,6 +25,8 @@ export interface RunningAgent {
   socket: string
   dataDir: string
   proc: NsProcess
+  /** The agents that join the store host get its <data>/join-token in $WEFT_JOIN_TOKEN (not in ps). */
+  env(): Record<string, string>
   /** JSON request to this agent's admin API. */
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>
   /** Start the agent process again (after kill/stop), with the same data dir. */
@@ -37,6 +43,13 @@ function agentCommand(): string[] {
   return custom ? custom.split(/\s+/) : [WEFT]
 }
 
+/** The join token the store host's agent made at its first start (secure by default). */
+export function storeJoinToken(root: string, storeHost: Host): string {
+  const path = join(root, storeHost.node, 'join-token')
+  if (!existsSync(path)) throw new Error(`${path} is missing: start the store host's agent first`)
+  return readFileSync(path, 'utf8').trim()
+}
+
 export async function startAgents(topo: Topology, opts: AgentOptions = {}): Promise<RunningAgent[]> {
   if (!existsSync(WEFT)) throw new Error('dist/weft is missing: run `npm run build` first')
   const root = mkdtempSync(join(tmpdir(), `weft-${topo.prefix}-`))
@@ -51,8 +64,9 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       ...agentCommand(), 'agent', '--name', host.node, '--advertise', host.underlay.ip,
       '--data', dataDir, '--api', `unix://${socket}`,
       '--datapath', opts.datapath ?? 'bpf', '--ttl', opts.ttl ?? '2s', '--log-level', 'warn',
-      ...(host === storeHost ? ['--store', 'embedded', '--kv-listen', storeAddr] : ['--store', `consul://${storeAddr}`]),
+      ...(opts.store ? ['--store', opts.store] : host === storeHost ? ['--store', 'embedded', '--kv-listen', storeAddr] : ['--store', `consul://${storeAddr}`]),
       ...(opts.extraArgs ?? []),
+      ...(opts.hostArgs?.(host) ?? []),
     ]
     const agent: RunningAgent = {
       host,
@@ -60,6 +74,9 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
       socket,
       dataDir,
       proc: undefined as unknown as NsProcess,
+      // joining the first host's embedded store takes its join token; an external store (etcd) none
+      env: (): Record<string, string> =>
+        host === storeHost || opts.store ? {} : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) },
       async api(method, path, body) {
         const res = await fetch(`http://weft${path}`, {
           method,
@@ -75,7 +92,7 @@ export async function startAgents(topo: Topology, opts: AgentOptions = {}): Prom
         return { status: res.status, body: parsed }
       },
       async restart() {
-        const proc = (agent.proc = spawnIn(host.ns, args))
+        const proc = (agent.proc = spawnIn(host.ns, args, { env: agent.env() }))
         const ready = waitFor(
           async () => (await agent.api('GET', '/healthz').catch(() => ({ status: 0 }))).status > 0,
           { what: `agent ${host.node} API`, timeoutMs: 15_000 },

@@ -54,9 +54,15 @@ describe("Docker's daemon spellings", () => {
     expect(
       await refused({ store: 'embedded', 'cluster-store': 'consul://192.0.2.1:8500' }),
     ).toStartWith('--store and --cluster-store are the same flag')
-    expect(await refused({ 'cluster-store': 'etcd://192.0.2.1:2379' })).toStartWith(
-      '--store "etcd://192.0.2.1:2379" must be',
+    expect((await parse({ 'cluster-store': 'etcd://192.0.2.1:2379,192.0.2.2:2379' })).store).toEqual({
+      kind: 'etcd',
+      address: 'etcd://192.0.2.1:2379,192.0.2.2:2379',
+      endpoints: ['http://192.0.2.1:2379', 'http://192.0.2.2:2379'],
+    })
+    expect(await refused({ 'cluster-store': 'zk://192.0.2.1:2181' })).toStartWith(
+      '--store "zk://192.0.2.1:2181" must be',
     )
+    expect(await refused({ store: 'etcd://192.0.2.1' })).toContain('must be HOST:PORT')
   })
 
   test('--cluster-advertise IP:PORT takes the address and warns that the port is not used', async () => {
@@ -114,6 +120,7 @@ describe('tokens: flag, file or environment', () => {
     const c = await parse({
       'api-tcp': '127.0.0.1:7777',
       'token-file': file,
+      store: 'consul://192.0.2.1:8500', // a store token is for a real Consul
       'store-token-file': file,
     })
     expect(c.apiToken).toBe('from-a-file-0123456789')
@@ -122,7 +129,7 @@ describe('tokens: flag, file or environment', () => {
 
   test('the environment: WEFT_TOKEN, or WEFT_TOKEN_FILE naming a file', async () => {
     expect((await parse({}, { WEFT_TOKEN: 'env-token' })).apiToken).toBe('env-token')
-    expect((await parse({}, { WEFT_STORE_TOKEN_FILE: file })).storeToken).toBe(
+    expect((await parse({ store: 'consul://192.0.2.1:8500' }, { WEFT_STORE_TOKEN_FILE: file })).storeToken).toBe(
       'from-a-file-0123456789',
     )
     expect((await parse({ token: 'flag-token' }, { WEFT_TOKEN: 'env-token' })).apiToken).toBe(

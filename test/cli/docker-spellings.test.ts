@@ -1,8 +1,9 @@
 // Docker's daemon spellings on real agents (issue 11.6): a second host started with
 // `--cluster-store=consul://H:8500 --cluster-advertise=IP:2376` joins the first host's store
 // (not a silently split cluster of its own) with the address part as its VTEP, and logs that
-// the port is not used. Real agents in the harness's host namespaces. Datapath: WEFT_TEST_DATAPATH.
+// the port is not used. The first host's join token goes in $WEFT_JOIN_TOKEN (secure by default). Real agents in the harness's host namespaces. Datapath: WEFT_TEST_DATAPATH.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   createTopology,
@@ -45,7 +46,7 @@ describe(`Docker daemon flags on a second host (${DATAPATH} datapath)`, () => {
       '2s',
       '--log-level',
       'warn',
-    ])
+    ], { env: { WEFT_JOIN_TOKEN: readFileSync(join(first.dataDir, 'join-token'), 'utf8').trim() } })
     topo.track(() => second.stop(3000))
   }, 60_000)
 

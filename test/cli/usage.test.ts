@@ -129,7 +129,7 @@ describe('dist/weft usage', () => {
     const script = (await weft(['completion', 'zsh'])).stdout
     expect(script).toStartWith('#compdef weft\n')
     expect(script).toContain('compdef _weft weft')
-    expect(script).toContain('"network connect") next=(--ip --ifname --external --mac --vtep --publish --help) ;;')
+    expect(script).toContain('"network connect") next=(--ip --ifname --external --mac --vtep --publish --name --alias --help) ;;')
     expect(script).toContain(
       '"") next=(network node endpoint agent completion demo stats version --host --version --help) ;;',
     )

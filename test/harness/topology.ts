@@ -50,6 +50,7 @@ export interface Topology {
 
 export const UNDERLAY_SUBNET = '198.18.0.0/24'
 const BPF_PIN_ROOT = '/sys/fs/bpf/weft'
+const ETC_NETNS = '/etc/netns'
 
 /** Fails loudly (never skips) when the test cannot do what it needs. */
 export function requireRoot(): void {
@@ -106,6 +107,7 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       }
       for (const p of liveProcesses()) await p.stop(500)
       removePins(prefix)
+      removeEtcNetns(prefix)
       for (const ns of namespaces.reverse()) await run(['ip', 'netns', 'del', ns])
       errors.push(...(await leaks(prefix)))
       if (errors.length) throw new Error(`topology ${prefix} teardown:\n  ${errors.join('\n  ')}`)
@@ -177,6 +179,17 @@ function removePins(prefix: string): void {
   try {
     rmdirSync(BPF_PIN_ROOT) // fails, harmlessly, while another run still has pins there
   } catch {}
+}
+
+/**
+ * An agent stopped while its sandboxes are connected keeps the /etc/netns/<sandbox>/resolv.conf
+ * it wrote (names resume when it is back), as it keeps its pins: remove this run's.
+ */
+function removeEtcNetns(prefix: string): void {
+  if (!existsSync(ETC_NETNS)) return
+  for (const name of readdirSync(ETC_NETNS)) {
+    if (name.startsWith(prefix)) rmSync(`${ETC_NETNS}/${name}`, { recursive: true, force: true })
+  }
 }
 
 /** Everything of this prefix that still exists: namespaces, pins, processes. */

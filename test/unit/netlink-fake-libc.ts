@@ -101,6 +101,7 @@ export function fakeLibc(): FakeLibc {
     },
     memfdCreate: () => fail(38),
     addSeals: () => fail(38),
+    flock: () => fail(38), // ENOSYS: nothing here locks
     formatVaList: () => undefined,
   }
   return f

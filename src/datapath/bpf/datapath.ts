@@ -30,7 +30,7 @@ import {
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import { isNodeName, NODE_NAME_RULE } from '../../util/names.ts'
 import {
-  assertHostAddress, assertIfname, assertVni, findUnderlay, IFNAME_PREFIX, intToIPv4, ipv4ToInt, macFromBytes, macToBytes, parseCidr,
+  assertHostAddress, assertIfname, assertVni, ensureHostPair, findUnderlay, handOverIfnameFor, IFNAME_PREFIX, intToIPv4, ipv4ToInt, macFromBytes, macToBytes, parseCidr,
   parseIPv4, parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, VXLAN_OVERHEAD, VXLAN_PORT, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
@@ -292,16 +292,20 @@ export class BpfDatapath implements Datapath {
       return { l, net }
     })
     // 2. the veth pair (rtnetlink), between the two queued steps
-    const p = await plumbEndpoint({
-      sandbox: ep.sandbox,
-      ifname: ep.ifname,
-      hostIfname: ep.hostIfname,
-      mac,
-      ip,
-      prefixLen: net.prefixLen,
-      mtu: net.mtu,
-      hostMtu: l.ul.mtu,
-    })
+    const plumbed = ep.plumbing === 'docker'
+      ? undefined
+      : await plumbEndpoint({
+        sandbox: ep.sandbox,
+        ifname: ep.ifname,
+        hostIfname: ep.hostIfname,
+        mac,
+        ip,
+        prefixLen: net.prefixLen,
+        mtu: net.mtu,
+        hostMtu: l.ul.mtu,
+      })
+    // Docker plumbing: the pair is made in the host netns, the other end handed to Docker
+    const p = plumbed ?? ensureHostPair({ hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac, mtu: net.mtu, hostMtu: l.ul.mtu })
     // 3. the veth's identity (vx_ifs), its program, and only then the address (vx_eps): once
     // others can reach the container, its answers (and its first ARP) already meet the program,
     // which already knows the veth
@@ -312,8 +316,10 @@ export class BpfDatapath implements Datapath {
       if (this.egress && !(net.flags & NET_F_INTERNAL)) {
         try {
           await this.egress.attach({
-            vni, ip, mac, hostIfname: ep.hostIfname, hostIfindex: p.hostIfindex, sandboxPath: p.sandboxPath, ifname: ep.ifname,
-            peerIfindex: p.peerIfindex, gateway: intToIPv4(net.gateway), mtu: net.mtu, publish: ep.publish ?? [],
+            vni, ip, mac, hostIfname: ep.hostIfname, hostIfindex: p.hostIfindex, ifname: ep.ifname,
+            // Docker plumbing: Docker sets the sandbox's default route (the Join answer's Gateway)
+            ...(plumbed ? { sandboxPath: plumbed.sandboxPath, peerIfindex: plumbed.peerIfindex } : { sandboxPath: '', peerIfindex: 0 }),
+            gateway: intToIPv4(net.gateway), mtu: net.mtu, publish: ep.publish ?? [],
           })
         } catch (err) {
           // a pair made for this call goes again (an adopted one keeps working as it was)

@@ -19,7 +19,7 @@
 import { NotFoundError, ValidationError } from '../../errors/index.ts'
 import {
   assertHostAddress, assertIfname, assertVni, batch, exec, findUnderlay, IFNAME_PREFIX, IprouteError, iprouteJson, parseCidr,
-  parseIPv4, plumbEndpoint, unplumbEndpoint, type UnderlayNic,
+  parseIPv4, ensureHostPair, handOverIfnameFor, plumbEndpoint, unplumbEndpoint, type UnderlayNic,
 } from '../../net/index.ts'
 import type { ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, RemoteEndpointSpec, VniStats } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
@@ -150,7 +150,12 @@ class KernelDatapath implements Datapath {
     const ip = parseIPv4(ep.ip, 'endpoint address')
     assertHostAddress(ip, subnet, `endpoint address of network ${ep.vni}`)
     const ul = await this.ul()
-    const done = await plumbEndpoint({
+    const done = ep.plumbing === 'docker'
+      ? ensureHostPair({
+        hostIfname: ep.hostIfname, peerIfname: handOverIfnameFor(ep.id), mac: ep.mac, mtu: net.mtu, hostMtu: ul.mtu,
+        master: bridgeName(ep.vni), alias: endpointAlias(ep.vni, ip),
+      })
+      : await plumbEndpoint({
       sandbox: ep.sandbox,
       ifname: ep.ifname,
       hostIfname: ep.hostIfname,
