@@ -33,6 +33,8 @@ const SCENARIOS: Scenario[] = [
   { name: '300h-10k-k200', hosts: 300, endpoints: 10_000, hostsPerNetwork: 200, perHost: 1 },
   { name: '1000h-50k-k10', hosts: 1000, endpoints: 50_000, hostsPerNetwork: 10, perHost: 5 },
   { name: '100h-10k-k5', hosts: 100, endpoints: 10_000, hostsPerNetwork: 5, perHost: 2 },
+  // 1,000 hosts that fit this machine's memory: 200 networks (every host holds every network record)
+  { name: '1000h-10k-k50', hosts: 1000, endpoints: 10_000, hostsPerNetwork: 50, perHost: 1 },
 ]
 /** Small sizes where the whole-tree design still fits this machine: the old curve, beside the new. */
 const CURVE: Scenario[] = [
