@@ -9,6 +9,8 @@ import { ClusterMirror, MirrorDb, ScopedFollower, scopedReader } from '../mirror
 import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
+import { createDrift } from '../drift/index.ts'
+import { agentDoctor, DROP_SAMPLE_MS } from '../doctor/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { startNames } from '../dns/index.ts'
 import { VERSION } from '../embedded/index.ts'
@@ -40,7 +42,7 @@ export interface Agent {
   stop(opts?: { deregister?: boolean }): Promise<void>
 }
 
-export async function startAgent(config: Readonly<AgentConfig>, log: Logger = createLogger({ level: config.logLevel, name: config.name })): Promise<Agent> {
+export async function startAgent(config: Readonly<AgentConfig>, log: Logger = createLogger({ level: config.logLevel, name: config.name, format: config.logFormat })): Promise<Agent> {
   const stack = new DisposerStack(log)
   try {
     return await build(config, log, stack)
@@ -74,7 +76,9 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('watches', () => follower.stop())
 
   // 3. datapath + reconciler, woken by every change of the mirror
-  const datapath = await createDatapath(config.datapath, { node: config.name, advertise: config.advertise })
+  // the drift guard remembers what was programmed and puts back what changes behind our back
+  const drift = createDrift(await createDatapath(config.datapath, { node: config.name, advertise: config.advertise }), { advertise: config.advertise, log })
+  const datapath = drift.datapath
   await datapath.start()
   stack.push('datapath', () => datapath.close())
   const reconciler = new Reconciler({
@@ -96,6 +100,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   })
   reconciler.start()
   stack.push('reconciler', () => reconciler.stop())
+  drift.listen(() => reconciler.resync(), { underlayIfindex: underlay.ifindex })
+  stack.push('drift listener', () => drift.stop())
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
   // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
@@ -108,8 +114,13 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const sandboxes = new SandboxFollower({ node: config.name, mirror, ops, reconciler, log })
   sandboxes.start()
   stack.push('sandbox follower', () => sandboxes.stop())
-  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus })
+  const metrics = agentMetrics(config.name, { datapath, mirror, reconciler, storeStatus, repairs: drift.repairs, drift: drift.datapath })
   let registered = () => false
+  const doctor = agentDoctor({
+    node: config.name, mirror, storeStatus, registered: () => registered(), reconciler, datapath, localFacts: () => db.localEndpoints(),
+    storeAddress: config.store.kind === 'embedded' ? `embedded on this host (port ${config.store.listen.port})` : config.store.address,
+  })
+  stack.push('doctor samples', doctor.sampleEvery(DROP_SAMPLE_MS, log))
   const service = new AgentService({
     node: config.name,
     datapathKind: config.datapath,
@@ -122,6 +133,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     storeStatus,
     registered: () => registered(),
     followed: sandboxes,
+    doctor: (q) => doctor.run(q),
     log,
   })
   stack.push('agent service', () => service.close())
@@ -157,7 +169,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     const plugin = startDockerPlugin({ docker: config.docker, socket: config.dockerPluginSocket, backend, log })
     stack.push('docker plugin', () => plugin.stop())
   }
-  log.info({ socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }, 'weft agent ready')
+  // "ready" only once the node is registered: before that, peers do not program this host
+  const where = { socket: api.socketPath, tcp: api.tcp, datapath: config.datapath, advertise: config.advertise }
+  log.info(where, 'admin API listening; registering with the store (the datapath runs from the local mirror meanwhile)')
+  void registration.ready.then(() => log.info(where, 'weft agent ready'))
 
   let stopping: Promise<void> | undefined
   return {

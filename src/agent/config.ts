@@ -5,6 +5,7 @@
 import { join } from 'node:path'
 import { ValidationError } from '../errors/index.ts'
 import { parseDurationMs } from '../util/duration.ts'
+import { defaultLogFormat, type LogFormat } from '../util/log-format.ts'
 import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
 import { readSecret, SecretError } from '../util/secret.ts'
 
@@ -57,6 +58,8 @@ export interface AgentConfig {
   /** Session TTL in ms: a dead node's endpoints are dropped 1-2 TTLs after it stops renewing. */
   ttlMs: number
   logLevel: string
+  /** Log lines as pino JSON (machines) or readable text (a terminal). */
+  logFormat: LogFormat
   /** The resolv.conf listing the resolvers names outside the overlay are forwarded to. */
   resolvConf: string
   /** Things the operator should know that did not stop the start (log them as warnings). */
@@ -88,6 +91,7 @@ export interface AgentFlags {
   datapath?: string
   ttl?: string
   'log-level'?: string
+  'log-format'?: string
   'resolv-conf'?: string
   /** Docker daemon spelling of --store. */
   'cluster-store'?: string
@@ -281,6 +285,10 @@ export async function parseAgentConfig(
   const logLevel = f['log-level'] ?? env.WEFT_LOG_LEVEL ?? AGENT_DEFAULTS.logLevel
   if (!LOG_LEVELS.includes(logLevel))
     throw new ValidationError(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`)
+  const logFormat = f['log-format'] ?? defaultLogFormat(env)
+  if (logFormat !== 'json' && logFormat !== 'text') {
+    throw new ValidationError(`--log-format "${logFormat}" must be json or text`)
+  }
   return Object.freeze({
     name,
     advertise,
@@ -295,6 +303,7 @@ export async function parseAgentConfig(
     datapath,
     ttlMs,
     logLevel,
+    logFormat,
     warnings,
     resolvConf,
     ...dockerConfig(f),

@@ -12,6 +12,12 @@ export interface MetricsSources {
   watchLagSeconds(): number
   storeReachable(): boolean
   endpointCounts(): { local: number; remote: number }
+  /** Drift put back since start, by kind. */
+  repairs?(): Record<string, number>
+  /** Seconds the last full drift comparison took. */
+  driftCompareSeconds?(): number
+  /** Failed attempts of reconcile items since start, and the items failing now, by kind. */
+  itemFailures?(): { totals: Record<string, number>; failing: Record<string, number> }
 }
 
 export function createMetrics(src: MetricsSources) {
@@ -81,6 +87,37 @@ export function createMetrics(src: MetricsSources) {
       this.set({ kind: 'remote' }, c.remote)
     },
   })
+  new Counter({
+    name: 'weft_repairs_total', help: 'Drift put back: things weft made that were changed behind its back, by kind',
+    labelNames: ['kind'], registers: [registry],
+    collect() {
+      this.reset()
+      for (const [kind, n] of Object.entries(src.repairs?.() ?? {})) this.inc({ kind }, n)
+    },
+  })
+  new Gauge({
+    name: 'weft_drift_compare_seconds', help: 'Duration of the last full drift comparison (kernel against what was programmed, every sandbox end)',
+    registers: [registry],
+    collect() {
+      this.set(src.driftCompareSeconds?.() ?? 0)
+    },
+  })
+  new Counter({
+    name: 'weft_reconcile_item_failures_total', help: 'Failed attempts to program one reconcile item, by kind',
+    labelNames: ['kind'], registers: [registry],
+    collect() {
+      this.reset()
+      for (const [kind, n] of Object.entries(src.itemFailures?.().totals ?? {})) this.inc({ kind }, n)
+    },
+  })
+  new Gauge({
+    name: 'weft_reconcile_items_failing', help: 'Reconcile items failing now (each retried with a backoff), by kind',
+    labelNames: ['kind'], registers: [registry],
+    collect() {
+      this.reset()
+      for (const [kind, n] of Object.entries(src.itemFailures?.().failing ?? {})) this.set({ kind }, n)
+    },
+  })
   return { text: () => registry.metrics(), registry }
 }
 
@@ -90,8 +127,14 @@ export function agentMetrics(
   u: {
     datapath: { stats(): Promise<VniStats[]> }
     mirror: { view(): ClusterView }
-    reconciler: { stats: ReturnType<MetricsSources['reconcile']> }
+    reconciler: {
+      stats: ReturnType<MetricsSources['reconcile']>
+      failureTotals?(): Record<string, number>
+      failures?(): { kind: string }[]
+    }
     storeStatus: StoreStatus
+    repairs?: { totalsByKind(): Record<string, number> }
+    drift?: { lastFullCompare: { ms: number } }
   },
 ) {
   return createMetrics({
@@ -100,6 +143,14 @@ export function agentMetrics(
     reconcile: () => u.reconciler.stats,
     watchLagSeconds: () => u.storeStatus.secondsSinceAnswer(),
     storeReachable: () => u.storeStatus.reachable,
+    repairs: () => u.repairs?.totalsByKind() ?? {},
+    driftCompareSeconds: () => (u.drift?.lastFullCompare.ms ?? 0) / 1000,
+    itemFailures: () => {
+      const totals = u.reconciler.failureTotals?.() ?? {}
+      const failing = Object.fromEntries(Object.keys(totals).map((k) => [k, 0]))
+      for (const f of u.reconciler.failures?.() ?? []) failing[f.kind] = (failing[f.kind] ?? 0) + 1
+      return { totals, failing }
+    },
     endpointCounts: () => {
       const all = [...u.mirror.view().endpoints.values()]
       const local = all.filter((e) => e.node === node).length

@@ -17,11 +17,12 @@ import type { VniStats } from '../datapath/types.ts'
 import { assertIfname, hostIfnameFor } from '../net/index.ts'
 import { assertHostAddresses } from '../egress/index.ts'
 import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/index.ts'
+import type { DoctorQuery, DoctorReport } from '../doctor/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
 
 /** The reconciler as the service uses it. */
-export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats'>
+export type AttachTracker = Pick<Reconciler, 'trigger' | 'settled' | 'attachDone' | 'isAttached' | 'localError' | 'stats' | 'failures'>
 
 export interface AgentServiceDeps {
   node: string
@@ -35,6 +36,8 @@ export interface AgentServiceDeps {
   metrics(): Promise<string>
   storeStatus: StoreStatus
   registered(): boolean
+  /** weft doctor (absent: the API answers 501). */
+  doctor?(q: DoctorQuery): Promise<DoctorReport>
   sandboxes?: Sandboxes
   /** This node's endpoints as their sandboxes are followed (gone, and which namespace each is in). */
   followed?: FollowedSandboxes
@@ -57,8 +60,11 @@ export class AgentService implements AgentApi {
   private readonly attachTimeoutMs: number
   private readonly undoBudgetMs: number
 
+  readonly doctor?: (q: DoctorQuery) => Promise<DoctorReport>
+
   constructor(private readonly d: AgentServiceDeps) {
     this.node = d.node
+    if (d.doctor) this.doctor = (q) => d.doctor!(q)
     this.sandboxes = d.sandboxes ?? hostSandboxes
     this.attachTimeoutMs = d.attachTimeoutMs ?? 15_000
     this.undoBudgetMs = d.undoBudgetMs ?? 5_000
@@ -149,9 +155,21 @@ export class AgentService implements AgentApi {
     return {
       ok: store.reachable && this.d.registered() && reconciler.stats.lastError === null,
       node: this.node,
-      store: { reachable: store.reachable, ...(store.lastError ? { lastError: store.lastError } : {}) },
+      store: {
+        reachable: store.reachable,
+        ...(store.lastError ? { lastError: store.lastError } : {}),
+        ...(store.unreachableSince ? { unreachableSince: new Date(store.unreachableSince).toISOString() } : {}),
+        ...(store.lastAnswerAt ? { lastContact: new Date(store.lastAnswerAt).toISOString() } : {}),
+      },
       datapath: this.d.datapathKind,
-      reconcile: { passes: reconciler.stats.passes, lastDurationMs: reconciler.stats.lastDurationMs, lastError: reconciler.stats.lastError },
+      reconcile: {
+        passes: reconciler.stats.passes,
+        lastDurationMs: reconciler.stats.lastDurationMs,
+        lastError: reconciler.stats.lastError,
+        failures: reconciler.failures().map((f) => ({
+          kind: f.kind, key: f.key, subject: f.subject, op: f.op, error: f.error, since: new Date(f.since).toISOString(), attempts: f.attempts,
+        })),
+      },
     }
   }
 

@@ -8,6 +8,7 @@ import type { AgentApi } from './deps.ts'
 import { DiskFullWatch } from './disk-watch.ts'
 import { apiError, createOnError } from './errors.ts'
 import { notFoundHandler } from './not-found.ts'
+import { doctorRoutes } from './routes/doctor.ts'
 import { staleReadWarning } from './stale-reads.ts'
 import { networkRoutes } from './routes/networks.ts'
 import { systemRoutes } from './routes/system.ts'
@@ -68,6 +69,7 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
   app.use('/v1/*', staleReadWarning(api))
   networkRoutes(app, api)
   systemRoutes(app, api, disk)
+  doctorRoutes(app, api)
 
   app.doc('/openapi.json', {
     openapi: '3.0.3',

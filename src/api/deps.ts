@@ -2,6 +2,7 @@
 import type { CreateNetworkInput, ConnectInput } from '../cluster/operations.ts'
 import type { EndpointRecord, NetworkRecord, NodeRecord } from '../cluster/index.ts'
 import type { VniStats } from '../datapath/types.ts'
+import type { DoctorQuery, DoctorReport } from '../doctor/types.ts'
 
 export interface EndpointStatus {
   record: EndpointRecord
@@ -17,12 +18,24 @@ export interface NodeStatus {
   endpoints: number
 }
 
+/** One item the reconciler cannot program, as /healthz reports it. */
+export interface HealthFailure {
+  kind: string
+  key: string
+  subject: string
+  op: string
+  error: string
+  /** ISO time of the first failure of this run. */
+  since: string
+  attempts: number
+}
+
 export interface HealthReport {
   ok: boolean
   node: string
-  store: { reachable: boolean; lastError?: string }
+  store: { reachable: boolean; lastError?: string; unreachableSince?: string; lastContact?: string }
   datapath: string
-  reconcile: { passes: number; lastDurationMs: number; lastError: string | null }
+  reconcile: { passes: number; lastDurationMs: number; lastError: string | null; failures?: HealthFailure[] }
 }
 
 export interface AgentApi {
@@ -38,6 +51,8 @@ export interface AgentApi {
   nodes(): Promise<NodeStatus[]>
   stats(): Promise<VniStats[]>
   health(): Promise<HealthReport>
+  /** weft doctor: what is wrong on a path (absent: the route answers 501). */
+  doctor?(q: DoctorQuery): Promise<DoctorReport>
   /** Prometheus text exposition. */
   metrics(): Promise<string>
 }

@@ -125,6 +125,8 @@ export const NodeSchema = z
     name: z.string(),
     alive: z.boolean(),
     endpoints: z.number().int(),
+    status: z.enum(['Ready', 'Down', 'Unknown']).optional().openapi({ description: 'Unknown while this agent cannot reach the store' }),
+    statusReason: z.string().optional(),
     advertise: z.string().optional(),
     datapath: z.string().optional(),
     version: z.string().optional(),
@@ -154,9 +156,27 @@ export const HealthSchema = z
   .object({
     ok: z.boolean(),
     node: z.string(),
-    store: z.object({ reachable: z.boolean(), lastError: z.string().optional() }),
+    store: z.object({
+      reachable: z.boolean(),
+      lastError: z.string().optional(),
+      unreachableSince: z.string().optional().openapi({ description: 'While the store does not answer: since when (ISO time)' }),
+      lastContact: z.string().optional().openapi({ description: "The store's last answer (ISO time)" }),
+    }),
     datapath: z.string(),
-    reconcile: z.object({ passes: z.number(), lastDurationMs: z.number(), lastError: z.string().nullable() }),
+    reconcile: z.object({
+      passes: z.number(),
+      lastDurationMs: z.number(),
+      lastError: z.string().nullable(),
+      failures: z
+        .array(
+          z.object({
+            kind: z.string(), key: z.string(), subject: z.string(), op: z.string(), error: z.string(), since: z.string(),
+            attempts: z.number().int(),
+          }),
+        )
+        .optional()
+        .openapi({ description: 'Items the reconciler cannot program now: which, the operation, why, since when' }),
+    }),
     disk: z
       .object({ full: z.literal(true), since: z.string(), lastError: z.string() })
       .optional()

@@ -62,6 +62,9 @@ export interface Node {
   name: string
   alive: boolean
   endpoints: number
+  /** Unknown while the agent asked cannot reach the store (statusReason says since when). */
+  status?: 'Ready' | 'Down' | 'Unknown'
+  statusReason?: string
   advertise?: string
   datapath?: string
   version?: string

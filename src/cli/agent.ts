@@ -11,7 +11,7 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   const { teardown, ...rest } = flags
   const config = await parseAgentConfig(rest as AgentFlags, ctx.env)
   if (config.warnings.length) {
-    const log = createLogger({ level: config.logLevel, name: config.name })
+    const log = createLogger({ level: config.logLevel, name: config.name, format: config.logFormat })
     for (const w of config.warnings) log.warn(w)
   }
   if (teardown === true) {

@@ -196,6 +196,23 @@ const nodeLs: LeafCommand = {
   load: () => import('./node-ls.ts'),
 }
 
+const doctor: LeafCommand = {
+  kind: 'command',
+  name: 'doctor',
+  summary: 'Say what is wrong on the path from a sandbox (or this host) to another endpoint; exit 1 if anything is',
+  args: '[SANDBOX|ENDPOINT]',
+  positionals: { min: 0, max: 1 },
+  flags: {
+    network: { type: 'string', valueName: 'network', description: 'Only this network (name or id)' },
+    to: { type: 'string', valueName: 'ip|name', description: 'The far end: an address or endpoint name in the same network' },
+    format: { type: 'string', description: 'Output format: text (one line per problem: HOP: CAUSE) or json', default: 'text' },
+  },
+  notes:
+    'Reads what the agent holds: the store contact, its registration, reconcile failures, drift not yet put back, ' +
+    'endpoint facts, the kernel against the desired state, peers in the store, and recent drops by reason.',
+  load: () => import('./doctor.ts'),
+}
+
 const endpointLs: LeafCommand = {
   kind: 'command',
   name: 'ls',
@@ -361,6 +378,12 @@ const agent: LeafCommand = {
       description: 'debug, info, warn, error (or WEFT_LOG_LEVEL)',
       defaultNote: `"${AGENT_DEFAULTS.logLevel}"`,
     },
+    'log-format': {
+      type: 'string',
+      valueName: 'format',
+      description: 'json (for machines) or text (one readable line per entry; or WEFT_LOG_FORMAT)',
+      defaultNote: 'text when stderr is a terminal, else json',
+    },
     'resolv-conf': {
       type: 'string',
       valueName: 'file',
@@ -465,6 +488,7 @@ export const ROOT: CommandGroup = {
     agent,
     completion,
     demo,
+    doctor,
     stats,
     version,
   ],

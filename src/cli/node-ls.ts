@@ -15,7 +15,7 @@ export function nodeTable(nodes: Node[]): string {
     nodes.map((n) => [
       n.name,
       n.advertise ?? '-',
-      n.alive ? 'Ready' : 'Down',
+      n.status ?? (n.alive ? 'Ready' : 'Down'),
       n.datapath ?? '-',
       String(n.endpoints),
       n.version ?? '-',

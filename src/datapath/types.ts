@@ -69,14 +69,26 @@ export interface RemoteEndpointSpec {
 
 /** What the datapath holds right now, read back from the kernel (maps, links). */
 export interface ActualState {
-  networks: { vni: number }[]
+  /** subnet/gateway/mtu: as the datapath holds them, where it can tell (drift compares them). */
+  networks: { vni: number; subnet?: string; gateway?: string; mtu?: number }[]
   /**
    * `hostIfname` is absent when forwarding state remains for a host veth that is gone (its
    * sandbox was deleted, which deletes both ends): `detachEndpoint` without a name clears it.
+   * `mac` and `forwarding` (the address leads to this veth with this MAC), where the datapath
+   * can tell: drift compares them.
    */
-  localEndpoints: { vni: number; ip: string; hostIfname?: string; ifindex: number }[]
+  localEndpoints: { vni: number; ip: string; hostIfname?: string; ifindex: number; mac?: string; forwarding?: boolean }[]
   remoteEndpoints: RemoteEndpointSpec[]
   members: { vni: number; vteps: string[] }[]
+  /** Parts of the datapath itself missing or changed behind its back; `start()` puts them back. */
+  faults?: DatapathFault[]
+}
+
+/** A part of the datapath's own base that is not as it made it. */
+export interface DatapathFault {
+  part: 'pin' | 'underlay-link' | 'config' | 'gro'
+  /** In words, e.g. "map pin /sys/fs/bpf/weft/n1/vx_eps is missing". */
+  detail: string
 }
 
 /** Per-VNI counters, summed over CPUs. */
@@ -116,7 +128,10 @@ export interface DatapathOptions {
 
 export interface Datapath {
   readonly kind: 'bpf' | 'kernel'
-  /** Attach to the underlay NIC or adopt what a previous process pinned. Idempotent. */
+  /**
+   * Attach to the underlay NIC or adopt what a previous process pinned. Idempotent: called
+   * again, it puts back the parts `actual().faults` reports.
+   */
   start(): Promise<void>
   upsertNetwork(net: NetworkSpec): Promise<void>
   /** Removes the network and everything programmed for it. */

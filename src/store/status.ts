@@ -4,18 +4,31 @@ export class StoreStatus {
   private ok = false
   private error: string | undefined
   private lastAnswer = 0
+  private downSince = 0
 
   /** The store answered. */
   answered(): void {
     this.ok = true
     this.error = undefined
     this.lastAnswer = Date.now()
+    this.downSince = 0
   }
 
   /** A request to the store failed for want of an answer. */
   failed(message: string): void {
     this.ok = false
     this.error = message
+    this.downSince ||= Date.now()
+  }
+
+  /** Epoch ms of the last answer (0: none since start). */
+  get lastAnswerAt(): number {
+    return this.lastAnswer
+  }
+
+  /** Epoch ms of the first failure after the last answer (0 while it answers). */
+  get unreachableSince(): number {
+    return this.ok ? 0 : this.downSince
   }
 
   get reachable(): boolean {

@@ -94,8 +94,9 @@ describe(`admin API documents and metrics (${DATAPATH} datapath)`, () => {
       '/v1/stats': ['get'],
       '/healthz': ['get'],
       '/metrics': ['get'],
+      '/v1/doctor': ['get'],
     })
-    for (const s of ['Error', 'CreateNetwork', 'Connect', 'Disconnect', 'Network', 'Endpoint', 'Node', 'VniStats', 'Health']) {
+    for (const s of ['Error', 'CreateNetwork', 'Connect', 'Disconnect', 'Network', 'Endpoint', 'Node', 'VniStats', 'Health', 'DoctorReport']) {
       expect(r.body.components.schemas[s]).toBeDefined()
     }
   })

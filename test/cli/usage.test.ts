@@ -131,7 +131,7 @@ describe('dist/weft usage', () => {
     expect(script).toContain('compdef _weft weft')
     expect(script).toContain('"network connect") next=(--ip --ifname --external --mac --vtep --publish --name --alias --help) ;;')
     expect(script).toContain(
-      '"") next=(network node endpoint agent completion demo stats version --host --version --help) ;;',
+      '"") next=(network node endpoint agent completion demo doctor stats version --host --version --help) ;;',
     )
   })
 })

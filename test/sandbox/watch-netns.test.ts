@@ -52,7 +52,9 @@ describe('SandboxWatcher (network namespaces)', () => {
     console.log(`[sandbox-watch] ip netns del -> reported after ${ms} ms`)
     expect(ms).toBeLessThan(1500)
     expect(gone.flatMap((g) => g.endpointIds).sort()).toEqual(['a0', 'a1'])
-    expect(gone.every((g) => g.reason === 'missing')).toBe(true)
+    // `ip netns del` unmounts the namespace, then unlinks its file: a look between the two sees
+    // the bare file (another inode), so "replaced" is as right as "missing"
+    expect(gone.every((g) => g.reason === 'missing' || g.reason === 'replaced')).toBe(true)
     expect(watcher.isGone('b0')).toBe(false)
   })
 

@@ -5,6 +5,7 @@ import type { AgentApi, HealthReport } from '../deps.ts'
 import type { DiskFullWatch } from '../disk-watch.ts'
 import { EndpointSchema, ErrorSchema, HealthSchema, NodeSchema, VniStatsSchema } from '../schemas.ts'
 import { endpointJson } from './networks.ts'
+import { judgeNode, type NodeJudgement, type StoreContact } from '../../doctor/index.ts'
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
@@ -25,16 +26,21 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
       method: 'get', path: '/v1/nodes', tags: ['nodes'], summary: 'List nodes and whether they are alive',
       responses: { 200: json(z.array(NodeSchema), 'Nodes') },
     }),
-    async (c) =>
-      c.json(
-        (await api.nodes()).map((n) => ({
+    async (c) => {
+      // what this agent can truthfully say: Unknown while its mirror cannot be refreshed
+      const [nodes, health] = await Promise.all([api.nodes(), api.health()])
+      const contact = storeContact(health)
+      return c.json(
+        nodes.map((n) => ({
           name: n.name,
           alive: n.alive,
           endpoints: n.endpoints,
+          ...statusOf(judgeNode(n.alive, contact)),
           ...(n.record ? { advertise: n.record.advertise, datapath: n.record.datapath, version: n.record.version, started: n.record.started } : {}),
         })),
         200,
-      ),
+      )
+    },
   )
 
   app.openapi(
@@ -98,11 +104,26 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
   )
 }
 
+/** The store's contact as the health report tells it. */
+export function storeContact(h: HealthReport): StoreContact {
+  return {
+    reachable: h.store.reachable,
+    lastAnswerAt: h.store.lastContact ? Date.parse(h.store.lastContact) : 0,
+    unreachableSince: h.store.unreachableSince ? Date.parse(h.store.unreachableSince) : 0,
+  }
+}
+
+const statusOf = (j: NodeJudgement) => ({ status: j.state, ...(j.reason ? { statusReason: j.reason } : {}) })
+
 /** The health report with the HTTP client's wording of its last errors put in ours. */
 function inOwnWords(h: HealthReport): HealthReport {
   return {
     ...h,
     store: { ...h.store, ...(h.store.lastError ? { lastError: ownWords(h.store.lastError) } : {}) },
-    reconcile: { ...h.reconcile, lastError: h.reconcile.lastError === null ? null : ownWords(h.reconcile.lastError) },
+    reconcile: {
+      ...h.reconcile,
+      lastError: h.reconcile.lastError === null ? null : ownWords(h.reconcile.lastError),
+      ...(h.reconcile.failures ? { failures: h.reconcile.failures.map((f) => ({ ...f, error: ownWords(f.error) })) } : {}),
+    },
   }
 }

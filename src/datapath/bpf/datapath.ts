@@ -25,7 +25,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   adoptPinnedLink, attach, ensurePinDir, getSys, linkInfo, openObject, openPinnedMap, PerCpuMap, pinExists, removePinDir,
-  sumCounters, TypedMap, u32, unpin, type LoadedObject, type PinnedMap, type ProgramRef, type TcAttachment,
+  pinFd, sumCounters, TypedMap, u32, unpin, type LoadedObject, type PinnedMap, type ProgramRef, type TcAttachment,
 } from '../../bpf/index.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.ts'
 import { isNodeName, NODE_NAME_RULE } from '../../util/names.ts'
@@ -34,17 +34,17 @@ import {
   parseIPv4, parseMac, plumbEndpoint, unplumbEndpoint, unplumbEndpoints, VXLAN_OVERHEAD, VXLAN_PORT, type UnderlayNic,
 } from '../../net/index.ts'
 import type {
-  ActualState, Datapath, DatapathOptions, LocalEndpointSpec, NetworkSpec, PublishedPortStats, RemoteEndpointSpec, VniStats,
+  ActualState, Datapath, DatapathFault, DatapathOptions, LocalEndpointSpec, NetworkSpec, PublishedPortStats, RemoteEndpointSpec, VniStats,
 } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import {
-  CFG_F_EGRESS, CFG_F_VALID, configCodec, NET_F_INTERNAL, subnetCodec, subnetKeyCodec, type Subnet, type SubnetKey, Counter, DROP_REASONS, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
+  CFG_F_EGRESS, CFG_F_VALID, configCodec, NET_F_INTERNAL, subnetCodec, subnetKeyCodec, type Subnet, type SubnetKey, Counter, DROP_REASONS, MAP_NAMES, epCodec, epKeyCodec, ifCodec, memberKeyCodec, netCodec,
   PROG_FROM_ENDPOINT, PROG_FROM_UNDERLAY, statCodec, statKeyCodec, type Config, type Ep,
   type EpKey, type If, type MemberKey, type Net, type Stat, type StatKey,
 } from './abi.ts'
 import type { ClusterSubnetSpec } from '../types.ts'
 import { PIN_ROOT } from '../constants.ts'
-import { ensureGroDevice, removeGroDevice } from './gro.ts'
+import { ensureGroDevice, GRO_IFNAME, removeGroDevice } from './gro.ts'
 import { formatPublished, HostEgress } from '../../egress/index.ts'
 
 export { PIN_ROOT }
@@ -88,6 +88,7 @@ interface Loaded {
   maps: Maps
   ul: UnderlayNic
   fromEp: ProgramRef
+  /** Replaced when drift repair re-attaches a detached link. */
   ulLink: TcAttachment
 }
 
@@ -126,8 +127,65 @@ export class BpfDatapath implements Datapath {
 
   start(): Promise<void> {
     return this.serial(async () => {
-      await this.ensure()
+      if (this.loaded) await this.repairBase(this.loaded)
+      else await this.ensure()
     })
+  }
+
+  /** The config this host's programs must read (vx_cfg slot 0). */
+  private config(ul: UnderlayNic): Config {
+    return { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags: CFG_F_VALID | (this.egress ? CFG_F_EGRESS : 0) }
+  }
+
+  /** What of the base (pins, underlay link, config, wfgro) is not as ensure() made it (live maps only). */
+  private baseFaults(l: Loaded): DatapathFault[] {
+    const faults: DatapathFault[] = []
+    for (const name of MAP_NAMES) {
+      const path = join(this.pinDir, name)
+      if (!pinExists(path)) faults.push({ part: 'pin', detail: `map pin ${path} is missing` })
+    }
+    const linkPath = join(this.linksDir, 'underlay')
+    if (!pinExists(linkPath)) faults.push({ part: 'pin', detail: `link pin ${linkPath} is missing` })
+    let ifindex = 0
+    try {
+      ifindex = linkInfo(l.ulLink).ifindex
+    } catch {
+      // unreadable counts as detached
+    }
+    if (ifindex !== l.ul.ifindex) {
+      faults.push({ part: 'underlay-link', detail: `the underlay program is not attached to ${l.ul.ifname} (its tcx link was detached)` })
+    }
+    const cfg = l.maps.cfg.lookup(0)
+    const want = this.config(l.ul)
+    if (!cfg || cfg.vtepIp !== want.vtepIp || cfg.ulIfindex !== want.ulIfindex || cfg.udpPort !== want.udpPort || cfg.flags !== want.flags) {
+      faults.push({ part: 'config', detail: `the config entry (vx_cfg) is ${cfg ? 'altered' : 'missing'}` })
+    }
+    if (!getSys().ifNameToIndex(GRO_IFNAME)) faults.push({ part: 'gro', detail: `the GRO device ${GRO_IFNAME} is missing` })
+    return faults
+  }
+
+  /** Put back what baseFaults reports: re-pin maps and the link, re-attach, rewrite the config, re-create wfgro. */
+  private async repairBase(l: Loaded): Promise<void> {
+    for (const name of MAP_NAMES) {
+      const path = join(this.pinDir, name)
+      if (!pinExists(path)) pinFd(l.obj.map(name).fd, path, `map ${name}`)
+    }
+    const linkPath = join(this.linksDir, 'underlay')
+    let ifindex = 0
+    try {
+      ifindex = linkInfo(l.ulLink).ifindex
+    } catch {
+      // re-attached below
+    }
+    if (ifindex !== l.ul.ifindex) {
+      l.ulLink.close()
+      if (pinExists(linkPath)) unpin(linkPath)
+      l.ulLink = this.attachOrAdopt(linkPath, l.ul.ifindex, l.obj.program(PROG_FROM_UNDERLAY))
+    } else if (!pinExists(linkPath)) {
+      l.ulLink.pin(linkPath)
+    }
+    l.maps.cfg.update(0, this.config(l.ul))
+    if (!getSys().ifNameToIndex(GRO_IFNAME)) await ensureGroDevice(VXLAN_PORT)
   }
 
   private async ensure(): Promise<Loaded> {
@@ -149,8 +207,7 @@ export class BpfDatapath implements Datapath {
         stats: new PerCpuMap(obj.map('vx_stats'), statKeyCodec, statCodec),
       }
       await this.egress?.start()
-      const flags = CFG_F_VALID | (this.egress ? CFG_F_EGRESS : 0)
-      maps.cfg.update(0, { vtepIp: ipv4ToInt(this.advertise), ulIfindex: ul.ifindex, udpPort: VXLAN_PORT, flags })
+      maps.cfg.update(0, this.config(ul))
       await ensureGroDevice(VXLAN_PORT)
       ensurePinDir(this.linksDir)
       const fromEp = obj.program(PROG_FROM_ENDPOINT)
@@ -440,7 +497,10 @@ export class BpfDatapath implements Datapath {
       const localEndpoints = ifs
         .map(([ifindex, e]) => {
           const hostIfname = names.get(ifindex)
-          return { vni: e.vni, ip: intToIPv4(e.ip), ...(hostIfname !== undefined && { hostIfname }), ifindex }
+          const mac = macFromBytes(e.mac)
+          const fwd = maps.eps.lookup({ vni: e.vni, ip: e.ip })
+          const forwarding = !!fwd && fwd.ifindex === ifindex && macFromBytes(fwd.mac) === mac
+          return { vni: e.vni, ip: intToIPv4(e.ip), ...(hostIfname !== undefined && { hostIfname }), ifindex, mac, forwarding }
         })
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const remoteEndpoints = maps.eps
@@ -454,7 +514,12 @@ export class BpfDatapath implements Datapath {
         vni,
         vteps: (byVni.get(vni) ?? []).sort((a, b) => a - b).map(intToIPv4),
       }))
-      return { networks: vnis.map((vni) => ({ vni })), localEndpoints, remoteEndpoints, members }
+      const networks = vnis.map((vni) => {
+        const n = maps.nets.lookup(vni)
+        return n ? { vni, subnet: `${intToIPv4(n.subnet)}/${n.prefixLen}`, gateway: intToIPv4(n.gateway), mtu: n.mtu } : { vni }
+      })
+      // the base is checked only where this process holds it (a reader of pins owns nothing)
+      return { networks, localEndpoints, remoteEndpoints, members, ...(this.loaded && { faults: this.baseFaults(this.loaded) }) }
     })
   }
 

@@ -1,0 +1,483 @@
+// The drift guard: a Datapath in front of the real one that remembers what was programmed
+// (the last successful upsert/attach/setMembers of each item) and, each time the reconciler
+// reads the actual state, compares the kernel with it. What differs is drift: it is logged,
+// reported to the reconciler as "not held" (so the next pass programs it again, with the
+// same idempotent calls it always uses), and counted as repaired once that call succeeds.
+// The datapath's own base (pins, underlay link, config, wfgro) is put back here at once.
+//
+// Design notes (2026-12, issue 12 item 3): the comparison sits in front of the datapath rather
+// than in the reconciler, so the reconciler keeps one model (desired vs held) and both
+// datapaths get the same checks. What neither datapath can tell from its own tables (the
+// endpoint program's filter on a veth, the sandbox end's link/address/route) is read here over
+// rtnetlink. A deleted sandbox is not drift (its endpoints are released, issue 12 item 2).
+import { existsSync } from 'node:fs'
+import { getLibc } from '../sys/index.ts'
+import type {
+  ActualState,
+  Datapath,
+  DatapathFault,
+  LocalEndpointSpec,
+  NetworkSpec,
+  RemoteEndpointSpec,
+  VniStats,
+} from '../datapath/types.ts'
+import { parseCidr, sandboxPath } from '../net/index.ts'
+import { dropSandboxAddress, hasEndpointFilter, readSandboxEnd } from './kernel-reads.ts'
+import { RepairBook, type Repair, type RepairKind } from './repairs.ts'
+import { RtnlChannel } from './rtnl.ts'
+
+export interface DriftGuardOptions {
+  repairs: RepairBook
+  /** This host's VTEP: never a member of its own VNIs (both datapaths leave it out). */
+  advertise: string
+  log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
+  /**
+   * Without a listener asking (hintSandbox), every sandbox end is read when the last full read
+   * is this old (default 5 s).
+   */
+  sandboxCheckMs?: number
+  now?: () => number
+}
+
+interface Found {
+  kind: RepairKind
+  detail: string
+  foundAt: number
+  /** sandbox-route: the sandbox end's ifindex, whose address is re-added to bring the route back. */
+  sandboxIfindex?: number
+}
+
+const remoteKey = (vni: number, ip: string) => `${vni}/${ip}`
+
+/**
+ * The sandbox's netns path, or undefined when weft does not own the sandbox end (Docker plumbs
+ * it: the sandbox is Docker's, and so are its address and routes).
+ */
+function sandboxOf(e: LocalEndpointSpec): string | undefined {
+  return e.plumbing === 'docker' || !e.sandbox ? undefined : sandboxPath(e.sandbox)
+}
+
+/** Kernel reads are synchronous: let API requests in between every so many endpoints. */
+const YIELD_EVERY = 32
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+const FAULT_KIND: Record<DatapathFault['part'], RepairKind> = {
+  pin: 'pin',
+  'underlay-link': 'underlay-link',
+  config: 'map-entry',
+  gro: 'gro',
+}
+
+export class DriftGuard implements Datapath {
+  readonly kind: Datapath['kind']
+  private readonly networks = new Map<number, NetworkSpec>()
+  private readonly local = new Map<string, LocalEndpointSpec>()
+  private readonly remote = new Map<string, RemoteEndpointSpec>()
+  private readonly members = new Map<number, string>()
+  /** Drift seen and not yet put back, by item ("network 256", "local wf…", "remote 256/10.0.0.2", "members 256", "base …"). */
+  private readonly found = new Map<string, Found>()
+  /** Sandboxes (by path) to read at the next comparison; '*' for all. */
+  private readonly sandboxHints = new Set<string>()
+  /** Deleted kernel-datapath entries the rtnetlink listener heard of, to name the kind of a missing remote. */
+  private readonly neighHints = new Map<string, 'fdb' | 'neighbour'>()
+  private lastFullSandboxCheck = 0
+  /** How long the last comparison that read every sandbox end took (ms), and over how many endpoints. */
+  lastFullCompare = { ms: 0, endpoints: 0 }
+  private yieldedMs = 0
+  private host: RtnlChannel | undefined
+  private readonly now: () => number
+
+  constructor(
+    readonly inner: Datapath,
+    private readonly opts: DriftGuardOptions,
+  ) {
+    this.kind = inner.kind
+    this.now = opts.now ?? Date.now
+    // a guard must not hide what the datapath can do: the reconciler asks for these by presence
+    if (inner.setClusterSubnets)
+      this.setClusterSubnets = (subnets) => inner.setClusterSubnets!(subnets)
+  }
+
+  // --- what the listener tells ------------------------------------------------------------
+
+  /** Read this sandbox's endpoints (or every sandbox, without a path) at the next comparison. */
+  hintSandbox(path?: string): void {
+    this.sandboxHints.add(path ?? '*')
+  }
+
+  /** A kernel-datapath FDB entry (by MAC) or neighbour (by VNI/IP) was deleted. */
+  hintNeighbour(kind: 'fdb' | 'neighbour', id: string): void {
+    this.neighHints.set(id, kind)
+    if (this.neighHints.size > 4096) this.neighHints.clear()
+  }
+
+  /** Sandbox paths that hold endpoints this guard programmed (the listener follows them). */
+  sandboxPaths(): string[] {
+    return [
+      ...new Set(
+        [...this.local.values()].map(sandboxOf).filter((p): p is string => p !== undefined),
+      ),
+    ]
+  }
+
+  /** Drift seen and not yet repaired (for `weft doctor`). */
+  unrepaired(): { kind: RepairKind; detail: string; since: number }[] {
+    return [...this.found.values()].map((f) => ({
+      kind: f.kind,
+      detail: f.detail,
+      since: f.foundAt,
+    }))
+  }
+
+  // --- Datapath: mutations remember what was programmed --------------------------------
+
+  start(): Promise<void> {
+    return this.inner.start()
+  }
+
+  async upsertNetwork(net: NetworkSpec): Promise<void> {
+    await this.inner.upsertNetwork(net)
+    this.networks.set(net.vni, { ...net })
+    this.repaired(`network ${net.vni}`)
+  }
+
+  async removeNetwork(vni: number): Promise<void> {
+    await this.inner.removeNetwork(vni)
+    this.networks.delete(vni)
+    this.members.delete(vni)
+    this.forget(`network ${vni}`)
+    this.forget(`members ${vni}`)
+    for (const [k, r] of this.remote)
+      if (r.vni === vni) (this.remote.delete(k), this.forget(`remote ${k}`))
+    for (const [k, e] of this.local)
+      if (e.vni === vni) (this.local.delete(k), this.forget(`local ${k}`))
+  }
+
+  async attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
+    const f = this.found.get(`local ${ep.hostIfname}`)
+    if (f?.kind === 'sandbox-route' && f.sandboxIfindex !== undefined) {
+      const net = this.networks.get(ep.vni)
+      if (net)
+        dropSandboxAddress(
+          sandboxPath(ep.sandbox),
+          f.sandboxIfindex,
+          ep.ip,
+          parseCidr(net.subnet).prefixLen,
+        )
+    }
+    const r = await this.inner.attachEndpoint(ep)
+    this.local.set(ep.hostIfname, { ...ep })
+    this.repaired(`local ${ep.hostIfname}`)
+    return r
+  }
+
+  async detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
+    await this.inner.detachEndpoint(ep)
+    if (ep.hostIfname !== undefined) {
+      this.local.delete(ep.hostIfname)
+      this.forget(`local ${ep.hostIfname}`)
+    }
+  }
+
+  async upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
+    await this.inner.upsertRemoteEndpoint(ep)
+    const key = remoteKey(ep.vni, ep.ip)
+    this.remote.set(key, { ...ep })
+    this.repaired(`remote ${key}`)
+  }
+
+  async removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void> {
+    await this.inner.removeRemoteEndpoint(ep)
+    const key = remoteKey(ep.vni, ep.ip)
+    this.remote.delete(key)
+    this.forget(`remote ${key}`)
+  }
+
+  async setMembers(vni: number, vteps: string[]): Promise<void> {
+    await this.inner.setMembers(vni, vteps)
+    this.members.set(
+      vni,
+      vteps
+        .filter((v) => v !== this.opts.advertise)
+        .sort()
+        .join(','),
+    )
+    this.repaired(`members ${vni}`)
+  }
+
+  stats(): Promise<VniStats[]> {
+    return this.inner.stats()
+  }
+
+  /** Optional methods of the datapath are the inner one's (present only where it has them). */
+  declare setClusterSubnets?: Datapath['setClusterSubnets']
+
+  async close(): Promise<void> {
+    this.host?.close()
+    this.host = undefined
+    await this.inner.close()
+  }
+
+  teardown(): Promise<void> {
+    return this.inner.teardown()
+  }
+
+  // --- the comparison ----------------------------------------------------------------------
+
+  /**
+   * The kernel's state, with drifted items left out (so the reconciler programs them again).
+   * Base faults are repaired before it returns.
+   */
+  async actual(): Promise<ActualState> {
+    const t0 = performance.now()
+    this.yieldedMs = 0
+    const full = this.fullSandboxCheckDue()
+    const a = await this.compare(full)
+    // the comparison's own cost: the time other work ran in its yields is not its
+    if (full)
+      this.lastFullCompare = {
+        ms: performance.now() - t0 - this.yieldedMs,
+        endpoints: this.local.size,
+      }
+    return a
+  }
+
+  private fullSandboxCheckDue(): boolean {
+    return (
+      this.sandboxHints.has('*') ||
+      this.now() - this.lastFullSandboxCheck >= (this.opts.sandboxCheckMs ?? 5000)
+    )
+  }
+
+  private async compare(full: boolean): Promise<ActualState> {
+    let a = await this.inner.actual()
+    if (a.faults?.length) a = await this.repairBase(a)
+    const bpf = this.kind === 'bpf'
+
+    const networks = a.networks.filter((n) => {
+      const want = this.networks.get(n.vni)
+      if (!want) return true
+      const altered =
+        (n.subnet !== undefined && n.subnet !== parseCidr(want.subnet).cidr) ||
+        (n.gateway !== undefined && n.gateway !== want.gateway) ||
+        (n.mtu !== undefined && n.mtu !== want.mtu)
+      if (altered)
+        this.see(
+          `network ${n.vni}`,
+          'map-entry',
+          `the entry of network VNI ${n.vni} (vx_nets) was altered`,
+        )
+      return !altered
+    })
+    const held = new Set(a.networks.map((n) => n.vni))
+    for (const vni of this.networks.keys()) {
+      if (!held.has(vni)) {
+        this.see(
+          `network ${vni}`,
+          bpf ? 'map-entry' : 'network-device',
+          bpf
+            ? `the entry of network VNI ${vni} (vx_nets) was deleted`
+            : `the bridge or vxlan device of network VNI ${vni} was deleted`,
+        )
+      }
+    }
+
+    const byName = new Map(
+      a.localEndpoints.filter((e) => e.hostIfname !== undefined).map((e) => [e.hostIfname!, e]),
+    )
+    const dropped = new Set<string>()
+    let n = 0
+    for (const [name, want] of this.local) {
+      if (++n % YIELD_EVERY === 0) await this.yieldNow()
+      const sandbox = sandboxOf(want)
+      if (sandbox !== undefined && !existsSync(sandbox)) continue // the sandbox is gone: released, not repaired
+      const e = byName.get(name)
+      const what = `endpoint ${want.id.slice(0, 12)} (${name}, ${want.ip} in VNI ${want.vni})`
+      if (!e) {
+        const vethGone = getLibc().ifNameToIndex(name) === 0
+        if (vethGone) this.see(`local ${name}`, 'veth', `the host veth of ${what} was deleted`)
+        else
+          this.see(
+            `local ${name}`,
+            bpf ? 'map-entry' : 'veth',
+            bpf ? `the veth entry (vx_ifs) of ${what} was deleted` : `${what} left its bridge`,
+          )
+        continue
+      }
+      if (e.vni !== want.vni || e.ip !== want.ip || (e.mac !== undefined && e.mac !== want.mac)) {
+        this.see(`local ${name}`, 'map-entry', `the veth entry (vx_ifs) of ${what} was altered`)
+        dropped.add(name)
+      } else if (e.forwarding === false) {
+        this.see(
+          `local ${name}`,
+          'map-entry',
+          `the address entry (vx_eps) of ${what} was deleted or altered`,
+        )
+        dropped.add(name)
+      } else if (bpf && !hasEndpointFilter(this.hostChannel(), e.ifindex)) {
+        this.see(
+          `local ${name}`,
+          'tc-filter',
+          `the endpoint program's filter on ${name} was removed (${what})`,
+        )
+        dropped.add(name)
+      }
+    }
+    await this.checkSandboxes(dropped, full)
+    const localEndpoints = a.localEndpoints.filter(
+      (e) => e.hostIfname === undefined || !dropped.has(e.hostIfname),
+    )
+
+    const remoteHeld = new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), r]))
+    for (const [key, want] of this.remote) {
+      const r = remoteHeld.get(key)
+      if (r && r.mac === want.mac && r.vtep === want.vtep) continue
+      const what = `remote endpoint ${want.ip} in VNI ${want.vni} (via ${want.vtep})`
+      if (bpf)
+        this.see(
+          `remote ${key}`,
+          'map-entry',
+          `the entry (vx_eps) of ${what} was ${r ? 'altered' : 'deleted'}`,
+        )
+      else {
+        const hint = this.neighHints.get(key) ?? this.neighHints.get(want.mac) ?? 'fdb'
+        this.see(
+          `remote ${key}`,
+          hint,
+          `the ${hint === 'fdb' ? 'FDB entry' : 'neighbour entry'} of ${what} was ${r ? 'altered' : 'deleted'}`,
+        )
+      }
+    }
+    const membersHeld = new Map(
+      a.members.map((m) => [
+        m.vni,
+        m.vteps
+          .filter((v) => v !== this.opts.advertise)
+          .sort()
+          .join(','),
+      ]),
+    )
+    for (const [vni, want] of this.members) {
+      if (!held.has(vni) || membersHeld.get(vni) === want) continue
+      this.see(
+        `members ${vni}`,
+        bpf ? 'map-entry' : 'fdb',
+        bpf
+          ? `the member VTEPs of VNI ${vni} (vx_members) were changed`
+          : `the flood entries (FDB) of VNI ${vni} were changed`,
+      )
+    }
+    this.neighHints.clear()
+    return { ...a, networks, localEndpoints }
+  }
+
+  /** Put back the datapath's base (start() is idempotent and repairs), then read again. */
+  private async repairBase(a: ActualState): Promise<ActualState> {
+    const before = a.faults ?? []
+    for (const f of before) this.see(`base ${f.detail}`, FAULT_KIND[f.part], f.detail)
+    try {
+      await this.inner.start()
+    } catch (e) {
+      this.opts.log?.warn(
+        { err: (e as Error).message },
+        'putting back the datapath base failed; retried at the next comparison',
+      )
+    }
+    const after = await this.inner.actual()
+    const still = new Set((after.faults ?? []).map((f) => f.detail))
+    for (const f of before) if (!still.has(f.detail)) this.repaired(`base ${f.detail}`)
+    return after
+  }
+
+  /** Read the sandbox end of endpoints whose sandbox an event named (all of them when due). */
+  private async checkSandboxes(dropped: Set<string>, all: boolean): Promise<void> {
+    if (all) this.lastFullSandboxCheck = this.now()
+    const hinted = new Set(this.sandboxHints)
+    this.sandboxHints.clear()
+    let n = 0
+    for (const [name, want] of this.local) {
+      const path = sandboxOf(want)
+      if (++n % YIELD_EVERY === 0) await this.yieldNow()
+      if (
+        path === undefined ||
+        dropped.has(name) ||
+        this.found.has(`local ${name}`) ||
+        (!all && !hinted.has(path)) ||
+        !existsSync(path)
+      )
+        continue
+      const net = this.networks.get(want.vni)
+      if (!net) continue
+      const subnet = parseCidr(net.subnet)
+      let end
+      try {
+        end = readSandboxEnd(path, want.ifname, want.ip, {
+          network: subnet.network,
+          prefixLen: subnet.prefixLen,
+        })
+      } catch (e) {
+        this.opts.log?.warn(
+          { sandbox: path, err: (e as Error).message },
+          'reading a sandbox end failed; it is read again at the next comparison',
+        )
+        continue
+      }
+      const what = `${want.ifname} of endpoint ${want.id.slice(0, 12)} in sandbox ${want.sandbox}`
+      if (end.ifindex === undefined) {
+        this.see(`local ${name}`, 'veth', `${what} was deleted`)
+      } else if (!end.up) {
+        this.see(`local ${name}`, 'sandbox-link', `${what} was set down`)
+      } else if (!end.address) {
+        this.see(
+          `local ${name}`,
+          'sandbox-address',
+          `the address ${want.ip}/${subnet.prefixLen} of ${what} was removed`,
+        )
+      } else if (!end.route) {
+        this.see(
+          `local ${name}`,
+          'sandbox-route',
+          `the route to ${subnet.cidr} via ${what} was removed`,
+          end.ifindex,
+        )
+      } else continue
+      dropped.add(name)
+    }
+  }
+
+  private async yieldNow(): Promise<void> {
+    const t = performance.now()
+    await yieldToEventLoop()
+    this.yieldedMs += performance.now() - t
+  }
+
+  private hostChannel(): RtnlChannel {
+    this.host ??= RtnlChannel.open()
+    return this.host
+  }
+
+  // --- the book ----------------------------------------------------------------------------
+
+  private see(item: string, kind: RepairKind, detail: string, sandboxIfindex?: number): void {
+    const had = this.found.get(item)
+    if (had?.detail === detail) return
+    this.found.set(item, { kind, detail, foundAt: had?.foundAt ?? this.now(), sandboxIfindex })
+    this.opts.log?.warn({ kind, item }, `drift: ${detail}; putting it back`)
+  }
+
+  private repaired(item: string): void {
+    const f = this.found.get(item)
+    if (!f) return
+    this.found.delete(item)
+    const r: Repair = { kind: f.kind, detail: f.detail, foundAt: f.foundAt, repairedAt: this.now() }
+    this.opts.repairs.record(r)
+    this.opts.log?.info(
+      { kind: f.kind, item, ms: r.repairedAt - r.foundAt },
+      `drift repaired: ${f.detail}`,
+    )
+  }
+
+  private forget(item: string): void {
+    this.found.delete(item)
+  }
+}

@@ -1,0 +1,112 @@
+// Drift detection's two triggers: the kernel's rtnetlink notifications in the host netns (a
+// link, tc filter or qdisc, address or neighbour/FDB entry deleted), which ask for a
+// comparison at once, and a periodic full comparison, the backstop for what the kernel does not
+// announce (BPF map entries, pins, a detached tcx link) and for sandbox ends.
+//
+// Design notes (2026-12): no listener inside sandboxes. A socket holds a reference to its
+// network namespace, so a socket in a container's namespace would keep it alive after
+// `ip netns del` (and its veth with it), defeating the release of gone sandboxes. Sandbox ends
+// are read by the periodic comparison instead (open, dump, close). The socket is non-blocking
+// and read on a short timer: bun:ffi has no readiness callback for a raw fd.
+import { getLibc } from '../sys/index.ts'
+import { decodeEvent, type RtnlEvent } from './rtnl-decode.ts'
+import { Group, RtnlChannel } from './rtnl.ts'
+import type { DriftGuard } from './guard.ts'
+
+export interface DriftListenerOptions {
+  guard: DriftGuard
+  /** Ask the reconciler for a pass with a fresh read of the kernel (reconciler.resync). */
+  compare: () => void
+  /** Full comparison period (default 5 s: repairs land within 10 s). */
+  periodMs?: number
+  /** How often the notification socket is read (default 100 ms). */
+  pollMs?: number
+  /** The underlay NIC's ifindex: its deletion or a lost address matters too. */
+  underlayIfindex?: number
+  log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void }
+}
+
+/** Whether a host notification may mean drift (pure): deletions of weft's objects. */
+export function isDriftEvent(
+  e: RtnlEvent,
+  nameOf: (ifindex: number) => string | undefined,
+  underlayIfindex?: number,
+): boolean {
+  if (!e.deleted) return false
+  switch (e.what) {
+    case 'link':
+      return !!e.ifname?.startsWith('wf') || e.ifindex === underlayIfindex
+    case 'address':
+      return e.ifindex === underlayIfindex
+    // weft's own devices only: the underlay's ARP entries come and go by themselves, and its
+    // program hangs off a tcx link, not a filter (a detached link is found by the comparison)
+    case 'neighbour':
+    case 'qdisc':
+    case 'filter':
+      return !!nameOf(e.ifindex)?.startsWith('wf')
+    default:
+      return false
+  }
+}
+
+export class DriftListener {
+  private channel: RtnlChannel | undefined
+  private poll: ReturnType<typeof setInterval> | undefined
+  private period: ReturnType<typeof setInterval> | undefined
+  /** Notifications that asked for a comparison (for tests and doctor). */
+  heard = 0
+
+  constructor(private readonly opts: DriftListenerOptions) {}
+
+  start(): void {
+    this.channel = RtnlChannel.open({
+      groups: [Group.LINK, Group.NEIGH, Group.TC, Group.IPV4_IFADDR],
+    })
+    this.poll = setInterval(() => this.drain(), this.opts.pollMs ?? 100)
+    this.period = setInterval(() => {
+      this.opts.guard.hintSandbox() // the full comparison reads every sandbox end too
+      this.opts.compare()
+    }, this.opts.periodMs ?? 5000)
+  }
+
+  stop(): void {
+    if (this.poll) clearInterval(this.poll)
+    if (this.period) clearInterval(this.period)
+    this.poll = this.period = undefined
+    this.channel?.close()
+    this.channel = undefined
+  }
+
+  private drain(): void {
+    if (!this.channel) return
+    let got
+    try {
+      got = this.channel.drain()
+    } catch (e) {
+      this.opts.log?.warn(
+        { err: (e as Error).message },
+        'reading rtnetlink notifications failed; the periodic comparison goes on',
+      )
+      return
+    }
+    const sys = getLibc()
+    const names = new Map<number, string | undefined>()
+    const nameOf = (i: number) =>
+      names.has(i) ? names.get(i) : (names.set(i, sys.ifIndexToName(i)), names.get(i))
+    let drift = got.overflowed
+    for (const m of got.messages) {
+      const e = decodeEvent(m)
+      if (!e || !isDriftEvent(e, nameOf, this.opts.underlayIfindex)) continue
+      drift = true
+      if (e.what === 'neighbour') {
+        const vni = /^wfvx(\d+)$/.exec(nameOf(e.ifindex) ?? '')?.[1]
+        if (e.fdb && e.mac) this.opts.guard.hintNeighbour('fdb', e.mac)
+        if (!e.fdb && e.ip && vni) this.opts.guard.hintNeighbour('neighbour', `${vni}/${e.ip}`)
+      }
+    }
+    if (drift) {
+      this.heard++
+      this.opts.compare()
+    }
+  }
+}

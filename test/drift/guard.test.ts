@@ -1,0 +1,240 @@
+// Drift guard unit tests against the recording fake datapath (no root): drift is seen when the
+// actual state differs from what was programmed, left out of what the reconciler is told is
+// held, and counted as repaired only once the call that puts it back succeeds. Plus the pure
+// rtnetlink pieces: request encoding, notification decoding, which notifications mean drift.
+import { describe, expect, test } from 'bun:test'
+import type { ActualState, DatapathFault, LocalEndpointSpec } from '../../src/datapath/types.ts'
+import { DriftGuard, isDriftEvent, RepairBook } from '../../src/drift/index.ts'
+import { decodeEvent } from '../../src/drift/rtnl-decode.ts'
+import { encodeRequest, RTM, splitMessages } from '../../src/drift/rtnl.ts'
+import { FakeDatapath } from '../fakes/datapath.ts'
+
+const NET = { id: 'a'.repeat(64), vni: 300, subnet: '10.0.1.0/24', gateway: '10.0.1.1', mtu: 1450 }
+const REMOTE = { vni: 300, ip: '10.0.1.9', mac: '02:42:0a:00:01:09', vtep: '198.18.0.2' }
+
+async function programmed() {
+  const fake = new FakeDatapath()
+  const repairs = new RepairBook()
+  const guard = new DriftGuard(fake, { repairs, advertise: '198.18.0.1' })
+  await guard.upsertNetwork(NET)
+  await guard.upsertRemoteEndpoint(REMOTE)
+  await guard.setMembers(300, ['198.18.0.1', '198.18.0.2'])
+  return { fake, repairs, guard }
+}
+
+describe('drift guard', () => {
+  test('nothing is drift while the kernel holds what was programmed', async () => {
+    const { guard, repairs } = await programmed()
+    await guard.actual()
+    expect(guard.unrepaired()).toEqual([])
+    expect(repairs.totalsByKind()['map-entry']).toBe(0)
+  })
+
+  test('an altered remote entry is seen, and counted once its upsert succeeds', async () => {
+    const { fake, guard, repairs } = await programmed()
+    fake.remote.set('300/10.0.1.9', { ...REMOTE, vtep: '198.18.0.99' })
+    await guard.actual()
+    expect(guard.unrepaired()).toMatchObject([
+      { kind: 'map-entry', detail: expect.stringContaining('was altered') },
+    ])
+    expect(repairs.totalsByKind()['map-entry']).toBe(0)
+    await guard.actual() // seen again: still one drift, not two
+    expect(guard.unrepaired()).toHaveLength(1)
+    fake.failOn('upsertRemoteEndpoint', undefined, 'boom', 1)
+    await expect(guard.upsertRemoteEndpoint(REMOTE)).rejects.toThrow('boom')
+    expect(repairs.totalsByKind()['map-entry']).toBe(0)
+    await guard.upsertRemoteEndpoint(REMOTE)
+    expect(repairs.totalsByKind()['map-entry']).toBe(1)
+    expect(repairs.last()[0]).toMatchObject({
+      kind: 'map-entry',
+      detail: expect.stringContaining('10.0.1.9'),
+    })
+    expect(guard.unrepaired()).toEqual([])
+  })
+
+  test('changed member VTEPs are drift; our own VTEP is never expected among them', async () => {
+    const { fake, guard, repairs } = await programmed()
+    fake.members.set(300, [])
+    await guard.actual()
+    expect(guard.unrepaired()).toMatchObject([
+      { kind: 'map-entry', detail: expect.stringContaining('member VTEPs of VNI 300') },
+    ])
+    await guard.setMembers(300, ['198.18.0.1', '198.18.0.2'])
+    expect(repairs.totalsByKind()['map-entry']).toBe(1)
+  })
+
+  test('an altered network entry is left out of the actual state (so it is upserted again)', async () => {
+    const repairs = new RepairBook()
+    const altered = new (class extends FakeDatapath {
+      override async actual(): Promise<ActualState> {
+        const a = await super.actual()
+        return {
+          ...a,
+          networks: a.networks.map((n) => ({
+            ...n,
+            subnet: '10.0.1.0/24',
+            gateway: '10.0.1.1',
+            mtu: 600,
+          })),
+        }
+      }
+    })()
+    const guard = new DriftGuard(altered, { repairs, advertise: '198.18.0.1' })
+    await guard.upsertNetwork(NET)
+    const a = await guard.actual()
+    expect(a.networks).toEqual([])
+    expect(guard.unrepaired()).toMatchObject([
+      { kind: 'map-entry', detail: expect.stringContaining('network VNI 300') },
+    ])
+    await guard.upsertNetwork(NET)
+    expect(repairs.totalsByKind()['map-entry']).toBe(1)
+  })
+
+  test('a base fault is put back through start() at once and counted by its kind', async () => {
+    let faults: DatapathFault[] = [{ part: 'gro', detail: 'the GRO device wfgro is missing' }]
+    const fake = new (class extends FakeDatapath {
+      override async actual(): Promise<ActualState> {
+        return { ...(await super.actual()), faults }
+      }
+      override async start(): Promise<void> {
+        faults = []
+      }
+    })()
+    const repairs = new RepairBook()
+    const guard = new DriftGuard(fake, { repairs, advertise: '198.18.0.1' })
+    await guard.actual()
+    expect(repairs.totalsByKind().gro).toBe(1)
+    expect(guard.unrepaired()).toEqual([])
+  })
+
+  test('a fault start() cannot fix stays unrepaired and uncounted', async () => {
+    const fake = new (class extends FakeDatapath {
+      override async actual(): Promise<ActualState> {
+        return {
+          ...(await super.actual()),
+          faults: [{ part: 'pin', detail: 'map pin /x is missing' }],
+        }
+      }
+      override async start(): Promise<void> {
+        throw new Error('bpffs is read-only')
+      }
+    })()
+    const repairs = new RepairBook()
+    const warnings: string[] = []
+    const guard = new DriftGuard(fake, {
+      repairs,
+      advertise: '198.18.0.1',
+      log: { info: () => {}, warn: (_o, m) => warnings.push(m ?? '') },
+    })
+    await guard.actual()
+    expect(repairs.totalsByKind().pin).toBe(0)
+    expect(guard.unrepaired()).toMatchObject([{ kind: 'pin' }])
+    expect(warnings.join('\n')).toContain('putting back the datapath base failed')
+  })
+})
+
+describe('drift guard: what the datapath can do stays visible', () => {
+  test('setClusterSubnets is there exactly when the inner datapath has it, and reaches it', async () => {
+    const seen: unknown[] = []
+    const withWayOut = new (class extends FakeDatapath {
+      async setClusterSubnets(subnets: { vni: number; subnet: string }[]): Promise<void> {
+        seen.push(subnets)
+      }
+    })()
+    const guard = new DriftGuard(withWayOut, { repairs: new RepairBook(), advertise: '198.18.0.1' })
+    expect(typeof guard.setClusterSubnets).toBe('function')
+    await guard.setClusterSubnets!([{ vni: 300, subnet: '10.0.1.0/24' }] as never)
+    expect(seen).toHaveLength(1)
+    expect(
+      new DriftGuard(new FakeDatapath(), { repairs: new RepairBook(), advertise: '198.18.0.1' })
+        .setClusterSubnets,
+    ).toBeUndefined()
+  })
+})
+
+describe('drift guard and sandboxes it does not own', () => {
+  class KernelFake extends FakeDatapath {
+    // the kernel datapath's checks only: no tc filter read for a veth the fake never made
+    override readonly kind = 'kernel' as unknown as 'bpf'
+  }
+  const ep = (o: Partial<LocalEndpointSpec>): LocalEndpointSpec => ({
+    id: 'c'.repeat(64),
+    vni: 300,
+    ip: '10.0.1.5',
+    mac: '02:42:0a:00:01:05',
+    sandbox: '',
+    ifname: '',
+    hostIfname: 'wfcccccccccc',
+    ...o,
+  })
+
+  test("a Docker-plumbed endpoint (no sandbox of weft's) is compared without reading a sandbox", async () => {
+    const guard = new DriftGuard(new KernelFake(), {
+      repairs: new RepairBook(),
+      advertise: '198.18.0.1',
+    })
+    await guard.upsertNetwork(NET)
+    await guard.attachEndpoint(ep({ plumbing: 'docker' }))
+    expect(guard.sandboxPaths()).toEqual([])
+    await guard.actual() // reading every sandbox end is due: must not trip over ''
+    expect(guard.unrepaired()).toEqual([])
+  })
+
+  test('an endpoint whose sandbox is gone is not drift (it is released, not repaired)', async () => {
+    const fake = new KernelFake()
+    const guard = new DriftGuard(fake, { repairs: new RepairBook(), advertise: '198.18.0.1' })
+    await guard.upsertNetwork(NET)
+    await guard.attachEndpoint(ep({ sandbox: '/nonexistent/netns/x', ifname: 'eth0' }))
+    fake.local.clear()
+    await guard.actual()
+    expect(guard.unrepaired()).toEqual([])
+  })
+})
+
+describe('rtnetlink pieces (pure)', () => {
+  const delLink = (ifindex: number, name: string) => {
+    const fixed = new Uint8Array(16)
+    new DataView(fixed.buffer).setInt32(4, ifindex, true)
+    return encodeRequest(RTM.DELLINK, 0, 7, fixed, [[3, new TextEncoder().encode(name + '\0')]])
+  }
+
+  test('a message encoded is split and decoded back', () => {
+    const [m] = splitMessages(delLink(42, 'wf0123456789'))
+    expect(m).toMatchObject({ type: RTM.DELLINK, seq: 7 })
+    expect(decodeEvent(m!)).toEqual({
+      what: 'link',
+      deleted: true,
+      ifindex: 42,
+      ifname: 'wf0123456789',
+      up: false,
+    })
+  })
+
+  test("deletions of weft's links, the underlay's and tc objects on weft's veths mean drift; others do not", () => {
+    const ev = (name: string, ifindex = 5) =>
+      decodeEvent(splitMessages(delLink(ifindex, name))[0]!)!
+    const nameOf = (i: number) => (i === 9 ? 'wfabc' : 'eth7')
+    expect(isDriftEvent(ev('wf0123456789'), nameOf)).toBe(true)
+    expect(isDriftEvent(ev('eth0', 3), nameOf, 3)).toBe(true)
+    expect(isDriftEvent(ev('eth7'), nameOf, 3)).toBe(false)
+    expect(isDriftEvent({ what: 'filter', deleted: true, ifindex: 9, parent: 0 }, nameOf)).toBe(
+      true,
+    )
+    expect(isDriftEvent({ what: 'filter', deleted: true, ifindex: 8, parent: 0 }, nameOf)).toBe(
+      false,
+    )
+    expect(isDriftEvent({ what: 'filter', deleted: false, ifindex: 9, parent: 0 }, nameOf)).toBe(
+      false,
+    )
+    expect(isDriftEvent({ what: 'neighbour', deleted: true, ifindex: 9, fdb: true }, nameOf)).toBe(
+      true,
+    )
+    expect(
+      isDriftEvent(
+        { what: 'neighbour', deleted: true, ifindex: 3, fdb: false, ip: '198.18.0.2' },
+        nameOf,
+        3,
+      ),
+    ).toBe(false)
+  })
+})
