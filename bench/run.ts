@@ -2,14 +2,14 @@
 //
 // Builds its own topologies in network namespaces (2 hosts on an underlay bridge, client and
 // same-host peer on host 1, remote peer on host 2; 3 hosts for the control plane), measures
-// every mode in one run, alternating routed → kernel → bpf each round, and writes
+// every mode in one run, alternating routed → kernel → bpf → docker each round, and writes
 // <out>/<date>-<commit>.json, <out>/<date>-<commit>.svg and a generated REPORT.md.
 // Default out: bench/results (JSON, SVG) and bench/REPORT.md. Ctrl-C tears everything down.
 //
 // Options:
 //   --quick                 smoke mode: 1 round, 1 s warm-up + 1 s per figure, small control-plane counts
 //   --out DIR               write JSON, SVG and REPORT.md into DIR
-//   --modes a,b,c           subset of routed,kernel,bpf (default all)
+//   --modes a,b,c           subset of routed,kernel,bpf,docker (default all)
 //   --underlays a,b         subset of wire,veth (default both, wire first)
 //   --rounds N --seconds S  rounds per mode, seconds per throughput/latency figure
 //   --attaches N --endpoints N --networks N     control-plane scale
@@ -24,6 +24,7 @@ import { leaks } from '../test/harness/index.ts'
 import { WEFT } from '../test/agent/agents.ts'
 import { CLI_RSS_TARGET_MB, CLI_WALL_TARGET_MS, measureCliStartup, worstOf } from './cli-startup.ts'
 import { runControlPlane, type ControlPlaneResult } from './lib/control-plane.ts'
+import { setupOrder, teardownOrder } from './lib/docker-setup.ts'
 import { leakedPids, startedPids, stopAll } from './lib/procs.ts'
 import { createProgress } from './lib/progress.ts'
 import { renderChart, renderReport } from './lib/report.ts'
@@ -105,7 +106,7 @@ const teardown = async (signal: string) => {
   // registers itself when done, so sweep until none is left.
   for (let sweep = 0; sweep < 5; sweep++) {
     await stopAll()
-    for (const t of [...liveTopologies]) {
+    for (const t of teardownOrder(liveTopologies)) {
       liveTopologies.delete(t)
       await t.destroy().catch((e: Error) => process.stderr.write(`${e.message}\n`))
     }
@@ -259,7 +260,7 @@ const localTests: Test[] = [
 
 // Same-host traffic never touches the underlay: measured once, in the first underlay phase.
 const sameHostIn: Underlay = underlays[0]!
-const cpModes = modes.filter((m): m is 'kernel' | 'bpf' => m !== 'routed')
+const cpModes = modes.filter((m): m is 'kernel' | 'bpf' => m === 'kernel' || m === 'bpf')
 
 const progress = createProgress(
   underlays.reduce(
@@ -289,6 +290,7 @@ const result: BenchResult = {
       (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown',
     cpus: navigator.hardwareConcurrency,
     weftVersion: tryRun(`${WEFT} version`),
+    dockerVersion: modes.includes('docker') ? tryRun('/usr/sbin/dockerd --version') : undefined,
     loadBefore,
     loadAfter: '',
     seconds: 0,
@@ -315,7 +317,7 @@ for (const underlay of underlays) {
   }
   result.phases.push(phase)
   const setups = new Map<Mode, Setup>()
-  for (const mode of modes) {
+  for (const mode of setupOrder(modes)) {
     await halted()
     progress.step(`${underlay} · ${mode} · setup`)
     try {
@@ -367,7 +369,8 @@ for (const underlay of underlays) {
       }
     }
   }
-  for (const s of setups.values()) await s.destroy()
+  const byTopology = new Map([...setups.values()].map((s) => [s.topo, s]))
+  for (const t of teardownOrder(byTopology.keys())) await byTopology.get(t)!.destroy()
 }
 
 if (!args['no-control-plane']) {

@@ -7,7 +7,7 @@ import type { Mode } from './setups.ts'
 import { fmt, ratio } from './stats.ts'
 import type { BenchResult, FigureKey, FigureSet, Phase } from './types.ts'
 
-const MODE_ORDER: Mode[] = ['routed', 'kernel', 'bpf']
+const MODE_ORDER: Mode[] = ['routed', 'kernel', 'bpf', 'docker']
 
 const ROWS: { key: FigureKey; label: string; digits?: number }[] = [
   { key: 'tcp1Gbps', label: 'TCP 1 stream (Gbit/s)' },
@@ -30,7 +30,12 @@ const CHART_FIGURES: { key: FigureKey; title: string }[] = [
   { key: 'latP99us', title: 'RTT p99, µs (lower is better)' },
 ]
 
-const MODE_COLORS: Record<Mode, string> = { routed: '#9e9e9e', kernel: '#4e79a7', bpf: '#f28e2b' }
+const MODE_COLORS: Record<Mode, string> = {
+  routed: '#9e9e9e',
+  kernel: '#4e79a7',
+  bpf: '#f28e2b',
+  docker: '#59a14f',
+}
 
 /** Grouped bars: one panel per figure, x = where (wire, veth, same host), one bar per mode. */
 export function renderChart(r: BenchResult): string {
@@ -74,7 +79,9 @@ export function renderReport(
   L.push(
     `- Date: ${m.date}, commit \`${m.commit}\`${m.dirty ? ' (work tree had uncommitted changes under src/, bpf/ or bench/)' : ''}, weft \`${m.weftVersion.split('\n')[0] ?? ''}\``,
   )
-  L.push(`- Machine: ${m.cpus} × ${m.cpu}, kernel ${m.kernel}`)
+  L.push(
+    `- Machine: ${m.cpus} × ${m.cpu}, kernel ${m.kernel}${m.dockerVersion ? `; docker mode: ${m.dockerVersion}` : ''}`,
+  )
   L.push(
     `- Load average before: \`${m.loadBefore}\`, after: \`${m.loadAfter}\`; run took ${fmt(m.seconds / 60, 1)} min${m.quick ? ' — **quick smoke run: 1 round, 1 s per figure, small control-plane counts; figures are not meaningful**' : ''}`,
   )
@@ -94,6 +101,8 @@ export function renderReport(
     kernel:
       "weft `--datapath kernel`: per-network bridge + vxlan device + static FDB/neighbours (Docker's layout), MTU 1450",
     bpf: 'weft `--datapath bpf`: TC eBPF encap/decap, `bpf_redirect_peer`, MTU 1450',
+    docker:
+      "Docker's own overlay driver (Debian docker.io daemons of the bench's own, one per host, in a Swarm; attachable overlay network, busybox containers), MTU 1450",
   }
   for (const mode of MODE_ORDER) {
     const s = r.modes[mode]
@@ -190,6 +199,7 @@ export function renderReport(
   L.push('## How it is measured', '')
   L.push(
     '- Topology: namespaces only (underlay bridge in its own namespace, 198.18.0.0/24; containers 10.x). Nothing is configured in the root namespace.',
+    "- docker mode: two dockerd (each with its own containerd, sockets, data root and `--dns` inside the test's namespaces) in the setup's two host namespaces, joined in a Swarm over the underlay (`docker swarm init --advertise-addr`/`join`), `docker network create -d overlay --attachable`, busybox containers (`docker import` of busybox-static); iperf3 and sockperf are the host's binaries run in each container's namespace (`nsenter --net=/proc/PID/ns/net`). Its hosts are its own, so Docker's VXLAN port never meets weft's.",
     '- One setup per (underlay, mode) stays up for the whole phase; rounds alternate the modes, so slow drift of the machine hits every mode alike.',
     `- Pinning: iperf3/sockperf client on CPU ${m.config.cpuClient}, servers on CPU ${m.config.cpuServer}, in every mode.`,
     '- TCP: iperf3 `-J`, receiver bytes/s; retransmits from the sender. UDP: iperf3 `-u -l 64 -b 0`, datagrams the server received (sent − lost) per second.',
@@ -237,6 +247,7 @@ function figureTable(sets: Partial<Record<Mode, FigureSet>>): string[] {
     [
       ['bpf', 'kernel'],
       ['bpf', 'routed'],
+      ['bpf', 'docker'],
       ['kernel', 'routed'],
     ] as [Mode, Mode][]
   ).filter(([a, b]) => sets[a] && sets[b])

@@ -4,6 +4,7 @@
 //   routed  plain routing through the hosts, no encapsulation (the physical limit here)
 //   kernel  weft agents with --datapath kernel (bridge + vxlan device, Docker's layout)
 //   bpf     weft agents with --datapath bpf (TC eBPF encap/decap)
+//   docker  Docker's own overlay driver (Swarm, attachable overlay; ./docker-setup.ts)
 import {
   createTopology,
   mustRunIn,
@@ -14,10 +15,11 @@ import {
 import { startAgents, type RunningAgent } from '../../test/agent/agents.ts'
 import { startServers } from './tools.ts'
 import type { Started } from './procs.ts'
+import { createDockerSetup } from './docker-setup.ts'
 
-export type Mode = 'routed' | 'kernel' | 'bpf'
+export type Mode = 'routed' | 'kernel' | 'bpf' | 'docker'
 export type Underlay = 'wire' | 'veth'
-export const MODES: readonly Mode[] = ['routed', 'kernel', 'bpf']
+export const MODES: readonly Mode[] = ['routed', 'kernel', 'bpf', 'docker']
 export const UNDERLAYS: readonly Underlay[] = ['wire', 'veth']
 
 export interface Peer {
@@ -49,6 +51,7 @@ export async function destroyTopology(topo: Topology): Promise<void> {
 }
 
 export async function createSetup(mode: Mode, underlay: Underlay): Promise<Setup> {
+  if (mode === 'docker') return createDockerSetup(underlay)
   const topo = await createTopology({ hosts: 2, containersPerHost: 0, wire: underlay === 'wire' })
   liveTopologies.add(topo)
   try {
@@ -60,7 +63,7 @@ export async function createSetup(mode: Mode, underlay: Underlay): Promise<Setup
     if (mode === 'routed') {
       ips = await plumbRouted(topo, client, localNs, remoteNs)
     } else {
-      agents = await startAgents(topo, { datapath: mode, ttl: '10s' })
+      agents = await startAgents(topo, { datapath: mode as 'kernel' | 'bpf', ttl: '10s' })
       const net = await agents[0]!.api('POST', '/v1/networks', {
         name: 'bench',
         subnet: '10.0.1.0/24',

@@ -75,6 +75,8 @@ export interface BenchResult {
     cpu: string
     cpus: number
     weftVersion: string
+    /** `dockerd --version` of the docker mode (absent in results from before it existed). */
+    dockerVersion?: string
     loadBefore: string
     loadAfter: string
     seconds: number

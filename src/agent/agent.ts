@@ -3,9 +3,9 @@
 // service and the admin API, and stops them in reverse order. Wiring only: behaviour lives in
 // the units it builds. Startup programs the datapath from the mirror before the store answers.
 import type { ServedKv } from '../kv/index.ts'
-import { ClusterOps, ROOT } from '../cluster/index.ts'
-import { StoreStatus, observeWrites, type StoreWatch } from '../store/index.ts'
-import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
+import { ClusterOps } from '../cluster/index.ts'
+import { StoreStatus, observeWrites } from '../store/index.ts'
+import { ClusterMirror, MirrorDb, ScopedFollower, scopedReader } from '../mirror/index.ts'
 import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
@@ -72,6 +72,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   const { store, kvServer, joinCommand, accepted } = await openClusterStore(config, stack, log)
   const storeStatus = new StoreStatus()
 
+  // scoped following: nodes and networks from everyone, endpoints only of networks with a local one
+  const follower = new ScopedFollower({ node: config.name, store, mirror, status: storeStatus, log })
+  stack.push('watches', () => follower.stop())
+
   // 3. datapath + reconciler, woken by every change of the mirror
   // the drift guard remembers what was programmed and puts back what changes behind our back
   const drift = createDrift(await createDatapath(config.datapath, { node: config.name, advertise: config.advertise }), { advertise: config.advertise, log })
@@ -89,7 +93,8 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
     node: config.name,
     view: () => mirror.view(),
     peers: prober,
-    mayDetachUnknown: () => mirror.synced,
+    // everything this host follows has answered once (and its own endpoints were looked for)
+    mayDetachUnknown: () => follower.ready(),
     log,
     onDetached: (hostIfname) => db.deleteLocalEndpoint(hostIfname),
     onAttached: (spec, result) =>
@@ -109,9 +114,10 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('drift listener', () => drift.stop())
   stack.push('mirror listener', mirror.onChange(() => reconciler.trigger()))
 
-  // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
-  const writes = observeWrites(store, (written) => mirror.ownWrites(written))
-  const ops = new ClusterOps(writes, underlay.mtu - VXLAN_OVERHEAD, mirror)
+  // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
+  // a network here, with the network's first snapshot), not one watch round later
+  const writes = observeWrites(store, (written) => follower.ownWrites(written))
+  const ops = new ClusterOps(writes, underlay.mtu - VXLAN_OVERHEAD, scopedReader(mirror, follower, store))
 
   // 4. the agent service behind the admin API
   // endpoints follow their sandbox: a gone namespace releases its endpoints (also those gone while we were down)
@@ -149,8 +155,6 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
   stack.push('names listener', mirror.onChange(names.sync))
 
   // 5. register the node; re-announce what we still have; then follow the store
-  let watch: StoreWatch | undefined
-  stack.push('watch', () => watch && (watch.stop(), watch.done))
   const node = { name: config.name, advertise: config.advertise, datapath: config.datapath, version: VERSION, started: new Date().toISOString() }
   let refused!: (e: NodeNameHeldError) => void
   const fatal = new Promise<Error>((resolve) => (refused = resolve))
@@ -159,7 +163,7 @@ async function build(config: Readonly<AgentConfig>, log: Logger, stack: Disposer
       storeStatus.answered()
       accepted()
       await service.reannounce()
-      watch ??= followStore(store, ROOT, mirror, storeStatus, log)
+      await follower.start()
     },
     onRefusedAtStart: (e) => {
       log.error({ err: e.message, heldBy: e.heldBy }, 'refusing to start: the node name is held by another host')

@@ -135,7 +135,13 @@ export class AgentService implements AgentApi {
   async nodes(): Promise<NodeStatus[]> {
     const view = this.d.mirror.view()
     const counts = new Map<string, number>()
-    for (const e of view.endpoints.values()) if (e.node) counts.set(e.node, (counts.get(e.node) ?? 0) + 1)
+    // the mirror holds only the networks this host serves: count every node's endpoints from
+    // the store, and from the mirror (this host's networks) while the store does not answer
+    const all = await this.d.ops.endpoints().catch((e: unknown) => {
+      if (!(e instanceof StoreUnreachableError)) throw e
+      return [...view.endpoints.values()]
+    })
+    for (const e of all) if (e.node) counts.set(e.node, (counts.get(e.node) ?? 0) + 1)
     const probes = new Map(
       (this.d.peers?.() ?? []).map((p): [string, PeerProbeStatus] => [
         p.node,

@@ -58,6 +58,8 @@ export const EndpointRecord = z.object({
   plumbing: z.literal('docker').optional(),
   /** Docker's EndpointID on the owning node, for plumbing "docker". */
   dockerEndpoint: z.string().optional(),
+  /** Docker's SandboxKey (the container's netns file on the owning node), for plumbing "docker". */
+  dockerSandbox: z.string().optional(),
 })
 export type EndpointRecord = z.infer<typeof EndpointRecord>
 

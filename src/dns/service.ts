@@ -13,6 +13,8 @@
 //   rewriting, TCP for free, and queries never leave the sandbox's loopback. Its cost: a
 //   socket holds the sandbox's netns alive, so the listener closes as soon as the netns file
 //   is gone (checked every second), letting the kernel free the netns and its veth.
+// - Docker containers: Docker's resolver holds 127.0.0.11 there and forwards what it does not
+//   know from inside the container to its upstreams; weft listens on those (docker-sandbox.ts).
 // - Restarts: the sockets close with the agent; a new agent opens them again from its mirror
 //   before the store answers. Queries in between get ICMP port unreachable (fail at once).
 import { statSync } from 'node:fs'
@@ -20,6 +22,11 @@ import type { ClusterView } from '../cluster/index.ts'
 import type { Logger } from '../log.ts'
 import { resolve } from './answer.ts'
 import { encodeAnswer, encodeError, parseQuery, RCODE, type Query } from './codec.ts'
+import {
+  dockerSandboxes,
+  dockerUpstreamAddresses,
+  listenInDockerSandbox,
+} from './docker-sandbox.ts'
 import { DNS_PORT, LISTEN_ADDRESS, listenInSandbox, type SandboxListener } from './listener.ts'
 import {
   ensureNetnsResolvConf,
@@ -47,6 +54,11 @@ export interface NamesOptions {
   port?: number
   address?: string
   etcNetns?: string
+  /**
+   * Where Docker's resolver forwards from inside its containers (dockerd's --dns); default:
+   * the IPv4 non-loopback nameservers of resolvConf, which dockerd also uses without --dns.
+   */
+  dockerUpstreams?: () => string[]
 }
 
 export interface NamesStats {
@@ -70,6 +82,8 @@ interface SandboxState {
   /** netns file identity (dev:ino) the listener was opened in; undefined while it is gone. */
   netns?: string
   listener?: Promise<SandboxListener | undefined>
+  /** A Docker container's netns is served once: a /proc/PID path that changes is a reused PID. */
+  servedOnce?: boolean
   /** ip-netns name whose /etc/netns resolv.conf is ours to remove. */
   resolvConfOf?: string
 }
@@ -84,6 +98,8 @@ export function startNames(o: NamesOptions): Names {
     () => upstream().nameservers.filter((ns) => /^\d+\.\d+\.\d+\.\d+$/.test(ns)),
     o.log,
   )
+  const dockerAddresses =
+    o.dockerUpstreams ?? (() => dockerUpstreamAddresses(upstream().nameservers))
   const sandboxes = new Map<string, SandboxState>()
   const counts = { answered: 0, nxdomain: 0, listenErrors: 0 }
   let builtFrom: ClusterView | undefined
@@ -165,15 +181,15 @@ export function startNames(o: NamesOptions): Names {
 
   const open = (path: string, s: SandboxState, identity: string) => {
     s.netns = identity
-    const listening: Promise<SandboxListener | undefined> = listenInSandbox(
-      path,
-      handlersFor(path),
-      port,
-      address,
+    const listening: Promise<SandboxListener | undefined> = (
+      docker.has(path)
+        ? listenInDockerSandbox(path, handlersFor(path), dockerAddresses(), port)
+        : listenInSandbox(path, handlersFor(path), port, address)
     ).then(
       (l) => {
         // only a resolver that listens is written into resolv.conf (and only while still wanted)
-        if (s.listener === listening && sandboxes.get(path) === s) pointResolvConf(path, s)
+        if (s.listener === listening && sandboxes.get(path) === s && !docker.has(path))
+          pointResolvConf(path, s)
         return l
       },
       (e) => {
@@ -189,7 +205,13 @@ export function startNames(o: NamesOptions): Names {
   }
 
   const closeListener = (s: SandboxState) => {
-    void s.listener?.then((l) => l?.close())
+    void s.listener?.then((l) => {
+      try {
+        l?.close()
+      } catch (e) {
+        o.log.warn({ err: (e as Error).message }, 'dns: closing a sandbox resolver failed')
+      }
+    })
     s.listener = undefined
     s.netns = undefined
   }
@@ -197,12 +219,14 @@ export function startNames(o: NamesOptions): Names {
   // the sandboxes of the view sync() last followed (the table itself is built lazily, on a query)
   let syncedFrom: ClusterView | undefined
   let local = new Map<string, string[]>()
+  let docker = new Set<string>()
   /** `recheck`: also look at the netns files of sandboxes already followed (the 1 s tick does). */
   const sync = (recheck = false) => {
     const view = o.view()
     if (view === syncedFrom && !recheck) return
     if (view !== syncedFrom) {
       local = localSandboxes(view, o.node)
+      docker = dockerSandboxes(view, o.node)
       syncedFrom = view
     }
     for (const path of local.keys()) {
@@ -213,7 +237,9 @@ export function startNames(o: NamesOptions): Names {
       if (identity === s.netns) continue
       // new, gone (the netns must be free to go), or replaced by another netns of that name
       closeListener(s)
-      if (identity) open(path, s, identity)
+      if (!identity || s.servedOnce) continue
+      if (docker.has(path)) s.servedOnce = true
+      open(path, s, identity)
     }
     for (const [path, s] of sandboxes) {
       if (local.has(path)) continue

@@ -37,15 +37,20 @@ export function endpointNames(e: EndpointRecord): string[] {
   return out
 }
 
-/** The netns path of each sandbox on this node -> ids of its networks (cheap: no table). */
+/**
+ * The netns path of each sandbox on this node -> ids of its networks (cheap: no table).
+ * Docker containers included: their netns is the endpoint's dockerSandbox.
+ */
 export function localSandboxes(view: ClusterView, node: string): Map<string, string[]> {
   const out = new Map<string, string[]>()
   for (const e of view.endpoints.values()) {
-    if (e.node !== node || !e.sandbox || e.external || !view.networks.has(e.networkId)) continue
+    // a Docker container's netns is Join's SandboxKey (the plugin records it once joined)
+    const ref = e.plumbing === 'docker' ? e.dockerSandbox : e.sandbox
+    if (e.node !== node || !ref || e.external || !view.networks.has(e.networkId)) continue
     if (view.ipam.get(e.networkId)?.get(e.ip) !== e.id) continue
     let path: string
     try {
-      path = sandboxPath(e.sandbox)
+      path = sandboxPath(ref)
     } catch {
       continue // a record another agent wrote badly: not a sandbox of ours to serve
     }

@@ -58,8 +58,17 @@ export interface DockerBackend {
    * handed-over end (handOverIfnameFor(id)) of its veth pair.
    */
   createEndpoint(input: NewDockerEndpoint): Promise<EndpointRecord>
-  /** Name an endpoint: the container's name and --network-alias values, learnt after Join. */
-  renameEndpoint(networkId: string, id: string, name: string, aliases: string[]): Promise<void>
+  /**
+   * Name an endpoint: the container's name and --network-alias values, learnt after Join, and
+   * the container's netns (Join's SandboxKey: names put a resolver there).
+   */
+  renameEndpoint(
+    networkId: string,
+    id: string,
+    name: string,
+    aliases: string[],
+    dockerSandbox?: string,
+  ): Promise<void>
   /** Remove the record and its address, and wait until the datapath dropped the pair. Missing is fine. */
   removeEndpoint(networkId: string, id: string): Promise<void>
   /** Endpoints of this node that Docker plumbs (local view). */

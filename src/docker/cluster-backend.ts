@@ -193,12 +193,17 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
       }
     },
 
-    async renameEndpoint(networkId, id, name, aliases) {
+    async renameEndpoint(networkId, id, name, aliases, dockerSandbox) {
       for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
         const row = await entry(keys.endpoint(networkId, id))
         if (!row) return
         const rec = JSON.parse(row.value) as EndpointRecord
-        const named: EndpointRecord = { ...rec, name, ...(aliases.length ? { aliases } : {}) }
+        const named: EndpointRecord = {
+          ...rec,
+          name,
+          ...(aliases.length ? { aliases } : {}),
+          ...(dockerSandbox ? { dockerSandbox } : {}),
+        }
         if (json(named) === row.value) return
         if (
           (

@@ -26,6 +26,8 @@ export interface DockerNetwork {
 export interface DockerContainer {
   Id: string
   Name: string
+  /** Pid: the container's init process (0 until it runs). */
+  State?: { Pid?: number }
   NetworkSettings?: {
     Networks?: Record<string, { EndpointID?: string; Aliases?: string[] | null }> | null
   }

@@ -26,6 +26,7 @@ import {
 } from '../net/index.ts'
 import type { Logger } from '../log.ts'
 import type { DockerBackend, NetworkRecord } from './backend.ts'
+import { containerNetns } from './container-netns.ts'
 import type { DockerEngine } from './engine.ts'
 import { isInternal, newNetworkFromDocker, parseDriverOptions } from './options.ts'
 import {
@@ -406,7 +407,7 @@ export class DockerHandlers {
       InterfaceName: { SrcName: handOverIfnameFor(rec.id), DstPrefix: 'eth' },
     }
     if (!isInternal(net)) reply.Gateway = net.gateway
-    void this.learnEndpointName(b.NetworkID, b.EndpointID, rec.networkId, rec.id)
+    void this.learnEndpointName(b.NetworkID, b.EndpointID, rec.networkId, rec.id, b.SandboxKey)
     return reply as unknown as Reply
   }
 
@@ -416,6 +417,7 @@ export class DockerHandlers {
     dockerEp: string,
     networkId: string,
     id: string,
+    sandboxKey: string | undefined,
   ): Promise<void> {
     const deadline = Date.now() + LEARN_TIMEOUT_MS
     try {
@@ -428,12 +430,29 @@ export class DockerHandlers {
         if (joined && !joined[0].startsWith('ep-')) {
           this.inFlight.delete(dockerEp)
           const [containerId, c] = joined
-          const inspect = await this.deps.engine.container(containerId)
+          let inspect = await this.deps.engine.container(containerId)
           // Docker adds the short container id to the aliases of every user-defined network
-          const aliases = (inspect.NetworkSettings?.Networks?.[dn.Name]?.Aliases ?? []).filter(
-            (a) => a !== c.Name && !containerId.startsWith(a),
-          )
-          await this.deps.backend.renameEndpoint(networkId, id, c.Name, [...new Set(aliases)])
+          const aliases = [
+            ...new Set(
+              (inspect.NetworkSettings?.Networks?.[dn.Name]?.Aliases ?? []).filter(
+                (a) => a !== c.Name && !containerId.startsWith(a),
+              ),
+            ),
+          ]
+          let netns = containerNetns(sandboxKey, inspect.State?.Pid)
+          await this.deps.backend.renameEndpoint(networkId, id, c.Name, aliases, netns)
+          // a netns known only by the container's PID: wait for the container to run
+          while (!netns && Date.now() < deadline) {
+            await Bun.sleep(50)
+            inspect = await this.deps.engine.container(containerId)
+            netns = containerNetns(sandboxKey, inspect.State?.Pid)
+          }
+          if (netns) await this.deps.backend.renameEndpoint(networkId, id, c.Name, aliases, netns)
+          else
+            this.deps.log.warn(
+              { endpoint: dockerEp.slice(0, 12), sandboxKey },
+              'the netns of this container is not reachable from the agent: its weft names will not resolve inside it',
+            )
           return
         }
         await Bun.sleep(50)

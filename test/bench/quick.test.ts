@@ -37,7 +37,8 @@ describe('bench/run.ts --quick', () => {
     if (!json)
       throw new Error(`no results JSON in ${out}; exit ${exitCode}; log tail:\n${log.slice(-3000)}`)
     result = JSON.parse(readFileSync(join(out, json), 'utf8'))
-  }, 280_000)
+    // ~3 min on 2 shared vCPUs with the docker mode (two dockerd per underlay); margin for load
+  }, 400_000)
 
   afterAll(() => {
     if (out) rmSync(out, { recursive: true, force: true })
@@ -68,6 +69,11 @@ describe('bench/run.ts --quick', () => {
     expect(result.modes.routed?.available).toBe(true)
     expect(result.modes.kernel?.available).toBe(true)
     expect(result.modes.bpf).toBeDefined()
+  })
+
+  test("docker mode ran: Docker's own overlay driver, beside weft's (needs docker.io)", () => {
+    expect(result.modes.docker).toEqual({ available: true })
+    for (const p of result.phases) expect(p.remote.docker?.tcp1Gbps?.median).toBeGreaterThan(0)
   })
 
   test('every data-plane figure of every mode that works is a positive number, in both underlays', () => {
@@ -146,6 +152,10 @@ describe('bench/run.ts --quick', () => {
       'wire.retrans.bpf/kernel',
       'wire.p99.bpf-kernel',
       'veth.tcp1.bpf/routed',
+      'wire.tcp1.bpf/docker',
+      'wire.udp64.bpf/docker',
+      'wire.p99.bpf-docker',
+      'veth.tcp1.bpf/docker',
       'cp.attach.p50',
       'cp.attach.p99',
       'cp.converge',
