@@ -395,7 +395,8 @@ const agent: LeafCommand = {
     ttl: {
       type: 'string',
       valueName: 'duration',
-      description: 'Node session TTL, 1s..24h: peers drop a dead node within ~2x this',
+      description:
+        "Node session TTL, 1s..24h: a dead agent's node record goes within ~2x this (its endpoints stay while its datapath answers probes)",
       defaultNote: `"${AGENT_DEFAULTS.ttl}"`,
     },
     'log-level': {
