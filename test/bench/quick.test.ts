@@ -123,6 +123,23 @@ describe('bench/run.ts --quick', () => {
     expect(kv && !('error' in kv) ? kv.kv!.deliveryP99ms : 0).toBeGreaterThan(0)
   })
 
+  test('the same control-plane figures with the agents on a real three-member etcd', () => {
+    for (const dp of ['kernel', 'bpf'] as const) {
+      if (!result.modes[dp]?.available) continue
+      const cp = result.controlPlane[dp]
+      if (!cp || 'error' in cp) continue // the test above says why
+      const etcd = cp.etcd
+      if (!etcd || 'error' in etcd) throw new Error(`etcd ${dp}: ${etcd ? etcd.error : 'missing'}`)
+      expect(etcd.store).toBe('etcd')
+      expect(etcd.attach.samples).toBeGreaterThan(0)
+      expect(etcd.attach.failures).toBe(0)
+      expect(etcd.converge.seconds).toBeGreaterThan(0)
+      expect(etcd.converge.failures).toBe(0)
+      expect(etcd.storeMembers?.length).toBe(3)
+      if (cp.kv) expect(etcd.kv?.deliveryP99ms).toBeGreaterThan(0)
+    }
+  })
+
   test('CLI start-up figures for help and admin-API commands, with the floor beside them', () => {
     const cli = result.cliStartup
     if (!cli || 'error' in cli) throw new Error(`CLI start-up: ${cli ? cli.error : 'missing'}`)
