@@ -37,8 +37,9 @@ describe('bench/run.ts --quick', () => {
     if (!json)
       throw new Error(`no results JSON in ${out}; exit ${exitCode}; log tail:\n${log.slice(-3000)}`)
     result = JSON.parse(readFileSync(join(out, json), 'utf8'))
-    // ~3 min on 2 shared vCPUs with the docker mode (two dockerd per underlay); margin for load
-  }, 400_000)
+    // ~3 min on 2 shared vCPUs with the docker mode (two dockerd per underlay), plus ~25 s per
+    // datapath for the control plane on etcd; margin for load
+  }, 480_000)
 
   afterAll(() => {
     if (out) rmSync(out, { recursive: true, force: true })
