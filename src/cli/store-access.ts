@@ -97,9 +97,12 @@ export async function openStoreFromFlags(
   refuse(['name'], "is for --store embedded (which agent's store file)")
   const { remoteStoreOptions, resolveJoinToken } = await import('../kv/index.ts')
   const { ConsulStore } = await import('../store/index.ts')
-  // a join token given now, else the one kept in --data (a joined host's, or the store host's own)
+  // a join token given now, else the one kept in --data (a joined host's, or the store host's
+  // own), as an agent on this host would; a real Consul's token or CA means no join token
+  const forConsul = storeToken !== undefined || f['store-ca'] !== undefined
   const kept =
-    joinToken ?? (str(f, 'data') ? resolveJoinToken({ dataDir: str(f, 'data')! }) : undefined)
+    joinToken ??
+    (forConsul ? undefined : resolveJoinToken({ dataDir: str(f, 'data') ?? AGENT_DEFAULTS.data }))
   const { options, warnings } = remoteStoreOptions({
     address: url,
     joinToken: kept,

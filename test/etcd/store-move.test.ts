@@ -150,14 +150,14 @@ describe('moving a running cluster from the embedded store to etcd and back', ()
 
   test('export from the embedded store, import into etcd; a second import is refused and writes nothing', async () => {
     const file = join(dir, 'cluster.json')
-    // the CLI reaches the embedded store as a joining agent does: the store host's join token
+    // the CLI reaches the embedded store as this host's agent does: the join token it kept in --data
     const exp = await weft(1, [
       'store',
       'export',
       '--store',
       `consul://${topo.hosts[0]!.underlay.ip}:8500`,
-      '--join-token-file',
-      join(agents[0]!.dataDir, 'join-token'),
+      '--data',
+      agents[1]!.dataDir,
       '--output',
       file,
     ])
