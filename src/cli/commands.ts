@@ -509,6 +509,8 @@ const MOVE_NOTE =
   '  weft store export --store consul://10.0.0.1:8500 --data /var/lib/weft -o weft.json\n' +
   '  weft store import --store etcd://10.0.0.5:2379,10.0.0.6:2379,10.0.0.7:2379 weft.json\n' +
   "  then restart each agent with the new --store, the embedded store's host first.\n" +
+  'Make no network or endpoint changes from the export until the last agent runs on the new\n' +
+  'store: a change the export has not is missing there (its agent then removes the endpoint).\n' +
   'Node records are not copied as permanent keys: they are imported on a grace lease\n' +
   '(--node-grace) that the restarted agent replaces with its own.'
 

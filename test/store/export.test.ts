@@ -365,6 +365,47 @@ describe('weft store export | import (the CLI, on an agent store file)', () => {
     expect(noAgent.stderr).toContain('does not exist')
   })
 
+  test('dist/weft: export | import through a pipe', async () => {
+    const { weft } = await import('../cli/weft.ts')
+    const data = tempDir()
+    const from = memoryStore()
+    await seed(from)
+    const doc = formatStoreExport(await exportStore(from))
+    const imp = await weft(
+      ['store', 'import', '--store', 'embedded', '--data', data, '--name', 'h2'],
+      {
+        stdin: doc,
+      },
+    )
+    expect(imp.stderr).toContain('imported 7 keys')
+    expect(imp.code).toBe(0)
+    const exp = await weft([
+      'store',
+      'export',
+      '--store',
+      'embedded',
+      '--data',
+      data,
+      '--name',
+      'h2',
+    ])
+    expect(exp.code).toBe(0)
+    expect(parseStoreExport(exp.stdout).keys).toEqual(parseStoreExport(doc).keys)
+    // no document on stdin (it is /dev/null): refused, nothing opened
+    const empty = await weft([
+      'store',
+      'import',
+      '--store',
+      'embedded',
+      '--data',
+      data,
+      '--name',
+      'h2',
+    ])
+    expect(empty.code).toBe(2)
+    expect(empty.stderr).toContain('is not JSON')
+  })
+
   test('help and completion know the store commands', async () => {
     const help = await cli(['store', 'import', '--help'])
     expect(help.code).toBe(0)
