@@ -2,11 +2,16 @@
 // client), the datapath, the reconciler, the cluster mirror, node registration, the agent
 // service and the admin API, and stops them in reverse order. Wiring only: behaviour lives in
 // the units it builds. Startup programs the datapath from the mirror before the store answers.
+// A start that fails leaves nothing it made: every made thing is on the stack before the next
+// step can fail, and a datapath it found nothing of is removed again.
+import { existsSync, rmdirSync } from 'node:fs'
+import { join } from 'node:path'
 import type { ServedKv } from '../kv/index.ts'
 import { ClusterOps, ROOT } from '../cluster/index.ts'
 import { StoreStatus, observeWrites, type StoreWatch } from '../store/index.ts'
 import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
-import { createDatapath } from '../datapath/index.ts'
+import { createDatapath, PIN_ROOT } from '../datapath/index.ts'
+import { datapathPresent } from '../datapath/switch.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { createDrift } from '../drift/index.ts'
@@ -38,8 +43,12 @@ export interface Agent {
    * by another host); never rejects. The caller stops the agent and reports the error.
    */
   fatal: Promise<Error>
-  /** Stop everything this process runs, once (a second call waits for the first); the datapath stays programmed (live restore). */
-  stop(opts?: { deregister?: boolean }): Promise<void>
+  /**
+   * Stop everything this process runs, once (a second call waits for the first); the datapath
+   * stays programmed (live restore). `startFailed` (after `fatal`): the agent never got going,
+   * so what this start made goes too, as when startAgent throws.
+   */
+  stop(opts?: { deregister?: boolean; startFailed?: boolean }): Promise<void>
 }
 
 export async function startAgent(
@@ -65,10 +74,26 @@ async function build(
   stack: DisposerStack,
 ): Promise<Agent> {
   const underlay = await findUnderlay(config.advertise)
-  // before anything is created: a second agent with this name on this kernel must not touch its pins
-  if (config.datapath === 'bpf') {
-    const lock = lockPinDir(config.name)
-    stack.push('pin directory lock', () => lock.release())
+  // Set once the agent is up: a start that fails before (or is refused its node name) takes
+  // back what it made, while a stop after it leaves the datapath programmed (live restore).
+  let up = false
+  const startFailed = () => !up
+  // before anything is created: a second agent with this name on this kernel must not touch its
+  // pins (the kernel datapath too: it removes a bpf datapath this node left, see datapath/switch.ts)
+  const pinDir = join(PIN_ROOT, config.name)
+  const hadPinDir = existsSync(pinDir)
+  const lock =
+    config.datapath === 'bpf'
+      ? lockPinDir(config.name)
+      : lockPinDir(config.name, {
+          create: false,
+          busyHint: 'stop that agent first, then start this one with --datapath kernel',
+        })
+  if (lock) {
+    stack.push('pin directory lock', () => {
+      lock.release()
+      if (startFailed() && !hadPinDir) removeEmptyDir(pinDir)
+    })
   }
 
   // 1. local state: the mirror lets us program the datapath before the store answers
@@ -85,13 +110,24 @@ async function build(
 
   // 3. datapath + reconciler, woken by every change of the mirror
   // the drift guard remembers what was programmed and puts back what changes behind our back
+  // a datapath this start finds nothing of is its own: a failed start removes it again
+  const fresh = !(await datapathPresent(config.name))
   const drift = createDrift(
-    await createDatapath(config.datapath, { node: config.name, advertise: config.advertise }),
+    await createDatapath(config.datapath, {
+      node: config.name,
+      advertise: config.advertise,
+      onTakeOver: ({ from, removed }) =>
+        log.warn(
+          { from, removed },
+          `switched this host from the ${from} datapath in place: removed what it left (the endpoints are re-plumbed)`,
+        ),
+    }),
     { advertise: config.advertise, log },
   )
   const datapath = drift.datapath
+  // registered before start(): a start that fails half-way is closed (or, when fresh, removed)
+  stack.push('datapath', () => (startFailed() && fresh ? datapath.teardown() : datapath.close()))
   await datapath.start()
-  stack.push('datapath', () => datapath.close())
   const reconciler = new Reconciler({
     datapath,
     node: config.name,
@@ -243,6 +279,7 @@ async function build(
   void registration.ready.then(() => log.info(where, 'weft agent ready'))
 
   let stopping: Promise<void> | undefined
+  up = true
   return {
     config,
     service,
@@ -251,6 +288,7 @@ async function build(
     joinCommand,
     fatal,
     stop(opts = {}) {
+      if (opts.startFailed) up = false
       stopping ??= (async () => {
         // deregistering first lets the store drop this node at once instead of after its TTL
         if (opts.deregister) await registration.stop({ deregister: true })
@@ -258,5 +296,15 @@ async function build(
       })()
       return stopping
     },
+  }
+}
+
+/** rmdir that leaves a directory with something in it (or a missing one) alone. */
+function removeEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw e
   }
 }

@@ -45,7 +45,6 @@ export class ClusterMirror {
 
   /** A watch event from the store. Listeners hear it even when nothing changed (a wakeup). */
   async apply(e: WatchEvent): Promise<boolean> {
-    this.hadWatchEvent = true
     const changed =
       e.kind === 'snapshot'
         ? await this.db.applySnapshot(e.entries, e.revision)
@@ -54,6 +53,9 @@ export class ClusterMirror {
       this.current = clusterView(this.db.entries().values(), this.parseCache)
       if (this.current.invalid.length) this.opts.onInvalid?.(this.current.invalid)
     }
+    // synced only once the view holds the store's state: a pass that runs while the snapshot is
+    // being written must not take the last run's view for the store's (and detach what it lacks)
+    this.hadWatchEvent = true
     this.notify()
     return changed
   }
