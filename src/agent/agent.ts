@@ -79,17 +79,11 @@ async function build(
   let up = false
   const startFailed = () => !up
   // before anything is created: a second agent with this name on this kernel must not touch its
-  // pins (the kernel datapath too: it removes a bpf datapath this node left, see datapath/switch.ts)
-  const pinDir = join(PIN_ROOT, config.name)
-  const hadPinDir = existsSync(pinDir)
-  const lock =
-    config.datapath === 'bpf'
-      ? lockPinDir(config.name)
-      : lockPinDir(config.name, {
-          create: false,
-          busyHint: 'stop that agent first, then start this one with --datapath kernel',
-        })
-  if (lock) {
+  // pins (the kernel datapath locks them only to remove what a bpf run left: datapath/switch.ts)
+  if (config.datapath === 'bpf') {
+    const pinDir = join(PIN_ROOT, config.name)
+    const hadPinDir = existsSync(pinDir)
+    const lock = lockPinDir(config.name)
     stack.push('pin directory lock', () => {
       lock.release()
       if (startFailed() && !hadPinDir) removeEmptyDir(pinDir)

@@ -7,30 +7,46 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { getLibc } from '../sys/index.ts'
-import { IFNAME_PREFIX, iprouteJson, vniFromName } from '../net/index.ts'
+import { exec, IFNAME_PREFIX, iprouteJson, vniFromName, VXLAN_PORT } from '../net/index.ts'
 import { PIN_ROOT } from './constants.ts'
 import type { DatapathOptions } from './types.ts'
 
 /** The bpf datapath's GRO device (./bpf/gro.ts), named here so kernel hosts load no BPF code without cause. */
 const GRO_IFNAME = `${IFNAME_PREFIX}gro`
 
-/** True when this node's bpf datapath left something here: pins, or wfgro in this netns. */
-export function bpfDatapathPresent(node: string): boolean {
-  return existsSync(join(PIN_ROOT, node)) || !!getLibc().ifNameToIndex(GRO_IFNAME)
-}
+const removeGroDevice = () => exec(['ip', 'link', 'del', 'dev', GRO_IFNAME])
 
 /**
  * Remove this node's bpf datapath (underlay program, endpoint filters, wfgro, nft table, pins),
- * keeping the endpoint veths. Returns what went; [] when there was nothing.
+ * keeping the endpoint veths. Returns what went; [] when there was nothing. Pins are kernel-wide:
+ * only those whose config names this host's VTEP are taken (another host on this kernel may run
+ * a bpf agent with this name), and not while a bpf agent holds them.
  */
 export async function takeOverFromBpf(
   opts: Pick<DatapathOptions, 'node' | 'advertise'>,
 ): Promise<string[]> {
-  if (!bpfDatapathPresent(opts.node)) return []
+  const pinned = existsSync(join(PIN_ROOT, opts.node))
+  const gro = !!getLibc().ifNameToIndex(GRO_IFNAME)
+  if (!pinned && !gro) return []
   const { BpfDatapath } = await import('./bpf/index.ts')
-  return new BpfDatapath({ node: opts.node, advertise: opts.advertise }).dismantle({
-    endpoints: 'keep',
+  const dp = new BpfDatapath({ node: opts.node, advertise: opts.advertise })
+  const ours = pinned && dp.pinnedVtep() === opts.advertise
+  if (!ours && !gro) return []
+  if (!ours) {
+    // wfgro lives in this netns: a bpf datapath ran here under another name or lost its pins
+    await removeGroDevice()
+    return [`the GRO device ${GRO_IFNAME} (it held UDP port ${VXLAN_PORT})`]
+  }
+  const { lockPinDir } = await import('../agent/pin-lock.ts')
+  const lock = lockPinDir(opts.node, {
+    create: false,
+    busyHint: 'stop that agent first, then start this one with --datapath kernel',
   })
+  try {
+    return await dp.dismantle({ endpoints: 'keep' })
+  } finally {
+    lock?.release()
+  }
 }
 
 /**

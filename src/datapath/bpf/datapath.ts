@@ -838,6 +838,22 @@ export class BpfDatapath implements Datapath {
   }
 
   /**
+   * The VTEP address the pinned config (vx_cfg) names, without starting; undefined when none is
+   * pinned. Pins are kernel-wide: on a kernel with several hosts (netns), this tells whose they are.
+   */
+  pinnedVtep(): string | undefined {
+    const path = join(this.pinDir, 'vx_cfg')
+    if (!pinExists(path)) return undefined
+    const pinned = openPinnedMap(path)
+    try {
+      const cfg = new TypedMap(pinned, u32, configCodec).lookup(0)
+      return cfg ? intToIPv4(cfg.vtepIp) : undefined
+    } finally {
+      pinned.close()
+    }
+  }
+
+  /**
    * Remove this node's bpf datapath from the host, whichever process made it, and say what went:
    * the underlay program, the endpoints (`delete`: their veths; `keep`: only their BPF filter, so
    * the kernel datapath re-plumbs the veths in place), wfgro (it holds UDP 4789), the nft table
