@@ -7,13 +7,14 @@
 import { existsSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ServedKv } from '../kv/index.ts'
-import { ClusterOps, ROOT } from '../cluster/index.ts'
-import { StoreStatus, observeWrites, type StoreWatch } from '../store/index.ts'
-import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
+import { ClusterOps } from '../cluster/index.ts'
+import { StoreStatus, observeWrites } from '../store/index.ts'
+import { ClusterMirror, MirrorDb, ScopedFollower, scopedReader } from '../mirror/index.ts'
 import { createDatapath, PIN_ROOT } from '../datapath/index.ts'
 import { datapathPresent } from '../datapath/switch.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
+import { createProber } from '../probe/index.ts'
 import { createDrift } from '../drift/index.ts'
 import { agentDoctor, DROP_SAMPLE_MS } from '../doctor/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
@@ -102,6 +103,16 @@ async function build(
   const { store, kvServer, joinCommand, accepted } = await openClusterStore(config, stack, log)
   const storeStatus = new StoreStatus()
 
+  // scoped following: nodes and networks from everyone, endpoints only of networks with a local one
+  const follower = new ScopedFollower({
+    node: config.name,
+    store,
+    mirror,
+    status: storeStatus,
+    log,
+  })
+  stack.push('watches', () => follower.stop())
+
   // 3. datapath + reconciler, woken by every change of the mirror
   // the drift guard remembers what was programmed and puts back what changes behind our back
   // a datapath this start finds nothing of is its own: a failed start removes it again
@@ -122,11 +133,26 @@ async function build(
   // registered before start(): a start that fails half-way is closed (or, when fresh, removed)
   stack.push('datapath', () => (startFailed() && fresh ? datapath.teardown() : datapath.close()))
   await datapath.start()
+  // peers' datapaths as their probes tell, apart from their leases; seeded with the peers the
+  // datapath still programs, so a restart here keeps peers whose agent is down too
+  let wake = () => {}
+  const programmed = (await datapath.actual()).remoteEndpoints
+  const prober = createProber({
+    me: config.name,
+    advertise: config.advertise,
+    view: () => mirror.view(),
+    programmed,
+    onChange: () => wake(),
+    log,
+  })
+  stack.push('prober', () => prober.stop())
   const reconciler = new Reconciler({
     datapath,
     node: config.name,
     view: () => mirror.view(),
-    mayDetachUnknown: () => mirror.synced,
+    peers: prober,
+    // everything this host follows has answered once (and its own endpoints were looked for)
+    mayDetachUnknown: () => follower.ready(),
     log,
     onDetached: (hostIfname) => db.deleteLocalEndpoint(hostIfname),
     onAttached: (spec, result) =>
@@ -140,6 +166,8 @@ async function build(
   })
   reconciler.start()
   stack.push('reconciler', () => reconciler.stop())
+  wake = () => reconciler.trigger()
+  prober.start()
   drift.listen(() => reconciler.resync(), { underlayIfindex: underlay.ifindex })
   stack.push('drift listener', () => drift.stop())
   stack.push(
@@ -147,9 +175,14 @@ async function build(
     mirror.onChange(() => reconciler.trigger()),
   )
 
-  // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
-  const writes = observeWrites(store, (written) => mirror.ownWrites(written))
-  const ops = new ClusterOps(writes, underlay.mtu - VXLAN_OVERHEAD, mirror)
+  // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
+  // a network here, with the network's first snapshot), not one watch round later
+  const writes = observeWrites(store, (written) => follower.ownWrites(written))
+  const ops = new ClusterOps(
+    writes,
+    underlay.mtu - VXLAN_OVERHEAD,
+    scopedReader(mirror, follower, store),
+  )
 
   // 4. the agent service behind the admin API
   // endpoints follow their sandbox: a gone namespace releases its endpoints (also those gone while we were down)
@@ -163,6 +196,7 @@ async function build(
     storeStatus,
     repairs: drift.repairs,
     drift: drift.datapath,
+    prober,
   })
   let registered = () => false
   const doctor = agentDoctor({
@@ -190,6 +224,7 @@ async function build(
     metrics: () => metrics.text(),
     storeStatus,
     registered: () => registered(),
+    peers: () => prober.reports(),
     followed: sandboxes,
     doctor: (q) => doctor.run(q),
     log,
@@ -207,8 +242,6 @@ async function build(
   stack.push('names listener', mirror.onChange(names.sync))
 
   // 5. register the node; re-announce what we still have; then follow the store
-  let watch: StoreWatch | undefined
-  stack.push('watch', () => watch && (watch.stop(), watch.done))
   const node = {
     name: config.name,
     advertise: config.advertise,
@@ -228,7 +261,7 @@ async function build(
         storeStatus.answered()
         accepted()
         await service.reannounce()
-        watch ??= followStore(store, ROOT, mirror, storeStatus, log)
+        await follower.start()
       },
       onRefusedAtStart: (e) => {
         log.error(
