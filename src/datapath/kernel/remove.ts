@@ -8,23 +8,18 @@ import type { LinkJson } from './read.ts'
 
 /** Delete the kernel datapath's devices here; returns what went, in words (nothing found: []). */
 export async function removeKernelDatapath(o: { endpoints: 'delete' | 'keep' }): Promise<string[]> {
-  const links = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show'], {
-    context: 'read links',
-  })
-  const kind = (l: LinkJson) => l.linkinfo?.info_kind
+  // by type: a bpf host with thousands of endpoint veths lists none of them when keeping them
+  const ofType = (type: string) =>
+    iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'type', type], {
+      context: `read ${type} links`,
+    })
   const isBridge = (name: string) => vniFromName(name, 'br') !== undefined
-  const bridges = links.filter((l) => isBridge(l.ifname) && kind(l) === 'bridge')
-  const vxlans = links.filter(
-    (l) => vniFromName(l.ifname, 'vx') !== undefined && kind(l) === 'vxlan',
-  )
+  const bridges = (await ofType('bridge')).filter((l) => isBridge(l.ifname))
+  const vxlans = (await ofType('vxlan')).filter((l) => vniFromName(l.ifname, 'vx') !== undefined)
   const endpoints =
-    o.endpoints === 'delete'
-      ? links.filter(
-          (l) =>
-            l.ifname.startsWith(IFNAME_PREFIX) &&
-            kind(l) === 'veth' &&
-            !!l.master &&
-            isBridge(l.master),
+    o.endpoints === 'delete' && bridges.length
+      ? (await ofType('veth')).filter(
+          (l) => l.ifname.startsWith(IFNAME_PREFIX) && !!l.master && isBridge(l.master),
         )
       : []
   // endpoints first, then vxlan devices (they free UDP 4789), then bridges (kept veths fall free)
