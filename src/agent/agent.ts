@@ -2,11 +2,16 @@
 // client), the datapath, the reconciler, the cluster mirror, node registration, the agent
 // service and the admin API, and stops them in reverse order. Wiring only: behaviour lives in
 // the units it builds. Startup programs the datapath from the mirror before the store answers.
+// A start that fails leaves nothing it made: every made thing is on the stack before the next
+// step can fail, and a datapath it found nothing of is removed again.
+import { existsSync, rmdirSync } from 'node:fs'
+import { join } from 'node:path'
 import type { ServedKv } from '../kv/index.ts'
 import { ClusterOps } from '../cluster/index.ts'
 import { StoreStatus, observeWrites } from '../store/index.ts'
 import { ClusterMirror, MirrorDb, ScopedFollower, scopedReader } from '../mirror/index.ts'
-import { createDatapath } from '../datapath/index.ts'
+import { createDatapath, PIN_ROOT } from '../datapath/index.ts'
+import { datapathPresent } from '../datapath/switch.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
 import { createProber } from '../probe/index.ts'
@@ -39,8 +44,12 @@ export interface Agent {
    * by another host); never rejects. The caller stops the agent and reports the error.
    */
   fatal: Promise<Error>
-  /** Stop everything this process runs, once (a second call waits for the first); the datapath stays programmed (live restore). */
-  stop(opts?: { deregister?: boolean }): Promise<void>
+  /**
+   * Stop everything this process runs, once (a second call waits for the first); the datapath
+   * stays programmed (live restore). `startFailed` (after `fatal`): the agent never got going,
+   * so what this start made goes too, as when startAgent throws.
+   */
+  stop(opts?: { deregister?: boolean; startFailed?: boolean }): Promise<void>
 }
 
 export async function startAgent(
@@ -66,10 +75,20 @@ async function build(
   stack: DisposerStack,
 ): Promise<Agent> {
   const underlay = await findUnderlay(config.advertise)
-  // before anything is created: a second agent with this name on this kernel must not touch its pins
+  // Set once the agent is up: a start that fails before (or is refused its node name) takes
+  // back what it made, while a stop after it leaves the datapath programmed (live restore).
+  let up = false
+  const startFailed = () => !up
+  // before anything is created: a second agent with this name on this kernel must not touch its
+  // pins (the kernel datapath locks them only to remove what a bpf run left: datapath/switch.ts)
   if (config.datapath === 'bpf') {
+    const pinDir = join(PIN_ROOT, config.name)
+    const hadPinDir = existsSync(pinDir)
     const lock = lockPinDir(config.name)
-    stack.push('pin directory lock', () => lock.release())
+    stack.push('pin directory lock', () => {
+      lock.release()
+      if (startFailed() && !hadPinDir) removeEmptyDir(pinDir)
+    })
   }
 
   // 1. local state: the mirror lets us program the datapath before the store answers
@@ -96,13 +115,24 @@ async function build(
 
   // 3. datapath + reconciler, woken by every change of the mirror
   // the drift guard remembers what was programmed and puts back what changes behind our back
+  // a datapath this start finds nothing of is its own: a failed start removes it again
+  const fresh = !(await datapathPresent(config.name))
   const drift = createDrift(
-    await createDatapath(config.datapath, { node: config.name, advertise: config.advertise }),
+    await createDatapath(config.datapath, {
+      node: config.name,
+      advertise: config.advertise,
+      onTakeOver: ({ from, removed }) =>
+        log.warn(
+          { from, removed },
+          `switched this host from the ${from} datapath in place: removed what it left (the endpoints are re-plumbed)`,
+        ),
+    }),
     { advertise: config.advertise, log },
   )
   const datapath = drift.datapath
+  // registered before start(): a start that fails half-way is closed (or, when fresh, removed)
+  stack.push('datapath', () => (startFailed() && fresh ? datapath.teardown() : datapath.close()))
   await datapath.start()
-  stack.push('datapath', () => datapath.close())
   // peers' datapaths as their probes tell, apart from their leases; seeded with the peers the
   // datapath still programs, so a restart here keeps peers whose agent is down too
   let wake = () => {}
@@ -276,6 +306,7 @@ async function build(
   void registration.ready.then(() => log.info(where, 'weft agent ready'))
 
   let stopping: Promise<void> | undefined
+  up = true
   return {
     config,
     service,
@@ -284,6 +315,7 @@ async function build(
     joinCommand,
     fatal,
     stop(opts = {}) {
+      if (opts.startFailed) up = false
       stopping ??= (async () => {
         // deregistering first lets the store drop this node at once instead of after its TTL
         if (opts.deregister) await registration.stop({ deregister: true })
@@ -291,5 +323,15 @@ async function build(
       })()
       return stopping
     },
+  }
+}
+
+/** rmdir that leaves a directory with something in it (or a missing one) alone. */
+function removeEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw e
   }
 }

@@ -1,7 +1,6 @@
 // `weft agent`: run the host agent until SIGINT/SIGTERM. Flags echo Docker's daemon (its
 // --cluster-store / --cluster-advertise spellings too); config.ts validates them.
 import { parseAgentConfig, startAgent } from '../agent/index.ts'
-import { createDatapath } from '../datapath/index.ts'
 import { createLogger } from '../log.ts'
 import type { AgentFlags } from '../agent/config.ts'
 import type { CliContext } from './_context.ts'
@@ -21,21 +20,25 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
   if (teardown === true) {
     // not from under a running agent: its pins are in use (a dead agent's lock went with it)
     const { lockPinDir } = await import('../agent/pin-lock.ts')
+    const { teardownNode } = await import('../datapath/teardown.ts')
     const lock = lockPinDir(config.name, {
       create: false,
       busyHint: 'stop that agent first, then run --teardown',
     })
+    let removed: string[]
     try {
-      // the agent normally leaves the datapath programmed when it stops (live restore)
-      const dp = await createDatapath(config.datapath, {
-        node: config.name,
-        advertise: config.advertise,
-      })
-      await dp.teardown()
+      // the agent normally leaves the datapath programmed when it stops (live restore); what is
+      // here goes, whichever datapath (--datapath or the other) made it
+      removed = await teardownNode({ node: config.name, advertise: config.advertise })
     } finally {
       lock?.release()
     }
-    ctx.out(`removed the ${config.datapath} datapath of node ${config.name}`)
+    if (!removed.length) {
+      ctx.out(`nothing of node ${config.name}'s datapath was here: nothing removed`)
+      return
+    }
+    ctx.out(`removed from node ${config.name}:`)
+    for (const r of removed) ctx.out(`  ${r}`)
     return
   }
   const agent = await startAgent(config)
@@ -50,6 +53,7 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
       process.once('SIGTERM', onSignal)
     }),
   ])
-  await agent.stop()
+  // refused its node name: the agent never got going, so what it made goes (as on a failed start)
+  await agent.stop({ startFailed: !!fatal })
   if (fatal) throw fatal
 }

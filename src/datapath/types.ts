@@ -131,6 +131,11 @@ export interface DatapathOptions {
   node: string
   /** Underlay IPv4 address of this host (its VTEP). The NIC carrying it is the underlay NIC. */
   advertise: string
+  /**
+   * Told what `start()` removed of the other datapath on this host (a switch bpf <-> kernel
+   * in place: the endpoint veths stay and are re-plumbed), so the agent can log it.
+   */
+  onTakeOver?: (t: { from: 'bpf' | 'kernel'; removed: string[] }) => void
 }
 
 export interface Datapath {
@@ -171,6 +176,9 @@ export interface Datapath {
   stats(): Promise<VniStats[]>
   /** Release fds and handles; leave the kernel state in place (live restore). */
   close(): Promise<void>
-  /** Remove everything this node's datapath created: links, pins, devices. */
+  /**
+   * Remove everything this node's datapath created: links, pins, devices. The other datapath's
+   * leftovers too: see teardownNode (src/datapath/teardown.ts), which says what it removed.
+   */
   teardown(): Promise<void>
 }

@@ -65,7 +65,8 @@ export interface EgressKernel {
   enableForwarding(): void
   readPublished(): Promise<PublishedCounters[]>
   applyTable(s: TableState): Promise<void>
-  removeTable(): Promise<void>
+  /** False when there was no table. */
+  removeTable(): Promise<boolean>
   plumbWayOut(p: WayOutPlumbing): void
   /** This host's IPv4 addresses. */
   localAddresses(): string[]
@@ -177,9 +178,11 @@ export class HostEgress {
     return this.lastRead.read
   }
 
-  async teardown(): Promise<void> {
-    await this.k.removeTable()
+  /** Remove the table; false when there was none. */
+  async teardown(): Promise<boolean> {
+    const removed = await this.k.removeTable()
     this.applied = undefined
+    return removed
   }
 
   /** The table this process would write now (for tests and diagnostics). */

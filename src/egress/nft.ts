@@ -145,17 +145,18 @@ export async function applyTable(s: TableState): Promise<void> {
   await nft(['-f', '-'], renderTable(s))
 }
 
-export async function removeTable(): Promise<void> {
+/** Delete weft's table; false when there was none (or no `nft`: weft never made one here). */
+export async function removeTable(): Promise<boolean> {
   let r
   try {
     r = await exec(['nft', 'delete', 'table', 'inet', TABLE])
   } catch (e) {
-    if (e instanceof WeftError && e.code === 'exec_failed') return // no nft: weft never made a table here
+    if (e instanceof WeftError && e.code === 'exec_failed') return false // no nft: weft never made a table here
     throw e
   }
-  if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) {
-    throw new NftError(`\`nft delete table inet ${TABLE}\` failed: ${r.stderr.trim()}`, r.stderr)
-  }
+  if (r.code === 0) return true
+  if (/No such file or directory/.test(r.stderr)) return false
+  throw new NftError(`\`nft delete table inet ${TABLE}\` failed: ${r.stderr.trim()}`, r.stderr)
 }
 
 interface NftRule {

@@ -49,12 +49,14 @@ export class ClusterMirror {
    * watch). Listeners hear it even when nothing changed (a wakeup).
    */
   async apply(e: WatchEvent, prefix = ''): Promise<boolean> {
-    this.hadWatchEvent = true
     const changed =
       e.kind === 'snapshot'
         ? await this.db.applySnapshot(e.entries, e.revision, prefix)
         : await this.db.applyDelta(e.put, e.deleted, e.revision, prefix)
     if (changed) this.rebuild()
+    // synced only once the view holds the store's state: a pass that runs while the snapshot is
+    // being written must not take the last run's view for the store's (and detach what it lacks)
+    this.hadWatchEvent = true
     this.notify()
     return changed
   }

@@ -432,6 +432,9 @@ export class Reconciler {
     // 6. networks no longer wanted, after their endpoints are gone
     for (const vni of [...p.networks.keys()]) {
       if (d.networks.has(vni)) continue
+      // a network the view does not know, before the store has answered: keep it for now (its
+      // endpoints' veths would go with it; the last run's view may just predate its creation)
+      if (this.deps.mayDetachUnknown?.() === false) continue
       await this.item(networkItem({ vni }, 'remove'), '', async () => {
         await dp.removeNetwork(vni)
         p.networks.delete(vni)

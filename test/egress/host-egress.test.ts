@@ -19,7 +19,7 @@ function fakeKernel(held: PublishedCounters[] = []) {
     enableForwarding: () => {},
     readPublished: async () => held,
     applyTable: async (s) => void applied.push(structuredClone(s)),
-    removeTable: async () => {},
+    removeTable: async () => false,
     plumbWayOut: (p) => void plumbed.push(`${p.hostIfname} ${p.ip} via ${p.gateway}`),
     localAddresses: () => ['127.0.0.1', '198.18.0.1'],
   }

@@ -490,4 +490,18 @@ describe('Reconciler before the store has answered', () => {
     synced = true
     expect(at(await pass(), `detachEndpoint ${ifn('1')}`)).toBeGreaterThanOrEqual(0)
   })
+
+  test('a network the view does not know is kept (with its endpoints) until the store answered, then removed', async () => {
+    let synced = false
+    const { world, pass } = setup({ mayDetachUnknown: () => synced })
+    world.endpoint('1', 'a', ME, '10.0.1.2')
+    await pass()
+    // the view from disk predates the network (created moments before the last run stopped):
+    // removing it would delete its endpoints' veths on a restart (seen in test/agent/teardown.test.ts)
+    world.removeEndpoint('1', 'a').remove(keys.network(id('a')))
+    const before = await pass()
+    expect(before.filter((l) => /^(removeNetwork|detachEndpoint)/.test(l))).toEqual([])
+    synced = true
+    expect(at(await pass(), 'removeNetwork 300')).toBeGreaterThanOrEqual(0)
+  })
 })

@@ -113,7 +113,8 @@ import {
 import type { ClusterSubnetSpec } from '../types.ts'
 import { PIN_ROOT } from '../constants.ts'
 import { ensureGroDevice, GRO_IFNAME, removeGroDevice } from './gro.ts'
-import { formatPublished, HostEgress } from '../../egress/index.ts'
+import { takeOverFromKernel } from '../kernel/remove.ts'
+import { formatPublished, HostEgress, TABLE as NFT_TABLE } from '../../egress/index.ts'
 
 export { PIN_ROOT }
 
@@ -284,8 +285,18 @@ export class BpfDatapath implements Datapath {
     const bytes = this.internals.objectBytes
       ? this.internals.objectBytes()
       : (await import('../../embedded/index.ts')).bpfObjectBytes('vxlan')
-    // Adopts every map already pinned in pinDir: the running programs keep using the same maps.
-    const obj = openObject(bytes, { name: 'vxlan' }).pinMaps(this.pinDir).load()
+    // A first start (nothing pinned yet) that fails takes back what it made; a restart that
+    // fails leaves the running datapath as it found it (live restore).
+    const fresh = !pinExists(this.pinDir) || readdirSync(this.pinDir).length === 0
+    const hadGro = !!getSys().ifNameToIndex(GRO_IFNAME)
+    let obj: LoadedObject
+    try {
+      // Adopts every map already pinned in pinDir: the running programs keep using the same maps.
+      obj = openObject(bytes, { name: 'vxlan' }).pinMaps(this.pinDir).load()
+    } catch (err) {
+      if (fresh) removePinDir(this.pinDir)
+      throw err
+    }
     try {
       const maps: Maps = {
         cfg: new TypedMap(obj.map('vx_cfg'), u32, configCodec),
@@ -298,6 +309,9 @@ export class BpfDatapath implements Datapath {
       }
       await this.egress?.start()
       maps.cfg.update(0, this.config(ul))
+      // a host switched from the kernel datapath: its vxlan devices hold UDP 4789 (wfgro's port)
+      const tookOver = await takeOverFromKernel()
+      if (tookOver.length) this.opts.onTakeOver?.({ from: 'kernel', removed: tookOver })
       await ensureGroDevice(VXLAN_PORT)
       ensurePinDir(this.linksDir)
       const fromEp = obj.program(PROG_FROM_ENDPOINT)
@@ -311,6 +325,10 @@ export class BpfDatapath implements Datapath {
       return this.loaded
     } catch (err) {
       obj.close()
+      if (fresh) {
+        if (!hadGro) await removeGroDevice()
+        removePinDir(this.pinDir)
+      }
       throw err
     }
   }
@@ -822,7 +840,34 @@ export class BpfDatapath implements Datapath {
   }
 
   async teardown(): Promise<void> {
-    await this.serial(async () => {
+    await this.dismantle({ endpoints: 'delete' })
+  }
+
+  /**
+   * The VTEP address the pinned config (vx_cfg) names, without starting; undefined when none is
+   * pinned. Pins are kernel-wide: on a kernel with several hosts (netns), this tells whose they are.
+   */
+  pinnedVtep(): string | undefined {
+    const path = join(this.pinDir, 'vx_cfg')
+    if (!pinExists(path)) return undefined
+    const pinned = openPinnedMap(path)
+    try {
+      const cfg = new TypedMap(pinned, u32, configCodec).lookup(0)
+      return cfg ? intToIPv4(cfg.vtepIp) : undefined
+    } finally {
+      pinned.close()
+    }
+  }
+
+  /**
+   * Remove this node's bpf datapath from the host, whichever process made it, and say what went:
+   * the underlay program, the endpoints (`delete`: their veths; `keep`: only their BPF filter, so
+   * the kernel datapath re-plumbs the veths in place), wfgro (it holds UDP 4789), the nft table
+   * and the pins. Nothing found is nothing removed.
+   */
+  dismantle(o: { endpoints: 'delete' | 'keep' }): Promise<string[]> {
+    return this.serial(async () => {
+      const removed: string[] = []
       // Endpoints: from the live maps, or from the pinned map when this process never started.
       const ifindexes: number[] = []
       if (this.loaded) {
@@ -835,7 +880,10 @@ export class BpfDatapath implements Datapath {
           pinned.close()
         }
       }
+      // the underlay program first: VXLAN stops meeting stale maps before anything else goes
+      const detachedOn = new Set<number>()
       if (this.loaded) {
+        detachedOn.add(this.loaded.ul.ifindex)
         this.loaded.ulLink.detach()
         this.loaded.obj.close()
         this.loaded = undefined
@@ -845,17 +893,37 @@ export class BpfDatapath implements Datapath {
           let link: TcAttachment | undefined
           try {
             link = adoptPinnedLink(join(this.linksDir, file))
+            const { ifindex } = linkInfo(link)
             link.detach()
+            if (ifindex) detachedOn.add(ifindex)
           } catch {
-            link?.close()
+            link?.close() // already detached (its interface is gone): the pin goes with the directory
           }
         }
       }
-      const names = linkNames(ifindexes)
-      await unplumbEndpoints(ifindexes.map((i) => names.get(i)).filter((n): n is string => !!n))
-      await removeGroDevice()
-      await this.egress?.teardown()
-      removePinDir(this.pinDir)
+      const ulNames = linkNames(detachedOn)
+      for (const i of detachedOn)
+        removed.push(`the underlay program (tcx link on ${ulNames.get(i) ?? `ifindex ${i}`})`)
+      const names = [...ownLinkNames(ifindexes)]
+      if (names.length && o.endpoints === 'delete') {
+        await unplumbEndpoints(names.map(([, n]) => n))
+        removed.push(`${names.length} endpoint veth(s): ${names.map(([, n]) => n).join(', ')}`)
+      } else if (names.length) {
+        const sys = getSys()
+        // handle 1, priority 1 on ingress: where attachEndpointFilter puts it
+        for (const [i] of names) sys.tcDetach(i, 1, 1, 1)
+        removed.push(
+          `the BPF filter of ${names.length} endpoint veth(s) (the veths stay): ${names.map(([, n]) => n).join(', ')}`,
+        )
+      }
+      if (getSys().ifNameToIndex(GRO_IFNAME)) {
+        await removeGroDevice()
+        removed.push(`the GRO device ${GRO_IFNAME} (it held UDP port ${VXLAN_PORT})`)
+      }
+      if (this.egress && (await this.egress.teardown()))
+        removed.push(`the nftables table inet ${NFT_TABLE}`)
+      if (removePinDir(this.pinDir)) removed.push(`the pins in ${this.pinDir}`)
+      return removed
     })
   }
 }

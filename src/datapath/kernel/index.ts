@@ -25,7 +25,6 @@ import {
   exec,
   findUnderlay,
   IFNAME_PREFIX,
-  IprouteError,
   iprouteJson,
   parseCidr,
   parseIPv4,
@@ -46,6 +45,8 @@ import type {
 } from '../types.ts'
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import { KeyedSerializer } from './lock.ts'
+import { ignoreMissing, removeKernelDatapath } from './remove.ts'
+import { takeOverFromBpf } from '../switch.ts'
 import {
   bridgeName,
   endpointAlias,
@@ -53,7 +54,6 @@ import {
   parseNetworkAlias,
   VXLAN_OVERHEAD,
   VXLAN_PORT,
-  vniFromName,
   vxlanName,
   ZERO_MAC,
   type NetworkMeta,
@@ -92,6 +92,9 @@ class KernelDatapath implements Datapath {
 
   async start(): Promise<void> {
     this.underlay = await findUnderlay(this.advertise)
+    // a host switched from the bpf datapath: wfgro holds UDP 4789 and BPF sits on the underlay
+    const tookOver = await takeOverFromBpf(this.opts)
+    if (tookOver.length) this.opts.onTakeOver?.({ from: 'bpf', removed: tookOver })
     const view = await readKernel()
     this.nets.clear()
     for (const [vni, n] of networksOf(view)) if (n.meta) this.nets.set(vni, n.meta)
@@ -337,21 +340,7 @@ class KernelDatapath implements Datapath {
   }
 
   async teardown(): Promise<void> {
-    const view = await readKernel()
-    const isBridge = (name: string) => vniFromName(name, 'br') !== undefined
-    const isVxlan = (name: string) => vniFromName(name, 'vx') !== undefined
-    const isOurs = (l: LinkJson) =>
-      isBridge(l.ifname) ||
-      isVxlan(l.ifname) ||
-      (l.ifname.startsWith(IFNAME_PREFIX) && !!l.master && isBridge(l.master))
-    const doomed = view.links.filter(isOurs)
-    // Endpoints first, then vxlan devices, then bridges.
-    const rank = (l: LinkJson) => (isBridge(l.ifname) ? 2 : isVxlan(l.ifname) ? 1 : 0)
-    doomed.sort((a, b) => rank(a) - rank(b))
-    await batch(
-      doomed.map((l) => `link del dev ${l.ifname}`),
-      { force: true, context: 'teardown' },
-    ).catch(ignoreMissing)
+    await removeKernelDatapath({ endpoints: 'delete' })
     this.nets.clear()
   }
 
@@ -366,13 +355,4 @@ class KernelDatapath implements Datapath {
       (fs) => fs.filter((f) => f.flags?.includes('self') && f.dst),
     )
   }
-}
-
-function ignoreMissing(err: unknown): void {
-  if (
-    err instanceof IprouteError &&
-    /Cannot find device|does not exist|No such file|Object not found/.test(err.stderr)
-  )
-    return
-  throw err
 }
