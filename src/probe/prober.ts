@@ -118,6 +118,7 @@ export class Prober implements PeerLiveness {
 
   /** What probes say about every peer probed now. */
   reports(): PeerReport[] {
+    this.noteRecords(this.o.view()) // a record gone since the last round is gone now
     const now = this.nowMs()
     return [...this.peers.values()].map((p) => p.report(now))
   }
@@ -209,13 +210,18 @@ export class Prober implements PeerLiveness {
       p.vnis = t.vnis
       this.peers.set(t.node, p)
     }
-    const now = this.nowMs()
-    for (const [node, p] of this.peers)
-      p.recordGoneAt = view.nodes.has(node) ? undefined : (p.recordGoneAt ?? now)
+    this.noteRecords(view)
     // a node that shares nothing with us any more is forgotten, record or not
     for (const node of [...this.remembered.keys()])
       if (!wanted.has(node) && !view.nodes.has(node)) this.remembered.delete(node)
     if (changed) this.bump()
+  }
+
+  /** Since when each peer's node record is gone (first seen gone by this prober). */
+  private noteRecords(view: ClusterView): void {
+    const now = this.nowMs()
+    for (const [node, p] of this.peers)
+      p.recordGoneAt = view.nodes.has(node) ? undefined : (p.recordGoneAt ?? now)
   }
 
   private expire(now: number): void {
