@@ -42,7 +42,9 @@ export function agentDownFinding(p: PeerOnPath, now: number): ProbeFinding | und
     r.recordGoneAt !== undefined
       ? ` since ${hhmmss(r.recordGoneAt)} (${secs(now - r.recordGoneAt)})`
       : ''
-  const last = r.lastAnswerMs !== undefined ? ` (last answer ${r.lastAnswerMs} ms ago)` : ''
+  // still judged up, but falling silent: say so, the endpoints may go soon
+  const lost = r.lostInRow > 0 ? `, ${plural(r.lostInRow, 'probe', 'probes')} unanswered since` : ''
+  const last = r.lastAnswerMs !== undefined ? ` (last answer ${r.lastAnswerMs} ms ago${lost})` : ''
   return {
     check: 'peer-agent-down',
     cause:

@@ -34,8 +34,8 @@ export interface PeerReport {
   lostInRow: number
   /**
    * ICMP echo to its VTEP, asked while probes go unanswered: 'answers' (an echo came back since
-   * the probes fell silent), 'silent' (ECHOES_FOR_SILENT sent since, none back), absent while
-   * probes are answered or nothing is known yet.
+   * the probes fell silent, and lately), 'silent' (the last ECHOES_FOR_SILENT unanswered),
+   * absent while probes are answered or nothing is known yet.
    */
   echo?: 'answers' | 'silent'
   /** VNIs both serve whose latest probe the peer answered with "not served" (VNI unknown there). */
@@ -78,7 +78,8 @@ export class PeerProbe {
   private askTurn = 0
   /** vni -> served, as the latest answer to a probe asking about it said. */
   private readonly asked = new Map<number, boolean>()
-  private echoesSent = 0
+  /** Echoes sent since the last echo reply (or since the probes fell silent). */
+  private echoesUnanswered = 0
   private echoAnswered = false
   recordGoneAt: number | undefined
 
@@ -126,11 +127,13 @@ export class PeerProbe {
   }
 
   echoSent(): void {
-    this.echoesSent++
+    this.echoesUnanswered++
   }
 
   echoReply(): void {
-    if (this.lostInRow > 0) this.echoAnswered = true
+    if (this.lostInRow === 0) return
+    this.echoAnswered = true
+    this.echoesUnanswered = 0
   }
 
   sentProbe(seq: number, kind: 'live' | 'mtu', size: number, round: number, now: number): void {
@@ -155,7 +158,7 @@ export class PeerProbe {
     this.outstanding.delete(seq)
     this.lastAnswerAt = now
     this.lostInRow = 0
-    this.echoesSent = 0
+    this.echoesUnanswered = 0
     this.echoAnswered = false
     this.asked.set(this.vni, true) // an answer at all: the probe's own VNI is served there
     if (asked) this.asked.set(asked.vni, asked.served)
@@ -181,7 +184,7 @@ export class PeerProbe {
       lost.push(seq)
       if (o.kind === 'live') {
         this.record(false)
-        if (this.lostInRow++ === 0) ((this.echoesSent = 0), (this.echoAnswered = false))
+        if (this.lostInRow++ === 0) ((this.echoesUnanswered = 0), (this.echoAnswered = false))
       } else if (this.answeredRounds.has(o.round)) mtuRefused(this.mtu, o.size) // small got through, big did not
     }
     return lost
@@ -218,10 +221,7 @@ export class PeerProbe {
       ...(mtu !== undefined && { pathMtu: mtu }),
       mtuTarget: this.mtuTarget,
       lostInRow: this.lostInRow,
-      ...(this.lostInRow > 0 && this.echoAnswered && { echo: 'answers' as const }),
-      ...(this.lostInRow > 0 &&
-        !this.echoAnswered &&
-        this.echoesSent >= ECHOES_FOR_SILENT && { echo: 'silent' as const }),
+      ...(this.echoState() && { echo: this.echoState() }),
       vnisNotServed: [...this.asked]
         .filter(([vni, served]) => !served && this.vnis.includes(vni))
         .map(([vni]) => vni),
@@ -230,6 +230,13 @@ export class PeerProbe {
         lastAnswerMs: Math.max(0, now - this.lastAnswerAt),
       }),
     }
+  }
+
+  /** What ICMP echo says while probes go unanswered (see PeerReport.echo). */
+  private echoState(): 'answers' | 'silent' | undefined {
+    if (this.lostInRow === 0) return undefined
+    if (this.echoesUnanswered >= ECHOES_FOR_SILENT) return 'silent' // none back lately
+    return this.echoAnswered ? 'answers' : undefined
   }
 
   private record(ok: boolean): void {
