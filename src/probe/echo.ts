@@ -6,8 +6,8 @@
 // - Raw, not a ping socket (SOCK_DGRAM/IPPROTO_ICMP): ping sockets need the namespace's
 //   net.ipv4.ping_group_range to admit the agent's group (by default it admits nobody, root
 //   included), and weft does not change sysctls to diagnose. The agent has CAP_NET_RAW.
-// - A raw socket sees every ICMP packet of the namespace: replies are ours by type, the echo id
-//   (this socket's, random) and the sender.
+// - A raw socket sees every ICMP packet of the namespace: the kernel's ICMP_FILTER keeps only
+//   echo replies, and of those ours are told by the echo id (this socket's, random) and sender.
 import { dlopen, ptr, read } from 'bun:ffi'
 import { randomInt } from 'node:crypto'
 import { errnoName } from '../sys/errno.ts'
@@ -26,6 +26,8 @@ const SOCK_RAW = 3
 const SOCK_NONBLOCK = 0o4000
 const SOCK_CLOEXEC = 0o2000000
 const IPPROTO_ICMP = 1
+const SOL_RAW = 255
+const ICMP_FILTER = 1
 const MSG_DONTWAIT = 0x40
 const EAGAIN = 11
 const ICMP_ECHO_REPLY = 0
@@ -35,6 +37,7 @@ function openLibc() {
   return dlopen('libc.so.6', {
     socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
     bind: { args: ['i32', 'ptr', 'u32'], returns: 'i32' },
+    setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
     sendto: { args: ['i32', 'ptr', 'usize', 'i32', 'ptr', 'u32'], returns: 'i64' },
     recvfrom: { args: ['i32', 'ptr', 'usize', 'i32', 'ptr', 'ptr'], returns: 'i64' },
     close: { args: ['i32'], returns: 'i32' },
@@ -93,11 +96,15 @@ export function openEchoSocket(bindAddress: string): EchoSocket {
     throw new Error(
       `ICMP echo socket: socket failed (${errnoName(errno())}): the agent needs CAP_NET_RAW to ping peers' VTEPs`,
     )
-  if (c.bind(fd, sockaddr(bindAddress), 16) < 0) {
+  // a set bit filters that ICMP type out: every type but echo reply
+  const filter = new Uint32Array([~(1 << ICMP_ECHO_REPLY) >>> 0])
+  const fail = (what: string): never => {
     const e = errnoName(errno())
     c.close(fd)
-    throw new Error(`ICMP echo socket: bind ${bindAddress} failed (${e})`)
+    throw new Error(`ICMP echo socket: ${what} failed (${e})`)
   }
+  if (c.setsockopt(fd, SOL_RAW, ICMP_FILTER, filter, 4) < 0) fail('ICMP_FILTER')
+  if (c.bind(fd, sockaddr(bindAddress), 16) < 0) fail(`bind ${bindAddress}`)
   const id = randomInt(1, 0xffff)
   const buf = new Uint8Array(2048)
   const from = new Uint8Array(16)

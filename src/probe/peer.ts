@@ -82,6 +82,8 @@ export class PeerProbe {
   private echoesUnanswered = 0
   private echoAnswered = false
   recordGoneAt: number | undefined
+  /** False for a kernel-datapath peer (its record says so): it cannot answer probes, so no echo either. */
+  answersProbes = true
 
   constructor(
     readonly node: string,
@@ -123,7 +125,7 @@ export class PeerProbe {
 
   /** Whether to ask ICMP echo this round: while liveness probes go unanswered. */
   wantsEcho(): boolean {
-    return this.lostInRow > 0
+    return this.lostInRow > 0 && (this.answersProbes || this.state !== 'unknown')
   }
 
   echoSent(): void {

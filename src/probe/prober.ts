@@ -220,8 +220,11 @@ export class Prober implements PeerLiveness {
   /** Since when each peer's node record is gone (first seen gone by this prober). */
   private noteRecords(view: ClusterView): void {
     const now = this.nowMs()
-    for (const [node, p] of this.peers)
-      p.recordGoneAt = view.nodes.has(node) ? undefined : (p.recordGoneAt ?? now)
+    for (const [node, p] of this.peers) {
+      const rec = view.nodes.get(node)
+      p.recordGoneAt = rec ? undefined : (p.recordGoneAt ?? now)
+      if (rec) p.answersProbes = rec.datapath !== 'kernel'
+    }
   }
 
   private expire(now: number): void {

@@ -52,12 +52,14 @@ const nodeRec = (name: string, advertise: string) => ({
 })
 
 /** h1 (me) and h2 share networks a (vni 300) and b (vni 301). */
-function cluster(o: { h2Record?: boolean } = {}) {
+function cluster(o: { h2Record?: boolean; h2Datapath?: string } = {}) {
   const entries: Record<string, unknown> = {
     [keys.network(id('a'))]: net('a', 300),
     [keys.network(id('b'))]: net('b', 301),
     [keys.node('h1')]: nodeRec('h1', '198.18.0.1'),
-    ...(o.h2Record !== false ? { [keys.node('h2')]: nodeRec('h2', '198.18.0.2') } : {}),
+    ...(o.h2Record !== false
+      ? { [keys.node('h2')]: { ...nodeRec('h2', '198.18.0.2'), datapath: o.h2Datapath ?? 'bpf' } }
+      : {}),
     [keys.endpoint(id('a'), id('1'))]: ep('1', 'a', '10.0.50.2', 'h1'),
     [keys.endpoint(id('a'), id('2'))]: ep('2', 'a', '10.0.50.3', 'h2'),
     [keys.endpoint(id('b'), id('3'))]: ep('3', 'b', '10.0.51.2', 'h1'),
@@ -142,6 +144,15 @@ describe('ICMP echo while probes go unanswered', () => {
     for (let i = 0; i < ECHOES_FOR_SILENT + 3; i++) r.round()
     expect(r.prober.reports()[0]).toMatchObject({ echo: 'silent' })
   })
+})
+
+test('a kernel-datapath peer, which cannot answer probes, is not pinged for its silence', () => {
+  const r = rig(cluster({ h2Datapath: 'kernel' }))
+  r.wire.udp = false
+  for (let i = 0; i < 10; i++) r.round()
+  expect(r.prober.reports()[0]).toMatchObject({ state: 'unknown', answered: 0 })
+  expect(r.prober.reports()[0]!.lostInRow).toBeGreaterThan(3)
+  expect(r.wire.echoes).toBe(0)
 })
 
 describe('asking the peer about the VNIs both serve', () => {
