@@ -17,6 +17,12 @@
  * - Swapping source and destination keeps the IPv4 header checksum valid; the outer UDP
  *   checksum is 0 as for all VXLAN we send (RFC 7348 over IPv4). MACs swapped: on a routed
  *   underlay the reply goes back to the router it came from.
+ * - Asking about a VNI (issue 12 item 5, "VNI unknown at the peer"): a request may name one
+ *   more VNI in pad0 (24 bits, big-endian; 0, as old probers send, asks nothing). Only once the
+ *   request passed the checks above (its own VNI ours, its source a member) do we say whether
+ *   we serve the asked one, by the op of the reply: VX_PROBE_OP_REPLY (served, or nothing asked)
+ *   or VX_PROBE_OP_REPLY_VNI_UNKNOWN. So a stranger still gets nothing, and old probers, which
+ *   never ask, never see the new op. pad0 is echoed as it came: the prober knows what it asked.
  */
 #pragma once
 
@@ -35,6 +41,8 @@
 
 /* Not a probe (or not a well-formed one): the underlay program goes on as for any packet. */
 #define VX_NOT_PROBE (-100)
+/* The reply op when the VNI asked in pad0 is not in vx_nets (src/probe/wire.ts knows it too). */
+#define VX_PROBE_OP_REPLY_VNI_UNKNOWN 3
 
 static __always_inline int vx_probe_answer(struct __sk_buff *skb, struct vx_verdict *v)
 {
@@ -47,7 +55,7 @@ static __always_inline int vx_probe_answer(struct __sk_buff *skb, struct vx_verd
 	struct iphdr *ip;
 	struct cursor c;
 	__u8 mac[ETH_ALEN];
-	__u32 zero = 0, vni;
+	__u32 zero = 0, vni, asked;
 	__be32 addr;
 	__be16 port;
 	int bad;
@@ -94,7 +102,9 @@ static __always_inline int vx_probe_answer(struct __sk_buff *skb, struct vx_verd
 	udp->source = udp->dest;
 	udp->dest = port;
 	udp->check = 0;
-	probe->op = VX_PROBE_OP_REPLY;
+	asked = ((__u32)probe->pad0[0] << 16) | ((__u32)probe->pad0[1] << 8) | probe->pad0[2];
+	probe->op = asked && !bpf_map_lookup_elem(&vx_nets, &asked) ? VX_PROBE_OP_REPLY_VNI_UNKNOWN
+								      : VX_PROBE_OP_REPLY;
 	v->counter = VX_CTR_PROBE_REPLY;
 	return bpf_redirect(skb->ifindex, 0);
 }

@@ -207,6 +207,7 @@ async function build(
     reconciler,
     datapath,
     localFacts: () => db.localEndpoints(),
+    prober,
     storeAddress:
       config.store.kind === 'embedded'
         ? `embedded on this host (port ${config.store.listen.port})`

@@ -1,16 +1,19 @@
 // weft doctor: what is wrong on the path from a local sandbox (or this whole host) to a far
 // endpoint, read from what this agent holds: the store's contact, its registration, the
 // reconciler's failures, drift not yet put back, endpoint facts, the kernel's actual state
-// against the desired one, peers' liveness in the mirror, and drop counters. It never
-// guesses: every problem is a reading, and the checks that ran are listed.
+// against the desired one, peers' liveness in the mirror and in this host's probes of them
+// (probes.ts), and drop counters. It never guesses: every problem is a reading, and the checks
+// that ran are listed.
 import { existsSync } from 'node:fs'
 import type { ClusterView, EndpointRecord, NetworkRecord } from '../cluster/index.ts'
 import type { ActualState, VniStats } from '../datapath/types.ts'
 import { NotFoundError } from '../errors/index.ts'
 import { hostIfnameFor, sandboxPath } from '../net/index.ts'
-import { desiredState, remoteKey, type ItemFailure } from '../reconcile/index.ts'
+import type { PeerReport } from '../probe/index.ts'
+import { desiredState, remoteKey, type ItemFailure, type PeerLiveness } from '../reconcile/index.ts'
 import { DROP_WORDS, DropHistory } from './drops.ts'
 import { judgeNode, type StoreContact } from './node-state.ts'
+import { agentDownFinding, probeFindings } from './probes.ts'
 import type { DoctorQuery, DoctorReport, Problem, ProblemCheck } from './types.ts'
 
 export interface DoctorSources {
@@ -28,6 +31,10 @@ export interface DoctorSources {
   localFacts(): Promise<{ endpointId: string; status: string; error: string | null }[]>
   /** Wait for a reconcile pass that started after the call (so the comparison is not mid-pass). */
   settle(): Promise<void>
+  /** What this host's probes say of each peer (src/probe); absent: no probes, lease only. */
+  peers?(): PeerReport[]
+  /** The reconciler's judgement of peers (the prober): what the desired state is derived with. */
+  liveness?: PeerLiveness
   sandboxExists?(ref: string): boolean
   now?(): number
 }
@@ -153,7 +160,7 @@ export class Doctor {
     // 4. the kernel against the desired state, after a pass has run on the current view
     checked.push('kernel')
     await this.s.settle()
-    const want = desiredState(this.s.view(), this.s.node)
+    const want = desiredState(this.s.view(), this.s.node, this.s.liveness)
     const a = await this.s.actual()
     for (const vni of vnis) {
       if (!want.networks.has(vni)) continue
@@ -251,9 +258,26 @@ export class Doctor {
       if (scope.far && scope.far.id !== e.id) continue
       peers.set(e.node, (peers.get(e.node) ?? 0) + 1)
     }
+    const reports = new Map((this.s.peers?.() ?? []).map((r) => [r.node, r]))
+    const probed = [...peers].map(([node, endpoints]) => ({
+      node,
+      record: view.nodes.get(node),
+      endpoints,
+      report: reports.get(node),
+    }))
     for (const [peer, n] of peers) {
       const j = judgeNode(view.nodes.has(peer), store, now)
       if (j.state === 'Ready') continue
+      const agentDown =
+        j.state === 'Down' &&
+        agentDownFinding(
+          probed.find((p) => p.node === peer)!,
+          now,
+        )
+      if (agentDown) {
+        add(`peer node ${peer}`, agentDown.check, agentDown.cause)
+        continue
+      }
       add(
         `peer node ${peer}`,
         'peer',
@@ -263,7 +287,14 @@ export class Doctor {
       )
     }
 
-    // 6. drops on the path's networks, recently
+    // 6. what probes of those peers say: reachability, path MTU, VNIs they do not serve
+    checked.push('probe')
+    const meVtep = { node: this.s.node, vtep: this.advertise(view) }
+    for (const p of probed)
+      for (const f of probeFindings(p, meVtep, scope.nets))
+        add(`peer node ${p.node}`, f.check, f.cause)
+
+    // 7. drops on the path's networks, recently
     checked.push('drops')
     await this.sample()
     for (const d of this.drops.recent()) {

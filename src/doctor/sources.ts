@@ -1,7 +1,8 @@
 // The doctor's readings, taken from the agent's own units (the wiring hands them over).
 import type { ClusterView } from '../cluster/index.ts'
 import type { ActualState, VniStats } from '../datapath/types.ts'
-import type { ItemFailure } from '../reconcile/index.ts'
+import type { PeerReport } from '../probe/index.ts'
+import type { ItemFailure, PeerLiveness } from '../reconcile/index.ts'
 import { Doctor, type DoctorSources } from './doctor.ts'
 
 /** The slices of the agent's units the doctor reads. */
@@ -25,6 +26,8 @@ export interface AgentUnits {
     unrepaired(): { kind: string; detail: string; since: number }[]
   }
   localFacts(): Promise<{ endpointId: string; status: string; error: string | null }[]>
+  /** The peer prober: its reports, and the judgement the reconciler derives the desired state with. */
+  prober?: PeerLiveness & { reports(): PeerReport[] }
 }
 
 /** How long the doctor waits for a reconcile pass before comparing anyway. */
@@ -47,6 +50,7 @@ export function agentDoctor(u: AgentUnits): Doctor {
     actual: () => u.datapath.inner.actual(),
     stats: () => u.datapath.stats(),
     localFacts: () => u.localFacts(),
+    ...(u.prober && { peers: () => u.prober!.reports(), liveness: u.prober }),
     settle: () =>
       new Promise<void>((resolve) => {
         const t = setTimeout(resolve, SETTLE_MS)

@@ -10,16 +10,25 @@ export interface DoctorQuery {
   to?: string
 }
 
-/** What a problem is about, for scripts (the words are in `cause`). */
-export type ProblemCheck =
-  | 'store' // the store does not answer
-  | 'registration' // this node is not registered
-  | 'reconcile' // an item the reconciler cannot program
-  | 'drift' // something changed behind weft's back, not put back yet
-  | 'endpoint' // an endpoint not attached, its sandbox gone
-  | 'kernel' // a missing, stale or foreign kernel entry (actual vs desired)
-  | 'peer' // a peer node dead (or unknown) in the store
-  | 'drops' // packets dropped, by reason, since when
+/** What a problem is about, for scripts (the words are in `cause`); also the checks that ran. */
+export const PROBLEM_CHECKS = [
+  'store', // the store does not answer
+  'registration', // this node is not registered
+  'reconcile', // an item the reconciler cannot program
+  'drift', // something changed behind weft's back, not put back yet
+  'endpoint', // an endpoint not attached, its sandbox gone
+  'kernel', // a missing, stale or foreign kernel entry (actual vs desired)
+  'peer', // a peer node dead (or unknown) in the store
+  'probe', // the check of what peer probes say (the kinds below are its problems)
+  'peer-agent-down', // a peer's agent is gone (no record) but its datapath answers probes
+  'vtep-unreachable', // a peer's VTEP answers neither probes nor ICMP echo
+  'udp-filtered', // a peer's VTEP answers ICMP echo but not probes on UDP 4789
+  'mtu-black-hole', // the path to a peer carries less than a network's MTU + VXLAN overhead
+  'vni-unknown', // a peer's datapath says it does not serve a network's VNI
+  'drops', // packets dropped, by reason, since when
+] as const
+
+export type ProblemCheck = (typeof PROBLEM_CHECKS)[number]
 
 export interface Problem {
   /** "this host (n1)", "peer node n2", "network blue", "endpoint sb1 (10.0.1.2)". */

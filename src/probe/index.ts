@@ -2,6 +2,8 @@
 export { createProber, Prober } from './prober.ts'
 export type { ProberOptions } from './prober.ts'
 export { openProbeSocket } from './socket.ts'
+export { openEchoSocket } from './echo.ts'
+export type { EchoSocket } from './echo.ts'
 export type { ProbeSocket, Received } from './socket.ts'
 export type { DatapathState, PeerReport } from './peer.ts'
 export { probeTargets } from './targets.ts'

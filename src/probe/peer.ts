@@ -30,6 +30,18 @@ export interface PeerReport {
   mtuTarget: number
   /** ms since the last answer. */
   lastAnswerMs?: number
+  /** Liveness probes lost in a row now (0 while the last one was answered). */
+  lostInRow: number
+  /**
+   * ICMP echo to its VTEP, asked while probes go unanswered: 'answers' (an echo came back since
+   * the probes fell silent, and lately), 'silent' (the last ECHOES_FOR_SILENT unanswered),
+   * absent while probes are answered or nothing is known yet.
+   */
+  echo?: 'answers' | 'silent'
+  /** VNIs both serve whose latest probe the peer answered with "not served" (VNI unknown there). */
+  vnisNotServed: number[]
+  /** Epoch ms since when its node record is gone from the store (absent while it has one). */
+  recordGoneAt?: number
 }
 
 export const LOSS_WINDOW = 20
@@ -40,6 +52,8 @@ export const LOSS_WINDOW = 20
 export const DOWN_AFTER_LOST = 3
 /** Answers older than this (in rounds) no longer tell whether an MTU probe of that round was refused. */
 const ROUND_MEMORY = 8
+/** Echoes unanswered since the probes fell silent before the echo counts as silent too. */
+export const ECHOES_FOR_SILENT = 3
 
 interface Outstanding {
   at: number
@@ -59,6 +73,17 @@ export class PeerProbe {
   private readonly mtu: PathMtuState
   private readonly outstanding = new Map<number, Outstanding>()
   private readonly answeredRounds = new Set<number>()
+  /** Every VNI both serve (the probes' own `vni` among them): asked about in turn. */
+  vnis: number[] = []
+  private askTurn = 0
+  /** vni -> served, as the latest answer to a probe asking about it said. */
+  private readonly asked = new Map<number, boolean>()
+  /** Echoes sent since the last echo reply (or since the probes fell silent). */
+  private echoesUnanswered = 0
+  private echoAnswered = false
+  recordGoneAt: number | undefined
+  /** False for a kernel-datapath peer (its record says so): it cannot answer probes, so no echo either. */
+  answersProbes = true
 
   constructor(
     readonly node: string,
@@ -90,6 +115,29 @@ export class PeerProbe {
     return { live: this.smallSize, mtu }
   }
 
+  /** The VNI the next liveness probe asks about: each shared one but the probe's own in turn (0: none). */
+  nextAsk(): number {
+    const others = this.vnis.filter((v) => v !== this.vni)
+    for (const v of [...this.asked.keys()]) if (!this.vnis.includes(v)) this.asked.delete(v)
+    if (!others.length) return 0
+    return others[this.askTurn++ % others.length]!
+  }
+
+  /** Whether to ask ICMP echo this round: while liveness probes go unanswered. */
+  wantsEcho(): boolean {
+    return this.lostInRow > 0 && (this.answersProbes || this.state !== 'unknown')
+  }
+
+  echoSent(): void {
+    this.echoesUnanswered++
+  }
+
+  echoReply(): void {
+    if (this.lostInRow === 0) return
+    this.echoAnswered = true
+    this.echoesUnanswered = 0
+  }
+
   sentProbe(seq: number, kind: 'live' | 'mtu', size: number, round: number, now: number): void {
     this.outstanding.set(seq, { at: now, size, kind, round })
     if (kind === 'live') this.sent++
@@ -101,12 +149,21 @@ export class PeerProbe {
   }
 
   /** A reply to `seq` arrived; false when it was not ours (or came too late). */
-  answer(seq: number, rttMs: number, now: number): boolean {
+  answer(
+    seq: number,
+    rttMs: number,
+    now: number,
+    asked?: { vni: number; served: boolean },
+  ): boolean {
     const o = this.outstanding.get(seq)
     if (!o) return false
     this.outstanding.delete(seq)
     this.lastAnswerAt = now
     this.lostInRow = 0
+    this.echoesUnanswered = 0
+    this.echoAnswered = false
+    this.asked.set(this.vni, true) // an answer at all: the probe's own VNI is served there
+    if (asked) this.asked.set(asked.vni, asked.served)
     this.srttMs = this.srttMs === undefined ? rttMs : this.srttMs + (rttMs - this.srttMs) / 8
     if (o.kind === 'live') {
       this.answered++
@@ -127,8 +184,10 @@ export class PeerProbe {
       if (now - o.at <= timeoutMs) continue
       this.outstanding.delete(seq)
       lost.push(seq)
-      if (o.kind === 'live') (this.record(false), this.lostInRow++)
-      else if (this.answeredRounds.has(o.round)) mtuRefused(this.mtu, o.size) // small got through, big did not
+      if (o.kind === 'live') {
+        this.record(false)
+        if (this.lostInRow++ === 0) ((this.echoesUnanswered = 0), (this.echoAnswered = false))
+      } else if (this.answeredRounds.has(o.round)) mtuRefused(this.mtu, o.size) // small got through, big did not
     }
     return lost
   }
@@ -163,10 +222,23 @@ export class PeerProbe {
       answered: this.answered,
       ...(mtu !== undefined && { pathMtu: mtu }),
       mtuTarget: this.mtuTarget,
+      lostInRow: this.lostInRow,
+      ...(this.echoState() && { echo: this.echoState() }),
+      vnisNotServed: [...this.asked]
+        .filter(([vni, served]) => !served && this.vnis.includes(vni))
+        .map(([vni]) => vni),
+      ...(this.recordGoneAt !== undefined && { recordGoneAt: this.recordGoneAt }),
       ...(this.lastAnswerAt !== undefined && {
         lastAnswerMs: Math.max(0, now - this.lastAnswerAt),
       }),
     }
+  }
+
+  /** What ICMP echo says while probes go unanswered (see PeerReport.echo). */
+  private echoState(): 'answers' | 'silent' | undefined {
+    if (this.lostInRow === 0) return undefined
+    if (this.echoesUnanswered >= ECHOES_FOR_SILENT) return 'silent' // none back lately
+    return this.echoAnswered ? 'answers' : undefined
   }
 
   private record(ok: boolean): void {

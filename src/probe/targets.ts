@@ -9,6 +9,8 @@ export interface ProbeTarget {
   node: string
   vtep: string
   vni: number
+  /** Every VNI both serve, ascending (probes ask the peer about each in turn). */
+  vnis: number[]
   /** IPv4 bytes of a full-size overlay packet on the underlay: network MTU + VXLAN overhead. */
   mtuTarget: number
 }
@@ -32,9 +34,10 @@ export function probeTargets(
     if (!net || !vtep) continue
     const t = byNode.get(ep.node)
     const mtuTarget = net.mtu + VXLAN_OVERHEAD
-    if (!t) byNode.set(ep.node, { node: ep.node, vtep, vni: net.vni, mtuTarget })
+    if (!t) byNode.set(ep.node, { node: ep.node, vtep, vni: net.vni, vnis: [net.vni], mtuTarget })
     else {
       t.vni = Math.min(t.vni, net.vni)
+      if (!t.vnis.includes(net.vni)) t.vnis = [...t.vnis, net.vni].sort((a, b) => a - b)
       t.mtuTarget = Math.max(t.mtuTarget, mtuTarget)
     }
   }

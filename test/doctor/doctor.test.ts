@@ -182,6 +182,7 @@ describe('weft doctor says what is wrong on the path', () => {
       'endpoint',
       'kernel',
       'peer',
+      'probe',
       'drops',
     ])
     expect(report.problems).toContainEqual(
@@ -194,18 +195,25 @@ describe('weft doctor says what is wrong on the path', () => {
   }, 30_000)
 
   test('a peer node dead in the store', async () => {
+    // dead, not only its agent: its datapath silent too (an agent alone down keeps its endpoints
+    // while its datapath answers probes: test/doctor/doctor-probes.test.ts)
     await agents[1]!.kill('SIGKILL')
-    const r = await waitFor(
-      async () => {
-        const x = await doctor(0, [a.ns, '--to', b.ip])
-        return x.stdout.includes('dead in the store') ? x : undefined
-      },
-      { what: 'doctor to call the peer dead', timeoutMs: 15_000, intervalMs: 300 },
-    )
-    expect(r.code).toBe(1)
-    expect(r.stdout).toContain(
-      `peer node ${topo.hosts[1]!.node}: dead in the store (no live record): its 1 endpoint on the path is not programmed here`,
-    )
+    await mustRunIn(topo.hosts[1]!.ns, ['ip', 'link', 'set', 'ul0', 'down'])
+    try {
+      const r = await waitFor(
+        async () => {
+          const x = await doctor(0, [a.ns, '--to', b.ip])
+          return x.stdout.includes('dead in the store') ? x : undefined
+        },
+        { what: 'doctor to call the peer dead', timeoutMs: 15_000, intervalMs: 300 },
+      )
+      expect(r.code).toBe(1)
+      expect(r.stdout).toContain(
+        `peer node ${topo.hosts[1]!.node}: dead in the store (no live record): its 1 endpoint on the path is not programmed here`,
+      )
+    } finally {
+      await mustRunIn(topo.hosts[1]!.ns, ['ip', 'link', 'set', 'ul0', 'up'])
+    }
   }, 30_000)
 
   test('the store unreachable, and for how long; peers then are unknown, not dead', async () => {

@@ -35,6 +35,7 @@ import {
 import { bpfObjectBytes } from '../../src/embedded/index.ts'
 import { ipv4ToInt } from '../../src/net/index.ts'
 import { requireRoot } from '../harness/index.ts'
+import { parseReply, PROBE_OP_REPLY_VNI_UNKNOWN } from '../../src/probe/wire.ts'
 import { hex, readIpv4, u16at, vxlanFrame, type Bytes } from '../datapath/fixtures/packets.ts'
 
 const TC_ACT_SHOT = 2
@@ -47,7 +48,7 @@ const VNI = 256
 let obj: LoadedObject
 let stats: PerCpuMap<{ vni: number; counter: number }, { packets: bigint; bytes: bigint }>
 
-function probe(o: { op?: number; magic?: number; pad?: number } = {}): Bytes {
+function probe(o: { op?: number; magic?: number; pad?: number; ask?: number } = {}): Bytes {
   const p = encode(probeCodec, {
     magic: o.magic ?? PROBE_MAGIC,
     op: o.op ?? PROBE_OP_REQUEST,
@@ -57,11 +58,21 @@ function probe(o: { op?: number; magic?: number; pad?: number } = {}): Bytes {
   })
   const out = new Uint8Array(p.length + (o.pad ?? 0)).fill(0x5a)
   out.set(p)
+  // the asked VNI: struct vx_probe's pad0 (24 bits, big-endian); 0 (old probers) asks nothing
+  out.set([(o.ask ?? 0) >>> 16, ((o.ask ?? 0) >>> 8) & 0xff, (o.ask ?? 0) & 0xff], 5)
   return out
 }
 
 const request = (
-  o: { src?: string; vni?: number; flags?: number; op?: number; magic?: number; pad?: number } = {},
+  o: {
+    src?: string
+    vni?: number
+    flags?: number
+    op?: number
+    magic?: number
+    pad?: number
+    ask?: number
+  } = {},
 ) =>
   vxlanFrame({
     outerSrc: o.src ?? PEER,
@@ -142,6 +153,29 @@ describe('vx_from_ul answers peer probes (bpf/lib/probe.h)', () => {
     expect(hex(r.output.subarray(50 + probeCodec.size))).toBe(
       hex(req.subarray(50 + probeCodec.size)),
     ) // padding kept
+  })
+
+  test('a probe asking about a VNI: the reply op says whether this host serves it, pad0 echoed', () => {
+    const served = run(request({ ask: VNI }))
+    expect(served.retval).toBe(TC_ACT_REDIRECT)
+    expect(served.moved).toEqual([`${VNI}:${Counter.PROBE_REPLY}`])
+    expect(decode(probeCodec, served.output, 50).op).toBe(PROBE_OP_REPLY)
+    const unknown = run(request({ ask: 4097 }))
+    expect(unknown.retval).toBe(TC_ACT_REDIRECT)
+    expect(unknown.moved).toEqual([`${VNI}:${Counter.PROBE_REPLY}`])
+    expect(decode(probeCodec, unknown.output, 50).op).toBe(PROBE_OP_REPLY_VNI_UNKNOWN)
+    expect(parseReply(unknown.output.subarray(42))).toMatchObject({
+      vni: VNI,
+      seq: 7,
+      asked: { vni: 4097, served: false },
+    })
+    expect(parseReply(served.output.subarray(42))?.asked).toEqual({ vni: VNI, served: true })
+  })
+
+  test('a stranger asking about a VNI still gets nothing: dropped as vtep_not_member', () => {
+    const r = run(request({ src: STRANGER, ask: 4097 }))
+    expect(r.retval).toBe(TC_ACT_SHOT)
+    expect(r.moved).toEqual([`${VNI}:${DROP_CODES.vtep_not_member}`])
   })
 
   test('a probe from a VTEP that is no member of the VNI is dropped as vtep_not_member', () => {

@@ -129,7 +129,7 @@ function rig(v = cluster()) {
 describe('probe targets', () => {
   test('nodes with endpoints in networks this host serves, at their VTEP, lowest shared VNI, largest MTU', () => {
     expect(probeTargets(cluster(), 'h1', new Map())).toEqual([
-      { node: 'h2', vtep: '198.18.0.2', vni: 300, mtuTarget: 1500 },
+      { node: 'h2', vtep: '198.18.0.2', vni: 300, vnis: [300], mtuTarget: 1500 },
     ])
   })
 
@@ -137,7 +137,7 @@ describe('probe targets', () => {
     const v = cluster({ h2Record: false })
     expect(probeTargets(v, 'h1', new Map())).toEqual([])
     expect(probeTargets(v, 'h1', new Map([['h2', '198.18.0.2']]))).toEqual([
-      { node: 'h2', vtep: '198.18.0.2', vni: 300, mtuTarget: 1500 },
+      { node: 'h2', vtep: '198.18.0.2', vni: 300, vnis: [300], mtuTarget: 1500 },
     ])
   })
 })

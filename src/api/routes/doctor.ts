@@ -4,6 +4,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { ownWords } from '../client-wording.ts'
 import type { AgentApi } from '../deps.ts'
+import { PROBLEM_CHECKS } from '../../doctor/types.ts'
 import { ErrorSchema } from '../schemas.ts'
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -31,16 +32,7 @@ export const DoctorQuerySchema = z
   })
   .strict()
 
-const CHECKS = [
-  'store',
-  'registration',
-  'reconcile',
-  'drift',
-  'endpoint',
-  'kernel',
-  'peer',
-  'drops',
-] as const
+const CHECKS = PROBLEM_CHECKS
 
 export const DoctorReportSchema = z
   .object({
