@@ -145,15 +145,17 @@ export interface TcpOptions {
   streams?: number
   /** Rate limit per stream, e.g. "2G" (iperf3 -b). */
   rate?: string
+  /** Server port as the client dials it (a published port differs from the server's own). */
+  port?: number
 }
 
 /** Common iperf3 flags, identical for every mode: 1 s omitted as warm-up, JSON output. */
-const iperfBase = (ip: string, seconds: number) => [
+const iperfBase = (ip: string, seconds: number, port = IPERF_PORT) => [
   'iperf3',
   '-c',
   ip,
   '-p',
-  String(IPERF_PORT),
+  String(port),
   '-t',
   String(seconds),
   '-O',
@@ -213,7 +215,7 @@ export async function tcpRun(
   ip: string,
   o: TcpOptions,
 ): Promise<TcpResult & CpuSplit> {
-  const cmd = [...iperfBase(ip, o.seconds), '-P', String(o.streams ?? 1)]
+  const cmd = [...iperfBase(ip, o.seconds, o.port), '-P', String(o.streams ?? 1)]
   if (o.rate) cmd.push('-b', o.rate)
   await waitIperfIdle(serverNs)
   const before = readCpu()
@@ -241,26 +243,22 @@ export async function udpRun(
   serverNs: string,
   ip: string,
   seconds: number,
+  port = IPERF_PORT,
 ): Promise<UdpResult> {
-  const cmd = [...iperfBase(ip, seconds), '-u', '-l', '64', '-b', '0']
+  const cmd = [...iperfBase(ip, seconds, port), '-u', '-l', '64', '-b', '0']
   const r = await iperfClient(ns, serverNs, cmd, seconds)
   if (r.code !== 0)
     throw new Error(`iperf3 UDP to ${ip} exited ${r.code}: ${errorOf(r.stdout, r.stderr)}`)
   return parseIperfUdp(r.stdout)
 }
 
-export async function latencyRun(ns: string, ip: string, seconds: number): Promise<LatencyResult> {
-  const cmd = [
-    'sockperf',
-    'pp',
-    '-i',
-    ip,
-    '-p',
-    String(SOCKPERF_PORT),
-    '-t',
-    String(seconds),
-    '--full-rtt',
-  ]
+export async function latencyRun(
+  ns: string,
+  ip: string,
+  seconds: number,
+  port = SOCKPERF_PORT,
+): Promise<LatencyResult> {
+  const cmd = ['sockperf', 'pp', '-i', ip, '-p', String(port), '-t', String(seconds), '--full-rtt']
   const r = await runInNs(ns, pin(CPU_CLIENT, cmd), { timeoutMs: (seconds + 20) * 1000 })
   if (r.code !== 0)
     throw new Error(`sockperf to ${ip} exited ${r.code}: ${(r.stdout + r.stderr).slice(-400)}`)
