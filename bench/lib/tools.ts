@@ -42,15 +42,30 @@ export interface UdpResult {
   rxPackets: number
 }
 
-/** iperf3 -J output of a UDP test: packets the receiver got (sent minus lost) per second. */
+/**
+ * iperf3 -J output of a UDP test: datagrams the receiver got per second. The receiver's own
+ * byte count (end.sum_received over the datagram size) when iperf3 gives it: its lost count
+ * comes from sequence numbers, which -O's reset at the end of the warm-up skews (seen: 11,184
+ * "lost" of 10,930 sent while the receiver counted 4,328 datagrams). Else sent minus lost.
+ */
 export function parseIperfUdp(json: string): UdpResult {
   const j = JSON.parse(json)
   if (j.error) throw new Error(`iperf3: ${j.error}`)
   const s = j.end?.sum
   if (!s || typeof s.packets !== 'number')
     throw new Error('iperf3 -J output has no end.sum.packets')
-  // iperf3's lost count comes from the receiver's sequence numbers and can exceed what the
-  // sender counted when the receiver falls far behind: never report fewer than nothing
+  const recv = j.end?.sum_received
+  const blksize = j.start?.test_start?.blksize
+  if (recv && typeof recv.bytes === 'number' && recv.seconds > 0 && blksize > 0) {
+    const rxPackets = Math.round(recv.bytes / blksize)
+    return {
+      rxPps: rxPackets / recv.seconds,
+      txPps: s.packets / s.seconds,
+      lostPercent: s.packets ? Math.max(0, 100 * (1 - rxPackets / s.packets)) : 0,
+      rxPackets,
+    }
+  }
+  // never report fewer than nothing when the lost count exceeds what the sender counted
   const rxPackets = Math.max(0, s.packets - (s.lost_packets ?? 0))
   return {
     rxPps: rxPackets / s.seconds,
