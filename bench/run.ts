@@ -541,6 +541,7 @@ async function runPathTests(
     }
   }
 }
+
 function git(cmd: string): string {
   return tryRun(`git -C ${ROOT} ${cmd}`)
 }

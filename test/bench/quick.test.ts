@@ -44,8 +44,9 @@ describe('bench/run.ts --quick', () => {
     if (!json)
       throw new Error(`no results JSON in ${out}; exit ${exitCode}; log tail:\n${log.slice(-3000)}`)
     result = JSON.parse(readFileSync(join(out, json), 'utf8'))
-    // ~3 min on 2 shared vCPUs with the docker mode (two dockerd per underlay); margin for load
-  }, 400_000)
+    // ~3 min on 2 shared vCPUs with the docker mode (two dockerd per underlay), ~1 min more for
+    // the way out and names; margin for load
+  }, 500_000)
 
   afterAll(() => {
     if (out) rmSync(out, { recursive: true, force: true })
