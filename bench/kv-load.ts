@@ -1,12 +1,16 @@
-// KV load generator, run inside a host namespace (nsenter) against the embedded
-// Consul-compatible store: `writer` PUTs values carrying their send time to a fixed ring
-// of keys; `watcher` follows the prefix with blocking GETs (?recurse&index=N) and records
-// the write→watch delivery latency of every new ModifyIndex it sees. Prints one JSON line.
-// The embedded store is secure by default: --join-token-file is the store host's
-// <data>/join-token; its CA is pinned and every request carries its secret, as an agent's do.
+// KV load generator, run inside a host namespace (nsenter) against the cluster store:
+// `writer` PUTs values carrying their send time to a fixed ring of keys; `watcher` follows
+// the prefix and records the write→watch delivery latency of every change it sees. Prints
+// one JSON line.
+// - the embedded Consul-compatible store: plain PUT /v1/kv, blocking GETs (?recurse&index=N).
+//   It is secure by default: --join-token-file is the store host's <data>/join-token; its CA
+//   is pinned and every request carries its secret, as an agent's do;
+// - etcd (--store etcd://A:2379,B:2379,…): PUT /v3/kv/put through the JSON gateway, and the
+//   watch the agents use (src/store/etcd: a snapshot, then the stream's deltas).
 //
 //   bun run bench/kv-load.ts writer  --store https://198.18.0.1:8500 --join-token-file DATA/join-token --prefix bench/kv --seconds 5 --concurrency 8
 //   bun run bench/kv-load.ts watcher --store https://198.18.0.1:8500 --join-token-file DATA/join-token --prefix bench/kv --seconds 7
+//   bun run bench/kv-load.ts writer  --store etcd://198.18.0.231:2379,198.18.0.232:2379,198.18.0.233:2379 --prefix bench/kv
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { parseJoinToken } from '../src/kv/index.ts'
@@ -31,6 +35,11 @@ if (!store || (role !== 'writer' && role !== 'watcher')) {
     'usage: kv-load.ts writer|watcher --store URL [--join-token-file PATH] [--prefix P] [--seconds S]',
   )
 }
+if (store.startsWith('etcd://')) {
+  await runOnEtcd(role, store)
+  process.exit(0)
+}
+
 /** fetch options every request carries: the pinned CA (learnt once, by TLS handshake) and the token. */
 const secure = await (async (): Promise<RequestInit> => {
   const file = values['join-token-file']
@@ -114,5 +123,81 @@ if (role === 'writer') {
   }
   console.log(
     JSON.stringify({ role, deliveries: delivery.length, polls, errors, deliveryMs: delivery }),
+  )
+}
+
+/** The same two roles on etcd, through the client the agents use. */
+async function runOnEtcd(role: 'writer' | 'watcher', url: string): Promise<void> {
+  const { EtcdGateway, EtcdStore, parseEtcdUrl } = await import('../src/store/etcd/index.ts')
+  const { endpoints } = parseEtcdUrl(url)
+  const prefix = values.prefix!
+  const endAt = Date.now() + Number(values.seconds) * 1000
+  const now = () => performance.timeOrigin + performance.now()
+  const b64 = (x: string) => Buffer.from(x).toString('base64')
+  if (role === 'writer') {
+    const gw = new EtcdGateway({ endpoints })
+    const keys = Number(values.keys)
+    const latencies: number[] = []
+    let errors = 0
+    let seq = 0
+    const t0 = now()
+    await Promise.all(
+      Array.from({ length: Number(values.concurrency) }, async () => {
+        while (Date.now() < endAt) {
+          const n = seq++
+          const start = now()
+          const ok = await gw
+            .call(
+              '/v3/kv/put',
+              {
+                key: b64(`${prefix}/k${n % keys}`),
+                value: b64(JSON.stringify({ seq: n, t: start })),
+              },
+              { write: true },
+            )
+            .then(() => true)
+            .catch(() => false)
+          if (ok) latencies.push(now() - start)
+          else errors++
+        }
+      }),
+    )
+    const seconds = (now() - t0) / 1000
+    console.log(
+      JSON.stringify({ role, writes: latencies.length, errors, seconds, latenciesMs: latencies }),
+    )
+    return
+  }
+  const delivery: number[] = []
+  let events = 0
+  let errors = 0
+  let ready = false
+  const store = new EtcdStore({ endpoints })
+  const w = store.watch(
+    `${prefix}/`,
+    (e) => {
+      const at = now()
+      events++
+      if (!ready) {
+        ready = true
+        console.log(JSON.stringify({ role: 'ready' }))
+      }
+      // the first answer is the state before we watched: not a delivery
+      if (e.kind !== 'delta') return
+      for (const p of e.put) delivery.push(at - (JSON.parse(p.value) as { t: number }).t)
+    },
+    { onError: () => errors++ },
+  )
+  while (Date.now() < endAt) await Bun.sleep(Math.min(200, Math.max(1, endAt - Date.now())))
+  w.stop()
+  await w.done
+  console.log(
+    JSON.stringify({
+      role,
+      deliveries: delivery.length,
+      polls: events,
+      errors,
+      deliveryMs: delivery,
+    }),
   )
 }

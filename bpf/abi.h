@@ -95,6 +95,7 @@ enum vx_counter {
 	VX_CTR_FRAG_NEEDED = 5,	/* ICMP fragmentation-needed built and sent back */
 	VX_CTR_OUT = 6,		/* way out: passed up to the host stack for outside every weft network */
 	VX_CTR_GW_ECHO = 7,	/* ICMP echo to the gateway address answered in BPF */
+	VX_CTR_PROBE_REPLY = 8,	/* peer probes answered in BPF (lib/probe.h; bytes: whole frame) */
 };
 
 /* ---- drop reasons ----
@@ -141,3 +142,24 @@ enum vx_drop_reason {
 #define VX_VXLAN_PORT		4789
 #define VX_VXLAN_FLAG_I		0x08	/* first byte of the VXLAN header: VNI valid */
 #define VX_ENCAP_LEN		50	/* outer eth 14 + ipv4 20 + udp 8 + vxlan 8 */
+
+/* ---- peer probes (lib/probe.h, src/probe/) ----
+ * A probe is VXLAN to a peer's VTEP with the I flag and the OAM flag set (VXLAN-GPE's O bit),
+ * the VNI of a network both hosts serve, and a struct vx_probe where the inner frame would be.
+ * The peer's vx_from_ul answers it itself (addresses and ports swapped, op = reply), so a
+ * host whose agent is down but whose datapath forwards still answers. The prober pads
+ * requests to measure the path MTU; the reply is the request, padding included.
+ */
+#define VX_VXLAN_FLAG_PROBE	0x01
+#define VX_PROBE_MAGIC		0x77667072	/* "wfpr" */
+#define VX_PROBE_OP_REQUEST	1
+#define VX_PROBE_OP_REPLY	2
+
+struct vx_probe {
+	__be32 magic;		/* VX_PROBE_MAGIC */
+	__u8 op;		/* VX_PROBE_OP_* */
+	__u8 pad0[3];
+	__be32 id;		/* the prober's instance: replies to another prober are not ours */
+	__be32 seq;		/* the prober's sequence number */
+	__u64 sent_ns;		/* the prober's send time, echoed */
+};				/* 24 bytes, right after the VXLAN header */

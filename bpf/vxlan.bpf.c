@@ -12,6 +12,7 @@
 #include "lib/stats.h"
 #include "lib/egress.h"
 #include "lib/ingress.h"
+#include "lib/probe.h"
 
 SEC("tc")
 int vx_from_ep(struct __sk_buff *skb)
@@ -26,7 +27,10 @@ SEC("tc")
 int vx_from_ul(struct __sk_buff *skb)
 {
 	struct vx_verdict v = { .bytes = skb->len };
-	int ret = vx_underlay_ingress(skb, &v);
+	int ret = vx_probe_answer(skb, &v);	/* peers' liveness probes: answered here */
+
+	if (ret == VX_NOT_PROBE)
+		ret = vx_underlay_ingress(skb, &v);
 
 	return vx_finish(ret, &v);
 }

@@ -5,11 +5,20 @@
 //                        until every host's datapath (Datapath.actual(), read from the kernel)
 //                        holds all of them
 //   agent footprint      VmRSS and utime+stime of each agent process at that scale
-//   KV                   PUT throughput and write->watch delivery latency of the embedded store,
-//                        with 3 blocking-query watchers (one per host) while the 3 agents watch too
+//   KV                   PUT throughput and write->watch delivery latency of the store, with 3
+//                        watchers (one per host) while the 3 agents watch too
+// Each figure twice, back to back in one run: the agents on host 1's embedded store, then on
+// a real three-member etcd (Debian's etcd-server, one member per namespace on the bench's own
+// underlay; stopped by PID and removed with the topology).
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTopology, mustRunIn, type Topology } from '../../test/harness/index.ts'
+import {
+  createTopology,
+  mustRunIn,
+  startEtcdCluster,
+  type EtcdCluster,
+  type Topology,
+} from '../../test/harness/index.ts'
 import { startAgents, type RunningAgent } from '../../test/agent/agents.ts'
 import { startDriver, type DriverHandle } from '../../test/datapath/driver-client.ts'
 import type { ActualState } from '../../src/datapath/types.ts'
@@ -27,6 +36,8 @@ export interface ControlPlaneOptions {
   kv: boolean
   idleSeconds: number
   convergeTimeoutMs: number
+  /** Measure on etcd too, after the embedded store (default true). */
+  etcd?: boolean
   progress: (what: string, figure?: string) => void
 }
 
@@ -82,13 +93,25 @@ export interface KvResult {
   errors: number
 }
 
-export interface ControlPlaneResult {
-  datapath: 'bpf' | 'kernel'
+export type ControlPlaneStore = 'embedded' | 'etcd'
+
+/** Every figure with the agents on one store. */
+export interface StoreFigures {
+  store: ControlPlaneStore
   attach: AttachResult
   converge: ConvergeResult
   agents: AgentFootprint[]
   maxRssMb: number
   kv?: KvResult
+  /** etcd: each member's VmRSS after the run, MB. */
+  storeMembers?: { name: string; rssMb: number }[]
+}
+
+/** The embedded store's figures (top level, as before), and etcd's of the same run. */
+export interface ControlPlaneResult extends StoreFigures {
+  datapath: 'bpf' | 'kernel'
+  store: 'embedded'
+  etcd?: StoreFigures | { error: string }
 }
 
 const now = () => performance.timeOrigin + performance.now()
@@ -100,6 +123,21 @@ const macOf = (ip: string) =>
     .join(':')
 
 export async function runControlPlane(o: ControlPlaneOptions): Promise<ControlPlaneResult> {
+  const embedded = await runOnStore('embedded', o)
+  let etcd: ControlPlaneResult['etcd']
+  if (o.etcd !== false) {
+    try {
+      etcd = await runOnStore('etcd', { ...o, progress: (w, f) => o.progress(`etcd · ${w}`, f) })
+    } catch (e) {
+      // the embedded figures stand on their own; the report says why etcd's are missing
+      etcd = { error: (e as Error).message.split('\n').slice(0, 3).join(' ') }
+      o.progress('etcd', `FAILED: ${etcd.error.slice(0, 200)}`)
+    }
+  }
+  return { datapath: o.datapath, ...embedded, store: 'embedded', ...(etcd ? { etcd } : {}) }
+}
+
+async function runOnStore(store: ControlPlaneStore, o: ControlPlaneOptions): Promise<StoreFigures> {
   const topo = await createTopology({ hosts: 3 })
   liveTopologies.add(topo)
   const drivers: DriverHandle[] = []
@@ -107,8 +145,19 @@ export async function runControlPlane(o: ControlPlaneOptions): Promise<ControlPl
     for (const d of drivers) await d.stop(3000)
   })
   try {
+    let etcd: EtcdCluster | undefined
+    if (store === 'etcd') {
+      o.progress('start a 3-member etcd')
+      etcd = await startEtcdCluster(topo, 3)
+      for (const m of etcd.members)
+        if (m.proc) startedPids.push({ pid: m.proc.pid, cmd: `etcd ${m.name}` })
+    }
     o.progress('start 3 agents')
-    const agents = await startAgents(topo, { datapath: o.datapath, ttl: '10s' })
+    const agents = await startAgents(topo, {
+      datapath: o.datapath,
+      ttl: '10s',
+      ...(etcd ? { store: etcd.storeUrl } : {}),
+    })
     for (const h of topo.hosts) {
       const d = startDriver(h.ns, o.datapath, h.node, h.underlay.ip)
       startedPids.push({ pid: d.pid, cmd: 'nsenter bun run driver.ts' })
@@ -128,18 +177,23 @@ export async function runControlPlane(o: ControlPlaneOptions): Promise<ControlPl
       rssMb: procRssMb(a.proc.pid),
       convergeCpuSeconds: cpuAfter[i]! - cpuBefore[i]!,
       idleCpuPercent: ((procCpuSeconds(a.proc.pid) - idle0[i]!) / idleWall) * 100,
-      storeHost: i === 0,
+      storeHost: !etcd && i === 0,
     }))
     const maxRssMb = Math.max(...footprint.map((f) => f.rssMb))
     o.progress('agent footprint', `max RSS ${maxRssMb.toFixed(0)} MB`)
-    const kv = o.kv ? await kvBench(topo, agents[0]!, o) : undefined
+    const kv = o.kv ? await kvBench(topo, agents[0]!, o, etcd) : undefined
+    const storeMembers = etcd?.members.map((m) => ({
+      name: m.name,
+      rssMb: m.proc ? procRssMb(m.proc.pid) : NaN,
+    }))
     return {
-      datapath: o.datapath,
+      store,
       attach,
       converge,
       agents: footprint,
       maxRssMb,
       ...(kv ? { kv } : {}),
+      ...(storeMembers ? { storeMembers } : {}),
     }
   } finally {
     await destroyTopology(topo)
@@ -353,11 +407,13 @@ async function kvBench(
   topo: Topology,
   storeAgent: RunningAgent,
   o: ControlPlaneOptions,
+  etcd?: EtcdCluster,
 ): Promise<KvResult> {
   const script = join(import.meta.dir, '..', 'kv-load.ts')
-  // the embedded store as agents reach it: TLS with the pinned CA, the join token's secret
-  const store = `https://${topo.hosts[0]!.underlay.ip}:8500`
-  const secure = ['--join-token-file', join(storeAgent.dataDir, 'join-token')]
+  // the embedded store as agents reach it: TLS with the pinned CA, the join token's secret;
+  // etcd as the agents reach it (plain http on the bench's underlay)
+  const store = etcd ? etcd.storeUrl : `https://${topo.hosts[0]!.underlay.ip}:8500`
+  const secure = etcd ? [] : ['--join-token-file', join(storeAgent.dataDir, 'join-token')]
   const prefix = `bench/${topo.prefix}`
   const bun = process.execPath
   o.progress('kv: 3 watchers + writer', `${o.kvSeconds} s`)

@@ -2,7 +2,7 @@
 // bar-chart renderer, bench/chart.ts).
 import { barChartSvg, type BarPanel } from '../chart.ts'
 import type { CliStartupFigure } from '../cli-startup.ts'
-import type { ControlPlaneResult } from './control-plane.ts'
+import type { ControlPlaneResult, StoreFigures } from './control-plane.ts'
 import type { Mode } from './setups.ts'
 import { fmt, ratio } from './stats.ts'
 import type {
@@ -150,58 +150,7 @@ export function renderReport(
     L.push(...pathsSection(p))
   }
 
-  L.push('## Control plane (3 hosts, real agents, embedded store on host 1)', '')
-  const cps = Object.entries(r.controlPlane) as [string, ControlPlaneResult | { error: string }][]
-  if (!cps.length) L.push('Not run.', '')
-  for (const [dp, cp] of cps) {
-    L.push(`### ${dp} datapath`, '')
-    if ('error' in cp) {
-      L.push(`Failed: ${esc(cp.error)}`, '')
-      continue
-    }
-    const a = cp.attach
-    const c = cp.converge
-    L.push('| figure | value |', '| --- | --- |')
-    L.push(
-      `| attach-to-reachable p50 / p99 / max (${a.samples} attaches, ${a.failures} failed) | ${fmt(a.p50ms, 1)} / ${fmt(a.p99ms, 1)} / ${fmt(a.maxMs, 0)} ms |`,
-    )
-    L.push(`| first attach (network joins host 1) | ${fmt(a.samplesMs[0], 1)} ms |`)
-    L.push(
-      `| connect API call on host 1, p50 / p99 | ${fmt(a.apiP50ms, 1)} / ${fmt(a.apiP99ms, 1)} ms |`,
-    )
-    L.push(
-      `| connect call sent → reachable from host 2, p50 / p99 | ${fmt(a.fromCallP50ms, 1)} / ${fmt(a.fromCallP99ms, 1)} ms |`,
-    )
-    L.push(
-      `| attaches reachable from host 2 before the connect call returned (counted as 0 ms above) | ${a.beforeReturn} of ${a.samples} |`,
-    )
-    L.push(
-      `| ${c.endpoints} endpoints / ${c.networks} networks over ${c.hosts} hosts: every datapath holds all | ${c.seconds === null ? '**not converged**' : `${fmt(c.seconds, 2)} s`} |`,
-    )
-    L.push(
-      `| … of which the connect calls (16 sandboxes in flight per host) | ${fmt(c.apiSeconds, 2)} s${c.failures ? `, ${c.failures} failed` : ''} |`,
-    )
-    for (const f of cp.agents) {
-      L.push(
-        `| agent ${f.node}${f.storeHost ? ' (store host)' : ''}: RSS / CPU while converging / CPU at rest | ${fmt(f.rssMb, 0)} MB / ${fmt(f.convergeCpuSeconds, 2)} CPU-s / ${fmt(f.idleCpuPercent, 1)} % |`,
-      )
-    }
-    if (c.note) L.push(`| note | ${esc(c.note)} |`)
-    if (cp.kv) {
-      const k = cp.kv
-      L.push(
-        `| KV PUT throughput (${k.writers} concurrent writers) | ${fmt(k.writesPerSec, 0)} ops/s |`,
-      )
-      L.push(`| KV PUT latency p50 / p99 | ${fmt(k.writeP50ms, 1)} / ${fmt(k.writeP99ms, 1)} ms |`)
-      L.push(
-        `| KV write → watch delivery p50 / p99 (${k.watchers} blocking-query watchers, one per host, plus the 3 agents' own watches) | ${fmt(k.deliveryP50ms, 1)} / ${fmt(k.deliveryP99ms, 1)} ms |`,
-      )
-      L.push(
-        `| KV deliveries per watcher | ${fmt(k.deliveriesPerSecPerWatcher, 0)} /s${k.errors ? `, ${k.errors} errors` : ''} |`,
-      )
-    }
-    L.push('')
-  }
+  L.push(...controlPlaneSection(r))
 
   L.push(...cliStartupSection(r))
 
@@ -211,7 +160,7 @@ export function renderReport(
     "- docker mode: two dockerd (each with its own containerd, sockets, data root and `--dns` inside the test's namespaces) in the setup's two host namespaces, joined in a Swarm over the underlay (`docker swarm init --advertise-addr`/`join`), `docker network create -d overlay --attachable`, busybox containers (`docker import` of busybox-static); iperf3 and sockperf are the host's binaries run in each container's namespace (`nsenter --net=/proc/PID/ns/net`). Its hosts are its own, so Docker's VXLAN port never meets weft's.",
     '- One setup per (underlay, mode) stays up for the whole phase; rounds alternate the modes, so slow drift of the machine hits every mode alike.',
     `- Pinning: iperf3/sockperf client on CPU ${m.config.cpuClient}, servers on CPU ${m.config.cpuServer}, in every mode.`,
-    '- TCP: iperf3 `-J`, receiver bytes/s; retransmits from the sender. UDP: iperf3 `-u -l 64 -b 0`, datagrams the server received (sent − lost) per second.',
+    '- TCP: iperf3 `-J`, receiver bytes/s; retransmits from the sender. UDP: iperf3 `-u -l 64 -b 0`, datagrams the server received per second (its own byte count over 64 B: the lost count iperf3 derives from sequence numbers is skewed by the `-O` warm-up reset).',
     '- Latency: sockperf UDP ping-pong, round-trip percentiles.',
     "- CPU cost: busy jiffies of all CPUs (/proc/stat, everything but idle and iowait) across the TCP single-stream run (line rate, both CPUs saturated) and across a TCP run at a fixed rate, divided by GB received. The line-rate figure is sound (the CPUs are busy all the time). **The fixed-rate figure is not trustworthy on this VM**: this kernel has CONFIG_TICK_CPU_ACCOUNTING=y, CONFIG_IRQ_TIME_ACCOUNTING unset, HZ=250, so /proc/stat time is sampled at the 4 ms tick, and iperf3's pacing timer bursts in step with it, so it swings 20x between rounds of the same mode; it is kept in the JSON for machines with precise IRQ time accounting, and no target uses it.",
     '- Evidence counters: nstat deltas (TcpExtTCPOFOQueue, TcpExtTCPSACKReorder, UdpRcvbufErrors, IpInDiscards …) in the client, server and host namespaces around the TCP and UDP runs; in the JSON under `phases[].counters`.',
@@ -219,7 +168,8 @@ export function renderReport(
     '- Convergence: endpoints attached through all 3 agents at once; "converged" when `Datapath.actual()` (read back from the kernel: BPF maps, or links/FDB/neighbours) on every host holds every endpoint it should.',
     "- CLI start-up: `bench/cli-startup.ts` spawns `dist/weft` N times per command; wall is spawn to exit as the bench sees it, peak RSS is the `%M` of a second run under GNU time (`/usr/bin/time`): a child's own rusage would count pages it shared with the (larger) bench process before exec.",
     ...pathsMethod(r),
-    '- KV: `bench/kv-load.ts` writers PUT to /v1/kv on the store host over the underlay; 3 watchers follow the prefix with blocking GETs (`?recurse&index=`), delivery = arrival − send time in the value.',
+    "- KV: `bench/kv-load.ts` writers PUT to /v1/kv on the store host over the underlay; 3 watchers follow the prefix with blocking GETs (`?recurse&index=`), delivery = arrival − send time in the value. On etcd: PUT /v3/kv/put through the JSON gateway (to one member, as the agents prefer the member that answered last), and the watchers use the agents' etcd watch (a snapshot, then the stream's deltas).",
+    "- Stores: every control-plane figure is measured twice in the same run, back to back on fresh topologies: the agents on host 1's embedded store (TLS, join token), then on a real three-member etcd (Debian's etcd-server 3.4, one member per namespace on the same underlay bridge, default heartbeat 100 ms / election 1 s, data on /tmp); the etcd members are stopped by PID and removed with the topology.",
   )
   L.push('')
   return L.join('\n') + '\n'
@@ -388,3 +338,98 @@ function errors(p: Phase): string[] {
 }
 
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+
+/** One column per store (embedded, etcd) and a row per figure, one table per datapath. */
+function controlPlaneSection(r: BenchResult): string[] {
+  const L = [
+    '## Control plane (3 hosts, real agents: embedded store on host 1, and a 3-member etcd)',
+    '',
+  ]
+  const cps = Object.entries(r.controlPlane) as [string, ControlPlaneResult | { error: string }][]
+  if (!cps.length) return [...L, 'Not run.', '']
+  for (const [dp, cp] of cps) {
+    L.push(`### ${dp} datapath`, '')
+    if ('error' in cp) {
+      L.push(`Failed: ${esc(cp.error)}`, '')
+      continue
+    }
+    const etcd = cp.etcd && !('error' in cp.etcd) ? cp.etcd : undefined
+    const stores: StoreFigures[] = [cp, ...(etcd ? [etcd] : [])]
+    L.push(
+      `| figure | ${stores.map((s) => s.store).join(' | ')} |`,
+      `| --- | ${stores.map(() => '---:').join(' | ')} |`,
+    )
+    const row = (label: string, cell: (s: StoreFigures) => string) =>
+      L.push(`| ${label} | ${stores.map(cell).join(' | ')} |`)
+    row(
+      'attach-to-reachable p50 / p99 / max',
+      (s) => `${fmt(s.attach.p50ms, 1)} / ${fmt(s.attach.p99ms, 1)} / ${fmt(s.attach.maxMs, 0)} ms`,
+    )
+    row('… attaches measured, failed', (s) => `${s.attach.samples}, ${s.attach.failures}`)
+    row('first attach (network joins host 1)', (s) => `${fmt(s.attach.samplesMs[0], 1)} ms`)
+    row(
+      'connect API call on host 1, p50 / p99',
+      (s) => `${fmt(s.attach.apiP50ms, 1)} / ${fmt(s.attach.apiP99ms, 1)} ms`,
+    )
+    row(
+      'connect call sent → reachable from host 2, p50 / p99',
+      (s) => `${fmt(s.attach.fromCallP50ms, 1)} / ${fmt(s.attach.fromCallP99ms, 1)} ms`,
+    )
+    row(
+      'attaches reachable before the connect call returned (counted as 0 ms above)',
+      (s) => `${s.attach.beforeReturn} of ${s.attach.samples}`,
+    )
+    row(
+      `${cp.converge.endpoints} endpoints / ${cp.converge.networks} networks over ${cp.converge.hosts} hosts: every datapath holds all`,
+      (s) =>
+        s.converge.seconds === null ? '**not converged**' : `${fmt(s.converge.seconds, 2)} s`,
+    )
+    row(
+      '… of which the connect calls (16 sandboxes in flight per host)',
+      (s) =>
+        `${fmt(s.converge.apiSeconds, 2)} s${s.converge.failures ? `, ${s.converge.failures} failed` : ''}`,
+    )
+    for (let i = 0; i < cp.agents.length; i++) {
+      row(`agent ${i + 1} RSS / CPU while converging / CPU at rest`, (s) => {
+        const f = s.agents[i]
+        return f
+          ? `${fmt(f.rssMb, 0)} MB / ${fmt(f.convergeCpuSeconds, 2)} CPU-s / ${fmt(f.idleCpuPercent, 1)} %${f.storeHost ? ' (store host)' : ''}`
+          : '—'
+      })
+    }
+    if (etcd?.storeMembers)
+      row('etcd members RSS', (s) =>
+        s.storeMembers
+          ? s.storeMembers.map((m) => `${fmt(m.rssMb, 0)}`).join(' / ') + ' MB'
+          : 'in agent 1',
+      )
+    if (stores.some((s) => s.kv)) {
+      const kv = (f: (k: NonNullable<StoreFigures['kv']>) => string) => (s: StoreFigures) =>
+        s.kv ? f(s.kv) : '—'
+      row(
+        `KV PUT throughput (${(cp.kv ?? etcd?.kv)!.writers} concurrent writers)`,
+        kv((k) => `${fmt(k.writesPerSec, 0)} ops/s`),
+      )
+      row(
+        'KV PUT latency p50 / p99',
+        kv((k) => `${fmt(k.writeP50ms, 1)} / ${fmt(k.writeP99ms, 1)} ms`),
+      )
+      row(
+        "KV write → watch delivery p50 / p99 (3 watchers, one per host, plus the 3 agents' own watches)",
+        kv((k) => `${fmt(k.deliveryP50ms, 1)} / ${fmt(k.deliveryP99ms, 1)} ms`),
+      )
+      row(
+        'KV deliveries per watcher',
+        kv(
+          (k) =>
+            `${fmt(k.deliveriesPerSecPerWatcher, 0)} /s${k.errors ? `, ${k.errors} errors` : ''}`,
+        ),
+      )
+    }
+    for (const s of stores)
+      if (s.converge.note) L.push(`| note (${s.store}) | ${esc(s.converge.note)} |`)
+    L.push('')
+    if (cp.etcd && 'error' in cp.etcd) L.push(`etcd: failed: ${esc(cp.etcd.error)}`, '')
+  }
+  return L
+}

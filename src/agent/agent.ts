@@ -3,12 +3,13 @@
 // service and the admin API, and stops them in reverse order. Wiring only: behaviour lives in
 // the units it builds. Startup programs the datapath from the mirror before the store answers.
 import type { ServedKv } from '../kv/index.ts'
-import { ClusterOps, ROOT } from '../cluster/index.ts'
-import { StoreStatus, observeWrites, type StoreWatch } from '../store/index.ts'
-import { ClusterMirror, MirrorDb, followStore } from '../mirror/index.ts'
+import { ClusterOps } from '../cluster/index.ts'
+import { StoreStatus, observeWrites } from '../store/index.ts'
+import { ClusterMirror, MirrorDb, ScopedFollower, scopedReader } from '../mirror/index.ts'
 import { createDatapath } from '../datapath/index.ts'
 import { findUnderlay, VXLAN_OVERHEAD } from '../net/index.ts'
 import { Reconciler } from '../reconcile/index.ts'
+import { createProber } from '../probe/index.ts'
 import { createDrift } from '../drift/index.ts'
 import { agentDoctor, DROP_SAMPLE_MS } from '../doctor/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
@@ -83,6 +84,16 @@ async function build(
   const { store, kvServer, joinCommand, accepted } = await openClusterStore(config, stack, log)
   const storeStatus = new StoreStatus()
 
+  // scoped following: nodes and networks from everyone, endpoints only of networks with a local one
+  const follower = new ScopedFollower({
+    node: config.name,
+    store,
+    mirror,
+    status: storeStatus,
+    log,
+  })
+  stack.push('watches', () => follower.stop())
+
   // 3. datapath + reconciler, woken by every change of the mirror
   // the drift guard remembers what was programmed and puts back what changes behind our back
   const drift = createDrift(
@@ -92,11 +103,26 @@ async function build(
   const datapath = drift.datapath
   await datapath.start()
   stack.push('datapath', () => datapath.close())
+  // peers' datapaths as their probes tell, apart from their leases; seeded with the peers the
+  // datapath still programs, so a restart here keeps peers whose agent is down too
+  let wake = () => {}
+  const programmed = (await datapath.actual()).remoteEndpoints
+  const prober = createProber({
+    me: config.name,
+    advertise: config.advertise,
+    view: () => mirror.view(),
+    programmed,
+    onChange: () => wake(),
+    log,
+  })
+  stack.push('prober', () => prober.stop())
   const reconciler = new Reconciler({
     datapath,
     node: config.name,
     view: () => mirror.view(),
-    mayDetachUnknown: () => mirror.synced,
+    peers: prober,
+    // everything this host follows has answered once (and its own endpoints were looked for)
+    mayDetachUnknown: () => follower.ready(),
     log,
     onDetached: (hostIfname) => db.deleteLocalEndpoint(hostIfname),
     onAttached: (spec, result) =>
@@ -110,6 +136,8 @@ async function build(
   })
   reconciler.start()
   stack.push('reconciler', () => reconciler.stop())
+  wake = () => reconciler.trigger()
+  prober.start()
   drift.listen(() => reconciler.resync(), { underlayIfindex: underlay.ifindex })
   stack.push('drift listener', () => drift.stop())
   stack.push(
@@ -117,9 +145,14 @@ async function build(
     mirror.onChange(() => reconciler.trigger()),
   )
 
-  // read-your-own-writes: what this agent wrote is in its view at once, not one watch round later
-  const writes = observeWrites(store, (written) => mirror.ownWrites(written))
-  const ops = new ClusterOps(writes, underlay.mtu - VXLAN_OVERHEAD, mirror)
+  // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
+  // a network here, with the network's first snapshot), not one watch round later
+  const writes = observeWrites(store, (written) => follower.ownWrites(written))
+  const ops = new ClusterOps(
+    writes,
+    underlay.mtu - VXLAN_OVERHEAD,
+    scopedReader(mirror, follower, store),
+  )
 
   // 4. the agent service behind the admin API
   // endpoints follow their sandbox: a gone namespace releases its endpoints (also those gone while we were down)
@@ -133,6 +166,7 @@ async function build(
     storeStatus,
     repairs: drift.repairs,
     drift: drift.datapath,
+    prober,
   })
   let registered = () => false
   const doctor = agentDoctor({
@@ -160,6 +194,7 @@ async function build(
     metrics: () => metrics.text(),
     storeStatus,
     registered: () => registered(),
+    peers: () => prober.reports(),
     followed: sandboxes,
     doctor: (q) => doctor.run(q),
     log,
@@ -177,8 +212,6 @@ async function build(
   stack.push('names listener', mirror.onChange(names.sync))
 
   // 5. register the node; re-announce what we still have; then follow the store
-  let watch: StoreWatch | undefined
-  stack.push('watch', () => watch && (watch.stop(), watch.done))
   const node = {
     name: config.name,
     advertise: config.advertise,
@@ -198,7 +231,7 @@ async function build(
         storeStatus.answered()
         accepted()
         await service.reannounce()
-        watch ??= followStore(store, ROOT, mirror, storeStatus, log)
+        await follower.start()
       },
       onRefusedAtStart: (e) => {
         log.error(

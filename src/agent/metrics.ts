@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import type { VniStats } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
 import type { StoreStatus } from '../store/index.ts'
+import type { PeerReport } from '../probe/index.ts'
 
 export interface MetricsSources {
   stats(): Promise<VniStats[]>
@@ -12,6 +13,8 @@ export interface MetricsSources {
   watchLagSeconds(): number
   storeReachable(): boolean
   endpointCounts(): { local: number; remote: number }
+  /** Peers' datapaths as probes see them (src/probe). */
+  peers?(): PeerReport[]
   /** Drift put back since start, by kind. */
   repairs?(): Record<string, number>
   /** Seconds the last full drift comparison took. */
@@ -114,6 +117,7 @@ export function createMetrics(src: MetricsSources) {
       this.set({ kind: 'remote' }, c.remote)
     },
   })
+  peerMetrics(registry, () => src.peers?.() ?? [])
   new Counter({
     name: 'weft_repairs_total',
     help: 'Drift put back: things weft made that were changed behind its back, by kind',
@@ -157,6 +161,63 @@ export function createMetrics(src: MetricsSources) {
   return { text: () => registry.metrics(), registry }
 }
 
+/** Per-peer probe results: whether its datapath answers, round trip, loss, path MTU. */
+function peerMetrics(registry: Registry, peers: () => PeerReport[]): void {
+  const labelNames = ['peer', 'vtep'] as const
+  const gauge = (name: string, help: string, pick: (p: PeerReport) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const p of peers()) {
+          const v = pick(p)
+          if (v !== undefined) this.set({ peer: p.node, vtep: p.vtep }, v)
+        }
+      },
+    })
+  gauge(
+    'weft_peer_datapath_up',
+    "1 while the peer's datapath answers probes (even with its agent down), 0 when it went silent",
+    (p) => (p.state === 'unknown' ? undefined : p.state === 'up' ? 1 : 0),
+  )
+  gauge('weft_peer_rtt_seconds', 'Smoothed round trip of probes to the peer VTEP', (p) =>
+    p.rttMs === undefined ? undefined : p.rttMs / 1000,
+  )
+  gauge(
+    'weft_peer_probe_loss_ratio',
+    'Share of the last 20 probes to the peer that went unanswered',
+    (p) => p.loss,
+  )
+  gauge(
+    'weft_peer_path_mtu_bytes',
+    'Path MTU to the peer VTEP (IPv4 bytes) found with DF probes',
+    (p) => p.pathMtu,
+  )
+  gauge(
+    'weft_peer_path_mtu_target_bytes',
+    'What the overlay needs to the peer: network MTU + VXLAN overhead',
+    (p) => p.mtuTarget,
+  )
+  for (const [name, help, pick] of [
+    ['weft_peer_probes_sent_total', 'Probes sent to the peer', (p: PeerReport) => p.sent],
+    ['weft_peer_probes_answered_total', 'Probes the peer answered', (p: PeerReport) => p.answered],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const p of peers()) this.inc({ peer: p.node, vtep: p.vtep }, pick(p))
+      },
+    })
+  }
+}
+
 /** The metrics of one agent, from its units. */
 export function agentMetrics(
   node: string,
@@ -169,6 +230,7 @@ export function agentMetrics(
       failures?(): { kind: string }[]
     }
     storeStatus: StoreStatus
+    prober?: { reports(): PeerReport[] }
     repairs?: { totalsByKind(): Record<string, number> }
     drift?: { lastFullCompare: { ms: number } }
   },
@@ -179,6 +241,7 @@ export function agentMetrics(
     reconcile: () => u.reconciler.stats,
     watchLagSeconds: () => u.storeStatus.secondsSinceAnswer(),
     storeReachable: () => u.storeStatus.reachable,
+    peers: () => u.prober?.reports() ?? [],
     repairs: () => u.repairs?.totalsByKind() ?? {},
     driftCompareSeconds: () => (u.drift?.lastFullCompare.ms ?? 0) / 1000,
     itemFailures: () => {

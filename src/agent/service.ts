@@ -28,7 +28,13 @@ import type { Reconciler } from '../reconcile/index.ts'
 import type { VniStats } from '../datapath/types.ts'
 import { assertIfname, hostIfnameFor } from '../net/index.ts'
 import { assertHostAddresses } from '../egress/index.ts'
-import type { AgentApi, EndpointStatus, HealthReport, NodeStatus } from '../api/index.ts'
+import type {
+  AgentApi,
+  EndpointStatus,
+  HealthReport,
+  NodeStatus,
+  PeerProbeStatus,
+} from '../api/index.ts'
 import type { DoctorQuery, DoctorReport } from '../doctor/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
@@ -51,6 +57,8 @@ export interface AgentServiceDeps {
   metrics(): Promise<string>
   storeStatus: StoreStatus
   registered(): boolean
+  /** What probes say about peers' datapaths, by node (src/probe). */
+  peers?: () => (PeerProbeStatus & { node: string })[]
   /** weft doctor (absent: the API answers 501). */
   doctor?(q: DoctorQuery): Promise<DoctorReport>
   sandboxes?: Sandboxes
@@ -168,15 +176,37 @@ export class AgentService implements AgentApi {
   async nodes(): Promise<NodeStatus[]> {
     const view = this.d.mirror.view()
     const counts = new Map<string, number>()
-    for (const e of view.endpoints.values())
-      if (e.node) counts.set(e.node, (counts.get(e.node) ?? 0) + 1)
-    const names = new Set([...view.nodes.keys(), ...counts.keys()])
-    return [...names].sort().map((name): NodeStatus => ({
-      name,
-      record: view.nodes.get(name),
-      alive: view.nodes.has(name),
-      endpoints: counts.get(name) ?? 0,
-    }))
+    // the mirror holds only the networks this host serves: count every node's endpoints from
+    // the store, and from the mirror (this host's networks) while the store does not answer
+    const all = await this.d.ops.endpoints().catch((e: unknown) => {
+      if (!(e instanceof StoreUnreachableError)) throw e
+      return [...view.endpoints.values()]
+    })
+    for (const e of all) if (e.node) counts.set(e.node, (counts.get(e.node) ?? 0) + 1)
+    const probes = new Map(
+      (this.d.peers?.() ?? []).map((p): [string, PeerProbeStatus] => [
+        p.node,
+        {
+          state: p.state,
+          vtep: p.vtep,
+          ...(p.rttMs !== undefined && { rttMs: p.rttMs }),
+          loss: p.loss,
+          ...(p.pathMtu !== undefined && { pathMtu: p.pathMtu }),
+          mtuTarget: p.mtuTarget,
+        },
+      ]),
+    )
+    const names = new Set([...view.nodes.keys(), ...counts.keys(), ...probes.keys()])
+    return [...names].sort().map((name): NodeStatus => {
+      const probe = probes.get(name)
+      return {
+        name,
+        record: view.nodes.get(name),
+        alive: view.nodes.has(name),
+        endpoints: counts.get(name) ?? 0,
+        ...(probe && { probe }),
+      }
+    })
   }
 
   stats(): Promise<VniStats[]> {

@@ -14,8 +14,25 @@ export interface EndpointStatus {
 export interface NodeStatus {
   name: string
   record?: NodeRecord
+  /** The node's lease: its agent is alive. */
   alive: boolean
   endpoints: number
+  /** What this agent's probes of the node's datapath say (src/probe); absent for itself and nodes it does not probe. */
+  probe?: PeerProbeStatus
+}
+
+export interface PeerProbeStatus {
+  /** up: its datapath answers (whatever its agent does); down: it answered before and is silent now; unknown: never answered. */
+  state: 'up' | 'down' | 'unknown'
+  vtep: string
+  /** Smoothed round trip, ms. */
+  rttMs?: number
+  /** Share of the last 20 probes unanswered, 0..1. */
+  loss: number
+  /** Path MTU (IPv4 bytes) when known. */
+  pathMtu?: number
+  /** The largest packet the overlay sends it: network MTU + VXLAN overhead. */
+  mtuTarget: number
 }
 
 /** One item the reconciler cannot program, as /healthz reports it. */

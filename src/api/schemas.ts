@@ -177,6 +177,20 @@ export const NodeSchema = z
     datapath: z.string().optional(),
     version: z.string().optional(),
     started: z.string().optional(),
+    probe: z
+      .object({
+        state: z.enum(['up', 'down', 'unknown']),
+        vtep: z.string(),
+        rttMs: z.number().optional(),
+        loss: z.number(),
+        pathMtu: z.number().int().optional(),
+        mtuTarget: z.number().int(),
+      })
+      .optional()
+      .openapi({
+        description:
+          "This agent's probes of the node's datapath: up while its BPF answers, even with its agent down",
+      }),
   })
   .openapi('Node')
 

@@ -69,6 +69,15 @@ export interface Node {
   datapath?: string
   version?: string
   started?: string
+  /** The answering agent's probes of this node's datapath (absent for itself and nodes it does not probe). */
+  probe?: {
+    state: 'up' | 'down' | 'unknown'
+    vtep: string
+    rttMs?: number
+    loss: number
+    pathMtu?: number
+    mtuTarget: number
+  }
 }
 
 export interface VniStats {

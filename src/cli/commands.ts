@@ -395,7 +395,8 @@ const agent: LeafCommand = {
     ttl: {
       type: 'string',
       valueName: 'duration',
-      description: 'Node session TTL, 1s..24h: peers drop a dead node within ~2x this',
+      description:
+        "Node session TTL, 1s..24h: a dead agent's node record goes within ~2x this (its endpoints stay while its datapath answers probes)",
       defaultNote: `"${AGENT_DEFAULTS.ttl}"`,
     },
     'log-level': {
@@ -446,6 +447,117 @@ const agent: LeafCommand = {
   },
   notes: `Tokens: ${SECRET_NOTE}.`,
   load: () => import('./agent.ts'),
+}
+
+/** How `weft store` commands reach a store: the agent's own flags and secrets. */
+const STORE_ACCESS: Record<string, FlagSpec> = {
+  store: {
+    type: 'string',
+    valueName: 'url',
+    required: true,
+    description:
+      "etcd[s]://HOST:PORT[,...], consul://HOST:PORT[,...] (a weft host's embedded store or a real Consul), or embedded (a stopped agent's store file, with --data and --name)",
+  },
+  'join-token': {
+    type: 'string',
+    valueName: 'token',
+    description:
+      "A weft host's embedded store: its join token (or WEFT_JOIN_TOKEN; else the one kept in --data)",
+  },
+  'join-token-file': {
+    type: 'string',
+    valueName: 'path',
+    description: "Read the join token from this file, e.g. the store host's DATA/join-token",
+  },
+  'store-token': {
+    type: 'string',
+    description: "A real Consul's ACL token, or etcd USER:PASSWORD (or WEFT_STORE_TOKEN)",
+  },
+  'store-token-file': {
+    type: 'string',
+    valueName: 'path',
+    description: 'Read --store-token from this file (or WEFT_STORE_TOKEN_FILE)',
+  },
+  'store-ca': {
+    type: 'string',
+    valueName: 'path',
+    description: "PEM CA file a real Consul's https or etcds:// members are checked against",
+  },
+  'store-cert': {
+    type: 'string',
+    valueName: 'path',
+    description: 'etcds://: PEM client certificate (with --store-key)',
+  },
+  'store-key': {
+    type: 'string',
+    valueName: 'path',
+    description: 'etcds://: PEM private key of --store-cert',
+  },
+  data: {
+    type: 'string',
+    valueName: 'dir',
+    description: "The agent's state directory: its kept join token, or (embedded) its store file",
+    defaultNote: `"${AGENT_DEFAULTS.data}"`,
+  },
+  name: {
+    type: 'string',
+    description: '--store embedded: the node whose store file (DATA/NODE/kv.db) to open',
+  },
+}
+
+const MOVE_NOTE =
+  'Moving a running cluster to another store (containers keep running):\n' +
+  '  weft store export --store consul://10.0.0.1:8500 --data /var/lib/weft -o weft.json\n' +
+  '  weft store import --store etcd://10.0.0.5:2379,10.0.0.6:2379,10.0.0.7:2379 weft.json\n' +
+  "  then restart each agent with the new --store, the embedded store's host first.\n" +
+  'Make no network or endpoint changes from the export until the last agent runs on the new\n' +
+  'store: a change the export has not is missing there (its agent then removes the endpoint).\n' +
+  'Node records are not copied as permanent keys: they are imported on a grace lease\n' +
+  '(--node-grace) that the restarted agent replaces with its own.'
+
+const storeExport: LeafCommand = {
+  kind: 'command',
+  name: 'export',
+  summary: 'Write every key of the cluster store (weft/v1/) as a versioned JSON document',
+  positionals: { min: 0, max: 0 },
+  flags: {
+    ...STORE_ACCESS,
+    output: {
+      type: 'string',
+      short: 'o',
+      valueName: 'file',
+      description: 'Write the document to this file ("-": stdout)',
+      default: '-',
+    },
+  },
+  notes: `${MOVE_NOTE}\nTokens: ${SECRET_NOTE}.`,
+  load: () => import('./store-export.ts'),
+}
+
+const storeImport: LeafCommand = {
+  kind: 'command',
+  name: 'import',
+  summary:
+    'Write a `weft store export` document into a cluster store (refused if it holds weft keys)',
+  args: '[FILE|-]',
+  positionals: { min: 0, max: 1 },
+  flags: {
+    ...STORE_ACCESS,
+    force: {
+      type: 'boolean',
+      description:
+        "Replace the store's cluster records with the document's (extra keys are deleted)",
+    },
+    'node-grace': {
+      type: 'string',
+      valueName: 'duration',
+      description:
+        'How long imported node records stay alive until their agents re-register (1s..1h)',
+      default: '60s',
+    },
+  },
+  notes: `Reads the document from FILE, or stdin when FILE is "-" or absent.\n${MOVE_NOTE}\nTokens: ${SECRET_NOTE}.`,
+  load: () => import('./store-import.ts'),
 }
 
 const version: LeafCommand = {
@@ -511,6 +623,12 @@ export const ROOT: CommandGroup = {
       name: 'endpoint',
       summary: 'List the endpoints of every network',
       commands: [endpointLs],
+    },
+    {
+      kind: 'group',
+      name: 'store',
+      summary: 'Move the cluster state between stores (export, import)',
+      commands: [storeExport, storeImport],
     },
     agent,
     completion,

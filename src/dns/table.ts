@@ -47,7 +47,6 @@ export function localSandboxes(view: ClusterView, node: string): Map<string, str
     // a Docker container's netns is Join's SandboxKey (the plugin records it once joined)
     const ref = e.plumbing === 'docker' ? e.dockerSandbox : e.sandbox
     if (e.node !== node || !ref || e.external || !view.networks.has(e.networkId)) continue
-    if (view.ipam.get(e.networkId)?.get(e.ip) !== e.id) continue
     let path: string
     try {
       path = sandboxPath(ref)
@@ -77,8 +76,6 @@ export function buildTable(view: ClusterView, node: string): NameTable {
   for (const e of endpoints) {
     const names = networks.get(e.networkId)
     if (!names) continue
-    // only the address the IPAM still gives this endpoint is answered
-    if (view.ipam.get(e.networkId)?.get(e.ip) !== e.id) continue
     const all = endpointNames(e)
     for (const n of all) {
       const ips = names.byName.get(n)

@@ -51,8 +51,8 @@ export interface DockerBackend {
   allocateAddress(networkId: string, requested?: string): Promise<{ ip: string; id: string }>
   /** Give back a reservation that never became an endpoint. Missing is fine. */
   releaseAddress(networkId: string, ip: string, id: string): Promise<void>
-  /** The endpoint id an address is reserved under, if any (local view). */
-  addressOwner(networkId: string, ip: string): string | undefined
+  /** The endpoint id an address is reserved under, if any (asks the store). */
+  addressOwner(networkId: string, ip: string): Promise<string | undefined>
   /**
    * Write the endpoint record and wait until this node's datapath made the host end and the
    * handed-over end (handOverIfnameFor(id)) of its veth pair.

@@ -130,7 +130,8 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
       ])
     },
 
-    addressOwner: (networkId, ip) => view().ipam.get(networkId)?.get(ip),
+    // from the store: address keys are not mirrored (scoped following derives them from endpoints)
+    addressOwner: async (networkId, ip) => (await entry(keys.ipam(networkId, ip)))?.value,
 
     async createEndpoint(input: NewDockerEndpoint) {
       const hostIfname = hostIfnameFor(input.id)

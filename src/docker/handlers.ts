@@ -365,7 +365,7 @@ export class DockerHandlers {
       throw new ValidationError(`endpoint has no IPv4 address: ${IPAM_HINT}`)
     const ip = parseIPv4(b.Interface.Address.replace(/\/\d+$/, ''), 'endpoint address')
     const key = `${net.id}/${ip}`
-    const id = this.reserved.get(key) ?? this.deps.backend.addressOwner(net.id, ip)
+    const id = this.reserved.get(key) ?? (await this.deps.backend.addressOwner(net.id, ip))
     if (!id)
       throw new ConflictError(`address ${ip} was not handed out by weft's IPAM: ${IPAM_HINT}`)
     const mac = b.Interface.MacAddress || macFromIp(ip)

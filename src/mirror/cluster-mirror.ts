@@ -38,24 +38,40 @@ export class ClusterMirror {
    * Whether the store's own state reached the mirror since this process started. Until then
    * the view is what the last run left on disk, without its last own writes (those are kept in
    * memory only): an endpoint missing from it may just be one connected moments before a crash.
+   * (With scoped following, the follower's ready() says it for everything it follows.)
    */
   get synced(): boolean {
     return this.hadWatchEvent
   }
 
-  /** A watch event from the store. Listeners hear it even when nothing changed (a wakeup). */
-  async apply(e: WatchEvent): Promise<boolean> {
+  /**
+   * A watch event from the store, of the watch on `prefix` (default: the whole tree, one
+   * watch). Listeners hear it even when nothing changed (a wakeup).
+   */
+  async apply(e: WatchEvent, prefix = ''): Promise<boolean> {
     this.hadWatchEvent = true
     const changed =
       e.kind === 'snapshot'
-        ? await this.db.applySnapshot(e.entries, e.revision)
-        : await this.db.applyDelta(e.put, e.deleted, e.revision)
-    if (changed) {
-      this.current = clusterView(this.db.entries().values(), this.parseCache)
-      if (this.current.invalid.length) this.opts.onInvalid?.(this.current.invalid)
-    }
+        ? await this.db.applySnapshot(e.entries, e.revision, prefix)
+        : await this.db.applyDelta(e.put, e.deleted, e.revision, prefix)
+    if (changed) this.rebuild()
     this.notify()
     return changed
+  }
+
+  /** Drop the mirrored keys for which `drop(key)` holds (a prefix no longer followed). */
+  async forget(drop: (key: string) => boolean): Promise<boolean> {
+    const changed = await this.db.forget(drop)
+    if (changed) {
+      this.rebuild()
+      this.notify()
+    }
+    return changed
+  }
+
+  private rebuild(): void {
+    this.current = clusterView(this.db.entries().values(), this.parseCache)
+    if (this.current.invalid.length) this.opts.onInvalid?.(this.current.invalid)
   }
 
   /** Entries this agent just committed: in the view at once, not one watch round later. */

@@ -91,8 +91,31 @@ export class MirrorDb {
    * Memory only; a snapshot at or past a write's index supersedes it (present or deleted).
    */
   private readonly own = new Map<string, { entry: MirrorEntry; atMs: number }>()
-  /** Index of the last snapshot applied in this process. */
-  private snapshotIndex = 0n
+  /**
+   * Index of the last snapshot applied in this process, per followed prefix ('' when one watch
+   * follows the whole tree): a prefix's snapshot speaks only for the keys below it.
+   */
+  private readonly snapshotIndex = new Map<string, bigint>()
+
+  /** The index of the last snapshot of the prefix that covers `key` (the longest one), 0n before any. */
+  private indexFor(key: string): bigint {
+    let best = -1
+    let index = 0n
+    for (const [p, i] of this.snapshotIndex) {
+      if (p.length > best && key.startsWith(p)) {
+        best = p.length
+        index = i
+      }
+    }
+    return index
+  }
+
+  /** Mirror keys below a prefix ('' = all), without copying the tree when the prefix is a directory. */
+  private keysUnder(prefix: string): Iterable<string> {
+    if (prefix === '') return this.mirror.keys()
+    if (prefix.endsWith('/')) return this.dirs.get(prefix) ?? []
+    return [...this.mirror.keys()].filter((k) => k.startsWith(prefix))
+  }
 
   /** The mirrored cluster tree (key -> entry): last snapshot plus own writes not yet in one. */
   entries(): ReadonlyMap<string, MirrorEntry> {
@@ -117,7 +140,7 @@ export class MirrorDb {
   applyOwnWrite(entries: MirrorEntry[]): boolean {
     let changed = false
     for (const e of entries) {
-      if (e.modifyIndex <= this.snapshotIndex) continue // a snapshot already showed this write (or its undoing)
+      if (e.modifyIndex <= this.indexFor(e.key)) continue // a snapshot already showed this write (or its undoing)
       const cur = this.own.get(e.key)?.entry ?? this.mirror.get(e.key)
       if (cur && cur.modifyIndex >= e.modifyIndex) continue
       this.own.set(e.key, { entry: e, atMs: Date.now() })
@@ -126,15 +149,15 @@ export class MirrorDb {
     return changed
   }
 
-  /** Drop own writes a snapshot at `index` covers, and any a snapshot never confirmed in time. */
-  private settleOwnWrites(index: bigint): boolean {
-    this.snapshotIndex = index
+  /** Drop own writes a snapshot of `prefix` at `index` covers, and any a snapshot never confirmed in time. */
+  private settleOwnWrites(index: bigint, prefix: string): boolean {
+    this.snapshotIndex.set(prefix, index)
     let dropped = false
     const expired = Date.now() - OWN_WRITE_TTL_MS
     for (const [k, o] of this.own) {
       // an index below the write's means the snapshot predates it, unless the store's
       // indexes went backwards (a new store): the TTL bounds that case
-      if (o.entry.modifyIndex <= index || o.atMs < expired) {
+      if ((k.startsWith(prefix) && o.entry.modifyIndex <= index) || o.atMs < expired) {
         this.own.delete(k)
         dropped = true
       }
@@ -143,10 +166,10 @@ export class MirrorDb {
   }
 
   /**
-   * Replace the mirror with a full snapshot of the cluster tree, writing only the rows
-   * that changed. Returns whether anything changed.
+   * Replace the mirror's keys below `prefix` (default: all of them) with a full snapshot of
+   * that prefix, writing only the rows that changed. Returns whether anything changed.
    */
-  async applySnapshot(snapshot: MirrorEntry[], index: bigint): Promise<boolean> {
+  async applySnapshot(snapshot: MirrorEntry[], index: bigint, prefix = ''): Promise<boolean> {
     const seen = new Set<string>()
     const stmts: { sql: string; args: (string | number)[] }[] = []
     for (const e of snapshot) {
@@ -155,9 +178,9 @@ export class MirrorDb {
       if (cur && cur.modifyIndex === e.modifyIndex && cur.value === e.value) continue
       stmts.push({ sql: UPSERT_MIRROR, args: [e.key, e.value, e.modifyIndex.toString()] })
     }
-    const gone = [...this.mirror.keys()].filter((k) => !seen.has(k))
+    const gone = [...this.keysUnder(prefix)].filter((k) => !seen.has(k))
     for (const k of gone) stmts.push({ sql: 'DELETE FROM mirror WHERE key = ?', args: [k] })
-    if (stmts.length === 0) return this.settleOwnWrites(index)
+    if (stmts.length === 0) return this.settleOwnWrites(index, prefix)
     stmts.push({ sql: UPSERT_INDEX, args: [index.toString()] })
     await this.db.batch(stmts, 'write')
     for (const e of snapshot) {
@@ -168,15 +191,21 @@ export class MirrorDb {
       this.mirror.delete(k)
       this.indexKey(k, false)
     }
-    this.settleOwnWrites(index)
+    this.settleOwnWrites(index, prefix)
     return true
   }
 
   /**
    * Apply the changes since the last event (a store whose watch yields deltas): `put` entries
-   * are written, `deleted` keys removed. Returns whether anything changed.
+   * are written, `deleted` keys removed. `prefix`: the watched prefix the delta speaks for.
+   * Returns whether anything changed.
    */
-  async applyDelta(put: MirrorEntry[], deleted: string[], index: bigint): Promise<boolean> {
+  async applyDelta(
+    put: MirrorEntry[],
+    deleted: string[],
+    index: bigint,
+    prefix = '',
+  ): Promise<boolean> {
     const stmts: { sql: string; args: (string | number)[] }[] = []
     const changed = put.filter((e) => {
       const cur = this.mirror.get(e.key)
@@ -186,7 +215,7 @@ export class MirrorDb {
     for (const e of changed)
       stmts.push({ sql: UPSERT_MIRROR, args: [e.key, e.value, e.modifyIndex.toString()] })
     for (const k of gone) stmts.push({ sql: 'DELETE FROM mirror WHERE key = ?', args: [k] })
-    if (stmts.length === 0) return this.settleOwnWrites(index)
+    if (stmts.length === 0) return this.settleOwnWrites(index, prefix)
     stmts.push({ sql: UPSERT_INDEX, args: [index.toString()] })
     await this.db.batch(stmts, 'write')
     for (const e of changed) {
@@ -197,7 +226,30 @@ export class MirrorDb {
       this.mirror.delete(k)
       this.indexKey(k, false)
     }
-    this.settleOwnWrites(index)
+    this.settleOwnWrites(index, prefix)
+    return true
+  }
+
+  /**
+   * Forget every mirrored key (and own write) for which `drop(key)` holds: a prefix this agent
+   * stopped following. Its snapshot index goes too, so a later follow starts afresh.
+   * Returns whether anything was removed.
+   */
+  async forget(drop: (key: string) => boolean): Promise<boolean> {
+    const gone = [...this.mirror.keys()].filter(drop)
+    let changed = false
+    for (const k of [...this.own.keys()]) if (drop(k)) changed = this.own.delete(k) || changed
+    for (const p of [...this.snapshotIndex.keys()])
+      if (p !== '' && drop(p)) this.snapshotIndex.delete(p)
+    if (gone.length === 0) return changed
+    await this.db.batch(
+      gone.map((k) => ({ sql: 'DELETE FROM mirror WHERE key = ?', args: [k] })),
+      'write',
+    )
+    for (const k of gone) {
+      this.mirror.delete(k)
+      this.indexKey(k, false)
+    }
     return true
   }
 

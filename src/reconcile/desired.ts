@@ -1,8 +1,12 @@
 // What this host's datapath should hold, derived from the cluster view (pure).
 // A host programs only networks it has endpoints in (as Docker's overlay driver joins a
-// network on first use); remote endpoints count only while their node is alive (its
-// session-held node key exists) — external endpoints always count.
-import type { ClusterView } from '../cluster/index.ts'
+// network on first use); remote endpoints count only while their node is alive — external
+// endpoints always count. Alive is the node's lease (its session-held node key exists) unless
+// the peers' probes (src/probe) say otherwise: a node whose datapath answers keeps its
+// endpoints after its agent died and its lease ran out, and one whose datapath is silent loses
+// them at once, lease or not. Its VTEP stays a member either way, so its probes (and, once it
+// answers again, its traffic) are still admitted.
+import type { ClusterView, NodeRecord } from '../cluster/index.ts'
 import type {
   ClusterSubnetSpec,
   LocalEndpointSpec,
@@ -24,7 +28,31 @@ export interface DesiredState {
   subnets: ClusterSubnetSpec[]
 }
 
-export function desiredState(view: ClusterView, me: string): DesiredState {
+/** What probes say about remote nodes' datapaths (src/probe/prober.ts). */
+export interface PeerLiveness {
+  /**
+   * Where a node's endpoints are (`vtep`) and whether to send to them (`forward`), given its
+   * node record (undefined once its lease is gone); undefined when its VTEP is unknown.
+   */
+  judge(
+    node: string,
+    record: NodeRecord | undefined,
+  ): { vtep: string; forward: boolean } | undefined
+  /** Bumped whenever a judgement changes (the desired state is derived again). */
+  version(): number
+}
+
+/** Without probes: the lease alone decides. */
+const LEASE_ONLY: PeerLiveness = {
+  judge: (_node, record) => (record ? { vtep: record.advertise, forward: true } : undefined),
+  version: () => 0,
+}
+
+export function desiredState(
+  view: ClusterView,
+  me: string,
+  peers: PeerLiveness = LEASE_ONLY,
+): DesiredState {
   const d: DesiredState = {
     networks: new Map(),
     local: new Map(),
@@ -66,12 +94,19 @@ export function desiredState(view: ClusterView, me: string): DesiredState {
   for (const ep of view.endpoints.values()) {
     const vni = vniOf.get(ep.networkId)
     if (vni === undefined || ep.node === me) continue
-    const vtep = ep.external ? ep.vtep : ep.node ? view.nodes.get(ep.node)?.advertise : undefined
-    if (!vtep) continue // owner node is dead (or record incomplete): not programmed
-    d.remote.set(remoteKey(vni, ep.ip), { vni, ip: ep.ip, mac: ep.mac, vtep })
+    const at = ep.external
+      ? ep.vtep
+        ? { vtep: ep.vtep, forward: true }
+        : undefined
+      : ep.node
+        ? peers.judge(ep.node, view.nodes.get(ep.node))
+        : undefined
+    if (!at) continue // owner node is dead (or record incomplete): not programmed
+    if (at.forward)
+      d.remote.set(remoteKey(vni, ep.ip), { vni, ip: ep.ip, mac: ep.mac, vtep: at.vtep })
     let set = members.get(vni)
     if (!set) members.set(vni, (set = new Set()))
-    set.add(vtep)
+    set.add(at.vtep)
   }
   for (const vni of d.networks.keys()) d.members.set(vni, [...(members.get(vni) ?? [])].sort())
   return d

@@ -17,7 +17,7 @@ import type {
   RemoteEndpointSpec,
 } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
-import { desiredState, type DesiredState } from './desired.ts'
+import { desiredState, type DesiredState, type PeerLiveness } from './desired.ts'
 import { FailureBook, type ItemFailure, type ItemKind, type ItemRef } from './failures.ts'
 import {
   attachItem,
@@ -36,6 +36,8 @@ export interface ReconcilerDeps {
   node: string
   /** Current cluster view (from the local mirror). */
   view: () => ClusterView
+  /** Remote nodes' datapaths as probes see them (src/probe); without it the lease alone decides. */
+  peers?: PeerLiveness
   /** Host-local facts sink: an attach finished, with its ifindex or its error. */
   onAttached?: (
     spec: LocalEndpointSpec,
@@ -79,6 +81,7 @@ type WithFp<K, S> = Map<K, { spec: S; fp: string }>
 /** The desired state (see desired.ts) with fingerprints, for one view. */
 interface Desired {
   view: ClusterView
+  peersVersion: number
   networks: WithFp<number, NetworkSpec>
   local: WithFp<string, LocalEndpointSpec>
   remote: WithFp<string, RemoteEndpointSpec>
@@ -284,13 +287,16 @@ export class Reconciler {
    */
   private desired(): Desired {
     const view = this.deps.view()
-    if (this.lastDesired?.view === view) return this.lastDesired
-    const d = desiredState(view, this.deps.node)
+    const peersVersion = this.deps.peers?.version() ?? 0
+    if (this.lastDesired?.view === view && this.lastDesired.peersVersion === peersVersion)
+      return this.lastDesired
+    const d = desiredState(view, this.deps.node, this.deps.peers)
     const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
       m: Map<K, S>,
     ) => new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
     this.lastDesired = {
       view,
+      peersVersion,
       networks: withFp(d.networks),
       local: withFp(d.local),
       remote: withFp(d.remote),

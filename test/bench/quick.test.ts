@@ -44,9 +44,9 @@ describe('bench/run.ts --quick', () => {
     if (!json)
       throw new Error(`no results JSON in ${out}; exit ${exitCode}; log tail:\n${log.slice(-3000)}`)
     result = JSON.parse(readFileSync(join(out, json), 'utf8'))
-    // ~3 min on 2 shared vCPUs with the docker mode (two dockerd per underlay), ~1 min more for
-    // the way out and names; margin for load
-  }, 500_000)
+    // ~3 min on 2 shared vCPUs with the docker mode (two dockerd per underlay), plus ~25 s per
+    // datapath for the control plane on etcd and ~1 min for the way out and names; margin for load
+  }, 560_000)
 
   afterAll(() => {
     if (out) rmSync(out, { recursive: true, force: true })
@@ -161,6 +161,23 @@ describe('bench/run.ts --quick', () => {
     const kv = Object.values(result.controlPlane).find((c) => c && !('error' in c) && c.kv)
     expect(kv && !('error' in kv) ? kv.kv!.writesPerSec : 0).toBeGreaterThan(0)
     expect(kv && !('error' in kv) ? kv.kv!.deliveryP99ms : 0).toBeGreaterThan(0)
+  })
+
+  test('the same control-plane figures with the agents on a real three-member etcd', () => {
+    for (const dp of ['kernel', 'bpf'] as const) {
+      if (!result.modes[dp]?.available) continue
+      const cp = result.controlPlane[dp]
+      if (!cp || 'error' in cp) continue // the test above says why
+      const etcd = cp.etcd
+      if (!etcd || 'error' in etcd) throw new Error(`etcd ${dp}: ${etcd ? etcd.error : 'missing'}`)
+      expect(etcd.store).toBe('etcd')
+      expect(etcd.attach.samples).toBeGreaterThan(0)
+      expect(etcd.attach.failures).toBe(0)
+      expect(etcd.converge.seconds).toBeGreaterThan(0)
+      expect(etcd.converge.failures).toBe(0)
+      expect(etcd.storeMembers?.length).toBe(3)
+      if (cp.kv) expect(etcd.kv?.deliveryP99ms).toBeGreaterThan(0)
+    }
   })
 
   test('CLI start-up figures for help and admin-API commands, with the floor beside them', () => {

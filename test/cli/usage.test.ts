@@ -133,7 +133,7 @@ describe('dist/weft usage', () => {
       '"network connect") next=(--ip --ifname --external --mac --vtep --publish --name --alias --help) ;;',
     )
     expect(script).toContain(
-      '"") next=(network node endpoint agent completion demo doctor stats version --host --version --help) ;;',
+      '"") next=(network node endpoint store agent completion demo doctor stats version --host --version --help) ;;',
     )
   })
 })

@@ -3,7 +3,13 @@
 // vx_counter and enum vx_drop_reason. An empty list means the two sides agree. Used by
 // test/datapath/bpf-abi.test.ts on the real object and on deliberately broken copies.
 import { be16, be32, u16, u32, u64, u8, type Codec } from '../../src/bpf/index.ts'
-import { Counter, DROP_REASONS, MAP_CODECS, type CStructCodec } from '../../src/datapath/bpf/abi.ts'
+import {
+  Counter,
+  DROP_REASONS,
+  MAP_CODECS,
+  WIRE_STRUCTS,
+  type CStructCodec,
+} from '../../src/datapath/bpf/abi.ts'
 import type { Btf } from './btf.ts'
 
 /** What a scalar codec must be in C: its first typedef (byte order lives in the typedef name). */
@@ -72,6 +78,15 @@ export function abiMismatches(btf: Btf): string[] {
     }
     compareType(btf, m.key, c.key, `map ${name} key`, out)
     compareType(btf, m.value, c.value, `map ${name} value`, out)
+  }
+
+  for (const c of WIRE_STRUCTS) {
+    const t = btf.find('STRUCT', c.cName)
+    if (!t)
+      out.push(
+        `struct ${c.cName}: not in the object's BTF (is it used in a signature clang keeps?)`,
+      )
+    else compareType(btf, t.id, c, `struct ${c.cName}`, out)
   }
 
   const counters = btf.enumValues('vx_counter')

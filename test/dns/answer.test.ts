@@ -45,14 +45,14 @@ const endpoint = (
   ...more,
 })
 
-function view(eps: ReturnType<typeof endpoint>[], ipamOverride: Record<string, string> = {}) {
+function view(eps: ReturnType<typeof endpoint>[], opts: { ipam?: boolean } = {}) {
   const entries = [
     { key: keys.network(NET_A), value: JSON.stringify(network(NET_A, 'front', '10.0.1.0/24')) },
     { key: keys.network(NET_B), value: JSON.stringify(network(NET_B, 'Back', '10.0.2.0/24')) },
   ]
   for (const e of eps) {
     entries.push({ key: keys.endpoint(e.networkId, e.id), value: JSON.stringify(e) })
-    entries.push({ key: keys.ipam(e.networkId, e.ip), value: ipamOverride[e.ip] ?? e.id })
+    if (opts.ipam !== false) entries.push({ key: keys.ipam(e.networkId, e.ip), value: e.id })
   }
   return clusterView(entries)
 }
@@ -126,13 +126,14 @@ describe('name table', () => {
     expect(resolve(t, '/run/netns/other', q('c1'))).toEqual({ forward: true })
   })
 
-  test('an endpoint whose address the IPAM gave to another endpoint is not answered', () => {
-    const stale = view(
+  test('names need no address keys: a scoped mirror holds endpoints but not their IPAM keys', () => {
+    const scoped = view(
       [endpoint(1, NET_A, 'c1', '10.0.1.2', 'h1'), endpoint(2, NET_A, 'c2', '10.0.1.3', 'h2')],
-      { '10.0.1.2': id(99) },
+      { ipam: false },
     )
-    const st = buildTable(stale, 'h2')
-    expect(ips(resolve(st, c2, q('c1')))).toEqual({ rcode: RCODE.NXDOMAIN, data: [] })
+    const st = buildTable(scoped, 'h2')
+    expect(ips(resolve(st, c2, q('c1')))).toEqual({ rcode: RCODE.NOERROR, data: ['10.0.1.2'] })
+    expect([...st.sandboxes.keys()]).toEqual([c2])
   })
 
   test('a network record with an unreadable subnet is skipped, the others still answer', () => {

@@ -254,7 +254,12 @@ describe(`names of Docker containers on ${HOSTS} dockerd hosts`, () => {
     const r = await q.query(OUTSIDE.name)
     expect(r.rcode).toBe('NOERROR')
     expect(r.data).toEqual([OUTSIDE.ip])
-    expect(upstream.asked()).toContain(OUTSIDE.name)
+    // dnsmasq logs the query on its stdout pipe, which may arrive after its answer
+    await waitFor(() => upstream.asked().includes(OUTSIDE.name), {
+      what: `dnsmasq to log the query for ${OUTSIDE.name}`,
+      timeoutMs: 3000,
+      intervalMs: 10,
+    })
     // answered on the querying host: no overlay name asked so far ever reached the upstream
     for (const name of ['bbox1', 'web', 'bbox3']) expect(upstream.asked()).not.toContain(name)
   }, 30_000)

@@ -56,7 +56,7 @@ function memoryBackend(nets: NetworkRecord[]) {
       return { ip, id }
     },
     releaseAddress: async (_n, ip) => void calls.push(`release ${ip}`),
-    addressOwner: (networkId, ip) => leases.get(`${networkId}/${ip}`),
+    addressOwner: async (networkId, ip) => leases.get(`${networkId}/${ip}`),
     createEndpoint: async () => {
       throw new Error('not used')
     },

@@ -59,6 +59,8 @@ export function systemRoutes(app: OpenAPIHono, api: AgentApi, disk: DiskFullWatc
                 started: n.record.started,
               }
             : {}),
+          ...(!n.record && n.probe ? { advertise: n.probe.vtep } : {}),
+          ...(n.probe ? { probe: n.probe } : {}),
         })),
         200,
       )

@@ -177,7 +177,34 @@ export const Counter = {
   FRAG_NEEDED: 5,
   OUT: 6,
   GW_ECHO: 7,
+  PROBE_REPLY: 8,
 } as const
+
+/** Peer probes (bpf/lib/probe.h): VXLAN flags, magic and ops. */
+export const VXLAN_FLAG_I = 0x08
+export const VXLAN_FLAG_PROBE = 0x01
+export const PROBE_MAGIC = 0x77667072
+export const PROBE_OP_REQUEST = 1
+export const PROBE_OP_REPLY = 2
+
+/** struct vx_probe: right after the VXLAN header of a probe (never in a map). */
+export type Probe = {
+  magic: number
+  op: number
+  id: number
+  seq: number
+  sentNs: bigint
+}
+export const probeCodec: CStructCodec<Probe> = cstruct<Probe>('vx_probe', 24, {
+  magic: { offset: 0, codec: be32 },
+  op: { offset: 4, codec: u8 },
+  id: { offset: 8, codec: be32 },
+  seq: { offset: 12, codec: be32 },
+  sentNs: { offset: 16, codec: u64 },
+})
+
+/** Structs of abi.h in no map but on the wire: checked against the BTF like the maps' types. */
+export const WIRE_STRUCTS: readonly CStructCodec<any>[] = [probeCodec]
 
 /**
  * Drop reasons by code (the key's counter field holds -VX_DROP_*, i.e. these positive codes);

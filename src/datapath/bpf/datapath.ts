@@ -131,6 +131,8 @@ export interface BpfVniStats extends VniStats {
   outBytes: bigint
   /** Pings to the gateway answered in BPF. */
   gatewayEchoes: bigint
+  /** Peer probes answered in BPF (bpf/lib/probe.h). */
+  probeReplies: bigint
   published?: PublishedPortStats[]
 }
 
@@ -761,6 +763,7 @@ export class BpfDatapath implements Datapath {
           outPackets: 0n,
           outBytes: 0n,
           gatewayEchoes: 0n,
+          probeReplies: 0n,
         }
         out.set(vni, s)
       }
@@ -795,6 +798,9 @@ export class BpfDatapath implements Datapath {
           break
         case Counter.GW_ECHO:
           s.gatewayEchoes += packets
+          break
+        case Counter.PROBE_REPLY:
+          s.probeReplies += packets
           break
         default: {
           const reason = DROP_REASONS[k.counter] ?? `reason_${k.counter}`

@@ -1,0 +1,320 @@
+// Scoped following (issue 17): a host follows the node list and the network list from everyone,
+// its own published-port claims, and the endpoints of only those networks it has local
+// endpoints in (names are per network: the same scope), with one store watch per
+// followed prefix (so it works on every backend that implements watch(prefix)). What the mirror
+// holds shrinks the same way: a network no longer followed is dropped from it.
+//
+// Design notes (2026-12):
+// - Scope = networks with an endpoint of this node in the mirror's view, plus networks an own
+//   write of this node's endpoint just asked for. The view is the source of truth, so live
+//   restore (startup from the mirror) follows what the last run had, and a disconnect stops the
+//   follow when the store's answer (the endpoint gone) arrives.
+// - The first endpoint of a network on this host is not put into the view as an own write: the
+//   network's first snapshot brings it together with its peers (the watch starts after the
+//   write committed, so that snapshot holds it). The reconciler thus programs the peers in the
+//   same pass as the new local endpoint (the first ARP is answered), and a connect's wait for
+//   its endpoint is its wait for the network. Later own writes of a followed network go into the
+//   view at once (read-your-own-writes).
+// - IPAM keys are not followed: they mirror the endpoints' addresses one to one (written and
+//   deleted in the same transactions), so the connect's first guess derives them (scopedReader);
+//   its CAS catches a wrong guess.
+// - At start, one list of all endpoints finds this node's endpoints the mirror lacks (a connect
+//   that committed just before a crash, a new data dir); until it answered, ready() is false,
+//   so the reconciler does not detach what it does not know yet.
+// - Rejected: one recursive watch on the whole tree (every change sent the tree to every host:
+//   the cost grew with the cluster, not with the network); a per-node index key (needs a new
+//   key in every connect transaction and a migration; the view already knows our endpoints).
+import { keys, parseKey, type ClusterView } from '../cluster/index.ts'
+import type {
+  ClusterStore,
+  StoreEntry,
+  StoreStatus,
+  StoreWatch,
+  WatchEvent,
+} from '../store/index.ts'
+import type { ClusterMirror } from './cluster-mirror.ts'
+
+export interface ScopedFollowOptions {
+  /** This node's name: its endpoints decide the scope. */
+  node: string
+  store: Pick<ClusterStore, 'watch' | 'list'>
+  mirror: ClusterMirror
+  /**
+   * Look once, at start, for this node's endpoints across the whole tree (default true): the
+   * mirror may lack one whose connect committed just before a crash (own writes live in memory
+   * until a snapshot confirms them), or the data dir may be new. One list per start; the old
+   * design sent the whole tree per change.
+   */
+  discover?: boolean
+  /** First retry delay of a failed discovery (default 500 ms, doubling to 10 s). */
+  retryMs?: number
+  status: StoreStatus
+  log?: { debug(o: object, m?: string): void; warn?(o: object, m?: string): void }
+}
+
+interface Followed {
+  prefix: string
+  watch: StoreWatch
+  /** Its first event has been applied: the mirror holds the network's full state. */
+  synced: boolean
+}
+
+/** Networks this node has endpoints in, per the view (external endpoints belong to no node). */
+export function localNetworks(view: ClusterView, node: string): Set<string> {
+  const out = new Set<string>()
+  for (const e of view.endpoints.values()) if (!e.external && e.node === node) out.add(e.networkId)
+  return out
+}
+
+/** Whether a key of the tree belongs in the mirror of `node` that follows `networks`. */
+export function inScope(key: string, networks: ReadonlySet<string>, node: string): boolean {
+  const k = parseKey(key)
+  if (k.kind === 'node' || k.kind === 'network') return true
+  if (k.kind === 'endpoint') return networks.has(k.networkId)
+  return key.startsWith(keys.portsOf(node)) // this node's published-port claims
+}
+
+export class ScopedFollower {
+  private readonly networks = new Map<string, Followed>()
+  /** Networks an own write asked for whose first snapshot has not arrived yet. */
+  private readonly pending = new Set<string>()
+  private base: StoreWatch[] = []
+  private off: (() => void) | undefined
+  private started = false
+  private stopped = false
+  private rescopeQueued = false
+  /** Base watches (nodes, networks, port claims) whose first event has been applied. */
+  private baseSynced = 0
+  private discovered = false
+  private readonly stopping = new AbortController()
+  /** Mirror writes of all watches and drops run one at a time (a dropped network's late event must not come back). */
+  private serial: Promise<unknown> = Promise.resolve()
+  /** Follows started and stopped since construction (tests, metrics). */
+  readonly counts = { follows: 0, unfollows: 0 }
+
+  constructor(private readonly o: ScopedFollowOptions) {}
+
+  /**
+   * Drop what is out of scope from the mirror (one from an older run may hold the whole tree),
+   * then follow nodes, networks and the endpoints of every local network.
+   */
+  async start(): Promise<void> {
+    if (this.started || this.stopped) return
+    this.started = true
+    const { mirror } = this.o
+    const wanted = new Set([...localNetworks(mirror.view(), this.o.node), ...this.networks.keys()])
+    await this.run(() => mirror.forget((k) => !inScope(k, wanted, this.o.node)))
+    if (this.stopped) return
+    const once = { before() {}, after: () => this.baseSynced++, undo() {} }
+    this.base = this.basePrefixes().map((prefix) => this.watch(prefix, () => true, once))
+    this.off = mirror.onChange(() => this.queueRescope())
+    this.rescope()
+    if (this.o.discover === false) this.discovered = true
+    else void this.discover()
+  }
+
+  /** Stop every watch; resolves when their loops have ended. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.stopping.abort()
+    this.off?.()
+    const all = [...this.base, ...[...this.networks.values()].map((f) => f.watch)]
+    this.base = []
+    this.networks.clear()
+    for (const w of all) w.stop()
+    await Promise.all(all.map((w) => w.done))
+    await this.serial
+  }
+
+  /**
+   * This agent's committed writes, before they reach the mirror: in scope ones go in at once;
+   * this node's endpoint in a network not followed yet starts following it (its first snapshot
+   * brings the endpoint and its peers); the rest is not mirrored.
+   */
+  ownWrites(written: StoreEntry[]): void {
+    const pass: StoreEntry[] = []
+    for (const e of written) {
+      const k = parseKey(e.key)
+      if (k.kind === 'node' || k.kind === 'network' || e.key.startsWith(keys.portsOf(this.o.node)))
+        pass.push(e)
+      else if (k.kind === 'endpoint') {
+        if (this.networks.get(k.networkId)?.synced) pass.push(e)
+        else if (this.isMine(e) && !this.stopped) {
+          this.pending.add(k.networkId)
+          this.follow(k.networkId)
+        }
+      }
+    }
+    if (pass.length) this.o.mirror.ownWrites(pass)
+  }
+
+  /** Networks followed now (their endpoints are mirrored, or about to be). */
+  following(): string[] {
+    return [...this.networks.keys()].sort()
+  }
+
+  /** Whether the mirror holds this network's full current state. */
+  synced(networkId: string): boolean {
+    return this.networks.get(networkId)?.synced === true
+  }
+
+  /** Every watch has delivered once: the mirror holds the full current state of the scope. */
+  ready(): boolean {
+    return (
+      this.baseSynced === this.basePrefixes().length &&
+      this.discovered &&
+      [...this.networks.values()].every((f) => f.synced)
+    )
+  }
+
+  // --- internal ---
+
+  /** Followed by every host: the node list, the network list, and this node's port claims. */
+  private basePrefixes(): string[] {
+    return [keys.nodes(), keys.networks(), keys.portsOf(this.o.node)]
+  }
+
+  private isMine(e: StoreEntry): boolean {
+    try {
+      const r = JSON.parse(e.value) as { node?: unknown; external?: unknown }
+      return r.node === this.o.node && r.external !== true
+    } catch {
+      return false
+    }
+  }
+
+  /** Find this node's endpoints in the store (once, retried until it answers) and follow their networks. */
+  private async discover(): Promise<void> {
+    const { store, status, log } = this.o
+    for (let delay = this.o.retryMs ?? 500; !this.stopped; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        const all = await store.list(keys.endpoints())
+        status.answered()
+        if (this.stopped) return
+        for (const e of all) {
+          const k = parseKey(e.key)
+          if (k.kind === 'endpoint' && !this.networks.has(k.networkId) && this.isMine(e)) {
+            log?.warn?.(
+              { network: k.networkId.slice(0, 12), endpoint: k.endpointId.slice(0, 12) },
+              'the store holds an endpoint of this node the mirror did not: following its network',
+            )
+            this.pending.add(k.networkId)
+            this.follow(k.networkId)
+          }
+        }
+        this.discovered = true
+        this.queueRescope()
+        return
+      } catch (e) {
+        status.failed((e as Error).message)
+        log?.debug(
+          { err: (e as Error).message },
+          `looking for this node's endpoints failed; retrying in ${delay} ms`,
+        )
+        await new Promise<void>((res) => {
+          const t = setTimeout(res, delay)
+          this.stopping.signal.addEventListener('abort', () => (clearTimeout(t), res()), {
+            once: true,
+          })
+        })
+      }
+    }
+  }
+
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.serial.then(fn, fn)
+    this.serial = p.catch(() => undefined)
+    return p
+  }
+
+  /**
+   * A store watch on `prefix` feeding the mirror while `current()` says it is still wanted.
+   * `first.before` runs just before the first event is applied (whoever the mirror's change
+   * wakes already sees the prefix as synced), `first.after` once it is, `first.undo` when it failed.
+   */
+  private watch(
+    prefix: string,
+    current: () => boolean,
+    first?: { before(): void; after(): void; undo(): void },
+  ): StoreWatch {
+    const { status, mirror, log } = this.o
+    let applied = false
+    return this.o.store.watch(
+      prefix,
+      (event: WatchEvent) => {
+        status.answered()
+        return this.run(async () => {
+          if (this.stopped || !current()) return
+          if (applied || !first) return void (await mirror.apply(event, prefix))
+          first.before()
+          try {
+            await mirror.apply(event, prefix)
+          } catch (e) {
+            first.undo()
+            throw e
+          }
+          applied = true
+          first.after()
+        })
+      },
+      {
+        onError(e) {
+          status.failed((e as Error).message)
+          log?.debug({ prefix, err: (e as Error).message }, 'watch failed; backing off')
+        },
+      },
+    )
+  }
+
+  private follow(networkId: string): void {
+    if (this.networks.has(networkId) || this.stopped) return
+    const prefix = keys.endpointsOf(networkId)
+    const f: Followed = { prefix, synced: false, watch: undefined as unknown as StoreWatch }
+    this.networks.set(networkId, f)
+    f.watch = this.watch(prefix, () => this.networks.get(networkId) === f, {
+      before: () => (f.synced = true),
+      after: () => {
+        // only now: a rescope while the apply was under way must not drop the network
+        this.pending.delete(networkId)
+        this.queueRescope() // our endpoint may be gone again by the time of the first snapshot
+      },
+      undo: () => (f.synced = false),
+    })
+    this.counts.follows++
+    this.o.log?.debug({ network: networkId.slice(0, 12) }, 'following network')
+  }
+
+  private unfollow(networkId: string): void {
+    const f = this.networks.get(networkId)
+    if (!f) return
+    this.networks.delete(networkId)
+    f.watch.stop()
+    this.counts.unfollows++
+    this.o.log?.debug({ network: networkId.slice(0, 12) }, 'stopped following network')
+    this.run(() => this.o.mirror.forget((k) => k.startsWith(f.prefix))).catch((e: unknown) =>
+      // the rows stay in the mirror db (a cache): the next start's prune drops them
+      this.o.log?.warn?.(
+        { network: networkId.slice(0, 12), err: (e as Error).message },
+        'could not drop an unfollowed network from the mirror',
+      ),
+    )
+  }
+
+  private queueRescope(): void {
+    if (this.rescopeQueued) return
+    this.rescopeQueued = true
+    queueMicrotask(() => {
+      this.rescopeQueued = false
+      this.rescope()
+    })
+  }
+
+  /** Follow every local network, stop following the rest (pending ones wait for their first snapshot). */
+  private rescope(): void {
+    if (!this.started || this.stopped) return
+    const wanted = localNetworks(this.o.mirror.view(), this.o.node)
+    for (const id of this.pending) wanted.add(id)
+    for (const id of wanted) this.follow(id)
+    for (const id of [...this.networks.keys()]) if (!wanted.has(id)) this.unfollow(id)
+  }
+}
