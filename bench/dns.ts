@@ -16,6 +16,7 @@ import { startAgents, type RunningAgent } from '../test/agent/agents.ts'
 import { dnsClientIn, type DnsClient } from '../test/dns/client.ts'
 import { disconnectAll, etcNetnsLeftovers } from '../test/dns/cleanup.ts'
 import { startUpstream } from '../test/dns/upstream.ts'
+import { idleLatencies, loadedRun } from './lib/names-load.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -83,30 +84,15 @@ async function main() {
     })
 
     // 1. latency, one query in flight (idle)
-    const idle: number[] = []
-    for (let i = 0; i < 2000; i++) idle.push((await clients[0]!.query(i % 2 ? 'svc' : target)).ms)
+    const idle = await idleLatencies(clients[0]!, [target, 'svc'], 2000)
     log(`idle latency: p50 ${ms(pct(idle, 50))} ms, p99 ${ms(pct(idle, 99))} ms`)
 
     // 2. throughput: CLIENTS sockets × WINDOW in flight, for SECONDS
-    const loaded: number[] = []
-    let answered = 0
-    let failed = 0
-    const until = performance.now() + SECONDS * 1000
-    const began = performance.now()
-    await Promise.all(
-      clients.flatMap((c) =>
-        Array.from({ length: WINDOW }, async (_, k) => {
-          while (performance.now() < until) {
-            const r = await c.query(k % 2 ? 'svc' : target)
-            if (r.rcode === 'NOERROR') {
-              answered++
-              loaded.push(r.ms)
-            } else failed++
-          }
-        }),
-      ),
-    )
-    const qps = answered / ((performance.now() - began) / 1000)
+    const {
+      answersPerSecond: qps,
+      failed,
+      latencies: loaded,
+    } = await loadedRun(clients, [target, 'svc'], SECONDS, WINDOW)
     log(
       `throughput: ${Math.round(qps)} answers/s (${CLIENTS}×${WINDOW} in flight, ${failed} failed); under load p50 ${ms(pct(loaded, 50))} ms, p99 ${ms(pct(loaded, 99))} ms`,
     )

@@ -15,6 +15,7 @@
 //   --attaches N --endpoints N --networks N     control-plane scale
 //   --no-control-plane      data plane only
 //   --no-cli-startup        skip the CLI start-up figures (bench/cli-startup.ts)
+//   --no-paths              skip the way out (NAT), published port and names figures (lib/paths.ts)
 //   --wait-quiet            poll /proc/loadavg (1-min < 0.7) for up to 10 min before starting
 import { execSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -26,6 +27,14 @@ import { CLI_RSS_TARGET_MB, CLI_WALL_TARGET_MS, measureCliStartup, worstOf } fro
 import { runControlPlane, type ControlPlaneResult } from './lib/control-plane.ts'
 import { setupOrder, teardownOrder } from './lib/docker-setup.ts'
 import { leakedPids, startedPids, stopAll } from './lib/procs.ts'
+import {
+  createPaths,
+  pathNote,
+  pathSupport,
+  pathTests,
+  type PathsSetup,
+  type PathTest,
+} from './lib/paths.ts'
 import { createProgress } from './lib/progress.ts'
 import { renderChart, renderReport } from './lib/report.ts'
 import {
@@ -48,7 +57,7 @@ import {
   udpRun,
   type Counters,
 } from './lib/tools.ts'
-import type { BenchResult, Figure, FigureKey, FigureSet, Phase } from './lib/types.ts'
+import type { BenchResult, Figure, FigureKey, FigureSet, PathsPhase, Phase } from './lib/types.ts'
 import { evaluateTargets } from './lib/targets.ts'
 
 const ROOT = join(import.meta.dir, '..')
@@ -66,6 +75,7 @@ const { values: args } = parseArgs({
     networks: { type: 'string' },
     'no-control-plane': { type: 'boolean', default: false },
     'no-cli-startup': { type: 'boolean', default: false },
+    'no-paths': { type: 'boolean', default: false },
     'wait-quiet': { type: 'boolean', default: false },
   },
 })
@@ -82,6 +92,8 @@ const cfg = {
   idleSeconds: quick ? 1 : 10,
   convergeTimeoutMs: quick ? 60_000 : 180_000,
   cpuRate: '2G',
+  paths: !args['no-paths'],
+  nameIdleQueries: quick ? 200 : 2000,
 }
 const modes = (args.modes?.split(',') ?? MODES) as Mode[]
 const underlays = (args.underlays?.split(',') ?? UNDERLAYS) as Underlay[]
@@ -262,11 +274,28 @@ const localTests: Test[] = [
 const sameHostIn: Underlay = underlays[0]!
 const cpModes = modes.filter((m): m is 'kernel' | 'bpf' => m === 'kernel' || m === 'bpf')
 
+// The way out and names (lib/paths.ts): per mode, the paths it has; names in the first phase only.
+const allPathTests = pathTests({ seconds: T, idleQueries: cfg.nameIdleQueries })
+const pathTestsOf = (mode: Mode, u: Underlay): PathTest[] =>
+  cfg.paths
+    ? allPathTests.filter(
+        (t) => pathSupport(mode)[t.kind] === true && (t.kind !== 'names' || u === sameHostIn),
+      )
+    : []
+const pathSteps = (u: Underlay) =>
+  modes.reduce(
+    (n, m) => n + (pathTestsOf(m, u).length ? 1 + cfg.rounds * pathTestsOf(m, u).length : 0),
+    0,
+  )
+
 const progress = createProgress(
   underlays.reduce(
     (n, u) =>
       n +
-      cfg.rounds * modes.length * (remoteTests.length + (u === sameHostIn ? localTests.length : 0)),
+      cfg.rounds *
+        modes.length *
+        (remoteTests.length + (u === sameHostIn ? localTests.length : 0)) +
+      pathSteps(u),
     0,
   ) +
     underlays.length * modes.length +
@@ -314,6 +343,9 @@ for (const underlay of underlays) {
     sameHost: underlay === sameHostIn ? {} : undefined,
     counters: {},
     errors: {},
+    paths: cfg.paths
+      ? { nat: {}, published: {}, names: underlay === sameHostIn ? {} : undefined, notes: {} }
+      : undefined,
   }
   result.phases.push(phase)
   const setups = new Map<Mode, Setup>()
@@ -333,6 +365,27 @@ for (const underlay of underlays) {
       progress.done(`UNAVAILABLE: ${msg.slice(0, 160)}`)
     }
   }
+  const paths = new Map<Mode, PathsSetup>()
+  for (const mode of modes) {
+    const note = pathNote(mode)
+    if (phase.paths && note) phase.paths.notes[mode] = note
+    const s = setups.get(mode)
+    if (!pathTestsOf(mode, underlay).length) continue
+    await halted()
+    progress.step(`${underlay} · ${mode} · way out and names setup`)
+    if (!s) {
+      progress.done('skipped (mode unavailable)')
+      continue
+    }
+    try {
+      paths.set(mode, await createPaths(s))
+      progress.done('ready')
+    } catch (e) {
+      const msg = (e as Error).message.split('\n').slice(0, 3).join(' ')
+      ;(phase.errors[mode] ??= []).push(`way out and names setup: ${msg}`)
+      progress.done(`FAILED: ${msg.slice(0, 300)}`)
+    }
+  }
   for (let round = 1; round <= cfg.rounds; round++) {
     for (const mode of modes) {
       const s = setups.get(mode)
@@ -349,12 +402,7 @@ for (const underlay of underlays) {
           }
           try {
             const r = await t.run(s)
-            const set = (into[mode] ??= {} as FigureSet)
-            for (const [k, v] of Object.entries(r.figures)) {
-              const f: Figure = (set[k as keyof FigureSet] ??= { samples: [], median: NaN })
-              f.samples.push(v)
-              f.median = median(f.samples)
-            }
+            addSamples((into[mode] ??= {}), r.figures)
             if (r.counters) {
               const c = (phase.counters[mode] ??= {})
               for (const [k, v] of Object.entries(r.counters)) (c[k] ??= []).push(v)
@@ -367,6 +415,7 @@ for (const underlay of underlays) {
           }
         }
       }
+      if (phase.paths) await runPathTests(phase, mode, round, s, paths.get(mode))
     }
   }
   const byTopology = new Map([...setups.values()].map((s) => [s.topo, s]))
@@ -452,6 +501,47 @@ if (result.meta.leaks.length) {
 process.exit(0)
 
 // --- helpers ---------------------------------------------------------------------------------
+
+/** Add one round's figures to a mode's set; every figure keeps its samples and their median. */
+function addSamples(set: Record<string, Figure>, figures: Record<string, number | undefined>) {
+  for (const [k, v] of Object.entries(figures)) {
+    if (v === undefined) continue
+    const f: Figure = (set[k] ??= { samples: [], median: NaN })
+    f.samples.push(v)
+    f.median = median(f.samples)
+  }
+}
+
+/** One round of the way out and names tests of a mode (lib/paths.ts), after its data-plane tests. */
+async function runPathTests(
+  phase: Phase,
+  mode: Mode,
+  round: number,
+  s: Setup | undefined,
+  p: PathsSetup | undefined,
+) {
+  const into: PathsPhase = phase.paths!
+  for (const t of pathTestsOf(mode, phase.underlay)) {
+    await halted()
+    const what = `${t.kind} ${t.id}`
+    progress.step(`${phase.underlay} · ${mode} · round ${round}/${cfg.rounds} · ${what}`)
+    if (!s || !p) {
+      progress.done('skipped (mode or its way out unavailable)')
+      continue
+    }
+    try {
+      const r = await t.run(p, s)
+      const sets = into[t.kind] ?? (into[t.kind] = {})
+      addSamples((sets[mode] ??= {}) as Record<string, Figure>, r.figures)
+      progress.done(r.label)
+    } catch (e) {
+      const msg = (e as Error).message.slice(0, 300)
+      ;(phase.errors[mode] ??= []).push(`round ${round} ${what}: ${msg}`)
+      progress.done(`FAILED: ${msg}`)
+    }
+  }
+}
+
 function git(cmd: string): string {
   return tryRun(`git -C ${ROOT} ${cmd}`)
 }

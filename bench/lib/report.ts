@@ -5,7 +5,15 @@ import type { CliStartupFigure } from '../cli-startup.ts'
 import type { ControlPlaneResult, StoreFigures } from './control-plane.ts'
 import type { Mode } from './setups.ts'
 import { fmt, ratio } from './stats.ts'
-import type { BenchResult, FigureKey, FigureSet, Phase } from './types.ts'
+import type {
+  BenchResult,
+  Figure,
+  FigureKey,
+  FigureSet,
+  NamesFigureKey,
+  PathsPhase,
+  Phase,
+} from './types.ts'
 
 const MODE_ORDER: Mode[] = ['routed', 'kernel', 'bpf', 'docker']
 
@@ -139,6 +147,7 @@ export function renderReport(
       L.push('Never crosses the underlay, so measured once (in the first underlay phase).', '')
       L.push(...figureTable(p.sameHost))
     }
+    L.push(...pathsSection(p))
   }
 
   L.push(...controlPlaneSection(r))
@@ -151,18 +160,111 @@ export function renderReport(
     "- docker mode: two dockerd (each with its own containerd, sockets, data root and `--dns` inside the test's namespaces) in the setup's two host namespaces, joined in a Swarm over the underlay (`docker swarm init --advertise-addr`/`join`), `docker network create -d overlay --attachable`, busybox containers (`docker import` of busybox-static); iperf3 and sockperf are the host's binaries run in each container's namespace (`nsenter --net=/proc/PID/ns/net`). Its hosts are its own, so Docker's VXLAN port never meets weft's.",
     '- One setup per (underlay, mode) stays up for the whole phase; rounds alternate the modes, so slow drift of the machine hits every mode alike.',
     `- Pinning: iperf3/sockperf client on CPU ${m.config.cpuClient}, servers on CPU ${m.config.cpuServer}, in every mode.`,
-    '- TCP: iperf3 `-J`, receiver bytes/s; retransmits from the sender. UDP: iperf3 `-u -l 64 -b 0`, datagrams the server received (sent − lost) per second.',
+    '- TCP: iperf3 `-J`, receiver bytes/s; retransmits from the sender. UDP: iperf3 `-u -l 64 -b 0`, datagrams the server received per second (its own byte count over 64 B: the lost count iperf3 derives from sequence numbers is skewed by the `-O` warm-up reset).',
     '- Latency: sockperf UDP ping-pong, round-trip percentiles.',
     "- CPU cost: busy jiffies of all CPUs (/proc/stat, everything but idle and iowait) across the TCP single-stream run (line rate, both CPUs saturated) and across a TCP run at a fixed rate, divided by GB received. The line-rate figure is sound (the CPUs are busy all the time). **The fixed-rate figure is not trustworthy on this VM**: this kernel has CONFIG_TICK_CPU_ACCOUNTING=y, CONFIG_IRQ_TIME_ACCOUNTING unset, HZ=250, so /proc/stat time is sampled at the 4 ms tick, and iperf3's pacing timer bursts in step with it, so it swings 20x between rounds of the same mode; it is kept in the JSON for machines with precise IRQ time accounting, and no target uses it.",
     '- Evidence counters: nstat deltas (TcpExtTCPOFOQueue, TcpExtTCPSACKReorder, UdpRcvbufErrors, IpInDiscards …) in the client, server and host namespaces around the TCP and UDP runs; in the JSON under `phases[].counters`.',
     "- Attach-to-reachable: a container on host 2 pings the address the new endpoint will get, every 1 ms, with a permanent neighbour entry (so no ARP timer is involved), started before the connect call; the figure is the first reply's timestamp minus the moment the connect call on host 1 returned.",
     '- Convergence: endpoints attached through all 3 agents at once; "converged" when `Datapath.actual()` (read back from the kernel: BPF maps, or links/FDB/neighbours) on every host holds every endpoint it should.',
     "- CLI start-up: `bench/cli-startup.ts` spawns `dist/weft` N times per command; wall is spawn to exit as the bench sees it, peak RSS is the `%M` of a second run under GNU time (`/usr/bin/time`): a child's own rusage would count pages it shared with the (larger) bench process before exec.",
+    ...pathsMethod(r),
     "- KV: `bench/kv-load.ts` writers PUT to /v1/kv on the store host over the underlay; 3 watchers follow the prefix with blocking GETs (`?recurse&index=`), delivery = arrival − send time in the value. On etcd: PUT /v3/kv/put through the JSON gateway (to one member, as the agents prefer the member that answered last), and the watchers use the agents' etcd watch (a snapshot, then the stream's deltas).",
     "- Stores: every control-plane figure is measured twice in the same run, back to back on fresh topologies: the agents on host 1's embedded store (TLS, join token), then on a real three-member etcd (Debian's etcd-server 3.4, one member per namespace on the same underlay bridge, default heartbeat 100 ms / election 1 s, data on /tmp); the etcd members are stopped by PID and removed with the topology.",
   )
   L.push('')
   return L.join('\n') + '\n'
+}
+
+// --- the way out and names (lib/paths.ts) ----------------------------------------------
+
+type PathRow = {
+  path: keyof Omit<PathsPhase, 'notes'>
+  key: FigureKey | NamesFigureKey
+  label: string
+  digits?: number
+}
+
+const PATH_ROWS: PathRow[] = [
+  { path: 'nat', key: 'tcp1Gbps', label: 'TCP 1 stream (Gbit/s)' },
+  { path: 'nat', key: 'tcp1Retransmits', label: 'TCP 1 stream retransmits', digits: 0 },
+  { path: 'nat', key: 'udp64Kpps', label: 'UDP 64 B received (kpps)' },
+  { path: 'nat', key: 'udp64LossPercent', label: 'UDP 64 B lost (%)', digits: 1 },
+  { path: 'nat', key: 'latP50us', label: 'RTT p50 (µs)', digits: 1 },
+  { path: 'nat', key: 'latP99us', label: 'RTT p99 (µs)', digits: 1 },
+  { path: 'published', key: 'tcp1Gbps', label: 'TCP 1 stream (Gbit/s)' },
+  { path: 'published', key: 'tcp1Retransmits', label: 'TCP 1 stream retransmits', digits: 0 },
+  { path: 'published', key: 'latP50us', label: 'RTT p50 (µs)', digits: 1 },
+  { path: 'published', key: 'latP99us', label: 'RTT p99 (µs)', digits: 1 },
+  { path: 'names', key: 'namesQps', label: 'answers per second' },
+  { path: 'names', key: 'namesFailed', label: 'queries not answered under load', digits: 0 },
+  { path: 'names', key: 'namesIdleP50us', label: 'latency p50, one in flight (µs)', digits: 0 },
+  { path: 'names', key: 'namesIdleP99us', label: 'latency p99, one in flight (µs)', digits: 0 },
+  { path: 'names', key: 'namesLoadedP50us', label: 'latency p50 under load (µs)', digits: 0 },
+  { path: 'names', key: 'namesLoadedP99us', label: 'latency p99 under load (µs)', digits: 0 },
+]
+
+const PATH_TITLE: Record<PathRow['path'], string> = {
+  nat: 'way out (NAT): container → outside',
+  published: 'way in: outside → published port → container',
+  names: 'names: container → its resolver',
+}
+
+/** The "way out and names" table of a phase, with ratios against routing. */
+export function pathsSection(p: Phase): string[] {
+  const ps = p.paths
+  if (!ps) return []
+  const sets = (path: PathRow['path']) =>
+    (ps[path] ?? {}) as Partial<Record<Mode, Partial<Record<string, Figure>>>>
+  const has = (m: Mode) => PATH_ROWS.some((r) => sets(r.path)[m]?.[r.key])
+  const modes = MODE_ORDER.filter(has)
+  const L = [`## Way out and names, ${p.underlay} underlay`, '']
+  L.push(
+    'Way out: the client container on host 1 → iperf3/sockperf in an "outside" namespace on the underlay bridge that runs no weft, through host 1\'s masquerade (routed: plain routing to it, no NAT). ' +
+      "Way in: the outside → host 2's address and a port published with `weft network connect --publish` → a container on host 2 (routed: straight to the routed server). " +
+      (ps.names
+        ? "Names: the client container → its resolver at 127.0.0.11 (weft's names; routed: a plain dnsmasq there answering the same names)."
+        : 'Names: measured in the first underlay phase only (they never cross the underlay).'),
+    '',
+  )
+  if (!modes.length) L.push('No mode produced figures.', '')
+  else {
+    const others = modes.filter((m) => m !== 'routed')
+    const ratios = modes.includes('routed') ? others : []
+    L.push(
+      `| path | figure | ${modes.join(' | ')} | ${ratios.map((m) => `${m}/routed`).join(' | ')} |`,
+      `| --- | --- | ${modes.map(() => '---:').join(' | ')} | ${ratios.map(() => '---:').join(' | ')} |`,
+    )
+    for (const row of PATH_ROWS) {
+      const set = sets(row.path)
+      if (!modes.some((m) => set[m]?.[row.key])) continue
+      const cell = (m: Mode) => {
+        const f = set[m]?.[row.key]
+        if (!f) return '—'
+        const v = fmt(f.median, row.digits ?? 2)
+        return f.samples.length > 1
+          ? `${v} <sub>(${f.samples.map((x) => fmt(x, row.digits ?? 1)).join(', ')})</sub>`
+          : v
+      }
+      const q = ratios.map((m) => {
+        const r = ratio(set[m]?.[row.key]?.median, set.routed?.[row.key]?.median)
+        return Number.isFinite(r) ? `${fmt(r)}x` : '—'
+      })
+      L.push(
+        `| ${PATH_TITLE[row.path]} | ${row.label} | ${modes.map(cell).join(' | ')} | ${q.join(' | ')} |`,
+      )
+    }
+    L.push('', "Cells: median, with every round's sample in brackets.", '')
+  }
+  const notes = Object.entries(ps.notes) as [Mode, string][]
+  if (notes.length) L.push(...notes.map(([m, n]) => `- ${m}: ${esc(n)}`), '')
+  return L
+}
+
+function pathsMethod(r: BenchResult): string[] {
+  if (!r.phases.some((p) => p.paths)) return []
+  return [
+    "- Way out and names (`lib/paths.ts`, skipped with `--no-paths`): run in the same rounds, after each mode's data-plane figures. The outside namespace (198.18.0.100) hangs on the setup's own underlay bridge (wire mode: the same offloads as the hosts' ports) and runs iperf3 and sockperf servers pinned like the others; the agents' upstream resolver is that address, so nothing is forwarded off the machine. The published container on host 2 publishes 15201/tcp → iperf3 and 21111/udp → sockperf. Names: `lib/names-load.ts` (as `bench/dns.ts`): one query at a time for the idle latency, then 4 sockets × 32 queries in flight from the bench process for the answers per second, which is therefore a floor for what the resolver answers.",
+  ]
 }
 
 function cliStartupSection(r: BenchResult): string[] {

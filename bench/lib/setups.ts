@@ -12,10 +12,14 @@ import {
   waitFor,
   type Topology,
 } from '../../test/harness/index.ts'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { startAgents, type RunningAgent } from '../../test/agent/agents.ts'
 import { startServers } from './tools.ts'
 import type { Started } from './procs.ts'
 import { createDockerSetup } from './docker-setup.ts'
+import { OUTSIDE_IP } from './paths.ts'
 
 export type Mode = 'routed' | 'kernel' | 'bpf' | 'docker'
 export type Underlay = 'wire' | 'veth'
@@ -63,7 +67,11 @@ export async function createSetup(mode: Mode, underlay: Underlay): Promise<Setup
     if (mode === 'routed') {
       ips = await plumbRouted(topo, client, localNs, remoteNs)
     } else {
-      agents = await startAgents(topo, { datapath: mode as 'kernel' | 'bpf', ttl: '10s' })
+      agents = await startAgents(topo, {
+        datapath: mode as 'kernel' | 'bpf',
+        ttl: '10s',
+        extraArgs: ['--resolv-conf', benchResolvConf(topo)],
+      })
       const net = await agents[0]!.api('POST', '/v1/networks', {
         name: 'bench',
         subnet: '10.0.1.0/24',
@@ -117,6 +125,21 @@ export async function createSetup(mode: Mode, underlay: Underlay): Promise<Setup
     await destroyTopology(topo).catch(() => {})
     throw e
   }
+}
+
+/**
+ * The agents' upstream resolver: the outside namespace's address on the bench's own underlay
+ * (./paths.ts), so a name weft's resolver does not know is never forwarded off the machine.
+ */
+function benchResolvConf(topo: Topology): string {
+  const dir = mkdtempSync(join(tmpdir(), `weft-${topo.prefix}-bench-`))
+  topo.track(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'resolv.conf')
+  writeFileSync(
+    path,
+    `# the bench's outside namespace (bench/lib/paths.ts)\nnameserver ${OUTSIDE_IP}\n`,
+  )
+  return path
 }
 
 /**

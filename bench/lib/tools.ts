@@ -42,15 +42,30 @@ export interface UdpResult {
   rxPackets: number
 }
 
-/** iperf3 -J output of a UDP test: packets the receiver got (sent minus lost) per second. */
+/**
+ * iperf3 -J output of a UDP test: datagrams the receiver got per second. The receiver's own
+ * byte count (end.sum_received over the datagram size) when iperf3 gives it: its lost count
+ * comes from sequence numbers, which -O's reset at the end of the warm-up skews (seen: 11,184
+ * "lost" of 10,930 sent while the receiver counted 4,328 datagrams). Else sent minus lost.
+ */
 export function parseIperfUdp(json: string): UdpResult {
   const j = JSON.parse(json)
   if (j.error) throw new Error(`iperf3: ${j.error}`)
   const s = j.end?.sum
   if (!s || typeof s.packets !== 'number')
     throw new Error('iperf3 -J output has no end.sum.packets')
-  // iperf3's lost count comes from the receiver's sequence numbers and can exceed what the
-  // sender counted when the receiver falls far behind: never report fewer than nothing
+  const recv = j.end?.sum_received
+  const blksize = j.start?.test_start?.blksize
+  if (recv && typeof recv.bytes === 'number' && recv.seconds > 0 && blksize > 0) {
+    const rxPackets = Math.round(recv.bytes / blksize)
+    return {
+      rxPps: rxPackets / recv.seconds,
+      txPps: s.packets / s.seconds,
+      lostPercent: s.packets ? Math.max(0, 100 * (1 - rxPackets / s.packets)) : 0,
+      rxPackets,
+    }
+  }
+  // never report fewer than nothing when the lost count exceeds what the sender counted
   const rxPackets = Math.max(0, s.packets - (s.lost_packets ?? 0))
   return {
     rxPps: rxPackets / s.seconds,
@@ -145,15 +160,17 @@ export interface TcpOptions {
   streams?: number
   /** Rate limit per stream, e.g. "2G" (iperf3 -b). */
   rate?: string
+  /** Server port as the client dials it (a published port differs from the server's own). */
+  port?: number
 }
 
 /** Common iperf3 flags, identical for every mode: 1 s omitted as warm-up, JSON output. */
-const iperfBase = (ip: string, seconds: number) => [
+const iperfBase = (ip: string, seconds: number, port = IPERF_PORT) => [
   'iperf3',
   '-c',
   ip,
   '-p',
-  String(IPERF_PORT),
+  String(port),
   '-t',
   String(seconds),
   '-O',
@@ -213,7 +230,7 @@ export async function tcpRun(
   ip: string,
   o: TcpOptions,
 ): Promise<TcpResult & CpuSplit> {
-  const cmd = [...iperfBase(ip, o.seconds), '-P', String(o.streams ?? 1)]
+  const cmd = [...iperfBase(ip, o.seconds, o.port), '-P', String(o.streams ?? 1)]
   if (o.rate) cmd.push('-b', o.rate)
   await waitIperfIdle(serverNs)
   const before = readCpu()
@@ -241,26 +258,22 @@ export async function udpRun(
   serverNs: string,
   ip: string,
   seconds: number,
+  port = IPERF_PORT,
 ): Promise<UdpResult> {
-  const cmd = [...iperfBase(ip, seconds), '-u', '-l', '64', '-b', '0']
+  const cmd = [...iperfBase(ip, seconds, port), '-u', '-l', '64', '-b', '0']
   const r = await iperfClient(ns, serverNs, cmd, seconds)
   if (r.code !== 0)
     throw new Error(`iperf3 UDP to ${ip} exited ${r.code}: ${errorOf(r.stdout, r.stderr)}`)
   return parseIperfUdp(r.stdout)
 }
 
-export async function latencyRun(ns: string, ip: string, seconds: number): Promise<LatencyResult> {
-  const cmd = [
-    'sockperf',
-    'pp',
-    '-i',
-    ip,
-    '-p',
-    String(SOCKPERF_PORT),
-    '-t',
-    String(seconds),
-    '--full-rtt',
-  ]
+export async function latencyRun(
+  ns: string,
+  ip: string,
+  seconds: number,
+  port = SOCKPERF_PORT,
+): Promise<LatencyResult> {
+  const cmd = ['sockperf', 'pp', '-i', ip, '-p', String(port), '-t', String(seconds), '--full-rtt']
   const r = await runInNs(ns, pin(CPU_CLIENT, cmd), { timeoutMs: (seconds + 20) * 1000 })
   if (r.code !== 0)
     throw new Error(`sockperf to ${ip} exited ${r.code}: ${(r.stdout + r.stderr).slice(-400)}`)

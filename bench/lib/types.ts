@@ -44,6 +44,41 @@ export const SAME_HOST_FIGURES: FigureKey[] = [
   'cpuSecPerGB',
 ]
 
+/** Figures of the names resolver (the way out and names phase, ./paths.ts). */
+export const NAMES_FIGURE_KEYS = [
+  'namesQps',
+  'namesFailed',
+  'namesIdleP50us',
+  'namesIdleP99us',
+  'namesLoadedP50us',
+  'namesLoadedP99us',
+] as const
+export type NamesFigureKey = (typeof NAMES_FIGURE_KEYS)[number]
+export type NamesFigureSet = Partial<Record<NamesFigureKey, Figure>>
+
+/** Figures the smoke test requires of the way out (nat), the way in (published) and names. */
+export const NAT_FIGURES: FigureKey[] = ['tcp1Gbps', 'udp64Kpps', 'latP50us', 'latP99us']
+export const PUBLISHED_FIGURES: FigureKey[] = ['tcp1Gbps', 'latP50us', 'latP99us']
+export const NAMES_FIGURES: NamesFigureKey[] = [
+  'namesQps',
+  'namesIdleP50us',
+  'namesIdleP99us',
+  'namesLoadedP50us',
+  'namesLoadedP99us',
+]
+
+/** The way out and names (issue 15 item 5, issue 18 item 4); absent with --no-paths. */
+export interface PathsPhase {
+  /** Container → a server in an "outside" namespace on the underlay, through its host's NAT. */
+  nat: Partial<Record<Mode, FigureSet>>
+  /** Outside namespace → host 2's address and a published port → a container on host 2. */
+  published: Partial<Record<Mode, FigureSet>>
+  /** The in-sandbox resolver (routed: a plain dnsmasq there); first underlay phase only. */
+  names?: Partial<Record<Mode, NamesFigureSet>>
+  /** Why a mode has no figures for a path (e.g. the kernel datapath has no way out). */
+  notes: Partial<Record<Mode, string>>
+}
+
 export interface Phase {
   underlay: Underlay
   remote: Partial<Record<Mode, FigureSet>>
@@ -52,6 +87,8 @@ export interface Phase {
   /** Per mode, per test (tcp1, udp64): kernel counter deltas per namespace, one entry per round. */
   counters: Partial<Record<Mode, Record<string, Record<string, Counters>[]>>>
   errors: Partial<Record<Mode, string[]>>
+  /** The way out and names (absent with --no-paths and in results from before it existed). */
+  paths?: PathsPhase
 }
 
 export interface Target {

@@ -33,6 +33,19 @@ describe('iperf3 -J parsers', () => {
       rxPackets: 900,
     })
   })
+  test("UDP: the receiver's own byte count when iperf3 gives it (its lost count is skewed by -O)", () => {
+    const j = {
+      start: { test_start: { blksize: 64 } },
+      end: {
+        sum: { packets: 10930, lost_packets: 11184, lost_percent: 102.3, seconds: 0.743 },
+        sum_received: { bytes: 276992, packets: 6630, seconds: 0.971 },
+      },
+    }
+    const r = parseIperfUdp(JSON.stringify(j))
+    expect(r.rxPackets).toBe(4328)
+    expect(r.rxPps).toBeCloseTo(4328 / 0.971, 6)
+    expect(r.lostPercent).toBeCloseTo(100 * (1 - 4328 / 10930), 6)
+  })
   test('an iperf3 error is thrown with its message', () => {
     expect(() =>
       parseIperfTcp('{"error":"the server is busy running a test. try again later"}'),

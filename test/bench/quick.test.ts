@@ -6,7 +6,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { requireRoot, run } from '../harness/index.ts'
-import { REMOTE_FIGURES, SAME_HOST_FIGURES, type BenchResult } from '../../bench/lib/types.ts'
+import {
+  NAMES_FIGURES,
+  NAT_FIGURES,
+  PUBLISHED_FIGURES,
+  REMOTE_FIGURES,
+  SAME_HOST_FIGURES,
+  type BenchResult,
+} from '../../bench/lib/types.ts'
 
 const ROOT = join(import.meta.dir, '..', '..')
 
@@ -38,8 +45,8 @@ describe('bench/run.ts --quick', () => {
       throw new Error(`no results JSON in ${out}; exit ${exitCode}; log tail:\n${log.slice(-3000)}`)
     result = JSON.parse(readFileSync(join(out, json), 'utf8'))
     // ~3 min on 2 shared vCPUs with the docker mode (two dockerd per underlay), plus ~25 s per
-    // datapath for the control plane on etcd; margin for load
-  }, 480_000)
+    // datapath for the control plane on etcd and ~1 min for the way out and names; margin for load
+  }, 560_000)
 
   afterAll(() => {
     if (out) rmSync(out, { recursive: true, force: true })
@@ -105,6 +112,38 @@ describe('bench/run.ts --quick', () => {
       missing: [],
       errors: result.phases.map(() => ({})),
     })
+  })
+
+  test('way out (NAT), published port and names figures against routing, in both underlays', () => {
+    const missing: string[] = []
+    const need = (
+      where: string,
+      set: Record<string, { median: number }> | undefined,
+      keys: string[],
+    ) => {
+      for (const k of keys) {
+        const v = set?.[k]?.median
+        if (!(typeof v === 'number' && v > 0)) missing.push(`${where} ${k} = ${v}`)
+      }
+    }
+    for (const p of result.phases) {
+      if (!p.paths) throw new Error(`${p.underlay}: no way out and names figures`)
+      for (const mode of ['routed', 'bpf'] as const) {
+        need(`${p.underlay} nat ${mode}`, p.paths.nat[mode], NAT_FIGURES)
+        need(`${p.underlay} published ${mode}`, p.paths.published[mode], PUBLISHED_FIGURES)
+      }
+      // the kernel datapath has no way out: said, not measured
+      expect(p.paths.nat.kernel).toBeUndefined()
+      expect(p.paths.notes.kernel ?? '').toContain('no way out')
+    }
+    // names never cross the underlay: the first phase only, for every mode with a resolver
+    for (const mode of ['routed', 'kernel', 'bpf'] as const)
+      need(`names ${mode}`, result.phases[0]!.paths!.names?.[mode], NAMES_FIGURES)
+    expect(result.phases[1]!.paths!.names).toBeUndefined()
+    expect(missing).toEqual([])
+    const report = readFileSync(join(out, 'REPORT.md'), 'utf8')
+    expect(report).toContain('## Way out and names, wire underlay')
+    expect(report).toContain('bpf/routed')
   })
 
   test('control-plane figures for every weft datapath that works', () => {
