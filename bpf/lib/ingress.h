@@ -9,6 +9,18 @@
  * host, or to the VTEP through another NIC, is never delivered either.
  * Inner ARP is dropped (inner_not_ipv4): weft hosts answer ARP locally, and external VTEPs are
  * expected to have static neighbours for weft endpoints (as Docker's overlay has).
+ *
+ * Delivery (2026-12, measured with bench/reorder.ts; docs/PERF-NOTES.md "Reordering"): inner TCP
+ * goes to the egress of the destination's host veth (bpf_redirect), whose veth_xmit queues it to
+ * the container end once more, as routing and the kernel datapath's bridge deliver; everything
+ * else goes straight into the container end (bpf_redirect_peer, one backlog pass less). A TCP
+ * sender transmits from two CPUs (its sendmsg, and softirq where ACKs are processed) and every
+ * veth hop queues to the current CPU's backlog, so a flow travels in two per-CPU pipelines; the
+ * peer redirect, the shortest of them, let the softirq-sent part overtake or fall behind the rest
+ * by more than TCP's reordering window: more spurious (DSACKed) retransmits and receiver
+ * out-of-order queueings than routing. UDP and ICMP senders transmit from their own context
+ * only, so they keep the shorter path (small-packet pps, latency). One flow is one protocol, so
+ * no flow is ever split between the two paths.
  */
 #pragma once
 
@@ -110,5 +122,7 @@ static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_
 	__builtin_memcpy(inner.h_dest, ep->mac, ETH_ALEN);
 	v->bytes = skb->len - sizeof(struct ethhdr) - outer_l3_len;
 	v->counter = VX_CTR_RX;
-	return vx_decap_redirect(skb, outer_l3_len, &inner, ep->ifindex);
+	/* TCP through the host veth, the rest by peer redirect: see "Delivery" at the top. */
+	return vx_decap_redirect(skb, outer_l3_len, &inner, ep->ifindex,
+				 iip->protocol == IPPROTO_TCP);
 }
