@@ -10,17 +10,19 @@
  * Inner ARP is dropped (inner_not_ipv4): weft hosts answer ARP locally, and external VTEPs are
  * expected to have static neighbours for weft endpoints (as Docker's overlay has).
  *
- * Delivery (2026-12, measured with bench/reorder.ts; docs/PERF-NOTES.md "Reordering"): inner TCP
- * goes to the egress of the destination's host veth (bpf_redirect), whose veth_xmit queues it to
- * the container end once more, as routing and the kernel datapath's bridge deliver; everything
- * else goes straight into the container end (bpf_redirect_peer, one backlog pass less). A TCP
- * sender transmits from two CPUs (its sendmsg, and softirq where ACKs are processed) and every
- * veth hop queues to the current CPU's backlog, so a flow travels in two per-CPU pipelines; the
- * peer redirect, the shortest of them, let the softirq-sent part overtake or fall behind the rest
- * by more than TCP's reordering window: more spurious (DSACKed) retransmits and receiver
- * out-of-order queueings than routing. UDP and ICMP senders transmit from their own context
- * only, so they keep the shorter path (small-packet pps, latency). One flow is one protocol, so
- * no flow is ever split between the two paths.
+ * Delivery (2026-12, bench/reorder.ts, same runs, modes alternating; docs/PERF-NOTES.md
+ * "Reordering"): inner TCP goes to the egress of the destination's host veth (bpf_redirect),
+ * whose veth_xmit queues it to the container end once more, as routing and the kernel
+ * datapath's bridge deliver; everything else goes straight into the container end
+ * (bpf_redirect_peer, one backlog pass less). A TCP sender transmits from two CPUs (its
+ * sendmsg, and softirq where ACKs are processed) and every veth hop queues to the current
+ * CPU's backlog, so one flow travels in two per-CPU pipelines that race to the receiver (tcpdump
+ * at each hop: reordering appears at the sender's first veth hop, in every mode). With the
+ * peer redirect, the one pipeline unlike routing's, bpf had 1.25-1.95x routing's retransmits
+ * on the wire underlay and up to 1.3x on the veth underlay, with 1.4-3.4x its DSACKs (spurious);
+ * with the extra pass 0.6-1.7x and 0.5-1.0x, throughput unchanged within the noise. UDP and
+ * ICMP senders transmit from their own context only, so they keep the shorter path (small-
+ * packet pps, latency). One flow is one protocol: no flow is split between the two paths.
  */
 #pragma once
 
