@@ -9,6 +9,20 @@
  * host, or to the VTEP through another NIC, is never delivered either.
  * Inner ARP is dropped (inner_not_ipv4): weft hosts answer ARP locally, and external VTEPs are
  * expected to have static neighbours for weft endpoints (as Docker's overlay has).
+ *
+ * Delivery (2026-12, bench/reorder.ts, same runs, modes alternating; docs/PERF-NOTES.md
+ * "Reordering"): inner TCP goes to the egress of the destination's host veth (bpf_redirect),
+ * whose veth_xmit queues it to the container end once more, as routing and the kernel
+ * datapath's bridge deliver; everything else goes straight into the container end
+ * (bpf_redirect_peer, one backlog pass less). A TCP sender transmits from two CPUs (its
+ * sendmsg, and softirq where ACKs are processed) and every veth hop queues to the current
+ * CPU's backlog, so one flow travels in two per-CPU pipelines that race to the receiver (tcpdump
+ * at each hop: reordering appears at the sender's first veth hop, in every mode). With the
+ * peer redirect, the one pipeline unlike routing's, bpf had 1.25-1.95x routing's retransmits
+ * on the wire underlay and up to 1.3x on the veth underlay, with 1.4-3.4x its DSACKs (spurious);
+ * with the extra pass 0.6-1.7x and 0.5-1.0x, throughput unchanged within the noise. UDP and
+ * ICMP senders transmit from their own context only, so they keep the shorter path (small-
+ * packet pps, latency). One flow is one protocol: no flow is split between the two paths.
  */
 #pragma once
 
@@ -110,5 +124,7 @@ static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_
 	__builtin_memcpy(inner.h_dest, ep->mac, ETH_ALEN);
 	v->bytes = skb->len - sizeof(struct ethhdr) - outer_l3_len;
 	v->counter = VX_CTR_RX;
-	return vx_decap_redirect(skb, outer_l3_len, &inner, ep->ifindex);
+	/* TCP through the host veth, the rest by peer redirect: see "Delivery" at the top. */
+	return vx_decap_redirect(skb, outer_l3_len, &inner, ep->ifindex,
+				 iip->protocol == IPPROTO_TCP);
 }

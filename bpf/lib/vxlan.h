@@ -105,9 +105,12 @@ static __always_inline int vx_encap_redirect(struct __sk_buff *skb, const struct
 
 /* Strips `outer_len` bytes of outer IPv4/UDP/VXLAN + the outer Ethernet, keeping `inner` (the
  * inner Ethernet header, with its destination MAC already set) at the head, and hands the frame
- * to the container behind host veth `ifindex`. Returns TC_ACT_REDIRECT or a VX_DROP_* reason. */
+ * to the container behind host veth `ifindex`: through that veth's egress (veth_xmit, one more
+ * backlog pass, as routing and the bridge deliver) when `via_host_veth`, else straight into the
+ * container end (bpf_redirect_peer). Returns TC_ACT_REDIRECT or a VX_DROP_* reason. */
 static __always_inline int vx_decap_redirect(struct __sk_buff *skb, __u32 outer_l3_len,
-					     const struct ethhdr *inner, __u32 ifindex)
+					     const struct ethhdr *inner, __u32 ifindex,
+					     int via_host_veth)
 {
 	/* adjust_room(MAC) removes bytes right after the outer Ethernet header: the outer L3/L4/VXLAN
 	 * headers and the inner Ethernet header; the inner one is then written over the outer. */
@@ -117,5 +120,5 @@ static __always_inline int vx_decap_redirect(struct __sk_buff *skb, __u32 outer_
 		return VX_DROP_DECAP_FAILED;
 	if (bpf_skb_store_bytes(skb, 0, inner, sizeof(*inner), 0))
 		return VX_DROP_DECAP_FAILED;
-	return bpf_redirect_peer(ifindex, 0);
+	return via_host_veth ? bpf_redirect(ifindex, 0) : bpf_redirect_peer(ifindex, 0);
 }

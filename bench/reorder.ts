@@ -1,0 +1,226 @@
+// Reordering evidence: single-stream TCP per datapath with the counters that tell reordering
+// from loss, on the bench's own topologies (bench/lib/setups.ts). As root:
+//
+//   bun run bench/reorder.ts [--underlays wire,veth] [--modes routed,kernel,bpf] [--same-host]
+//        [--rounds 3] [--seconds 8] [--variant name=path/to/weft ...] [--json FILE]
+//
+// Every setup of an underlay is built first and kept up; rounds then alternate the modes (order
+// rotated each round) so background load spreads over all of them. Per run: iperf3 -P 1 (client
+// CPU 0, server CPU 1, as bench/run.ts), nstat deltas in the sender's namespace (retransmits,
+// SACK/DSACK reorder signs, spurious retransmits that were still queued on the host) and in the
+// receiver's (out-of-order queueings, receive-queue drops), and /proc/net/softnet_stat deltas
+// per CPU (packets handled, backlog drops, squeezes). A variant is a bpf setup whose agents run
+// another weft binary (WEFT_AGENT_CMD): build the "before" tree's dist/weft and A/B it against
+// this tree's in the same run. Findings: docs/PERF-NOTES.md ("Reordering").
+import { readFileSync, writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { leaks } from '../test/harness/index.ts'
+import { stopAll } from './lib/procs.ts'
+import { createSetup, liveTopologies, type Mode, type Setup, type Underlay } from './lib/setups.ts'
+import { median } from './lib/stats.ts'
+import { tcpRun } from './lib/tools.ts'
+import { runInNs } from './lib/procs.ts'
+
+const { values: args } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    underlays: { type: 'string', default: 'wire,veth' },
+    modes: { type: 'string', default: 'routed,kernel,bpf' },
+    variant: { type: 'string', multiple: true, default: [] },
+    'same-host': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '8' },
+    json: { type: 'string' },
+  },
+  strict: true,
+})
+const ROUNDS = positive('rounds')
+const SECONDS = positive('seconds')
+const UNDERLAYS = args.underlays!.split(',') as Underlay[]
+for (const u of UNDERLAYS)
+  if (u !== 'wire' && u !== 'veth') throw new Error(`unknown underlay ${u}: use wire,veth`)
+
+interface Variant {
+  name: string
+  mode: Exclude<Mode, 'docker'>
+  /** WEFT_AGENT_CMD for this variant's agents (unset: this tree's dist/weft). */
+  agentCmd?: string
+}
+const variants: Variant[] = args.modes!.split(',').map((m) => {
+  if (m !== 'routed' && m !== 'kernel' && m !== 'bpf')
+    throw new Error(`unknown mode ${m}: use routed,kernel,bpf`)
+  return { name: m, mode: m }
+})
+for (const v of args.variant!) {
+  const [name, path] = v.split('=')
+  if (!name || !path) throw new Error(`--variant ${v}: use name=path/to/weft`)
+  if (variants.some((x) => x.name === name)) throw new Error(`--variant ${name}: name taken`)
+  variants.push({ name, mode: 'bpf', agentCmd: path })
+}
+if (process.getuid?.() !== 0) throw new Error('bench/reorder.ts builds namespaces: run it as root')
+
+/** Sender-side (client) and receiver-side (server) nstat counters that tell reordering from loss. */
+const SENDER = [
+  'TcpRetransSegs',
+  'TcpExtTCPFastRetrans',
+  'TcpExtTCPSACKReorder',
+  'TcpExtTCPDSACKRecv',
+  'TcpExtTCPSpuriousRtxHostQueues',
+  'TcpExtTCPLossProbes',
+  'TcpExtTCPTimeouts',
+] as const
+const RECEIVER = [
+  'TcpExtTCPOFOQueue',
+  'TcpExtTCPDSACKOldSent',
+  'TcpExtTCPRcvQDrop',
+  'TcpExtTCPOFODrop',
+  'TcpExtTCPBacklogDrop',
+  'IpInDiscards',
+] as const
+
+async function nstat(ns: string): Promise<Record<string, number>> {
+  const r = await runInNs(ns, ['nstat', '-a', '-s', '-z', '-j'], { timeoutMs: 10_000 })
+  if (r.code !== 0) throw new Error(`nstat in ${ns}: ${r.stderr.trim()}`)
+  return (JSON.parse(r.stdout).kernel ?? {}) as Record<string, number>
+}
+
+/** /proc/net/softnet_stat per CPU: processed, dropped (backlog full), time_squeeze. */
+function softnet(): number[][] {
+  return readFileSync('/proc/net/softnet_stat', 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) =>
+      l
+        .trim()
+        .split(/\s+/)
+        .slice(0, 3)
+        .map((h) => parseInt(h, 16)),
+    )
+}
+
+interface Sample {
+  gbps: number
+  counters: Record<string, number>
+  /** per CPU: packets processed, backlog drops, squeezes */
+  softnet: number[][]
+}
+
+type PathKind = 'remote' | 'same-host'
+
+async function measure(s: Setup, path: PathKind): Promise<Sample> {
+  const peer = path === 'remote' ? s.remote : s.local
+  const [c0, p0, n0] = [await nstat(s.client), await nstat(peer.ns), softnet()]
+  const r = await tcpRun(s.client, peer.ns, peer.ip, { seconds: SECONDS })
+  const [c1, p1, n1] = [await nstat(s.client), await nstat(peer.ns), softnet()]
+  const counters: Record<string, number> = {}
+  for (const k of SENDER) counters[k] = (c1[k] ?? 0) - (c0[k] ?? 0)
+  for (const k of RECEIVER) counters[k] = (p1[k] ?? 0) - (p0[k] ?? 0)
+  return { gbps: r.gbps, counters, softnet: n1.map((row, i) => row.map((v, j) => v - n0[i]![j]!)) }
+}
+
+async function buildSetup(v: Variant, underlay: Underlay): Promise<Setup> {
+  const was = process.env.WEFT_AGENT_CMD
+  if (v.agentCmd) process.env.WEFT_AGENT_CMD = v.agentCmd
+  try {
+    const s = await createSetup(v.mode, underlay)
+    prefixes.push(s.topo.prefix)
+    return s
+  } finally {
+    if (was === undefined) delete process.env.WEFT_AGENT_CMD
+    else process.env.WEFT_AGENT_CMD = was
+  }
+}
+
+const results: Record<string, Record<string, Sample[]>> = {}
+const prefixes: string[] = []
+let interrupted = false
+process.on('SIGINT', () => {
+  interrupted = true
+})
+
+const teardownAll = async () => {
+  await stopAll()
+  for (const t of [...liveTopologies]) {
+    liveTopologies.delete(t)
+    await t.destroy()
+  }
+}
+
+try {
+  for (const [ui, underlay] of UNDERLAYS.entries()) {
+    const setups = new Map<string, Setup>()
+    for (const v of variants) {
+      process.stderr.write(`${underlay} · ${v.name}: setup\n`)
+      setups.set(v.name, await buildSetup(v, underlay))
+    }
+    const paths: PathKind[] = ui === 0 && args['same-host'] ? ['remote', 'same-host'] : ['remote']
+    for (let round = 0; round < ROUNDS && !interrupted; round++) {
+      const order = variants.map((_, i) => variants[(i + round) % variants.length]!)
+      for (const v of order) {
+        for (const path of paths) {
+          if (interrupted) break
+          const key = path === 'remote' ? underlay : 'same-host'
+          const s = await measure(setups.get(v.name)!, path)
+          ;((results[key] ??= {})[v.name] ??= []).push(s)
+          process.stderr.write(
+            `${key} · ${v.name} · round ${round + 1}: ${s.gbps.toFixed(2)} Gbit/s, ` +
+              `${s.counters.TcpRetransSegs} retr, ${s.counters.TcpExtTCPOFOQueue} OFO, ` +
+              `${s.counters.TcpExtTCPSACKReorder} SACK reorder, ${s.counters.TcpExtTCPDSACKRecv} DSACK, ` +
+              `softnet per CPU ${s.softnet.map((c) => c[0]).join('/')} (drops ${s.softnet.map((c) => c[1]).join('/')})\n`,
+          )
+        }
+      }
+    }
+    for (const s of setups.values()) await s.destroy()
+    if (interrupted) break
+  }
+} finally {
+  await teardownAll()
+}
+
+// --- table of medians, ratios to routed ---------------------------------------------------------
+const cols = [
+  'gbps',
+  'TcpRetransSegs',
+  'TcpExtTCPOFOQueue',
+  'TcpExtTCPSACKReorder',
+  'TcpExtTCPDSACKRecv',
+]
+const lines: string[] = []
+for (const [key, byMode] of Object.entries(results)) {
+  lines.push(`\n${key} (${SECONDS} s per run, medians of ${ROUNDS} rounds; x = / routed)`)
+  lines.push(
+    `| mode | Gbit/s | retransmits | receiver OFO | SACK reorder | DSACK | samples (Gbit/s retr OFO) |`,
+  )
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- |')
+  const med = (mode: string, c: string) =>
+    median((byMode[mode] ?? []).map((s) => (c === 'gbps' ? s.gbps : s.counters[c]!)))
+  for (const mode of Object.keys(byMode)) {
+    const cells = cols.map((c) => {
+      const v = med(mode, c)
+      const base = med('routed', c)
+      const ratio =
+        byMode.routed && mode !== 'routed' && base > 0 ? ` (${(v / base).toFixed(2)}x)` : ''
+      return (c === 'gbps' ? v.toFixed(2) : String(Math.round(v))) + ratio
+    })
+    const samples = byMode[mode]!.map(
+      (s) => `${s.gbps.toFixed(1)} ${s.counters.TcpRetransSegs} ${s.counters.TcpExtTCPOFOQueue}`,
+    ).join('; ')
+    lines.push(`| ${mode} | ${cells.join(' | ')} | ${samples} |`)
+  }
+}
+console.log(lines.join('\n'))
+if (args.json)
+  writeFileSync(args.json, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, results }, null, 2))
+
+for (const p of prefixes) {
+  const l = await leaks(p)
+  if (l.length) throw new Error(`leaked: ${l.join(', ')}`)
+}
+process.exit(interrupted ? 130 : 0)
+
+function positive(name: 'rounds' | 'seconds'): number {
+  const n = Number(args[name])
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} ${args[name]}: a whole number >= 1`)
+  return n
+}
