@@ -108,7 +108,7 @@ export function renderReport(
       'plain routing between the hosts, containers routed via their hosts, no encapsulation, MTU 1500 (the physical limit here)',
     kernel:
       "weft `--datapath kernel`: per-network bridge + vxlan device + static FDB/neighbours (Docker's layout), MTU 1450",
-    bpf: 'weft `--datapath bpf`: TC eBPF encap/decap, `bpf_redirect_peer`, MTU 1450',
+    bpf: 'weft `--datapath bpf`: TC eBPF encap/decap; delivery `bpf_redirect` (TCP) / `bpf_redirect_peer` (other), MTU 1450',
     docker:
       "Docker's own overlay driver (Debian docker.io daemons of the bench's own, one per host, in a Swarm; attachable overlay network, busybox containers), MTU 1450",
   }
