@@ -220,6 +220,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
         '<= 1.2x',
         (v) => v <= 1.2,
         ['bpf', 'routed'],
+        `bpf ${fmtN(p.sameHost.bpf?.tcp1Retransmits?.median)} vs routed ${fmtN(p.sameHost.routed?.tcp1Retransmits?.median)} retransmits (median of rounds); local switching is the endpoint program's redirect (PERF-NOTES)`,
       )
   }
   const cp = r.controlPlane.bpf && !('error' in r.controlPlane.bpf) ? r.controlPlane.bpf : undefined
