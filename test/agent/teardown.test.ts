@@ -298,16 +298,22 @@ describe('--teardown removes what is there, whichever datapath made it', () => {
     })
   }, 90_000)
 
-  test('--datapath bpf after a kernel agent removes its bridge, vxlan device and veths', async () => {
+  test('--datapath bpf after a kernel agent removes its bridge, vxlan device and veths, and the names resolv.conf', async () => {
     const a = await startAgent(h1, 'kernel', `t${++run}`)
     await networkWithEndpoints([a])
+    // names points `ip netns exec` in the container at its resolver (src/dns/netns-resolv-conf.ts)
+    const resolvConf = `/etc/netns/${h1.containers[0]!.ns}/resolv.conf`
+    await waitFor(() => existsSync(resolvConf), { what: `${resolvConf} written` })
     await a.stop()
     expect((await whatIsThere(h1)).links).toContain('wfvx256')
+    expect(existsSync(resolvConf)).toBe(true) // a stop keeps it (live restore)
     const r = await runToExit(h1, teardownArgs(h1, 'bpf'))
     expect({ code: r.code, error: r.error }).toEqual({ code: 0, error: undefined })
     expect(r.stdout).toContain('kernel datapath: 1 vxlan device(s): wfvx256')
     expect(r.stdout).toContain('kernel datapath: 1 bridge(s): wfbr256')
+    expect(r.stdout).toContain(`names: ${resolvConf}`)
     expect(await whatIsThere(h1)).toEqual(NOTHING)
+    expect(existsSync(resolvConf)).toBe(false)
   }, 90_000)
 
   test('under `ip netns exec` (bpffs hidden) it refuses and removes nothing; with nsenter it removes all', async () => {
