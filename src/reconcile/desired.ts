@@ -52,10 +52,10 @@ const LEASE_ONLY: PeerLiveness = {
 
 export interface DesiredOptions {
   /**
-   * Whether members are the sources this datapath admits (bpf: a VTEP not sent to stays one),
-   * or only whom it floods to (kernel: a VTEP not sent to is left out). Default true.
+   * This host's datapath (default bpf): its members are the sources it admits (a VTEP not sent
+   * to stays one); the kernel's are only whom it floods to (a VTEP not sent to is left out).
    */
-  membersAdmit?: boolean
+  datapath?: 'bpf' | 'kernel'
 }
 
 export function desiredState(
@@ -64,7 +64,7 @@ export function desiredState(
   peers: PeerLiveness = LEASE_ONLY,
   o: DesiredOptions = {},
 ): DesiredState {
-  const membersAdmit = o.membersAdmit ?? true
+  const membersAdmit = o.datapath !== 'kernel'
   const d: DesiredState = {
     networks: new Map(),
     local: new Map(),

@@ -291,7 +291,7 @@ export class Reconciler {
     if (this.lastDesired?.view === view && this.lastDesired.peersVersion === peersVersion)
       return this.lastDesired
     const d = desiredState(view, this.deps.node, this.deps.peers, {
-      membersAdmit: this.deps.datapath.kind !== 'kernel',
+      datapath: this.deps.datapath.kind,
     })
     const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
       m: Map<K, S>,

@@ -337,7 +337,7 @@ describe('desired state with peer liveness', () => {
   })
 
   test('where members only say whom to flood (kernel datapath): not forward means no member either', () => {
-    const o = { membersAdmit: false }
+    const o = { datapath: 'kernel' as const }
     const fwd = desiredState(v, 'h1', peers({ vtep: '198.18.0.2', forward: true }), o)
     expect(fwd.members.get(300)).toEqual(['198.18.0.2'])
     const held = desiredState(v, 'h1', peers({ vtep: '198.18.0.2', forward: false }), o)
