@@ -227,6 +227,7 @@ describe('the prober', () => {
   test('a kernel-datapath peer (its record says so): the lease alone, neither member nor sent to once it is gone', () => {
     const r = rig(cluster({ h2Kernel: true }))
     for (let i = 0; i < 10; i++) r.round()
+    expect(r.wire.sent).toEqual([]) // it cannot answer: nothing is sent its way
     expect(r.prober.judge('h2', kernelRec('h2') as any)).toEqual({
       vtep: '198.18.0.2',
       forward: true,
@@ -244,6 +245,7 @@ describe('the prober', () => {
     expect(r.prober.reports()[0]!.state).toBe('down')
     r.setView(cluster({ h2Kernel: true }))
     r.round()
+    expect(r.prober.reports()[0]!.state).toBe('unknown') // no longer probed: nothing known
     expect(r.prober.judge('h2', kernelRec('h2') as any)).toEqual({
       vtep: '198.18.0.2',
       forward: true,
