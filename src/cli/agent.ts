@@ -33,6 +33,9 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
     } finally {
       lock?.release()
     }
+    // the sandboxes lost their endpoints: `ip netns exec` there must not point at a resolver gone too
+    const { removeNodeResolvConfs } = await import('../dns/index.ts')
+    for (const file of removeNodeResolvConfs(config.name)) removed.push(`names: ${file}`)
     if (!removed.length) {
       ctx.out(`nothing of node ${config.name}'s datapath was here: nothing removed`)
       return

@@ -7,6 +7,7 @@ export type { Names, NamesOptions, NamesStats } from './service.ts'
 export { LISTEN_ADDRESS, DNS_PORT } from './listener.ts'
 export { endpointNames } from './table.ts'
 export { parseResolvConf } from './upstream.ts'
+export { removeNodeResolvConfs } from './netns-resolv-conf.ts'
 export { ListenError, UpstreamError } from './errors.ts'
 // the codec is public for tests, benches and a future `weft doctor --to NAME`
 export {

@@ -1,7 +1,8 @@
 // /etc/netns/<name>/resolv.conf for `ip netns` sandboxes: `ip netns exec NAME cmd`
 // bind-mounts it over /etc/resolv.conf, so a plain `ip netns add` sandbox resolves overlay
-// names with no setup. weft writes it only when the user has none, marks it as its own, and
-// removes only a file that still carries its mark.
+// names with no setup. weft writes it only when the user has none, marks it as its own (and
+// names the node whose agent wrote it, for `weft agent --teardown`: hosts of one machine share
+// /etc/netns), and removes only a file that still carries its mark.
 import {
   existsSync,
   mkdirSync,
@@ -17,6 +18,7 @@ import { NETNS_RUN_DIR } from '../net/index.ts'
 
 export const ETC_NETNS = '/etc/netns'
 const MARK = '# written by weft'
+const nodeLine = (node: string) => `# weft node: ${node}`
 
 /** The ip-netns name of a sandbox path (/run/netns/NAME), or undefined for a PID or other path. */
 export function netnsName(path: string): string | undefined {
@@ -29,6 +31,7 @@ export function ensureNetnsResolvConf(
   name: string,
   nameserver: string,
   etcDir = ETC_NETNS,
+  node?: string,
 ): boolean {
   const dir = join(etcDir, name)
   const file = join(dir, 'resolv.conf')
@@ -39,6 +42,7 @@ export function ensureNetnsResolvConf(
     tmp,
     `${MARK} for network namespace ${name}: overlay names resolve at ${nameserver} (served by the weft agent);\n` +
       `# removed on its last disconnect. Write your own file here to keep weft from managing it.\n` +
+      (node ? `${nodeLine(node)}\n` : '') +
       `nameserver ${nameserver}\n`,
   )
   renameSync(tmp, file)
@@ -75,6 +79,36 @@ export function removeOrphanedResolvConfs(etcDir = ETC_NETNS, runDir = NETNS_RUN
     cleaned.push(name)
   }
   return cleaned
+}
+
+/**
+ * Remove weft's resolv.conf of every namespace `node`'s agent wrote one for (`weft agent
+ * --teardown`: its sandboxes lose their endpoints, and no resolver answers there any more).
+ * Files of other nodes, of older agents (no node named) and the user's stay. Returns the files.
+ */
+export function removeNodeResolvConfs(node: string, etcDir = ETC_NETNS): string[] {
+  let names: string[]
+  try {
+    names = readdirSync(etcDir)
+  } catch {
+    return []
+  }
+  const removed: string[] = []
+  for (const name of names) {
+    const file = join(etcDir, name, 'resolv.conf')
+    if (!isOurs(file) || !readText(file).split('\n').includes(nodeLine(node))) continue
+    removeNetnsResolvConf(name, etcDir)
+    removed.push(file)
+  }
+  return removed
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
 }
 
 function isOurs(file: string): boolean {

@@ -170,7 +170,7 @@ export function startNames(o: NamesOptions): Names {
     const name = netnsName(path)
     if (!name || s.resolvConfOf) return
     try {
-      if (ensureNetnsResolvConf(name, address, etc)) s.resolvConfOf = name
+      if (ensureNetnsResolvConf(name, address, etc, o.node)) s.resolvConfOf = name
     } catch (e) {
       o.log.warn(
         { sandbox: path, err: (e as Error).message },

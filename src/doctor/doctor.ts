@@ -35,6 +35,8 @@ export interface DoctorSources {
   peers?(): PeerReport[]
   /** The reconciler's judgement of peers (the prober): what the desired state is derived with. */
   liveness?: PeerLiveness
+  /** This host's datapath (default bpf): the desired state's members depend on it. */
+  datapathKind?: 'bpf' | 'kernel'
   sandboxExists?(ref: string): boolean
   now?(): number
 }
@@ -160,7 +162,9 @@ export class Doctor {
     // 4. the kernel against the desired state, after a pass has run on the current view
     checked.push('kernel')
     await this.s.settle()
-    const want = desiredState(this.s.view(), this.s.node, this.s.liveness)
+    const want = desiredState(this.s.view(), this.s.node, this.s.liveness, {
+      datapath: this.s.datapathKind,
+    })
     const a = await this.s.actual()
     for (const vni of vnis) {
       if (!want.networks.has(vni)) continue

@@ -21,6 +21,7 @@ export interface AgentUnits {
   reconciler: { failures(): ItemFailure[]; settled(): Promise<void> }
   /** The drift guard in front of the datapath. */
   datapath: {
+    kind?: 'bpf' | 'kernel'
     inner: { actual(): Promise<ActualState> }
     stats(): Promise<VniStats[]>
     unrepaired(): { kind: string; detail: string; since: number }[]
@@ -50,6 +51,7 @@ export function agentDoctor(u: AgentUnits): Doctor {
     actual: () => u.datapath.inner.actual(),
     stats: () => u.datapath.stats(),
     localFacts: () => u.localFacts(),
+    ...(u.datapath.kind && { datapathKind: u.datapath.kind }),
     ...(u.prober && { peers: () => u.prober!.reports(), liveness: u.prober }),
     settle: () =>
       new Promise<void>((resolve) => {

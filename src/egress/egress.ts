@@ -8,7 +8,7 @@
 // never opens a window without NAT or without published ports.
 import { ConflictError, ValidationError } from '../errors/index.ts'
 import { parseCidr, parseIPv4, RtnlSocket } from '../net/index.ts'
-import { enableForwarding } from './forwarding.ts'
+import { disableForwarding, enableForwarding } from './forwarding.ts'
 import {
   applyTable,
   assertNft,
@@ -62,7 +62,9 @@ function hostAddresses(): string[] {
 /** What HostEgress does to the kernel (the real calls by default; fakes in root-free tests). */
 export interface EgressKernel {
   assertNft(): Promise<void>
-  enableForwarding(): void
+  /** True when forwarding was off and is on now. */
+  enableForwarding(): boolean
+  disableForwarding(): void
   readPublished(): Promise<PublishedCounters[]>
   applyTable(s: TableState): Promise<void>
   /** False when there was no table. */
@@ -75,6 +77,7 @@ export interface EgressKernel {
 const KERNEL: EgressKernel = {
   assertNft,
   enableForwarding,
+  disableForwarding,
   readPublished,
   applyTable,
   removeTable,
@@ -93,11 +96,13 @@ export class HostEgress {
   private readonly pubs = new Map<string, Publication>()
   private applied: string | undefined
   private lastRead: { at: number; read: Promise<PublishedCounters[]> } | undefined
+  /** This process turned IPv4 forwarding on: its teardown turns it off again. */
+  private forwardingTurnedOn = false
 
   /** Checks `nft`, turns on forwarding, adopts the published ports the kernel holds. */
   async start(): Promise<void> {
     await this.k.assertNft()
-    this.k.enableForwarding()
+    if (this.k.enableForwarding()) this.forwardingTurnedOn = true
     for (const p of await this.k.readPublished()) {
       const k = pubKey(p.vni, p.ip)
       const had = this.pubs.get(k)
@@ -178,10 +183,18 @@ export class HostEgress {
     return this.lastRead.read
   }
 
-  /** Remove the table; false when there was none. */
+  /**
+   * Remove the table (false when there was none), and turn IPv4 forwarding off if this process
+   * turned it on: a first start that fails leaves the host as it found it. Another process's
+   * teardown cannot know how it was, and leaves it on.
+   */
   async teardown(): Promise<boolean> {
     const removed = await this.k.removeTable()
     this.applied = undefined
+    if (this.forwardingTurnedOn) {
+      this.k.disableForwarding()
+      this.forwardingTurnedOn = false
+    }
     return removed
   }
 

@@ -198,7 +198,9 @@ export class PeerProbe {
       this.lastAnswerAt !== undefined &&
       now - this.lastAnswerAt > downAfterMs &&
       this.lostInRow >= DOWN_AFTER_LOST
-    const next: DatapathState = this.lastAnswerAt === undefined ? 'unknown' : silent ? 'down' : 'up'
+    // a kernel-datapath peer is never probed: what a seed assumed of it says nothing either
+    const next: DatapathState =
+      !this.answersProbes || this.lastAnswerAt === undefined ? 'unknown' : silent ? 'down' : 'up'
     const changed = next !== this.state
     this.state = next
     return changed

@@ -13,7 +13,11 @@
 //   this agent while a peer's agent is down keeps that peer's endpoints as well.
 // - Lease present, probes silent: down, endpoints dropped (a host that is gone goes within
 //   downAfterMs + one interval, not after 2 x TTL). Lease gone, probes answered: up, kept.
-//   Never answered: the lease alone decides (peers that cannot answer lose nothing).
+//   Never answered: the lease alone decides (peers that cannot answer lose nothing). A peer
+//   whose record says it runs the kernel datapath is not probed (its vxlan device would drop
+//   the probes as bad VXLAN) and is judged by its lease alone: gone with its lease (not even
+//   a member: on a kernel host that would keep flooding to it), kept while it holds (a seeded
+//   one that stayed silent is not down).
 // - Replies are drained on a short schedule after each round, not on a busy timer: a round
 //   trip is the kernel's receive time minus the send time, so draining late costs no accuracy.
 //   Each round drains before it expires anything, and down takes lost probes as well as time
@@ -106,7 +110,12 @@ export class Prober implements PeerLiveness {
     node: string,
     record: NodeRecord | undefined,
   ): { vtep: string; forward: boolean } | undefined {
-    const state = this.peers.get(node)?.state ?? 'unknown'
+    const peer = this.peers.get(node)
+    // a kernel-datapath peer cannot answer: its silence says nothing, its lease decides alone
+    // (else one seeded as up at start would turn down, and lose its endpoints while its lease holds)
+    if (record?.datapath === 'kernel' || (!record && peer?.answersProbes === false))
+      return record ? { vtep: record.advertise, forward: true } : undefined
+    const state = peer?.state ?? 'unknown'
     if (record) return { vtep: record.advertise, forward: state !== 'down' }
     const vtep = this.remembered.get(node)
     return vtep ? { vtep, forward: state === 'up' } : undefined
@@ -135,7 +144,8 @@ export class Prober implements PeerLiveness {
     const now = this.nowMs()
     this.expire(now)
     this.round++
-    for (const p of this.peers.values()) this.sendTo(p, now)
+    // a kernel-datapath peer cannot answer: probes would only be dropped there (as bad VXLAN)
+    for (const p of this.peers.values()) if (p.answersProbes) this.sendTo(p, now)
     this.judge_(now)
     for (const t of this.drains.splice(0)) clearTimeout(t)
     if (this.timer) this.drains = DRAIN_SCHEDULE_MS.map((ms) => setTimeout(() => this.drain(), ms))

@@ -5,7 +5,9 @@
 // the peers' probes (src/probe) say otherwise: a node whose datapath answers keeps its
 // endpoints after its agent died and its lease ran out, and one whose datapath is silent loses
 // them at once, lease or not. Its VTEP stays a member either way, so its probes (and, once it
-// answers again, its traffic) are still admitted.
+// answers again, its traffic) are still admitted — where members admit (bpf). The kernel
+// datapath accepts VXLAN from any source and floods BUM and unknown unicast to its members, so
+// there a VTEP not sent to is no member either: it would still get this host's traffic.
 import type { ClusterView, NodeRecord } from '../cluster/index.ts'
 import type {
   ClusterSubnetSpec,
@@ -48,11 +50,21 @@ const LEASE_ONLY: PeerLiveness = {
   version: () => 0,
 }
 
+export interface DesiredOptions {
+  /**
+   * This host's datapath (default bpf): its members are the sources it admits (a VTEP not sent
+   * to stays one); the kernel's are only whom it floods to (a VTEP not sent to is left out).
+   */
+  datapath?: 'bpf' | 'kernel'
+}
+
 export function desiredState(
   view: ClusterView,
   me: string,
   peers: PeerLiveness = LEASE_ONLY,
+  o: DesiredOptions = {},
 ): DesiredState {
+  const membersAdmit = o.datapath !== 'kernel'
   const d: DesiredState = {
     networks: new Map(),
     local: new Map(),
@@ -104,6 +116,7 @@ export function desiredState(
     if (!at) continue // owner node is dead (or record incomplete): not programmed
     if (at.forward)
       d.remote.set(remoteKey(vni, ep.ip), { vni, ip: ep.ip, mac: ep.mac, vtep: at.vtep })
+    else if (!membersAdmit) continue
     let set = members.get(vni)
     if (!set) members.set(vni, (set = new Set()))
     set.add(at.vtep)

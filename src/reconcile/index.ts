@@ -3,7 +3,7 @@
 export { Reconciler } from './reconciler.ts'
 export type { ReconcilerDeps, ReconcileStats } from './reconciler.ts'
 export { desiredState } from './desired.ts'
-export type { DesiredState, PeerLiveness } from './desired.ts'
+export type { DesiredOptions, DesiredState, PeerLiveness } from './desired.ts'
 export { remoteKey } from './items.ts'
 export { ITEM_KINDS } from './failures.ts'
 export type { ItemFailure, ItemKind, ItemOp } from './failures.ts'

@@ -290,7 +290,9 @@ export class Reconciler {
     const peersVersion = this.deps.peers?.version() ?? 0
     if (this.lastDesired?.view === view && this.lastDesired.peersVersion === peersVersion)
       return this.lastDesired
-    const d = desiredState(view, this.deps.node, this.deps.peers)
+    const d = desiredState(view, this.deps.node, this.deps.peers, {
+      datapath: this.deps.datapath.kind,
+    })
     const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
       m: Map<K, S>,
     ) => new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))

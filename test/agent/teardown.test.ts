@@ -178,6 +178,12 @@ async function whatIsThere(host: Host) {
 }
 const NOTHING = { pins: null, links: [], nftTable: false }
 
+/** net.ipv4.ip_forward in a host's netns ('0' or '1'); `set` writes it first. */
+async function ipForward(host: Host, set?: '0' | '1'): Promise<string> {
+  if (set) await mustRunIn(host.ns, ['sysctl', '-qw', `net.ipv4.ip_forward=${set}`])
+  return (await mustRunIn(host.ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim()
+}
+
 /** A process that holds a port in a host netns until stopped (bun itself, so nothing else is needed). */
 async function holdPort(host: Host, proto: 'udp' | 'tcp', hostname: string, port: number) {
   const script =
@@ -209,16 +215,20 @@ async function networkWithEndpoints(agents: Agent[]): Promise<string[]> {
 }
 
 describe('a failed agent start leaves nothing behind', () => {
-  test('UDP 4789 held by another program: the bpf start fails, no pins, no DOWN wfgro, no lock', async () => {
+  test('UDP 4789 held by another program: the bpf start fails, no pins, no DOWN wfgro, no lock, forwarding as found', async () => {
+    expect(await ipForward(h1, '0')).toBe('0')
     const holder = await holdPort(h1, 'udp', '0.0.0.0', 4789)
     const r = await runToExit(h1, agentArgs(h1, 'bpf', `f${++run}`).args)
     await holder.stop()
     expect(r.code).toBe(1)
     expect(r.error).toMatch(/wfgro|GRO/)
     expect(await whatIsThere(h1)).toEqual(NOTHING)
+    // the start had turned IPv4 forwarding on (the way out needs it) before wfgro failed
+    expect(await ipForward(h1)).toBe('0')
   }, 60_000)
 
-  test('admin API port taken: a start that fails after programming its datapath removes it', async () => {
+  test('admin API port taken: a start that fails after programming its datapath removes it (and forwarding goes back off)', async () => {
+    expect(await ipForward(h1, '0')).toBe('0')
     const holder = await holdPort(h1, 'tcp', h1.underlay.ip, 7999)
     const { args, socket } = agentArgs(h1, 'bpf', `f${++run}`, [
       '--api-tcp',
@@ -232,6 +242,7 @@ describe('a failed agent start leaves nothing behind', () => {
     expect(r.error).toMatch(/7999/)
     expect(await whatIsThere(h1)).toEqual(NOTHING)
     expect(existsSync(socket)).toBe(false)
+    expect(await ipForward(h1)).toBe('0')
   }, 60_000)
 
   test("the embedded store's port taken: no pin directory (nor its lock) is left", async () => {
@@ -287,16 +298,22 @@ describe('--teardown removes what is there, whichever datapath made it', () => {
     })
   }, 90_000)
 
-  test('--datapath bpf after a kernel agent removes its bridge, vxlan device and veths', async () => {
+  test('--datapath bpf after a kernel agent removes its bridge, vxlan device and veths, and the names resolv.conf', async () => {
     const a = await startAgent(h1, 'kernel', `t${++run}`)
     await networkWithEndpoints([a])
+    // names points `ip netns exec` in the container at its resolver (src/dns/netns-resolv-conf.ts)
+    const resolvConf = `/etc/netns/${h1.containers[0]!.ns}/resolv.conf`
+    await waitFor(() => existsSync(resolvConf), { what: `${resolvConf} written` })
     await a.stop()
     expect((await whatIsThere(h1)).links).toContain('wfvx256')
+    expect(existsSync(resolvConf)).toBe(true) // a stop keeps it (live restore)
     const r = await runToExit(h1, teardownArgs(h1, 'bpf'))
     expect({ code: r.code, error: r.error }).toEqual({ code: 0, error: undefined })
     expect(r.stdout).toContain('kernel datapath: 1 vxlan device(s): wfvx256')
     expect(r.stdout).toContain('kernel datapath: 1 bridge(s): wfbr256')
+    expect(r.stdout).toContain(`names: ${resolvConf}`)
     expect(await whatIsThere(h1)).toEqual(NOTHING)
+    expect(existsSync(resolvConf)).toBe(false)
   }, 90_000)
 
   test('under `ip netns exec` (bpffs hidden) it refuses and removes nothing; with nsenter it removes all', async () => {

@@ -8,6 +8,7 @@ import {
   ensureNetnsResolvConf,
   netnsName,
   removeNetnsResolvConf,
+  removeNodeResolvConfs,
   removeOrphanedResolvConfs,
 } from '../../src/dns/netns-resolv-conf.ts'
 import { parseResolvConf } from '../../src/dns/upstream.ts'
@@ -53,6 +54,20 @@ describe('netns resolv.conf', () => {
     expect(removeOrphanedResolvConfs(etc, run)).toEqual(['gone'])
     expect(existsSync(join(etc, 'live', 'resolv.conf'))).toBe(true)
     expect(existsSync(join(etc, 'gone'))).toBe(false)
+  })
+
+  test("a node's teardown removes the files its agent wrote; other nodes', older agents' and the user's stay", () => {
+    const etc = tmp()
+    ensureNetnsResolvConf('a1', '127.0.0.11', etc, 'h1')
+    ensureNetnsResolvConf('b1', '127.0.0.11', etc, 'h2')
+    ensureNetnsResolvConf('old', '127.0.0.11', etc)
+    mkdirSync(join(etc, 'mine'))
+    writeFileSync(join(etc, 'mine', 'resolv.conf'), '# weft node: h1\nnameserver 10.9.9.9\n')
+    expect(removeNodeResolvConfs('h1', etc)).toEqual([join(etc, 'a1', 'resolv.conf')])
+    expect(existsSync(join(etc, 'a1'))).toBe(false)
+    for (const kept of ['b1', 'old', 'mine'])
+      expect(existsSync(join(etc, kept, 'resolv.conf'))).toBe(true)
+    expect(removeNodeResolvConfs('h1', join(etc, 'missing'))).toEqual([])
   })
 
   test('only ip-netns paths have a name; resolv.conf parsing keeps at most three servers', () => {

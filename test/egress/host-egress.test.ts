@@ -11,12 +11,13 @@ import {
 } from '../../src/egress/index.ts'
 import { ConflictError, ValidationError } from '../../src/errors/index.ts'
 
-function fakeKernel(held: PublishedCounters[] = []) {
+function fakeKernel(held: PublishedCounters[] = [], forwarding = { on: true }) {
   const applied: TableState[] = []
   const plumbed: string[] = []
   const k: EgressKernel = {
     assertNft: async () => {},
-    enableForwarding: () => {},
+    enableForwarding: () => !forwarding.on && (forwarding.on = true),
+    disableForwarding: () => void (forwarding.on = false),
     readPublished: async () => held,
     applyTable: async (s) => void applied.push(structuredClone(s)),
     removeTable: async () => false,
@@ -46,6 +47,20 @@ const SUBNETS = [
 ]
 
 describe('HostEgress', () => {
+  test('teardown turns IPv4 forwarding off only when this process turned it on', async () => {
+    const off = { on: false }
+    const first = new HostEgress(fakeKernel([], off).k)
+    await first.start()
+    expect(off.on).toBe(true)
+    await first.teardown() // a first start that failed: the host as it was found
+    expect(off.on).toBe(false)
+    const on = { on: true }
+    const later = new HostEgress(fakeKernel([], on).k)
+    await later.start()
+    await later.teardown() // it was on before this process: not ours to turn off
+    expect(on.on).toBe(true)
+  })
+
   test('a restarted host adopts the ports it finds and writes nothing before it knows the subnets', async () => {
     const held: PublishedCounters = {
       vni: 256,

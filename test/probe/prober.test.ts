@@ -58,17 +58,21 @@ const nodeRec = (name: string, advertise: string) => ({
   started: 'x',
 })
 
+const kernelRec = (name: string) => ({ ...nodeRec(name, '198.18.0.2'), datapath: 'kernel' })
+
 function view(entries: Record<string, unknown>) {
   return clusterView(Object.entries(entries).map(([key, v]) => ({ key, value: JSON.stringify(v) })))
 }
 
 /** h1 (me) and h2 share network a (vni 300); h3 serves only network b, where h1 has no endpoint. */
-function cluster(o: { h2Record?: boolean } = {}) {
+function cluster(o: { h2Record?: boolean; h2Kernel?: boolean } = {}) {
   return view({
     [keys.network(id('a'))]: net('a', 300),
     [keys.network(id('b'))]: net('b', 301),
     [keys.node('h1')]: nodeRec('h1', '198.18.0.1'),
-    ...(o.h2Record !== false ? { [keys.node('h2')]: nodeRec('h2', '198.18.0.2') } : {}),
+    ...(o.h2Record !== false
+      ? { [keys.node('h2')]: o.h2Kernel ? kernelRec('h2') : nodeRec('h2', '198.18.0.2') }
+      : {}),
     [keys.node('h3')]: nodeRec('h3', '198.18.0.3'),
     [keys.endpoint(id('a'), id('1'))]: ep('1', 'a', '10.0.50.2', 'h1'),
     [keys.endpoint(id('a'), id('2'))]: ep('2', 'a', '10.0.50.3', 'h2'),
@@ -220,6 +224,34 @@ describe('the prober', () => {
     expect(r.prober.judge('h9', undefined)).toBeUndefined()
   })
 
+  test('a kernel-datapath peer (its record says so): the lease alone, neither member nor sent to once it is gone', () => {
+    const r = rig(cluster({ h2Kernel: true }))
+    for (let i = 0; i < 10; i++) r.round()
+    expect(r.wire.sent).toEqual([]) // it cannot answer: nothing is sent its way
+    expect(r.prober.judge('h2', kernelRec('h2') as any)).toEqual({
+      vtep: '198.18.0.2',
+      forward: true,
+    })
+    // a member on a kernel-datapath host is a flood target: keeping it kept traffic flowing there
+    r.setView(cluster({ h2Record: false }))
+    r.round()
+    expect(r.prober.judge('h2', undefined)).toBeUndefined()
+  })
+
+  test('seeded at start, silent, then its kernel-datapath record is back: its lease holds, not its silence', () => {
+    const r = rig(cluster({ h2Record: false }))
+    r.prober.seed('h2', '198.18.0.2')
+    for (let i = 0; i < 8; i++) r.round()
+    expect(r.prober.reports()[0]!.state).toBe('down')
+    r.setView(cluster({ h2Kernel: true }))
+    r.round()
+    expect(r.prober.reports()[0]!.state).toBe('unknown') // no longer probed: nothing known
+    expect(r.prober.judge('h2', kernelRec('h2') as any)).toEqual({
+      vtep: '198.18.0.2',
+      forward: true,
+    })
+  })
+
   test('seeded from the datapath at start: up until its silence says otherwise', () => {
     const v = cluster({ h2Record: false })
     const seeds = seedsFromDatapath(
@@ -304,6 +336,15 @@ describe('desired state with peer liveness', () => {
     expect(gone.remote.size).toBe(0)
     expect(gone.members.get(300)).toEqual([])
     expect(desiredState(v, 'h1').remote.size).toBe(0) // without probes: the lease alone
+  })
+
+  test('where members only say whom to flood (kernel datapath): not forward means no member either', () => {
+    const o = { datapath: 'kernel' as const }
+    const fwd = desiredState(v, 'h1', peers({ vtep: '198.18.0.2', forward: true }), o)
+    expect(fwd.members.get(300)).toEqual(['198.18.0.2'])
+    const held = desiredState(v, 'h1', peers({ vtep: '198.18.0.2', forward: false }), o)
+    expect(held.remote.size).toBe(0)
+    expect(held.members.get(300)).toEqual([])
   })
 })
 
