@@ -9,7 +9,7 @@
 // The outside namespace is the bench's own, on its own underlay bridge: every packet stays
 // inside the setup's namespaces. Its servers are stopped by PID, its namespace removed, with
 // the topology.
-import { nsPath, run, runIn, mustRunIn, waitFor } from '../../test/harness/index.ts'
+import { nsPath, run, runIn, mustRunIn, setWireMode, waitFor } from '../../test/harness/index.ts'
 import { dnsClientIn, type DnsClient } from '../../test/dns/client.ts'
 import { DNSMASQ } from '../../test/dns/upstream.ts'
 import { idleLatencies, loadedRun } from './names-load.ts'
@@ -150,28 +150,10 @@ async function plumbOutside(s: Setup, ns: string): Promise<Peer> {
   if (s.underlay === 'wire') {
     // like the hosts' underlay ports (test/harness/topology.ts): segment before the "wire",
     // aggregate after it on the namespace's end only
-    await wireMode(ns, 'eth0', true)
-    await wireMode(ul, 'pout', false)
+    await setWireMode(ns, 'eth0', true)
+    await setWireMode(ul, 'pout', false)
   }
   return { ns, ip: OUTSIDE_IP }
-}
-
-async function wireMode(ns: string, ifname: string, gro: boolean): Promise<void> {
-  await mustRunIn(ns, [
-    'ethtool',
-    '-K',
-    ifname,
-    'tso',
-    'off',
-    'gso',
-    'off',
-    'tx-udp_tnl-segmentation',
-    'off',
-    'tx-udp_tnl-csum-segmentation',
-    'off',
-    'gro',
-    gro ? 'on' : 'off',
-  ])
 }
 
 /** Routed mode: plain routes both ways between the routed containers and the outside, no NAT. */

@@ -1,6 +1,13 @@
 // Test harness public surface: real topologies in network namespaces, commands run
 // inside them, traffic helpers that report what arrived, and polling with a deadline.
-export { createTopology, leaks, requireRoot, newPrefix, UNDERLAY_SUBNET } from './topology.ts'
+export {
+  createTopology,
+  leaks,
+  requireRoot,
+  newPrefix,
+  setWireMode,
+  UNDERLAY_SUBNET,
+} from './topology.ts'
 export type { Topology, Host, Container, UnderlayPort, TopologyOptions } from './topology.ts'
 export { run, runIn, mustRunIn, spawnIn, nsPath, liveProcesses } from './exec.ts'
 export type { RunResult, NsProcess } from './exec.ts'

@@ -175,7 +175,7 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
  * Make a veth behave like a NIC on a wire: segment before the "wire" (no TSO/GSO), and
  * aggregate after it (GRO) on the host ends only; the bridge in between forwards frames.
  */
-async function setWireMode(ns: string, ifname: string, gro = true): Promise<void> {
+export async function setWireMode(ns: string, ifname: string, gro = true): Promise<void> {
   await mustRunIn(ns, [
     'ethtool',
     '-K',
