@@ -146,12 +146,12 @@ describe('ICMP echo while probes go unanswered', () => {
   })
 })
 
-test('a kernel-datapath peer, which cannot answer probes, is not pinged for its silence', () => {
+test('a kernel-datapath peer, which cannot answer probes, is neither probed nor pinged', () => {
   const r = rig(cluster({ h2Datapath: 'kernel' }))
   r.wire.udp = false
   for (let i = 0; i < 10; i++) r.round()
-  expect(r.prober.reports()[0]).toMatchObject({ state: 'unknown', answered: 0 })
-  expect(r.prober.reports()[0]!.lostInRow).toBeGreaterThan(3)
+  // judged by its lease alone (its vxlan device would only drop the probes as bad VXLAN)
+  expect(r.prober.reports()[0]).toMatchObject({ state: 'unknown', answered: 0, sent: 0 })
   expect(r.wire.echoes).toBe(0)
 })
 
