@@ -115,7 +115,9 @@ async function startWorker(storeUrl: string): Promise<Worker> {
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
   let ready!: () => void
   const isReady = new Promise<void>((r) => (ready = r))
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, 'worker.ts')], {
+  // SIM_WORKER_FLAGS: extra bun flags for the workers (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+  const flags = process.env.SIM_WORKER_FLAGS?.split(' ').filter(Boolean) ?? []
+  const proc = Bun.spawn([process.execPath, ...flags, join(import.meta.dir, 'worker.ts')], {
     env: { ...process.env, SIM_STORE: storeUrl, BUN_CONFIG_MAX_HTTP_REQUESTS: '65000' },
     stdio: ['ignore', 'inherit', 'inherit'],
     ipc(msg: { ready?: boolean; id?: number; res?: unknown; error?: string }) {

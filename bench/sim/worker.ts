@@ -98,5 +98,6 @@ process.on('message', (msg: { id: number; req: Request }) => {
     (e: unknown) => process.send!({ id: msg.id, error: (e as Error).stack ?? String(e) }),
   )
 })
+process.on('SIGTERM', () => process.exit(0)) // an orderly exit (writes a --cpu-prof profile)
 process.on('disconnect', () => process.exit(0)) // the driver is gone: do not outlive it
 process.send!({ ready: true })
