@@ -223,16 +223,19 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
   let stopped: string | undefined
   const guard = setInterval(() => {
     let mb = 0
+    const each: string[] = []
     for (const pid of [store.pid, ...workers.map((w) => w.proc.pid)]) {
       try {
-        mb += procUsage(pid).rssMb
+        const p = procUsage(pid).rssMb
+        mb += p
+        each.push(p.toFixed(0))
       } catch {
         // exited meanwhile
       }
     }
     const over =
       mb > MAX_RSS_MB
-        ? `${mb.toFixed(0)} MB of memory`
+        ? `${mb.toFixed(0)} MB of memory (store, workers: ${each.join(', ')} MB)`
         : now() - runStarted > RUN_BUDGET_MS
           ? `more than ${RUN_BUDGET_MS / 60_000} min`
           : undefined
