@@ -217,7 +217,13 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
   const store = await startStore(dir)
   const workers: Worker[] = []
   const wOf = (h: number) => workers[h % workers.length]!
-  const result: SimResult = { scenario, design, networks: l.networks.length, notes: [] }
+  const result: SimResult = {
+    scenario,
+    design,
+    networks: l.networks.length,
+    notes: [],
+    commit: gitCommit(),
+  }
   // the machine is shared: a run that takes too much memory or time is stopped (and says so)
   const runStarted = now()
   let stopped: string | undefined
@@ -432,6 +438,16 @@ async function cpuAll(
     hosts: ws.reduce((a, w) => a + w.cpuMs, 0),
     rssMb: ws.reduce((a, w) => a + w.rssMb, 0),
     store: procUsage(storePid).cpuMs,
+  }
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return Bun.spawnSync(['git', 'rev-parse', '--short', 'HEAD'], { cwd: import.meta.dir })
+      .stdout.toString()
+      .trim()
+  } catch {
+    return undefined // not a checkout
   }
 }
 
