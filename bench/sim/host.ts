@@ -131,6 +131,12 @@ export class SimHost {
     return this.design === 'scoped' ? this.follower!.ready() : this.treeSynced
   }
 
+  /** Resolves once synced() holds or `timeoutMs` passed (polled: the follower has no event for it). */
+  async whenSynced(timeoutMs: number): Promise<void> {
+    const deadline = now() + timeoutMs
+    while (!this.synced() && now() < deadline) await Bun.sleep(20) // polling a condition with a deadline
+  }
+
   /** Networks followed (scoped) and keys mirrored. */
   footprint(): { following: number; keys: number } {
     return { following: this.follower?.following().length ?? -1, keys: this.db.entries().size }

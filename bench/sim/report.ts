@@ -15,6 +15,8 @@ export interface SimResult {
   networks: number
   skipped?: string
   notes: string[]
+  /** The commit this result was measured at (a merged earlier run keeps its own). */
+  commit?: string
   /** Bytes of one full-tree answer (what the old design sends each host per change). */
   treeResponseBytes?: number
   /** Store watches (parked blocking queries) of all hosts. */
@@ -66,14 +68,17 @@ function treeBytes(
 
 export async function writeSimReport(
   results: SimResult[],
-  o: { out?: string; argv: string[] },
+  /** `commit`/`date`: of the measurement, when the report is written again later (regenerate). */
+  o: { out?: string; argv: string[]; commit?: string; date?: string },
 ): Promise<void> {
-  const date = new Date().toISOString().slice(0, 10)
-  let commit = 'unknown'
-  try {
-    commit = execSync('git rev-parse --short HEAD', { cwd: BENCH }).toString().trim()
-  } catch {
-    // not a checkout: the JSON says unknown
+  const date = o.date ?? new Date().toISOString().slice(0, 10)
+  let commit = o.commit ?? 'unknown'
+  if (!o.commit) {
+    try {
+      commit = execSync('git rev-parse --short HEAD', { cwd: BENCH }).toString().trim()
+    } catch {
+      // not a checkout: the JSON says unknown
+    }
   }
   const resultsDir = o.out ?? join(BENCH, 'results')
   mkdirSync(resultsDir, { recursive: true })
@@ -155,15 +160,19 @@ export async function writeSimReport(
   })
   writeFileSync(join(resultsDir, `${base}.svg`), svg)
 
+  // a row measured at another commit (merged from an earlier run) says so
+  const design = (r: SimResult) =>
+    (r.design === 'scoped' ? 'scoped' : 'whole tree') +
+    (r.commit && r.commit !== commit ? ` (${r.commit})` : '')
   const rows = results.map((r) => {
     const s = r.scenario
     if (r.skipped && !r.change) {
       const t = r.design === 'tree' ? treeBytes(results, s) : undefined
-      return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${r.design === 'scoped' ? 'scoped' : 'whole tree'} | ${t ? `≈ ${fmt(t.bytes / 2 ** 20)} MB (computed)` : '—'} | not run: ${r.skipped} | | | | | |`
+      return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${design(r)} | ${t ? `≈ ${fmt(t.bytes / 2 ** 20)} MB (computed)` : '—'} | not run: ${r.skipped} | | | | | |`
     }
     const c = r.change
     const b = r.burst
-    return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${r.design === 'scoped' ? 'scoped' : 'whole tree'} | ${kb(c?.bytesPerChange)} KB | ${fmt(c?.p50ms)} / ${fmt(c?.p99ms)} ms | ${!b ? `not run: ${r.skipped ?? '—'}` : b.seconds === null ? `not converged (${b.converged}/${b.connects})` : `${fmt(b.seconds, 1)} s (connects returned after ${fmt(b.apiSeconds, 1)} s; ${fmt(b.hostCpuSeconds)} CPU-s of all hosts)`} | ${fmt(c?.storeCpuMsPerChange, 1)} ms · ${fmt(r.store?.hwmMb)} MB | ${fmt(c?.hostCpuUsPerHostPerChange, 1)} µs (${fmt(c?.hostCpuUsPerAffectedHostPerChange)} µs per affected) | ${fmt(r.mirrorKeysPerHost)} | ${fmt(r.initialSync?.seconds, 1)} s · ${fmt((r.initialSync?.bytes ?? 0) / 2 ** 20, 1)} MB |`
+    return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${design(r)} | ${kb(c?.bytesPerChange)} KB | ${fmt(c?.p50ms)} / ${fmt(c?.p99ms)} ms | ${!b ? `not run: ${r.skipped ?? '—'}` : b.seconds === null ? `not converged (${b.converged}/${b.connects})` : `${fmt(b.seconds, 1)} s (connects returned after ${fmt(b.apiSeconds, 1)} s; ${fmt(b.hostCpuSeconds)} CPU-s of all hosts)`} | ${fmt(c?.storeCpuMsPerChange, 1)} ms · ${fmt(r.store?.hwmMb)} MB | ${fmt(c?.hostCpuUsPerHostPerChange, 1)} µs (${fmt(c?.hostCpuUsPerAffectedHostPerChange)} µs per affected) | ${fmt(r.mirrorKeysPerHost)} | ${fmt(r.initialSync?.seconds, 1)} s · ${fmt((r.initialSync?.bytes ?? 0) / 2 ** 20, 1)} MB |`
   })
   const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.scenario.name} ${r.design}: ${n}`))
   const md = `## Control plane at scale: the simulator (issue 17)
@@ -191,6 +200,11 @@ ${rows.join('\n')}
   connects on the hosts (the mirror guess, then the store on a lost race), so it also counts their CPU.
 - Initial sync: hosts start from a mirror holding their own endpoints (an agent's live restore) without the agent's one
   list of all endpoints at start (which finds endpoints whose connect committed just before a crash).
+- A design in brackets names the commit of an earlier run kept beside this one (\`--merge\`); at 1a4be53 every watch
+  event rebuilt the whole view and per-row mirror writes kept ~10 MB per 3,000 rows, so those scoped rows show the old
+  per-event cost and the big scenarios stopped at the memory guard.
+- Memory: many hosts share one worker's heap here (an agent has its own), so a worker collects garbage after every
+  192 MB of growth; the guard (\`--max-rss-mb\`, 7,900 for these runs) counts the store and every worker.
 ${notes.length ? `\nNotes:\n${notes.join('\n')}\n` : ''}`
   writeFileSync(join(BENCH, 'SIM-REPORT.md'), md)
   console.error(`wrote ${join(resultsDir, `${base}.json`)}, ${base}.svg and bench/SIM-REPORT.md`)

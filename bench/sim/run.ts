@@ -115,7 +115,9 @@ async function startWorker(storeUrl: string): Promise<Worker> {
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
   let ready!: () => void
   const isReady = new Promise<void>((r) => (ready = r))
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, 'worker.ts')], {
+  // SIM_WORKER_FLAGS: extra bun flags for the workers (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+  const flags = process.env.SIM_WORKER_FLAGS?.split(' ').filter(Boolean) ?? []
+  const proc = Bun.spawn([process.execPath, ...flags, join(import.meta.dir, 'worker.ts')], {
     env: { ...process.env, SIM_STORE: storeUrl, BUN_CONFIG_MAX_HTTP_REQUESTS: '65000' },
     stdio: ['ignore', 'inherit', 'inherit'],
     ipc(msg: { ready?: boolean; id?: number; res?: unknown; error?: string }) {
@@ -215,22 +217,31 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
   const store = await startStore(dir)
   const workers: Worker[] = []
   const wOf = (h: number) => workers[h % workers.length]!
-  const result: SimResult = { scenario, design, networks: l.networks.length, notes: [] }
+  const result: SimResult = {
+    scenario,
+    design,
+    networks: l.networks.length,
+    notes: [],
+    commit: gitCommit(),
+  }
   // the machine is shared: a run that takes too much memory or time is stopped (and says so)
   const runStarted = now()
   let stopped: string | undefined
   const guard = setInterval(() => {
     let mb = 0
+    const each: string[] = []
     for (const pid of [store.pid, ...workers.map((w) => w.proc.pid)]) {
       try {
-        mb += procUsage(pid).rssMb
+        const p = procUsage(pid).rssMb
+        mb += p
+        each.push(p.toFixed(0))
       } catch {
         // exited meanwhile
       }
     }
     const over =
       mb > MAX_RSS_MB
-        ? `${mb.toFixed(0)} MB of memory`
+        ? `${mb.toFixed(0)} MB of memory (store, workers: ${each.join(', ')} MB)`
         : now() - runStarted > RUN_BUDGET_MS
           ? `more than ${RUN_BUDGET_MS / 60_000} min`
           : undefined
@@ -427,6 +438,16 @@ async function cpuAll(
     hosts: ws.reduce((a, w) => a + w.cpuMs, 0),
     rssMb: ws.reduce((a, w) => a + w.rssMb, 0),
     store: procUsage(storePid).cpuMs,
+  }
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return Bun.spawnSync(['git', 'rev-parse', '--short', 'HEAD'], { cwd: import.meta.dir })
+      .stdout.toString()
+      .trim()
+  } catch {
+    return undefined // not a checkout
   }
 }
 

@@ -147,7 +147,19 @@ export class ClusterOps {
   ): Promise<{ record: NetworkRecord; modifyIndex: bigint }> {
     if (typeof ref !== 'string' || ref.length === 0)
       throw new ValidationError('network name or id is required')
-    const all = await this.networks(from)
+    const rows = await from.list(keys.networks())
+    // by name, validating only the record that names it: a connect at 1,000 hosts would parse
+    // 2,000 network records otherwise (the rest below covers other spellings and id prefixes)
+    const needle = `"name":${JSON.stringify(ref)}`
+    for (const r of rows) {
+      if (!r.value.includes(needle)) continue
+      const record = NetworkRecord.parse(JSON.parse(r.value))
+      if (record.name === ref) return { record, modifyIndex: r.modifyIndex }
+    }
+    const all = rows.map((r) => ({
+      record: NetworkRecord.parse(JSON.parse(r.value)),
+      modifyIndex: r.modifyIndex,
+    }))
     const byName = all.find((n) => n.record.name === ref)
     if (byName) return byName
     const byId = all.filter((n) => n.record.id.startsWith(ref.toLowerCase()))

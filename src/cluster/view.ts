@@ -52,6 +52,54 @@ export function viewWith(
   return { ...view }
 }
 
+/**
+ * The view after a change of the tree: `put` entries added or replaced, `deleted` keys removed,
+ * at the cost of the change, not of the tree (a watch event of one network touches a few keys
+ * of a tree of thousands). Like viewWith, the maps are updated in place and the returned object
+ * is new. `invalid` keeps the records of the whole tree that do not parse; the returned
+ * `added` are the ones this change brought.
+ */
+export function viewApply(
+  view: ClusterView,
+  put: Iterable<{ key: string; value: string }>,
+  deleted: Iterable<string>,
+): { view: ClusterView; added: ClusterView['invalid'] } {
+  const touched = new Set<string>()
+  for (const key of deleted) touched.add(key)
+  const puts = [...put]
+  for (const { key } of puts) touched.add(key)
+  for (const key of touched) removeKey(view, key)
+  const invalid = view.invalid.filter((i) => !touched.has(i.key))
+  const kept = invalid.length
+  const next: ClusterView = { ...view, invalid }
+  addEntries(next, puts, undefined)
+  return { view: next, added: invalid.slice(kept) }
+}
+
+/** Take one key's record out of the view (a deletion, or the old value of a put). */
+function removeKey(view: ClusterView, key: string): void {
+  const k = parseKey(key)
+  switch (k.kind) {
+    case 'network':
+      view.networks.delete(k.id)
+      break
+    case 'endpoint':
+      // ids are unique: only a record of another network under the same id stays
+      if (view.endpoints.get(k.endpointId)?.networkId === k.networkId)
+        view.endpoints.delete(k.endpointId)
+      break
+    case 'node':
+      view.nodes.delete(k.name)
+      break
+    case 'ipam': {
+      const m = view.ipam.get(k.networkId)
+      m?.delete(k.ip)
+      if (m?.size === 0) view.ipam.delete(k.networkId)
+      break
+    }
+  }
+}
+
 function addEntries(
   view: ClusterView,
   entries: Iterable<{ key: string; value: string }>,

@@ -1,10 +1,18 @@
 // The cluster mirror: the agent's copy of the cluster tree and its typed view. Watch events
 // (snapshots or deltas) and this agent's own writes go in; the view, prefix reads and
-// `waitFor(predicate)` come out. Listeners (the reconciler) hear every change.
+// `waitFor(predicate)` come out. Listeners (the reconciler) hear every event, with what changed.
+//
+// Design note (2026-12, issue 17): the view is kept in step with the change of each event
+// (the db reports which entries it put and deleted), not rebuilt from the whole tree: with
+// scoped following every followed network is its own watch, so a burst of connects is many
+// small events, and a rebuild per event cost the tree each time (a 1,000-connect burst on 30
+// hosts spent most of its CPU there). No parse cache either: a record is parsed once, when its
+// value changes, and kept only in the view.
 import { StoreUnreachableError } from '../errors/index.ts'
-import { clusterView, viewWith, type ClusterView, type ParseCache } from '../cluster/index.ts'
+import { clusterView, type ClusterView } from '../cluster/index.ts'
+import { viewApply } from '../cluster/view.ts'
 import type { StoreEntry, WatchEvent } from '../store/index.ts'
-import type { MirrorDb } from './db.ts'
+import type { MirrorChange, MirrorDb } from './db.ts'
 
 export interface ClusterMirrorOptions {
   /** Told about records in the tree that do not parse (written by a newer or broken agent). */
@@ -12,16 +20,16 @@ export interface ClusterMirrorOptions {
 }
 
 export class ClusterMirror {
-  private readonly parseCache: ParseCache = new Map()
   private current: ClusterView
-  private readonly listeners = new Set<() => void>()
+  private readonly listeners = new Set<(change: MirrorChange) => void>()
   private hadWatchEvent = false
 
   constructor(
     readonly db: MirrorDb,
     private readonly opts: ClusterMirrorOptions = {},
   ) {
-    this.current = clusterView(db.entries().values(), this.parseCache)
+    this.current = clusterView(db.entries().values())
+    if (this.current.invalid.length) opts.onInvalid?.(this.current.invalid)
   }
 
   /** The typed view of the tree as this agent knows it now. A new object after every change. */
@@ -46,45 +54,66 @@ export class ClusterMirror {
 
   /**
    * A watch event from the store, of the watch on `prefix` (default: the whole tree, one
-   * watch). Listeners hear it even when nothing changed (a wakeup).
+   * watch). Listeners hear it even when nothing changed (a wakeup, with an empty change).
    */
   async apply(e: WatchEvent, prefix = ''): Promise<boolean> {
-    const changed =
+    const change: MirrorChange = { put: [], deleted: [] }
+    const changed = await this.tracking(() =>
       e.kind === 'snapshot'
-        ? await this.db.applySnapshot(e.entries, e.revision, prefix)
-        : await this.db.applyDelta(e.put, e.deleted, e.revision, prefix)
-    if (changed) this.rebuild()
+        ? this.db.applySnapshot(e.entries, e.revision, prefix, change)
+        : this.db.applyDelta(e.put, e.deleted, e.revision, prefix, change),
+    )
+    this.update(change)
     // synced only once the view holds the store's state: a pass that runs while the snapshot is
     // being written must not take the last run's view for the store's (and detach what it lacks)
     this.hadWatchEvent = true
-    this.notify()
+    this.notify(change)
     return changed
   }
 
   /** Drop the mirrored keys for which `drop(key)` holds (a prefix no longer followed). */
   async forget(drop: (key: string) => boolean): Promise<boolean> {
-    const changed = await this.db.forget(drop)
-    if (changed) {
-      this.rebuild()
-      this.notify()
-    }
+    const change: MirrorChange = { put: [], deleted: [] }
+    const changed = await this.tracking(() => this.db.forget(drop, change))
+    if (this.update(change)) this.notify(change)
     return changed
   }
 
-  private rebuild(): void {
-    this.current = clusterView(this.db.entries().values(), this.parseCache)
-    if (this.current.invalid.length) this.opts.onInvalid?.(this.current.invalid)
+  /**
+   * Run a db write; when it fails part-way (own writes may be dropped already), the view is
+   * built again from what the db holds, so it never drifts from the tree.
+   */
+  private async tracking(write: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await write()
+    } catch (e) {
+      this.current = clusterView(this.db.entries().values())
+      throw e
+    }
+  }
+
+  /** Put a change into the view (a new view object when it changed anything). */
+  private update(change: MirrorChange): boolean {
+    if (change.put.length === 0 && change.deleted.length === 0) return false
+    const { view, added } = viewApply(this.current, change.put, change.deleted)
+    this.current = view
+    if (added.length) this.opts.onInvalid?.(added)
+    return true
   }
 
   /** Entries this agent just committed: in the view at once, not one watch round later. */
   ownWrites(written: StoreEntry[]): void {
-    if (!this.db.applyOwnWrite(written)) return
-    this.current = viewWith(this.current, written, this.parseCache)
-    this.notify()
+    const change: MirrorChange = { put: [], deleted: [] }
+    if (!this.db.applyOwnWrite(written, change)) return
+    this.update(change)
+    this.notify(change)
   }
 
-  /** Hear every change (and every watch answer). Returns the unsubscribe. */
-  onChange(fn: () => void): () => void {
+  /**
+   * Hear every change (and every watch answer, with an empty change): `change` says which
+   * entries were put and which keys deleted. Returns the unsubscribe.
+   */
+  onChange(fn: (change: MirrorChange) => void): () => void {
     this.listeners.add(fn)
     return () => this.listeners.delete(fn)
   }
@@ -121,7 +150,7 @@ export class ClusterMirror {
     })
   }
 
-  private notify(): void {
-    for (const fn of [...this.listeners]) fn()
+  private notify(change: MirrorChange): void {
+    for (const fn of [...this.listeners]) fn(change)
   }
 }

@@ -33,6 +33,7 @@ import type {
   WatchEvent,
 } from '../store/index.ts'
 import type { ClusterMirror } from './cluster-mirror.ts'
+import type { MirrorChange } from './db.ts'
 
 export interface ScopedFollowOptions {
   /** This node's name: its endpoints decide the scope. */
@@ -66,6 +67,13 @@ export function localNetworks(view: ClusterView, node: string): Set<string> {
   return out
 }
 
+/** The endpoint ids of this node in the view. */
+function localEndpointIds(view: ClusterView, node: string): Set<string> {
+  const out = new Set<string>()
+  for (const e of view.endpoints.values()) if (!e.external && e.node === node) out.add(e.id)
+  return out
+}
+
 /** Whether a key of the tree belongs in the mirror of `node` that follows `networks`. */
 export function inScope(key: string, networks: ReadonlySet<string>, node: string): boolean {
   const k = parseKey(key)
@@ -83,6 +91,8 @@ export class ScopedFollower {
   private started = false
   private stopped = false
   private rescopeQueued = false
+  /** This node's endpoints in the view at the last rescope: a change that touches none of them (and adds none) keeps the scope. */
+  private local = new Set<string>()
   /** Base watches (nodes, networks, port claims) whose first event has been applied. */
   private baseSynced = 0
   private discovered = false
@@ -107,7 +117,7 @@ export class ScopedFollower {
     if (this.stopped) return
     const once = { before() {}, after: () => this.baseSynced++, undo() {} }
     this.base = this.basePrefixes().map((prefix) => this.watch(prefix, () => true, once))
-    this.off = mirror.onChange(() => this.queueRescope())
+    this.off = mirror.onChange((c) => this.touchesLocal(c) && this.queueRescope())
     this.rescope()
     if (this.o.discover === false) this.discovered = true
     else void this.discover()
@@ -300,6 +310,27 @@ export class ScopedFollower {
     )
   }
 
+  /**
+   * Whether a change of the mirror may change the scope: it puts an endpoint of this node, or
+   * touches one that was (moved or gone). The rest (peers' endpoints, nodes, networks) keeps it:
+   * a burst of peers' connects costs no scan of the view per event.
+   */
+  private touchesLocal(c: MirrorChange): boolean {
+    const endpoints = this.o.mirror.view().endpoints
+    for (const e of c.put) {
+      const k = parseKey(e.key)
+      if (k.kind !== 'endpoint') continue
+      if (this.local.has(k.endpointId)) return true
+      const r = endpoints.get(k.endpointId)
+      if (r && !r.external && r.node === this.o.node) return true
+    }
+    for (const key of c.deleted) {
+      const k = parseKey(key)
+      if (k.kind === 'endpoint' && this.local.has(k.endpointId)) return true
+    }
+    return false
+  }
+
   private queueRescope(): void {
     if (this.rescopeQueued) return
     this.rescopeQueued = true
@@ -312,7 +343,9 @@ export class ScopedFollower {
   /** Follow every local network, stop following the rest (pending ones wait for their first snapshot). */
   private rescope(): void {
     if (!this.started || this.stopped) return
-    const wanted = localNetworks(this.o.mirror.view(), this.o.node)
+    const view = this.o.mirror.view()
+    const wanted = localNetworks(view, this.o.node)
+    this.local = localEndpointIds(view, this.o.node)
     for (const id of this.pending) wanted.add(id)
     for (const id of wanted) this.follow(id)
     for (const id of [...this.networks.keys()]) if (!wanted.has(id)) this.unfollow(id)

@@ -151,17 +151,23 @@ export class Reconciler {
     this.trigger()
   }
 
-  /** Schedule a pass; passes never overlap, and triggers during a pass coalesce into one more. */
+  /**
+   * Schedule a pass; passes never overlap, and triggers during a pass coalesce into one more.
+   * The pass starts on the next turn of the event loop, so the triggers of one turn (the watch
+   * answers of many followed networks arriving together) are one pass, not one each.
+   */
   trigger(): void {
     if (this.running) {
       this.again = true
       return
     }
-    this.running = this.loop().finally(() => {
-      this.running = null
-      // a trigger between the loop's last check and here would otherwise be lost
-      if (this.again) this.trigger()
-    })
+    this.running = nextTurn()
+      .then(() => this.loop())
+      .finally(() => {
+        this.running = null
+        // a trigger between the loop's last check and here would otherwise be lost
+        if (this.again) this.trigger()
+      })
   }
 
   /** Resolves after a pass that started after this call has finished. */
@@ -513,6 +519,7 @@ function fingerprint(o: NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec): s
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+const nextTurn = yieldToEventLoop
 
 async function runLimited<T>(
   items: T[],

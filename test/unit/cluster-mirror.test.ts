@@ -3,7 +3,13 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { ClusterMirror, MirrorDb } from '../../src/mirror/index.ts'
 import { StoreUnreachableError } from '../../src/errors/index.ts'
-import { keys, type EndpointRecord, type NetworkRecord } from '../../src/cluster/index.ts'
+import {
+  clusterView,
+  keys,
+  type ClusterView,
+  type EndpointRecord,
+  type NetworkRecord,
+} from '../../src/cluster/index.ts'
 
 const hex = (c: string) => c.repeat(64)
 const net: NetworkRecord = {
@@ -121,6 +127,118 @@ describe('ClusterMirror', () => {
       revision: 6n,
     })
     expect(m.view().endpoints.has(hex('3'))).toBe(false)
+  })
+
+  test('the view kept in step with each change equals a view built from the whole tree, through snapshots, deltas, own writes and forgets', async () => {
+    const m = await mirror()
+    const changes: { put: string[]; deleted: string[] }[] = []
+    m.onChange((c) => changes.push({ put: c.put.map((e) => e.key), deleted: c.deleted }))
+    const flat = (v: ClusterView) =>
+      JSON.stringify({
+        networks: [...v.networks].sort(),
+        endpoints: [...v.endpoints].sort(),
+        nodes: [...v.nodes].sort(),
+        ipam: [...v.ipam].map(([n, ips]) => [n, [...ips].sort()]).sort(),
+        invalid: v.invalid.map((i) => i.key).sort(),
+      })
+    const same = () => expect(flat(m.view())).toBe(flat(clusterView(m.db.entries().values())))
+    const net2 = { ...net, id: hex('b'), name: 'red', vni: 257, subnet: '10.0.1.0/24' }
+    const epKey = (n: string, id: string) => keys.endpoint(n, hex(id))
+    const epIn = (n: string, id: string, ip: string) => ({ ...ep(id, ip), networkId: n })
+    let rev = 1n
+    const next = () => ++rev
+    // networks and a broken record from the network prefix's watch
+    await m.apply(
+      {
+        kind: 'snapshot',
+        entries: [
+          entry(keys.network(net.id), net, 1n),
+          entry(keys.network(net2.id), net2, 1n),
+          entry(keys.network(hex('c')), '{"broken":', 1n),
+        ],
+        revision: next(),
+      },
+      keys.networks(),
+    )
+    same()
+    expect(m.view().invalid.map((i) => i.key)).toEqual([keys.network(hex('c'))])
+    // two networks' endpoints, each its own watch
+    await m.apply(
+      {
+        kind: 'snapshot',
+        entries: [
+          entry(epKey(net.id, '1'), epIn(net.id, '1', '10.0.0.2'), 3n),
+          entry(epKey(net.id, '2'), epIn(net.id, '2', '10.0.0.3'), 3n),
+        ],
+        revision: next(),
+      },
+      keys.endpointsOf(net.id),
+    )
+    await m.apply(
+      {
+        kind: 'snapshot',
+        entries: [entry(epKey(net2.id, '3'), epIn(net2.id, '3', '10.0.1.2'), 4n)],
+        revision: next(),
+      },
+      keys.endpointsOf(net2.id),
+    )
+    same()
+    // an own write, then the network's snapshot that confirms it (nothing changes: no put)
+    const own = entry(epKey(net.id, '4'), epIn(net.id, '4', '10.0.0.4'), 10n)
+    m.ownWrites([own])
+    same()
+    expect(changes.at(-1)).toEqual({ put: [own.key], deleted: [] })
+    rev = 10n
+    await m.apply(
+      {
+        kind: 'snapshot',
+        entries: [
+          entry(epKey(net.id, '1'), epIn(net.id, '1', '10.0.0.2'), 3n),
+          entry(epKey(net.id, '2'), epIn(net.id, '2', '10.0.0.3'), 3n),
+          own,
+        ],
+        revision: next(),
+      },
+      keys.endpointsOf(net.id),
+    )
+    same()
+    expect(changes.at(-1)).toEqual({ put: [], deleted: [] })
+    // a snapshot without endpoint 2 and with endpoint 1 changed; the broken network fixed
+    await m.apply(
+      {
+        kind: 'snapshot',
+        entries: [entry(epKey(net.id, '1'), epIn(net.id, '1', '10.0.0.9'), 12n), own],
+        revision: next(),
+      },
+      keys.endpointsOf(net.id),
+    )
+    expect(changes.at(-1)).toEqual({ put: [epKey(net.id, '1')], deleted: [epKey(net.id, '2')] })
+    await m.apply({
+      kind: 'delta',
+      put: [entry(keys.network(hex('c')), { ...net, id: hex('c'), name: 'green', vni: 258 }, 13n)],
+      deleted: [keys.network(net2.id)],
+      revision: next(),
+    })
+    same()
+    expect(m.view().invalid).toEqual([])
+    expect(m.view().endpoints.get(hex('1'))?.ip).toBe('10.0.0.9')
+    // an own write a later snapshot shows deleted (a disconnect meanwhile), and a forget
+    m.ownWrites([entry(epKey(net2.id, '5'), epIn(net2.id, '5', '10.0.1.5'), 20n)])
+    same()
+    rev = 20n
+    await m.apply(
+      {
+        kind: 'snapshot',
+        entries: [entry(epKey(net2.id, '3'), epIn(net2.id, '3', '10.0.1.2'), 4n)],
+        revision: next(),
+      },
+      keys.endpointsOf(net2.id),
+    )
+    same()
+    expect(m.view().endpoints.has(hex('5'))).toBe(false)
+    await m.forget((k) => k.startsWith(keys.endpointsOf(net.id)))
+    same()
+    expect([...m.view().endpoints.keys()]).toEqual([hex('3')])
   })
 
   test('listeners hear every event (also one that changed nothing) until they unsubscribe', async () => {

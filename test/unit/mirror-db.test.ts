@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { MirrorDb, type MirrorEntry } from '../../src/mirror/index.ts'
+import { MirrorDb, type MirrorChange, type MirrorEntry } from '../../src/mirror/index.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-mirror-db-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -83,6 +83,36 @@ describe('MirrorDb', () => {
     store.close()
     const again = await MirrorDb.open(path)
     expect(keys(again.list('d/'))).toEqual(['d/a'])
+    again.close()
+  })
+
+  test('each call reports how the tree changed, and rows written as one JSON statement survive a reopen byte for byte', async () => {
+    const path = join(dir, 'change.db')
+    const store = await MirrorDb.open(path)
+    const odd = 'q"uo\\te\n\u00e9\u{1F600}'
+    const change = (): MirrorChange => ({ put: [], deleted: [] })
+    let c = change()
+    await store.applySnapshot([e('c/a', odd, 1n), e('c/b', 'B', 1n)], 1n, 'c/', c)
+    expect(keys(c.put)).toEqual(['c/a', 'c/b'])
+    // the same snapshot again: nothing changed, nothing reported
+    c = change()
+    expect(await store.applySnapshot([e('c/a', odd, 1n), e('c/b', 'B', 1n)], 2n, 'c/', c)).toBe(
+      false,
+    )
+    expect(c).toEqual({ put: [], deleted: [] })
+    // an own write, then the snapshot that confirms it: in the tree once, at the write
+    c = change()
+    store.applyOwnWrite([e('c/c', 'C', 5n)], c)
+    expect(keys(c.put)).toEqual(['c/c'])
+    c = change()
+    await store.applySnapshot([e('c/a', odd, 1n), e('c/c', 'C', 5n)], 5n, 'c/', c)
+    expect(c).toEqual({ put: [], deleted: ['c/b'] })
+    c = change()
+    await store.forget((k) => k === 'c/c', c)
+    expect(c).toEqual({ put: [], deleted: ['c/c'] })
+    store.close()
+    const again = await MirrorDb.open(path)
+    expect(again.list('c/')).toEqual([e('c/a', odd, 1n)])
     again.close()
   })
 })

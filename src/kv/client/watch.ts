@@ -71,7 +71,8 @@ export function watchQuery<T>(
         const moved = r.index > index
         index = r.index > 1n ? r.index : 1n
         if (moved && (!last || !same?.(last.value, r.value))) {
-          last = { value: r.value }
+          // kept only to compare: without `same` it would hold a second copy of every answer
+          if (same) last = { value: r.value }
           const began = performance.now()
           await onResult(r)
           if (o.paceFactor)
