@@ -12,6 +12,7 @@ import {
   leaks,
   runIn,
   startDockerHost,
+  stopDockerCluster,
   waitFor,
   type DockerHost,
   type Topology,
@@ -156,13 +157,7 @@ describe(`names of Docker containers on ${HOSTS} dockerd hosts`, () => {
   afterAll(async () => {
     for (const c of clients) c.close()
     const prefix = topo.prefix
-    for (const d of dh) {
-      const ids = (await d.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean)
-      if (ids.length) await d.docker(['rm', '-f', ...ids])
-    }
-    for (const a of agents ?? []) await a.proc.stop(3000)
-    for (const d of dh) await d.stop()
-    await topo.destroy()
+    await stopDockerCluster(topo, dh, agents)
     expect(await leaks(prefix)).toEqual([])
     for (const d of dh) expect(dockerLeaks(d)).toEqual([])
   }, 180_000)

@@ -12,6 +12,7 @@ import {
   leaks,
   runIn,
   startDockerHost,
+  stopDockerCluster,
   waitFor,
   type DockerHost,
   type Topology,
@@ -114,13 +115,7 @@ describe(`docker plugin across dockerd and agent restarts (${DATAPATH} datapath)
 
   afterAll(async () => {
     const prefix = topo.prefix
-    for (const d of dh) {
-      const ids = (await d.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean)
-      if (ids.length) await d.docker(['rm', '-f', ...ids])
-    }
-    for (const a of agents ?? []) await a.proc.stop(3000)
-    for (const d of dh) await d.stop()
-    await topo.destroy()
+    await stopDockerCluster(topo, dh, agents)
     expect(await leaks(prefix)).toEqual([])
     for (const d of dh) expect(dockerLeaks(d)).toEqual([])
   }, 180_000)

@@ -11,6 +11,7 @@ import {
   leaks,
   ping,
   startDockerHost,
+  stopDockerCluster,
   waitFor,
   type DockerHost,
   type Topology,
@@ -46,15 +47,7 @@ describe(`docker network create -d weft on ${HOSTS} dockerd hosts (${DATAPATH} d
 
   afterAll(async () => {
     const prefix = topo.prefix
-    // containers go while the agents still answer Docker's Leave/DeleteEndpoint calls; then the
-    // agents (their command lines name the docker directories, which dh.stop() counts as its own)
-    for (const d of dh) {
-      const ids = (await d.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean)
-      if (ids.length) await d.docker(['rm', '-f', ...ids])
-    }
-    for (const a of agents ?? []) await a.proc.stop(3000)
-    for (const d of dh) await d.stop()
-    await topo.destroy()
+    await stopDockerCluster(topo, dh, agents)
     expect(await leaks(prefix)).toEqual([])
     for (const d of dh) expect(dockerLeaks(d)).toEqual([])
   }, 180_000)

@@ -445,3 +445,22 @@ function mountsUnder(dir: string): string[] {
 function tail(s: string): string {
   return s.trim().split('\n').slice(-5).join('\n')
 }
+
+/**
+ * Tear down a Docker test cluster in the order that leaves nothing: containers while the agents
+ * still answer Docker's Leave/DeleteEndpoint calls; then the agents (their command lines name the
+ * docker directories, which dockerLeaks counts as the host's); then the daemons and the topology.
+ */
+export async function stopDockerCluster(
+  topo: Topology,
+  hosts: DockerHost[],
+  agents: { proc: { stop(graceMs: number): Promise<unknown> } }[] | undefined,
+): Promise<void> {
+  for (const d of hosts) {
+    const ids = (await d.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean)
+    if (ids.length) await d.docker(['rm', '-f', ...ids])
+  }
+  for (const a of agents ?? []) await a.proc.stop(3000)
+  for (const d of hosts) await d.stop()
+  await topo.destroy()
+}

@@ -14,7 +14,14 @@ export type { RunResult, NsProcess } from './exec.ts'
 export { ping, tcpTransfer } from './traffic.ts'
 export type { PingResult, TransferResult } from './traffic.ts'
 export { waitFor } from './wait.ts'
-export { startDockerHost, dockerLeaks, requireDocker, BUSYBOX_IMAGE, DOCKER_CLI } from './docker.ts'
+export {
+  startDockerHost,
+  stopDockerCluster,
+  dockerLeaks,
+  requireDocker,
+  BUSYBOX_IMAGE,
+  DOCKER_CLI,
+} from './docker.ts'
 export type { DockerHost, DockerHostOptions } from './docker.ts'
 export { findProcesses, isAlive, nsId, netnsIdOf } from './processes.ts'
 export type { ProcessInfo, ProcessMatch } from './processes.ts'
