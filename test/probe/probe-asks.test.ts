@@ -17,39 +17,7 @@ import {
 } from '../../src/probe/wire.ts'
 import { PROBE_OP_REPLY } from '../../src/datapath/bpf/abi.ts'
 
-const id = (c: string) => c.repeat(64)
-const net = (c: string, vni: number) => ({
-  id: id(c),
-  name: `n${c}`,
-  driver: 'overlay',
-  scope: 'global',
-  vni,
-  subnet: `10.0.${vni % 250}.0/24`,
-  gateway: `10.0.${vni % 250}.1`,
-  mtu: 1450,
-  labels: {},
-  options: {},
-  created: 'x',
-})
-const ep = (c: string, netC: string, ip: string, node: string) => ({
-  id: id(c),
-  networkId: id(netC),
-  name: `e${c}`,
-  ip,
-  mac: '02:42:0a:00:01:02',
-  external: false,
-  created: 'x',
-  node,
-  sandbox: `sb${c}`,
-  ifname: 'eth0',
-})
-const nodeRec = (name: string, advertise: string) => ({
-  name,
-  advertise,
-  datapath: 'bpf',
-  version: '0',
-  started: 'x',
-})
+import { ep, id, net, nodeRec } from './records.ts'
 
 /** h1 (me) and h2 share networks a (vni 300) and b (vni 301). */
 function cluster(o: { h2Record?: boolean; h2Datapath?: string } = {}) {
