@@ -56,6 +56,11 @@ export interface DockerBackend {
    * died between RequestAddress and CreateEndpoint): address and record go. Returns those freed.
    */
   reclaimReservations(maxAgeMs: number): Promise<{ id: string; networkId: string; ip: string }[]>
+  /**
+   * The endpoint id of this node's reservation of an address that no endpoint took yet (from
+   * its reservation record: also one a previous run of this agent made).
+   */
+  reservationOf(networkId: string, ip: string): Promise<string | undefined>
   /** The endpoint id an address is reserved under, if any (asks the store). */
   addressOwner(networkId: string, ip: string): Promise<string | undefined>
   /**

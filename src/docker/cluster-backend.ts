@@ -165,6 +165,13 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
       await dropReservation(networkId, ip, row.modifyIndex)
     },
 
+    async reservationOf(networkId, ip) {
+      const row = await entry(reservationKeys.one(d.node, networkId, ip))
+      const r = row ? parseReservation(row.value) : undefined
+      if (!r) return undefined
+      return (await entry(keys.ipam(networkId, ip)))?.value === r.id ? r.id : undefined
+    },
+
     async reclaimReservations(maxAgeMs) {
       const reclaimed: ReservationRecord[] = []
       const now = Date.now()

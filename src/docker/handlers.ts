@@ -216,7 +216,9 @@ export class DockerHandlers {
     if (!net || !b.Address) return {}
     const ip = b.Address.replace(/\/\d+$/, '')
     const key = `${net.id}/${ip}`
-    const id = this.reserved.get(key)
+    // a reservation of the last run of this agent too: Docker retries a ReleaseAddress that
+    // reached no plugin (agent down) and the restarted agent answers it
+    const id = this.reserved.get(key) ?? (await this.deps.backend.reservationOf(net.id, ip))
     if (id) {
       // deletes the address only while it is still our reservation: DeleteEndpoint already
       // freed an endpoint's address, and another host may hold it again by now

@@ -186,33 +186,41 @@ describe(`docker plugin across dockerd and agent restarts (${DATAPATH} datapath)
     await waitFor(() => pingFromC1(ip5), { what: 'c1 -> c5', timeoutMs: 10_000 })
   }, 150_000)
 
-  test('an address reserved by an agent killed between RequestAddress and CreateEndpoint is reclaimed', async () => {
-    // Docker's own calls cannot be stopped between the two: the test makes Docker's
-    // RequestAddress itself, on host 2's plugin socket, as Docker would
-    const socket = join(dh[1]!.pluginsDir, 'weft.sock')
-    const plugin = async (method: string, body: unknown) => {
-      const res = await fetch(`http://plugin/${method}`, {
-        method: 'POST',
-        unix: socket,
-        body: JSON.stringify(body),
-      } as RequestInit)
-      return { status: res.status, body: (await res.json()) as Record<string, string> }
-    }
-    const PoolID = 'weft:10.60.0.0/24'
+  // Docker's own calls cannot be stopped between RequestAddress and CreateEndpoint: these tests
+  // make Docker's IPAM calls themselves, on host 2's plugin socket, as Docker would
+  const PoolID = 'weft:10.60.0.0/24'
+  const plugin = async (method: string, body: unknown) => {
+    const res = await fetch(`http://plugin/${method}`, {
+      method: 'POST',
+      unix: join(dh[1]!.pluginsDir, 'weft.sock'),
+      body: JSON.stringify(body),
+    } as RequestInit)
+    return { status: res.status, body: (await res.json()) as Record<string, string> }
+  }
+  const reserve = async () => {
     const got = await plugin('IpamDriver.RequestAddress', { PoolID, Options: {} })
     expect(got.body.Error ?? '').toBe('')
-    const orphan = got.body.Address!
+    return got.body.Address!
+  }
+  const ask = (address: string) =>
+    plugin('IpamDriver.RequestAddress', { PoolID, Address: address, Options: {} })
+  /** Kill host 2's agent right after a reservation, restart it, and return its first answer for it. */
+  const restartHolding = async (address: string) => {
     await agents[1]!.kill('SIGKILL') // no CreateEndpoint ever comes for it
-    const t0 = performance.now()
     await agents[1]!.restart()
-    const ask = () => plugin('IpamDriver.RequestAddress', { PoolID, Address: orphan, Options: {} })
-    const first = await waitFor(() => ask().catch(() => undefined), {
+    return waitFor(() => ask(address).catch(() => undefined), {
       what: "the restarted agent's plugin socket",
       timeoutMs: 15_000,
     })
+  }
+
+  test('an address reserved by an agent killed between RequestAddress and CreateEndpoint is reclaimed', async () => {
+    const orphan = await reserve()
+    const t0 = performance.now()
+    const first = await restartHolding(orphan)
     // young: Docker may still send the CreateEndpoint to the restarted agent
     expect(first.body.Error).toMatch(/already in use/)
-    await waitFor(async () => !(await ask()).body.Error, {
+    await waitFor(async () => !(await ask(orphan)).body.Error, {
       what: `${orphan} reclaimed`,
       timeoutMs: 75_000,
       intervalMs: 500,
@@ -227,4 +235,15 @@ describe(`docker plugin across dockerd and agent restarts (${DATAPATH} datapath)
     const again = await run(dh[1]!, 'c6')
     expect(again).toBe(orphan.split('/')[0]!)
   }, 150_000)
+
+  test("a ReleaseAddress the restarted agent answers frees the reservation of the agent's previous run", async () => {
+    const address = await reserve()
+    expect((await restartHolding(address)).body.Error).toMatch(/already in use/)
+    // Docker retries a call for a while when the plugin is unreachable: the restarted agent may
+    // be the one that answers the ReleaseAddress of a container start the dead one served
+    const r = await plugin('IpamDriver.ReleaseAddress', { PoolID, Address: address })
+    expect([r.status, r.body.Error ?? '']).toEqual([200, ''])
+    expect((await ask(address)).body.Error ?? '').toBe('') // free at once, not after the reclaim
+    await plugin('IpamDriver.ReleaseAddress', { PoolID, Address: address })
+  }, 60_000)
 })

@@ -138,10 +138,14 @@ describe("clusterBackend (the Docker plugin's way into weft)", () => {
       ip: a.ip,
       node: 'n1',
     })
+    // a previous run's reservation is found by its record (ReleaseAddress after a restart)
+    expect(await backend.reservationOf(net.id, a.ip)).toBe(a.id)
     await backend.releaseAddress(net.id, a.ip, a.id)
     expect(await reservation(a.ip)).toBeUndefined()
+    expect(await backend.reservationOf(net.id, a.ip)).toBeUndefined()
     const rec = await dockerEndpoint('a'.repeat(64))
     expect(await reservation(rec.ip)).toBeUndefined()
+    expect(await backend.reservationOf(net.id, rec.ip)).toBeUndefined() // an endpoint's now
     expect(await backend.reclaimReservations(0)).toEqual([])
     expect(await lease(rec.ip)).toBe(rec.id) // an endpoint's address is never reclaimed
     await backend.removeEndpoint(net.id, rec.id)

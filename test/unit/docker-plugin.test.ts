@@ -62,6 +62,7 @@ function memoryBackend(nets: NetworkRecord[], eps: EndpointRecord[] = []) {
       throw new Error('not used')
     },
     reclaimReservations: async () => [],
+    reservationOf: async () => undefined,
     renameEndpoint: async (_n, _id, name, aliases, netns) =>
       void calls.push(`rename ${name} [${aliases.join(',')}] ${netns ?? 'no netns'}`),
     removeEndpoint: async () => {},
