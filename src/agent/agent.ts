@@ -284,7 +284,14 @@ async function build(
   })
   stack.push('admin API', () => api.stop())
   if (config.docker) {
-    const backend = clusterBackend({ node: config.name, ops, store: writes, mirror, reconciler })
+    const backend = clusterBackend({
+      node: config.name,
+      ops,
+      store: writes,
+      mirror,
+      reconciler,
+      networkSynced: (id) => follower.synced(id),
+    })
     const plugin = startDockerPlugin({
       docker: config.docker,
       socket: config.dockerPluginSocket,

@@ -51,6 +51,16 @@ export interface DockerBackend {
   allocateAddress(networkId: string, requested?: string): Promise<{ ip: string; id: string }>
   /** Give back a reservation that never became an endpoint. Missing is fine. */
   releaseAddress(networkId: string, ip: string, id: string): Promise<void>
+  /**
+   * Reclaim this node's reservations older than maxAgeMs that no endpoint took (their agent
+   * died between RequestAddress and CreateEndpoint): address and record go. Returns those freed.
+   */
+  reclaimReservations(maxAgeMs: number): Promise<{ id: string; networkId: string; ip: string }[]>
+  /**
+   * The endpoint id of this node's reservation of an address that no endpoint took yet (from
+   * its reservation record: also one a previous run of this agent made).
+   */
+  reservationOf(networkId: string, ip: string): Promise<string | undefined>
   /** The endpoint id an address is reserved under, if any (asks the store). */
   addressOwner(networkId: string, ip: string): Promise<string | undefined>
   /**

@@ -1,7 +1,14 @@
 // DockerBackend over what the agent has: ClusterOps for networks, the cluster store (wrapped
 // so this agent's writes reach its mirror at once) for address reservations and endpoint
 // records (each one compare-and-set transaction), the mirror for reads and waits, and the
-// reconciler for "is the veth pair made yet".
+// reconciler for "is the veth pair made yet". Each reservation has a record of its host and time
+// beside its address key (reservations.ts), so one no endpoint took can be reclaimed.
+//
+// Design note (2026-12): a removal waits until the network's endpoints in the view are the
+// store's (networkSynced). A restarted agent runs from its local mirror until it registered;
+// then it re-announces the endpoints of that mirror the store lacks, and only then follows the
+// store. An endpoint removed before that (the endpoint reconciliation at start, a DeleteEndpoint
+// Docker retried) was re-announced, address included: the next container did not get it back.
 import {
   ConflictError,
   NotFoundError,
@@ -21,6 +28,12 @@ import type { Reconciler } from '../reconcile/index.ts'
 import type { ClusterStore, StoreOp } from '../store/index.ts'
 import { assertHostAddress, hostIfnameFor, parseCidr, parseIPv4 } from '../net/index.ts'
 import type { DockerBackend, NewDockerEndpoint, NewNetwork } from './backend.ts'
+import {
+  isStale,
+  parseReservation,
+  reservationKeys,
+  type ReservationRecord,
+} from './reservations.ts'
 
 /** How long a CreateEndpoint waits for the datapath to make the veth pair. */
 const ATTACH_TIMEOUT_MS = 15_000
@@ -33,6 +46,11 @@ export interface ClusterBackendDeps {
   store: ClusterStore
   mirror: Pick<ClusterMirror, 'view' | 'waitFor' | 'onChange'>
   reconciler: Pick<Reconciler, 'attachDone' | 'localError' | 'isAttached' | 'settled' | 'trigger'>
+  /**
+   * Whether the view holds the store's endpoints of this network (the agent follows it): false
+   * after a restart until the agent registered and re-announced. Re-checked on view changes.
+   */
+  networkSynced(networkId: string): boolean
 }
 
 const json = (o: unknown) => JSON.stringify(o)
@@ -53,6 +71,14 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
       throw new NotFoundError(`network ${net.name} is being removed`, 'network_not_found')
     return { net, modifyIndex: row.modifyIndex }
   }
+
+  /** Delete an address key still held at `revision`, with its reservation record. */
+  const dropReservation = (networkId: string, ip: string, revision: bigint) =>
+    // not ok: the address changed meanwhile, so it is not ours to delete any more
+    d.store.txn([
+      { op: 'delete', key: keys.ipam(networkId, ip), ifRevision: revision },
+      { op: 'delete', key: reservationKeys.one(d.node, networkId, ip) },
+    ])
 
   const backend: DockerBackend = {
     node: d.node,
@@ -103,9 +129,21 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
           ip = free
         }
         const id = newId()
+        const reservation: ReservationRecord = {
+          id,
+          networkId: net.id,
+          ip,
+          node: d.node,
+          created: new Date().toISOString(),
+        }
         const out = await d.store.txn([
           { op: 'check', key: keys.network(net.id), revision: modifyIndex },
           { op: 'put', key: keys.ipam(net.id, ip), value: id, ifRevision: 0n },
+          {
+            op: 'put',
+            key: reservationKeys.one(d.node, net.id, ip),
+            value: json(reservation),
+          },
         ])
         if (out.ok) return { ip, id }
         if (want && out.failed.includes(1))
@@ -124,10 +162,39 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
       const row = await entry(keys.ipam(networkId, ip))
       if (!row || row.value !== id) return
       if (view().endpoints.has(id)) return // became an endpoint: removeEndpoint frees it
-      // not ok: it changed meanwhile, so it is not ours to delete any more
-      await d.store.txn([
-        { op: 'delete', key: keys.ipam(networkId, ip), ifRevision: row.modifyIndex },
-      ])
+      await dropReservation(networkId, ip, row.modifyIndex)
+    },
+
+    async reservationOf(networkId, ip) {
+      const row = await entry(reservationKeys.one(d.node, networkId, ip))
+      const r = row ? parseReservation(row.value) : undefined
+      if (!r) return undefined
+      return (await entry(keys.ipam(networkId, ip)))?.value === r.id ? r.id : undefined
+    },
+
+    async reclaimReservations(maxAgeMs) {
+      const reclaimed: ReservationRecord[] = []
+      const now = Date.now()
+      for (const row of await d.store.list(reservationKeys.ofNode(d.node))) {
+        const r = parseReservation(row.value)
+        if (r && !isStale(r, now, maxAgeMs)) continue
+        const [lease, endpoint] = r
+          ? await Promise.all([
+              entry(keys.ipam(r.networkId, r.ip)),
+              entry(keys.endpoint(r.networkId, r.id)),
+            ])
+          : [undefined, undefined]
+        // the address goes only while it is still this reservation's and no endpoint holds it
+        const orphaned = r && lease?.value === r.id && !endpoint
+        const out = await d.store.txn([
+          { op: 'delete', key: row.key, ifRevision: row.modifyIndex },
+          ...(orphaned
+            ? [{ op: 'delete' as const, key: lease.key, ifRevision: lease.modifyIndex }]
+            : []),
+        ])
+        if (out.ok && orphaned) reclaimed.push(r)
+      }
+      return reclaimed
     },
 
     // from the store: address keys are not mirrored (scoped following derives them from endpoints)
@@ -163,6 +230,8 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
           { op: 'check', key: keys.network(net.id), revision: modifyIndex },
           { op: 'check', key: keys.ipam(net.id, input.ip), revision: lease.modifyIndex },
           { op: 'put', key: keys.endpoint(net.id, input.id), value: json(record), ifRevision: 0n },
+          // an endpoint holds the address now: no longer a reservation to reclaim
+          { op: 'delete', key: reservationKeys.one(d.node, net.id, input.ip) },
         ])
         if (!out.ok)
           throw new ConflictError(
@@ -215,9 +284,19 @@ export function clusterBackend(d: ClusterBackendDeps): DockerBackend {
         )
           return
       }
+      throw new ConflictError(
+        `could not name endpoint ${id.slice(0, 12)}: too much concurrent change, try again`,
+      )
     },
 
     async removeEndpoint(networkId, id) {
+      if (view().endpoints.has(id) && !d.networkSynced(networkId)) {
+        await d.mirror.waitFor(
+          () => d.networkSynced(networkId),
+          ATTACH_TIMEOUT_MS,
+          'this agent to follow the store (it registers and re-announces first)',
+        )
+      }
       const [row, viewRec] = [await entry(keys.endpoint(networkId, id)), view().endpoints.get(id)]
       const rec = row ? (JSON.parse(row.value) as EndpointRecord) : viewRec
       if (row) {

@@ -98,6 +98,14 @@ export class DockerHandlers {
     return new Set([...this.pending.values()].map((p) => p.subnet))
   }
 
+  /** Reservations the backend reclaimed (orphaned): a late CreateEndpoint must not use them. */
+  forgetReservations(reclaimed: readonly { id: string; networkId: string; ip: string }[]): void {
+    for (const r of reclaimed) {
+      const key = `${r.networkId}/${r.ip}`
+      if (this.reserved.get(key) === r.id) this.reserved.delete(key)
+    }
+  }
+
   /** Dispatch one plugin call by its path ("/NetworkDriver.Join"); undefined when unknown. */
   handler(method: string): ((body: any) => Promise<Reply>) | undefined {
     const table: Record<string, (body: any) => Promise<Reply>> = {
@@ -208,7 +216,9 @@ export class DockerHandlers {
     if (!net || !b.Address) return {}
     const ip = b.Address.replace(/\/\d+$/, '')
     const key = `${net.id}/${ip}`
-    const id = this.reserved.get(key)
+    // a reservation of the last run of this agent too: Docker retries a ReleaseAddress that
+    // reached no plugin (agent down) and the restarted agent answers it
+    const id = this.reserved.get(key) ?? (await this.deps.backend.reservationOf(net.id, ip))
     if (id) {
       // deletes the address only while it is still our reservation: DeleteEndpoint already
       // freed an endpoint's address, and another host may hold it again by now
@@ -440,15 +450,15 @@ export class DockerHandlers {
             ),
           ]
           let netns = containerNetns(sandboxKey, inspect.State?.Pid)
-          await this.deps.backend.renameEndpoint(networkId, id, c.Name, aliases, netns)
-          // a netns known only by the container's PID: wait for the container to run
+          // a netns known only by the container's PID: wait for the container to run, so that
+          // name, aliases and netns are one write (no record named but without its netns)
           while (!netns && Date.now() < deadline) {
             await Bun.sleep(50)
             inspect = await this.deps.engine.container(containerId)
             netns = containerNetns(sandboxKey, inspect.State?.Pid)
           }
-          if (netns) await this.deps.backend.renameEndpoint(networkId, id, c.Name, aliases, netns)
-          else
+          await this.deps.backend.renameEndpoint(networkId, id, c.Name, aliases, netns)
+          if (!netns)
             this.deps.log.warn(
               { endpoint: dockerEp.slice(0, 12), sandboxKey },
               'the netns of this container is not reachable from the agent: its weft names will not resolve inside it',

@@ -1,11 +1,13 @@
 // The Docker plugin as one unit: the plugin socket, the network sync and the endpoint
-// reconciliation, started in that order and stopped in reverse. See handlers.ts for the design.
+// reconciliation (with the reclaim of orphaned address reservations), started in that order and
+// stopped in reverse. See handlers.ts for the design.
 import type { Logger } from '../log.ts'
 import type { DockerBackend } from './backend.ts'
 import { reconcileEndpoints } from './endpoint-reconcile.ts'
 import { DockerEngine } from './engine.ts'
 import { DockerHandlers } from './handlers.ts'
 import { NetworkSync } from './network-sync.ts'
+import { RESERVATION_MAX_AGE_MS } from './reservations.ts'
 import { DEFAULT_PLUGIN_SOCKET, servePlugin } from './server.ts'
 
 const ENDPOINT_RECONCILE_MS = 15_000
@@ -55,6 +57,13 @@ export function startDockerPlugin(opts: DockerPluginOptions): DockerPlugin {
         log,
       })
       if (released.length) sync.trigger()
+      const reclaimed = await opts.backend.reclaimReservations(RESERVATION_MAX_AGE_MS)
+      handlers.forgetReservations(reclaimed)
+      for (const r of reclaimed)
+        log.info(
+          { network: r.networkId.slice(0, 12), ip: r.ip },
+          'reclaimed an address reservation no endpoint took (its agent died between RequestAddress and CreateEndpoint)',
+        )
       lastError = ''
     } catch (e) {
       const msg = (e as Error).message

@@ -2,6 +2,7 @@
 // stand-in Docker API (no root, no dockerd): option mapping, network matching, orphan rules,
 // and what each refusal says. The real thing runs in test/docker/ (real dockerd and agents).
 import { describe, expect, test } from 'bun:test'
+import { waitFor } from '../harness/wait.ts'
 import { newId, type EndpointRecord, type NetworkRecord } from '../../src/cluster/index.ts'
 import { NotFoundError } from '../../src/errors/index.ts'
 import { createLogger } from '../../src/log.ts'
@@ -33,7 +34,7 @@ const net = (o: Partial<NetworkRecord> = {}): NetworkRecord => ({
 })
 
 /** A backend holding networks and reservations in memory; writes are recorded. */
-function memoryBackend(nets: NetworkRecord[]) {
+function memoryBackend(nets: NetworkRecord[], eps: EndpointRecord[] = []) {
   const leases = new Map<string, string>()
   const calls: string[] = []
   const backend: DockerBackend = {
@@ -60,9 +61,12 @@ function memoryBackend(nets: NetworkRecord[]) {
     createEndpoint: async () => {
       throw new Error('not used')
     },
-    renameEndpoint: async () => {},
+    reclaimReservations: async () => [],
+    reservationOf: async () => undefined,
+    renameEndpoint: async (_n, _id, name, aliases, netns) =>
+      void calls.push(`rename ${name} [${aliases.join(',')}] ${netns ?? 'no netns'}`),
     removeEndpoint: async () => {},
-    dockerEndpoints: () => [],
+    dockerEndpoints: () => eps,
     onChange: () => () => {},
   }
   return { backend, calls }
@@ -279,5 +283,54 @@ describe('plugin handlers', () => {
       }),
     ).toEqual({})
     expect(calls).toEqual([])
+  })
+})
+
+describe('naming a joined container', () => {
+  test("name, aliases and the container's netns are one write, made once the netns is known", async () => {
+    const n = net()
+    const ep: EndpointRecord = {
+      id: newId(),
+      networkId: n.id,
+      name: 'e'.repeat(12),
+      ip: '10.50.0.2',
+      mac: '02:42:0a:32:00:02',
+      node: 'h1',
+      external: false,
+      created: new Date().toISOString(),
+      plumbing: 'docker',
+      dockerEndpoint: 'e'.repeat(64),
+    }
+    const m = memoryBackend([n], [ep])
+    let inspections = 0
+    // a container whose netns is known only by its PID (dockerd in another mount namespace),
+    // and which runs only at the third look (Join comes before the container starts)
+    const docker = {
+      network: async () => ({
+        Id: 'd1',
+        Name: 'ov_net1',
+        Driver: 'weft',
+        Containers: { c1: { EndpointID: ep.dockerEndpoint, Name: 'bbox1' } },
+      }),
+      container: async () => ({
+        State: { Pid: ++inspections >= 3 ? process.pid : 0 },
+        NetworkSettings: { Networks: { ov_net1: { Aliases: ['web', 'c1'] } } },
+      }),
+    } as unknown as DockerEngine
+    const h = new DockerHandlers({
+      backend: m.backend,
+      engine: docker,
+      log: createLogger({ level: 'silent' }),
+    })
+    await call(h, 'NetworkDriver.Join', {
+      NetworkID: 'd1',
+      EndpointID: ep.dockerEndpoint,
+      SandboxKey: '/var/run/docker/netns/not-seen-here',
+    })
+    await waitFor(() => m.calls.some((c) => c.includes('/ns/net')), {
+      what: 'the endpoint named with its netns',
+    })
+    expect(inspections).toBe(3)
+    expect(m.calls).toEqual([`rename bbox1 [web] /proc/${process.pid}/ns/net`])
   })
 })
