@@ -26,6 +26,7 @@ import { barChartSvg } from './chart.ts'
 import { runInNs, startedPids, stopAll } from './lib/procs.ts'
 import { createSetup, liveTopologies, type Mode, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
+import { GROUP_NAMES, parsePerfReport, type Profile } from './lib/cpu-profile.ts'
 import { tcpRun } from './lib/tools.ts'
 
 const { values: args } = parseArgs({
@@ -68,71 +69,7 @@ for (const v of args.variant!) {
 if (process.getuid?.() !== 0)
   throw new Error('bench/cpu-breakdown.ts builds namespaces and runs perf: run it as root')
 
-/**
- * Where a kernel symbol's time goes, first match wins (order matters: tcp_gro_receive is GRO,
- * csum_and_copy is copying).
- */
-const GROUPS: readonly [string, RegExp][] = [
-  [
-    'idle',
-    /^(default_idle|pv_native_safe_halt|native_safe_halt|arch_cpu_idle|cpuidle|do_idle|acpi_idle|mwait|poll_idle|intel_idle)/,
-  ],
-  ['bpf programs', /^bpf_prog_/],
-  [
-    'bpf map lookups',
-    /(lookup_nulls_elem_raw|lookup_elem_raw|htab|percpu_array|array_map|trie_lookup)/,
-  ],
-  [
-    'bpf helpers, tc hook',
-    /^(bpf_|____bpf|__bpf|sk_skb_|skb_do_redirect|tcf_|tcx_|sch_handle_|cls_bpf|htab_|__htab|skb_ensure_writable)/,
-  ],
-  // the bench's underlay switch (a bridge in a namespace): every mode pays it alike
-  ['underlay bridge', /^(br_|__br_|fdb_|nbp_)/],
-  ['GRO', /(^|_)gro(_|$)|gro_cells/],
-  ['GSO, segmentation', /(gso|segment|validate_xmit)/],
-  ['copy user<->skb', /(copy|memcpy|memmove|rep_mov|datagram_iter|memset)/],
-  ['checksum', /csum/],
-  [
-    'skb alloc/free',
-    /(alloc|kmem_cache|kmalloc|kfree|free|slab|skb_release|consume_skb|skb_clone|pskb_|defer|page_frag|skb_ext|put_page|get_page|folio|alloc_pages|free_pages|page_pool|build_skb|skb_head|skb_cache)/,
-  ],
-  ['vxlan, udp', /(vxlan|udp|iptunnel|ip_tunnel)/],
-  [
-    'veth, backlog',
-    /(veth|netif_rx|enqueue_to_backlog|process_backlog|netif_receive|rps_|backlog)/,
-  ],
-  [
-    'tcp, socket',
-    /(tcp|^inet_|sk_stream|sock|^sk_|^__sk_|skb_entail|skb_set_owner|sk_reset_timer)/,
-  ],
-  [
-    'ip, routing, netfilter',
-    /(^ip_|^__ip|^ipv4|fib|^dst_|neigh|nf_|ipt_|route|^rt_|icmp|^br_|bridge|l3mdev|raw_)/,
-  ],
-  [
-    'device xmit, softirq core',
-    /(dev_queue_xmit|dev_hard_start_xmit|qdisc|net_rx_action|^__dev_|^dev_|netdev|napi|softirq|irq_exit|local_bh|eth_type_trans|^skb_|^__skb_|^kfree_skb)/,
-  ],
-]
-const OTHER_KERNEL = 'syscalls, sched, other kernel'
-const USER = 'user space'
-
-function groupOf(sym: string, kernel: boolean): string {
-  if (!kernel) return USER
-  for (const [name, re] of GROUPS) if (re.test(sym)) return name
-  return OTHER_KERNEL
-}
-
 // --- perf -----------------------------------------------------------------------------------
-
-interface Profile {
-  /** ns of CPU per group, in the contexts that carry the run's packets (idle excluded). */
-  ours: Record<string, number>
-  /** ns of CPU elsewhere on the machine (other load, perf itself), idle excluded. */
-  elsewhereNs: number
-  /** the largest kernel symbols of `ours`, ns */
-  topSymbols: Record<string, number>
-}
 
 function startPerf(file: string) {
   const p = Bun.spawn(
@@ -176,36 +113,7 @@ async function profile(file: string, ourPids: Set<number>): Promise<Profile> {
     await r.exited,
   ]
   if (code !== 0) throw new Error(`perf report exited ${code}: ${err.trim()}`)
-  const ours: Record<string, number> = {}
-  const symbols: Record<string, number> = {}
-  let elsewhereNs = 0
-  for (const line of text.split('\n')) {
-    // "<samples>\t<pid>:<comm>\t[k] <symbol>"
-    const [samples, pidComm, sym] = line.split('\t').map((s) => s.trim())
-    if (!samples || !pidComm || !sym) continue
-    const m = /^(\d+):(.*)$/.exec(pidComm)
-    const s = /^\[(.)\]\s+(.*)$/.exec(sym)
-    if (!m || !s) continue
-    const ns = Number(samples) * PERIOD_NS
-    const pid = Number(m[1])
-    const comm = m[2]!
-    const group = groupOf(s[2]!, s[1] === 'k')
-    if (group === 'idle') continue
-    const carriesPackets =
-      ourPids.has(pid) || comm.startsWith('ksoftirqd/') || comm.startsWith('swapper/')
-    if (!carriesPackets) {
-      elsewhereNs += ns
-      continue
-    }
-    ours[group] = (ours[group] ?? 0) + ns
-    if (s[1] === 'k') symbols[s[2]!] = (symbols[s[2]!] ?? 0) + ns
-  }
-  const topSymbols = Object.fromEntries(
-    Object.entries(symbols)
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 80),
-  )
-  return { ours, elsewhereNs, topSymbols }
+  return parsePerfReport(text, PERIOD_NS, ourPids)
 }
 
 // --- bpf_stats ----------------------------------------------------------------------------------
@@ -442,7 +350,7 @@ try {
 }
 
 // --- medians, table, files ------------------------------------------------------------------------
-const groupNames = [...GROUPS.map(([g]) => g).filter((g) => g !== 'idle'), OTHER_KERNEL, USER]
+const groupNames = GROUP_NAMES
 const med = (xs: Sample[], f: (s: Sample) => number) => median(xs.map(f))
 const summary = Object.fromEntries(
   Object.entries(results).map(([name, xs]) => [
