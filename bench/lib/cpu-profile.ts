@@ -93,7 +93,7 @@ export function parsePerfReport(
     // "<samples>\t<pid>:<comm>\t[k] <symbol>"
     if (line.trim() === '') continue
     const [samples, pidComm, sym] = line.split('\t').map((s) => s.trim())
-    const m = /^(\d+):(.*)$/.exec(pidComm ?? '')
+    const m = /^(-?\d+):(.*)$/.exec(pidComm ?? '')
     const s = /^\[(.)\]\s+(.*)$/.exec(sym ?? '')
     if (!/^\d+$/.test(samples ?? '') || !m || !s)
       throw new Error(`perf report line not "<samples>\\t<pid>:<comm>\\t[k] <symbol>": ${line}`)

@@ -43,6 +43,7 @@ describe('parsePerfReport', () => {
     '5\t17:ksoftirqd/1\t[k] veth_xmit',
     '7\t999:bun\t[.] 0x000000000183cff1',
     '2\t4242:iperf3\t[.] main',
+    '1\t-1::-1\t[k] __rcu_read_lock', // a sample perf could not tie to a thread
     '',
   ].join('\n')
   test('splits the run from the rest of the machine, drops idle, converts samples to ns', () => {
@@ -53,7 +54,7 @@ describe('parsePerfReport', () => {
       'veth, backlog': 5000,
       'user space': 2000,
     })
-    expect(p.elsewhereNs).toBe(7000)
+    expect(p.elsewhereNs).toBe(8000)
     expect(Object.keys(p.topSymbols)[0]).toBe('_copy_from_iter')
     expect(p.topSymbols).not.toHaveProperty('main') // kernel symbols only
   })
