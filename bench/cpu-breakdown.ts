@@ -2,7 +2,7 @@
 // (bench/lib/setups.ts), with the CPU of each run split by where it is spent. As root:
 //
 //   bun run bench/cpu-breakdown.ts [--modes routed,bpf] [--underlay wire] [--rounds 5]
-//        [--seconds 6] [--variant name=path/to/weft ...] [--out bench/results]
+//        [--seconds 6] [--variant name=path/to/weft ...] [--out bench/results] [--tag NAME]
 //
 // Every setup is built first and kept up; rounds then alternate the modes (order rotated each
 // round), as bench/reorder.ts. Per run, over the iperf3 run (1 s warm-up included):
@@ -16,7 +16,7 @@
 //   (out-of-order queueings); /proc/stat user/system/softirq shares (machine-wide).
 // Costs are given per data segment (TcpOutSegs at the sender: one MSS-sized segment on the wire,
 // whatever GSO/GRO batching each mode does) and per GB (IP bytes sent by the client).
-// Writes bench/results/cpu-breakdown-<date>.json and .svg. Findings: docs/PERF-NOTES.md
+// Writes bench/results/cpu-breakdown-<date>[-<tag>].json and .svg. Findings: docs/PERF-NOTES.md
 // ("Where the CPU goes per packet").
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -26,7 +26,7 @@ import { barChartSvg } from './chart.ts'
 import { runInNs, startedPids, stopAll } from './lib/procs.ts'
 import { createSetup, liveTopologies, type Mode, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
-import { GROUP_NAMES, parsePerfReport, type Profile } from './lib/cpu-profile.ts'
+import { GROUP_NAMES, parsePerfReport, SHORT_LABEL, type Profile } from './lib/cpu-profile.ts'
 import { tcpRun } from './lib/tools.ts'
 
 const { values: args } = parseArgs({
@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '6' },
     out: { type: 'string', default: 'bench/results' },
+    tag: { type: 'string' },
   },
   strict: true,
 })
@@ -410,7 +411,7 @@ console.log(lines.join('\n'))
 
 const date = new Date().toISOString().slice(0, 10)
 mkdirSync(args.out!, { recursive: true })
-const base_ = join(args.out!, `cpu-breakdown-${date}`)
+const base_ = join(args.out!, `cpu-breakdown-${date}${args.tag ? `-${args.tag}` : ''}`)
 writeFileSync(
   `${base_}.json`,
   JSON.stringify(
@@ -434,17 +435,23 @@ writeFileSync(
   barChartSvg({
     title: `Where the CPU goes per TCP data segment — ${UNDERLAY} underlay, ${date}`,
     subtitle: `ns per segment, medians of ${ROUNDS} alternating rounds (perf cpu-clock + bpf_stats)`,
-    groups: groupNames.filter((g) => names.some((n) => (summary[n]!.nsPerSegment[g] ?? 0) >= 5)),
+    groups: groupNames
+      .filter((g) => names.some((n) => (summary[n]!.nsPerSegment[g] ?? 0) >= 5))
+      .map((g) => SHORT_LABEL[g] ?? g),
     series: names.map((n, i) => ({ name: n, color: COLORS[i % COLORS.length]! })),
     panels: [
       {
         title: 'ns of CPU per data segment',
         values: names.flatMap((n) =>
-          groupNames.map((g) => ({ group: g, series: n, value: summary[n]!.nsPerSegment[g] ?? 0 })),
+          groupNames.map((g) => ({
+            group: SHORT_LABEL[g] ?? g,
+            series: n,
+            value: summary[n]!.nsPerSegment[g] ?? 0,
+          })),
         ),
       },
     ],
-    panelWidth: 900,
+    panelWidth: 1200,
     panelHeight: 260,
   }),
 )

@@ -66,6 +66,26 @@ export const GROUP_NAMES: readonly string[] = [
   USER,
 ]
 
+/** Short labels for chart axes (the table uses the full names). */
+export const SHORT_LABEL: Readonly<Record<string, string>> = {
+  'bpf programs': 'bpf progs',
+  'bpf map lookups': 'bpf maps',
+  'bpf helpers, tc hook': 'bpf helpers',
+  bridges: 'bridges',
+  GRO: 'GRO',
+  'GSO, segmentation': 'GSO',
+  'copy user<->skb': 'copy',
+  checksum: 'csum',
+  'skb alloc/free': 'skb alloc',
+  'vxlan, udp': 'vxlan/udp',
+  'veth, backlog': 'veth',
+  'tcp, socket': 'tcp',
+  'ip, routing, netfilter': 'ip/route/nf',
+  'device xmit, softirq core': 'dev/softirq',
+  [OTHER_KERNEL]: 'other kernel',
+  [USER]: 'user',
+}
+
 export interface Profile {
   /** ns of CPU per group, in the contexts that carry the run's packets (idle excluded). */
   ours: Record<string, number>

@@ -1,6 +1,6 @@
 // The CPU-profile grouping of bench/cpu-breakdown.ts (bench/lib/cpu-profile.ts), without perf.
 import { describe, expect, test } from 'bun:test'
-import { groupOf, parsePerfReport, GROUP_NAMES } from '../../bench/lib/cpu-profile.ts'
+import { groupOf, parsePerfReport, GROUP_NAMES, SHORT_LABEL } from '../../bench/lib/cpu-profile.ts'
 
 describe('groupOf', () => {
   test.each([
@@ -63,4 +63,8 @@ describe('parsePerfReport', () => {
       /perf report line/,
     )
   })
+})
+
+test('every group has a short chart label', () => {
+  for (const g of GROUP_NAMES) expect(SHORT_LABEL[g], g).toBeDefined()
 })
