@@ -363,6 +363,11 @@ const summary = Object.fromEntries(
       nsPerSegmentTotal: med(xs, (s) => s.nsPerSegmentTotal),
       cpuSecondsPerGB: med(xs, (s) => s.cpuSecondsPerGB),
       elsewhereShare: med(xs, (s) => s.elsewhereShare),
+      cpuShares: {
+        user: med(xs, (s) => s.cpuShares.user),
+        system: med(xs, (s) => s.cpuShares.system),
+        softirq: med(xs, (s) => s.cpuShares.softirq),
+      },
       nsPerSegment: Object.fromEntries(
         groupNames.map((g) => [g, med(xs, (s) => s.nsPerSegment[g] ?? 0)]),
       ),
@@ -402,6 +407,9 @@ lines.push(row('Gbit/s', (x) => x.gbps, 2))
 lines.push(row('retransmits', (x) => x.retransmits))
 lines.push(row('receiver OFO queueings', (x) => x.ofo))
 lines.push(row('elsewhere on the machine (share)', (x) => x.elsewhereShare, 2))
+lines.push(row('machine-wide /proc/stat: user share', (x) => x.cpuShares.user, 2))
+lines.push(row('machine-wide /proc/stat: system share', (x) => x.cpuShares.system, 2))
+lines.push(row('machine-wide /proc/stat: softirq share', (x) => x.cpuShares.softirq, 2))
 for (const [n, x] of Object.entries(summary))
   for (const [p, b] of Object.entries(x.bpf))
     lines.push(
