@@ -30,7 +30,6 @@
 #include <linux/in.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
-#include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include "abi.h"
 #include "lib/parse.h"
@@ -63,41 +62,6 @@ static __always_inline __be16 vx_src_port(struct __sk_buff *skb)
 	hash ^= hash << 16;
 	return bpf_htons((__u16)((((__u64)hash * (VX_SPORT_MAX - VX_SPORT_MIN)) >> 32) +
 				 VX_SPORT_MIN));
-}
-
-/* Sends the encapsulated frame out of the underlay NIC as a clone, which no socket owns, and
- * consumes the original (TC_ACT_STOLEN: freed, not dropped), with outer MACs from the kernel's
- * FIB and neighbour table. Why: a container's TCP packet still belongs to its socket here (the
- * kernel keeps skb->sk across namespaces), and bpf_redirect_neigh would carry that ownership
- * through GSO (each 1.5 KB segment gets the socket and tcp_wfree), across the underlay and into
- * the far host, where GRO chains segments that live until the receiving application has read
- * them: TCP small queues then count the far receive queue as "in the sender's qdisc". Routing
- * ends the ownership where the packet enters the host's IP layer (ip_rcv_core orphans it);
- * this ends it at the same place. When the next hop is not resolved yet (or the FIB picks
- * another device), bpf_redirect_neigh resolves it as before. */
-static __always_inline int vx_send_unowned(struct __sk_buff *skb, const struct vx_config *cfg,
-					   __be32 vtep)
-{
-	struct bpf_fib_lookup fib = {
-		.family = 2,	/* AF_INET */
-		.l4_protocol = IPPROTO_UDP,
-		.ipv4_src = cfg->vtep_ip,
-		.ipv4_dst = vtep,
-		.ifindex = cfg->ul_ifindex,
-	};
-
-	if (bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT) != BPF_FIB_LKUP_RET_SUCCESS ||
-	    fib.ifindex != cfg->ul_ifindex)
-		return bpf_redirect_neigh(cfg->ul_ifindex, NULL, 0, 0);
-	__u8 macs[2 * ETH_ALEN];	/* the outer Ethernet header's destination, then source */
-
-	__builtin_memcpy(macs, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(macs + ETH_ALEN, fib.smac, ETH_ALEN);
-	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
-		return VX_DROP_ENCAP_FAILED;
-	if (bpf_clone_redirect(skb, cfg->ul_ifindex, 0))
-		return VX_DROP_ENCAP_FAILED;
-	return TC_ACT_STOLEN;
 }
 
 /* Wraps the frame at skb->data (inner Ethernet) in outer Ethernet/IPv4/UDP/VXLAN towards
@@ -136,7 +100,7 @@ static __always_inline int vx_encap_redirect(struct __sk_buff *skb, const struct
 		return VX_DROP_ENCAP_FAILED;
 	if (bpf_skb_store_bytes(skb, 0, &h.eth, VX_OUTER_LEN, 0))
 		return VX_DROP_ENCAP_FAILED;
-	return vx_send_unowned(skb, cfg, vtep);
+	return bpf_redirect_neigh(cfg->ul_ifindex, NULL, 0, 0);
 }
 
 /* Strips `outer_len` bytes of outer IPv4/UDP/VXLAN + the outer Ethernet, keeping `inner` (the
