@@ -108,11 +108,12 @@ async function profile(file: string, ourPids: Set<number>): Promise<Profile> {
     ],
     { stdout: 'pipe', stderr: 'pipe' },
   )
-  const [text, err, code] = [
-    await new Response(r.stdout).text(),
-    await new Response(r.stderr).text(),
-    await r.exited,
-  ]
+  // both pipes at once: a full stderr pipe must not stall perf while stdout is read
+  const [text, err, code] = await Promise.all([
+    new Response(r.stdout).text(),
+    new Response(r.stderr).text(),
+    r.exited,
+  ])
   if (code !== 0) throw new Error(`perf report exited ${code}: ${err.trim()}`)
   return parsePerfReport(text, PERIOD_NS, ourPids)
 }
@@ -128,11 +129,11 @@ interface ProgStat {
 
 async function run(cmd: string[]): Promise<string> {
   const p = Bun.spawn(cmd, { stdout: 'pipe', stderr: 'pipe' })
-  const [out, err, code] = [
-    await new Response(p.stdout).text(),
-    await new Response(p.stderr).text(),
-    await p.exited,
-  ]
+  const [out, err, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ])
   if (code !== 0) throw new Error(`${cmd.join(' ')} exited ${code}: ${err.trim()}`)
   return out
 }
