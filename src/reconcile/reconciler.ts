@@ -104,6 +104,7 @@ export interface ReconcileStats {
 export class Reconciler {
   private programmed: Programmed | null = null
   private lastDesired: Desired | undefined
+  private lastSubnets: { of: DesiredState['subnets']; fp: string } | undefined
   /** Re-read the kernel at the start of the next pass (never mid-pass: attach waiters read `programmed`). */
   private resyncWanted = false
   private running: Promise<void> | null = null
@@ -282,7 +283,7 @@ export class Reconciler {
     return {
       networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
       local,
-      remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), fingerprint(r)])),
+      remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), JSON.stringify(r)])),
       members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
     }
   }
@@ -312,6 +313,13 @@ export class Reconciler {
       subnets: d.subnets,
     }
     return this.lastDesired
+  }
+
+  /** JSON of the cluster subnets, once per list (the list is the same array while no network changed). */
+  private subnetsFingerprint(subnets: DesiredState['subnets']): string {
+    if (this.lastSubnets?.of !== subnets)
+      this.lastSubnets = { of: subnets, fp: JSON.stringify(subnets) }
+    return this.lastSubnets.fp
   }
 
   /**
@@ -357,7 +365,7 @@ export class Reconciler {
 
     // 0. every subnet of the cluster, before any endpoint can send: the way out must know them
     if (dp.setClusterSubnets) {
-      const fp = JSON.stringify(d.subnets)
+      const fp = this.subnetsFingerprint(d.subnets)
       if (p.subnets !== fp) {
         await this.item(subnetsItem(d.subnets.length), fp, async () => {
           await dp.setClusterSubnets!(d.subnets)
@@ -512,8 +520,17 @@ export class Reconciler {
   }
 }
 
+/**
+ * Fingerprints of desired specs, by spec: desiredState hands out the same object while it is
+ * unchanged, so a pass fingerprints only what changed. (The datapath's actual state is
+ * fingerprinted afresh: its objects are not ours.)
+ */
+const fingerprints = new WeakMap<object, string>()
+
 function fingerprint(o: NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec): string {
-  return JSON.stringify(o)
+  let fp = fingerprints.get(o)
+  if (fp === undefined) fingerprints.set(o, (fp = JSON.stringify(o)))
+  return fp
 }
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
