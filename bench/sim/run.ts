@@ -18,30 +18,10 @@ import { parseArgs } from 'node:util'
 import { ROOT, keys } from '../../src/cluster/index.ts'
 import { ConsulStore } from '../../src/store/index.ts'
 import { buildLayout, loadLayout, nodeName, type Scenario, type SimLayout } from './layout.ts'
+import { CURVE, PROFILE, SCENARIOS, SMOKE } from './scenarios.ts'
 import type { Design } from './host.ts'
 import type { Request } from './worker.ts'
 import { writeSimReport, type SimResult } from './report.ts'
-
-// Each store watch is one parked HTTP request and one socket in the store process, whose open
-// files are capped at 20,000 here: scenarios keep hosts x (2 + networks per host) below that.
-const SMOKE: Scenario = { name: 'smoke', hosts: 20, endpoints: 400, hostsPerNetwork: 5, perHost: 1 }
-const SCENARIOS: Scenario[] = [
-  // the issue's target first: 1,000 hosts, 20,000 endpoints over 2,000 networks
-  { name: '1000h-20k-k5', hosts: 1000, endpoints: 20_000, hostsPerNetwork: 5, perHost: 2 },
-  { name: '100h-10k-k10', hosts: 100, endpoints: 10_000, hostsPerNetwork: 10, perHost: 1 },
-  { name: '300h-10k-k10', hosts: 300, endpoints: 10_000, hostsPerNetwork: 10, perHost: 1 },
-  { name: '300h-10k-k200', hosts: 300, endpoints: 10_000, hostsPerNetwork: 200, perHost: 1 },
-  { name: '1000h-50k-k10', hosts: 1000, endpoints: 50_000, hostsPerNetwork: 10, perHost: 5 },
-  { name: '100h-10k-k5', hosts: 100, endpoints: 10_000, hostsPerNetwork: 5, perHost: 2 },
-  // 1,000 hosts that fit this machine's memory: 200 networks (every host holds every network record)
-  { name: '1000h-10k-k50', hosts: 1000, endpoints: 10_000, hostsPerNetwork: 50, perHost: 1 },
-]
-/** Small sizes where the whole-tree design still fits this machine: the old curve, beside the new. */
-const CURVE: Scenario[] = [
-  { name: '30h-1k-k10', hosts: 30, endpoints: 1_000, hostsPerNetwork: 10, perHost: 1 },
-  { name: '60h-2k-k10', hosts: 60, endpoints: 2_000, hostsPerNetwork: 10, perHost: 1 },
-  { name: '100h-3k-k10', hosts: 100, endpoints: 3_000, hostsPerNetwork: 10, perHost: 1 },
-]
 
 const { values: args } = parseArgs({
   options: {
@@ -148,8 +128,10 @@ async function startWorker(storeUrl: string): Promise<Worker> {
 async function startStore(
   dir: string,
 ): Promise<{ url: string; pid: number; stop(): Promise<void>; stats(): Promise<any> }> {
+  // SIM_STORE_FLAGS: extra bun flags for the store process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+  const flags = process.env.SIM_STORE_FLAGS?.split(' ').filter(Boolean) ?? []
   const proc = Bun.spawn(
-    [process.execPath, join(import.meta.dir, 'store.ts'), join(dir, 'kv.db'), '18500'],
+    [process.execPath, ...flags, join(import.meta.dir, 'store.ts'), join(dir, 'kv.db'), '18500'],
     { stdout: 'pipe', stderr: 'inherit' },
   )
   const reader = proc.stdout.getReader()
@@ -466,7 +448,7 @@ const wanted = args.scenarios ? new Set(args.scenarios.split(',')) : undefined
 const designs = args.designs!.split(',') as Design[]
 for (const d of designs)
   if (d !== 'scoped' && d !== 'tree') throw new Error(`unknown design ${d}: use scoped and/or tree`)
-const known = [SMOKE, ...CURVE, ...SCENARIOS]
+const known = [SMOKE, ...CURVE, ...SCENARIOS, ...PROFILE]
 const scenarios = wanted ? known.filter((s) => wanted.has(s.name)) : [...CURVE, ...SCENARIOS]
 if (wanted && scenarios.length !== wanted.size)
   throw new Error(`unknown scenario in ${args.scenarios}: ${known.map((s) => s.name).join(', ')}`)
