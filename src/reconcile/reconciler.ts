@@ -302,7 +302,11 @@ export class Reconciler {
     })
     const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
       m: Map<K, S>,
-    ) => new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
+    ) => {
+      const out = new Map<K, { spec: S; fp: string }>()
+      for (const [k, spec] of m) out.set(k, fingerprinted(spec))
+      return out
+    }
     this.lastDesired = {
       view,
       peersVersion,
@@ -404,8 +408,10 @@ export class Reconciler {
       if (!ok && p.local.has(key)) notDetached.add(key)
     }
     // 3. remote endpoints
-    for (const key of [...p.remote.keys()]) {
-      if (d.remote.has(key)) continue
+    // (the keys to remove first: the whole map is not copied on every pass)
+    const unwanted: string[] = []
+    for (const key of p.remote.keys()) if (!d.remote.has(key)) unwanted.push(key)
+    for (const key of unwanted) {
       const [vni, ip] = key.split('/')
       const r = { vni: Number(vni), ip: ip! }
       await this.item(remoteItem(r, 'remove'), '', async () => {
@@ -521,16 +527,18 @@ export class Reconciler {
 }
 
 /**
- * Fingerprints of desired specs, by spec: desiredState hands out the same object while it is
- * unchanged, so a pass fingerprints only what changed. (The datapath's actual state is
+ * Desired specs with their fingerprints, by spec: desiredState hands out the same object while
+ * it is unchanged, so a pass fingerprints only what changed. (The datapath's actual state is
  * fingerprinted afresh: its objects are not ours.)
  */
-const fingerprints = new WeakMap<object, string>()
+const fingerprints = new WeakMap<object, { spec: object; fp: string }>()
 
-function fingerprint(o: NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec): string {
-  let fp = fingerprints.get(o)
-  if (fp === undefined) fingerprints.set(o, (fp = JSON.stringify(o)))
-  return fp
+function fingerprinted<S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
+  spec: S,
+): { spec: S; fp: string } {
+  let had = fingerprints.get(spec) as { spec: S; fp: string } | undefined
+  if (!had) fingerprints.set(spec, (had = { spec, fp: JSON.stringify(spec) }))
+  return had
 }
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
