@@ -36,7 +36,10 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     /** Memory all simulator processes may take before a run is stopped (the machine is shared). */
     'max-rss-mb': { type: 'string', default: '6144' },
-    /** Results of an earlier run (its JSON) to keep beside this run's (same scenario and design: this run's). */
+    /**
+     * Results of an earlier run (its JSON) to keep beside this run's: rows measured at another
+     * commit stay (labelled with it); one of the same scenario and design at this commit is replaced.
+     */
     merge: { type: 'string' },
     /** The whole-tree design runs only where the tree has at most this many keys x hosts (else computed). */
     'tree-max-keys': { type: 'string', default: '3000000' },
@@ -456,7 +459,12 @@ const results: SimResult[] = []
 if (args.merge) {
   const earlier = (JSON.parse(readFileSync(args.merge, 'utf8')) as { results: SimResult[] }).results
   const runNow = new Set(scenarios.flatMap((s) => designs.map((d) => `${s.name}/${d}`)))
-  results.push(...earlier.filter((r) => !runNow.has(`${r.scenario.name}/${r.design}`)))
+  const commit = gitCommit()
+  results.push(
+    ...earlier.filter(
+      (r) => !(runNow.has(`${r.scenario.name}/${r.design}`) && r.commit === commit),
+    ),
+  )
 }
 for (const s of scenarios) {
   const l = buildLayout(s)
