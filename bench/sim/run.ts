@@ -12,7 +12,7 @@
 // leaves it; it vanishes with the processes. Needs root (unshare). Writes
 // bench/results/sim-<date>.json and .svg, and bench/SIM-REPORT.md (see report.ts).
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ROOT, keys } from '../../src/cluster/index.ts'
@@ -393,6 +393,10 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
     }
     log(
       `${scenario.name} ${design}: burst of ${burst}: ${result.burst.seconds === null ? `${done.length} of ${burst} converged within the deadline` : `${result.burst.seconds.toFixed(2)} s`}`,
+    )
+    // the machine is shared: what else ran shows in the burst's seconds (not in its CPU-seconds)
+    result.notes.push(
+      `load average ${loadavg()[0]!.toFixed(1)} (1 min, ${cpus().length} CPUs) after the burst`,
     )
     const u = procUsage(store.pid)
     result.store = { rssMb: u.rssMb, hwmMb: u.hwmMb, cpuSeconds: u.cpuMs / 1000 }
