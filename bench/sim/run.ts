@@ -8,6 +8,8 @@
 //   bun bench/sim/run.ts [--scenarios NAME,..] [--designs scoped,tree] [--changes N] [--burst N]
 //                        [--workers N] [--out DIR] [--tree-max-keys N]
 //
+// --out DIR: the results and the report go to DIR (default: bench/results and bench/SIM-REPORT.md).
+//
 // Everything runs in a private network namespace (unshare --net, loopback only), so no packet
 // leaves it; it vanishes with the processes. Needs root (unshare). Writes
 // bench/results/sim-<date>.json and .svg, and bench/SIM-REPORT.md (see report.ts).
@@ -459,6 +461,12 @@ const known = [SMOKE, ...CURVE, ...SCENARIOS, ...PROFILE]
 const scenarios = wanted ? known.filter((s) => wanted.has(s.name)) : [...CURVE, ...SCENARIOS]
 if (wanted && scenarios.length !== wanted.size)
   throw new Error(`unknown scenario in ${args.scenarios}: ${known.map((s) => s.name).join(', ')}`)
+// with --out everything goes there (the report too): a trial run leaves bench/ as it is
+const reportOptions = {
+  out: args.out,
+  argv: process.argv.slice(2),
+  ...(args.out && { reportPath: join(args.out, 'SIM-REPORT.md') }),
+}
 const results: SimResult[] = []
 if (args.merge) {
   const earlier = (JSON.parse(readFileSync(args.merge, 'utf8')) as { results: SimResult[] }).results
@@ -487,8 +495,8 @@ for (const s of scenarios) {
     }
     results.push(await runOne(s, d, l))
     // after every run: a run stopped later still leaves what was measured
-    await writeSimReport(results, { out: args.out, argv: process.argv.slice(2) })
+    await writeSimReport(results, reportOptions)
   }
 }
 void nodeName
-await writeSimReport(results, { out: args.out, argv: process.argv.slice(2) })
+await writeSimReport(results, reportOptions)
