@@ -69,7 +69,14 @@ function treeBytes(
 export async function writeSimReport(
   results: SimResult[],
   /** `commit`/`date`: of the measurement, when the report is written again later (regenerate). */
-  o: { out?: string; argv: string[]; commit?: string; date?: string },
+  o: {
+    out?: string
+    argv: string[]
+    commit?: string
+    date?: string
+    /** Where the Markdown goes (default bench/SIM-REPORT.md). */
+    reportPath?: string
+  },
 ): Promise<void> {
   const date = o.date ?? new Date().toISOString().slice(0, 10)
   let commit = o.commit ?? 'unknown'
@@ -91,8 +98,9 @@ export async function writeSimReport(
 
   const scenarios = [...new Map(results.map((r) => [r.scenario.name, r.scenario])).values()]
   const groups = scenarios.map((s) => label(s))
+  // the newest measurement of a scenario (earlier runs kept beside it come first)
   const scoped = (s: Scenario) =>
-    results.find((r) => r.scenario.name === s.name && r.design === 'scoped' && r.change)
+    results.findLast((r) => r.scenario.name === s.name && r.design === 'scoped' && r.change)
   const values = (
     pickScoped: (r: SimResult) => number | null | undefined,
     pickTree?: (s: Scenario) => { v: number; computed: boolean } | undefined,
@@ -172,9 +180,11 @@ export async function writeSimReport(
     }
     const c = r.change
     const b = r.burst
-    return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${design(r)} | ${kb(c?.bytesPerChange)} KB | ${fmt(c?.p50ms)} / ${fmt(c?.p99ms)} ms | ${!b ? `not run: ${r.skipped ?? '—'}` : b.seconds === null ? `not converged (${b.converged}/${b.connects})` : `${fmt(b.seconds, 1)} s (connects returned after ${fmt(b.apiSeconds, 1)} s; ${fmt(b.hostCpuSeconds)} CPU-s of all hosts)`} | ${fmt(c?.storeCpuMsPerChange, 1)} ms · ${fmt(r.store?.hwmMb)} MB | ${fmt(c?.hostCpuUsPerHostPerChange, 1)} µs (${fmt(c?.hostCpuUsPerAffectedHostPerChange)} µs per affected) | ${fmt(r.mirrorKeysPerHost)} | ${fmt(r.initialSync?.seconds, 1)} s · ${fmt((r.initialSync?.bytes ?? 0) / 2 ** 20, 1)} MB |`
+    return `| ${s.name} | ${s.hosts} | ${fmt(s.endpoints)} | ${r.networks} × ${s.hostsPerNetwork} | ${design(r)} | ${kb(c?.bytesPerChange)} KB | ${fmt(c?.p50ms)} / ${fmt(c?.p99ms)} ms | ${!b ? `not run: ${r.skipped ?? '—'}` : b.seconds === null ? `not converged (${b.converged}/${b.connects})` : `${fmt(b.seconds, 1)} s (connects returned after ${fmt(b.apiSeconds, 1)} s; CPU-s: ${fmt(b.hostCpuSeconds, 1)} of all hosts, ${fmt(b.storeCpuSeconds, 1)} of the store)`} | ${fmt(c?.storeCpuMsPerChange, 1)} ms · ${fmt(r.store?.hwmMb)} MB | ${fmt(c?.hostCpuUsPerHostPerChange, 1)} µs (${fmt(c?.hostCpuUsPerAffectedHostPerChange)} µs per affected) | ${fmt(r.mirrorKeysPerHost)} | ${fmt(r.initialSync?.seconds, 1)} s · ${fmt((r.initialSync?.bytes ?? 0) / 2 ** 20, 1)} MB |`
   })
-  const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.scenario.name} ${r.design}: ${n}`))
+  const notes = results.flatMap((r) =>
+    r.notes.map((n) => `- ${r.scenario.name} ${design(r)}: ${n}`),
+  )
   const md = `## Control plane at scale: the simulator (issue 17)
 
 \`bun bench/sim/run.ts\` (root: it runs in its own network namespace) — ${date}, commit ${commit}, ${machine.cpus} CPUs / ${machine.memGb} GB
@@ -192,7 +202,8 @@ ${rows.join('\n')}
 
 - Bytes per change: everything the store sent between a connect and the moment every watch was parked again (the
   connect's own transaction included); the whole-tree design sends every host the whole tree, the scoped one sends the
-  changed network's endpoints to the hosts that follow it.
+  changed network's endpoints to the hosts that follow it. Rows after 3cfb21a count ~2.8 KB more: since 6503e35 a
+  connect reads its network's IPAM keys from the store (a released address is handed out again at once).
 - "computed": the whole-tree design was not run at that size (its initial sync alone is hosts × the tree, which does not
   fit this machine's memory); its bytes per change are hosts × one full-tree answer of that store, measured.
 - All simulated hosts share this machine's 2 CPUs (with other work), so a burst is bound by the sum of every host's CPU;
@@ -202,12 +213,27 @@ ${rows.join('\n')}
   list of all endpoints at start (which finds endpoints whose connect committed just before a crash).
 - A design in brackets names the commit of an earlier run kept beside this one (\`--merge\`); at 1a4be53 every watch
   event rebuilt the whole view and per-row mirror writes kept ~10 MB per 3,000 rows, so those scoped rows show the old
-  per-event cost and the big scenarios stopped at the memory guard.
+  per-event cost and the big scenarios stopped at the memory guard. At 3cfb21a (the burst rows before the work below)
+  the store asked every parked query about every commit, every reconcile pass derived and sorted the subnets of all
+  networks, and a connect's retry after a lost race read the list of every network from the store.
+- Where a burst's time goes (1000h-20k-k5, profiles of a 250-host run of the same shape, \`250h-20k-k5\`): at 3cfb21a
+  the store spent 55% of its burst CPU asking its 10,500–12,000 parked queries about each commit (~5 ms a commit), and
+  the hosts spent ~20% of theirs parsing the 2,000-network list a lost race read from the store (~20% of connects lose
+  one), ~26% in reconcile passes (half of it the cluster's subnets) and ~15% in mirror db writes. Now the notifier finds
+  the waiters by the prefixes of the changed keys, a retry reads the network's name key, subnets and specs are derived
+  once per record and fingerprinted once per spec, and the mirror keeps its network list between changes. What is left
+  per connect: ~2.3 ms of store CPU (the HTTP answers, the prefix index scans of \`engine.ts\`, the commit; about a quarter of it
+  this simulator’s own byte counting) and ~9 ms of all hosts' CPU (mirror db writes, the HTTP client's answers, the
+  connect's reads, passes over the host's ~100 endpoints). The burst shares 2 CPUs with other work, so its seconds
+  follow the machine's load, and its CPU-seconds much less (though at a load average of 24–38 they doubled too: see
+  the notes). The small k=10 scenarios are bound by the hosts' CPU: a connect there reaches 9 hosts, and 1,000
+  connects over 100–300 networks lose more races.
 - Memory: many hosts share one worker's heap here (an agent has its own), so a worker collects garbage after every
   192 MB of growth; the guard (\`--max-rss-mb\`, 7,900 for these runs) counts the store and every worker.
 ${notes.length ? `\nNotes:\n${notes.join('\n')}\n` : ''}`
-  writeFileSync(join(BENCH, 'SIM-REPORT.md'), md)
-  console.error(`wrote ${join(resultsDir, `${base}.json`)}, ${base}.svg and bench/SIM-REPORT.md`)
+  const reportPath = o.reportPath ?? join(BENCH, 'SIM-REPORT.md')
+  writeFileSync(reportPath, md)
+  console.error(`wrote ${join(resultsDir, `${base}.json`)}, ${base}.svg and ${reportPath}`)
 }
 
 const label = (s: Scenario) => `${s.hosts}h ${s.endpoints / 1000}k k=${s.hostsPerNetwork}`

@@ -8,40 +8,22 @@
 //   bun bench/sim/run.ts [--scenarios NAME,..] [--designs scoped,tree] [--changes N] [--burst N]
 //                        [--workers N] [--out DIR] [--tree-max-keys N]
 //
+// --out DIR: the results and the report go to DIR (default: bench/results and bench/SIM-REPORT.md).
+//
 // Everything runs in a private network namespace (unshare --net, loopback only), so no packet
 // leaves it; it vanishes with the processes. Needs root (unshare). Writes
 // bench/results/sim-<date>.json and .svg, and bench/SIM-REPORT.md (see report.ts).
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ROOT, keys } from '../../src/cluster/index.ts'
 import { ConsulStore } from '../../src/store/index.ts'
 import { buildLayout, loadLayout, nodeName, type Scenario, type SimLayout } from './layout.ts'
+import { CURVE, PROFILE, SCENARIOS, SMOKE } from './scenarios.ts'
 import type { Design } from './host.ts'
 import type { Request } from './worker.ts'
 import { writeSimReport, type SimResult } from './report.ts'
-
-// Each store watch is one parked HTTP request and one socket in the store process, whose open
-// files are capped at 20,000 here: scenarios keep hosts x (2 + networks per host) below that.
-const SMOKE: Scenario = { name: 'smoke', hosts: 20, endpoints: 400, hostsPerNetwork: 5, perHost: 1 }
-const SCENARIOS: Scenario[] = [
-  // the issue's target first: 1,000 hosts, 20,000 endpoints over 2,000 networks
-  { name: '1000h-20k-k5', hosts: 1000, endpoints: 20_000, hostsPerNetwork: 5, perHost: 2 },
-  { name: '100h-10k-k10', hosts: 100, endpoints: 10_000, hostsPerNetwork: 10, perHost: 1 },
-  { name: '300h-10k-k10', hosts: 300, endpoints: 10_000, hostsPerNetwork: 10, perHost: 1 },
-  { name: '300h-10k-k200', hosts: 300, endpoints: 10_000, hostsPerNetwork: 200, perHost: 1 },
-  { name: '1000h-50k-k10', hosts: 1000, endpoints: 50_000, hostsPerNetwork: 10, perHost: 5 },
-  { name: '100h-10k-k5', hosts: 100, endpoints: 10_000, hostsPerNetwork: 5, perHost: 2 },
-  // 1,000 hosts that fit this machine's memory: 200 networks (every host holds every network record)
-  { name: '1000h-10k-k50', hosts: 1000, endpoints: 10_000, hostsPerNetwork: 50, perHost: 1 },
-]
-/** Small sizes where the whole-tree design still fits this machine: the old curve, beside the new. */
-const CURVE: Scenario[] = [
-  { name: '30h-1k-k10', hosts: 30, endpoints: 1_000, hostsPerNetwork: 10, perHost: 1 },
-  { name: '60h-2k-k10', hosts: 60, endpoints: 2_000, hostsPerNetwork: 10, perHost: 1 },
-  { name: '100h-3k-k10', hosts: 100, endpoints: 3_000, hostsPerNetwork: 10, perHost: 1 },
-]
 
 const { values: args } = parseArgs({
   options: {
@@ -56,7 +38,10 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     /** Memory all simulator processes may take before a run is stopped (the machine is shared). */
     'max-rss-mb': { type: 'string', default: '6144' },
-    /** Results of an earlier run (its JSON) to keep beside this run's (same scenario and design: this run's). */
+    /**
+     * Results of an earlier run (its JSON) to keep beside this run's: rows measured at another
+     * commit stay (labelled with it); one of the same scenario and design at this commit is replaced.
+     */
     merge: { type: 'string' },
     /** The whole-tree design runs only where the tree has at most this many keys x hosts (else computed). */
     'tree-max-keys': { type: 'string', default: '3000000' },
@@ -148,8 +133,10 @@ async function startWorker(storeUrl: string): Promise<Worker> {
 async function startStore(
   dir: string,
 ): Promise<{ url: string; pid: number; stop(): Promise<void>; stats(): Promise<any> }> {
+  // SIM_STORE_FLAGS: extra bun flags for the store process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+  const flags = process.env.SIM_STORE_FLAGS?.split(' ').filter(Boolean) ?? []
   const proc = Bun.spawn(
-    [process.execPath, join(import.meta.dir, 'store.ts'), join(dir, 'kv.db'), '18500'],
+    [process.execPath, ...flags, join(import.meta.dir, 'store.ts'), join(dir, 'kv.db'), '18500'],
     { stdout: 'pipe', stderr: 'inherit' },
   )
   const reader = proc.stdout.getReader()
@@ -409,6 +396,10 @@ async function runOne(scenario: Scenario, design: Design, l: SimLayout): Promise
     log(
       `${scenario.name} ${design}: burst of ${burst}: ${result.burst.seconds === null ? `${done.length} of ${burst} converged within the deadline` : `${result.burst.seconds.toFixed(2)} s`}`,
     )
+    // the machine is shared: what else ran shows in the burst's seconds (not in its CPU-seconds)
+    result.notes.push(
+      `load average ${loadavg()[0]!.toFixed(1)} (1 min, ${cpus().length} CPUs) after the burst`,
+    )
     const u = procUsage(store.pid)
     result.store = { rssMb: u.rssMb, hwmMb: u.hwmMb, cpuSeconds: u.cpuMs / 1000 }
     result.workersRssMb = (await cpuAll(workers, store.pid)).rssMb
@@ -466,15 +457,26 @@ const wanted = args.scenarios ? new Set(args.scenarios.split(',')) : undefined
 const designs = args.designs!.split(',') as Design[]
 for (const d of designs)
   if (d !== 'scoped' && d !== 'tree') throw new Error(`unknown design ${d}: use scoped and/or tree`)
-const known = [SMOKE, ...CURVE, ...SCENARIOS]
+const known = [SMOKE, ...CURVE, ...SCENARIOS, ...PROFILE]
 const scenarios = wanted ? known.filter((s) => wanted.has(s.name)) : [...CURVE, ...SCENARIOS]
 if (wanted && scenarios.length !== wanted.size)
   throw new Error(`unknown scenario in ${args.scenarios}: ${known.map((s) => s.name).join(', ')}`)
+// with --out everything goes there (the report too): a trial run leaves bench/ as it is
+const reportOptions = {
+  out: args.out,
+  argv: process.argv.slice(2),
+  ...(args.out && { reportPath: join(args.out, 'SIM-REPORT.md') }),
+}
 const results: SimResult[] = []
 if (args.merge) {
   const earlier = (JSON.parse(readFileSync(args.merge, 'utf8')) as { results: SimResult[] }).results
   const runNow = new Set(scenarios.flatMap((s) => designs.map((d) => `${s.name}/${d}`)))
-  results.push(...earlier.filter((r) => !runNow.has(`${r.scenario.name}/${r.design}`)))
+  const commit = gitCommit()
+  results.push(
+    ...earlier.filter(
+      (r) => !(runNow.has(`${r.scenario.name}/${r.design}`) && r.commit === commit),
+    ),
+  )
 }
 for (const s of scenarios) {
   const l = buildLayout(s)
@@ -493,8 +495,8 @@ for (const s of scenarios) {
     }
     results.push(await runOne(s, d, l))
     // after every run: a run stopped later still leaves what was measured
-    await writeSimReport(results, { out: args.out, argv: process.argv.slice(2) })
+    await writeSimReport(results, reportOptions)
   }
 }
 void nodeName
-await writeSimReport(results, { out: args.out, argv: process.argv.slice(2) })
+await writeSimReport(results, reportOptions)

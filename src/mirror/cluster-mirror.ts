@@ -23,6 +23,8 @@ export class ClusterMirror {
   private current: ClusterView
   private readonly listeners = new Set<(change: MirrorChange) => void>()
   private hadWatchEvent = false
+  /** Directory reads by prefix (see list), dropped when a change touches a key below them. */
+  private readonly lists = new Map<string, StoreEntry[]>()
 
   constructor(
     readonly db: MirrorDb,
@@ -37,9 +39,16 @@ export class ClusterMirror {
     return this.current
   }
 
-  /** Prefix reads from the mirror (possibly a little behind the store). */
+  /**
+   * Prefix reads from the mirror (possibly a little behind the store). A directory's answer is
+   * kept until a change touches a key below it: every connect reads the network list (2,000
+   * records at 1,000 hosts), which hardly ever changes. Callers get their own array.
+   */
   async list(prefix: string): Promise<StoreEntry[]> {
-    return this.db.list(prefix)
+    if (!prefix.endsWith('/')) return this.db.list(prefix)
+    let entries = this.lists.get(prefix)
+    if (!entries) this.lists.set(prefix, (entries = this.db.list(prefix)))
+    return entries.slice()
   }
 
   /**
@@ -88,13 +97,19 @@ export class ClusterMirror {
       return await write()
     } catch (e) {
       this.current = clusterView(this.db.entries().values())
+      this.lists.clear()
       throw e
     }
   }
 
-  /** Put a change into the view (a new view object when it changed anything). */
+  /** Put a change into the view (a new view object when it changed anything) and the kept reads. */
   private update(change: MirrorChange): boolean {
     if (change.put.length === 0 && change.deleted.length === 0) return false
+    for (const prefix of this.lists.keys()) {
+      const under = (k: string) => k.startsWith(prefix)
+      if (change.put.some((e) => under(e.key)) || change.deleted.some(under))
+        this.lists.delete(prefix)
+    }
     const { view, added } = viewApply(this.current, change.put, change.deleted)
     this.current = view
     if (added.length) this.opts.onInvalid?.(added)

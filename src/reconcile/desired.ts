@@ -8,7 +8,8 @@
 // answers again, its traffic) are still admitted — where members admit (bpf). The kernel
 // datapath accepts VXLAN from any source and floods BUM and unknown unicast to its members, so
 // there a VTEP not sent to is no member either: it would still get this host's traffic.
-import type { ClusterView, NodeRecord } from '../cluster/index.ts'
+import type { ClusterView, EndpointRecord, NetworkRecord, NodeRecord } from '../cluster/index.ts'
+import { clusterSubnets } from './subnets.ts'
 import type {
   ClusterSubnetSpec,
   LocalEndpointSpec,
@@ -58,6 +59,66 @@ export interface DesiredOptions {
   datapath?: 'bpf' | 'kernel'
 }
 
+/** A network's spec, the same object while its record is (the reconciler fingerprints it once). */
+const networkSpecs = new WeakMap<NetworkRecord, NetworkSpec>()
+
+function networkOf(net: NetworkRecord): NetworkSpec {
+  let spec = networkSpecs.get(net)
+  if (!spec) {
+    spec = {
+      id: net.id,
+      vni: net.vni,
+      subnet: net.subnet,
+      gateway: net.gateway,
+      mtu: net.mtu,
+      ...(net.internal && { internal: true }),
+    }
+    networkSpecs.set(net, spec)
+  }
+  return spec
+}
+
+/** A local endpoint's spec, the same object while its record and its network's are. */
+const localSpecs = new WeakMap<EndpointRecord, { net: NetworkRecord; spec: LocalEndpointSpec }>()
+
+function localOf(ep: EndpointRecord, net: NetworkRecord): LocalEndpointSpec {
+  const had = localSpecs.get(ep)
+  if (had && had.net === net) return had.spec
+  const hostIfname = hostIfnameFor(ep.id)
+  const spec: LocalEndpointSpec = {
+    id: ep.id,
+    vni: net.vni,
+    ip: ep.ip,
+    mac: ep.mac,
+    sandbox: ep.sandbox ?? '',
+    ifname: ep.ifname ?? '',
+    hostIfname,
+    ...(ep.ports?.length && { publish: ep.ports }),
+    ...(ep.plumbing === 'docker' && { plumbing: 'docker' as const }),
+  }
+  localSpecs.set(ep, { net, spec })
+  return spec
+}
+
+/**
+ * A remote endpoint's spec and key, the same objects while its record, VNI and VTEP are: a
+ * pass runs for every watch answer and derives every remote endpoint of the host's networks,
+ * and the reconciler fingerprints a spec once (by identity). Specs are never changed.
+ */
+const remotes = new WeakMap<EndpointRecord, { key: string; spec: RemoteEndpointSpec }>()
+
+function remoteOf(
+  ep: EndpointRecord,
+  vni: number,
+  vtep: string,
+): { key: string; spec: RemoteEndpointSpec } {
+  const had = remotes.get(ep)
+  if (had && had.spec.vni === vni && had.spec.vtep === vtep) return had
+  const r = { key: remoteKey(vni, ep.ip), spec: { vni, ip: ep.ip, mac: ep.mac, vtep } }
+  remotes.set(ep, r)
+  return r
+}
+
 export function desiredState(
   view: ClusterView,
   me: string,
@@ -72,35 +133,16 @@ export function desiredState(
     members: new Map(),
     subnets: [],
   }
-  d.subnets = [...view.networks.values()]
-    .map((n) => ({ vni: n.vni, subnet: n.subnet, internal: !!n.internal }))
-    .sort((a, b) => a.vni - b.vni)
+  d.subnets = clusterSubnets(view.networks)
   const vniOf = new Map<string, number>()
   for (const ep of view.endpoints.values()) {
     const net = view.networks.get(ep.networkId)
     const docker = ep.plumbing === 'docker'
     if (!net || ep.node !== me || (!docker && (!ep.sandbox || !ep.ifname))) continue
-    d.networks.set(net.vni, {
-      id: net.id,
-      vni: net.vni,
-      subnet: net.subnet,
-      gateway: net.gateway,
-      mtu: net.mtu,
-      ...(net.internal && { internal: true }),
-    })
+    d.networks.set(net.vni, networkOf(net))
     vniOf.set(net.id, net.vni)
-    const hostIfname = hostIfnameFor(ep.id)
-    d.local.set(hostIfname, {
-      id: ep.id,
-      vni: net.vni,
-      ip: ep.ip,
-      mac: ep.mac,
-      sandbox: ep.sandbox ?? '',
-      ifname: ep.ifname ?? '',
-      hostIfname,
-      ...(ep.ports?.length && { publish: ep.ports }),
-      ...(docker && { plumbing: 'docker' as const }),
-    })
+    const local = localOf(ep, net)
+    d.local.set(local.hostIfname, local)
   }
   const members = new Map<number, Set<string>>()
   for (const ep of view.endpoints.values()) {
@@ -114,9 +156,10 @@ export function desiredState(
         ? peers.judge(ep.node, view.nodes.get(ep.node))
         : undefined
     if (!at) continue // owner node is dead (or record incomplete): not programmed
-    if (at.forward)
-      d.remote.set(remoteKey(vni, ep.ip), { vni, ip: ep.ip, mac: ep.mac, vtep: at.vtep })
-    else if (!membersAdmit) continue
+    if (at.forward) {
+      const r = remoteOf(ep, vni, at.vtep)
+      d.remote.set(r.key, r.spec)
+    } else if (!membersAdmit) continue
     let set = members.get(vni)
     if (!set) members.set(vni, (set = new Set()))
     set.add(at.vtep)

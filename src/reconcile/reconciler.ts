@@ -104,6 +104,7 @@ export interface ReconcileStats {
 export class Reconciler {
   private programmed: Programmed | null = null
   private lastDesired: Desired | undefined
+  private lastSubnets: { of: DesiredState['subnets']; fp: string } | undefined
   /** Re-read the kernel at the start of the next pass (never mid-pass: attach waiters read `programmed`). */
   private resyncWanted = false
   private running: Promise<void> | null = null
@@ -282,7 +283,7 @@ export class Reconciler {
     return {
       networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
       local,
-      remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), fingerprint(r)])),
+      remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), JSON.stringify(r)])),
       members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
     }
   }
@@ -301,7 +302,11 @@ export class Reconciler {
     })
     const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
       m: Map<K, S>,
-    ) => new Map([...m].map(([k, spec]) => [k, { spec, fp: fingerprint(spec) }]))
+    ) => {
+      const out = new Map<K, { spec: S; fp: string }>()
+      for (const [k, spec] of m) out.set(k, fingerprinted(spec))
+      return out
+    }
     this.lastDesired = {
       view,
       peersVersion,
@@ -312,6 +317,13 @@ export class Reconciler {
       subnets: d.subnets,
     }
     return this.lastDesired
+  }
+
+  /** JSON of the cluster subnets, once per list (the list is the same array while no network changed). */
+  private subnetsFingerprint(subnets: DesiredState['subnets']): string {
+    if (this.lastSubnets?.of !== subnets)
+      this.lastSubnets = { of: subnets, fp: JSON.stringify(subnets) }
+    return this.lastSubnets.fp
   }
 
   /**
@@ -357,7 +369,7 @@ export class Reconciler {
 
     // 0. every subnet of the cluster, before any endpoint can send: the way out must know them
     if (dp.setClusterSubnets) {
-      const fp = JSON.stringify(d.subnets)
+      const fp = this.subnetsFingerprint(d.subnets)
       if (p.subnets !== fp) {
         await this.item(subnetsItem(d.subnets.length), fp, async () => {
           await dp.setClusterSubnets!(d.subnets)
@@ -396,8 +408,10 @@ export class Reconciler {
       if (!ok && p.local.has(key)) notDetached.add(key)
     }
     // 3. remote endpoints
-    for (const key of [...p.remote.keys()]) {
-      if (d.remote.has(key)) continue
+    // (the keys to remove first: the whole map is not copied on every pass)
+    const unwanted: string[] = []
+    for (const key of p.remote.keys()) if (!d.remote.has(key)) unwanted.push(key)
+    for (const key of unwanted) {
       const [vni, ip] = key.split('/')
       const r = { vni: Number(vni), ip: ip! }
       await this.item(remoteItem(r, 'remove'), '', async () => {
@@ -512,8 +526,19 @@ export class Reconciler {
   }
 }
 
-function fingerprint(o: NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec): string {
-  return JSON.stringify(o)
+/**
+ * Desired specs with their fingerprints, by spec: desiredState hands out the same object while
+ * it is unchanged, so a pass fingerprints only what changed. (The datapath's actual state is
+ * fingerprinted afresh: its objects are not ours.)
+ */
+const fingerprints = new WeakMap<object, { spec: object; fp: string }>()
+
+function fingerprinted<S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
+  spec: S,
+): { spec: S; fp: string } {
+  let had = fingerprints.get(spec) as { spec: S; fp: string } | undefined
+  if (!had) fingerprints.set(spec, (had = { spec, fp: JSON.stringify(spec) }))
+  return had
 }
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))

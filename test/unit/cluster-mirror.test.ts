@@ -241,6 +241,46 @@ describe('ClusterMirror', () => {
     expect([...m.view().endpoints.keys()]).toEqual([hex('3')])
   })
 
+  test('a directory read kept between changes follows every change below it: snapshots, deltas, own writes, forgets', async () => {
+    const m = await mirror()
+    const dir = keys.networks()
+    const other = { ...net, id: hex('b'), name: 'red', vni: 257 }
+    const names = async () => (await m.list(dir)).map((e) => e.key).sort()
+    await m.apply(
+      { kind: 'snapshot', entries: [entry(keys.network(net.id), net, 5n)], revision: 5n },
+      dir,
+    )
+    expect(await names()).toEqual([keys.network(net.id)])
+    // a caller's changes to its answer are its own
+    ;(await m.list(dir)).length = 0
+    expect(await names()).toEqual([keys.network(net.id)])
+    // a change elsewhere keeps it; one below it is seen at once
+    await m.apply(
+      {
+        kind: 'snapshot',
+        entries: [entry(keys.endpoint(net.id, hex('1')), ep('1', '10.0.0.2'), 6n)],
+        revision: 6n,
+      },
+      keys.endpointsOf(net.id),
+    )
+    expect(await names()).toEqual([keys.network(net.id)])
+    m.ownWrites([entry(keys.network(other.id), other, 7n)])
+    expect(await names()).toEqual([keys.network(net.id), keys.network(other.id)].sort())
+    // the store's answer at 8 holds the own write, and not the first network any more
+    await m.apply(
+      {
+        kind: 'delta',
+        put: [entry(keys.network(other.id), other, 7n)],
+        deleted: [keys.network(net.id)],
+        revision: 8n,
+      },
+      dir,
+    )
+    expect(await names()).toEqual([keys.network(other.id)])
+    await m.forget((k) => k.startsWith(dir))
+    expect(await names()).toEqual([])
+  })
+
   test('listeners hear every event (also one that changed nothing) until they unsubscribe', async () => {
     const m = await mirror()
     let heard = 0

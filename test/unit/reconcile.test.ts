@@ -505,3 +505,30 @@ describe('Reconciler before the store has answered', () => {
     expect(at(await pass(), 'removeNetwork 300')).toBeGreaterThanOrEqual(0)
   })
 })
+
+describe('Reconciler cluster subnets', () => {
+  /** The fake with the bpf datapath's way out: every subnet of the cluster, set as one list. */
+  class SubnetsDatapath extends FakeDatapath {
+    readonly subnetsSet: string[][] = []
+    async setClusterSubnets(subnets: { vni: number; subnet: string }[]): Promise<void> {
+      this.subnetsSet.push(subnets.map((s) => `${s.vni} ${s.subnet}`))
+    }
+  }
+
+  test('set once, and again only when a network record changes them (not on endpoint changes)', async () => {
+    const dp = new SubnetsDatapath()
+    const { world, r } = setup({ datapath: dp })
+    world.endpoint('1', 'a', ME, '10.0.1.2')
+    await r.settled()
+    expect(dp.subnetsSet).toEqual([['300 10.0.1.0/24', '301 10.0.2.0/24']])
+    world.endpoint('2', 'a', 'h2', '10.0.1.3')
+    await r.settled()
+    world.endpoint('3', 'b', 'h3', '10.0.2.3')
+    await r.settled()
+    expect(dp.subnetsSet.length).toBe(1)
+    world.network('c', 302, '10.0.3')
+    await r.settled()
+    expect(dp.subnetsSet.at(-1)).toEqual(['300 10.0.1.0/24', '301 10.0.2.0/24', '302 10.0.3.0/24'])
+    expect(dp.subnetsSet.length).toBe(2)
+  })
+})

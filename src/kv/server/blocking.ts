@@ -9,6 +9,8 @@ export async function blockingQuery<R extends { index: bigint }>(
   b: Blocking,
   matches: (e: CommitEvent) => boolean,
   run: () => R,
+  /** A prefix of every key `matches` can match (see Notifier.wait): KV reads name their key. */
+  interest?: string,
 ): Promise<R> {
   let r = run()
   if (b.minIndex === 0n || r.index > b.minIndex) return r
@@ -19,7 +21,7 @@ export async function blockingQuery<R extends { index: bigint }>(
   for (;;) {
     const left = deadline - performance.now()
     if (left <= 0 || ctx.closing) return r
-    const outcome = await ctx.notifier.wait(matches, left, signal)
+    const outcome = await ctx.notifier.wait(matches, left, signal, interest)
     r = run()
     if (outcome !== 'woken' || r.index > b.minIndex) return r
   }

@@ -75,6 +75,7 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
       b,
       (e) => e.kvKeys.includes(key),
       () => ({ index: engine.keyIndex(key), entry: engine.entries.get(key) }),
+      key,
     )
     const meta = queryMeta(r.index, mode)
     if (!r.entry) return new Response(null, { status: 404, headers: meta })
@@ -97,6 +98,7 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     b,
     (e) => e.kvKeys.some((k) => k.startsWith(key)),
     () => ({ index: engine.prefixIndex(key), entries: engine.list(key) }),
+    key,
   )
   const meta = queryMeta(r.index, mode)
   if (keysMode) {
