@@ -2,9 +2,9 @@
 // embedded store), measured idle and again after E endpoints over M networks converged (the
 // control-plane bench's "agent footprint" load, same assignment and same convergence check).
 //
-//   bun run bench/rss.ts [--endpoints 1000] [--networks 100] [--datapath bpf|kernel] [--json FILE]
+//   bun run bench/rss.ts [--endpoints 1000] [--networks 100] [--datapath bpf|kernel] [--settle 20] [--json FILE]
 //
-// Per agent it prints VmRSS and its split: the JS heap after a full collection (the agent's
+// Per agent it prints VmRSS as found (the bench's figure), and after a full collection with its split: the JS heap after a full collection (the agent's
 // /metrics with WEFT_METRICS_GC=1), the rest of the anonymous memory (native: libSQL, Bun,
 // allocator), file-backed pages (the binary, libraries), BPF maps, and the top mappings.
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -20,10 +20,12 @@ interface Options {
   networks: number
   datapath: 'bpf' | 'kernel'
   json?: string
+  /** seconds at rest after converging before the last measurement (the bench's idle window) */
+  settle: number
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { endpoints: 1000, networks: 100, datapath: 'bpf' }
+  const o: Options = { endpoints: 1000, networks: 100, datapath: 'bpf', settle: 20 }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!
     const value = argv[++i]
@@ -32,6 +34,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--networks') o.networks = positive(flag, value)
     else if (flag === '--datapath' && (value === 'bpf' || value === 'kernel')) o.datapath = value
     else if (flag === '--json') o.json = value
+    else if (flag === '--settle') o.settle = positive(flag, value, 0)
     else throw new Error(`unknown flag or value: ${flag} ${value} (see the header of bench/rss.ts)`)
   }
   return o
@@ -47,6 +50,13 @@ function positive(flag: string, v: string, min = 1): number {
 /** One agent's memory, MB. */
 export interface MemorySplit {
   node: string
+  /** established TCP connections in the agent's namespace (long polls to and from the store) */
+  tcpEstablished: number
+  /** the most common live JS object types, "type count" */
+  objects: string[]
+  /** VmRSS before the measurement's collection (the control-plane bench's figure) */
+  rssAsFound: number
+  /** after a full collection */
   rss: number
   jsHeapLive: number
   jsHeapCapacity: number
@@ -59,9 +69,22 @@ export interface MemorySplit {
   bpfMaps: number
   /** the largest resident mappings, by what backs them */
   top: { what: string; mb: number }[]
+  /** anonymous mappings of >= 1 MB resident, "resident/size" MB */
+  anonRegions: string[]
 }
 
 const MB = 2 ** 20
+
+function tcpEstablished(pid: number): number {
+  const lines = readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)
+  return lines.filter((l) => l.trim().split(/\s+/)[3] === '01').length
+}
+
+function vmRssMb(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)
+  if (!m) throw new Error(`no VmRSS for PID ${pid}: is the agent still running?`)
+  return Number(m[1]) / 1024
+}
 
 /** Resident kB of every mapping in /proc/PID/smaps, by what backs it. */
 function smaps(pid: number): Map<string, { rssKb: number; anonKb: number }> {
@@ -83,13 +106,37 @@ function smaps(pid: number): Map<string, { rssKb: number; anonKb: number }> {
   return out
 }
 
+/** Anonymous mappings with at least 1 MB resident: size and resident MB (who made them shows in the sizes). */
+function anonRegions(pid: number): string[] {
+  const out: { size: number; rss: number }[] = []
+  let cur: { size: number; rss: number } | undefined
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = line.match(/^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/)
+    if (head) {
+      cur = head[3]!.trim()
+        ? undefined
+        : { size: (parseInt(head[2]!, 16) - parseInt(head[1]!, 16)) / MB, rss: 0 }
+      if (cur) out.push(cur)
+      continue
+    }
+    const m = line.match(/^Rss:\s+(\d+) kB/)
+    if (m && cur) cur.rss += Number(m[1]) / 1024
+  }
+  return out
+    .filter((r) => r.rss >= 1)
+    .sort((a, b) => b.rss - a.rss)
+    .map((r) => `${round(r.rss)}/${round(r.size)}`)
+}
+
 async function metric(agent: RunningAgent, text: string, name: string): Promise<number> {
   const m = text.match(new RegExp(`^${name} (\\S+)$`, 'm'))
-  if (!m) throw new Error(`${agent.node} /metrics has no ${name}: is WEFT_METRICS_GC in its build?`)
-  return Number(m[1])
+  // a build before the memory gauges (WEFT_AGENT_CMD=an older binary): RSS and smaps only
+  return m ? Number(m[1]) : NaN
 }
 
 async function split(agent: RunningAgent): Promise<MemorySplit> {
+  // as the control-plane bench reads it: before the scrape's collection
+  const rssAsFound = vmRssMb(agent.proc.pid)
   const r = await agent.api('GET', '/metrics')
   if (r.status !== 200) throw new Error(`${agent.node} /metrics: ${r.status}`)
   const text = String(r.body)
@@ -111,8 +158,14 @@ async function split(agent: RunningAgent): Promise<MemorySplit> {
     .sort((a, b) => b[1].rssKb - a[1].rssKb)
     .slice(0, 8)
     .map(([what, m]) => ({ what, mb: round(m.rssKb / 1024) }))
+  const objects = [...text.matchAll(/^weft_js_objects\{type="([^"]+)"\} (\d+)$/gm)].map(
+    (m) => `${m[1]} ${m[2]}`,
+  )
   return {
     node: agent.node,
+    tcpEstablished: tcpEstablished(agent.proc.pid),
+    objects,
+    rssAsFound: round(rssAsFound),
     rss: round(rssKb / 1024),
     jsHeapLive: round(jsHeapLive),
     jsHeapCapacity: round(jsHeapCapacity),
@@ -122,6 +175,7 @@ async function split(agent: RunningAgent): Promise<MemorySplit> {
     fileBacked: round(fileKb / 1024),
     bpfMaps: round(bpfKb / 1024),
     top,
+    anonRegions: anonRegions(agent.proc.pid),
   }
 }
 
@@ -131,12 +185,13 @@ function print(label: string, rows: MemorySplit[]): void {
   console.log(`\n${label}`)
   console.log(
     'node'.padEnd(14) +
-      ['RSS', 'JS live', 'JS cap', 'JS extra', 'anon', 'native', 'file', 'bpf maps']
+      ['RSS', 'after GC', 'JS live', 'JS cap', 'JS extra', 'anon', 'native', 'file', 'bpf maps']
         .map((h) => h.padStart(9))
         .join(''),
   )
   for (const s of rows) {
     const cells = [
+      s.rssAsFound,
       s.rss,
       s.jsHeapLive,
       s.jsHeapCapacity,
@@ -148,6 +203,8 @@ function print(label: string, rows: MemorySplit[]): void {
     ]
     console.log(s.node.padEnd(14) + cells.map((c) => c.toFixed(1).padStart(9)).join(''))
     console.log('  top: ' + s.top.map((t) => `${t.what} ${t.mb}`).join(' · '))
+    console.log(`  TCP established: ${s.tcpEstablished}; JS objects: ${s.objects.join(' · ')}`)
+    console.log('  anon regions (resident/size MB): ' + s.anonRegions.join(' '))
   }
 }
 
@@ -192,12 +249,19 @@ async function main(): Promise<void> {
     const loaded = []
     for (const a of agents) loaded.push(await split(a))
     print(`${o.endpoints} endpoints over ${o.networks} networks`, loaded)
+    await Bun.sleep(o.settle * 1000) // a measurement window (as the bench's idle one), not synchronisation
+    const settled = []
+    for (const a of agents) settled.push(await split(a))
+    print(`after ${o.settle} s at rest`, settled)
     console.log(
       `\nconverge: ${converge.seconds === null ? 'NOT within the timeout' : `${converge.seconds.toFixed(2)} s`}` +
         ` (API ${converge.apiSeconds.toFixed(2)} s, ${converge.failures} failed calls)${converge.note ? ` ${converge.note}` : ''}`,
     )
     if (o.json)
-      writeFileSync(o.json, JSON.stringify({ options: o, idle, loaded, converge }, null, 2))
+      writeFileSync(
+        o.json,
+        JSON.stringify({ options: o, idle, loaded, settled, converge }, null, 2),
+      )
     if (converge.seconds === null || converge.failures) process.exitCode = 1
   } finally {
     await destroyTopology(topo)

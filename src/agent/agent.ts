@@ -19,7 +19,7 @@ import { createDrift } from '../drift/index.ts'
 import { agentDoctor, DROP_SAMPLE_MS } from '../doctor/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { startNames } from '../dns/index.ts'
-import { VERSION, dropStartupPages } from '../embedded/index.ts'
+import { VERSION, dropCleanBinaryPages } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { statePath, type AgentConfig } from './config.ts'
 import { openClusterStore } from './cluster-store.ts'
@@ -307,7 +307,7 @@ async function build(
   void registration.ready.then(() => {
     log.info(where, 'weft agent ready')
     // start-up read most of the binary once; its clean pages need not stay resident
-    log.info({ droppedMb: Math.round(dropStartupPages() / 2 ** 20) }, 'start-up pages dropped')
+    log.info({ droppedMb: Math.round(dropCleanBinaryPages() / 2 ** 20) }, 'start-up pages dropped')
   })
 
   let stopping: Promise<void> | undefined

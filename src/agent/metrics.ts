@@ -189,6 +189,19 @@ function memoryMetrics(registry: Registry): void {
     'Bytes the JS heap holds from the system (live objects and free cells)',
     () => heapStats().heapCapacity,
   )
+  if (gcFirst)
+    new Gauge({
+      name: 'weft_js_objects',
+      help: 'Live JS objects by type, the 15 most common (only with WEFT_METRICS_GC=1)',
+      labelNames: ['type'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        const counts = Object.entries(heapStats().objectTypeCounts)
+        counts.sort((a, b) => b[1] - a[1])
+        for (const [type, n] of counts.slice(0, 15)) this.set({ type }, n)
+      },
+    })
   gauge(
     'weft_js_extra_memory_bytes',
     'Bytes outside the JS heap that JS objects own (buffers, strings from native code)',

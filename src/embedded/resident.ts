@@ -107,7 +107,7 @@ let madvise: ((addr: number, len: number, advice: number) => number) | undefined
  * (the module graph: read, never written, after start-up). Other writable pages are left
  * alone: another thread could write one between the pagemap read and the madvise.
  */
-export function startupRanges(
+export function binaryRanges(
   maps: string,
   execPath: string,
   bunSection: { offset: number; size: number } | undefined,
@@ -129,11 +129,11 @@ export function startupRanges(
 }
 
 /**
- * Drop the clean resident pages of this process's start-up ranges (startupRanges). Returns
+ * Drop the clean resident pages of this process's start-up ranges (binaryRanges). Returns
  * the bytes advised away. Best effort: a range it cannot read is left as it is (the process
  * is only bigger, never wrong).
  */
-export function dropStartupPages(): number {
+export function dropCleanBinaryPages(): number {
   if (!madvise) {
     const { symbols } = dlopen('libc.so.6', {
       madvise: { args: ['ptr', 'usize', 'i32'], returns: 'i32' },
@@ -150,11 +150,7 @@ export function dropStartupPages(): number {
   } finally {
     closeSync(exe)
   }
-  const ranges = startupRanges(
-    readFileSync('/proc/self/maps', 'utf8'),
-    process.execPath,
-    bunSection,
-  )
+  const ranges = binaryRanges(readFileSync('/proc/self/maps', 'utf8'), process.execPath, bunSection)
   const pagemap = openSync('/proc/self/pagemap', 'r')
   let dropped = 0
   try {
