@@ -8,6 +8,8 @@
 // /metrics with WEFT_METRICS_GC=1), the rest of the anonymous memory (native: libSQL, Bun,
 // allocator), file-backed pages (the binary, libraries), BPF maps, and the top mappings.
 import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Database } from 'bun:sqlite'
 import { createTopology, type Topology } from '../test/harness/index.ts'
 import { startAgents, type RunningAgent } from '../test/agent/agents.ts'
 import { startDriver, type DriverHandle } from '../test/datapath/driver-client.ts'
@@ -52,6 +54,7 @@ export interface MemorySplit {
   node: string
   /** established TCP connections in the agent's namespace (long polls to and from the store) */
   tcpEstablished: number
+  mirror: { rows: number; mb: number }
   /** the most common live JS object types, "type count" */
   objects: string[]
   /** VmRSS before the measurement's collection (the control-plane bench's figure) */
@@ -74,6 +77,19 @@ export interface MemorySplit {
 }
 
 const MB = 2 ** 20
+
+/** Rows and key+value bytes of the agent's mirror table (what MirrorDb also holds in memory). */
+function mirrorSize(agent: RunningAgent): { rows: number; mb: number } {
+  const db = new Database(join(agent.dataDir, agent.node, 'state.db'), { readonly: true })
+  try {
+    const r = db
+      .query('SELECT count(*) AS n, sum(length(key) + length(value)) AS b FROM mirror')
+      .get() as { n: number; b: number | null }
+    return { rows: r.n, mb: round((r.b ?? 0) / MB) }
+  } finally {
+    db.close()
+  }
+}
 
 function tcpEstablished(pid: number): number {
   const lines = readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)
@@ -164,6 +180,7 @@ async function split(agent: RunningAgent): Promise<MemorySplit> {
   return {
     node: agent.node,
     tcpEstablished: tcpEstablished(agent.proc.pid),
+    mirror: mirrorSize(agent),
     objects,
     rssAsFound: round(rssAsFound),
     rss: round(rssKb / 1024),
@@ -203,7 +220,9 @@ function print(label: string, rows: MemorySplit[]): void {
     ]
     console.log(s.node.padEnd(14) + cells.map((c) => c.toFixed(1).padStart(9)).join(''))
     console.log('  top: ' + s.top.map((t) => `${t.what} ${t.mb}`).join(' · '))
-    console.log(`  TCP established: ${s.tcpEstablished}; JS objects: ${s.objects.join(' · ')}`)
+    console.log(
+      `  mirror ${s.mirror.rows} rows, ${s.mirror.mb} MB; TCP established: ${s.tcpEstablished}; JS objects: ${s.objects.join(' · ')}`,
+    )
     console.log('  anon regions (resident/size MB): ' + s.anonRegions.join(' '))
   }
 }
