@@ -4,6 +4,9 @@
 // when the agent allocates again, and an agent at rest allocates little: at 1,000 endpoints
 // that garbage was a fifth of its resident set (measured with bench/rss.ts, 2026-12). The
 // collection waits for quiet, so it never slows the burst itself, and runs at most once per burst.
+// Bun.shrink() first (JSC's shrink-when-idle: it also drops compiled code, which the burst's hot
+// paths filled and which is rebuilt on use): another 5-9 MB per agent at 1,000 endpoints. A GC
+// knob is a last resort; here it is the only one that reaches memory JSC keeps after a burst.
 import { dropCleanBinaryPages } from '../embedded/index.ts'
 
 export interface BurstCollectorOptions {
@@ -16,6 +19,7 @@ export interface BurstCollectorOptions {
 }
 
 const collectNow = () => {
+  Bun.shrink() // deprecated in bun-types, but kept by Bun 1.4 (vm.shrinkFootprintWhenIdle)
   Bun.gc(true)
   dropCleanBinaryPages()
 }
@@ -29,7 +33,7 @@ export class BurstCollector {
 
   constructor(o: BurstCollectorOptions = {}) {
     this.minRows = o.minRows ?? 200
-    this.quietMs = o.quietMs ?? 2000
+    this.quietMs = o.quietMs ?? 3000
     this.collect = o.collect ?? collectNow
   }
 
