@@ -307,7 +307,17 @@ async function build(
   void registration.ready.then(() => {
     log.info(where, 'weft agent ready')
     // start-up read most of the binary once; its clean pages need not stay resident
-    log.info({ droppedMb: Math.round(dropCleanBinaryPages() / 2 ** 20) }, 'start-up pages dropped')
+    try {
+      log.info(
+        { droppedMb: Math.round(dropCleanBinaryPages() / 2 ** 20) },
+        'start-up pages dropped',
+      )
+    } catch (e) {
+      log.warn(
+        { err: (e as Error).message },
+        'cannot drop start-up pages: the agent only stays bigger',
+      )
+    }
   })
 
   let stopping: Promise<void> | undefined

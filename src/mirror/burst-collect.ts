@@ -21,7 +21,14 @@ export interface BurstCollectorOptions {
 const collectNow = () => {
   Bun.shrink() // deprecated in bun-types, but kept by Bun 1.4 (vm.shrinkFootprintWhenIdle)
   Bun.gc(true)
-  dropCleanBinaryPages()
+  try {
+    dropCleanBinaryPages()
+  } catch (e) {
+    // the agent logged the same failure at start-up; here it runs in a timer, with no logger
+    console.warn(
+      `weft: dropping the binary's clean pages after a burst failed (the agent only stays bigger): ${(e as Error).message}`,
+    )
+  }
 }
 
 export class BurstCollector {
