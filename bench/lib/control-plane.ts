@@ -299,7 +299,7 @@ export function assignment(endpoints: number, networks: number, hosts: number) {
   return { sandboxes, pairs }
 }
 
-async function convergence(
+export async function convergence(
   topo: Topology,
   agents: RunningAgent[],
   drivers: DriverHandle[],

@@ -19,7 +19,7 @@ import { createDrift } from '../drift/index.ts'
 import { agentDoctor, DROP_SAMPLE_MS } from '../doctor/index.ts'
 import { serveApi, type ApiListeners } from '../api/index.ts'
 import { startNames } from '../dns/index.ts'
-import { VERSION } from '../embedded/index.ts'
+import { VERSION, dropCleanBinaryPages } from '../embedded/index.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { statePath, type AgentConfig } from './config.ts'
 import { openClusterStore } from './cluster-store.ts'
@@ -311,7 +311,21 @@ async function build(
     where,
     'admin API listening; registering with the store (the datapath runs from the local mirror meanwhile)',
   )
-  void registration.ready.then(() => log.info(where, 'weft agent ready'))
+  void registration.ready.then(() => {
+    log.info(where, 'weft agent ready')
+    // start-up read most of the binary once; its clean pages need not stay resident
+    try {
+      log.info(
+        { droppedMb: Math.round(dropCleanBinaryPages() / 2 ** 20) },
+        'start-up pages dropped',
+      )
+    } catch (e) {
+      log.warn(
+        { err: (e as Error).message },
+        'cannot drop start-up pages: the agent only stays bigger',
+      )
+    }
+  })
 
   let stopping: Promise<void> | undefined
   up = true

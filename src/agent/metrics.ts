@@ -1,6 +1,7 @@
 // Prometheus metrics of one agent, computed at scrape time from the datapath counters and
 // the agent's own state (prom-client registry, text exposition format).
 import { Counter, Gauge, Registry } from 'prom-client'
+import { heapStats } from 'bun:jsc'
 import type { VniStats } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
 import type { StoreStatus } from '../store/index.ts'
@@ -118,6 +119,7 @@ export function createMetrics(src: MetricsSources) {
     },
   })
   peerMetrics(registry, () => src.peers?.() ?? [])
+  memoryMetrics(registry)
   new Counter({
     name: 'weft_repairs_total',
     help: 'Drift put back: things weft made that were changed behind its back, by kind',
@@ -159,6 +161,52 @@ export function createMetrics(src: MetricsSources) {
     },
   })
   return { text: () => registry.metrics(), registry }
+}
+
+/**
+ * Where the agent's memory goes: resident set, and the JS heap (JSC) inside it. With
+ * WEFT_METRICS_GC=1 each scrape first runs a full collection, so the heap figure is what is
+ * live, not what awaits the collector (a measuring aid: a full GC costs milliseconds).
+ */
+function memoryMetrics(registry: Registry): void {
+  const gcFirst = process.env.WEFT_METRICS_GC === '1'
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read())
+      },
+    })
+  gauge('weft_process_resident_memory_bytes', 'Resident set size of the agent process', () => {
+    if (gcFirst) Bun.gc(true)
+    return process.memoryUsage.rss()
+  })
+  gauge('weft_js_heap_bytes', 'Bytes of live objects in the JS heap', () => heapStats().heapSize)
+  gauge(
+    'weft_js_heap_capacity_bytes',
+    'Bytes the JS heap holds from the system (live objects and free cells)',
+    () => heapStats().heapCapacity,
+  )
+  if (gcFirst)
+    new Gauge({
+      name: 'weft_js_objects',
+      help: 'Live JS objects by type, the 15 most common (only with WEFT_METRICS_GC=1)',
+      labelNames: ['type'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        const counts = Object.entries(heapStats().objectTypeCounts)
+        counts.sort((a, b) => b[1] - a[1])
+        for (const [type, n] of counts.slice(0, 15)) this.set({ type }, n)
+      },
+    })
+  gauge(
+    'weft_js_extra_memory_bytes',
+    'Bytes outside the JS heap that JS objects own (buffers, strings from native code)',
+    () => heapStats().extraMemorySize,
+  )
 }
 
 /** Per-peer probe results: whether its datapath answers, round trip, loss, path MTU. */

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { BPF_OBJECT_PATHS, COMMIT, LIBBPF_PATH, VERSION } from '@build/embedded.gen'
 
 export { VERSION, COMMIT }
+export { dropCleanBinaryPages } from './resident.ts'
 
 /** Names of the embedded BPF objects (e.g. "vxlan"). */
 export function bpfObjectNames(): string[] {

@@ -6,6 +6,7 @@ import { createClient, type Client } from '@libsql/client'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { StoreEntry } from '../store/index.ts'
+import { BurstCollector } from './burst-collect.ts'
 
 /** Ordered schema migrations; the index + 1 is the schema version. Never edit a shipped one. */
 const MIGRATIONS: string[][] = [
@@ -54,6 +55,9 @@ const UPSERT_MIRROR = `INSERT INTO mirror (key, value, modify_index)
 const DELETE_MIRROR = 'DELETE FROM mirror WHERE key IN (SELECT value FROM json_each(?))'
 const UPSERT_INDEX = `INSERT INTO meta (k, v) VALUES ('index', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`
 
+/** SQLite page cache bound, KiB (negative cache_size = KiB). */
+const CACHE_KIB = -512
+
 /** How long an own write may wait for a snapshot that shows it before the snapshots win. */
 const OWN_WRITE_TTL_MS = 30_000
 
@@ -64,6 +68,8 @@ export class MirrorDb {
    * level, ~0.3 MB per simulated host of 3,000 keys.)
    */
   private readonly dirs = new Map<string, Set<string>>()
+  /** Collects the garbage of a burst of writes once the mirror is quiet. */
+  private readonly bursts = new BurstCollector()
 
   private constructor(
     private readonly db: Client,
@@ -97,6 +103,9 @@ export class MirrorDb {
     // No fsync per commit: everything here is a cache of the store and of the kernel, rebuilt
     // by the next watch and resync; WAL keeps it consistent through a crash either way.
     await db.execute('PRAGMA synchronous=NORMAL')
+    // A small page cache: the tree is a few MB at most and SQLite's misses are reads from the
+    // kernel's page cache, outside the agent's resident set (default: 2 MB per connection).
+    await db.execute(`PRAGMA cache_size=${CACHE_KIB}`)
     await migrate(db)
     const rows = await db.execute('SELECT key, value, modify_index FROM mirror')
     const mirror = new Map<string, MirrorEntry>()
@@ -272,6 +281,7 @@ export class MirrorDb {
     if (gone.length) stmts.push({ sql: DELETE_MIRROR, args: [JSON.stringify(gone)] })
     stmts.push({ sql: UPSERT_INDEX, args: [index.toString()] })
     await this.db.batch(stmts, 'write')
+    this.bursts.changed(changed.length + gone.length)
     for (const e of changed) {
       if (!before.has(e.key)) before.set(e.key, this.effective(e.key))
       if (!this.mirror.has(e.key)) this.indexKey(e.key, true)
@@ -325,6 +335,7 @@ export class MirrorDb {
       if (p !== '' && drop(p)) this.snapshotIndex.delete(p)
     if (gone.length === 0) return changed
     await this.db.execute({ sql: DELETE_MIRROR, args: [JSON.stringify(gone)] })
+    this.bursts.changed(gone.length)
     for (const k of gone) {
       this.mirror.delete(k)
       this.indexKey(k, false)
@@ -362,6 +373,7 @@ export class MirrorDb {
   }
 
   close(): void {
+    this.bursts.stop()
     this.db.close()
   }
 }
