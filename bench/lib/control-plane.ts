@@ -518,21 +518,23 @@ async function kvBench(
 async function reconcileTotals(a: RunningAgent) {
   const r = await a.api('GET', '/metrics')
   if (r.status !== 200) throw new Error(`GET /metrics on ${a.node}: ${r.status}`)
-  const metric = (name: string) => {
+  // an agent without connect timings (an older binary) leaves those figures NaN
+  const metric = (name: string, optional = false) => {
     const m = String(r.body).match(
       new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} ([0-9.e+-]+)$`, 'm'),
     )
+    if (!m && optional) return NaN
     if (!m) throw new Error(`${name} is missing from ${a.node}'s /metrics`)
     return Number(m[1])
   }
   return {
     passes: metric('weft_reconcile_passes_total'),
     seconds: metric('weft_reconcile_duration_seconds_total'),
-    connects: metric('weft_connects_attached_total'),
+    connects: metric('weft_connects_attached_total', true),
     phases: {
-      write: metric('weft_connect_phase_seconds_total{phase="write"}'),
-      arrive: metric('weft_connect_phase_seconds_total{phase="arrive"}'),
-      attach: metric('weft_connect_phase_seconds_total{phase="attach"}'),
+      write: metric('weft_connect_phase_seconds_total{phase="write"}', true),
+      arrive: metric('weft_connect_phase_seconds_total{phase="arrive"}', true),
+      attach: metric('weft_connect_phase_seconds_total{phase="attach"}', true),
     },
   }
 }
