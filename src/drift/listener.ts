@@ -17,7 +17,7 @@ export interface DriftListenerOptions {
   guard: DriftGuard
   /** Ask the reconciler for a pass with a fresh read of the kernel (reconciler.resync). */
   compare: () => void
-  /** Full comparison period (default 5 s: repairs land within 10 s). */
+  /** Full comparison period (default 5 s: repairs land within 10 s), stretched to 10x the last comparison's wall time when that is longer. */
   periodMs?: number
   /** How often the notification socket is read (default 100 ms). */
   pollMs?: number
