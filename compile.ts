@@ -116,7 +116,11 @@ async function main() {
   for (const f of new Glob('chunk-*.js.map').scanSync(join(root, 'dist')))
     rmSync(join(root, 'dist', f))
   const result = await Bun.build({
-    entrypoints: [join(root, 'src', 'main.ts')],
+    // the embedded store's thread (src/kv/secure/store-thread.ts) is an entry point of its own
+    entrypoints: [
+      join(root, 'src', 'main.ts'),
+      join(root, 'src', 'kv', 'secure', 'store-worker.ts'),
+    ],
     compile: { outfile: join(root, 'dist', 'weft') },
     plugins: [libsqlNativePlugin],
     // one chunk per lazily imported command: `weft --help` and the API commands evaluate

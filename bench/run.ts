@@ -14,6 +14,7 @@
 //   --rounds N --seconds S  rounds per mode, seconds per throughput/latency figure
 //   --attaches N --endpoints N --networks N     control-plane scale
 //   --no-control-plane      data plane only
+//   --only-control-plane    control plane only (no data-plane figures, paths or CLI start-up)
 //   --no-cli-startup        skip the CLI start-up figures (bench/cli-startup.ts)
 //   --no-paths              skip the way out (NAT), published port and names figures (lib/paths.ts)
 //   --wait-quiet            poll /proc/loadavg (1-min < 0.7) for up to 10 min before starting
@@ -74,6 +75,7 @@ const { values: args } = parseArgs({
     endpoints: { type: 'string' },
     networks: { type: 'string' },
     'no-control-plane': { type: 'boolean', default: false },
+    'only-control-plane': { type: 'boolean', default: false },
     'no-cli-startup': { type: 'boolean', default: false },
     'no-paths': { type: 'boolean', default: false },
     'wait-quiet': { type: 'boolean', default: false },
@@ -81,6 +83,13 @@ const { values: args } = parseArgs({
 })
 
 const quick = args.quick!
+const onlyControlPlane = args['only-control-plane']!
+if (onlyControlPlane && args['no-control-plane'])
+  throw new Error('--only-control-plane and --no-control-plane exclude each other: pick one')
+if (onlyControlPlane) {
+  args['no-cli-startup'] = true
+  args['no-paths'] = true
+}
 const cfg = {
   rounds: Number(args.rounds ?? (quick ? 1 : 3)),
   seconds: Number(args.seconds ?? (quick ? 1 : 10)),
@@ -96,7 +105,8 @@ const cfg = {
   nameIdleQueries: quick ? 200 : 2000,
 }
 const modes = (args.modes?.split(',') ?? MODES) as Mode[]
-const underlays = (args.underlays?.split(',') ?? UNDERLAYS) as Underlay[]
+// --only-control-plane: no data-plane phase at all (the control plane builds its own hosts)
+const underlays = (onlyControlPlane ? [] : (args.underlays?.split(',') ?? UNDERLAYS)) as Underlay[]
 for (const m of modes)
   if (!MODES.includes(m)) throw new Error(`unknown mode ${m}: use ${MODES.join(',')}`)
 for (const u of underlays)

@@ -67,6 +67,14 @@ export interface ConvergeResult {
   seconds: number | null
   /** first connect sent -> last connect call returned */
   apiSeconds: number
+  /** each connect call, sent -> returned (48 in flight: 16 per agent), ms */
+  connectP50ms: number
+  connectP99ms: number
+  /** reconciler passes each agent ran while converging, and the time they took (s) */
+  reconcilePasses: number[]
+  reconcileSeconds: number[]
+  /** mean time of a connect on each agent in: the store write, the watch bringing it back, the attach (ms) */
+  connectPhasesMs: { write: number; arrive: number; attach: number }[]
   failures: number
   note?: string
 }
@@ -334,6 +342,8 @@ export async function convergence(
   let failures = 0
   let lastFailure = ''
   let apiDone = 0
+  const connectMs: number[] = []
+  const reconcile0 = await Promise.all(agents.map(reconcileTotals))
   // Sandboxes attach in parallel (16 in flight per agent); one sandbox's networks one after
   // another, as `docker network connect` would: concurrent connects of the same sandbox race
   // for the next free ethN name in the agent (reported, not benchmarked).
@@ -351,9 +361,11 @@ export async function convergence(
           while (next < list.length) {
             const [sandbox, nets] = list[next++]!
             for (const n of nets) {
+              const sent = now()
               const r = await agents[h]!.api('POST', `/v1/networks/conv${n}/connect`, {
                 sandbox: sbx[sandbox],
               }).catch((e: Error) => ({ status: 0, body: e.message }))
+              connectMs.push(now() - sent)
               if (r.status !== 201) {
                 failures++
                 lastFailure = `${r.status} ${JSON.stringify(r.body).slice(0, 200)}`
@@ -387,6 +399,7 @@ export async function convergence(
   }
   await calls
   const apiSeconds = (apiDone - t0) / 1000
+  const reconcile1 = await Promise.all(agents.map(reconcileTotals))
   o.progress('converged', seconds === null ? 'NOT within the timeout' : `${seconds.toFixed(2)} s`)
   return {
     endpoints: o.endpoints,
@@ -394,6 +407,16 @@ export async function convergence(
     hosts: agents.length,
     seconds,
     apiSeconds,
+    connectP50ms: percentile(connectMs, 50),
+    connectP99ms: percentile(connectMs, 99),
+    reconcilePasses: reconcile1.map((r, h) => r.passes - reconcile0[h]!.passes),
+    reconcileSeconds: reconcile1.map((r, h) => r.seconds - reconcile0[h]!.seconds),
+    connectPhasesMs: reconcile1.map((r, h) => {
+      const b = reconcile0[h]!
+      const n = Math.max(1, r.connects - b.connects)
+      const ms = (p: 'write' | 'arrive' | 'attach') => ((r.phases[p] - b.phases[p]) / n) * 1000
+      return { write: ms('write'), arrive: ms('arrive'), attach: ms('attach') }
+    }),
     failures,
     ...(seconds === null || failures
       ? {
@@ -489,6 +512,31 @@ async function kvBench(
     `${r.writesPerSec.toFixed(0)} writes/s, delivery p99 ${r.deliveryP99ms.toFixed(1)} ms`,
   )
   return r
+}
+
+/** The reconciler's pass count and time, and the connects' phases so far, from the agent's /metrics. */
+async function reconcileTotals(a: RunningAgent) {
+  const r = await a.api('GET', '/metrics')
+  if (r.status !== 200) throw new Error(`GET /metrics on ${a.node}: ${r.status}`)
+  // an agent without connect timings (an older binary) leaves those figures NaN
+  const metric = (name: string, optional = false) => {
+    const m = String(r.body).match(
+      new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} ([0-9.e+-]+)$`, 'm'),
+    )
+    if (!m && optional) return NaN
+    if (!m) throw new Error(`${name} is missing from ${a.node}'s /metrics`)
+    return Number(m[1])
+  }
+  return {
+    passes: metric('weft_reconcile_passes_total'),
+    seconds: metric('weft_reconcile_duration_seconds_total'),
+    connects: metric('weft_connects_attached_total', true),
+    phases: {
+      write: metric('weft_connect_phase_seconds_total{phase="write"}', true),
+      arrive: metric('weft_connect_phase_seconds_total{phase="arrive"}', true),
+      attach: metric('weft_connect_phase_seconds_total{phase="attach"}', true),
+    },
+  }
 }
 
 function procRssMb(pid: number): number {

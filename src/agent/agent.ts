@@ -6,7 +6,7 @@
 // step can fail, and a datapath it found nothing of is removed again.
 import { existsSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
-import type { ServedKv } from '../kv/index.ts'
+import type { ThreadedEmbeddedStore } from '../kv/index.ts'
 import { ClusterOps } from '../cluster/index.ts'
 import { StoreStatus, observeWrites } from '../store/index.ts'
 import { ClusterMirror, MirrorDb, ScopedFollower, scopedReader } from '../mirror/index.ts'
@@ -29,6 +29,7 @@ import { lockPinDir } from './pin-lock.ts'
 import { registerNode, type NodeNameHeldError } from './registration.ts'
 import { AgentService } from './service.ts'
 import { SandboxFollower } from './sandboxes.ts'
+import { ConnectTimings } from './connect-timings.ts'
 import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
 
 export interface Agent {
@@ -36,7 +37,7 @@ export interface Agent {
   /** What the admin API serves (and, later, the Docker plugin and names). */
   service: AgentService
   api: ApiListeners
-  kvServer?: ServedKv
+  kvServer?: ThreadedEmbeddedStore
   /** With the embedded store: the command that joins another host to it (holds the join token). */
   joinCommand?: string
   /**
@@ -189,6 +190,7 @@ async function build(
   const sandboxes = new SandboxFollower({ node: config.name, mirror, ops, reconciler, log })
   sandboxes.start()
   stack.push('sandbox follower', () => sandboxes.stop())
+  const connectTimings = new ConnectTimings()
   const metrics = agentMetrics(config.name, {
     datapath,
     mirror,
@@ -197,6 +199,7 @@ async function build(
     repairs: drift.repairs,
     drift: drift.datapath,
     prober,
+    connects: connectTimings,
   })
   let registered = () => false
   const doctor = agentDoctor({
@@ -228,6 +231,7 @@ async function build(
     peers: () => prober.reports(),
     followed: sandboxes,
     doctor: (q) => doctor.run(q),
+    connectTimings,
     log,
   })
   stack.push('agent service', () => service.close())

@@ -1,7 +1,7 @@
 // The agent's cluster store, secure by default (as `docker swarm init`):
 // - --store embedded: serve the embedded store with the cluster secret (TLS from the CA in
-//   <data>/store-ca.pem, every request carries <data>/join-token's secret), its stop on the
-//   stack, and the join command other hosts run;
+//   <data>/store-ca.pem, every request carries <data>/join-token's secret) on a thread of its
+//   own (store-thread.ts), its stop on the stack, and the join command other hosts run;
 // - --store etcd://…: an etcd v3 cluster (its own TLS and users: --store-ca/-cert/-key, --store-token);
 // - --store consul://…: another weft host's embedded store (join token: given now, or kept in
 //   <data>/join-token by an earlier join) or a real Consul (--store-token, https, --store-ca).
@@ -12,8 +12,8 @@ import {
   remoteStoreOptions,
   resolveJoinToken,
   saveJoinToken,
-  serveEmbeddedStore,
-  type ServedKv,
+  serveEmbeddedStoreInThread,
+  type ThreadedEmbeddedStore,
   type StoreClientOptions,
 } from '../kv/index.ts'
 import { ConsulStore, type ClusterStore } from '../store/index.ts'
@@ -25,7 +25,8 @@ import type { DisposerStack } from './disposers.ts'
 
 export interface OpenedClusterStore {
   store: ClusterStore
-  kvServer?: ServedKv
+  /** The embedded store this agent serves (on a thread of its own). */
+  kvServer?: ThreadedEmbeddedStore
   /** With the embedded store: `weft agent --store consul://ADDR:PORT --join-token …` for other hosts. */
   joinCommand?: string
   /**
@@ -56,7 +57,7 @@ export async function openClusterStore(
     }
   }
   if (config.store.kind === 'embedded') {
-    const e = await serveEmbeddedStore({
+    const e = await serveEmbeddedStoreInThread({
       dataDir: config.dataDir,
       dbPath: kvPath(config),
       listen: config.store.listen,
@@ -67,13 +68,13 @@ export async function openClusterStore(
     })
     stack.push('embedded store', () => e.stop())
     log.info(
-      { url: e.served.url },
+      { url: e.url },
       'embedded Consul-compatible store listening (TLS, join token required)',
     )
     log.info({ joinCommand: e.joinCommand }, `to join another host, run: ${e.joinCommand}`)
     return {
       store: connect(e.clientOptions),
-      kvServer: e.served,
+      kvServer: e,
       joinCommand: e.joinCommand,
       accepted: () => {},
     }

@@ -6,6 +6,7 @@ import type { VniStats } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
 import type { StoreStatus } from '../store/index.ts'
 import type { PeerReport } from '../probe/index.ts'
+import { CONNECT_PHASES, type ConnectTimings } from './connect-timings.ts'
 
 export interface MetricsSources {
   stats(): Promise<VniStats[]>
@@ -22,6 +23,8 @@ export interface MetricsSources {
   driftCompareSeconds?(): number
   /** Failed attempts of reconcile items since start, and the items failing now, by kind. */
   itemFailures?(): { totals: Record<string, number>; failing: Record<string, number> }
+  /** Where local connects spent their time since start. */
+  connects?(): ConnectTimings
 }
 
 export function createMetrics(src: MetricsSources) {
@@ -65,6 +68,29 @@ export function createMetrics(src: MetricsSources) {
       }
     },
   })
+  const connects = src.connects
+  if (connects) {
+    new Counter({
+      name: 'weft_connect_phase_seconds_total',
+      help: 'Time local connects spent per phase: store write, arrival through the watch, attach',
+      labelNames: ['phase'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        const t = connects()
+        for (const phase of CONNECT_PHASES) this.inc({ phase }, t.seconds[phase])
+      },
+    })
+    new Counter({
+      name: 'weft_connects_attached_total',
+      help: 'Local connects that returned attached',
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(connects().completed)
+      },
+    })
+  }
   new Counter({
     name: 'weft_reconcile_passes_total',
     help: 'Reconciler passes',
@@ -281,6 +307,7 @@ export function agentMetrics(
     prober?: { reports(): PeerReport[] }
     repairs?: { totalsByKind(): Record<string, number> }
     drift?: { lastFullCompare: { ms: number } }
+    connects?: ConnectTimings
   },
 ) {
   return createMetrics({
@@ -292,6 +319,7 @@ export function agentMetrics(
     peers: () => u.prober?.reports() ?? [],
     repairs: () => u.repairs?.totalsByKind() ?? {},
     driftCompareSeconds: () => (u.drift?.lastFullCompare.ms ?? 0) / 1000,
+    ...(u.connects ? { connects: () => u.connects! } : {}),
     itemFailures: () => {
       const totals = u.reconciler.failureTotals?.() ?? {}
       const failing = Object.fromEntries(Object.keys(totals).map((k) => [k, 0]))

@@ -37,6 +37,7 @@ import type {
 } from '../api/index.ts'
 import type { DoctorQuery, DoctorReport } from '../doctor/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
+import { ConnectTimings } from './connect-timings.ts'
 import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
 
 /** The reconciler as the service uses it. */
@@ -65,6 +66,8 @@ export interface AgentServiceDeps {
   /** This node's endpoints as their sandboxes are followed (gone, and which namespace each is in). */
   followed?: FollowedSandboxes
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
+  /** Where local connects spend their time (for /metrics). */
+  connectTimings?: ConnectTimings
   /** How long a connect waits for the local attach (default 15 s). */
   attachTimeoutMs?: number
   /** How long a request retries an undo before leaving it to the background (default 5 s). */
@@ -82,6 +85,7 @@ export class AgentService implements AgentApi {
   private closed = new AbortController()
   private readonly attachTimeoutMs: number
   private readonly undoBudgetMs: number
+  private readonly timings: ConnectTimings
 
   readonly doctor?: (q: DoctorQuery) => Promise<DoctorReport>
 
@@ -91,6 +95,7 @@ export class AgentService implements AgentApi {
     this.sandboxes = d.sandboxes ?? hostSandboxes
     this.attachTimeoutMs = d.attachTimeoutMs ?? 15_000
     this.undoBudgetMs = d.undoBudgetMs ?? 5_000
+    this.timings = d.connectTimings ?? new ConnectTimings()
   }
 
   listNetworks(): Promise<NetworkRecord[]> {
@@ -343,12 +348,14 @@ export class AgentService implements AgentApi {
     const sandbox = input.sandbox!
     const hasInterface = this.sandboxes.hasInterface
     try {
-      rec = await this.d.ops.connect(input, this.node, () => this.sandboxIfnames(key), {
-        same: (e) => this.endpointKey(e) === key,
-        ...(hasInterface
-          ? { hasInterface: (ifname: string) => hasInterface(sandbox, ifname) }
-          : {}),
-      })
+      rec = await this.timings.time('write', () =>
+        this.d.ops.connect(input, this.node, () => this.sandboxIfnames(key), {
+          same: (e) => this.endpointKey(e) === key,
+          ...(hasInterface
+            ? { hasInterface: (ifname: string) => hasInterface(sandbox, ifname) }
+            : {}),
+        }),
+      )
     } catch (e) {
       if (!(e instanceof OutcomeUnknownError)) throw e
       return this.settleUnknownConnect(e, input)
@@ -402,13 +409,18 @@ export class AgentService implements AgentApi {
     let failure: Error
     try {
       const deadline = Date.now() + this.attachTimeoutMs
-      await this.d.mirror.waitFor(
-        (v) => v.endpoints.has(rec.id),
-        this.attachTimeoutMs,
-        `endpoint ${rec.id.slice(0, 12)} to arrive from the store`,
+      await this.timings.time('arrive', () =>
+        this.d.mirror.waitFor(
+          (v) => v.endpoints.has(rec.id),
+          this.attachTimeoutMs,
+          `endpoint ${rec.id.slice(0, 12)} to arrive from the store`,
+        ),
       )
-      const err = await this.attachOutcome(ifname, deadline)
-      if (err === undefined) return { record: rec, status: 'attached' }
+      const err = await this.timings.time('attach', () => this.attachOutcome(ifname, deadline))
+      if (err === undefined) {
+        this.timings.completed++
+        return { record: rec, status: 'attached' }
+      }
       failure = new AttachFailedError(`attach ${rec.name} to ${input.network} failed: ${err}`)
     } catch (e) {
       failure = e as Error

@@ -82,7 +82,8 @@ export class DriftGuard implements Datapath {
   private readonly neighHints = new Map<string, 'fdb' | 'neighbour'>()
   private lastFullSandboxCheck = 0
   /** How long the last comparison that read every sandbox end took (ms), and over how many endpoints. */
-  lastFullCompare = { ms: 0, endpoints: 0 }
+  /** The last full comparison: its own time, its wall time (with what ran in its yields), endpoints. */
+  lastFullCompare = { ms: 0, wallMs: 0, endpoints: 0 }
   private yieldedMs = 0
   private host: RtnlChannel | undefined
   private readonly now: () => number
@@ -237,6 +238,7 @@ export class DriftGuard implements Datapath {
     if (full)
       this.lastFullCompare = {
         ms: performance.now() - t0 - this.yieldedMs,
+        wallMs: performance.now() - t0,
         endpoints: this.local.size,
       }
     return a

@@ -17,7 +17,7 @@ export interface DriftListenerOptions {
   guard: DriftGuard
   /** Ask the reconciler for a pass with a fresh read of the kernel (reconciler.resync). */
   compare: () => void
-  /** Full comparison period (default 5 s: repairs land within 10 s). */
+  /** Full comparison period (default 5 s: repairs land within 10 s), stretched to 10x the last comparison's wall time when that is longer. */
   periodMs?: number
   /** How often the notification socket is read (default 100 ms). */
   pollMs?: number
@@ -49,10 +49,13 @@ export function isDriftEvent(
   }
 }
 
+/** The period is at least this many times the last full comparison's own time. */
+const COMPARE_COST_FACTOR = 10
+
 export class DriftListener {
   private channel: RtnlChannel | undefined
   private poll: ReturnType<typeof setInterval> | undefined
-  private period: ReturnType<typeof setInterval> | undefined
+  private period: ReturnType<typeof setTimeout> | undefined
   /** Notifications that asked for a comparison (for tests and doctor). */
   heard = 0
 
@@ -63,15 +66,28 @@ export class DriftListener {
       groups: [Group.LINK, Group.NEIGH, Group.TC, Group.IPV4_IFADDR],
     })
     this.poll = setInterval(() => this.drain(), this.opts.pollMs ?? 100)
-    this.period = setInterval(() => {
+    this.schedulePeriod()
+  }
+
+  /**
+   * The next full comparison after the period, stretched so comparisons fill at most 1/10 of
+   * the time: the reconciler's pass waits for the whole comparison (its wall time, with what
+   * ran in its yields), and with hundreds of local endpoints on a busy host that is seconds,
+   * which every connect's attach would wait behind.
+   */
+  private schedulePeriod(): void {
+    const cost = this.opts.guard.lastFullCompare.wallMs
+    const ms = Math.max(this.opts.periodMs ?? 5000, cost * COMPARE_COST_FACTOR)
+    this.period = setTimeout(() => {
       this.opts.guard.hintSandbox() // the full comparison reads every sandbox end too
       this.opts.compare()
-    }, this.opts.periodMs ?? 5000)
+      this.schedulePeriod()
+    }, ms)
   }
 
   stop(): void {
     if (this.poll) clearInterval(this.poll)
-    if (this.period) clearInterval(this.period)
+    if (this.period) clearTimeout(this.period)
     this.poll = this.period = undefined
     this.channel?.close()
     this.channel = undefined

@@ -39,6 +39,8 @@ export {
 } from './secure/cluster-secret.ts'
 export type { ClusterSecret, StoreClientOptions } from './secure/cluster-secret.ts'
 export { serveEmbeddedStore, remoteStoreOptions } from './secure/store-access.ts'
+export { serveEmbeddedStoreInThread } from './secure/store-thread.ts'
+export type { ThreadedEmbeddedStore } from './secure/store-thread.ts'
 export type {
   EmbeddedStore,
   EmbeddedStoreOptions,

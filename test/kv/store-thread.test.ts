@@ -1,0 +1,87 @@
+// The embedded store on its own thread (src/kv/secure/store-thread.ts), as the agent serves it:
+// it answers its own client and the join command's, keeps answering while the thread that
+// started it is blocked (the reason it has a thread), reports a start that fails, and stops.
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  ConsulClient,
+  entryText,
+  joinTokenPath,
+  remoteStoreOptions,
+  serveEmbeddedStoreInThread,
+  type ThreadedEmbeddedStore,
+} from '../../src/kv/index.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'weft-kv-thread-'))
+const stops: (() => Promise<void>)[] = []
+afterAll(async () => {
+  for (const s of stops.reverse()) await s().catch(() => undefined)
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function threaded(name: string, port = 0): Promise<ThreadedEmbeddedStore> {
+  const e = await serveEmbeddedStoreInThread({
+    dataDir: join(dir, name),
+    dbPath: join(dir, `${name}.db`),
+    listen: { hostname: '127.0.0.1', port },
+    advertise: '127.0.0.1',
+    nodeName: name,
+    sessionTtlMinMs: 1000,
+  })
+  stops.push(() => e.stop())
+  return e
+}
+
+describe('serveEmbeddedStoreInThread', () => {
+  test('serves TLS with the token to its own client and to a joiner', async () => {
+    const e = await threaded('h1')
+    expect(e.url).toBe(`https://127.0.0.1:${e.port}`)
+    const own = new ConsulClient(e.clientOptions)
+    await own.kv.put('weft/v1/x', 'own')
+    const [, store, token] = /--store (\S+) --join-token (\S+)$/.exec(e.joinCommand)!
+    const joined = new ConsulClient(
+      remoteStoreOptions({ address: store!, joinToken: token! }).options,
+    )
+    expect(entryText((await joined.kv.get('weft/v1/x')).value!)).toBe('own')
+  })
+
+  test('answers while the thread that started it is blocked', async () => {
+    const e = await threaded('h2')
+    await new ConsulClient(e.clientOptions).kv.put('weft/v1/y', 'answered')
+    const secret = readFileSync(joinTokenPath(join(dir, 'h2')), 'utf8')
+      .trim()
+      .split('-')
+      .pop()!
+    // spawnSync blocks this thread until curl is done: only a store on another thread answers
+    const curl = Bun.spawnSync([
+      'curl',
+      '-sk',
+      '--max-time',
+      '5',
+      '-H',
+      `X-Consul-Token: ${secret}`,
+      `${e.url}/v1/kv/weft/v1/y?raw`,
+    ])
+    expect(curl.stderr.toString()).toBe('')
+    expect(curl.stdout.toString()).toBe('answered')
+  })
+
+  test('a start that fails rejects with the cause', async () => {
+    const first = await threaded('h3')
+    const err = (await threaded('h4', first.port).catch((x) => x)) as Error
+    expect(err).toBeInstanceOf(Error)
+    expect(err.message).toMatch(/port|address|in use|EADDRINUSE/i)
+  })
+
+  test('stop closes the listener', async () => {
+    const e = await threaded('h5')
+    await e.stop()
+    const r = await fetch(`${e.url}/v1/status/leader`, { tls: { rejectUnauthorized: false } }).then(
+      () => 'answered',
+      (x: Error) => x.message,
+    )
+    expect(r).not.toBe('answered')
+  })
+})
