@@ -9,8 +9,8 @@
 // Only pages that are present and still the file's (not copied on write: those hold data the
 // process changed, which MADV_DONTNEED on a private mapping would throw away) are dropped;
 // /proc/self/pagemap says which is which.
-import { dlopen } from 'bun:ffi'
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
+import { getLibc, type Libc } from '../sys/index.ts'
 
 const PAGE = 4096
 const MADV_DONTNEED = 4
@@ -99,8 +99,6 @@ export function cleanRuns(start: number, entries: BigUint64Array): [number, numb
   return runs
 }
 
-let madvise: ((addr: number, len: number, advice: number) => number) | undefined
-
 /**
  * Address ranges to drop: the read-only mappings (code, constants) of the binary and of the
  * libSQL addon Bun copied out of it, and of the binary's writable data only its ".bun" section
@@ -133,13 +131,7 @@ export function binaryRanges(
  * the bytes advised away. Best effort: a range it cannot read is left as it is (the process
  * is only bigger, never wrong).
  */
-export function dropCleanBinaryPages(): number {
-  if (!madvise) {
-    const { symbols } = dlopen('libc.so.6', {
-      madvise: { args: ['ptr', 'usize', 'i32'], returns: 'i32' },
-    })
-    madvise = (addr, len, advice) => symbols.madvise(addr as never, len, advice)
-  }
+export function dropCleanBinaryPages(libc: Pick<Libc, 'madvise'> = getLibc()): number {
   const exe = openSync(process.execPath, 'r')
   let bunSection: { offset: number; size: number } | undefined
   try {
@@ -159,7 +151,7 @@ export function dropCleanBinaryPages(): number {
       const bytes = new Uint8Array(entries.buffer)
       if (readSync(pagemap, bytes, 0, bytes.length, (start / PAGE) * 8) !== bytes.length) continue
       for (const [addr, len] of cleanRuns(start, entries))
-        if (madvise(addr, len, MADV_DONTNEED) === 0) dropped += len
+        if (libc.madvise(addr, len, MADV_DONTNEED) === 0) dropped += len
     }
   } finally {
     closeSync(pagemap)

@@ -1,6 +1,6 @@
 // ICMP echo to a peer's VTEP, for when its probes go unanswered: an echo that comes back while
 // VXLAN probes do not says the host is there and UDP 4789 is what is lost (filtered on the way),
-// not the host. A raw ICMP socket through libc (bun:ffi), bound to the advertise address like
+// not the host. A raw ICMP socket through libc (src/sys), bound to the advertise address like
 // the probe socket, non-blocking, drained by the prober.
 //
 // - Raw, not a ping socket (SOCK_DGRAM/IPPROTO_ICMP): ping sockets need the namespace's
@@ -8,9 +8,8 @@
 //   included), and weft does not change sysctls to diagnose. The agent has CAP_NET_RAW.
 // - A raw socket sees every ICMP packet of the namespace: the kernel's ICMP_FILTER keeps only
 //   echo replies, and of those ours are told by the echo id (this socket's, random) and sender.
-import { dlopen, ptr, read } from 'bun:ffi'
 import { randomInt } from 'node:crypto'
-import { errnoName } from '../sys/errno.ts'
+import { errnoName, getLibc, type Libc } from '../sys/index.ts'
 import { ipv4Bytes, ipv4FromBytes } from '../net/index.ts'
 
 export interface EchoSocket {
@@ -33,19 +32,11 @@ const EAGAIN = 11
 const ICMP_ECHO_REPLY = 0
 const ICMP_ECHO = 8
 
-function openLibc() {
-  return dlopen('libc.so.6', {
-    socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
-    bind: { args: ['i32', 'ptr', 'u32'], returns: 'i32' },
-    setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
-    sendto: { args: ['i32', 'ptr', 'usize', 'i32', 'ptr', 'u32'], returns: 'i64' },
-    recvfrom: { args: ['i32', 'ptr', 'usize', 'i32', 'ptr', 'ptr'], returns: 'i64' },
-    close: { args: ['i32'], returns: 'i32' },
-    __errno_location: { args: [], returns: 'ptr' },
-  }).symbols
-}
-
-let libc: ReturnType<typeof openLibc> | undefined
+/** The libc calls an echo socket makes. */
+export type EchoSocketLibc = Pick<
+  Libc,
+  'socket' | 'setsockoptInt' | 'bind' | 'sendTo' | 'recvFrom' | 'errno' | 'close'
+>
 
 function sockaddr(ip: string): Uint8Array {
   const sa = new Uint8Array(16)
@@ -85,42 +76,36 @@ export function parseEchoReply(pkt: Uint8Array, id: number): number | undefined 
   return v.getUint16(6, false)
 }
 
-export function openEchoSocket(bindAddress: string): EchoSocket {
-  const c = (libc ??= openLibc())
-  const errno = () => {
-    const loc = c.__errno_location()
-    return loc === null ? 0 : read.i32(loc)
-  }
+export function openEchoSocket(bindAddress: string, c: EchoSocketLibc = getLibc()): EchoSocket {
+  const errno = () => c.errno()
   const fd = c.socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP)
   if (fd < 0)
     throw new Error(
       `ICMP echo socket: socket failed (${errnoName(errno())}): the agent needs CAP_NET_RAW to ping peers' VTEPs`,
     )
-  // a set bit filters that ICMP type out: every type but echo reply
-  const filter = new Uint32Array([~(1 << ICMP_ECHO_REPLY) >>> 0])
+  // a set bit filters that ICMP type out: every type but echo reply (the int's 32 bits are the mask)
+  const filter = ~(1 << ICMP_ECHO_REPLY)
   const fail = (what: string): never => {
     const e = errnoName(errno())
     c.close(fd)
     throw new Error(`ICMP echo socket: ${what} failed (${e})`)
   }
-  if (c.setsockopt(fd, SOL_RAW, ICMP_FILTER, filter, 4) < 0) fail('ICMP_FILTER')
-  if (c.bind(fd, sockaddr(bindAddress), 16) < 0) fail(`bind ${bindAddress}`)
+  if (c.setsockoptInt(fd, SOL_RAW, ICMP_FILTER, filter) < 0) fail('ICMP_FILTER')
+  if (c.bind(fd, sockaddr(bindAddress)) < 0) fail(`bind ${bindAddress}`)
   const id = randomInt(1, 0xffff)
   const buf = new Uint8Array(2048)
   const from = new Uint8Array(16)
-  const fromLen = new Uint32Array([16])
   let closed = false
   return {
     send(ip, seq) {
       const req = echoRequest(id, seq)
-      if (c.sendto(fd, req, req.byteLength, 0, sockaddr(ip), 16) < 0)
+      if (c.sendTo(fd, req, sockaddr(ip)) < 0)
         throw new Error(`ICMP echo socket: sendto ${ip} failed (${errnoName(errno())})`)
     },
     drain() {
       const out: { from: string; seq: number }[] = []
       for (;;) {
-        fromLen[0] = 16
-        const n = Number(c.recvfrom(fd, ptr(buf), buf.length, MSG_DONTWAIT, from, fromLen))
+        const n = c.recvFrom(fd, buf, MSG_DONTWAIT, from)
         if (n < 0) {
           const e = errno()
           if (e === EAGAIN) return out

@@ -1,4 +1,4 @@
-// The prober's one UDP socket in the host namespace, through libc (bun:ffi): Bun's own UDP
+// The prober's one UDP socket in the host namespace, through libc (src/sys): Bun's own UDP
 // sockets cannot set IP_MTU_DISCOVER or read receive timestamps, and path-MTU probes need
 // both. Non-blocking: the prober drains it when replies are due; the kernel's receive
 // timestamp (SO_TIMESTAMPNS), not the drain time, ends a round trip.
@@ -6,8 +6,7 @@
 // - IP_PMTUDISC_PROBE: every probe leaves with DF set and is never fragmented locally, whatever
 //   the route's cached PMTU says; one larger than the local MTU fails with EMSGSIZE.
 // - Bound to the advertise address: replies come back to it (peers admit us by that address).
-import { dlopen, ptr, read } from 'bun:ffi'
-import { errnoName } from '../sys/errno.ts'
+import { errnoName, getLibc, type Libc, type RecvMsgBuffers } from '../sys/index.ts'
 import { ipv4Bytes, ipv4FromBytes, VXLAN_PORT } from '../net/index.ts'
 
 export interface Received {
@@ -42,20 +41,11 @@ const EAGAIN = 11
 const EMSGSIZE = 90
 const CLOCK_REALTIME = 0
 
-function openLibc() {
-  return dlopen('libc.so.6', {
-    socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
-    bind: { args: ['i32', 'ptr', 'u32'], returns: 'i32' },
-    setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
-    sendto: { args: ['i32', 'ptr', 'usize', 'i32', 'ptr', 'u32'], returns: 'i64' },
-    recvmsg: { args: ['i32', 'ptr', 'i32'], returns: 'i64' },
-    close: { args: ['i32'], returns: 'i32' },
-    clock_gettime: { args: ['i32', 'ptr'], returns: 'i32' },
-    __errno_location: { args: [], returns: 'ptr' },
-  }).symbols
-}
-
-let libc: ReturnType<typeof openLibc> | undefined
+/** The libc calls a probe socket makes. */
+export type ProbeSocketLibc = Pick<
+  Libc,
+  'socket' | 'setsockoptInt' | 'bind' | 'sendTo' | 'recvMsg' | 'clockGettimeNs' | 'errno' | 'close'
+>
 
 /** struct sockaddr_in for `ip`:`port`. */
 function sockaddr(ip: string, port: number): Uint8Array {
@@ -67,48 +57,39 @@ function sockaddr(ip: string, port: number): Uint8Array {
   return sa
 }
 
-export function openProbeSocket(bindAddress: string): ProbeSocket {
-  const c = (libc ??= openLibc())
-  const errno = () => {
-    const loc = c.__errno_location()
-    return loc === null ? 0 : read.i32(loc)
-  }
+export function openProbeSocket(bindAddress: string, c: ProbeSocketLibc = getLibc()): ProbeSocket {
   const fail = (what: string): never => {
-    throw new Error(`probe socket: ${what} failed (${errnoName(errno())})`)
+    throw new Error(`probe socket: ${what} failed (${errnoName(c.errno())})`)
   }
   const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
   if (fd < 0) fail('socket')
   const setInt = (level: number, name: number, value: number, what: string) => {
-    if (c.setsockopt(fd, level, name, new Int32Array([value]), 4) < 0) fail(what)
+    if (c.setsockoptInt(fd, level, name, value) < 0) fail(what)
   }
   try {
     setInt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE, 'IP_MTU_DISCOVER')
     setInt(SOL_SOCKET, SO_TIMESTAMPNS, 1, 'SO_TIMESTAMPNS')
-    if (c.bind(fd, sockaddr(bindAddress, 0), 16) < 0) fail(`bind ${bindAddress}`)
+    if (c.bind(fd, sockaddr(bindAddress, 0)) < 0) fail(`bind ${bindAddress}`)
   } catch (e) {
     c.close(fd)
     throw e
   }
 
-  // recvmsg buffers, reused: struct msghdr (56 bytes on x86_64/arm64), one iovec, a cmsg area
-  const buf = new Uint8Array(65536)
-  const name = new Uint8Array(16)
-  const control = new Uint8Array(64)
-  const iov = new BigUint64Array([BigInt(ptr(buf)), BigInt(buf.length)])
-  const msg = new BigUint64Array(7)
-  const msgView = new DataView(msg.buffer)
-  const ts = new BigInt64Array(2)
-  const nowNs = () => {
-    c.clock_gettime(CLOCK_REALTIME, ts)
-    return ts[0]! * 1_000_000_000n + ts[1]!
+  // recvmsg buffers, reused
+  const rx: RecvMsgBuffers = {
+    data: new Uint8Array(65536),
+    name: new Uint8Array(16),
+    control: new Uint8Array(64),
+    controlLen: 0,
   }
+  const nowNs = () => c.clockGettimeNs(CLOCK_REALTIME)
   let closed = false
 
   return {
     send(vtep, data) {
-      const n = c.sendto(fd, data, data.byteLength, 0, sockaddr(vtep, VXLAN_PORT), 16)
+      const n = c.sendTo(fd, data, sockaddr(vtep, VXLAN_PORT))
       if (n >= 0) return 'sent'
-      const e = errno()
+      const e = c.errno()
       if (e === EMSGSIZE) return 'too-big'
       if (e === EAGAIN) return 'sent' // send buffer full: counts as a lost probe, as on the wire
       throw new Error(`probe socket: sendto ${vtep} failed (${errnoName(e)})`)
@@ -116,23 +97,16 @@ export function openProbeSocket(bindAddress: string): ProbeSocket {
     drain() {
       const out: Received[] = []
       for (;;) {
-        msg[0] = BigInt(ptr(name))
-        msgView.setUint32(8, 16, true)
-        msg[2] = BigInt(ptr(iov))
-        msg[3] = 1n
-        msg[4] = BigInt(ptr(control))
-        msg[5] = BigInt(control.length)
-        msg[6] = 0n
-        const n = Number(c.recvmsg(fd, msg, MSG_DONTWAIT))
+        const n = c.recvMsg(fd, rx, MSG_DONTWAIT)
         if (n < 0) {
-          const e = errno()
+          const e = c.errno()
           if (e === EAGAIN) return out
           throw new Error(`probe socket: recvmsg failed (${errnoName(e)})`)
         }
         out.push({
-          from: ipv4FromBytes(name.subarray(4, 8)),
-          data: buf.slice(0, n),
-          rxNs: rxTimestamp(control, Number(msg[5])) ?? nowNs(),
+          from: ipv4FromBytes(rx.name.subarray(4, 8)),
+          data: rx.data.slice(0, n),
+          rxNs: rxTimestamp(rx.control, rx.controlLen) ?? nowNs(),
         })
       }
     },

@@ -8,7 +8,7 @@ import { getLibc, type Libc } from './libc.ts'
 
 export { Errno, errnoName } from './errno.ts'
 export { getLibc } from './libc.ts'
-export type { Libc } from './libc.ts'
+export type { Libc, RecvMsgBuffers } from './libc.ts'
 export { getLibbpf, libbpfInfo } from './libbpf.ts'
 export type {
   Libbpf,

@@ -1,6 +1,7 @@
-// libc through bun:ffi: the calls host plumbing needs (netns switching, sockets for rtnetlink,
-// interface names, memfd for loading libbpf) as a plain object of typed functions, so a fake
-// can stand in for it. Ints follow libc: -1 on failure and errno() tells why.
+// libc through bun:ffi, the only dlopen of libc: the calls host plumbing needs (netns switching,
+// sockets for rtnetlink and the prober's UDP and ICMP probes, interface names, memfd for loading
+// libbpf, madvise for dropping the binary's clean pages) as a plain object of typed functions,
+// so a fake can stand in for it. Ints follow libc: -1 on failure and errno() tells why.
 
 import { CString, dlopen, ptr, read, type Pointer } from 'bun:ffi'
 
@@ -26,6 +27,18 @@ export interface Libc {
   setsockoptTimeval(fd: number, level: number, name: number, ms: number): number
   send(fd: number, data: Uint8Array): number
   recv(fd: number, buf: Uint8Array): number
+  /** bind(2) to a `struct sockaddr` (its bytes). */
+  bind(fd: number, addr: Uint8Array): number
+  /** sendto(2) `addr` (a `struct sockaddr`), no flags. */
+  sendTo(fd: number, data: Uint8Array, addr: Uint8Array): number
+  /** recvfrom(2) into `buf`; the sender's `struct sockaddr` into `from` (up to its length). */
+  recvFrom(fd: number, buf: Uint8Array, flags: number, from: Uint8Array): number
+  /** recvmsg(2) with one iovec; sets `m.controlLen` to the ancillary bytes the kernel wrote. */
+  recvMsg(fd: number, m: RecvMsgBuffers, flags: number): number
+  /** clock_gettime(2) in ns; -1n on failure. */
+  clockGettimeNs(clockId: number): bigint
+  /** madvise(2) on a raw address (from /proc/self/maps), not a JS buffer. */
+  madvise(addr: number, length: number, advice: number): number
 
   /** memfd_create(2): an anonymous file only this process (and root via /proc) can reach. */
   memfdCreate(name: string, flags: number): number
@@ -35,6 +48,15 @@ export interface Libc {
   flock(fd: number, operation: number): number
   /** Format a printf-style `va_list` (x86_64: a pointer) with vasprintf; undefined on failure. */
   formatVaList(fmt: Pointer, args: Pointer): string | undefined
+}
+
+/** What recvMsg fills: `data` the datagram, `name` its sender's sockaddr, `control` cmsgs. */
+export interface RecvMsgBuffers {
+  data: Uint8Array
+  name: Uint8Array
+  control: Uint8Array
+  /** Out: bytes of `control` used (msg_controllen after the call). */
+  controlLen: number
 }
 
 const F_ADD_SEALS = 1033
@@ -52,6 +74,12 @@ function openLibc() {
     setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
     send: { args: ['i32', 'ptr', 'usize', 'i32'], returns: 'i64' },
     recv: { args: ['i32', 'ptr', 'usize', 'i32'], returns: 'i64' },
+    bind: { args: ['i32', 'ptr', 'u32'], returns: 'i32' },
+    sendto: { args: ['i32', 'ptr', 'usize', 'i32', 'ptr', 'u32'], returns: 'i64' },
+    recvfrom: { args: ['i32', 'ptr', 'usize', 'i32', 'ptr', 'ptr'], returns: 'i64' },
+    recvmsg: { args: ['i32', 'ptr', 'i32'], returns: 'i64' },
+    clock_gettime: { args: ['i32', 'ptr'], returns: 'i32' },
+    madvise: { args: ['ptr', 'usize', 'i32'], returns: 'i32' },
     memfd_create: { args: ['ptr', 'u32'], returns: 'i32' },
     // variadic in C; on x86_64 an int third argument is passed like a fixed one
     fcntl: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
@@ -65,6 +93,12 @@ function openLibc() {
 function createLibc(): Libc {
   const c = openLibc().symbols
   const strPtrOut = new BigUint64Array(1)
+  const socklenInOut = new Uint32Array(1)
+  const timespecOut = new BigInt64Array(2)
+  // struct msghdr (56 bytes on x86_64/arm64) and its one iovec, reused: one JS thread calls
+  const msghdr = new BigUint64Array(7)
+  const msghdrView = new DataView(msghdr.buffer)
+  const iov = new BigUint64Array(2)
   return {
     close: (fd) => c.close(fd),
     setns: (fd, nstype) => c.setns(fd, nstype),
@@ -91,6 +125,32 @@ function createLibc(): Libc {
     },
     send: (fd, data) => Number(c.send(fd, ptr(data), data.byteLength, 0)),
     recv: (fd, buf) => Number(c.recv(fd, ptr(buf), buf.byteLength, 0)),
+    bind: (fd, addr) => c.bind(fd, ptr(addr), addr.byteLength),
+    sendTo: (fd, data, addr) =>
+      Number(c.sendto(fd, ptr(data), data.byteLength, 0, ptr(addr), addr.byteLength)),
+    recvFrom(fd, buf, flags, from) {
+      socklenInOut[0] = from.byteLength
+      return Number(c.recvfrom(fd, ptr(buf), buf.byteLength, flags, ptr(from), ptr(socklenInOut)))
+    },
+    recvMsg(fd, m, flags) {
+      iov[0] = BigInt(ptr(m.data))
+      iov[1] = BigInt(m.data.byteLength)
+      msghdr[0] = BigInt(ptr(m.name))
+      msghdrView.setUint32(8, m.name.byteLength, true)
+      msghdr[2] = BigInt(ptr(iov))
+      msghdr[3] = 1n
+      msghdr[4] = BigInt(ptr(m.control))
+      msghdr[5] = BigInt(m.control.byteLength)
+      msghdr[6] = 0n
+      const n = Number(c.recvmsg(fd, ptr(msghdr), flags))
+      m.controlLen = n < 0 ? 0 : Number(msghdr[5])
+      return n
+    },
+    clockGettimeNs(clockId) {
+      if (c.clock_gettime(clockId, ptr(timespecOut)) < 0) return -1n
+      return timespecOut[0]! * 1_000_000_000n + timespecOut[1]!
+    },
+    madvise: (addr, length, advice) => c.madvise(addr as Pointer, length, advice),
     memfdCreate: (name, flags) => c.memfd_create(cstr(name), flags),
     addSeals: (fd, seals) => c.fcntl(fd, F_ADD_SEALS, seals),
     flock: (fd, operation) => c.flock(fd, operation),

@@ -110,6 +110,13 @@ export function fakeLibc(): FakeLibc {
       buf.set(d)
       return d.byteLength
     },
+    // ENOSYS: the probe sockets' and page dropping's calls are not rtnetlink's
+    bind: () => fail(38),
+    sendTo: () => fail(38),
+    recvFrom: () => fail(38),
+    recvMsg: () => fail(38),
+    clockGettimeNs: () => -1n,
+    madvise: () => fail(38),
     memfdCreate: () => fail(38),
     addSeals: () => fail(38),
     flock: () => fail(38), // ENOSYS: nothing here locks

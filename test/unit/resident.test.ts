@@ -70,6 +70,21 @@ describe('binary page dropping', () => {
     }
   })
 
+  test('on a fake libc: what madvise refuses is not counted, and nothing is dropped', () => {
+    const rssFile = () =>
+      Number(readFileSync('/proc/self/status', 'utf8').match(/^RssFile:\s+(\d+) kB/m)![1])
+    const advised: number[] = []
+    const refused = dropCleanBinaryPages({ madvise: (_a, len) => (advised.push(len), -1) })
+    expect(refused).toBe(0)
+    expect(advised.length).toBeGreaterThan(0)
+    expect(advised.every((len) => len > 0 && len % 4096 === 0)).toBe(true)
+    const before = rssFile()
+    const counted = dropCleanBinaryPages({ madvise: () => 0 })
+    expect(counted).toBeGreaterThan(1 << 20)
+    // the fake advised nothing away: the pages are still resident (10 MB of slack for churn)
+    expect(rssFile()).toBeGreaterThan(before - 10_240)
+  })
+
   test('for real: the resident file pages of this process go down, and it keeps running', () => {
     const rssFile = () =>
       Number(readFileSync('/proc/self/status', 'utf8').match(/^RssFile:\s+(\d+) kB/m)![1])
