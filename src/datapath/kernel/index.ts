@@ -46,6 +46,7 @@ import type {
 import { checkRemote, checkRemoteKey } from '../validate.ts'
 import { KeyedSerializer } from './lock.ts'
 import { RemoteTables } from './remote-table.ts'
+import { asLeft } from './links.ts'
 import { ignoreMissing, removeKernelDatapath } from './remove.ts'
 import { takeOverFromBpf } from '../switch.ts'
 import {
@@ -79,6 +80,8 @@ class KernelDatapath implements Datapath {
   private serial = new KeyedSerializer<number>()
   /** Remote endpoints and flood lists per VNI, changed over netlink (./remote-table.ts). */
   private remote = new RemoteTables()
+  /** vxlan devices (VNI -> ifindex) whose settings this process made or read with `ip -d`. */
+  private checkedVxlan = new Map<number, number>()
 
   constructor(private readonly opts: DatapathOptions) {
     this.advertise = parseIPv4(opts.advertise, 'advertise address')
@@ -119,12 +122,21 @@ class KernelDatapath implements Datapath {
       }
       const br = bridgeName(vni)
       const vx = vxlanName(vni)
-      const [brLink] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', br], {
-        missingOk: true,
-      })
-      const [vxLink] = await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', vx], {
-        missingOk: true,
-      })
+      // netlink first (no process): a network as this process left it needs nothing, and one
+      // with neither device needs no `ip -d` read (only that shows the vxlan's settings)
+      const sock = this.remote.rtnl()
+      const seen = { br: sock.getLink(br), vx: sock.getLink(vx) }
+      if (asLeft(seen, this.checkedVxlan.get(vni), ul.mtu, networkAlias(meta))) {
+        this.nets.set(vni, meta)
+        return
+      }
+      const fresh = !seen.br && !seen.vx
+      const [brLink] = fresh
+        ? []
+        : await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', br], { missingOk: true })
+      const [vxLink] = fresh
+        ? []
+        : await iprouteJson<LinkJson>(['ip', '-d', 'link', 'show', 'dev', vx], { missingOk: true })
       const lines: string[] = []
       if (brLink && brLink.linkinfo?.info_kind !== 'bridge') lines.push(`link del dev ${br}`)
       if (!brLink || brLink.linkinfo?.info_kind !== 'bridge') {
@@ -162,6 +174,8 @@ class KernelDatapath implements Datapath {
         if (!vxOk) await exec(['ip', 'link', 'del', 'dev', vx])
         throw err
       }
+      const made = sock.getLink(vx)
+      if (made) this.checkedVxlan.set(vni, made.ifindex)
       this.nets.set(vni, meta)
     })
   }
@@ -181,6 +195,7 @@ class KernelDatapath implements Datapath {
         `link del dev ${br}`,
       ]
       this.remote.forget(vni)
+      this.checkedVxlan.delete(vni)
       await batch(lines, { force: true, context: `remove network ${vni}` }).catch(ignoreMissing)
       this.nets.delete(vni)
     })
@@ -295,6 +310,7 @@ class KernelDatapath implements Datapath {
 
   async teardown(): Promise<void> {
     this.remote.forgetAll()
+    this.checkedVxlan.clear()
     await removeKernelDatapath({ endpoints: 'delete' })
     this.nets.clear()
   }

@@ -59,7 +59,8 @@ export class RemoteTables {
   private changes = new Map<number, number>()
   private sock?: RtnlSocket
 
-  private rtnl(): RtnlSocket {
+  /** The datapath's one rtnetlink socket in the host netns (opened on first use). */
+  rtnl(): RtnlSocket {
     return (this.sock ??= RtnlSocket.open())
   }
 
