@@ -1,5 +1,5 @@
-// The kernel datapath's remote-endpoint requests byte for byte, its in-memory tables, and the
-// check that lets upsertNetwork skip `ip -d`: pure code, no root. (Against the real kernel:
+// The kernel datapath's remote-endpoint requests byte for byte, its in-memory tables, the
+// check that lets upsertNetwork skip `ip -d`, and the parse of its netlink read: pure code, no root. (Against the real kernel:
 // test/datapath/kernel.test.ts and test/drift/drift-kernel.test.ts.)
 import { describe, expect, test } from 'bun:test'
 import {
@@ -10,8 +10,9 @@ import {
 } from '../../src/datapath/kernel/neigh-messages.ts'
 import { tableFrom } from '../../src/datapath/kernel/remote-table.ts'
 import { asLeft } from '../../src/datapath/kernel/links.ts'
+import { parseNeigh, viewFrom } from '../../src/datapath/kernel/dump.ts'
 import { attrs } from '../../src/net/netlink-message.ts'
-import type { NlLink } from '../../src/net/index.ts'
+import { NetlinkMessage, type NlLink } from '../../src/net/index.ts'
 
 /** Header fields, ndmsg fields and attributes of one request. */
 function decode(bytes: Uint8Array) {
@@ -120,5 +121,112 @@ describe('asLeft', () => {
     expect(asLeft({ br, vx }, 11, 1500, 'weft:net:1:10.1.0.0/24:1400:')).toBe(false)
     expect(asLeft({ br: { ...br, up: false }, vx }, 11, 1500, alias)).toBe(false)
     expect(asLeft({ br: { ...br, kind: 'dummy' }, vx }, 11, 1500, alias)).toBe(false)
+  })
+})
+
+describe('the kernel read over netlink', () => {
+  /** An RTM_NEWNEIGH answer as the kernel sends it. */
+  function neighAnswer(o: {
+    family: number
+    ifindex: number
+    state: number
+    flags: number
+    dst?: number[]
+    ll?: number[]
+  }): Uint8Array {
+    const m = new NetlinkMessage(
+      28,
+      0,
+      (() => {
+        const b = new Uint8Array(12)
+        const v = new DataView(b.buffer)
+        b[0] = o.family
+        v.setInt32(4, o.ifindex, true)
+        v.setUint16(8, o.state, true)
+        b[10] = o.flags
+        return b
+      })(),
+    )
+    if (o.dst) m.attr(1, Uint8Array.from(o.dst))
+    if (o.ll) m.attr(2, Uint8Array.from(o.ll))
+    return m.bytes(1)
+  }
+
+  test('parseNeigh reads family, ifindex, state, flags, an IPv4 dst and a MAC', () => {
+    const e = parseNeigh(
+      neighAnswer({
+        family: 7,
+        ifindex: 5,
+        state: 0xc0,
+        flags: 2,
+        dst: [198, 18, 0, 2],
+        ll: [2, 66, 10, 1, 0, 2],
+      }),
+    )
+    expect(e).toEqual({
+      family: 7,
+      ifindex: 5,
+      state: 0xc0,
+      flags: 2,
+      dst: '198.18.0.2',
+      lladdr: '02:42:0a:01:00:02',
+    })
+  })
+
+  test('viewFrom names devices by ifindex, keeps permanent neighbours only, marks self FDB entries', () => {
+    const link = (ifindex: number, ifname: string, o: Partial<NlLink> = {}): NlLink => ({
+      ifindex,
+      ifname,
+      mac: '',
+      mtu: 1500,
+      up: true,
+      ...o,
+    })
+    const v = viewFrom(
+      [
+        link(4, 'wfbr1', { kind: 'bridge', alias: 'a' }),
+        link(5, 'wfvx1', { kind: 'vxlan', master: 4 }),
+      ],
+      [
+        {
+          family: 2,
+          ifindex: 5,
+          state: 0x80,
+          flags: 0,
+          dst: '10.1.0.2',
+          lladdr: '02:42:0a:01:00:02',
+        },
+        {
+          family: 2,
+          ifindex: 5,
+          state: 0x02,
+          flags: 0,
+          dst: '10.1.0.3',
+          lladdr: '02:42:0a:01:00:03',
+        },
+      ],
+      [
+        {
+          family: 7,
+          ifindex: 5,
+          state: 0xc0,
+          flags: 2,
+          dst: '198.18.0.2',
+          lladdr: '02:42:0a:01:00:02',
+        },
+        { family: 7, ifindex: 5, state: 0x02, flags: 0, lladdr: '02:42:0a:01:00:09' },
+      ],
+    )
+    expect(v.links.map((l) => [l.ifname, l.master, l.linkinfo?.info_kind, l.ifalias])).toEqual([
+      ['wfbr1', undefined, 'bridge', 'a'],
+      ['wfvx1', 'wfbr1', 'vxlan', undefined],
+    ])
+    expect(v.neighs).toEqual([
+      { dst: '10.1.0.2', dev: 'wfvx1', lladdr: '02:42:0a:01:00:02', state: ['PERMANENT'] },
+    ])
+    expect(v.fdb).toEqual([
+      { mac: '02:42:0a:01:00:02', ifname: 'wfvx1', dst: '198.18.0.2', flags: ['self'] },
+      { mac: '02:42:0a:01:00:09', ifname: 'wfvx1', flags: [] },
+    ])
   })
 })

@@ -59,7 +59,8 @@ import {
   vxlanName,
   type NetworkMeta,
 } from './names.ts'
-import { actualFrom, networksOf, readKernel, statsFrom, type LinkJson } from './read.ts'
+import { actualFrom, networksOf, statsFrom, type LinkJson } from './read.ts'
+import { dumpKernel } from './dump.ts'
 
 export { VXLAN_OVERHEAD, VXLAN_PORT } from './names.ts'
 
@@ -92,7 +93,8 @@ class KernelDatapath implements Datapath {
     // a host switched from the bpf datapath: wfgro holds UDP 4789 and BPF sits on the underlay
     const tookOver = await takeOverFromBpf(this.opts)
     if (tookOver.length) this.opts.onTakeOver?.({ from: 'bpf', removed: tookOver })
-    const view = await readKernel()
+    const view = dumpKernel(this.remote.rtnl())
+    this.remote.seed(view)
     this.nets.clear()
     for (const [vni, n] of networksOf(view)) if (n.meta) this.nets.set(vni, n.meta)
   }
@@ -289,10 +291,10 @@ class KernelDatapath implements Datapath {
   }
 
   async actual(): Promise<ActualState> {
-    const mark = this.remote.mark()
-    const view = await readKernel()
-    // a full read anyway: it refreshes the remote tables (a resync sees changes made behind our back)
-    this.remote.seed(view, mark)
+    // a full read anyway: it refreshes the remote tables (a resync sees changes made behind our
+    // back); synchronous, so no change of this process can interleave with it
+    const view = dumpKernel(this.remote.rtnl())
+    this.remote.seed(view)
     return actualFrom(view)
   }
 

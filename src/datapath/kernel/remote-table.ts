@@ -6,15 +6,16 @@
 // bench and growing with the table (every show lists the whole network). The reconciler
 // programs remote endpoints one after another before it attaches local ones, so 1,000
 // endpoints over 3 hosts (~670 remote per host) held every attach back past its 15 s timeout.
-// Now the tables come from the kernel once (a full read in `actual()`, or the two shows for a
-// network this process has not read yet) and every change is a netlink request of microseconds.
+// Now the tables come from a full kernel read (at start, in `actual()`, or when a network's
+// table is missing) and every change is a netlink request of microseconds.
 //
 // The table only decides clean-up (the old MAC of an address that moved, a MAC no longer used);
 // wanted entries are always written (replace/append are idempotent), so a table that is behind
 // the kernel never leaves an entry out. Any failed request drops the network's table: the
 // next call reads it again.
 import { Errno } from '../../sys/index.ts'
-import { iprouteJson, NetlinkError, RtnlSocket, type NetlinkMessage } from '../../net/index.ts'
+import { NetlinkError, RtnlSocket, type NetlinkMessage } from '../../net/index.ts'
+import { dumpKernel } from './dump.ts'
 import { vxlanName, ZERO_MAC } from './names.ts'
 import {
   fdbAddMessage,
@@ -55,8 +56,6 @@ export class RemoteTables {
   private tables = new Map<number, VniTable>()
   /** Networks whose vxlan device this process just created: known empty, nothing to read. */
   private fresh = new Set<number>()
-  /** Changes per VNI, so a kernel read that raced one is not taken as the truth. */
-  private changes = new Map<number, number>()
   private sock?: RtnlSocket
 
   /** The datapath's one rtnetlink socket in the host netns (opened on first use). */
@@ -78,28 +77,17 @@ export class RemoteTables {
   forget(vni: number): void {
     this.tables.delete(vni)
     this.fresh.delete(vni)
-    this.bump(vni)
-  }
-
-  private bump(vni: number): void {
-    this.changes.set(vni, (this.changes.get(vni) ?? 0) + 1)
   }
 
   forgetAll(): void {
     for (const vni of [...this.tables.keys(), ...this.fresh]) this.forget(vni)
   }
 
-  /** Marks to pass to `seed` after a kernel read that started now. */
-  mark(): Map<number, number> {
-    return new Map(this.changes)
-  }
-
-  /** Take a full kernel read as the tables, except for networks changed while it ran. */
-  seed(view: KernelView, before: Map<number, number>): void {
+  /** Take a full kernel read (synchronous, so no change of ours ran meanwhile) as the tables. */
+  seed(view: KernelView): void {
     const nets = networksOf(view)
     for (const vni of [...this.tables.keys()]) if (!nets.has(vni)) this.forget(vni)
     for (const [vni, { vxlan }] of nets) {
-      if ((this.changes.get(vni) ?? 0) !== (before.get(vni) ?? 0)) continue
       const dev = vxlanName(vni)
       this.tables.set(
         vni,
@@ -113,37 +101,28 @@ export class RemoteTables {
     }
   }
 
-  private async table(vni: number): Promise<VniTable> {
+  private table(vni: number): VniTable {
     const known = this.tables.get(vni)
     if (known) return known
     const dev = vxlanName(vni)
-    const before = this.changes.get(vni) ?? 0
-    const link = this.rtnl().getLink(dev)
-    if (!link) {
-      throw new NetlinkError(
-        `read vxlan device ${dev}`,
-        Errno.ENODEV,
-        `network ${vni} has no vxlan device: upsert the network again`,
-      )
+    if (this.fresh.has(vni)) {
+      const link = this.rtnl().getLink(dev)
+      if (link) {
+        const t = tableFrom(link.ifindex, [], [])
+        this.tables.set(vni, t)
+        return t
+      }
+    } else {
+      // not read yet (or dropped after a failure): read the kernel, all of it in one go
+      this.seed(dumpKernel(this.rtnl()))
+      const t = this.tables.get(vni)
+      if (t) return t
     }
-    const t = this.fresh.has(vni)
-      ? tableFrom(link.ifindex, [], [])
-      : tableFrom(
-          link.ifindex,
-          ...(await Promise.all([
-            iprouteJson<NeighJson>(['ip', '-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], {
-              missingOk: true,
-              context: `read neighbours of ${dev}`,
-            }),
-            iprouteJson<FdbJson>(['bridge', 'fdb', 'show', 'dev', dev], {
-              missingOk: true,
-              context: `read fdb of ${dev}`,
-            }),
-          ])),
-        )
-    // a change or forget while reading: what was read may be stale, read again next time
-    if ((this.changes.get(vni) ?? 0) === before) this.tables.set(vni, t)
-    return t
+    throw new NetlinkError(
+      `read vxlan device ${dev}`,
+      Errno.ENODEV,
+      `network ${vni} has no vxlan device: upsert the network again`,
+    )
   }
 
   /** Send one request; a failure drops the table (read again next time) unless `missingOk`. */
@@ -159,8 +138,7 @@ export class RemoteTables {
 
   /** Remote endpoint `ip` (MAC `mac`) is behind `vtep`. */
   async upsert(vni: number, ip: string, mac: string, vtep: string): Promise<void> {
-    const t = await this.table(vni)
-    this.bump(vni)
+    const t = this.table(vni)
     const old = t.neigh.get(ip)
     // a changed MAC leaves its old FDB entry behind unless another address still uses it
     if (old && old !== mac && ![...t.neigh].some(([i, m]) => i !== ip && m === old)) {
@@ -190,14 +168,13 @@ export class RemoteTables {
   async remove(vni: number, ip: string): Promise<void> {
     let t: VniTable
     try {
-      t = await this.table(vni)
+      t = this.table(vni)
     } catch (e) {
       if (gone(e)) return // no vxlan device: nothing of the network left to remove
       throw e
     }
     const mac = t.neigh.get(ip)
     if (!mac) return
-    this.bump(vni)
     this.send(vni, `ip neigh del ${ip}`, neighDeleteMessage(t.ifindex, ip), true)
     t.neigh.delete(ip)
     if ([...t.neigh.values()].includes(mac)) return
@@ -215,8 +192,7 @@ export class RemoteTables {
 
   /** The flood list becomes `want` (VTEPs). */
   async setFlood(vni: number, want: Set<string>): Promise<void> {
-    const t = await this.table(vni)
-    this.bump(vni)
+    const t = this.table(vni)
     for (const v of want) {
       this.send(
         vni,
