@@ -14,6 +14,10 @@
 //   between networks through the host.
 // - Metadata the kernel has no field for lives in ifalias (see names.ts); `actual()` and a
 //   restarted process read everything back from the kernel.
+// - Remote endpoints, flood lists and the read-back go over one rtnetlink socket with the FDB
+//   and neighbours of each vxlan device kept in memory (remote-table.ts, dump.ts): with a
+//   process per entry, 1,000 endpoints over 3 hosts did not converge (2026-12). Device
+//   creation stays one `ip -batch` per network.
 // - Kernel vxlan accepts VXLAN from any source for a known VNI: `setMembers` only sets the
 //   flood list; source filtering is the bpf datapath's job (as with Docker).
 import { NotFoundError, ValidationError } from '../../errors/index.ts'
