@@ -179,6 +179,11 @@ export class RtnlSocket {
     this.exchange(op, m)
   }
 
+  /** Send a dump request built elsewhere (e.g. the kernel datapath's FDB) and return its answer's messages. */
+  dump(op: string, m: NetlinkMessage): Uint8Array[] {
+    return this.exchange(op, m)
+  }
+
   /** Create a veth pair: `o.name` here, `o.peer.name` in the netns open at `o.peer.netnsFd`. EEXIST when `o.name` exists. */
   createVeth(o: VethRequest): void {
     this.exchange(`create veth ${o.name} (peer ${o.peer.name})`, createVethMessage(o))

@@ -1,7 +1,8 @@
-// Reading the kernel datapath back from the kernel (`ip -j`, `bridge -j`): three execs
-// give links, permanent neighbours and the FDB; pure functions turn them into ActualState.
+// The kernel datapath read back from the kernel, in the shape of `ip -j`/`bridge -j` (links,
+// permanent neighbours, the FDB; read over netlink by ./dump.ts): pure functions turn it into
+// ActualState and per-VNI stats.
 import type { ActualState, RemoteEndpointSpec, VniStats } from '../types.ts'
-import { IFNAME_PREFIX, iprouteJson } from '../../net/index.ts'
+import { IFNAME_PREFIX } from '../../net/index.ts'
 import {
   bridgeName,
   parseEndpointAlias,
@@ -49,18 +50,6 @@ export interface KernelView {
   links: LinkJson[]
   neighs: NeighJson[]
   fdb: FdbJson[]
-}
-
-/** Read links, permanent neighbours and FDB entries (three execs, run in parallel). */
-export async function readKernel(): Promise<KernelView> {
-  const [links, neighs, fdb] = await Promise.all([
-    iprouteJson<LinkJson>(['ip', '-d', 'link', 'show'], { context: 'read links' }),
-    iprouteJson<NeighJson>(['ip', '-4', 'neigh', 'show', 'nud', 'permanent'], {
-      context: 'read neighbours',
-    }),
-    iprouteJson<FdbJson>(['bridge', 'fdb', 'show'], { context: 'read fdb' }),
-  ])
-  return { links, neighs, fdb }
 }
 
 /** Networks (by VNI) that have a vxlan device, with the metadata kept on their bridge. */
