@@ -1,5 +1,5 @@
-// Running iproute2, for what has no rtnetlink client here yet: the kernel datapath's bridges,
-// vxlan devices, FDB and neighbours, and the GRO helper device. Endpoint plumbing never runs
+// Running iproute2, for what has no rtnetlink client here yet: the kernel datapath's bridges
+// and vxlan devices, and the GRO helper device (its FDB and neighbours go over rtnetlink). Endpoint plumbing never runs
 // a process (./endpoint.ts). One exec per batch, never one per step: `ip -batch -` stops at
 // the first failing line and names it ("Command failed -:3"), so a caller knows how far a
 // batch got and can undo it.
