@@ -8,7 +8,9 @@
 //   the re-announce reads.
 // The window is held open by a test hand on the store (store-hand.ts) that holds the node's
 // name under another lease: the agent answers its API, reaches the store, but cannot register
-// (and so has not re-announced) until the hand lets go.
+// (and so has not re-announced) until the hand lets go. Before the fix the disconnect was
+// written back (the sandbox's release was already kept out by the re-announce's own check of
+// gone sandboxes; it is here so that stays so).
 // Datapath: WEFT_TEST_DATAPATH (default bpf).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
@@ -130,9 +132,10 @@ describe(`re-announce after a restart (${DATAPATH} datapath)`, () => {
       {
         what: 'the API disconnect and the release of the gone sandbox to reach the store',
         timeoutMs: 15_000,
+        intervalMs: 200, // each look is a process reading the store
       },
     )
-    expect(hold.stdout()).toContain('held') // still held: nothing re-announced yet
+    expect(handExited).toBeUndefined() // the name is still held: nothing re-announced yet
     expect((await agents[0]!.api('GET', '/healthz')).body.ok).toBe(false)
 
     await hold.stop(3000)
@@ -140,6 +143,7 @@ describe(`re-announce after a restart (${DATAPATH} datapath)`, () => {
     await waitFor(async () => (await storedIds()).includes(keep.id), {
       what: 'the re-announce to write back the endpoint the store lost',
       timeoutMs: 20_000,
+      intervalMs: 200,
     })
     // ... and once the agent follows the store, its datapath holds only what the store does
     await waitFor(
@@ -151,7 +155,11 @@ describe(`re-announce after a restart (${DATAPATH} datapath)`, () => {
           (await localProgrammed()) === 1
         )
       },
-      { what: 'host 1 to follow the store (one local endpoint programmed)', timeoutMs: 20_000 },
+      {
+        what: 'host 1 to follow the store (one local endpoint programmed)',
+        timeoutMs: 20_000,
+        intervalMs: 200,
+      },
     )
     const after = await storedIds()
     expect(after, 'the API disconnect was undone by the re-announce').not.toContain(disconnected.id)
