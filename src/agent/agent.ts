@@ -28,6 +28,7 @@ import { agentMetrics } from './metrics.ts'
 import { lockPinDir } from './pin-lock.ts'
 import { registerNode, type NodeNameHeldError } from './registration.ts'
 import { AgentService } from './service.ts'
+import { Removals } from './removals.ts'
 import { SandboxFollower } from './sandboxes.ts'
 import { ConnectTimings } from './connect-timings.ts'
 import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
@@ -178,7 +179,12 @@ async function build(
 
   // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
   // a network here, with the network's first snapshot), not one watch round later
-  const writes = observeWrites(store, (written) => follower.ownWrites(written))
+  // what this agent removes is remembered until the view hears of it: the re-announce of a
+  // restart (from the last run's mirror) must not write it back
+  const removals = new Removals({ mirror, networkSynced: (id) => follower.synced(id) })
+  removals.start()
+  stack.push('removals listener', () => removals.stop())
+  const writes = removals.observe(observeWrites(store, (written) => follower.ownWrites(written)))
   const ops = new ClusterOps(
     writes,
     underlay.mtu - VXLAN_OVERHEAD,
@@ -230,6 +236,7 @@ async function build(
     registered: () => registered(),
     peers: () => prober.reports(),
     followed: sandboxes,
+    removals,
     doctor: (q) => doctor.run(q),
     connectTimings,
     log,

@@ -39,6 +39,7 @@ import type { DoctorQuery, DoctorReport } from '../doctor/index.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 import { ConnectTimings } from './connect-timings.ts'
 import { hostSandboxes, type FollowedSandboxes, type Sandboxes } from './sandboxes.ts'
+import type { Removals } from './removals.ts'
 
 /** The reconciler as the service uses it. */
 export type AttachTracker = Pick<
@@ -65,6 +66,8 @@ export interface AgentServiceDeps {
   sandboxes?: Sandboxes
   /** This node's endpoints as their sandboxes are followed (gone, and which namespace each is in). */
   followed?: FollowedSandboxes
+  /** Endpoint records this agent removed (or is removing) that the view may still hold. */
+  removals?: Pick<Removals, 'has'>
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
   /** Where local connects spend their time (for /metrics). */
   connectTimings?: ConnectTimings
@@ -253,7 +256,10 @@ export class AgentService implements AgentApi {
     return this.d.metrics()
   }
 
-  /** Write back this node's endpoints the store lost (after a store restart without state). */
+  /**
+   * Write back this node's endpoints the store lost (after a store restart without state), as
+   * the view holds them: at a restart, the mirror of the last run, before the follower syncs.
+   */
   async reannounce(): Promise<number> {
     const view = this.d.mirror.view()
     // an endpoint whose sandbox is gone is being released: writing it back would resurrect it
@@ -264,7 +270,19 @@ export class AgentService implements AgentApi {
     const mine = [...view.endpoints.values()].filter(
       (e) => e.node === this.node && view.networks.has(e.networkId) && !gone(e),
     )
-    const n = await this.d.ops.reannounce(mine)
+    let n = 0
+    let skipped = 0
+    for (const e of mine) {
+      // removed by this agent (a disconnect, a release, an undo) before the view heard of it:
+      // asked right before each write, so a removal under way meanwhile is not undone either
+      if (this.d.removals?.has(e)) skipped++
+      else n += await this.d.ops.reannounce([e])
+    }
+    if (skipped)
+      this.d.log.info(
+        { endpoints: skipped },
+        'not re-announcing endpoints this agent removed (its view had not heard yet)',
+      )
     if (n) this.d.log.info({ endpoints: n }, 're-announced endpoints the store had lost')
     return n
   }
