@@ -62,3 +62,10 @@ export class BurstCollector {
     this.timer = undefined
   }
 }
+
+/**
+ * The one collector of the process. Every mirror reports to it, so a process holding many
+ * mirrors (the simulator's hundreds of hosts per worker) collects once per quiet spell, not once
+ * per mirror: 250 full collections of a worker's heap stalled its initial sync for minutes.
+ */
+export const processBurstCollector = new BurstCollector()

@@ -6,7 +6,7 @@ import { createClient, type Client } from '@libsql/client'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { StoreEntry } from '../store/index.ts'
-import { BurstCollector } from './burst-collect.ts'
+import { processBurstCollector } from './burst-collect.ts'
 
 /** Ordered schema migrations; the index + 1 is the schema version. Never edit a shipped one. */
 const MIGRATIONS: string[][] = [
@@ -68,8 +68,8 @@ export class MirrorDb {
    * level, ~0.3 MB per simulated host of 3,000 keys.)
    */
   private readonly dirs = new Map<string, Set<string>>()
-  /** Collects the garbage of a burst of writes once the mirror is quiet. */
-  private readonly bursts = new BurstCollector()
+  /** Collects the garbage of a burst of writes once the process's mirrors are quiet. */
+  private readonly bursts = processBurstCollector
 
   private constructor(
     private readonly db: Client,
@@ -373,7 +373,7 @@ export class MirrorDb {
   }
 
   close(): void {
-    this.bursts.stop()
+    // the collector is the process's, shared with other mirrors: its pending run (unref'd) stays
     this.db.close()
   }
 }
