@@ -17,7 +17,7 @@ export interface DriftListenerOptions {
   guard: DriftGuard
   /** Ask the reconciler for a pass with a fresh read of the kernel (reconciler.resync). */
   compare: () => void
-  /** Full comparison period (default 5 s: repairs land within 10 s), stretched to 10x the last comparison's wall time when that is longer. */
+  /** Full comparison period (default 5 s: repairs land within 10 s), stretched to 10x the last comparison's own time when that is longer. */
   periodMs?: number
   /** How often the notification socket is read (default 100 ms). */
   pollMs?: number
@@ -70,13 +70,12 @@ export class DriftListener {
   }
 
   /**
-   * The next full comparison after the period, stretched so comparisons fill at most 1/10 of
-   * the time: the reconciler's pass waits for the whole comparison (its wall time, with what
-   * ran in its yields), and with hundreds of local endpoints on a busy host that is seconds,
-   * which every connect's attach would wait behind.
+   * The next full comparison after the period, stretched so the sweep of every sandbox end
+   * takes at most 1/10 of the agent's time (its own time: it runs beside the reconciler's
+   * passes, which no longer wait for it).
    */
   private schedulePeriod(): void {
-    const cost = this.opts.guard.lastFullCompare.wallMs
+    const cost = this.opts.guard.lastFullCompare.ms
     const ms = Math.max(this.opts.periodMs ?? 5000, cost * COMPARE_COST_FACTOR)
     this.period = setTimeout(() => {
       this.opts.guard.hintSandbox() // the full comparison reads every sandbox end too
