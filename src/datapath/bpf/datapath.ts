@@ -61,7 +61,7 @@ import {
   parseCidr,
   parseIPv4,
   parseMac,
-  plumbEndpoint,
+  plumbEndpointInThread,
   unplumbEndpoint,
   unplumbEndpoints,
   VXLAN_OVERHEAD,
@@ -474,11 +474,12 @@ export class BpfDatapath implements Datapath {
       }
       return { l, net }
     })
-    // 2. the veth pair (rtnetlink), between the two queued steps
+    // 2. the veth pair (rtnetlink, on the plumbing thread: src/net/plumb-thread.ts), between
+    // the two queued steps
     const plumbed =
       ep.plumbing === 'docker'
         ? undefined
-        : await plumbEndpoint({
+        : await plumbEndpointInThread({
             sandbox: ep.sandbox,
             ifname: ep.ifname,
             hostIfname: ep.hostIfname,
