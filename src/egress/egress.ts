@@ -7,7 +7,7 @@
 // back from the rules) and replaces it only once it knows the cluster's subnets, so a restart
 // never opens a window without NAT or without published ports.
 import { ConflictError, ValidationError } from '../errors/index.ts'
-import { parseCidr, parseIPv4, RtnlSocket } from '../net/index.ts'
+import { parseCidr, parseIPv4, plumbWayOutInThread, RtnlSocket } from '../net/index.ts'
 import { disableForwarding, enableForwarding } from './forwarding.ts'
 import {
   applyTable,
@@ -20,7 +20,7 @@ import {
   type TableState,
 } from './nft.ts'
 import { checkPublished, duplicatePort, formatPublished, portKey } from './ports.ts'
-import { plumbWayOut, type WayOutPlumbing } from './routes.ts'
+import type { WayOutPlumbing } from './routes.ts'
 
 /** A weft network as the way out sees it (every network of the cluster, not only this host's). */
 export interface ClusterSubnet {
@@ -69,7 +69,7 @@ export interface EgressKernel {
   applyTable(s: TableState): Promise<void>
   /** False when there was no table. */
   removeTable(): Promise<boolean>
-  plumbWayOut(p: WayOutPlumbing): void
+  plumbWayOut(p: WayOutPlumbing): void | Promise<void>
   /** This host's IPv4 addresses. */
   localAddresses(): string[]
 }
@@ -81,7 +81,8 @@ const KERNEL: EgressKernel = {
   readPublished,
   applyTable,
   removeTable,
-  plumbWayOut,
+  // on the plumbing thread, as the endpoint's veth (src/net/plumb-thread.ts)
+  plumbWayOut: plumbWayOutInThread,
   localAddresses: hostAddresses,
 }
 
@@ -151,7 +152,7 @@ export class HostEgress {
   async attach(p: WayOutPlumbing & { vni: number; publish: Publication['ports'] }): Promise<void> {
     const ports = this.checkPorts(p.vni, p.ip, p.publish)
     const k = pubKey(p.vni, parseIPv4(p.ip))
-    this.k.plumbWayOut(p)
+    await this.k.plumbWayOut(p)
     if (ports.length) this.pubs.set(k, { vni: p.vni, ip: p.ip, ports })
     else this.pubs.delete(k)
     await this.sync()

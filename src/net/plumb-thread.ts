@@ -9,10 +9,12 @@
 // The thread is made on first use and does not keep the process alive (unref). Errors come back
 // as the same classes with the same codes (the API maps them to statuses).
 import { ConflictError, NotFoundError, ValidationError, WeftError } from '../errors/index.ts'
+import type { WayOutPlumbing } from '../egress/routes.ts'
 import type { PlumbedEndpoint, PlumbSpec } from './endpoint.ts'
 import { NetlinkError } from './netlink.ts'
 
-export type ToPlumbThread = { id: number; spec: PlumbSpec }
+type PlumbAsk = { op: 'plumb'; spec: PlumbSpec } | { op: 'way-out'; plumbing: WayOutPlumbing }
+export type ToPlumbThread = PlumbAsk & { id: number }
 
 /** A failure as it crosses the thread boundary. */
 export interface CarriedError {
@@ -23,7 +25,7 @@ export interface CarriedError {
 }
 
 export type FromPlumbThread =
-  { id: number; ok: PlumbedEndpoint } | { id: number; error: CarriedError }
+  { id: number; ok: PlumbedEndpoint | null } | { id: number; error: CarriedError }
 
 export function carryError(e: unknown): CarriedError {
   if (e instanceof NetlinkError)
@@ -68,7 +70,7 @@ let worker: Worker | undefined
 let nextId = 1
 const pending = new Map<
   number,
-  { resolve: (p: PlumbedEndpoint) => void; reject: (e: Error) => void }
+  { resolve: (p: PlumbedEndpoint | null) => void; reject: (e: Error) => void }
 >()
 
 function thread(): Worker {
@@ -98,12 +100,21 @@ function thread(): Worker {
   return w
 }
 
-/** plumbEndpoint (./endpoint.ts) on the plumbing thread: the same result, the same errors. */
-export function plumbEndpointInThread(spec: PlumbSpec): Promise<PlumbedEndpoint> {
+function ask(m: PlumbAsk): Promise<PlumbedEndpoint | null> {
   const w = thread()
   const id = nextId++
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject })
-    w.postMessage({ id, spec } satisfies ToPlumbThread)
+    w.postMessage({ ...m, id } satisfies ToPlumbThread)
   })
+}
+
+/** plumbEndpoint (./endpoint.ts) on the plumbing thread: the same result, the same errors. */
+export async function plumbEndpointInThread(spec: PlumbSpec): Promise<PlumbedEndpoint> {
+  return (await ask({ op: 'plumb', spec }))!
+}
+
+/** plumbWayOut (src/egress/routes.ts: host route, neighbour, the sandbox's default route) on the plumbing thread. */
+export async function plumbWayOutInThread(plumbing: WayOutPlumbing): Promise<void> {
+  await ask({ op: 'way-out', plumbing })
 }
