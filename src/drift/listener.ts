@@ -17,7 +17,7 @@ export interface DriftListenerOptions {
   guard: DriftGuard
   /** Ask the reconciler for a pass with a fresh read of the kernel (reconciler.resync). */
   compare: () => void
-  /** Full comparison period (default 5 s: repairs land within 10 s), stretched to 10x the last comparison's own time when that is longer. */
+  /** Full comparison period (default 5 s: repairs land within 10 s), stretched to 10x the last comparison's wall time when that is longer. */
   periodMs?: number
   /** How often the notification socket is read (default 100 ms). */
   pollMs?: number
@@ -70,12 +70,12 @@ export class DriftListener {
   }
 
   /**
-   * The next full comparison after the period, stretched so the sweep of every sandbox end
-   * takes at most 1/10 of the agent's time (its own time: it runs beside the reconciler's
-   * passes, which no longer wait for it).
+   * The next full comparison after the period, stretched to 10x the sweep of every sandbox
+   * end's wall time (with what ran in its yields): on a busy host with hundreds of endpoints its
+   * own time alone would let it run far more often, its netlink dumps beside every attach.
    */
   private schedulePeriod(): void {
-    const cost = this.opts.guard.lastFullCompare.ms
+    const cost = this.opts.guard.lastFullCompare.wallMs
     const ms = Math.max(this.opts.periodMs ?? 5000, cost * COMPARE_COST_FACTOR)
     this.period = setTimeout(() => {
       this.opts.guard.hintSandbox() // the full comparison reads every sandbox end too

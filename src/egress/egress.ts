@@ -7,7 +7,7 @@
 // back from the rules) and replaces it only once it knows the cluster's subnets, so a restart
 // never opens a window without NAT or without published ports.
 import { ConflictError, ValidationError } from '../errors/index.ts'
-import { parseCidr, parseIPv4, plumbWayOutInThread, RtnlSocket } from '../net/index.ts'
+import { parseCidr, parseIPv4, RtnlSocket } from '../net/index.ts'
 import { disableForwarding, enableForwarding } from './forwarding.ts'
 import {
   applyTable,
@@ -20,7 +20,7 @@ import {
   type TableState,
 } from './nft.ts'
 import { checkPublished, duplicatePort, formatPublished, portKey } from './ports.ts'
-import type { WayOutPlumbing } from './routes.ts'
+import { plumbWayOut, type WayOutPlumbing } from './routes.ts'
 
 /** A weft network as the way out sees it (every network of the cluster, not only this host's). */
 export interface ClusterSubnet {
@@ -69,7 +69,7 @@ export interface EgressKernel {
   applyTable(s: TableState): Promise<void>
   /** False when there was no table. */
   removeTable(): Promise<boolean>
-  plumbWayOut(p: WayOutPlumbing): void | Promise<void>
+  plumbWayOut(p: WayOutPlumbing): void
   /** This host's IPv4 addresses. */
   localAddresses(): string[]
 }
@@ -81,8 +81,9 @@ const KERNEL: EgressKernel = {
   readPublished,
   applyTable,
   removeTable,
-  // on the plumbing thread, as the endpoint's veth (src/net/plumb-thread.ts)
-  plumbWayOut: plumbWayOutInThread,
+  // on this thread, not the plumbing thread's: it runs inside the datapath's queue of map
+  // changes, which a round trip to another thread would hold for every other change
+  plumbWayOut,
   localAddresses: hostAddresses,
 }
 
@@ -152,7 +153,7 @@ export class HostEgress {
   async attach(p: WayOutPlumbing & { vni: number; publish: Publication['ports'] }): Promise<void> {
     const ports = this.checkPorts(p.vni, p.ip, p.publish)
     const k = pubKey(p.vni, parseIPv4(p.ip))
-    await this.k.plumbWayOut(p)
+    this.k.plumbWayOut(p)
     if (ports.length) this.pubs.set(k, { vni: p.vni, ip: p.ip, ports })
     else this.pubs.delete(k)
     await this.sync()

@@ -6,14 +6,13 @@
 // store's answers and the rest of each attach (maps, tc) waited behind it. On its own thread the
 // kernel work runs while the agent's thread goes on; requests are answered in order.
 //
-// The thread is made on first use and does not keep the process alive (unref). Errors come back
+// The thread is made on first use and keeps the process alive only while a request is under way. Errors come back
 // as the same classes with the same codes (the API maps them to statuses).
 import { ConflictError, NotFoundError, ValidationError, WeftError } from '../errors/index.ts'
-import type { WayOutPlumbing } from '../egress/routes.ts'
 import type { PlumbedEndpoint, PlumbSpec } from './endpoint.ts'
 import { NetlinkError } from './netlink.ts'
 
-type PlumbAsk = { op: 'plumb'; spec: PlumbSpec } | { op: 'way-out'; plumbing: WayOutPlumbing }
+type PlumbAsk = { op: 'plumb'; spec: PlumbSpec }
 export type ToPlumbThread = PlumbAsk & { id: number }
 
 /** A failure as it crosses the thread boundary. */
@@ -81,6 +80,7 @@ function thread(): Worker {
     const p = pending.get(m.id)
     if (!p) return
     pending.delete(m.id)
+    if (pending.size === 0) w.unref()
     if ('ok' in m) p.resolve(m.ok)
     else p.reject(uncarryError(m.error))
   }
@@ -104,6 +104,8 @@ function ask(m: PlumbAsk): Promise<PlumbedEndpoint | null> {
   const w = thread()
   const id = nextId++
   return new Promise((resolve, reject) => {
+    // held open while it has work: an answer still to come keeps the process alive
+    if (pending.size === 0) w.ref()
     pending.set(id, { resolve, reject })
     w.postMessage({ ...m, id } satisfies ToPlumbThread)
   })
@@ -112,9 +114,4 @@ function ask(m: PlumbAsk): Promise<PlumbedEndpoint | null> {
 /** plumbEndpoint (./endpoint.ts) on the plumbing thread: the same result, the same errors. */
 export async function plumbEndpointInThread(spec: PlumbSpec): Promise<PlumbedEndpoint> {
   return (await ask({ op: 'plumb', spec }))!
-}
-
-/** plumbWayOut (src/egress/routes.ts: host route, neighbour, the sandbox's default route) on the plumbing thread. */
-export async function plumbWayOutInThread(plumbing: WayOutPlumbing): Promise<void> {
-  await ask({ op: 'way-out', plumbing })
 }

@@ -1,7 +1,5 @@
-// The endpoint plumbing thread (see plumb-thread.ts): plumbs each endpoint (and its way out) it
-// is sent, in order, with this thread's own netlink sockets (and setns of this thread only), and
-// answers. (The way out is src/egress's; this entry point is the one place that joins the two.)
-import { plumbWayOut } from '../egress/routes.ts'
+// The endpoint plumbing thread (see plumb-thread.ts): plumbs each endpoint it is sent, in order,
+// with this thread's own netlink sockets (and setns of this thread only), and answers.
 import { plumbEndpoint } from './endpoint.ts'
 import { carryError, type FromPlumbThread, type ToPlumbThread } from './plumb-thread.ts'
 
@@ -12,11 +10,7 @@ self.onmessage = async (e: MessageEvent<ToPlumbThread>) => {
   const m = e.data
   const id = m.id
   try {
-    if (m.op === 'plumb') post({ id, ok: await plumbEndpoint(m.spec) })
-    else {
-      plumbWayOut(m.plumbing)
-      post({ id, ok: null })
-    }
+    post({ id, ok: await plumbEndpoint(m.spec) })
   } catch (err) {
     post({ id, error: carryError(err) })
   }
