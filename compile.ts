@@ -120,8 +120,6 @@ async function main() {
     entrypoints: [
       join(root, 'src', 'main.ts'),
       join(root, 'src', 'kv', 'secure', 'store-worker.ts'),
-      // and so is the endpoint plumbing thread (src/net/plumb-thread.ts)
-      join(root, 'src', 'net', 'plumb-worker.ts'),
     ],
     compile: { outfile: join(root, 'dist', 'weft') },
     plugins: [libsqlNativePlugin],

@@ -70,9 +70,9 @@ export class DriftListener {
   }
 
   /**
-   * The next full comparison after the period, stretched to 10x the sweep of every sandbox
-   * end's wall time (with what ran in its yields): on a busy host with hundreds of endpoints its
-   * own time alone would let it run far more often, its netlink dumps beside every attach.
+   * The next full comparison after the period, stretched to 10x the wall time (with what ran
+   * in its yields) of the last sweep of every sandbox end: it runs beside the reconciler's
+   * passes now, but its netlink dumps still slow every attach on a busy host.
    */
   private schedulePeriod(): void {
     const cost = this.opts.guard.lastFullCompare.wallMs

@@ -81,8 +81,6 @@ const KERNEL: EgressKernel = {
   readPublished,
   applyTable,
   removeTable,
-  // on this thread, not the plumbing thread's: it runs inside the datapath's queue of map
-  // changes, which a round trip to another thread would hold for every other change
   plumbWayOut,
   localAddresses: hostAddresses,
 }

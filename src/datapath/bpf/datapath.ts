@@ -61,7 +61,7 @@ import {
   parseCidr,
   parseIPv4,
   parseMac,
-  plumbEndpointInThread,
+  plumbEndpoint,
   unplumbEndpoint,
   unplumbEndpoints,
   VXLAN_OVERHEAD,
@@ -474,12 +474,11 @@ export class BpfDatapath implements Datapath {
       }
       return { l, net }
     })
-    // 2. the veth pair (rtnetlink, on the plumbing thread: src/net/plumb-thread.ts), between
-    // the two queued steps
+    // 2. the veth pair (rtnetlink), between the two queued steps
     const plumbed =
       ep.plumbing === 'docker'
         ? undefined
-        : await plumbEndpointInThread({
+        : await plumbEndpoint({
             sandbox: ep.sandbox,
             ifname: ep.ifname,
             hostIfname: ep.hostIfname,
