@@ -40,14 +40,27 @@ export const hostSandboxes: Sandboxes = {
     if (!id) throw sandboxGone(ref)
     return netnsKey(id)
   },
-  hasInterface(ref, ifname) {
-    const socket = RtnlSocket.open(resolveSandbox(ref).path)
-    try {
-      return socket.getLink(ifname) !== undefined
-    } finally {
-      socket.close()
-    }
-  },
+  hasInterface: (ref, ifname) =>
+    sandboxSocket(resolveSandbox(ref).path).getLink(ifname) !== undefined,
+}
+
+/**
+ * One rtnetlink socket per sandbox for the checks of one turn of the event loop: picking a
+ * free interface name asks for eth0, eth1, … in a row, and each socket costs a setns there and
+ * back. Closed on the next turn, so no socket holds a namespace (and its veths) alive.
+ */
+const turnSockets = new Map<string, RtnlSocket>()
+function sandboxSocket(path: string): RtnlSocket {
+  let s = turnSockets.get(path)
+  if (s) return s
+  s = RtnlSocket.open(path)
+  if (turnSockets.size === 0)
+    setImmediate(() => {
+      for (const sock of turnSockets.values()) sock.close()
+      turnSockets.clear()
+    })
+  turnSockets.set(path, s)
+  return s
 }
 
 export interface SandboxFollowerDeps {

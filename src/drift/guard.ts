@@ -45,6 +45,8 @@ interface Found {
   foundAt: number
   /** sandbox-route: the sandbox end's ifindex, whose address is re-added to bring the route back. */
   sandboxIfindex?: number
+  /** Found by the background sweep of every sandbox end: left out of each comparison until repaired. */
+  bySweep?: boolean
 }
 
 const remoteKey = (vni: number, ip: string) => `${vni}/${ip}`
@@ -81,10 +83,12 @@ export class DriftGuard implements Datapath {
   /** Deleted kernel-datapath entries the rtnetlink listener heard of, to name the kind of a missing remote. */
   private readonly neighHints = new Map<string, 'fdb' | 'neighbour'>()
   private lastFullSandboxCheck = 0
-  /** How long the last comparison that read every sandbox end took (ms), and over how many endpoints. */
-  /** The last full comparison: its own time, its wall time (with what ran in its yields), endpoints. */
+  /** The last full comparison (the sweep of every sandbox end): its own time, its wall time (with what ran in its yields), endpoints. */
   lastFullCompare = { ms: 0, wallMs: 0, endpoints: 0 }
-  private yieldedMs = 0
+  /** The sweep under way, if any (see sweepSandboxes). */
+  private sweep: Promise<void> | undefined
+  /** Asks for a comparison (the listener's, i.e. a reconciler pass that re-reads the kernel). */
+  askCompare: (() => void) | undefined
   private host: RtnlChannel | undefined
   private readonly now: () => number
 
@@ -214,6 +218,7 @@ export class DriftGuard implements Datapath {
   declare setClusterSubnets?: Datapath['setClusterSubnets']
 
   async close(): Promise<void> {
+    await this.swept()
     this.host?.close()
     this.host = undefined
     await this.inner.close()
@@ -230,18 +235,13 @@ export class DriftGuard implements Datapath {
    * Base faults are repaired before it returns.
    */
   async actual(): Promise<ActualState> {
-    const t0 = performance.now()
-    this.yieldedMs = 0
-    const full = this.fullSandboxCheckDue()
-    const a = await this.compare(full)
-    // the comparison's own cost: the time other work ran in its yields is not its
-    if (full)
-      this.lastFullCompare = {
-        ms: performance.now() - t0 - this.yieldedMs,
-        wallMs: performance.now() - t0,
-        endpoints: this.local.size,
-      }
-    return a
+    if (this.fullSandboxCheckDue()) this.startSweep()
+    return this.compare()
+  }
+
+  /** The sweep has finished (tests, and a stop that must not leave it reading). */
+  swept(): Promise<void> {
+    return this.sweep ?? Promise.resolve()
   }
 
   private fullSandboxCheckDue(): boolean {
@@ -251,7 +251,7 @@ export class DriftGuard implements Datapath {
     )
   }
 
-  private async compare(full: boolean): Promise<ActualState> {
+  private async compare(): Promise<ActualState> {
     let a = await this.inner.actual()
     if (a.faults?.length) a = await this.repairBase(a)
     const bpf = this.kind === 'bpf'
@@ -325,7 +325,9 @@ export class DriftGuard implements Datapath {
         dropped.add(name)
       }
     }
-    await this.checkSandboxes(dropped, full)
+    await this.checkSandboxes(dropped, this.takeHints())
+    // what the background sweep found stays out until an attach puts it back
+    for (const [item, f] of this.found) if (f.bySweep) dropped.add(item.slice('local '.length))
     const localEndpoints = a.localEndpoints.filter(
       (e) => e.hostIfname === undefined || !dropped.has(e.hostIfname),
     )
@@ -391,20 +393,69 @@ export class DriftGuard implements Datapath {
     return after
   }
 
-  /** Read the sandbox end of endpoints whose sandbox an event named (all of them when due). */
-  private async checkSandboxes(dropped: Set<string>, all: boolean): Promise<void> {
-    if (all) this.lastFullSandboxCheck = this.now()
+  /** Sandboxes an event named since the last comparison (the '*' of a full one is the sweep's). */
+  private takeHints(): Set<string> {
     const hinted = new Set(this.sandboxHints)
     this.sandboxHints.clear()
+    hinted.delete('*')
+    return hinted
+  }
+
+  /**
+   * Every sandbox end is read by a sweep beside the reconciler, not inside its pass: with
+   * hundreds of local endpoints on a busy host the sweep's wall time is seconds (a setns and
+   * three dumps per endpoint, with yields), and every connect's attach waited behind it.
+   * What it finds is reported through askCompare; the next comparison leaves it out.
+   */
+  private startSweep(): void {
+    this.lastFullSandboxCheck = this.now()
+    this.sandboxHints.delete('*')
+    if (this.sweep) return
+    const t0 = performance.now()
+    const yielded = { ms: 0 }
+    const endpoints = this.local.size
+    this.sweep = (async () => {
+      const found = new Set<string>()
+      await this.checkSandboxes(found, undefined, yielded)
+      for (const name of found) {
+        const f = this.found.get(`local ${name}`)
+        if (f) f.bySweep = true
+      }
+      // the sweep's own cost: the time other work ran in its yields is not its
+      this.lastFullCompare = {
+        ms: performance.now() - t0 - yielded.ms,
+        wallMs: performance.now() - t0,
+        endpoints,
+      }
+      if (found.size) this.askCompare?.()
+    })()
+      .catch((e) =>
+        this.opts.log?.warn(
+          { err: (e as Error).message },
+          'reading the sandbox ends failed; read again at the next full comparison',
+        ),
+      )
+      .finally(() => (this.sweep = undefined))
+  }
+
+  /** Read the sandbox end of endpoints in these sandboxes (every one without `only`); what drifted goes into `dropped`. */
+  private async checkSandboxes(
+    dropped: Set<string>,
+    only: Set<string> | undefined,
+    yielded = { ms: 0 },
+  ): Promise<void> {
+    if (only?.size === 0) return
     let n = 0
-    for (const [name, want] of this.local) {
+    // a copy: attaches and detaches go on while the sweep yields
+    for (const [name, want] of [...this.local]) {
       const path = sandboxOf(want)
-      if (++n % YIELD_EVERY === 0) await this.yieldNow()
+      if (++n % YIELD_EVERY === 0) yielded.ms += await this.yieldNow()
       if (
         path === undefined ||
         dropped.has(name) ||
+        this.local.get(name) !== want ||
         this.found.has(`local ${name}`) ||
-        (!all && !hinted.has(path)) ||
+        (only && !only.has(path)) ||
         !existsSync(path)
       )
         continue
@@ -447,10 +498,11 @@ export class DriftGuard implements Datapath {
     }
   }
 
-  private async yieldNow(): Promise<void> {
+  /** Let other work run; returns how long it ran. */
+  private async yieldNow(): Promise<number> {
     const t = performance.now()
     await yieldToEventLoop()
-    this.yieldedMs += performance.now() - t
+    return performance.now() - t
   }
 
   private hostChannel(): RtnlChannel {

@@ -33,10 +33,12 @@ export function createDrift(datapath: Datapath, opts: Omit<DriftGuardOptions, 'r
     datapath: guard,
     repairs,
     listen(compare, o = {}) {
+      guard.askCompare = compare
       listener = new DriftListener({ guard, compare, log: opts.log, ...o })
       listener.start()
     },
     stop() {
+      guard.askCompare = undefined
       listener?.stop()
       listener = undefined
     },

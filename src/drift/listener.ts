@@ -70,10 +70,9 @@ export class DriftListener {
   }
 
   /**
-   * The next full comparison after the period, stretched so comparisons fill at most 1/10 of
-   * the time: the reconciler's pass waits for the whole comparison (its wall time, with what
-   * ran in its yields), and with hundreds of local endpoints on a busy host that is seconds,
-   * which every connect's attach would wait behind.
+   * The next full comparison after the period, stretched to 10x the wall time (with what ran
+   * in its yields) of the last sweep of every sandbox end: it runs beside the reconciler's
+   * passes now, but its netlink dumps still slow every attach on a busy host.
    */
   private schedulePeriod(): void {
     const cost = this.opts.guard.lastFullCompare.wallMs

@@ -171,6 +171,9 @@ export class HostEgress {
 
   /** Published ports with their counters (connections, packets towards the container), as the kernel holds them. */
   published(): Promise<PublishedCounters[]> {
+    // nothing published (the table's rules are ours, adopted at start): no `nft` run for the
+    // doctor's drop samples and every /metrics scrape
+    if (this.subnets && this.pubs.size === 0) return Promise.resolve([])
     // one `nft` run serves the reads of one moment (a /metrics scrape asks once per family)
     const now = Date.now()
     if (!this.lastRead || now - this.lastRead.at > PUBLISHED_READ_REUSE_MS) {

@@ -71,6 +71,8 @@ export class Prober implements PeerLiveness {
   private sendErrors = 0
   private lastView: ClusterView | undefined
   private targets: ProbeTarget[] = []
+  /** The view or the remembered VTEPs changed since `targets` was derived. */
+  private targetsStale = true
   private timer: ReturnType<typeof setInterval> | undefined
   private drains: ReturnType<typeof setTimeout>[] = []
   private readonly intervalMs: number
@@ -197,10 +199,16 @@ export class Prober implements PeerLiveness {
     const view = this.o.view()
     if (view !== this.lastView) {
       this.lastView = view
-      for (const [name, rec] of view.nodes)
-        if (name !== this.o.me) this.remembered.set(name, rec.advertise)
+      for (const [name, rec] of view.nodes) {
+        if (name === this.o.me || this.remembered.get(name) === rec.advertise) continue
+        this.remembered.set(name, rec.advertise)
+        this.targetsStale = true
+      }
+      this.targetsStale = true
     }
-    this.targets = probeTargets(view, this.o.me, this.remembered)
+    // a pass over every endpoint of the view: once per view (and per change of remembered VTEPs), not per tick
+    if (this.targetsStale) this.targets = probeTargets(view, this.o.me, this.remembered)
+    this.targetsStale = false
     const wanted = new Map(this.targets.map((t) => [t.node, t]))
     let changed = false
     for (const [node, p] of this.peers) {
@@ -223,7 +231,8 @@ export class Prober implements PeerLiveness {
     this.noteRecords(view)
     // a node that shares nothing with us any more is forgotten, record or not
     for (const node of [...this.remembered.keys()])
-      if (!wanted.has(node) && !view.nodes.has(node)) this.remembered.delete(node)
+      if (!wanted.has(node) && !view.nodes.has(node))
+        this.targetsStale = this.remembered.delete(node) || this.targetsStale
     if (changed) this.bump()
   }
 

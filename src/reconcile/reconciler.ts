@@ -107,6 +107,12 @@ export class Reconciler {
   private lastSubnets: { of: DesiredState['subnets']; fp: string } | undefined
   /** Re-read the kernel at the start of the next pass (never mid-pass: attach waiters read `programmed`). */
   private resyncWanted = false
+  /**
+   * Write the cluster subnets again at the next pass even when unchanged (the periodic resync:
+   * puts back a NAT table changed behind weft's back). Other resyncs (drift, retries) keep what
+   * was written: each write spawns `nft`.
+   */
+  private subnetsRewriteWanted = false
   private running: Promise<void> | null = null
   private again = false
   private stopped = false
@@ -133,7 +139,10 @@ export class Reconciler {
 
   start(): void {
     this.stopped = false
-    this.timer = setInterval(() => this.resync(), this.deps.resyncMs ?? 30_000)
+    this.timer = setInterval(() => {
+      this.subnetsRewriteWanted = true
+      this.resync()
+    }, this.deps.resyncMs ?? 30_000)
     this.trigger()
   }
 
@@ -362,7 +371,11 @@ export class Reconciler {
     const dp = this.deps.datapath
     if (this.resyncWanted || !this.programmed) {
       this.resyncWanted = false
-      this.programmed = await this.readActual(this.programmed)
+      const prev = this.programmed
+      this.programmed = await this.readActual(prev)
+      if (!this.subnetsRewriteWanted && prev?.subnets !== undefined)
+        this.programmed.subnets = prev.subnets
+      this.subnetsRewriteWanted = false
     }
     const p = this.programmed
     const d = this.desired()

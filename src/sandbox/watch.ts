@@ -97,10 +97,12 @@ export class SandboxWatcher {
    */
   follow(refs: Iterable<SandboxRef>): void {
     const keep = new Set<string>()
+    let changed = false
     for (const { endpointId, sandbox } of refs) {
       keep.add(endpointId)
       const had = this.followed.get(endpointId)
       if (had && had.sandbox === sandbox) continue
+      changed = true
       let path: string
       try {
         path = sandboxPath(sandbox)
@@ -118,8 +120,12 @@ export class SandboxWatcher {
         identity: identity === 'unknown' ? undefined : identity,
       })
     }
-    for (const id of [...this.followed.keys()]) if (!keep.has(id)) this.followed.delete(id)
-    if (this.timer) {
+    if (keep.size !== this.followed.size || changed) {
+      for (const id of [...this.followed.keys()]) if (!keep.has(id)) this.followed.delete(id)
+      changed = true
+    }
+    // the same set as before (a view change elsewhere in the cluster): nothing to check anew
+    if (this.timer && changed) {
       this.syncDirWatches()
       this.queueCheck()
     }
