@@ -318,7 +318,8 @@ export async function convergence(
   for (let n = 0; n < o.networks; n++) {
     const r = await agents[0]!.api('POST', '/v1/networks', {
       name: `conv${n}`,
-      subnet: `10.1.${n}.0/24`,
+      // 256 networks per second octet, so --networks above 256 stays valid (10.1.255 → 10.2.0)
+      subnet: `10.${1 + (n >> 8)}.${n & 255}.0/24`,
     })
     if (r.status !== 201)
       throw new Error(`create network conv${n}: ${r.status} ${JSON.stringify(r.body)}`)
