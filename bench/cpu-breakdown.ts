@@ -21,7 +21,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { leaks } from '../test/harness/index.ts'
+import { finish, positiveFlag } from './lib/script.ts'
 import { barChartSvg } from './chart.ts'
 import { runInNs, startedPids, stopAll } from './lib/procs.ts'
 import { createSetup, liveTopologies, type Mode, type Setup, type Underlay } from './lib/setups.ts'
@@ -42,8 +42,8 @@ const { values: args } = parseArgs({
   },
   strict: true,
 })
-const ROUNDS = positive('rounds')
-const SECONDS = positive('seconds')
+const ROUNDS = positiveFlag('rounds', args.rounds)
+const SECONDS = positiveFlag('seconds', args.seconds)
 const UNDERLAY = args.underlay as Underlay
 if (UNDERLAY !== 'wire' && UNDERLAY !== 'veth')
   throw new Error(`--underlay ${UNDERLAY}: use wire or veth`)
@@ -466,14 +466,4 @@ writeFileSync(
 )
 process.stderr.write(`wrote ${base_}.json and .svg\n`)
 
-for (const p of prefixes) {
-  const l = await leaks(p)
-  if (l.length) throw new Error(`leaked: ${l.join(', ')}`)
-}
-process.exit(interrupted ? 130 : 0)
-
-function positive(name: 'rounds' | 'seconds'): number {
-  const n = Number(args[name])
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} ${args[name]}: a whole number >= 1`)
-  return n
-}
+await finish(prefixes, interrupted)

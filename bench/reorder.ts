@@ -14,7 +14,7 @@
 // this tree's in the same run. Findings: docs/PERF-NOTES.md ("Reordering").
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { leaks } from '../test/harness/index.ts'
+import { finish, positiveFlag } from './lib/script.ts'
 import { stopAll } from './lib/procs.ts'
 import { createSetup, liveTopologies, type Mode, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
@@ -34,8 +34,8 @@ const { values: args } = parseArgs({
   },
   strict: true,
 })
-const ROUNDS = positive('rounds')
-const SECONDS = positive('seconds')
+const ROUNDS = positiveFlag('rounds', args.rounds)
+const SECONDS = positiveFlag('seconds', args.seconds)
 const UNDERLAYS = args.underlays!.split(',') as Underlay[]
 for (const u of UNDERLAYS)
   if (u !== 'wire' && u !== 'veth') throw new Error(`unknown underlay ${u}: use wire,veth`)
@@ -213,14 +213,4 @@ console.log(lines.join('\n'))
 if (args.json)
   writeFileSync(args.json, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, results }, null, 2))
 
-for (const p of prefixes) {
-  const l = await leaks(p)
-  if (l.length) throw new Error(`leaked: ${l.join(', ')}`)
-}
-process.exit(interrupted ? 130 : 0)
-
-function positive(name: 'rounds' | 'seconds'): number {
-  const n = Number(args[name])
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} ${args[name]}: a whole number >= 1`)
-  return n
-}
+await finish(prefixes, interrupted)

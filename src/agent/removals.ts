@@ -22,7 +22,7 @@
 //   re-announce after the sync compared with the store (the sync itself drops from the view what
 //   a store loss dropped, so nothing would be re-announced any more).
 import { keys, parseKey, type ClusterView, type EndpointRecord } from '../cluster/index.ts'
-import type { ClusterStore, StoreOp } from '../store/index.ts'
+import { withTxn, type ClusterStore, type StoreOp } from '../store/index.ts'
 
 export interface RemovalsDeps {
   mirror: { view(): ClusterView; onChange(fn: () => void): () => void }
@@ -60,31 +60,22 @@ export class Removals {
 
   /** `store`, recording the endpoint records each transaction deletes. */
   observe(store: ClusterStore): ClusterStore {
-    return {
-      get address() {
-        return store.address
-      },
-      leases: store.leases,
-      get: (key) => store.get(key),
-      list: (prefix) => store.list(prefix),
-      watch: (prefix, onEvent, h) => store.watch(prefix, onEvent, h),
-      txn: async (ops) => {
-        const deleted = endpointDeletes(ops)
-        for (const d of deleted) this.mark(d)
-        let outcome: Awaited<ReturnType<ClusterStore['txn']>>
-        try {
-          outcome = await store.txn(ops)
-        } catch (e) {
-          for (const d of deleted) this.settle(d, 'uncertain')
-          throw e
-        }
-        for (const d of deleted) this.settle(d, outcome.ok ? 'removed' : undefined)
-        // a record written again (the same id) is there: no longer removed
-        if (outcome.ok) for (const o of ops) if (o.op === 'put') this.rewritten(o.key)
-        this.prune()
-        return outcome
-      },
-    }
+    return withTxn(store, async (ops) => {
+      const deleted = endpointDeletes(ops)
+      for (const d of deleted) this.mark(d)
+      let outcome: Awaited<ReturnType<ClusterStore['txn']>>
+      try {
+        outcome = await store.txn(ops)
+      } catch (e) {
+        for (const d of deleted) this.settle(d, 'uncertain')
+        throw e
+      }
+      for (const d of deleted) this.settle(d, outcome.ok ? 'removed' : undefined)
+      // a record written again (the same id) is there: no longer removed
+      if (outcome.ok) for (const o of ops) if (o.op === 'put') this.rewritten(o.key)
+      this.prune()
+      return outcome
+    })
   }
 
   /** Whether this agent removed the record, or is removing it, and the view may still show it. */

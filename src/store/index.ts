@@ -13,5 +13,5 @@ export type {
 } from './types.ts'
 export { ConsulStore, toConsulOp } from './consul/index.ts'
 export type { ConsulStoreOptions } from './consul/index.ts'
-export { observeWrites } from './observe.ts'
+export { observeWrites, withTxn } from './observe.ts'
 export { StoreStatus } from './status.ts'
