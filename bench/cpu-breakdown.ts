@@ -21,10 +21,16 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { finish, positiveFlag } from './lib/script.ts'
+import {
+  buildVariantSetup,
+  finish,
+  parseVariants,
+  positiveFlag,
+  type Variant,
+} from './lib/script.ts'
 import { barChartSvg } from './chart.ts'
 import { runInNs, startedPids, stopAll } from './lib/procs.ts'
-import { createSetup, liveTopologies, type Mode, type Setup, type Underlay } from './lib/setups.ts'
+import { liveTopologies, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
 import { GROUP_NAMES, parsePerfReport, SHORT_LABEL, type Profile } from './lib/cpu-profile.ts'
 import { tcpRun } from './lib/tools.ts'
@@ -50,23 +56,11 @@ if (UNDERLAY !== 'wire' && UNDERLAY !== 'veth')
 /** perf sample period: cpu-clock counts nanoseconds, so a sample stands for this much CPU. */
 const PERIOD_NS = 250_000
 
-interface Variant {
-  name: string
-  mode: Mode
-  /** WEFT_AGENT_CMD for this variant's agents (unset: this tree's dist/weft). */
-  agentCmd?: string
-}
-const variants: Variant[] = args.modes!.split(',').map((m) => {
-  if (m !== 'routed' && m !== 'kernel' && m !== 'bpf' && m !== 'docker')
-    throw new Error(`unknown mode ${m}: use routed,kernel,bpf,docker`)
-  return { name: m, mode: m }
-})
-for (const v of args.variant!) {
-  const [name, path] = v.split('=')
-  if (!name || !path) throw new Error(`--variant ${v}: use name=path/to/weft`)
-  if (variants.some((x) => x.name === name)) throw new Error(`--variant ${name}: name taken`)
-  variants.push({ name, mode: 'bpf', agentCmd: path })
-}
+const variants = parseVariants(
+  args.modes!,
+  ['routed', 'kernel', 'bpf', 'docker'] as const,
+  args.variant!,
+)
 if (process.getuid?.() !== 0)
   throw new Error('bench/cpu-breakdown.ts builds namespaces and runs perf: run it as root')
 
@@ -288,19 +282,6 @@ async function waitFile(path: string): Promise<void> {
 
 // --- main ------------------------------------------------------------------------------------
 
-async function buildSetup(v: Variant): Promise<Setup> {
-  const was = process.env.WEFT_AGENT_CMD
-  if (v.agentCmd) process.env.WEFT_AGENT_CMD = v.agentCmd
-  try {
-    const s = await createSetup(v.mode, UNDERLAY)
-    prefixes.push(s.topo.prefix)
-    return s
-  } finally {
-    if (was === undefined) delete process.env.WEFT_AGENT_CMD
-    else process.env.WEFT_AGENT_CMD = was
-  }
-}
-
 const tmpDir = join('/tmp', `weft-cpu-breakdown-${process.pid}`)
 mkdirSync(tmpDir, { recursive: true })
 const prefixes: string[] = []
@@ -318,7 +299,7 @@ try {
   const progs = new Map<string, Map<number, string>>()
   for (const v of variants) {
     process.stderr.write(`${UNDERLAY} · ${v.name}: setup\n`)
-    const s = await buildSetup(v)
+    const s = await buildVariantSetup(v, UNDERLAY, prefixes)
     setups.set(v.name, s)
     if (v.mode === 'bpf') progs.set(v.name, await datapathProgs(s))
   }

@@ -14,9 +14,15 @@
 // this tree's in the same run. Findings: docs/PERF-NOTES.md ("Reordering").
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { finish, positiveFlag } from './lib/script.ts'
+import {
+  buildVariantSetup,
+  finish,
+  parseVariants,
+  positiveFlag,
+  type Variant,
+} from './lib/script.ts'
 import { stopAll } from './lib/procs.ts'
-import { createSetup, liveTopologies, type Mode, type Setup, type Underlay } from './lib/setups.ts'
+import { liveTopologies, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
 import { tcpRun } from './lib/tools.ts'
 import { runInNs } from './lib/procs.ts'
@@ -40,23 +46,7 @@ const UNDERLAYS = args.underlays!.split(',') as Underlay[]
 for (const u of UNDERLAYS)
   if (u !== 'wire' && u !== 'veth') throw new Error(`unknown underlay ${u}: use wire,veth`)
 
-interface Variant {
-  name: string
-  mode: Exclude<Mode, 'docker'>
-  /** WEFT_AGENT_CMD for this variant's agents (unset: this tree's dist/weft). */
-  agentCmd?: string
-}
-const variants: Variant[] = args.modes!.split(',').map((m) => {
-  if (m !== 'routed' && m !== 'kernel' && m !== 'bpf')
-    throw new Error(`unknown mode ${m}: use routed,kernel,bpf`)
-  return { name: m, mode: m }
-})
-for (const v of args.variant!) {
-  const [name, path] = v.split('=')
-  if (!name || !path) throw new Error(`--variant ${v}: use name=path/to/weft`)
-  if (variants.some((x) => x.name === name)) throw new Error(`--variant ${name}: name taken`)
-  variants.push({ name, mode: 'bpf', agentCmd: path })
-}
+const variants = parseVariants(args.modes!, ['routed', 'kernel', 'bpf'] as const, args.variant!)
 if (process.getuid?.() !== 0) throw new Error('bench/reorder.ts builds namespaces: run it as root')
 
 /** Sender-side (client) and receiver-side (server) nstat counters that tell reordering from loss. */
@@ -118,19 +108,6 @@ async function measure(s: Setup, path: PathKind): Promise<Sample> {
   return { gbps: r.gbps, counters, softnet: n1.map((row, i) => row.map((v, j) => v - n0[i]![j]!)) }
 }
 
-async function buildSetup(v: Variant, underlay: Underlay): Promise<Setup> {
-  const was = process.env.WEFT_AGENT_CMD
-  if (v.agentCmd) process.env.WEFT_AGENT_CMD = v.agentCmd
-  try {
-    const s = await createSetup(v.mode, underlay)
-    prefixes.push(s.topo.prefix)
-    return s
-  } finally {
-    if (was === undefined) delete process.env.WEFT_AGENT_CMD
-    else process.env.WEFT_AGENT_CMD = was
-  }
-}
-
 const results: Record<string, Record<string, Sample[]>> = {}
 const prefixes: string[] = []
 let interrupted = false
@@ -151,7 +128,7 @@ try {
     const setups = new Map<string, Setup>()
     for (const v of variants) {
       process.stderr.write(`${underlay} · ${v.name}: setup\n`)
-      setups.set(v.name, await buildSetup(v, underlay))
+      setups.set(v.name, await buildVariantSetup(v, underlay, prefixes))
     }
     const paths: PathKind[] = ui === 0 && args['same-host'] ? ['remote', 'same-host'] : ['remote']
     for (let round = 0; round < ROUNDS && !interrupted; round++) {
