@@ -104,7 +104,6 @@ export interface ReconcileStats {
 export class Reconciler {
   private programmed: Programmed | null = null
   private lastDesired: Desired | undefined
-  private lastSubnets: { of: DesiredState['subnets']; fp: string } | undefined
   /** Re-read the kernel at the start of the next pass (never mid-pass: attach waiters read `programmed`). */
   private resyncWanted = false
   /**
@@ -328,13 +327,6 @@ export class Reconciler {
     return this.lastDesired
   }
 
-  /** JSON of the cluster subnets, once per list (the list is the same array while no network changed). */
-  private subnetsFingerprint(subnets: DesiredState['subnets']): string {
-    if (this.lastSubnets?.of !== subnets)
-      this.lastSubnets = { of: subnets, fp: JSON.stringify(subnets) }
-    return this.lastSubnets.fp
-  }
-
   /**
    * Run one item's operation: on success its failure (if any) is cleared; on failure it is
    * recorded and logged, and the pass goes on. Skipped while the item backs off after a
@@ -382,7 +374,8 @@ export class Reconciler {
 
     // 0. every subnet of the cluster, before any endpoint can send: the way out must know them
     if (dp.setClusterSubnets) {
-      const fp = this.subnetsFingerprint(d.subnets)
+      // the list is the same array while no network changed: fingerprinted once
+      const fp = fingerprinted(d.subnets).fp
       if (p.subnets !== fp) {
         await this.item(subnetsItem(d.subnets.length), fp, async () => {
           await dp.setClusterSubnets!(d.subnets)
@@ -540,15 +533,13 @@ export class Reconciler {
 }
 
 /**
- * Desired specs with their fingerprints, by spec: desiredState hands out the same object while
+ * Desired specs (and the cluster's subnet list) with their fingerprints, by object: desiredState hands out the same object while
  * it is unchanged, so a pass fingerprints only what changed. (The datapath's actual state is
  * fingerprinted afresh: its objects are not ours.)
  */
 const fingerprints = new WeakMap<object, { spec: object; fp: string }>()
 
-function fingerprinted<S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
-  spec: S,
-): { spec: S; fp: string } {
+function fingerprinted<S extends object>(spec: S): { spec: S; fp: string } {
   let had = fingerprints.get(spec) as { spec: S; fp: string } | undefined
   if (!had) fingerprints.set(spec, (had = { spec, fp: JSON.stringify(spec) }))
   return had
