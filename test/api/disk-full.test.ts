@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTopology, type Topology } from '../harness/index.ts'
+import { createTopology, waitFor, type Topology } from '../harness/index.ts'
 import { startAgents, WEFT, type RunningAgent } from '../agent/agents.ts'
 
 const DATAPATH = (process.env.WEFT_TEST_DATAPATH ?? 'bpf') as 'bpf' | 'kernel'
@@ -70,7 +70,10 @@ describe(`disk full (${DATAPATH} datapath)`, () => {
     expect(body.message).toMatch(
       /disk is full: free space in .*, then retry \(.*(SQLITE_FULL|disk is full|no space left)/i,
     )
-    expect(agent.proc.stderr()).toMatch(/admin API 507/)
+    // The agent's stderr reaches us through a pipe, after the answer: poll it.
+    await waitFor(() => /admin API 507/.test(agent.proc.stderr()), {
+      what: 'the 507 in the agent log',
+    })
     const names = (await agent.api('GET', '/v1/networks')).body.map((n: any) => n.Name)
     expect(names).toEqual(created)
     expect(names).not.toContain(name)
