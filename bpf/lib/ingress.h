@@ -89,13 +89,19 @@ static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_
 	if (!(vx->flags & VX_VXLAN_FLAG_I))
 		return VX_DROP_NOT_VXLAN_FLAG;
 	vni = bpf_ntohl(vx->vni_rsvd) >> 8;
-	if (!bpf_map_lookup_elem(&vx_nets, &vni))
-		return VX_DROP_UNKNOWN_VNI;	/* counted under vni 0: not one of ours */
-	v->vni = vni;
 	mkey.vni = vni;
 	mkey.vtep = ip->saddr;
-	if (!bpf_map_lookup_elem(&vx_members, &mkey))
+	/* One lookup per packet, not two: vx_nets is read only to tell the two drops apart. A
+	 * member whose network is not set up (members may be written first) lets the packet on to
+	 * the endpoint lookups, which then drop it: the datapath writes endpoints only for networks
+	 * it has, and removes them before the network. */
+	if (!bpf_map_lookup_elem(&vx_members, &mkey)) {
+		if (!bpf_map_lookup_elem(&vx_nets, &vni))
+			return VX_DROP_UNKNOWN_VNI;	/* counted under vni 0: not one of ours */
+		v->vni = vni;
 		return VX_DROP_VTEP_NOT_MEMBER;
+	}
+	v->vni = vni;
 
 	ieth = parse_eth(&c);
 	if (!ieth)
