@@ -30,7 +30,14 @@ import { liveTopologies, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
 import { tcpRun } from './lib/tools.ts'
 import { runInNs } from './lib/procs.ts'
-import { countCpuSplit, hostVethOf, shareOffCpu, type CpuSplit } from './lib/cpu-split.ts'
+import {
+  busyShares,
+  countCpuSplit,
+  hostVethOf,
+  perCpuJiffies,
+  shareOffCpu,
+  type CpuSplit,
+} from './lib/cpu-split.ts'
 
 const { values: args } = parseArgs({
   args: Bun.argv.slice(2),
@@ -120,8 +127,11 @@ async function measure(s: Setup, path: PathKind): Promise<Sample> {
   const [c0, p0, n0] = [await nstat(s.client), await nstat(peer.ns), softnet()]
   const dev = args['cpu-split'] ? await hostVethOf(s.client, s.topo.hosts[0]!.ns) : undefined
   const counting = dev ? countCpuSplit(s.client, dev, SECONDS) : undefined
+  const j0 = perCpuJiffies()
   const r = await tcpRun(s.client, peer.ns, peer.ip, { seconds: SECONDS })
-  const split = await counting
+  const j1 = perCpuJiffies()
+  const counted = await counting
+  const split = counted ? { ...counted, busy: busyShares(j0, j1) } : undefined
   const [c1, p1, n1] = [await nstat(s.client), await nstat(peer.ns), softnet()]
   const counters: Record<string, number> = {}
   for (const k of SENDER) counters[k] = (c1[k] ?? 0) - (c0[k] ?? 0)
@@ -136,7 +146,8 @@ const dataOff = (x: CpuSplit) => shareOffCpu(x.data, 0)
 const acksOff = (x: CpuSplit) => shareOffCpu(x.acks, 1)
 const splitText = (x: CpuSplit) =>
   `data ${x.data.join('/')} per CPU (${(100 * dataOff(x)).toFixed(1)}% not on the client's CPU), ` +
-  `ACKs ${x.acks.join('/')} (${(100 * acksOff(x)).toFixed(1)}% not on the server's)`
+  `ACKs ${x.acks.join('/')} (${(100 * acksOff(x)).toFixed(1)}% not on the server's), ` +
+  `CPUs busy ${(x.busy ?? []).map((b) => `${Math.round(100 * b)}%`).join('/')}`
 
 const results: Record<string, Record<string, Sample[]>> = {}
 const prefixes: string[] = []
@@ -206,10 +217,12 @@ for (const [key, byMode] of Object.entries(results)) {
   const withSplit = Object.values(byMode).every((ss) => ss.every((x) => x.split))
   lines.push(
     `| mode | Gbit/s | retransmits | receiver OFO | SACK reorder | DSACK |` +
-      (withSplit ? ' data off client CPU | ACKs off server CPU |' : '') +
+      (withSplit ? ' data off client CPU | ACKs off server CPU | CPUs busy |' : '') +
       ` samples (Gbit/s retr OFO) |`,
   )
-  lines.push(`| --- | ---: | ---: | ---: | ---: | ---: |${withSplit ? ' ---: | ---: |' : ''} --- |`)
+  lines.push(
+    `| --- | ---: | ---: | ---: | ---: | ---: |${withSplit ? ' ---: | ---: | ---: |' : ''} --- |`,
+  )
   const med = (mode: string, c: string) =>
     median((byMode[mode] ?? []).map((s) => (c === 'gbps' ? s.gbps : s.counters[c]!)))
   for (const mode of Object.keys(byMode)) {
@@ -225,7 +238,8 @@ for (const [key, byMode] of Object.entries(results)) {
     ).join('; ')
     const pct = (f: (x: CpuSplit) => number) =>
       `${(100 * median(byMode[mode]!.map((x) => f(x.split!)))).toFixed(1)}%`
-    const split = withSplit ? ` ${pct(dataOff)} | ${pct(acksOff)} |` : ''
+    const busy = (cpu: number) => pct((x) => x.busy?.[cpu] ?? 0)
+    const split = withSplit ? ` ${pct(dataOff)} | ${pct(acksOff)} | ${busy(0)} / ${busy(1)} |` : ''
     lines.push(`| ${mode} | ${cells.join(' | ')} |${split} ${samples} |`)
   }
 }

@@ -7,6 +7,7 @@
 // in a second pipeline (docs/PERF-NOTES.md "Reordering"). The tracepoints are machine-wide: a
 // same-named device of someone else's namespace would count too (the bench lock keeps other
 // measurements away).
+import { readFileSync } from 'node:fs'
 import { runInNs } from './procs.ts'
 
 export interface CpuSplit {
@@ -14,6 +15,8 @@ export interface CpuSplit {
   data: number[]
   /** ACKs delivered to the client, per CPU */
   acks: number[]
+  /** busy share of each CPU over the run (machine-wide, /proc/stat) */
+  busy?: number[]
 }
 
 /** The host-side name of `ns`'s eth0 (its veth peer) in `hostNs`. */
@@ -75,6 +78,26 @@ export async function countCpuSplit(ns: string, dev: string, seconds: number): P
   if (split.data.length === 0)
     throw new Error(`perf stat printed no per-CPU counts: ${r.stderr.trim().slice(-300)}`)
   return split
+}
+
+/** Per CPU: [busy, total] jiffies from /proc/stat (busy = all but idle and iowait). */
+export function perCpuJiffies(): [number, number][] {
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((l) => /^cpu\d+ /.test(l))
+    .map((l) => {
+      const v = l.split(/\s+/).slice(1).map(Number)
+      const total = v.reduce((a, b) => a + b, 0)
+      return [total - v[3]! - v[4]!, total]
+    })
+}
+
+/** Busy share (0..1) of each CPU between two perCpuJiffies() readings (the whole machine's). */
+export function busyShares(a: [number, number][], b: [number, number][]): number[] {
+  return b.map(([busy, total], i) => {
+    const dt = total - a[i]![1]
+    return dt > 0 ? (busy - a[i]![0]) / dt : 0
+  })
 }
 
 /** Share (0..1) of `counts` not on CPU `cpu`. */
