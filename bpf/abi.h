@@ -33,6 +33,9 @@ struct vx_net {
 	__u8 pad0[2];
 };				/* 16 bytes; key: __u32 vni (host order) */
 
+/* The smallest overlay MTU a network may have: the datapath refuses to write a smaller one
+ * (src/datapath/bpf/datapath.ts), so a packet up to this size needs no MTU lookup. */
+#define VX_MIN_NET_MTU 576
 #define VX_NET_F_INTERNAL 1	/* --internal: nothing leaves the overlay (no way out) */
 
 /* ---- every weft subnet of the cluster: vx_subnets (LPM trie), isolation on the way out ---- */

@@ -114,19 +114,22 @@ static __always_inline int vx_endpoint_egress(struct __sk_buff *skb, struct vx_v
 		return VX_DROP_LOOP;
 
 	/* The overlay MTU holds for local traffic too: the receiving veth end has that MTU and
-	 * would drop a larger frame silently. */
-	net = bpf_map_lookup_elem(&vx_nets, &key.vni);
-	if (!net)
-		return VX_DROP_UNKNOWN_VNI;
+	 * would drop a larger frame silently. A packet no larger than the smallest MTU a network
+	 * can have (ACKs, small UDP) fits whatever the network's: no vx_nets lookup for it. */
 	ihl_bytes = ip->ihl * 4;
 	l3_len = skb->len - sizeof(struct ethhdr);
-	if (skb->gso_size) {
-		if (skb->gso_size + gso_hdr_len(skb, ip, ihl_bytes) > net->mtu)
-			return vx_frag_needed(skb, eth, ip, ihl_bytes, net->mtu, v);
-	} else if (l3_len > net->mtu) {
-		if (ip->frag_off & bpf_htons(IP_DF))
-			return vx_frag_needed(skb, eth, ip, ihl_bytes, net->mtu, v);
-		return VX_DROP_TOO_BIG;
+	if (skb->gso_size || l3_len > VX_MIN_NET_MTU) {
+		net = bpf_map_lookup_elem(&vx_nets, &key.vni);
+		if (!net)
+			return VX_DROP_UNKNOWN_VNI;
+		if (skb->gso_size) {
+			if (skb->gso_size + gso_hdr_len(skb, ip, ihl_bytes) > net->mtu)
+				return vx_frag_needed(skb, eth, ip, ihl_bytes, net->mtu, v);
+		} else if (l3_len > net->mtu) {
+			if (ip->frag_off & bpf_htons(IP_DF))
+				return vx_frag_needed(skb, eth, ip, ihl_bytes, net->mtu, v);
+			return VX_DROP_TOO_BIG;
+		}
 	}
 
 	if (dst->ifindex) {

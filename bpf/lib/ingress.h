@@ -40,8 +40,30 @@
 #include "lib/stats.h"
 #include "lib/vxlan.h"
 
-/* Outer headers (max IPv4 options) + VXLAN + inner Ethernet + inner IPv4. */
-#define VX_PULL_LEN (14 + 60 + 8 + 8 + 14 + 20)
+/* Outer headers (max IPv4 options) + VXLAN + inner Ethernet + inner IPv4 (max options). */
+#define VX_PULL_LEN (14 + 60 + 8 + 8 + 14 + 60)
+
+/* How much of the packet must be linear for the parsing below: its own outer and inner IPv4
+ * header lengths where the linear area shows them, the worst case where it does not. */
+static __always_inline __u32 vx_pull_len(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *vihl = data + sizeof(struct ethhdr);
+	__u32 inner_ip, ihl;
+
+	if ((void *)(vihl + 1) > end)
+		return VX_PULL_LEN;
+	ihl = (*vihl & 0xf) * 4;
+	if (ihl < sizeof(struct iphdr))
+		return VX_PULL_LEN;	/* not IPv4 as we parse it: the parser says so */
+	inner_ip = sizeof(struct ethhdr) + ihl + 8 + 8 + sizeof(struct ethhdr);
+	vihl = data + inner_ip;
+	if ((void *)(vihl + 1) > end)
+		return inner_ip + 60;
+	ihl = (*vihl & 0xf) * 4;
+	return inner_ip + (ihl < sizeof(struct iphdr) ? sizeof(struct iphdr) : ihl);
+}
 
 static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_verdict *v)
 {
@@ -54,17 +76,21 @@ static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_
 	struct vxlanhdr *vx;
 	struct udphdr *udp;
 	struct cursor c;
-	__u32 zero = 0, vni, outer_l3_len, lin;
+	__u32 zero = 0, vni, outer_l3_len, lin, need;
 	int bad;
 
 	cfg = bpf_map_lookup_elem(&vx_cfg, &zero);
 	if (!cfg || !(cfg->flags & VX_CFG_F_VALID))
 		return TC_ACT_OK;
 
-	/* Deep parsing needs the headers in the linear area; most drivers put them there. */
+	/* Deep parsing needs the headers in the linear area. Pull only what this packet's headers
+	 * need: a TSO packet from a veth has little more than its headers there (outer 50 + inner
+	 * Ethernet/IPv4/TCP 66 bytes), and a fixed worst-case pull moved payload into the head of
+	 * every such packet. */
+	need = vx_pull_len(skb);
 	lin = skb->data_end - skb->data;
-	if (lin < VX_PULL_LEN && skb->len > lin)
-		bpf_skb_pull_data(skb, skb->len < VX_PULL_LEN ? skb->len : VX_PULL_LEN);
+	if (lin < need && skb->len > lin)
+		bpf_skb_pull_data(skb, skb->len < need ? skb->len : need);
 
 	cursor_init(&c, skb);
 	eth = parse_eth(&c);
@@ -89,13 +115,19 @@ static __always_inline int vx_underlay_ingress(struct __sk_buff *skb, struct vx_
 	if (!(vx->flags & VX_VXLAN_FLAG_I))
 		return VX_DROP_NOT_VXLAN_FLAG;
 	vni = bpf_ntohl(vx->vni_rsvd) >> 8;
-	if (!bpf_map_lookup_elem(&vx_nets, &vni))
-		return VX_DROP_UNKNOWN_VNI;	/* counted under vni 0: not one of ours */
-	v->vni = vni;
 	mkey.vni = vni;
 	mkey.vtep = ip->saddr;
-	if (!bpf_map_lookup_elem(&vx_members, &mkey))
+	/* One lookup per packet, not two: vx_nets is read only to tell the two drops apart. A
+	 * member whose network is not set up (members may be written first) lets the packet on to
+	 * the endpoint lookups, which then drop it: the datapath writes endpoints only for networks
+	 * it has, and removes them before the network. */
+	if (!bpf_map_lookup_elem(&vx_members, &mkey)) {
+		if (!bpf_map_lookup_elem(&vx_nets, &vni))
+			return VX_DROP_UNKNOWN_VNI;	/* counted under vni 0: not one of ours */
+		v->vni = vni;
 		return VX_DROP_VTEP_NOT_MEMBER;
+	}
+	v->vni = vni;
 
 	ieth = parse_eth(&c);
 	if (!ieth)

@@ -254,25 +254,44 @@ async function setup(m: Mode): Promise<void> {
   )
 }
 
-/** prog name -> {id} of the bpf programs of a mode (both hosts), from the pinned links. */
+/**
+ * prog name -> id of the bpf programs of a mode (both hosts): the programs that use a host's
+ * pinned vx_eps map (endpoint programs are clsact filters, not pinned links). After a swap the
+ * newest program of a name (highest id) is the one attached.
+ */
 async function progIds(m: Mode): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
+  const progs = JSON.parse((await run(['bpftool', '-j', 'prog', 'show'])).stdout) as {
+    id: number
+    name: string
+    map_ids?: number[]
+  }[]
   for (const [i, h] of m.topo!.hosts.entries()) {
-    for (const link of ['underlay', 'ep_' + hostIfnameFor((i + 1).toString().repeat(64))]) {
-      const r = await run([
-        'bpftool',
-        '-j',
-        'link',
-        'show',
-        'pinned',
-        `/sys/fs/bpf/weft/${h.node}/links/${link}`,
-      ])
-      if (r.code !== 0) throw new Error(`bpftool link show: ${r.stderr}`)
-      out[`h${i + 1}.${link === 'underlay' ? 'decap(from_ul)' : 'encap(from_ep)'}`] = JSON.parse(
-        r.stdout,
-      ).prog_id
+    const r = await run([
+      'bpftool',
+      '-j',
+      'map',
+      'show',
+      'pinned',
+      `/sys/fs/bpf/weft/${h.node}/vx_eps`,
+    ])
+    if (r.code !== 0) throw new Error(`bpftool map show (${h.node} vx_eps): ${r.stderr}`)
+    const mapId = (JSON.parse(r.stdout) as { id: number }).id
+    for (const p of progs) {
+      if (!p.map_ids?.includes(mapId)) continue
+      const what =
+        p.name === 'vx_from_ul'
+          ? 'decap(from_ul)'
+          : p.name === 'vx_from_ep'
+            ? 'encap(from_ep)'
+            : undefined
+      if (!what) continue
+      const k = `h${i + 1}.${what}`
+      out[k] = Math.max(out[k] ?? 0, p.id)
     }
   }
+  if (Object.keys(out).length === 0)
+    throw new Error('no vx_from_ep/vx_from_ul program uses the pinned maps')
   return out
 }
 

@@ -107,6 +107,10 @@ export const ifCodec: CStructCodec<If> = cstruct<If>('vx_if', 16, {
   mac: { offset: 8, codec: bytes(6) },
 })
 
+/** bpf/abi.h VX_MIN_NET_MTU: the smallest network MTU the datapath may write (the BPF egress
+ * program skips the MTU lookup for packets up to this size). */
+export const VX_MIN_NET_MTU = 576
+
 /** struct vx_member_key (value: u32 1) */
 export type MemberKey = {
   vni: number
