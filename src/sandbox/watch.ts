@@ -65,6 +65,8 @@ export class SandboxWatcher {
   private queued: Set<string> | 'all' | undefined
   /** Followed endpoints by their sandbox's netnsKey (for the names already taken in a sandbox). */
   private readonly byKey = new Map<string, Set<string>>()
+  /** Followed endpoints whose identity is not known yet (kept, not scanned for: asked per connect). */
+  private readonly unknown = new Set<string>()
   private readonly pollMs: number
   private readonly reportAgainMs: number
   private readonly now: () => number
@@ -142,9 +144,7 @@ export class SandboxWatcher {
 
   /** Endpoints followed whose sandbox's identity is not known yet (unreadable when first seen). */
   unidentified(): string[] {
-    const out: string[] = []
-    for (const [id, f] of this.followed) if (!f.identity) out.push(id)
-    return out
+    return [...this.unknown]
   }
 
   /** Start following one endpoint, or again when its reference changed; true when it did. */
@@ -166,7 +166,7 @@ export class SandboxWatcher {
     const identity = this.identity(path)
     const f: Followed = { sandbox, path, identity: undefined }
     this.followed.set(endpointId, f)
-    if (identity !== 'unknown') this.identify(endpointId, f, identity)
+    this.identify(endpointId, f, identity === 'unknown' ? undefined : identity)
     return true
   }
 
@@ -174,13 +174,15 @@ export class SandboxWatcher {
     const f = this.followed.get(id)
     if (!f) return false
     if (f.identity) this.unindex(id, f.identity)
+    this.unknown.delete(id)
     this.followed.delete(id)
     return true
   }
 
   private identify(id: string, f: Followed, identity: NetnsIdentity | undefined): void {
     f.identity = identity
-    if (!identity) return
+    if (!identity) return void this.unknown.add(id)
+    this.unknown.delete(id)
     const key = netnsKey(identity)
     let ids = this.byKey.get(key)
     if (!ids) this.byKey.set(key, (ids = new Set()))
