@@ -9,7 +9,13 @@
 // run is followed at once, so endpoints whose sandbox went while the agent was down are released
 // as soon as the store answers (a release that fails is retried by the watcher).
 import { NotFoundError } from '../errors/index.ts'
-import type { ClusterOps, ClusterView, EndpointRecord } from '../cluster/index.ts'
+import {
+  EndpointChanges,
+  type ClusterOps,
+  type ClusterView,
+  type EndpointRecord,
+  type ViewChange,
+} from '../cluster/index.ts'
 import { resolveSandbox, RtnlSocket } from '../net/index.ts'
 import {
   netnsIdentity,
@@ -65,7 +71,7 @@ function sandboxSocket(path: string): RtnlSocket {
 
 export interface SandboxFollowerDeps {
   node: string
-  mirror: { view(): ClusterView; onChange(fn: () => void): () => void }
+  mirror: { view(): ClusterView; onChange(fn: (change?: ViewChange) => void): () => void }
   ops: Pick<ClusterOps, 'removeEndpoint'>
   /** Woken after a release: the local detach need not wait for the store's watch. */
   reconciler: { trigger(): void }
@@ -82,11 +88,17 @@ export interface FollowedSandboxes {
   isGone(endpointId: string): boolean
   /** The namespace key the endpoint was plumbed into (as Sandboxes.key gives it), if known. */
   sandboxKey(endpointId: string): string | undefined
+  /**
+   * This node's endpoints plumbed into the namespace `key`: those identified as in it, and
+   * those not identified yet whose reference names it now (`presentKey`).
+   */
+  endpointsIn?(key: string, presentKey: (ref: string) => string | undefined): string[]
 }
 
 export class SandboxFollower implements FollowedSandboxes {
   private readonly watcher: SandboxWatcher
   private seen: ClusterView | undefined
+  private readonly changes = new EndpointChanges()
   private off: (() => void) | undefined
   /** Endpoints released because their sandbox was gone (since start). */
   released = 0
@@ -102,7 +114,7 @@ export class SandboxFollower implements FollowedSandboxes {
 
   start(): void {
     if (this.off) return
-    this.off = this.d.mirror.onChange(() => this.sync())
+    this.off = this.d.mirror.onChange((change) => this.sync(change))
     this.sync()
     this.watcher.start()
   }
@@ -122,17 +134,51 @@ export class SandboxFollower implements FollowedSandboxes {
     return id && netnsKey(id)
   }
 
-  /** Follow exactly this node's sandbox endpoints of the current view (cheap when it did not change). */
-  private sync(): void {
+  /** The endpoints this node plumbed into the namespace `key` (as Sandboxes.key gives it). */
+  endpointsIn(key: string, presentKey: (ref: string) => string | undefined): string[] {
+    const ids = this.watcher.endpointsIn(key)
+    // not identified when first seen (unreadable then): judged by what the reference names now
+    for (const id of this.watcher.unidentified()) {
+      const e = this.d.mirror.view().endpoints.get(id)
+      if (e?.sandbox && presentKey(e.sandbox) === key) ids.push(id)
+    }
+    return ids
+  }
+
+  /**
+   * Follow exactly this node's sandbox endpoints of the current view: the whole view when it
+   * was rebuilt (or at start), else only the endpoints the change touched.
+   */
+  private sync(change?: ViewChange): void {
     const view = this.d.mirror.view()
     if (view === this.seen) return
     this.seen = view
-    const refs: SandboxRef[] = []
-    for (const e of view.endpoints.values()) {
-      if (!e.external && e.node === this.d.node && e.sandbox)
-        refs.push({ endpointId: e.id, sandbox: e.sandbox })
+    const touched = this.changes.touched(view, change)
+    if (touched === 'all') {
+      const refs: SandboxRef[] = []
+      for (const e of view.endpoints.values()) {
+        const ref = this.refOf(e)
+        if (ref) refs.push(ref)
+      }
+      this.watcher.follow(refs)
+      return
     }
-    this.watcher.follow(refs)
+    if (touched.size === 0) return
+    const put: SandboxRef[] = []
+    const gone: string[] = []
+    for (const id of touched) {
+      const e = view.endpoints.get(id)
+      const ref = e && this.refOf(e)
+      if (ref) put.push(ref)
+      else gone.push(id)
+    }
+    this.watcher.update(put, gone)
+  }
+
+  private refOf(e: EndpointRecord): SandboxRef | undefined {
+    return !e.external && e.node === this.d.node && e.sandbox
+      ? { endpointId: e.id, sandbox: e.sandbox }
+      : undefined
   }
 
   /** Remove the endpoints of a gone sandbox from the store; a rejection makes the watcher report them again. */

@@ -317,6 +317,18 @@ export class AgentService implements AgentApi {
 
   /** Interface names weft gave in the namespace `key` (any network). */
   private sandboxIfnames(key: string): Set<string> {
+    const followed = this.d.followed
+    if (followed?.endpointsIn) {
+      // the follower knows this node's endpoints by namespace: the cost of one sandbox's
+      // endpoints, not of every endpoint of the view per connect (quadratic in a burst)
+      const view = this.d.mirror.view()
+      const names = new Set<string>()
+      for (const id of followed.endpointsIn(key, (ref) => this.presentKey(ref))) {
+        const e = view.endpoints.get(id)
+        if (e && e.node === this.node && e.sandbox) names.add(e.ifname ?? '')
+      }
+      return names
+    }
     const mine = [...this.d.mirror.view().endpoints.values()].filter((e) => e.node === this.node)
     return new Set(
       mine.filter((e) => e.sandbox && this.endpointKey(e) === key).map((e) => e.ifname ?? ''),

@@ -10,8 +10,8 @@ export {
   nextDefaultSubnet,
   nextFreeVni,
 } from './ipam.ts'
-export { clusterView, viewWith } from './view.ts'
-export type { ClusterView, ParseCache } from './view.ts'
+export { clusterView, viewWith, EndpointChanges } from './view.ts'
+export type { ClusterView, ParseCache, ViewChange } from './view.ts'
 export { ClusterOps, newId } from './operations.ts'
 export type { StoreReader, CreateNetworkInput, ConnectInput, SandboxFacts } from './operations.ts'
 export { unusableSubnetReason, unusableVtepReason } from './usable.ts'

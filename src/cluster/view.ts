@@ -144,3 +144,42 @@ function addEntries(
     }
   }
 }
+
+/** What a mirror change carries (structurally: src/mirror/db.ts MirrorChange). */
+export interface ViewChange {
+  put: readonly { key: string }[]
+  deleted: readonly string[]
+}
+
+/**
+ * Which endpoints changed between two looks at the view, for whoever keeps something derived
+ * from this node's endpoints up to date at the cost of the change (a burst of 3,000 connects
+ * is thousands of view changes: walking every endpoint per change was quadratic). 'all' when
+ * the consumer must look at the whole view: no change given, the view's maps were rebuilt
+ * (they are shared and updated in place otherwise, see viewApply), or, with `networks`, a
+ * network record changed.
+ */
+export class EndpointChanges {
+  private endpoints: ClusterView['endpoints'] | undefined
+
+  constructor(private readonly o: { networks?: boolean } = {}) {}
+
+  touched(view: ClusterView, change?: ViewChange): Set<string> | 'all' {
+    if (!change || view.endpoints !== this.endpoints) {
+      this.endpoints = view.endpoints
+      return 'all'
+    }
+    const ids = new Set<string>()
+    for (const key of keysOf(change)) {
+      const k = parseKey(key)
+      if (k.kind === 'endpoint') ids.add(k.endpointId)
+      else if (k.kind === 'network' && this.o.networks) return 'all'
+    }
+    return ids
+  }
+}
+
+function* keysOf(change: ViewChange): Iterable<string> {
+  for (const e of change.put) yield e.key
+  yield* change.deleted
+}

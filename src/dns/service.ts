@@ -18,15 +18,11 @@
 // - Restarts: the sockets close with the agent; a new agent opens them again from its mirror
 //   before the store answers. Queries in between get ICMP port unreachable (fail at once).
 import { statSync } from 'node:fs'
-import type { ClusterView } from '../cluster/index.ts'
+import type { ClusterView, ViewChange } from '../cluster/index.ts'
 import type { Logger } from '../log.ts'
 import { resolve } from './answer.ts'
 import { encodeAnswer, encodeError, parseQuery, RCODE, type Query } from './codec.ts'
-import {
-  dockerSandboxes,
-  dockerUpstreamAddresses,
-  listenInDockerSandbox,
-} from './docker-sandbox.ts'
+import { dockerUpstreamAddresses, listenInDockerSandbox } from './docker-sandbox.ts'
 import { DNS_PORT, LISTEN_ADDRESS, listenInSandbox, type SandboxListener } from './listener.ts'
 import {
   ensureNetnsResolvConf,
@@ -35,7 +31,7 @@ import {
   removeNetnsResolvConf,
   removeOrphanedResolvConfs,
 } from './netns-resolv-conf.ts'
-import { buildTable, localSandboxes, type NameTable } from './table.ts'
+import { buildTable, LocalSandboxIndex, type NameTable } from './table.ts'
 import { Forwarder, resolvConfReader } from './upstream.ts'
 
 /** Answers carry this TTL (seconds): resolvers in sandboxes must not keep old addresses long. */
@@ -71,8 +67,11 @@ export interface NamesStats {
 }
 
 export interface Names {
-  /** Follow the view now: open listeners for new local sandboxes, close those that left. */
-  sync(): void
+  /**
+   * Follow the view now: open listeners for new local sandboxes, close those that left. Given
+   * the mirror's change (as its listeners are), only the sandboxes it touched are looked at.
+   */
+  sync(change?: ViewChange): void
   stats(): NamesStats
   /** Close every listener; resolv.conf files stay (the sandboxes are still connected). */
   stop(): void
@@ -218,31 +217,39 @@ export function startNames(o: NamesOptions): Names {
 
   // the sandboxes of the view sync() last followed (the table itself is built lazily, on a query)
   let syncedFrom: ClusterView | undefined
-  let local = new Map<string, string[]>()
-  let docker = new Set<string>()
-  /** `recheck`: also look at the netns files of sandboxes already followed (the 1 s tick does). */
-  const sync = (recheck = false) => {
+  const local = new LocalSandboxIndex(o.node)
+  const docker = { has: (path: string) => local.isDocker(path) }
+  /** Every sandbox path known: served now, or served before. */
+  const everyPath = () => new Set([...local.paths(), ...sandboxes.keys()])
+  /**
+   * `recheck`: also look at the netns files of sandboxes already followed (the 1 s tick does).
+   * `change`: what the mirror changed since the last call (its listeners get it), so only the
+   * sandboxes it touched are looked at.
+   */
+  const sync = (recheck = false, change?: ViewChange) => {
     const view = o.view()
     if (view === syncedFrom && !recheck) return
+    let paths: Iterable<string> | 'all' = 'all'
     if (view !== syncedFrom) {
-      local = localSandboxes(view, o.node)
-      docker = dockerSandboxes(view, o.node)
+      paths = local.update(view, change)
       syncedFrom = view
     }
-    for (const path of local.keys()) {
-      let s = sandboxes.get(path)
-      if (s && !recheck) continue
-      if (!s) sandboxes.set(path, (s = {}))
-      const identity = netnsIdentity(path)
-      if (identity === s.netns) continue
-      // new, gone (the netns must be free to go), or replaced by another netns of that name
-      closeListener(s)
-      if (!identity || s.servedOnce) continue
-      if (docker.has(path)) s.servedOnce = true
-      open(path, s, identity)
-    }
-    for (const [path, s] of sandboxes) {
-      if (local.has(path)) continue
+    for (const path of paths === 'all' || recheck ? everyPath() : paths) {
+      if (local.has(path)) {
+        let s = sandboxes.get(path)
+        if (s && !recheck) continue
+        if (!s) sandboxes.set(path, (s = {}))
+        const identity = netnsIdentity(path)
+        if (identity === s.netns) continue
+        // new, gone (the netns must be free to go), or replaced by another netns of that name
+        closeListener(s)
+        if (!identity || s.servedOnce) continue
+        if (docker.has(path)) s.servedOnce = true
+        open(path, s, identity)
+        continue
+      }
+      const s = sandboxes.get(path)
+      if (!s) continue
       closeListener(s)
       // also a file an earlier agent wrote (only a file with weft's mark is removed)
       const name = s.resolvConfOf ?? netnsName(path)
@@ -264,7 +271,7 @@ export function startNames(o: NamesOptions): Names {
   check()
 
   return {
-    sync: () => sync(),
+    sync: (change?: ViewChange) => sync(false, change),
     stats: () => ({
       sandboxes: [...sandboxes.values()].filter((s) => s.listener).length,
       ...counts,

@@ -22,7 +22,7 @@ import type {
   VniStats,
 } from '../datapath/types.ts'
 import { parseCidr, sandboxPath } from '../net/index.ts'
-import { dropSandboxAddress, hasEndpointFilter, readSandboxEnd } from './kernel-reads.ts'
+import { dropSandboxAddress, hasEndpointFilter, readSandboxEnds } from './kernel-reads.ts'
 import { RepairBook, type Repair, type RepairKind } from './repairs.ts'
 import { RtnlChannel } from './rtnl.ts'
 
@@ -445,29 +445,44 @@ export class DriftGuard implements Datapath {
     yielded = { ms: 0 },
   ): Promise<void> {
     if (only?.size === 0) return
+    // by sandbox: one socket and one dump of each kind per sandbox, not per endpoint
+    const bySandbox = new Map<string, { name: string; want: LocalEndpointSpec }[]>()
     let n = 0
     // a copy: attaches and detaches go on while the sweep yields
     for (const [name, want] of [...this.local]) {
       const path = sandboxOf(want)
-      if (++n % YIELD_EVERY === 0) yielded.ms += await this.yieldNow()
-      if (
-        path === undefined ||
-        dropped.has(name) ||
-        this.local.get(name) !== want ||
-        this.found.has(`local ${name}`) ||
-        (only && !only.has(path)) ||
-        !existsSync(path)
+      if (path === undefined || (only && !only.has(path))) continue
+      if (!this.networks.has(want.vni)) continue
+      let list = bySandbox.get(path)
+      if (!list) bySandbox.set(path, (list = []))
+      list.push({ name, want })
+    }
+    for (const [path, all] of bySandbox) {
+      if (n >= YIELD_EVERY) {
+        n = 0
+        yielded.ms += await this.yieldNow()
+      }
+      // what is still as it was after the yields, and not already known to have drifted
+      const list = all.filter(
+        ({ name, want }) =>
+          !dropped.has(name) &&
+          this.local.get(name) === want &&
+          !this.found.has(`local ${name}`) &&
+          this.networks.has(want.vni),
       )
-        continue
-      const net = this.networks.get(want.vni)
-      if (!net) continue
-      const subnet = parseCidr(net.subnet)
-      let end
+      n += list.length
+      if (list.length === 0 || !existsSync(path)) continue
+      const subnets = list.map(({ want }) => parseCidr(this.networks.get(want.vni)!.subnet))
+      let ends
       try {
-        end = readSandboxEnd(path, want.ifname, want.ip, {
-          network: subnet.network,
-          prefixLen: subnet.prefixLen,
-        })
+        ends = readSandboxEnds(
+          path,
+          list.map(({ want }, i) => ({
+            ifname: want.ifname,
+            ip: want.ip,
+            subnet: { network: subnets[i]!.network, prefixLen: subnets[i]!.prefixLen },
+          })),
+        )
       } catch (e) {
         this.opts.log?.warn(
           { sandbox: path, err: (e as Error).message },
@@ -475,26 +490,30 @@ export class DriftGuard implements Datapath {
         )
         continue
       }
-      const what = `${want.ifname} of endpoint ${want.id.slice(0, 12)} in sandbox ${want.sandbox}`
-      if (end.ifindex === undefined) {
-        this.see(`local ${name}`, 'veth', `${what} was deleted`)
-      } else if (!end.up) {
-        this.see(`local ${name}`, 'sandbox-link', `${what} was set down`)
-      } else if (!end.address) {
-        this.see(
-          `local ${name}`,
-          'sandbox-address',
-          `the address ${want.ip}/${subnet.prefixLen} of ${what} was removed`,
-        )
-      } else if (!end.route) {
-        this.see(
-          `local ${name}`,
-          'sandbox-route',
-          `the route to ${subnet.cidr} via ${what} was removed`,
-          end.ifindex,
-        )
-      } else continue
-      dropped.add(name)
+      list.forEach(({ name, want }, i) => {
+        const end = ends[i]!
+        const subnet = subnets[i]!
+        const what = `${want.ifname} of endpoint ${want.id.slice(0, 12)} in sandbox ${want.sandbox}`
+        if (end.ifindex === undefined) {
+          this.see(`local ${name}`, 'veth', `${what} was deleted`)
+        } else if (!end.up) {
+          this.see(`local ${name}`, 'sandbox-link', `${what} was set down`)
+        } else if (!end.address) {
+          this.see(
+            `local ${name}`,
+            'sandbox-address',
+            `the address ${want.ip}/${subnet.prefixLen} of ${what} was removed`,
+          )
+        } else if (!end.route) {
+          this.see(
+            `local ${name}`,
+            'sandbox-route',
+            `the route to ${subnet.cidr} via ${what} was removed`,
+            end.ifindex,
+          )
+        } else return
+        dropped.add(name)
+      })
     }
   }
 

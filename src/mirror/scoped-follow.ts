@@ -24,7 +24,13 @@
 // - Rejected: one recursive watch on the whole tree (every change sent the tree to every host:
 //   the cost grew with the cluster, not with the network); a per-node index key (needs a new
 //   key in every connect transaction and a migration; the view already knows our endpoints).
-import { keys, parseKey, type ClusterView } from '../cluster/index.ts'
+import {
+  EndpointChanges,
+  keys,
+  parseKey,
+  type ClusterView,
+  type EndpointRecord,
+} from '../cluster/index.ts'
 import type {
   ClusterStore,
   StoreEntry,
@@ -67,13 +73,6 @@ export function localNetworks(view: ClusterView, node: string): Set<string> {
   return out
 }
 
-/** The endpoint ids of this node in the view. */
-function localEndpointIds(view: ClusterView, node: string): Set<string> {
-  const out = new Set<string>()
-  for (const e of view.endpoints.values()) if (!e.external && e.node === node) out.add(e.id)
-  return out
-}
-
 /** Whether a key of the tree belongs in the mirror of `node` that follows `networks`. */
 export function inScope(key: string, networks: ReadonlySet<string>, node: string): boolean {
   const k = parseKey(key)
@@ -91,8 +90,14 @@ export class ScopedFollower {
   private started = false
   private stopped = false
   private rescopeQueued = false
-  /** This node's endpoints in the view at the last rescope: a change that touches none of them (and adds none) keeps the scope. */
-  private local = new Set<string>()
+  /**
+   * This node's endpoints in the view (id -> network) and how many each network has, kept at
+   * the cost of each change (EndpointChanges): the scope changes only when a network's count
+   * goes to or from 0, so a burst of connects costs no scan of the view per connect.
+   */
+  private readonly localIds = new Map<string, string>()
+  private readonly localPerNetwork = new Map<string, number>()
+  private readonly changes = new EndpointChanges()
   /** Base watches (nodes, networks, port claims) whose first event has been applied. */
   private baseSynced = 0
   private discovered = false
@@ -117,7 +122,8 @@ export class ScopedFollower {
     if (this.stopped) return
     const once = { before() {}, after: () => this.baseSynced++, undo() {} }
     this.base = this.basePrefixes().map((prefix) => this.watch(prefix, () => true, once))
-    this.off = mirror.onChange((c) => this.touchesLocal(c) && this.queueRescope())
+    this.off = mirror.onChange((c) => this.noteChange(c) && this.queueRescope())
+    this.noteChange(undefined)
     this.rescope()
     if (this.o.discover === false) this.discovered = true
     else void this.discover()
@@ -311,24 +317,52 @@ export class ScopedFollower {
   }
 
   /**
-   * Whether a change of the mirror may change the scope: it puts an endpoint of this node, or
-   * touches one that was (moved or gone). The rest (peers' endpoints, nodes, networks) keeps it:
-   * a burst of peers' connects costs no scan of the view per event.
+   * Bring the index of this node's endpoints up to date with a change of the mirror (all of it
+   * without one); true when the set of networks with a local endpoint changed. Peers' endpoints,
+   * nodes and networks keep it.
    */
-  private touchesLocal(c: MirrorChange): boolean {
-    const endpoints = this.o.mirror.view().endpoints
-    for (const e of c.put) {
-      const k = parseKey(e.key)
-      if (k.kind !== 'endpoint') continue
-      if (this.local.has(k.endpointId)) return true
-      const r = endpoints.get(k.endpointId)
-      if (r && !r.external && r.node === this.o.node) return true
+  private noteChange(c: MirrorChange | undefined): boolean {
+    const view = this.o.mirror.view()
+    const touched = this.changes.touched(view, c)
+    if (touched === 'all') {
+      const before = new Set(this.localPerNetwork.keys())
+      this.localIds.clear()
+      this.localPerNetwork.clear()
+      for (const e of view.endpoints.values()) this.setLocal(e.id, this.localNetworkOf(e))
+      const after = this.localPerNetwork
+      return before.size !== after.size || [...before].some((n) => !after.has(n))
     }
-    for (const key of c.deleted) {
-      const k = parseKey(key)
-      if (k.kind === 'endpoint' && this.local.has(k.endpointId)) return true
+    let scope = false
+    for (const id of touched)
+      scope = this.setLocal(id, this.localNetworkOf(view.endpoints.get(id))) || scope
+    return scope
+  }
+
+  private localNetworkOf(e: EndpointRecord | undefined): string | undefined {
+    return e && !e.external && e.node === this.o.node ? e.networkId : undefined
+  }
+
+  /** Record endpoint `id` as in `networkId` (undefined: not local); true when a network's count went to or from 0. */
+  private setLocal(id: string, networkId: string | undefined): boolean {
+    const had = this.localIds.get(id)
+    if (had === networkId) return false
+    let scope = false
+    if (had !== undefined) {
+      const n = this.localPerNetwork.get(had)! - 1
+      if (n > 0) this.localPerNetwork.set(had, n)
+      else {
+        this.localPerNetwork.delete(had)
+        scope = true
+      }
+      this.localIds.delete(id)
     }
-    return false
+    if (networkId !== undefined) {
+      const n = this.localPerNetwork.get(networkId) ?? 0
+      this.localPerNetwork.set(networkId, n + 1)
+      this.localIds.set(id, networkId)
+      if (n === 0) scope = true
+    }
+    return scope
   }
 
   private queueRescope(): void {
@@ -343,9 +377,7 @@ export class ScopedFollower {
   /** Follow every local network, stop following the rest (pending ones wait for their first snapshot). */
   private rescope(): void {
     if (!this.started || this.stopped) return
-    const view = this.o.mirror.view()
-    const wanted = localNetworks(view, this.o.node)
-    this.local = localEndpointIds(view, this.o.node)
+    const wanted = new Set(this.localPerNetwork.keys())
     for (const id of this.pending) wanted.add(id)
     for (const id of wanted) this.follow(id)
     for (const id of [...this.networks.keys()]) if (!wanted.has(id)) this.unfollow(id)

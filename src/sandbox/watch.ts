@@ -17,7 +17,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { dirname } from 'node:path'
 import { sandboxPath } from '../net/index.ts'
-import { netnsIdentity, sameNetns, type NetnsIdentity } from './identity.ts'
+import { netnsIdentity, netnsKey, sameNetns, type NetnsIdentity } from './identity.ts'
 
 /** An endpoint of this host and the sandbox it was plumbed into. */
 export interface SandboxRef {
@@ -61,7 +61,12 @@ export class SandboxWatcher {
   private readonly followed = new Map<string, Followed>()
   private readonly dirWatches = new Map<string, FSWatcher>()
   private timer: ReturnType<typeof setInterval> | null = null
-  private checkQueued = false
+  /** What the next queued check looks at: everything, or the endpoints just followed. */
+  private queued: Set<string> | 'all' | undefined
+  /** Followed endpoints by their sandbox's netnsKey (for the names already taken in a sandbox). */
+  private readonly byKey = new Map<string, Set<string>>()
+  /** Followed endpoints whose identity is not known yet (kept, not scanned for: asked per connect). */
+  private readonly unknown = new Set<string>()
   private readonly pollMs: number
   private readonly reportAgainMs: number
   private readonly now: () => number
@@ -97,38 +102,98 @@ export class SandboxWatcher {
    */
   follow(refs: Iterable<SandboxRef>): void {
     const keep = new Set<string>()
-    let changed = false
-    for (const { endpointId, sandbox } of refs) {
-      keep.add(endpointId)
-      const had = this.followed.get(endpointId)
-      if (had && had.sandbox === sandbox) continue
-      changed = true
-      let path: string
-      try {
-        path = sandboxPath(sandbox)
-      } catch (e) {
-        this.opts.log?.warn(
-          { endpoint: endpointId, sandbox, err: (e as Error).message },
-          'not following a malformed sandbox reference',
-        )
-        continue
-      }
-      const identity = this.identity(path)
-      this.followed.set(endpointId, {
-        sandbox,
-        path,
-        identity: identity === 'unknown' ? undefined : identity,
-      })
+    const added: string[] = []
+    for (const ref of refs) {
+      keep.add(ref.endpointId)
+      if (this.add(ref)) added.push(ref.endpointId)
     }
-    if (keep.size !== this.followed.size || changed) {
-      for (const id of [...this.followed.keys()]) if (!keep.has(id)) this.followed.delete(id)
-      changed = true
+    let removed = false
+    if (keep.size !== this.followed.size || added.length) {
+      for (const id of [...this.followed.keys()])
+        if (!keep.has(id)) removed = this.forget(id) || removed
     }
     // the same set as before (a view change elsewhere in the cluster): nothing to check anew
-    if (this.timer && changed) {
+    if (this.timer && (added.length || removed)) {
       this.syncDirWatches()
-      this.queueCheck()
+      this.queueCheck(added)
     }
+  }
+
+  /**
+   * Follow these endpoints too and forget those, leaving the rest as they are: the cost of a
+   * change, not of everything followed (follow() walks the whole set). Only the new ones are
+   * checked at once; directory watches of sandboxes no longer followed go at the next tick.
+   */
+  update(put: Iterable<SandboxRef>, forget: Iterable<string>): void {
+    const added: string[] = []
+    for (const ref of put) if (this.add(ref)) added.push(ref.endpointId)
+    for (const id of forget) this.forget(id)
+    if (this.timer && added.length) {
+      for (const id of added) {
+        const f = this.followed.get(id)
+        if (f && !f.path.startsWith('/proc/')) this.watchDir(dirname(f.path))
+      }
+      this.queueCheck(added)
+    }
+  }
+
+  /** Endpoints followed whose sandbox's identity (as netnsKey gives it) is `key`. */
+  endpointsIn(key: string): string[] {
+    return [...(this.byKey.get(key) ?? [])]
+  }
+
+  /** Endpoints followed whose sandbox's identity is not known yet (unreadable when first seen). */
+  unidentified(): string[] {
+    return [...this.unknown]
+  }
+
+  /** Start following one endpoint, or again when its reference changed; true when it did. */
+  private add({ endpointId, sandbox }: SandboxRef): boolean {
+    const had = this.followed.get(endpointId)
+    if (had && had.sandbox === sandbox) return false
+    let path: string
+    try {
+      path = sandboxPath(sandbox)
+    } catch (e) {
+      this.opts.log?.warn(
+        { endpoint: endpointId, sandbox, err: (e as Error).message },
+        'not following a malformed sandbox reference',
+      )
+      if (had) this.forget(endpointId)
+      return false
+    }
+    if (had) this.forget(endpointId)
+    const identity = this.identity(path)
+    const f: Followed = { sandbox, path, identity: undefined }
+    this.followed.set(endpointId, f)
+    this.identify(endpointId, f, identity === 'unknown' ? undefined : identity)
+    return true
+  }
+
+  private forget(id: string): boolean {
+    const f = this.followed.get(id)
+    if (!f) return false
+    if (f.identity) this.unindex(id, f.identity)
+    this.unknown.delete(id)
+    this.followed.delete(id)
+    return true
+  }
+
+  private identify(id: string, f: Followed, identity: NetnsIdentity | undefined): void {
+    f.identity = identity
+    if (!identity) return void this.unknown.add(id)
+    this.unknown.delete(id)
+    const key = netnsKey(identity)
+    let ids = this.byKey.get(key)
+    if (!ids) this.byKey.set(key, (ids = new Set()))
+    ids.add(id)
+  }
+
+  private unindex(id: string, identity: NetnsIdentity): void {
+    const key = netnsKey(identity)
+    const ids = this.byKey.get(key)
+    ids?.delete(id)
+    if (ids?.size === 0) this.byKey.delete(key)
   }
 
   /** Whether this endpoint's sandbox was found gone (for status: "gone", not "attached"). */
@@ -141,20 +206,23 @@ export class SandboxWatcher {
     return this.followed.get(endpointId)?.identity
   }
 
-  /** Compare every followed sandbox with its identity now; report the gone ones. */
-  check(): void {
+  /** Compare every followed sandbox (or only these endpoints') with its identity now; report the gone ones. */
+  check(only?: Iterable<string>): void {
     const bySandbox = new Map<
       string,
       { f: Followed; reason: SandboxGone['reason']; ids: string[] }
     >()
     const now = this.now()
     const current = new Map<string, NetnsIdentity | undefined | 'unknown'>()
-    for (const [id, f] of this.followed) {
+    const ids = only ?? this.followed.keys()
+    for (const id of ids) {
+      const f = this.followed.get(id)
+      if (!f) continue
       if (f.reportedAt !== undefined && now - f.reportedAt < this.reportAgainMs) continue
       if (!current.has(f.path)) current.set(f.path, this.identity(f.path))
       const cur = current.get(f.path)
       if (cur === 'unknown') continue
-      if (cur && !f.identity) f.identity = cur
+      if (cur && !f.identity) this.identify(id, f, cur)
       const reason =
         cur === undefined
           ? 'missing'
@@ -205,13 +273,18 @@ export class SandboxWatcher {
     }
   }
 
-  /** One check soon, for a burst of directory events. */
-  private queueCheck(): void {
-    if (this.checkQueued) return
-    this.checkQueued = true
+  /** One check soon, for a burst of directory events (everything) or of new endpoints (`ids`). */
+  private queueCheck(ids?: string[]): void {
+    const was = this.queued
+    if (was === 'all') return
+    if (!ids) this.queued = 'all'
+    else if (was) for (const id of ids) was.add(id)
+    else this.queued = new Set(ids)
+    if (was) return
     setImmediate(() => {
-      this.checkQueued = false
-      if (this.timer) this.check()
+      const q = this.queued
+      this.queued = undefined
+      if (this.timer && q) this.check(q === 'all' ? undefined : q)
     })
   }
 
@@ -226,28 +299,30 @@ export class SandboxWatcher {
         this.dirWatches.delete(dir)
       }
     }
-    for (const dir of dirs) {
-      if (this.dirWatches.has(dir)) continue
-      try {
-        const w = watch(dir, { persistent: false }, () => this.queueCheck())
-        w.on('error', (e) => {
-          // e.g. the directory went away: the poll covers it, and watches it again once it is back
-          this.opts.log?.warn(
-            { dir, err: e.message },
-            'watching a netns directory stopped; the periodic check goes on',
-          )
-          w.close()
-          this.dirWatches.delete(dir)
-        })
-        this.dirWatches.set(dir, w)
-      } catch (e) {
-        // no such directory (yet) is normal: the periodic check covers it and retries the watch
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-          this.opts.log?.warn(
-            { dir, err: (e as Error).message },
-            'cannot watch a netns directory; relying on the periodic check',
-          )
-        }
+    for (const dir of dirs) this.watchDir(dir)
+  }
+
+  private watchDir(dir: string): void {
+    if (this.dirWatches.has(dir)) return
+    try {
+      const w = watch(dir, { persistent: false }, () => this.queueCheck())
+      w.on('error', (e) => {
+        // e.g. the directory went away: the poll covers it, and watches it again once it is back
+        this.opts.log?.warn(
+          { dir, err: e.message },
+          'watching a netns directory stopped; the periodic check goes on',
+        )
+        w.close()
+        this.dirWatches.delete(dir)
+      })
+      this.dirWatches.set(dir, w)
+    } catch (e) {
+      // no such directory (yet) is normal: the periodic check covers it and retries the watch
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.opts.log?.warn(
+          { dir, err: (e as Error).message },
+          'cannot watch a netns directory; relying on the periodic check',
+        )
       }
     }
   }

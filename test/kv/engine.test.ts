@@ -102,4 +102,49 @@ describe('KvEngine write path', () => {
     expect((await bump(engine, 'r/after')).next).toBe(before.index + 1n)
     await engine.close()
   })
+
+  test("a prefix's index counts the tombstones under it only: after deletes, a rolled-back delete, a reap and a reopen", async () => {
+    const path = join(dir, 'tombstones.db')
+    const engine = await KvEngine.open(path)
+    const del = (key: string) =>
+      engine.write((next) => {
+        const change = emptyChange()
+        change.kv.set(key, null)
+        return { change, result: next }
+      })
+    await bump(engine, 'a/1')
+    await bump(engine, 'b/1')
+    const aLive = engine.prefixIndex('a/')
+    const gone = await del('b/1') // a tombstone under b/ only
+    expect(engine.prefixIndex('b/')).toBe(gone)
+    expect(engine.prefixIndex('a/')).toBe(aLive)
+    await bump(engine, 'b/1') // put back: its tombstone goes, the entry's index counts
+    const back = engine.prefixIndex('b/')
+    expect(back).toBeGreaterThan(gone)
+    // a delete whose commit fails leaves no tombstone behind
+    const other = createClient({ url: `file:${path}` })
+    await other.execute('ALTER TABLE tombstones RENAME TO t_moved')
+    expect(
+      await del('b/1').then(
+        () => 'ok',
+        () => 'failed',
+      ),
+    ).toBe('failed')
+    await other.execute('ALTER TABLE t_moved RENAME TO tombstones')
+    other.close()
+    expect(engine.prefixIndex('b/')).toBe(back)
+    const gone2 = await del('a/1')
+    expect(engine.prefixIndex('a/')).toBe(gone2)
+    expect(engine.prefixIndex('b/')).toBe(back)
+    await engine.close()
+    // reopened: the tombstones are read back in order
+    const reopened = await KvEngine.open(path)
+    expect(reopened.prefixIndex('a/')).toBe(gone2)
+    expect(reopened.prefixIndex('b/')).toBe(back)
+    // reaped: the floor keeps every prefix's index from going backwards
+    expect(await reopened.reapTombstones(-1)).toBe(1)
+    expect(reopened.tombstones.size).toBe(0)
+    expect(reopened.prefixIndex('a/')).toBe(gone2)
+    await reopened.close()
+  })
 })

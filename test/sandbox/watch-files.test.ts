@@ -5,6 +5,7 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SandboxWatcher, type SandboxGone } from '../../src/sandbox/index.ts'
+import { netnsIdentity, netnsKey } from '../../src/sandbox/identity.ts'
 import { waitFor } from '../harness/wait.ts'
 
 let cleanups: (() => void)[] = []
@@ -143,5 +144,41 @@ describe('SandboxWatcher (files)', () => {
     w.follow([{ endpointId: 'e1', sandbox: 'relative/path' }])
     w.check()
     expect(warnings).toEqual(['not following a malformed sandbox reference'])
+  })
+
+  test('update() follows and forgets only what it is given; endpointsIn() says who is in a namespace', async () => {
+    const { gone, w, file, dir } = setup()
+    const a = file('a')
+    const b = file('b')
+    const key = (p: string) => netnsKey(netnsIdentity(p)!)
+    w.follow([{ endpointId: 'e1', sandbox: a }])
+    w.start()
+    w.update(
+      [
+        { endpointId: 'e2', sandbox: a },
+        { endpointId: 'e3', sandbox: b },
+        { endpointId: 'e4', sandbox: join(dir, 'not-yet') },
+      ],
+      [],
+    )
+    expect(w.endpointsIn(key(a)).sort()).toEqual(['e1', 'e2'])
+    expect(w.endpointsIn(key(b))).toEqual(['e3'])
+    // a sandbox missing when first followed has no identity: reported gone by the check the
+    // update queued (only the new endpoints are checked)
+    await waitFor(() => gone.length > 0, {
+      what: 'the missing sandbox to be reported',
+      timeoutMs: 2000,
+    })
+    expect(gone.map((g) => g.endpointIds)).toEqual([['e4']])
+    expect(w.unidentified()).toEqual(['e4'])
+    w.update([{ endpointId: 'e2', sandbox: b }], ['e1', 'e4'])
+    expect(w.endpointsIn(key(a))).toEqual([])
+    expect(w.endpointsIn(key(b)).sort()).toEqual(['e2', 'e3'])
+    expect(w.unidentified()).toEqual([])
+    expect(w.identityOf('e1')).toBeUndefined()
+    // what update() keeps is still watched: removing b reports both of its endpoints
+    rmSync(b)
+    await waitFor(() => gone.length > 1, { what: 'the removal to be reported', timeoutMs: 2000 })
+    expect(gone[1]).toEqual({ sandbox: b, path: b, endpointIds: ['e2', 'e3'], reason: 'missing' })
   })
 })

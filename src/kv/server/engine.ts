@@ -59,6 +59,12 @@ export class KvEngine {
   /** Every live key in byte order: a prefix is one contiguous run found by binary search. */
   private readonly sorted = new SortedKeys()
   readonly tombstones = new Map<string, Tombstone>()
+  /**
+   * Tombstoned keys in byte order, beside the map: a list read's index looks at the tombstones
+   * under its prefix only. It walked every tombstone of the store per read (and a blocking query
+   * reads again on each commit), so after a burst of removals every watcher paid for all of them.
+   */
+  private readonly sortedTombstones = new SortedKeys()
   readonly sessions = new Map<string, SessionInfo>()
   private queue: Promise<unknown> = Promise.resolve()
   private readonly pending: PendingWrite[] = []
@@ -107,6 +113,7 @@ export class KvEngine {
     const ts = await this.db.execute('SELECT key, idx, at_ms FROM tombstones')
     for (const r of ts.rows)
       this.tombstones.set(String(r.key), { index: fromI64(r.idx), atMs: Number(r.at_ms) })
+    this.sortedTombstones.reset([...this.tombstones.keys()])
     const ss = await this.db.execute('SELECT body FROM sessions')
     for (const r of ss.rows) {
       const b = JSON.parse(String(r.body))
@@ -256,10 +263,10 @@ export class KvEngine {
       if (e) {
         if (!this.entries.has(key)) this.sorted.add(key)
         this.entries.set(key, e)
-        this.tombstones.delete(key)
+        this.untomb(key)
       } else {
         if (this.entries.delete(key)) this.sorted.remove(key)
-        this.tombstones.set(key, { index: next, atMs: now })
+        this.tomb(key, { index: next, atMs: now })
       }
     }
     if (c.kv.size > 0) this.kvIndex = next
@@ -273,8 +280,8 @@ export class KvEngine {
           if (!this.entries.has(k)) this.sorted.add(k)
           this.entries.set(k, e)
         } else if (this.entries.delete(k)) this.sorted.remove(k)
-        if (t) this.tombstones.set(k, t)
-        else this.tombstones.delete(k)
+        if (t) this.tomb(k, t)
+        else this.untomb(k)
       }
       for (const { id, s: prev } of sessionsBefore) {
         if (prev) this.sessions.set(id, prev)
@@ -316,7 +323,7 @@ export class KvEngine {
         ],
         'write',
       )
-      for (const k of reaped) this.tombstones.delete(k)
+      for (const k of reaped) this.untomb(k)
       this.reapFloor = floor
       return reaped.length
     }
@@ -347,8 +354,20 @@ export class KvEngine {
       const e = this.entries.get(k)!
       if (e.modifyIndex > m) m = e.modifyIndex
     }
-    for (const [k, t] of this.tombstones) if (t.index > m && k.startsWith(prefix)) m = t.index
+    for (const k of this.sortedTombstones.withPrefix(prefix)) {
+      const t = this.tombstones.get(k)!
+      if (t.index > m) m = t.index
+    }
     return max1(m)
+  }
+
+  private tomb(key: string, t: Tombstone): void {
+    if (!this.tombstones.has(key)) this.sortedTombstones.add(key)
+    this.tombstones.set(key, t)
+  }
+
+  private untomb(key: string): void {
+    if (this.tombstones.delete(key)) this.sortedTombstones.remove(key)
   }
 
   async close(): Promise<void> {
