@@ -307,11 +307,33 @@ export const COUNTERS = [
 
 export type Counters = Record<string, number>
 
-/** Absolute SNMP/netstat counters of a namespace (nstat -a: history ignored and not updated). */
+/**
+ * nstat's text output ("#kernel", then "Name value rate" lines) as counters. Not `nstat -j`:
+ * iproute2 6.1 prints the JSON values as 32-bit, so IpExtOutOctets wraps after 4.3 GB (seen:
+ * 9,134,051,245 in /proc/net/netstat, 544,116,653 in the JSON) and a delta turns negative.
+ */
+export function parseNstat(text: string): Counters {
+  const out: Counters = {}
+  for (const line of text.split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue
+    const [name, value] = line.trim().split(/\s+/)
+    const v = Number(value)
+    if (!name || !Number.isFinite(v)) throw new Error(`nstat line not understood: ${line}`)
+    out[name] = v
+  }
+  return out
+}
+
+/** Every absolute SNMP/netstat counter of a namespace (nstat -a: history ignored and not updated). */
+export async function readAllCounters(ns: string): Promise<Counters> {
+  const r = await runInNs(ns, ['nstat', '-a', '-s', '-z'], { timeoutMs: 10_000 })
+  if (r.code !== 0) throw new Error(`nstat in ${ns} exited ${r.code}: ${r.stderr.trim()}`)
+  return parseNstat(r.stdout)
+}
+
+/** The COUNTERS of a namespace, absolute. */
 export async function readCounters(ns: string): Promise<Counters> {
-  const r = await runInNs(ns, ['nstat', '-a', '-s', '-z', '-j'], { timeoutMs: 10_000 })
-  if (r.code !== 0) return {}
-  const all = (JSON.parse(r.stdout).kernel ?? {}) as Counters
+  const all = await readAllCounters(ns)
   return Object.fromEntries(COUNTERS.map((k) => [k, all[k] ?? 0]))
 }
 
