@@ -301,7 +301,8 @@ export function targetRow(t: Target): string {
   const show = (x: number) => (isRatio ? `${fmt(x)}x` : fmt(x, 1))
   let val = t.value === null ? '—' : show(t.value)
   if (t.value !== null && t.rounds && t.rounds.n > 1)
-    val += ` <sub>(${show(t.rounds.min)}–${show(t.rounds.max)})</sub>`
+    // "to" for differences: a dash between two negative numbers reads as a minus
+    val += ` <sub>(${show(t.rounds.min)}${isRatio ? '–' : ' to '}${show(t.rounds.max)})</sub>`
   let met = t.met === null ? 'not evaluated' : t.met ? 'yes' : '**missed**'
   if (t.met !== null && t.rounds)
     met += t.rounds.paired

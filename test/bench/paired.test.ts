@@ -46,6 +46,16 @@ describe('pairRounds', () => {
   })
   test('differences pair the same way', () => {
     expect(pairRounds(fig([50, 70]), fig([60, 60]), difference)!.values).toEqual([-10, 10])
+    const r = evaluateTargets(
+      result({
+        modes: { bpf: { available: true }, docker: { available: true } },
+        remote: { docker: { latP99us: fig([90, 95, 100]) }, bpf: { latP99us: fig([50, 60, 64]) } },
+      }),
+    ).find((t) => t.id === 'wire.p99.bpf-docker')!
+    expect(r.value).toBe(-36)
+    expect(targetRow(r)).toContain(
+      '| -36 <sub>(-40 to -35)</sub> | <= 0 | yes, met in 3 of 3 rounds |',
+    )
   })
   test('ratio cells show the range only with more than one round', () => {
     expect(ratioCell(pairRounds(fig([2, 3, 4]), fig([2, 2, 2])))).toBe(
@@ -56,11 +66,12 @@ describe('pairRounds', () => {
   })
 })
 
-function result(wire: Partial<Phase>): BenchResult {
+function result(wire: Partial<Phase> & { modes?: BenchResult['modes'] }): BenchResult {
+  const { modes, ...phase } = wire
   return {
     meta: { config: { seconds: 10, convergeTimeoutMs: 1000 } },
-    modes: { routed: { available: true }, bpf: { available: true } },
-    phases: [{ underlay: 'wire', remote: {}, counters: {}, errors: {}, ...wire }],
+    modes: modes ?? { routed: { available: true }, bpf: { available: true } },
+    phases: [{ underlay: 'wire', remote: {}, counters: {}, errors: {}, ...phase }],
     controlPlane: {},
     targets: [],
   } as unknown as BenchResult
