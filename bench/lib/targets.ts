@@ -65,9 +65,14 @@ function evidence(p: Phase | undefined, test: 'tcp1' | 'udp64'): string {
           `softirq ${soft === undefined ? '—' : (soft * 100).toFixed(0) + '%'} of busy CPU, ${fmtN(med(p, mode, 'cpuSecPerGB'), 2)} CPU-s/GB`,
       )
     } else {
+      const pct = (k: FigureKey) => {
+        const v = med(p, mode, k)
+        return v === undefined ? '—' : `${(v * 100).toFixed(0)}%`
+      }
       parts.push(
         `${mode}: ${fmtN(med(p, mode, 'udp64LossPercent'), 1)}% lost, receiver UdpRcvbufErrors ${fmtN(counter(p, mode, 'udp64', 'UdpRcvbufErrors', 'server'))}, ` +
-          `host drops (IpInDiscards+UdpInErrors, hosts) ${fmtN(sumOf(p, mode, 'udp64', ['IpInDiscards', 'UdpInErrors'], ['host1', 'host2']))}`,
+          `host drops (IpInDiscards+UdpInErrors, hosts) ${fmtN(sumOf(p, mode, 'udp64', ['IpInDiscards', 'UdpInErrors'], ['host1', 'host2']))}, ` +
+          `sending CPU ${pct('udp64SenderCpuBusy')} / receiving CPU ${pct('udp64ReceiverCpuBusy')} busy`,
       )
     }
   }
