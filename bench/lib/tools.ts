@@ -89,6 +89,14 @@ export function udpSendingSeconds(json: string): number {
   return fallback
 }
 
+/** Datagrams the iperf3 UDP sender sent over the same intervals (undefined if not reported). */
+export function udpSentPackets(json: string): number | undefined {
+  const intervals = (JSON.parse(json).intervals ?? []) as { sum?: { packets?: number } }[]
+  if (!intervals.length || intervals.some((i) => typeof i.sum?.packets !== 'number'))
+    return undefined
+  return intervals.reduce((a, i) => a + i.sum!.packets!, 0)
+}
+
 /**
  * Datagrams the receiving namespace's UDP took in between two counter readings: read by a
  * socket (UdpInDatagrams) or dropped because its receive buffer was full (UdpRcvbufErrors) —
@@ -343,12 +351,23 @@ export async function udpRun(
   if (r.code !== 0)
     throw new Error(`iperf3 UDP to ${ip} exited ${r.code}: ${errorOf(r.stdout, r.stderr)}`)
   const app = parseIperfUdp(r.stdout)
-  const rxPps = udpDelivered(before, after) / udpSendingSeconds(r.stdout)
+  const delivered = udpDelivered(before, after)
+  const rxPps = delivered / udpSendingSeconds(r.stdout)
+  // lost: sent against delivered over the same span, warm-up included on both sides
+  const sent = udpSentPackets(r.stdout)
+  const lostPercent =
+    sent !== undefined
+      ? sent > 0
+        ? Math.max(0, 100 * (1 - delivered / sent))
+        : 0
+      : app.txPps > 0
+        ? Math.max(0, 100 * (1 - rxPps / app.txPps))
+        : 0
   return {
     ...app,
     rxPps,
-    rxPackets: udpDelivered(before, after),
-    lostPercent: app.txPps > 0 ? Math.max(0, 100 * (1 - rxPps / app.txPps)) : 0,
+    rxPackets: delivered,
+    lostPercent,
     appRxPps: app.rxPps,
     rcvbufErrors: (after.UdpRcvbufErrors ?? 0) - (before.UdpRcvbufErrors ?? 0),
     cpuBusy: perCpuBusy(stat0, stat1),

@@ -4,7 +4,12 @@ import { describe, expect, test } from 'bun:test'
 import { pairRounds, difference } from '../../bench/lib/stats.ts'
 import { evaluateTargets } from '../../bench/lib/targets.ts'
 import { ratioCell, targetRow } from '../../bench/lib/report.ts'
-import { perCpuBusy, udpDelivered, udpSendingSeconds } from '../../bench/lib/tools.ts'
+import {
+  perCpuBusy,
+  udpDelivered,
+  udpSendingSeconds,
+  udpSentPackets,
+} from '../../bench/lib/tools.ts'
 import type { BenchResult, Figure, Phase } from '../../bench/lib/types.ts'
 import { median } from '../../bench/lib/stats.ts'
 
@@ -139,6 +144,14 @@ describe('64 B UDP: what the receiving namespace took in', () => {
       end: { sum: { seconds: 1.5 } },
     }
     expect(udpSendingSeconds(JSON.stringify(j))).toBe(2.5)
+    expect(udpSentPackets(JSON.stringify(j))).toBeUndefined()
+    const withPackets = {
+      intervals: [
+        { sum: { seconds: 1, packets: 50_000, omitted: true } },
+        { sum: { seconds: 1, packets: 80_000 } },
+      ],
+    }
+    expect(udpSentPackets(JSON.stringify(withPackets))).toBe(130_000)
     expect(
       udpSendingSeconds(
         JSON.stringify({ start: { test_start: { omit: 1 } }, end: { sum: { seconds: 3 } } }),
