@@ -33,7 +33,7 @@ import { runInNs, startedPids, stopAll } from './lib/procs.ts'
 import { liveTopologies, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
 import { GROUP_NAMES, parsePerfReport, SHORT_LABEL, type Profile } from './lib/cpu-profile.ts'
-import { tcpRun } from './lib/tools.ts'
+import { readAllCounters, tcpRun } from './lib/tools.ts'
 
 const { values: args } = parseArgs({
   args: Bun.argv.slice(2),
@@ -171,11 +171,7 @@ async function progStats(ids: Map<number, string>): Promise<Map<number, ProgStat
 
 // --- one run -------------------------------------------------------------------------------
 
-async function nstat(ns: string): Promise<Record<string, number>> {
-  const r = await runInNs(ns, ['nstat', '-a', '-s', '-z', '-j'], { timeoutMs: 10_000 })
-  if (r.code !== 0) throw new Error(`nstat in ${ns}: ${r.stderr.trim()}`)
-  return (JSON.parse(r.stdout).kernel ?? {}) as Record<string, number>
-}
+const nstat = readAllCounters
 
 interface Sample {
   gbps: number
@@ -228,6 +224,8 @@ async function measure(
   const segs = d(c0, c1, 'TcpOutSegs')
   const ipBytes = d(c0, c1, 'IpExtOutOctets')
   if (segs <= 0) throw new Error(`${v.name}: no TCP segments counted in ${s.client}`)
+  if (ipBytes <= 0)
+    throw new Error(`${v.name}: no IP bytes counted in ${s.client} (IpExtOutOctets)`)
   const nsPerSegment: Record<string, number> = {}
   let total = 0
   for (const [g, ns] of Object.entries(prof.ours)) {

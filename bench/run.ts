@@ -56,6 +56,7 @@ import {
   readCounters,
   tcpRun,
   udpRun,
+  UDP_SOCKET_BUFFER,
   type Counters,
 } from './lib/tools.ts'
 import type { BenchResult, Figure, FigureKey, FigureSet, PathsPhase, Phase } from './lib/types.ts'
@@ -215,9 +216,15 @@ const remoteTests: Test[] = [
         udpRun(s.client, s.remote.ns, s.remote.ip, T),
       )
       return {
-        figures: { udp64Kpps: r.rxPps / 1000, udp64LossPercent: r.lostPercent },
+        figures: {
+          udp64Kpps: r.rxPps / 1000,
+          udp64LossPercent: r.lostPercent,
+          udp64AppKpps: r.appRxPps / 1000,
+          udp64SenderCpuBusy: r.cpuBusy[CPU_CLIENT],
+          udp64ReceiverCpuBusy: r.cpuBusy[CPU_SERVER],
+        },
         counters: { udp64: counters },
-        label: `UDP 64 B ${(r.rxPps / 1000).toFixed(0)} kpps received (${r.lostPercent.toFixed(1)}% lost)`,
+        label: `UDP 64 B ${(r.rxPps / 1000).toFixed(0)} kpps delivered (iperf3 read ${(r.appRxPps / 1000).toFixed(0)}, ${r.rcvbufErrors} rcvbuf drops; CPU ${r.cpuBusy.map((b) => (b * 100).toFixed(0) + '%').join('/')} busy)`,
       }
     },
   },
@@ -263,8 +270,12 @@ const localTests: Test[] = [
     async run(s) {
       const r = await udpRun(s.client, s.local.ns, s.local.ip, T)
       return {
-        figures: { udp64Kpps: r.rxPps / 1000, udp64LossPercent: r.lostPercent },
-        label: `same host UDP 64 B ${(r.rxPps / 1000).toFixed(0)} kpps`,
+        figures: {
+          udp64Kpps: r.rxPps / 1000,
+          udp64LossPercent: r.lostPercent,
+          udp64AppKpps: r.appRxPps / 1000,
+        },
+        label: `same host UDP 64 B ${(r.rxPps / 1000).toFixed(0)} kpps delivered`,
       }
     },
   },
@@ -334,7 +345,7 @@ const result: BenchResult = {
     loadAfter: '',
     seconds: 0,
     config: { ...cfg, modes, underlays, cpuClient: CPU_CLIENT, cpuServer: CPU_SERVER },
-    iperfFlags: `-t ${T} -O 1 -J (TCP: -P 1 | -P 4; at-rate: -b ${cfg.cpuRate}; UDP: -u -l 64 -b 0), client taskset -c ${CPU_CLIENT}, server -c ${CPU_SERVER}`,
+    iperfFlags: `-t ${T} -O 1 -J (TCP: -P 1 | -P 4; at-rate: -b ${cfg.cpuRate}; UDP: -u -l 64 -b 0 -w ${UDP_SOCKET_BUFFER}, counted as datagrams the receiving namespace's UDP took in), client taskset -c ${CPU_CLIENT}, server -c ${CPU_SERVER}`,
     sockperfFlags: `sockperf pp -t ${T} --full-rtt (UDP 14-byte ping-pong), same pinning`,
     prefixes: [],
     pids: [],
@@ -412,7 +423,7 @@ for (const underlay of underlays) {
           }
           try {
             const r = await t.run(s)
-            addSamples((into[mode] ??= {}), r.figures)
+            addSamples((into[mode] ??= {}), r.figures, round)
             if (r.counters) {
               const c = (phase.counters[mode] ??= {})
               for (const [k, v] of Object.entries(r.counters)) (c[k] ??= []).push(v)
@@ -512,12 +523,20 @@ process.exit(0)
 
 // --- helpers ---------------------------------------------------------------------------------
 
-/** Add one round's figures to a mode's set; every figure keeps its samples and their median. */
-function addSamples(set: Record<string, Figure>, figures: Record<string, number | undefined>) {
+/**
+ * Add one round's figures to a mode's set; every figure keeps its samples, the round of each
+ * (ratios pair rounds, stats.pairRounds) and their median.
+ */
+function addSamples(
+  set: Record<string, Figure>,
+  figures: Record<string, number | undefined>,
+  round: number,
+) {
   for (const [k, v] of Object.entries(figures)) {
     if (v === undefined) continue
-    const f: Figure = (set[k] ??= { samples: [], median: NaN })
+    const f: Figure = (set[k] ??= { samples: [], median: NaN, rounds: [] })
     f.samples.push(v)
+    ;(f.rounds ??= []).push(round)
     f.median = median(f.samples)
   }
 }
@@ -542,7 +561,7 @@ async function runPathTests(
     try {
       const r = await t.run(p, s)
       const sets = into[t.kind] ?? (into[t.kind] = {})
-      addSamples((sets[mode] ??= {}) as Record<string, Figure>, r.figures)
+      addSamples((sets[mode] ??= {}) as Record<string, Figure>, r.figures, round)
       progress.done(r.label)
     } catch (e) {
       const msg = (e as Error).message.slice(0, 300)

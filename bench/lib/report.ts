@@ -4,7 +4,7 @@ import { barChartSvg, type BarPanel } from '../chart.ts'
 import type { CliStartupFigure } from '../cli-startup.ts'
 import type { ControlPlaneResult, StoreFigures } from './control-plane.ts'
 import type { Mode } from './setups.ts'
-import { fmt, ratio } from './stats.ts'
+import { fmt, pairRounds, type Paired } from './stats.ts'
 import type {
   BenchResult,
   Figure,
@@ -13,6 +13,7 @@ import type {
   NamesFigureKey,
   PathsPhase,
   Phase,
+  Target,
 } from './types.ts'
 
 const MODE_ORDER: Mode[] = ['routed', 'kernel', 'bpf', 'docker']
@@ -24,12 +25,18 @@ const ROWS: { key: FigureKey; label: string; digits?: number }[] = [
   { key: 'tcp4Retransmits', label: 'TCP 4 streams retransmits' },
   { key: 'udp64Kpps', label: 'UDP 64 B received (kpps)' },
   { key: 'udp64LossPercent', label: 'UDP 64 B lost (%)', digits: 1 },
+  { key: 'udp64AppKpps', label: 'UDP 64 B read by iperf3 (kpps)' },
+  { key: 'udp64SenderCpuBusy', label: 'UDP 64 B: sending CPU busy (sender + path)' },
+  { key: 'udp64ReceiverCpuBusy', label: 'UDP 64 B: receiving CPU busy' },
   { key: 'latP50us', label: 'RTT p50 (µs)', digits: 1 },
   { key: 'latP99us', label: 'RTT p99 (µs)', digits: 1 },
   { key: 'cpuSecPerGB', label: 'CPU-s per GB, TCP at line rate' },
   { key: 'cpuSecPerGBAtRate', label: 'CPU-s per GB, TCP at fixed rate' },
   { key: 'softirqShare', label: 'softirq share of busy CPU, TCP 1 stream' },
 ]
+
+/** Figures that are shares (0..1), shown as percentages. */
+const SHARE_KEYS: FigureKey[] = ['softirqShare', 'udp64SenderCpuBusy', 'udp64ReceiverCpuBusy']
 
 const CHART_FIGURES: { key: FigureKey; title: string }[] = [
   { key: 'tcp1Gbps', title: 'TCP 1 stream, Gbit/s' },
@@ -96,7 +103,7 @@ export function renderReport(
   L.push(`- Data: [${paths.json}](${paths.json}), chart: [${paths.svg}](${paths.svg})`)
   L.push(`- Load: iperf3 ${m.iperfFlags}; ${m.sockperfFlags}`)
   L.push(
-    `- Rounds: ${m.config.rounds}, modes alternate ${(m.config.modes as string[]).join(' → ')} within each round; every figure is the median of the rounds`,
+    `- Rounds: ${m.config.rounds}, modes alternate ${(m.config.modes as string[]).join(' → ')} within each round; every figure is the median of the rounds, every ratio the median of per-round ratios`,
   )
   L.push('')
   L.push(`![chart](${paths.svg})`, '')
@@ -124,13 +131,12 @@ export function renderReport(
     '| target | value | wanted | met | evidence (when missed) |',
     '| --- | --- | --- | --- | --- |',
   )
-  for (const t of r.targets) {
-    const met = t.met === null ? 'not evaluated' : t.met ? 'yes' : '**missed**'
-    const val =
-      t.value === null ? '—' : t.target.includes('x') ? `${fmt(t.value)}x` : fmt(t.value, 1)
-    L.push(`| ${t.description} | ${val} | ${t.target} | ${met} | ${esc(t.note ?? '')} |`)
-  }
-  L.push('')
+  for (const t of r.targets) L.push(targetRow(t))
+  L.push(
+    '',
+    "A comparison of two modes is taken per round (A's round i against B's round i, minutes apart at most, so slow drift of the machine cancels out of it): the value is the median of those per-round ratios or differences, their min–max in brackets, and the target is judged on that median; \"k of n rounds\" counts the rounds that met it on their own. The figures' own cells below stay the medians of their rounds.",
+    '',
+  )
 
   for (const p of r.phases) {
     L.push(`## Data plane, ${p.underlay} underlay: container on host 1 → container on host 2`, '')
@@ -160,7 +166,8 @@ export function renderReport(
     "- docker mode: two dockerd (each with its own containerd, sockets, data root and `--dns` inside the test's namespaces) in the setup's two host namespaces, joined in a Swarm over the underlay (`docker swarm init --advertise-addr`/`join`), `docker network create -d overlay --attachable`, busybox containers (`docker import` of busybox-static); iperf3 and sockperf are the host's binaries run in each container's namespace (`nsenter --net=/proc/PID/ns/net`). Its hosts are its own, so Docker's VXLAN port never meets weft's.",
     '- One setup per (underlay, mode) stays up for the whole phase; rounds alternate the modes, so slow drift of the machine hits every mode alike.',
     `- Pinning: iperf3/sockperf client on CPU ${m.config.cpuClient}, servers on CPU ${m.config.cpuServer}, in every mode.`,
-    '- TCP: iperf3 `-J`, receiver bytes/s; retransmits from the sender. UDP: iperf3 `-u -l 64 -b 0`, datagrams the server received per second (its own byte count over 64 B: the lost count iperf3 derives from sequence numbers is skewed by the `-O` warm-up reset).',
+    '- TCP: iperf3 `-J`, receiver bytes/s; retransmits from the sender.',
+    "- UDP 64 B: iperf3 `-u -l 64 -b 0 -w 4M`, one flow; the figure is the datagrams the receiving namespace's UDP took in (nstat UdpInDatagrams + UdpRcvbufErrors there) per second the sender sent (every iperf3 interval, warm-up included), not iperf3's own count (kept as \"read by iperf3\"). The sending CPU runs the sender and the whole path in softirq (veth delivers on the transmitting CPU) and is saturated in every mode; the receiving CPU only reads and is not (its busy share is in the table), and the 4 MB receive buffer keeps short stalls of the reader from dropping datagrams (UdpRcvbufErrors in the counters). With iperf3's default ~200 KB buffer, 2–6% of datagrams overflowed it in bursts and the count partly measured iperf3's receive loop.",
     '- Latency: sockperf UDP ping-pong, round-trip percentiles.',
     "- CPU cost: busy jiffies of all CPUs (/proc/stat, everything but idle and iowait) across the TCP single-stream run (line rate, both CPUs saturated) and across a TCP run at a fixed rate, divided by GB received. The line-rate figure is sound (the CPUs are busy all the time). **The fixed-rate figure is not trustworthy on this VM**: this kernel has CONFIG_TICK_CPU_ACCOUNTING=y, CONFIG_IRQ_TIME_ACCOUNTING unset, HZ=250, so /proc/stat time is sampled at the 4 ms tick, and iperf3's pacing timer bursts in step with it, so it swings 20x between rounds of the same mode; it is kept in the JSON for machines with precise IRQ time accounting, and no target uses it.",
     '- Evidence counters: nstat deltas (TcpExtTCPOFOQueue, TcpExtTCPSACKReorder, UdpRcvbufErrors, IpInDiscards …) in the client, server and host namespaces around the TCP and UDP runs; in the JSON under `phases[].counters`.',
@@ -245,15 +252,12 @@ export function pathsSection(p: Phase): string[] {
           ? `${v} <sub>(${f.samples.map((x) => fmt(x, row.digits ?? 1)).join(', ')})</sub>`
           : v
       }
-      const q = ratios.map((m) => {
-        const r = ratio(set[m]?.[row.key]?.median, set.routed?.[row.key]?.median)
-        return Number.isFinite(r) ? `${fmt(r)}x` : '—'
-      })
+      const q = ratios.map((m) => ratioCell(pairRounds(set[m]?.[row.key], set.routed?.[row.key])))
       L.push(
         `| ${PATH_TITLE[row.path]} | ${row.label} | ${modes.map(cell).join(' | ')} | ${q.join(' | ')} |`,
       )
     }
-    L.push('', "Cells: median, with every round's sample in brackets.", '')
+    L.push('', RATIO_NOTE, '')
   }
   const notes = Object.entries(ps.notes) as [Mode, string][]
   if (notes.length) L.push(...notes.map(([m, n]) => `- ${m}: ${esc(n)}`), '')
@@ -291,6 +295,33 @@ function cliStartupSection(r: BenchResult): string[] {
   return L
 }
 
+/** One row of the targets table: the paired median with its range, and rounds met. */
+export function targetRow(t: Target): string {
+  const isRatio = t.target.includes('x')
+  const show = (x: number) => (isRatio ? `${fmt(x)}x` : fmt(x, 1))
+  let val = t.value === null ? '—' : show(t.value)
+  if (t.value !== null && t.rounds && t.rounds.n > 1)
+    // "to" for differences: a dash between two negative numbers reads as a minus
+    val += ` <sub>(${show(t.rounds.min)}${isRatio ? '–' : ' to '}${show(t.rounds.max)})</sub>`
+  let met = t.met === null ? 'not evaluated' : t.met ? 'yes' : '**missed**'
+  if (t.met !== null && t.rounds)
+    met += t.rounds.paired
+      ? `, met in ${t.rounds.met} of ${t.rounds.n} rounds`
+      : ' (rounds not matched: ratio of medians)'
+  return `| ${t.description} | ${val} | ${t.target} | ${met} | ${esc(t.note ?? '')} |`
+}
+
+/** A ratio column's cell: the median of per-round ratios, their min–max when more than one. */
+export function ratioCell(q: Paired | undefined): string {
+  if (!q) return '—'
+  return q.values.length > 1
+    ? `${fmt(q.median)}x <sub>(${fmt(q.min)}–${fmt(q.max)})</sub>`
+    : `${fmt(q.median)}x`
+}
+
+const RATIO_NOTE =
+  "Cells: median, with every round's sample in brackets. Ratio columns: the median of per-round ratios (each round's A against the same round's B), min–max in brackets."
+
 function figureTable(sets: Partial<Record<Mode, FigureSet>>): string[] {
   const modes = MODE_ORDER.filter((m) => sets[m])
   if (!modes.length) return ['No mode produced figures.', '']
@@ -314,19 +345,18 @@ function figureTable(sets: Partial<Record<Mode, FigureSet>>): string[] {
     const cell = (mo: Mode) => {
       const f = sets[mo]?.[row.key]
       if (!f) return '—'
-      const v =
-        row.key === 'softirqShare' ? `${fmt(f.median * 100, 0)}%` : fmt(f.median, row.digits ?? 2)
+      const pct = SHARE_KEYS.includes(row.key)
+      const v = pct ? `${fmt(f.median * 100, 0)}%` : fmt(f.median, row.digits ?? 2)
       return f.samples.length > 1
-        ? `${v} <sub>(${f.samples.map((x) => fmt(row.key === 'softirqShare' ? x * 100 : x, row.digits ?? 1)).join(', ')})</sub>`
+        ? `${v} <sub>(${f.samples.map((x) => fmt(pct ? x * 100 : x, row.digits ?? 1)).join(', ')})</sub>`
         : v
     }
-    const ratios = ratioCols.map(([a, b]) => {
-      const q = ratio(sets[a]?.[row.key]?.median, sets[b]?.[row.key]?.median)
-      return Number.isFinite(q) ? `${fmt(q)}x` : '—'
-    })
+    const ratios = ratioCols.map(([a, b]) =>
+      ratioCell(pairRounds(sets[a]?.[row.key], sets[b]?.[row.key])),
+    )
     L.push(`| ${row.label} | ${modes.map(cell).join(' | ')} | ${ratios.join(' | ')} |`)
   }
-  L.push('', "Cells: median, with every round's sample in brackets.", '')
+  L.push('', RATIO_NOTE, '')
   return L
 }
 

@@ -32,3 +32,64 @@ export function fmt(x: number | undefined, digits = 2): string {
   if (Math.abs(x) >= 10) return x.toFixed(Math.max(0, digits - 1))
   return x.toFixed(digits)
 }
+
+/** The samples of one figure over rounds; `rounds[i]` is the round of `samples[i]` when known. */
+export interface RoundSamples {
+  samples: readonly number[]
+  rounds?: readonly number[]
+}
+
+/** A comparison of two modes taken round by round (pairRounds). */
+export interface Paired {
+  /** median of the per-round values */
+  median: number
+  min: number
+  max: number
+  /** one value per round both modes have */
+  values: number[]
+  /** false: the rounds could not be matched, and `values` is the one comparison of the medians */
+  paired: boolean
+}
+
+/**
+ * `op` (default a / b) of A's round i against B's round i, for every round both have, and
+ * the median of those. Modes alternate within a round, so a pair ran minutes apart at most
+ * and slow drift of the machine cancels out of it, which it does not from a ratio of medians
+ * over rounds. Rounds are matched by number when both figures carry them, else by position
+ * when both have as many samples; otherwise the medians are compared (paired: false).
+ * Non-finite values (a round where B was 0) are left out; undefined when nothing is left.
+ */
+export function pairRounds(
+  a: RoundSamples | undefined,
+  b: RoundSamples | undefined,
+  op: (x: number, y: number) => number = ratio,
+): Paired | undefined {
+  if (!a?.samples.length || !b?.samples.length) return undefined
+  let values: number[]
+  let paired = true
+  if (a.rounds && b.rounds) {
+    const byRound = new Map(b.rounds.map((r, i) => [r, b.samples[i]!]))
+    values = a.rounds.flatMap((r, i) =>
+      byRound.has(r) ? [op(a.samples[i]!, byRound.get(r)!)] : [],
+    )
+  } else if (a.samples.length === b.samples.length) {
+    values = a.samples.map((x, i) => op(x, b.samples[i]!))
+  } else {
+    values = [op(median(a.samples), median(b.samples))]
+    paired = false
+  }
+  values = values.filter(Number.isFinite)
+  if (!values.length) return undefined
+  return {
+    median: median(values),
+    min: Math.min(...values),
+    max: Math.max(...values),
+    values,
+    paired,
+  }
+}
+
+/** a − b, or NaN when either is missing. */
+export function difference(a: number | undefined, b: number | undefined): number {
+  return a === undefined || b === undefined ? NaN : a - b
+}

@@ -1,9 +1,10 @@
-// The issue's targets, evaluated against a run's medians. Nothing here is asserted: a missed
-// target is reported with the counters that bear on it, and a target whose mode did not run
-// is reported as not evaluated.
+// The issue's targets, evaluated on a run's rounds: a comparison of two modes is taken round
+// by round (stats.pairRounds) and judged on the median of those, with how many rounds met it
+// alone. Nothing here is asserted: a missed target is reported with the counters that bear on
+// it, and a target whose mode did not run is reported as not evaluated.
 import { CLI_RSS_TARGET_MB, CLI_WALL_TARGET_MS, worstOf } from '../cli-startup.ts'
 import type { Mode, Underlay } from './setups.ts'
-import { median, ratio } from './stats.ts'
+import { difference, median, pairRounds, ratio, type Paired, type RoundSamples } from './stats.ts'
 import type { BenchResult, FigureKey, Phase, Target } from './types.ts'
 
 const med = (p: Phase | undefined, mode: Mode, key: FigureKey) => p?.remote[mode]?.[key]?.median
@@ -25,6 +26,33 @@ export function counter(
   )
 }
 
+/** A counter per round (summed as `counter` does), with the rounds of its test's figure. */
+export function counterRounds(
+  p: Phase | undefined,
+  mode: Mode,
+  test: 'tcp1' | 'udp64',
+  name: string,
+  ns?: string,
+): RoundSamples | undefined {
+  const rounds = p?.counters[mode]?.[test]
+  if (!rounds?.length) return undefined
+  const samples = rounds.map((r) =>
+    Object.entries(r).reduce((a, [n, c]) => (ns && n !== ns ? a : a + (c[name] ?? 0)), 0),
+  )
+  // counters are kept exactly when the test's figures are, so they share its rounds
+  const of = p?.remote[mode]?.[test === 'tcp1' ? 'tcp1Gbps' : 'udp64Kpps']?.rounds
+  return of && of.length === samples.length ? { samples, rounds: of } : { samples }
+}
+
+/** Mode a against mode b on one figure, round by round. */
+const paired = (
+  p: Phase | undefined,
+  a: Mode,
+  b: Mode,
+  key: FigureKey,
+  op: (x: number, y: number) => number = ratio,
+) => pairRounds(p?.remote[a]?.[key], p?.remote[b]?.[key], op)
+
 function evidence(p: Phase | undefined, test: 'tcp1' | 'udp64'): string {
   const parts: string[] = []
   for (const mode of ['kernel', 'bpf', 'routed', 'docker'] as Mode[]) {
@@ -37,9 +65,14 @@ function evidence(p: Phase | undefined, test: 'tcp1' | 'udp64'): string {
           `softirq ${soft === undefined ? '—' : (soft * 100).toFixed(0) + '%'} of busy CPU, ${fmtN(med(p, mode, 'cpuSecPerGB'), 2)} CPU-s/GB`,
       )
     } else {
+      const pct = (k: FigureKey) => {
+        const v = med(p, mode, k)
+        return v === undefined ? '—' : `${(v * 100).toFixed(0)}%`
+      }
       parts.push(
         `${mode}: ${fmtN(med(p, mode, 'udp64LossPercent'), 1)}% lost, receiver UdpRcvbufErrors ${fmtN(counter(p, mode, 'udp64', 'UdpRcvbufErrors', 'server'))}, ` +
-          `host drops (IpInDiscards+UdpInErrors, hosts) ${fmtN(sumOf(p, mode, 'udp64', ['IpInDiscards', 'UdpInErrors'], ['host1', 'host2']))}`,
+          `host drops (IpInDiscards+UdpInErrors, hosts) ${fmtN(sumOf(p, mode, 'udp64', ['IpInDiscards', 'UdpInErrors'], ['host1', 'host2']))}, ` +
+          `sending CPU ${pct('udp64SenderCpuBusy')} / receiving CPU ${pct('udp64ReceiverCpuBusy')} busy`,
       )
     }
   }
@@ -81,22 +114,39 @@ export function evaluateTargets(r: BenchResult): Target[] {
   const add = (
     id: string,
     description: string,
-    value: number | undefined,
+    value: number | Paired | undefined,
     target: string,
     ok: (v: number) => boolean,
     modes: Mode[],
     why = '',
   ) => {
-    const v = value !== undefined && Number.isFinite(value) ? value : null
+    const cmp = typeof value === 'object' ? value : undefined
+    const x = cmp ? cmp.median : (value as number | undefined)
+    const v = x !== undefined && Number.isFinite(x) ? x : null
     const met = v === null ? null : ok(v)
     const note = v === null ? unavailable(modes) || 'no samples' : met ? undefined : why
-    out.push({ id, description, value: v, target, met, ...(note ? { note } : {}) })
+    const rounds = cmp && {
+      n: cmp.values.length,
+      met: cmp.values.filter(ok).length,
+      min: cmp.min,
+      max: cmp.max,
+      paired: cmp.paired,
+    }
+    out.push({
+      id,
+      description,
+      value: v,
+      target,
+      met,
+      ...(rounds && v !== null ? { rounds } : {}),
+      ...(note ? { note } : {}),
+    })
   }
   if (wire) {
     add(
       'wire.tcp1.bpf/kernel',
       'wire: bpf TCP single stream vs kernel',
-      ratio(med(wire, 'bpf', 'tcp1Gbps'), med(wire, 'kernel', 'tcp1Gbps')),
+      paired(wire, 'bpf', 'kernel', 'tcp1Gbps'),
       '>= 1.3x',
       (v) => v >= 1.3,
       ['bpf', 'kernel'],
@@ -105,7 +155,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'wire.tcp1.bpf/routed',
       'wire: bpf TCP single stream vs routed',
-      ratio(med(wire, 'bpf', 'tcp1Gbps'), med(wire, 'routed', 'tcp1Gbps')),
+      paired(wire, 'bpf', 'routed', 'tcp1Gbps'),
       '>= 0.97x',
       (v) => v >= 0.97,
       ['bpf', 'routed'],
@@ -115,7 +165,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'wire.tcp1.bpf/docker',
       "wire: bpf TCP single stream vs Docker's overlay",
-      ratio(med(wire, 'bpf', 'tcp1Gbps'), med(wire, 'docker', 'tcp1Gbps')),
+      paired(wire, 'bpf', 'docker', 'tcp1Gbps'),
       '>= 1.3x',
       (v) => v >= 1.3,
       ['bpf', 'docker'],
@@ -124,7 +174,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'wire.udp64.bpf/docker',
       "wire: bpf UDP 64 B received pps vs Docker's overlay",
-      ratio(med(wire, 'bpf', 'udp64Kpps'), med(wire, 'docker', 'udp64Kpps')),
+      paired(wire, 'bpf', 'docker', 'udp64Kpps'),
       '>= 1.6x',
       (v) => v >= 1.6,
       ['bpf', 'docker'],
@@ -133,7 +183,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'wire.p99.bpf-docker',
       "wire: bpf RTT p99 minus Docker's overlay RTT p99 (µs)",
-      diff(med(wire, 'bpf', 'latP99us'), med(wire, 'docker', 'latP99us')),
+      paired(wire, 'bpf', 'docker', 'latP99us', difference),
       '<= 0',
       (v) => v <= 0,
       ['bpf', 'docker'],
@@ -142,7 +192,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'wire.udp64.bpf/kernel',
       'wire: bpf UDP 64 B received pps vs kernel',
-      ratio(med(wire, 'bpf', 'udp64Kpps'), med(wire, 'kernel', 'udp64Kpps')),
+      paired(wire, 'bpf', 'kernel', 'udp64Kpps'),
       '>= 1.6x',
       (v) => v >= 1.6,
       ['bpf', 'kernel'],
@@ -151,7 +201,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'wire.retrans.bpf/kernel',
       'wire: bpf TCP retransmits vs kernel (single stream)',
-      ratio(med(wire, 'bpf', 'tcp1Retransmits'), med(wire, 'kernel', 'tcp1Retransmits')),
+      paired(wire, 'bpf', 'kernel', 'tcp1Retransmits'),
       '<= 1.5x',
       (v) => v <= 1.5,
       ['bpf', 'kernel'],
@@ -160,7 +210,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'wire.p99.bpf-kernel',
       'wire: bpf RTT p99 minus kernel RTT p99 (µs)',
-      diff(med(wire, 'bpf', 'latP99us'), med(wire, 'kernel', 'latP99us')),
+      paired(wire, 'bpf', 'kernel', 'latP99us', difference),
       '<= 0',
       (v) => v <= 0,
       ['bpf', 'kernel'],
@@ -171,7 +221,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'veth.tcp1.bpf/routed',
       'veth: bpf TCP single stream vs routed',
-      ratio(med(veth, 'bpf', 'tcp1Gbps'), med(veth, 'routed', 'tcp1Gbps')),
+      paired(veth, 'bpf', 'routed', 'tcp1Gbps'),
       '>= 0.97x',
       (v) => v >= 0.97,
       ['bpf', 'routed'],
@@ -180,7 +230,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       'veth.tcp1.bpf/docker',
       "veth: bpf TCP single stream vs Docker's overlay",
-      ratio(med(veth, 'bpf', 'tcp1Gbps'), med(veth, 'docker', 'tcp1Gbps')),
+      paired(veth, 'bpf', 'docker', 'tcp1Gbps'),
       '>= 1.3x',
       (v) => v >= 1.3,
       ['bpf', 'docker'],
@@ -194,7 +244,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       `${p.underlay}.retrans.bpf/routed`,
       `${p.underlay}: bpf TCP retransmits vs routed (single stream)`,
-      ratio(med(p, 'bpf', 'tcp1Retransmits'), med(p, 'routed', 'tcp1Retransmits')),
+      paired(p, 'bpf', 'routed', 'tcp1Retransmits'),
       '<= 1.2x',
       (v) => v <= 1.2,
       ['bpf', 'routed'],
@@ -203,9 +253,9 @@ export function evaluateTargets(r: BenchResult): Target[] {
     add(
       `${p.underlay}.ofo.bpf/routed`,
       `${p.underlay}: bpf receiver out-of-order queueings vs routed (single stream)`,
-      ratio(
-        counter(p, 'bpf', 'tcp1', 'TcpExtTCPOFOQueue', 'server'),
-        counter(p, 'routed', 'tcp1', 'TcpExtTCPOFOQueue', 'server'),
+      pairRounds(
+        counterRounds(p, 'bpf', 'tcp1', 'TcpExtTCPOFOQueue', 'server'),
+        counterRounds(p, 'routed', 'tcp1', 'TcpExtTCPOFOQueue', 'server'),
       ),
       '<= 1.2x',
       (v) => v <= 1.2,
@@ -216,7 +266,7 @@ export function evaluateTargets(r: BenchResult): Target[] {
       add(
         'same-host.retrans.bpf/routed',
         'same host: bpf TCP retransmits vs routed (single stream)',
-        ratio(p.sameHost.bpf?.tcp1Retransmits?.median, p.sameHost.routed?.tcp1Retransmits?.median),
+        pairRounds(p.sameHost.bpf?.tcp1Retransmits, p.sameHost.routed?.tcp1Retransmits),
         '<= 1.2x',
         (v) => v <= 1.2,
         ['bpf', 'routed'],
@@ -313,8 +363,4 @@ export function evaluateTargets(r: BenchResult): Target[] {
     conv.note = `did not converge within the ${Number(r.meta.config.convergeTimeoutMs) / 1000} s timeout (${cp.converge.note ?? ''}); the connect calls alone took ${fmtN(cp.converge.apiSeconds, 0)} s — each connect waits for a full reconciler pass on its host (attach concurrency 4), so 333 attaches per host queue behind each other`
   }
   return out
-}
-
-function diff(a: number | undefined, b: number | undefined): number {
-  return a === undefined || b === undefined ? NaN : a - b
 }

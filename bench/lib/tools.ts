@@ -75,6 +75,58 @@ export function parseIperfUdp(json: string): UdpResult {
   }
 }
 
+/**
+ * Seconds the iperf3 UDP sender was sending: every interval of its -J output, the -O warm-up
+ * ones included (packets flow during those too, and the namespace counters see them).
+ */
+export function udpSendingSeconds(json: string): number {
+  const j = JSON.parse(json)
+  const intervals = (j.intervals ?? []) as { sum?: { seconds?: number } }[]
+  const sum = intervals.reduce((a, i) => a + (i.sum?.seconds ?? 0), 0)
+  if (sum > 0) return sum
+  const fallback = (j.end?.sum?.seconds ?? 0) + (j.start?.test_start?.omit ?? 0)
+  if (!(fallback > 0)) throw new Error('iperf3 -J output has no interval or end.sum.seconds')
+  return fallback
+}
+
+/** Datagrams the iperf3 UDP sender sent over the same intervals (undefined if not reported). */
+export function udpSentPackets(json: string): number | undefined {
+  const intervals = (JSON.parse(json).intervals ?? []) as { sum?: { packets?: number } }[]
+  if (!intervals.length || intervals.some((i) => typeof i.sum?.packets !== 'number'))
+    return undefined
+  return intervals.reduce((a, i) => a + i.sum!.packets!, 0)
+}
+
+/**
+ * Datagrams the receiving namespace's UDP took in between two counter readings: read by a
+ * socket (UdpInDatagrams) or dropped because its receive buffer was full (UdpRcvbufErrors) —
+ * everything the datapath delivered, whatever the receiving program managed to read.
+ */
+export function udpDelivered(before: Counters, after: Counters): number {
+  const d = (k: string) => (after[k] ?? 0) - (before[k] ?? 0)
+  return d('UdpInDatagrams') + d('UdpRcvbufErrors')
+}
+
+/** Busy share (0..1, everything but idle and iowait) of each CPU between two /proc/stat texts. */
+export function perCpuBusy(before: string, after: string): number[] {
+  const rows = (t: string) =>
+    t
+      .split('\n')
+      .filter((l) => /^cpu\d+ /.test(l))
+      .map((l) => {
+        const f = l.trim().split(/\s+/).slice(1, 9).map(Number)
+        const total = f.reduce((a, b) => a + b, 0)
+        return { total, idle: f[3]! + f[4]! }
+      })
+  const a = rows(before)
+  const b = rows(after)
+  if (!a.length || a.length !== b.length) throw new Error('/proc/stat has no per-CPU lines')
+  return a.map((x, i) => {
+    const total = b[i]!.total - x.total
+    return total > 0 ? (total - (b[i]!.idle - x.idle)) / total : 0
+  })
+}
+
 export interface LatencyResult {
   p50us: number
   p99us: number
@@ -253,18 +305,73 @@ export async function tcpRun(
   }
 }
 
+/**
+ * Receive buffer asked of both iperf3 sockets for 64 B UDP (-w): the default (~200 KB, about
+ * 600 small datagrams of truesize) overflows whenever the receiver is descheduled for a
+ * moment, so iperf3's count partly measured its own receive loop, not the path.
+ */
+export const UDP_SOCKET_BUFFER = '4M'
+
+export interface UdpRun extends UdpResult {
+  /** Datagrams iperf3 itself counted per second (rxPps is what the namespace's UDP took in). */
+  appRxPps: number
+  /** Datagrams dropped at the receiving socket (its buffer full), over the run. */
+  rcvbufErrors: number
+  /** Busy share of each CPU over the run (CPU_CLIENT carries the sender and the path's softirq). */
+  cpuBusy: number[]
+}
+
+/**
+ * 64 B UDP at full speed. rxPps is the datagrams the receiving namespace's UDP took in per
+ * second of sending (udpDelivered, udpSendingSeconds): the path's figure, not iperf3's.
+ */
 export async function udpRun(
   ns: string,
   serverNs: string,
   ip: string,
   seconds: number,
   port = IPERF_PORT,
-): Promise<UdpResult> {
-  const cmd = [...iperfBase(ip, seconds, port), '-u', '-l', '64', '-b', '0']
+): Promise<UdpRun> {
+  const cmd = [
+    ...iperfBase(ip, seconds, port),
+    '-u',
+    '-l',
+    '64',
+    '-b',
+    '0',
+    '-w',
+    UDP_SOCKET_BUFFER,
+  ]
+  await waitIperfIdle(serverNs)
+  const before = await readCounters(serverNs)
+  const stat0 = readFileSync('/proc/stat', 'utf8')
   const r = await iperfClient(ns, serverNs, cmd, seconds)
+  const stat1 = readFileSync('/proc/stat', 'utf8')
+  const after = await readCounters(serverNs)
   if (r.code !== 0)
     throw new Error(`iperf3 UDP to ${ip} exited ${r.code}: ${errorOf(r.stdout, r.stderr)}`)
-  return parseIperfUdp(r.stdout)
+  const app = parseIperfUdp(r.stdout)
+  const delivered = udpDelivered(before, after)
+  const rxPps = delivered / udpSendingSeconds(r.stdout)
+  // lost: sent against delivered over the same span, warm-up included on both sides
+  const sent = udpSentPackets(r.stdout)
+  const lostPercent =
+    sent !== undefined
+      ? sent > 0
+        ? Math.max(0, 100 * (1 - delivered / sent))
+        : 0
+      : app.txPps > 0
+        ? Math.max(0, 100 * (1 - rxPps / app.txPps))
+        : 0
+  return {
+    ...app,
+    rxPps,
+    rxPackets: delivered,
+    lostPercent,
+    appRxPps: app.rxPps,
+    rcvbufErrors: (after.UdpRcvbufErrors ?? 0) - (before.UdpRcvbufErrors ?? 0),
+    cpuBusy: perCpuBusy(stat0, stat1),
+  }
 }
 
 export async function latencyRun(
@@ -307,11 +414,33 @@ export const COUNTERS = [
 
 export type Counters = Record<string, number>
 
-/** Absolute SNMP/netstat counters of a namespace (nstat -a: history ignored and not updated). */
+/**
+ * nstat's text output ("#kernel", then "Name value rate" lines) as counters. Not `nstat -j`:
+ * iproute2 6.1 prints the JSON values as 32-bit, so IpExtOutOctets wraps after 4.3 GB (seen:
+ * 9,134,051,245 in /proc/net/netstat, 544,116,653 in the JSON) and a delta turns negative.
+ */
+export function parseNstat(text: string): Counters {
+  const out: Counters = {}
+  for (const line of text.split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue
+    const [name, value] = line.trim().split(/\s+/)
+    const v = Number(value)
+    if (!name || !Number.isFinite(v)) throw new Error(`nstat line not understood: ${line}`)
+    out[name] = v
+  }
+  return out
+}
+
+/** Every absolute SNMP/netstat counter of a namespace (nstat -a: history ignored and not updated). */
+export async function readAllCounters(ns: string): Promise<Counters> {
+  const r = await runInNs(ns, ['nstat', '-a', '-s', '-z'], { timeoutMs: 10_000 })
+  if (r.code !== 0) throw new Error(`nstat in ${ns} exited ${r.code}: ${r.stderr.trim()}`)
+  return parseNstat(r.stdout)
+}
+
+/** The COUNTERS of a namespace, absolute. */
 export async function readCounters(ns: string): Promise<Counters> {
-  const r = await runInNs(ns, ['nstat', '-a', '-s', '-z', '-j'], { timeoutMs: 10_000 })
-  if (r.code !== 0) return {}
-  const all = (JSON.parse(r.stdout).kernel ?? {}) as Counters
+  const all = await readAllCounters(ns)
   return Object.fromEntries(COUNTERS.map((k) => [k, all[k] ?? 0]))
 }
 

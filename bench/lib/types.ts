@@ -8,6 +8,8 @@ import type { Mode, Underlay } from './setups.ts'
 export interface Figure {
   samples: number[]
   median: number
+  /** The round (1-based) of each sample, so ratios pair rounds (absent in older results). */
+  rounds?: number[]
 }
 
 export const FIGURE_KEYS = [
@@ -17,6 +19,11 @@ export const FIGURE_KEYS = [
   'tcp4Retransmits',
   'udp64Kpps',
   'udp64LossPercent',
+  /** iperf3's own count of 64 B datagrams received per second (udp64Kpps: the namespace's UDP) */
+  'udp64AppKpps',
+  /** busy share of CPU_CLIENT (sender + the path's softirq) and CPU_SERVER over the UDP run */
+  'udp64SenderCpuBusy',
+  'udp64ReceiverCpuBusy',
   'latP50us',
   'latP99us',
   'cpuSecPerGB',
@@ -94,10 +101,13 @@ export interface Phase {
 export interface Target {
   id: string
   description: string
+  /** For a comparison of two modes: the median of the per-round comparisons (stats.pairRounds). */
   value: number | null
   target: string
   /** null: could not be evaluated (a mode did not run) */
   met: boolean | null
+  /** A comparison's rounds: how many there were, how many met the target alone, their range. */
+  rounds?: { n: number; met: number; min: number; max: number; paired: boolean }
   note?: string
 }
 
