@@ -28,7 +28,7 @@ import {
 import { stopAll } from './lib/procs.ts'
 import { liveTopologies, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
-import { tcpRun } from './lib/tools.ts'
+import { readAllCounters, tcpRun } from './lib/tools.ts'
 import { runInNs } from './lib/procs.ts'
 import {
   busyShares,
@@ -91,11 +91,8 @@ const RECEIVER = [
   'IpInDiscards',
 ] as const
 
-async function nstat(ns: string): Promise<Record<string, number>> {
-  const r = await runInNs(ns, ['nstat', '-a', '-s', '-z', '-j'], { timeoutMs: 10_000 })
-  if (r.code !== 0) throw new Error(`nstat in ${ns}: ${r.stderr.trim()}`)
-  return (JSON.parse(r.stdout).kernel ?? {}) as Record<string, number>
-}
+/** Text output, not `nstat -j` (its JSON wraps counters at 2^32: see readAllCounters). */
+const nstat = readAllCounters
 
 /** /proc/net/softnet_stat per CPU: processed, dropped (backlog full), time_squeeze. */
 function softnet(): number[][] {
