@@ -52,6 +52,8 @@ function positive(flag: string, v: string, min = 1): number {
 /** One agent's memory, MB. */
 export interface MemorySplit {
   node: string
+  /** CPU seconds the agent used since it started (user + system) */
+  cpuSeconds: number
   /** established TCP connections in the agent's namespace (long polls to and from the store) */
   tcpEstablished: number
   mirror: { rows: number; mb: number }
@@ -99,6 +101,13 @@ function mirrorSize(agent: RunningAgent): { rows: number; mb: number } {
 function tcpEstablished(pid: number): number {
   const lines = readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)
   return lines.filter((l) => l.trim().split(/\s+/)[3] === '01').length
+}
+
+/** utime + stime of a process, seconds (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 function vmRssMb(pid: number): number {
@@ -189,6 +198,7 @@ async function split(agent: RunningAgent): Promise<MemorySplit> {
   )
   return {
     node: agent.node,
+    cpuSeconds: round(cpuSeconds(agent.proc.pid)),
     tcpEstablished: tcpEstablished(agent.proc.pid),
     mirror: mirrorSize(agent),
     objects,
@@ -248,7 +258,7 @@ function print(label: string, rows: MemorySplit[]): void {
     console.log(s.node.padEnd(14) + cells.map((c) => c.toFixed(1).padStart(9)).join(''))
     console.log('  top: ' + s.top.map((t) => `${t.what} ${t.mb}`).join(' · '))
     console.log(
-      `  mirror ${s.mirror.rows} rows, ${s.mirror.mb} MB; TCP established: ${s.tcpEstablished}${s.storeParked ? `; parked on the store: ${s.storeParked}` : ''}; JS objects: ${s.objects.join(' · ')}`,
+      `  CPU ${s.cpuSeconds} s since start; mirror ${s.mirror.rows} rows, ${s.mirror.mb} MB; TCP established: ${s.tcpEstablished}${s.storeParked ? `; parked on the store: ${s.storeParked}` : ''}; JS objects: ${s.objects.join(' · ')}`,
     )
     console.log('  anon regions (resident/size MB): ' + s.anonRegions.join(' '))
   }
