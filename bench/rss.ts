@@ -5,7 +5,7 @@
 //   bun run bench/rss.ts [--endpoints 1000] [--networks 100] [--datapath bpf|kernel] [--settle 20] [--json FILE]
 //
 // Per agent it prints VmRSS as found (the bench's figure), and after a full collection with its split: the JS heap after a full collection (the agent's
-// /metrics with WEFT_METRICS_GC=1), the rest of the anonymous memory (native: libSQL, Bun,
+// /metrics with WEFT_METRICS_GC=1; on the store host also the store thread's own heap), the rest of the anonymous memory (native: libSQL, Bun,
 // allocator), file-backed pages (the binary, libraries), BPF maps, and the top mappings.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -52,6 +52,8 @@ function positive(flag: string, v: string, min = 1): number {
 /** One agent's memory, MB. */
 export interface MemorySplit {
   node: string
+  /** CPU seconds the agent used since it started (user + system) */
+  cpuSeconds: number
   /** established TCP connections in the agent's namespace (long polls to and from the store) */
   tcpEstablished: number
   mirror: { rows: number; mb: number }
@@ -64,9 +66,14 @@ export interface MemorySplit {
   jsHeapLive: number
   jsHeapCapacity: number
   jsExtra: number
+  /** the embedded store thread's JS heap (its own VM), on the host that serves it; else 0 */
+  storeHeapLive: number
+  storeHeapCapacity: number
+  /** blocking queries parked on the store (store host only) */
+  storeParked: number
   /** anonymous resident pages (heap, mmap'd arenas, JS heap among them) */
   anon: number
-  /** anonymous minus the JS heap's capacity: native allocations (libSQL, Bun, mimalloc) */
+  /** anonymous minus the JS heaps' capacity (agent's and store thread's): native allocations (libSQL, Bun, mimalloc) */
   nativeAnon: number
   fileBacked: number
   bpfMaps: number
@@ -94,6 +101,13 @@ function mirrorSize(agent: RunningAgent): { rows: number; mb: number } {
 function tcpEstablished(pid: number): number {
   const lines = readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)
   return lines.filter((l) => l.trim().split(/\s+/)[3] === '01').length
+}
+
+/** utime + stime of a process, seconds (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 function vmRssMb(pid: number): number {
@@ -159,6 +173,11 @@ async function split(agent: RunningAgent): Promise<MemorySplit> {
   const jsHeapLive = (await metric(agent, text, 'weft_js_heap_bytes')) / MB
   const jsHeapCapacity = (await metric(agent, text, 'weft_js_heap_capacity_bytes')) / MB
   const jsExtra = (await metric(agent, text, 'weft_js_extra_memory_bytes')) / MB
+  const orZero = (x: number) => (Number.isNaN(x) ? 0 : x)
+  const storeHeapLive = orZero(await metric(agent, text, 'weft_store_thread_js_heap_bytes')) / MB
+  const storeHeapCapacity =
+    orZero(await metric(agent, text, 'weft_store_thread_js_heap_capacity_bytes')) / MB
+  const storeParked = orZero(await metric(agent, text, 'weft_store_parked_queries'))
   const maps = smaps(agent.proc.pid)
   let rssKb = 0
   let anonKb = 0
@@ -179,6 +198,7 @@ async function split(agent: RunningAgent): Promise<MemorySplit> {
   )
   return {
     node: agent.node,
+    cpuSeconds: round(cpuSeconds(agent.proc.pid)),
     tcpEstablished: tcpEstablished(agent.proc.pid),
     mirror: mirrorSize(agent),
     objects,
@@ -187,8 +207,11 @@ async function split(agent: RunningAgent): Promise<MemorySplit> {
     jsHeapLive: round(jsHeapLive),
     jsHeapCapacity: round(jsHeapCapacity),
     jsExtra: round(jsExtra),
+    storeHeapLive: round(storeHeapLive),
+    storeHeapCapacity: round(storeHeapCapacity),
+    storeParked,
     anon: round(anonKb / 1024),
-    nativeAnon: round(anonKb / 1024 - jsHeapCapacity),
+    nativeAnon: round(anonKb / 1024 - jsHeapCapacity - storeHeapCapacity),
     fileBacked: round(fileKb / 1024),
     bpfMaps: round(bpfKb / 1024),
     top,
@@ -202,7 +225,19 @@ function print(label: string, rows: MemorySplit[]): void {
   console.log(`\n${label}`)
   console.log(
     'node'.padEnd(14) +
-      ['RSS', 'after GC', 'JS live', 'JS cap', 'JS extra', 'anon', 'native', 'file', 'bpf maps']
+      [
+        'RSS',
+        'after GC',
+        'JS live',
+        'JS cap',
+        'JS extra',
+        'store JS',
+        'st. cap',
+        'anon',
+        'native',
+        'file',
+        'bpf maps',
+      ]
         .map((h) => h.padStart(9))
         .join(''),
   )
@@ -213,6 +248,8 @@ function print(label: string, rows: MemorySplit[]): void {
       s.jsHeapLive,
       s.jsHeapCapacity,
       s.jsExtra,
+      s.storeHeapLive,
+      s.storeHeapCapacity,
       s.anon,
       s.nativeAnon,
       s.fileBacked,
@@ -221,7 +258,7 @@ function print(label: string, rows: MemorySplit[]): void {
     console.log(s.node.padEnd(14) + cells.map((c) => c.toFixed(1).padStart(9)).join(''))
     console.log('  top: ' + s.top.map((t) => `${t.what} ${t.mb}`).join(' · '))
     console.log(
-      `  mirror ${s.mirror.rows} rows, ${s.mirror.mb} MB; TCP established: ${s.tcpEstablished}; JS objects: ${s.objects.join(' · ')}`,
+      `  CPU ${s.cpuSeconds} s since start; mirror ${s.mirror.rows} rows, ${s.mirror.mb} MB; TCP established: ${s.tcpEstablished}${s.storeParked ? `; parked on the store: ${s.storeParked}` : ''}; JS objects: ${s.objects.join(' · ')}`,
     )
     console.log('  anon regions (resident/size MB): ' + s.anonRegions.join(' '))
   }

@@ -206,6 +206,7 @@ async function build(
     drift: drift.datapath,
     prober,
     connects: connectTimings,
+    storeThread: kvServer,
   })
   let registered = () => false
   const doctor = agentDoctor({

@@ -6,6 +6,7 @@ import type { VniStats } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
 import type { StoreStatus } from '../store/index.ts'
 import type { PeerReport } from '../probe/index.ts'
+import type { StoreThreadMemory } from '../kv/secure/store-thread.ts'
 import { CONNECT_PHASES, type ConnectTimings } from './connect-timings.ts'
 
 export interface MetricsSources {
@@ -25,6 +26,8 @@ export interface MetricsSources {
   itemFailures?(): { totals: Record<string, number>; failing: Record<string, number> }
   /** Where local connects spent their time since start. */
   connects?(): ConnectTimings
+  /** The embedded store's thread, on the host that serves it: its own JS heap. */
+  storeThread?: { memory(collect?: boolean): Promise<StoreThreadMemory> }
 }
 
 export function createMetrics(src: MetricsSources) {
@@ -146,6 +149,7 @@ export function createMetrics(src: MetricsSources) {
   })
   peerMetrics(registry, () => src.peers?.() ?? [])
   memoryMetrics(registry)
+  if (src.storeThread) storeThreadMetrics(registry, src.storeThread)
   new Counter({
     name: 'weft_repairs_total',
     help: 'Drift put back: things weft made that were changed behind its back, by kind',
@@ -235,6 +239,48 @@ function memoryMetrics(registry: Registry): void {
   )
 }
 
+/**
+ * The embedded store's thread has a JS heap of its own, outside weft_js_heap_*: its live
+ * bytes, capacity and parked blocking queries, read in one message per scrape.
+ */
+function storeThreadMetrics(
+  registry: Registry,
+  thread: { memory(collect?: boolean): Promise<StoreThreadMemory> },
+): void {
+  const gcFirst = process.env.WEFT_METRICS_GC === '1'
+  // one question per scrape: the gauges of one scrape share an answer under a second old
+  let last: { at: number; answer: Promise<StoreThreadMemory> } | undefined
+  const answer = () => {
+    if (!last || performance.now() - last.at > 1000)
+      last = { at: performance.now(), answer: thread.memory(gcFirst) }
+    return last.answer
+  }
+  const gauge = (name: string, help: string, read: (m: StoreThreadMemory) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set(read(await answer()))
+      },
+    })
+  gauge(
+    'weft_store_thread_js_heap_bytes',
+    "Bytes of live objects in the embedded store thread's JS heap",
+    (m) => m.heapSize,
+  )
+  gauge(
+    'weft_store_thread_js_heap_capacity_bytes',
+    "Bytes the embedded store thread's JS heap holds from the system",
+    (m) => m.heapCapacity,
+  )
+  gauge(
+    'weft_store_parked_queries',
+    'Blocking queries parked on the embedded store (every host long-polls it)',
+    (m) => m.waiters,
+  )
+}
+
 /** Per-peer probe results: whether its datapath answers, round trip, loss, path MTU. */
 function peerMetrics(registry: Registry, peers: () => PeerReport[]): void {
   const labelNames = ['peer', 'vtep'] as const
@@ -308,6 +354,7 @@ export function agentMetrics(
     repairs?: { totalsByKind(): Record<string, number> }
     drift?: { lastFullCompare: { ms: number } }
     connects?: ConnectTimings
+    storeThread?: { memory(collect?: boolean): Promise<StoreThreadMemory> }
   },
 ) {
   return createMetrics({
@@ -320,6 +367,7 @@ export function agentMetrics(
     repairs: () => u.repairs?.totalsByKind() ?? {},
     driftCompareSeconds: () => (u.drift?.lastFullCompare.ms ?? 0) / 1000,
     ...(u.connects ? { connects: () => u.connects! } : {}),
+    ...(u.storeThread ? { storeThread: u.storeThread } : {}),
     itemFailures: () => {
       const totals = u.reconciler.failureTotals?.() ?? {}
       const failing = Object.fromEntries(Object.keys(totals).map((k) => [k, 0]))

@@ -1,6 +1,6 @@
 // The embedded store on its own thread (src/kv/secure/store-thread.ts), as the agent serves it:
 // it answers its own client and the join command's, keeps answering while the thread that
-// started it is blocked (the reason it has a thread), reports a start that fails, and stops.
+// started it is blocked (the reason it has a thread), reports its own heap, reports a start that fails, and stops.
 import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -66,6 +66,28 @@ describe('serveEmbeddedStoreInThread', () => {
     ])
     expect(curl.stderr.toString()).toBe('')
     expect(curl.stdout.toString()).toBe('answered')
+  })
+
+  test("memory: the thread's own heap and the queries parked on it", async () => {
+    const e = await threaded('h6')
+    const client = new ConsulClient(e.clientOptions)
+    const { index } = await client.kv.list('weft/v1/', {})
+    const ac = new AbortController()
+    const parked = client.kv
+      .list('weft/v1/parked/', { index, waitMs: 60_000, signal: ac.signal, retries: 0 })
+      .catch((x: Error) => x)
+    const deadline = performance.now() + 10_000
+    let m = await e.memory(true)
+    while (m.waiters < 1 && performance.now() < deadline) {
+      await Bun.sleep(20)
+      m = await e.memory(true)
+    }
+    expect(m.waiters).toBe(1)
+    expect(m.heapSize).toBeGreaterThan(0)
+    expect(m.heapCapacity).toBeGreaterThanOrEqual(m.heapSize)
+    expect(m.objects.length).toBeGreaterThan(0)
+    ac.abort()
+    await parked
   })
 
   test('a start that fails rejects with the cause', async () => {

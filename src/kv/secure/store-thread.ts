@@ -8,7 +8,21 @@ import type { EmbeddedStoreOptions } from './store-access.ts'
 import type { StoreClientOptions } from './cluster-secret.ts'
 
 export type ToStoreThread =
-  { type: 'start'; options: Omit<EmbeddedStoreOptions, 'onBackgroundError'> } | { type: 'stop' }
+  | { type: 'start'; options: Omit<EmbeddedStoreOptions, 'onBackgroundError'> }
+  | { type: 'stop' }
+  | { type: 'memory'; id: number; collect: boolean }
+
+/** The store thread's own JS heap (its VM is not the agent's: the agent's heap figures miss it). */
+export interface StoreThreadMemory {
+  heapSize: number
+  heapCapacity: number
+  extraMemorySize: number
+  /** parked blocking queries */
+  waiters: number
+  keys: number
+  /** the most common live object types, [type, count] */
+  objects: [string, number][]
+}
 
 export type FromStoreThread =
   | {
@@ -21,6 +35,7 @@ export type FromStoreThread =
   | { type: 'failed'; name: string; message: string }
   | { type: 'background-error'; what: string; message: string }
   | { type: 'stopped'; error?: string }
+  | { type: 'memory'; id: number; memory: StoreThreadMemory }
 
 export interface ThreadedEmbeddedStore {
   url: string
@@ -29,6 +44,8 @@ export interface ThreadedEmbeddedStore {
   clientOptions: StoreClientOptions
   /** `weft agent --store consul://ADDR:PORT --join-token …`, to print for the operator. */
   joinCommand: string
+  /** The thread's heap; `collect` runs a full collection there first (a measuring aid). */
+  memory(collect?: boolean): Promise<StoreThreadMemory>
   /** Stop serving and close the store's database; then the thread ends. */
   stop(): Promise<void>
 }
@@ -49,6 +66,8 @@ export async function serveEmbeddedStoreInThread(
   const { onBackgroundError, ...options } = o
   const worker = new Worker(workerEntry())
   let stopped: ((error?: string) => void) | undefined
+  const memoryAsked = new Map<number, (m: StoreThreadMemory) => void>()
+  let memoryId = 0
   const started = new Promise<Extract<FromStoreThread, { type: 'started' }>>((resolve, reject) => {
     worker.onmessage = (e: MessageEvent<FromStoreThread>) => {
       const m = e.data
@@ -57,6 +76,10 @@ export async function serveEmbeddedStoreInThread(
         reject(m.name === 'ValidationError' ? new ValidationError(m.message) : new Error(m.message))
       else if (m.type === 'background-error') onBackgroundError?.(m.what, new Error(m.message))
       else if (m.type === 'stopped') stopped?.(m.error)
+      else if (m.type === 'memory') {
+        memoryAsked.get(m.id)?.(m.memory)
+        memoryAsked.delete(m.id)
+      }
     }
     worker.onerror = (e) => {
       const err = new Error(`the embedded store's thread failed: ${e.message}`)
@@ -78,6 +101,13 @@ export async function serveEmbeddedStoreInThread(
     port: s.port,
     clientOptions: s.clientOptions,
     joinCommand: s.joinCommand,
+    memory: (collect = false) =>
+      new Promise<StoreThreadMemory>((resolve, reject) => {
+        if (stopping) return reject(new Error('the embedded store is stopping'))
+        const id = ++memoryId
+        memoryAsked.set(id, resolve)
+        worker.postMessage({ type: 'memory', id, collect } satisfies ToStoreThread)
+      }),
     stop: () =>
       (stopping ??= new Promise<void>((resolve, reject) => {
         // a thread that does not answer is ended anyway: the agent's stop must not hang on it

@@ -6,7 +6,8 @@ import {
   type EmbeddedStore,
   type EmbeddedStoreOptions,
 } from './store-access.ts'
-import type { FromStoreThread, ToStoreThread } from './store-thread.ts'
+import { heapStats } from 'bun:jsc'
+import type { FromStoreThread, StoreThreadMemory, ToStoreThread } from './store-thread.ts'
 
 declare const self: Worker
 const post = (m: FromStoreThread) => self.postMessage(m)
@@ -32,6 +33,8 @@ self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
     } catch (err) {
       post({ type: 'failed', name: (err as Error).name, message: errorText(err) })
     }
+  } else if (m.type === 'memory') {
+    post({ type: 'memory', id: m.id, memory: memory(m.collect) })
   } else if (m.type === 'stop') {
     try {
       await store?.stop()
@@ -39,6 +42,22 @@ self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
     } catch (err) {
       post({ type: 'stopped', error: errorText(err) })
     }
+  }
+}
+
+function memory(collect: boolean): StoreThreadMemory {
+  if (collect) Bun.gc(true)
+  const h = heapStats()
+  const stats = store?.served.stats()
+  return {
+    heapSize: h.heapSize,
+    heapCapacity: h.heapCapacity,
+    extraMemorySize: h.extraMemorySize,
+    waiters: stats?.waiters ?? 0,
+    keys: stats?.keys ?? 0,
+    objects: Object.entries(h.objectTypeCounts)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15),
   }
 }
 

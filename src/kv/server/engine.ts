@@ -5,9 +5,10 @@
 //   writes of one event-loop turn (group commit); nobody sees a write before its commit
 //   (it is applied to memory inside the commit's turn and rolled back if the commit fails);
 // - a write that changes nothing consumes no index and wakes nobody.
-import { createClient, type Client, type InStatement } from '@libsql/client'
+import { createClient, type Client } from '@libsql/client'
 import type { KvEntry, SessionInfo } from '../types.ts'
 import { fromI64, toI64 } from '../u64.ts'
+import { persistStatements } from './persist-sql.ts'
 
 export interface Tombstone {
   index: bigint
@@ -195,53 +196,8 @@ export class KvEngine {
   }
 
   private async persist(commits: { next: bigint; change: Change }[]): Promise<void> {
-    const now = Date.now()
-    const stmts: InStatement[] = []
-    const setMeta = (k: string, v: bigint) =>
-      stmts.push({ sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', args: [k, toI64(v)] })
-    for (const { next, change: c } of commits) {
-      for (const [key, e] of c.kv) {
-        if (e) {
-          stmts.push({
-            sql: 'INSERT OR REPLACE INTO kv (key, value, flags, session, lock_index, create_index, modify_index) VALUES (?,?,?,?,?,?,?)',
-            args: [
-              key,
-              e.value,
-              toI64(e.flags),
-              e.session ?? null,
-              toI64(e.lockIndex),
-              toI64(e.createIndex),
-              toI64(e.modifyIndex),
-            ],
-          })
-          stmts.push({ sql: 'DELETE FROM tombstones WHERE key = ?', args: [key] })
-        } else {
-          stmts.push({ sql: 'DELETE FROM kv WHERE key = ?', args: [key] })
-          stmts.push({
-            sql: 'INSERT OR REPLACE INTO tombstones (key, idx, at_ms) VALUES (?,?,?)',
-            args: [key, toI64(next), now],
-          })
-        }
-      }
-      for (const s of c.sessionsPut) {
-        const body = JSON.stringify({
-          ...s,
-          lockDelayNs: String(s.lockDelayNs),
-          createIndex: String(s.createIndex),
-          modifyIndex: String(s.modifyIndex),
-        })
-        stmts.push({
-          sql: 'INSERT OR REPLACE INTO sessions (id, body, create_index, modify_index) VALUES (?,?,?,?)',
-          args: [s.id, body, toI64(s.createIndex), toI64(s.modifyIndex)],
-        })
-      }
-      for (const id of c.sessionsDelete)
-        stmts.push({ sql: 'DELETE FROM sessions WHERE id = ?', args: [id] })
-      if (c.kv.size > 0) setMeta('kv_index', next)
-      if (c.sessionsPut.length > 0 || c.sessionsDelete.length > 0) setMeta('sessions_index', next)
-    }
-    setMeta('index', commits[commits.length - 1]!.next)
-    await this.db.batch(stmts, 'write')
+    // a few JSON-carrying statements per group, not one per row (see persist-sql.ts)
+    await this.db.batch(persistStatements(commits, Date.now()), 'write')
     this.commits++
   }
 
