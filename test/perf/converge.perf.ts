@@ -1,11 +1,13 @@
 // Scratch probe (not part of `bun test`): the bench's convergence workload alone, with the
 // CPU each kind of process used while it converged (own + reaped children).
-// Usage: bun run test/perf/converge.perf.ts [endpoints] [networks] [bpf|kernel] [attaches]
+// Usage: bun run test/perf/converge.perf.ts [endpoints] [networks] [bpf|kernel] [attaches] [--etcd]
+// The embedded store only unless --etcd. Agents are split per process (user/sys), agent 0 the store host.
 import { readdirSync, readFileSync } from 'node:fs'
 import { runControlPlane } from '../../bench/lib/control-plane.ts'
 
 function cpuByKind(): Map<string, number> {
   const out = new Map<string, number>()
+  const agents: [number, number, number][] = []
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')
@@ -20,23 +22,34 @@ function cpuByKind(): Map<string, number> {
             : ''
       if (!kind) continue
       const own = (Number(f[11]) + Number(f[12])) / 100
+      if (kind === 'agents') agents.push([Number(pid), Number(f[11]) / 100, Number(f[12]) / 100])
       const kids = (Number(f[13]) + Number(f[14])) / 100
       out.set(kind, (out.get(kind) ?? 0) + own)
       out.set(kind + ' children', (out.get(kind + ' children') ?? 0) + kids)
-    } catch {}
+    } catch {
+      // the process ended between readdir and read: it has no CPU to count any more
+    }
   }
+  // agents in start order (pid order): agent 0 hosts the store
+  agents.sort((a, b) => a[0] - b[0])
+  agents.forEach(([, user, sys], i) => {
+    out.set(`agent${i} user`, user)
+    out.set(`agent${i} sys`, sys)
+  })
   return out
 }
 
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const t0 = performance.now()
 let before = new Map<string, number>()
 const r = await runControlPlane({
-  datapath: (process.argv[4] ?? 'bpf') as 'bpf' | 'kernel',
-  attaches: Number(process.argv[5] ?? 3),
-  endpoints: Number(process.argv[2] ?? 1000),
-  networks: Number(process.argv[3] ?? 100),
+  datapath: (positional[2] ?? 'bpf') as 'bpf' | 'kernel',
+  attaches: Number(positional[3] ?? 3),
+  endpoints: Number(positional[0] ?? 1000),
+  networks: Number(positional[1] ?? 100),
   kvSeconds: 1,
   kv: false,
+  etcd: process.argv.includes('--etcd'),
   idleSeconds: 3,
   convergeTimeoutMs: 180_000,
   progress: (what, fig) => {
@@ -64,3 +77,4 @@ console.log(
     agents: r.agents,
   }),
 )
+console.log(`load: ${readFileSync('/proc/loadavg', 'utf8').trim()}`)
