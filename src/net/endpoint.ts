@@ -28,7 +28,7 @@ import { IFNAME_PREFIX } from './constants.ts'
 import { parseIPv4 } from './ip.ts'
 import { parseMac } from './mac.ts'
 import { assertIfname } from './names.ts'
-import { NetlinkError, RtnlSocket, type NlLink } from './netlink.ts'
+import { hostRtnl, NetlinkError, RtnlSocket, type NlLink } from './netlink.ts'
 import { replaceAddressMessage, setLinkMessage } from './netlink-message.ts'
 import { resolveSandbox } from './sandbox.ts'
 
@@ -119,8 +119,7 @@ function assertOwnIfname(name: string): void {
 }
 
 /** This thread's rtnetlink socket in the host netns (opened on first use, kept for the process). */
-let hostSocket: RtnlSocket | undefined
-const host = (): RtnlSocket => (hostSocket ??= RtnlSocket.open())
+const host = hostRtnl
 
 /** A netlink failure with the endpoint it was part of; anything else unchanged. */
 function inContext(where: string, e: unknown): unknown {

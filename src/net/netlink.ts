@@ -211,6 +211,11 @@ export class RtnlSocket {
     if (failed) throw failed.error
   }
 
+  /** As batch(), but each request's own failure (or undefined) is returned, in request order. */
+  batchEach(reqs: { op: string; m: NetlinkMessage }[]): (NetlinkError | undefined)[] {
+    return reqs.length === 0 ? [] : this.exchangeAll(reqs).map((a) => a.error)
+  }
+
   /** Send a request built elsewhere (e.g. src/egress's routes) and wait for its ACK; throws NetlinkError. */
   request(op: string, m: NetlinkMessage): void {
     this.exchange(op, m)
@@ -287,6 +292,16 @@ export class RtnlSocket {
       throw e
     }
   }
+}
+
+let processSocket: RtnlSocket | undefined
+
+/**
+ * This thread's rtnetlink socket in the netns it was in at first use (the agent's host netns),
+ * kept for the process: endpoint plumbing and the endpoint filters share it.
+ */
+export function hostRtnl(): RtnlSocket {
+  return (processSocket ??= RtnlSocket.open())
 }
 
 interface BatchAnswer {

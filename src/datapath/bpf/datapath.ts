@@ -61,6 +61,7 @@ import {
   parseCidr,
   parseIPv4,
   parseMac,
+  hostRtnl,
   plumbEndpoint,
   unplumbEndpoint,
   unplumbEndpoints,
@@ -384,7 +385,15 @@ export class BpfDatapath implements Datapath {
    * host-wide; the filter takes ~0.2 ms. The filter lives with the veth, not with a process.
    */
   private attachEndpointFilter(ifindex: number, prog: ProgramRef): void {
-    attach({ program: prog, iface: ifindex, direction: 'ingress', mode: 'tc', replace: true })
+    // over the plumbing's own socket: qdisc and filter in one send, no new socket per veth
+    attach({
+      program: prog,
+      iface: ifindex,
+      direction: 'ingress',
+      mode: 'tc',
+      replace: true,
+      rtnl: hostRtnl(),
+    })
   }
 
   upsertNetwork(net: NetworkSpec): Promise<void> {
