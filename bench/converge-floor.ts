@@ -14,7 +14,11 @@
 // (bench/lib/control-plane.ts assignment()). Prints wall and CPU-s (the tools' own CPU, and
 // the whole machine's busy time from /proc/stat, which includes kworkers and RCU) per phase.
 //
-//   flock /tmp/weft-bench.lock bun run bench/converge-floor.ts [--endpoints 3000] [--networks 300]
+//   flock /tmp/weft-bench.lock bun run bench/converge-floor.ts [--endpoints 3000] [--networks 300] [--shared-block]
+//
+// --shared-block: each host's veths bind their clsact qdisc to one shared ingress block and one
+// egress block, and the filter is added once per host to the block: does a qdisc per veth cost
+// less when the kernel does not track a new block per qdisc (flow_indr_dev_setup_offload)?
 //
 // Everything lives in namespaces and a pin directory of this run's random prefix, removed at
 // the end (also on failure or Ctrl-C); needs root and bpftool/tc/ip.
@@ -30,7 +34,12 @@ const HOST_MTU = 1500
 const PROG_OBJ = join(import.meta.dir, '..', 'build', 'bpf', 'count.o')
 
 const { values: args } = parseArgs({
-  options: { endpoints: { type: 'string' }, networks: { type: 'string' } },
+  options: {
+    endpoints: { type: 'string' },
+    networks: { type: 'string' },
+    // every host veth's clsact on one shared ingress (and egress) block with the filter once
+    'shared-block': { type: 'boolean' },
+  },
   strict: true,
 })
 const endpoints = Number(args.endpoints ?? 3000)
@@ -232,13 +241,18 @@ try {
   await phase('tc: clsact + bpf da filter (pinned program)', async () => {
     for (let h = 0; h < HOSTS; h++) {
       const lines: string[] = []
+      const shared = args['shared-block'] === true
+      if (shared)
+        lines.push(`filter replace block 1 pref 1 handle 1 bpf da object-pinned ${pinDir}/prog`)
       for (const q of slot) {
         if (q.host !== h) continue
         const v = vethName(q.p)
-        lines.push(
-          `qdisc add dev ${v} clsact`,
-          `filter replace dev ${v} ingress pref 1 handle 1 bpf da object-pinned ${pinDir}/prog`,
-        )
+        if (shared) lines.unshift(`qdisc add dev ${v} ingress_block 1 egress_block 2 clsact`)
+        else
+          lines.push(
+            `qdisc add dev ${v} clsact`,
+            `filter replace dev ${v} ingress pref 1 handle 1 bpf da object-pinned ${pinDir}/prog`,
+          )
       }
       // nsenter, not `tc -n`: that remounts /sys in its own mount namespace, without the bpffs
       await batch(['nsenter', `--net=/run/netns/${hostNs[h]}`, 'tc'], lines)

@@ -10,6 +10,8 @@ import { BpfError, Errno, errnoError } from './errors.ts'
 import type { ProgramRef } from './object.ts'
 import { pinFd, unpin as unpinPath } from './pin.ts'
 import { getSys, type Sys, type TcAttachPoint } from '../sys/index.ts'
+import type { RtnlSocket } from '../net/netlink.ts'
+import { bpfFilterMessage, clsactQdiscMessage } from '../net/tc-message.ts'
 
 export type Direction = 'ingress' | 'egress'
 
@@ -37,6 +39,11 @@ export interface AttachOptions {
   handle?: number
   /** tc mode only: replace the program of a filter already at that handle/priority instead of failing. */
   replace?: boolean
+  /**
+   * tc mode only: send the qdisc and filter over this rtnetlink socket (of the interface's
+   * netns), in one send, instead of libbpf's two new sockets (2026-12, issue 17: per endpoint).
+   */
+  rtnl?: RtnlSocket
   sys?: Sys
 }
 
@@ -237,6 +244,7 @@ function attachTc(
   subject: string,
 ): TcAttachment {
   const point: TcAttachPoint = opts.direction === 'ingress' ? 1 : 2
+  if (opts.rtnl) return attachTcOver(opts.rtnl, sys, prog, ifindex, opts, point, op, subject)
   // EEXIST: a clsact qdisc is already there (ours or someone else's); both are fine.
   const hookRc = sys.tcHookCreate(ifindex, point)
   if (hookRc < 0 && -hookRc !== Errno.EEXIST) {
@@ -262,6 +270,49 @@ function attachTc(
     throw errnoError(sys, r.rc, { op, subject, hint })
   }
   return new TcFilter(sys, ifindex, opts.direction, point, r.handle, r.priority)
+}
+
+/** attachTc over the caller's rtnetlink socket: the qdisc and the filter in one send. */
+function attachTcOver(
+  rtnl: RtnlSocket,
+  sys: Sys,
+  prog: number,
+  ifindex: number,
+  opts: AttachOptions,
+  point: TcAttachPoint,
+  op: string,
+  subject: string,
+): TcAttachment {
+  const handle = opts.handle ?? 1
+  const priority = opts.priority ?? 1
+  const name = typeof opts.program === 'number' ? `fd${prog}` : opts.program.name
+  const [qdiscErr, filterErr] = rtnl.batchEach([
+    { op: `${op} (create clsact qdisc)`, m: clsactQdiscMessage(ifindex) },
+    {
+      op,
+      m: bpfFilterMessage({
+        ifindex,
+        direction: opts.direction,
+        progFd: prog,
+        name,
+        handle,
+        priority,
+        replace: opts.replace ?? false,
+      }),
+    },
+  ])
+  // EEXIST: a clsact qdisc is already there (ours or someone else's); both are fine.
+  const failed = qdiscErr && qdiscErr.errno !== Errno.EEXIST ? qdiscErr : filterErr
+  if (failed) {
+    const hint =
+      failed.errno === Errno.ENODEV
+        ? `${subject} does not exist in this network namespace`
+        : failed === filterErr && failed.errno === Errno.EEXIST
+          ? `a filter already exists at handle ${handle} priority ${priority}`
+          : undefined
+    throw errnoError(sys, -failed.errno, { op: failed.op, subject, hint })
+  }
+  return new TcFilter(sys, ifindex, opts.direction, point, handle, priority)
 }
 
 class TcFilter implements TcAttachment {

@@ -37,7 +37,7 @@ export type { PlumbSpec, PlumbedEndpoint } from './endpoint.ts'
 export { ensureHostPair, handOverIfnameFor } from './host-pair.ts'
 export type { HostPairSpec, HostPair } from './host-pair.ts'
 export { exec, batch, iprouteJson, parseIprouteJson, inNetns, IprouteError } from './exec.ts'
-export { RtnlSocket, NetlinkError, NETLINK_TIMEOUT_MS } from './netlink.ts'
+export { RtnlSocket, NetlinkError, NETLINK_TIMEOUT_MS, hostRtnl } from './netlink.ts'
 export {
   NetlinkMessage,
   AF_INET,

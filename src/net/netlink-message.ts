@@ -18,6 +18,7 @@ export const NLMSG_DONE = 3
 export const NLM_F_REQUEST = 0x1
 export const NLM_F_MULTI = 0x2
 export const NLM_F_ACK = 0x4
+export const NLM_F_ECHO = 0x8
 export const NLM_F_DUMP = 0x300
 export const NLM_F_REPLACE = 0x100
 export const NLM_F_EXCL = 0x200
@@ -181,9 +182,17 @@ export interface VethRequest {
   peer: { name: string; netnsFd: number; mac: string; mtu: number }
 }
 
-/** `ip link add NAME mtu M [master B] type veth peer name P netns FD address MAC mtu M'`; EEXIST if NAME exists. */
+/**
+ * `ip link add NAME mtu M [master B] type veth peer name P netns FD address MAC mtu M'`; EEXIST
+ * if NAME exists. Echoed (NLM_F_ECHO): the answer carries the new link (ifindex, MAC, IFLA_LINK
+ * = the peer's ifindex), which saves reading it back.
+ */
 export function createVethMessage(o: VethRequest): NetlinkMessage {
-  const m = new NetlinkMessage(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, ifinfomsg())
+  const m = new NetlinkMessage(
+    RTM_NEWLINK,
+    NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK | NLM_F_ECHO,
+    ifinfomsg(),
+  )
     .str(IFLA_IFNAME, o.name)
     .u32(IFLA_MTU, o.mtu)
   if (o.master !== undefined) m.u32(IFLA_MASTER, o.master)

@@ -28,6 +28,8 @@ import {
 } from '../../src/bpf/index.ts'
 import { libbpfBytes, sha256 } from '../../src/embedded/index.ts'
 import { NotSupportedError } from '../../src/errors/index.ts'
+import { RtnlSocket } from '../../src/net/netlink.ts'
+import { getSys } from '../../src/sys/index.ts'
 import { mustRunIn, ping, run, runIn, waitFor } from '../harness/index.ts'
 import {
   createVethPair,
@@ -199,6 +201,45 @@ describe('legacy tc (clsact) attach', () => {
     withNetns(net.b.path, () => filter.detach())
     const gone = await runIn(net.b.ns, ['tc', 'filter', 'show', 'dev', net.b.ifname, 'egress'])
     expect(gone.stdout).not.toContain('count_pkts')
+  })
+})
+
+describe('tc (clsact) attach over an rtnetlink socket of our own', () => {
+  test('qdisc and filter in one send: counts ingress packets, replaces in place, EEXIST named, detaches', async () => {
+    const obj = openObject(testObjectBytes('count'), { name: 'count' }).load()
+    cleanups.push(() => obj.close())
+    const rtnl = RtnlSocket.open(net.b.path)
+    cleanups.push(() => rtnl.close())
+    const ifindex = withNetns(net.b.path, () => getSys().ifNameToIndex(net.b.ifname))
+    const opts = {
+      program: obj.program('count_pkts'),
+      iface: ifindex,
+      direction: 'ingress' as const,
+      mode: 'tc' as const,
+      rtnl,
+    }
+    const filter = attach(opts)
+    cleanups.push(() => withNetns(net.b.path, () => filter.close()))
+    expect(filter.kind).toBe('tc')
+    const show = () => mustRunIn(net.b.ns, ['tc', 'filter', 'show', 'dev', net.b.ifname, 'ingress'])
+    expect((await show()).stdout).toMatch(/bpf chain 0 handle 0x1 count_pkts direct-action/)
+
+    const counts = new PerCpuMap(obj.map('wt_counts'), u32, countersCodec)
+    await pingAtoB(4)
+    await waitFor(() => countOf(counts).packets >= 4n, { what: 'ingress count of 4' })
+
+    // the qdisc is there now (EEXIST is fine); a second filter at the same place is refused...
+    const taken = catchError(() => attach(opts))
+    expect(taken).toBeInstanceOf(BpfError)
+    expect(taken.message).toContain('a filter already exists at handle 1 priority 1')
+    // ...and replaced in place when asked
+    attach({ ...opts, replace: true })
+    expect((await show()).stdout.match(/ handle 0x1 /g)?.length).toBe(1)
+
+    withNetns(net.b.path, () => filter.detach())
+    expect((await show()).stdout).not.toContain('count_pkts')
+    const missing = catchError(() => attach({ ...opts, iface: 999_999 }))
+    expect(missing.message).toContain('does not exist in this network namespace')
   })
 })
 

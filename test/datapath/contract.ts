@@ -201,6 +201,11 @@ export function runDatapathContract(kind: 'bpf' | 'kernel'): void {
           local.map((e) => `${e.net.vni} ${e.ip} ${e.spec!.hostIfname}`).sort(),
         )
         for (const l of a.localEndpoints) expect(l.ifindex).toBeGreaterThan(0)
+        // the convergence bench's cheap poll counts what actual() lists
+        expect(await drv(h).call('endpointCounts')).toEqual({
+          local: a.localEndpoints.length,
+          remote: a.remoteEndpoints.length,
+        })
         const remote = Object.values(eps).filter((e) => e.host !== h)
         expect(a.remoteEndpoints.map((r) => `${r.vni} ${r.ip} ${r.mac} ${r.vtep}`).sort()).toEqual(
           remote

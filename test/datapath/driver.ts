@@ -4,7 +4,7 @@
 //
 // stdin:  {"id":1,"method":"upsertNetwork","params":[{...}]}      params = positional arguments
 // stdout: {"id":1,"result":...} | {"id":1,"error":{"code","name","message"}}   (bigints as strings)
-// Methods: every Datapath method, plus "net.plumbEndpoint", "net.unplumbEndpoint" and
+// Methods: every Datapath method, "endpointCounts" (how many endpoints actual() lists), plus "net.plumbEndpoint", "net.unplumbEndpoint" and
 // "net.findUnderlay", "net.unplumbEndpoints" (src/net, for the plumbing tests; available with --kind none).
 // On stdin EOF the datapath is closed (not torn down) and the process exits 0.
 // The client lives in ./driver-client.ts.
@@ -41,6 +41,7 @@ const DATAPATH_METHODS = new Set([
   'removeRemoteEndpoint',
   'setMembers',
   'actual',
+  'endpointCounts',
   'stats',
   'close',
   'teardown',
@@ -90,8 +91,16 @@ async function main(): Promise<void> {
           throw Object.assign(new Error('no datapath (--kind none)'), { code: 'no_datapath' })
         const fn = (dp as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
           req.method
-        ]!
-        result = await fn.apply(dp, args)
+        ]
+        // endpointCounts: the BPF datapath's cheap count; any other datapath counts actual()
+        result = fn
+          ? await fn.apply(dp, args)
+          : req.method === 'endpointCounts'
+            ? await dp.actual().then((a) => ({
+                local: a.localEndpoints.length,
+                remote: a.remoteEndpoints.length,
+              }))
+            : await Promise.reject(new Error(`the datapath has no method ${req.method}`))
       } else {
         throw Object.assign(new Error(`unknown method ${req.method}`), { code: 'unknown_method' })
       }

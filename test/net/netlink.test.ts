@@ -6,6 +6,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { closeSync, openSync } from 'node:fs'
 import { createTopology, mustRunIn, nsPath, type Topology } from '../harness/index.ts'
 import { NetlinkError, RtnlSocket } from '../../src/net/netlink.ts'
+import {
+  deleteAddressMessage,
+  replaceAddressMessage,
+  setLinkMessage,
+} from '../../src/net/netlink-message.ts'
 import { Errno } from '../../src/sys/index.ts'
 import { runChild } from './children/run-child.ts'
 
@@ -29,8 +34,9 @@ describe('RtnlSocket (real namespaces)', () => {
 
   test('creates a veth pair with its peer in another namespace; both ends read back', async () => {
     const fd = openSync(nsPath(sandboxNs), 'r')
+    let echoed
     try {
-      host.createVeth({
+      echoed = host.createVeth({
         name: 'wfnl0',
         mtu: 1500,
         peer: { name: 'eth5', netnsFd: fd, mac: '02:42:0a:00:00:05', mtu: 1400 },
@@ -55,6 +61,8 @@ describe('RtnlSocket (real namespaces)', () => {
       link: h.ifindex,
     })
     expect(host.getLink('eth5')).toBeUndefined() // the peer never existed on the host side
+    // the kernel echoes the new link (Linux >= 6.2), so plumbing needs no read-back
+    expect(echoed).toMatchObject({ ifindex: h.ifindex, mac: h.mac, link: p.ifindex })
   })
 
   test('configures and addresses the sandbox end: up, the address, no IPv6 link-local', async () => {
@@ -103,6 +111,31 @@ describe('RtnlSocket (real namespaces)', () => {
     }
     expect((missing as NetlinkError).errno).toBe(Errno.ENODEV)
     expect((missing as NetlinkError).message).toContain('configure eth9')
+  })
+
+  test('a batch: one send, every request handled in order, the first failure thrown after all ran', () => {
+    const eth5 = sandbox.getLink('eth5')!.ifindex
+    let failed: unknown
+    try {
+      sandbox.batch([
+        { op: 'add 10.9.7.1', m: replaceAddressMessage(eth5, '10.9.7.1', 24) },
+        { op: 'configure eth9', m: setLinkMessage('eth9', { up: true }) },
+        { op: 'add 10.9.8.2', m: replaceAddressMessage(eth5, '10.9.8.2', 24) },
+      ])
+    } catch (e) {
+      failed = e
+    }
+    expect(failed).toBeInstanceOf(NetlinkError)
+    expect((failed as NetlinkError).errno).toBe(Errno.ENODEV)
+    expect((failed as NetlinkError).message).toContain('configure eth9')
+    const ips = sandbox.addresses(eth5).map((a) => a.ip)
+    expect(ips).toContain('10.9.7.1')
+    expect(ips).toContain('10.9.8.2') // the request after the failed one still ran
+    sandbox.batch([
+      { op: 'del 10.9.7.1', m: deleteAddressMessage(eth5, '10.9.7.1', 24) },
+      { op: 'del 10.9.8.2', m: deleteAddressMessage(eth5, '10.9.8.2', 24) },
+    ])
+    expect(sandbox.addresses(eth5).map((a) => a.ip)).toEqual(['10.9.0.5'])
   })
 
   test('addresses: listed per link, a stale one removed, deleting a missing one is false', () => {

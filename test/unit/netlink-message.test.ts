@@ -33,6 +33,7 @@ import {
   NLM_F_ACK,
   NLM_F_CREATE,
   NLM_F_DUMP,
+  NLM_F_ECHO,
   NLM_F_EXCL,
   NLM_F_REPLACE,
   NLM_F_REQUEST,
@@ -76,7 +77,8 @@ describe('requests', () => {
     expect(header(b)).toEqual({
       len: b.length,
       type: RTM_NEWLINK,
-      flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+      // echoed: the answer carries the new link, so plumbing reads nothing back
+      flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO,
       seq: 7,
     })
     const a = top(b, 16)
