@@ -109,7 +109,7 @@ describe('the embedded store on a unix socket', () => {
     expect(woke.value.map((x) => x.key)).toEqual(['weft/v1/parked/0', 'weft/v1/parked/a'])
   }, 30_000)
 
-  test('a stale socket from a crash is replaced; stop removes the socket', async () => {
+  test('a stale socket from a crash is replaced; stop removes the socket, and the client says where it was', async () => {
     const socket = socketOf('s4')
     mkdirSync(join(dir, 's4', 'local-store'), { recursive: true, mode: 0o755 })
     // what a killed agent leaves: a bound socket nobody listens on any more
@@ -126,6 +126,16 @@ describe('the embedded store on a unix socket', () => {
     await new ConsulClient(e.localClientOptions!).kv.put('weft/v1/z', 'after a crash')
     await e.stop()
     expect(existsSync(socket)).toBe(false)
+    // the agent's errors then name the socket, not a made-up host
+    const gone = await new ConsulClient({ ...e.localClientOptions!, retries: 0 }).kv
+      .get('weft/v1/z')
+      .then(
+        () => undefined,
+        (x: Error) => x,
+      )
+    expect(gone?.message).toContain(
+      `cannot reach the cluster store at http://local-store (unix socket ${socket})`,
+    )
   })
 
   test('anything but a socket at its path is refused with what to do, and nothing is served', async () => {

@@ -193,7 +193,8 @@ export class Transport {
         : e instanceof Error
           ? e.message
           : String(e)
-      throw new ServerUnreachableError(base, endpoint, why, { cause: e })
+      const where = this.opts.unix ? `${base} (unix socket ${this.opts.unix})` : base
+      throw new ServerUnreachableError(where, endpoint, why, { cause: e })
     }
   }
 }
