@@ -22,6 +22,7 @@ import { ValidationError } from '../errors/index.ts'
 import type { Logger } from '../log.ts'
 import { kvPath, storeSocketPath, type AgentConfig } from './config.ts'
 import type { DisposerStack } from './disposers.ts'
+import { MAX_SOCKET_PATH } from '../kv/secure/local-socket.ts'
 
 export interface OpenedClusterStore {
   store: ClusterStore
@@ -57,6 +58,12 @@ export async function openClusterStore(
     }
   }
   if (config.store.kind === 'embedded') {
+    const socket = storeSocketPath(config)
+    const socketFits = Buffer.byteLength(socket) <= MAX_SOCKET_PATH
+    if (!socketFits)
+      log.warn(
+        `${socket} is too long for a unix socket (${MAX_SOCKET_PATH} bytes): this agent reaches its own store over TLS, which costs it memory and CPU; use a shorter --data`,
+      )
     const e = await serveEmbeddedStoreInThread({
       dataDir: config.dataDir,
       dbPath: kvPath(config),
@@ -64,14 +71,14 @@ export async function openClusterStore(
       advertise: config.advertise,
       nodeName: config.name,
       // this agent's own requests: no TLS between two threads of one process
-      localSocket: storeSocketPath(config),
+      ...(socketFits ? { localSocket: socket } : {}),
       sessionTtlMinMs: Math.min(10_000, config.ttlMs),
       onBackgroundError: (what, err) => log.warn({ err }, what),
     })
     stack.push('embedded store', () => e.stop())
     log.info(
       { url: e.url, socket: e.localClientOptions?.unix },
-      'embedded Consul-compatible store listening (TLS, join token required; this agent over its unix socket, token required)',
+      `embedded Consul-compatible store listening (TLS, join token required)${e.localClientOptions ? '; this agent reaches it over its unix socket (token required)' : ''}`,
     )
     log.info({ joinCommand: e.joinCommand }, `to join another host, run: ${e.joinCommand}`)
     return {

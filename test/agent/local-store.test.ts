@@ -2,7 +2,8 @@
 // `weft agent` processes in the harness's host namespaces. h1 serves the store: its own
 // requests go over <data>/<name>/local-store/kv.sock (0600, in a 0700 directory), none over TCP
 // to itself; the socket still wants the token (only TLS is dropped); h2 joins over TLS as
-// before; stopping h1 removes the socket. (test/kv/local-socket.test.ts covers the listener.)
+// before; stopping h1 removes the socket; a data dir too long for a socket path falls back to TLS
+// with a warning. (test/kv/local-socket.test.ts covers the listener.)
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -34,7 +35,7 @@ const apiSocket = (suffix: string) => join(root, `${node(suffix)}.sock`)
 const storeSocket = () => join(root, node('ls1'), node('ls1'), 'local-store', 'kv.sock')
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8)
 
-function agent(host: Host, suffix: string, args: string[]): NsProcess {
+function agent(host: Host, suffix: string, args: string[], data = node(suffix)): NsProcess {
   const proc = spawnIn(host.ns, [
     WEFT,
     'agent',
@@ -43,7 +44,7 @@ function agent(host: Host, suffix: string, args: string[]): NsProcess {
     '--advertise',
     host.underlay.ip,
     '--data',
-    join(root, node(suffix)),
+    join(root, data),
     '--api',
     `unix://${apiSocket(suffix)}`,
     '--datapath',
@@ -168,5 +169,21 @@ describe("the store host's agent and its own embedded store", () => {
     await first.stop(5000)
     expect(await first.exited).toBe(0)
     expect(existsSync(storeSocket())).toBe(false)
+  }, 30_000)
+
+  test('a data dir too long for a unix socket path: the agent warns and reaches its store over TLS', async () => {
+    const long = 'd'.repeat(100)
+    const proc = agent(h1, 'ls3', ['--store', 'embedded', '--log-level', 'info'], long)
+    await waitWithLog(
+      proc,
+      () => alive('ls3', node('ls3')),
+      'h1 (long data dir) registered',
+      20_000,
+    )
+    expect(proc.stderr()).toContain('is too long for a unix socket (107 bytes)')
+    expect(existsSync(join(root, long, node('ls3'), 'local-store'))).toBe(false)
+    // its own connections, both ends in h1's namespace
+    const peers = await storeTcpPeers()
+    expect(peers.some((p) => p.startsWith(`${h1.underlay.ip}:`))).toBe(true)
   }, 30_000)
 })
