@@ -14,14 +14,15 @@ import {
   saveJoinToken,
   serveEmbeddedStoreInThread,
   type ThreadedEmbeddedStore,
-  type StoreClientOptions,
+  type TransportOptions,
 } from '../kv/index.ts'
 import { ConsulStore, type ClusterStore } from '../store/index.ts'
 import { EtcdStore } from '../store/etcd/index.ts'
 import { ValidationError } from '../errors/index.ts'
 import type { Logger } from '../log.ts'
-import { kvPath, type AgentConfig } from './config.ts'
+import { kvPath, storeSocketPath, type AgentConfig } from './config.ts'
 import type { DisposerStack } from './disposers.ts'
+import { MAX_SOCKET_PATH } from '../kv/secure/local-socket.ts'
 
 export interface OpenedClusterStore {
   store: ClusterStore
@@ -57,23 +58,31 @@ export async function openClusterStore(
     }
   }
   if (config.store.kind === 'embedded') {
+    const socket = storeSocketPath(config)
+    const socketFits = Buffer.byteLength(socket) <= MAX_SOCKET_PATH
+    if (!socketFits)
+      log.warn(
+        `${socket} is too long for a unix socket (${MAX_SOCKET_PATH} bytes): this agent reaches its own store over TLS, which costs it memory and CPU; use a shorter --data`,
+      )
     const e = await serveEmbeddedStoreInThread({
       dataDir: config.dataDir,
       dbPath: kvPath(config),
       listen: config.store.listen,
       advertise: config.advertise,
       nodeName: config.name,
+      // this agent's own requests: no TLS between two threads of one process
+      ...(socketFits ? { localSocket: socket } : {}),
       sessionTtlMinMs: Math.min(10_000, config.ttlMs),
       onBackgroundError: (what, err) => log.warn({ err }, what),
     })
     stack.push('embedded store', () => e.stop())
     log.info(
-      { url: e.url },
-      'embedded Consul-compatible store listening (TLS, join token required)',
+      { url: e.url, socket: e.localClientOptions?.unix },
+      `embedded Consul-compatible store listening (TLS, join token required)${e.localClientOptions ? '; this agent reaches it over its unix socket (token required)' : ''}`,
     )
     log.info({ joinCommand: e.joinCommand }, `to join another host, run: ${e.joinCommand}`)
     return {
-      store: connect(e.clientOptions),
+      store: connect(e.localClientOptions ?? e.clientOptions),
       kvServer: e,
       joinCommand: e.joinCommand,
       accepted: () => {},
@@ -143,4 +152,4 @@ function keptJoinToken(dataDir: string) {
   return text === undefined ? undefined : parseJoinToken(text, joinTokenPath(dataDir))
 }
 
-const connect = (options: StoreClientOptions) => ConsulStore.connect({ ...options, ...CLIENT })
+const connect = (options: TransportOptions) => ConsulStore.connect({ ...options, ...CLIENT })

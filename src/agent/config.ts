@@ -382,3 +382,8 @@ function dockerConfig(f: AgentFlags): Pick<AgentConfig, 'docker' | 'dockerPlugin
 
 export const statePath = (c: AgentConfig) => join(c.dataDir, c.name, 'state.db')
 export const kvPath = (c: AgentConfig) => join(c.dataDir, c.name, 'kv.db')
+/**
+ * The embedded store's unix socket for this agent's own client (no TLS on a loopback of one
+ * process); in a directory of its own that only root can enter (see kv/secure/local-socket.ts).
+ */
+export const storeSocketPath = (c: AgentConfig) => join(c.dataDir, c.name, 'local-store', 'kv.sock')

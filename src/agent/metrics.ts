@@ -279,6 +279,11 @@ function storeThreadMetrics(
     'Blocking queries parked on the embedded store (every host long-polls it)',
     (m) => m.waiters,
   )
+  gauge(
+    'weft_store_local_requests',
+    "Requests the embedded store answered on its unix socket (this host's own agent, no TLS)",
+    (m) => m.localRequests,
+  )
 }
 
 /** Per-peer probe results: whether its datapath answers, round trip, loss, path MTU. */

@@ -22,6 +22,7 @@ test("the store thread's heap and parked queries, one question per scrape", asyn
     extraMemorySize: 0,
     waiters: 309,
     keys: 6000,
+    localRequests: 42,
     objects: [],
   }
   const m = agentMetrics('h1', {
@@ -32,6 +33,7 @@ test("the store thread's heap and parked queries, one question per scrape", asyn
   expect(text).toContain('weft_store_thread_js_heap_bytes 12000000')
   expect(text).toContain('weft_store_thread_js_heap_capacity_bytes 18000000')
   expect(text).toContain('weft_store_parked_queries 309')
+  expect(text).toContain('weft_store_local_requests 42')
   expect(asked).toBe(1)
 })
 

@@ -19,6 +19,11 @@ export interface TransportOptions {
   address: string
   /** ACL token sent as X-Consul-Token. */
   token?: string
+  /**
+   * A unix socket the store listens on (the embedded store, for the host serving it): every
+   * request goes there, with `address` (http://) naming it in errors and the Host header.
+   */
+  unix?: string
   /** How to verify an https store (default: the system's CAs). */
   tls?: StoreTlsOptions
   /** Timeout of non-blocking requests in ms (default 10 s). */
@@ -80,6 +85,10 @@ export class Transport {
 
   constructor(readonly opts: TransportOptions) {
     this.tls = new TlsPolicy(opts.tls)
+    if (opts.unix !== undefined && /^https:\/\//i.test(opts.address.trim()))
+      throw new Error(
+        `store ${opts.address} over the unix socket ${opts.unix}: a socket is reached without TLS; use http://`,
+      )
     this.servers = new ServerList(opts.address, this.tls.required)
     this.fetchFn = opts.fetch ?? fetch
   }
@@ -165,6 +174,7 @@ export class Transport {
         body: spec.body,
         signal,
         tls,
+        ...(this.opts.unix ? { unix: this.opts.unix } : {}),
       } as RequestInit)
       const body = new Uint8Array(await res.arrayBuffer())
       return { status: res.status, headers: res.headers, body, endpoint }
@@ -183,7 +193,8 @@ export class Transport {
         : e instanceof Error
           ? e.message
           : String(e)
-      throw new ServerUnreachableError(base, endpoint, why, { cause: e })
+      const where = this.opts.unix ? `${base} (unix socket ${this.opts.unix})` : base
+      throw new ServerUnreachableError(where, endpoint, why, { cause: e })
     }
   }
 }

@@ -6,9 +6,15 @@
 import { ValidationError } from '../../errors/index.ts'
 import type { EmbeddedStoreOptions } from './store-access.ts'
 import type { StoreClientOptions } from './cluster-secret.ts'
+import type { TransportOptions } from '../client/http.ts'
 
 export type ToStoreThread =
-  | { type: 'start'; options: Omit<EmbeddedStoreOptions, 'onBackgroundError'> }
+  | {
+      type: 'start'
+      options: Omit<EmbeddedStoreOptions, 'onBackgroundError'>
+      /** Also serve the store on this unix socket, for this host's own client. */
+      localSocket?: string
+    }
   | { type: 'stop' }
   | { type: 'memory'; id: number; collect: boolean }
 
@@ -20,6 +26,8 @@ export interface StoreThreadMemory {
   /** parked blocking queries */
   waiters: number
   keys: number
+  /** requests answered on the local unix socket (this host's own client) */
+  localRequests: number
   /** the most common live object types, [type, count] */
   objects: [string, number][]
 }
@@ -30,6 +38,7 @@ export type FromStoreThread =
       url: string
       port: number
       clientOptions: StoreClientOptions
+      localClientOptions?: LocalClientOptions
       joinCommand: string
     }
   | { type: 'failed'; name: string; message: string }
@@ -37,11 +46,16 @@ export type FromStoreThread =
   | { type: 'stopped'; error?: string }
   | { type: 'memory'; id: number; memory: StoreThreadMemory }
 
+/** This host's own client over the unix socket: plain http, the same token. */
+export type LocalClientOptions = Pick<TransportOptions, 'address' | 'token' | 'unix'>
+
 export interface ThreadedEmbeddedStore {
   url: string
   port: number
   /** This host's own client of the store (https, token, the CA it holds). */
   clientOptions: StoreClientOptions
+  /** With `localSocket`: the same client over the unix socket, what this host's agent uses. */
+  localClientOptions?: LocalClientOptions
   /** `weft agent --store consul://ADDR:PORT --join-token …`, to print for the operator. */
   joinCommand: string
   /** The thread's heap; `collect` runs a full collection there first (a measuring aid). */
@@ -61,9 +75,9 @@ function workerEntry(): string {
 
 /** serveEmbeddedStore on its own thread: resolves once it listens, rejects with its error. */
 export async function serveEmbeddedStoreInThread(
-  o: EmbeddedStoreOptions,
+  o: EmbeddedStoreOptions & { localSocket?: string },
 ): Promise<ThreadedEmbeddedStore> {
-  const { onBackgroundError, ...options } = o
+  const { onBackgroundError, localSocket, ...options } = o
   const worker = new Worker(workerEntry())
   let stopped: ((error?: string) => void) | undefined
   const memoryAsked = new Map<number, (m: StoreThreadMemory) => void>()
@@ -87,7 +101,7 @@ export async function serveEmbeddedStoreInThread(
       onBackgroundError?.("the embedded store's thread failed", err)
     }
   })
-  worker.postMessage({ type: 'start', options } satisfies ToStoreThread)
+  worker.postMessage({ type: 'start', options, localSocket } satisfies ToStoreThread)
   let s: Awaited<typeof started>
   try {
     s = await started
@@ -100,6 +114,7 @@ export async function serveEmbeddedStoreInThread(
     url: s.url,
     port: s.port,
     clientOptions: s.clientOptions,
+    localClientOptions: s.localClientOptions,
     joinCommand: s.joinCommand,
     memory: (collect = false) =>
       new Promise<StoreThreadMemory>((resolve, reject) => {

@@ -7,11 +7,13 @@ import {
   type EmbeddedStoreOptions,
 } from './store-access.ts'
 import { heapStats } from 'bun:jsc'
+import { serveLocalSocket, type LocalSocket } from './local-socket.ts'
 import type { FromStoreThread, StoreThreadMemory, ToStoreThread } from './store-thread.ts'
 
 declare const self: Worker
 const post = (m: FromStoreThread) => self.postMessage(m)
 let store: EmbeddedStore | undefined
+let local: LocalSocket | undefined
 
 self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
   const m = e.data
@@ -23,11 +25,28 @@ self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
     }
     try {
       store = await serveEmbeddedStore(o)
+      try {
+        if (m.localSocket) local = serveLocalSocket(store.served.server, m.localSocket)
+      } catch (err) {
+        await store.stop()
+        store = undefined
+        throw err
+      }
       post({
         type: 'started',
         url: store.served.url,
         port: store.served.port,
         clientOptions: store.clientOptions,
+        // the URL's host only names the store in errors: the socket is where requests go
+        ...(local
+          ? {
+              localClientOptions: {
+                address: 'http://local-store',
+                token: store.clientOptions.token,
+                unix: local.path,
+              },
+            }
+          : {}),
         joinCommand: store.joinCommand,
       })
     } catch (err) {
@@ -37,6 +56,8 @@ self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
     post({ type: 'memory', id: m.id, memory: memory(m.collect) })
   } else if (m.type === 'stop') {
     try {
+      // the socket first: its requests are answered by the store closed next
+      await local?.stop()
       await store?.stop()
       post({ type: 'stopped' })
     } catch (err) {
@@ -55,6 +76,7 @@ function memory(collect: boolean): StoreThreadMemory {
     extraMemorySize: h.extraMemorySize,
     waiters: stats?.waiters ?? 0,
     keys: stats?.keys ?? 0,
+    localRequests: local?.requests() ?? 0,
     objects: Object.entries(h.objectTypeCounts)
       .sort((a, b) => b[1] - a[1])
       .slice(0, 15),
