@@ -11,6 +11,7 @@
 // Requests are synchronous: rtnetlink handles a request inside send() and queues the answer
 // before send() returns, so recv() does not wait; SO_RCVTIMEO bounds it anyway, so an answer
 // that is lost (dropped on a full receive queue) fails the request instead of hanging the agent.
+import { concatBytes } from '../util/bytes.ts'
 import { WeftError } from '../errors/index.ts'
 import { Errno, errnoName, getLibc, withNetns, type Libc } from '../sys/index.ts'
 import {
@@ -145,7 +146,7 @@ export class RtnlSocket {
     const first = this.seq
     this.seq += reqs.length
     const parts = reqs.map((r, i) => r.m.bytes(first + i))
-    const out = parts.length === 1 ? parts[0]! : concat(parts)
+    const out = parts.length === 1 ? parts[0]! : concatBytes(parts)
     if (this.libc.send(this.fd, out) !== out.length) {
       const e = this.libc.errno()
       throw new NetlinkError(op, e, `send failed: ${this.libc.strerror(e)}`)
@@ -308,16 +309,6 @@ interface BatchAnswer {
   data: Uint8Array[]
   error?: NetlinkError
   done?: boolean
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
 }
 
 const describe = (ref: LinkRef) => (typeof ref === 'number' ? `ifindex ${ref}` : ref)

@@ -1,15 +1,9 @@
 // The few DER (ASN.1 distinguished encoding) builders an X.509 certificate needs. Encoding
 // only: parsing and verification are left to node:crypto's X509Certificate and the TLS stack.
 
-const concat = (parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+import { concatBytes } from '../../util/bytes.ts'
+
+const concat = concatBytes
 
 /** Tag-length-value with DER's definite length (short form below 128, long form above). */
 export function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
