@@ -214,7 +214,7 @@ export class SandboxWatcher {
     >()
     const now = this.now()
     const current = new Map<string, NetnsIdentity | undefined | 'unknown'>()
-    const ids = only ?? this.followed.keys()
+    const ids = only ? this.withTheirSandboxes(only) : this.followed.keys()
     for (const id of ids) {
       const f = this.followed.get(id)
       if (!f) continue
@@ -239,6 +239,21 @@ export class SandboxWatcher {
       for (const id of ids) this.followed.get(id)!.reportedAt = now
       this.report({ sandbox: f.sandbox, path: f.path, endpointIds: ids.sort(), reason })
     }
+  }
+
+  /**
+   * `only` and every endpoint followed in the same namespace as one of them: a gone sandbox is
+   * reported whole, whichever of its endpoints the check was asked about (found by the identity
+   * index, not a walk of everything followed).
+   */
+  private withTheirSandboxes(only: Iterable<string>): Set<string> {
+    const out = new Set<string>()
+    for (const id of only) {
+      out.add(id)
+      const identity = this.followed.get(id)?.identity
+      if (identity) for (const other of this.byKey.get(netnsKey(identity)) ?? []) out.add(other)
+    }
+    return out
   }
 
   private report(gone: SandboxGone): void {

@@ -146,6 +146,21 @@ describe('SandboxWatcher (files)', () => {
     expect(warnings).toEqual(['not following a malformed sandbox reference'])
   })
 
+  test('a check asked about one endpoint reports its whole sandbox gone, every endpoint in it', () => {
+    const { gone, w, file } = setup()
+    const a = file('a')
+    const b = file('b')
+    // not started: no directory events, no queued checks; only the check asked for runs
+    w.follow([
+      { endpointId: 'e1', sandbox: a },
+      { endpointId: 'e2', sandbox: b },
+      { endpointId: 'e3', sandbox: b },
+    ])
+    rmSync(b)
+    w.check(['e2'])
+    expect(gone).toEqual([{ sandbox: b, path: b, endpointIds: ['e2', 'e3'], reason: 'missing' }])
+  })
+
   test('update() follows and forgets only what it is given; endpointsIn() says who is in a namespace', async () => {
     const { gone, w, file, dir } = setup()
     const a = file('a')
