@@ -1,5 +1,6 @@
 // A fake libc for unit tests of the rtnetlink socket, no root and no kernel: it records every
 // request sent and answers from a script the test writes, as the kernel would (same seq).
+import { concatBytes } from '../../src/util/bytes.ts'
 import type { Libc } from '../../src/sys/index.ts'
 import {
   NLMSG_DONE,
@@ -50,15 +51,7 @@ export function ack(request: Uint8Array, errno = 0, extAck?: string): Uint8Array
 export const done = (request: Uint8Array): Uint8Array =>
   message(NLMSG_DONE, NLM_F_MULTI, request, new Uint8Array(4))
 
-export const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+export const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts)
 
 export interface FakeLibc extends Libc {
   /** Every request sent, in order. */
