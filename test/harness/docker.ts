@@ -274,18 +274,32 @@ export async function startDockerHost(
         try {
           await waitFor(() => ownProcesses().length === 0, {
             what: `processes of ${host.ns}'s docker to exit`,
-            timeoutMs: 10_000,
+            timeoutMs: 20_000,
           })
         } catch (e) {
           const left = ownProcesses()
           for (const p of left) process.kill(p.pid, 'SIGKILL')
+          // a killed process leaves its cgroup only once it is reaped; rmdir before that is EBUSY
+          await waitFor(() => left.every((p) => !isAlive(p.pid)), {
+            what: `killed processes of ${host.ns}'s docker to be reaped`,
+            timeoutMs: 5_000,
+          })
           throw new Error(
             `${(e as Error).message}; killed ${left.map((p) => `${p.pid} (${p.cmdline})`).join(', ')}`,
           )
         }
       })
       await step('stop namespace holder', () => holder?.stop(2000))
-      await step('remove cgroups', () => removeCgroups(cgroupParent))
+      // the kernel drops an exited task from its cgroup a moment after the exit: EBUSY until then
+      await step('remove cgroups', () =>
+        waitFor(
+          () => {
+            removeCgroups(cgroupParent) // throws EBUSY while a task is still inside: polled again
+            return true
+          },
+          { what: `${cgroupParent} cgroups to be empty`, timeoutMs: 5_000 },
+        ),
+      )
       await step('remove files', () => {
         const mounted = mountsUnder(dir)
         if (mounted.length)
