@@ -23,6 +23,10 @@ describe('groupOf', () => {
   ])('%s -> %s', (sym, group) => {
     expect(groupOf(sym, true)).toBe(group)
   })
+  test('spinlocks are not routing (raw sockets are)', () => {
+    expect(groupOf('_raw_spin_unlock_irqrestore', true)).toBe('syscalls, sched, other kernel')
+    expect(groupOf('raw_local_deliver', true)).toBe('ip, routing, netfilter')
+  })
   test('cgroup accounting is not GRO', () => {
     expect(groupOf('__cgroup_account_cputime', true)).toBe('syscalls, sched, other kernel')
   })
