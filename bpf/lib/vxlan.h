@@ -11,9 +11,11 @@
  * - BPF_F_ADJ_ROOM_FIXED_GSO both ways, so gso_size stays the inner MSS: without the flag
  *   adjust_room shrinks gso_size by the 50 bytes pushed (segments smaller than the overlay MTU
  *   allows) and grows it by the 50 bytes popped (segments over the container's MTU).
- * - Outer MACs: bpf_redirect_neigh(ul_ifindex, NULL): the kernel does the FIB lookup for the
- *   outer destination and resolves the next hop's MAC. Works on a routed underlay too (next hop =
- *   the gateway, not the VTEP), needs no neighbour map in the agent; costs one FIB lookup.
+ * - Outer MACs: the kernel's answer. bpf_redirect_neigh(ul_ifindex, NULL) does the FIB lookup for
+ *   the outer destination and resolves the next hop's MAC; works on a routed underlay too (next
+ *   hop = the gateway, not the VTEP), needs no neighbour map in the agent. Its per-packet route
+ *   lookup is cached for a second per CPU (lib/nbr.h): while the cache holds, the MACs go into
+ *   the outer header stored below and a plain bpf_redirect sends it.
  *   Rejected: bpf_redirect_neigh with the VTEP as next hop (wrong on routed underlays) and an
  *   agent-filled neighbour map (one more thing to keep in step, stale on MAC changes).
  * - Outer IPv4: DF set (a fragmented outer would reach our TC hook before reassembly), TTL 64,
@@ -34,6 +36,7 @@
 #include "abi.h"
 #include "lib/parse.h"
 #include "lib/csum.h"
+#include "lib/nbr.h"
 
 #define VX_SPORT_MIN 49152
 #define VX_SPORT_MAX 65536	/* exclusive */
@@ -73,6 +76,7 @@ static __always_inline int vx_encap_redirect(struct __sk_buff *skb, const struct
 	const __u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |
 			    BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
 			    BPF_F_ADJ_ROOM_ENCAP_L2(sizeof(struct ethhdr));
+	const struct vx_nbr *nbr = vx_nbr_get(vtep, cfg->ul_ifindex);
 	struct vx_outer h = {};
 	__u32 inner_len = skb->len;
 
@@ -80,7 +84,11 @@ static __always_inline int vx_encap_redirect(struct __sk_buff *skb, const struct
 		return VX_DROP_TRUNCATED;
 	__builtin_memcpy(h.inner.h_dest, dmac, ETH_ALEN);
 
-	h.eth.h_proto = bpf_htons(ETH_P_IP);	/* MACs: filled by bpf_redirect_neigh */
+	if (nbr) {
+		__builtin_memcpy(h.eth.h_dest, nbr->dmac, ETH_ALEN);
+		__builtin_memcpy(h.eth.h_source, nbr->smac, ETH_ALEN);
+	}			/* else MACs: filled by bpf_redirect_neigh */
+	h.eth.h_proto = bpf_htons(ETH_P_IP);
 	h.ip.version = 4;
 	h.ip.ihl = 5;
 	h.ip.tot_len = bpf_htons(inner_len + sizeof(h.ip) + sizeof(h.udp) + sizeof(h.vx));
@@ -100,6 +108,9 @@ static __always_inline int vx_encap_redirect(struct __sk_buff *skb, const struct
 		return VX_DROP_ENCAP_FAILED;
 	if (bpf_skb_store_bytes(skb, 0, &h.eth, VX_OUTER_LEN, 0))
 		return VX_DROP_ENCAP_FAILED;
+	if (nbr)
+		return bpf_redirect(cfg->ul_ifindex, 0);
+	vx_nbr_refresh(skb, cfg->vtep_ip, vtep, cfg->ul_ifindex);
 	return bpf_redirect_neigh(cfg->ul_ifindex, NULL, 0, 0);
 }
 
