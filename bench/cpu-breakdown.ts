@@ -3,7 +3,7 @@
 // by where it is spent. As root:
 //
 //   bun run bench/cpu-breakdown.ts [--modes routed,bpf] [--underlay wire] [--rounds 5]
-//        [--seconds 6] [--udp] [--variant name=path/to/weft ...] [--out bench/results] [--tag NAME]
+//        [--seconds 6] [--udp] [--no-bpf-stats] [--variant name=path/to/weft ...] [--out bench/results] [--tag NAME]
 //
 // Every setup is built first and kept up; rounds then alternate the modes (order rotated each
 // round), as bench/reorder.ts. Per run, over the iperf3 run (1 s warm-up included):
@@ -51,11 +51,15 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
     tag: { type: 'string' },
     udp: { type: 'boolean', default: false },
+    'no-bpf-stats': { type: 'boolean', default: false },
   },
   strict: true,
 })
 const ROUNDS = positiveFlag('rounds', args.rounds)
 const UDP = args.udp!
+/** bpf_stats costs two clock reads per program run (~150-250 ns per 64 B datagram here, not
+ * paid in bench/run.ts): --no-bpf-stats measures without it, and without per-program figures. */
+const BPF_STATS = !args['no-bpf-stats']
 /** What a cost is divided by: one MSS on the wire, or one 64 B datagram sent. */
 const UNIT = UDP ? 'datagram sent' : 'data segment'
 const SECONDS = positiveFlag('seconds', args.seconds)
@@ -335,14 +339,14 @@ const setStats = (v: string) => writeFileSync('/proc/sys/kernel/bpf_stats_enable
 
 const teardownErrors: unknown[] = []
 try {
-  setStats('1')
+  if (BPF_STATS) setStats('1')
   const setups = new Map<string, Setup>()
   const progs = new Map<string, Map<number, string>>()
   for (const v of variants) {
     process.stderr.write(`${UNDERLAY} · ${v.name}: setup\n`)
     const s = await buildVariantSetup(v, UNDERLAY, prefixes)
     setups.set(v.name, s)
-    if (v.mode === 'bpf') progs.set(v.name, await datapathProgs(s))
+    if (v.mode === 'bpf' && BPF_STATS) progs.set(v.name, await datapathProgs(s))
   }
   for (let round = 0; round < ROUNDS && !interrupted; round++) {
     const order = variants.map((_, i) => variants[(i + round) % variants.length]!)
@@ -364,7 +368,7 @@ try {
   // a teardown fault must not cost the run's figures: written first, the fault thrown after
   for (const s of setups.values()) await s.destroy().catch((e) => teardownErrors.push(e))
 } finally {
-  setStats(statsWas)
+  if (BPF_STATS) setStats(statsWas)
   for (const p of perfProcs) {
     p.kill('SIGINT')
     await p.exited
@@ -489,6 +493,7 @@ writeFileSync(
       seconds: SECONDS,
       rounds: ROUNDS,
       perfPeriodNs: PERIOD_NS,
+      bpfStats: BPF_STATS,
       kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
       summary,
       results,
