@@ -1,8 +1,9 @@
-// Where the CPU goes per packet: single-stream TCP per datapath on the bench's own topologies
-// (bench/lib/setups.ts), with the CPU of each run split by where it is spent. As root:
+// Where the CPU goes per packet: single-stream TCP (or, with --udp, 64 B UDP at full speed) per
+// datapath on the bench's own topologies (bench/lib/setups.ts), with the CPU of each run split
+// by where it is spent. As root:
 //
 //   bun run bench/cpu-breakdown.ts [--modes routed,bpf] [--underlay wire] [--rounds 5]
-//        [--seconds 6] [--variant name=path/to/weft ...] [--out bench/results] [--tag NAME]
+//        [--seconds 6] [--udp] [--no-bpf-stats] [--variant name=path/to/weft ...] [--out bench/results] [--tag NAME]
 //
 // Every setup is built first and kept up; rounds then alternate the modes (order rotated each
 // round), as bench/reorder.ts. Per run, over the iperf3 run (1 s warm-up included):
@@ -15,7 +16,11 @@
 // - nstat in the client (data segments sent, IP bytes, retransmits) and in the server
 //   (out-of-order queueings); /proc/stat user/system/softirq shares (machine-wide).
 // Costs are given per data segment (TcpOutSegs at the sender: one MSS-sized segment on the wire,
-// whatever GSO/GRO batching each mode does) and per GB (IP bytes sent by the client).
+// whatever GSO/GRO batching each mode does) and per GB (IP bytes sent by the client). With
+// --udp (iperf3 -u -l 64 -b 0 as bench/run.ts): per datagram sent (UdpOutDatagrams in the
+// client), also for the sending CPU alone (CPU_CLIENT: the sender and, in softirq, the whole
+// path up to the receiver's socket run there; the receiving CPU only reads), and the datagrams
+// the receiving namespace's UDP took in per second, the bench's figure.
 // Writes bench/results/cpu-breakdown-<date>[-<tag>].json and .svg. Findings: docs/PERF-NOTES.md
 // ("Where the CPU goes per packet").
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -33,7 +38,7 @@ import { runInNs, startedPids, stopAll } from './lib/procs.ts'
 import { liveTopologies, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
 import { GROUP_NAMES, parsePerfReport, SHORT_LABEL, type Profile } from './lib/cpu-profile.ts'
-import { readAllCounters, tcpRun } from './lib/tools.ts'
+import { CPU_CLIENT, readAllCounters, readCpu, tcpRun, udpRun } from './lib/tools.ts'
 
 const { values: args } = parseArgs({
   args: Bun.argv.slice(2),
@@ -45,10 +50,18 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '6' },
     out: { type: 'string', default: 'bench/results' },
     tag: { type: 'string' },
+    udp: { type: 'boolean', default: false },
+    'no-bpf-stats': { type: 'boolean', default: false },
   },
   strict: true,
 })
 const ROUNDS = positiveFlag('rounds', args.rounds)
+const UDP = args.udp!
+/** bpf_stats costs two clock reads per program run (~150-250 ns per 64 B datagram here, not
+ * paid in bench/run.ts): --no-bpf-stats measures without it, and without per-program figures. */
+const BPF_STATS = !args['no-bpf-stats']
+/** What a cost is divided by: one MSS on the wire, or one 64 B datagram sent. */
+const UNIT = UDP ? 'datagram sent' : 'data segment'
 const SECONDS = positiveFlag('seconds', args.seconds)
 const UNDERLAY = args.underlay as Underlay
 if (UNDERLAY !== 'wire' && UNDERLAY !== 'veth')
@@ -95,7 +108,7 @@ async function profile(file: string, ourPids: Set<number>): Promise<Profile> {
       '--stdio',
       '--no-children',
       '-F',
-      'sample,pid,sym',
+      'sample,cpu,pid,sym',
       '-t',
       '\t',
       '-q',
@@ -174,7 +187,15 @@ async function progStats(ids: Map<number, string>): Promise<Map<number, ProgStat
 const nstat = readAllCounters
 
 interface Sample {
+  /** TCP: receiver Gbit/s; UDP: 0 */
   gbps: number
+  /** UDP: datagrams the receiving namespace's UDP took in, and the sender sent, per second /1000 */
+  kppsDelivered?: number
+  kppsSent?: number
+  lostPercent?: number
+  rcvbufErrors?: number
+  /** UDP: the sending CPU's ns per datagram by group, and its total */
+  sendingCpu?: { nsPerSegment: Record<string, number>; nsPerSegmentTotal: number }
   retransmits: number
   ofo: number
   dataSegments: number
@@ -192,6 +213,8 @@ interface Sample {
   /** machine-wide /proc/stat shares of busy time */
   cpuShares: { user: number; system: number; softirq: number }
   topSymbols: Record<string, number>
+  /** /proc/loadavg's 1-minute figure when the run started */
+  load1: number
 }
 
 async function measure(
@@ -200,6 +223,7 @@ async function measure(
   progs: Map<number, string> | undefined,
 ): Promise<Sample> {
   const file = join(tmpDir, `perf-${v.name}.data`)
+  const load1 = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
   const pidsBefore = startedPids.length
   const ourPids = new Set<number>([...s.servers.map((x) => x.pid)])
   const [c0, p0] = [await nstat(s.client), await nstat(s.remote.ns)]
@@ -208,11 +232,16 @@ async function measure(
   // perf writes its header once it has opened every CPU's event: wait for the file
   await waitFile(file)
   let r
+  let u
+  const cpu0 = readCpu()
   try {
-    r = await tcpRun(s.client, s.remote.ns, s.remote.ip, { seconds: SECONDS })
+    if (UDP) u = r = await udpRun(s.client, s.remote.ns, s.remote.ip, SECONDS)
+    else r = await tcpRun(s.client, s.remote.ns, s.remote.ip, { seconds: SECONDS })
   } finally {
     await stopPerf(perf)
   }
+  const cpu1 = readCpu()
+  const busy = Math.max(1, cpu1.busy - cpu0.busy)
   const b1 = progs ? await progStats(progs) : undefined
   const [c1, p1] = [await nstat(s.client), await nstat(s.remote.ns)]
   for (const p of startedPids.slice(pidsBefore)) ourPids.add(p.pid)
@@ -221,9 +250,9 @@ async function measure(
 
   const d = (a: Record<string, number>, b: Record<string, number>, k: string) =>
     (b[k] ?? 0) - (a[k] ?? 0)
-  const segs = d(c0, c1, 'TcpOutSegs')
+  const segs = d(c0, c1, UDP ? 'UdpOutDatagrams' : 'TcpOutSegs')
   const ipBytes = d(c0, c1, 'IpExtOutOctets')
-  if (segs <= 0) throw new Error(`${v.name}: no TCP segments counted in ${s.client}`)
+  if (segs <= 0) throw new Error(`${v.name}: no ${UNIT}s counted in ${s.client}`)
   if (ipBytes <= 0)
     throw new Error(`${v.name}: no IP bytes counted in ${s.client} (IpExtOutOctets)`)
   const nsPerSegment: Record<string, number> = {}
@@ -247,8 +276,20 @@ async function measure(
       }
     }
   }
+  const sending = prof.oursByCpu[CPU_CLIENT] ?? {}
+  const sendingTotal = Object.values(sending).reduce((a, b) => a + b, 0)
   return {
-    gbps: r.gbps,
+    gbps: 'gbps' in r ? r.gbps : 0,
+    ...(u && {
+      kppsDelivered: u.rxPps / 1000,
+      kppsSent: u.txPps / 1000,
+      lostPercent: u.lostPercent,
+      rcvbufErrors: u.rcvbufErrors,
+      sendingCpu: {
+        nsPerSegment: Object.fromEntries(Object.entries(sending).map(([g, ns]) => [g, ns / segs])),
+        nsPerSegmentTotal: sendingTotal / segs,
+      },
+    }),
     retransmits: d(c0, c1, 'TcpRetransSegs'),
     ofo: d(p0, p1, 'TcpExtTCPOFOQueue'),
     dataSegments: segs,
@@ -258,10 +299,15 @@ async function measure(
     cpuSecondsPerGB: total / 1e9 / (ipBytes / 1e9),
     elsewhereShare: prof.elsewhereNs / (prof.elsewhereNs + total),
     bpf,
-    cpuShares: { user: r.userShare, system: r.systemShare, softirq: r.softirqShare },
+    cpuShares: {
+      user: (cpu1.user - cpu0.user) / busy,
+      system: (cpu1.system - cpu0.system) / busy,
+      softirq: (cpu1.softirq - cpu0.softirq) / busy,
+    },
     topSymbols: Object.fromEntries(
       Object.entries(prof.topSymbols).map(([k, ns]) => [k, ns / segs]),
     ),
+    load1,
   }
 }
 
@@ -291,15 +337,16 @@ process.on('SIGINT', () => {
 const statsWas = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim()
 const setStats = (v: string) => writeFileSync('/proc/sys/kernel/bpf_stats_enabled', v)
 
+const teardownErrors: unknown[] = []
 try {
-  setStats('1')
+  if (BPF_STATS) setStats('1')
   const setups = new Map<string, Setup>()
   const progs = new Map<string, Map<number, string>>()
   for (const v of variants) {
     process.stderr.write(`${UNDERLAY} · ${v.name}: setup\n`)
     const s = await buildVariantSetup(v, UNDERLAY, prefixes)
     setups.set(v.name, s)
-    if (v.mode === 'bpf') progs.set(v.name, await datapathProgs(s))
+    if (v.mode === 'bpf' && BPF_STATS) progs.set(v.name, await datapathProgs(s))
   }
   for (let round = 0; round < ROUNDS && !interrupted; round++) {
     const order = variants.map((_, i) => variants[(i + round) % variants.length]!)
@@ -308,16 +355,20 @@ try {
       const s = await measure(v, setups.get(v.name)!, progs.get(v.name))
       ;(results[v.name] ??= []).push(s)
       const bpfNs = Object.values(s.bpf).reduce((a, b) => a + b.nsPerSegment, 0)
+      const rate = UDP
+        ? `${s.kppsDelivered!.toFixed(1)} kpps delivered (sent ${s.kppsSent!.toFixed(1)}), sending CPU ${s.sendingCpu!.nsPerSegmentTotal.toFixed(0)} ns/datagram`
+        : `${s.gbps.toFixed(2)} Gbit/s`
       process.stderr.write(
-        `${v.name} · round ${round + 1}: ${s.gbps.toFixed(2)} Gbit/s, ${s.nsPerSegmentTotal.toFixed(0)} ns/segment ` +
+        `${v.name} · round ${round + 1}: ${rate}, ${s.nsPerSegmentTotal.toFixed(0)} ns/${UNIT} ` +
           `(bpf programs ${bpfNs.toFixed(0)}), ${s.retransmits} retr, ${s.ofo} OFO, ` +
-          `elsewhere ${(100 * s.elsewhereShare).toFixed(0)} %\n`,
+          `elsewhere ${(100 * s.elsewhereShare).toFixed(0)} %, load ${s.load1}\n`,
       )
     }
   }
-  for (const s of setups.values()) await s.destroy()
+  // a teardown fault must not cost the run's figures: written first, the fault thrown after
+  for (const s of setups.values()) await s.destroy().catch((e) => teardownErrors.push(e))
 } finally {
-  setStats(statsWas)
+  if (BPF_STATS) setStats(statsWas)
   for (const p of perfProcs) {
     p.kill('SIGINT')
     await p.exited
@@ -325,7 +376,7 @@ try {
   await stopAll()
   for (const t of [...liveTopologies]) {
     liveTopologies.delete(t)
-    await t.destroy()
+    await t.destroy().catch((e) => teardownErrors.push(e))
   }
   rmSync(tmpDir, { recursive: true, force: true })
 }
@@ -338,6 +389,14 @@ const summary = Object.fromEntries(
     name,
     {
       gbps: med(xs, (s) => s.gbps),
+      kppsDelivered: med(xs, (s) => s.kppsDelivered ?? 0),
+      kppsSent: med(xs, (s) => s.kppsSent ?? 0),
+      lostPercent: med(xs, (s) => s.lostPercent ?? 0),
+      rcvbufErrors: med(xs, (s) => s.rcvbufErrors ?? 0),
+      sendingCpuNsPerSegmentTotal: med(xs, (s) => s.sendingCpu?.nsPerSegmentTotal ?? 0),
+      sendingCpuNsPerSegment: Object.fromEntries(
+        groupNames.map((g) => [g, med(xs, (s) => s.sendingCpu?.nsPerSegment[g] ?? 0)]),
+      ),
       retransmits: med(xs, (s) => s.retransmits),
       ofo: med(xs, (s) => s.ofo),
       nsPerSegmentTotal: med(xs, (s) => s.nsPerSegmentTotal),
@@ -367,8 +426,8 @@ const summary = Object.fromEntries(
 const names = Object.keys(summary)
 const base = summary.routed
 const lines = [
-  `\nTCP 1 stream, ${UNDERLAY} underlay, ${SECONDS} s per run, medians of ${ROUNDS} alternating rounds`,
-  `ns of CPU per data segment (MSS on the wire), in the contexts that carry the run's packets`,
+  `\n${UDP ? 'UDP 64 B' : 'TCP 1 stream'}, ${UNDERLAY} underlay, ${SECONDS} s per run, medians of ${ROUNDS} alternating rounds`,
+  `ns of CPU per ${UNIT}${UDP ? '' : ' (MSS on the wire)'}, in the contexts that carry the run's packets`,
   `| where | ${names.join(' | ')} |`,
   `| --- | ${names.map(() => '---:').join(' | ')} |`,
 ]
@@ -381,34 +440,60 @@ const row = (label: string, f: (x: (typeof summary)[string]) => number, digits =
     })
     .join(' | ')} |`
 for (const g of groupNames) lines.push(row(g, (x) => x.nsPerSegment[g] ?? 0))
-lines.push(row('**total ns / segment**', (x) => x.nsPerSegmentTotal))
-lines.push(row('CPU-s per GB', (x) => x.cpuSecondsPerGB, 2))
-lines.push(row('Gbit/s', (x) => x.gbps, 2))
-lines.push(row('retransmits', (x) => x.retransmits))
-lines.push(row('receiver OFO queueings', (x) => x.ofo))
+lines.push(row(`**total ns / ${UNIT}**`, (x) => x.nsPerSegmentTotal))
+if (UDP) {
+  lines.push(
+    row(`**sending CPU (CPU ${CPU_CLIENT}): ns / ${UNIT}**`, (x) => x.sendingCpuNsPerSegmentTotal),
+  )
+  lines.push(row('kpps delivered (receiving namespace UDP)', (x) => x.kppsDelivered, 1))
+  lines.push(row('kpps sent (iperf3)', (x) => x.kppsSent, 1))
+  lines.push(row('lost %', (x) => x.lostPercent, 2))
+  lines.push(row('receiver UdpRcvbufErrors', (x) => x.rcvbufErrors))
+} else {
+  lines.push(row('CPU-s per GB', (x) => x.cpuSecondsPerGB, 2))
+  lines.push(row('Gbit/s', (x) => x.gbps, 2))
+  lines.push(row('retransmits', (x) => x.retransmits))
+  lines.push(row('receiver OFO queueings', (x) => x.ofo))
+}
 lines.push(row('elsewhere on the machine (share)', (x) => x.elsewhereShare, 2))
 lines.push(row('machine-wide /proc/stat: user share', (x) => x.cpuShares.user, 2))
 lines.push(row('machine-wide /proc/stat: system share', (x) => x.cpuShares.system, 2))
 lines.push(row('machine-wide /proc/stat: softirq share', (x) => x.cpuShares.softirq, 2))
+if (UDP) {
+  lines.push(
+    '',
+    `sending CPU (CPU ${CPU_CLIENT}) alone, ns per ${UNIT}`,
+    `| where | ${names.join(' | ')} |`,
+    `| --- | ${names.map(() => '---:').join(' | ')} |`,
+  )
+  for (const g of groupNames) lines.push(row(g, (x) => x.sendingCpuNsPerSegment[g] ?? 0))
+}
 for (const [n, x] of Object.entries(summary))
   for (const [p, b] of Object.entries(x.bpf))
     lines.push(
-      `${n} ${p}: ${b.nsPerRun.toFixed(0)} ns/run, ${b.runsPerSegment.toFixed(3)} runs/segment, ${b.nsPerSegment.toFixed(1)} ns/segment`,
+      `${n} ${p}: ${b.nsPerRun.toFixed(0)} ns/run, ${b.runsPerSegment.toFixed(3)} runs/${UNIT}, ${b.nsPerSegment.toFixed(1)} ns/${UNIT}`,
     )
 console.log(lines.join('\n'))
 
 const date = new Date().toISOString().slice(0, 10)
 mkdirSync(args.out!, { recursive: true })
-const base_ = join(args.out!, `cpu-breakdown-${date}${args.tag ? `-${args.tag}` : ''}`)
+const base_ = join(
+  args.out!,
+  `cpu-breakdown-${date}${UDP ? '-udp' : ''}${args.tag ? `-${args.tag}` : ''}`,
+)
 writeFileSync(
   `${base_}.json`,
   JSON.stringify(
     {
       date: new Date().toISOString(),
       underlay: UNDERLAY,
+      load: UDP ? 'udp64' : 'tcp1',
+      unit: UNIT,
+      loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
       seconds: SECONDS,
       rounds: ROUNDS,
       perfPeriodNs: PERIOD_NS,
+      bpfStats: BPF_STATS,
       kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
       summary,
       results,
@@ -421,15 +506,15 @@ const COLORS = ['#9e9e9e', '#f28e2b', '#4e79a7', '#59a14f', '#e15759', '#76b7b2'
 writeFileSync(
   `${base_}.svg`,
   barChartSvg({
-    title: `Where the CPU goes per TCP data segment — ${UNDERLAY} underlay, ${date}`,
-    subtitle: `ns per segment, medians of ${ROUNDS} alternating rounds (perf cpu-clock + bpf_stats)`,
+    title: `Where the CPU goes per ${UDP ? '64 B UDP datagram' : 'TCP data segment'} — ${UNDERLAY} underlay, ${date}`,
+    subtitle: `ns per ${UNIT}, medians of ${ROUNDS} alternating rounds (perf cpu-clock + bpf_stats)`,
     groups: groupNames
       .filter((g) => names.some((n) => (summary[n]!.nsPerSegment[g] ?? 0) >= 5))
       .map((g) => SHORT_LABEL[g] ?? g),
     series: names.map((n, i) => ({ name: n, color: COLORS[i % COLORS.length]! })),
     panels: [
       {
-        title: 'ns of CPU per data segment',
+        title: `ns of CPU per ${UNIT}`,
         values: names.flatMap((n) =>
           groupNames.map((g) => ({
             group: SHORT_LABEL[g] ?? g,
@@ -445,4 +530,8 @@ writeFileSync(
 )
 process.stderr.write(`wrote ${base_}.json and .svg\n`)
 
+if (teardownErrors.length)
+  throw new Error(
+    `teardown failed (the figures were written first):\n${teardownErrors.map(String).join('\n')}`,
+  )
 await finish(prefixes, interrupted)

@@ -89,3 +89,22 @@ struct {
 	__type(key, struct vx_stat_key);
 	__type(value, struct vx_stat);
 } vx_stats SEC(".maps");
+
+/* vx_nbr[slot]: outer MACs of recent encapsulations, per CPU, filled from bpf_fib_lookup and
+ * used for at most a second (lib/nbr.h). BPF-only: no user-space reader or writer, so not part
+ * of the ABI in abi.h; a slot whose vtep differs is a miss. */
+#define VX_NBR_SLOTS_LOG2 8
+struct vx_nbr {
+	__be32 vtep;		/* VTEP this slot answers for; 0: empty */
+	__u32 ifindex;		/* device the FIB chose (the underlay NIC) */
+	__u8 dmac[6];		/* next hop's MAC (the VTEP's, or a gateway's) */
+	__u8 smac[6];		/* the device's own */
+	__u64 expires_ns;	/* bpf_ktime_get_coarse_ns() after which the kernel is asked again */
+};				/* 32 bytes */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1 << VX_NBR_SLOTS_LOG2);
+	__type(key, __u32);
+	__type(value, struct vx_nbr);
+} vx_nbr SEC(".maps");

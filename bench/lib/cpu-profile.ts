@@ -43,7 +43,9 @@ export const GROUPS: readonly [string, RegExp][] = [
   ],
   [
     'ip, routing, netfilter',
-    /(^ip_|^__ip|^ipv4|fib|^dst_|neigh|nf_|ipt_|route|^rt_|icmp|l3mdev|raw_)/,
+    // raw sockets anchored: an unanchored raw_ took _raw_spin_unlock_irqrestore (where a VM's
+    // pending interrupts land, often the largest single symbol) for routing
+    /(^ip_|^__ip|^ipv4|fib|^dst_|neigh|nf_|ipt_|route|^rt_|icmp|l3mdev|^raw_)/,
   ],
   [
     'device xmit, softirq core',
@@ -91,13 +93,16 @@ export interface Profile {
   ours: Record<string, number>
   /** ns of CPU elsewhere on the machine (other load, perf itself), idle excluded. */
   elsewhereNs: number
+  /** `ours` split by CPU (only when the report has a cpu column), ns per group. */
+  oursByCpu: Record<number, Record<string, number>>
   /** the largest kernel symbols of `ours`, ns */
   topSymbols: Record<string, number>
 }
 
 /**
- * `perf report --no-children -F sample,pid,sym -t '\t' -q` of a fixed-period record (each
- * sample = `periodNs` of CPU). A sample carries the run's packets when it is in one of
+ * `perf report --no-children -F sample[,cpu],pid,sym -t '\t' -q` of a fixed-period record (each
+ * sample = `periodNs` of CPU). With the cpu column, `oursByCpu` tells the sending CPU's work
+ * from the receiving one's (64 B UDP: the sender's CPU carries the whole path in softirq). A sample carries the run's packets when it is in one of
  * `ourPids` (the run's own processes), a ksoftirqd thread or the idle task (softirqs taken
  * while idle); everything else is other load.
  */
@@ -107,28 +112,45 @@ export function parsePerfReport(
   ourPids: ReadonlySet<number>,
 ): Profile {
   const ours: Record<string, number> = {}
+  const oursByCpu: Record<number, Record<string, number>> = {}
   const symbols: Record<string, number> = {}
   let elsewhereNs = 0
   for (const line of text.split('\n')) {
-    // "<samples>\t<pid>:<comm>\t[k] <symbol>"
+    // "<samples>[\t<cpu>]\t<pid>:<comm>\t[k] <symbol>"
     if (line.trim() === '') continue
-    const [samples, pidComm, sym] = line.split('\t').map((s) => s.trim())
+    const cols = line.split('\t').map((s) => s.trim())
+    const [samples, cpuCol, pidComm, sym] =
+      cols.length === 4 ? cols : [cols[0], undefined, ...cols.slice(1)]
     const m = /^(-?\d+):(.*)$/.exec(pidComm ?? '')
     const s = /^\[(.)\]\s+(.*)$/.exec(sym ?? '')
-    if (!/^\d+$/.test(samples ?? '') || !m || !s)
-      throw new Error(`perf report line not "<samples>\\t<pid>:<comm>\\t[k] <symbol>": ${line}`)
+    if (
+      cols.length < 3 ||
+      cols.length > 4 ||
+      !/^\d+$/.test(samples ?? '') ||
+      (cpuCol !== undefined && !/^\d+$/.test(cpuCol)) ||
+      !m ||
+      !s
+    )
+      throw new Error(
+        `perf report line not "<samples>[\\t<cpu>]\\t<pid>:<comm>\\t[k] <symbol>": ${line}`,
+      )
     const ns = Number(samples) * periodNs
     const pid = Number(m[1])
     const comm = m[2]!
     const group = groupOf(s[2]!, s[1] === 'k')
     if (group === 'idle') continue
+    // the idle task is pid 0, "swapper" in perf's report ("swapper/N" only in some versions)
     const carriesPackets =
-      ourPids.has(pid) || comm.startsWith('ksoftirqd/') || comm.startsWith('swapper/')
+      ourPids.has(pid) || comm.startsWith('ksoftirqd/') || pid === 0 || comm.startsWith('swapper')
     if (!carriesPackets) {
       elsewhereNs += ns
       continue
     }
     ours[group] = (ours[group] ?? 0) + ns
+    if (cpuCol !== undefined) {
+      const byGroup = (oursByCpu[Number(cpuCol)] ??= {})
+      byGroup[group] = (byGroup[group] ?? 0) + ns
+    }
     if (s[1] === 'k') symbols[s[2]!] = (symbols[s[2]!] ?? 0) + ns
   }
   const topSymbols = Object.fromEntries(
@@ -136,5 +158,5 @@ export function parsePerfReport(
       .sort((a, b) => b[1] - a[1])
       .slice(0, 80),
   )
-  return { ours, elsewhereNs, topSymbols }
+  return { ours, oursByCpu, elsewhereNs, topSymbols }
 }

@@ -144,5 +144,5 @@ static __always_inline int vx_endpoint_egress(struct __sk_buff *skb, struct vx_v
 	if (!cfg || !(cfg->flags & VX_CFG_F_VALID))
 		return VX_DROP_NO_CONFIG;
 	v->counter = VX_CTR_TX;
-	return vx_encap_redirect(skb, cfg, key.vni, dst->vtep, dst->mac);
+	return vx_encap_redirect(skb, cfg, eth, key.vni, dst->vtep, dst->mac);
 }

@@ -23,6 +23,10 @@ describe('groupOf', () => {
   ])('%s -> %s', (sym, group) => {
     expect(groupOf(sym, true)).toBe(group)
   })
+  test('spinlocks are not routing (raw sockets are)', () => {
+    expect(groupOf('_raw_spin_unlock_irqrestore', true)).toBe('syscalls, sched, other kernel')
+    expect(groupOf('raw_local_deliver', true)).toBe('ip, routing, netfilter')
+  })
   test('cgroup accounting is not GRO', () => {
     expect(groupOf('__cgroup_account_cputime', true)).toBe('syscalls, sched, other kernel')
   })
@@ -44,6 +48,7 @@ describe('parsePerfReport', () => {
     '7\t999:bun\t[.] 0x000000000183cff1',
     '2\t4242:iperf3\t[.] main',
     '1\t-1::-1\t[k] __rcu_read_lock', // a sample perf could not tie to a thread
+    '4\t0:swapper\t[k] veth_xmit', // perf 6.1 names the idle task "swapper", no /N
     '',
   ].join('\n')
   test('splits the run from the rest of the machine, drops idle, converts samples to ns', () => {
@@ -51,15 +56,34 @@ describe('parsePerfReport', () => {
     expect(p.ours).toEqual({
       'copy user<->skb': 12_000,
       GRO: 3000,
-      'veth, backlog': 5000,
+      'veth, backlog': 9000,
       'user space': 2000,
     })
     expect(p.elsewhereNs).toBe(8000)
     expect(Object.keys(p.topSymbols)[0]).toBe('_copy_from_iter')
     expect(p.topSymbols).not.toHaveProperty('main') // kernel symbols only
   })
+  test('with a cpu column, the run is split by CPU too', () => {
+    const byCpu = [
+      '12\t000\t4242:iperf3\t[k] _copy_from_iter',
+      '3\t001\t0:swapper\t[k] tcp_gro_receive',
+      '4\t000\t0:swapper\t[k] veth_xmit',
+      '9\t001\t999:bun\t[k] veth_xmit',
+    ].join('\n')
+    const p = parsePerfReport(byCpu, 1000, new Set([4242]))
+    expect(p.oursByCpu).toEqual({
+      0: { 'copy user<->skb': 12_000, 'veth, backlog': 4000 },
+      1: { GRO: 3000 },
+    })
+    expect(p.ours['veth, backlog']).toBe(4000)
+    expect(p.elsewhereNs).toBe(9000)
+    expect(parsePerfReport(text, 1000, new Set([4242])).oursByCpu).toEqual({})
+  })
   test('a line it cannot read is an error, not a silent gap', () => {
     expect(() => parsePerfReport('12 iperf3 _copy_from_iter\n', 1000, new Set())).toThrow(
+      /perf report line/,
+    )
+    expect(() => parsePerfReport('12\tx\t1:a\t[k] f\n', 1000, new Set())).toThrow(
       /perf report line/,
     )
   })

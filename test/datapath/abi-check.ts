@@ -65,11 +65,15 @@ function compareType(btf: Btf, id: number, codec: Codec<any>, where: string, out
   }
 }
 
+/** Maps only the BPF programs read and write (bpf/maps.h says so): not part of the contract. */
+export const BPF_ONLY_MAPS: readonly string[] = ['vx_nbr']
+
 /** Every disagreement between abi.ts and the object's BTF; [] when they agree. */
 export function abiMismatches(btf: Btf): string[] {
   const out: string[] = []
   const maps = btf.maps()
   for (const name of new Set([...maps.keys(), ...Object.keys(MAP_CODECS)])) {
+    if (BPF_ONLY_MAPS.includes(name) && !(name in MAP_CODECS)) continue
     const c = MAP_CODECS[name as keyof typeof MAP_CODECS]
     const m = maps.get(name)
     if (!c || !m) {

@@ -670,6 +670,66 @@ describe('bpf datapath on the wire', () => {
     expect(p2 - p1).toBeGreaterThanOrEqual(decapsulated)
   }, 60_000)
 
+  // Encapsulation takes the outer MACs from a per-CPU cache of the kernel's FIB/neighbour answer,
+  // used for at most a second (bpf/lib/nbr.h). A wrong destination MAC would still be delivered
+  // here (the underlay bridge forwards by its own table, TC ingress runs before the MAC check), so
+  // the frames on h1's underlay are what tells: they must carry h2's MAC, and follow a change of
+  // it once h1's kernel learns it (gratuitous ARP, arp_notify).
+  test("outer MACs: encapsulated frames carry the next hop's MAC and follow its change within seconds", async () => {
+    const macOf = async (h: number) => {
+      const out = await mustRunIn(hostNs(h), ['ip', '-j', 'link', 'show', 'dev', 'ul0'])
+      return (JSON.parse(out.stdout) as { address: string }[])[0]!.address
+    }
+    const [h1Mac, h2Mac] = [await macOf(0), await macOf(1)]
+    const newMac = h2Mac === '02:00:00:0e:e0:02' ? '02:00:00:0e:e0:03' : '02:00:00:0e:e0:02'
+    /** (source, destination) MACs of the VXLAN frames h1 sent to h2 so far. */
+    const framesOf = (cap: NsProcess) =>
+      [...cap.stdout().matchAll(/^\S+ ([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype IPv4/gm)].map(
+        (m) => ({ src: m[1]!, dst: m[2]! }),
+      )
+    const setH2Mac = async (mac: string) => {
+      await mustRunIn(hostNs(1), ['ip', 'link', 'set', 'dev', 'ul0', 'address', mac])
+    }
+    // capture() prints no link-level header: -e here
+    const eCap = spawnIn(hostNs(0), [
+      'tcpdump',
+      '-i',
+      'ul0',
+      '-e',
+      '-n',
+      '-l',
+      '-p',
+      '-U',
+      '--immediate-mode',
+      `udp port 4789 and src host ${vtep(0)} and dst host ${vtep(1)}`,
+    ])
+    // h2 announces a new MAC with a gratuitous ARP; restored (and announced again) at the end
+    await mustRunIn(hostNs(1), ['sysctl', '-qw', 'net.ipv4.conf.ul0.arp_notify=1'])
+    try {
+      await waitFor(() => /listening on/.test(eCap.stderr()), { what: 'tcpdump -e on h1 ul0' })
+      expect((await ping(ns('c1'), eps.d1!.ip, { count: 5, intervalS: 0.05 })).received).toBe(5)
+      await waitFor(() => framesOf(eCap).length >= 5, { what: 'tcpdump saw 5 VXLAN frames' })
+      expect(framesOf(eCap).every((f) => f.src === h1Mac && f.dst === h2Mac)).toBe(true)
+
+      await setH2Mac(newMac)
+      const seen = framesOf(eCap).length
+      // every CPU's cache expires within a second: poll until the last 5 frames all carry it
+      await waitFor(
+        async () => {
+          await ping(ns('c1'), eps.d1!.ip, { count: 1, timeoutMs: 1000 })
+          const after = framesOf(eCap).slice(seen)
+          return after.length >= 5 && after.slice(-5).every((f) => f.dst === newMac)
+        },
+        { what: `VXLAN frames to h2's new MAC ${newMac}`, timeoutMs: 8000, intervalMs: 100 },
+      )
+      expect((await ping(ns('c1'), eps.d1!.ip, { count: 3, intervalS: 0.05 })).received).toBe(3)
+    } finally {
+      await setH2Mac(h2Mac)
+      await mustRunIn(hostNs(1), ['sysctl', '-qw', 'net.ipv4.conf.ul0.arp_notify=0'])
+      await eCap.stop(500)
+    }
+  }, 60_000)
+
   test('live restore: SIGKILL the datapath process under a ping flood and a TCP stream; traffic goes on', async () => {
     const snapshot = await drivers[0]!.call<ActualState>('actual')
     // the endpoint's filter program, by id: the restarted process must swap in its own
