@@ -56,6 +56,11 @@ export class KvEngine {
   sessionsIndex = 0n
   /** Highest index of a reaped tombstone: prefix indexes never drop below it, so they never go backwards. */
   reapFloor = 0n
+  /**
+   * Rises whenever what a read could see changes (a change applied or undone, tombstones
+   * reaped): answers computed from memory stay valid while it stays (see prefix-reads.ts).
+   */
+  version = 0
   readonly entries = new Map<string, KvEntry>()
   /** Every live key in byte order: a prefix is one contiguous run found by binary search. */
   private readonly sorted = new SortedKeys()
@@ -224,6 +229,7 @@ export class KvEngine {
     }))
     const now = Date.now()
     this.index = next
+    this.version++
     const revived: string[] = []
     for (const [key, e] of c.kv) {
       if (e) {
@@ -242,7 +248,8 @@ export class KvEngine {
     if (c.sessionsPut.length > 0 || c.sessionsDelete.length > 0) this.sessionsIndex = next
     const undo = () => {
       Object.assign(this, before)
-        for (const { k, e, t } of kvBefore) {
+      this.version++
+      for (const { k, e, t } of kvBefore) {
         if (e) {
           if (!this.entries.has(k)) this.sorted.add(k)
           this.entries.set(k, e)
@@ -290,7 +297,8 @@ export class KvEngine {
       ])
       for (const k of reaped) this.untomb(k)
       this.reapFloor = floor
-        return reaped.length
+      this.version++
+      return reaped.length
     }
     const p = this.queue.then(run, run)
     this.queue = p.catch(() => undefined)
