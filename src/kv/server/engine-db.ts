@@ -3,7 +3,7 @@
 // Why not @libsql/client (2026-12, issue 17): it prepares every statement it runs, BEGIN and
 // COMMIT included, and sets each one up again (safeIntegers, raw, columns). In a 3,000-endpoint
 // converge the store's ~1,500 group commits cost it 2.5 CPU-s of its thread's 5.4, and half of a
-// commit's CPU was that set-up (bench/results/store-thread-cpu-2026-12-01.md). A statement kept
+// commit's CPU was that set-up (bench/results/store-thread-2026-12-01.md). A statement kept
 // prepared is re-prepared by SQLite itself if another connection changes the schema.
 import Database from 'libsql'
 
