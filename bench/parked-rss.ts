@@ -5,12 +5,16 @@
 // collection at every step. Controlled: nothing else runs in either process.
 //
 //   bun run bench/parked-rss.ts [--steps 0,100,200,400] [--keys 4000] [--server thread|main|plain]
-//                               [--value-bytes 300] [--rounds 1] [--clients 1] [--churn 0] [--json FILE]
+//                               [--value-bytes 300] [--rounds 1] [--clients 1] [--churn 0] [--shared]
+//                               [--json FILE]
 //
 // --server thread: the store on a Worker, as the agent serves it; main: on the process's own
-// thread; plain: main, no TLS and no token (what TLS costs per connection).
+// thread; plain: main, no TLS and no token (what TLS costs per connection). --shared: every
+// client watches (and churns) the same prefixes, as hosts follow the same networks. Each row
+// also gives the CPU-s the store's thread (its Worker, or the server process) has used: a churn
+// row's difference is what the store spent on those writes and the wakes they caused.
 import { spawn, type Subprocess } from 'bun'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { heapStats } from 'bun:jsc'
@@ -26,6 +30,8 @@ interface Options {
   /** single writes per client after parking, each waking one of its watches */
   churn: number
   server: 'thread' | 'main' | 'plain'
+  /** every client on the same prefixes (hosts following the same networks) */
+  shared: boolean
   json?: string
 }
 
@@ -38,9 +44,14 @@ function parseArgs(argv: string[]): Options {
     clients: 1,
     churn: 0,
     server: 'thread',
+    shared: false,
   }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!
+    if (flag === '--shared') {
+      o.shared = true
+      continue
+    }
     const value = argv[++i]
     if (value === undefined) throw new Error(`${flag} needs a value`)
     if (flag === '--steps') o.steps = value.split(',').map((v) => count(flag, v))
@@ -70,6 +81,19 @@ function count(flag: string, v: string): number {
 
 const MB = 2 ** 20
 const round = (x: number) => Math.round(x * 10) / 10
+
+/** CPU-s (user + system) of the store's thread: the Worker's, or the whole server process's. */
+function storeCpuSeconds(pid: number, mode: Options['server']): number {
+  let ticks = 0
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8')
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    if (mode === 'thread' && comm !== 'Worker') continue
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(f[11]) + Number(f[12])
+  }
+  return ticks / 100
+}
 
 /** Resident MB split as bench/rss.ts does: all, anonymous. */
 async function residentMb(pid: number): Promise<{ rss: number; anon: number }> {
@@ -172,11 +196,11 @@ async function serverRole(mode: Options['server'], dir: string): Promise<void> {
  * its own prefix: one parked query each), `fill` K keys in transactions of 64, `churn` W single
  * writes under the watched prefixes (each wakes a watch, which reads and parks again).
  */
-async function clientRole(optionsJson: string, id: number): Promise<void> {
+async function clientRole(optionsJson: string, id: number, shared: boolean): Promise<void> {
   const { ConsulClient } = await import('../src/kv/client/index.ts')
   const client = new ConsulClient(JSON.parse(optionsJson))
   const watches: { stop(): void }[] = []
-  const prefix = (n: number) => `weft/v1/endpoints/c${id}n${n}/`
+  const prefix = (n: number) => `weft/v1/endpoints/${shared ? '' : `c${id}`}n${n}/`
   const bytes = (round: unknown, size: unknown) =>
     new TextEncoder().encode(String(round ?? 1).padEnd(Number(size), 'v'))
   let writes = 0
@@ -201,7 +225,7 @@ async function clientRole(optionsJson: string, id: number): Promise<void> {
         await Promise.all(
           Array.from({ length: Math.min(8, n - i) }, () => {
             const w = writes++
-            return client.kv.put(`${prefix(w % width)}e${w}`, bytes(1, cmd.valueBytes))
+            return client.kv.put(`${prefix(w % width)}c${id}e${w}`, bytes(1, cmd.valueBytes))
           }),
         )
       return mainHeap()
@@ -293,7 +317,7 @@ async function main(o: Options): Promise<void> {
     const server = start(['--role', 'server', o.server, dir])
     const { clientOptions } = await server.line()
     const clients = Array.from({ length: o.clients }, (_, i) =>
-      start(['--role', 'client', JSON.stringify(clientOptions), String(i)]),
+      start(['--role', 'client', JSON.stringify(clientOptions), String(i), String(o.shared)]),
     )
     let parked = 0
     const row = async (label: string, cmd: Reply) => {
@@ -303,7 +327,11 @@ async function main(o: Options): Promise<void> {
       const s = await server.ask({ waiters: parked })
       const r = {
         label,
-        server: { ...(await residentMb(server.proc.pid)), ...s },
+        server: {
+          ...(await residentMb(server.proc.pid)),
+          storeCpuS: storeCpuSeconds(server.proc.pid, o.server),
+          ...s,
+        },
         client: { ...(await residentMb(clients[0]!.proc.pid)), ...c[0] },
       }
       console.log(JSON.stringify(r))
@@ -347,5 +375,6 @@ async function main(o: Options): Promise<void> {
 const argv = process.argv.slice(2)
 if (argv[0] === '--role' && argv[1] === 'server')
   await serverRole(argv[2] as Options['server'], argv[3]!)
-else if (argv[0] === '--role' && argv[1] === 'client') await clientRole(argv[2]!, Number(argv[3]))
+else if (argv[0] === '--role' && argv[1] === 'client')
+  await clientRole(argv[2]!, Number(argv[3]), argv[4] === 'true')
 else await main(parseArgs(argv))

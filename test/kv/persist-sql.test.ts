@@ -108,4 +108,33 @@ describe('persistStatements', () => {
     // puts, their tombstones cleared, deletes, their tombstones, meta
     expect(persistStatements(commits, Date.now()).length).toBe(5)
   })
+
+  test("only revived keys' tombstones are deleted; a put back after a delete leaves none", async () => {
+    const put = (key: string, next: bigint, revived?: string[]) => {
+      const change = emptyChange()
+      change.kv.set(key, entry(key, utf8('v'), next))
+      return { next, change, revived }
+    }
+    // fresh keys: puts and meta only (the untomb statement found nothing, every group)
+    expect(persistStatements([put('k/a', 1n, []), put('k/b', 2n, [])], 0).length).toBe(2)
+    const some = persistStatements([put('k/a', 1n, []), put('k/b', 2n, ['k/b'])], 0)
+    expect(some.length).toBe(3)
+    expect(some[1]!.args).toEqual([JSON.stringify(['k/b'])])
+    // a commit that does not say: every put key's tombstone, as before
+    expect(persistStatements([put('k/a', 1n, []), put('k/b', 2n)], 0)[1]!.args).toEqual([
+      JSON.stringify(['k/a', 'k/b']),
+    ])
+
+    const path = join(dir, 'revived.db')
+    const engine = await KvEngine.open(path)
+    await write(engine, (ch, n) => ch.kv.set('r/x', entry('r/x', utf8('1'), n)))
+    await write(engine, (ch) => ch.kv.set('r/x', null))
+    expect(engine.tombstones.has('r/x')).toBe(true)
+    await write(engine, (ch, n) => ch.kv.set('r/x', entry('r/x', utf8('2'), n)))
+    await engine.close()
+    const re = await KvEngine.open(path)
+    expect(re.tombstones.has('r/x')).toBe(false)
+    expect(new TextDecoder().decode(re.entries.get('r/x')!.value)).toBe('2')
+    await re.close()
+  })
 })

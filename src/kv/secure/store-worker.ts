@@ -8,12 +8,16 @@ import {
 } from './store-access.ts'
 import { heapStats } from 'bun:jsc'
 import { serveLocalSocket, type LocalSocket } from './local-socket.ts'
+import { startStoreProfile, type StoreProfile } from './store-profile.ts'
 import type { FromStoreThread, StoreThreadMemory, ToStoreThread } from './store-thread.ts'
 
 declare const self: Worker
 const post = (m: FromStoreThread) => self.postMessage(m)
 let store: EmbeddedStore | undefined
 let local: LocalSocket | undefined
+// a measuring aid (see store-profile.ts): off unless WEFT_STORE_PROFILE names a directory
+const profileDir = process.env.WEFT_STORE_PROFILE
+const profile: StoreProfile | undefined = profileDir ? startStoreProfile(profileDir) : undefined
 
 self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
   const m = e.data
@@ -59,6 +63,7 @@ self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
       // the socket first: its requests are answered by the store closed next
       await local?.stop()
       await store?.stop()
+      profile?.stop()
       post({ type: 'stopped' })
     } catch (err) {
       post({ type: 'stopped', error: errorText(err) })

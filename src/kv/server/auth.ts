@@ -4,7 +4,7 @@
 // Consul's three spellings are accepted: X-Consul-Token, ?token=, Authorization: Bearer.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
-import { textResponse, type BunEnv } from './http.ts'
+import { requestUrl, textResponse, type BunEnv } from './http.ts'
 
 export function requireToken(token: string): MiddlewareHandler<{ Bindings: BunEnv }> {
   const want = digest(token)
@@ -24,7 +24,7 @@ export function requireToken(token: string): MiddlewareHandler<{ Bindings: BunEn
 
 function presentedToken(req: Request): string {
   const h = req.headers
-  const fromQuery = new URL(req.url).searchParams.get('token')
+  const fromQuery = requestUrl(req).searchParams.get('token')
   if (fromQuery) return fromQuery
   const header = h.get('x-consul-token')
   if (header) return header

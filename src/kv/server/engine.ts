@@ -1,14 +1,14 @@
 // The embedded KV engine: libSQL persistence + the in-memory mirror the server reads from. Invariants:
 // - one global u64 index (meta 'index') that only rises, survives restarts, and is
 //   assigned inside the single serialized write path; all changes of one write share it;
-// - every write is durable in one SQL transaction (client.batch 'write'), shared by the
+// - every write is durable in one SQL transaction (EngineDb.transaction), shared by the
 //   writes of one event-loop turn (group commit); nobody sees a write before its commit
 //   (it is applied to memory inside the commit's turn and rolled back if the commit fails);
 // - a write that changes nothing consumes no index and wakes nobody.
-import { createClient, type Client } from '@libsql/client'
+import { EngineDb } from './engine-db.ts'
 import type { KvEntry, SessionInfo } from '../types.ts'
 import { fromI64, toI64 } from '../u64.ts'
-import { persistStatements } from './persist-sql.ts'
+import { persistStatements, type PersistedCommit } from './persist-sql.ts'
 
 export interface Tombstone {
   index: bigint
@@ -56,6 +56,11 @@ export class KvEngine {
   sessionsIndex = 0n
   /** Highest index of a reaped tombstone: prefix indexes never drop below it, so they never go backwards. */
   reapFloor = 0n
+  /**
+   * Rises whenever what a read could see changes (a change applied or undone, tombstones
+   * reaped): answers computed from memory stay valid while it stays (see prefix-reads.ts).
+   */
+  version = 0
   readonly entries = new Map<string, KvEntry>()
   /** Every live key in byte order: a prefix is one contiguous run found by binary search. */
   private readonly sorted = new SortedKeys()
@@ -74,31 +79,38 @@ export class KvEngine {
   private listeners: ((e: CommitEvent) => void)[] = []
   private closed = false
 
-  private constructor(private readonly db: Client) {}
+  private constructor(private readonly db: EngineDb) {}
 
   static async open(dbPath: string): Promise<KvEngine> {
-    const db = createClient({ url: `file:${dbPath}`, intMode: 'bigint' })
-    // WAL + synchronous=FULL: one fsync per commit (~0.3 ms measured), so a committed index
-    // survives even a power loss and never goes backwards.
-    await db.execute('PRAGMA journal_mode=WAL')
-    await db.execute('PRAGMA synchronous=FULL')
-    await db.batch(SCHEMA, 'write')
-    const s = new KvEngine(db)
-    await s.load()
-    return s
+    const db = EngineDb.open(dbPath)
+    try {
+      // WAL + synchronous=FULL: one fsync per commit (~0.3 ms measured), so a committed index
+      // survives even a power loss and never goes backwards.
+      db.exec('PRAGMA journal_mode=WAL')
+      db.exec('PRAGMA synchronous=FULL')
+      // Reads never touch SQL (memory mirrors the tables), so SQLite's page cache only serves
+      // a commit's B-tree pages; at its 2 MB default it kept ~4.5 MB resident after 12,000
+      // keys (bench/parked-rss.ts), and the OS page cache holds the file anyway.
+      db.exec('PRAGMA cache_size=-256')
+      db.transaction(SCHEMA.map((sql) => ({ sql })))
+      const s = new KvEngine(db)
+      s.load()
+      return s
+    } catch (e) {
+      db.close()
+      throw e
+    }
   }
 
-  private async load(): Promise<void> {
-    const meta = await this.db.execute('SELECT k, v FROM meta')
-    for (const r of meta.rows) {
+  private load(): void {
+    for (const r of this.db.all('SELECT k, v FROM meta')) {
       const v = fromI64(r.v)
       if (r.k === 'index') this.index = v
       else if (r.k === 'kv_index') this.kvIndex = v
       else if (r.k === 'sessions_index') this.sessionsIndex = v
       else if (r.k === 'reap_floor') this.reapFloor = v
     }
-    const kv = await this.db.execute('SELECT * FROM kv')
-    for (const r of kv.rows) {
+    for (const r of this.db.all('SELECT * FROM kv')) {
       const e: KvEntry = {
         key: String(r.key),
         value: new Uint8Array(r.value as ArrayBuffer),
@@ -111,12 +123,10 @@ export class KvEngine {
       this.entries.set(e.key, e)
     }
     this.sorted.reset([...this.entries.keys()])
-    const ts = await this.db.execute('SELECT key, idx, at_ms FROM tombstones')
-    for (const r of ts.rows)
+    for (const r of this.db.all('SELECT key, idx, at_ms FROM tombstones'))
       this.tombstones.set(String(r.key), { index: fromI64(r.idx), atMs: Number(r.at_ms) })
     this.sortedTombstones.reset([...this.tombstones.keys()])
-    const ss = await this.db.execute('SELECT body FROM sessions')
-    for (const r of ss.rows) {
+    for (const r of this.db.all('SELECT body FROM sessions')) {
       const b = JSON.parse(String(r.body))
       this.sessions.set(b.id, {
         ...b,
@@ -164,7 +174,7 @@ export class KvEngine {
     const settled: {
       w: PendingWrite
       result: unknown
-      commit?: { next: bigint; change: Change }
+      commit?: PersistedCommit
     }[] = []
     const undo: (() => void)[] = []
     for (const w of group) {
@@ -180,8 +190,13 @@ export class KvEngine {
         settled.push({ w, result: out.result })
         continue
       }
-      undo.push(this.apply(next, out.change))
-      settled.push({ w, result: out.result, commit: { next, change: out.change } })
+      const applied = this.apply(next, out.change)
+      undo.push(applied.undo)
+      settled.push({
+        w,
+        result: out.result,
+        commit: { next, change: out.change, revived: applied.revived },
+      })
     }
     const commits = settled.flatMap((x) => (x.commit ? [x.commit] : []))
     try {
@@ -195,14 +210,17 @@ export class KvEngine {
     for (const x of settled) x.w.resolve(x.result)
   }
 
-  private async persist(commits: { next: bigint; change: Change }[]): Promise<void> {
+  private async persist(commits: PersistedCommit[]): Promise<void> {
     // a few JSON-carrying statements per group, not one per row (see persist-sql.ts)
-    await this.db.batch(persistStatements(commits, Date.now()), 'write')
+    this.db.transaction(persistStatements(commits, Date.now()))
     this.commits++
   }
 
-  /** Apply a change to memory (not yet visible to watchers: see notify); returns its undo. */
-  private apply(next: bigint, c: Change): () => void {
+  /**
+   * Apply a change to memory (not yet visible to watchers: see notify); returns its undo and
+   * the keys it put back that had a tombstone (only theirs need deleting from the table).
+   */
+  private apply(next: bigint, c: Change): { undo: () => void; revived: string[] } {
     const before = { index: this.index, kvIndex: this.kvIndex, sessionsIndex: this.sessionsIndex }
     const kvBefore = [...c.kv.keys()].map((k) => ({
       k,
@@ -215,8 +233,11 @@ export class KvEngine {
     }))
     const now = Date.now()
     this.index = next
+    this.version++
+    const revived: string[] = []
     for (const [key, e] of c.kv) {
       if (e) {
+        if (this.tombstones.has(key)) revived.push(key)
         if (!this.entries.has(key)) this.sorted.add(key)
         this.entries.set(key, e)
         this.untomb(key)
@@ -229,8 +250,9 @@ export class KvEngine {
     for (const s of c.sessionsPut) this.sessions.set(s.id, s)
     for (const id of c.sessionsDelete) this.sessions.delete(id)
     if (c.sessionsPut.length > 0 || c.sessionsDelete.length > 0) this.sessionsIndex = next
-    return () => {
+    const undo = () => {
       Object.assign(this, before)
+      this.version++
       for (const { k, e, t } of kvBefore) {
         if (e) {
           if (!this.entries.has(k)) this.sorted.add(k)
@@ -244,6 +266,7 @@ export class KvEngine {
         else this.sessions.delete(id)
       }
     }
+    return { undo, revived }
   }
 
   private notify(next: bigint, c: Change): void {
@@ -269,18 +292,16 @@ export class KvEngine {
         }
       }
       if (reaped.length === 0) return 0
-      await this.db.batch(
-        [
-          { sql: 'DELETE FROM tombstones WHERE at_ms < ?', args: [cutoff] },
-          {
-            sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)',
-            args: ['reap_floor', toI64(floor)],
-          },
-        ],
-        'write',
-      )
+      this.db.transaction([
+        { sql: 'DELETE FROM tombstones WHERE at_ms < ?', args: [cutoff] },
+        {
+          sql: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)',
+          args: ['reap_floor', toI64(floor)],
+        },
+      ])
       for (const k of reaped) this.untomb(k)
       this.reapFloor = floor
+      this.version++
       return reaped.length
     }
     const p = this.queue.then(run, run)

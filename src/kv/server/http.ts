@@ -8,6 +8,7 @@ import { parseU64 } from '../u64.ts'
 import type { KvEngine } from './engine.ts'
 import type { Notifier } from './notifier.ts'
 import type { SessionManager } from './sessions.ts'
+import type { PrefixReads } from './prefix-reads.ts'
 
 export interface ServerOptions {
   datacenter: string
@@ -27,6 +28,8 @@ export interface ServerCtx {
   engine: KvEngine
   notifier: Notifier
   sessions: SessionManager
+  /** List reads shared by every request until the next change (see prefix-reads.ts). */
+  prefixReads: PrefixReads
   opts: ServerOptions
   closing: boolean
 }
@@ -73,14 +76,16 @@ export function jsonResponse(
 }
 
 const urls = new WeakMap<Request, URL>()
-function url(c: Ctx): URL {
-  let u = urls.get(c.req.raw)
+/** A request's URL, parsed once for the token check and the routes alike. */
+export function requestUrl(req: Request): URL {
+  let u = urls.get(req)
   if (!u) {
-    u = new URL(c.req.url)
-    urls.set(c.req.raw, u)
+    u = new URL(req.url)
+    urls.set(req, u)
   }
   return u
 }
+const url = (c: Ctx): URL => requestUrl(c.req.raw)
 
 export const query = (c: Ctx): URLSearchParams => url(c).searchParams
 

@@ -45,6 +45,7 @@ import { Hono } from 'hono'
 import { Notifier } from './notifier.ts'
 import { SessionManager } from './sessions.ts'
 import { KvEngine } from './engine.ts'
+import { PrefixReads } from './prefix-reads.ts'
 import { HttpError, textResponse, type BunEnv, type ServerCtx, type ServerOptions } from './http.ts'
 import { registerKvRoutes } from './kv-routes.ts'
 import { registerSessionRoutes } from './session-routes.ts'
@@ -100,7 +101,14 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
     nodeName: o.nodeName,
     ttlMinMs: o.sessionTtlMinMs ?? 10_000,
   })
-  const ctx: ServerCtx = { engine, notifier, sessions, opts, closing: false }
+  const ctx: ServerCtx = {
+    engine,
+    notifier,
+    sessions,
+    prefixReads: new PrefixReads(engine),
+    opts,
+    closing: false,
+  }
 
   const app = new Hono<{ Bindings: BunEnv }>()
   app.use('*', async (c, next) => {

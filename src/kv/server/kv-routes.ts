@@ -2,7 +2,7 @@
 // flags, acquire, release), DELETE (plain, recurse, cas). Writes go through the txn engine
 // as one op so HTTP and /v1/txn share one implementation of every verb.
 import type { Hono } from 'hono'
-import { entryToWire, type KvEntry } from '../types.ts'
+import { entryToWire } from '../types.ts'
 import { parseU64 } from '../u64.ts'
 import { blockingQuery } from './blocking.ts'
 import {
@@ -22,7 +22,6 @@ import {
   type ServerCtx,
 } from './http.ts'
 import { emptyChange } from './engine.ts'
-import { stringifyJson } from '../json.ts'
 import { evaluate, type EngineOp } from './txn.ts'
 
 const PREFIX = '/v1/kv/'
@@ -97,7 +96,7 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     ctx,
     b,
     (e) => e.kvKeys.some((k) => k.startsWith(key)),
-    () => ({ index: engine.prefixIndex(key), entries: engine.list(key) }),
+    () => ctx.prefixReads.read(key),
     key,
   )
   const meta = queryMeta(r.index, mode)
@@ -126,27 +125,10 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
       r.entries.map((e) => entryToWire(e)),
       meta,
     )
-  return new Response(listBody(r.entries), {
+  return new Response(r.body(), {
     status: 200,
     headers: { 'Content-Type': 'application/json', ...meta },
   })
-}
-
-/**
- * The JSON of a recurse read, joined from each entry's JSON, which is built once per entry
- * (entries are immutable: a write makes a new one). Watchers of a big prefix re-read it after
- * every commit; serialising the whole tree for each was the store's largest cost at 1,000
- * endpoints.
- */
-const entryJson = new WeakMap<KvEntry, string>()
-
-function listBody(entries: KvEntry[]): string {
-  const parts = entries.map((e) => {
-    let j = entryJson.get(e)
-    if (j === undefined) entryJson.set(e, (j = stringifyJson(entryToWire(e))))
-    return j
-  })
-  return `[${parts.join(',')}]`
 }
 
 /** Run one engine op as a write; returns whether it succeeded and the first error text. */

@@ -10,7 +10,7 @@
 //
 // Only each key's last change in the group is written (its earlier ones in the same transaction
 // would be overwritten anyway), and the same for sessions and meta values.
-import type { InStatement } from '@libsql/client'
+import type { SqlStatement } from './engine-db.ts'
 import type { KvEntry, SessionInfo } from '../types.ts'
 import { toI64 } from '../u64.ts'
 import type { Change } from './engine.ts'
@@ -42,16 +42,27 @@ function sessionBody(s: SessionInfo): string {
   })
 }
 
+export interface PersistedCommit {
+  next: bigint
+  change: Change
+  /**
+   * The keys it put that had a tombstone before it: only their rows in `tombstones` go. Without
+   * it every put key's tombstone is deleted (a statement per group that mostly finds nothing).
+   */
+  revived?: string[]
+}
+
 /** The statements of one SQL transaction that persists `commits` (in commit order). */
-export function persistStatements(
-  commits: { next: bigint; change: Change }[],
-  nowMs: number,
-): InStatement[] {
+export function persistStatements(commits: PersistedCommit[], nowMs: number): SqlStatement[] {
   // each key's / session's last change wins (Map keeps the last set)
   const kv = new Map<string, { entry: KvEntry | null; index: bigint }>()
   const sessions = new Map<string, SessionInfo | null>()
   const meta = new Map<string, bigint>()
-  for (const { next, change: c } of commits) {
+  // undefined: some commit did not say which keys it revived, so clear every put key's tombstone
+  let revived: Set<string> | undefined = new Set()
+  for (const { next, change: c, revived: r } of commits) {
+    if (r && revived) for (const k of r) revived.add(k)
+    else revived = undefined
     for (const [key, entry] of c.kv) kv.set(key, { entry, index: next })
     for (const s of c.sessionsPut) sessions.set(s.id, s)
     for (const id of c.sessionsDelete) sessions.set(id, null)
@@ -75,7 +86,7 @@ export function persistStatements(
         i64(e.createIndex),
         i64(e.modifyIndex),
       ])
-      putKeys.push(key)
+      if (!revived || revived.has(key)) putKeys.push(key)
     } else {
       deletes.push(key)
       tombs.push([key, i64(index), String(nowMs)])
@@ -88,7 +99,7 @@ export function persistStatements(
     else sessionDeletes.push(id)
   }
 
-  const stmts: InStatement[] = []
+  const stmts: SqlStatement[] = []
   const add = (sql: string, rows: unknown[]) => {
     if (rows.length) stmts.push({ sql, args: [JSON.stringify(rows)] })
   }
