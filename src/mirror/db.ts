@@ -68,6 +68,8 @@ export class MirrorDb {
    * level, ~0.3 MB per simulated host of 3,000 keys.)
    */
   private readonly dirs = new Map<string, Set<string>>()
+  /** Transactions written and rows put or deleted since open (for /metrics). */
+  readonly counts = { writes: 0, rows: 0 }
   /** Collects the garbage of a burst of writes once the process's mirrors are quiet. */
   private readonly bursts = processBurstCollector
 
@@ -281,6 +283,8 @@ export class MirrorDb {
     if (gone.length) stmts.push({ sql: DELETE_MIRROR, args: [JSON.stringify(gone)] })
     stmts.push({ sql: UPSERT_INDEX, args: [index.toString()] })
     await this.db.batch(stmts, 'write')
+    this.counts.writes++
+    this.counts.rows += changed.length + gone.length
     this.bursts.changed(changed.length + gone.length)
     for (const e of changed) {
       if (!before.has(e.key)) before.set(e.key, this.effective(e.key))
@@ -335,6 +339,8 @@ export class MirrorDb {
       if (p !== '' && drop(p)) this.snapshotIndex.delete(p)
     if (gone.length === 0) return changed
     await this.db.execute({ sql: DELETE_MIRROR, args: [JSON.stringify(gone)] })
+    this.counts.writes++
+    this.counts.rows += gone.length
     this.bursts.changed(gone.length)
     for (const k of gone) {
       this.mirror.delete(k)

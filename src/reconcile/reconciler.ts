@@ -99,6 +99,8 @@ export interface ReconcileStats {
   lastError: string | null
   /** Total ms of all passes (for the Prometheus summary). */
   totalDurationMs: number
+  /** Times the desired state was derived from a new view (or new peer judgements). */
+  derivations: number
 }
 
 export class Reconciler {
@@ -123,6 +125,7 @@ export class Reconciler {
     lastDurationMs: 0,
     lastError: null,
     totalDurationMs: 0,
+    derivations: 0,
   }
   private readonly book: FailureBook
   /** Callers waiting for one endpoint's attach to finish (by host ifname). */
@@ -305,6 +308,7 @@ export class Reconciler {
     const peersVersion = this.deps.peers?.version() ?? 0
     if (this.lastDesired?.view === view && this.lastDesired.peersVersion === peersVersion)
       return this.lastDesired
+    this.stats.derivations++
     const d = desiredState(view, this.deps.node, this.deps.peers, {
       datapath: this.deps.datapath.kind,
     })
