@@ -375,7 +375,10 @@ export function agentMetrics(
       db?: { counts: { writes: number; rows: number } }
     }
     reconciler: {
-      stats: ReturnType<MetricsSources['reconcile']> & { derivations?: number }
+      stats: ReturnType<MetricsSources['reconcile']> & {
+        derivations?: number
+        kernelReads?: number
+      }
       failureTotals?(): Record<string, number>
       failures?(): { kind: string }[]
     }
@@ -411,6 +414,7 @@ export function agentMetrics(
       view_updates: u.mirror.counts?.viewUpdates ?? 0,
       reconcile_passes: u.reconciler.stats.passes,
       desired_derivations: u.reconciler.stats.derivations ?? 0,
+      kernel_reads: u.reconciler.stats.kernelReads ?? 0,
       bpf_map_lookup: mapSyscalls.lookup,
       bpf_map_update: mapSyscalls.update,
       bpf_map_delete: mapSyscalls.delete,

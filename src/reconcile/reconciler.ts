@@ -101,6 +101,8 @@ export interface ReconcileStats {
   totalDurationMs: number
   /** Times the desired state was derived from a new view (or new peer judgements). */
   derivations: number
+  /** Passes that read the datapath's actual state from the kernel first (resyncs). */
+  kernelReads: number
 }
 
 export class Reconciler {
@@ -126,6 +128,7 @@ export class Reconciler {
     lastError: null,
     totalDurationMs: 0,
     derivations: 0,
+    kernelReads: 0,
   }
   private readonly book: FailureBook
   /** Callers waiting for one endpoint's attach to finish (by host ifname). */
@@ -368,6 +371,7 @@ export class Reconciler {
     if (this.resyncWanted || !this.programmed) {
       this.resyncWanted = false
       const prev = this.programmed
+      this.stats.kernelReads++
       this.programmed = await this.readActual(prev)
       if (!this.subnetsRewriteWanted && prev?.subnets !== undefined)
         this.programmed.subnets = prev.subnets
