@@ -16,7 +16,9 @@ import {
   type EndpointRecord,
   type ViewChange,
 } from '../cluster/index.ts'
-import { resolveSandbox, RtnlSocket } from '../net/index.ts'
+import { readFileSync } from 'node:fs'
+import { resolveSandbox } from '../net/index.ts'
+import { withNetns } from '../sys/index.ts'
 import {
   netnsIdentity,
   netnsKey,
@@ -46,27 +48,30 @@ export const hostSandboxes: Sandboxes = {
     if (!id) throw sandboxGone(ref)
     return netnsKey(id)
   },
-  hasInterface: (ref, ifname) =>
-    sandboxSocket(resolveSandbox(ref).path).getLink(ifname) !== undefined,
+  hasInterface: (ref, ifname) => interfaceNames(resolveSandbox(ref).path).has(ifname),
 }
 
 /**
- * One rtnetlink socket per sandbox for the checks of one turn of the event loop: picking a
- * free interface name asks for eth0, eth1, … in a row, and each socket costs a setns there and
- * back. Closed on the next turn, so no socket holds a namespace (and its veths) alive.
+ * The interface names in the namespace at `path`, read once per turn of the event loop (picking
+ * a free name asks for eth0, eth1, … in a row). From /proc/net/dev as that namespace shows it,
+ * not an rtnetlink request: RTM_GETLINK waits for RTNL, which veth and tc changes of every agent
+ * on the host hold, and in a connect burst that wait was ~1 ms per connect of a blocked event
+ * loop (SIOCGIFINDEX, if_nametoindex, would be lockless but loads a module for a missing name).
  */
-const turnSockets = new Map<string, RtnlSocket>()
-function sandboxSocket(path: string): RtnlSocket {
-  let s = turnSockets.get(path)
-  if (s) return s
-  s = RtnlSocket.open(path)
-  if (turnSockets.size === 0)
-    setImmediate(() => {
-      for (const sock of turnSockets.values()) sock.close()
-      turnSockets.clear()
-    })
-  turnSockets.set(path, s)
-  return s
+const turnNames = new Map<string, Set<string>>()
+function interfaceNames(path: string): Set<string> {
+  let names = turnNames.get(path)
+  if (names) return names
+  const text = withNetns(path, () => readFileSync('/proc/thread-self/net/dev', 'latin1'))
+  names = new Set()
+  // two header lines, then "  name: counters..."
+  for (const line of text.split('\n').slice(2)) {
+    const colon = line.indexOf(':')
+    if (colon > 0) names.add(line.slice(0, colon).trim())
+  }
+  if (turnNames.size === 0) setImmediate(() => turnNames.clear())
+  turnNames.set(path, names)
+  return names
 }
 
 export interface SandboxFollowerDeps {

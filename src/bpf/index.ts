@@ -18,6 +18,7 @@ export {
   isPerCpuType,
   sumU64,
   sumCounters,
+  mapSyscalls,
 } from './map.ts'
 export type { MapRef, PinnedMap, CodecOrSize } from './map.ts'
 export { u8, u16, u32, u64, be16, be32, bytes, struct, encode, decode } from './codec.ts'

@@ -139,6 +139,12 @@ function checkSizes(
 
 // --- shared raw operations (one place for errno handling) ---
 
+/**
+ * Map syscalls this process made, by kind (for /metrics: what following a change costs in
+ * syscalls; a batch counts once, whatever its entries).
+ */
+export const mapSyscalls = { lookup: 0, update: 0, delete: 0, lookupBatch: 0, getNextKey: 0 }
+
 // Kernels without BPF_MAP_LOOKUP_BATCH (or without it for this map type) answer one of these.
 const BATCH_UNSUPPORTED: ReadonlySet<number> = new Set([
   Errno.ENOTSUPP,
@@ -158,6 +164,7 @@ class RawMap {
 
   lookup(key: Uint8Array): Uint8Array | undefined {
     const value = new Uint8Array(this.valueBytes)
+    mapSyscalls.lookup++
     const rc = this.sys.mapLookup(this.ref.fd, key, value)
     if (rc === -Errno.ENOENT) return undefined
     if (rc < 0) throw errnoError(this.sys, rc, { op: 'lookup in map', subject: this.ref.name })
@@ -166,6 +173,7 @@ class RawMap {
 
   /** false when the flag's precondition failed (NOEXIST: exists, EXIST: missing). */
   update(key: Uint8Array, value: Uint8Array, flag: UpdateFlag): boolean {
+    mapSyscalls.update++
     const rc = this.sys.mapUpdate(this.ref.fd, key, value, flag)
     if (rc === -Errno.EEXIST && flag === UpdateFlag.NOEXIST) return false
     if (rc === -Errno.ENOENT && flag === UpdateFlag.EXIST) return false
@@ -178,6 +186,7 @@ class RawMap {
   }
 
   delete(key: Uint8Array): boolean {
+    mapSyscalls.delete++
     const rc = this.sys.mapDelete(this.ref.fd, key)
     if (rc === -Errno.ENOENT) return false
     if (rc < 0) {
@@ -212,6 +221,7 @@ class RawMap {
       const keys = new Uint8Array(chunk * keySize)
       const values = new Uint8Array(chunk * this.valueBytes)
       count[0] = chunk
+      mapSyscalls.lookupBatch++
       const rc = this.sys.mapLookupBatch(this.ref.fd, inBatch, token, keys, values, count)
       const done = rc === -Errno.ENOENT
       if (rc < 0 && !done) {
@@ -243,6 +253,7 @@ class RawMap {
     let prev: Uint8Array | null = null
     for (;;) {
       const next = new Uint8Array(this.ref.keySize)
+      mapSyscalls.getNextKey++
       const rc = this.sys.mapGetNextKey(this.ref.fd, prev, next)
       if (rc === -Errno.ENOENT) return out
       if (rc < 0) throw errnoError(this.sys, rc, { op: 'iterate map', subject: this.ref.name })

@@ -74,14 +74,22 @@ export interface NlMessage {
   body: Uint8Array
 }
 
-/** Split a datagram into messages (pure). */
-export function splitMessages(buf: Uint8Array, n = buf.length): NlMessage[] {
+/** Split a datagram into messages (pure); `keep` (by message type) leaves the rest uncopied. */
+export function splitMessages(
+  buf: Uint8Array,
+  n = buf.length,
+  keep?: (type: number) => boolean,
+): NlMessage[] {
   const out: NlMessage[] = []
   const v = new DataView(buf.buffer, buf.byteOffset, n)
   let at = 0
   while (at + 16 <= n) {
     const len = v.getUint32(at, true)
     if (len < 16 || at + len > n) break
+    if (keep && !keep(v.getUint16(at + 4, true))) {
+      at += (len + 3) & ~3
+      continue
+    }
     out.push({
       type: v.getUint16(at + 4, true),
       flags: v.getUint16(at + 6, true),
@@ -184,10 +192,11 @@ export class RtnlChannel {
   }
 
   /**
-   * Everything queued now (notifications), without waiting. `overflowed` says the kernel
-   * dropped some (ENOBUFS): the caller must assume anything changed.
+   * Everything queued now (notifications), without waiting; with `keep`, only the messages of
+   * the types it keeps. `overflowed` says the kernel dropped some (ENOBUFS): the caller must
+   * assume anything changed.
    */
-  drain(): { messages: NlMessage[]; overflowed: boolean } {
+  drain(keep?: (type: number) => boolean): { messages: NlMessage[]; overflowed: boolean } {
     const messages: NlMessage[] = []
     let overflowed = false
     for (let i = 0; i < 10_000; i++) {
@@ -202,7 +211,7 @@ export class RtnlChannel {
         throw new RtnlError(`read notifications in ${this.where}`, e, this.sys.strerror(e))
       }
       if (n === 0) break
-      messages.push(...splitMessages(this.rx, n))
+      for (const m of splitMessages(this.rx, n, keep)) messages.push(m)
     }
     return { messages, overflowed }
   }

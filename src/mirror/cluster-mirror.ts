@@ -23,6 +23,8 @@ export class ClusterMirror {
   private current: ClusterView
   private readonly listeners = new Set<(change: MirrorChange) => void>()
   private hadWatchEvent = false
+  /** Watch events applied and changes put into the view since construction (for /metrics). */
+  readonly counts = { events: 0, viewUpdates: 0 }
   /** Directory reads by prefix (see list), dropped when a change touches a key below them. */
   private readonly lists = new Map<string, StoreEntry[]>()
 
@@ -67,6 +69,7 @@ export class ClusterMirror {
    */
   async apply(e: WatchEvent, prefix = ''): Promise<boolean> {
     const change: MirrorChange = { put: [], deleted: [] }
+    this.counts.events++
     const changed = await this.tracking(() =>
       e.kind === 'snapshot'
         ? this.db.applySnapshot(e.entries, e.revision, prefix, change)
@@ -110,6 +113,7 @@ export class ClusterMirror {
       if (change.put.some((e) => under(e.key)) || change.deleted.some(under))
         this.lists.delete(prefix)
     }
+    this.counts.viewUpdates++
     const { view, added } = viewApply(this.current, change.put, change.deleted)
     this.current = view
     if (added.length) this.opts.onInvalid?.(added)

@@ -99,6 +99,10 @@ export interface ReconcileStats {
   lastError: string | null
   /** Total ms of all passes (for the Prometheus summary). */
   totalDurationMs: number
+  /** Times the desired state was derived from a new view (or new peer judgements). */
+  derivations: number
+  /** Passes that read the datapath's actual state from the kernel first (resyncs). */
+  kernelReads: number
 }
 
 export class Reconciler {
@@ -123,6 +127,8 @@ export class Reconciler {
     lastDurationMs: 0,
     lastError: null,
     totalDurationMs: 0,
+    derivations: 0,
+    kernelReads: 0,
   }
   private readonly book: FailureBook
   /** Callers waiting for one endpoint's attach to finish (by host ifname). */
@@ -305,6 +311,7 @@ export class Reconciler {
     const peersVersion = this.deps.peers?.version() ?? 0
     if (this.lastDesired?.view === view && this.lastDesired.peersVersion === peersVersion)
       return this.lastDesired
+    this.stats.derivations++
     const d = desiredState(view, this.deps.node, this.deps.peers, {
       datapath: this.deps.datapath.kind,
     })
@@ -364,6 +371,7 @@ export class Reconciler {
     if (this.resyncWanted || !this.programmed) {
       this.resyncWanted = false
       const prev = this.programmed
+      this.stats.kernelReads++
       this.programmed = await this.readActual(prev)
       if (!this.subnetsRewriteWanted && prev?.subnets !== undefined)
         this.programmed.subnets = prev.subnets

@@ -61,6 +61,41 @@ function split(before: Map<number, Proc>, after: Map<number, Proc>, nodes: strin
     )}), drivers ${drivers.toFixed(1)}, ${parts.filter((x) => x.startsWith('probe')).join('')}`
 }
 
+/** This run's agents (children of this process) by their admin API socket. */
+function agentSockets(): { pid: number; socket: string }[] {
+  const out: { pid: number; socket: string }[] = []
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+      const api = argv[argv.indexOf('--api') + 1]
+      if (argv.includes('agent') && api?.startsWith('unix://'))
+        out.push({ pid: Number(pid), socket: api.slice(7) })
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out.sort((a, b) => a.pid - b.pid)
+}
+
+/** weft_follow_work_total by step, and the JS heap, of each of this run's agents. */
+async function work(): Promise<Map<number, Record<string, number>>> {
+  const out = new Map<number, Record<string, number>>()
+  for (const a of agentSockets()) {
+    const text = await (await fetch('http://agent/metrics', { unix: a.socket })).text()
+    const m: Record<string, number> = {}
+    for (const [, step, v] of text.matchAll(/^weft_follow_work_total\{step="(\w+)"\} (\S+)$/gm))
+      m[step!] = Number(v)
+    const heap = text.match(/^weft_js_heap_bytes (\S+)$/m)
+    if (heap) m.heap_mb = Number(heap[1]) / 2 ** 20
+    out.set(a.pid, m)
+  }
+  return out
+}
+
+let work0 = new Map<number, Record<string, number>>()
+let work1 = new Map<number, Record<string, number>>()
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const t0 = performance.now()
 let before = new Map<number, Proc>()
@@ -75,11 +110,18 @@ const r = await runControlPlane({
   etcd: process.argv.includes('--etcd'),
   idleSeconds: 3,
   convergeTimeoutMs: 180_000,
-  progress: (what, fig) => {
-    if (what.startsWith('attach ') && what.includes('concurrently')) before = snapshot()
-    if (what === 'converged') after = snapshot()
+  progress: async (what, fig) => {
+    if (what.startsWith('attach ') && what.includes('concurrently')) {
+      before = snapshot()
+      work0 = await work()
+    }
+    if (what === 'converged') {
+      after = snapshot()
+      work1 = await work()
+    }
+    // the epoch ms too: a profile's samples (test/perf/cpuprofile-window.ts) are cut to a phase by it
     console.log(
-      `${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${what}${fig ? `  ${fig}` : ''}`,
+      `${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s  @${Date.now()}  ${what}${fig ? `  ${fig}` : ''}`,
     )
   },
 })
@@ -91,6 +133,16 @@ console.log(
       r.agents.map((a) => a.node),
     ),
 )
+// what each agent did while converging (its own scrape at the start is in the figures)
+for (const [pid, w1] of work1) {
+  const w0 = work0.get(pid) ?? {}
+  const delta = Object.entries(w1)
+    .filter(([k]) => k !== 'heap_mb')
+    .map(([k, v]) => `${k} ${v - (w0[k] ?? 0)}`)
+  console.log(
+    `agent pid ${pid} work while converging: ${delta.join(', ')}; heap ${w0.heap_mb?.toFixed(0)} -> ${w1.heap_mb?.toFixed(0)} MB`,
+  )
+}
 console.log(
   JSON.stringify({
     attach: {

@@ -22,3 +22,36 @@ test('reconcile item failures are exported by kind, the failing ones as a gauge'
   expect(text).toContain('weft_reconcile_items_failing{kind="local-endpoint"} 2')
   expect(text).toContain('weft_reconcile_items_failing{kind="remote-endpoint"} 0')
 })
+
+test('the work of following the cluster is exported by step', async () => {
+  const m = agentMetrics('h1', {
+    datapath: { stats: async () => [] },
+    mirror: {
+      view: () => clusterView([]),
+      counts: { events: 7, viewUpdates: 5 },
+      db: { counts: { writes: 6, rows: 40 } },
+    },
+    reconciler: {
+      stats: {
+        passes: 3,
+        lastDurationMs: 1,
+        totalDurationMs: 3,
+        derivations: 2,
+        kernelReads: 1,
+      },
+    },
+    storeStatus: new StoreStatus(),
+  })
+  const text = await m.text()
+  for (const [step, n] of [
+    ['watch_events', 7],
+    ['mirror_db_writes', 6],
+    ['mirror_rows', 40],
+    ['view_updates', 5],
+    ['reconcile_passes', 3],
+    ['desired_derivations', 2],
+    ['kernel_reads', 1],
+  ] as const)
+    expect(text).toContain(`weft_follow_work_total{step="${step}"} ${n}`)
+  expect(text).toMatch(/^weft_follow_work_total\{step="bpf_map_update"\} \d+$/m)
+})

@@ -115,4 +115,40 @@ describe('MirrorDb', () => {
     expect(again.list('c/')).toEqual([e('c/a', odd, 1n)])
     again.close()
   })
+  test('a prefix read walks the directories below it, also once deep ones empty and fill again', async () => {
+    const store = await MirrorDb.open(':memory:')
+    await store.applySnapshot(
+      [e('w/a/b/c/1', '1', 1n), e('w/a/b/2', '2', 1n), e('w/x/3', '3', 1n), e('top', 't', 1n)],
+      1n,
+    )
+    expect(keys(store.list('w/'))).toEqual(['w/a/b/2', 'w/a/b/c/1', 'w/x/3'])
+    expect(keys(store.list('w/a/'))).toEqual(['w/a/b/2', 'w/a/b/c/1'])
+    // the deepest directory empties, then the whole w/a/ branch does: reads below stay right
+    await store.applySnapshot([e('w/a/b/2', '2', 1n), e('w/x/3', '3', 1n), e('top', 't', 1n)], 2n)
+    expect(keys(store.list('w/a/'))).toEqual(['w/a/b/2'])
+    expect(keys(store.list('w/a/b/c/'))).toEqual([])
+    await store.applySnapshot([e('w/x/3', '3', 1n), e('top', 't', 1n)], 3n)
+    expect(keys(store.list('w/a/'))).toEqual([])
+    expect(keys(store.list('w/'))).toEqual(['w/x/3'])
+    // and fills again, three levels down at once
+    await store.applyDelta([e('w/a/b/c/d/4', '4', 4n)], [], 4n)
+    expect(keys(store.list('w/'))).toEqual(['w/a/b/c/d/4', 'w/x/3'])
+    expect(keys(store.list('w/a/b/'))).toEqual(['w/a/b/c/d/4'])
+    // a snapshot of one prefix removes only what is below that prefix
+    await store.applySnapshot([], 5n, 'w/a/')
+    expect(keys(store.list('w/'))).toEqual(['w/x/3'])
+    expect(store.entries().has('top')).toBe(true)
+    store.close()
+  })
+
+  test('an own write is settled by the snapshot of the longest followed prefix that covers it', async () => {
+    const store = await MirrorDb.open(':memory:')
+    await store.applySnapshot([], 10n, 'w/')
+    await store.applySnapshot([], 3n, 'w/ep/n1/')
+    // w/ep/n1/ was last seen at 3: a write at 5 is newer, though the w/ snapshot was at 10
+    expect(store.applyOwnWrite([e('w/ep/n1/a', 'A', 5n)])).toBe(true)
+    // w/ep/n2/ is covered by w/ at 10 only: a write at 5 is older than what that snapshot showed
+    expect(store.applyOwnWrite([e('w/ep/n2/b', 'B', 5n)])).toBe(false)
+    store.close()
+  })
 })
