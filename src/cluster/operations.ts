@@ -27,6 +27,7 @@ import {
   nextFreeAddress,
   nextFreeVni,
   defaultGateway,
+  passedOver,
   subnetsOverlap,
 } from './ipam.ts'
 import { keys, ROOT } from './keys.ts'
@@ -104,6 +105,12 @@ function checkedAliases(aliases: unknown): string[] | undefined {
 }
 
 const MAX_TRIES = 64
+/**
+ * At most this many endpoints in a network for a connect's guess to prove its address in its
+ * own transaction (one check per lower address; a transaction holds 64 ops): above it the
+ * guess reads the network's address keys from the store first, one round trip more.
+ */
+const MAX_GUESS_CHECKS = 40
 
 export const newId = () => randomBytes(32).toString('hex')
 
@@ -564,10 +571,18 @@ export class ClusterOps {
       )
     }
     const subnet = parseCidr(net.subnet)
-    const [eps, ipam] = await Promise.all([
-      this.endpoints(net.id, from),
-      from.list(keys.ipamOf(net.id)),
+    // The store's address keys, except for a guess small enough to prove itself: that takes the
+    // addresses its endpoints hold and checks, in the transaction, that each address it passes
+    // over is still held (a release the mirror has not heard of fails the check, and the retry
+    // reads the store): the address is the lowest free one at commit, as with a read before.
+    const guess = from !== this.kv
+    const [rows, ipamRead] = await Promise.all([
+      from.list(keys.endpointsOf(net.id)),
+      guess ? undefined : this.kv.list(keys.ipamOf(net.id)),
     ])
+    const eps = rows.map((r) => EndpointRecord.parse(JSON.parse(r.value)))
+    const proving = guess && rows.length <= MAX_GUESS_CHECKS
+    const ipam = ipamRead ?? (proving ? undefined : await this.kv.list(keys.ipamOf(net.id)))
     const name = ext ? ext.name : (input.name ?? input.sandbox!)
     const aliases = checkedAliases(input.aliases)
     if (
@@ -594,7 +609,10 @@ export class ClusterOps {
       )
     }
     const portOps = input.publish?.length ? await this.portOps(net, input.publish, node, from) : []
-    const taken = new Set(ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)))
+    const taken = new Set(
+      ipam ? ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)) : eps.map((e) => e.ip),
+    )
+    const range = net.ipRange ? parseCidr(net.ipRange) : undefined
     let ip: string
     if (requested) {
       assertHostAddress(requested, subnet, 'ip')
@@ -607,7 +625,6 @@ export class ClusterOps {
         )
       ip = requested
     } else {
-      const range = net.ipRange ? parseCidr(net.ipRange) : undefined
       const free = nextFreeAddress(subnet, net.gateway, taken, range)
       if (!free)
         throw new ConflictError(
@@ -615,6 +632,18 @@ export class ClusterOps {
           'pool_exhausted',
         )
       ip = free
+    }
+    // the proof of a guessed lowest address: each address below it still held by its endpoint
+    // (address key and endpoint record come and go together, in one transaction)
+    const held: StoreOp[] = []
+    if (proving && !requested) {
+      const seen = new Set<string>()
+      for (let i = 0; i < rows.length; i++) {
+        const e = eps[i]!
+        if (seen.has(e.ip) || !passedOver(e.ip, ip, subnet, net.gateway, range)) continue
+        seen.add(e.ip)
+        held.push({ op: 'check', key: rows[i]!.key, revision: rows[i]!.modifyIndex })
+      }
     }
     const id = newId()
     let ifname: string | undefined
@@ -643,6 +672,7 @@ export class ClusterOps {
           value: `${net.id}/${id}`,
           ifRevision: o.ifRevision,
         })),
+        ...held,
       ])
     } catch (e) {
       // the caller must find out whether this record exists (and undo or keep it)
