@@ -32,7 +32,13 @@ import {
 } from './ipam.ts'
 import { keys, ROOT } from './keys.ts'
 import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
-import { EndpointRecord, NetworkRecord, NodeRecord, type PublishedPortRecord } from './records.ts'
+import {
+  EndpointRecord,
+  NetworkRecord,
+  NodeRecord,
+  parsedOnce,
+  type PublishedPortRecord,
+} from './records.ts'
 import { unusableSubnetReason, unusableVtepReason } from './usable.ts'
 import { checkPublished, duplicatePort, formatPublished, portKey } from '../egress/index.ts'
 
@@ -115,6 +121,34 @@ const MAX_GUESS_CHECKS = 40
 export const newId = () => randomBytes(32).toString('hex')
 
 const json = (o: unknown) => JSON.stringify(o)
+const networkOf = parsedOnce(NetworkRecord)
+const endpointOf = parsedOnce(EndpointRecord)
+/**
+ * Network rows by record name, kept for the last list seen: the mirror hands out the same entry
+ * objects until they change (in a new array each time), so comparing entries says whether
+ * the index still holds.
+ */
+class NetworkNames {
+  private rows: StoreEntry[] = []
+  private index = new Map<string, StoreEntry>()
+
+  row(rows: StoreEntry[], name: string): StoreEntry | undefined {
+    if (rows.length !== this.rows.length || rows.some((r, i) => r !== this.rows[i])) {
+      this.index = new Map()
+      for (const r of rows) {
+        let named: string
+        try {
+          named = networkOf(r).name
+        } catch {
+          continue // a broken record names nothing here; the slow path reports it
+        }
+        if (!this.index.has(named)) this.index.set(named, r)
+      }
+      this.rows = rows
+    }
+    return this.index.get(name)
+  }
+}
 const failedOps = (o: TxnOutcome) => new Set(o.ok ? [] : o.failed)
 /** A network record as written back when a removal is called off. */
 const unmarked = (r: NetworkRecord): NetworkRecord => {
@@ -123,6 +157,8 @@ const unmarked = (r: NetworkRecord): NetworkRecord => {
 }
 
 export class ClusterOps {
+  private readonly names = new NetworkNames()
+
   constructor(
     private readonly kv: ClusterStore,
     /** MTU for networks created without --mtu (underlay MTU - 50). */
@@ -164,13 +200,19 @@ export class ClusterOps {
       if (record && record.name === ref) return { record, modifyIndex: row.modifyIndex }
     }
     const rows = await from.list(keys.networks())
-    // by name, validating only the record that names it: a connect at 1,000 hosts would parse
-    // 2,000 network records otherwise (the rest below covers other spellings and id prefixes)
-    const needle = `"name":${JSON.stringify(ref)}`
-    for (const r of rows) {
-      if (!r.value.includes(needle)) continue
-      const record = NetworkRecord.parse(JSON.parse(r.value))
-      if (record.name === ref) return { record, modifyIndex: r.modifyIndex }
+    // by name: from the mirror through an index built once per list it hands out; from the
+    // store (a new list each time) validating only the record that names it, since at 1,000
+    // hosts a connect would parse 2,000 network records (the rest below: other spellings, ids)
+    if (from !== this.kv) {
+      const named = this.names.row(rows, ref)
+      if (named) return { record: networkOf(named), modifyIndex: named.modifyIndex }
+    } else {
+      const needle = `"name":${JSON.stringify(ref)}`
+      for (const r of rows) {
+        if (!r.value.includes(needle)) continue
+        const record = NetworkRecord.parse(JSON.parse(r.value))
+        if (record.name === ref) return { record, modifyIndex: r.modifyIndex }
+      }
     }
     const all = rows.map((r) => ({
       record: NetworkRecord.parse(JSON.parse(r.value)),
@@ -580,7 +622,7 @@ export class ClusterOps {
       from.list(keys.endpointsOf(net.id)),
       guess ? undefined : this.kv.list(keys.ipamOf(net.id)),
     ])
-    const eps = rows.map((r) => EndpointRecord.parse(JSON.parse(r.value)))
+    const eps = rows.map(endpointOf)
     const proving = guess && rows.length <= MAX_GUESS_CHECKS
     const ipam = ipamRead ?? (proving ? undefined : await this.kv.list(keys.ipamOf(net.id)))
     const name = ext ? ext.name : (input.name ?? input.sandbox!)

@@ -399,6 +399,25 @@ describe('ClusterOps: endpoints', () => {
     expect(c.txns[0]!.ops.length).toBeLessThanOrEqual(3)
   })
 
+  test("a mirror's network names are indexed per list it hands out: a network made again under its name resolves to the new one", async () => {
+    const name = uniq('again')
+    const first = await ops.createNetwork({ name, subnet: '10.87.0.0/24' })
+    // a mirror handing out new arrays of the same entry objects, as the agent's does
+    let rows = await rig.store.list(keys.networks())
+    const mirror: StoreReader = { list: async () => rows.slice() }
+    const local = new ClusterOps(rig.store, 1450, mirror)
+    expect((await local.resolveNetwork(name, mirror)).record.id).toBe(first.id)
+    await ops.removeNetwork(name)
+    const second = await ops.createNetwork({ name, subnet: '10.87.0.0/24' })
+    rows = [
+      { key: `${keys.networks()}broken`, value: '{"name":', modifyIndex: 1n },
+      ...(await rig.store.list(keys.networks())),
+    ]
+    expect((await local.resolveNetwork(name, mirror)).record.id).toBe(second.id)
+    const ep = await local.connect({ network: name, sandbox: 'x' }, 'n1', none)
+    expect(ep.networkId).toBe(second.id)
+  })
+
   test('a connect whose answer was lost carries the record it tried, for the caller to settle', async () => {
     const net = await ops.createNetwork({ name: uniq('lost-connect') })
     const f = faultyStore(rig.store, () => 'lost-answer')
