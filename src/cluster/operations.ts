@@ -158,6 +158,8 @@ const unmarked = (r: NetworkRecord): NetworkRecord => {
 
 export class ClusterOps {
   private readonly names = new NetworkNames()
+  /** Addresses of this agent's connects whose transaction is under way, by network id. */
+  private readonly inFlight = new Map<string, Set<string>>()
 
   constructor(
     private readonly kv: ClusterStore,
@@ -667,7 +669,11 @@ export class ClusterOps {
         )
       ip = requested
     } else {
-      const free = nextFreeAddress(subnet, net.gateway, taken, range)
+      // addresses this agent's connects in flight are about to take: a concurrent connect on the
+      // same network takes the next one instead of losing the race for it and retrying
+      const claimed = new Set(taken)
+      for (const a of this.inFlight.get(net.id) ?? []) claimed.add(a)
+      const free = nextFreeAddress(subnet, net.gateway, claimed, range)
       if (!free)
         throw new ConflictError(
           `network ${net.name} has no free address left in ${net.ipRange ?? net.subnet}`,
@@ -703,6 +709,8 @@ export class ClusterOps {
       ...(input.publish?.length ? { ports: input.publish } : {}),
     }
     let outcome: TxnOutcome
+    const flying = this.inFlight.get(net.id) ?? new Set<string>()
+    this.inFlight.set(net.id, flying.add(ip))
     try {
       outcome = await this.kv.txn([
         { op: 'check', key: keys.network(net.id), revision: modifyIndex },
@@ -721,6 +729,10 @@ export class ClusterOps {
       if (e instanceof OutcomeUnknownError)
         throw new OutcomeUnknownError(e.message, { cause: e }, record)
       throw e
+    } finally {
+      // committed: the view has it now (own writes); lost: free for the next guess
+      flying.delete(ip)
+      if (flying.size === 0) this.inFlight.delete(net.id)
     }
     if (outcome.ok) return record
     if (failedOps(outcome).has(1) && requested) {

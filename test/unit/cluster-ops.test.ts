@@ -399,6 +399,22 @@ describe('ClusterOps: endpoints', () => {
     expect(c.txns[0]!.ops.length).toBeLessThanOrEqual(3)
   })
 
+  test('concurrent connects of one agent on one network take the next addresses instead of racing each other for one', async () => {
+    const net = await ops.createNetwork({ name: uniq('burst'), subnet: '10.88.0.0/24' })
+    const f = faultyStore(rig.store, () => 'pass')
+    // a mirror as current as the store: every guess reads the same state
+    const local = new ClusterOps(f.store, 1450, rig.store)
+    const eps = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        local.connect({ network: net.name, sandbox: `c${i}` }, 'n1', none),
+      ),
+    )
+    expect(eps.map((e) => e.ip).sort()).toEqual(
+      Array.from({ length: 8 }, (_, i) => `10.88.0.${i + 2}`).sort(),
+    )
+    expect(f.state.txns.map((t) => t.ok)).toEqual(Array(8).fill(true))
+  })
+
   test("a mirror's network names are indexed per list it hands out: a network made again under its name resolves to the new one", async () => {
     const name = uniq('again')
     const first = await ops.createNetwork({ name, subnet: '10.87.0.0/24' })
