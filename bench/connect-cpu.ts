@@ -27,7 +27,13 @@ const { ClusterOps, ROOT } = await import(`${tree}/src/cluster/index.ts`)
 const { startKvRig } = await import(`${tree}/test/fakes/agent-store.ts`)
 
 const rig = await startKvRig()
-const local = new Map<string, StoreEntry>()
+// the mirror's entries by directory (what a prefix read of the agent's mirror answers from)
+const local = new Map<string, Map<string, StoreEntry>>()
+const dir = (key: string) => key.slice(0, key.lastIndexOf('/') + 1)
+const keep = (e: StoreEntry) => {
+  const d = local.get(dir(e.key)) ?? new Map<string, StoreEntry>()
+  local.set(dir(e.key), d.set(e.key, e))
+}
 const store = {
   ...rig.store,
   address: rig.store.address,
@@ -37,22 +43,20 @@ const store = {
   watch: rig.store.watch.bind(rig.store),
   async txn(ops: StoreOp[]) {
     const out = await rig.store.txn(ops)
-    if (out.ok) for (const w of out.written) local.set(w.key, w)
+    if (out.ok) for (const w of out.written) keep(w)
     return out
   },
 }
 const mirror = {
   async list(prefix: string) {
     if (prefix.startsWith(`${ROOT}ipam/`)) return rig.store.list(prefix)
-    return [...local.values()]
-      .filter((e) => e.key.startsWith(prefix))
-      .sort((a, b) => (a.key < b.key ? -1 : 1))
+    return [...(local.get(prefix)?.values() ?? [])].sort((x, y) => (x.key < y.key ? -1 : 1))
   },
 }
 const ops = new ClusterOps(store, 1450, mirror)
 for (let n = 0; n < networks; n++)
   await ops.createNetwork({ name: `m${n}`, subnet: `10.${100 + (n >> 8)}.${n & 255}.0/24` })
-for (const e of await rig.store.list(ROOT)) local.set(e.key, e)
+for (const e of await rig.store.list(ROOT)) keep(e)
 const jobs: [string, string][] = []
 if (grouped)
   for (let n = 0; n < networks; n++)
