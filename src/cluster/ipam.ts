@@ -40,6 +40,21 @@ export function nextFreeAddress(
   return undefined
 }
 
+/**
+ * Whether a lowest-free choice of `chosen` passed over `ip` (an assignable address below it):
+ * `chosen` is the lowest free one only while every such address stays taken.
+ */
+export function passedOver(
+  ip: string,
+  chosen: string,
+  subnet: Cidr,
+  gateway: string,
+  range?: Cidr,
+): boolean {
+  const n = ipv4ToInt(ip)
+  return n >= hostRange(subnet, range)[0] && n < ipv4ToInt(chosen) && n !== ipv4ToInt(gateway)
+}
+
 /** True when two subnets share any address. */
 export function subnetsOverlap(a: Cidr, b: Cidr): boolean {
   const [a0, a1] = [ipv4ToInt(a.network), ipv4ToInt(a.broadcast)]

@@ -27,11 +27,18 @@ import {
   nextFreeAddress,
   nextFreeVni,
   defaultGateway,
+  passedOver,
   subnetsOverlap,
 } from './ipam.ts'
 import { keys, ROOT } from './keys.ts'
 import { isNodeName, NODE_NAME_RULE } from '../util/names.ts'
-import { EndpointRecord, NetworkRecord, NodeRecord, type PublishedPortRecord } from './records.ts'
+import {
+  EndpointRecord,
+  NetworkRecord,
+  NodeRecord,
+  parsedOnce,
+  type PublishedPortRecord,
+} from './records.ts'
 import { unusableSubnetReason, unusableVtepReason } from './usable.ts'
 import { checkPublished, duplicatePort, formatPublished, portKey } from '../egress/index.ts'
 
@@ -104,10 +111,44 @@ function checkedAliases(aliases: unknown): string[] | undefined {
 }
 
 const MAX_TRIES = 64
+/**
+ * At most this many endpoints in a network for a connect's guess to prove its address in its
+ * own transaction (one check per lower address; a transaction holds 64 ops): above it the
+ * guess reads the network's address keys from the store first, one round trip more.
+ */
+const MAX_GUESS_CHECKS = 40
 
 export const newId = () => randomBytes(32).toString('hex')
 
 const json = (o: unknown) => JSON.stringify(o)
+const networkOf = parsedOnce(NetworkRecord)
+const endpointOf = parsedOnce(EndpointRecord)
+/**
+ * Network rows by record name, kept for the last list seen: the mirror hands out the same entry
+ * objects until they change (in a new array each time), so comparing entries says whether
+ * the index still holds.
+ */
+class NetworkNames {
+  private rows: StoreEntry[] = []
+  private index = new Map<string, StoreEntry>()
+
+  row(rows: StoreEntry[], name: string): StoreEntry | undefined {
+    if (rows.length !== this.rows.length || rows.some((r, i) => r !== this.rows[i])) {
+      this.index = new Map()
+      for (const r of rows) {
+        let named: string
+        try {
+          named = networkOf(r).name
+        } catch {
+          continue // a broken record names nothing here; the slow path reports it
+        }
+        if (!this.index.has(named)) this.index.set(named, r)
+      }
+      this.rows = rows
+    }
+    return this.index.get(name)
+  }
+}
 const failedOps = (o: TxnOutcome) => new Set(o.ok ? [] : o.failed)
 /** A network record as written back when a removal is called off. */
 const unmarked = (r: NetworkRecord): NetworkRecord => {
@@ -116,6 +157,10 @@ const unmarked = (r: NetworkRecord): NetworkRecord => {
 }
 
 export class ClusterOps {
+  private readonly names = new NetworkNames()
+  /** Addresses of this agent's connects whose transaction is under way, by network id. */
+  private readonly inFlight = new Map<string, Set<string>>()
+
   constructor(
     private readonly kv: ClusterStore,
     /** MTU for networks created without --mtu (underlay MTU - 50). */
@@ -157,13 +202,19 @@ export class ClusterOps {
       if (record && record.name === ref) return { record, modifyIndex: row.modifyIndex }
     }
     const rows = await from.list(keys.networks())
-    // by name, validating only the record that names it: a connect at 1,000 hosts would parse
-    // 2,000 network records otherwise (the rest below covers other spellings and id prefixes)
-    const needle = `"name":${JSON.stringify(ref)}`
-    for (const r of rows) {
-      if (!r.value.includes(needle)) continue
-      const record = NetworkRecord.parse(JSON.parse(r.value))
-      if (record.name === ref) return { record, modifyIndex: r.modifyIndex }
+    // by name: from the mirror through an index built once per list it hands out; from the
+    // store (a new list each time) validating only the record that names it, since at 1,000
+    // hosts a connect would parse 2,000 network records (the rest below: other spellings, ids)
+    if (from !== this.kv) {
+      const named = this.names.row(rows, ref)
+      if (named) return { record: networkOf(named), modifyIndex: named.modifyIndex }
+    } else {
+      const needle = `"name":${JSON.stringify(ref)}`
+      for (const r of rows) {
+        if (!r.value.includes(needle)) continue
+        const record = NetworkRecord.parse(JSON.parse(r.value))
+        if (record.name === ref) return { record, modifyIndex: r.modifyIndex }
+      }
     }
     const all = rows.map((r) => ({
       record: NetworkRecord.parse(JSON.parse(r.value)),
@@ -564,10 +615,18 @@ export class ClusterOps {
       )
     }
     const subnet = parseCidr(net.subnet)
-    const [eps, ipam] = await Promise.all([
-      this.endpoints(net.id, from),
-      from.list(keys.ipamOf(net.id)),
+    // The store's address keys, except for a guess small enough to prove itself: that takes the
+    // addresses its endpoints hold and checks, in the transaction, that each address it passes
+    // over is still held (a release the mirror has not heard of fails the check, and the retry
+    // reads the store): the address is the lowest free one at commit, as with a read before.
+    const guess = from !== this.kv
+    const [rows, ipamRead] = await Promise.all([
+      from.list(keys.endpointsOf(net.id)),
+      guess ? undefined : this.kv.list(keys.ipamOf(net.id)),
     ])
+    const eps = rows.map(endpointOf)
+    const proving = guess && rows.length <= MAX_GUESS_CHECKS
+    const ipam = ipamRead ?? (proving ? undefined : await this.kv.list(keys.ipamOf(net.id)))
     const name = ext ? ext.name : (input.name ?? input.sandbox!)
     const aliases = checkedAliases(input.aliases)
     if (
@@ -594,7 +653,10 @@ export class ClusterOps {
       )
     }
     const portOps = input.publish?.length ? await this.portOps(net, input.publish, node, from) : []
-    const taken = new Set(ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)))
+    const taken = new Set(
+      ipam ? ipam.map((r) => r.key.slice(keys.ipamOf(net.id).length)) : eps.map((e) => e.ip),
+    )
+    const range = net.ipRange ? parseCidr(net.ipRange) : undefined
     let ip: string
     if (requested) {
       assertHostAddress(requested, subnet, 'ip')
@@ -607,14 +669,29 @@ export class ClusterOps {
         )
       ip = requested
     } else {
-      const range = net.ipRange ? parseCidr(net.ipRange) : undefined
-      const free = nextFreeAddress(subnet, net.gateway, taken, range)
+      // addresses this agent's connects in flight are about to take: a concurrent connect on the
+      // same network takes the next one instead of losing the race for it and retrying
+      const claimed = new Set(taken)
+      for (const a of this.inFlight.get(net.id) ?? []) claimed.add(a)
+      const free = nextFreeAddress(subnet, net.gateway, claimed, range)
       if (!free)
         throw new ConflictError(
           `network ${net.name} has no free address left in ${net.ipRange ?? net.subnet}`,
           'pool_exhausted',
         )
       ip = free
+    }
+    // the proof of a guessed lowest address: each address below it still held by its endpoint
+    // (address key and endpoint record come and go together, in one transaction)
+    const held: StoreOp[] = []
+    if (proving && !requested) {
+      const seen = new Set<string>()
+      for (let i = 0; i < rows.length; i++) {
+        const e = eps[i]!
+        if (seen.has(e.ip) || !passedOver(e.ip, ip, subnet, net.gateway, range)) continue
+        seen.add(e.ip)
+        held.push({ op: 'check', key: rows[i]!.key, revision: rows[i]!.modifyIndex })
+      }
     }
     const id = newId()
     let ifname: string | undefined
@@ -632,6 +709,8 @@ export class ClusterOps {
       ...(input.publish?.length ? { ports: input.publish } : {}),
     }
     let outcome: TxnOutcome
+    const flying = this.inFlight.get(net.id) ?? new Set<string>()
+    this.inFlight.set(net.id, flying.add(ip))
     try {
       outcome = await this.kv.txn([
         { op: 'check', key: keys.network(net.id), revision: modifyIndex },
@@ -643,12 +722,17 @@ export class ClusterOps {
           value: `${net.id}/${id}`,
           ifRevision: o.ifRevision,
         })),
+        ...held,
       ])
     } catch (e) {
       // the caller must find out whether this record exists (and undo or keep it)
       if (e instanceof OutcomeUnknownError)
         throw new OutcomeUnknownError(e.message, { cause: e }, record)
       throw e
+    } finally {
+      // committed: the view has it now (own writes); lost: free for the next guess
+      flying.delete(ip)
+      if (flying.size === 0) this.inFlight.delete(net.id)
     }
     if (outcome.ok) return record
     if (failedOps(outcome).has(1) && requested) {

@@ -72,3 +72,20 @@ export const NodeRecord = z.object({
   api: z.string().optional(),
 })
 export type NodeRecord = z.infer<typeof NodeRecord>
+
+/**
+ * A parser of stored entries that parses (and validates) each entry object once: the mirror
+ * hands out the same entry objects until they change, so a connect does not parse every
+ * network and endpoint record again. Records are frozen: every reader of the entry shares one.
+ * Entries read from the store are new objects each time (a miss; the cache lets them go).
+ */
+export function parsedOnce<T extends object>(
+  schema: z.ZodType<T>,
+): (row: { value: string }) => Readonly<T> {
+  const cache = new WeakMap<object, Readonly<T>>()
+  return (row) => {
+    let record = cache.get(row)
+    if (!record) cache.set(row, (record = Object.freeze(schema.parse(JSON.parse(row.value)))))
+    return record
+  }
+}

@@ -8,6 +8,7 @@ import {
   parseKey,
   keys,
 } from '../../src/cluster/index.ts'
+import { passedOver } from '../../src/cluster/ipam.ts'
 import { parseCidr } from '../../src/net/index.ts'
 
 describe('ipam', () => {
@@ -33,6 +34,17 @@ describe('ipam', () => {
     expect(nextFreeAddress(net, '10.0.1.1', new Set(), parseCidr('10.0.1.128/25'))).toBe(
       '10.0.1.128',
     )
+  })
+
+  test('passedOver: the assignable addresses below a choice, without the gateway or what the range leaves out', () => {
+    expect(passedOver('10.0.1.2', '10.0.1.4', net, '10.0.1.1')).toBe(true)
+    expect(passedOver('10.0.1.4', '10.0.1.4', net, '10.0.1.1')).toBe(false)
+    expect(passedOver('10.0.1.9', '10.0.1.4', net, '10.0.1.1')).toBe(false)
+    expect(passedOver('10.0.1.3', '10.0.1.4', net, '10.0.1.3')).toBe(false)
+    expect(passedOver('10.0.1.0', '10.0.1.4', net, '10.0.1.1')).toBe(false)
+    const range = parseCidr('10.0.1.128/25')
+    expect(passedOver('10.0.1.5', '10.0.1.130', net, '10.0.1.1', range)).toBe(false)
+    expect(passedOver('10.0.1.129', '10.0.1.130', net, '10.0.1.1', range)).toBe(true)
   })
 
   test('overlap detection covers containment both ways', () => {

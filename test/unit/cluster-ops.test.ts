@@ -310,11 +310,13 @@ describe('ClusterOps: endpoints', () => {
   test('a stale mirror guess is caught by the CAS and retried from the store', async () => {
     const net = await ops.createNetwork({ name: uniq('stale'), subnet: '10.81.0.0/24' })
     const a = await ops.connect({ network: net.name, sandbox: 'a' }, 'n1', none)
-    // a mirror that has the network (old revision included) but not a's address
+    // a mirror that has the network (old revision included) but not a's endpoint, nor its
+    // address (no mirror holds IPAM keys: they come and go with the endpoints)
     const snapshot: StoreEntry[] = await rig.store.list(ROOT)
+    const behind = (k: string) =>
+      k.startsWith(keys.ipamOf(net.id)) || k.startsWith(keys.endpointsOf(net.id))
     const stale: StoreReader = {
-      list: async (p) =>
-        snapshot.filter((e) => e.key.startsWith(p) && !e.key.startsWith(keys.ipamOf(net.id))),
+      list: async (p) => snapshot.filter((e) => e.key.startsWith(p) && !behind(e.key)),
     }
     const f = faultyStore(rig.store, () => 'pass')
     const b = await new ClusterOps(f.store, 1450, stale).connect(
@@ -324,6 +326,112 @@ describe('ClusterOps: endpoints', () => {
     )
     expect(b.ip).not.toBe(a.ip)
     expect(f.state.txns.map((t) => t.ok)).toEqual([false, true]) // the guess lost its CAS; the retry read the store
+  })
+
+  /** The store, counting the reads of each kind of key (ipam, endpoints, ...) it answered. */
+  const countingReads = () => {
+    const reads: string[] = []
+    const kind = (k: string) => k.slice(ROOT.length).split('/')[0]!
+    const reader: StoreReader = {
+      list: async (p) => (reads.push(`mirror ${kind(p)}`), rig.store.list(p)),
+    }
+    const store = faultyStore(rig.store, () => 'pass')
+    const wrapped = {
+      ...store.store,
+      list: async (p: string) => (reads.push(`store ${kind(p)}`), store.store.list(p)),
+      get: async (k: string) => (reads.push(`store ${kind(k)}`), store.store.get(k)),
+    }
+    return { reads, reader, store: wrapped, txns: store.state.txns }
+  }
+
+  test('a guess from a current mirror is one transaction: no address read, the lower addresses checked in it', async () => {
+    const net = await ops.createNetwork({ name: uniq('one-txn'), subnet: '10.84.0.0/24' })
+    const a = await ops.connect({ network: net.name, sandbox: 'a' }, 'n1', none)
+    const b = await ops.connect({ network: net.name, sandbox: 'b' }, 'n1', none)
+    const c = countingReads()
+    const third = await new ClusterOps(c.store, 1450, c.reader).connect(
+      { network: net.name, sandbox: 'c' },
+      'n1',
+      none,
+    )
+    expect([a.ip, b.ip, third.ip]).toEqual(['10.84.0.2', '10.84.0.3', '10.84.0.4'])
+    expect(c.reads.filter((r) => r.startsWith('store'))).toEqual([])
+    expect(c.txns.map((t) => t.ok)).toEqual([true])
+    const checks = c.txns[0]!.ops.filter((o) => o.op === 'check').map((o) => o.key)
+    expect(checks.sort()).toEqual(
+      [keys.network(net.id), keys.endpoint(net.id, a.id), keys.endpoint(net.id, b.id)].sort(),
+    )
+  })
+
+  test('an address released behind the mirror is handed out again at once: the check fails, the retry reads the store', async () => {
+    const net = await ops.createNetwork({ name: uniq('released'), subnet: '10.85.0.0/24' })
+    const a = await ops.connect({ network: net.name, sandbox: 'a' }, 'n1', none)
+    await ops.connect({ network: net.name, sandbox: 'b' }, 'n1', none)
+    // the mirror still has a (.2); the store no longer does
+    const snapshot: StoreEntry[] = await rig.store.list(ROOT)
+    await ops.disconnect(net.name, 'a', 'n1')
+    const mirror: StoreReader = { list: async (p) => snapshot.filter((e) => e.key.startsWith(p)) }
+    const f = faultyStore(rig.store, () => 'pass')
+    const c = await new ClusterOps(f.store, 1450, mirror).connect(
+      { network: net.name, sandbox: 'c' },
+      'n1',
+      none,
+    )
+    expect(c.ip).toBe(a.ip)
+    expect(f.state.txns.map((t) => t.ok)).toEqual([false, true])
+  })
+
+  test('a guess in a network too big to prove in one transaction reads the addresses first, and still takes the lowest', async () => {
+    const net = await ops.createNetwork({ name: uniq('big'), subnet: '10.86.0.0/24' })
+    const made = []
+    for (let i = 0; i < 45; i++)
+      made.push(await ops.connect({ network: net.name, sandbox: `s${i}` }, 'n1', none))
+    await ops.disconnect(net.name, 's7', 'n1')
+    const c = countingReads()
+    const next = await new ClusterOps(c.store, 1450, c.reader).connect(
+      { network: net.name, sandbox: 'late' },
+      'n1',
+      none,
+    )
+    expect(next.ip).toBe(made[7]!.ip)
+    expect(c.reads).toContain('store ipam')
+    expect(c.txns.map((t) => t.ok)).toEqual([true])
+    expect(c.txns[0]!.ops.length).toBeLessThanOrEqual(3)
+  })
+
+  test('concurrent connects of one agent on one network take the next addresses instead of racing each other for one', async () => {
+    const net = await ops.createNetwork({ name: uniq('burst'), subnet: '10.88.0.0/24' })
+    const f = faultyStore(rig.store, () => 'pass')
+    // a mirror as current as the store: every guess reads the same state
+    const local = new ClusterOps(f.store, 1450, rig.store)
+    const eps = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        local.connect({ network: net.name, sandbox: `c${i}` }, 'n1', none),
+      ),
+    )
+    expect(eps.map((e) => e.ip).sort()).toEqual(
+      Array.from({ length: 8 }, (_, i) => `10.88.0.${i + 2}`).sort(),
+    )
+    expect(f.state.txns.map((t) => t.ok)).toEqual(Array(8).fill(true))
+  })
+
+  test("a mirror's network names are indexed per list it hands out: a network made again under its name resolves to the new one", async () => {
+    const name = uniq('again')
+    const first = await ops.createNetwork({ name, subnet: '10.87.0.0/24' })
+    // a mirror handing out new arrays of the same entry objects, as the agent's does
+    let rows = await rig.store.list(keys.networks())
+    const mirror: StoreReader = { list: async () => rows.slice() }
+    const local = new ClusterOps(rig.store, 1450, mirror)
+    expect((await local.resolveNetwork(name, mirror)).record.id).toBe(first.id)
+    await ops.removeNetwork(name)
+    const second = await ops.createNetwork({ name, subnet: '10.87.0.0/24' })
+    rows = [
+      { key: `${keys.networks()}broken`, value: '{"name":', modifyIndex: 1n },
+      ...(await rig.store.list(keys.networks())),
+    ]
+    expect((await local.resolveNetwork(name, mirror)).record.id).toBe(second.id)
+    const ep = await local.connect({ network: name, sandbox: 'x' }, 'n1', none)
+    expect(ep.networkId).toBe(second.id)
   })
 
   test('a connect whose answer was lost carries the record it tried, for the caller to settle', async () => {
