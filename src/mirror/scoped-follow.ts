@@ -21,6 +21,12 @@
 // - At start, one list of all endpoints finds this node's endpoints the mirror lacks (a connect
 //   that committed just before a crash, a new data dir); until it answered, ready() is false,
 //   so the reconciler does not detach what it does not know yet.
+// - A watch budget: every per-network watch is a parked request, and Bun's fetch runs at most 256
+//   at once (more wait for one to end: the host's own connects queued behind long polls, and a
+//   burst over ~250 networks stalled for minutes), Consul takes 200 connections per client by
+//   default. A host in more than `maxNetworkWatches` networks follows every endpoint with one
+//   watch instead (the old design's cost, for such hosts only), and goes back to a watch per
+//   network below half of it; each switch hands over only once the new watches have delivered.
 // - Rejected: one recursive watch on the whole tree (every change sent the tree to every host:
 //   the cost grew with the cluster, not with the network); a per-node index key (needs a new
 //   key in every connect transaction and a migration; the view already knows our endpoints).
@@ -53,16 +59,37 @@ export interface ScopedFollowOptions {
    * design sent the whole tree per change.
    */
   discover?: boolean
+  /** Most per-network watches before one watch on every endpoint (default MAX_NETWORK_WATCHES). */
+  maxNetworkWatches?: number
   /** First retry delay of a failed discovery (default 500 ms, doubling to 10 s). */
   retryMs?: number
   status: StoreStatus
-  log?: { debug(o: object, m?: string): void; warn?(o: object, m?: string): void }
+  log?: {
+    debug(o: object, m?: string): void
+    info?(o: object, m?: string): void
+    warn?(o: object, m?: string): void
+  }
 }
+
+/**
+ * Per-network watches a host holds at most (each a parked request; Bun's fetch runs 256 at once,
+ * Consul takes 200 connections per client): room for the base watches, connects and sessions.
+ */
+export const MAX_NETWORK_WATCHES = 128
 
 interface Followed {
   prefix: string
+  /** Its own watch; none while the wide watch alone brings its endpoints. */
+  watch?: StoreWatch
+  /** The mirror holds the network's full state (its own watch or the wide one delivered). */
+  synced: boolean
+  /** Its own watch has delivered once. */
+  watchSynced: boolean
+}
+
+/** One watch on every endpoint, for a host in more networks than watches. */
+interface Wide {
   watch: StoreWatch
-  /** Its first event has been applied: the mirror holds the network's full state. */
   synced: boolean
 }
 
@@ -86,6 +113,7 @@ export class ScopedFollower {
   /** Networks an own write asked for whose first snapshot has not arrived yet. */
   private readonly pending = new Set<string>()
   private base: StoreWatch[] = []
+  private wide: Wide | undefined
   private off: (() => void) | undefined
   private started = false
   private stopped = false
@@ -134,8 +162,13 @@ export class ScopedFollower {
     this.stopped = true
     this.stopping.abort()
     this.off?.()
-    const all = [...this.base, ...[...this.networks.values()].map((f) => f.watch)]
+    const all = [
+      ...this.base,
+      ...(this.wide ? [this.wide.watch] : []),
+      ...[...this.networks.values()].flatMap((f) => (f.watch ? [f.watch] : [])),
+    ]
     this.base = []
+    this.wide = undefined
     this.networks.clear()
     for (const w of all) w.stop()
     await Promise.all(all.map((w) => w.done))
@@ -154,7 +187,10 @@ export class ScopedFollower {
       if (k.kind === 'node' || k.kind === 'network' || e.key.startsWith(keys.portsOf(this.o.node)))
         pass.push(e)
       else if (k.kind === 'endpoint') {
-        if (this.networks.get(k.networkId)?.synced) pass.push(e)
+        if (this.wide?.synced) {
+          pass.push(e) // the mirror holds every endpoint: a new network's peers are there already
+          if (this.isMine(e)) this.follow(k.networkId)
+        } else if (this.networks.get(k.networkId)?.synced) pass.push(e)
         else if (this.isMine(e) && !this.stopped) {
           this.pending.add(k.networkId)
           this.follow(k.networkId)
@@ -169,6 +205,11 @@ export class ScopedFollower {
     return [...this.networks.keys()].sort()
   }
 
+  /** Whether one watch on every endpoint stands in for the per-network ones (more networks than watches). */
+  followsEveryEndpoint(): boolean {
+    return this.wide !== undefined
+  }
+
   /** Whether the mirror holds this network's full current state. */
   synced(networkId: string): boolean {
     return this.networks.get(networkId)?.synced === true
@@ -179,6 +220,7 @@ export class ScopedFollower {
     return (
       this.baseSynced === this.basePrefixes().length &&
       this.discovered &&
+      (!this.wide || this.wide.synced) &&
       [...this.networks.values()].every((f) => f.synced)
     )
   }
@@ -284,29 +326,98 @@ export class ScopedFollower {
 
   private follow(networkId: string): void {
     if (this.networks.has(networkId) || this.stopped) return
-    const prefix = keys.endpointsOf(networkId)
-    const f: Followed = { prefix, synced: false, watch: undefined as unknown as StoreWatch }
+    const f: Followed = {
+      prefix: keys.endpointsOf(networkId),
+      synced: this.wide?.synced === true,
+      watchSynced: false,
+    }
     this.networks.set(networkId, f)
-    f.watch = this.watch(prefix, () => this.networks.get(networkId) === f, {
-      before: () => (f.synced = true),
+    if (!this.wide) this.watchNetwork(networkId, f)
+    this.counts.follows++
+    this.o.log?.debug({ network: networkId.slice(0, 12) }, 'following network')
+  }
+
+  /** The network's own watch (while there is no wide one, or to hand over from it). */
+  private watchNetwork(networkId: string, f: Followed): void {
+    const w = this.watch(f.prefix, () => this.networks.get(networkId) === f && f.watch === w, {
+      before: () => (f.synced = f.watchSynced = true),
       after: () => {
         // only now: a rescope while the apply was under way must not drop the network
         this.pending.delete(networkId)
         this.queueRescope() // our endpoint may be gone again by the time of the first snapshot
       },
-      undo: () => (f.synced = false),
+      undo: () => (f.watchSynced = false),
     })
-    this.counts.follows++
-    this.o.log?.debug({ network: networkId.slice(0, 12) }, 'following network')
+    f.watch = w
+  }
+
+  /** One watch on every endpoint instead of one per network (the per-network ones end once it delivered). */
+  private widen(): void {
+    const wide: Wide = { synced: false, watch: undefined as unknown as StoreWatch }
+    this.wide = wide
+    wide.watch = this.watch(keys.endpoints(), () => this.wide === wide, {
+      before: () => {
+        wide.synced = true
+        for (const f of this.networks.values()) f.synced = true
+      },
+      after: () => {
+        this.pending.clear() // the snapshot held every endpoint, so every pending network's
+        this.queueRescope()
+      },
+      undo: () => (wide.synced = false),
+    })
+    this.o.log?.warn?.(
+      { networks: this.networks.size, max: this.maxWatches() },
+      'more networks than watches: following every endpoint with one watch',
+    )
+  }
+
+  /**
+   * While wide: once its watch delivered, end the per-network ones; below half the budget, a
+   * watch per network again, and the wide one ends (its extra endpoints dropped from the mirror)
+   * once each of them delivered.
+   */
+  private handOver(wanted: Set<string>): void {
+    const wide = this.wide!
+    if (wanted.size > this.maxWatches() / 2) {
+      if (!wide.synced) return
+      for (const f of this.networks.values()) {
+        f.watch?.stop()
+        f.watch = undefined
+        f.watchSynced = false
+      }
+      return
+    }
+    for (const [id, f] of this.networks) if (!f.watch) this.watchNetwork(id, f)
+    if (![...this.networks.values()].every((f) => f.watchSynced)) return
+    this.wide = undefined
+    wide.watch.stop()
+    const followed = new Set(this.networks.keys())
+    this.run(() =>
+      this.o.mirror.forget(
+        (k) => k.startsWith(keys.endpoints()) && !inScope(k, followed, this.o.node),
+      ),
+    ).catch((e: unknown) =>
+      this.o.log?.warn?.(
+        { err: (e as Error).message },
+        'could not drop unfollowed networks from the mirror',
+      ),
+    )
+    this.o.log?.info?.({ networks: followed.size }, 'a watch per network again')
+  }
+
+  private maxWatches(): number {
+    return this.o.maxNetworkWatches ?? MAX_NETWORK_WATCHES
   }
 
   private unfollow(networkId: string): void {
     const f = this.networks.get(networkId)
     if (!f) return
     this.networks.delete(networkId)
-    f.watch.stop()
+    f.watch?.stop()
     this.counts.unfollows++
     this.o.log?.debug({ network: networkId.slice(0, 12) }, 'stopped following network')
+    if (this.wide) return // the wide watch keeps every endpoint in the mirror
     this.run(() => this.o.mirror.forget((k) => k.startsWith(f.prefix))).catch((e: unknown) =>
       // the rows stay in the mirror db (a cache): the next start's prune drops them
       this.o.log?.warn?.(
@@ -379,7 +490,9 @@ export class ScopedFollower {
     if (!this.started || this.stopped) return
     const wanted = new Set(this.localPerNetwork.keys())
     for (const id of this.pending) wanted.add(id)
+    if (!this.wide && wanted.size > this.maxWatches()) this.widen()
     for (const id of wanted) this.follow(id)
     for (const id of [...this.networks.keys()]) if (!wanted.has(id)) this.unfollow(id)
+    if (this.wide) this.handOver(wanted)
   }
 }

@@ -30,13 +30,14 @@ interface Host {
   close(): Promise<void>
 }
 
-async function host(node: string, db?: MirrorDb): Promise<Host> {
+async function host(node: string, db?: MirrorDb, maxNetworkWatches?: number): Promise<Host> {
   const mirrorDb = db ?? (await MirrorDb.open(':memory:'))
   const mirror = new ClusterMirror(mirrorDb)
   const events: Host['events'] = []
   const follower = new ScopedFollower({
     node,
     mirror,
+    maxNetworkWatches,
     status: new StoreStatus(),
     store: {
       list: (prefix) => rig.store.list(prefix),
@@ -238,5 +239,62 @@ describe('scoped following', () => {
     await waitFor(() => e.follower.ready(), { what: 'host e ready', timeoutMs: 5000 })
     expect(e.follower.following()).toEqual([lost.networkId])
     expect(e.mirror.view().endpoints.has(lost.id)).toBe(true)
+  })
+})
+
+describe('scoped following over the watch budget', () => {
+  test('a host in more networks than watches follows every endpoint with one watch, and a watch per network again below half', async () => {
+    const b = hosts.find((h) => h.node === 'b') ?? (await host('b'))
+    const nets = []
+    for (let i = 0; i < 4; i++) {
+      const n = await b.ops.createNetwork({ name: `budget-${i}`, subnet: `10.95.${i}.0/24` })
+      await b.connect(n.name, `budget-b${i}`)
+      nets.push(n)
+    }
+    const w = await host('w', undefined, 2)
+    const peers = (i: number) => endpointsOf(w, nets[i]!.id).filter((e) => e.node === 'b')
+    await w.connect('budget-0', 'w0')
+    await w.connect('budget-1', 'w1')
+    await waitFor(() => w.follower.synced(nets[1]!.id), { what: 'two networks', timeoutMs: 5000 })
+    expect(w.follower.followsEveryEndpoint()).toBe(false)
+    expect(peers(3)).toHaveLength(0)
+
+    // the third network is one over the budget: one watch on every endpoint instead
+    const w2 = await w.connect('budget-2', 'w2')
+    await waitFor(() => w.follower.followsEveryEndpoint() && w.follower.ready(), {
+      what: 'the wide watch delivered',
+      timeoutMs: 5000,
+    })
+    await w.mirror.waitFor((v) => v.endpoints.has(w2.id), 5000, 'our endpoint')
+    expect(peers(2)).toHaveLength(1) // the new network's peer came with it
+    expect(peers(3)).toHaveLength(1) // and every other network's endpoints (the old design's cost)
+    const wideEvents = w.events.filter((e) => e.prefix === keys.endpoints()).length
+    expect(wideEvents).toBeGreaterThan(0)
+    // the per-network watches ended once the wide one delivered: a change arrives only through it
+    const seen = w.events.length
+    const late = await b.connect('budget-0', 'budget-b0-late')
+    await w.mirror.waitFor((v) => v.endpoints.has(late.id), 5000, "b's new endpoint")
+    expect(w.events.slice(seen).map((e) => e.prefix)).not.toContain(keys.endpointsOf(nets[0]!.id))
+    expect(w.follower.following()).toEqual([nets[0]!.id, nets[1]!.id, nets[2]!.id].sort())
+
+    // down to one network (half the budget): a watch per network again, the rest dropped
+    await w.ops.disconnect('budget-1', 'w1', 'w')
+    await w.ops.disconnect('budget-2', 'w2', 'w')
+    await waitFor(() => !w.follower.followsEveryEndpoint(), {
+      what: 'a watch per network again',
+      timeoutMs: 5000,
+    })
+    await waitFor(() => peers(3).length === 0 && peers(2).length === 0, {
+      what: 'unfollowed networks dropped from the mirror',
+      timeoutMs: 5000,
+    })
+    expect(w.follower.following()).toEqual([nets[0]!.id])
+    expect(peers(0).length).toBe(2)
+    const after = w.events.length
+    const other = await b.connect('budget-3', 'budget-b3-late')
+    const mine = await b.connect('budget-0', 'budget-b0-later')
+    await w.mirror.waitFor((v) => v.endpoints.has(mine.id), 5000, "b's change in our network")
+    expect(w.mirror.view().endpoints.has(other.id)).toBe(false)
+    expect(w.events.slice(after).map((e) => e.prefix)).not.toContain(keys.endpoints())
   })
 })
