@@ -301,7 +301,15 @@ export function assignment(endpoints: number, networks: number, hosts: number) {
   const sandboxes = Math.ceil(endpoints / perSandbox)
   const pairs = Array.from({ length: endpoints }, (_, p) => {
     const s = Math.floor(p / perSandbox)
-    return { sandbox: s, host: s % hosts, network: (s * perSandbox + (p % perSandbox)) % networks }
+    // networks counted from the sandbox's place on its host, so each host's sandboxes cover the
+    // networks alike and every network spans every host (from `s` itself, 3,000 / 300 put each
+    // network on one host: 10·s mod 300 fixes s mod 30, and so s mod 3)
+    const onHost = Math.floor(s / hosts)
+    return {
+      sandbox: s,
+      host: s % hosts,
+      network: (onHost * perSandbox + (p % perSandbox)) % networks,
+    }
   })
   return { sandboxes, pairs }
 }

@@ -94,6 +94,8 @@ test('statistics: nearest-rank percentiles, medians, ratios', () => {
 test('endpoint assignment: every network gets endpoints on every host, no sandbox joins a network twice', () => {
   for (const [e, m] of [
     [1000, 100],
+    [3000, 300],
+    [3000, 290],
     [60, 10],
   ] as const) {
     const { pairs } = assignment(e, m, 3)
