@@ -8,18 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { emptyChange, KvEngine, type CommitEvent } from '../../src/kv/server/engine.ts'
 import type { KvEntry } from '../../src/kv/types.ts'
+import { entry } from './helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-kvengine-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const entry = (key: string, value: string, next: bigint): KvEntry => ({
-  key,
-  value: new TextEncoder().encode(value),
-  flags: 0n,
-  lockIndex: 0n,
-  createIndex: next,
-  modifyIndex: next,
-})
 const text = (e: KvEntry | undefined) => (e ? new TextDecoder().decode(e.value) : undefined)
 
 /** A write that sets `key` to the current value of `counter` + 1 and bumps `counter`. */

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serveKv, type ServedKv, type ServeKvOptions } from '../../src/kv/index.ts'
+import type { KvEntry } from '../../src/kv/types.ts'
 
 export interface TestServer {
   kv: ServedKv
@@ -105,3 +106,13 @@ export const uniq = (p: string) =>
   `${p}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
 export const b64 = (s: string) => Buffer.from(s).toString('base64')
 export const unb64 = (s: string | null) => (s === null ? '' : Buffer.from(s, 'base64').toString())
+
+/** An engine entry for `key` written at index `next` (created and modified there). */
+export const entry = (key: string, value: string, next: bigint): KvEntry => ({
+  key,
+  value: new TextEncoder().encode(value),
+  flags: 0n,
+  lockIndex: 0n,
+  createIndex: next,
+  modifyIndex: next,
+})

@@ -11,18 +11,10 @@ import { emptyChange, KvEngine } from '../../src/kv/server/engine.ts'
 import { PrefixReads } from '../../src/kv/server/prefix-reads.ts'
 import { entryToWire, type KvEntry } from '../../src/kv/types.ts'
 import { stringifyJson } from '../../src/kv/json.ts'
+import { entry } from './helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-prefix-reads-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-const entry = (key: string, value: string, next: bigint): KvEntry => ({
-  key,
-  value: new TextEncoder().encode(value),
-  flags: 0n,
-  lockIndex: 0n,
-  createIndex: next,
-  modifyIndex: next,
-})
 
 const put = (engine: KvEngine, key: string, value: string) =>
   engine.write((next) => {

@@ -245,7 +245,7 @@ describe('scoped following', () => {
 describe('scoped following over the watch budget', () => {
   test('a host in more networks than watches follows every endpoint with one watch, and a watch per network again below half', async () => {
     const b = hosts.find((h) => h.node === 'b') ?? (await host('b'))
-    const nets = []
+    const nets: { id: string; name: string }[] = []
     for (let i = 0; i < 4; i++) {
       const n = await b.ops.createNetwork({ name: `budget-${i}`, subnet: `10.95.${i}.0/24` })
       await b.connect(n.name, `budget-b${i}`)
