@@ -81,9 +81,7 @@ interface Followed {
   prefix: string
   /** Its own watch; none while the wide watch alone brings its endpoints. */
   watch?: StoreWatch
-  /** The mirror holds the network's full state (its own watch or the wide one delivered). */
-  synced: boolean
-  /** Its own watch has delivered once. */
+  /** Its own watch has delivered once (the mirror holds the network's full state, see isSynced). */
   watchSynced: boolean
 }
 
@@ -189,8 +187,8 @@ export class ScopedFollower {
       else if (k.kind === 'endpoint') {
         if (this.wide?.synced) {
           pass.push(e) // the mirror holds every endpoint: a new network's peers are there already
-          if (this.isMine(e)) this.follow(k.networkId)
-        } else if (this.networks.get(k.networkId)?.synced) pass.push(e)
+          if (!this.networks.has(k.networkId) && this.isMine(e)) this.follow(k.networkId)
+        } else if (this.synced(k.networkId)) pass.push(e)
         else if (this.isMine(e) && !this.stopped) {
           this.pending.add(k.networkId)
           this.follow(k.networkId)
@@ -212,7 +210,8 @@ export class ScopedFollower {
 
   /** Whether the mirror holds this network's full current state. */
   synced(networkId: string): boolean {
-    return this.networks.get(networkId)?.synced === true
+    const f = this.networks.get(networkId)
+    return f !== undefined && this.isSynced(f)
   }
 
   /** Every watch has delivered once: the mirror holds the full current state of the scope. */
@@ -221,7 +220,7 @@ export class ScopedFollower {
       this.baseSynced === this.basePrefixes().length &&
       this.discovered &&
       (!this.wide || this.wide.synced) &&
-      [...this.networks.values()].every((f) => f.synced)
+      [...this.networks.values()].every((f) => this.isSynced(f))
     )
   }
 
@@ -326,11 +325,7 @@ export class ScopedFollower {
 
   private follow(networkId: string): void {
     if (this.networks.has(networkId) || this.stopped) return
-    const f: Followed = {
-      prefix: keys.endpointsOf(networkId),
-      synced: this.wide?.synced === true,
-      watchSynced: false,
-    }
+    const f: Followed = { prefix: keys.endpointsOf(networkId), watchSynced: false }
     this.networks.set(networkId, f)
     if (!this.wide) this.watchNetwork(networkId, f)
     this.counts.follows++
@@ -340,7 +335,7 @@ export class ScopedFollower {
   /** The network's own watch (while there is no wide one, or to hand over from it). */
   private watchNetwork(networkId: string, f: Followed): void {
     const w = this.watch(f.prefix, () => this.networks.get(networkId) === f && f.watch === w, {
-      before: () => (f.synced = f.watchSynced = true),
+      before: () => (f.watchSynced = true),
       after: () => {
         // only now: a rescope while the apply was under way must not drop the network
         this.pending.delete(networkId)
@@ -356,10 +351,7 @@ export class ScopedFollower {
     const wide: Wide = { synced: false, watch: undefined as unknown as StoreWatch }
     this.wide = wide
     wide.watch = this.watch(keys.endpoints(), () => this.wide === wide, {
-      before: () => {
-        wide.synced = true
-        for (const f of this.networks.values()) f.synced = true
-      },
+      before: () => (wide.synced = true),
       after: () => {
         this.pending.clear() // the snapshot held every endpoint, so every pending network's
         this.queueRescope()
@@ -404,6 +396,11 @@ export class ScopedFollower {
       ),
     )
     this.o.log?.info?.({ networks: followed.size }, 'a watch per network again')
+  }
+
+  /** The mirror holds the network's full state: its own watch or the wide one delivered. */
+  private isSynced(f: Followed): boolean {
+    return f.watchSynced || this.wide?.synced === true
   }
 
   private maxWatches(): number {

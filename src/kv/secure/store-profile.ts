@@ -70,7 +70,6 @@ export function startStoreProfile(dir: string): StoreProfile {
         self: top(self, 200),
         inclusive: top(inclusive, 400),
         stacks: top(stacks, 300),
-        persist: (globalThis as any).__weftPersist,
       }),
     )
   }
