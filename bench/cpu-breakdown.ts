@@ -4,6 +4,7 @@
 //
 //   bun run bench/cpu-breakdown.ts [--modes routed,bpf] [--underlay wire] [--rounds 5]
 //        [--seconds 6] [--udp] [--no-bpf-stats] [--variant name=path/to/weft ...] [--out bench/results] [--tag NAME]
+//        [--host-rps name:MASK[:rfs] ...] [--ep-rps name:MASK[:rfs] ...]
 //
 // Every setup is built first and kept up; rounds then alternate the modes (order rotated each
 // round), as bench/reorder.ts. Per run, over the iperf3 run (1 s warm-up included):
@@ -21,6 +22,7 @@
 // client), also for the sending CPU alone (CPU_CLIENT: the sender and, in softirq, the whole
 // path up to the receiver's socket run there; the receiving CPU only reads), and the datagrams
 // the receiving namespace's UDP took in per second, the bench's figure.
+// --host-rps / --ep-rps: RPS or RFS on a column's endpoint veths, as bench/reorder.ts.
 // Writes bench/results/cpu-breakdown-<date>[-<tag>].json and .svg. Findings: docs/PERF-NOTES.md
 // ("Where the CPU goes per packet").
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -37,6 +39,7 @@ import { barChartSvg } from './chart.ts'
 import { runInNs, startedPids, stopAll } from './lib/procs.ts'
 import { liveTopologies, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
+import { applySteerings, enableSockFlowTable, parseColumnSteerings } from './lib/rps.ts'
 import { GROUP_NAMES, parsePerfReport, SHORT_LABEL, type Profile } from './lib/cpu-profile.ts'
 import { CPU_CLIENT, readAllCounters, readCpu, tcpRun, udpRun } from './lib/tools.ts'
 
@@ -52,6 +55,8 @@ const { values: args } = parseArgs({
     tag: { type: 'string' },
     udp: { type: 'boolean', default: false },
     'no-bpf-stats': { type: 'boolean', default: false },
+    'host-rps': { type: 'string', multiple: true, default: [] },
+    'ep-rps': { type: 'string', multiple: true, default: [] },
   },
   strict: true,
 })
@@ -73,6 +78,10 @@ const variants = parseVariants(
   args.modes!,
   ['routed', 'kernel', 'bpf', 'docker'] as const,
   args.variant!,
+)
+const steerings = parseColumnSteerings(
+  { 'host-rps': args['host-rps']!, 'ep-rps': args['ep-rps']! },
+  variants.map((v) => v.name),
 )
 if (process.getuid?.() !== 0)
   throw new Error('bench/cpu-breakdown.ts builds namespaces and runs perf: run it as root')
@@ -338,6 +347,7 @@ const statsWas = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim
 const setStats = (v: string) => writeFileSync('/proc/sys/kernel/bpf_stats_enabled', v)
 
 const teardownErrors: unknown[] = []
+const restoreSockFlow = steerings.some((s) => s.flowCnt) ? enableSockFlowTable() : undefined
 try {
   if (BPF_STATS) setStats('1')
   const setups = new Map<string, Setup>()
@@ -346,6 +356,7 @@ try {
     process.stderr.write(`${UNDERLAY} · ${v.name}: setup\n`)
     const s = await buildVariantSetup(v, UNDERLAY, prefixes)
     setups.set(v.name, s)
+    await applySteerings(v.name, s, steerings)
     if (v.mode === 'bpf' && BPF_STATS) progs.set(v.name, await datapathProgs(s))
   }
   for (let round = 0; round < ROUNDS && !interrupted; round++) {
@@ -369,6 +380,7 @@ try {
   for (const s of setups.values()) await s.destroy().catch((e) => teardownErrors.push(e))
 } finally {
   if (BPF_STATS) setStats(statsWas)
+  restoreSockFlow?.()
   for (const p of perfProcs) {
     p.kill('SIGINT')
     await p.exited

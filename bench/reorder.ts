@@ -3,7 +3,8 @@
 //
 //   bun run bench/reorder.ts [--underlays wire,veth] [--modes routed,kernel,bpf] [--same-host]
 //        [--rounds 3] [--seconds 8] [--variant name=path/to/weft ...] [--json FILE]
-//        [--cpu-split] [--client-sysctl name:key=value ...]
+//        [--cpu-split] [--client-sysctl name:key=value ...] [--host-rps name:MASK[:rfs] ...]
+//        [--ep-rps name:MASK[:rfs] ...]
 //
 // Every setup of an underlay is built first and kept up; rounds then alternate the modes (order
 // rotated each round) so background load spreads over all of them. Per run: iperf3 -P 1 (client
@@ -14,7 +15,11 @@
 // another weft binary (WEFT_AGENT_CMD): build the "before" tree's dist/weft and A/B it against
 // this tree's in the same run. `--cpu-split` adds on which CPU the flow's data and ACKs crossed
 // the client's host veth (perf stat on two net tracepoints, ./lib/cpu-split.ts);
-// `--client-sysctl` sets a sysctl in one column's client namespace (e.g. TCP small queues).
+// `--client-sysctl` sets a sysctl in one column's client namespace (e.g. TCP small queues);
+// `--host-rps name:MASK` sets rps_cpus on the host-side veth of each of that column's containers
+// (the endpoint's first hop: one flow then runs on one CPU's backlog from there on), `--ep-rps`
+// on each container's own eth0 (where ACKs enter the sender); `:rfs` makes it RFS (steered to
+// the CPU the socket's process last ran on; the global socket flow table is set and restored).
 // Findings: docs/PERF-NOTES.md ("Reordering").
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -30,6 +35,7 @@ import { liveTopologies, type Setup, type Underlay } from './lib/setups.ts'
 import { median } from './lib/stats.ts'
 import { readAllCounters, tcpRun } from './lib/tools.ts'
 import { runInNs } from './lib/procs.ts'
+import { applySteerings, enableSockFlowTable, parseColumnSteerings } from './lib/rps.ts'
 import {
   busyShares,
   countCpuSplit,
@@ -51,6 +57,8 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     'client-sysctl': { type: 'string', multiple: true, default: [] },
     'cpu-split': { type: 'boolean', default: false },
+    'host-rps': { type: 'string', multiple: true, default: [] },
+    'ep-rps': { type: 'string', multiple: true, default: [] },
   },
   strict: true,
 })
@@ -70,6 +78,11 @@ const clientSysctls = args['client-sysctl']!.map((a) => {
     throw new Error(`--client-sysctl ${a}: no column named ${m[1]}`)
   return { name: m[1]!, key: m[2]!, value: m[3]! }
 })
+/** `--host-rps` / `--ep-rps name:MASK[:rfs]`: RPS or RFS on a column's endpoint veths. */
+const steerings = parseColumnSteerings(
+  { 'host-rps': args['host-rps']!, 'ep-rps': args['ep-rps']! },
+  variants.map((v) => v.name),
+)
 if (process.getuid?.() !== 0) throw new Error('bench/reorder.ts builds namespaces: run it as root')
 
 /** Sender-side (client) and receiver-side (server) nstat counters that tell reordering from loss. */
@@ -153,7 +166,10 @@ process.on('SIGINT', () => {
   interrupted = true
 })
 
+const restoreSockFlow = steerings.some((s) => s.flowCnt) ? enableSockFlowTable() : undefined
+
 const teardownAll = async () => {
+  restoreSockFlow?.()
   await stopAll()
   for (const t of [...liveTopologies]) {
     liveTopologies.delete(t)
@@ -172,6 +188,7 @@ try {
         const r = await runInNs(s.client, ['sysctl', '-w', `${c.key}=${c.value}`])
         if (r.code !== 0) throw new Error(`sysctl ${c.key} in ${s.client}: ${r.stderr.trim()}`)
       }
+      await applySteerings(v.name, s, steerings)
     }
     const paths: PathKind[] = ui === 0 && args['same-host'] ? ['remote', 'same-host'] : ['remote']
     for (let round = 0; round < ROUNDS && !interrupted; round++) {

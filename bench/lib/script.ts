@@ -42,7 +42,9 @@ export function parseVariants<M extends Mode>(
     const [name, path] = v.split('=')
     if (!name || !path) throw new Error(`--variant ${v}: use name=path/to/weft`)
     if (variants.some((x) => x.name === name)) throw new Error(`--variant ${name}: name taken`)
-    variants.push({ name, mode: 'bpf' as M, agentCmd: path })
+    // `name=routed` (any mode's name): another column of that mode, e.g. for a host knob A/B
+    if (allowed.includes(path as M)) variants.push({ name, mode: path as M })
+    else variants.push({ name, mode: 'bpf' as M, agentCmd: path })
   }
   return variants
 }
