@@ -67,7 +67,10 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
   if (!keysMode && !recurse && key === '') throw new HttpError(400, 'Missing key name')
   const since = u64Param(c, SINCE_PARAM)
   if (since !== undefined && (keysMode || !recurse))
-    throw new HttpError(400, `${SINCE_PARAM} asks for the changes of a listing: it needs ?recurse`)
+    throw new HttpError(
+      400,
+      `${SINCE_PARAM} asks for the changes of a listing: use it with ?recurse, not with ?keys or on a single key`,
+    )
   const b = blockingParams(c, ctx)
   const { engine } = ctx
 
