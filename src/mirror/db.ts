@@ -355,11 +355,21 @@ export class MirrorDb {
     into?: MirrorChange,
   ): Promise<boolean> {
     return this.tracked(into, async (before) => {
+      // Monotonic: a delta never takes a key back to an older state. Two watches may cover one
+      // key (a network's own and the wide one, while handing over), and a delta is never
+      // repeated, so one applied after a newer snapshot must not undo what that brought.
       const changed = put.filter((e) => {
         const cur = this.mirror.get(e.key)
-        return !cur || cur.modifyIndex !== e.modifyIndex || cur.value !== e.value
+        return (
+          !cur ||
+          cur.modifyIndex < e.modifyIndex ||
+          (cur.modifyIndex === e.modifyIndex && cur.value !== e.value)
+        )
       })
-      const gone = deleted.filter((k) => this.mirror.has(k))
+      const gone = deleted.filter((k) => {
+        const cur = this.mirror.get(k)
+        return cur !== undefined && cur.modifyIndex <= index
+      })
       return this.write(changed, gone, index, prefix, before)
     })
   }

@@ -86,6 +86,21 @@ describe('MirrorDb', () => {
     again.close()
   })
 
+  test('a late delta never takes a key back: an older put and a deletion before a newer write are skipped', async () => {
+    // two watches may cover one key (a network's own and the wide one, while handing over), and
+    // a delta is not sent again: one that arrives after a newer snapshot must not undo it
+    const store = await MirrorDb.open(':memory:')
+    await store.applySnapshot([e('h/a', 'A9', 9n), e('h/b', 'B9', 9n)], 9n, 'h/')
+    expect(await store.applyDelta([e('h/a', 'A7', 7n)], ['h/b'], 8n, 'h/')).toBe(false)
+    expect(store.entries().get('h/a')?.value).toBe('A9')
+    expect(store.entries().get('h/b')?.value).toBe('B9')
+    // a newer put and a deletion at or after the key's write still apply
+    expect(await store.applyDelta([e('h/a', 'A10', 10n)], ['h/b'], 10n, 'h/')).toBe(true)
+    expect(store.entries().get('h/a')?.value).toBe('A10')
+    expect(store.entries().has('h/b')).toBe(false)
+    store.close()
+  })
+
   test('each call reports how the tree changed, and rows written as one JSON statement survive a reopen byte for byte', async () => {
     const path = join(dir, 'change.db')
     const store = await MirrorDb.open(path)

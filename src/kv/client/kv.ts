@@ -4,6 +4,8 @@ import { parseJson } from '../json.ts'
 import type { KvEntry, WireEntry } from '../types.ts'
 import { toU64 } from '../u64.ts'
 import { formatMs } from '../duration.ts'
+import { SINCE_PARAM } from '../delta-wire.ts'
+import { isDelta, parseDelta, type PrefixChanges } from './delta.ts'
 import { KvHttpError } from './errors.ts'
 import { encodeKey, queryMeta, type QueryMeta, type RawResponse, type Transport } from './http.ts'
 
@@ -106,6 +108,34 @@ export class KvApi {
     const r = await this.read(`kv/${encodeKey(prefix)}`, { recurse: true }, o)
     if (r.status === 404) return { ...queryMeta(r.headers), value: [] }
     return { ...queryMeta(r.headers), value: parseArray<WireEntry>(r).map(entryFromWire) }
+  }
+
+  /**
+   * Every entry under a prefix, or (weft's own store, `since` given) only what changed after
+   * index `since`: the entries modified since and the keys deleted since. Any other answer is
+   * the full list (a real Consul ignores the ask), so the caller handles both.
+   */
+  async listSince(
+    prefix: string,
+    since: bigint | undefined,
+    o: QueryOptions = {},
+  ): Promise<QueryResult<PrefixChanges>> {
+    const r = await this.read(
+      `kv/${encodeKey(prefix)}`,
+      { recurse: true, [SINCE_PARAM]: since?.toString() },
+      o,
+    )
+    const meta = queryMeta(r.headers)
+    if (isDelta(r, since))
+      return {
+        ...meta,
+        value: { kind: 'delta', since: since!, ...parseDelta(parseBody(r), r, entryFromWire) },
+      }
+    if (r.status === 404) return { ...meta, value: { kind: 'full', entries: [] } }
+    return {
+      ...meta,
+      value: { kind: 'full', entries: parseArray<WireEntry>(r).map(entryFromWire) },
+    }
   }
 
   /** Key names under a prefix, truncated after `separator` when given; [] when none. */

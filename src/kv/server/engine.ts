@@ -338,6 +338,11 @@ export class KvEngine {
     return max1(m)
   }
 
+  /** Tombstoned keys under `prefix`, in byte order (a delta read's deletions, see prefix-reads.ts). */
+  tombstonesUnder(prefix: string): string[] {
+    return this.sortedTombstones.withPrefix(prefix)
+  }
+
   private tomb(key: string, t: Tombstone): void {
     if (!this.tombstones.has(key)) this.sortedTombstones.add(key)
     this.tombstones.set(key, t)

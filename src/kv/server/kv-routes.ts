@@ -21,6 +21,7 @@ import {
   type Ctx,
   type ServerCtx,
 } from './http.ts'
+import { DELTA_HEADER, SINCE_PARAM } from '../delta-wire.ts'
 import { emptyChange } from './engine.ts'
 import { evaluate, type EngineOp } from './txn.ts'
 
@@ -64,6 +65,12 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
   const raw = flag(c, 'raw')
   const sep = query(c).get('separator') ?? query(c).get('seperator') ?? ''
   if (!keysMode && !recurse && key === '') throw new HttpError(400, 'Missing key name')
+  const since = u64Param(c, SINCE_PARAM)
+  if (since !== undefined && (keysMode || !recurse))
+    throw new HttpError(
+      400,
+      `${SINCE_PARAM} asks for the changes of a listing: use it with ?recurse, not with ?keys or on a single key`,
+    )
   const b = blockingParams(c, ctx)
   const { engine } = ctx
 
@@ -96,14 +103,24 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     ctx,
     b,
     (e) => e.kvKeys.some((k) => k.startsWith(key)),
-    () => ctx.prefixReads.read(key),
+    () => {
+      // the delta is taken in the same turn as the read, so both see one state of the store
+      const read = ctx.prefixReads.read(key)
+      const delta = since === undefined ? undefined : ctx.prefixReads.delta(key, since)
+      return { index: read.index, read, delta }
+    },
     key,
   )
   const meta = queryMeta(r.index, mode)
+  if (r.delta)
+    return new Response(r.delta.body(), {
+      status: 200,
+      headers: { 'Content-Type': 'application/json', ...meta, [DELTA_HEADER]: since!.toString() },
+    })
   if (keysMode) {
     const out: string[] = []
     const seen = new Set<string>()
-    for (const e of r.entries) {
+    for (const e of r.read.entries) {
       let k = e.key
       if (sep) {
         const at = k.indexOf(sep, key.length)
@@ -117,15 +134,15 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     if (out.length === 0 && key !== '') return new Response(null, { status: 404, headers: meta })
     return jsonResponse(c, 200, out, meta)
   }
-  if (r.entries.length === 0) return new Response(null, { status: 404, headers: meta })
+  if (r.read.entries.length === 0) return new Response(null, { status: 404, headers: meta })
   if (query(c).has('pretty'))
     return jsonResponse(
       c,
       200,
-      r.entries.map((e) => entryToWire(e)),
+      r.read.entries.map((e) => entryToWire(e)),
       meta,
     )
-  return new Response(r.body(), {
+  return new Response(r.read.body(), {
     status: 200,
     headers: { 'Content-Type': 'application/json', ...meta },
   })

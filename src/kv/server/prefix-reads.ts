@@ -4,6 +4,9 @@
 // re-read the same prefix: its index (a walk of every entry under it), its entries and their
 // JSON. The answers are kept while the engine's version stays (until a change is applied or
 // undone, or tombstones are reaped), so only the prefixes read since then are held.
+//
+// A delta read (weft's own extension, see delta-reads in kv-routes.ts) is kept the same way,
+// per prefix and `since` index: the hosts a commit wakes mostly ask since the same index.
 import { stringifyJson } from '../json.ts'
 import { entryToWire, type KvEntry } from '../types.ts'
 import type { KvEngine } from './engine.ts'
@@ -15,6 +18,19 @@ export interface PrefixRead {
   body(): string
 }
 
+/** What changed under a prefix after an index: entries written since, keys deleted since. */
+export interface PrefixDelta {
+  index: bigint
+  put: KvEntry[]
+  deleted: string[]
+  /** The answer's JSON object, `{"Entries":[…],"Deleted":[…]}` (built on first use). */
+  body(): string
+}
+
+interface Kept extends PrefixRead {
+  deltas?: Map<bigint, PrefixDelta | undefined>
+}
+
 /**
  * Each entry's JSON, built once (entries are immutable: a write makes a new one): a listing
  * is joined from them, so a prefix read after a commit serialises only what changed.
@@ -22,12 +38,39 @@ export interface PrefixRead {
 const entryJson = new WeakMap<KvEntry, string>()
 
 export class PrefixReads {
-  private readonly reads = new Map<string, PrefixRead>()
+  private readonly reads = new Map<string, Kept>()
   private version = -1
 
   constructor(private readonly engine: KvEngine) {}
 
   read(prefix: string): PrefixRead {
+    return this.kept(prefix)
+  }
+
+  /**
+   * The changes under `prefix` after index `since`, or undefined when the store cannot tell
+   * them: tombstones after `since` were reaped (a deletion would be missed), or `since` is
+   * above the prefix's index (an index of another store or of a restored one). The caller then
+   * answers with the full list.
+   */
+  delta(prefix: string, since: bigint): PrefixDelta | undefined {
+    const r = this.kept(prefix)
+    r.deltas ??= new Map()
+    if (r.deltas.has(since)) return r.deltas.get(since)
+    let d: PrefixDelta | undefined
+    if (since >= this.engine.reapFloor && since <= r.index) {
+      const put = r.entries.filter((e) => e.modifyIndex > since)
+      const deleted = this.engine
+        .tombstonesUnder(prefix)
+        .filter((k) => this.engine.tombstones.get(k)!.index > since)
+      let body: string | undefined
+      d = { index: r.index, put, deleted, body: () => (body ??= deltaBody(put, deleted)) }
+    }
+    r.deltas.set(since, d)
+    return d
+  }
+
+  private kept(prefix: string): Kept {
     const e = this.engine
     if (e.version !== this.version) {
       this.reads.clear()
@@ -51,4 +94,8 @@ function listBody(entries: KvEntry[]): string {
     return j
   })
   return `[${parts.join(',')}]`
+}
+
+function deltaBody(put: KvEntry[], deleted: string[]): string {
+  return `{"Entries":${listBody(put)},"Deleted":${JSON.stringify(deleted)}}`
 }

@@ -1,11 +1,13 @@
 // The cluster store on the Consul KV API (a real Consul, or weft's embedded server): reads
 // are consistent, transactions go to /v1/txn, leases are TTL sessions with behaviour
-// "delete", and the watch is a blocking query that delivers full snapshots.
+// "delete", and the watch is a blocking query that delivers full snapshots (a real Consul) or,
+// from weft's own store, the changes since the last round (src/kv/delta-wire.ts).
 import { OutcomeUnknownError, StoreUnreachableError } from '../../errors/index.ts'
 import {
   ConsulClient,
   TxnConflictError,
   watchQuery,
+  type KvEntry,
   type TransportOptions,
   type TxnOp,
 } from '../../kv/index.ts'
@@ -139,18 +141,25 @@ export class ConsulStore implements ClusterStore {
     // Every move of the index is delivered, also one whose tree looks like the last snapshot:
     // a write and its undoing between two rounds leave the tree as it was, but the index tells
     // the mirror that its own write is superseded (read-your-own-writes needs that).
+    //
+    // Each round asks weft's own store for only what changed since the last answer the mirror
+    // took (a delta: issue 17, a host over the watch budget follows every endpoint with this
+    // one watch); a real Consul answers with the whole prefix, as before. Only an answer that
+    // was applied may be the base of the next delta: after a failed apply (the loop's index
+    // moved past it) or a reset, the next round asks for the full list again.
+    let applied: bigint | undefined
     return watchQuery(
-      (q) => this.client.kv.list(prefix, q),
-      (r) =>
-        onEvent({
-          kind: 'snapshot',
-          entries: r.value.map((e) => ({
-            key: e.key,
-            value: text.decode(e.value),
-            modifyIndex: e.modifyIndex,
-          })),
-          revision: r.index,
-        }),
+      (q) =>
+        this.client.kv.listSince(prefix, q.index && q.index === applied ? applied : undefined, q),
+      async (r) => {
+        const v = r.value
+        await onEvent(
+          v.kind === 'delta'
+            ? { kind: 'delta', put: v.put.map(storeEntry), deleted: v.deleted, revision: r.index }
+            : { kind: 'snapshot', entries: v.entries.map(storeEntry), revision: r.index },
+        )
+        applied = r.index
+      },
       {
         waitMs: this.opts.watchWaitMs ?? 60_000,
         // A snapshot is the whole tree: handling one (mirror diff, view) may take at most ~1/10
@@ -163,6 +172,12 @@ export class ConsulStore implements ClusterStore {
     )
   }
 }
+
+const storeEntry = (e: KvEntry): StoreEntry => ({
+  key: e.key,
+  value: text.decode(e.value),
+  modifyIndex: e.modifyIndex,
+})
 
 /** Leases as Consul sessions: behaviour "delete" removes the claimed keys when the session ends. */
 function consulLeases(client: ConsulClient): StoreLeases {
