@@ -408,14 +408,19 @@ export class BpfDatapath implements Datapath {
           `MTU ${net.mtu} of network ${vni} is out of range: 576..${maxMtu} (underlay ${ul.ifname} MTU ${ul.mtu} - ${VXLAN_OVERHEAD} VXLAN overhead)`,
         )
       }
+      const known = maps.nets.lookup(vni) !== undefined
+      const key = { prefixlen: subnet.prefixLen, addr: ipv4ToInt(subnet.network) }
       maps.nets.update(vni, {
         mtu: net.mtu,
-        subnet: ipv4ToInt(subnet.network),
+        subnet: key.addr,
         gateway: ipv4ToInt(parseIPv4(net.gateway)),
-        prefixLen: subnet.prefixLen,
+        prefixLen: key.prefixlen,
         flags: net.internal ? NET_F_INTERNAL : 0,
       })
-      this.syncSubnets(maps)
+      // a new network only adds its own subnet (a whole sync per network of a burst read every
+      // network and subnet each time: quadratic); a changed or re-upserted one syncs all of them
+      if (known) this.syncSubnets(maps)
+      else maps.subnets.update(key, { vni })
     })
   }
 
