@@ -152,6 +152,8 @@ async function build(
     datapath,
     node: config.name,
     view: () => mirror.view(),
+    // each change triggers a pass that looks only at the networks it touched
+    changes: (listener) => mirror.onChange(listener),
     peers: prober,
     // everything this host follows has answered once (and its own endpoints were looked for)
     mayDetachUnknown: () => follower.ready(),
@@ -172,10 +174,6 @@ async function build(
   prober.start()
   drift.listen(() => reconciler.resync(), { underlayIfindex: underlay.ifindex })
   stack.push('drift listener', () => drift.stop())
-  stack.push(
-    'mirror listener',
-    mirror.onChange(() => reconciler.trigger()),
-  )
 
   // read-your-own-writes: what this agent wrote is in its view at once (or, the first endpoint of
   // a network here, with the network's first snapshot), not one watch round later

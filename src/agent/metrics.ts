@@ -152,7 +152,7 @@ export function createMetrics(src: MetricsSources) {
   })
   new Counter({
     name: 'weft_follow_work_total',
-    help: 'Work done to follow the cluster since start, by step (watch events, mirror db transactions and rows, view updates, desired-state derivations, BPF map syscalls)',
+    help: 'Work done to follow the cluster since start, by step (watch events, mirror db transactions and rows, view updates, desired-state derivations, passes that compared every item, items compared, BPF map syscalls)',
     labelNames: ['step'],
     registers: [registry],
     collect() {
@@ -378,6 +378,8 @@ export function agentMetrics(
       stats: ReturnType<MetricsSources['reconcile']> & {
         derivations?: number
         kernelReads?: number
+        fullPasses?: number
+        itemsCompared?: number
       }
       failureTotals?(): Record<string, number>
       failures?(): { kind: string }[]
@@ -415,6 +417,8 @@ export function agentMetrics(
       reconcile_passes: u.reconciler.stats.passes,
       desired_derivations: u.reconciler.stats.derivations ?? 0,
       kernel_reads: u.reconciler.stats.kernelReads ?? 0,
+      full_passes: u.reconciler.stats.fullPasses ?? 0,
+      items_compared: u.reconciler.stats.itemsCompared ?? 0,
       bpf_map_lookup: mapSyscalls.lookup,
       bpf_map_update: mapSyscalls.update,
       bpf_map_delete: mapSyscalls.delete,

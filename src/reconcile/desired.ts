@@ -125,29 +125,77 @@ export function desiredState(
   peers: PeerLiveness = LEASE_ONLY,
   o: DesiredOptions = {},
 ): DesiredState {
-  const membersAdmit = o.datapath !== 'kernel'
   const d: DesiredState = {
     networks: new Map(),
     local: new Map(),
     remote: new Map(),
     members: new Map(),
-    subnets: [],
+    subnets: clusterSubnets(view.networks),
   }
-  d.subnets = clusterSubnets(view.networks)
-  const vniOf = new Map<string, number>()
-  for (const ep of view.endpoints.values()) {
-    const net = view.networks.get(ep.networkId)
-    const docker = ep.plumbing === 'docker'
-    if (!net || ep.node !== me || (!docker && (!ep.sandbox || !ep.ifname))) continue
-    d.networks.set(net.vni, networkOf(net))
-    vniOf.set(net.id, net.vni)
-    const local = localOf(ep, net)
-    d.local.set(local.hostIfname, local)
+  for (const [networkId, eps] of endpointsByNetwork(view.endpoints.values())) {
+    const n = networkDesired(view, networkId, eps, me, peers, o)
+    if (!n) continue
+    d.networks.set(n.network.vni, n.network)
+    for (const l of n.local) d.local.set(l.hostIfname, l)
+    for (const r of n.remote) d.remote.set(r.key, r.spec)
+    d.members.set(n.network.vni, n.members)
   }
-  const members = new Map<number, Set<string>>()
-  for (const ep of view.endpoints.values()) {
-    const vni = vniOf.get(ep.networkId)
-    if (vni === undefined || ep.node === me) continue
+  return d
+}
+
+/** What one network contributes to this host's desired state (networkDesired). */
+export interface NetworkDesired {
+  network: NetworkSpec
+  local: LocalEndpointSpec[]
+  remote: { key: string; spec: RemoteEndpointSpec }[]
+  /** sorted VTEPs */
+  members: string[]
+}
+
+/** Endpoints grouped by their network's id, in the order met. */
+export function endpointsByNetwork(
+  endpoints: Iterable<EndpointRecord>,
+): Map<string, EndpointRecord[]> {
+  const out = new Map<string, EndpointRecord[]>()
+  for (const ep of endpoints) {
+    const list = out.get(ep.networkId)
+    if (list) list.push(ep)
+    else out.set(ep.networkId, [ep])
+  }
+  return out
+}
+
+/**
+ * One network's part of the desired state, from its endpoints (`endpoints`: those of the view
+ * whose networkId is `networkId`): undefined when this host has no endpoint in it (or the network
+ * is unknown). The unit an incremental pass derives again when something of the network changed.
+ */
+export function networkDesired(
+  view: ClusterView,
+  networkId: string,
+  endpoints: Iterable<EndpointRecord>,
+  me: string,
+  peers: PeerLiveness = LEASE_ONLY,
+  o: DesiredOptions = {},
+): NetworkDesired | undefined {
+  const net = view.networks.get(networkId)
+  if (!net) return undefined
+  const membersAdmit = o.datapath !== 'kernel'
+  const local: LocalEndpointSpec[] = []
+  const others: EndpointRecord[] = []
+  for (const ep of endpoints) {
+    if (ep.node !== me) {
+      others.push(ep)
+      continue
+    }
+    if (ep.plumbing !== 'docker' && (!ep.sandbox || !ep.ifname)) continue
+    local.push(localOf(ep, net))
+  }
+  if (local.length === 0) return undefined
+  const vni = net.vni
+  const remote: NetworkDesired['remote'] = []
+  const members = new Set<string>()
+  for (const ep of others) {
     const at = ep.external
       ? ep.vtep
         ? { vtep: ep.vtep, forward: true }
@@ -156,14 +204,9 @@ export function desiredState(
         ? peers.judge(ep.node, view.nodes.get(ep.node))
         : undefined
     if (!at) continue // owner node is dead (or record incomplete): not programmed
-    if (at.forward) {
-      const r = remoteOf(ep, vni, at.vtep)
-      d.remote.set(r.key, r.spec)
-    } else if (!membersAdmit) continue
-    let set = members.get(vni)
-    if (!set) members.set(vni, (set = new Set()))
-    set.add(at.vtep)
+    if (at.forward) remote.push(remoteOf(ep, vni, at.vtep))
+    else if (!membersAdmit) continue
+    members.add(at.vtep)
   }
-  for (const vni of d.networks.keys()) d.members.set(vni, [...(members.get(vni) ?? [])].sort())
-  return d
+  return { network: networkOf(net), local, remote, members: [...members].sort() }
 }

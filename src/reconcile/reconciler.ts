@@ -10,14 +10,11 @@
 // a backoff (or at once when its desired spec changes); it never stops the rest of the pass.
 // Before this, one bad item (a deleted sandbox's veth read back as an empty name) threw out
 // of every pass, and from then on the host programmed nothing.
-import type {
-  Datapath,
-  LocalEndpointSpec,
-  NetworkSpec,
-  RemoteEndpointSpec,
-} from '../datapath/types.ts'
+import type { Datapath, LocalEndpointSpec } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
-import { desiredState, type DesiredState, type PeerLiveness } from './desired.ts'
+import type { ViewChange } from '../cluster/view.ts'
+import type { PeerLiveness } from './desired.ts'
+import { DesiredTracker, fingerprinted, type Desired, type Scope } from './desired-tracker.ts'
 import { FailureBook, type ItemFailure, type ItemKind, type ItemRef } from './failures.ts'
 import {
   attachItem,
@@ -36,6 +33,12 @@ export interface ReconcilerDeps {
   node: string
   /** Current cluster view (from the local mirror). */
   view: () => ClusterView
+  /**
+   * The view's change events (the mirror's onChange): with them a pass derives and compares only
+   * the networks a change touched; without them (or for a view that changed without one) every
+   * pass is a full one. Subscribed from construction to stop(), each event also triggers a pass.
+   */
+  changes?: (listener: (change: ViewChange) => void) => () => void
   /** Remote nodes' datapaths as probes see them (src/probe); without it the lease alone decides. */
   peers?: PeerLiveness
   /** Host-local facts sink: an attach finished, with its ifindex or its error. */
@@ -51,7 +54,7 @@ export interface ReconcilerDeps {
    * answered): local endpoints the view does not know are then kept, not detached.
    */
   mayDetachUnknown?: () => boolean
-  /** Full resync period (re-read actual state from the kernel). */
+  /** Full resync period (re-read actual state from the kernel, derive and compare every item). */
   resyncMs?: number
   /** Endpoint attaches run this many at a time (the kernel serialises much of it anyway). */
   attachConcurrency?: number
@@ -76,19 +79,6 @@ interface Programmed {
   subnets?: string
 }
 
-type WithFp<K, S> = Map<K, { spec: S; fp: string }>
-
-/** The desired state (see desired.ts) with fingerprints, for one view. */
-interface Desired {
-  view: ClusterView
-  peersVersion: number
-  networks: WithFp<number, NetworkSpec>
-  local: WithFp<string, LocalEndpointSpec>
-  remote: WithFp<string, RemoteEndpointSpec>
-  members: Map<number, string[]>
-  subnets: DesiredState['subnets']
-}
-
 export interface ReconcileStats {
   passes: number
   lastDurationMs: number
@@ -103,11 +93,21 @@ export interface ReconcileStats {
   derivations: number
   /** Passes that read the datapath's actual state from the kernel first (resyncs). */
   kernelReads: number
+  /** Passes that compared every item (the others compared only what changed networks hold). */
+  fullPasses: number
+  /** Items (desired or programmed) the passes compared. */
+  itemsCompared: number
 }
 
 export class Reconciler {
   private programmed: Programmed | null = null
   private lastDesired: Desired | undefined
+  private readonly tracker: DesiredTracker
+  private unsubscribe: (() => void) | undefined
+  /** Compare every item in the next pass (after an error, or once what was held back may go). */
+  private fullWanted = true
+  /** A pass kept an unknown endpoint or network because the view may lack it (mayDetachUnknown). */
+  private heldUnknown = false
   /** Re-read the kernel at the start of the next pass (never mid-pass: attach waiters read `programmed`). */
   private resyncWanted = false
   /**
@@ -129,6 +129,8 @@ export class Reconciler {
     totalDurationMs: 0,
     derivations: 0,
     kernelReads: 0,
+    fullPasses: 0,
+    itemsCompared: 0,
   }
   private readonly book: FailureBook
   /** Callers waiting for one endpoint's attach to finish (by host ifname). */
@@ -140,12 +142,25 @@ export class Reconciler {
       retryMaxMs: deps.retryMaxMs,
       now: deps.now,
     })
+    this.tracker = new DesiredTracker(deps.node, { datapath: deps.datapath.kind })
+    this.listen()
+  }
+
+  /** Hear the view's changes (from construction: a change before start() is not missed). */
+  private listen(): void {
+    this.unsubscribe ??= this.deps.changes?.((change) => {
+      this.tracker.noteChange(change, this.deps.view())
+      this.trigger()
+    })
   }
 
   start(): void {
     this.stopped = false
+    this.listen()
     this.timer = setInterval(() => {
+      // the safety net: derive everything again too, not only what change events named
       this.subnetsRewriteWanted = true
+      this.tracker.invalidate()
       this.resync()
     }, this.deps.resyncMs ?? 30_000)
     this.trigger()
@@ -153,6 +168,8 @@ export class Reconciler {
 
   stop(): Promise<void> {
     this.stopped = true
+    this.unsubscribe?.()
+    this.unsubscribe = undefined
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     if (this.retryTimer) clearTimeout(this.retryTimer.t)
@@ -248,6 +265,7 @@ export class Reconciler {
           'reconcile pass failed; will retry on the next wakeup',
         )
         this.resyncWanted = true
+        this.fullWanted = true
         // waiters learn about it through lastError instead of hanging until the next pass
         for (const h of [...this.attachWaiters.keys()]) this.attachFinished(h)
       }
@@ -303,35 +321,18 @@ export class Reconciler {
   }
 
   /**
-   * Desired state with every fingerprint, derived once per view: a burst of wakeups with the
-   * same view (watch returns, attach waiters) costs one derivation, not one per pass.
+   * Desired state with every fingerprint, derived once per view (a burst of wakeups with the same
+   * view costs one derivation, not one per pass), and the items this pass must compare: those of
+   * the networks that changed since the last pass, or 'all'.
    */
-  private desired(): Desired {
-    const view = this.deps.view()
-    const peersVersion = this.deps.peers?.version() ?? 0
-    if (this.lastDesired?.view === view && this.lastDesired.peersVersion === peersVersion)
-      return this.lastDesired
-    this.stats.derivations++
-    const d = desiredState(view, this.deps.node, this.deps.peers, {
-      datapath: this.deps.datapath.kind,
-    })
-    const withFp = <K, S extends NetworkSpec | LocalEndpointSpec | RemoteEndpointSpec>(
-      m: Map<K, S>,
-    ) => {
-      const out = new Map<K, { spec: S; fp: string }>()
-      for (const [k, spec] of m) out.set(k, fingerprinted(spec))
-      return out
+  private desired(): { d: Desired; scope: Scope | 'all' } {
+    const r = this.tracker.derive(this.deps.view(), this.deps.peers)
+    if (r) {
+      this.stats.derivations++
+      this.lastDesired = r.desired
+      return { d: r.desired, scope: r.scope }
     }
-    this.lastDesired = {
-      view,
-      peersVersion,
-      networks: withFp(d.networks),
-      local: withFp(d.local),
-      remote: withFp(d.remote),
-      members: d.members,
-      subnets: d.subnets,
-    }
-    return this.lastDesired
+    return { d: this.lastDesired!, scope: EMPTY_SCOPE }
   }
 
   /**
@@ -366,8 +367,14 @@ export class Reconciler {
     )
   }
 
+  /**
+   * One pass. A full one (the first, after a kernel read, an error, a full derivation, or once
+   * what was held back for an unsynced view may go) compares every item; the others compare only
+   * the items of the networks that changed since the last pass (`scope`), in the same order.
+   */
   private async pass(): Promise<void> {
     const dp = this.deps.datapath
+    let full = this.fullWanted
     if (this.resyncWanted || !this.programmed) {
       this.resyncWanted = false
       const prev = this.programmed
@@ -376,9 +383,30 @@ export class Reconciler {
       if (!this.subnetsRewriteWanted && prev?.subnets !== undefined)
         this.programmed.subnets = prev.subnets
       this.subnetsRewriteWanted = false
+      full = true
     }
     const p = this.programmed
-    const d = this.desired()
+    const { d, scope: derived } = this.desired()
+    if (this.heldUnknown && this.deps.mayDetachUnknown?.() !== false) full = true
+    // a failed item whose backoff is over is retried by whichever pass comes first
+    const retryAt = this.book.nextRetryAt()
+    if (retryAt !== undefined && retryAt <= (this.deps.now ?? Date.now)()) full = true
+    const scope = full ? 'all' : derived
+    this.fullWanted = false
+    if (scope === 'all') {
+      this.stats.fullPasses++
+      this.heldUnknown = false
+    }
+    const mayDetachUnknown = () => {
+      if (this.deps.mayDetachUnknown?.() !== false) return true
+      this.heldUnknown = true
+      return false
+    }
+    const compared = () => this.stats.itemsCompared++
+    // the keys of each kind this pass compares: every one, or the changed networks'
+    const keys = <K>(all: () => Iterable<K>, some: Set<K>): Iterable<K> =>
+      scope === 'all' ? all() : some
+    const all = scope === 'all' ? undefined : scope
 
     // 0. every subnet of the cluster, before any endpoint can send: the way out must know them
     if (dp.setClusterSubnets) {
@@ -392,24 +420,28 @@ export class Reconciler {
       }
     }
     // 1. networks first: endpoints need them
-    for (const [vni, { spec, fp }] of d.networks) {
-      if (p.networks.get(vni) === fp) continue
-      await this.item(networkItem(spec, 'upsert'), fp, async () => {
-        await dp.upsertNetwork(spec)
-        p.networks.set(vni, fp)
+    for (const vni of keys(() => d.networks.keys(), all?.networks ?? NONE)) {
+      compared()
+      const want = d.networks.get(vni)
+      if (!want || p.networks.get(vni) === want.fp) continue
+      await this.item(networkItem(want.spec, 'upsert'), want.fp, async () => {
+        await dp.upsertNetwork(want.spec)
+        p.networks.set(vni, want.fp)
       })
     }
     // 2. local endpoints no longer wanted, or changed, or whose veth is gone (detached before
     // anything reuses their address)
     const notDetached = new Set<string>()
-    for (const [key, had] of [...p.local]) {
+    for (const key of [...keys(() => p.local.keys(), all?.local ?? NONE)]) {
+      compared()
+      const had = p.local.get(key)
+      if (!had) continue
       const want = d.local.get(key)
       // a changed endpoint (same veth, other address) is detached and attached anew;
       // one adopted from the kernel ('' fingerprint) gets the idempotent attach below instead
       if (want && (had.fp === want.fp || had.fp === '')) continue
       // a live veth the view does not know, before the store has answered: keep it for now
-      if (!want && had.hostIfname !== undefined && this.deps.mayDetachUnknown?.() === false)
-        continue
+      if (!want && had.hostIfname !== undefined && !mayDetachUnknown()) continue
       const ok = await this.item(detachItem(key, had), '', async () => {
         await dp.detachEndpoint({
           vni: had.vni,
@@ -424,7 +456,10 @@ export class Reconciler {
     // 3. remote endpoints
     // (the keys to remove first: the whole map is not copied on every pass)
     const unwanted: string[] = []
-    for (const key of p.remote.keys()) if (!d.remote.has(key)) unwanted.push(key)
+    for (const key of keys(() => p.remote.keys(), all?.remote ?? NONE)) {
+      compared()
+      if (p.remote.has(key) && !d.remote.has(key)) unwanted.push(key)
+    }
     for (const key of unwanted) {
       const [vni, ip] = key.split('/')
       const r = { vni: Number(vni), ip: ip! }
@@ -433,15 +468,20 @@ export class Reconciler {
         p.remote.delete(key)
       })
     }
-    for (const [key, { spec, fp }] of d.remote) {
-      if (p.remote.get(key) === fp) continue
-      await this.item(remoteItem(spec, 'upsert'), fp, async () => {
-        await dp.upsertRemoteEndpoint(spec)
-        p.remote.set(key, fp)
+    for (const key of keys(() => d.remote.keys(), all?.remote ?? NONE)) {
+      compared()
+      const want = d.remote.get(key)
+      if (!want || p.remote.get(key) === want.fp) continue
+      await this.item(remoteItem(want.spec, 'upsert'), want.fp, async () => {
+        await dp.upsertRemoteEndpoint(want.spec)
+        p.remote.set(key, want.fp)
       })
     }
     // 4. VTEP membership per VNI
-    for (const [vni, vteps] of d.members) {
+    for (const vni of keys(() => d.members.keys(), all?.members ?? NONE)) {
+      compared()
+      const vteps = d.members.get(vni)
+      if (!vteps) continue
       const fp = vteps.join(',')
       if (p.members.get(vni) === fp) continue
       await this.item(membersItem(vni, vteps), fp, async () => {
@@ -452,12 +492,18 @@ export class Reconciler {
     // 5. new and changed local endpoints, last: when a connect returns, its container can
     // already reach the network's other endpoints (the kernel datapath would otherwise leave
     // the container's first ARP unanswered and wait out a 1 s retransmit)
-    const toAttach = [...d.local.values()].filter(
-      (w) =>
-        p.local.get(w.spec.hostIfname)?.fp !== w.fp &&
-        !notDetached.has(w.spec.hostIfname) &&
-        !this.book.backingOff('local-endpoint', w.spec.hostIfname, w.fp),
-    )
+    const toAttach: { spec: LocalEndpointSpec; fp: string }[] = []
+    for (const key of keys(() => d.local.keys(), all?.local ?? NONE)) {
+      compared()
+      const w = d.local.get(key)
+      if (
+        w &&
+        p.local.get(key)?.fp !== w.fp &&
+        !notDetached.has(key) &&
+        !this.book.backingOff('local-endpoint', key, w.fp)
+      )
+        toAttach.push(w)
+    }
     await runLimited(toAttach, this.deps.attachConcurrency ?? 8, async (w) => {
       // Plumbing makes synchronous kernel calls that may wait on RTNL: let the event loop
       // (API requests, the store's answers) run between two endpoints, not only after the pass.
@@ -466,11 +512,12 @@ export class Reconciler {
       this.attachFinished(w.spec.hostIfname)
     })
     // 6. networks no longer wanted, after their endpoints are gone
-    for (const vni of [...p.networks.keys()]) {
-      if (d.networks.has(vni)) continue
+    for (const vni of [...keys(() => p.networks.keys(), all?.networks ?? NONE)]) {
+      compared()
+      if (!p.networks.has(vni) || d.networks.has(vni)) continue
       // a network the view does not know, before the store has answered: keep it for now (its
       // endpoints' veths would go with it; the last run's view may just predate its creation)
-      if (this.deps.mayDetachUnknown?.() === false) continue
+      if (!mayDetachUnknown()) continue
       await this.item(networkItem({ vni }, 'remove'), '', async () => {
         await dp.removeNetwork(vni)
         p.networks.delete(vni)
@@ -540,18 +587,14 @@ export class Reconciler {
   }
 }
 
-/**
- * Desired specs (and the cluster's subnet list) with their fingerprints, by object: desiredState hands out the same object while
- * it is unchanged, so a pass fingerprints only what changed. (The datapath's actual state is
- * fingerprinted afresh: its objects are not ours.)
- */
-const fingerprints = new WeakMap<object, { spec: object; fp: string }>()
-
-function fingerprinted<S extends object>(spec: S): { spec: S; fp: string } {
-  let had = fingerprints.get(spec) as { spec: S; fp: string } | undefined
-  if (!had) fingerprints.set(spec, (had = { spec, fp: JSON.stringify(spec) }))
-  return had
+/** What an incremental pass compares when no network changed. */
+const EMPTY_SCOPE: Scope = {
+  networks: new Set(),
+  local: new Set(),
+  remote: new Set(),
+  members: new Set(),
 }
+const NONE = new Set<never>()
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
 

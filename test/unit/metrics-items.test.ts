@@ -38,6 +38,8 @@ test('the work of following the cluster is exported by step', async () => {
         totalDurationMs: 3,
         derivations: 2,
         kernelReads: 1,
+        fullPasses: 1,
+        itemsCompared: 90,
       },
     },
     storeStatus: new StoreStatus(),
@@ -51,6 +53,8 @@ test('the work of following the cluster is exported by step', async () => {
     ['reconcile_passes', 3],
     ['desired_derivations', 2],
     ['kernel_reads', 1],
+    ['full_passes', 1],
+    ['items_compared', 90],
   ] as const)
     expect(text).toContain(`weft_follow_work_total{step="${step}"} ${n}`)
   expect(text).toMatch(/^weft_follow_work_total\{step="bpf_map_update"\} \d+$/m)

@@ -162,6 +162,12 @@ interface Loaded {
   fromEp: ProgramRef
   /** Replaced when drift repair re-attaches a detached link. */
   ulLink: TcAttachment
+  /**
+   * vx_members by VNI as last read (every actual() reads the whole map) or written here: a
+   * setMembers compares with one VNI's members instead of reading every VNI's (it runs per
+   * network whose members change, so a burst read the whole map hundreds of times).
+   */
+  members?: Map<number, Set<number>>
 }
 
 export class BpfDatapath implements Datapath {
@@ -408,14 +414,19 @@ export class BpfDatapath implements Datapath {
           `MTU ${net.mtu} of network ${vni} is out of range: 576..${maxMtu} (underlay ${ul.ifname} MTU ${ul.mtu} - ${VXLAN_OVERHEAD} VXLAN overhead)`,
         )
       }
+      const known = maps.nets.lookup(vni) !== undefined
+      const key = { prefixlen: subnet.prefixLen, addr: ipv4ToInt(subnet.network) }
       maps.nets.update(vni, {
         mtu: net.mtu,
-        subnet: ipv4ToInt(subnet.network),
+        subnet: key.addr,
         gateway: ipv4ToInt(parseIPv4(net.gateway)),
-        prefixLen: subnet.prefixLen,
+        prefixLen: key.prefixlen,
         flags: net.internal ? NET_F_INTERNAL : 0,
       })
-      this.syncSubnets(maps)
+      // a new network only adds its own subnet (a whole sync per network of a burst read every
+      // network and subnet each time: quadratic); a changed or re-upserted one syncs all of them
+      if (known) this.syncSubnets(maps)
+      else maps.subnets.update(key, { vni })
     })
   }
 
@@ -434,6 +445,7 @@ export class BpfDatapath implements Datapath {
       }
       for (const k of maps.eps.keys()) if (k.vni === vni) maps.eps.delete(k)
       for (const k of maps.members.keys()) if (k.vni === vni) maps.members.delete(k)
+      this.loaded?.members?.delete(vni)
       for (const k of maps.stats.entries().map(([k]) => k)) if (k.vni === vni) maps.stats.delete(k)
       maps.nets.delete(vni)
       this.syncSubnets(maps)
@@ -612,15 +624,19 @@ export class BpfDatapath implements Datapath {
     const want = new Set(vteps.map((v) => ipv4ToInt(parseIPv4(v, 'member VTEP'))))
     want.delete(ipv4ToInt(this.advertise))
     return this.serial(async () => {
-      const { maps } = await this.ensure()
-      const have = new Set(
-        maps.members
-          .keys()
-          .filter((k) => k.vni === vni)
-          .map((k) => k.vtep),
-      )
-      for (const v of want) if (!have.has(v)) maps.members.update({ vni, vtep: v }, 1)
-      for (const v of have) if (!want.has(v)) maps.members.delete({ vni, vtep: v })
+      const loaded = await this.ensure()
+      const maps = loaded.maps
+      const held = (loaded.members ??= membersByVni(maps.members.keys()))
+      const have = held.get(vni) ?? new Set<number>()
+      try {
+        for (const v of want) if (!have.has(v)) maps.members.update({ vni, vtep: v }, 1)
+        for (const v of have) if (!want.has(v)) maps.members.delete({ vni, vtep: v })
+      } catch (e) {
+        loaded.members = undefined // part-way: read the map again next time
+        throw e
+      }
+      if (want.size) held.set(vni, want)
+      else held.delete(vni)
     })
   }
 
@@ -719,7 +735,10 @@ export class BpfDatapath implements Datapath {
         }))
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const byVni = new Map<number, number[]>(vnis.map((v) => [v, []]))
-      for (const k of maps.members.keys()) byVni.get(k.vni)?.push(k.vtep)
+      const memberKeys = maps.members.keys()
+      for (const k of memberKeys) byVni.get(k.vni)?.push(k.vtep)
+      // what setMembers compares with: the kernel's as read now (drift included)
+      if (this.loaded?.maps === maps) this.loaded.members = membersByVni(memberKeys)
       const members = vnis.map((vni) => ({
         vni,
         vteps: (byVni.get(vni) ?? []).sort((a, b) => a - b).map(intToIPv4),
@@ -973,4 +992,15 @@ function ownLinkNames(ifindexes: Iterable<number>): Map<number, string> {
   const names = linkNames(ifindexes)
   for (const [i, name] of names) if (!name.startsWith(IFNAME_PREFIX)) names.delete(i)
   return names
+}
+
+/** vx_members keys by VNI. */
+function membersByVni(keys: MemberKey[]): Map<number, Set<number>> {
+  const out = new Map<number, Set<number>>()
+  for (const k of keys) {
+    let set = out.get(k.vni)
+    if (!set) out.set(k.vni, (set = new Set()))
+    set.add(k.vtep)
+  }
+  return out
 }
