@@ -26,7 +26,9 @@ export function probeTargets(
     const local = ep.node === me && (ep.plumbing === 'docker' || (ep.sandbox && ep.ifname))
     if (local) served.add(ep.networkId)
   }
-  const byNode = new Map<string, ProbeTarget>()
+  // VNIs gathered in a set per node and sorted once: a host in hundreds of networks sees
+  // thousands of endpoints per view change, and a sorted-array insert per endpoint was quadratic
+  const byNode = new Map<string, { target: ProbeTarget; vnis: Set<number> }>()
   for (const ep of view.endpoints.values()) {
     if (ep.external || !ep.node || ep.node === me || !served.has(ep.networkId)) continue
     const net = view.networks.get(ep.networkId)
@@ -34,12 +36,18 @@ export function probeTargets(
     if (!net || !vtep) continue
     const t = byNode.get(ep.node)
     const mtuTarget = net.mtu + VXLAN_OVERHEAD
-    if (!t) byNode.set(ep.node, { node: ep.node, vtep, vni: net.vni, vnis: [net.vni], mtuTarget })
-    else {
-      t.vni = Math.min(t.vni, net.vni)
-      if (!t.vnis.includes(net.vni)) t.vnis = [...t.vnis, net.vni].sort((a, b) => a - b)
-      t.mtuTarget = Math.max(t.mtuTarget, mtuTarget)
+    if (!t) {
+      const target = { node: ep.node, vtep, vni: net.vni, vnis: [], mtuTarget }
+      byNode.set(ep.node, { target, vnis: new Set([net.vni]) })
+    } else {
+      t.target.vni = Math.min(t.target.vni, net.vni)
+      t.vnis.add(net.vni)
+      t.target.mtuTarget = Math.max(t.target.mtuTarget, mtuTarget)
     }
   }
-  return [...byNode.values()].sort((a, b) => a.node.localeCompare(b.node))
+  const targets = [...byNode.values()].map(({ target, vnis }) => ({
+    ...target,
+    vnis: [...vnis].sort((a, b) => a - b),
+  }))
+  return targets.sort((a, b) => a.node.localeCompare(b.node))
 }

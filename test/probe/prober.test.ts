@@ -105,6 +105,27 @@ describe('probe targets', () => {
     ])
   })
 
+  test('every VNI both serve, once each and ascending, whatever order the endpoints come in', () => {
+    // h1 and h2 share networks c (vni 310), a (300) and d (305), with two h2 endpoints in c
+    const v = view({
+      [keys.network(id('c'))]: net('c', 310, 1500),
+      [keys.network(id('a'))]: net('a', 300),
+      [keys.network(id('d'))]: net('d', 305),
+      [keys.node('h1')]: nodeRec('h1', '198.18.0.1'),
+      [keys.node('h2')]: nodeRec('h2', '198.18.0.2'),
+      [keys.endpoint(id('c'), id('1'))]: ep('1', 'c', '10.0.60.2', 'h1'),
+      [keys.endpoint(id('a'), id('2'))]: ep('2', 'a', '10.0.50.2', 'h1'),
+      [keys.endpoint(id('d'), id('3'))]: ep('3', 'd', '10.0.55.2', 'h1'),
+      [keys.endpoint(id('c'), id('4'))]: ep('4', 'c', '10.0.60.3', 'h2'),
+      [keys.endpoint(id('d'), id('5'))]: ep('5', 'd', '10.0.55.3', 'h2'),
+      [keys.endpoint(id('c'), id('6'))]: ep('6', 'c', '10.0.60.4', 'h2'),
+      [keys.endpoint(id('a'), id('7'))]: ep('7', 'a', '10.0.50.3', 'h2'),
+    })
+    expect(probeTargets(v, 'h1', new Map())).toEqual([
+      { node: 'h2', vtep: '198.18.0.2', vni: 300, vnis: [300, 305, 310], mtuTarget: 1550 },
+    ])
+  })
+
   test('a node whose record is gone is probed at its remembered VTEP, else not at all', () => {
     const v = cluster({ h2Record: false })
     expect(probeTargets(v, 'h1', new Map())).toEqual([])
