@@ -4,6 +4,7 @@
 // u64 flags and indexes above 2^63 and binary values survive exactly, sessions and the meta
 // indexes too; and a group of any size is a fixed handful of statements.
 import { afterAll, describe, expect, test } from 'bun:test'
+import { heapStats } from 'bun:jsc'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -107,6 +108,21 @@ describe('persistStatements', () => {
     })
     // puts, their tombstones cleared, deletes, their tombstones, meta
     expect(persistStatements(commits, Date.now()).length).toBe(5)
+  })
+
+  test("persisting leaves each value's bytes in the JS heap (no ArrayBuffer of its own)", () => {
+    // reading `.buffer` of a small typed array gives it an ArrayBuffer for good: ~1 kB more
+    // resident per stored key on the store host (bench/results/rss-cap-2026-12-01.md)
+    const values = Array.from({ length: 1000 }, (_, i) => new Uint8Array(300).fill(i & 0xff))
+    const change = emptyChange()
+    values.forEach((v, i) => change.kv.set(`k/${i}`, entry(`k/${i}`, v, 1n)))
+    const arrayBuffers = () => heapStats().objectTypeCounts.ArrayBuffer ?? 0
+    const before = arrayBuffers()
+    const stmts = persistStatements([{ next: 1n, change }], Date.now())
+    expect(arrayBuffers() - before).toBeLessThan(10)
+    // and the hex the statement carries is still each value's bytes
+    const rows = JSON.parse(String(stmts[0]!.args![0])) as string[][]
+    expect(rows[7]![1]).toBe('07'.repeat(300))
   })
 
   test("only revived keys' tombstones are deleted; a put back after a delete leaves none", async () => {

@@ -79,7 +79,10 @@ export function persistStatements(commits: PersistedCommit[], nowMs: number): Sq
     if (e) {
       puts.push([
         key,
-        Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength).toString('hex'),
+        // toHex, not Buffer.from(value.buffer): reading `.buffer` of a small typed array moves
+        // its bytes out of the JS heap into an ArrayBuffer of their own for good, ~1 kB more
+        // resident per stored key (bench/results/rss-cap-2026-12-01.md)
+        e.value.toHex(),
         i64(e.flags),
         e.session ?? null,
         i64(e.lockIndex),
