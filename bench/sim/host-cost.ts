@@ -43,6 +43,7 @@ const reconciler = new Reconciler({
   datapath: new FakeDatapath(),
   node: nodeName(me),
   view: () => mirror.view(),
+  changes: (listener) => mirror.onChange(listener),
   resyncMs: 3_600_000,
 })
 mirror.onChange(() => reconciler.trigger())

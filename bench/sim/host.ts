@@ -81,6 +81,8 @@ export class SimHost {
       datapath: this.datapath,
       node: this.node,
       view: () => this.mirror.view(),
+      // the agent's wiring: change events make passes look only at the networks they touched
+      changes: (listener) => this.mirror.onChange(listener),
       resyncMs: 3_600_000,
     })
     this.reconciler.start()
