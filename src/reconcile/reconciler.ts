@@ -403,10 +403,10 @@ export class Reconciler {
       return false
     }
     const compared = () => this.stats.itemsCompared++
-    // the keys of each kind this pass compares: every one, or the changed networks'
-    const keys = <K>(all: () => Iterable<K>, some: Set<K>): Iterable<K> =>
-      scope === 'all' ? all() : some
-    const all = scope === 'all' ? undefined : scope
+    // the keys of each kind this pass compares: every one, or only the changed networks'
+    const changed = scope === 'all' ? undefined : scope
+    const keys = <K>(every: Iterable<K>, onlyChanged: Set<K> | undefined): Iterable<K> =>
+      onlyChanged ?? every
 
     // 0. every subnet of the cluster, before any endpoint can send: the way out must know them
     if (dp.setClusterSubnets) {
@@ -420,7 +420,7 @@ export class Reconciler {
       }
     }
     // 1. networks first: endpoints need them
-    for (const vni of keys(() => d.networks.keys(), all?.networks ?? NONE)) {
+    for (const vni of keys(d.networks.keys(), changed?.networks)) {
       compared()
       const want = d.networks.get(vni)
       if (!want || p.networks.get(vni) === want.fp) continue
@@ -432,7 +432,7 @@ export class Reconciler {
     // 2. local endpoints no longer wanted, or changed, or whose veth is gone (detached before
     // anything reuses their address)
     const notDetached = new Set<string>()
-    for (const key of [...keys(() => p.local.keys(), all?.local ?? NONE)]) {
+    for (const key of [...keys(p.local.keys(), changed?.local)]) {
       compared()
       const had = p.local.get(key)
       if (!had) continue
@@ -456,7 +456,7 @@ export class Reconciler {
     // 3. remote endpoints
     // (the keys to remove first: the whole map is not copied on every pass)
     const unwanted: string[] = []
-    for (const key of keys(() => p.remote.keys(), all?.remote ?? NONE)) {
+    for (const key of keys(p.remote.keys(), changed?.remote)) {
       compared()
       if (p.remote.has(key) && !d.remote.has(key)) unwanted.push(key)
     }
@@ -468,7 +468,7 @@ export class Reconciler {
         p.remote.delete(key)
       })
     }
-    for (const key of keys(() => d.remote.keys(), all?.remote ?? NONE)) {
+    for (const key of keys(d.remote.keys(), changed?.remote)) {
       compared()
       const want = d.remote.get(key)
       if (!want || p.remote.get(key) === want.fp) continue
@@ -478,7 +478,7 @@ export class Reconciler {
       })
     }
     // 4. VTEP membership per VNI
-    for (const vni of keys(() => d.members.keys(), all?.members ?? NONE)) {
+    for (const vni of keys(d.members.keys(), changed?.members)) {
       compared()
       const vteps = d.members.get(vni)
       if (!vteps) continue
@@ -493,7 +493,7 @@ export class Reconciler {
     // already reach the network's other endpoints (the kernel datapath would otherwise leave
     // the container's first ARP unanswered and wait out a 1 s retransmit)
     const toAttach: { spec: LocalEndpointSpec; fp: string }[] = []
-    for (const key of keys(() => d.local.keys(), all?.local ?? NONE)) {
+    for (const key of keys(d.local.keys(), changed?.local)) {
       compared()
       const w = d.local.get(key)
       if (
@@ -512,7 +512,7 @@ export class Reconciler {
       this.attachFinished(w.spec.hostIfname)
     })
     // 6. networks no longer wanted, after their endpoints are gone
-    for (const vni of [...keys(() => p.networks.keys(), all?.networks ?? NONE)]) {
+    for (const vni of [...keys(p.networks.keys(), changed?.networks)]) {
       compared()
       if (!p.networks.has(vni) || d.networks.has(vni)) continue
       // a network the view does not know, before the store has answered: keep it for now (its
@@ -594,7 +594,6 @@ const EMPTY_SCOPE: Scope = {
   remote: new Set(),
   members: new Set(),
 }
-const NONE = new Set<never>()
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
 

@@ -106,8 +106,7 @@ export class KvApi {
   /** Every entry under a byte prefix (recurse), sorted by key; [] when none. */
   async list(prefix: string, o: QueryOptions = {}): Promise<QueryResult<KvEntry[]>> {
     const r = await this.read(`kv/${encodeKey(prefix)}`, { recurse: true }, o)
-    if (r.status === 404) return { ...queryMeta(r.headers), value: [] }
-    return { ...queryMeta(r.headers), value: parseArray<WireEntry>(r).map(entryFromWire) }
+    return { ...queryMeta(r.headers), value: listedEntries(r) }
   }
 
   /**
@@ -131,11 +130,7 @@ export class KvApi {
         ...meta,
         value: { kind: 'delta', since: since!, ...parseDelta(parseBody(r), r, entryFromWire) },
       }
-    if (r.status === 404) return { ...meta, value: { kind: 'full', entries: [] } }
-    return {
-      ...meta,
-      value: { kind: 'full', entries: parseArray<WireEntry>(r).map(entryFromWire) },
-    }
+    return { ...meta, value: { kind: 'full', entries: listedEntries(r) } }
   }
 
   /** Key names under a prefix, truncated after `separator` when given; [] when none. */
@@ -183,6 +178,11 @@ export function parseBody(r: RawResponse): unknown {
   } catch (e) {
     throw new KvHttpError(r.endpoint, r.status, `undecodable JSON answer: ${(e as Error).message}`)
   }
+}
+
+/** A recursive list read's entries: Consul answers an empty prefix with 404. */
+function listedEntries(r: RawResponse): KvEntry[] {
+  return r.status === 404 ? [] : parseArray<WireEntry>(r).map(entryFromWire)
 }
 
 function parseArray<T>(r: RawResponse): T[] {

@@ -149,8 +149,7 @@ export class ConsulStore implements ClusterStore {
     // moved past it) or a reset, the next round asks for the full list again.
     let applied: bigint | undefined
     return watchQuery(
-      (q) =>
-        this.client.kv.listSince(prefix, q.index && q.index === applied ? applied : undefined, q),
+      (q) => this.client.kv.listSince(prefix, q.index === applied ? applied : undefined, q),
       async (r) => {
         const v = r.value
         await onEvent(
