@@ -29,6 +29,7 @@ import { lockPinDir } from './pin-lock.ts'
 import { registerNode, type NodeNameHeldError } from './registration.ts'
 import { AgentService } from './service.ts'
 import { Removals } from './removals.ts'
+import { STORE_INCARNATION_FACT, reannounceIfStoreLost } from './incarnation.ts'
 import { SandboxFollower } from './sandboxes.ts'
 import { ConnectTimings } from './connect-timings.ts'
 import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
@@ -271,7 +272,16 @@ async function build(
       onRegistered: async () => {
         storeStatus.answered()
         accepted()
-        await service.reannounce()
+        // write back what the store lacks only if it lost its data (src/agent/incarnation.ts)
+        await reannounceIfStoreLost({
+          store,
+          memory: {
+            remembered: () => db.fact(STORE_INCARNATION_FACT),
+            remember: (id) => db.setFact(STORE_INCARNATION_FACT, id),
+          },
+          reannounce: () => service.reannounce(),
+          log,
+        })
         await follower.start()
       },
       onRefusedAtStart: (e) => {
