@@ -6,6 +6,8 @@
 //   is free for the next connect. Before the fix the re-announce wrote it back.
 // - a network removed with its endpoints while host 1 is down: nothing of it is written back.
 //   Before the fix its endpoint came back as a record of a network that no longer exists.
+// - a store restored from a copy of its own files: the same id, but its revision is behind what
+//   host 1's mirror saw, so host 1 writes back the endpoint made after the copy.
 // - a store wiped (restarted with an empty data dir) and restored from an export: a new
 //   incarnation, so host 1 writes back the endpoint the export lacked (live restore, as before).
 // No admin API removes another host's endpoint (a disconnect is refused there) and `network rm`
@@ -13,7 +15,7 @@
 // the transactions such a removal writes.
 // Datapath: WEFT_TEST_DATAPATH (default bpf).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createDatapath } from '../../src/datapath/index.ts'
 import { hostIfnameFor } from '../../src/net/index.ts'
@@ -179,6 +181,53 @@ describe(`a restart after the store kept or lost its data (${DATAPATH} datapath)
     expect(await sandboxHas(sandbox, ep.ifname)).toBe(false)
     const nets = await agents[0]!.api('GET', '/v1/networks')
     expect((nets.body as { Name: string }[]).map((n) => n.Name)).not.toContain('doomed')
+  }, 120_000)
+
+  test('a store restored from a copy of its own files (older than the writes since) keeps its id but went back in time: the endpoint made after the copy is written back', async () => {
+    const storeHost = topo.hosts[1]!
+    const kvDb = join(agents[1]!.dataDir, storeHost.node, 'kv.db')
+    const copy = join(agents[1]!.dataDir, '..', 'kv-copy')
+    // a copy of the store's files, taken while its agent is stopped
+    await agents[1]!.kill('SIGTERM')
+    mkdirSync(copy)
+    for (const f of ['kv.db', 'kv.db-wal'])
+      if (existsSync(`${kvDb.slice(0, -5)}${f}`))
+        copyFileSync(`${kvDb.slice(0, -5)}${f}`, join(copy, f))
+    await agents[1]!.restart()
+    await host1Ready()
+    const late = await connect(0, 'epoch', (await topo.addContainer(0)).ns)
+    // the cluster goes on after the copy: records newer than the copy by more writes than the
+    // restart after the restore makes (a few per agent) reach host 1's mirror
+    for (let i = 0; i < 8; i++)
+      expect(
+        (await agents[1]!.api('POST', '/v1/networks', { name: `after-copy-${i}` })).status,
+      ).toBe(201)
+    await waitFor(
+      async () =>
+        ((await agents[0]!.api('GET', '/v1/networks')).body as { Name: string }[]).some(
+          (n) => n.Name === 'after-copy-7',
+        ),
+      { what: "host 1's mirror to hear of the networks made after the copy" },
+    )
+    const before = await storedIds()
+
+    await agents[0]!.kill('SIGKILL')
+    await agents[1]!.kill('SIGTERM')
+    for (const f of ['kv.db', 'kv.db-wal', 'kv.db-shm'])
+      rmSync(`${kvDb.slice(0, -5)}${f}`, { force: true })
+    for (const f of ['kv.db', 'kv.db-wal'])
+      if (existsSync(join(copy, f))) copyFileSync(join(copy, f), `${kvDb.slice(0, -5)}${f}`)
+    await agents[1]!.restart()
+    expect(await storedIds(), 'the copy is from before the connect').not.toContain(late.id)
+
+    await agents[0]!.restart()
+    await waitFor(async () => (await storedIds()).includes(late.id), {
+      what: 'the re-announce to write back the endpoint the restored store lacked',
+      timeoutMs: 20_000,
+      intervalMs: 200,
+    })
+    expect((await storedIds()).sort()).toEqual(before.sort())
+    await host1Ready()
   }, 120_000)
 
   test('a store wiped and restored from an export is a new incarnation: the endpoint the export lacked is written back', async () => {

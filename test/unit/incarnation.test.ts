@@ -52,6 +52,23 @@ describe('decideReannounce', () => {
     test(`${what}: ${reannounce ? 're-announce' : 'write nothing back'} (${why})`, () => {
       expect(decideReannounce(remembered, store)).toEqual({ reannounce, why } as never)
     })
+  const same = { id: 'a1', createdNow: false }
+  test('the id remembered, the store now past what the mirror saw: write nothing back', () => {
+    expect(decideReannounce('a1', same, { seen: 41n, now: 42n }).reannounce).toBe(false)
+  })
+  test('the id remembered, the store now not past what the mirror saw: re-announce (went back in time)', () => {
+    for (const now of [41n, 7n])
+      expect(decideReannounce('a1', same, { seen: 41n, now })).toEqual({
+        reannounce: true,
+        why: 'the store went back in time',
+      })
+  })
+  test('revisions never override another id or a missing one', () => {
+    expect(decideReannounce('a1', { id: 'b2', createdNow: false }, { seen: 1n, now: 9n }).why).toBe(
+      'another store incarnation',
+    )
+    expect(decideReannounce(undefined, same, { seen: 9n, now: 1n }).why).toBe('nothing remembered')
+  })
 })
 
 function memory(): IncarnationMemory & { id?: string } {
@@ -68,9 +85,17 @@ describe('reannounceIfStoreLost', () => {
     cleanups.push(() => store.close())
     const mem = memory()
     const calls = { n: 0 }
-    const step = (reannounce: () => Promise<number> = async () => (calls.n++, 1)) =>
-      reannounceIfStoreLost({ store, memory: mem, reannounce, log })
-    return { store, mem, calls, step }
+    const nodeKey = 'weft/v1/nodes/h1'
+    /** What a registration does first: claim the node record (a new revision of the store). */
+    const register = async () => {
+      if (!(await store.txn([{ op: 'put', key: nodeKey, value: '{}' }])).ok)
+        throw new Error('the claim was refused')
+    }
+    const step = (
+      reannounce: () => Promise<number> = async () => (calls.n++, 1),
+      seenRevision?: bigint,
+    ) => reannounceIfStoreLost({ store, memory: mem, reannounce, seenRevision, nodeKey, log })
+    return { store, mem, calls, step, register, nodeKey }
   }
 
   test('a first start re-announces (nothing local to lose) and remembers the id it made', async () => {
@@ -105,6 +130,22 @@ describe('reannounceIfStoreLost', () => {
     expect(after.decision).toEqual({ reannounce: true, why: 'another store incarnation' })
     expect(r.mem.id).toBe(restored.id)
     expect(r.calls.n).toBe(3)
+  })
+
+  test('same id, but the store is behind what the last run saw (restored from a copy of its files): re-announce', async () => {
+    const r = rig()
+    await r.register()
+    await r.step()
+    // the last run's mirror saw revisions past the store's now: the store is a copy from before
+    await r.register()
+    const seen = (await r.store.get(r.nodeKey))!.modifyIndex + 10n
+    const behind = await r.step(undefined, seen)
+    expect(behind.decision).toEqual({ reannounce: true, why: 'the store went back in time' })
+    // a store that kept its data is past everything the mirror saw: nothing written back
+    const past = (await r.store.get(r.nodeKey))!.modifyIndex
+    await r.register()
+    expect((await r.step(undefined, past)).decision.reannounce).toBe(false)
+    expect(r.calls.n).toBe(2)
   })
 
   test('a re-announce that fails leaves the old id remembered: the next registration re-announces again', async () => {
