@@ -1,4 +1,4 @@
-// Run by test/agent/reannounce.test.ts inside a host namespace (the only place a client reaches
+// Run by test/agent/reannounce.test.ts and incarnation.test.ts inside a host namespace (the only place a client reaches
 // the embedded store): a hand on the cluster store that an agent's restart cannot see.
 //   hold NODE ADVERTISE   claim NODE's name under a lease of another name, with NODE's own
 //                         advertise address: the restarted agent is not refused (same host),
@@ -29,7 +29,9 @@ import { INCARNATION_KEY } from '../../src/store/incarnation.ts'
 
 const url = process.env.WEFT_STORE
 if (!url)
-  throw new Error('WEFT_STORE is not set: run test/agent/reannounce.test.ts, which passes it')
+  throw new Error(
+    'WEFT_STORE is not set: run test/agent/reannounce.test.ts or incarnation.test.ts, which pass it',
+  )
 const { store } = await openStoreFromFlags({ store: url }, process.env)
 const [cmd, ...args] = process.argv.slice(2)
 
