@@ -7,7 +7,7 @@
 import { existsSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ThreadedEmbeddedStore } from '../kv/index.ts'
-import { ClusterOps } from '../cluster/index.ts'
+import { ClusterOps, keys } from '../cluster/index.ts'
 import { StoreStatus, observeWrites } from '../store/index.ts'
 import { ClusterMirror, MirrorDb, ScopedFollower, scopedReader } from '../mirror/index.ts'
 import { createDatapath, PIN_ROOT } from '../datapath/index.ts'
@@ -29,6 +29,7 @@ import { lockPinDir } from './pin-lock.ts'
 import { registerNode, type NodeNameHeldError } from './registration.ts'
 import { AgentService } from './service.ts'
 import { Removals } from './removals.ts'
+import { STORE_INCARNATION_FACT, highestRevision, reannounceIfStoreLost } from './incarnation.ts'
 import { SandboxFollower } from './sandboxes.ts'
 import { ConnectTimings } from './connect-timings.ts'
 import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
@@ -260,6 +261,8 @@ async function build(
     version: VERSION,
     started: new Date().toISOString(),
   }
+  /** Whether this process has followed the store (its mirror is no longer the last run's). */
+  let followed = false
   let refused!: (e: NodeNameHeldError) => void
   const fatal = new Promise<Error>((resolve) => (refused = resolve))
   const registration = registerNode(
@@ -271,7 +274,20 @@ async function build(
       onRegistered: async () => {
         storeStatus.answered()
         accepted()
-        await service.reannounce()
+        // write back what the store lacks only if it lost its data (src/agent/incarnation.ts);
+        // the revisions tell a store gone back in time only against the last run's mirror
+        await reannounceIfStoreLost({
+          store,
+          memory: {
+            remembered: () => db.fact(STORE_INCARNATION_FACT),
+            remember: (id) => db.setFact(STORE_INCARNATION_FACT, id),
+          },
+          reannounce: () => service.reannounce(),
+          seenRevision: followed ? undefined : highestRevision(db.entries().values()),
+          nodeKey: keys.node(config.name),
+          log,
+        })
+        followed = true
         await follower.start()
       },
       onRefusedAtStart: (e) => {

@@ -1,6 +1,9 @@
 // Endpoint records this agent removed from the store (or is removing) while its mirror may
 // still hold them: the re-announce must not write those back.
 //
+// Since h46 the re-announce runs only when the store lost its data (./incarnation.ts); this
+// still keeps what the agent removes meanwhile removed then.
+//
 // Design notes (2026-12, h28):
 // - A restarted agent re-announces from the mirror of its last run before its scoped follower
 //   syncs (the view must still hold what a store that lost its state dropped: live restore). A

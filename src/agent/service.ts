@@ -259,6 +259,8 @@ export class AgentService implements AgentApi {
   /**
    * Write back this node's endpoints the store lost (after a store restart without state), as
    * the view holds them: at a restart, the mirror of the last run, before the follower syncs.
+   * Run only when the store may have lost them (./incarnation.ts): on a store that kept its
+   * data, a record it lacks was deleted and must stay so.
    */
   async reannounce(): Promise<number> {
     const view = this.d.mirror.view()

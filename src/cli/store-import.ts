@@ -1,6 +1,7 @@
 // `weft store import [FILE|-]`: write a `weft store export` document into a store. Refused
 // (nothing written) when the store already holds cluster records, unless --force. Node records
-// are imported on a grace lease until their agents re-register (see src/store/export.ts).
+// are imported on a grace lease until their agents re-register (see src/store/export.ts). The
+// import starts a new store incarnation (src/store/incarnation.ts).
 import { readFileSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { ValidationError } from '../errors/index.ts'
@@ -54,7 +55,9 @@ export async function run(ctx: CliContext, { flags, positionals }: RunInput): Pr
         (r.nodesOnGrace.length
           ? `; node records ${r.nodesOnGrace.join(', ')} held alive for ${graceText} until their agents re-register: restart each agent with the new --store within that`
           : '') +
-        (r.nodesLive.length ? `; already live there: ${r.nodesLive.join(', ')}` : ''),
+        (r.nodesLive.length ? `; already live there: ${r.nodesLive.join(', ')}` : '') +
+        // a restore is a new incarnation of the store (src/store/incarnation.ts)
+        '; a new store incarnation: each agent writes back at its restart the endpoints it has that the export lacks',
     )
   } finally {
     await opened.close()

@@ -402,6 +402,19 @@ export class MirrorDb {
     return true
   }
 
+  /** A host fact kept across restarts (the meta table); undefined when never set. */
+  async fact(k: string): Promise<string | undefined> {
+    const rs = await this.db.execute({ sql: 'SELECT v FROM meta WHERE k = ?', args: [k] })
+    return rs.rows[0] ? String(rs.rows[0].v) : undefined
+  }
+
+  async setFact(k: string, v: string): Promise<void> {
+    await this.db.execute({
+      sql: 'INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v',
+      args: [k, v],
+    })
+  }
+
   async localEndpoints(): Promise<LocalEndpointFact[]> {
     const rs = await this.db.execute('SELECT * FROM local_endpoints ORDER BY endpoint_id')
     return rs.rows.map((r) => ({

@@ -12,6 +12,10 @@
 //   and claims the record. A node whose agent does not come within the grace is dead there,
 //   as it would be on the old store.
 // - Everything else is copied as it is. Revisions are not: the new store numbers its own.
+// - The store's incarnation (./incarnation.ts) is not cluster data but the identity of the
+//   store's data: not exported, and the import writes a fresh one (a restore is new data, so
+//   each agent re-announces at its restart what the export lacked). An empty store that holds
+//   only an incarnation (an agent met it) is still empty.
 // - The import refuses a target that already holds cluster records (nothing written) unless
 //   forced; forced, the target ends up equal to the document (extra keys deleted).
 // - Keys go in transactions of at most 64 ops (Consul's and etcd's caps are 128), so a large
@@ -20,6 +24,7 @@
 import { ConflictError, ValidationError } from '../errors/index.ts'
 import { ROOT } from '../cluster/index.ts'
 import type { ClusterStore, StoreOp } from './types.ts'
+import { INCARNATION_KEY, renewIncarnation } from './incarnation.ts'
 
 export const EXPORT_FORMAT = 'weft-store-export'
 export const EXPORT_VERSION = 1
@@ -58,7 +63,8 @@ export async function exportStore(
   const keys: ExportedKey[] = []
   const nodes: ExportedKey[] = []
   for (const e of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)))
-    (e.key.startsWith(NODES) ? nodes : keys).push({ key: e.key, value: e.value })
+    if (e.key !== INCARNATION_KEY)
+      (e.key.startsWith(NODES) ? nodes : keys).push({ key: e.key, value: e.value })
   return {
     format: EXPORT_FORMAT,
     version: EXPORT_VERSION,
@@ -205,7 +211,7 @@ export async function importStore(
 ): Promise<ImportResult> {
   const graceMs = o.nodeGraceMs ?? 60_000
   const present = await store.list(ROOT)
-  const held = present.filter((e) => !e.key.startsWith(NODES))
+  const held = present.filter((e) => !e.key.startsWith(NODES) && e.key !== INCARNATION_KEY)
   if (held.length && !o.force)
     throw new StoreNotEmptyError(
       store.address,
@@ -213,8 +219,10 @@ export async function importStore(
     )
 
   let written = 0
+  // an incarnation in a (hand-made) document is the old store's: the import makes its own
+  const docKeys = doc.keys.filter((k) => k.key !== INCARNATION_KEY)
   for (const batch of batches(
-    doc.keys.map((k): StoreOp => ({
+    docKeys.map((k): StoreOp => ({
       op: 'put',
       key: k.key,
       value: k.value,
@@ -225,7 +233,7 @@ export async function importStore(
     if (!r.ok) {
       const key = (batch[r.failed[0] ?? 0] as { key: string }).key
       throw new ConflictError(
-        `${store.address} changed during the import: ${key} was written by someone else; ${written} of ${doc.keys.length} keys are in. ` +
+        `${store.address} changed during the import: ${key} was written by someone else; ${written} of ${docKeys.length} keys are in. ` +
           'Stop whatever writes to it, then import again with --force',
         'store_changed',
       )
@@ -233,10 +241,12 @@ export async function importStore(
     written += batch.length
   }
 
-  const wanted = new Set(doc.keys.map((k) => k.key))
+  const wanted = new Set(docKeys.map((k) => k.key))
   const extra = held.filter((e) => !wanted.has(e.key))
   for (const batch of batches(extra.map((e): StoreOp => ({ op: 'delete', key: e.key }))))
     await store.txn(batch)
+  // the restored data is a new incarnation: restarted agents write back what it lacks
+  await renewIncarnation(store)
 
   const live = new Set(present.filter((e) => e.key.startsWith(NODES)).map((e) => e.key))
   const nodesOnGrace: string[] = []

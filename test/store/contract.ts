@@ -3,6 +3,12 @@
 // and a watch whose snapshots or deltas rebuild the prefix. Run it with `runClusterStoreContract`.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { ClusterStore, StoreEntry, WatchEvent } from '../../src/store/index.ts'
+import {
+  INCARNATION_KEY,
+  ensureIncarnation,
+  parseIncarnation,
+  renewIncarnation,
+} from '../../src/store/incarnation.ts'
 
 export interface StoreUnderTest {
   store: ClusterStore
@@ -212,6 +218,23 @@ export function runClusterStoreContract(name: string, create: () => Promise<Stor
       const fresh = await s.leases.grant({ name, ttlMs: 10_000 })
       expect(await s.leases.claim(`${p()}n`, 'new', fresh)).toBe(true)
       await s.leases.revoke(fresh)
+    })
+
+    test('the store incarnation: agents meeting a store without one agree on one id (cas=0); a renewal or a value not ours is a new one', async () => {
+      await s.txn([{ op: 'delete', key: INCARNATION_KEY }])
+      const met = await Promise.all([1, 2, 3, 4].map(() => ensureIncarnation(s)))
+      expect(new Set(met.map((m) => m.id)).size).toBe(1)
+      expect(met.filter((m) => m.createdNow).length).toBe(1)
+      const again = await ensureIncarnation(s)
+      expect(again).toMatchObject({ id: met[0]!.id, createdNow: false })
+      const renewed = await renewIncarnation(s)
+      expect(renewed.id).not.toBe(met[0]!.id)
+      expect((await ensureIncarnation(s)).id).toBe(renewed.id)
+      await s.txn([{ op: 'put', key: INCARNATION_KEY, value: 'written by hand' }])
+      const replaced = await ensureIncarnation(s)
+      expect(replaced.createdNow).toBe(true)
+      expect(parseIncarnation((await s.get(INCARNATION_KEY))!.value)?.id).toBe(replaced.id)
+      await s.txn([{ op: 'delete', key: INCARNATION_KEY }])
     })
   })
 }

@@ -16,6 +16,11 @@ import {
   parseStoreExport,
   type StoreExport,
 } from '../../src/store/export.ts'
+import {
+  INCARNATION_KEY,
+  ensureIncarnation,
+  parseIncarnation,
+} from '../../src/store/incarnation.ts'
 import { runCli } from '../../src/cli/run.ts'
 import { MemoryDeltaStore } from '../fakes/agent-memory-store.ts'
 import { waitFor } from '../harness/wait.ts'
@@ -75,8 +80,11 @@ async function seed(store: ClusterStore): Promise<void> {
   }
 }
 
+/** The cluster records (not the store's incarnation: an import makes a fresh one by design). */
 const snapshot = async (s: ClusterStore) =>
-  (await s.list('weft/v1/')).map((e) => [e.key, e.value] as const)
+  (await s.list('weft/v1/'))
+    .filter((e) => e.key !== INCARNATION_KEY)
+    .map((e) => [e.key, e.value] as const)
 
 describe('the export document', () => {
   test('holds every key under weft/v1/ sorted, node records apart, nothing outside the root', async () => {
@@ -233,6 +241,37 @@ describe('importing', () => {
     await to.leases.revokeNamed('weft-node-h1')
     await to.leases.revokeNamed('weft-node-h2')
   })
+
+  for (const [name, make] of [
+    ['the embedded store (Consul API)', async () => (await embeddedStore()).store],
+    ['an etcd-shaped store (deltas, leases)', async () => memoryStore()],
+  ] as const) {
+    test(`into ${name}: a restore is a new incarnation (a fresh id, never the exported one); an id alone is an empty store`, async () => {
+      const from = memoryStore()
+      await seed(from)
+      const old = await ensureIncarnation(from)
+      const doc = await exportStore(from)
+      expect(
+        doc.keys.map((k) => k.key),
+        'the export carries the old store identity',
+      ).not.toContain(INCARNATION_KEY)
+      // a store an agent met before the restore: it made an id, nothing else
+      const to = await make()
+      const met = await ensureIncarnation(to)
+      expect(met.createdNow).toBe(true)
+      // a hand-made document with the old id in it: the import still makes its own
+      await importStore(to, {
+        ...doc,
+        keys: [...doc.keys, { key: INCARNATION_KEY, value: JSON.stringify(old) }],
+      })
+      const after = parseIncarnation((await to.get(INCARNATION_KEY))!.value)!
+      expect(after.id).not.toBe(old.id)
+      expect(after.id, 'the restore kept the incarnation the store had before it').not.toBe(met.id)
+      expect((await ensureIncarnation(to)).id).toBe(after.id)
+      await to.leases.revokeNamed('weft-node-h1')
+      await to.leases.revokeNamed('weft-node-h2')
+    })
+  }
 
   test('a cluster larger than one transaction goes in several, every key there', async () => {
     const from = memoryStore()
