@@ -6,7 +6,8 @@
 //   host netns:     veth pair, the peer made in the sandbox with its MAC and MTU; host end
 //                   addrgenmode none, alias, up; /32 route and permanent neighbour
 //   sandbox netns:  addrgenmode none, address, up, default route via the gateway
-//   tc:             clsact qdisc and a direct-action BPF filter (a pinned program) on ingress
+//   tc:             ingress qdisc (--clsact: clsact) and a direct-action BPF filter (a pinned
+//                   program) on ingress
 //   BPF maps:       vx_ifs and vx_eps (local) on its host, vx_eps (remote) and vx_members on
 //                   every other host holding that network
 // Sandboxes are named netns made as the bench makes them (ip netns add, lo up), timed apart:
@@ -14,7 +15,7 @@
 // (bench/lib/control-plane.ts assignment()). Prints wall and CPU-s (the tools' own CPU, and
 // the whole machine's busy time from /proc/stat, which includes kworkers and RCU) per phase.
 //
-//   flock /tmp/weft-bench.lock bun run bench/converge-floor.ts [--endpoints 3000] [--networks 300] [--shared-block]
+//   flock /tmp/weft-bench.lock bun run bench/converge-floor.ts [--endpoints 3000] [--networks 300] [--shared-block] [--clsact]
 //
 // --shared-block: each host's veths bind their clsact qdisc to one shared ingress block and one
 // egress block, and the filter is added once per host to the block: does a qdisc per veth cost
@@ -39,6 +40,9 @@ const { values: args } = parseArgs({
     networks: { type: 'string' },
     // every host veth's clsact on one shared ingress (and egress) block with the filter once
     'shared-block': { type: 'boolean' },
+    // clsact on every veth, as the agents did before 2026-12-02 (now an ingress qdisc: one tc
+    // block per veth instead of two, see src/net/tc-message.ts ingressQdiscMessage)
+    clsact: { type: 'boolean' },
   },
   strict: true,
 })
@@ -238,7 +242,8 @@ try {
     await pool([...bySandbox], 16, ([s, lines]) => batch(['ip', '-n', sbxName(s)], lines))
   })
 
-  await phase('tc: clsact + bpf da filter (pinned program)', async () => {
+  const qdisc = args.clsact === true ? 'clsact' : 'ingress'
+  await phase(`tc: ${qdisc} + bpf da filter (pinned program)`, async () => {
     for (let h = 0; h < HOSTS; h++) {
       const lines: string[] = []
       const shared = args['shared-block'] === true
@@ -250,7 +255,7 @@ try {
         if (shared) lines.unshift(`qdisc add dev ${v} ingress_block 1 egress_block 2 clsact`)
         else
           lines.push(
-            `qdisc add dev ${v} clsact`,
+            `qdisc add dev ${v} ${qdisc}`,
             `filter replace dev ${v} ingress pref 1 handle 1 bpf da object-pinned ${pinDir}/prog`,
           )
       }

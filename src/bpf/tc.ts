@@ -11,7 +11,7 @@ import type { ProgramRef } from './object.ts'
 import { pinFd, unpin as unpinPath } from './pin.ts'
 import { getSys, type Sys, type TcAttachPoint } from '../sys/index.ts'
 import type { RtnlSocket } from '../net/netlink.ts'
-import { bpfFilterMessage, clsactQdiscMessage } from '../net/tc-message.ts'
+import { bpfFilterMessage, clsactQdiscMessage, ingressQdiscMessage } from '../net/tc-message.ts'
 
 export type Direction = 'ingress' | 'egress'
 
@@ -44,6 +44,12 @@ export interface AttachOptions {
    * netns), in one send, instead of libbpf's two new sockets (2026-12, issue 17: per endpoint).
    */
   rtnl?: RtnlSocket
+  /**
+   * tc mode over `rtnl`, ingress only: the qdisc to create when the device has none. `ingress`
+   * makes one tc block instead of clsact's two, which the kernel walks machine-wide per new
+   * block (see ingressQdiscMessage). An existing clsact is used as it is. Default `clsact`.
+   */
+  qdisc?: 'clsact' | 'ingress'
   sys?: Sys
 }
 
@@ -244,6 +250,12 @@ function attachTc(
   subject: string,
 ): TcAttachment {
   const point: TcAttachPoint = opts.direction === 'ingress' ? 1 : 2
+  if (opts.qdisc === 'ingress' && (opts.direction !== 'ingress' || !opts.rtnl))
+    throw new BpfError({
+      op,
+      subject,
+      hint: 'an ingress qdisc holds ingress filters only, and is made over an rtnetlink socket (pass rtnl)',
+    })
   if (opts.rtnl) return attachTcOver(opts.rtnl, sys, prog, ifindex, opts, point, op, subject)
   // EEXIST: a clsact qdisc is already there (ours or someone else's); both are fine.
   const hookRc = sys.tcHookCreate(ifindex, point)
@@ -286,8 +298,12 @@ function attachTcOver(
   const handle = opts.handle ?? 1
   const priority = opts.priority ?? 1
   const name = typeof opts.program === 'number' ? `fd${prog}` : opts.program.name
+  const qdisc = opts.qdisc ?? 'clsact'
   const [qdiscErr, filterErr] = rtnl.batchEach([
-    { op: `${op} (create clsact qdisc)`, m: clsactQdiscMessage(ifindex) },
+    {
+      op: `${op} (create ${qdisc} qdisc)`,
+      m: qdisc === 'ingress' ? ingressQdiscMessage(ifindex) : clsactQdiscMessage(ifindex),
+    },
     {
       op,
       m: bpfFilterMessage({
@@ -301,7 +317,7 @@ function attachTcOver(
       }),
     },
   ])
-  // EEXIST: a clsact qdisc is already there (ours or someone else's); both are fine.
+  // EEXIST: a clsact or ingress qdisc is already there (ours or someone else's); both are fine.
   const failed = qdiscErr && qdiscErr.errno !== Errno.EEXIST ? qdiscErr : filterErr
   if (failed) {
     const hint =

@@ -1,4 +1,4 @@
-// tc requests as rtnetlink bytes (pure): the clsact qdisc and a direct-action bpf filter, as
+// tc requests as rtnetlink bytes (pure): the clsact (or ingress) qdisc and a direct-action bpf filter, as
 // libbpf's bpf_tc_hook_create / bpf_tc_attach send them, for the agent's own socket (./netlink.ts).
 // Why (2026-12, issue 17): libbpf opens, binds and closes a new netlink socket for each of the
 // two, per endpoint; on the agent's socket both go in one send.
@@ -48,6 +48,23 @@ export function clsactQdiscMessage(ifindex: number): NetlinkMessage {
     NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
     tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT),
   ).str(TCA_KIND, 'clsact')
+}
+
+/**
+ * `tc qdisc add dev <ifindex> ingress`: the ingress hook alone (same parent and handle as
+ * clsact, so EEXIST when either is there, and an ingress filter attaches to either). Why not
+ * clsact for an ingress-only filter (2026-12, issue 17): each new tc block of a device without
+ * ndo_setup_tc (a veth) is added to the kernel's flow_indr list, and flow_indr_dev_setup_offload
+ * walks that whole machine-wide list per new block. clsact makes two blocks, so the list grows
+ * by two per veth and each new veth walks it twice: 2.4 of the agents' 13.8 sys CPU-s in the
+ * 3,000-endpoint converge. One block per veth makes that a quarter.
+ */
+export function ingressQdiscMessage(ifindex: number): NetlinkMessage {
+  return new NetlinkMessage(
+    RTM_NEWQDISC,
+    NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+    tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT),
+  ).str(TCA_KIND, 'ingress')
 }
 
 export interface BpfFilterRequest {

@@ -33,13 +33,17 @@ function abortProcess(message: string): never {
  * would run after the thread has switched back (or, worse, other tasks would run inside).
  */
 export function withNetns<T>(nsPath: string, fn: () => T, libc: Libc = getLibc()): T {
-  // setns(2) changes only this thread; /proc/thread-self names this thread's namespace.
-  const home = openSync('/proc/thread-self/ns/net', 'r')
+  // setns(2) changes only this thread; /proc/thread-self names this thread's namespace. Only
+  // withNetns moves a thread and it always moves back, so outside any call the thread is home:
+  // that fd is opened once and kept (a nested call opens the namespace it is in). 2026-12,
+  // issue 17: the open and close were 2 of ~10 syscalls per sandbox socket, several per endpoint.
+  const nested = depth > 0
+  const home = nested ? openSync('/proc/thread-self/ns/net', 'r') : homeNetns()
   let target: number
   try {
     target = openSync(nsPath, 'r')
   } catch (cause) {
-    closeSync(home)
+    if (nested) closeSync(home)
     throw new NetnsError(
       `enter netns ${nsPath}: no such namespace file (ip netns add NAME creates /run/netns/NAME)`,
       { cause },
@@ -52,6 +56,7 @@ export function withNetns<T>(nsPath: string, fn: () => T, libc: Libc = getLibc()
         `enter netns ${nsPath}: ${errnoName(e)} (${libc.strerror(e)}): setns needs root (CAP_SYS_ADMIN)`,
       )
     }
+    depth++
     try {
       const result = fn()
       if (result instanceof Promise) {
@@ -59,6 +64,7 @@ export function withNetns<T>(nsPath: string, fn: () => T, libc: Libc = getLibc()
       }
       return result
     } finally {
+      depth--
       if (libc.setns(home, CLONE_NEWNET) < 0) {
         const e = libc.errno()
         abortProcess(
@@ -69,6 +75,15 @@ export function withNetns<T>(nsPath: string, fn: () => T, libc: Libc = getLibc()
     }
   } finally {
     closeSync(target)
-    closeSync(home)
+    if (nested) closeSync(home)
   }
+}
+
+/** withNetns calls in progress on this thread (module state is per thread: Workers have their own). */
+let depth = 0
+let homeFd: number | undefined
+
+/** This thread's own network namespace, opened at first use and kept for the thread. */
+function homeNetns(): number {
+  return (homeFd ??= openSync('/proc/thread-self/ns/net', 'r'))
 }

@@ -243,6 +243,73 @@ describe('tc (clsact) attach over an rtnetlink socket of our own', () => {
   })
 })
 
+describe("tc attach under an ingress qdisc (one tc block per device, not clsact's two)", () => {
+  test('makes an ingress qdisc, counts ingress packets, detaches; an existing clsact is used as it is', async () => {
+    const obj = openObject(testObjectBytes('count'), { name: 'count' }).load()
+    cleanups.push(() => obj.close())
+    const rtnl = RtnlSocket.open(net.b.path)
+    cleanups.push(() => rtnl.close())
+    const ifindex = withNetns(net.b.path, () => getSys().ifNameToIndex(net.b.ifname))
+    const qdiscs = async () =>
+      (await mustRunIn(net.b.ns, ['tc', 'qdisc', 'show', 'dev', net.b.ifname])).stdout
+    // an earlier test may have left its clsact: start from a device without one
+    await runIn(net.b.ns, ['tc', 'qdisc', 'del', 'dev', net.b.ifname, 'clsact'])
+    const opts = {
+      program: obj.program('count_pkts'),
+      iface: ifindex,
+      direction: 'ingress' as const,
+      mode: 'tc' as const,
+      rtnl,
+      qdisc: 'ingress' as const,
+    }
+    const filter = attach(opts)
+    cleanups.push(() => withNetns(net.b.path, () => filter.close()))
+    expect(await qdiscs()).toMatch(/qdisc ingress ffff: parent ffff:fff1/)
+    expect(await qdiscs()).not.toContain('clsact')
+    const show = () => mustRunIn(net.b.ns, ['tc', 'filter', 'show', 'dev', net.b.ifname, 'ingress'])
+    expect((await show()).stdout).toMatch(/bpf chain 0 handle 0x1 count_pkts direct-action/)
+    const counts = new PerCpuMap(obj.map('wt_counts'), u32, countersCodec)
+    const before = countOf(counts).packets
+    await pingAtoB(3)
+    await waitFor(() => countOf(counts).packets >= before + 3n, { what: 'ingress count of 3' })
+    withNetns(net.b.path, () => filter.detach())
+    expect((await show()).stdout).not.toContain('count_pkts')
+
+    // a device that has a clsact (an older agent's veth): EEXIST, and the filter goes under it
+    await mustRunIn(net.b.ns, ['tc', 'qdisc', 'del', 'dev', net.b.ifname, 'ingress'])
+    await mustRunIn(net.b.ns, ['tc', 'qdisc', 'add', 'dev', net.b.ifname, 'clsact'])
+    const again = attach(opts)
+    cleanups.push(() => withNetns(net.b.path, () => again.close()))
+    expect(await qdiscs()).toMatch(/qdisc clsact ffff:/)
+    expect((await show()).stdout).toMatch(/count_pkts direct-action/)
+    withNetns(net.b.path, () => again.detach())
+  })
+
+  test('refused for egress, and without an rtnetlink socket: nothing is made', async () => {
+    const obj = openObject(testObjectBytes('count'), { name: 'count' }).load()
+    cleanups.push(() => obj.close())
+    const rtnl = RtnlSocket.open(net.b.path)
+    cleanups.push(() => rtnl.close())
+    const ifindex = withNetns(net.b.path, () => getSys().ifNameToIndex(net.b.ifname))
+    const base = { program: obj.program('count_pkts'), iface: ifindex, mode: 'tc' as const }
+    const egress = catchError(() =>
+      attach({ ...base, direction: 'egress', rtnl, qdisc: 'ingress' }),
+    )
+    expect(egress.message).toContain('an ingress qdisc holds ingress filters only')
+    const noSocket = catchError(() => attach({ ...base, direction: 'ingress', qdisc: 'ingress' }))
+    expect(noSocket.message).toContain('pass rtnl')
+    const filters = await mustRunIn(net.b.ns, [
+      'tc',
+      'filter',
+      'show',
+      'dev',
+      net.b.ifname,
+      'egress',
+    ])
+    expect(filters.stdout).not.toContain('count_pkts')
+  })
+})
+
 describe('errors name what failed', () => {
   test('bad object bytes', () => {
     const err = catchError(() =>

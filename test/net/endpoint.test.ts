@@ -95,6 +95,25 @@ describe('plumbEndpoint / unplumbEndpoint (real namespaces)', () => {
     expect(hostEnd.addr_info ?? []).toEqual([]) // no IPv6 link-local on the host end either
   })
 
+  test('no IPv6 link-local on either end once the link is ready (carrier on both ends)', async () => {
+    // addrconf generates a link-local when a link becomes ready, which for the host end is when
+    // the sandbox end comes up (the host end goes up with alias and addrgenmode in one request)
+    const ready = async () => {
+      const h = (await links(host)).find((l) => l.ifname === 'wfa000000001')
+      const e = (await links(c1)).find((l) => l.ifname === 'eth0')
+      return !!h?.flags.includes('LOWER_UP') && !!e?.flags.includes('LOWER_UP')
+    }
+    await waitFor(ready, { what: 'carrier on both ends of wfa000000001' })
+    const inet6 = async (ns: string, name: string) =>
+      JSON.parse((await mustRunIn(ns, ['ip', '-j', '-6', 'addr', 'show', 'dev', name])).stdout)
+        .flatMap((l: Link) => l.addr_info ?? [])
+        .map((a: { local: string }) => a.local)
+    expect(await inet6(host, 'wfa000000001')).toEqual([])
+    expect(await inet6(c1, 'eth0')).toEqual([])
+    const mode = (await mustRunIn(host, ['ip', '-d', 'link', 'show', 'wfa000000001'])).stdout
+    expect(mode).toContain('addrgenmode none')
+  })
+
   test('calling again adopts the existing pair (same ifindex) and re-applies drifted settings', async () => {
     const before = (await links(host)).find((l) => l.ifname === 'wfa000000001')!
     await mustRunIn(c1, ['ip', 'link', 'set', 'eth0', 'mtu', '1300'])

@@ -38,6 +38,20 @@ describe('withNetns (real namespaces)', () => {
     expect(here()).toBe(home)
   })
 
+  test('a nested call returns to the namespace it was called in, then the outer one home', () => {
+    const home = here()
+    const other = nsPath(topo.hosts[0]!.ns)
+    const seen = withNetns(sandbox, () => {
+      const inner = withNetns(other, here)
+      return { inner, after: here() }
+    })
+    expect(seen).toEqual({ inner: statSync(other).ino, after: statSync(sandbox).ino })
+    expect(here()).toBe(home)
+    // and again after the nesting: the thread's own namespace is still where calls return
+    expect(withNetns(other, here)).toBe(statSync(other).ino)
+    expect(here()).toBe(home)
+  })
+
   test('a namespace that cannot be entered is an error and the thread stays home', () => {
     const home = here()
     expect(() => withNetns('/run/netns/wf-no-such-ns', here)).toThrow(NetnsError)

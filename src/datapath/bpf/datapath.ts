@@ -1,8 +1,9 @@
 // The bpf datapath: bpf/vxlan.bpf.c loaded through src/bpf, its maps pinned and shared under
 // PIN_ROOT/<node>/ (/sys/fs/bpf/weft/<node>/), its programs attached on ingress of the underlay
-// NIC (a pinned tcx link) and of every endpoint's host veth (a clsact direct-action filter: see
-// attachEndpointFilter for why not tcx). The maps are the only state: a restarted process
-// reads everything back from them (actual(), stats()), and so does the kernel per packet.
+// NIC (a pinned tcx link) and of every endpoint's host veth (a tc direct-action filter under an
+// ingress qdisc: see attachEndpointFilter for why not tcx). The maps are the only state: a
+// restarted process reads everything back from them (actual(), stats()), and so does the kernel
+// per packet.
 //
 // Design notes (2025, datapath owner; endpoint filters 2026-11):
 // - Live restore without a gap: start() loads the object with pinMaps(), so libbpf adopts the
@@ -385,13 +386,15 @@ export class BpfDatapath implements Datapath {
   }
 
   /**
-   * The endpoint program on a host veth's ingress, as a clsact direct-action filter: created,
-   * or its program replaced in place. Not a tcx link (2026-11, measured on 6.18): a tcx attach
-   * holds RTNL across an RCU grace period, ~14 ms per veth, which serialised endpoint creation
-   * host-wide; the filter takes ~0.2 ms. The filter lives with the veth, not with a process.
+   * The endpoint program on a host veth's ingress, as a tc direct-action filter (under an
+   * ingress qdisc; a veth of an older agent keeps its clsact): created, or its program replaced
+   * in place. Not a tcx link (2026-11, measured on 6.18): a tcx attach holds RTNL across an RCU
+   * grace period, ~14 ms per veth, which serialised endpoint creation host-wide; the filter takes
+   * ~0.2 ms. The filter lives with the veth, not with a process.
    */
   private attachEndpointFilter(ifindex: number, prog: ProgramRef): void {
-    // over the plumbing's own socket: qdisc and filter in one send, no new socket per veth
+    // over the plumbing's own socket: qdisc and filter in one send, no new socket per veth;
+    // an ingress qdisc, not clsact: one tc block per veth, not two (see ingressQdiscMessage)
     attach({
       program: prog,
       iface: ifindex,
@@ -399,6 +402,7 @@ export class BpfDatapath implements Datapath {
       mode: 'tc',
       replace: true,
       rtnl: hostRtnl(),
+      qdisc: 'ingress',
     })
   }
 
