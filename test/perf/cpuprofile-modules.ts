@@ -85,7 +85,13 @@ for (let i = 0; i < p.samples.length; i++) {
   for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id))
     stack.push(byId.get(id)!)
   const kind = moduleOf(leaf.callFrame.url)
-  if (kind) bump(self, kind)
+  // a netlink exchange blocks in send/recv while another process holds RTNL: wait, not work
+  if (
+    /\/src\/sys\/libc\.ts$/.test(leaf.callFrame.url) &&
+    /^(send|recv)$/.test(leaf.callFrame.functionName)
+  )
+    bump(self, '(blocked) netlink send/recv')
+  else if (kind) bump(self, kind)
   else {
     const named = NATIVE.find(([re]) => re.test(leaf.callFrame.functionName))
     const caller = stack.map((n) => moduleOf(n.callFrame.url)).find((m) => m !== undefined)
