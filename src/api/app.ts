@@ -60,7 +60,9 @@ export function createApp(api: AgentApi, opts: AppOptions = {}) {
       (c.req.method === 'POST' || c.req.method === 'PUT') &&
       JSON_TYPE.test(c.req.header('content-type') ?? '')
     ) {
-      const text = await c.req.raw.clone().text()
+      // Hono keeps the text: the validator's c.req.json() parses it without reading the body
+      // again (a clone of the request and a second stream read per call, before)
+      const text = await c.req.text()
       try {
         JSON.parse(text)
       } catch (e) {

@@ -2,11 +2,11 @@
 // the agent can program the datapath before the store answers) and host-local facts (which
 // veth and ifindex belong to which endpoint, and the last error attaching it).
 // One writer: the agent process.
-import { createClient, type Client } from '@libsql/client'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { StoreEntry } from '../store/index.ts'
 import { processBurstCollector } from './burst-collect.ts'
+import { MirrorSql } from './sql.ts'
 
 /** Ordered schema migrations; the index + 1 is the schema version. Never edit a shipped one. */
 const MIGRATIONS: string[][] = [
@@ -53,6 +53,10 @@ const UPSERT_MIRROR = `INSERT INTO mirror (key, value, modify_index)
   SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
   ON CONFLICT(key) DO UPDATE SET value = excluded.value, modify_index = excluded.modify_index`
 const DELETE_MIRROR = 'DELETE FROM mirror WHERE key IN (SELECT value FROM json_each(?))'
+const SET_LOCAL_ENDPOINT = `INSERT INTO local_endpoints (endpoint_id, host_ifname, ifindex, status, error, updated)
+  VALUES (?, ?, ?, ?, ?, ?)
+  ON CONFLICT(endpoint_id) DO UPDATE SET host_ifname = excluded.host_ifname,
+    ifindex = excluded.ifindex, status = excluded.status, error = excluded.error, updated = excluded.updated`
 
 /** SQLite page cache bound, KiB (negative cache_size = KiB). */
 const CACHE_KIB = -512
@@ -76,7 +80,7 @@ export class MirrorDb {
   private readonly bursts = processBurstCollector
 
   private constructor(
-    private readonly db: Client,
+    private readonly db: MirrorSql,
     /** In-memory copy of the mirror table: the watch diffs snapshots against it. */
     private readonly mirror: Map<string, MirrorEntry>,
   ) {
@@ -125,18 +129,17 @@ export class MirrorDb {
 
   static async open(path: string): Promise<MirrorDb> {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    const db = createClient({ url: path === ':memory:' ? ':memory:' : `file:${path}` })
-    await db.execute('PRAGMA journal_mode=WAL')
+    const db = MirrorSql.open(path)
+    db.exec('PRAGMA journal_mode=WAL')
     // No fsync per commit: everything here is a cache of the store and of the kernel, rebuilt
     // by the next watch and resync; WAL keeps it consistent through a crash either way.
-    await db.execute('PRAGMA synchronous=NORMAL')
+    db.exec('PRAGMA synchronous=NORMAL')
     // A small page cache: the tree is a few MB at most and SQLite's misses are reads from the
     // kernel's page cache, outside the agent's resident set (default: 2 MB per connection).
-    await db.execute(`PRAGMA cache_size=${CACHE_KIB}`)
-    await migrate(db)
-    const rows = await db.execute('SELECT key, value, modify_index FROM mirror')
+    db.exec(`PRAGMA cache_size=${CACHE_KIB}`)
+    migrate(db)
     const mirror = new Map<string, MirrorEntry>()
-    for (const r of rows.rows) {
+    for (const r of db.all('SELECT key, value, modify_index FROM mirror')) {
       const key = String(r.key)
       mirror.set(key, { key, value: String(r.value), modifyIndex: BigInt(String(r.modify_index)) })
     }
@@ -320,11 +323,10 @@ export class MirrorDb {
         args: [JSON.stringify(changed.map((e) => [e.key, e.value, e.modifyIndex.toString()]))],
       })
     if (gone.length) stmts.push({ sql: DELETE_MIRROR, args: [JSON.stringify(gone)] })
-    // One statement is a transaction of its own: no BEGIN and COMMIT around it (the client
-    // prepares each of those too, so a one-row change was four prepares and runs, not one).
+    // One statement is a transaction of its own: no BEGIN and COMMIT around it.
     // The snapshot index is not written: nothing reads it (each start follows afresh).
-    if (stmts.length === 1) await this.db.execute(stmts[0]!)
-    else await this.db.batch(stmts, 'write')
+    if (stmts.length === 1) this.db.run(stmts[0]!.sql, stmts[0]!.args)
+    else this.db.transaction(stmts)
     this.counts.writes++
     this.counts.rows += changed.length + gone.length
     this.bursts.changed(changed.length + gone.length)
@@ -390,7 +392,7 @@ export class MirrorDb {
     for (const p of [...this.snapshotIndex.keys()])
       if (p !== '' && drop(p)) this.snapshotIndex.delete(p)
     if (gone.length === 0) return changed
-    await this.db.execute({ sql: DELETE_MIRROR, args: [JSON.stringify(gone)] })
+    this.db.run(DELETE_MIRROR, [JSON.stringify(gone)])
     this.counts.writes++
     this.counts.rows += gone.length
     this.bursts.changed(gone.length)
@@ -416,8 +418,8 @@ export class MirrorDb {
   }
 
   async localEndpoints(): Promise<LocalEndpointFact[]> {
-    const rs = await this.db.execute('SELECT * FROM local_endpoints ORDER BY endpoint_id')
-    return rs.rows.map((r) => ({
+    const rows = this.db.all('SELECT * FROM local_endpoints ORDER BY endpoint_id')
+    return rows.map((r) => ({
       endpointId: String(r.endpoint_id),
       hostIfname: String(r.host_ifname),
       ifindex: r.ifindex === null ? null : Number(r.ifindex),
@@ -427,20 +429,18 @@ export class MirrorDb {
   }
 
   async setLocalEndpoint(f: LocalEndpointFact): Promise<void> {
-    await this.db.execute({
-      sql: `INSERT INTO local_endpoints (endpoint_id, host_ifname, ifindex, status, error, updated)
-            VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT(endpoint_id) DO UPDATE SET host_ifname = excluded.host_ifname,
-              ifindex = excluded.ifindex, status = excluded.status, error = excluded.error, updated = excluded.updated`,
-      args: [f.endpointId, f.hostIfname, f.ifindex, f.status, f.error, new Date().toISOString()],
-    })
+    this.db.run(SET_LOCAL_ENDPOINT, [
+      f.endpointId,
+      f.hostIfname,
+      f.ifindex,
+      f.status,
+      f.error,
+      new Date().toISOString(),
+    ])
   }
 
   async deleteLocalEndpoint(hostIfname: string): Promise<void> {
-    await this.db.execute({
-      sql: 'DELETE FROM local_endpoints WHERE host_ifname = ?',
-      args: [hostIfname],
-    })
+    this.db.run('DELETE FROM local_endpoints WHERE host_ifname = ?', [hostIfname])
   }
 
   close(): void {
@@ -449,11 +449,10 @@ export class MirrorDb {
   }
 }
 
-async function migrate(db: Client): Promise<void> {
-  const rs = await db.execute('PRAGMA user_version')
-  const current = Number(rs.rows[0]?.user_version ?? 0)
+function migrate(db: MirrorSql): void {
+  const current = Number(db.all('PRAGMA user_version')[0]?.user_version ?? 0)
   for (let v = current; v < MIGRATIONS.length; v++) {
-    await db.batch([...MIGRATIONS[v]!, `PRAGMA user_version = ${v + 1}`], 'write')
+    db.transaction([...MIGRATIONS[v]!, `PRAGMA user_version = ${v + 1}`].map((sql) => ({ sql })))
   }
 }
 

@@ -1,7 +1,6 @@
 // PUT /v1/txn with KV verbs: all-or-nothing; a rollback raises TxnConflictError listing
 // every failing op. Read-only transactions are idempotent and may be retried.
 import { READ_ONLY_VERBS, type KvEntry, type TxnOp, type WireEntry } from '../types.ts'
-import { stringifyJson } from '../json.ts'
 import { ValidationError } from '../../errors/index.ts'
 import { KvHttpError, TxnConflictError } from './errors.ts'
 import type { Transport } from './http.ts'
@@ -11,6 +10,13 @@ import { entryFromWire, parseBody } from './kv.ts'
 export const CLIENT_MAX_TXN_OPS = 64
 
 const enc = new TextEncoder()
+const { rawJSON } = JSON as unknown as { rawJSON(text: string): unknown }
+/**
+ * A u64 as a bare JSON number, written by JSON.stringify itself: the bigint replacer of
+ * stringifyJson is a call per key and value, which doubled the cost of a connect's txn body
+ * (36 -> 18 µs with 13 ops, 2026-12).
+ */
+const u64 = (v: bigint) => rawJSON(v.toString())
 
 export function opToWire(op: TxnOp): Record<string, unknown> {
   const kv: Record<string, unknown> = { Verb: op.verb, Key: op.key }
@@ -18,8 +24,8 @@ export function opToWire(op: TxnOp): Record<string, unknown> {
     kv.Value = Buffer.from(typeof op.value === 'string' ? enc.encode(op.value) : op.value).toString(
       'base64',
     )
-  if (op.flags !== undefined) kv.Flags = op.flags
-  if (op.index !== undefined) kv.Index = op.index
+  if (op.flags !== undefined) kv.Flags = u64(op.flags)
+  if (op.index !== undefined) kv.Index = u64(op.index)
   if (op.session !== undefined) kv.Session = op.session
   return { KV: kv }
 }
@@ -39,7 +45,7 @@ export async function runTxn(
   const r = await t.request({
     method: 'PUT',
     path: 'txn',
-    body: stringifyJson(ops.map(opToWire)),
+    body: JSON.stringify(ops.map(opToWire)),
     idempotent: ops.every((op) => READ_ONLY_VERBS.has(op.verb)),
     accept: [409],
     signal: o.signal,
