@@ -406,15 +406,15 @@ export class MirrorDb {
 
   /** A host fact kept across restarts (the meta table); undefined when never set. */
   async fact(k: string): Promise<string | undefined> {
-    const rs = await this.db.execute({ sql: 'SELECT v FROM meta WHERE k = ?', args: [k] })
-    return rs.rows[0] ? String(rs.rows[0].v) : undefined
+    const row = this.db.all('SELECT v FROM meta WHERE k = ?', [k])[0]
+    return row ? String(row.v) : undefined
   }
 
   async setFact(k: string, v: string): Promise<void> {
-    await this.db.execute({
-      sql: 'INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v',
-      args: [k, v],
-    })
+    this.db.run(
+      'INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v',
+      [k, v],
+    )
   }
 
   async localEndpoints(): Promise<LocalEndpointFact[]> {
