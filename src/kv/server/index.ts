@@ -78,6 +78,8 @@ export interface KvServer {
   fetch: (req: Request, env?: BunEnv) => Response | Promise<Response>
   /** Parked blocking queries, current index, and table sizes (tests, metrics). */
   stats(): { waiters: number; index: bigint; keys: number; tombstones: number; sessions: number }
+  /** What the engine and the list cache hold (a measuring aid, see store-worker.ts). */
+  census(): Record<string, number>
   close(): Promise<void>
 }
 
@@ -150,6 +152,13 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
       keys: engine.entries.size,
       tombstones: engine.tombstones.size,
       sessions: engine.sessions.size,
+    }),
+    census: () => ({
+      ...engine.census(),
+      waiters: notifier.size,
+      ...Object.fromEntries(
+        Object.entries(ctx.prefixReads.census()).map(([k, v]) => [`cached_${k}`, v]),
+      ),
     }),
     async close() {
       if (ctx.closing) return

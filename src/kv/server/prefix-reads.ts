@@ -29,6 +29,8 @@ export interface PrefixDelta {
 
 interface Kept extends PrefixRead {
   deltas?: Map<bigint, PrefixDelta | undefined>
+  /** Length of the body if built, else 0. */
+  builtChars(): number
 }
 
 /**
@@ -42,6 +44,26 @@ export class PrefixReads {
   private version = -1
 
   constructor(private readonly engine: KvEngine) {}
+
+  /** What the cache holds now (a measuring aid: bench/rss.ts's census of the store thread). */
+  census(): {
+    prefixes: number
+    entries: number
+    bodies: number
+    bodyChars: number
+    deltas: number
+  } {
+    const c = { prefixes: 0, entries: 0, bodies: 0, bodyChars: 0, deltas: 0 }
+    for (const r of this.reads.values()) {
+      c.prefixes++
+      c.entries += r.entries.length
+      c.deltas += r.deltas?.size ?? 0
+      const chars = r.builtChars()
+      if (chars > 0) c.bodies++
+      c.bodyChars += chars
+    }
+    return c
+  }
 
   read(prefix: string): PrefixRead {
     return this.kept(prefix)
@@ -80,7 +102,12 @@ export class PrefixReads {
     if (!r) {
       const entries = e.list(prefix)
       let body: string | undefined
-      r = { index: e.prefixIndex(prefix), entries, body: () => (body ??= listBody(entries)) }
+      r = {
+        index: e.prefixIndex(prefix),
+        entries,
+        body: () => (body ??= listBody(entries)),
+        builtChars: () => body?.length ?? 0,
+      }
       this.reads.set(prefix, r)
     }
     return r
