@@ -77,10 +77,12 @@ self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
 }
 
 function memory(collect: boolean): StoreThreadMemory {
+  // the census also notes the heap as found, before this question's collection
+  const asFound = censusDir ? heapStats() : undefined
   if (collect) Bun.gc(true)
   const h = heapStats()
   const stats = store?.served.stats()
-  if (censusDir) writeCensus(censusDir, h)
+  if (censusDir) writeCensus(censusDir, h, asFound!)
   return {
     heapSize: h.heapSize,
     heapCapacity: h.heapCapacity,
@@ -94,9 +96,18 @@ function memory(collect: boolean): StoreThreadMemory {
   }
 }
 
-function writeCensus(dir: string, h: ReturnType<typeof heapStats>): void {
+function writeCensus(
+  dir: string,
+  h: ReturnType<typeof heapStats>,
+  asFound: ReturnType<typeof heapStats>,
+): void {
   const line = {
     at: new Date().toISOString(),
+    asFound: {
+      heapSize: asFound.heapSize,
+      heapCapacity: asFound.heapCapacity,
+      extraMemorySize: asFound.extraMemorySize,
+    },
     heapSize: h.heapSize,
     heapCapacity: h.heapCapacity,
     extraMemorySize: h.extraMemorySize,
