@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { emptyChange, KvEngine } from '../../src/kv/server/engine.ts'
 import { PrefixReads } from '../../src/kv/server/prefix-reads.ts'
 import { trimWhenIdle } from '../../src/kv/server/idle-trim.ts'
+import { createKvServer } from '../../src/kv/index.ts'
 import { waitFor } from '../harness/wait.ts'
 import { entry } from './helpers.ts'
 
@@ -71,6 +72,26 @@ describe('trimWhenIdle', () => {
     } finally {
       trim.stop()
       await engine.close()
+    }
+  })
+
+  test('the server trims after writes over HTTP, and its census says so', async () => {
+    const kv = await createKvServer({
+      dbPath: join(dir, 'server.db'),
+      nodeName: 'n',
+      advertise: '127.0.0.1:1',
+      idleTrimMs: 50,
+    })
+    try {
+      for (const k of ['a', 'b', 'c'])
+        expect((await kv.app.request(`/v1/kv/p/${k}`, { method: 'PUT', body: k })).status).toBe(200)
+      const list = await (await kv.fetch(new Request('http://x/v1/kv/p/?recurse'))).text()
+      expect(kv.census()).toMatchObject({ keys: 3, cached_prefixes: 1, cached_entryJsons: 3 })
+      await waitFor(() => kv.census().idleTrims === 1, { what: "the server's trim" })
+      expect(kv.census()).toMatchObject({ keys: 3, cached_prefixes: 0, cached_entryJsons: 0 })
+      expect(await (await kv.fetch(new Request('http://x/v1/kv/p/?recurse'))).text()).toBe(list)
+    } finally {
+      await kv.close()
     }
   })
 })
