@@ -7,6 +7,10 @@
 // Per agent it prints VmRSS as found (the bench's figure), and after a full collection with its split: the JS heap after a full collection (the agent's
 // /metrics with WEFT_METRICS_GC=1; on the store host also the store thread's own heap), the rest of the anonymous memory (native: libSQL, Bun,
 // allocator), file-backed pages (the binary, libraries), BPF maps, and the top mappings.
+// WEFT_STORE_CENSUS=DIR (inherited by the agents): the store thread appends, at each scrape, its
+// whole heap census (every object type, its heap as found and after the collection) and what
+// the store holds (keys, key and value bytes, tombstones, the list cache, its entry JSON) to
+// DIR/store-census-PID.jsonl.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
