@@ -2,11 +2,20 @@
 // embedded store), measured idle and again after E endpoints over M networks converged (the
 // control-plane bench's "agent footprint" load, same assignment and same convergence check).
 //
-//   bun run bench/rss.ts [--endpoints 1000] [--networks 100] [--datapath bpf|kernel] [--settle 20] [--json FILE]
+//   bun run bench/rss.ts [--endpoints 1000] [--networks 100] [--datapath bpf|kernel] [--settle 20]
+//                        [--loaded yes|no] [--json FILE]
+//
+// --loaded no skips the measurement right after converging: its scrape runs a full collection
+// in every agent (and the store thread), so the figure at rest is then what the agents reach
+// by themselves after a burst, as in production where nobody collects for them.
 //
 // Per agent it prints VmRSS as found (the bench's figure), and after a full collection with its split: the JS heap after a full collection (the agent's
 // /metrics with WEFT_METRICS_GC=1; on the store host also the store thread's own heap), the rest of the anonymous memory (native: libSQL, Bun,
 // allocator), file-backed pages (the binary, libraries), BPF maps, and the top mappings.
+// WEFT_STORE_CENSUS=DIR (inherited by the agents): the store thread appends, at each scrape, its
+// whole heap census (every object type, its heap as found and after the collection) and what
+// the store holds (keys, key and value bytes, tombstones, the list cache, its entry JSON) to
+// DIR/store-census-PID.jsonl.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
@@ -24,10 +33,12 @@ interface Options {
   json?: string
   /** seconds at rest after converging before the last measurement (the bench's idle window) */
   settle: number
+  /** measure right after converging too (its scrape collects, see the header) */
+  loaded: boolean
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { endpoints: 1000, networks: 100, datapath: 'bpf', settle: 20 }
+  const o: Options = { endpoints: 1000, networks: 100, datapath: 'bpf', settle: 20, loaded: true }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!
     const value = argv[++i]
@@ -37,6 +48,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--datapath' && (value === 'bpf' || value === 'kernel')) o.datapath = value
     else if (flag === '--json') o.json = value
     else if (flag === '--settle') o.settle = positive(flag, value, 0)
+    else if (flag === '--loaded' && (value === 'yes' || value === 'no')) o.loaded = value === 'yes'
     else throw new Error(`unknown flag or value: ${flag} ${value} (see the header of bench/rss.ts)`)
   }
   return o
@@ -303,8 +315,10 @@ async function main(): Promise<void> {
       progress: (what, figure) => console.error(`  ${what}${figure ? `: ${figure}` : ''}`),
     })
     const loaded = []
-    for (const a of agents) loaded.push(await split(a))
-    print(`${o.endpoints} endpoints over ${o.networks} networks`, loaded)
+    if (o.loaded) {
+      for (const a of agents) loaded.push(await split(a))
+      print(`${o.endpoints} endpoints over ${o.networks} networks`, loaded)
+    }
     await Bun.sleep(o.settle * 1000) // a measurement window (as the bench's idle one), not synchronisation
     const settled = []
     for (const a of agents) settled.push(await split(a))

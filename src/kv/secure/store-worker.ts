@@ -7,6 +7,8 @@ import {
   type EmbeddedStoreOptions,
 } from './store-access.ts'
 import { heapStats } from 'bun:jsc'
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { serveLocalSocket, type LocalSocket } from './local-socket.ts'
 import { startStoreProfile, type StoreProfile } from './store-profile.ts'
 import type { FromStoreThread, StoreThreadMemory, ToStoreThread } from './store-thread.ts'
@@ -18,6 +20,9 @@ let local: LocalSocket | undefined
 // a measuring aid (see store-profile.ts): off unless WEFT_STORE_PROFILE names a directory
 const profileDir = process.env.WEFT_STORE_PROFILE
 const profile: StoreProfile | undefined = profileDir ? startStoreProfile(profileDir) : undefined
+// a measuring aid: each memory question (a /metrics scrape) appends the thread's whole heap
+// census and what the store holds to WEFT_STORE_CENSUS/store-census-PID.jsonl
+const censusDir = process.env.WEFT_STORE_CENSUS
 
 self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
   const m = e.data
@@ -72,9 +77,12 @@ self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
 }
 
 function memory(collect: boolean): StoreThreadMemory {
+  // the census also notes the heap as found, before this question's collection
+  const asFound = censusDir ? heapStats() : undefined
   if (collect) Bun.gc(true)
   const h = heapStats()
   const stats = store?.served.stats()
+  if (censusDir) writeCensus(censusDir, h, asFound!)
   return {
     heapSize: h.heapSize,
     heapCapacity: h.heapCapacity,
@@ -86,6 +94,28 @@ function memory(collect: boolean): StoreThreadMemory {
       .sort((a, b) => b[1] - a[1])
       .slice(0, 15),
   }
+}
+
+function writeCensus(
+  dir: string,
+  h: ReturnType<typeof heapStats>,
+  asFound: ReturnType<typeof heapStats>,
+): void {
+  const line = {
+    at: new Date().toISOString(),
+    asFound: {
+      heapSize: asFound.heapSize,
+      heapCapacity: asFound.heapCapacity,
+      extraMemorySize: asFound.extraMemorySize,
+    },
+    heapSize: h.heapSize,
+    heapCapacity: h.heapCapacity,
+    extraMemorySize: h.extraMemorySize,
+    objectCount: h.objectCount,
+    store: store?.served.server.census(),
+    objects: Object.fromEntries(Object.entries(h.objectTypeCounts).sort((a, b) => b[1] - a[1])),
+  }
+  appendFileSync(join(dir, `store-census-${process.pid}.jsonl`), JSON.stringify(line) + '\n')
 }
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))

@@ -309,6 +309,29 @@ export class KvEngine {
     return p
   }
 
+  /** Sizes of what memory holds (a measuring aid: the store thread's census). */
+  census(): {
+    keys: number
+    keyChars: number
+    valueBytes: number
+    tombstones: number
+    sessions: number
+  } {
+    let keyChars = 0
+    let valueBytes = 0
+    for (const e of this.entries.values()) {
+      keyChars += e.key.length
+      valueBytes += e.value.byteLength
+    }
+    return {
+      keys: this.entries.size,
+      keyChars,
+      valueBytes,
+      tombstones: this.tombstones.size,
+      sessions: this.sessions.size,
+    }
+  }
+
   // --- read helpers (memory only, always committed state) ---
 
   /** Entries whose key starts with `prefix`, sorted by key bytes. */

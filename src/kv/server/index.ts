@@ -46,6 +46,7 @@ import { Notifier } from './notifier.ts'
 import { SessionManager } from './sessions.ts'
 import { KvEngine } from './engine.ts'
 import { PrefixReads } from './prefix-reads.ts'
+import { trimWhenIdle } from './idle-trim.ts'
 import { HttpError, textResponse, type BunEnv, type ServerCtx, type ServerOptions } from './http.ts'
 import { registerKvRoutes } from './kv-routes.ts'
 import { registerSessionRoutes } from './session-routes.ts'
@@ -69,6 +70,11 @@ export interface KvServerOptions {
   /** Blocking-query wait default / cap in ms (default 5 min / 10 min). */
   defaultWaitMs?: number
   maxWaitMs?: number
+  /**
+   * Quiet time after the last commit before the list cache is dropped and the heap collected
+   * (idle-trim.ts); default 2 s, 0 = never.
+   */
+  idleTrimMs?: number
   /** Where a failed background task (tombstone reaping) is reported; default stderr. */
   onBackgroundError?: (what: string, err: unknown) => void
 }
@@ -78,6 +84,8 @@ export interface KvServer {
   fetch: (req: Request, env?: BunEnv) => Response | Promise<Response>
   /** Parked blocking queries, current index, and table sizes (tests, metrics). */
   stats(): { waiters: number; index: bigint; keys: number; tombstones: number; sessions: number }
+  /** What the engine and the list cache hold (a measuring aid, see store-worker.ts). */
+  census(): Record<string, number>
   close(): Promise<void>
 }
 
@@ -101,14 +109,10 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
     nodeName: o.nodeName,
     ttlMinMs: o.sessionTtlMinMs ?? 10_000,
   })
-  const ctx: ServerCtx = {
-    engine,
-    notifier,
-    sessions,
-    prefixReads: new PrefixReads(engine),
-    opts,
-    closing: false,
-  }
+  const prefixReads = new PrefixReads(engine)
+  const ctx: ServerCtx = { engine, notifier, sessions, prefixReads, opts, closing: false }
+  const idleMs = o.idleTrimMs ?? 2000
+  const idle = idleMs > 0 ? trimWhenIdle(engine, prefixReads, { idleMs }) : undefined
 
   const app = new Hono<{ Bindings: BunEnv }>()
   app.use('*', async (c, next) => {
@@ -151,10 +155,19 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
       tombstones: engine.tombstones.size,
       sessions: engine.sessions.size,
     }),
+    census: () => ({
+      ...engine.census(),
+      waiters: notifier.size,
+      idleTrims: idle?.trims ?? 0,
+      ...Object.fromEntries(
+        Object.entries(prefixReads.census()).map(([k, v]) => [`cached_${k}`, v]),
+      ),
+    }),
     async close() {
       if (ctx.closing) return
       ctx.closing = true
       clearInterval(gc)
+      idle?.stop()
       sessions.close()
       notifier.wakeAll()
       await engine.close()

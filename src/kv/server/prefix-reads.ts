@@ -29,19 +29,66 @@ export interface PrefixDelta {
 
 interface Kept extends PrefixRead {
   deltas?: Map<bigint, PrefixDelta | undefined>
+  /** Length of the body if built, else 0. */
+  builtChars(): number
 }
-
-/**
- * Each entry's JSON, built once (entries are immutable: a write makes a new one): a listing
- * is joined from them, so a prefix read after a commit serialises only what changed.
- */
-const entryJson = new WeakMap<KvEntry, string>()
 
 export class PrefixReads {
   private readonly reads = new Map<string, Kept>()
   private version = -1
+  /**
+   * Each entry's JSON, built once (entries are immutable: a write makes a new one): a listing
+   * is joined from them, so a prefix read after a commit serialises only what changed. It
+   * holds a second copy of every listed value (base64 in JSON), so drop() lets it go at rest.
+   */
+  private entryJson = new WeakMap<KvEntry, string>()
 
   constructor(private readonly engine: KvEngine) {}
+
+  /** What the cache holds now (a measuring aid: bench/rss.ts's census of the store thread). */
+  census(): {
+    prefixes: number
+    entries: number
+    bodies: number
+    bodyChars: number
+    deltas: number
+    entryJsons: number
+    entryJsonChars: number
+  } {
+    const c = {
+      prefixes: 0,
+      entries: 0,
+      bodies: 0,
+      bodyChars: 0,
+      deltas: 0,
+      entryJsons: 0,
+      entryJsonChars: 0,
+    }
+    for (const e of this.engine.entries.values()) {
+      const j = this.entryJson.get(e)
+      if (j === undefined) continue
+      c.entryJsons++
+      c.entryJsonChars += j.length
+    }
+    for (const r of this.reads.values()) {
+      c.prefixes++
+      c.entries += r.entries.length
+      c.deltas += r.deltas?.size ?? 0
+      const chars = r.builtChars()
+      if (chars > 0) c.bodies++
+      c.bodyChars += chars
+    }
+    return c
+  }
+
+  /**
+   * Forget every kept answer and entry JSON (the store went idle: see idle-trim.ts). The next
+   * read builds them again, so only memory changes, never an answer.
+   */
+  drop(): void {
+    this.reads.clear()
+    this.entryJson = new WeakMap()
+  }
 
   read(prefix: string): PrefixRead {
     return this.kept(prefix)
@@ -58,13 +105,14 @@ export class PrefixReads {
     r.deltas ??= new Map()
     if (r.deltas.has(since)) return r.deltas.get(since)
     let d: PrefixDelta | undefined
+    const json = this.entryJson
     if (since >= this.engine.reapFloor && since <= r.index) {
       const put = r.entries.filter((e) => e.modifyIndex > since)
       const deleted = this.engine
         .tombstonesUnder(prefix)
         .filter((k) => this.engine.tombstones.get(k)!.index > since)
       let body: string | undefined
-      d = { index: r.index, put, deleted, body: () => (body ??= deltaBody(put, deleted)) }
+      d = { index: r.index, put, deleted, body: () => (body ??= deltaBody(json, put, deleted)) }
     }
     r.deltas.set(since, d)
     return d
@@ -80,14 +128,20 @@ export class PrefixReads {
     if (!r) {
       const entries = e.list(prefix)
       let body: string | undefined
-      r = { index: e.prefixIndex(prefix), entries, body: () => (body ??= listBody(entries)) }
+      const json = this.entryJson
+      r = {
+        index: e.prefixIndex(prefix),
+        entries,
+        body: () => (body ??= listBody(json, entries)),
+        builtChars: () => body?.length ?? 0,
+      }
       this.reads.set(prefix, r)
     }
     return r
   }
 }
 
-function listBody(entries: KvEntry[]): string {
+function listBody(entryJson: WeakMap<KvEntry, string>, entries: KvEntry[]): string {
   const parts = entries.map((e) => {
     let j = entryJson.get(e)
     if (j === undefined) entryJson.set(e, (j = stringifyJson(entryToWire(e))))
@@ -96,6 +150,6 @@ function listBody(entries: KvEntry[]): string {
   return `[${parts.join(',')}]`
 }
 
-function deltaBody(put: KvEntry[], deleted: string[]): string {
-  return `{"Entries":${listBody(put)},"Deleted":${JSON.stringify(deleted)}}`
+function deltaBody(entryJson: WeakMap<KvEntry, string>, put: KvEntry[], deleted: string[]): string {
+  return `{"Entries":${listBody(entryJson, put)},"Deleted":${JSON.stringify(deleted)}}`
 }

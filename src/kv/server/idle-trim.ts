@@ -1,0 +1,61 @@
+// Give back what a burst of writes left behind once the store goes quiet. During a burst the
+// list cache (prefix-reads.ts) keeps each listed entry's JSON, a second copy of its value, and
+// JSC grows the thread's heap for the garbage every woken long poll makes; at rest nothing
+// reads that cache until the next change, and the collector rarely runs (little is allocated),
+// so both stayed until the next burst. A commit re-arms one timer; after `idleMs` without one
+// the cache is dropped and a full collection runs, once per burst (at rest nothing commits:
+// session renewals are in memory only).
+import type { KvEngine } from './engine.ts'
+import type { PrefixReads } from './prefix-reads.ts'
+
+export interface IdleTrimOptions {
+  /** Quiet time after the last commit before trimming. */
+  idleMs: number
+  /** The collection to run after dropping the cache (default: a full, synchronous one). */
+  collect?: () => void
+}
+
+export interface IdleTrim {
+  /** Trims done since start (tests, census). */
+  readonly trims: number
+  stop(): void
+}
+
+export function trimWhenIdle(
+  engine: KvEngine,
+  reads: PrefixReads,
+  { idleMs, collect = () => Bun.gc(true) }: IdleTrimOptions,
+): IdleTrim {
+  let lastCommit = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let stopped = false
+  let trims = 0
+  const check = () => {
+    timer = undefined
+    if (stopped) return
+    const quiet = performance.now() - lastCommit
+    if (quiet < idleMs) return arm(idleMs - quiet)
+    reads.drop()
+    collect()
+    trims++
+  }
+  // one timer per burst, not one per commit: a commit only notes its time
+  const arm = (ms: number) => {
+    timer = setTimeout(check, ms)
+    timer.unref?.()
+  }
+  engine.onCommit(() => {
+    lastCommit = performance.now()
+    if (!timer && !stopped) arm(idleMs)
+  })
+  return {
+    get trims() {
+      return trims
+    },
+    stop() {
+      stopped = true
+      if (timer) clearTimeout(timer)
+      timer = undefined
+    },
+  }
+}
