@@ -261,8 +261,8 @@ async function build(
     version: VERSION,
     started: new Date().toISOString(),
   }
-  /** Whether this process has followed the store (its mirror is no longer the last run's). */
-  let followed = false
+  /** Whether this process has made the re-announce decision (its mirror is no longer the last run's). */
+  let decidedOnce = false
   let refused!: (e: NodeNameHeldError) => void
   const fatal = new Promise<Error>((resolve) => (refused = resolve))
   const registration = registerNode(
@@ -283,11 +283,11 @@ async function build(
             remember: (id) => db.setFact(STORE_INCARNATION_FACT, id),
           },
           reannounce: () => service.reannounce(),
-          seenRevision: followed ? undefined : highestRevision(db.entries().values()),
+          seenRevision: decidedOnce ? undefined : highestRevision(db.entries().values()),
           nodeKey: keys.node(config.name),
           log,
         })
-        followed = true
+        decidedOnce = true
         await follower.start()
       },
       onRefusedAtStart: (e) => {

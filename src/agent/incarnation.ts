@@ -18,6 +18,7 @@
 // The id is remembered only after the re-announce went through: an agent that dies in between
 // re-announces again at its next start.
 import type { ClusterStore } from '../store/index.ts'
+import { StoreUnreachableError } from '../errors/index.ts'
 import { ensureIncarnation, type StoreIncarnation } from '../store/incarnation.ts'
 import type { Logger } from '../log.ts'
 
@@ -84,6 +85,13 @@ export async function reannounceIfStoreLost(
   const incarnation = await ensureIncarnation(d.store)
   const remembered = await d.memory.remembered()
   const now = seen === undefined ? undefined : (await d.store.get(d.nodeKey))?.modifyIndex
+  // without the claim's revision a store gone back in time would pass for one that kept its
+  // data, and its gaps would be read as deletions: let the registration try again instead
+  if (seen !== undefined && now === undefined)
+    throw new StoreUnreachableError(
+      `${d.nodeKey} was gone right after this agent claimed it (its session expired?): registering again`,
+      { code: 'node_record_gone' },
+    )
   const decision = decideReannounce(remembered, incarnation, { seen: seen ?? 0n, now })
   if (!decision.reannounce) {
     d.log.debug(
@@ -102,7 +110,7 @@ export async function reannounceIfStoreLost(
         revisions: { seen: String(seen), now: String(now) },
         written,
       },
-      `${decision.why} (the store lost its data or is another store): wrote back this node's endpoints it lacked`,
+      `${decision.why}: wrote back this node's endpoints it lacked`,
     )
   await d.memory.remember(incarnation.id)
   return { decision, incarnation: incarnation.id, written }

@@ -1,8 +1,8 @@
 // Endpoint records this agent removed from the store (or is removing) while its mirror may
 // still hold them: the re-announce must not write those back.
 //
-// Since h46 the re-announce runs only when the store lost its data (./incarnation.ts); this
-// still keeps what the agent removes meanwhile removed then.
+// The re-announce runs only when the store lost its data (./incarnation.ts); when it does, what
+// the agent removes meanwhile must still stay removed, and this is what keeps it so.
 //
 // Design notes (2026-12, h28):
 // - A restarted agent re-announces from the mirror of its last run before its scoped follower

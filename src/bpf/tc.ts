@@ -317,7 +317,9 @@ function attachTcOver(
       }),
     },
   ])
-  // EEXIST: a clsact or ingress qdisc is already there (ours or someone else's); both are fine.
+  // EEXIST: a clsact or ingress qdisc is already there (ours or someone else's); both take
+  // ingress filters. An ingress qdisc has no egress hook (the kernel would put an "egress"
+  // filter on its one ingress block): weft attaches egress filters only where it made clsact.
   const failed = qdiscErr && qdiscErr.errno !== Errno.EEXIST ? qdiscErr : filterErr
   if (failed) {
     const hint =

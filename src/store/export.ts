@@ -218,6 +218,10 @@ export async function importStore(
       held.map((e) => e.key),
     )
 
+  // the restored data is a new incarnation, written before any of it: an import cut off part way
+  // still reads as new data, so restarted agents write back what it lacks
+  await renewIncarnation(store)
+
   let written = 0
   // an incarnation in a (hand-made) document is the old store's: the import makes its own
   const docKeys = doc.keys.filter((k) => k.key !== INCARNATION_KEY)
@@ -245,8 +249,6 @@ export async function importStore(
   const extra = held.filter((e) => !wanted.has(e.key))
   for (const batch of batches(extra.map((e): StoreOp => ({ op: 'delete', key: e.key }))))
     await store.txn(batch)
-  // the restored data is a new incarnation: restarted agents write back what it lacks
-  await renewIncarnation(store)
 
   const live = new Set(present.filter((e) => e.key.startsWith(NODES)).map((e) => e.key))
   const nodesOnGrace: string[] = []

@@ -148,6 +148,17 @@ describe('reannounceIfStoreLost', () => {
     expect(r.calls.n).toBe(2)
   })
 
+  test('the node record gone right after the claim (session expired): no decision, the registration tries again', async () => {
+    const r = rig()
+    await r.register()
+    await r.step()
+    // without the claim's revision a store gone back in time would pass for one that kept its data
+    await r.store.txn([{ op: 'delete', key: r.nodeKey }])
+    const err = await r.step(undefined, 5n).catch((e: Error) => e)
+    expect((err as { code?: string }).code).toBe('node_record_gone')
+    expect(r.calls.n).toBe(1)
+  })
+
   test('a re-announce that fails leaves the old id remembered: the next registration re-announces again', async () => {
     const r = rig()
     await r.step()
