@@ -83,7 +83,11 @@ export function withNetns<T>(nsPath: string, fn: () => T, libc: Libc = getLibc()
 let depth = 0
 let homeFd: number | undefined
 
-/** This thread's own network namespace, opened at first use and kept for the thread. */
+/**
+ * This thread's own network namespace, opened at first use and kept for the thread's life: one
+ * fd per thread that ever entered a namespace (a Worker that ends leaves its fd open until the
+ * process does; weft's Workers live as long as the agent).
+ */
 function homeNetns(): number {
   return (homeFd ??= openSync('/proc/thread-self/ns/net', 'r'))
 }
