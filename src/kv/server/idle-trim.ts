@@ -3,15 +3,19 @@
 // JSC grows the thread's heap for the garbage every woken long poll makes; at rest nothing
 // reads that cache until the next change, and the collector rarely runs (little is allocated),
 // so both stayed until the next burst. A commit re-arms one timer; after `idleMs` without one
-// the cache is dropped and a full collection runs, once per burst (at rest nothing commits:
-// session renewals are in memory only).
+// the cache is dropped, once per burst (at rest nothing commits: session renewals are in memory
+// only); the collector frees it at its next run.
 import type { KvEngine } from './engine.ts'
 import type { PrefixReads } from './prefix-reads.ts'
 
 export interface IdleTrimOptions {
   /** Quiet time after the last commit before trimming. */
   idleMs: number
-  /** The collection to run after dropping the cache (default: a full, synchronous one). */
+  /**
+   * What to run after dropping the cache (default: nothing). A forced full collection added
+   * nothing measurable (JSC collects a burst's garbage by itself: bench/results/
+   * store-rss-2026-12-02.md) and stops every request of the store's thread while it runs.
+   */
   collect?: () => void
 }
 
@@ -24,7 +28,7 @@ export interface IdleTrim {
 export function trimWhenIdle(
   engine: KvEngine,
   reads: PrefixReads,
-  { idleMs, collect = () => Bun.gc(true) }: IdleTrimOptions,
+  { idleMs, collect = () => {} }: IdleTrimOptions,
 ): IdleTrim {
   let lastCommit = 0
   let timer: ReturnType<typeof setTimeout> | undefined
