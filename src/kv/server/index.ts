@@ -71,8 +71,10 @@ export interface KvServerOptions {
   defaultWaitMs?: number
   maxWaitMs?: number
   /**
-   * Quiet time after the last commit before the list cache is dropped and the heap collected
-   * (idle-trim.ts); default 2 s, 0 = never.
+   * Quiet time after the last commit before the list cache is dropped (idle-trim.ts); default 0
+   * = never. Off by default: with it on, two CI runs in a row lost the store host's store in
+   * test/doctor/doctor-probes.test.ts (MTU black hole step), which passes alone; not yet
+   * explained, and the saving (~2.8 MB) is inside the RSS noise.
    */
   idleTrimMs?: number
   /** Where a failed background task (tombstone reaping) is reported; default stderr. */
@@ -111,7 +113,7 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   })
   const prefixReads = new PrefixReads(engine)
   const ctx: ServerCtx = { engine, notifier, sessions, prefixReads, opts, closing: false }
-  const idleMs = o.idleTrimMs ?? 2000
+  const idleMs = o.idleTrimMs ?? 0
   const idle = idleMs > 0 ? trimWhenIdle(engine, prefixReads, { idleMs }) : undefined
 
   const app = new Hono<{ Bindings: BunEnv }>()
