@@ -41,7 +41,7 @@ const { values: args } = parseArgs({
     // every host veth's clsact on one shared ingress (and egress) block with the filter once
     'shared-block': { type: 'boolean' },
     // clsact on every veth, as the agents did before 2026-12-02 (now an ingress qdisc: one tc
-    // block per veth instead of two, see src/net/tc-message.ts ingressQdiscMessage)
+    // block per veth instead of two, see src/net/tc-message.ts hookQdiscMessage)
     clsact: { type: 'boolean' },
   },
   strict: true,

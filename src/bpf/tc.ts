@@ -11,7 +11,7 @@ import type { ProgramRef } from './object.ts'
 import { pinFd, unpin as unpinPath } from './pin.ts'
 import { getSys, type Sys, type TcAttachPoint } from '../sys/index.ts'
 import type { RtnlSocket } from '../net/netlink.ts'
-import { bpfFilterMessage, clsactQdiscMessage, ingressQdiscMessage } from '../net/tc-message.ts'
+import { bpfFilterMessage, hookQdiscMessage } from '../net/tc-message.ts'
 
 export type Direction = 'ingress' | 'egress'
 
@@ -47,7 +47,7 @@ export interface AttachOptions {
   /**
    * tc mode over `rtnl`, ingress only: the qdisc to create when the device has none. `ingress`
    * makes one tc block instead of clsact's two, which the kernel walks machine-wide per new
-   * block (see ingressQdiscMessage). An existing clsact is used as it is. Default `clsact`.
+   * block (see hookQdiscMessage). An existing clsact is used as it is. Default `clsact`.
    */
   qdisc?: 'clsact' | 'ingress'
   sys?: Sys
@@ -302,7 +302,7 @@ function attachTcOver(
   const [qdiscErr, filterErr] = rtnl.batchEach([
     {
       op: `${op} (create ${qdisc} qdisc)`,
-      m: qdisc === 'ingress' ? ingressQdiscMessage(ifindex) : clsactQdiscMessage(ifindex),
+      m: hookQdiscMessage(ifindex, qdisc),
     },
     {
       op,

@@ -41,30 +41,21 @@ function tcmsg(ifindex: number, handle: number, parent: number, info = 0): Uint8
   return b
 }
 
-/** `tc qdisc add dev <ifindex> clsact`; EEXIST when there is one. */
-export function clsactQdiscMessage(ifindex: number): NetlinkMessage {
-  return new NetlinkMessage(
-    RTM_NEWQDISC,
-    NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
-    tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT),
-  ).str(TCA_KIND, 'clsact')
-}
-
 /**
- * `tc qdisc add dev <ifindex> ingress`: the ingress hook alone (same parent and handle as
- * clsact, so EEXIST when either is there, and an ingress filter attaches to either). Why not
- * clsact for an ingress-only filter (2026-12, issue 17): each new tc block of a device without
- * ndo_setup_tc (a veth) is added to the kernel's flow_indr list, and flow_indr_dev_setup_offload
- * walks that whole machine-wide list per new block. clsact makes two blocks, so the list grows
- * by two per veth and each new veth walks it twice: 2.4 of the agents' 13.8 sys CPU-s in the
- * 3,000-endpoint converge. One block per veth makes that a quarter.
+ * `tc qdisc add dev <ifindex> clsact|ingress`. Both take the same parent and handle, so EEXIST
+ * when either is there, and an ingress filter attaches to either. `ingress` is the ingress hook
+ * alone. Why it for an ingress-only filter (2026-12, issue 17): each new tc block of a device
+ * without ndo_setup_tc (a veth) is added to the kernel's flow_indr list, and
+ * flow_indr_dev_setup_offload walks that whole machine-wide list per new block. clsact makes two
+ * blocks, so the list grows by two per veth and each new veth walks it twice: 2.4 of the agents'
+ * 13.8 sys CPU-s in the 3,000-endpoint converge. One block per veth makes that a quarter.
  */
-export function ingressQdiscMessage(ifindex: number): NetlinkMessage {
+export function hookQdiscMessage(ifindex: number, kind: 'clsact' | 'ingress'): NetlinkMessage {
   return new NetlinkMessage(
     RTM_NEWQDISC,
     NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
     tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT),
-  ).str(TCA_KIND, 'ingress')
+  ).str(TCA_KIND, kind)
 }
 
 export interface BpfFilterRequest {

@@ -394,7 +394,7 @@ export class BpfDatapath implements Datapath {
    */
   private attachEndpointFilter(ifindex: number, prog: ProgramRef): void {
     // over the plumbing's own socket: qdisc and filter in one send, no new socket per veth;
-    // an ingress qdisc, not clsact: one tc block per veth, not two (see ingressQdiscMessage)
+    // an ingress qdisc, not clsact: one tc block per veth, not two (see hookQdiscMessage)
     attach({
       program: prog,
       iface: ifindex,
