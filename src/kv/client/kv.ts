@@ -172,18 +172,10 @@ export class KvApi {
   }
 }
 
-/**
- * A JSON number of 16 or more digits (a value: after ':', '[' or ','), which may be above 2^53.
- * parseJson's own check looks for 16 digits anywhere, and a 64-hex id has them in ~1.6 % of
- * cases: a txn answer or a list naming a dozen ids took its reviver path (8x a plain parse)
- * one time in five. This one may still match inside a string; then parseJson decides.
- */
-const LONG_NUMBER = /[:[,]\s*-?\d{16}/
-
 export function parseBody(r: RawResponse): unknown {
   try {
     const text = dec.decode(r.body)
-    return LONG_NUMBER.test(text) ? parseJson(text) : JSON.parse(text)
+    return parseJson(text) // a plain JSON.parse unless a long number is in it
   } catch (e) {
     throw new KvHttpError(r.endpoint, r.status, `undecodable JSON answer: ${(e as Error).message}`)
   }
