@@ -215,6 +215,8 @@ function configureNew(
     // link that is not ready walks the netns's whole IPv6 routing table (rt6_sync_down_dev), which
     // holds a multicast route per veth: two requests made that two walks per endpoint
     // (2026-12, issue 17: 0.6 of the agents' 1.3 sys CPU-s in setlink at 3,000 endpoints).
+    // Left open: something inside the sandbox that brings the new ethN up before this request
+    // (networkd, a udev rule) gives the host end an fe80:: address; the old order had no window.
     host().request(
       `configure ${s.hostIfname} and set it up`,
       setLinkMessage(s.hostIfname, { alias: s.alias, up: true }),
