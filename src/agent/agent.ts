@@ -44,7 +44,8 @@ export interface Agent {
   joinCommand?: string
   /**
    * Resolves with the reason when the agent cannot go on and should exit (its node name is held
-   * by another host, or its embedded store's thread ended); never rejects. The caller stops the agent and reports the error.
+   * by another host, or its embedded store's thread ended); never rejects. The caller stops the
+   * agent and reports the error.
    */
   fatal: Promise<Error>
   /**
