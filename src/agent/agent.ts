@@ -44,7 +44,8 @@ export interface Agent {
   joinCommand?: string
   /**
    * Resolves with the reason when the agent cannot go on and should exit (its node name is held
-   * by another host); never rejects. The caller stops the agent and reports the error.
+   * by another host, or its embedded store's thread ended); never rejects. The caller stops the
+   * agent and reports the error.
    */
   fatal: Promise<Error>
   /**
@@ -264,7 +265,14 @@ async function build(
   /** Whether this process has made the re-announce decision (its mirror is no longer the last run's). */
   let decidedOnce = false
   let refused!: (e: NodeNameHeldError) => void
-  const fatal = new Promise<Error>((resolve) => (refused = resolve))
+  const fatal = new Promise<Error>((resolve) => {
+    refused = resolve
+    // this host's store thread gone: nobody's requests are answered, so the agent must go too
+    void kvServer?.ended.then((e) => {
+      log.error({ err: e.message }, 'the embedded store stopped answering')
+      resolve(e)
+    })
+  })
   const registration = registerNode(
     store,
     { ...node, ...(config.apiTcp ? { api: config.apiTcp } : {}) },

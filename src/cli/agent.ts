@@ -3,6 +3,7 @@
 import { parseAgentConfig, startAgent } from '../agent/index.ts'
 import { createLogger } from '../log.ts'
 import type { AgentFlags } from '../agent/config.ts'
+import { NodeNameHeldError } from '../agent/registration.ts'
 import type { CliContext } from './_context.ts'
 import type { RunInput } from './spec.ts'
 
@@ -56,7 +57,8 @@ export async function run(ctx: CliContext, { flags }: RunInput): Promise<void> {
       process.once('SIGTERM', onSignal)
     }),
   ])
-  // refused its node name: the agent never got going, so what it made goes (as on a failed start)
-  await agent.stop({ startFailed: !!fatal })
+  // refused its node name: the agent never got going, so what it made goes (as on a failed start);
+  // any other fatal end (its store's thread gone) leaves the datapath for the next start
+  await agent.stop({ startFailed: fatal instanceof NodeNameHeldError })
   if (fatal) throw fatal
 }

@@ -17,6 +17,8 @@ export interface AgentOptions {
   extraArgs?: string[]
   /** Further flags for one host's agent (e.g. its own --docker socket). */
   hostArgs?: (host: Host) => string[]
+  /** Further environment for one host's agent (e.g. a test-only fault switch). */
+  hostEnv?: (host: Host) => Record<string, string>
 }
 
 export interface RunningAgent {
@@ -95,10 +97,12 @@ export async function startAgents(
       dataDir,
       proc: undefined as unknown as NsProcess,
       // joining the first host's embedded store takes its join token; an external store (etcd) none
-      env: (): Record<string, string> =>
-        host === storeHost || opts.store
+      env: (): Record<string, string> => ({
+        ...(host === storeHost || opts.store
           ? {}
-          : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) },
+          : { WEFT_JOIN_TOKEN: storeJoinToken(root, storeHost) }),
+        ...opts.hostEnv?.(host),
+      }),
       async api(method, path, body) {
         const res = await fetch(`http://weft${path}`, {
           method,
@@ -115,7 +119,10 @@ export async function startAgents(
         return { status: res.status, body: parsed }
       },
       async restart() {
-        const proc = (agent.proc = spawnIn(host.ns, args, { env: agent.env() }))
+        const proc = (agent.proc = spawnIn(host.ns, args, {
+          env: agent.env(),
+          label: `agent-${host.node}`,
+        }))
         const ready = waitFor(
           async () => (await agent.api('GET', '/healthz').catch(() => ({ status: 0 }))).status > 0,
           { what: `agent ${host.node} API`, timeoutMs: 15_000 },

@@ -1,4 +1,5 @@
 // Polling with a deadline: the only way tests wait for a condition (never a bare sleep).
+import { processTails } from './exec.ts'
 
 export interface WaitOptions {
   timeoutMs?: number
@@ -24,6 +25,10 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : ''
+      // what the file's agents logged is the other half of why the wait ran out
+      const tails = processTails()
+      if (tails)
+        console.error(`[waitFor] timed out waiting for ${opts.what}; the agents' logs:\n${tails}`)
       throw new Error(`timed out after ${opts.timeoutMs ?? 5000} ms waiting for ${opts.what}${why}`)
     }
     await Bun.sleep(interval)

@@ -1,7 +1,7 @@
 // The embedded store on a unix socket for the host that serves it (issue 17: the store host's
 // agent skips TLS to its own store). Real thread, real libSQL, real sockets: the socket is 0600
 // in a 0700 directory, it keeps the token check (only TLS is dropped), a blocking query parks on
-// it past Bun's idle timeout, joiners still use TLS, a stale socket from a crash is replaced,
+// it past Bun's idle timeout and one that waits out its wait is answered, joiners still use TLS, a stale socket from a crash is replaced,
 // anything else at its path is refused, and stop removes it.
 import { afterAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -108,6 +108,22 @@ describe('the embedded store on a unix socket', () => {
     expect(woke.index).toBeGreaterThan(index)
     expect(woke.value.map((x) => x.key)).toEqual(['weft/v1/parked/0', 'weft/v1/parked/a'])
   }, 30_000)
+
+  test('a blocking query that waits out its whole wait, past 30 s, is answered, not closed', async () => {
+    // what a quiet cluster makes of the agent's watches: no write comes, the wait runs out, and
+    // the store answers with the same index. With an idle timeout on this socket (30 s, as
+    // serveKv's) Bun closed such a connection instead (CI: doctor-probes' MTU case), since on a
+    // unix listener it ignores the query's server.timeout(req, 0)
+    const e = await threaded('s6')
+    const client = new ConsulClient(e.localClientOptions!)
+    await client.kv.put('weft/v1/quiet/0', 'there')
+    const { index } = await client.kv.list('weft/v1/quiet/', {})
+    const started = performance.now()
+    const r = await client.kv.list('weft/v1/quiet/', { index, waitMs: 35_000, retries: 0 })
+    expect(performance.now() - started).toBeGreaterThan(34_000)
+    expect(r.index).toBe(index)
+    expect(r.value.map((x) => x.key)).toEqual(['weft/v1/quiet/0'])
+  }, 70_000)
 
   test('a stale socket from a crash is replaced; stop removes the socket, and the client says where it was', async () => {
     const socket = socketOf('s4')

@@ -1,8 +1,9 @@
 // The embedded store on its own thread (src/kv/secure/store-thread.ts), as the agent serves it:
 // it answers its own client and the join command's, keeps answering while the thread that
-// started it is blocked (the reason it has a thread), reports its own heap, reports a start that fails, and stops.
+// started it is blocked (the reason it has a thread), reports its own heap, reports a start that fails, and stops;
+// a thread that ends on its own says so (ended) and leaves nothing to wait for.
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -13,6 +14,7 @@ import {
   serveEmbeddedStoreInThread,
   type ThreadedEmbeddedStore,
 } from '../../src/kv/index.ts'
+import { StoreThreadEndedError, thrownText } from '../../src/kv/secure/store-thread.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-kv-thread-'))
 const stops: (() => Promise<void>)[] = []
@@ -95,6 +97,38 @@ describe('serveEmbeddedStoreInThread', () => {
     const err = (await threaded('h4', first.port).catch((x) => x)) as Error
     expect(err).toBeInstanceOf(Error)
     expect(err.message).toMatch(/port|address|in use|EADDRINUSE/i)
+  })
+
+  test('a thread that ends on its own: ended says why; stop and memory do not wait for it', async () => {
+    // the worker's test-only switch (store-worker.ts): it throws once this file exists
+    const fault = join(dir, 'fault')
+    process.env.WEFT_TEST_STORE_THREAD_FAULT = fault
+    let e: ThreadedEmbeddedStore
+    try {
+      e = await threaded('ends')
+    } finally {
+      delete process.env.WEFT_TEST_STORE_THREAD_FAULT // read once, as the thread starts
+    }
+    const own = new ConsulClient(e.clientOptions)
+    await own.kv.put('weft/v1/x', 'before')
+    writeFileSync(fault, '')
+    const ended = await e.ended
+    expect(ended).toBeInstanceOf(StoreThreadEndedError)
+    expect(ended.message).toContain(`error: a test fault (${fault} exists)`)
+    expect(ended.message).toContain('the agent exits so that its supervisor starts it again')
+    expect(ended.message).not.toContain('|') // Bun's source excerpt is left out
+    await expect(e.memory()).rejects.toThrow("the embedded store's thread has ended")
+    const started = performance.now()
+    await e.stop()
+    expect(performance.now() - started).toBeLessThan(1000) // not the 10 s a live thread gets
+  })
+
+  test("thrownText: a Worker error's own line and first frame, without Bun's source excerpt", () => {
+    const bun =
+      '3 | const x = 1\n4 |   throw new Error(`boom`)\n              ^\nerror: boom\n      at <anonymous> (src/w.ts:4:9)\n      at run (src/w.ts:9:1)\n'
+    expect(thrownText(bun)).toBe('error: boom (at <anonymous> (src/w.ts:4:9))')
+    expect(thrownText('TypeError: x is not a function')).toBe('TypeError: x is not a function')
+    expect(thrownText('something else entirely')).toBe('something else entirely')
   })
 
   test('stop closes the listener', async () => {

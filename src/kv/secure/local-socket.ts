@@ -33,10 +33,14 @@ export function serveLocalSocket(kv: KvServer, path: string): LocalSocket {
   let requests = 0
   const bun = Bun.serve({
     unix: path,
-    // as serveKv's listener: with Bun's default (10 s) a blocking query on a reused connection
-    // is cut at 10 s although it lifts its timeout (Bun 1.4.5); Bun's types omit it for unix
-    // sockets, it applies all the same
-    ...({ idleTimeout: 30 } as object),
+    // No idle timeout on this socket. On a unix listener Bun (1.4.5) ignores server.timeout(req,
+    // 0), the lift every blocking query asks for (blocking.ts), so any idle timeout also cuts a
+    // parked long poll: with 30 s, the agent's 60 s watches were closed "before an answer came"
+    // whenever the cluster was quiet that long, and the agent called its own store unreachable
+    // (CI, doctor-probes' MTU case). Only this host's own agent can open the socket (0600 in a
+    // 0700 directory), so an idle connection here is its pool's, never a stranger's. Bun's types
+    // omit idleTimeout for unix sockets; it applies all the same.
+    ...({ idleTimeout: 0 } as object),
     fetch: (req, server) => {
       requests++
       return kv.fetch(req, { server })

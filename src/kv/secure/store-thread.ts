@@ -14,6 +14,8 @@ export type ToStoreThread =
       options: Omit<EmbeddedStoreOptions, 'onBackgroundError'>
       /** Also serve the store on this unix socket, for this host's own client. */
       localSocket?: string
+      /** Test-only: the thread throws once this file exists (WEFT_TEST_STORE_THREAD_FAULT). */
+      faultFile?: string
     }
   | { type: 'stop' }
   | { type: 'memory'; id: number; collect: boolean }
@@ -60,8 +62,32 @@ export interface ThreadedEmbeddedStore {
   joinCommand: string
   /** The thread's heap; `collect` runs a full collection there first (a measuring aid). */
   memory(collect?: boolean): Promise<StoreThreadMemory>
+  /**
+   * Resolves when the thread ends while nobody stopped it (an uncaught error, an exit): this
+   * host's store then answers no one, so the agent exits and its supervisor restarts it.
+   */
+  ended: Promise<StoreThreadEndedError>
   /** Stop serving and close the store's database; then the thread ends. */
   stop(): Promise<void>
+}
+
+/**
+ * The store's thread ended on its own. Not restarted in place: the store's database and its
+ * listeners belong to that thread, and Bun (1.4.5) may keep a dead Worker's listening socket
+ * bound for the life of the process, so a new thread could not take the port again; a new
+ * process can, and the datapath stays programmed meanwhile (live restore).
+ */
+export class StoreThreadEndedError extends Error {
+  override name = 'StoreThreadEndedError'
+  constructor(
+    readonly exitCode: number | undefined,
+    readonly thrown?: string,
+  ) {
+    super(
+      `the embedded store's thread ended (exit code ${exitCode ?? 'unknown'})${thrown ? `: ${thrown}` : ''}; ` +
+        "this host's store no longer answers anyone: the agent exits so that its supervisor starts it again (the datapath stays programmed)",
+    )
+  }
 }
 
 /**
@@ -82,6 +108,12 @@ export async function serveEmbeddedStoreInThread(
   let stopped: ((error?: string) => void) | undefined
   const memoryAsked = new Map<number, (m: StoreThreadMemory) => void>()
   let memoryId = 0
+  let stopping: Promise<void> | undefined
+  // the thread's last uncaught error: what a thread that ends on its own died of
+  let lastError: string | undefined
+  let gone = false
+  let endedAlone!: (e: StoreThreadEndedError) => void
+  const ended = new Promise<StoreThreadEndedError>((resolve) => (endedAlone = resolve))
   const started = new Promise<Extract<FromStoreThread, { type: 'started' }>>((resolve, reject) => {
     worker.onmessage = (e: MessageEvent<FromStoreThread>) => {
       const m = e.data
@@ -96,12 +128,24 @@ export async function serveEmbeddedStoreInThread(
       }
     }
     worker.onerror = (e) => {
-      const err = new Error(`the embedded store's thread failed: ${e.message}`)
+      lastError = thrownText(e.message)
+      const err = new Error(`the embedded store's thread failed: ${lastError}`)
       reject(err)
       onBackgroundError?.("the embedded store's thread failed", err)
     }
+    // Bun's 'close' carries the thread's exit code; it comes for every end, asked for or not
+    worker.addEventListener('close', (e) => {
+      gone = true
+      const code = (e as Event & { code?: number }).code
+      const err = new StoreThreadEndedError(code, lastError)
+      reject(err) // before 'started': the start fails with it
+      if (stopping) stopped?.()
+      else endedAlone(err)
+    })
   })
-  worker.postMessage({ type: 'start', options, localSocket } satisfies ToStoreThread)
+  // read here: a Worker sees the environment the process started with, not later changes
+  const faultFile = process.env.WEFT_TEST_STORE_THREAD_FAULT || undefined
+  worker.postMessage({ type: 'start', options, localSocket, faultFile } satisfies ToStoreThread)
   let s: Awaited<typeof started>
   try {
     s = await started
@@ -109,22 +153,25 @@ export async function serveEmbeddedStoreInThread(
     worker.terminate()
     throw e
   }
-  let stopping: Promise<void> | undefined
   return {
     url: s.url,
     port: s.port,
     clientOptions: s.clientOptions,
     localClientOptions: s.localClientOptions,
     joinCommand: s.joinCommand,
+    ended,
     memory: (collect = false) =>
       new Promise<StoreThreadMemory>((resolve, reject) => {
         if (stopping) return reject(new Error('the embedded store is stopping'))
+        if (gone) return reject(new Error("the embedded store's thread has ended"))
         const id = ++memoryId
         memoryAsked.set(id, resolve)
         worker.postMessage({ type: 'memory', id, collect } satisfies ToStoreThread)
       }),
     stop: () =>
       (stopping ??= new Promise<void>((resolve, reject) => {
+        // a thread that ended on its own has nothing left to stop (ended said why)
+        if (gone) return resolve()
         // a thread that does not answer is ended anyway: the agent's stop must not hang on it
         const timer = setTimeout(() => stopped?.('its thread did not stop within 10 s'), 10_000)
         stopped = (error) => {
@@ -136,4 +183,16 @@ export async function serveEmbeddedStoreInThread(
         worker.postMessage({ type: 'stop' } satisfies ToStoreThread)
       })),
   }
+}
+
+/**
+ * What a Worker's uncaught error says, without the source excerpt Bun (1.4.5) puts in the
+ * event's message (its `error` is null): the "error: …" line and the first frame after it.
+ */
+export function thrownText(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim())
+  const at = lines.findIndex((l) => /^(?:[A-Za-z]*Error|error): /.test(l))
+  if (at < 0) return message.trim()
+  const frame = lines.slice(at + 1).find((l) => l.startsWith('at '))
+  return frame ? `${lines[at]} (${frame})` : lines[at]!
 }

@@ -7,7 +7,7 @@ import {
   type EmbeddedStoreOptions,
 } from './store-access.ts'
 import { heapStats } from 'bun:jsc'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { serveLocalSocket, type LocalSocket } from './local-socket.ts'
 import { startStoreProfile, type StoreProfile } from './store-profile.ts'
@@ -23,10 +23,23 @@ const profile: StoreProfile | undefined = profileDir ? startStoreProfile(profile
 // a measuring aid: each memory question (a /metrics scrape) appends the thread's whole heap
 // census and what the store holds to WEFT_STORE_CENSUS/store-census-PID.jsonl
 const censusDir = process.env.WEFT_STORE_CENSUS
+/**
+ * Test-only (WEFT_TEST_STORE_THREAD_FAULT, passed in by store-thread.ts): once `file` exists,
+ * this thread throws an error nothing catches, as a bug would (test/agent/store-thread-ends.test.ts).
+ */
+function faultWhen(file: string): void {
+  const check = setInterval(() => {
+    if (!existsSync(file)) return
+    clearInterval(check)
+    throw new Error(`a test fault (${file} exists)`)
+  }, 100)
+  check.unref()
+}
 
 self.onmessage = async (e: MessageEvent<ToStoreThread>) => {
   const m = e.data
   if (m.type === 'start') {
+    if (m.faultFile) faultWhen(m.faultFile)
     const o: EmbeddedStoreOptions = {
       ...m.options,
       onBackgroundError: (what, err) =>
