@@ -17,6 +17,7 @@ export function followStore(
       await mirror.apply(event)
     },
     {
+      onAnswer: () => status.answered(),
       onError(e) {
         status.failed((e as Error).message)
         // a store that is not the one we trust is a configuration error, not an outage

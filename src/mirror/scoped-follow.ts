@@ -315,6 +315,7 @@ export class ScopedFollower {
         })
       },
       {
+        onAnswer: () => status.answered(),
         onError(e) {
           status.failed((e as Error).message)
           log?.debug({ prefix, err: (e as Error).message }, 'watch failed; backing off')

@@ -40,6 +40,11 @@ export type WatchEvent =
 export interface WatchHandlers {
   /** Called for every failed round; the watch keeps going with backoff. */
   onError?(err: unknown): void
+  /**
+   * Called whenever the store answered the watch, also when nothing changed: after a failure,
+   * a quiet store is reachable again long before its next change.
+   */
+  onAnswer?(): void
 }
 
 export interface StoreWatch {

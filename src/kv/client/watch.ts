@@ -22,6 +22,8 @@ export interface WatchOptions {
   signal?: AbortSignal
   /** Called for every failed round (the loop keeps going). */
   onError?: (err: unknown, attempt: number) => void
+  /** Called for every answered round, also one in which nothing changed. */
+  onAnswer?: () => void
   consistency?: QueryOptions['consistency']
 }
 
@@ -63,6 +65,7 @@ export function watchQuery<T>(
             'X-Consul-Index is missing or 0 (busy-loop guard)',
           )
         backoff.reset()
+        o.onAnswer?.()
         if (r.index < index) {
           // Restore, tombstone reap or another cluster: start over with a non-blocking read.
           index = 0n

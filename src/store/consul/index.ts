@@ -167,6 +167,7 @@ export class ConsulStore implements ClusterStore {
         paceFactor: 10,
         rateLimit: { burst: 10, perSecond: 50 },
         onError: (e) => h.onError?.(e),
+        onAnswer: () => h.onAnswer?.(),
       },
     )
   }

@@ -72,6 +72,7 @@ export function etcdWatch(
             { key: b64(prefix), count_only: true, limit: 1 },
             streamAc.signal,
           )
+          h.onAnswer?.()
         } catch (e) {
           if (streamAc.signal.aborted) return
           probeFailed = e
@@ -139,6 +140,7 @@ export function etcdWatch(
     }
     if (r.created) {
       backoff = 100
+      h.onAnswer?.()
       // a stream resumed after a failure: tell the follower the store answers again (a wake-up
       // at the revision already delivered); after a fresh snapshot it knows already
       if (resumed) await onEvent({ kind: 'delta', put: [], deleted: [], revision: delivered! })
