@@ -77,6 +77,8 @@ export interface KvServerOptions {
    * without the trim; its saving (~2.8 MB) is inside the RSS noise.
    */
   idleTrimMs?: number
+  /** Records of recent changes kept for delta reads (engine.ts, commit-log.ts; default 4,096). */
+  logCapacity?: number
   /** Where a failed background task (tombstone reaping) is reported; default stderr. */
   onBackgroundError?: (what: string, err: unknown) => void
 }
@@ -92,7 +94,7 @@ export interface KvServer {
 }
 
 export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
-  const engine = await KvEngine.open(o.dbPath)
+  const engine = await KvEngine.open(o.dbPath, { logCapacity: o.logCapacity })
   const notifier = new Notifier()
   engine.onCommit((e) => notifier.notify(e))
   const opts: ServerOptions = {
