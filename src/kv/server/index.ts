@@ -52,7 +52,7 @@ import { registerKvRoutes } from './kv-routes.ts'
 import { registerSessionRoutes } from './session-routes.ts'
 import { registerTxnRoutes } from './txn-routes.ts'
 import { registerStatusRoutes } from './status-routes.ts'
-import { requireToken } from './auth.ts'
+import { tokenCheck } from './auth.ts'
 
 export interface KvServerOptions {
   /** libSQL database file (created if missing). */
@@ -84,7 +84,7 @@ export interface KvServerOptions {
 }
 
 export interface KvServer {
-  app: Hono<{ Bindings: BunEnv }>
+  /** Every request enters here: the token check, then the routes. */
   fetch: (req: Request, env?: BunEnv) => Response | Promise<Response>
   /** Parked blocking queries, current index, and table sizes (tests, metrics). */
   stats(): { waiters: number; index: bigint; keys: number; tombstones: number; sessions: number }
@@ -118,12 +118,10 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   const idleMs = o.idleTrimMs ?? 0
   const idle = idleMs > 0 ? trimWhenIdle(engine, prefixReads, { idleMs }) : undefined
 
+  // No middleware in the app: each request is Hono's single-handler dispatch (no compose, no
+  // frames suspended around the route), which is what a parked long poll holds for minutes.
+  // The token check and the policy header wrap the app instead (fetch below).
   const app = new Hono<{ Bindings: BunEnv }>()
-  app.use('*', async (c, next) => {
-    await next()
-    c.res.headers.set('X-Consul-Default-ACL-Policy', opts.token ? 'deny' : 'allow')
-  })
-  if (opts.token) app.use('*', requireToken(opts.token))
   registerKvRoutes(app, ctx)
   registerSessionRoutes(app, ctx)
   registerTxnRoutes(app, ctx)
@@ -149,9 +147,21 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   )
   gc.unref?.()
 
+  const denied = opts.token ? tokenCheck(opts.token) : () => undefined
+  const policy = opts.token ? 'deny' : 'allow'
+  const withPolicy = (res: Response) => {
+    res.headers.set('X-Consul-Default-ACL-Policy', policy)
+    return res
+  }
+  const fetch = (req: Request, env?: BunEnv): Response | Promise<Response> => {
+    const refused = denied(req)
+    if (refused) return withPolicy(refused)
+    const res = app.fetch(req, env ?? {})
+    return res instanceof Promise ? res.then(withPolicy) : withPolicy(res)
+  }
+
   return {
-    app,
-    fetch: (req, env) => app.fetch(req, env ?? {}),
+    fetch,
     stats: () => ({
       waiters: notifier.size,
       index: engine.index,
