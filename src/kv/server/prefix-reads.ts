@@ -136,7 +136,10 @@ export class PrefixReads {
   }
 
   read(prefix: string): PrefixRead {
-    return this.kept(prefix)
+    const r = this.kept(prefix)
+    // listed now, in the turn its index was taken (a delta-only prefix is never listed)
+    void r.entries
+    return r
   }
 
   /**
