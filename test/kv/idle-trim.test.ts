@@ -84,7 +84,9 @@ describe('trimWhenIdle', () => {
     })
     try {
       for (const k of ['a', 'b', 'c'])
-        expect((await kv.app.request(`/v1/kv/p/${k}`, { method: 'PUT', body: k })).status).toBe(200)
+        expect(
+          (await kv.fetch(new Request(`http://x/v1/kv/p/${k}`, { method: 'PUT', body: k }))).status,
+        ).toBe(200)
       const list = await (await kv.fetch(new Request('http://x/v1/kv/p/?recurse'))).text()
       expect(kv.census()).toMatchObject({ keys: 3, cached_prefixes: 1, cached_entryJsons: 3 })
       await waitFor(() => kv.census().idleTrims === 1, { what: "the server's trim" })

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { emptyChange, KvEngine } from '../../src/kv/server/engine.ts'
-import { PrefixReads } from '../../src/kv/server/prefix-reads.ts'
+import { entryJson, PrefixReads } from '../../src/kv/server/prefix-reads.ts'
 import { entryToWire, type KvEntry } from '../../src/kv/types.ts'
 import { stringifyJson } from '../../src/kv/json.ts'
 import { entry } from './helpers.ts'
@@ -78,5 +78,21 @@ describe('PrefixReads', () => {
     expect(reads.read('empty/').index).toBe(i5)
     other.close()
     await engine.close()
+  })
+})
+
+describe('entryJson', () => {
+  test('the same text as the generic wire JSON, for every kind of entry', () => {
+    const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + 11) % 256)
+    const cases: KvEntry[] = [
+      entry('plain', 'v', 5n),
+      { ...entry('empty value', '', 7n), value: new Uint8Array(0) },
+      { ...entry('binary', '', 9n), value: bytes(1), flags: 18446744073709551615n },
+      { ...entry('locked', 'x', 3n), value: bytes(188), session: 'a-session', lockIndex: 4n },
+      { ...entry('odd "key"\\ é ☃ \u0001', 'x', 2n), createIndex: 1n, modifyIndex: 2n ** 60n },
+      { ...entry('two', 'x', 2n), value: bytes(2) },
+      { ...entry('three', 'x', 2n), value: bytes(3) },
+    ]
+    for (const e of cases) expect(entryJson(e)).toBe(stringifyJson(entryToWire(e)))
   })
 })

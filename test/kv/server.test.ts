@@ -172,7 +172,9 @@ describe('kv server decisions', () => {
       advertise: '127.0.0.1:1',
     })
     try {
-      expect((await kv.app.request('/v1/kv/a', { method: 'PUT', body: 'z' })).status).toBe(200)
+      expect(
+        (await kv.fetch(new Request('http://x/v1/kv/a', { method: 'PUT', body: 'z' }))).status,
+      ).toBe(200)
       const r = await kv.fetch(new Request('http://x/v1/kv/a?raw'))
       expect(await r.text()).toBe('z')
     } finally {

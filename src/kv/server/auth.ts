@@ -3,13 +3,18 @@
 // identity, so a stranger learns nothing, not even which keys exist or who the leader is.
 // Consul's three spellings are accepted: X-Consul-Token, ?token=, Authorization: Bearer.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { MiddlewareHandler } from 'hono'
-import { requestUrl, textResponse, type BunEnv } from './http.ts'
+import { requestUrl, textResponse } from './http.ts'
 
-export function requireToken(token: string): MiddlewareHandler<{ Bindings: BunEnv }> {
+/**
+ * The check as a plain function of the request, run before the routes (index.ts) and not as
+ * Hono middleware: a middleware stays suspended in `await next()` for as long as the route
+ * runs, and a parked long poll runs for minutes (~300 of them at 1,000 endpoints).
+ * Returns the refusal, or undefined when the request may go on.
+ */
+export function tokenCheck(token: string): (req: Request) => Response | undefined {
   const want = digest(token)
-  return async (c, next) => {
-    const got = presentedToken(c.req.raw)
+  return (req) => {
+    const got = presentedToken(req)
     if (!got) {
       return textResponse(
         403,
@@ -18,7 +23,7 @@ export function requireToken(token: string): MiddlewareHandler<{ Bindings: BunEn
     }
     // Compare fixed-length digests: the time taken says nothing about the token's length or prefix.
     if (!timingSafeEqual(digest(got), want)) return textResponse(403, 'ACL not found')
-    await next()
+    return undefined
   }
 }
 

@@ -9,6 +9,7 @@ import { EngineDb } from './engine-db.ts'
 import type { KvEntry, SessionInfo } from '../types.ts'
 import { fromI64, toI64 } from '../u64.ts'
 import { persistStatements, type PersistedCommit } from './persist-sql.ts'
+import { CommitLog } from './commit-log.ts'
 
 export interface Tombstone {
   index: bigint
@@ -38,6 +39,15 @@ interface PendingWrite {
 export const emptyChange = (): Change => ({ kv: new Map(), sessionsPut: [], sessionsDelete: [] })
 const isEmpty = (c: Change) =>
   c.kv.size === 0 && c.sessionsPut.length === 0 && c.sessionsDelete.length === 0
+
+export interface KvEngineOptions {
+  /**
+   * Records the log of recent changes holds (commit-log.ts): a delta read whose reader is at
+   * most this many key changes behind costs the changes, one further behind a walk of its
+   * prefix. 4,096 records are ~64 kB of slots (the keys are the entries' own strings).
+   */
+  logCapacity?: number
+}
 
 const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)',
@@ -78,10 +88,17 @@ export class KvEngine {
   commits = 0
   private listeners: ((e: CommitEvent) => void)[] = []
   private closed = false
+  /** The recent KV changes, for delta reads (see commit-log.ts); starts at the loaded index. */
+  readonly log: CommitLog
 
-  private constructor(private readonly db: EngineDb) {}
+  private constructor(
+    private readonly db: EngineDb,
+    logCapacity: number,
+  ) {
+    this.log = new CommitLog(logCapacity, 0n)
+  }
 
-  static async open(dbPath: string): Promise<KvEngine> {
+  static async open(dbPath: string, o: KvEngineOptions = {}): Promise<KvEngine> {
     const db = EngineDb.open(dbPath)
     try {
       // WAL + synchronous=FULL: one fsync per commit (~0.3 ms measured), so a committed index
@@ -93,8 +110,9 @@ export class KvEngine {
       // keys (bench/parked-rss.ts), and the OS page cache holds the file anyway.
       db.exec('PRAGMA cache_size=-256')
       db.transaction(SCHEMA.map((sql) => ({ sql })))
-      const s = new KvEngine(db)
+      const s = new KvEngine(db, o.logCapacity ?? 4096)
       s.load()
+      s.log.floor = s.index
       return s
     } catch (e) {
       db.close()
@@ -234,8 +252,10 @@ export class KvEngine {
     const now = Date.now()
     this.index = next
     this.version++
+    const logMark = this.log.seq
     const revived: string[] = []
     for (const [key, e] of c.kv) {
+      this.log.append(next, key)
       if (e) {
         if (this.tombstones.has(key)) revived.push(key)
         if (!this.entries.has(key)) this.sorted.add(key)
@@ -253,6 +273,7 @@ export class KvEngine {
     const undo = () => {
       Object.assign(this, before)
       this.version++
+      this.log.truncate(logMark)
       for (const { k, e, t } of kvBefore) {
         if (e) {
           if (!this.entries.has(k)) this.sorted.add(k)

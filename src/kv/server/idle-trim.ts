@@ -1,8 +1,9 @@
-// Give back what a burst of writes left behind once the store goes quiet. During a burst the
-// list cache (prefix-reads.ts) keeps each listed entry's JSON, a second copy of its value, and
-// JSC grows the thread's heap for the garbage every woken long poll makes; at rest nothing
-// reads that cache until the next change, and the collector rarely runs (little is allocated),
-// so both stayed until the next burst. A commit re-arms one timer; after `idleMs` without one
+// Give back what a burst of writes left behind once the store goes quiet. The list cache
+// (prefix-reads.ts) keeps the last version's answers (and their JSON) and each read prefix's
+// known index until the next change; at rest nothing reads them until then, and the collector
+// rarely runs (little is allocated). It used to keep every listed entry's JSON for the entry's
+// lifetime (~2.5 MB at 3,000 endpoints), which this trim was made for; answers no longer keep
+// it, so what is left to drop is small. A commit re-arms one timer; after `idleMs` without one
 // the cache is dropped, once per burst (at rest nothing commits: session renewals are in memory
 // only); the collector frees it at its next run.
 import type { KvEngine } from './engine.ts'

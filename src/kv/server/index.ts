@@ -52,7 +52,7 @@ import { registerKvRoutes } from './kv-routes.ts'
 import { registerSessionRoutes } from './session-routes.ts'
 import { registerTxnRoutes } from './txn-routes.ts'
 import { registerStatusRoutes } from './status-routes.ts'
-import { requireToken } from './auth.ts'
+import { tokenCheck } from './auth.ts'
 
 export interface KvServerOptions {
   /** libSQL database file (created if missing). */
@@ -74,15 +74,18 @@ export interface KvServerOptions {
    * Quiet time after the last commit before the list cache is dropped (idle-trim.ts); default 0
    * = never. Off by default until an intermittent CI failure (the store host's store closing every
    * request in test/doctor/doctor-probes.test.ts) is explained: first suspected, it also came
-   * without the trim; its saving (~2.8 MB) is inside the RSS noise.
+   * without the trim. Its former saving (~2.8 MB of entry JSON) is gone without it now: answers no
+   * longer keep their entries' JSON (prefix-reads.ts).
    */
   idleTrimMs?: number
+  /** Records of recent changes kept for delta reads (engine.ts, commit-log.ts; default 4,096). */
+  logCapacity?: number
   /** Where a failed background task (tombstone reaping) is reported; default stderr. */
   onBackgroundError?: (what: string, err: unknown) => void
 }
 
 export interface KvServer {
-  app: Hono<{ Bindings: BunEnv }>
+  /** Every request enters here: the token check, then the routes. */
   fetch: (req: Request, env?: BunEnv) => Response | Promise<Response>
   /** Parked blocking queries, current index, and table sizes (tests, metrics). */
   stats(): { waiters: number; index: bigint; keys: number; tombstones: number; sessions: number }
@@ -92,7 +95,7 @@ export interface KvServer {
 }
 
 export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
-  const engine = await KvEngine.open(o.dbPath)
+  const engine = await KvEngine.open(o.dbPath, { logCapacity: o.logCapacity })
   const notifier = new Notifier()
   engine.onCommit((e) => notifier.notify(e))
   const opts: ServerOptions = {
@@ -116,12 +119,10 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   const idleMs = o.idleTrimMs ?? 0
   const idle = idleMs > 0 ? trimWhenIdle(engine, prefixReads, { idleMs }) : undefined
 
+  // No middleware in the app: each request is Hono's single-handler dispatch (no compose, no
+  // frames suspended around the route), which is what a parked long poll holds for minutes.
+  // The token check and the policy header wrap the app instead (fetch below).
   const app = new Hono<{ Bindings: BunEnv }>()
-  app.use('*', async (c, next) => {
-    await next()
-    c.res.headers.set('X-Consul-Default-ACL-Policy', opts.token ? 'deny' : 'allow')
-  })
-  if (opts.token) app.use('*', requireToken(opts.token))
   registerKvRoutes(app, ctx)
   registerSessionRoutes(app, ctx)
   registerTxnRoutes(app, ctx)
@@ -147,9 +148,21 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   )
   gc.unref?.()
 
+  const denied = opts.token ? tokenCheck(opts.token) : () => undefined
+  const policy = opts.token ? 'deny' : 'allow'
+  const withPolicy = (res: Response) => {
+    res.headers.set('X-Consul-Default-ACL-Policy', policy)
+    return res
+  }
+  const fetch = (req: Request, env?: BunEnv): Response | Promise<Response> => {
+    const refused = denied(req)
+    if (refused) return withPolicy(refused)
+    const res = app.fetch(req, env ?? {})
+    return res instanceof Promise ? res.then(withPolicy) : withPolicy(res)
+  }
+
   return {
-    app,
-    fetch: (req, env) => app.fetch(req, env ?? {}),
+    fetch,
     stats: () => ({
       waiters: notifier.size,
       index: engine.index,

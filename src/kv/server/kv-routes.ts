@@ -24,6 +24,7 @@ import {
 import { DELTA_HEADER, SINCE_PARAM } from '../delta-wire.ts'
 import { emptyChange } from './engine.ts'
 import { evaluate, type EngineOp } from './txn.ts'
+import type { PrefixDelta, PrefixRead } from './prefix-reads.ts'
 
 const PREFIX = '/v1/kv/'
 export const MAX_KEY_BYTES = 8192
@@ -103,16 +104,18 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
     ctx,
     b,
     (e) => e.kvKeys.some((k) => k.startsWith(key)),
-    () => {
-      // the delta is taken in the same turn as the read, so both see one state of the store
-      const read = ctx.prefixReads.read(key)
+    (): { index: bigint; delta: PrefixDelta } | { index: bigint; read: PrefixRead } => {
+      // a delta costs the changes since `since`; only a reader the store cannot answer so
+      // (see PrefixReads.delta) gets the list, read in the same turn: one state of the store
       const delta = since === undefined ? undefined : ctx.prefixReads.delta(key, since)
-      return { index: read.index, read, delta }
+      if (delta) return { index: delta.index, delta }
+      const read = ctx.prefixReads.read(key)
+      return { index: read.index, read }
     },
     key,
   )
   const meta = queryMeta(r.index, mode)
-  if (r.delta)
+  if ('delta' in r)
     return new Response(r.delta.body(), {
       status: 200,
       headers: { 'Content-Type': 'application/json', ...meta, [DELTA_HEADER]: since!.toString() },
