@@ -279,6 +279,43 @@ export function census(s: Snapshot, minBytes: number, maxDepth: number): HeapCen
   return { nodes: post.length - 1, selfBytes, byClass, tree, unreached }
 }
 
+/**
+ * Strings by pattern (hex runs as H, digits as N): how many cells, and how many are copies of a
+ * string another cell already holds (the same id parsed again by each module that keeps it).
+ */
+export function stringCopies(
+  s: Snapshot,
+): { pattern: string; cells: number; copies: number; bytes: number }[] {
+  const meta = s.snapshot.meta
+  const NF = meta.node_fields.length
+  const fType = meta.node_fields.indexOf('type')
+  const fName = meta.node_fields.indexOf('name')
+  const fSelf = meta.node_fields.indexOf('self_size')
+  const stringType = meta.node_types[0].indexOf('string')
+  const byValue = new Map<string, { n: number; bytes: number }>()
+  for (let i = 0; i < s.nodes.length; i += NF) {
+    if (s.nodes[i + fType] !== stringType) continue
+    const v = s.strings[s.nodes[i + fName]!]!
+    const b = byValue.get(v) ?? { n: 0, bytes: 0 }
+    b.n++
+    b.bytes += s.nodes[i + fSelf]!
+    byValue.set(v, b)
+  }
+  const byPattern = new Map<string, { cells: number; copies: number; bytes: number }>()
+  for (const [v, b] of byValue) {
+    const pattern = v
+      .replace(/[0-9a-f]{8,}/g, 'H')
+      .replace(/\d+/g, 'N')
+      .slice(0, 50)
+    const p = byPattern.get(pattern) ?? { cells: 0, copies: 0, bytes: 0 }
+    p.cells += b.n
+    p.copies += b.n - 1
+    p.bytes += b.bytes
+    byPattern.set(pattern, p)
+  }
+  return [...byPattern].map(([pattern, p]) => ({ pattern, ...p })).sort((a, b) => b.bytes - a.bytes)
+}
+
 function kb(b: number): string {
   return `${(b / 1024).toFixed(0)} KB`
 }
@@ -300,6 +337,13 @@ function main(): void {
   for (const u of c.unreached.slice(0, 40))
     console.log(
       `  ${kb(u.retainedBytes).padStart(9)} ${String(u.objects).padStart(8)} ${String(u.count).padStart(7)}  ${u.what}`,
+    )
+  console.log(
+    '\nstrings by pattern (H = hex run, N = digits): bytes, cells, copies of a value another cell holds',
+  )
+  for (const p of stringCopies(s).slice(0, 25))
+    console.log(
+      `  ${kb(p.bytes).padStart(9)} ${String(p.cells).padStart(7)} ${String(p.copies).padStart(7)}  ${JSON.stringify(p.pattern)}`,
     )
   if (o.json) writeFileSync(o.json, JSON.stringify(c, null, 1))
 }
