@@ -16,7 +16,10 @@
 // whole heap census (every object type, its heap as found and after the collection) and what
 // the store holds (keys, key and value bytes, tombstones, the list cache, its entry JSON) to
 // DIR/store-census-PID.jsonl.
-import { readFileSync, writeFileSync } from 'node:fs'
+// WEFT_AGENT_CENSUS=DIR (inherited too): after the last measurement each agent is sent SIGUSR2
+// and writes its main thread's heap snapshot to DIR (src/agent/heap-census.ts); read them with
+// bench/heap-census.ts.
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
 import { createTopology, type Topology } from '../test/harness/index.ts'
@@ -88,6 +91,8 @@ export interface MemorySplit {
   /** anonymous minus the JS heaps' capacity (agent's and store thread's): native allocations (libSQL, Bun, mimalloc) */
   nativeAnon: number
   fileBacked: number
+  /** anonymous memory in transparent huge pages (a 2 MB page is resident whole) */
+  anonHuge: number
   bpfMaps: number
   /** the largest resident mappings, by what backs them */
   top: { what: string; mb: number }[]
@@ -108,6 +113,11 @@ function mirrorSize(agent: RunningAgent): { rows: number; mb: number } {
   } finally {
     db.close()
   }
+}
+
+function anonHugeMb(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').match(/^AnonHugePages:\s+(\d+) kB/m)
+  return m ? Number(m[1]) / 1024 : 0
 }
 
 function tcpEstablished(pid: number): number {
@@ -225,9 +235,25 @@ async function split(agent: RunningAgent): Promise<MemorySplit> {
     anon: round(anonKb / 1024),
     nativeAnon: round(anonKb / 1024 - jsHeapCapacity - storeHeapCapacity),
     fileBacked: round(fileKb / 1024),
+    anonHuge: round(anonHugeMb(agent.proc.pid)),
     bpfMaps: round(bpfKb / 1024),
     top,
     anonRegions: anonRegions(agent.proc.pid),
+  }
+}
+
+/** Each agent's heap snapshot, one at a time (a snapshot costs ~100 MB for a moment). */
+async function heapCensus(agents: RunningAgent[], dir: string): Promise<void> {
+  for (const a of agents) {
+    const file = join(dir, `agent-heap-${a.node}-${a.proc.pid}.heapsnapshot`)
+    const before = existsSync(file) ? statSync(file).mtimeMs : 0
+    process.kill(a.proc.pid, 'SIGUSR2')
+    const deadline = Date.now() + 60_000
+    while (!existsSync(file) || statSync(file).mtimeMs === before) {
+      if (Date.now() > deadline) throw new Error(`${a.node}: no heap census in ${file} after 60 s`)
+      await Bun.sleep(200) // polling for the file (with the deadline above)
+    }
+    console.log(`heap census: ${file}`)
   }
 }
 
@@ -272,7 +298,9 @@ function print(label: string, rows: MemorySplit[]): void {
     console.log(
       `  CPU ${s.cpuSeconds} s since start; mirror ${s.mirror.rows} rows, ${s.mirror.mb} MB; TCP established: ${s.tcpEstablished}${s.storeParked ? `; parked on the store: ${s.storeParked}` : ''}; JS objects: ${s.objects.join(' · ')}`,
     )
-    console.log('  anon regions (resident/size MB): ' + s.anonRegions.join(' '))
+    console.log(
+      `  anon regions (resident/size MB): ${s.anonRegions.join(' ')}; in huge pages: ${s.anonHuge} MB`,
+    )
   }
 }
 
@@ -323,6 +351,7 @@ async function main(): Promise<void> {
     const settled = []
     for (const a of agents) settled.push(await split(a))
     print(`after ${o.settle} s at rest`, settled)
+    if (process.env.WEFT_AGENT_CENSUS) await heapCensus(agents, process.env.WEFT_AGENT_CENSUS)
     console.log(
       `\nconverge: ${converge.seconds === null ? 'NOT within the timeout' : `${converge.seconds.toFixed(2)} s`}` +
         ` (API ${converge.apiSeconds.toFixed(2)} s, ${converge.failures} failed calls)${converge.note ? ` ${converge.note}` : ''}`,

@@ -32,6 +32,7 @@ import { Removals } from './removals.ts'
 import { STORE_INCARNATION_FACT, highestRevision, reannounceIfStoreLost } from './incarnation.ts'
 import { SandboxFollower } from './sandboxes.ts'
 import { ConnectTimings } from './connect-timings.ts'
+import { heapCensusOnSignal } from './heap-census.ts'
 import { clusterBackend, startDockerPlugin } from '../docker/index.ts'
 
 export interface Agent {
@@ -243,6 +244,7 @@ async function build(
     log,
   })
   stack.push('agent service', () => service.close())
+  stack.push('heap census signal', heapCensusOnSignal(config.name, log))
 
   // names: each local sandbox's queries answered from this view (src/dns), following every change
   const names = startNames({

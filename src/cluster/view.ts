@@ -34,6 +34,8 @@ export function clusterView(
   }
   const seen = cache ? new Set<string>() : undefined
   addEntries(view, entries, cache, seen)
+  // a tree's endpoint keys sort before its networks and nodes: share their strings now
+  for (const e of view.endpoints.values()) shareStrings(view, e)
   if (cache && seen) for (const key of cache.keys()) if (!seen.has(key)) cache.delete(key)
   return view
 }
@@ -129,9 +131,13 @@ function addEntries(
       case 'network':
         view.networks.set(k.id, hit.record as NetworkRecord)
         break
-      case 'endpoint':
-        view.endpoints.set(k.endpointId, hit.record as EndpointRecord)
+      case 'endpoint': {
+        const e = hit.record as EndpointRecord
+        shareStrings(view, e)
+        // keyed by the record's own id string: the key's slice would be one more string per endpoint
+        view.endpoints.set(e.id === k.endpointId ? e.id : k.endpointId, e)
         break
+      }
       case 'node':
         view.nodes.set(k.name, hit.record as NodeRecord)
         break
@@ -143,6 +149,19 @@ function addEntries(
       }
     }
   }
+}
+
+/**
+ * An endpoint record's network id and node name as the network's and node's own records hold
+ * them: each parsed value has its own copies, and thousands of endpoints share a few networks
+ * and nodes (~140 B per endpoint at rest). Equal strings, so nothing reads differently.
+ */
+function shareStrings(view: ClusterView, e: EndpointRecord): void {
+  const net = view.networks.get(e.networkId)
+  if (net && net.id === e.networkId) e.networkId = net.id
+  if (e.node === undefined) return
+  const node = view.nodes.get(e.node)
+  if (node && node.name === e.node) e.node = node.name
 }
 
 /** What a mirror change carries (structurally: src/mirror/db.ts MirrorChange). */

@@ -59,7 +59,7 @@ const SET_LOCAL_ENDPOINT = `INSERT INTO local_endpoints (endpoint_id, host_ifnam
     ifindex = excluded.ifindex, status = excluded.status, error = excluded.error, updated = excluded.updated`
 
 /** SQLite page cache bound, KiB (negative cache_size = KiB). */
-const CACHE_KIB = -512
+const CACHE_KIB = -128
 
 /** How long an own write may wait for a snapshot that shows it before the snapshots win. */
 const OWN_WRITE_TTL_MS = 30_000

@@ -315,7 +315,16 @@ export class Reconciler {
     return {
       networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
       local,
-      remote: new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), JSON.stringify(r)])),
+      remote: new Map(
+        a.remoteEndpoints.map((r) => {
+          const key = remoteKey(r.vni, r.ip)
+          const fp = JSON.stringify(r)
+          // the string already held (the desired spec's, when this process programmed it), not
+          // a copy per kernel read: at rest every remote endpoint's would otherwise be kept twice
+          const had = prev?.remote.get(key)
+          return [key, had === fp ? had : fp]
+        }),
+      ),
       members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
     }
   }
