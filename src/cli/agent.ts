@@ -1,9 +1,8 @@
 // `weft agent`: run the host agent until SIGINT/SIGTERM. Flags echo Docker's daemon (its
 // --cluster-store / --cluster-advertise spellings too); config.ts validates them.
-import { parseAgentConfig, startAgent } from '../agent/index.ts'
+import { NodeNameHeldError, parseAgentConfig, startAgent } from '../agent/index.ts'
 import { createLogger } from '../log.ts'
 import type { AgentFlags } from '../agent/config.ts'
-import { NodeNameHeldError } from '../agent/registration.ts'
 import type { CliContext } from './_context.ts'
 import type { RunInput } from './spec.ts'
 

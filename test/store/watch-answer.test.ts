@@ -2,6 +2,8 @@
 // the store status (doctor, /metrics, health) followed only change events, so after one lost
 // round a quiet cluster's store read as unreachable until someone wrote. Real embedded server
 // (HTTP, engine, libSQL), stopped and started again on the same port with nothing written.
+// And a change whose handler failed (the mirror could not apply it) is delivered again, not
+// skipped until the next write: the store answering must not hide a mirror left behind.
 import { afterEach, expect, test } from 'bun:test'
 import { ConsulClient } from '../../src/kv/index.ts'
 import { ClusterMirror, MirrorDb, followStore } from '../../src/mirror/index.ts'
@@ -58,4 +60,40 @@ test('after a failed round the status is answered again without any write', asyn
   // nothing was written: no change event brought it back, the answer itself did
   expect(events).toBe(seen)
   expect(status.lastError).toBeUndefined()
+}, 30_000)
+
+test('a change the handler failed to take is delivered again without another write', async () => {
+  const srv = await startTestServer()
+  cleanups.push(() => srv.cleanup())
+  const client = new ConsulClient({ address: srv.kv.url })
+  await client.kv.put('weft/v1/nodes/n1', 'one')
+  const store = new ConsulStore(new ConsulClient({ address: srv.kv.url }), {
+    watchWaitMs: 1_000,
+  })
+  const taken: string[] = []
+  let failures = 0
+  let errors = 0
+  const watch = store.watch(
+    'weft/v1/nodes/',
+    (e) => {
+      const values = (e.kind === 'snapshot' ? e.entries : e.put).map((x) => x.value)
+      // the first delivery of the second write fails, as a mirror write that hit a full disk
+      if (values.includes('two') && failures++ === 0) throw new Error('the mirror could not apply')
+      taken.push(...values)
+    },
+    { onError: () => errors++ },
+  )
+  cleanups.push(async () => {
+    watch.stop()
+    await watch.done
+  })
+  await waitFor(() => taken.includes('one'), { what: 'the first value' })
+  await client.kv.put('weft/v1/nodes/n1', 'two')
+  // nothing else is written: the failed change itself must come again
+  await waitFor(() => taken.includes('two'), {
+    what: 'the failed change to be delivered again',
+    timeoutMs: 8_000,
+  })
+  expect(failures).toBe(2)
+  expect(errors).toBe(1)
 }, 30_000)

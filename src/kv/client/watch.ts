@@ -72,12 +72,21 @@ export function watchQuery<T>(
           continue
         }
         const moved = r.index > index
+        const before = { index, last }
         index = r.index > 1n ? r.index : 1n
         if (moved && (!last || !same?.(last.value, r.value))) {
           // kept only to compare: without `same` it would hold a second copy of every answer
           if (same) last = { value: r.value }
           const began = performance.now()
-          await onResult(r)
+          try {
+            await onResult(r)
+          } catch (e) {
+            // not delivered: ask again from where the handler last succeeded, or a quiet store
+            // answers the same index until its next write and the change is never handled
+            index = before.index
+            last = before.last
+            throw e
+          }
           if (o.paceFactor)
             paceUntil =
               began + Math.min((performance.now() - began) * o.paceFactor, o.maxPaceMs ?? 200)

@@ -106,7 +106,10 @@ export async function serveEmbeddedStoreInThread(
   const { onBackgroundError, localSocket, ...options } = o
   const worker = new Worker(workerEntry())
   let stopped: ((error?: string) => void) | undefined
-  const memoryAsked = new Map<number, (m: StoreThreadMemory) => void>()
+  const memoryAsked = new Map<
+    number,
+    { resolve(m: StoreThreadMemory): void; reject(e: Error): void }
+  >()
   let memoryId = 0
   let stopping: Promise<void> | undefined
   // the thread's last uncaught error: what a thread that ends on its own died of
@@ -123,7 +126,7 @@ export async function serveEmbeddedStoreInThread(
       else if (m.type === 'background-error') onBackgroundError?.(m.what, new Error(m.message))
       else if (m.type === 'stopped') stopped?.(m.error)
       else if (m.type === 'memory') {
-        memoryAsked.get(m.id)?.(m.memory)
+        memoryAsked.get(m.id)?.resolve(m.memory)
         memoryAsked.delete(m.id)
       }
     }
@@ -138,6 +141,9 @@ export async function serveEmbeddedStoreInThread(
       gone = true
       const code = (e as Event & { code?: number }).code
       const err = new StoreThreadEndedError(code, lastError)
+      // questions in flight get no answer from a thread that is gone
+      for (const asked of memoryAsked.values()) asked.reject(err)
+      memoryAsked.clear()
       reject(err) // before 'started': the start fails with it
       if (stopping) stopped?.()
       else endedAlone(err)
@@ -165,7 +171,7 @@ export async function serveEmbeddedStoreInThread(
         if (stopping) return reject(new Error('the embedded store is stopping'))
         if (gone) return reject(new Error("the embedded store's thread has ended"))
         const id = ++memoryId
-        memoryAsked.set(id, resolve)
+        memoryAsked.set(id, { resolve, reject })
         worker.postMessage({ type: 'memory', id, collect } satisfies ToStoreThread)
       }),
     stop: () =>

@@ -9,11 +9,6 @@
 // (a failed commit), so the log never names a change memory does not hold; `epoch` rises on
 // every undo, so anything derived from the log before it (cached prefix indexes) is dropped.
 
-export interface LoggedChange {
-  index: bigint
-  key: string
-}
-
 export class CommitLog {
   private readonly indexes: bigint[]
   private readonly keys: string[]

@@ -72,10 +72,9 @@ export interface KvServerOptions {
   maxWaitMs?: number
   /**
    * Quiet time after the last commit before the list cache is dropped (idle-trim.ts); default 0
-   * = never. Off by default until an intermittent CI failure (the store host's store closing every
-   * request in test/doctor/doctor-probes.test.ts) is explained: first suspected, it also came
-   * without the trim. Its former saving (~2.8 MB of entry JSON) is gone without it now: answers no
-   * longer keep their entries' JSON (prefix-reads.ts).
+   * = never. Its former saving (~2.8 MB of entry JSON) is gone without it: answers no longer keep
+   * their entries' JSON (prefix-reads.ts). (It was suspected in a CI failure whose cause turned
+   * out to be the local socket's idle timeout, local-socket.ts.)
    */
   idleTrimMs?: number
   /** Records of recent changes kept for delta reads (engine.ts, commit-log.ts; default 4,096). */

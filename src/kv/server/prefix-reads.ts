@@ -221,7 +221,7 @@ class KeptDelta implements PrefixDelta {
 }
 
 /** The changes after `since` (>= the log's floor) from the log: each changed key's state now. */
-export function changesFromLog(
+function changesFromLog(
   e: KvEngine,
   prefix: string,
   since: bigint,
@@ -239,7 +239,7 @@ export function changesFromLog(
 }
 
 /** The changes after `since` by walking every entry and tombstone under the prefix. */
-export function changesByWalk(
+function changesByWalk(
   e: KvEngine,
   prefix: string,
   since: bigint,
