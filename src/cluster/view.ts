@@ -34,8 +34,6 @@ export function clusterView(
   }
   const seen = cache ? new Set<string>() : undefined
   addEntries(view, entries, cache, seen)
-  // a tree's endpoint keys sort before its networks and nodes: share their strings now
-  for (const e of view.endpoints.values()) shareStrings(view, e)
   if (cache && seen) for (const key of cache.keys()) if (!seen.has(key)) cache.delete(key)
   return view
 }
@@ -108,6 +106,7 @@ function addEntries(
   cache: ParseCache | undefined,
   seen?: Set<string>,
 ): void {
+  const added: EndpointRecord[] = []
   for (const { key, value } of entries) {
     seen?.add(key)
     let hit = cache?.get(key)
@@ -133,7 +132,7 @@ function addEntries(
         break
       case 'endpoint': {
         const e = hit.record as EndpointRecord
-        shareStrings(view, e)
+        added.push(e)
         // keyed by the record's own id string: the key's slice would be one more string per endpoint
         view.endpoints.set(e.id === k.endpointId ? e.id : k.endpointId, e)
         break
@@ -149,6 +148,8 @@ function addEntries(
       }
     }
   }
+  // after the loop: endpoint keys sort before their networks and nodes, which may come in the same batch
+  for (const e of added) shareStrings(view, e)
 }
 
 /**

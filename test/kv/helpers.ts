@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serveKv, type ServedKv, type ServeKvOptions } from '../../src/kv/index.ts'
 import type { KvEntry } from '../../src/kv/types.ts'
+import { emptyChange, type KvEngine } from '../../src/kv/server/engine.ts'
 
 export interface TestServer {
   kv: ServedKv
@@ -116,3 +117,11 @@ export const entry = (key: string, value: string, next: bigint): KvEntry => ({
   createIndex: next,
   modifyIndex: next,
 })
+
+/** Write `key` = `value` straight through the engine (one commit); resolves with its index. */
+export const putEntry = (engine: KvEngine, key: string, value: string) =>
+  engine.write((next) => {
+    const change = emptyChange()
+    change.kv.set(key, entry(key, value, next))
+    return { change, result: next }
+  })

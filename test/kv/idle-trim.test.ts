@@ -5,22 +5,15 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { emptyChange, KvEngine } from '../../src/kv/server/engine.ts'
+import { KvEngine } from '../../src/kv/server/engine.ts'
 import { PrefixReads } from '../../src/kv/server/prefix-reads.ts'
 import { trimWhenIdle } from '../../src/kv/server/idle-trim.ts'
 import { createKvServer } from '../../src/kv/index.ts'
 import { waitFor } from '../harness/wait.ts'
-import { entry } from './helpers.ts'
+import { putEntry } from './helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-idle-trim-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-const put = (engine: KvEngine, key: string, value: string) =>
-  engine.write((next) => {
-    const change = emptyChange()
-    change.kv.set(key, entry(key, value, next))
-    return { change, result: next }
-  })
 
 describe('trimWhenIdle', () => {
   test('after the quiet time: cache and entry JSON dropped, one collection; reads unchanged', async () => {
@@ -29,7 +22,7 @@ describe('trimWhenIdle', () => {
     let collections = 0
     const trim = trimWhenIdle(engine, reads, { idleMs: 50, collect: () => collections++ })
     try {
-      for (let i = 0; i < 20; i++) await put(engine, `n/1/${i}`, `value ${i}`)
+      for (let i = 0; i < 20; i++) await putEntry(engine, `n/1/${i}`, `value ${i}`)
       const before = reads.read('n/1/').body()
       expect(reads.census()).toMatchObject({ prefixes: 1, bodies: 1, entryJsons: 20 })
 
@@ -39,7 +32,7 @@ describe('trimWhenIdle', () => {
       expect(reads.read('n/1/').body()).toBe(before)
 
       // the next burst trims again, once
-      await put(engine, 'n/1/x', 'x')
+      await putEntry(engine, 'n/1/x', 'x')
       await waitFor(() => trim.trims === 2, { what: 'the trim after the second burst' })
       expect(collections).toBe(2)
     } finally {
@@ -56,14 +49,14 @@ describe('trimWhenIdle', () => {
       const start = performance.now()
       // a write every ~30 ms for 400 ms: never 150 ms quiet (pacing the writes, not waiting)
       while (performance.now() - start < 400) {
-        await put(engine, 'n/2/a', String(performance.now()))
+        await putEntry(engine, 'n/2/a', String(performance.now()))
         reads.read('n/2/').body()
         expect(trim.trims).toBe(0)
         await Bun.sleep(30)
       }
       await waitFor(() => trim.trims === 1, { what: 'the trim once the writes stop' })
 
-      await put(engine, 'n/2/a', 'last')
+      await putEntry(engine, 'n/2/a', 'last')
       trim.stop()
       const stoppedAt = performance.now()
       // nothing fires after stop(): give the would-be timer twice its time, then look

@@ -11,17 +11,11 @@ import { emptyChange, KvEngine } from '../../src/kv/server/engine.ts'
 import { entryJson, PrefixReads } from '../../src/kv/server/prefix-reads.ts'
 import { entryToWire, type KvEntry } from '../../src/kv/types.ts'
 import { stringifyJson } from '../../src/kv/json.ts'
-import { entry } from './helpers.ts'
+import { entry, putEntry } from './helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-prefix-reads-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const put = (engine: KvEngine, key: string, value: string) =>
-  engine.write((next) => {
-    const change = emptyChange()
-    change.kv.set(key, entry(key, value, next))
-    return { change, result: next }
-  })
 const del = (engine: KvEngine, key: string) =>
   engine.write((next) => {
     const change = emptyChange()
@@ -35,8 +29,8 @@ describe('PrefixReads', () => {
     const path = join(dir, 'reads.db')
     const engine = await KvEngine.open(path)
     const reads = new PrefixReads(engine)
-    await put(engine, 'n/1/a', 'x')
-    const i2 = await put(engine, 'n/2/a', 'y')
+    await putEntry(engine, 'n/1/a', 'x')
+    const i2 = await putEntry(engine, 'n/2/a', 'y')
 
     const first = reads.read('n/1/')
     expect(reads.read('n/1/')).toBe(first)
@@ -45,7 +39,7 @@ describe('PrefixReads', () => {
     expect(reads.read('n/2/').index).toBe(i2)
 
     // a commit anywhere: the next read is fresh, and sees it
-    const i3 = await put(engine, 'n/1/b', 'z')
+    const i3 = await putEntry(engine, 'n/1/b', 'z')
     const second = reads.read('n/1/')
     expect(second).not.toBe(first)
     expect(keys(second)).toEqual(['n/1/a', 'n/1/b'])
@@ -54,14 +48,14 @@ describe('PrefixReads', () => {
     // a failed commit: memory rolled back, and no read keeps what it briefly showed
     const other = createClient({ url: `file:${path}` })
     await other.execute('ALTER TABLE kv RENAME TO kv_moved')
-    const lost = put(engine, 'n/1/lost', 'l')
+    const lost = putEntry(engine, 'n/1/lost', 'l')
     await expect(lost).rejects.toThrow()
     await other.execute('ALTER TABLE kv_moved RENAME TO kv')
     const afterFail = reads.read('n/1/')
     expect(keys(afterFail)).toEqual(['n/1/a', 'n/1/b'])
     expect(afterFail.index).toBe(i3)
     // the index the failed commit did not use goes to the next one, which the read must see
-    const i4 = await put(engine, 'n/1/c', 'c')
+    const i4 = await putEntry(engine, 'n/1/c', 'c')
     expect(i4).toBe(i3 + 1n)
     expect(keys(reads.read('n/1/'))).toEqual(['n/1/a', 'n/1/b', 'n/1/c'])
 
