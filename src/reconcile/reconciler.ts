@@ -10,7 +10,7 @@
 // a backoff (or at once when its desired spec changes); it never stops the rest of the pass.
 // Before this, one bad item (a deleted sandbox's veth read back as an empty name) threw out
 // of every pass, and from then on the host programmed nothing.
-import type { Datapath, LocalEndpointSpec } from '../datapath/types.ts'
+import type { Datapath, LocalEndpointSpec, RemoteEndpointSpec } from '../datapath/types.ts'
 import type { ClusterView } from '../cluster/index.ts'
 import type { ViewChange } from '../cluster/view.ts'
 import type { PeerLiveness } from './desired.ts'
@@ -315,16 +315,7 @@ export class Reconciler {
     return {
       networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
       local,
-      remote: new Map(
-        a.remoteEndpoints.map((r) => {
-          const key = remoteKey(r.vni, r.ip)
-          const fp = JSON.stringify(r)
-          // the string already held (the desired spec's, when this process programmed it), not
-          // a copy per kernel read: at rest every remote endpoint's would otherwise be kept twice
-          const had = prev?.remote.get(key)
-          return [key, had === fp ? had : fp]
-        }),
-      ),
+      remote: heldRemote(a.remoteEndpoints, prev?.remote),
       members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
     }
   }
@@ -594,6 +585,30 @@ export class Reconciler {
       this.attachFinished(f.key)
     }
   }
+}
+
+/**
+ * The kernel's remote entries (key -> fingerprint). One still as this process left it keeps the
+ * key and fingerprint strings already held (the desired spec's, when this process programmed it):
+ * the strings built here to compare are garbage after the read, not two more long-lived copies
+ * per remote endpoint at every resync.
+ */
+function heldRemote(
+  entries: RemoteEndpointSpec[],
+  prev: Map<string, string> | undefined,
+): Map<string, string> {
+  const held = new Map<string, RemoteEndpointSpec>()
+  for (const r of entries) held.set(remoteKey(r.vni, r.ip), r)
+  const out = new Map<string, string>()
+  if (prev)
+    for (const [key, fp] of prev) {
+      const r = held.get(key)
+      if (r === undefined || JSON.stringify(r) !== fp) continue
+      out.set(key, fp)
+      held.delete(key)
+    }
+  for (const [key, r] of held) out.set(key, JSON.stringify(r))
+  return out
 }
 
 /** What an incremental pass compares when no network changed. */

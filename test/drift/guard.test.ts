@@ -52,6 +52,23 @@ describe('drift guard', () => {
     expect(guard.unrepaired()).toEqual([])
   })
 
+  test('a remote endpoint removed, or its network removed, is no longer expected (nor its drift kept)', async () => {
+    const { fake, guard } = await programmed()
+    const other = { ...REMOTE, ip: '10.0.1.10', mac: '02:42:0a:00:01:0a' }
+    await guard.upsertRemoteEndpoint(other)
+    await guard.removeRemoteEndpoint(REMOTE)
+    await guard.actual()
+    expect(guard.unrepaired()).toEqual([])
+    // the other one is still expected: deleted behind the guard's back, it is drift
+    fake.remote.delete('300/10.0.1.10')
+    await guard.actual()
+    expect(guard.unrepaired()).toMatchObject([{ detail: expect.stringContaining('10.0.1.10') }])
+    await guard.removeNetwork(300)
+    expect(guard.unrepaired()).toEqual([])
+    await guard.actual()
+    expect(guard.unrepaired()).toEqual([])
+  })
+
   test('changed member VTEPs are drift; our own VTEP is never expected among them', async () => {
     const { fake, guard, repairs } = await programmed()
     fake.members.set(300, [])
