@@ -51,6 +51,15 @@ interface Found {
 
 const remoteKey = (vni: number, ip: string) => `${vni}/${ip}`
 
+/** Remote endpoints by VNI, then IP. */
+type RemoteByVni = Map<number, Map<string, RemoteEndpointSpec>>
+
+function putByVniIp(map: RemoteByVni, ep: RemoteEndpointSpec): void {
+  let byIp = map.get(ep.vni)
+  if (!byIp) map.set(ep.vni, (byIp = new Map()))
+  byIp.set(ep.ip, ep)
+}
+
 /**
  * The sandbox's netns path, or undefined when weft does not own the sandbox end (Docker plumbs
  * it: the sandbox is Docker's, and so are its address and routes).
@@ -78,7 +87,7 @@ export class DriftGuard implements Datapath {
   private readonly networks = new Map<number, NetworkSpec>()
   private readonly local = new Map<string, LocalEndpointSpec>()
   /** VNI -> IP -> spec: no "vni/ip" string per remote endpoint (those are built only for drift). */
-  private readonly remote = new Map<number, Map<string, RemoteEndpointSpec>>()
+  private readonly remote: RemoteByVni = new Map()
   private readonly members = new Map<number, string>()
   /** Drift seen and not yet put back, by item ("network 256", "local wf…", "remote 256/10.0.0.2", "members 256", "base …"). */
   private readonly found = new Map<string, Found>()
@@ -190,10 +199,8 @@ export class DriftGuard implements Datapath {
 
   async upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
     await this.inner.upsertRemoteEndpoint(ep)
-    let byIp = this.remote.get(ep.vni)
-    if (!byIp) this.remote.set(ep.vni, (byIp = new Map()))
-    byIp.set(ep.ip, ep)
-    if (this.found.size) this.repaired(`remote ${remoteKey(ep.vni, ep.ip)}`)
+    putByVniIp(this.remote, ep)
+    this.repaired(`remote ${remoteKey(ep.vni, ep.ip)}`)
   }
 
   async removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void> {
@@ -201,7 +208,7 @@ export class DriftGuard implements Datapath {
     const byIp = this.remote.get(ep.vni)
     byIp?.delete(ep.ip)
     if (byIp?.size === 0) this.remote.delete(ep.vni)
-    if (this.found.size) this.forget(`remote ${remoteKey(ep.vni, ep.ip)}`)
+    this.forget(`remote ${remoteKey(ep.vni, ep.ip)}`)
   }
 
   async setMembers(vni: number, vteps: string[]): Promise<void> {
@@ -338,18 +345,16 @@ export class DriftGuard implements Datapath {
       (e) => e.hostIfname === undefined || !dropped.has(e.hostIfname),
     )
 
-    const remoteHeld = new Map<number, Map<string, RemoteEndpointSpec>>()
-    for (const r of a.remoteEndpoints) {
-      let byIp = remoteHeld.get(r.vni)
-      if (!byIp) remoteHeld.set(r.vni, (byIp = new Map()))
-      byIp.set(r.ip, r)
-    }
-    for (const [vni, wanted] of this.remote)
+    const remoteHeld: RemoteByVni = new Map()
+    for (const r of a.remoteEndpoints) putByVniIp(remoteHeld, r)
+    for (const [vni, wanted] of this.remote) {
+      const held = remoteHeld.get(vni)
       for (const want of wanted.values()) {
-        const r = remoteHeld.get(vni)?.get(want.ip)
+        const r = held?.get(want.ip)
         if (r && r.mac === want.mac && r.vtep === want.vtep) continue
         this.seeRemote(want, r !== undefined, bpf)
       }
+    }
     const membersHeld = new Map(
       a.members.map((m) => [
         m.vni,
