@@ -15,6 +15,7 @@ import {
 import { ENDPOINT_PROGRAM } from '../../src/drift/index.ts'
 import { ipv4ToInt } from '../../src/net/index.ts'
 import { requireRoot } from '../harness/index.ts'
+import { testObjectBytes } from '../bpf/fixture.ts'
 import { createDriftRig, inSandbox, onHost, type DriftRig } from './rig.ts'
 
 const SUBNET = '10.91.0.0/24'
@@ -67,6 +68,41 @@ describe('drift on the bpf datapath is put back within 10 s', () => {
         (await onHost(rig, ['tc', 'filter', 'show', 'dev', rig.a.hostIfname, 'ingress'])).includes(
           PROG_FROM_ENDPOINT,
         ),
+    )
+  }, 30_000)
+
+  // announced only as a new filter (RTM_NEWTFILTER): the guard dumps a veth's filters at one
+  // comparison in FILTER_BACKSTOP_SHARES unless the listener names it
+  test('an endpoint filter replaced by another program is put back (kind tc-filter)', async () => {
+    testObjectBytes('count') // built if missing
+    const other = join(import.meta.dir, '..', '..', 'build', 'bpf', 'count.o')
+    const show = () => onHost(rig, ['tc', 'filter', 'show', 'dev', rig.a.hostIfname, 'ingress'])
+    const ours = /pref (\d+) bpf chain \d+ handle (0x[0-9a-f]+) (\S+)/.exec(await show())
+    expect(ours?.[3]).toStartWith(PROG_FROM_ENDPOINT)
+    await rig.expectRepair(
+      'tc-filter',
+      async () => {
+        await onHost(rig, [
+          'tc',
+          'filter',
+          'replace',
+          'dev',
+          rig.a.hostIfname,
+          'ingress',
+          'pref',
+          ours![1]!,
+          'handle',
+          ours![2]!,
+          'bpf',
+          'da',
+          'obj',
+          other,
+          'sec',
+          'tc',
+        ])
+        expect(await show()).not.toContain(PROG_FROM_ENDPOINT)
+      },
+      async () => (await show()).includes(PROG_FROM_ENDPOINT),
     )
   }, 30_000)
 
