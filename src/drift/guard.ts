@@ -10,6 +10,18 @@
 // datapaths get the same checks. What neither datapath can tell from its own tables (the
 // endpoint program's filter on a veth, the sandbox end's link/address/route) is read here over
 // rtnetlink. A deleted sandbox is not drift (its endpoints are released, issue 12 item 2).
+//
+// When drift is seen, at the latest (the repair is the reconciler pass that asked, or the one
+// askCompare starts; P is the listener's period, 5 s unless 10x the last sweep's wall time is
+// longer):
+// - announced in the host's rtnetlink groups (listener.ts): a deleted weft link (veth, wfgro,
+//   the kernel datapath's bridge/vxlan), a deleted or replaced endpoint filter or its qdisc, a
+//   deleted FDB/neighbour entry, the underlay's link or address: its 0.1 s poll, then a pass;
+// - map-entry, pin, underlay-link (BPF state announces nothing): the periodic comparison, P;
+// - sandbox-link, sandbox-address, sandbox-route, a deleted sandbox end (kind veth): the sweep
+//   of every sandbox end, started by the periodic comparison: P plus the sweep's wall time;
+// - tc-filter if its notification were lost without ENOBUFS (which has every veth's filter
+//   dumped): the backstop, FILTER_BACKSTOP_SHARES comparisons (6 P).
 import { existsSync } from 'node:fs'
 import { getLibc } from '../sys/index.ts'
 import type {
