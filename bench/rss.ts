@@ -16,6 +16,9 @@
 // whole heap census (every object type, its heap as found and after the collection) and what
 // the store holds (keys, key and value bytes, tombstones, the list cache, its entry JSON) to
 // DIR/store-census-PID.jsonl.
+// CPU at rest: each agent's utime + stime (/proc/PID/stat) over the rest window after its first
+// third (at most 30 s: the collections and the first drift sweeps after the burst), as % of one
+// CPU, with the main thread's own share.
 // WEFT_AGENT_CENSUS=DIR (inherited too): after the last measurement each agent is sent SIGUSR2
 // and writes its main thread's heap snapshot to DIR (src/agent/heap-census.ts); read them with
 // bench/heap-census.ts.
@@ -125,11 +128,38 @@ function tcpEstablished(pid: number): number {
   return lines.filter((l) => l.trim().split(/\s+/)[3] === '01').length
 }
 
-/** utime + stime of a process, seconds (clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+/** utime + stime of a process, or of one thread (/proc/PID/task/TID/stat), seconds (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number, statPath = `/proc/${pid}/stat`): number {
+  const stat = readFileSync(statPath, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** One agent's CPU over a window at rest, % of one CPU. */
+export interface RestCpu {
+  node: string
+  percent: number
+  /** the main (JS) thread alone */
+  mainPercent: number
+}
+
+/** Each agent's CPU over the next `ms` (a measurement window, not synchronisation). */
+async function restCpu(agents: RunningAgent[], ms: number): Promise<RestCpu[]> {
+  const read = () =>
+    agents.map(({ proc: { pid } }) => ({
+      all: cpuSeconds(pid),
+      main: cpuSeconds(pid, `/proc/${pid}/task/${pid}/stat`),
+      at: performance.now(),
+    }))
+  const before = read()
+  await Bun.sleep(ms)
+  const after = read()
+  return agents.map((a, i) => {
+    const b = before[i]!
+    const e = after[i]!
+    const pct = (cpu: number) => round((cpu * 100_000) / (e.at - b.at))
+    return { node: a.node, percent: pct(e.all - b.all), mainPercent: pct(e.main - b.main) }
+  })
 }
 
 function vmRssMb(pid: number): number {
@@ -347,10 +377,17 @@ async function main(): Promise<void> {
       for (const a of agents) loaded.push(await split(a))
       print(`${o.endpoints} endpoints over ${o.networks} networks`, loaded)
     }
-    await Bun.sleep(o.settle * 1000) // a measurement window (as the bench's idle one), not synchronisation
+    // measurement windows (as the bench's idle one), not synchronisation
+    const skipMs = Math.min(30_000, (o.settle * 1000) / 3)
+    await Bun.sleep(skipMs)
+    const rest = await restCpu(agents, o.settle * 1000 - skipMs)
     const settled = []
     for (const a of agents) settled.push(await split(a))
     print(`after ${o.settle} s at rest`, settled)
+    console.log(
+      `\nCPU at rest (utime + stime over the last ${round(o.settle - skipMs / 1000)} s of the rest, % of one CPU; main thread): ` +
+        rest.map((r) => `${r.node} ${r.percent} % (${r.mainPercent} %)`).join(' · '),
+    )
     if (process.env.WEFT_AGENT_CENSUS) await heapCensus(agents, process.env.WEFT_AGENT_CENSUS)
     console.log(
       `\nconverge: ${converge.seconds === null ? 'NOT within the timeout' : `${converge.seconds.toFixed(2)} s`}` +
@@ -359,7 +396,7 @@ async function main(): Promise<void> {
     if (o.json)
       writeFileSync(
         o.json,
-        JSON.stringify({ options: o, idle, loaded, settled, converge }, null, 2),
+        JSON.stringify({ options: o, idle, loaded, settled, rest, converge }, null, 2),
       )
     if (converge.seconds === null || converge.failures) process.exitCode = 1
   } finally {

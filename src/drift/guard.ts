@@ -10,6 +10,18 @@
 // datapaths get the same checks. What neither datapath can tell from its own tables (the
 // endpoint program's filter on a veth, the sandbox end's link/address/route) is read here over
 // rtnetlink. A deleted sandbox is not drift (its endpoints are released, issue 12 item 2).
+//
+// When drift is seen, at the latest (the repair is the reconciler pass that asked, or the one
+// askCompare starts; P is the listener's period, 5 s unless 10x the last sweep's wall time is
+// longer):
+// - announced in the host's rtnetlink groups (listener.ts): a deleted weft link (veth, wfgro,
+//   the kernel datapath's bridge/vxlan), a deleted or replaced endpoint filter or its qdisc, a
+//   deleted FDB/neighbour entry, the underlay's link or address: its 0.1 s poll, then a pass;
+// - map-entry, pin, underlay-link (BPF state announces nothing): the periodic comparison, P;
+// - sandbox-link, sandbox-address, sandbox-route, a deleted sandbox end (kind veth): the sweep
+//   of every sandbox end, started by the periodic comparison: P plus the sweep's wall time;
+// - tc-filter if its notification were lost without ENOBUFS (which has every veth's filter
+//   dumped): the backstop, FILTER_BACKSTOP_SHARES comparisons (6 P).
 import { existsSync } from 'node:fs'
 import { getLibc } from '../sys/index.ts'
 import type {
@@ -68,6 +80,23 @@ function sandboxOf(e: LocalEndpointSpec): string | undefined {
   return e.plumbing === 'docker' || !e.sandbox ? undefined : sandboxPath(e.sandbox)
 }
 
+/**
+ * The endpoint filter of every host veth is dumped at one comparison in this many (by a slot
+ * from its name), besides the veths the listener names. Every way to remove or replace a tc
+ * filter is announced in the host's rtnetlink groups (RTM_DELTFILTER, RTM_DELQDISC, or
+ * RTM_NEWTFILTER with another program), and a lost notification (ENOBUFS) has every veth
+ * dumped, so this is a backstop, not the detection: one dump per veth at every comparison was
+ * a fifth of an agent's CPU at rest with 1,000 endpoints.
+ */
+export const FILTER_BACKSTOP_SHARES = 6
+
+/** A veth's slot among FILTER_BACKSTOP_SHARES: stable for its name (a short string hash). */
+function filterSlot(hostIfname: string): number {
+  let h = 0
+  for (let i = 0; i < hostIfname.length; i++) h = (h * 31 + hostIfname.charCodeAt(i)) | 0
+  return (h >>> 0) % FILTER_BACKSTOP_SHARES
+}
+
 /** Kernel reads are synchronous: let API requests in between every so many endpoints. */
 const YIELD_EVERY = 32
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
@@ -95,6 +124,11 @@ export class DriftGuard implements Datapath {
   private readonly sandboxHints = new Set<string>()
   /** Deleted kernel-datapath entries the rtnetlink listener heard of, to name the kind of a missing remote. */
   private readonly neighHints = new Map<string, 'fdb' | 'neighbour'>()
+  /** Host veths (by ifindex) whose endpoint filter the next comparison dumps; all of them at the first. */
+  private readonly filterHints = new Set<number>()
+  private filterHintAll = true
+  /** Comparisons made: which share of the veths has its filter dumped as the backstop. */
+  private compares = 0
   private lastFullSandboxCheck = 0
   /** The last full comparison (the sweep of every sandbox end): its own time, its wall time (with what ran in its yields), endpoints. */
   lastFullCompare = { ms: 0, wallMs: 0, endpoints: 0 }
@@ -121,6 +155,12 @@ export class DriftGuard implements Datapath {
   /** Read this sandbox's endpoints (or every sandbox, without a path) at the next comparison. */
   hintSandbox(path?: string): void {
     this.sandboxHints.add(path ?? '*')
+  }
+
+  /** Dump the endpoint filter of this host veth (every one, without an ifindex) at the next comparison. */
+  hintFilter(ifindex?: number): void {
+    if (ifindex === undefined) this.filterHintAll = true
+    else this.filterHints.add(ifindex)
   }
 
   /** A kernel-datapath FDB entry (by MAC) or neighbour (by VNI/IP) was deleted. */
@@ -301,11 +341,19 @@ export class DriftGuard implements Datapath {
       a.localEndpoints.filter((e) => e.hostIfname !== undefined).map((e) => [e.hostIfname!, e]),
     )
     const dropped = new Set<string>()
+    const filters = this.takeFilterHints()
+    // once per sandbox, not per endpoint (a sandbox holds ~10)
+    const sandboxThere = new Map<string, boolean>()
+    const there = (path: string) => {
+      let yes = sandboxThere.get(path)
+      if (yes === undefined) sandboxThere.set(path, (yes = existsSync(path)))
+      return yes
+    }
     let n = 0
     for (const [name, want] of this.local) {
       if (++n % YIELD_EVERY === 0) await this.yieldNow()
       const sandbox = sandboxOf(want)
-      if (sandbox !== undefined && !existsSync(sandbox)) continue // the sandbox is gone: released, not repaired
+      if (sandbox !== undefined && !there(sandbox)) continue // the sandbox is gone: released, not repaired
       const e = byName.get(name)
       const what = `endpoint ${want.id.slice(0, 12)} (${name}, ${want.ip} in VNI ${want.vni})`
       if (!e) {
@@ -329,7 +377,14 @@ export class DriftGuard implements Datapath {
           `the address entry (vx_eps) of ${what} was deleted or altered`,
         )
         dropped.add(name)
-      } else if (bpf && !hasEndpointFilter(this.hostChannel(), e.ifindex)) {
+      } else if (
+        bpf &&
+        (filters.all ||
+          filters.ifindexes.has(e.ifindex) ||
+          filterSlot(name) === filters.slot ||
+          this.found.has(`local ${name}`)) &&
+        !hasEndpointFilter(this.hostChannel(), e.ifindex)
+      ) {
         this.see(
           `local ${name}`,
           'tc-filter',
@@ -394,6 +449,18 @@ export class DriftGuard implements Datapath {
     const still = new Set((after.faults ?? []).map((f) => f.detail))
     for (const f of before) if (!still.has(f.detail)) this.repaired(`base ${f.detail}`)
     return after
+  }
+
+  /** What the listener named since the last comparison, and this comparison's backstop share. */
+  private takeFilterHints(): { all: boolean; ifindexes: Set<number>; slot: number } {
+    const taken = {
+      all: this.filterHintAll,
+      ifindexes: new Set(this.filterHints),
+      slot: this.compares++ % FILTER_BACKSTOP_SHARES,
+    }
+    this.filterHintAll = false
+    this.filterHints.clear()
+    return taken
   }
 
   /** Sandboxes an event named since the last comparison (the '*' of a full one is the sweep's). */

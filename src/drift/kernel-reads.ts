@@ -69,14 +69,49 @@ export interface SandboxEndQuery {
 
 /**
  * readSandboxEnd for several endpoints of one sandbox: one socket (one setns) and one dump of
- * its links, addresses and routes for all of them, in the order asked. Per endpoint, the dumps
- * of a sandbox with ten endpoints were read ten times over (a full sweep at 1,000 endpoints
- * was seconds of an agent's CPU).
+ * its addresses and main-table routes for all of them, in the order asked. Per endpoint, the
+ * dumps of a sandbox with ten endpoints were read ten times over (a full sweep at 1,000
+ * endpoints was seconds of an agent's CPU).
+ *
+ * The links are dumped only when an end is not whole: an address labelled with the end's name
+ * (the kernel renames labels with their link) says the link is there, and the connected route
+ * through it says it is up (setting a link down removes its routes). The link dump was half of
+ * a sandbox read (each link's message is ~1 KB to fill and decode), and the sweep reads every
+ * sandbox every 5 s.
  */
 export function readSandboxEnds(nsPath: string, queries: SandboxEndQuery[]): SandboxEnd[] {
   if (queries.length === 0) return []
-  const ch = RtnlChannel.open({ nsPath })
+  const ch = RtnlChannel.open({ nsPath, strict: true })
   try {
+    const addresses: { ifindex: number; ip?: string; prefixLen: number; label?: string }[] = []
+    for (const m of ch.dump(`read addresses of sandbox ${nsPath}`, RTM.GETADDR, ifaddrmsg())) {
+      const e = decodeEvent(m)
+      if (e?.what === 'address') addresses.push(e)
+    }
+    const routes: { oif?: number; dst?: string; dstLen: number }[] = []
+    for (const m of ch.dump(
+      `read routes of sandbox ${nsPath}`,
+      RTM.GETROUTE,
+      rtmsg(RT_TABLE_MAIN),
+    )) {
+      const e = decodeEvent(m)
+      if (e?.what === 'route' && e.table === RT_TABLE_MAIN) routes.push(e)
+    }
+    const hasAddress = (ifindex: number, { ip, subnet }: SandboxEndQuery) =>
+      addresses.some(
+        (a) => a.ifindex === ifindex && a.ip === ip && a.prefixLen === subnet.prefixLen,
+      )
+    const hasRoute = (ifindex: number, { subnet }: SandboxEndQuery) =>
+      routes.some(
+        (r) => r.oif === ifindex && r.dst === subnet.network && r.dstLen === subnet.prefixLen,
+      )
+    const whole = queries.map((q): SandboxEnd | undefined => {
+      const a = addresses.find((a) => a.label === q.ifname && hasAddress(a.ifindex, q))
+      return a && hasRoute(a.ifindex, q)
+        ? { ifindex: a.ifindex, up: true, address: true, route: true }
+        : undefined
+    })
+    if (whole.every((e) => e !== undefined)) return whole as SandboxEnd[]
     const links = new Map<string, { ifindex: number; up: boolean }>()
     for (const m of ch.dump(`read links of sandbox ${nsPath}`, RTM.GETLINK, ifinfomsg(), [
       [IFLA_EXT_MASK, u32le(RTEXT_FILTER_SKIP_STATS)],
@@ -85,31 +120,16 @@ export function readSandboxEnds(nsPath: string, queries: SandboxEndQuery[]): San
       if (e?.what === 'link' && e.ifname !== undefined && !links.has(e.ifname))
         links.set(e.ifname, e)
     }
-    if (!queries.some((q) => links.has(q.ifname)))
-      return queries.map(() => ({ up: false, address: false, route: false }))
-    const addresses: { ifindex: number; ip?: string; prefixLen: number }[] = []
-    for (const m of ch.dump(`read addresses of sandbox ${nsPath}`, RTM.GETADDR, ifaddrmsg())) {
-      const e = decodeEvent(m)
-      if (e?.what === 'address') addresses.push(e)
-    }
-    const routes: { oif?: number; dst?: string; dstLen: number }[] = []
-    for (const m of ch.dump(`read routes of sandbox ${nsPath}`, RTM.GETROUTE, rtmsg())) {
-      const e = decodeEvent(m)
-      if (e?.what === 'route' && e.table === RT_TABLE_MAIN) routes.push(e)
-    }
-    return queries.map(({ ifname, ip, subnet }) => {
-      const link = links.get(ifname)
+    return queries.map((q, i) => {
+      const found = whole[i]
+      if (found) return found
+      const link = links.get(q.ifname)
       if (!link) return { up: false, address: false, route: false }
       return {
         ifindex: link.ifindex,
         up: link.up,
-        address: addresses.some(
-          (a) => a.ifindex === link.ifindex && a.ip === ip && a.prefixLen === subnet.prefixLen,
-        ),
-        route: routes.some(
-          (r) =>
-            r.oif === link.ifindex && r.dst === subnet.network && r.dstLen === subnet.prefixLen,
-        ),
+        address: hasAddress(link.ifindex, q),
+        route: hasRoute(link.ifindex, q),
       }
     })
   } finally {

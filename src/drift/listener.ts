@@ -1,6 +1,6 @@
 // Drift detection's two triggers: the kernel's rtnetlink notifications in the host netns (a
-// link, tc filter or qdisc, address or neighbour/FDB entry deleted), which ask for a
-// comparison at once, and a periodic full comparison, the backstop for what the kernel does not
+// link, tc filter or qdisc, address or neighbour/FDB entry deleted, or another program's filter
+// put on a veth), which ask for a comparison at once (and name the veth whose filter to dump), and a periodic full comparison, the backstop for what the kernel does not
 // announce (BPF map entries, pins, a detached tcx link) and for sandbox ends.
 //
 // Design notes (2026-12): no listener inside sandboxes. A socket holds a reference to its
@@ -12,6 +12,7 @@ import { getLibc } from '../sys/index.ts'
 import { decodeEvent, type RtnlEvent } from './rtnl-decode.ts'
 import { Group, RTM, RtnlChannel } from './rtnl.ts'
 import type { DriftGuard } from './guard.ts'
+import { ENDPOINT_PROGRAM } from './kernel-reads.ts'
 
 export interface DriftListenerOptions {
   guard: DriftGuard
@@ -50,18 +51,34 @@ export function isDriftEvent(
 }
 
 /**
- * Only deletions can be drift (isDriftEvent): the rest of the host's notifications are not
- * copied or decoded. On a busy host (three agents on one kernel in the bench) they are every
+ * A new tc filter on one of weft's veths that is a BPF program but not the endpoint program:
+ * `tc filter replace` put another in its place (pure). The drift guard dumps the filters of
+ * veths only at a share of its comparisons (FILTER_BACKSTOP_SHARES), so this is heard here.
+ */
+export function isForeignFilter(
+  e: RtnlEvent,
+  nameOf: (ifindex: number) => string | undefined,
+  program = ENDPOINT_PROGRAM,
+): boolean {
+  if (e.what !== 'filter' || e.deleted || e.kind !== 'bpf') return false
+  if (e.bpfName === program || e.bpfName?.startsWith(`${program}:`)) return false
+  return !!nameOf(e.ifindex)?.startsWith('wf')
+}
+
+/**
+ * Only deletions can be drift (isDriftEvent), and new filters (isForeignFilter): the rest of
+ * the host's notifications are not copied or decoded. On a busy host (three agents on one kernel in the bench) they are every
  * other agent's veths, qdiscs and filters too: decoding them all was ~0.5 s of a converge.
  */
-const DELETIONS: ReadonlySet<number> = new Set([
+const MAY_BE_DRIFT: ReadonlySet<number> = new Set([
   RTM.DELLINK,
   RTM.DELADDR,
   RTM.DELNEIGH,
   RTM.DELQDISC,
   RTM.DELTFILTER,
+  RTM.NEWTFILTER,
 ])
-const isDeletion = (type: number) => DELETIONS.has(type)
+const mayBeDrift = (type: number) => MAY_BE_DRIFT.has(type)
 
 /** The period is at least this many times the last full comparison's own time. */
 const COMPARE_COST_FACTOR = 10
@@ -110,7 +127,7 @@ export class DriftListener {
     if (!this.channel) return
     let got
     try {
-      got = this.channel.drain(isDeletion)
+      got = this.channel.drain(mayBeDrift)
     } catch (e) {
       this.opts.log?.warn(
         { err: (e as Error).message },
@@ -123,10 +140,15 @@ export class DriftListener {
     const nameOf = (i: number) =>
       names.has(i) ? names.get(i) : (names.set(i, sys.ifIndexToName(i)), names.get(i))
     let drift = got.overflowed
+    // what was lost may have been a filter's removal: every veth's filter is dumped
+    if (got.overflowed) this.opts.guard.hintFilter()
     for (const m of got.messages) {
       const e = decodeEvent(m)
-      if (!e || !isDriftEvent(e, nameOf, this.opts.underlayIfindex)) continue
+      if (!e) continue
+      const foreign = isForeignFilter(e, nameOf)
+      if (!foreign && !isDriftEvent(e, nameOf, this.opts.underlayIfindex)) continue
       drift = true
+      if (e.what === 'filter' || e.what === 'qdisc') this.opts.guard.hintFilter(e.ifindex)
       if (e.what === 'neighbour') {
         const vni = /^wfvx(\d+)$/.exec(nameOf(e.ifindex) ?? '')?.[1]
         if (e.fdb && e.mac) this.opts.guard.hintNeighbour('fdb', e.mac)

@@ -18,10 +18,10 @@ function attrs(b: Uint8Array, from: number): Map<number, Uint8Array> {
   return out
 }
 
+/** One decoder for every name: a TextDecoder per attribute was most of a dump's decoding. */
+const utf8 = new TextDecoder()
 const str = (b: Uint8Array | undefined) =>
-  b
-    ? new TextDecoder().decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)))
-    : undefined
+  b ? utf8.decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0))) : undefined
 const ip4 = (b: Uint8Array | undefined) => (b && b.length === 4 ? [...b].join('.') : undefined)
 const mac = (b: Uint8Array | undefined) =>
   b && b.length === 6 ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined
@@ -146,10 +146,11 @@ export function ifaddrmsg(ifindex = 0, prefixLen = 0): Uint8Array {
   return b
 }
 
-/** struct rtmsg for an IPv4 route dump. */
-export function rtmsg(): Uint8Array {
+/** struct rtmsg for an IPv4 route dump (of one table, on a strict channel). */
+export function rtmsg(table = 0): Uint8Array {
   const b = new Uint8Array(12)
   b[0] = AF_INET
+  b[4] = table
   return b
 }
 

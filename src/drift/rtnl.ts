@@ -22,6 +22,7 @@ const SOL_NETLINK = 270
 const NETLINK_ADD_MEMBERSHIP = 1
 const SOL_SOCKET = 1
 const SO_RCVBUF = 8
+const NETLINK_GET_STRICT_CHK = 12
 
 export const NLMSG_NOOP = 1
 export const NLMSG_ERROR = 2
@@ -148,7 +149,14 @@ export class RtnlChannel {
     readonly where: string,
   ) {}
 
-  static open(opts: { nsPath?: string; groups?: number[]; sys?: NlSys } = {}): RtnlChannel {
+  /**
+   * `strict`: the kernel applies a dump request's filters (e.g. a route dump's table) instead of
+   * answering with everything (NETLINK_GET_STRICT_CHK, Linux >= 4.20). Best effort: callers
+   * still filter what they read, so an older kernel only answers with more.
+   */
+  static open(
+    opts: { nsPath?: string; groups?: number[]; strict?: boolean; sys?: NlSys } = {},
+  ): RtnlChannel {
     const sys = opts.sys ?? getLibc()
     const make = () =>
       sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE)
@@ -161,6 +169,7 @@ export class RtnlChannel {
         sys.strerror(sys.errno()),
       )
     const ch = new RtnlChannel(fd, sys, where)
+    if (opts.strict) sys.setsockoptInt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
     if (opts.groups?.length) {
       // a bigger queue: a burst of endpoint changes must not overflow it (ENOBUFS means a full check)
       sys.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, 1 << 20)

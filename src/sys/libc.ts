@@ -16,6 +16,11 @@ export interface Libc {
   ifNameToIndex(name: string): number
   /** Name of the interface with this index in the calling thread's netns; undefined if none. */
   ifIndexToName(ifindex: number): string | undefined
+  /**
+   * ifIndexToName for many: one socket for all of them (if_indextoname opens and closes one per
+   * call, three syscalls a name); indexes without an interface are left out.
+   */
+  ifIndexToNames(ifindexes: Iterable<number>): Map<number, string>
   /** errno of the last failed libc call on this thread. */
   errno(): number
   /** Description of an errno (strerror). */
@@ -60,6 +65,12 @@ export interface RecvMsgBuffers {
 }
 
 const F_ADD_SEALS = 1033
+const AF_INET = 2
+const SOCK_DGRAM = 2
+const SOCK_CLOEXEC = 0x80000
+const SIOCGIFNAME = 0x8910
+/** struct ifreq: the name (IF_NAMESIZE), then the union (ifr_ifindex first). */
+const IFREQ_SIZE = 40
 
 const cstr = (s: string): Buffer => Buffer.from(s + '\0')
 
@@ -69,6 +80,8 @@ function openLibc() {
     setns: { args: ['i32', 'i32'], returns: 'i32' },
     if_nametoindex: { args: ['ptr'], returns: 'u32' },
     if_indextoname: { args: ['u32', 'ptr'], returns: 'ptr' },
+    // variadic in C; on x86_64 a pointer third argument is passed like a fixed one
+    ioctl: { args: ['i32', 'u64', 'ptr'], returns: 'i32' },
     strerror: { args: ['i32'], returns: 'cstring' },
     socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
     setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
@@ -99,15 +112,43 @@ function createLibc(): Libc {
   const msghdr = new BigUint64Array(7)
   const msghdrView = new DataView(msghdr.buffer)
   const iov = new BigUint64Array(2)
+  function ifIndexToName(ifindex: number): string | undefined {
+    const buf = Buffer.alloc(IF_NAMESIZE)
+    if (!c.if_indextoname(ifindex, buf)) return undefined
+    const nul = buf.indexOf(0)
+    return buf.toString('latin1', 0, nul < 0 ? buf.length : nul)
+  }
   return {
     close: (fd) => c.close(fd),
     setns: (fd, nstype) => c.setns(fd, nstype),
     ifNameToIndex: (name) => c.if_nametoindex(cstr(name)),
-    ifIndexToName(ifindex) {
-      const buf = Buffer.alloc(IF_NAMESIZE)
-      if (!c.if_indextoname(ifindex, buf)) return undefined
-      const nul = buf.indexOf(0)
-      return buf.toString('latin1', 0, nul < 0 ? buf.length : nul)
+    ifIndexToName,
+    ifIndexToNames(ifindexes) {
+      const names = new Map<number, string>()
+      const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)
+      if (fd < 0) {
+        for (const i of ifindexes) {
+          const name = ifIndexToName(i)
+          if (name !== undefined) names.set(i, name)
+        }
+        return names
+      }
+      const ifreq = Buffer.alloc(IFREQ_SIZE)
+      try {
+        for (const i of ifindexes) {
+          ifreq.fill(0)
+          ifreq.writeInt32LE(i, IF_NAMESIZE)
+          if (c.ioctl(fd, SIOCGIFNAME, ifreq) < 0) continue
+          const nul = ifreq.indexOf(0)
+          names.set(
+            i,
+            ifreq.toString('latin1', 0, nul < 0 || nul > IF_NAMESIZE ? IF_NAMESIZE : nul),
+          )
+        }
+      } finally {
+        c.close(fd)
+      }
+      return names
     },
     errno() {
       const loc = c.__errno_location()

@@ -15,6 +15,7 @@ import {
 import { ENDPOINT_PROGRAM } from '../../src/drift/index.ts'
 import { ipv4ToInt } from '../../src/net/index.ts'
 import { requireRoot } from '../harness/index.ts'
+import { testObjectBytes } from '../bpf/fixture.ts'
 import { createDriftRig, inSandbox, onHost, type DriftRig } from './rig.ts'
 
 const SUBNET = '10.91.0.0/24'
@@ -68,6 +69,55 @@ describe('drift on the bpf datapath is put back within 10 s', () => {
           PROG_FROM_ENDPOINT,
         ),
     )
+  }, 30_000)
+
+  // announced only as a new filter (RTM_NEWTFILTER): the guard dumps a veth's filters at one
+  // comparison in FILTER_BACKSTOP_SHARES unless the listener names it
+  test('an endpoint filter replaced by another program is put back (kind tc-filter)', async () => {
+    testObjectBytes('count') // built if missing
+    // pinned by bpftool and attached as a pinned object: `tc … bpf obj` would make iproute2
+    // create its own tc/globals tree (and ip, xdp links) in /sys/fs/bpf, which nothing removes
+    const other = `/sys/fs/bpf/weft-test-foreign-${rig.topo.hosts[0]!.node}`
+    const load = Bun.spawnSync([
+      'bpftool',
+      'prog',
+      'load',
+      join(import.meta.dir, '..', '..', 'build', 'bpf', 'count.o'),
+      other,
+      'type',
+      'classifier',
+    ])
+    if (load.exitCode !== 0) throw new Error(`bpftool prog load count.o: ${load.stderr.toString()}`)
+    try {
+      const show = () => onHost(rig, ['tc', 'filter', 'show', 'dev', rig.a.hostIfname, 'ingress'])
+      const ours = /pref (\d+) bpf chain \d+ handle (0x[0-9a-f]+) (\S+)/.exec(await show())
+      expect(ours?.[3]).toStartWith(PROG_FROM_ENDPOINT)
+      await rig.expectRepair(
+        'tc-filter',
+        async () => {
+          await onHost(rig, [
+            'tc',
+            'filter',
+            'replace',
+            'dev',
+            rig.a.hostIfname,
+            'ingress',
+            'pref',
+            ours![1]!,
+            'handle',
+            ours![2]!,
+            'bpf',
+            'da',
+            'object-pinned',
+            other,
+          ])
+          expect(await show()).not.toContain(PROG_FROM_ENDPOINT)
+        },
+        async () => (await show()).includes(PROG_FROM_ENDPOINT),
+      )
+    } finally {
+      if (existsSync(other)) unlinkSync(other) // the filter, not the pin, holds the program
+    }
   }, 30_000)
 
   test('a detached underlay link is attached again (kind underlay-link)', async () => {

@@ -4,7 +4,13 @@
 // rtnetlink pieces: request encoding, notification decoding, which notifications mean drift.
 import { describe, expect, test } from 'bun:test'
 import type { ActualState, DatapathFault, LocalEndpointSpec } from '../../src/datapath/types.ts'
-import { DriftGuard, isDriftEvent, RepairBook } from '../../src/drift/index.ts'
+import {
+  DriftGuard,
+  FILTER_BACKSTOP_SHARES,
+  isDriftEvent,
+  isForeignFilter,
+  RepairBook,
+} from '../../src/drift/index.ts'
 import { decodeEvent } from '../../src/drift/rtnl-decode.ts'
 import { encodeRequest, RTM, splitMessages } from '../../src/drift/rtnl.ts'
 import { FakeDatapath } from '../fakes/datapath.ts'
@@ -169,6 +175,69 @@ describe('drift guard: what the datapath can do stays visible', () => {
   })
 })
 
+describe('drift guard: endpoint filters', () => {
+  // the fake's veths exist nowhere, so every veth whose filters are dumped is tc-filter drift
+  const eps = Array.from({ length: 24 }, (_, i) => ({
+    id: i.toString(16).padStart(64, '0'),
+    vni: 300,
+    ip: `10.0.1.${10 + i}`,
+    mac: `02:42:0a:00:01:${(10 + i).toString(16)}`,
+    sandbox: '',
+    ifname: '',
+    hostIfname: `wf${i.toString(16).padStart(10, '0')}`,
+    plumbing: 'docker' as const,
+  }))
+  const dumped = (guard: DriftGuard) =>
+    new Set(
+      guard
+        .unrepaired()
+        .filter((f) => f.kind === 'tc-filter')
+        .map((f) => f.detail),
+    )
+  const reattachAll = async (guard: DriftGuard) => {
+    for (const e of eps) await guard.attachEndpoint(e)
+  }
+
+  test('every veth at the first comparison, then a rotating share, and the ones named at once', async () => {
+    const fake = new FakeDatapath()
+    const guard = new DriftGuard(fake, { repairs: new RepairBook(), advertise: '198.18.0.1' })
+    await guard.upsertNetwork(NET)
+    await reattachAll(guard)
+    await guard.actual()
+    expect(dumped(guard).size).toBe(eps.length)
+    const seen = new Map<string, number>()
+    for (let i = 0; i < FILTER_BACKSTOP_SHARES; i++) {
+      await reattachAll(guard)
+      await guard.actual()
+      const d = dumped(guard)
+      expect(d.size).toBeLessThan(eps.length)
+      for (const x of d) seen.set(x, (seen.get(x) ?? 0) + 1)
+    }
+    // each veth once in FILTER_BACKSTOP_SHARES comparisons
+    expect(seen.size).toBe(eps.length)
+    expect([...seen.values()].every((n) => n === 1)).toBe(true)
+    // drift found stays checked until its attach puts it back
+    const before = dumped(guard)
+    await guard.actual()
+    for (const x of before) expect(dumped(guard).has(x)).toBe(true)
+    // a veth the listener names is dumped at the next comparison, whatever its share
+    await reattachAll(guard)
+    const named = eps[0]!
+    const { ifindex } = (await fake.actual()).localEndpoints.find(
+      (e) => e.hostIfname === named.hostIfname,
+    )!
+    for (let i = 0; i < FILTER_BACKSTOP_SHARES; i++) {
+      guard.hintFilter(ifindex)
+      await guard.actual()
+      expect([...dumped(guard)].some((d) => d.includes(named.hostIfname))).toBe(true)
+      await reattachAll(guard)
+    }
+    guard.hintFilter()
+    await guard.actual()
+    expect(dumped(guard).size).toBe(eps.length)
+  })
+})
+
 describe('drift guard and sandboxes it does not own', () => {
   class KernelFake extends FakeDatapath {
     // the kernel datapath's checks only: no tc filter read for a veth the fake never made
@@ -209,6 +278,19 @@ describe('drift guard and sandboxes it does not own', () => {
 })
 
 describe('rtnetlink pieces (pure)', () => {
+  test("a new filter on weft's veth is drift when it is a BPF program other than the endpoint's", () => {
+    const nameOf = (i: number) => (i === 9 ? 'wfabc' : 'eth7')
+    const added = (ifindex: number, bpfName?: string, kind = 'bpf') =>
+      ({ what: 'filter', deleted: false, ifindex, parent: 0xfffffff2, kind, bpfName }) as const
+    expect(isForeignFilter(added(9, 'count.o:[tc]'), nameOf)).toBe(true)
+    expect(isForeignFilter(added(9), nameOf)).toBe(true)
+    expect(isForeignFilter(added(9, 'vx_from_ep:[41]'), nameOf)).toBe(false)
+    expect(isForeignFilter(added(9, 'vx_from_ep'), nameOf)).toBe(false)
+    expect(isForeignFilter(added(8, 'count.o:[tc]'), nameOf)).toBe(false)
+    expect(isForeignFilter(added(9, undefined, 'u32'), nameOf)).toBe(false)
+    expect(isForeignFilter({ ...added(9, 'count.o:[tc]'), deleted: true }, nameOf)).toBe(false)
+  })
+
   const delLink = (ifindex: number, name: string) => {
     const fixed = new Uint8Array(16)
     new DataView(fixed.buffer).setInt32(4, ifindex, true)

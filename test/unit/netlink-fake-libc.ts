@@ -77,6 +77,7 @@ export function fakeLibc(): FakeLibc {
     setns: () => 0,
     ifNameToIndex: () => 0,
     ifIndexToName: () => undefined,
+    ifIndexToNames: () => new Map(),
     errno: () => errno,
     strerror: (e) => `strerror(${e})`,
     socket: () => 7,

@@ -978,17 +978,12 @@ export class BpfDatapath implements Datapath {
 }
 
 /**
- * ifindex -> ifname for the given links in this netns (if_indextoname: one ioctl each, no
- * `ip` process, so reading actual state stays cheap at thousands of endpoints).
+ * ifindex -> ifname for the given links in this netns (one socket, an ioctl each, no `ip`
+ * process, so reading actual state stays cheap at thousands of endpoints). One RTM_GETLINK
+ * dump was no cheaper: a veth's message is ~1 KB for the kernel to fill and for us to decode.
  */
 function linkNames(ifindexes: Iterable<number>): Map<number, string> {
-  const sys = getSys()
-  const names = new Map<number, string>()
-  for (const i of ifindexes) {
-    const name = sys.ifIndexToName(i)
-    if (name !== undefined) names.set(i, name)
-  }
-  return names
+  return getSys().ifIndexToNames(ifindexes)
 }
 
 /** linkNames, keeping only weft's own links (IFNAME_PREFIX "wf…"): an ifindex freed by a deleted veth may name another link now. */
