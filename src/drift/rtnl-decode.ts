@@ -5,24 +5,29 @@ import { RTM, type NlMessage } from './rtnl.ts'
 const AF_INET = 2
 export const AF_BRIDGE = 7
 
-function attrs(b: Uint8Array, from: number): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>()
+/**
+ * The payload of attribute `type` (first found) in `b` from `from`, or undefined. A scan per
+ * attribute read, not a map of every attribute: a link answers with ~40 of which drift reads
+ * one, and building that map per message was most of what a sweep of the sandbox ends cost.
+ */
+function attr(b: Uint8Array, from: number, type: number): Uint8Array | undefined {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength)
   let at = from
   while (at + 4 <= b.length) {
     const len = v.getUint16(at, true)
     if (len < 4 || at + len > b.length) break
-    out.set(v.getUint16(at + 2, true) & 0x3fff, b.subarray(at + 4, at + len))
+    if ((v.getUint16(at + 2, true) & 0x3fff) === type) return b.subarray(at + 4, at + len)
     at += (len + 3) & ~3
   }
-  return out
+  return undefined
 }
 
 /** One decoder for every name: a TextDecoder per attribute was most of a dump's decoding. */
 const utf8 = new TextDecoder()
 const str = (b: Uint8Array | undefined) =>
   b ? utf8.decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0))) : undefined
-const ip4 = (b: Uint8Array | undefined) => (b && b.length === 4 ? [...b].join('.') : undefined)
+const ip4 = (b: Uint8Array | undefined) =>
+  b && b.length === 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : undefined
 const mac = (b: Uint8Array | undefined) =>
   b && b.length === 6 ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined
 const u32 = (b: Uint8Array | undefined) =>
@@ -66,52 +71,48 @@ export function decodeEvent(m: NlMessage): RtnlEvent | undefined {
     case RTM.NEWLINK:
     case RTM.DELLINK: {
       if (b.length < 16) return undefined
-      const a = attrs(b, 16)
       return {
         what: 'link',
         deleted: m.type === RTM.DELLINK,
         ifindex: v.getInt32(4, true),
-        ifname: str(a.get(3)),
+        ifname: str(attr(b, 16, 3)),
         up: (v.getUint32(8, true) & 1) !== 0,
       }
     }
     case RTM.NEWADDR:
     case RTM.DELADDR: {
       if (b.length < 8 || b[0] !== AF_INET) return undefined
-      const a = attrs(b, 8)
       return {
         what: 'address',
         deleted: m.type === RTM.DELADDR,
         ifindex: v.getUint32(4, true),
         prefixLen: b[1]!,
-        ip: ip4(a.get(2) ?? a.get(1)),
-        label: str(a.get(3)),
+        ip: ip4(attr(b, 8, 2) ?? attr(b, 8, 1)),
+        label: str(attr(b, 8, 3)),
       }
     }
     case RTM.NEWROUTE:
     case RTM.DELROUTE: {
       if (b.length < 12 || b[0] !== AF_INET) return undefined
-      const a = attrs(b, 12)
       return {
         what: 'route',
         deleted: m.type === RTM.DELROUTE,
         dstLen: b[1]!,
-        dst: ip4(a.get(1)),
-        oif: u32(a.get(4)),
-        table: u32(a.get(15)) ?? b[4]!,
+        dst: ip4(attr(b, 12, 1)),
+        oif: u32(attr(b, 12, 4)),
+        table: u32(attr(b, 12, 15)) ?? b[4]!,
       }
     }
     case RTM.NEWNEIGH:
     case RTM.DELNEIGH: {
       if (b.length < 12) return undefined
-      const a = attrs(b, 12)
       return {
         what: 'neighbour',
         deleted: m.type === RTM.DELNEIGH,
         ifindex: v.getInt32(4, true),
         fdb: b[0] === AF_BRIDGE,
-        ip: ip4(a.get(1)),
-        mac: mac(a.get(2)),
+        ip: ip4(attr(b, 12, 1)),
+        mac: mac(attr(b, 12, 2)),
       }
     }
     case RTM.NEWQDISC:
@@ -122,15 +123,14 @@ export function decodeEvent(m: NlMessage): RtnlEvent | undefined {
     case RTM.NEWTFILTER:
     case RTM.DELTFILTER: {
       if (b.length < 20) return undefined
-      const a = attrs(b, 20)
-      const opts = a.get(2)
+      const opts = attr(b, 20, 2)
       return {
         what: 'filter',
         deleted: m.type === RTM.DELTFILTER,
         ifindex: v.getInt32(4, true),
         parent: v.getUint32(12, true),
-        kind: str(a.get(1)),
-        bpfName: opts ? str(attrs(opts, 0).get(7)) : undefined,
+        kind: str(attr(b, 20, 1)),
+        bpfName: opts ? str(attr(opts, 0, 7)) : undefined,
       }
     }
   }

@@ -708,7 +708,17 @@ export class BpfDatapath implements Datapath {
       members: [],
     }
     return this.readMaps(empty, (maps) => {
-      const vnis = maps.nets.keys().sort((a, b) => a - b)
+      // one batch read of each map: a lookup per network and per local endpoint's address entry
+      // was ~1,300 syscalls per read at 1,000 endpoints (a read every 5 s, at rest too)
+      const nets = new Map(maps.nets.entries())
+      const vnis = [...nets.keys()].sort((a, b) => a - b)
+      const eps = maps.eps.entries()
+      const epsByVni = new Map<number, Map<number, (typeof eps)[number][1]>>()
+      for (const [k, e] of eps) {
+        let byIp = epsByVni.get(k.vni)
+        if (!byIp) epsByVni.set(k.vni, (byIp = new Map()))
+        byIp.set(k.ip, e)
+      }
       const ifs = maps.ifs.entries()
       // an ifindex whose veth is gone (or now names another link) has no host ifname
       const names = ownLinkNames(ifs.map(([ifindex]) => ifindex))
@@ -716,7 +726,7 @@ export class BpfDatapath implements Datapath {
         .map(([ifindex, e]) => {
           const hostIfname = names.get(ifindex)
           const mac = macFromBytes(e.mac)
-          const fwd = maps.eps.lookup({ vni: e.vni, ip: e.ip })
+          const fwd = epsByVni.get(e.vni)?.get(e.ip)
           const forwarding = !!fwd && fwd.ifindex === ifindex && macFromBytes(fwd.mac) === mac
           return {
             vni: e.vni,
@@ -728,8 +738,7 @@ export class BpfDatapath implements Datapath {
           }
         })
         .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
-      const remoteEndpoints = maps.eps
-        .entries()
+      const remoteEndpoints = eps
         .filter(([, e]) => e.ifindex === 0)
         .map(([k, e]) => ({
           vni: k.vni,
@@ -748,7 +757,7 @@ export class BpfDatapath implements Datapath {
         vteps: (byVni.get(vni) ?? []).sort((a, b) => a - b).map(intToIPv4),
       }))
       const networks = vnis.map((vni) => {
-        const n = maps.nets.lookup(vni)
+        const n = nets.get(vni)
         return n
           ? {
               vni,
