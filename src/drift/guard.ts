@@ -101,6 +101,17 @@ function filterSlot(hostIfname: string): number {
   return (h >>> 0) % FILTER_BACKSTOP_SHARES
 }
 
+/** A network's subnet parsed once per spec (the reconciler hands over a new spec when it changes). */
+const subnets = new WeakMap<NetworkSpec, ReturnType<typeof parseCidr>>()
+function subnetOf(net: NetworkSpec): ReturnType<typeof parseCidr> {
+  let s = subnets.get(net)
+  if (!s) subnets.set(net, (s = parseCidr(net.subnet)))
+  return s
+}
+
+/** membersKey's strings, by the datapath's object (see DriftGuard.membersKey). */
+const membersKeys = new WeakMap<object, string>()
+
 /** Kernel reads are synchronous: let API requests in between every so many endpoints. */
 const YIELD_EVERY = 32
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
@@ -424,7 +435,7 @@ export class DriftGuard implements Datapath {
       const want = this.networks.get(n.vni)
       if (!want) return true
       const altered =
-        (n.subnet !== undefined && n.subnet !== parseCidr(want.subnet).cidr) ||
+        (n.subnet !== undefined && n.subnet !== subnetOf(want).cidr) ||
         (n.gateway !== undefined && n.gateway !== want.gateway) ||
         (n.mtu !== undefined && n.mtu !== want.mtu)
       if (altered)
@@ -513,9 +524,17 @@ export class DriftGuard implements Datapath {
       (e) => e.hostIfname === undefined || !dropped.has(e.hostIfname),
     )
 
+    // at rest every wanted entry is held as programmed: counted without a map of what is held
+    let wantedRemote = 0
+    for (const byIp of this.remote.values()) wantedRemote += byIp.size
+    let asProgrammed = 0
+    for (const r of a.remoteEndpoints) {
+      const want = this.remote.get(r.vni)?.get(r.ip)
+      if (want && r.mac === want.mac && r.vtep === want.vtep) asProgrammed++
+    }
     const remoteHeld: RemoteByVni = new Map()
-    for (const r of a.remoteEndpoints) putByVniIp(remoteHeld, r)
-    for (const [vni, wanted] of this.remote) {
+    if (asProgrammed !== wantedRemote) for (const r of a.remoteEndpoints) putByVniIp(remoteHeld, r)
+    for (const [vni, wanted] of asProgrammed === wantedRemote ? [] : this.remote) {
       const held = remoteHeld.get(vni)
       for (const want of wanted.values()) {
         const r = held?.get(want.ip)
@@ -523,17 +542,10 @@ export class DriftGuard implements Datapath {
         this.seeRemote(want, r !== undefined, bpf)
       }
     }
-    const membersHeld = new Map(
-      a.members.map((m) => [
-        m.vni,
-        m.vteps
-          .filter((v) => v !== this.opts.advertise)
-          .sort()
-          .join(','),
-      ]),
-    )
+    const membersHeld = new Map(a.members.map((m) => [m.vni, m]))
     for (const [vni, want] of this.members) {
-      if (!held.has(vni) || membersHeld.get(vni) === want) continue
+      const m = membersHeld.get(vni)
+      if (!held.has(vni) || (m && this.membersKey(m) === want)) continue
       this.note(
         `members ${vni}`,
         bpf ? 'map-entry' : 'fdb',
@@ -658,7 +670,7 @@ export class DriftGuard implements Datapath {
       )
       n += list.length
       if (list.length === 0 || !existsSync(path)) continue
-      const subnets = list.map(({ want }) => parseCidr(this.networks.get(want.vni)!.subnet))
+      const subnets = list.map(({ want }) => subnetOf(this.networks.get(want.vni)!))
       let ends
       try {
         ends = readSandboxEnds(
@@ -702,6 +714,22 @@ export class DriftGuard implements Datapath {
         dropped.add(name)
       })
     }
+  }
+
+  /**
+   * A VNI's member VTEPs as one string, without this host's: the datapath hands out the same
+   * object while the kernel's members are unchanged, so it is joined once, not at each check.
+   */
+  private membersKey(m: ActualState['members'][number]): string {
+    let key = membersKeys.get(m)
+    if (key === undefined) {
+      key = m.vteps
+        .filter((v) => v !== this.opts.advertise)
+        .sort()
+        .join(',')
+      membersKeys.set(m, key)
+    }
+    return key
   }
 
   /** Let other work run; returns how long it ran. */
