@@ -158,6 +158,8 @@ export class DriftGuard implements Datapath {
   /** Mutations under way, and how many have started: a check() they overlap is not trusted. */
   private mutating = 0
   private mutations = 0
+  /** `mutations` at the last check(): a check after changes asks for the pass without comparing. */
+  private mutationsChecked = -1
   /** While check() compares: what it saw, recorded only if no mutation overlapped it. */
   private seen:
     { item: string; kind: RepairKind; detail: string; sandboxIfindex?: number }[] | undefined
@@ -356,14 +358,21 @@ export class DriftGuard implements Datapath {
    * compared with what was programmed, and a pass asked for (askCompare) only when something
    * differs: drift seen and not yet put back, a base fault put back, an item the kernel holds
    * that was not programmed here (the pass removes it), or a mutation that overlapped the
-   * comparison (what it saw may be the mutation half done: the pass compares again).
+   * comparison (what it saw may be the mutation half done: the pass compares again). After
+   * mutations since the last check (a converge) it asks for the pass at once, as before.
    * At rest every 5 s the pass re-read the kernel a second time and compared every item, to
    * find nothing to do (the agent's 5 s CPU and RSS spikes). Returns why it asked ('' if not).
    */
   async check(): Promise<string> {
     if (this.fullSandboxCheckDue()) this.startSweep()
     const reason = await this.serialised(async () => {
+      // while the reconciler programs (a converge) its own passes compare: a check's comparison
+      // would be one more read of the kernel each period, thrown away
       if (this.mutating > 0) return 'a mutation under way'
+      if (this.mutations !== this.mutationsChecked) {
+        this.mutationsChecked = this.mutations
+        return 'mutations since the last check'
+      }
       const mutations = this.mutations
       const faults = this.baseFaults
       const filters = { all: this.filterHintAll, ifindexes: [...this.filterHints] }

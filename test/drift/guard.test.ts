@@ -163,9 +163,12 @@ describe('drift guard: the periodic check on its own (no reconciler pass unless 
     return n
   }
 
-  test('at rest it asks for nothing', async () => {
+  test('at rest it asks for nothing; after mutations it asks without comparing', async () => {
     const { guard } = await programmed()
     const n = asked(guard)
+    expect(await guard.check()).toBe('mutations since the last check')
+    expect(n.asks).toBe(1)
+    n.asks = 0
     expect(await guard.check()).toBe('')
     expect(await guard.check()).toBe('')
     expect(n.asks).toBe(0)
@@ -174,6 +177,7 @@ describe('drift guard: the periodic check on its own (no reconciler pass unless 
 
   test('drift is recorded and a pass asked for, each time until it is put back', async () => {
     const { fake, guard, repairs } = await programmed()
+    await guard.check() // the mutations of programmed()
     const n = asked(guard)
     fake.remote.set('300/10.0.1.9', { ...REMOTE, vtep: '198.18.0.99' })
     expect(await guard.check()).toContain('drift not yet put back')
@@ -182,12 +186,14 @@ describe('drift guard: the periodic check on its own (no reconciler pass unless 
     expect(n.asks).toBe(2)
     await guard.upsertRemoteEndpoint(REMOTE)
     expect(repairs.totalsByKind()['map-entry']).toBe(1)
+    expect(await guard.check()).toBe('mutations since the last check')
     expect(await guard.check()).toBe('')
-    expect(n.asks).toBe(2)
+    expect(n.asks).toBe(3)
   })
 
   test('what the kernel holds and was never programmed here asks for a pass (it removes it)', async () => {
     const { fake, guard } = await programmed()
+    await guard.check() // the mutations of programmed()
     const n = asked(guard)
     fake.remote.set('300/10.0.1.77', { ...REMOTE, ip: '10.0.1.77' })
     expect(await guard.check()).toContain('remote endpoint 10.0.1.77 in VNI 300, not programmed')
@@ -212,6 +218,7 @@ describe('drift guard: the periodic check on its own (no reconciler pass unless 
     const guard = new DriftGuard(fake, { repairs: new RepairBook(), advertise: '198.18.0.1' })
     await guard.upsertNetwork(NET)
     await guard.upsertRemoteEndpoint(REMOTE)
+    await guard.check() // the mutations above
     const n = asked(guard)
     // the kernel read sees the remote half-way through its removal
     fake.remote.delete('300/10.0.1.9')
@@ -225,6 +232,7 @@ describe('drift guard: the periodic check on its own (no reconciler pass unless 
     expect(guard.unrepaired()).toEqual([])
     expect(n.asks).toBe(1)
     fake.slow = false
+    expect(await guard.check()).toBe('mutations since the last check')
     expect(await guard.check()).toBe('')
   })
 
