@@ -82,9 +82,7 @@ export function splitMessages(
   keep?: (type: number) => boolean,
 ): NlMessage[] {
   const out: NlMessage[] = []
-  eachMessage(buf, n, (m) => {
-    if (!keep || keep(m.type)) out.push({ ...m, body: m.body.slice() })
-  })
+  eachMessage(buf, n, (m) => out.push({ ...m, body: m.body.slice() }), keep)
   return out
 }
 
@@ -94,12 +92,22 @@ export function splitMessages(
  * once decoded (a small array's ArrayBuffer is made on first use of `.buffer`): with a dump
  * of every sandbox every 5 s, most of what a comparison allocated.
  */
-export function eachMessage(buf: Uint8Array, n: number, fn: (m: NlMessage) => void): void {
+export function eachMessage(
+  buf: Uint8Array,
+  n: number,
+  fn: (m: NlMessage) => void,
+  keep?: (type: number) => boolean,
+): void {
   const v = new DataView(buf.buffer, buf.byteOffset, n)
   let at = 0
   while (at + 16 <= n) {
     const len = v.getUint32(at, true)
     if (len < 16 || at + len > n) break
+    // the host's notifications drift does not read (a converge is thousands) make nothing
+    if (keep && !keep(v.getUint16(at + 4, true))) {
+      at += (len + 3) & ~3
+      continue
+    }
     fn({
       type: v.getUint16(at + 4, true),
       flags: v.getUint16(at + 6, true),
