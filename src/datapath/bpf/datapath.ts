@@ -722,7 +722,9 @@ export class BpfDatapath implements Datapath {
       const ifs = maps.ifs.entries()
       // an ifindex whose veth is gone (or now names another link) has no host ifname
       const names = ownLinkNames(ifs.map(([ifindex]) => ifindex))
+      // sorted on the maps' own numbers, before any dotted quad is made (not parsed back per comparison)
       const localEndpoints = ifs
+        .sort(([, a], [, b]) => a.vni - b.vni || a.ip - b.ip)
         .map(([ifindex, e]) => {
           const hostIfname = names.get(ifindex)
           const mac = macFromBytes(e.mac)
@@ -737,16 +739,15 @@ export class BpfDatapath implements Datapath {
             forwarding,
           }
         })
-        .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const remoteEndpoints = eps
         .filter(([, e]) => e.ifindex === 0)
+        .sort(([a], [b]) => a.vni - b.vni || a.ip - b.ip)
         .map(([k, e]) => ({
           vni: k.vni,
           ip: intToIPv4(k.ip),
           mac: macFromBytes(e.mac),
           vtep: intToIPv4(e.vtep),
         }))
-        .sort((a, b) => a.vni - b.vni || ipv4ToInt(a.ip) - ipv4ToInt(b.ip))
       const byVni = new Map<number, number[]>(vnis.map((v) => [v, []]))
       const memberKeys = maps.members.keys()
       for (const k of memberKeys) byVni.get(k.vni)?.push(k.vtep)
