@@ -1,5 +1,6 @@
 // rtnetlink messages drift reads, decoded into plain objects (pure), and the fixed headers
 // of the requests it sends. Layouts: linux/rtnetlink.h, if_addr.h, neighbour.h, pkt_sched.h.
+import { macFromBytes } from '../net/index.ts'
 import { RTM, type NlMessage } from './rtnl.ts'
 
 const AF_INET = 2
@@ -28,8 +29,7 @@ const str = (b: Uint8Array | undefined) =>
   b ? utf8.decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0))) : undefined
 const ip4 = (b: Uint8Array | undefined) =>
   b && b.length === 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : undefined
-const mac = (b: Uint8Array | undefined) =>
-  b && b.length === 6 ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined
+const mac = (b: Uint8Array | undefined) => (b && b.length === 6 ? macFromBytes(b) : undefined)
 const u32 = (b: Uint8Array | undefined) =>
   b && b.length >= 4 ? new DataView(b.buffer, b.byteOffset).getUint32(0, true) : undefined
 
