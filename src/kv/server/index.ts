@@ -47,8 +47,16 @@ import { SessionManager } from './sessions.ts'
 import { KvEngine } from './engine.ts'
 import { PrefixReads } from './prefix-reads.ts'
 import { trimWhenIdle } from './idle-trim.ts'
-import { HttpError, textResponse, type BunEnv, type ServerCtx, type ServerOptions } from './http.ts'
-import { registerKvRoutes } from './kv-routes.ts'
+import {
+  PlainCtx,
+  errorResponse,
+  requestUrl,
+  textResponse,
+  type BunEnv,
+  type ServerCtx,
+  type ServerOptions,
+} from './http.ts'
+import { isKvRead, kvGet, registerKvRoutes } from './kv-routes.ts'
 import { registerSessionRoutes } from './session-routes.ts'
 import { registerTxnRoutes } from './txn-routes.ts'
 import { registerStatusRoutes } from './status-routes.ts'
@@ -114,7 +122,20 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
     ttlMinMs: o.sessionTtlMinMs ?? 10_000,
   })
   const prefixReads = new PrefixReads(engine)
-  const ctx: ServerCtx = { engine, notifier, sessions, prefixReads, opts, closing: false }
+  const policy = opts.token ? 'deny' : 'allow'
+  const withPolicy = (res: Response) => {
+    res.headers.set('X-Consul-Default-ACL-Policy', policy)
+    return res
+  }
+  const ctx: ServerCtx = {
+    engine,
+    notifier,
+    sessions,
+    prefixReads,
+    opts,
+    closing: false,
+    respond: withPolicy,
+  }
   const idleMs = o.idleTrimMs ?? 0
   const idle = idleMs > 0 ? trimWhenIdle(engine, prefixReads, { idleMs }) : undefined
 
@@ -127,10 +148,7 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   registerTxnRoutes(app, ctx)
   registerStatusRoutes(app, ctx)
   app.notFound(() => textResponse(404, 'Invalid URL path: not a recognized HTTP API endpoint'))
-  app.onError((err) => {
-    if (err instanceof HttpError) return textResponse(err.status, err.message, err.headers)
-    return textResponse(500, `internal error: ${err instanceof Error ? err.message : String(err)}`)
-  })
+  app.onError(errorResponse)
 
   const tombstoneTtl = o.tombstoneTtlMs ?? 15 * 60_000
   const reportBackground =
@@ -148,14 +166,21 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   gc.unref?.()
 
   const denied = opts.token ? tokenCheck(opts.token) : () => undefined
-  const policy = opts.token ? 'deny' : 'allow'
-  const withPolicy = (res: Response) => {
-    res.headers.set('X-Consul-Default-ACL-Policy', policy)
-    return res
-  }
   const fetch = (req: Request, env?: BunEnv): Response | Promise<Response> => {
     const refused = denied(req)
     if (refused) return withPolicy(refused)
+    // KV reads (every watch's long poll) outside Hono: a parked one then holds its record and
+    // the request, not a Context and its promise chain for minutes (blocking.ts); a parked
+    // read's answer comes with the policy header already (ServerCtx.respond)
+    if (isKvRead(req, requestUrl(req).pathname)) {
+      let res: Response | Promise<Response>
+      try {
+        res = kvGet(new PlainCtx(req, env), ctx)
+      } catch (err) {
+        res = errorResponse(err)
+      }
+      return res instanceof Promise ? res : withPolicy(res)
+    }
     const res = app.fetch(req, env ?? {})
     return res instanceof Promise ? res.then(withPolicy) : withPolicy(res)
   }
