@@ -33,8 +33,7 @@ export function blockingQuery<R extends { index: bigint }>(
   q: BlockingRead<R>,
 ): Response | Promise<Response> {
   const r = q.run()
-  if (b.minIndex === 0n || r.index > b.minIndex || ctx.closing || b.waitMs <= 0)
-    return q.answer(r)
+  if (b.minIndex === 0n || r.index > b.minIndex || ctx.closing || b.waitMs <= 0) return q.answer(r)
   const signal = c.req.raw.signal
   if (signal.aborted) return q.answer(r)
   // Long-poll: lift Bun's idle timeout for this request (default 10 s would cut it).
