@@ -220,8 +220,13 @@ export interface ServeKvOptions extends KvServerOptions {
   port: number
   /** Bun idle timeout in seconds for ordinary requests (blocking ones lift it). Default 30. */
   idleTimeout?: number
-  /** Serve https with this PEM certificate (leaf first, then its CA, so joiners can pin it) and key. */
-  tls?: { cert: string; key: string }
+  /**
+   * Serve https with this PEM certificate (leaf first, then its CA, so joiners can pin it) and
+   * key. `ca`: the CA alone. No client certificate is asked for either way, but without a CA
+   * Bun's server context loads its default CA store: 1.7 MB more resident in a store thread
+   * (bench/results/store-host-rss-2026-12-03.md), for a server that checks no client.
+   */
+  tls?: { cert: string; key: string; ca?: string }
 }
 
 export interface ServedKv {
@@ -241,7 +246,9 @@ export async function serveKv(o: ServeKvOptions): Promise<ServedKv> {
       hostname: o.hostname,
       port: o.port,
       idleTimeout: o.idleTimeout ?? 30,
-      ...(o.tls ? { tls: { cert: o.tls.cert, key: o.tls.key } } : {}),
+      ...(o.tls
+        ? { tls: { cert: o.tls.cert, key: o.tls.key, ...(o.tls.ca ? { ca: o.tls.ca } : {}) } }
+        : {}),
       fetch: (req, server) => kv.fetch(req, { server }),
     })
   } catch (e) {
