@@ -78,7 +78,7 @@ describe('the store entry point', () => {
     expect(timedOut.status).toBe(200)
     expect(timedOut.headers.get('X-Consul-Index')).toBe(index)
     expect(timedOut.headers.get('X-Consul-Default-ACL-Policy')).toBe('allow')
-    expect((await timedOut.json())[0].Key).toBe('k')
+    expect(((await timedOut.json()) as { Key: string }[])[0]!.Key).toBe('k')
     // an abort: the waiter leaves the registry, a later write wakes nobody
     const ac = new AbortController()
     void call(kv, `/v1/kv/k?index=${index}&wait=30s`, { signal: ac.signal })
