@@ -19,6 +19,9 @@
 // CPU at rest: each agent's utime + stime (/proc/PID/stat) over the rest window after its first
 // third (at most 30 s: the collections and the first drift sweeps after the burst), as % of one
 // CPU, with the main thread's own share.
+// RSS at rest, sampled: each agent's VmRSS, RssAnon and RssFile every second through the whole
+// rest (/proc/PID/status); max and median over the CPU window (the rest after its first third),
+// so a figure "as found" can be read against the floor between drift passes and the spikes.
 // WEFT_AGENT_CENSUS=DIR (inherited too): after the last measurement each agent is sent SIGUSR2
 // and writes its main thread's heap snapshot to DIR (src/agent/heap-census.ts); read them with
 // bench/heap-census.ts.
@@ -160,6 +163,66 @@ async function restCpu(agents: RunningAgent[], ms: number): Promise<RestCpu[]> {
     const pct = (cpu: number) => round((cpu * 100_000) / (e.at - b.at))
     return { node: a.node, percent: pct(e.all - b.all), mainPercent: pct(e.main - b.main) }
   })
+}
+
+/** One agent's resident memory at one instant, MB (/proc/PID/status). */
+interface RssSample {
+  /** ms since the rest began */
+  t: number
+  rss: number
+  anon: number
+  file: number
+}
+
+function rssSample(pid: number, t: number): RssSample {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (field: string) =>
+    Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN)
+  return {
+    t,
+    rss: round(kb('VmRSS') / 1024),
+    anon: round(kb('RssAnon') / 1024),
+    file: round(kb('RssFile') / 1024),
+  }
+}
+
+/** Samples every second until stopped (a measurement, not synchronisation). */
+function sampleRss(agents: RunningAgent[]): { stop: () => RssSample[][] } {
+  const t0 = performance.now()
+  const out: RssSample[][] = agents.map(() => [])
+  const take = () =>
+    agents.forEach((a, i) => {
+      try {
+        out[i]!.push(rssSample(a.proc.pid, Math.round(performance.now() - t0)))
+      } catch {} // an agent that exited: its samples stop
+    })
+  take()
+  const timer = setInterval(take, 1000)
+  return { stop: () => (clearInterval(timer), out) }
+}
+
+/** Max and median of the samples from `fromMs` on, per figure. */
+export interface RssAtRest {
+  node: string
+  samples: number
+  rss: { max: number; median: number; min: number }
+  anon: { max: number; median: number; min: number }
+  file: { median: number }
+}
+
+function rssAtRest(node: string, samples: RssSample[], fromMs: number): RssAtRest {
+  const s = samples.filter((x) => x.t >= fromMs)
+  const sorted = (k: 'rss' | 'anon' | 'file') => s.map((x) => x[k]).sort((a, b) => a - b)
+  const med = (v: number[]) => v[Math.floor(v.length / 2)] ?? NaN
+  const rss = sorted('rss')
+  const anon = sorted('anon')
+  return {
+    node,
+    samples: s.length,
+    rss: { max: rss.at(-1) ?? NaN, median: med(rss), min: rss[0] ?? NaN },
+    anon: { max: anon.at(-1) ?? NaN, median: med(anon), min: anon[0] ?? NaN },
+    file: { median: med(sorted('file')) },
+  }
 }
 
 function vmRssMb(pid: number): number {
@@ -379,14 +442,26 @@ async function main(): Promise<void> {
     }
     // measurement windows (as the bench's idle one), not synchronisation
     const skipMs = Math.min(30_000, (o.settle * 1000) / 3)
+    const sampler = sampleRss(agents)
     await Bun.sleep(skipMs)
     const rest = await restCpu(agents, o.settle * 1000 - skipMs)
+    const rssSamples = sampler.stop()
+    const rssRest = agents.map((a, i) => rssAtRest(a.node, rssSamples[i]!, skipMs))
     const settled = []
     for (const a of agents) settled.push(await split(a))
     print(`after ${o.settle} s at rest`, settled)
     console.log(
       `\nCPU at rest (utime + stime over the last ${round(o.settle - skipMs / 1000)} s of the rest, % of one CPU; main thread): ` +
         rest.map((r) => `${r.node} ${r.percent} % (${r.mainPercent} %)`).join(' · '),
+    )
+    console.log(
+      `RSS at rest, sampled every second over the same window (MB, max / median / min; anonymous max / median; file median): ` +
+        rssRest
+          .map(
+            (r) =>
+              `${r.node} ${r.rss.max} / ${r.rss.median} / ${r.rss.min} (anon ${r.anon.max} / ${r.anon.median}; file ${r.file.median})`,
+          )
+          .join(' · '),
     )
     if (process.env.WEFT_AGENT_CENSUS) await heapCensus(agents, process.env.WEFT_AGENT_CENSUS)
     console.log(
@@ -396,7 +471,11 @@ async function main(): Promise<void> {
     if (o.json)
       writeFileSync(
         o.json,
-        JSON.stringify({ options: o, idle, loaded, settled, rest, converge }, null, 2),
+        JSON.stringify(
+          { options: o, idle, loaded, settled, rest, rssRest, rssSamples, converge },
+          null,
+          2,
+        ),
       )
     if (converge.seconds === null || converge.failures) process.exitCode = 1
   } finally {

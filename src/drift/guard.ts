@@ -57,8 +57,12 @@ interface Found {
   foundAt: number
   /** sandbox-route: the sandbox end's ifindex, whose address is re-added to bring the route back. */
   sandboxIfindex?: number
-  /** Found by the background sweep of every sandbox end: left out of each comparison until repaired. */
-  bySweep?: boolean
+  /**
+   * Found outside a reconciler pass (the background sweep of every sandbox end, or check()):
+   * left out of each comparison until repaired, so the pass that follows re-attaches it even
+   * when its own comparison does not read that part again.
+   */
+  keptOut?: boolean
 }
 
 const remoteKey = (vni: number, ip: string) => `${vni}/${ip}`
@@ -96,6 +100,17 @@ function filterSlot(hostIfname: string): number {
   for (let i = 0; i < hostIfname.length; i++) h = (h * 31 + hostIfname.charCodeAt(i)) | 0
   return (h >>> 0) % FILTER_BACKSTOP_SHARES
 }
+
+/** A network's subnet parsed once per spec (the reconciler hands over a new spec when it changes). */
+const subnets = new WeakMap<NetworkSpec, ReturnType<typeof parseCidr>>()
+function subnetOf(net: NetworkSpec): ReturnType<typeof parseCidr> {
+  let s = subnets.get(net)
+  if (!s) subnets.set(net, (s = parseCidr(net.subnet)))
+  return s
+}
+
+/** membersKey's strings, by the datapath's object (see DriftGuard.membersKey). */
+const membersKeys = new WeakMap<object, string>()
 
 /** Kernel reads are synchronous: let API requests in between every so many endpoints. */
 const YIELD_EVERY = 32
@@ -138,6 +153,20 @@ export class DriftGuard implements Datapath {
   askCompare: (() => void) | undefined
   private host: RtnlChannel | undefined
   private readonly now: () => number
+  /** One comparison at a time: check() runs beside the reconciler's reads. */
+  private comparing: Promise<unknown> = Promise.resolve()
+  /** Mutations under way, and how many have started: a check() they overlap is not trusted. */
+  private mutating = 0
+  private mutations = 0
+  /** `mutations` at the last check(): a check after changes asks for the pass without comparing. */
+  private mutationsChecked = -1
+  /** While check() compares: what it saw, recorded only if no mutation overlapped it. */
+  private seen:
+    { item: string; kind: RepairKind; detail: string; sandboxIfindex?: number }[] | undefined
+  /** Base faults seen (check() asks for a pass after one was put back). */
+  private baseFaults = 0
+  /** Why the last check() asked for a reconciler pass ('' when it did not): tests, doctor. */
+  lastCheck = { at: 0, reason: '' }
 
   constructor(
     readonly inner: Datapath,
@@ -189,78 +218,104 @@ export class DriftGuard implements Datapath {
 
   // --- Datapath: mutations remember what was programmed --------------------------------
 
+  /** Run a mutation of the datapath, counted (see check()). */
+  private async mutate<T>(fn: () => Promise<T>): Promise<T> {
+    this.mutating++
+    this.mutations++
+    try {
+      return await fn()
+    } finally {
+      this.mutating--
+    }
+  }
+
   start(): Promise<void> {
     return this.inner.start()
   }
 
-  async upsertNetwork(net: NetworkSpec): Promise<void> {
-    await this.inner.upsertNetwork(net)
-    this.networks.set(net.vni, net)
-    this.repaired(`network ${net.vni}`)
+  upsertNetwork(net: NetworkSpec): Promise<void> {
+    return this.mutate(async () => {
+      await this.inner.upsertNetwork(net)
+      this.networks.set(net.vni, net)
+      this.repaired(`network ${net.vni}`)
+    })
   }
 
-  async removeNetwork(vni: number): Promise<void> {
-    await this.inner.removeNetwork(vni)
-    this.networks.delete(vni)
-    this.members.delete(vni)
-    this.forget(`network ${vni}`)
-    this.forget(`members ${vni}`)
-    for (const ip of this.remote.get(vni)?.keys() ?? []) this.forget(`remote ${remoteKey(vni, ip)}`)
-    this.remote.delete(vni)
-    for (const [k, e] of this.local)
-      if (e.vni === vni) (this.local.delete(k), this.forget(`local ${k}`))
+  removeNetwork(vni: number): Promise<void> {
+    return this.mutate(async () => {
+      await this.inner.removeNetwork(vni)
+      this.networks.delete(vni)
+      this.members.delete(vni)
+      this.forget(`network ${vni}`)
+      this.forget(`members ${vni}`)
+      for (const ip of this.remote.get(vni)?.keys() ?? [])
+        this.forget(`remote ${remoteKey(vni, ip)}`)
+      this.remote.delete(vni)
+      for (const [k, e] of this.local)
+        if (e.vni === vni) (this.local.delete(k), this.forget(`local ${k}`))
+    })
   }
 
-  async attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
-    const f = this.found.get(`local ${ep.hostIfname}`)
-    if (f?.kind === 'sandbox-route' && f.sandboxIfindex !== undefined) {
-      const net = this.networks.get(ep.vni)
-      if (net)
-        dropSandboxAddress(
-          sandboxPath(ep.sandbox),
-          f.sandboxIfindex,
-          ep.ip,
-          parseCidr(net.subnet).prefixLen,
-        )
-    }
-    const r = await this.inner.attachEndpoint(ep)
-    this.local.set(ep.hostIfname, ep)
-    this.repaired(`local ${ep.hostIfname}`)
-    return r
+  attachEndpoint(ep: LocalEndpointSpec): Promise<{ ifindex: number }> {
+    return this.mutate(async () => {
+      const f = this.found.get(`local ${ep.hostIfname}`)
+      if (f?.kind === 'sandbox-route' && f.sandboxIfindex !== undefined) {
+        const net = this.networks.get(ep.vni)
+        if (net)
+          dropSandboxAddress(
+            sandboxPath(ep.sandbox),
+            f.sandboxIfindex,
+            ep.ip,
+            parseCidr(net.subnet).prefixLen,
+          )
+      }
+      const r = await this.inner.attachEndpoint(ep)
+      this.local.set(ep.hostIfname, ep)
+      this.repaired(`local ${ep.hostIfname}`)
+      return r
+    })
   }
 
-  async detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
-    await this.inner.detachEndpoint(ep)
-    if (ep.hostIfname !== undefined) {
-      this.local.delete(ep.hostIfname)
-      this.forget(`local ${ep.hostIfname}`)
-    }
+  detachEndpoint(ep: { vni: number; ip: string; hostIfname?: string }): Promise<void> {
+    return this.mutate(async () => {
+      await this.inner.detachEndpoint(ep)
+      if (ep.hostIfname !== undefined) {
+        this.local.delete(ep.hostIfname)
+        this.forget(`local ${ep.hostIfname}`)
+      }
+    })
   }
 
-  async upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
-    await this.inner.upsertRemoteEndpoint(ep)
-    putByVniIp(this.remote, ep)
-    this.repaired(`remote ${remoteKey(ep.vni, ep.ip)}`)
+  upsertRemoteEndpoint(ep: RemoteEndpointSpec): Promise<void> {
+    return this.mutate(async () => {
+      await this.inner.upsertRemoteEndpoint(ep)
+      putByVniIp(this.remote, ep)
+      this.repaired(`remote ${remoteKey(ep.vni, ep.ip)}`)
+    })
   }
 
-  async removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void> {
-    await this.inner.removeRemoteEndpoint(ep)
-    const byIp = this.remote.get(ep.vni)
-    byIp?.delete(ep.ip)
-    if (byIp?.size === 0) this.remote.delete(ep.vni)
-    this.forget(`remote ${remoteKey(ep.vni, ep.ip)}`)
+  removeRemoteEndpoint(ep: { vni: number; ip: string }): Promise<void> {
+    return this.mutate(async () => {
+      await this.inner.removeRemoteEndpoint(ep)
+      const byIp = this.remote.get(ep.vni)
+      byIp?.delete(ep.ip)
+      if (byIp?.size === 0) this.remote.delete(ep.vni)
+      this.forget(`remote ${remoteKey(ep.vni, ep.ip)}`)
+    })
   }
 
-  async setMembers(vni: number, vteps: string[]): Promise<void> {
-    await this.inner.setMembers(vni, vteps)
-    this.members.set(
-      vni,
-      vteps
-        .filter((v) => v !== this.opts.advertise)
-        .sort()
-        .join(','),
-    )
-    this.repaired(`members ${vni}`)
+  setMembers(vni: number, vteps: string[]): Promise<void> {
+    return this.mutate(async () => {
+      await this.inner.setMembers(vni, vteps)
+      this.members.set(
+        vni,
+        vteps
+          .filter((v) => v !== this.opts.advertise)
+          .sort()
+          .join(','),
+      )
+      this.repaired(`members ${vni}`)
+    })
   }
 
   stats(): Promise<VniStats[]> {
@@ -289,7 +344,83 @@ export class DriftGuard implements Datapath {
    */
   async actual(): Promise<ActualState> {
     if (this.fullSandboxCheckDue()) this.startSweep()
-    return this.compare()
+    return this.serialised(() => this.compare())
+  }
+
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.comparing.then(fn)
+    this.comparing = next.catch(() => {})
+    return next
+  }
+
+  /**
+   * The periodic comparison on its own, without a reconciler pass: one read of the kernel,
+   * compared with what was programmed, and a pass asked for (askCompare) only when something
+   * differs: drift seen and not yet put back, a base fault put back, an item the kernel holds
+   * that was not programmed here (the pass removes it), or a mutation that overlapped the
+   * comparison (what it saw may be the mutation half done: the pass compares again). After
+   * mutations since the last check (a converge) it asks for the pass at once, as before.
+   * At rest every 5 s the pass re-read the kernel a second time and compared every item, to
+   * find nothing to do (the agent's 5 s CPU and RSS spikes). Returns why it asked ('' if not).
+   */
+  async check(): Promise<string> {
+    if (this.fullSandboxCheckDue()) this.startSweep()
+    const reason = await this.serialised(async () => {
+      // while the reconciler programs (a converge) its own passes compare: a check's comparison
+      // would be one more read of the kernel each period, thrown away
+      if (this.mutating > 0) return 'a mutation under way'
+      if (this.mutations !== this.mutationsChecked) {
+        this.mutationsChecked = this.mutations
+        return 'mutations since the last check'
+      }
+      const mutations = this.mutations
+      const faults = this.baseFaults
+      const filters = { all: this.filterHintAll, ifindexes: [...this.filterHints] }
+      const seen: NonNullable<DriftGuard['seen']> = (this.seen = [])
+      let a: ActualState
+      try {
+        a = await this.compare()
+      } finally {
+        this.seen = undefined
+      }
+      if (this.mutating > 0 || this.mutations !== mutations) {
+        // not trusted: the hints it took go back for the pass's own comparison
+        if (filters.all) this.filterHintAll = true
+        for (const i of filters.ifindexes) this.filterHints.add(i)
+        return 'a mutation overlapped the comparison'
+      }
+      for (const f of seen) {
+        this.see(f.item, f.kind, f.detail, f.sandboxIfindex)
+        const found = this.found.get(f.item)
+        if (found) found.keptOut = true
+      }
+      if (this.baseFaults !== faults) return 'a base fault was put back'
+      const first = this.found.values().next()
+      if (!first.done) return `drift not yet put back (${this.found.size}; ${first.value.detail})`
+      return this.unknownIn(a)
+    })
+    this.lastCheck = { at: this.now(), reason }
+    if (reason) this.askCompare?.()
+    return reason
+  }
+
+  /** What the kernel holds that was never programmed here (or whose veth is gone): '' if nothing. */
+  private unknownIn(a: ActualState): string {
+    for (const n of a.networks)
+      if (!this.networks.has(n.vni)) return `the kernel holds network VNI ${n.vni}, not programmed`
+    for (const e of a.localEndpoints) {
+      if (e.hostIfname === undefined)
+        return `the kernel holds endpoint ${e.ip} in VNI ${e.vni} without its veth`
+      if (!this.local.has(e.hostIfname))
+        return `the kernel holds endpoint ${e.hostIfname}, not programmed`
+    }
+    for (const r of a.remoteEndpoints)
+      if (!this.remote.get(r.vni)?.has(r.ip))
+        return `the kernel holds remote endpoint ${r.ip} in VNI ${r.vni}, not programmed`
+    for (const m of a.members)
+      if (!this.members.has(m.vni) && m.vteps.some((v) => v !== this.opts.advertise))
+        return `the kernel holds members of VNI ${m.vni}, not programmed`
+    return ''
   }
 
   /** The sweep has finished (tests, and a stop that must not leave it reading). */
@@ -313,11 +444,11 @@ export class DriftGuard implements Datapath {
       const want = this.networks.get(n.vni)
       if (!want) return true
       const altered =
-        (n.subnet !== undefined && n.subnet !== parseCidr(want.subnet).cidr) ||
+        (n.subnet !== undefined && n.subnet !== subnetOf(want).cidr) ||
         (n.gateway !== undefined && n.gateway !== want.gateway) ||
         (n.mtu !== undefined && n.mtu !== want.mtu)
       if (altered)
-        this.see(
+        this.note(
           `network ${n.vni}`,
           'map-entry',
           `the entry of network VNI ${n.vni} (vx_nets) was altered`,
@@ -327,7 +458,7 @@ export class DriftGuard implements Datapath {
     const held = new Set(a.networks.map((n) => n.vni))
     for (const vni of this.networks.keys()) {
       if (!held.has(vni)) {
-        this.see(
+        this.note(
           `network ${vni}`,
           bpf ? 'map-entry' : 'network-device',
           bpf
@@ -355,26 +486,27 @@ export class DriftGuard implements Datapath {
       const sandbox = sandboxOf(want)
       if (sandbox !== undefined && !there(sandbox)) continue // the sandbox is gone: released, not repaired
       const e = byName.get(name)
-      const what = `endpoint ${want.id.slice(0, 12)} (${name}, ${want.ip} in VNI ${want.vni})`
+      // named only when drifted: a string per endpoint per comparison was most of its garbage
+      const what = () => `endpoint ${want.id.slice(0, 12)} (${name}, ${want.ip} in VNI ${want.vni})`
       if (!e) {
         const vethGone = getLibc().ifNameToIndex(name) === 0
-        if (vethGone) this.see(`local ${name}`, 'veth', `the host veth of ${what} was deleted`)
+        if (vethGone) this.note(`local ${name}`, 'veth', `the host veth of ${what()} was deleted`)
         else
-          this.see(
+          this.note(
             `local ${name}`,
             bpf ? 'map-entry' : 'veth',
-            bpf ? `the veth entry (vx_ifs) of ${what} was deleted` : `${what} left its bridge`,
+            bpf ? `the veth entry (vx_ifs) of ${what()} was deleted` : `${what()} left its bridge`,
           )
         continue
       }
       if (e.vni !== want.vni || e.ip !== want.ip || (e.mac !== undefined && e.mac !== want.mac)) {
-        this.see(`local ${name}`, 'map-entry', `the veth entry (vx_ifs) of ${what} was altered`)
+        this.note(`local ${name}`, 'map-entry', `the veth entry (vx_ifs) of ${what()} was altered`)
         dropped.add(name)
       } else if (e.forwarding === false) {
-        this.see(
+        this.note(
           `local ${name}`,
           'map-entry',
-          `the address entry (vx_eps) of ${what} was deleted or altered`,
+          `the address entry (vx_eps) of ${what()} was deleted or altered`,
         )
         dropped.add(name)
       } else if (
@@ -382,27 +514,36 @@ export class DriftGuard implements Datapath {
         (filters.all ||
           filters.ifindexes.has(e.ifindex) ||
           filterSlot(name) === filters.slot ||
-          this.found.has(`local ${name}`)) &&
+          (this.found.size > 0 && this.found.has(`local ${name}`))) &&
         !hasEndpointFilter(this.hostChannel(), e.ifindex)
       ) {
-        this.see(
+        this.note(
           `local ${name}`,
           'tc-filter',
-          `the endpoint program's filter on ${name} was removed (${what})`,
+          `the endpoint program's filter on ${name} was removed (${what()})`,
         )
         dropped.add(name)
       }
     }
     await this.checkSandboxes(dropped, this.takeHints())
     // what the background sweep found stays out until an attach puts it back
-    for (const [item, f] of this.found) if (f.bySweep) dropped.add(item.slice('local '.length))
+    for (const [item, f] of this.found)
+      if (f.keptOut && item.startsWith('local ')) dropped.add(item.slice('local '.length))
     const localEndpoints = a.localEndpoints.filter(
       (e) => e.hostIfname === undefined || !dropped.has(e.hostIfname),
     )
 
+    // at rest every wanted entry is held as programmed: counted without a map of what is held
+    let wantedRemote = 0
+    for (const byIp of this.remote.values()) wantedRemote += byIp.size
+    let asProgrammed = 0
+    for (const r of a.remoteEndpoints) {
+      const want = this.remote.get(r.vni)?.get(r.ip)
+      if (want && r.mac === want.mac && r.vtep === want.vtep) asProgrammed++
+    }
     const remoteHeld: RemoteByVni = new Map()
-    for (const r of a.remoteEndpoints) putByVniIp(remoteHeld, r)
-    for (const [vni, wanted] of this.remote) {
+    if (asProgrammed !== wantedRemote) for (const r of a.remoteEndpoints) putByVniIp(remoteHeld, r)
+    for (const [vni, wanted] of asProgrammed === wantedRemote ? [] : this.remote) {
       const held = remoteHeld.get(vni)
       for (const want of wanted.values()) {
         const r = held?.get(want.ip)
@@ -410,18 +551,11 @@ export class DriftGuard implements Datapath {
         this.seeRemote(want, r !== undefined, bpf)
       }
     }
-    const membersHeld = new Map(
-      a.members.map((m) => [
-        m.vni,
-        m.vteps
-          .filter((v) => v !== this.opts.advertise)
-          .sort()
-          .join(','),
-      ]),
-    )
+    const membersHeld = new Map(a.members.map((m) => [m.vni, m]))
     for (const [vni, want] of this.members) {
-      if (!held.has(vni) || membersHeld.get(vni) === want) continue
-      this.see(
+      const m = membersHeld.get(vni)
+      if (!held.has(vni) || (m && this.membersKey(m) === want)) continue
+      this.note(
         `members ${vni}`,
         bpf ? 'map-entry' : 'fdb',
         bpf
@@ -436,6 +570,7 @@ export class DriftGuard implements Datapath {
   /** Put back the datapath's base (start() is idempotent and repairs), then read again. */
   private async repairBase(a: ActualState): Promise<ActualState> {
     const before = a.faults ?? []
+    this.baseFaults += before.length
     for (const f of before) this.see(`base ${f.detail}`, FAULT_KIND[f.part], f.detail)
     try {
       await this.inner.start()
@@ -486,10 +621,11 @@ export class DriftGuard implements Datapath {
     const endpoints = this.local.size
     this.sweep = (async () => {
       const found = new Set<string>()
-      await this.checkSandboxes(found, undefined, yielded)
+      // the sweep runs beside check(): what it sees goes to the book, not to check()'s list
+      await this.checkSandboxes(found, undefined, yielded, (...a) => this.see(...a))
       for (const name of found) {
         const f = this.found.get(`local ${name}`)
-        if (f) f.bySweep = true
+        if (f) f.keptOut = true
       }
       // the sweep's own cost: the time other work ran in its yields is not its
       this.lastFullCompare = {
@@ -513,6 +649,7 @@ export class DriftGuard implements Datapath {
     dropped: Set<string>,
     only: Set<string> | undefined,
     yielded = { ms: 0 },
+    note: DriftGuard['see'] = (...a) => this.note(...a),
   ): Promise<void> {
     if (only?.size === 0) return
     // by sandbox: one socket and one dump of each kind per sandbox, not per endpoint
@@ -537,12 +674,12 @@ export class DriftGuard implements Datapath {
         ({ name, want }) =>
           !dropped.has(name) &&
           this.local.get(name) === want &&
-          !this.found.has(`local ${name}`) &&
+          !(this.found.size > 0 && this.found.has(`local ${name}`)) &&
           this.networks.has(want.vni),
       )
       n += list.length
       if (list.length === 0 || !existsSync(path)) continue
-      const subnets = list.map(({ want }) => parseCidr(this.networks.get(want.vni)!.subnet))
+      const subnets = list.map(({ want }) => subnetOf(this.networks.get(want.vni)!))
       let ends
       try {
         ends = readSandboxEnds(
@@ -563,28 +700,45 @@ export class DriftGuard implements Datapath {
       list.forEach(({ name, want }, i) => {
         const end = ends[i]!
         const subnet = subnets[i]!
-        const what = `${want.ifname} of endpoint ${want.id.slice(0, 12)} in sandbox ${want.sandbox}`
+        const what = () =>
+          `${want.ifname} of endpoint ${want.id.slice(0, 12)} in sandbox ${want.sandbox}`
         if (end.ifindex === undefined) {
-          this.see(`local ${name}`, 'veth', `${what} was deleted`)
+          note(`local ${name}`, 'veth', `${what()} was deleted`)
         } else if (!end.up) {
-          this.see(`local ${name}`, 'sandbox-link', `${what} was set down`)
+          note(`local ${name}`, 'sandbox-link', `${what()} was set down`)
         } else if (!end.address) {
-          this.see(
+          note(
             `local ${name}`,
             'sandbox-address',
-            `the address ${want.ip}/${subnet.prefixLen} of ${what} was removed`,
+            `the address ${want.ip}/${subnet.prefixLen} of ${what()} was removed`,
           )
         } else if (!end.route) {
-          this.see(
+          note(
             `local ${name}`,
             'sandbox-route',
-            `the route to ${subnet.cidr} via ${what} was removed`,
+            `the route to ${subnet.cidr} via ${what()} was removed`,
             end.ifindex,
           )
         } else return
         dropped.add(name)
       })
     }
+  }
+
+  /**
+   * A VNI's member VTEPs as one string, without this host's: the datapath hands out the same
+   * object while the kernel's members are unchanged, so it is joined once, not at each check.
+   */
+  private membersKey(m: ActualState['members'][number]): string {
+    let key = membersKeys.get(m)
+    if (key === undefined) {
+      key = m.vteps
+        .filter((v) => v !== this.opts.advertise)
+        .sort()
+        .join(',')
+      membersKeys.set(m, key)
+    }
+    return key
   }
 
   /** Let other work run; returns how long it ran. */
@@ -605,11 +759,11 @@ export class DriftGuard implements Datapath {
     const what = `remote endpoint ${want.ip} in VNI ${want.vni} (via ${want.vtep})`
     const was = altered ? 'altered' : 'deleted'
     if (bpf) {
-      this.see(`remote ${key}`, 'map-entry', `the entry (vx_eps) of ${what} was ${was}`)
+      this.note(`remote ${key}`, 'map-entry', `the entry (vx_eps) of ${what} was ${was}`)
       return
     }
     const hint = this.neighHints.get(key) ?? this.neighHints.get(want.mac) ?? 'fdb'
-    this.see(
+    this.note(
       `remote ${key}`,
       hint,
       `the ${hint === 'fdb' ? 'FDB entry' : 'neighbour entry'} of ${what} was ${was}`,
@@ -617,6 +771,12 @@ export class DriftGuard implements Datapath {
   }
 
   // --- the book ----------------------------------------------------------------------------
+
+  /** What a comparison saw: the book's at once, or check()'s until it knows it can trust it. */
+  private note(item: string, kind: RepairKind, detail: string, sandboxIfindex?: number): void {
+    if (this.seen) this.seen.push({ item, kind, detail, sandboxIfindex })
+    else this.see(item, kind, detail, sandboxIfindex)
+  }
 
   private see(item: string, kind: RepairKind, detail: string, sandboxIfindex?: number): void {
     const had = this.found.get(item)

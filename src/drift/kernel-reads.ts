@@ -25,20 +25,20 @@ export function hasEndpointFilter(
   ifindex: number,
   program = ENDPOINT_PROGRAM,
 ): boolean {
-  let messages
+  let has = false
   try {
-    messages = host.dump(`read tc filters of ifindex ${ifindex}`, RTM.GETTFILTER, tcmsg(ifindex))
+    host.dumpEach('read tc filters of a host veth', RTM.GETTFILTER, tcmsg(ifindex), [], (m) => {
+      if (has) return
+      const e = decodeEvent(m)
+      has =
+        e?.what === 'filter' &&
+        e.kind === 'bpf' &&
+        (e.bpfName === program || !!e.bpfName?.startsWith(`${program}:`))
+    })
   } catch {
     return false // no clsact qdisc (EINVAL) or the device is gone: no filter either way
   }
-  return messages.some((m) => {
-    const e = decodeEvent(m)
-    return (
-      e?.what === 'filter' &&
-      e.kind === 'bpf' &&
-      (e.bpfName === program || !!e.bpfName?.startsWith(`${program}:`))
-    )
-  })
+  return has
 }
 
 /** The sandbox end of an endpoint as the kernel has it. */
@@ -84,19 +84,15 @@ export function readSandboxEnds(nsPath: string, queries: SandboxEndQuery[]): San
   const ch = RtnlChannel.open({ nsPath, strict: true })
   try {
     const addresses: { ifindex: number; ip?: string; prefixLen: number; label?: string }[] = []
-    for (const m of ch.dump(`read addresses of sandbox ${nsPath}`, RTM.GETADDR, ifaddrmsg())) {
+    ch.dumpEach('read addresses of a sandbox', RTM.GETADDR, ifaddrmsg(), [], (m) => {
       const e = decodeEvent(m)
       if (e?.what === 'address') addresses.push(e)
-    }
+    })
     const routes: { oif?: number; dst?: string; dstLen: number }[] = []
-    for (const m of ch.dump(
-      `read routes of sandbox ${nsPath}`,
-      RTM.GETROUTE,
-      rtmsg(RT_TABLE_MAIN),
-    )) {
+    ch.dumpEach('read routes of a sandbox', RTM.GETROUTE, rtmsg(RT_TABLE_MAIN), [], (m) => {
       const e = decodeEvent(m)
       if (e?.what === 'route' && e.table === RT_TABLE_MAIN) routes.push(e)
-    }
+    })
     const hasAddress = (ifindex: number, { ip, subnet }: SandboxEndQuery) =>
       addresses.some(
         (a) => a.ifindex === ifindex && a.ip === ip && a.prefixLen === subnet.prefixLen,
@@ -113,13 +109,17 @@ export function readSandboxEnds(nsPath: string, queries: SandboxEndQuery[]): San
     })
     if (whole.every((e) => e !== undefined)) return whole as SandboxEnd[]
     const links = new Map<string, { ifindex: number; up: boolean }>()
-    for (const m of ch.dump(`read links of sandbox ${nsPath}`, RTM.GETLINK, ifinfomsg(), [
-      [IFLA_EXT_MASK, u32le(RTEXT_FILTER_SKIP_STATS)],
-    ])) {
-      const e = decodeEvent(m)
-      if (e?.what === 'link' && e.ifname !== undefined && !links.has(e.ifname))
-        links.set(e.ifname, e)
-    }
+    ch.dumpEach(
+      `read links of sandbox ${nsPath}`,
+      RTM.GETLINK,
+      ifinfomsg(),
+      [[IFLA_EXT_MASK, u32le(RTEXT_FILTER_SKIP_STATS)]],
+      (m) => {
+        const e = decodeEvent(m)
+        if (e?.what === 'link' && e.ifname !== undefined && !links.has(e.ifname))
+          links.set(e.ifname, e)
+      },
+    )
     return queries.map((q, i) => {
       const found = whole[i]
       if (found) return found

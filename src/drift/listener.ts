@@ -1,7 +1,8 @@
 // Drift detection's two triggers: the kernel's rtnetlink notifications in the host netns (a
 // link, tc filter or qdisc, address or neighbour/FDB entry deleted, or another program's filter
-// put on a veth), which ask for a comparison at once (and name the veth whose filter to dump), and a periodic full comparison, the backstop for what the kernel does not
-// announce (BPF map entries, pins, a detached tcx link) and for sandbox ends.
+// put on a veth), which ask for a comparison at once (and name the veth whose filter to dump), and a periodic full comparison by the guard itself
+// (DriftGuard.check: a reconciler pass only when it finds something), the backstop for what the
+// kernel does not announce (BPF map entries, pins, a detached tcx link) and for sandbox ends.
 //
 // Design notes (2026-12): no listener inside sandboxes. A socket holds a reference to its
 // network namespace, so a socket in a container's namespace would keep it alive after
@@ -110,8 +111,19 @@ export class DriftListener {
     const ms = Math.max(this.opts.periodMs ?? 5000, cost * COMPARE_COST_FACTOR)
     this.period = setTimeout(() => {
       this.opts.guard.hintSandbox() // the full comparison reads every sandbox end too
-      this.opts.compare()
-      this.schedulePeriod()
+      // the guard compares by itself and asks for a reconciler pass only when something differs
+      this.opts.guard
+        .check()
+        .catch((e) => {
+          this.opts.log?.warn(
+            { err: (e as Error).message },
+            'the periodic drift comparison failed; a reconciler pass reads the kernel instead',
+          )
+          this.opts.compare()
+        })
+        .finally(() => {
+          if (this.poll) this.schedulePeriod()
+        })
     }, ms)
   }
 

@@ -82,24 +82,40 @@ export function splitMessages(
   keep?: (type: number) => boolean,
 ): NlMessage[] {
   const out: NlMessage[] = []
+  eachMessage(buf, n, (m) => out.push({ ...m, body: m.body.slice() }), keep)
+  return out
+}
+
+/**
+ * Each message of a datagram (pure), its body a view into `buf`: valid only until `buf` is
+ * written again (copy what is kept). A copy per message was two native allocations each
+ * once decoded (a small array's ArrayBuffer is made on first use of `.buffer`): with a dump
+ * of every sandbox every 5 s, most of what a comparison allocated.
+ */
+export function eachMessage(
+  buf: Uint8Array,
+  n: number,
+  fn: (m: NlMessage) => void,
+  keep?: (type: number) => boolean,
+): void {
   const v = new DataView(buf.buffer, buf.byteOffset, n)
   let at = 0
   while (at + 16 <= n) {
     const len = v.getUint32(at, true)
     if (len < 16 || at + len > n) break
+    // the host's notifications drift does not read (a converge is thousands) make nothing
     if (keep && !keep(v.getUint16(at + 4, true))) {
       at += (len + 3) & ~3
       continue
     }
-    out.push({
+    fn({
       type: v.getUint16(at + 4, true),
       flags: v.getUint16(at + 6, true),
       seq: v.getUint32(at + 8, true),
-      body: buf.slice(at + 16, at + len),
+      body: buf.subarray(at + 16, at + len),
     })
     at += (len + 3) & ~3
   }
-  return out
 }
 
 /** Encode one request: header, fixed family header, then attributes (type, payload). */
@@ -232,9 +248,34 @@ export class RtnlChannel {
     fixed: Uint8Array,
     attrs: [number, Uint8Array][] = [],
   ): NlMessage[] {
+    const out: NlMessage[] = []
+    this.dumpEach(op, type, fixed, attrs, (m) => out.push({ ...m, body: m.body.slice() }))
+    return out
+  }
+
+  /**
+   * dump() without keeping the answer: `fn` sees each message, its body a view into the
+   * receive buffer valid only during the call (decode it there).
+   */
+  dumpEach(
+    op: string,
+    type: number,
+    fixed: Uint8Array,
+    attrs: [number, Uint8Array][],
+    fn: (m: NlMessage) => void,
+  ): void {
     const seq = this.seq++
     this.sendRaw(encodeRequest(type, NLM_F_DUMP, seq, fixed, attrs), op)
-    const out: NlMessage[] = []
+    let done = false
+    let err = 0
+    const take = (m: NlMessage) => {
+      if (done || m.seq !== seq) return
+      if (m.type === NLMSG_DONE) done = true
+      else if (m.type === NLMSG_ERROR) {
+        done = true
+        err = -new DataView(m.body.buffer, m.body.byteOffset).getInt32(0, true)
+      } else fn(m)
+    }
     // The kernel queues the first part inside send() and each next part inside the recv()
     // that takes the previous one, so an empty queue before DONE means the answer is lost.
     for (let guard = 0; guard < 100_000; guard++) {
@@ -247,15 +288,10 @@ export class RtnlChannel {
           e === EAGAIN ? 'no answer from the kernel' : this.sys.strerror(e),
         )
       }
-      for (const m of splitMessages(this.rx, n)) {
-        if (m.seq !== seq) continue
-        if (m.type === NLMSG_DONE) return out
-        if (m.type === NLMSG_ERROR) {
-          const err = -new DataView(m.body.buffer, m.body.byteOffset).getInt32(0, true)
-          if (err === 0) return out
-          throw new RtnlError(`${op} in ${this.where}`, err, this.sys.strerror(err))
-        }
-        out.push(m)
+      eachMessage(this.rx, n, take)
+      if (done) {
+        if (err !== 0) throw new RtnlError(`${op} in ${this.where}`, err, this.sys.strerror(err))
+        return
       }
     }
     throw new RtnlError(`${op} in ${this.where}`, 0, 'answer never ended')

@@ -309,14 +309,18 @@ export class Reconciler {
         continue
       }
       const had = prev?.local.get(e.hostIfname)
-      const fp = had && had.vni === e.vni && had.ip === e.ip ? had.fp : ''
-      local.set(e.hostIfname, { fp, vni: e.vni, ip: e.ip, hostIfname: e.hostIfname })
+      // the entry held before, when still the same: not a new long-lived object per resync
+      if (had && had.vni === e.vni && had.ip === e.ip && had.hostIfname === e.hostIfname)
+        local.set(e.hostIfname, had)
+      else local.set(e.hostIfname, { fp: '', vni: e.vni, ip: e.ip, hostIfname: e.hostIfname })
     }
     return {
       networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
       local,
       remote: heldRemote(a.remoteEndpoints, prev?.remote),
-      members: new Map(a.members.map((m) => [m.vni, [...m.vteps].sort().join(',')])),
+      members: new Map(
+        a.members.map((m) => [m.vni, memoised(m, () => [...m.vteps].sort().join(','))]),
+      ),
     }
   }
 
@@ -603,12 +607,28 @@ function heldRemote(
   if (prev)
     for (const [key, fp] of prev) {
       const r = held.get(key)
-      if (r === undefined || JSON.stringify(r) !== fp) continue
+      if (r === undefined || memoised(r, () => JSON.stringify(r)) !== fp) continue
       out.set(key, fp)
       held.delete(key)
     }
-  for (const [key, r] of held) out.set(key, JSON.stringify(r))
+  for (const [key, r] of held)
+    out.set(
+      key,
+      memoised(r, () => JSON.stringify(r)),
+    )
   return out
+}
+
+/**
+ * A string made from one of the datapath's actual-state objects, once per object: the bpf
+ * datapath hands out the same object while the kernel's entry is unchanged, so a resync does
+ * not stringify every remote endpoint again.
+ */
+const fingerprints = new WeakMap<object, string>()
+function memoised(o: object, make: () => string): string {
+  let fp = fingerprints.get(o)
+  if (fp === undefined) fingerprints.set(o, (fp = make()))
+  return fp
 }
 
 /** What an incremental pass compares when no network changed. */

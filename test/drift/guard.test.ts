@@ -156,6 +156,97 @@ describe('drift guard', () => {
   })
 })
 
+describe('drift guard: the periodic check on its own (no reconciler pass unless something differs)', () => {
+  const asked = (guard: DriftGuard) => {
+    const n = { asks: 0 }
+    guard.askCompare = () => n.asks++
+    return n
+  }
+
+  test('at rest it asks for nothing; after mutations it asks without comparing', async () => {
+    const { guard } = await programmed()
+    const n = asked(guard)
+    expect(await guard.check()).toBe('mutations since the last check')
+    expect(n.asks).toBe(1)
+    n.asks = 0
+    expect(await guard.check()).toBe('')
+    expect(await guard.check()).toBe('')
+    expect(n.asks).toBe(0)
+    expect(guard.lastCheck.reason).toBe('')
+  })
+
+  test('drift is recorded and a pass asked for, each time until it is put back', async () => {
+    const { fake, guard, repairs } = await programmed()
+    await guard.check() // the mutations of programmed()
+    const n = asked(guard)
+    fake.remote.set('300/10.0.1.9', { ...REMOTE, vtep: '198.18.0.99' })
+    expect(await guard.check()).toContain('drift not yet put back')
+    expect(guard.unrepaired()).toMatchObject([{ kind: 'map-entry' }])
+    expect(await guard.check()).toContain('drift not yet put back')
+    expect(n.asks).toBe(2)
+    await guard.upsertRemoteEndpoint(REMOTE)
+    expect(repairs.totalsByKind()['map-entry']).toBe(1)
+    expect(await guard.check()).toBe('mutations since the last check')
+    expect(await guard.check()).toBe('')
+    expect(n.asks).toBe(3)
+  })
+
+  test('what the kernel holds and was never programmed here asks for a pass (it removes it)', async () => {
+    const { fake, guard } = await programmed()
+    await guard.check() // the mutations of programmed()
+    const n = asked(guard)
+    fake.remote.set('300/10.0.1.77', { ...REMOTE, ip: '10.0.1.77' })
+    expect(await guard.check()).toContain('remote endpoint 10.0.1.77 in VNI 300, not programmed')
+    expect(n.asks).toBe(1)
+    expect(guard.unrepaired()).toEqual([])
+  })
+
+  test('a mutation overlapping the check: nothing it saw is recorded, a pass is asked for', async () => {
+    let release = () => {}
+    let reading: () => void = () => {}
+    const gate = new Promise<void>((r) => (release = r))
+    const entered = new Promise<void>((r) => (reading = r))
+    class SlowFake extends FakeDatapath {
+      slow = false
+      override async actual(): Promise<ActualState> {
+        const a = await super.actual()
+        if (this.slow) (reading(), await gate)
+        return a
+      }
+    }
+    const fake = new SlowFake()
+    const guard = new DriftGuard(fake, { repairs: new RepairBook(), advertise: '198.18.0.1' })
+    await guard.upsertNetwork(NET)
+    await guard.upsertRemoteEndpoint(REMOTE)
+    await guard.check() // the mutations above
+    const n = asked(guard)
+    // the kernel read sees the remote half-way through its removal
+    fake.remote.delete('300/10.0.1.9')
+    fake.slow = true
+    const check = guard.check()
+    await entered
+    const removal = guard.removeRemoteEndpoint(REMOTE)
+    release()
+    expect(await check).toBe('a mutation overlapped the comparison')
+    await removal
+    expect(guard.unrepaired()).toEqual([])
+    expect(n.asks).toBe(1)
+    fake.slow = false
+    expect(await guard.check()).toBe('mutations since the last check')
+    expect(await guard.check()).toBe('')
+  })
+
+  test("the reconciler's comparisons wait for the check's (one at a time)", async () => {
+    const { guard } = await programmed()
+    const order: string[] = []
+    await Promise.all([
+      guard.check().then(() => order.push('check')),
+      guard.actual().then(() => order.push('actual')),
+    ])
+    expect(order).toEqual(['check', 'actual'])
+  })
+})
+
 describe('drift guard: what the datapath can do stays visible', () => {
   test('setClusterSubnets is there exactly when the inner datapath has it, and reaches it', async () => {
     const seen: unknown[] = []

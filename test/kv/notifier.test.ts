@@ -63,3 +63,70 @@ describe('Notifier', () => {
     expect(await outcome(again)).toBe('woken')
   })
 })
+
+describe('Notifier deadlines (one heap, one timer)', () => {
+  /** A waiter that notes how and when it was woken. */
+  const waiter = (name: string, log: string[], matches = (_: CommitEvent) => true) => ({
+    matches,
+    wake: (o: string) => void log.push(`${name}:${o}`),
+  })
+
+  async function until(what: () => boolean, ms = 5_000): Promise<void> {
+    const deadline = performance.now() + ms
+    while (!what()) {
+      if (performance.now() > deadline) throw new Error('timed out waiting')
+      await Bun.sleep(5)
+    }
+  }
+
+  test('waiters time out in deadline order, whatever order they parked in; unparked ones never wake', async () => {
+    const n = new Notifier()
+    const log: string[] = []
+    const order = [7, 3, 9, 1, 5, 8, 2, 6, 4]
+    const ws = new Map(order.map((k) => [k, waiter(`w${k}`, log)]))
+    for (const k of order) n.park(ws.get(k)!, k * 15, `p${k}/`)
+    // out of the heap's middle and its top
+    expect(n.unpark(ws.get(5)!)).toBe(true)
+    expect(n.unpark(ws.get(1)!)).toBe(true)
+    expect(n.unpark(ws.get(1)!)).toBe(false)
+    expect(n.size).toBe(7)
+    await until(() => log.length === 7)
+    expect(log).toEqual([2, 3, 4, 6, 7, 8, 9].map((k) => `w${k}:timeout`))
+    expect(n.size).toBe(0)
+  })
+
+  test('a woken waiter leaves the heap (no later timeout); one that parks again from its wake gets its new deadline', async () => {
+    const n = new Notifier()
+    const log: string[] = []
+    let again = true
+    const w = {
+      matches: () => true,
+      wake: (o: string) => {
+        log.push(o)
+        if (o === 'woken' && again) {
+          again = false
+          n.park(w, 20, 'k')
+        }
+      },
+    }
+    n.park(w, 60_000, 'k')
+    n.notify(commit('k'))
+    expect(log).toEqual(['woken'])
+    expect(n.size).toBe(1)
+    await until(() => log.length === 2)
+    expect(log).toEqual(['woken', 'timeout'])
+    expect(n.size).toBe(0)
+  })
+
+  test('parking a waiter twice is refused; wakeAll empties the heap', async () => {
+    const n = new Notifier()
+    const log: string[] = []
+    const a = waiter('a', log)
+    n.park(a, 60_000)
+    expect(() => n.park(a, 60_000)).toThrow(/parked already/)
+    n.park(waiter('b', log), 30_000, 'x/')
+    n.wakeAll()
+    expect(log.sort()).toEqual(['a:woken', 'b:woken'])
+    expect(n.size).toBe(0)
+  })
+})

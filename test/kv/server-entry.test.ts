@@ -68,4 +68,27 @@ describe('the store entry point', () => {
     expect(woken.headers.get('X-Consul-Default-ACL-Policy')).toBe('allow')
     expect(BigInt(woken.headers.get('X-Consul-Index')!)).toBeGreaterThan(BigInt(index))
   })
+
+  test('a parked KV read (answered outside Hono) times out with the current state, leaves on abort; HEAD as before', async () => {
+    const kv = await server('parked')
+    await call(kv, '/v1/kv/k', { method: 'PUT', body: 'v' })
+    const index = (await call(kv, '/v1/kv/k')).headers.get('X-Consul-Index')!
+    // a timeout: the same index, the entry, the policy header
+    const timedOut = await call(kv, `/v1/kv/k?index=${index}&wait=50ms`)
+    expect(timedOut.status).toBe(200)
+    expect(timedOut.headers.get('X-Consul-Index')).toBe(index)
+    expect(timedOut.headers.get('X-Consul-Default-ACL-Policy')).toBe('allow')
+    expect(((await timedOut.json()) as { Key: string }[])[0]!.Key).toBe('k')
+    // an abort: the waiter leaves the registry, a later write wakes nobody
+    const ac = new AbortController()
+    void call(kv, `/v1/kv/k?index=${index}&wait=30s`, { signal: ac.signal })
+    await waitFor(() => kv.stats().waiters === 1, { what: 'the blocking read to park' })
+    ac.abort()
+    await waitFor(() => kv.stats().waiters === 0, { what: 'the aborted read to leave' })
+    // HEAD is not a read of that path: the routes answer it as they always did (405, Allow)
+    const head = await call(kv, '/v1/kv/k', { method: 'HEAD' })
+    expect(head.status).toBe(405)
+    expect(head.headers.get('Allow')).toBe('GET,PUT,DELETE')
+    expect(head.headers.get('X-Consul-Default-ACL-Policy')).toBe('allow')
+  })
 })

@@ -27,8 +27,11 @@ import { join } from 'node:path'
 import {
   adoptPinnedLink,
   attach,
+  BpfError,
   ensurePinDir,
+  Errno,
   getSys,
+  mapSyscalls,
   linkInfo,
   openObject,
   openPinnedMap,
@@ -41,6 +44,7 @@ import {
   u32,
   unpin,
   type LoadedObject,
+  type MapRef,
   type PinnedMap,
   type ProgramRef,
   type TcAttachment,
@@ -57,7 +61,6 @@ import {
   IFNAME_PREFIX,
   intToIPv4,
   ipv4ToInt,
-  macFromBytes,
   macToBytes,
   parseCidr,
   parseIPv4,
@@ -708,66 +711,77 @@ export class BpfDatapath implements Datapath {
       members: [],
     }
     return this.readMaps(empty, (maps) => {
-      // one batch read of each map: a lookup per network and per local endpoint's address entry
-      // was ~1,300 syscalls per read at 1,000 endpoints (a read every 5 s, at rest too)
-      const nets = new Map(maps.nets.entries())
-      const vnis = [...nets.keys()].sort((a, b) => a - b)
-      const eps = maps.eps.entries()
-      const epsByVni = new Map<number, Map<number, (typeof eps)[number][1]>>()
-      for (const [k, e] of eps) {
-        let byIp = epsByVni.get(k.vni)
-        if (!byIp) epsByVni.set(k.vni, (byIp = new Map()))
-        byIp.set(k.ip, e)
-      }
-      const ifs = maps.ifs.entries()
-      // an ifindex whose veth is gone (or now names another link) has no host ifname
-      const names = ownLinkNames(ifs.map(([ifindex]) => ifindex))
-      // sorted on the maps' own numbers, before any dotted quad is made (not parsed back per comparison)
-      const localEndpoints = ifs
-        .sort(([, a], [, b]) => a.vni - b.vni || a.ip - b.ip)
-        .map(([ifindex, e]) => {
-          const hostIfname = names.get(ifindex)
-          const mac = macFromBytes(e.mac)
-          const fwd = epsByVni.get(e.vni)?.get(e.ip)
-          const forwarding = !!fwd && fwd.ifindex === ifindex && macFromBytes(fwd.mac) === mac
-          return {
-            vni: e.vni,
-            ip: intToIPv4(e.ip),
-            ...(hostIfname !== undefined && { hostIfname }),
-            ifindex,
-            mac,
-            forwarding,
-          }
-        })
-      const remoteEndpoints = eps
-        .filter(([, e]) => e.ifindex === 0)
-        .sort(([a], [b]) => a.vni - b.vni || a.ip - b.ip)
-        .map(([k, e]) => ({
-          vni: k.vni,
-          ip: intToIPv4(k.ip),
-          mac: macFromBytes(e.mac),
-          vtep: intToIPv4(e.vtep),
-        }))
-      const byVni = new Map<number, number[]>(vnis.map((v) => [v, []]))
-      const memberKeys = maps.members.keys()
-      for (const k of memberKeys) byVni.get(k.vni)?.push(k.vtep)
+      const read = this.readRaw(maps) ?? this.readDecoded(maps)
       // what setMembers compares with: the kernel's as read now (drift included)
-      if (this.loaded?.maps === maps) this.loaded.members = membersByVni(memberKeys)
-      const members = vnis.map((vni) => ({
-        vni,
-        vteps: (byVni.get(vni) ?? []).sort((a, b) => a - b).map(intToIPv4),
-      }))
-      const networks = vnis.map((vni) => {
-        const n = nets.get(vni)
-        return n
-          ? {
-              vni,
-              subnet: `${intToIPv4(n.subnet)}/${n.prefixLen}`,
-              gateway: intToIPv4(n.gateway),
-              mtu: n.mtu,
-            }
-          : { vni }
+      if (this.loaded?.maps === maps) this.loaded.members = this.heldMembers(read.members)
+      const { held, ip, mac } = this.memo
+      const local: LocalHeld[] = read.ifs.map(([ifindex, vni, ipInt, macInt]) => {
+        const fwd = read.fwd.get(epKey(vni, ipInt))
+        const forwarding = fwd !== undefined && fwd[0] === ifindex && fwd[1] === macInt
+        const hostIfname = read.names.get(ifindex)
+        const had = held.local.get(ifindex)
+        if (
+          had &&
+          had.vni === vni &&
+          had.ip === ipInt &&
+          had.mac === macInt &&
+          had.e.forwarding === forwarding &&
+          had.e.hostIfname === hostIfname
+        )
+          return had
+        const e = {
+          vni,
+          ip: ip(ipInt),
+          ...(hostIfname !== undefined && { hostIfname }),
+          ifindex,
+          mac: mac(macInt),
+          forwarding,
+        }
+        const h = { e, vni, ip: ipInt, mac: macInt }
+        held.local.set(ifindex, h)
+        return h
       })
+      const localEndpoints = local.sort((a, b) => a.vni - b.vni || a.ip - b.ip).map((h) => h.e)
+      const remote: RemoteHeld[] = read.remote.map(([vni, ipInt, macInt, vtep]) => {
+        const key = epKey(vni, ipInt)
+        const had = held.remote.get(key)
+        if (had && had.mac === macInt && had.vtep === vtep) return had
+        const h = {
+          e: { vni, ip: ip(ipInt), mac: mac(macInt), vtep: ip(vtep) },
+          key,
+          mac: macInt,
+          vtep,
+        }
+        held.remote.set(key, h)
+        return h
+      })
+      const remoteEndpoints = remote.sort((a, b) => a.key - b.key).map((h) => h.e)
+      const vnis = [...read.nets.keys()].sort((a, b) => a - b)
+      const members = vnis.map((vni) => {
+        const vteps = (read.members.get(vni) ?? []).sort((a, b) => a - b)
+        const had = held.members.get(vni)
+        if (had && sameNumbers(had.vteps, vteps)) return had.e
+        const e = { vni, vteps: vteps.map(ip) }
+        held.members.set(vni, { e, vteps })
+        return e
+      })
+      const networks = vnis.map((vni) => {
+        const n = read.nets.get(vni)!
+        const had = held.networks.get(vni)
+        if (had && sameNumbers(had.raw, n)) return had.e
+        const e = { vni, subnet: `${ip(n[0])}/${n[1]}`, gateway: ip(n[2]), mtu: n[3] }
+        held.networks.set(vni, { e, raw: n })
+        return e
+      })
+      // what the maps no longer hold leaves the memo
+      if (held.local.size > local.length)
+        for (const k of held.local.keys()) if (!read.ifIndexes.has(k)) held.local.delete(k)
+      if (held.remote.size > remote.length) {
+        const still = new Set(remote.map((h) => h.key))
+        for (const k of held.remote.keys()) if (!still.has(k)) held.remote.delete(k)
+      }
+      for (const m of [held.members, held.networks])
+        if (m.size > vnis.length) for (const k of m.keys()) if (!read.nets.has(k)) m.delete(k)
       // the base is checked only where this process holds it (a reader of pins owns nothing)
       return {
         networks,
@@ -777,6 +791,108 @@ export class BpfDatapath implements Datapath {
         ...(this.loaded && { faults: this.baseFaults(this.loaded) }),
       }
     })
+  }
+
+  /**
+   * What actual() built last time, by map key, and the address and MAC strings it made: an
+   * entry read back unchanged is handed out again, not rebuilt. The drift guard reads the
+   * maps every 5 s at rest; building ~4,000 objects and their strings (a MAC was 13 strings)
+   * every time was most of the ~10 MB each comparison allocated (the agent's 5 s RSS spikes).
+   */
+  private readonly memo = new ActualMemo()
+
+  /** The maps' entries as numbers, by one batch read of each into reused buffers; undefined without batch lookups. */
+  private readRaw(maps: Omit<Maps, 'cfg' | 'subnets'>): RawRead | undefined {
+    const out: RawRead = {
+      nets: new Map(),
+      fwd: new Map(),
+      remote: [],
+      ifs: [],
+      ifIndexes: new Set(),
+      names: new Map(),
+      members: new Map(),
+    }
+    const ok =
+      scanMap(maps.nets.ref, (k, ko, v, vo) => {
+        // struct vx_net: mtu u32, subnet be32, gateway be32, prefixLen u8
+        out.nets.set(k.getUint32(ko, true), [
+          v.getUint32(vo + 4),
+          v.getUint8(vo + 12),
+          v.getUint32(vo + 8),
+          v.getUint32(vo, true),
+        ])
+      }) &&
+      scanMap(maps.eps.ref, (k, ko, v, vo) => {
+        // struct vx_ep_key: vni u32, ip be32; struct vx_ep: ifindex u32, vtep be32, mac[6]
+        const vni = k.getUint32(ko, true)
+        const ip = k.getUint32(ko + 4)
+        const ifindex = v.getUint32(vo, true)
+        const mac = macAt(v, vo + 8)
+        if (ifindex === 0) out.remote.push([vni, ip, mac, v.getUint32(vo + 4)])
+        else out.fwd.set(epKey(vni, ip), [ifindex, mac])
+      }) &&
+      scanMap(maps.ifs.ref, (k, ko, v, vo) => {
+        // key: ifindex u32; struct vx_if: vni u32, ip be32, mac[6]
+        const ifindex = k.getUint32(ko, true)
+        out.ifIndexes.add(ifindex)
+        out.ifs.push([ifindex, v.getUint32(vo, true), v.getUint32(vo + 4), macAt(v, vo + 8)])
+      }) &&
+      scanMap(maps.members.ref, (k, ko) => {
+        // struct vx_member_key: vni u32, vtep be32
+        const vni = k.getUint32(ko, true)
+        let list = out.members.get(vni)
+        if (!list) out.members.set(vni, (list = []))
+        list.push(k.getUint32(ko + 4))
+      })
+    if (!ok) return undefined
+    // an ifindex whose veth is gone (or now names another link) has no host ifname
+    out.names = ownLinkNames(out.ifIndexes)
+    return out
+  }
+
+  /** readRaw through the typed maps (a kernel without batch lookups): the same numbers. */
+  private readDecoded(maps: Omit<Maps, 'cfg' | 'subnets'>): RawRead {
+    const out: RawRead = {
+      nets: new Map(),
+      fwd: new Map(),
+      remote: [],
+      ifs: [],
+      ifIndexes: new Set(),
+      names: new Map(),
+      members: new Map(),
+    }
+    for (const [vni, n] of maps.nets.entries())
+      out.nets.set(vni, [n.subnet, n.prefixLen, n.gateway, n.mtu])
+    for (const [k, e] of maps.eps.entries()) {
+      const mac = macAt(new DataView(e.mac.buffer, e.mac.byteOffset), 0)
+      if (e.ifindex === 0) out.remote.push([k.vni, k.ip, mac, e.vtep])
+      else out.fwd.set(epKey(k.vni, k.ip), [e.ifindex, mac])
+    }
+    for (const [ifindex, e] of maps.ifs.entries()) {
+      out.ifIndexes.add(ifindex)
+      out.ifs.push([ifindex, e.vni, e.ip, macAt(new DataView(e.mac.buffer, e.mac.byteOffset), 0)])
+    }
+    for (const k of maps.members.keys()) {
+      let list = out.members.get(k.vni)
+      if (!list) out.members.set(k.vni, (list = []))
+      list.push(k.vtep)
+    }
+    out.names = ownLinkNames(out.ifIndexes)
+    return out
+  }
+
+  /** vx_members as read, for setMembers: the Sets it holds are kept where the kernel still agrees. */
+  private heldMembers(read: Map<number, number[]>): Map<number, Set<number>> {
+    const had = this.loaded?.members
+    const out = new Map<number, Set<number>>()
+    for (const [vni, vteps] of read) {
+      const set = had?.get(vni)
+      out.set(
+        vni,
+        set && set.size === vteps.length && vteps.every((v) => set.has(v)) ? set : new Set(vteps),
+      )
+    }
+    return out
   }
 
   /** Run `fn` on the live maps, or on the pinned maps opened for the call; `empty` if none exist. */
@@ -1012,4 +1128,145 @@ function membersByVni(keys: MemberKey[]): Map<number, Set<number>> {
     set.add(k.vtep)
   }
   return out
+}
+
+/** The numbers actual() reads from the maps (addresses and MACs as integers, no strings). */
+interface RawRead {
+  /** vni -> [subnet, prefixLen, gateway, mtu] */
+  nets: Map<number, [number, number, number, number]>
+  /** local endpoints' address entries: epKey -> [ifindex, mac] */
+  fwd: Map<number, [number, number]>
+  /** [vni, ip, mac, vtep] */
+  remote: [number, number, number, number][]
+  /** [ifindex, vni, ip, mac] */
+  ifs: [number, number, number, number][]
+  ifIndexes: Set<number>
+  names: Map<number, string>
+  /** vni -> member VTEPs */
+  members: Map<number, number[]>
+}
+
+/** What actual() handed out for one map entry, with the numbers it was made from. */
+interface LocalHeld {
+  e: ActualState['localEndpoints'][number]
+  vni: number
+  ip: number
+  mac: number
+}
+interface RemoteHeld {
+  e: RemoteEndpointSpec
+  key: number
+  mac: number
+  vtep: number
+}
+
+/** Bounded string caches and the last objects actual() handed out (see BpfDatapath.memo). */
+class ActualMemo {
+  readonly held = {
+    local: new Map<number, LocalHeld>(),
+    remote: new Map<number, RemoteHeld>(),
+    members: new Map<number, { e: ActualState['members'][number]; vteps: number[] }>(),
+    networks: new Map<number, { e: ActualState['networks'][number]; raw: readonly number[] }>(),
+  }
+  private readonly ips = new Map<number, string>()
+  private readonly macs = new Map<number, string>()
+
+  readonly ip = (n: number): string => cached(this.ips, n, intToIPv4)
+
+  readonly mac = (n: number): string =>
+    cached(this.macs, n, (m) =>
+      m
+        .toString(16)
+        .padStart(12, '0')
+        .replace(/(..)(?!$)/g, '$1:'),
+    )
+}
+
+/** At most this many strings per cache: past it the cache starts again (it holds what is in the maps). */
+const STRING_CACHE_MAX = 1 << 16
+
+function cached(cache: Map<number, string>, n: number, make: (n: number) => string): string {
+  let s = cache.get(n)
+  if (s === undefined) {
+    if (cache.size >= STRING_CACHE_MAX) cache.clear()
+    cache.set(n, (s = make(n)))
+  }
+  return s
+}
+
+/** One number for a (vni, ip) address entry key: vni * 2^32 + ip (exact below 2^53; VNIs are 24 bits). */
+const epKey = (vni: number, ip: number) => vni * 2 ** 32 + ip
+
+/** Six MAC bytes at `at` as one number (48 bits). */
+const macAt = (v: DataView, at: number) => v.getUint16(at) * 2 ** 32 + v.getUint32(at + 2)
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
+
+// Kernels without BPF_MAP_LOOKUP_BATCH (or without it for this map type) answer one of these.
+const BATCH_UNSUPPORTED: ReadonlySet<number> = new Set([
+  Errno.ENOTSUPP,
+  Errno.EOPNOTSUPP,
+  Errno.EINVAL,
+])
+
+/** Per map (by fd and shape): the buffers its batch reads reuse. */
+const scanBuffers = new Map<
+  string,
+  { keys: Uint8Array; values: Uint8Array; k: DataView; v: DataView; chunk: number }
+>()
+
+/**
+ * Every entry of a map by batch lookups into buffers kept from one read to the next, each
+ * handed to `each` as views and offsets: no copy and no decoded object per entry (TypedMap's
+ * entries() makes two arrays and a decoded struct per entry, and decoding a small array
+ * allocates its ArrayBuffer natively). False, with nothing read, when the kernel has no
+ * batch lookup for this map.
+ */
+function scanMap(
+  ref: MapRef,
+  each: (keys: DataView, keyAt: number, values: DataView, valueAt: number) => void,
+): boolean {
+  const sys = getSys()
+  const { keySize, valueSize } = ref
+  const id = `${ref.name}/${keySize}/${valueSize}`
+  let b = scanBuffers.get(id)
+  const alloc = (chunk: number) => {
+    const keys = new Uint8Array(chunk * keySize)
+    const values = new Uint8Array(chunk * valueSize)
+    b = { keys, values, k: new DataView(keys.buffer), v: new DataView(values.buffer), chunk }
+    scanBuffers.set(id, b)
+    return b
+  }
+  b ??= alloc(Math.min(Math.max(ref.maxEntries, 1), 256))
+  // The batch token is a u32 bucket (hash) or a key-sized index (array); in and out apart.
+  let inBatch: Uint8Array | null = null
+  let outBatch: Uint8Array = new Uint8Array(Math.max(8, keySize))
+  const count = new Uint32Array(1)
+  for (;;) {
+    count[0] = b.chunk
+    mapSyscalls.lookupBatch++
+    const rc = sys.mapLookupBatch(ref.fd, inBatch, outBatch, b.keys, b.values, count)
+    const done = rc === -Errno.ENOENT
+    if (rc < 0 && !done) {
+      if (rc === -Errno.ENOSPC && count[0] === 0) {
+        alloc(b.chunk * 2) // one hash bucket holds more entries than fit; retry the same batch larger
+        continue
+      }
+      if (BATCH_UNSUPPORTED.has(-rc) && inBatch === null) return false
+      throw new BpfError({
+        op: 'batch lookup in map',
+        subject: ref.name,
+        errno: -rc,
+        description: sys.strerror(-rc),
+      })
+    }
+    const n = count[0] ?? 0
+    for (let i = 0; i < n; i++) each(b.k, i * keySize, b.v, i * valueSize)
+    if (done) return true
+    const next = inBatch ?? new Uint8Array(outBatch.length)
+    inBatch = outBatch
+    outBatch = next
+  }
 }

@@ -49,7 +49,7 @@ export async function serveEmbeddedStore(o: EmbeddedStoreOptions): Promise<Embed
     nodeName: o.nodeName,
     advertise: `${reachableAt}:${o.listen.port}`,
     token: secret.token,
-    tls: { cert: secret.tls.cert, key: secret.tls.key },
+    tls: { cert: secret.tls.cert, key: secret.tls.key, ca: secret.tls.ca },
     sessionTtlMinMs: o.sessionTtlMinMs,
     onBackgroundError: o.onBackgroundError,
   })

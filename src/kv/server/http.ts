@@ -1,7 +1,6 @@
 // HTTP plumbing shared by the routes: plain-text errors, JSON with u64, query flags
 // (presence-based), blocking parameters, consistency, datacenter, headers. The token check
 // is a middleware of its own (auth.ts).
-import type { Context } from 'hono'
 import { stringifyJson } from '../json.ts'
 import { parseGoDuration } from '../duration.ts'
 import { parseU64 } from '../u64.ts'
@@ -32,14 +31,44 @@ export interface ServerCtx {
   prefixReads: PrefixReads
   opts: ServerOptions
   closing: boolean
+  /** What the server adds to every response (the ACL policy header), for answers given later. */
+  respond: (res: Response) => Response
 }
 
-/** Bun's server object, handed to Hono as `c.env.server` by serveKv. */
+/** Bun's server object, handed to the routes as `c.env.server` by serveKv. */
 export interface BunEnv {
   server?: { timeout(req: Request, seconds: number): void }
 }
 
-export type Ctx = Context<{ Bindings: BunEnv }>
+/** What a route reads of its request: Hono's Context has it, and so has PlainCtx. */
+export interface Ctx {
+  req: { raw: Request; method: string; header(name: string): string | undefined }
+  env?: BunEnv
+}
+
+/**
+ * A request's context outside Hono: KV reads are answered without it (index.ts), so a parked
+ * long poll holds neither Hono's Context (15 closures of its own) nor its promise chain.
+ */
+export class PlainCtx implements Ctx {
+  readonly req: PlainRequest
+  constructor(
+    raw: Request,
+    readonly env?: BunEnv,
+  ) {
+    this.req = new PlainRequest(raw)
+  }
+}
+
+class PlainRequest {
+  constructor(readonly raw: Request) {}
+  get method(): string {
+    return this.raw.method
+  }
+  header(name: string): string | undefined {
+    return this.raw.headers.get(name) ?? undefined
+  }
+}
 
 /** An error answered as Consul does: status + plain-text message. */
 export class HttpError extends Error {
@@ -50,6 +79,12 @@ export class HttpError extends Error {
   ) {
     super(message)
   }
+}
+
+/** An error as the answer: Consul's status and text for an HttpError, else a 500. */
+export function errorResponse(err: unknown): Response {
+  if (err instanceof HttpError) return textResponse(err.status, err.message, err.headers)
+  return textResponse(500, `internal error: ${err instanceof Error ? err.message : String(err)}`)
 }
 
 export function textResponse(

@@ -47,8 +47,16 @@ import { SessionManager } from './sessions.ts'
 import { KvEngine } from './engine.ts'
 import { PrefixReads } from './prefix-reads.ts'
 import { trimWhenIdle } from './idle-trim.ts'
-import { HttpError, textResponse, type BunEnv, type ServerCtx, type ServerOptions } from './http.ts'
-import { registerKvRoutes } from './kv-routes.ts'
+import {
+  PlainCtx,
+  errorResponse,
+  requestUrl,
+  textResponse,
+  type BunEnv,
+  type ServerCtx,
+  type ServerOptions,
+} from './http.ts'
+import { isKvRead, kvGet, registerKvRoutes } from './kv-routes.ts'
 import { registerSessionRoutes } from './session-routes.ts'
 import { registerTxnRoutes } from './txn-routes.ts'
 import { registerStatusRoutes } from './status-routes.ts'
@@ -114,7 +122,20 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
     ttlMinMs: o.sessionTtlMinMs ?? 10_000,
   })
   const prefixReads = new PrefixReads(engine)
-  const ctx: ServerCtx = { engine, notifier, sessions, prefixReads, opts, closing: false }
+  const policy = opts.token ? 'deny' : 'allow'
+  const withPolicy = (res: Response) => {
+    res.headers.set('X-Consul-Default-ACL-Policy', policy)
+    return res
+  }
+  const ctx: ServerCtx = {
+    engine,
+    notifier,
+    sessions,
+    prefixReads,
+    opts,
+    closing: false,
+    respond: withPolicy,
+  }
   const idleMs = o.idleTrimMs ?? 0
   const idle = idleMs > 0 ? trimWhenIdle(engine, prefixReads, { idleMs }) : undefined
 
@@ -127,10 +148,7 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   registerTxnRoutes(app, ctx)
   registerStatusRoutes(app, ctx)
   app.notFound(() => textResponse(404, 'Invalid URL path: not a recognized HTTP API endpoint'))
-  app.onError((err) => {
-    if (err instanceof HttpError) return textResponse(err.status, err.message, err.headers)
-    return textResponse(500, `internal error: ${err instanceof Error ? err.message : String(err)}`)
-  })
+  app.onError(errorResponse)
 
   const tombstoneTtl = o.tombstoneTtlMs ?? 15 * 60_000
   const reportBackground =
@@ -148,14 +166,21 @@ export async function createKvServer(o: KvServerOptions): Promise<KvServer> {
   gc.unref?.()
 
   const denied = opts.token ? tokenCheck(opts.token) : () => undefined
-  const policy = opts.token ? 'deny' : 'allow'
-  const withPolicy = (res: Response) => {
-    res.headers.set('X-Consul-Default-ACL-Policy', policy)
-    return res
-  }
   const fetch = (req: Request, env?: BunEnv): Response | Promise<Response> => {
     const refused = denied(req)
     if (refused) return withPolicy(refused)
+    // KV reads (every watch's long poll) outside Hono: a parked one then holds its record and
+    // the request, not a Context and its promise chain for minutes (blocking.ts); a parked
+    // read's answer comes with the policy header already (ServerCtx.respond)
+    if (isKvRead(req, requestUrl(req).pathname)) {
+      let res: Response | Promise<Response>
+      try {
+        res = kvGet(new PlainCtx(req, env), ctx)
+      } catch (err) {
+        res = errorResponse(err)
+      }
+      return res instanceof Promise ? res : withPolicy(res)
+    }
     const res = app.fetch(req, env ?? {})
     return res instanceof Promise ? res.then(withPolicy) : withPolicy(res)
   }
@@ -195,8 +220,13 @@ export interface ServeKvOptions extends KvServerOptions {
   port: number
   /** Bun idle timeout in seconds for ordinary requests (blocking ones lift it). Default 30. */
   idleTimeout?: number
-  /** Serve https with this PEM certificate (leaf first, then its CA, so joiners can pin it) and key. */
-  tls?: { cert: string; key: string }
+  /**
+   * Serve https with this PEM certificate (leaf first, then its CA, so joiners can pin it) and
+   * key. `ca`: the CA alone. No client certificate is asked for either way, but without a CA
+   * Bun's server context loads its default CA store: 1.7 MB more resident in a store thread
+   * (bench/results/store-host-rss-2026-12-03.md), for a server that checks no client.
+   */
+  tls?: { cert: string; key: string; ca?: string }
 }
 
 export interface ServedKv {
@@ -216,7 +246,9 @@ export async function serveKv(o: ServeKvOptions): Promise<ServedKv> {
       hostname: o.hostname,
       port: o.port,
       idleTimeout: o.idleTimeout ?? 30,
-      ...(o.tls ? { tls: { cert: o.tls.cert, key: o.tls.key } } : {}),
+      ...(o.tls
+        ? { tls: { cert: o.tls.cert, key: o.tls.key, ...(o.tls.ca ? { ca: o.tls.ca } : {}) } }
+        : {}),
       fetch: (req, server) => kv.fetch(req, { server }),
     })
   } catch (e) {

@@ -2,9 +2,9 @@
 // flags, acquire, release), DELETE (plain, recurse, cas). Writes go through the txn engine
 // as one op so HTTP and /v1/txn share one implementation of every verb.
 import type { Hono } from 'hono'
-import { entryToWire } from '../types.ts'
+import { entryToWire, type KvEntry } from '../types.ts'
 import { parseU64 } from '../u64.ts'
-import { blockingQuery } from './blocking.ts'
+import { blockingQuery, type BlockingRead } from './blocking.ts'
 import {
   HttpError,
   blockingParams,
@@ -18,11 +18,12 @@ import {
   readBody,
   textResponse,
   type BunEnv,
+  type Consistency,
   type Ctx,
   type ServerCtx,
 } from './http.ts'
 import { DELTA_HEADER, SINCE_PARAM } from '../delta-wire.ts'
-import { emptyChange } from './engine.ts'
+import { emptyChange, type CommitEvent } from './engine.ts'
 import { evaluate, type EngineOp } from './txn.ts'
 import type { PrefixDelta, PrefixRead } from './prefix-reads.ts'
 
@@ -49,7 +50,7 @@ function u64Param(c: Ctx, name: string): bigint | undefined {
 }
 
 export function registerKvRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: ServerCtx): void {
-  app.all('/v1/kv/*', async (c) => {
+  app.all('/v1/kv/*', (c) => {
     const bad = methodGuard(c, ['GET', 'PUT', 'DELETE'])
     if (bad) return bad
     if (c.req.method === 'GET') return kvGet(c, ctx)
@@ -58,7 +59,15 @@ export function registerKvRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: ServerCtx
   })
 }
 
-async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
+/** Whether `kvGet` answers this request outside Hono (index.ts): a GET of /v1/kv/<key>. */
+export const isKvRead = (req: Request, pathname: string): boolean =>
+  req.method === 'GET' && pathname.startsWith(PREFIX)
+
+/**
+ * GET /v1/kv/<key>: synchronous up to parking (errors are thrown, as HttpError), so a parked
+ * read holds its ParkedQuery and the read below, no async frames (blocking.ts).
+ */
+export function kvGet(c: Ctx, ctx: ServerCtx): Response | Promise<Response> {
   const mode = commonChecks(c, ctx)
   const key = keyOf(c)
   const keysMode = flag(c, 'keys')
@@ -73,20 +82,33 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
       `${SINCE_PARAM} asks for the changes of a listing: use it with ?recurse, not with ?keys or on a single key`,
     )
   const b = blockingParams(c, ctx)
-  const { engine } = ctx
+  if (!keysMode && !recurse) return blockingQuery(c, ctx, b, new KeyRead(c, ctx, key, raw, mode))
+  return blockingQuery(c, ctx, b, new ListRead(c, ctx, key, mode, keysMode, sep, since))
+}
 
-  if (!keysMode && !recurse) {
-    const r = await blockingQuery(
-      c,
-      ctx,
-      b,
-      (e) => e.kvKeys.includes(key),
-      () => ({ index: engine.keyIndex(key), entry: engine.entries.get(key) }),
-      key,
-    )
-    const meta = queryMeta(r.index, mode)
+/** A single key's read (raw or JSON), its blocking index the key's own. */
+class KeyRead implements BlockingRead<{ index: bigint; entry: KvEntry | undefined }> {
+  constructor(
+    private readonly c: Ctx,
+    private readonly ctx: ServerCtx,
+    readonly interest: string,
+    private readonly raw: boolean,
+    private readonly mode: Consistency,
+  ) {}
+
+  matches(e: CommitEvent): boolean {
+    return e.kvKeys.includes(this.interest)
+  }
+
+  run(): { index: bigint; entry: KvEntry | undefined } {
+    const key = this.interest
+    return { index: this.ctx.engine.keyIndex(key), entry: this.ctx.engine.entries.get(key) }
+  }
+
+  answer(r: { index: bigint; entry: KvEntry | undefined }): Response {
+    const meta = queryMeta(r.index, this.mode)
     if (!r.entry) return new Response(null, { status: 404, headers: meta })
-    if (raw)
+    if (this.raw)
       return new Response(r.entry.value, {
         status: 200,
         headers: {
@@ -96,59 +118,80 @@ async function kvGet(c: Ctx, ctx: ServerCtx): Promise<Response> {
           'Content-Security-Policy': 'sandbox',
         },
       })
-    return jsonResponse(c, 200, [entryToWire(r.entry)], meta)
+    return jsonResponse(this.c, 200, [entryToWire(r.entry)], meta)
+  }
+}
+
+type ListResult = { index: bigint; delta: PrefixDelta } | { index: bigint; read: PrefixRead }
+
+/** A listing (?recurse, ?keys, a delta with ?since) of a prefix. */
+class ListRead implements BlockingRead<ListResult> {
+  constructor(
+    private readonly c: Ctx,
+    private readonly ctx: ServerCtx,
+    readonly interest: string,
+    private readonly mode: Consistency,
+    private readonly keysMode: boolean,
+    private readonly sep: string,
+    private readonly since: bigint | undefined,
+  ) {}
+
+  matches(e: CommitEvent): boolean {
+    return e.kvKeys.some((k) => k.startsWith(this.interest))
   }
 
-  const r = await blockingQuery(
-    c,
-    ctx,
-    b,
-    (e) => e.kvKeys.some((k) => k.startsWith(key)),
-    (): { index: bigint; delta: PrefixDelta } | { index: bigint; read: PrefixRead } => {
-      // a delta costs the changes since `since`; only a reader the store cannot answer so
-      // (see PrefixReads.delta) gets the list, read in the same turn: one state of the store
-      const delta = since === undefined ? undefined : ctx.prefixReads.delta(key, since)
-      if (delta) return { index: delta.index, delta }
-      const read = ctx.prefixReads.read(key)
-      return { index: read.index, read }
-    },
-    key,
-  )
-  const meta = queryMeta(r.index, mode)
-  if ('delta' in r)
-    return new Response(r.delta.body(), {
-      status: 200,
-      headers: { 'Content-Type': 'application/json', ...meta, [DELTA_HEADER]: since!.toString() },
-    })
-  if (keysMode) {
-    const out: string[] = []
-    const seen = new Set<string>()
-    for (const e of r.read.entries) {
-      let k = e.key
-      if (sep) {
-        const at = k.indexOf(sep, key.length)
-        if (at >= 0) k = k.slice(0, at + sep.length)
-      }
-      if (!seen.has(k)) {
-        seen.add(k)
-        out.push(k)
-      }
-    }
-    if (out.length === 0 && key !== '') return new Response(null, { status: 404, headers: meta })
-    return jsonResponse(c, 200, out, meta)
+  run(): ListResult {
+    // a delta costs the changes since `since`; only a reader the store cannot answer so
+    // (see PrefixReads.delta) gets the list, read in the same turn: one state of the store
+    const key = this.interest
+    const delta = this.since === undefined ? undefined : this.ctx.prefixReads.delta(key, this.since)
+    if (delta) return { index: delta.index, delta }
+    const read = this.ctx.prefixReads.read(key)
+    return { index: read.index, read }
   }
-  if (r.read.entries.length === 0) return new Response(null, { status: 404, headers: meta })
-  if (query(c).has('pretty'))
-    return jsonResponse(
-      c,
-      200,
-      r.read.entries.map((e) => entryToWire(e)),
-      meta,
-    )
-  return new Response(r.read.body(), {
-    status: 200,
-    headers: { 'Content-Type': 'application/json', ...meta },
-  })
+
+  answer(r: ListResult): Response {
+    const { c, interest: key, sep } = this
+    const meta = queryMeta(r.index, this.mode)
+    if ('delta' in r)
+      return new Response(r.delta.body(), {
+        status: 200,
+        headers: {
+          'Content-Type': 'application/json',
+          ...meta,
+          [DELTA_HEADER]: this.since!.toString(),
+        },
+      })
+    if (this.keysMode) {
+      const out: string[] = []
+      const seen = new Set<string>()
+      for (const e of r.read.entries) {
+        let k = e.key
+        if (sep) {
+          const at = k.indexOf(sep, key.length)
+          if (at >= 0) k = k.slice(0, at + sep.length)
+        }
+        if (!seen.has(k)) {
+          seen.add(k)
+          out.push(k)
+        }
+      }
+      if (out.length === 0 && key !== '') return new Response(null, { status: 404, headers: meta })
+      return jsonResponse(c, 200, out, meta)
+    }
+    if (r.read.entries.length === 0) return new Response(null, { status: 404, headers: meta })
+    if (query(c).has('pretty'))
+      return jsonResponse(
+        c,
+        200,
+        r.read.entries.map((e) => entryToWire(e)),
+        meta,
+      )
+    return new Response(r.read.body(), {
+      status: 200,
+      headers: { 'Content-Type': 'application/json', ...meta },
+    })
+  }
 }
 
 /** Run one engine op as a write; returns whether it succeeded and the first error text. */

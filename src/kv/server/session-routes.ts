@@ -91,19 +91,15 @@ export function registerSessionRoutes(app: Hono<{ Bindings: BunEnv }>, ctx: Serv
       const mode = commonChecks(c, ctx)
       const pick = select(c)
       const b = blockingParams(c, ctx)
-      const r = await blockingQuery(
-        c,
-        ctx,
-        b,
-        (e) => e.sessions,
-        () => {
+      return blockingQuery(c, ctx, b, {
+        matches: (e) => e.sessions,
+        run: () => {
           const list = [...ctx.engine.sessions.values()].filter(pick)
           list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
           return { index: ctx.engine.sessionsIndex, list }
         },
-      )
-      const meta = queryMeta(r.index, mode)
-      return jsonResponse(c, 200, r.list.map(sessionToWire), meta)
+        answer: (r) => jsonResponse(c, 200, r.list.map(sessionToWire), queryMeta(r.index, mode)),
+      })
     })
 
   listRoute('/v1/session/info/*', (c) => {
