@@ -803,15 +803,7 @@ export class BpfDatapath implements Datapath {
 
   /** The maps' entries as numbers, by one batch read of each into reused buffers; undefined without batch lookups. */
   private readRaw(maps: Omit<Maps, 'cfg' | 'subnets'>): RawRead | undefined {
-    const out: RawRead = {
-      nets: new Map(),
-      fwd: new Map(),
-      remote: [],
-      ifs: [],
-      ifIndexes: new Set(),
-      names: new Map(),
-      members: new Map(),
-    }
+    const out = emptyRawRead()
     const ok =
       scanMap(maps.nets.ref, (k, ko, v, vo) => {
         // struct vx_net: mtu u32, subnet be32, gateway be32, prefixLen u8
@@ -852,15 +844,7 @@ export class BpfDatapath implements Datapath {
 
   /** readRaw through the typed maps (a kernel without batch lookups): the same numbers. */
   private readDecoded(maps: Omit<Maps, 'cfg' | 'subnets'>): RawRead {
-    const out: RawRead = {
-      nets: new Map(),
-      fwd: new Map(),
-      remote: [],
-      ifs: [],
-      ifIndexes: new Set(),
-      names: new Map(),
-      members: new Map(),
-    }
+    const out = emptyRawRead()
     for (const [vni, n] of maps.nets.entries())
       out.nets.set(vni, [n.subnet, n.prefixLen, n.gateway, n.mtu])
     for (const [k, e] of maps.eps.entries()) {
@@ -1145,6 +1129,16 @@ interface RawRead {
   /** vni -> member VTEPs */
   members: Map<number, number[]>
 }
+
+const emptyRawRead = (): RawRead => ({
+  nets: new Map(),
+  fwd: new Map(),
+  remote: [],
+  ifs: [],
+  ifIndexes: new Set(),
+  names: new Map(),
+  members: new Map(),
+})
 
 /** What actual() handed out for one map entry, with the numbers it was made from. */
 interface LocalHeld {
