@@ -155,6 +155,8 @@ export class DriftGuard implements Datapath {
   private readonly now: () => number
   /** One comparison at a time: check() runs beside the reconciler's reads. */
   private comparing: Promise<unknown> = Promise.resolve()
+  /** close() has begun: no check starts a comparison after it. */
+  private closed = false
   /** Mutations under way, and how many have started: a check() they overlap is not trusted. */
   private mutating = 0
   private mutations = 0
@@ -326,7 +328,10 @@ export class DriftGuard implements Datapath {
   declare setClusterSubnets?: Datapath['setClusterSubnets']
 
   async close(): Promise<void> {
+    this.closed = true
     await this.swept()
+    // a check runs outside the reconciler's passes: let it finish before its socket goes
+    await this.comparing
     this.host?.close()
     this.host = undefined
     await this.inner.close()
@@ -349,7 +354,8 @@ export class DriftGuard implements Datapath {
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.comparing.then(fn)
-    this.comparing = next.catch(() => {})
+    // the chain only orders comparisons: the caller gets `next`, and with it any error
+    this.comparing = next.then(ignoreOutcome, ignoreOutcome)
     return next
   }
 
@@ -364,10 +370,12 @@ export class DriftGuard implements Datapath {
    * find nothing to do (the agent's 5 s CPU and RSS spikes). Returns why it asked ('' if not).
    */
   async check(): Promise<string> {
+    if (this.closed) return ''
     if (this.fullSandboxCheckDue()) this.startSweep()
     const reason = await this.serialised(async () => {
       // while the reconciler programs (a converge) its own passes compare: a check's comparison
       // would be one more read of the kernel each period, thrown away
+      if (this.closed) return ''
       if (this.mutating > 0) return 'a mutation under way'
       if (this.mutations !== this.mutationsChecked) {
         this.mutationsChecked = this.mutations
@@ -801,3 +809,6 @@ export class DriftGuard implements Datapath {
     this.found.delete(item)
   }
 }
+
+/** The comparisons' ordering chain keeps going whatever one comparison's outcome was. */
+function ignoreOutcome(): void {}

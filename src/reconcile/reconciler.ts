@@ -317,9 +317,14 @@ export class Reconciler {
     return {
       networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
       local,
-      remote: heldRemote(a.remoteEndpoints, prev?.remote),
+      // after a start every remote entry and member set gets '' too: one idempotent write each
+      // is how the drift guard learns what the kernel holds (else every check after a restart
+      // finds "not programmed here" and asks for a pass, every 5 s for good)
+      remote: prev
+        ? heldRemote(a.remoteEndpoints, prev.remote)
+        : new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), ''])),
       members: new Map(
-        a.members.map((m) => [m.vni, memoised(m, () => [...m.vteps].sort().join(','))]),
+        a.members.map((m) => [m.vni, prev ? memoised(m, () => [...m.vteps].sort().join(',')) : '']),
       ),
     }
   }

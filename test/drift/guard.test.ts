@@ -14,6 +14,8 @@ import {
 import { decodeEvent } from '../../src/drift/rtnl-decode.ts'
 import { encodeRequest, RTM, splitMessages } from '../../src/drift/rtnl.ts'
 import { FakeDatapath } from '../fakes/datapath.ts'
+import { clusterView, keys } from '../../src/cluster/index.ts'
+import { Reconciler } from '../../src/reconcile/index.ts'
 
 const NET = { id: 'a'.repeat(64), vni: 300, subnet: '10.0.1.0/24', gateway: '10.0.1.1', mtu: 1450 }
 const REMOTE = { vni: 300, ip: '10.0.1.9', mac: '02:42:0a:00:01:09', vtep: '198.18.0.2' }
@@ -426,5 +428,67 @@ describe('rtnetlink pieces (pure)', () => {
         3,
       ),
     ).toBe(false)
+  })
+})
+
+describe('drift guard after an agent restart', () => {
+  class KernelFake extends FakeDatapath {
+    // the kernel datapath's checks only: no tc filter read for a veth the fake never made
+    override readonly kind = 'kernel' as unknown as 'bpf'
+  }
+  const node = (name: string, advertise: string) => ({
+    key: keys.node(name),
+    value: JSON.stringify({ name, advertise, datapath: 'kernel', version: '0', started: 'x' }),
+  })
+  const endpoint = (c: string, on: string, ip: string) => ({
+    key: keys.endpoint(NET.id, c.repeat(64)),
+    value: JSON.stringify({
+      id: c.repeat(64),
+      networkId: NET.id,
+      name: `sb${c}`,
+      ip,
+      mac: '02:42:0a:00:01:0' + c,
+      node: on,
+      sandbox: '',
+      ifname: '',
+      plumbing: 'docker',
+      external: false,
+      created: 'x',
+    }),
+  })
+  const view = clusterView([
+    node('h1', '198.18.0.1'),
+    node('h2', '198.18.0.2'),
+    {
+      key: keys.network(NET.id),
+      value: JSON.stringify({
+        ...NET,
+        name: 'net',
+        driver: 'overlay',
+        scope: 'global',
+        labels: {},
+        options: {},
+        created: 'x',
+      }),
+    },
+    endpoint('5', 'h1', '10.0.1.5'),
+    endpoint('9', 'h2', '10.0.1.9'),
+  ])
+
+  test('what the kernel kept (remote entries, members) is learnt in the first pass: checks then ask for nothing', async () => {
+    const kernel = new KernelFake()
+    const life = async () => {
+      const guard = new DriftGuard(kernel, { repairs: new RepairBook(), advertise: '198.18.0.1' })
+      const r = new Reconciler({ datapath: guard, node: 'h1', view: () => view, retryBaseMs: 1000 })
+      await r.settled()
+      expect(guard.unrepaired()).toEqual([])
+      expect(await guard.check()).toBe('mutations since the last check')
+      const reason = await guard.check()
+      await r.stop()
+      return { reason, remote: kernel.remote.size }
+    }
+    expect(await life()).toEqual({ reason: '', remote: 1 })
+    // the same kernel state, a new process: its guard knows nothing it did not program itself
+    expect(await life()).toEqual({ reason: '', remote: 1 })
   })
 })
