@@ -144,6 +144,8 @@ export class DriftGuard implements Datapath {
   private filterHintAll = true
   /** Comparisons made: which share of the veths has its filter dumped as the backstop. */
   private compares = 0
+  /** The filter hints the last comparison took (a check that is not trusted puts them back). */
+  private filtersTaken?: { all: boolean; ifindexes: Set<number>; slot: number }
   private lastFullSandboxCheck = 0
   /** The last full comparison (the sweep of every sandbox end): its own time, its wall time (with what ran in its yields), endpoints. */
   lastFullCompare = { ms: 0, wallMs: 0, endpoints: 0 }
@@ -383,7 +385,7 @@ export class DriftGuard implements Datapath {
       }
       const mutations = this.mutations
       const faults = this.baseFaults
-      const filters = { all: this.filterHintAll, ifindexes: [...this.filterHints] }
+      const compares = this.compares
       const seen: NonNullable<DriftGuard['seen']> = (this.seen = [])
       let a: ActualState
       try {
@@ -392,9 +394,14 @@ export class DriftGuard implements Datapath {
         this.seen = undefined
       }
       if (this.mutating > 0 || this.mutations !== mutations) {
-        // not trusted: the hints it took go back for the pass's own comparison
-        if (filters.all) this.filterHintAll = true
-        for (const i of filters.ifindexes) this.filterHints.add(i)
+        // not trusted: the filter hints it took (also any named while it read) go back for the
+        // pass's own comparison, and its backstop share is the next comparison's again
+        const took = this.compares !== compares ? this.filtersTaken : undefined
+        if (took) {
+          if (took.all) this.filterHintAll = true
+          for (const i of took.ifindexes) this.filterHints.add(i)
+          this.compares--
+        }
         return 'a mutation overlapped the comparison'
       }
       for (const f of seen) {
@@ -603,6 +610,7 @@ export class DriftGuard implements Datapath {
     }
     this.filterHintAll = false
     this.filterHints.clear()
+    this.filtersTaken = taken
     return taken
   }
 
