@@ -295,9 +295,11 @@ export class Reconciler {
   }
 
   /**
-   * What the kernel holds. A network or local endpoint we programmed earlier in this process and
-   * the kernel still holds as we left it keeps its fingerprint; any other (first pass after a
-   * start, or changed behind our back) gets '' and so one idempotent upsert/attach. Forwarding
+   * What the kernel holds. An item (network, local or remote endpoint, member set) we programmed
+   * earlier in this process and the kernel still holds as we left it keeps its fingerprint; any
+   * other (first pass after a start, or changed behind our back) gets '' and so one idempotent
+   * write, through the drift guard, which learns only what it sees written (an item it never saw
+   * would make every check after a restart ask for a pass, every 5 s for good). Forwarding
    * state whose veth is gone is keyed by vanishedKey: it is never wanted, so it is detached.
    */
   private async readActual(prev: Programmed | null): Promise<Programmed> {
@@ -317,14 +319,13 @@ export class Reconciler {
     return {
       networks: new Map(a.networks.map((n) => [n.vni, prev?.networks.get(n.vni) ?? ''])),
       local,
-      // after a start every remote entry and member set gets '' too: one idempotent write each
-      // is how the drift guard learns what the kernel holds (else every check after a restart
-      // finds "not programmed here" and asks for a pass, every 5 s for good)
-      remote: prev
-        ? heldRemote(a.remoteEndpoints, prev.remote)
-        : new Map(a.remoteEndpoints.map((r) => [remoteKey(r.vni, r.ip), ''])),
+      remote: heldRemote(a.remoteEndpoints, prev?.remote),
       members: new Map(
-        a.members.map((m) => [m.vni, prev ? memoised(m, () => [...m.vteps].sort().join(',')) : '']),
+        a.members.map((m) => {
+          const had = prev?.members.get(m.vni)
+          const same = had !== undefined && memoised(m, () => [...m.vteps].sort().join(',')) === had
+          return [m.vni, same ? had : '']
+        }),
       ),
     }
   }
@@ -600,7 +601,7 @@ export class Reconciler {
  * The kernel's remote entries (key -> fingerprint). One still as this process left it keeps the
  * key and fingerprint strings already held (the desired spec's, when this process programmed it):
  * the strings built here to compare are garbage after the read, not two more long-lived copies
- * per remote endpoint at every resync.
+ * per remote endpoint at every resync. Any other gets '' (see readActual).
  */
 function heldRemote(
   entries: RemoteEndpointSpec[],
@@ -616,11 +617,7 @@ function heldRemote(
       out.set(key, fp)
       held.delete(key)
     }
-  for (const [key, r] of held)
-    out.set(
-      key,
-      memoised(r, () => JSON.stringify(r)),
-    )
+  for (const key of held.keys()) out.set(key, '')
   return out
 }
 
