@@ -14,13 +14,14 @@
 // once per watching host and network (blocking.ts).
 import type { CommitEvent } from './engine.ts'
 
-export type WaitOutcome = 'woken' | 'timeout' | 'aborted'
+/** Why a parked waiter left the registry without being unparked. */
+export type WaitOutcome = 'woken' | 'timeout'
 
 /** A parked query as the notifier keeps it; `wake` is called once per park. */
 export interface Waiter {
   matches(e: CommitEvent): boolean
   /** It left the registry: a matching commit ('woken'), its deadline ('timeout'), or wakeAll. */
-  wake(o: Exclude<WaitOutcome, 'aborted'>): void
+  wake(o: WaitOutcome): void
 }
 
 /** What the notifier notes on a parked waiter (its place in the registry and the heap). */
@@ -80,33 +81,6 @@ export class Notifier {
     if (!p) return false
     this.remove(p)
     return true
-  }
-
-  /**
-   * Park until a matching commit, `timeoutMs`, or `signal` aborts (client went away): the
-   * promise form of `park` (one promise and a few closures per wait, for callers that hold few).
-   */
-  wait(
-    matches: (e: CommitEvent) => boolean,
-    timeoutMs: number,
-    signal?: AbortSignal,
-    interest?: string,
-  ): Promise<WaitOutcome> {
-    if (signal?.aborted) return Promise.resolve('aborted')
-    return new Promise((resolve) => {
-      const onAbort = () => {
-        if (this.unpark(w)) resolve('aborted')
-      }
-      const w: Waiter = {
-        matches,
-        wake: (o) => {
-          signal?.removeEventListener('abort', onAbort)
-          resolve(o)
-        },
-      }
-      this.park(w, timeoutMs, interest)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
   }
 
   /** Called from the commit path after memory reflects the commit. */
