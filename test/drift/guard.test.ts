@@ -20,6 +20,11 @@ import { Reconciler } from '../../src/reconcile/index.ts'
 const NET = { id: 'a'.repeat(64), vni: 300, subnet: '10.0.1.0/24', gateway: '10.0.1.1', mtu: 1450 }
 const REMOTE = { vni: 300, ip: '10.0.1.9', mac: '02:42:0a:00:01:09', vtep: '198.18.0.2' }
 
+/** The kernel datapath's checks only: no tc filter read for a veth the fake never made. */
+class KernelFake extends FakeDatapath {
+  override readonly kind = 'kernel' as unknown as 'bpf'
+}
+
 async function programmed() {
   const fake = new FakeDatapath()
   const repairs = new RepairBook()
@@ -332,10 +337,6 @@ describe('drift guard: endpoint filters', () => {
 })
 
 describe('drift guard and sandboxes it does not own', () => {
-  class KernelFake extends FakeDatapath {
-    // the kernel datapath's checks only: no tc filter read for a veth the fake never made
-    override readonly kind = 'kernel' as unknown as 'bpf'
-  }
   const ep = (o: Partial<LocalEndpointSpec>): LocalEndpointSpec => ({
     id: 'c'.repeat(64),
     vni: 300,
@@ -432,10 +433,6 @@ describe('rtnetlink pieces (pure)', () => {
 })
 
 describe('drift guard after an agent restart', () => {
-  class KernelFake extends FakeDatapath {
-    // the kernel datapath's checks only: no tc filter read for a veth the fake never made
-    override readonly kind = 'kernel' as unknown as 'bpf'
-  }
   const node = (name: string, advertise: string) => ({
     key: keys.node(name),
     value: JSON.stringify({ name, advertise, datapath: 'kernel', version: '0', started: 'x' }),
